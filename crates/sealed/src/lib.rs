@@ -1,0 +1,1 @@
+//! The SealedSecret wire format.

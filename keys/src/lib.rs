@@ -15,6 +15,9 @@
 //! clients it uses: `age` (default), `kms`, `vault`, and `sealing` (RSA key pairs for
 //! sealed secrets, a different scheme that does not use [`KeyService`]).
 
+#[cfg(feature = "sealing")]
+pub mod sealing;
+
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox};

@@ -21,6 +21,11 @@ pub mod sealing;
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretBox};
+use zeroize::Zeroizing;
+
+#[cfg(feature = "age")]
+pub mod age;
+pub mod shamir;
 
 /// The 32-byte symmetric key that encrypts the values of one SOPS file.
 ///
@@ -51,9 +56,9 @@ impl DataKey {
     /// [`Error::DataKeyLength`] when the slice is not exactly 32 bytes; the bytes themselves
     /// are never part of the error.
     pub fn try_from_slice(bytes: &[u8]) -> Result<Self, Error> {
-        let array: [u8; Self::LEN] = bytes.try_into().map_err(|_| Error::DataKeyLength {
-            found: bytes.len(),
-        })?;
+        let array: [u8; Self::LEN] = bytes
+            .try_into()
+            .map_err(|_| Error::DataKeyLength { found: bytes.len() })?;
         Ok(Self::from_bytes(Box::new(array)))
     }
 
@@ -105,6 +110,31 @@ pub trait KeyService: Send + Sync {
     /// # Errors
     /// See above: an error means the service was the right one and failed.
     fn unwrap(&self, wrapped: &WrappedKey) -> Result<Option<DataKey>, Error>;
+
+    /// Wraps a Shamir share of a data key (33 bytes: 32 y-values and the x-coordinate),
+    /// for files with several key groups. Same contract as [`KeyService::wrap`].
+    ///
+    /// The default says the service does not support shares; services override it.
+    ///
+    /// # Errors
+    /// As [`KeyService::wrap`]; by default [`Error::SharesUnsupported`].
+    fn wrap_share(&self, share: &[u8]) -> Result<WrappedKey, Error> {
+        let _ = share;
+        Err(Error::SharesUnsupported {
+            key: self.describe(),
+        })
+    }
+
+    /// Unwraps a Shamir share. Same three outcomes as [`KeyService::unwrap`].
+    ///
+    /// # Errors
+    /// As [`KeyService::unwrap`]; by default [`Error::SharesUnsupported`].
+    fn unwrap_share(&self, wrapped: &WrappedKey) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let _ = wrapped;
+        Err(Error::SharesUnsupported {
+            key: self.describe(),
+        })
+    }
 }
 
 /// Errors of the key services. Each names the key involved (recipient, ARN, URI) and the
@@ -117,5 +147,68 @@ pub enum Error {
     DataKeyLength {
         /// Length that was found.
         found: usize,
+    },
+    /// The service cannot wrap or unwrap Shamir shares (files with several key groups).
+    #[error("{key}: this key service does not support Shamir key group shares")]
+    SharesUnsupported {
+        /// The key.
+        key: String,
+    },
+    /// An age recipient is malformed or of a kind this build does not support.
+    #[error("age recipient {recipient}: {reason}")]
+    AgeRecipient {
+        /// The recipient as written.
+        recipient: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A line of an age identity source is not a usable identity.
+    #[error("age identity in {origin} line {line}: {reason}")]
+    AgeIdentity {
+        /// The variable or file the identity came from.
+        origin: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong (never the line's content).
+        reason: &'static str,
+    },
+    /// An age identity file could not be read.
+    #[error("cannot read age identities from {source_name}")]
+    AgeIdentitySource {
+        /// The file.
+        source_name: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `SOPS_AGE_KEY_CMD` (or the SSH variant) failed.
+    #[error("{variable}: {reason}")]
+    AgeKeyCommand {
+        /// The variable holding the command.
+        variable: &'static str,
+        /// What failed (never the command's output).
+        reason: String,
+    },
+    /// Encrypting a data key to an age recipient failed.
+    #[error("age recipient {recipient}: could not wrap the data key: {reason}")]
+    AgeWrap {
+        /// The recipient.
+        recipient: String,
+        /// age's error.
+        reason: String,
+    },
+    /// An identity matched the age stanza, but decryption failed (corrupt or tampered).
+    #[error("age recipient {recipient}: could not unwrap the data key: {reason}")]
+    AgeUnwrap {
+        /// The recipient.
+        recipient: String,
+        /// age's error.
+        reason: String,
+    },
+    /// Shamir shares could not be split or combined.
+    #[error("shamir secret sharing: {reason}")]
+    Shamir {
+        /// What is wrong.
+        reason: &'static str,
     },
 }

@@ -1,0 +1,361 @@
+//! Writes a [`Tree`] as YAML the way sops does through go-yaml v3's encoder.
+//!
+//! The layout rules that decide bytes: block style only; a nested collection under a key
+//! is indented to the next multiple of the indent (go-yaml's "regular" indentation), the
+//! mapping inside a `- ` item aligns two columns right of the dash; no line wrapping;
+//! strings with a newline become literal blocks; strings that would read back as another
+//! type are double-quoted; strings that cannot be plain get single quotes, and strings
+//! that cannot be single-quoted get double quotes (the libyaml scalar analysis).
+
+use super::resolve::needs_quotes;
+use crate::gofmt;
+use crate::tree::{Item, Scalar, Tree, Value};
+
+/// Emits every branch as one YAML document, `---` between documents.
+/// `extra` items (the `sops` metadata) are appended to every document.
+pub fn emit(tree: &Tree, indent: usize, extra: &[Item]) -> String {
+    let mut e = Emitter {
+        out: String::new(),
+        bi: if indent == 0 { 4 } else { indent },
+    };
+    for (i, branch) in tree.branches.iter().enumerate() {
+        if i > 0 {
+            e.out.push_str("---\n");
+        }
+        if branch.is_empty() && extra.is_empty() {
+            e.out.push_str("{}\n");
+        } else {
+            e.map(branch, 0, false);
+            e.map(extra, 0, false);
+        }
+    }
+    e.out
+}
+
+/// Text of one scalar as the YAML store would write it on its own (no quoting of strings);
+/// used by `--extract` style callers.
+pub fn scalar_text(s: &Scalar) -> String {
+    match s {
+        Scalar::Null => "null".to_owned(),
+        Scalar::Str(b) => String::from_utf8_lossy(b).into_owned(),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => gofmt::float_yaml(*f),
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Time(t) => t.clone(),
+    }
+}
+
+struct Emitter {
+    out: String,
+    bi: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+impl Emitter {
+    fn pad(&mut self, n: usize) {
+        self.out.extend(std::iter::repeat_n(' ', n));
+    }
+
+    /// go-yaml's indent for a collection or scalar under a mapping key at `indent`.
+    fn child(&self, indent: usize) -> usize {
+        self.bi * ((indent + self.bi) / self.bi)
+    }
+
+    fn map(&mut self, items: &[Item], indent: usize, mut inline_first: bool) {
+        for item in items {
+            if !inline_first {
+                self.pad(indent);
+            }
+            inline_first = false;
+            match item {
+                Item::Comment(c) => {
+                    self.out.push('#');
+                    self.out.push_str(&c.0);
+                    self.out.push('\n');
+                }
+                Item::Entry(key, value) => {
+                    self.string(key.as_bytes(), true, indent);
+                    self.out.push(':');
+                    self.value_after_key(value, indent);
+                }
+            }
+        }
+    }
+
+    fn value_after_key(&mut self, value: &Value, indent: usize) {
+        match value {
+            Value::Map(items) if items.is_empty() => self.out.push_str(" {}\n"),
+            Value::List(values) if values.is_empty() => self.out.push_str(" []\n"),
+            Value::Map(items) => {
+                self.out.push('\n');
+                let child = self.child(indent);
+                self.map(items, child, false);
+            }
+            Value::List(values) => {
+                self.out.push('\n');
+                let child = self.child(indent);
+                self.seq(values, child, false);
+            }
+            Value::Comment(c) => {
+                // A comment is never a mapping value in trees the stores build.
+                self.out.push_str(" #");
+                self.out.push_str(&c.0);
+                self.out.push('\n');
+            }
+            Value::Scalar(s) => {
+                self.out.push(' ');
+                let child = self.child(indent);
+                self.scalar(s, child);
+            }
+        }
+    }
+
+    fn seq(&mut self, values: &[Value], indent: usize, mut inline_first: bool) {
+        for value in values {
+            if !inline_first {
+                self.pad(indent);
+            }
+            inline_first = false;
+            if let Value::Comment(c) = value {
+                self.out.push('#');
+                self.out.push_str(&c.0);
+                self.out.push('\n');
+                continue;
+            }
+            self.out.push_str("- ");
+            match value {
+                Value::Map(items) if items.is_empty() => self.out.push_str("{}\n"),
+                Value::List(vs) if vs.is_empty() => self.out.push_str("[]\n"),
+                Value::Map(items) => self.map(items, indent + 2, true),
+                Value::List(vs) => self.seq(vs, indent + 2, true),
+                Value::Scalar(s) => self.scalar(s, indent + 2),
+                Value::Comment(_) => {}
+            }
+        }
+    }
+
+    /// Writes a scalar value (not a key) followed by a newline; `block_indent` is where the
+    /// lines of a literal block go.
+    fn scalar(&mut self, s: &Scalar, block_indent: usize) {
+        match s {
+            Scalar::Str(b) => self.string(b, false, block_indent),
+            other => self.out.push_str(&scalar_text(other)),
+        }
+        self.out.push('\n');
+    }
+
+    fn string(&mut self, bytes: &[u8], is_key: bool, block_indent: usize) {
+        let s = String::from_utf8_lossy(bytes);
+        let a = analyze(&s);
+        let mut style = if s.contains('\n') {
+            Style::Literal
+        } else if !needs_quotes(&s) {
+            Style::Plain
+        } else {
+            Style::Double
+        };
+        if style == Style::Plain && (!a.plain || (is_key && s.is_empty())) {
+            style = Style::Single;
+        }
+        if style == Style::Single && !a.single {
+            style = Style::Double;
+        }
+        if style == Style::Literal && (!a.block || is_key) {
+            style = Style::Double;
+        }
+        match style {
+            Style::Plain => self.out.push_str(&s),
+            Style::Single => {
+                self.out.push('\'');
+                self.out.push_str(&s.replace('\'', "''"));
+                self.out.push('\'');
+            }
+            Style::Double => double_quoted(&mut self.out, &s),
+            Style::Literal => self.literal(&s, block_indent),
+        }
+    }
+
+    fn literal(&mut self, s: &str, indent: usize) {
+        self.out.push('|');
+        if s.starts_with([' ', '\n']) {
+            self.out.push_str(&self.bi.to_string());
+        }
+        let trailing = s.len() - s.trim_end_matches('\n').len();
+        match trailing {
+            0 => self.out.push('-'),
+            1 => {}
+            _ => self.out.push('+'),
+        }
+        let body = s.strip_suffix('\n').unwrap_or(s);
+        for line in body.split('\n') {
+            self.out.push('\n');
+            if !line.is_empty() {
+                self.pad(indent);
+                self.out.push_str(line);
+            }
+        }
+        // The final newline is written by the caller.
+    }
+}
+
+struct Analysis {
+    plain: bool,
+    single: bool,
+    block: bool,
+}
+
+fn printable(c: char) -> bool {
+    matches!(c, '\n' | '\u{20}'..='\u{7E}' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        && c != '\u{FEFF}'
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar`, block context.
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            plain: true,
+            single: true,
+            block: false,
+        };
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let blankz = |i: usize| i >= chars.len() || matches!(chars[i], ' ' | '\t' | '\n' | '\r');
+    let mut indicators = s.starts_with("---") || s.starts_with("...");
+    let (mut special, mut line_breaks) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break, mut prev_space, mut prev_break) =
+        (false, false, false, false);
+    let mut preceded_by_ws = true;
+    let last = chars.len() - 1;
+    for (i, &c) in chars.iter().enumerate() {
+        let followed_by_ws = blankz(i + 1);
+        if i == 0 {
+            if "#,[]{}&*!|>'\"%@`".contains(c) {
+                indicators = true;
+            }
+            if (c == '?' || c == ':' || c == '-') && followed_by_ws {
+                indicators = true;
+            }
+        } else if (c == ':' && followed_by_ws) || (c == '#' && preceded_by_ws) {
+            indicators = true;
+        }
+        if !printable(c) {
+            special = true;
+        }
+        if c == '\n' {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            leading_space |= i == 0;
+            trailing_space |= i == last;
+            break_space |= prev_break;
+            prev_space = true;
+            prev_break = false;
+        } else if c == '\n' {
+            leading_break |= i == 0;
+            trailing_break |= i == last;
+            space_break |= prev_space;
+            prev_break = true;
+            prev_space = false;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = matches!(c, ' ' | '\t' | '\n' | '\r');
+    }
+    let mut a = Analysis {
+        plain: true,
+        single: true,
+        block: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.plain = false;
+        a.single = false;
+        a.block = false;
+    }
+    if line_breaks || indicators {
+        a.plain = false;
+    }
+    a
+}
+
+fn double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{B}' => out.push_str("\\v"),
+            '\u{C}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1B}' => out.push_str("\\e"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{A0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if printable(c) => out.push(c),
+            c if (c as u32) <= 0xFF => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Comment;
+
+    #[test]
+    fn nested_layout_matches_go_yaml_v3() {
+        let tree = Tree {
+            branches: vec![vec![
+                Item::Entry(
+                    "spec".into(),
+                    Value::Map(vec![Item::Entry(
+                        "items".into(),
+                        Value::List(vec![Value::Map(vec![
+                            Item::Entry("name".into(), Value::str("a")),
+                            Item::Entry(
+                                "data".into(),
+                                Value::Map(vec![Item::Entry("k".into(), Value::str("x\ny\n"))]),
+                            ),
+                        ])]),
+                    )]),
+                ),
+                Item::Comment(Comment(" c".into())),
+                Item::Entry("on".into(), Value::str("2024-01-01")),
+                Item::Entry("e".into(), Value::str("")),
+                Item::Entry("s".into(), Value::str(" lead")),
+            ]],
+        };
+        assert_eq!(
+            emit(&tree, 4, &[]),
+            "spec:\n    items:\n        - name: a\n          data:\n            k: |\n                x\n                y\n# c\n\"on\": \"2024-01-01\"\ne: \"\"\ns: ' lead'\n"
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! Reads a YAML stream into a [`Tree`] from granit-parser events.
+//!
+//! Comments become items at their place (an inline comment is moved before the entry it
+//! follows, as sops does, so it governs that entry under the comment rules); aliases are
+//! expanded; every document must be a mapping; duplicate keys are an error. Scalars are typed
+//! by [`resolve_plain`] unless quoted or tagged.
+
+use std::collections::HashMap;
+
+use granit_parser::{Event, Parser, Placement, ScalarStyle, Span};
+
+use super::resolve::resolve_plain;
+use crate::error::LoadError;
+use crate::stores::Format;
+use crate::tree::{Branch, Comment, Item, Scalar, Tree, Value};
+
+struct PendingComment {
+    text: String,
+    placement: Placement,
+    col: usize,
+}
+
+struct Loader<'a> {
+    parser: Parser<'a, granit_parser::StrInput<'a>>,
+    comments: Vec<PendingComment>,
+    anchors: HashMap<usize, Value>,
+    path: Vec<String>,
+}
+
+/// Parses a YAML stream.
+pub fn load(text: &str) -> Result<Tree, LoadError> {
+    let mut loader = Loader {
+        parser: Parser::new_from_str(text),
+        comments: Vec::new(),
+        anchors: HashMap::new(),
+        path: Vec::new(),
+    };
+    let mut tree = Tree::default();
+    loop {
+        let (event, span) = loader.next()?;
+        match event {
+            Event::StreamStart | Event::DocumentEnd => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(..) => {
+                let branch = loader.document()?;
+                tree.branches.push(branch);
+            }
+            _ => return Err(loader.structure(span, "unexpected event at stream level")),
+        }
+    }
+    Ok(tree)
+}
+
+impl<'a> Loader<'a> {
+    /// The next event that is not a comment; comments are buffered.
+    fn next(&mut self) -> Result<(Event<'a>, Span), LoadError> {
+        loop {
+            let Some(result) = self.parser.next_event() else {
+                return Ok((
+                    Event::StreamEnd,
+                    Span::empty(granit_parser::Marker::new(0, 0, 0)),
+                ));
+            };
+            let (event, span) = result.map_err(|e| LoadError::Syntax {
+                format: Format::Yaml,
+                line: e.marker().line(),
+                column: e.marker().col() + 1,
+                reason: e.kind().to_string(),
+            })?;
+            if let Event::Comment(text, placement) = event {
+                self.comments.push(PendingComment {
+                    text: text.into_owned(),
+                    placement,
+                    col: span.start.col(),
+                });
+                continue;
+            }
+            return Ok((event, span));
+        }
+    }
+
+    fn structure(&self, span: Span, reason: &'static str) -> LoadError {
+        LoadError::Structure {
+            format: Format::Yaml,
+            line: span.start.line(),
+            column: span.start.col() + 1,
+            path: self.path.join(":"),
+            reason,
+        }
+    }
+
+    fn document(&mut self) -> Result<Branch, LoadError> {
+        let (event, span) = self.next()?;
+        let mut branch = match event {
+            Event::MappingStart(_, anchor, _) => {
+                let items = self.mapping(0)?;
+                if anchor != 0 {
+                    self.anchors.insert(anchor, Value::Map(copy_items(&items)));
+                }
+                items
+            }
+            Event::Scalar(ref s, ScalarStyle::Plain, _, None) if s.is_empty() || s == "~" => {
+                Vec::new()
+            }
+            Event::DocumentEnd => {
+                let mut b = Vec::new();
+                self.flush_comments(&mut b, 0, true);
+                return Ok(b);
+            }
+            _ => return Err(self.structure(span, "document is not a mapping")),
+        };
+        let (event, span) = self.next()?;
+        if !matches!(event, Event::DocumentEnd) {
+            return Err(self.structure(span, "expected end of document"));
+        }
+        self.flush_comments(&mut branch, 0, true);
+        Ok(branch)
+    }
+
+    /// Moves buffered comments into `items`: inline ones before the last entry, own-line ones
+    /// at the end. With `all` false, comments left of `col` stay buffered for an outer level.
+    fn flush_comments(&mut self, items: &mut Vec<Item>, col: usize, all: bool) {
+        let pending = std::mem::take(&mut self.comments);
+        for c in pending {
+            if !all && c.col < col && c.placement != Placement::Right {
+                self.comments.push(c);
+                continue;
+            }
+            let item = Item::Comment(Comment(c.text));
+            let last_entry = items.iter().rposition(|i| matches!(i, Item::Entry(..)));
+            match (c.placement, last_entry) {
+                (Placement::Right, Some(pos)) => items.insert(pos, item),
+                _ => items.push(item),
+            }
+        }
+    }
+
+    fn mapping(&mut self, _outer: usize) -> Result<Vec<Item>, LoadError> {
+        let mut items: Vec<Item> = Vec::new();
+        let mut col: Option<usize> = None;
+        loop {
+            let (event, span) = self.next()?;
+            let key = match event {
+                Event::MappingEnd => {
+                    self.flush_comments(&mut items, col.unwrap_or(0), false);
+                    return Ok(items);
+                }
+                Event::Scalar(text, ..) => text.into_owned(),
+                Event::Alias(id) => match self.anchors.get(&id) {
+                    Some(v) if v.as_str().is_some() => v.as_str().unwrap_or_default().to_owned(),
+                    _ => return Err(self.structure(span, "mapping key is not a string")),
+                },
+                _ => return Err(self.structure(span, "mapping key is not a scalar")),
+            };
+            let key_col = *col.get_or_insert(span.start.col());
+            self.flush_comments(&mut items, key_col, false);
+            if items
+                .iter()
+                .any(|i| matches!(i, Item::Entry(k, _) if *k == key))
+            {
+                self.path.push(key);
+                let err = self.structure(span, "duplicate mapping key");
+                self.path.pop();
+                return Err(err);
+            }
+            self.path.push(key);
+            let (event, span) = self.next()?;
+            let value = self.node(event, span)?;
+            let key = self.path.pop().unwrap_or_default();
+            items.push(Item::Entry(key, value));
+        }
+    }
+
+    fn sequence(&mut self) -> Result<Vec<Value>, LoadError> {
+        let mut values = Vec::new();
+        loop {
+            let (event, span) = self.next()?;
+            if !matches!(event, Event::SequenceEnd) {
+                let mut holder = Vec::new();
+                self.flush_comments(&mut holder, 0, true);
+                values.extend(holder.into_iter().filter_map(|i| match i {
+                    Item::Comment(c) => Some(Value::Comment(c)),
+                    Item::Entry(..) => None,
+                }));
+            }
+            match event {
+                Event::SequenceEnd => return Ok(values),
+                other => values.push(self.node(other, span)?),
+            }
+        }
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Value, LoadError> {
+        let (value, anchor) = match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let scalar = match (&tag, style) {
+                    (Some(tag), _) => match tag.core_suffix() {
+                        Some("str") | None => Scalar::str(text.into_owned()),
+                        Some("null") => Scalar::Null,
+                        Some(_) => resolve_plain(&text),
+                    },
+                    (None, ScalarStyle::Plain) if !text.is_empty() => resolve_plain(&text),
+                    (None, ScalarStyle::Plain) => Scalar::Null,
+                    (None, _) => Scalar::str(text.into_owned()),
+                };
+                (Value::Scalar(scalar), anchor)
+            }
+            Event::MappingStart(_, anchor, _) => {
+                (Value::Map(self.mapping(span.start.col())?), anchor)
+            }
+            Event::SequenceStart(_, anchor, _) => (Value::List(self.sequence()?), anchor),
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(v) => (copy_value(v), 0),
+                None => return Err(self.structure(span, "unknown alias")),
+            },
+            _ => return Err(self.structure(span, "unexpected YAML event")),
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, copy_value(&value));
+        }
+        Ok(value)
+    }
+}
+
+/// A deep copy for alias expansion (the tree types deliberately do not implement `Clone`).
+pub(crate) fn copy_value(v: &Value) -> Value {
+    match v {
+        Value::Map(items) => Value::Map(copy_items(items)),
+        Value::List(values) => Value::List(values.iter().map(copy_value).collect()),
+        Value::Comment(c) => Value::Comment(Comment(c.0.clone())),
+        Value::Scalar(s) => Value::Scalar(match s {
+            Scalar::Null => Scalar::Null,
+            Scalar::Str(b) => Scalar::Str(b.clone()),
+            Scalar::Int(i) => Scalar::Int(*i),
+            Scalar::Float(f) => Scalar::Float(*f),
+            Scalar::Bool(b) => Scalar::Bool(*b),
+            Scalar::Time(t) => Scalar::Time(t.clone()),
+        }),
+    }
+}
+
+pub(crate) fn copy_items(items: &[Item]) -> Vec<Item> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Entry(k, v) => Item::Entry(k.clone(), copy_value(v)),
+            Item::Comment(c) => Item::Comment(Comment(c.0.clone())),
+        })
+        .collect()
+}

@@ -405,6 +405,18 @@ pub fn parse_recipient(recipient: &str) -> Result<Box<dyn age::Recipient + Send 
     }
 }
 
+/// A new X25519 identity: its recipient (`age1…`) and its secret key
+/// (`AGE-SECRET-KEY-1…`), for `age-keygen`-like commands and tests.
+pub fn generate() -> (String, secrecy::SecretString) {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let secret = id.to_string();
+    (
+        id.to_public().to_string(),
+        secrecy::SecretString::from(secret.expose_secret().to_owned()),
+    )
+}
+
 /// One age entry of a SOPS file: a recipient, and the identities to try on its `enc`.
 pub struct AgeKey {
     recipient: String,

@@ -41,7 +41,7 @@ impl KeyResolver for AgeResolver {
 }
 
 /// Tries every resolver in turn: the first that has a service for a key wins.
-impl<R: KeyResolver> KeyResolver for [R] {
+impl<R: KeyResolver> KeyResolver for Vec<R> {
     fn service_for(&self, key: &MasterKey) -> Option<Box<dyn KeyService + '_>> {
         self.iter().find_map(|r| r.service_for(key))
     }

@@ -1,4 +1,7 @@
 //! Integration tests of the SOPS format, built as one binary.
 
+mod bad_input;
+mod fidelity;
 mod fixtures;
+mod roundtrip;
 mod util;

@@ -48,3 +48,31 @@ pub fn as_json(d: &Decrypted) -> String {
     )
     .unwrap()
 }
+
+/// A fresh age identity: its recipient and a resolver that holds it.
+pub fn fresh_age() -> (String, AgeResolver) {
+    let (recipient, identity) = fresh_identity();
+    (recipient, resolver_for(&identity))
+}
+
+/// A fresh age identity: its recipient and its secret key text.
+pub fn fresh_identity() -> (String, String) {
+    use secrecy::ExposeSecret;
+    let (recipient, identity) = lockstep_keys::age::generate();
+    (recipient, identity.expose_secret().to_owned())
+}
+
+/// A resolver over the identities in `text` (an identity file).
+pub fn resolver_for(text: &str) -> AgeResolver {
+    AgeResolver::new(Arc::new(AgeIdentities::parse(text, "generated").unwrap()))
+}
+
+/// Options that encrypt to one age recipient with the default rule.
+pub fn to_recipient(recipient: &str) -> lockstep_sops::EncryptOptions {
+    lockstep_sops::EncryptOptions {
+        key_groups: vec![vec![lockstep_sops::Recipient::age(recipient).unwrap()]],
+        shamir_threshold: 0,
+        rule: None,
+        mac_only_encrypted: false,
+    }
+}

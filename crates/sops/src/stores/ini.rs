@@ -1,6 +1,6 @@
 //! The INI store: sections of `key = value` strings, read the way go-ini reads them and
-//! written the way go-ini's pretty format writes them (aligned `=`, a blank line after each
-//! section, `"""` for multi-line values).
+//! written the way go-ini's pretty format writes them (aligned `=`, a blank line between
+//! sections, `"""` for multi-line values).
 
 use crate::error::{EmitError, LoadError};
 use crate::stores::Format;
@@ -166,6 +166,10 @@ pub fn emit(tree: &Tree, extra: &[Item]) -> Result<String, EmitError> {
         }
         let is_default = first && name.eq_ignore_ascii_case("DEFAULT");
         first = false;
+        if !out.is_empty() {
+            // go-ini (sops 3.13) puts a blank line between sections, none after the last.
+            out.push('\n');
+        }
         if let Some(c) = section_comment {
             write_comment(&mut out, &c.0);
         }
@@ -211,7 +215,6 @@ pub fn emit(tree: &Tree, extra: &[Item]) -> Result<String, EmitError> {
             }
             out.push('\n');
         }
-        out.push('\n');
     }
     Ok(out)
 }

@@ -4,4 +4,5 @@ mod bad_input;
 mod fidelity;
 mod fixtures;
 mod roundtrip;
+mod sops_latest;
 mod util;

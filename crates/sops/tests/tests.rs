@@ -3,6 +3,7 @@
 mod bad_input;
 mod fidelity;
 mod fixtures;
+mod proptests;
 mod roundtrip;
 mod sops_latest;
 mod util;

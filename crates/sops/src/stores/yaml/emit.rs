@@ -129,11 +129,30 @@ impl Emitter {
                 self.out.push('\n');
                 continue;
             }
+            // Comments above the first key of a mapping item go above its dash.
+            let mut value_items: Option<&[Item]> = None;
+            if let Value::Map(items) = value {
+                let lead = items
+                    .iter()
+                    .take_while(|i| matches!(i, Item::Comment(_)))
+                    .count();
+                if lead > 0 && lead < items.len() {
+                    for item in &items[..lead] {
+                        if let Item::Comment(c) = item {
+                            self.out.push('#');
+                            self.out.push_str(&c.0);
+                            self.out.push('\n');
+                            self.pad(indent);
+                        }
+                    }
+                    value_items = Some(&items[lead..]);
+                }
+            }
             self.out.push_str("- ");
             match value {
                 Value::Map(items) if items.is_empty() => self.out.push_str("{}\n"),
                 Value::List(vs) if vs.is_empty() => self.out.push_str("[]\n"),
-                Value::Map(items) => self.map(items, indent + 2, true),
+                Value::Map(items) => self.map(value_items.unwrap_or(items), indent + 2, true),
                 Value::List(vs) => self.seq(vs, indent + 2, true),
                 Value::Scalar(s) => self.scalar(s, indent + 2),
                 Value::Comment(_) => {}
@@ -187,10 +206,12 @@ impl Emitter {
         if s.starts_with([' ', '\n']) {
             self.out.push_str(&self.bi.to_string());
         }
+        // libyaml's chomping hint: `-` without a final break, `+` when the final break is
+        // the whole string or follows another break, else none (clip).
         let trailing = s.len() - s.trim_end_matches('\n').len();
         match trailing {
             0 => self.out.push('-'),
-            1 => {}
+            1 if s.len() > 1 => {}
             _ => self.out.push('+'),
         }
         let body = s.strip_suffix('\n').unwrap_or(s);

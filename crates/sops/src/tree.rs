@@ -30,9 +30,26 @@ pub enum Item {
     Comment(Comment),
 }
 
-/// A comment's text, without the comment character.
+/// A comment: its text without the comment character.
 #[derive(PartialEq)]
-pub struct Comment(pub String);
+pub struct Comment {
+    /// The text after `#` (YAML, dotenv; a following space is kept) or after `;`/`#` and
+    /// spaces (INI).
+    pub text: String,
+    /// Whether it stood at the end of a line (`key: value # text`); sops writes such a
+    /// comment back at the end of the line of the value that follows it.
+    pub inline: bool,
+}
+
+impl Comment {
+    /// An own-line comment.
+    pub fn new(text: impl Into<String>) -> Self {
+        Comment {
+            text: text.into(),
+            inline: false,
+        }
+    }
+}
 
 /// A node of the tree.
 #[derive(PartialEq)]
@@ -139,7 +156,7 @@ impl Zeroize for Value {
         match self {
             Value::Map(items) => items.iter_mut().for_each(Zeroize::zeroize),
             Value::List(values) => values.iter_mut().for_each(Zeroize::zeroize),
-            Value::Comment(c) => c.0.zeroize(),
+            Value::Comment(c) => c.text.zeroize(),
             Value::Scalar(s) => s.zeroize(),
         }
     }
@@ -149,7 +166,7 @@ impl Zeroize for Item {
     fn zeroize(&mut self) {
         match self {
             Item::Entry(_, v) => v.zeroize(),
-            Item::Comment(c) => c.0.zeroize(),
+            Item::Comment(c) => c.text.zeroize(),
         }
     }
 }

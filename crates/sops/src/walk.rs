@@ -62,7 +62,7 @@ impl Walker<'_> {
                     self.comments
                         .last_mut()
                         .expect("pushed above")
-                        .push(c.0.clone());
+                        .push(c.text.clone());
                     self.comment(c)?;
                 }
                 Item::Entry(k, v) => {
@@ -89,7 +89,7 @@ impl Walker<'_> {
                         self.comments
                             .last_mut()
                             .expect("pushed above")
-                            .push(c.0.clone());
+                            .push(c.text.clone());
                     }
                     self.value(v)?;
                     if !is_comment {
@@ -99,9 +99,27 @@ impl Walker<'_> {
                 self.comments.pop();
                 Ok(())
             }
-            Value::Comment(c) => self.comment(c),
+            Value::Comment(c) => {
+                self.comment(c)?;
+                // sops keeps an encrypted comment of a sequence as a plain string element
+                // (`- ENC[…,type:comment]`), and turns it back into a comment on decrypt.
+                if matches!(self.mode, Mode::Encrypt { .. }) && c.text.starts_with("ENC[") {
+                    *v = Value::str(std::mem::take(&mut c.text));
+                }
+                Ok(())
+            }
             Value::Scalar(Scalar::Null) => Ok(()),
-            Value::Scalar(s) => self.leaf(s),
+            Value::Scalar(s) => {
+                let encrypted_comment = matches!(self.mode, Mode::Decrypt { .. })
+                    && s.as_str().and_then(IvStash::type_of).as_deref() == Some("comment");
+                if encrypted_comment {
+                    let mut c = Comment::new(s.as_str().unwrap_or_default().to_owned());
+                    self.comment(&mut c)?;
+                    *v = Value::Comment(c);
+                    return Ok(());
+                }
+                self.leaf(s)
+            }
         }
     }
 
@@ -112,8 +130,8 @@ impl Walker<'_> {
         let aad = aad(&self.path);
         match &mut self.mode {
             Mode::Encrypt { stash } => {
-                let iv = stash.and_then(|s| s.lookup(&aad, "comment", c.0.as_bytes()));
-                let enc = cipher::encrypt(self.key, c.0.as_bytes(), "comment", &aad, iv);
+                let iv = stash.and_then(|s| s.lookup(&aad, "comment", c.text.as_bytes()));
+                let enc = cipher::encrypt(self.key, c.text.as_bytes(), "comment", &aad, iv);
                 if self.rule.unencrypted_comment_matches(&enc) {
                     return Err(WalkError::Encrypt(
                         EncryptError::CommentMatchesUnencryptedRegex {
@@ -121,16 +139,18 @@ impl Walker<'_> {
                         },
                     ));
                 }
-                c.0 = enc;
+                c.text = enc;
             }
             Mode::Decrypt { stash } => {
                 // A comment that does not decrypt was written in clear by an old sops: keep it.
-                if let Ok(Scalar::Str(b)) = cipher::decrypt(self.key, &c.0, &aad) {
+                if let Ok(Scalar::Str(b)) = cipher::decrypt(self.key, &c.text, &aad) {
                     let text = String::from_utf8_lossy(&b).into_owned();
                     if let Some(stash) = stash {
-                        stash.remember(&c.0, &aad, "comment", text.as_bytes());
+                        stash.remember(&c.text, &aad, "comment", text.as_bytes());
                     }
-                    c.0 = text;
+                    c.text = text;
+                    // sops loses the inline mark on decrypt: the comment goes above.
+                    c.inline = false;
                 }
             }
         }

@@ -52,7 +52,7 @@ fn items(entries: &[(Option<String>, String, M)]) -> Vec<Item> {
     let mut out = Vec::new();
     for (c, k, v) in entries {
         if let Some(c) = c {
-            out.push(Item::Comment(Comment(c.clone())));
+            out.push(Item::Comment(Comment::new(c.clone())));
         }
         out.push(Item::Entry(k.clone(), v.real()));
     }
@@ -84,7 +84,16 @@ fn key() -> impl Strategy<Value = String> {
     .prop_filter("reserved", |k| k != "sops" && !k.ends_with("_unencrypted"))
 }
 
+/// Multi-line strings that start with a space or a newline are left out: go-yaml writes
+/// them in a list item as `- |4-` with the text two columns right of the dash (sops 3.13.3
+/// does, checked), which granit-parser rejects as wrongly indented.
 fn text() -> impl Strategy<Value = String> {
+    text_any().prop_filter("go-yaml list block scalar quirk", |s| {
+        !(s.contains('\n') && s.starts_with([' ', '\n']))
+    })
+}
+
+fn text_any() -> impl Strategy<Value = String> {
     prop_oneof![
         "\\PC{0,16}",
         "[ -~\n\t]{0,16}",

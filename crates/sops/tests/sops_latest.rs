@@ -47,8 +47,12 @@ fn normalize(text: &str) -> String {
 }
 
 fn check(ext: &str) {
+    check_named("age", ext);
+}
+
+fn check_named(name: &str, ext: &str) {
     let format = format_of_ext(ext);
-    let enc = read(&format!("{DIR}/age.enc.{ext}"));
+    let enc = read(&format!("{DIR}/{name}.enc.{ext}"));
     // 1. Re-emitting sops' file gives its bytes back.
     let file = EncryptedFile::load(&enc, format).unwrap();
     assert_eq!(
@@ -60,10 +64,10 @@ fn check(ext: &str) {
     let out = stores::emit(&d.tree, format, &EmitOptions::default()).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out),
-        String::from_utf8_lossy(&read(&format!("{DIR}/age.expected.{ext}")))
+        String::from_utf8_lossy(&read(&format!("{DIR}/{name}.expected.{ext}")))
     );
     // 3. Our encryption of the same plaintext has sops' layout.
-    let plain = stores::load(&read(&format!("{DIR}/age.plain.{ext}")), format).unwrap();
+    let plain = stores::load(&read(&format!("{DIR}/{name}.plain.{ext}")), format).unwrap();
     let ours = lockstep_sops::encrypt(plain, format, to_recipient(R1)).unwrap();
     let ours = ours.emit(format, &EmitOptions::default()).unwrap();
     assert_eq!(
@@ -75,6 +79,13 @@ fn check(ext: &str) {
 #[test]
 fn yaml() {
     check("yaml");
+}
+
+/// Head, inline, foot and list comments: kept inline when encrypted, moved above on
+/// decrypt, list comments stored as `- ENC[…,type:comment]` elements.
+#[test]
+fn yaml_comments() {
+    check_named("comments", "yaml");
 }
 
 #[test]

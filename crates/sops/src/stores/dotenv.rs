@@ -14,7 +14,7 @@ pub fn load(text: &str) -> Result<Tree, LoadError> {
             continue;
         }
         if let Some(comment) = line.strip_prefix('#') {
-            items.push(Item::Comment(Comment(comment.to_owned())));
+            items.push(Item::Comment(Comment::new(comment.to_owned())));
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
@@ -43,7 +43,7 @@ pub fn emit(tree: &Tree, extra: &[Item]) -> Result<String, EmitError> {
         match item {
             Item::Comment(c) => {
                 out.push('#');
-                out.push_str(&c.0);
+                out.push_str(&c.text);
             }
             Item::Entry(key, Value::Scalar(s)) => {
                 out.push_str(key);

@@ -47,7 +47,7 @@ pub fn load(text: &str) -> Result<Tree, LoadError> {
             };
             let mut items = Vec::new();
             if !pending.is_empty() {
-                items.push(Item::Comment(Comment(pending.join("\n"))));
+                items.push(Item::Comment(Comment::new(pending.join("\n"))));
                 pending.clear();
             }
             sections.push((name.trim().to_owned(), items));
@@ -102,7 +102,7 @@ pub fn load(text: &str) -> Result<Tree, LoadError> {
             .1;
         section.push(Item::Entry(key, Value::str(value)));
         if !pending.is_empty() {
-            section.push(Item::Comment(Comment(pending.join("\n"))));
+            section.push(Item::Comment(Comment::new(pending.join("\n"))));
             pending.clear();
         }
     }
@@ -159,7 +159,7 @@ pub fn emit(tree: &Tree, extra: &[Item]) -> Result<String, EmitError> {
                 }
                 Item::Comment(c) => {
                     if let Some(last) = keys.last_mut() {
-                        last.2 = Some(&c.0);
+                        last.2 = Some(&c.text);
                     }
                 }
             }
@@ -171,7 +171,7 @@ pub fn emit(tree: &Tree, extra: &[Item]) -> Result<String, EmitError> {
             out.push('\n');
         }
         if let Some(c) = section_comment {
-            write_comment(&mut out, &c.0);
+            write_comment(&mut out, &c.text);
         }
         if is_default {
             if keys.is_empty() {

@@ -68,8 +68,38 @@ impl Emitter {
         self.bi * ((indent + self.bi) / self.bi)
     }
 
+    /// Appends ` #text` for each pending inline comment at the end of the first line
+    /// written since `from`.
+    fn line_comments(&mut self, from: usize, pending: &mut Vec<&str>) {
+        if pending.is_empty() {
+            return;
+        }
+        let at = self.out[from..]
+            .find('\n')
+            .map_or(self.out.len(), |i| from + i);
+        let text: String = pending.drain(..).map(|t| format!(" #{t}")).collect();
+        self.out.insert_str(at, &text);
+    }
+
+    /// Inline comments left over at the end of a collection are written on their own lines.
+    fn leftover_comments(&mut self, indent: usize, pending: &mut Vec<&str>) {
+        for t in pending.drain(..) {
+            self.pad(indent);
+            self.out.push('#');
+            self.out.push_str(t);
+            self.out.push('\n');
+        }
+    }
+
     fn map(&mut self, items: &[Item], indent: usize, mut inline_first: bool) {
+        let mut pending: Vec<&str> = Vec::new();
         for item in items {
+            if let Item::Comment(c) = item
+                && c.inline
+            {
+                pending.push(&c.text);
+                continue;
+            }
             if !inline_first {
                 self.pad(indent);
             }
@@ -77,16 +107,19 @@ impl Emitter {
             match item {
                 Item::Comment(c) => {
                     self.out.push('#');
-                    self.out.push_str(&c.0);
+                    self.out.push_str(&c.text);
                     self.out.push('\n');
                 }
                 Item::Entry(key, value) => {
+                    let start = self.out.len();
                     self.string(key.as_bytes(), true, indent);
                     self.out.push(':');
                     self.value_after_key(value, indent);
+                    self.line_comments(start, &mut pending);
                 }
             }
         }
+        self.leftover_comments(indent, &mut pending);
     }
 
     fn value_after_key(&mut self, value: &Value, indent: usize) {
@@ -106,7 +139,7 @@ impl Emitter {
             Value::Comment(c) => {
                 // A comment is never a mapping value in trees the stores build.
                 self.out.push_str(" #");
-                self.out.push_str(&c.0);
+                self.out.push_str(&c.text);
                 self.out.push('\n');
             }
             Value::Scalar(s) => {
@@ -118,14 +151,22 @@ impl Emitter {
     }
 
     fn seq(&mut self, values: &[Value], indent: usize, mut inline_first: bool) {
+        let mut pending: Vec<&str> = Vec::new();
         for value in values {
+            if let Value::Comment(c) = value
+                && c.inline
+            {
+                pending.push(&c.text);
+                continue;
+            }
             if !inline_first {
                 self.pad(indent);
             }
             inline_first = false;
+            let start = self.out.len();
             if let Value::Comment(c) = value {
                 self.out.push('#');
-                self.out.push_str(&c.0);
+                self.out.push_str(&c.text);
                 self.out.push('\n');
                 continue;
             }
@@ -140,7 +181,7 @@ impl Emitter {
                     for item in &items[..lead] {
                         if let Item::Comment(c) = item {
                             self.out.push('#');
-                            self.out.push_str(&c.0);
+                            self.out.push_str(&c.text);
                             self.out.push('\n');
                             self.pad(indent);
                         }
@@ -157,7 +198,9 @@ impl Emitter {
                 Value::Scalar(s) => self.scalar(s, indent + 2),
                 Value::Comment(_) => {}
             }
+            self.line_comments(start, &mut pending);
         }
+        self.leftover_comments(indent, &mut pending);
     }
 
     /// Writes a scalar value (not a key) followed by a newline; `block_indent` is where the
@@ -368,7 +411,7 @@ mod tests {
                         ])]),
                     )]),
                 ),
-                Item::Comment(Comment(" c".into())),
+                Item::Comment(Comment::new(" c")),
                 Item::Entry("on".into(), Value::str("2024-01-01")),
                 Item::Entry("e".into(), Value::str("")),
                 Item::Entry("s".into(), Value::str(" lead")),

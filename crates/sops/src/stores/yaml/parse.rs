@@ -126,11 +126,18 @@ impl<'a> Loader<'a> {
                 self.comments.push(c);
                 continue;
             }
-            let item = Item::Comment(Comment(c.text));
             let last_entry = items.iter().rposition(|i| matches!(i, Item::Entry(..)));
             match (c.placement, last_entry) {
-                (Placement::Right, Some(pos)) => items.insert(pos, item),
-                _ => items.push(item),
+                (Placement::Right, Some(pos)) => {
+                    items.insert(
+                        pos,
+                        Item::Comment(Comment {
+                            text: c.text,
+                            inline: true,
+                        }),
+                    );
+                }
+                _ => items.push(Item::Comment(Comment::new(c.text))),
             }
         }
     }
@@ -176,12 +183,23 @@ impl<'a> Loader<'a> {
         loop {
             let (event, span) = self.next()?;
             if !matches!(event, Event::SequenceEnd) {
-                let mut holder = Vec::new();
-                self.flush_comments(&mut holder, 0, true);
-                values.extend(holder.into_iter().filter_map(|i| match i {
-                    Item::Comment(c) => Some(Value::Comment(c)),
-                    Item::Entry(..) => None,
-                }));
+                // Own-line comments go before the next element; one at the end of an
+                // element's line goes before that element (as sops reads it).
+                for c in std::mem::take(&mut self.comments) {
+                    let last = values.iter().rposition(|v| !matches!(v, Value::Comment(_)));
+                    match (c.placement, last) {
+                        (Placement::Right, Some(pos)) => {
+                            values.insert(
+                                pos,
+                                Value::Comment(Comment {
+                                    text: c.text,
+                                    inline: true,
+                                }),
+                            );
+                        }
+                        _ => values.push(Value::Comment(Comment::new(c.text))),
+                    }
+                }
             }
             match event {
                 Event::SequenceEnd => return Ok(values),
@@ -227,7 +245,10 @@ pub(crate) fn copy_value(v: &Value) -> Value {
     match v {
         Value::Map(items) => Value::Map(copy_items(items)),
         Value::List(values) => Value::List(values.iter().map(copy_value).collect()),
-        Value::Comment(c) => Value::Comment(Comment(c.0.clone())),
+        Value::Comment(c) => Value::Comment(Comment {
+            text: c.text.clone(),
+            inline: c.inline,
+        }),
         Value::Scalar(s) => Value::Scalar(match s {
             Scalar::Null => Scalar::Null,
             Scalar::Str(b) => Scalar::Str(b.clone()),
@@ -244,7 +265,10 @@ pub(crate) fn copy_items(items: &[Item]) -> Vec<Item> {
         .iter()
         .map(|i| match i {
             Item::Entry(k, v) => Item::Entry(k.clone(), copy_value(v)),
-            Item::Comment(c) => Item::Comment(Comment(c.0.clone())),
+            Item::Comment(c) => Item::Comment(Comment {
+                text: c.text.clone(),
+                inline: c.inline,
+            }),
         })
         .collect()
 }

@@ -211,3 +211,29 @@ impl EncryptError {
         }
     }
 }
+
+/// A tree path (`--extract`, `set`, `unset`) is malformed or does not lead anywhere.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path text is malformed.
+    #[error("invalid tree path at byte {position}: expected [\"key\"] or [index] steps")]
+    Syntax {
+        /// Byte offset of the problem.
+        position: usize,
+    },
+    /// A step of the path is missing from the tree. sops exit code 91 for `unset`.
+    #[error("component {step} not found")]
+    NotFound {
+        /// The missing step as written (`["key"]`, `[3]`).
+        step: String,
+    },
+    /// The value given to `set` is not JSON.
+    #[error("the value is not valid JSON (line {line}, column {column})")]
+    Value {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+}

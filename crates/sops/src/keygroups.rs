@@ -40,29 +40,47 @@ impl KeyResolver for AgeResolver {
     }
 }
 
-/// Tries every resolver in turn: the first that has a service for a key wins.
+/// Tries every resolver in turn: the first that has a service for a key wins (so put one
+/// resolver per key type, e.g. `vec![Box::new(age) as Box<dyn KeyResolver>, Box::new(kms)]`).
 impl<R: KeyResolver> KeyResolver for Vec<R> {
     fn service_for(&self, key: &MasterKey) -> Option<Box<dyn KeyService + '_>> {
         self.iter().find_map(|r| r.service_for(key))
     }
 }
 
-/// sops' default decryption order: age, then pgp, then the rest in file order.
-fn ordered(group: &KeyGroup) -> Vec<&MasterKey> {
-    let rank = |k: &MasterKey| match k.kind {
-        KeyType::Age => 0,
-        KeyType::Pgp => 1,
-        _ => 2,
+impl<R: KeyResolver + ?Sized> KeyResolver for Box<R> {
+    fn service_for(&self, key: &MasterKey) -> Option<Box<dyn KeyService + '_>> {
+        (**self).service_for(key)
+    }
+}
+
+/// The keys of a group in the order to try them: the types of `order` first, in that order
+/// (`--decryption-order`), then the rest in file order. An empty `order` means sops'
+/// default: age, then pgp.
+fn ordered<'a>(group: &'a KeyGroup, order: &[KeyType]) -> Vec<&'a MasterKey> {
+    const DEFAULT: [KeyType; 2] = [KeyType::Age, KeyType::Pgp];
+    let order = if order.is_empty() {
+        &DEFAULT[..]
+    } else {
+        order
+    };
+    let rank = |k: &MasterKey| {
+        order
+            .iter()
+            .position(|t| *t == k.kind)
+            .unwrap_or(order.len())
     };
     let mut keys: Vec<&MasterKey> = group.iter().collect();
     keys.sort_by_key(|k| rank(k));
     keys
 }
 
-/// Recovers the data key of `metadata` with the services `resolver` provides.
+/// Recovers the data key of `metadata` with the services `resolver` provides, trying the
+/// keys of each group in `order` (see [`ordered`]).
 pub(crate) fn recover(
     metadata: &Metadata,
     resolver: &dyn KeyResolver,
+    order: &[KeyType],
 ) -> Result<DataKey, DecryptError> {
     let groups = &metadata.key_groups;
     let shares_needed = groups.len() > 1;
@@ -79,7 +97,7 @@ pub(crate) fn recover(
         if parts.len() >= needed {
             break;
         }
-        for key in ordered(group) {
+        for key in ordered(group, order) {
             let attempt = |reason: String| KeyAttempt {
                 group: gi,
                 key: key.describe(),
@@ -150,8 +168,13 @@ impl Recipient {
     }
 }
 
-/// Wraps `key` for every recipient of every group and returns the groups' entries.
-pub(crate) fn wrap(
+/// Wraps `key` for every recipient of every group (splitting it with Shamir when there
+/// are several groups; `threshold` 0 means all groups) and returns the groups' entries.
+/// `encrypt` uses it; `rotate` and `updatekeys` call it with a new or the existing key.
+///
+/// # Errors
+/// [`EncryptError::NoKeys`], [`EncryptError::Threshold`], [`EncryptError::Wrap`].
+pub fn wrap_data_key(
     key: &DataKey,
     groups: &[Vec<Recipient>],
     threshold: usize,

@@ -23,6 +23,7 @@ pub mod file;
 pub mod gofmt;
 pub mod keygroups;
 pub mod metadata;
+pub mod path;
 pub mod rules;
 pub mod stores;
 pub mod tree;
@@ -33,9 +34,9 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub use cipher::IvStash;
-pub use error::{DecryptError, EmitError, EncryptError, KeyAttempt, LoadError};
+pub use error::{DecryptError, EmitError, EncryptError, KeyAttempt, LoadError, PathError};
 pub use file::EncryptedFile;
-pub use keygroups::{AgeResolver, KeyResolver, Recipient};
+pub use keygroups::{AgeResolver, KeyResolver, Recipient, wrap_data_key};
 pub use metadata::{Field, KeyGroup, KeyType, MasterKey, Metadata, SOPS_VERSION};
 pub use rules::Rule;
 pub use stores::{EmitOptions, Format};
@@ -46,6 +47,9 @@ pub use tree::{Comment, Item, Scalar, Tree, Value};
 pub struct DecryptOptions {
     /// Skip the MAC check (`--ignore-mac`).
     pub ignore_mac: bool,
+    /// Key types to try first, in this order (`--decryption-order`); empty means sops'
+    /// default (age, then pgp, then the rest in file order).
+    pub decryption_order: Vec<KeyType>,
 }
 
 /// A decrypted file: the plaintext tree, plus what re-encrypting it needs.
@@ -120,7 +124,7 @@ pub fn decrypt(
     resolver: &dyn KeyResolver,
     opts: &DecryptOptions,
 ) -> Result<Decrypted, DecryptError> {
-    let key = keygroups::recover(&file.metadata, resolver)?;
+    let key = keygroups::recover(&file.metadata, resolver, &opts.decryption_order)?;
     decrypt_with_key(file, key, opts)
 }
 
@@ -215,7 +219,7 @@ pub fn encrypt(
 ) -> Result<EncryptedFile, EncryptError> {
     check_plain(&tree, format)?;
     let key = DataKey::generate();
-    let key_groups = keygroups::wrap(&key, &opts.key_groups, opts.shamir_threshold)?;
+    let key_groups = keygroups::wrap_data_key(&key, &opts.key_groups, opts.shamir_threshold)?;
     let shamir_threshold = if key_groups.len() > 1 {
         if opts.shamir_threshold == 0 {
             key_groups.len()

@@ -60,7 +60,9 @@ impl KeyType {
         }
     }
 
-    fn from_field(s: &str) -> Option<KeyType> {
+    /// The type named `s` (`age`, `pgp`, `kms`, `gcp_kms`, `azure_kv`, `hc_vault`, `hckms`),
+    /// as in metadata and `--decryption-order`.
+    pub fn from_field(s: &str) -> Option<KeyType> {
         KeyType::ALL.into_iter().find(|t| t.field() == s)
     }
 }

@@ -65,7 +65,10 @@ fn changed_clear_value_is_a_mac_mismatch() {
     assert_eq!(err.exit_code(), 51);
     // --ignore-mac lets it through.
     let file = EncryptedFile::load(text.as_bytes(), Format::Yaml).unwrap();
-    let opts = lockstep_sops::DecryptOptions { ignore_mac: true };
+    let opts = lockstep_sops::DecryptOptions {
+        ignore_mac: true,
+        ..Default::default()
+    };
     lockstep_sops::decrypt(file, &resolver(FLUX), &opts).unwrap();
 }
 

@@ -208,3 +208,58 @@ fn fluxcd_v3_12_1_age_pq_fails_clearly() {
     );
     assert_eq!(err.exit_code(), 128);
 }
+
+/// A pgp service that always fails, recording that it was asked.
+struct FailingPgp(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl lockstep_keys::KeyService for FailingPgp {
+    fn describe(&self) -> String {
+        "pgp".into()
+    }
+    fn wrap(
+        &self,
+        _: &lockstep_keys::DataKey,
+    ) -> Result<lockstep_keys::WrappedKey, lockstep_keys::Error> {
+        unreachable!()
+    }
+    fn unwrap(
+        &self,
+        _: &lockstep_keys::WrappedKey,
+    ) -> Result<Option<lockstep_keys::DataKey>, lockstep_keys::Error> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(lockstep_keys::Error::DataKeyLength { found: 0 })
+    }
+}
+
+struct PgpResolver(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl lockstep_sops::KeyResolver for PgpResolver {
+    fn service_for(
+        &self,
+        key: &lockstep_sops::MasterKey,
+    ) -> Option<Box<dyn lockstep_keys::KeyService + '_>> {
+        (key.kind == lockstep_sops::KeyType::Pgp).then(|| Box::new(FailingPgp(self.0.clone())) as _)
+    }
+}
+
+/// Several resolvers (one per key type) and `--decryption-order`: age first by default;
+/// with `pgp,age` the (failing) pgp keys are tried first and age still succeeds.
+#[test]
+fn sops_nix_decryption_order_and_resolvers() {
+    use lockstep_sops::{DecryptOptions, KeyResolver, KeyType};
+    let rel = "age/sops-nix_v3.7.1_age+pgp.enc.yaml";
+    for (order, pgp_calls) in [(vec![], 0), (vec![KeyType::Pgp, KeyType::Age], 2)] {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let resolvers: Vec<Box<dyn KeyResolver>> = vec![
+            Box::new(PgpResolver(calls.clone())),
+            Box::new(resolver("sops-nix-age.txt")),
+        ];
+        let file = EncryptedFile::load(&read(rel), Format::Yaml).unwrap();
+        let opts = DecryptOptions {
+            decryption_order: order,
+            ..Default::default()
+        };
+        lockstep_sops::decrypt(file, &resolvers, &opts).unwrap();
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), pgp_calls);
+    }
+}

@@ -5,7 +5,7 @@
 
 use lockstep_sops::{
     DecryptError, DecryptOptions, EmitOptions, EncryptOptions, EncryptedFile, Format, Recipient,
-    stores,
+    Rule, stores,
 };
 use regex::Regex;
 
@@ -51,6 +51,10 @@ fn check(ext: &str) {
 }
 
 fn check_named(name: &str, ext: &str) {
+    check_with(name, ext, None, false);
+}
+
+fn check_with(name: &str, ext: &str, rule: Option<Rule>, mac_only_encrypted: bool) {
     let format = format_of_ext(ext);
     let enc = read(&format!("{DIR}/{name}.enc.{ext}"));
     // 1. Re-emitting sops' file gives its bytes back.
@@ -68,7 +72,12 @@ fn check_named(name: &str, ext: &str) {
     );
     // 3. Our encryption of the same plaintext has sops' layout.
     let plain = stores::load(&read(&format!("{DIR}/{name}.plain.{ext}")), format).unwrap();
-    let ours = lockstep_sops::encrypt(plain, format, to_recipient(R1)).unwrap();
+    let opts = EncryptOptions {
+        rule,
+        mac_only_encrypted,
+        ..to_recipient(R1)
+    };
+    let ours = lockstep_sops::encrypt(plain, format, opts).unwrap();
     let ours = ours.emit(format, &EmitOptions::default()).unwrap();
     assert_eq!(
         normalize(&String::from_utf8_lossy(&ours)),
@@ -86,6 +95,42 @@ fn yaml() {
 #[test]
 fn yaml_comments() {
     check_named("comments", "yaml");
+}
+
+/// Two documents: each gets the metadata block.
+#[test]
+fn yaml_multi_document() {
+    check_named("multidoc", "yaml");
+}
+
+#[test]
+fn encrypted_comment_regex() {
+    check_with(
+        "ecr",
+        "yaml",
+        Some(Rule::EncryptedCommentRegex("sops:enc".into())),
+        false,
+    );
+}
+
+#[test]
+fn unencrypted_comment_regex() {
+    check_with(
+        "ucr",
+        "yaml",
+        Some(Rule::UnencryptedCommentRegex("nosops".into())),
+        false,
+    );
+}
+
+#[test]
+fn mac_only_encrypted_with_encrypted_regex() {
+    check_with(
+        "maconly",
+        "yaml",
+        Some(Rule::EncryptedRegex("^data$".into())),
+        true,
+    );
 }
 
 #[test]

@@ -1,0 +1,238 @@
+//! `lockstep seal`: kubeseal's sealing mode, offline, with kubeseal's flag names.
+//!
+//! Reads Secrets (YAML or JSON, `-f` or stdin) and writes SealedSecrets sealed to the
+//! certificate given with `--cert`; `--raw` seals one value; `--merge-into` adds items to an
+//! existing sealed file. The controller-backed flags (`--fetch-cert`, `--controller-name`,
+//! `--controller-namespace`, `--validate`, `--re-encrypt`) are not offered yet: they need
+//! the controller.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use lockstep_keys::sealing::Certificate;
+use lockstep_sealed::{Format, Scope, SealOptions, manifest};
+
+/// Seal Kubernetes Secrets into SealedSecrets (kubeseal-compatible flags).
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// Certificate to seal to: a local file, or a `file://` URL. (`--fetch-cert` from a
+    /// running controller is not available yet.)
+    #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "FILE|URL")]
+    cert: String,
+
+    /// Scope: strict (default), namespace-wide or cluster-wide. Without it, the scope
+    /// annotations of the input Secret decide; with it, they are rewritten.
+    #[arg(long, env = "SEALED_SECRETS_SCOPE", value_enum)]
+    scope: Option<ScopeArg>,
+
+    /// Output format (kubeseal's default is json). A `-w` file ending in .yaml/.yml is
+    /// written as YAML.
+    #[arg(short = 'o', long = "format", value_enum, default_value = "json")]
+    format: FormatArg,
+
+    /// Input Secret file (default: stdin).
+    #[arg(short = 'f', long = "secret-file", value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+
+    /// Write the output to this file (atomically, only on success) instead of stdout.
+    #[arg(short = 'w', long = "sealed-secret-file", value_name = "FILE")]
+    sealed_secret_file: Option<PathBuf>,
+
+    /// Seal one raw value (stdin or --from-file) and print the bare base64, no newline.
+    #[arg(long)]
+    raw: bool,
+
+    /// Name to seal for (overrides metadata.name; required by --raw with strict scope).
+    #[arg(long)]
+    name: Option<String>,
+
+    /// Namespace to seal for (when the input has none; must match it otherwise).
+    #[arg(short = 'n', long, env = "SEALED_SECRETS_NAMESPACE")]
+    namespace: Option<String>,
+
+    /// With --raw: read the value from this file (`[key=]path`; the key is ignored).
+    #[arg(long = "from-file", value_name = "[KEY=]PATH", requires = "raw")]
+    from_file: Option<String>,
+
+    /// Seal the input for this existing SealedSecret file and add its items to it, in
+    /// place. Other items keep their exact bytes; the file keeps its format.
+    #[arg(long = "merge-into", value_name = "FILE", conflicts_with_all = ["raw", "sealed_secret_file"])]
+    merge_into: Option<PathBuf>,
+
+    /// Allow Secrets with neither data nor stringData.
+    #[arg(long = "allow-empty-data")]
+    allow_empty_data: bool,
+}
+
+/// `--scope` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScopeArg {
+    Strict,
+    NamespaceWide,
+    ClusterWide,
+}
+
+impl From<ScopeArg> for Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Strict => Scope::Strict,
+            ScopeArg::NamespaceWide => Scope::NamespaceWide,
+            ScopeArg::ClusterWide => Scope::ClusterWide,
+        }
+    }
+}
+
+/// `-o/--format` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum FormatArg {
+    Json,
+    Yaml,
+}
+
+impl FormatArg {
+    /// The format to write, where a `-w` file's extension wins as in kubeseal.
+    pub(crate) fn for_output(self, file: Option<&Path>) -> Format {
+        let ext = file.and_then(Path::extension).and_then(|e| e.to_str());
+        match (ext, self) {
+            (Some("yaml" | "yml"), _) | (_, Self::Yaml) => Format::Yaml,
+            (_, Self::Json) => Format::Json,
+        }
+    }
+}
+
+/// Runs `lockstep seal`.
+pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
+    let cert = load_cert(&args.cert)?;
+    let key = cert.public_key();
+
+    if args.raw {
+        let value = match &args.from_file {
+            Some(spec) => {
+                let path = spec.split_once('=').map_or(spec.as_str(), |(_, p)| p);
+                read_input(Some(Path::new(path)))?
+            }
+            None => read_input(args.secret_file.as_deref())?,
+        };
+        let scope = args.scope.map(Scope::from).unwrap_or_default();
+        let sealed = lockstep_sealed::seal_raw(
+            key,
+            scope,
+            args.namespace.as_deref(),
+            args.name.as_deref(),
+            &value,
+        )
+        .context("sealing the raw value")?;
+        write_output(args.sealed_secret_file.as_deref(), sealed.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let input = read_input(args.secret_file.as_deref())?;
+    let mut secrets = manifest::parse_secrets(&input).context("reading the input Secret")?;
+    drop(input);
+
+    if let Some(target) = &args.merge_into {
+        if secrets.len() != 1 {
+            bail!(
+                "--merge-into takes exactly one input Secret, got {}",
+                secrets.len()
+            );
+        }
+        let existing =
+            std::fs::read(target).with_context(|| format!("reading {}", target.display()))?;
+        let (merged, _) =
+            lockstep_sealed::merge_into(&existing, secrets.remove(0), key, args.allow_empty_data)
+                .with_context(|| format!("merging into {}", target.display()))?;
+        write_atomically(target, merged.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let options = SealOptions::default()
+        .with_scope(args.scope.map(Scope::from))
+        .with_name(args.name.clone())
+        .with_namespace(args.namespace.clone())
+        .with_allow_empty_data(args.allow_empty_data);
+    let sealed = secrets
+        .into_iter()
+        .map(|s| lockstep_sealed::seal(s, key, &options))
+        .collect::<Result<Vec<_>, _>>()
+        .context("sealing")?;
+    let format = args.format.for_output(args.sealed_secret_file.as_deref());
+    let text = manifest::sealed_secrets_to_string(&sealed, format)?;
+    write_output(args.sealed_secret_file.as_deref(), text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `--cert`: a path, or a `file://` URL. Refuses an expired certificate, as kubeseal.
+fn load_cert(source: &str) -> anyhow::Result<Certificate> {
+    let path = if let Some(rest) = source.strip_prefix("file://") {
+        PathBuf::from(rest)
+    } else if source.starts_with("http://") || source.starts_with("https://") {
+        bail!(
+            "--cert {source}: fetching a certificate over HTTP is not supported yet; download it and pass the file"
+        );
+    } else {
+        PathBuf::from(source)
+    };
+    let pem = std::fs::read(&path).with_context(|| format!("reading --cert {}", path.display()))?;
+    let cert = Certificate::from_pem(&pem)
+        .with_context(|| format!("reading the certificate in {}", path.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if cert.is_expired_at(now) {
+        bail!(
+            "failed to encrypt using an expired certificate (NotAfter {} seconds after the epoch); fetch the controller's current certificate",
+            cert.not_after_unix()
+        );
+    }
+    Ok(cert)
+}
+
+/// Reads a file, or stdin when `path` is `None` or `-` (saying so when stdin is a tty).
+pub(crate) fn read_input(path: Option<&Path>) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
+    match path.filter(|p| *p != Path::new("-")) {
+        Some(path) => {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            lockstep_sealed::read_zeroizing(file)
+                .with_context(|| format!("reading {}", path.display()))
+        }
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("(tty detected: expecting json/yaml k8s resource in stdin)");
+            }
+            lockstep_sealed::read_zeroizing(stdin.lock()).context("reading stdin")
+        }
+    }
+}
+
+/// Writes to `-w FILE` (atomically) or stdout.
+pub(crate) fn write_output(file: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match file {
+        Some(path) => write_atomically(path, bytes),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).context("writing stdout")?;
+            out.flush().context("writing stdout")
+        }
+    }
+}
+
+/// Writes a sibling temporary file and renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.lockstep-{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}

@@ -5,8 +5,9 @@
 //! such entry: it wraps for its recipient (X25519 `age1…`, `ssh-ed25519 …`, `ssh-rsa …`)
 //! and unwraps with the [`AgeIdentities`] it was given.
 //!
-//! Identities come from the same places as in sops ([`AgeIdentities::load`]): an SSH key
-//! from `SOPS_AGE_SSH_PRIVATE_KEY_FILE` (else `~/.ssh/id_ed25519`, `~/.ssh/id_rsa`),
+//! Identities come from the same places as in sops ([`AgeIdentities::load`]): SSH keys
+//! from `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, the output of `SOPS_AGE_SSH_PRIVATE_KEY_CMD`,
+//! `~/.ssh/id_ed25519` and `~/.ssh/id_rsa`,
 //! `SOPS_AGE_KEY` (several keys per line allowed), `SOPS_AGE_KEY_FILE`, the output of
 //! `SOPS_AGE_KEY_CMD` (run with `SOPS_AGE_RECIPIENT` set), and the default `keys.txt`
 //! under the user's config directory. The environment is an explicit input
@@ -87,6 +88,8 @@ pub struct AgeIdentities {
     problems: Vec<Error>,
     /// `SOPS_AGE_KEY_CMD`, run per recipient when unwrapping.
     key_cmd: Option<String>,
+    /// `SOPS_AGE_SSH_PRIVATE_KEY_CMD`, likewise.
+    ssh_key_cmd: Option<String>,
     cmd_cache: Mutex<HashMap<String, Arc<Vec<BoxedIdentity>>>>,
     sources: Vec<String>,
 }
@@ -263,6 +266,7 @@ impl AgeIdentities {
             identities: Vec::new(),
             problems: Vec::new(),
             key_cmd: None,
+            ssh_key_cmd: None,
             cmd_cache: Mutex::new(HashMap::new()),
             sources: Vec::new(),
         }
@@ -325,6 +329,7 @@ impl AgeIdentities {
             add(&mut ids, format!("SOPS_AGE_KEY_FILE ({path})"), r);
         }
         ids.key_cmd = env.get("SOPS_AGE_KEY_CMD").map(str::to_owned);
+        ids.ssh_key_cmd = env.get("SOPS_AGE_SSH_PRIVATE_KEY_CMD").map(str::to_owned);
         if let Some(dir) = env.user_config_dir() {
             let path = dir.join("sops").join("age").join("keys.txt");
             if path.is_file() {
@@ -349,7 +354,7 @@ impl AgeIdentities {
 
     /// Whether no identity was loaded and no key command is set.
     pub fn is_empty(&self) -> bool {
-        self.identities.is_empty() && self.key_cmd.is_none()
+        self.identities.is_empty() && self.key_cmd.is_none() && self.ssh_key_cmd.is_none()
     }
 
     /// Errors of sources that could not be read or parsed.
@@ -362,16 +367,26 @@ impl AgeIdentities {
         &self.sources
     }
 
+    /// Identities from `SOPS_AGE_SSH_PRIVATE_KEY_CMD` and `SOPS_AGE_KEY_CMD`, run once per
+    /// recipient with `SOPS_AGE_RECIPIENT` set (as sops does).
     fn cmd_identities(&self, recipient: &str) -> Result<Arc<Vec<BoxedIdentity>>, Error> {
-        let Some(cmd) = &self.key_cmd else {
+        if self.key_cmd.is_none() && self.ssh_key_cmd.is_none() {
             return Ok(Arc::new(Vec::new()));
-        };
+        }
         let mut cache = self.cmd_cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(found) = cache.get(recipient) {
             return Ok(found.clone());
         }
-        let text = run_key_cmd(cmd, "SOPS_AGE_KEY_CMD", recipient)?;
-        let found = Arc::new(parse_identity_text(&text, "SOPS_AGE_KEY_CMD", false)?);
+        let mut found = Vec::new();
+        if let Some(cmd) = &self.ssh_key_cmd {
+            let text = run_key_cmd(cmd, "SOPS_AGE_SSH_PRIVATE_KEY_CMD", recipient)?;
+            found.push(parse_ssh_identity(&text, "SOPS_AGE_SSH_PRIVATE_KEY_CMD")?);
+        }
+        if let Some(cmd) = &self.key_cmd {
+            let text = run_key_cmd(cmd, "SOPS_AGE_KEY_CMD", recipient)?;
+            found.extend(parse_identity_text(&text, "SOPS_AGE_KEY_CMD", false)?);
+        }
+        let found = Arc::new(found);
         cache.insert(recipient.to_owned(), found.clone());
         Ok(found)
     }

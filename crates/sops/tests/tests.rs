@@ -3,6 +3,7 @@
 mod bad_input;
 mod fidelity;
 mod fixtures;
+mod identities;
 mod proptests;
 mod roundtrip;
 mod sops_latest;

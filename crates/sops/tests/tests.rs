@@ -4,6 +4,7 @@ mod bad_input;
 mod fidelity;
 mod fixtures;
 mod identities;
+mod layouts;
 mod proptests;
 mod roundtrip;
 mod sops_latest;

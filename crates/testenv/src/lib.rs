@@ -1,1 +1,171 @@
-//! Starts the real servers.
+//! The real servers Lockstep's tests run against, started on free loopback ports.
+//!
+//! Nothing here is a mock: every type starts the real program that
+//! `scripts/install-testenv.sh` installed (pinned versions, cached under
+//! `~/.cache/lockstep/bin`, or `$LOCKSTEP_BIN_DIR`), waits until it answers, and stops it
+//! when dropped. Each server writes its log to a folder per test under
+//! `target/testenv-logs/<test>/`, so a failing test leaves something to read.
+//!
+//! Which type for which job:
+//! - [`ControlPlane`]: etcd + kube-apiserver (+ kube-controller-manager on request) with
+//!   generated certificates and an admin kubeconfig; [`ControlPlane::shared`] gives one
+//!   control plane to every test of a binary, and [`ControlPlane::namespace`] a namespace
+//!   of its own to each test.
+//! - [`Vault`]: an OpenBao dev server with KV v2 at `secret/` and transit at `transit/`.
+//! - [`Kms`]: moto's server as an AWS KMS endpoint, with [`Kms::create_key`].
+//! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
+//!   push from a work tree; `file://` URLs work on the same repositories.
+//! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
+//!
+//! A missing server is [`Error::NotInstalled`]. Tests wrap a start in [`need!`]: under CI
+//! (`LOCKSTEP_REQUIRE_SERVERS=1`, set by `.ci/run`) a missing server fails the test; on a
+//! developer machine the test returns early with a loud message on stderr.
+
+mod git;
+mod http;
+mod kms;
+mod kube;
+mod logs;
+mod pki;
+mod process;
+mod vault;
+
+use std::path::PathBuf;
+
+pub use crate::git::{GitRepo, GitServer};
+pub use crate::kms::Kms;
+pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
+pub use crate::logs::LogDir;
+pub use crate::vault::Vault;
+
+/// Errors from starting or talking to a test server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The program is not in the test environment's bin directory.
+    #[error(
+        "{program} is not installed in {dir}; run scripts/install-testenv.sh (or set LOCKSTEP_BIN_DIR)"
+    )]
+    NotInstalled {
+        /// Program name.
+        program: String,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
+    /// A file or process operation failed.
+    #[error("{step}")]
+    Io {
+        /// What was being done.
+        step: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not become ready in time, or exited while starting.
+    #[error("{server} did not become ready: {reason}; its log: {log}")]
+    NotReady {
+        /// Server name.
+        server: String,
+        /// Why waiting stopped.
+        reason: String,
+        /// Log file to read.
+        log: PathBuf,
+    },
+    /// A setup command run against a started server failed.
+    #[error("{step} failed: {detail}")]
+    Setup {
+        /// The setup step.
+        step: String,
+        /// What the server or command said.
+        detail: String,
+    },
+    /// The Kubernetes client could not be built or used.
+    #[error("kubernetes client: {0}")]
+    Kube(#[from] ::kube::Error),
+    /// Certificates could not be generated.
+    #[error("generating certificates: {0}")]
+    Pki(#[from] rcgen::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(step: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let step = step.into();
+        move |source| Error::Io { step, source }
+    }
+}
+
+/// Environment variable that turns a missing server from a skip into a failure.
+pub const REQUIRE_SERVERS_ENV: &str = "LOCKSTEP_REQUIRE_SERVERS";
+
+/// The directory the installer links every program into.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LOCKSTEP_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("LOCKSTEP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".cache/lockstep")
+        });
+    cache.join("bin")
+}
+
+/// The path of an installed program, such as a reference peer (`sops`, `kubeseal`, `age`).
+///
+/// # Errors
+/// [`Error::NotInstalled`] when the installer has not put it in [`bin_dir`].
+pub fn tool(program: &str) -> Result<PathBuf> {
+    let dir = bin_dir();
+    let path = dir.join(program);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(Error::NotInstalled {
+            program: program.to_owned(),
+            dir,
+        })
+    }
+}
+
+/// Whether a missing server must fail the test rather than skip it.
+pub fn servers_required() -> bool {
+    std::env::var_os(REQUIRE_SERVERS_ENV).is_some_and(|v| v != "0" && !v.is_empty())
+}
+
+/// Decides what a test does with an error from starting a server: `Some(message)` means
+/// "skip, after printing this", `None` means the error must fail the test.
+pub fn skip_reason(err: &Error) -> Option<String> {
+    match err {
+        Error::NotInstalled { .. } if !servers_required() => Some(format!(
+            "\n!!!!! SKIPPED: {err}\n!!!!! set {REQUIRE_SERVERS_ENV}=1 to make this a failure\n"
+        )),
+        _ => None,
+    }
+}
+
+/// Unwraps the result of starting a server inside a test.
+///
+/// A missing program skips the test with a loud message (returning from the test
+/// function), unless `LOCKSTEP_REQUIRE_SERVERS` is set, as it is in CI; any other error
+/// panics with the error and its log location.
+#[macro_export]
+macro_rules! need {
+    ($start:expr) => {
+        match $start {
+            Ok(server) => server,
+            Err(err) => match $crate::skip_reason(&err) {
+                Some(message) => {
+                    eprintln!("{message}");
+                    return Default::default();
+                }
+                None => panic!("test server: {err}"),
+            },
+        }
+    };
+}

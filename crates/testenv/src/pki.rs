@@ -1,0 +1,65 @@
+//! The certificates and keys a local control plane needs: a CA, the API server's serving
+//! certificate for 127.0.0.1, and the service-account signing key.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+use crate::{Error, Result};
+
+/// The files written by [`write`].
+#[derive(Clone, Debug)]
+pub(crate) struct Pki {
+    pub(crate) ca_cert: PathBuf,
+    pub(crate) ca_pem: String,
+    pub(crate) serving_cert: PathBuf,
+    pub(crate) serving_key: PathBuf,
+    pub(crate) service_account_key: PathBuf,
+    pub(crate) service_account_pub: PathBuf,
+}
+
+/// Generates fresh keys and certificates into `dir`. Each control plane has its own, so no
+/// two test runs trust each other's servers.
+pub(crate) fn write(dir: &Path) -> Result<Pki> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "lockstep-testenv-ca");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+
+    let names = [
+        "127.0.0.1",
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    ];
+    let mut serving_params = CertificateParams::new(names.map(String::from).to_vec())?;
+    serving_params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
+    let serving_key = KeyPair::generate()?;
+    let serving = serving_params.signed_by(&serving_key, &ca)?;
+
+    let service_account = KeyPair::generate()?;
+
+    let pki = Pki {
+        ca_cert: dir.join("ca.crt"),
+        ca_pem: ca.pem(),
+        serving_cert: dir.join("apiserver.crt"),
+        serving_key: dir.join("apiserver.key"),
+        service_account_key: dir.join("service-account.key"),
+        service_account_pub: dir.join("service-account.pub"),
+    };
+    write_file(&pki.ca_cert, &pki.ca_pem)?;
+    write_file(&pki.serving_cert, &serving.pem())?;
+    write_file(&pki.serving_key, &serving_key.serialize_pem())?;
+    write_file(&pki.service_account_key, &service_account.serialize_pem())?;
+    write_file(&pki.service_account_pub, &service_account.public_key_pem())?;
+    Ok(pki)
+}
+
+pub(crate) fn write_file(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).map_err(Error::io(format!("writing {}", path.display())))
+}

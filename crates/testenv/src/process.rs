@@ -1,0 +1,145 @@
+//! Running one server process so that it can never outlive the test that started it.
+//!
+//! Each server runs under a small `sh` supervisor in a process group of its own. The
+//! supervisor holds the read end of a pipe whose write end only the test process holds;
+//! when that end closes — because the [`Server`] was dropped, or because the test process
+//! died, even from a panic or a signal — the supervisor sends the server SIGTERM. Drop then
+//! waits briefly and kills whatever is left of the group. This needs no `unsafe` (no
+//! `prctl`), and unlike `PR_SET_PDEATHSIG` it does not fire when the *thread* that spawned
+//! the server ends, which matters for a control plane shared by many test threads.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Error, LogDir, Result};
+
+/// The supervisor: start the server with stdin from /dev/null, wait for EOF on our stdin
+/// (fd 3 inside, since a background job's own stdin is /dev/null), then stop the server.
+const SUPERVISOR: &str = r#"
+exec 3<&0
+"$@" </dev/null 3<&- &
+server=$!
+{ cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null; } &
+wait "$server"
+"#;
+
+/// A running server process and its log.
+#[derive(Debug)]
+pub(crate) struct Server {
+    name: String,
+    child: Child,
+    lifeline: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `program` with `args`, its stdout and stderr appended to `<logs>/<name>.log`.
+    pub(crate) fn start(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &Path)],
+        logs: &LogDir,
+    ) -> Result<Self> {
+        let log = logs.join(&format!("{name}.log"));
+        let out = File::create(&log).map_err(Error::io(format!("creating {}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(Error::io("duplicating log handle"))?;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(SUPERVISOR)
+            .arg("supervisor")
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .current_dir(logs.path())
+            .process_group(0);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(Error::io(format!("starting {}", program.display())))?;
+        let lifeline = child.stdin.take();
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            lifeline,
+            log,
+        })
+    }
+
+    /// Polls `ready` until it returns `true`, failing when the server exits or `timeout`
+    /// passes. The error names the log file and quotes its last lines.
+    pub(crate) async fn wait_ready<F, Fut>(&mut self, timeout: Duration, mut ready: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.not_ready(format!("exited with {status}")));
+            }
+            if ready().await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(self.not_ready(format!("no answer after {timeout:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn not_ready(&self, reason: String) -> Error {
+        let tail = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = tail.lines().rev().take(15).collect();
+        let tail: Vec<&str> = lines.into_iter().rev().collect();
+        Error::NotReady {
+            server: self.name.clone(),
+            reason: format!("{reason}; last lines:\n{}", tail.join("\n")),
+            log: self.log.clone(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Closing the lifeline makes the supervisor stop the server gracefully.
+        drop(self.lifeline.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Whatever is left of the group (a server ignoring SIGTERM, the pipe watcher).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1, as the kernel hands one out. Another process could take it
+/// before the server binds it; the servers here start within milliseconds, and a clash shows
+/// up as a clear "address in use" in the server's log.
+pub(crate) fn free_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
+    let port = listener
+        .local_addr()
+        .map_err(Error::io("reading a bound port"))?
+        .port();
+    Ok(port)
+}

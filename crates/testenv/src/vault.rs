@@ -1,0 +1,90 @@
+//! OpenBao in dev mode: in memory, unsealed, with KV v2 at `secret/` and transit at
+//! `transit/`. OpenBao speaks Vault's API, so Vault clients (vaultrs) work unchanged.
+
+use std::time::Duration;
+
+use crate::kube::random_token;
+use crate::process::{Server, free_port};
+use crate::{Error, LogDir, Result, http, tool};
+
+/// A running OpenBao dev server.
+#[derive(Debug)]
+pub struct Vault {
+    addr: String,
+    port: u16,
+    token: String,
+    _server: Server,
+}
+
+impl Vault {
+    /// Starts `bao server -dev` on a free loopback port with a fresh root token, waits for
+    /// it to report healthy and mounts the transit engine.
+    ///
+    /// # Errors
+    /// [`Error::NotInstalled`] without `bao`; [`Error::NotReady`] or [`Error::Setup`] when it
+    /// does not start or refuses the mount.
+    pub async fn start() -> Result<Self> {
+        let bin = tool("bao")?;
+        let logs = LogDir::for_server("openbao")?;
+        let port = free_port()?;
+        let token = random_token()?;
+        let args = [
+            "server".to_owned(),
+            "-dev".to_owned(),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+            format!("-dev-root-token-id={token}"),
+            // Dev mode would otherwise write the token to ~/.vault-token.
+            "-dev-no-store-token".to_owned(),
+        ];
+        // HOME points into the log folder so nothing of the user's is read or written.
+        let mut server = Server::start("openbao", &bin, &args, &[("HOME", logs.path())], &logs)?;
+        server
+            .wait_ready(Duration::from_secs(60), || {
+                http::is_ok(port, "/v1/sys/health")
+            })
+            .await?;
+        let vault = Self {
+            addr: format!("http://127.0.0.1:{port}"),
+            port,
+            token,
+            _server: server,
+        };
+        vault
+            .post("/v1/sys/mounts/transit", r#"{"type":"transit"}"#)
+            .await?;
+        Ok(vault)
+    }
+
+    /// The server's address, as `VAULT_ADDR` wants it (`http://127.0.0.1:<port>`).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The root token (a test credential of this throwaway server).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Sends an authenticated `POST` with a JSON body; for setup steps and for tests that
+    /// need to change the server (create a transit key, seal it).
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server answers with anything but 2xx.
+    pub async fn post(&self, path: &str, json: &str) -> Result<String> {
+        let headers = [
+            ("X-Vault-Token", self.token.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let response = http::request(self.port, "POST", path, &headers, json)
+            .await
+            .map_err(Error::io(format!("POST {path} to OpenBao")))?;
+        if (200..300).contains(&response.status) {
+            Ok(response.body)
+        } else {
+            Err(Error::Setup {
+                step: format!("POST {path} to OpenBao"),
+                detail: format!("status {}: {}", response.status, response.body.trim()),
+            })
+        }
+    }
+}

@@ -177,6 +177,62 @@ fn seal_writes_yaml_for_a_yaml_file_and_reads_json_input() {
 }
 
 #[test]
+fn cert_by_http_url_and_expired_cert() {
+    use std::io::{Read as _, Write as _};
+    let keys = fresh_keys();
+    let pem = std::fs::read(&keys.crt).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/cert.pem", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let n = conn.read(&mut request).unwrap();
+        let head = String::from_utf8_lossy(&request[..n]).into_owned();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-pem-file\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            pem.len()
+        );
+        conn.write_all(reply.as_bytes()).unwrap();
+        conn.write_all(&pem).unwrap();
+        head
+    });
+    let sealed = ok(lockstep()
+        .args(["seal", "--cert", &url])
+        .env("NO_PROXY", "*")
+        .write_stdin(SECRET)
+        .output()
+        .unwrap());
+    let head = server.join().unwrap();
+    assert!(head.starts_with("GET /v1/cert.pem "), "{head}");
+    let out = ok(lockstep()
+        .args(["unseal", "--recovery-private-key"])
+        .arg(&keys.key)
+        .write_stdin(sealed)
+        .output()
+        .unwrap());
+    assert_eq!(data(&json(&out)), expected_data());
+
+    // A certificate past NotAfter is refused, as kubeseal refuses it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = GenerateOptions::default();
+    options.bits = RsaKeyBits::Rsa2048;
+    options.not_before =
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000));
+    options.ttl = std::time::Duration::from_secs(3600);
+    let old = SealingKeyPair::generate(&options).unwrap();
+    let crt = dir.path().join("old.crt");
+    std::fs::write(&crt, old.tls_crt_pem()).unwrap();
+    let out = lockstep()
+        .args(["seal", "--cert"])
+        .arg(&crt)
+        .write_stdin(SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired certificate"));
+}
+
+#[test]
 fn raw_from_file_and_stdin() {
     let keys = fresh_keys();
     let dir = tempfile::tempdir().unwrap();

@@ -18,8 +18,9 @@ use lockstep_sealed::{Format, Scope, SealOptions, manifest};
 /// Seal Kubernetes Secrets into SealedSecrets (kubeseal-compatible flags).
 #[derive(Debug, Args)]
 pub struct SealArgs {
-    /// Certificate to seal to: a local file, or a `file://` URL. (`--fetch-cert` from a
-    /// running controller is not available yet.)
+    /// Certificate to seal to: a local file, a `file://` URL or an `http(s)://` URL
+    /// (proxy environment variables are not used). `--fetch-cert` from a running controller
+    /// is not available yet.
     #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "FILE|URL")]
     cert: String,
 
@@ -165,20 +166,18 @@ pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads `--cert`: a path, or a `file://` URL. Refuses an expired certificate, as kubeseal.
+/// Reads `--cert`: a path, a `file://` URL, or an `http(s)://` URL. Refuses an expired
+/// certificate, as kubeseal does.
 fn load_cert(source: &str) -> anyhow::Result<Certificate> {
-    let path = if let Some(rest) = source.strip_prefix("file://") {
-        PathBuf::from(rest)
+    let pem = if let Some(path) = source.strip_prefix("file://") {
+        std::fs::read(path).with_context(|| format!("reading --cert {path}"))?
     } else if source.starts_with("http://") || source.starts_with("https://") {
-        bail!(
-            "--cert {source}: fetching a certificate over HTTP is not supported yet; download it and pass the file"
-        );
+        fetch(source).with_context(|| format!("fetching --cert {source}"))?
     } else {
-        PathBuf::from(source)
+        std::fs::read(source).with_context(|| format!("reading --cert {source}"))?
     };
-    let pem = std::fs::read(&path).with_context(|| format!("reading --cert {}", path.display()))?;
     let cert = Certificate::from_pem(&pem)
-        .with_context(|| format!("reading the certificate in {}", path.display()))?;
+        .with_context(|| format!("reading the certificate from {source}"))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -189,6 +188,18 @@ fn load_cert(source: &str) -> anyhow::Result<Certificate> {
         );
     }
     Ok(cert)
+}
+
+/// GETs a certificate the way kubeseal asks for one.
+fn fetch(url: &str) -> anyhow::Result<Vec<u8>> {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?
+        .get(url)
+        .header("Accept", "application/x-pem-file, */*")
+        .send()?
+        .error_for_status()?;
+    Ok(response.bytes()?.to_vec())
 }
 
 /// Reads a file, or stdin when `path` is `None` or `-` (saying so when stdin is a tty).

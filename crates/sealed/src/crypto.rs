@@ -180,3 +180,30 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testutil::key_2048;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Arbitrary bytes never panic and never decrypt.
+        #[test]
+        fn garbage_is_an_error(blob in proptest::collection::vec(any::<u8>(), 0..600), label in ".{0,20}") {
+            prop_assert!(hybrid_decrypt([key_2048()], &blob, label.as_bytes()).is_err());
+        }
+
+        /// Any plaintext and label round-trip.
+        #[test]
+        fn round_trip(plain in proptest::collection::vec(any::<u8>(), 0..300), label in ".{0,40}") {
+            let key = key_2048();
+            let blob = hybrid_encrypt(key.public_key(), &plain, label.as_bytes()).unwrap();
+            let back = hybrid_decrypt([key], &blob, label.as_bytes()).unwrap();
+            prop_assert_eq!(back.expose_secret(), plain.as_slice());
+        }
+    }
+}

@@ -504,3 +504,25 @@ fn parse_errors_do_not_quote_values() {
     assert!(!msg.contains("canary"), "{msg}");
     assert!(msg.contains("line"), "{msg}");
 }
+
+#[test]
+fn several_input_secrets_yaml_and_json() {
+    let key = pkcs8_key();
+    let yaml = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n  namespace: n\ndata:\n  k: dg==\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n  namespace: n\ndata:\n  k: dw==\n";
+    let json = br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a","namespace":"n"},"data":{"k":"dg=="}}
+{"apiVersion":"v1","kind":"Secret","metadata":{"name":"b","namespace":"n"},"data":{"k":"dw=="}}"#;
+    for input in [&yaml[..], &json[..]] {
+        let secrets = manifest::parse_secrets(input).unwrap();
+        assert_eq!(secrets.len(), 2);
+        let sealed: Vec<SealedSecret> = secrets
+            .into_iter()
+            .map(|s| seal(s, key.public_key(), &SealOptions::default()).unwrap())
+            .collect();
+        let text = manifest::sealed_secrets_to_string(&sealed, Format::Yaml).unwrap();
+        assert_eq!(text.matches("---\n").count(), 2);
+        assert_eq!(
+            plain(&sealed[1], std::slice::from_ref(&key)).unwrap()["k"],
+            "w"
+        );
+    }
+}

@@ -25,7 +25,7 @@ const LEAKY_ANNOTATIONS: [&str; 2] = [
 /// A Secret to seal, with its plaintext moved into zeroizing wrappers.
 #[derive(Debug, Default)]
 pub struct SecretInput {
-    /// The Secret's metadata.
+    /// The Secret's metadata (without the last-applied annotations).
     pub metadata: ObjectMeta,
     /// `type`.
     pub type_: Option<String>,
@@ -39,6 +39,15 @@ impl SecretInput {
     /// Moves a parsed Secret's values into [`SecretValue`]s (no copies are left behind in
     /// the `Secret`).
     pub fn from_secret(mut secret: Secret) -> Self {
+        // The last-applied annotations hold the whole plaintext Secret: drop (and zeroize)
+        // them first, so that not even `Debug` of this value can show them.
+        if let Some(annotations) = &mut secret.metadata.annotations {
+            for key in LEAKY_ANNOTATIONS {
+                if let Some(mut value) = annotations.remove(key) {
+                    value.zeroize();
+                }
+            }
+        }
         let mut data = BTreeMap::new();
         for (key, value) in secret.data.take().unwrap_or_default() {
             data.insert(key, SecretValue::new(value.0));

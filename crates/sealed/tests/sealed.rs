@@ -526,3 +526,15 @@ fn several_input_secrets_yaml_and_json() {
         );
     }
 }
+
+#[test]
+fn last_applied_annotation_never_travels() {
+    let key = pkcs8_key();
+    let yaml = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n  namespace: n\n  annotations:\n    keep: me\n    kubectl.kubernetes.io/last-applied-configuration: '{\"stringData\":{\"k\":\"applied-canary\"}}'\nstringData:\n  k: applied-canary\n";
+    let input = manifest::parse_secrets(yaml).unwrap().remove(0);
+    assert!(!format!("{input:?}").contains("applied-canary"));
+    let sealed = seal(input, key.public_key(), &SealOptions::default()).unwrap();
+    let text = manifest::sealed_secrets_to_string(&[sealed], Format::Json).unwrap();
+    assert!(!text.contains("applied-canary") && !text.contains("last-applied"));
+    assert!(text.contains("\"keep\": \"me\""));
+}

@@ -4,8 +4,23 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod age_keygen;
+mod decrypt;
+mod edit;
+mod encrypt;
+mod exec_env;
+mod exec_file;
+mod filestatus;
+mod keysource;
+mod rotate;
 mod seal;
+mod set;
+mod sopscommon;
+mod sopsconfig;
+mod sopserr;
 mod unseal;
+mod unset;
+mod updatekeys;
 
 /// Keeps Kubernetes clusters in lockstep with Git, with the secrets in Git encrypted.
 #[derive(Debug, Parser)]
@@ -21,6 +36,28 @@ enum Command {
     Seal(seal::SealArgs),
     /// Unseal a SealedSecret offline with the controller's private keys (kubeseal --recovery-unseal).
     Unseal(unseal::UnsealArgs),
+    /// Encrypt a file with sops' format and flags (age, KMS, Vault transit; .sops.yaml rules).
+    Encrypt(encrypt::EncryptArgs),
+    /// Decrypt a sops file (sops-compatible flags: --extract, --ignore-mac, -i, --output).
+    Decrypt(decrypt::DecryptArgs),
+    /// Generate an age identity (like age-keygen), or print its recipient with -y.
+    AgeKeygen(age_keygen::AgeKeygenArgs),
+    /// Edit a sops file in $SOPS_EDITOR/$EDITOR; only changed values get new ciphertext.
+    Edit(edit::EditArgs),
+    /// Set one value of a sops file, in place.
+    Set(set::SetArgs),
+    /// Remove one value of a sops file, in place.
+    Unset(unset::UnsetArgs),
+    /// Print {"encrypted":true|false} for a file.
+    Filestatus(filestatus::FilestatusArgs),
+    /// Run a command with a sops file's values in its environment.
+    ExecEnv(exec_env::ExecEnvArgs),
+    /// Run a command on a temporary decrypted copy of a sops file ({} is its path).
+    ExecFile(exec_file::ExecFileArgs),
+    /// Rotate a sops file's data key (--add-*/--rm-* to change its keys).
+    Rotate(rotate::RotateArgs),
+    /// Re-wrap sops files' data keys for the keys of their .sops.yaml creation rule.
+    Updatekeys(updatekeys::UpdatekeysArgs),
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -28,11 +65,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Seal(args) => seal::run(args),
         Command::Unseal(args) => unseal::run(args),
+        Command::Encrypt(args) => encrypt::run(args),
+        Command::Decrypt(args) => decrypt::run(args),
+        Command::AgeKeygen(args) => age_keygen::run(args),
+        Command::Edit(args) => edit::run(args),
+        Command::Set(args) => set::run(args),
+        Command::Unset(args) => unset::run(args),
+        Command::Filestatus(args) => filestatus::run(args),
+        Command::ExecEnv(args) => exec_env::run(args),
+        Command::ExecFile(args) => exec_file::run(args),
+        Command::Rotate(args) => rotate::run(args),
+        Command::Updatekeys(args) => updatekeys::run(args),
     }
 }
 
 /// Prints an error chain once and picks its exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if sopserr::is_broken_pipe(err) {
+        return ExitCode::SUCCESS;
+    }
+    let code = sopserr::exit_code(err);
     eprintln!("lockstep: {err:#}");
-    ExitCode::FAILURE
+    if let Some(hint) = sopserr::hint(code) {
+        eprintln!("hint: {hint}");
+    }
+    ExitCode::from(code)
 }

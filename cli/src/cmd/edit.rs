@@ -1,0 +1,176 @@
+//! `lockstep edit`: sops' `edit` verb. Decrypts to a 0600 file in a private temporary
+//! directory, runs `$SOPS_EDITOR`/`$EDITOR`, and re-encrypts with the same data key and
+//! the IV stash, so only the values that changed get a new ciphertext. An unchanged file
+//! is not written (exit 200). A file that does not exist yet is created with the keys of
+//! the flags or the creation rule.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use lockstep_sops::Format;
+use zeroize::Zeroizing;
+
+use super::encrypt;
+use super::sopscommon::{
+    ConfigFlag, KeyFlags, RuleFlags, TypeFlags, decrypt_file, load_encrypted, write_atomic,
+};
+use super::sopserr::{Code, Coded, coded};
+
+/// Edit an encrypted file in $SOPS_EDITOR/$EDITOR (sops-compatible).
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The encrypted file (created when it does not exist).
+    file: PathBuf,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    ignore_mac: bool,
+    #[command(flatten)]
+    keys: KeyFlags,
+    #[command(flatten)]
+    rules: RuleFlags,
+    #[command(flatten)]
+    types: TypeFlags,
+    #[command(flatten)]
+    config: ConfigFlag,
+}
+
+/// Runs `lockstep edit`.
+pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
+    let (format, _) = args.types.formats(Some(&args.file));
+    let name = args.file.display().to_string();
+    if !args.file.exists() {
+        return create(&args, format);
+    }
+    let bytes = std::fs::read(&args.file).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::CannotReadInput,
+            format!("cannot read {name}"),
+        ))
+    })?;
+    let file = load_encrypted(&bytes, format, &name)?;
+    let emit = super::sopsconfig::load(args.config.config.as_deref())
+        .ok()
+        .flatten()
+        .map(|c| c.emit)
+        .unwrap_or_default();
+    let decrypted =
+        decrypt_file(file, args.ignore_mac).with_context(|| format!("cannot decrypt {name}"))?;
+    let plain = Zeroizing::new(lockstep_sops::stores::emit(&decrypted.tree, format, &emit)?);
+    let Some(edited) = run_editor(&args.file, &plain)? else {
+        return Err(coded(
+            Code::FileNotModified,
+            "file has not changed, exiting",
+        ));
+    };
+    let tree = lockstep_sops::stores::load(&edited, format).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::CannotReadInput,
+            "the edited file does not parse; nothing was written",
+        ))
+    })?;
+    let out = lockstep_sops::reencrypt(
+        tree,
+        &decrypted.data_key,
+        decrypted.metadata,
+        Some(&decrypted.stash),
+    )
+    .with_context(|| format!("cannot encrypt {name}"))?;
+    write_atomic(&args.file, &out.emit(format, &emit)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create(args: &EditArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let settings = encrypt::settings(&args.file, &args.keys, &args.rules, &args.config)?;
+    let Some(edited) = run_editor(&args.file, b"")? else {
+        return Err(coded(
+            Code::FileNotModified,
+            "file has not changed, exiting",
+        ));
+    };
+    let tree = lockstep_sops::stores::load(&edited, format).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::CannotReadInput,
+            "the edited file does not parse; nothing was written",
+        ))
+    })?;
+    let out = lockstep_sops::encrypt(tree, format, settings.options)
+        .with_context(|| format!("cannot encrypt {}", args.file.display()))?;
+    write_atomic(&args.file, &out.emit(format, &settings.emit)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `plain` to a 0600 file (same base name as `file`) in a private temporary
+/// directory, runs the editor on it and returns the new content, or `None` when the file
+/// is unchanged. The directory is removed afterwards.
+fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+    let dir = tempfile::Builder::new()
+        .prefix("lockstep-edit-")
+        .tempdir()
+        .context("cannot create a private temporary directory")?;
+    let base = file
+        .file_name()
+        .map_or_else(|| "tmp-file".into(), |n| n.to_owned());
+    let path = dir.path().join(base);
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
+            .open(&path)
+            .context("cannot create the temporary file")?;
+        f.write_all(plain)
+            .context("cannot write the temporary file")?;
+    }
+    let editor = std::env::var("SOPS_EDITOR")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|e| !e.trim().is_empty())
+        });
+    let candidates: Vec<String> = match editor {
+        Some(e) => vec![e],
+        None => ["vim", "nano", "vi"].map(str::to_owned).to_vec(),
+    };
+    let mut ran = false;
+    for editor in candidates {
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("sh")
+            .arg(&path)
+            .status();
+        match status {
+            Ok(s) if s.code() == Some(127) => continue,
+            Ok(s) if s.success() => {
+                ran = true;
+                break;
+            }
+            Ok(s) => {
+                let _ = std::fs::write(&path, vec![0u8; plain.len()]);
+                return Err(coded(
+                    Code::Generic,
+                    format!("the editor exited with {s}; nothing was written"),
+                ));
+            }
+            Err(_) => continue,
+        }
+    }
+    if !ran {
+        return Err(coded(
+            Code::NoEditorFound,
+            "no editor could be started (tried $SOPS_EDITOR, $EDITOR, vim, nano, vi)",
+        ));
+    }
+    let edited = Zeroizing::new(std::fs::read(&path).context("cannot read the edited file")?);
+    let _ = std::fs::write(&path, vec![0u8; edited.len().max(plain.len())]);
+    if edited[..] == *plain {
+        return Ok(None);
+    }
+    Ok(Some(edited))
+}

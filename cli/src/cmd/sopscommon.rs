@@ -1,0 +1,434 @@
+//! What the SOPS verbs share: the rule and key flags, reading input, atomic output, format
+//! choice, tree paths (`["a"][0]`) and decrypting a file with the environment's keys.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use lockstep_sops::{DecryptOptions, Decrypted, EncryptedFile, Format, Item, Rule, Scalar, Value};
+
+use super::keysource::CliResolver;
+use super::sopsconfig::{self, CreationRule, KeySpec};
+use super::sopserr::{Code, coded};
+
+/// `--config` (sops' global flag, accepted on every verb here).
+#[derive(Debug, Args, Clone)]
+pub struct ConfigFlag {
+    /// Path to the .sops.yaml config file (default: .sops.yaml in the working directory or
+    /// a parent).
+    #[arg(long, env = "SOPS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `--input-type`/`--output-type`.
+#[derive(Debug, Args, Clone)]
+pub struct TypeFlags {
+    /// Input format: yaml, json, dotenv, ini or binary (default: from the file extension).
+    #[arg(long, value_name = "TYPE", value_parser = parse_format)]
+    pub input_type: Option<Format>,
+    /// Output format: yaml, json, dotenv, ini or binary (default: the input format).
+    #[arg(long, value_name = "TYPE", value_parser = parse_format)]
+    pub output_type: Option<Format>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::from_name(s)
+        .ok_or_else(|| format!("unknown type {s:?}: expected yaml, json, dotenv, ini or binary"))
+}
+
+impl TypeFlags {
+    /// Input and output formats for a file named `name`.
+    pub fn formats(&self, name: Option<&Path>) -> (Format, Format) {
+        let inferred = name.map_or(Format::Binary, Format::from_path);
+        let input = self.input_type.unwrap_or(inferred);
+        let output = self
+            .output_type
+            .unwrap_or(name.map_or(input, Format::from_path));
+        (input, output)
+    }
+}
+
+/// The six encryption rule flags and `--mac-only-encrypted`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleFlags {
+    /// Leave values whose key ends with this suffix unencrypted (default `_unencrypted`).
+    #[arg(long, value_name = "SUFFIX")]
+    pub unencrypted_suffix: Option<String>,
+    /// Encrypt only values whose key ends with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub encrypted_suffix: Option<String>,
+    /// Leave values unencrypted when a key on their path matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_regex: Option<String>,
+    /// Encrypt only values with a key on their path that matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_regex: Option<String>,
+    /// Leave values unencrypted when a comment above them matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+    /// Encrypt only values with a comment above them that matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+    /// Compute the MAC over encrypted values only.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+}
+
+impl RuleFlags {
+    /// The rule from the flags, each field overriding the creation rule's (sops'
+    /// `getEncryptConfig`); more than one set is an error (exit 8).
+    pub fn resolve(&self, config: Option<&CreationRule>) -> anyhow::Result<Option<Rule>> {
+        let flags = [
+            ("unencrypted_suffix", &self.unencrypted_suffix),
+            ("encrypted_suffix", &self.encrypted_suffix),
+            ("unencrypted_regex", &self.unencrypted_regex),
+            ("encrypted_regex", &self.encrypted_regex),
+            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
+            ("encrypted_comment_regex", &self.encrypted_comment_regex),
+        ];
+        let mut set = Vec::new();
+        for (field, flag) in flags {
+            let value = flag
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| config.and_then(|c| c.rules.get(field).cloned()));
+            if let Some(v) = value {
+                set.push(Rule::from_field(field, v).expect("a rule field"));
+            }
+        }
+        if set.len() > 1 {
+            return Err(coded(
+                Code::ConflictingParameters,
+                "cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file",
+            ));
+        }
+        Ok(set.pop())
+    }
+
+    /// `mac_only_encrypted` from the flag or the creation rule.
+    pub fn mac_only(&self, config: Option<&CreationRule>) -> bool {
+        self.mac_only_encrypted || config.is_some_and(|c| c.mac_only_encrypted)
+    }
+}
+
+/// The key flags of `encrypt` (and `edit` of a new file).
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeyFlags {
+    /// Comma-separated age recipients.
+    #[arg(
+        short = 'a',
+        long,
+        env = "SOPS_AGE_RECIPIENTS",
+        value_name = "RECIPIENTS"
+    )]
+    pub age: Option<String>,
+    /// Comma-separated AWS KMS ARNs (`arn[+role]`).
+    #[arg(short = 'k', long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
+    pub kms: Option<String>,
+    /// AWS profile for the KMS keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+    /// Comma-separated Vault transit key URIs
+    /// (`https://vault:8200/v1/transit/keys/name`).
+    #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
+    pub hc_vault_transit: Option<String>,
+    /// KMS encryption context: comma-separated `key:value` pairs.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
+    /// Number of key groups needed to decrypt (Shamir secret sharing).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+}
+
+/// sops' `--encryption-context` parser: `k1:v1,k2:v2` (exit 6 when malformed).
+pub fn parse_context(s: Option<&str>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(s) = s.filter(|s| !s.is_empty()) else {
+        return Ok(out);
+    };
+    for pair in s.split(',') {
+        let Some((k, v)) = pair.split_once(':') else {
+            return Err(anyhow::Error::new(BadContext));
+        };
+        out.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+/// `--encryption-context` did not parse.
+#[derive(Debug)]
+pub struct BadContext;
+
+impl std::fmt::Display for BadContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid KMS encryption context format (expected key:value,key:value)")
+    }
+}
+
+impl std::error::Error for BadContext {}
+
+impl KeyFlags {
+    /// The key group given on the command line, if any key flag is set.
+    pub fn group(&self) -> anyhow::Result<Option<Vec<KeySpec>>> {
+        let context = parse_context(self.encryption_context.as_deref())?;
+        let mut group = Vec::new();
+        if let Some(a) = &self.age {
+            group.extend(sopsconfig::split_list(a).into_iter().map(KeySpec::Age));
+        }
+        if let Some(k) = &self.kms {
+            group.extend(
+                sopsconfig::split_list(k)
+                    .iter()
+                    .map(|a| sopsconfig::kms_from_arn(a, &context, self.aws_profile.as_deref())),
+            );
+        }
+        if let Some(v) = &self.hc_vault_transit {
+            group.extend(sopsconfig::split_list(v).into_iter().map(KeySpec::Vault));
+        }
+        Ok((!group.is_empty()).then_some(group))
+    }
+}
+
+/// Where the plaintext or ciphertext comes from.
+pub struct Input {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The file read, or `None` for stdin.
+    pub path: Option<PathBuf>,
+}
+
+/// Reads `file`, or stdin when it is `None` or `-`. A missing file is exit 100.
+pub fn read_input(file: Option<&Path>) -> anyhow::Result<Input> {
+    match file.filter(|f| f.as_os_str() != "-") {
+        None => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("cannot read stdin")
+                .map_err(|e| {
+                    e.context(super::sopserr::Coded::new(
+                        Code::CannotReadInput,
+                        "cannot read input",
+                    ))
+                })?;
+            Ok(Input { bytes, path: None })
+        }
+        Some(path) => {
+            if !path.exists() {
+                return Err(coded(
+                    Code::NoFileSpecified,
+                    format!("cannot operate on non-existent file {}", path.display()),
+                ));
+            }
+            let bytes = std::fs::read(path).map_err(|e| {
+                anyhow::Error::new(e).context(super::sopserr::Coded::new(
+                    Code::CannotReadInput,
+                    format!("cannot read {}", path.display()),
+                ))
+            })?;
+            Ok(Input {
+                bytes,
+                path: Some(path.to_owned()),
+            })
+        }
+    }
+}
+
+/// Where to write: in place, to a file, or to stdout.
+pub enum Output<'a> {
+    /// Replace this file atomically, keeping its permissions.
+    InPlace(&'a Path),
+    /// Write this file (atomically).
+    File(&'a Path),
+    /// Standard output.
+    Stdout,
+}
+
+impl<'a> Output<'a> {
+    /// From `-i`, `--output` and the input path; both flags together are exit 8, `-i` on
+    /// stdin too.
+    pub fn choose(
+        in_place: bool,
+        output: Option<&'a Path>,
+        input: Option<&'a Path>,
+    ) -> anyhow::Result<Output<'a>> {
+        match (in_place, output, input) {
+            (true, Some(_), _) => Err(coded(
+                Code::ConflictingParameters,
+                "cannot operate on both --output and --in-place",
+            )),
+            (true, None, None) => Err(coded(
+                Code::ConflictingParameters,
+                "cannot use --in-place when reading from stdin",
+            )),
+            (true, None, Some(p)) => Ok(Output::InPlace(p)),
+            (false, Some(p), _) => Ok(Output::File(p)),
+            (false, None, _) => Ok(Output::Stdout),
+        }
+    }
+
+    /// Writes `bytes`; nothing is left behind on failure.
+    pub fn write(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()?;
+                Ok(())
+            }
+            Output::InPlace(p) | Output::File(p) => write_atomic(p, bytes),
+        }
+    }
+}
+
+/// Writes `path` through a temporary file in the same directory and a rename, keeping the
+/// permissions of an existing file (new files: 0600 unless umask says less).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let fail = |e: std::io::Error| {
+        anyhow::Error::new(e).context(super::sopserr::Coded::new(
+            Code::CannotWriteOutput,
+            format!("could not write {}", path.display()),
+        ))
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lockstep-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(fail)?;
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+                .map_err(fail)?;
+        }
+    }
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+/// One step of a tree path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A map key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+}
+
+/// Parses sops' path syntax: `["key"]`, `['key']`, `[0]`, concatenated.
+pub fn parse_path(s: &str, code: Code) -> anyhow::Result<Vec<Step>> {
+    let bad = |why: &str| coded(code, format!("invalid tree path {s:?}: {why}"));
+    let mut steps = Vec::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        rest = rest.strip_prefix('[').ok_or_else(|| bad("expected ["))?;
+        if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            let body = &rest[1..];
+            let end = body.find(q).ok_or_else(|| bad("unterminated string"))?;
+            steps.push(Step::Key(body[..end].to_owned()));
+            rest = body[end + 1..]
+                .strip_prefix(']')
+                .ok_or_else(|| bad("expected ]"))?;
+        } else {
+            let end = rest.find(']').ok_or_else(|| bad("expected ]"))?;
+            let n = rest[..end]
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| bad("index is not a number"))?;
+            steps.push(Step::Index(n));
+            rest = &rest[end + 1..];
+        }
+        rest = rest.trim_start();
+    }
+    Ok(steps)
+}
+
+/// A display form of a path for messages (`data:password`), keys only.
+pub fn show_path(path: &[Step]) -> String {
+    path.iter()
+        .map(|s| match s {
+            Step::Key(k) => k.clone(),
+            Step::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Loads an encrypted file; a file that does not parse is sops' generic error.
+pub fn load_encrypted(bytes: &[u8], format: Format, name: &str) -> anyhow::Result<EncryptedFile> {
+    EncryptedFile::load(bytes, format).with_context(|| format!("cannot load {name}"))
+}
+
+/// Decrypts with the keys of the environment.
+pub fn decrypt_file(file: EncryptedFile, ignore_mac: bool) -> anyhow::Result<Decrypted> {
+    let resolver = CliResolver::from_env();
+    // `..Default::default()` keeps this compiling as the library gains options.
+    #[allow(clippy::needless_update)]
+    let opts = DecryptOptions {
+        ignore_mac,
+        ..Default::default()
+    };
+    let result = lockstep_sops::decrypt(file, &resolver, &opts);
+    match result {
+        Ok(d) => Ok(d),
+        Err(e @ lockstep_sops::DecryptError::NoKey { .. }) => {
+            let problems = resolver.problems();
+            let mut err = anyhow::Error::new(e);
+            if !problems.is_empty() {
+                err = err.context(format!(
+                    "failed to get the data key (identity sources with problems: {})",
+                    problems.join("; ")
+                ));
+            }
+            Err(err)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The name to show for the input.
+pub fn shown(path: Option<&Path>) -> String {
+    path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
+}
+
+/// Plain text of a scalar as exec-env and `--extract` print it.
+pub fn scalar_text(s: &Scalar) -> Vec<u8> {
+    match s {
+        Scalar::Str(b) => b.clone(),
+        other => lockstep_sops::stores::dotenv::val_to_string(other).into_bytes(),
+    }
+}
+
+/// Mutable access to the value at `path` in `items`.
+pub fn lookup_mut<'a>(items: &'a mut [Item], path: &[Step]) -> Option<&'a mut Value> {
+    let (first, rest) = path.split_first()?;
+    let Step::Key(k) = first else { return None };
+    let mut v = items.iter_mut().find_map(|i| match i {
+        Item::Entry(key, v) if key == k => Some(v),
+        _ => None,
+    })?;
+    for step in rest {
+        v = match (step, v) {
+            (Step::Key(k), Value::Map(m)) => m.iter_mut().find_map(|i| match i {
+                Item::Entry(key, v) if key == k => Some(v),
+                _ => None,
+            })?,
+            (Step::Index(i), Value::List(l)) => l
+                .iter_mut()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .nth(*i)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}

@@ -199,14 +199,15 @@ pub enum EncryptError {
 }
 
 impl EncryptError {
-    /// The exit code sops uses for this error.
+    /// The exit code `sops encrypt` uses for this error. Key wrapping failures are a generic
+    /// error (1) there; `sops edit`, `rotate` and `updatekeys` report them as 128.
     pub fn exit_code(&self) -> u8 {
         match self {
             EncryptError::AlreadyEncrypted => 203,
             EncryptError::Empty => 92,
             EncryptError::Wrap { .. }
             | EncryptError::NoKeys { .. }
-            | EncryptError::Threshold { .. } => 128,
+            | EncryptError::Threshold { .. } => 1,
             _ => 23,
         }
     }

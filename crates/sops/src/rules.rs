@@ -139,3 +139,48 @@ impl Matcher {
             && self.regex.as_ref().is_some_and(|r| r.is_match(text))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn path_rules() {
+        let m = Matcher::new(&Rule::default()).unwrap();
+        assert!(m.should_encrypt(&path(&["a", "b"]), &[], false));
+        assert!(!m.should_encrypt(&path(&["a_unencrypted", "b"]), &[], false));
+        let m = Matcher::new(&Rule::EncryptedSuffix("_secret".into())).unwrap();
+        assert!(m.should_encrypt(&path(&["x_secret", "b"]), &[], false));
+        assert!(!m.should_encrypt(&path(&["x", "b"]), &[], false));
+        let m = Matcher::new(&Rule::UnencryptedRegex("^pub".into())).unwrap();
+        assert!(!m.should_encrypt(&path(&["a", "public"]), &[], false));
+        assert!(m.should_encrypt(&path(&["a", "b"]), &[], false));
+        let m = Matcher::new(&Rule::EncryptedRegex("^(data|stringData)$".into())).unwrap();
+        assert!(m.should_encrypt(&path(&["stringData", "k"]), &[], false));
+        assert!(!m.should_encrypt(&path(&["metadata", "data1"]), &[], false));
+        assert!(Matcher::new(&Rule::EncryptedRegex("(".into())).is_err());
+    }
+
+    #[test]
+    fn comment_rules() {
+        let stack = |levels: &[&[&str]]| -> Vec<Vec<String>> {
+            levels
+                .iter()
+                .map(|l| l.iter().map(|s| s.to_string()).collect())
+                .collect()
+        };
+        let m = Matcher::new(&Rule::UnencryptedCommentRegex("nosops".into())).unwrap();
+        assert!(!m.should_encrypt(&[], &stack(&[&[" nosops"]]), false));
+        assert!(m.should_encrypt(&[], &stack(&[&[" other"]]), false));
+        let m = Matcher::new(&Rule::EncryptedCommentRegex("sops:enc".into())).unwrap();
+        assert!(m.should_encrypt(&[], &stack(&[&[" sops:enc"]]), false));
+        // The marker comment itself stays clear; a comment after it is encrypted.
+        assert!(!m.should_encrypt(&[], &stack(&[&[" sops:enc"]]), true));
+        assert!(m.should_encrypt(&[], &stack(&[&[" sops:enc", " next"]]), true));
+        assert!(!m.should_encrypt(&[], &stack(&[&[]]), false));
+    }
+}

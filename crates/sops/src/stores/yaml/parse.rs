@@ -144,6 +144,8 @@ impl<'a> Loader<'a> {
 
     fn mapping(&mut self, _outer: usize) -> Result<Vec<Item>, LoadError> {
         let mut items: Vec<Item> = Vec::new();
+        // Keys seen so far: a set, so that large mappings stay linear.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut col: Option<usize> = None;
         loop {
             let (event, span) = self.next()?;
@@ -161,10 +163,7 @@ impl<'a> Loader<'a> {
             };
             let key_col = *col.get_or_insert(span.start.col());
             self.flush_comments(&mut items, key_col, false);
-            if items
-                .iter()
-                .any(|i| matches!(i, Item::Entry(k, _) if *k == key))
-            {
+            if !seen.insert(key.clone()) {
                 self.path.push(key);
                 let err = self.structure(span, "duplicate mapping key");
                 self.path.pop();

@@ -13,6 +13,32 @@
 //!   [`Recipient`]s; [`reencrypt`] does it again with an existing data key and the
 //!   [`IvStash`] of a previous decrypt, so unchanged values keep their ciphertext.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use lockstep_keys::age::{AgeIdentities, generate};
+//! use lockstep_sops::{AgeResolver, EmitOptions, EncryptOptions, EncryptedFile, Format, Recipient, stores};
+//! use secrecy::ExposeSecret;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (recipient, identity) = generate();
+//! let plain = stores::load(b"db:\n    password: hunter2\n", Format::Yaml)?;
+//! let opts = EncryptOptions {
+//!     key_groups: vec![vec![Recipient::age(&recipient)?]],
+//!     shamir_threshold: 0,
+//!     rule: None,
+//!     mac_only_encrypted: false,
+//! };
+//! let encrypted = lockstep_sops::encrypt(plain, Format::Yaml, opts)?.emit(Format::Yaml, &EmitOptions::default())?;
+//!
+//! let file = EncryptedFile::load(&encrypted, Format::Yaml)?;
+//! let identities = Arc::new(AgeIdentities::parse(identity.expose_secret(), "example")?);
+//! let decrypted = lockstep_sops::decrypt(file, &AgeResolver::new(identities), &Default::default())?;
+//! let text = stores::emit(&decrypted.tree, Format::Yaml, &EmitOptions::default())?;
+//! assert_eq!(text, b"db:\n    password: hunter2\n");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Output follows the layout of sops [`SOPS_VERSION`]. Errors ([`LoadError`],
 //! [`DecryptError`], [`EncryptError`], [`EmitError`]) carry locations and key names, never
 //! values; each maps to sops' exit code.

@@ -229,3 +229,18 @@ fn debug_of_plaintext_is_redacted() {
     assert!(!format!("{tree:?}").contains("CANARY"));
     let _ = EmitOptions::default();
 }
+
+#[test]
+fn non_string_yaml_keys_are_refused() {
+    for text in [
+        &b"1: CANARY\n"[..],
+        b"true: CANARY\n",
+        b"a:\n    2.5: CANARY\n",
+    ] {
+        let err = stores::load(text, Format::Yaml).unwrap_err();
+        assert!(matches!(err, LoadError::Structure { .. }), "{err}");
+        assert_no_leak(&err, &err.to_string(), &["CANARY"]);
+    }
+    // Quoted, they are strings.
+    stores::load(b"\"1\": x\n'true': y\n", Format::Yaml).unwrap();
+}

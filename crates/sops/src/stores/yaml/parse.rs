@@ -154,6 +154,13 @@ impl<'a> Loader<'a> {
                     self.flush_comments(&mut items, col.unwrap_or(0), false);
                     return Ok(items);
                 }
+                // sops refuses non-string keys ("Tree contains a non-string key"); a plain
+                // key that YAML types as a number, bool or null would change type on output.
+                Event::Scalar(text, ScalarStyle::Plain, _, None)
+                    if !matches!(resolve_plain(&text), Scalar::Str(_)) && !text.is_empty() =>
+                {
+                    return Err(self.structure(span, "mapping key is not a string (quote it)"));
+                }
                 Event::Scalar(text, ..) => text.into_owned(),
                 Event::Alias(id) => match self.anchors.get(&id) {
                     Some(v) if v.as_str().is_some() => v.as_str().unwrap_or_default().to_owned(),

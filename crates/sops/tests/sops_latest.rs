@@ -97,6 +97,19 @@ fn yaml_comments() {
     check_named("comments", "yaml");
 }
 
+/// Strings that need quoting or escapes, YAML 1.1 booleans, numbers in every notation,
+/// times, non-BMP characters: `sops decrypt` output reproduced byte for byte.
+#[test]
+fn yaml_scalar_styles() {
+    check_named("tricky", "yaml");
+}
+
+/// Go `json.Marshal` escapes (HTML characters, controls, U+2028), float and int forms.
+#[test]
+fn json_scalar_forms() {
+    check_named("trickyj", "json");
+}
+
 /// Two documents: each gets the metadata block.
 #[test]
 fn yaml_multi_document() {

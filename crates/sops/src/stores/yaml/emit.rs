@@ -276,7 +276,9 @@ struct Analysis {
 }
 
 fn printable(c: char) -> bool {
-    matches!(c, '\n' | '\u{20}'..='\u{7E}' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    // libyaml's IS_PRINTABLE on UTF-8: no C1 controls (so no NEL), no characters outside
+    // the BMP (go-yaml writes them as `\U` escapes), no BOM.
+    matches!(c, '\n' | '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
         && c != '\u{FEFF}'
 }
 

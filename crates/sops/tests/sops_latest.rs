@@ -110,6 +110,19 @@ fn json_scalar_forms() {
     check_named("trickyj", "json");
 }
 
+/// dotenv without quoting or trimming: `=` and `#` in values, spaces, `\n` escapes.
+#[test]
+fn dotenv_value_forms() {
+    check_named("trickyd", "env");
+}
+
+/// INI: keys before any section, section and key comments, inline `;` comments, quoted,
+/// backticked and `"""` values, `=` alignment.
+#[test]
+fn ini_value_forms() {
+    check_named("trickyi", "ini");
+}
+
 /// Two documents: each gets the metadata block.
 #[test]
 fn yaml_multi_document() {

@@ -244,3 +244,16 @@ fn non_string_yaml_keys_are_refused() {
     // Quoted, they are strings.
     stores::load(b"\"1\": x\n'true': y\n", Format::Yaml).unwrap();
 }
+
+#[test]
+fn yaml_unexpected_character_is_not_quoted() {
+    for text in [&b"a: @Z\n"[..], b"a: `Z\n", b"a: \"x\\Zy\"\n"] {
+        let err = stores::load(text, Format::Yaml).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, LoadError::Syntax { line: 1, .. }), "{msg}");
+        assert!(
+            !msg.contains('@') && !msg.contains('`') && !msg.contains('Z'),
+            "{msg}"
+        );
+    }
+}

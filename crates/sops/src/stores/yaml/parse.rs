@@ -27,6 +27,18 @@ struct Loader<'a> {
     path: Vec<String>,
 }
 
+/// granit's message, except where it quotes input (an unexpected character could be a
+/// character of a secret).
+fn reason(kind: &granit_parser::ErrorKind) -> String {
+    match kind {
+        granit_parser::ErrorKind::UnexpectedCharacter { .. } => "unexpected character".to_owned(),
+        granit_parser::ErrorKind::Custom(_) | granit_parser::ErrorKind::InputDecoding { .. } => {
+            "invalid input".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Parses a YAML stream.
 pub fn load(text: &str) -> Result<Tree, LoadError> {
     let mut loader = Loader {
@@ -65,7 +77,7 @@ impl<'a> Loader<'a> {
                 format: Format::Yaml,
                 line: e.marker().line(),
                 column: e.marker().col() + 1,
-                reason: e.kind().to_string(),
+                reason: reason(e.kind()),
             })?;
             if let Event::Comment(text, placement) = event {
                 self.comments.push(PendingComment {

@@ -25,7 +25,111 @@ use zeroize::Zeroizing;
 
 #[cfg(feature = "age")]
 pub mod age;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod shamir;
+#[cfg(feature = "vault")]
+pub mod vault;
+
+#[cfg(feature = "kms")]
+pub use kms::KmsKey;
+#[cfg(any(feature = "kms", feature = "vault"))]
+pub use remote::RemoteFailure;
+#[cfg(feature = "vault")]
+pub use vault::{VaultEnv, VaultTransitKey};
+
+/// What the remote key services (KMS, Vault) share: the kind of a failure and the runtime
+/// their async clients run on.
+#[cfg(any(feature = "kms", feature = "vault"))]
+mod remote {
+    use std::future::Future;
+    use std::sync::OnceLock;
+
+    use crate::Error;
+
+    /// The kind of a failed KMS or Vault call, so that a caller can pick a retry policy
+    /// without parsing messages ([`RemoteFailure::is_transient`]).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum RemoteFailure {
+        /// The credential was refused or lacks the permission (KMS `AccessDenied`, Vault 403).
+        Denied,
+        /// The key does not exist.
+        NotFound,
+        /// The key exists but is disabled or pending deletion.
+        Disabled,
+        /// The ciphertext is corrupt, for another key, or the encryption context differs.
+        InvalidCiphertext,
+        /// The server could not be reached or did not answer in time.
+        Unreachable,
+        /// The Vault server is sealed.
+        Sealed,
+        /// The service throttled the request.
+        Throttled,
+        /// Anything else the service reported.
+        Other,
+    }
+
+    impl RemoteFailure {
+        /// Whether trying again later may succeed without anyone changing anything.
+        pub fn is_transient(self) -> bool {
+            matches!(self, Self::Unreachable | Self::Sealed | Self::Throttled)
+        }
+    }
+
+    impl std::fmt::Display for RemoteFailure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(match self {
+                Self::Denied => "access denied",
+                Self::NotFound => "key not found",
+                Self::Disabled => "key disabled or pending deletion",
+                Self::InvalidCiphertext => "invalid ciphertext or encryption context",
+                Self::Unreachable => "server unreachable",
+                Self::Sealed => "server sealed",
+                Self::Throttled => "throttled",
+                Self::Other => "failed",
+            })
+        }
+    }
+
+    /// Runs `future` to completion on the key services' own runtime and waits for it.
+    ///
+    /// [`crate::KeyService`] is synchronous, and callers reach it from plain threads, from
+    /// `spawn_blocking` in a multi-thread runtime, and possibly from an async task.
+    /// `Handle::block_on` panics in the last case, and clients bound to a caller's runtime
+    /// break when that runtime goes away. So KMS and Vault calls run on one small runtime of
+    /// this crate (one worker thread, started on first use, never dropped) and the calling
+    /// thread waits on a channel: this never panics, whatever the calling context. Called
+    /// from an async task it blocks that task's worker for the length of the call, as any
+    /// blocking call does; the controller calls from `spawn_blocking`.
+    pub(crate) fn block_on<F>(future: F) -> Result<F::Output, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+        let runtime = RUNTIME
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("lockstep-keys-io")
+                    .enable_all()
+                    .build()
+                    .map_err(|err| err.to_string())
+            })
+            .as_ref()
+            .map_err(|detail| Error::KeyRuntime {
+                detail: format!("cannot start: {detail}"),
+            })?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = sender.send(future.await);
+        });
+        receiver.recv().map_err(|_| Error::KeyRuntime {
+            detail: "the call panicked or was cancelled".into(),
+        })
+    }
+}
 
 /// The 32-byte symmetric key that encrypts the values of one SOPS file.
 ///
@@ -210,5 +314,100 @@ pub enum Error {
     Shamir {
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The runtime the KMS and Vault clients run on could not be started or lost a call.
+    #[error("key service runtime: {detail}")]
+    KeyRuntime {
+        /// What failed.
+        detail: String,
+    },
+    /// A KMS key ARN (or sops `arn+role` string) is malformed.
+    #[error("KMS key {arn}: {reason}")]
+    KmsArn {
+        /// The ARN as written.
+        arn: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Wrapping a data key with KMS (`kms:Encrypt`) failed.
+    #[error("KMS key {arn}: Encrypt failed: {failure}: {detail}")]
+    KmsEncrypt {
+        /// The key ARN.
+        arn: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What KMS (or the network) said.
+        detail: String,
+    },
+    /// Unwrapping a data key with KMS (`kms:Decrypt`) failed.
+    #[error("KMS key {arn}: Decrypt failed: {failure}: {detail}")]
+    KmsDecrypt {
+        /// The key ARN.
+        arn: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What KMS (or the network) said.
+        detail: String,
+    },
+    /// A Vault transit key URI (or address, engine path, key name) is malformed.
+    #[error("Vault transit key {uri}: {reason}")]
+    VaultKeyUri {
+        /// The URI as written.
+        uri: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Wrapping needs a Vault token and none was found.
+    #[error("Vault transit key {uri}: no token (none given, VAULT_TOKEN unset, no ~/.vault-token)")]
+    VaultNoToken {
+        /// The key URI.
+        uri: String,
+    },
+    /// `~/.vault-token` exists but could not be read.
+    #[error("cannot read the Vault token file {}", path.display())]
+    VaultTokenFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Vault HTTP client could not be built (TLS settings, CA files).
+    #[error("Vault transit key {uri}: cannot build the client: {detail}")]
+    VaultClient {
+        /// The key URI.
+        uri: String,
+        /// What failed.
+        detail: String,
+    },
+    /// Wrapping a data key with Vault transit (`encrypt`) failed.
+    #[error("Vault transit key {uri}: encrypt failed: {failure}: {detail}")]
+    VaultEncrypt {
+        /// The key URI.
+        uri: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What Vault (or the network) said.
+        detail: String,
+    },
+    /// Unwrapping a data key with Vault transit (`decrypt`) failed.
+    #[error("Vault transit key {uri}: decrypt failed: {failure}: {detail}")]
+    VaultDecrypt {
+        /// The key URI.
+        uri: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What Vault (or the network) said.
+        detail: String,
+    },
+    /// Re-wrapping a data key to the newest transit key version (`rewrap`) failed.
+    #[error("Vault transit key {uri}: rewrap failed: {failure}: {detail}")]
+    VaultRewrap {
+        /// The key URI.
+        uri: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What Vault (or the network) said.
+        detail: String,
     },
 }

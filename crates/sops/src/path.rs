@@ -1,7 +1,8 @@
 //! Tree paths as sops' `--extract`, `set` and `unset` take them (`["data"]["password"]`,
 //! `['list'][0]`), and the three operations on the first document.
 
-use crate::error::PathError;
+use crate::error::{EmitError, PathError};
+use crate::stores::{self, EmitOptions, Format};
 use crate::tree::{Item, Scalar, Tree, Value};
 
 /// One step of a tree path.
@@ -207,6 +208,79 @@ pub fn unset(tree: &mut Tree, path: &[PathStep]) -> Result<(), PathError> {
     in_items(branch, path)
 }
 
+/// The output of `--extract` for `value`: a string is printed raw (no newline), a mapping
+/// as a document of `format`, anything else with the store's value encoder (YAML: the
+/// scalar or sequence as a document; JSON: its JSON text).
+///
+/// # Errors
+/// [`EmitError`] when `format` cannot hold the value.
+pub fn emit_extracted(
+    value: &Value,
+    format: Format,
+    opts: &EmitOptions,
+) -> Result<Vec<u8>, EmitError> {
+    use crate::stores::yaml::parse::{copy_items, copy_value};
+    match value {
+        Value::Scalar(Scalar::Str(b)) => Ok(b.clone()),
+        Value::Map(items) => {
+            let tree = Tree {
+                branches: vec![copy_items(items)],
+            };
+            stores::emit(&tree, format, opts)
+        }
+        other => {
+            // Wrap the value in a one-key document, emit it, and cut the key off.
+            let tree = Tree {
+                branches: vec![vec![Item::Entry("v".to_owned(), copy_value(other))]],
+            };
+            match format {
+                Format::Json | Format::Binary => {
+                    // `{\n<unit>"v": <value>\n}\n`: drop the wrapper and one indent level.
+                    let unit = opts.json_indent.map_or("\t".to_owned(), |n| " ".repeat(n));
+                    let text = stores::json::emit(&tree, opts.json_indent, &[])?;
+                    let inner = text
+                        .strip_prefix("{\n")
+                        .and_then(|t| t.strip_suffix("\n}\n"))
+                        .unwrap_or(&text);
+                    let inner: Vec<&str> = inner
+                        .split('\n')
+                        .map(|l| l.strip_prefix(unit.as_str()).unwrap_or(l))
+                        .collect();
+                    let inner = inner.join("\n");
+                    Ok(inner
+                        .strip_prefix("\"v\": ")
+                        .unwrap_or(&inner)
+                        .as_bytes()
+                        .to_vec())
+                }
+                _ => {
+                    let text = stores::yaml::emit::emit(&tree, opts.yaml_indent, &[]);
+                    let body = text.strip_prefix("v:").unwrap_or(&text);
+                    // A scalar follows on the same line; a sequence starts on the next one.
+                    let body = body.strip_prefix(' ').unwrap_or(body);
+                    let body = match body.strip_prefix('\n') {
+                        Some(seq) => dedent(seq),
+                        None => body.to_owned(),
+                    };
+                    Ok(body.into_bytes())
+                }
+            }
+        }
+    }
+}
+
+fn dedent(text: &str) -> String {
+    let width = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.split_inclusive('\n')
+        .map(|l| l.get(width..).unwrap_or(l.trim_start()))
+        .collect()
+}
+
 /// A value given to `sops set` as JSON: objects keep their key order, every number is a
 /// `float` (sops parses it with Go's `encoding/json` into `float64`).
 ///
@@ -239,7 +313,6 @@ pub fn value_from_json(text: &str) -> Result<Value, PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stores::{self, Format};
 
     #[test]
     fn parses_paths() {
@@ -293,5 +366,26 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a:\n    b: 1\n    c:\n        d: 2\nl:\n    - \"y\": z\n    - w\n"
         );
+    }
+
+    #[test]
+    fn extracted_output_like_sops() {
+        let tree = stores::load(
+            b"s: text\nn: 3\nm:\n    k: v\nl:\n    - a\n    - 1\n",
+            Format::Yaml,
+        )
+        .unwrap();
+        let get = |p: &str, f: Format| {
+            let v = extract(&tree, &parse(p).unwrap()).unwrap();
+            String::from_utf8(emit_extracted(v, f, &Default::default()).unwrap()).unwrap()
+        };
+        assert_eq!(get(r#"["s"]"#, Format::Yaml), "text");
+        assert_eq!(get(r#"["n"]"#, Format::Yaml), "3\n");
+        assert_eq!(get(r#"["n"]"#, Format::Json), "3");
+        assert_eq!(get(r#"["m"]"#, Format::Yaml), "k: v\n");
+        assert_eq!(get(r#"["m"]"#, Format::Json), "{\n\t\"k\": \"v\"\n}\n");
+        assert_eq!(get(r#"["l"]"#, Format::Yaml), "- a\n- 1\n");
+        // As `sops decrypt --extract` prints them (checked with sops 3.13.3).
+        assert_eq!(get(r#"["l"]"#, Format::Json), "[\n\t\"a\",\n\t1\n]");
     }
 }

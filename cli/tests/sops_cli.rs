@@ -710,14 +710,23 @@ fn creation_rules_pick_keys_and_rules_by_path() {
     let text = String::from_utf8_lossy(&prod);
     assert!(text.contains(env.recipient(1)) && !text.contains(env.recipient(0)));
     assert!(text.contains("encrypted_regex: ^data$"));
-    // No matching rule and no key flag: an error, like sops.
+    // No matching rule: an error, like sops, with or without a key flag.
     env.write("other.json", JSON.as_bytes());
-    let out = env.ours(&[], &["encrypt", "other.json"]);
-    assert_eq!(
-        out.status.code(),
-        env.sops(&[], &["encrypt", "other.json"]).status.code()
-    );
-    assert!(!out.status.success());
+    let r0 = env.recipient(0).to_owned();
+    for args in [
+        &["encrypt", "other.json"][..],
+        &["encrypt", "--age", &r0, "other.json"],
+    ] {
+        let out = env.ours(&[], args);
+        assert_eq!(
+            out.status.code(),
+            env.sops(&[], args).status.code(),
+            "{args:?}"
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no matching creation rules"), "{stderr}");
+    }
     // --config from elsewhere.
     std::fs::create_dir(env.path("conf")).unwrap();
     std::fs::rename(env.path(".sops.yaml"), env.path("conf/custom.yaml")).unwrap();

@@ -58,16 +58,10 @@ pub fn settings(
         .map_err(|e| e.context(Coded::new(Code::Generic, "bad --encryption-context")))?;
     let cfg = sopsconfig::load(config.config.as_deref())?;
     let flag_group = keys.group()?;
-    // The config is read for the rule fields even when keys come from flags.
+    // As sops: the config is read for the rule fields even when keys come from flags, and
+    // a config without a matching rule is an error either way.
     let rule: Option<CreationRule> = match &cfg {
-        Some(cfg) => match cfg.creation_rule(name, &context) {
-            Ok(r) => r,
-            Err(e) if flag_group.is_some() => {
-                let _ = e;
-                None
-            }
-            Err(e) => return Err(e),
-        },
+        Some(cfg) => cfg.creation_rule(name, &context)?,
         None => None,
     };
     let key_groups = match flag_group {

@@ -33,18 +33,21 @@ pub mod vault;
 
 #[cfg(feature = "kms")]
 pub use kms::KmsKey;
-#[cfg(any(feature = "kms", feature = "vault"))]
 pub use remote::RemoteFailure;
 #[cfg(feature = "vault")]
 pub use vault::{VaultEnv, VaultTransitKey};
 
 /// What the remote key services (KMS, Vault) share: the kind of a failure and the runtime
 /// their async clients run on.
-#[cfg(any(feature = "kms", feature = "vault"))]
+// `RemoteFailure` is part of `Error` whatever the features, so the module is always built;
+// only the runtime needs the remote services' dependencies.
 mod remote {
+    #[cfg(any(feature = "kms", feature = "vault"))]
     use std::future::Future;
+    #[cfg(any(feature = "kms", feature = "vault"))]
     use std::sync::OnceLock;
 
+    #[cfg(any(feature = "kms", feature = "vault"))]
     use crate::Error;
 
     /// The kind of a failed KMS or Vault call, so that a caller can pick a retry policy
@@ -102,6 +105,7 @@ mod remote {
     /// thread waits on a channel: this never panics, whatever the calling context. Called
     /// from an async task it blocks that task's worker for the length of the call, as any
     /// blocking call does; the controller calls from `spawn_blocking`.
+    #[cfg(any(feature = "kms", feature = "vault"))]
     pub(crate) fn block_on<F>(future: F) -> Result<F::Output, Error>
     where
         F: Future + Send + 'static,

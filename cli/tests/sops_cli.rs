@@ -628,6 +628,15 @@ fn extract_and_output() {
         ok(env.ours(&[0], &args), "extract map"),
         ok(env.sops(&[0], &args), "sops")
     );
+    for extra in [&[][..], &["--output-type", "json"]] {
+        let mut args = vec!["decrypt", "--extract", "[\"data\"][\"list\"]"];
+        args.extend_from_slice(extra);
+        args.push("secret.enc.yaml");
+        assert_eq!(
+            String::from_utf8(ok(env.ours(&[0], &args), "extract list")).unwrap(),
+            String::from_utf8(ok(env.sops(&[0], &args), "sops")).unwrap(),
+        );
+    }
     let args = [
         "decrypt",
         "--extract",

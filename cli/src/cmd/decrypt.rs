@@ -101,12 +101,67 @@ pub fn extract_value(
             };
             Ok(lockstep_sops::stores::emit(&sub, format, emit)?)
         }
-        Value::List(_) | Value::Comment(_) => Err(coded(
+        Value::List(list) => emit_list(list, format, emit, path),
+        Value::Comment(_) => Err(coded(
             Code::Generic,
-            format!(
-                "cannot extract the list at {}: extract one of its elements",
-                show_path(path)
-            ),
+            format!("component {} not found", show_path(path)),
         )),
     }
+}
+
+/// A list as sops' value encoders print it: YAML items at column 0, JSON as an indented
+/// array without a final newline. Emitted as the value of a one-key document, then cut
+/// out and de-indented.
+fn emit_list(
+    list: Vec<Value>,
+    format: Format,
+    emit: &lockstep_sops::EmitOptions,
+    path: &[Step],
+) -> anyhow::Result<Vec<u8>> {
+    let sub = Tree {
+        branches: vec![vec![lockstep_sops::Item::Entry(
+            "x".to_owned(),
+            Value::List(list),
+        )]],
+    };
+    let text = zeroize::Zeroizing::new(
+        String::from_utf8(lockstep_sops::stores::emit(&sub, format, emit)?)
+            .map_err(|_| coded(Code::Generic, "the list is not UTF-8"))?,
+    );
+    let out = match format {
+        Format::Yaml => {
+            let indent = " ".repeat(if emit.yaml_indent == 0 {
+                4
+            } else {
+                emit.yaml_indent
+            });
+            text.lines()
+                .skip(1)
+                .map(|l| format!("{}\n", l.strip_prefix(indent.as_str()).unwrap_or(l)))
+                .collect::<String>()
+        }
+        Format::Json => {
+            let unit = emit.json_indent.map_or("\t".to_owned(), |n| " ".repeat(n));
+            let body = text
+                .trim_end()
+                .strip_suffix('}')
+                .and_then(|t| t.split_once(": "))
+                .map(|(_, v)| v.trim_end())
+                .ok_or_else(|| coded(Code::Generic, "cannot print the list"))?;
+            body.split('\n')
+                .map(|l| l.strip_prefix(unit.as_str()).unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        _ => {
+            return Err(coded(
+                Code::Generic,
+                format!(
+                    "cannot print the list at {} as {format}: extract one of its elements",
+                    show_path(path)
+                ),
+            ));
+        }
+    };
+    Ok(out.into_bytes())
 }

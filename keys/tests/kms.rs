@@ -245,7 +245,9 @@ fn works_from_plain_sync_code_and_reports_latency() {
     drop(runtime);
     let key = KmsKey::new(&arn).unwrap().with_sdk_config(config);
     let data_key = DataKey::generate();
+    let started = Instant::now();
     let wrapped = key.wrap(&data_key).unwrap();
+    println!("moto first wrap (client built): {:?}", started.elapsed());
     const ROUNDS: u32 = 20;
     let started = Instant::now();
     for _ in 0..ROUNDS {
@@ -273,4 +275,71 @@ async fn does_not_panic_inside_an_async_task() {
     assert_eq!(back.expose_secret(), data_key.expose_secret());
     // Dropping the key (and its client) inside the task must not panic either.
     drop(key);
+}
+
+/// The default chain, as the CLI and controller use it (no injected SDK config): the
+/// endpoint from `AWS_ENDPOINT_URL_KMS`, credentials from the `aws_profile` of the entry in
+/// a shared credentials file, the region from the ARN. The environment cannot be changed
+/// inside this process, so the test runs [`default_chain_child`] in a child process.
+#[test]
+fn default_chain_honours_endpoint_variable_and_profile() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let kms = need!(runtime.block_on(Kms::start()));
+    let arn = runtime.block_on(kms.create_key()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let credentials = home.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        "[lockstep-test]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    )
+    .unwrap();
+    let config = home.path().join("config");
+    std::fs::write(&config, "").unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "default_chain_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("AWS_ENDPOINT_URL_KMS", kms.endpoint())
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("LOCKSTEP_KMS_CHILD_ARN", &arn)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("default chain: ok"),
+        "child did not run:\n{stdout}\n{stderr}"
+    );
+    for line in stdout.lines().filter(|l| l.contains("decided")) {
+        println!("child: {line}");
+    }
+}
+
+/// The child half of [`default_chain_honours_endpoint_variable_and_profile`]; does nothing
+/// unless that test started it.
+#[test]
+fn default_chain_child() {
+    let Ok(arn) = std::env::var("LOCKSTEP_KMS_CHILD_ARN") else {
+        return;
+    };
+    let key = KmsKey::new(&arn).unwrap().with_profile("lockstep-test");
+    let data_key = DataKey::generate();
+    let wrapped = key.wrap(&data_key).unwrap();
+    let back = key.unwrap(&wrapped).unwrap().unwrap();
+    assert_eq!(back.expose_secret(), data_key.expose_secret());
+    // Without the profile this environment has no credentials at all: "not mine".
+    let started = Instant::now();
+    let anonymous = KmsKey::new(&arn).unwrap();
+    assert!(anonymous.unwrap(&wrapped).unwrap().is_none());
+    println!("no credentials decided in {:?}", started.elapsed());
+    println!("default chain: ok");
 }

@@ -251,7 +251,9 @@ fn works_from_plain_sync_code_and_reports_latency() {
     let vault = need!(runtime.block_on(Vault::start()));
     let key = runtime.block_on(transit_key(&vault, "sync"));
     let data_key = DataKey::generate();
+    let started = Instant::now();
     let wrapped = key.wrap(&data_key).unwrap();
+    println!("OpenBao first wrap (client built): {:?}", started.elapsed());
     const ROUNDS: u32 = 20;
     let started = Instant::now();
     for _ in 0..ROUNDS {

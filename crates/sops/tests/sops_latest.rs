@@ -270,3 +270,28 @@ fn reencrypt_unchanged_keeps_every_ciphertext() {
         assert_ne!(again, enc, "{name}.{ext}: lastmodified and MAC are renewed");
     }
 }
+
+/// `sops decrypt --output-type X` of a file of another format: same bytes.
+#[test]
+fn conversions_match_sops() {
+    for (name, from, to) in [
+        ("trickyi", "ini", "yaml"),
+        ("trickyj", "json", "yaml"),
+        ("trickyd", "env", "json"),
+        ("multidoc", "yaml", "json"),
+    ] {
+        let file = EncryptedFile::load(
+            &read(&format!("{DIR}/{name}.enc.{from}")),
+            format_of_ext(from),
+        )
+        .unwrap();
+        let d = lockstep_sops::decrypt(file, &keys(&["1"]), &DecryptOptions::default()).unwrap();
+        let out = stores::emit(&d.tree, format_of_ext(to), &EmitOptions::default()).unwrap();
+        let want = read(&format!("{DIR}/{name}.expected-as.{to}"));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want),
+            "{name}: {from} -> {to}"
+        );
+    }
+}

@@ -82,12 +82,30 @@ impl Emitter {
     }
 
     /// Inline comments left over at the end of a collection are written on their own lines.
+    /// Writes `#text` (the caller has written the indentation of the first line). A comment
+    /// of several lines (INI comments read as one) continues at `indent`, each line prefixed
+    /// with `# ` unless it starts with `#`, as go-yaml's comment writer does.
+    fn comment(&mut self, text: &str, indent: usize) {
+        let mut lines = text.split('\n');
+        self.out.push('#');
+        self.out.push_str(lines.next().unwrap_or_default());
+        self.out.push('\n');
+        for line in lines {
+            if !line.is_empty() {
+                self.pad(indent);
+                if !line.starts_with('#') {
+                    self.out.push_str("# ");
+                }
+                self.out.push_str(line);
+            }
+            self.out.push('\n');
+        }
+    }
+
     fn leftover_comments(&mut self, indent: usize, pending: &mut Vec<&str>) {
         for t in pending.drain(..) {
             self.pad(indent);
-            self.out.push('#');
-            self.out.push_str(t);
-            self.out.push('\n');
+            self.comment(t, indent);
         }
     }
 
@@ -106,9 +124,7 @@ impl Emitter {
             inline_first = false;
             match item {
                 Item::Comment(c) => {
-                    self.out.push('#');
-                    self.out.push_str(&c.text);
-                    self.out.push('\n');
+                    self.comment(&c.text, indent);
                 }
                 Item::Entry(key, value) => {
                     let start = self.out.len();
@@ -165,9 +181,7 @@ impl Emitter {
             inline_first = false;
             let start = self.out.len();
             if let Value::Comment(c) = value {
-                self.out.push('#');
-                self.out.push_str(&c.text);
-                self.out.push('\n');
+                self.comment(&c.text, indent);
                 continue;
             }
             // Comments above the first key of a mapping item go above its dash.
@@ -180,9 +194,7 @@ impl Emitter {
                 if lead > 0 && lead < items.len() {
                     for item in &items[..lead] {
                         if let Item::Comment(c) = item {
-                            self.out.push('#');
-                            self.out.push_str(&c.text);
-                            self.out.push('\n');
+                            self.comment(&c.text, indent);
                             self.pad(indent);
                         }
                     }

@@ -1,20 +1,24 @@
 //! Key services for the SOPS verbs: the resolver that unwraps data keys (age identities
-//! from sops' environment variables and files) and the recipients that wrap them, built
-//! from `--age`/`--kms`/`--hc-vault-transit` or a creation rule.
+//! from sops' environment variables and files, AWS KMS with the default credential chain,
+//! Vault transit with `VAULT_TOKEN`/`~/.vault-token`) and the recipients that wrap them,
+//! built from `--age`/`--kms`/`--hc-vault-transit` or a creation rule.
 
 use std::sync::Arc;
 
 use anyhow::bail;
-use lockstep_keys::KeyService;
+use std::collections::BTreeMap;
+
 use lockstep_keys::age::{AgeIdentities, AgeKey};
-use lockstep_sops::{KeyResolver, KeyType, MasterKey, Recipient};
+use lockstep_keys::{KeyService, KmsKey, VaultEnv, VaultTransitKey};
+use lockstep_sops::{Field, KeyResolver, KeyType, MasterKey, Recipient};
 
 use super::sopsconfig::KeySpec;
 
 /// Unwraps with every key source lockstep has: age identities (loaded once, as sops reads
-/// them).
+/// them), KMS and Vault transit.
 pub struct CliResolver {
     age: Arc<AgeIdentities>,
+    vault: VaultEnv,
 }
 
 impl CliResolver {
@@ -22,6 +26,7 @@ impl CliResolver {
     pub fn from_env() -> Self {
         CliResolver {
             age: Arc::new(AgeIdentities::from_process_env()),
+            vault: VaultEnv::from_process(),
         }
     }
 
@@ -38,20 +43,111 @@ impl KeyResolver for CliResolver {
                 key.text("recipient").unwrap_or_default(),
                 self.age.clone(),
             ))),
+            KeyType::Kms => kms_key(
+                key.text("arn").unwrap_or_default(),
+                key.text("role"),
+                &context_of(key),
+                key.text("aws_profile"),
+            )
+            .ok()
+            .map(|k| Box::new(k) as Box<dyn KeyService>),
+            KeyType::HcVault => VaultTransitKey::new(
+                key.text("vault_address").unwrap_or_default(),
+                key.text("engine_path").unwrap_or_default(),
+                key.text("key_name").unwrap_or_default(),
+            )
+            .and_then(|k| k.with_token_from(&self.vault))
+            .ok()
+            .map(|k| Box::new(k) as Box<dyn KeyService>),
             _ => None,
         }
     }
+}
+
+fn context_of(key: &MasterKey) -> BTreeMap<String, String> {
+    match key.fields.get("context") {
+        Some(Field::Map(m)) => m.clone(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn kms_key(
+    arn: &str,
+    role: Option<&str>,
+    context: &BTreeMap<String, String>,
+    profile: Option<&str>,
+) -> Result<KmsKey, lockstep_keys::Error> {
+    let mut key = KmsKey::new(arn)?.with_context(context.clone());
+    if let Some(r) = role.filter(|r| !r.is_empty()) {
+        key = key.with_role(r);
+    }
+    if let Some(p) = profile.filter(|p| !p.is_empty()) {
+        key = key.with_profile(p);
+    }
+    Ok(key)
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A recipient for a key named in a flag or creation rule.
 pub fn recipient(spec: &KeySpec) -> anyhow::Result<Recipient> {
     match spec {
         KeySpec::Age(r) => Ok(Recipient::age(r)?),
-        KeySpec::Kms { arn, .. } => {
-            bail!("AWS KMS key {arn}: KMS is not available in this build of lockstep yet")
+        KeySpec::Kms {
+            arn,
+            role,
+            context,
+            profile,
+        } => {
+            let key = kms_key(arn, role.as_deref(), context, profile.as_deref())?;
+            let mut fields = BTreeMap::new();
+            fields.insert("arn".to_owned(), Field::Text(key.arn().to_owned()));
+            if let Some(r) = key.role() {
+                fields.insert("role".to_owned(), Field::Text(r.to_owned()));
+            }
+            if !context.is_empty() {
+                fields.insert("context".to_owned(), Field::Map(context.clone()));
+            }
+            fields.insert("created_at".to_owned(), Field::Text(now()));
+            fields.insert(
+                "aws_profile".to_owned(),
+                Field::Text(profile.clone().unwrap_or_default()),
+            );
+            Ok(Recipient {
+                service: Box::new(key),
+                entry: MasterKey {
+                    kind: KeyType::Kms,
+                    fields,
+                },
+            })
         }
         KeySpec::Vault(uri) => {
-            bail!("Vault transit key {uri}: Vault is not available in this build of lockstep yet")
+            let key = VaultTransitKey::from_uri(uri)?.with_process_token()?;
+            let mut fields = BTreeMap::new();
+            fields.insert(
+                "vault_address".to_owned(),
+                Field::Text(key.address().to_owned()),
+            );
+            fields.insert(
+                "engine_path".to_owned(),
+                Field::Text(key.engine_path().to_owned()),
+            );
+            fields.insert(
+                "key_name".to_owned(),
+                Field::Text(key.key_name().to_owned()),
+            );
+            fields.insert("created_at".to_owned(), Field::Text(now()));
+            Ok(Recipient {
+                service: Box::new(key),
+                entry: MasterKey {
+                    kind: KeyType::HcVault,
+                    fields,
+                },
+            })
         }
         KeySpec::Unsupported { kind, key } => {
             bail!("{kind} key {key}: this key type is not supported by lockstep")

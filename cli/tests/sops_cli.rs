@@ -947,3 +947,31 @@ fn rotate_and_updatekeys() {
         Some(128)
     );
 }
+
+#[test]
+fn decryption_order() {
+    let Some(env) = Env::new(1) else { return };
+    let (path, _) = encrypted_yaml(&env);
+    let args = [
+        "decrypt",
+        "--decryption-order",
+        "kms,age",
+        "secret.enc.yaml",
+    ];
+    assert_eq!(
+        ok(env.ours(&[0], &args), "order"),
+        ok(env.sops(&[0], &args), "sops")
+    );
+    fails_like_sops(
+        &env,
+        &[0],
+        &[
+            "decrypt",
+            "--decryption-order",
+            "age,age",
+            "secret.enc.yaml",
+        ],
+        112,
+        &path,
+    );
+}

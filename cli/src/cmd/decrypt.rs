@@ -53,8 +53,8 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<ExitCode> {
     let (in_fmt, out_fmt) = args.types.formats(name.as_deref());
     let shown = shown(input.path.as_deref());
     let file = load_encrypted(&input.bytes, in_fmt, &shown)?;
-    let decrypted =
-        decrypt_file(file, args.ignore_mac).with_context(|| format!("cannot decrypt {shown}"))?;
+    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+        .with_context(|| format!("cannot decrypt {shown}"))?;
     let emit = super::sopsconfig::load(args.config.config.as_deref())
         .ok()
         .flatten()

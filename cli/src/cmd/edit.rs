@@ -56,8 +56,8 @@ pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
         .flatten()
         .map(|c| c.emit)
         .unwrap_or_default();
-    let decrypted =
-        decrypt_file(file, args.ignore_mac).with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+        .with_context(|| format!("cannot decrypt {name}"))?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(&decrypted.tree, format, &emit)?);
     let Some(edited) = run_editor(&args.file, &plain)? else {
         return Err(coded(

@@ -41,8 +41,8 @@ pub fn run(args: ExecEnvArgs) -> anyhow::Result<ExitCode> {
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let file = load_encrypted(&input.bytes, format, &name)?;
-    let decrypted =
-        decrypt_file(file, args.ignore_mac).with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+        .with_context(|| format!("cannot decrypt {name}"))?;
     let mut env = Vec::new();
     if let Some(branch) = decrypted.tree.branches.first() {
         for item in branch {

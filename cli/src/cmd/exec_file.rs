@@ -42,8 +42,8 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
     let (in_fmt, out_fmt) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let file = load_encrypted(&input.bytes, in_fmt, &name)?;
-    let decrypted =
-        decrypt_file(file, args.ignore_mac).with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+        .with_context(|| format!("cannot decrypt {name}"))?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(
         &decrypted.tree,
         out_fmt,

@@ -92,8 +92,8 @@ pub fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     let (in_fmt, out_fmt) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let file = load_encrypted(&input.bytes, in_fmt, &name)?;
-    let decrypted =
-        decrypt_file(file, args.ignore_mac).with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+        .with_context(|| format!("cannot decrypt {name}"))?;
     let metadata = decrypted.metadata;
     let mut groups: Vec<Vec<KeySpec>> = metadata
         .key_groups

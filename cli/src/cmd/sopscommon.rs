@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use lockstep_sops::{DecryptOptions, Decrypted, EncryptedFile, Format, Item, Rule, Scalar, Value};
+use lockstep_sops::{
+    DecryptOptions, Decrypted, EncryptedFile, Format, Item, KeyType, Rule, Scalar, Value,
+};
 
 use super::keysource::CliResolver;
 use super::sopsconfig::{self, CreationRule, KeySpec};
@@ -20,6 +22,38 @@ pub struct ConfigFlag {
     /// a parent).
     #[arg(long, env = "SOPS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Key types to try first when decrypting, comma-separated (age, pgp, kms, gcp_kms,
+    /// azure_kv, hc_vault, hckms).
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    pub decryption_order: Option<String>,
+}
+
+impl ConfigFlag {
+    /// `--decryption-order` as key types; a type named twice is exit 112, as in sops.
+    pub fn order(&self) -> anyhow::Result<Vec<KeyType>> {
+        let mut out = Vec::new();
+        for name in self
+            .decryption_order
+            .as_deref()
+            .map(sopsconfig::split_list)
+            .unwrap_or_default()
+        {
+            let Some(t) = KeyType::ALL.into_iter().find(|t| t.field() == name) else {
+                return Err(coded(
+                    Code::Generic,
+                    format!("unknown key type {name:?} in --decryption-order"),
+                ));
+            };
+            if out.contains(&t) {
+                return Err(coded(
+                    Code::DuplicateDecryptionKeyType,
+                    format!("key type {name:?} appears twice in --decryption-order"),
+                ));
+            }
+            out.push(t);
+        }
+        Ok(out)
+    }
 }
 
 /// `--input-type`/`--output-type`.
@@ -370,13 +404,15 @@ pub fn load_encrypted(bytes: &[u8], format: Format, name: &str) -> anyhow::Resul
 }
 
 /// Decrypts with the keys of the environment.
-pub fn decrypt_file(file: EncryptedFile, ignore_mac: bool) -> anyhow::Result<Decrypted> {
+pub fn decrypt_file(
+    file: EncryptedFile,
+    ignore_mac: bool,
+    config: &ConfigFlag,
+) -> anyhow::Result<Decrypted> {
     let resolver = CliResolver::from_env();
-    // `..Default::default()` keeps this compiling as the library gains options.
-    #[allow(clippy::needless_update)]
     let opts = DecryptOptions {
         ignore_mac,
-        ..Default::default()
+        decryption_order: config.order()?,
     };
     let result = lockstep_sops::decrypt(file, &resolver, &opts);
     match result {

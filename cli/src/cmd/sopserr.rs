@@ -22,6 +22,8 @@ pub enum Code {
     NonExistentFileKeys = 49,
     /// 91: a bad `--extract` path.
     InvalidTreePath = 91,
+    /// 112: a key type named twice in `--decryption-order`.
+    DuplicateDecryptionKeyType = 112,
     /// 100: no file given, or it does not exist.
     NoFileSpecified = 100,
     /// 200: `edit` left the file unchanged.

@@ -133,8 +133,12 @@ fn update(
             return Ok(());
         }
     }
-    let decrypted = decrypt_file(load_encrypted(&input.bytes, format, &name)?, true)
-        .with_context(|| format!("cannot get the data key of {name}"))?;
+    let decrypted = decrypt_file(
+        load_encrypted(&input.bytes, format, &name)?,
+        true,
+        &args.config,
+    )
+    .with_context(|| format!("cannot get the data key of {name}"))?;
     let recipients = keysource::recipients(&rule.key_groups)?;
     let groups = wrap(&decrypted.data_key, &recipients, threshold)
         .context("cannot wrap the data key for the new keys")?;

@@ -115,10 +115,10 @@ fn both_ways(env: &Env, flags: &[&str]) {
 }
 
 /// With the server gone: 128 from both, the key named, nothing written, no plaintext.
-fn server_down(env: &Env, key_name: &str) {
-    let path: &Path = &env.dir.path().join("ours.enc.yaml");
+fn server_down(env: &Env, file: &str, key_name: &str) {
+    let path: &Path = &env.dir.path().join(file);
     let before = std::fs::read(path).unwrap();
-    let out = env.ours(&["decrypt", "-i", "ours.enc.yaml"]);
+    let out = env.ours(&["decrypt", "-i", file]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(128), "{stderr}");
     assert!(stderr.contains(key_name), "{stderr}");
@@ -137,8 +137,31 @@ async fn vault_transit_both_ways_and_server_down() {
     let uri = format!("{}/v1/transit/keys/sops", vault.addr());
     let env = Env::new(&[("VAULT_TOKEN", vault.token()), ("VAULT_ADDR", vault.addr())]);
     both_ways(&env, &["--hc-vault-transit", &uri]);
+    // rotate: add an age key, then (server gone) that key still opens the file.
+    let key = env.dir.path().join("age.txt");
+    ok(
+        env.ours(&["age-keygen", "-o", key.to_str().unwrap()]),
+        "age-keygen",
+    );
+    let text = std::fs::read_to_string(&key).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap();
+    let rotated = ok(
+        env.ours(&["rotate", "--add-age", recipient, "ours.enc.yaml"]),
+        "rotate --add-age",
+    );
+    env.write("rotated.enc.yaml", &rotated);
     drop(vault);
-    server_down(&env, "transit");
+    server_down(&env, "theirs.enc.yaml", "transit");
+    let mut with_age = Env::new(&[("SOPS_AGE_KEY_FILE", key.to_str().unwrap())]);
+    with_age.dir = env.dir;
+    let plain = ok(
+        with_age.sops(&["decrypt", "rotated.enc.yaml"]),
+        "sops -d rotated with age",
+    );
+    assert!(String::from_utf8_lossy(&plain).contains(CANARY));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,5 +186,5 @@ async fn kms_both_ways_with_context_and_server_down() {
     let text = std::fs::read_to_string(env.dir.path().join("ours.enc.yaml")).unwrap();
     assert!(text.contains("app: lockstep"), "{text}");
     drop(kms);
-    server_down(&env, &arn);
+    server_down(&env, "ours.enc.yaml", &arn);
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::process::{Server, free_port};
+use crate::process::{Process, free_port};
 use crate::{Error, LogDir, Result, tool};
 
 /// A running `git daemon` serving the bare repositories under its root, with push allowed.
@@ -16,7 +16,7 @@ use crate::{Error, LogDir, Result, tool};
 pub struct GitServer {
     root: PathBuf,
     port: u16,
-    server: Option<Server>,
+    server: Option<Process>,
 }
 
 impl GitServer {
@@ -181,7 +181,7 @@ impl GitRepo {
     }
 }
 
-async fn spawn_daemon(root: &Path, port: u16, logs: &LogDir) -> Result<Server> {
+async fn spawn_daemon(root: &Path, port: u16, logs: &LogDir) -> Result<Process> {
     let git = tool("git")?;
     let args = [
         "daemon".to_owned(),
@@ -194,7 +194,7 @@ async fn spawn_daemon(root: &Path, port: u16, logs: &LogDir) -> Result<Server> {
         format!("--port={port}"),
         root.display().to_string(),
     ];
-    let mut server = Server::start("git-daemon", &git, &args, &[], logs)?;
+    let mut server = Process::start("git-daemon", &git, &args, &[], logs)?;
     server
         .wait_ready(Duration::from_secs(30), || async move {
             tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -1,17 +1,23 @@
-//! Just enough plain HTTP/1.1 to ask a loopback server whether it is up and to send it one
-//! setup request, without pulling an HTTP client into every test build.
+//! Just enough plain HTTP/1.1 to ask a loopback server whether it is up and to send it a
+//! request, without pulling an HTTP client into every test build.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A response: status code and body.
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) body: String,
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The body (chunked encoding is not decoded; servers here answer `Connection: close`).
+    pub body: String,
 }
 
 /// Sends one request to `127.0.0.1:port` and reads the whole response (`Connection: close`).
-pub(crate) async fn request(
+///
+/// # Errors
+/// The I/O error, or a malformed status line.
+pub async fn request(
     port: u16,
     method: &str,
     path: &str,
@@ -45,6 +51,6 @@ pub(crate) async fn request(
 }
 
 /// Whether `GET path` answers with a 2xx status.
-pub(crate) async fn is_ok(port: u16, path: &str) -> bool {
+pub async fn is_ok(port: u16, path: &str) -> bool {
     matches!(request(port, "GET", path, &[], "").await, Ok(r) if (200..300).contains(&r.status))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kms::config::Credentials;
 
-use crate::process::{Server, free_port};
+use crate::process::{Process, free_port};
 use crate::{Error, LogDir, Result, http, tool};
 
 /// The region every test key lives in.
@@ -16,7 +16,7 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug)]
 pub struct Kms {
     endpoint: String,
-    _server: Server,
+    _server: Process,
 }
 
 impl Kms {
@@ -35,7 +35,7 @@ impl Kms {
             "-p".to_owned(),
             port.to_string(),
         ];
-        let mut server = Server::start("moto", &bin, &args, &[], &logs)?;
+        let mut server = Process::start("moto", &bin, &args, &[], &logs)?;
         server
             .wait_ready(Duration::from_secs(60), || async move {
                 http::request(port, "GET", "/moto-api/", &[], "")

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::process::{Server, free_port};
+use crate::process::{Process, free_port};
 use crate::{Error, LogDir, Result, http, pki, tool};
 
 /// What to start besides etcd and the API server.
@@ -33,9 +33,9 @@ pub struct ControlPlane {
     server_url: String,
     logs: LogDir,
     // Dropped in reverse order of start: controller-manager, API server, then etcd.
-    _controller_manager: Option<Server>,
-    _apiserver: Server,
-    _etcd: Server,
+    _controller_manager: Option<Process>,
+    _apiserver: Process,
+    _etcd: Process,
 }
 
 impl ControlPlane {
@@ -193,7 +193,7 @@ async fn client_from(kubeconfig: &Kubeconfig) -> Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
-fn start_etcd(bin: &Path, port: u16, logs: &LogDir) -> Result<Server> {
+fn start_etcd(bin: &Path, port: u16, logs: &LogDir) -> Result<Process> {
     let peer = free_port()?;
     let data = logs.join("etcd-data");
     let args = [
@@ -208,7 +208,7 @@ fn start_etcd(bin: &Path, port: u16, logs: &LogDir) -> Result<Server> {
         "--unsafe-no-fsync=true".to_owned(),
         "--log-level=warn".to_owned(),
     ];
-    Server::start("etcd", bin, &args, &[], logs)
+    Process::start("etcd", bin, &args, &[], logs)
 }
 
 fn start_apiserver(
@@ -218,7 +218,7 @@ fn start_apiserver(
     pki: &pki::Pki,
     tokens: &Path,
     logs: &LogDir,
-) -> Result<Server> {
+) -> Result<Process> {
     let args = [
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
         "--bind-address=127.0.0.1".to_owned(),
@@ -246,7 +246,7 @@ fn start_apiserver(
         "--enable-priority-and-fairness=false".to_owned(),
         "--profiling=false".to_owned(),
     ];
-    Server::start("kube-apiserver", bin, &args, &[], logs)
+    Process::start("kube-apiserver", bin, &args, &[], logs)
 }
 
 fn start_controller_manager(
@@ -254,7 +254,7 @@ fn start_controller_manager(
     kubeconfig: &Path,
     pki: &pki::Pki,
     logs: &LogDir,
-) -> Result<Server> {
+) -> Result<Process> {
     let args = [
         format!("--kubeconfig={}", kubeconfig.display()),
         format!("--authentication-kubeconfig={}", kubeconfig.display()),
@@ -274,7 +274,7 @@ fn start_controller_manager(
         "--use-service-account-credentials=false".to_owned(),
         "--profiling=false".to_owned(),
     ];
-    Server::start("kube-controller-manager", bin, &args, &[], logs)
+    Process::start("kube-controller-manager", bin, &args, &[], logs)
 }
 
 fn kubeconfig(server: &str, ca: &Path, token: &str) -> String {

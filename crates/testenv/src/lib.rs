@@ -16,13 +16,14 @@
 //! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
 //!   push from a work tree; `file://` URLs work on the same repositories.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
+//! - [`Process`]: any other program, such as a binary under test, supervised the same way.
 //!
 //! A missing server is [`Error::NotInstalled`]. Tests wrap a start in [`need!`]: under CI
 //! (`LOCKSTEP_REQUIRE_SERVERS=1`, set by `.ci/run`) a missing server fails the test; on a
 //! developer machine the test returns early with a loud message on stderr.
 
 mod git;
-mod http;
+pub mod http;
 mod kms;
 mod kube;
 mod logs;
@@ -36,6 +37,7 @@ pub use crate::git::{GitRepo, GitServer};
 pub use crate::kms::Kms;
 pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
 pub use crate::logs::LogDir;
+pub use crate::process::{Process, free_port};
 pub use crate::vault::Vault;
 
 /// Errors from starting or talking to a test server.

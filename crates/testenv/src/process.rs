@@ -2,7 +2,7 @@
 //!
 //! Each server runs under a small `sh` supervisor in a process group of its own. The
 //! supervisor holds the read end of a pipe whose write end only the test process holds;
-//! when that end closes — because the [`Server`] was dropped, or because the test process
+//! when that end closes — because the [`Process`] was dropped, or because the test process
 //! died, even from a panic or a signal — the supervisor sends the server SIGTERM. Drop then
 //! waits briefly and kills whatever is left of the group. This needs no `unsafe` (no
 //! `prctl`), and unlike `PR_SET_PDEATHSIG` it does not fire when the *thread* that spawned
@@ -22,22 +22,28 @@ const SUPERVISOR: &str = r#"
 exec 3<&0
 "$@" </dev/null 3<&- &
 server=$!
+echo "$server" >"$LOCKSTEP_PIDFILE"
 { cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null; } &
 wait "$server"
 "#;
 
-/// A running server process and its log.
+/// A running program (a server, or a binary under test) and its log.
 #[derive(Debug)]
-pub(crate) struct Server {
+pub struct Process {
     name: String,
     child: Child,
     lifeline: Option<ChildStdin>,
     log: PathBuf,
+    pidfile: PathBuf,
 }
 
-impl Server {
-    /// Starts `program` with `args`, its stdout and stderr appended to `<logs>/<name>.log`.
-    pub(crate) fn start(
+impl Process {
+    /// Starts `program` with `args` and extra `env`, in `logs` as its working directory,
+    /// its stdout and stderr written to `<logs>/<name>.log`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the log cannot be created or the program not started.
+    pub fn start(
         name: &str,
         program: &Path,
         args: &[String],
@@ -49,6 +55,7 @@ impl Server {
         let err = out
             .try_clone()
             .map_err(Error::io("duplicating log handle"))?;
+        let pidfile = logs.join(&format!("{name}.pid"));
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -60,6 +67,7 @@ impl Server {
             .stdout(out)
             .stderr(err)
             .current_dir(logs.path())
+            .env("LOCKSTEP_PIDFILE", &pidfile)
             .process_group(0);
         for (key, value) in env {
             command.env(key, value);
@@ -73,12 +81,42 @@ impl Server {
             child,
             lifeline,
             log,
+            pidfile,
         })
     }
 
-    /// Polls `ready` until it returns `true`, failing when the server exits or `timeout`
+    /// The program's log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// Sends `signal` (e.g. `"USR1"`) to the program itself, not its supervisor.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the program's pid is unknown or `kill` fails.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let pid = std::fs::read_to_string(&self.pidfile).unwrap_or_default();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.trim())
+            .status()
+            .map_err(Error::io("running kill"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Setup {
+                step: format!("sending SIG{signal} to {}", self.name),
+                detail: format!("kill exited with {status}"),
+            })
+        }
+    }
+
+    /// Polls `ready` until it returns `true`, failing when the program exits or `timeout`
     /// passes. The error names the log file and quotes its last lines.
-    pub(crate) async fn wait_ready<F, Fut>(&mut self, timeout: Duration, mut ready: F) -> Result<()>
+    ///
+    /// # Errors
+    /// [`Error::NotReady`].
+    pub async fn wait_ready<F, Fut>(&mut self, timeout: Duration, mut ready: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
@@ -110,7 +148,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Process {
     fn drop(&mut self) {
         // Closing the lifeline makes the supervisor stop the server gracefully.
         drop(self.lifeline.take());
@@ -134,7 +172,10 @@ impl Drop for Server {
 /// A free TCP port on 127.0.0.1, as the kernel hands one out. Another process could take it
 /// before the server binds it; the servers here start within milliseconds, and a clash shows
 /// up as a clear "address in use" in the server's log.
-pub(crate) fn free_port() -> Result<u16> {
+///
+/// # Errors
+/// [`Error::Io`] when no port can be bound.
+pub fn free_port() -> Result<u16> {
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
     let port = listener

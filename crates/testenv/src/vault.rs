@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::kube::random_token;
-use crate::process::{Server, free_port};
+use crate::process::{Process, free_port};
 use crate::{Error, LogDir, Result, http, tool};
 
 /// A running OpenBao dev server.
@@ -13,7 +13,7 @@ pub struct Vault {
     addr: String,
     port: u16,
     token: String,
-    _server: Server,
+    _server: Process,
 }
 
 impl Vault {
@@ -37,7 +37,7 @@ impl Vault {
             "-dev-no-store-token".to_owned(),
         ];
         // HOME points into the log folder so nothing of the user's is read or written.
-        let mut server = Server::start("openbao", &bin, &args, &[("HOME", logs.path())], &logs)?;
+        let mut server = Process::start("openbao", &bin, &args, &[("HOME", logs.path())], &logs)?;
         server
             .wait_ready(Duration::from_secs(60), || {
                 http::is_ok(port, "/v1/sys/health")

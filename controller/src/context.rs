@@ -1,0 +1,68 @@
+//! What every part of the controller shares: the client, the sealing keys, the event
+//! recorder and the metrics.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::flags::Flags;
+use crate::keyring::KeyRing;
+use crate::metrics::Metrics;
+
+/// Shared state, built once in `main` and handed to every task as `Arc<Ctx>`.
+pub struct Ctx {
+    /// The Kubernetes client.
+    pub client: kube::Client,
+    /// Namespace of the key Secrets.
+    pub namespace: String,
+    /// Watch every namespace (else only [`Ctx::namespace`]).
+    pub all_namespaces: bool,
+    /// `generateName` prefix of the key Secrets.
+    pub key_prefix: String,
+    /// Renewal period; zero disables renewal.
+    pub key_renew_period: Duration,
+    /// Size of new keys in bits.
+    pub key_size: usize,
+    /// Publishes Kubernetes events as `sealed-secrets`, the component name upstream uses.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// The loaded keys. Readers clone the `Arc` and release the lock at once; a renewal
+    /// swaps in a freshly loaded ring.
+    keys: RwLock<Arc<KeyRing>>,
+    /// Wakes the renewal task for an on-demand renewal (SIGUSR1).
+    pub renew_now: tokio::sync::Notify,
+}
+
+impl Ctx {
+    /// Builds the context from the flags.
+    pub fn new(client: kube::Client, flags: &Flags) -> Self {
+        let reporter = Reporter {
+            controller: "sealed-secrets".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            namespace: flags.namespace.clone(),
+            all_namespaces: flags.all_namespaces,
+            key_prefix: flags.key_prefix.clone(),
+            key_renew_period: flags.key_renew_period,
+            key_size: flags.key_size,
+            metrics: Metrics::default(),
+            keys: RwLock::new(Arc::new(KeyRing::default())),
+            renew_now: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The current keys.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the keys with a newly loaded ring.
+    pub fn set_keys(&self, ring: KeyRing) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+    }
+}

@@ -1,0 +1,144 @@
+//! The HTTP endpoints, with the Bitnami controller's paths, methods and status codes so
+//! that an unmodified `kubeseal` works against this controller:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/healthz` | 200 `ok` |
+//! | `/v1/cert.pem` | the newest sealing certificate (PEM); 500 without keys |
+//! | `/v1/verify` | body: one SealedSecret (JSON or YAML); 200 if it unseals, 409 if not |
+//! | `/v1/rotate` | body: one SealedSecret; 200 with it re-sealed to the newest key (JSON); 500 on any failure |
+//! | `/metrics` (own listener) | Prometheus text |
+//!
+//! Like upstream, handlers accept any method. Plaintext exists only inside the blocking
+//! task that unseals and re-seals; responses and logs carry names, never values.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use lockstep_sealed::{SealOptions, SealedSecret, SecretInput, manifest, seal, unseal};
+
+use crate::context::Ctx;
+
+/// Serves the certificate / verify / re-encrypt API and `/healthz` until the task ends.
+pub async fn serve_api(ctx: Arc<Ctx>, addr: SocketAddr) {
+    let app = Router::new()
+        .route("/healthz", any(|| async { "ok\n" }))
+        .route("/v1/cert.pem", any(cert))
+        .route("/v1/verify", any(verify))
+        .route("/v1/rotate", any(rotate))
+        .with_state(ctx);
+    serve(addr, app, "API").await;
+}
+
+/// Serves `/metrics` until the task ends.
+pub async fn serve_metrics(ctx: Arc<Ctx>, addr: SocketAddr) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(ctx);
+    serve(addr, app, "metrics").await;
+}
+
+async fn serve(addr: SocketAddr, app: Router, what: &str) {
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(%addr, error = %err, "cannot listen for the {what} endpoint");
+            return;
+        }
+    };
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving the {what} endpoint");
+    if let Err(err) = axum::serve(listener, app).await {
+        tracing::error!(error = %err, "the {what} endpoint stopped");
+    }
+}
+
+async fn cert(State(ctx): State<Arc<Ctx>>) -> Response {
+    match ctx.keys().latest() {
+        Some(latest) => (
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            latest.certificate.to_pem(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot get certificate\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn verify(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let sealed = match parse(&body) {
+        Ok(sealed) => sealed,
+        Err(response) => return *response,
+    };
+    let keys = ctx.keys();
+    let result = tokio::task::spawn_blocking(move || {
+        unseal(&sealed, keys.private_keys())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(message)) => (StatusCode::CONFLICT, message).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn rotate(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let sealed = match parse(&body) {
+        Ok(sealed) => sealed,
+        Err(response) => return *response,
+    };
+    let keys = ctx.keys();
+    let result = tokio::task::spawn_blocking(move || reseal(&sealed, &keys)).await;
+    match result {
+        Ok(Ok(json)) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Ok(Err(message)) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Unseals with every key and seals again, item by item, to the newest key, keeping the
+/// scope. Returns compact JSON, as upstream.
+fn reseal(sealed: &SealedSecret, keys: &crate::keyring::KeyRing) -> Result<String, String> {
+    let latest = keys.latest().ok_or("cannot get certificate")?;
+    let unsealed = unseal(sealed, keys.private_keys()).map_err(|e| e.to_string())?;
+    let input = SecretInput {
+        metadata: unsealed.metadata,
+        type_: unsealed.type_,
+        immutable: unsealed.immutable,
+        data: unsealed.data,
+    };
+    let options = SealOptions::default().with_scope(Some(sealed.scope()));
+    let mut resealed =
+        seal(input, latest.certificate.public_key(), &options).map_err(|e| e.to_string())?;
+    resealed.metadata.annotations = sealed.metadata.annotations.clone();
+    resealed.metadata.labels = sealed.metadata.labels.clone();
+    serde_json::to_string(&resealed).map_err(|e| e.to_string())
+}
+
+/// Reads one SealedSecret (JSON or YAML) from a request body; 500 otherwise, as upstream.
+fn parse(body: &[u8]) -> Result<SealedSecret, Box<Response>> {
+    manifest::parse_sealed_secret(body).map_err(|err| {
+        Box::new((StatusCode::INTERNAL_SERVER_ERROR, format!("{err}\n")).into_response())
+    })
+}
+
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        ctx.metrics.encode(),
+    )
+        .into_response()
+}

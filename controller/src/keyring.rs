@@ -1,0 +1,286 @@
+//! The sealing keys: loaded from, generated into and renewed as `kubernetes.io/tls` Secrets
+//! in the controller's namespace, in exactly the shape the Bitnami controller uses, so keys
+//! move between the two controllers as they are.
+//!
+//! The Secrets are the only source of truth: after every change the ring is loaded again
+//! from the API. The newest key by certificate `NotBefore` seals; every key unseals. A key
+//! Secret that does not parse is reported (log line and Warning event on the Secret) and
+//! skipped — it never stops the controller.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::runtime::events::{Event, EventType};
+use lockstep_keys::sealing::{
+    Certificate, GenerateOptions, RsaKeyBits, SealingKeyPair, SealingPrivateKey,
+};
+use lockstep_sealed::SEALING_KEY_LABEL;
+
+use crate::context::Ctx;
+
+/// Value of [`SEALING_KEY_LABEL`] on keys in use.
+const ACTIVE: &str = "active";
+
+/// The loaded keys, oldest first.
+#[derive(Default)]
+pub struct KeyRing {
+    private: Vec<SealingPrivateKey>,
+    info: Vec<KeyInfo>,
+}
+
+/// The public side of one key, for sealing and listing.
+pub struct KeyInfo {
+    /// Name of the Secret that holds it.
+    pub secret: String,
+    /// Its certificate.
+    pub certificate: Certificate,
+}
+
+impl KeyRing {
+    /// Every private key, for unsealing.
+    pub fn private_keys(&self) -> &[SealingPrivateKey] {
+        &self.private
+    }
+
+    /// The newest key: the one that seals.
+    pub fn latest(&self) -> Option<&KeyInfo> {
+        self.info.last()
+    }
+
+    /// How many keys are loaded.
+    pub fn len(&self) -> usize {
+        self.info.len()
+    }
+}
+
+/// Errors of key management.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Listing or reading the key Secrets failed.
+    #[error("listing sealing key Secrets in namespace {namespace}")]
+    List {
+        /// The controller's namespace.
+        namespace: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Generating a key pair failed.
+    #[error("generating a {bits}-bit sealing key")]
+    Generate {
+        /// Requested size.
+        bits: usize,
+        /// Why.
+        #[source]
+        source: lockstep_keys::sealing::GenerateError,
+    },
+    /// The requested key size is not one we generate.
+    #[error("unsupported key size {bits}; use 2048, 3072 or 4096")]
+    KeySize {
+        /// Requested size.
+        bits: usize,
+    },
+    /// Storing the new key Secret failed.
+    #[error("creating a sealing key Secret in namespace {namespace}")]
+    Store {
+        /// The controller's namespace.
+        namespace: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Loads the keys; creates the first one when there is none or the newest is older than
+/// the renewal period (as the Bitnami controller does at start).
+///
+/// # Errors
+/// [`Error`] when the Secrets cannot be listed or a needed key cannot be created.
+pub async fn init(ctx: &Ctx) -> Result<(), Error> {
+    let ring = load(ctx).await?;
+    let stale = ring
+        .latest()
+        .is_none_or(|latest| due_in(ctx, latest) == Duration::ZERO);
+    ctx.set_keys(ring);
+    if stale {
+        renew(ctx).await?;
+    }
+    let keys = ctx.keys();
+    let newest = keys.latest().map(|k| k.secret.as_str()).unwrap_or_default();
+    tracing::info!(keys = keys.len(), newest, "sealing keys loaded");
+    Ok(())
+}
+
+/// Makes a new key every renewal period, and at once on SIGUSR1 or [`Ctx::renew_now`].
+pub async fn renew_forever(ctx: Arc<Ctx>) {
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    loop {
+        let wait = match ctx.keys().latest() {
+            Some(latest) if !ctx.key_renew_period.is_zero() => due_in(&ctx, latest),
+            // Renewal disabled: wait for an explicit request only.
+            _ => Duration::from_secs(u64::MAX / 4),
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = ctx.renew_now.notified() => {}
+            Some(()) = async { match usr1.as_mut() { Some(s) => s.recv().await, None => None } } => {
+                tracing::info!("SIGUSR1: renewing the sealing key now");
+            }
+        }
+        if let Err(err) = renew(&ctx).await {
+            tracing::error!(error = %format!("{err:#}"), "sealing key renewal failed; retrying in 30s");
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    }
+}
+
+/// Generates a key, stores it as a Secret and reloads the ring.
+async fn renew(ctx: &Ctx) -> Result<(), Error> {
+    let bits = RsaKeyBits::from_bits(ctx.key_size).ok_or(Error::KeySize { bits: ctx.key_size })?;
+    let mut options = GenerateOptions::default();
+    options.bits = bits;
+    let pair = tokio::task::spawn_blocking(move || SealingKeyPair::generate(&options))
+        .await
+        .expect("key generation does not panic")
+        .map_err(|source| Error::Generate {
+            bits: ctx.key_size,
+            source,
+        })?;
+    let key_pem = pair.tls_key_pem().map_err(|source| Error::Generate {
+        bits: ctx.key_size,
+        source,
+    })?;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            generate_name: Some(ctx.key_prefix.clone()),
+            namespace: Some(ctx.namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                SEALING_KEY_LABEL.to_owned(),
+                ACTIVE.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(BTreeMap::from([
+            (
+                "tls.key".to_owned(),
+                ByteString(key_pem.as_bytes().to_vec()),
+            ),
+            (
+                "tls.crt".to_owned(),
+                ByteString(pair.tls_crt_pem().into_bytes()),
+            ),
+        ])),
+        ..Secret::default()
+    };
+    let created = secrets(ctx)
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(|source| Error::Store {
+            namespace: ctx.namespace.clone(),
+            source,
+        })?;
+    tracing::info!(
+        secret = created.metadata.name.as_deref().unwrap_or_default(),
+        fingerprint = pair.fingerprint(),
+        "new sealing key created"
+    );
+    ctx.set_keys(load(ctx).await?);
+    Ok(())
+}
+
+/// How long until `latest` is a renewal period old (zero if it already is).
+fn due_in(ctx: &Ctx, latest: &KeyInfo) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let born = u64::try_from(latest.certificate.not_before_unix()).unwrap_or(0);
+    let age = Duration::from_secs(now.saturating_sub(born));
+    ctx.key_renew_period.saturating_sub(age)
+}
+
+fn secrets(ctx: &Ctx) -> Api<Secret> {
+    Api::namespaced(ctx.client.clone(), &ctx.namespace)
+}
+
+/// Lists the key Secrets (labelled active, plus the pre-0.9 unlabelled Secret named exactly
+/// like the prefix) and parses each; sorted oldest first by certificate `NotBefore`.
+async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
+    let api = secrets(ctx);
+    let list_error = |source| Error::List {
+        namespace: ctx.namespace.clone(),
+        source,
+    };
+    let selector = format!("{SEALING_KEY_LABEL}={ACTIVE}");
+    let mut found = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(list_error)?
+        .items;
+    if let Some(legacy) = api.get_opt(&ctx.key_prefix).await.map_err(list_error)?
+        && !found
+            .iter()
+            .any(|s| s.metadata.name == legacy.metadata.name)
+    {
+        found.push(legacy);
+    }
+
+    let mut parsed = Vec::new();
+    for secret in found {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        match parse(&secret) {
+            Ok(key) => parsed.push((name, key)),
+            Err(reason) => report_malformed(ctx, &secret, &reason).await,
+        }
+    }
+    parsed.sort_by_key(|(_, (_, cert))| cert.not_before_unix());
+    let mut ring = KeyRing::default();
+    for (secret, (private, certificate)) in parsed {
+        ring.private.push(private);
+        ring.info.push(KeyInfo {
+            secret,
+            certificate,
+        });
+    }
+    Ok(ring)
+}
+
+/// Parses one key Secret. The reason on failure names the field, never its content.
+fn parse(secret: &Secret) -> Result<(SealingPrivateKey, Certificate), String> {
+    let data = secret.data.as_ref().ok_or("it has no data")?;
+    let key = data.get("tls.key").ok_or("it has no tls.key")?;
+    let crt = data.get("tls.crt").ok_or("it has no tls.crt")?;
+    let private = SealingPrivateKey::from_pem(&key.0).map_err(|e| format!("tls.key: {e}"))?;
+    let certificate = Certificate::from_pem(&crt.0).map_err(|e| format!("tls.crt: {e}"))?;
+    if private.public_key() != certificate.public_key() {
+        return Err("tls.crt is the certificate of another key".into());
+    }
+    Ok((private, certificate))
+}
+
+async fn report_malformed(ctx: &Ctx, secret: &Secret, reason: &str) {
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    tracing::warn!(
+        secret = name,
+        reason,
+        "skipping a sealing key Secret that does not parse"
+    );
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "ErrKeyInvalid".into(),
+        note: Some(format!("sealing key skipped: {reason}")),
+        action: "LoadKey".into(),
+        secondary: None,
+    };
+    let reference = kube::Resource::object_ref(secret, &());
+    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %err, "could not publish the ErrKeyInvalid event");
+    }
+}

@@ -1,0 +1,44 @@
+//! `lockstep-controller`: runs in the cluster. Today it is a drop-in for the Bitnami
+//! sealed-secrets controller: it owns the sealing keys, unseals `bitnami.com/v1alpha1`
+//! SealedSecrets into Secrets and serves the certificate and re-encryption API that
+//! `kubeseal` and `lockstep seal` talk to. The Git sync engine joins it later.
+//!
+//! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
+
+mod context;
+mod flags;
+mod http;
+mod keyring;
+mod metrics;
+mod sealed;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = flags::Flags::parse();
+    flags::init_logging(flags.log_format);
+
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
+    let ctx = Arc::new(context::Ctx::new(client, &flags));
+
+    keyring::init(&ctx)
+        .await
+        .context("loading or creating the sealing keys")?;
+
+    let renewal = tokio::spawn(keyring::renew_forever(ctx.clone()));
+    let api = tokio::spawn(http::serve_api(ctx.clone(), flags.listen_addr));
+    let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
+
+    sealed::run(ctx).await;
+
+    renewal.abort();
+    api.abort();
+    metrics.abort();
+    Ok(())
+}

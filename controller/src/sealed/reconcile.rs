@@ -1,0 +1,142 @@
+//! One reconcile of one SealedSecret: unseal with every key, write the Secret, then report
+//! the outcome as the `Synced` condition, an event and metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Resource;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use lockstep_sealed::{SealedSecret, unseal};
+
+use super::error::Error;
+use super::secret::{self, WriteError, Written};
+use super::{SealedSecretObject, api_resource, status};
+use crate::context::Ctx;
+
+/// How a reconcile ended, for the user.
+pub(super) enum Outcome {
+    /// The Secret matches; `changed` tells whether this reconcile wrote it.
+    Synced {
+        /// The Secret was created or updated now.
+        changed: bool,
+    },
+    /// The user has something to fix.
+    Failed {
+        /// Metric label: `unseal`, `unmanaged` or `update`, as upstream.
+        reason: &'static str,
+        /// Event reason: `ErrUnsealFailed` or `ErrUpdateFailed`, as upstream.
+        event: &'static str,
+        /// Message for the condition and the event; names items, never values.
+        message: String,
+    },
+}
+
+/// Unseals `object` and makes its Secret match.
+///
+/// # Errors
+/// [`Error`] for failures that may pass on retry; the user's mistakes end in `Ok` with a
+/// `Synced=False` condition instead.
+pub async fn reconcile(object: Arc<SealedSecretObject>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    ctx.metrics.unseal_requests.inc();
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let full_name = format!("{namespace}/{name}");
+
+    let sealed = SealedSecret {
+        api_version: lockstep_sealed::API_VERSION.into(),
+        kind: lockstep_sealed::KIND.into(),
+        metadata: object.metadata.clone(),
+        spec: object.spec.clone(),
+        status: None,
+    };
+    let keys = ctx.keys();
+    let unsealed = tokio::task::spawn_blocking(move || unseal(&sealed, keys.private_keys()))
+        .await
+        .map_err(|_| Error::Task {
+            name: full_name.clone(),
+        })?;
+
+    let outcome = match unsealed {
+        Err(err) => Outcome::Failed {
+            reason: "unseal",
+            event: "ErrUnsealFailed",
+            message: format!("Failed to unseal: {err}"),
+        },
+        Ok(unsealed) => match secret::write(&ctx, &object, unsealed).await? {
+            Ok(written) => Outcome::Synced {
+                changed: written == Written::Changed,
+            },
+            Err(WriteError::Unmanaged) => Outcome::Failed {
+                reason: "unmanaged",
+                event: "ErrUpdateFailed",
+                message: format!(
+                    "Resource \"{name}\" already exists and is not managed by SealedSecret"
+                ),
+            },
+            Err(WriteError::Api(message)) => Outcome::Failed {
+                reason: "update",
+                event: "ErrUpdateFailed",
+                message,
+            },
+        },
+    };
+
+    let status_changed = status::write(&ctx, &object, &outcome).await?;
+    match &outcome {
+        Outcome::Synced { changed } => {
+            ctx.metrics.synced(&namespace, &name, true);
+            if *changed || status_changed {
+                publish(
+                    &ctx,
+                    &object,
+                    EventType::Normal,
+                    "Unsealed",
+                    "SealedSecret unsealed successfully",
+                )
+                .await;
+            }
+            Ok(Action::requeue(Duration::from_secs(3600)))
+        }
+        Outcome::Failed {
+            reason,
+            event,
+            message,
+        } => {
+            ctx.metrics.synced(&namespace, &name, false);
+            ctx.metrics.error(reason, &namespace);
+            tracing::warn!(sealed_secret = %full_name, reason, "SealedSecret not synced");
+            if status_changed {
+                publish(&ctx, &object, EventType::Warning, event, message).await;
+            }
+            // New keys may be imported, or the Secret in the way removed: look again.
+            Ok(Action::requeue(Duration::from_secs(300)))
+        }
+    }
+}
+
+/// Transient failures retry after a short pause.
+pub fn error_policy(_object: Arc<SealedSecretObject>, error: &Error, _ctx: Arc<Ctx>) -> Action {
+    tracing::warn!(error = %format!("{error:#}"), "reconcile failed; retrying in 15s");
+    Action::requeue(Duration::from_secs(15))
+}
+
+async fn publish(
+    ctx: &Ctx,
+    object: &SealedSecretObject,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Unseal".into(),
+        secondary: None,
+    };
+    let reference = object.object_ref(&api_resource());
+    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %err, "could not publish the {reason} event");
+    }
+}

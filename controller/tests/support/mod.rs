@@ -1,0 +1,197 @@
+//! Running the real `lockstep-controller` binary against the test environment's control
+//! plane, and reading what it did through the API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use lockstep_testenv::{ControlPlane, LogDir, Process, free_port, http};
+
+/// The SealedSecret CRD this controller serves.
+pub const CRD: &str = include_str!("../../../deploy/crds/sealedsecrets.bitnami.com.yaml");
+
+/// `bitnami.com/v1alpha1` SealedSecrets.
+pub fn sealed_resource() -> ApiResource {
+    ApiResource {
+        group: "bitnami.com".into(),
+        version: "v1alpha1".into(),
+        api_version: "bitnami.com/v1alpha1".into(),
+        kind: "SealedSecret".into(),
+        plural: "sealedsecrets".into(),
+    }
+}
+
+/// Installs the CRD (idempotent) and waits until the API serves it.
+pub async fn install_crd(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(CRD).unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "sealedsecrets.bitnami.com",
+        &PatchParams::apply("lockstep-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    let sealed: Api<DynamicObject> = Api::all_with(client.clone(), &sealed_resource());
+    eventually("the SealedSecret CRD to be served", async || {
+        sealed.list(&ListParams::default().limit(1)).await.is_ok()
+    })
+    .await;
+}
+
+/// A running controller, stopped on drop.
+pub struct Controller {
+    process: Process,
+    /// Port of the certificate / verify / rotate API.
+    pub api_port: u16,
+    /// Port of `/metrics`.
+    pub metrics_port: u16,
+}
+
+impl Controller {
+    /// Starts the controller for `namespace` only, with 2048-bit keys (4096-bit key
+    /// generation in an unoptimised build takes long enough to slow every test), and waits
+    /// until it serves a certificate.
+    pub async fn start(plane: &ControlPlane, namespace: &str) -> Self {
+        let logs = LogDir::for_server("lockstep-controller").unwrap();
+        let api_port = free_port().unwrap();
+        let metrics_port = free_port().unwrap();
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_lockstep-controller"));
+        let args = [
+            format!("--namespace={namespace}"),
+            "--all-namespaces=false".to_owned(),
+            "--key-size=2048".to_owned(),
+            format!("--listen-addr=127.0.0.1:{api_port}"),
+            format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
+        ];
+        let env = [("KUBECONFIG", plane.kubeconfig_path())];
+        let mut process = Process::start("lockstep-controller", &bin, &args, &env, &logs).unwrap();
+        process
+            .wait_ready(Duration::from_secs(120), || {
+                http::is_ok(api_port, "/v1/cert.pem")
+            })
+            .await
+            .unwrap();
+        Self {
+            process,
+            api_port,
+            metrics_port,
+        }
+    }
+
+    /// The certificate the controller seals with now.
+    pub async fn cert(&self) -> String {
+        let response = http::request(self.api_port, "GET", "/v1/cert.pem", &[], "")
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200);
+        response.body
+    }
+
+    /// POSTs `body` to `path` of the API.
+    pub async fn post(&self, path: &str, body: &str) -> http::Response {
+        http::request(self.api_port, "POST", path, &[], body)
+            .await
+            .unwrap()
+    }
+
+    /// Asks for a new sealing key now, as `kill -USR1` does for the Bitnami controller.
+    pub fn renew_key(&self) {
+        self.process.signal("USR1").unwrap();
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.process.log()).unwrap_or_default()
+    }
+}
+
+/// Creates a SealedSecret from its JSON form.
+pub async fn create_sealed(client: &kube::Client, namespace: &str, json: serde_json::Value) {
+    let mut object: DynamicObject = serde_json::from_value(json).unwrap();
+    object.metadata.namespace = Some(namespace.to_owned());
+    object.metadata.resource_version = None;
+    object.metadata.uid = None;
+    object.metadata.creation_timestamp = None;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &sealed_resource());
+    api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+/// The SealedSecret's `Synced` condition as `(status, message)`, once it has one.
+pub async fn synced(client: &kube::Client, namespace: &str, name: &str) -> (String, String) {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &sealed_resource());
+    let mut found = None;
+    eventually(
+        &format!("SealedSecret {name} to get a Synced condition"),
+        async || {
+            let object = api.get(name).await.unwrap();
+            let condition = object.data["status"]["conditions"][0].clone();
+            if condition["type"] == "Synced" {
+                found = Some((
+                    condition["status"].as_str().unwrap_or_default().to_owned(),
+                    condition["message"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+            found.is_some()
+        },
+    )
+    .await;
+    found.unwrap()
+}
+
+/// The Secret, once it exists.
+pub async fn secret(client: &kube::Client, namespace: &str, name: &str) -> Secret {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut found = None;
+    eventually(&format!("Secret {name}"), async || {
+        found = api.get_opt(name).await.unwrap();
+        found.is_some()
+    })
+    .await;
+    found.unwrap()
+}
+
+/// One value of a Secret as text.
+pub fn value(secret: &Secret, key: &str) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+/// Reasons of the events about `name`, once one with `reason` exists.
+pub async fn wait_for_event(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    reason: &str,
+) -> String {
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut note = String::new();
+    eventually(&format!("a {reason} event for {name}"), async || {
+        let events = api.list(&ListParams::default()).await.unwrap();
+        if let Some(event) = events.items.into_iter().find(|e| {
+            e.involved_object.name.as_deref() == Some(name) && e.reason.as_deref() == Some(reason)
+        }) {
+            note = event.message.unwrap_or_default();
+            return true;
+        }
+        false
+    })
+    .await;
+    note
+}
+
+/// Polls `check` every 200 ms for up to 60 s; panics naming `what` if it never holds.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -496,6 +496,25 @@ fn wrong_key_is_128() {
         stderr.contains(env.recipient(0)),
         "the key tried is named: {stderr}"
     );
+    // A key entry lockstep cannot use (malformed ARN) is named with the reason, and the
+    // age key still opens the file.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with_kms = text.replacen(
+        "sops:\n    age:",
+        "sops:\n    kms:\n        - arn: not-an-arn\n          aws_profile: \"\"\n          created_at: \"2024-01-01T00:00:00Z\"\n          enc: AAAA\n    age:",
+        1,
+    );
+    assert_ne!(with_kms, text);
+    std::fs::write(&path, &with_kms).unwrap();
+    let out = env.ours(&[1], &["decrypt", "secret.enc.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128), "{stderr}");
+    assert!(stderr.contains("not-an-arn"), "{stderr}");
+    assert!(!stderr.contains(CANARY));
+    ok(
+        env.ours(&[0], &["decrypt", "secret.enc.yaml"]),
+        "age key with a bad kms entry",
+    );
 }
 
 #[test]

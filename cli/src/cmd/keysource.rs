@@ -43,24 +43,85 @@ impl KeyResolver for CliResolver {
                 key.text("recipient").unwrap_or_default(),
                 self.age.clone(),
             ))),
-            KeyType::Kms => kms_key(
-                key.text("arn").unwrap_or_default(),
-                key.text("role"),
-                &context_of(key),
-                key.text("aws_profile"),
-            )
-            .ok()
-            .map(|k| Box::new(k) as Box<dyn KeyService>),
-            KeyType::HcVault => VaultTransitKey::new(
-                key.text("vault_address").unwrap_or_default(),
-                key.text("engine_path").unwrap_or_default(),
-                key.text("key_name").unwrap_or_default(),
-            )
-            .and_then(|k| k.with_token_from(&self.vault))
-            .ok()
-            .map(|k| Box::new(k) as Box<dyn KeyService>),
+            KeyType::Kms => Some(
+                match kms_key(
+                    key.text("arn").unwrap_or_default(),
+                    key.text("role"),
+                    &context_of(key),
+                    key.text("aws_profile"),
+                ) {
+                    Ok(k) => Box::new(k),
+                    Err(e) => Box::new(Broken::new(key, e)),
+                },
+            ),
+            KeyType::HcVault => Some(
+                match VaultTransitKey::new(
+                    key.text("vault_address").unwrap_or_default(),
+                    key.text("engine_path").unwrap_or_default(),
+                    key.text("key_name").unwrap_or_default(),
+                )
+                .and_then(|k| k.with_token_from(&self.vault))
+                {
+                    Ok(k) => Box::new(k),
+                    Err(e) => Box::new(Broken::new(key, e)),
+                },
+            ),
             _ => None,
         }
+    }
+}
+
+/// A key entry whose service could not be built (malformed ARN or URI, unreadable
+/// `~/.vault-token`): every call reports why, so the message names the key and the cause.
+struct Broken {
+    name: String,
+    error: std::sync::Mutex<Option<lockstep_keys::Error>>,
+}
+
+impl Broken {
+    fn new(key: &MasterKey, error: lockstep_keys::Error) -> Self {
+        Broken {
+            name: key.describe(),
+            error: std::sync::Mutex::new(Some(error)),
+        }
+    }
+
+    fn error(&self) -> lockstep_keys::Error {
+        self.error
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+            .unwrap_or_else(|| lockstep_keys::Error::KmsArn {
+                arn: self.name.clone(),
+                reason: "unusable key entry",
+            })
+    }
+}
+
+impl KeyService for Broken {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn wrap(
+        &self,
+        _: &lockstep_keys::DataKey,
+    ) -> Result<lockstep_keys::WrappedKey, lockstep_keys::Error> {
+        Err(self.error())
+    }
+
+    fn unwrap(
+        &self,
+        _: &lockstep_keys::WrappedKey,
+    ) -> Result<Option<lockstep_keys::DataKey>, lockstep_keys::Error> {
+        Err(self.error())
+    }
+
+    fn unwrap_share(
+        &self,
+        _: &lockstep_keys::WrappedKey,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, lockstep_keys::Error> {
+        Err(self.error())
     }
 }
 

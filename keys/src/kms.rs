@@ -201,6 +201,11 @@ impl KmsKey {
         }
     }
 
+    /// The context as the SDK takes it; none at all when empty, as sops sends it.
+    fn context_map(&self) -> Option<std::collections::HashMap<String, String>> {
+        (!self.context.is_empty()).then(|| self.context.clone().into_iter().collect())
+    }
+
     async fn client(&self) -> aws_sdk_kms::Client {
         self.client
             .get_or_init(|| build_client(self.clone()))
@@ -212,13 +217,11 @@ impl KmsKey {
         let key = self.clone();
         let result = block_on(async move {
             let client = key.client().await;
-            let context =
-                (!key.context.is_empty()).then(|| key.context.clone().into_iter().collect());
             let answer = client
                 .encrypt()
                 .key_id(&key.arn)
                 .plaintext(Blob::new(plaintext))
-                .set_encryption_context(context)
+                .set_encryption_context(key.context_map())
                 .send()
                 .await;
             answer.map(|out| out.ciphertext_blob.map(Blob::into_inner))
@@ -253,13 +256,11 @@ impl KmsKey {
         let key = self.clone();
         let result = block_on(async move {
             let client = key.client().await;
-            let context =
-                (!key.context.is_empty()).then(|| key.context.clone().into_iter().collect());
             let answer = client
                 .decrypt()
                 .key_id(&key.arn)
                 .ciphertext_blob(Blob::new(blob))
-                .set_encryption_context(context)
+                .set_encryption_context(key.context_map())
                 .send()
                 .await;
             answer.map(|out| out.plaintext.map(|p| Zeroizing::new(p.into_inner())))
@@ -400,18 +401,32 @@ fn session_name() -> String {
     name
 }
 
-/// Whether a call failed only because the credential chain found no credentials at all.
-fn no_credentials<E: StdError + 'static, R: std::fmt::Debug + 'static>(
-    err: &SdkError<E, R>,
-) -> bool {
+/// The credential error behind a failed call, if that is why it failed.
+fn credentials_error<E, R>(err: &SdkError<E, R>) -> Option<&CredentialsError>
+where
+    E: StdError + 'static,
+    R: std::fmt::Debug + 'static,
+{
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(current) = source {
-        if let Some(CredentialsError::CredentialsNotLoaded(_)) = current.downcast_ref() {
-            return true;
+        if let Some(found) = current.downcast_ref() {
+            return Some(found);
         }
         source = current.source();
     }
-    false
+    None
+}
+
+/// Whether a call failed only because the credential chain found no credentials at all.
+fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: StdError + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    matches!(
+        credentials_error(err),
+        Some(CredentialsError::CredentialsNotLoaded(_))
+    )
 }
 
 /// The kind and a printable description of a failed call. Only error codes, service
@@ -463,29 +478,9 @@ where
             RemoteFailure::Denied,
             "no AWS credentials found (environment, profile, web identity, IMDS)".into(),
         ),
-        _ => {
-            let detail = error_chain(err);
-            let kind = if has_credentials_error(err) {
-                RemoteFailure::Denied
-            } else {
-                RemoteFailure::Other
-            };
-            (kind, detail)
-        }
+        _ if credentials_error(err).is_some() => (RemoteFailure::Denied, error_chain(err)),
+        _ => (RemoteFailure::Other, error_chain(err)),
     }
-}
-
-fn has_credentials_error<E: StdError + 'static, R: std::fmt::Debug + 'static>(
-    err: &SdkError<E, R>,
-) -> bool {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(current) = source {
-        if current.downcast_ref::<CredentialsError>().is_some() {
-            return true;
-        }
-        source = current.source();
-    }
-    false
 }
 
 /// An error and its sources' messages, joined with `: ` (no `Debug`, which would show raw

@@ -174,7 +174,9 @@ impl VaultTransitKey {
             return Err(bad("the address must be scheme://host[:port] with no path"));
         }
         if key.engine_path.is_empty() || key.key_name.is_empty() || key.key_name.contains('/') {
-            return Err(bad("the engine path and key name must not be empty"));
+            return Err(bad(
+                "the engine path and key name must not be empty, and the key name has no `/`",
+            ));
         }
         Ok(key)
     }

@@ -994,3 +994,79 @@ fn decryption_order() {
         &path,
     );
 }
+
+/// `set`, `unset` and `updatekeys` on copies of one file, by lockstep and by sops: the
+/// results decrypt to the same plaintext and differ only in random bytes.
+#[test]
+fn set_unset_updatekeys_like_sops() {
+    let Some(env) = Env::new(2) else { return };
+    env.write("plain.yaml", YAML.as_bytes());
+    let r0 = env.recipient(0).to_owned();
+    let sops_made = ok(
+        env.sops(&[0], &["encrypt", "--age", &r0, "plain.yaml"]),
+        "sops",
+    );
+    let steps: [&[&str]; 3] = [
+        &[
+            "set",
+            "F",
+            "[\"data\"][\"nested\"][\"new\"]",
+            "{\"a\": [1, \"two\"]}",
+        ],
+        &["unset", "F", "[\"data\"][\"port\"]"],
+        &["set", "F", "[\"data\"][\"list\"][5]", "true"],
+    ];
+    env.write("ours.enc.yaml", &sops_made);
+    env.write("theirs.enc.yaml", &sops_made);
+    for step in steps {
+        for (file, sops) in [("ours.enc.yaml", false), ("theirs.enc.yaml", true)] {
+            let args: Vec<&str> = step
+                .iter()
+                .map(|a| if *a == "F" { file } else { a })
+                .collect();
+            let out = if sops {
+                env.sops(&[0], &args)
+            } else {
+                env.ours(&[0], &args)
+            };
+            ok(out, &format!("{args:?} (sops: {sops})"));
+        }
+        let ours = std::fs::read(env.path("ours.enc.yaml")).unwrap();
+        let theirs = std::fs::read(env.path("theirs.enc.yaml")).unwrap();
+        assert_eq!(normalise(&ours), normalise(&theirs), "after {step:?}");
+        assert_eq!(
+            ok(
+                env.sops(&[0], &["decrypt", "ours.enc.yaml"]),
+                "sops -d ours"
+            ),
+            ok(
+                env.ours(&[0], &["decrypt", "theirs.enc.yaml"]),
+                "ours -d theirs"
+            ),
+        );
+    }
+    let r1 = env.recipient(1).to_owned();
+    env.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {r0},{r1}\n").as_bytes(),
+    );
+    ok(
+        env.ours(&[0], &["updatekeys", "-y", "ours.enc.yaml"]),
+        "updatekeys",
+    );
+    ok(
+        env.sops(&[0], &["updatekeys", "-y", "theirs.enc.yaml"]),
+        "sops updatekeys",
+    );
+    let ours = std::fs::read(env.path("ours.enc.yaml")).unwrap();
+    let theirs = std::fs::read(env.path("theirs.enc.yaml")).unwrap();
+    assert_eq!(normalise(&ours), normalise(&theirs), "after updatekeys");
+    ok(
+        env.sops(&[1], &["decrypt", "ours.enc.yaml"]),
+        "the added key opens ours",
+    );
+    ok(
+        env.ours(&[1], &["decrypt", "theirs.enc.yaml"]),
+        "the added key opens theirs",
+    );
+}

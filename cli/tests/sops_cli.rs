@@ -774,6 +774,18 @@ fn creation_rules_pick_keys_and_rules_by_path() {
 fn edit_unchanged_is_200_and_one_change_touches_one_value() {
     let Some(env) = Env::new(1) else { return };
     let (path, before) = encrypted_yaml(&env);
+    edit_checks(&env, &path, before);
+    // The same on a file written by sops.
+    let r = env.recipient(0).to_owned();
+    let made = ok(
+        env.sops(&[0], &["encrypt", "--age", &r, "plain.yaml"]),
+        "sops",
+    );
+    let path = env.write("secret.enc.yaml", &made);
+    edit_checks(&env, &path, made);
+}
+
+fn edit_checks(env: &Env, path: &Path, before: Vec<u8>) {
     let mut cmd = lockstep_bin();
     env.prepare(&mut cmd, &[0]);
     let out = cmd

@@ -799,7 +799,7 @@ fn edit_checks(env: &Env, path: &Path, before: Vec<u8>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::read(path).unwrap(), before);
 
     // lastmodified has a resolution of one second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -824,7 +824,7 @@ fn edit_checks(env: &Env, path: &Path, before: Vec<u8>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let after = std::fs::read_to_string(&path).unwrap();
+    let after = std::fs::read_to_string(path).unwrap();
     let before = String::from_utf8(before).unwrap();
     let changed: Vec<(&str, &str)> = before
         .lines()

@@ -1082,3 +1082,21 @@ fn set_unset_updatekeys_like_sops() {
         "the added key opens theirs",
     );
 }
+
+#[test]
+fn differential_yaml_multi_document_and_block_scalars() {
+    let plain = "\
+first: doc
+cert: |
+    -----BEGIN CERTIFICATE-----
+    MIIB
+    -----END CERTIFICATE-----
+unicode: \"h\u{e9}llo \u{1F512}\"
+---
+second: 2
+nested:
+    - a: 1
+      b: [x, y]
+";
+    differential("multi.yaml", plain.as_bytes(), &[], &[]);
+}

@@ -6,10 +6,8 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
+    let cli = cmd::parse();
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => cmd::report(&err),

@@ -203,9 +203,19 @@ fn differential(name: &str, plain: &[u8], extra: &[&str], global: &[&str]) {
     let mut sops_args: Vec<&str> = global.to_vec();
     sops_args.extend_from_slice(&enc_args);
     sops_args.push(name);
-    enc_args.extend_from_slice(global);
     enc_args.push(name);
-    let ours = ok(env.ours(&[0], &enc_args), "lockstep encrypt");
+    // lockstep takes the same arguments (sops' global flags before the verb)...
+    let ours = ok(env.ours(&[0], &sops_args), "lockstep encrypt");
+    // ...and after the verb.
+    if !global.is_empty() {
+        let mut after = enc_args.clone();
+        after.splice(after.len() - 1.., global.iter().copied().chain([name]));
+        let again = ok(
+            env.ours(&[0], &after),
+            "lockstep encrypt, flags after the verb",
+        );
+        assert_eq!(normalise(&again), normalise(&ours));
+    }
     let theirs = ok(env.sops(&[0], &sops_args), "sops encrypt");
     let ext = Path::new(name)
         .extension()
@@ -767,6 +777,11 @@ fn creation_rules_pick_keys_and_rules_by_path() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // In sops' position (a global flag before the verb), for both.
+    let args = ["--config", "conf/custom.yaml", "encrypt", "dev.yaml"];
+    let ours = ok(env.ours(&[], &args), "lockstep --config … encrypt");
+    let theirs = ok(env.sops(&[], &args), "sops --config … encrypt");
+    assert_eq!(normalise(&ours), normalise(&theirs));
 }
 
 /// `EDITOR` scripts: one that changes nothing, one that changes one value.

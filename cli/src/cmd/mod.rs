@@ -15,6 +15,7 @@ mod keysource;
 mod rotate;
 mod seal;
 mod set;
+mod sopsargs;
 mod sopscommon;
 mod sopsconfig;
 mod sopserr;
@@ -58,6 +59,11 @@ enum Command {
     Rotate(rotate::RotateArgs),
     /// Re-wrap sops files' data keys for the keys of their .sops.yaml creation rule.
     Updatekeys(updatekeys::UpdatekeysArgs),
+}
+
+/// Parses the process arguments, accepting sops' global flags before a SOPS verb.
+pub fn parse() -> Cli {
+    Cli::parse_from(sopsargs::reorder(std::env::args_os().collect()))
 }
 
 /// Runs the chosen subcommand and returns the process exit code.

@@ -1,0 +1,73 @@
+//! Types shared by both resources: conditions, references, inventory and plan.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A status condition, shaped like `metav1.Condition` so kstatus-aware tools read it.
+///
+/// Types used: `Ready`, `Reconciling`, `Stalled`, and on a `Sync` also `Healthy`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type: `Ready`, `Reconciling`, `Stalled` or `Healthy`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// CamelCase reason for the last transition.
+    pub reason: String,
+    /// Human-readable details. Never carries Secret data.
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339 time of the last status change.
+    pub last_transition_time: String,
+    /// The `metadata.generation` this condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// A reference to an object in the same namespace, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalObjectReference {
+    /// Name of the referenced object.
+    pub name: String,
+}
+
+/// One applied object, as recorded in `status.inventory`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version the object was applied with (`v1`, `v1beta1`, …).
+    pub version: String,
+    /// Kind of the object.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped objects.
+    #[serde(default)]
+    pub namespace: String,
+    /// Name of the object.
+    pub name: String,
+}
+
+/// What a reconcile would do, reported in manual mode before anything is applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// The source revision the plan was computed for; approve it by this value.
+    pub revision: String,
+    /// One entry per object that would be created, configured or pruned.
+    #[serde(default)]
+    pub changes: Vec<PlanChange>,
+}
+
+/// One planned change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanChange {
+    /// The object, as `group/kind/namespace/name`.
+    pub object: String,
+    /// `created`, `configured` or `pruned`.
+    pub action: String,
+}

@@ -1,0 +1,39 @@
+//! The `lockstep.dev/v1alpha1` custom resources: spec and status types only.
+//!
+//! - [`GitSource`] says where declared state lives: a Git URL and a ref to follow.
+//! - [`Sync`] says which path of a source to apply to a cluster, and how (prune, drift
+//!   correction, manual approval, health checks, target namespace).
+//!
+//! The CRDs are generated from these types with [`kube::CustomResourceExt::crd`] and
+//! committed under `deploy/crds/`; a test keeps the two in step. No client logic lives
+//! here, so the CLI can render and diff without the runtime.
+
+mod common;
+mod git_source;
+mod sync;
+
+pub use common::{Condition, InventoryEntry, LocalObjectReference, Plan, PlanChange};
+pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
+pub use sync::{
+    CrossNamespaceObjectReference, Decryption, DependsOn, HealthCheck, KubeConfigRef,
+    KubeConfigSecretRef, Sync, SyncMode, SyncSpec, SyncStatus,
+};
+
+/// The API group of every Lockstep resource.
+pub const GROUP: &str = "lockstep.dev";
+/// The API version of the types in this crate.
+pub const VERSION: &str = "v1alpha1";
+
+/// Label put on every applied object: the name of the `Sync` that owns it.
+pub const OWNER_NAME_LABEL: &str = "lockstep.dev/name";
+/// Label put on every applied object: the namespace of the `Sync` that owns it.
+pub const OWNER_NAMESPACE_LABEL: &str = "lockstep.dev/namespace";
+/// Annotation (or label) that keeps an object from being pruned when set to `disabled`.
+pub const PRUNE_ANNOTATION: &str = "lockstep.dev/prune";
+/// Annotation (or label) that allows deleting and recreating an object on an
+/// immutable-field change when set to `enabled`, whatever `spec.force` says.
+pub const FORCE_ANNOTATION: &str = "lockstep.dev/force";
+/// Annotation that asks for a reconcile now; its value is any new string (a timestamp).
+pub const REQUESTED_AT_ANNOTATION: &str = "lockstep.dev/requestedAt";
+/// Annotation that approves a plan in manual mode; its value is the revision approved.
+pub const APPROVED_REVISION_ANNOTATION: &str = "lockstep.dev/approvedRevision";

@@ -1,0 +1,183 @@
+//! `Sync`: which path of a source to apply to a cluster, and how.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Condition, InventoryEntry, LocalObjectReference, Plan};
+
+/// Keeps the objects under one path of a [`crate::GitSource`] applied to a cluster.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lockstep.dev",
+    version = "v1alpha1",
+    kind = "Sync",
+    namespaced,
+    status = "SyncStatus",
+    shortname = "lsync",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.lastAppliedRevision"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSpec {
+    /// The source to take manifests from.
+    pub source_ref: CrossNamespaceObjectReference,
+    /// Folder inside the source, relative to its root; default the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// How often to reconcile, which is also how soon drift is corrected (Go duration).
+    pub interval: String,
+    /// How soon to retry after a failure; default `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval: Option<String>,
+    /// Delete objects that left the source (and still carry our ownership labels).
+    #[serde(default)]
+    pub prune: bool,
+    /// Revert changes made to managed fields in the cluster.
+    #[serde(default)]
+    pub self_heal: bool,
+    /// `auto` applies every new revision; `manual` reports a plan and waits for the
+    /// `lockstep.dev/approvedRevision` annotation to name the revision.
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Namespace set on every namespaced object that is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// Syncs that must be Ready before this one applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<DependsOn>,
+    /// Wait for every applied object to be healthy.
+    #[serde(default)]
+    pub wait: bool,
+    /// Objects to wait for when `wait` is false.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<HealthCheck>,
+    /// Budget for render, apply and health checks (Go duration); default
+    /// `interval - 30s`, at least `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Stop applying, correcting drift and pruning.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Delete and recreate objects whose change touches an immutable field.
+    #[serde(default)]
+    pub force: bool,
+    /// Apply to the cluster of this kubeconfig instead of the local one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_config: Option<KubeConfigRef>,
+    /// Decrypt SOPS-encrypted manifests before applying them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<Decryption>,
+}
+
+/// Automatic or approved application of new revisions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Apply every new revision.
+    #[default]
+    Auto,
+    /// Compute and report the plan; apply only an approved revision.
+    Manual,
+}
+
+/// A reference to a source, optionally in another namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrossNamespaceObjectReference {
+    /// Kind of the source; only `GitSource` today.
+    #[serde(default = "git_source_kind")]
+    pub kind: String,
+    /// Name of the source.
+    pub name: String,
+    /// Namespace of the source; default the Sync's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+fn git_source_kind() -> String {
+    "GitSource".to_owned()
+}
+
+/// A Sync that must be Ready first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DependsOn {
+    /// Name of the Sync.
+    pub name: String,
+    /// Namespace of the Sync; default the dependent's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// An object whose health gates readiness.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    /// `group/version` or `version` of the object.
+    pub api_version: String,
+    /// Kind of the object.
+    pub kind: String,
+    /// Name of the object.
+    pub name: String,
+    /// Namespace of the object; empty for cluster-scoped ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A kubeconfig kept in a Secret of the Sync's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeConfigRef {
+    /// The Secret.
+    pub secret_ref: KubeConfigSecretRef,
+}
+
+/// The Secret and key holding a kubeconfig.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KubeConfigSecretRef {
+    /// Name of the Secret.
+    pub name: String,
+    /// Key in the Secret; default `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// How to decrypt manifests. A placeholder the secrets work fills in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decryption {
+    /// Decryption provider; only `sops`.
+    pub provider: String,
+    /// Secret holding the decryption keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+}
+
+/// Observed state of a [`Sync`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// `Ready`, `Reconciling`, `Stalled`, `Healthy`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` last fully handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The revision last tried: `<ref>@sha1:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// The revision last applied successfully: `<ref>@sha1:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// The objects applied by the last successful reconcile, in apply order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inventory: Vec<InventoryEntry>,
+    /// In manual mode: what the next approved apply would do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// The last value of the `lockstep.dev/requestedAt` annotation acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_requested_at: Option<String>,
+}

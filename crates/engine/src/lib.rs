@@ -1,0 +1,1 @@
+//! The Git-to-cluster sync engine.

@@ -927,6 +927,18 @@ fn set_unset_filestatus_exec() {
         "exec-file",
     );
     assert_eq!(out, b"1\n");
+    let modes = ok(
+        env.ours(
+            &[0],
+            &[
+                "exec-file",
+                "secret.enc.yaml",
+                "stat -c %a {} \"$(dirname {})\"",
+            ],
+        ),
+        "exec-file modes",
+    );
+    assert_eq!(modes, b"600\n700\n");
 }
 
 #[test]
@@ -1114,4 +1126,52 @@ nested:
       b: [x, y]
 ";
     differential("multi.yaml", plain.as_bytes(), &[], &[]);
+}
+
+/// The editor sees a 0600 file in a 0700 directory that is gone afterwards; a new file is
+/// created with the keys of the flags.
+#[test]
+fn edit_temp_file_is_private_and_new_files_are_created() {
+    let Some(env) = Env::new(1) else { return };
+    let log = env.path("seen.txt");
+    let script = env.write(
+        "ed.sh",
+        format!(
+            "#!/bin/sh\nstat -c '%a' \"$1\" > {log}\nstat -c '%a' \"$(dirname \"$1\")\" >> {log}\necho \"$1\" >> {log}\nprintf 'token: {CANARY}\\n' > \"$1\"\n",
+            log = log.display()
+        )
+        .as_bytes(),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let r = env.recipient(0).to_owned();
+    let mut cmd = lockstep_bin();
+    env.prepare(&mut cmd, &[0]);
+    let out = cmd
+        .env("EDITOR", script.to_str().unwrap())
+        .args(["edit", "--age", &r, "new.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(&lines[..2], ["600", "700"], "{seen}");
+    assert!(
+        !Path::new(lines[2]).exists(),
+        "the temporary file is removed"
+    );
+    let created = std::fs::read_to_string(env.path("new.yaml")).unwrap();
+    assert!(!created.contains(CANARY));
+    let plain = ok(env.sops(&[0], &["decrypt", "new.yaml"]), "sops -d new file");
+    assert_eq!(
+        String::from_utf8_lossy(&plain),
+        format!("token: {CANARY}\n")
+    );
 }

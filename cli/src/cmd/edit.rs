@@ -110,6 +110,13 @@ fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<
         .prefix("lockstep-edit-")
         .tempdir()
         .context("cannot create a private temporary directory")?;
+    // Private before anything is written into it (tempfile leaves it to the umask).
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .context("cannot make the temporary directory private")?;
     let base = file
         .file_name()
         .map_or_else(|| "tmp-file".into(), |n| n.to_owned());

@@ -53,6 +53,13 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
         .prefix("lockstep-exec-")
         .tempdir()
         .context("cannot create a private temporary directory")?;
+    // Private before anything is written into it (tempfile leaves it to the umask).
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .context("cannot make the temporary directory private")?;
     let path = dir
         .path()
         .join(args.filename.as_deref().unwrap_or("tmp-file"));

@@ -1175,3 +1175,51 @@ fn edit_temp_file_is_private_and_new_files_are_created() {
         format!("token: {CANARY}\n")
     );
 }
+
+#[test]
+fn rotate_like_sops() {
+    let Some(env) = Env::new(2) else { return };
+    env.write("plain.yaml", YAML.as_bytes());
+    let r0 = env.recipient(0).to_owned();
+    let r1 = env.recipient(1).to_owned();
+    let made = ok(
+        env.sops(&[0], &["encrypt", "--age", &r0, "plain.yaml"]),
+        "sops",
+    );
+    env.write("secret.enc.yaml", &made);
+    let args = [
+        "rotate",
+        "--add-age",
+        &r1,
+        "--rm-age",
+        &r0,
+        "secret.enc.yaml",
+    ];
+    let ours = ok(env.ours(&[0], &args), "rotate");
+    let theirs = ok(env.sops(&[0], &args), "sops rotate");
+    assert_eq!(normalise(&ours), normalise(&theirs));
+    env.write("ours.enc.yaml", &ours);
+    assert_eq!(
+        ok(
+            env.sops(&[1], &["decrypt", "ours.enc.yaml"]),
+            "sops -d rotated"
+        ),
+        ok(
+            env.sops(&[0], &["decrypt", "secret.enc.yaml"]),
+            "sops -d original"
+        ),
+    );
+    // Every value has a new ciphertext (a new data key).
+    let before: Vec<&str> = std::str::from_utf8(&made)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ENC["))
+        .collect();
+    let after: Vec<&str> = std::str::from_utf8(&ours)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ENC["))
+        .collect();
+    assert_eq!(before.len(), after.len());
+    assert!(before.iter().zip(&after).all(|(a, b)| a != b));
+}

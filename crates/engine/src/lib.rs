@@ -1,1 +1,16 @@
-//! The Git-to-cluster sync engine.
+//! The Git-to-cluster sync engine, shared by the controller and the CLI.
+//!
+//! One reconcile is a pipeline of steps, each in its own module with its own error type:
+//!
+//! 1. [`fetch`]: resolve a Git ref (ls-remote), fetch it shallow only when the revision is
+//!    not cached, and write the commit's tree into a bounded cache → [`fetch::Artifact`].
+//! 2. `render`: read a directory of YAML/JSON manifests into ordered objects, set the
+//!    target namespace and our ownership labels.
+//! 3. `apply`: server-side apply in stages (CRDs and Namespaces first, then other
+//!    cluster-scoped objects, then namespaced ones), dry-run first so only drifted objects
+//!    are written → a `apply::ChangeSet`.
+//! 4. `inventory` and `prune`: the applied set, and deleting what left it.
+//!
+//! What it does not do yet is listed in `docs/engine.md`.
+
+pub mod fetch;

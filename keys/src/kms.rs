@@ -10,8 +10,8 @@
 //! `AssumeRole` of the entry's `role`, with the session name sops uses. The endpoint is the
 //! SDK's: `AWS_ENDPOINT_URL_KMS`/`AWS_ENDPOINT_URL` are honoured, and
 //! [`KmsKey::with_endpoint`] overrides both (tests point it at moto). Calls give up after
-//! [`ATTEMPTS`] attempts, each bounded by [`ATTEMPT_TIMEOUT`], so a dead endpoint fails in
-//! seconds. The async SDK runs on this crate's own runtime (see [`KmsKey`]).
+//! [`ATTEMPTS`] attempts, each bounded by [`ATTEMPT_TIMEOUT`], and after [`CALL_TIMEOUT`] in
+//! all, so a dead endpoint fails in seconds. The async SDK runs on this crate's own runtime (see [`KmsKey`]).
 //!
 //! Errors name the ARN and what KMS said; the SDK's errors themselves are not kept, since
 //! their raw HTTP responses could hold key material.
@@ -42,6 +42,8 @@ pub const ATTEMPTS: u32 = 3;
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time limit to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time limit for a whole call, retries included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// One AWS KMS key as a sops `kms` entry names it: ARN, optional role, encryption context
 /// and optional `aws_profile`.
@@ -376,6 +378,7 @@ async fn build_client(key: KmsKey) -> aws_sdk_kms::Client {
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(CALL_TIMEOUT)
                 .build(),
         );
     if let Some(url) = &key.endpoint {
@@ -465,7 +468,7 @@ where
         }
         SdkError::TimeoutError(_) => (
             RemoteFailure::Unreachable,
-            format!("no answer within {ATTEMPT_TIMEOUT:?} ({ATTEMPTS} attempts)"),
+            format!("no answer in time ({ATTEMPTS} attempts of at most {ATTEMPT_TIMEOUT:?})"),
         ),
         SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
             (RemoteFailure::Unreachable, error_chain(err))

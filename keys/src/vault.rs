@@ -115,7 +115,7 @@ fn read_token_file(path: &Path) -> Result<Option<SecretString>, Error> {
 /// [`VaultTransitKey::from_uri`].
 ///
 /// # Runtime
-/// As for [`crate::kms::KmsKey`]: calls run on this crate's own small runtime while the
+/// As for `KmsKey` (feature `kms`): calls run on this crate's own small runtime while the
 /// calling thread waits, so they work from plain code and from `spawn_blocking` and never
 /// panic because of the calling context.
 ///

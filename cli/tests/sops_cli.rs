@@ -1223,3 +1223,9 @@ fn rotate_like_sops() {
     assert_eq!(before.len(), after.len());
     assert!(before.iter().zip(&after).all(|(a, b)| a != b));
 }
+
+#[test]
+fn differential_indent() {
+    differential("plain.yaml", YAML.as_bytes(), &[], &["--indent", "2"]);
+    differential("plain.json", JSON.as_bytes(), &[], &["--indent", "2"]);
+}

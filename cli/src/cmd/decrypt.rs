@@ -55,11 +55,7 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<ExitCode> {
     let file = load_encrypted(&input.bytes, in_fmt, &shown)?;
     let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
         .with_context(|| format!("cannot decrypt {shown}"))?;
-    let emit = super::sopsconfig::load(args.config.config.as_deref())
-        .ok()
-        .flatten()
-        .map(|c| c.emit)
-        .unwrap_or_default();
+    let emit = args.config.emit_options();
     let mut tree = decrypted.tree;
     let bytes = match extract {
         None => lockstep_sops::stores::emit(&tree, out_fmt, &emit)?,

@@ -51,11 +51,7 @@ pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
         ))
     })?;
     let file = load_encrypted(&bytes, format, &name)?;
-    let emit = super::sopsconfig::load(args.config.config.as_deref())
-        .ok()
-        .flatten()
-        .map(|c| c.emit)
-        .unwrap_or_default();
+    let emit = args.config.emit_options();
     let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
         .with_context(|| format!("cannot decrypt {name}"))?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(&decrypted.tree, format, &emit)?);

@@ -88,7 +88,7 @@ pub fn settings(
     };
     Ok(NewFileSettings {
         options,
-        emit: cfg.map(|c| c.emit).unwrap_or_default(),
+        emit: config.with_indent(cfg.map(|c| c.emit).unwrap_or_default()),
     })
 }
 

@@ -47,7 +47,7 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
     let plain = Zeroizing::new(lockstep_sops::stores::emit(
         &decrypted.tree,
         out_fmt,
-        &Default::default(),
+        &args.config.emit_options(),
     )?);
     let dir = tempfile::Builder::new()
         .prefix("lockstep-exec-")

@@ -145,11 +145,7 @@ pub fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
         rule: metadata.rule.clone(),
         mac_only_encrypted: metadata.mac_only_encrypted,
     };
-    let emit = super::sopsconfig::load(args.config.config.as_deref())
-        .ok()
-        .flatten()
-        .map(|c| c.emit)
-        .unwrap_or_default();
+    let emit = args.config.emit_options();
     let out = lockstep_sops::encrypt(decrypted.tree, in_fmt, options)
         .with_context(|| format!("cannot encrypt {name} with the new data key"))?;
     output.write(&out.emit(out_fmt, &emit)?)?;

@@ -179,11 +179,7 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
     if !changed && args.idempotent {
         return Ok(ExitCode::SUCCESS);
     }
-    let emit = super::sopsconfig::load(args.config.config.as_deref())
-        .ok()
-        .flatten()
-        .map(|c| c.emit)
-        .unwrap_or_default();
+    let emit = args.config.emit_options();
     let out = lockstep_sops::reencrypt(
         tree,
         &decrypted.data_key,

@@ -23,8 +23,9 @@ const CONFIG_VERBS: [&str; 10] = [
 const RULE_VERBS: [&str; 2] = ["encrypt", "edit"];
 
 /// Global flags with a value, and whether only [`RULE_VERBS`] take them.
-const WITH_VALUE: [(&str, bool); 3] = [
+const WITH_VALUE: [(&str, bool); 4] = [
     ("--config", false),
+    ("--indent", false),
     ("--unencrypted-comment-regex", true),
     ("--encrypted-comment-regex", true),
 ];

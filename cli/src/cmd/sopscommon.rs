@@ -26,9 +26,34 @@ pub struct ConfigFlag {
     /// azure_kv, hc_vault, hckms).
     #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
     pub decryption_order: Option<String>,
+    /// Indent of YAML and JSON output, in spaces (default: the config's `stores`, else 4
+    /// for YAML and a tab for JSON).
+    #[arg(long, value_name = "N")]
+    pub indent: Option<usize>,
 }
 
 impl ConfigFlag {
+    /// `--indent` over `emit` (the config's `stores` settings).
+    pub fn with_indent(&self, mut emit: lockstep_sops::EmitOptions) -> lockstep_sops::EmitOptions {
+        if let Some(n) = self.indent {
+            emit.yaml_indent = n;
+            emit.json_indent = Some(n);
+            emit.binary_indent = Some(n);
+        }
+        emit
+    }
+
+    /// Output settings: the `stores` section of the config (if one is found) and
+    /// `--indent`.
+    pub fn emit_options(&self) -> lockstep_sops::EmitOptions {
+        let stores = sopsconfig::load(self.config.as_deref())
+            .ok()
+            .flatten()
+            .map(|c| c.emit)
+            .unwrap_or_default();
+        self.with_indent(stores)
+    }
+
     /// `--decryption-order` as key types; a type named twice is exit 112, as in sops.
     pub fn order(&self) -> anyhow::Result<Vec<KeyType>> {
         let mut out = Vec::new();

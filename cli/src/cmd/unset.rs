@@ -97,11 +97,7 @@ pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
             format!("component {} not found", show_path(&path)),
         ));
     }
-    let emit = super::sopsconfig::load(args.config.config.as_deref())
-        .ok()
-        .flatten()
-        .map(|c| c.emit)
-        .unwrap_or_default();
+    let emit = args.config.emit_options();
     let out = lockstep_sops::reencrypt(
         tree,
         &decrypted.data_key,

@@ -152,7 +152,10 @@ fn update(
         0
     };
     file.metadata.key_groups = groups;
-    write_atomic(path, &file.emit(format, &cfg.emit)?)?;
+    write_atomic(
+        path,
+        &file.emit(format, &args.config.with_indent(cfg.emit.clone()))?,
+    )?;
     eprintln!("{name}: file updated");
     Ok(())
 }

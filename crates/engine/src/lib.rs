@@ -4,7 +4,7 @@
 //!
 //! 1. [`fetch`]: resolve a Git ref (ls-remote), fetch it shallow only when the revision is
 //!    not cached, and write the commit's tree into a bounded cache → [`fetch::Artifact`].
-//! 2. `render`: read a directory of YAML/JSON manifests into ordered objects, set the
+//! 2. [`render`]: read a directory of YAML/JSON manifests into ordered objects, set the
 //!    target namespace and our ownership labels.
 //! 3. `apply`: server-side apply in stages (CRDs and Namespaces first, then other
 //!    cluster-scoped objects, then namespaced ones), dry-run first so only drifted objects
@@ -14,3 +14,4 @@
 //! What it does not do yet is listed in `docs/engine.md`.
 
 pub mod fetch;
+pub mod render;

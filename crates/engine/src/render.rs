@@ -1,0 +1,512 @@
+//! Rendering a directory of plain manifests into the objects to apply.
+//!
+//! Files ending in `.yaml`, `.yml` or `.json` are read recursively in path order, hidden
+//! files and folders (`.name`) skipped. YAML files may hold several documents; a document
+//! may be a `List` whose `items` are expanded. YAML is resolved the way kubectl resolves it
+//! (YAML 1.1 through sigs.k8s.io/yaml): `on`/`yes`/`y` are booleans and `0644` is octal
+//! (420), while quoted scalars stay strings — `serde-saphyr` with its default booleans and
+//! `legacy_octal_numbers`.
+//!
+//! Every object gets the ownership labels of its `Sync`, and namespaced objects get the
+//! target namespace. Whether a kind is namespaced is decided without the cluster: the
+//! built-in cluster-scoped kinds, plus the kinds of CRDs in the same render that say
+//! `scope: Cluster` (kustomize's approach). Apply checks again with discovery.
+//!
+//! Not yet: kustomize. A `kustomization.yaml` anywhere under the path is an error.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+use tracing::instrument;
+
+use lockstep_api::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+
+/// Built-in kinds that are cluster-scoped (Kubernetes 1.34).
+const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterTrustBundle",
+    "ComponentStatus",
+    "CSIDriver",
+    "CSINode",
+    "CustomResourceDefinition",
+    "DeviceClass",
+    "FlowSchema",
+    "IngressClass",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "RuntimeClass",
+    "StorageClass",
+    "StorageVersionMigration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+    "VolumeAttributesClass",
+];
+
+/// The `Sync` that owns the rendered objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// Name of the Sync.
+    pub name: String,
+    /// Namespace of the Sync.
+    pub namespace: String,
+}
+
+/// How to render.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    /// Ownership labels to add; none when rendering for display only.
+    pub owner: Option<Owner>,
+    /// Namespace to set on every namespaced object.
+    pub target_namespace: Option<String>,
+}
+
+/// One object to apply, with where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// The object as JSON, with `apiVersion`, `kind` and `metadata.name` present.
+    pub object: Value,
+    /// The file, relative to the rendered directory.
+    pub file: PathBuf,
+    /// Index of the document in the file, from 0.
+    pub document: usize,
+}
+
+impl Manifest {
+    /// `apiVersion`.
+    pub fn api_version(&self) -> &str {
+        self.object["apiVersion"].as_str().unwrap_or_default()
+    }
+    /// `kind`.
+    pub fn kind(&self) -> &str {
+        self.object["kind"].as_str().unwrap_or_default()
+    }
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.object["metadata"]["name"].as_str().unwrap_or_default()
+    }
+    /// `metadata.namespace`, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.object["metadata"]["namespace"].as_str()
+    }
+    /// The API group: the part of `apiVersion` before `/`, empty for core.
+    pub fn group(&self) -> &str {
+        self.api_version()
+            .rsplit_once('/')
+            .map_or("", |(group, _)| group)
+    }
+}
+
+/// Why rendering failed. Messages name the file (and document and line) but never quote
+/// file contents, which may be Secret data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The path to render escapes the artifact or is not a folder.
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path asked for.
+        path: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A folder or file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path holds a kustomization, which this engine does not build yet.
+    #[error(
+        "{path} is a kustomize overlay; kustomize is not supported yet, only plain YAML/JSON manifests"
+    )]
+    KustomizeNotSupported {
+        /// The kustomization file.
+        path: PathBuf,
+    },
+    /// A document is not valid YAML or JSON.
+    #[error("{file}: document {document}, line {line}, column {column}: {reason}")]
+    Syntax {
+        /// The file, relative to the rendered directory.
+        file: PathBuf,
+        /// Index of the document in the file, from 0.
+        document: usize,
+        /// Line in the file, from 1.
+        line: u64,
+        /// Column, from 1.
+        column: u64,
+        /// What is wrong, with any quoted input removed.
+        reason: String,
+    },
+    /// A document is valid YAML but not a Kubernetes object.
+    #[error("{file}: document {document} (line {line}): {reason}")]
+    NotAnObject {
+        /// The file, relative to the rendered directory.
+        file: PathBuf,
+        /// Index of the document in the file, from 0.
+        document: usize,
+        /// Line in the file where the document starts, from 1.
+        line: u64,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// Two documents describe the same object.
+    #[error("{object} is defined twice: in {first} and in {second}")]
+    Duplicate {
+        /// `group/kind/namespace/name`.
+        object: String,
+        /// Where it first appears.
+        first: String,
+        /// Where it appears again.
+        second: String,
+    },
+}
+
+/// Renders the manifests under `root.join(path)`.
+///
+/// # Errors
+/// [`RenderError`] naming the file, document and line; nothing is returned on any error.
+#[instrument(skip_all, fields(path = %path))]
+pub fn render(
+    root: &Path,
+    path: &str,
+    options: &RenderOptions,
+) -> Result<Vec<Manifest>, RenderError> {
+    let dir = secure_join(root, path)?;
+    if !dir.is_dir() {
+        return Err(RenderError::InvalidPath {
+            path: path.to_owned(),
+            reason: "not a folder in the source",
+        });
+    }
+    let mut files = Vec::new();
+    collect(&dir, &mut files)?;
+    files.sort();
+
+    let mut manifests = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&dir).unwrap_or(&file).to_path_buf();
+        let text = std::fs::read_to_string(&file).map_err(|source| RenderError::Read {
+            path: relative.clone(),
+            source,
+        })?;
+        let is_json = file.extension().is_some_and(|e| e == "json");
+        parse_file(&relative, &text, is_json, &mut manifests)?;
+    }
+
+    let cluster_kinds = cluster_scoped_kinds(&manifests);
+    let mut seen = std::collections::HashMap::new();
+    for manifest in &mut manifests {
+        decorate(manifest, options, &cluster_kinds);
+        let id = format!(
+            "{}/{}/{}/{}",
+            manifest.group(),
+            manifest.kind(),
+            manifest.namespace().unwrap_or_default(),
+            manifest.name()
+        );
+        let here = format!("{} document {}", manifest.file.display(), manifest.document);
+        if let Some(first) = seen.insert(id.clone(), here.clone()) {
+            return Err(RenderError::Duplicate {
+                object: id,
+                first,
+                second: here,
+            });
+        }
+    }
+    Ok(manifests)
+}
+
+/// Whether `kind` (of the given group) is cluster-scoped, judged without the cluster.
+pub fn is_cluster_scoped_builtin(kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&kind)
+}
+
+fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
+    let relative = Path::new(path);
+    let mut out = root.to_path_buf();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::RootDir if path.starts_with("./") || path == "/" => {}
+            _ => {
+                return Err(RenderError::InvalidPath {
+                    path: path.to_owned(),
+                    reason: "must be relative and stay inside the source",
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+    let read = std::fs::read_dir(dir).map_err(|source| RenderError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in read {
+        let entry = entry.map_err(|source| RenderError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|source| RenderError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if kind.is_dir() {
+            collect(&path, files)?;
+        } else if kind.is_file() {
+            if matches!(
+                name.as_ref(),
+                "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+            ) {
+                return Err(RenderError::KustomizeNotSupported { path });
+            }
+            if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
+                files.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Options that resolve scalars as kubectl does (YAML 1.1).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        legacy_octal_numbers: true,
+    }
+}
+
+/// Splits a YAML stream at `---` / `...` markers in column 0 (never part of a scalar),
+/// returning each document's text and first line (from 1).
+fn split_documents(text: &str) -> Vec<(String, u64)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1u64;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let number = index as u64 + 1;
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        let is_end = bare == "..." || bare.starts_with("... ");
+        if !is_start && !is_end {
+            current.push_str(line);
+            continue;
+        }
+        if !current.trim().is_empty() {
+            docs.push((std::mem::take(&mut current), start));
+        }
+        current.clear();
+        if is_start {
+            // Keep the rest of the line (`--- {a: 1}`) on the document's first line.
+            current.push_str(&line[3..]);
+            start = number;
+        } else {
+            start = number + 1;
+        }
+    }
+    if !current.trim().is_empty() {
+        docs.push((current, start));
+    }
+    docs
+}
+
+fn parse_file(
+    file: &Path,
+    text: &str,
+    is_json: bool,
+    out: &mut Vec<Manifest>,
+) -> Result<(), RenderError> {
+    if is_json {
+        let value: Value = serde_json::from_str(text).map_err(|e| RenderError::Syntax {
+            file: file.to_path_buf(),
+            document: 0,
+            line: e.line() as u64,
+            column: e.column() as u64,
+            reason: json_reason(&e),
+        })?;
+        return push_object(file, 0, 1, value, out);
+    }
+    for (document, (body, first_line)) in split_documents(text).into_iter().enumerate() {
+        let value: Value =
+            serde_saphyr::from_str_with_options(&body, yaml_options()).map_err(|e| {
+                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                RenderError::Syntax {
+                    file: file.to_path_buf(),
+                    document,
+                    line: first_line + line.saturating_sub(1),
+                    column,
+                    reason: strip_quoted(&e.without_snippet().to_string()),
+                }
+            })?;
+        if value.is_null() {
+            continue;
+        }
+        push_object(file, document, first_line, value, out)?;
+    }
+    Ok(())
+}
+
+fn push_object(
+    file: &Path,
+    document: usize,
+    line: u64,
+    value: Value,
+    out: &mut Vec<Manifest>,
+) -> Result<(), RenderError> {
+    let fail = |reason| RenderError::NotAnObject {
+        file: file.to_path_buf(),
+        document,
+        line,
+        reason,
+    };
+    let Value::Object(map) = &value else {
+        return Err(fail("not a mapping"));
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if api_version.is_empty() {
+        return Err(fail("no apiVersion"));
+    }
+    if kind.is_empty() {
+        return Err(fail("no kind"));
+    }
+    // `kind: List` (v1) holds objects in `items`.
+    if kind == "List" && api_version == "v1" {
+        let items = map
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for item in items {
+            push_object(file, document, line, item, out)?;
+        }
+        return Ok(());
+    }
+    let has_name = value["metadata"]["name"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    if !has_name {
+        return Err(fail("no metadata.name"));
+    }
+    out.push(Manifest {
+        object: value,
+        file: file.to_path_buf(),
+        document,
+    });
+    Ok(())
+}
+
+fn cluster_scoped_kinds(manifests: &[Manifest]) -> HashSet<(String, String)> {
+    let mut kinds = HashSet::new();
+    for m in manifests {
+        if m.kind() == "CustomResourceDefinition" && m.object["spec"]["scope"] == "Cluster" {
+            let group = m.object["spec"]["group"].as_str().unwrap_or_default();
+            let kind = m.object["spec"]["names"]["kind"]
+                .as_str()
+                .unwrap_or_default();
+            kinds.insert((group.to_owned(), kind.to_owned()));
+        }
+    }
+    kinds
+}
+
+fn decorate(manifest: &mut Manifest, options: &RenderOptions, cluster: &HashSet<(String, String)>) {
+    let group = manifest.group();
+    let builtin_group = !group.contains('.') || group.ends_with(".k8s.io");
+    let cluster_scoped = (builtin_group && is_cluster_scoped_builtin(manifest.kind()))
+        || cluster.contains(&(group.to_owned(), manifest.kind().to_owned()));
+    let metadata = manifest
+        .object
+        .as_object_mut()
+        .and_then(|o| o.get_mut("metadata"))
+        .and_then(Value::as_object_mut);
+    let Some(metadata) = metadata else {
+        return;
+    };
+    if let Some(ns) = &options.target_namespace
+        && !cluster_scoped
+    {
+        metadata.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    if let Some(owner) = &options.owner {
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(OWNER_NAME_LABEL.into(), Value::String(owner.name.clone()));
+            labels.insert(
+                OWNER_NAMESPACE_LABEL.into(),
+                Value::String(owner.namespace.clone()),
+            );
+        }
+    }
+}
+
+/// Removes anything between quotes or backticks: parser messages may quote input.
+fn strip_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside: Option<char> = None;
+    for c in message.chars() {
+        match inside {
+            Some(q) if c == q => {
+                inside = None;
+                out.push('…');
+                out.push(c);
+            }
+            Some(_) => {}
+            None if matches!(c, '\'' | '"' | '`') => {
+                inside = Some(c);
+                out.push(c);
+            }
+            None => out.push(c),
+        }
+    }
+    if inside.is_some() {
+        out.push('…');
+    }
+    // Positions inside the message are relative to the document; ours are in the file.
+    let first = out.lines().next().unwrap_or_default();
+    first
+        .split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax => "invalid JSON syntax".into(),
+        Category::Eof => "unexpected end of JSON".into(),
+        Category::Data => "invalid JSON data".into(),
+        Category::Io => "read error".into(),
+    }
+}

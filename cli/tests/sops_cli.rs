@@ -1013,7 +1013,7 @@ fn decryption_order() {
     let args = [
         "decrypt",
         "--decryption-order",
-        "kms,age",
+        "kms,nonsense,age",
         "secret.enc.yaml",
     ];
     assert_eq!(

@@ -54,28 +54,27 @@ impl ConfigFlag {
         self.with_indent(stores)
     }
 
-    /// `--decryption-order` as key types; a type named twice is exit 112, as in sops.
+    /// `--decryption-order` as key types; a type named twice is exit 112, and names of no
+    /// known type are ignored, as in sops.
     pub fn order(&self) -> anyhow::Result<Vec<KeyType>> {
         let mut out = Vec::new();
+        let mut seen = Vec::new();
         for name in self
             .decryption_order
             .as_deref()
             .map(sopsconfig::split_list)
             .unwrap_or_default()
         {
-            let Some(t) = KeyType::ALL.into_iter().find(|t| t.field() == name) else {
-                return Err(coded(
-                    Code::Generic,
-                    format!("unknown key type {name:?} in --decryption-order"),
-                ));
-            };
-            if out.contains(&t) {
+            if seen.contains(&name) {
                 return Err(coded(
                     Code::DuplicateDecryptionKeyType,
-                    format!("key type {name:?} appears twice in --decryption-order"),
+                    format!("duplicate decryption key type: {name}"),
                 ));
             }
-            out.push(t);
+            if let Some(t) = KeyType::ALL.into_iter().find(|t| t.field() == name) {
+                out.push(t);
+            }
+            seen.push(name);
         }
         Ok(out)
     }

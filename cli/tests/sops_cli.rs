@@ -593,6 +593,18 @@ fn no_sops_block_and_empty_input() {
         92,
         &path,
     );
+    // A malformed --encryption-context is 6 for both.
+    env.write("ctx.yaml", YAML.as_bytes());
+    let ctx = [
+        "encrypt",
+        "--age",
+        &r,
+        "--encryption-context",
+        "nocolon",
+        "ctx.yaml",
+    ];
+    assert_eq!(env.ours(&[0], &ctx).status.code(), Some(6));
+    assert_eq!(env.sops(&[0], &ctx).status.code(), Some(6));
     // A missing file is 100 for both.
     let out = env.ours(&[0], &["decrypt", "missing.yaml"]);
     assert_eq!(out.status.code(), Some(100));

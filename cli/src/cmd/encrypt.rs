@@ -54,8 +54,7 @@ pub fn settings(
     rules: &RuleFlags,
     config: &ConfigFlag,
 ) -> anyhow::Result<NewFileSettings> {
-    let context = parse_context(keys.encryption_context.as_deref())
-        .map_err(|e| e.context(Coded::new(Code::Generic, "bad --encryption-context")))?;
+    let context = parse_context(keys.encryption_context.as_deref())?;
     let cfg = sopsconfig::load(config.config.as_deref())?;
     let flag_group = keys.group()?;
     // As sops: the config is read for the rule fields even when keys come from flags, and

@@ -208,24 +208,15 @@ pub fn parse_context(s: Option<&str>) -> anyhow::Result<BTreeMap<String, String>
     };
     for pair in s.split(',') {
         let Some((k, v)) = pair.split_once(':') else {
-            return Err(anyhow::Error::new(BadContext));
+            return Err(coded(
+                Code::InvalidKmsContext,
+                "invalid KMS encryption context format (expected key:value,key:value)",
+            ));
         };
         out.insert(k.to_owned(), v.to_owned());
     }
     Ok(out)
 }
-
-/// `--encryption-context` did not parse.
-#[derive(Debug)]
-pub struct BadContext;
-
-impl std::fmt::Display for BadContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("invalid KMS encryption context format (expected key:value,key:value)")
-    }
-}
-
-impl std::error::Error for BadContext {}
 
 impl KeyFlags {
     /// The key group given on the command line, if any key flag is set.

@@ -14,6 +14,8 @@ pub enum Code {
     CannotReadInput = 2,
     /// 3: the output could not be written.
     CannotWriteOutput = 3,
+    /// 6: a malformed `--encryption-context`.
+    InvalidKmsContext = 6,
     /// 7: a bad `set`/`unset` path or value.
     InvalidSetFormat = 7,
     /// 8: flags that exclude each other.

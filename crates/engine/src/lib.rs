@@ -6,12 +6,15 @@
 //!    not cached, and write the commit's tree into a bounded cache → [`fetch::Artifact`].
 //! 2. [`render`]: read a directory of YAML/JSON manifests into ordered objects, set the
 //!    target namespace and our ownership labels.
-//! 3. `apply`: server-side apply in stages (CRDs and Namespaces first, then other
+//! 3. [`apply`]: server-side apply in stages (CRDs and Namespaces first, then other
 //!    cluster-scoped objects, then namespaced ones), dry-run first so only drifted objects
-//!    are written → a `apply::ChangeSet`.
-//! 4. `inventory` and `prune`: the applied set, and deleting what left it.
+//!    are written → a [`apply::ChangeSet`].
+//! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it.
 //!
 //! What it does not do yet is listed in `docs/engine.md`.
 
+pub mod apply;
 pub mod fetch;
+pub mod inventory;
+pub mod prune;
 pub mod render;

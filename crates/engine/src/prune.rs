@@ -1,0 +1,143 @@
+//! Pruning: deleting the objects that left the source.
+//!
+//! Candidates are only the entries of the previous inventory that are not in the current
+//! one — never a label sweep. They are deleted in the reverse of apply order, and only
+//! when the live object still carries our ownership labels (another `Sync` may have taken
+//! it over) and does not say `lockstep.dev/prune: disabled` (as annotation or label).
+//! Pruning needs the change set of a completed apply: there is none after a failed render
+//! or apply, and an empty one is refused, so a broken or empty source never deletes
+//! everything. A missing object, or a kind no longer served, counts as already gone.
+//! Objects whose delete failed are returned as survivors to keep in the inventory.
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use tracing::{debug, instrument};
+
+use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION};
+
+use crate::apply::{ChangeSet, apply_order};
+use crate::inventory::{self, id};
+use crate::render::Owner;
+
+/// Why an object was not deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The live object no longer carries our ownership labels.
+    NotOwned,
+    /// The live object says `lockstep.dev/prune: disabled`.
+    Disabled,
+}
+
+/// What a prune did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneOutcome {
+    /// Objects deleted (or found already gone), in deletion order.
+    pub deleted: Vec<InventoryEntry>,
+    /// Objects left alone, and why.
+    pub skipped: Vec<(InventoryEntry, SkipReason)>,
+    /// Objects whose delete failed, with the API server's answer; keep them in the
+    /// inventory so the next reconcile tries again.
+    pub survivors: Vec<(InventoryEntry, String)>,
+}
+
+/// Why pruning was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PruneError {
+    /// The current apply set is empty: refusing to delete everything that was applied.
+    #[error(
+        "refusing to prune {stale} object(s): the current source renders no objects (an empty source never deletes everything)"
+    )]
+    EmptySource {
+        /// How many objects would have been deleted.
+        stale: usize,
+    },
+}
+
+/// Deletes the objects of `previous` that are not in `current`, owned by `owner`.
+///
+/// # Errors
+/// [`PruneError::EmptySource`] when `current` is empty and `previous` is not. Failed
+/// deletes are not errors: they come back in [`PruneOutcome::survivors`].
+#[instrument(skip_all, fields(previous = previous.len(), current = current.changes.len()))]
+pub async fn prune(
+    client: &Client,
+    previous: &[InventoryEntry],
+    current: &ChangeSet,
+    owner: &Owner,
+) -> Result<PruneOutcome, PruneError> {
+    let current = inventory::from_change_set(current);
+    let mut stale = inventory::stale(previous, &current);
+    if current.is_empty() && !stale.is_empty() {
+        return Err(PruneError::EmptySource { stale: stale.len() });
+    }
+    stale.sort_by_cached_key(|e| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
+    stale.reverse();
+
+    let mut outcome = PruneOutcome::default();
+    for entry in stale {
+        let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
+        let Ok((resource, caps)) = kube::discovery::pinned_kind(client, &gvk).await else {
+            debug!(object = %id(&entry), "kind no longer served; counted as gone");
+            outcome.deleted.push(entry);
+            continue;
+        };
+        let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
+            Api::namespaced_with(client.clone(), &entry.namespace, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        let live = match api.get_opt(&entry.name).await {
+            Ok(Some(live)) => live,
+            Ok(None) => {
+                outcome.deleted.push(entry);
+                continue;
+            }
+            Err(err) => {
+                outcome.survivors.push((entry, short(&err)));
+                continue;
+            }
+        };
+        if let Some(reason) = skip_reason(&live, owner) {
+            debug!(object = %id(&entry), ?reason, "not pruned");
+            outcome.skipped.push((entry, reason));
+            continue;
+        }
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(&entry.name, &params).await {
+            Ok(_) => outcome.deleted.push(entry),
+            Err(kube::Error::Api(status)) if status.code == 404 => outcome.deleted.push(entry),
+            Err(err) => outcome.survivors.push((entry, short(&err))),
+        }
+    }
+    Ok(outcome)
+}
+
+fn skip_reason(live: &DynamicObject, owner: &Owner) -> Option<SkipReason> {
+    let meta = &live.metadata;
+    let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
+    if label(OWNER_NAME_LABEL) != Some(&owner.name)
+        || label(OWNER_NAMESPACE_LABEL) != Some(&owner.namespace)
+    {
+        return Some(SkipReason::NotOwned);
+    }
+    let disabled = [meta.annotations.as_ref(), meta.labels.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get(PRUNE_ANNOTATION))
+        .any(|v| v.eq_ignore_ascii_case("disabled"));
+    disabled.then_some(SkipReason::Disabled)
+}
+
+/// The code and reason of an API error, never its message (which may echo data).
+fn short(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
+        _ => "request failed".to_owned(),
+    }
+}

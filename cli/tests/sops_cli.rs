@@ -935,8 +935,15 @@ fn set_unset_filestatus_exec() {
     );
     assert_eq!(out, b"5432");
     let out = ok(
-        env.ours(&[0], &["exec-file", "secret.enc.yaml", "grep -c token {}"]),
-        "exec-file",
+        env.ours(
+            &[0],
+            &[
+                "exec-file",
+                "secret.enc.yaml",
+                "test -p {} && grep -c token {}",
+            ],
+        ),
+        "exec-file (a FIFO by default)",
     );
     assert_eq!(out, b"1\n");
     let modes = ok(
@@ -951,6 +958,19 @@ fn set_unset_filestatus_exec() {
         "exec-file modes",
     );
     assert_eq!(modes, b"600\n700\n");
+    let out = ok(
+        env.ours(
+            &[0],
+            &[
+                "exec-file",
+                "--no-fifo",
+                "secret.enc.yaml",
+                "test -f {} && grep -c token {} && stat -c %a {}",
+            ],
+        ),
+        "exec-file --no-fifo",
+    );
+    assert_eq!(out, b"1\n600\n");
 }
 
 #[test]

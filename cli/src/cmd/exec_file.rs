@@ -1,7 +1,7 @@
-//! `lockstep exec-file`: sops' `exec-file` verb. Writes the decrypted file to a 0600 file
-//! in a private temporary directory, runs the command with `{}` replaced by its path, and
-//! removes it. (sops uses a FIFO by default; lockstep always writes a temporary file, as
-//! sops' `--no-fifo`.)
+//! `lockstep exec-file`: sops' `exec-file` verb. Puts the decrypted file in a private
+//! (0700) temporary directory, runs the command with `{}` replaced by its path, and removes
+//! it. As in sops, the file is a FIFO by default (the plaintext never reaches the disk and
+//! can be read once); `--no-fifo` writes a 0600 regular file instead.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -20,7 +20,8 @@ pub struct ExecFileArgs {
     file: PathBuf,
     /// The command, run with `/bin/sh -c`; `{}` is replaced by the decrypted file's path.
     command: String,
-    /// Accepted for compatibility: lockstep always uses a temporary file.
+    /// Write a regular 0600 file instead of a FIFO (for commands that read it twice or
+    /// seek).
     #[arg(long)]
     no_fifo: bool,
     /// Name of the temporary file (default `tmp-file`).
@@ -37,7 +38,6 @@ pub struct ExecFileArgs {
 
 /// Runs `lockstep exec-file`.
 pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
-    let _ = args.no_fifo;
     let input = read_input(Some(&args.file))?;
     let (in_fmt, out_fmt) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
@@ -63,7 +63,7 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
     let path = dir
         .path()
         .join(args.filename.as_deref().unwrap_or("tmp-file"));
-    {
+    if args.no_fifo {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -73,6 +73,24 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
             .context("cannot create the temporary file")?;
         f.write_all(&plain)
             .context("cannot write the temporary file")?;
+    } else {
+        let made = std::process::Command::new("mkfifo")
+            .args(["-m", "600"])
+            .arg(&path)
+            .status()
+            .context("cannot run mkfifo (use --no-fifo)")?;
+        if !made.success() {
+            anyhow::bail!("mkfifo failed with {made} (use --no-fifo)");
+        }
+        // Opening a FIFO for writing waits for the reader; the writer thread ends with the
+        // process if the command never reads it.
+        let fifo = path.clone();
+        let bytes = plain.clone();
+        std::thread::spawn(move || {
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) {
+                let _ = f.write_all(&bytes);
+            }
+        });
     }
     let command = args.command.replace("{}", &path.to_string_lossy());
     let status = std::process::Command::new("/bin/sh")
@@ -80,7 +98,9 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
         .arg(command)
         .status()
         .context("cannot run the command");
-    let _ = std::fs::write(&path, vec![0u8; plain.len()]);
+    if args.no_fifo {
+        let _ = std::fs::write(&path, vec![0u8; plain.len()]);
+    }
     drop(dir);
     let status = status?;
     Ok(ExitCode::from(

@@ -417,3 +417,59 @@ async fn hundred_objects_apply_and_no_change_apply_timing() {
     eprintln!("apply of 100 new ConfigMaps: {create_time:?}; no-change apply: {noop_time:?}");
     assert!(noop_time < Duration::from_secs(60));
 }
+
+#[tokio::test]
+async fn a_refused_secret_never_shows_its_data_in_the_error() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("apply-secret").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Valid first, then an update the API server refuses (type is immutable) while the
+    // request carries the canary value.
+    write(
+        dir.path(),
+        "s.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ntype: Opaque\nstringData: {password: canary-old}\n",
+    );
+    apply(
+        &client,
+        &rendered(dir.path(), &ns),
+        &ApplyOptions::default(),
+    )
+    .await
+    .unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\ntype: kubernetes.io/basic-auth\nstringData: {password: canary-new}\n",
+    );
+    let err = apply(
+        &client,
+        &rendered(dir.path(), &ns),
+        &ApplyOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains(&format!("/Secret/{ns}/db")), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+
+    // A Secret with a bad name: the server's message is withheld, the field path kept.
+    write(
+        dir.path(),
+        "s.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: Bad_Name}\ndata: {password: Y2FuYXJ5LWJhZA==}\nstringData: {token: canary-token}\n",
+    );
+    let err = apply(
+        &client,
+        &rendered(dir.path(), &ns),
+        &ApplyOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains("canary") && !text.contains("Y2FuYXJ5"),
+        "{text}"
+    );
+    assert!(text.contains("message withheld"), "{text}");
+}

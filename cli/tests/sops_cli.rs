@@ -971,6 +971,40 @@ fn set_unset_filestatus_exec() {
         "exec-file --no-fifo",
     );
     assert_eq!(out, b"1\n600\n");
+    // --value-stdin, and a value that is not JSON (exit 7, nothing written).
+    let mut cmd = lockstep_bin();
+    env.prepare(&mut cmd, &[0]);
+    let out = cmd
+        .args([
+            "set",
+            "--value-stdin",
+            "secret.enc.yaml",
+            "[\"data\"][\"token\"]",
+        ])
+        .write_stdin_bytes(b"\"from-stdin\"");
+    ok(out, "set --value-stdin");
+    let out = ok(
+        env.ours(
+            &[0],
+            &[
+                "decrypt",
+                "--extract",
+                "[\"data\"][\"token\"]",
+                "secret.enc.yaml",
+            ],
+        ),
+        "extract",
+    );
+    assert_eq!(out, b"from-stdin");
+    let before = std::fs::read(&path).unwrap();
+    let bad = [
+        "set",
+        "secret.enc.yaml",
+        "[\"data\"][\"token\"]",
+        "not json",
+    ];
+    assert_eq!(env.ours(&[0], &bad).status.code(), Some(7));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
 #[test]

@@ -195,15 +195,30 @@ pub enum ApplyError {
 ///
 /// # Errors
 /// The first [`ApplyError`]; objects of earlier stages (and earlier in the same stage)
-/// stay applied.
-#[instrument(skip_all, fields(objects = manifests.len()))]
+/// stay applied. Use [`apply_into`] to learn which.
 pub async fn apply(
     client: &Client,
     manifests: &[Manifest],
     options: &ApplyOptions,
 ) -> Result<ChangeSet, ApplyError> {
-    let mut resolver = Resolver::new(client.clone(), manifests);
     let mut changes = ChangeSet::default();
+    apply_into(client, manifests, options, &mut changes).await?;
+    Ok(changes)
+}
+
+/// [`apply`], recording each change in `changes` as it happens, so that after an error
+/// `changes` holds the objects already written (to keep in the inventory: they are ours).
+///
+/// # Errors
+/// As [`apply`].
+#[instrument(skip_all, fields(objects = manifests.len()))]
+pub async fn apply_into(
+    client: &Client,
+    manifests: &[Manifest],
+    options: &ApplyOptions,
+    changes: &mut ChangeSet,
+) -> Result<(), ApplyError> {
+    let mut resolver = Resolver::new(client.clone(), manifests);
 
     let (mut first, rest): (Vec<&Manifest>, Vec<&Manifest>) =
         manifests.iter().partition(|m| is_stage_one(m));
@@ -235,7 +250,7 @@ pub async fn apply(
         let action = apply_one(&target, manifest, options).await?;
         changes.changes.push(target.change(action));
     }
-    Ok(changes)
+    Ok(())
 }
 
 /// The order objects are applied in: stage, kind table, namespace, name. Prune deletes in

@@ -70,6 +70,9 @@ pub struct Fetched {
     pub artifact: Artifact,
     /// Whether a pack was fetched; `false` when the artifact was already cached.
     pub transferred: bool,
+    /// Whether the local repository is shallow after this fetch (history cut at the
+    /// fetched commit). A server speaking protocol v1 over HTTP may ignore the depth.
+    pub shallow: bool,
 }
 
 /// Why a fetch failed. URLs in messages have any user name and password removed.
@@ -310,6 +313,7 @@ fn fetch_blocking(
                 path: target,
             },
             transferred: false,
+            shallow: repo.is_shallow().unwrap_or(false),
         });
     }
 
@@ -366,6 +370,7 @@ fn fetch_blocking(
             path: target,
         },
         transferred: true,
+        shallow: repo.is_shallow().unwrap_or(false),
     })
 }
 

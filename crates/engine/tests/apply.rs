@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use lockstep_engine::apply::{Action, ApplyError, ApplyOptions, ChangeSet, apply};
+use lockstep_engine::apply::{Action, ApplyError, ApplyOptions, ChangeSet, apply, apply_into};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 use lockstep_testenv::{ControlPlane, need};
 
@@ -372,6 +372,28 @@ async fn unknown_kind_and_missing_namespace_are_named() {
     .unwrap_err();
     assert!(matches!(err, ApplyError::UnknownKind { .. }), "{err:?}");
     assert!(err.to_string().contains("Ghost"), "{err}");
+
+    // What was written before the error is reported, to keep in the inventory.
+    write(
+        dir.path(),
+        "ns.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}-partial}}\n"),
+    );
+    let mut partial = ChangeSet::default();
+    let err = apply_into(
+        &client,
+        &rendered(dir.path(), &ns),
+        &ApplyOptions::default(),
+        &mut partial,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ApplyError::UnknownKind { .. }), "{err:?}");
+    assert_eq!(
+        actions(&partial),
+        [(format!("Namespace/{ns}-partial"), Action::Created)]
+    );
+    std::fs::remove_file(dir.path().join("ns.yaml")).unwrap();
 
     write(
         dir.path(),

@@ -18,6 +18,7 @@ async fn new_commit_new_revision_same_revision_no_fetch(
     let one = fetcher.fetch(url, &main_branch()).await.unwrap();
     assert_eq!(one.artifact.revision, format!("main@sha1:{first}"));
     assert!(one.transferred);
+    assert!(one.shallow, "a branch is fetched with depth 1");
     assert_eq!(
         std::fs::read_to_string(one.artifact.path.join("apps/cm.yaml")).unwrap(),
         "kind: ConfigMap\n"

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -223,13 +224,13 @@ pub async fn apply_into(
     let (mut first, rest): (Vec<&Manifest>, Vec<&Manifest>) =
         manifests.iter().partition(|m| is_stage_one(m));
     sort(&mut first);
+    let mut stage = Vec::with_capacity(first.len());
     for manifest in &first {
         let target = resolver.resolve(manifest, options.wait_timeout).await?;
-        let action = apply_one(&target, manifest, options).await?;
-        changes.changes.push(target.change(action));
+        let body = desired_body(&target, manifest);
+        stage.push((target, body));
     }
-    for manifest in &first {
-        let target = resolver.resolve(manifest, options.wait_timeout).await?;
+    for target in apply_stage(stage, options, changes).await? {
         wait_ready(&target, options.wait_timeout).await?;
     }
 
@@ -245,10 +246,14 @@ pub async fn apply_into(
     }
     sort(&mut cluster);
     sort(&mut namespaced);
-    for manifest in cluster.into_iter().chain(namespaced) {
-        let target = resolver.resolve(manifest, options.wait_timeout).await?;
-        let action = apply_one(&target, manifest, options).await?;
-        changes.changes.push(target.change(action));
+    for group in [cluster, namespaced] {
+        let mut stage = Vec::with_capacity(group.len());
+        for manifest in group {
+            let target = resolver.resolve(manifest, options.wait_timeout).await?;
+            let body = desired_body(&target, manifest);
+            stage.push((target, body));
+        }
+        apply_stage(stage, options, changes).await?;
     }
     Ok(())
 }
@@ -463,12 +468,20 @@ fn desired_body(target: &Target, m: &Manifest) -> Value {
     body
 }
 
-async fn apply_one(
+/// What a stage will do to one object, decided by reads and a dry-run only.
+enum Step {
+    Create,
+    Configure,
+    Unchanged,
+    Replace,
+}
+
+/// Reads the live object and dry-runs the apply; writes nothing.
+async fn plan_one(
     target: &Target,
-    m: &Manifest,
+    body: &Value,
     options: &ApplyOptions,
-) -> Result<Action, ApplyError> {
-    let body = desired_body(target, m);
+) -> Result<Step, ApplyError> {
     let secret = target.is_secret();
     let live = target
         .api
@@ -478,42 +491,26 @@ async fn apply_one(
             object: target.id.clone(),
             message: api_message(&e, secret),
         })?;
-    let params = PatchParams::apply(FIELD_MANAGER).force();
     let Some(live) = live else {
-        patch(target, &params, &body).await?;
-        debug!(object = %target.id, "created");
-        return Ok(Action::Created);
+        return Ok(Step::Create);
     };
-
-    let dry = target
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    match target
         .api
-        .patch(
-            &target.name,
-            &params.clone().dry_run(),
-            &Patch::Apply(&body),
-        )
-        .await;
-    match dry {
-        Ok(merged) => {
-            if drifted(&live, &merged) {
-                patch(target, &params, &body).await?;
-                debug!(object = %target.id, "configured");
-                Ok(Action::Configured)
-            } else {
-                Ok(Action::Unchanged)
-            }
-        }
+        .patch(&target.name, &params, &Patch::Apply(body))
+        .await
+    {
+        Ok(merged) if drifted(&live, &merged) => Ok(Step::Configure),
+        Ok(_) => Ok(Step::Unchanged),
         Err(err) if is_immutable(&err) => {
-            let forced = options.force || annotated_force(&body) || annotated_force_live(&live);
-            if !forced {
-                return Err(ApplyError::ImmutableField {
+            if options.force || annotated_force(body) || annotated_force_live(&live) {
+                Ok(Step::Replace)
+            } else {
+                Err(ApplyError::ImmutableField {
                     object: target.id.clone(),
                     fields: immutable_fields(&err),
-                });
+                })
             }
-            recreate(target, &params, &body, options.wait_timeout).await?;
-            debug!(object = %target.id, "replaced");
-            Ok(Action::Replaced)
         }
         Err(err) => Err(ApplyError::DryRun {
             object: target.id.clone(),
@@ -521,6 +518,60 @@ async fn apply_one(
         }),
     }
 }
+
+/// Carries out a planned step.
+async fn execute(
+    target: &Target,
+    body: &Value,
+    step: Step,
+    options: &ApplyOptions,
+) -> Result<Action, ApplyError> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let action = match step {
+        Step::Unchanged => return Ok(Action::Unchanged),
+        Step::Create => {
+            patch(target, &params, body).await?;
+            Action::Created
+        }
+        Step::Configure => {
+            patch(target, &params, body).await?;
+            Action::Configured
+        }
+        Step::Replace => {
+            recreate(target, &params, body, options.wait_timeout).await?;
+            Action::Replaced
+        }
+    };
+    debug!(object = %target.id, %action, "applied");
+    Ok(action)
+}
+
+/// Applies one stage: reads and dry-runs run [`CONCURRENCY`] at a time, then the writes
+/// happen one by one in order, stopping at the first error.
+async fn apply_stage(
+    targets: Vec<(Target, Value)>,
+    options: &ApplyOptions,
+    changes: &mut ChangeSet,
+) -> Result<Vec<Target>, ApplyError> {
+    let plans: Vec<Result<Step, ApplyError>> = futures::stream::iter(
+        targets
+            .iter()
+            .map(|(target, body)| plan_one(target, body, options)),
+    )
+    .buffered(CONCURRENCY)
+    .collect()
+    .await;
+    let mut done = Vec::with_capacity(targets.len());
+    for ((target, body), plan) in targets.into_iter().zip(plans) {
+        let action = execute(&target, &body, plan?, options).await?;
+        changes.changes.push(target.change(action));
+        done.push(target);
+    }
+    Ok(done)
+}
+
+/// How many objects are read and dry-run at once (Flux's `--concurrent-ssa` default).
+const CONCURRENCY: usize = 4;
 
 async fn patch(target: &Target, params: &PatchParams, body: &Value) -> Result<(), ApplyError> {
     target

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks of `lockstep` against the reference tools, in ONE run, with
+# hyperfine; the numbers and ratios go into BENCHMARKS.md by hand (issues 3 and 4: speed
+# targets are benchmarks compared with the reference tool, never timed assertions in tests).
+#
+#   sops encrypt/decrypt  vs lockstep encrypt/decrypt   (age key; small Secret, 10,000 values)
+#   kubeseal --cert       vs lockstep seal --cert       (1,000 Secrets: one multi-document
+#                                                        input, and a loop of 1,000 processes)
+#
+# Idempotent. Needs the reference tools from scripts/install-testenv.sh (~/.cache/lockstep/bin)
+# and installs hyperfine from Debian if missing. Inputs are generated in a temp dir and hold
+# canary values only; hyperfine's JSON exports (timings and command lines, no secrets) are
+# kept in $BENCH_OUT (default ~/.cache/lockstep/bench/<UTC timestamp>).
+#
+# Knobs: BENCH_RUNS (runs of the per-process benchmarks, default 30), BENCH_LOOP_RUNS (runs
+# of the 1,000-process loops, default 3), BENCH_SKIP_BUILD=1 (use the existing release build),
+# LOCKSTEP_BIN (another lockstep binary; only to try the script out, not for numbers).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
+bin=$cache/bin
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target-release}
+runs=${BENCH_RUNS:-30}
+nsecrets=${BENCH_SECRETS:-1000}
+loop_runs=${BENCH_LOOP_RUNS:-3}
+out=${BENCH_OUT:-$cache/bench/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$out"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+for tool in sops kubeseal; do
+  [ -x "$bin/$tool" ] || { log "missing $bin/$tool: run scripts/install-testenv.sh first"; exit 1; }
+done
+
+if ! command -v hyperfine >/dev/null; then
+  log "installing hyperfine (Debian)"
+  apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null
+fi
+for tool in jq openssl; do
+  command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }
+done
+
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  log "building lockstep (release) into $CARGO_TARGET_DIR (nice 19: the cores are shared)"
+  (cd "$repo" && nice -n 19 cargo build --release -q -p lockstep-cli)
+fi
+lockstep=${LOCKSTEP_BIN:-$CARGO_TARGET_DIR/release/lockstep}
+sops=$bin/sops
+kubeseal=$bin/kubeseal
+[ -x "$lockstep" ] || { log "no release build at $lockstep"; exit 1; }
+
+tmp=$(mktemp -d -t lockstep-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+
+# --- Inputs (deterministic, canary values only) -------------------------------------------
+"$lockstep" age-keygen -o key.txt 2>/dev/null
+chmod 600 key.txt
+recipient=$("$lockstep" age-keygen -y key.txt)
+export SOPS_AGE_KEY_FILE=$tmp/key.txt
+# Neither tool may find a .sops.yaml above the temp dir or a Vault/AWS setup to consult.
+unset SOPS_AGE_KEY SOPS_AGE_KEY_CMD SOPS_CONFIG VAULT_ADDR VAULT_TOKEN AWS_PROFILE
+
+cat > small.yaml <<'EOF'
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app-credentials
+  namespace: bench
+type: Opaque
+stringData:
+  username: canary-user
+  password: canary-password-0000
+  api-token: canary-token-0000000000000000
+EOF
+
+# 10,000 values: 100 sections of 100 keys each.
+awk 'BEGIN { for (s = 0; s < 100; s++) { printf "section%03d:\n", s;
+       for (k = 0; k < 100; k++) printf "  key%03d: canary-value-%03d-%03d\n", k, s, k } }' > big.yaml
+[ "$(grep -c ': canary-value-' big.yaml)" = 10000 ]
+
+# Encrypted inputs for the decrypt benchmarks: the same sops-written file for both tools
+# (what a team switching from sops has in Git), and lockstep's own output as a cross-check.
+for f in small big; do
+  "$sops" encrypt --age "$recipient" "$f.yaml" > "$f.sops.yaml"
+  "$lockstep" encrypt --age "$recipient" "$f.yaml" > "$f.lockstep.yaml"
+  # Correctness before speed: each tool opens the other's file, with the same output as
+  # sops' own (sops re-indents YAML to 4 spaces, so compare with sops, not the input).
+  "$sops" decrypt "$f.sops.yaml" > "$f.plain.yaml"
+  cmp -s <("$lockstep" decrypt "$f.sops.yaml") "$f.plain.yaml" || { log "lockstep opens sops' $f differently"; exit 1; }
+  cmp -s <("$sops" decrypt "$f.lockstep.yaml") "$f.plain.yaml" || { log "sops opens lockstep's $f differently"; exit 1; }
+done
+
+# Sealing: a self-signed RSA-4096 certificate, as the controllers generate.
+openssl req -x509 -newkey rsa:4096 -nodes -keyout seal-key.pem -out seal-cert.pem \
+  -days 30 -subj /CN=sealed-secret/O=sealed-secret 2>/dev/null
+mkdir secrets
+for i in $(seq -w 0 $(( nsecrets - 1 ))); do
+  cat > "secrets/s$i.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata:
+  name: secret-$i
+  namespace: bench
+type: Opaque
+stringData:
+  username: canary-user-$i
+  password: canary-password-$i
+EOF
+done
+# The same Secrets as one multi-document stream (both tools take it).
+for f in secrets/*.yaml; do echo '---'; cat "$f"; done > secrets-all.yaml
+first=$(ls secrets/*.yaml | head -1)
+first_name=$(awk '/^  name:/ { print $2; exit }' "$first")
+[ "$("$kubeseal" --cert seal-cert.pem -o yaml -f secrets-all.yaml | grep -c '^kind: SealedSecret')" = "$nsecrets" ]
+[ "$("$lockstep" seal --cert seal-cert.pem -o yaml -f secrets-all.yaml | grep -c '^kind: SealedSecret')" = "$nsecrets" ]
+# Both tools' one-Secret output unseals with the key (lockstep's through kubeseal).
+"$lockstep" seal --cert seal-cert.pem -o yaml -f "$first" > first.sealed.yaml
+"$kubeseal" --recovery-unseal --recovery-private-key seal-key.pem -f first.sealed.yaml -o yaml \
+  | grep -q "name: $first_name" || { log "kubeseal cannot unseal lockstep's output"; exit 1; }
+
+cat > seal-loop.sh <<'EOF'
+#!/bin/sh
+# $1: the sealing command (kubeseal or "lockstep seal"); one process per Secret.
+for f in secrets/*.yaml; do $1 --cert seal-cert.pem -f "$f" > /dev/null || exit 1; done
+EOF
+chmod +x seal-loop.sh
+
+# --- Benchmarks -------------------------------------------------------------------------
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average before: $load_before"
+
+# bench NAME HYPERFINE-ARGS... : reference first, lockstep second, in one hyperfine run.
+bench() {
+  local name=$1; shift
+  log "$name"
+  hyperfine -N --style basic --export-json "$out/$name.json" "$@" >&2
+}
+bench encrypt-small --warmup 5 --runs "$runs" \
+  -n sops "$sops encrypt --age $recipient small.yaml" \
+  -n lockstep "$lockstep encrypt --age $recipient small.yaml"
+bench decrypt-small --warmup 5 --runs "$runs" \
+  -n sops "$sops decrypt small.sops.yaml" \
+  -n lockstep "$lockstep decrypt small.sops.yaml"
+bench encrypt-10k --warmup 2 --runs "$(( runs / 2 ))" \
+  -n sops "$sops encrypt --age $recipient big.yaml" \
+  -n lockstep "$lockstep encrypt --age $recipient big.yaml"
+bench decrypt-10k --warmup 2 --runs "$(( runs / 2 ))" \
+  -n sops "$sops decrypt big.sops.yaml" \
+  -n lockstep "$lockstep decrypt big.sops.yaml"
+bench decrypt-10k-own --warmup 2 --runs "$(( runs / 2 ))" \
+  -n sops "$sops decrypt big.lockstep.yaml" \
+  -n lockstep "$lockstep decrypt big.lockstep.yaml"
+bench seal-one --warmup 5 --runs "$runs" \
+  -n kubeseal "$kubeseal --cert seal-cert.pem -f $first" \
+  -n lockstep "$lockstep seal --cert seal-cert.pem -f $first"
+bench seal-1000-stream --warmup 2 --runs "$(( runs / 3 ))" \
+  -n kubeseal "$kubeseal --cert seal-cert.pem -f secrets-all.yaml" \
+  -n lockstep "$lockstep seal --cert seal-cert.pem -f secrets-all.yaml"
+bench seal-1000-loop --warmup 1 --runs "$loop_runs" \
+  -n kubeseal "./seal-loop.sh $kubeseal" \
+  -n lockstep "./seal-loop.sh '$lockstep seal'"
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average after: $load_after"
+
+# --- Ratios -------------------------------------------------------------------------------
+{
+  echo
+  echo "load average before: $load_before   after: $load_after   (nproc: $(nproc))"
+  echo "$("$sops" --version --disable-version-check 2>/dev/null | head -1) | kubeseal $("$kubeseal" --version | awk '{print $NF}') | lockstep $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- cli keys crates || echo '+dirty')"
+  echo
+  printf '%-18s %22s %22s %9s\n' benchmark "reference mean±σ" "lockstep mean±σ" speedup
+  for f in encrypt-small decrypt-small encrypt-10k decrypt-10k decrypt-10k-own seal-one seal-1000-stream seal-1000-loop; do
+    jq -r --arg n "$f" '
+      def ms: if . >= 1 then "\(. * 1000 | round) ms" else "\(. * 10000 | round / 10) ms" end;
+      .results as [$r, $l]
+      | [$n, "\($r.mean | ms) ± \($r.stddev // 0 | ms)", "\($l.mean | ms) ± \($l.stddev // 0 | ms)",
+         "\($r.mean / $l.mean * 100 | round / 100)x"] | @tsv' "$out/$f.json"
+  done | awk -F'\t' '{ printf "%-18s %22s %22s %9s\n", $1, $2, $3, $4 }'
+  echo
+  echo "speedup = reference mean / lockstep mean (>1: lockstep is faster). JSON: $out"
+}

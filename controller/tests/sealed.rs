@@ -3,6 +3,11 @@
 
 mod support;
 
+/// The binary under test, built by cargo for this package's tests.
+fn controller_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_lockstep-controller").into()
+}
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,10 @@
 //! Running the real `lockstep-controller` binary against the test environment's control
 //! plane, and reading what it did through the API.
+//!
+//! Shared by the controller's own tests and the cross-crate tests in `tests/`; each test
+//! crate root provides `controller_binary()`, since only the controller package knows its
+//! binary through `CARGO_BIN_EXE_*`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -59,7 +62,7 @@ impl Controller {
         let logs = LogDir::for_server("lockstep-controller").unwrap();
         let api_port = free_port().unwrap();
         let metrics_port = free_port().unwrap();
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_lockstep-controller"));
+        let bin = crate::controller_binary();
         let args = [
             format!("--namespace={namespace}"),
             "--all-namespaces=false".to_owned(),

@@ -1,9 +1,13 @@
 //! The public half of a sealing key: wraps 32-byte session keys with RSA-OAEP
 //! (SHA-256/MGF1-SHA-256) under a scope label, and names itself by fingerprint.
+//!
+//! Wrapping is public-key work, so it uses the `rsa` crate (RUSTSEC-2023-0071 concerns
+//! private-key operations only) with the OS random source. aws-lc-rs would do the same, but
+//! its first random bytes in a process cost ~25–45 ms of jitter-entropy seeding, which
+//! dominated a one-Secret `lockstep seal` (see BENCHMARKS.md). Unwrapping stays in aws-lc-rs.
 
 use std::fmt;
 
-use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
 use base64::Engine as _;
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::traits::PublicKeyParts as _;
@@ -15,7 +19,7 @@ use crate::DataKey;
 /// An RSA public key that seals session keys. Cheap to clone.
 #[derive(Clone)]
 pub struct SealingPublicKey {
-    oaep: std::sync::Arc<OaepPublicEncryptingKey>,
+    key: rsa::RsaPublicKey,
     spki_der: Vec<u8>,
     fingerprint: String,
 }
@@ -24,18 +28,17 @@ impl SealingPublicKey {
     /// Reads an X.509 `SubjectPublicKeyInfo` (DER) holding an RSA key.
     ///
     /// # Errors
-    /// [`CertificateError::NotRsa`] when the key is not RSA or aws-lc-rs rejects it.
+    /// [`CertificateError::NotRsa`] when the key is not RSA.
     pub fn from_spki_der(spki_der: &[u8]) -> Result<Self, CertificateError> {
-        let not_rsa = |reason: String| CertificateError::NotRsa { reason };
-        let parsed =
-            rsa::RsaPublicKey::from_public_key_der(spki_der).map_err(|e| not_rsa(e.to_string()))?;
-        let key = PublicEncryptingKey::from_der(spki_der).map_err(|e| not_rsa(e.to_string()))?;
-        let oaep = OaepPublicEncryptingKey::new(key)
-            .map_err(|_| not_rsa("OAEP unavailable".to_owned()))?;
+        let key = rsa::RsaPublicKey::from_public_key_der(spki_der).map_err(|e| {
+            CertificateError::NotRsa {
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Self {
-            oaep: std::sync::Arc::new(oaep),
+            fingerprint: ssh_fingerprint(&key.e().to_bytes_be(), &key.n().to_bytes_be()),
+            key,
             spki_der: spki_der.to_vec(),
-            fingerprint: ssh_fingerprint(&parsed.e().to_bytes_be(), &parsed.n().to_bytes_be()),
         })
     }
 
@@ -43,30 +46,23 @@ impl SealingPublicKey {
     /// The result is exactly [`Self::size_bytes`] long.
     ///
     /// # Errors
-    /// [`WrapError::Encrypt`] when aws-lc-rs refuses (it should not for a 32-byte key).
+    /// [`WrapError::Encrypt`] when the key is too small for OAEP-SHA256 of 32 bytes, or the
+    /// label is not UTF-8 (scope labels are Kubernetes names, so it always is).
     pub fn wrap_session_key(
         &self,
         session_key: &DataKey,
         label: &[u8],
     ) -> Result<Vec<u8>, WrapError> {
-        let mut out = vec![0u8; self.oaep.ciphertext_size()];
-        let len = self
-            .oaep
-            .encrypt(
-                &OAEP_SHA256_MGF1SHA256,
-                session_key.expose_secret(),
-                &mut out,
-                Some(label),
-            )
-            .map_err(|_| WrapError::Encrypt)?
-            .len();
-        out.truncate(len);
-        Ok(out)
+        let label = std::str::from_utf8(label).map_err(|_| WrapError::Encrypt)?;
+        let padding = rsa::Oaep::new_with_label::<Sha256, _>(label);
+        self.key
+            .encrypt(&mut rand::rngs::OsRng, padding, session_key.expose_secret())
+            .map_err(|_| WrapError::Encrypt)
     }
 
     /// Modulus size in bytes (512 for a 4096-bit key): the length of a wrapped key.
     pub fn size_bytes(&self) -> usize {
-        self.oaep.key_size_bytes()
+        self.key.size()
     }
 
     /// The key as X.509 `SubjectPublicKeyInfo` DER.

@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use super::encrypt;
 use super::sopscommon::{
     ConfigFlag, KeyFlags, RuleFlags, TypeFlags, decrypt_file, load_encrypted, write_atomic,
+    write_reencrypted,
 };
 use super::sopserr::{Code, Coded, coded};
 
@@ -67,14 +68,7 @@ pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
             "the edited file does not parse; nothing was written",
         ))
     })?;
-    let out = lockstep_sops::reencrypt(
-        tree,
-        &decrypted.data_key,
-        decrypted.metadata,
-        Some(&decrypted.stash),
-    )
-    .with_context(|| format!("cannot encrypt {name}"))?;
-    write_atomic(&args.file, &out.emit(format, &emit)?)?;
+    write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;
     Ok(ExitCode::SUCCESS)
 }
 

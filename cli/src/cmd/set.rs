@@ -11,7 +11,8 @@ use lockstep_sops::{Format, Item, Scalar, Value};
 use zeroize::Zeroizing;
 
 use super::sopscommon::{
-    ConfigFlag, Step, TypeFlags, decrypt_file, load_encrypted, parse_path, read_input, write_atomic,
+    ConfigFlag, Step, TypeFlags, decrypt_file, load_encrypted, parse_path, read_input,
+    write_reencrypted,
 };
 use super::sopserr::{Code, coded};
 
@@ -169,9 +170,9 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let file = load_encrypted(&input.bytes, format, &name)?;
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+    let mut decrypted = decrypt_file(file, args.ignore_mac, &args.config)
         .with_context(|| format!("cannot decrypt {name}"))?;
-    let mut tree = decrypted.tree;
+    let mut tree = std::mem::take(&mut decrypted.tree);
     if tree.branches.is_empty() {
         tree.branches.push(Vec::new());
     }
@@ -180,13 +181,6 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let emit = args.config.emit_options();
-    let out = lockstep_sops::reencrypt(
-        tree,
-        &decrypted.data_key,
-        decrypted.metadata,
-        Some(&decrypted.stash),
-    )
-    .with_context(|| format!("cannot encrypt {name}"))?;
-    write_atomic(&args.file, &out.emit(format, &emit)?)?;
+    write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -447,6 +447,27 @@ pub fn decrypt_file(
     }
 }
 
+/// Re-encrypts an edited plaintext `tree` with the file's own data key, keeping the
+/// ciphertext of every unchanged value (the IV stash), and writes it over `path` atomically:
+/// the last step of `edit`, `set` and `unset`.
+pub fn write_reencrypted(
+    path: &Path,
+    tree: lockstep_sops::Tree,
+    decrypted: Decrypted,
+    format: Format,
+    emit: &lockstep_sops::EmitOptions,
+    name: &str,
+) -> anyhow::Result<()> {
+    let out = lockstep_sops::reencrypt(
+        tree,
+        &decrypted.data_key,
+        decrypted.metadata,
+        Some(&decrypted.stash),
+    )
+    .with_context(|| format!("cannot encrypt {name}"))?;
+    write_atomic(path, &out.emit(format, emit)?)
+}
+
 /// The name to show for the input.
 pub fn shown(path: Option<&Path>) -> String {
     path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())

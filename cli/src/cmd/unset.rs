@@ -10,7 +10,7 @@ use lockstep_sops::{Item, Value};
 
 use super::sopscommon::{
     ConfigFlag, Step, TypeFlags, decrypt_file, load_encrypted, parse_path, read_input, show_path,
-    write_atomic,
+    write_reencrypted,
 };
 use super::sopserr::{Code, coded};
 
@@ -84,9 +84,9 @@ pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let file = load_encrypted(&input.bytes, format, &name)?;
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+    let mut decrypted = decrypt_file(file, args.ignore_mac, &args.config)
         .with_context(|| format!("cannot decrypt {name}"))?;
-    let mut tree = decrypted.tree;
+    let mut tree = std::mem::take(&mut decrypted.tree);
     let removed = tree.branches.first_mut().is_some_and(|b| remove(b, &path));
     if !removed {
         if args.idempotent {
@@ -98,13 +98,6 @@ pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let emit = args.config.emit_options();
-    let out = lockstep_sops::reencrypt(
-        tree,
-        &decrypted.data_key,
-        decrypted.metadata,
-        Some(&decrypted.stash),
-    )
-    .with_context(|| format!("cannot encrypt {name}"))?;
-    write_atomic(&args.file, &out.emit(format, &emit)?)?;
+    write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 
 use super::encrypt;
 use super::sopscommon::{
-    ConfigFlag, KeyFlags, RuleFlags, TypeFlags, decrypt_file, load_encrypted, write_atomic,
-    write_reencrypted,
+    ConfigFlag, KeyFlags, RuleFlags, TypeFlags, decrypt_file, load_encrypted, private_temp_dir,
+    write_atomic, write_reencrypted,
 };
 use super::sopserr::{Code, Coded, coded};
 
@@ -96,17 +96,7 @@ fn create(args: &EditArgs, format: Format) -> anyhow::Result<ExitCode> {
 /// directory, runs the editor on it and returns the new content, or `None` when the file
 /// is unchanged. The directory is removed afterwards.
 fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
-    let dir = tempfile::Builder::new()
-        .prefix("lockstep-edit-")
-        .tempdir()
-        .context("cannot create a private temporary directory")?;
-    // Private before anything is written into it (tempfile leaves it to the umask).
-    #[cfg(unix)]
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .context("cannot make the temporary directory private")?;
+    let dir = private_temp_dir("lockstep-edit-")?;
     let base = file
         .file_name()
         .map_or_else(|| "tmp-file".into(), |n| n.to_owned());

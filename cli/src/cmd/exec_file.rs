@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use clap::Args;
 use zeroize::Zeroizing;
 
-use super::sopscommon::{ConfigFlag, TypeFlags, decrypt_file, load_encrypted, read_input};
+use super::sopscommon::{
+    ConfigFlag, TypeFlags, decrypt_file, load_encrypted, private_temp_dir, read_input,
+};
 
 /// Run a command on a temporary decrypted copy of a file (sops-compatible).
 #[derive(Debug, Args)]
@@ -49,17 +51,7 @@ pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
         out_fmt,
         &args.config.emit_options(),
     )?);
-    let dir = tempfile::Builder::new()
-        .prefix("lockstep-exec-")
-        .tempdir()
-        .context("cannot create a private temporary directory")?;
-    // Private before anything is written into it (tempfile leaves it to the umask).
-    #[cfg(unix)]
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .context("cannot make the temporary directory private")?;
+    let dir = private_temp_dir("lockstep-exec-")?;
     let path = dir
         .path()
         .join(args.filename.as_deref().unwrap_or("tmp-file"));

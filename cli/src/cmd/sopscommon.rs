@@ -468,6 +468,23 @@ pub fn write_reencrypted(
     write_atomic(path, &out.emit(format, emit)?)
 }
 
+/// A temporary directory only the user can enter, for decrypted copies (`edit`,
+/// `exec-file`); removed when the returned handle drops.
+pub fn private_temp_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .context("cannot create a private temporary directory")?;
+    // Private before anything is written into it (tempfile leaves it to the umask).
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .context("cannot make the temporary directory private")?;
+    Ok(dir)
+}
+
 /// The name to show for the input.
 pub fn shown(path: Option<&Path>) -> String {
     path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())

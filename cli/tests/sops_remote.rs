@@ -124,6 +124,60 @@ fn both_ways(env: &Env, flags: &[&str]) {
     assert!(String::from_utf8_lossy(&reference).contains(CANARY));
 }
 
+/// The other stores with the same key flags: each tool opens the other's file, and both
+/// print the same plaintext. (The YAML case above also compares the encrypted files.)
+fn other_formats_both_ways(env: &Env, flags: &[&str]) {
+    let inputs: [(&str, String); 4] = [
+        (
+            "json",
+            format!("{{\"password\": \"{CANARY}\", \"port\": 5432}}\n"),
+        ),
+        ("env", format!("PASSWORD={CANARY}\nPORT=5432\n")),
+        ("ini", format!("[db]\npassword = {CANARY}\nport = 5432\n")),
+        ("bin", format!("raw bytes {CANARY}\n")),
+    ];
+    for (ext, text) in inputs {
+        let plain = format!("plain.{ext}");
+        env.write(&plain, text.as_bytes());
+        let mut args = vec!["encrypt"];
+        args.extend_from_slice(flags);
+        if ext == "bin" {
+            args.extend_from_slice(&["--input-type", "binary", "--output-type", "binary"]);
+        }
+        args.push(&plain);
+        let ours = ok(env.ours(&args), &format!("lockstep encrypt .{ext}"));
+        let theirs = ok(env.sops(&args), &format!("sops encrypt .{ext}"));
+        assert!(!String::from_utf8_lossy(&ours).contains(CANARY));
+        let (ours_file, theirs_file) = (format!("ours.enc.{ext}"), format!("theirs.enc.{ext}"));
+        env.write(&ours_file, &ours);
+        env.write(&theirs_file, &theirs);
+        let mut decrypt = vec!["decrypt"];
+        if ext == "bin" {
+            decrypt.extend_from_slice(&["--input-type", "binary", "--output-type", "binary"]);
+        }
+        let run = |tool: &dyn Fn(&[&str]) -> Output, file: &str, what: &str| {
+            let mut args = decrypt.clone();
+            args.push(file);
+            ok(tool(&args), what)
+        };
+        let reference = run(&|a| env.sops(a), &theirs_file, "sops -d theirs");
+        assert!(
+            String::from_utf8_lossy(&reference).contains(CANARY),
+            ".{ext}"
+        );
+        assert_eq!(
+            run(&|a| env.sops(a), &ours_file, "sops -d ours"),
+            reference,
+            ".{ext}"
+        );
+        assert_eq!(
+            run(&|a| env.ours(a), &theirs_file, "lockstep -d theirs"),
+            reference,
+            ".{ext}"
+        );
+    }
+}
+
 /// With the server gone: 128 from both, the key named, nothing written, no plaintext.
 fn server_down(env: &Env, file: &str, key_name: &str) {
     let path: &Path = &env.dir.path().join(file);
@@ -150,6 +204,7 @@ async fn vault_transit_both_ways_and_server_down() {
         return;
     };
     both_ways(&env, &["--hc-vault-transit", &uri]);
+    other_formats_both_ways(&env, &["--hc-vault-transit", &uri]);
     // rotate: add an age key, then (server gone) that key still opens the file.
     let key = env.dir.path().join("age.txt");
     ok(
@@ -189,15 +244,14 @@ async fn kms_both_ways_with_context_and_server_down() {
     ]) else {
         return;
     };
-    both_ways(
-        &env,
-        &[
-            "--kms",
-            &arn,
-            "--encryption-context",
-            "app:lockstep,env:test",
-        ],
-    );
+    let flags = [
+        "--kms",
+        &arn,
+        "--encryption-context",
+        "app:lockstep,env:test",
+    ];
+    both_ways(&env, &flags);
+    other_formats_both_ways(&env, &flags);
     let text = std::fs::read_to_string(env.dir.path().join("ours.enc.yaml")).unwrap();
     assert!(text.contains("app: lockstep"), "{text}");
     drop(kms);

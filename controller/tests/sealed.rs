@@ -290,6 +290,65 @@ async fn strict_scope_is_enforced_and_namespace_wide_allows_renaming() {
 }
 
 #[tokio::test]
+async fn managed_secrets_are_taken_over_and_patch_secrets_merged() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("sealed-annotations").await.unwrap();
+    install_crd(&client).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let existing = |name: &str, annotation: &str| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            annotations: Some(BTreeMap::from([(annotation.to_owned(), "true".to_owned())])),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(BTreeMap::from([
+            ("k".to_owned(), "old".to_owned()),
+            ("kept".to_owned(), "theirs".to_owned()),
+        ])),
+        ..Secret::default()
+    };
+    secrets
+        .create(
+            &PostParams::default(),
+            &existing("managed", lockstep_sealed::MANAGED_ANNOTATION),
+        )
+        .await
+        .unwrap();
+    secrets
+        .create(
+            &PostParams::default(),
+            &existing("patched", lockstep_sealed::PATCH_ANNOTATION),
+        )
+        .await
+        .unwrap();
+    let controller = Controller::start(plane, &ns).await;
+    let cert = controller.cert().await;
+    for name in ["managed", "patched"] {
+        let sealed = seal_json(
+            &cert,
+            input(&ns, name, &[("k", "canary-new")]),
+            &SealOptions::default(),
+        );
+        create_sealed(&client, &ns, sealed).await;
+        assert_eq!(synced(&client, &ns, name).await.0, "True", "{name}");
+    }
+
+    // `managed`: replaced by the SealedSecret's data, and now owned by it.
+    let managed = secrets.get("managed").await.unwrap();
+    assert_eq!(value(&managed, "k"), "canary-new");
+    assert!(!managed.data.as_ref().unwrap().contains_key("kept"));
+    assert_eq!(
+        managed.metadata.owner_references.unwrap()[0].kind,
+        "SealedSecret"
+    );
+
+    // `patch`: our item merged in, theirs kept.
+    let patched = secrets.get("patched").await.unwrap();
+    assert_eq!(value(&patched, "k"), "canary-new");
+    assert_eq!(value(&patched, "kept"), "theirs");
+}
+
+#[tokio::test]
 async fn bad_input_is_reported_and_nothing_existing_is_touched() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("sealed-bad").await.unwrap();

@@ -290,7 +290,7 @@ async fn strict_scope_is_enforced_and_namespace_wide_allows_renaming() {
 }
 
 #[tokio::test]
-async fn managed_secrets_are_taken_over_and_patch_secrets_merged() {
+async fn managed_patch_and_skip_owner_annotations_are_honoured() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("sealed-annotations").await.unwrap();
     install_crd(&client).await;
@@ -346,6 +346,28 @@ async fn managed_secrets_are_taken_over_and_patch_secrets_merged() {
     let patched = secrets.get("patched").await.unwrap();
     assert_eq!(value(&patched, "k"), "canary-new");
     assert_eq!(value(&patched, "kept"), "theirs");
+
+    // `skip-set-owner-references` in the template: a Secret with no owner.
+    let mut unowned = input(&ns, "unowned", &[("k", "canary-unowned")]);
+    unowned.metadata.annotations = Some(BTreeMap::from([(
+        lockstep_sealed::SKIP_SET_OWNER_REFERENCES_ANNOTATION.to_owned(),
+        "true".to_owned(),
+    )]));
+    create_sealed(
+        &client,
+        &ns,
+        seal_json(&cert, unowned, &SealOptions::default()),
+    )
+    .await;
+    let unowned = secret(&client, &ns, "unowned").await;
+    assert_eq!(value(&unowned, "k"), "canary-unowned");
+    assert!(
+        unowned
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

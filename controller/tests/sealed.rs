@@ -371,6 +371,51 @@ async fn managed_patch_and_skip_owner_annotations_are_honoured() {
 }
 
 #[tokio::test]
+async fn a_deleted_secret_comes_back_and_goes_with_its_sealed_secret() {
+    use kube::api::{DeleteParams, DynamicObject};
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("sealed-lifecycle").await.unwrap();
+    install_crd(&client).await;
+    let controller = Controller::start(plane, &ns).await;
+    let cert = controller.cert().await;
+    let sealed = seal_json(
+        &cert,
+        input(&ns, "app", &[("k", "canary-app")]),
+        &SealOptions::default(),
+    );
+    create_sealed(&client, &ns, sealed).await;
+    let first = secret(&client, &ns, "app").await;
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    support::eventually("the Secret to be recreated", async || {
+        secrets
+            .get_opt("app")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.metadata.uid != first.metadata.uid)
+    })
+    .await;
+    assert_eq!(value(&secrets.get("app").await.unwrap(), "k"), "canary-app");
+
+    // Deleting the SealedSecret lets the garbage collector remove the owned Secret.
+    let sealed_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &support::sealed_resource());
+    sealed_api
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    let gc = std::time::Duration::from_secs(150);
+    support::eventually_within("the Secret to be garbage collected", gc, async || {
+        secrets.get_opt("app").await.unwrap().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bad_input_is_reported_and_nothing_existing_is_touched() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("sealed-bad").await.unwrap();

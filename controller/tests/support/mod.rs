@@ -188,8 +188,18 @@ pub async fn wait_for_event(
 }
 
 /// Polls `check` every 200 ms for up to 60 s; panics naming `what` if it never holds.
-pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+pub async fn eventually(what: &str, check: impl AsyncFnMut() -> bool) {
+    eventually_within(what, Duration::from_secs(60), check).await;
+}
+
+/// [`eventually`] with its own deadline, for what a slower controller does (the garbage
+/// collector notices a new CRD's resources only at its next discovery, every 30 s).
+pub async fn eventually_within(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
     while !check().await {
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -111,14 +111,17 @@ EOF
 done
 # The same Secrets as one multi-document stream (both tools take it).
 for f in secrets/*.yaml; do echo '---'; cat "$f"; done > secrets-all.yaml
-first=$(ls secrets/*.yaml | head -1)
+# (No `ls | head`: with pipefail, head closing the pipe early fails the script with SIGPIPE.)
+secret_files=(secrets/*.yaml)
+first=${secret_files[0]}
 first_name=$(awk '/^  name:/ { print $2; exit }' "$first")
 [ "$("$kubeseal" --cert seal-cert.pem -o yaml -f secrets-all.yaml | grep -c '^kind: SealedSecret')" = "$nsecrets" ]
 [ "$("$lockstep" seal --cert seal-cert.pem -o yaml -f secrets-all.yaml | grep -c '^kind: SealedSecret')" = "$nsecrets" ]
 # Both tools' one-Secret output unseals with the key (lockstep's through kubeseal).
 "$lockstep" seal --cert seal-cert.pem -o yaml -f "$first" > first.sealed.yaml
 "$kubeseal" --recovery-unseal --recovery-private-key seal-key.pem -f first.sealed.yaml -o yaml \
-  | grep -q "name: $first_name" || { log "kubeseal cannot unseal lockstep's output"; exit 1; }
+  > first.unsealed.yaml
+grep -q "name: $first_name" first.unsealed.yaml || { log "kubeseal cannot unseal lockstep's output"; exit 1; }
 
 cat > seal-loop.sh <<'EOF'
 #!/bin/sh

@@ -8,9 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::{Item, Value};
 
-use super::sopscommon::{
-    ConfigFlag, TypeFlags, decrypt_file, load_encrypted, read_input, scalar_text,
-};
+use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, scalar_text};
 use super::sopserr::{Code, coded};
 
 /// Run a command with the decrypted values in its environment (sops-compatible).
@@ -37,12 +35,8 @@ pub struct ExecEnvArgs {
 
 /// Runs `lockstep exec-env`.
 pub fn run(args: ExecEnvArgs) -> anyhow::Result<ExitCode> {
-    let input = read_input(Some(&args.file))?;
     let (format, _) = args.types.formats(Some(&args.file));
-    let name = args.file.display().to_string();
-    let file = load_encrypted(&input.bytes, format, &name)?;
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
-        .with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
     let mut env = Vec::new();
     if let Some(branch) = decrypted.tree.branches.first() {
         for item in branch {

@@ -11,9 +11,7 @@ use anyhow::Context as _;
 use clap::Args;
 use zeroize::Zeroizing;
 
-use super::sopscommon::{
-    ConfigFlag, TypeFlags, decrypt_file, load_encrypted, private_temp_dir, read_input,
-};
+use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, private_temp_dir};
 
 /// Run a command on a temporary decrypted copy of a file (sops-compatible).
 #[derive(Debug, Args)]
@@ -40,12 +38,8 @@ pub struct ExecFileArgs {
 
 /// Runs `lockstep exec-file`.
 pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
-    let input = read_input(Some(&args.file))?;
     let (in_fmt, out_fmt) = args.types.formats(Some(&args.file));
-    let name = args.file.display().to_string();
-    let file = load_encrypted(&input.bytes, in_fmt, &name)?;
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
-        .with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = open_encrypted(&args.file, in_fmt, args.ignore_mac, &args.config)?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(
         &decrypted.tree,
         out_fmt,

@@ -10,9 +10,7 @@ use clap::Args;
 use lockstep_sops::EncryptOptions;
 
 use super::keysource::{self, spec_of};
-use super::sopscommon::{
-    ConfigFlag, Output, TypeFlags, decrypt_file, load_encrypted, parse_context, read_input,
-};
+use super::sopscommon::{ConfigFlag, Output, TypeFlags, open_encrypted, parse_context};
 use super::sopsconfig::{KeySpec, kms_from_arn, split_list};
 use super::sopserr::{Code, coded};
 
@@ -88,12 +86,9 @@ pub fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
     }
     let output = Output::choose(args.in_place, args.output.as_deref(), Some(&args.file))?;
     let context = parse_context(args.encryption_context.as_deref())?;
-    let input = read_input(Some(&args.file))?;
     let (in_fmt, out_fmt) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
-    let file = load_encrypted(&input.bytes, in_fmt, &name)?;
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
-        .with_context(|| format!("cannot decrypt {name}"))?;
+    let decrypted = open_encrypted(&args.file, in_fmt, args.ignore_mac, &args.config)?;
     let metadata = decrypted.metadata;
     let mut groups: Vec<Vec<KeySpec>> = metadata
         .key_groups

@@ -11,8 +11,7 @@ use lockstep_sops::{Format, Item, Scalar, Value};
 use zeroize::Zeroizing;
 
 use super::sopscommon::{
-    ConfigFlag, Step, TypeFlags, decrypt_file, load_encrypted, parse_path, read_input,
-    write_reencrypted,
+    ConfigFlag, Step, TypeFlags, open_encrypted, parse_path, write_reencrypted,
 };
 use super::sopserr::{Code, coded};
 
@@ -166,12 +165,9 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let value = json_value(&text)?;
-    let input = read_input(Some(&args.file))?;
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
-    let file = load_encrypted(&input.bytes, format, &name)?;
-    let mut decrypted = decrypt_file(file, args.ignore_mac, &args.config)
-        .with_context(|| format!("cannot decrypt {name}"))?;
+    let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
     let mut tree = std::mem::take(&mut decrypted.tree);
     if tree.branches.is_empty() {
         tree.branches.push(Vec::new());

@@ -468,6 +468,20 @@ pub fn write_reencrypted(
     write_atomic(path, &out.emit(format, emit)?)
 }
 
+/// Reads, loads and decrypts the encrypted file at `path`: the first step of every verb
+/// that works on one file in place (`set`, `unset`, `rotate`, `exec-env`, `exec-file`).
+pub fn open_encrypted(
+    path: &Path,
+    format: Format,
+    ignore_mac: bool,
+    config: &ConfigFlag,
+) -> anyhow::Result<Decrypted> {
+    let input = read_input(Some(path))?;
+    let name = path.display().to_string();
+    let file = load_encrypted(&input.bytes, format, &name)?;
+    decrypt_file(file, ignore_mac, config).with_context(|| format!("cannot decrypt {name}"))
+}
+
 /// A temporary directory only the user can enter, for decrypted copies (`edit`,
 /// `exec-file`); removed when the returned handle drops.
 pub fn private_temp_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {

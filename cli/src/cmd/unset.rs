@@ -4,13 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::{Item, Value};
 
 use super::sopscommon::{
-    ConfigFlag, Step, TypeFlags, decrypt_file, load_encrypted, parse_path, read_input, show_path,
-    write_reencrypted,
+    ConfigFlag, Step, TypeFlags, open_encrypted, parse_path, show_path, write_reencrypted,
 };
 use super::sopserr::{Code, coded};
 
@@ -80,12 +78,9 @@ fn remove_in(v: &mut Value, path: &[Step]) -> bool {
 /// Runs `lockstep unset`.
 pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
     let path = parse_path(&args.index, Code::InvalidSetFormat)?;
-    let input = read_input(Some(&args.file))?;
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
-    let file = load_encrypted(&input.bytes, format, &name)?;
-    let mut decrypted = decrypt_file(file, args.ignore_mac, &args.config)
-        .with_context(|| format!("cannot decrypt {name}"))?;
+    let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
     let mut tree = std::mem::take(&mut decrypted.tree);
     let removed = tree.branches.first_mut().is_some_and(|b| remove(b, &path));
     if !removed {

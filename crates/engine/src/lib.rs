@@ -10,11 +10,13 @@
 //!    cluster-scoped objects, then namespaced ones), dry-run first so only drifted objects
 //!    are written → a [`apply::ChangeSet`].
 //! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it.
+//! 5. [`health`]: kstatus rules for whether applied objects are ready, and a wait on them.
 //!
 //! What it does not do yet is listed in `docs/engine.md`.
 
 pub mod apply;
 pub mod fetch;
+pub mod health;
 pub mod inventory;
 pub mod prune;
 pub mod render;

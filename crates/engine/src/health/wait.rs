@@ -1,0 +1,153 @@
+//! Waiting for applied objects to become healthy, by polling each one by name.
+//!
+//! No watches and no informers: a cluster-wide cache for health polling is what made
+//! Flux's kustomize-controller grow to gigabytes (`gitops-user-pain.md` #5). Each poll
+//! reads every object once, a few at a time, and the wait ends when all are
+//! [`Status::Current`], at the first [`Status::Failed`] one, or at the timeout.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use tracing::{debug, instrument};
+
+use lockstep_api::InventoryEntry;
+
+use super::{Health, Status, compute};
+use crate::inventory::id;
+
+/// Why a wait ended without every object being current. Objects are named
+/// `group/kind/namespace/name`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// An object failed; the wait stopped at once rather than running into the timeout.
+    #[error("{object} failed: {}", health.message)]
+    Failed {
+        /// The object.
+        object: String,
+        /// Its health when seen failed.
+        health: Health,
+    },
+    /// Some objects were not current when the time was up.
+    #[error("timed out after {after:?} waiting for: {}", list(pending))]
+    Timeout {
+        /// The budget.
+        after: Duration,
+        /// The objects not current at the last poll, and their health then.
+        pending: Vec<(String, Health)>,
+    },
+}
+
+fn list(pending: &[(String, Health)]) -> String {
+    let items: Vec<String> = pending
+        .iter()
+        .map(|(object, health)| format!("{object} {health}"))
+        .collect();
+    items.join(", ")
+}
+
+/// How many objects are read at once in one poll.
+const CONCURRENCY: usize = 4;
+
+/// Polls `objects` every `poll` until all are current.
+///
+/// An object that does not exist (or whose kind is not served) counts as
+/// [`Status::NotFound`] and keeps the wait going, as does a read that fails.
+///
+/// # Errors
+/// [`WaitError::Failed`] as soon as one object is failed; [`WaitError::Timeout`] naming
+/// every object not yet current when `timeout` has passed.
+#[instrument(skip_all, fields(objects = objects.len()))]
+pub async fn wait(
+    client: &Client,
+    objects: &[InventoryEntry],
+    timeout: Duration,
+    poll: Duration,
+) -> Result<(), WaitError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut apis = Apis::default();
+    loop {
+        let mut resolved = Vec::with_capacity(objects.len());
+        for entry in objects {
+            resolved.push((entry, apis.get(client, entry).await));
+        }
+        let healths: Vec<Health> = futures::stream::iter(
+            resolved
+                .iter()
+                .map(|(entry, api)| read(api.as_ref(), &entry.name).boxed())
+                .collect::<Vec<_>>(),
+        )
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+        let mut pending = Vec::new();
+        for (entry, health) in objects.iter().zip(healths) {
+            match health.status {
+                Status::Current => {}
+                Status::Failed => {
+                    return Err(WaitError::Failed {
+                        object: id(entry),
+                        health,
+                    });
+                }
+                _ => pending.push((id(entry), health)),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        debug!(pending = pending.len(), "not all current yet");
+        if tokio::time::Instant::now() + poll > deadline {
+            return Err(WaitError::Timeout {
+                after: timeout,
+                pending,
+            });
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+async fn read(api: Option<&Api<DynamicObject>>, name: &str) -> Health {
+    let Some(api) = api else {
+        return Health::new(Status::NotFound, "kind not served");
+    };
+    match api.get_opt(name).await {
+        Ok(Some(live)) => match serde_json::to_value(&live) {
+            Ok(object) => compute(&object),
+            Err(_) => Health::in_progress("cannot decode the live object"),
+        },
+        Ok(None) => Health::new(Status::NotFound, "not found"),
+        // Only the code and reason: API messages can echo a Secret's data.
+        Err(kube::Error::Api(status)) => {
+            Health::in_progress(format!("cannot read: {} {}", status.code, status.reason))
+        }
+        Err(_) => Health::in_progress("cannot read: request failed"),
+    }
+}
+
+/// One API per kind, looked up with discovery once it is served.
+#[derive(Default)]
+struct Apis {
+    resources: HashMap<GroupVersionKind, (kube::core::ApiResource, Scope)>,
+}
+
+impl Apis {
+    async fn get(&mut self, client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicObject>> {
+        let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
+        if !self.resources.contains_key(&gvk) {
+            let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+            self.resources.insert(gvk.clone(), (resource, caps.scope));
+        }
+        let (resource, scope) = &self.resources[&gvk];
+        Some(if *scope == Scope::Namespaced {
+            Api::namespaced_with(client.clone(), &entry.namespace, resource)
+        } else {
+            Api::all_with(client.clone(), resource)
+        })
+    }
+}

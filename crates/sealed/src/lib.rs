@@ -15,6 +15,9 @@
 //! - [`manifest`]: reading Secrets / SealedSecrets (YAML or JSON) and writing them as
 //!   kubeseal does; [`merge_into`] for `--merge-into`; [`load_private_keys`] for
 //!   `--recovery-private-key` files.
+//! - [`reseal()`]: a SealedSecret re-sealed item by item to a new key (key rotation);
+//!   [`sealing_key`] tells which key sealed it; [`parse_sealed_secrets`] reads a
+//!   multi-document file.
 //!
 //! Plaintext is always in [`SecretValue`] (zeroized on drop, redacted `Debug`).
 
@@ -23,6 +26,7 @@ pub mod manifest;
 mod merge;
 mod plaintext;
 mod recovery;
+mod reseal;
 mod scope;
 mod seal;
 mod template;
@@ -37,6 +41,7 @@ pub use manifest::{DocumentError, Format};
 pub use merge::{MergeError, merge_into};
 pub use plaintext::{SecretData, SecretValue, read_zeroizing};
 pub use recovery::{KeyFileError, load_private_keys};
+pub use reseal::{ResealError, parse_sealed_secrets, reseal, sealing_key};
 pub use scope::{
     ANNOTATION_PREFIX, CLUSTER_WIDE_ANNOTATION, MANAGED_ANNOTATION, NAMESPACE_WIDE_ANNOTATION,
     PATCH_ANNOTATION, ParseScopeError, SEALING_KEY_LABEL, SKIP_SET_OWNER_REFERENCES_ANNOTATION,

@@ -1,0 +1,46 @@
+//! One file, as sops' `rotate` verb: decrypts, generates a new data key and encrypts every
+//! value again for the file's keys, with keys added (to the first group) or removed (from
+//! every group) on the way; prints the result unless `-i`/`--output` says where to write.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use lockstep_sops::EncryptOptions;
+
+use super::super::keysource;
+use super::super::sopscommon::{Output, open_encrypted};
+use super::super::sopserr::{Code, coded};
+use super::RotateArgs;
+use super::keychange::groups_of;
+
+/// Rotates `file` (sops-compatible behaviour, output and exit codes).
+pub fn run(file: &Path, args: &RotateArgs) -> anyhow::Result<ExitCode> {
+    if args.keys.any() && !file.exists() {
+        return Err(coded(
+            Code::NonExistentFileKeys,
+            format!(
+                "cannot add or remove keys on non-existent file {}, use the `edit` subcommand instead",
+                file.display()
+            ),
+        ));
+    }
+    let output = Output::choose(args.in_place, args.output.as_deref(), Some(file))?;
+    let changes = args.keys.changes()?;
+    let (in_fmt, out_fmt) = args.types.formats(Some(file));
+    let name = file.display().to_string();
+    let decrypted = open_encrypted(file, in_fmt, args.ignore_mac, &args.config)?;
+    let metadata = decrypted.metadata;
+    let groups = changes.apply(groups_of(&metadata));
+    let options = EncryptOptions {
+        key_groups: keysource::recipients(&groups)?,
+        shamir_threshold: metadata.shamir_threshold,
+        rule: metadata.rule.clone(),
+        mac_only_encrypted: metadata.mac_only_encrypted,
+    };
+    let emit = args.config.emit_options();
+    let out = lockstep_sops::encrypt(decrypted.tree, in_fmt, options)
+        .with_context(|| format!("cannot encrypt {name} with the new data key"))?;
+    output.write(&out.emit(out_fmt, &emit)?)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -12,6 +12,8 @@
 //! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it.
 //! 5. [`health`]: kstatus rules for whether applied objects are ready, and a wait on them.
 //!
+//! Across all steps, [`redact`] hides Secret values in objects and free text.
+//!
 //! What it does not do yet is listed in `docs/engine.md`.
 
 pub mod apply;
@@ -19,4 +21,5 @@ pub mod fetch;
 pub mod health;
 pub mod inventory;
 pub mod prune;
+pub mod redact;
 pub mod render;

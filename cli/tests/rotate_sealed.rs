@@ -7,7 +7,7 @@
 #[allow(dead_code)]
 mod rotate_support;
 
-#[allow(dead_code)]
+// The harness allows its own unused items (each test binary uses a part of it).
 #[path = "../../controller/tests/support/mod.rs"]
 mod support;
 

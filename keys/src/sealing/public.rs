@@ -1,10 +1,11 @@
 //! The public half of a sealing key: wraps 32-byte session keys with RSA-OAEP
 //! (SHA-256/MGF1-SHA-256) under a scope label, and names itself by fingerprint.
 //!
-//! Wrapping is public-key work, so it uses the `rsa` crate (RUSTSEC-2023-0071 concerns
-//! private-key operations only) with the OS random source. aws-lc-rs would do the same, but
-//! its first random bytes in a process cost ~25–45 ms of jitter-entropy seeding, which
-//! dominated a one-Secret `lockstep seal` (see BENCHMARKS.md). Unwrapping stays in aws-lc-rs.
+//! Wrapping is public-key work, done by our own OAEP encoding and Montgomery exponentiation
+//! ([`super::oaep`], [`super::montgomery`]) with the OS random source; the `rsa` crate only
+//! parses the key. aws-lc-rs would do the same, but its first random bytes in a process cost
+//! ~25–45 ms of jitter-entropy seeding, and the `rsa` crate's exponentiation ~1 ms per value
+//! (see BENCHMARKS.md). Unwrapping stays in aws-lc-rs.
 
 use std::fmt;
 
@@ -13,13 +14,14 @@ use rsa::pkcs8::DecodePublicKey as _;
 use rsa::traits::PublicKeyParts as _;
 use sha2::{Digest as _, Sha256};
 
-use super::{CertificateError, WrapError};
+use super::montgomery::Modulus;
+use super::{CertificateError, WrapError, oaep};
 use crate::DataKey;
 
 /// An RSA public key that seals session keys. Cheap to clone.
 #[derive(Clone)]
 pub struct SealingPublicKey {
-    key: rsa::RsaPublicKey,
+    modulus: Modulus,
     spki_der: Vec<u8>,
     fingerprint: String,
 }
@@ -35,9 +37,12 @@ impl SealingPublicKey {
                 reason: e.to_string(),
             }
         })?;
+        let modulus = Modulus::new(key.n(), key.e()).ok_or_else(|| CertificateError::NotRsa {
+            reason: "even modulus or zero exponent".to_owned(),
+        })?;
         Ok(Self {
             fingerprint: ssh_fingerprint(&key.e().to_bytes_be(), &key.n().to_bytes_be()),
-            key,
+            modulus,
             spki_der: spki_der.to_vec(),
         })
     }
@@ -46,23 +51,24 @@ impl SealingPublicKey {
     /// The result is exactly [`Self::size_bytes`] long.
     ///
     /// # Errors
-    /// [`WrapError::Encrypt`] when the key is too small for OAEP-SHA256 of 32 bytes, or the
-    /// label is not UTF-8 (scope labels are Kubernetes names, so it always is).
+    /// [`WrapError::Encrypt`] when the key is too small for OAEP-SHA256 of 32 bytes.
     pub fn wrap_session_key(
         &self,
         session_key: &DataKey,
         label: &[u8],
     ) -> Result<Vec<u8>, WrapError> {
-        let label = std::str::from_utf8(label).map_err(|_| WrapError::Encrypt)?;
-        let padding = rsa::Oaep::new_with_label::<Sha256, _>(label);
-        self.key
-            .encrypt(&mut rand::rngs::OsRng, padding, session_key.expose_secret())
-            .map_err(|_| WrapError::Encrypt)
+        oaep::encrypt(
+            &self.modulus,
+            session_key.expose_secret(),
+            label,
+            &mut rand::rngs::OsRng,
+        )
+        .ok_or(WrapError::Encrypt)
     }
 
     /// Modulus size in bytes (512 for a 4096-bit key): the length of a wrapped key.
     pub fn size_bytes(&self) -> usize {
-        self.key.size()
+        self.modulus.size()
     }
 
     /// The key as X.509 `SubjectPublicKeyInfo` DER.

@@ -7,7 +7,8 @@
 //! - [`Scope`]: strict / namespace-wide / cluster-wide, its OAEP label and annotations.
 //! - [`seal()`] / [`seal_raw`]: a Secret ([`SecretInput`]) or one value, sealed to a
 //!   controller's public key ([`lockstep_keys::sealing::SealingPublicKey`], from its
-//!   [`Certificate`](lockstep_keys::sealing::Certificate)).
+//!   [`Certificate`](lockstep_keys::sealing::Certificate)); [`seal_all`] seals many Secrets
+//!   on every core.
 //! - [`unseal()`]: a SealedSecret and the controller's private keys → the
 //!   [`UnsealedSecret`] it stands for ([`UnsealedSecret::into_secret`] gives the
 //!   k8s-openapi `Secret` to apply). Errors name the SealedSecret and item, never a value.
@@ -47,7 +48,7 @@ pub use scope::{
     PATCH_ANNOTATION, ParseScopeError, SEALING_KEY_LABEL, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
     Scope,
 };
-pub use seal::{SealError, SealOptions, SecretInput, seal, seal_raw, seal_value};
+pub use seal::{SealError, SealOptions, SecretInput, seal, seal_all, seal_raw, seal_value};
 pub use template::TemplateError;
 pub use types::{
     API_VERSION, KIND, SealedSecret, SealedSecretCondition, SealedSecretSpec, SealedSecretStatus,

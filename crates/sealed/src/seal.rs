@@ -282,6 +282,54 @@ pub fn seal(
     })
 }
 
+/// Seals many Secrets like [`seal()`], spread over the machine's cores: every value costs one
+/// RSA public-key operation (~0.1 ms at 4096 bits), so a stream of a thousand Secrets is
+/// CPU-bound. The output keeps the input's order; on failure, the error of the first failing
+/// Secret in input order is returned.
+///
+/// # Errors
+/// See [`SealError`].
+pub fn seal_all(
+    mut inputs: Vec<SecretInput>,
+    key: &SealingPublicKey,
+    options: &SealOptions,
+) -> Result<Vec<SealedSecret>, SealError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(inputs.len());
+    if threads <= 1 {
+        return inputs.into_iter().map(|i| seal(i, key, options)).collect();
+    }
+    let per_thread = inputs.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    while inputs.len() > per_thread {
+        let rest = inputs.split_off(per_thread);
+        chunks.push(std::mem::replace(&mut inputs, rest));
+    }
+    chunks.push(inputs);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|i| seal(i, key, options))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut sealed = Vec::new();
+        for worker in workers {
+            let part = worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            sealed.extend(part);
+        }
+        Ok(sealed)
+    })
+}
+
 /// Clears what must not travel into the template: server-side fields, ownerReferences and
 /// the last-applied annotations (they hold the plaintext Secret).
 fn strip_for_template(metadata: &mut ObjectMeta) {

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use lockstep_keys::sealing::{Certificate, SealingPrivateKey};
 use lockstep_sealed::{
     DecryptError, Format, ItemErrorKind, Scope, SealError, SealOptions, SealedSecret, SecretInput,
-    UnsealError, crypto, load_private_keys, manifest, merge_into, seal, seal_raw, unseal,
+    UnsealError, crypto, load_private_keys, manifest, merge_into, seal, seal_all, seal_raw, unseal,
 };
 
 const V014: &str = concat!(
@@ -169,6 +169,36 @@ fn scope_annotation_on_input_is_honoured() {
     let sealed = seal(input, key.public_key(), &SealOptions::default()).unwrap();
     assert_eq!(sealed.scope(), Scope::ClusterWide);
     assert_eq!(plain(&moved(&sealed, "x", "y"), &[key]).unwrap()["k"], "v");
+}
+
+#[test]
+fn seal_all_keeps_input_order_and_reports_the_first_failure() {
+    let key = pkcs8_key();
+    let inputs = |n: usize| -> Vec<SecretInput> {
+        (0..n)
+            .map(|i| secret("n", &format!("s{i}"), &[("k", &format!("v{i}"))]))
+            .collect()
+    };
+    let sealed = seal_all(inputs(9), key.public_key(), &SealOptions::default()).unwrap();
+    assert_eq!(sealed.len(), 9);
+    for (i, s) in sealed.iter().enumerate() {
+        assert_eq!(s.metadata.name.as_deref(), Some(format!("s{i}").as_str()));
+        let out = plain(s, std::slice::from_ref(&key)).unwrap();
+        assert_eq!(out["k"], format!("v{i}"));
+    }
+    let mut bad = inputs(9);
+    bad[7].data.0.clear();
+    bad[3].data.0.clear();
+    let err = seal_all(bad, key.public_key(), &SealOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, SealError::EmptyData { name } if name == "n/s3"),
+        "{err}"
+    );
+    assert!(
+        seal_all(Vec::new(), key.public_key(), &SealOptions::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

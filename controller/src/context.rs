@@ -27,7 +27,7 @@ pub struct Ctx {
     /// Publishes Kubernetes events as `sealed-secrets`, the component name upstream uses.
     pub recorder: Recorder,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The loaded keys. Readers clone the `Arc` and release the lock at once; a renewal
     /// swaps in a freshly loaded ring.
     keys: RwLock<Arc<KeyRing>>,
@@ -50,7 +50,7 @@ impl Ctx {
             key_prefix: flags.key_prefix.clone(),
             key_renew_period: flags.key_renew_period,
             key_size: flags.key_size,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             keys: RwLock::new(Arc::new(KeyRing::default())),
             renew_now: tokio::sync::Notify::new(),
         }

@@ -41,6 +41,37 @@ pub struct Flags {
     #[arg(long, default_value = "0.0.0.0:8081")]
     pub listen_metrics_addr: SocketAddr,
 
+    /// Run the Git sync controllers (`GitSource`, `Sync`) besides the SealedSecret one.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sync: bool,
+
+    /// Take the `lockstep-controller-leader` Lease in `--namespace` before reconciling
+    /// GitSources and Syncs, so that only one replica does.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+
+    /// Where fetched Git repositories and revision artifacts are cached.
+    #[arg(long, default_value = "/tmp/lockstep-artifacts")]
+    pub artifact_dir: std::path::PathBuf,
+
+    /// How many revision artifacts the cache keeps.
+    #[arg(long, default_value_t = 16)]
+    pub artifact_keep: usize,
+
+    /// How soon a Sync waiting for a dependency or a source artifact looks again.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub requeue_dependency: Duration,
+
+    /// Refuse `sourceRef` and `dependsOn` entries that name another namespace (for
+    /// multi-tenant clusters).
+    #[arg(long)]
+    pub no_cross_namespace_refs: bool,
+
+    /// Handle only GitSources and Syncs matching this label selector (sharding across
+    /// controller instances, e.g. `sharding.lockstep.dev/key=shard1`).
+    #[arg(long)]
+    pub watch_label_selector: Option<String>,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -66,55 +97,7 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
-/// Parses a Go duration (`720h`, `90m`, `1h30m`, `45s`, `0`).
+/// [`lockstep_api::parse_duration`], as clap wants it.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push(chars.next().unwrap_or('s'));
-        }
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}: expected e.g. 720h, 90m or 45s"))?;
-        number.clear();
-        total += value
-            * match unit.as_str() {
-                "h" => 3600.0,
-                "m" => 60.0,
-                "s" => 1.0,
-                "ms" => 0.001,
-                _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
-            };
-    }
-    if !number.is_empty() {
-        return Err(format!(
-            "invalid duration {text:?}: missing unit after {number}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations_parse_like_go() {
-        assert_eq!(parse_duration("720h"), Ok(Duration::from_secs(720 * 3600)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("3d").is_err());
-    }
+    lockstep_api::parse_duration(text).map_err(|e| e.to_string())
 }

@@ -1,7 +1,8 @@
-//! `lockstep-controller`: runs in the cluster. Today it is a drop-in for the Bitnami
-//! sealed-secrets controller: it owns the sealing keys, unseals `bitnami.com/v1alpha1`
-//! SealedSecrets into Secrets and serves the certificate and re-encryption API that
-//! `kubeseal` and `lockstep seal` talk to. The Git sync engine joins it later.
+//! `lockstep-controller`: runs in the cluster. It keeps the cluster in step with Git
+//! (`GitSource` and `Sync`, see [`sync`]) and is a drop-in for the Bitnami sealed-secrets
+//! controller: it owns the sealing keys, unseals `bitnami.com/v1alpha1` SealedSecrets into
+//! Secrets and serves the certificate and re-encryption API that `kubeseal` and
+//! `lockstep seal` talk to.
 //!
 //! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
 
@@ -11,6 +12,7 @@ mod http;
 mod keyring;
 mod metrics;
 mod sealed;
+mod sync;
 
 use std::sync::Arc;
 
@@ -35,7 +37,22 @@ async fn main() -> anyhow::Result<()> {
     let api = tokio::spawn(http::serve_api(ctx.clone(), flags.listen_addr));
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
 
+    let syncs = flags.sync.then(|| {
+        let sync_ctx = Arc::new(sync::Ctx::new(
+            ctx.client.clone(),
+            &flags,
+            ctx.metrics.clone(),
+        ));
+        let namespace = flags.namespace.clone();
+        let leader_elect = flags.leader_elect;
+        tokio::spawn(async move { sync::run(sync_ctx, &namespace, leader_elect).await })
+    });
+
     sealed::run(ctx).await;
+    if let Some(syncs) = syncs {
+        // Both controllers stop on the same signal; let the sync side give its lease up.
+        let _ = syncs.await;
+    }
 
     renewal.abort();
     api.abort();

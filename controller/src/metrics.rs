@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Labels of `unseal_errors_total`.
@@ -27,9 +28,32 @@ pub struct ConditionLabels {
     pub condition: String,
 }
 
-/// The controller's metrics and their registry.
+/// Labels of `lockstep_reconcile_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `Sync` or `GitSource`.
+    pub kind: String,
+}
+
+/// Labels of `lockstep_ready`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// `Sync` or `GitSource`.
+    pub kind: String,
+    /// Namespace of the object.
+    pub namespace: String,
+    /// Name of the object.
+    pub name: String,
+}
+
+/// The controller's metrics and their registry: the SealedSecret ones under the Bitnami
+/// prefix, the Git sync ones under `lockstep_`.
 pub struct Metrics {
     registry: Registry,
+    /// Duration of Sync reconciles (Flux's `gotk_reconcile_duration_seconds` shape).
+    pub reconcile_duration: Family<KindLabels, Histogram>,
+    /// 1 when the object's `Ready` condition is True, 0 otherwise.
+    pub ready: Family<ObjectLabels, Gauge>,
     /// One per reconcile.
     pub unseal_requests: Counter,
     /// Failed reconciles by reason.
@@ -40,7 +64,23 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("sealed_secrets_controller");
+        let mut root = Registry::default();
+        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 14))
+        });
+        let ready = Family::<ObjectLabels, Gauge>::default();
+        let lockstep = root.sub_registry_with_prefix("lockstep");
+        lockstep.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile, by kind",
+            reconcile_duration.clone(),
+        );
+        lockstep.register(
+            "ready",
+            "1 when the object's Ready condition is True, else 0",
+            ready.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("sealed_secrets_controller");
         let unseal_requests = Counter::default();
         let unseal_errors = Family::<ErrorLabels, Counter>::default();
         let condition_info = Family::<ConditionLabels, Gauge>::default();
@@ -56,7 +96,9 @@ impl Default for Metrics {
         );
         registry.register("condition_info", "Current SealedSecret condition status. Values are -1 (false), 0 (unknown or absent), 1 (true)", condition_info.clone());
         Self {
-            registry,
+            registry: root,
+            reconcile_duration,
+            ready,
             unseal_requests,
             unseal_errors,
             condition_info,
@@ -84,6 +126,24 @@ impl Metrics {
                 condition: "Synced".into(),
             })
             .set(if synced { 1 } else { -1 });
+    }
+
+    /// Records how long one reconcile of `kind` took.
+    pub fn reconciled(&self, kind: &str, took: std::time::Duration) {
+        self.reconcile_duration
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records whether an object is Ready.
+    pub fn condition(&self, kind: &str, namespace: &str, name: &str, ready: bool) {
+        self.ready
+            .get_or_create(&ObjectLabels {
+                kind: kind.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .set(i64::from(ready));
     }
 
     /// The OpenMetrics text of every metric.

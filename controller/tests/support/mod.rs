@@ -5,6 +5,9 @@
 //! crate root provides `controller_binary()`, since only the controller package knows its
 //! binary through `CARGO_BIN_EXE_*`.
 
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -59,17 +62,34 @@ impl Controller {
     /// generation in an unoptimised build takes long enough to slow every test), and waits
     /// until it serves a certificate.
     pub async fn start(plane: &ControlPlane, namespace: &str) -> Self {
+        Self::start_with(plane, namespace, &["--sync=false"]).await
+    }
+
+    /// [`Controller::start`] with more flags.
+    pub async fn start_with(plane: &ControlPlane, namespace: &str, extra: &[&str]) -> Self {
+        Self::start_listening(plane, namespace, "127.0.0.1", extra).await
+    }
+
+    /// [`Controller::start_with`], with the API listening on `host` (`0.0.0.0` for the API
+    /// server's service proxy to reach it on a routable address).
+    pub async fn start_listening(
+        plane: &ControlPlane,
+        namespace: &str,
+        host: &str,
+        extra: &[&str],
+    ) -> Self {
         let logs = LogDir::for_server("lockstep-controller").unwrap();
         let api_port = free_port().unwrap();
         let metrics_port = free_port().unwrap();
         let bin = crate::controller_binary();
-        let args = [
+        let mut args = vec![
             format!("--namespace={namespace}"),
             "--all-namespaces=false".to_owned(),
             "--key-size=2048".to_owned(),
-            format!("--listen-addr=127.0.0.1:{api_port}"),
+            format!("--listen-addr={host}:{api_port}"),
             format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let env = [("KUBECONFIG", plane.kubeconfig_path())];
         let mut process = Process::start("lockstep-controller", &bin, &args, &env, &logs).unwrap();
         process

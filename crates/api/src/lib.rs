@@ -9,10 +9,12 @@
 //! here, so the CLI can render and diff without the runtime.
 
 mod common;
+mod duration;
 mod git_source;
 mod sync;
 
 pub use common::{Condition, InventoryEntry, LocalObjectReference, Plan, PlanChange};
+pub use duration::{DurationError, parse_duration};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DependsOn, HealthCheck, KubeConfigRef,

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -48,6 +48,10 @@ pub struct ApplyOptions {
     /// How long to wait for CRDs to be established and Namespaces active, and for a
     /// deleted object to disappear before it is recreated.
     pub wait_timeout: Duration,
+    /// Decide every action by reads and server-side dry-runs only, and write nothing: the
+    /// plan of manual mode. Objects whose kind comes from a CRD of the same apply, and
+    /// objects in a Namespace the apply would create, are planned as created.
+    pub dry_run: bool,
 }
 
 impl Default for ApplyOptions {
@@ -55,6 +59,7 @@ impl Default for ApplyOptions {
         Self {
             force: false,
             wait_timeout: Duration::from_secs(60),
+            dry_run: false,
         }
     }
 }
@@ -231,12 +236,18 @@ pub async fn apply_into(
         stage.push((target, body));
     }
     for target in apply_stage(stage, options, changes).await? {
-        wait_ready(&target, options.wait_timeout).await?;
+        if !options.dry_run {
+            wait_ready(&target, options.wait_timeout).await?;
+        }
     }
 
     let mut cluster = Vec::new();
     let mut namespaced = Vec::new();
     for manifest in rest {
+        if options.dry_run && resolver.is_pending(manifest).await {
+            changes.changes.push(planned_create(manifest));
+            continue;
+        }
         let target = resolver.resolve(manifest, options.wait_timeout).await?;
         if target.namespaced {
             namespaced.push(manifest);
@@ -399,6 +410,27 @@ impl Resolver<'_> {
         }
     }
 
+    /// Whether `m`'s kind is defined by a CRD of this apply and not served yet: in a dry
+    /// run that CRD was not created, so the kind cannot be resolved.
+    async fn is_pending(&mut self, m: &Manifest) -> bool {
+        let group = m.group().to_owned();
+        if !self.pending.contains(&(group, m.kind().to_owned())) {
+            return false;
+        }
+        let version = m.api_version().rsplit('/').next().unwrap_or_default();
+        let gvk = GroupVersionKind::gvk(m.group(), version, m.kind());
+        if self.cache.contains_key(&gvk) {
+            return false;
+        }
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok(found) => {
+                self.cache.insert(gvk, found);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
     async fn resolve(&mut self, m: &Manifest, timeout: Duration) -> Result<Target, ApplyError> {
         let (group, version) = match m.api_version().rsplit_once('/') {
             Some((g, v)) => (g.to_owned(), v.to_owned()),
@@ -455,6 +487,25 @@ impl Resolver<'_> {
             name,
             id,
         })
+    }
+}
+
+/// A dry run's entry for an object whose kind is not served yet.
+fn planned_create(m: &Manifest) -> Change {
+    Change {
+        object: InventoryEntry {
+            group: m.group().to_owned(),
+            version: m
+                .api_version()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            kind: m.kind().to_owned(),
+            namespace: m.namespace().unwrap_or_default().to_owned(),
+            name: m.name().to_owned(),
+        },
+        action: Action::Created,
     }
 }
 
@@ -526,6 +577,14 @@ async fn execute(
     step: Step,
     options: &ApplyOptions,
 ) -> Result<Action, ApplyError> {
+    if options.dry_run {
+        return Ok(match step {
+            Step::Unchanged => Action::Unchanged,
+            Step::Create => Action::Created,
+            Step::Configure => Action::Configured,
+            Step::Replace => Action::Replaced,
+        });
+    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let action = match step {
         Step::Unchanged => return Ok(Action::Unchanged),
@@ -553,10 +612,13 @@ async fn apply_stage(
     options: &ApplyOptions,
     changes: &mut ChangeSet,
 ) -> Result<Vec<Target>, ApplyError> {
+    // Boxed so the stream's futures have one concrete lifetime: callers spawn this on a
+    // multi-threaded runtime, and an unboxed closure-made stream is not provably `Send`.
     let plans: Vec<Result<Step, ApplyError>> = futures::stream::iter(
         targets
             .iter()
-            .map(|(target, body)| plan_one(target, body, options)),
+            .map(|(target, body)| plan_one(target, body, options).boxed())
+            .collect::<Vec<_>>(),
     )
     .buffered(CONCURRENCY)
     .collect()

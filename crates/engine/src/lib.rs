@@ -12,6 +12,9 @@
 //! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it.
 //! 5. [`health`]: kstatus rules for whether applied objects are ready, and a wait on them.
 //!
+//! [`run`] strings apply and prune together for one reconcile, as the controller and
+//! `lockstep apply` both need it.
+//!
 //! Across all steps, [`redact`] hides Secret values in objects and free text.
 //!
 //! What it does not do yet is listed in `docs/engine.md`.
@@ -23,3 +26,4 @@ pub mod inventory;
 pub mod prune;
 pub mod redact;
 pub mod render;
+pub mod run;

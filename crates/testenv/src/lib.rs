@@ -29,6 +29,7 @@ mod kube;
 mod logs;
 mod pki;
 mod process;
+pub mod service;
 mod vault;
 
 use std::path::PathBuf;

@@ -1,0 +1,180 @@
+//! The Git sync controllers: [`lockstep_api::GitSource`] (poll a repository, keep the
+//! artifact of its newest revision) and [`lockstep_api::Sync`] (apply a path of that
+//! artifact, prune, check health, report). Both run only on the replica that holds the
+//! leader Lease, so two replicas never reconcile at once.
+//!
+//! The two share this process, so a GitSource hands its artifact to the Syncs through
+//! memory ([`Ctx::artifact`]) rather than over HTTP as Flux's controllers do; a new
+//! revision wakes every Sync that points at the source.
+
+mod conditions;
+mod lease;
+mod reconcile;
+mod source;
+mod status;
+mod target;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::Config;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use lockstep_api::{GitSource, Sync};
+use lockstep_engine::fetch::{Artifact, Fetcher};
+
+use crate::flags::Flags;
+use crate::metrics::Metrics;
+
+/// What both sync controllers share.
+pub struct Ctx {
+    /// The client of the cluster the controller runs in.
+    pub client: kube::Client,
+    /// The Git cache, shared by every GitSource.
+    pub fetcher: Fetcher,
+    /// Publishes events as `lockstep-controller`.
+    pub recorder: Recorder,
+    /// The Prometheus metrics (shared with the SealedSecret controller).
+    pub metrics: Arc<Metrics>,
+    /// How soon a Sync waiting for a dependency or a source looks again.
+    pub requeue_dependency: Duration,
+    /// Refuse `sourceRef`s and `dependsOn` entries in other namespaces.
+    pub no_cross_namespace_refs: bool,
+    /// Label selector limiting which GitSources and Syncs this replica handles (sharding).
+    pub selector: Option<String>,
+    /// Watch only this namespace (`--all-namespaces=false`), else every namespace.
+    pub only_namespace: Option<String>,
+    /// The newest artifact of each GitSource, by namespace and name.
+    artifacts: Mutex<HashMap<(String, String), Artifact>>,
+}
+
+impl Ctx {
+    /// Builds the context from the flags.
+    pub fn new(client: kube::Client, flags: &Flags, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: "lockstep-controller".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            fetcher: Fetcher::new(&flags.artifact_dir, flags.artifact_keep),
+            metrics,
+            requeue_dependency: flags.requeue_dependency,
+            no_cross_namespace_refs: flags.no_cross_namespace_refs,
+            selector: flags.watch_label_selector.clone(),
+            only_namespace: (!flags.all_namespaces).then(|| flags.namespace.clone()),
+            artifacts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The newest artifact of GitSource `namespace/name`, if it has one.
+    pub fn artifact(&self, namespace: &str, name: &str) -> Option<Artifact> {
+        self.artifacts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    fn set_artifact(&self, namespace: &str, name: &str, artifact: Artifact) {
+        self.artifacts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_owned(), name.to_owned()), artifact);
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        match &self.only_namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    fn watcher_config(&self) -> watcher::Config {
+        match &self.selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        }
+    }
+}
+
+/// Waits for leadership, then runs both controllers until SIGTERM or Ctrl-C, then gives
+/// the Lease up. Exits the process if leadership is lost.
+pub async fn run(ctx: Arc<Ctx>, lease_namespace: &str, leader_elect: bool) {
+    let elector = leader_elect.then(|| {
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+            format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "lockstep".into()),
+                std::process::id()
+            )
+        });
+        lease::Elector::new(
+            ctx.client.clone(),
+            lease_namespace,
+            "lockstep-controller-leader",
+            identity,
+        )
+    });
+    if let Some(elector) = &elector {
+        elector.acquire().await;
+    }
+    let controllers = futures::future::join(run_sources(ctx.clone()), run_syncs(ctx));
+    match &elector {
+        Some(elector) => {
+            tokio::select! {
+                _ = controllers => elector.release().await,
+                () = elector.hold() => {
+                    tracing::error!("lost leadership; exiting so a new leader takes over");
+                    std::process::exit(1);
+                }
+            }
+        }
+        None => {
+            controllers.await;
+        }
+    }
+}
+
+async fn run_sources(ctx: Arc<Ctx>) {
+    let api: Api<GitSource> = ctx.api();
+    Controller::new(api, ctx.watcher_config())
+        .shutdown_on_signal()
+        .run(source::reconcile, source::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+async fn run_syncs(ctx: Arc<Ctx>) {
+    let syncs: Api<Sync> = ctx.api();
+    let sources: Api<GitSource> = ctx.api();
+    let controller =
+        Controller::new(syncs, ctx.watcher_config()).with_config(Config::default().concurrency(8));
+    let store = controller.store();
+    controller
+        .watches(sources, ctx.watcher_config(), move |source: GitSource| {
+            let namespace = source.metadata.namespace.clone().unwrap_or_default();
+            let name = source.metadata.name.clone().unwrap_or_default();
+            store
+                .state()
+                .into_iter()
+                .filter(|sync| reconcile::source_of(sync) == (namespace.clone(), name.clone()))
+                .map(|sync| ObjectRef::from_obj(&*sync))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}

@@ -1,0 +1,69 @@
+//! Writing status and publishing events for both sync resources.
+//!
+//! Status goes through server-side apply on the status subresource with one field manager,
+//! so a field left out (a cleared plan) is removed, and it is written only when it
+//! changed: a status write is itself a watch event.
+
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Ctx;
+
+/// Field manager of status writes.
+pub const FIELD_MANAGER: &str = "lockstep-controller";
+
+/// Writes `status` to `object` unless it equals `previous`.
+///
+/// # Errors
+/// The API error of the status patch.
+pub async fn write<K, S>(ctx: &Ctx, object: &K, previous: &S, status: &S) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    if previous == status {
+        return Ok(());
+    }
+    let meta = object.meta();
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    let name = meta.name.as_deref().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(name, &params, &Patch::Apply(&patch))
+        .await
+        .map(drop)
+}
+
+/// Publishes an event about `object`; a failure is logged, never fatal.
+pub async fn publish<K>(
+    ctx: &Ctx,
+    object: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+        tracing::warn!(error = %err, "could not publish the {reason} event");
+    }
+}

@@ -1,0 +1,515 @@
+//! The Git sync controllers end to end: the real `lockstep-controller` binary reconciles
+//! `GitSource`s and `Sync`s from the real git daemon into the real kube-apiserver.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::ApiResource;
+use lockstep_api::{GitSource, Sync, SyncStatus};
+use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
+use serde_json::json;
+use support::{Controller, eventually, wait_for_event};
+
+/// The controller binary under test.
+fn controller_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_lockstep-controller").into()
+}
+
+const GITSOURCE_CRD: &str = include_str!("../../deploy/crds/lockstep.dev_gitsources.yaml");
+const SYNC_CRD: &str = include_str!("../../deploy/crds/lockstep.dev_syncs.yaml");
+
+/// Installs both lockstep CRDs (idempotent) and waits until they are served.
+async fn install_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for text in [GITSOURCE_CRD, SYNC_CRD] {
+        let crd: CustomResourceDefinition = serde_saphyr::from_str(text).unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply("lockstep-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+    }
+    let syncs: Api<Sync> = Api::all(client.clone());
+    let sources: Api<GitSource> = Api::all(client.clone());
+    eventually("the lockstep CRDs to be served", async || {
+        syncs.list(&ListParams::default().limit(1)).await.is_ok()
+            && sources.list(&ListParams::default().limit(1)).await.is_ok()
+    })
+    .await;
+}
+
+/// A namespace with a running controller, a repository and its GitSource `repo`.
+struct Setup {
+    client: kube::Client,
+    ns: String,
+    repo: GitRepo,
+    controller: Controller,
+    _git: GitServer,
+}
+
+async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Setup {
+    let git = GitServer::start().await.unwrap();
+    let (client, ns) = plane.namespace(name).await.unwrap();
+    install_crds(&client).await;
+    let repo = git.create_repo(name, None).unwrap();
+    for (path, text) in files {
+        repo.write(path, text).unwrap();
+    }
+    repo.commit("initial objects").unwrap();
+    let cache = tempfile::tempdir().unwrap().keep();
+    let artifact_dir = format!("--artifact-dir={}", cache.display());
+    let controller = Controller::start_with(
+        plane,
+        &ns,
+        &["--sync=true", "--requeue-dependency=1s", &artifact_dir],
+    )
+    .await;
+    create(
+        &client,
+        &ns,
+        "GitSource",
+        json!({
+            "metadata": {"name": "repo"},
+            "spec": {"url": repo.git_url().unwrap(), "interval": "1s"},
+        }),
+    )
+    .await;
+    Setup {
+        client,
+        ns,
+        repo,
+        controller,
+        _git: git,
+    }
+}
+
+async fn create(client: &kube::Client, ns: &str, kind: &str, mut body: serde_json::Value) {
+    body["apiVersion"] = json!("lockstep.dev/v1alpha1");
+    body["kind"] = json!(kind);
+    let resource = ApiResource {
+        group: "lockstep.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "lockstep.dev/v1alpha1".into(),
+        kind: kind.into(),
+        plural: format!("{}s", kind.to_lowercase()),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let object: DynamicObject = serde_json::from_value(body).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+fn sync_spec(path: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut spec =
+        json!({"sourceRef": {"name": "repo"}, "path": path, "interval": "1s", "prune": true});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    spec
+}
+
+fn cm(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{value: \"{value}\"}}\n"
+    )
+}
+
+async fn status(client: &kube::Client, ns: &str, name: &str) -> SyncStatus {
+    let api: Api<Sync> = Api::namespaced(client.clone(), ns);
+    api.get(name).await.unwrap().status.unwrap_or_default()
+}
+
+fn ready(status: &SyncStatus) -> Option<(&str, &str)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.as_str(), c.reason.as_str()))
+}
+
+/// Waits until Sync `name` has applied `commit` and is Ready.
+async fn applied(s: &Setup, name: &str, commit: &str) -> SyncStatus {
+    let want = format!("main@sha1:{commit}");
+    let mut last = SyncStatus::default();
+    eventually(&format!("Sync {name} to apply {want}"), async || {
+        last = status(&s.client, &s.ns, name).await;
+        last.last_applied_revision.as_deref() == Some(want.as_str())
+            && ready(&last) == Some(("True", "ReconciliationSucceeded"))
+    })
+    .await;
+    last
+}
+
+async fn value(s: &Setup, name: &str) -> Option<String> {
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|c| c.data)
+        .and_then(|d| d.get("value").cloned())
+}
+
+#[tokio::test]
+async fn commits_are_applied_updated_pruned_and_reverted() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(
+        plane,
+        "sync-life",
+        &[
+            ("deploy/a.yaml", cm("a", "1")),
+            ("deploy/b.yaml", cm("b", "1")),
+        ],
+    )
+    .await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "apps"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    let first = applied(&s, "apps", head.trim()).await;
+    assert_eq!(first.inventory.len(), 2, "{:?}", first.inventory);
+    assert_eq!(value(&s, "a").await.as_deref(), Some("1"));
+    wait_for_event(&s.client, &s.ns, "apps", "ReconciliationSucceeded").await;
+
+    s.repo.write("deploy/a.yaml", cm("a", "2")).unwrap();
+    let changed = s.repo.commit("change a").unwrap();
+    applied(&s, "apps", &changed).await;
+    assert_eq!(value(&s, "a").await.as_deref(), Some("2"));
+
+    s.repo.remove("deploy/b.yaml").unwrap();
+    let removed = s.repo.commit("remove b").unwrap();
+    let after = applied(&s, "apps", &removed).await;
+    assert_eq!(value(&s, "b").await, None, "b is pruned");
+    assert_eq!(after.inventory.len(), 1);
+
+    s.repo.git(&["revert", "--no-edit", "HEAD"]).unwrap();
+    let reverted = s.repo.push().unwrap();
+    applied(&s, "apps", &reverted).await;
+    assert_eq!(
+        value(&s, "b").await.as_deref(),
+        Some("1"),
+        "revert restores b"
+    );
+    assert!(!s.controller.log().contains("panicked"));
+}
+
+fn deployment(name: &str, replicas: Option<i32>) -> String {
+    let replicas = replicas
+        .map(|r| format!("  replicas: {r}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n{replicas}  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: app, image: registry.k8s.io/pause:3.10}}]}}\n"
+    )
+}
+
+async fn replicas(s: &Setup, name: &str) -> Option<i32> {
+    let api: Api<Deployment> = Api::namespaced(s.client.clone(), &s.ns);
+    api.get(name).await.unwrap().spec.and_then(|s| s.replicas)
+}
+
+async fn scale(s: &Setup, name: &str, to: i32) {
+    let api: Api<Deployment> = Api::namespaced(s.client.clone(), &s.ns);
+    let patch = json!({"spec": {"replicas": to}});
+    let params = PatchParams {
+        field_manager: Some("kubectl-scale".into()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn self_heal_reverts_drift_and_leaves_fields_git_does_not_set() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(
+        plane,
+        "sync-drift",
+        &[
+            ("heal/web.yaml", deployment("healed", Some(1))),
+            ("keep/web.yaml", deployment("kept", Some(1))),
+            ("hpa/web.yaml", deployment("autoscaled", None)),
+        ],
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    let ns = json!({"targetNamespace": s.ns});
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "heal"}, "spec": sync_spec("heal", json!({"targetNamespace": s.ns, "selfHeal": true}))})).await;
+    create(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "keep"}, "spec": sync_spec("keep", ns.clone())}),
+    )
+    .await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "hpa"}, "spec": sync_spec("hpa", json!({"targetNamespace": s.ns, "selfHeal": true}))})).await;
+    for name in ["heal", "keep", "hpa"] {
+        applied(&s, name, head.trim()).await;
+    }
+
+    scale(&s, "healed", 3).await;
+    scale(&s, "kept", 3).await;
+    scale(&s, "autoscaled", 4).await;
+    eventually("selfHeal to revert replicas to 1", async || {
+        replicas(&s, "healed").await == Some(1)
+    })
+    .await;
+    // Several intervals pass: without selfHeal the manual edit stays, and replicas Git
+    // does not set stay with the manager that set them.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(replicas(&s, "kept").await, Some(3));
+    assert_eq!(replicas(&s, "autoscaled").await, Some(4));
+}
+
+#[tokio::test]
+async fn manual_mode_reports_a_plan_and_applies_only_the_approved_revision() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(plane, "sync-manual", &[("deploy/a.yaml", cm("a", "1"))]).await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "gated"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns, "mode": "manual"}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    let revision = format!("main@sha1:{}", head.trim());
+    let mut planned = SyncStatus::default();
+    eventually("a plan in status", async || {
+        planned = status(&s.client, &s.ns, "gated").await;
+        planned.plan.is_some()
+    })
+    .await;
+    let plan = planned.plan.clone().unwrap();
+    assert_eq!(plan.revision, revision);
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].action, "created");
+    assert!(plan.changes[0].object.ends_with("/a"), "{:?}", plan.changes);
+    assert_eq!(ready(&planned), Some(("False", "ApprovalRequired")));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        value(&s, "a").await,
+        None,
+        "nothing is applied before approval"
+    );
+
+    let api: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    let patch = json!({"metadata": {"annotations": {"lockstep.dev/approvedRevision": revision}}});
+    api.patch("gated", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let done = applied(&s, "gated", head.trim()).await;
+    assert_eq!(value(&s, "a").await.as_deref(), Some("1"));
+    assert!(done.plan.is_none(), "the plan is cleared once applied");
+}
+
+#[tokio::test]
+async fn depends_on_holds_the_dependent_until_the_dependency_is_ready() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(plane, "sync-deps", &[("app/a.yaml", cm("app", "1"))]).await;
+    // `infra` points at a folder that does not exist yet: it fails, `app` must wait.
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "infra"}, "spec": sync_spec("infra", json!({"targetNamespace": s.ns}))})).await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "app"}, "spec": sync_spec("app", json!({"targetNamespace": s.ns, "dependsOn": [{"name": "infra"}]}))})).await;
+    eventually("app to wait for infra", async || {
+        ready(&status(&s.client, &s.ns, "app").await) == Some(("False", "DependencyNotReady"))
+    })
+    .await;
+    eventually("infra to fail its render", async || {
+        ready(&status(&s.client, &s.ns, "infra").await).map(|r| r.1) == Some("BuildFailed")
+    })
+    .await;
+    assert_eq!(value(&s, "app").await, None);
+
+    s.repo.write("infra/base.yaml", cm("base", "1")).unwrap();
+    let head = s.repo.commit("add infra").unwrap();
+    applied(&s, "infra", &head).await;
+    applied(&s, "app", &head).await;
+    assert_eq!(value(&s, "app").await.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn a_crd_and_its_custom_resource_apply_in_one_commit() {
+    let plane = need!(ControlPlane::shared().await);
+    let group = format!("{}.example.com", plane.namespace("grp").await.unwrap().1);
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: widgets.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n"
+    );
+    let widget =
+        format!("apiVersion: {group}/v1\nkind: Widget\nmetadata: {{name: w}}\nspec: {{size: 3}}\n");
+    let s = setup(
+        plane,
+        "sync-crd",
+        &[("deploy/crd.yaml", crd), ("deploy/widget.yaml", widget)],
+    )
+    .await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "crd"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    let done = applied(&s, "crd", head.trim()).await;
+    let kinds: Vec<&str> = done.inventory.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["CustomResourceDefinition", "Widget"], "CRD first");
+    let resource = ApiResource {
+        group: group.clone(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    let widgets: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    assert_eq!(widgets.get("w").await.unwrap().data["spec"]["size"], 3);
+}
+
+#[tokio::test]
+async fn an_immutable_change_fails_clearly_and_force_recreates() {
+    let plane = need!(ControlPlane::shared().await);
+    let frozen = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen}}\nimmutable: true\ndata: {{value: \"{v}\"}}\n"
+        )
+    };
+    let s = setup(
+        plane,
+        "sync-immutable",
+        &[("deploy/frozen.yaml", frozen("1"))],
+    )
+    .await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "imm"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "imm", head.trim()).await;
+
+    s.repo.write("deploy/frozen.yaml", frozen("2")).unwrap();
+    let changed = s.repo.commit("change an immutable ConfigMap").unwrap();
+    let mut message = String::new();
+    eventually("the immutable-field failure", async || {
+        let st = status(&s.client, &s.ns, "imm").await;
+        let c = st.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+        message = c.as_ref().map(|c| c.message.clone()).unwrap_or_default();
+        c.is_some_and(|c| c.status == "False" && c.reason == "ReconciliationFailed")
+            && st.last_attempted_revision == Some(format!("main@sha1:{changed}"))
+    })
+    .await;
+    assert!(
+        message.contains("ConfigMap") && message.contains("frozen") && message.contains("force"),
+        "{message}"
+    );
+    assert_eq!(
+        value(&s, "frozen").await.as_deref(),
+        Some("1"),
+        "nothing half-applied"
+    );
+
+    let api: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    api.patch(
+        "imm",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"force": true}})),
+    )
+    .await
+    .unwrap();
+    applied(&s, "imm", &changed).await;
+    assert_eq!(value(&s, "frozen").await.as_deref(), Some("2"));
+}
+
+#[tokio::test]
+async fn git_down_or_a_render_error_keeps_the_last_applied_state() {
+    let plane = need!(ControlPlane::shared().await);
+    let mut s = setup(
+        plane,
+        "sync-safety",
+        &[
+            ("deploy/a.yaml", cm("a", "1")),
+            ("deploy/b.yaml", cm("b", "1")),
+        ],
+    )
+    .await;
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "safe"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "safe", head.trim()).await;
+
+    // A broken file: nothing of the revision is applied, nothing is pruned.
+    s.repo.remove("deploy/b.yaml").unwrap();
+    s.repo.write("deploy/a.yaml", cm("a", "2")).unwrap();
+    s.repo
+        .write(
+            "deploy/broken.yaml",
+            "apiVersion: v1\nkind: [not, a, kind\n",
+        )
+        .unwrap();
+    let broken = s.repo.commit("broken").unwrap();
+    eventually("BuildFailed", async || {
+        let st = status(&s.client, &s.ns, "safe").await;
+        ready(&st) == Some(("False", "BuildFailed"))
+            && st.last_attempted_revision == Some(format!("main@sha1:{broken}"))
+    })
+    .await;
+    assert_eq!(value(&s, "a").await.as_deref(), Some("1"));
+    assert_eq!(value(&s, "b").await.as_deref(), Some("1"));
+
+    // The Git server goes away: the source says why, the objects stay.
+    s._git.stop();
+    let sources: Api<GitSource> = Api::namespaced(s.client.clone(), &s.ns);
+    eventually("the GitSource to report the Git failure", async || {
+        let source = sources.get("repo").await.unwrap();
+        source
+            .status
+            .unwrap_or_default()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "GitOperationFailed")
+    })
+    .await;
+    assert_eq!(value(&s, "b").await.as_deref(), Some("1"));
+
+    // It comes back with a fixed commit: recovery without anyone touching the cluster.
+    s._git.restart().await.unwrap();
+    s.repo.remove("deploy/broken.yaml").unwrap();
+    let fixed = s.repo.commit("fix").unwrap();
+    applied(&s, "safe", &fixed).await;
+    assert_eq!(value(&s, "a").await.as_deref(), Some("2"));
+    assert_eq!(value(&s, "b").await, None);
+}
+
+#[tokio::test]
+async fn a_second_replica_waits_for_the_lease() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(plane, "sync-lease", &[("deploy/a.yaml", cm("a", "1"))]).await;
+    let cache = tempfile::tempdir().unwrap().keep();
+    let artifact_dir = format!("--artifact-dir={}", cache.display());
+    let second = Controller::start_with(plane, &s.ns, &["--sync=true", &artifact_dir]).await;
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.ns);
+    let holder = || async {
+        leases
+            .get_opt("lockstep-controller-leader")
+            .await
+            .unwrap()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    };
+    eventually("a lease holder", async || holder().await.is_some()).await;
+    let first_holder = holder().await.unwrap();
+    assert!(
+        second.log().contains("another replica leads"),
+        "the second replica waits"
+    );
+
+    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "leased"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "leased", head.trim()).await;
+
+    // The leader stops (and gives the lease up); the second takes over and reconciles.
+    drop(s.controller);
+    eventually("the second replica to take the lease", async || {
+        holder().await.is_some_and(|h| h != first_holder)
+    })
+    .await;
+    s.repo.write("deploy/a.yaml", cm("a", "2")).unwrap();
+    let next = s.repo.commit("after failover").unwrap();
+    let want = format!("main@sha1:{next}");
+    eventually("the new leader to apply", async || {
+        status(&s.client, &s.ns, "leased")
+            .await
+            .last_applied_revision
+            .as_deref()
+            == Some(want.as_str())
+    })
+    .await;
+    assert!(second.log().contains("became leader"));
+}

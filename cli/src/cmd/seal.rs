@@ -1,10 +1,11 @@
-//! `lockstep seal`: kubeseal's sealing mode, offline, with kubeseal's flag names.
+//! `lockstep seal`: kubeseal's sealing mode, with kubeseal's flag names.
 //!
 //! Reads Secrets (YAML or JSON, `-f` or stdin) and writes SealedSecrets sealed to the
-//! certificate given with `--cert`; `--raw` seals one value; `--merge-into` adds items to an
-//! existing sealed file. The controller-backed flags (`--fetch-cert`, `--controller-name`,
-//! `--controller-namespace`, `--validate`, `--re-encrypt`) are not offered yet: they need
-//! the controller.
+//! certificate given with `--cert`, or fetched from the controller through the API server
+//! (see [`cluster`]); `--raw` seals one value; `--merge-into` adds items to an existing
+//! sealed file. `--fetch-cert`, `--validate` and `--re-encrypt` ask the controller.
+
+mod cluster;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -19,10 +20,47 @@ use lockstep_sealed::{Format, Scope, SealOptions, manifest};
 #[derive(Debug, Args)]
 pub struct SealArgs {
     /// Certificate to seal to: a local file, a `file://` URL or an `http(s)://` URL
-    /// (proxy environment variables are not used). `--fetch-cert` from a running controller
-    /// is not available yet.
+    /// (proxy environment variables are not used). Without it, the certificate is fetched
+    /// from the controller through the API server.
     #[arg(long, env = "SEALED_SECRETS_CERT", value_name = "FILE|URL")]
-    cert: String,
+    cert: Option<String>,
+
+    /// Print the certificate (from --cert, or from the controller) and exit.
+    #[arg(long = "fetch-cert", conflicts_with_all = ["validate", "re_encrypt", "raw", "merge_into"])]
+    fetch_cert: bool,
+
+    /// Ask the controller whether it can unseal the input SealedSecret (POST /v1/verify).
+    #[arg(long, conflicts_with_all = ["re_encrypt", "raw", "merge_into"])]
+    validate: bool,
+
+    /// Re-encrypt the input SealedSecret with the controller's newest key (POST /v1/rotate).
+    #[arg(long = "re-encrypt", conflicts_with_all = ["raw", "merge_into"])]
+    re_encrypt: bool,
+
+    /// Name of the controller's Service.
+    #[arg(
+        long = "controller-name",
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        default_value = "sealed-secrets-controller"
+    )]
+    controller_name: String,
+
+    /// Namespace of the controller's Service.
+    #[arg(
+        long = "controller-namespace",
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        default_value = "kube-system"
+    )]
+    controller_namespace: String,
+
+    /// Kubeconfig to reach the API server with (default: KUBECONFIG, ~/.kube/config, or
+    /// the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use.
+    #[arg(long)]
+    context: Option<String>,
 
     /// Scope: strict (default), namespace-wide or cluster-wide. Without it, the scope
     /// annotations of the input Secret decide; with it, they are rewritten.
@@ -106,7 +144,25 @@ impl FormatArg {
 
 /// Runs `lockstep seal`.
 pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
-    let cert = load_cert(&args.cert)?;
+    if args.validate || args.re_encrypt {
+        return ask_controller(&args);
+    }
+    let (pem, source) = match &args.cert {
+        Some(source) => (read_cert(source)?, source.clone()),
+        None => {
+            let controller = cluster::Controller::connect(&controller_ref(&args))?;
+            let source = format!(
+                "service {}/{}",
+                args.controller_namespace, args.controller_name
+            );
+            (controller.cert()?, source)
+        }
+    };
+    if args.fetch_cert {
+        write_output(args.sealed_secret_file.as_deref(), &pem)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cert = parse_cert(&pem, &source)?;
     let key = cert.public_key();
 
     if args.raw {
@@ -155,28 +211,57 @@ pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
         .with_name(args.name.clone())
         .with_namespace(args.namespace.clone())
         .with_allow_empty_data(args.allow_empty_data);
-    let sealed = secrets
-        .into_iter()
-        .map(|s| lockstep_sealed::seal(s, key, &options))
-        .collect::<Result<Vec<_>, _>>()
-        .context("sealing")?;
+    let sealed = lockstep_sealed::seal_all(secrets, key, &options).context("sealing")?;
     let format = args.format.for_output(args.sealed_secret_file.as_deref());
     let text = manifest::sealed_secrets_to_string(&sealed, format)?;
     write_output(args.sealed_secret_file.as_deref(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads `--cert`: a path, a `file://` URL, or an `http(s)://` URL. Refuses an expired
-/// certificate, as kubeseal does.
-fn load_cert(source: &str) -> anyhow::Result<Certificate> {
-    let pem = if let Some(path) = source.strip_prefix("file://") {
-        std::fs::read(path).with_context(|| format!("reading --cert {path}"))?
+/// `--validate` and `--re-encrypt`: the input SealedSecret goes to the controller as read.
+fn ask_controller(args: &SealArgs) -> anyhow::Result<ExitCode> {
+    let input = read_input(args.secret_file.as_deref())?;
+    let controller = cluster::Controller::connect(&controller_ref(args))?;
+    if args.validate {
+        controller.verify(input.to_vec())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let json = controller.rotate(input.to_vec())?;
+    let mut sealed = manifest::parse_sealed_secret(json.as_bytes())
+        .context("reading the controller's re-encrypted SealedSecret")?;
+    // As kubeseal: the output is a manifest, not the server's copy of an object.
+    sealed.metadata.creation_timestamp = None;
+    sealed.metadata.deletion_timestamp = None;
+    sealed.metadata.generation = None;
+    let format = args.format.for_output(args.sealed_secret_file.as_deref());
+    let text = manifest::sealed_secrets_to_string(std::slice::from_ref(&sealed), format)?;
+    write_output(args.sealed_secret_file.as_deref(), text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn controller_ref(args: &SealArgs) -> cluster::ControllerRef<'_> {
+    cluster::ControllerRef {
+        namespace: &args.controller_namespace,
+        name: &args.controller_name,
+        kubeconfig: args.kubeconfig.as_ref(),
+        context: args.context.as_deref(),
+    }
+}
+
+/// Reads `--cert`: a path, a `file://` URL, or an `http(s)://` URL.
+fn read_cert(source: &str) -> anyhow::Result<Vec<u8>> {
+    if let Some(path) = source.strip_prefix("file://") {
+        std::fs::read(path).with_context(|| format!("reading --cert {path}"))
     } else if source.starts_with("http://") || source.starts_with("https://") {
-        fetch(source).with_context(|| format!("fetching --cert {source}"))?
+        fetch(source).with_context(|| format!("fetching --cert {source}"))
     } else {
-        std::fs::read(source).with_context(|| format!("reading --cert {source}"))?
-    };
-    let cert = Certificate::from_pem(&pem)
+        std::fs::read(source).with_context(|| format!("reading --cert {source}"))
+    }
+}
+
+/// Parses the certificate and refuses an expired one, as kubeseal does.
+fn parse_cert(pem: &[u8], source: &str) -> anyhow::Result<Certificate> {
+    let cert = Certificate::from_pem(pem)
         .with_context(|| format!("reading the certificate from {source}"))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -70,31 +70,90 @@ impl Modulus {
         }
         let k = self.n.len();
         let base = Zeroizing::new(to_limbs(m, k)?);
-        let mut scratch = Zeroizing::new(vec![0u64; k + 1]);
+        let mut scratch = Zeroizing::new(vec![0u64; 2 * k]);
         let mut base_mont = Zeroizing::new(vec![0u64; k]);
         self.mul(&base, &self.r_squared, &mut base_mont, &mut scratch);
-        // Left to right: the leading 1 bit is `base_mont` itself.
+        // Left to right. The leading 1 bit is `base_mont` itself; the last bit (1 for every
+        // odd exponent, as RSA's are) multiplies by the plain base, which also leaves
+        // Montgomery form: (x·R)·m·R⁻¹ = x·m.
+        let (last, middle) = self.exponent_bits[1..]
+            .split_last()
+            .map_or((None, &[][..]), |(last, middle)| (Some(*last), middle));
         let mut acc = Zeroizing::new(base_mont.to_vec());
         let mut tmp = Zeroizing::new(vec![0u64; k]);
-        for &bit in &self.exponent_bits[1..] {
-            self.mul(&acc, &acc, &mut tmp, &mut scratch);
+        for &bit in middle {
+            self.square(&acc, &mut tmp, &mut scratch);
             if bit {
                 self.mul(&tmp, &base_mont, &mut acc, &mut scratch);
             } else {
                 std::mem::swap(&mut acc, &mut tmp);
             }
         }
-        // Out of Montgomery form: multiply by plain 1.
-        let mut one = vec![0u64; k];
-        one[0] = 1;
-        self.mul(&acc, &one, &mut tmp, &mut scratch);
-        Some(from_limbs(&tmp, self.size))
+        match last {
+            Some(true) => {
+                self.square(&acc, &mut tmp, &mut scratch);
+                self.mul(&tmp, &base, &mut acc, &mut scratch);
+            }
+            Some(false) => {
+                self.square(&acc, &mut tmp, &mut scratch);
+                self.mul(&tmp, &one(k), &mut acc, &mut scratch);
+            }
+            // e = 1.
+            None => self.mul(&base_mont, &one(k), &mut acc, &mut scratch),
+        }
+        Some(from_limbs(&acc, self.size))
+    }
+
+    /// `out = a²·R⁻¹ mod n`: the full square with each cross product computed once, then a
+    /// Montgomery reduction — about a quarter less work than [`Self::mul`].
+    fn square(&self, a: &[u64], out: &mut [u64], p: &mut [u64]) {
+        let k = self.n.len();
+        let (a, p) = (&a[..k], &mut p[..2 * k]);
+        p.fill(0);
+        for (i, &ai) in a.iter().enumerate() {
+            let mut carry = 0u64;
+            for (pj, &aj) in p[2 * i + 1..i + k].iter_mut().zip(&a[i + 1..]) {
+                let s = wide(ai, aj) + u128::from(*pj) + u128::from(carry);
+                *pj = s as u64;
+                carry = high(s);
+            }
+            p[i + k] = carry;
+        }
+        let mut shifted_out = 0u64;
+        for limb in p.iter_mut() {
+            let next = *limb >> 63;
+            *limb = (*limb << 1) | shifted_out;
+            shifted_out = next;
+        }
+        let mut carry = 0u64;
+        for (pair, &ai) in p.chunks_exact_mut(2).zip(a) {
+            let s = wide(ai, ai) + u128::from(pair[0]) + u128::from(carry);
+            pair[0] = s as u64;
+            let s = u128::from(pair[1]) + u128::from(high(s));
+            pair[1] = s as u64;
+            carry = high(s);
+        }
+        // Reduce: add m·n to clear one low limb at a time.
+        let mut top = 0u64;
+        for i in 0..k {
+            let m = p[i].wrapping_mul(self.n0_inv);
+            let mut carry = 0u64;
+            for (pj, &nj) in p[i..i + k].iter_mut().zip(&self.n) {
+                let s = wide(m, nj) + u128::from(*pj) + u128::from(carry);
+                *pj = s as u64;
+                carry = high(s);
+            }
+            let s = u128::from(p[i + k]) + u128::from(carry) + u128::from(top);
+            p[i + k] = s as u64;
+            top = high(s);
+        }
+        self.subtract_if_needed(&p[k..], top, out);
     }
 
     /// `out = a·b·R⁻¹ mod n` for `a, b < n` (FIOS: multiply and reduce in one pass).
     fn mul(&self, a: &[u64], b: &[u64], out: &mut [u64], t: &mut [u64]) {
         let k = self.n.len();
-        let (n, b) = (&self.n[..k], &b[..k]);
+        let (n, b, t) = (&self.n[..k], &b[..k], &mut t[..=k]);
         t.fill(0);
         for &ai in a {
             let s = wide(ai, b[0]) + u128::from(t[0]);
@@ -112,19 +171,30 @@ impl Modulus {
             t[k - 1] = s as u64;
             t[k] = high(s);
         }
-        // t < 2n: subtract n, and keep t instead where that borrowed past t's top limb.
+        self.subtract_if_needed(&t[..k], t[k], out);
+    }
+
+    /// `out = t − n` if that is not negative, else `t`, for `t = top·R + low < 2n`; a masked
+    /// select, not a branch.
+    fn subtract_if_needed(&self, low: &[u64], top: u64, out: &mut [u64]) {
         let mut borrow = false;
-        for ((o, &tj), &nj) in out.iter_mut().zip(&t[..k]).zip(n) {
-            let (d, b1) = tj.overflowing_sub(nj);
+        for ((o, &t), &n) in out.iter_mut().zip(low).zip(&self.n) {
+            let (d, b1) = t.overflowing_sub(n);
             let (d, b2) = d.overflowing_sub(u64::from(borrow));
             *o = d;
             borrow = b1 | b2;
         }
-        let keep_t = u64::from(t[k] < u64::from(borrow)).wrapping_neg();
-        for (o, &tj) in out.iter_mut().zip(&t[..k]) {
-            *o = (tj & keep_t) | (*o & !keep_t);
+        let keep_t = u64::from(top < u64::from(borrow)).wrapping_neg();
+        for (o, &t) in out.iter_mut().zip(low) {
+            *o = (t & keep_t) | (*o & !keep_t);
         }
     }
+}
+
+fn one(limbs: usize) -> Vec<u64> {
+    let mut one = vec![0u64; limbs];
+    one[0] = 1;
+    one
 }
 
 fn wide(a: u64, b: u64) -> u128 {
@@ -162,7 +232,7 @@ mod tests {
     fn matches_modpow() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         for bytes in [64usize, 256, 384, 512, 1024] {
-            for e in [3u32, 17, 65537] {
+            for e in [1u32, 2, 3, 17, 65537] {
                 let mut n_bytes: Vec<u8> = (0..bytes).map(|_| rng.r#gen()).collect();
                 n_bytes[0] |= 0x80;
                 n_bytes[bytes - 1] |= 1;

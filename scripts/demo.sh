@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists today: a Secret manifest from examples/ is encrypted in
-# the SOPS format with a fresh age key, decrypted again by lockstep and, when the pinned
-# reference sops is installed (scripts/install-testenv.sh), by the real sops too, so you can
-# see that both tools read the same file. Nothing is written outside a temporary folder.
+# The main job in one command. Part 1: Git reconciled into a real API server — with no
+# cluster configured it starts the test environment's control plane, commits examples/app/
+# to a local Git repository, runs lockstep-controller against it and prints the objects and
+# conditions that result (set LOCKSTEP_DEMO_KUBECONFIG=path to use a cluster of yours).
+# Part 2: a Secret from examples/ encrypted in the SOPS format with a fresh age key and
+# decrypted by lockstep and by the real sops, to show both read the same file.
+# The servers come from scripts/install-testenv.sh (idempotent, cached in ~/.cache/lockstep);
+# nothing is written outside that cache, the Cargo target folder and a temporary folder.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lockstep/target}"
 
-echo "==> building lockstep"
-cargo build --quiet --locked -p lockstep-cli
+echo "==> installing the pinned servers (cached after the first run)"
+./scripts/install-testenv.sh >/dev/null
+
+echo "==> building lockstep, lockstep-controller and the quick start"
+cargo build --quiet --locked -p lockstep-cli -p lockstep-controller
+cargo build --quiet --locked -p lockstep-e2e --example quickstart
+"$CARGO_TARGET_DIR/debug/examples/quickstart"
+
 lockstep=$CARGO_TARGET_DIR/debug/lockstep
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 
-// The controller harness is shared with the controller's own tests; this crate uses part
-// of it, so unused items are expected here.
-#[allow(dead_code)]
+// The controller harness is shared with the controller's own tests (it allows the items
+// each binary leaves unused).
 #[path = "../controller/tests/support/mod.rs"]
 mod support;
 

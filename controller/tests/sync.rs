@@ -8,8 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use lockstep_api::{GitSource, Sync, SyncStatus};
 use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
@@ -26,25 +25,11 @@ const SYNC_CRD: &str = include_str!("../../deploy/crds/lockstep.dev_syncs.yaml")
 
 /// Installs both lockstep CRDs (idempotent) and waits until they are served.
 async fn install_crds(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for text in [GITSOURCE_CRD, SYNC_CRD] {
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(text).unwrap();
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(
-            &name,
-            &PatchParams::apply("lockstep-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap();
+        lockstep_testenv::manifests::apply_yaml(client, text)
+            .await
+            .unwrap();
     }
-    let syncs: Api<Sync> = Api::all(client.clone());
-    let sources: Api<GitSource> = Api::all(client.clone());
-    eventually("the lockstep CRDs to be served", async || {
-        syncs.list(&ListParams::default().limit(1)).await.is_ok()
-            && sources.list(&ListParams::default().limit(1)).await.is_ok()
-    })
-    .await;
 }
 
 /// A namespace with a running controller, a repository and its GitSource `repo`.

@@ -27,6 +27,7 @@ pub mod http;
 mod kms;
 mod kube;
 mod logs;
+pub mod manifests;
 mod pki;
 mod process;
 pub mod service;

@@ -1,0 +1,175 @@
+//! The quick start: Git reconciled into a real API server in one command.
+//!
+//! With no cluster configured, starts the test environment's control plane (etcd,
+//! kube-apiserver, kube-controller-manager); with `LOCKSTEP_DEMO_KUBECONFIG` set, uses
+//! that cluster instead. Then: commits `examples/app/` to a local Git repository served by
+//! `git daemon`, installs the CRDs, runs `lockstep-controller` against it, creates a
+//! `GitSource` and a `Sync`, and prints the objects and conditions that result. Finally it
+//! commits a change and shows it arrive. Everything it starts stops when it exits.
+//!
+//! Run through `./scripts/demo.sh`, which installs the servers and builds the binaries.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use kube::api::{Api, ListParams};
+use lockstep_api::Sync;
+use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer};
+use serde_json::json;
+
+const NAMESPACE: &str = "lockstep-demo";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (client, kubeconfig, _plane) = match std::env::var_os("LOCKSTEP_DEMO_KUBECONFIG") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            println!("==> using the cluster of {}", path.display());
+            let config = kube::Config::from_custom_kubeconfig(
+                kube::config::Kubeconfig::read_from(&path)?,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await?;
+            (kube::Client::try_from(config)?, path, None)
+        }
+        None => {
+            println!(
+                "==> starting a local control plane (etcd, kube-apiserver, kube-controller-manager)"
+            );
+            let plane = ControlPlane::start(ControlPlaneOptions {
+                controller_manager: true,
+            })
+            .await?;
+            println!("    API server: {}", plane.server_url());
+            let path = plane.kubeconfig_path().to_path_buf();
+            (plane.client().await?, path, Some(plane))
+        }
+    };
+
+    println!("==> committing examples/app/ to a local Git repository");
+    let git = GitServer::start().await?;
+    let repo = git.create_repo("shop", Some(&common::workspace().join("examples/app")))?;
+    let url = repo.git_url().unwrap_or_default().to_owned();
+    println!("    {url}");
+
+    println!("==> installing the CRDs and starting lockstep-controller");
+    common::install_crds(&client).await?;
+    lockstep_testenv::manifests::apply_yaml(
+        &client,
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"),
+    )
+    .await?;
+    let controller =
+        common::start_controller(&kubeconfig, NAMESPACE, &["--log-format=text"]).await?;
+
+    println!("==> creating GitSource 'shop' and Sync 'shop' (prune, wait for health)");
+    common::create(
+        &client,
+        NAMESPACE,
+        "GitSource",
+        json!({
+            "metadata": {"name": "shop"},
+            "spec": {"url": url, "interval": "5s"},
+        }),
+    )
+    .await?;
+    common::create(&client, NAMESPACE, "Sync", json!({
+        "metadata": {"name": "shop"},
+        "spec": {"sourceRef": {"name": "shop"}, "interval": "5s", "prune": true, "wait": true, "timeout": "60s"},
+    }))
+    .await?;
+
+    let syncs: Api<Sync> = Api::namespaced(client.clone(), NAMESPACE);
+    let head = repo.git(&["rev-parse", "HEAD"])?.trim().to_owned();
+    let took = until_applied(&syncs, &head).await?;
+    println!("    Ready after {:.1} s", took.as_secs_f64());
+    show(&client, &syncs).await?;
+
+    println!("==> a commit changes the ConfigMap's greeting");
+    let config = std::fs::read_to_string(repo.work_tree().join("config.yaml"))?;
+    repo.write(
+        "config.yaml",
+        config.replace("hello from Git", "hello again, from a new commit"),
+    )?;
+    let next = repo.commit("change the greeting")?;
+    let took = until_applied(&syncs, &next).await?;
+    let configs: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
+    let greeting = configs.get("shop-config").await?.data.unwrap_or_default();
+    println!(
+        "    applied {} after {:.1} s: greeting = {:?}",
+        &next[..12],
+        took.as_secs_f64(),
+        greeting.get("greeting").cloned().unwrap_or_default()
+    );
+
+    let events: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
+    println!("==> events of Sync 'shop'");
+    for event in events.list(&ListParams::default()).await?.items {
+        if event.involved_object.name.as_deref() == Some("shop") {
+            println!(
+                "    {:<8} {:<26} {}",
+                event.type_.unwrap_or_default(),
+                event.reason.unwrap_or_default(),
+                event.message.unwrap_or_default()
+            );
+        }
+    }
+    println!(
+        "==> done; the controller log is {}",
+        controller.log().display()
+    );
+    Ok(())
+}
+
+/// Waits until the Sync has applied `commit` and is Ready; returns how long it took.
+async fn until_applied(syncs: &Api<Sync>, commit: &str) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let want = format!("main@sha1:{commit}");
+    loop {
+        let status = syncs.get("shop").await?.status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        if status.last_applied_revision.as_deref() == Some(want.as_str())
+            && ready.is_some_and(|c| c.status == "True")
+        {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            anyhow::bail!("Sync 'shop' is not Ready after 120 s: {:?}", ready);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Prints the Sync's conditions and the objects of its inventory.
+async fn show(_client: &kube::Client, syncs: &Api<Sync>) -> anyhow::Result<()> {
+    let status = syncs.get("shop").await?.status.unwrap_or_default();
+    println!(
+        "==> Sync 'shop': revision {}",
+        status.last_applied_revision.unwrap_or_default()
+    );
+    for c in &status.conditions {
+        println!(
+            "    {:<8} {:<6} {:<24} {}",
+            c.type_, c.status, c.reason, c.message
+        );
+    }
+    println!("==> objects applied from Git");
+    for e in &status.inventory {
+        let group = if e.group.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", e.group)
+        };
+        let place = if e.namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", e.namespace)
+        };
+        println!("    {}{group} {place}{}", e.kind, e.name);
+    }
+    Ok(())
+}

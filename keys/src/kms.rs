@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_kms::config::SharedCredentialsProvider;
 use aws_sdk_kms::config::retry::RetryConfig;
@@ -73,6 +74,7 @@ pub struct KmsKey {
     context: BTreeMap<String, String>,
     profile: Option<String>,
     endpoint: Option<String>,
+    credentials: Option<Credentials>,
     sdk_config: Option<SdkConfig>,
     client: std::sync::Arc<OnceCell<aws_sdk_kms::Client>>,
 }
@@ -105,6 +107,7 @@ impl KmsKey {
             context: BTreeMap::new(),
             profile: None,
             endpoint: None,
+            credentials: None,
             sdk_config: None,
             client: Default::default(),
         })
@@ -160,6 +163,13 @@ impl KmsKey {
     /// Sends KMS (and STS, for a role) requests to this endpoint instead of AWS's.
     pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self.reset()
+    }
+
+    /// Uses these static credentials instead of the default chain's (a decryption Secret's
+    /// `sops.aws-kms`); the endpoint and profile settings still apply.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
         self.reset()
     }
 
@@ -353,6 +363,9 @@ async fn build_client(key: KmsKey) -> aws_sdk_kms::Client {
             }
             if let Some(url) = &key.endpoint {
                 loader = loader.endpoint_url(url);
+            }
+            if let Some(credentials) = &key.credentials {
+                loader = loader.credentials_provider(credentials.clone());
             }
             loader.load().await
         }

@@ -413,10 +413,16 @@ fn build_client(
         .map_err(|err| error_chain(&err))
 }
 
-/// The kind and a printable description of a failed request. Only the status, Vault's
-/// error messages and transport errors are kept: never a response body.
 fn classify(err: &ClientError, failed: impl FnOnce(RemoteFailure, String) -> Error) -> Error {
-    let (kind, detail) = match err {
+    let (kind, detail) = describe_error(err);
+    failed(kind, detail)
+}
+
+/// The kind and a printable description of a failed `vaultrs` request, for other Vault
+/// clients of the workspace (KV reads in the sync engine). Only the status, Vault's error
+/// messages and transport errors are kept: never a response body.
+pub fn describe_error(err: &ClientError) -> (RemoteFailure, String) {
+    match err {
         ClientError::APIError { code, errors } => {
             let said = errors.join("; ");
             let lower = said.to_lowercase();
@@ -445,8 +451,7 @@ fn classify(err: &ClientError, failed: impl FnOnce(RemoteFailure, String) -> Err
             }
         }
         other => (RemoteFailure::Other, other.to_string()),
-    };
-    failed(kind, detail)
+    }
 }
 
 /// An error and its sources, joined with `: `. Only for errors without response content.

@@ -8,127 +8,45 @@ use std::sync::Arc;
 use anyhow::bail;
 use std::collections::BTreeMap;
 
-use lockstep_keys::age::{AgeIdentities, AgeKey};
+use lockstep_keys::age::AgeIdentities;
 use lockstep_keys::{KeyService, KmsKey, VaultEnv, VaultTransitKey};
-use lockstep_sops::{Field, KeyResolver, KeyType, MasterKey, Recipient};
+use lockstep_sops::resolver::VaultSettings;
+use lockstep_sops::{Field, KeyResolver, KeyType, MasterKey, Recipient, ServiceResolver};
 
 use super::sopsconfig::KeySpec;
 
-/// Unwraps with every key source lockstep has: age identities (loaded once, as sops reads
-/// them), KMS and Vault transit.
-pub struct CliResolver {
-    age: Arc<AgeIdentities>,
-    vault: VaultEnv,
-}
+/// Unwraps with every key source lockstep has (age identities loaded once, as sops reads
+/// them; KMS with the default chain; Vault transit with the environment's token), through
+/// the library's [`ServiceResolver`].
+pub struct CliResolver(ServiceResolver);
 
 impl CliResolver {
     /// Loads identities from the process environment.
     pub fn from_env() -> Self {
-        CliResolver {
-            age: Arc::new(AgeIdentities::from_process_env()),
-            vault: VaultEnv::from_process(),
-        }
+        CliResolver(
+            ServiceResolver::new(Arc::new(AgeIdentities::from_process_env())).with_vault(
+                VaultSettings {
+                    token: None,
+                    env: VaultEnv::from_process(),
+                },
+            ),
+        )
     }
 
     /// Problems found while loading identities (unreadable key files), for messages.
     pub fn problems(&self) -> Vec<String> {
-        self.age.problems().iter().map(|e| e.to_string()).collect()
+        self.0
+            .age()
+            .problems()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 }
 
 impl KeyResolver for CliResolver {
     fn service_for(&self, key: &MasterKey) -> Option<Box<dyn KeyService + '_>> {
-        match key.kind {
-            KeyType::Age => Some(Box::new(AgeKey::new(
-                key.text("recipient").unwrap_or_default(),
-                self.age.clone(),
-            ))),
-            KeyType::Kms => Some(
-                match kms_key(
-                    key.text("arn").unwrap_or_default(),
-                    key.text("role"),
-                    &context_of(key),
-                    key.text("aws_profile"),
-                ) {
-                    Ok(k) => Box::new(k),
-                    Err(e) => Box::new(Broken::new(key, e)),
-                },
-            ),
-            KeyType::HcVault => Some(
-                match VaultTransitKey::new(
-                    key.text("vault_address").unwrap_or_default(),
-                    key.text("engine_path").unwrap_or_default(),
-                    key.text("key_name").unwrap_or_default(),
-                )
-                .and_then(|k| k.with_token_from(&self.vault))
-                {
-                    Ok(k) => Box::new(k),
-                    Err(e) => Box::new(Broken::new(key, e)),
-                },
-            ),
-            _ => None,
-        }
-    }
-}
-
-/// A key entry whose service could not be built (malformed ARN or URI, unreadable
-/// `~/.vault-token`): every call reports why, so the message names the key and the cause.
-struct Broken {
-    name: String,
-    error: std::sync::Mutex<Option<lockstep_keys::Error>>,
-}
-
-impl Broken {
-    fn new(key: &MasterKey, error: lockstep_keys::Error) -> Self {
-        Broken {
-            name: key.describe(),
-            error: std::sync::Mutex::new(Some(error)),
-        }
-    }
-
-    fn error(&self) -> lockstep_keys::Error {
-        self.error
-            .lock()
-            .ok()
-            .and_then(|mut e| e.take())
-            .unwrap_or_else(|| lockstep_keys::Error::KmsArn {
-                arn: self.name.clone(),
-                reason: "unusable key entry",
-            })
-    }
-}
-
-impl KeyService for Broken {
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-
-    fn wrap(
-        &self,
-        _: &lockstep_keys::DataKey,
-    ) -> Result<lockstep_keys::WrappedKey, lockstep_keys::Error> {
-        Err(self.error())
-    }
-
-    fn unwrap(
-        &self,
-        _: &lockstep_keys::WrappedKey,
-    ) -> Result<Option<lockstep_keys::DataKey>, lockstep_keys::Error> {
-        Err(self.error())
-    }
-
-    fn unwrap_share(
-        &self,
-        _: &lockstep_keys::WrappedKey,
-    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, lockstep_keys::Error> {
-        Err(self.error())
-    }
-}
-
-fn context_of(key: &MasterKey) -> BTreeMap<String, String> {
-    match key.fields.get("context") {
-        Some(Field::Map(m)) => m.clone(),
-        _ => BTreeMap::new(),
+        self.0.service_for(key)
     }
 }
 

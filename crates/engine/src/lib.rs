@@ -15,15 +15,20 @@
 //! [`run`] strings apply and prune together for one reconcile, as the controller and
 //! `lockstep apply` both need it.
 //!
+//! Between render and apply, [`decrypt`] decrypts SOPS values in memory with a Sync's keys
+//! and [`refs`] fills in Secret values that reference Vault KV or AWS KMS.
+//!
 //! Across all steps, [`redact`] hides Secret values in objects and free text.
 //!
 //! What it does not do yet is listed in `docs/engine.md`.
 
 pub mod apply;
+pub mod decrypt;
 pub mod fetch;
 pub mod health;
 pub mod inventory;
 pub mod prune;
 pub mod redact;
+pub mod refs;
 pub mod render;
 pub mod run;

@@ -12,6 +12,8 @@
 //! - [`encrypt`]: encrypts a plaintext tree for [`EncryptOptions::key_groups`] of
 //!   [`Recipient`]s; [`reencrypt`] does it again with an existing data key and the
 //!   [`IvStash`] of a previous decrypt, so unchanged values keep their ciphertext.
+//! - [`ServiceResolver`]: the resolver for age, AWS KMS (feature `kms`) and Vault transit
+//!   (feature `vault`) keys that the CLI and the sync engine share.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -50,6 +52,7 @@ pub mod gofmt;
 pub mod keygroups;
 pub mod metadata;
 pub mod path;
+pub mod resolver;
 pub mod rules;
 pub mod stores;
 pub mod tree;
@@ -64,6 +67,7 @@ pub use error::{DecryptError, EmitError, EncryptError, KeyAttempt, LoadError, Pa
 pub use file::EncryptedFile;
 pub use keygroups::{AgeResolver, KeyResolver, Recipient, wrap_data_key};
 pub use metadata::{Field, KeyGroup, KeyType, MasterKey, Metadata, SOPS_VERSION};
+pub use resolver::ServiceResolver;
 pub use rules::Rule;
 pub use stores::{EmitOptions, Format};
 pub use tree::{Comment, Item, Scalar, Tree, Value};

@@ -259,6 +259,14 @@ impl AgeIdentities {
         }
     }
 
+    /// Adds the identities of `other` (and its sources and problems), e.g. one set per key
+    /// file of a decryption Secret.
+    pub fn extend(&mut self, other: AgeIdentities) {
+        self.identities.extend(other.identities);
+        self.problems.extend(other.problems);
+        self.sources.extend(other.sources);
+    }
+
     /// Identities parsed from the text of an identity file (`keys.txt` format).
     ///
     /// # Errors

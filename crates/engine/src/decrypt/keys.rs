@@ -1,0 +1,186 @@
+//! The key material of one Sync: what its decryption Secret holds, over the controller's
+//! own identity.
+//!
+//! The Secret's entries are recognised by name, as Flux's kustomize-controller reads them:
+//! `*.agekey` (age identities, one per line, `#` comments), `sops.vault-token` (a Vault
+//! token) and `sops.aws-kms` (YAML with `aws_access_key_id`, `aws_secret_access_key` and
+//! an optional `aws_session_token`). Other entries are ignored. Per provider, the Secret's
+//! credentials win; without them KMS uses the controller's default AWS chain (IRSA, web
+//! identity, instance role) and Vault the controller's `VAULT_TOKEN`.
+
+use std::sync::Arc;
+
+use lockstep_keys::VaultEnv;
+use lockstep_keys::age::AgeIdentities;
+use lockstep_keys::kms::Credentials;
+use lockstep_sops::ServiceResolver;
+use lockstep_sops::resolver::{KmsSettings, VaultSettings};
+use secrecy::SecretString;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// The Secret entry holding a Vault token.
+pub const VAULT_TOKEN_KEY: &str = "sops.vault-token";
+/// The Secret entry holding AWS credentials.
+pub const AWS_KMS_KEY: &str = "sops.aws-kms";
+/// The suffix of Secret entries holding age identities.
+pub const AGE_KEY_SUFFIX: &str = ".agekey";
+
+/// Why a decryption Secret's entry is unusable. Names the entry, never its content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeysError {
+    /// An entry is not UTF-8 text.
+    #[error("decryption Secret entry {entry} is not UTF-8 text")]
+    NotText {
+        /// The entry's key.
+        entry: String,
+    },
+    /// An `*.agekey` entry holds something that is not an age identity.
+    #[error("decryption Secret entry {entry}: {source}")]
+    Age {
+        /// The entry's key.
+        entry: String,
+        /// What is wrong (names the line, not the key).
+        #[source]
+        source: lockstep_keys::Error,
+    },
+    /// `sops.aws-kms` is not the YAML Flux documents.
+    #[error(
+        "decryption Secret entry {AWS_KMS_KEY}: expected YAML with aws_access_key_id and aws_secret_access_key"
+    )]
+    AwsKms,
+}
+
+/// What the controller itself may use when a Sync's Secret has nothing for a provider.
+#[derive(Clone, Debug, Default)]
+pub struct Ambient {
+    /// `VAULT_TOKEN` (and `VAULT_NAMESPACE`, `~/.vault-token`) of the controller.
+    pub vault: VaultEnv,
+    /// A KMS endpoint instead of AWS's (tests point it at moto); `AWS_ENDPOINT_URL_KMS` /
+    /// `AWS_ENDPOINT_URL` are honoured by the AWS SDK without it.
+    pub kms_endpoint: Option<String>,
+}
+
+impl Ambient {
+    /// The controller's process environment.
+    pub fn from_process() -> Self {
+        Ambient {
+            vault: VaultEnv::from_process(),
+            kms_endpoint: None,
+        }
+    }
+
+    /// No ambient identity at all: only what a decryption Secret gives works.
+    pub fn none() -> Self {
+        Ambient::default()
+    }
+}
+
+/// The keys one Sync decrypts with. Cheap to clone; prints no key material.
+#[derive(Clone)]
+pub struct Keys {
+    age: Arc<AgeIdentities>,
+    vault_token: Option<SecretString>,
+    kms_credentials: Option<Credentials>,
+    ambient: Ambient,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("age", &self.age)
+            .field("vault_token", &self.vault_token.is_some())
+            .field("kms_credentials", &self.kms_credentials.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize, Zeroize, ZeroizeOnDrop)]
+struct AwsKmsEntry {
+    aws_access_key_id: String,
+    aws_secret_access_key: String,
+    #[serde(default)]
+    aws_session_token: Option<String>,
+}
+
+impl Keys {
+    /// Only the controller's own identity (a Sync without a decryption Secret).
+    pub fn ambient(ambient: Ambient) -> Self {
+        Keys {
+            age: Arc::new(AgeIdentities::empty()),
+            vault_token: None,
+            kms_credentials: None,
+            ambient,
+        }
+    }
+
+    /// The keys of a decryption Secret's `data` (entry name, raw bytes), over `ambient`.
+    ///
+    /// # Errors
+    /// [`KeysError`] naming the first unusable entry.
+    pub fn from_secret<'a>(
+        data: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        ambient: Ambient,
+    ) -> Result<Self, KeysError> {
+        let mut keys = Keys::ambient(ambient);
+        let mut age = AgeIdentities::empty();
+        for (entry, bytes) in data {
+            let text = || {
+                std::str::from_utf8(bytes).map_err(|_| KeysError::NotText {
+                    entry: entry.to_owned(),
+                })
+            };
+            if entry.ends_with(AGE_KEY_SUFFIX) {
+                let found =
+                    AgeIdentities::parse(text()?, entry).map_err(|source| KeysError::Age {
+                        entry: entry.to_owned(),
+                        source,
+                    })?;
+                age.extend(found);
+            } else if entry == VAULT_TOKEN_KEY {
+                let token = text()?.trim();
+                keys.vault_token = (!token.is_empty()).then(|| SecretString::from(token));
+            } else if entry == AWS_KMS_KEY {
+                let parsed: AwsKmsEntry =
+                    serde_saphyr::from_str(text()?).map_err(|_| KeysError::AwsKms)?;
+                keys.kms_credentials = Some(Credentials::new(
+                    parsed.aws_access_key_id.clone(),
+                    parsed.aws_secret_access_key.clone(),
+                    parsed.aws_session_token.clone(),
+                    None,
+                    "lockstep-decryption-secret",
+                ));
+            }
+        }
+        keys.age = Arc::new(age);
+        Ok(keys)
+    }
+
+    /// The SOPS key resolver over these keys.
+    pub fn resolver(&self) -> ServiceResolver {
+        ServiceResolver::new(self.age.clone())
+            .with_kms(KmsSettings {
+                credentials: self.kms_credentials.clone(),
+                endpoint: self.ambient.kms_endpoint.clone(),
+            })
+            .with_vault(VaultSettings {
+                token: self.vault_token.clone(),
+                env: self.ambient.vault.clone(),
+            })
+    }
+
+    /// The Vault token to use for references: the Secret's, else the controller's.
+    pub(crate) fn vault_token(&self) -> Option<SecretString> {
+        self.vault_token
+            .clone()
+            .or_else(|| self.ambient.vault.token().ok().flatten())
+    }
+
+    /// The AWS credentials and endpoint to use for KMS references.
+    pub(crate) fn kms(&self) -> (Option<Credentials>, Option<String>) {
+        (
+            self.kms_credentials.clone(),
+            self.ambient.kms_endpoint.clone(),
+        )
+    }
+}

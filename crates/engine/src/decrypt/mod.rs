@@ -1,0 +1,241 @@
+//! SOPS decryption of a render, in memory.
+//!
+//! [`decrypt`] takes the rendered objects and the folder they came from, finds every
+//! SOPS-encrypted file the render read ([`sources`]: manifests, and for kustomize the
+//! patches and generator sources), decrypts each with the Sync's [`Keys`] — verifying its
+//! MAC on the bytes in Git, before anything else is trusted — and rewrites the rendered
+//! objects with the plaintext ([`substitute`]). Kustomize itself runs on the encrypted
+//! files, so no plaintext is ever written to disk; generated Secrets and ConfigMaps are
+//! rewritten afterwards.
+//!
+//! All or nothing: one file that does not decrypt, or one object that still holds an
+//! encrypted value afterwards, fails the whole render, naming the file and the keys tried.
+//! Decrypted values end up in the returned objects (they must be applied) and in the
+//! [`Redactor`] that comes with them; the intermediate buffers are zeroized.
+
+mod keys;
+mod sources;
+mod substitute;
+
+use std::path::{Component, Path, PathBuf};
+
+use lockstep_sops::{DecryptOptions, EmitOptions, EncryptedFile, KeyResolver};
+use tracing::instrument;
+use zeroize::Zeroizing;
+
+pub use keys::{AGE_KEY_SUFFIX, AWS_KMS_KEY, Ambient, Keys, KeysError, VAULT_TOKEN_KEY};
+
+use crate::redact::Redactor;
+use crate::render::{Manifest, is_cluster_scoped_builtin};
+use substitute::Plaintexts;
+
+/// Why decrypting a render failed. Names files and keys, never values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The rendered path is not a relative path inside the artifact.
+    #[error("invalid path {path:?}: must be relative and stay inside the source")]
+    InvalidPath {
+        /// The path asked for.
+        path: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {file}")]
+    Read {
+        /// The file, relative to the artifact.
+        file: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file carries SOPS metadata that does not load.
+    #[error("{file}: not a valid SOPS file: {source}")]
+    Load {
+        /// The file, relative to the artifact.
+        file: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: lockstep_sops::LoadError,
+    },
+    /// A file did not decrypt: no key gave its data key (the message lists each key tried
+    /// and why), a value or the MAC does not verify.
+    #[error("{file}: {source}")]
+    Decrypt {
+        /// The file, relative to the artifact.
+        file: PathBuf,
+        /// What failed.
+        #[source]
+        source: lockstep_sops::DecryptError,
+    },
+    /// A decrypted file could not be written back into its format (generator `files:`).
+    #[error("{file}: cannot re-emit the decrypted file: {source}")]
+    Emit {
+        /// The file, relative to the artifact.
+        file: PathBuf,
+        /// What failed.
+        #[source]
+        source: lockstep_sops::EmitError,
+    },
+    /// A decrypted string is not UTF-8 and cannot go into a manifest.
+    #[error("{file}: the value at `{path}` is not UTF-8 text")]
+    NotText {
+        /// The file, relative to the artifact.
+        file: PathBuf,
+        /// The value's key path.
+        path: String,
+    },
+    /// A rendered object still holds encrypted values no encrypted file of the render
+    /// explains (a remote base, or a value copied from elsewhere).
+    #[error(
+        "{object} (rendered from {file}) still holds SOPS-encrypted values that no encrypted file of this path decrypts"
+    )]
+    Unresolved {
+        /// `kind/name` of the object.
+        object: String,
+        /// The file it was rendered from.
+        file: PathBuf,
+    },
+    /// The blocking decryption task panicked or was cancelled.
+    #[error("the decryption task failed: {0}")]
+    Task(String),
+}
+
+/// Rendered objects with every SOPS value decrypted.
+pub struct Decrypted {
+    /// The objects, in render order. They hold plaintext: show them only through
+    /// [`crate::redact`].
+    pub manifests: Vec<Manifest>,
+    /// Every plaintext value decrypted, to scrub from messages.
+    pub redactor: Redactor,
+    /// The encrypted files that were decrypted, relative to the artifact.
+    pub files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("manifests", &self.manifests.len())
+            .field("files", &self.files)
+            .field("redactor", &self.redactor)
+            .finish()
+    }
+}
+
+/// [`decrypt_blocking`] on tokio's blocking pool (KMS and Vault calls block).
+///
+/// # Errors
+/// As [`decrypt_blocking`], and [`DecryptError::Task`].
+pub async fn decrypt(
+    root: PathBuf,
+    path: String,
+    manifests: Vec<Manifest>,
+    keys: Keys,
+) -> Result<Decrypted, DecryptError> {
+    tokio::task::spawn_blocking(move || decrypt_blocking(&root, &path, manifests, &keys))
+        .await
+        .map_err(|e| DecryptError::Task(e.to_string()))?
+}
+
+/// Decrypts the SOPS values of `manifests`, rendered from `root/path`. Objects without
+/// encrypted values are returned as they are; when none has any, no file is read.
+///
+/// # Errors
+/// [`DecryptError`] naming the file; no objects are returned on any error.
+#[instrument(skip_all, fields(path = %path))]
+pub fn decrypt_blocking(
+    root: &Path,
+    path: &str,
+    mut manifests: Vec<Manifest>,
+    keys: &Keys,
+) -> Result<Decrypted, DecryptError> {
+    let mut redactor = Redactor::new();
+    let mut files = Vec::new();
+    if manifests
+        .iter()
+        .any(|m| substitute::still_encrypted(&m.object))
+    {
+        let dir = join(root, path)?;
+        let resolver = keys.resolver();
+        let mut plaintexts = Plaintexts::default();
+        for source in sources::find(root, &dir)? {
+            learn(&source, &resolver, &mut plaintexts, &mut redactor)?;
+            files.push(source.shown);
+        }
+        for manifest in &mut manifests {
+            let encrypted_kind = manifest.kind().starts_with("ENC[");
+            plaintexts.apply(&mut manifest.object);
+            if substitute::still_encrypted(&manifest.object) {
+                return Err(DecryptError::Unresolved {
+                    object: format!("{}/{}", manifest.kind(), manifest.name()),
+                    file: manifest.file.clone(),
+                });
+            }
+            // Render judged the scope on an encrypted `kind`; judge it again.
+            if encrypted_kind
+                && is_cluster_scoped_builtin(manifest.kind())
+                && let Some(meta) = manifest.object["metadata"].as_object_mut()
+            {
+                meta.remove("namespace");
+            }
+        }
+        tracing::debug!(files = files.len(), "decrypted");
+    }
+    for manifest in &manifests {
+        redactor.add_secret(&manifest.object);
+    }
+    Ok(Decrypted {
+        manifests,
+        redactor,
+        files,
+    })
+}
+
+/// Verifies and decrypts one file, and learns its values.
+fn learn(
+    source: &sources::Source,
+    resolver: &dyn KeyResolver,
+    plaintexts: &mut Plaintexts,
+    redactor: &mut Redactor,
+) -> Result<(), DecryptError> {
+    let file = || source.shown.clone();
+    let load = || {
+        EncryptedFile::load(&source.bytes, source.format).map_err(|e| DecryptError::Load {
+            file: file(),
+            source: e,
+        })
+    };
+    let encrypted = load()?;
+    let decrypted =
+        lockstep_sops::decrypt(load()?, resolver, &DecryptOptions::default()).map_err(|e| {
+            DecryptError::Decrypt {
+                file: file(),
+                source: e,
+            }
+        })?;
+    plaintexts
+        .learn(&encrypted.tree, &decrypted.tree, redactor)
+        .map_err(|path| DecryptError::NotText { file: file(), path })?;
+    if source.whole {
+        let bytes =
+            lockstep_sops::stores::emit(&decrypted.tree, source.format, &EmitOptions::default())
+                .map_err(|e| DecryptError::Emit {
+                    file: file(),
+                    source: e,
+                })?;
+        plaintexts.learn_file(source.bytes.clone(), Zeroizing::new(bytes), redactor);
+    }
+    Ok(())
+}
+
+fn join(root: &Path, path: &str) -> Result<PathBuf, DecryptError> {
+    let relative = Path::new(path);
+    let escapes = relative
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+    if escapes {
+        return Err(DecryptError::InvalidPath {
+            path: path.to_owned(),
+        });
+    }
+    Ok(root.join(relative.strip_prefix("/").unwrap_or(relative)))
+}

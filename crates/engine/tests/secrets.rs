@@ -8,6 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 
+#[path = "secrets/kustomize.rs"]
+mod kustomize;
 #[path = "secrets/refs.rs"]
 mod refs;
 #[path = "secrets/sops.rs"]

@@ -153,8 +153,7 @@ impl Plaintexts {
         };
         for field in base64_fields {
             for value in fields(object, field) {
-                let Some(text) = value.as_str() else { continue };
-                let Ok(bytes) = STANDARD.decode(text).map(Zeroizing::new) else {
+                let Some(bytes) = value.as_str().and_then(decode) else {
                     continue;
                 };
                 if let Some(plain) = self.lookup(&bytes) {
@@ -234,18 +233,23 @@ pub(super) fn still_encrypted(object: &Value) -> bool {
     }
     let base64_holds = |field: &str| {
         object[field].as_object().is_some_and(|m| {
-            m.values().filter_map(Value::as_str).any(|v| {
-                STANDARD
-                    .decode(v)
-                    .map(Zeroizing::new)
-                    .is_ok_and(|b| b.windows(ENC.len()).any(|w| w == ENC.as_bytes()))
-            })
+            m.values()
+                .filter_map(Value::as_str)
+                .filter_map(decode)
+                .any(|b| b.windows(ENC.len()).any(|w| w == ENC.as_bytes()))
         })
     };
     let kind = object["kind"].as_str().unwrap_or_default();
     (kind == "Secret" && base64_holds("data"))
         || (kind == "ConfigMap" && base64_holds("binaryData"))
         || holds_enc(object)
+}
+
+/// Base64 as Kubernetes reads it: kustomize wraps long values over several lines, and Go's
+/// decoder skips the line breaks.
+fn decode(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let compact = Zeroizing::new(text.replace(['\n', '\r'], ""));
+    STANDARD.decode(compact.as_bytes()).ok().map(Zeroizing::new)
 }
 
 fn holds_enc(value: &Value) -> bool {

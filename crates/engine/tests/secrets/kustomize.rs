@@ -1,0 +1,146 @@
+//! A kustomize overlay over SOPS files: an encrypted resource in the base (renamed by a
+//! `namePrefix`), and `secretGenerator` sources (`files:` and `envs:`) that are encrypted
+//! files, read by kustomize as ciphertext and rewritten in memory afterwards.
+
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lockstep_engine::decrypt::{Ambient, Keys, decrypt};
+use secrecy::ExposeSecret;
+
+use super::{Repo, all_text, assert_no_leak};
+
+#[tokio::test]
+async fn an_overlay_with_encrypted_generator_sources_decrypts_without_plaintext_on_disk() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    let (recipient, identity) = lockstep_keys::age::generate();
+    let age = ["--age", recipient.as_str()];
+    let canaries = ["canary-base-1001", "canary-file-2002", "canary-env-3003"];
+    repo.write(
+        "base/db.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {}\n",
+            canaries[0]
+        ),
+    );
+    repo.write("base/kustomization.yaml", "resources:\n- db.yaml\n");
+    repo.write(
+        "overlay/config.yaml",
+        &format!(
+            "database:\n    url: postgres://app:{}@db/app\n",
+            canaries[1]
+        ),
+    );
+    repo.write(
+        "overlay/app.env",
+        &format!("API_TOKEN={}\nMODE=prod\n", canaries[2]),
+    );
+    repo.write(
+        "overlay/kustomization.yaml",
+        "resources:\n- ../base\nnamePrefix: prod-\nsecretGenerator:\n- name: app-files\n  files:\n  - config.yaml\n- name: app-env\n  envs:\n  - app.env\n",
+    );
+    repo.encrypt(
+        "base/db.yaml",
+        &[&["--encrypted-regex", "^(data|stringData)$"][..], &age].concat(),
+    );
+    repo.encrypt("overlay/config.yaml", &age);
+    repo.encrypt("overlay/app.env", &age);
+    // What `sops -d` makes of the generator file, to compare byte for byte.
+    let expected_file = Command::new(lockstep_testenv::tool("sops").unwrap())
+        .current_dir(repo.root())
+        .env("SOPS_AGE_KEY", identity.expose_secret())
+        .args(["--decrypt", "overlay/config.yaml"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(String::from_utf8_lossy(&expected_file).contains(canaries[1]));
+
+    let rendered = repo.render("overlay");
+    let before =
+        serde_json::to_string(&rendered.iter().map(|m| &m.object).collect::<Vec<_>>()).unwrap();
+    assert_no_leak(&before, &canaries);
+    let keys = Keys::from_secret(
+        [("age.agekey", identity.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+    let out = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
+        .await
+        .unwrap();
+    assert_eq!(out.files.len(), 3, "{:?}", out.files);
+
+    let by_prefix = |prefix: &str| {
+        &out.manifests
+            .iter()
+            .find(|m| m.kind() == "Secret" && m.name().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no Secret {prefix}*"))
+            .object
+    };
+    let db = by_prefix("prod-db");
+    assert_eq!(db["stringData"]["password"], canaries[0]);
+    assert!(db.get("sops").is_none());
+    assert_eq!(db["metadata"]["namespace"], "team-a");
+
+    let files = by_prefix("prod-app-files-");
+    let config = STANDARD
+        .decode(files["data"]["config.yaml"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(config, expected_file);
+
+    let env = by_prefix("prod-app-env-");
+    let data = env["data"].as_object().unwrap();
+    let mut keys: Vec<_> = data.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["API_TOKEN", "MODE"]);
+    assert_eq!(data["API_TOKEN"], STANDARD.encode(canaries[2]));
+    assert_eq!(data["MODE"], STANDARD.encode("prod"));
+
+    // Nothing decrypted was written anywhere under the artifact.
+    for entry in walk(repo.root()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+        assert_no_leak(&text, &canaries);
+    }
+    assert_no_leak(&format!("{out:?}"), &canaries);
+}
+
+#[tokio::test]
+async fn a_generator_source_with_the_wrong_key_fails_the_overlay() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    let (recipient, _) = lockstep_keys::age::generate();
+    let (_, other) = lockstep_keys::age::generate();
+    repo.write("overlay/app.env", "API_TOKEN=canary-env-4004\n");
+    repo.write(
+        "overlay/kustomization.yaml",
+        "secretGenerator:\n- name: app-env\n  envs:\n  - app.env\n",
+    );
+    repo.encrypt("overlay/app.env", &["--age", &recipient]);
+    let rendered = repo.render("overlay");
+    let keys = Keys::from_secret(
+        [("age.agekey", other.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+    let err = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("overlay/app.env") && text.contains(&recipient),
+        "{text}"
+    );
+    assert_no_leak(&all_text(&err), &["canary-env-4004"]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

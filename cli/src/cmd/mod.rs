@@ -5,13 +5,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod age_keygen;
+mod apply;
 mod decrypt;
+mod diff;
 mod edit;
 mod encrypt;
 mod exec_env;
 mod exec_file;
 mod filestatus;
 mod keysource;
+mod render;
 mod rotate;
 mod seal;
 mod set;
@@ -59,6 +62,12 @@ enum Command {
     Rotate(rotate::RotateArgs),
     /// Re-wrap sops files' data keys for the keys of their .sops.yaml creation rule.
     Updatekeys(updatekeys::UpdatekeysArgs),
+    /// Print the objects a folder or Git URL renders to (Secret values hidden).
+    Render(render::RenderArgs),
+    /// Show what `lockstep apply` would change in the cluster (server-side dry-run).
+    Diff(diff::DiffArgs),
+    /// Apply a folder or Git URL to the cluster, prune what left it, and wait until healthy.
+    Apply(apply::ApplyArgs),
 }
 
 /// Parses the process arguments, accepting sops' global flags before a SOPS verb.
@@ -82,6 +91,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ExecFile(args) => exec_file::run(args),
         Command::Rotate(args) => rotate::run(args),
         Command::Updatekeys(args) => updatekeys::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Apply(args) => apply::run(args),
     }
 }
 

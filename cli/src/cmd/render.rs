@@ -1,0 +1,180 @@
+//! `lockstep render`: prints the objects a path or Git URL renders to, as `lockstep apply`
+//! would apply them, with Secret values hidden. Also the source handling that `diff` and
+//! `apply` share: a local folder or a fetched Git revision, rendered off the async runtime.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use lockstep_engine::fetch::{Fetcher, GitReference, redact_url};
+use lockstep_engine::redact::redact_secret;
+use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
+use serde_json::Value;
+
+/// Print the objects a folder or Git URL renders to (Secret values hidden).
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+
+    /// Add the ownership labels of this name, as `lockstep apply --name` does.
+    #[arg(long)]
+    name: Option<String>,
+
+    /// Namespace of the owner named by --name.
+    #[arg(long, default_value = "default", requires = "name")]
+    inventory_namespace: String,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    output: Output,
+}
+
+/// How `render` prints objects.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Output {
+    /// One YAML document per object.
+    Yaml,
+    /// A `v1 List` holding the objects.
+    Json,
+}
+
+/// Where manifests come from: shared by `render`, `diff` and `apply`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// A local folder, or a Git URL (`git://`, `https://`, `http://`, `file://`, `ssh://`).
+    #[arg(value_name = "PATH|URL")]
+    source: String,
+
+    /// For a URL: a branch, `refs/heads/NAME`, `refs/tags/NAME` or a 40-hex commit.
+    #[arg(long = "ref", value_name = "REF", default_value = "main")]
+    reference: String,
+
+    /// Folder inside the source to render (a kustomization is built with kustomize).
+    #[arg(long, value_name = "DIR", default_value = "")]
+    path: String,
+
+    /// Namespace set on every namespaced object (overriding the manifests' own).
+    #[arg(long, value_name = "NS")]
+    target_namespace: Option<String>,
+}
+
+/// Rendered objects and the revision they came from.
+pub struct Rendered {
+    /// The objects, in render order.
+    pub manifests: Vec<Manifest>,
+    /// `main@sha1:…` for a URL, `None` for a local folder.
+    pub revision: Option<String>,
+}
+
+impl SourceArgs {
+    /// Fetches the source if it is a URL, then renders `--path` with `owner`'s labels.
+    pub async fn render(&self, owner: Option<Owner>) -> anyhow::Result<Rendered> {
+        let (root, revision) = if self.source.contains("://") {
+            let cache = cache_dir().join("cli-git");
+            let fetched = Fetcher::new(&cache, 3)
+                .fetch(&self.source, &parse_ref(&self.reference))
+                .await
+                .with_context(|| format!("fetching {}", redact_url(&self.source)))?;
+            (fetched.artifact.path, Some(fetched.artifact.revision))
+        } else {
+            (PathBuf::from(&self.source), None)
+        };
+        let options = RenderOptions {
+            owner,
+            target_namespace: self.target_namespace.clone(),
+        };
+        let path = self.path.clone();
+        let manifests = tokio::task::spawn_blocking(move || render(&root, &path, &options))
+            .await
+            .context("render task")?
+            .with_context(|| format!("rendering {}", self.describe()))?;
+        Ok(Rendered {
+            manifests,
+            revision,
+        })
+    }
+
+    /// The source and path, for messages.
+    pub fn describe(&self) -> String {
+        let source = redact_url(&self.source);
+        if self.path.is_empty() {
+            source
+        } else {
+            format!("{source} (path {})", self.path)
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/lockstep`, else `~/.cache/lockstep`.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("lockstep")
+}
+
+fn parse_ref(reference: &str) -> GitReference {
+    if let Some(tag) = reference.strip_prefix("refs/tags/") {
+        GitReference::Tag(tag.to_owned())
+    } else if reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        GitReference::Commit(reference.to_ascii_lowercase())
+    } else {
+        let branch = reference.strip_prefix("refs/heads/").unwrap_or(reference);
+        GitReference::Branch(branch.to_owned())
+    }
+}
+
+/// Puts objects without a namespace into `namespace`, as kubectl does with the context's
+/// namespace. Cluster-scoped kinds keep none (apply drops it again for custom kinds that
+/// discovery says are cluster-scoped).
+pub fn default_namespace(manifests: &mut [Manifest], namespace: &str) {
+    for manifest in manifests {
+        if manifest.namespace().is_none() && !is_cluster_scoped_builtin(manifest.kind()) {
+            manifest.object["metadata"]["namespace"] = Value::String(namespace.to_owned());
+        }
+    }
+}
+
+/// Runs `lockstep render`.
+pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let owner = args.name.map(|name| Owner {
+        name,
+        namespace: args.inventory_namespace,
+    });
+    let rendered = runtime()?.block_on(args.source.render(owner))?;
+    let mut objects: Vec<Value> = rendered.manifests.into_iter().map(|m| m.object).collect();
+    objects.iter_mut().for_each(redact_secret);
+    let text = match args.output {
+        Output::Yaml => {
+            let mut text = String::new();
+            for object in &objects {
+                text.push_str("---\n");
+                text.push_str(&serde_saphyr::to_string(object).context("writing YAML")?);
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            text
+        }
+        Output::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            serde_json::to_string_pretty(&list)? + "\n"
+        }
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The runtime the cluster commands run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

@@ -1,0 +1,313 @@
+//! `lockstep render`, `diff` and `apply` end to end: a real git daemon as the source and a
+//! real kube-apiserver + kube-controller-manager as the cluster (from the test
+//! environment; missing servers skip loudly, or fail under LOCKSTEP_REQUIRE_SERVERS=1).
+//! Every Secret value is a canary that must never appear in any output.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use lockstep_testenv::{ControlPlane, GitServer, need};
+use serde_json::Value;
+
+const CANARY: &str = "CanaryPassword7Q";
+const CANARY_2: &str = "CanarySecond9Z";
+
+fn lockstep(cache: &Path) -> Command {
+    let mut command = Command::cargo_bin("lockstep").expect("lockstep binary");
+    command.env("XDG_CACHE_HOME", cache);
+    command
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exit code")
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let file = root.join(path);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(file, text).unwrap();
+}
+
+fn app(secret: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\ndata: {{greeting: hello, enabled: \"on\"}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {secret}}}\ndata: {{user: YWRtaW4=}}\n"
+    )
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+#[test]
+fn render_hides_secret_values_and_sets_namespace_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app/all.yaml", &app(CANARY));
+    let source = dir.path().to_str().unwrap();
+    let output = lockstep(dir.path())
+        .args([
+            "render",
+            source,
+            "--path",
+            "app",
+            "--target-namespace",
+            "team",
+        ])
+        .args(["--name", "web"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(code(&output), 0, "{stderr}");
+    assert!(
+        !stdout.contains(CANARY) && !stdout.contains("YWRtaW4="),
+        "{stdout}"
+    );
+    let objects = documents(&stdout);
+    assert_eq!(objects.len(), 2);
+    let secret = &objects[1];
+    assert_eq!(secret["stringData"]["password"], "[redacted]");
+    assert_eq!(secret["data"]["user"], "[redacted]");
+    let config = &objects[0];
+    assert_eq!(config["metadata"]["namespace"], "team");
+    assert_eq!(config["metadata"]["labels"]["lockstep.dev/name"], "web");
+    assert_eq!(config["data"]["enabled"], "on");
+
+    let output = lockstep(dir.path())
+        .args(["render", source, "--path", "app", "-o", "json"])
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&output);
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0]["metadata"].get("labels"), None);
+    assert!(!stdout.contains(CANARY));
+}
+
+#[tokio::test]
+async fn render_a_git_url_at_a_tag_and_a_branch() {
+    let git = need!(GitServer::start().await);
+    let repo = git.create_repo("render-url", None).unwrap();
+    let cm = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{v: \"{v}\"}}\n")
+    };
+    repo.write("deploy/c.yaml", cm("1")).unwrap();
+    repo.commit("v1").unwrap();
+    repo.git(&["tag", "v1.0.0"]).unwrap();
+    repo.git(&["push", "origin", "v1.0.0"]).unwrap();
+    repo.write("deploy/c.yaml", cm("2")).unwrap();
+    repo.commit("v2").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+    let cache = tempfile::tempdir().unwrap();
+    let value = |reference: &str| {
+        let output = lockstep(cache.path())
+            .args([
+                "render", &url, "--ref", reference, "--path", "deploy", "-o", "json",
+            ])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(code(&output), 0, "{stderr}");
+        let list: Value = serde_json::from_str(&stdout).unwrap();
+        list["items"][0]["data"]["v"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(value("refs/tags/v1.0.0"), "1");
+    assert_eq!(value("main"), "2");
+    assert!(cache.path().join("lockstep/cli-git").is_dir());
+}
+
+#[tokio::test]
+async fn diff_before_and_after_apply_and_after_drift() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("cli-diff").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app/all.yaml", &app(CANARY));
+    let source = dir.path().join("app").to_str().unwrap().to_owned();
+    let run = |verb: &str| {
+        let output = lockstep(dir.path())
+            .args([verb, &source, "--name", "web", "--inventory-namespace", &ns])
+            .args(["--kubeconfig", &kubeconfig])
+            .args(if verb == "apply" {
+                &["--timeout", "60s"][..]
+            } else {
+                &[]
+            })
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        for stream in [&stdout, &stderr] {
+            assert!(
+                !stream.contains(CANARY) && !stream.contains(CANARY_2),
+                "{stream}"
+            );
+            assert!(!stream.contains("YWRtaW4="), "{stream}");
+        }
+        (code(&output), stdout, stderr)
+    };
+
+    // Nothing applied yet: both objects are new.
+    let (exit, stdout, stderr) = run("diff");
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stdout.contains(&format!("+++ merged/ConfigMap/{ns}/settings")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+  greeting: hello"), "{stdout}");
+    // The server moved stringData into data; new values differ from nothing.
+    assert!(
+        stdout.contains("+  password: \"[redacted, after]\""),
+        "{stdout}"
+    );
+
+    let (exit, stdout, stderr) = run("apply");
+    assert_eq!(exit, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("/ConfigMap/{ns}/settings created")),
+        "{stdout}"
+    );
+
+    let (exit, stdout, stderr) = run("diff");
+    assert_eq!((exit, stdout.as_str()), (0, ""), "{stderr}");
+
+    // Drift in the cluster, and a new Secret value in the files.
+    Api::<ConfigMap>::namespaced(client, &ns)
+        .patch(
+            "settings",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"greeting": "edited"}})),
+        )
+        .await
+        .unwrap();
+    write(dir.path(), "app/all.yaml", &app(CANARY_2));
+    let (exit, stdout, _) = run("diff");
+    assert_eq!(exit, 1);
+    assert!(
+        stdout.contains("-  greeting: edited\n+  greeting: hello"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-  password: \"[redacted, before]\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+  password: \"[redacted, after]\""),
+        "{stdout}"
+    );
+    // The unchanged key is hidden too, and not shown as changed.
+    assert!(!stdout.contains("-  user:"), "{stdout}");
+
+    // An unknown kind is an error (2), naming the file.
+    write(
+        dir.path(),
+        "app/widget.yaml",
+        "apiVersion: example.invalid/v1\nkind: Widget\nmetadata: {name: w}\n",
+    );
+    let (exit, _, stderr) = run("diff");
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(
+        stderr.contains("widget.yaml: the API server does not serve"),
+        "{stderr}"
+    );
+}
+
+const DEPLOY: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: idle}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: idle}}
+  template:
+    metadata: {labels: {app: idle}}
+    spec: {containers: [{name: app, image: registry.invalid/app:1}]}
+"#;
+
+const SLOW_JOB: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata: {name: too-slow}
+spec:
+  activeDeadlineSeconds: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: job, image: registry.invalid/job:1}]
+"#;
+
+#[tokio::test]
+async fn apply_from_git_prunes_records_the_inventory_and_waits_for_health() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("cli-apply").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let repo = git.create_repo("cli-apply", None).unwrap();
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n");
+    repo.write("deploy/deployment.yaml", DEPLOY).unwrap();
+    repo.write("deploy/a.yaml", cm("a")).unwrap();
+    repo.write("deploy/b.yaml", cm("b")).unwrap();
+    let first = repo.commit("three objects").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+    let cache = tempfile::tempdir().unwrap();
+    let apply = || {
+        let output = lockstep(cache.path())
+            .args(["apply", &url, "--path", "deploy", "--target-namespace", &ns])
+            .args(["--name", "app", "--inventory-namespace", &ns])
+            .args(["--kubeconfig", &kubeconfig, "--timeout", "90s"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        (code(&output), stdout, stderr)
+    };
+    let config_maps = Api::<ConfigMap>::namespaced(client, &ns);
+    let inventory = async || -> Vec<Value> {
+        let cm = config_maps.get("lockstep-inventory-app").await.unwrap();
+        serde_json::from_str(&cm.data.unwrap()["inventory.json"]).unwrap()
+    };
+
+    let (exit, stdout, stderr) = apply();
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("main@sha1:{first}: created 3")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 object(s) healthy"), "{stdout}");
+    assert_eq!(inventory().await.len(), 3);
+
+    repo.remove("deploy/b.yaml").unwrap();
+    repo.commit("remove b").unwrap();
+    let (exit, stdout, stderr) = apply();
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("/ConfigMap/{ns}/b pruned")),
+        "{stdout}"
+    );
+    assert!(config_maps.get_opt("b").await.unwrap().is_none());
+    assert_eq!(inventory().await.len(), 2);
+
+    // A Job that can never finish in time: applied, then the wait fails early on it.
+    repo.write("deploy/job.yaml", SLOW_JOB).unwrap();
+    repo.commit("add a job").unwrap();
+    let (exit, stdout, stderr) = apply();
+    assert_ne!(exit, 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!("batch/Job/{ns}/too-slow created")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("batch/Job/{ns}/too-slow failed")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("DeadlineExceeded"), "{stderr}");
+    assert_eq!(inventory().await.len(), 3);
+}

@@ -7,7 +7,13 @@
 //! an optional `aws_session_token`). Other entries are ignored. Per provider, the Secret's
 //! credentials win; without them KMS uses the controller's default AWS chain (IRSA, web
 //! identity, instance role) and Vault the controller's `VAULT_TOKEN`.
+//!
+//! For Vault references ([`crate::refs`]) the Secret may also hold `vault.address` (else
+//! the controller's `VAULT_ADDR`) and a login other than a token: `vault.approle` (YAML
+//! `role_id`, `secret_id`, optional `mount`) or `vault.kubernetes` (YAML `role`, optional
+//! `mount`; the JWT is the controller's service-account token). A token wins over a login.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lockstep_keys::VaultEnv;
@@ -16,12 +22,22 @@ use lockstep_keys::kms::Credentials;
 use lockstep_sops::ServiceResolver;
 use lockstep_sops::resolver::{KmsSettings, VaultSettings};
 use secrecy::SecretString;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::refs::{VaultAuth, VaultSource};
 
 /// The Secret entry holding a Vault token.
 pub const VAULT_TOKEN_KEY: &str = "sops.vault-token";
 /// The Secret entry holding AWS credentials.
 pub const AWS_KMS_KEY: &str = "sops.aws-kms";
+/// The Secret entry naming the Vault server for references.
+pub const VAULT_ADDRESS_KEY: &str = "vault.address";
+/// The Secret entry holding an AppRole login for references.
+pub const VAULT_APPROLE_KEY: &str = "vault.approle";
+/// The Secret entry holding a Kubernetes-auth login for references.
+pub const VAULT_KUBERNETES_KEY: &str = "vault.kubernetes";
+/// Where a pod's service-account token is mounted.
+pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 /// The suffix of Secret entries holding age identities.
 pub const AGE_KEY_SUFFIX: &str = ".agekey";
 
@@ -49,6 +65,14 @@ pub enum KeysError {
         "decryption Secret entry {AWS_KMS_KEY}: expected YAML with aws_access_key_id and aws_secret_access_key"
     )]
     AwsKms,
+    /// `vault.approle` or `vault.kubernetes` is not the YAML documented.
+    #[error("decryption Secret entry {entry}: expected YAML with {expected}")]
+    VaultLogin {
+        /// The entry's key.
+        entry: &'static str,
+        /// The fields it needs.
+        expected: &'static str,
+    },
 }
 
 /// What the controller itself may use when a Sync's Secret has nothing for a provider.
@@ -59,6 +83,10 @@ pub struct Ambient {
     /// A KMS endpoint instead of AWS's (tests point it at moto); `AWS_ENDPOINT_URL_KMS` /
     /// `AWS_ENDPOINT_URL` are honoured by the AWS SDK without it.
     pub kms_endpoint: Option<String>,
+    /// `VAULT_ADDR` of the controller, for references.
+    pub vault_address: Option<String>,
+    /// The service-account token file used for Vault's Kubernetes auth.
+    pub service_account_token: Option<PathBuf>,
 }
 
 impl Ambient {
@@ -67,6 +95,8 @@ impl Ambient {
         Ambient {
             vault: VaultEnv::from_process(),
             kms_endpoint: None,
+            vault_address: std::env::var("VAULT_ADDR").ok().filter(|a| !a.is_empty()),
+            service_account_token: Some(PathBuf::from(SERVICE_ACCOUNT_TOKEN)),
         }
     }
 
@@ -82,7 +112,38 @@ pub struct Keys {
     age: Arc<AgeIdentities>,
     vault_token: Option<SecretString>,
     kms_credentials: Option<Credentials>,
+    vault_address: Option<String>,
+    vault_login: Option<VaultLogin>,
     ambient: Ambient,
+}
+
+/// A Vault login other than a token, from the decryption Secret.
+#[derive(Clone)]
+enum VaultLogin {
+    AppRole {
+        mount: String,
+        role_id: String,
+        secret_id: SecretString,
+    },
+    Kubernetes {
+        mount: String,
+        role: String,
+    },
+}
+
+#[derive(serde::Deserialize, Zeroize, ZeroizeOnDrop)]
+struct AppRoleEntry {
+    #[serde(default)]
+    mount: Option<String>,
+    role_id: String,
+    secret_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct KubernetesEntry {
+    #[serde(default)]
+    mount: Option<String>,
+    role: String,
 }
 
 impl std::fmt::Debug for Keys {
@@ -91,6 +152,7 @@ impl std::fmt::Debug for Keys {
             .field("age", &self.age)
             .field("vault_token", &self.vault_token.is_some())
             .field("kms_credentials", &self.kms_credentials.is_some())
+            .field("vault_address", &self.vault_address)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +172,8 @@ impl Keys {
             age: Arc::new(AgeIdentities::empty()),
             vault_token: None,
             kms_credentials: None,
+            vault_address: None,
+            vault_login: None,
             ambient,
         }
     }
@@ -150,6 +214,29 @@ impl Keys {
                     None,
                     "lockstep-decryption-secret",
                 ));
+            } else if entry == VAULT_ADDRESS_KEY {
+                keys.vault_address = Some(text()?.trim().to_owned());
+            } else if entry == VAULT_APPROLE_KEY {
+                let parsed: AppRoleEntry =
+                    serde_saphyr::from_str(text()?).map_err(|_| KeysError::VaultLogin {
+                        entry: VAULT_APPROLE_KEY,
+                        expected: "role_id and secret_id",
+                    })?;
+                keys.vault_login = Some(VaultLogin::AppRole {
+                    mount: parsed.mount.clone().unwrap_or_else(|| "approle".into()),
+                    role_id: parsed.role_id.clone(),
+                    secret_id: SecretString::from(parsed.secret_id.as_str()),
+                });
+            } else if entry == VAULT_KUBERNETES_KEY {
+                let parsed: KubernetesEntry =
+                    serde_saphyr::from_str(text()?).map_err(|_| KeysError::VaultLogin {
+                        entry: VAULT_KUBERNETES_KEY,
+                        expected: "role",
+                    })?;
+                keys.vault_login = Some(VaultLogin::Kubernetes {
+                    mount: parsed.mount.unwrap_or_else(|| "kubernetes".into()),
+                    role: parsed.role,
+                });
             }
         }
         keys.age = Arc::new(age);
@@ -169,11 +256,57 @@ impl Keys {
             })
     }
 
-    /// The Vault token to use for references: the Secret's, else the controller's.
-    pub(crate) fn vault_token(&self) -> Option<SecretString> {
-        self.vault_token
+    /// The Vault server and login for references: the Secret's token, else its AppRole or
+    /// Kubernetes login, else the controller's token; `None` without an address or any
+    /// credential.
+    ///
+    /// # Errors
+    /// The service-account token file cannot be read (Kubernetes auth).
+    pub(crate) fn vault_source(&self) -> std::io::Result<Option<VaultSource>> {
+        let Some(address) = self
+            .vault_address
             .clone()
-            .or_else(|| self.ambient.vault.token().ok().flatten())
+            .or_else(|| self.ambient.vault_address.clone())
+        else {
+            return Ok(None);
+        };
+        let auth = match (&self.vault_token, &self.vault_login) {
+            (Some(token), _) => VaultAuth::Token(token.clone()),
+            (
+                None,
+                Some(VaultLogin::AppRole {
+                    mount,
+                    role_id,
+                    secret_id,
+                }),
+            ) => VaultAuth::AppRole {
+                mount: mount.clone(),
+                role_id: role_id.clone(),
+                secret_id: secret_id.clone(),
+            },
+            (None, Some(VaultLogin::Kubernetes { mount, role })) => {
+                let path = self
+                    .ambient
+                    .service_account_token
+                    .as_deref()
+                    .unwrap_or(Path::new(SERVICE_ACCOUNT_TOKEN));
+                let jwt = Zeroizing::new(std::fs::read_to_string(path)?);
+                VaultAuth::Kubernetes {
+                    mount: mount.clone(),
+                    role: role.clone(),
+                    jwt: SecretString::from(jwt.trim()),
+                }
+            }
+            (None, None) => match self.ambient.vault.token().ok().flatten() {
+                Some(token) => VaultAuth::Token(token),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(VaultSource {
+            address,
+            auth,
+            namespace: None,
+        }))
     }
 
     /// The AWS credentials and endpoint to use for KMS references.

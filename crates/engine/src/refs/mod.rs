@@ -113,7 +113,7 @@ pub enum RefError {
         reference: String,
         /// What KMS said.
         #[source]
-        source: lockstep_keys::Error,
+        source: Box<lockstep_keys::Error>,
     },
     /// KMS answered that there are no AWS credentials at all.
     #[error("Secret {secret}, key {key}: {reference}: no AWS credentials for this Sync")]
@@ -124,6 +124,13 @@ pub enum RefError {
         key: String,
         /// The reference.
         reference: String,
+    },
+    /// Vault's Kubernetes auth needs the service-account token, which cannot be read.
+    #[error("cannot read the service-account token for Vault's Kubernetes auth")]
+    ServiceAccountToken {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
     /// The blocking KMS task panicked or was cancelled.
     #[error("the KMS task failed: {0}")]
@@ -148,23 +155,22 @@ impl Resolver {
         }
     }
 
-    /// A resolver with the credentials of a Sync's [`Keys`]: its Vault token (the
-    /// decryption Secret's `sops.vault-token`, else the controller's `VAULT_TOKEN`) at
-    /// `vault_address`, and its AWS credentials and endpoint.
-    pub fn from_keys(keys: &Keys, vault_address: Option<&str>) -> Self {
+    /// A resolver with the credentials of a Sync's [`Keys`]: its Vault address and login
+    /// (see [`crate::decrypt::Keys`]), and its AWS credentials and endpoint.
+    ///
+    /// # Errors
+    /// [`RefError::ServiceAccountToken`] when Kubernetes auth is asked for and the
+    /// service-account token cannot be read.
+    pub fn from_keys(keys: &Keys) -> Result<Self, RefError> {
         let (kms_credentials, kms_endpoint) = keys.kms();
-        let vault = vault_address
-            .zip(keys.vault_token())
-            .map(|(address, token)| VaultSource {
-                address: address.to_owned(),
-                auth: VaultAuth::Token(token),
-                namespace: None,
-            });
-        Resolver {
+        let vault = keys
+            .vault_source()
+            .map_err(|source| RefError::ServiceAccountToken { source })?;
+        Ok(Resolver {
             vault,
             kms_credentials,
             kms_endpoint,
-        }
+        })
     }
 
     /// Uses this KMS endpoint instead of AWS's.
@@ -279,7 +285,7 @@ impl Resolver {
                     secret: secret.to_owned(),
                     key: key.to_owned(),
                     reference: shown.clone(),
-                    source,
+                    source: Box::new(source),
                 };
                 let mut kms = KmsKey::new(arn)
                     .map_err(failed)?

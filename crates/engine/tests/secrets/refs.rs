@@ -35,6 +35,7 @@ fn test_credentials() -> Credentials {
 fn keys(vault: &Vault, kms: &Kms) -> Keys {
     Keys::from_secret(
         [
+            ("vault.address", vault.addr().as_bytes()),
             ("sops.vault-token", vault.token().as_bytes()),
             (
                 "sops.aws-kms",
@@ -101,7 +102,7 @@ stringData:
         "apps/other.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata: {name: other}\nstringData: {x: 'ref+vault://secret/app/db#password'}\n",
     );
-    let resolver = Resolver::from_keys(&keys(&vault, &kms), Some(vault.addr()));
+    let resolver = Resolver::from_keys(&keys(&vault, &kms)).unwrap();
 
     let mut manifests = repo.render("apps");
     assert_eq!(refresh_interval(&manifests), Some(Duration::from_secs(600)));
@@ -199,8 +200,20 @@ async fn approle_login_reads_and_a_wrong_secret_id_is_denied() {
         },
         namespace: None,
     };
+    // Through a decryption Secret: address and AppRole login, no token.
+    let approle = "role_id: app-role\nsecret_id: canary-secret-id-7070\n";
+    let keys = Keys::from_secret(
+        [
+            ("vault.address", vault.addr().as_bytes()),
+            ("vault.approle", approle.as_bytes()),
+        ],
+        Ambient::none(),
+    )
+    .unwrap();
+    assert_no_leak(&format!("{keys:?}"), &["canary-secret-id-7070"]);
     let mut manifests = repo.render("apps");
-    Resolver::new(Some(source("canary-secret-id-7070")))
+    Resolver::from_keys(&keys)
+        .unwrap()
         .resolve(&mut manifests, &mut Redactor::new())
         .await
         .unwrap();
@@ -244,7 +257,7 @@ async fn failures_name_the_secret_key_and_reference_never_the_value() {
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  annotations: {{lockstep.dev/resolve: enabled}}\nstringData:\n  k: '{value}'\n"
         )
     };
-    let resolver = Resolver::from_keys(&keys(&vault, &kms), Some(vault.addr()));
+    let resolver = Resolver::from_keys(&keys(&vault, &kms)).unwrap();
     let canaries = ["canary-fail-1212", "canary-fail-kms-3434"];
     let attempt = |resolver: Resolver, value: String| {
         let repo = &repo;

@@ -6,24 +6,29 @@
 //! from the API. The newest key by certificate `NotBefore` seals; every key unseals. A key
 //! Secret that does not parse is reported (log line and Warning event on the Secret) and
 //! skipped — it never stops the controller.
+//!
+//! The key Secrets are watched: any change (a key restored or imported, a key relabelled
+//! `compromised` by `lockstep keys retire` or by hand) reloads the ring at once, without the
+//! restart the Bitnami controller needs. A [`RENEW_REQUESTED_ANNOTATION`] on an active key
+//! Secret (`lockstep keys renew`) makes a new key now, as SIGUSR1 does, and is removed once
+//! the new key exists.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::StreamExt as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType};
+use kube::runtime::{WatchStreamExt as _, watcher};
 use lockstep_keys::sealing::{
     Certificate, GenerateOptions, RsaKeyBits, SealingKeyPair, SealingPrivateKey,
 };
-use lockstep_sealed::SEALING_KEY_LABEL;
+use lockstep_sealed::{KEY_ACTIVE, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_LABEL};
 
 use crate::context::Ctx;
-
-/// Value of [`SEALING_KEY_LABEL`] on keys in use.
-const ACTIVE: &str = "active";
 
 /// The loaded keys, oldest first.
 #[derive(Default)]
@@ -38,6 +43,8 @@ pub struct KeyInfo {
     pub secret: String,
     /// Its certificate.
     pub certificate: Certificate,
+    /// Its Secret carries [`RENEW_REQUESTED_ANNOTATION`].
+    renew_requested: bool,
 }
 
 impl KeyRing {
@@ -116,10 +123,16 @@ pub async fn init(ctx: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
-/// Makes a new key every renewal period, and at once on SIGUSR1 or [`Ctx::renew_now`].
+/// Makes a new key every renewal period, and at once on SIGUSR1, [`Ctx::renew_now`] or a
+/// renewal request on a key Secret (removed once answered); reloads the ring when a key Secret changes.
 pub async fn renew_forever(ctx: Arc<Ctx>) {
     let mut usr1 =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    // Every key Secret, whatever its label value, so a relabelled key is seen too.
+    let config = watcher::Config::default().labels(SEALING_KEY_LABEL);
+    let mut changes = watcher(secrets(&ctx), config).default_backoff().boxed();
+    // Key Secrets whose renewal request the next renewal answers.
+    let mut requests: Vec<String> = Vec::new();
     loop {
         let wait = match ctx.keys().latest() {
             Some(latest) if !ctx.key_renew_period.is_zero() => due_in(&ctx, latest),
@@ -132,11 +145,50 @@ pub async fn renew_forever(ctx: Arc<Ctx>) {
             Some(()) = async { match usr1.as_mut() { Some(s) => s.recv().await, None => None } } => {
                 tracing::info!("SIGUSR1: renewing the sealing key now");
             }
+            Some(event) = changes.next() => {
+                if !matches!(
+                    event,
+                    Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone)
+                ) {
+                    continue;
+                }
+                match reload(&ctx).await {
+                    Ok(Some(asked)) => {
+                        tracing::info!("a new sealing key was requested");
+                        requests = asked;
+                    }
+                    Ok(None) => continue,
+                    Err(err) => {
+                        tracing::warn!(error = %format!("{err:#}"), "reloading the sealing keys failed");
+                        continue;
+                    }
+                }
+            }
         }
-        if let Err(err) = renew(&ctx).await {
-            tracing::error!(error = %format!("{err:#}"), "sealing key renewal failed; retrying in 30s");
-            tokio::time::sleep(Duration::from_secs(30)).await;
+        match renew(&ctx).await {
+            Ok(()) => {
+                for name in requests.drain(..) {
+                    answered(&ctx, &name).await;
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "sealing key renewal failed; retrying in 30s");
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
         }
+    }
+}
+
+/// Removes the renewal request from a key Secret once a new key answers it, so that it
+/// asks once.
+async fn answered(ctx: &Ctx, name: &str) {
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {RENEW_REQUESTED_ANNOTATION: null}}});
+    if let Err(err) = secrets(ctx)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(secret = name, error = %err, "could not clear the renewal request");
     }
 }
 
@@ -162,7 +214,7 @@ async fn renew(ctx: &Ctx) -> Result<(), Error> {
             namespace: Some(ctx.namespace.clone()),
             labels: Some(BTreeMap::from([(
                 SEALING_KEY_LABEL.to_owned(),
-                ACTIVE.to_owned(),
+                KEY_ACTIVE.to_owned(),
             )])),
             ..ObjectMeta::default()
         },
@@ -195,6 +247,25 @@ async fn renew(ctx: &Ctx) -> Result<(), Error> {
     Ok(())
 }
 
+/// Loads the ring again. `Some` when a new key is wanted now: none is left (all retired),
+/// or key Secrets ask for one (their names, to clear once answered).
+async fn reload(ctx: &Ctx) -> Result<Option<Vec<String>>, Error> {
+    let ring = load(ctx).await?;
+    let asked: Vec<String> = ring
+        .info
+        .iter()
+        .filter(|k| k.renew_requested)
+        .map(|k| k.secret.clone())
+        .collect();
+    let wanted = (ring.latest().is_none() || !asked.is_empty()).then_some(asked);
+    tracing::info!(
+        keys = ring.len(),
+        "sealing key Secrets changed; keys reloaded"
+    );
+    ctx.set_keys(ring);
+    Ok(wanted)
+}
+
 /// How long until `latest` is a renewal period old (zero if it already is).
 fn due_in(ctx: &Ctx, latest: &KeyInfo) -> Duration {
     let now = SystemTime::now()
@@ -218,7 +289,7 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
         namespace: ctx.namespace.clone(),
         source,
     };
-    let selector = format!("{SEALING_KEY_LABEL}={ACTIVE}");
+    let selector = format!("{SEALING_KEY_LABEL}={KEY_ACTIVE}");
     let mut found = api
         .list(&ListParams::default().labels(&selector))
         .await
@@ -235,18 +306,24 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
     let mut parsed = Vec::new();
     for secret in found {
         let name = secret.metadata.name.clone().unwrap_or_default();
+        let renew_requested = secret
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(RENEW_REQUESTED_ANNOTATION));
         match parse(&secret) {
-            Ok(key) => parsed.push((name, key)),
+            Ok(key) => parsed.push((name, renew_requested, key)),
             Err(reason) => report_malformed(ctx, &secret, &reason).await,
         }
     }
-    parsed.sort_by_key(|(_, (_, cert))| cert.not_before_unix());
+    parsed.sort_by_key(|(_, _, (_, cert))| cert.not_before_unix());
     let mut ring = KeyRing::default();
-    for (secret, (private, certificate)) in parsed {
+    for (secret, renew_requested, (private, certificate)) in parsed {
         ring.private.push(private);
         ring.info.push(KeyInfo {
             secret,
             certificate,
+            renew_requested,
         });
     }
     Ok(ring)

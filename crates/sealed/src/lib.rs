@@ -23,6 +23,7 @@
 //! Plaintext is always in [`SecretValue`] (zeroized on drop, redacted `Debug`).
 
 pub mod crypto;
+mod keylabels;
 pub mod manifest;
 mod merge;
 mod plaintext;
@@ -38,6 +39,7 @@ mod unseal;
 mod testutil;
 
 pub use crypto::{DecryptError, EncryptError};
+pub use keylabels::{KEY_ACTIVE, KEY_COMPROMISED, RENEW_REQUESTED_ANNOTATION};
 pub use manifest::{DocumentError, Format};
 pub use merge::{MergeError, merge_into};
 pub use plaintext::{SecretData, SecretValue, read_zeroizing};

@@ -1,0 +1,15 @@
+//! How sealing key Secrets are marked, shared by the controller (which reads the marks)
+//! and `lockstep keys` (which sets them), on top of Bitnami's [`SEALING_KEY_LABEL`]
+//! (`crate::SEALING_KEY_LABEL`).
+
+/// [`crate::SEALING_KEY_LABEL`] value of a key in use: it unseals, and the newest seals.
+pub const KEY_ACTIVE: &str = "active";
+
+/// [`crate::SEALING_KEY_LABEL`] value of a retired key, as Bitnami's documentation has
+/// users set it by hand: any value but `active` takes the key out of the controller's ring.
+pub const KEY_COMPROMISED: &str = "compromised";
+
+/// Annotation on an active key Secret asking the controller for a new key now
+/// (`lockstep keys renew`); the controller removes it once the new key exists, so one
+/// request makes one key.
+pub const RENEW_REQUESTED_ANNOTATION: &str = "lockstep.dev/renew-requested";

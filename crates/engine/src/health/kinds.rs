@@ -23,6 +23,7 @@ pub(super) fn compute(object: &Value) -> Option<Health> {
         ("", "Service") => service(object),
         ("", "Namespace") => namespace(object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(object),
+        ("bitnami.com", "SealedSecret") => sealed_secret(object),
         // Always current, whatever their status says.
         ("", "ConfigMap" | "Secret") | ("batch", "CronJob") | ("policy", "PodDisruptionBudget") => {
             Health::current("no status to wait for")
@@ -253,4 +254,15 @@ fn crd(c: &Value) -> Health {
         }
     }
     Health::in_progress("not established yet")
+}
+
+/// Unsealed when the SealedSecret controller says `Synced=True`; `Synced=False` is its
+/// unseal error (no key decrypts it, a Secret it may not overwrite), as Flux's documented
+/// SealedSecret health check reads it.
+fn sealed_secret(s: &Value) -> Health {
+    match conditions(s).find(|c| c["type"] == "Synced") {
+        Some(c) if c["status"] == "True" => Health::current("unsealed"),
+        Some(c) if c["status"] == "False" => Health::failed(describe("not unsealed", c)),
+        _ => Health::in_progress("not unsealed yet"),
+    }
 }

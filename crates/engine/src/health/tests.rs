@@ -334,3 +334,19 @@ fn deletion_first_and_plain_kinds() {
         "data": {"k": "dmFsdWU="}});
     assert_eq!(status_of(secret), Status::Current);
 }
+
+#[test]
+fn sealed_secrets_until_unsealed() {
+    let sealed = |status: Value| {
+        json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+            "metadata": {"name": "s", "generation": 1}, "status": status})
+    };
+    assert_eq!(status_of(sealed(json!({}))), Status::InProgress);
+    let synced = json!({"observedGeneration": 1, "conditions": [cond("Synced", "True", "")]});
+    assert_eq!(status_of(sealed(synced)), Status::Current);
+    let failed = json!({"observedGeneration": 1,
+        "conditions": [cond("Synced", "False", "ErrUnsealFailed")]});
+    assert_eq!(status_of(sealed(failed)), Status::Failed);
+    let stale = json!({"observedGeneration": 0, "conditions": [cond("Synced", "True", "")]});
+    assert_eq!(status_of(sealed(stale)), Status::InProgress);
+}

@@ -311,3 +311,100 @@ async fn apply_from_git_prunes_records_the_inventory_and_waits_for_health() {
     assert!(stderr.contains("DeadlineExceeded"), "{stderr}");
     assert_eq!(inventory().await.len(), 3);
 }
+
+/// `lockstep encrypt`s `plain` (a Secret manifest) for a new age key in `dir`, writing
+/// `dir/app/secret.enc.yaml`; returns the key file.
+fn encrypted_secret(dir: &Path, plain: &str) -> std::path::PathBuf {
+    let key = dir.join("keys.txt");
+    let output = lockstep(dir)
+        .args(["age-keygen", "-o"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", text(&output).1);
+    let recipient = text(
+        &lockstep(dir)
+            .args(["age-keygen", "-y"])
+            .arg(&key)
+            .output()
+            .unwrap(),
+    )
+    .0;
+    write(dir, "plain/secret.yaml", plain);
+    let output = lockstep(dir)
+        .args(["encrypt", "--age", recipient.trim()])
+        .args(["--encrypted-regex", "^(data|stringData)$"])
+        .arg(dir.join("plain/secret.yaml"))
+        .output()
+        .unwrap();
+    let (encrypted, stderr) = text(&output);
+    assert_eq!(code(&output), 0, "{stderr}");
+    assert!(!encrypted.contains(CANARY));
+    write(dir, "app/secret.enc.yaml", &encrypted);
+    std::fs::remove_dir_all(dir.join("plain")).unwrap();
+    key
+}
+
+#[tokio::test]
+async fn sops_files_are_decrypted_in_memory_with_the_users_age_key() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("cli-sops").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let key = encrypted_secret(
+        dir.path(),
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {CANARY}}}\n"
+        ),
+    );
+    let source = dir.path().join("app").to_str().unwrap().to_owned();
+    let run = |verb: &str, key: Option<&Path>| {
+        let mut command = lockstep(dir.path());
+        command
+            .args([
+                verb,
+                &source,
+                "--name",
+                "sops",
+                "--inventory-namespace",
+                &ns,
+            ])
+            .args(["--kubeconfig", &kubeconfig])
+            .env("HOME", dir.path())
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE");
+        if let Some(key) = key {
+            command.env("SOPS_AGE_KEY_FILE", key);
+        }
+        let output = command.output().unwrap();
+        let (stdout, stderr) = text(&output);
+        for stream in [&stdout, &stderr] {
+            assert!(!stream.contains(CANARY), "{stream}");
+        }
+        (code(&output), stdout, stderr)
+    };
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, &ns);
+
+    // Without the key nothing is applied: ciphertext never reaches the cluster.
+    let (exit, _, stderr) = run("apply", None);
+    assert_ne!(exit, 0);
+    assert!(stderr.contains("secret.enc.yaml"), "{stderr}");
+    assert!(secrets.get_opt("db").await.unwrap().is_none());
+    let (exit, _, stderr) = run("diff", None);
+    assert_eq!(exit, 2, "{stderr}");
+
+    let (exit, stdout, stderr) = run("diff", Some(&key));
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stdout.contains("+  password: \"[redacted, after]\""),
+        "{stdout}"
+    );
+
+    let (exit, stdout, stderr) = run("apply", Some(&key));
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    let secret = secrets.get("db").await.unwrap();
+    assert_eq!(secret.data.unwrap()["password"].0, CANARY.as_bytes());
+
+    let (exit, stdout, stderr) = run("diff", Some(&key));
+    assert_eq!((exit, stdout.as_str()), (0, ""), "{stderr}");
+}

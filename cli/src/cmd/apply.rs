@@ -57,7 +57,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
-    let rendered = args.source.render(Some(owner.clone())).await?;
+    let rendered = args.source.render(Some(owner.clone()), true).await?;
     let mut manifests = rendered.manifests;
     default_namespace(&mut manifests, &namespace);
     let previous = read_inventory(&client, &namespace, &owner.name).await?;
@@ -74,7 +74,9 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
         Ok(outcome) => outcome,
         Err(err) => {
             write_inventory(&client, &namespace, &args.cluster.name, err.inventory()).await?;
-            return Err(err).context(format!("applying {}", args.source.describe()));
+            // API errors can quote decrypted values of objects other than Secrets.
+            let message = rendered.redactor.scrub(&err.to_string());
+            anyhow::bail!("applying {}: {message}", args.source.describe());
         }
     };
     write_inventory(&client, &namespace, &args.cluster.name, &outcome.inventory).await?;
@@ -98,9 +100,10 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     println!("{revision}: {}", outcome.summary());
     if !args.no_wait {
         let applied = inventory::from_change_set(&outcome.changes);
-        wait(&client, &applied, args.timeout, POLL)
-            .await
-            .context("waiting for the applied objects to become healthy")?;
+        if let Err(err) = wait(&client, &applied, args.timeout, POLL).await {
+            let message = rendered.redactor.scrub(&err.to_string());
+            anyhow::bail!("waiting for the applied objects to become healthy: {message}");
+        }
         println!("{} object(s) healthy", applied.len());
     }
     if !outcome.pruned.survivors.is_empty() {

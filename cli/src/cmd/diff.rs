@@ -116,13 +116,17 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
 async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
-    let mut manifests = args.source.render(Some(owner.clone())).await?.manifests;
+    let rendered = args.source.render(Some(owner.clone()), true).await?;
+    let redactor = rendered.redactor;
+    let mut manifests = rendered.manifests;
     default_namespace(&mut manifests, &namespace);
     let mut kinds = Kinds::new(&client, &manifests);
     let mut sides = Vec::new();
     let mut current = Vec::new();
     for manifest in &manifests {
-        let (entry, live, merged) = dry_run(&mut kinds, manifest).await?;
+        let (entry, live, merged) = dry_run(&mut kinds, manifest)
+            .await
+            .map_err(|e| anyhow::anyhow!(redactor.scrub(&format!("{e:#}"))))?;
         current.push(entry.clone());
         sides.push((entry, live, merged));
     }
@@ -141,6 +145,9 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
             strip(side);
         }
         redact_secret_pair(&mut live, &mut merged);
+        // Decrypted values outside Secrets (a ConfigMap from a SOPS file) are hidden too.
+        redactor.scrub_value(&mut live);
+        redactor.scrub_value(&mut merged);
         if live != merged {
             diffs.push(unified(&id(&entry), &live, &merged)?);
         }

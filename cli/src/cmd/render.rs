@@ -1,6 +1,7 @@
 //! `lockstep render`: prints the objects a path or Git URL renders to, as `lockstep apply`
 //! would apply them, with Secret values hidden. Also the source handling that `diff` and
-//! `apply` share: a local folder or a fetched Git revision, rendered off the async runtime.
+//! `apply` share: a local folder or a fetched Git revision, rendered off the async runtime,
+//! and for them SOPS-encrypted values decrypted in memory with the user's own keys.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,10 +9,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use lockstep_engine::decrypt::{AGE_KEY_SUFFIX, Ambient, Keys, decrypt as decrypt_sops};
 use lockstep_engine::fetch::{Fetcher, GitReference, redact_url};
-use lockstep_engine::redact::redact_secret;
+use lockstep_engine::redact::{Redactor, redact_secret};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 /// Print the objects a folder or Git URL renders to (Secret values hidden).
 #[derive(Debug, Args)]
@@ -67,11 +70,15 @@ pub struct Rendered {
     pub manifests: Vec<Manifest>,
     /// `main@sha1:…` for a URL, `None` for a local folder.
     pub revision: Option<String>,
+    /// Every value decrypted, to scrub from messages and diffs.
+    pub redactor: Redactor,
 }
 
 impl SourceArgs {
-    /// Fetches the source if it is a URL, then renders `--path` with `owner`'s labels.
-    pub async fn render(&self, owner: Option<Owner>) -> anyhow::Result<Rendered> {
+    /// Fetches the source if it is a URL, then renders `--path` with `owner`'s labels;
+    /// with `decrypt`, SOPS-encrypted values are decrypted with [`local_keys`] (a source
+    /// without any is returned as rendered).
+    pub async fn render(&self, owner: Option<Owner>, decrypt: bool) -> anyhow::Result<Rendered> {
         let (root, revision) = if self.source.contains("://") {
             let cache = cache_dir().join("cli-git");
             let fetched = Fetcher::new(&cache, 3)
@@ -86,14 +93,25 @@ impl SourceArgs {
             owner,
             target_namespace: self.target_namespace.clone(),
         };
-        let path = self.path.clone();
-        let manifests = tokio::task::spawn_blocking(move || render(&root, &path, &options))
+        let (dir, path) = (root.clone(), self.path.clone());
+        let manifests = tokio::task::spawn_blocking(move || render(&dir, &path, &options))
             .await
             .context("render task")?
             .with_context(|| format!("rendering {}", self.describe()))?;
+        if !decrypt {
+            return Ok(Rendered {
+                manifests,
+                revision,
+                redactor: Redactor::new(),
+            });
+        }
+        let decrypted = decrypt_sops(root, self.path.clone(), manifests, local_keys()?)
+            .await
+            .with_context(|| format!("decrypting {}", self.describe()))?;
         Ok(Rendered {
-            manifests,
+            manifests: decrypted.manifests,
             revision,
+            redactor: decrypted.redactor,
         })
     }
 
@@ -106,6 +124,41 @@ impl SourceArgs {
             format!("{source} (path {})", self.path)
         }
     }
+}
+
+/// The user's keys, as `sops` finds them: age identities from `SOPS_AGE_KEY`,
+/// `SOPS_AGE_KEY_FILE` and sops' default `keys.txt`, AWS KMS with the default credential
+/// chain, Vault with `VAULT_TOKEN`/`~/.vault-token` and `VAULT_ADDR`.
+fn local_keys() -> anyhow::Result<Keys> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let mut entries: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
+    if let Some(key) = std::env::var_os("SOPS_AGE_KEY") {
+        entries.push((
+            "SOPS_AGE_KEY".into(),
+            Zeroizing::new(key.into_encoded_bytes()),
+        ));
+    }
+    let files = [
+        std::env::var_os("SOPS_AGE_KEY_FILE").map(PathBuf::from),
+        config.map(|c| c.join("sops/age/keys.txt")),
+    ];
+    for file in files.into_iter().flatten().filter(|f| f.is_file()) {
+        let bytes = std::fs::read(&file)
+            .with_context(|| format!("reading age identities from {}", file.display()))?;
+        entries.push((file.display().to_string(), Zeroizing::new(bytes)));
+    }
+    let named: Vec<(String, &[u8])> = entries
+        .iter()
+        .map(|(name, bytes)| (format!("{name}{AGE_KEY_SUFFIX}"), bytes.as_slice()))
+        .collect();
+    Keys::from_secret(
+        named.iter().map(|(name, bytes)| (name.as_str(), *bytes)),
+        Ambient::from_process(),
+    )
+    .context("loading age identities")
 }
 
 /// `$XDG_CACHE_HOME/lockstep`, else `~/.cache/lockstep`.
@@ -146,7 +199,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         name,
         namespace: args.inventory_namespace,
     });
-    let rendered = runtime()?.block_on(args.source.render(owner))?;
+    let rendered = runtime()?.block_on(args.source.render(owner, false))?;
     let mut objects: Vec<Value> = rendered.manifests.into_iter().map(|m| m.object).collect();
     objects.iter_mut().for_each(redact_secret);
     let text = match args.output {

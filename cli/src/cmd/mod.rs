@@ -13,6 +13,7 @@ mod encrypt;
 mod exec_env;
 mod exec_file;
 mod filestatus;
+mod keys;
 mod keysource;
 mod render;
 mod rotate;
@@ -60,6 +61,8 @@ enum Command {
     ExecFile(exec_file::ExecFileArgs),
     /// Rotate a sops file's data key (--add-*/--rm-* to change its keys).
     Rotate(rotate::RotateArgs),
+    /// The controller's sealing keys: list, renew, backup, restore, import, retire.
+    Keys(keys::KeysArgs),
     /// Re-wrap sops files' data keys for the keys of their .sops.yaml creation rule.
     Updatekeys(updatekeys::UpdatekeysArgs),
     /// Print the objects a folder or Git URL renders to (Secret values hidden).
@@ -90,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ExecEnv(args) => exec_env::run(args),
         Command::ExecFile(args) => exec_file::run(args),
         Command::Rotate(args) => rotate::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Updatekeys(args) => updatekeys::run(args),
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),

@@ -14,7 +14,7 @@ use clap::Args;
 
 use super::sopscommon::{ConfigFlag, TypeFlags};
 
-mod discover;
+pub(super) mod discover;
 mod file;
 mod keychange;
 mod repo;
@@ -106,7 +106,7 @@ fn single_file(args: &RotateArgs) -> Option<PathBuf> {
 }
 
 /// The work tree that contains `dir`: the nearest ancestor with a `.git` entry.
-fn work_tree(dir: &Path) -> Option<PathBuf> {
+pub(super) fn work_tree(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)

@@ -1,0 +1,294 @@
+//! `lockstep keys` against the real apiserver and our controller: list with the
+//! repository's usage, renew through the controller, retire refused while needed and
+//! honoured by the running controller at once; backup restored into a fresh control plane
+//! whose controller then unseals everything.
+
+// Shared with the rotation tests; this file uses part of it.
+#[allow(dead_code)]
+mod rotate_support;
+
+// The harness allows its own unused items (each test binary uses a part of it).
+#[path = "../../controller/tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use lockstep_keys::sealing::{Certificate, SealingPublicKey};
+use lockstep_sealed::manifest::{self, Format};
+use lockstep_sealed::{Scope, SealOptions, SecretData, SecretInput, SecretValue, seal};
+use lockstep_testenv::{ControlPlane, ControlPlaneOptions, need};
+use rotate_support::{CANARY, Identity, lockstep};
+use support::{Controller, create_sealed, install_crd, secret, synced, value};
+
+fn controller_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("lockstep-controller");
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+const SCOPES: [Scope; 3] = [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide];
+
+/// `count` SealedSecrets of every scope sealed to `key`, one YAML file each, under `dir`.
+fn write_sealed(dir: &Path, namespace: &str, key: &SealingPublicKey, count: usize) {
+    for i in 0..count {
+        let input = SecretInput {
+            metadata: ObjectMeta {
+                name: Some(format!("k{i}")),
+                namespace: Some(namespace.into()),
+                ..ObjectMeta::default()
+            },
+            type_: Some("Opaque".into()),
+            immutable: None,
+            data: SecretData(
+                [(
+                    "password".to_owned(),
+                    SecretValue::new(format!("{CANARY}-{i}").into_bytes()),
+                )]
+                .into(),
+            ),
+        };
+        let options = SealOptions::default().with_scope(Some(SCOPES[i % 3]));
+        let sealed = seal(input, key, &options).unwrap();
+        let text = manifest::sealed_secrets_to_string(&[sealed], Format::Yaml).unwrap();
+        std::fs::write(dir.join(format!("k{i}.yaml")), text).unwrap();
+    }
+}
+
+fn run(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+    lockstep(dir, &[("KUBECONFIG", kubeconfig.to_str().unwrap())], args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    rotate_support::ok(out, what)
+}
+
+fn fails(out: Output, what: &str) -> String {
+    assert!(!out.status.success(), "{what} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `(secret, state, count)` of every line of `keys list`.
+fn rows(list: &str) -> Vec<(String, String, String)> {
+    list.lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let state = cols[3..cols.len() - 1].join(" ");
+            (cols[0].to_owned(), state, cols[cols.len() - 1].to_owned())
+        })
+        .collect()
+}
+
+fn git_init(dir: &Path) {
+    let status = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_renew_and_retire_with_the_controller() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("keys").await.unwrap();
+    install_crd(&client).await;
+    let controller = Controller::start(plane, &ns).await;
+    let first = Certificate::from_pem(controller.cert().await.as_bytes()).unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    git_init(repo.path());
+    write_sealed(repo.path(), &ns, first.public_key(), 6);
+    let old_sealed = std::fs::read_to_string(repo.path().join("k0.yaml")).unwrap();
+    let kc = plane.kubeconfig_path();
+    let dir = repo.path();
+
+    let list = ok(run(dir, kc, &["keys", "list", "-n", &ns]), "keys list");
+    let r = rows(&list);
+    assert_eq!(r.len(), 1, "{list}");
+    assert_eq!(
+        (r[0].1.as_str(), r[0].2.as_str()),
+        ("active, sealing", "6"),
+        "{list}"
+    );
+    let old = r[0].0.clone();
+    assert!(list.contains(first.public_key().fingerprint()), "{list}");
+
+    // renew: the controller makes a key and seals with it. (Keys are ordered by their
+    // certificate's NotBefore, in whole seconds: let the first key be a second old.)
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let renewed = ok(run(dir, kc, &["keys", "renew", "-n", &ns]), "keys renew");
+    let new = renewed.split('\t').next().unwrap().to_owned();
+    assert_ne!(new, old);
+    support::eventually("the controller to seal with the new key", async || {
+        controller.cert().await != first.to_pem()
+    })
+    .await;
+    let list = ok(run(dir, kc, &["keys", "list", "-n", &ns]), "keys list");
+    let r = rows(&list);
+    assert_eq!(r.len(), 2, "{list}");
+    assert_eq!(r[0], (old.clone(), "active".into(), "6".into()), "{list}");
+    assert_eq!(
+        r[1],
+        (new.clone(), "active, sealing".into(), "0".into()),
+        "{list}"
+    );
+
+    // retire: refused for the sealing key and while SealedSecrets need the old one.
+    let err = fails(
+        run(dir, kc, &["keys", "retire", "-n", &ns, &new]),
+        "retire newest",
+    );
+    assert!(err.contains("keys renew"), "{err}");
+    let err = fails(
+        run(dir, kc, &["keys", "retire", "-n", &ns, &old]),
+        "retire used",
+    );
+    assert!(err.contains("still sealed 6 SealedSecret(s)"), "{err}");
+
+    // After re-sealing, the old key retires and the running controller drops it.
+    let url = format!("http://127.0.0.1:{}", controller.api_port);
+    ok(
+        run(dir, kc, &["rotate", "--controller-url", &url]),
+        "rotate",
+    );
+    assert_eq!(controller.post("/v1/verify", &old_sealed).await.status, 200);
+    let fingerprint = first.public_key().fingerprint().to_owned();
+    ok(
+        run(dir, kc, &["keys", "retire", "-n", &ns, &fingerprint]),
+        "retire",
+    );
+    let list = ok(run(dir, kc, &["keys", "list", "-n", &ns]), "keys list");
+    let r = rows(&list);
+    assert_eq!(
+        r[0],
+        (old, "retired (compromised)".into(), "0".into()),
+        "{list}"
+    );
+    assert_eq!(r[1].2, "6", "{list}");
+    support::eventually("the controller to drop the retired key", async || {
+        controller.post("/v1/verify", &old_sealed).await.status == 409
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_restored_into_a_fresh_control_plane_unseals_everything() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("backup").await.unwrap();
+    install_crd(&client).await;
+    let controller = Controller::start(plane, &ns).await;
+    let cert = controller.cert().await;
+    let sealing = Certificate::from_pem(cert.as_bytes()).unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    write_sealed(repo.path(), &ns, sealing.public_key(), 21);
+    let dir = repo.path();
+    let id = Identity::new(dir, "backup-id");
+
+    let backup = dir.join("keys.age");
+    let backup_arg = backup.to_str().unwrap();
+    ok(
+        run(
+            dir,
+            plane.kubeconfig_path(),
+            &[
+                "keys",
+                "backup",
+                "-n",
+                &ns,
+                "--age",
+                &id.recipient,
+                "-o",
+                backup_arg,
+            ],
+        ),
+        "keys backup",
+    );
+    let text = std::fs::read_to_string(&backup).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{text}"
+    );
+    assert!(!text.contains("PRIVATE KEY") && !text.contains("tls.key"));
+    drop(controller);
+
+    // A fresh control plane: restore first, then the controller loads what it finds.
+    let fresh = need!(
+        ControlPlane::start(ControlPlaneOptions {
+            controller_manager: false
+        })
+        .await
+    );
+    let client2 = fresh.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client2.clone());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(ns.clone()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    install_crd(&client2).await;
+    let wrong = Identity::new(dir, "wrong");
+    let err = fails(
+        run(
+            dir,
+            fresh.kubeconfig_path(),
+            &[
+                "keys",
+                "restore",
+                "-n",
+                &ns,
+                "-i",
+                wrong.file.to_str().unwrap(),
+                backup_arg,
+            ],
+        ),
+        "restore with the wrong identity",
+    );
+    assert!(err.contains("none of the identities"), "{err}");
+    ok(
+        run(
+            dir,
+            fresh.kubeconfig_path(),
+            &[
+                "keys",
+                "restore",
+                "-n",
+                &ns,
+                "-i",
+                id.file.to_str().unwrap(),
+                backup_arg,
+            ],
+        ),
+        "keys restore",
+    );
+    let restored = Controller::start(&fresh, &ns).await;
+    assert_eq!(restored.cert().await, cert, "the restored key seals");
+    for i in 0..21 {
+        let bytes = std::fs::read(dir.join(format!("k{i}.yaml"))).unwrap();
+        let sealed = manifest::parse_sealed_secret(&bytes).unwrap();
+        create_sealed(&client2, &ns, serde_json::to_value(&sealed).unwrap()).await;
+    }
+    for i in 0..21 {
+        let name = format!("k{i}");
+        let (status, message) = synced(&client2, &ns, &name).await;
+        assert_eq!(status, "True", "{name}: {message}");
+        let secret = secret(&client2, &ns, &name).await;
+        assert_eq!(value(&secret, "password"), format!("{CANARY}-{i}"));
+    }
+}

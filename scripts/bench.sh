@@ -6,6 +6,7 @@
 #   sops encrypt/decrypt  vs lockstep encrypt/decrypt   (age key; small Secret, 10,000 values)
 #   kubeseal --cert       vs lockstep seal --cert       (1,000 Secrets: one multi-document
 #                                                        input, and a loop of 1,000 processes)
+#   sops rotate -i loop   vs lockstep rotate            (1,000 files of every format, one run each)
 #
 # Idempotent. Needs the reference tools from scripts/install-testenv.sh (~/.cache/lockstep/bin)
 # and installs hyperfine from Debian if missing. Inputs are generated in a temp dir and hold
@@ -14,7 +15,8 @@
 #
 # Knobs: BENCH_RUNS (runs of the per-process benchmarks, default 30), BENCH_LOOP_RUNS (runs
 # of the 1,000-process loops, default 3), BENCH_SKIP_BUILD=1 (use the existing release build),
-# LOCKSTEP_BIN (another lockstep binary; only to try the script out, not for numbers).
+# LOCKSTEP_BIN (another lockstep binary; only to try the script out, not for numbers),
+# BENCH_ROTATE_RUNS (runs of the 1,000-file rotation, default 3).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +26,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target-release}
 runs=${BENCH_RUNS:-30}
 nsecrets=${BENCH_SECRETS:-1000}
 loop_runs=${BENCH_LOOP_RUNS:-3}
+rotate_runs=${BENCH_ROTATE_RUNS:-3}
 out=${BENCH_OUT:-$cache/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 
@@ -165,6 +168,37 @@ bench seal-1000-loop --warmup 1 --runs "$loop_runs" \
   -n kubeseal "./seal-loop.sh $kubeseal" \
   -n lockstep "./seal-loop.sh '$lockstep seal'"
 
+# Repository rotation: 1,000 SOPS files (200 each of YAML, JSON, dotenv, INI and binary,
+# encrypted by sops to the age key, in 10 folders) rotated by one `lockstep rotate` and by
+# the shell loop teams write around `sops rotate -i`; each run starts from a fresh copy.
+mkdir -p rotate-orig
+printf 'db:\n  password: canary-rotate-0000\n  port: 5432\n' > rotate-orig/t.yaml
+printf '{"password": "canary-rotate-0000", "port": 5432}\n' > rotate-orig/t.json
+printf 'PASSWORD=canary-rotate-0000\nPORT=5432\n' > rotate-orig/t.env
+printf '[db]\npassword = canary-rotate-0000\nport = 5432\n' > rotate-orig/t.ini
+printf 'raw canary-rotate-0000\n' > rotate-orig/t.bin
+for ext in yaml json env ini bin; do
+  "$sops" encrypt -i --age "$recipient" "rotate-orig/t.$ext"
+  for i in $(seq 1 200); do
+    mkdir -p "rotate-orig/team-$(( i % 10 ))"
+    cp "rotate-orig/t.$ext" "rotate-orig/team-$(( i % 10 ))/s$i.enc.$ext"
+  done
+  rm "rotate-orig/t.$ext"
+done
+cat > rotate-loop.sh <<'LOOP'
+#!/bin/sh
+# $1: sops; one `sops rotate -i` process per file, as a team's script does.
+find rotate -type f -name '*.enc.*' | while read -r f; do "$1" rotate -i "$f" || exit 1; done
+LOOP
+chmod +x rotate-loop.sh
+bench rotate-1000 --warmup 0 --runs "$rotate_runs" \
+  --prepare "sh -c 'rm -rf rotate && cp -r rotate-orig rotate'" \
+  -n sops "./rotate-loop.sh $sops" \
+  -n lockstep "$lockstep rotate rotate"
+# The tree lockstep left opens with sops.
+"$sops" decrypt rotate/team-1/s1.enc.yaml > rotate-check.txt
+grep canary-rotate-0000 rotate-check.txt > /dev/null
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average after: $load_after"
 
@@ -175,7 +209,7 @@ log "load average after: $load_after"
   echo "$("$sops" --version --disable-version-check 2>/dev/null | head -1) | kubeseal $("$kubeseal" --version | awk '{print $NF}') | lockstep $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- cli keys crates || echo '+dirty')"
   echo
   printf '%-18s %22s %22s %9s\n' benchmark "reference mean±σ" "lockstep mean±σ" speedup
-  for f in encrypt-small decrypt-small encrypt-10k decrypt-10k decrypt-10k-own seal-one seal-1000-stream seal-1000-loop; do
+  for f in encrypt-small decrypt-small encrypt-10k decrypt-10k decrypt-10k-own seal-one seal-1000-stream seal-1000-loop rotate-1000; do
     jq -r --arg n "$f" '
       def ms: if . >= 1 then "\(. * 1000 | round) ms" else "\(. * 10000 | round / 10) ms" end;
       .results as [$r, $l]

@@ -16,8 +16,10 @@ pub struct Ctx {
     pub client: kube::Client,
     /// Namespace of the key Secrets.
     pub namespace: String,
-    /// Watch every namespace (else only [`Ctx::namespace`]).
+    /// Watch every namespace (else only [`Ctx::namespace`] and the additional ones).
     pub all_namespaces: bool,
+    /// `--additional-namespaces`: watched besides [`Ctx::namespace`] when not all are.
+    pub additional_namespaces: Vec<String>,
     /// `generateName` prefix of the key Secrets.
     pub key_prefix: String,
     /// Renewal period; zero disables renewal.
@@ -26,6 +28,8 @@ pub struct Ctx {
     pub key_size: usize,
     /// Publishes Kubernetes events as `sealed-secrets`, the component name upstream uses.
     pub recorder: Recorder,
+    /// `--rate-limit`/`--rate-limit-burst` of `/v1/verify`.
+    pub verify_rate_limit: crate::http::RateLimitFlags,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// The loaded keys. Readers clone the `Arc` and release the lock at once; a renewal
@@ -47,9 +51,11 @@ impl Ctx {
             client,
             namespace: flags.namespace.clone(),
             all_namespaces: flags.all_namespaces,
+            additional_namespaces: flags.additional_namespaces.clone(),
             key_prefix: flags.key_prefix.clone(),
             key_renew_period: flags.key_renew_period,
             key_size: flags.key_size,
+            verify_rate_limit: flags.verify_rate_limit,
             metrics: Arc::new(Metrics::default()),
             keys: RwLock::new(Arc::new(KeyRing::default())),
             renew_now: tokio::sync::Notify::new(),

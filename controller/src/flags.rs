@@ -20,6 +20,10 @@ pub struct Flags {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub all_namespaces: bool,
 
+    /// With `--all-namespaces=false`, also watch these namespaces (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub additional_namespaces: Vec<String>,
+
     /// Name prefix of the key Secrets (`generateName`), as the Bitnami controller's.
     #[arg(long, default_value = "sealed-secrets-key")]
     pub key_prefix: String,
@@ -36,6 +40,10 @@ pub struct Flags {
     /// Address of the certificate / verify / re-encrypt API and `/healthz`.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
+
+    /// The rate limit of `/v1/verify`.
+    #[command(flatten)]
+    pub verify_rate_limit: crate::http::RateLimitFlags,
 
     /// Address of the Prometheus `/metrics` endpoint.
     #[arg(long, default_value = "0.0.0.0:8081")]

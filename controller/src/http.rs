@@ -5,12 +5,14 @@
 //! |---|---|
 //! | `/healthz` | 200 `ok` |
 //! | `/v1/cert.pem` | the newest sealing certificate (PEM); 500 without keys |
-//! | `/v1/verify` | body: one SealedSecret (JSON or YAML); 200 if it unseals, 409 if not |
+//! | `/v1/verify` | body: one SealedSecret (JSON or YAML); 200 if it unseals, 409 if not; 429 over the rate limit ([`ratelimit`]) |
 //! | `/v1/rotate` | body: one SealedSecret; 200 with it re-sealed to the newest key (JSON); 500 on any failure |
 //! | `/metrics` (own listener) | Prometheus text |
 //!
 //! Like upstream, handlers accept any method. Plaintext exists only inside the blocking
 //! task that unseals and re-seals; responses and logs carry names, never values.
+
+mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,21 +20,30 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use lockstep_sealed::{SealOptions, SealedSecret, SecretInput, manifest, seal, unseal};
 
 use crate::context::Ctx;
+pub use ratelimit::RateLimitFlags;
+use ratelimit::RateLimiter;
+
+/// What the API handlers share: the controller's context and the `/v1/verify` limiter.
+struct ApiState {
+    ctx: Arc<Ctx>,
+    verify_limit: RateLimiter,
+}
 
 /// Serves the certificate / verify / re-encrypt API and `/healthz` until the task ends.
 pub async fn serve_api(ctx: Arc<Ctx>, addr: SocketAddr) {
+    let verify_limit = RateLimiter::new(ctx.verify_rate_limit);
     let app = Router::new()
         .route("/healthz", any(|| async { "ok\n" }))
         .route("/v1/cert.pem", any(cert))
         .route("/v1/verify", any(verify))
         .route("/v1/rotate", any(rotate))
-        .with_state(ctx);
+        .with_state(Arc::new(ApiState { ctx, verify_limit }));
     serve(addr, app, "API").await;
 }
 
@@ -58,8 +69,8 @@ async fn serve(addr: SocketAddr, app: Router, what: &str) {
     }
 }
 
-async fn cert(State(ctx): State<Arc<Ctx>>) -> Response {
-    match ctx.keys().latest() {
+async fn cert(State(api): State<Arc<ApiState>>) -> Response {
+    match api.ctx.keys().latest() {
         Some(latest) => (
             [(header::CONTENT_TYPE, "application/x-pem-file")],
             latest.certificate.to_pem(),
@@ -73,12 +84,25 @@ async fn cert(State(ctx): State<Arc<Ctx>>) -> Response {
     }
 }
 
-async fn verify(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+async fn verify(State(api): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let client = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Err(wait) = api.verify_limit.check(client, std::time::Instant::now()) {
+        let retry_after = wait.as_secs_f64().ceil().to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after)],
+            "limit exceeded\n",
+        )
+            .into_response();
+    }
     let sealed = match parse(&body) {
         Ok(sealed) => sealed,
         Err(response) => return *response,
     };
-    let keys = ctx.keys();
+    let keys = api.ctx.keys();
     let result = tokio::task::spawn_blocking(move || {
         unseal(&sealed, keys.private_keys())
             .map(drop)
@@ -92,12 +116,12 @@ async fn verify(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
     }
 }
 
-async fn rotate(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+async fn rotate(State(api): State<Arc<ApiState>>, body: Bytes) -> Response {
     let sealed = match parse(&body) {
         Ok(sealed) => sealed,
         Err(response) => return *response,
     };
-    let keys = ctx.keys();
+    let keys = api.ctx.keys();
     let result = tokio::task::spawn_blocking(move || reseal(&sealed, &keys)).await;
     match result {
         Ok(Ok(json)) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),

@@ -2,6 +2,8 @@
 //! sealing key lifecycle, interop with the real `kubeseal`, scope enforcement and bad input.
 
 mod support;
+#[path = "sealed/throughput.rs"]
+mod throughput;
 
 /// The binary under test, built by cargo for this package's tests.
 fn controller_binary() -> std::path::PathBuf {
@@ -287,6 +289,58 @@ async fn strict_scope_is_enforced_and_namespace_wide_allows_renaming() {
         value(&secret(&client, &ns, "renamed-wide").await, "k"),
         "canary-wide"
     );
+}
+
+/// `/v1/verify` is rate limited per client as upstream (`--rate-limit 2`, burst 2): three
+/// at once pass, the fourth gets 429 with `Retry-After`; another client has its own budget.
+#[tokio::test]
+async fn verify_is_rate_limited_per_client() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("sealed-limit").await.unwrap();
+    install_crd(&client).await;
+    let controller = Controller::start(plane, &ns).await;
+    let verify = async |forwarded_for: &str| {
+        let headers = [("X-Forwarded-For", forwarded_for)];
+        lockstep_testenv::http::request(controller.api_port, "POST", "/v1/verify", &headers, "")
+            .await
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_ne!(verify("10.0.0.1").await.status, 429);
+    }
+    let limited = verify("10.0.0.1").await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("limit exceeded"), "{}", limited.body);
+    assert_ne!(verify("10.0.0.2").await.status, 429);
+}
+
+/// `--all-namespaces=false` with `--additional-namespaces`: the controller's namespace and
+/// the listed ones are served, others are not.
+#[tokio::test]
+async fn additional_namespaces_are_watched_and_others_are_not() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, own) = plane.namespace("sealed-own").await.unwrap();
+    let (_, extra) = plane.namespace("sealed-extra").await.unwrap();
+    let (_, other) = plane.namespace("sealed-other").await.unwrap();
+    install_crd(&client).await;
+    let flag = format!("--additional-namespaces={extra}");
+    let controller = Controller::start_with(plane, &own, &["--sync=false", &flag]).await;
+    let cert = controller.cert().await;
+    let cluster_wide = SealOptions::default().with_scope(Some(lockstep_sealed::Scope::ClusterWide));
+    // The unwatched one first: by the time the watched ones are done, it would be too.
+    for ns in [&other, &extra, &own] {
+        let sealed = seal_json(
+            &cert,
+            input(ns, "app", &[("k", "canary-ns")]),
+            &cluster_wide,
+        );
+        create_sealed(&client, ns, sealed).await;
+    }
+    for ns in [&extra, &own] {
+        assert_eq!(value(&secret(&client, ns, "app").await, "k"), "canary-ns");
+    }
+    let others: Api<Secret> = Api::namespaced(client.clone(), &other);
+    assert!(others.get_opt("app").await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -33,19 +33,32 @@ pub fn api_resource() -> ApiResource {
     }
 }
 
-/// Runs the controller until SIGTERM or Ctrl-C.
+/// Runs the controller until SIGTERM or Ctrl-C: one watch over every namespace, or, with
+/// `--all-namespaces=false`, one per namespace (the controller's own and
+/// `--additional-namespaces`), as upstream runs one informer per namespace.
 pub async fn run(ctx: Arc<Ctx>) {
-    let resource = api_resource();
-    let client = ctx.client.clone();
-    let (sealed, secrets): (Api<SealedSecretObject>, Api<Secret>) = if ctx.all_namespaces {
-        (Api::all_with(client.clone(), &resource), Api::all(client))
-    } else {
-        (
-            Api::namespaced_with(client.clone(), &ctx.namespace, &resource),
-            Api::namespaced(client, &ctx.namespace),
-        )
-    };
-    Controller::new_with(sealed, watcher::Config::default(), resource)
+    if ctx.all_namespaces {
+        let resource = api_resource();
+        let sealed = Api::all_with(ctx.client.clone(), &resource);
+        let secrets = Api::all(ctx.client.clone());
+        return run_for(sealed, secrets, ctx).await;
+    }
+    let mut namespaces = vec![ctx.namespace.clone()];
+    for namespace in &ctx.additional_namespaces {
+        if !namespace.is_empty() && !namespaces.contains(namespace) {
+            namespaces.push(namespace.clone());
+        }
+    }
+    let controllers = namespaces.iter().map(|namespace| {
+        let sealed = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource());
+        let secrets = Api::namespaced(ctx.client.clone(), namespace);
+        run_for(sealed, secrets, ctx.clone())
+    });
+    futures::future::join_all(controllers).await;
+}
+
+async fn run_for(sealed: Api<SealedSecretObject>, secrets: Api<Secret>, ctx: Arc<Ctx>) {
+    Controller::new_with(sealed, watcher::Config::default(), api_resource())
         .owns(secrets, watcher::Config::default())
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

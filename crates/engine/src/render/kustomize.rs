@@ -208,6 +208,8 @@ fn run(mut command: Command, timeout: Duration) -> Result<Output, RunError> {
     let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
     let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = Instant::now() + timeout;
+    // Polls from 1 ms, doubling to 20 ms: a 15 ms build is noticed within a few ms.
+    let mut pause = Duration::from_millis(1);
     let status = loop {
         if let Some(status) = child.try_wait().map_err(RunError::Io)? {
             break status;
@@ -217,7 +219,8 @@ fn run(mut command: Command, timeout: Duration) -> Result<Output, RunError> {
             let _ = child.wait();
             return Err(RunError::Timeout);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     };
     Ok(Output {
         success: status.success(),

@@ -11,7 +11,10 @@
 //! For Vault references ([`crate::refs`]) the Secret may also hold `vault.address` (else
 //! the controller's `VAULT_ADDR`) and a login other than a token: `vault.approle` (YAML
 //! `role_id`, `secret_id`, optional `mount`) or `vault.kubernetes` (YAML `role`, optional
-//! `mount`; the JWT is the controller's service-account token). A token wins over a login.
+//! `mount`; the JWT is the one given with [`Keys::with_kubernetes_jwt`], else the
+//! controller's service-account token). A token wins over a login. The controller's own
+//! `VAULT_TOKEN` is used for SOPS Vault transit keys (as Flux does) but never for
+//! references.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,6 +117,7 @@ pub struct Keys {
     kms_credentials: Option<Credentials>,
     vault_address: Option<String>,
     vault_login: Option<VaultLogin>,
+    kubernetes_jwt: Option<SecretString>,
     ambient: Ambient,
 }
 
@@ -174,6 +178,7 @@ impl Keys {
             kms_credentials: None,
             vault_address: None,
             vault_login: None,
+            kubernetes_jwt: None,
             ambient,
         }
     }
@@ -243,6 +248,14 @@ impl Keys {
         Ok(keys)
     }
 
+    /// Uses this service-account JWT for Vault's Kubernetes auth instead of the
+    /// controller's own token file: a `TokenRequest` for the Sync's service account, so a
+    /// Vault role can be bound to one tenant's namespace.
+    pub fn with_kubernetes_jwt(mut self, jwt: SecretString) -> Self {
+        self.kubernetes_jwt = Some(jwt);
+        self
+    }
+
     /// The SOPS key resolver over these keys.
     pub fn resolver(&self) -> ServiceResolver {
         ServiceResolver::new(self.age.clone())
@@ -257,8 +270,8 @@ impl Keys {
     }
 
     /// The Vault server and login for references: the Secret's token, else its AppRole or
-    /// Kubernetes login, else the controller's token; `None` without an address or any
-    /// credential.
+    /// Kubernetes login; `None` without an address or any of these. Never the controller's
+    /// own `VAULT_TOKEN`, which would let a Sync read whatever the controller may.
     ///
     /// # Errors
     /// The service-account token file cannot be read (Kubernetes auth).
@@ -285,22 +298,26 @@ impl Keys {
                 secret_id: secret_id.clone(),
             },
             (None, Some(VaultLogin::Kubernetes { mount, role })) => {
-                let path = self
-                    .ambient
-                    .service_account_token
-                    .as_deref()
-                    .unwrap_or(Path::new(SERVICE_ACCOUNT_TOKEN));
-                let jwt = Zeroizing::new(std::fs::read_to_string(path)?);
+                let jwt = match &self.kubernetes_jwt {
+                    Some(jwt) => jwt.clone(),
+                    None => {
+                        let path = self
+                            .ambient
+                            .service_account_token
+                            .as_deref()
+                            .unwrap_or(Path::new(SERVICE_ACCOUNT_TOKEN));
+                        let jwt = Zeroizing::new(std::fs::read_to_string(path)?);
+                        SecretString::from(jwt.trim())
+                    }
+                };
                 VaultAuth::Kubernetes {
                     mount: mount.clone(),
                     role: role.clone(),
-                    jwt: SecretString::from(jwt.trim()),
+                    jwt,
                 }
             }
-            (None, None) => match self.ambient.vault.token().ok().flatten() {
-                Some(token) => VaultAuth::Token(token),
-                None => return Ok(None),
-            },
+            // Never the controller's own token: a reference names any path it could read.
+            (None, None) => return Ok(None),
         };
         Ok(Some(VaultSource {
             address,

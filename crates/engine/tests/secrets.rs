@@ -14,6 +14,8 @@ mod kustomize;
 mod refs;
 #[path = "secrets/sops.rs"]
 mod sops;
+#[path = "secrets/vault_kubernetes.rs"]
+mod vault_kubernetes;
 
 /// An artifact folder, and the real `sops` to encrypt files in it.
 struct Repo {

@@ -1,5 +1,5 @@
 //! A kustomize overlay over SOPS files: an encrypted resource in the base (renamed by a
-//! `namePrefix`), and `secretGenerator` sources (`files:` and `envs:`) that are encrypted
+//! `namePrefix`, patched by an encrypted strategic-merge patch), and `secretGenerator` sources (`files:` and `envs:`) that are encrypted
 //! files, read by kustomize as ciphertext and rewritten in memory afterwards.
 
 use std::process::Command;
@@ -16,7 +16,12 @@ async fn an_overlay_with_encrypted_generator_sources_decrypts_without_plaintext_
     let Some(repo) = Repo::new(&[]) else { return };
     let (recipient, identity) = lockstep_keys::age::generate();
     let age = ["--age", recipient.as_str()];
-    let canaries = ["canary-base-1001", "canary-file-2002", "canary-env-3003"];
+    let canaries = [
+        "canary-base-1001",
+        "canary-file-2002",
+        "canary-env-3003",
+        "canary-patch-4004",
+    ];
     repo.write(
         "base/db.yaml",
         &format!(
@@ -37,11 +42,22 @@ async fn an_overlay_with_encrypted_generator_sources_decrypts_without_plaintext_
         &format!("API_TOKEN={}\nMODE=prod\n", canaries[2]),
     );
     repo.write(
+        "overlay/patch.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  extra: {}\n",
+            canaries[3]
+        ),
+    );
+    repo.write(
         "overlay/kustomization.yaml",
-        "resources:\n- ../base\nnamePrefix: prod-\nsecretGenerator:\n- name: app-files\n  files:\n  - config.yaml\n- name: app-env\n  envs:\n  - app.env\n",
+        "resources:\n- ../base\nnamePrefix: prod-\npatches:\n- path: patch.yaml\nsecretGenerator:\n- name: app-files\n  files:\n  - config.yaml\n- name: app-env\n  envs:\n  - app.env\n",
     );
     repo.encrypt(
         "base/db.yaml",
+        &[&["--encrypted-regex", "^(data|stringData)$"][..], &age].concat(),
+    );
+    repo.encrypt(
+        "overlay/patch.yaml",
         &[&["--encrypted-regex", "^(data|stringData)$"][..], &age].concat(),
     );
     repo.encrypt("overlay/config.yaml", &age);
@@ -68,7 +84,7 @@ async fn an_overlay_with_encrypted_generator_sources_decrypts_without_plaintext_
     let out = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
         .await
         .unwrap();
-    assert_eq!(out.files.len(), 3, "{:?}", out.files);
+    assert_eq!(out.files.len(), 4, "{:?}", out.files);
 
     let by_prefix = |prefix: &str| {
         &out.manifests
@@ -79,6 +95,7 @@ async fn an_overlay_with_encrypted_generator_sources_decrypts_without_plaintext_
     };
     let db = by_prefix("prod-db");
     assert_eq!(db["stringData"]["password"], canaries[0]);
+    assert_eq!(db["stringData"]["extra"], canaries[3]);
     assert!(db.get("sops").is_none());
     assert_eq!(db["metadata"]["namespace"], "team-a");
 

@@ -236,3 +236,29 @@ async fn an_unusable_decryption_secret_names_the_entry_only() {
     .unwrap_err();
     assert_no_leak(&all_text(&err), &["canary-aws-9999"]);
 }
+
+#[tokio::test]
+async fn an_encrypted_value_without_its_file_fails_as_unresolved() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    let (_, identity) = lockstep_keys::age::generate();
+    // A value copied out of some encrypted file, without the file's metadata.
+    repo.write(
+        "apps/copy.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: copy}\nstringData:\n  k: ENC[AES256_GCM,data:AAAA,iv:BBBB,tag:CCCC,type:str]\n",
+    );
+    let rendered = repo.render("apps");
+    let err = decrypt(
+        repo.root().to_owned(),
+        "apps".into(),
+        rendered,
+        age_keys(identity.expose_secret()),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, DecryptError::Unresolved { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Secret/copy") && text.contains("copy.yaml"),
+        "{text}"
+    );
+}

@@ -14,8 +14,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use lockstep_keys::sealing::{Certificate, SealingPublicKey};
 use lockstep_sealed::manifest::{self, Format};
 use lockstep_sealed::{Scope, SealOptions, SecretData, SecretInput, SecretValue, seal};
@@ -221,6 +221,39 @@ async fn backup_restored_into_a_fresh_control_plane_unseals_everything() {
     );
     assert!(!text.contains("PRIVATE KEY") && !text.contains("tls.key"));
     drop(controller);
+
+    // import: the same keys as plaintext Secrets (kubectl's `-o json`) into another namespace.
+    let (_, other) = plane.namespace("import").await.unwrap();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let listed = api
+        .list(&ListParams::default().labels("sealedsecrets.bitnami.com/sealed-secrets-key"))
+        .await
+        .unwrap();
+    let plain = dir.join("keys.json");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": listed.items});
+    std::fs::write(&plain, serde_json::to_vec(&list).unwrap()).unwrap();
+    let kc = plane.kubeconfig_path();
+    ok(
+        run(
+            dir,
+            kc,
+            &["keys", "import", "-n", &other, plain.to_str().unwrap()],
+        ),
+        "keys import",
+    );
+    let imported = ok(run(dir, kc, &["keys", "list", "-n", &other]), "keys list");
+    assert!(
+        imported.contains(sealing.public_key().fingerprint()),
+        "{imported}"
+    );
+    ok(
+        run(
+            dir,
+            kc,
+            &["keys", "import", "-n", &other, plain.to_str().unwrap()],
+        ),
+        "import again",
+    );
 
     // A fresh control plane: restore first, then the controller loads what it finds.
     let fresh = need!(

@@ -379,3 +379,62 @@ fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+#[test]
+fn update_keys_applies_the_rules_and_a_failing_file_is_left_alone() {
+    let keys = tempfile::tempdir().unwrap();
+    let a = Identity::new(keys.path(), "a");
+    let b = Identity::new(keys.path(), "b");
+    let x = Identity::new(keys.path(), "x");
+    let stranger = Identity::new(keys.path(), "stranger");
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    std::fs::write(
+        root.join(".sops.yaml"),
+        format!(
+            "creation_rules:\n  - path_regex: .*\n    age: {},{}\n",
+            a.recipient, b.recipient
+        ),
+    )
+    .unwrap();
+    let mut files = Vec::new();
+    for i in 0..10 {
+        let (format, ext, plain) = sample(i);
+        let path = root.join(format!("s{i}.enc.{ext}"));
+        std::fs::write(
+            &path,
+            encrypt(&plain, format, &[&a.recipient, &x.recipient]),
+        )
+        .unwrap();
+        files.push(File {
+            path,
+            format,
+            plain: Vec::new(),
+            key: [0; 32],
+        });
+    }
+    refresh(&mut files, &a);
+    // A file this environment cannot open: it fails, stays as it was, the others go on.
+    let (format, _, plain) = sample(0);
+    let locked = root.join("locked.enc.yaml");
+    std::fs::write(&locked, encrypt(&plain, format, &[&stranger.recipient])).unwrap();
+    let locked_before = std::fs::read(&locked).unwrap();
+
+    let vars = [("SOPS_AGE_KEY_FILE", a.file.to_str().unwrap())];
+    let out = lockstep(root, &vars, &["rotate", "--update-keys", "."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("FAILED  locked.enc.yaml"), "{stderr}");
+    assert!(!stderr.contains(CANARY));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10);
+    assert_eq!(std::fs::read(&locked).unwrap(), locked_before);
+    for f in &files {
+        let bytes = std::fs::read(&f.path).unwrap();
+        let (key, plain) = b.open(&bytes, f.format).unwrap();
+        assert_eq!(plain, f.plain);
+        assert_ne!(key, f.key, "{}", f.path.display());
+        assert!(x.open(&bytes, f.format).is_err(), "{}", f.path.display());
+    }
+}

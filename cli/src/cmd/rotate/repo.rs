@@ -80,6 +80,7 @@ pub fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
             path: file
                 .path
                 .strip_prefix(&cwd)
+                .or_else(|_| file.path.strip_prefix("."))
                 .unwrap_or(&file.path)
                 .to_owned(),
             kind: match file.kind {

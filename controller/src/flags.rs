@@ -66,6 +66,10 @@ pub struct Flags {
     #[arg(long, default_value_t = 16)]
     pub artifact_keep: usize,
 
+    /// How many Syncs are reconciled at once (Flux's `--concurrent`).
+    #[arg(long, default_value_t = 8)]
+    pub concurrent: u16,
+
     /// How soon a Sync waiting for a dependency or a source artifact looks again.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub requeue_dependency: Duration,

@@ -10,13 +10,14 @@
 mod conditions;
 mod lease;
 mod reconcile;
+mod record;
 mod source;
 mod status;
 mod target;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::Api;
@@ -25,7 +26,9 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use lockstep_api::{GitSource, Sync};
+use lockstep_engine::apply::KindCache;
 use lockstep_engine::fetch::{Artifact, Fetcher};
+use lockstep_engine::health::Probe;
 
 use crate::flags::Flags;
 use crate::metrics::Metrics;
@@ -42,14 +45,43 @@ pub struct Ctx {
     pub metrics: Arc<Metrics>,
     /// How soon a Sync waiting for a dependency or a source looks again.
     pub requeue_dependency: Duration,
+    /// How many Syncs are reconciled at once.
+    pub concurrent: u16,
     /// Refuse `sourceRef`s and `dependsOn` entries in other namespaces.
     pub no_cross_namespace_refs: bool,
     /// Label selector limiting which GitSources and Syncs this replica handles (sharding).
     pub selector: Option<String>,
     /// Watch only this namespace (`--all-namespaces=false`), else every namespace.
     pub only_namespace: Option<String>,
+    /// Health reads, with each kind's API remembered across reconciles.
+    pub probe: Probe,
+    /// Kinds resolved by discovery, shared by every apply to the local cluster.
+    pub kinds: Arc<KindCache>,
     /// The newest artifact of each GitSource, by namespace and name.
     artifacts: Mutex<HashMap<(String, String), Artifact>>,
+    /// What each Sync looked like when last handled, and when it is due again.
+    settled: Mutex<HashMap<(String, String), (Seen, Instant)>>,
+}
+
+/// What decides whether a Sync needs work: its spec generation, its annotations
+/// (`requestedAt`, `approvedRevision`) and its source's revision. The watch wakes a Sync
+/// for its own status writes too; those change none of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    generation: Option<i64>,
+    annotations: BTreeMap<String, String>,
+    revision: String,
+}
+
+impl Seen {
+    /// What `sync` looks like now, with its source at `revision`.
+    pub fn new(sync: &Sync, revision: String) -> Self {
+        Self {
+            generation: sync.metadata.generation,
+            annotations: sync.metadata.annotations.clone().unwrap_or_default(),
+            revision,
+        }
+    }
 }
 
 impl Ctx {
@@ -65,11 +97,41 @@ impl Ctx {
             fetcher: Fetcher::new(&flags.artifact_dir, flags.artifact_keep),
             metrics,
             requeue_dependency: flags.requeue_dependency,
+            concurrent: flags.concurrent,
             no_cross_namespace_refs: flags.no_cross_namespace_refs,
             selector: flags.watch_label_selector.clone(),
             only_namespace: (!flags.all_namespaces).then(|| flags.namespace.clone()),
+            probe: Probe::default(),
+            kinds: Arc::default(),
             artifacts: Mutex::new(HashMap::new()),
+            settled: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long until Sync `key` is due, if it was handled looking as it does now and is
+    /// not due yet: then a wake-up (its own status write) has nothing to do.
+    pub fn not_due(&self, key: &(String, String), seen: &Seen) -> Option<Duration> {
+        let settled = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+        let (then, due) = settled.get(key)?;
+        (then == seen)
+            .then(|| due.checked_duration_since(Instant::now()))
+            .flatten()
+    }
+
+    /// Notes that Sync `key`, looking like `seen`, is next due after `wait`.
+    pub fn due_in(&self, key: (String, String), seen: Seen, wait: Duration) {
+        self.settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (seen, Instant::now() + wait));
+    }
+
+    /// Forgets when Sync `key` is due: its next wake-up does the work.
+    pub fn forget_due(&self, key: &(String, String)) {
+        self.settled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     /// The newest artifact of GitSource `namespace/name`, if it has one.
@@ -159,8 +221,8 @@ async fn run_sources(ctx: Arc<Ctx>) {
 async fn run_syncs(ctx: Arc<Ctx>) {
     let syncs: Api<Sync> = ctx.api();
     let sources: Api<GitSource> = ctx.api();
-    let controller =
-        Controller::new(syncs, ctx.watcher_config()).with_config(Config::default().concurrency(8));
+    let controller = Controller::new(syncs, ctx.watcher_config())
+        .with_config(Config::default().concurrency(ctx.concurrent));
     let store = controller.store();
     controller
         .watches(sources, ctx.watcher_config(), move |source: GitSource| {

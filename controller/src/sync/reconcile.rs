@@ -1,10 +1,14 @@
 //! The Sync reconciler: wait for dependencies and the source, render the artifact, then
 //! apply and prune (`mode: auto`, or `manual` once the revision is approved) or report the
-//! plan (`manual`), check health, and record what happened.
+//! plan (`manual`), check health, and record what happened ([`super::record`]).
 //!
-//! A revision already applied is not applied again unless `selfHeal` is on (then every
-//! interval's dry-run finds and reverts drift), the spec changed, the last attempt failed,
-//! or a reconcile was requested. Nothing is pruned after a failed render or apply.
+//! - A revision already applied is not applied again unless `selfHeal` is on (then every
+//!   interval's dry-run finds and reverts drift), the spec changed, the last attempt
+//!   failed, or a reconcile was requested (`lockstep.dev/requestedAt`).
+//! - Health is looked at, not waited for: while objects roll out the Sync says
+//!   `Progressing` and looks again in a second, so a slow rollout never holds a worker
+//!   that other Syncs need. The timeout counts from when it started progressing.
+//! - Nothing is pruned after a failed render or apply.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,55 +16,20 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, InventoryEntry, REQUESTED_AT_ANNOTATION, Sync, SyncMode,
-    parse_duration,
+    SyncStatus, parse_duration,
 };
 use lockstep_engine::apply::ApplyOptions;
-use lockstep_engine::health;
 use lockstep_engine::render::{Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
 
-use super::conditions::{self, HEALTHY, READY, RECONCILING, STALLED};
-use super::{Ctx, status, target};
+use super::conditions::{self, READY};
+use super::record::{Error, Health, Verdict, record};
+use super::{Ctx, Seen, target};
 
-/// Why a Sync reconcile could not finish (only status writes; everything else is
-/// reported in status).
-#[derive(Debug, thiserror::Error)]
-#[error("writing the status of Sync {name}: {source}")]
-pub struct Error {
-    name: String,
-    source: kube::Error,
-}
-
-/// How a reconcile ended, before it is written down.
-enum Verdict {
-    /// Applied (or found applied) and healthy where checked.
-    Applied {
-        revision: String,
-        summary: String,
-        wrote: bool,
-        inventory: Vec<InventoryEntry>,
-        health: Option<Result<(), String>>,
-    },
-    /// Manual mode: changes wait for approval.
-    Planned { plan: lockstep_api::Plan },
-    /// Waiting on something that resolves by itself.
-    Waiting {
-        reason: &'static str,
-        message: String,
-    },
-    /// This attempt failed; retry at `retryInterval`.
-    Failed {
-        reason: &'static str,
-        message: String,
-        revision: Option<String>,
-        inventory: Option<Vec<InventoryEntry>>,
-    },
-    /// The spec cannot work; wait for it to change.
-    Stalled { message: String },
-}
+/// How soon a Sync whose objects are still rolling out looks again.
+const PROGRESS_POLL: Duration = Duration::from_secs(1);
 
 /// `(namespace, name)` of the GitSource a Sync reads.
 pub fn source_of(sync: &Sync) -> (String, String) {
@@ -82,46 +51,56 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     }
     let started = Instant::now();
     let intervals = parse_duration(&sync.spec.interval).and_then(|interval| {
-        let retry = sync
-            .spec
-            .retry_interval
-            .as_deref()
-            .map(parse_duration)
-            .transpose()?;
-        let timeout = sync
-            .spec
-            .timeout
-            .as_deref()
-            .map(parse_duration)
-            .transpose()?;
+        let parse = |text: &Option<String>| text.as_deref().map(parse_duration).transpose();
+        let retry = parse(&sync.spec.retry_interval)?;
+        let timeout = parse(&sync.spec.timeout)?;
         Ok((interval, retry.unwrap_or(interval), timeout))
     });
-    let (verdict, requeue) = match intervals {
-        Ok((interval, retry, timeout)) => {
-            let timeout = timeout.unwrap_or_else(|| default_timeout(interval));
-            let verdict = decide(&sync, &ctx, timeout).await;
-            let requeue = match &verdict {
-                Verdict::Applied {
-                    health: Some(Err(_)),
-                    ..
-                }
-                | Verdict::Failed { .. } => Action::requeue(retry),
-                Verdict::Waiting { .. } => Action::requeue(ctx.requeue_dependency),
-                Verdict::Stalled { .. } => Action::await_change(),
-                _ => Action::requeue(interval),
-            };
-            (verdict, requeue)
+    let (interval, retry, timeout) = match intervals {
+        Ok(found) => found,
+        Err(err) => {
+            record(&sync, &ctx, Verdict::Stalled(err.to_string())).await?;
+            return Ok(Action::await_change());
         }
-        Err(err) => (
-            Verdict::Stalled {
-                message: err.to_string(),
-            },
-            Action::await_change(),
-        ),
     };
+    let key = (sync.namespace().unwrap_or_default(), sync.name_any());
+    let (source_namespace, source_name) = source_of(&sync);
+    let seen = ctx
+        .artifact(&source_namespace, &source_name)
+        .map(|artifact| Seen::new(&sync, artifact.revision));
+    if let Some(seen) = &seen
+        && let Some(remaining) = ctx.not_due(&key, seen)
+    {
+        // Woken by our own status write (or a no-op event) within the interval.
+        return Ok(Action::requeue(remaining));
+    }
+
+    let timeout = timeout.unwrap_or_else(|| default_timeout(interval));
+    let verdict = decide(&sync, &ctx, timeout).await;
+    let next = match &verdict {
+        Verdict::Applied {
+            health: Health::Progressing(_),
+            ..
+        } => Some(PROGRESS_POLL),
+        Verdict::Applied {
+            health: Health::Failed(_),
+            ..
+        }
+        | Verdict::Failed { .. } => Some(retry),
+        Verdict::Waiting { .. } => Some(ctx.requeue_dependency),
+        Verdict::Stalled(_) => None,
+        _ => Some(interval),
+    };
+    let settled = verdict.is_settled();
     record(&sync, &ctx, verdict).await?;
+    // Failures and waits retry whatever wakes them; a settled or progressing Sync ignores
+    // wake-ups that change nothing until it is due.
+    match (seen, next) {
+        (Some(seen), Some(wait)) if settled || wait == PROGRESS_POLL => ctx.due_in(key, seen, wait),
+        _ => ctx.forget_due(&key),
+    }
     ctx.metrics.reconciled("Sync", started.elapsed());
-    Ok(requeue)
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// Retries a failed status write after 5 seconds.
@@ -142,11 +121,9 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
     let status = sync.status.clone().unwrap_or_default();
     let (source_namespace, source_name) = source_of(sync);
     if ctx.no_cross_namespace_refs && source_namespace != namespace {
-        return Verdict::Stalled {
-            message: format!(
-                "sourceRef {source_namespace}/{source_name} is in another namespace, which this controller refuses"
-            ),
-        };
+        return Verdict::Stalled(format!(
+            "sourceRef {source_namespace}/{source_name} is in another namespace, which this controller refuses"
+        ));
     }
     if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
         return waiting;
@@ -158,21 +135,36 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
         };
     };
     let revision = artifact.revision.clone();
-    let requested = sync.annotations().get(REQUESTED_AT_ANNOTATION);
-    let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
-    let manual = sync.spec.mode == SyncMode::Manual && !approved;
-    let settled = status.last_applied_revision.as_deref() == Some(revision.as_str())
-        && status.observed_generation == sync.metadata.generation
-        && conditions::is_true(&status.conditions, READY)
-        && requested.is_none_or(|r| status.last_handled_requested_at.as_ref() == Some(r));
-    if settled && !sync.spec.self_heal {
-        return Verdict::Applied {
+    let client = match target::client(&ctx.client, &namespace, sync.spec.kube_config.as_ref()).await
+    {
+        Ok(client) => client,
+        Err(err) => return Verdict::failed("ReconciliationFailed", err.to_string(), &revision),
+    };
+
+    let current = current_attempt(sync, &status, &revision);
+    let ready = conditions::get(&status.conditions, READY);
+    if current && ready.is_some_and(|r| r.reason == "Progressing") {
+        // Applied already; only the rollout is being watched.
+        let since = ready
+            .map(|r| r.last_transition_time.as_str())
+            .unwrap_or_default();
+        let health = check_health(sync, ctx, &client, &status.inventory, since, timeout).await;
+        return applied(
             revision,
-            summary: "no change".into(),
-            wrote: false,
-            inventory: status.inventory,
-            health: None,
-        };
+            "no change".into(),
+            false,
+            status.inventory,
+            health,
+        );
+    }
+    if current && ready.is_some_and(|r| r.status == "True") && !sync.spec.self_heal {
+        return applied(
+            revision,
+            "no change".into(),
+            false,
+            status.inventory,
+            Health::Unchecked,
+        );
     }
 
     let owner = Owner {
@@ -188,13 +180,8 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
     let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
     let manifests = match rendered {
         Ok(Ok(manifests)) => manifests,
-        Ok(Err(err)) => return failed("BuildFailed", err.to_string(), &revision),
-        Err(err) => return failed("BuildFailed", format!("render task: {err}"), &revision),
-    };
-    let client = match target::client(&ctx.client, &namespace, sync.spec.kube_config.as_ref()).await
-    {
-        Ok(client) => client,
-        Err(err) => return failed("ReconciliationFailed", err.to_string(), &revision),
+        Ok(Err(err)) => return Verdict::failed("BuildFailed", err.to_string(), &revision),
+        Err(err) => return Verdict::failed("BuildFailed", format!("render: {err}"), &revision),
     };
     let options = RunOptions {
         owner,
@@ -204,31 +191,41 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
             force: sync.spec.force,
             wait_timeout: timeout,
             dry_run: false,
+            kinds: if sync.spec.kube_config.is_none() {
+                ctx.kinds.clone()
+            } else {
+                Arc::default()
+            },
         },
     };
-    if manual {
+    let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
+    if sync.spec.mode == SyncMode::Manual && !approved {
         return match run::plan(&client, &manifests, &options, &revision).await {
-            Ok(plan) if plan.changes.is_empty() => Verdict::Applied {
-                revision,
-                summary: "in sync, nothing to approve".into(),
-                wrote: false,
-                inventory: status.inventory,
-                health: None,
-            },
-            Ok(plan) => Verdict::Planned { plan },
-            Err(err) => failed("ReconciliationFailed", err.to_string(), &revision),
+            Ok(plan) if plan.changes.is_empty() => {
+                let summary = "in sync, nothing to approve".into();
+                applied(
+                    revision,
+                    summary,
+                    false,
+                    status.inventory,
+                    Health::Unchecked,
+                )
+            }
+            Ok(plan) => Verdict::Planned(plan),
+            Err(err) => Verdict::failed("ReconciliationFailed", err.to_string(), &revision),
         };
     }
     match run::run(&client, &manifests, &options).await {
         Ok(outcome) => {
-            let health = check_health(sync, &client, &outcome.inventory, timeout).await;
-            Verdict::Applied {
+            let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
+            let health = check_health(sync, ctx, &client, &outcome.inventory, "", timeout).await;
+            applied(
                 revision,
-                summary: outcome.summary(),
-                wrote: outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty(),
-                inventory: outcome.inventory,
+                outcome.summary(),
+                wrote,
+                outcome.inventory,
                 health,
-            }
+            )
         }
         Err(err) => {
             let reason = match &err {
@@ -238,20 +235,36 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
             Verdict::Failed {
                 reason,
                 message: err.to_string(),
-                revision: Some(revision),
+                revision,
                 inventory: Some(err.inventory().to_vec()),
             }
         }
     }
 }
 
-fn failed(reason: &'static str, message: String, revision: &str) -> Verdict {
-    Verdict::Failed {
-        reason,
-        message,
-        revision: Some(revision.to_owned()),
-        inventory: None,
+fn applied(
+    revision: String,
+    summary: String,
+    wrote: bool,
+    inventory: Vec<InventoryEntry>,
+    health: Health,
+) -> Verdict {
+    Verdict::Applied {
+        revision,
+        summary,
+        wrote,
+        inventory,
+        health,
     }
+}
+
+/// Whether the status already describes an attempt at `revision` with this spec and no
+/// newer reconcile request.
+fn current_attempt(sync: &Sync, status: &SyncStatus, revision: &str) -> bool {
+    let requested = sync.annotations().get(REQUESTED_AT_ANNOTATION);
+    status.last_attempted_revision.as_deref() == Some(revision)
+        && status.observed_generation == sync.metadata.generation
+        && requested.is_none_or(|r| status.last_handled_requested_at.as_ref() == Some(r))
 }
 
 /// The first dependency that is not Ready at its current generation, as a wait.
@@ -260,11 +273,9 @@ async fn dependencies(sync: &Sync, ctx: &Ctx, namespace: &str) -> Option<Verdict
         let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
         let name = format!("{dep_namespace}/{}", dependency.name);
         if ctx.no_cross_namespace_refs && dep_namespace != namespace {
-            return Some(Verdict::Stalled {
-                message: format!(
-                    "dependency {name} is in another namespace, which this controller refuses"
-                ),
-            });
+            return Some(Verdict::Stalled(format!(
+                "dependency {name} is in another namespace, which this controller refuses"
+            )));
         }
         let api: Api<Sync> = Api::namespaced(ctx.client.clone(), dep_namespace);
         let ready = match api.get_opt(&dependency.name).await {
@@ -284,195 +295,65 @@ async fn dependencies(sync: &Sync, ctx: &Ctx, namespace: &str) -> Option<Verdict
     None
 }
 
-/// Waits for the objects `wait` or `healthChecks` name; `None` when nothing is checked.
+/// One look at the objects `wait` or `healthChecks` name. `since` is when the rollout
+/// started (RFC 3339; empty for now): past `timeout` a pending rollout has failed.
 async fn check_health(
     sync: &Sync,
+    ctx: &Ctx,
     client: &kube::Client,
     inventory: &[InventoryEntry],
+    since: &str,
     timeout: Duration,
-) -> Option<Result<(), String>> {
-    let objects: Vec<InventoryEntry> = if sync.spec.wait {
-        inventory.to_vec()
-    } else {
-        sync.spec
-            .health_checks
-            .iter()
-            .map(|check| {
-                let (group, version) = check
-                    .api_version
-                    .rsplit_once('/')
-                    .unwrap_or(("", &check.api_version));
-                InventoryEntry {
-                    group: group.to_owned(),
-                    version: version.to_owned(),
-                    kind: check.kind.clone(),
-                    namespace: check.namespace.clone().unwrap_or_default(),
-                    name: check.name.clone(),
-                }
-            })
-            .collect()
-    };
+) -> Health {
+    let objects = checked_objects(sync, inventory);
     if objects.is_empty() {
-        return None;
+        return Health::Unchecked;
     }
-    let poll = Duration::from_secs(1);
-    Some(
-        health::wait(client, &objects, timeout, poll)
-            .await
-            .map_err(|e| e.to_string()),
-    )
+    match ctx.probe.check(client, &objects).await {
+        Ok(pending) if pending.is_empty() => Health::Healthy,
+        Ok(pending) => {
+            let list: Vec<String> = pending
+                .iter()
+                .map(|(object, health)| format!("{object} {health}"))
+                .collect();
+            let elapsed = since
+                .parse::<jiff::Timestamp>()
+                .ok()
+                .and_then(|t| jiff::Timestamp::now().duration_since(t).try_into().ok())
+                .unwrap_or(Duration::ZERO);
+            if elapsed > timeout {
+                Health::Failed(format!(
+                    "timed out after {timeout:?} waiting for: {}",
+                    list.join(", ")
+                ))
+            } else {
+                Health::Progressing(list.join(", "))
+            }
+        }
+        Err(err) => Health::Failed(err.to_string()),
+    }
 }
 
-/// Turns the verdict into status, events and metrics.
-async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Error> {
-    let generation = sync.metadata.generation;
-    let previous = sync.status.clone().unwrap_or_default();
-    let mut next = previous.clone();
-    let c = &mut next.conditions;
-    let mut event: Option<(EventType, &str, String)> = None;
-    match verdict {
-        Verdict::Applied {
-            revision,
-            summary,
-            wrote,
-            inventory,
-            health,
-        } => {
-            let healthy = health.as_ref().is_none_or(Result::is_ok);
-            match &health {
-                Some(Ok(())) => conditions::set(
-                    c,
-                    HEALTHY,
-                    true,
-                    "Succeeded",
-                    "all checked objects are healthy".into(),
-                    generation,
-                ),
-                Some(Err(message)) => conditions::set(
-                    c,
-                    HEALTHY,
-                    false,
-                    "HealthCheckFailed",
-                    message.clone(),
-                    generation,
-                ),
-                None if !wrote => {}
-                None => conditions::remove(c, HEALTHY),
-            }
-            if healthy {
-                let message = format!("applied revision {revision}");
-                conditions::set(
-                    c,
-                    READY,
-                    true,
-                    "ReconciliationSucceeded",
-                    message,
-                    generation,
-                );
-                if wrote || previous.last_applied_revision.as_ref() != Some(&revision) {
-                    event = Some((
-                        EventType::Normal,
-                        "ReconciliationSucceeded",
-                        format!("{summary}; revision {revision}"),
-                    ));
-                }
-                next.last_applied_revision = Some(revision.clone());
-            } else {
-                let message = health.and_then(Result::err).unwrap_or_default();
-                conditions::set(
-                    c,
-                    READY,
-                    false,
-                    "HealthCheckFailed",
-                    message.clone(),
-                    generation,
-                );
-                event = Some((EventType::Warning, "HealthCheckFailed", message));
-            }
-            conditions::remove(c, RECONCILING);
-            conditions::remove(c, STALLED);
-            next.last_attempted_revision = Some(revision);
-            next.inventory = inventory;
-            next.plan = None;
-        }
-        Verdict::Planned { plan } => {
-            let message = format!(
-                "{} change(s) for revision {} wait for approval: annotate {APPROVED_REVISION_ANNOTATION}={}",
-                plan.changes.len(),
-                plan.revision,
-                plan.revision
-            );
-            conditions::set(
-                c,
-                READY,
-                false,
-                "ApprovalRequired",
-                message.clone(),
-                generation,
-            );
-            conditions::remove(c, STALLED);
-            if previous.plan.as_ref() != Some(&plan) {
-                event = Some((EventType::Normal, "ApprovalRequired", message));
-            }
-            next.last_attempted_revision = Some(plan.revision.clone());
-            next.plan = Some(plan);
-        }
-        Verdict::Waiting { reason, message } => {
-            conditions::set(c, READY, false, reason, message.clone(), generation);
-            conditions::set(c, RECONCILING, true, reason, message, generation);
-        }
-        Verdict::Failed {
-            reason,
-            message,
-            revision,
-            inventory,
-        } => {
-            conditions::set(c, READY, false, reason, message.clone(), generation);
-            conditions::remove(c, RECONCILING);
-            event = Some((EventType::Warning, reason, message));
-            next.last_attempted_revision = revision.or(next.last_attempted_revision);
-            if let Some(inventory) = inventory {
-                next.inventory = inventory;
-            }
-        }
-        Verdict::Stalled { message } => {
-            conditions::set(c, STALLED, true, "InvalidSpec", message.clone(), generation);
-            conditions::set(c, READY, false, "InvalidSpec", message.clone(), generation);
-            event = Some((EventType::Warning, "InvalidSpec", message));
-        }
+/// Everything applied with `wait`, else the `healthChecks` entries.
+fn checked_objects(sync: &Sync, inventory: &[InventoryEntry]) -> Vec<InventoryEntry> {
+    if sync.spec.wait {
+        return inventory.to_vec();
     }
-    next.observed_generation = generation;
-    next.last_handled_requested_at = sync
-        .annotations()
-        .get(REQUESTED_AT_ANNOTATION)
-        .cloned()
-        .or(next.last_handled_requested_at);
-
-    let ready = conditions::get(&next.conditions, READY);
-    let repeated = ready
-        .zip(conditions::get(&previous.conditions, READY))
-        .is_some_and(|(a, b)| {
-            a.status == b.status && a.reason == b.reason && a.message == b.message
-        });
-    if let Some((type_, reason, note)) = event
-        && !(repeated && type_ == EventType::Warning)
-    {
-        status::publish(ctx, sync, type_, reason, "Reconcile", &note).await;
-    }
-    ctx.metrics.condition(
-        "Sync",
-        &sync.namespace().unwrap_or_default(),
-        &sync.name_any(),
-        ready.is_some_and(|r| r.status == "True"),
-    );
-    status::write(ctx, sync, &previous, &next)
-        .await
-        .map_err(|source| Error {
-            name: format!(
-                "{}/{}",
-                sync.namespace().unwrap_or_default(),
-                sync.name_any()
-            ),
-            source,
+    sync.spec
+        .health_checks
+        .iter()
+        .map(|check| {
+            let (group, version) = check
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &check.api_version));
+            InventoryEntry {
+                group: group.to_owned(),
+                version: version.to_owned(),
+                kind: check.kind.clone(),
+                namespace: check.namespace.clone().unwrap_or_default(),
+                name: check.name.clone(),
+            }
         })
+        .collect()
 }

@@ -90,6 +90,13 @@ impl Process {
         &self.log
     }
 
+    /// The program's own process id (not its supervisor's), once it has started.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pidfile)
+            .ok()
+            .and_then(|pid| pid.trim().parse().ok())
+    }
+
     /// Sends `signal` (e.g. `"USR1"`) to the program itself, not its supervisor.
     ///
     /// # Errors

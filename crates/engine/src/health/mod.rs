@@ -24,7 +24,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-pub use wait::{WaitError, wait};
+pub use wait::{Probe, WaitError, wait};
 
 /// The health of one object, as kstatus names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

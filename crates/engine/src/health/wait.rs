@@ -70,11 +70,44 @@ pub async fn wait(
     poll: Duration,
 ) -> Result<(), WaitError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut apis = Apis::default();
+    let probe = Probe::default();
     loop {
+        let pending = probe.check(client, objects).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        debug!(pending = pending.len(), "not all current yet");
+        if tokio::time::Instant::now() + poll > deadline {
+            return Err(WaitError::Timeout {
+                after: timeout,
+                pending,
+            });
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// One look at a set of objects, for callers that do their own waiting (the controller
+/// requeues instead of holding a worker while a rollout runs). Remembers each kind's API
+/// from discovery, so keep one for many checks.
+#[derive(Debug, Default)]
+pub struct Probe {
+    resources: std::sync::Mutex<HashMap<GroupVersionKind, (kube::core::ApiResource, Scope)>>,
+}
+
+impl Probe {
+    /// Reads every object once; returns those not yet current with their health.
+    ///
+    /// # Errors
+    /// [`WaitError::Failed`] for the first failed object.
+    pub async fn check(
+        &self,
+        client: &Client,
+        objects: &[InventoryEntry],
+    ) -> Result<Vec<(String, Health)>, WaitError> {
         let mut resolved = Vec::with_capacity(objects.len());
         for entry in objects {
-            resolved.push((entry, apis.get(client, entry).await));
+            resolved.push((entry, self.api(client, entry).await));
         }
         let healths: Vec<Health> = futures::stream::iter(
             resolved
@@ -98,17 +131,33 @@ pub async fn wait(
                 _ => pending.push((id(entry), health)),
             }
         }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        debug!(pending = pending.len(), "not all current yet");
-        if tokio::time::Instant::now() + poll > deadline {
-            return Err(WaitError::Timeout {
-                after: timeout,
-                pending,
-            });
-        }
-        tokio::time::sleep(poll).await;
+        Ok(pending)
+    }
+
+    async fn api(&self, client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicObject>> {
+        let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
+        let known = self.resources().get(&gvk).cloned();
+        let (resource, scope) = match known {
+            Some(found) => found,
+            None => {
+                let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+                self.resources()
+                    .insert(gvk, (resource.clone(), caps.scope.clone()));
+                (resource, caps.scope)
+            }
+        };
+        Some(if scope == Scope::Namespaced {
+            Api::namespaced_with(client.clone(), &entry.namespace, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        })
+    }
+
+    fn resources(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<GroupVersionKind, (kube::core::ApiResource, Scope)>>
+    {
+        self.resources.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -127,27 +176,5 @@ async fn read(api: Option<&Api<DynamicObject>>, name: &str) -> Health {
             Health::in_progress(format!("cannot read: {} {}", status.code, status.reason))
         }
         Err(_) => Health::in_progress("cannot read: request failed"),
-    }
-}
-
-/// One API per kind, looked up with discovery once it is served.
-#[derive(Default)]
-struct Apis {
-    resources: HashMap<GroupVersionKind, (kube::core::ApiResource, Scope)>,
-}
-
-impl Apis {
-    async fn get(&mut self, client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicObject>> {
-        let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
-        if !self.resources.contains_key(&gvk) {
-            let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
-            self.resources.insert(gvk.clone(), (resource, caps.scope));
-        }
-        let (resource, scope) = &self.resources[&gvk];
-        Some(if *scope == Scope::Namespaced {
-            Api::namespaced_with(client.clone(), &entry.namespace, resource)
-        } else {
-            Api::all_with(client.clone(), resource)
-        })
     }
 }

@@ -1,0 +1,258 @@
+//! Turning a reconcile's [`Verdict`] into status, events and metrics. Conditions follow
+//! Flux's reasons (`ReconciliationSucceeded`, `BuildFailed`, `DependencyNotReady`,
+//! `HealthCheckFailed`, …), so dashboards and `kubectl wait` read them the same way.
+
+use kube::ResourceExt;
+use kube::runtime::events::EventType;
+use lockstep_api::{
+    APPROVED_REVISION_ANNOTATION, InventoryEntry, Plan, REQUESTED_AT_ANNOTATION, Sync,
+};
+
+use super::conditions::{self, HEALTHY, READY, RECONCILING, STALLED};
+use super::{Ctx, status};
+
+/// Why a Sync reconcile could not finish (only status writes; everything else is
+/// reported in status).
+#[derive(Debug, thiserror::Error)]
+#[error("writing the status of Sync {name}: {source}")]
+pub struct Error {
+    name: String,
+    source: kube::Error,
+}
+
+/// The health of the checked objects after an apply.
+pub enum Health {
+    /// Nothing is checked (`wait` off and no `healthChecks`), or nothing was re-checked.
+    Unchecked,
+    /// Every checked object is current.
+    Healthy,
+    /// Some are still rolling out; look again soon.
+    Progressing(String),
+    /// One failed, or the timeout passed.
+    Failed(String),
+}
+
+/// How a reconcile ended, before it is written down.
+pub enum Verdict {
+    /// Applied (or found applied), with the health of what is checked.
+    Applied {
+        /// The source revision.
+        revision: String,
+        /// What was done, for the event.
+        summary: String,
+        /// Whether anything was written or deleted.
+        wrote: bool,
+        /// The new inventory.
+        inventory: Vec<InventoryEntry>,
+        /// The checked objects' health.
+        health: Health,
+    },
+    /// Manual mode: changes wait for approval.
+    Planned(Plan),
+    /// Waiting on something that resolves by itself.
+    Waiting {
+        /// Condition reason.
+        reason: &'static str,
+        /// Condition message.
+        message: String,
+    },
+    /// This attempt failed; retry at `retryInterval`.
+    Failed {
+        /// Condition reason.
+        reason: &'static str,
+        /// Condition message (names the file or object).
+        message: String,
+        /// The revision tried.
+        revision: String,
+        /// The inventory to record, when objects were written before the failure.
+        inventory: Option<Vec<InventoryEntry>>,
+    },
+    /// The spec cannot work; wait for it to change.
+    Stalled(String),
+}
+
+impl Verdict {
+    /// A failure before anything was applied.
+    pub fn failed(reason: &'static str, message: String, revision: &str) -> Self {
+        Self::Failed {
+            reason,
+            message,
+            revision: revision.to_owned(),
+            inventory: None,
+        }
+    }
+
+    /// Whether this is a finished, healthy state that the next interval may skip to.
+    pub fn is_settled(&self) -> bool {
+        matches!(
+            self,
+            Self::Planned(_)
+                | Self::Applied {
+                    health: Health::Healthy | Health::Unchecked,
+                    ..
+                }
+        )
+    }
+}
+
+/// Writes the verdict into status (only when it changed), publishes an event on each
+/// transition, and updates the `lockstep_ready` gauge.
+///
+/// # Errors
+/// [`Error`] when the status cannot be written.
+pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Error> {
+    let generation = sync.metadata.generation;
+    let previous = sync.status.clone().unwrap_or_default();
+    let mut next = previous.clone();
+    let c = &mut next.conditions;
+    let mut event: Option<(EventType, &str, String)> = None;
+    match verdict {
+        Verdict::Applied {
+            revision,
+            summary,
+            wrote,
+            inventory,
+            health,
+        } => {
+            match &health {
+                Health::Healthy => {
+                    let message = "all checked objects are healthy".to_owned();
+                    conditions::set(c, HEALTHY, true, "Succeeded", message, generation);
+                }
+                Health::Progressing(message) | Health::Failed(message) => {
+                    let reason = match health {
+                        Health::Failed(_) => "HealthCheckFailed",
+                        _ => "Progressing",
+                    };
+                    conditions::set(c, HEALTHY, false, reason, message.clone(), generation);
+                }
+                Health::Unchecked if wrote => conditions::remove(c, HEALTHY),
+                Health::Unchecked => {}
+            }
+            match health {
+                Health::Healthy | Health::Unchecked => {
+                    let message = format!("applied revision {revision}");
+                    conditions::set(
+                        c,
+                        READY,
+                        true,
+                        "ReconciliationSucceeded",
+                        message,
+                        generation,
+                    );
+                    conditions::remove(c, RECONCILING);
+                    if wrote || previous.last_applied_revision.as_ref() != Some(&revision) {
+                        let note = format!("{summary}; revision {revision}");
+                        event = Some((EventType::Normal, "ReconciliationSucceeded", note));
+                    }
+                    next.last_applied_revision = Some(revision.clone());
+                }
+                Health::Progressing(message) => {
+                    let message = format!("applied revision {revision}; waiting for: {message}");
+                    conditions::set(c, READY, false, "Progressing", message.clone(), generation);
+                    conditions::set(c, RECONCILING, true, "Progressing", message, generation);
+                    if wrote {
+                        let note = format!("{summary}; revision {revision}");
+                        event = Some((EventType::Normal, "Progressing", note));
+                    }
+                }
+                Health::Failed(message) => {
+                    conditions::set(
+                        c,
+                        READY,
+                        false,
+                        "HealthCheckFailed",
+                        message.clone(),
+                        generation,
+                    );
+                    conditions::remove(c, RECONCILING);
+                    event = Some((EventType::Warning, "HealthCheckFailed", message));
+                }
+            }
+            conditions::remove(c, STALLED);
+            next.last_attempted_revision = Some(revision);
+            next.inventory = inventory;
+            next.plan = None;
+        }
+        Verdict::Planned(plan) => {
+            let message = format!(
+                "{} change(s) for revision {} wait for approval: annotate {APPROVED_REVISION_ANNOTATION}={}",
+                plan.changes.len(),
+                plan.revision,
+                plan.revision
+            );
+            conditions::set(
+                c,
+                READY,
+                false,
+                "ApprovalRequired",
+                message.clone(),
+                generation,
+            );
+            conditions::remove(c, STALLED);
+            conditions::remove(c, RECONCILING);
+            if previous.plan.as_ref() != Some(&plan) {
+                event = Some((EventType::Normal, "ApprovalRequired", message));
+            }
+            next.last_attempted_revision = Some(plan.revision.clone());
+            next.plan = Some(plan);
+        }
+        Verdict::Waiting { reason, message } => {
+            conditions::set(c, READY, false, reason, message.clone(), generation);
+            conditions::set(c, RECONCILING, true, reason, message, generation);
+        }
+        Verdict::Failed {
+            reason,
+            message,
+            revision,
+            inventory,
+        } => {
+            conditions::set(c, READY, false, reason, message.clone(), generation);
+            conditions::remove(c, RECONCILING);
+            event = Some((EventType::Warning, reason, message));
+            next.last_attempted_revision = Some(revision);
+            if let Some(inventory) = inventory {
+                next.inventory = inventory;
+            }
+        }
+        Verdict::Stalled(message) => {
+            conditions::set(c, STALLED, true, "InvalidSpec", message.clone(), generation);
+            conditions::set(c, READY, false, "InvalidSpec", message.clone(), generation);
+            event = Some((EventType::Warning, "InvalidSpec", message));
+        }
+    }
+    next.observed_generation = generation;
+    next.last_handled_requested_at = sync
+        .annotations()
+        .get(REQUESTED_AT_ANNOTATION)
+        .cloned()
+        .or(next.last_handled_requested_at);
+
+    let ready = conditions::get(&next.conditions, READY);
+    let repeated = ready
+        .zip(conditions::get(&previous.conditions, READY))
+        .is_some_and(|(a, b)| {
+            a.status == b.status && a.reason == b.reason && a.message == b.message
+        });
+    if let Some((type_, reason, note)) = event
+        && !(repeated && type_ == EventType::Warning)
+    {
+        status::publish(ctx, sync, type_, reason, "Reconcile", &note).await;
+    }
+    ctx.metrics.condition(
+        "Sync",
+        &sync.namespace().unwrap_or_default(),
+        &sync.name_any(),
+        ready.is_some_and(|r| r.status == "True"),
+    );
+    status::write(ctx, sync, &previous, &next)
+        .await
+        .map_err(|source| Error {
+            name: format!(
+                "{}/{}",
+                sync.namespace().unwrap_or_default(),
+                sync.name_any()
+            ),
+            source,
+        })
+}

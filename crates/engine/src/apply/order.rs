@@ -1,0 +1,82 @@
+//! The order objects are applied in, and pruned in reverse.
+
+use crate::render::Manifest;
+
+/// The order objects are applied in: stage, kind table, namespace, name. Prune deletes in
+/// the reverse of this order.
+pub fn apply_order(group: &str, kind: &str, namespace: &str, name: &str) -> impl Ord + use<> {
+    let stage = match (group, kind) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace") => 0,
+        _ if namespace.is_empty() => 1,
+        _ => 2,
+    };
+    (
+        stage,
+        kind_rank(kind),
+        namespace.to_owned(),
+        kind.to_owned(),
+        name.to_owned(),
+    )
+}
+
+pub(super) fn is_stage_one(m: &Manifest) -> bool {
+    matches!(
+        (m.group(), m.kind()),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace")
+    )
+}
+
+pub(super) fn sort(manifests: &mut [&Manifest]) {
+    manifests.sort_by_cached_key(|m| {
+        apply_order(
+            m.group(),
+            m.kind(),
+            m.namespace().unwrap_or_default(),
+            m.name(),
+        )
+    });
+}
+
+/// Flux's kind table (PKG:ssa/sort.go), unknown kinds after the known ones and webhook
+/// configurations last.
+fn kind_rank(kind: &str) -> usize {
+    const ORDER: &[&str] = &[
+        "CustomResourceDefinition",
+        "Namespace",
+        "ClusterRole",
+        "ResourceQuota",
+        "StorageClass",
+        "ServiceAccount",
+        "PodSecurityPolicy",
+        "Role",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        "ConfigMap",
+        "Secret",
+        "Service",
+        "LimitRange",
+        "PriorityClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "StatefulSet",
+        "CronJob",
+        "PodDisruptionBudget",
+        "DaemonSet",
+        "ReplicaSet",
+        "Job",
+        "Pod",
+        "ReplicationController",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "APIService",
+    ];
+    match kind {
+        "MutatingWebhookConfiguration" => ORDER.len() + 2,
+        "ValidatingWebhookConfiguration" => ORDER.len() + 3,
+        _ => ORDER
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(ORDER.len() + 1),
+    }
+}

@@ -1,0 +1,236 @@
+//! Resolving a manifest's kind to an API through discovery, cached across applies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, Scope};
+use serde_json::Value;
+use tracing::debug;
+
+use lockstep_api::InventoryEntry;
+
+use super::{Action, ApplyError, Change};
+use crate::render::Manifest;
+
+/// An object resolved against discovery: its API and identity.
+pub(super) struct Target {
+    pub(super) api: Api<DynamicObject>,
+    pub(super) resource: ApiResource,
+    pub(super) namespaced: bool,
+    pub(super) namespace: String,
+    pub(super) name: String,
+    pub(super) id: String,
+}
+
+impl Target {
+    pub(super) fn change(&self, action: Action) -> Change {
+        Change {
+            object: InventoryEntry {
+                group: self.resource.group.clone(),
+                version: self.resource.version.clone(),
+                kind: self.resource.kind.clone(),
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+            },
+            action,
+        }
+    }
+
+    pub(super) fn is_secret(&self) -> bool {
+        self.resource.group.is_empty() && self.resource.kind == "Secret"
+    }
+}
+
+/// Kinds resolved through discovery, shared between applies.
+#[derive(Debug, Default)]
+pub struct KindCache {
+    kinds: std::sync::Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities, Instant)>>,
+}
+
+/// How long a discovered kind is trusted.
+const KIND_TTL: Duration = Duration::from_secs(300);
+
+impl KindCache {
+    fn get(&self, gvk: &GroupVersionKind) -> Option<(ApiResource, ApiCapabilities)> {
+        let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds
+            .get(gvk)
+            .filter(|(_, _, at)| at.elapsed() < KIND_TTL)
+            .map(|(resource, caps, _)| (resource.clone(), caps.clone()))
+    }
+
+    fn insert(&self, gvk: GroupVersionKind, (resource, caps): (ApiResource, ApiCapabilities)) {
+        self.kinds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(gvk, (resource, caps, Instant::now()));
+    }
+}
+
+/// Resolves the kinds of one apply.
+pub(super) struct Resolver<'a> {
+    client: Client,
+    cache: Arc<KindCache>,
+    /// Group/kind pairs defined by CRDs in this apply: worth waiting for.
+    pending: Vec<(String, String)>,
+    _manifests: std::marker::PhantomData<&'a ()>,
+}
+
+impl Resolver<'_> {
+    pub(super) fn new(client: Client, manifests: &[Manifest], cache: Arc<KindCache>) -> Self {
+        let pending = manifests
+            .iter()
+            .filter(|m| m.kind() == "CustomResourceDefinition")
+            .map(|m| {
+                let spec = &m.object["spec"];
+                (
+                    spec["group"].as_str().unwrap_or_default().to_owned(),
+                    spec["names"]["kind"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        Self {
+            client,
+            cache,
+            pending,
+            _manifests: std::marker::PhantomData,
+        }
+    }
+
+    /// Whether `m`'s kind is defined by a CRD of this apply and not served yet: in a dry
+    /// run that CRD was not created, so the kind cannot be resolved.
+    pub(super) async fn is_pending(&mut self, m: &Manifest) -> bool {
+        let group = m.group().to_owned();
+        if !self.pending.contains(&(group, m.kind().to_owned())) {
+            return false;
+        }
+        let version = m.api_version().rsplit('/').next().unwrap_or_default();
+        let gvk = GroupVersionKind::gvk(m.group(), version, m.kind());
+        if self.cache.get(&gvk).is_some() {
+            return false;
+        }
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok(found) => {
+                self.cache.insert(gvk, found);
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Looks `gvk` up through discovery, waiting up to `timeout` when a CRD of this apply
+    /// defines it (it becomes served a moment after the CRD is established).
+    async fn discover(
+        &self,
+        gvk: &GroupVersionKind,
+        m: &Manifest,
+        group: &str,
+        id_guess: &str,
+        timeout: Duration,
+    ) -> Result<(ApiResource, ApiCapabilities), ApplyError> {
+        let waitable = self
+            .pending
+            .contains(&(group.to_owned(), m.kind().to_owned()));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match kube::discovery::pinned_kind(&self.client, gvk).await {
+                Ok(found) => {
+                    self.cache.insert(gvk.clone(), found.clone());
+                    return Ok(found);
+                }
+                Err(err) => {
+                    debug!(error = %err, "kind not served (yet)");
+                    if !waitable || tokio::time::Instant::now() >= deadline {
+                        return Err(ApplyError::UnknownKind {
+                            object: id_guess.to_owned(),
+                            api_version: m.api_version().to_owned(),
+                            kind: m.kind().to_owned(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn resolve(
+        &mut self,
+        m: &Manifest,
+        timeout: Duration,
+    ) -> Result<Target, ApplyError> {
+        let (group, version) = match m.api_version().rsplit_once('/') {
+            Some((g, v)) => (g.to_owned(), v.to_owned()),
+            None => (String::new(), m.api_version().to_owned()),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, m.kind());
+        let id_guess = format!(
+            "{group}/{}/{}/{}",
+            m.kind(),
+            m.namespace().unwrap_or_default(),
+            m.name()
+        );
+        let found = match self.cache.get(&gvk) {
+            Some(found) => found,
+            None => self.discover(&gvk, m, &group, &id_guess, timeout).await?,
+        };
+        let (resource, caps) = found;
+        let namespaced = caps.scope == Scope::Namespaced;
+        let name = m.name().to_owned();
+        let (api, namespace) = if namespaced {
+            let Some(ns) = m.namespace() else {
+                return Err(ApplyError::MissingNamespace { object: id_guess });
+            };
+            (
+                Api::namespaced_with(self.client.clone(), ns, &resource),
+                ns.to_owned(),
+            )
+        } else {
+            (Api::all_with(self.client.clone(), &resource), String::new())
+        };
+        let id = format!("{}/{}/{namespace}/{name}", resource.group, resource.kind);
+        Ok(Target {
+            api,
+            resource,
+            namespaced,
+            namespace,
+            name,
+            id,
+        })
+    }
+}
+
+/// A dry run's entry for an object whose kind is not served yet.
+pub(super) fn planned_create(m: &Manifest) -> Change {
+    Change {
+        object: InventoryEntry {
+            group: m.group().to_owned(),
+            version: m
+                .api_version()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            kind: m.kind().to_owned(),
+            namespace: m.namespace().unwrap_or_default().to_owned(),
+            name: m.name().to_owned(),
+        },
+        action: Action::Created,
+    }
+}
+
+pub(super) fn desired_body(target: &Target, m: &Manifest) -> Value {
+    let mut body = m.object.clone();
+    if !target.namespaced
+        && let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        meta.remove("namespace");
+    }
+    body
+}

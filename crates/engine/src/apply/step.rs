@@ -1,0 +1,306 @@
+//! One object's step: read and dry-run to decide, then write (or not).
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use serde_json::Value;
+use tracing::debug;
+
+use lockstep_api::FORCE_ANNOTATION;
+
+use super::resolve::Target;
+use super::{Action, ApplyError, ApplyOptions, FIELD_MANAGER};
+
+/// What a stage will do to one object, decided by reads and a dry-run only.
+pub(super) enum Step {
+    Create,
+    Configure,
+    Unchanged,
+    Replace,
+}
+
+/// Reads the live object and dry-runs the apply; writes nothing.
+pub(super) async fn plan_one(
+    target: &Target,
+    body: &Value,
+    options: &ApplyOptions,
+) -> Result<Step, ApplyError> {
+    let secret = target.is_secret();
+    let live = target
+        .api
+        .get_opt(&target.name)
+        .await
+        .map_err(|e| ApplyError::Get {
+            object: target.id.clone(),
+            message: api_message(&e, secret),
+        })?;
+    let Some(live) = live else {
+        return Ok(Step::Create);
+    };
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    match target
+        .api
+        .patch(&target.name, &params, &Patch::Apply(body))
+        .await
+    {
+        Ok(merged) if drifted(&live, &merged) => Ok(Step::Configure),
+        Ok(_) => Ok(Step::Unchanged),
+        Err(err) if is_immutable(&err) => {
+            if options.force || annotated_force(body) || annotated_force_live(&live) {
+                Ok(Step::Replace)
+            } else {
+                Err(ApplyError::ImmutableField {
+                    object: target.id.clone(),
+                    fields: immutable_fields(&err),
+                })
+            }
+        }
+        Err(err) => Err(ApplyError::DryRun {
+            object: target.id.clone(),
+            message: api_message(&err, secret),
+        }),
+    }
+}
+
+/// Carries out a planned step.
+pub(super) async fn execute(
+    target: &Target,
+    body: &Value,
+    step: Step,
+    options: &ApplyOptions,
+) -> Result<Action, ApplyError> {
+    if options.dry_run {
+        return Ok(match step {
+            Step::Unchanged => Action::Unchanged,
+            Step::Create => Action::Created,
+            Step::Configure => Action::Configured,
+            Step::Replace => Action::Replaced,
+        });
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let action = match step {
+        Step::Unchanged => return Ok(Action::Unchanged),
+        Step::Create => {
+            patch(target, &params, body).await?;
+            Action::Created
+        }
+        Step::Configure => {
+            patch(target, &params, body).await?;
+            Action::Configured
+        }
+        Step::Replace => {
+            recreate(target, &params, body, options.wait_timeout).await?;
+            Action::Replaced
+        }
+    };
+    debug!(object = %target.id, %action, "applied");
+    Ok(action)
+}
+
+async fn patch(target: &Target, params: &PatchParams, body: &Value) -> Result<(), ApplyError> {
+    target
+        .api
+        .patch(&target.name, params, &Patch::Apply(body))
+        .await
+        .map(drop)
+        .map_err(|e| ApplyError::Apply {
+            object: target.id.clone(),
+            message: api_message(&e, target.is_secret()),
+        })
+}
+
+async fn recreate(
+    target: &Target,
+    params: &PatchParams,
+    body: &Value,
+    timeout: Duration,
+) -> Result<(), ApplyError> {
+    let delete = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match target.api.delete(&target.name, &delete).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => {
+            return Err(ApplyError::Delete {
+                object: target.id.clone(),
+                message: api_message(&e, target.is_secret()),
+            });
+        }
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match target.api.get_opt(&target.name).await {
+            Ok(None) => break,
+            Ok(Some(_)) | Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => {
+                return Err(ApplyError::Wait {
+                    object: target.id.clone(),
+                    condition: "deleted",
+                    after: timeout,
+                });
+            }
+        }
+    }
+    patch(target, params, body).await
+}
+
+/// Whether the dry-run result differs from the live object where we care: labels,
+/// annotations, and everything but `metadata` and `status`.
+fn drifted(live: &DynamicObject, merged: &DynamicObject) -> bool {
+    live.metadata.labels != merged.metadata.labels
+        || live.metadata.annotations != merged.metadata.annotations
+        || strip_status(&live.data) != strip_status(&merged.data)
+}
+
+fn strip_status(data: &Value) -> Value {
+    let mut data = data.clone();
+    if let Some(map) = data.as_object_mut() {
+        map.remove("status");
+    }
+    data
+}
+
+fn annotated_force(body: &Value) -> bool {
+    let meta = &body["metadata"];
+    [
+        &meta["annotations"][FORCE_ANNOTATION],
+        &meta["labels"][FORCE_ANNOTATION],
+    ]
+    .iter()
+    .any(|v| {
+        v.as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("enabled"))
+    })
+}
+
+fn annotated_force_live(live: &DynamicObject) -> bool {
+    let m = &live.metadata;
+    [m.annotations.as_ref(), m.labels.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|map| map.get(FORCE_ANNOTATION))
+        .any(|v| v.eq_ignore_ascii_case("enabled"))
+}
+
+/// An `Invalid` (422) answer that says a field cannot change.
+fn is_immutable(err: &kube::Error) -> bool {
+    let kube::Error::Api(status) = err else {
+        return false;
+    };
+    if status.code != 422 {
+        return false;
+    }
+    let says = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        text.contains("immutable") || text.contains("may not change once set")
+    };
+    says(&status.message)
+        || status
+            .details
+            .iter()
+            .flat_map(|d| d.causes.iter())
+            .any(|c| says(&c.message))
+}
+
+fn immutable_fields(err: &kube::Error) -> String {
+    let kube::Error::Api(status) = err else {
+        return String::new();
+    };
+    let fields: Vec<&str> = status
+        .details
+        .iter()
+        .flat_map(|d| d.causes.iter())
+        .map(|c| c.field.as_str())
+        .filter(|f| !f.is_empty())
+        .collect();
+    if fields.is_empty() {
+        "(unnamed)".to_owned()
+    } else {
+        fields.join(", ")
+    }
+}
+
+/// An API error as text fit for logs and status. For Secrets the server's message (which
+/// may echo data) is dropped, keeping the code, reason and field paths.
+fn api_message(err: &kube::Error, secret: bool) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            let fields: Vec<String> = status
+                .details
+                .iter()
+                .flat_map(|d| d.causes.iter())
+                .map(|c| format!("{}: {}", c.field, c.reason))
+                .collect();
+            if secret {
+                format!(
+                    "{} {} [{}] (message withheld: Secret)",
+                    status.code,
+                    status.reason,
+                    fields.join("; ")
+                )
+            } else {
+                let mut message = status.message.clone();
+                if message.len() > 400 {
+                    let cut = (0..=400)
+                        .rev()
+                        .find(|i| message.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    message.truncate(cut);
+                    message.push('…');
+                }
+                format!("{} {}: {message}", status.code, status.reason)
+            }
+        }
+        other if secret => format!("request failed ({})", error_kind(other)),
+        other => other.to_string(),
+    }
+}
+
+fn error_kind(err: &kube::Error) -> &'static str {
+    match err {
+        kube::Error::HyperError(_) | kube::Error::Service(_) => "transport",
+        kube::Error::SerdeError(_) => "decode",
+        _ => "other",
+    }
+}
+
+pub(super) async fn wait_ready(target: &Target, timeout: Duration) -> Result<(), ApplyError> {
+    let (condition, check): (&'static str, fn(&DynamicObject) -> bool) =
+        match target.resource.kind.as_str() {
+            "CustomResourceDefinition" => ("established", crd_established),
+            "Namespace" => ("active", namespace_active),
+            _ => return Ok(()),
+        };
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Ok(live) = target.api.get(&target.name).await
+            && check(&live)
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApplyError::Wait {
+                object: target.id.clone(),
+                condition,
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn crd_established(live: &DynamicObject) -> bool {
+    live.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Established" && c["status"] == "True")
+}
+
+fn namespace_active(live: &DynamicObject) -> bool {
+    live.data["status"]["phase"] == "Active"
+}

@@ -262,3 +262,83 @@ async fn an_encrypted_value_without_its_file_fails_as_unresolved() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vault_sealed_and_kms_refusing_fail_naming_the_file_and_the_cause() {
+    let vault = need!(Vault::start().await);
+    let kms = need!(Kms::start().await);
+    vault.post("/v1/transit/keys/sops", "{}").await.unwrap();
+    let transit = format!("{}/v1/transit/keys/sops", vault.addr());
+    let arn = kms.create_key().await.unwrap();
+    let Some(repo) = Repo::new(&[
+        ("VAULT_TOKEN", vault.token()),
+        ("VAULT_ADDR", vault.addr()),
+        ("AWS_ENDPOINT_URL", kms.endpoint()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ]) else {
+        return;
+    };
+    repo.write("vault/db.yaml", &secret("db", "canary-sealed-2323"));
+    repo.encrypt(
+        "vault/db.yaml",
+        &[&ONLY_DATA[..], &["--hc-vault-transit", &transit]].concat(),
+    );
+    repo.write("kms/db.yaml", &secret("db", "canary-disabled-4545"));
+    repo.encrypt(
+        "kms/db.yaml",
+        &[
+            &ONLY_DATA[..],
+            &["--kms", &arn, "--encryption-context", "app:web"],
+        ]
+        .concat(),
+    );
+    // The context is not covered by the MAC, but KMS checks it: it refuses to decrypt.
+    let moved = repo.read("kms/db.yaml").replace("app: web", "app: evil");
+    repo.write("kms/db.yaml", &moved);
+    let keys = Keys::from_secret(
+        [
+            ("sops.vault-token", vault.token().as_bytes()),
+            (
+                "sops.aws-kms",
+                b"aws_access_key_id: test\naws_secret_access_key: test\n".as_slice(),
+            ),
+        ],
+        Ambient {
+            kms_endpoint: Some(kms.endpoint().to_owned()),
+            ..Ambient::none()
+        },
+    )
+    .unwrap();
+    let canaries = ["canary-sealed-2323", "canary-disabled-4545"];
+
+    vault.post("/v1/sys/seal", "").await.unwrap();
+    let rendered = repo.render("vault");
+    let err = decrypt(
+        repo.root().to_owned(),
+        "vault".into(),
+        rendered,
+        keys.clone(),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("vault/db.yaml") && text.contains("sealed"),
+        "{text}"
+    );
+    assert_no_leak(&all_text(&err), &canaries);
+
+    let rendered = repo.render("kms");
+    let err = decrypt(repo.root().to_owned(), "kms".into(), rendered, keys)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("kms/db.yaml") && text.contains(&arn),
+        "{text}"
+    );
+    assert!(text.contains("InvalidCiphertext"), "{text}");
+    assert_no_leak(&all_text(&err), &canaries);
+}

@@ -1,26 +1,20 @@
 //! `lockstep rotate` over a repository: 200 SOPS files in every format with age, KMS
 //! (moto) and Vault transit (OpenBao) keys, some made by the real `sops`; `--dry-run`
 //! changes nothing; `--rm-age` locks the removed identity out; `--rewrap` moves Vault
-//! data keys to the newest transit key version; a run killed at random points leaves
-//! every file old or new.
+//! data keys to the newest transit key version; `--update-keys` applies `.sops.yaml`. (A
+//! run killed at random points: `rotate_crash.rs`.)
 
 mod rotate_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lockstep_sops::Format;
 use lockstep_testenv::{Kms, Vault, need};
-use rotate_support::{CANARY, Identity, encrypt, lockstep, need_sops, ok, sample, snapshot};
-
-/// One generated SOPS file: where, which format, its plaintext and its data key now.
-struct File {
-    path: PathBuf,
-    format: Format,
-    plain: Vec<u8>,
-    key: [u8; 32],
-}
+use rotate_support::{
+    CANARY, File, Identity, encrypt, lockstep, need_sops, ok, refresh, sample, snapshot,
+};
 
 fn git_init(dir: &Path) {
     let status = Command::new("git")
@@ -29,17 +23,6 @@ fn git_init(dir: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// Reads every file's data key and plaintext with `id` (all must open).
-fn refresh(files: &mut [File], id: &Identity) {
-    for f in files {
-        let (key, plain) = id
-            .open(&std::fs::read(&f.path).unwrap(), f.format)
-            .unwrap_or_else(|e| panic!("{}: {e}", f.path.display()));
-        f.key = key;
-        f.plain = plain;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -116,12 +99,7 @@ async fn repository_of_200_files_rotates_and_rm_age_locks_the_identity_out() {
             };
             ok(out.unwrap(), &format!("encrypt {file}"));
         }
-        files.push(File {
-            path,
-            format,
-            plain: Vec::new(),
-            key: [0; 32],
-        });
+        files.push(File::new(path, format));
     }
     refresh(&mut files, &a);
     let originals: Vec<([u8; 32], Vec<u8>)> =
@@ -273,103 +251,6 @@ fn sops_opens_all(sops: &Path, files: &[File], vars: &[(&str, &str)]) {
     });
 }
 
-#[test]
-fn killed_rotation_leaves_every_file_old_or_new() {
-    let keys = tempfile::tempdir().unwrap();
-    let a = Identity::new(keys.path(), "a");
-    let repo = tempfile::tempdir().unwrap();
-    let root = repo.path();
-    let mut files = Vec::new();
-    for i in 0..80 {
-        let (format, ext, plain) = sample(i);
-        let path = root.join(format!("s{i}.enc.{ext}"));
-        std::fs::write(&path, encrypt(&plain, format, &[&a.recipient])).unwrap();
-        files.push(File {
-            path,
-            format,
-            plain: Vec::new(),
-            key: [0; 32],
-        });
-    }
-    refresh(&mut files, &a);
-    let plains: Vec<Vec<u8>> = files.iter().map(|f| f.plain.clone()).collect();
-    let vars = [("SOPS_AGE_KEY_FILE", a.file.to_str().unwrap())];
-    let root_arg = root.to_str().unwrap().to_owned();
-    let args = ["rotate", "--jobs", "2", root_arg.as_str()];
-
-    // How long a whole run takes here, so the kills land inside one.
-    let started = Instant::now();
-    ok(lockstep(root, &vars, &args).output().unwrap(), "rotate");
-    let full = started.elapsed().max(Duration::from_millis(50));
-    refresh(&mut files, &a);
-
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("crash test: full run {full:?}, seed {seed}");
-    let mut saw_partial = false;
-    for run in 0..8 {
-        // xorshift: a different point of the run each time, reproducible from the seed.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = full.mul_f64((seed % 1000) as f64 / 1000.0);
-        let before: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| std::fs::read(&f.path).unwrap())
-            .collect();
-        let mut child = lockstep(root, &vars, &args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let (mut old, mut new) = (0, 0);
-        for ((f, was), plain) in files.iter_mut().zip(&before).zip(&plains) {
-            let now = std::fs::read(&f.path).unwrap();
-            let (key, text) = a
-                .open(&now, f.format)
-                .unwrap_or_else(|e| panic!("run {run}, {}: {e}", f.path.display()));
-            assert_eq!(&text, plain, "run {run}, {}", f.path.display());
-            if &now == was {
-                old += 1;
-            } else {
-                assert_ne!(
-                    key,
-                    f.key,
-                    "run {run}, {} changed but kept its key",
-                    f.path.display()
-                );
-                new += 1;
-            }
-            f.key = key;
-        }
-        eprintln!("run {run}: killed after {delay:?}: {old} old, {new} new");
-        saw_partial |= old > 0 && new > 0;
-        // Leftover temporary files hold ciphertext only, and are not picked up later.
-        for (path, bytes) in snapshot(root) {
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(CANARY),
-                "{}",
-                path.display()
-            );
-        }
-    }
-    // A last, complete run rotates everything, leftovers notwithstanding.
-    let out = ok(
-        lockstep(root, &vars, &args).output().unwrap(),
-        "rotate after kills",
-    );
-    assert_eq!(out.lines().count(), 80, "{out}");
-    if !saw_partial {
-        eprintln!("note: no kill landed mid-run this time (timing)");
-    }
-}
-
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -406,12 +287,7 @@ fn update_keys_applies_the_rules_and_a_failing_file_is_left_alone() {
             encrypt(&plain, format, &[&a.recipient, &x.recipient]),
         )
         .unwrap();
-        files.push(File {
-            path,
-            format,
-            plain: Vec::new(),
-            key: [0; 32],
-        });
+        files.push(File::new(path, format));
     }
     refresh(&mut files, &a);
     // A file this environment cannot open: it fails, stays as it was, the others go on.

@@ -49,6 +49,41 @@ impl Identity {
     }
 }
 
+/// One generated SOPS file: where, which format, its plaintext and its data key now.
+pub struct File {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// Its plaintext, as our store writes it.
+    pub plain: Vec<u8>,
+    /// Its data key when last read.
+    pub key: [u8; 32],
+}
+
+impl File {
+    /// A file not read yet.
+    pub fn new(path: PathBuf, format: Format) -> File {
+        File {
+            path,
+            format,
+            plain: Vec::new(),
+            key: [0; 32],
+        }
+    }
+}
+
+/// Reads every file's data key and plaintext with `id` (all must open).
+pub fn refresh(files: &mut [File], id: &Identity) {
+    for f in files {
+        let (key, plain) = id
+            .open(&std::fs::read(&f.path).unwrap(), f.format)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.path.display()));
+        f.key = key;
+        f.plain = plain;
+    }
+}
+
 /// The formats of the generated files, with their extension and a plaintext.
 pub fn sample(i: usize) -> (Format, &'static str, String) {
     match i % 5 {

@@ -11,6 +11,7 @@ mod conditions;
 mod lease;
 mod reconcile;
 mod record;
+mod secrets;
 mod source;
 mod status;
 mod target;
@@ -61,6 +62,8 @@ pub struct Ctx {
     artifacts: Mutex<HashMap<(String, String), Artifact>>,
     /// What each Sync looked like when last handled, and when it is due again.
     settled: Mutex<HashMap<(String, String), (Seen, Instant)>>,
+    /// When each Sync with Vault/KMS references must resolve them again.
+    refresh: Mutex<HashMap<(String, String), Instant>>,
 }
 
 /// What decides whether a Sync needs work: its spec generation, its annotations
@@ -105,6 +108,7 @@ impl Ctx {
             kinds: Arc::default(),
             artifacts: Mutex::new(HashMap::new()),
             settled: Mutex::new(HashMap::new()),
+            refresh: Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,6 +128,24 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, (seen, Instant::now() + wait));
+    }
+
+    /// How long until Sync `key` must resolve its references again (zero: now), if it
+    /// has any.
+    pub fn refresh_in(&self, key: &(String, String)) -> Option<Duration> {
+        let refresh = self.refresh.lock().unwrap_or_else(|e| e.into_inner());
+        refresh
+            .get(key)
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Sets (or with `None` clears) when Sync `key` must resolve its references again.
+    pub fn refresh_after(&self, key: &(String, String), after: Option<Duration>) {
+        let mut refresh = self.refresh.lock().unwrap_or_else(|e| e.into_inner());
+        match after {
+            Some(after) => refresh.insert(key.clone(), Instant::now() + after),
+            None => refresh.remove(key),
+        };
     }
 
     /// Forgets when Sync `key` is due: its next wake-up does the work.

@@ -26,7 +26,7 @@ use lockstep_engine::run::{self, RunError, RunOptions};
 
 use super::conditions::{self, READY};
 use super::record::{Error, Health, Verdict, record};
-use super::{Ctx, Seen, target};
+use super::{Ctx, Seen, secrets, target};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
@@ -89,7 +89,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         | Verdict::Failed { .. } => Some(retry),
         Verdict::Waiting { .. } => Some(ctx.requeue_dependency),
         Verdict::Stalled(_) => None,
-        _ => Some(interval),
+        _ => Some(ctx.refresh_in(&key).map_or(interval, |r| r.min(interval))),
     };
     let settled = verdict.is_settled();
     record(&sync, &ctx, verdict).await?;
@@ -157,7 +157,10 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
             health,
         );
     }
-    if current && ready.is_some_and(|r| r.status == "True") && !sync.spec.self_heal {
+    let key = (namespace.clone(), sync.name_any());
+    let refresh_due = ctx.refresh_in(&key).is_some_and(|r| r.is_zero());
+    if current && ready.is_some_and(|r| r.status == "True") && !sync.spec.self_heal && !refresh_due
+    {
         return applied(
             revision,
             "no change".into(),
@@ -183,6 +186,13 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
         Ok(Err(err)) => return Verdict::failed("BuildFailed", err.to_string(), &revision),
         Err(err) => return Verdict::failed("BuildFailed", format!("render: {err}"), &revision),
     };
+    let path = sync.spec.path.clone().unwrap_or_default();
+    let prepared =
+        match secrets::prepare(&ctx.client, sync, artifact.path.clone(), path, manifests).await {
+            Ok(prepared) => prepared,
+            Err(failure) => return Verdict::failed(failure.reason, failure.message, &revision),
+        };
+    let (manifests, redactor) = (prepared.manifests, prepared.redactor);
     let options = RunOptions {
         owner,
         previous: status.inventory.clone(),
@@ -212,11 +222,16 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
                 )
             }
             Ok(plan) => Verdict::Planned(plan),
-            Err(err) => Verdict::failed("ReconciliationFailed", err.to_string(), &revision),
+            Err(err) => Verdict::failed(
+                "ReconciliationFailed",
+                redactor.scrub(&err.to_string()),
+                &revision,
+            ),
         };
     }
     match run::run(&client, &manifests, &options).await {
         Ok(outcome) => {
+            ctx.refresh_after(&key, prepared.refresh);
             let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
             let health = check_health(sync, ctx, &client, &outcome.inventory, "", timeout).await;
             applied(
@@ -234,7 +249,7 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
             };
             Verdict::Failed {
                 reason,
-                message: err.to_string(),
+                message: redactor.scrub(&err.to_string()),
                 revision,
                 inventory: Some(err.inventory().to_vec()),
             }

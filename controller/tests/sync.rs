@@ -498,3 +498,31 @@ async fn a_second_replica_waits_for_the_lease() {
     .await;
     assert!(second.log().contains("became leader"));
 }
+
+#[tokio::test]
+async fn the_install_manifests_are_accepted_by_the_api_server() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("deploy").await.unwrap();
+    install_crds(&client).await;
+    // Into a namespace of its own (and a binding name of its own), so that the real
+    // kube-system of the shared control plane stays as other tests expect it.
+    let text = include_str!("../../deploy/controller.yaml")
+        .replace("namespace: kube-system", &format!("namespace: {ns}"))
+        .replace(
+            "name: lockstep-controller\nroleRef",
+            &format!("name: {ns}\nroleRef"),
+        );
+    lockstep_testenv::manifests::apply_yaml(&client, &text)
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployment = deployments.get("lockstep-controller").await.unwrap();
+    let args = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert!(
+        args.contains(&"--artifact-dir=/cache/artifacts".to_owned()),
+        "{args:?}"
+    );
+}

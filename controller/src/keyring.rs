@@ -197,6 +197,13 @@ async fn renew(ctx: &Ctx) -> Result<(), Error> {
     let bits = RsaKeyBits::from_bits(ctx.key_size).ok_or(Error::KeySize { bits: ctx.key_size })?;
     let mut options = GenerateOptions::default();
     options.bits = bits;
+    // Keys are ordered by NotBefore, in whole seconds: a key made in the same second as the
+    // newest would tie with it, and which one seals would be a coin toss. Start it later.
+    if let Some(newest) = ctx.keys().latest().map(|k| k.certificate.not_before_unix())
+        && u64::try_from(newest).is_ok_and(|n| n >= unix_now())
+    {
+        options.not_before = Some(UNIX_EPOCH + Duration::from_secs(newest.unsigned_abs() + 1));
+    }
     let pair = tokio::task::spawn_blocking(move || SealingKeyPair::generate(&options))
         .await
         .expect("key generation does not panic")
@@ -268,13 +275,17 @@ async fn reload(ctx: &Ctx) -> Result<Option<Vec<String>>, Error> {
 
 /// How long until `latest` is a renewal period old (zero if it already is).
 fn due_in(ctx: &Ctx, latest: &KeyInfo) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now = unix_now();
     let born = u64::try_from(latest.certificate.not_before_unix()).unwrap_or(0);
     let age = Duration::from_secs(now.saturating_sub(born));
     ctx.key_renew_period.saturating_sub(age)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 fn secrets(ctx: &Ctx) -> Api<Secret> {

@@ -150,13 +150,17 @@ fn start_upstream(
         .unwrap();
     let sa = logs.join("serviceaccount");
     std::fs::create_dir_all(&sa).unwrap();
-    let ca = kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
-        .as_str()
-        .unwrap();
-    use base64::Engine as _;
-    let ca = base64::engine::general_purpose::STANDARD
-        .decode(ca)
-        .unwrap();
+    let cluster = &kubeconfig["clusters"][0]["cluster"];
+    let ca = match cluster["certificate-authority"].as_str() {
+        Some(path) => std::fs::read(path).unwrap(),
+        None => {
+            use base64::Engine as _;
+            let data = cluster["certificate-authority-data"].as_str().unwrap();
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap()
+        }
+    };
     std::fs::write(sa.join("ca.crt"), ca).unwrap();
     let token = kubeconfig["users"][0]["user"]["token"].as_str().unwrap();
     std::fs::write(sa.join("token"), token).unwrap();

@@ -15,6 +15,7 @@
 //! - [`Kms`]: moto's server as an AWS KMS endpoint, with [`Kms::create_key`].
 //! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
 //!   push from a work tree; `file://` URLs work on the same repositories.
+//! - [`GitHttpServer`]: `git http-backend` over HTTP behind basic or bearer authentication.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
 //! - [`Process`]: any other program, such as a binary under test, supervised the same way.
 //!
@@ -23,6 +24,7 @@
 //! developer machine the test returns early with a loud message on stderr.
 
 mod git;
+mod git_http;
 pub mod http;
 mod kms;
 mod kube;
@@ -36,6 +38,7 @@ mod vault;
 use std::path::PathBuf;
 
 pub use crate::git::{GitRepo, GitServer};
+pub use crate::git_http::{GitHttpServer, HttpAuth};
 pub use crate::kms::Kms;
 pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
 pub use crate::logs::LogDir;

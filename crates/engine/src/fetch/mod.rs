@@ -1,0 +1,465 @@
+//! Fetching a Git ref into a local, bounded artifact cache with gix.
+//!
+//! Every fetch starts with a ref listing (the `ls-remote` part of the protocol
+//! handshake), which resolves a branch, a tag or a semver range to a commit. The commit
+//! (and the source's ignore rules) name the artifact; when that artifact is already in
+//! the cache — which includes "the revision did not change since last time" — no pack is
+//! requested at all. Otherwise the ref is fetched shallow (depth 1) into one bare
+//! repository per URL, signatures are checked when asked for, and the commit's tree is
+//! written out of the object database into `artifacts/<key>/`: a plain directory with no
+//! `.git`, no index and no work-tree machinery, minus ignored files (see [`artifact`]'s
+//! rules). The N newest artifacts are kept.
+//!
+//! gix's network client is blocking; all of it runs inside `spawn_blocking`, bounded by a
+//! timeout that also interrupts the transfer.
+
+mod artifact;
+mod auth;
+mod error;
+mod refs;
+mod verify;
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use lockstep_api::VerifyMode;
+use tracing::{debug, instrument};
+
+pub use auth::{Credentials, CredentialsError, redact_url};
+pub use error::FetchError;
+pub use refs::GitReference;
+pub use verify::{KeysError, TrustedKeys, VerifyError};
+
+/// Default budget for one Git operation (Flux's default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How to fetch, beyond the URL and ref: all optional.
+#[derive(Clone, Debug, Default)]
+pub struct FetchOptions {
+    /// gitignore-style rules leaving files out of the artifact; replaces Flux's default
+    /// exclusions (`.sourceignore` files in the repository apply either way).
+    pub ignore: Option<String>,
+    /// Credentials for an HTTP(S) remote.
+    pub credentials: Option<Credentials>,
+    /// Which signatures must verify, and with which keys.
+    pub verify: Option<(VerifyMode, TrustedKeys)>,
+}
+
+/// A commit's tree, written out as a plain directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    /// `<ref>@sha1:<hex>` (or `sha1:<hex>` for a commit ref), as Flux writes it.
+    pub revision: String,
+    /// The commit SHA-1 in hex.
+    pub commit: String,
+    /// The directory holding the commit's files.
+    pub path: PathBuf,
+}
+
+/// The result of [`Fetcher::fetch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The artifact of the resolved revision.
+    pub artifact: Artifact,
+    /// Whether a pack was fetched; `false` when the artifact was already cached.
+    pub transferred: bool,
+    /// Whether the local repository is shallow after this fetch (history cut at the
+    /// fetched commit). A server speaking protocol v1 over HTTP may ignore the depth.
+    pub shallow: bool,
+    /// With verification on: what verified, e.g. `commit <hex> signed by SHA256:…`.
+    pub verified: Option<String>,
+}
+
+/// A boxed error from gix or I/O.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Fetches refs into a bounded local cache. Cheap to clone; clones share the cache,
+/// the counter and the lock that serialises work on the cache.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    keep: usize,
+    transfers: AtomicUsize,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Fetcher {
+    /// A fetcher caching under `root`, keeping the `keep` newest artifacts (at least 1).
+    pub fn new(root: impl Into<PathBuf>, keep: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                root: root.into(),
+                keep: keep.max(1),
+                transfers: AtomicUsize::new(0),
+                lock: tokio::sync::Mutex::new(()),
+            }),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same cache with another per-operation budget.
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
+    }
+
+    /// How many packs this fetcher has received: a fetch skipped because the revision
+    /// was already cached does not count.
+    pub fn transfers(&self) -> usize {
+        self.inner.transfers.load(Ordering::Relaxed)
+    }
+
+    /// [`Self::fetch_with`] default options: a public repository, Flux's default
+    /// exclusions, no verification.
+    ///
+    /// # Errors
+    /// As [`Self::fetch_with`].
+    pub async fn fetch(&self, url: &str, reference: &GitReference) -> Result<Fetched, FetchError> {
+        self.fetch_with(url, reference, &FetchOptions::default())
+            .await
+    }
+
+    /// Resolves `reference` at `url` and returns its artifact, fetching only when the
+    /// resolved commit is not cached yet. With verification on, the signature is checked
+    /// on every call, cached or not: an artifact is never returned unverified.
+    ///
+    /// # Errors
+    /// [`FetchError`], naming the URL (without credentials) and the step.
+    #[instrument(skip_all, fields(url = %redact_url(url)))]
+    pub async fn fetch_with(
+        &self,
+        url: &str,
+        reference: &GitReference,
+        options: &FetchOptions,
+    ) -> Result<Fetched, FetchError> {
+        let _guard = self.inner.lock.lock().await;
+        let shown = redact_url(url);
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let task = {
+            let inner = Arc::clone(&self.inner);
+            let url = url.to_owned();
+            let reference = reference.clone();
+            let options = options.clone();
+            let interrupt = Arc::clone(&interrupt);
+            tokio::task::spawn_blocking(move || {
+                fetch_blocking(&inner, &url, &reference, &options, &interrupt)
+            })
+        };
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(FetchError::Task { url: shown }),
+            Err(_) => {
+                interrupt.store(true, Ordering::Relaxed);
+                Err(FetchError::Timeout {
+                    url: shown,
+                    after: self.timeout,
+                })
+            }
+        }
+    }
+}
+
+fn fetch_blocking(
+    inner: &Inner,
+    url: &str,
+    reference: &GitReference,
+    options: &FetchOptions,
+    interrupt: &AtomicBool,
+) -> Result<Fetched, FetchError> {
+    let shown = redact_url(url);
+    let artifacts = inner.root.join("artifacts");
+    let repos = inner.root.join("repos");
+    for dir in [&artifacts, &repos] {
+        std::fs::create_dir_all(dir).map_err(|source| FetchError::Cache {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let repo_dir = repos.join(format!("{:016x}.git", fnv1a(url.as_bytes())));
+    let repo = if repo_dir.join("HEAD").exists() {
+        gix::open(&repo_dir).map_err(|e| open_err(&shown, e))?
+    } else {
+        gix::init_bare(&repo_dir).map_err(|e| open_err(&shown, e))?
+    };
+    if let Some((mode, _)) = &options.verify
+        && *mode != VerifyMode::Head
+        && !reference.is_tag()
+    {
+        return Err(verify_err(
+            &shown,
+            "",
+            verify::VerifyError::NotATagRef {
+                mode: mode_name(*mode),
+            },
+        ));
+    }
+
+    // A semver range is resolved to a tag over a listing of every tag, then followed as
+    // that tag.
+    let reference = match reference {
+        GitReference::Semver(range) => {
+            let listing = list(&repo, url, "+refs/tags/*:refs/tags/*", options)?.1;
+            GitReference::Tag(refs::highest_matching_tag(&listing, range, &shown)?)
+        }
+        other => other.clone(),
+    };
+    let (refspec, shallow) = match reference.full_name() {
+        Some(full) => (format!("+{full}:{full}"), true),
+        // A bare commit cannot be asked for by name; take every branch, full depth.
+        None => ("+refs/heads/*:refs/remotes/origin/*".to_owned(), false),
+    };
+    let (prepare, listing) = list(&repo, url, &refspec, options)?;
+    let resolved = refs::resolve(&listing, &reference, &shown)?;
+    let key = artifact::key(&resolved.commit, options.ignore.as_deref());
+    let target = artifacts.join(&key);
+    if target.is_dir() {
+        // Verifying needs the objects, which an earlier fetch left in the repository.
+        let verified = match &options.verify {
+            Some(_) if !has_objects(&repo, &resolved) => None,
+            Some(verify) => Some(check(&repo, &resolved, &reference, verify, &shown)?),
+            None => Some(None),
+        };
+        if let Some(verified) = verified {
+            debug!(revision = %resolved.revision, "revision already cached, no fetch");
+            artifact::touch(&target);
+            return Ok(Fetched {
+                shallow: repo.is_shallow().unwrap_or(false),
+                artifact: into_artifact(resolved, target),
+                transferred: false,
+                verified,
+            });
+        }
+    }
+
+    let prepare = if shallow {
+        prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
+    } else {
+        prepare
+    };
+    prepare
+        .receive(gix::progress::Discard, interrupt)
+        .map_err(|e| FetchError::Receive {
+            url: shown.clone(),
+            reference: refspec.clone(),
+            source: e.into(),
+        })?;
+    inner.transfers.fetch_add(1, Ordering::Relaxed);
+    // Reopen so the new pack and shallow file are seen.
+    let repo = gix::open(&repo_dir).map_err(|e| open_err(&shown, e))?;
+
+    let id = commit_id(&resolved, &shown)?;
+    let checkout_err = |e: BoxError| FetchError::Checkout {
+        url: shown.clone(),
+        revision: resolved.revision.clone(),
+        source: e,
+    };
+    let commit_obj = match repo.find_commit(id) {
+        Ok(c) => c,
+        Err(_) if matches!(reference, GitReference::Commit(_)) => {
+            return Err(FetchError::CommitNotFound {
+                url: shown,
+                commit: resolved.commit,
+            });
+        }
+        Err(e) => return Err(checkout_err(e.into())),
+    };
+    let verified = match &options.verify {
+        Some(verify) => check(&repo, &resolved, &reference, verify, &shown)?,
+        None => None,
+    };
+    let tree = commit_obj.tree().map_err(|e| checkout_err(e.into()))?;
+    let staging = artifacts.join(format!(".tmp-{key}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    artifact::write(&tree, &staging, options.ignore.as_deref()).map_err(&checkout_err)?;
+    match std::fs::rename(&staging, &target) {
+        Ok(()) => {}
+        // Someone else wrote the same artifact meanwhile: theirs is as good as ours.
+        Err(_) if target.is_dir() => {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Err(e) => return Err(checkout_err(e.into())),
+    }
+    artifact::evict(&artifacts, inner.keep, &target);
+    Ok(Fetched {
+        artifact: into_artifact(resolved, target),
+        transferred: true,
+        shallow: repo.is_shallow().unwrap_or(false),
+        verified,
+    })
+}
+
+type Prepare<'remote, 'repo> = gix::remote::fetch::Prepare<
+    'remote,
+    'repo,
+    Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+>;
+
+/// Connects with `refspec` and lists the remote's refs (the `ls-remote` step).
+fn list<'repo>(
+    repo: &'repo gix::Repository,
+    url: &str,
+    refspec: &str,
+    options: &FetchOptions,
+) -> Result<(Prepare<'static, 'repo>, Vec<refs::Listed>), FetchError> {
+    let shown = redact_url(url);
+    let list_err = |e: BoxError| FetchError::ListRefs {
+        url: shown.clone(),
+        source: e,
+    };
+    let remote = repo
+        .remote_at(url)
+        .map_err(|e| list_err(e.into()))?
+        .with_refspecs([refspec], gix::remote::Direction::Fetch)
+        .map_err(|e| list_err(e.into()))?;
+    let connection = auth::connect(&remote, options.credentials.as_ref()).map_err(list_err)?;
+    let prepare = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| classify(&shown, e.into()))?;
+    let listing = prepare
+        .ref_map()
+        .remote_refs
+        .iter()
+        .map(|r| {
+            let (name, target, peeled) = r.unpack();
+            refs::Listed {
+                name: name.to_string(),
+                target: target.map(ToOwned::to_owned),
+                peeled: peeled.map(ToOwned::to_owned),
+            }
+        })
+        .collect();
+    Ok((prepare, listing))
+}
+
+/// Tells an authentication failure from any other failure to list refs.
+fn classify(url: &str, error: BoxError) -> FetchError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    let mut auth = false;
+    while let Some(err) = cause {
+        let text = err.to_string().to_ascii_lowercase();
+        auth |=
+            text.contains("authentication") || text.contains("credentials") || text.contains("401");
+        cause = err.source();
+    }
+    if auth {
+        FetchError::Authentication {
+            url: url.to_owned(),
+            source: error,
+        }
+    } else {
+        FetchError::ListRefs {
+            url: url.to_owned(),
+            source: error,
+        }
+    }
+}
+
+/// Whether the objects verification reads are in the local repository.
+fn has_objects(repo: &gix::Repository, resolved: &refs::Resolved) -> bool {
+    let commit = gix::ObjectId::from_hex(resolved.commit.as_bytes()).ok();
+    [commit, resolved.tag_object]
+        .into_iter()
+        .flatten()
+        .all(|id| repo.has_object(id))
+}
+
+/// Checks the signatures `mode` asks for; returns what verified.
+fn check(
+    repo: &gix::Repository,
+    resolved: &refs::Resolved,
+    reference: &GitReference,
+    (mode, keys): &(VerifyMode, TrustedKeys),
+    url: &str,
+) -> Result<Option<String>, FetchError> {
+    let failed = |e| verify_err(url, &resolved.revision, e);
+    let mut done = Vec::new();
+    if matches!(mode, VerifyMode::Tag | VerifyMode::TagAndHEAD) {
+        let name = match reference {
+            GitReference::Tag(name) => name.clone(),
+            _ => String::new(),
+        };
+        let id = resolved
+            .tag_object
+            .ok_or_else(|| failed(VerifyError::Lightweight { tag: name.clone() }))?;
+        let object = format!("tag {name}");
+        let data = read_object(repo, id, url, &resolved.revision)?;
+        let signer = verify::tag(&data, &object, keys).map_err(failed)?;
+        done.push(format!("{object} signed by {signer}"));
+    }
+    if matches!(mode, VerifyMode::Head | VerifyMode::TagAndHEAD) {
+        let id = commit_id(resolved, url)?;
+        let object = format!("commit {}", resolved.commit);
+        let data = read_object(repo, id, url, &resolved.revision)?;
+        let signer = verify::commit(&data, &object, keys).map_err(failed)?;
+        done.push(format!("{object} signed by {signer}"));
+    }
+    Ok(Some(done.join(", ")))
+}
+
+fn read_object(
+    repo: &gix::Repository,
+    id: gix::ObjectId,
+    url: &str,
+    revision: &str,
+) -> Result<Vec<u8>, FetchError> {
+    repo.find_object(id)
+        .map(|o| o.detach().data)
+        .map_err(|e| FetchError::Checkout {
+            url: url.to_owned(),
+            revision: revision.to_owned(),
+            source: e.into(),
+        })
+}
+
+fn commit_id(resolved: &refs::Resolved, url: &str) -> Result<gix::ObjectId, FetchError> {
+    gix::ObjectId::from_hex(resolved.commit.as_bytes()).map_err(|_| FetchError::CommitNotFound {
+        url: url.to_owned(),
+        commit: resolved.commit.clone(),
+    })
+}
+
+fn verify_err(url: &str, revision: &str, source: VerifyError) -> FetchError {
+    FetchError::Verification {
+        url: url.to_owned(),
+        revision: revision.to_owned(),
+        source,
+    }
+}
+
+fn mode_name(mode: VerifyMode) -> &'static str {
+    match mode {
+        VerifyMode::Head => "HEAD",
+        VerifyMode::Tag => "Tag",
+        VerifyMode::TagAndHEAD => "TagAndHEAD",
+    }
+}
+
+fn into_artifact(resolved: refs::Resolved, path: PathBuf) -> Artifact {
+    Artifact {
+        revision: resolved.revision,
+        commit: resolved.commit,
+        path,
+    }
+}
+
+fn open_err(url: &str, e: impl std::error::Error + Send + Sync + 'static) -> FetchError {
+    FetchError::OpenRepository {
+        url: url.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+/// FNV-1a: a stable, dependency-free name for a URL's cache folder.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,8 +1,9 @@
 //! The quick start: Git reconciled into a real API server in one command.
 //!
-//! With no cluster configured, starts the test environment's control plane (etcd,
-//! kube-apiserver, kube-controller-manager); with `LOCKSTEP_DEMO_KUBECONFIG` set, uses
-//! that cluster instead. Then: commits `examples/app/` to a local Git repository served by
+//! With a reachable cluster in the kubeconfig (`LOCKSTEP_DEMO_KUBECONFIG`, else
+//! `KUBECONFIG`, else `~/.kube/config`), uses that cluster; with none (or with
+//! `LOCKSTEP_DEMO_LOCAL=1`), starts the test environment's control plane (etcd,
+//! kube-apiserver, kube-controller-manager). Then: commits `examples/app/` to a local Git repository served by
 //! `git daemon`, installs the CRDs, runs `lockstep-controller` against it, creates a
 //! `GitSource` and a `Sync`, and prints the objects and conditions that result. Finally it
 //! commits a change and shows it arrive. Everything it starts stops when it exits.
@@ -25,20 +26,14 @@ const NAMESPACE: &str = "lockstep-demo";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (client, kubeconfig, _plane) = match std::env::var_os("LOCKSTEP_DEMO_KUBECONFIG") {
-        Some(path) => {
-            let path = PathBuf::from(path);
+    let (client, kubeconfig, _plane) = match configured_cluster().await {
+        Some((client, path)) => {
             println!("==> using the cluster of {}", path.display());
-            let config = kube::Config::from_custom_kubeconfig(
-                kube::config::Kubeconfig::read_from(&path)?,
-                &kube::config::KubeConfigOptions::default(),
-            )
-            .await?;
-            (kube::Client::try_from(config)?, path, None)
+            (client, path, None)
         }
         None => {
             println!(
-                "==> starting a local control plane (etcd, kube-apiserver, kube-controller-manager)"
+                "==> no cluster configured: starting a local control plane (etcd, kube-apiserver, kube-controller-manager)"
             );
             let plane = ControlPlane::start(ControlPlaneOptions {
                 controller_manager: true,
@@ -123,6 +118,26 @@ async fn main() -> anyhow::Result<()> {
         controller.log().display()
     );
     Ok(())
+}
+
+/// The cluster of the user's kubeconfig, if there is one and it answers within 5 s.
+async fn configured_cluster() -> Option<(kube::Client, PathBuf)> {
+    if std::env::var_os("LOCKSTEP_DEMO_LOCAL").is_some() {
+        return None;
+    }
+    let path = std::env::var_os("LOCKSTEP_DEMO_KUBECONFIG")
+        .or_else(|| std::env::var_os("KUBECONFIG"))
+        .map(PathBuf::from)
+        .or_else(|| std::env::home_dir().map(|home| home.join(".kube/config")))
+        .filter(|path| path.is_file())?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).ok()?;
+    let options = kube::config::KubeConfigOptions::default();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .ok()?;
+    let client = kube::Client::try_from(config).ok()?;
+    let answer = tokio::time::timeout(Duration::from_secs(5), client.apiserver_version()).await;
+    matches!(answer, Ok(Ok(_))).then_some((client, path))
 }
 
 /// Waits until the Sync has applied `commit` and is Ready; returns how long it took.

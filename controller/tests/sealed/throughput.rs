@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use lockstep_keys::sealing::{GenerateOptions, SealingKeyPair};
 use lockstep_sealed::{Scope, SealOptions};
 use lockstep_testenv::{ControlPlane, LogDir, Process, free_port, need};
@@ -122,10 +122,20 @@ async fn time_run(
         let event = tokio::time::timeout(Duration::from_secs(600), events.try_next())
             .await
             .expect("the controller stalled for 10 minutes")
-            .unwrap()
-            .expect("the watch ended");
-        if let WatchEvent::Added(_) = event {
-            seen += 1;
+            .unwrap();
+        match event {
+            Some(WatchEvent::Added(_)) => seen += 1,
+            Some(_) => {}
+            // The API server may end a watch early; count what exists and watch on from there.
+            None => {
+                let list = secrets
+                    .list(&ListParams::default().fields("type=Opaque"))
+                    .await
+                    .unwrap();
+                seen = list.items.len();
+                let version = list.metadata.resource_version.unwrap_or_default();
+                events = secrets.watch(&watch, &version).await.unwrap().boxed();
+            }
         }
     }
     started.elapsed()

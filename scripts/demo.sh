@@ -3,6 +3,8 @@
 # cluster configured it starts the test environment's control plane, commits examples/app/
 # to a local Git repository, runs lockstep-controller against it and prints the objects and
 # conditions that result (set LOCKSTEP_DEMO_KUBECONFIG=path to use a cluster of yours).
+# examples/secret.yaml goes in too, SOPS-encrypted to a fresh age key, and the controller
+# decrypts it in memory into a Secret (the demo checks the value without printing it).
 # Part 2: a Secret from examples/ encrypted in the SOPS format with a fresh age key and
 # decrypted by lockstep and by the real sops, to show both read the same file.
 # The servers come from scripts/install-testenv.sh (idempotent, cached in ~/.cache/lockstep);

@@ -16,7 +16,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
 use kube::api::{Api, ListParams};
 use lockstep_api::Sync;
 use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer};
@@ -50,6 +50,9 @@ async fn main() -> anyhow::Result<()> {
     let repo = git.create_repo("shop", Some(&common::workspace().join("examples/app")))?;
     let url = repo.git_url().unwrap_or_default().to_owned();
     println!("    {url}");
+    println!("==> encrypting examples/secret.yaml with a fresh age key into the repository (SOPS)");
+    let age_key = encrypt_secret(&repo)?;
+    repo.commit("add the encrypted database Secret")?;
 
     println!("==> installing the CRDs and starting lockstep-controller");
     common::install_crds(&client).await?;
@@ -72,9 +75,24 @@ async fn main() -> anyhow::Result<()> {
         }),
     )
     .await?;
+    // The age identity the controller decrypts with, in the Sync's own namespace.
+    let keys = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("sops-age".into()),
+            ..Default::default()
+        },
+        string_data: Some([("demo.agekey".to_owned(), age_key)].into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+        .create(&kube::api::PostParams::default(), &keys)
+        .await?;
     common::create(&client, NAMESPACE, "Sync", json!({
         "metadata": {"name": "shop"},
-        "spec": {"sourceRef": {"name": "shop"}, "interval": "5s", "prune": true, "wait": true, "timeout": "60s"},
+        "spec": {
+            "sourceRef": {"name": "shop"}, "interval": "5s", "prune": true, "wait": true, "timeout": "60s",
+            "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
+        },
     }))
     .await?;
 
@@ -83,6 +101,23 @@ async fn main() -> anyhow::Result<()> {
     let took = until_applied(&syncs, &head).await?;
     println!("    Ready after {:.1} s", took.as_secs_f64());
     show(&client, &syncs).await?;
+    let secret = Api::<Secret>::namespaced(client.clone(), "shop")
+        .get("database")
+        .await?;
+    let data = secret.data.unwrap_or_default();
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    let expected = std::fs::read_to_string(common::workspace().join("examples/secret.yaml"))?;
+    let matches = data.get("password").is_some_and(|v| {
+        expected.contains(&format!("password: {}", String::from_utf8_lossy(&v.0)))
+    });
+    println!(
+        "==> Secret shop/database decrypted in memory by the controller: keys {keys:?}, password {} examples/secret.yaml (values not printed)",
+        if matches { "matches" } else { "DOES NOT match" }
+    );
+    anyhow::ensure!(
+        matches,
+        "the decrypted password differs from examples/secret.yaml"
+    );
 
     println!("==> a commit changes the ConfigMap's greeting");
     let config = std::fs::read_to_string(repo.work_tree().join("config.yaml"))?;
@@ -118,6 +153,36 @@ async fn main() -> anyhow::Result<()> {
         controller.log().display()
     );
     Ok(())
+}
+
+/// Writes `secret.enc.yaml`: examples/secret.yaml encrypted by `lockstep encrypt` to a
+/// new age key; returns the key (identity file text) for the decryption Secret.
+fn encrypt_secret(repo: &lockstep_testenv::GitRepo) -> anyhow::Result<String> {
+    let lockstep = common::built_binary("lockstep");
+    let dir = tempfile::tempdir()?;
+    let key_file = dir.path().join("key.txt");
+    let run = |args: &[&std::ffi::OsStr]| -> anyhow::Result<Vec<u8>> {
+        let out = std::process::Command::new(&lockstep).args(args).output()?;
+        anyhow::ensure!(out.status.success(), "lockstep {:?} failed", args);
+        Ok(out.stdout)
+    };
+    run(&["age-keygen".as_ref(), "-o".as_ref(), key_file.as_os_str()])?;
+    let recipient = String::from_utf8(run(&[
+        "age-keygen".as_ref(),
+        "-y".as_ref(),
+        key_file.as_os_str(),
+    ])?)?;
+    let source = common::workspace().join("examples/secret.yaml");
+    let encrypted = run(&[
+        "encrypt".as_ref(),
+        "--age".as_ref(),
+        recipient.trim().as_ref(),
+        "--encrypted-regex".as_ref(),
+        "^(data|stringData)$".as_ref(),
+        source.as_os_str(),
+    ])?;
+    repo.write("secret.enc.yaml", encrypted)?;
+    Ok(std::fs::read_to_string(key_file)?)
 }
 
 /// The cluster of the user's kubeconfig, if there is one and it answers within 5 s.

@@ -21,6 +21,8 @@
 # BENCH_UNSEAL_SECRETS (default 500), BENCH_UNSEAL_SECRETS_RATE_LIMITED (upstream with its
 # default client rate limit, default 100), BENCH_SKIP_UNSEAL=1, BENCH_SKIP_UPSTREAM=1 (do not
 # build/run the Bitnami controller, go install'ed once into $cache like the installer's tools).
+# Sync controller at scale (last): SYNC_SCALE_N (default 1000), SYNC_SCALE_CONCURRENT (16),
+# SYNC_SCALE_INTERVAL (seconds, 60), BENCH_SKIP_SYNC=1.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -252,5 +254,25 @@ if [ -z "${BENCH_SKIP_UNSEAL:-}" ]; then
     echo
     echo "unsealing throughput (load average before: $unseal_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
     grep '^unseal-throughput' "$out/unseal-throughput.txt"
+  }
+fi
+
+# --- Sync controller at scale --------------------------------------------------------------
+# Flux's benchmark shape: SYNC_SCALE_N (default 1,000) Syncs of four objects each (Deployment
+# with replicas 0, ServiceAccount, Service, ConfigMap) from one repository, wait: true, on
+# the test environment's control plane (etcd, kube-apiserver, kube-controller-manager on the
+# same cores). tests/examples/sync_scale.rs reports the time until all are Ready, the
+# controller's peak RSS, and the API writes of one interval of no-change reconciles.
+if [ -z "${BENCH_SKIP_SYNC:-}" ]; then
+  log "sync controller at scale (release build of the controller and the harness)"
+  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
+    -p lockstep-e2e --example sync_scale)
+  sync_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  "$CARGO_TARGET_DIR/release/examples/sync_scale" > "$out/sync-scale.txt" 2>"$out/sync-scale.log" \
+    || { cat "$out/sync-scale.log" >&2; exit 1; }
+  {
+    echo
+    echo "sync controller at scale (load average before: $sync_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
+    cat "$out/sync-scale.txt"
   }
 fi

@@ -1,19 +1,33 @@
 //! The GitSource reconciler: resolve the ref (ls-remote), fetch only a new revision, keep
 //! its artifact for the Syncs, report `Ready` and the revision. When the repository is
-//! unreachable the last artifact stays in use and the status says why.
+//! unreachable, refuses the credentials or a signature does not verify, the last artifact
+//! stays in use and the status says why.
+//!
+//! Credentials (`secretRef`) and trusted keys (`verify.secretRef`) are read from Secrets in
+//! the GitSource's own namespace on every reconcile, so a rotated Secret takes effect at
+//! the next interval. Their values go to the engine in memory and are scrubbed from every
+//! message written to status or events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{GitRef, GitSource, GitSourceStatus, REQUESTED_AT_ANNOTATION, parse_duration};
-use lockstep_engine::fetch::{GitReference, redact_url};
+use lockstep_engine::fetch::{
+    Credentials, FetchError, FetchOptions, GitReference, TrustedKeys, redact_url,
+};
+use lockstep_engine::redact::Redactor;
 
 use super::Ctx;
 use super::conditions::{self, READY, STALLED};
 use super::status;
+
+/// Set while `verify` is on: whether the last revision's signatures verified (as Flux).
+const SOURCE_VERIFIED: &str = "SourceVerified";
 
 /// Why a GitSource reconcile could not finish (only API failures; Git failures are
 /// reported in status and retried at the interval).
@@ -63,20 +77,32 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
         (Err(err), _) => return stalled(&ctx, &source, status, err.to_string()).await,
         (_, Err(message)) => return stalled(&ctx, &source, status, message).await,
     };
-    if source.spec.secret_ref.is_some() || source.spec.verify.is_some() {
-        let message = "secretRef and verify are not supported yet: only public repositories \
-                       without signature verification can be used"
-            .to_owned();
-        return stalled(&ctx, &source, status, message).await;
-    }
     conditions::remove(&mut status.conditions, STALLED);
+    if source.spec.verify.is_none() {
+        conditions::remove(&mut status.conditions, SOURCE_VERIFIED);
+    }
 
     let fetcher = match timeout {
         Some(timeout) => ctx.fetcher.clone().with_timeout(timeout),
         None => ctx.fetcher.clone(),
     };
     let url = redact_url(&source.spec.url);
-    match fetcher.fetch(&source.spec.url, &reference).await {
+    let mut redactor = Redactor::new();
+    if let Some((userinfo, _)) = source.spec.url.split_once("://").and_then(|(_, rest)| {
+        rest.split('/')
+            .next()
+            .and_then(|authority| authority.rsplit_once('@'))
+    }) {
+        redactor.add(userinfo.as_bytes());
+    }
+    let fetched = match options(&ctx.client, &source, &mut redactor).await {
+        Ok(options) => fetcher
+            .fetch_with(&source.spec.url, &reference, &options)
+            .await
+            .map_err(|err| Failure::from_fetch(&err)),
+        Err(failure) => Err(failure),
+    };
+    match fetched {
         Ok(fetched) => {
             let revision = fetched.artifact.revision.clone();
             let new = previous.last_attempted_revision.as_deref() != Some(revision.as_str());
@@ -90,31 +116,45 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
                 message.clone(),
                 generation,
             );
+            if let Some(verified) = fetched.verified {
+                let verified = format!("verified signature of {verified}");
+                conditions::set(
+                    &mut status.conditions,
+                    SOURCE_VERIFIED,
+                    true,
+                    "Succeeded",
+                    verified,
+                    generation,
+                );
+            }
             status.last_attempted_revision = Some(revision);
             if new {
                 publish(&ctx, &source, EventType::Normal, "NewArtifact", &message).await;
             }
         }
-        Err(err) => {
-            let message = format!("{url}: {err}");
+        Err(failure) => {
+            let message = redactor.scrub(&format!("{url}: {}", failure.message));
             let was_ready = conditions::is_true(&previous.conditions, READY);
             conditions::set(
                 &mut status.conditions,
                 READY,
                 false,
-                "GitOperationFailed",
+                failure.reason,
                 message.clone(),
                 generation,
             );
+            if failure.reason == VERIFICATION_FAILED {
+                conditions::set(
+                    &mut status.conditions,
+                    SOURCE_VERIFIED,
+                    false,
+                    "Failed",
+                    message.clone(),
+                    generation,
+                );
+            }
             if was_ready || previous.conditions.is_empty() {
-                publish(
-                    &ctx,
-                    &source,
-                    EventType::Warning,
-                    "GitOperationFailed",
-                    &message,
-                )
-                .await;
+                publish(&ctx, &source, EventType::Warning, failure.reason, &message).await;
             }
         }
     }
@@ -129,6 +169,104 @@ pub fn error_policy(_source: Arc<GitSource>, error: &Error, _ctx: Arc<Ctx>) -> A
     Action::requeue(Duration::from_secs(5))
 }
 
+const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
+const VERIFICATION_FAILED: &str = "VerificationFailed";
+
+/// Why no artifact: a condition reason (Flux's) and a message naming the step, the
+/// commit or key, never a credential.
+struct Failure {
+    reason: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn from_fetch(err: &FetchError) -> Self {
+        let reason = match err {
+            FetchError::Authentication { .. } => AUTHENTICATION_FAILED,
+            FetchError::Verification { .. } => VERIFICATION_FAILED,
+            _ => "GitOperationFailed",
+        };
+        Self {
+            reason,
+            message: chain(err),
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    message
+}
+
+/// The fetch options of `source`: its ignore rules, and the credentials and trusted keys
+/// from Secrets in its namespace. Every value read is added to `redactor`.
+async fn options(
+    client: &kube::Client,
+    source: &GitSource,
+    redactor: &mut Redactor,
+) -> Result<FetchOptions, Failure> {
+    let secrets: Api<Secret> =
+        Api::namespaced(client.clone(), &source.namespace().unwrap_or_default());
+    let mut options = FetchOptions {
+        ignore: source.spec.ignore.clone(),
+        ..FetchOptions::default()
+    };
+    if let Some(secret_ref) = &source.spec.secret_ref {
+        let data = secret_data(&secrets, &secret_ref.name, redactor)
+            .await
+            .map_err(|message| Failure {
+                reason: AUTHENTICATION_FAILED,
+                message,
+            })?;
+        let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
+        options.credentials = Some(Credentials::from_entries(entries).map_err(|err| Failure {
+            reason: AUTHENTICATION_FAILED,
+            message: format!("Secret {}: {}", secret_ref.name, chain(&err)),
+        })?);
+    }
+    if let Some(verify) = &source.spec.verify {
+        let name = &verify.secret_ref.name;
+        let data = secret_data(&secrets, name, redactor)
+            .await
+            .map_err(|message| Failure {
+                reason: VERIFICATION_FAILED,
+                message,
+            })?;
+        let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
+        let keys = TrustedKeys::from_entries(entries).map_err(|err| Failure {
+            reason: VERIFICATION_FAILED,
+            message: format!("Secret {name}: {}", chain(&err)),
+        })?;
+        options.verify = Some((verify.mode, keys));
+    }
+    Ok(options)
+}
+
+/// The data of Secret `name`; its values are added to `redactor`.
+async fn secret_data(
+    secrets: &Api<Secret>,
+    name: &str,
+    redactor: &mut Redactor,
+) -> Result<std::collections::BTreeMap<String, k8s_openapi::ByteString>, String> {
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|err| format!("reading Secret {name}: {err}"))?
+        .ok_or_else(|| format!("Secret {name} not found in the GitSource's namespace"))?;
+    let data = secret.data.unwrap_or_default();
+    for value in data.values() {
+        redactor.add(&value.0);
+    }
+    Ok(data)
+}
+
 /// The engine's reference for a spec `ref`: commit over semver over tag over branch, as
 /// Flux ranks them; default branch `main`.
 fn reference(git_ref: Option<&GitRef>) -> Result<GitReference, String> {
@@ -138,8 +276,8 @@ fn reference(git_ref: Option<&GitRef>) -> Result<GitReference, String> {
     if let Some(commit) = &git_ref.commit {
         return Ok(GitReference::Commit(commit.clone()));
     }
-    if git_ref.semver.is_some() {
-        return Err("ref.semver is not supported yet: use a branch, tag or commit".into());
+    if let Some(range) = &git_ref.semver {
+        return Ok(GitReference::Semver(range.clone()));
     }
     if let Some(tag) = &git_ref.tag {
         return Ok(GitReference::Tag(tag.clone()));

@@ -193,11 +193,11 @@ fn fetch_blocking(
         && *mode != VerifyMode::Head
         && !reference.is_tag()
     {
-        return Err(verify_err(
+        return Err(verify::failed(
             &shown,
             "",
             verify::VerifyError::NotATagRef {
-                mode: mode_name(*mode),
+                mode: verify::mode_name(*mode),
             },
         ));
     }
@@ -223,8 +223,8 @@ fn fetch_blocking(
     if target.is_dir() {
         // Verifying needs the objects, which an earlier fetch left in the repository.
         let verified = match &options.verify {
-            Some(_) if !has_objects(&repo, &resolved) => None,
-            Some(verify) => Some(check(&repo, &resolved, &reference, verify, &shown)?),
+            Some(_) if !verify::has_objects(&repo, &resolved) => None,
+            Some(rules) => Some(verify::check(&repo, &resolved, &reference, rules, &shown)?),
             None => Some(None),
         };
         if let Some(verified) = verified {
@@ -272,7 +272,7 @@ fn fetch_blocking(
         Err(e) => return Err(checkout_err(e.into())),
     };
     let verified = match &options.verify {
-        Some(verify) => check(&repo, &resolved, &reference, verify, &shown)?,
+        Some(rules) => verify::check(&repo, &resolved, &reference, rules, &shown)?,
         None => None,
     };
     let tree = commit_obj.tree().map_err(|e| checkout_err(e.into()))?;
@@ -362,84 +362,11 @@ fn classify(url: &str, error: BoxError) -> FetchError {
     }
 }
 
-/// Whether the objects verification reads are in the local repository.
-fn has_objects(repo: &gix::Repository, resolved: &refs::Resolved) -> bool {
-    let commit = gix::ObjectId::from_hex(resolved.commit.as_bytes()).ok();
-    [commit, resolved.tag_object]
-        .into_iter()
-        .flatten()
-        .all(|id| repo.has_object(id))
-}
-
-/// Checks the signatures `mode` asks for; returns what verified.
-fn check(
-    repo: &gix::Repository,
-    resolved: &refs::Resolved,
-    reference: &GitReference,
-    (mode, keys): &(VerifyMode, TrustedKeys),
-    url: &str,
-) -> Result<Option<String>, FetchError> {
-    let failed = |e| verify_err(url, &resolved.revision, e);
-    let mut done = Vec::new();
-    if matches!(mode, VerifyMode::Tag | VerifyMode::TagAndHEAD) {
-        let name = match reference {
-            GitReference::Tag(name) => name.clone(),
-            _ => String::new(),
-        };
-        let id = resolved
-            .tag_object
-            .ok_or_else(|| failed(VerifyError::Lightweight { tag: name.clone() }))?;
-        let object = format!("tag {name}");
-        let data = read_object(repo, id, url, &resolved.revision)?;
-        let signer = verify::tag(&data, &object, keys).map_err(failed)?;
-        done.push(format!("{object} signed by {signer}"));
-    }
-    if matches!(mode, VerifyMode::Head | VerifyMode::TagAndHEAD) {
-        let id = commit_id(resolved, url)?;
-        let object = format!("commit {}", resolved.commit);
-        let data = read_object(repo, id, url, &resolved.revision)?;
-        let signer = verify::commit(&data, &object, keys).map_err(failed)?;
-        done.push(format!("{object} signed by {signer}"));
-    }
-    Ok(Some(done.join(", ")))
-}
-
-fn read_object(
-    repo: &gix::Repository,
-    id: gix::ObjectId,
-    url: &str,
-    revision: &str,
-) -> Result<Vec<u8>, FetchError> {
-    repo.find_object(id)
-        .map(|o| o.detach().data)
-        .map_err(|e| FetchError::Checkout {
-            url: url.to_owned(),
-            revision: revision.to_owned(),
-            source: e.into(),
-        })
-}
-
 fn commit_id(resolved: &refs::Resolved, url: &str) -> Result<gix::ObjectId, FetchError> {
     gix::ObjectId::from_hex(resolved.commit.as_bytes()).map_err(|_| FetchError::CommitNotFound {
         url: url.to_owned(),
         commit: resolved.commit.clone(),
     })
-}
-
-fn verify_err(url: &str, revision: &str, source: VerifyError) -> FetchError {
-    FetchError::Verification {
-        url: url.to_owned(),
-        revision: revision.to_owned(),
-        source,
-    }
-}
-
-fn mode_name(mode: VerifyMode) -> &'static str {
-    match mode {
-        VerifyMode::Head => "HEAD",
-        VerifyMode::Tag => "Tag",
-        VerifyMode::TagAndHEAD => "TagAndHEAD",
-    }
 }
 
 fn into_artifact(resolved: refs::Resolved, path: PathBuf) -> Artifact {

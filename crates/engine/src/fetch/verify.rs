@@ -7,7 +7,11 @@
 //! an `SSHSIG` armor in the `git` namespace. PGP signatures are recognised and refused:
 //! checking them is not implemented.
 
+use lockstep_api::VerifyMode;
 use ssh_key::{AuthorizedKeys, HashAlg, PublicKey, SshSig};
+
+use super::refs::Resolved;
+use super::{FetchError, GitReference};
 
 const SSH_ARMOR: &[u8] = b"-----BEGIN SSH SIGNATURE-----";
 const PGP_ARMOR: &[u8] = b"-----BEGIN PGP SIGNATURE-----";
@@ -152,7 +156,7 @@ pub(super) fn commit(data: &[u8], object: &str, keys: &TrustedKeys) -> Result<St
     let (payload, signature) = split_commit(data).ok_or_else(|| VerifyError::Unsigned {
         object: object.to_owned(),
     })?;
-    check(&payload, &signature, object, keys)
+    check_signature(&payload, &signature, object, keys)
 }
 
 /// Verifies a tag object's signature; returns the signing key's fingerprint.
@@ -164,10 +168,83 @@ pub(super) fn tag(data: &[u8], object: &str, keys: &TrustedKeys) -> Result<Strin
         .ok_or_else(|| VerifyError::Unsigned {
             object: object.to_owned(),
         })?;
-    check(&data[..start], &data[start..], object, keys)
+    check_signature(&data[..start], &data[start..], object, keys)
 }
 
-fn check(
+/// Whether the objects verification reads are in the local repository.
+pub(super) fn has_objects(repo: &gix::Repository, resolved: &Resolved) -> bool {
+    let commit = gix::ObjectId::from_hex(resolved.commit.as_bytes()).ok();
+    [commit, resolved.tag_object]
+        .into_iter()
+        .flatten()
+        .all(|id| repo.has_object(id))
+}
+
+/// Checks the signatures `mode` asks for; returns what verified.
+pub(super) fn check(
+    repo: &gix::Repository,
+    resolved: &Resolved,
+    reference: &GitReference,
+    (mode, keys): &(VerifyMode, TrustedKeys),
+    url: &str,
+) -> Result<Option<String>, FetchError> {
+    let failed = |e| failed(url, &resolved.revision, e);
+    let mut done = Vec::new();
+    if matches!(mode, VerifyMode::Tag | VerifyMode::TagAndHEAD) {
+        let name = match reference {
+            GitReference::Tag(name) => name.clone(),
+            _ => String::new(),
+        };
+        let id = resolved
+            .tag_object
+            .ok_or_else(|| failed(VerifyError::Lightweight { tag: name.clone() }))?;
+        let object = format!("tag {name}");
+        let data = read_object(repo, id, url, &resolved.revision)?;
+        let signer = tag(&data, &object, keys).map_err(failed)?;
+        done.push(format!("{object} signed by {signer}"));
+    }
+    if matches!(mode, VerifyMode::Head | VerifyMode::TagAndHEAD) {
+        let id = super::commit_id(resolved, url)?;
+        let object = format!("commit {}", resolved.commit);
+        let data = read_object(repo, id, url, &resolved.revision)?;
+        let signer = commit(&data, &object, keys).map_err(failed)?;
+        done.push(format!("{object} signed by {signer}"));
+    }
+    Ok(Some(done.join(", ")))
+}
+
+fn read_object(
+    repo: &gix::Repository,
+    id: gix::ObjectId,
+    url: &str,
+    revision: &str,
+) -> Result<Vec<u8>, FetchError> {
+    repo.find_object(id)
+        .map(|o| o.detach().data)
+        .map_err(|e| FetchError::Checkout {
+            url: url.to_owned(),
+            revision: revision.to_owned(),
+            source: e.into(),
+        })
+}
+
+pub(super) fn failed(url: &str, revision: &str, source: VerifyError) -> FetchError {
+    FetchError::Verification {
+        url: url.to_owned(),
+        revision: revision.to_owned(),
+        source,
+    }
+}
+
+pub(super) fn mode_name(mode: VerifyMode) -> &'static str {
+    match mode {
+        VerifyMode::Head => "HEAD",
+        VerifyMode::Tag => "Tag",
+        VerifyMode::TagAndHEAD => "TagAndHEAD",
+    }
+}
+
+fn check_signature(
     payload: &[u8],
     signature: &[u8],
     object: &str,

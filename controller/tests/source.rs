@@ -1,0 +1,277 @@
+//! GitSources end to end: the real `lockstep-controller` binary following semver tags and
+//! verifying SSH commit signatures made by the real `git`, from the real git daemon.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use lockstep_api::{Condition, GitSource, GitSourceStatus};
+use lockstep_testenv::{ControlPlane, GitHttpServer, GitRepo, GitServer, HttpAuth, need};
+use serde_json::json;
+use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
+
+/// The controller binary under test.
+fn controller_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_lockstep-controller").into()
+}
+
+/// A new ed25519 key from `ssh-keygen`: its private key file, public key line and
+/// SHA-256 fingerprint.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String, String) {
+    let key = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen is installed");
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let listed = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(listed.stdout).unwrap();
+    let fingerprint = fingerprint.split_whitespace().nth(1).unwrap().to_owned();
+    (key, public, fingerprint)
+}
+
+/// Commits a change signed with `key` and pushes; returns the commit.
+fn signed_commit(repo: &GitRepo, key: &Path, message: &str) -> String {
+    repo.write("app.yaml", format!("# {message}\n")).unwrap();
+    repo.git(&["add", "--all"]).unwrap();
+    let signing_key = format!("user.signingkey={}", key.display());
+    repo.git(&[
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &signing_key,
+        "commit",
+        "-q",
+        "-S",
+        "-m",
+        message,
+    ])
+    .unwrap();
+    repo.push().unwrap()
+}
+
+async fn source_status(client: &kube::Client, ns: &str, name: &str) -> GitSourceStatus {
+    let api: Api<GitSource> = Api::namespaced(client.clone(), ns);
+    api.get(name).await.unwrap().status.unwrap_or_default()
+}
+
+fn condition<'a>(status: &'a GitSourceStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Waits until `name`'s condition `type_` has `status` and `reason`; returns its message.
+async fn wait_condition(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    (type_, status, reason): (&str, &str, &str),
+) -> (String, GitSourceStatus) {
+    let mut last = GitSourceStatus::default();
+    eventually(
+        &format!("GitSource {name}: {type_}={status} ({reason})"),
+        async || {
+            last = source_status(client, ns, name).await;
+            condition(&last, type_).is_some_and(|c| c.status == status && c.reason == reason)
+        },
+    )
+    .await;
+    let message = condition(&last, type_).unwrap().message.clone();
+    (message, last)
+}
+
+#[tokio::test]
+async fn semver_tags_and_ssh_signatures_through_the_controller() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("source").await.unwrap();
+    install_sync_crds(&client).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (trusted, trusted_pub, trusted_fp) = keygen(keys.path(), "trusted");
+    let (other, _, other_fp) = keygen(keys.path(), "other");
+
+    let repo = git.create_repo("source", None).unwrap();
+    let one = signed_commit(&repo, &trusted, "one");
+    repo.git(&["tag", "-a", "-m", "one", "v1.0.0"]).unwrap();
+    repo.git(&["tag", "v2.0.0"]).unwrap();
+    repo.push().unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "trusted-keys"},
+        "stringData": {"author.sshpub": trusted_pub},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    let cache = tempfile::tempdir().unwrap().keep();
+    let artifact_dir = format!("--artifact-dir={}", cache.display());
+    let _controller = Controller::start_with(plane, &ns, &["--sync=true", &artifact_dir]).await;
+    for (name, git_ref, verify) in [
+        ("semver", json!({"semver": ">=1.0.0 <2.0.0"}), json!(null)),
+        (
+            "verified",
+            json!({"branch": "main"}),
+            json!({"mode": "HEAD", "secretRef": {"name": "trusted-keys"}}),
+        ),
+        (
+            "no-keys",
+            json!({"branch": "main"}),
+            json!({"secretRef": {"name": "missing"}}),
+        ),
+    ] {
+        let mut spec = json!({"url": url, "interval": "1s", "ref": git_ref});
+        if !verify.is_null() {
+            spec["verify"] = verify;
+        }
+        let body = json!({"metadata": {"name": name}, "spec": spec});
+        create_lockstep(&client, &ns, "GitSource", body).await;
+    }
+
+    // semver: the highest tag in range, then a newer one when it is pushed.
+    let (_, status) = wait_condition(&client, &ns, "semver", ("Ready", "True", "Succeeded")).await;
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some(format!("v1.0.0@sha1:{one}").as_str())
+    );
+    assert!(condition(&status, "SourceVerified").is_none());
+    let two = signed_commit(&repo, &trusted, "two");
+    repo.git(&["tag", "v1.1.0"]).unwrap();
+    repo.push().unwrap();
+    let want = format!("v1.1.0@sha1:{two}");
+    eventually(&format!("GitSource semver at {want}"), async || {
+        source_status(&client, &ns, "semver")
+            .await
+            .last_attempted_revision
+            == Some(want.clone())
+    })
+    .await;
+
+    // A signed head verifies, naming the key.
+    let (message, _) = wait_condition(
+        &client,
+        &ns,
+        "verified",
+        ("SourceVerified", "True", "Succeeded"),
+    )
+    .await;
+    assert!(message.contains(&trusted_fp), "{message}");
+    let (_, status) =
+        wait_condition(&client, &ns, "verified", ("Ready", "True", "Succeeded")).await;
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some(format!("main@sha1:{two}").as_str())
+    );
+
+    // A head signed by an untrusted key: not used, and the status says which commit and key.
+    let bad = signed_commit(&repo, &other, "untrusted");
+    let (message, status) = wait_condition(
+        &client,
+        &ns,
+        "verified",
+        ("Ready", "False", "VerificationFailed"),
+    )
+    .await;
+    for part in [&bad, &other_fp, &trusted_fp, &url] {
+        assert!(
+            message.contains(part.as_str()),
+            "{message} should name {part}"
+        );
+    }
+    let verified = condition(&status, "SourceVerified").unwrap();
+    assert_eq!(
+        (verified.status.as_str(), verified.reason.as_str()),
+        ("False", "Failed")
+    );
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some(format!("main@sha1:{two}").as_str()),
+        "the unverified revision is not taken"
+    );
+
+    // Trusted keys from a Secret that does not exist.
+    let (message, _) = wait_condition(
+        &client,
+        &ns,
+        "no-keys",
+        ("Ready", "False", "VerificationFailed"),
+    )
+    .await;
+    assert!(message.contains("missing"), "{message}");
+}
+
+/// Credentials from `secretRef` over the real `git http-backend`: the right bearer token
+/// fetches; a wrong one, or a password gix will not send over plain HTTP, is
+/// `AuthenticationFailed` with neither value in the status or the events.
+#[tokio::test]
+async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
+    const TOKEN: &str = "t0ken-for-the-controller";
+    const WRONG: &str = "wr0ng-t0ken-value";
+    const PASSWORD: &str = "passw0rd-for-the-controller";
+    let plane = need!(ControlPlane::shared().await);
+    let server = need!(GitHttpServer::start(HttpAuth::Bearer(TOKEN.into())).await);
+    let (client, ns) = plane.namespace("source-auth").await.unwrap();
+    install_sync_crds(&client).await;
+    let repo = server.create_repo("private", None).unwrap();
+    let head = repo.commit("private").unwrap();
+    let url = server.url("private");
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for (name, data) in [
+        ("token", json!({"bearerToken": TOKEN})),
+        ("wrong", json!({"bearerToken": WRONG})),
+        ("basic", json!({"username": "git", "password": PASSWORD})),
+    ] {
+        let secret: Secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
+                .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap().keep();
+    let artifact_dir = format!("--artifact-dir={}", cache.display());
+    let _controller = Controller::start_with(plane, &ns, &["--sync=true", &artifact_dir]).await;
+    for name in ["token", "wrong", "basic"] {
+        let spec = json!({"url": url, "interval": "1s", "secretRef": {"name": name}});
+        let body = json!({"metadata": {"name": name}, "spec": spec});
+        create_lockstep(&client, &ns, "GitSource", body).await;
+    }
+
+    let (_, status) = wait_condition(&client, &ns, "token", ("Ready", "True", "Succeeded")).await;
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some(format!("main@sha1:{head}").as_str())
+    );
+    for (name, shown) in [("wrong", "credentials"), ("basic", "clear text")] {
+        let (message, status) = wait_condition(
+            &client,
+            &ns,
+            name,
+            ("Ready", "False", "AuthenticationFailed"),
+        )
+        .await;
+        assert!(
+            message.contains(&url) && message.contains(shown),
+            "{message}"
+        );
+        let event = wait_for_event(&client, &ns, name, "AuthenticationFailed").await;
+        let everything = format!("{status:?} {event}");
+        for secret in [TOKEN, WRONG, PASSWORD] {
+            assert!(!everything.contains(secret), "{everything}");
+        }
+    }
+}

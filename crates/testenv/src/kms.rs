@@ -16,6 +16,7 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug)]
 pub struct Kms {
     endpoint: String,
+    port: u16,
     _server: Process,
 }
 
@@ -45,6 +46,7 @@ impl Kms {
             .await?;
         Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
+            port,
             _server: server,
         })
     }
@@ -93,5 +95,85 @@ impl Kms {
                 step: "KMS CreateKey".into(),
                 detail: "the answer has no key ARN".into(),
             })
+    }
+
+    /// Encrypts `plaintext` under key `arn` with an encryption context and returns the
+    /// ciphertext as `aws kms encrypt --output text --query CiphertextBlob` prints it
+    /// (base64).
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server refuses.
+    pub async fn encrypt(
+        &self,
+        arn: &str,
+        context: &[(&str, &str)],
+        plaintext: &[u8],
+    ) -> Result<String> {
+        use base64::Engine as _;
+        let client = aws_sdk_kms::Client::new(&self.sdk_config().await);
+        let mut request = client
+            .encrypt()
+            .key_id(arn)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext));
+        for (key, value) in context {
+            request = request.encryption_context(*key, *value);
+        }
+        let encrypted = request.send().await.map_err(|err| Error::Setup {
+            step: "KMS Encrypt".into(),
+            detail: aws_sdk_kms::error::DisplayErrorContext(err).to_string(),
+        })?;
+        let blob = encrypted.ciphertext_blob().ok_or_else(|| Error::Setup {
+            step: "KMS Encrypt".into(),
+            detail: "the answer has no ciphertext".into(),
+        })?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(blob.as_ref()))
+    }
+
+    /// An access key pair of a user in another AWS account (`111122223333`, made through
+    /// moto's IAM). KMS denies it every key of this account, as AWS denies a principal the
+    /// key policy does not name: for tests of a refused decryption.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server refuses or answers without a key.
+    pub async fn foreign_credentials(&self) -> Result<(String, String)> {
+        self.iam("CreateUser&UserName=foreign").await?;
+        let answer = self.iam("CreateAccessKey&UserName=foreign").await?;
+        let field = |name: &str| {
+            let open = format!("<{name}>");
+            answer
+                .split_once(&open)
+                .and_then(|(_, rest)| rest.split_once(&format!("</{name}>")))
+                .map(|(value, _)| value.to_owned())
+                .ok_or_else(|| Error::Setup {
+                    step: "IAM CreateAccessKey".into(),
+                    detail: format!("no {name} in the answer"),
+                })
+        };
+        Ok((field("AccessKeyId")?, field("SecretAccessKey")?))
+    }
+
+    /// One IAM query-API `action` (with its `&`-joined parameters) in account
+    /// `111122223333`; moto routes by the credential scope and checks no signature.
+    async fn iam(&self, action: &str) -> Result<String> {
+        let headers = [
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+            ("x-moto-account-id", "111122223333"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        let body = format!("Action={action}&Version=2010-05-08");
+        let response = http::request(self.port, "POST", "/", &headers, &body)
+            .await
+            .map_err(Error::io("IAM request to moto"))?;
+        if (200..300).contains(&response.status) {
+            Ok(response.body)
+        } else {
+            Err(Error::Setup {
+                step: format!("IAM {action}"),
+                detail: format!("status {}: {}", response.status, response.body.trim()),
+            })
+        }
     }
 }

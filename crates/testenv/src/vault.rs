@@ -13,7 +13,7 @@ pub struct Vault {
     addr: String,
     port: u16,
     token: String,
-    _server: Process,
+    server: Process,
 }
 
 impl Vault {
@@ -47,7 +47,7 @@ impl Vault {
             addr: format!("http://127.0.0.1:{port}"),
             port,
             token,
-            _server: server,
+            server,
         };
         vault
             .post("/v1/sys/mounts/transit", r#"{"type":"transit"}"#)
@@ -63,6 +63,33 @@ impl Vault {
     /// The root token (a test credential of this throwaway server).
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// Seals the server (`bao operator seal`): every request but health and unseal fails
+    /// until [`Vault::unseal`].
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server refuses.
+    pub async fn seal(&self) -> Result<()> {
+        self.post("/v1/sys/seal", "").await.map(drop)
+    }
+
+    /// Unseals the server with the unseal key dev mode printed at start, keeping its data.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the key is not in the log or the server refuses it.
+    pub async fn unseal(&self) -> Result<()> {
+        let log = std::fs::read_to_string(self.server.log())
+            .map_err(Error::io("reading the OpenBao log"))?;
+        let key = log
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Unseal Key: "))
+            .ok_or_else(|| Error::Setup {
+                step: "unsealing OpenBao".into(),
+                detail: "no unseal key in its log".into(),
+            })?;
+        let body = serde_json::json!({ "key": key }).to_string();
+        self.post("/v1/sys/unseal", &body).await.map(drop)
     }
 
     /// Sends an authenticated `POST` with a JSON body; for setup steps and for tests that

@@ -8,28 +8,16 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use lockstep_api::{GitSource, Sync, SyncStatus};
 use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
 use serde_json::json;
-use support::{Controller, eventually, wait_for_event};
+use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
 
 /// The controller binary under test.
 fn controller_binary() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
-
-const GITSOURCE_CRD: &str = include_str!("../../deploy/crds/lockstep.dev_gitsources.yaml");
-const SYNC_CRD: &str = include_str!("../../deploy/crds/lockstep.dev_syncs.yaml");
-
-/// Installs both lockstep CRDs (idempotent) and waits until they are served.
-async fn install_crds(client: &kube::Client) {
-    for text in [GITSOURCE_CRD, SYNC_CRD] {
-        lockstep_testenv::manifests::apply_yaml(client, text)
-            .await
-            .unwrap();
-    }
 }
 
 /// A namespace with a running controller, a repository and its GitSource `repo`.
@@ -44,7 +32,7 @@ struct Setup {
 async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Setup {
     let git = GitServer::start().await.unwrap();
     let (client, ns) = plane.namespace(name).await.unwrap();
-    install_crds(&client).await;
+    install_sync_crds(&client).await;
     let repo = git.create_repo(name, None).unwrap();
     for (path, text) in files {
         repo.write(path, text).unwrap();
@@ -58,7 +46,7 @@ async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Se
         &["--sync=true", "--requeue-dependency=1s", &artifact_dir],
     )
     .await;
-    create(
+    create_lockstep(
         &client,
         &ns,
         "GitSource",
@@ -75,21 +63,6 @@ async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Se
         controller,
         _git: git,
     }
-}
-
-async fn create(client: &kube::Client, ns: &str, kind: &str, mut body: serde_json::Value) {
-    body["apiVersion"] = json!("lockstep.dev/v1alpha1");
-    body["kind"] = json!(kind);
-    let resource = ApiResource {
-        group: "lockstep.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "lockstep.dev/v1alpha1".into(),
-        kind: kind.into(),
-        plural: format!("{}s", kind.to_lowercase()),
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-    let object: DynamicObject = serde_json::from_value(body).unwrap();
-    api.create(&PostParams::default(), &object).await.unwrap();
 }
 
 fn sync_spec(path: &str, extra: serde_json::Value) -> serde_json::Value {
@@ -154,7 +127,7 @@ async fn commits_are_applied_updated_pruned_and_reverted() {
         ],
     )
     .await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "apps"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "apps"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     let first = applied(&s, "apps", head.trim()).await;
     assert_eq!(first.inventory.len(), 2, "{:?}", first.inventory);
@@ -224,15 +197,15 @@ async fn self_heal_reverts_drift_and_leaves_fields_git_does_not_set() {
     .await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     let ns = json!({"targetNamespace": s.ns});
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "heal"}, "spec": sync_spec("heal", json!({"targetNamespace": s.ns, "selfHeal": true}))})).await;
-    create(
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "heal"}, "spec": sync_spec("heal", json!({"targetNamespace": s.ns, "selfHeal": true}))})).await;
+    create_lockstep(
         &s.client,
         &s.ns,
         "Sync",
         json!({"metadata": {"name": "keep"}, "spec": sync_spec("keep", ns.clone())}),
     )
     .await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "hpa"}, "spec": sync_spec("hpa", json!({"targetNamespace": s.ns, "selfHeal": true}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "hpa"}, "spec": sync_spec("hpa", json!({"targetNamespace": s.ns, "selfHeal": true}))})).await;
     for name in ["heal", "keep", "hpa"] {
         applied(&s, name, head.trim()).await;
     }
@@ -255,7 +228,7 @@ async fn self_heal_reverts_drift_and_leaves_fields_git_does_not_set() {
 async fn manual_mode_reports_a_plan_and_applies_only_the_approved_revision() {
     let plane = need!(ControlPlane::shared().await);
     let s = setup(plane, "sync-manual", &[("deploy/a.yaml", cm("a", "1"))]).await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "gated"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns, "mode": "manual"}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "gated"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns, "mode": "manual"}))})).await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     let revision = format!("main@sha1:{}", head.trim());
     let mut planned = SyncStatus::default();
@@ -292,8 +265,8 @@ async fn depends_on_holds_the_dependent_until_the_dependency_is_ready() {
     let plane = need!(ControlPlane::shared().await);
     let s = setup(plane, "sync-deps", &[("app/a.yaml", cm("app", "1"))]).await;
     // `infra` points at a folder that does not exist yet: it fails, `app` must wait.
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "infra"}, "spec": sync_spec("infra", json!({"targetNamespace": s.ns}))})).await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "app"}, "spec": sync_spec("app", json!({"targetNamespace": s.ns, "dependsOn": [{"name": "infra"}]}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "infra"}, "spec": sync_spec("infra", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "app"}, "spec": sync_spec("app", json!({"targetNamespace": s.ns, "dependsOn": [{"name": "infra"}]}))})).await;
     eventually("app to wait for infra", async || {
         ready(&status(&s.client, &s.ns, "app").await) == Some(("False", "DependencyNotReady"))
     })
@@ -326,7 +299,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_commit() {
         &[("deploy/crd.yaml", crd), ("deploy/widget.yaml", widget)],
     )
     .await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "crd"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "crd"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     let done = applied(&s, "crd", head.trim()).await;
     let kinds: Vec<&str> = done.inventory.iter().map(|e| e.kind.as_str()).collect();
@@ -356,7 +329,7 @@ async fn an_immutable_change_fails_clearly_and_force_recreates() {
         &[("deploy/frozen.yaml", frozen("1"))],
     )
     .await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "imm"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "imm"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     applied(&s, "imm", head.trim()).await;
 
@@ -405,7 +378,7 @@ async fn git_down_or_a_render_error_keeps_the_last_applied_state() {
         ],
     )
     .await;
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "safe"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "safe"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     applied(&s, "safe", head.trim()).await;
 
@@ -475,7 +448,7 @@ async fn a_second_replica_waits_for_the_lease() {
         "the second replica waits"
     );
 
-    create(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "leased"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "leased"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
     let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
     applied(&s, "leased", head.trim()).await;
 
@@ -503,7 +476,7 @@ async fn a_second_replica_waits_for_the_lease() {
 async fn the_install_manifests_are_accepted_by_the_api_server() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("deploy").await.unwrap();
-    install_crds(&client).await;
+    install_sync_crds(&client).await;
     // Into a namespace of its own (and a binding name of its own), so that the real
     // kube-system of the shared control plane stays as other tests expect it.
     let text = include_str!("../../deploy/controller.yaml")

@@ -8,6 +8,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
@@ -70,6 +71,17 @@ impl Controller {
         Self::start_listening(plane, namespace, "127.0.0.1", extra).await
     }
 
+    /// [`Controller::start_with`], with more environment: the ambient identity a Sync's
+    /// decryption falls back to (`AWS_*`, `VAULT_ADDR`) or `RUST_LOG`.
+    pub async fn start_with_env(
+        plane: &ControlPlane,
+        namespace: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Self {
+        Self::start_full(plane, namespace, "127.0.0.1", extra, env).await
+    }
+
     /// [`Controller::start_with`], with the API listening on `host` (`0.0.0.0` for the API
     /// server's service proxy to reach it on a routable address).
     pub async fn start_listening(
@@ -77,6 +89,16 @@ impl Controller {
         namespace: &str,
         host: &str,
         extra: &[&str],
+    ) -> Self {
+        Self::start_full(plane, namespace, host, extra, &[]).await
+    }
+
+    async fn start_full(
+        plane: &ControlPlane,
+        namespace: &str,
+        host: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
     ) -> Self {
         let logs = LogDir::for_server("lockstep-controller").unwrap();
         let api_port = free_port().unwrap();
@@ -90,7 +112,8 @@ impl Controller {
             format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
         ];
         args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let env = [("KUBECONFIG", plane.kubeconfig_path())];
+        let mut env = env.to_vec();
+        env.push(("KUBECONFIG", plane.kubeconfig_path()));
         let mut process = Process::start("lockstep-controller", &bin, &args, &env, &logs).unwrap();
         process
             .wait_ready(Duration::from_secs(120), || {
@@ -129,6 +152,11 @@ impl Controller {
     /// The controller's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.process.log()).unwrap_or_default()
+    }
+
+    /// The controller's working directory (its log is in it).
+    pub fn workdir(&self) -> &Path {
+        self.process.log().parent().unwrap()
     }
 }
 
@@ -227,4 +255,37 @@ pub async fn eventually_within(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Installs the GitSource and Sync CRDs (idempotent) and waits until they are served.
+pub async fn install_sync_crds(client: &kube::Client) {
+    for text in [
+        include_str!("../../../deploy/crds/lockstep.dev_gitsources.yaml"),
+        include_str!("../../../deploy/crds/lockstep.dev_syncs.yaml"),
+    ] {
+        lockstep_testenv::manifests::apply_yaml(client, text)
+            .await
+            .unwrap();
+    }
+}
+
+/// Creates a `lockstep.dev/v1alpha1` object of `kind` (`GitSource`, `Sync`) from JSON.
+pub async fn create_lockstep(
+    client: &kube::Client,
+    namespace: &str,
+    kind: &str,
+    mut body: serde_json::Value,
+) {
+    body["apiVersion"] = "lockstep.dev/v1alpha1".into();
+    body["kind"] = kind.into();
+    let resource = ApiResource {
+        group: "lockstep.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "lockstep.dev/v1alpha1".into(),
+        kind: kind.into(),
+        plural: format!("{}s", kind.to_lowercase()),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let object: DynamicObject = serde_json::from_value(body).unwrap();
+    api.create(&PostParams::default(), &object).await.unwrap();
 }

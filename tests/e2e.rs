@@ -10,6 +10,7 @@ use std::path::PathBuf;
 mod support;
 
 mod sealed;
+mod secrets;
 
 /// A binary of this workspace, from the target folder this test binary was built into.
 /// `cargo test --workspace` builds every binary before it runs any test; running this

@@ -88,6 +88,7 @@ async fn bearer_token_is_sent_as_a_header() {
         .await
         .unwrap();
     assert_eq!(fetched.artifact.commit, head);
+    assert!(fetched.shallow, "protocol v2 over HTTP honours the depth");
 
     let wrong = Credentials::from_entries([("bearerToken", &b"nope"[..])]).unwrap();
     let err = fetcher

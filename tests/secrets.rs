@@ -139,13 +139,18 @@ impl Scene {
     /// Creates Sync `name` of folder `path` into this namespace, decrypting with Secret
     /// `keys`; `interval` is long so only commits, refreshes and retries (1 s) wake it.
     async fn sync(&self, name: &str, path: &str, keys: &str) {
+        let body = self.sync_body(name, path, keys);
+        create_lockstep(&self.client, &self.ns, "Sync", body).await;
+    }
+
+    /// The JSON of the Sync [`Scene::sync`] creates.
+    fn sync_body(&self, name: &str, path: &str, keys: &str) -> serde_json::Value {
         let spec = json!({
             "sourceRef": {"name": "repo"}, "path": path, "interval": "1m",
             "retryInterval": "1s", "prune": true, "targetNamespace": self.ns,
             "decryption": {"provider": "sops", "secretRef": {"name": keys}},
         });
-        let body = json!({"metadata": {"name": name}, "spec": spec});
-        create_lockstep(&self.client, &self.ns, "Sync", body).await;
+        json!({"metadata": {"name": name}, "spec": spec})
     }
 
     async fn status(&self, name: &str) -> SyncStatus {

@@ -3,9 +3,11 @@
 //! own Sync, keeps what it applied before, and recovers by itself once fixed; and a Sync
 //! cannot decrypt with a Secret of another namespace.
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{Api, ListParams};
 use lockstep_testenv::{ControlPlane, need};
+
+use crate::support::create_lockstep;
 
 use super::{AWS_TEST, Canaries, ONLY_DATA, Scene, age_keygen, put_secret, secret_yaml};
 
@@ -103,18 +105,24 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
         s.sync(sync, sync, &format!("keys-{sync}")).await;
     }
     s.sync("tenant", "healthy", "foreign-keys").await;
+    // Naming the other namespace does not help: `secretRef` has no such field.
+    let mut sneaky = s.sync_body("sneaky", "healthy", "foreign-keys");
+    sneaky["spec"]["decryption"]["secretRef"]["namespace"] = other_ns.clone().into();
+    create_lockstep(&s.client, &s.ns, "Sync", sneaky).await;
     for sync in [
         "healthy", "missing", "wrong", "tampered", "vault", "refs", "kms",
     ] {
         s.applied(sync, &first).await;
         assert_eq!(s.value(sync, "password").await, value(sync, 1));
     }
-    let (message, _) = s.failed("tenant", "DecryptionFailed").await;
-    assert!(
-        message.contains("foreign-keys")
-            && message.contains("not found (it must be in the Sync's namespace)"),
-        "{message}"
-    );
+    for sync in ["tenant", "sneaky"] {
+        let (message, _) = s.failed(sync, "DecryptionFailed").await;
+        let want = format!(
+            "decryption Secret {}/foreign-keys not found (it must be in the Sync's namespace)",
+            s.ns
+        );
+        assert!(message.contains(&want), "{message}");
+    }
 
     // Break each one its own way, then commit v2 everywhere (a tampered file for one).
     write_all(&s, &recipient, 2);
@@ -186,5 +194,9 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
         assert_eq!(s.value(sync, "password").await, value(sync, 2), "{sync}");
     }
     s.failed("tenant", "DecryptionFailed").await;
+    s.failed("sneaky", "DecryptionFailed").await;
     canaries.assert_absent("the controller log", &s.controller.log());
+    let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let events = events.list(&ListParams::default()).await.unwrap();
+    canaries.assert_absent("events", &serde_json::to_string(&events).unwrap());
 }

@@ -499,3 +499,129 @@ async fn the_install_manifests_are_accepted_by_the_api_server() {
         "{args:?}"
     );
 }
+
+#[tokio::test]
+async fn health_checks_gate_ready_and_requested_at_reconciles_now() {
+    let plane = need!(ControlPlane::shared().await);
+    let group = format!("{}.example.com", plane.namespace("hgrp").await.unwrap().1);
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: gadgets.{group}}}\nspec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: gadgets, singular: gadget, kind: Gadget}}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n"
+    );
+    let gadget = format!(
+        "apiVersion: {group}/v1\nkind: Gadget\nmetadata: {{name: g}}\nspec: {{size: 1}}\nstatus: {{conditions: [{{type: Ready, status: \"False\", reason: Starting, message: not yet}}]}}\n"
+    );
+    let s = setup(
+        plane,
+        "sync-health",
+        &[("crd/crd.yaml", crd), ("app/gadget.yaml", gadget)],
+    )
+    .await;
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "crds"}, "spec": sync_spec("crd", json!({}))}),
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "crds", head.trim()).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "gated"}, "spec": sync_spec("app", json!({
+        "targetNamespace": s.ns,
+        "healthChecks": [{"apiVersion": format!("{group}/v1"), "kind": "Gadget", "name": "g", "namespace": s.ns}],
+        "timeout": "5m",
+    }))}))
+    .await;
+
+    // The Gadget comes from Git saying Ready=False (no status subresource, so the status is
+    // applied with it): the Sync is Progressing, not Ready.
+    let resource = ApiResource {
+        group: group.clone(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: "Gadget".into(),
+        plural: "gadgets".into(),
+    };
+    let gadgets: Api<DynamicObject> = Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    let set_ready = async |ready: &str| {
+        let patch = json!({"status": {"conditions": [{"type": "Ready", "status": ready, "reason": "Test", "message": "set by the test"}]}});
+        gadgets
+            .patch("g", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    };
+    eventually("Progressing while the Gadget is not Ready", async || {
+        ready(&status(&s.client, &s.ns, "gated").await) == Some(("False", "Progressing"))
+    })
+    .await;
+    set_ready("True").await;
+    let done = applied(&s, "gated", head.trim()).await;
+    assert!(
+        done.conditions
+            .iter()
+            .any(|c| c.type_ == "Healthy" && c.status == "True")
+    );
+
+    // The controller reports it in its metrics.
+    let metrics =
+        lockstep_testenv::http::request(s.controller.metrics_port, "GET", "/metrics", &[], "")
+            .await
+            .unwrap();
+    let line = format!(
+        "lockstep_ready{{kind=\"Sync\",namespace=\"{}\",name=\"gated\"}} 1",
+        s.ns
+    );
+    assert!(metrics.body.contains(&line), "{}", metrics.body);
+    assert!(
+        metrics
+            .body
+            .contains("lockstep_reconcile_duration_seconds_count{kind=\"Sync\"}")
+    );
+
+    // With interval 1h nothing would happen for an hour; requestedAt reconciles now and
+    // reverts the drift even without selfHeal.
+    let api: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    api.patch(
+        "gated",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"interval": "1h"}})),
+    )
+    .await
+    .unwrap();
+    eventually("the new generation to be observed", async || {
+        let sync = api.get("gated").await.unwrap();
+        sync.status.unwrap_or_default().observed_generation == sync.metadata.generation
+    })
+    .await;
+    gadgets
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"size": 7}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        gadgets.get("g").await.unwrap().data["spec"]["size"],
+        7,
+        "no reconcile before the request"
+    );
+    let patch =
+        json!({"metadata": {"annotations": {"lockstep.dev/requestedAt": "2026-11-22T04:00:00Z"}}});
+    api.patch("gated", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    eventually("requestedAt to be handled", async || {
+        status(&s.client, &s.ns, "gated")
+            .await
+            .last_handled_requested_at
+            .as_deref()
+            == Some("2026-11-22T04:00:00Z")
+    })
+    .await;
+    assert_eq!(
+        gadgets.get("g").await.unwrap().data["spec"]["size"],
+        1,
+        "the requested reconcile applied Git"
+    );
+}

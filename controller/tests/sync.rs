@@ -138,6 +138,20 @@ async fn commits_are_applied_updated_pruned_and_reverted() {
     let changed = s.repo.commit("change a").unwrap();
     applied(&s, "apps", &changed).await;
     assert_eq!(value(&s, "a").await.as_deref(), Some("2"));
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let notes: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("ReconciliationSucceeded"))
+        .filter_map(|e| e.message)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains(&changed)),
+        "an event for each applied revision: {notes:?}"
+    );
 
     s.repo.remove("deploy/b.yaml").unwrap();
     let removed = s.repo.commit("remove b").unwrap();

@@ -63,7 +63,12 @@ pub async fn publish<K>(
         action: action.into(),
         secondary: None,
     };
-    if let Err(err) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+    // With the object's resourceVersion in the reference, each version gets an event of
+    // its own: kube's recorder otherwise folds same-reason events into a series that keeps
+    // the first note (the first revision applied).
+    let mut reference = object.object_ref(&());
+    reference.resource_version = object.meta().resource_version.clone();
+    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(error = %err, "could not publish the {reason} event");
     }
 }

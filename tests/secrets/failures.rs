@@ -199,4 +199,6 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
     let events = events.list(&ListParams::default()).await.unwrap();
     canaries.assert_absent("events", &serde_json::to_string(&events).unwrap());
+    canaries.assert_absent_in_files(s.controller.workdir());
+    canaries.assert_absent_in_files(&s.artifacts);
 }

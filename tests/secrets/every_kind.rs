@@ -204,6 +204,18 @@ async fn one_repository_with_every_kind_of_secret() {
     assert_eq!(after.last_applied_revision, apps.last_applied_revision);
     assert_eq!(s.repo.git(&["rev-parse", "HEAD"]).unwrap().trim(), head);
 
+    // The next refresh resolves the same values and leaves the Secret alone.
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    let version = |secret: Secret| secret.metadata.resource_version.unwrap();
+    let before = version(secrets.get("from-refs").await.unwrap());
+    let resolves = || s.controller.log().matches("resolved references").count();
+    let seen = resolves();
+    eventually_within("one more refresh", Duration::from_secs(10), async || {
+        resolves() > seen
+    })
+    .await;
+    assert_eq!(version(secrets.get("from-refs").await.unwrap()), before);
+
     // The leak test: nothing but the target objects holds a value.
     let canaries = Canaries(vec![
         by_age.clone(),

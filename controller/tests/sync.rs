@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use lockstep_api::{GitSource, Sync, SyncStatus};
 use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
@@ -637,5 +637,86 @@ async fn health_checks_gate_ready_and_requested_at_reconciles_now() {
         gadgets.get("g").await.unwrap().data["spec"]["size"],
         1,
         "the requested reconcile applied Git"
+    );
+}
+
+#[tokio::test]
+async fn a_kubeconfig_secret_targets_another_cluster_and_suspend_stops_applying() {
+    let plane = need!(ControlPlane::shared().await);
+    // The "remote" cluster is a second control plane; only its kubeconfig, in a Secret of
+    // the Sync's namespace, lets the controller reach it.
+    let remote = need!(ControlPlane::start(Default::default()).await);
+    let remote_client = remote.client().await.unwrap();
+    let s = setup(
+        plane,
+        "sync-remote",
+        &[("deploy/a.yaml", cm("remote-a", "1"))],
+    )
+    .await;
+    let kubeconfig = std::fs::read_to_string(remote.kubeconfig_path()).unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("remote".into()),
+            ..Default::default()
+        },
+        string_data: Some([("value".to_owned(), kubeconfig)].into()),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "far"}, "spec": sync_spec("deploy", json!({
+            "targetNamespace": "default",
+            "kubeConfig": {"secretRef": {"name": "remote"}},
+        }))}),
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "far", head.trim()).await;
+    let remote_cms: Api<ConfigMap> = Api::namespaced(remote_client.clone(), "default");
+    assert!(
+        remote_cms.get_opt("remote-a").await.unwrap().is_some(),
+        "applied to the remote cluster"
+    );
+    let local_cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    assert!(
+        local_cms.get_opt("remote-a").await.unwrap().is_none(),
+        "not to the local one"
+    );
+
+    // Suspended: a new commit is not applied.
+    let api: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    api.patch(
+        "far",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"suspend": true}})),
+    )
+    .await
+    .unwrap();
+    s.repo.write("deploy/a.yaml", cm("remote-a", "2")).unwrap();
+    let next = s.repo.commit("while suspended").unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let value = |cm: ConfigMap| cm.data.unwrap_or_default().get("value").cloned();
+    assert_eq!(
+        value(remote_cms.get("remote-a").await.unwrap()).as_deref(),
+        Some("1")
+    );
+    api.patch(
+        "far",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .unwrap();
+    applied(&s, "far", &next).await;
+    assert_eq!(
+        value(remote_cms.get("remote-a").await.unwrap()).as_deref(),
+        Some("2")
     );
 }

@@ -6,6 +6,7 @@
 
 mod every_kind;
 mod failures;
+mod relay;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

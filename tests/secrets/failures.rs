@@ -1,5 +1,5 @@
 //! Each way secrets can fail — the decryption Secret missing, a wrong age key, a tampered
-//! file, Vault sealed (for a SOPS file and for a reference), KMS denying — fails only its
+//! file, Vault sealed (for a SOPS file and for a reference) or down, KMS denying — fails only its
 //! own Sync, keeps what it applied before, and recovers by itself once fixed; and a Sync
 //! cannot decrypt with a Secret of another namespace.
 
@@ -9,10 +9,11 @@ use lockstep_testenv::{ControlPlane, need};
 
 use crate::support::create_lockstep;
 
+use super::relay::Relay;
 use super::{AWS_TEST, Canaries, ONLY_DATA, Scene, age_keygen, put_secret, secret_yaml};
 
-/// The broken Syncs: `(name, what fails it, reason, what the message must name)`.
-const BROKEN: [(&str, &str, &[&str]); 6] = [
+/// The Syncs that get broken: `(name, reason, what the message must name)`.
+const BROKEN: [(&str, &str, &[&str]); 7] = [
     (
         "missing",
         "DecryptionFailed",
@@ -27,6 +28,12 @@ const BROKEN: [(&str, &str, &[&str]); 6] = [
         &["password", "ref+vault://secret/e2e/refs#password"],
     ),
     ("kms", "DecryptionFailed", &["kms/db.yaml", "arn:aws:kms"]),
+    ("down", "DecryptionFailed", &["down/db.yaml", "unreachable"]),
+];
+
+/// Every Sync that works until it is broken.
+const SYNCS: [&str; 8] = [
+    "healthy", "missing", "wrong", "tampered", "vault", "refs", "kms", "down",
 ];
 
 fn value(sync: &str, version: u8) -> String {
@@ -35,7 +42,7 @@ fn value(sync: &str, version: u8) -> String {
 
 /// Writes every Sync's folder with values of `version` (but for the value in Vault, see
 /// [`write_vault`]).
-fn write_all(s: &Scene, recipient: &str, version: u8) {
+fn write_all(s: &Scene, relay: &Relay, recipient: &str, version: u8) {
     let age = ["--age", recipient];
     for sync in ["healthy", "missing", "wrong", "tampered"] {
         s.write_encrypted(
@@ -48,6 +55,18 @@ fn write_all(s: &Scene, recipient: &str, version: u8) {
         "vault/db.yaml",
         &secret_yaml("vault", "password", &value("vault", version)),
         &[&ONLY_DATA[..], &["--hc-vault-transit", &s.transit]].concat(),
+    );
+    s.write_encrypted(
+        "down/db.yaml",
+        &secret_yaml("down", "password", &value("down", version)),
+        &[
+            &ONLY_DATA[..],
+            &[
+                "--hc-vault-transit",
+                &format!("{}/v1/transit/keys/sops", relay.url()),
+            ],
+        ]
+        .concat(),
     );
     s.write_encrypted(
         "kms/db.yaml",
@@ -88,7 +107,9 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let foreign_kms =
         format!("aws_access_key_id: {foreign_id}\naws_secret_access_key: {foreign_secret}\n");
 
-    write_all(&s, &recipient, 1);
+    let vault_port = s.vault.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let relay = Relay::start(vault_port).await;
+    write_all(&s, &relay, &recipient, 1);
     write_vault(&s, 1).await;
     let first = s.repo.commit("v1").unwrap();
     for keys in ["keys", "keys-missing", "keys-wrong", "keys-kms"] {
@@ -98,7 +119,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let (_, other_ns) = plane.namespace("e2e-secrets-other").await.unwrap();
     put_secret(&s.client, &other_ns, "foreign-keys", &good).await;
     s.source().await;
-    for sync in ["healthy", "tampered", "vault", "refs"] {
+    for sync in ["healthy", "tampered", "vault", "refs", "down"] {
         s.sync(sync, sync, "keys").await;
     }
     for sync in ["missing", "wrong", "kms"] {
@@ -109,9 +130,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let mut sneaky = s.sync_body("sneaky", "healthy", "foreign-keys");
     sneaky["spec"]["decryption"]["secretRef"]["namespace"] = other_ns.clone().into();
     create_lockstep(&s.client, &s.ns, "Sync", sneaky).await;
-    for sync in [
-        "healthy", "missing", "wrong", "tampered", "vault", "refs", "kms",
-    ] {
+    for sync in SYNCS {
         s.applied(sync, &first).await;
         assert_eq!(s.value(sync, "password").await, value(sync, 1));
     }
@@ -125,13 +144,14 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     }
 
     // Break each one its own way, then commit v2 everywhere (a tampered file for one).
-    write_all(&s, &recipient, 2);
+    write_all(&s, &relay, &recipient, 2);
     s.delete_secret("keys-missing").await;
     let wrong: Vec<(&str, &[u8])> = vec![("team.agekey", stranger.as_bytes())];
     s.put_secret("keys-wrong", &wrong).await;
     let denied: Vec<(&str, &[u8])> = vec![("sops.aws-kms", foreign_kms.as_bytes())];
     s.put_secret("keys-kms", &denied).await;
     s.vault.seal().await.unwrap();
+    relay.down();
     let tampered = std::fs::read_to_string(s.repo.work_tree().join("tampered/db.yaml")).unwrap();
     assert!(tampered.contains("app: e2e"));
     s.repo
@@ -168,9 +188,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
     assert!(secrets.get_opt("healthy").await.unwrap().is_some());
     let canaries = Canaries(everything);
-    for sync in [
-        "healthy", "missing", "wrong", "tampered", "vault", "refs", "kms", "tenant",
-    ] {
+    for sync in SYNCS.iter().chain(&["tenant", "sneaky"]) {
         let status = serde_json::to_string(&s.status(sync).await).unwrap();
         canaries.assert_absent(&format!("status of Sync {sync}"), &status);
     }
@@ -180,6 +198,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     s.put_secret("keys-wrong", &good).await;
     s.put_secret("keys-kms", &good).await;
     s.vault.unseal().await.unwrap();
+    relay.up().await;
     write_vault(&s, 2).await;
     s.write_encrypted(
         "tampered/db.yaml",
@@ -187,9 +206,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
         &[&ONLY_DATA[..], &["--age", &recipient]].concat(),
     );
     let third = s.repo.commit("tampered file re-encrypted").unwrap();
-    for sync in [
-        "healthy", "missing", "wrong", "tampered", "vault", "refs", "kms",
-    ] {
+    for sync in SYNCS {
         s.applied(sync, &third).await;
         assert_eq!(s.value(sync, "password").await, value(sync, 2), "{sync}");
     }

@@ -226,10 +226,11 @@ async fn options(
                 message,
             })?;
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
-        options.credentials = Some(Credentials::from_entries(entries).map_err(|err| Failure {
+        options.credentials = Credentials::from_entries(entries).map_err(|err| Failure {
             reason: AUTHENTICATION_FAILED,
             message: format!("Secret {}: {}", secret_ref.name, chain(&err)),
-        })?);
+        })?;
+        options.ca_certificate = data.get("ca.crt").map(|v| v.0.clone());
     }
     if let Some(verify) = &source.spec.verify {
         let name = &verify.secret_ref.name;

@@ -2,7 +2,9 @@
 
 use std::error::Error as _;
 
-use lockstep_engine::fetch::{Credentials, FetchError, FetchOptions, Fetcher, GitReference};
+use lockstep_engine::fetch::{
+    Credentials, CredentialsError, FetchError, FetchOptions, Fetcher, GitReference,
+};
 use lockstep_testenv::{GitHttpServer, HttpAuth, need};
 
 const PASSWORD: &str = "pa55-w0rd-never-shown";
@@ -21,7 +23,7 @@ fn with(credentials: Credentials) -> FetchOptions {
 
 fn basic(password: &str) -> Credentials {
     let entries = [("username", &b"git"[..]), ("password", password.as_bytes())];
-    Credentials::from_entries(entries).unwrap()
+    Credentials::from_entries(entries).unwrap().unwrap()
 }
 
 /// The error and every cause, as one string.
@@ -38,8 +40,6 @@ fn chain(err: &FetchError) -> String {
 
 /// gix refuses to send a password over plain `http://` (it would travel in clear text);
 /// the refusal is an authentication error that shows neither the password nor the user.
-/// The success path of basic auth needs HTTPS with a CA gix's reqwest backend trusts,
-/// which this test server does not offer.
 #[tokio::test]
 async fn basic_auth_is_refused_over_plain_http_and_no_credentials_is_an_auth_error() {
     let server = need!(
@@ -74,6 +74,57 @@ async fn basic_auth_is_refused_over_plain_http_and_no_credentials_is_an_auth_err
 }
 
 #[tokio::test]
+async fn basic_auth_over_https_with_the_sources_ca() {
+    let server = need!(
+        GitHttpServer::start_tls(HttpAuth::Basic {
+            username: "git".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+    );
+    let repo = server.create_repo("tls", None).unwrap();
+    repo.write("app.yaml", "kind: ConfigMap\n").unwrap();
+    let head = repo.commit("app").unwrap();
+    let url = server.url("tls");
+    assert!(url.starts_with("https://"));
+    let ca = server.ca_pem().unwrap().as_bytes().to_vec();
+    let cache = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(cache.path(), 2);
+    let options = |password: &str, ca: Option<Vec<u8>>| FetchOptions {
+        credentials: Some(basic(password)),
+        ca_certificate: ca,
+        ..FetchOptions::default()
+    };
+
+    // Without the CA the server's certificate is not trusted.
+    let err = fetcher
+        .fetch_with(&url, &main_branch(), &options(PASSWORD, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::ListRefs { .. }), "{err:?}");
+    assert!(!chain(&err).contains(PASSWORD));
+
+    let fetched = fetcher
+        .fetch_with(&url, &main_branch(), &options(PASSWORD, Some(ca.clone())))
+        .await
+        .unwrap();
+    assert_eq!(fetched.artifact.revision, format!("main@sha1:{head}"));
+    assert!(fetched.artifact.path.join("app.yaml").is_file());
+
+    let err = fetcher
+        .fetch_with(&url, &main_branch(), &options("wrong-password", Some(ca)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Authentication { .. }), "{err:?}");
+    let text = chain(&err);
+    assert!(text.contains(&url), "{text}");
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("wrong-password"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn bearer_token_is_sent_as_a_header() {
     let server = need!(GitHttpServer::start(HttpAuth::Bearer(TOKEN.into())).await);
     let repo = server.create_repo("bearer", None).unwrap();
@@ -82,7 +133,9 @@ async fn bearer_token_is_sent_as_a_header() {
     let cache = tempfile::tempdir().unwrap();
     let fetcher = Fetcher::new(cache.path(), 2);
 
-    let token = Credentials::from_entries([("bearerToken", TOKEN.as_bytes())]).unwrap();
+    let token = Credentials::from_entries([("bearerToken", TOKEN.as_bytes())])
+        .unwrap()
+        .unwrap();
     let fetched = fetcher
         .fetch_with(&url, &main_branch(), &with(token))
         .await
@@ -90,7 +143,9 @@ async fn bearer_token_is_sent_as_a_header() {
     assert_eq!(fetched.artifact.commit, head);
     assert!(fetched.shallow, "protocol v2 over HTTP honours the depth");
 
-    let wrong = Credentials::from_entries([("bearerToken", &b"nope"[..])]).unwrap();
+    let wrong = Credentials::from_entries([("bearerToken", &b"nope"[..])])
+        .unwrap()
+        .unwrap();
     let err = fetcher
         .fetch_with(&url, &main_branch(), &with(wrong))
         .await
@@ -106,4 +161,8 @@ fn ssh_identities_are_refused_plainly() {
         Credentials::from_entries([("identity", &b"-----BEGIN OPENSSH PRIVATE KEY-----"[..])])
             .unwrap_err();
     assert!(err.to_string().contains("SSH"), "{err}");
+    let only_ca = Credentials::from_entries([("ca.crt", &b"pem"[..])]).unwrap();
+    assert!(only_ca.is_none());
+    let half = Credentials::from_entries([("username", &b"git"[..])]).unwrap_err();
+    assert!(matches!(half, CredentialsError::Incomplete), "{half:?}");
 }

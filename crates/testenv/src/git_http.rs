@@ -1,6 +1,8 @@
-//! Git over HTTP with authentication: the real `git http-backend` run as a CGI program
+//! Git over HTTP(S) with authentication: the real `git http-backend` run as a CGI program
 //! behind a small axum server that checks basic-auth or bearer credentials, as a Git host
 //! would. Repositories are made by [`GitRepo::create`] under [`GitHttpServer::root`].
+//! Over HTTPS the server's certificate is signed by a CA of its own
+//! ([`GitHttpServer::ca_pem`]), which clients must be told to trust.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,11 +31,12 @@ pub enum HttpAuth {
     Bearer(String),
 }
 
-/// An HTTP Git server on a free loopback port; stops when dropped.
+/// An HTTP(S) Git server on a free loopback port; stops when dropped.
 #[derive(Debug)]
 pub struct GitHttpServer {
     root: PathBuf,
     port: u16,
+    ca_pem: Option<String>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,11 +47,23 @@ struct Backend {
 }
 
 impl GitHttpServer {
-    /// Starts serving a new empty root folder, accepting only `auth`.
+    /// Starts serving a new empty root folder over plain HTTP, accepting only `auth`.
     ///
     /// # Errors
     /// [`Error::NotInstalled`] without `git`; [`Error::Io`] if the port cannot be bound.
     pub async fn start(auth: HttpAuth) -> Result<Self> {
+        Self::start_with(auth, false).await
+    }
+
+    /// [`Self::start`] over HTTPS, with a certificate for `127.0.0.1` from a new CA.
+    ///
+    /// # Errors
+    /// As [`Self::start`], and [`Error::Setup`] when the TLS setup fails.
+    pub async fn start_tls(auth: HttpAuth) -> Result<Self> {
+        Self::start_with(auth, true).await
+    }
+
+    async fn start_with(auth: HttpAuth, tls: bool) -> Result<Self> {
         let git = tool("git")?;
         let logs = LogDir::for_server("git-http")?;
         let root = logs.join("repos");
@@ -70,10 +85,36 @@ impl GitHttpServer {
             expected,
         });
         let app = axum::Router::new().fallback(serve).with_state(backend);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { root, port, task })
+        let (task, ca_pem) = if tls {
+            let dir = logs.join("pki");
+            std::fs::create_dir_all(&dir).map_err(Error::io("creating the pki folder"))?;
+            let pki = crate::pki::write(&dir)?;
+            let acceptor = tls_acceptor(&pki).map_err(|err| Error::Setup {
+                step: "TLS for the git http server".into(),
+                detail: err.to_string(),
+            })?;
+            let listener = TlsListener { listener, acceptor };
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            (task, Some(pki.ca_pem))
+        } else {
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            (task, None)
+        };
+        Ok(Self {
+            root,
+            port,
+            ca_pem,
+            task,
+        })
+    }
+
+    /// The CA certificate (PEM) of an HTTPS server, `None` over plain HTTP.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The folder repositories are created in ([`GitRepo::create`]).
@@ -89,15 +130,62 @@ impl GitHttpServer {
         GitRepo::create(&self.root, name, from)
     }
 
-    /// `http://127.0.0.1:<port>/<name>.git`.
+    /// `http://127.0.0.1:<port>/<name>.git`, or `https://…` over TLS.
     pub fn url(&self, name: &str) -> String {
-        format!("http://127.0.0.1:{}/{name}.git", self.port)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/{name}.git", self.port)
     }
 }
 
 impl Drop for GitHttpServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+fn tls_acceptor(
+    pki: &crate::pki::Pki,
+) -> std::result::Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&pki.serving_cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&pki.serving_key)?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TCP connections and completes the TLS handshake before axum sees them; a
+/// failed handshake drops that connection only.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.listener.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
     }
 }
 

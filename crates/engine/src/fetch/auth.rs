@@ -29,25 +29,29 @@ pub enum CredentialsError {
         "SSH credentials (identity) are not supported: gix would need the private key in a file"
     )]
     Ssh,
+    /// `ca.crt` holds no PEM certificate.
+    #[error("ca.crt is not a PEM certificate bundle")]
+    CaCertificate,
     /// An entry is not UTF-8.
     #[error("credential entry {entry} is not text")]
     NotText {
         /// The entry's name.
         entry: &'static str,
     },
-    /// None of `username`+`password`, `bearerToken`.
-    #[error("no credentials: expected username and password, or bearerToken")]
-    Missing,
+    /// A user name without a password, or a password without a user name.
+    #[error("incomplete credentials: username and password go together")]
+    Incomplete,
 }
 
 impl Credentials {
-    /// Reads `username`/`password` or `bearerToken` from a Secret's entries.
+    /// Reads `username`/`password` or `bearerToken` from a Secret's entries; `None` when
+    /// it holds neither (a Secret may hold only `ca.crt`).
     ///
     /// # Errors
     /// [`CredentialsError`]; never holds a value.
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    ) -> Result<Self, CredentialsError> {
+    ) -> Result<Option<Self>, CredentialsError> {
         let (mut username, mut password, mut token, mut identity) = (None, None, None, false);
         for (name, data) in entries {
             let text = |entry| {
@@ -64,10 +68,11 @@ impl Credentials {
             }
         }
         match (username, password, token) {
-            (_, _, Some(token)) => Ok(Self::Bearer(token)),
-            (Some(username), Some(password), None) => Ok(Self::Basic { username, password }),
+            (_, _, Some(token)) => Ok(Some(Self::Bearer(token))),
+            (Some(username), Some(password), None) => Ok(Some(Self::Basic { username, password })),
             _ if identity => Err(CredentialsError::Ssh),
-            _ => Err(CredentialsError::Missing),
+            (None, None, None) => Ok(None),
+            _ => Err(CredentialsError::Incomplete),
         }
     }
 }
@@ -79,13 +84,21 @@ type Connection<'remote, 'repo> = gix::remote::Connection<
     Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
 >;
 
-/// Connects `remote` for fetching with `credentials` (or explicitly none).
+/// Connects `remote` for fetching with `credentials` (or explicitly none), trusting the
+/// PEM certificates of `ca` for HTTPS besides the system's roots.
 pub(super) fn connect<'remote, 'repo>(
     remote: &'remote gix::Remote<'repo>,
     credentials: Option<&Credentials>,
+    ca: Option<&[u8]>,
 ) -> Result<Connection<'remote, 'repo>, super::BoxError> {
+    use gix::protocol::transport::client::blocking_io::http;
+
     let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
-    if let Some(Credentials::Bearer(token)) = credentials {
+    let bearer = match credentials {
+        Some(Credentials::Bearer(token)) => Some(token),
+        _ => None,
+    };
+    if bearer.is_some() || ca.is_some() {
         let url = remote
             .url(gix::remote::Direction::Fetch)
             .map(|u| u.to_bstring())
@@ -95,15 +108,29 @@ pub(super) fn connect<'remote, 'repo>(
             .transport_options(url.as_slice(), None)
             .ok()
             .flatten()
-            .and_then(|o| {
-                o.downcast::<gix::protocol::transport::client::blocking_io::http::Options>()
-                    .ok()
-            })
+            .and_then(|o| o.downcast::<http::Options>().ok())
             .map(|o| *o)
             .unwrap_or_default();
-        options
-            .extra_headers
-            .push(format!("Authorization: Bearer {}", token.expose_secret()));
+        if let Some(token) = bearer {
+            options
+                .extra_headers
+                .push(format!("Authorization: Bearer {}", token.expose_secret()));
+        }
+        if let Some(pem) = ca {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| CredentialsError::CaCertificate)?;
+            let configure: Box<http::reqwest::ConfigureClientFn> = Box::new(move |builder| {
+                Ok(roots
+                    .iter()
+                    .cloned()
+                    .fold(builder, |b, cert| b.add_root_certificate(cert)))
+            });
+            let backend = http::reqwest::Options {
+                configure_client: Some(configure),
+                configure_request: None,
+            };
+            options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+        }
         connection.set_transport_options(Box::new(options));
     }
     let basic = match credentials {

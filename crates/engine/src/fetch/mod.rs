@@ -44,6 +44,8 @@ pub struct FetchOptions {
     pub ignore: Option<String>,
     /// Credentials for an HTTP(S) remote.
     pub credentials: Option<Credentials>,
+    /// PEM certificates to trust for HTTPS besides the system's roots (`ca.crt`).
+    pub ca_certificate: Option<Vec<u8>>,
     /// Which signatures must verify, and with which keys.
     pub verify: Option<(VerifyMode, TrustedKeys)>,
 }
@@ -319,7 +321,12 @@ fn list<'repo>(
         .map_err(|e| list_err(e.into()))?
         .with_refspecs([refspec], gix::remote::Direction::Fetch)
         .map_err(|e| list_err(e.into()))?;
-    let connection = auth::connect(&remote, options.credentials.as_ref()).map_err(list_err)?;
+    let connection = auth::connect(
+        &remote,
+        options.credentials.as_ref(),
+        options.ca_certificate.as_deref(),
+    )
+    .map_err(list_err)?;
     let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| classify(&shown, e.into()))?;

@@ -346,14 +346,16 @@ fn list<'repo>(
     Ok((prepare, listing))
 }
 
-/// Tells an authentication failure from any other failure to list refs.
+/// Tells an authentication failure from any other failure to list refs. gix reports these
+/// as messages in its error chain ("Credentials provided for … were not accepted", "No
+/// credentials were returned", "refuses to use a given identity: Will not send credentials
+/// in clear text"), so the chain's text is what is looked at.
 fn classify(url: &str, error: BoxError) -> FetchError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     let mut auth = false;
     while let Some(err) = cause {
         let text = err.to_string().to_ascii_lowercase();
-        auth |=
-            text.contains("authentication") || text.contains("credentials") || text.contains("401");
+        auth |= text.contains("credentials") || text.contains("authentication");
         cause = err.source();
     }
     if auth {

@@ -105,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let all_ready = started.elapsed();
     let pid = controller.pid().unwrap_or_default();
     let rss_ready = peak_rss_kib(pid);
+    let cpu_ready = cpu_seconds(pid);
 
     // One full interval of no-change reconciles: every Sync dry-runs its four objects.
     let before = writes(&client).await?;
@@ -125,11 +126,12 @@ async fn main() -> anyhow::Result<()> {
     println!("concurrent={concurrent}");
     println!("create_seconds={:.1}", created.as_secs_f64());
     println!("all_ready_seconds={:.1}", all_ready.as_secs_f64());
+    println!("controller_cpu_seconds_until_ready={cpu_ready:.1}");
     println!("peak_rss_mib={:.1}", rss_ready as f64 / 1024.0);
     println!("peak_rss_after_no_change_mib={:.1}", peak_rss_kib(pid) as f64 / 1024.0);
     println!("no_change_window_seconds={}", interval + interval / 2);
     println!("no_change_controller_cpu_seconds={cpu:.1}");
-    println!("no_change_writes={}", delta.values().sum::<f64>());
+    println!("no_change_writes={}", delta.values().sum::<f64>() as u64);
     for (key, value) in delta {
         println!("no_change_write {key}={value}");
     }

@@ -51,7 +51,8 @@ pub struct SourceArgs {
     #[arg(value_name = "PATH|URL")]
     source: String,
 
-    /// For a URL: a branch, `refs/heads/NAME`, `refs/tags/NAME` or a 40-hex commit.
+    /// For a URL: a branch, `refs/heads/NAME`, `refs/tags/NAME`, `semver:RANGE` (the highest
+    /// matching tag) or a 40-hex commit.
     #[arg(long = "ref", value_name = "REF", default_value = "main")]
     reference: String,
 
@@ -84,6 +85,8 @@ impl SourceArgs {
             let fetched = Fetcher::new(&cache, 3)
                 .fetch(&self.source, &parse_ref(&self.reference))
                 .await
+                // The error chain can quote the URL as given, credentials and all.
+                .map_err(|err| anyhow::anyhow!("{}", scrub_url(&format!("{err:#}"), &self.source)))
                 .with_context(|| format!("fetching {}", redact_url(&self.source)))?;
             (fetched.artifact.path, Some(fetched.artifact.revision))
         } else {
@@ -174,12 +177,30 @@ fn cache_dir() -> PathBuf {
 fn parse_ref(reference: &str) -> GitReference {
     if let Some(tag) = reference.strip_prefix("refs/tags/") {
         GitReference::Tag(tag.to_owned())
+    } else if let Some(range) = reference.strip_prefix("semver:") {
+        GitReference::Semver(range.to_owned())
     } else if reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
         GitReference::Commit(reference.to_ascii_lowercase())
     } else {
         let branch = reference.strip_prefix("refs/heads/").unwrap_or(reference);
         GitReference::Branch(branch.to_owned())
     }
+}
+
+/// `text` with the URL `url` (as typed, maybe with `user:password@`) and its password
+/// replaced by their redacted forms.
+fn scrub_url(text: &str, url: &str) -> String {
+    let mut text = text.replace(url, &redact_url(url));
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    if let Some(password) = password {
+        text = text.replace(password, "[redacted]");
+    }
+    text
 }
 
 /// Puts objects without a namespace into `namespace`, as kubectl does with the context's
@@ -230,4 +251,33 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_parse_like_the_docs_say() {
+        assert_eq!(parse_ref("main"), GitReference::Branch("main".into()));
+        assert_eq!(parse_ref("refs/tags/v1"), GitReference::Tag("v1".into()));
+        assert_eq!(
+            parse_ref("semver:>=1.0.0 <2.0.0"),
+            GitReference::Semver(">=1.0.0 <2.0.0".into())
+        );
+        let sha = "0123456789abcdef0123456789ABCDEF01234567";
+        assert_eq!(
+            parse_ref(sha),
+            GitReference::Commit(sha.to_ascii_lowercase())
+        );
+    }
+
+    #[test]
+    fn fetch_errors_lose_the_password() {
+        let url = "https://bob:hunter2-canary@git.example.com/r.git";
+        let text = format!("credentials for {url} not accepted (hunter2-canary)");
+        let scrubbed = scrub_url(&text, url);
+        assert!(!scrubbed.contains("hunter2-canary"), "{scrubbed}");
+        assert!(scrubbed.contains("git.example.com"));
+    }
 }

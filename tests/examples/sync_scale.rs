@@ -67,26 +67,40 @@ async fn main() -> anyhow::Result<()> {
     let controller = common::start_controller(
         plane.kubeconfig_path(),
         NAMESPACE,
-        &["--all-namespaces=false", &concurrent_flag, "--log-format=json"],
+        &[
+            "--all-namespaces=false",
+            &concurrent_flag,
+            "--log-format=json",
+        ],
     )
     .await?;
     let url = repo.git_url().unwrap_or_default().to_owned();
-    common::create(&client, NAMESPACE, "GitSource", json!({
-        "metadata": {"name": "scale"},
-        "spec": {"url": url, "interval": "10m"},
-    }))
+    common::create(
+        &client,
+        NAMESPACE,
+        "GitSource",
+        json!({
+            "metadata": {"name": "scale"},
+            "spec": {"url": url, "interval": "10m"},
+        }),
+    )
     .await?;
 
     let started = Instant::now();
     for i in 0..n {
-        common::create(&client, NAMESPACE, "Sync", json!({
-            "metadata": {"name": format!("app-{i:04}")},
-            "spec": {
-                "sourceRef": {"name": "scale"}, "path": format!("apps/{i:04}"),
-                "interval": format!("{interval}s"), "prune": true, "wait": true,
-                "selfHeal": true, "targetNamespace": NAMESPACE,
-            },
-        }))
+        common::create(
+            &client,
+            NAMESPACE,
+            "Sync",
+            json!({
+                "metadata": {"name": format!("app-{i:04}")},
+                "spec": {
+                    "sourceRef": {"name": "scale"}, "path": format!("apps/{i:04}"),
+                    "interval": format!("{interval}s"), "prune": true, "wait": true,
+                    "selfHeal": true, "targetNamespace": NAMESPACE,
+                },
+            }),
+        )
         .await?;
     }
     let created = started.elapsed();
@@ -128,7 +142,10 @@ async fn main() -> anyhow::Result<()> {
     println!("all_ready_seconds={:.1}", all_ready.as_secs_f64());
     println!("controller_cpu_seconds_until_ready={cpu_ready:.1}");
     println!("peak_rss_mib={:.1}", rss_ready as f64 / 1024.0);
-    println!("peak_rss_after_no_change_mib={:.1}", peak_rss_kib(pid) as f64 / 1024.0);
+    println!(
+        "peak_rss_after_no_change_mib={:.1}",
+        peak_rss_kib(pid) as f64 / 1024.0
+    );
     println!("no_change_window_seconds={}", interval + interval / 2);
     println!("no_change_controller_cpu_seconds={cpu:.1}");
     println!("no_change_writes={}", delta.values().sum::<f64>() as u64);
@@ -159,7 +176,10 @@ async fn writes(client: &kube::Client) -> anyhow::Result<BTreeMap<String, f64>> 
     let request = http::Request::get("/metrics").body(Vec::new())?;
     let text = client.request_text(request).await?;
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
         let Some((labels, value)) = line.rsplit_once(' ') else {
             continue;
         };

@@ -322,9 +322,9 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
             .annotations
             .as_ref()
             .is_some_and(|a| a.contains_key(RENEW_REQUESTED_ANNOTATION));
-        match parse(&secret) {
+        match lockstep_sealed::parse_key_secret(&secret) {
             Ok(key) => parsed.push((name, renew_requested, key)),
-            Err(reason) => report_malformed(ctx, &secret, &reason).await,
+            Err(reason) => report_malformed(ctx, &secret, &reason.to_string()).await,
         }
     }
     parsed.sort_by_key(|(_, _, (_, cert))| cert.not_before_unix());
@@ -340,18 +340,6 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
     Ok(ring)
 }
 
-/// Parses one key Secret. The reason on failure names the field, never its content.
-fn parse(secret: &Secret) -> Result<(SealingPrivateKey, Certificate), String> {
-    let data = secret.data.as_ref().ok_or("it has no data")?;
-    let key = data.get("tls.key").ok_or("it has no tls.key")?;
-    let crt = data.get("tls.crt").ok_or("it has no tls.crt")?;
-    let private = SealingPrivateKey::from_pem(&key.0).map_err(|e| format!("tls.key: {e}"))?;
-    let certificate = Certificate::from_pem(&crt.0).map_err(|e| format!("tls.crt: {e}"))?;
-    if private.public_key() != certificate.public_key() {
-        return Err("tls.crt is the certificate of another key".into());
-    }
-    Ok((private, certificate))
-}
 
 async fn report_malformed(ctx: &Ctx, secret: &Secret, reason: &str) {
     let name = secret.metadata.name.as_deref().unwrap_or_default();

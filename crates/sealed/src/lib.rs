@@ -24,6 +24,7 @@
 
 pub mod crypto;
 mod keylabels;
+mod keysecret;
 pub mod manifest;
 mod merge;
 mod plaintext;
@@ -40,6 +41,7 @@ mod testutil;
 
 pub use crypto::{DecryptError, EncryptError};
 pub use keylabels::{KEY_ACTIVE, KEY_COMPROMISED, RENEW_REQUESTED_ANNOTATION};
+pub use keysecret::{KeySecretError, parse_key_secret};
 pub use manifest::{DocumentError, Format};
 pub use merge::{MergeError, merge_into};
 pub use plaintext::{SecretData, SecretValue, read_zeroizing};

@@ -49,7 +49,7 @@ pub async fn load(api: &Api<Secret>) -> anyhow::Result<Vec<Key>> {
     let mut keys = Vec::new();
     for secret in secrets.items {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        match parse(&secret) {
+        match lockstep_sealed::parse_key_secret(&secret) {
             Ok((private, certificate)) => keys.push(Key {
                 state: secret
                     .metadata
@@ -74,14 +74,6 @@ pub async fn load(api: &Api<Secret>) -> anyhow::Result<Vec<Key>> {
     Ok(keys)
 }
 
-fn parse(secret: &Secret) -> Result<(SealingPrivateKey, Certificate), String> {
-    let data = secret.data.as_ref().ok_or("it has no data")?;
-    let key = data.get("tls.key").ok_or("it has no tls.key")?;
-    let crt = data.get("tls.crt").ok_or("it has no tls.crt")?;
-    let private = SealingPrivateKey::from_pem(&key.0).map_err(|e| format!("tls.key: {e}"))?;
-    let certificate = Certificate::from_pem(&crt.0).map_err(|e| format!("tls.crt: {e}"))?;
-    Ok((private, certificate))
-}
 
 /// The newest active key: the one the controller seals with.
 pub fn newest_active(keys: &[Key]) -> Option<&Key> {

@@ -30,6 +30,17 @@ struct Setup {
 }
 
 async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Setup {
+    setup_with(plane, name, files, &[], json!({})).await
+}
+
+/// [`setup`] with more controller flags and labels on the GitSource.
+async fn setup_with(
+    plane: &ControlPlane,
+    name: &str,
+    files: &[(&str, String)],
+    flags: &[&str],
+    source_labels: serde_json::Value,
+) -> Setup {
     let git = GitServer::start().await.unwrap();
     let (client, ns) = plane.namespace(name).await.unwrap();
     install_sync_crds(&client).await;
@@ -40,18 +51,15 @@ async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Se
     repo.commit("initial objects").unwrap();
     let cache = tempfile::tempdir().unwrap().keep();
     let artifact_dir = format!("--artifact-dir={}", cache.display());
-    let controller = Controller::start_with(
-        plane,
-        &ns,
-        &["--sync=true", "--requeue-dependency=1s", &artifact_dir],
-    )
-    .await;
+    let mut args = vec!["--sync=true", "--requeue-dependency=1s", &artifact_dir];
+    args.extend_from_slice(flags);
+    let controller = Controller::start_with(plane, &ns, &args).await;
     create_lockstep(
         &client,
         &ns,
         "GitSource",
         json!({
-            "metadata": {"name": "repo"},
+            "metadata": {"name": "repo", "labels": source_labels},
             "spec": {"url": repo.git_url().unwrap(), "interval": "1s"},
         }),
     )
@@ -718,5 +726,31 @@ async fn a_kubeconfig_secret_targets_another_cluster_and_suspend_stops_applying(
     assert_eq!(
         value(remote_cms.get("remote-a").await.unwrap()).as_deref(),
         Some("2")
+    );
+}
+
+#[tokio::test]
+async fn a_label_selector_shards_syncs_between_controllers() {
+    let plane = need!(ControlPlane::shared().await);
+    let shard = json!({"sharding.lockstep.dev/key": "a"});
+    let s = setup_with(
+        plane,
+        "sync-shard",
+        &[("deploy/a.yaml", cm("sharded", "1"))],
+        &["--watch-label-selector=sharding.lockstep.dev/key=a"],
+        shard.clone(),
+    )
+    .await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "mine", "labels": shard}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "other", "labels": {"sharding.lockstep.dev/key": "b"}}, "spec": sync_spec("deploy", json!({"targetNamespace": format!("{}-b", s.ns)}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "mine", head.trim()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        status(&s.client, &s.ns, "other")
+            .await
+            .conditions
+            .is_empty(),
+        "a Sync of another shard is not touched"
     );
 }

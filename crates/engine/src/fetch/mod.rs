@@ -17,6 +17,7 @@ mod artifact;
 mod auth;
 mod error;
 mod refs;
+mod ssh;
 mod verify;
 
 use std::num::NonZeroU32;
@@ -31,6 +32,7 @@ use tracing::{debug, instrument};
 pub use auth::{Credentials, CredentialsError, redact_url};
 pub use error::FetchError;
 pub use refs::GitReference;
+pub use ssh::SshError;
 pub use verify::{KeysError, TrustedKeys, VerifyError};
 
 /// Default budget for one Git operation (Flux's default).
@@ -42,7 +44,7 @@ pub struct FetchOptions {
     /// gitignore-style rules leaving files out of the artifact; replaces Flux's default
     /// exclusions (`.sourceignore` files in the repository apply either way).
     pub ignore: Option<String>,
-    /// Credentials for an HTTP(S) remote.
+    /// Credentials for an HTTP(S) remote, or the key for an `ssh://` one.
     pub credentials: Option<Credentials>,
     /// PEM certificates to trust for HTTPS besides the system's roots (`ca.crt`).
     pub ca_certificate: Option<Vec<u8>>,
@@ -191,6 +193,9 @@ fn fetch_blocking(
     } else {
         gix::init_bare(&repo_dir).map_err(|e| open_err(&shown, e))?
     };
+    // Lives until the fetch is done: both listings and the pack go through it.
+    let agent = ssh::Agent::for_credentials(options.credentials.as_ref(), &shown)?;
+    let agent = agent.as_ref();
     if let Some((mode, _)) = &options.verify
         && *mode != VerifyMode::Head
         && !reference.is_tag()
@@ -208,7 +213,7 @@ fn fetch_blocking(
     // that tag.
     let reference = match reference {
         GitReference::Semver(range) => {
-            let listing = list(&repo, url, "+refs/tags/*:refs/tags/*", options)?.1;
+            let listing = list(&repo, url, "+refs/tags/*:refs/tags/*", options, agent)?.1;
             GitReference::Tag(refs::highest_matching_tag(&listing, range, &shown)?)
         }
         other => other.clone(),
@@ -218,7 +223,7 @@ fn fetch_blocking(
         // A bare commit cannot be asked for by name; take every branch, full depth.
         None => ("+refs/heads/*:refs/remotes/origin/*".to_owned(), false),
     };
-    let (prepare, listing) = list(&repo, url, &refspec, options)?;
+    let (prepare, listing) = list(&repo, url, &refspec, options, agent)?;
     let resolved = refs::resolve(&listing, &reference, &shown)?;
     let key = artifact::key(&resolved.commit, options.ignore.as_deref());
     let target = artifacts.join(&key);
@@ -310,6 +315,7 @@ fn list<'repo>(
     url: &str,
     refspec: &str,
     options: &FetchOptions,
+    agent: Option<&ssh::Agent>,
 ) -> Result<(Prepare<'static, 'repo>, Vec<refs::Listed>), FetchError> {
     let shown = redact_url(url);
     let list_err = |e: BoxError| FetchError::ListRefs {
@@ -325,11 +331,12 @@ fn list<'repo>(
         &remote,
         options.credentials.as_ref(),
         options.ca_certificate.as_deref(),
+        agent,
     )
     .map_err(list_err)?;
     let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| classify(&shown, e.into()))?;
+        .map_err(|e| classify(&shown, e.into(), agent))?;
     let listing = prepare
         .ref_map()
         .remote_refs
@@ -349,8 +356,11 @@ fn list<'repo>(
 /// Tells an authentication failure from any other failure to list refs. gix reports these
 /// as messages in its error chain ("Credentials provided for … were not accepted", "No
 /// credentials were returned", "refuses to use a given identity: Will not send credentials
-/// in clear text"), so the chain's text is what is looked at.
-fn classify(url: &str, error: BoxError) -> FetchError {
+/// in clear text"), so the chain's text is what is looked at; over SSH, what `ssh` logged.
+fn classify(url: &str, error: BoxError, agent: Option<&ssh::Agent>) -> FetchError {
+    if let Some(failure) = agent.and_then(|a| a.failure(url)) {
+        return failure;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     let mut auth = false;
     while let Some(err) = cause {

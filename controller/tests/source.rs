@@ -9,7 +9,9 @@ use std::process::Command;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use lockstep_api::{Condition, GitSource, GitSourceStatus};
-use lockstep_testenv::{ControlPlane, GitHttpServer, GitRepo, GitServer, HttpAuth, need};
+use lockstep_testenv::{
+    ControlPlane, GitHttpServer, GitRepo, GitServer, GitSshServer, HttpAuth, need,
+};
 use serde_json::json;
 use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
 
@@ -213,8 +215,9 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
 }
 
 /// Credentials from `secretRef` over the real `git http-backend`: a bearer token over
-/// HTTP, and a password over HTTPS with the Secret's `ca.crt`. Right ones fetch; wrong ones
-/// are `AuthenticationFailed` with no credential in the status or the events.
+/// HTTP, and a password over HTTPS with the Secret's `ca.crt`; and over the real `sshd`, an
+/// `identity` with `known_hosts`. Right ones fetch; wrong ones are `AuthenticationFailed`
+/// with no credential in the status or the events.
 #[tokio::test]
 async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
     const TOKEN: &str = "t0ken-for-the-controller";
@@ -229,6 +232,7 @@ async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
         })
         .await
     );
+    let ssh = need!(GitSshServer::start().await);
     let (client, ns) = plane.namespace("source-auth").await.unwrap();
     install_sync_crds(&client).await;
     let bearer_head = bearer
@@ -242,6 +246,16 @@ async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
         .commit("basic")
         .unwrap();
     let ca = basic.ca_pem().unwrap();
+    let ssh_head = ssh
+        .create_repo("private", None)
+        .unwrap()
+        .commit("ssh")
+        .unwrap();
+    let (identity, known_hosts) = (ssh.client_key().unwrap(), ssh.known_hosts().unwrap());
+    let keys = tempfile::tempdir().unwrap();
+    let wrong_identity = std::fs::read_to_string(keygen(keys.path(), "wrong").0).unwrap();
+    // A line of each private key's base64: what must never show.
+    let key_lines = [&identity, &wrong_identity].map(|key| key.lines().nth(1).unwrap().to_owned());
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let sources = [
@@ -265,6 +279,16 @@ async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
             basic.url("private"),
             json!({"username": "git", "password": WRONG, "ca.crt": ca}),
         ),
+        (
+            "ssh",
+            ssh.url("private"),
+            json!({"identity": identity, "known_hosts": known_hosts}),
+        ),
+        (
+            "wrong-identity",
+            ssh.url("private"),
+            json!({"identity": wrong_identity, "known_hosts": known_hosts}),
+        ),
     ];
     for (name, _, data) in &sources {
         let secret: Secret =
@@ -284,7 +308,12 @@ async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
         create_lockstep(&client, &ns, "GitSource", body).await;
     }
 
-    for (name, head) in [("token", &bearer_head), ("basic", &basic_head)] {
+    let heads = [
+        ("token", &bearer_head),
+        ("basic", &basic_head),
+        ("ssh", &ssh_head),
+    ];
+    for (name, head) in heads {
         let (_, status) = wait_condition(&client, &ns, name, ("Ready", "True", "Succeeded")).await;
         assert_eq!(
             status.last_attempted_revision.as_deref(),
@@ -299,10 +328,19 @@ async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
             ("Ready", "False", "AuthenticationFailed"),
         )
         .await;
-        assert!(message.contains(url.as_str()), "{message}");
+        // The ssh user name in the URL is scrubbed as the URL's userinfo is (here it is
+        // also the home folder in the path), so ssh's own words are looked for instead.
+        let expected = match url.starts_with("ssh://") {
+            true => "Permission denied (publickey)".to_owned(),
+            false => url.clone(),
+        };
+        assert!(message.contains(&expected), "{message}");
         let event = wait_for_event(&client, &ns, name, "AuthenticationFailed").await;
         let everything = format!("{status:?} {event}");
-        for secret in [TOKEN, WRONG, PASSWORD] {
+        for secret in [TOKEN, WRONG, PASSWORD]
+            .into_iter()
+            .chain(key_lines.iter().map(String::as_str))
+        {
             assert!(!everything.contains(secret), "{everything}");
         }
     }

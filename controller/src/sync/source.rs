@@ -182,7 +182,10 @@ struct Failure {
 impl Failure {
     fn from_fetch(err: &FetchError) -> Self {
         let reason = match err {
-            FetchError::Authentication { .. } => AUTHENTICATION_FAILED,
+            // A Secret's `identity` that ssh-agent refuses is a credentials problem too.
+            FetchError::Authentication { .. } | FetchError::SshAgent { .. } => {
+                AUTHENTICATION_FAILED
+            }
             FetchError::Verification { .. } => VERIFICATION_FAILED,
             _ => "GitOperationFailed",
         };

@@ -171,7 +171,7 @@ async fn a_wrong_key_or_an_unknown_host_key_is_refused() {
 }
 
 #[tokio::test]
-async fn ssh_without_an_identity_is_refused_and_a_bad_identity_is_named() {
+async fn ssh_without_an_identity_is_refused_and_bad_or_locked_identities_are_named() {
     let server = need!(GitSshServer::start().await);
     server.create_repo("app", None).unwrap();
     let url = server.url("app");
@@ -204,4 +204,21 @@ async fn ssh_without_an_identity_is_refused_and_a_bad_identity_is_named() {
     ];
     let err = Credentials::from_entries(entries).unwrap_err();
     assert!(matches!(err, CredentialsError::SshPassphrase), "{err:?}");
+
+    // A key protected by a passphrase is refused before ssh-add could ask for it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("locked");
+    let status = std::process::Command::new(lockstep_testenv::tool("ssh-keygen").unwrap())
+        .args(["-q", "-t", "ed25519", "-N", "s3cret-phrase", "-f"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let locked = std::fs::read(&file).unwrap();
+    let entries = [("identity", &locked[..]), ("known_hosts", b"x".as_slice())];
+    let err = Credentials::from_entries(entries).unwrap_err();
+    assert!(matches!(err, CredentialsError::SshPassphrase), "{err:?}");
+    let unlocked = server.client_key().unwrap();
+    let entries = [("identity", unlocked.as_bytes()), ("known_hosts", b"x")];
+    assert!(Credentials::from_entries(entries).unwrap().is_some());
 }

@@ -38,8 +38,8 @@ pub enum CredentialsError {
     /// An `identity` without `known_hosts`: the server could not be authenticated.
     #[error("SSH credentials need known_hosts besides identity")]
     KnownHostsMissing,
-    /// An `identity` with a `password` (a passphrase-protected key).
-    #[error("passphrase-protected SSH keys (identity with password) are not supported")]
+    /// A passphrase-protected `identity` (or one with a `password`).
+    #[error("passphrase-protected SSH keys are not supported")]
     SshPassphrase,
     /// An `ssh://` remote without an `identity` in the Secret.
     #[error("an ssh:// remote needs a secretRef with identity and known_hosts")]
@@ -88,6 +88,7 @@ impl Credentials {
         if let Some(identity) = identity {
             return match (known_hosts, password) {
                 (_, Some(_)) => Err(CredentialsError::SshPassphrase),
+                _ if is_encrypted(&identity) => Err(CredentialsError::SshPassphrase),
                 (None, None) => Err(CredentialsError::KnownHostsMissing),
                 (Some(known_hosts), None) => Ok(Some(Self::Ssh {
                     identity,
@@ -102,6 +103,14 @@ impl Credentials {
             _ => Err(CredentialsError::Incomplete),
         }
     }
+}
+
+/// Whether a private key needs a passphrase: `ssh-add` would ask for one on a terminal.
+fn is_encrypted(identity: &SecretString) -> bool {
+    let key = identity.expose_secret();
+    // A PEM key says so in a header (`Proc-Type: 4,ENCRYPTED`, `ENCRYPTED PRIVATE KEY`).
+    key.contains("ENCRYPTED")
+        || ssh_key::PrivateKey::from_openssh(key).is_ok_and(|k| k.is_encrypted())
 }
 
 type Connection<'remote, 'repo> = gix::remote::Connection<

@@ -83,10 +83,11 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .map_err(io("run ssh-agent"))?;
-        let agent = Self { child, dir };
+        let mut agent = Self { child, dir };
         let deadline = Instant::now() + Duration::from_secs(5);
         while !socket.exists() {
-            if Instant::now() > deadline {
+            let exited = agent.child.try_wait().is_ok_and(|status| status.is_some());
+            if exited || Instant::now() > deadline {
                 return Err(SshError::AgentNotReady);
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -172,6 +173,8 @@ impl Agent {
         }
     }
 
+    /// Every path is inside the private folder; `absent` is never created there, so no
+    /// system known_hosts and no default key file (`~/.ssh/id_*`) is ever read.
     fn config(&self) -> String {
         let path = |name| self.path(name).display().to_string();
         format!(
@@ -179,16 +182,17 @@ impl Agent {
              \tBatchMode yes\n\
              \tStrictHostKeyChecking yes\n\
              \tUpdateHostKeys no\n\
-             \tUserKnownHostsFile \"{}\"\n\
-             \tGlobalKnownHostsFile none\n\
-             \tIdentityAgent \"{}\"\n\
-             \tIdentityFile none\n\
+             \tUserKnownHostsFile \"{known_hosts}\"\n\
+             \tGlobalKnownHostsFile \"{absent}\"\n\
+             \tIdentityAgent \"{socket}\"\n\
+             \tIdentityFile \"{absent}\"\n\
              \tIdentitiesOnly no\n\
              \tPasswordAuthentication no\n\
              \tKbdInteractiveAuthentication no\n\
              \tLogLevel ERROR\n",
-            path("known_hosts"),
-            path("agent.sock"),
+            known_hosts = path("known_hosts"),
+            absent = path("absent"),
+            socket = path("agent.sock"),
         )
     }
 

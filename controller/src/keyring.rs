@@ -340,7 +340,6 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
     Ok(ring)
 }
 
-
 async fn report_malformed(ctx: &Ctx, secret: &Secret, reason: &str) {
     let name = secret.metadata.name.as_deref().unwrap_or_default();
     tracing::warn!(

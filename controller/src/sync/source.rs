@@ -361,10 +361,19 @@ mod tests {
 
     #[test]
     fn only_what_may_be_secret_in_a_url_is_scrubbed() {
-        assert_eq!(url_secret("https://tok3n@git.example.com/r.git"), Some("tok3n"));
-        assert_eq!(url_secret("https://bob:pw@git.example.com/r.git"), Some("bob:pw"));
+        assert_eq!(
+            url_secret("https://tok3n@git.example.com/r.git"),
+            Some("tok3n")
+        );
+        assert_eq!(
+            url_secret("https://bob:pw@git.example.com/r.git"),
+            Some("bob:pw")
+        );
         assert_eq!(url_secret("ssh://git@git.example.com/r.git"), None);
-        assert_eq!(url_secret("ssh://root:pw@127.0.0.1:22/root/r.git"), Some("pw"));
+        assert_eq!(
+            url_secret("ssh://root:pw@127.0.0.1:22/root/r.git"),
+            Some("pw")
+        );
         assert_eq!(url_secret("git://127.0.0.1/r.git"), None);
     }
 }

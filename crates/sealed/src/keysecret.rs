@@ -3,9 +3,7 @@
 //! lists and backs keys up with it, so both accept and refuse the same Secrets.
 
 use k8s_openapi::api::core::v1::Secret;
-use lockstep_keys::sealing::{
-    Certificate, CertificateError, KeyLoadError, SealingPrivateKey,
-};
+use lockstep_keys::sealing::{Certificate, CertificateError, KeyLoadError, SealingPrivateKey};
 
 /// Why a key Secret is unusable. Names the field, never its content.
 #[derive(Debug, thiserror::Error)]

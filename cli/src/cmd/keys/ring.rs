@@ -74,7 +74,6 @@ pub async fn load(api: &Api<Secret>) -> anyhow::Result<Vec<Key>> {
     Ok(keys)
 }
 
-
 /// The newest active key: the one the controller seals with.
 pub fn newest_active(keys: &[Key]) -> Option<&Key> {
     keys.iter().rev().find(|k| k.active())

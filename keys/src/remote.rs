@@ -95,3 +95,16 @@ where
         detail: "the call panicked or was cancelled".into(),
     })
 }
+
+/// An error and its sources' messages, joined with `: ` (no `Debug`, which would show raw
+/// responses). Only for errors that carry no response: construction and dispatch failures.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(current) = source {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        source = current.source();
+    }
+    text
+}

@@ -29,7 +29,7 @@ use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
-use crate::remote::{RemoteFailure, block_on};
+use crate::remote::{RemoteFailure, block_on, error_chain};
 use crate::{DataKey, Error, KeyService, WrappedKey};
 
 /// Time limit for one Vault request, connection included.
@@ -452,18 +452,6 @@ pub fn describe_error(err: &ClientError) -> (RemoteFailure, String) {
         }
         other => (RemoteFailure::Other, other.to_string()),
     }
-}
-
-/// An error and its sources, joined with `: `. Only for errors without response content.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(current) = source {
-        text.push_str(": ");
-        text.push_str(&current.to_string());
-        source = current.source();
-    }
-    text
 }
 
 #[cfg(test)]

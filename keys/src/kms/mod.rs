@@ -17,17 +17,10 @@
 //! their raw HTTP responses could hold key material.
 
 use std::collections::BTreeMap;
-use std::error::Error as StdError;
 use std::time::Duration;
 
-use aws_config::sts::AssumeRoleProvider;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 pub use aws_credential_types::Credentials;
-use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_kms::config::SharedCredentialsProvider;
-use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::timeout::TimeoutConfig;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -35,7 +28,13 @@ use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
 use crate::remote::{RemoteFailure, block_on};
+
+mod client;
+mod failure;
+
 use crate::{DataKey, Error, KeyService, WrappedKey};
+use client::build_client;
+use failure::{classify, no_credentials};
 
 /// Attempts per KMS call (the first try and two retries).
 pub const ATTEMPTS: u32 = 3;
@@ -352,168 +351,11 @@ fn region_of(arn: &str) -> Result<&str, Error> {
     Ok(region)
 }
 
-async fn build_client(key: KmsKey) -> aws_sdk_kms::Client {
-    let region = Region::new(key.region.clone());
-    let base = match key.sdk_config {
-        Some(config) => config,
-        None => {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region.clone());
-            if let Some(profile) = &key.profile {
-                loader = loader.profile_name(profile);
-            }
-            if let Some(url) = &key.endpoint {
-                loader = loader.endpoint_url(url);
-            }
-            if let Some(credentials) = &key.credentials {
-                loader = loader.credentials_provider(credentials.clone());
-            }
-            loader.load().await
-        }
-    };
-    let config = match &key.role {
-        Some(role) => {
-            let provider = AssumeRoleProvider::builder(role)
-                .session_name(session_name())
-                .region(region.clone())
-                .configure(&base)
-                .build()
-                .await;
-            base.into_builder()
-                .credentials_provider(SharedCredentialsProvider::new(provider))
-                .build()
-        }
-        None => base,
-    };
-    let mut builder = aws_sdk_kms::config::Builder::from(&config)
-        .region(region)
-        .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(CALL_TIMEOUT)
-                .build(),
-        );
-    if let Some(url) = &key.endpoint {
-        builder = builder.endpoint_url(url);
-    }
-    aws_sdk_kms::Client::from_conf(builder.build())
-}
-
-/// sops' STS session name: `sops@<hostname>`, characters outside `[\w+=,.@-]` removed,
-/// at most 64 characters.
-fn session_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_default();
-    let name: String = format!("sops@{}", host.trim())
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
-        .take(64)
-        .collect();
-    name
-}
-
-/// The credential error behind a failed call, if that is why it failed.
-fn credentials_error<E, R>(err: &SdkError<E, R>) -> Option<&CredentialsError>
-where
-    E: StdError + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(current) = source {
-        if let Some(found) = current.downcast_ref() {
-            return Some(found);
-        }
-        source = current.source();
-    }
-    None
-}
-
-/// Whether a call failed only because the credential chain found no credentials at all.
-fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: StdError + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    matches!(
-        credentials_error(err),
-        Some(CredentialsError::CredentialsNotLoaded(_))
-    )
-}
-
-/// The kind and a printable description of a failed call. Only error codes, service
-/// messages and transport errors are kept: never a raw response.
-fn classify<E, R>(err: &SdkError<E, R>) -> (RemoteFailure, String)
-where
-    E: ProvideErrorMetadata + StdError + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    match err {
-        SdkError::ServiceError(service) => {
-            let inner = service.err();
-            let code = inner.code().unwrap_or("unknown error");
-            let kind = match code {
-                "AccessDeniedException"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "IncompleteSignature"
-                | "MissingAuthenticationToken"
-                | "ExpiredTokenException" => RemoteFailure::Denied,
-                "NotFoundException" => RemoteFailure::NotFound,
-                "DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException" => {
-                    RemoteFailure::Disabled
-                }
-                "InvalidCiphertextException" | "IncorrectKeyException" => {
-                    RemoteFailure::InvalidCiphertext
-                }
-                "ThrottlingException" | "LimitExceededException" => RemoteFailure::Throttled,
-                _ => RemoteFailure::Other,
-            };
-            let detail = match inner.message() {
-                Some(message) => format!("{code}: {message}"),
-                None => code.to_owned(),
-            };
-            (kind, detail)
-        }
-        SdkError::TimeoutError(_) => (
-            RemoteFailure::Unreachable,
-            format!("no answer in time ({ATTEMPTS} attempts of at most {ATTEMPT_TIMEOUT:?})"),
-        ),
-        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
-            (RemoteFailure::Unreachable, error_chain(err))
-        }
-        SdkError::ResponseError(_) => (
-            RemoteFailure::Other,
-            "the answer could not be read as a KMS response".into(),
-        ),
-        _ if no_credentials(err) => (
-            RemoteFailure::Denied,
-            "no AWS credentials found (environment, profile, web identity, IMDS)".into(),
-        ),
-        _ if credentials_error(err).is_some() => (RemoteFailure::Denied, error_chain(err)),
-        _ => (RemoteFailure::Other, error_chain(err)),
-    }
-}
-
-/// An error and its sources' messages, joined with `: ` (no `Debug`, which would show raw
-/// responses). Only for errors that carry no response: construction and dispatch failures.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(current) = source {
-        text.push_str(": ");
-        text.push_str(&current.to_string());
-        source = current.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
+    use aws_sdk_kms::error::SdkError;
+
+    use super::client::session_name;
     use super::*;
 
     #[test]

@@ -23,16 +23,10 @@ use lockstep_testenv::{ControlPlane, ControlPlaneOptions, need};
 use rotate_support::{CANARY, Identity, lockstep};
 use support::{Controller, create_sealed, install_crd, secret, synced, value};
 
+/// The controller binary, next to this test's own target folder (build it with
+/// `cargo build -p lockstep-controller` when running this package alone).
 fn controller_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("lockstep-controller");
-    assert!(path.exists(), "{} is not built", path.display());
-    path
+    rotate_support::built_binary("lockstep-controller")
 }
 
 const SCOPES: [Scope; 3] = [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide];

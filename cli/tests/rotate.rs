@@ -4,6 +4,7 @@
 //! data keys to the newest transit key version; `--update-keys` applies `.sops.yaml`. (A
 //! run killed at random points: `rotate_crash.rs`.)
 
+#[allow(dead_code)]
 mod rotate_support;
 
 use std::path::Path;

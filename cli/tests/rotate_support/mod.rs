@@ -191,3 +191,15 @@ pub fn need_sops() -> Option<PathBuf> {
         },
     }
 }
+
+/// A binary of this workspace from the target folder this test binary was built into.
+pub fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in <target>/<profile>/deps")
+        .join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}

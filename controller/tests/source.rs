@@ -118,9 +118,7 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
         .await
         .unwrap();
 
-    let cache = tempfile::tempdir().unwrap().keep();
-    let artifact_dir = format!("--artifact-dir={}", cache.display());
-    let _controller = Controller::start_with(plane, &ns, &["--sync=true", &artifact_dir]).await;
+    let _controller = Controller::start_syncing(plane, &ns, &[]).await;
     for (name, git_ref, verify) in [
         ("semver", json!({"semver": ">=1.0.0 <2.0.0"}), json!(null)),
         (
@@ -299,9 +297,7 @@ async fn credentials_from_the_secret_ref_never_reach_status_or_events() {
             .await
             .unwrap();
     }
-    let cache = tempfile::tempdir().unwrap().keep();
-    let artifact_dir = format!("--artifact-dir={}", cache.display());
-    let _controller = Controller::start_with(plane, &ns, &["--sync=true", &artifact_dir]).await;
+    let _controller = Controller::start_syncing(plane, &ns, &[]).await;
     for (name, url, _) in &sources {
         let spec = json!({"url": url, "interval": "1s", "secretRef": {"name": name}});
         let body = json!({"metadata": {"name": name}, "spec": spec});

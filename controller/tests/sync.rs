@@ -49,11 +49,9 @@ async fn setup_with(
         repo.write(path, text).unwrap();
     }
     repo.commit("initial objects").unwrap();
-    let cache = tempfile::tempdir().unwrap().keep();
-    let artifact_dir = format!("--artifact-dir={}", cache.display());
-    let mut args = vec!["--sync=true", "--requeue-dependency=1s", &artifact_dir];
+    let mut args = vec!["--requeue-dependency=1s"];
     args.extend_from_slice(flags);
-    let controller = Controller::start_with(plane, &ns, &args).await;
+    let controller = Controller::start_syncing(plane, &ns, &args).await;
     create_lockstep(
         &client,
         &ns,
@@ -451,9 +449,7 @@ async fn git_down_or_a_render_error_keeps_the_last_applied_state() {
 async fn a_second_replica_waits_for_the_lease() {
     let plane = need!(ControlPlane::shared().await);
     let s = setup(plane, "sync-lease", &[("deploy/a.yaml", cm("a", "1"))]).await;
-    let cache = tempfile::tempdir().unwrap().keep();
-    let artifact_dir = format!("--artifact-dir={}", cache.display());
-    let second = Controller::start_with(plane, &s.ns, &["--sync=true", &artifact_dir]).await;
+    let second = Controller::start_syncing(plane, &s.ns, &[]).await;
     let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.ns);
     let holder = || async {
         leases

@@ -71,6 +71,16 @@ impl Controller {
         Self::start_listening(plane, namespace, "127.0.0.1", extra).await
     }
 
+    /// [`Controller::start_with`] with the Git sync controllers on and an artifact cache
+    /// of its own (two controllers must not share one).
+    pub async fn start_syncing(plane: &ControlPlane, namespace: &str, extra: &[&str]) -> Self {
+        let cache = tempfile::tempdir().unwrap().keep();
+        let artifact_dir = format!("--artifact-dir={}", cache.display());
+        let mut args = vec!["--sync=true", artifact_dir.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_with(plane, namespace, &args).await
+    }
+
     /// [`Controller::start_with`], with more environment: the ambient identity a Sync's
     /// decryption falls back to (`AWS_*`, `VAULT_ADDR`) or `RUST_LOG`.
     pub async fn start_with_env(

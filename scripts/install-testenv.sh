@@ -9,7 +9,7 @@
 #   moto_server (AWS KMS emulator)                  PyPI moto[server], in a venv of its own
 #   sops, kubeseal, kustomize                       go install, pinned
 #   age, age-keygen                                 Debian package
-#   git (git daemon)                                Debian package
+#   git (git daemon), man (renders the man pages)  Debian packages
 set -euo pipefail
 
 KUBERNETES_VERSION=1.34.4 # must match crates/testenv/servers/go.mod
@@ -95,7 +95,7 @@ install_go_tool() {
     link "$gobin/$exe"
 }
 
-apt_install age git openssh-client openssh-server
+apt_install age git openssh-client openssh-server man-db
 link "$(command -v age)"
 link "$(command -v age-keygen)"
 link "$(command -v git)"

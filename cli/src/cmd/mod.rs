@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod age_keygen;
 mod apply;
+mod completion;
 mod decrypt;
 mod diff;
 mod edit;
@@ -71,6 +72,10 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Apply a folder or Git URL to the cluster, prune what left it, and wait until healthy.
     Apply(apply::ApplyArgs),
+    /// Print the completion script for bash, zsh or fish.
+    Completion(completion::CompletionArgs),
+    /// Write the manual pages (one per command) into a folder.
+    Man(completion::ManArgs),
 }
 
 /// Parses the process arguments, accepting sops' global flags before a SOPS verb.
@@ -98,6 +103,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Completion(args) => completion::completion(args),
+        Command::Man(args) => completion::man(args),
     }
 }
 

@@ -318,3 +318,51 @@ async fn backup_restored_into_a_fresh_control_plane_unseals_everything() {
         assert_eq!(value(&secret, "password"), format!("{CANARY}-{i}"));
     }
 }
+
+/// `--kubeconfig` and `--context` pick the cluster, as for `seal`, `diff` and `apply`
+/// (issue 12: `lockstep keys` only read `KUBECONFIG`). The file's current context points
+/// at a closed port, so only `--context` reaches the API server.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubeconfig_and_context_flags_pick_the_cluster() {
+    let plane = need!(ControlPlane::shared().await);
+    let (_client, ns) = plane.namespace("keys-flags").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kube::config::Kubeconfig::read_from(plane.kubeconfig_path()).unwrap();
+    let live = config.contexts[0].name.clone();
+    let mut dead_cluster = config.clusters[0].clone();
+    dead_cluster.name = "dead".into();
+    dead_cluster.cluster.as_mut().unwrap().server = Some("https://127.0.0.1:1".into());
+    let mut dead = config.contexts[0].clone();
+    dead.name = "dead".into();
+    dead.context.as_mut().unwrap().cluster = "dead".into();
+    config.clusters.push(dead_cluster);
+    config.contexts.push(dead);
+    config.current_context = Some("dead".into());
+    let file = dir.path().join("kubeconfig.json");
+    std::fs::write(&file, serde_json::to_vec(&config).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let list = |extra: &[&str]| {
+        let mut args = vec![
+            "keys",
+            "list",
+            "-n",
+            &ns,
+            "--repo",
+            ".",
+            "--kubeconfig",
+            file,
+        ];
+        args.extend_from_slice(extra);
+        lockstep(dir.path(), &[("KUBECONFIG", "/nonexistent")], &args)
+            .output()
+            .unwrap()
+    };
+    let listed = ok(list(&["--context", &live]), "keys list --context");
+    assert!(listed.starts_with("SECRET"), "{listed}");
+    // The flags go after the subcommand too (they are global to `keys`).
+    let err = fails(list(&[]), "keys list with the dead current context");
+    assert!(
+        err.contains("127.0.0.1:1") || err.contains("onnect"),
+        "{err}"
+    );
+}

@@ -6,16 +6,14 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Args;
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
-use kube::{Client, Config};
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
 use lockstep_engine::apply::{FIELD_MANAGER, apply_order};
 use lockstep_engine::inventory::{id, stale};
@@ -24,6 +22,7 @@ use lockstep_engine::render::{Manifest, Owner};
 use serde_json::Value;
 
 use super::apply::read_inventory;
+use super::cluster::KubeFlags;
 use super::render::{SourceArgs, default_namespace, runtime};
 
 /// Show what `lockstep apply` would change in the cluster (server-side dry-run).
@@ -53,32 +52,15 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub no_prune: bool,
 
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeFlags,
 }
 
 impl ClusterArgs {
     /// A client for the chosen cluster, and the namespace for the inventory and for
     /// objects without one.
     pub async fn connect(&self) -> anyhow::Result<(Client, String)> {
-        let options = KubeConfigOptions {
-            context: self.context.clone(),
-            ..KubeConfigOptions::default()
-        };
-        let config = match (&self.kubeconfig, &self.context) {
-            (Some(path), _) => {
-                let file = Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-                Config::from_custom_kubeconfig(file, &options).await?
-            }
-            (None, Some(_)) => Config::from_kubeconfig(&options).await?,
-            (None, None) => Config::infer().await?,
-        };
+        let config = self.kube.config().await?;
         let namespace = self
             .inventory_namespace
             .clone()

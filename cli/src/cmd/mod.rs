@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod age_keygen;
 mod apply;
+mod cluster;
 mod completion;
 mod decrypt;
 mod diff;

@@ -16,6 +16,8 @@ use clap::{Args, ValueEnum};
 use lockstep_keys::sealing::Certificate;
 use lockstep_sealed::{Format, Scope, SealOptions, manifest};
 
+use super::cluster::KubeFlags;
+
 /// Seal Kubernetes Secrets into SealedSecrets (kubeseal-compatible flags).
 #[derive(Debug, Args)]
 pub struct SealArgs {
@@ -53,14 +55,8 @@ pub struct SealArgs {
     )]
     controller_namespace: String,
 
-    /// Kubeconfig to reach the API server with (default: KUBECONFIG, ~/.kube/config, or
-    /// the in-cluster service account).
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
-
-    /// Kubeconfig context to use.
-    #[arg(long)]
-    context: Option<String>,
+    #[command(flatten)]
+    kube: KubeFlags,
 
     /// Scope: strict (default), namespace-wide or cluster-wide. Without it, the scope
     /// annotations of the input Secret decide; with it, they are rewritten.
@@ -243,8 +239,7 @@ fn controller_ref(args: &SealArgs) -> cluster::ControllerRef<'_> {
     cluster::ControllerRef {
         namespace: &args.controller_namespace,
         name: &args.controller_name,
-        kubeconfig: args.kubeconfig.as_ref(),
-        context: args.context.as_deref(),
+        kube: &args.kube,
     }
 }
 

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
+use super::cluster::KubeFlags;
+
 mod backup;
 mod list;
 mod ring;
@@ -18,6 +20,8 @@ mod ring;
 pub struct KeysArgs {
     #[command(subcommand)]
     command: KeysCommand,
+    #[command(flatten)]
+    kube: KubeFlags,
 }
 
 /// Where the key Secrets are.
@@ -64,9 +68,7 @@ pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster config)")?;
+        let client = args.kube.client().await?;
         match args.command {
             KeysCommand::List(a) => list::list(client, a).await,
             KeysCommand::Renew(a) => list::renew(client, a).await,

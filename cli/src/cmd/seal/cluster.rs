@@ -4,12 +4,11 @@
 //! send the request to `/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy/v1/…`.
 //! Works with the Bitnami controller and `lockstep-controller` alike.
 
-use std::path::PathBuf;
-
 use anyhow::{Context as _, bail};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::cmd::cluster::KubeFlags;
 
 /// Which controller, and how to reach the API server (kubeconfig, `KUBECONFIG` or in-cluster).
 #[derive(Debug)]
@@ -18,10 +17,8 @@ pub(crate) struct ControllerRef<'a> {
     pub namespace: &'a str,
     /// `--controller-name`: the Service's name.
     pub name: &'a str,
-    /// `--kubeconfig`; otherwise `KUBECONFIG`, `~/.kube/config` or the in-cluster account.
-    pub kubeconfig: Option<&'a PathBuf>,
-    /// `--context`.
-    pub context: Option<&'a str>,
+    /// `--kubeconfig` and `--context`.
+    pub kube: &'a KubeFlags,
 }
 
 /// A connection to the controller's HTTP API through the service proxy.
@@ -43,7 +40,7 @@ impl Controller {
             .context("starting the async runtime")?;
         let what = format!("service {}/{}", controller.namespace, controller.name);
         let (client, port) = runtime.block_on(async {
-            let client = client(controller).await?;
+            let client = controller.kube.client().await?;
             let services: Api<Service> = Api::namespaced(client.clone(), controller.namespace);
             let service = services
                 .get(controller.name)
@@ -107,23 +104,4 @@ impl Controller {
             .map_err(kube::Error::BuildRequest)?;
         self.runtime.block_on(self.client.request_text(request))
     }
-}
-
-/// The client for `--kubeconfig`/`--context`, or the usual inference (`KUBECONFIG`,
-/// `~/.kube/config`, then the in-cluster service account).
-async fn client(controller: &ControllerRef<'_>) -> anyhow::Result<kube::Client> {
-    let options = KubeConfigOptions {
-        context: controller.context.map(str::to_owned),
-        ..KubeConfigOptions::default()
-    };
-    let config = match (controller.kubeconfig, controller.context) {
-        (Some(path), _) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
-        }
-        (None, Some(_)) => kube::Config::from_kubeconfig(&options).await?,
-        (None, None) => kube::Config::infer().await?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
 }

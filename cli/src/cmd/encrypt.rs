@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::EncryptOptions;
+use lockstep_sops::config::CreationRule;
 
 use super::keysource;
 use super::sopscommon::{
     ConfigFlag, KeyFlags, Output, RuleFlags, TypeFlags, parse_context, read_input, shown,
 };
-use super::sopsconfig::{self, CreationRule};
 use super::sopserr::{Code, Coded, coded};
 
 /// Encrypt a file (sops-compatible flags).
@@ -55,7 +55,7 @@ pub fn settings(
     config: &ConfigFlag,
 ) -> anyhow::Result<NewFileSettings> {
     let context = parse_context(keys.encryption_context.as_deref())?;
-    let cfg = sopsconfig::load(config.config.as_deref())?;
+    let cfg = config.load()?;
     let flag_group = keys.group()?;
     // As sops: the config is read for the rule fields even when keys come from flags, and
     // a config without a matching rule is an error either way.

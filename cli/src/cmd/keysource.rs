@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 
 use lockstep_keys::age::AgeIdentities;
 use lockstep_keys::{KeyService, KmsKey, VaultEnv, VaultTransitKey};
+use lockstep_sops::config::{KeySpec, KmsSpec};
 use lockstep_sops::resolver::VaultSettings;
 use lockstep_sops::{Field, KeyResolver, KeyType, MasterKey, Recipient, ServiceResolver};
-
-use super::sopsconfig::KeySpec;
 
 /// Unwraps with every key source lockstep has (age identities loaded once, as sops reads
 /// them; KMS with the default chain; Vault transit with the environment's token), through
@@ -76,12 +75,12 @@ fn now() -> String {
 pub fn recipient(spec: &KeySpec) -> anyhow::Result<Recipient> {
     match spec {
         KeySpec::Age(r) => Ok(Recipient::age(r)?),
-        KeySpec::Kms {
+        KeySpec::Kms(KmsSpec {
             arn,
             role,
             context,
             profile,
-        } => {
+        }) => {
             let key = kms_key(arn, role.as_deref(), context, profile.as_deref())?;
             let mut fields = BTreeMap::new();
             fields.insert("arn".to_owned(), Field::Text(key.arn().to_owned()));
@@ -128,9 +127,10 @@ pub fn recipient(spec: &KeySpec) -> anyhow::Result<Recipient> {
                 },
             })
         }
-        KeySpec::Unsupported { kind, key } => {
-            bail!("{kind} key {key}: this key type is not supported by lockstep")
-        }
+        KeySpec::Unsupported { kind, key } => bail!(
+            "{} key {key}: this key type is not supported by lockstep",
+            kind.field()
+        ),
     }
 }
 
@@ -140,40 +140,4 @@ pub fn recipients(groups: &[Vec<KeySpec>]) -> anyhow::Result<Vec<Vec<Recipient>>
         .iter()
         .map(|g| g.iter().map(recipient).collect())
         .collect()
-}
-
-/// The key spec of an existing metadata entry (for `rotate`), or `None` for types lockstep
-/// cannot wrap with.
-pub fn spec_of(key: &MasterKey) -> KeySpec {
-    match key.kind {
-        KeyType::Age => KeySpec::Age(key.text("recipient").unwrap_or_default().to_owned()),
-        KeyType::Kms => {
-            let context = match key.fields.get("context") {
-                Some(lockstep_sops::Field::Map(m)) => m.clone(),
-                _ => Default::default(),
-            };
-            KeySpec::Kms {
-                arn: key.text("arn").unwrap_or_default().to_owned(),
-                role: key
-                    .text("role")
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned),
-                context,
-                profile: key
-                    .text("aws_profile")
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned),
-            }
-        }
-        KeyType::HcVault => KeySpec::Vault(format!(
-            "{}/v1/{}/keys/{}",
-            key.text("vault_address").unwrap_or_default(),
-            key.text("engine_path").unwrap_or_default(),
-            key.text("key_name").unwrap_or_default()
-        )),
-        other => KeySpec::Unsupported {
-            kind: other.field(),
-            key: key.describe(),
-        },
-    }
 }

@@ -23,7 +23,6 @@ mod seal;
 mod set;
 mod sopsargs;
 mod sopscommon;
-mod sopsconfig;
 mod sopserr;
 mod unseal;
 mod unset;

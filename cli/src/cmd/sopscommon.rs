@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
+use lockstep_sops::config::{self, Config, ConfigError, CreationRule, KeySpec, KmsSpec};
 use lockstep_sops::{
     DecryptOptions, Decrypted, EncryptedFile, Format, Item, KeyType, Rule, Scalar, Value,
 };
 
 use super::keysource::CliResolver;
-use super::sopsconfig::{self, CreationRule, KeySpec};
 use super::sopserr::{Code, coded};
 
 /// `--config` (sops' global flag, accepted on every verb here).
@@ -43,10 +43,27 @@ impl ConfigFlag {
         emit
     }
 
-    /// Output settings: the `stores` section of the config (if one is found) and
-    /// `--indent`.
+    /// The config named by `--config`/`SOPS_CONFIG`, else the nearest `.sops.yaml` from
+    /// the working directory up; `None` when there is none. A `.sops.yml` on the way gets
+    /// a warning, as in sops.
+    pub fn load(&self) -> anyhow::Result<Option<Config>> {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        let found = config::find(self.config.as_deref(), &cwd)?;
+        if let Some(ignored) = &found.ignored {
+            eprintln!(
+                "lockstep: warning: ignoring {} (sops only reads {})",
+                ignored.display(),
+                config::FILE_NAME
+            );
+        }
+        Ok(found.path.map(|p| Config::load(&p)).transpose()?)
+    }
+
+    /// Output settings: the `stores` section of the config (if one is found and reads)
+    /// and `--indent`.
     pub fn emit_options(&self) -> lockstep_sops::EmitOptions {
-        let stores = sopsconfig::load(self.config.as_deref())
+        let stores = self
+            .load()
             .ok()
             .flatten()
             .map(|c| c.emit)
@@ -62,7 +79,7 @@ impl ConfigFlag {
         for name in self
             .decryption_order
             .as_deref()
-            .map(sopsconfig::split_list)
+            .map(config::split_list)
             .unwrap_or_default()
         {
             if seen.contains(&name) {
@@ -138,31 +155,24 @@ impl RuleFlags {
     /// The rule from the flags, each field overriding the creation rule's (sops'
     /// `getEncryptConfig`); more than one set is an error (exit 8).
     pub fn resolve(&self, config: Option<&CreationRule>) -> anyhow::Result<Option<Rule>> {
-        let flags = [
+        let flags: Vec<Rule> = [
             ("unencrypted_suffix", &self.unencrypted_suffix),
             ("encrypted_suffix", &self.encrypted_suffix),
             ("unencrypted_regex", &self.unencrypted_regex),
             ("encrypted_regex", &self.encrypted_regex),
             ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
             ("encrypted_comment_regex", &self.encrypted_comment_regex),
-        ];
-        let mut set = Vec::new();
-        for (field, flag) in flags {
-            let value = flag
-                .clone()
-                .filter(|s| !s.is_empty())
-                .or_else(|| config.and_then(|c| c.rules.get(field).cloned()));
-            if let Some(v) = value {
-                set.push(Rule::from_field(field, v).expect("a rule field"));
-            }
-        }
-        if set.len() > 1 {
-            return Err(coded(
-                Code::ConflictingParameters,
-                "cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file",
-            ));
-        }
-        Ok(set.pop())
+        ]
+        .into_iter()
+        .filter_map(|(field, flag)| {
+            let value = flag.clone().filter(|s| !s.is_empty())?;
+            Rule::from_field(field, value)
+        })
+        .collect();
+        config::encryption_rule(&flags, config).map_err(|e| match e {
+            ConfigError::ConflictingRules => coded(Code::ConflictingParameters, e.to_string()),
+            other => other.into(),
+        })
     }
 
     /// `mac_only_encrypted` from the flag or the creation rule.
@@ -224,17 +234,19 @@ impl KeyFlags {
         let context = parse_context(self.encryption_context.as_deref())?;
         let mut group = Vec::new();
         if let Some(a) = &self.age {
-            group.extend(sopsconfig::split_list(a).into_iter().map(KeySpec::Age));
+            group.extend(config::split_list(a).into_iter().map(KeySpec::Age));
         }
         if let Some(k) = &self.kms {
-            group.extend(
-                sopsconfig::split_list(k)
-                    .iter()
-                    .map(|a| sopsconfig::kms_from_arn(a, &context, self.aws_profile.as_deref())),
-            );
+            group.extend(config::split_list(k).iter().map(|arn| {
+                KeySpec::Kms(KmsSpec::from_arn(
+                    arn,
+                    &context,
+                    self.aws_profile.as_deref(),
+                ))
+            }));
         }
         if let Some(v) = &self.hc_vault_transit {
-            group.extend(sopsconfig::split_list(v).into_iter().map(KeySpec::Vault));
+            group.extend(config::split_list(v).into_iter().map(KeySpec::Vault));
         }
         Ok((!group.is_empty()).then_some(group))
     }

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::keysource::{self, spec_of};
+use lockstep_sops::config::{Config, KeySpec};
+
+use super::keysource;
 use super::sopscommon::{
     ConfigFlag, TypeFlags, decrypt_file, load_encrypted, read_input, write_atomic,
 };
-use super::sopsconfig::{self, KeySpec};
 use super::sopserr::{Code, coded};
 
 /// Re-wrap files' data keys for the keys of their creation rule (sops-compatible).
@@ -33,18 +34,11 @@ pub struct UpdatekeysArgs {
     config: ConfigFlag,
 }
 
-fn describe(spec: &KeySpec) -> String {
-    match spec {
-        KeySpec::Age(r) => format!("age: {r}"),
-        KeySpec::Kms { arn, .. } => format!("kms: {arn}"),
-        KeySpec::Vault(u) => format!("hc_vault: {u}"),
-        KeySpec::Unsupported { kind, key } => format!("{kind}: {key}"),
-    }
-}
-
 /// Runs `lockstep updatekeys`.
 pub fn run(args: UpdatekeysArgs) -> anyhow::Result<ExitCode> {
-    let cfg = sopsconfig::load(args.config.config.as_deref())?
+    let cfg = args
+        .config
+        .load()?
         .ok_or_else(|| coded(Code::Generic, "no .sops.yaml config file found"))?;
     let mut failed = 0;
     for path in &args.files {
@@ -62,11 +56,7 @@ pub fn run(args: UpdatekeysArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn update(
-    args: &UpdatekeysArgs,
-    cfg: &sopsconfig::Config,
-    path: &std::path::Path,
-) -> anyhow::Result<()> {
+fn update(args: &UpdatekeysArgs, cfg: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     let input = read_input(Some(path))?;
     let (format, _) = args.types.formats(Some(path));
     let name = path.display().to_string();
@@ -87,7 +77,7 @@ fn update(
         .metadata
         .key_groups
         .iter()
-        .map(|g| g.iter().map(spec_of).collect())
+        .map(|g| g.iter().map(KeySpec::from_master_key).collect())
         .collect();
     let old_threshold = file.metadata.shamir_threshold;
     let same = old.len() == rule.key_groups.len()
@@ -106,16 +96,16 @@ fn update(
         let before = old.get(gi).cloned().unwrap_or_default();
         for k in group {
             let mark = if before.contains(k) { "    " } else { "+++ " };
-            eprintln!("    {mark}{}", describe(k));
+            eprintln!("    {mark}{k}");
         }
         for k in before.iter().filter(|k| !group.contains(k)) {
-            eprintln!("    --- {}", describe(k));
+            eprintln!("    --- {k}");
         }
     }
     for (gi, group) in old.iter().enumerate().skip(rule.key_groups.len()) {
         eprintln!("Group {} (removed)", gi + 1);
         for k in group {
-            eprintln!("    --- {}", describe(k));
+            eprintln!("    --- {k}");
         }
     }
     if !args.yes {
@@ -140,7 +130,7 @@ fn update(
     )
     .with_context(|| format!("cannot get the data key of {name}"))?;
     let recipients = keysource::recipients(&rule.key_groups)?;
-    let groups = wrap(&decrypted.data_key, &recipients, threshold)
+    let groups = lockstep_sops::wrap_data_key(&decrypted.data_key, &recipients, threshold)
         .context("cannot wrap the data key for the new keys")?;
     file.metadata.shamir_threshold = if groups.len() > 1 {
         if threshold == 0 {
@@ -158,56 +148,4 @@ fn update(
     )?;
     eprintln!("{name}: file updated");
     Ok(())
-}
-
-/// Wraps `key` (or, for several groups, its Shamir shares) for every recipient.
-fn wrap(
-    key: &lockstep_keys::DataKey,
-    groups: &[Vec<lockstep_sops::Recipient>],
-    threshold: usize,
-) -> anyhow::Result<Vec<lockstep_sops::KeyGroup>> {
-    if groups.is_empty() || groups.iter().any(Vec::is_empty) {
-        return Err(coded(Code::Generic, "empty key group provided"));
-    }
-    let shares = if groups.len() > 1 {
-        let threshold = if threshold == 0 {
-            groups.len()
-        } else {
-            threshold
-        };
-        if threshold < 2 || threshold > groups.len() {
-            return Err(coded(
-                Code::Generic,
-                format!(
-                    "shamir threshold {threshold} is invalid for {} key groups",
-                    groups.len()
-                ),
-            ));
-        }
-        Some(lockstep_keys::shamir::split(
-            key.expose_secret(),
-            groups.len(),
-            threshold,
-        )?)
-    } else {
-        None
-    };
-    let mut out = Vec::new();
-    for (gi, group) in groups.iter().enumerate() {
-        let mut entries = Vec::new();
-        for r in group {
-            let wrapped = match &shares {
-                Some(shares) => r.service.wrap_share(&shares[gi]),
-                None => r.service.wrap(key),
-            }
-            .with_context(|| format!("cannot wrap the data key for {}", r.service.describe()))?;
-            let mut entry = r.entry.clone();
-            entry
-                .fields
-                .insert("enc".to_owned(), lockstep_sops::Field::Text(wrapped.0));
-            entries.push(entry);
-        }
-        out.push(entries);
-    }
-    Ok(out)
 }

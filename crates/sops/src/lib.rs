@@ -12,6 +12,7 @@
 //! - [`encrypt`]: encrypts a plaintext tree for [`EncryptOptions::key_groups`] of
 //!   [`Recipient`]s; [`reencrypt`] does it again with an existing data key and the
 //!   [`IvStash`] of a previous decrypt, so unchanged values keep their ciphertext.
+//! - [`config`]: `.sops.yaml` — which keys and rules a new file gets.
 //! - [`ServiceResolver`]: the resolver for age, AWS KMS (feature `kms`) and Vault transit
 //!   (feature `vault`) keys that the CLI and the sync engine share.
 //!
@@ -46,6 +47,7 @@
 //! values; each maps to sops' exit code.
 
 pub mod cipher;
+pub mod config;
 pub mod error;
 pub mod file;
 pub mod gofmt;

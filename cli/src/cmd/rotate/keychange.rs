@@ -3,9 +3,9 @@
 
 use clap::Args;
 
-use super::super::keysource::spec_of;
+use lockstep_sops::config::{KeySpec, KmsSpec, split_list};
+
 use super::super::sopscommon::parse_context;
-use super::super::sopsconfig::{KeySpec, kms_from_arn, split_list};
 
 /// The key flags sops' `rotate` takes.
 #[derive(Debug, Args, Clone, Default)]
@@ -66,7 +66,7 @@ impl KeyFlags {
         added.extend(
             list(&self.add_kms)
                 .iter()
-                .map(|a| kms_from_arn(a, &context, self.aws_profile.as_deref())),
+                .map(|a| KeySpec::Kms(KmsSpec::from_arn(a, &context, self.aws_profile.as_deref()))),
         );
         added.extend(
             list(&self.add_hc_vault_transit)
@@ -77,7 +77,7 @@ impl KeyFlags {
         removed.extend(
             list(&self.rm_kms)
                 .iter()
-                .map(|a| kms_from_arn(a, &context, None)),
+                .map(|a| KeySpec::Kms(KmsSpec::from_arn(a, &context, None))),
         );
         removed.extend(
             list(&self.rm_hc_vault_transit)
@@ -96,12 +96,12 @@ impl KeyChanges {
             groups.push(Vec::new());
         }
         for key in &self.added {
-            if !groups[0].iter().any(|k| same_key(k, key)) {
+            if !groups[0].iter().any(|k| k.same_key(key)) {
                 groups[0].push(key.clone());
             }
         }
         for group in &mut groups {
-            group.retain(|k| !self.removed.iter().any(|r| same_key(k, r)));
+            group.retain(|k| !self.removed.iter().any(|r| k.same_key(r)));
         }
         groups
     }
@@ -112,30 +112,17 @@ pub fn groups_of(metadata: &lockstep_sops::Metadata) -> Vec<Vec<KeySpec>> {
     metadata
         .key_groups
         .iter()
-        .map(|g| g.iter().map(spec_of).collect())
+        .map(|g| g.iter().map(KeySpec::from_master_key).collect())
         .collect()
-}
-
-/// Whether two specs name the same key (fields such as `created_at` or a KMS context do
-/// not count, as in sops).
-pub fn same_key(a: &KeySpec, b: &KeySpec) -> bool {
-    match (a, b) {
-        (KeySpec::Age(x), KeySpec::Age(y)) => x.trim() == y.trim(),
-        (KeySpec::Kms { arn: x, .. }, KeySpec::Kms { arn: y, .. }) => x == y,
-        (KeySpec::Vault(x), KeySpec::Vault(y)) => {
-            x.trim_end_matches('/') == y.trim_end_matches('/')
-        }
-        _ => false,
-    }
 }
 
 /// A short public name for a key, for plans and messages.
 pub fn describe(spec: &KeySpec) -> String {
     match spec {
         KeySpec::Age(r) => format!("age:{r}"),
-        KeySpec::Kms { arn, .. } => format!("kms:{arn}"),
+        KeySpec::Kms(k) => format!("kms:{}", k.arn),
         KeySpec::Vault(u) => format!("vault:{u}"),
-        KeySpec::Unsupported { kind, key } => format!("{kind}:{key}"),
+        KeySpec::Unsupported { kind, key } => format!("{}:{key}", kind.field()),
     }
 }
 

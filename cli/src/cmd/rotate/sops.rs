@@ -7,18 +7,18 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use lockstep_keys::{VaultEnv, VaultTransitKey, WrappedKey};
+use lockstep_sops::config::{Config, KeySpec};
 use lockstep_sops::{EmitOptions, EncryptOptions, EncryptedFile, Field, Format, KeyType};
 
 use super::super::keysource;
 use super::super::sopscommon::{ConfigFlag, decrypt_file};
-use super::super::sopsconfig::{self, KeySpec};
 use super::RotateArgs;
 use super::keychange::{KeyChanges, describe, groups_of};
 
 /// The settings every SOPS file of one run is rotated with.
 pub struct SopsRotation {
     changes: KeyChanges,
-    rules: Option<sopsconfig::Config>,
+    rules: Option<Config>,
     rewrap: bool,
     ignore_mac: bool,
     emit: EmitOptions,
@@ -42,7 +42,8 @@ impl SopsRotation {
         }
         let rules = if args.repo.update_keys {
             Some(
-                sopsconfig::load(args.config.config.as_deref())?
+                args.config
+                    .load()?
                     .context("--update-keys needs a .sops.yaml (none found; see --config)")?,
             )
         } else {

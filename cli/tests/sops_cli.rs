@@ -8,6 +8,9 @@ use std::process::{Command, Output};
 use assert_cmd::cargo::CommandCargoExt as _;
 use regex::Regex;
 
+#[path = "sops/paths.rs"]
+mod paths;
+
 /// A value that must never appear in an error message.
 const CANARY: &str = "CANARY-s3cr3t-0xDEADBEEF";
 

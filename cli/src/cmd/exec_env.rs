@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use lockstep_sops::{Item, Value};
+use lockstep_sops::{Item, Scalar, Value};
 
-use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, scalar_text};
+use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted};
 use super::sopserr::{Code, coded};
 
 /// Run a command with the decrypted values in its environment (sops-compatible).
@@ -53,7 +53,11 @@ pub fn run(args: ExecEnvArgs) -> anyhow::Result<ExitCode> {
                     format!("cannot use keys with '=' in environment: {k}"),
                 ));
             }
-            let value = String::from_utf8(scalar_text(s))
+            let text = match s {
+                Scalar::Str(b) => b.clone(),
+                other => lockstep_sops::stores::dotenv::val_to_string(other).into_bytes(),
+            };
+            let value = String::from_utf8(text)
                 .map_err(|_| coded(Code::Generic, format!("value of {k} is not UTF-8")))?;
             env.push((k.clone(), zeroize::Zeroizing::new(value)));
         }

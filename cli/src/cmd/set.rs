@@ -7,13 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use lockstep_sops::{Format, Item, Scalar, Value};
+use lockstep_sops::path;
 use zeroize::Zeroizing;
 
-use super::sopscommon::{
-    ConfigFlag, Step, TypeFlags, open_encrypted, parse_path, write_reencrypted,
-};
-use super::sopserr::{Code, coded};
+use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, write_reencrypted};
+use super::sopserr::{Code, Coded, coded};
 
 /// Set one value of an encrypted file, in place (sops-compatible).
 #[derive(Debug, Args)]
@@ -22,7 +20,9 @@ pub struct SetArgs {
     file: PathBuf,
     /// The path, e.g. '["data"]["password"]'.
     index: String,
-    /// The value as JSON, e.g. '"secret"' or '{"a": 1}' (not with --value-file/--value-stdin).
+    /// The value as JSON, e.g. '"secret"' or '{"a": 1}' (not with --value-file/--value-stdin);
+    /// a number is stored as a float, as sops does.
+    #[arg(allow_hyphen_values = true)]
     value: Option<String>,
     /// Read the JSON value from this file.
     #[arg(long, value_name = "FILE", conflicts_with = "value_stdin")]
@@ -42,109 +42,14 @@ pub struct SetArgs {
     config: ConfigFlag,
 }
 
-/// Parses a JSON text into a tree value (exit 7 when it is not JSON).
-pub fn json_value(text: &str) -> anyhow::Result<Value> {
-    let wrapped = Zeroizing::new(format!("{{\"v\":{}\n}}", text.trim()));
-    let mut tree = lockstep_sops::stores::load(wrapped.as_bytes(), Format::Json)
-        .map_err(|_| coded(Code::InvalidSetFormat, "value for set is not valid JSON"))?;
-    let branch = tree.branches.first_mut();
-    let value = branch
-        .and_then(|b| {
-            b.iter_mut().find_map(|i| match i {
-                Item::Entry(k, v) if k == "v" => Some(v),
-                _ => None,
-            })
-        })
-        .ok_or_else(|| coded(Code::InvalidSetFormat, "value for set is not valid JSON"))?;
-    Ok(std::mem::replace(value, Value::Scalar(Scalar::Null)))
-}
-
-/// Puts `value` at `path`, creating missing mappings (and appending past the end of a
-/// list). Returns whether anything changed.
-pub fn set_at(items: &mut Vec<Item>, path: &[Step], value: Value) -> anyhow::Result<bool> {
-    let Some((first, rest)) = path.split_first() else {
-        return Err(coded(Code::InvalidSetFormat, "the path is empty"));
-    };
-    let Step::Key(k) = first else {
-        return Err(coded(
-            Code::InvalidSetFormat,
-            "the path must start with a key",
-        ));
-    };
-    let pos = items
-        .iter()
-        .position(|i| matches!(i, Item::Entry(key, _) if key == k));
-    let slot = match pos {
-        Some(p) => match &mut items[p] {
-            Item::Entry(_, v) => v,
-            Item::Comment(_) => unreachable!(),
-        },
-        None => {
-            items.push(Item::Entry(k.clone(), empty_for(rest)));
-            match items.last_mut() {
-                Some(Item::Entry(_, v)) => v,
-                _ => unreachable!(),
-            }
-        }
-    };
-    set_value(slot, rest, value)
-}
-
-fn empty_for(rest: &[Step]) -> Value {
-    match rest.first() {
-        Some(Step::Key(_)) => Value::Map(Vec::new()),
-        Some(Step::Index(_)) => Value::List(Vec::new()),
-        None => Value::Scalar(Scalar::Null),
-    }
-}
-
-fn set_value(slot: &mut Value, path: &[Step], value: Value) -> anyhow::Result<bool> {
-    let Some((first, rest)) = path.split_first() else {
-        if *slot == value {
-            return Ok(false);
-        }
-        *slot = value;
-        return Ok(true);
-    };
-    match first {
-        Step::Key(_) => {
-            if !matches!(slot, Value::Map(_)) {
-                *slot = Value::Map(Vec::new());
-            }
-            let Value::Map(items) = slot else {
-                unreachable!()
-            };
-            set_at(items, path, value)
-        }
-        Step::Index(i) => {
-            if !matches!(slot, Value::List(_)) {
-                *slot = Value::List(Vec::new());
-            }
-            let Value::List(list) = slot else {
-                unreachable!()
-            };
-            let positions: Vec<usize> = list
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| !matches!(v, Value::Comment(_)))
-                .map(|(p, _)| p)
-                .collect();
-            match positions.get(*i) {
-                Some(&p) => set_value(&mut list[p], rest, value),
-                None => {
-                    list.push(empty_for(rest));
-                    let last = list.last_mut().expect("just pushed");
-                    set_value(last, rest, value)?;
-                    Ok(true)
-                }
-            }
-        }
-    }
-}
-
 /// Runs `lockstep set`.
 pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
-    let path = parse_path(&args.index, Code::InvalidSetFormat)?;
+    let path = path::parse(&args.index).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::InvalidSetFormat,
+            format!("invalid set index {}", args.index),
+        ))
+    })?;
     let text = Zeroizing::new(match (&args.value, &args.value_file, args.value_stdin) {
         (Some(v), None, false) => v.clone(),
         (None, Some(f), false) => {
@@ -164,15 +69,22 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     });
-    let value = json_value(&text)?;
+    let value = path::value_from_json(&text).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::InvalidSetFormat,
+            "the value for set is not valid JSON",
+        ))
+    })?;
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
     let mut tree = std::mem::take(&mut decrypted.tree);
-    if tree.branches.is_empty() {
-        tree.branches.push(Vec::new());
-    }
-    let changed = set_at(&mut tree.branches[0], &path, value)?;
+    let changed = path::set(&mut tree, &path, value).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::InvalidSetFormat,
+            format!("cannot set {} in {name}", args.index),
+        ))
+    })?;
     if !changed && args.idempotent {
         return Ok(ExitCode::SUCCESS);
     }

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::config::{self, Config, ConfigError, CreationRule, KeySpec, KmsSpec};
-use lockstep_sops::{
-    DecryptOptions, Decrypted, EncryptedFile, Format, Item, KeyType, Rule, Scalar, Value,
-};
+use lockstep_sops::{DecryptOptions, Decrypted, EncryptedFile, Format, KeyType, Rule};
 
 use super::keysource::CliResolver;
 use super::sopserr::{Code, coded};
@@ -377,54 +375,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One step of a tree path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// A map key.
-    Key(String),
-    /// A list index.
-    Index(usize),
-}
-
-/// Parses sops' path syntax: `["key"]`, `['key']`, `[0]`, concatenated.
-pub fn parse_path(s: &str, code: Code) -> anyhow::Result<Vec<Step>> {
-    let bad = |why: &str| coded(code, format!("invalid tree path {s:?}: {why}"));
-    let mut steps = Vec::new();
-    let mut rest = s.trim();
-    while !rest.is_empty() {
-        rest = rest.strip_prefix('[').ok_or_else(|| bad("expected ["))?;
-        if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
-            let body = &rest[1..];
-            let end = body.find(q).ok_or_else(|| bad("unterminated string"))?;
-            steps.push(Step::Key(body[..end].to_owned()));
-            rest = body[end + 1..]
-                .strip_prefix(']')
-                .ok_or_else(|| bad("expected ]"))?;
-        } else {
-            let end = rest.find(']').ok_or_else(|| bad("expected ]"))?;
-            let n = rest[..end]
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| bad("index is not a number"))?;
-            steps.push(Step::Index(n));
-            rest = &rest[end + 1..];
-        }
-        rest = rest.trim_start();
-    }
-    Ok(steps)
-}
-
-/// A display form of a path for messages (`data:password`), keys only.
-pub fn show_path(path: &[Step]) -> String {
-    path.iter()
-        .map(|s| match s {
-            Step::Key(k) => k.clone(),
-            Step::Index(i) => i.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Loads an encrypted file; a file that does not parse is sops' generic error.
 pub fn load_encrypted(bytes: &[u8], format: Format, name: &str) -> anyhow::Result<EncryptedFile> {
     EncryptedFile::load(bytes, format).with_context(|| format!("cannot load {name}"))
@@ -514,36 +464,4 @@ pub fn private_temp_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
 /// The name to show for the input.
 pub fn shown(path: Option<&Path>) -> String {
     path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
-}
-
-/// Plain text of a scalar as exec-env and `--extract` print it.
-pub fn scalar_text(s: &Scalar) -> Vec<u8> {
-    match s {
-        Scalar::Str(b) => b.clone(),
-        other => lockstep_sops::stores::dotenv::val_to_string(other).into_bytes(),
-    }
-}
-
-/// Mutable access to the value at `path` in `items`.
-pub fn lookup_mut<'a>(items: &'a mut [Item], path: &[Step]) -> Option<&'a mut Value> {
-    let (first, rest) = path.split_first()?;
-    let Step::Key(k) = first else { return None };
-    let mut v = items.iter_mut().find_map(|i| match i {
-        Item::Entry(key, v) if key == k => Some(v),
-        _ => None,
-    })?;
-    for step in rest {
-        v = match (step, v) {
-            (Step::Key(k), Value::Map(m)) => m.iter_mut().find_map(|i| match i {
-                Item::Entry(key, v) if key == k => Some(v),
-                _ => None,
-            })?,
-            (Step::Index(i), Value::List(l)) => l
-                .iter_mut()
-                .filter(|v| !matches!(v, Value::Comment(_)))
-                .nth(*i)?,
-            _ => return None,
-        };
-    }
-    Some(v)
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use lockstep_sops::{DecryptError, EncryptError, LoadError};
+use lockstep_sops::{DecryptError, EmitError, EncryptError, LoadError, PathError};
 
 /// sops' exit codes that no library error carries by itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub enum Code {
     CannotReadInput = 2,
     /// 3: the output could not be written.
     CannotWriteOutput = 3,
+    /// 4: the output format cannot hold the tree or value (`ErrorDumpingTree`).
+    ErrorDumpingTree = 4,
     /// 6: a malformed `--encryption-context`.
     InvalidKmsContext = 6,
     /// 7: a bad `set`/`unset` path or value.
@@ -98,6 +100,15 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<LoadError>().is_some() {
             return Code::Generic as u8;
+        }
+        if cause.downcast_ref::<EmitError>().is_some() {
+            return Code::ErrorDumpingTree as u8;
+        }
+        if let Some(e) = cause.downcast_ref::<PathError>() {
+            return match e {
+                PathError::Syntax { .. } | PathError::Value { .. } => Code::InvalidSetFormat,
+                _ => Code::Generic,
+            } as u8;
         }
     }
     Code::Generic as u8

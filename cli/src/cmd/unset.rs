@@ -5,12 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use lockstep_sops::{Item, Value};
+use lockstep_sops::{PathError, path};
 
-use super::sopscommon::{
-    ConfigFlag, Step, TypeFlags, open_encrypted, parse_path, show_path, write_reencrypted,
-};
-use super::sopserr::{Code, coded};
+use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, write_reencrypted};
+use super::sopserr::{Code, Coded};
 
 /// Remove one value of an encrypted file, in place (sops-compatible).
 #[derive(Debug, Args)]
@@ -31,66 +29,26 @@ pub struct UnsetArgs {
     config: ConfigFlag,
 }
 
-fn remove(items: &mut Vec<Item>, path: &[Step]) -> bool {
-    let Some((Step::Key(k), rest)) = path.split_first() else {
-        return false;
-    };
-    let Some(pos) = items
-        .iter()
-        .position(|i| matches!(i, Item::Entry(key, _) if key == k))
-    else {
-        return false;
-    };
-    if rest.is_empty() {
-        items.remove(pos);
-        return true;
-    }
-    let Item::Entry(_, v) = &mut items[pos] else {
-        return false;
-    };
-    remove_in(v, rest)
-}
-
-fn remove_in(v: &mut Value, path: &[Step]) -> bool {
-    match (path.first(), v) {
-        (Some(Step::Key(_)), Value::Map(items)) => remove(items, path),
-        (Some(Step::Index(i)), Value::List(list)) => {
-            let Some(p) = list
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| !matches!(v, Value::Comment(_)))
-                .map(|(p, _)| p)
-                .nth(*i)
-            else {
-                return false;
-            };
-            if path.len() == 1 {
-                list.remove(p);
-                true
-            } else {
-                remove_in(&mut list[p], &path[1..])
-            }
-        }
-        _ => false,
-    }
-}
-
 /// Runs `lockstep unset`.
 pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
-    let path = parse_path(&args.index, Code::InvalidSetFormat)?;
+    let path = path::parse(&args.index).map_err(|e| {
+        anyhow::Error::new(e).context(Coded::new(
+            Code::InvalidSetFormat,
+            format!("invalid unset index {}", args.index),
+        ))
+    })?;
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
     let mut tree = std::mem::take(&mut decrypted.tree);
-    let removed = tree.branches.first_mut().is_some_and(|b| remove(b, &path));
-    if !removed {
-        if args.idempotent {
-            return Ok(ExitCode::SUCCESS);
+    match path::unset(&mut tree, &path) {
+        Ok(()) => {}
+        Err(PathError::NotFound { .. }) if args.idempotent => return Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot unset {} in {name}", args.index))
+            );
         }
-        return Err(coded(
-            Code::Generic,
-            format!("component {} not found", show_path(&path)),
-        ));
     }
     let emit = args.config.emit_options();
     write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;

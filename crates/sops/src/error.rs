@@ -223,10 +223,25 @@ pub enum PathError {
         /// Byte offset of the problem.
         position: usize,
     },
-    /// A step of the path is missing from the tree. sops exit code 91 for `unset`.
+    /// A key or index of the path is not in the tree (`unset --idempotent` accepts this).
     #[error("component {step} not found")]
     NotFound {
         /// The missing step as written (`["key"]`, `[3]`).
+        step: String,
+    },
+    /// A step does not fit the value it is applied to: a key into a list or a scalar, an
+    /// index into a scalar (or, for `set`, into a mapping).
+    #[error("component {step} cannot be applied to {found}")]
+    Mismatch {
+        /// The step as written.
+        step: String,
+        /// What is there: "a mapping", "a list", "a scalar", "a comment".
+        found: &'static str,
+    },
+    /// The path leads to a comment, which has no value to print.
+    #[error("component {step} is a comment, not a value")]
+    Comment {
+        /// The step as written.
         step: String,
     },
     /// The value given to `set` is not JSON.

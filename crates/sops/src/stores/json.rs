@@ -43,7 +43,8 @@ fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
-fn from_json(v: serde_json::Value) -> Value {
+/// A JSON value as a tree value: numbers that fit `i64` are `int`, others `float`.
+pub(crate) fn from_json(v: serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Scalar(Scalar::Null),
         serde_json::Value::Bool(b) => Value::Scalar(Scalar::Bool(b)),

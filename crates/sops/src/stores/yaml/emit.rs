@@ -142,6 +142,20 @@ impl Emitter {
         match value {
             Value::Map(items) if items.is_empty() => self.out.push_str(" {}\n"),
             Value::List(values) if values.is_empty() => self.out.push_str(" []\n"),
+            // A mapping left with comments only (after `unset`): go-yaml writes a flow
+            // mapping with the comments inside and the brace at column 0, which reads
+            // back as a mapping; block style would read back as null.
+            Value::Map(items) if items.iter().all(|i| matches!(i, Item::Comment(_))) => {
+                self.out.push_str(" {\n");
+                let child = self.child(indent);
+                for item in items {
+                    if let Item::Comment(c) = item {
+                        self.pad(child);
+                        self.comment(&c.text, child);
+                    }
+                }
+                self.out.push_str("}\n");
+            }
             Value::Map(items) => {
                 self.out.push('\n');
                 let child = self.child(indent);

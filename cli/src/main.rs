@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cmd::parse();
+    let verb = cli.verb().to_owned();
     match cmd::run(cli) {
         Ok(code) => code,
-        Err(err) => cmd::report(&err),
+        Err(err) => cmd::report(&err, &verb),
     }
 }

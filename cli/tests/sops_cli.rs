@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 use assert_cmd::cargo::CommandCargoExt as _;
 use regex::Regex;
 
+#[path = "sops/hints.rs"]
+mod hints;
 #[path = "sops/paths.rs"]
 mod paths;
 

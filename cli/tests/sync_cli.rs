@@ -408,3 +408,72 @@ async fn sops_files_are_decrypted_in_memory_with_the_users_age_key() {
     let (exit, stdout, stderr) = run("diff", Some(&key));
     assert_eq!((exit, stdout.as_str()), (0, ""), "{stderr}");
 }
+
+/// A kubeconfig for a cluster that is not there: `apply` and `diff` decrypt before they
+/// talk to the API server, so their decryption errors need no cluster.
+const NOWHERE: &str = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\ncurrent-context: x\n";
+
+/// UX review D6–D8: `apply` and `diff` print a decryption error once (the chain repeated
+/// itself), with hints of their own (`--ignore-mac` is not one of their flags), and
+/// `apply` exits 1 as documented (not sops' 51 or 128).
+#[test]
+fn apply_and_diff_say_a_decryption_error_once_with_their_own_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = encrypted_secret(
+        dir.path(),
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {CANARY}}}\n"
+        ),
+    );
+    write(dir.path(), "kubeconfig", NOWHERE);
+    let source = dir.path().join("app").to_str().unwrap().to_owned();
+    let kubeconfig = dir.path().join("kubeconfig").to_str().unwrap().to_owned();
+    let run = |verb: &str, key: Option<&Path>| {
+        let mut command = lockstep(dir.path());
+        command
+            .args([verb, &source, "--name", "d6", "--kubeconfig", &kubeconfig])
+            .env("HOME", dir.path())
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE");
+        if let Some(key) = key {
+            command.env("SOPS_AGE_KEY_FILE", key);
+        }
+        let output = command.output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(
+            !stdout.contains(CANARY) && !stderr.contains(CANARY),
+            "{stderr}"
+        );
+        (code(&output), stderr)
+    };
+    let expected = |verb: &str| if verb == "diff" { 2 } else { 1 };
+
+    for verb in ["apply", "diff"] {
+        let (exit, stderr) = run(verb, None);
+        assert_eq!(exit, expected(verb), "{verb}: {stderr}");
+        assert_eq!(
+            stderr.matches("could not retrieve the data key").count(),
+            1,
+            "{verb}: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: make an identity"),
+            "{verb}: {stderr}"
+        );
+    }
+
+    let file = dir.path().join("app/secret.enc.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("name: db", "name: other")).unwrap();
+    for verb in ["apply", "diff"] {
+        let (exit, stderr) = run(verb, Some(&key));
+        assert_eq!(exit, expected(verb), "{verb}: {stderr}");
+        assert_eq!(
+            stderr.matches("MAC mismatch").count(),
+            1,
+            "{verb}: {stderr}"
+        );
+        assert!(stderr.contains("restore it from Git"), "{verb}: {stderr}");
+        assert!(!stderr.contains("--ignore-mac"), "{verb}: {stderr}");
+    }
+}

@@ -18,7 +18,7 @@ use super::sopscommon::{
     ConfigFlag, KeyFlags, RuleFlags, TypeFlags, decrypt_file, load_encrypted, private_temp_dir,
     write_atomic, write_reencrypted,
 };
-use super::sopserr::{Code, Coded, coded};
+use super::sopserr::{Code, Coded, coded, hints};
 
 /// Edit an encrypted file in $SOPS_EDITOR/$EDITOR (sops-compatible).
 #[derive(Debug, Args)]
@@ -57,10 +57,11 @@ pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot decrypt {name}"))?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(&decrypted.tree, format, &emit)?);
     let Some(edited) = run_editor(&args.file, &plain)? else {
-        return Err(coded(
-            Code::FileNotModified,
-            "file has not changed, exiting",
-        ));
+        return Err(
+            Coded::new(Code::FileNotModified, "file has not changed, exiting")
+                .hint(hints::NOTHING_WRITTEN)
+                .into(),
+        );
     };
     let tree = lockstep_sops::stores::load(&edited, format).map_err(|e| {
         anyhow::Error::new(e).context(Coded::new(
@@ -75,10 +76,11 @@ pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
 fn create(args: &EditArgs, format: Format) -> anyhow::Result<ExitCode> {
     let settings = encrypt::settings(&args.file, &args.keys, &args.rules, &args.config)?;
     let Some(edited) = run_editor(&args.file, b"")? else {
-        return Err(coded(
-            Code::FileNotModified,
-            "file has not changed, exiting",
-        ));
+        return Err(
+            Coded::new(Code::FileNotModified, "file has not changed, exiting")
+                .hint(hints::NOTHING_WRITTEN)
+                .into(),
+        );
     };
     let tree = lockstep_sops::stores::load(&edited, format).map_err(|e| {
         anyhow::Error::new(e).context(Coded::new(
@@ -149,10 +151,12 @@ fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<
         }
     }
     if !ran {
-        return Err(coded(
+        return Err(Coded::new(
             Code::NoEditorFound,
             "no editor could be started (tried $SOPS_EDITOR, $EDITOR, vim, nano, vi)",
-        ));
+        )
+        .hint(hints::SET_EDITOR)
+        .into());
     }
     let edited = Zeroizing::new(std::fs::read(&path).context("cannot read the edited file")?);
     let _ = std::fs::write(&path, vec![0u8; edited.len().max(plain.len())]);

@@ -13,7 +13,7 @@ use super::keysource;
 use super::sopscommon::{
     ConfigFlag, KeyFlags, Output, RuleFlags, TypeFlags, parse_context, read_input, shown,
 };
-use super::sopserr::{Code, Coded, coded};
+use super::sopserr::{Code, Coded, coded, hints};
 
 /// Encrypt a file (sops-compatible flags).
 #[derive(Debug, Args)]
@@ -94,10 +94,12 @@ pub fn settings(
 /// Runs `lockstep encrypt`.
 pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
     if args.file.is_none() && args.filename_override.is_none() {
-        return Err(coded(
+        return Err(Coded::new(
             Code::ConflictingParameters,
             "must specify --filename-override when reading from stdin",
-        ));
+        )
+        .hint(hints::NAME_STDIN)
+        .into());
     }
     let output = Output::choose(args.in_place, args.output.as_deref(), args.file.as_deref())?;
     let input = read_input(args.file.as_deref())?;
@@ -108,10 +110,13 @@ pub fn run(args: EncryptArgs) -> anyhow::Result<ExitCode> {
         .expect("a name, checked above");
     let (in_fmt, out_fmt) = args.types.formats(Some(&name));
     let tree = lockstep_sops::stores::load(&input.bytes, in_fmt).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::CannotReadInput,
-            format!("error unmarshalling {}", shown(input.path.as_deref())),
-        ))
+        anyhow::Error::new(e).context(
+            Coded::new(
+                Code::CannotReadInput,
+                format!("error unmarshalling {}", shown(input.path.as_deref())),
+            )
+            .hint(hints::INPUT_FORMAT),
+        )
     })?;
     if lockstep_sops::stores::has_metadata(&tree, in_fmt) {
         return Err(

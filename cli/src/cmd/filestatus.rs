@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::sopscommon::{TypeFlags, read_input};
+use super::sopserr::{Code, Coded, hints};
 
 /// Print whether a file is sops-encrypted, as JSON (sops-compatible).
 #[derive(Debug, Args)]
@@ -19,6 +20,18 @@ pub struct FilestatusArgs {
 
 /// Runs `lockstep filestatus`.
 pub fn run(args: FilestatusArgs) -> anyhow::Result<ExitCode> {
+    // sops exits 1 here, not with its "no file" code 100.
+    if !args.file.exists() {
+        return Err(Coded::new(
+            Code::Generic,
+            format!(
+                "cannot check file status: {} does not exist",
+                args.file.display()
+            ),
+        )
+        .hint(hints::EXISTING_FILE)
+        .into());
+    }
     let input = read_input(Some(&args.file))?;
     let (format, _) = args.types.formats(Some(&args.file));
     let encrypted = lockstep_sops::file::is_encrypted(&input.bytes, format);

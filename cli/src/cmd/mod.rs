@@ -1,8 +1,9 @@
-//! The subcommands, one module each, and the one place that maps errors to exit codes.
+//! The subcommands, one module each, and the one place that reports errors and picks
+//! the exit code.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 mod age_keygen;
 mod apply;
@@ -34,6 +35,9 @@ mod updatekeys;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The subcommand's name, for messages about it.
+    #[arg(skip)]
+    verb: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,7 +84,17 @@ enum Command {
 
 /// Parses the process arguments, accepting sops' global flags before a SOPS verb.
 pub fn parse() -> Cli {
-    Cli::parse_from(sopsargs::reorder(std::env::args_os().collect()))
+    let matches = Cli::command().get_matches_from(sopsargs::reorder(std::env::args_os().collect()));
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.verb = matches.subcommand_name().unwrap_or_default().to_owned();
+    cli
+}
+
+impl Cli {
+    /// The subcommand's name (`encrypt`, `apply`, …).
+    pub fn verb(&self) -> &str {
+        &self.verb
+    }
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -108,15 +122,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints an error chain once and picks its exit code.
-pub fn report(err: &anyhow::Error) -> ExitCode {
+/// Reports a failed `verb` and picks its exit code: sops' code for the SOPS verbs, 1 for
+/// the others (`diff` prints with [`explain`] and exits 2, as `kubectl diff`).
+pub fn report(err: &anyhow::Error, verb: &str) -> ExitCode {
     if sopserr::is_broken_pipe(err) {
         return ExitCode::SUCCESS;
     }
-    let code = sopserr::exit_code(err);
-    eprintln!("lockstep: {err:#}");
-    if let Some(hint) = sopserr::hint(code) {
-        eprintln!("hint: {hint}");
+    explain(err, verb);
+    if sopsargs::is_sops_verb(verb) {
+        ExitCode::from(u8::from(sopserr::code(err)))
+    } else {
+        ExitCode::FAILURE
     }
-    ExitCode::from(code)
+}
+
+/// Prints the error chain once, then the hint the error calls for, naming a flag only
+/// when `verb` has it.
+pub fn explain(err: &anyhow::Error, verb: &str) {
+    eprintln!("lockstep: {}", sopserr::chain(err.as_ref()));
+    if let Some(hint) = sopserr::hint(err) {
+        eprintln!("hint: {}", hint.render(|id| has_flag(verb, id)));
+    }
+}
+
+/// Whether subcommand `verb` has the argument whose clap id is `id`.
+fn has_flag(verb: &str, id: &str) -> bool {
+    Cli::command()
+        .find_subcommand(verb)
+        .is_some_and(|c| c.get_arguments().any(|a| a.get_id() == id))
 }

@@ -86,7 +86,9 @@ impl SourceArgs {
                 .fetch(&self.source, &parse_ref(&self.reference))
                 .await
                 // The error chain can quote the URL as given, credentials and all.
-                .map_err(|err| anyhow::anyhow!("{}", scrub_url(&format!("{err:#}"), &self.source)))
+                .map_err(|err| {
+                    anyhow::anyhow!("{}", scrub_url(&super::sopserr::chain(&err), &self.source))
+                })
                 .with_context(|| format!("fetching {}", redact_url(&self.source)))?;
             (fetched.artifact.path, Some(fetched.artifact.revision))
         } else {

@@ -44,12 +44,8 @@ pub struct SetArgs {
 
 /// Runs `lockstep set`.
 pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
-    let path = path::parse(&args.index).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::InvalidSetFormat,
-            format!("invalid set index {}", args.index),
-        ))
-    })?;
+    let path =
+        path::parse(&args.index).with_context(|| format!("invalid set index {}", args.index))?;
     let text = Zeroizing::new(match (&args.value, &args.value_file, args.value_stdin) {
         (Some(v), None, false) => v.clone(),
         (None, Some(f), false) => {
@@ -69,12 +65,7 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     });
-    let value = path::value_from_json(&text).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::InvalidSetFormat,
-            "the value for set is not valid JSON",
-        ))
-    })?;
+    let value = path::value_from_json(&text).context("invalid value for set")?;
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;

@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 
-/// Verbs that take `--config` (and `--decryption-order`).
+/// sops' verbs: they take `--config` (and `--decryption-order`).
 const CONFIG_VERBS: [&str; 10] = [
     "encrypt",
     "decrypt",
@@ -18,6 +18,11 @@ const CONFIG_VERBS: [&str; 10] = [
     "updatekeys",
     "filestatus",
 ];
+
+/// Whether `verb` is one of sops' verbs, which exit with sops' codes.
+pub fn is_sops_verb(verb: &str) -> bool {
+    CONFIG_VERBS.contains(&verb)
+}
 
 /// Verbs that take the encryption rule flags.
 const RULE_VERBS: [&str; 2] = ["encrypt", "edit"];

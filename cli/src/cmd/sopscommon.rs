@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use lockstep_sops::config::{self, Config, ConfigError, CreationRule, KeySpec, KmsSpec};
+use lockstep_sops::config::{self, Config, CreationRule, KeySpec, KmsSpec};
 use lockstep_sops::{DecryptOptions, Decrypted, EncryptedFile, Format, KeyType, Rule};
 
 use super::keysource::CliResolver;
-use super::sopserr::{Code, coded};
+use super::sopserr::{Code, Coded, Hint, coded, hints};
 
 /// `--config` (sops' global flag, accepted on every verb here).
 #[derive(Debug, Args, Clone)]
@@ -167,10 +167,7 @@ impl RuleFlags {
             Rule::from_field(field, value)
         })
         .collect();
-        config::encryption_rule(&flags, config).map_err(|e| match e {
-            ConfigError::ConflictingRules => coded(Code::ConflictingParameters, e.to_string()),
-            other => other.into(),
-        })
+        Ok(config::encryption_rule(&flags, config)?)
     }
 
     /// `mac_only_encrypted` from the flag or the creation rule.
@@ -266,23 +263,20 @@ pub fn read_input(file: Option<&Path>) -> anyhow::Result<Input> {
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .context("cannot read stdin")
-                .map_err(|e| {
-                    e.context(super::sopserr::Coded::new(
-                        Code::CannotReadInput,
-                        "cannot read input",
-                    ))
-                })?;
+                .map_err(|e| e.context(Coded::new(Code::CannotReadInput, "cannot read input")))?;
             Ok(Input { bytes, path: None })
         }
         Some(path) => {
             if !path.exists() {
-                return Err(coded(
+                return Err(Coded::new(
                     Code::NoFileSpecified,
                     format!("cannot operate on non-existent file {}", path.display()),
-                ));
+                )
+                .hint(hints::EXISTING_FILE)
+                .into());
             }
             let bytes = std::fs::read(path).map_err(|e| {
-                anyhow::Error::new(e).context(super::sopserr::Coded::new(
+                anyhow::Error::new(e).context(Coded::new(
                     Code::CannotReadInput,
                     format!("cannot read {}", path.display()),
                 ))
@@ -314,14 +308,20 @@ impl<'a> Output<'a> {
         input: Option<&'a Path>,
     ) -> anyhow::Result<Output<'a>> {
         match (in_place, output, input) {
-            (true, Some(_), _) => Err(coded(
+            (true, Some(_), _) => Err(Coded::new(
                 Code::ConflictingParameters,
                 "cannot operate on both --output and --in-place",
-            )),
-            (true, None, None) => Err(coded(
+            )
+            .hint(hints::CONFLICTING_FLAGS)
+            .into()),
+            (true, None, None) => Err(Coded::new(
                 Code::ConflictingParameters,
                 "cannot use --in-place when reading from stdin",
-            )),
+            )
+            .hint(Hint::new(
+                "name the file to change in place, or drop --in-place",
+            ))
+            .into()),
             (true, None, Some(p)) => Ok(Output::InPlace(p)),
             (false, Some(p), _) => Ok(Output::File(p)),
             (false, None, _) => Ok(Output::Stdout),
@@ -346,7 +346,7 @@ impl<'a> Output<'a> {
 /// permissions of an existing file (new files: 0600 unless umask says less).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let fail = |e: std::io::Error| {
-        anyhow::Error::new(e).context(super::sopserr::Coded::new(
+        anyhow::Error::new(e).context(Coded::new(
             Code::CannotWriteOutput,
             format!("could not write {}", path.display()),
         ))
@@ -438,8 +438,18 @@ pub fn open_encrypted(
     ignore_mac: bool,
     config: &ConfigFlag,
 ) -> anyhow::Result<Decrypted> {
-    let input = read_input(Some(path))?;
     let name = path.display().to_string();
+    // sops: "no file" (100) is for encrypt and decrypt; the verbs that change or run a
+    // file cannot read it (2).
+    if !path.exists() {
+        return Err(Coded::new(
+            Code::CannotReadInput,
+            format!("cannot read {name}: the file does not exist"),
+        )
+        .hint(hints::EXISTING_FILE)
+        .into());
+    }
+    let input = read_input(Some(path))?;
     let file = load_encrypted(&input.bytes, format, &name)?;
     decrypt_file(file, ignore_mac, config).with_context(|| format!("cannot decrypt {name}"))
 }

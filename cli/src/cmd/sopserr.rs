@@ -1,46 +1,126 @@
-//! sops exit codes: the one place where errors of the SOPS verbs become process exit codes
-//! (`cmd/sops/codes/codes.go` upstream), plus the hint line printed under an error.
+//! What a failed command shows: its error chain, printed once; a hint chosen by the error
+//! (naming a flag only when the command has it); and, for the SOPS verbs, sops' exit code
+//! ([`Code`], mapped from the library's errors by `lockstep_sops::codes`).
 
 use std::fmt;
 
+use lockstep_sops::config::ConfigError;
 use lockstep_sops::{DecryptError, EmitError, EncryptError, LoadError, PathError};
 
-/// sops' exit codes that no library error carries by itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    /// 1: anything else.
-    Generic = 1,
-    /// 2: the input could not be read or parsed as plaintext.
-    CannotReadInput = 2,
-    /// 3: the output could not be written.
-    CannotWriteOutput = 3,
-    /// 4: the output format cannot hold the tree or value (`ErrorDumpingTree`).
-    ErrorDumpingTree = 4,
-    /// 6: a malformed `--encryption-context`.
-    InvalidKmsContext = 6,
-    /// 7: a bad `set`/`unset` path or value.
-    InvalidSetFormat = 7,
-    /// 8: flags that exclude each other.
-    ConflictingParameters = 8,
-    /// 49: `rotate --add-*/--rm-*` on a file that does not exist.
-    NonExistentFileKeys = 49,
-    /// 91: a bad `--extract` path.
-    InvalidTreePath = 91,
-    /// 112: a key type named twice in `--decryption-order`.
-    DuplicateDecryptionKeyType = 112,
-    /// 100: no file given, or it does not exist.
-    NoFileSpecified = 100,
-    /// 200: `edit` left the file unchanged.
-    FileNotModified = 200,
-    /// 201: no editor could be started.
-    NoEditorFound = 201,
+pub use lockstep_sops::Code;
+
+/// A next step to print under an error: a sentence, and a clause that names a flag, added
+/// only when the failed command has that flag.
+#[derive(Clone, Copy, Debug)]
+pub struct Hint {
+    text: &'static str,
+    flag: Option<(&'static str, &'static str)>,
 }
 
-/// An error that carries its sops exit code.
+impl Hint {
+    /// A hint that names no flag.
+    pub const fn new(text: &'static str) -> Self {
+        Hint { text, flag: None }
+    }
+
+    /// Adds `clause` when the command has the flag whose clap id is `id`.
+    pub const fn or_flag(self, id: &'static str, clause: &'static str) -> Self {
+        Hint {
+            text: self.text,
+            flag: Some((id, clause)),
+        }
+    }
+
+    /// The hint for a command that has the flags `has_flag` says it has.
+    pub fn render(&self, has_flag: impl Fn(&str) -> bool) -> String {
+        match self.flag {
+            Some((id, clause)) if has_flag(id) => format!("{}{clause}", self.text),
+            _ => self.text.to_owned(),
+        }
+    }
+}
+
+/// Hints for errors of the command line itself, used where those errors are made.
+pub mod hints {
+    use super::Hint;
+
+    /// A file argument that does not exist.
+    pub const EXISTING_FILE: Hint = Hint::new("pass an existing file").or_flag(
+        "filename_override",
+        ", or read stdin with --filename-override NAME",
+    );
+    /// Plaintext that does not parse in its format.
+    pub const INPUT_FORMAT: Hint = Hint::new("check that the input is valid in its format")
+        .or_flag("input_type", ", or name its format with --input-type");
+    /// stdin without a name to pick the format and creation rule by.
+    pub const NAME_STDIN: Hint = Hint::new(
+        "pass --filename-override NAME: its extension picks the format, its path the creation rule",
+    );
+    /// Two flags that exclude each other.
+    pub const CONFLICTING_FLAGS: Hint = Hint::new("drop one of the two flags");
+    /// `edit` left the file as it was.
+    pub const NOTHING_WRITTEN: Hint = Hint::new("nothing was written");
+    /// No editor started.
+    pub const SET_EDITOR: Hint = Hint::new("set SOPS_EDITOR or EDITOR");
+}
+
+/// A hint chosen by the kind of a library error.
+fn library_hint(cause: &(dyn std::error::Error + 'static)) -> Option<Hint> {
+    if let Some(e) = cause.downcast_ref::<DecryptError>() {
+        return match e {
+            DecryptError::NoKey { .. } => Some(Hint::new(
+                "make an identity of the file available: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt, AWS credentials or VAULT_TOKEN",
+            )),
+            DecryptError::MacMismatch
+            | DecryptError::MacMissing
+            | DecryptError::MacUndecryptable { .. } => Some(
+                Hint::new("the file was changed by something other than sops or lockstep; restore it from Git")
+                    .or_flag("ignore_mac", ", or pass --ignore-mac if you trust it"),
+            ),
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<EncryptError>() {
+        return match e {
+            EncryptError::Empty => Some(Hint::new("the input must contain at least one document")),
+            EncryptError::AlreadyEncrypted => Some(Hint::new(
+                "decrypt it first, or change it with `lockstep edit`, `set` or `rotate`",
+            )),
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<PathError>() {
+        return match e {
+            PathError::Syntax { .. } => Some(Hint::new(
+                "paths look like '[\"data\"][\"password\"]' or '[\"list\"][0]'",
+            )),
+            PathError::Value { .. } => Some(Hint::new(
+                "give the value as JSON: '\"text\"', 42, true, null or '{\"key\": \"value\"}'",
+            )),
+            _ => None,
+        };
+    }
+    if let Some(e) = cause.downcast_ref::<ConfigError>() {
+        return match e {
+            ConfigError::NoMatchingRule { .. } => Some(Hint::new(
+                "add a creation rule whose path_regex matches the file (a rule without path_regex matches every file)",
+            )),
+            ConfigError::ConflictingRules => Some(Hint::new(
+                "keep one encryption rule, in the flags or in the creation rule",
+            )),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// An error of the command line itself (a flag, a missing file), with its sops exit code
+/// and, when one helps, a hint.
 #[derive(Debug)]
 pub struct Coded {
     code: Code,
     message: String,
+    hint: Option<Hint>,
 }
 
 impl Coded {
@@ -49,7 +129,14 @@ impl Coded {
         Coded {
             code,
             message: message.into(),
+            hint: None,
         }
+    }
+
+    /// The same error, with a hint.
+    pub fn hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint);
+        self
     }
 }
 
@@ -63,7 +150,66 @@ impl std::error::Error for Coded {}
 
 /// Shorthand: an `anyhow::Error` with a sops exit code.
 pub fn coded(code: Code, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Coded::new(code, message))
+    Coded::new(code, message).into()
+}
+
+/// The [`Coded`] layers of a chain, outermost first. Context layers are only visible to
+/// anyhow's own downcast, sources only to `chain`.
+fn coded_layers(err: &anyhow::Error) -> impl Iterator<Item = &Coded> {
+    err.downcast_ref::<Coded>()
+        .into_iter()
+        .chain(err.chain().filter_map(|e| e.downcast_ref::<Coded>()))
+}
+
+/// The sops exit code of an error chain: the outermost [`Coded`] wins, else the first
+/// library error's, else [`Code::Generic`].
+pub fn code(err: &anyhow::Error) -> Code {
+    if let Some(c) = coded_layers(err).next() {
+        return c.code;
+    }
+    err.chain()
+        .find_map(|cause| {
+            if let Some(e) = cause.downcast_ref::<DecryptError>() {
+                Some(e.code())
+            } else if let Some(e) = cause.downcast_ref::<EncryptError>() {
+                Some(e.code())
+            } else if let Some(e) = cause.downcast_ref::<LoadError>() {
+                Some(e.code())
+            } else if let Some(e) = cause.downcast_ref::<EmitError>() {
+                Some(e.code())
+            } else if let Some(e) = cause.downcast_ref::<PathError>() {
+                Some(e.code())
+            } else {
+                cause.downcast_ref::<ConfigError>().map(ConfigError::code)
+            }
+        })
+        .unwrap_or(Code::Generic)
+}
+
+/// The hint for an error chain: a [`Coded`] layer's, else the first library error's.
+pub fn hint(err: &anyhow::Error) -> Option<Hint> {
+    coded_layers(err)
+        .find_map(|c| c.hint)
+        .or_else(|| err.chain().find_map(library_hint))
+}
+
+/// The chain as one line, `outer: inner`, leaving out a cause whose text the layer above
+/// already quotes (many errors print their source in their own message).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(err);
+    while let Some(cause) = next {
+        next = cause.source();
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Whether the error is a broken pipe on output (a quiet success, like `head` closing).
@@ -74,63 +220,43 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The sops exit code of an error chain: the outermost [`Coded`] wins; otherwise the
-/// first library error found; otherwise 1.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    // Context layers are only visible to anyhow's own downcast; sources to `chain`.
-    if let Some(c) = err.downcast_ref::<Coded>() {
-        return c.code as u8;
-    }
-    for cause in err.chain() {
-        if let Some(c) = cause.downcast_ref::<Coded>() {
-            return c.code as u8;
-        }
-        if let Some(e) = cause.downcast_ref::<DecryptError>() {
-            return e.exit_code();
-        }
-        if let Some(e) = cause.downcast_ref::<EncryptError>() {
-            return match e {
-                EncryptError::AlreadyEncrypted | EncryptError::Empty => e.exit_code(),
-                // sops: "Could not generate data key" and config errors are generic.
-                EncryptError::NoKeys { .. }
-                | EncryptError::Wrap { .. }
-                | EncryptError::Threshold { .. } => Code::Generic as u8,
-                _ => e.exit_code(),
-            };
-        }
-        if cause.downcast_ref::<LoadError>().is_some() {
-            return Code::Generic as u8;
-        }
-        if cause.downcast_ref::<EmitError>().is_some() {
-            return Code::ErrorDumpingTree as u8;
-        }
-        if let Some(e) = cause.downcast_ref::<PathError>() {
-            return match e {
-                PathError::Syntax { .. } | PathError::Value { .. } => Code::InvalidSetFormat,
-                _ => Code::Generic,
-            } as u8;
-        }
-    }
-    Code::Generic as u8
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The next step to suggest for an exit code, if there is a useful one.
-pub fn hint(code: u8) -> Option<&'static str> {
-    Some(match code {
-        2 => "check that the input is valid in its format (or pass --input-type)",
-        8 => "drop one of the conflicting flags (see --help)",
-        51 => {
-            "the file was changed outside sops/lockstep; restore it from Git, or pass --ignore-mac if you trust it"
-        }
-        91 => "paths look like '[\"data\"][\"password\"]' or '[\"list\"][0]'",
-        92 => "the input must contain at least one document",
-        100 => "pass an existing file (or use stdin with --filename-override)",
-        128 => {
-            "make an identity of the file available: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt, AWS credentials or VAULT_TOKEN"
-        }
-        200 => "nothing was written",
-        201 => "set SOPS_EDITOR or EDITOR",
-        203 => "decrypt it first, or use `lockstep edit`/`rotate`",
-        _ => return None,
-    })
+    #[test]
+    fn a_quoted_source_is_printed_once() {
+        let inner = std::io::Error::other("No such file (os error 2)");
+        let err = anyhow::Error::new(inner)
+            .context("failed to read kubeconfig: No such file (os error 2)")
+            .context("reading kubeconfig /nope");
+        assert_eq!(
+            chain(err.as_ref()),
+            "reading kubeconfig /nope: failed to read kubeconfig: No such file (os error 2)"
+        );
+    }
+
+    #[test]
+    fn codes_and_hints_come_from_the_error() {
+        let err = anyhow::Error::new(DecryptError::MacMismatch).context("decrypting x");
+        assert_eq!(code(&err), Code::MacMismatch);
+        let hint = hint(&err).unwrap();
+        assert!(
+            hint.render(|id| id == "ignore_mac")
+                .contains("--ignore-mac")
+        );
+        assert!(!hint.render(|_| false).contains("--ignore-mac"));
+        let coded = anyhow::Error::from(
+            Coded::new(Code::NoFileSpecified, "missing").hint(hints::EXISTING_FILE),
+        )
+        .context("outer");
+        assert_eq!(code(&coded), Code::NoFileSpecified);
+        assert!(
+            !super::hint(&coded)
+                .unwrap()
+                .render(|_| false)
+                .contains("stdin")
+        );
+        assert_eq!(code(&anyhow::anyhow!("plain")), Code::Generic);
+    }
 }

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::{PathError, path};
 
 use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, write_reencrypted};
-use super::sopserr::{Code, Coded};
 
 /// Remove one value of an encrypted file, in place (sops-compatible).
 #[derive(Debug, Args)]
@@ -31,12 +31,8 @@ pub struct UnsetArgs {
 
 /// Runs `lockstep unset`.
 pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
-    let path = path::parse(&args.index).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::InvalidSetFormat,
-            format!("invalid unset index {}", args.index),
-        ))
-    })?;
+    let path =
+        path::parse(&args.index).with_context(|| format!("invalid unset index {}", args.index))?;
     let (format, _) = args.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;

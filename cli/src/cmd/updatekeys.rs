@@ -14,7 +14,7 @@ use super::keysource;
 use super::sopscommon::{
     ConfigFlag, TypeFlags, decrypt_file, load_encrypted, read_input, write_atomic,
 };
-use super::sopserr::{Code, coded};
+use super::sopserr::{Code, chain, coded};
 
 /// Re-wrap files' data keys for the keys of their creation rule (sops-compatible).
 #[derive(Debug, Args)]
@@ -43,7 +43,7 @@ pub fn run(args: UpdatekeysArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for path in &args.files {
         if let Err(e) = update(&args, &cfg, path) {
-            eprintln!("lockstep: {}: {e:#}", path.display());
+            eprintln!("lockstep: {}: {}", path.display(), chain(e.as_ref()));
             failed += 1;
         }
     }

@@ -25,7 +25,7 @@ fn main() {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            std::process::exit(e.exit_code().into());
+            std::process::exit(u8::from(e.code()).into());
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The error enums of the crate, one per operation.
 //!
 //! Every error carries locations (line and column, key paths like `data:password`), key
-//! names and counts, never a value, a comment's text or key material. The CLI maps them to
-//! sops' exit codes; [`DecryptError::exit_code`] and friends give the mapping.
+//! names and counts, never a value, a comment's text or key material. [`crate::codes`] maps
+//! them to sops' exit codes.
 
 use crate::stores::Format;
 
@@ -128,19 +128,6 @@ pub enum DecryptError {
     },
 }
 
-impl DecryptError {
-    /// The exit code sops uses for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            DecryptError::NoKey { .. } | DecryptError::Shamir(_) => 128,
-            DecryptError::Value { .. } => 25,
-            DecryptError::MacMismatch
-            | DecryptError::MacMissing
-            | DecryptError::MacUndecryptable { .. } => 51,
-        }
-    }
-}
-
 /// Encrypting a tree failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -196,21 +183,6 @@ pub enum EncryptError {
     /// A float is NaN or infinite where the format cannot carry it, or similar.
     #[error(transparent)]
     Emit(#[from] EmitError),
-}
-
-impl EncryptError {
-    /// The exit code `sops encrypt` uses for this error. Key wrapping failures are a generic
-    /// error (1) there; `sops edit`, `rotate` and `updatekeys` report them as 128.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            EncryptError::AlreadyEncrypted => 203,
-            EncryptError::Empty => 92,
-            EncryptError::Wrap { .. }
-            | EncryptError::NoKeys { .. }
-            | EncryptError::Threshold { .. } => 1,
-            _ => 23,
-        }
-    }
 }
 
 /// A tree path (`--extract`, `set`, `unset`) is malformed or does not lead anywhere.

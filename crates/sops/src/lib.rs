@@ -44,9 +44,10 @@
 //!
 //! Output follows the layout of sops [`SOPS_VERSION`]. Errors ([`LoadError`],
 //! [`DecryptError`], [`EncryptError`], [`EmitError`]) carry locations and key names, never
-//! values; each maps to sops' exit code.
+//! values; [`codes::Code`] is the sops exit code of each.
 
 pub mod cipher;
+pub mod codes;
 pub mod config;
 pub mod error;
 pub mod file;
@@ -65,6 +66,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub use cipher::IvStash;
+pub use codes::Code;
 pub use error::{DecryptError, EmitError, EncryptError, KeyAttempt, LoadError, PathError};
 pub use file::EncryptedFile;
 pub use keygroups::{AgeResolver, KeyResolver, Recipient, wrap_data_key};

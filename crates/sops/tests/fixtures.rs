@@ -206,7 +206,7 @@ fn fluxcd_v3_12_1_age_pq_fails_clearly() {
         tried[0].key.starts_with("age1pq1") && tried[0].reason.contains("post-quantum"),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 128);
+    assert_eq!(u8::from(err.code()), 128);
 }
 
 /// A pgp service that always fails, recording that it was asked.

@@ -213,5 +213,5 @@ fn shamir_two_groups() {
         ),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 128);
+    assert_eq!(u8::from(err.code()), 128);
 }

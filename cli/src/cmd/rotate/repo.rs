@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context as _;
 
 use super::super::sopscommon::write_atomic;
-use super::super::sopserr::{Code, coded};
+use super::super::sopserr::{Code, chain, coded};
 use super::discover::{Found, Kind, discover};
 use super::report::{self, Outcome, Row};
 use super::sealed::Resealer;
@@ -107,7 +107,7 @@ fn rotate_one(file: &Found, sops: &SopsRotation, resealer: &Resealer, dry_run: b
         Kind::Sealed => resealer.plan(&file.bytes),
     };
     let what = match step {
-        Err(e) => return Outcome::Failed(format!("{e:#}")),
+        Err(e) => return Outcome::Failed(chain(e.as_ref())),
         Ok(Step::Skip(why)) => return Outcome::Skipped(why),
         Ok(Step::Change(what)) if dry_run => return Outcome::Planned(what),
         Ok(Step::Change(what)) => what,
@@ -118,7 +118,7 @@ fn rotate_one(file: &Found, sops: &SopsRotation, resealer: &Resealer, dry_run: b
     };
     match rotated.and_then(|bytes| replace(&file.path, &bytes)) {
         Ok(()) => Outcome::Rotated(what),
-        Err(e) => Outcome::Failed(format!("{e:#}")),
+        Err(e) => Outcome::Failed(chain(e.as_ref())),
     }
 }
 

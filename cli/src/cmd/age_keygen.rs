@@ -10,6 +10,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use secrecy::ExposeSecret as _;
 
+use super::output::private_file;
+
 /// Generate an age identity (like age-keygen).
 #[derive(Debug, Args)]
 pub struct AgeKeygenArgs {
@@ -40,15 +42,7 @@ pub fn run(args: AgeKeygenArgs) -> anyhow::Result<ExitCode> {
     ));
     match &args.output {
         Some(path) => {
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts
-                .open(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(text.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            private_file(path, text.as_bytes())?;
             eprintln!("Public key: {recipient}");
         }
         None => {

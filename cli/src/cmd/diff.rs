@@ -88,7 +88,7 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Err(err) => {
-            super::explain(&err, "diff");
+            super::report::explain(&err, "diff");
             Ok(ExitCode::from(2))
         }
     }
@@ -108,7 +108,7 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
     for manifest in &manifests {
         let (entry, live, merged) = dry_run(&mut kinds, manifest)
             .await
-            .map_err(|e| anyhow::anyhow!(redactor.scrub(&super::sopserr::chain(e.as_ref()))))?;
+            .map_err(|e| anyhow::anyhow!(redactor.scrub(&super::report::chain(e.as_ref()))))?;
         current.push(entry.clone());
         sides.push((entry, live, merged));
     }

@@ -9,25 +9,19 @@ mod age_keygen;
 mod apply;
 mod cluster;
 mod completion;
-mod decrypt;
 mod diff;
-mod edit;
-mod encrypt;
-mod exec_env;
-mod exec_file;
-mod filestatus;
 mod keys;
-mod keysource;
+mod output;
 mod render;
+mod report;
 mod rotate;
 mod seal;
-mod set;
-mod sopsargs;
-mod sopscommon;
-mod sopserr;
+mod sops;
 mod unseal;
-mod unset;
-mod updatekeys;
+
+pub use report::report;
+
+use sops::{decrypt, edit, encrypt, exec_env, exec_file, filestatus, set, unset, updatekeys};
 
 /// Keeps Kubernetes clusters in lockstep with Git, with the secrets in Git encrypted.
 #[derive(Debug, Parser)]
@@ -84,7 +78,8 @@ enum Command {
 
 /// Parses the process arguments, accepting sops' global flags before a SOPS verb.
 pub fn parse() -> Cli {
-    let matches = Cli::command().get_matches_from(sopsargs::reorder(std::env::args_os().collect()));
+    let matches =
+        Cli::command().get_matches_from(sops::args::reorder(std::env::args_os().collect()));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.verb = matches.subcommand_name().unwrap_or_default().to_owned();
     cli
@@ -120,34 +115,4 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completion(args) => completion::completion(args),
         Command::Man(args) => completion::man(args),
     }
-}
-
-/// Reports a failed `verb` and picks its exit code: sops' code for the SOPS verbs, 1 for
-/// the others (`diff` prints with [`explain`] and exits 2, as `kubectl diff`).
-pub fn report(err: &anyhow::Error, verb: &str) -> ExitCode {
-    if sopserr::is_broken_pipe(err) {
-        return ExitCode::SUCCESS;
-    }
-    explain(err, verb);
-    if sopsargs::is_sops_verb(verb) {
-        ExitCode::from(u8::from(sopserr::code(err)))
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-/// Prints the error chain once, then the hint the error calls for, naming a flag only
-/// when `verb` has it.
-pub fn explain(err: &anyhow::Error, verb: &str) {
-    eprintln!("lockstep: {}", sopserr::chain(err.as_ref()));
-    if let Some(hint) = sopserr::hint(err) {
-        eprintln!("hint: {}", hint.render(|id| has_flag(verb, id)));
-    }
-}
-
-/// Whether subcommand `verb` has the argument whose clap id is `id`.
-fn has_flag(verb: &str, id: &str) -> bool {
-    Cli::command()
-        .find_subcommand(verb)
-        .is_some_and(|c| c.get_arguments().any(|a| a.get_id() == id))
 }

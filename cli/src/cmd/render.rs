@@ -87,7 +87,7 @@ impl SourceArgs {
                 .await
                 // The error chain can quote the URL as given, credentials and all.
                 .map_err(|err| {
-                    anyhow::anyhow!("{}", scrub_url(&super::sopserr::chain(&err), &self.source))
+                    anyhow::anyhow!("{}", scrub_url(&super::report::chain(&err), &self.source))
                 })
                 .with_context(|| format!("fetching {}", redact_url(&self.source)))?;
             (fetched.artifact.path, Some(fetched.artifact.revision))

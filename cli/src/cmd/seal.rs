@@ -7,7 +7,7 @@
 
 mod cluster;
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -17,6 +17,7 @@ use lockstep_keys::sealing::Certificate;
 use lockstep_sealed::{Format, Scope, SealOptions, manifest};
 
 use super::cluster::KubeFlags;
+use super::output::Output;
 
 /// Seal Kubernetes Secrets into SealedSecrets (kubeseal-compatible flags).
 #[derive(Debug, Args)]
@@ -198,7 +199,7 @@ pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
         let (merged, _) =
             lockstep_sealed::merge_into(&existing, secrets.remove(0), key, args.allow_empty_data)
                 .with_context(|| format!("merging into {}", target.display()))?;
-        write_atomically(target, merged.as_bytes())?;
+        Output::InPlace(target).write(merged.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -301,29 +302,11 @@ pub(crate) fn read_input(path: Option<&Path>) -> anyhow::Result<zeroize::Zeroizi
     }
 }
 
-/// Writes to `-w FILE` (atomically) or stdout.
+/// Writes to `-w FILE` (atomically, permissions of an existing file kept) or stdout.
 pub(crate) fn write_output(file: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match file {
-        Some(path) => write_atomically(path, bytes),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes).context("writing stdout")?;
-            out.flush().context("writing stdout")
-        }
+        Some(path) => Output::File(path),
+        None => Output::Stdout,
     }
-}
-
-/// Writes a sibling temporary file and renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.lockstep-{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+    .write(bytes)
 }

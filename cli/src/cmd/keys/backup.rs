@@ -17,8 +17,8 @@ use lockstep_keys::sealing::Certificate;
 use lockstep_sealed::{KEY_ACTIVE, SEALING_KEY_LABEL};
 use zeroize::Zeroizing;
 
-use super::super::sopscommon::write_atomic;
 use super::Cluster;
+use crate::cmd::output::write_atomic;
 
 /// `lockstep keys backup`.
 #[derive(Debug, Args)]

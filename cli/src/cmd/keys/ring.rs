@@ -10,8 +10,8 @@ use kube::api::{Api, ListParams};
 use lockstep_keys::sealing::{Certificate, SealingPrivateKey};
 use lockstep_sealed::{KEY_ACTIVE, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_LABEL};
 
-use super::super::rotate::discover::{Kind, discover};
-use super::super::rotate::work_tree;
+use crate::cmd::rotate::discover::{Kind, discover};
+use crate::cmd::rotate::work_tree;
 
 /// One sealing key and the Secret that holds it.
 pub struct Key {

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use lockstep_sops::EncryptOptions;
 
-use super::super::keysource;
-use super::super::sopscommon::{Output, open_encrypted};
-use super::super::sopserr::{Code, coded};
 use super::RotateArgs;
 use super::keychange::groups_of;
+use crate::cmd::output::Output;
+use crate::cmd::report::{Code, coded};
+use crate::cmd::sops::file::open_encrypted;
+use crate::cmd::sops::keysource;
 
 /// Rotates `file` (sops-compatible behaviour, output and exit codes).
 pub fn run(file: &Path, args: &RotateArgs) -> anyhow::Result<ExitCode> {
@@ -27,9 +28,9 @@ pub fn run(file: &Path, args: &RotateArgs) -> anyhow::Result<ExitCode> {
     }
     let output = Output::choose(args.in_place, args.output.as_deref(), Some(file))?;
     let changes = args.keys.changes()?;
-    let (in_fmt, out_fmt) = args.types.formats(Some(file));
+    let (in_fmt, out_fmt) = args.open.types.formats(Some(file));
     let name = file.display().to_string();
-    let decrypted = open_encrypted(file, in_fmt, args.ignore_mac, &args.config)?;
+    let decrypted = open_encrypted(file, in_fmt, &args.open)?;
     let metadata = decrypted.metadata;
     let groups = changes.apply(groups_of(&metadata));
     let options = EncryptOptions {
@@ -38,7 +39,7 @@ pub fn run(file: &Path, args: &RotateArgs) -> anyhow::Result<ExitCode> {
         rule: metadata.rule.clone(),
         mac_only_encrypted: metadata.mac_only_encrypted,
     };
-    let emit = args.config.emit_options();
+    let emit = args.open.config.emit_options();
     let out = lockstep_sops::encrypt(decrypted.tree, in_fmt, options)
         .with_context(|| format!("cannot encrypt {name} with the new data key"))?;
     output.write(&out.emit(out_fmt, &emit)?)?;

@@ -5,7 +5,7 @@ use clap::Args;
 
 use lockstep_sops::config::{KeySpec, KmsSpec, split_list};
 
-use super::super::sopscommon::parse_context;
+use crate::cmd::sops::flags::parse_context;
 
 /// The key flags sops' `rotate` takes.
 #[derive(Debug, Args, Clone, Default)]

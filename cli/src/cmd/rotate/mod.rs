@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::sopscommon::{ConfigFlag, TypeFlags};
+use crate::cmd::sops::flags::OpenFlags;
 
 pub(super) mod discover;
 mod file;
@@ -38,13 +38,8 @@ pub struct RotateArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     keys: keychange::KeyFlags,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
     #[command(flatten)]
     repo: RepoFlags,
 }

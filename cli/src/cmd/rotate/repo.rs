@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 
-use super::super::sopscommon::write_atomic;
-use super::super::sopserr::{Code, chain, coded};
 use super::discover::{Found, Kind, discover};
 use super::report::{self, Outcome, Row};
 use super::sealed::Resealer;
 use super::sops::{SopsRotation, Step};
 use super::{RotateArgs, work_tree};
+use crate::cmd::output::write_atomic;
+use crate::cmd::report::{Code, chain, coded};
 
 /// Runs repository mode.
 pub fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {

@@ -10,19 +10,19 @@ use lockstep_keys::{VaultEnv, VaultTransitKey, WrappedKey};
 use lockstep_sops::config::{Config, KeySpec};
 use lockstep_sops::{EmitOptions, EncryptOptions, EncryptedFile, Field, Format, KeyType};
 
-use super::super::keysource;
-use super::super::sopscommon::{ConfigFlag, decrypt_file};
 use super::RotateArgs;
 use super::keychange::{KeyChanges, describe, groups_of};
+use crate::cmd::sops::file::decrypt_file;
+use crate::cmd::sops::flags::OpenFlags;
+use crate::cmd::sops::keysource;
 
 /// The settings every SOPS file of one run is rotated with.
 pub struct SopsRotation {
     changes: KeyChanges,
     rules: Option<Config>,
     rewrap: bool,
-    ignore_mac: bool,
     emit: EmitOptions,
-    config: ConfigFlag,
+    open: OpenFlags,
     vault: VaultEnv,
 }
 
@@ -42,7 +42,8 @@ impl SopsRotation {
         }
         let rules = if args.repo.update_keys {
             Some(
-                args.config
+                args.open
+                    .config
                     .load()?
                     .context("--update-keys needs a .sops.yaml (none found; see --config)")?,
             )
@@ -53,9 +54,8 @@ impl SopsRotation {
             changes: args.keys.changes()?,
             rules,
             rewrap: args.repo.rewrap,
-            ignore_mac: args.ignore_mac,
-            emit: args.config.emit_options(),
-            config: args.config.clone(),
+            emit: args.open.config.emit_options(),
+            open: args.open.clone(),
             vault: VaultEnv::from_process(),
         })
     }
@@ -114,7 +114,7 @@ impl SopsRotation {
             return Ok(file.emit(format, &self.emit)?);
         }
         let (groups, shamir_threshold) = self.target(path, &file)?;
-        let decrypted = decrypt_file(file, self.ignore_mac, &self.config)
+        let decrypted = decrypt_file(file, self.open.ignore_mac, &self.open.config)
             .context("cannot decrypt it with the keys of this environment")?;
         let metadata = decrypted.metadata;
         let options = EncryptOptions {

@@ -9,11 +9,11 @@ use clap::Args;
 use lockstep_sops::EncryptOptions;
 use lockstep_sops::config::CreationRule;
 
+use super::file::{read_input, shown};
+use super::flags::{ConfigFlag, KeyFlags, RuleFlags, TypeFlags, parse_context};
 use super::keysource;
-use super::sopscommon::{
-    ConfigFlag, KeyFlags, Output, RuleFlags, TypeFlags, parse_context, read_input, shown,
-};
-use super::sopserr::{Code, Coded, coded, hints};
+use crate::cmd::output::Output;
+use crate::cmd::report::{Code, Coded, coded, hints};
 
 /// Encrypt a file (sops-compatible flags).
 #[derive(Debug, Args)]

@@ -10,8 +10,9 @@ use clap::Args;
 use lockstep_sops::path;
 use zeroize::Zeroizing;
 
-use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, write_reencrypted};
-use super::sopserr::{Code, Coded, coded};
+use super::file::{open_encrypted, write_reencrypted};
+use super::flags::OpenFlags;
+use crate::cmd::report::{Code, Coded, coded};
 
 /// Set one value of an encrypted file, in place (sops-compatible).
 #[derive(Debug, Args)]
@@ -33,13 +34,8 @@ pub struct SetArgs {
     /// Do not write the file when the value is already set.
     #[arg(long)]
     idempotent: bool,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
 }
 
 /// Runs `lockstep set`.
@@ -66,9 +62,9 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let value = path::value_from_json(&text).context("invalid value for set")?;
-    let (format, _) = args.types.formats(Some(&args.file));
+    let (format, _) = args.open.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
-    let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
+    let mut decrypted = open_encrypted(&args.file, format, &args.open)?;
     let mut tree = std::mem::take(&mut decrypted.tree);
     let changed = path::set(&mut tree, &path, value).map_err(|e| {
         anyhow::Error::new(e).context(Coded::new(
@@ -79,7 +75,7 @@ pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
     if !changed && args.idempotent {
         return Ok(ExitCode::SUCCESS);
     }
-    let emit = args.config.emit_options();
+    let emit = args.open.config.emit_options();
     write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;
     Ok(ExitCode::SUCCESS)
 }

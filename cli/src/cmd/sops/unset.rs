@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::{PathError, path};
 
-use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, write_reencrypted};
+use super::file::{open_encrypted, write_reencrypted};
+use super::flags::OpenFlags;
 
 /// Remove one value of an encrypted file, in place (sops-compatible).
 #[derive(Debug, Args)]
@@ -20,22 +21,17 @@ pub struct UnsetArgs {
     /// Succeed without writing when the path does not exist.
     #[arg(long)]
     idempotent: bool,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
 }
 
 /// Runs `lockstep unset`.
 pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
     let path =
         path::parse(&args.index).with_context(|| format!("invalid unset index {}", args.index))?;
-    let (format, _) = args.types.formats(Some(&args.file));
+    let (format, _) = args.open.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
-    let mut decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
+    let mut decrypted = open_encrypted(&args.file, format, &args.open)?;
     let mut tree = std::mem::take(&mut decrypted.tree);
     match path::unset(&mut tree, &path) {
         Ok(()) => {}
@@ -46,7 +42,7 @@ pub fn run(args: UnsetArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let emit = args.config.emit_options();
+    let emit = args.open.config.emit_options();
     write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;
     Ok(ExitCode::SUCCESS)
 }

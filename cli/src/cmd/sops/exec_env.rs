@@ -8,8 +8,9 @@ use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::{Item, Scalar, Value};
 
-use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted};
-use super::sopserr::{Code, coded};
+use super::file::open_encrypted;
+use super::flags::OpenFlags;
+use crate::cmd::report::{Code, coded};
 
 /// Run a command with the decrypted values in its environment (sops-compatible).
 #[derive(Debug, Args)]
@@ -24,19 +25,14 @@ pub struct ExecEnvArgs {
     /// Replace this process with the command (exec) instead of running a child.
     #[arg(long)]
     same_process: bool,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
 }
 
 /// Runs `lockstep exec-env`.
 pub fn run(args: ExecEnvArgs) -> anyhow::Result<ExitCode> {
-    let (format, _) = args.types.formats(Some(&args.file));
-    let decrypted = open_encrypted(&args.file, format, args.ignore_mac, &args.config)?;
+    let (format, _) = args.open.types.formats(Some(&args.file));
+    let decrypted = open_encrypted(&args.file, format, &args.open)?;
     let mut env = Vec::new();
     if let Some(branch) = decrypted.tree.branches.first() {
         for item in branch {

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::sopscommon::{TypeFlags, read_input};
-use super::sopserr::{Code, Coded, hints};
+use super::file::read_input;
+use super::flags::TypeFlags;
+use crate::cmd::report::{Code, Coded, hints};
 
 /// Print whether a file is sops-encrypted, as JSON (sops-compatible).
 #[derive(Debug, Args)]

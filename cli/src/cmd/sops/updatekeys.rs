@@ -10,11 +10,11 @@ use clap::Args;
 
 use lockstep_sops::config::{Config, KeySpec};
 
+use super::file::{decrypt_file, load_encrypted, read_input};
+use super::flags::{ConfigFlag, TypeFlags};
 use super::keysource;
-use super::sopscommon::{
-    ConfigFlag, TypeFlags, decrypt_file, load_encrypted, read_input, write_atomic,
-};
-use super::sopserr::{Code, chain, coded};
+use crate::cmd::output::write_atomic;
+use crate::cmd::report::{Code, chain, coded};
 
 /// Re-wrap files' data keys for the keys of their creation rule (sops-compatible).
 #[derive(Debug, Args)]

@@ -1,17 +1,15 @@
-//! What the SOPS verbs share: the rule and key flags, reading input, atomic output, format
-//! choice, tree paths (`["a"][0]`) and decrypting a file with the environment's keys.
+//! The flags the SOPS verbs share (`--config`, `--input-type`, the encryption rule and key
+//! flags) and what they turn into: the config file, formats, a [`Rule`], key groups.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 use lockstep_sops::config::{self, Config, CreationRule, KeySpec, KmsSpec};
-use lockstep_sops::{DecryptOptions, Decrypted, EncryptedFile, Format, KeyType, Rule};
+use lockstep_sops::{Format, KeyType, Rule};
 
-use super::keysource::CliResolver;
-use super::sopserr::{Code, Coded, Hint, coded, hints};
+use crate::cmd::report::{Code, coded};
 
 /// `--config` (sops' global flag, accepted on every verb here).
 #[derive(Debug, Args, Clone)]
@@ -93,6 +91,19 @@ impl ConfigFlag {
         }
         Ok(out)
     }
+}
+
+/// The flags of a verb that opens one encrypted file: `--ignore-mac`, the formats and the
+/// config.
+#[derive(Debug, Args, Clone)]
+pub struct OpenFlags {
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub types: TypeFlags,
+    #[command(flatten)]
+    pub config: ConfigFlag,
 }
 
 /// `--input-type`/`--output-type`.
@@ -245,233 +256,4 @@ impl KeyFlags {
         }
         Ok((!group.is_empty()).then_some(group))
     }
-}
-
-/// Where the plaintext or ciphertext comes from.
-pub struct Input {
-    /// The file's bytes.
-    pub bytes: Vec<u8>,
-    /// The file read, or `None` for stdin.
-    pub path: Option<PathBuf>,
-}
-
-/// Reads `file`, or stdin when it is `None` or `-`. A missing file is exit 100.
-pub fn read_input(file: Option<&Path>) -> anyhow::Result<Input> {
-    match file.filter(|f| f.as_os_str() != "-") {
-        None => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("cannot read stdin")
-                .map_err(|e| e.context(Coded::new(Code::CannotReadInput, "cannot read input")))?;
-            Ok(Input { bytes, path: None })
-        }
-        Some(path) => {
-            if !path.exists() {
-                return Err(Coded::new(
-                    Code::NoFileSpecified,
-                    format!("cannot operate on non-existent file {}", path.display()),
-                )
-                .hint(hints::EXISTING_FILE)
-                .into());
-            }
-            let bytes = std::fs::read(path).map_err(|e| {
-                anyhow::Error::new(e).context(Coded::new(
-                    Code::CannotReadInput,
-                    format!("cannot read {}", path.display()),
-                ))
-            })?;
-            Ok(Input {
-                bytes,
-                path: Some(path.to_owned()),
-            })
-        }
-    }
-}
-
-/// Where to write: in place, to a file, or to stdout.
-pub enum Output<'a> {
-    /// Replace this file atomically, keeping its permissions.
-    InPlace(&'a Path),
-    /// Write this file (atomically).
-    File(&'a Path),
-    /// Standard output.
-    Stdout,
-}
-
-impl<'a> Output<'a> {
-    /// From `-i`, `--output` and the input path; both flags together are exit 8, `-i` on
-    /// stdin too.
-    pub fn choose(
-        in_place: bool,
-        output: Option<&'a Path>,
-        input: Option<&'a Path>,
-    ) -> anyhow::Result<Output<'a>> {
-        match (in_place, output, input) {
-            (true, Some(_), _) => Err(Coded::new(
-                Code::ConflictingParameters,
-                "cannot operate on both --output and --in-place",
-            )
-            .hint(hints::CONFLICTING_FLAGS)
-            .into()),
-            (true, None, None) => Err(Coded::new(
-                Code::ConflictingParameters,
-                "cannot use --in-place when reading from stdin",
-            )
-            .hint(Hint::new(
-                "name the file to change in place, or drop --in-place",
-            ))
-            .into()),
-            (true, None, Some(p)) => Ok(Output::InPlace(p)),
-            (false, Some(p), _) => Ok(Output::File(p)),
-            (false, None, _) => Ok(Output::Stdout),
-        }
-    }
-
-    /// Writes `bytes`; nothing is left behind on failure.
-    pub fn write(&self, bytes: &[u8]) -> anyhow::Result<()> {
-        match self {
-            Output::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)?;
-                out.flush()?;
-                Ok(())
-            }
-            Output::InPlace(p) | Output::File(p) => write_atomic(p, bytes),
-        }
-    }
-}
-
-/// Writes `path` through a temporary file in the same directory and a rename, keeping the
-/// permissions of an existing file (new files: 0600 unless umask says less).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let fail = |e: std::io::Error| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::CannotWriteOutput,
-            format!("could not write {}", path.display()),
-        ))
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lockstep-")
-        .tempfile_in(dir)
-        .map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(fail)?;
-    } else {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-                .map_err(fail)?;
-        }
-    }
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
-}
-
-/// Loads an encrypted file; a file that does not parse is sops' generic error.
-pub fn load_encrypted(bytes: &[u8], format: Format, name: &str) -> anyhow::Result<EncryptedFile> {
-    EncryptedFile::load(bytes, format).with_context(|| format!("cannot load {name}"))
-}
-
-/// Decrypts with the keys of the environment.
-pub fn decrypt_file(
-    file: EncryptedFile,
-    ignore_mac: bool,
-    config: &ConfigFlag,
-) -> anyhow::Result<Decrypted> {
-    let resolver = CliResolver::from_env();
-    let opts = DecryptOptions {
-        ignore_mac,
-        decryption_order: config.order()?,
-    };
-    let result = lockstep_sops::decrypt(file, &resolver, &opts);
-    match result {
-        Ok(d) => Ok(d),
-        Err(e @ lockstep_sops::DecryptError::NoKey { .. }) => {
-            let problems = resolver.problems();
-            let mut err = anyhow::Error::new(e);
-            if !problems.is_empty() {
-                err = err.context(format!(
-                    "failed to get the data key (identity sources with problems: {})",
-                    problems.join("; ")
-                ));
-            }
-            Err(err)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Re-encrypts an edited plaintext `tree` with the file's own data key, keeping the
-/// ciphertext of every unchanged value (the IV stash), and writes it over `path` atomically:
-/// the last step of `edit`, `set` and `unset`.
-pub fn write_reencrypted(
-    path: &Path,
-    tree: lockstep_sops::Tree,
-    decrypted: Decrypted,
-    format: Format,
-    emit: &lockstep_sops::EmitOptions,
-    name: &str,
-) -> anyhow::Result<()> {
-    let out = lockstep_sops::reencrypt(
-        tree,
-        &decrypted.data_key,
-        decrypted.metadata,
-        Some(&decrypted.stash),
-    )
-    .with_context(|| format!("cannot encrypt {name}"))?;
-    write_atomic(path, &out.emit(format, emit)?)
-}
-
-/// Reads, loads and decrypts the encrypted file at `path`: the first step of every verb
-/// that works on one file in place (`set`, `unset`, `rotate`, `exec-env`, `exec-file`).
-pub fn open_encrypted(
-    path: &Path,
-    format: Format,
-    ignore_mac: bool,
-    config: &ConfigFlag,
-) -> anyhow::Result<Decrypted> {
-    let name = path.display().to_string();
-    // sops: "no file" (100) is for encrypt and decrypt; the verbs that change or run a
-    // file cannot read it (2).
-    if !path.exists() {
-        return Err(Coded::new(
-            Code::CannotReadInput,
-            format!("cannot read {name}: the file does not exist"),
-        )
-        .hint(hints::EXISTING_FILE)
-        .into());
-    }
-    let input = read_input(Some(path))?;
-    let file = load_encrypted(&input.bytes, format, &name)?;
-    decrypt_file(file, ignore_mac, config).with_context(|| format!("cannot decrypt {name}"))
-}
-
-/// A temporary directory only the user can enter, for decrypted copies (`edit`,
-/// `exec-file`); removed when the returned handle drops.
-pub fn private_temp_dir(prefix: &str) -> anyhow::Result<tempfile::TempDir> {
-    let dir = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .context("cannot create a private temporary directory")?;
-    // Private before anything is written into it (tempfile leaves it to the umask).
-    #[cfg(unix)]
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .context("cannot make the temporary directory private")?;
-    Ok(dir)
-}
-
-/// The name to show for the input.
-pub fn shown(path: Option<&Path>) -> String {
-    path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
 }

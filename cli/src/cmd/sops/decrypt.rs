@@ -9,10 +9,10 @@ use clap::Args;
 use lockstep_sops::path;
 use zeroize::Zeroizing;
 
-use super::sopscommon::{
-    ConfigFlag, Output, TypeFlags, decrypt_file, load_encrypted, read_input, shown,
-};
-use super::sopserr::{Code, Coded};
+use super::file::{decrypt_file, load_encrypted, read_input, shown};
+use super::flags::OpenFlags;
+use crate::cmd::output::Output;
+use crate::cmd::report::{Code, Coded};
 
 /// Decrypt a file (sops-compatible flags).
 #[derive(Debug, Args)]
@@ -28,16 +28,11 @@ pub struct DecryptArgs {
     /// Print only the value at this path, e.g. '["data"]["password"]'.
     #[arg(long, value_name = "PATH")]
     extract: Option<String>,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     /// Use this name to pick the formats (for stdin).
     #[arg(long, value_name = "NAME")]
     filename_override: Option<PathBuf>,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
 }
 
 /// Runs `lockstep decrypt`.
@@ -57,12 +52,12 @@ pub fn run(args: DecryptArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let input = read_input(args.file.as_deref())?;
     let name = args.filename_override.clone().or(input.path.clone());
-    let (in_fmt, out_fmt) = args.types.formats(name.as_deref());
+    let (in_fmt, out_fmt) = args.open.types.formats(name.as_deref());
     let shown = shown(input.path.as_deref());
     let file = load_encrypted(&input.bytes, in_fmt, &shown)?;
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+    let decrypted = decrypt_file(file, args.open.ignore_mac, &args.open.config)
         .with_context(|| format!("cannot decrypt {shown}"))?;
-    let emit = args.config.emit_options();
+    let emit = args.open.config.emit_options();
     let tree = decrypted.tree;
     let bytes = Zeroizing::new(match extract {
         None => lockstep_sops::stores::emit(&tree, out_fmt, &emit)?,

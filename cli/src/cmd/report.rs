@@ -3,11 +3,44 @@
 //! ([`Code`], mapped from the library's errors by `lockstep_sops::codes`).
 
 use std::fmt;
+use std::process::ExitCode;
+
+use clap::CommandFactory as _;
 
 use lockstep_sops::config::ConfigError;
 use lockstep_sops::{DecryptError, EmitError, EncryptError, LoadError, PathError};
 
 pub use lockstep_sops::Code;
+
+/// Reports a failed `verb` and picks its exit code: sops' code for the SOPS verbs, 1 for
+/// the others (`diff` prints with [`explain`] and exits 2, as `kubectl diff`).
+pub fn report(err: &anyhow::Error, verb: &str) -> ExitCode {
+    if is_broken_pipe(err) {
+        return ExitCode::SUCCESS;
+    }
+    explain(err, verb);
+    if super::sops::args::is_sops_verb(verb) {
+        ExitCode::from(u8::from(code(err)))
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints the error chain once, then the hint the error calls for, naming a flag only
+/// when `verb` has it.
+pub fn explain(err: &anyhow::Error, verb: &str) {
+    eprintln!("lockstep: {}", chain(err.as_ref()));
+    if let Some(hint) = hint(err) {
+        eprintln!("hint: {}", hint.render(|id| has_flag(verb, id)));
+    }
+}
+
+/// Whether subcommand `verb` has the argument whose clap id is `id`.
+fn has_flag(verb: &str, id: &str) -> bool {
+    super::Cli::command()
+        .find_subcommand(verb)
+        .is_some_and(|c| c.get_arguments().any(|a| a.get_id() == id))
+}
 
 /// A next step to print under an error: a sentence, and a clause that names a flag, added
 /// only when the failed command has that flag.

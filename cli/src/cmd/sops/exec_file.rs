@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use clap::Args;
 use zeroize::Zeroizing;
 
-use super::sopscommon::{ConfigFlag, TypeFlags, open_encrypted, private_temp_dir};
+use super::file::{open_encrypted, private_temp_dir};
+use super::flags::OpenFlags;
+use crate::cmd::output::private_file;
 
 /// Run a command on a temporary decrypted copy of a file (sops-compatible).
 #[derive(Debug, Args)]
@@ -27,38 +29,25 @@ pub struct ExecFileArgs {
     /// Name of the temporary file (default `tmp-file`).
     #[arg(long, value_name = "NAME")]
     filename: Option<String>,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
 }
 
 /// Runs `lockstep exec-file`.
 pub fn run(args: ExecFileArgs) -> anyhow::Result<ExitCode> {
-    let (in_fmt, out_fmt) = args.types.formats(Some(&args.file));
-    let decrypted = open_encrypted(&args.file, in_fmt, args.ignore_mac, &args.config)?;
+    let (in_fmt, out_fmt) = args.open.types.formats(Some(&args.file));
+    let decrypted = open_encrypted(&args.file, in_fmt, &args.open)?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(
         &decrypted.tree,
         out_fmt,
-        &args.config.emit_options(),
+        &args.open.config.emit_options(),
     )?);
     let dir = private_temp_dir("lockstep-exec-")?;
     let path = dir
         .path()
         .join(args.filename.as_deref().unwrap_or("tmp-file"));
     if args.no_fifo {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts
-            .open(&path)
-            .context("cannot create the temporary file")?;
-        f.write_all(&plain)
-            .context("cannot write the temporary file")?;
+        private_file(&path, &plain)?;
     } else {
         let made = std::process::Command::new("mkfifo")
             .args(["-m", "600"])

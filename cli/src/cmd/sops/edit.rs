@@ -4,94 +4,77 @@
 //! is not written (exit 200). A file that does not exist yet is created with the keys of
 //! the flags or the creation rule.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use lockstep_sops::Format;
+use lockstep_sops::{Format, Tree};
 use zeroize::Zeroizing;
 
 use super::encrypt;
-use super::sopscommon::{
-    ConfigFlag, KeyFlags, RuleFlags, TypeFlags, decrypt_file, load_encrypted, private_temp_dir,
-    write_atomic, write_reencrypted,
-};
-use super::sopserr::{Code, Coded, coded, hints};
+use super::file::{decrypt_file, load_encrypted, private_temp_dir, read_input, write_reencrypted};
+use super::flags::{KeyFlags, OpenFlags, RuleFlags};
+use crate::cmd::output::private_file;
+use crate::cmd::output::write_atomic;
+use crate::cmd::report::{Code, Coded, coded, hints};
 
 /// Edit an encrypted file in $SOPS_EDITOR/$EDITOR (sops-compatible).
 #[derive(Debug, Args)]
 pub struct EditArgs {
     /// The encrypted file (created when it does not exist).
     file: PathBuf,
-    /// Decrypt even if the MAC does not match.
-    #[arg(long)]
-    ignore_mac: bool,
     #[command(flatten)]
     keys: KeyFlags,
     #[command(flatten)]
     rules: RuleFlags,
     #[command(flatten)]
-    types: TypeFlags,
-    #[command(flatten)]
-    config: ConfigFlag,
+    open: OpenFlags,
 }
 
 /// Runs `lockstep edit`.
 pub fn run(args: EditArgs) -> anyhow::Result<ExitCode> {
-    let (format, _) = args.types.formats(Some(&args.file));
+    let (format, _) = args.open.types.formats(Some(&args.file));
     let name = args.file.display().to_string();
     if !args.file.exists() {
         return create(&args, format);
     }
-    let bytes = std::fs::read(&args.file).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::CannotReadInput,
-            format!("cannot read {name}"),
-        ))
-    })?;
-    let file = load_encrypted(&bytes, format, &name)?;
-    let emit = args.config.emit_options();
-    let decrypted = decrypt_file(file, args.ignore_mac, &args.config)
+    let input = read_input(Some(&args.file))?;
+    let file = load_encrypted(&input.bytes, format, &name)?;
+    let emit = args.open.config.emit_options();
+    let decrypted = decrypt_file(file, args.open.ignore_mac, &args.open.config)
         .with_context(|| format!("cannot decrypt {name}"))?;
     let plain = Zeroizing::new(lockstep_sops::stores::emit(&decrypted.tree, format, &emit)?);
-    let Some(edited) = run_editor(&args.file, &plain)? else {
-        return Err(
-            Coded::new(Code::FileNotModified, "file has not changed, exiting")
-                .hint(hints::NOTHING_WRITTEN)
-                .into(),
-        );
-    };
-    let tree = lockstep_sops::stores::load(&edited, format).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::CannotReadInput,
-            "the edited file does not parse; nothing was written",
-        ))
-    })?;
+    let tree = edit_text(&args.file, &plain, format)?;
     write_reencrypted(&args.file, tree, decrypted, format, &emit, &name)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn create(args: &EditArgs, format: Format) -> anyhow::Result<ExitCode> {
-    let settings = encrypt::settings(&args.file, &args.keys, &args.rules, &args.config)?;
-    let Some(edited) = run_editor(&args.file, b"")? else {
+    let settings = encrypt::settings(&args.file, &args.keys, &args.rules, &args.open.config)?;
+    let tree = edit_text(&args.file, b"", format)?;
+    let out = lockstep_sops::encrypt(tree, format, settings.options)
+        .with_context(|| format!("cannot encrypt {}", args.file.display()))?;
+    write_atomic(&args.file, &out.emit(format, &settings.emit)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the editor on `plain` and reads the result back in `format`: exit 200 when it is
+/// unchanged, 2 when it does not parse (nothing is written either way).
+fn edit_text(file: &Path, plain: &[u8], format: Format) -> anyhow::Result<Tree> {
+    let Some(edited) = run_editor(file, plain)? else {
         return Err(
             Coded::new(Code::FileNotModified, "file has not changed, exiting")
                 .hint(hints::NOTHING_WRITTEN)
                 .into(),
         );
     };
-    let tree = lockstep_sops::stores::load(&edited, format).map_err(|e| {
+    lockstep_sops::stores::load(&edited, format).map_err(|e| {
         anyhow::Error::new(e).context(Coded::new(
             Code::CannotReadInput,
             "the edited file does not parse; nothing was written",
         ))
-    })?;
-    let out = lockstep_sops::encrypt(tree, format, settings.options)
-        .with_context(|| format!("cannot encrypt {}", args.file.display()))?;
-    write_atomic(&args.file, &out.emit(format, &settings.emit)?)?;
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Writes `plain` to a 0600 file (same base name as `file`) in a private temporary
@@ -104,15 +87,7 @@ fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<
         .map_or_else(|| "tmp-file".into(), |n| n.to_owned());
     let path = dir.path().join(base);
     {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts
-            .open(&path)
-            .context("cannot create the temporary file")?;
-        f.write_all(plain)
-            .context("cannot write the temporary file")?;
+        private_file(&path, plain)?;
     }
     let editor = std::env::var("SOPS_EDITOR")
         .ok()

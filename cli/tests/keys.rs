@@ -249,12 +249,7 @@ async fn backup_restored_into_a_fresh_control_plane_unseals_everything() {
     );
 
     // A fresh control plane: restore first, then the controller loads what it finds.
-    let fresh = need!(
-        ControlPlane::start(ControlPlaneOptions {
-            controller_manager: false
-        })
-        .await
-    );
+    let fresh = need!(ControlPlane::start(ControlPlaneOptions::default()).await);
     let client2 = fresh.client().await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client2.clone());
     let namespace = Namespace {

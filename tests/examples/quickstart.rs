@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
             );
             let plane = ControlPlane::start(ControlPlaneOptions {
                 controller_manager: true,
+                ..ControlPlaneOptions::default()
             })
             .await?;
             println!("    API server: {}", plane.server_url());

@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
 
     let plane = ControlPlane::start(ControlPlaneOptions {
         controller_manager: true,
+        ..ControlPlaneOptions::default()
     })
     .await?;
     let client = plane.client().await?;

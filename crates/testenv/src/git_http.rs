@@ -88,7 +88,7 @@ impl GitHttpServer {
         let (task, ca_pem) = if tls {
             let dir = logs.join("pki");
             std::fs::create_dir_all(&dir).map_err(Error::io("creating the pki folder"))?;
-            let pki = crate::pki::write(&dir)?;
+            let pki = crate::pki::write(&dir, &[])?;
             let acceptor = tls_acceptor(&pki).map_err(|err| Error::Setup {
                 step: "TLS for the git http server".into(),
                 detail: err.to_string(),

@@ -1,19 +1,24 @@
 //! A local Kubernetes control plane: etcd, kube-apiserver and, on request,
-//! kube-controller-manager, started the way controller-runtime's envtest starts them.
+//! kube-controller-manager, started the way controller-runtime's envtest starts them — or,
+//! with [`Options::node`], a small whole cluster: the scheduler and a real [`Node`].
 //!
 //! The binaries are built by `scripts/install-testenv.sh` from the Go modules of one pinned
 //! Kubernetes release. Authentication is a static admin token (group `system:masters`) in a
 //! generated kubeconfig; the API server serves a certificate from a CA made for this control
-//! plane, and signs service-account tokens with a key of its own.
+//! plane, and signs service-account tokens with a key of its own. A node's kubelet,
+//! kube-proxy and the scheduler get tokens of their real identities (`system:node:<name>`
+//! under the Node authorizer, `system:kube-proxy`, `system:kube-scheduler`), so they have
+//! exactly the rights the built-in RBAC roles give them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::node::{self, Node, Slot};
 use crate::process::{Process, free_port};
 use crate::{Error, LogDir, Result, http, pki, tool};
 
@@ -23,6 +28,10 @@ pub struct Options {
     /// Also run kube-controller-manager, for tests that need Deployments rolled out,
     /// service accounts created or garbage collected owner references.
     pub controller_manager: bool,
+    /// Also run kube-scheduler and a [`Node`] where Pods really run (implies
+    /// `controller_manager`). The API server then listens on the node's host address
+    /// instead of 127.0.0.1, so that Pods reach it.
+    pub node: bool,
 }
 
 /// A running control plane. Dropping it stops every process (see the `process` module).
@@ -32,7 +41,10 @@ pub struct ControlPlane {
     kubeconfig: Kubeconfig,
     server_url: String,
     logs: LogDir,
-    // Dropped in reverse order of start: controller-manager, API server, then etcd.
+    // Dropped in reverse order of start: node, scheduler, controller-manager, API server,
+    // then etcd.
+    node: Option<Node>,
+    _scheduler: Option<Process>,
     _controller_manager: Option<Process>,
     _apiserver: Process,
     _etcd: Process,
@@ -48,13 +60,50 @@ impl ControlPlane {
     pub async fn start(options: Options) -> Result<Self> {
         let etcd_bin = tool("etcd")?;
         let apiserver_bin = tool("kube-apiserver")?;
-        let controller_manager_bin = if options.controller_manager {
+        let controller_manager_bin = if options.controller_manager || options.node {
             Some(tool("kube-controller-manager")?)
         } else {
             None
         };
+        let scheduler_bin = if options.node {
+            Node::check()?;
+            Some(tool("kube-scheduler")?)
+        } else {
+            None
+        };
+        let slot = options.node.then(Slot::reserve).transpose()?;
+        let host = slot
+            .as_ref()
+            .map_or("127.0.0.1".to_owned(), |slot| slot.host_ip().to_string());
         let logs = LogDir::for_server("control-plane")?;
-        let pki = pki::write(logs.path())?;
+        let extra_names = slot.iter().map(|_| host.clone()).collect::<Vec<_>>();
+        let pki = pki::write(logs.path(), &extra_names)?;
+
+        let token = random_token()?;
+        let identities = Identities::new()?;
+        let tokens = logs.join("tokens.csv");
+        let mut token_lines = format!("{token},lockstep-admin,lockstep-admin,system:masters\n");
+        if let Some(slot) = &slot {
+            token_lines.push_str(&identities.token_lines(&slot.name()));
+        }
+        pki::write_file(&tokens, &token_lines)?;
+        let port = free_port()?;
+        let server_url = format!("https://{host}:{port}");
+
+        // The node first: the API server listens on the host end of its veth.
+        let started = Instant::now();
+        let mut node = match slot {
+            Some(slot) => Some(Node::start(
+                slot,
+                &node::Access {
+                    server_url: &server_url,
+                    pki: &pki,
+                    kubelet_token: &identities.kubelet,
+                    proxy_token: &identities.proxy,
+                },
+            )?),
+            None => None,
+        };
 
         let etcd_port = free_port()?;
         let mut etcd = start_etcd(&etcd_bin, etcd_port, &logs)?;
@@ -63,15 +112,13 @@ impl ControlPlane {
         })
         .await?;
 
-        let token = random_token()?;
-        let tokens = logs.join("tokens.csv");
-        pki::write_file(
-            &tokens,
-            &format!("{token},lockstep-admin,lockstep-admin,system:masters\n"),
-        )?;
-        let port = free_port()?;
-        let server_url = format!("https://127.0.0.1:{port}");
-        let mut apiserver = start_apiserver(&apiserver_bin, port, etcd_port, &pki, &tokens, &logs)?;
+        let listen = ApiserverListen {
+            host: &host,
+            port,
+            node_authorizer: node.is_some(),
+        };
+        let mut apiserver =
+            start_apiserver(&apiserver_bin, &listen, etcd_port, &pki, &tokens, &logs)?;
 
         let kubeconfig_path = logs.join("admin.kubeconfig");
         let kubeconfig_yaml = kubeconfig(&server_url, &pki.ca_cert, &token);
@@ -104,12 +151,29 @@ impl ControlPlane {
             }
             None => None,
         };
+        let scheduler = match scheduler_bin {
+            Some(bin) => {
+                let path = logs.join("kube-scheduler.kubeconfig");
+                pki::write_file(
+                    &path,
+                    &self::kubeconfig(&server_url, &pki.ca_cert, &identities.scheduler),
+                )?;
+                Some(start_scheduler(&bin, &path, &logs)?)
+            }
+            None => None,
+        };
+        if let Some(node) = &mut node {
+            node.wait_ready(&client, Duration::from_secs(120)).await?;
+            tracing::info!(node = node.name(), after = ?started.elapsed(), "test node ready");
+        }
 
         Ok(Self {
             kubeconfig_path,
             kubeconfig,
             server_url,
             logs,
+            node,
+            _scheduler: scheduler,
             _controller_manager: controller_manager,
             _apiserver: apiserver,
             _etcd: etcd,
@@ -128,6 +192,7 @@ impl ControlPlane {
             .get_or_try_init(|| {
                 Self::start(Options {
                     controller_manager: true,
+                    node: false,
                 })
             })
             .await
@@ -180,6 +245,38 @@ impl ControlPlane {
     pub fn logs(&self) -> &LogDir {
         &self.logs
     }
+
+    /// The node, when started with [`Options::node`].
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
+}
+
+/// Tokens for the node's components and the scheduler, each its component's own identity.
+struct Identities {
+    kubelet: String,
+    proxy: String,
+    scheduler: String,
+}
+
+impl Identities {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            kubelet: random_token()?,
+            proxy: random_token()?,
+            scheduler: random_token()?,
+        })
+    }
+
+    /// Lines of the API server's token file (`token,user,uid,"group"`).
+    fn token_lines(&self, node_name: &str) -> String {
+        format!(
+            "{},system:node:{node_name},kubelet,system:nodes\n\
+             {},system:kube-proxy,kube-proxy\n\
+             {},system:kube-scheduler,kube-scheduler\n",
+            self.kubelet, self.proxy, self.scheduler
+        )
+    }
 }
 
 async fn client_from(kubeconfig: &Kubeconfig) -> Result<kube::Client> {
@@ -211,24 +308,43 @@ fn start_etcd(bin: &Path, port: u16, logs: &LogDir) -> Result<Process> {
     Process::start("etcd", bin, &args, &[], logs)
 }
 
+/// Where the API server listens, and whether nodes authenticate to it.
+struct ApiserverListen<'a> {
+    host: &'a str,
+    port: u16,
+    node_authorizer: bool,
+}
+
 fn start_apiserver(
     bin: &Path,
-    port: u16,
+    listen: &ApiserverListen<'_>,
     etcd_port: u16,
     pki: &pki::Pki,
     tokens: &Path,
     logs: &LogDir,
 ) -> Result<Process> {
+    let authorization = if listen.node_authorizer {
+        "Node,RBAC"
+    } else {
+        "RBAC"
+    };
     let args = [
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-        "--bind-address=127.0.0.1".to_owned(),
-        "--advertise-address=127.0.0.1".to_owned(),
-        format!("--secure-port={port}"),
+        format!("--bind-address={}", listen.host),
+        // The `kubernetes` Service's endpoint: in-cluster clients reach the API server there.
+        format!("--advertise-address={}", listen.host),
+        format!("--secure-port={}", listen.port),
         format!("--tls-cert-file={}", pki.serving_cert.display()),
         format!("--tls-private-key-file={}", pki.serving_key.display()),
         format!("--client-ca-file={}", pki.ca_cert.display()),
         format!("--token-auth-file={}", tokens.display()),
-        "--authorization-mode=RBAC".to_owned(),
+        format!("--authorization-mode={authorization}"),
+        format!(
+            "--kubelet-client-certificate={}",
+            pki.kubelet_client_cert.display()
+        ),
+        format!("--kubelet-client-key={}", pki.kubelet_client_key.display()),
+        "--kubelet-preferred-address-types=InternalIP".to_owned(),
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
         format!(
             "--service-account-key-file={}",
@@ -238,7 +354,7 @@ fn start_apiserver(
             "--service-account-signing-key-file={}",
             pki.service_account_key.display()
         ),
-        "--service-cluster-ip-range=10.96.0.0/16".to_owned(),
+        format!("--service-cluster-ip-range={}", node::SERVICE_RANGE),
         "--allow-privileged=true".to_owned(),
         // Stop at once on SIGTERM; there is no load balancer to drain.
         "--shutdown-delay-duration=0s".to_owned(),
@@ -284,7 +400,18 @@ fn start_controller_manager(
     Process::start("kube-controller-manager", bin, &args, &[], logs)
 }
 
-fn kubeconfig(server: &str, ca: &Path, token: &str) -> String {
+fn start_scheduler(bin: &Path, kubeconfig: &Path, logs: &LogDir) -> Result<Process> {
+    let args = [
+        format!("--kubeconfig={}", kubeconfig.display()),
+        "--leader-elect=false".to_owned(),
+        // No HTTPS endpoint (health, metrics): nothing here asks it.
+        "--secure-port=0".to_owned(),
+        "--profiling=false".to_owned(),
+    ];
+    Process::start("kube-scheduler", bin, &args, &[], logs)
+}
+
+pub(crate) fn kubeconfig(server: &str, ca: &Path, token: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Config

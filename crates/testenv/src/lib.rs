@@ -10,7 +10,8 @@
 //! - [`ControlPlane`]: etcd + kube-apiserver (+ kube-controller-manager on request) with
 //!   generated certificates and an admin kubeconfig; [`ControlPlane::shared`] gives one
 //!   control plane to every test of a binary, and [`ControlPlane::namespace`] a namespace
-//!   of its own to each test.
+//!   of its own to each test. With [`ControlPlaneOptions::node`] it also has a scheduler and
+//!   a real [`Node`] (containerd, runc, CNI bridge, kubelet, kube-proxy) where Pods run.
 //! - [`Vault`]: an OpenBao dev server with KV v2 at `secret/` and transit at `transit/`.
 //! - [`Kms`]: moto's server as an AWS KMS endpoint, with [`Kms::create_key`].
 //! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
@@ -21,9 +22,10 @@
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
 //! - [`Process`]: any other program, such as a binary under test, supervised the same way.
 //!
-//! A missing server is [`Error::NotInstalled`]. Tests wrap a start in [`need!`]: under CI
-//! (`LOCKSTEP_REQUIRE_SERVERS=1`, set by `.ci/run`) a missing server fails the test; on a
-//! developer machine the test returns early with a loud message on stderr.
+//! A missing server is [`Error::NotInstalled`], a kernel that refuses one (no namespaces,
+//! no overlayfs) [`Error::Unsupported`]. Tests wrap a start in [`need!`]: under CI
+//! (`LOCKSTEP_REQUIRE_SERVERS=1`, set by `.ci/run`) either fails the test; on a developer
+//! machine the test returns early with a loud message on stderr.
 
 mod git;
 mod git_http;
@@ -33,6 +35,7 @@ mod kms;
 mod kube;
 mod logs;
 pub mod manifests;
+mod node;
 mod pki;
 mod process;
 pub mod service;
@@ -46,6 +49,7 @@ pub use crate::git_ssh::GitSshServer;
 pub use crate::kms::Kms;
 pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
 pub use crate::logs::LogDir;
+pub use crate::node::{Node, PAUSE_IMAGE, TESTPOD_IMAGE};
 pub use crate::process::{Process, free_port};
 pub use crate::vault::Vault;
 
@@ -62,6 +66,14 @@ pub enum Error {
         program: String,
         /// Where it was looked for.
         dir: PathBuf,
+    },
+    /// This machine cannot run the server (the kernel or the sandbox refuses).
+    #[error("{what} cannot run on this machine: {reason}")]
+    Unsupported {
+        /// What was to be started.
+        what: String,
+        /// What refused.
+        reason: String,
     },
     /// A file or process operation failed.
     #[error("{step}")]
@@ -153,9 +165,11 @@ pub fn servers_required() -> bool {
 /// "skip, after printing this", `None` means the error must fail the test.
 pub fn skip_reason(err: &Error) -> Option<String> {
     match err {
-        Error::NotInstalled { .. } if !servers_required() => Some(format!(
-            "\n!!!!! SKIPPED: {err}\n!!!!! set {REQUIRE_SERVERS_ENV}=1 to make this a failure\n"
-        )),
+        Error::NotInstalled { .. } | Error::Unsupported { .. } if !servers_required() => {
+            Some(format!(
+                "\n!!!!! SKIPPED: {err}\n!!!!! set {REQUIRE_SERVERS_ENV}=1 to make this a failure\n"
+            ))
+        }
         _ => None,
     }
 }

@@ -96,6 +96,41 @@ fn render_hides_secret_values_and_sets_namespace_and_labels() {
     assert!(!stdout.contains(CANARY));
 }
 
+/// The probe's A13: `data`/`stringData` as a string or a list (the API server refuses
+/// them, but render prints them) are hidden whole.
+#[test]
+fn render_hides_secret_fields_of_any_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let shapes = [
+        format!("stringData: {CANARY}-scalar"),
+        format!("stringData: [{CANARY}-list]"),
+        "data: Q2FuYXJ5UGFzc3dvcmQ3US1iYXNlNjQ=".to_owned(),
+        format!("data: [{CANARY}-data-list]"),
+    ];
+    let docs: Vec<String> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s{i}}}\n{field}\n")
+        })
+        .collect();
+    write(dir.path(), "app/odd.yaml", &docs.join("---\n"));
+    let source = dir.path().to_str().unwrap();
+    for format in ["yaml", "json"] {
+        let output = lockstep(dir.path())
+            .args(["render", source, "--path", "app", "-o", format])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(code(&output), 0, "{stderr}");
+        assert!(
+            !stdout.contains(CANARY) && !stdout.contains("Q2FuYXJ5UGFzc3dvcmQ3"),
+            "{stdout}"
+        );
+        assert_eq!(stdout.matches("[redacted]").count(), 4, "{stdout}");
+    }
+}
+
 #[tokio::test]
 async fn render_a_git_url_at_a_tag_and_a_branch() {
     let git = need!(GitServer::start().await);

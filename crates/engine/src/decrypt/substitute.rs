@@ -128,6 +128,11 @@ impl Plaintexts {
                     Scalar::Bool(b) => Plain::Bool(*b),
                     Scalar::Null => Plain::Null,
                 };
+                if !matches!(p, Scalar::Str(_)) {
+                    // An API server that refuses a number where a string belongs quotes
+                    // it (`got &value.valueUnstructured{Value:73519046}`).
+                    redactor.add(&plain.to_bytes());
+                }
                 self.values
                     .insert(String::from_utf8_lossy(e).into_owned(), plain);
                 Ok(())

@@ -15,7 +15,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-use lockstep_engine::apply::{FIELD_MANAGER, apply_order};
+use lockstep_engine::apply::{FIELD_MANAGER, Withheld, api_message, apply_order};
 use lockstep_engine::inventory::{id, stale};
 use lockstep_engine::redact::{is_secret, redact_secret_pair};
 use lockstep_engine::render::{Manifest, Owner};
@@ -172,16 +172,20 @@ async fn dry_run(
     {
         meta.remove("namespace");
     }
-    let secret = is_secret(&body);
+    let withheld = if is_secret(&body) {
+        Some(Withheld::Secret)
+    } else {
+        manifest.holds_secrets.then_some(Withheld::SecretValues)
+    };
     let live = api
         .get_opt(name)
         .await
-        .map_err(|e| api_error(&entry, "reading", &e, secret))?;
+        .map_err(|e| api_error(&entry, "reading", &e, withheld))?;
     let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
     let merged = match api.patch(name, &params, &Patch::Apply(&body)).await {
         Ok(merged) => serde_json::to_value(merged)?,
         Err(kube::Error::Api(status)) if status.code == 404 => body,
-        Err(err) => return Err(api_error(&entry, "dry-run of", &err, secret)),
+        Err(err) => return Err(api_error(&entry, "dry-run of", &err, withheld)),
     };
     let live = live
         .map(serde_json::to_value)
@@ -200,18 +204,15 @@ fn entry(group: &str, version: &str, m: &Manifest, namespace: Option<&str>) -> I
     }
 }
 
-/// An API error naming the object; for Secrets without the server's message, which can
-/// echo data.
-fn api_error(entry: &InventoryEntry, what: &str, err: &kube::Error, secret: bool) -> anyhow::Error {
-    let detail = match err {
-        kube::Error::Api(status) if secret => format!("{} {}", status.code, status.reason),
-        kube::Error::Api(status) => {
-            format!("{} {}: {}", status.code, status.reason, status.message)
-        }
-        _ if secret => "request failed".to_owned(),
-        other => other.to_string(),
-    };
-    anyhow::anyhow!("{what} {}: {detail}", id(entry))
+/// An API error naming the object; for Secrets and objects holding decrypted values
+/// without the server's message, which can echo them.
+fn api_error(
+    entry: &InventoryEntry,
+    what: &str,
+    err: &kube::Error,
+    withheld: Option<Withheld>,
+) -> anyhow::Error {
+    anyhow::anyhow!("{what} {}: {}", id(entry), api_message(err, withheld))
 }
 
 /// The live object of a stale inventory entry, if it still carries `owner`'s labels

@@ -95,6 +95,20 @@ impl Verdict {
     }
 }
 
+/// How many characters of a failure message go into status: an API server message
+/// about an object without secret values is kept whole by the engine, and may be as long
+/// as the value it quotes.
+const MESSAGE_LIMIT: usize = 1000;
+
+/// `message` cut to [`MESSAGE_LIMIT`]. It was scrubbed before (the reconcile's redactor
+/// runs on the whole text), so the cut cannot leave a part of a value it would have found.
+fn shortened(message: String) -> String {
+    match message.char_indices().nth(MESSAGE_LIMIT) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message,
+    }
+}
+
 /// Writes the verdict into status (only when it changed), publishes an event on each
 /// transition, and updates the `lockstep_ready` gauge.
 ///
@@ -207,6 +221,7 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
             revision,
             inventory,
         } => {
+            let message = shortened(message);
             conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::remove(c, RECONCILING);
             event = Some((EventType::Warning, reason, message));

@@ -495,3 +495,83 @@ async fn a_refused_secret_never_shows_its_data_in_the_error() {
     );
     assert!(text.contains("message withheld"), "{text}");
 }
+
+/// The probe's C3b–C9: objects whose values came from the secrets stage, refused by the
+/// API server, which quotes the values back in Go's spelling (`\x01`, `\u00a0`) or at a
+/// length the old 400-character cut left a prefix of. The error names the object and the
+/// field, never a value; the same objects without the mark show the server's message
+/// (the test can fail).
+#[tokio::test]
+async fn a_refused_object_holding_secret_values_never_quotes_them() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("apply-withheld").await.unwrap();
+    let long: String = (0..150).map(|i| format!("-{i:03}")).collect();
+    let cases = [
+        (
+            "c3b",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: c3b}\nspec:\n  selector: {matchLabels: {app: c3b}}\n  template:\n    metadata: {labels: {app: c3b}}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n        env: {name: PW, value: CANARY-C3bsops-5e6f}\n"
+                .to_owned(),
+            ".spec.template.spec.containers",
+        ),
+        (
+            "c4",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c4}\ndata: {nested: {inner: CANARY-C4nested-0a9c}}\n".to_owned(),
+            ".data.nested: expected string",
+        ),
+        (
+            "c5",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: c5}\nstringData: {pin: 73519046}\n".to_owned(),
+            ".stringData.pin: expected string",
+        ),
+        (
+            "c6",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c6}\ndata: {nested: {inner: \"CANARY-C6ctl-\\x01-tail-b3\"}}\n".to_owned(),
+            ".data.nested: expected string",
+        ),
+        (
+            "c7",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c7\n  labels: {token: \"CANARY C7label \\x01 d4\"}\n".to_owned(),
+            "metadata.labels: FieldValueInvalid",
+        ),
+        (
+            "c8",
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c8\n  labels: {{token: \"CANARY-C8long{long}\"}}\n"),
+            "metadata.labels: FieldValueInvalid",
+        ),
+        (
+            "c9",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c9\n  labels: {token: \"CANARY-C9nbsp-\\u00a0-zw\\u200b-e5\"}\n".to_owned(),
+            "metadata.labels: FieldValueInvalid",
+        ),
+    ];
+    for (name, yaml, field) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "o.yaml", &yaml);
+        let mut manifests = rendered(dir.path(), &ns);
+        let refused = |manifests: Vec<Manifest>| {
+            let client = client.clone();
+            async move {
+                let err = apply(&client, &manifests, &ApplyOptions::default())
+                    .await
+                    .unwrap_err();
+                format!("{err} {err:?}")
+            }
+        };
+        if name != "c5" {
+            let shown = refused(manifests.clone()).await;
+            assert!(
+                shown.contains("CANARY"),
+                "{name}: without the mark the server's message is shown: {shown}"
+            );
+        }
+        manifests[0].holds_secrets = true;
+        let text = refused(manifests).await;
+        eprintln!("{name}: {text}");
+        for leak in ["CANARY", "Q0FOQVJZ", "73519046", "C8long", "-001-002"] {
+            assert!(!text.contains(leak), "{name}: {leak:?} in {text}");
+        }
+        assert!(text.contains(&format!("/{ns}/{name}")), "{name}: {text}");
+        assert!(text.contains(field), "{name}: want {field:?} in {text}");
+        assert!(text.contains("message withheld"), "{name}: {text}");
+    }
+}

@@ -18,9 +18,11 @@
 //! (or the object carries `lockstep.dev/force: enabled`): then the object is deleted, its
 //! disappearance awaited, and it is created again (`replaced`).
 //!
-//! API error text can echo request data; for Secrets only the HTTP code, reason and field
-//! paths are kept, never the message.
+//! API error text can echo request data; for Secrets, and for objects that carry decrypted
+//! or resolved values, only the HTTP code, reason and field paths are kept, never the
+//! message ([`api_message`]).
 
+mod message;
 mod order;
 mod resolve;
 mod step;
@@ -38,6 +40,7 @@ use lockstep_api::InventoryEntry;
 
 use crate::render::Manifest;
 
+pub use message::{Withheld, api_message};
 pub use order::apply_order;
 pub use resolve::KindCache;
 
@@ -160,7 +163,7 @@ pub enum ApplyError {
     Get {
         /// The object.
         object: String,
-        /// What the API server said (redacted for Secrets).
+        /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
     },
     /// The server-side dry-run was refused.
@@ -168,7 +171,7 @@ pub enum ApplyError {
     DryRun {
         /// The object.
         object: String,
-        /// What the API server said (redacted for Secrets).
+        /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
     },
     /// The change touches fields that cannot change; set `force` to recreate the object.
@@ -186,7 +189,7 @@ pub enum ApplyError {
     Apply {
         /// The object.
         object: String,
-        /// What the API server said (redacted for Secrets).
+        /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
     },
     /// Deleting an object to recreate it failed.
@@ -194,7 +197,7 @@ pub enum ApplyError {
     Delete {
         /// The object.
         object: String,
-        /// What the API server said (redacted for Secrets).
+        /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
     },
     /// An object did not become ready (CRD established, Namespace active, deleted object

@@ -13,7 +13,7 @@ use tracing::debug;
 
 use lockstep_api::InventoryEntry;
 
-use super::{Action, ApplyError, Change};
+use super::{Action, ApplyError, Change, Withheld};
 use crate::render::Manifest;
 
 /// An object resolved against discovery: its API and identity.
@@ -24,6 +24,8 @@ pub(super) struct Target {
     pub(super) namespace: String,
     pub(super) name: String,
     pub(super) id: String,
+    /// The manifest's [`Manifest::holds_secrets`].
+    pub(super) holds_secrets: bool,
 }
 
 impl Target {
@@ -40,8 +42,16 @@ impl Target {
         }
     }
 
-    pub(super) fn is_secret(&self) -> bool {
-        self.resource.group.is_empty() && self.resource.kind == "Secret"
+    /// Whether the API server's messages about this object must not be shown: it is a
+    /// Secret, or it carries values the secrets stage put in.
+    pub(super) fn withheld(&self) -> Option<Withheld> {
+        if self.resource.group.is_empty() && self.resource.kind == "Secret" {
+            Some(Withheld::Secret)
+        } else if self.holds_secrets {
+            Some(Withheld::SecretValues)
+        } else {
+            None
+        }
     }
 }
 
@@ -202,6 +212,7 @@ impl Resolver<'_> {
             namespace,
             name,
             id,
+            holds_secrets: m.holds_secrets,
         })
     }
 }

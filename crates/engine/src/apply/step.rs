@@ -9,7 +9,7 @@ use tracing::debug;
 use lockstep_api::FORCE_ANNOTATION;
 
 use super::resolve::Target;
-use super::{Action, ApplyError, ApplyOptions, FIELD_MANAGER};
+use super::{Action, ApplyError, ApplyOptions, FIELD_MANAGER, api_message};
 
 /// What a stage will do to one object, decided by reads and a dry-run only.
 pub(super) enum Step {
@@ -25,14 +25,14 @@ pub(super) async fn plan_one(
     body: &Value,
     options: &ApplyOptions,
 ) -> Result<Step, ApplyError> {
-    let secret = target.is_secret();
+    let withheld = target.withheld();
     let live = target
         .api
         .get_opt(&target.name)
         .await
         .map_err(|e| ApplyError::Get {
             object: target.id.clone(),
-            message: api_message(&e, secret),
+            message: api_message(&e, withheld),
         })?;
     let Some(live) = live else {
         return Ok(Step::Create);
@@ -57,7 +57,7 @@ pub(super) async fn plan_one(
         }
         Err(err) => Err(ApplyError::DryRun {
             object: target.id.clone(),
-            message: api_message(&err, secret),
+            message: api_message(&err, withheld),
         }),
     }
 }
@@ -105,7 +105,7 @@ async fn patch(target: &Target, params: &PatchParams, body: &Value) -> Result<()
         .map(drop)
         .map_err(|e| ApplyError::Apply {
             object: target.id.clone(),
-            message: api_message(&e, target.is_secret()),
+            message: api_message(&e, target.withheld()),
         })
 }
 
@@ -125,7 +125,7 @@ async fn recreate(
         Err(e) => {
             return Err(ApplyError::Delete {
                 object: target.id.clone(),
-                message: api_message(&e, target.is_secret()),
+                message: api_message(&e, target.withheld()),
             });
         }
     }
@@ -221,50 +221,6 @@ fn immutable_fields(err: &kube::Error) -> String {
         "(unnamed)".to_owned()
     } else {
         fields.join(", ")
-    }
-}
-
-/// An API error as text fit for logs and status. For Secrets the server's message (which
-/// may echo data) is dropped, keeping the code, reason and field paths.
-fn api_message(err: &kube::Error, secret: bool) -> String {
-    match err {
-        kube::Error::Api(status) => {
-            let fields: Vec<String> = status
-                .details
-                .iter()
-                .flat_map(|d| d.causes.iter())
-                .map(|c| format!("{}: {}", c.field, c.reason))
-                .collect();
-            if secret {
-                format!(
-                    "{} {} [{}] (message withheld: Secret)",
-                    status.code,
-                    status.reason,
-                    fields.join("; ")
-                )
-            } else {
-                let mut message = status.message.clone();
-                if message.len() > 400 {
-                    let cut = (0..=400)
-                        .rev()
-                        .find(|i| message.is_char_boundary(*i))
-                        .unwrap_or(0);
-                    message.truncate(cut);
-                    message.push('…');
-                }
-                format!("{} {}: {message}", status.code, status.reason)
-            }
-        }
-        other if secret => format!("request failed ({})", error_kind(other)),
-        other => other.to_string(),
-    }
-}
-
-fn error_kind(err: &kube::Error) -> &'static str {
-    match err {
-        kube::Error::HyperError(_) | kube::Error::Service(_) => "transport",
-        kube::Error::SerdeError(_) => "decode",
-        _ => "other",
     }
 }
 

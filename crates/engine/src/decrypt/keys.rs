@@ -27,6 +27,7 @@ use lockstep_sops::resolver::{KmsSettings, VaultSettings};
 use secrecy::SecretString;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::redact::Redactor;
 use crate::refs::{VaultAuth, VaultSource};
 
 /// The Secret entry holding a Vault token.
@@ -167,6 +168,40 @@ struct AwsKmsEntry {
     aws_secret_access_key: String,
     #[serde(default)]
     aws_session_token: Option<String>,
+}
+
+/// Adds the secret parts of a decryption Secret's entries — age identities, the Vault
+/// token, AWS secret keys, an AppRole secret id — to `redactor`. Names, addresses, key ids
+/// and roles stay readable in messages. An entry that does not parse adds nothing
+/// ([`Keys::from_secret`] reports it).
+pub fn redact_entries<'a>(
+    data: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    redactor: &mut Redactor,
+) {
+    for (entry, bytes) in data {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        if entry.ends_with(AGE_KEY_SUFFIX) {
+            text.lines()
+                .map(str::trim)
+                .filter(|line| line.starts_with("AGE-SECRET-KEY-"))
+                .for_each(|line| redactor.add(line.as_bytes()));
+        } else if entry == VAULT_TOKEN_KEY {
+            redactor.add(text.trim().as_bytes());
+        } else if entry == AWS_KMS_KEY {
+            if let Ok(parsed) = serde_saphyr::from_str::<AwsKmsEntry>(text) {
+                redactor.add(parsed.aws_secret_access_key.as_bytes());
+                if let Some(token) = &parsed.aws_session_token {
+                    redactor.add(token.as_bytes());
+                }
+            }
+        } else if entry == VAULT_APPROLE_KEY
+            && let Ok(parsed) = serde_saphyr::from_str::<AppRoleEntry>(text)
+        {
+            redactor.add(parsed.secret_id.as_bytes());
+        }
+    }
 }
 
 impl Keys {

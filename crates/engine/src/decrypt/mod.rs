@@ -23,7 +23,9 @@ use lockstep_sops::{DecryptOptions, EmitOptions, EncryptedFile, KeyResolver};
 use tracing::instrument;
 use zeroize::Zeroizing;
 
-pub use keys::{AGE_KEY_SUFFIX, AWS_KMS_KEY, Ambient, Keys, KeysError, VAULT_TOKEN_KEY};
+pub use keys::{
+    AGE_KEY_SUFFIX, AWS_KMS_KEY, Ambient, Keys, KeysError, VAULT_TOKEN_KEY, redact_entries,
+};
 
 use crate::redact::Redactor;
 use crate::render::{Manifest, is_cluster_scoped_builtin};
@@ -163,7 +165,7 @@ pub fn decrypt_blocking(
         }
         for manifest in &mut manifests {
             let encrypted_kind = manifest.kind().starts_with("ENC[");
-            plaintexts.apply(&mut manifest.object);
+            manifest.holds_secrets |= plaintexts.apply(&mut manifest.object);
             if substitute::still_encrypted(&manifest.object) {
                 return Err(DecryptError::Unresolved {
                     object: format!("{}/{}", manifest.kind(), manifest.name()),

@@ -225,6 +225,7 @@ impl Resolver {
                 let value = self.value(&reference, &mut session, &secret, &key).await?;
                 redactor.add(&value);
                 put(&mut manifest.object, &key, value);
+                manifest.holds_secrets = true;
                 count += 1;
             }
         }

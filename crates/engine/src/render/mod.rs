@@ -89,6 +89,10 @@ pub struct Manifest {
     pub file: PathBuf,
     /// Index of the document in the file, from 0.
     pub document: usize,
+    /// Whether the secrets stage put plaintext into the object (decrypted SOPS values,
+    /// resolved references). The API server's messages about such an object can quote
+    /// those values, so they are never shown (see [`crate::apply`]).
+    pub holds_secrets: bool,
 }
 
 impl Manifest {

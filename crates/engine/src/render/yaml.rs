@@ -133,6 +133,7 @@ fn push_object(
         object: value,
         file: file.to_path_buf(),
         document,
+        holds_secrets: false,
     });
     Ok(())
 }

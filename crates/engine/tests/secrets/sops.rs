@@ -118,6 +118,16 @@ async fn age_vault_and_kms_wrapped_files_and_an_encrypted_configmap_decrypt_in_m
         find(&out.manifests, "ConfigMap", "plain")["data"],
         json!({"a": "b"})
     );
+    // The objects that now hold plaintext are marked so that apply never quotes the API
+    // server about them; the plain one is not.
+    let mut marked: Vec<&str> = out
+        .manifests
+        .iter()
+        .filter(|m| m.holds_secrets)
+        .map(|m| m.name())
+        .collect();
+    marked.sort_unstable();
+    assert_eq!(marked, ["by-age", "by-kms", "by-vault", "settings"]);
 
     // Everything decrypted is known to the redactor, and nothing prints it.
     let message = format!(

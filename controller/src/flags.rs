@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use lockstep_engine::redact;
 
 /// The in-cluster controller: unseals SealedSecrets and owns the sealing keys.
 #[derive(Debug, Parser)]
@@ -99,10 +100,14 @@ pub enum LogFormat {
 }
 
 /// Installs the global tracing subscriber; `RUST_LOG` selects levels (default `info`).
+/// Every line, whichever crate logs it and at whatever level, is written through
+/// [`redact::scrubbed_stdout`], which hides the secret values reconciles hold right now.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(redact::scrubbed_stdout);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -6,6 +6,7 @@
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
+use lockstep_engine::redact::{self, Redactor};
 use lockstep_sealed::{MANAGED_ANNOTATION, PATCH_ANNOTATION, UnsealedSecret};
 
 use super::SealedSecretObject;
@@ -43,6 +44,13 @@ pub(super) async fn write(
     let name = owner.metadata.name.as_deref().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let desired = unsealed.into_secret();
+    let mut values = Redactor::new();
+    for value in desired.data.iter().flat_map(|data| data.values()) {
+        values.add(&value.0);
+    }
+    // kube-client logs a refused write's `Status` at debug; the values leave memory with
+    // this function.
+    let _held = redact::hold(&values);
 
     let existing = secrets
         .get_opt(name)

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use lockstep_api::Sync;
 use lockstep_engine::decrypt::{self, Ambient, Keys};
-use lockstep_engine::redact::Redactor;
+use lockstep_engine::redact::{self, Held, Redactor};
 use lockstep_engine::refs;
 use lockstep_engine::render::Manifest;
 
@@ -26,6 +26,9 @@ pub struct Prepared {
     pub redactor: Redactor,
     /// How soon references must be resolved again, when there are any.
     pub refresh: Option<Duration>,
+    /// The values held for log scrubbing while the reconcile uses them (until this
+    /// `Prepared` is dropped: kube-client logs a refused apply's `Status`, values and all).
+    _held: Held,
 }
 
 /// Why secrets could not be prepared; the message names the Secret, file or reference,
@@ -50,7 +53,7 @@ pub async fn prepare(
     path: String,
     manifests: Vec<Manifest>,
 ) -> Result<Prepared, Failure> {
-    let keys = keys(client, sync).await?;
+    let (keys, key_material) = keys(client, sync).await?;
     let decrypted = decrypt::decrypt(root, path, manifests, keys.clone())
         .await
         .map_err(|err| Failure {
@@ -59,6 +62,7 @@ pub async fn prepare(
         })?;
     let mut manifests = decrypted.manifests;
     let mut redactor = decrypted.redactor;
+    redactor.extend(&key_material);
     let refresh = refs::refresh_interval(&manifests);
     if refresh.is_some() {
         let resolver = refs::Resolver::from_keys(&keys).map_err(|err| Failure {
@@ -79,16 +83,18 @@ pub async fn prepare(
     for manifest in &manifests {
         redactor.add_secret(&manifest.object);
     }
+    let _held = redact::hold(&redactor);
     Ok(Prepared {
         manifests,
         redactor,
         refresh,
+        _held,
     })
 }
 
 /// The keys of the Sync's decryption Secret (in its own namespace) over the controller's
-/// ambient identity.
-async fn keys(client: &kube::Client, sync: &Sync) -> Result<Keys, Failure> {
+/// ambient identity, and their secret parts to scrub.
+async fn keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor), Failure> {
     let ambient = Ambient::from_process();
     let Some(secret_ref) = sync
         .spec
@@ -96,7 +102,7 @@ async fn keys(client: &kube::Client, sync: &Sync) -> Result<Keys, Failure> {
         .as_ref()
         .and_then(|d| d.secret_ref.as_ref())
     else {
-        return Ok(Keys::ambient(ambient));
+        return Ok((Keys::ambient(ambient), Redactor::new()));
     };
     let namespace = sync.metadata.namespace.clone().unwrap_or_default();
     let name = &secret_ref.name;
@@ -114,9 +120,10 @@ async fn keys(client: &kube::Client, sync: &Sync) -> Result<Keys, Failure> {
             ))
         })?;
     let data = secret.data.unwrap_or_default();
-    Keys::from_secret(
-        data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice())),
-        ambient,
-    )
-    .map_err(|err| failure(format!("decryption Secret {namespace}/{name}: {err}")))
+    let entries = || data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
+    let mut material = Redactor::new();
+    decrypt::redact_entries(entries(), &mut material);
+    let keys = Keys::from_secret(entries(), ambient)
+        .map_err(|err| failure(format!("decryption Secret {namespace}/{name}: {err}")))?;
+    Ok((keys, material))
 }

@@ -20,7 +20,7 @@ use lockstep_api::{GitRef, GitSource, GitSourceStatus, REQUESTED_AT_ANNOTATION, 
 use lockstep_engine::fetch::{
     Credentials, FetchError, FetchOptions, GitReference, TrustedKeys, redact_url,
 };
-use lockstep_engine::redact::Redactor;
+use lockstep_engine::redact::{self, Redactor};
 
 use super::Ctx;
 use super::conditions::{self, READY, STALLED};
@@ -92,10 +92,13 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
         redactor.add(secret.as_bytes());
     }
     let fetched = match options(&ctx.client, &source, &mut redactor).await {
-        Ok(options) => fetcher
-            .fetch_with(&source.spec.url, &reference, &options)
-            .await
-            .map_err(|err| Failure::from_fetch(&err)),
+        Ok(options) => {
+            let _held = redact::hold(&redactor);
+            fetcher
+                .fetch_with(&source.spec.url, &reference, &options)
+                .await
+                .map_err(|err| Failure::from_fetch(&err))
+        }
         Err(failure) => Err(failure),
     };
     match fetched {

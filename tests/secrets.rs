@@ -6,6 +6,7 @@
 
 mod every_kind;
 mod failures;
+mod rejected;
 mod relay;
 
 use std::path::{Path, PathBuf};
@@ -25,8 +26,8 @@ use crate::support::{Controller, create_lockstep, eventually, install_sync_crds}
 /// The credentials moto accepts; the controller's ambient AWS identity.
 const AWS_TEST: &[u8] = b"aws_access_key_id: test\naws_secret_access_key: test\n";
 
-/// One namespace with OpenBao, moto, a repository and a controller (debug logging, moto as
-/// its ambient KMS) syncing it through GitSource `repo`.
+/// One namespace with OpenBao, moto, a repository and a controller (logging everything, at
+/// `trace`, from every crate; moto as its ambient KMS) syncing it through GitSource `repo`.
 struct Scene {
     client: kube::Client,
     ns: String,
@@ -64,7 +65,7 @@ impl Scene {
         ];
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
         let env: [(&str, &Path); 5] = [
-            ("RUST_LOG", Path::new("debug")),
+            ("RUST_LOG", Path::new("trace")),
             ("AWS_ENDPOINT_URL_KMS", Path::new(kms.endpoint())),
             ("AWS_ACCESS_KEY_ID", Path::new("test")),
             ("AWS_SECRET_ACCESS_KEY", Path::new("test")),
@@ -271,12 +272,29 @@ const ONLY_DATA: [&str; 2] = ["--encrypted-regex", "^(data|stringData)$"];
 /// Values that must never appear outside their Secret.
 struct Canaries(Vec<String>);
 
+/// How many leading bytes of a value are a leak on their own: a message cut short shows
+/// a prefix, and the redactor hides any prefix this long.
+const PREFIX: usize = 8;
+
 impl Canaries {
-    /// Everything a leaked `value` may look like: as is, and the stretch of its standard
-    /// and URL-safe base64 that is the same at each of the three byte alignments it can
-    /// have inside a larger encoded blob (a generator's whole file, a JSON patch).
+    /// Everything a leaked `value` may look like:
+    /// - as is, and quoted the way the API server quotes a refused value (Go's
+    ///   `strconv.Quote`, `%#v`, JSON) and our log lines quote it again (Rust's `{:?}`,
+    ///   the JSON log format), in any nesting of those;
+    /// - the first [`PREFIX`] bytes of each of those (a message cut short);
+    /// - the stretch of its standard and URL-safe base64 that is the same at each of the
+    ///   three byte alignments it can have inside a larger encoded blob (a generator's
+    ///   whole file, a JSON patch), and the first [`PREFIX`] characters of that stretch.
     fn needles(value: &str) -> Vec<String> {
-        let mut needles = vec![value.to_owned()];
+        let mut quoted = vec![value.to_owned(), go_quote(value)];
+        for _ in 0..3 {
+            let deeper: Vec<String> = quoted
+                .iter()
+                .flat_map(|q| [json_quote(q), format!("{q:?}").trim_matches('"').to_owned()])
+                .collect();
+            quoted.extend(deeper);
+        }
+        let mut needles = Vec::new();
         for engine in [&STANDARD, &URL_SAFE] {
             for shift in 0..3 {
                 let mut bytes = vec![0u8; shift];
@@ -284,9 +302,17 @@ impl Canaries {
                 let encoded = engine.encode(&bytes);
                 let start = if shift == 0 { 0 } else { 4 };
                 let end = encoded.len() - 4;
-                needles.push(encoded[start..end].to_owned());
+                quoted.push(encoded[start..end].to_owned());
             }
         }
+        for form in quoted {
+            if let Some((at, _)) = form.char_indices().find(|(at, _)| *at >= PREFIX) {
+                needles.push(form[..at].to_owned());
+            }
+            needles.push(form);
+        }
+        needles.sort();
+        needles.dedup();
         needles
     }
 
@@ -329,4 +355,31 @@ impl Canaries {
         }
         files
     }
+}
+
+/// String contents as Go's `strconv.Quote` writes them, for the characters the canaries use
+/// (written here, not taken from the redactor, so that the two are checked against each
+/// other).
+fn go_quote(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            '\u{a0}' | '\u{2000}'..='\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// String contents as JSON writes them.
+fn json_quote(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap();
+    quoted[1..quoted.len() - 1].to_owned()
 }

@@ -12,6 +12,18 @@
 //! restart the Bitnami controller needs. A [`RENEW_REQUESTED_ANNOTATION`] on an active key
 //! Secret (`lockstep keys renew`) makes a new key now, as SIGUSR1 does, and is removed once
 //! the new key exists.
+//!
+//! Only keys an administrator put there are trusted. The API server records in
+//! `metadata.managedFields` the field manager of every writer, and a writer cannot erase
+//! that record through an apply. Every write Lockstep makes on behalf of a repository or
+//! a tenant carries one of [`DELEGATED_MANAGERS`] (a `Sync`'s or `lockstep apply`'s
+//! server-side apply, the SealedSecret unsealer), and a Sync cannot choose another. A key
+//! Secret that any of them wrote is skipped (log line and `ErrKeyUntrusted` event): a
+//! repository that plants or rewrites a key gets nothing from it. Keys the controller makes
+//! ([`KEYRING_FIELD_MANAGER`]), `lockstep keys import`/`restore`, the Bitnami controller or
+//! an administrator's `kubectl` wrote are used as before. Besides, Syncs outside this
+//! namespace cannot write into it, and no Sync writes a Secret labelled as a sealing key
+//! (`crate::sync`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,9 +38,17 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use lockstep_keys::sealing::{
     Certificate, GenerateOptions, RsaKeyBits, SealingKeyPair, SealingPrivateKey,
 };
-use lockstep_sealed::{KEY_ACTIVE, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_LABEL};
+use lockstep_sealed::{
+    KEY_ACTIVE, KEYRING_FIELD_MANAGER, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_LABEL,
+    UNSEAL_FIELD_MANAGER,
+};
 
 use crate::context::Ctx;
+
+/// Field managers of writes made on behalf of a repository or a tenant: a key Secret any
+/// of them wrote is not trusted.
+pub const DELEGATED_MANAGERS: &[&str] =
+    &[lockstep_engine::apply::FIELD_MANAGER, UNSEAL_FIELD_MANAGER];
 
 /// The loaded keys, oldest first.
 #[derive(Default)]
@@ -184,8 +204,12 @@ pub async fn renew_forever(ctx: Arc<Ctx>) {
 async fn answered(ctx: &Ctx, name: &str) {
     let patch =
         serde_json::json!({"metadata": {"annotations": {RENEW_REQUESTED_ANNOTATION: null}}});
+    let params = PatchParams {
+        field_manager: Some(KEYRING_FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
     if let Err(err) = secrets(ctx)
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(name, &params, &Patch::Merge(&patch))
         .await
     {
         tracing::warn!(secret = name, error = %err, "could not clear the renewal request");
@@ -238,8 +262,12 @@ async fn renew(ctx: &Ctx) -> Result<(), Error> {
         ])),
         ..Secret::default()
     };
+    let params = PostParams {
+        field_manager: Some(KEYRING_FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
     let created = secrets(ctx)
-        .create(&PostParams::default(), &secret)
+        .create(&params, &secret)
         .await
         .map_err(|source| Error::Store {
             namespace: ctx.namespace.clone(),
@@ -317,6 +345,13 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
     let mut parsed = Vec::new();
     for secret in found {
         let name = secret.metadata.name.clone().unwrap_or_default();
+        if let Some(manager) = delegated_writer(&secret) {
+            let reason = format!(
+                "written by field manager {manager}, which writes for repositories and tenants; import keys with `lockstep keys import`"
+            );
+            report_skipped(ctx, &secret, "ErrKeyUntrusted", &reason).await;
+            continue;
+        }
         let renew_requested = secret
             .metadata
             .annotations
@@ -324,7 +359,9 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
             .is_some_and(|a| a.contains_key(RENEW_REQUESTED_ANNOTATION));
         match lockstep_sealed::parse_key_secret(&secret) {
             Ok(key) => parsed.push((name, renew_requested, key)),
-            Err(reason) => report_malformed(ctx, &secret, &reason.to_string()).await,
+            Err(reason) => {
+                report_skipped(ctx, &secret, "ErrKeyInvalid", &reason.to_string()).await;
+            }
         }
     }
     parsed.sort_by_key(|(_, _, (_, cert))| cert.not_before_unix());
@@ -340,22 +377,30 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
     Ok(ring)
 }
 
-async fn report_malformed(ctx: &Ctx, secret: &Secret, reason: &str) {
+/// The first of [`DELEGATED_MANAGERS`] that wrote `secret`, if any did.
+fn delegated_writer(secret: &Secret) -> Option<&str> {
+    secret
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|entry| entry.manager.as_deref())
+        .find(|manager| DELEGATED_MANAGERS.contains(manager))
+}
+
+/// Logs, and publishes as a Warning event on the Secret, why a key Secret is not used.
+async fn report_skipped(ctx: &Ctx, secret: &Secret, event_reason: &str, reason: &str) {
     let name = secret.metadata.name.as_deref().unwrap_or_default();
-    tracing::warn!(
-        secret = name,
-        reason,
-        "skipping a sealing key Secret that does not parse"
-    );
+    tracing::warn!(secret = name, reason, "skipping a sealing key Secret");
     let event = Event {
         type_: EventType::Warning,
-        reason: "ErrKeyInvalid".into(),
+        reason: event_reason.into(),
         note: Some(format!("sealing key skipped: {reason}")),
         action: "LoadKey".into(),
         secondary: None,
     };
     let reference = kube::Resource::object_ref(secret, &());
     if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the ErrKeyInvalid event");
+        tracing::warn!(error = %err, "could not publish the {event_reason} event");
     }
 }

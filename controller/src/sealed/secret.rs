@@ -7,7 +7,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use lockstep_engine::redact::{self, Redactor};
-use lockstep_sealed::{MANAGED_ANNOTATION, PATCH_ANNOTATION, UnsealedSecret};
+use lockstep_sealed::{MANAGED_ANNOTATION, PATCH_ANNOTATION, UNSEAL_FIELD_MANAGER, UnsealedSecret};
 
 use super::SealedSecretObject;
 use super::error::Error;
@@ -51,6 +51,11 @@ pub(super) async fn write(
     // kube-client logs a refused write's `Status` at debug; the values leave memory with
     // this function.
     let _held = redact::hold(&values);
+    // A field manager of its own: the keyring never trusts a key Secret this wrote.
+    let params = PostParams {
+        field_manager: Some(UNSEAL_FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
 
     let existing = secrets
         .get_opt(name)
@@ -61,7 +66,7 @@ pub(super) async fn write(
         })?;
     let result = match existing {
         None => secrets
-            .create(&PostParams::default(), &desired)
+            .create(&params, &desired)
             .await
             .map(|_| Written::Changed),
         Some(existing) => {
@@ -72,7 +77,7 @@ pub(super) async fn write(
                 return Ok(Ok(Written::Unchanged));
             }
             secrets
-                .replace(name, &PostParams::default(), &next)
+                .replace(name, &params, &next)
                 .await
                 .map(|_| Written::Changed)
         }

@@ -40,7 +40,10 @@ mod unseal;
 mod testutil;
 
 pub use crypto::{DecryptError, EncryptError};
-pub use keylabels::{KEY_ACTIVE, KEY_COMPROMISED, RENEW_REQUESTED_ANNOTATION};
+pub use keylabels::{
+    KEY_ACTIVE, KEY_COMPROMISED, KEY_IMPORT_FIELD_MANAGER, KEYRING_FIELD_MANAGER,
+    RENEW_REQUESTED_ANNOTATION, SEALING_KEYS_NOT_FROM_GIT, UNSEAL_FIELD_MANAGER,
+};
 pub use keysecret::{KeySecretError, parse_key_secret};
 pub use manifest::{DocumentError, Format};
 pub use merge::{MergeError, merge_into};

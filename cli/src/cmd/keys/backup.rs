@@ -14,7 +14,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use lockstep_keys::sealing::Certificate;
-use lockstep_sealed::{KEY_ACTIVE, SEALING_KEY_LABEL};
+use lockstep_sealed::{KEY_ACTIVE, KEY_IMPORT_FIELD_MANAGER, SEALING_KEY_LABEL};
 use zeroize::Zeroizing;
 
 use super::Cluster;
@@ -225,7 +225,11 @@ async fn create_all(
             ])),
             ..Secret::default()
         };
-        api.create(&PostParams::default(), &restored)
+        let params = PostParams {
+            field_manager: Some(KEY_IMPORT_FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        api.create(&params, &restored)
             .await
             .with_context(|| format!("cannot create key Secret {name}"))?;
         println!("{name}\t{}", cert.public_key().fingerprint());

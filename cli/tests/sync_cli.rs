@@ -253,7 +253,8 @@ async fn diff_before_and_after_apply_and_after_drift() {
     let (exit, _, stderr) = run("diff");
     assert_eq!(exit, 2, "{stderr}");
     assert!(
-        stderr.contains("widget.yaml: the API server does not serve"),
+        stderr
+            .contains("(in widget.yaml): the API server does not serve example.invalid/v1 Widget"),
         "{stderr}"
     );
 }
@@ -511,4 +512,167 @@ fn apply_and_diff_say_a_decryption_error_once_with_their_own_hints() {
         assert!(stderr.contains("restore it from Git"), "{verb}: {stderr}");
         assert!(!stderr.contains("--ignore-mac"), "{verb}: {stderr}");
     }
+}
+
+/// The review's D9–D11: `apply` checks everything before its first write, never takes an
+/// object another `--name` holds without `--force-ownership`, and `diff` shows what
+/// `apply` would refuse or replace.
+#[tokio::test]
+async fn apply_checks_everything_first_and_never_takes_another_names_objects() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("cli-owner").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let space = format!("{ns}-ux");
+    let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {space}}}\n");
+    let settings = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {space}}}\ndata: {{a: \"1\"}}\n"
+    );
+    write(dir.path(), "plain/ns.yaml", &namespace);
+    write(dir.path(), "plain/cm.yaml", &settings);
+    let run = |verb: &str, source: &str, name: &str, extra: &[&str]| {
+        let output = lockstep(dir.path())
+            .args([verb, &dir.path().join(source).display().to_string()])
+            .args(["--name", name, "--inventory-namespace", &ns])
+            .args(["--kubeconfig", &kubeconfig])
+            .args(extra)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        (code(&output), stdout, stderr)
+    };
+    let (exit, stdout, stderr) = run("apply", "plain", "ux-plain", &["--no-wait"]);
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    let owner_of_namespace = async || {
+        namespaces
+            .get(&space)
+            .await
+            .unwrap()
+            .metadata
+            .labels
+            .unwrap()["lockstep.dev/name"]
+            .clone()
+    };
+    let inventories = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+
+    // D9: an unknown kind is found before the Namespace is written (and taken).
+    write(dir.path(), "bad/ns.yaml", &namespace);
+    write(
+        dir.path(),
+        "bad/widget.yaml",
+        &format!(
+            "apiVersion: example.invalid/v1\nkind: Widget\nmetadata: {{name: w, namespace: {space}}}\n"
+        ),
+    );
+    let (exit, _, stderr) = run("apply", "bad", "b2", &["--no-wait"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stderr.contains("does not serve example.invalid/v1 Widget"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    assert!(
+        stderr.contains("hint: install its CustomResourceDefinition"),
+        "{stderr}"
+    );
+    assert_eq!(owner_of_namespace().await, "ux-plain");
+    assert!(
+        inventories
+            .get_opt("lockstep-inventory-b2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Another name declaring the same objects: refused, naming the owner; then taken.
+    write(dir.path(), "steal/ns.yaml", &namespace);
+    write(
+        dir.path(),
+        "steal/cm.yaml",
+        &settings.replace("\"1\"", "\"stolen\""),
+    );
+    let (exit, stdout, _) = run("diff", "steal", "thief", &[]);
+    assert_eq!(exit, 2, "{stdout}");
+    let (exit, stdout, stderr) = run("apply", "steal", "thief", &["--no-wait"]);
+    assert_eq!(exit, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("--name ux-plain"), "{stderr}");
+    assert!(stderr.contains("or pass --force-ownership"), "{stderr}");
+    assert_eq!(owner_of_namespace().await, "ux-plain");
+    let settings_value = async || {
+        Api::<ConfigMap>::namespaced(client.clone(), &space)
+            .get("settings")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["a"]
+            .clone()
+    };
+    assert_eq!(settings_value().await, "1");
+    let (exit, stdout, stderr) = run(
+        "apply",
+        "steal",
+        "thief",
+        &["--no-wait", "--force-ownership"],
+    );
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("taken over from `lockstep apply --name ux-plain`"),
+        "{stderr}"
+    );
+    assert_eq!(owner_of_namespace().await, "thief");
+    assert_eq!(settings_value().await, "stolen");
+
+    // D10: a namespace that exists nowhere is an error in diff and apply, before any write.
+    let lonely = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: lonely, namespace: {ns}-missing}}\n"
+    );
+    write(dir.path(), "lonely/cm.yaml", &lonely);
+    write(
+        dir.path(),
+        "lonely/other.yaml",
+        &settings.replace("settings", "beside"),
+    );
+    let (exit, _, stderr) = run("diff", "lonely", "lonely", &[]);
+    assert_eq!(exit, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("namespace {ns}-missing does not exist")),
+        "{stderr}"
+    );
+    let (exit, _, stderr) = run("apply", "lonely", "lonely", &["--no-wait"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), &space)
+            .get_opt("beside")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // D11: an immutable change shows as a replace, and apply names its own flag.
+    let frozen = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen, namespace: {space}}}\nimmutable: true\ndata: {{v: one}}\n"
+    );
+    write(dir.path(), "frozen/cm.yaml", &frozen);
+    let (exit, _, stderr) = run("apply", "frozen", "frozen", &["--no-wait"]);
+    assert_eq!(exit, 0, "{stderr}");
+    write(
+        dir.path(),
+        "frozen/cm.yaml",
+        &frozen.replace("v: one", "v: two"),
+    );
+    let (exit, stdout, stderr) = run("diff", "frozen", "frozen", &[]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stdout.contains(&format!("# ConfigMap/{space}/frozen: replaced")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+  v: two"), "{stdout}");
+    let (exit, _, stderr) = run("apply", "frozen", "frozen", &["--no-wait"]);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(stderr.contains("or pass --force,"), "{stderr}");
+    assert!(!stderr.contains("set force"), "{stderr}");
+    let (exit, stdout, stderr) = run("apply", "frozen", "frozen", &["--no-wait", "--force"]);
+    assert_eq!(exit, 0, "{stderr}");
+    assert!(stdout.contains("frozen replaced"), "{stdout}");
 }

@@ -13,7 +13,9 @@ use kube::core::ApiResource;
 use lockstep_api::{GitSource, Sync, SyncStatus};
 use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
 use serde_json::json;
-use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
+use support::{
+    Controller, create_lockstep, eventually, eventually_within, install_sync_crds, wait_for_event,
+};
 
 /// The controller binary under test.
 fn controller_binary() -> std::path::PathBuf {
@@ -749,4 +751,230 @@ async fn a_label_selector_shards_syncs_between_controllers() {
             .is_empty(),
         "a Sync of another shard is not touched"
     );
+}
+
+/// The Ready condition's status, reason and message.
+async fn ready_message(s: &Setup, name: &str) -> Option<(String, String, String)> {
+    status(&s.client, &s.ns, name)
+        .await
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status, c.reason, c.message))
+}
+
+async fn owner_of(s: &Setup, name: &str) -> Option<(String, String, String)> {
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    let cm = api.get_opt(name).await.unwrap()?;
+    Some((
+        cm.metadata.labels.unwrap_or_default()["lockstep.dev/name"].clone(),
+        cm.data.unwrap_or_default()["value"].clone(),
+        cm.metadata.resource_version.unwrap_or_default(),
+    ))
+}
+
+#[tokio::test]
+async fn two_syncs_declaring_one_object_conflict_instead_of_flapping() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(
+        plane,
+        "sync-owners",
+        &[
+            ("first/shared.yaml", cm("shared", "first")),
+            ("second/shared.yaml", cm("shared", "second")),
+            ("second/own.yaml", cm("second-own", "second")),
+        ],
+    )
+    .await;
+    let spec = |path: &str| sync_spec(path, json!({"targetNamespace": s.ns}));
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "first"}, "spec": spec("first")}),
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "first", head.trim()).await;
+
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "second"}, "spec": spec("second")}),
+    )
+    .await;
+    let mut refused = None;
+    eventually("the second Sync to report the conflict", async || {
+        refused = ready_message(&s, "second").await;
+        refused
+            .as_ref()
+            .is_some_and(|(_, reason, _)| reason == "OwnershipConflict")
+    })
+    .await;
+    let (ready, _, message) = refused.unwrap();
+    assert_eq!(ready, "False");
+    assert!(
+        message.contains(&format!("Sync {}/first", s.ns)) && message.contains("shared"),
+        "{message}"
+    );
+    assert!(message.contains("forceOwnership"), "{message}");
+    // Nothing of the second Sync's revision was written, and the object does not flap.
+    let (owner, held_value, version) = owner_of(&s, "shared").await.unwrap();
+    assert_eq!((owner.as_str(), held_value.as_str()), ("first", "first"));
+    assert!(owner_of(&s, "second-own").await.is_none());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        owner_of(&s, "shared").await.unwrap().2,
+        version,
+        "no flapping"
+    );
+    assert_eq!(
+        ready_message(&s, "first").await.unwrap().1,
+        "ReconciliationSucceeded"
+    );
+
+    // The second drops it: it applies the rest, and nothing of the first's is deleted.
+    s.repo.remove("second/shared.yaml").unwrap();
+    let dropped = s.repo.commit("second drops shared").unwrap();
+    applied(&s, "second", &dropped).await;
+    assert!(owner_of(&s, "second-own").await.is_some());
+    assert_eq!(owner_of(&s, "shared").await.unwrap().0, "first");
+
+    // An explicit take-over, reported as a Warning event.
+    s.repo
+        .write("second/shared.yaml", cm("shared", "second"))
+        .unwrap();
+    let again = s.repo.commit("second declares shared again").unwrap();
+    let api: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    api.patch(
+        "second",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"forceOwnership": true}})),
+    )
+    .await
+    .unwrap();
+    applied(&s, "second", &again).await;
+    let (owner, taken_value, _) = owner_of(&s, "shared").await.unwrap();
+    assert_eq!((owner.as_str(), taken_value.as_str()), ("second", "second"));
+    let note = wait_for_event(&s.client, &s.ns, "second", "OwnershipTaken").await;
+    assert!(note.contains(&format!("Sync {}/first", s.ns)), "{note}");
+
+    // The first dropping it now prunes nothing that is no longer its own.
+    s.repo.remove("first/shared.yaml").unwrap();
+    s.repo
+        .write("first/other.yaml", cm("first-other", "1"))
+        .unwrap();
+    let moved = s.repo.commit("first drops shared").unwrap();
+    applied(&s, "first", &moved).await;
+    assert_eq!(owner_of(&s, "shared").await.unwrap().0, "second");
+}
+
+#[tokio::test]
+async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
+    use futures::StreamExt as _;
+    use kube::runtime::{WatchStreamExt as _, watcher};
+
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(
+        plane,
+        "sync-killed",
+        &[("deploy/base.yaml", cm("base", "1"))],
+    )
+    .await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "apps"}, "spec": sync_spec("deploy", json!({"targetNamespace": s.ns}))})).await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "apps", head.trim()).await;
+
+    const BULK: usize = 300;
+    let bulk: String = (0..BULK)
+        .map(|i| format!("---\n{}", cm(&format!("bulk-{i:03}"), &i.to_string())))
+        .collect();
+    s.repo.write("deploy/bulk.yaml", bulk).unwrap();
+    let big = s.repo.commit("300 ConfigMaps").unwrap();
+
+    // Kill the controller once 20 of them are written.
+    let configmaps: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    let mut seen = std::collections::HashSet::new();
+    let mut events = watcher(configmaps.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    while seen.len() < 20 {
+        let cm = events.next().await.unwrap().unwrap();
+        let name = cm.metadata.name.unwrap_or_default();
+        if name.starts_with("bulk-") {
+            seen.insert(name);
+        }
+    }
+    s.controller.kill();
+    drop(events);
+    // While it applied, status said which revision, and the inventory already held it.
+    let during = status(&s.client, &s.ns, "apps").await;
+    assert_eq!(
+        during.last_attempted_revision.as_deref(),
+        Some(format!("main@sha1:{big}").as_str())
+    );
+    let reconciling = during
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Reconciling")
+        .expect("a Reconciling condition during the apply");
+    assert_eq!(reconciling.status, "True");
+    assert!(
+        reconciling.message.contains(&big),
+        "{}",
+        reconciling.message
+    );
+    assert_eq!(during.inventory.len(), BULK + 1);
+    let written = configmaps
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("bulk-")
+        })
+        .count();
+    assert!(
+        written < BULK,
+        "the apply finished before the kill ({written} written): nothing was tested"
+    );
+
+    // A revert pushed while the controller is down; a new one must prune all of them.
+    s.repo.git(&["revert", "--no-edit", "HEAD"]).unwrap();
+    let reverted = s.repo.push().unwrap();
+    let _restarted = Controller::start_syncing(plane, &s.ns, &["--requeue-dependency=1s"]).await;
+    eventually_within(
+        "the restarted controller to apply the revert",
+        Duration::from_secs(120),
+        async || {
+            let now = status(&s.client, &s.ns, "apps").await;
+            now.last_applied_revision.as_deref() == Some(format!("main@sha1:{reverted}").as_str())
+        },
+    )
+    .await;
+    let left = configmaps
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .name
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("bulk-")
+        })
+        .count();
+    assert_eq!(
+        left, 0,
+        "{written} were written before the kill; {left} left"
+    );
+    assert_eq!(status(&s.client, &s.ns, "apps").await.inventory.len(), 1);
 }

@@ -1,24 +1,23 @@
-//! `lockstep apply`: one reconcile from the command line — render, apply in stages, prune
-//! what left the source, record the inventory, and wait until every applied object is
-//! healthy. The same engine steps as the controller's `Sync` (`lockstep_engine::run`),
-//! with the inventory kept in a ConfigMap instead of a `Sync`'s status.
+//! `lockstep apply`: one reconcile from the command line — render, check everything, apply
+//! in stages, prune what left the source, record the inventory, and wait until every
+//! applied object is healthy. The same engine steps as the controller's `Sync`
+//! (`lockstep_engine::run`), with the inventory kept in a ConfigMap instead of a `Sync`'s
+//! status.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Client;
-use kube::api::{Api, Patch, PatchParams};
-use lockstep_api::{InventoryEntry, parse_duration};
-use lockstep_engine::apply::ApplyOptions;
+use lockstep_api::parse_duration;
+use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
 use lockstep_engine::health::wait;
-use lockstep_engine::inventory::{self, id};
-use lockstep_engine::run::{RunOptions, run as reconcile};
+use lockstep_engine::inventory::{self, id, read_apply, write_apply};
+use lockstep_engine::run::{RunOptions, prepare};
+use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
 use super::diff::ClusterArgs;
 use super::render::{SourceArgs, default_namespace, runtime};
+use super::report::{Code, Coded, Hint};
 
 /// Apply a folder or Git URL to the cluster, prune what left it, and wait until healthy.
 #[derive(Debug, Args)]
@@ -33,6 +32,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     force: bool,
 
+    /// Take objects that another `--name` or a Sync holds, instead of refusing them.
+    #[arg(long)]
+    force_ownership: bool,
+
     /// Do not wait for the applied objects to become healthy.
     #[arg(long)]
     no_wait: bool,
@@ -41,9 +44,6 @@ pub struct ApplyArgs {
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     timeout: Duration,
 }
-
-/// The key of the inventory ConfigMap that holds the entries, as JSON.
-const INVENTORY_KEY: &str = "inventory.json";
 
 /// How often health is polled.
 const POLL: Duration = Duration::from_secs(2);
@@ -57,30 +57,53 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
+    let name = owner.name.clone();
     let rendered = args.source.render(Some(owner.clone()), true).await?;
     let mut manifests = rendered.manifests;
     default_namespace(&mut manifests, &namespace);
-    let previous = read_inventory(&client, &namespace, &owner.name).await?;
+    let previous = read_apply(&client, &namespace, &name).await?;
     let options = RunOptions {
         owner,
         previous,
         prune: !args.cluster.no_prune,
         apply: ApplyOptions {
             force: args.force,
+            force_ownership: args.force_ownership,
+            protect: Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT),
             ..ApplyOptions::default()
         },
     };
-    let outcome = match reconcile(&client, &manifests, &options).await {
+    let prepared = match prepare(&client, &manifests, &options).await {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            // API errors can quote decrypted values of objects other than Secrets.
+            let message = rendered.redactor.scrub(&err.to_string());
+            let message = format!(
+                "applying {}: {message}; nothing was applied",
+                args.source.describe()
+            );
+            return Err(refusal(&err, message));
+        }
+    };
+    // Every object this run may write is in the inventory before the first write, so
+    // that a run killed half-way still prunes what it wrote once it leaves the source.
+    let intent = prepared.intent();
+    if prepared.writes() && intent != options.previous {
+        write_apply(&client, &namespace, &name, &intent).await?;
+    }
+    let outcome = match prepared.run().await {
         Ok(outcome) => outcome,
         Err(err) => {
-            write_inventory(&client, &namespace, &args.cluster.name, err.inventory()).await?;
-            // API errors can quote decrypted values of objects other than Secrets.
+            write_apply(&client, &namespace, &name, err.inventory()).await?;
             let message = rendered.redactor.scrub(&err.to_string());
             anyhow::bail!("applying {}: {message}", args.source.describe());
         }
     };
-    write_inventory(&client, &namespace, &args.cluster.name, &outcome.inventory).await?;
+    write_apply(&client, &namespace, &name, &outcome.inventory).await?;
 
+    for (entry, holder) in &outcome.changes.taken {
+        eprintln!("lockstep: {}: taken over from {holder}", id(entry));
+    }
     for change in &outcome.changes.changes {
         println!("{} {}", id(&change.object), change.action);
     }
@@ -115,53 +138,32 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn inventory_name(name: &str) -> String {
-    format!("lockstep-inventory-{name}")
+/// What to do about a refused apply or diff; a flag is named only where the command has it.
+pub fn refusal_hint(err: &ApplyError) -> Option<Hint> {
+    Some(match err {
+        ApplyError::Owned { .. } => Hint::new("remove them from the source").or_flag(
+            "force_ownership",
+            ", or pass --force-ownership to take them over",
+        ),
+        ApplyError::ImmutableField { .. } => {
+            Hint::new("annotate the object lockstep.dev/force: enabled")
+                .or_flag("force", ", or pass --force, to delete and recreate it")
+        }
+        ApplyError::NamespaceNotFound { .. } => {
+            Hint::new("create the namespace, or add its Namespace to the source")
+        }
+        ApplyError::UnknownKind { .. } => {
+            Hint::new("install its CustomResourceDefinition first, or add it to the source")
+        }
+        _ => return None,
+    })
 }
 
-/// The inventory `lockstep apply --name NAME` recorded last, empty if none.
-pub async fn read_inventory(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> anyhow::Result<Vec<InventoryEntry>> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let config_map = api
-        .get_opt(&inventory_name(name))
-        .await
-        .with_context(|| format!("reading the inventory {namespace}/{}", inventory_name(name)))?;
-    let Some(text) = config_map
-        .and_then(|c| c.data)
-        .and_then(|mut d| d.remove(INVENTORY_KEY))
-    else {
-        return Ok(Vec::new());
-    };
-    serde_json::from_str(&text)
-        .with_context(|| format!("parsing the inventory {namespace}/{}", inventory_name(name)))
-}
-
-async fn write_inventory(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    entries: &[InventoryEntry],
-) -> anyhow::Result<()> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let body = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": inventory_name(name),
-            "labels": {"app.kubernetes.io/managed-by": "lockstep"},
-        },
-        "data": {INVENTORY_KEY: serde_json::to_string(entries)?},
-    });
-    api.patch(
-        &inventory_name(name),
-        &PatchParams::apply("lockstep-cli").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .with_context(|| format!("writing the inventory {namespace}/{}", inventory_name(name)))?;
-    Ok(())
+/// A refusal as the command reports it: the scrubbed message and the hint.
+pub fn refusal(err: &ApplyError, message: String) -> anyhow::Error {
+    let refused = Coded::new(Code::Generic, message);
+    match refusal_hint(err) {
+        Some(hint) => refused.hint(hint).into(),
+        None => refused.into(),
+    }
 }

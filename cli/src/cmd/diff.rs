@@ -1,27 +1,29 @@
 //! `lockstep diff`: what `lockstep apply` would change, as a unified diff per object of the
 //! live object against the API server's dry-run of our apply (so defaults and webhooks
-//! are accounted for), plus the objects the apply would prune. Secret values are hidden
-//! on both sides. Exit codes as `kubectl diff`: 0 no difference, 1 differences, 2 error.
-//! Also the cluster flags and client that `apply` shares.
+//! are accounted for), plus the objects the apply would prune. The checks are `apply`'s own
+//! preflight, so what `apply` would refuse (an unknown kind, a missing namespace, an object
+//! another owner holds) is an error here too. Secret values are hidden on both sides. Exit
+//! codes as `kubectl diff`: 0 no difference, 1 differences, 2 error. Also the cluster
+//! flags and client that `apply` shares.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Args;
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-use lockstep_engine::apply::{FIELD_MANAGER, Withheld, api_message, apply_order};
-use lockstep_engine::inventory::{id, stale};
-use lockstep_engine::redact::{is_secret, redact_secret_pair};
-use lockstep_engine::render::{Manifest, Owner};
+use lockstep_engine::apply::{Action, ApplyOptions, Protect, apply_order, preflight};
+use lockstep_engine::inventory::{id, read_apply, stale};
+use lockstep_engine::redact::redact_secret_pair;
+use lockstep_engine::render::Owner;
+use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 use serde_json::Value;
 
-use super::apply::read_inventory;
+use super::apply::refusal;
 use super::cluster::KubeFlags;
 use super::render::{SourceArgs, default_namespace, runtime};
 
@@ -33,6 +35,11 @@ pub struct DiffArgs {
 
     #[command(flatten)]
     cluster: ClusterArgs,
+
+    /// Show objects that another `--name` or a Sync holds as `apply --force-ownership`
+    /// would take them, instead of refusing.
+    #[arg(long)]
+    force_ownership: bool,
 }
 
 /// The cluster and the owner of the applied objects: shared by `diff` and `apply`.
@@ -102,27 +109,46 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
     let redactor = rendered.redactor;
     let mut manifests = rendered.manifests;
     default_namespace(&mut manifests, &namespace);
-    let mut kinds = Kinds::new(&client, &manifests);
+    // With force, an immutable change shows as the replace it is instead of an error.
+    let options = ApplyOptions {
+        force: true,
+        force_ownership: args.force_ownership,
+        protect: Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT),
+        ..ApplyOptions::default()
+    };
+    let plan = preflight(&client, &manifests, &options)
+        .await
+        .map_err(|err| refusal(&err, redactor.scrub(&err.to_string())))?;
     let mut sides = Vec::new();
     let mut current = Vec::new();
-    for manifest in &manifests {
-        let (entry, live, merged) = dry_run(&mut kinds, manifest)
-            .await
-            .map_err(|e| anyhow::anyhow!(redactor.scrub(&super::report::chain(e.as_ref()))))?;
-        current.push(entry.clone());
-        sides.push((entry, live, merged));
+    for preview in plan.previews() {
+        current.push(preview.object.clone());
+        let note = match (preview.action, preview.checked, &preview.taken_from) {
+            (Action::Replaced, ..) => Some(
+                "replaced: an immutable field changes; apply deletes and recreates it only with --force"
+                    .to_owned(),
+            ),
+            (_, false, _) => Some(
+                "shown as written: it is dry-run only once the objects it needs are applied"
+                    .to_owned(),
+            ),
+            (_, _, Some(holder)) => Some(format!("taken over from {holder}")),
+            _ => None,
+        };
+        sides.push((preview.object, preview.live, preview.merged, note));
     }
     if !args.cluster.no_prune {
-        let previous = read_inventory(&client, &namespace, &owner.name).await?;
+        let previous = read_apply(&client, &namespace, &owner.name).await?;
+        let mut kinds = Kinds::new(&client);
         for entry in stale(&previous, &current) {
             if let Some(live) = owned_live(&mut kinds, &entry, &owner).await {
-                sides.push((entry, live, Value::Null));
+                sides.push((entry, live, Value::Null, None));
             }
         }
     }
     sides.sort_by_cached_key(|(e, ..)| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
     let mut diffs = Vec::new();
-    for (entry, mut live, mut merged) in sides {
+    for (entry, mut live, mut merged, note) in sides {
         for side in [&mut live, &mut merged] {
             strip(side);
         }
@@ -131,88 +157,14 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
         redactor.scrub_value(&mut live);
         redactor.scrub_value(&mut merged);
         if live != merged {
-            diffs.push(unified(&id(&entry), &live, &merged)?);
+            let mut text = note
+                .map(|n| format!("# {}: {n}\n", id(&entry).trim_start_matches('/')))
+                .unwrap_or_default();
+            text.push_str(&unified(&id(&entry), &live, &merged)?);
+            diffs.push(text);
         }
     }
     Ok(diffs)
-}
-
-/// The object's identity, its live state (`Null` if absent) and the dry-run result of
-/// applying it (the desired object itself when the server cannot dry-run it yet: its
-/// namespace or kind comes with the same apply).
-async fn dry_run(
-    kinds: &mut Kinds<'_>,
-    manifest: &Manifest,
-) -> anyhow::Result<(InventoryEntry, Value, Value)> {
-    let name = manifest.name();
-    let Some((resource, scope)) = kinds.resolve(manifest.api_version(), manifest.kind()).await
-    else {
-        if kinds.defined_here(manifest.group(), manifest.kind()) {
-            let version = manifest
-                .api_version()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default();
-            let entry = entry(manifest.group(), version, manifest, manifest.namespace());
-            return Ok((entry, Value::Null, manifest.object.clone()));
-        }
-        bail!(
-            "{}: the API server does not serve {} {}",
-            manifest.file.display(),
-            manifest.api_version(),
-            manifest.kind()
-        );
-    };
-    let namespace = (scope == Scope::Namespaced).then(|| manifest.namespace().unwrap_or_default());
-    let entry = entry(&resource.group, &resource.version, manifest, namespace);
-    let api = kinds.api(&resource, namespace);
-    let mut body = manifest.object.clone();
-    if namespace.is_none()
-        && let Some(meta) = body["metadata"].as_object_mut()
-    {
-        meta.remove("namespace");
-    }
-    let withheld = if is_secret(&body) {
-        Some(Withheld::Secret)
-    } else {
-        manifest.holds_secrets.then_some(Withheld::SecretValues)
-    };
-    let live = api
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error(&entry, "reading", &e, withheld))?;
-    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
-    let merged = match api.patch(name, &params, &Patch::Apply(&body)).await {
-        Ok(merged) => serde_json::to_value(merged)?,
-        Err(kube::Error::Api(status)) if status.code == 404 => body,
-        Err(err) => return Err(api_error(&entry, "dry-run of", &err, withheld)),
-    };
-    let live = live
-        .map(serde_json::to_value)
-        .transpose()?
-        .unwrap_or(Value::Null);
-    Ok((entry, live, merged))
-}
-
-fn entry(group: &str, version: &str, m: &Manifest, namespace: Option<&str>) -> InventoryEntry {
-    InventoryEntry {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        kind: m.kind().to_owned(),
-        namespace: namespace.unwrap_or_default().to_owned(),
-        name: m.name().to_owned(),
-    }
-}
-
-/// An API error naming the object; for Secrets and objects holding decrypted values
-/// without the server's message, which can echo them.
-fn api_error(
-    entry: &InventoryEntry,
-    what: &str,
-    err: &kube::Error,
-    withheld: Option<Withheld>,
-) -> anyhow::Error {
-    anyhow::anyhow!("{what} {}: {}", id(entry), api_message(err, withheld))
 }
 
 /// The live object of a stale inventory entry, if it still carries `owner`'s labels
@@ -273,25 +225,13 @@ fn unified(id: &str, live: &Value, merged: &Value) -> anyhow::Result<String> {
 struct Kinds<'a> {
     client: &'a Client,
     found: HashMap<GroupVersionKind, Option<(ApiResource, Scope)>>,
-    /// Group and kind of every CRD in the render.
-    crds: Vec<(String, String)>,
 }
 
 impl<'a> Kinds<'a> {
-    fn new(client: &'a Client, manifests: &[Manifest]) -> Self {
-        let crds = manifests
-            .iter()
-            .filter(|m| m.kind() == "CustomResourceDefinition")
-            .map(|m| {
-                let spec = &m.object["spec"];
-                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-                (text(&spec["group"]), text(&spec["names"]["kind"]))
-            })
-            .collect();
+    fn new(client: &'a Client) -> Self {
         Self {
             client,
             found: HashMap::new(),
-            crds,
         }
     }
 
@@ -306,10 +246,6 @@ impl<'a> Kinds<'a> {
             self.found.insert(gvk.clone(), found);
         }
         self.found[&gvk].clone()
-    }
-
-    fn defined_here(&self, group: &str, kind: &str) -> bool {
-        self.crds.iter().any(|(g, k)| g == group && k == kind)
     }
 
     fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {

@@ -1,6 +1,8 @@
 //! Status conditions shaped like `metav1.Condition`: set one, keeping its transition time
 //! while its status stays the same, so `kubectl wait` and kstatus read them as usual.
 
+use std::fmt;
+
 use lockstep_api::Condition;
 
 /// `Ready`: the last revision is applied (and healthy, when health is checked).
@@ -12,6 +14,71 @@ pub const STALLED: &str = "Stalled";
 /// `Reconciling`: waiting on something that resolves by itself (a dependency, a source).
 pub const RECONCILING: &str = "Reconciling";
 
+/// Why a Sync's condition is what it is. Flux's reason names where Flux has one, so
+/// dashboards and alerts written for Flux read them the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Applied (and healthy, when health is checked).
+    ReconciliationSucceeded,
+    /// An object could not be applied, or the target cluster reached.
+    ReconciliationFailed,
+    /// Objects another owner holds: nothing of the revision was applied.
+    OwnershipConflict,
+    /// Pruning was refused, or a deleted Sync's objects could not all be deleted.
+    PruneFailed,
+    /// An object was taken from another owner under `spec.forceOwnership` (an event).
+    OwnershipTaken,
+    /// A revision is being applied, or its objects are rolling out.
+    Progressing,
+    /// A checked object failed, or was not healthy in time.
+    HealthCheckFailed,
+    /// Every checked object is healthy (the `Healthy` condition).
+    Succeeded,
+    /// Manual mode: a plan waits for approval.
+    ApprovalRequired,
+    /// The spec cannot work as written.
+    InvalidSpec,
+    /// A `dependsOn` Sync is not Ready.
+    DependencyNotReady,
+    /// The source has no artifact yet.
+    ArtifactFailed,
+    /// Rendering failed.
+    BuildFailed,
+    /// SOPS decryption failed.
+    DecryptionFailed,
+    /// A Vault or KMS reference did not resolve.
+    ReferenceFailed,
+}
+
+impl Reason {
+    /// The reason as written into conditions and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReconciliationSucceeded => "ReconciliationSucceeded",
+            Self::ReconciliationFailed => "ReconciliationFailed",
+            Self::OwnershipConflict => "OwnershipConflict",
+            Self::PruneFailed => "PruneFailed",
+            Self::OwnershipTaken => "OwnershipTaken",
+            Self::Progressing => "Progressing",
+            Self::HealthCheckFailed => "HealthCheckFailed",
+            Self::Succeeded => "Succeeded",
+            Self::ApprovalRequired => "ApprovalRequired",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::DependencyNotReady => "DependencyNotReady",
+            Self::ArtifactFailed => "ArtifactFailed",
+            Self::BuildFailed => "BuildFailed",
+            Self::DecryptionFailed => "DecryptionFailed",
+            Self::ReferenceFailed => "ReferenceFailed",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Sets condition `type_`, replacing any previous one of that type.
 pub fn set(
     conditions: &mut Vec<Condition>,
@@ -22,6 +89,17 @@ pub fn set(
     generation: Option<i64>,
 ) {
     let status = if status { "True" } else { "False" };
+    set_status(conditions, type_, status, reason, message, generation);
+}
+
+fn set_status(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+) {
     let previous = conditions.iter().position(|c| c.type_ == type_);
     let last_transition_time = match previous.map(|i| &conditions[i]) {
         Some(c) if c.status == status => c.last_transition_time.clone(),
@@ -42,6 +120,17 @@ pub fn set(
         None => conditions.push(condition),
     }
     conditions.sort_by_key(|c| order(&c.type_));
+}
+
+/// Sets condition `type_` to `Unknown`: work is under way and its outcome not known.
+pub fn set_unknown(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+) {
+    set_status(conditions, type_, "Unknown", reason, message, generation);
 }
 
 /// Removes condition `type_`.

@@ -50,6 +50,9 @@ pub struct Ctx {
     pub concurrent: u16,
     /// Refuse `sourceRef`s and `dependsOn` entries in other namespaces.
     pub no_cross_namespace_refs: bool,
+    /// The controller's own namespace (its sealing keys, its Lease): Syncs elsewhere may
+    /// not write into it.
+    pub controller_namespace: String,
     /// Label selector limiting which GitSources and Syncs this replica handles (sharding).
     pub selector: Option<String>,
     /// Watch only this namespace (`--all-namespaces=false`), else every namespace.
@@ -102,6 +105,7 @@ impl Ctx {
             requeue_dependency: flags.requeue_dependency,
             concurrent: flags.concurrent,
             no_cross_namespace_refs: flags.no_cross_namespace_refs,
+            controller_namespace: flags.namespace.clone(),
             selector: flags.watch_label_selector.clone(),
             only_namespace: (!flags.all_namespaces).then(|| flags.namespace.clone()),
             probe: Probe::default(),

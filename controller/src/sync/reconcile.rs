@@ -8,6 +8,11 @@
 //! - Health is looked at, not waited for: while objects roll out the Sync says
 //!   `Progressing` and looks again in a second, so a slow rollout never holds a worker
 //!   that other Syncs need. The timeout counts from when it started progressing.
+//! - Every object is checked before the first write (`lockstep_engine::run::prepare`): a
+//!   revision with a rejected object, or an object another owner holds, writes nothing.
+//! - Before the first write the inventory already lists every object the apply may write
+//!   (`Verdict::Applying`), and status says which revision is being applied: a controller
+//!   killed mid-apply has recorded what it wrote, so a later revision prunes it.
 //! - Nothing is pruned after a failed render or apply.
 
 use std::sync::Arc;
@@ -16,17 +21,20 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, InventoryEntry, REQUESTED_AT_ANNOTATION, Sync, SyncMode,
     SyncStatus, parse_duration,
 };
-use lockstep_engine::apply::ApplyOptions;
+use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
+use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::{Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
+use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
-use super::conditions::{self, READY};
+use super::conditions::{self, READY, Reason};
 use super::record::{Error, Health, Verdict, record};
-use super::{Ctx, Seen, secrets, target};
+use super::{Ctx, Seen, secrets, status, target};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
@@ -49,6 +57,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     if sync.spec.suspend {
         return Ok(Action::await_change());
     }
+    let mut sync = Arc::unwrap_or_clone(sync);
     let started = Instant::now();
     let intervals = parse_duration(&sync.spec.interval).and_then(|interval| {
         let parse = |text: &Option<String>| text.as_deref().map(parse_duration).transpose();
@@ -59,7 +68,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     let (interval, retry, timeout) = match intervals {
         Ok(found) => found,
         Err(err) => {
-            record(&sync, &ctx, Verdict::Stalled(err.to_string())).await?;
+            record(&mut sync, &ctx, Verdict::Stalled(err.to_string())).await?;
             return Ok(Action::await_change());
         }
     };
@@ -76,7 +85,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     }
 
     let timeout = timeout.unwrap_or_else(|| default_timeout(interval));
-    let verdict = decide(&sync, &ctx, timeout).await;
+    let verdict = decide(&mut sync, &ctx, timeout).await?;
     let next = match &verdict {
         Verdict::Applied {
             health: Health::Progressing(_),
@@ -92,7 +101,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         _ => Some(ctx.refresh_in(&key).map_or(interval, |r| r.min(interval))),
     };
     let settled = verdict.is_settled();
-    record(&sync, &ctx, verdict).await?;
+    record(&mut sync, &ctx, verdict).await?;
     // Failures and waits retry whatever wakes them; a settled or progressing Sync ignores
     // wake-ups that change nothing until it is due.
     match (seen, next) {
@@ -116,58 +125,63 @@ fn default_timeout(interval: Duration) -> Duration {
         .max(Duration::from_secs(30))
 }
 
-async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
+async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict, Error> {
     let namespace = sync.namespace().unwrap_or_default();
     let status = sync.status.clone().unwrap_or_default();
     let (source_namespace, source_name) = source_of(sync);
     if ctx.no_cross_namespace_refs && source_namespace != namespace {
-        return Verdict::Stalled(format!(
+        return Ok(Verdict::Stalled(format!(
             "sourceRef {source_namespace}/{source_name} is in another namespace, which this controller refuses"
-        ));
+        )));
     }
     if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
-        return waiting;
+        return Ok(waiting);
     }
     let Some(artifact) = ctx.artifact(&source_namespace, &source_name) else {
-        return Verdict::Waiting {
-            reason: "ArtifactFailed",
+        return Ok(Verdict::Waiting {
+            reason: Reason::ArtifactFailed,
             message: format!("GitSource {source_namespace}/{source_name} has no artifact yet"),
-        };
+        });
     };
     let revision = artifact.revision.clone();
     let client = match target::client(&ctx.client, &namespace, sync.spec.kube_config.as_ref()).await
     {
         Ok(client) => client,
-        Err(err) => return Verdict::failed("ReconciliationFailed", err.to_string(), &revision),
+        Err(err) => {
+            let reason = Reason::ReconciliationFailed;
+            return Ok(Verdict::failed(reason, err.to_string(), &revision));
+        }
     };
 
     let current = current_attempt(sync, &status, &revision);
     let ready = conditions::get(&status.conditions, READY);
-    if current && ready.is_some_and(|r| r.reason == "Progressing") {
+    if current
+        && ready.is_some_and(|r| r.status == "False" && r.reason == Reason::Progressing.as_str())
+    {
         // Applied already; only the rollout is being watched.
         let since = ready
             .map(|r| r.last_transition_time.as_str())
             .unwrap_or_default();
         let health = check_health(sync, ctx, &client, &status.inventory, since, timeout).await;
-        return applied(
+        return Ok(applied(
             revision,
             "no change".into(),
             false,
             status.inventory,
             health,
-        );
+        ));
     }
     let key = (namespace.clone(), sync.name_any());
     let refresh_due = ctx.refresh_in(&key).is_some_and(|r| r.is_zero());
     if current && ready.is_some_and(|r| r.status == "True") && !sync.spec.self_heal && !refresh_due
     {
-        return applied(
+        return Ok(applied(
             revision,
             "no change".into(),
             false,
             status.inventory,
             Health::Unchecked,
-        );
+        ));
     }
 
     let owner = Owner {
@@ -183,14 +197,25 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
     let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
     let manifests = match rendered {
         Ok(Ok(manifests)) => manifests,
-        Ok(Err(err)) => return Verdict::failed("BuildFailed", err.to_string(), &revision),
-        Err(err) => return Verdict::failed("BuildFailed", format!("render: {err}"), &revision),
+        Ok(Err(err)) => {
+            return Ok(Verdict::failed(
+                Reason::BuildFailed,
+                err.to_string(),
+                &revision,
+            ));
+        }
+        Err(err) => {
+            let message = format!("render: {err}");
+            return Ok(Verdict::failed(Reason::BuildFailed, message, &revision));
+        }
     };
     let path = sync.spec.path.clone().unwrap_or_default();
     let prepared =
         match secrets::prepare(&ctx.client, sync, artifact.path.clone(), path, manifests).await {
             Ok(prepared) => prepared,
-            Err(failure) => return Verdict::failed(failure.reason, failure.message, &revision),
+            Err(failure) => {
+                return Ok(Verdict::failed(failure.reason, failure.message, &revision));
+            }
         };
     let (manifests, redactor) = (prepared.manifests, prepared.redactor);
     let options = RunOptions {
@@ -199,39 +224,51 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
         prune: sync.spec.prune,
         apply: ApplyOptions {
             force: sync.spec.force,
+            force_ownership: sync.spec.force_ownership.unwrap_or(false),
             wait_timeout: timeout,
-            dry_run: false,
             kinds: if sync.spec.kube_config.is_none() {
                 ctx.kinds.clone()
             } else {
                 Arc::default()
             },
+            protect: protect(sync, ctx),
+            owners: Some(ctx.client.clone()),
         },
+    };
+    let checked = match run::prepare(&client, &manifests, &options).await {
+        Ok(checked) => checked,
+        Err(err) => return Ok(refused(&err, &redactor, &revision)),
     };
     let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
     if sync.spec.mode == SyncMode::Manual && !approved {
-        return match run::plan(&client, &manifests, &options, &revision).await {
-            Ok(plan) if plan.changes.is_empty() => {
-                let summary = "in sync, nothing to approve".into();
-                applied(
-                    revision,
-                    summary,
-                    false,
-                    status.inventory,
-                    Health::Unchecked,
-                )
-            }
-            Ok(plan) => Verdict::Planned(plan),
-            Err(err) => Verdict::failed(
-                "ReconciliationFailed",
-                redactor.scrub(&err.to_string()),
-                &revision,
-            ),
-        };
+        let plan = checked.plan(&revision);
+        if plan.changes.is_empty() {
+            let summary = "in sync, nothing to approve".into();
+            let health = Health::Unchecked;
+            return Ok(applied(revision, summary, false, status.inventory, health));
+        }
+        return Ok(Verdict::Planned(plan));
     }
-    match run::run(&client, &manifests, &options).await {
+    let intent = checked.intent();
+    let new_revision = status.last_attempted_revision.as_ref() != Some(&revision);
+    if checked.writes() && (intent != status.inventory || new_revision) {
+        let applying = Verdict::Applying {
+            revision: revision.clone(),
+            inventory: intent,
+        };
+        record(sync, ctx, applying).await?;
+    }
+    Ok(match checked.run().await {
         Ok(outcome) => {
             ctx.refresh_after(&key, prepared.refresh);
+            for (entry, holder) in &outcome.changes.taken {
+                let note = format!(
+                    "{} taken over from {holder} (spec.forceOwnership)",
+                    lockstep_engine::inventory::id(entry)
+                );
+                let reason = Reason::OwnershipTaken.as_str();
+                status::publish(ctx, sync, EventType::Warning, reason, "Reconcile", &note).await;
+            }
             let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
             let health = check_health(sync, ctx, &client, &outcome.inventory, "", timeout).await;
             applied(
@@ -244,8 +281,8 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
         }
         Err(err) => {
             let reason = match &err {
-                RunError::Prune { .. } => "PruneFailed",
-                _ => "ReconciliationFailed",
+                RunError::Prune { .. } => Reason::PruneFailed,
+                _ => Reason::ReconciliationFailed,
             };
             Verdict::Failed {
                 reason,
@@ -254,7 +291,43 @@ async fn decide(sync: &Sync, ctx: &Ctx, timeout: Duration) -> Verdict {
                 inventory: Some(err.inventory().to_vec()),
             }
         }
+    })
+}
+
+/// What a Sync may not write: sealing key Secrets anywhere and, for a Sync outside the
+/// controller's own namespace that applies to the local cluster, that namespace (its
+/// keys, its Deployment).
+fn protect(sync: &Sync, ctx: &Ctx) -> Protect {
+    let protect = Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT);
+    let outside = sync.namespace().as_deref() != Some(ctx.controller_namespace.as_str());
+    if outside && sync.spec.kube_config.is_none() {
+        protect.namespace(
+            &ctx.controller_namespace,
+            "it is the controller's own; only Syncs in it may write there",
+        )
+    } else {
+        protect
     }
+}
+
+/// A revision refused by the checks before the first write.
+fn refused(err: &ApplyError, redactor: &Redactor, revision: &str) -> Verdict {
+    let (reason, hint) = match err {
+        ApplyError::Owned { .. } => (
+            Reason::OwnershipConflict,
+            "; set spec.forceOwnership: true to take them over, or remove them from the source",
+        ),
+        ApplyError::ImmutableField { .. } => (
+            Reason::ReconciliationFailed,
+            "; set spec.force: true (or annotate the object lockstep.dev/force: enabled) to delete and recreate it",
+        ),
+        _ => (Reason::ReconciliationFailed, ""),
+    };
+    let message = format!(
+        "{}; nothing of revision {revision} was applied{hint}",
+        redactor.scrub(&err.to_string())
+    );
+    Verdict::failed(reason, message, revision)
 }
 
 fn applied(
@@ -302,7 +375,7 @@ async fn dependencies(sync: &Sync, ctx: &Ctx, namespace: &str) -> Option<Verdict
         };
         if !ready {
             return Some(Verdict::Waiting {
-                reason: "DependencyNotReady",
+                reason: Reason::DependencyNotReady,
                 message: format!("dependency '{name}' is not ready"),
             });
         }

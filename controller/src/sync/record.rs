@@ -8,7 +8,7 @@ use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, InventoryEntry, Plan, REQUESTED_AT_ANNOTATION, Sync,
 };
 
-use super::conditions::{self, HEALTHY, READY, RECONCILING, STALLED};
+use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
 use super::{Ctx, status};
 
 /// Why a Sync reconcile could not finish (only status writes; everything else is
@@ -49,17 +49,25 @@ pub enum Verdict {
     },
     /// Manual mode: changes wait for approval.
     Planned(Plan),
+    /// A revision is being applied: its objects are in the inventory before the first
+    /// write, so a process killed mid-apply forgets none of them.
+    Applying {
+        /// The source revision.
+        revision: String,
+        /// The previous inventory plus every object the apply may write.
+        inventory: Vec<InventoryEntry>,
+    },
     /// Waiting on something that resolves by itself.
     Waiting {
         /// Condition reason.
-        reason: &'static str,
+        reason: Reason,
         /// Condition message.
         message: String,
     },
     /// This attempt failed; retry at `retryInterval`.
     Failed {
         /// Condition reason.
-        reason: &'static str,
+        reason: Reason,
         /// Condition message (names the file or object).
         message: String,
         /// The revision tried.
@@ -73,7 +81,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// A failure before anything was applied.
-    pub fn failed(reason: &'static str, message: String, revision: &str) -> Self {
+    pub fn failed(reason: Reason, message: String, revision: &str) -> Self {
         Self::Failed {
             reason,
             message,
@@ -110,16 +118,17 @@ fn shortened(message: String) -> String {
 }
 
 /// Writes the verdict into status (only when it changed), publishes an event on each
-/// transition, and updates the `lockstep_ready` gauge.
+/// transition, and updates the `lockstep_ready` gauge. `sync.status` becomes what was
+/// written, so a later verdict of the same reconcile starts from it.
 ///
 /// # Errors
 /// [`Error`] when the status cannot be written.
-pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Error> {
+pub async fn record(sync: &mut Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Error> {
     let generation = sync.metadata.generation;
     let previous = sync.status.clone().unwrap_or_default();
     let mut next = previous.clone();
     let c = &mut next.conditions;
-    let mut event: Option<(EventType, &str, String)> = None;
+    let mut event: Option<(EventType, Reason, String)> = None;
     match verdict {
         Verdict::Applied {
             revision,
@@ -131,13 +140,15 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
             match &health {
                 Health::Healthy => {
                     let message = "all checked objects are healthy".to_owned();
-                    conditions::set(c, HEALTHY, true, "Succeeded", message, generation);
+                    let reason = Reason::Succeeded.as_str();
+                    conditions::set(c, HEALTHY, true, reason, message, generation);
                 }
                 Health::Progressing(message) | Health::Failed(message) => {
                     let reason = match health {
-                        Health::Failed(_) => "HealthCheckFailed",
-                        _ => "Progressing",
+                        Health::Failed(_) => Reason::HealthCheckFailed,
+                        _ => Reason::Progressing,
                     };
+                    let reason = reason.as_str();
                     conditions::set(c, HEALTHY, false, reason, message.clone(), generation);
                 }
                 Health::Unchecked if wrote => conditions::remove(c, HEALTHY),
@@ -146,41 +157,44 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
             match health {
                 Health::Healthy | Health::Unchecked => {
                     let message = format!("applied revision {revision}");
-                    conditions::set(
-                        c,
-                        READY,
-                        true,
-                        "ReconciliationSucceeded",
-                        message,
-                        generation,
-                    );
+                    let reason = Reason::ReconciliationSucceeded;
+                    conditions::set(c, READY, true, reason.as_str(), message, generation);
                     conditions::remove(c, RECONCILING);
                     if wrote || previous.last_applied_revision.as_ref() != Some(&revision) {
                         let note = format!("{summary}; revision {revision}");
-                        event = Some((EventType::Normal, "ReconciliationSucceeded", note));
+                        event = Some((EventType::Normal, reason, note));
                     }
                     next.last_applied_revision = Some(revision.clone());
                 }
                 Health::Progressing(message) => {
                     let message = format!("applied revision {revision}; waiting for: {message}");
-                    conditions::set(c, READY, false, "Progressing", message.clone(), generation);
-                    conditions::set(c, RECONCILING, true, "Progressing", message, generation);
-                    if wrote {
-                        let note = format!("{summary}; revision {revision}");
-                        event = Some((EventType::Normal, "Progressing", note));
-                    }
-                }
-                Health::Failed(message) => {
+                    let reason = Reason::Progressing;
                     conditions::set(
                         c,
                         READY,
                         false,
-                        "HealthCheckFailed",
+                        reason.as_str(),
+                        message.clone(),
+                        generation,
+                    );
+                    conditions::set(c, RECONCILING, true, reason.as_str(), message, generation);
+                    if wrote {
+                        let note = format!("{summary}; revision {revision}");
+                        event = Some((EventType::Normal, reason, note));
+                    }
+                }
+                Health::Failed(message) => {
+                    let reason = Reason::HealthCheckFailed;
+                    conditions::set(
+                        c,
+                        READY,
+                        false,
+                        reason.as_str(),
                         message.clone(),
                         generation,
                     );
                     conditions::remove(c, RECONCILING);
-                    event = Some((EventType::Warning, "HealthCheckFailed", message));
+                    event = Some((EventType::Warning, reason, message));
                 }
             }
             conditions::remove(c, STALLED);
@@ -195,23 +209,36 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
                 plan.revision,
                 plan.revision
             );
+            let reason = Reason::ApprovalRequired;
             conditions::set(
                 c,
                 READY,
                 false,
-                "ApprovalRequired",
+                reason.as_str(),
                 message.clone(),
                 generation,
             );
             conditions::remove(c, STALLED);
             conditions::remove(c, RECONCILING);
             if previous.plan.as_ref() != Some(&plan) {
-                event = Some((EventType::Normal, "ApprovalRequired", message));
+                event = Some((EventType::Normal, reason, message));
             }
             next.last_attempted_revision = Some(plan.revision.clone());
             next.plan = Some(plan);
         }
+        Verdict::Applying {
+            revision,
+            inventory,
+        } => {
+            let message = format!("applying revision {revision}");
+            let reason = Reason::Progressing.as_str();
+            conditions::set_unknown(c, READY, reason, message.clone(), generation);
+            conditions::set(c, RECONCILING, true, reason, message, generation);
+            next.last_attempted_revision = Some(revision);
+            next.inventory = inventory;
+        }
         Verdict::Waiting { reason, message } => {
+            let reason = reason.as_str();
             conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::set(c, RECONCILING, true, reason, message, generation);
         }
@@ -222,7 +249,14 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
             inventory,
         } => {
             let message = shortened(message);
-            conditions::set(c, READY, false, reason, message.clone(), generation);
+            conditions::set(
+                c,
+                READY,
+                false,
+                reason.as_str(),
+                message.clone(),
+                generation,
+            );
             conditions::remove(c, RECONCILING);
             event = Some((EventType::Warning, reason, message));
             next.last_attempted_revision = Some(revision);
@@ -231,9 +265,24 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
             }
         }
         Verdict::Stalled(message) => {
-            conditions::set(c, STALLED, true, "InvalidSpec", message.clone(), generation);
-            conditions::set(c, READY, false, "InvalidSpec", message.clone(), generation);
-            event = Some((EventType::Warning, "InvalidSpec", message));
+            let reason = Reason::InvalidSpec;
+            conditions::set(
+                c,
+                STALLED,
+                true,
+                reason.as_str(),
+                message.clone(),
+                generation,
+            );
+            conditions::set(
+                c,
+                READY,
+                false,
+                reason.as_str(),
+                message.clone(),
+                generation,
+            );
+            event = Some((EventType::Warning, reason, message));
         }
     }
     next.observed_generation = generation;
@@ -252,7 +301,7 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
     if let Some((type_, reason, note)) = event
         && !(repeated && type_ == EventType::Warning)
     {
-        status::publish(ctx, sync, type_, reason, "Reconcile", &note).await;
+        status::publish(ctx, sync, type_, reason.as_str(), "Reconcile", &note).await;
     }
     ctx.metrics.condition(
         "Sync",
@@ -269,5 +318,7 @@ pub async fn record(sync: &Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Erro
                 sync.name_any()
             ),
             source,
-        })
+        })?;
+    sync.status = Some(next);
+    Ok(())
 }

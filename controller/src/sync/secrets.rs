@@ -18,6 +18,8 @@ use lockstep_engine::redact::{self, Held, Redactor};
 use lockstep_engine::refs;
 use lockstep_engine::render::Manifest;
 
+use super::conditions::Reason;
+
 /// What a Sync's objects look like once secrets are in.
 pub struct Prepared {
     /// The objects, with plaintext values: apply them, never show them.
@@ -35,7 +37,7 @@ pub struct Prepared {
 /// never a value.
 pub struct Failure {
     /// Condition reason.
-    pub reason: &'static str,
+    pub reason: Reason,
     /// Condition message.
     pub message: String,
 }
@@ -57,7 +59,7 @@ pub async fn prepare(
     let decrypted = decrypt::decrypt(root, path, manifests, keys.clone())
         .await
         .map_err(|err| Failure {
-            reason: "DecryptionFailed",
+            reason: Reason::DecryptionFailed,
             message: err.to_string(),
         })?;
     let mut manifests = decrypted.manifests;
@@ -66,7 +68,7 @@ pub async fn prepare(
     let refresh = refs::refresh_interval(&manifests);
     if refresh.is_some() {
         let resolver = refs::Resolver::from_keys(&keys).map_err(|err| Failure {
-            reason: "ReferenceFailed",
+            reason: Reason::ReferenceFailed,
             message: err.to_string(),
         })?;
         // Not scrubbed: a `RefError` names the Secret, key and reference and never a
@@ -76,7 +78,7 @@ pub async fn prepare(
             .resolve(&mut manifests, &mut redactor)
             .await
             .map_err(|err| Failure {
-                reason: "ReferenceFailed",
+                reason: Reason::ReferenceFailed,
                 message: err.to_string(),
             })?;
     }
@@ -107,7 +109,7 @@ async fn keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor), Fa
     let namespace = sync.metadata.namespace.clone().unwrap_or_default();
     let name = &secret_ref.name;
     let failure = |message: String| Failure {
-        reason: "DecryptionFailed",
+        reason: Reason::DecryptionFailed,
         message,
     };
     let secret = Api::<Secret>::namespaced(client.clone(), &namespace)

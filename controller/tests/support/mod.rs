@@ -103,10 +103,39 @@ impl Controller {
         Self::start_full(plane, namespace, host, extra, &[]).await
     }
 
+    /// A syncing controller whose own namespace is `namespace` and that handles the
+    /// GitSources and Syncs of every namespace labelled with `selector` (so that tenants
+    /// live in namespaces of their own). Only for a control plane of its own: its
+    /// SealedSecret side watches every namespace.
+    pub async fn start_cluster_wide(
+        plane: &ControlPlane,
+        namespace: &str,
+        selector: &str,
+        extra: &[&str],
+    ) -> Self {
+        let cache = tempfile::tempdir().unwrap().keep();
+        let artifact_dir = format!("--artifact-dir={}", cache.display());
+        let selector = format!("--watch-label-selector={selector}");
+        let mut args = vec!["--sync=true", artifact_dir.as_str(), selector.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_scoped(plane, namespace, "127.0.0.1", true, &args, &[]).await
+    }
+
     async fn start_full(
         plane: &ControlPlane,
         namespace: &str,
         host: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Self {
+        Self::start_scoped(plane, namespace, host, false, extra, env).await
+    }
+
+    async fn start_scoped(
+        plane: &ControlPlane,
+        namespace: &str,
+        host: &str,
+        all_namespaces: bool,
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> Self {
@@ -116,7 +145,7 @@ impl Controller {
         let bin = crate::controller_binary();
         let mut args = vec![
             format!("--namespace={namespace}"),
-            "--all-namespaces=false".to_owned(),
+            format!("--all-namespaces={all_namespaces}"),
             "--key-size=2048".to_owned(),
             format!("--listen-addr={host}:{api_port}"),
             format!("--listen-metrics-addr=127.0.0.1:{metrics_port}"),
@@ -152,6 +181,11 @@ impl Controller {
         http::request(self.api_port, "POST", path, &[], body)
             .await
             .unwrap()
+    }
+
+    /// Kills the controller with SIGKILL: no cleanup, no Lease given up.
+    pub fn kill(&self) {
+        self.process.signal("KILL").unwrap();
     }
 
     /// Asks for a new sealing key now, as `kill -USR1` does for the Bitnami controller.

@@ -63,6 +63,11 @@ pub struct SyncSpec {
     /// Delete and recreate objects whose change touches an immutable field.
     #[serde(default)]
     pub force: bool,
+    /// Take objects that another Sync (or `lockstep apply --name`) holds, instead of
+    /// refusing the revision. Off (unset) by default: the Sync is then `Ready=False
+    /// OwnershipConflict` naming the owner, and nothing of the revision is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_ownership: Option<bool>,
     /// Apply to the cluster of this kubeconfig instead of the local one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kube_config: Option<KubeConfigRef>,

@@ -1,8 +1,12 @@
-//! The inventory: the set of objects a successful apply left in the cluster, recorded in
-//! `Sync.status.inventory` and compared with the previous one to find what to prune.
+//! The inventory: the set of objects an owner applied, recorded in `Sync.status.inventory`
+//! (or, for `lockstep apply --name`, in a ConfigMap: [`read_apply`], [`write_apply`]) and
+//! compared with the previous one to find what to prune.
 
 use std::collections::HashSet;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
 use lockstep_api::InventoryEntry;
 
 use crate::apply::ChangeSet;
@@ -32,6 +36,121 @@ pub fn stale(previous: &[InventoryEntry], current: &[InventoryEntry]) -> Vec<Inv
         .collect()
 }
 
+/// `first`, then the entries of `second` not already in it.
+pub fn union(first: &[InventoryEntry], second: &[InventoryEntry]) -> Vec<InventoryEntry> {
+    let mut out = first.to_vec();
+    let mut seen: HashSet<String> = first.iter().map(id).collect();
+    out.extend(second.iter().filter(|e| seen.insert(id(e))).cloned());
+    out
+}
+
+/// The ConfigMap holding the inventory of `lockstep apply --name NAME`.
+pub fn apply_inventory_name(name: &str) -> String {
+    format!("lockstep-inventory-{name}")
+}
+
+/// The key of that ConfigMap holding the entries, as JSON.
+const APPLY_INVENTORY_KEY: &str = "inventory.json";
+
+/// Why the inventory ConfigMap of `lockstep apply` could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The API request failed.
+    #[error("{action} the inventory {namespace}/{name}")]
+    Api {
+        /// `reading` or `writing`.
+        action: &'static str,
+        /// Namespace of the ConfigMap.
+        namespace: String,
+        /// Name of the ConfigMap.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The ConfigMap does not hold a list of entries.
+    #[error("the inventory {namespace}/{name} does not parse")]
+    Parse {
+        /// Namespace of the ConfigMap.
+        namespace: String,
+        /// Name of the ConfigMap.
+        name: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The inventory `lockstep apply --name NAME` recorded last in `namespace`, empty if none.
+///
+/// # Errors
+/// [`StoreError`] when the ConfigMap cannot be read or does not parse.
+pub async fn read_apply(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<InventoryEntry>, StoreError> {
+    let config_map = apply_inventory_name(name);
+    let found = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt(&config_map)
+        .await
+        .map_err(|source| StoreError::Api {
+            action: "reading",
+            namespace: namespace.to_owned(),
+            name: config_map.clone(),
+            source,
+        })?;
+    let Some(text) = found
+        .and_then(|c| c.data)
+        .and_then(|mut d| d.remove(APPLY_INVENTORY_KEY))
+    else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|source| StoreError::Parse {
+        namespace: namespace.to_owned(),
+        name: config_map,
+        source,
+    })
+}
+
+/// Records `entries` as the inventory of `lockstep apply --name NAME` in `namespace`.
+///
+/// # Errors
+/// [`StoreError::Api`] when the ConfigMap cannot be written.
+pub async fn write_apply(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    entries: &[InventoryEntry],
+) -> Result<(), StoreError> {
+    let config_map = apply_inventory_name(name);
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": config_map,
+            "labels": {"app.kubernetes.io/managed-by": "lockstep"},
+        },
+        "data": {APPLY_INVENTORY_KEY: serde_json::to_string(entries)
+            .expect("inventory entries serialize")},
+    });
+    Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .patch(
+            &config_map,
+            &PatchParams::apply("lockstep-cli").force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(drop)
+        .map_err(|source| StoreError::Api {
+            action: "writing",
+            namespace: namespace.to_owned(),
+            name: config_map,
+            source,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,6 +163,15 @@ mod tests {
             namespace: ns.into(),
             name: name.into(),
         }
+    }
+
+    #[test]
+    fn union_keeps_order_and_drops_duplicates() {
+        let a = entry("", "ConfigMap", "ns", "a", "v1");
+        let b = entry("", "ConfigMap", "ns", "b", "v1");
+        let c = entry("", "ConfigMap", "ns", "c", "v1");
+        let merged = union(&[a.clone(), b.clone()], &[b.clone(), c.clone()]);
+        assert_eq!(merged, [a, b, c]);
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //!    not cached, and write the commit's tree into a bounded cache → [`fetch::Artifact`].
 //! 2. [`render`]: read a directory of YAML/JSON manifests into ordered objects, set the
 //!    target namespace and our ownership labels.
-//! 3. [`apply`]: server-side apply in stages (CRDs and Namespaces first, then other
-//!    cluster-scoped objects, then namespaced ones), dry-run first so only drifted objects
-//!    are written → a [`apply::ChangeSet`].
-//! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it.
+//! 3. [`apply`]: every object checked and dry-run before the first write, then
+//!    server-side apply in stages (CRDs and Namespaces first, then other cluster-scoped
+//!    objects, then namespaced ones), writing only drifted objects → a
+//!    [`apply::ChangeSet`].
+//! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it;
+//!    [`ownership`]: whose an object is, so no apply takes or prunes another's.
 //! 5. [`health`]: kstatus rules for whether applied objects are ready, and a wait on them.
 //!
 //! [`run`] strings apply and prune together for one reconcile, as the controller and
@@ -27,6 +29,7 @@ pub mod decrypt;
 pub mod fetch;
 pub mod health;
 pub mod inventory;
+pub mod ownership;
 pub mod prune;
 pub mod redact;
 pub mod refs;

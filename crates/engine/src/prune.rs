@@ -3,7 +3,9 @@
 //! Candidates are only the entries of the previous inventory that are not in the current
 //! one — never a label sweep. They are deleted in the reverse of apply order, and only
 //! when the live object still carries our ownership labels (another `Sync` may have taken
-//! it over) and does not say `lockstep.dev/prune: disabled` (as annotation or label).
+//! it over), is not [`Protect`]ed, and does not say `lockstep.dev/prune: disabled` (as
+//! annotation or label). [`delete_all`] deletes a whole inventory the same way, for a
+//! deleted `Sync`.
 //! Pruning needs the change set of a completed apply: there is none after a failed render
 //! or apply, and an empty one is refused, so a broken or empty source never deletes
 //! everything. A missing object, or a kind no longer served, counts as already gone.
@@ -17,7 +19,7 @@ use tracing::{debug, instrument};
 
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION};
 
-use crate::apply::{ChangeSet, apply_order};
+use crate::apply::{ChangeSet, Protect, apply_order};
 use crate::inventory::{self, id};
 use crate::render::Owner;
 
@@ -28,6 +30,8 @@ pub enum SkipReason {
     NotOwned,
     /// The live object says `lockstep.dev/prune: disabled`.
     Disabled,
+    /// The object is protected (the controller's namespace, a sealing key).
+    Protected,
 }
 
 /// What a prune did.
@@ -67,17 +71,31 @@ pub async fn prune(
     previous: &[InventoryEntry],
     current: &ChangeSet,
     owner: &Owner,
+    protect: &Protect,
 ) -> Result<PruneOutcome, PruneError> {
     let current = inventory::from_change_set(current);
-    let mut stale = inventory::stale(previous, &current);
+    let stale = inventory::stale(previous, &current);
     if current.is_empty() && !stale.is_empty() {
         return Err(PruneError::EmptySource { stale: stale.len() });
     }
-    stale.sort_by_cached_key(|e| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
-    stale.reverse();
+    Ok(delete_all(client, stale, owner, protect).await)
+}
+
+/// Deletes every object of `inventory` that `owner` still owns, in the reverse of apply
+/// order, with the same checks as [`prune`]: what a deleted `Sync` with `prune: true`
+/// leaves behind is nothing of its own.
+#[instrument(skip_all, fields(objects = inventory.len()))]
+pub async fn delete_all(
+    client: &Client,
+    mut inventory: Vec<InventoryEntry>,
+    owner: &Owner,
+    protect: &Protect,
+) -> PruneOutcome {
+    inventory.sort_by_cached_key(|e| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
+    inventory.reverse();
 
     let mut outcome = PruneOutcome::default();
-    for entry in stale {
+    for entry in inventory {
         let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
         let Ok((resource, caps)) = kube::discovery::pinned_kind(client, &gvk).await else {
             debug!(object = %id(&entry), "kind no longer served; counted as gone");
@@ -100,7 +118,7 @@ pub async fn prune(
                 continue;
             }
         };
-        if let Some(reason) = skip_reason(&live, owner) {
+        if let Some(reason) = skip_reason(&live, &entry, owner, protect) {
             debug!(object = %id(&entry), ?reason, "not pruned");
             outcome.skipped.push((entry, reason));
             continue;
@@ -115,16 +133,28 @@ pub async fn prune(
             Err(err) => outcome.survivors.push((entry, short(&err))),
         }
     }
-    Ok(outcome)
+    outcome
 }
 
-fn skip_reason(live: &DynamicObject, owner: &Owner) -> Option<SkipReason> {
+fn skip_reason(
+    live: &DynamicObject,
+    entry: &InventoryEntry,
+    owner: &Owner,
+    protect: &Protect,
+) -> Option<SkipReason> {
     let meta = &live.metadata;
     let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
     if label(OWNER_NAME_LABEL) != Some(&owner.name)
         || label(OWNER_NAMESPACE_LABEL) != Some(&owner.namespace)
     {
         return Some(SkipReason::NotOwned);
+    }
+    let labels = meta.labels.as_ref();
+    if protect
+        .live(&entry.kind, &entry.namespace, &entry.name, labels)
+        .is_some()
+    {
+        return Some(SkipReason::Protected);
     }
     let disabled = [meta.annotations.as_ref(), meta.labels.as_ref()]
         .into_iter()

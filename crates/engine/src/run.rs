@@ -1,28 +1,33 @@
-//! One reconcile of rendered objects: apply, then prune, with the inventory kept honest
-//! whatever fails. The controller's `Sync` loop and `lockstep apply` both call this, so
-//! the two cannot disagree on what a reconcile does.
+//! One reconcile of rendered objects: check everything, record intent, apply, then prune,
+//! with the inventory kept honest whatever fails. The controller's `Sync` loop and
+//! `lockstep apply` both call this, so the two cannot disagree on what a reconcile does.
 //!
-//! - [`run`] applies and, when asked and only after a complete apply, prunes. On an apply
-//!   error the objects already written stay in the inventory (they are ours now) and
-//!   nothing is pruned.
-//! - [`plan`] decides the same actions with reads and server-side dry-runs only: the plan
-//!   that manual mode reports before anything is written.
+//! - [`prepare`] checks every object before anything is written ([`crate::apply::preflight`]):
+//!   a revision with an unknown kind, a missing namespace, a rejected object or an object
+//!   another owner holds writes nothing.
+//! - [`Prepared::intent`] is the inventory to record *before* the first write: the previous
+//!   one plus every object this apply may write. A process killed mid-apply has then
+//!   recorded every object it wrote, so a later revision still prunes them.
+//! - [`Prepared::run`] applies and, when asked and only after a complete apply, prunes. On
+//!   an apply error the objects already written stay in the inventory (they are ours now)
+//!   and nothing is pruned.
+//! - [`Prepared::plan`] is what manual mode reports before anything is written.
 
 use kube::Client;
 use lockstep_api::{InventoryEntry, Plan, PlanChange};
 use tracing::instrument;
 
-use crate::apply::{Action, ApplyError, ApplyOptions, ChangeSet, apply_into};
-use crate::inventory::{self, id};
+use crate::apply::{Action, ApplyError, ApplyOptions, ChangeSet, Preflight, Preview, preflight};
+use crate::inventory::{self, id, union};
 use crate::prune::{PruneError, PruneOutcome, prune};
 use crate::render::{Manifest, Owner};
 
 /// What one reconcile should do besides applying.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// The Sync the objects belong to; prune deletes only objects labelled for it.
+    /// The owner the objects belong to; prune deletes only objects labelled for it.
     pub owner: Owner,
-    /// The inventory of the last reconcile: what prune compares against.
+    /// The recorded inventory: what prune compares against.
     pub previous: Vec<InventoryEntry>,
     /// Delete objects that left the source.
     pub prune: bool,
@@ -52,7 +57,7 @@ impl Outcome {
     }
 }
 
-/// Why a reconcile failed.
+/// Why a reconcile failed after its checks passed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
@@ -84,93 +89,117 @@ impl RunError {
     }
 }
 
-/// Applies `manifests`, then prunes what left the source.
+/// A reconcile checked and ready to write.
+pub struct Prepared<'a> {
+    client: Client,
+    preflight: Preflight,
+    options: &'a RunOptions,
+}
+
+/// Checks `manifests` for a reconcile; writes nothing.
 ///
 /// # Errors
-/// [`RunError`] carrying the inventory to record.
+/// The [`ApplyError`] of the preflight: nothing was written.
 #[instrument(skip_all, fields(owner = %options.owner.name, objects = manifests.len()))]
-pub async fn run(
+pub async fn prepare<'a>(
     client: &Client,
     manifests: &[Manifest],
-    options: &RunOptions,
-) -> Result<Outcome, RunError> {
-    let mut changes = ChangeSet::default();
-    if let Err(source) = apply_into(client, manifests, &options.apply, &mut changes).await {
-        return Err(RunError::Apply {
-            source,
-            inventory: union(&options.previous, &inventory::from_change_set(&changes)),
-        });
+    options: &'a RunOptions,
+) -> Result<Prepared<'a>, ApplyError> {
+    Ok(Prepared {
+        client: client.clone(),
+        preflight: preflight(client, manifests, &options.apply).await?,
+        options,
+    })
+}
+
+impl Prepared<'_> {
+    /// The inventory to record before [`Self::run`]: the previous one plus every object
+    /// this apply may write.
+    pub fn intent(&self) -> Vec<InventoryEntry> {
+        union(&self.options.previous, &self.preflight.entries())
     }
-    let applied = inventory::from_change_set(&changes);
-    let pruned = if options.prune {
-        prune(client, &options.previous, &changes, &options.owner)
+
+    /// Whether [`Self::run`] writes anything (prune aside).
+    pub fn writes(&self) -> bool {
+        self.preflight.writes()
+    }
+
+    /// Every object with what the apply will do to it.
+    pub fn previews(&self) -> Vec<Preview> {
+        self.preflight.previews()
+    }
+
+    /// What [`Self::run`] would do at `revision`: objects created, configured, replaced
+    /// and pruned.
+    pub fn plan(&self, revision: &str) -> Plan {
+        let mut changes: Vec<PlanChange> = self
+            .previews()
+            .into_iter()
+            .filter(|p| p.action != Action::Unchanged)
+            .map(|p| PlanChange {
+                object: id(&p.object),
+                action: p.action.to_string(),
+            })
+            .collect();
+        if self.options.prune {
+            let current = self.preflight.entries();
+            changes.extend(
+                inventory::stale(&self.options.previous, &current)
+                    .iter()
+                    .map(|e| PlanChange {
+                        object: id(e),
+                        action: "pruned".to_owned(),
+                    }),
+            );
+        }
+        Plan {
+            revision: revision.to_owned(),
+            changes,
+        }
+    }
+
+    /// Applies, then prunes what left the source.
+    ///
+    /// # Errors
+    /// [`RunError`] carrying the inventory to record.
+    #[instrument(skip_all, fields(owner = %self.options.owner.name))]
+    pub async fn run(self) -> Result<Outcome, RunError> {
+        let options = self.options;
+        let mut changes = ChangeSet::default();
+        if let Err(source) = self.preflight.apply(&mut changes).await {
+            return Err(RunError::Apply {
+                source,
+                inventory: union(&options.previous, &inventory::from_change_set(&changes)),
+            });
+        }
+        let applied = inventory::from_change_set(&changes);
+        let pruned = if options.prune {
+            prune(
+                &self.client,
+                &options.previous,
+                &changes,
+                &options.owner,
+                &options.apply.protect,
+            )
             .await
             .map_err(|source| RunError::Prune {
                 source,
                 inventory: union(&options.previous, &applied),
             })?
-    } else {
-        PruneOutcome::default()
-    };
-    let survivors: Vec<InventoryEntry> = pruned.survivors.iter().map(|(e, _)| e.clone()).collect();
-    // As Flux does, objects that left the source drop out of the inventory even when prune
-    // is off: they are orphaned, not deleted later by surprise.
-    Ok(Outcome {
-        inventory: union(&applied, &survivors),
-        changes,
-        pruned,
-    })
-}
-
-/// What [`run`] would do for `revision`, decided without writing anything.
-///
-/// # Errors
-/// [`ApplyError`] when a read or dry-run fails (for example an immutable field without
-/// force).
-pub async fn plan(
-    client: &Client,
-    manifests: &[Manifest],
-    options: &RunOptions,
-    revision: &str,
-) -> Result<Plan, ApplyError> {
-    let apply = ApplyOptions {
-        dry_run: true,
-        ..options.apply.clone()
-    };
-    let mut changes = ChangeSet::default();
-    apply_into(client, manifests, &apply, &mut changes).await?;
-    let mut planned: Vec<PlanChange> = changes
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-        .map(|c| PlanChange {
-            object: id(&c.object),
-            action: c.action.to_string(),
+        } else {
+            PruneOutcome::default()
+        };
+        let survivors: Vec<InventoryEntry> =
+            pruned.survivors.iter().map(|(e, _)| e.clone()).collect();
+        // As Flux does, objects that left the source drop out of the inventory even when
+        // prune is off: they are orphaned, not deleted later by surprise.
+        Ok(Outcome {
+            inventory: union(&applied, &survivors),
+            changes,
+            pruned,
         })
-        .collect();
-    if options.prune {
-        let current = inventory::from_change_set(&changes);
-        planned.extend(
-            inventory::stale(&options.previous, &current)
-                .iter()
-                .map(|e| PlanChange {
-                    object: id(e),
-                    action: "pruned".to_owned(),
-                }),
-        );
     }
-    Ok(Plan {
-        revision: revision.to_owned(),
-        changes: planned,
-    })
-}
-
-/// `first`, then the entries of `second` not already in it.
-fn union(first: &[InventoryEntry], second: &[InventoryEntry]) -> Vec<InventoryEntry> {
-    let mut out = first.to_vec();
-    let mut seen: std::collections::HashSet<String> = first.iter().map(id).collect();
-    out.extend(second.iter().filter(|e| seen.insert(id(e))).cloned());
-    out
 }
 
 fn summarize(actions: impl Iterator<Item = Action>, pruned: usize) -> String {
@@ -200,23 +229,6 @@ fn summarize(actions: impl Iterator<Item = Action>, pruned: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(name: &str) -> InventoryEntry {
-        InventoryEntry {
-            version: "v1".into(),
-            kind: "ConfigMap".into(),
-            namespace: "ns".into(),
-            name: name.into(),
-            ..InventoryEntry::default()
-        }
-    }
-
-    #[test]
-    fn union_keeps_order_and_drops_duplicates() {
-        let merged = union(&[entry("a"), entry("b")], &[entry("b"), entry("c")]);
-        let names: Vec<&str> = merged.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["a", "b", "c"]);
-    }
 
     #[test]
     fn summary_counts_each_action() {

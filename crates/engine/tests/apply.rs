@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use lockstep_engine::apply::{Action, ApplyError, ApplyOptions, ChangeSet, apply, apply_into};
+use lockstep_engine::apply::{Action, ApplyError, ApplyOptions, ChangeSet, apply};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 use lockstep_testenv::{ControlPlane, need};
 
@@ -269,6 +269,32 @@ spec:
         .await
         .unwrap();
     assert_eq!(again.writes(), 0, "{:?}", actions(&again));
+
+    // A field the CRD gains in the same revision as the widget that sets it: the widget's
+    // dry-run before the CRD is updated fails, so it is checked after stage 1 instead.
+    let mut manifests = manifests;
+    let crd = manifests
+        .iter_mut()
+        .find(|m| m.kind() == "CustomResourceDefinition")
+        .unwrap();
+    crd.object["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["color"] = serde_json::json!({"type": "string"});
+    let widget = manifests.iter_mut().find(|m| m.kind() == "Widget").unwrap();
+    widget.object["spec"]["color"] = "blue".into();
+    let changed = apply(&client, &manifests, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.action_of(&format!("{group}/Widget/{ns}/w1")),
+        Some(Action::Configured),
+        "{:?}",
+        actions(&changed)
+    );
+    let widget = Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &ar)
+        .get("w1")
+        .await
+        .unwrap();
+    assert_eq!(widget.data["spec"]["color"], "blue");
 }
 
 #[tokio::test]
@@ -373,27 +399,45 @@ async fn unknown_kind_and_missing_namespace_are_named() {
     assert!(matches!(err, ApplyError::UnknownKind { .. }), "{err:?}");
     assert!(err.to_string().contains("Ghost"), "{err}");
 
-    // What was written before the error is reported, to keep in the inventory.
+    // Found before the first write: the Namespace of the same revision is not created.
     write(
         dir.path(),
         "ns.yaml",
         &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}-partial}}\n"),
     );
-    let mut partial = ChangeSet::default();
-    let err = apply_into(
+    let err = apply(
         &client,
         &rendered(dir.path(), &ns),
         &ApplyOptions::default(),
-        &mut partial,
     )
     .await
     .unwrap_err();
     assert!(matches!(err, ApplyError::UnknownKind { .. }), "{err:?}");
-    assert_eq!(
-        actions(&partial),
-        [(format!("Namespace/{ns}-partial"), Action::Created)]
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    assert!(
+        namespaces
+            .get_opt(&format!("{ns}-partial"))
+            .await
+            .unwrap()
+            .is_none(),
+        "the Namespace was written before the unknown kind was found"
     );
     std::fs::remove_file(dir.path().join("ns.yaml")).unwrap();
+
+    // A namespace that neither exists nor comes with the apply is named up front.
+    write(
+        dir.path(),
+        "x.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lonely, namespace: missing-ns}\n",
+    );
+    let manifests = render(dir.path(), "", &RenderOptions::default()).unwrap();
+    let err = apply(&client, &manifests, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::NamespaceNotFound { namespace, .. } if namespace == "missing-ns"),
+        "{err:?}"
+    );
 
     write(
         dir.path(),

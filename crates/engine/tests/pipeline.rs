@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::Api;
 use lockstep_api::InventoryEntry;
-use lockstep_engine::apply::{Action, ApplyOptions, ChangeSet, apply};
+use lockstep_engine::apply::{Action, ApplyOptions, ChangeSet, Protect, apply};
 use lockstep_engine::fetch::{Fetched, Fetcher, GitReference};
 use lockstep_engine::inventory;
 use lockstep_engine::prune::{PruneOutcome, prune};
@@ -46,7 +46,9 @@ async fn reconcile(
     let changes = apply(client, &manifests, &ApplyOptions::default())
         .await
         .unwrap();
-    let pruned = prune(client, inventory, &changes, &owner).await.unwrap();
+    let pruned = prune(client, inventory, &changes, &owner, &Protect::default())
+        .await
+        .unwrap();
     *inventory = inventory::from_change_set(&changes);
     Reconcile {
         fetched,

@@ -7,7 +7,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, Patch, PatchParams};
-use lockstep_engine::apply::{ApplyOptions, ChangeSet, apply};
+use lockstep_engine::apply::{ApplyOptions, ChangeSet, Protect, apply};
 use lockstep_engine::inventory;
 use lockstep_engine::prune::{PruneError, SkipReason, prune};
 use lockstep_engine::render::{Owner, RenderOptions, render};
@@ -83,9 +83,15 @@ async fn removed_objects_are_pruned_in_reverse_order_unless_kept_or_not_ours() {
         std::fs::remove_file(dir.path().join(format!("{name}.yaml"))).unwrap();
     }
     let second = apply_dir(&client, dir.path(), &ns).await;
-    let outcome = prune(&client, &previous, &second, &owner(&ns))
-        .await
-        .unwrap();
+    let outcome = prune(
+        &client,
+        &previous,
+        &second,
+        &owner(&ns),
+        &Protect::default(),
+    )
+    .await
+    .unwrap();
 
     // Namespaced objects first, the cluster-scoped role last (reverse of apply order).
     let deleted: Vec<_> = outcome.deleted.iter().map(inventory::id).collect();
@@ -127,6 +133,7 @@ async fn removed_objects_are_pruned_in_reverse_order_unless_kept_or_not_ours() {
         &inventory::from_change_set(&second),
         &third,
         &owner(&ns),
+        &Protect::default(),
     )
     .await
     .unwrap();
@@ -142,9 +149,15 @@ async fn an_empty_source_never_prunes() {
     let first = apply_dir(&client, dir.path(), &ns).await;
     let previous = inventory::from_change_set(&first);
 
-    let err = prune(&client, &previous, &ChangeSet::default(), &owner(&ns))
-        .await
-        .unwrap_err();
+    let err = prune(
+        &client,
+        &previous,
+        &ChangeSet::default(),
+        &owner(&ns),
+        &Protect::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, PruneError::EmptySource { stale: 1 }), "{err}");
     let configmaps = Api::<ConfigMap>::namespaced(client, &ns);
     assert!(configmaps.get_opt("a").await.unwrap().is_some());

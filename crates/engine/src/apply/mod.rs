@@ -1,4 +1,5 @@
-//! Server-side apply in stages, writing only what drifted.
+//! Server-side apply in stages, writing only what drifted, after checking everything
+//! that can be checked.
 //!
 //! Stages, each finished before the next starts:
 //! 1. CustomResourceDefinitions and Namespaces; then wait until every CRD is `Established`
@@ -9,8 +10,12 @@
 //!
 //! Within a stage objects are sorted by a kind table (as Flux does), then namespace, name.
 //!
-//! Per object: read the live object, then a server-side **dry-run** apply with field
-//! manager [`FIELD_MANAGER`] and force. A new object is applied (`created`); an existing one
+//! Before anything is written, [`preflight`] checks every object: its kind is served, its
+//! namespace exists, it is not [`Protect`]ed, no other owner holds it
+//! ([`crate::ownership`]), and a server-side **dry-run** apply with field manager
+//! [`FIELD_MANAGER`] and force accepts it — so a revision with one rejected object writes
+//! nothing (what cannot be checked before earlier stages are written is named in
+//! [`preflight`]). Then per object: a new object is applied (`created`); an existing one
 //! is applied only when the dry-run result differs from the live object in labels,
 //! annotations or anything outside `metadata` and `status` (`configured`), and otherwise
 //! left alone (`unchanged`: no write, its `resourceVersion` stays). A dry-run that fails on
@@ -24,6 +29,8 @@
 
 mod message;
 mod order;
+mod preflight;
+mod protect;
 mod resolve;
 mod step;
 
@@ -31,52 +38,66 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
 use kube::Client;
-use serde_json::Value;
 use tracing::instrument;
 
 use lockstep_api::InventoryEntry;
 
+use crate::ownership::Holder;
 use crate::render::Manifest;
 
 pub use message::{Withheld, api_message};
 pub use order::apply_order;
+pub use preflight::{Preflight, Preview, preflight};
+pub use protect::{Guard, Protect, Rule};
 pub use resolve::KindCache;
-
-use order::{is_stage_one, sort};
-use resolve::{Resolver, Target, desired_body, planned_create};
-use step::{Step, execute, plan_one, wait_ready};
 
 /// The one field manager every apply uses.
 pub const FIELD_MANAGER: &str = "lockstep";
 
 /// How to apply.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApplyOptions {
     /// Delete and recreate objects whose change touches an immutable field.
     pub force: bool,
+    /// Take objects another owner holds (see [`crate::ownership`]) instead of refusing.
+    pub force_ownership: bool,
     /// How long to wait for CRDs to be established and Namespaces active, and for a
     /// deleted object to disappear before it is recreated.
     pub wait_timeout: Duration,
-    /// Decide every action by reads and server-side dry-runs only, and write nothing: the
-    /// plan of manual mode. Objects whose kind comes from a CRD of the same apply, and
-    /// objects in a Namespace the apply would create, are planned as created.
-    pub dry_run: bool,
     /// Kinds already resolved through discovery. Share one between applies to the same
     /// cluster (the controller does) to save discovery requests; entries expire after
     /// five minutes so a replaced CRD is seen.
     pub kinds: Arc<KindCache>,
+    /// Objects never written (nor pruned).
+    pub protect: Protect,
+    /// The client that reads other owners' inventories, when the apply's own may not (an
+    /// impersonated ServiceAccount); default the apply's client.
+    pub owners: Option<Client>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
         Self {
             force: false,
+            force_ownership: false,
             wait_timeout: Duration::from_secs(60),
-            dry_run: false,
             kinds: Arc::default(),
+            protect: Protect::default(),
+            owners: None,
         }
+    }
+}
+
+impl fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("force", &self.force)
+            .field("force_ownership", &self.force_ownership)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("protect", &self.protect)
+            .field("owners", &self.owners.as_ref().map(|_| "Client"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,6 +139,8 @@ pub struct Change {
 pub struct ChangeSet {
     /// One entry per object, in the order applied.
     pub changes: Vec<Change>,
+    /// Objects taken from another owner (only with `force_ownership`), and from whom.
+    pub taken: Vec<(InventoryEntry, Holder)>,
 }
 
 impl ChangeSet {
@@ -143,10 +166,12 @@ impl ChangeSet {
 #[non_exhaustive]
 pub enum ApplyError {
     /// The API server does not serve the object's kind.
-    #[error("{object}: the API server does not serve {api_version} {kind}")]
+    #[error("{object} (in {}): the API server does not serve {api_version} {kind}", file.display())]
     UnknownKind {
         /// The object.
         object: String,
+        /// The file it came from, relative to the rendered folder.
+        file: std::path::PathBuf,
         /// Its `apiVersion`.
         api_version: String,
         /// Its `kind`.
@@ -157,6 +182,28 @@ pub enum ApplyError {
     MissingNamespace {
         /// The object.
         object: String,
+    },
+    /// The object's namespace neither exists nor is part of the apply.
+    #[error("{object}: namespace {namespace} does not exist and is not part of this apply")]
+    NamespaceNotFound {
+        /// The object.
+        object: String,
+        /// The namespace.
+        namespace: String,
+    },
+    /// The object is protected from this apply.
+    #[error("{object}: refused: {rule}")]
+    Protected {
+        /// The object.
+        object: String,
+        /// The rule it breaks.
+        rule: Rule,
+    },
+    /// Objects another owner holds; nothing was written.
+    #[error("{}", owned_message(conflicts))]
+    Owned {
+        /// Each object and who holds it, in apply order.
+        conflicts: Vec<Conflict>,
     },
     /// Reading the live object failed.
     #[error("{object}: cannot read the live object: {message}")]
@@ -174,10 +221,8 @@ pub enum ApplyError {
         /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
     },
-    /// The change touches fields that cannot change; set `force` to recreate the object.
-    #[error(
-        "{object}: immutable field(s) {fields} changed; set force (or annotate lockstep.dev/force: enabled) to delete and recreate it"
-    )]
+    /// The change touches fields that cannot change; `force` recreates the object.
+    #[error("{object}: immutable field(s) {fields} changed; the object must be recreated")]
     ImmutableField {
         /// The object.
         object: String,
@@ -213,104 +258,41 @@ pub enum ApplyError {
     },
 }
 
-/// Applies `manifests` in stages and returns what changed.
+/// An object another owner holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The object, `group/kind/namespace/name`.
+    pub object: String,
+    /// Who holds it.
+    pub holder: Holder,
+}
+
+fn owned_message(conflicts: &[Conflict]) -> String {
+    let list: Vec<String> = conflicts
+        .iter()
+        .map(|c| format!("{} is held by {}", c.object, c.holder))
+        .collect();
+    format!(
+        "{} object(s) belong to another owner and were not taken: {}",
+        conflicts.len(),
+        list.join("; ")
+    )
+}
+
+/// Checks and applies `manifests` in stages and returns what changed.
 ///
 /// # Errors
-/// The first [`ApplyError`]; objects of earlier stages (and earlier in the same stage)
-/// stay applied. Use [`apply_into`] to learn which.
+/// An [`ApplyError`] from [`preflight`] (nothing written), or from a write (objects of
+/// earlier stages, and earlier in the same stage, stay applied; use [`preflight`] and
+/// [`Preflight::apply`] to learn which).
+#[instrument(skip_all, fields(objects = manifests.len()))]
 pub async fn apply(
     client: &Client,
     manifests: &[Manifest],
     options: &ApplyOptions,
 ) -> Result<ChangeSet, ApplyError> {
+    let plan = preflight(client, manifests, options).await?;
     let mut changes = ChangeSet::default();
-    apply_into(client, manifests, options, &mut changes).await?;
+    plan.apply(&mut changes).await?;
     Ok(changes)
 }
-
-/// [`apply`], recording each change in `changes` as it happens, so that after an error
-/// `changes` holds the objects already written (to keep in the inventory: they are ours).
-///
-/// # Errors
-/// As [`apply`].
-#[instrument(skip_all, fields(objects = manifests.len()))]
-pub async fn apply_into(
-    client: &Client,
-    manifests: &[Manifest],
-    options: &ApplyOptions,
-    changes: &mut ChangeSet,
-) -> Result<(), ApplyError> {
-    let mut resolver = Resolver::new(client.clone(), manifests, options.kinds.clone());
-
-    let (mut first, rest): (Vec<&Manifest>, Vec<&Manifest>) =
-        manifests.iter().partition(|m| is_stage_one(m));
-    sort(&mut first);
-    let mut stage = Vec::with_capacity(first.len());
-    for manifest in &first {
-        let target = resolver.resolve(manifest, options.wait_timeout).await?;
-        let body = desired_body(&target, manifest);
-        stage.push((target, body));
-    }
-    for target in apply_stage(stage, options, changes).await? {
-        if !options.dry_run {
-            wait_ready(&target, options.wait_timeout).await?;
-        }
-    }
-
-    let mut cluster = Vec::new();
-    let mut namespaced = Vec::new();
-    for manifest in rest {
-        if options.dry_run && resolver.is_pending(manifest).await {
-            changes.changes.push(planned_create(manifest));
-            continue;
-        }
-        let target = resolver.resolve(manifest, options.wait_timeout).await?;
-        if target.namespaced {
-            namespaced.push(manifest);
-        } else {
-            cluster.push(manifest);
-        }
-    }
-    sort(&mut cluster);
-    sort(&mut namespaced);
-    for group in [cluster, namespaced] {
-        let mut stage = Vec::with_capacity(group.len());
-        for manifest in group {
-            let target = resolver.resolve(manifest, options.wait_timeout).await?;
-            let body = desired_body(&target, manifest);
-            stage.push((target, body));
-        }
-        apply_stage(stage, options, changes).await?;
-    }
-    Ok(())
-}
-
-/// Applies one stage: reads and dry-runs run [`CONCURRENCY`] at a time, then the writes
-/// happen one by one in order, stopping at the first error.
-async fn apply_stage(
-    targets: Vec<(Target, Value)>,
-    options: &ApplyOptions,
-    changes: &mut ChangeSet,
-) -> Result<Vec<Target>, ApplyError> {
-    // Boxed so the stream's futures have one concrete lifetime: callers spawn this on a
-    // multi-threaded runtime, and an unboxed closure-made stream is not provably `Send`.
-    let plans: Vec<Result<Step, ApplyError>> = futures::stream::iter(
-        targets
-            .iter()
-            .map(|(target, body)| plan_one(target, body, options).boxed())
-            .collect::<Vec<_>>(),
-    )
-    .buffered(CONCURRENCY)
-    .collect()
-    .await;
-    let mut done = Vec::with_capacity(targets.len());
-    for ((target, body), plan) in targets.into_iter().zip(plans) {
-        let action = execute(&target, &body, plan?, options).await?;
-        changes.changes.push(target.change(action));
-        done.push(target);
-    }
-    Ok(done)
-}
-
-/// How many objects are read and dry-run at once (Flux's `--concurrent-ssa` default).
-const CONCURRENCY: usize = 4;

@@ -1,17 +1,10 @@
 //! The order objects are applied in, and pruned in reverse.
 
-use crate::render::Manifest;
-
 /// The order objects are applied in: stage, kind table, namespace, name. Prune deletes in
 /// the reverse of this order.
 pub fn apply_order(group: &str, kind: &str, namespace: &str, name: &str) -> impl Ord + use<> {
-    let stage = match (group, kind) {
-        ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace") => 0,
-        _ if namespace.is_empty() => 1,
-        _ => 2,
-    };
     (
-        stage,
+        stage(group, kind, namespace),
         kind_rank(kind),
         namespace.to_owned(),
         kind.to_owned(),
@@ -19,22 +12,14 @@ pub fn apply_order(group: &str, kind: &str, namespace: &str, name: &str) -> impl
     )
 }
 
-pub(super) fn is_stage_one(m: &Manifest) -> bool {
-    matches!(
-        (m.group(), m.kind()),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace")
-    )
-}
-
-pub(super) fn sort(manifests: &mut [&Manifest]) {
-    manifests.sort_by_cached_key(|m| {
-        apply_order(
-            m.group(),
-            m.kind(),
-            m.namespace().unwrap_or_default(),
-            m.name(),
-        )
-    });
+/// The stage an object is applied in: 0 for CRDs and Namespaces (then awaited), 1 for
+/// other cluster-scoped objects, 2 for namespaced ones.
+pub(super) fn stage(group: &str, kind: &str, namespace: &str) -> usize {
+    match (group, kind) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition") | ("", "Namespace") => 0,
+        _ if namespace.is_empty() => 1,
+        _ => 2,
+    }
 }
 
 /// Flux's kind table (PKG:ssa/sort.go), unknown kinds after the known ones and webhook

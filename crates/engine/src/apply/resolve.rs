@@ -13,7 +13,7 @@ use tracing::debug;
 
 use lockstep_api::InventoryEntry;
 
-use super::{Action, ApplyError, Change, Withheld};
+use super::{ApplyError, Withheld};
 use crate::render::Manifest;
 
 /// An object resolved against discovery: its API and identity.
@@ -29,16 +29,13 @@ pub(super) struct Target {
 }
 
 impl Target {
-    pub(super) fn change(&self, action: Action) -> Change {
-        Change {
-            object: InventoryEntry {
-                group: self.resource.group.clone(),
-                version: self.resource.version.clone(),
-                kind: self.resource.kind.clone(),
-                namespace: self.namespace.clone(),
-                name: self.name.clone(),
-            },
-            action,
+    pub(super) fn entry(&self) -> InventoryEntry {
+        InventoryEntry {
+            group: self.resource.group.clone(),
+            version: self.resource.version.clone(),
+            kind: self.resource.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
         }
     }
 
@@ -82,17 +79,16 @@ impl KindCache {
 }
 
 /// Resolves the kinds of one apply.
-pub(super) struct Resolver<'a> {
+pub(super) struct Resolver {
     client: Client,
     cache: Arc<KindCache>,
     /// Group/kind pairs defined by CRDs in this apply: worth waiting for.
-    pending: Vec<(String, String)>,
-    _manifests: std::marker::PhantomData<&'a ()>,
+    defined: Vec<(String, String)>,
 }
 
-impl Resolver<'_> {
+impl Resolver {
     pub(super) fn new(client: Client, manifests: &[Manifest], cache: Arc<KindCache>) -> Self {
-        let pending = manifests
+        let defined = manifests
             .iter()
             .filter(|m| m.kind() == "CustomResourceDefinition")
             .map(|m| {
@@ -109,46 +105,29 @@ impl Resolver<'_> {
         Self {
             client,
             cache,
-            pending,
-            _manifests: std::marker::PhantomData,
+            defined,
         }
     }
 
-    /// Whether `m`'s kind is defined by a CRD of this apply and not served yet: in a dry
-    /// run that CRD was not created, so the kind cannot be resolved.
-    pub(super) async fn is_pending(&mut self, m: &Manifest) -> bool {
-        let group = m.group().to_owned();
-        if !self.pending.contains(&(group, m.kind().to_owned())) {
-            return false;
-        }
-        let version = m.api_version().rsplit('/').next().unwrap_or_default();
-        let gvk = GroupVersionKind::gvk(m.group(), version, m.kind());
-        if self.cache.get(&gvk).is_some() {
-            return false;
-        }
-        match kube::discovery::pinned_kind(&self.client, &gvk).await {
-            Ok(found) => {
-                self.cache.insert(gvk, found);
-                false
-            }
-            Err(_) => true,
-        }
+    /// Whether `m`'s kind is defined by a CRD of this apply: its schema may be new, so
+    /// its dry-run is final only once that CRD is applied.
+    pub(super) fn defined_here(&self, m: &Manifest) -> bool {
+        self.defined
+            .iter()
+            .any(|(group, kind)| group == m.group() && kind == m.kind())
     }
 
-    /// Looks `gvk` up through discovery, waiting up to `timeout` when a CRD of this apply
-    /// defines it (it becomes served a moment after the CRD is established).
+    /// Looks `gvk` up through discovery; with `wait`, keeps trying that long for a kind a
+    /// CRD of this apply defines (it becomes served a moment after the CRD is established).
     async fn discover(
         &self,
         gvk: &GroupVersionKind,
         m: &Manifest,
-        group: &str,
         id_guess: &str,
-        timeout: Duration,
+        wait: Option<Duration>,
     ) -> Result<(ApiResource, ApiCapabilities), ApplyError> {
-        let waitable = self
-            .pending
-            .contains(&(group.to_owned(), m.kind().to_owned()));
-        let deadline = tokio::time::Instant::now() + timeout;
+        let wait = wait.filter(|_| self.defined_here(m));
+        let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
         loop {
             match kube::discovery::pinned_kind(&self.client, gvk).await {
                 Ok(found) => {
@@ -157,9 +136,10 @@ impl Resolver<'_> {
                 }
                 Err(err) => {
                     debug!(error = %err, "kind not served (yet)");
-                    if !waitable || tokio::time::Instant::now() >= deadline {
+                    if wait.is_none() || tokio::time::Instant::now() >= deadline {
                         return Err(ApplyError::UnknownKind {
                             object: id_guess.to_owned(),
+                            file: m.file.clone(),
                             api_version: m.api_version().to_owned(),
                             kind: m.kind().to_owned(),
                         });
@@ -170,25 +150,23 @@ impl Resolver<'_> {
         }
     }
 
+    /// The API and identity of `m`. A kind that is not served is
+    /// [`ApplyError::UnknownKind`], after waiting up to `wait` if a CRD of this apply
+    /// defines it.
     pub(super) async fn resolve(
-        &mut self,
+        &self,
         m: &Manifest,
-        timeout: Duration,
+        wait: Option<Duration>,
     ) -> Result<Target, ApplyError> {
         let (group, version) = match m.api_version().rsplit_once('/') {
             Some((g, v)) => (g.to_owned(), v.to_owned()),
             None => (String::new(), m.api_version().to_owned()),
         };
         let gvk = GroupVersionKind::gvk(&group, &version, m.kind());
-        let id_guess = format!(
-            "{group}/{}/{}/{}",
-            m.kind(),
-            m.namespace().unwrap_or_default(),
-            m.name()
-        );
+        let id_guess = guess_id(m);
         let found = match self.cache.get(&gvk) {
             Some(found) => found,
-            None => self.discover(&gvk, m, &group, &id_guess, timeout).await?,
+            None => self.discover(&gvk, m, &id_guess, wait).await?,
         };
         let (resource, caps) = found;
         let namespaced = caps.scope == Scope::Namespaced;
@@ -217,22 +195,30 @@ impl Resolver<'_> {
     }
 }
 
-/// A dry run's entry for an object whose kind is not served yet.
-pub(super) fn planned_create(m: &Manifest) -> Change {
-    Change {
-        object: InventoryEntry {
-            group: m.group().to_owned(),
-            version: m
-                .api_version()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            kind: m.kind().to_owned(),
-            namespace: m.namespace().unwrap_or_default().to_owned(),
-            name: m.name().to_owned(),
-        },
-        action: Action::Created,
+/// `group/kind/namespace/name` of a manifest not resolved yet.
+pub(super) fn guess_id(m: &Manifest) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        m.group(),
+        m.kind(),
+        m.namespace().unwrap_or_default(),
+        m.name()
+    )
+}
+
+/// The inventory entry of a manifest not resolved yet, as its own fields say.
+pub(super) fn guess_entry(m: &Manifest) -> InventoryEntry {
+    InventoryEntry {
+        group: m.group().to_owned(),
+        version: m
+            .api_version()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        kind: m.kind().to_owned(),
+        namespace: m.namespace().unwrap_or_default().to_owned(),
+        name: m.name().to_owned(),
     }
 }
 

@@ -11,7 +11,8 @@ use lockstep_api::FORCE_ANNOTATION;
 use super::resolve::Target;
 use super::{Action, ApplyError, ApplyOptions, FIELD_MANAGER, api_message};
 
-/// What a stage will do to one object, decided by reads and a dry-run only.
+/// What an apply will do to one object, decided by reads and a dry-run only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Step {
     Create,
     Configure,
@@ -19,12 +20,39 @@ pub(super) enum Step {
     Replace,
 }
 
+impl Step {
+    pub(super) fn action(self) -> Action {
+        match self {
+            Self::Create => Action::Created,
+            Self::Configure => Action::Configured,
+            Self::Unchanged => Action::Unchanged,
+            Self::Replace => Action::Replaced,
+        }
+    }
+}
+
+/// What the read and the server-side dry-run of one object found.
+pub(super) struct Probe {
+    /// The live object, if there is one.
+    pub(super) live: Option<DynamicObject>,
+    /// How the API server answered the dry-run of our apply.
+    pub(super) dry_run: DryRun,
+}
+
+/// The answer to a dry-run apply.
+pub(super) enum DryRun {
+    /// Accepted: the object as the apply would leave it.
+    Merged(Box<DynamicObject>),
+    /// `404`: something it needs (its namespace, an object it refers to) is not there yet.
+    NotFound(String),
+    /// `422` naming fields that cannot change.
+    Immutable(String),
+    /// Refused for another reason (the message, redacted for Secrets).
+    Refused(String),
+}
+
 /// Reads the live object and dry-runs the apply; writes nothing.
-pub(super) async fn plan_one(
-    target: &Target,
-    body: &Value,
-    options: &ApplyOptions,
-) -> Result<Step, ApplyError> {
+pub(super) async fn probe(target: &Target, body: &Value) -> Result<Probe, ApplyError> {
     let withheld = target.withheld();
     let live = target
         .api
@@ -34,30 +62,51 @@ pub(super) async fn plan_one(
             object: target.id.clone(),
             message: api_message(&e, withheld),
         })?;
-    let Some(live) = live else {
-        return Ok(Step::Create);
-    };
     let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
-    match target
+    let dry_run = match target
         .api
         .patch(&target.name, &params, &Patch::Apply(body))
         .await
     {
-        Ok(merged) if drifted(&live, &merged) => Ok(Step::Configure),
-        Ok(_) => Ok(Step::Unchanged),
-        Err(err) if is_immutable(&err) => {
-            if options.force || annotated_force(body) || annotated_force_live(&live) {
+        Ok(merged) => DryRun::Merged(Box::new(merged)),
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            DryRun::NotFound(api_message(&kube::Error::Api(status), withheld))
+        }
+        Err(err) if live.is_some() && is_immutable(&err) => {
+            DryRun::Immutable(immutable_fields(&err))
+        }
+        Err(err) => DryRun::Refused(api_message(&err, withheld)),
+    };
+    Ok(Probe { live, dry_run })
+}
+
+/// The step a probe calls for: the dry-run result compared with the live object, and
+/// an immutable-field change recreated only under `force`.
+pub(super) fn decide(
+    target: &Target,
+    body: &Value,
+    probe: &Probe,
+    options: &ApplyOptions,
+) -> Result<Step, ApplyError> {
+    match (&probe.dry_run, &probe.live) {
+        (DryRun::Merged(_), None) => Ok(Step::Create),
+        (DryRun::Merged(merged), Some(live)) if drifted(live, merged) => Ok(Step::Configure),
+        (DryRun::Merged(_), Some(_)) => Ok(Step::Unchanged),
+        (DryRun::Immutable(fields), live) => {
+            let annotated =
+                annotated_force(body) || live.as_ref().is_some_and(annotated_force_live);
+            if options.force || annotated {
                 Ok(Step::Replace)
             } else {
                 Err(ApplyError::ImmutableField {
                     object: target.id.clone(),
-                    fields: immutable_fields(&err),
+                    fields: fields.clone(),
                 })
             }
         }
-        Err(err) => Err(ApplyError::DryRun {
+        (DryRun::NotFound(message) | DryRun::Refused(message), _) => Err(ApplyError::DryRun {
             object: target.id.clone(),
-            message: api_message(&err, withheld),
+            message: message.clone(),
         }),
     }
 }
@@ -69,14 +118,6 @@ pub(super) async fn execute(
     step: Step,
     options: &ApplyOptions,
 ) -> Result<Action, ApplyError> {
-    if options.dry_run {
-        return Ok(match step {
-            Step::Unchanged => Action::Unchanged,
-            Step::Create => Action::Created,
-            Step::Configure => Action::Configured,
-            Step::Replace => Action::Replaced,
-        });
-    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let action = match step {
         Step::Unchanged => return Ok(Action::Unchanged),

@@ -1,0 +1,457 @@
+//! Everything an apply can check, checked before its first write.
+//!
+//! [`preflight`] resolves every object's kind, checks that its namespace exists (or comes
+//! with the apply), refuses protected objects and objects another owner holds, and
+//! dry-runs every object server-side, so that a revision with one rejected object writes
+//! nothing. Only what cannot be checked yet is left for later ([`Deferred`]): objects of
+//! a kind a CRD of the same apply defines (its schema may be new), objects in a Namespace
+//! the apply creates, and objects whose dry-run says `404` (something they refer to, such
+//! as a role a binding names, comes with the apply). Those are checked the old way, one
+//! by one just before their own write; an error there leaves earlier stages written (and
+//! recorded by the caller's inventory).
+
+use std::collections::{HashMap, HashSet};
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use serde_json::Value;
+
+use lockstep_api::InventoryEntry;
+
+use super::order::{apply_order, stage};
+use super::resolve::{Resolver, Target, desired_body, guess_entry, guess_id};
+use super::step::{DryRun, Probe, Step, decide, execute, probe, wait_ready};
+use super::{Action, ApplyError, ApplyOptions, Change, ChangeSet, Conflict};
+use crate::inventory::id;
+use crate::ownership::{Claim, Holder, Holders};
+use crate::render::Manifest;
+
+/// How many objects are read and dry-run at once (Flux's `--concurrent-ssa` default).
+const CONCURRENCY: usize = 4;
+
+/// An apply decided and checked, nothing written yet: [`Preflight::apply`] carries it out.
+pub struct Preflight {
+    options: ApplyOptions,
+    resolver: Resolver,
+    holders: Holders,
+    /// CRDs and Namespaces; other cluster-scoped objects; namespaced objects. Each in
+    /// apply order.
+    stages: [Vec<Item>; 3],
+}
+
+/// One object of a stage.
+enum Item {
+    Planned(Box<Planned>),
+    Deferred(Box<Deferred>),
+}
+
+/// An object whose step is decided.
+struct Planned {
+    target: Target,
+    body: Value,
+    step: Step,
+    live: Option<DynamicObject>,
+    merged: Option<DynamicObject>,
+    taken_from: Option<Holder>,
+}
+
+/// An object that can only be checked once earlier stages are written.
+struct Deferred {
+    manifest: Manifest,
+    /// Its API, when its kind is served already.
+    target: Option<Target>,
+    /// The live object, when it could be read.
+    live: Option<DynamicObject>,
+}
+
+/// One object as the preflight sees it: what `lockstep diff` and a manual-mode plan show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preview {
+    /// The object.
+    pub object: InventoryEntry,
+    /// What the apply will do. For an object checked only later (`checked` false):
+    /// `Created` if it does not exist, else `Configured`.
+    pub action: Action,
+    /// Whether the action is decided by a dry-run (false: checked just before its write).
+    pub checked: bool,
+    /// The live object, `Null` if there is none.
+    pub live: Value,
+    /// The object as the apply leaves it: the dry-run result, or the desired object when
+    /// it could not be dry-run (checked later, or recreated on an immutable change).
+    pub merged: Value,
+    /// The owner it is taken from, when take-over was asked for.
+    pub taken_from: Option<Holder>,
+}
+
+/// Resolves, checks and dry-runs every object of `manifests`; writes nothing.
+///
+/// # Errors
+/// The first [`ApplyError`] in apply order — an unknown kind, a missing namespace, a
+/// protected object, a refused dry-run, an immutable-field change without force — or
+/// [`ApplyError::Owned`] listing every object another owner holds.
+pub async fn preflight(
+    client: &Client,
+    manifests: &[Manifest],
+    options: &ApplyOptions,
+) -> Result<Preflight, ApplyError> {
+    let resolver = Resolver::new(client.clone(), manifests, options.kinds.clone());
+    let holders = Holders::new(options.owners.clone().unwrap_or_else(|| client.clone()));
+    let created: HashSet<&str> = manifests
+        .iter()
+        .filter(|m| m.group().is_empty() && m.kind() == "Namespace")
+        .map(Manifest::name)
+        .collect();
+    let mut namespaces = NamespaceCheck::new(client.clone());
+
+    let mut resolved = Vec::new();
+    let mut deferred = Vec::new();
+    for manifest in manifests {
+        let namespace = manifest.namespace().unwrap_or_default();
+        if let Some(rule) = options.protect.desired(
+            manifest.kind(),
+            namespace,
+            manifest.name(),
+            &manifest.object,
+        ) {
+            return Err(ApplyError::Protected {
+                object: guess_id(manifest),
+                rule: rule.clone(),
+            });
+        }
+        let target = match resolver.resolve(manifest, None).await {
+            Ok(target) => target,
+            Err(ApplyError::UnknownKind { .. }) if resolver.defined_here(manifest) => {
+                deferred.push(Deferred {
+                    manifest: manifest.clone(),
+                    target: None,
+                    live: None,
+                });
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        if target.namespaced && !namespaces.exists(&target.namespace).await {
+            if !created.contains(target.namespace.as_str()) {
+                return Err(ApplyError::NamespaceNotFound {
+                    namespace: target.namespace.clone(),
+                    object: target.id,
+                });
+            }
+            deferred.push(Deferred {
+                manifest: manifest.clone(),
+                target: Some(target),
+                live: None,
+            });
+            continue;
+        }
+        let body = desired_body(&target, manifest);
+        resolved.push((target, body, manifest));
+    }
+
+    // Boxed so the stream's futures have one concrete lifetime: callers spawn this on a
+    // multi-threaded runtime, and an unboxed closure-made stream is not provably `Send`.
+    let probes: Vec<Result<Probe, ApplyError>> = futures::stream::iter(
+        resolved
+            .iter()
+            .map(|(target, body, _)| probe(target, body).boxed())
+            .collect::<Vec<_>>(),
+    )
+    .buffered(CONCURRENCY)
+    .collect()
+    .await;
+
+    let mut preflight = Preflight {
+        options: options.clone(),
+        resolver,
+        holders,
+        stages: Default::default(),
+    };
+    let mut items = Vec::with_capacity(manifests.len());
+    let mut errors = Vec::new();
+    for ((target, body, manifest), probe) in resolved.into_iter().zip(probes) {
+        let probe = match probe {
+            Ok(probe) => probe,
+            Err(err) => {
+                errors.push((order_of(&target), err));
+                continue;
+            }
+        };
+        let later = matches!(probe.dry_run, DryRun::NotFound(_))
+            || (preflight.resolver.defined_here(manifest)
+                && !matches!(probe.dry_run, DryRun::Merged(_)));
+        if later {
+            if let Err(err) = preflight
+                .check_live(&target, &body, probe.live.as_ref())
+                .await
+            {
+                errors.push((order_of(&target), err));
+                continue;
+            }
+            deferred.push(Deferred {
+                manifest: manifest.clone(),
+                target: Some(target),
+                live: probe.live,
+            });
+            continue;
+        }
+        match preflight.plan(target, body, probe).await {
+            Ok(planned) => items.push(Item::Planned(Box::new(planned))),
+            Err((target, err)) => errors.push((order_of(&target), err)),
+        }
+    }
+    items.extend(deferred.into_iter().map(|d| Item::Deferred(Box::new(d))));
+
+    if let Some(err) = first_error(errors) {
+        return Err(err);
+    }
+    for item in items {
+        preflight.stages[item.stage()].push(item);
+    }
+    for stage in &mut preflight.stages {
+        stage.sort_by_cached_key(|item| {
+            let e = item.entry();
+            apply_order(&e.group, &e.kind, &e.namespace, &e.name)
+        });
+    }
+    Ok(preflight)
+}
+
+/// The first error in apply order; when that is an ownership conflict, every conflict.
+fn first_error<K: Ord>(mut errors: Vec<(K, ApplyError)>) -> Option<ApplyError> {
+    errors.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut conflicts = Vec::new();
+    for (_, err) in errors {
+        match err {
+            ApplyError::Owned { conflicts: found } => conflicts.extend(found),
+            other if conflicts.is_empty() => return Some(other),
+            _ => break,
+        }
+    }
+    (!conflicts.is_empty()).then_some(ApplyError::Owned { conflicts })
+}
+
+fn order_of(target: &Target) -> impl Ord + use<> {
+    apply_order(
+        &target.resource.group,
+        &target.resource.kind,
+        &target.namespace,
+        &target.name,
+    )
+}
+
+impl Item {
+    fn entry(&self) -> InventoryEntry {
+        match self {
+            Self::Planned(p) => p.target.entry(),
+            Self::Deferred(d) => d
+                .target
+                .as_ref()
+                .map_or_else(|| guess_entry(&d.manifest), Target::entry),
+        }
+    }
+
+    fn stage(&self) -> usize {
+        let entry = self.entry();
+        stage(&entry.group, &entry.kind, &entry.namespace)
+    }
+}
+
+impl Preflight {
+    /// The objects the apply will leave in the cluster, in apply order.
+    pub fn entries(&self) -> Vec<InventoryEntry> {
+        self.stages.iter().flatten().map(Item::entry).collect()
+    }
+
+    /// Whether the apply writes anything: an object created, changed or recreated, or one
+    /// that can only be decided just before its write.
+    pub fn writes(&self) -> bool {
+        self.stages.iter().flatten().any(|item| match item {
+            Item::Planned(p) => p.step != Step::Unchanged,
+            Item::Deferred(_) => true,
+        })
+    }
+
+    /// Every object with what the apply will do to it, in apply order.
+    pub fn previews(&self) -> Vec<Preview> {
+        let value = |o: Option<&DynamicObject>| {
+            o.and_then(|o| serde_json::to_value(o).ok())
+                .unwrap_or(Value::Null)
+        };
+        self.stages
+            .iter()
+            .flatten()
+            .map(|item| match item {
+                Item::Planned(p) => Preview {
+                    object: p.target.entry(),
+                    action: p.step.action(),
+                    checked: true,
+                    live: value(p.live.as_ref()),
+                    merged: match (&p.merged, p.step) {
+                        (Some(merged), step) if step != Step::Replace => value(Some(merged)),
+                        _ => p.body.clone(),
+                    },
+                    taken_from: p.taken_from.clone(),
+                },
+                Item::Deferred(d) => Preview {
+                    object: item.entry(),
+                    action: if d.live.is_some() {
+                        Action::Configured
+                    } else {
+                        Action::Created
+                    },
+                    checked: false,
+                    live: value(d.live.as_ref()),
+                    merged: d.manifest.object.clone(),
+                    taken_from: None,
+                },
+            })
+            .collect()
+    }
+
+    /// Writes the planned objects stage by stage, in order, checking deferred objects
+    /// just before their write; waits for CRDs to be established and Namespaces active
+    /// after the first stage. Each change is recorded in `changes` as it happens, so that
+    /// after an error `changes` holds what was written.
+    ///
+    /// # Errors
+    /// The first [`ApplyError`]; what was written before it stays.
+    pub async fn apply(mut self, changes: &mut ChangeSet) -> Result<(), ApplyError> {
+        let stages = std::mem::take(&mut self.stages);
+        for (index, stage) in stages.into_iter().enumerate() {
+            let mut written = Vec::with_capacity(stage.len());
+            for item in stage {
+                let planned = match item {
+                    Item::Planned(planned) => *planned,
+                    Item::Deferred(deferred) => self.check_deferred(*deferred).await?,
+                };
+                let action =
+                    execute(&planned.target, &planned.body, planned.step, &self.options).await?;
+                let object = planned.target.entry();
+                if let Some(holder) = planned.taken_from {
+                    changes.taken.push((object.clone(), holder));
+                }
+                changes.changes.push(Change { object, action });
+                written.push(planned.target);
+            }
+            if index == 0 {
+                for target in &written {
+                    wait_ready(target, self.options.wait_timeout).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a deferred object now that earlier stages are written.
+    async fn check_deferred(&mut self, deferred: Deferred) -> Result<Planned, ApplyError> {
+        let target = match deferred.target {
+            Some(target) => target,
+            None => {
+                self.resolver
+                    .resolve(&deferred.manifest, Some(self.options.wait_timeout))
+                    .await?
+            }
+        };
+        let body = desired_body(&target, &deferred.manifest);
+        let probe = probe(&target, &body).await?;
+        self.plan(target, body, probe).await.map_err(|(_, err)| err)
+    }
+
+    /// Decides one probed object: protection and ownership of the live object, then the
+    /// step the dry-run calls for.
+    async fn plan(
+        &mut self,
+        target: Target,
+        body: Value,
+        probe: Probe,
+    ) -> Result<Planned, (Target, ApplyError)> {
+        let taken_from = match self.check_live(&target, &body, probe.live.as_ref()).await {
+            Ok(taken_from) => taken_from,
+            Err(err) => return Err((target, err)),
+        };
+        let step = match decide(&target, &body, &probe, &self.options) {
+            Ok(step) => step,
+            Err(err) => return Err((target, err)),
+        };
+        let merged = match probe.dry_run {
+            DryRun::Merged(merged) => Some(*merged),
+            _ => None,
+        };
+        Ok(Planned {
+            target,
+            body,
+            step,
+            live: probe.live,
+            merged,
+            taken_from,
+        })
+    }
+
+    /// Refuses a live object that is protected, or that another owner holds (unless
+    /// take-over was asked for: then that owner is returned).
+    async fn check_live(
+        &mut self,
+        target: &Target,
+        body: &Value,
+        live: Option<&DynamicObject>,
+    ) -> Result<Option<Holder>, ApplyError> {
+        let Some(live) = live else {
+            return Ok(None);
+        };
+        let labels = live.metadata.labels.as_ref();
+        if let Some(rule) = self.options.protect.live(
+            &target.resource.kind,
+            &target.namespace,
+            &target.name,
+            labels,
+        ) {
+            return Err(ApplyError::Protected {
+                object: target.id.clone(),
+                rule: rule.clone(),
+            });
+        }
+        let claims = Claim::of_live(labels);
+        let ours = Claim::of_desired(body);
+        if claims.iter().all(|c| Some(c) == ours.as_ref()) {
+            return Ok(None);
+        }
+        let entry = target.entry();
+        match self.holders.holder(&entry, &claims, ours.as_ref()).await {
+            None => Ok(None),
+            Some(holder) if self.options.force_ownership => Ok(Some(holder)),
+            Some(holder) => Err(ApplyError::Owned {
+                conflicts: vec![Conflict {
+                    object: id(&entry),
+                    holder,
+                }],
+            }),
+        }
+    }
+}
+
+/// Whether namespaces exist, asked once each. A namespace that cannot be read (the
+/// apply's identity may not `get` Namespaces) counts as existing: the dry-run decides.
+struct NamespaceCheck {
+    api: Api<Namespace>,
+    known: HashMap<String, bool>,
+}
+
+impl NamespaceCheck {
+    fn new(client: Client) -> Self {
+        Self {
+            api: Api::all(client),
+            known: HashMap::new(),
+        }
+    }
+
+    async fn exists(&mut self, namespace: &str) -> bool {
+        if let Some(known) = self.known.get(namespace) {
+            return *known;
+        }
+        let exists = !matches!(self.api.get_opt(namespace).await, Ok(None));
+        self.known.insert(namespace.to_owned(), exists);
+        exists
+    }
+}

@@ -895,6 +895,22 @@ async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
 
     // Kill the controller once 20 of them are written.
     let configmaps: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    let bulk_left = async || {
+        configmaps
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|c| {
+                c.metadata
+                    .name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with("bulk-")
+            })
+            .count()
+    };
     let mut seen = std::collections::HashSet::new();
     let mut events = watcher(configmaps.clone(), watcher::Config::default())
         .applied_objects()
@@ -926,20 +942,7 @@ async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
         reconciling.message
     );
     assert_eq!(during.inventory.len(), BULK + 1);
-    let written = configmaps
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|c| {
-            c.metadata
-                .name
-                .as_deref()
-                .unwrap_or_default()
-                .starts_with("bulk-")
-        })
-        .count();
+    let written = bulk_left().await;
     assert!(
         written < BULK,
         "the apply finished before the kill ({written} written): nothing was tested"
@@ -958,20 +961,7 @@ async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
         },
     )
     .await;
-    let left = configmaps
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|c| {
-            c.metadata
-                .name
-                .as_deref()
-                .unwrap_or_default()
-                .starts_with("bulk-")
-        })
-        .count();
+    let left = bulk_left().await;
     assert_eq!(
         left, 0,
         "{written} were written before the kill; {left} left"

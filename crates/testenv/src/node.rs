@@ -523,6 +523,10 @@ kind: KubeProxyConfiguration
 clientConnection: {{kubeconfig: {kubeconfig}}}
 hostnameOverride: {name}
 mode: iptables
+# Pod → ClusterIP → a Pod on the same bridge: the reply goes bridge-local, and only reaches
+# conntrack (to be un-DNATed) when br_netfilter is loaded, which a fresh machine may not have.
+# Masquerading every Service connection sends replies back through the node either way.
+iptables: {{masqueradeAll: true}}
 clusterCIDR: {pods}
 bindAddress: {node_ip}
 healthzBindAddress: 127.0.0.1:10256

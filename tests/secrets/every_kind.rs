@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Secret};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
-use lockstep_testenv::{ControlPlane, need, tool};
+use lockstep_testenv::{Canaries, ControlPlane, need, tool};
 
-use super::{AWS_TEST, Canaries, ONLY_DATA, Scene, age_keygen, secret_yaml};
+use super::{AWS_TEST, ONLY_DATA, Scene, age_keygen, secret_yaml};
 use crate::support::eventually_within;
 
 /// A value unique to this test, long enough to be found anywhere.
@@ -217,7 +217,7 @@ async fn one_repository_with_every_kind_of_secret() {
     assert_eq!(version(secrets.get("from-refs").await.unwrap()), before);
 
     // The leak test: nothing but the target objects holds a value.
-    let canaries = Canaries(vec![
+    let canaries = Canaries::new([
         by_age.clone(),
         by_transit,
         by_kms,
@@ -266,7 +266,7 @@ async fn one_repository_with_every_kind_of_secret() {
         &secret_yaml("by-age", "password", &canary("age-edited")),
         &[&ONLY_DATA[..], &age].concat(),
     );
-    let edited = Canaries(vec![canary("age-edited")]);
+    let edited = Canaries::new([canary("age-edited")]);
     for path in ["apps", "overlay"] {
         let args = ["diff", path, "--name", path, "--target-namespace", &s.ns];
         let (code, text) = cli(&[&args[..], &["--inventory-namespace", &s.ns]].concat());

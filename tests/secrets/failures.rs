@@ -5,12 +5,12 @@
 
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, ListParams};
-use lockstep_testenv::{ControlPlane, need};
+use lockstep_testenv::{Canaries, ControlPlane, need};
 
 use crate::support::create_lockstep;
 
 use super::relay::Relay;
-use super::{AWS_TEST, Canaries, ONLY_DATA, Scene, age_keygen, put_secret, secret_yaml};
+use super::{AWS_TEST, ONLY_DATA, Scene, age_keygen, put_secret, secret_yaml};
 
 /// The Syncs that get broken: `(name, reason, what the message must name)`.
 const BROKEN: [(&str, &str, &[&str]); 7] = [
@@ -187,7 +187,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     assert_eq!(healthy.inventory.len(), 1);
     let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
     assert!(secrets.get_opt("healthy").await.unwrap().is_some());
-    let canaries = Canaries(everything);
+    let canaries = Canaries::new(everything);
     for sync in SYNCS.iter().chain(&["tenant", "sneaky"]) {
         let status = serde_json::to_string(&s.status(sync).await).unwrap();
         canaries.assert_absent(&format!("status of Sync {sync}"), &status);

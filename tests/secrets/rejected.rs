@@ -6,9 +6,9 @@
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
-use lockstep_testenv::{ControlPlane, need};
+use lockstep_testenv::{Canaries, ControlPlane, need};
 
-use super::{Canaries, Scene, age_keygen};
+use super::{Scene, age_keygen};
 
 /// `(Sync and folder, the value, sops' --encrypted-regex, the manifest, what the status
 /// must name)`; the manifest has `{value}` where the value goes.
@@ -129,7 +129,7 @@ async fn values_in_refused_objects_reach_no_status_event_log_or_file() {
     s.sync("c3a", "c3a", "sops-keys").await;
 
     let (shown, _) = s.failed("c3a", "ReconciliationFailed").await;
-    let control = Canaries(vec![plain.to_owned()]);
+    let control = Canaries::new([plain.to_owned()]);
     assert!(
         control.found(&shown).is_some(),
         "the plaintext value shows, Go-escaped: {shown}"
@@ -146,7 +146,7 @@ async fn values_in_refused_objects_reach_no_status_event_log_or_file() {
 
     let mut canaries = values;
     canaries.push(identity);
-    let canaries = Canaries(canaries);
+    let canaries = Canaries::new(canaries);
     for (name, ..) in CASES {
         let status = serde_json::to_string(&s.status(name).await).unwrap();
         canaries.assert_absent(&format!("status of Sync {name}"), &status);

@@ -21,12 +21,14 @@
 //!   key, with a `known_hosts` line for its host key.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
 //! - [`Process`]: any other program, such as a binary under test, supervised the same way.
+//! - [`Canaries`]: a test's secret values, searched for in every form a leak takes.
 //!
 //! A missing server is [`Error::NotInstalled`], a kernel that refuses one (no namespaces,
 //! no overlayfs) [`Error::Unsupported`]. Tests wrap a start in [`need!`]: under CI
 //! (`LOCKSTEP_REQUIRE_SERVERS=1`, set by `.ci/run`) either fails the test; on a developer
 //! machine the test returns early with a loud message on stderr.
 
+mod canary;
 mod git;
 mod git_http;
 mod git_ssh;
@@ -43,6 +45,7 @@ mod vault;
 
 use std::path::PathBuf;
 
+pub use crate::canary::Canaries;
 pub use crate::git::{GitRepo, GitServer};
 pub use crate::git_http::{GitHttpServer, HttpAuth};
 pub use crate::git_ssh::GitSshServer;

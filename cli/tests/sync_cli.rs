@@ -445,6 +445,50 @@ async fn sops_files_are_decrypted_in_memory_with_the_users_age_key() {
     assert_eq!((exit, stdout.as_str()), (0, ""), "{stderr}");
 }
 
+/// Issue 11 (the probe's C6): the API server refuses a ConfigMap whose decrypted data is a
+/// map, and quotes the value back Go-escaped (`\x01`), where a string scrubber does not
+/// find it. `apply` and `diff` name the object and the field, never the server's message.
+#[tokio::test]
+async fn apply_and_diff_never_quote_a_refused_objects_decrypted_values() {
+    let plane = need!(ControlPlane::shared().await);
+    let (_, ns) = plane.namespace("cli-refused").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let value = format!("{CANARY}-\u{1}-tail");
+    let key = encrypted_secret(
+        dir.path(),
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: nested}}\ndata: {{nested: {{inner: \"{CANARY}-\\x01-tail\"}}}}\n"
+        ),
+    );
+    let canaries = lockstep_testenv::Canaries::new([value]);
+    let source = dir.path().join("app").to_str().unwrap().to_owned();
+    for verb in ["diff", "apply"] {
+        let output = lockstep(dir.path())
+            .args([
+                verb,
+                &source,
+                "--name",
+                "refused",
+                "--inventory-namespace",
+                &ns,
+            ])
+            .args(["--kubeconfig", &kubeconfig, "--target-namespace", &ns])
+            .env("HOME", dir.path())
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .env_remove("SOPS_AGE_KEY")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_ne!(code(&output), 0, "{verb} of a refused object succeeded");
+        canaries.assert_absent(&format!("lockstep {verb}'s stdout"), &stdout);
+        canaries.assert_absent(&format!("lockstep {verb}'s stderr"), &stderr);
+        for part in ["ConfigMap", "nested", ".data.nested", "message withheld"] {
+            assert!(stderr.contains(part), "{verb}: want {part:?}: {stderr}");
+        }
+    }
+}
+
 /// A kubeconfig for a cluster that is not there: `apply` and `diff` decrypt before they
 /// talk to the API server, so their decryption errors need no cluster.
 const NOWHERE: &str = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\ncurrent-context: x\n";

@@ -80,6 +80,20 @@ pub struct Flags {
     #[arg(long)]
     pub no_cross_namespace_refs: bool,
 
+    /// ServiceAccount (in each Sync's own namespace) to impersonate for Syncs that name
+    /// none in `spec.serviceAccountName`, as Flux's flag of the same name: with it, no Sync
+    /// applies with the controller's own identity unless it asks to by name.
+    #[arg(long)]
+    pub default_service_account: Option<String>,
+
+    /// Kustomize remote bases and resources (`https://…`, `github.com/…`) are refused.
+    /// Always on: Lockstep never fetches them (the source's own files only); the flag
+    /// exists so Flux's lockdown arguments carry over, and `=false` is refused.
+    #[arg(long = "no-remote-bases", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set,
+          value_parser = remote_bases_refused)]
+    pub _no_remote_bases: bool,
+
     /// Handle only GitSources and Syncs matching this label selector (sharding across
     /// controller instances, e.g. `sharding.lockstep.dev/key=shard1`).
     #[arg(long)]
@@ -117,4 +131,39 @@ pub fn init_logging(format: LogFormat) {
 /// [`lockstep_api::parse_duration`], as clap wants it.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     lockstep_api::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `--no-remote-bases` takes only `true`: remote bases are never fetched.
+fn remote_bases_refused(text: &str) -> Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Err("Lockstep never fetches kustomize remote bases; \
+             vendor them into the repository (the flag takes only true)"
+            .to_owned()),
+        other => Err(format!("expected true, not {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_bases_can_only_be_refused() {
+        let parse = |args: &[&str]| {
+            Flags::try_parse_from(
+                std::iter::once("lockstep-controller").chain(args.iter().copied()),
+            )
+        };
+        assert!(parse(&[]).is_ok());
+        assert!(parse(&["--no-remote-bases"]).is_ok());
+        assert!(parse(&["--no-remote-bases=true"]).is_ok());
+        let err = parse(&["--no-remote-bases=false"]).unwrap_err().to_string();
+        assert!(
+            err.contains("never fetches kustomize remote bases"),
+            "{err}"
+        );
+        let flags = parse(&["--default-service-account", "deployer"]).unwrap();
+        assert_eq!(flags.default_service_account.as_deref(), Some("deployer"));
+    }
 }

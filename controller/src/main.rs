@@ -24,8 +24,11 @@ async fn main() -> anyhow::Result<()> {
     let flags = flags::Flags::parse();
     flags::init_logging(flags.log_format);
 
-    let client = kube::Client::try_default()
+    // The config is kept: a Sync's client impersonating its ServiceAccount is made from it.
+    let config = kube::Config::infer()
         .await
+        .context("reading the Kubernetes config (in-cluster config or KUBECONFIG)")?;
+    let client = kube::Client::try_from(config.clone())
         .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
     let ctx = Arc::new(context::Ctx::new(client, &flags));
 
@@ -40,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let syncs = flags.sync.then(|| {
         let sync_ctx = Arc::new(sync::Ctx::new(
             ctx.client.clone(),
+            config,
             &flags,
             ctx.metrics.clone(),
         ));

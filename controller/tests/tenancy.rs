@@ -248,3 +248,168 @@ async fn a_tenant_cannot_plant_or_delete_a_sealing_key() {
     let labels: BTreeMap<String, String> = kept.unwrap().metadata.labels.unwrap_or_default();
     assert_eq!(labels.get(KEY_LABEL).map(String::as_str), Some("active"));
 }
+
+fn cluster_admin_binding(name: &str, account_namespace: &str, account: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {name}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}}\nsubjects: [{{kind: ServiceAccount, name: {account}, namespace: {account_namespace}}}]\n"
+    )
+}
+
+/// Issue 13, tenancy: a Sync with `serviceAccountName` does only what that account may.
+/// The tenant's account is `admin` of its own namespace; its repository also holds a
+/// ClusterRoleBinding to cluster-admin, a ConfigMap in kube-system and one in another
+/// tenant's namespace. Each is refused by the API server (the Sync names the object and
+/// the denial) and nothing of the revision is written; the same objects under an account
+/// bound to cluster-admin apply. Deleting the Sync (prune: true, its GitSource already
+/// gone) deletes what it applied that still carries its labels; prune: false orphans.
+#[tokio::test]
+async fn a_service_account_sync_gets_only_what_its_bindings_allow() {
+    let plane = need!(ControlPlane::shared().await);
+    let t = tenancy(plane, "sa", &[]).await;
+    let (_, victim) = plane.namespace("sa-victim").await.unwrap();
+    let tenant = t.tenant.clone();
+    let boss_binding = format!("{tenant}-boss");
+    lockstep_testenv::manifests::apply_yaml(
+        &t.client,
+        &format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: tenant, namespace: {tenant}}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: boss, namespace: {tenant}}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: tenant-admin, namespace: {tenant}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}\nsubjects: [{{kind: ServiceAccount, name: tenant, namespace: {tenant}}}]\n---\n{}",
+            cluster_admin_binding(&boss_binding, &tenant, "boss")
+        ),
+    )
+    .await
+    .unwrap();
+
+    let grab = format!("{tenant}-grab");
+    let system = format!("{tenant}-system");
+    let foreign = format!("{tenant}-foreign");
+    let files = [
+        ("tenant/own.yaml", cm("own", &tenant)),
+        (
+            "tenant/grab.yaml",
+            cluster_admin_binding(&grab, &tenant, "tenant"),
+        ),
+        ("tenant/system.yaml", cm(&system, "kube-system")),
+        ("tenant/foreign.yaml", cm(&foreign, &victim)),
+        ("keep/kept.yaml", cm("kept", &tenant)),
+    ];
+    for (path, text) in &files {
+        t.repo.write(path, text).unwrap();
+    }
+    t.repo.commit("a tenant reaching out").unwrap();
+    t.sync(
+        "t",
+        json!({"path": "tenant", "serviceAccountName": "tenant"}),
+    )
+    .await;
+
+    let own: Api<ConfigMap> = Api::namespaced(t.client.clone(), &tenant);
+    let system_cms: Api<ConfigMap> = Api::namespaced(t.client.clone(), "kube-system");
+    let victim_cms: Api<ConfigMap> = Api::namespaced(t.client.clone(), &victim);
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(t.client.clone());
+    let user = format!("system:serviceaccount:{tenant}:tenant");
+    let mut refused = vec![
+        ("tenant/grab.yaml", grab.clone()),
+        ("tenant/system.yaml", system.clone()),
+        ("tenant/foreign.yaml", foreign.clone()),
+    ];
+    // One denial per revision (the first in apply order); each file is dropped in turn.
+    while !refused.is_empty() {
+        let mut found = None;
+        eventually("the Sync to name a refused object", async || {
+            let status = t.status("t").await;
+            let ready = status.conditions.into_iter().find(|c| c.type_ == "Ready");
+            found = ready.filter(|c| c.status == "False").and_then(|c| {
+                let index = refused
+                    .iter()
+                    .position(|(_, name)| c.message.contains(name))?;
+                Some((index, c.message))
+            });
+            found.is_some()
+        })
+        .await;
+        let (index, message) = found.unwrap();
+        assert!(message.contains("forbidden"), "{message}");
+        assert!(message.contains(&user), "{message}");
+        assert!(message.contains("nothing of revision"), "{message}");
+        assert!(own.get_opt("own").await.unwrap().is_none(), "{message}");
+        let (path, _) = refused.remove(index);
+        t.repo.remove(path).unwrap();
+        t.repo.commit("drop what was refused").unwrap();
+    }
+    let allowed = t.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    t.applied("t", allowed.trim()).await;
+    assert!(own.get_opt("own").await.unwrap().is_some());
+    assert!(bindings.get_opt(&grab).await.unwrap().is_none());
+    assert!(system_cms.get_opt(&system).await.unwrap().is_none());
+    assert!(victim_cms.get_opt(&foreign).await.unwrap().is_none());
+
+    // The same repository under an account bound to cluster-admin applies.
+    Api::<Sync>::namespaced(t.client.clone(), &tenant)
+        .patch(
+            "t",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"serviceAccountName": "boss"}})),
+        )
+        .await
+        .unwrap();
+    for (path, text) in &files {
+        t.repo.write(path, text).unwrap();
+    }
+    let everything = t.repo.commit("everything again").unwrap();
+    t.applied("t", &everything).await;
+    assert!(bindings.get_opt(&grab).await.unwrap().is_some());
+    assert!(system_cms.get_opt(&system).await.unwrap().is_some());
+    assert!(victim_cms.get_opt(&foreign).await.unwrap().is_some());
+    t.sync(
+        "keeper",
+        json!({"path": "keep", "serviceAccountName": "boss", "prune": false}),
+    )
+    .await;
+    t.applied("keeper", &everything).await;
+    let syncs: Api<Sync> = Api::namespaced(t.client.clone(), &tenant);
+    let finalizers = syncs.get("t").await.unwrap().metadata.finalizers;
+    assert_eq!(finalizers, Some(vec!["finalizers.lockstep.dev".to_owned()]));
+
+    // Deleted with prune: true and no source: what still carries its labels goes.
+    let unlabel = json!({"metadata": {"labels": {
+        "lockstep.dev/name": null, "lockstep.dev/namespace": null}}});
+    victim_cms
+        .patch(&foreign, &PatchParams::default(), &Patch::Merge(&unlabel))
+        .await
+        .unwrap();
+    let sources = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        t.client.clone(),
+        &tenant,
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("lockstep.dev", "v1alpha1", "GitSource"),
+            "gitsources",
+        ),
+    );
+    sources.delete("repo", &Default::default()).await.unwrap();
+    syncs.delete("t", &Default::default()).await.unwrap();
+    eventually("Sync t to be gone", async || {
+        syncs.get_opt("t").await.unwrap().is_none()
+    })
+    .await;
+    let note = wait_for_event(&t.client, &tenant, "t", "Finalized").await;
+    assert!(note.contains("3 object(s) deleted, 1 left alone"), "{note}");
+    eventually("the Sync's objects to be gone", async || {
+        own.get_opt("own").await.unwrap().is_none()
+            && bindings.get_opt(&grab).await.unwrap().is_none()
+            && system_cms.get_opt(&system).await.unwrap().is_none()
+    })
+    .await;
+    assert!(victim_cms.get_opt(&foreign).await.unwrap().is_some());
+
+    // Deleted with prune: false: its objects stay.
+    syncs.delete("keeper", &Default::default()).await.unwrap();
+    eventually("Sync keeper to be gone", async || {
+        syncs.get_opt("keeper").await.unwrap().is_none()
+    })
+    .await;
+    assert!(own.get_opt("kept").await.unwrap().is_some());
+    bindings
+        .delete(&boss_binding, &Default::default())
+        .await
+        .unwrap();
+}

@@ -28,6 +28,8 @@ pub enum Reason {
     PruneFailed,
     /// An object was taken from another owner under `spec.forceOwnership` (an event).
     OwnershipTaken,
+    /// A deleted Sync's objects were deleted (an event).
+    Finalized,
     /// A revision is being applied, or its objects are rolling out.
     Progressing,
     /// A checked object failed, or was not healthy in time.
@@ -59,6 +61,7 @@ impl Reason {
             Self::OwnershipConflict => "OwnershipConflict",
             Self::PruneFailed => "PruneFailed",
             Self::OwnershipTaken => "OwnershipTaken",
+            Self::Finalized => "Finalized",
             Self::Progressing => "Progressing",
             Self::HealthCheckFailed => "HealthCheckFailed",
             Self::Succeeded => "Succeeded",

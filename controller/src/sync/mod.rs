@@ -8,6 +8,7 @@
 //! revision wakes every Sync that points at the source.
 
 mod conditions;
+mod finalize;
 mod lease;
 mod reconcile;
 mod record;
@@ -38,6 +39,10 @@ use crate::metrics::Metrics;
 pub struct Ctx {
     /// The client of the cluster the controller runs in.
     pub client: kube::Client,
+    /// Clients of that cluster impersonating a Sync's ServiceAccount ([`target`]).
+    pub identities: target::Identities,
+    /// `--default-service-account`: impersonated for Syncs that name no ServiceAccount.
+    pub default_service_account: Option<String>,
     /// The Git cache, shared by every GitSource.
     pub fetcher: Fetcher,
     /// Publishes events as `lockstep-controller`.
@@ -92,7 +97,12 @@ impl Seen {
 
 impl Ctx {
     /// Builds the context from the flags.
-    pub fn new(client: kube::Client, flags: &Flags, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: kube::Client,
+        config: kube::Config,
+        flags: &Flags,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let reporter = Reporter {
             controller: "lockstep-controller".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -100,6 +110,8 @@ impl Ctx {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            identities: target::Identities::new(config),
+            default_service_account: flags.default_service_account.clone(),
             fetcher: Fetcher::new(&flags.artifact_dir, flags.artifact_keep),
             metrics,
             requeue_dependency: flags.requeue_dependency,

@@ -14,6 +14,9 @@
 //!   (`Verdict::Applying`), and status says which revision is being applied: a controller
 //!   killed mid-apply has recorded what it wrote, so a later revision prunes it.
 //! - Nothing is pruned after a failed render or apply.
+//! - Every request about the Sync's objects is made as its ServiceAccount when it has one
+//!   ([`target`]); reads of other Syncs and of its own Secrets as the controller.
+//! - A deleted Sync is cleaned up by [`finalize`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +37,7 @@ use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
 use super::conditions::{self, READY, Reason};
 use super::record::{Error, Health, Verdict, record};
-use super::{Ctx, Seen, secrets, status, target};
+use super::{Ctx, Seen, finalize, secrets, status, target};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
@@ -54,6 +57,12 @@ pub fn source_of(sync: &Sync) -> (String, String) {
 /// # Errors
 /// [`Error`] when the status cannot be written.
 pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    if sync.metadata.deletion_timestamp.is_some() {
+        finalize::finalize(&sync, &ctx).await?;
+        ctx.forget_due(&(sync.namespace().unwrap_or_default(), sync.name_any()));
+        return Ok(Action::await_change());
+    }
+    finalize::ensure(&sync, &ctx).await?;
     if sync.spec.suspend {
         return Ok(Action::await_change());
     }
@@ -144,8 +153,7 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
         });
     };
     let revision = artifact.revision.clone();
-    let client = match target::client(&ctx.client, &namespace, sync.spec.kube_config.as_ref()).await
-    {
+    let client = match sync_client(sync, ctx, &namespace).await {
         Ok(client) => client,
         Err(err) => {
             let reason = Reason::ReconciliationFailed;
@@ -294,10 +302,27 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
     })
 }
 
+/// The client a Sync applies, prunes and reads health with: see [`target`].
+pub(super) async fn sync_client(
+    sync: &Sync,
+    ctx: &Ctx,
+    namespace: &str,
+) -> Result<kube::Client, target::TargetError> {
+    let user = target::service_account(sync, namespace, ctx.default_service_account.as_deref())?;
+    target::client(
+        &ctx.client,
+        &ctx.identities,
+        namespace,
+        sync.spec.kube_config.as_ref(),
+        user.as_deref(),
+    )
+    .await
+}
+
 /// What a Sync may not write: sealing key Secrets anywhere and, for a Sync outside the
 /// controller's own namespace that applies to the local cluster, that namespace (its
 /// keys, its Deployment).
-fn protect(sync: &Sync, ctx: &Ctx) -> Protect {
+pub(super) fn protect(sync: &Sync, ctx: &Ctx) -> Protect {
     let protect = Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT);
     let outside = sync.namespace().as_deref() != Some(ctx.controller_namespace.as_str());
     if outside && sync.spec.kube_config.is_none() {

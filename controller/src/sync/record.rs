@@ -11,13 +11,29 @@ use lockstep_api::{
 use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
 use super::{Ctx, status};
 
-/// Why a Sync reconcile could not finish (only status writes; everything else is
-/// reported in status).
+/// Why a Sync reconcile could not finish (only writes to the Sync itself, its status or
+/// its finalizer; everything else is reported in status).
 #[derive(Debug, thiserror::Error)]
-#[error("writing the status of Sync {name}: {source}")]
+#[error("writing the {part} of Sync {name}: {source}")]
 pub struct Error {
+    part: &'static str,
     name: String,
     source: kube::Error,
+}
+
+impl Error {
+    /// A failed write of `part` (`status`, `finalizers`) of `sync`.
+    pub fn new(part: &'static str, sync: &Sync, source: kube::Error) -> Self {
+        Self {
+            part,
+            name: format!(
+                "{}/{}",
+                sync.namespace().unwrap_or_default(),
+                sync.name_any()
+            ),
+            source,
+        }
+    }
 }
 
 /// The health of the checked objects after an apply.
@@ -311,14 +327,7 @@ pub async fn record(sync: &mut Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), 
     );
     status::write(ctx, sync, &previous, &next)
         .await
-        .map_err(|source| Error {
-            name: format!(
-                "{}/{}",
-                sync.namespace().unwrap_or_default(),
-                sync.name_any()
-            ),
-            source,
-        })?;
+        .map_err(|source| Error::new("status", sync, source))?;
     sync.status = Some(next);
     Ok(())
 }

@@ -1,11 +1,23 @@
-//! The cluster a Sync applies to: the controller's own, or the one of a kubeconfig kept
-//! in a Secret of the Sync's namespace (`spec.kubeConfig.secretRef`), as Flux does for
-//! remote clusters.
+//! The cluster a Sync applies to and the identity it applies as: the controller's own
+//! cluster, as the Sync's ServiceAccount (`spec.serviceAccountName`, else
+//! `--default-service-account`) or, when it names none, as the controller; or the cluster
+//! of a kubeconfig kept in a Secret of the Sync's namespace (`spec.kubeConfig.secretRef`),
+//! with that kubeconfig's identity, as Flux does for remote clusters.
+//!
+//! Impersonation is the API server's own: the controller sends `Impersonate-User:
+//! system:serviceaccount:<namespace>:<name>` and the server authorizes every request as
+//! that account (with its groups `system:serviceaccounts`, `system:serviceaccounts:<ns>`
+//! and `system:authenticated`). The controller needs the `impersonate` verb on
+//! `serviceaccounts` for that; a tenant gets exactly the rights its account's bindings
+//! give, and a denial comes back as the API server's `403` naming the object.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use lockstep_api::KubeConfigRef;
+use lockstep_api::{KubeConfigRef, Sync};
 
 /// Why the target cluster's client could not be built. Never carries kubeconfig text.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +38,19 @@ pub enum TargetError {
         /// The key looked for.
         key: String,
     },
+    /// `serviceAccountName` is not a ServiceAccount name.
+    #[error(
+        "serviceAccountName {0:?} is not a valid ServiceAccount name (lowercase letters, digits, '-' and '.')"
+    )]
+    ServiceAccountName(String),
+    /// No client could be made for the ServiceAccount.
+    #[error("impersonating ServiceAccount {user}: {reason}")]
+    Impersonate {
+        /// The impersonated user name.
+        user: String,
+        /// Why the client could not be made.
+        reason: String,
+    },
     /// The kubeconfig does not parse or names no usable cluster.
     #[error("kubeConfig Secret {name} key {key:?} is not a usable kubeconfig: {reason}")]
     Invalid {
@@ -38,17 +63,83 @@ pub enum TargetError {
     },
 }
 
-/// The client to apply with.
+/// Clients of the controller's cluster, one per impersonated ServiceAccount, made once
+/// (each has its own connection pool) from the controller's config.
+pub struct Identities {
+    config: kube::Config,
+    clients: Mutex<HashMap<String, kube::Client>>,
+}
+
+impl Identities {
+    /// Makes clients from `config`, the controller's own.
+    pub fn new(config: kube::Config) -> Self {
+        Self {
+            config,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A client acting as user `user`.
+    fn client(&self, user: &str) -> Result<kube::Client, TargetError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(user) {
+            return Ok(client.clone());
+        }
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.to_owned());
+        let client = kube::Client::try_from(config).map_err(|e| TargetError::Impersonate {
+            user: user.to_owned(),
+            reason: e.to_string(),
+        })?;
+        clients.insert(user.to_owned(), client.clone());
+        Ok(client)
+    }
+}
+
+/// The user a Sync in `namespace` applies as on the local cluster: its ServiceAccount,
+/// else the default one, else none (the controller's own identity).
 ///
 /// # Errors
-/// [`TargetError`] naming the Secret and key.
+/// [`TargetError::ServiceAccountName`] for a name no ServiceAccount can have.
+pub fn service_account(
+    sync: &Sync,
+    namespace: &str,
+    default: Option<&str>,
+) -> Result<Option<String>, TargetError> {
+    let Some(name) = sync.spec.service_account_name.as_deref().or(default) else {
+        return Ok(None);
+    };
+    // A DNS-1123 subdomain: no `:` can make it name another user.
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        return Err(TargetError::ServiceAccountName(name.to_owned()));
+    }
+    Ok(Some(format!("system:serviceaccount:{namespace}:{name}")))
+}
+
+/// The client to apply with: `user`'s on the local cluster, the controller's own when
+/// `user` is `None`, or the kubeconfig's for a remote cluster.
+///
+/// # Errors
+/// [`TargetError`] naming the Secret and key, or the ServiceAccount.
 pub async fn client(
     local: &kube::Client,
+    identities: &Identities,
     namespace: &str,
     kube_config: Option<&KubeConfigRef>,
+    user: Option<&str>,
 ) -> Result<kube::Client, TargetError> {
     let Some(reference) = kube_config else {
-        return Ok(local.clone());
+        return match user {
+            Some(user) => identities.client(user),
+            None => Ok(local.clone()),
+        };
     };
     let name = reference.secret_ref.name.clone();
     let key = reference
@@ -82,4 +173,32 @@ pub async fn client(
         .await
         .map_err(|e| invalid(e.to_string()))?;
     kube::Client::try_from(config).map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sync(account: Option<&str>) -> Sync {
+        let mut sync = Sync::new("s", lockstep_api::SyncSpec::default());
+        sync.spec.service_account_name = account.map(str::to_owned);
+        sync
+    }
+
+    #[test]
+    fn the_service_account_is_the_syncs_else_the_default() {
+        let user = |account, default| service_account(&sync(account), "team-a", default);
+        assert_eq!(user(None, None).unwrap(), None);
+        assert_eq!(
+            user(Some("deployer"), Some("other")).unwrap().as_deref(),
+            Some("system:serviceaccount:team-a:deployer")
+        );
+        assert_eq!(
+            user(None, Some("default")).unwrap().as_deref(),
+            Some("system:serviceaccount:team-a:default")
+        );
+        for bad in ["x:kube-system:admin", "Admin", "", "-a", "a\nb"] {
+            assert!(user(Some(bad), None).is_err(), "{bad:?}");
+        }
+    }
 }

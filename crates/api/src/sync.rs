@@ -68,6 +68,13 @@ pub struct SyncSpec {
     /// OwnershipConflict` naming the owner, and nothing of the revision is applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_ownership: Option<bool>,
+    /// ServiceAccount of the Sync's namespace to impersonate for every apply, dry-run,
+    /// prune and health read, so that the Sync can do only what the account may (Flux's
+    /// `serviceAccountName`). Unset: the controller's `--default-service-account`, else the
+    /// controller's own identity. Not used with `kubeConfig`: a remote cluster is reached
+    /// with the kubeconfig's own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
     /// Apply to the cluster of this kubeconfig instead of the local one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kube_config: Option<KubeConfigRef>,

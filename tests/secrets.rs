@@ -26,6 +26,7 @@ const AWS_TEST: &[u8] = b"aws_access_key_id: test\naws_secret_access_key: test\n
 
 /// One namespace with OpenBao, moto, a repository and a controller (logging everything, at
 /// `trace`, from every crate; moto as its ambient KMS) syncing it through GitSource `repo`.
+/// The sweeps use both log formats: JSON (the default, and what `deploy/` runs) and text.
 struct Scene {
     client: kube::Client,
     ns: String,
@@ -43,8 +44,9 @@ struct Scene {
 }
 
 impl Scene {
-    /// `None` (after a loud skip) when a server or tool is missing.
-    async fn start(plane: &ControlPlane, name: &str) -> Option<Scene> {
+    /// `None` (after a loud skip) when a server or tool is missing; `log_format` is the
+    /// controller's `--log-format` (`json` or `text`).
+    async fn start(plane: &ControlPlane, name: &str, log_format: &str) -> Option<Scene> {
         let (vault, kms, git) = tokio::join!(Vault::start(), Kms::start(), GitServer::start());
         let (vault, kms, git) = (skip(vault)?, skip(kms)?, skip(git)?);
         skip(tool("sops"))?;
@@ -59,6 +61,7 @@ impl Scene {
         let flags = [
             "--sync=true".to_owned(),
             "--requeue-dependency=1s".to_owned(),
+            format!("--log-format={log_format}"),
             format!("--artifact-dir={}", artifacts.display()),
         ];
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();

@@ -21,7 +21,7 @@ fn canary(kind: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_repository_with_every_kind_of_secret() {
     let plane = need!(ControlPlane::shared().await);
-    let Some(s) = Scene::start(plane, "e2e-secrets").await else {
+    let Some(s) = Scene::start(plane, "e2e-secrets", "json").await else {
         return;
     };
     let (recipient, identity) = age_keygen();

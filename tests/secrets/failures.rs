@@ -92,7 +92,7 @@ async fn write_vault(s: &Scene, version: u8) {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let plane = need!(ControlPlane::shared().await);
-    let Some(s) = Scene::start(plane, "e2e-secrets-fail").await else {
+    let Some(s) = Scene::start(plane, "e2e-secrets-fail", "text").await else {
         return;
     };
     let (recipient, identity) = age_keygen();
@@ -212,7 +212,9 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     }
     s.failed("tenant", "DecryptionFailed").await;
     s.failed("sneaky", "DecryptionFailed").await;
-    canaries.assert_absent("the controller log", &s.controller.log());
+    let log = s.controller.log();
+    assert!(log.contains("TRACE"), "the controller logged text at trace");
+    canaries.assert_absent("the controller log", &log);
     let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
     let events = events.list(&ListParams::default()).await.unwrap();
     canaries.assert_absent("events", &serde_json::to_string(&events).unwrap());

@@ -87,7 +87,7 @@ fn yaml_escaped(value: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn values_in_refused_objects_reach_no_status_event_log_or_file() {
     let plane = need!(ControlPlane::shared().await);
-    let Some(s) = Scene::start(plane, "e2e-secrets-refused").await else {
+    let Some(s) = Scene::start(plane, "e2e-secrets-refused", "json").await else {
         return;
     };
     let (recipient, identity) = age_keygen();

@@ -16,37 +16,15 @@ use std::process::{Command, Stdio};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
-use lockstep_keys::sealing::{Certificate, SealingPrivateKey};
-use lockstep_sealed::{SealOptions, SecretData, SecretInput, SecretValue, seal, unseal};
+use lockstep_keys::sealing::SealingPrivateKey;
+use lockstep_sealed::{SealOptions, unseal};
 use lockstep_testenv::{ControlPlane, need, tool};
-use support::{Controller, create_sealed, install_crd, secret, synced, value, wait_for_event};
+use support::{
+    Controller, create_sealed, input, install_crd, seal_json, secret, synced, value, wait_for_event,
+};
 
 const FIXTURE: &str = "../crates/sealed/tests/testdata/wingkwong-v0.14.1-strict";
 const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
-
-/// A Secret to seal: `name` in `namespace` with the given string items.
-fn input(namespace: &str, name: &str, items: &[(&str, &str)]) -> SecretInput {
-    SecretInput {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            ..ObjectMeta::default()
-        },
-        type_: Some("Opaque".into()),
-        immutable: None,
-        data: SecretData(
-            items
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), SecretValue::new(v.as_bytes().to_vec())))
-                .collect(),
-        ),
-    }
-}
-
-fn seal_json(cert_pem: &str, secret: SecretInput, options: &SealOptions) -> serde_json::Value {
-    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    serde_json::to_value(seal(secret, cert.public_key(), options).unwrap()).unwrap()
-}
 
 async fn key_secrets(client: &kube::Client, namespace: &str) -> Vec<Secret> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);

@@ -10,6 +10,7 @@ mod apply;
 mod cluster;
 mod completion;
 mod diff;
+mod input;
 mod keys;
 mod output;
 mod render;

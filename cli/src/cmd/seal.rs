@@ -194,8 +194,7 @@ pub fn run(args: SealArgs) -> anyhow::Result<ExitCode> {
                 secrets.len()
             );
         }
-        let existing =
-            std::fs::read(target).with_context(|| format!("reading {}", target.display()))?;
+        let existing = super::input::read(Some(target))?;
         let (merged, _) =
             lockstep_sealed::merge_into(&existing, secrets.remove(0), key, args.allow_empty_data)
                 .with_context(|| format!("merging into {}", target.display()))?;
@@ -283,23 +282,13 @@ fn fetch(url: &str) -> anyhow::Result<Vec<u8>> {
     Ok(response.bytes()?.to_vec())
 }
 
-/// Reads a file, or stdin when `path` is `None` or `-` (saying so when stdin is a tty).
+/// Reads a file, or stdin when `path` is `None` or `-` ([`super::input::read`]), saying
+/// so as kubeseal does when stdin is a tty.
 pub(crate) fn read_input(path: Option<&Path>) -> anyhow::Result<zeroize::Zeroizing<Vec<u8>>> {
-    match path.filter(|p| *p != Path::new("-")) {
-        Some(path) => {
-            let file =
-                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            lockstep_sealed::read_zeroizing(file)
-                .with_context(|| format!("reading {}", path.display()))
-        }
-        None => {
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                eprintln!("(tty detected: expecting json/yaml k8s resource in stdin)");
-            }
-            lockstep_sealed::read_zeroizing(stdin.lock()).context("reading stdin")
-        }
+    if path.is_none_or(|p| p == Path::new("-")) && std::io::stdin().is_terminal() {
+        eprintln!("(tty detected: expecting json/yaml k8s resource in stdin)");
     }
+    super::input::read(path)
 }
 
 /// Writes to `-w FILE` (atomically, permissions of an existing file kept) or stdout.

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PostParams};
+use lockstep_keys::sealing::Certificate;
+use lockstep_sealed::{SealOptions, SecretData, SecretInput, SecretValue, seal};
 use lockstep_testenv::{ControlPlane, LogDir, Process, free_port, http};
 
 /// The SealedSecret CRD this controller serves.
@@ -202,6 +204,31 @@ impl Controller {
     pub fn workdir(&self) -> &Path {
         self.process.log().parent().unwrap()
     }
+}
+
+/// A Secret to seal: `name` in `namespace` with the given string items.
+pub fn input(namespace: &str, name: &str, items: &[(&str, &str)]) -> SecretInput {
+    SecretInput {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".into()),
+        immutable: None,
+        data: SecretData(
+            items
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), SecretValue::new(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+    }
+}
+
+/// `secret` sealed to `cert_pem`, as the JSON of a SealedSecret.
+pub fn seal_json(cert_pem: &str, secret: SecretInput, options: &SealOptions) -> serde_json::Value {
+    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
+    serde_json::to_value(seal(secret, cert.public_key(), options).unwrap()).unwrap()
 }
 
 /// Creates a SealedSecret from its JSON form.

@@ -47,7 +47,7 @@ pub use keylabels::{
 pub use keysecret::{KeySecretError, parse_key_secret};
 pub use manifest::{DocumentError, Format};
 pub use merge::{MergeError, merge_into};
-pub use plaintext::{SecretData, SecretValue, read_zeroizing};
+pub use plaintext::{SecretData, SecretValue};
 pub use recovery::{KeyFileError, load_private_keys};
 pub use reseal::{ResealError, parse_sealed_secrets, reseal, sealing_key};
 pub use scope::{

@@ -119,7 +119,10 @@ pub(crate) fn parse_all<T: serde::de::DeserializeOwned>(
             .into_iter::<T>()
             .map(|r| r.map_err(|e| json_error(&e)))
             .collect(),
-        Format::Yaml => serde_saphyr::from_multiple::<T>(text).map_err(|e| yaml_error(&e)),
+        Format::Yaml => {
+            serde_saphyr::from_multiple_with_options::<T>(text, lockstep_limits::yaml_options())
+                .map_err(|e| yaml_error(&e))
+        }
     }
 }
 

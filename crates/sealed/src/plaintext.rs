@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroizing;
 
 /// One plaintext value (a Secret `data` item). `Debug` prints only its length.
 pub struct SecretValue(Zeroizing<Vec<u8>>);
@@ -55,33 +54,6 @@ impl SecretData {
     }
 }
 
-/// Reads a whole input (file or stdin) into a buffer that is zeroized on drop, and
-/// zeroizes each intermediate buffer it outgrows (a plain `read_to_end` would leave
-/// copies of the plaintext behind in freed memory).
-///
-/// # Errors
-/// The reader's I/O error.
-pub fn read_zeroizing(mut reader: impl Read) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(vec![0u8; 8192]);
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            let mut bigger = Zeroizing::new(vec![0u8; buf.len() * 2]);
-            bigger[..len].copy_from_slice(&buf[..len]);
-            buf = bigger;
-        }
-        match reader.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let out = Zeroizing::new(buf[..len].to_vec());
-    buf.zeroize();
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,12 +62,5 @@ mod tests {
     fn debug_is_redacted() {
         let v = SecretValue::new(b"canary-value".to_vec());
         assert_eq!(format!("{v:?}"), "[redacted; 12 bytes]");
-    }
-
-    #[test]
-    fn reads_large_input() {
-        let data = vec![7u8; 100_000];
-        let got = read_zeroizing(&data[..]).unwrap();
-        assert_eq!(got.as_slice(), data.as_slice());
     }
 }

@@ -36,6 +36,19 @@ pub enum LoadError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The input exceeds a limit on untrusted input (aliases that expand too far, nesting
+    /// too deep): see [`lockstep_limits::LIMITS`].
+    #[error("{format} at line {line}, column {column}: {exceeded}")]
+    Limit {
+        /// The format being read.
+        format: Format,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Which limit.
+        exceeded: lockstep_limits::Exceeded,
+    },
     /// The `sops` metadata is malformed.
     #[error("invalid sops metadata at `{path}`: {reason}")]
     Metadata {
@@ -43,6 +56,15 @@ pub enum LoadError {
         path: String,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The `sops` metadata exceeds a limit on untrusted input (dotenv and INI keys that
+    /// nest too deep).
+    #[error("invalid sops metadata at `{path}`: {exceeded}")]
+    MetadataLimit {
+        /// The metadata key at fault (its start, when long).
+        path: String,
+        /// Which limit.
+        exceeded: lockstep_limits::Exceeded,
     },
     /// The file has no `sops` metadata: it is not encrypted.
     #[error("sops metadata not found")]

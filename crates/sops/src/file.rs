@@ -50,8 +50,15 @@ impl EncryptedFile {
 }
 
 /// Whether `bytes` hold a file sops considers encrypted (`filestatus`): metadata with a
-/// non-empty `mac` and `version`.
-pub fn is_encrypted(bytes: &[u8], format: Format) -> bool {
-    EncryptedFile::load(bytes, format)
-        .is_ok_and(|f| !f.metadata.mac.is_empty() && !f.metadata.version.is_empty())
+/// non-empty `mac` and `version`. A file without metadata is not encrypted.
+///
+/// # Errors
+/// As sops' `filestatus`, any other [`LoadError`]: input that does not parse, or exceeds a
+/// limit (an alias bomb is an error, not "not encrypted").
+pub fn is_encrypted(bytes: &[u8], format: Format) -> Result<bool, LoadError> {
+    match EncryptedFile::load(bytes, format) {
+        Ok(f) => Ok(!f.metadata.mac.is_empty() && !f.metadata.version.is_empty()),
+        Err(LoadError::NoMetadata) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

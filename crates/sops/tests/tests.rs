@@ -5,6 +5,7 @@ mod fidelity;
 mod fixtures;
 mod identities;
 mod layouts;
+mod limits;
 mod proptests;
 mod roundtrip;
 mod sops_latest;

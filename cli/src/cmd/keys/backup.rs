@@ -145,8 +145,7 @@ pub async fn restore(client: kube::Client, args: RestoreArgs) -> anyhow::Result<
             .with_context(|| format!("cannot read identities from {}", path.display()))?;
         identities.extend(file.into_identities()?);
     }
-    let encrypted = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let encrypted = crate::cmd::input::read(Some(&args.file))?;
     let decryptor = age::Decryptor::new(age::armor::ArmoredReader::new(&encrypted[..]))
         .with_context(|| format!("{} is not an age file", args.file.display()))?;
     let mut reader = decryptor
@@ -161,9 +160,7 @@ pub async fn restore(client: kube::Client, args: RestoreArgs) -> anyhow::Result<
 pub async fn import(client: kube::Client, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let mut status = ExitCode::SUCCESS;
     for path in &args.files {
-        let bytes = lockstep_sealed::read_zeroizing(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )?;
+        let bytes = crate::cmd::input::read(Some(path))?;
         status = create_all(client.clone(), &args.cluster.namespace, &bytes).await?;
     }
     Ok(status)
@@ -178,7 +175,8 @@ async fn create_all(
 ) -> anyhow::Result<ExitCode> {
     let text = std::str::from_utf8(bytes).context("the key file is not UTF-8")?;
     let doc: serde_json::Value =
-        serde_saphyr::from_str(text).context("the key file is not YAML or JSON")?;
+        serde_saphyr::from_str_with_options(text, lockstep_limits::yaml_options())
+            .context("the key file is not YAML or JSON")?;
     let items = match doc.get("kind").and_then(|k| k.as_str()) {
         Some("List") => doc["items"].as_array().cloned().unwrap_or_default(),
         _ => vec![doc],

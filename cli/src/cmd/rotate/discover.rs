@@ -85,7 +85,7 @@ pub fn classify(path: &Path, bytes: &[u8]) -> Option<Kind> {
     }
     // Every SOPS format stores its metadata under a name containing "sops" (`sops:`,
     // `sops_mac=`, `[sops]`); checking for it first keeps other files from being parsed.
-    (contains(bytes, b"sops") && lockstep_sops::file::is_encrypted(bytes, format))
+    (contains(bytes, b"sops") && lockstep_sops::file::is_encrypted(bytes, format).unwrap_or(false))
         .then_some(Kind::Sops(format))
 }
 

@@ -121,10 +121,7 @@ impl Resealer {
 fn load_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<SealingPrivateKey>> {
     let mut keys = Vec::new();
     for path in paths {
-        let bytes = lockstep_sealed::read_zeroizing(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = crate::cmd::input::read(Some(path))?;
         keys.extend(
             lockstep_sealed::load_private_keys(&bytes)
                 .with_context(|| format!("loading private keys from {}", path.display()))?,

@@ -2,11 +2,11 @@
 //! decrypting it with the environment's keys, writing it back re-encrypted, and private
 //! temporary copies for the verbs that hand plaintext to another program.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use lockstep_sops::{DecryptOptions, Decrypted, EncryptedFile, Format};
+use zeroize::Zeroizing;
 
 use super::flags::{ConfigFlag, OpenFlags};
 use super::keysource::CliResolver;
@@ -15,44 +15,32 @@ use crate::cmd::report::{Code, Coded, hints};
 
 /// Where the plaintext or ciphertext comes from.
 pub struct Input {
-    /// The file's bytes.
-    pub bytes: Vec<u8>,
+    /// The file's bytes (zeroized on drop: they may be plaintext).
+    pub bytes: Zeroizing<Vec<u8>>,
     /// The file read, or `None` for stdin.
     pub path: Option<PathBuf>,
 }
 
-/// Reads `file`, or stdin when it is `None` or `-`. A missing file is exit 100.
+/// Reads `file`, or stdin when it is `None` or `-` ([`crate::cmd::input::read`]). A
+/// missing file is exit 100; one that cannot be read, or is over the input limit, exit 2.
 pub fn read_input(file: Option<&Path>) -> anyhow::Result<Input> {
-    match file.filter(|f| f.as_os_str() != "-") {
-        None => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("cannot read stdin")
-                .map_err(|e| e.context(Coded::new(Code::CannotReadInput, "cannot read input")))?;
-            Ok(Input { bytes, path: None })
-        }
-        Some(path) => {
-            if !path.exists() {
-                return Err(Coded::new(
-                    Code::NoFileSpecified,
-                    format!("cannot operate on non-existent file {}", path.display()),
-                )
-                .hint(hints::EXISTING_FILE)
-                .into());
-            }
-            let bytes = std::fs::read(path).map_err(|e| {
-                anyhow::Error::new(e).context(Coded::new(
-                    Code::CannotReadInput,
-                    format!("cannot read {}", path.display()),
-                ))
-            })?;
-            Ok(Input {
-                bytes,
-                path: Some(path.to_owned()),
-            })
-        }
+    let path = file.filter(|f| f.as_os_str() != "-");
+    if let Some(path) = path
+        && !path.exists()
+    {
+        return Err(Coded::new(
+            Code::NoFileSpecified,
+            format!("cannot operate on non-existent file {}", path.display()),
+        )
+        .hint(hints::EXISTING_FILE)
+        .into());
     }
+    let bytes = crate::cmd::input::read(path)
+        .map_err(|e| e.context(Coded::new(Code::CannotReadInput, "cannot read input")))?;
+    Ok(Input {
+        bytes,
+        path: path.map(Path::to_owned),
+    })
 }
 
 /// Loads an encrypted file; a file that does not parse is sops' generic error.

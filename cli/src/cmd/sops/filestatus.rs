@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 use super::file::read_input;
@@ -35,7 +36,8 @@ pub fn run(args: FilestatusArgs) -> anyhow::Result<ExitCode> {
     }
     let input = read_input(Some(&args.file))?;
     let (format, _) = args.types.formats(Some(&args.file));
-    let encrypted = lockstep_sops::file::is_encrypted(&input.bytes, format);
+    let encrypted = lockstep_sops::file::is_encrypted(&input.bytes, format)
+        .with_context(|| format!("cannot check the file status of {}", args.file.display()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{{\"encrypted\":{encrypted}}}")?;
     Ok(ExitCode::SUCCESS)

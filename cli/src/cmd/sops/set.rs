@@ -1,7 +1,6 @@
 //! `lockstep set`: sops' `set` verb. Sets one value (given as JSON) at a tree path of an
 //! encrypted file, in place; other values keep their ciphertext.
 
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,22 +37,23 @@ pub struct SetArgs {
     open: OpenFlags,
 }
 
+/// The value read from a file or stdin, as text (moved, not copied).
+fn text(mut bytes: Zeroizing<Vec<u8>>) -> anyhow::Result<String> {
+    String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        drop(Zeroizing::new(e.into_bytes()));
+        anyhow::anyhow!("the value is not UTF-8 text (byte {at})")
+    })
+}
+
 /// Runs `lockstep set`.
 pub fn run(args: SetArgs) -> anyhow::Result<ExitCode> {
     let path =
         path::parse(&args.index).with_context(|| format!("invalid set index {}", args.index))?;
     let text = Zeroizing::new(match (&args.value, &args.value_file, args.value_stdin) {
         (Some(v), None, false) => v.clone(),
-        (None, Some(f), false) => {
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
-        }
-        (None, None, true) => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("cannot read stdin")?;
-            s
-        }
+        (None, Some(f), false) => text(crate::cmd::input::read(Some(f))?)?,
+        (None, None, true) => text(crate::cmd::input::read(None)?)?,
         _ => {
             return Err(coded(
                 Code::NoFileSpecified,

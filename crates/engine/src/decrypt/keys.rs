@@ -246,7 +246,8 @@ impl Keys {
                 keys.vault_token = (!token.is_empty()).then(|| SecretString::from(token));
             } else if entry == AWS_KMS_KEY {
                 let parsed: AwsKmsEntry =
-                    serde_saphyr::from_str(text()?).map_err(|_| KeysError::AwsKms)?;
+                    serde_saphyr::from_str_with_options(text()?, lockstep_limits::yaml_options())
+                        .map_err(|_| KeysError::AwsKms)?;
                 keys.kms_credentials = Some(Credentials::new(
                     parsed.aws_access_key_id.clone(),
                     parsed.aws_secret_access_key.clone(),
@@ -258,7 +259,8 @@ impl Keys {
                 keys.vault_address = Some(text()?.trim().to_owned());
             } else if entry == VAULT_APPROLE_KEY {
                 let parsed: AppRoleEntry =
-                    serde_saphyr::from_str(text()?).map_err(|_| KeysError::VaultLogin {
+                    serde_saphyr::from_str_with_options(text()?, lockstep_limits::yaml_options())
+                        .map_err(|_| KeysError::VaultLogin {
                         entry: VAULT_APPROLE_KEY,
                         expected: "role_id and secret_id",
                     })?;
@@ -269,7 +271,8 @@ impl Keys {
                 });
             } else if entry == VAULT_KUBERNETES_KEY {
                 let parsed: KubernetesEntry =
-                    serde_saphyr::from_str(text()?).map_err(|_| KeysError::VaultLogin {
+                    serde_saphyr::from_str_with_options(text()?, lockstep_limits::yaml_options())
+                        .map_err(|_| KeysError::VaultLogin {
                         entry: VAULT_KUBERNETES_KEY,
                         expected: "role",
                     })?;

@@ -200,22 +200,21 @@ fn learn(
     redactor: &mut Redactor,
 ) -> Result<(), DecryptError> {
     let file = || source.shown.clone();
-    let load = || {
+    // `decrypt` consumes a file; `source.encrypted` loaded the same bytes without error.
+    let again =
         EncryptedFile::load(&source.bytes, source.format).map_err(|e| DecryptError::Load {
             file: file(),
             source: e,
-        })
-    };
-    let encrypted = load()?;
+        })?;
     let decrypted =
-        lockstep_sops::decrypt(load()?, resolver, &DecryptOptions::default()).map_err(|e| {
+        lockstep_sops::decrypt(again, resolver, &DecryptOptions::default()).map_err(|e| {
             DecryptError::Decrypt {
                 file: file(),
                 source: e,
             }
         })?;
     plaintexts
-        .learn(&encrypted.tree, &decrypted.tree, redactor)
+        .learn(&source.encrypted.tree, &decrypted.tree, redactor)
         .map_err(|path| DecryptError::NotText { file: file(), path })?;
     if source.whole {
         let bytes =
@@ -224,7 +223,7 @@ fn learn(
                     file: file(),
                     source: e,
                 })?;
-        plaintexts.learn_file(source.bytes.clone(), Zeroizing::new(bytes), redactor);
+        plaintexts.learn_file(source.bytes.to_vec(), Zeroizing::new(bytes), redactor);
     }
     Ok(())
 }

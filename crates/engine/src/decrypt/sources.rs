@@ -6,13 +6,21 @@
 //! files (`patches[].path`, `patchesStrategicMerge`, `patchesJson6902[].path`) and the
 //! `files`/`envs`/`env` sources of `secretGenerator` and `configMapGenerator`. Remote
 //! entries and anything outside the artifact are not followed (render refuses them).
-//! A file counts as encrypted when it holds SOPS metadata with a MAC.
+//!
+//! A file counts as encrypted when it mentions SOPS (`sops`, `mac`, `ENC[`) and then loads
+//! as a SOPS file with metadata; one that mentions SOPS but holds no metadata is left
+//! alone. Any file here may be a tenant's, and render never parsed generator sources or
+//! patches, so files are read and loaded within [`lockstep_limits::LIMITS`]: a file that
+//! is too large, or does not load (bad syntax, an alias bomb), fails the render naming the
+//! file and the line.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use lockstep_sops::Format;
+use lockstep_limits::LIMITS;
+use lockstep_sops::{EncryptedFile, Format, LoadError};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::DecryptError;
 
@@ -27,7 +35,9 @@ pub(super) struct Source {
     /// Whether a generator reads it whole (`files:`), so its decrypted bytes are needed.
     pub whole: bool,
     /// Its bytes, as on disk (the MAC is verified on these).
-    pub bytes: Vec<u8>,
+    pub bytes: Zeroizing<Vec<u8>>,
+    /// The file as loaded from `bytes`.
+    pub encrypted: EncryptedFile,
 }
 
 /// The encrypted sources of rendering `dir` (inside `root`).
@@ -49,18 +59,32 @@ pub(super) fn find(root: &Path, dir: &Path) -> Result<Vec<Source>, DecryptError>
             continue;
         }
         let shown = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
-        let bytes = std::fs::read(&path).map_err(|source| DecryptError::Read {
-            file: shown.clone(),
-            source,
-        })?;
+        let bytes =
+            lockstep_limits::read_file(&path, LIMITS.max_input_bytes).map_err(|source| {
+                DecryptError::Read {
+                    file: shown.clone(),
+                    source: source.into(),
+                }
+            })?;
         if !looks_encrypted(&bytes) {
             continue;
         }
+        let encrypted = match EncryptedFile::load(&bytes, format) {
+            Ok(encrypted) => encrypted,
+            Err(LoadError::NoMetadata) => continue,
+            Err(source) => {
+                return Err(DecryptError::Load {
+                    file: shown,
+                    source,
+                });
+            }
+        };
         sources.push(Source {
             shown,
             format,
             whole,
             bytes,
+            encrypted,
         });
     }
     Ok(sources)
@@ -129,7 +153,9 @@ fn walk_kustomization(
         return;
     };
     // A kustomization that does not parse is kustomize's to report.
-    let Ok(k) = serde_saphyr::from_str::<Value>(&text) else {
+    let Ok(k) =
+        serde_saphyr::from_str_with_options::<Value>(&text, lockstep_limits::yaml_options())
+    else {
         return;
     };
     let strings = |v: &Value| -> Vec<String> {

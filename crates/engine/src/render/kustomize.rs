@@ -121,7 +121,9 @@ fn check_references(
         return Ok(());
     };
     // A kustomization that does not parse is left to kustomize to report.
-    let Ok(kustomization) = serde_saphyr::from_str::<Value>(&text) else {
+    let Ok(kustomization) =
+        serde_saphyr::from_str_with_options::<Value>(&text, lockstep_limits::yaml_options())
+    else {
         return Ok(());
     };
     let refuse = |entry: &str, reason| RenderError::KustomizeReference {

@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::{Manifest, RenderError};
 
-/// Options that resolve scalars as kubectl does (YAML 1.1).
+/// Options that resolve scalars as kubectl does (YAML 1.1), within the shared budget.
 fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
+        budget: Some(lockstep_limits::yaml_budget()),
         legacy_octal_numbers: true,
     }
 }

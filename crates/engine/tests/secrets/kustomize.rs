@@ -149,6 +149,71 @@ async fn a_generator_source_with_the_wrong_key_fails_the_overlay() {
     assert_no_leak(&all_text(&err), &["canary-env-4004"]);
 }
 
+#[tokio::test]
+async fn an_alias_bomb_as_a_generator_source_fails_naming_the_file_and_line() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    repo.write(
+        "overlay/config.yaml",
+        include_str!("../../../limits/testdata/alias-bomb.yaml"),
+    );
+    repo.write(
+        "overlay/kustomization.yaml",
+        "secretGenerator:\n- name: settings\n  files: [config.yaml]\n",
+    );
+    // Render never parses a generator source; the decrypt stage must not expand it.
+    let rendered = repo.render("overlay");
+    let err = decrypt(
+        repo.root().to_owned(),
+        "overlay".into(),
+        rendered,
+        Keys::ambient(Ambient::none()),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("overlay/config.yaml: not a valid SOPS file: YAML at line 7, column 18: excessive aliasing"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_only_mentions_sops_is_not_decrypted() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    let (recipient, identity) = lockstep_keys::age::generate();
+    repo.write(
+        "overlay/db.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: canary-5005\n",
+    );
+    repo.encrypt(
+        "overlay/db.yaml",
+        &["--encrypted-regex", "^stringData$", "--age", &recipient],
+    );
+    // Its comment mentions all three markers; kustomize drops comments, so no `ENC[` is
+    // left in the render, and the file has no metadata: it is not a SOPS file.
+    repo.write(
+        "overlay/labels.yaml",
+        "# Values are ENC[...] strings written by sops, checked by its mac.\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  labels: {team: a}\n",
+    );
+    repo.write(
+        "overlay/kustomization.yaml",
+        "resources: [db.yaml]\npatches:\n- path: labels.yaml\n",
+    );
+    let rendered = repo.render("overlay");
+    let keys = Keys::from_secret(
+        [("age.agekey", identity.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+    let out = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
+        .await
+        .unwrap();
+    assert_eq!(out.files, [std::path::PathBuf::from("overlay/db.yaml")]);
+    let db = &out.manifests[0].object;
+    assert_eq!(db["stringData"]["password"], "canary-5005");
+    assert_eq!(db["metadata"]["labels"]["team"], "a");
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {

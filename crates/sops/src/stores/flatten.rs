@@ -1,7 +1,9 @@
 //! The flat metadata layout of the dotenv and INI stores: nested keys joined with
 //! `__map_<key>` and `__list_<index>` (`age__list_0__map_enc`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use lockstep_limits::LIMITS;
 
 use crate::tree::{Item, Scalar, Value};
 
@@ -48,7 +50,8 @@ fn walk(out: &mut Vec<(String, String)>, prefix: String, v: &Value) {
 
 enum Node {
     Leaf(String),
-    Map(Vec<(String, Node)>),
+    /// Entries in their order, and where each key is (so that wide levels stay linear).
+    Map(Vec<(String, Node)>, HashMap<String, usize>),
     List(BTreeMap<usize, Node>),
 }
 
@@ -57,34 +60,45 @@ enum Step {
     Index(usize),
 }
 
-fn steps(key: &str) -> Option<Vec<Step>> {
-    let mut out = Vec::new();
-    let mut rest = key;
-    let first_end = [rest.find("__map_"), rest.find("__list_")]
-        .into_iter()
-        .flatten()
-        .min();
-    let (head, tail) = rest.split_at(first_end.unwrap_or(rest.len()));
-    out.push(Step::Key(head.to_owned()));
-    rest = tail;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix("__list_") {
-            let end = r.find("__").unwrap_or(r.len());
-            out.push(Step::Index(r[..end].parse().ok()?));
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix("__map_") {
-            let end = [r.find("__map_"), r.find("__list_")]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(r.len());
-            out.push(Step::Key(r[..end].to_owned()));
-            rest = &r[end..];
+/// Why a flat key cannot be read back.
+pub enum Unflatten {
+    /// The key is malformed (a `__list_` step that is not a number, an unknown `__` step).
+    Malformed(String),
+    /// The key nests deeper than [`LIMITS`]`.max_depth`.
+    TooDeep(String),
+}
+
+/// The steps of a flat key, split at each `__map_` / `__list_` in one pass.
+fn steps(key: &str) -> Result<Vec<Step>, Unflatten> {
+    let malformed = || Unflatten::Malformed(key.to_owned());
+    // Byte offsets of the separators, in order.
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    while let Some(at) = key[from..].find("__") {
+        let at = from + at;
+        if key[at..].starts_with("__map_") || key[at..].starts_with("__list_") {
+            cuts.push(at);
+            if cuts.len() > LIMITS.max_depth {
+                return Err(Unflatten::TooDeep(key.to_owned()));
+            }
+            from = at + 2;
         } else {
-            return None;
+            from = at + 1;
         }
     }
-    Some(out)
+    let first_end = cuts.first().copied().unwrap_or(key.len());
+    let mut out = vec![Step::Key(key[..first_end].to_owned())];
+    for (n, &at) in cuts.iter().enumerate() {
+        let end = cuts.get(n + 1).copied().unwrap_or(key.len());
+        let part = &key[at..end];
+        if let Some(k) = part.strip_prefix("__map_") {
+            out.push(Step::Key(k.to_owned()));
+        } else if let Some(i) = part.strip_prefix("__list_") {
+            // `__list_3__x`: anything after the index is malformed.
+            out.push(Step::Index(i.parse().map_err(|_| malformed())?));
+        }
+    }
+    Ok(out)
 }
 
 fn insert(node: &mut Node, steps: &[Step], value: String) -> Option<()> {
@@ -94,19 +108,16 @@ fn insert(node: &mut Node, steps: &[Step], value: String) -> Option<()> {
     };
     match first {
         Step::Key(k) => {
-            if !matches!(node, Node::Map(_)) {
-                *node = Node::Map(Vec::new());
+            if !matches!(node, Node::Map(..)) {
+                *node = Node::Map(Vec::new(), HashMap::new());
             }
-            let Node::Map(entries) = node else {
+            let Node::Map(entries, index) = node else {
                 return None;
             };
-            let pos = match entries.iter().position(|(ek, _)| ek == k) {
-                Some(p) => p,
-                None => {
-                    entries.push((k.clone(), Node::Leaf(String::new())));
-                    entries.len() - 1
-                }
-            };
+            let pos = *index.entry(k.clone()).or_insert_with(|| {
+                entries.push((k.clone(), Node::Leaf(String::new())));
+                entries.len() - 1
+            });
             insert(&mut entries[pos].1, rest, value)
         }
         Step::Index(i) => {
@@ -128,7 +139,7 @@ fn insert(node: &mut Node, steps: &[Step], value: String) -> Option<()> {
 fn to_value(node: Node) -> Value {
     match node {
         Node::Leaf(s) => Value::str(s),
-        Node::Map(entries) => Value::Map(
+        Node::Map(entries, _) => Value::Map(
             entries
                 .into_iter()
                 .map(|(k, n)| Item::Entry(k, to_value(n)))
@@ -139,14 +150,16 @@ fn to_value(node: Node) -> Value {
 }
 
 /// Rebuilds the nested metadata mapping from flat `(key, text)` pairs in any order.
-/// Returns the key that cannot be parsed, on error.
-pub fn unflatten(pairs: Vec<(String, String)>) -> Result<Vec<Item>, String> {
-    let mut root = Node::Map(Vec::new());
+///
+/// # Errors
+/// [`Unflatten`] with the key that cannot be read back. Time is linear in the input and
+/// nesting is limited, so hostile metadata (100,000 keys, or one key of 100,000 steps)
+/// costs no more than reading it.
+pub fn unflatten(pairs: Vec<(String, String)>) -> Result<Vec<Item>, Unflatten> {
+    let mut root = Node::Map(Vec::new(), HashMap::new());
     for (key, value) in pairs {
-        let Some(steps) = steps(&key) else {
-            return Err(key);
-        };
-        insert(&mut root, &steps, value).ok_or(key)?;
+        let steps = steps(&key)?;
+        insert(&mut root, &steps, value).ok_or(Unflatten::Malformed(key))?;
     }
     match to_value(root) {
         Value::Map(items) => Ok(items),

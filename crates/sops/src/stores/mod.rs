@@ -243,20 +243,20 @@ pub(crate) fn take_metadata(
             let Some(branch) = tree.branches.first_mut() else {
                 return Ok(None);
             };
-            let mut pairs = Vec::new();
-            let mut i = 0;
-            while i < branch.len() {
-                match &branch[i] {
-                    Item::Entry(k, _) if k.starts_with("sops_") => {
-                        let Item::Entry(k, v) = branch.remove(i) else {
-                            unreachable!()
-                        };
-                        let v = v.as_str().unwrap_or_default().replace("\\n", "\n");
-                        pairs.push((k["sops_".len()..].to_owned(), v));
-                    }
-                    _ => i += 1,
-                }
-            }
+            let (metadata, data): (Vec<Item>, Vec<Item>) = std::mem::take(branch)
+                .into_iter()
+                .partition(|i| matches!(i, Item::Entry(k, _) if k.starts_with("sops_")));
+            *branch = data;
+            let pairs: Vec<(String, String)> = metadata
+                .into_iter()
+                .filter_map(|i| match i {
+                    Item::Entry(k, v) => Some((
+                        k["sops_".len()..].to_owned(),
+                        v.as_str().unwrap_or_default().replace("\\n", "\n"),
+                    )),
+                    Item::Comment(_) => None,
+                })
+                .collect();
             if pairs.is_empty() {
                 return Ok(None);
             }
@@ -266,9 +266,23 @@ pub(crate) fn take_metadata(
 }
 
 fn unflatten(pairs: Vec<(String, String)>) -> Result<Vec<Item>, LoadError> {
-    flatten::unflatten(pairs).map_err(|key| LoadError::Metadata {
-        path: key,
-        reason: "malformed flattened key",
+    // A hostile key may be megabytes long: name its start.
+    let shown = |mut key: String| {
+        if let Some((cut, _)) = key.char_indices().nth(80) {
+            key.truncate(cut);
+            key.push('…');
+        }
+        key
+    };
+    flatten::unflatten(pairs).map_err(|e| match e {
+        flatten::Unflatten::Malformed(key) => LoadError::Metadata {
+            path: shown(key),
+            reason: "malformed flattened key",
+        },
+        flatten::Unflatten::TooDeep(key) => LoadError::MetadataLimit {
+            path: shown(key),
+            exceeded: lockstep_limits::Exceeded::Depth,
+        },
     })
 }
 

@@ -4,10 +4,16 @@
 //! follows, as sops does, so it governs that entry under the comment rules); aliases are
 //! expanded; every document must be a mapping; duplicate keys are an error. Scalars are typed
 //! by [`resolve_plain`] unless quoted or tagged.
+//!
+//! The input may be anyone's, so the loader works within [`LIMITS`]: nesting depth, the
+//! number of aliases, and the nodes and bytes alias expansion copies (a 559-byte "billion
+//! laughs" file would otherwise expand to 387 million nodes). Go sops refuses the same
+//! files ("excessive aliasing").
 
 use std::collections::HashMap;
 
 use granit_parser::{Event, Parser, Placement, ScalarStyle, Span};
+use lockstep_limits::{Exceeded, LIMITS};
 
 use super::resolve::resolve_plain;
 use crate::error::LoadError;
@@ -23,8 +29,55 @@ struct PendingComment {
 struct Loader<'a> {
     parser: Parser<'a, granit_parser::StrInput<'a>>,
     comments: Vec<PendingComment>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchor's value, with its size, so an alias is judged before it is copied.
+    anchors: HashMap<usize, (Value, Size)>,
     path: Vec<String>,
+    /// Open mappings and sequences.
+    depth: usize,
+    /// Aliases seen, and what their expansion copied so far.
+    aliases: usize,
+    copied: Size,
+}
+
+/// Nodes (mappings, sequences, scalars) and scalar bytes of a value.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Size {
+    fn of(v: &Value) -> Size {
+        let text = |n: usize| Size { nodes: 0, bytes: n };
+        let mut size = Size { nodes: 1, bytes: 0 };
+        match v {
+            Value::Map(items) => {
+                for item in items {
+                    match item {
+                        Item::Entry(k, v) => {
+                            size.add(Size {
+                                nodes: 1,
+                                bytes: k.len(),
+                            });
+                            size.add(Size::of(v));
+                        }
+                        Item::Comment(c) => size.add(text(c.text.len())),
+                    }
+                }
+            }
+            Value::List(values) => values.iter().for_each(|v| size.add(Size::of(v))),
+            Value::Comment(c) => size.add(text(c.text.len())),
+            Value::Scalar(Scalar::Str(b)) => size.add(text(b.len())),
+            Value::Scalar(Scalar::Time(t)) => size.add(text(t.len())),
+            Value::Scalar(_) => {}
+        }
+        size
+    }
+
+    fn add(&mut self, other: Size) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
 }
 
 /// granit's message, except where it quotes input (an unexpected character could be a
@@ -46,6 +99,9 @@ pub fn load(text: &str) -> Result<Tree, LoadError> {
         comments: Vec::new(),
         anchors: HashMap::new(),
         path: Vec::new(),
+        depth: 0,
+        aliases: 0,
+        copied: Size::default(),
     };
     let mut tree = Tree::default();
     loop {
@@ -91,6 +147,54 @@ impl<'a> Loader<'a> {
         }
     }
 
+    fn exceeded(&self, span: Span, exceeded: Exceeded) -> LoadError {
+        LoadError::Limit {
+            format: Format::Yaml,
+            line: span.start.line(),
+            column: span.start.col() + 1,
+            exceeded,
+        }
+    }
+
+    /// Enters a mapping or sequence that starts at `span`.
+    fn enter(&mut self, span: Span) -> Result<(), LoadError> {
+        self.depth += 1;
+        if self.depth > LIMITS.max_depth {
+            return Err(self.exceeded(span, Exceeded::Depth));
+        }
+        Ok(())
+    }
+
+    /// A copy of the value anchor `id` names, if the limits allow one more.
+    fn alias(&mut self, id: usize, span: Span) -> Result<Option<Value>, LoadError> {
+        self.aliases += 1;
+        if self.aliases > LIMITS.max_aliases {
+            return Err(self.exceeded(span, Exceeded::Aliases));
+        }
+        let Some((value, size)) = self.anchors.get(&id) else {
+            return Ok(None);
+        };
+        let nodes = self.copied.nodes.saturating_add(size.nodes);
+        let bytes = self.copied.bytes.saturating_add(size.bytes);
+        if nodes > LIMITS.max_nodes {
+            return Err(self.exceeded(span, Exceeded::AliasNodes));
+        }
+        if bytes > LIMITS.max_scalar_bytes {
+            return Err(self.exceeded(span, Exceeded::AliasBytes));
+        }
+        let copy = copy_value(value);
+        self.copied = Size { nodes, bytes };
+        Ok(Some(copy))
+    }
+
+    /// Remembers `value` under `anchor`.
+    fn anchor(&mut self, anchor: usize, value: &Value) {
+        if anchor != 0 {
+            self.anchors
+                .insert(anchor, (copy_value(value), Size::of(value)));
+        }
+    }
+
     fn structure(&self, span: Span, reason: &'static str) -> LoadError {
         LoadError::Structure {
             format: Format::Yaml,
@@ -105,11 +209,19 @@ impl<'a> Loader<'a> {
         let (event, span) = self.next()?;
         let mut branch = match event {
             Event::MappingStart(_, anchor, _) => {
+                self.enter(span)?;
                 let items = self.mapping(0)?;
+                self.depth -= 1;
                 if anchor != 0 {
-                    self.anchors.insert(anchor, Value::Map(copy_items(&items)));
+                    let value = Value::Map(items);
+                    self.anchor(anchor, &value);
+                    let Value::Map(items) = value else {
+                        unreachable!()
+                    };
+                    items
+                } else {
+                    items
                 }
-                items
             }
             Event::Scalar(ref s, ScalarStyle::Plain, _, None) if s.is_empty() || s == "~" => {
                 Vec::new()
@@ -174,8 +286,9 @@ impl<'a> Loader<'a> {
                     return Err(self.structure(span, "mapping key is not a string (quote it)"));
                 }
                 Event::Scalar(text, ..) => text.into_owned(),
-                Event::Alias(id) => match self.anchors.get(&id) {
-                    Some(v) if v.as_str().is_some() => v.as_str().unwrap_or_default().to_owned(),
+                Event::Alias(id) => match self.alias(id, span)? {
+                    Some(Value::Scalar(Scalar::Str(b))) => String::from_utf8(b)
+                        .map_err(|_| self.structure(span, "mapping key is not a string"))?,
                     _ => return Err(self.structure(span, "mapping key is not a string")),
                 },
                 _ => return Err(self.structure(span, "mapping key is not a scalar")),
@@ -242,18 +355,24 @@ impl<'a> Loader<'a> {
                 (Value::Scalar(scalar), anchor)
             }
             Event::MappingStart(_, anchor, _) => {
-                (Value::Map(self.mapping(span.start.col())?), anchor)
+                self.enter(span)?;
+                let items = self.mapping(span.start.col())?;
+                self.depth -= 1;
+                (Value::Map(items), anchor)
             }
-            Event::SequenceStart(_, anchor, _) => (Value::List(self.sequence()?), anchor),
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(v) => (copy_value(v), 0),
+            Event::SequenceStart(_, anchor, _) => {
+                self.enter(span)?;
+                let values = self.sequence()?;
+                self.depth -= 1;
+                (Value::List(values), anchor)
+            }
+            Event::Alias(id) => match self.alias(id, span)? {
+                Some(v) => (v, 0),
                 None => return Err(self.structure(span, "unknown alias")),
             },
             _ => return Err(self.structure(span, "unexpected YAML event")),
         };
-        if anchor != 0 {
-            self.anchors.insert(anchor, copy_value(&value));
-        }
+        self.anchor(anchor, &value);
         Ok(value)
     }
 }

@@ -234,6 +234,23 @@ fn documents_that_are_not_objects_are_named() {
         err.to_string().starts_with("y.json: document 0, line 2"),
         "{err}"
     );
+
+    // A key twice is refused, as in YAML (serde_json alone keeps the last one).
+    write(
+        dir.path(),
+        "y.json",
+        "{\"apiVersion\": \"v1\", \"kind\": \"Secret\",\n \"metadata\": {\"name\": \"b\"},\n \"stringData\": {\"k\": \"v-first\", \"k\": \"v-second\"}}",
+    );
+    let err = render(dir.path(), "", &RenderOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("y.json: document 0, line 3") && msg.contains("duplicate key"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("v-first") && !msg.contains("v-second"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! - render's manifests and kustomizations in `lockstep-engine`, and SealedSecret and Secret
 //!   manifests in `lockstep-sealed`, through serde-saphyr with [`yaml_budget`];
 //! - the age `enc` of a SOPS file in `lockstep-keys` ([`Limits::max_age_enc_bytes`]);
+//! - JSON, without duplicate keys ([`json::from_str`]);
 //! - whole files and streams, read with [`read_file`] and [`read_bounded`] (the CLI's
 //!   inputs, the files the decrypt stage reads from a repository).
 //!
@@ -16,6 +17,7 @@
 //! of them. A breach is an error naming what was exceeded and the limit ([`Exceeded`]);
 //! each parser adds the file and the place.
 
+pub mod json;
 mod read;
 
 pub use read::{ReadError, read_bounded, read_file};

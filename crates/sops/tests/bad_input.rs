@@ -257,3 +257,22 @@ fn yaml_unexpected_character_is_not_quoted() {
         );
     }
 }
+
+#[test]
+fn json_duplicate_keys_are_refused_with_their_place() {
+    // sops 3.13 fails on this (rc 25); the last value winning would decrypt to something
+    // a reader of the file never saw.
+    for (text, line) in [
+        ("{\"a\": \"first-v\", \"a\": \"second-v\"}", 1),
+        ("{\"x\": {\n  \"b\": 1,\n  \"b\": \"second-v\"\n}}", 3),
+    ] {
+        let err = stores::load(text.as_bytes(), Format::Json).unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Syntax { line: l, reason, .. } if *l == line && reason.contains("duplicate key")),
+            "{err}"
+        );
+        assert_no_leak(&err, &err.to_string(), &["first-v", "second-v"]);
+    }
+    // The same keys in different objects are fine.
+    stores::load(b"{\"a\": {\"k\": 1}, \"b\": {\"k\": 2}}", Format::Json).unwrap();
+}

@@ -56,7 +56,7 @@ pub(super) fn parse_file(
     out: &mut Vec<Manifest>,
 ) -> Result<(), RenderError> {
     if is_json {
-        let value: Value = serde_json::from_str(text).map_err(|e| RenderError::Syntax {
+        let value = lockstep_limits::json::from_str(text).map_err(|e| RenderError::Syntax {
             file: file.to_path_buf(),
             document: 0,
             line: e.line() as u64,
@@ -175,6 +175,9 @@ fn json_reason(e: &serde_json::Error) -> String {
     match e.classify() {
         Category::Syntax => "invalid JSON syntax".into(),
         Category::Eof => "unexpected end of JSON".into(),
+        Category::Data if lockstep_limits::json::is_duplicate_key(e) => {
+            lockstep_limits::json::DUPLICATE_KEY.into()
+        }
         Category::Data => "invalid JSON data".into(),
         Category::Io => "read error".into(),
     }

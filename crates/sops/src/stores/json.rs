@@ -7,9 +7,11 @@ use crate::stores::Format;
 use crate::tree::{Item, Scalar, Tree, Value};
 
 /// Parses a JSON document whose top level is an object. Numbers that fit `i64` are `int`,
-/// others `float` (sops 3.13.2+). Comments do not exist in JSON.
+/// others `float` (sops 3.13.2+). Comments do not exist in JSON. An object with the same
+/// key twice is refused, as sops (Go's decoder, rc 25) and our YAML store refuse it:
+/// silently keeping the last value would decrypt to something the file's reader never saw.
 pub fn load(text: &str, format: Format) -> Result<Tree, LoadError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| LoadError::Syntax {
+    let value = lockstep_limits::json::from_str(text).map_err(|e| LoadError::Syntax {
         format,
         line: e.line(),
         column: e.column(),
@@ -36,6 +38,9 @@ pub fn load(text: &str, format: Format) -> Result<Tree, LoadError> {
 /// serde_json's classification, which never includes input text.
 fn json_reason(e: &serde_json::Error) -> String {
     match e.classify() {
+        serde_json::error::Category::Data if lockstep_limits::json::is_duplicate_key(e) => {
+            lockstep_limits::json::DUPLICATE_KEY.to_owned()
+        }
         serde_json::error::Category::Eof => "unexpected end of input".to_owned(),
         serde_json::error::Category::Syntax => "syntax error".to_owned(),
         serde_json::error::Category::Data => "invalid data".to_owned(),

@@ -23,6 +23,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use lockstep_limits::{Exceeded, LIMITS};
 use zeroize::Zeroizing;
 
 #[cfg(test)]
@@ -166,7 +167,13 @@ impl KeyService for AgeKey {
         if all.is_empty() {
             return Ok(None);
         }
-        let decryptor = age::Decryptor::new(ArmoredReader::new(wrapped.0.as_bytes()))
+        // sops writes one recipient per entry; a header with thousands of stanzas is an
+        // attack on decryption time, not a file sops made. `new_buffered` reads the header
+        // a line at a time (`new` re-parses it for every few bytes it reads).
+        if wrapped.0.len() > LIMITS.max_age_enc_bytes {
+            return Err(fail(Exceeded::AgeEncBytes.to_string()));
+        }
+        let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(wrapped.0.as_bytes()))
             .map_err(|e| fail(e.to_string()))?;
         let mut stream = match decryptor.decrypt(all.into_iter()) {
             Ok(s) => s,
@@ -222,6 +229,45 @@ mod tests {
             ),
         );
         assert!(other.unwrap(&wrapped).unwrap().is_none());
+    }
+
+    /// An `enc` holding the data key for `ours` among `others` extra recipients, armored.
+    fn wrapped_for_many(ours: &age::x25519::Identity, others: usize) -> WrappedKey {
+        let recipients: Vec<age::x25519::Recipient> = std::iter::once(ours.to_public())
+            .chain((0..others).map(|_| age::x25519::Identity::generate().to_public()))
+            .collect();
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .unwrap();
+        let mut out = Vec::new();
+        let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).unwrap();
+        let mut writer = encryptor.wrap_output(armor).unwrap();
+        writer.write_all(&[7; 32]).unwrap();
+        writer.finish().and_then(|a| a.finish()).unwrap();
+        WrappedKey(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn age_enc_with_many_stanzas_is_bounded() {
+        let id = age::x25519::Identity::generate();
+        let text = {
+            use age::secrecy::ExposeSecret;
+            id.to_string().expose_secret().to_owned()
+        };
+        let svc = AgeKey::new(
+            &id.to_public().to_string(),
+            Arc::new(AgeIdentities::parse(&text, "test").unwrap()),
+        );
+        // A few extra stanzas (rage adds grease) still decrypt, through the buffered reader.
+        let small = wrapped_for_many(&id, 20);
+        assert_eq!(&**svc.unwrap_share(&small).unwrap().unwrap(), &[7; 32]);
+        // Hundreds are refused before age parses them (the probe: 500 took 60 s).
+        let large = wrapped_for_many(&id, 300);
+        assert!(large.0.len() > LIMITS.max_age_enc_bytes);
+        let err = svc.unwrap_share(&large).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("larger than 16 KiB"), "{msg}");
+        assert!(msg.contains(&svc.recipient), "{msg}");
     }
 
     #[test]

@@ -15,12 +15,25 @@ mod sealed;
 mod sync;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// How long the runtime waits, once the controllers have stopped, for blocking work still
+/// running (a decrypt or a re-seal whose reconcile or request was given up). Such work
+/// holds no state worth finishing: the process exits without it.
+const BLOCKING_GRACE: Duration = Duration::from_millis(500);
+
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = runtime.block_on(run());
+    // Dropping the runtime would wait for every `spawn_blocking` task to finish.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    result
+}
+
+async fn run() -> anyhow::Result<()> {
     let flags = flags::Flags::parse();
     flags::init_logging(flags.log_format);
 

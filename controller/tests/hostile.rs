@@ -7,9 +7,10 @@
 mod support;
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, PostParams};
 use lockstep_api::Sync;
 use lockstep_sealed::SealOptions;
 use lockstep_testenv::{ControlPlane, GitServer, http, need};
@@ -60,6 +61,23 @@ async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, S
         .map(|c| (c.status, c.reason, c.message))
 }
 
+/// Waits for the Sync to fail at a stage past its source; its `(reason, message)`.
+async fn failed_past_source(client: &kube::Client, ns: &str, name: &str) -> (String, String) {
+    let mut failed = None;
+    eventually(
+        &format!("Sync {name} to fail past its source"),
+        async || {
+            failed = ready(client, ns, name)
+                .await
+                .filter(|(status, reason, _)| status == "False" && reason != "ArtifactFailed");
+            failed.is_some()
+        },
+    )
+    .await;
+    let (_, reason, message) = failed.unwrap();
+    (reason, message)
+}
+
 #[tokio::test]
 async fn an_alias_bomb_fails_its_sync_and_nothing_else() {
     let plane = need!(ControlPlane::shared().await);
@@ -105,15 +123,7 @@ async fn an_alias_bomb_fails_its_sync_and_nothing_else() {
         .await;
     }
 
-    let mut failed = None;
-    eventually("the bomb's Sync to fail past its source", async || {
-        failed = ready(&client, &ns, "bomb")
-            .await
-            .filter(|(status, reason, _)| status == "False" && reason != "ArtifactFailed");
-        failed.is_some()
-    })
-    .await;
-    let (_, reason, message) = failed.unwrap();
+    let (reason, message) = failed_past_source(&client, &ns, "bomb").await;
     assert_eq!(reason, "DecryptionFailed", "{message}");
     assert!(
         message.contains("bomb/config.yaml")
@@ -164,4 +174,73 @@ async fn an_alias_bomb_fails_its_sync_and_nothing_else() {
         !log.contains("memory allocation") && !log.contains("panicked"),
         "{log}"
     );
+}
+
+/// A Sync whose secrets take longer than its `timeout` (here a Vault that accepts the
+/// connection and never answers) fails with `DecryptionFailed` at the timeout, instead of
+/// holding a worker for the whole Vault request timeout every interval; and SIGTERM while
+/// it waits stops the controller at once (it used to wait for in-flight decryption).
+#[tokio::test]
+async fn slow_secrets_are_cut_at_the_timeout_and_do_not_hold_shutdown() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("hostile-slow").await.unwrap();
+    install_crd(&client).await;
+    install_sync_crds(&client).await;
+    // The kernel completes the handshake; nothing ever reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let vault = format!("http://{}", silent.local_addr().unwrap());
+
+    let git = GitServer::start().await.unwrap();
+    let repo = git.create_repo("slow", None).unwrap();
+    repo.write(
+        "refs/db.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: refs\n  annotations:\n    lockstep.dev/resolve: enabled\nstringData:\n  password: ref+vault://secret/slow#password\n",
+    )
+    .unwrap();
+    repo.commit("slow").unwrap();
+    let keys: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "keys"},
+        "stringData": {"sops.vault-token": "not-a-real-token", "vault.address": vault},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &keys)
+        .await
+        .unwrap();
+
+    let controller = Controller::start_syncing(plane, &ns, &[]).await;
+    create_lockstep(
+        &client,
+        &ns,
+        "GitSource",
+        json!({"metadata": {"name": "slow"}, "spec": {"url": repo.git_url().unwrap(), "interval": "1m"}}),
+    )
+    .await;
+    create_lockstep(
+        &client,
+        &ns,
+        "Sync",
+        json!({"metadata": {"name": "slow"}, "spec": {
+            "sourceRef": {"name": "slow"}, "path": "refs", "interval": "1m",
+            "retryInterval": "1s", "timeout": "2s",
+            "decryption": {"provider": "sops", "secretRef": {"name": "keys"}},
+        }}),
+    )
+    .await;
+
+    let (reason, message) = failed_past_source(&client, &ns, "slow").await;
+    assert_eq!(reason, "DecryptionFailed", "{message}");
+    assert!(
+        message.contains("took longer than the timeout (2s)"),
+        "{message}"
+    );
+
+    // It retries every second and waits up to 2 s each time: SIGTERM finds one in flight.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        controller.terminate(Duration::from_secs(5)).await,
+        "the controller did not exit within 5 s of SIGTERM:\n{}",
+        controller.log()
+    );
+    drop(silent);
 }

@@ -247,6 +247,25 @@ pub async fn run(ctx: Arc<Ctx>, lease_namespace: &str, leader_elect: bool) {
     }
 }
 
+/// Resolves on SIGTERM or Ctrl-C, the signals `shutdown_on_signal` stops the controllers
+/// on: their graceful shutdown waits for every reconcile in flight, so a reconcile stops
+/// waiting on its own work when one arrives.
+async fn shutdown_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
 async fn run_sources(ctx: Arc<Ctx>) {
     let api: Api<GitSource> = ctx.api();
     Controller::new(api, ctx.watcher_config())

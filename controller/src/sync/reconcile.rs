@@ -94,7 +94,14 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     }
 
     let timeout = timeout.unwrap_or_else(|| default_timeout(interval));
-    let verdict = decide(&mut sync, &ctx, timeout).await?;
+    let verdict = tokio::select! {
+        verdict = decide(&mut sync, &ctx, timeout) => verdict?,
+        () = super::shutdown_requested() => {
+            // Nobody waits for in-flight decryption or an apply on the way out: the
+            // inventory was recorded before the first write, the next start finishes it.
+            return Ok(Action::await_change());
+        }
+    };
     let next = match &verdict {
         Verdict::Applied {
             health: Health::Progressing(_),
@@ -218,13 +225,27 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
         }
     };
     let path = sync.spec.path.clone().unwrap_or_default();
-    let prepared =
-        match secrets::prepare(&ctx.client, sync, artifact.path.clone(), path, manifests).await {
-            Ok(prepared) => prepared,
-            Err(failure) => {
-                return Ok(Verdict::failed(failure.reason, failure.message, &revision));
-            }
-        };
+    // The reconcile's time budget for its CPU-bound part: a file that takes longer to
+    // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
+    let prepare = secrets::prepare(&ctx.client, sync, artifact.path.clone(), path, manifests);
+    let prepared = match tokio::time::timeout(timeout, prepare).await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(failure)) => {
+            return Ok(Verdict::failed(failure.reason, failure.message, &revision));
+        }
+        Err(_) => {
+            let message = format!(
+                "decrypting and resolving the secrets took longer than the timeout \
+                 ({timeout:?}); nothing was applied: check the SOPS files for unusually \
+                 large key entries, or raise spec.timeout"
+            );
+            return Ok(Verdict::failed(
+                Reason::DecryptionFailed,
+                message,
+                &revision,
+            ));
+        }
+    };
     let (manifests, redactor) = (prepared.manifests, prepared.redactor);
     let options = RunOptions {
         owner,

@@ -190,6 +190,28 @@ impl Controller {
         self.process.signal("KILL").unwrap();
     }
 
+    /// Sends SIGTERM and waits up to `within` for the controller to exit; whether it did.
+    pub async fn terminate(&self, within: Duration) -> bool {
+        let pid = self.process.pid().unwrap();
+        self.process.signal("TERM").unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            // Gone, or a zombie its supervisor has not reaped yet.
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return true;
+            };
+            if stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// Asks for a new sealing key now, as `kill -USR1` does for the Bitnami controller.
     pub fn renew_key(&self) {
         self.process.signal("USR1").unwrap();

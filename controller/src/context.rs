@@ -28,7 +28,7 @@ pub struct Ctx {
     pub key_size: usize,
     /// Publishes Kubernetes events as `sealed-secrets`, the component name upstream uses.
     pub recorder: Recorder,
-    /// `--rate-limit`/`--rate-limit-burst` of `/v1/verify`.
+    /// `--rate-limit`/`--rate-limit-burst` of `/v1/verify`, `--trusted-proxy`.
     pub verify_rate_limit: crate::http::RateLimitFlags,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
@@ -55,7 +55,7 @@ impl Ctx {
             key_prefix: flags.key_prefix.clone(),
             key_renew_period: flags.key_renew_period,
             key_size: flags.key_size,
-            verify_rate_limit: flags.verify_rate_limit,
+            verify_rate_limit: flags.verify_rate_limit.clone(),
             metrics: Arc::new(Metrics::default()),
             keys: RwLock::new(Arc::new(KeyRing::default())),
             renew_now: tokio::sync::Notify::new(),

@@ -9,41 +9,82 @@
 //! | `/v1/rotate` | body: one SealedSecret; 200 with it re-sealed to the newest key (JSON); 500 on any failure |
 //! | `/metrics` (own listener) | Prometheus text |
 //!
-//! Like upstream, handlers accept any method. Plaintext exists only inside the blocking
+//! Like upstream, handlers accept any method. Unlike upstream, a connection is closed
+//! [`deadline::LIFETIME`] after it opened. Plaintext exists only inside the blocking
 //! task that unseals and re-seals; responses and logs carry names, never values.
 
+mod deadline;
 mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use lockstep_sealed::{SealOptions, SealedSecret, SecretInput, manifest, seal, unseal};
 
 use crate::context::Ctx;
+use deadline::{DeadlineListener, Peer};
 pub use ratelimit::RateLimitFlags;
 use ratelimit::RateLimiter;
 
-/// What the API handlers share: the controller's context and the `/v1/verify` limiter.
+/// What the API handlers share: the controller's context and the rate limiters.
 struct ApiState {
     ctx: Arc<Ctx>,
     verify_limit: RateLimiter,
+    rotate_limit: RateLimiter,
+}
+
+impl ApiState {
+    /// Charges `cost` to the request's client, or answers 429 with `Retry-After`.
+    fn charge(
+        &self,
+        limiter: &RateLimiter,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+        cost: u32,
+    ) -> Result<(), Box<Response>> {
+        let trusted = &self.ctx.verify_rate_limit.trusted_proxies;
+        let client = ratelimit::client(peer.ip(), headers, trusted);
+        limiter
+            .check(&client, Instant::now(), cost)
+            .map_err(|wait| {
+                let retry_after = wait.as_secs_f64().ceil().to_string();
+                Box::new(
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::RETRY_AFTER, retry_after)],
+                        "limit exceeded\n",
+                    )
+                        .into_response(),
+                )
+            })
+    }
 }
 
 /// Serves the certificate / verify / re-encrypt API and `/healthz` until the task ends.
 pub async fn serve_api(ctx: Arc<Ctx>, addr: SocketAddr) {
-    let verify_limit = RateLimiter::new(ctx.verify_rate_limit);
+    let flags = &ctx.verify_rate_limit;
+    let verify_limit = RateLimiter::new(flags.per_second, flags.burst);
+    let rotate_limit = RateLimiter::new(
+        ratelimit::ROTATE_ITEMS_PER_SECOND,
+        ratelimit::ROTATE_ITEMS_BURST,
+    );
     let app = Router::new()
         .route("/healthz", any(|| async { "ok\n" }))
         .route("/v1/cert.pem", any(cert))
         .route("/v1/verify", any(verify))
         .route("/v1/rotate", any(rotate))
-        .with_state(Arc::new(ApiState { ctx, verify_limit }));
+        .with_state(Arc::new(ApiState {
+            ctx,
+            verify_limit,
+            rotate_limit,
+        }));
     serve(addr, app, "API").await;
 }
 
@@ -64,6 +105,8 @@ async fn serve(addr: SocketAddr, app: Router, what: &str) {
         }
     };
     tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving the {what} endpoint");
+    let listener = DeadlineListener::new(listener, deadline::LIFETIME);
+    let app = app.into_make_service_with_connect_info::<Peer>();
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "the {what} endpoint stopped");
     }
@@ -84,19 +127,14 @@ async fn cert(State(api): State<Arc<ApiState>>) -> Response {
     }
 }
 
-async fn verify(State(api): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let client = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if let Err(wait) = api.verify_limit.check(client, std::time::Instant::now()) {
-        let retry_after = wait.as_secs_f64().ceil().to_string();
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, retry_after)],
-            "limit exceeded\n",
-        )
-            .into_response();
+async fn verify(
+    State(api): State<Arc<ApiState>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = api.charge(&api.verify_limit, peer, &headers, 1) {
+        return *response;
     }
     let sealed = match parse(&body) {
         Ok(sealed) => sealed,
@@ -116,11 +154,20 @@ async fn verify(State(api): State<Arc<ApiState>>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn rotate(State(api): State<Arc<ApiState>>, body: Bytes) -> Response {
+async fn rotate(
+    State(api): State<Arc<ApiState>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let sealed = match parse(&body) {
         Ok(sealed) => sealed,
         Err(response) => return *response,
     };
+    let items = u32::try_from(sealed.spec.encrypted_data.len()).unwrap_or(u32::MAX);
+    if let Err(response) = api.charge(&api.rotate_limit, peer, &headers, items) {
+        return *response;
+    }
     let keys = api.ctx.keys();
     let result = tokio::task::spawn_blocking(move || reseal(&sealed, &keys)).await;
     match result {

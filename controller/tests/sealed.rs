@@ -271,22 +271,24 @@ async fn strict_scope_is_enforced_and_namespace_wide_allows_renaming() {
 
 /// `/v1/verify` is rate limited per client as upstream (`--rate-limit 2`, burst 2): three
 /// at once pass, the fourth gets 429 with `Retry-After`; another client has its own budget.
+/// The client is the last `X-Forwarded-For` hop, and only from a `--trusted-proxy`: the
+/// probe's bypass (a new first address per request, `1.2.3.N, 10.0.0.1`) no longer works.
 #[tokio::test]
 async fn verify_is_rate_limited_per_client() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("sealed-limit").await.unwrap();
     install_crd(&client).await;
-    let controller = Controller::start(plane, &ns).await;
+    let controller = Controller::start_with(plane, &ns, &["--trusted-proxy=127.0.0.1"]).await;
     let verify = async |forwarded_for: &str| {
         let headers = [("X-Forwarded-For", forwarded_for)];
         lockstep_testenv::http::request(controller.api_port, "POST", "/v1/verify", &headers, "")
             .await
             .unwrap()
     };
-    for _ in 0..3 {
-        assert_ne!(verify("10.0.0.1").await.status, 429);
+    for n in 0..3 {
+        assert_ne!(verify(&format!("1.2.3.{n}, 10.0.0.1")).await.status, 429);
     }
-    let limited = verify("10.0.0.1").await;
+    let limited = verify("1.2.3.99, 10.0.0.1").await;
     assert_eq!(limited.status, 429);
     assert!(limited.body.contains("limit exceeded"), "{}", limited.body);
     assert_ne!(verify("10.0.0.2").await.status, 429);

@@ -12,6 +12,9 @@ use lockstep_sealed::{SealedSecret, parse_sealed_secrets};
 use super::RepoFlags;
 use super::sops::Step;
 
+/// How many times one SealedSecret is sent again after the controller's 429.
+const RATE_LIMIT_RETRIES: usize = 10;
+
 /// How SealedSecrets are re-sealed in this run.
 pub enum Resealer {
     /// POST each SealedSecret to `<url>/v1/rotate`.
@@ -92,12 +95,28 @@ impl Resealer {
         match self {
             Resealer::Online { url, client } => {
                 let body = serde_json::to_vec(sealed)?;
-                let response = client
-                    .post(format!("{url}/v1/rotate"))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .with_context(|| format!("cannot reach the controller at {url}"))?;
+                let send = || {
+                    client
+                        .post(format!("{url}/v1/rotate"))
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .with_context(|| format!("cannot reach the controller at {url}"))
+                };
+                let mut response = send()?;
+                // The controller charges re-sealing per item: wait as long as it says.
+                for _ in 0..RATE_LIMIT_RETRIES {
+                    if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                        break;
+                    }
+                    let wait = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                        .unwrap_or(1);
+                    std::thread::sleep(std::time::Duration::from_secs(wait.min(60)));
+                    response = send()?;
+                }
                 let status = response.status();
                 let text = response.text().unwrap_or_default();
                 if !status.is_success() {

@@ -8,7 +8,7 @@ use lockstep_keys::{DataKey, KeyService, WrappedKey, shamir};
 use zeroize::Zeroizing;
 
 use crate::error::{DecryptError, EncryptError, KeyAttempt};
-use crate::metadata::{KeyGroup, KeyType, MasterKey, Metadata};
+use crate::metadata::{Field, KeyGroup, KeyType, MasterKey, Metadata};
 
 /// Finds the service able to unwrap a master key of a file. The CLI builds one from its
 /// configuration (age identities, AWS and Vault clients).
@@ -168,6 +168,59 @@ impl Recipient {
     }
 }
 
+#[cfg(feature = "kms")]
+impl Recipient {
+    /// An AWS KMS key, with the entry sops writes for it: `arn`, `role`, the encryption
+    /// `context` (the key's own, as it wraps with it), `created_at` and `aws_profile`
+    /// (empty when none).
+    pub fn kms(key: lockstep_keys::KmsKey) -> Recipient {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert("arn".to_owned(), Field::Text(key.arn().to_owned()));
+        if let Some(role) = key.role() {
+            fields.insert("role".to_owned(), Field::Text(role.to_owned()));
+        }
+        if !key.context().is_empty() {
+            fields.insert("context".to_owned(), Field::Map(key.context().clone()));
+        }
+        fields.insert("created_at".to_owned(), Field::Text(crate::now_rfc3339()));
+        fields.insert(
+            "aws_profile".to_owned(),
+            Field::Text(key.profile().unwrap_or_default().to_owned()),
+        );
+        Recipient {
+            service: Box::new(key),
+            entry: MasterKey {
+                kind: KeyType::Kms,
+                fields,
+            },
+        }
+    }
+}
+
+#[cfg(feature = "vault")]
+impl Recipient {
+    /// A Vault transit key, with the entry sops writes for it: `vault_address`,
+    /// `engine_path`, `key_name` and `created_at`.
+    pub fn vault(key: lockstep_keys::VaultTransitKey) -> Recipient {
+        let mut fields = std::collections::BTreeMap::new();
+        for (name, value) in [
+            ("vault_address", key.address()),
+            ("engine_path", key.engine_path()),
+            ("key_name", key.key_name()),
+        ] {
+            fields.insert(name.to_owned(), Field::Text(value.to_owned()));
+        }
+        fields.insert("created_at".to_owned(), Field::Text(crate::now_rfc3339()));
+        Recipient {
+            service: Box::new(key),
+            entry: MasterKey {
+                kind: KeyType::HcVault,
+                fields,
+            },
+        }
+    }
+}
+
 /// Wraps `key` for every recipient of every group (splitting it with Shamir when there
 /// are several groups; `threshold` 0 means all groups) and returns the groups' entries.
 /// `encrypt` uses it; `rotate` and `updatekeys` call it with a new or the existing key.
@@ -227,7 +280,7 @@ pub fn wrap_data_key(
             let mut entry = r.entry.clone();
             entry
                 .fields
-                .insert("enc".to_owned(), crate::metadata::Field::Text(wrapped.0));
+                .insert("enc".to_owned(), Field::Text(wrapped.0));
             entries.push(entry);
         }
         out.push(entries);

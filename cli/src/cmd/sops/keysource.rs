@@ -12,7 +12,7 @@ use lockstep_keys::age::AgeIdentities;
 use lockstep_keys::{KeyService, KmsKey, VaultEnv, VaultTransitKey};
 use lockstep_sops::config::{KeySpec, KmsSpec};
 use lockstep_sops::resolver::VaultSettings;
-use lockstep_sops::{Field, KeyResolver, KeyType, MasterKey, Recipient, ServiceResolver};
+use lockstep_sops::{KeyResolver, MasterKey, Recipient, ServiceResolver};
 
 /// Unwraps with every key source lockstep has (age identities loaded once, as sops reads
 /// them; KMS with the default chain; Vault transit with the environment's token), through
@@ -65,13 +65,8 @@ fn kms_key(
     Ok(key)
 }
 
-fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-/// A recipient for a key named in a flag or creation rule.
+/// A recipient for a key named in a flag or creation rule, with the credentials of the
+/// environment (the default AWS chain, `VAULT_TOKEN`/`~/.vault-token`).
 pub fn recipient(spec: &KeySpec) -> anyhow::Result<Recipient> {
     match spec {
         KeySpec::Age(r) => Ok(Recipient::age(r)?),
@@ -80,53 +75,15 @@ pub fn recipient(spec: &KeySpec) -> anyhow::Result<Recipient> {
             role,
             context,
             profile,
-        }) => {
-            let key = kms_key(arn, role.as_deref(), context, profile.as_deref())?;
-            let mut fields = BTreeMap::new();
-            fields.insert("arn".to_owned(), Field::Text(key.arn().to_owned()));
-            if let Some(r) = key.role() {
-                fields.insert("role".to_owned(), Field::Text(r.to_owned()));
-            }
-            if !context.is_empty() {
-                fields.insert("context".to_owned(), Field::Map(context.clone()));
-            }
-            fields.insert("created_at".to_owned(), Field::Text(now()));
-            fields.insert(
-                "aws_profile".to_owned(),
-                Field::Text(profile.clone().unwrap_or_default()),
-            );
-            Ok(Recipient {
-                service: Box::new(key),
-                entry: MasterKey {
-                    kind: KeyType::Kms,
-                    fields,
-                },
-            })
-        }
-        KeySpec::Vault(uri) => {
-            let key = VaultTransitKey::from_uri(uri)?.with_process_token()?;
-            let mut fields = BTreeMap::new();
-            fields.insert(
-                "vault_address".to_owned(),
-                Field::Text(key.address().to_owned()),
-            );
-            fields.insert(
-                "engine_path".to_owned(),
-                Field::Text(key.engine_path().to_owned()),
-            );
-            fields.insert(
-                "key_name".to_owned(),
-                Field::Text(key.key_name().to_owned()),
-            );
-            fields.insert("created_at".to_owned(), Field::Text(now()));
-            Ok(Recipient {
-                service: Box::new(key),
-                entry: MasterKey {
-                    kind: KeyType::HcVault,
-                    fields,
-                },
-            })
-        }
+        }) => Ok(Recipient::kms(kms_key(
+            arn,
+            role.as_deref(),
+            context,
+            profile.as_deref(),
+        )?)),
+        KeySpec::Vault(uri) => Ok(Recipient::vault(
+            VaultTransitKey::from_uri(uri)?.with_process_token()?,
+        )),
         KeySpec::Unsupported { kind, key } => bail!(
             "{} key {key}: this key type is not supported by lockstep",
             kind.field()

@@ -168,12 +168,14 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
     )
     .await;
     assert!(message.contains(&trusted_fp), "{message}");
-    let (_, status) =
-        wait_condition(&client, &ns, "verified", ("Ready", "True", "Succeeded")).await;
-    assert_eq!(
-        status.last_attempted_revision.as_deref(),
-        Some(format!("main@sha1:{two}").as_str())
-    );
+    // The first reconcile may have taken `one` before `two` was pushed: wait for `two`.
+    let want = format!("main@sha1:{two}");
+    eventually(&format!("GitSource verified at {want}"), async || {
+        let status = source_status(&client, &ns, "verified").await;
+        status.last_attempted_revision == Some(want.clone())
+            && condition(&status, "Ready").is_some_and(|c| c.status == "True")
+    })
+    .await;
 
     // A head signed by an untrusted key: not used, and the status says which commit and key.
     let bad = signed_commit(&repo, &other, "untrusted");

@@ -192,8 +192,13 @@ impl Controller {
 
     /// Sends SIGTERM and waits up to `within` for the controller to exit; whether it did.
     pub async fn terminate(&self, within: Duration) -> bool {
-        let pid = self.process.pid().unwrap();
         self.process.signal("TERM").unwrap();
+        self.exits_within(within).await
+    }
+
+    /// Waits up to `within` for the controller to exit by itself; whether it did.
+    pub async fn exits_within(&self, within: Duration) -> bool {
+        let pid = self.process.pid().unwrap();
         let started = std::time::Instant::now();
         while started.elapsed() < within {
             // Gone, or a zombie its supervisor has not reaped yet.

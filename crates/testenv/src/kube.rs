@@ -46,8 +46,11 @@ pub struct ControlPlane {
     node: Option<Node>,
     _scheduler: Option<Process>,
     _controller_manager: Option<Process>,
-    _apiserver: Process,
-    _etcd: Process,
+    /// `None` between [`ControlPlane::stop_apiserver`] and [`ControlPlane::start_apiserver`].
+    apiserver: Option<Process>,
+    /// How the API server was started, to start it again the same way.
+    apiserver_command: (PathBuf, Vec<String>),
+    etcd: Process,
 }
 
 impl ControlPlane {
@@ -117,8 +120,14 @@ impl ControlPlane {
             port,
             node_authorizer: node.is_some(),
         };
-        let mut apiserver =
-            start_apiserver(&apiserver_bin, &listen, etcd_port, &pki, &tokens, &logs)?;
+        let apiserver_args = apiserver_args(&listen, etcd_port, &pki, &tokens);
+        let mut apiserver = Process::start(
+            "kube-apiserver",
+            &apiserver_bin,
+            &apiserver_args,
+            &[],
+            &logs,
+        )?;
 
         let kubeconfig_path = logs.join("admin.kubeconfig");
         let kubeconfig_yaml = kubeconfig(&server_url, &pki.ca_cert, &token);
@@ -175,9 +184,58 @@ impl ControlPlane {
             node,
             _scheduler: scheduler,
             _controller_manager: controller_manager,
-            _apiserver: apiserver,
-            _etcd: etcd,
+            apiserver: Some(apiserver),
+            apiserver_command: (apiserver_bin, apiserver_args),
+            etcd,
         })
+    }
+
+    /// Stops the API server (SIGTERM, as a rolling control-plane upgrade does), keeping
+    /// etcd and its data: for tests of a controller that loses its API server. Clients get
+    /// "connection refused" until [`Self::start_apiserver`].
+    pub fn stop_apiserver(&mut self) {
+        self.apiserver = None;
+    }
+
+    /// Starts the API server again after [`Self::stop_apiserver`], with the same flags,
+    /// port, certificates and tokens, and waits until it serves the `default` namespace.
+    ///
+    /// # Errors
+    /// [`Error::NotReady`] (naming the log) if it does not come up within 90 s.
+    pub async fn start_apiserver(&mut self) -> Result<()> {
+        if self.apiserver.is_some() {
+            return Ok(());
+        }
+        let (bin, args) = &self.apiserver_command;
+        let mut apiserver = Process::start("kube-apiserver-restarted", bin, args, &[], &self.logs)?;
+        let client = self.client().await?;
+        apiserver
+            .wait_ready(Duration::from_secs(90), || {
+                let namespaces: Api<Namespace> = Api::all(client.clone());
+                async move { namespaces.get_opt("default").await.ok().flatten().is_some() }
+            })
+            .await?;
+        self.apiserver = Some(apiserver);
+        Ok(())
+    }
+
+    /// Freezes etcd (SIGSTOP): it keeps its connections open and answers nothing, as a
+    /// stalled disk or a paused VM makes it. [`Self::resume_etcd`] thaws it; a paused etcd
+    /// must be resumed before the control plane is dropped, or dropping waits for the
+    /// kill.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the signal cannot be sent.
+    pub fn pause_etcd(&self) -> Result<()> {
+        self.etcd.signal("STOP")
+    }
+
+    /// Thaws etcd after [`Self::pause_etcd`] (SIGCONT).
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the signal cannot be sent.
+    pub fn resume_etcd(&self) -> Result<()> {
+        self.etcd.signal("CONT")
     }
 
     /// One control plane (with controller-manager) for every test in this test binary,
@@ -315,20 +373,18 @@ struct ApiserverListen<'a> {
     node_authorizer: bool,
 }
 
-fn start_apiserver(
-    bin: &Path,
+fn apiserver_args(
     listen: &ApiserverListen<'_>,
     etcd_port: u16,
     pki: &pki::Pki,
     tokens: &Path,
-    logs: &LogDir,
-) -> Result<Process> {
+) -> Vec<String> {
     let authorization = if listen.node_authorizer {
         "Node,RBAC"
     } else {
         "RBAC"
     };
-    let args = [
+    vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
         format!("--bind-address={}", listen.host),
         // The `kubernetes` Service's endpoint: in-cluster clients reach the API server there.
@@ -361,8 +417,7 @@ fn start_apiserver(
         // Fairness queues cost CPU on a 2-core machine and change nothing for one client.
         "--enable-priority-and-fairness=false".to_owned(),
         "--profiling=false".to_owned(),
-    ];
-    Process::start("kube-apiserver", bin, &args, &[], logs)
+    ]
 }
 
 fn start_controller_manager(

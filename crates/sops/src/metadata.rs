@@ -245,7 +245,14 @@ impl Metadata {
     /// [`LoadError::Metadata`] naming the metadata key at fault.
     pub fn from_items(items: &[Item]) -> Result<Metadata, LoadError> {
         let get = |k: &str| crate::tree::get(items, k);
-        let text = |k: &str| get(k).and_then(text_of).filter(|s| !s.is_empty());
+        // sops decodes these fields into Go strings: any scalar is taken as its text, a
+        // mapping or a list is refused ("cannot unmarshal !!map into string").
+        let text = |k: &'static str| match get(k) {
+            None => Ok(None),
+            Some(v) => text_of(v)
+                .map(|s| Some(s).filter(|s| !s.is_empty()))
+                .ok_or_else(|| bad(k, "must be a single value, not a mapping or a list")),
+        };
         let top = parse_group(items, "")?;
         let key_groups = if !top.is_empty() {
             vec![top]
@@ -263,11 +270,11 @@ impl Metadata {
         if key_groups.iter().all(Vec::is_empty) {
             return Err(bad("sops", "no keys found in file"));
         }
-        let last_modified = text("lastmodified").ok_or_else(|| bad("lastmodified", "missing"))?;
+        let last_modified = text("lastmodified")?.ok_or_else(|| bad("lastmodified", "missing"))?;
         if !is_rfc3339(&last_modified) {
             return Err(bad("lastmodified", "not an RFC 3339 time"));
         }
-        let shamir_threshold = match text("shamir_threshold") {
+        let shamir_threshold = match text("shamir_threshold")? {
             None => 0,
             Some(t) => match t.parse::<usize>() {
                 Ok(n) => n,
@@ -279,14 +286,14 @@ impl Metadata {
         };
         let mut rule = None;
         for field in Rule::FIELDS {
-            if let Some(v) = text(field) {
+            if let Some(v) = text(field)? {
                 if rule.is_some() {
                     return Err(bad(field, "more than one encryption rule"));
                 }
                 rule = Rule::from_field(field, v);
             }
         }
-        let mac_only_encrypted = match text("mac_only_encrypted").as_deref() {
+        let mac_only_encrypted = match text("mac_only_encrypted")?.as_deref() {
             None => false,
             Some(t) => crate::gofmt::parse_bool(t)
                 .ok_or_else(|| bad("mac_only_encrypted", "not a boolean"))?,
@@ -295,10 +302,10 @@ impl Metadata {
             key_groups,
             shamir_threshold,
             last_modified,
-            mac: text("mac").unwrap_or_default(),
+            mac: text("mac")?.unwrap_or_default(),
             rule,
             mac_only_encrypted,
-            version: text("version").unwrap_or_default(),
+            version: text("version")?.unwrap_or_default(),
         })
     }
 

@@ -216,6 +216,32 @@ fn plain_file_has_no_metadata() {
     }
 }
 
+/// sops decodes `version`, `mac`, `lastmodified`… into strings and refuses a mapping or a
+/// list there (probe case A5); a scalar of another type is taken as its text, as sops does.
+#[test]
+fn metadata_text_fields_must_be_single_values() {
+    let text = String::from_utf8(read(FILE)).unwrap();
+    let version = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("version:"))
+        .unwrap()
+        .to_owned();
+    for (field, replacement) in [
+        ("version", "    version: {x: 1}"),
+        ("version", "    version: [1]"),
+    ] {
+        let bad = text.replace(&version, replacement);
+        let err = EncryptedFile::load(bad.as_bytes(), Format::Yaml).unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Metadata { path, .. } if path == field),
+            "{replacement}: {err}"
+        );
+    }
+    let numeric = text.replace(&version, "    version: 3.7");
+    let file = EncryptedFile::load(numeric.as_bytes(), Format::Yaml).unwrap();
+    assert_eq!(file.metadata.version, "3.7");
+}
+
 #[test]
 fn debug_of_plaintext_is_redacted() {
     let d = decrypt(FILE, FLUX).unwrap();

@@ -56,6 +56,21 @@ pub enum DocumentError {
         /// 1-based column, if known.
         column: Option<u64>,
     },
+    /// The document parses but a field does not fit the resource's schema (a mapping where
+    /// a string belongs, say).
+    #[error("`{path}` {expected} {}; fix that field of the {resource}", at(*line, *column))]
+    Schema {
+        /// The field, dotted from the document root (`spec.template.type`).
+        path: String,
+        /// What the schema wants there (`expected a string`), never the value found.
+        expected: String,
+        /// `Secret` or `SealedSecret`.
+        resource: &'static str,
+        /// 1-based line, if known.
+        line: Option<u64>,
+        /// 1-based column, if known.
+        column: Option<u64>,
+    },
     /// No document in the input.
     #[error("no {expected} found in the input")]
     Empty {
@@ -109,21 +124,72 @@ fn json_error(e: &serde_json::Error) -> DocumentError {
     }
 }
 
-/// Parses every document of a YAML stream or JSON sequence as `T`.
+/// Parses every document of a YAML stream or JSON sequence as `T`, a `resource` (its kind,
+/// for messages).
 pub(crate) fn parse_all<T: serde::de::DeserializeOwned>(
     input: &[u8],
+    resource: &'static str,
 ) -> Result<Vec<T>, DocumentError> {
     let text = std::str::from_utf8(input).map_err(|_| DocumentError::NotUtf8)?;
     match Format::detect(input) {
         Format::Json => serde_json::Deserializer::from_str(text)
             .into_iter::<T>()
-            .map(|r| r.map_err(|e| json_error(&e)))
-            .collect(),
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                let at = json_error(&e);
+                diagnose::<T>(parse_untyped_json(text), at, resource)
+            }),
         Format::Yaml => {
             serde_saphyr::from_multiple_with_options::<T>(text, lockstep_limits::yaml_options())
-                .map_err(|e| yaml_error(&e))
+                .map_err(|e| {
+                    let at = yaml_error(&e);
+                    let untyped = serde_saphyr::from_multiple_with_options::<Value>(
+                        text,
+                        lockstep_limits::yaml_options(),
+                    );
+                    diagnose::<T>(untyped.ok(), at, resource)
+                })
         }
     }
+}
+
+fn parse_untyped_json(text: &str) -> Option<Vec<Value>> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .ok()
+}
+
+/// Turns a failed typed parse into a schema error naming the field, when the text itself
+/// parses: "invalid YAML" would send the user looking for a syntax error that is not there.
+/// `at` is the typed parser's error, kept for its position.
+fn diagnose<T: serde::de::DeserializeOwned>(
+    untyped: Option<Vec<Value>>,
+    at: DocumentError,
+    resource: &'static str,
+) -> DocumentError {
+    let (DocumentError::Yaml { line, column } | DocumentError::Json { line, column }) = at else {
+        return at;
+    };
+    let Some(docs) = untyped else { return at };
+    docs.into_iter()
+        .find_map(|doc| serde_path_to_error::deserialize::<_, T>(doc).err())
+        .map_or(at, |e| DocumentError::Schema {
+            path: e.path().to_string(),
+            expected: expected_part(&e.inner().to_string()),
+            resource,
+            line,
+            column,
+        })
+}
+
+/// The "expected …" half of a serde message ("invalid type: string \"x\", expected a
+/// map" → "expected a map"): the other half can quote the value, which may be plaintext.
+fn expected_part(message: &str) -> String {
+    message
+        .find("expected ")
+        .map_or("does not fit the schema", |i| &message[i..])
+        .to_owned()
 }
 
 /// Reads one or more Secrets (YAML `---`-separated or concatenated JSON), moving their
@@ -132,7 +198,7 @@ pub(crate) fn parse_all<T: serde::de::DeserializeOwned>(
 /// # Errors
 /// [`DocumentError`] for unparsable input, no document, or a document of another kind.
 pub fn parse_secrets(input: &[u8]) -> Result<Vec<SecretInput>, DocumentError> {
-    let secrets: Vec<Secret> = parse_all(input)?;
+    let secrets: Vec<Secret> = parse_all(input, "Secret")?;
     if secrets.is_empty() {
         return Err(DocumentError::Empty { expected: "Secret" });
     }
@@ -144,7 +210,7 @@ pub fn parse_secrets(input: &[u8]) -> Result<Vec<SecretInput>, DocumentError> {
 /// # Errors
 /// [`DocumentError`] for unparsable input, zero or several documents, or another kind.
 pub fn parse_sealed_secret(input: &[u8]) -> Result<SealedSecret, DocumentError> {
-    let mut all: Vec<SealedSecret> = parse_all(input)?;
+    let mut all: Vec<SealedSecret> = parse_all(input, KIND)?;
     match all.len() {
         0 => Err(DocumentError::Empty {
             expected: "SealedSecret",

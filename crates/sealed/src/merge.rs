@@ -48,7 +48,8 @@ pub fn merge_into(
     let added = seal(input, key, &options).map_err(MergeError::Seal)?;
 
     let format = Format::detect(existing);
-    let mut docs: Vec<Value> = parse_all(existing).map_err(MergeError::Existing)?;
+    let mut docs: Vec<Value> =
+        parse_all(existing, crate::types::KIND).map_err(MergeError::Existing)?;
     let mut doc = docs.pop().ok_or(MergeError::NoSpec)?;
     let spec = doc
         .get_mut("spec")

@@ -57,7 +57,7 @@ pub fn load_private_keys(input: &[u8]) -> Result<Vec<SealingPrivateKey>, KeyFile
             .map(|k| vec![k])
             .map_err(KeyFileError::Pem);
     }
-    let docs: Vec<Value> = parse_all(input).map_err(KeyFileError::Document)?;
+    let docs: Vec<Value> = parse_all(input, "key file").map_err(KeyFileError::Document)?;
     let mut secrets = Vec::new();
     for doc in docs {
         if doc.get("kind").and_then(Value::as_str) == Some("List") {

@@ -117,7 +117,7 @@ pub fn sealing_key<'k>(
 /// # Errors
 /// [`DocumentError`] for unparsable input, no document, or a document of another kind.
 pub fn parse_sealed_secrets(input: &[u8]) -> Result<Vec<SealedSecret>, DocumentError> {
-    let all: Vec<SealedSecret> = parse_all(input)?;
+    let all: Vec<SealedSecret> = parse_all(input, crate::types::KIND)?;
     if all.is_empty() {
         return Err(DocumentError::Empty {
             expected: "SealedSecret",

@@ -568,3 +568,33 @@ fn last_applied_annotation_never_travels() {
     assert!(!text.contains("applied-canary") && !text.contains("last-applied"));
     assert!(text.contains("\"keep\": \"me\""));
 }
+
+/// A document that parses but does not fit the resource (probe case A14: `template.type` a
+/// mapping) names the field and what belongs there, not "invalid YAML", and quotes no value.
+#[test]
+fn schema_errors_name_the_field() {
+    let text = String::from_utf8(read(&format!("{V014}/sealed-secret.yaml"))).unwrap();
+    let yaml = text.replace("    type: Opaque", "    type:\n      CANARY-VALUE: 1");
+    let err = manifest::parse_sealed_secret(yaml.as_bytes()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("`spec.template.type` expected a string at line"),
+        "{message}"
+    );
+    assert!(message.contains("SealedSecret"), "{message}");
+    assert!(!message.contains("CANARY"), "{message}");
+
+    let json = r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "stringData": {"k": ["CANARY-VALUE"]}}"#;
+    let err = manifest::parse_secrets(json.as_bytes()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("`stringData.k` expected a string"),
+        "{message}"
+    );
+    assert!(!message.contains("CANARY"), "{message}");
+
+    let broken = text.replace("    type: Opaque", "    type: [Opaque");
+    let err = manifest::parse_sealed_secret(broken.as_bytes()).unwrap_err();
+    assert!(err.to_string().starts_with("invalid YAML at line"), "{err}");
+}

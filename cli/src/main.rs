@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cmd::parse();
+    cmd::init_warnings();
     let verb = cli.verb().to_owned();
     match cmd::run(cli) {
         Ok(code) => code,

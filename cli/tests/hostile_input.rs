@@ -126,3 +126,48 @@ fn a_large_regular_file_is_refused_before_it_is_read() {
         "read it anyway?"
     );
 }
+
+/// Probe case A10: `render` never follows a symlink or opens a FIFO, and says which it
+/// skipped (it used to skip them silently, so a file the user meant just went missing).
+#[test]
+fn render_names_the_links_and_special_files_it_skips() {
+    let (dir, _) = temp();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", app.join("passwd.yaml")).unwrap();
+    std::os::unix::fs::symlink("loop.yaml", app.join("loop.yaml")).unwrap();
+    std::os::unix::fs::symlink("/etc", app.join("etc")).unwrap();
+    let fifo = app.join("pipe.yaml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success(),
+        "mkfifo"
+    );
+    let out = capped(dir.path(), &["render", "app"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("name: kept"));
+    for (name, what) in [
+        ("passwd.yaml", "a symlink"),
+        ("loop.yaml", "a symlink"),
+        ("etc", "a symlink"),
+        ("pipe.yaml", "not a regular file"),
+    ] {
+        assert!(
+            stderr.contains(&format!("skipped {name}: {what}")),
+            "{name}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("root:"),
+        "read the link's target: {stderr}"
+    );
+}

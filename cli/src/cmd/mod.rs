@@ -20,7 +20,7 @@ mod seal;
 mod sops;
 mod unseal;
 
-pub use report::report;
+pub use report::{init_warnings, report};
 
 use sops::{decrypt, edit, encrypt, exec_env, exec_file, filestatus, set, unset, updatekeys};
 

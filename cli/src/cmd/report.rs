@@ -12,6 +12,22 @@ use lockstep_sops::{DecryptError, EmitError, EncryptError, LoadError, PathError}
 
 pub use lockstep_sops::Code;
 
+/// Shows the libraries' warnings (a symlink render skipped, say) on standard error, written
+/// through the redactor's writer like the controller's log. `LOCKSTEP_LOG` takes a
+/// `RUST_LOG`-style filter for more (default `warn`).
+pub fn init_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Fails only if a subscriber is already set, and then that one reports.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| lockstep_engine::redact::ScrubbedWriter::new(std::io::stderr()))
+        .try_init();
+}
+
 /// Reports a failed `verb` and picks its exit code: sops' code for the SOPS verbs, 1 for
 /// the others (`diff` prints with [`explain`] and exits 2, as `kubectl diff`).
 pub fn report(err: &anyhow::Error, verb: &str) -> ExitCode {

@@ -233,7 +233,7 @@ pub fn render(
         });
     }
     let mut files = Vec::new();
-    collect(&dir, &mut files)?;
+    collect(&dir, &dir, &mut files)?;
     files.sort();
 
     let mut manifests = Vec::new();
@@ -308,7 +308,8 @@ fn is_kustomization(file: &Path) -> bool {
 
 /// The files to read under `dir`, or its kustomization when it has one (then nothing
 /// below it is read directly: kustomize decides what belongs to the build).
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+/// `base` is the rendered folder, which warnings name paths from.
+fn collect(base: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
     if let Some(kustomization) = KUSTOMIZATION_FILES
         .iter()
         .map(|name| dir.join(name))
@@ -337,11 +338,23 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
             source,
         })?;
         if kind.is_dir() {
-            collect(&path, files)?;
-        } else if kind.is_file()
-            && (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
-        {
-            files.push(path);
+            collect(base, &path, files)?;
+        } else if kind.is_file() {
+            if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
+                files.push(path);
+            }
+        } else {
+            // Never followed: a link could point out of the source (/etc/shadow), at a device
+            // (/dev/zero) or at itself. Said aloud, since a file the user meant is missing.
+            let what = if kind.is_symlink() {
+                "a symlink"
+            } else {
+                "not a regular file"
+            };
+            tracing::warn!(
+                "skipped {}: {what}, and render reads only the regular files and folders of the source",
+                path.strip_prefix(base).unwrap_or(&path).display()
+            );
         }
     }
     Ok(())

@@ -171,3 +171,22 @@ fn wide_dotenv_metadata_is_read_in_linear_time() {
         started.elapsed()
     );
 }
+
+/// `.sops.yaml` is a repository file too (`lockstep rotate` reads the repository's): the
+/// bomb there is an error naming the file, within the same limits.
+#[test]
+fn alias_bomb_in_sops_yaml_is_refused() {
+    let text = std::str::from_utf8(BOMB)
+        .unwrap()
+        .replace("sops:", "creation_rules: [{age: x}]\nx:");
+    let path = std::path::Path::new("repo/.sops.yaml");
+    let Err(err) = lockstep_sops::config::Config::parse(&text, path) else {
+        panic!("the bomb was accepted");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("repo/.sops.yaml"), "{msg}");
+    assert!(
+        msg.contains("line 7") && msg.contains("budget breached"),
+        "{msg}"
+    );
+}

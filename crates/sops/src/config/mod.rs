@@ -174,10 +174,13 @@ impl Config {
         let file: ConfigFile = if text.trim().is_empty() {
             ConfigFile::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?
+            // A repository file: the same limits as any other YAML from a repository.
+            serde_saphyr::from_str_with_options(text, lockstep_limits::yaml_options()).map_err(
+                |e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                },
+            )?
         };
         let mut emit = EmitOptions::default();
         if let Some(stores) = &file.stores {

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `/healthz` | 200 `ok` |
 //! | `/v1/cert.pem` | the newest sealing certificate (PEM); 500 without keys |
-//! | `/v1/verify` | body: one SealedSecret (JSON or YAML); 200 if it unseals, 409 if not; 429 over the rate limit ([`ratelimit`]) |
-//! | `/v1/rotate` | body: one SealedSecret; 200 with it re-sealed to the newest key (JSON); 500 on any failure |
+//! | `/v1/verify` | body: one SealedSecret (JSON or YAML); 200 if every item opens, 409 if not; 429 over the rate limit ([`ratelimit`]) |
+//! | `/v1/rotate` | body: one SealedSecret; 200 with its items re-sealed to the newest key (JSON); 500 on any failure |
 //! | `/metrics` (own listener) | Prometheus text |
 //!
 //! Like upstream, handlers accept any method. Unlike upstream, a connection is closed
@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use lockstep_sealed::{SealOptions, SealedSecret, SecretInput, manifest, seal, unseal};
+use lockstep_sealed::{SealedSecret, manifest, reseal};
 
 use crate::context::Ctx;
 use deadline::{DeadlineListener, Peer};
@@ -141,12 +141,7 @@ async fn verify(
         Err(response) => return *response,
     };
     let keys = api.ctx.keys();
-    let result = tokio::task::spawn_blocking(move || {
-        unseal(&sealed, keys.private_keys())
-            .map(drop)
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let result = tokio::task::spawn_blocking(move || reseal_items(&sealed, &keys).map(drop)).await;
     match result {
         Ok(Ok(())) => StatusCode::OK.into_response(),
         Ok(Err(message)) => (StatusCode::CONFLICT, message).into_response(),
@@ -169,7 +164,11 @@ async fn rotate(
         return *response;
     }
     let keys = api.ctx.keys();
-    let result = tokio::task::spawn_blocking(move || reseal(&sealed, &keys)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        reseal_items(&sealed, &keys)
+            .and_then(|resealed| serde_json::to_string(&resealed).map_err(|e| e.to_string()))
+    })
+    .await;
     match result {
         Ok(Ok(json)) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Ok(Err(message)) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
@@ -177,23 +176,20 @@ async fn rotate(
     }
 }
 
-/// Unseals with every key and seals again, item by item, to the newest key, keeping the
-/// scope. Returns compact JSON, as upstream.
-fn reseal(sealed: &SealedSecret, keys: &crate::keyring::KeyRing) -> Result<String, String> {
+/// Opens every item with the controller's keys and seals it again to the newest key under
+/// the same label, as upstream's `UnsealWithoutTemplate`: the SealedSecret comes back with
+/// its metadata, scope, item names and template unchanged, and `template.data` is never
+/// rendered. The AEAD label covers the items, not the template, so an answer that depended
+/// on rendering one would let a caller wrap a crafted template around someone else's
+/// ciphertext and learn about its plaintext (sealed-secrets PRs #2019, #2049); and the scope
+/// comes from the object's own annotations, never the template's (CVE-2026-22728).
+/// `/v1/verify` is this with the result dropped: "would every item open".
+fn reseal_items(
+    sealed: &SealedSecret,
+    keys: &crate::keyring::KeyRing,
+) -> Result<SealedSecret, String> {
     let latest = keys.latest().ok_or("cannot get certificate")?;
-    let unsealed = unseal(sealed, keys.private_keys()).map_err(|e| e.to_string())?;
-    let input = SecretInput {
-        metadata: unsealed.metadata,
-        type_: unsealed.type_,
-        immutable: unsealed.immutable,
-        data: unsealed.data,
-    };
-    let options = SealOptions::default().with_scope(Some(sealed.scope()));
-    let mut resealed =
-        seal(input, latest.certificate.public_key(), &options).map_err(|e| e.to_string())?;
-    resealed.metadata.annotations = sealed.metadata.annotations.clone();
-    resealed.metadata.labels = sealed.metadata.labels.clone();
-    serde_json::to_string(&resealed).map_err(|e| e.to_string())
+    reseal(sealed, keys.private_keys(), latest.certificate.public_key()).map_err(|e| e.to_string())
 }
 
 /// Reads one SealedSecret (JSON or YAML) from a request body; 500 otherwise, as upstream.

@@ -18,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{GitRef, GitSource, GitSourceStatus, REQUESTED_AT_ANNOTATION, parse_duration};
 use lockstep_engine::fetch::{
-    Credentials, FetchError, FetchOptions, GitReference, TrustedKeys, redact_url,
+    Credentials, FetchError, FetchOptions, GitReference, TrustedKeys, redact_url, url_secrets,
 };
 use lockstep_engine::redact::{self, Redactor};
 
@@ -88,7 +88,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
     };
     let url = redact_url(&source.spec.url);
     let mut redactor = Redactor::new();
-    if let Some(secret) = url_secret(&source.spec.url) {
+    for secret in url_secrets(&source.spec.url) {
         redactor.add(secret.as_bytes());
     }
     let fetched = match options(&ctx.client, &source, &mut redactor).await {
@@ -252,20 +252,6 @@ async fn options(
     Ok(options)
 }
 
-/// The part of a URL's `user:password@` that may be secret: over HTTP the whole of it (a
-/// token often stands where the user name goes), over SSH only a password — `git@` or
-/// `root@` is a login name, and scrubbing it would mangle every path that contains it.
-fn url_secret(url: &str) -> Option<&str> {
-    let (scheme, rest) = url.split_once("://")?;
-    let (userinfo, _) = rest.split('/').next()?.rsplit_once('@')?;
-    if scheme == "ssh" {
-        userinfo.split_once(':').map(|(_, password)| password)
-    } else {
-        Some(userinfo)
-    }
-    .filter(|secret| !secret.is_empty())
-}
-
 /// The data of Secret `name`; its values are added to `redactor`.
 async fn secret_data(
     secrets: &Api<Secret>,
@@ -356,27 +342,4 @@ async fn write_status(
 
 async fn publish(ctx: &Ctx, source: &GitSource, type_: EventType, reason: &str, note: &str) {
     status::publish(ctx, source, type_, reason, "Fetch", note).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::url_secret;
-
-    #[test]
-    fn only_what_may_be_secret_in_a_url_is_scrubbed() {
-        assert_eq!(
-            url_secret("https://tok3n@git.example.com/r.git"),
-            Some("tok3n")
-        );
-        assert_eq!(
-            url_secret("https://bob:pw@git.example.com/r.git"),
-            Some("bob:pw")
-        );
-        assert_eq!(url_secret("ssh://git@git.example.com/r.git"), None);
-        assert_eq!(
-            url_secret("ssh://root:pw@127.0.0.1:22/root/r.git"),
-            Some("pw")
-        );
-        assert_eq!(url_secret("git://127.0.0.1/r.git"), None);
-    }
 }

@@ -8,6 +8,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::ssh::Agent;
+use crate::redact::Redactor;
 
 /// Credentials for a remote, as a GitSource's `secretRef` holds them.
 #[derive(Clone, Debug)]
@@ -222,9 +223,45 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// The parts of a URL's `user:password@` that may be secret, to scrub wherever they
+/// appear: over HTTP(S) the user and the password (a token often stands where the user
+/// name goes, `https://TOKEN@host/repo`, or `https://TOKEN:x-oauth-basic@host/repo`), over
+/// SSH only a password — `git@` or `root@` is a login name, and scrubbing it would mangle
+/// every path that contains it.
+pub fn url_secrets(url: &str) -> Vec<&str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return Vec::new();
+    };
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    let user = (scheme != "ssh").then_some(user);
+    user.into_iter()
+        .chain(password)
+        .filter(|part| !part.is_empty())
+        .collect()
+}
+
+/// `text` with `url` (as typed) shown as [`redact_url`] shows it, and its
+/// [`url_secrets`] scrubbed by a [`Redactor`] wherever else they appear (an error chain may
+/// quote the URL in another form, or the token alone) — the rule the controller follows by
+/// adding [`url_secrets`] to its own redactor. The one scrubber of Git URLs in messages.
+pub fn scrub_url(text: &str, url: &str) -> String {
+    let mut redactor = Redactor::new();
+    for secret in url_secrets(url) {
+        redactor.add(secret.as_bytes());
+    }
+    redactor.scrub(&text.replace(url, &redact_url(url)))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, scrub_url, url_secrets};
 
     #[test]
     fn credentials_are_removed_from_urls() {
@@ -237,5 +274,43 @@ mod tests {
             "git://127.0.0.1:9418/r.git"
         );
         assert_eq!(redact_url("file:///tmp/a@b/r.git"), "file:///tmp/a@b/r.git");
+    }
+
+    #[test]
+    fn only_what_may_be_secret_in_a_url_is_scrubbed() {
+        let secrets = url_secrets;
+        assert_eq!(secrets("https://tok3n@git.example.com/r.git"), ["tok3n"]);
+        assert_eq!(
+            secrets("https://bob:pw@git.example.com/r.git"),
+            ["bob", "pw"]
+        );
+        assert!(secrets("ssh://git@git.example.com/r.git").is_empty());
+        assert_eq!(secrets("ssh://root:pw@127.0.0.1:22/root/r.git"), ["pw"]);
+        assert!(secrets("git://127.0.0.1/r.git").is_empty());
+        assert!(secrets("file:///tmp/a@b/r.git").is_empty());
+    }
+
+    #[test]
+    fn a_token_in_the_user_position_is_scrubbed_wherever_it_is_quoted() {
+        for (url, secret) in [
+            ("https://tok3n-canary@git.example.com/r.git", "tok3n-canary"),
+            (
+                "https://bob:hunter2-canary@git.example.com/r.git",
+                "hunter2-canary",
+            ),
+        ] {
+            let text = format!("credentials for {url} not accepted ({secret})");
+            let scrubbed = scrub_url(&text, url);
+            assert!(!scrubbed.contains(secret), "{scrubbed}");
+            assert!(
+                scrubbed.contains("https://git.example.com/r.git"),
+                "{scrubbed}"
+            );
+        }
+        let ssh = "ssh://git@git.example.com/git/r.git";
+        assert_eq!(
+            scrub_url(&format!("{ssh}: denied for git"), ssh),
+            "ssh://git.example.com/git/r.git: denied for git"
+        );
     }
 }

@@ -29,7 +29,7 @@ use std::time::Duration;
 use lockstep_api::VerifyMode;
 use tracing::{debug, instrument};
 
-pub use auth::{Credentials, CredentialsError, redact_url};
+pub use auth::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets};
 pub use error::FetchError;
 pub use refs::GitReference;
 pub use ssh::SshError;

@@ -720,3 +720,187 @@ async fn apply_checks_everything_first_and_never_takes_another_names_objects() {
     assert_eq!(exit, 0, "{stderr}");
     assert!(stdout.contains("frozen replaced"), "{stdout}");
 }
+
+/// Issue 12: `apply` and `diff` run the engine's secrets stage, as the controller does, so a
+/// Secret asking for resolution gets its Vault reference resolved with the user's own
+/// `VAULT_ADDR` and `VAULT_TOKEN` (before, the reference itself was applied as the value).
+#[tokio::test]
+async fn apply_and_diff_resolve_vault_references_with_the_users_token() {
+    let plane = need!(ControlPlane::shared().await);
+    let vault = need!(lockstep_testenv::Vault::start().await);
+    let (client, ns) = plane.namespace("cli-refs").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    vault
+        .post(
+            "/v1/secret/data/app/db",
+            &format!(r#"{{"data": {{"password": "{CANARY}"}}}}"#),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  annotations: {lockstep.dev/resolve: enabled}\nstringData: {password: 'ref+vault://secret/app/db#password'}\n",
+    );
+    let source = dir.path().join("app").to_str().unwrap().to_owned();
+    let run = |verb: &str, token: &str| {
+        let output = lockstep(dir.path())
+            .args([
+                verb,
+                &source,
+                "--name",
+                "refs",
+                "--inventory-namespace",
+                &ns,
+            ])
+            .args(["--kubeconfig", &kubeconfig])
+            .env("HOME", dir.path())
+            .env("VAULT_ADDR", vault.addr())
+            .env("VAULT_TOKEN", token)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        for stream in [&stdout, &stderr] {
+            assert!(!stream.contains(CANARY), "{stream}");
+            assert!(!stream.contains(vault.token()), "{stream}");
+        }
+        (code(&output), stdout, stderr)
+    };
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, &ns);
+
+    // A token Vault refuses: nothing is applied, the error names the reference.
+    let (exit, _, stderr) = run("apply", "not-a-token");
+    assert_ne!(exit, 0);
+    assert!(
+        stderr.contains("ref+vault://secret/app/db#password") && stderr.contains("Vault"),
+        "{stderr}"
+    );
+    assert!(secrets.get_opt("db").await.unwrap().is_none());
+
+    let (exit, stdout, stderr) = run("diff", vault.token());
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stdout.contains("+  password: \"[redacted, after]\""),
+        "{stdout}"
+    );
+    let (exit, stdout, stderr) = run("apply", vault.token());
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    let secret = secrets.get("db").await.unwrap();
+    assert_eq!(secret.data.unwrap()["password"].0, CANARY.as_bytes());
+    let (exit, stdout, stderr) = run("diff", vault.token());
+    assert_eq!((exit, stdout.as_str()), (0, ""), "{stderr}");
+}
+
+/// Issue 12: `apply` and `diff` decrypt with every identity `lockstep decrypt` uses, not
+/// only age key files: here an SSH key in `~/.ssh` and `SOPS_AGE_KEY_CMD`.
+#[tokio::test]
+async fn apply_and_diff_decrypt_with_an_ssh_key_and_a_key_command() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("cli-idents").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let ssh_home = dir.path().join("ssh-home");
+    std::fs::create_dir_all(ssh_home.join(".ssh")).unwrap();
+    let ssh_key = ssh_home.join(".ssh/id_ed25519");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+        .arg(&ssh_key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(keygen.status.success(), "{keygen:?}");
+    let ssh_recipient = std::fs::read_to_string(ssh_key.with_extension("pub")).unwrap();
+    let age_key = dir.path().join("keys.txt");
+    let output = lockstep(dir.path())
+        .args(["age-keygen", "-o"])
+        .arg(&age_key)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", text(&output).1);
+    let age_recipient = text(
+        &lockstep(dir.path())
+            .args(["age-keygen", "-y"])
+            .arg(&age_key)
+            .output()
+            .unwrap(),
+    )
+    .0;
+    write(
+        dir.path(),
+        "plain/secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {CANARY}}}\n"
+        ),
+    );
+    let recipients = format!("{},{}", age_recipient.trim(), ssh_recipient.trim());
+    let output = lockstep(dir.path())
+        .args(["encrypt", "--age", &recipients])
+        .args(["--encrypted-regex", "^(data|stringData)$"])
+        .arg(dir.path().join("plain/secret.yaml"))
+        .output()
+        .unwrap();
+    let (encrypted, stderr) = text(&output);
+    assert_eq!(code(&output), 0, "{stderr}");
+    write(dir.path(), "app/secret.enc.yaml", &encrypted);
+    std::fs::remove_dir_all(dir.path().join("plain")).unwrap();
+    let source = dir.path().join("app").to_str().unwrap().to_owned();
+    let key_cmd = format!("cat {}", age_key.display());
+    let run = |verb: &str, home: &Path, key_cmd: Option<&str>| {
+        let mut command = lockstep(dir.path());
+        command
+            .args([
+                verb,
+                &source,
+                "--name",
+                "idents",
+                "--inventory-namespace",
+                &ns,
+            ])
+            .args(["--kubeconfig", &kubeconfig])
+            .env("HOME", home)
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+            .env_remove("SOPS_AGE_SSH_PRIVATE_KEY_CMD")
+            .env_remove("SOPS_AGE_KEY_CMD")
+            .env_remove("XDG_CONFIG_HOME");
+        if let Some(key_cmd) = key_cmd {
+            command.env("SOPS_AGE_KEY_CMD", key_cmd);
+        }
+        let output = command.output().unwrap();
+        let (stdout, stderr) = text(&output);
+        for stream in [&stdout, &stderr] {
+            assert!(!stream.contains(CANARY), "{stream}");
+        }
+        (code(&output), stdout, stderr)
+    };
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, &ns);
+
+    // The SSH key in ~/.ssh, as sops reads it.
+    let (exit, stdout, stderr) = run("diff", &ssh_home, None);
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(
+        stdout.contains("+  password: \"[redacted, after]\""),
+        "{stdout}"
+    );
+    let (exit, stdout, stderr) = run("apply", &ssh_home, None);
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        secrets.get("db").await.unwrap().data.unwrap()["password"].0,
+        CANARY.as_bytes()
+    );
+
+    // The key command alone (no SSH key in this HOME): the Secret, deleted, comes back.
+    secrets.delete("db", &Default::default()).await.unwrap();
+    let (exit, _, stderr) = run("diff", dir.path(), None);
+    assert_eq!(exit, 2, "{stderr}");
+    let (exit, stdout, stderr) = run("diff", dir.path(), Some(&key_cmd));
+    assert_eq!(exit, 1, "{stderr}");
+    assert!(stdout.contains("password"), "{stdout}");
+    let (exit, stdout, stderr) = run("apply", dir.path(), Some(&key_cmd));
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        secrets.get("db").await.unwrap().data.unwrap()["password"].0,
+        CANARY.as_bytes()
+    );
+}

@@ -35,7 +35,7 @@ pub mod vault;
 pub use kms::KmsKey;
 pub use remote::RemoteFailure;
 #[cfg(feature = "vault")]
-pub use vault::{VaultEnv, VaultTransitKey};
+pub use vault::{VaultAuth, VaultEnv, VaultSource, VaultTransitKey};
 
 mod remote;
 
@@ -303,6 +303,30 @@ pub enum Error {
     VaultDecrypt {
         /// The key URI.
         uri: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What Vault (or the network) said.
+        detail: String,
+    },
+    /// Logging in to Vault (for KV reads) failed.
+    #[error("Vault {address}: login ({method}) failed: {failure}: {detail}")]
+    VaultLogin {
+        /// The server address.
+        address: String,
+        /// `token`, `approle` or `kubernetes`.
+        method: &'static str,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What Vault (or the network) said.
+        detail: String,
+    },
+    /// Reading a KV secret failed.
+    #[error("Vault {address}: reading {path} failed: {failure}: {detail}")]
+    VaultRead {
+        /// The server address.
+        address: String,
+        /// `mount/path` of the secret.
+        path: String,
         /// The kind of failure, for retry decisions.
         failure: RemoteFailure,
         /// What Vault (or the network) said.

@@ -98,6 +98,7 @@ where
 
 /// An error and its sources' messages, joined with `: ` (no `Debug`, which would show raw
 /// responses). Only for errors that carry no response: construction and dispatch failures.
+#[cfg(any(feature = "kms", feature = "vault"))]
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

@@ -9,12 +9,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use lockstep_engine::decrypt::{AGE_KEY_SUFFIX, Ambient, Keys, decrypt as decrypt_sops};
-use lockstep_engine::fetch::{Fetcher, GitReference, redact_url};
+use lockstep_engine::fetch::{Fetcher, GitReference, redact_url, scrub_url};
+use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::{Redactor, redact_secret};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
+use lockstep_engine::secrets::{self, Prepared};
+use lockstep_keys::age::AgeIdentities;
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 /// Print the objects a folder or Git URL renders to (Secret values hidden).
 #[derive(Debug, Args)]
@@ -71,14 +72,17 @@ pub struct Rendered {
     pub manifests: Vec<Manifest>,
     /// `main@sha1:…` for a URL, `None` for a local folder.
     pub revision: Option<String>,
-    /// Every value decrypted, to scrub from messages and diffs.
+    /// Every value decrypted or resolved, to scrub from messages and diffs.
     pub redactor: Redactor,
+    /// Keeps the values scrubbed from log lines while the objects are in use.
+    _prepared: Option<Prepared>,
 }
 
 impl SourceArgs {
     /// Fetches the source if it is a URL, then renders `--path` with `owner`'s labels;
-    /// with `decrypt`, SOPS-encrypted values are decrypted with [`local_keys`] (a source
-    /// without any is returned as rendered).
+    /// with `decrypt`, the engine's secrets stage runs with the user's own keys
+    /// ([`Keys::own`]: every identity source `lockstep decrypt` reads, and `VAULT_ADDR` and
+    /// the Vault token for references).
     pub async fn render(&self, owner: Option<Owner>, decrypt: bool) -> anyhow::Result<Rendered> {
         let (root, revision) = if self.source.contains("://") {
             let cache = cache_dir().join("cli-git");
@@ -108,15 +112,32 @@ impl SourceArgs {
                 manifests,
                 revision,
                 redactor: Redactor::new(),
+                _prepared: None,
             });
         }
-        let decrypted = decrypt_sops(root, self.path.clone(), manifests, local_keys()?)
-            .await
-            .with_context(|| format!("decrypting {}", self.describe()))?;
+        let identities = AgeIdentities::from_process_env();
+        let problems: Vec<String> = identities
+            .problems()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        let keys = Keys::own(identities, Ambient::from_process()).context("loading your keys")?;
+        let mut prepared =
+            secrets::prepare(root, self.path.clone(), manifests, &keys, Redactor::new())
+                .await
+                .with_context(|| {
+                    let mut what = format!("decrypting {}", self.describe());
+                    if !problems.is_empty() {
+                        what +=
+                            &format!(" (identity sources with problems: {})", problems.join("; "));
+                    }
+                    what
+                })?;
         Ok(Rendered {
-            manifests: decrypted.manifests,
+            manifests: std::mem::take(&mut prepared.manifests),
             revision,
-            redactor: decrypted.redactor,
+            redactor: std::mem::take(&mut prepared.redactor),
+            _prepared: Some(prepared),
         })
     }
 
@@ -129,41 +150,6 @@ impl SourceArgs {
             format!("{source} (path {})", self.path)
         }
     }
-}
-
-/// The user's keys, as `sops` finds them: age identities from `SOPS_AGE_KEY`,
-/// `SOPS_AGE_KEY_FILE` and sops' default `keys.txt`, AWS KMS with the default credential
-/// chain, Vault with `VAULT_TOKEN`/`~/.vault-token` and `VAULT_ADDR`.
-fn local_keys() -> anyhow::Result<Keys> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    let mut entries: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
-    if let Some(key) = std::env::var_os("SOPS_AGE_KEY") {
-        entries.push((
-            "SOPS_AGE_KEY".into(),
-            Zeroizing::new(key.into_encoded_bytes()),
-        ));
-    }
-    let files = [
-        std::env::var_os("SOPS_AGE_KEY_FILE").map(PathBuf::from),
-        config.map(|c| c.join("sops/age/keys.txt")),
-    ];
-    for file in files.into_iter().flatten().filter(|f| f.is_file()) {
-        let bytes = std::fs::read(&file)
-            .with_context(|| format!("reading age identities from {}", file.display()))?;
-        entries.push((file.display().to_string(), Zeroizing::new(bytes)));
-    }
-    let named: Vec<(String, &[u8])> = entries
-        .iter()
-        .map(|(name, bytes)| (format!("{name}{AGE_KEY_SUFFIX}"), bytes.as_slice()))
-        .collect();
-    Keys::from_secret(
-        named.iter().map(|(name, bytes)| (name.as_str(), *bytes)),
-        Ambient::from_process(),
-    )
-    .context("loading age identities")
 }
 
 /// `$XDG_CACHE_HOME/lockstep`, else `~/.cache/lockstep`.
@@ -187,22 +173,6 @@ fn parse_ref(reference: &str) -> GitReference {
         let branch = reference.strip_prefix("refs/heads/").unwrap_or(reference);
         GitReference::Branch(branch.to_owned())
     }
-}
-
-/// `text` with the URL `url` (as typed, maybe with `user:password@`) and its password
-/// replaced by their redacted forms.
-fn scrub_url(text: &str, url: &str) -> String {
-    let mut text = text.replace(url, &redact_url(url));
-    let password = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, password)| password)
-        .filter(|p| !p.is_empty());
-    if let Some(password) = password {
-        text = text.replace(password, "[redacted]");
-    }
-    text
 }
 
 /// Puts objects without a namespace into `namespace`, as kubectl does with the context's
@@ -272,14 +242,5 @@ mod tests {
             parse_ref(sha),
             GitReference::Commit(sha.to_ascii_lowercase())
         );
-    }
-
-    #[test]
-    fn fetch_errors_lose_the_password() {
-        let url = "https://bob:hunter2-canary@git.example.com/r.git";
-        let text = format!("credentials for {url} not accepted (hunter2-canary)");
-        let scrubbed = scrub_url(&text, url);
-        assert!(!scrubbed.contains("hunter2-canary"), "{scrubbed}");
-        assert!(scrubbed.contains("git.example.com"));
     }
 }

@@ -17,8 +17,9 @@
 //! [`run`] strings apply and prune together for one reconcile, as the controller and
 //! `lockstep apply` both need it.
 //!
-//! Between render and apply, [`decrypt`] decrypts SOPS values in memory with a Sync's keys
-//! and [`refs`] fills in Secret values that reference Vault KV or AWS KMS.
+//! Between render and apply, [`secrets`] is the one secrets stage of both binaries: with
+//! the caller's [`keys`], [`decrypt`] decrypts SOPS values in memory and [`refs`] fills in
+//! Secret values that reference Vault KV or AWS KMS.
 //!
 //! Across all steps, [`redact`] hides Secret values in objects and free text.
 //!
@@ -29,9 +30,11 @@ pub mod decrypt;
 pub mod fetch;
 pub mod health;
 pub mod inventory;
+pub mod keys;
 pub mod ownership;
 pub mod prune;
 pub mod redact;
 pub mod refs;
 pub mod render;
 pub mod run;
+pub mod secrets;

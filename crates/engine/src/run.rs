@@ -92,7 +92,7 @@ impl RunError {
 /// A reconcile checked and ready to write.
 pub struct Prepared<'a> {
     client: Client,
-    preflight: Preflight,
+    preflight: Preflight<'a>,
     options: &'a RunOptions,
 }
 
@@ -103,7 +103,7 @@ pub struct Prepared<'a> {
 #[instrument(skip_all, fields(owner = %options.owner.name, objects = manifests.len()))]
 pub async fn prepare<'a>(
     client: &Client,
-    manifests: &[Manifest],
+    manifests: &'a [Manifest],
     options: &'a RunOptions,
 ) -> Result<Prepared<'a>, ApplyError> {
     Ok(Prepared {

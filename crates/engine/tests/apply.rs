@@ -592,24 +592,21 @@ async fn a_refused_object_holding_secret_values_never_quotes_them() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "o.yaml", &yaml);
         let mut manifests = rendered(dir.path(), &ns);
-        let refused = |manifests: Vec<Manifest>| {
-            let client = client.clone();
-            async move {
-                let err = apply(&client, &manifests, &ApplyOptions::default())
-                    .await
-                    .unwrap_err();
-                format!("{err} {err:?}")
-            }
+        let refused = async |manifests: &[Manifest]| {
+            let err = apply(&client, manifests, &ApplyOptions::default())
+                .await
+                .unwrap_err();
+            format!("{err} {err:?}")
         };
         if name != "c5" {
-            let shown = refused(manifests.clone()).await;
+            let shown = refused(&manifests).await;
             assert!(
                 shown.contains("CANARY"),
                 "{name}: without the mark the server's message is shown: {shown}"
             );
         }
         manifests[0].holds_secrets = true;
-        let text = refused(manifests).await;
+        let text = refused(&manifests).await;
         eprintln!("{name}: {text}");
         for leak in ["CANARY", "Q0FOQVJZ", "73519046", "C8long", "-001-002"] {
             assert!(!text.contains(leak), "{name}: {leak:?} in {text}");

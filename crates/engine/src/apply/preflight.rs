@@ -32,19 +32,19 @@ use crate::render::Manifest;
 const CONCURRENCY: usize = 4;
 
 /// An apply decided and checked, nothing written yet: [`Preflight::apply`] carries it out.
-pub struct Preflight {
+pub struct Preflight<'a> {
     options: ApplyOptions,
     resolver: Resolver,
     holders: Holders,
     /// CRDs and Namespaces; other cluster-scoped objects; namespaced objects. Each in
     /// apply order.
-    stages: [Vec<Item>; 3],
+    stages: [Vec<Item<'a>>; 3],
 }
 
 /// One object of a stage.
-enum Item {
+enum Item<'a> {
     Planned(Box<Planned>),
-    Deferred(Box<Deferred>),
+    Deferred(Box<Deferred<'a>>),
 }
 
 /// An object whose step is decided.
@@ -58,8 +58,8 @@ struct Planned {
 }
 
 /// An object that can only be checked once earlier stages are written.
-struct Deferred {
-    manifest: Manifest,
+struct Deferred<'a> {
+    manifest: &'a Manifest,
     /// Its API, when its kind is served already.
     target: Option<Target>,
     /// The live object, when it could be read.
@@ -67,7 +67,8 @@ struct Deferred {
 }
 
 /// One object as the preflight sees it: what `lockstep diff` and a manual-mode plan show.
-#[derive(Clone, Debug, PartialEq)]
+/// `live` and `merged` may hold Secret values and plaintext: show them only through
+/// [`crate::redact`]; `Debug` leaves them out.
 pub struct Preview {
     /// The object.
     pub object: InventoryEntry,
@@ -85,17 +86,28 @@ pub struct Preview {
     pub taken_from: Option<Holder>,
 }
 
+impl std::fmt::Debug for Preview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preview")
+            .field("object", &self.object)
+            .field("action", &self.action)
+            .field("checked", &self.checked)
+            .field("taken_from", &self.taken_from)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Resolves, checks and dry-runs every object of `manifests`; writes nothing.
 ///
 /// # Errors
 /// The first [`ApplyError`] in apply order — an unknown kind, a missing namespace, a
 /// protected object, a refused dry-run, an immutable-field change without force — or
 /// [`ApplyError::Owned`] listing every object another owner holds.
-pub async fn preflight(
+pub async fn preflight<'a>(
     client: &Client,
-    manifests: &[Manifest],
+    manifests: &'a [Manifest],
     options: &ApplyOptions,
-) -> Result<Preflight, ApplyError> {
+) -> Result<Preflight<'a>, ApplyError> {
     let resolver = Resolver::new(client.clone(), manifests, options.kinds.clone());
     let holders = Holders::new(options.owners.clone().unwrap_or_else(|| client.clone()));
     let created: HashSet<&str> = manifests
@@ -124,7 +136,7 @@ pub async fn preflight(
             Ok(target) => target,
             Err(ApplyError::UnknownKind { .. }) if resolver.defined_here(manifest) => {
                 deferred.push(Deferred {
-                    manifest: manifest.clone(),
+                    manifest,
                     target: None,
                     live: None,
                 });
@@ -140,7 +152,7 @@ pub async fn preflight(
                 });
             }
             deferred.push(Deferred {
-                manifest: manifest.clone(),
+                manifest,
                 target: Some(target),
                 live: None,
             });
@@ -190,7 +202,7 @@ pub async fn preflight(
                 continue;
             }
             deferred.push(Deferred {
-                manifest: manifest.clone(),
+                manifest,
                 target: Some(target),
                 live: probe.live,
             });
@@ -241,14 +253,14 @@ fn order_of(target: &Target) -> impl Ord + use<> {
     )
 }
 
-impl Item {
+impl Item<'_> {
     fn entry(&self) -> InventoryEntry {
         match self {
             Self::Planned(p) => p.target.entry(),
             Self::Deferred(d) => d
                 .target
                 .as_ref()
-                .map_or_else(|| guess_entry(&d.manifest), Target::entry),
+                .map_or_else(|| guess_entry(d.manifest), Target::entry),
         }
     }
 
@@ -258,7 +270,7 @@ impl Item {
     }
 }
 
-impl Preflight {
+impl<'a> Preflight<'a> {
     /// The objects the apply will leave in the cluster, in apply order.
     pub fn entries(&self) -> Vec<InventoryEntry> {
         self.stages.iter().flatten().map(Item::entry).collect()
@@ -345,16 +357,16 @@ impl Preflight {
     }
 
     /// Checks a deferred object now that earlier stages are written.
-    async fn check_deferred(&mut self, deferred: Deferred) -> Result<Planned, ApplyError> {
+    async fn check_deferred(&mut self, deferred: Deferred<'a>) -> Result<Planned, ApplyError> {
         let target = match deferred.target {
             Some(target) => target,
             None => {
                 self.resolver
-                    .resolve(&deferred.manifest, Some(self.options.wait_timeout))
+                    .resolve(deferred.manifest, Some(self.options.wait_timeout))
                     .await?
             }
         };
-        let body = desired_body(&target, &deferred.manifest);
+        let body = desired_body(&target, deferred.manifest);
         let probe = probe(&target, &body).await?;
         self.plan(target, body, probe).await.map_err(|(_, err)| err)
     }

@@ -13,7 +13,6 @@
 //! Decrypted values end up in the returned objects (they must be applied) and in the
 //! [`Redactor`] that comes with them; the intermediate buffers are zeroized.
 
-mod keys;
 mod sources;
 mod substitute;
 
@@ -23,10 +22,7 @@ use lockstep_sops::{DecryptOptions, EmitOptions, EncryptedFile, KeyResolver};
 use tracing::instrument;
 use zeroize::Zeroizing;
 
-pub use keys::{
-    AGE_KEY_SUFFIX, AWS_KMS_KEY, Ambient, Keys, KeysError, VAULT_TOKEN_KEY, redact_entries,
-};
-
+use crate::keys::Keys;
 use crate::redact::Redactor;
 use crate::render::{Manifest, is_cluster_scoped_builtin};
 use substitute::Plaintexts;

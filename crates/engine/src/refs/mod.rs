@@ -31,15 +31,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use lockstep_keys::kms::Credentials;
-use lockstep_keys::{KeyService, KmsKey, RemoteFailure, WrappedKey};
+use lockstep_keys::{KeyService, KmsKey, RemoteFailure, VaultSource, WrappedKey};
 use serde_json::Value;
 use tracing::instrument;
 use zeroize::Zeroizing;
 
 pub use syntax::{PREFIX, Reference};
-pub use vault::{VaultAuth, VaultSource};
 
-use crate::decrypt::Keys;
+use crate::keys::Keys;
 use crate::redact::{Redactor, is_secret};
 use crate::render::Manifest;
 
@@ -156,7 +155,7 @@ impl Resolver {
     }
 
     /// A resolver with the credentials of a Sync's [`Keys`]: its Vault address and login
-    /// (see [`crate::decrypt::Keys`]), and its AWS credentials and endpoint.
+    /// (see [`crate::keys::Keys`]), and its AWS credentials and endpoint.
     ///
     /// # Errors
     /// [`RefError::ServiceAccountToken`] when Kubernetes auth is asked for and the

@@ -81,7 +81,9 @@ pub struct RenderOptions {
 }
 
 /// One object to apply, with where it came from.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// After the secrets stage it holds plaintext, so it cannot be cloned and its `Debug`
+/// shows where it came from, never the object.
 pub struct Manifest {
     /// The object as JSON, with `apiVersion`, `kind` and `metadata.name` present.
     pub object: Value,
@@ -93,6 +95,18 @@ pub struct Manifest {
     /// resolved references). The API server's messages about such an object can quote
     /// those values, so they are never shown (see [`crate::apply`]).
     pub holds_secrets: bool,
+}
+
+impl std::fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manifest")
+            .field("kind", &self.kind())
+            .field("name", &self.name())
+            .field("file", &self.file)
+            .field("document", &self.document)
+            .field("holds_secrets", &self.holds_secrets)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Manifest {

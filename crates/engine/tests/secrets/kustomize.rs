@@ -6,7 +6,8 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use lockstep_engine::decrypt::{Ambient, Keys, decrypt};
+use lockstep_engine::decrypt::decrypt;
+use lockstep_engine::keys::{Ambient, Keys};
 use secrecy::ExposeSecret;
 
 use super::{Repo, all_text, assert_no_leak};

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use lockstep_engine::decrypt::{Ambient, Keys};
+use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::Redactor;
-use lockstep_engine::refs::{RefError, Resolver, VaultAuth, VaultSource, refresh_interval};
+use lockstep_engine::refs::{RefError, Resolver, refresh_interval};
 use lockstep_keys::kms::Credentials;
-use lockstep_keys::{KeyService, KmsKey};
+use lockstep_keys::{KeyService, KmsKey, VaultAuth, VaultSource};
 use lockstep_testenv::{Kms, Vault, need};
 use secrecy::SecretString;
 use serde_json::json;

@@ -4,7 +4,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use lockstep_engine::decrypt::{Ambient, DecryptError, Keys, decrypt};
+use lockstep_engine::decrypt::{DecryptError, decrypt};
+use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_testenv::{Kms, Vault, need};
 use secrecy::ExposeSecret;
 use serde_json::json;

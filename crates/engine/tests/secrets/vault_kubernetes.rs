@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, PostParams};
-use lockstep_engine::decrypt::{Ambient, Keys};
+use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::refs::{RefError, Resolver};
 use lockstep_testenv::{ControlPlane, Vault, need};

@@ -1,5 +1,7 @@
-//! The key material of one Sync: what its decryption Secret holds, over the controller's
-//! own identity.
+//! The keys of the secrets stage: what a Sync's decryption Secret holds over the
+//! controller's own identity, or a user's own identity for the CLI ([`Keys::own`]). Below
+//! both [`crate::decrypt`] (SOPS data keys) and [`crate::refs`] (Vault and KMS
+//! references), which each take what they need from it.
 //!
 //! The Secret's entries are recognised by name, as Flux's kustomize-controller reads them:
 //! `*.agekey` (age identities, one per line, `#` comments), `sops.vault-token` (a Vault
@@ -19,16 +21,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lockstep_keys::VaultEnv;
 use lockstep_keys::age::AgeIdentities;
 use lockstep_keys::kms::Credentials;
+use lockstep_keys::{VaultAuth, VaultEnv, VaultSource};
 use lockstep_sops::ServiceResolver;
 use lockstep_sops::resolver::{KmsSettings, VaultSettings};
 use secrecy::SecretString;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::redact::Redactor;
-use crate::refs::{VaultAuth, VaultSource};
 
 /// The Secret entry holding a Vault token.
 pub const VAULT_TOKEN_KEY: &str = "sops.vault-token";
@@ -69,6 +70,9 @@ pub enum KeysError {
         "decryption Secret entry {AWS_KMS_KEY}: expected YAML with aws_access_key_id and aws_secret_access_key"
     )]
     AwsKms,
+    /// The user's Vault token file cannot be read ([`Keys::own`]).
+    #[error(transparent)]
+    VaultToken(lockstep_keys::Error),
     /// `vault.approle` or `vault.kubernetes` is not the YAML documented.
     #[error("decryption Secret entry {entry}: expected YAML with {expected}")]
     VaultLogin {
@@ -216,6 +220,21 @@ impl Keys {
             kubernetes_jwt: None,
             ambient,
         }
+    }
+
+    /// A user's own keys, for the CLI: `age` (every source sops reads, from
+    /// `AgeIdentities::load`), AWS with the default chain, and Vault with the ambient token
+    /// (`VAULT_TOKEN`, else `~/.vault-token`) — for transit keys *and* for references at
+    /// the ambient `VAULT_ADDR`. Unlike a controller, whose own token a Sync must never
+    /// read with, a user reads with their own token only what they may read anyway.
+    ///
+    /// # Errors
+    /// [`KeysError::VaultToken`] when `~/.vault-token` exists but cannot be read.
+    pub fn own(age: AgeIdentities, ambient: Ambient) -> Result<Self, KeysError> {
+        let mut keys = Keys::ambient(ambient);
+        keys.age = Arc::new(age);
+        keys.vault_token = keys.ambient.vault.token().map_err(KeysError::VaultToken)?;
+        Ok(keys)
     }
 
     /// The keys of a decryption Secret's `data` (entry name, raw bytes), over `ambient`.

@@ -15,6 +15,9 @@
 //!
 //! Errors name the key URI and what Vault said; `vaultrs`'s errors are not kept, since
 //! some carry the response body, which for a decrypt holds the data key.
+//!
+//! KV reads (the sync engine's references) log in with a [`VaultSource`] and read through
+//! a [`VaultSession`]; transit keys and KV reads build their client in one place.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,14 +26,19 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::OnceCell;
-use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::client::VaultClient;
 use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
-use crate::remote::{RemoteFailure, block_on, error_chain};
+use crate::remote::{RemoteFailure, block_on};
 use crate::{DataKey, Error, KeyService, WrappedKey};
+
+mod client;
+
+use client::describe_error;
+pub use client::{KvFields, VaultAuth, VaultSession, VaultSource};
 
 /// Time limit for one Vault request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -398,60 +406,12 @@ fn build_client(
     token: SecretString,
     namespace: Option<String>,
 ) -> Result<Arc<VaultClient>, String> {
-    let mut settings = VaultClientSettingsBuilder::default();
-    settings
-        .address(address)
-        .token(token.expose_secret())
-        .timeout(Some(REQUEST_TIMEOUT));
-    if let Some(namespace) = namespace {
-        settings.set_namespace(namespace);
-    }
-    // Neither error below can contain the token: they are about the address and TLS files.
-    let settings = settings.build().map_err(|err| err.to_string())?;
-    VaultClient::new(settings)
-        .map(Arc::new)
-        .map_err(|err| error_chain(&err))
+    client::build(&address, Some(&token), namespace.as_deref()).map(Arc::new)
 }
 
 fn classify(err: &ClientError, failed: impl FnOnce(RemoteFailure, String) -> Error) -> Error {
     let (kind, detail) = describe_error(err);
     failed(kind, detail)
-}
-
-/// The kind and a printable description of a failed `vaultrs` request, for other Vault
-/// clients of the workspace (KV reads in the sync engine). Only the status, Vault's error
-/// messages and transport errors are kept: never a response body.
-pub fn describe_error(err: &ClientError) -> (RemoteFailure, String) {
-    match err {
-        ClientError::APIError { code, errors } => {
-            let said = errors.join("; ");
-            let lower = said.to_lowercase();
-            let kind = match code {
-                401 | 403 => RemoteFailure::Denied,
-                503 if lower.contains("sealed") => RemoteFailure::Sealed,
-                429 => RemoteFailure::Throttled,
-                502..=504 => RemoteFailure::Unreachable,
-                _ if lower.contains("not found") => RemoteFailure::NotFound,
-                _ if lower.contains("ciphertext") || lower.contains("cipher: message") => {
-                    RemoteFailure::InvalidCiphertext
-                }
-                _ => RemoteFailure::Other,
-            };
-            (kind, format!("status {code}: {said}"))
-        }
-        // rustify's error type is not exported by vaultrs; its variants' messages are fixed
-        // strings. Only transport errors are printed with their sources: a parse error's
-        // sources may quote the response, which for a decrypt holds the data key.
-        ClientError::RestClientError { source } => {
-            let what = source.to_string();
-            if what == "Error sending HTTP request" || what == "Error retrieving HTTP response" {
-                (RemoteFailure::Unreachable, error_chain(source))
-            } else {
-                (RemoteFailure::Other, what)
-            }
-        }
-        other => (RemoteFailure::Other, other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,224 @@
+//! The one Vault client of the workspace: built here for transit keys (with a token) and
+//! for KV reads (after a token, AppRole or Kubernetes login), with the same settings and
+//! the same error rules — a response body is never kept, since for a transit decrypt it
+//! holds the data key and for a KV read the secret.
+
+use std::collections::HashMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+use zeroize::Zeroizing;
+
+use super::REQUEST_TIMEOUT;
+use crate::Error;
+use crate::remote::{RemoteFailure, error_chain};
+
+/// How to log in to Vault for KV reads.
+#[derive(Clone)]
+pub enum VaultAuth {
+    /// A token, used as it is.
+    Token(SecretString),
+    /// Kubernetes auth: a service-account JWT exchanged at `auth/<mount>/login`.
+    Kubernetes {
+        /// The auth mount (`kubernetes`).
+        mount: String,
+        /// The Vault role.
+        role: String,
+        /// The service-account token.
+        jwt: SecretString,
+    },
+    /// AppRole auth at `auth/<mount>/login`.
+    AppRole {
+        /// The auth mount (`approle`).
+        mount: String,
+        /// The role id.
+        role_id: String,
+        /// The secret id.
+        secret_id: SecretString,
+    },
+}
+
+impl VaultAuth {
+    /// `token`, `kubernetes` or `approle`, for messages.
+    pub fn method(&self) -> &'static str {
+        match self {
+            VaultAuth::Token(_) => "token",
+            VaultAuth::Kubernetes { .. } => "kubernetes",
+            VaultAuth::AppRole { .. } => "approle",
+        }
+    }
+}
+
+/// A Vault server and how to log in to it. Prints no credential.
+#[derive(Clone)]
+pub struct VaultSource {
+    /// The server address (`https://vault:8200`).
+    pub address: String,
+    /// How to log in.
+    pub auth: VaultAuth,
+    /// A Vault Enterprise / OpenBao namespace.
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Debug for VaultSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSource")
+            .field("address", &self.address)
+            .field("auth", &self.auth.method())
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+/// Fields of one KV secret, by name; each zeroized on drop. Non-string fields are JSON
+/// text.
+pub type KvFields = HashMap<String, Zeroizing<String>>;
+
+/// A logged-in client for KV reads.
+pub struct VaultSession {
+    client: VaultClient,
+    address: String,
+}
+
+impl VaultSource {
+    /// Builds the client and logs in (a token is used as it is).
+    ///
+    /// # Errors
+    /// [`Error::VaultLogin`] with what Vault said.
+    pub async fn login(&self) -> Result<VaultSession, Error> {
+        let failed = |failure, detail| Error::VaultLogin {
+            address: self.address.clone(),
+            method: self.auth.method(),
+            failure,
+            detail,
+        };
+        let token = match &self.auth {
+            VaultAuth::Token(token) => Some(token),
+            _ => None,
+        };
+        let mut client = build(&self.address, token, self.namespace.as_deref())
+            .map_err(|detail| failed(RemoteFailure::Other, detail))?;
+        let login = match &self.auth {
+            VaultAuth::Token(_) => None,
+            VaultAuth::Kubernetes { mount, role, jwt } => Some(
+                vaultrs::auth::kubernetes::login(&client, mount, role, jwt.expose_secret()).await,
+            ),
+            VaultAuth::AppRole {
+                mount,
+                role_id,
+                secret_id,
+            } => Some(
+                vaultrs::auth::approle::login(&client, mount, role_id, secret_id.expose_secret())
+                    .await,
+            ),
+        };
+        if let Some(login) = login {
+            let mut info = login.map_err(|e| {
+                let (failure, detail) = describe_error(&e);
+                failed(failure, detail)
+            })?;
+            let token = Zeroizing::new(std::mem::take(&mut info.client_token));
+            client.set_token(&token);
+        }
+        Ok(VaultSession {
+            client,
+            address: self.address.clone(),
+        })
+    }
+}
+
+impl VaultSession {
+    /// The fields of the KV secret `mount/path`: KV v1 with `kv1`, else KV v2 at `version`
+    /// (the latest without one).
+    ///
+    /// # Errors
+    /// [`Error::VaultRead`] with what Vault said.
+    pub async fn read_kv(
+        &self,
+        mount: &str,
+        path: &str,
+        kv1: bool,
+        version: Option<u64>,
+    ) -> Result<KvFields, Error> {
+        let answer: Result<HashMap<String, Value>, _> = match (kv1, version) {
+            (true, _) => vaultrs::kv1::get(&self.client, mount, path).await,
+            (false, None) => vaultrs::kv2::read(&self.client, mount, path).await,
+            (false, Some(v)) => vaultrs::kv2::read_version(&self.client, mount, path, v).await,
+        };
+        let answer = answer.map_err(|e| {
+            let (failure, detail) = describe_error(&e);
+            Error::VaultRead {
+                address: self.address.clone(),
+                path: format!("{mount}/{path}"),
+                failure,
+                detail,
+            }
+        })?;
+        Ok(answer
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, Zeroizing::new(text))
+            })
+            .collect())
+    }
+}
+
+/// A client for `address`, with a token if there is one, the namespace and
+/// [`REQUEST_TIMEOUT`]. The error (about the address or TLS files) cannot hold the token.
+pub(super) fn build(
+    address: &str,
+    token: Option<&SecretString>,
+    namespace: Option<&str>,
+) -> Result<VaultClient, String> {
+    let mut settings = VaultClientSettingsBuilder::default();
+    settings.address(address).timeout(Some(REQUEST_TIMEOUT));
+    if let Some(token) = token {
+        settings.token(token.expose_secret());
+    }
+    if let Some(namespace) = namespace {
+        settings.set_namespace(namespace.to_owned());
+    }
+    let settings = settings.build().map_err(|err| err.to_string())?;
+    VaultClient::new(settings).map_err(|err| error_chain(&err))
+}
+
+/// The kind and a printable description of a failed `vaultrs` request. Only the status,
+/// Vault's error messages and transport errors are kept: never a response body.
+pub(super) fn describe_error(err: &ClientError) -> (RemoteFailure, String) {
+    match err {
+        ClientError::APIError { code, errors } => {
+            let said = errors.join("; ");
+            let lower = said.to_lowercase();
+            let kind = match code {
+                401 | 403 => RemoteFailure::Denied,
+                503 if lower.contains("sealed") => RemoteFailure::Sealed,
+                429 => RemoteFailure::Throttled,
+                502..=504 => RemoteFailure::Unreachable,
+                _ if lower.contains("not found") => RemoteFailure::NotFound,
+                _ if lower.contains("ciphertext") || lower.contains("cipher: message") => {
+                    RemoteFailure::InvalidCiphertext
+                }
+                _ => RemoteFailure::Other,
+            };
+            (kind, format!("status {code}: {said}"))
+        }
+        // rustify's error type is not exported by vaultrs; its variants' messages are fixed
+        // strings. Only transport errors are printed with their sources: a parse error's
+        // sources may quote the response, which for a decrypt holds the data key.
+        ClientError::RestClientError { source } => {
+            let what = source.to_string();
+            if what == "Error sending HTTP request" || what == "Error retrieving HTTP response" {
+                (RemoteFailure::Unreachable, error_chain(source))
+            } else {
+                (RemoteFailure::Other, what)
+            }
+        }
+        other => (RemoteFailure::Other, other.to_string()),
+    }
+}

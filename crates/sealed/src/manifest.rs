@@ -172,6 +172,17 @@ fn diagnose<T: serde::de::DeserializeOwned>(
         return at;
     };
     let Some(docs) = untyped else { return at };
+    // A ConfigMap given to `seal` fails at the root ("expected Secret"): say its kind.
+    let other_kind = docs.iter().find_map(|doc| {
+        let kind = doc.get("kind")?.as_str()?;
+        (kind != resource).then(|| kind.to_owned())
+    });
+    if let Some(found) = other_kind {
+        return DocumentError::WrongKind {
+            expected: resource,
+            found,
+        };
+    }
     docs.into_iter()
         .find_map(|doc| serde_path_to_error::deserialize::<_, T>(doc).err())
         .map_or(at, |e| DocumentError::Schema {

@@ -594,6 +594,11 @@ fn schema_errors_name_the_field() {
     );
     assert!(!message.contains("CANARY"), "{message}");
 
+    // UX review D2: a ConfigMap is "not a Secret", not a schema or YAML error.
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n";
+    let err = manifest::parse_secrets(config_map.as_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), "expected kind Secret, found `ConfigMap`");
+
     let broken = text.replace("    type: Opaque", "    type: [Opaque");
     let err = manifest::parse_sealed_secret(broken.as_bytes()).unwrap_err();
     assert!(err.to_string().starts_with("invalid YAML at line"), "{err}");

@@ -102,6 +102,43 @@ pub struct Flags {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+
+    /// Level of Lockstep's own log lines; the libraries below log warnings only.
+    /// `RUST_LOG`, when set, replaces both.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// `--log-level`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogLevel {
+    /// Everything Lockstep traces.
+    Trace,
+    /// Decisions on the way (cached revisions, skipped writes).
+    Debug,
+    /// One line per reconcile outcome and per fetch, leadership, listeners.
+    Info,
+    /// What went wrong.
+    Warn,
+    /// Only failures of the controller itself.
+    Error,
+}
+
+impl LogLevel {
+    /// The `tracing` filter: this level for Lockstep's crates, warnings for the rest
+    /// (hyper, rustls, kube-runtime's "press ctrl+c" lines).
+    fn filter(self) -> String {
+        let level = format!("{self:?}").to_lowercase();
+        let ours = [
+            "lockstep_controller",
+            "lockstep_engine",
+            "lockstep_keys",
+            "lockstep_sops",
+            "lockstep_sealed",
+        ];
+        let ours: Vec<String> = ours.iter().map(|t| format!("{t}={level}")).collect();
+        format!("warn,{}", ours.join(","))
+    }
 }
 
 /// How log lines are written.
@@ -113,14 +150,16 @@ pub enum LogFormat {
     Text,
 }
 
-/// Installs the global tracing subscriber; `RUST_LOG` selects levels (default `info`).
-/// Every line, whichever crate logs it and at whatever level, is written through
-/// [`redact::scrubbed_stdout`], which hides the secret values reconciles hold right now.
-pub fn init_logging(format: LogFormat) {
+/// Installs the global tracing subscriber: `RUST_LOG` if set, else `level`
+/// ([`LogLevel::filter`]). Every line, whichever crate logs it and at whatever level, is
+/// written through [`redact::scrubbed_stdout`], which hides the secret values reconciles
+/// hold right now. Colours only on a terminal.
+pub fn init_logging(format: LogFormat, level: LogLevel) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.filter()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(redact::scrubbed_stdout);
     match format {
         LogFormat::Json => builder.json().init(),

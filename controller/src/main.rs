@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let flags = flags::Flags::parse();
-    flags::init_logging(flags.log_format);
+    flags::init_logging(flags.log_format, flags.log_level);
 
     // The config is kept: a Sync's client impersonating its ServiceAccount is made from it.
     let config = kube::Config::infer()

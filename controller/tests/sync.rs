@@ -175,7 +175,20 @@ async fn commits_are_applied_updated_pruned_and_reverted() {
         Some("1"),
         "revert restores b"
     );
-    assert!(!s.controller.log().contains("panicked"));
+    let log = s.controller.log();
+    assert!(!log.contains("panicked"));
+    // One INFO line per outcome naming the Sync and revision (UX review D18); no library
+    // chatter at the default level.
+    let sync = format!("{}/apps", s.ns);
+    let outcome = log.lines().find(|line| {
+        line.contains(r#""level":"INFO""#)
+            && line.contains("applied: ")
+            && line.contains(&sync)
+            && line.contains(&removed)
+    });
+    assert!(outcome.is_some(), "no outcome line for {removed}:\n{log}");
+    assert!(!log.contains("press ctrl+c"), "{log}");
+    assert!(!log.contains("\u{1b}["), "colour codes in a file: {log}");
 }
 
 fn deployment(name: &str, replicas: Option<i32>) -> String {

@@ -117,6 +117,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         _ => Some(ctx.refresh_in(&key).map_or(interval, |r| r.min(interval))),
     };
     let settled = verdict.is_settled();
+    super::record::log_outcome(&sync, &verdict, started.elapsed());
     record(&mut sync, &ctx, verdict).await?;
     // Failures and waits retry whatever wakes them; a settled or progressing Sync ignores
     // wake-ups that change nothing until it is due.

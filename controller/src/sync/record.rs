@@ -119,6 +119,52 @@ impl Verdict {
     }
 }
 
+/// One log line per reconcile outcome, like Flux's "Reconciliation finished in …": the
+/// Sync, the revision, what happened and how long it took. Messages are those status gets
+/// (already scrubbed), and the log writer scrubs again. A revision mid-apply is not an
+/// outcome and logs nothing.
+pub fn log_outcome(sync: &Sync, verdict: &Verdict, took: std::time::Duration) {
+    let name = format!(
+        "{}/{}",
+        sync.namespace().unwrap_or_default(),
+        sync.name_any()
+    );
+    match verdict {
+        Verdict::Applied {
+            revision,
+            summary,
+            health,
+            ..
+        } => {
+            let health = match health {
+                Health::Unchecked => "not checked",
+                Health::Healthy => "healthy",
+                Health::Progressing(_) => "progressing",
+                Health::Failed(_) => "unhealthy",
+            };
+            tracing::info!(sync = %name, %revision, ?took, health, "applied: {summary}");
+        }
+        Verdict::Planned(plan) => tracing::info!(
+            sync = %name,
+            revision = %plan.revision,
+            ?took,
+            "planned {} change(s); waiting for approval",
+            plan.changes.len()
+        ),
+        Verdict::Applying { .. } => {}
+        Verdict::Waiting { reason, message } => {
+            tracing::info!(sync = %name, %reason, ?took, "waiting: {message}");
+        }
+        Verdict::Failed {
+            reason,
+            message,
+            revision,
+            ..
+        } => tracing::warn!(sync = %name, %revision, %reason, ?took, "failed: {message}"),
+        Verdict::Stalled(message) => tracing::warn!(sync = %name, ?took, "stalled: {message}"),
+    }
+}
+
 /// How many characters of a failure message go into status: an API server message
 /// about an object without secret values is kept whole by the engine, and may be as long
 /// as the value it quotes.

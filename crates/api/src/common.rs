@@ -3,6 +3,15 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Removes a schema's `default` (applied to every subschema of the CRDs' spec and status):
+/// the API server writes a schema default into every object it stores, so an object
+/// applied without the field would read back with it — a diff for every GitOps tool and
+/// for anyone switching between controllers. Fields are optional in the schema; the Rust
+/// side supplies the defaults when it reads them.
+pub(crate) fn no_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
+}
+
 /// A status condition, shaped like `metav1.Condition` so kstatus-aware tools read it.
 ///
 /// Types used: `Ready`, `Reconciling`, `Stalled`, and on a `Sync` also `Healthy`.

@@ -2,6 +2,7 @@
 
 use kube::CustomResource;
 use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, LocalObjectReference};
@@ -20,6 +21,7 @@ use crate::common::{Condition, LocalObjectReference};
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.lastAttemptedRevision"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
 pub struct GitSourceSpec {
     /// Repository URL: `https://`, `http://`, `ssh://user@host/repo`, `git://` or `file://`.
     #[schemars(regex(pattern = r"^(https?|ssh|git|file)://"))]
@@ -94,6 +96,7 @@ pub enum VerifyMode {
 /// Observed state of a [`GitSource`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
 pub struct GitSourceStatus {
     /// `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

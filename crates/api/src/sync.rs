@@ -2,6 +2,7 @@
 
 use kube::CustomResource;
 use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, InventoryEntry, LocalObjectReference, Plan};
@@ -20,6 +21,7 @@ use crate::common::{Condition, InventoryEntry, LocalObjectReference, Plan};
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
 pub struct SyncSpec {
     /// The source to take manifests from.
     pub source_ref: CrossNamespaceObjectReference,
@@ -170,6 +172,7 @@ pub struct Decryption {
 /// Observed state of a [`Sync`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
 pub struct SyncStatus {
     /// `Ready`, `Reconciling`, `Stalled`, `Healthy`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -13,6 +13,9 @@ use super::SealedSecretObject;
 use super::error::Error;
 use crate::context::Ctx;
 
+/// How often a write that lost a race with another replica is tried again.
+const CONFLICT_ATTEMPTS: u32 = 3;
+
 /// Whether the Secret was written.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Written {
@@ -57,32 +60,44 @@ pub(super) async fn write(
         ..PostParams::default()
     };
 
-    let existing = secrets
-        .get_opt(name)
-        .await
-        .map_err(|source| Error::GetSecret {
-            name: format!("{namespace}/{name}"),
-            source,
-        })?;
-    let result = match existing {
-        None => secrets
-            .create(&params, &desired)
+    // Every replica unseals (the Lease elects only the sync side's leader): when another
+    // wrote the Secret between this one's read and write, the API server answers 409
+    // Conflict (AlreadyExists on create). Read it again and decide anew: usually it is
+    // already as desired.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let existing = secrets
+            .get_opt(name)
             .await
-            .map(|_| Written::Changed),
-        Some(existing) => {
-            let Some(next) = updated(&existing, desired, owner) else {
-                return Ok(Err(WriteError::Unmanaged));
-            };
-            if next == existing {
-                return Ok(Ok(Written::Unchanged));
-            }
-            secrets
-                .replace(name, &params, &next)
+            .map_err(|source| Error::GetSecret {
+                name: format!("{namespace}/{name}"),
+                source,
+            })?;
+        let result = match existing {
+            None => secrets
+                .create(&params, &desired)
                 .await
-                .map(|_| Written::Changed)
+                .map(|_| Written::Changed),
+            Some(existing) => {
+                let Some(next) = updated(&existing, desired.clone(), owner) else {
+                    return Ok(Err(WriteError::Unmanaged));
+                };
+                if next == existing {
+                    return Ok(Ok(Written::Unchanged));
+                }
+                secrets
+                    .replace(name, &params, &next)
+                    .await
+                    .map(|_| Written::Changed)
+            }
+        };
+        match result {
+            Err(kube::Error::Api(status)) if status.code == 409 && attempts < CONFLICT_ATTEMPTS => {
+            }
+            result => return Ok(result.map_err(|err| WriteError::Api(api_message(err)))),
         }
-    };
-    Ok(result.map_err(|err| WriteError::Api(api_message(err))))
+    }
 }
 
 /// The Secret to write over `existing`, or `None` when it is not ours to change.

@@ -228,7 +228,12 @@ pub async fn run(ctx: Arc<Ctx>, lease_namespace: &str, leader_elect: bool) {
         )
     });
     if let Some(elector) = &elector {
-        elector.acquire().await;
+        // A replica still waiting for the Lease when it is told to stop must stop, not take
+        // the Lease over while its Pod terminates (and hold the process up until SIGKILL).
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = shutdown_requested() => return,
+        }
     }
     let controllers = futures::future::join(run_sources(ctx.clone()), run_syncs(ctx));
     match &elector {

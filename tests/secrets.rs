@@ -242,24 +242,6 @@ async fn put_secret(client: &kube::Client, namespace: &str, name: &str, entries:
         .unwrap();
 }
 
-/// A new age identity from the real `age-keygen`: `(recipient, identity)`.
-fn age_keygen() -> (String, String) {
-    let out = Command::new(tool("age-keygen").unwrap()).output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
-    let identity = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap()
-        .to_owned();
-    (recipient, identity)
-}
-
 /// A Secret manifest with one `stringData` value.
 fn secret_yaml(name: &str, key: &str, value: &str) -> String {
     format!(

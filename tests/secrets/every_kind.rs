@@ -10,7 +10,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::ApiResource;
 use lockstep_testenv::{Canaries, ControlPlane, need, tool};
 
-use super::{AWS_TEST, ONLY_DATA, Scene, age_keygen, secret_yaml};
+use super::{AWS_TEST, ONLY_DATA, Scene, secret_yaml};
 use crate::support::eventually_within;
 
 /// A value unique to this test, long enough to be found anywhere.
@@ -24,7 +24,7 @@ async fn one_repository_with_every_kind_of_secret() {
     let Some(s) = Scene::start(plane, "e2e-secrets", "json").await else {
         return;
     };
-    let (recipient, identity) = age_keygen();
+    let (recipient, identity) = lockstep_testenv::age_keygen().unwrap();
     let age = ["--age", recipient.as_str()];
     let [
         by_age,

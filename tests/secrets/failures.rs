@@ -10,7 +10,7 @@ use lockstep_testenv::{Canaries, ControlPlane, need};
 use crate::support::create_lockstep;
 
 use super::relay::Relay;
-use super::{AWS_TEST, ONLY_DATA, Scene, age_keygen, put_secret, secret_yaml};
+use super::{AWS_TEST, ONLY_DATA, Scene, put_secret, secret_yaml};
 
 /// The Syncs that get broken: `(name, reason, what the message must name)`.
 const BROKEN: [(&str, &str, &[&str]); 7] = [
@@ -95,8 +95,8 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     let Some(s) = Scene::start(plane, "e2e-secrets-fail", "text").await else {
         return;
     };
-    let (recipient, identity) = age_keygen();
-    let (_, stranger) = age_keygen();
+    let (recipient, identity) = lockstep_testenv::age_keygen().unwrap();
+    let (_, stranger) = lockstep_testenv::age_keygen().unwrap();
     let good: Vec<(&str, &[u8])> = vec![
         ("team.agekey", identity.as_bytes()),
         ("sops.vault-token", s.vault.token().as_bytes()),

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use lockstep_testenv::{Canaries, ControlPlane, need};
 
-use super::{Scene, age_keygen};
+use super::Scene;
 
 /// `(Sync and folder, the value, sops' --encrypted-regex, the manifest, what the status
 /// must name)`; the manifest has `{value}` where the value goes.
@@ -90,7 +90,7 @@ async fn values_in_refused_objects_reach_no_status_event_log_or_file() {
     let Some(s) = Scene::start(plane, "e2e-secrets-refused", "json").await else {
         return;
     };
-    let (recipient, identity) = age_keygen();
+    let (recipient, identity) = lockstep_testenv::age_keygen().unwrap();
     let long = long_value();
     let mut values = Vec::new();
     for (name, value, regex, manifest, _) in CASES {

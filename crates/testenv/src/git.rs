@@ -4,6 +4,7 @@
 //! Every git command runs with the user's and the system's git configuration ignored and a
 //! fixed identity, so a test behaves the same on every machine.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::{Error, LogDir, Result, tool};
 #[derive(Debug)]
 pub struct GitServer {
     root: PathBuf,
+    host: IpAddr,
     port: u16,
     server: Option<Process>,
 }
@@ -25,13 +27,23 @@ impl GitServer {
     /// # Errors
     /// [`Error::NotInstalled`] without `git`; [`Error::NotReady`] if it does not listen.
     pub async fn start() -> Result<Self> {
+        Self::start_on(Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// [`Self::start`], listening on `host`: a test node's
+    /// [`host_address`](crate::Node::host_address), for Pods to fetch from.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_on(host: IpAddr) -> Result<Self> {
         let logs = LogDir::for_server("git-daemon")?;
         let root = logs.join("repos");
         std::fs::create_dir_all(&root).map_err(Error::io("creating the git root"))?;
         let port = free_port()?;
-        let server = spawn_daemon(&root, port, &logs).await?;
+        let server = spawn_daemon(&root, host, port, &logs).await?;
         Ok(Self {
             root,
+            host,
             port,
             server: Some(server),
         })
@@ -49,7 +61,7 @@ impl GitServer {
     /// As [`Self::start`].
     pub async fn restart(&mut self) -> Result<()> {
         let logs = LogDir::for_server("git-daemon")?;
-        self.server = Some(spawn_daemon(&self.root, self.port, &logs).await?);
+        self.server = Some(spawn_daemon(&self.root, self.host, self.port, &logs).await?);
         Ok(())
     }
 
@@ -60,7 +72,7 @@ impl GitServer {
     /// [`Error::Setup`] when a git command fails.
     pub fn create_repo(&self, name: &str, from: Option<&Path>) -> Result<GitRepo> {
         let mut repo = GitRepo::create(&self.root, name, from)?;
-        repo.git_url = Some(format!("git://127.0.0.1:{}/{name}.git", self.port));
+        repo.git_url = Some(format!("git://{}:{}/{name}.git", self.host, self.port));
         Ok(repo)
     }
 }
@@ -181,7 +193,7 @@ impl GitRepo {
     }
 }
 
-async fn spawn_daemon(root: &Path, port: u16, logs: &LogDir) -> Result<Process> {
+async fn spawn_daemon(root: &Path, host: IpAddr, port: u16, logs: &LogDir) -> Result<Process> {
     let git = tool("git")?;
     let args = [
         "daemon".to_owned(),
@@ -190,16 +202,14 @@ async fn spawn_daemon(root: &Path, port: u16, logs: &LogDir) -> Result<Process> 
         "--enable=receive-pack".to_owned(),
         "--informative-errors".to_owned(),
         format!("--base-path={}", root.display()),
-        "--listen=127.0.0.1".to_owned(),
+        format!("--listen={host}"),
         format!("--port={port}"),
         root.display().to_string(),
     ];
     let mut server = Process::start("git-daemon", &git, &args, &[], logs)?;
     server
         .wait_ready(Duration::from_secs(30), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
+            tokio::net::TcpStream::connect((host, port)).await.is_ok()
         })
         .await?;
     Ok(server)

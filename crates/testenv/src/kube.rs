@@ -32,6 +32,10 @@ pub struct Options {
     /// `controller_manager`). The API server then listens on the node's host address
     /// instead of 127.0.0.1, so that Pods reach it.
     pub node: bool,
+    /// Record every request in an audit log ([`ControlPlane::audit_log`], JSON lines at
+    /// level `Metadata`: who, which verb on which resource, the response code), for tests
+    /// of which rights a client uses.
+    pub audit: bool,
 }
 
 /// A running control plane. Dropping it stops every process (see the `process` module).
@@ -41,6 +45,7 @@ pub struct ControlPlane {
     kubeconfig: Kubeconfig,
     server_url: String,
     logs: LogDir,
+    audit_log: Option<PathBuf>,
     // Dropped in reverse order of start: node, scheduler, controller-manager, API server,
     // then etcd.
     node: Option<Node>,
@@ -115,10 +120,17 @@ impl ControlPlane {
         })
         .await?;
 
+        let audit_log = options
+            .audit
+            .then(|| write_audit_policy(&logs))
+            .transpose()?;
         let listen = ApiserverListen {
             host: &host,
             port,
             node_authorizer: node.is_some(),
+            audit: audit_log
+                .as_ref()
+                .map(|(policy, log)| (policy.as_path(), log.as_path())),
         };
         let apiserver_args = apiserver_args(&listen, etcd_port, &pki, &tokens);
         let mut apiserver = Process::start(
@@ -181,6 +193,7 @@ impl ControlPlane {
             kubeconfig,
             server_url,
             logs,
+            audit_log: audit_log.map(|(_, log)| log),
             node,
             _scheduler: scheduler,
             _controller_manager: controller_manager,
@@ -250,7 +263,7 @@ impl ControlPlane {
             .get_or_try_init(|| {
                 Self::start(Options {
                     controller_manager: true,
-                    node: false,
+                    ..Options::default()
                 })
             })
             .await
@@ -302,6 +315,12 @@ impl ControlPlane {
     /// The folder with the servers' logs, certificates and kubeconfig.
     pub fn logs(&self) -> &LogDir {
         &self.logs
+    }
+
+    /// The audit log (JSON lines, one `audit.k8s.io/v1` Event per request), when started
+    /// with [`Options::audit`].
+    pub fn audit_log(&self) -> Option<&Path> {
+        self.audit_log.as_deref()
     }
 
     /// The node, when started with [`Options::node`].
@@ -371,6 +390,19 @@ struct ApiserverListen<'a> {
     host: &'a str,
     port: u16,
     node_authorizer: bool,
+    /// The audit policy and log files.
+    audit: Option<(&'a Path, &'a Path)>,
+}
+
+/// Writes an audit policy recording every request at level `Metadata`; returns it and the
+/// log's path.
+fn write_audit_policy(logs: &LogDir) -> Result<(PathBuf, PathBuf)> {
+    let policy = logs.join("audit-policy.yaml");
+    pki::write_file(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n",
+    )?;
+    Ok((policy, logs.join("audit.log")))
 }
 
 fn apiserver_args(
@@ -384,7 +416,7 @@ fn apiserver_args(
     } else {
         "RBAC"
     };
-    vec![
+    let mut args = vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
         format!("--bind-address={}", listen.host),
         // The `kubernetes` Service's endpoint: in-cluster clients reach the API server there.
@@ -417,7 +449,13 @@ fn apiserver_args(
         // Fairness queues cost CPU on a 2-core machine and change nothing for one client.
         "--enable-priority-and-fairness=false".to_owned(),
         "--profiling=false".to_owned(),
-    ]
+    ];
+    if let Some((policy, log)) = listen.audit {
+        args.push(format!("--audit-policy-file={}", policy.display()));
+        args.push(format!("--audit-log-path={}", log.display()));
+        args.push("--audit-log-format=json".to_owned());
+    }
+    args
 }
 
 fn start_controller_manager(

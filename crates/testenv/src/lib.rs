@@ -159,6 +159,27 @@ pub fn tool(program: &str) -> Result<PathBuf> {
     }
 }
 
+/// A new age identity from the real `age-keygen`: `(recipient, identity)`.
+///
+/// # Errors
+/// [`Error::NotInstalled`] without `age-keygen`; [`Error::Setup`] when it fails.
+pub fn age_keygen() -> Result<(String, String)> {
+    let program = tool("age-keygen")?;
+    let out = std::process::Command::new(&program)
+        .output()
+        .map_err(Error::io(format!("running {}", program.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let recipient = text.lines().find_map(|l| l.strip_prefix("# public key: "));
+    let identity = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-"));
+    match (out.status.success(), recipient, identity) {
+        (true, Some(recipient), Some(identity)) => Ok((recipient.to_owned(), identity.to_owned())),
+        _ => Err(Error::Setup {
+            step: "age-keygen".into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        }),
+    }
+}
+
 /// Whether a missing server must fail the test rather than skip it.
 pub fn servers_required() -> bool {
     std::env::var_os(REQUIRE_SERVERS_ENV).is_some_and(|v| v != "0" && !v.is_empty())

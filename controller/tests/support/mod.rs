@@ -115,12 +115,24 @@ impl Controller {
         selector: &str,
         extra: &[&str],
     ) -> Self {
+        Self::start_cluster_wide_with_env(plane, namespace, selector, extra, &[]).await
+    }
+
+    /// [`Controller::start_cluster_wide`] with more environment: `KUBECONFIG` there
+    /// replaces the admin's (to run the controller as its ServiceAccount).
+    pub async fn start_cluster_wide_with_env(
+        plane: &ControlPlane,
+        namespace: &str,
+        selector: &str,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Self {
         let cache = tempfile::tempdir().unwrap().keep();
         let artifact_dir = format!("--artifact-dir={}", cache.display());
         let selector = format!("--watch-label-selector={selector}");
         let mut args = vec!["--sync=true", artifact_dir.as_str(), selector.as_str()];
         args.extend_from_slice(extra);
-        Self::start_scoped(plane, namespace, "127.0.0.1", true, &args, &[]).await
+        Self::start_scoped(plane, namespace, "127.0.0.1", true, &args, env).await
     }
 
     async fn start_full(
@@ -154,7 +166,9 @@ impl Controller {
         ];
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut env = env.to_vec();
-        env.push(("KUBECONFIG", plane.kubeconfig_path()));
+        if !env.iter().any(|(name, _)| *name == "KUBECONFIG") {
+            env.push(("KUBECONFIG", plane.kubeconfig_path()));
+        }
         let mut process = Process::start("lockstep-controller", &bin, &args, &env, &logs).unwrap();
         process
             .wait_ready(Duration::from_secs(120), || {

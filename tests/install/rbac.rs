@@ -1,0 +1,425 @@
+//! Least privilege, proven: the real controller runs as the chart's ServiceAccount, with a
+//! token of that account and exactly the chart's Roles and bindings, against an API server
+//! that audits every request. It unseals a SealedSecret (and a changed one), renews its
+//! key, and syncs a repository with a SOPS-encrypted Secret through a Sync that applies as
+//! the tenant's own ServiceAccount, then deletes it. Every request the controller made as
+//! itself must be allowed, and every verb the Roles grant must have been used, but for the
+//! few listed in [`NOT_EXERCISED`] with the reason.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use lockstep_api::Sync;
+use lockstep_sealed::SealOptions;
+use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer, need, tool};
+use serde_json::json;
+
+use crate::support::{
+    Controller, create_lockstep, create_sealed, eventually, input, install_crd, install_sync_crds,
+    seal_json, secret, value,
+};
+use crate::{documents, render};
+
+/// Rights the Roles grant that this scene does not use, and why they are needed anyway.
+const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[(
+    "lockstep.dev",
+    "syncs",
+    "get",
+    "a Sync's dependsOn and the ownership check (an object another Sync holds) read other \
+     Syncs (controller/src/sync/reconcile.rs, crates/engine/src/ownership.rs); this scene \
+     has neither",
+)];
+
+/// One right: API group, resource (with `/subresource`), verb, and the namespace of the
+/// Role granting it (`None` for a ClusterRole).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Right {
+    group: String,
+    resource: String,
+    verb: String,
+    namespace: Option<String>,
+}
+
+#[tokio::test]
+async fn the_controller_needs_exactly_its_roles() {
+    let plane = need!(
+        // The controller-manager fills the aggregated `admin` role the tenant is bound to.
+        ControlPlane::start(ControlPlaneOptions {
+            audit: true,
+            controller_manager: true,
+            ..ControlPlaneOptions::default()
+        })
+        .await
+    );
+    let helm = need!(tool("helm"));
+    need!(tool("sops"));
+    let (recipient, identity) = need!(lockstep_testenv::age_keygen());
+    let git = need!(GitServer::start().await);
+    let (client, ctl) = plane.namespace("lockstep-system").await.unwrap();
+    let (_, tenant) = plane.namespace("tenant").await.unwrap();
+    install_crd(&client).await;
+    install_sync_crds(&client).await;
+
+    // The chart's ServiceAccount, Roles and bindings, as `helm install` creates them.
+    let rendered = render(&helm, &ctl, &[]);
+    let rbac_kinds = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
+    let rbac = documents(&rendered)
+        .into_iter()
+        .filter(|d| rbac_kinds.iter().any(|k| d["kind"] == *k))
+        .collect::<Vec<_>>();
+    let granted = granted_rights(&rbac);
+    for document in &rbac {
+        let text = serde_json::to_string(document).unwrap();
+        lockstep_testenv::manifests::apply_yaml(&client, &text)
+            .await
+            .unwrap();
+    }
+    let kubeconfig = service_account_kubeconfig(&plane, &client, &ctl).await;
+
+    // The tenant: an account bound to `admin` in its own namespace, the decryption key,
+    // and a repository with a ConfigMap and a SOPS-encrypted Secret.
+    crate::deployer(&client, &tenant).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &tenant);
+    let keys: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "sops-keys"},
+        "stringData": {"team.agekey": identity},
+    }))
+    .unwrap();
+    secrets.create(&PostParams::default(), &keys).await.unwrap();
+    let repo = git.create_repo("app", None).unwrap();
+    repo.write(
+        "app/config.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app-config, namespace: {tenant}}}\n\
+             data: {{greeting: hello}}\n"
+        ),
+    )
+    .unwrap();
+    repo.write(
+        "app/secret.yaml",
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secret, namespace: {tenant}}}\n\
+             stringData: {{password: sealed-in-git}}\n"
+        ),
+    )
+    .unwrap();
+    let sops = Command::new(tool("sops").unwrap())
+        .current_dir(repo.work_tree())
+        .env_clear()
+        .args(["--encrypt", "--in-place", "--age", &recipient])
+        .args([
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            "app/secret.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(sops.status.success(), "sops: {sops:?}");
+    repo.commit("app").unwrap();
+
+    // The controller, as the chart runs it, but as a process here with the account's token.
+    let selector = format!("lockstep.test/run={ctl}");
+    let controller = Controller::start_cluster_wide_with_env(
+        &plane,
+        &ctl,
+        &selector,
+        &["--default-service-account=default"],
+        &[("KUBECONFIG", kubeconfig.as_path())],
+    )
+    .await;
+    let label = json!({"lockstep.test/run": ctl});
+
+    // Unseal, then unseal a changed SealedSecret (the Secret is updated).
+    let cert = controller.cert().await;
+    let sealed = seal_json(
+        &cert,
+        input(&tenant, "db", &[("password", "first")]),
+        &SealOptions::default(),
+    );
+    create_sealed(&client, &tenant, sealed).await;
+    assert_eq!(
+        value(&secret(&client, &tenant, "db").await, "password"),
+        "first"
+    );
+    let changed = seal_json(
+        &cert,
+        input(&tenant, "db", &[("password", "second")]),
+        &SealOptions::default(),
+    );
+    let sealed_api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), &tenant, &crate::support::sealed_resource());
+    sealed_api
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": changed["spec"]})),
+        )
+        .await
+        .unwrap();
+    eventually("the changed SealedSecret to be unsealed", async || {
+        value(&secrets.get("db").await.unwrap(), "password") == "second"
+    })
+    .await;
+
+    // A key renewal asked for as `lockstep keys renew` does.
+    let ctl_secrets: Api<Secret> = Api::namespaced(client.clone(), &ctl);
+    let key_label = "sealedsecrets.bitnami.com/sealed-secrets-key";
+    let keys_now = || async {
+        let list = ctl_secrets
+            .list(&kube::api::ListParams::default().labels(key_label))
+            .await
+            .unwrap();
+        list.items
+    };
+    let first_key = keys_now().await.remove(0).metadata.name.unwrap();
+    ctl_secrets
+        .patch(
+            &first_key,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"lockstep.dev/renew-requested": "now"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("a renewed key, and the request cleared", async || {
+        let keys = keys_now().await;
+        keys.len() == 2
+            && keys.iter().all(|k| {
+                !k.metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key("lockstep.dev/renew-requested"))
+            })
+    })
+    .await;
+
+    // A Sync applying as the tenant's account, decrypting with the tenant's key.
+    create_lockstep(
+        &client,
+        &tenant,
+        "GitSource",
+        json!({
+            "metadata": {"name": "repo", "labels": label},
+            "spec": {"url": repo.git_url().unwrap(), "interval": "1m"},
+        }),
+    )
+    .await;
+    create_lockstep(
+        &client,
+        &tenant,
+        "Sync",
+        json!({
+            "metadata": {"name": "app", "labels": label},
+            "spec": {
+                "sourceRef": {"name": "repo"}, "path": "app", "interval": "1m", "prune": true,
+                "serviceAccountName": "deployer",
+                "decryption": {"provider": "sops", "secretRef": {"name": "sops-keys"}},
+            },
+        }),
+    )
+    .await;
+    let syncs: Api<Sync> = Api::namespaced(client.clone(), &tenant);
+    let mut ready = None;
+    let became_ready = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let status = syncs.get("app").await.unwrap().status.unwrap_or_default();
+            ready = status.conditions.into_iter().find(|c| c.type_ == "Ready");
+            if ready.as_ref().is_some_and(|c| c.status == "True") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(became_ready.is_ok(), "Sync app is not Ready: {ready:?}");
+    let config: Api<ConfigMap> = Api::namespaced(client.clone(), &tenant);
+    assert!(config.get_opt("app-config").await.unwrap().is_some());
+    assert_eq!(
+        value(&secrets.get("app-secret").await.unwrap(), "password"),
+        "sealed-in-git"
+    );
+
+    // Deleting the Sync: its finalizer prunes (as the tenant) and lets it go.
+    syncs.delete("app", &DeleteParams::default()).await.unwrap();
+    eventually("Sync app to be deleted and pruned", async || {
+        syncs.get_opt("app").await.unwrap().is_none()
+            && config.get_opt("app-config").await.unwrap().is_none()
+    })
+    .await;
+    // A clean stop gives the Lease up.
+    assert!(controller.terminate(Duration::from_secs(20)).await);
+
+    let user = format!("system:serviceaccount:{ctl}:lockstep-controller");
+    let (used, refused) = used_rights(plane.audit_log().unwrap(), &user);
+    for right in &used {
+        let scope = right.namespace.as_deref().unwrap_or("(all namespaces)");
+        eprintln!(
+            "used: {} {}/{} in {scope}",
+            right.verb, right.group, right.resource
+        );
+    }
+    assert!(
+        refused.is_empty(),
+        "the controller was refused (a right missing from its Roles): {refused:#?}"
+    );
+    let ungranted = used
+        .iter()
+        .filter(|u| !granted.iter().any(|g| covers(g, u)))
+        .collect::<Vec<_>>();
+    assert!(
+        ungranted.is_empty(),
+        "used but granted by no Role: {ungranted:#?}"
+    );
+    let unused = granted
+        .iter()
+        .filter(|g| !used.iter().any(|u| covers(g, u)))
+        .filter(|g| {
+            !NOT_EXERCISED.iter().any(|(group, resource, verb, _)| {
+                g.group == *group && g.resource == *resource && g.verb == *verb
+            })
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        unused.is_empty(),
+        "granted but never used (remove it from the Role, or say in NOT_EXERCISED why it \
+         is needed): {unused:#?}\nused: {used:#?}"
+    );
+}
+
+/// Every (group, resource, verb) the chart's Roles and ClusterRoles bound to the
+/// controller grant.
+fn granted_rights(rbac: &[serde_json::Value]) -> BTreeSet<Right> {
+    let mut rights = BTreeSet::new();
+    for role in rbac
+        .iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole")
+    {
+        let namespace = role["metadata"]["namespace"].as_str().map(str::to_owned);
+        for rule in role["rules"].as_array().unwrap() {
+            let strings = |key: &str| {
+                rule[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            for group in strings("apiGroups") {
+                for resource in strings("resources") {
+                    for verb in strings("verbs") {
+                        rights.insert(Right {
+                            group: group.clone(),
+                            resource: resource.clone(),
+                            verb,
+                            namespace: namespace.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    rights
+}
+
+/// Whether `granted` allows the request `used` (made in `used.namespace`, if any).
+fn covers(granted: &Right, used: &Right) -> bool {
+    granted.group == used.group
+        && granted.resource == used.resource
+        && granted.verb == used.verb
+        && (granted.namespace.is_none() || granted.namespace == used.namespace)
+}
+
+/// From the audit log: the rights `user` used acting as itself (requests it made
+/// impersonating a tenant are authorized as the tenant), and the requests refused.
+fn used_rights(log: &Path, user: &str) -> (BTreeSet<Right>, Vec<String>) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut used = BTreeSet::new();
+    let mut refused = Vec::new();
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["user"]["username"] != user {
+            continue;
+        }
+        let code = event["responseStatus"]["code"].as_u64().unwrap_or_default();
+        let decision = &event["annotations"]["authorization.k8s.io/decision"];
+        if code == 403 || decision == "forbid" {
+            refused.push(format!(
+                "{} {} ({})",
+                event["verb"], event["requestURI"], event["responseStatus"]["message"]
+            ));
+        }
+        if event["impersonatedUser"].is_object() {
+            // The impersonation itself was allowed (else 403 above); the request is the
+            // tenant's.
+            used.insert(Right {
+                group: String::new(),
+                resource: "serviceaccounts".into(),
+                verb: "impersonate".into(),
+                namespace: None,
+            });
+            continue;
+        }
+        let object = &event["objectRef"];
+        let Some(resource) = object["resource"].as_str() else {
+            continue; // discovery and other non-resource URLs: every user may
+        };
+        let resource = match object["subresource"].as_str() {
+            Some(sub) => format!("{resource}/{sub}"),
+            None => resource.to_owned(),
+        };
+        used.insert(Right {
+            group: object["apiGroup"].as_str().unwrap_or_default().to_owned(),
+            resource,
+            verb: event["verb"].as_str().unwrap_or_default().to_owned(),
+            namespace: object["namespace"].as_str().map(str::to_owned),
+        });
+    }
+    (used, refused)
+}
+
+/// A kubeconfig for the chart's ServiceAccount in `namespace`: the admin's, with a token
+/// the API server issued for that account (a `TokenRequest`, as the kubelet gets for a Pod).
+async fn service_account_kubeconfig(
+    plane: &ControlPlane,
+    client: &kube::Client,
+    namespace: &str,
+) -> std::path::PathBuf {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let issued = accounts
+        .create_token_request("lockstep-controller", &PostParams::default(), &request)
+        .await
+        .unwrap();
+    let token = issued.status.unwrap().token;
+    let admin = std::fs::read_to_string(plane.kubeconfig_path()).unwrap();
+    let text = admin
+        .lines()
+        .map(|line| match line.trim_start().strip_prefix("token: ") {
+            Some(_) => format!("    token: {token}"),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = plane.logs().join("lockstep-controller.kubeconfig");
+    std::fs::write(&path, text + "\n").unwrap();
+    path
+}

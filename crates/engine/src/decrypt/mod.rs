@@ -16,7 +16,7 @@
 mod sources;
 mod substitute;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use lockstep_sops::{DecryptOptions, EmitOptions, EncryptedFile, KeyResolver};
 use tracing::instrument;
@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use crate::keys::Keys;
 use crate::redact::Redactor;
-use crate::render::{Manifest, is_cluster_scoped_builtin};
+use crate::render::{Manifest, is_cluster_scoped_builtin, secure_join};
 use substitute::Plaintexts;
 
 /// Why decrypting a render failed. Names files and keys, never values.
@@ -224,15 +224,9 @@ fn learn(
     Ok(())
 }
 
+/// `root/path` by render's rule (render accepted the same `path` before).
 fn join(root: &Path, path: &str) -> Result<PathBuf, DecryptError> {
-    let relative = Path::new(path);
-    let escapes = relative
-        .components()
-        .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
-    if escapes {
-        return Err(DecryptError::InvalidPath {
-            path: path.to_owned(),
-        });
-    }
-    Ok(root.join(relative.strip_prefix("/").unwrap_or(relative)))
+    secure_join(root, path).map_err(|_| DecryptError::InvalidPath {
+        path: path.to_owned(),
+    })
 }

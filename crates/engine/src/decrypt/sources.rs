@@ -23,8 +23,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::DecryptError;
-
-const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+use crate::render::KUSTOMIZATION_FILES;
 
 /// An encrypted file to decrypt.
 pub(super) struct Source {

@@ -293,7 +293,10 @@ pub fn is_cluster_scoped_builtin(kind: &str) -> bool {
     CLUSTER_SCOPED.contains(&kind)
 }
 
-fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
+/// `root/path`, refusing a `path` that is absolute or climbs out with `..`: the one rule
+/// for the folder a Sync or `lockstep apply --path` names (render and decrypt both join
+/// with it).
+pub(crate) fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
     let relative = Path::new(path);
     let mut out = root.to_path_buf();
     for component in relative.components() {
@@ -313,7 +316,8 @@ fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
 }
 
 /// The file names kustomize accepts for a kustomization.
-const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 fn is_kustomization(file: &Path) -> bool {
     file.file_name()

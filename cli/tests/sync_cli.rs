@@ -32,6 +32,16 @@ fn code(output: &Output) -> i32 {
     output.status.code().expect("exit code")
 }
 
+/// Runs `command`: its exit code, stdout and stderr, neither of which may hold [`CANARY`].
+fn outcome(command: &mut Command) -> (i32, String, String) {
+    let output = command.output().unwrap();
+    let (stdout, stderr) = text(&output);
+    for stream in [&stdout, &stderr] {
+        assert!(!stream.contains(CANARY), "{stream}");
+    }
+    (code(&output), stdout, stderr)
+}
+
 fn write(root: &Path, path: &str, text: &str) {
     let file = root.join(path);
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -351,6 +361,11 @@ async fn apply_from_git_prunes_records_the_inventory_and_waits_for_health() {
 /// `lockstep encrypt`s `plain` (a Secret manifest) for a new age key in `dir`, writing
 /// `dir/app/secret.enc.yaml`; returns the key file.
 fn encrypted_secret(dir: &Path, plain: &str) -> std::path::PathBuf {
+    encrypted_secret_for(dir, plain, None)
+}
+
+/// [`encrypted_secret`], with `also` (an SSH public key) as a second recipient.
+fn encrypted_secret_for(dir: &Path, plain: &str, also: Option<&str>) -> std::path::PathBuf {
     let key = dir.join("keys.txt");
     let output = lockstep(dir)
         .args(["age-keygen", "-o"])
@@ -366,9 +381,13 @@ fn encrypted_secret(dir: &Path, plain: &str) -> std::path::PathBuf {
             .unwrap(),
     )
     .0;
+    let recipients = match also {
+        Some(also) => format!("{},{}", recipient.trim(), also.trim()),
+        None => recipient.trim().to_owned(),
+    };
     write(dir, "plain/secret.yaml", plain);
     let output = lockstep(dir)
-        .args(["encrypt", "--age", recipient.trim()])
+        .args(["encrypt", "--age", &recipients])
         .args(["--encrypted-regex", "^(data|stringData)$"])
         .arg(dir.join("plain/secret.yaml"))
         .output()
@@ -412,12 +431,7 @@ async fn sops_files_are_decrypted_in_memory_with_the_users_age_key() {
         if let Some(key) = key {
             command.env("SOPS_AGE_KEY_FILE", key);
         }
-        let output = command.output().unwrap();
-        let (stdout, stderr) = text(&output);
-        for stream in [&stdout, &stderr] {
-            assert!(!stream.contains(CANARY), "{stream}");
-        }
-        (code(&output), stdout, stderr)
+        outcome(&mut command)
     };
     let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, &ns);
 
@@ -810,39 +824,13 @@ async fn apply_and_diff_decrypt_with_an_ssh_key_and_a_key_command() {
         .expect("ssh-keygen");
     assert!(keygen.status.success(), "{keygen:?}");
     let ssh_recipient = std::fs::read_to_string(ssh_key.with_extension("pub")).unwrap();
-    let age_key = dir.path().join("keys.txt");
-    let output = lockstep(dir.path())
-        .args(["age-keygen", "-o"])
-        .arg(&age_key)
-        .output()
-        .unwrap();
-    assert_eq!(code(&output), 0, "{}", text(&output).1);
-    let age_recipient = text(
-        &lockstep(dir.path())
-            .args(["age-keygen", "-y"])
-            .arg(&age_key)
-            .output()
-            .unwrap(),
-    )
-    .0;
-    write(
+    let age_key = encrypted_secret_for(
         dir.path(),
-        "plain/secret.yaml",
         &format!(
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {CANARY}}}\n"
         ),
+        Some(&ssh_recipient),
     );
-    let recipients = format!("{},{}", age_recipient.trim(), ssh_recipient.trim());
-    let output = lockstep(dir.path())
-        .args(["encrypt", "--age", &recipients])
-        .args(["--encrypted-regex", "^(data|stringData)$"])
-        .arg(dir.path().join("plain/secret.yaml"))
-        .output()
-        .unwrap();
-    let (encrypted, stderr) = text(&output);
-    assert_eq!(code(&output), 0, "{stderr}");
-    write(dir.path(), "app/secret.enc.yaml", &encrypted);
-    std::fs::remove_dir_all(dir.path().join("plain")).unwrap();
     let source = dir.path().join("app").to_str().unwrap().to_owned();
     let key_cmd = format!("cat {}", age_key.display());
     let run = |verb: &str, home: &Path, key_cmd: Option<&str>| {
@@ -867,12 +855,7 @@ async fn apply_and_diff_decrypt_with_an_ssh_key_and_a_key_command() {
         if let Some(key_cmd) = key_cmd {
             command.env("SOPS_AGE_KEY_CMD", key_cmd);
         }
-        let output = command.output().unwrap();
-        let (stdout, stderr) = text(&output);
-        for stream in [&stdout, &stderr] {
-            assert!(!stream.contains(CANARY), "{stream}");
-        }
-        (code(&output), stdout, stderr)
+        outcome(&mut command)
     };
     let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client, &ns);
 

@@ -4,6 +4,7 @@
 //! is not written (exit 200). A file that does not exist yet is created with the keys of
 //! the flags or the creation rule.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -60,27 +61,41 @@ fn create(args: &EditArgs, format: Format) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the editor on `plain` and reads the result back in `format`: exit 200 when it is
-/// unchanged, 2 when it does not parse (nothing is written either way).
+/// unchanged, 2 when it does not parse (nothing is written either way). On a terminal, a
+/// text that does not parse goes back to the editor, as sops does.
 fn edit_text(file: &Path, plain: &[u8], format: Format) -> anyhow::Result<Tree> {
-    let Some(edited) = run_editor(file, plain)? else {
-        return Err(
-            Coded::new(Code::FileNotModified, "file has not changed, exiting")
-                .hint(hints::NOTHING_WRITTEN)
-                .into(),
-        );
-    };
-    lockstep_sops::stores::load(&edited, format).map_err(|e| {
-        anyhow::Error::new(e).context(Coded::new(
-            Code::CannotReadInput,
-            "the edited file does not parse; nothing was written",
-        ))
-    })
+    let mut text = Zeroizing::new(plain.to_vec());
+    loop {
+        let edited = run_editor(file, &text)?;
+        if edited[..] == *plain {
+            return Err(
+                Coded::new(Code::FileNotModified, "file has not changed, exiting")
+                    .hint(hints::NOTHING_WRITTEN)
+                    .into(),
+            );
+        }
+        match lockstep_sops::stores::load(&edited, format) {
+            Ok(tree) => return Ok(tree),
+            Err(e) if std::io::stdin().is_terminal() => {
+                eprintln!("lockstep: the edited file does not parse: {e}");
+                eprintln!("Press Enter to return to the editor, or Ctrl+C to exit.");
+                std::io::stdin().lines().next();
+                text = edited;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(Coded::new(
+                    Code::CannotReadInput,
+                    "the edited file does not parse; nothing was written",
+                )));
+            }
+        }
+    }
 }
 
 /// Writes `plain` to a 0600 file (same base name as `file`) in a private temporary
-/// directory, runs the editor on it and returns the new content, or `None` when the file
-/// is unchanged. The directory is removed afterwards.
-fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<u8>>>> {
+/// directory, runs the editor on it and returns the new content. The directory is removed
+/// afterwards. An editor that fails is sops' 201, like one that cannot be started.
+fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let dir = private_temp_dir("lockstep-edit-")?;
     let base = file
         .file_name()
@@ -118,7 +133,7 @@ fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<
             Ok(s) => {
                 let _ = std::fs::write(&path, vec![0u8; plain.len()]);
                 return Err(coded(
-                    Code::Generic,
+                    Code::NoEditorFound,
                     format!("the editor exited with {s}; nothing was written"),
                 ));
             }
@@ -135,8 +150,5 @@ fn run_editor(file: &Path, plain: &[u8]) -> anyhow::Result<Option<Zeroizing<Vec<
     }
     let edited = Zeroizing::new(std::fs::read(&path).context("cannot read the edited file")?);
     let _ = std::fs::write(&path, vec![0u8; edited.len().max(plain.len())]);
-    if edited[..] == *plain {
-        return Ok(None);
-    }
-    Ok(Some(edited))
+    Ok(edited)
 }

@@ -152,7 +152,7 @@ async fn list_renew_and_retire_with_the_controller() {
     // After re-sealing, the old key retires and the running controller drops it.
     let url = format!("http://127.0.0.1:{}", controller.api_port);
     ok(
-        run(dir, kc, &["rotate", "--controller-url", &url]),
+        run(dir, kc, &["rotate", "--yes", "--controller-url", &url]),
         "rotate",
     );
     assert_eq!(controller.post("/v1/verify", &old_sealed).await.status, 200);

@@ -132,10 +132,22 @@ async fn repository_of_200_files_rotates_and_rm_age_locks_the_identity_out() {
     );
     assert_eq!(snapshot(root), before);
 
+    // Without a terminal and without --yes, nothing is rewritten (UX review D25).
+    let refused = lockstep(root, &vars, &["rotate"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("not confirmed") && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(root), before);
+
     // rotate (no path: the work tree): every file gets a new data key, same plaintext.
     let started = Instant::now();
     let out = ok(
-        lockstep(root, &vars, &["rotate"]).output().unwrap(),
+        lockstep(root, &vars, &["rotate", "--yes"])
+            .output()
+            .unwrap(),
         "rotate",
     );
     eprintln!("rotating 200 files took {:?}", started.elapsed());
@@ -163,9 +175,13 @@ async fn repository_of_200_files_rotates_and_rm_age_locks_the_identity_out() {
 
     // --rm-age X: X opens nothing, A still opens everything.
     ok(
-        lockstep(root, &vars, &["rotate", "--rm-age", &x.recipient, "apps"])
-            .output()
-            .unwrap(),
+        lockstep(
+            root,
+            &vars,
+            &["rotate", "--yes", "--rm-age", &x.recipient, "apps"],
+        )
+        .output()
+        .unwrap(),
         "rotate --rm-age",
     );
     for f in &files {
@@ -204,7 +220,7 @@ async fn repository_of_200_files_rotates_and_rm_age_locks_the_identity_out() {
         .await
         .unwrap();
     let out = ok(
-        lockstep(root, &vars, &["rotate", "--rewrap"])
+        lockstep(root, &vars, &["rotate", "--yes", "--rewrap"])
             .output()
             .unwrap(),
         "rotate --rewrap",
@@ -298,7 +314,7 @@ fn update_keys_applies_the_rules_and_a_failing_file_is_left_alone() {
     let locked_before = std::fs::read(&locked).unwrap();
 
     let vars = [("SOPS_AGE_KEY_FILE", a.file.to_str().unwrap())];
-    let out = lockstep(root, &vars, &["rotate", "--update-keys", "."])
+    let out = lockstep(root, &vars, &["rotate", "--yes", "--update-keys", "."])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

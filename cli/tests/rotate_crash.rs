@@ -92,6 +92,7 @@ fn killed_rotation_leaves_every_file_old_or_new() {
     let root_arg = root.to_str().unwrap().to_owned();
     let args = [
         "rotate",
+        "--yes",
         "--jobs",
         "2",
         "--recovery-private-key",

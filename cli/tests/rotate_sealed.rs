@@ -119,6 +119,7 @@ fn offline_reseal_with_private_keys_and_a_certificate() {
     let root = repo.path().to_str().unwrap();
     let offline = [
         "rotate",
+        "--yes",
         "--recovery-private-key",
         key_file.to_str().unwrap(),
         "--cert",
@@ -137,7 +138,7 @@ fn offline_reseal_with_private_keys_and_a_certificate() {
     assert_eq!(snapshot(repo.path()), before);
 
     // Without a way to re-seal, SealedSecrets are skipped, not failed.
-    let out = lockstep(repo.path(), &[], &["rotate", root])
+    let out = lockstep(repo.path(), &[], &["rotate", "--yes", root])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -203,9 +204,13 @@ async fn every_scope_reseals_online_to_the_newest_key_and_unseals_in_the_cluster
 
     let url = format!("http://127.0.0.1:{}", controller.api_port);
     let out = ok(
-        lockstep(repo.path(), &[], &["rotate", "--controller-url", &url, "."])
-            .output()
-            .unwrap(),
+        lockstep(
+            repo.path(),
+            &[],
+            &["rotate", "--yes", "--controller-url", &url, "."],
+        )
+        .output()
+        .unwrap(),
         "rotate --controller-url",
     );
     assert_eq!(out.lines().count(), files.len(), "{out}");

@@ -59,7 +59,7 @@ enum Command {
     ExecEnv(exec_env::ExecEnvArgs),
     /// Run a command on a temporary decrypted copy of a sops file ({} is its path).
     ExecFile(exec_file::ExecFileArgs),
-    /// Rotate a sops file's data key (--add-*/--rm-* to change its keys).
+    /// Rotate data keys: one sops file, or every SOPS file and SealedSecret of a repository.
     Rotate(rotate::RotateArgs),
     /// The controller's sealing keys: list, renew, backup, restore, import, retire.
     Keys(keys::KeysArgs),

@@ -23,7 +23,8 @@ mod sealed;
 mod sops;
 
 /// Rotate data keys: of one sops file (sops-compatible), or of every SOPS file and
-/// SealedSecret under the given paths (default: the current Git work tree).
+/// SealedSecret under the given paths (default: the current Git work tree), in place after
+/// asking (`--yes` to skip the question).
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// One encrypted file (sops' `rotate`), or files and directories to rotate in place
@@ -69,6 +70,10 @@ pub struct RepoFlags {
     /// With `--recovery-private-key`: the certificate to seal to (file or http(s) URL).
     #[arg(long, value_name = "FILE|URL", requires = "recovery_private_key")]
     pub cert: Option<String>,
+    /// Rotate without asking. Without it, repository mode asks on a terminal and refuses
+    /// without one (`--dry-run` never asks).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     /// Files worked on at once (default: 4 per CPU, as KMS and Vault calls mostly wait).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,

@@ -48,6 +48,10 @@ pub fn run(args: RotateArgs) -> anyhow::Result<ExitCode> {
         4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     });
     let dry_run = args.repo.dry_run;
+    if !dry_run && !args.repo.yes && !confirmed(&roots, found.len())? {
+        eprintln!("nothing was rotated");
+        return Ok(ExitCode::FAILURE);
+    }
 
     let bar = if dry_run {
         indicatif::ProgressBar::hidden()
@@ -132,4 +136,29 @@ fn replace(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+/// Asks before rewriting `count` files in place (UX review D25), as `updatekeys` does: on a
+/// terminal a `y` goes ahead; without one, `--yes` is required.
+fn confirmed(roots: &[std::path::PathBuf], count: usize) -> anyhow::Result<bool> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if count == 0 {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(coded(
+            Code::Generic,
+            format!(
+                "not confirmed: rotating rewrites {count} file(s) in place; pass --yes to go ahead without a terminal, or --dry-run to see what would change"
+            ),
+        ));
+    }
+    let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    eprint!(
+        "Rotate the data keys of {count} file(s) under {} in place? (y/n): ",
+        roots.join(", ")
+    );
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().eq_ignore_ascii_case("y"))
 }

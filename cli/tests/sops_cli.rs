@@ -874,6 +874,64 @@ fn edit_checks(env: &Env, path: &Path, before: Vec<u8>) {
         "sops -d after edit",
     );
     assert!(String::from_utf8_lossy(&plain).contains("deeper: changed"));
+
+    // UX review D16: a failing editor is sops' 201; nothing is written.
+    let unchanged = std::fs::read(path).unwrap();
+    let mut cmd = lockstep_bin();
+    env.prepare(&mut cmd, &[0]);
+    let out = cmd
+        .env("EDITOR", "false")
+        .args(["edit", "secret.enc.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(201),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(path).unwrap(), unchanged);
+}
+
+/// UX review D16: on a terminal, a text that no longer parses goes back to the editor (as
+/// sops does) instead of being thrown away. The editor breaks the YAML the first time and
+/// fixes it the second; `script` gives the run a terminal.
+#[test]
+fn edit_on_a_terminal_returns_to_the_editor_until_the_text_parses() {
+    let Some(env) = Env::new(1) else { return };
+    let (path, _) = encrypted_yaml(&env);
+    let script = env.write(
+        "ed.sh",
+        b"#!/bin/sh\nif [ -e ed.once ]; then sed -i '$d' \"$1\"; sed -i 's/deeper: value/deeper: fixed/' \"$1\"; else touch ed.once; echo 'broken: [' >> \"$1\"; fi\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("lockstep");
+    let mut cmd = Command::new("script");
+    env.prepare(&mut cmd, &[0]);
+    let out = cmd
+        .env("EDITOR", script.to_str().unwrap())
+        .args([
+            "-qec",
+            &format!("{} edit secret.enc.yaml", bin.display()),
+            "/dev/null",
+        ])
+        .write_stdin_bytes(b"\n");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("does not parse"), "{shown}");
+    assert!(shown.contains("return to the editor"), "{shown}");
+    let plain = ok(
+        env.sops(&[0], &["decrypt", path.to_str().unwrap()]),
+        "sops -d after the second edit",
+    );
+    let plain = String::from_utf8_lossy(&plain);
+    assert!(
+        plain.contains("deeper: fixed") && !plain.contains("broken"),
+        "{plain}"
+    );
 }
 
 #[test]
@@ -928,6 +986,29 @@ fn set_unset_filestatus_exec() {
         ok(env.ours(&[0], &["filestatus", "plain.yaml"]), "filestatus"),
         b"{\"encrypted\":false}\n"
     );
+    // UX review D15: stdin and a name without a known extension are recognised.
+    let encrypted = std::fs::read(&path).unwrap();
+    env.write("secret-noext", &encrypted);
+    let mut stdin = lockstep_bin();
+    env.prepare(&mut stdin, &[0]);
+    for (out, what) in [
+        (
+            env.ours(&[0], &["filestatus", "secret-noext"]),
+            "no extension",
+        ),
+        (
+            stdin
+                .args(["filestatus", "-"])
+                .write_stdin_bytes(&encrypted),
+            "stdin",
+        ),
+    ] {
+        assert_eq!(ok(out, what), b"{\"encrypted\":true}\n", "{what}");
+    }
+    let mut plain = lockstep_bin();
+    env.prepare(&mut plain, &[0]);
+    let out = plain.args(["filestatus", "-"]).write_stdin_bytes(b"a: b\n");
+    assert_eq!(ok(out, "plain stdin"), b"{\"encrypted\":false}\n");
     env.write("plain.env", DOTENV.as_bytes());
     let enc = ok(
         env.ours(&[0], &["encrypt", "--age", env.recipient(0), "plain.env"]),

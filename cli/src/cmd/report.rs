@@ -118,7 +118,7 @@ fn library_hint(cause: &(dyn std::error::Error + 'static)) -> Option<Hint> {
     if let Some(e) = cause.downcast_ref::<DecryptError>() {
         return match e {
             DecryptError::NoKey { .. } => Some(Hint::new(
-                "make an identity of the file available: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, ~/.config/sops/age/keys.txt, AWS credentials or VAULT_TOKEN",
+                "make an identity of the file available: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, SOPS_AGE_KEY_CMD, an SSH key (~/.ssh/id_ed25519, SOPS_AGE_SSH_PRIVATE_KEY_FILE), ~/.config/sops/age/keys.txt, AWS credentials or VAULT_TOKEN",
             )),
             DecryptError::MacMismatch
             | DecryptError::MacMissing

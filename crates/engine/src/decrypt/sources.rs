@@ -1,11 +1,11 @@
 //! Finding the SOPS-encrypted files a render used.
 //!
-//! For a plain folder that is every `.yaml`/`.yml`/`.json` file under it (hidden ones
-//! skipped, as render skips them). For a kustomization it is what kustomize reads, followed
-//! through local `resources`, `bases` and `components`: those resource files, the patch
-//! files (`patches[].path`, `patchesStrategicMerge`, `patchesJson6902[].path`) and the
-//! `files`/`envs`/`env` sources of `secretGenerator` and `configMapGenerator`. Remote
-//! entries and anything outside the artifact are not followed (render refuses them).
+//! The files are the ones render read ([`render::files`]): every manifest file, and for a
+//! kustomization what kustomize reads, followed through local `resources`, `bases` and
+//! `components` by render's own walk ([`kustomize::walk`], which refused remote entries and
+//! anything outside the artifact): those resource files, the patch files
+//! (`patches[].path`, `patchesStrategicMerge`, `patchesJson6902[].path`) and the
+//! `files`/`envs`/`env` sources of `secretGenerator` and `configMapGenerator`.
 //!
 //! A file counts as encrypted when it mentions SOPS (`sops`, `mac`, `ENC[`) and then loads
 //! as a SOPS file with metadata; one that mentions SOPS but holds no metadata is left
@@ -14,7 +14,7 @@
 //! is too large, or does not load (bad syntax, an alias bomb), fails the render naming the
 //! file and the line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use lockstep_limits::LIMITS;
@@ -23,7 +23,8 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::DecryptError;
-use crate::render::KUSTOMIZATION_FILES;
+use crate::render::kustomize::{self, Visit};
+use crate::render::{self, RenderError, is_kustomization};
 
 /// An encrypted file to decrypt.
 pub(super) struct Source {
@@ -46,11 +47,44 @@ pub(super) fn find(root: &Path, dir: &Path) -> Result<Vec<Source>, DecryptError>
         source,
     })?;
     let mut candidates = BTreeMap::new();
-    if has_kustomization(dir) {
-        let mut seen = std::collections::HashSet::new();
-        walk_kustomization(&root, dir, &mut seen, &mut candidates);
-    } else {
-        walk_folder(dir, &mut candidates)?;
+    let files = render::files(dir).map_err(|err| match err {
+        RenderError::Read { path, source } => DecryptError::Read { file: path, source },
+        other => DecryptError::Read {
+            file: dir.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })?;
+    let mut seen = HashSet::new();
+    for file in files {
+        if !is_kustomization(&file) {
+            let format = Format::from_path(&file);
+            add(&mut candidates, file, format, false);
+            continue;
+        }
+        let kustomization_dir = file.parent().unwrap_or(dir);
+        let relative = file.strip_prefix(&root).unwrap_or(&file);
+        // Render walked the same kustomizations and accepted every reference.
+        kustomize::walk(
+            &root,
+            kustomization_dir,
+            relative,
+            &mut seen,
+            &mut |visit| match visit {
+                Visit::Kustomization(dir, k) => kustomization_files(dir, k, &mut candidates),
+                Visit::Resource(path) => {
+                    add(
+                        &mut candidates,
+                        path.to_path_buf(),
+                        Format::from_path(path),
+                        false,
+                    );
+                }
+            },
+        )
+        .map_err(|err| DecryptError::Read {
+            file: relative.to_path_buf(),
+            source: std::io::Error::other(err.to_string()),
+        })?;
     }
     let mut sources = Vec::new();
     for (path, (format, whole)) in candidates {
@@ -95,10 +129,6 @@ fn looks_encrypted(bytes: &[u8]) -> bool {
     has(b"sops") && has(b"mac") && has(b"ENC[")
 }
 
-fn has_kustomization(dir: &Path) -> bool {
-    KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file())
-}
-
 type Candidates = BTreeMap<PathBuf, (Format, bool)>;
 
 /// Records `path` (if it exists; kustomize reports missing files) under its real name, so
@@ -111,52 +141,10 @@ fn add(candidates: &mut Candidates, path: PathBuf, format: Format, whole: bool) 
     entry.1 |= whole;
 }
 
-fn walk_folder(dir: &Path, candidates: &mut Candidates) -> Result<(), DecryptError> {
-    let read = std::fs::read_dir(dir).map_err(|source| DecryptError::Read {
-        file: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in read.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            walk_folder(&path, candidates)?;
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
-            let format = Format::from_path(&path);
-            add(candidates, path, format, false);
-        }
-    }
-    Ok(())
-}
-
-fn walk_kustomization(
-    root: &Path,
-    dir: &Path,
-    seen: &mut std::collections::HashSet<PathBuf>,
-    candidates: &mut Candidates,
-) {
-    let Ok(dir) = dir.canonicalize() else {
-        return;
-    };
-    if !dir.starts_with(root) || !seen.insert(dir.clone()) {
-        return;
-    }
-    let Some(text) = KUSTOMIZATION_FILES
-        .iter()
-        .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())
-    else {
-        return;
-    };
-    // A kustomization that does not parse is kustomize's to report.
-    let Ok(k) =
-        serde_saphyr::from_str_with_options::<Value>(&text, lockstep_limits::yaml_options())
-    else {
-        return;
-    };
+/// The files a kustomization (in `dir`) reads besides its resources: patch files
+/// (`patches[].path`, `patchesStrategicMerge`, `patchesJson6902[].path`) and the
+/// `files`/`envs`/`env` sources of its generators.
+fn kustomization_files(dir: &Path, k: &Value, candidates: &mut Candidates) {
     let strings = |v: &Value| -> Vec<String> {
         match v {
             Value::Array(items) => items
@@ -169,21 +157,6 @@ fn walk_kustomization(
         }
     };
     let local = |entry: &str| !entry.contains("://") && !entry.contains('\n');
-    for field in ["resources", "bases", "components"] {
-        for entry in strings(&k[field]).iter().filter(|e| local(e)) {
-            let target = dir.join(entry);
-            if target.is_dir() {
-                walk_kustomization(root, &target, seen, candidates);
-            } else {
-                add(
-                    candidates,
-                    target.clone(),
-                    Format::from_path(&target),
-                    false,
-                );
-            }
-        }
-    }
     let mut patches = strings(&k["patchesStrategicMerge"]);
     for field in ["patches", "patchesJson6902"] {
         for patch in k[field].as_array().into_iter().flatten() {
@@ -192,19 +165,16 @@ fn walk_kustomization(
     }
     for entry in patches.iter().filter(|e| local(e)) {
         let target = dir.join(entry);
-        add(
-            candidates,
-            target.clone(),
-            Format::from_path(&target),
-            false,
-        );
+        let format = Format::from_path(&target);
+        add(candidates, target, format, false);
     }
     for field in ["secretGenerator", "configMapGenerator"] {
         for generator in k[field].as_array().into_iter().flatten() {
             for file in strings(&generator["files"]) {
                 let path = file.split_once('=').map_or(file.as_str(), |(_, p)| p);
                 let target = dir.join(path);
-                add(candidates, target.clone(), Format::from_path(&target), true);
+                let format = Format::from_path(&target);
+                add(candidates, target, format, true);
             }
             let mut envs = strings(&generator["envs"]);
             envs.extend(strings(&generator["env"]));

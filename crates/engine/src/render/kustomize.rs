@@ -99,6 +99,15 @@ fn program() -> Option<Command> {
     Some(command)
 }
 
+/// What [`walk`] shows its visitor.
+pub(crate) enum Visit<'a> {
+    /// A kustomization: its folder and its parsed content.
+    Kustomization(&'a Path, &'a Value),
+    /// A `resources`/`bases`/`components` entry that is a file, checked to be inside the
+    /// source (its real path).
+    Resource(&'a Path),
+}
+
 /// Checks that the directories and files a kustomization builds from are inside `root`,
 /// following folders recursively (`seen` stops cycles).
 fn check_references(
@@ -106,6 +115,23 @@ fn check_references(
     dir: &Path,
     relative: &Path,
     seen: &mut HashSet<PathBuf>,
+) -> Result<(), RenderError> {
+    walk(root, dir, relative, seen, &mut |_| {})
+}
+
+/// The one walk over a kustomization and the local folders it builds from: every
+/// `resources`/`bases`/`components` entry must be a file or folder inside `root` (remote
+/// ones are refused); each kustomization and each resource file is shown to `visit`
+/// (the decrypt stage finds the encrypted files kustomize reads this way).
+///
+/// # Errors
+/// [`RenderError::KustomizeReference`] naming the entry and why.
+pub(crate) fn walk(
+    root: &Path,
+    dir: &Path,
+    relative: &Path,
+    seen: &mut HashSet<PathBuf>,
+    visit: &mut dyn FnMut(Visit<'_>),
 ) -> Result<(), RenderError> {
     let Ok(dir) = dir.canonicalize() else {
         return Ok(());
@@ -126,6 +152,7 @@ fn check_references(
     else {
         return Ok(());
     };
+    visit(Visit::Kustomization(&dir, &kustomization));
     let refuse = |entry: &str, reason| RenderError::KustomizeReference {
         path: relative.to_path_buf(),
         entry: entry.to_owned(),
@@ -158,7 +185,9 @@ fn check_references(
                 .strip_prefix(&root)
                 .unwrap_or(&target)
                 .join("kustomization.yaml");
-            check_references(&root, &target, &below, seen)?;
+            walk(&root, &target, &below, seen, visit)?;
+        } else {
+            visit(Visit::Resource(&target));
         }
     }
     Ok(())

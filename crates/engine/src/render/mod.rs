@@ -19,7 +19,7 @@
 //! `spawn_blocking` in async code. Files are read as they are in the source: SOPS-encrypted
 //! files stay encrypted here, and decryption happens on the rendered objects, in memory.
 
-mod kustomize;
+pub(crate) mod kustomize;
 mod yaml;
 
 use std::collections::HashSet;
@@ -246,10 +246,7 @@ pub fn render(
             reason: "not a folder in the source",
         });
     }
-    let mut files = Vec::new();
-    collect(&dir, &dir, &mut files)?;
-    files.sort();
-
+    let files = files(&dir)?;
     let mut manifests = Vec::new();
     for file in files {
         let relative = file.strip_prefix(&dir).unwrap_or(&file).to_path_buf();
@@ -319,9 +316,22 @@ pub(crate) fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderErro
 pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
-fn is_kustomization(file: &Path) -> bool {
+pub(crate) fn is_kustomization(file: &Path) -> bool {
     file.file_name()
         .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
+}
+
+/// The files render reads under `dir`, sorted: manifests, and in place of a folder with a
+/// kustomization that kustomization (kustomize decides what belongs to its build; see
+/// [`kustomize::walk`]). Decrypt starts from the same list.
+///
+/// # Errors
+/// [`RenderError::Read`] when a folder cannot be listed.
+pub(crate) fn files(dir: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    let mut files = Vec::new();
+    collect(dir, dir, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 /// The files to read under `dir`, or its kustomization when it has one (then nothing

@@ -227,3 +227,45 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// A kustomization in a subfolder of a plain folder (render builds it with kustomize): its
+/// encrypted generator source is decrypted too, found by render's own walk. Before, the
+/// decrypt stage listed only the folder's YAML files here and left the generated Secret
+/// encrypted (`Unresolved`).
+#[tokio::test]
+async fn a_kustomization_inside_a_plain_folder_has_its_generator_sources_decrypted() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    let (recipient, identity) = lockstep_keys::age::generate();
+    repo.write(
+        "apps/plain.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\ndata: {a: b}\n",
+    );
+    repo.write("apps/sub/app.env", "API_TOKEN=canary-nested-5005\n");
+    repo.write(
+        "apps/sub/kustomization.yaml",
+        "secretGenerator:\n- name: nested\n  envs:\n  - app.env\n",
+    );
+    repo.encrypt("apps/sub/app.env", &["--age", recipient.as_str()]);
+    let keys = Keys::from_secret(
+        [("age.agekey", identity.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+    let out = decrypt(
+        repo.root().to_owned(),
+        "apps".into(),
+        repo.render("apps"),
+        keys,
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{}", all_text(&err)));
+    let nested = out
+        .manifests
+        .iter()
+        .find(|m| m.name().starts_with("nested-"))
+        .expect("the generated Secret");
+    let token = STANDARD
+        .decode(nested.object["data"]["API_TOKEN"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(token, b"canary-nested-5005");
+}

@@ -47,13 +47,16 @@ pub(super) fn find(root: &Path, dir: &Path) -> Result<Vec<Source>, DecryptError>
         source,
     })?;
     let mut candidates = BTreeMap::new();
-    let files = render::files(dir).map_err(|err| match err {
-        RenderError::Read { path, source } => DecryptError::Read { file: path, source },
-        other => DecryptError::Read {
-            file: dir.to_path_buf(),
-            source: std::io::Error::other(other.to_string()),
-        },
-    })?;
+    // Render warned about the entries it skipped already.
+    let files = render::files(dir)
+        .map_err(|err| match err {
+            RenderError::Read { path, source } => DecryptError::Read { file: path, source },
+            other => DecryptError::Read {
+                file: dir.to_path_buf(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        })?
+        .files;
     let mut seen = HashSet::new();
     for file in files {
         if !is_kustomization(&file) {

@@ -246,7 +246,14 @@ pub fn render(
             reason: "not a folder in the source",
         });
     }
-    let files = files(&dir)?;
+    let Listing { files, skipped } = files(&dir)?;
+    // Said aloud, since a file the user meant is missing.
+    for (path, what) in skipped {
+        tracing::warn!(
+            "skipped {}: {what}, and render reads only the regular files and folders of the source",
+            path.display()
+        );
+    }
     let mut manifests = Vec::new();
     for file in files {
         let relative = file.strip_prefix(&dir).unwrap_or(&file).to_path_buf();
@@ -321,29 +328,40 @@ pub(crate) fn is_kustomization(file: &Path) -> bool {
         .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
 }
 
-/// The files render reads under `dir`, sorted: manifests, and in place of a folder with a
-/// kustomization that kustomization (kustomize decides what belongs to its build; see
-/// [`kustomize::walk`]). Decrypt starts from the same list.
+/// The files render reads under a folder, and what it skipped.
+pub(crate) struct Listing {
+    /// Manifests, and in place of a folder with a kustomization that kustomization
+    /// (kustomize decides what belongs to its build; see [`kustomize::walk`]), sorted.
+    pub files: Vec<PathBuf>,
+    /// Entries that are neither regular files nor folders (symlinks, devices), relative to
+    /// the folder, with what they are: never followed.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
+/// The [`Listing`] of `dir`. Decrypt starts from the same list as render.
 ///
 /// # Errors
 /// [`RenderError::Read`] when a folder cannot be listed.
-pub(crate) fn files(dir: &Path) -> Result<Vec<PathBuf>, RenderError> {
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files)?;
-    files.sort();
-    Ok(files)
+pub(crate) fn files(dir: &Path) -> Result<Listing, RenderError> {
+    let mut listing = Listing {
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
+    collect(dir, dir, &mut listing)?;
+    listing.files.sort();
+    Ok(listing)
 }
 
 /// The files to read under `dir`, or its kustomization when it has one (then nothing
 /// below it is read directly: kustomize decides what belongs to the build).
-/// `base` is the rendered folder, which warnings name paths from.
-fn collect(base: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), RenderError> {
+/// `base` is the listed folder, which skipped entries are named from.
+fn collect(base: &Path, dir: &Path, listing: &mut Listing) -> Result<(), RenderError> {
     if let Some(kustomization) = KUSTOMIZATION_FILES
         .iter()
         .map(|name| dir.join(name))
         .find(|path| path.is_file())
     {
-        files.push(kustomization);
+        listing.files.push(kustomization);
         return Ok(());
     }
     let read = std::fs::read_dir(dir).map_err(|source| RenderError::Read {
@@ -366,23 +384,21 @@ fn collect(base: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Rend
             source,
         })?;
         if kind.is_dir() {
-            collect(base, &path, files)?;
+            collect(base, &path, listing)?;
         } else if kind.is_file() {
             if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
-                files.push(path);
+                listing.files.push(path);
             }
         } else {
             // Never followed: a link could point out of the source (/etc/shadow), at a device
-            // (/dev/zero) or at itself. Said aloud, since a file the user meant is missing.
+            // (/dev/zero) or at itself.
             let what = if kind.is_symlink() {
                 "a symlink"
             } else {
                 "not a regular file"
             };
-            tracing::warn!(
-                "skipped {}: {what}, and render reads only the regular files and folders of the source",
-                path.strip_prefix(base).unwrap_or(&path).display()
-            );
+            let shown = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
+            listing.skipped.push((shown, what));
         }
     }
     Ok(())

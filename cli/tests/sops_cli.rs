@@ -1135,6 +1135,11 @@ fn rotate_and_updatekeys() {
         .filter(|l| l.contains("ENC["))
         .map(str::to_owned)
         .collect();
+    // Without a terminal and without -y: refused, and the count is of files (UX review D22).
+    let refused = env.ours(&[1], &["updatekeys", "secret.enc.yaml"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("1 file(s) not updated"), "{stderr}");
     ok(
         env.ours(&[1], &["updatekeys", "-y", "secret.enc.yaml"]),
         "updatekeys",

@@ -113,6 +113,11 @@ pub enum SealError {
     /// The Secret has no `metadata.name` and no `--name` was given.
     #[error("secret must have a name (metadata.name or --name)")]
     MissingName,
+    /// A raw value sealed with strict scope needs the name of the Secret it will be in.
+    #[error(
+        "a strict sealed value needs the Secret's name: pass --name (or --scope namespace-wide)"
+    )]
+    MissingRawName,
     /// A strict or namespace-wide value needs a namespace.
     #[error("a {scope} sealed value needs a namespace (-n/--namespace)")]
     MissingNamespace {
@@ -168,7 +173,7 @@ pub fn seal_value(
 /// `kubeseal --raw`: seals one value, checking that the scope has what it binds to.
 ///
 /// # Errors
-/// [`SealError::MissingNamespace`] / [`SealError::MissingName`] when the scope needs them.
+/// [`SealError::MissingNamespace`] / [`SealError::MissingRawName`] when the scope needs them.
 pub fn seal_raw(
     key: &SealingPublicKey,
     scope: Scope,
@@ -181,7 +186,7 @@ pub fn seal_raw(
     let (ns, nm) = match scope {
         Scope::Strict => (
             namespace.ok_or(SealError::MissingNamespace { scope })?,
-            name.ok_or(SealError::MissingName)?,
+            name.ok_or(SealError::MissingRawName)?,
         ),
         Scope::NamespaceWide => (namespace.ok_or(SealError::MissingNamespace { scope })?, ""),
         Scope::ClusterWide => ("", ""),

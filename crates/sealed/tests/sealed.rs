@@ -205,10 +205,10 @@ fn seal_all_keeps_input_order_and_reports_the_first_failure() {
 fn raw_values_follow_scope_rules() {
     let key = pkcs8_key();
     let pk = key.public_key();
-    assert!(matches!(
-        seal_raw(pk, Scope::Strict, Some("n"), None, b"v"),
-        Err(SealError::MissingName)
-    ));
+    // UX review D23: raw mode has no metadata.name to point at.
+    let err = seal_raw(pk, Scope::Strict, Some("n"), None, b"v").unwrap_err();
+    assert!(matches!(err, SealError::MissingRawName), "{err}");
+    assert!(err.to_string().contains("--name") && !err.to_string().contains("metadata"));
     assert!(matches!(
         seal_raw(pk, Scope::NamespaceWide, None, None, b"v"),
         Err(SealError::MissingNamespace { .. })

@@ -50,7 +50,7 @@ pub fn run(args: UpdatekeysArgs) -> anyhow::Result<ExitCode> {
     if failed > 0 {
         return Err(coded(
             Code::Generic,
-            format!("failed updating {failed} key(s)"),
+            format!("{failed} file(s) not updated"),
         ));
     }
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,8 @@
 #       (--out FILE.tar | --cache DIR | --rootfs DIR)
 #
 # --out writes the OCI archive; --cache DIR writes DIR/lockstep-controller-<key>.oci.tar,
-# keyed by every input, unless it is there, and prints its path; --rootfs only assembles
+# keyed by every input, unless it is there, and prints its path (archives there unused for
+# a day are deleted); --rootfs only assembles
 # the folder (deploy/Dockerfile copies it into a `FROM scratch` image).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,8 +57,11 @@ if [ -n "$cache" ]; then
     out=$cache/lockstep-controller-$key.oci.tar
     if [ ! -f "$out" ]; then
         mkdir -p "$cache"
+        # Every build of the binaries makes a new image; those unused for a day go.
+        find "$cache" -maxdepth 1 -name 'lockstep-controller-*.oci.tar' -mtime +0 -delete
         "$0" --controller "$controller" --cli "$cli" --kustomize "$kustomize" --name "$name" --out "$out"
     fi
+    touch "$out"
     echo "$out"
     exit 0
 fi

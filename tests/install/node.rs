@@ -4,7 +4,8 @@
 //! `kubeseal --format yaml` (no other flag: the API server's service proxy → the Service
 //! `sealed-secrets-controller` in kube-system → a Pod) fetches the certificate and seals,
 //! a Pod unseals; a GitSource and Sync from a git daemon on the node's host address sync a
-//! Deployment that runs, as the tenant's ServiceAccount; `helm upgrade` to another image tag
+//! Deployment that runs, as the tenant's ServiceAccount; an `ssh://` GitSource is fetched with
+//! the image's OpenSSH client; `helm upgrade` to another image tag
 //! rolls both Pods with the Sync still Ready and no Warning event; SIGKILLing the leader
 //! hands the Lease to the other once it expires; `helm uninstall` leaves the sealing keys and the CRDs.
 
@@ -17,8 +18,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams};
-use lockstep_api::Sync;
-use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer, TESTPOD_IMAGE, need, tool};
+use lockstep_api::{GitSource, Sync};
+use lockstep_testenv::{
+    ControlPlane, ControlPlaneOptions, GitServer, GitSshServer, TESTPOD_IMAGE, need, tool,
+};
 use serde_json::json;
 
 use crate::support::{create_lockstep, eventually_within, secret, value};
@@ -168,6 +171,53 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &tenant);
     let web = deployments.get("web").await.unwrap();
     assert_eq!(web.status.and_then(|s| s.ready_replicas), Some(1));
+
+    // An SSH GitSource: the image's ssh, ssh-agent, ssh-add and sh fetch it.
+    let ssh = GitSshServer::start_on(node.host_address().into())
+        .await
+        .unwrap();
+    let ssh_repo = ssh.create_repo("shop-ssh", None).unwrap();
+    ssh_repo
+        .write("app/web.yaml", web_yaml(&tenant, "ssh"))
+        .unwrap();
+    let ssh_commit = ssh_repo.commit("over ssh").unwrap();
+    let credentials: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "shop-ssh"},
+        "stringData": {"identity": ssh.client_key().unwrap(), "known_hosts": ssh.known_hosts().unwrap()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &tenant)
+        .create(&Default::default(), &credentials)
+        .await
+        .unwrap();
+    create_lockstep(
+        &client,
+        &tenant,
+        "GitSource",
+        json!({"metadata": {"name": "shop-ssh"},
+               "spec": {"url": ssh.url("shop-ssh"), "interval": "1m", "secretRef": {"name": "shop-ssh"}}}),
+    )
+    .await;
+    let sources: Api<GitSource> = Api::namespaced(client.clone(), &tenant);
+    let want = format!("main@sha1:{ssh_commit}");
+    eventually_within(
+        "the SSH GitSource to fetch",
+        Duration::from_secs(60),
+        async || {
+            let status = sources
+                .get("shop-ssh")
+                .await
+                .unwrap()
+                .status
+                .unwrap_or_default();
+            status.last_attempted_revision.as_deref() == Some(want.as_str())
+                && status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        },
+    )
+    .await;
 
     // helm upgrade to another tag: both Pods replaced, the Sync never fails, and the new
     // leader applies the next commit.

@@ -1,7 +1,9 @@
-//! Git over SSH: the real OpenSSH `sshd` on a free loopback port, run as the current user
-//! with a configuration, host key and client key pair of its own, serving the bare
-//! repositories under its root as `ssh://<user>@127.0.0.1:<port>/<path>.git`.
+//! Git over SSH: the real OpenSSH `sshd` on a free loopback port (or a test node's host
+//! address), run as the current user with a configuration, host key and client key pair of
+//! its own, serving the bare repositories under its root as
+//! `ssh://<user>@127.0.0.1:<port>/<path>.git`.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use crate::{Error, GitRepo, LogDir, Result, tool};
 pub struct GitSshServer {
     root: PathBuf,
     keys: PathBuf,
+    host: IpAddr,
     port: u16,
     user: String,
     _server: Process,
@@ -27,6 +30,15 @@ impl GitSshServer {
     /// [`Error::NotInstalled`] without `sshd`, `ssh-keygen` or `git`;
     /// [`Error::NotReady`] if it does not listen.
     pub async fn start() -> Result<Self> {
+        Self::start_on(Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// [`Self::start`], listening on `host`: a test node's
+    /// [`host_address`](crate::Node::host_address), for Pods to fetch from.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_on(host: IpAddr) -> Result<Self> {
         let sshd = tool("sshd")?;
         tool("git")?;
         let logs = LogDir::for_server("sshd")?;
@@ -45,8 +57,8 @@ impl GitSshServer {
         let config = keys.join("sshd_config");
         let at = |name: &str| keys.join(name).display().to_string();
         let text = format!(
-            "ListenAddress 127.0.0.1:{port}\n\
-             HostKey {host}\n\
+            "ListenAddress {host}:{port}\n\
+             HostKey {host_key}\n\
              AuthorizedKeysFile {authorized}\n\
              PidFile {pid}\n\
              PermitRootLogin prohibit-password\n\
@@ -56,7 +68,7 @@ impl GitSshServer {
              StrictModes no\n\
              UsePAM no\n\
              AcceptEnv GIT_PROTOCOL\n",
-            host = at("host_key"),
+            host_key = at("host_key"),
             authorized = at("authorized_keys"),
             pid = at("sshd.pid"),
         );
@@ -70,14 +82,13 @@ impl GitSshServer {
         let mut server = Process::start("sshd", &sshd, &args, &[], &logs)?;
         server
             .wait_ready(Duration::from_secs(30), || async move {
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
+                tokio::net::TcpStream::connect((host, port)).await.is_ok()
             })
             .await?;
         Ok(Self {
             root,
             keys,
+            host,
             port,
             user: run("id", &["-un"])?.trim().to_owned(),
             _server: server,
@@ -96,8 +107,9 @@ impl GitSshServer {
     /// `ssh://<user>@127.0.0.1:<port>/<root>/<name>.git`.
     pub fn url(&self, name: &str) -> String {
         format!(
-            "ssh://{}@127.0.0.1:{}{}",
+            "ssh://{}@{}:{}{}",
             self.user,
+            self.host,
             self.port,
             self.root.join(format!("{name}.git")).display()
         )
@@ -122,7 +134,7 @@ impl GitSshServer {
             .map_err(Error::io(format!("reading {}", path.display())))?;
         let mut fields = public.split_whitespace();
         let (kind, key) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
-        Ok(format!("[127.0.0.1]:{} {kind} {key}\n", self.port))
+        Ok(format!("[{}]:{} {kind} {key}\n", self.host, self.port))
     }
 }
 

@@ -171,9 +171,9 @@ build_go_tool() {
     rm -rf "$gobin" && mv "$gobin.tmp" "$gobin"
 }
 
-apt_install age git openssh-client openssh-server man-db \
+apt_install age git gnupg openssh-client openssh-server man-db \
     containerd runc containernetworking-plugins iptables
-for program in age age-keygen git ssh-keygen containerd containerd-shim-runc-v2 ctr runc; do
+for program in age age-keygen git gpg gpgconf ssh-keygen containerd containerd-shim-runc-v2 ctr runc; do
     link "$(command -v "$program")"
 done
 link /usr/sbin/sshd

@@ -12,8 +12,9 @@
 //! - [`KeyService`]: one recipient, able to wrap a data key and to try to unwrap one.
 //!
 //! The services are modules behind cargo features so that a crate pays only for the
-//! clients it uses: `age` (default), `kms`, `vault`, and `sealing` (RSA key pairs for
-//! sealed secrets, a different scheme that does not use [`KeyService`]).
+//! clients it uses: `age` (default), `kms`, `vault`, `pgp` (OpenPGP signatures and
+//! keys), and `sealing` (RSA key pairs for sealed secrets, a different scheme that does
+//! not use [`KeyService`]).
 
 #[cfg(feature = "sealing")]
 pub mod sealing;
@@ -27,6 +28,8 @@ use zeroize::Zeroizing;
 pub mod age;
 #[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(feature = "pgp")]
+pub mod openpgp;
 pub mod shamir;
 #[cfg(feature = "vault")]
 pub mod vault;

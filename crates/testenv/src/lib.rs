@@ -19,6 +19,8 @@
 //! - [`GitHttpServer`]: `git http-backend` over HTTP behind basic or bearer authentication.
 //! - [`GitSshServer`]: OpenSSH's `sshd` serving repositories over `ssh://` to one client
 //!   key, with a `known_hosts` line for its host key.
+//! - [`Gpg`]: the real GnuPG with a keyring of its own, to make OpenPGP keys and signed
+//!   commits and tags.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
 //! - [`Process`]: any other program, such as a binary under test, supervised the same way.
 //! - [`Canaries`]: a test's secret values, searched for in every form a leak takes.
@@ -32,6 +34,7 @@ mod canary;
 mod git;
 mod git_http;
 mod git_ssh;
+mod gpg;
 pub mod http;
 mod kms;
 mod kube;
@@ -49,6 +52,7 @@ pub use crate::canary::Canaries;
 pub use crate::git::{GitRepo, GitServer};
 pub use crate::git_http::{GitHttpServer, HttpAuth};
 pub use crate::git_ssh::GitSshServer;
+pub use crate::gpg::Gpg;
 pub use crate::kms::Kms;
 pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
 pub use crate::logs::LogDir;

@@ -1,16 +1,17 @@
 //! GitSources end to end: the real `lockstep-controller` binary following semver tags and
-//! verifying SSH commit signatures made by the real `git`, from the real git daemon.
+//! verifying SSH and OpenPGP commit signatures made by the real `git` (with the real
+//! `ssh-keygen` and `gpg`), from the real git daemon.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, PostParams};
 use lockstep_api::{Condition, GitSource, GitSourceStatus};
 use lockstep_testenv::{
-    ControlPlane, GitHttpServer, GitRepo, GitServer, GitSshServer, HttpAuth, need,
+    ControlPlane, GitHttpServer, GitRepo, GitServer, GitSshServer, Gpg, HttpAuth, need,
 };
 use serde_json::json;
 use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
@@ -183,7 +184,7 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
         &client,
         &ns,
         "verified",
-        ("Ready", "False", "VerificationFailed"),
+        ("Ready", "False", "InvalidCommitSignature"),
     )
     .await;
     for part in [&bad, &other_fp, &trusted_fp, &url] {
@@ -195,7 +196,7 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
     let verified = condition(&status, "SourceVerified").unwrap();
     assert_eq!(
         (verified.status.as_str(), verified.reason.as_str()),
-        ("False", "Failed")
+        ("False", "InvalidCommitSignature")
     );
     assert_eq!(
         status.last_attempted_revision.as_deref(),
@@ -208,10 +209,122 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
         &client,
         &ns,
         "no-keys",
-        ("Ready", "False", "VerificationFailed"),
+        ("Ready", "False", "VerificationError"),
     )
     .await;
     assert!(message.contains("missing"), "{message}");
+}
+
+/// Commits a ConfigMap with `value`, signed through `gpg` with `key`, and pushes.
+fn gpg_commit(repo: &GitRepo, gpg: &Gpg, key: &str, value: &str) -> String {
+    let manifest = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: signed}}\ndata: {{value: {value}}}\n"
+    );
+    repo.write("deploy/signed.yaml", manifest).unwrap();
+    repo.git(&["add", "--all"]).unwrap();
+    let mut args = gpg.git_signing(key);
+    args.extend(["commit", "-q", "-S", "-m", value].map(str::to_owned));
+    repo.git(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    repo.push().unwrap()
+}
+
+/// OpenPGP keys from a Secret's `*.asc` entry, as Flux reads them: a commit signed by the
+/// trusted gpg key is applied and `SourceVerified` names the key; one signed by another
+/// key is refused with Flux's reason, naming both keys, and what was applied stays.
+#[tokio::test]
+async fn openpgp_signatures_through_the_controller() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let gpg = need!(Gpg::new());
+    let (client, ns) = plane.namespace("source-pgp").await.unwrap();
+    install_sync_crds(&client).await;
+    let trusted = gpg
+        .generate("Trusted <trusted@lockstep.invalid>", "never")
+        .unwrap();
+    let other = gpg
+        .generate("Other <other@lockstep.invalid>", "never")
+        .unwrap();
+    let repo = git.create_repo("source-pgp", None).unwrap();
+    let good = gpg_commit(&repo, &gpg, &trusted, "trusted");
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "pgp-keys"},
+        "stringData": {"author.asc": gpg.export(&trusted).unwrap()},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let _controller = Controller::start_syncing(plane, &ns, &[]).await;
+    let url = repo.git_url().unwrap();
+    let verify = json!({"mode": "HEAD", "secretRef": {"name": "pgp-keys"}});
+    let spec = json!({"url": url, "interval": "1s", "ref": {"branch": "main"}, "verify": verify});
+    create_lockstep(
+        &client,
+        &ns,
+        "GitSource",
+        json!({"metadata": {"name": "pgp"}, "spec": spec}),
+    )
+    .await;
+    let spec = json!({"sourceRef": {"name": "pgp"}, "path": "deploy", "interval": "1s", "targetNamespace": ns});
+    create_lockstep(
+        &client,
+        &ns,
+        "Sync",
+        json!({"metadata": {"name": "pgp"}, "spec": spec}),
+    )
+    .await;
+
+    let (message, _) =
+        wait_condition(&client, &ns, "pgp", ("SourceVerified", "True", "Succeeded")).await;
+    assert!(
+        message.contains(&trusted) && message.contains(&good),
+        "{message}"
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = async || {
+        let data = configmaps
+            .get_opt("signed")
+            .await
+            .unwrap()
+            .and_then(|c| c.data);
+        data.and_then(|d| d.get("value").cloned())
+    };
+    eventually("the trusted commit applied", async || {
+        value().await.as_deref() == Some("trusted")
+    })
+    .await;
+
+    let bad = gpg_commit(&repo, &gpg, &other, "forged");
+    let (message, status) = wait_condition(
+        &client,
+        &ns,
+        "pgp",
+        ("Ready", "False", "InvalidCommitSignature"),
+    )
+    .await;
+    for part in [&bad, &other, &trusted] {
+        assert!(
+            message.contains(part.as_str()),
+            "{message} should name {part}"
+        );
+    }
+    let verified = condition(&status, "SourceVerified").unwrap();
+    assert_eq!(
+        (verified.status.as_str(), verified.reason.as_str()),
+        ("False", "InvalidCommitSignature")
+    );
+    assert_eq!(
+        status.last_attempted_revision.as_deref(),
+        Some(format!("main@sha1:{good}").as_str()),
+        "the unverified revision is not taken"
+    );
+    // Several Sync intervals later, what the trusted commit made is still there.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(value().await.as_deref(), Some("trusted"));
 }
 
 /// Credentials from `secretRef` over the real `git http-backend`: a bearer token over

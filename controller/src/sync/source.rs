@@ -18,7 +18,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{GitRef, GitSource, GitSourceStatus, REQUESTED_AT_ANNOTATION, parse_duration};
 use lockstep_engine::fetch::{
-    Credentials, FetchError, FetchOptions, GitReference, TrustedKeys, redact_url, url_secrets,
+    Credentials, FetchError, FetchOptions, GitObject, GitReference, TrustedKeys, VerifyError,
+    redact_url, url_secrets,
 };
 use lockstep_engine::redact::{self, Redactor};
 
@@ -142,12 +143,12 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
                 message.clone(),
                 generation,
             );
-            if failure.reason == VERIFICATION_FAILED {
+            if failure.verification {
                 conditions::set(
                     &mut status.conditions,
                     SOURCE_VERIFIED,
                     false,
-                    "Failed",
+                    failure.reason,
                     message.clone(),
                     generation,
                 );
@@ -169,13 +170,15 @@ pub fn error_policy(_source: Arc<GitSource>, error: &Error, _ctx: Arc<Ctx>) -> A
 }
 
 const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
-const VERIFICATION_FAILED: &str = "VerificationFailed";
+/// Flux's reason when the trusted keys cannot be read.
+const VERIFICATION_ERROR: &str = "VerificationError";
 
 /// Why no artifact: a condition reason (Flux's) and a message naming the step, the
-/// commit or key, never a credential.
+/// commit or key, never a credential. `verification` failures also set `SourceVerified`.
 struct Failure {
     reason: &'static str,
     message: String,
+    verification: bool,
 }
 
 impl Failure {
@@ -185,13 +188,36 @@ impl Failure {
             FetchError::Authentication { .. } | FetchError::SshAgent { .. } => {
                 AUTHENTICATION_FAILED
             }
-            FetchError::Verification { .. } => VERIFICATION_FAILED,
+            FetchError::Verification { source, .. } => verification_reason(source),
             _ => "GitOperationFailed",
         };
         Self {
             reason,
             message: chain(err),
+            verification: matches!(err, FetchError::Verification { .. }),
         }
+    }
+
+    /// The trusted keys could not be read (Secret missing, an entry not a key).
+    fn keys(message: String) -> Self {
+        Self {
+            reason: VERIFICATION_ERROR,
+            message,
+            verification: true,
+        }
+    }
+}
+
+/// Flux's reasons for a signature that did not verify (source-controller's
+/// `verifySignature`).
+fn verification_reason(err: &VerifyError) -> &'static str {
+    match (err, err.object()) {
+        (VerifyError::NotATagRef { .. }, _) => "InvalidVerificationMode",
+        // No tag object, or one without a signature: nothing to verify.
+        (VerifyError::Lightweight { .. }, _)
+        | (VerifyError::Unsigned { .. }, Some(GitObject::Tag(_))) => "InvalidGitObject",
+        (_, Some(GitObject::Tag(_))) => "InvalidTagSignature",
+        _ => "InvalidCommitSignature",
     }
 }
 
@@ -226,11 +252,13 @@ async fn options(
             .map_err(|message| Failure {
                 reason: AUTHENTICATION_FAILED,
                 message,
+                verification: false,
             })?;
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
         options.credentials = Credentials::from_entries(entries).map_err(|err| Failure {
             reason: AUTHENTICATION_FAILED,
             message: format!("Secret {}: {}", secret_ref.name, chain(&err)),
+            verification: false,
         })?;
         options.ca_certificate = data.get("ca.crt").map(|v| v.0.clone());
     }
@@ -238,15 +266,10 @@ async fn options(
         let name = &verify.secret_ref.name;
         let data = secret_data(&secrets, name, redactor)
             .await
-            .map_err(|message| Failure {
-                reason: VERIFICATION_FAILED,
-                message,
-            })?;
+            .map_err(Failure::keys)?;
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
-        let keys = TrustedKeys::from_entries(entries).map_err(|err| Failure {
-            reason: VERIFICATION_FAILED,
-            message: format!("Secret {name}: {}", chain(&err)),
-        })?;
+        let keys = TrustedKeys::from_entries(entries)
+            .map_err(|err| Failure::keys(format!("Secret {name}: {}", chain(&err))))?;
         options.verify = Some((verify.mode, keys));
     }
     Ok(options)

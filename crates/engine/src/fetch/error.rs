@@ -88,9 +88,9 @@ pub enum FetchError {
         url: String,
         /// The revision whose commit or tag failed.
         revision: String,
-        /// Which object and which keys.
+        /// Which object and which keys (boxed: it is the largest cause).
         #[source]
-        source: VerifyError,
+        source: Box<VerifyError>,
     },
     /// The remote has no such branch or tag.
     #[error("{url} has no {reference}")]

@@ -33,7 +33,7 @@ pub use auth::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets
 pub use error::FetchError;
 pub use refs::GitReference;
 pub use ssh::SshError;
-pub use verify::{KeysError, TrustedKeys, VerifyError};
+pub use verify::{GitObject, KeysError, TrustedKeys, VerifyError};
 
 /// Default budget for one Git operation (Flux's default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,13 +1,17 @@
-//! Commit and tag signature verification with trusted SSH keys, as `git verify-commit`
-//! does with `gpg.format=ssh`.
+//! Commit and tag signature verification with trusted keys, as `git verify-commit` does:
+//! SSH signatures (`gpg.format=ssh`) and OpenPGP signatures (what `git commit -S` makes
+//! with gpg), each object dispatched on its signature's armour, as Flux does.
 //!
 //! A signed commit carries its signature in the `gpgsig` header; what was signed is the
 //! commit object without that header. A signed tag carries its signature at the end of
 //! its message; what was signed is the tag object up to that point. An SSH signature is
-//! an `SSHSIG` armor in the `git` namespace. PGP signatures are recognised and refused:
-//! checking them is not implemented.
+//! an `SSHSIG` armor in the `git` namespace; an OpenPGP one a detached signature, checked
+//! by [`lockstep_keys::openpgp`] (key bound, not revoked, not expired).
+
+use std::fmt;
 
 use lockstep_api::VerifyMode;
+use lockstep_keys::openpgp::{CertificateError, SignatureError, TrustedCertificates};
 use ssh_key::{AuthorizedKeys, HashAlg, PublicKey, SshSig};
 
 use super::refs::Resolved;
@@ -18,29 +22,33 @@ const PGP_ARMOR: &[u8] = b"-----BEGIN PGP SIGNATURE-----";
 /// The namespace git signs commits and tags in.
 const NAMESPACE: &str = "git";
 
-/// The keys a signature may be made with, read from a Secret's `*.sshpub` entries
-/// (`authorized_keys` lines, options allowed).
+/// The keys a signature may be made with, read from a Secret as Flux reads it: `*.sshpub`
+/// entries are `authorized_keys` lines (options allowed), every other entry (`*.asc`) an
+/// ASCII-armoured OpenPGP public key block.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedKeys {
     ssh: Vec<PublicKey>,
+    pgp: TrustedCertificates,
 }
 
 impl TrustedKeys {
-    /// Reads every `*.sshpub` entry; `*.asc` (and any other name, which Flux reads as PGP)
-    /// are PGP keys, which are refused.
+    /// Reads every entry: `*.sshpub` as SSH keys, any other as OpenPGP public keys.
     ///
     /// # Errors
-    /// [`KeysError`] naming the entry that is PGP or does not parse, or when there are no
-    /// keys at all.
+    /// [`KeysError`] naming the entry that does not parse, or when there are no keys at all.
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Self, KeysError> {
-        let mut ssh = Vec::new();
+        let mut keys = Self::default();
         for (name, data) in entries {
             if !name.ends_with(".sshpub") {
-                return Err(KeysError::Pgp {
-                    entry: name.to_owned(),
-                });
+                keys.pgp
+                    .add_armored(data)
+                    .map_err(|source| KeysError::OpenPgp {
+                        entry: name.to_owned(),
+                        source,
+                    })?;
+                continue;
             }
             let text = std::str::from_utf8(data).map_err(|_| KeysError::NotText {
                 entry: name.to_owned(),
@@ -50,17 +58,18 @@ impl TrustedKeys {
                     entry: name.to_owned(),
                     source,
                 })?;
-                ssh.push(entry.public_key().clone());
+                keys.ssh.push(entry.public_key().clone());
             }
         }
-        if ssh.is_empty() {
+        if keys.ssh.is_empty() && keys.pgp.is_empty() {
             return Err(KeysError::Empty);
         }
-        Ok(Self { ssh })
+        Ok(keys)
     }
 
     fn fingerprints(&self) -> Vec<String> {
-        self.ssh.iter().map(fingerprint).collect()
+        let ssh = self.ssh.iter().map(fingerprint);
+        ssh.chain(self.pgp.fingerprints()).collect()
     }
 }
 
@@ -68,11 +77,14 @@ impl TrustedKeys {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeysError {
-    /// The entry holds (or, by its name, is taken for) a PGP key.
-    #[error("key entry {entry} is not *.sshpub: PGP verification is not supported")]
-    Pgp {
+    /// An entry not named `*.sshpub` is not an armoured OpenPGP public key block.
+    #[error("key entry {entry} {source}")]
+    OpenPgp {
         /// The entry's name.
         entry: String,
+        /// What is wrong with it.
+        #[source]
+        source: CertificateError,
     },
     /// The entry is not UTF-8 text.
     #[error("key entry {entry} is not text")]
@@ -89,9 +101,27 @@ pub enum KeysError {
         #[source]
         source: ssh_key::Error,
     },
-    /// No `*.sshpub` entry.
-    #[error("no trusted keys: the Secret needs at least one *.sshpub entry")]
+    /// No entry at all.
+    #[error("no trusted keys: the Secret needs at least one *.asc or *.sshpub entry")]
     Empty,
+}
+
+/// The Git object whose signature is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GitObject {
+    /// A commit, by its hex id.
+    Commit(String),
+    /// An annotated tag, by its name.
+    Tag(String),
+}
+
+impl fmt::Display for GitObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Commit(id) => write!(f, "commit {id}"),
+            Self::Tag(name) => write!(f, "tag {name}"),
+        }
+    }
 }
 
 /// Why an object's signature was not accepted. Each names the object and the keys.
@@ -101,20 +131,24 @@ pub enum VerifyError {
     /// The object carries no signature.
     #[error("{object} is not signed")]
     Unsigned {
-        /// `commit <hex>` or `tag <name>`.
-        object: String,
+        /// The commit or tag.
+        object: GitObject,
     },
-    /// The object is signed with PGP.
-    #[error("{object} has a PGP signature: PGP verification is not supported")]
-    Pgp {
-        /// `commit <hex>` or `tag <name>`.
-        object: String,
+    /// The OpenPGP signature is malformed, or its trusted key may not sign (revoked,
+    /// expired, unbound) or the signature has expired.
+    #[error("{object}: {source}")]
+    OpenPgp {
+        /// The commit or tag.
+        object: GitObject,
+        /// What is wrong, naming the key.
+        #[source]
+        source: SignatureError,
     },
-    /// The signature armor does not parse.
+    /// The SSH signature armor does not parse.
     #[error("the signature of {object} is not a valid SSH signature")]
     Malformed {
-        /// `commit <hex>` or `tag <name>`.
-        object: String,
+        /// The commit or tag.
+        object: GitObject,
         /// What ssh-key said.
         #[source]
         source: Box<ssh_key::Error>,
@@ -122,9 +156,9 @@ pub enum VerifyError {
     /// Signed by a key that is not trusted.
     #[error("{object} is signed by key {signer}, which is not trusted (trusted: {})", .trusted.join(", "))]
     Untrusted {
-        /// `commit <hex>` or `tag <name>`.
-        object: String,
-        /// The signing key's SHA-256 fingerprint.
+        /// The commit or tag.
+        object: GitObject,
+        /// The signing key's fingerprint (SSH: SHA-256; OpenPGP: as the signature names it).
         signer: String,
         /// The trusted keys' fingerprints.
         trusted: Vec<String>,
@@ -132,9 +166,9 @@ pub enum VerifyError {
     /// Signed by a trusted key, but the signature does not match the object.
     #[error("the signature of {object} by key {signer} does not verify")]
     Invalid {
-        /// `commit <hex>` or `tag <name>`.
-        object: String,
-        /// The signing key's SHA-256 fingerprint.
+        /// The commit or tag.
+        object: GitObject,
+        /// The signing key's fingerprint.
         signer: String,
     },
     /// Tag verification was asked for, but the ref is not a tag.
@@ -151,22 +185,45 @@ pub enum VerifyError {
     },
 }
 
+impl VerifyError {
+    /// The commit or tag whose signature failed; `None` when there was no signature to
+    /// check (a tag mode on a branch, a lightweight tag).
+    pub fn object(&self) -> Option<&GitObject> {
+        match self {
+            Self::Unsigned { object }
+            | Self::OpenPgp { object, .. }
+            | Self::Malformed { object, .. }
+            | Self::Untrusted { object, .. }
+            | Self::Invalid { object, .. } => Some(object),
+            Self::NotATagRef { .. } | Self::Lightweight { .. } => None,
+        }
+    }
+}
+
 /// Verifies a commit object's signature; returns the signing key's fingerprint.
-pub(super) fn commit(data: &[u8], object: &str, keys: &TrustedKeys) -> Result<String, VerifyError> {
+pub(super) fn commit(
+    data: &[u8],
+    object: &GitObject,
+    keys: &TrustedKeys,
+) -> Result<String, VerifyError> {
     let (payload, signature) = split_commit(data).ok_or_else(|| VerifyError::Unsigned {
-        object: object.to_owned(),
+        object: object.clone(),
     })?;
     check_signature(&payload, &signature, object, keys)
 }
 
 /// Verifies a tag object's signature; returns the signing key's fingerprint.
-pub(super) fn tag(data: &[u8], object: &str, keys: &TrustedKeys) -> Result<String, VerifyError> {
+pub(super) fn tag(
+    data: &[u8],
+    object: &GitObject,
+    keys: &TrustedKeys,
+) -> Result<String, VerifyError> {
     let start = [SSH_ARMOR, PGP_ARMOR]
         .iter()
         .filter_map(|armor| find(data, armor))
         .min()
         .ok_or_else(|| VerifyError::Unsigned {
-            object: object.to_owned(),
+            object: object.clone(),
         })?;
     check_signature(&data[..start], &data[start..], object, keys)
 }
@@ -198,14 +255,14 @@ pub(super) fn check(
         let id = resolved
             .tag_object
             .ok_or_else(|| failed(VerifyError::Lightweight { tag: name.clone() }))?;
-        let object = format!("tag {name}");
+        let object = GitObject::Tag(name);
         let data = read_object(repo, id, url, &resolved.revision)?;
         let signer = tag(&data, &object, keys).map_err(failed)?;
         done.push(format!("{object} signed by {signer}"));
     }
     if matches!(mode, VerifyMode::Head | VerifyMode::TagAndHEAD) {
         let id = super::commit_id(resolved, url)?;
-        let object = format!("commit {}", resolved.commit);
+        let object = GitObject::Commit(resolved.commit.clone());
         let data = read_object(repo, id, url, &resolved.revision)?;
         let signer = commit(&data, &object, keys).map_err(failed)?;
         done.push(format!("{object} signed by {signer}"));
@@ -232,7 +289,7 @@ pub(super) fn failed(url: &str, revision: &str, source: VerifyError) -> FetchErr
     FetchError::Verification {
         url: url.to_owned(),
         revision: revision.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -247,30 +304,45 @@ pub(super) fn mode_name(mode: VerifyMode) -> &'static str {
 fn check_signature(
     payload: &[u8],
     signature: &[u8],
-    object: &str,
+    object: &GitObject,
     keys: &TrustedKeys,
 ) -> Result<String, VerifyError> {
     if signature.starts_with(PGP_ARMOR) {
-        return Err(VerifyError::Pgp {
-            object: object.to_owned(),
-        });
+        return keys
+            .pgp
+            .verify(payload, signature)
+            .map_err(|source| match source {
+                SignatureError::Untrusted { signer } => VerifyError::Untrusted {
+                    object: object.clone(),
+                    signer,
+                    trusted: keys.fingerprints(),
+                },
+                SignatureError::Invalid { signer } => VerifyError::Invalid {
+                    object: object.clone(),
+                    signer,
+                },
+                source => VerifyError::OpenPgp {
+                    object: object.clone(),
+                    source,
+                },
+            });
     }
     let sig = SshSig::from_pem(signature).map_err(|source| VerifyError::Malformed {
-        object: object.to_owned(),
+        object: object.clone(),
         source: Box::new(source),
     })?;
     let signer = PublicKey::from(sig.public_key().clone());
     let signer_fp = fingerprint(&signer);
     let Some(key) = keys.ssh.iter().find(|k| k.key_data() == sig.public_key()) else {
         return Err(VerifyError::Untrusted {
-            object: object.to_owned(),
+            object: object.clone(),
             signer: signer_fp,
             trusted: keys.fingerprints(),
         });
     };
     key.verify(NAMESPACE, payload, &sig)
         .map_err(|_| VerifyError::Invalid {
-            object: object.to_owned(),
+            object: object.clone(),
             signer: signer_fp.clone(),
         })?;
     Ok(signer_fp)

@@ -787,7 +787,9 @@ async fn apply_and_diff_resolve_vault_references_with_the_users_token() {
     let (exit, _, stderr) = run("apply", "not-a-token");
     assert_ne!(exit, 0);
     assert!(
-        stderr.contains("ref+vault://secret/app/db#password") && stderr.contains("Vault"),
+        stderr.contains("resolving the references of")
+            && stderr.contains("ref+vault://secret/app/db#password")
+            && stderr.contains("Vault"),
         "{stderr}"
     );
     assert!(secrets.get_opt("db").await.unwrap().is_none());

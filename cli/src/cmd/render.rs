@@ -13,7 +13,7 @@ use lockstep_engine::fetch::{Fetcher, GitReference, redact_url, scrub_url};
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::{Redactor, redact_secret};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
-use lockstep_engine::secrets::{self, Prepared};
+use lockstep_engine::secrets::{self, Prepared, SecretsError};
 use lockstep_keys::age::AgeIdentities;
 use serde_json::Value;
 
@@ -125,13 +125,18 @@ impl SourceArgs {
         let mut prepared =
             secrets::prepare(root, self.path.clone(), manifests, &keys, Redactor::new())
                 .await
-                .with_context(|| {
-                    let mut what = format!("decrypting {}", self.describe());
+                .map_err(|err| {
+                    let mut what = match err {
+                        SecretsError::Reference(_) => "resolving the references of",
+                        _ => "decrypting",
+                    }
+                    .to_owned();
+                    what += &format!(" {}", self.describe());
                     if !problems.is_empty() {
                         what +=
                             &format!(" (identity sources with problems: {})", problems.join("; "));
                     }
-                    what
+                    anyhow::Error::new(err).context(what)
                 })?;
         Ok(Rendered {
             manifests: std::mem::take(&mut prepared.manifests),

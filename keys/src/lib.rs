@@ -220,6 +220,31 @@ pub enum Error {
         /// age's error.
         reason: String,
     },
+    /// An armoured block of OpenPGP private keys is unusable.
+    #[error("OpenPGP private key in {origin}: {reason}")]
+    PgpSecretKey {
+        /// The Secret entry, file or command it came from.
+        origin: String,
+        /// What is wrong (never anything read from it).
+        reason: &'static str,
+    },
+    /// A private key matched the pgp entry, but unwrapping failed (corrupt, tampered,
+    /// passphrase-protected, too large).
+    #[error("pgp key {fingerprint}: could not unwrap the data key: {reason}")]
+    PgpUnwrap {
+        /// The entry's fingerprint.
+        fingerprint: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Encrypting a data key to an OpenPGP key is not implemented yet.
+    #[error(
+        "pgp key {fingerprint}: encrypting to OpenPGP keys is not supported yet; use age, KMS or Vault"
+    )]
+    PgpWrap {
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
     /// Shamir shares could not be split or combined.
     #[error("shamir secret sharing: {reason}")]
     Shamir {

@@ -4,7 +4,8 @@
 //! references), which each take what they need from it.
 //!
 //! The Secret's entries are recognised by name, as Flux's kustomize-controller reads them:
-//! `*.agekey` (age identities, one per line, `#` comments), `sops.vault-token` (a Vault
+//! `*.agekey` (age identities, one per line, `#` comments), `*.asc` (OpenPGP private keys,
+//! `gpg --export-secret-keys --armor`, no passphrase), `sops.vault-token` (a Vault
 //! token) and `sops.aws-kms` (YAML with `aws_access_key_id`, `aws_secret_access_key` and
 //! an optional `aws_session_token`). Other entries are ignored. Per provider, the Secret's
 //! credentials win; without them KMS uses the controller's default AWS chain (IRSA, web
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use lockstep_keys::age::AgeIdentities;
 use lockstep_keys::kms::Credentials;
+use lockstep_keys::openpgp::SecretKeys;
 use lockstep_keys::{VaultAuth, VaultEnv, VaultSource};
 use lockstep_sops::ServiceResolver;
 use lockstep_sops::resolver::{KmsSettings, VaultSettings};
@@ -45,6 +47,8 @@ pub const VAULT_KUBERNETES_KEY: &str = "vault.kubernetes";
 pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 /// The suffix of Secret entries holding age identities.
 pub const AGE_KEY_SUFFIX: &str = ".agekey";
+/// The suffix of Secret entries holding OpenPGP private keys.
+pub const PGP_KEY_SUFFIX: &str = ".asc";
 
 /// Why a decryption Secret's entry is unusable. Names the entry, never its content.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,15 @@ pub enum KeysError {
         /// The entry's key.
         entry: String,
         /// What is wrong (names the line, not the key).
+        #[source]
+        source: lockstep_keys::Error,
+    },
+    /// An `*.asc` entry is not an armoured OpenPGP private key block.
+    #[error("decryption Secret entry {entry}: {source}")]
+    Pgp {
+        /// The entry's key.
+        entry: String,
+        /// What is wrong (never the key).
         #[source]
         source: lockstep_keys::Error,
     },
@@ -118,6 +131,7 @@ impl Ambient {
 #[derive(Clone)]
 pub struct Keys {
     age: Arc<AgeIdentities>,
+    pgp: Arc<SecretKeys>,
     vault_token: Option<SecretString>,
     kms_credentials: Option<Credentials>,
     vault_address: Option<String>,
@@ -159,6 +173,7 @@ impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
             .field("age", &self.age)
+            .field("pgp", &self.pgp)
             .field("vault_token", &self.vault_token.is_some())
             .field("kms_credentials", &self.kms_credentials.is_some())
             .field("vault_address", &self.vault_address)
@@ -191,6 +206,14 @@ pub fn redact_entries<'a>(
                 .map(str::trim)
                 .filter(|line| line.starts_with("AGE-SECRET-KEY-"))
                 .for_each(|line| redactor.add(line.as_bytes()));
+        } else if entry.ends_with(PGP_KEY_SUFFIX) {
+            // Every line of the armour's base64 (its header and footer are public).
+            text.lines()
+                .map(str::trim)
+                .filter(|line| {
+                    line.len() >= 16 && !line.starts_with("-----") && !line.contains(':')
+                })
+                .for_each(|line| redactor.add(line.as_bytes()));
         } else if entry == VAULT_TOKEN_KEY {
             redactor.add(text.trim().as_bytes());
         } else if entry == AWS_KMS_KEY {
@@ -213,6 +236,7 @@ impl Keys {
     pub fn ambient(ambient: Ambient) -> Self {
         Keys {
             age: Arc::new(AgeIdentities::empty()),
+            pgp: Arc::new(SecretKeys::empty()),
             vault_token: None,
             kms_credentials: None,
             vault_address: None,
@@ -247,6 +271,7 @@ impl Keys {
     ) -> Result<Self, KeysError> {
         let mut keys = Keys::ambient(ambient);
         let mut age = AgeIdentities::empty();
+        let mut pgp = SecretKeys::empty();
         for (entry, bytes) in data {
             let text = || {
                 std::str::from_utf8(bytes).map_err(|_| KeysError::NotText {
@@ -260,6 +285,12 @@ impl Keys {
                         source,
                     })?;
                 age.extend(found);
+            } else if entry.ends_with(PGP_KEY_SUFFIX) {
+                pgp.add_armored(bytes, entry)
+                    .map_err(|source| KeysError::Pgp {
+                        entry: entry.to_owned(),
+                        source,
+                    })?;
             } else if entry == VAULT_TOKEN_KEY {
                 let token = text()?.trim();
                 keys.vault_token = (!token.is_empty()).then(|| SecretString::from(token));
@@ -302,6 +333,7 @@ impl Keys {
             }
         }
         keys.age = Arc::new(age);
+        keys.pgp = Arc::new(pgp);
         Ok(keys)
     }
 
@@ -316,6 +348,7 @@ impl Keys {
     /// The SOPS key resolver over these keys.
     pub fn resolver(&self) -> ServiceResolver {
         ServiceResolver::new(self.age.clone())
+            .with_pgp(self.pgp.clone())
             .with_kms(KmsSettings {
                 credentials: self.kms_credentials.clone(),
                 endpoint: self.ambient.kms_endpoint.clone(),

@@ -9,6 +9,7 @@
 //! - render's manifests and kustomizations in `lockstep-engine`, and SealedSecret and Secret
 //!   manifests in `lockstep-sealed`, through serde-saphyr with [`yaml_budget`];
 //! - the age `enc` of a SOPS file in `lockstep-keys` ([`Limits::max_age_enc_bytes`]);
+//! - the pgp `enc` of a SOPS file in `lockstep-keys` ([`Limits::max_pgp_enc_bytes`]);
 //! - JSON, without duplicate keys ([`json::from_str`]);
 //! - whole files and streams, read with [`read_file`] and [`read_bounded`] (the CLI's
 //!   inputs, the files the decrypt stage reads from a repository).
@@ -48,6 +49,11 @@ pub struct Limits {
     /// SSH key); the age crate re-parses its header for every line it reads, so decrypting
     /// an entry costs time quadratic in its size.
     pub max_age_enc_bytes: usize,
+    /// Largest armored OpenPGP message in the `enc` of one SOPS pgp entry. gpg writes one
+    /// encrypted session key per recipient and a 32-byte literal (about 600 bytes armored
+    /// for an RSA-4096 key); anything far larger is not a file sops made, and each
+    /// encrypted session key in it costs a private-key operation to try.
+    pub max_pgp_enc_bytes: usize,
 }
 
 /// The limits every parser of untrusted input applies.
@@ -61,6 +67,7 @@ pub const LIMITS: Limits = Limits {
     max_nodes: 250_000,
     max_scalar_bytes: 64 << 20,
     max_age_enc_bytes: 16 << 10,
+    max_pgp_enc_bytes: 16 << 10,
 };
 
 /// serde-saphyr's budget with [`LIMITS`]: for every YAML document parsed with serde-saphyr
@@ -99,6 +106,8 @@ pub enum Exceeded {
     AliasBytes,
     /// An age `enc` larger than [`Limits::max_age_enc_bytes`].
     AgeEncBytes,
+    /// A pgp `enc` larger than [`Limits::max_pgp_enc_bytes`].
+    PgpEncBytes,
 }
 
 impl std::fmt::Display for Exceeded {
@@ -124,6 +133,11 @@ impl std::fmt::Display for Exceeded {
                 f,
                 "armored age data key larger than {} (sops writes one recipient, under 2 KiB)",
                 bytes(l.max_age_enc_bytes)
+            ),
+            Exceeded::PgpEncBytes => write!(
+                f,
+                "armored OpenPGP data key larger than {} (sops writes one recipient, under 2 KiB)",
+                bytes(l.max_pgp_enc_bytes)
             ),
         }
     }

@@ -13,8 +13,9 @@
 //!   [`Recipient`]s; [`reencrypt`] does it again with an existing data key and the
 //!   [`IvStash`] of a previous decrypt, so unchanged values keep their ciphertext.
 //! - [`config`]: `.sops.yaml` — which keys and rules a new file gets.
-//! - [`ServiceResolver`]: the resolver for age, AWS KMS (feature `kms`) and Vault transit
-//!   (feature `vault`) keys that the CLI and the sync engine share.
+//! - [`ServiceResolver`]: the resolver for age, AWS KMS (feature `kms`), Vault transit
+//!   (feature `vault`) and OpenPGP (feature `pgp`, decryption only) keys that the CLI and
+//!   the sync engine share.
 //!
 //! ```
 //! use std::sync::Arc;

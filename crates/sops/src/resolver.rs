@@ -1,5 +1,6 @@
 //! One [`KeyResolver`] for every key type lockstep can unwrap: age identities, AWS KMS
-//! (feature `kms`) and Vault transit (feature `vault`).
+//! (feature `kms`), Vault transit (feature `vault`) and OpenPGP private keys (feature
+//! `pgp`).
 //!
 //! Each service is configured once — identities, static AWS credentials and endpoint, a
 //! Vault token — and applied to every key entry of a file, so the CLI (configured from the
@@ -36,10 +37,13 @@ pub struct VaultSettings {
     pub env: lockstep_keys::VaultEnv,
 }
 
-/// Resolves `age`, `kms` and `hc_vault` entries (the last two with their features); other
-/// key types get no service, which the decrypt error lists as "no key service configured".
+/// Resolves `age`, `kms`, `hc_vault` and `pgp` entries (the last three with their
+/// features); other key types get no service, which the decrypt error lists as "no key
+/// service configured".
 pub struct ServiceResolver {
     age: Arc<AgeIdentities>,
+    #[cfg(feature = "pgp")]
+    pgp: Arc<lockstep_keys::openpgp::SecretKeys>,
     #[cfg(feature = "kms")]
     kms: KmsSettings,
     #[cfg(feature = "vault")]
@@ -51,6 +55,8 @@ impl ServiceResolver {
     pub fn new(age: Arc<AgeIdentities>) -> Self {
         ServiceResolver {
             age,
+            #[cfg(feature = "pgp")]
+            pgp: Arc::default(),
             #[cfg(feature = "kms")]
             kms: KmsSettings::default(),
             #[cfg(feature = "vault")]
@@ -62,6 +68,13 @@ impl ServiceResolver {
     #[cfg(feature = "kms")]
     pub fn with_kms(mut self, kms: KmsSettings) -> Self {
         self.kms = kms;
+        self
+    }
+
+    /// Unwraps `pgp` entries with these private keys.
+    #[cfg(feature = "pgp")]
+    pub fn with_pgp(mut self, keys: Arc<lockstep_keys::openpgp::SecretKeys>) -> Self {
+        self.pgp = keys;
         self
     }
 
@@ -123,6 +136,11 @@ impl KeyResolver for ServiceResolver {
             KeyType::Age => Ok(Box::new(AgeKey::new(
                 key.text("recipient").unwrap_or_default(),
                 self.age.clone(),
+            ))),
+            #[cfg(feature = "pgp")]
+            KeyType::Pgp => Ok(Box::new(lockstep_keys::openpgp::PgpKey::new(
+                key.text("fp").unwrap_or_default(),
+                self.pgp.clone(),
             ))),
             #[cfg(feature = "kms")]
             KeyType::Kms => self

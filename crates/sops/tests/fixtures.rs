@@ -263,3 +263,94 @@ fn sops_nix_decryption_order_and_resolvers() {
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), pgp_calls);
     }
 }
+
+/// The pgp fixtures made by the real sops with gpg keys, decrypted with the private keys
+/// as Flux's decryption Secret holds them (`gpg --export-secret-keys --armor`).
+#[cfg(feature = "pgp")]
+#[test]
+fn pgp_fixtures_decrypt_with_armoured_private_keys() {
+    use lockstep_keys::openpgp::SecretKeys;
+    use lockstep_sops::{DecryptOptions, ServiceResolver};
+    const GETSOPS: &str = "getsops-functional-tests-pgp.asc";
+    const NIX: &str = "sops-nix-pgp.asc";
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "getsops_functional-tests_multiple_keys.yaml",
+            GETSOPS,
+            &[r#""message":"hello""#],
+        ),
+        ("getsops_example.yaml", GETSOPS, &[r#""user":"eve""#]),
+        ("getsops_example.json", GETSOPS, &[r#""firstName":"John""#]),
+        ("getsops_example.ini", GETSOPS, &[r#""firstName":"John""#]),
+        ("getsops_example.txt", GETSOPS, &["Welcome to SOPS"]),
+        ("getsops_functional-tests_format.enc.yaml", GETSOPS, &[]),
+        ("getsops_functional-tests_format.enc.json", GETSOPS, &[]),
+        ("getsops_functional-tests_format.enc.ini", GETSOPS, &[]),
+        ("getsops_functional-tests_format-2.enc.ini", GETSOPS, &[]),
+        ("getsops_functional-tests_format.enc.env", GETSOPS, &[]),
+        (
+            "sops-nix_secrets.ini",
+            NIX,
+            &["example_value", "give you up"],
+        ),
+        (
+            "sops-nix_secrets.env",
+            NIX,
+            &["example_value", r"foo\nbar\nbaz"],
+        ),
+        ("sops-nix_secrets.json", NIX, &["test_value"]),
+        ("sops-nix_secrets.bin", NIX, &["binary_value"]),
+    ];
+    for (file, key, parts) in cases {
+        let rel = format!("pgp/{file}");
+        let mut keys = SecretKeys::empty();
+        keys.add_armored(&read(&format!("keys/{key}")), key)
+            .unwrap();
+        let resolver = ServiceResolver::new(std::sync::Arc::new(
+            lockstep_keys::age::AgeIdentities::empty(),
+        ))
+        .with_pgp(keys.into());
+        let encrypted = EncryptedFile::load(&read(&rel), format_of(&rel)).unwrap();
+        let decrypted = lockstep_sops::decrypt(encrypted, &resolver, &DecryptOptions::default())
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let got = normalize(&as_json(&decrypted));
+        for part in *parts {
+            assert!(got.contains(part), "{rel}: {part} not in {got}");
+        }
+    }
+    // The comments fixture against its plaintext.
+    let mut keys = SecretKeys::empty();
+    keys.add_armored(&read(&format!("keys/{GETSOPS}")), GETSOPS)
+        .unwrap();
+    let resolver = ServiceResolver::new(std::sync::Arc::new(
+        lockstep_keys::age::AgeIdentities::empty(),
+    ))
+    .with_pgp(keys.into());
+    let rel = "pgp/getsops_functional-tests_comments.enc.yaml";
+    let encrypted = EncryptedFile::load(&read(rel), Format::Yaml).unwrap();
+    let decrypted =
+        lockstep_sops::decrypt(encrypted, &resolver, &DecryptOptions::default()).unwrap();
+    let want = stores::load(
+        &read("pgp/getsops_functional-tests_comments.yaml"),
+        Format::Yaml,
+    )
+    .unwrap();
+    let want = stores::emit(&want, Format::Json, &Default::default()).unwrap();
+    assert_eq!(
+        normalize(&as_json(&decrypted)),
+        normalize(std::str::from_utf8(&want).unwrap())
+    );
+
+    // Another key: not this entry's, so nothing to try, and the error says so.
+    let mut other = SecretKeys::empty();
+    other
+        .add_armored(&read(&format!("keys/{NIX}")), NIX)
+        .unwrap();
+    let resolver = ServiceResolver::new(std::sync::Arc::new(
+        lockstep_keys::age::AgeIdentities::empty(),
+    ))
+    .with_pgp(other.into());
+    let encrypted = EncryptedFile::load(&read("pgp/getsops_example.yaml"), Format::Yaml).unwrap();
+    let err = lockstep_sops::decrypt(encrypted, &resolver, &DecryptOptions::default()).unwrap_err();
+    assert!(matches!(err, DecryptError::NoKey { .. }), "{err}");
+}

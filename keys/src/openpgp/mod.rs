@@ -1,4 +1,6 @@
-//! OpenPGP with rPGP (the `pgp` crate), pure Rust: no `gpg` binary, no C library.
+//! OpenPGP with rPGP (the `pgp` crate), pure Rust: no `gpg` binary, no C library. Two
+//! jobs: commit and tag signatures checked against trusted certificates ([`verify`]), and
+//! SOPS `pgp` entries unwrapped with private keys ([`decrypt`]).
 //!
 //! Why rPGP and not Sequoia: `sequoia-openpgp`'s default backend is Nettle (a C library
 //! built through bindgen, which needs libclang); its pure-Rust backend is marked
@@ -12,12 +14,28 @@
 //! not at the time the signature claims.
 
 mod cert;
+mod decrypt;
 mod verify;
 
 pub use cert::KeyProblem;
+pub use decrypt::{PgpKey, SecretKeys};
 pub use verify::{CertificateError, SignatureError, TrustedCertificates};
 
 /// A key's fingerprint as GnuPG prints it: upper-case hex without spaces.
 fn hex(fingerprint: &pgp::types::Fingerprint) -> String {
     format!("{fingerprint:X}")
+}
+
+/// The armoured blocks of `data`, each from its `-----BEGIN PGP` line: files and Secret
+/// entries often hold several keys exported one after another, and rPGP reads one block.
+fn blocks(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP ";
+    let starts: Vec<usize> = (0..data.len())
+        .filter(|&i| data[i..].starts_with(BEGIN))
+        .collect();
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([data.len()]).collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .map(move |(start, end)| &data[start..end])
 }

@@ -21,8 +21,8 @@ pub struct TrustedCertificates {
 }
 
 impl TrustedCertificates {
-    /// Adds every certificate of an ASCII-armoured public key block (`gpg --export
-    /// --armor`, one key or several); returns how many.
+    /// Adds every certificate of the ASCII-armoured public key blocks in `data` (`gpg
+    /// --export --armor`, one key or several); returns how many.
     ///
     /// # Errors
     /// [`CertificateError`]: a private key block (refused unread), or a block that does
@@ -37,8 +37,14 @@ impl TrustedCertificates {
         let parse = |e: pgp::errors::Error| CertificateError::Parse {
             reason: e.to_string(),
         };
-        let (certs, _) = SignedPublicKey::from_armor_many(BufReader::new(data)).map_err(parse)?;
-        let certs = certs.collect::<Result<Vec<_>, _>>().map_err(parse)?;
+        let mut certs = Vec::new();
+        for block in super::blocks(data) {
+            let (parsed, _) =
+                SignedPublicKey::from_armor_many(BufReader::new(block)).map_err(parse)?;
+            for cert in parsed {
+                certs.push(cert.map_err(parse)?);
+            }
+        }
         if certs.is_empty() {
             return Err(CertificateError::Empty);
         }

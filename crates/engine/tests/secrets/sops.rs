@@ -353,3 +353,79 @@ async fn vault_sealed_and_kms_refusing_fail_naming_the_file_and_the_cause() {
     assert!(text.contains("InvalidCiphertext"), "{text}");
     assert_no_leak(&all_text(&err), &canaries);
 }
+
+/// Files the real sops encrypted to gpg keys (an ed25519/cv25519 key and an RSA key),
+/// decrypted with the private keys as `*.asc` entries of the decryption Secret (Flux's
+/// format, `gpg --export-secret-keys --armor`).
+#[tokio::test]
+async fn files_sops_encrypted_to_gpg_keys_decrypt_with_asc_entries() {
+    let gpg = need!(lockstep_testenv::Gpg::new());
+    let modern = gpg
+        .generate_with("ECC <ecc@lockstep.invalid>", "default", "default", "never")
+        .unwrap();
+    let rsa = gpg
+        .generate_with(
+            "RSA <rsa@lockstep.invalid>",
+            "rsa3072",
+            "sign,encr",
+            "never",
+        )
+        .unwrap();
+    let home = gpg.home().display().to_string();
+    let program = gpg.program().display().to_string();
+    let Some(repo) = Repo::new(&[("GNUPGHOME", &home), ("SOPS_GPG_EXEC", &program)]) else {
+        return;
+    };
+    let canaries = ["canary-pgp-ecc-4e1d", "canary-pgp-rsa-9a0c"];
+    repo.write("apps/ecc.yaml", &secret("by-ecc", canaries[0]));
+    repo.write("apps/rsa.yaml", &secret("by-rsa", canaries[1]));
+    repo.encrypt(
+        "apps/ecc.yaml",
+        &[&ONLY_DATA[..], &["--pgp", &modern]].concat(),
+    );
+    repo.encrypt(
+        "apps/rsa.yaml",
+        &[&ONLY_DATA[..], &["--pgp", &rsa]].concat(),
+    );
+    assert!(repo.read("apps/rsa.yaml").contains(&rsa));
+
+    let (ecc_key, rsa_key) = (
+        gpg.export_secret(&modern).unwrap(),
+        gpg.export_secret(&rsa).unwrap(),
+    );
+    let keys = Keys::from_secret(
+        [
+            ("ecc.asc", ecc_key.as_bytes()),
+            ("rsa.asc", rsa_key.as_bytes()),
+        ],
+        Ambient::none(),
+    )
+    .unwrap();
+    let out = decrypt(
+        repo.root().to_owned(),
+        "apps".into(),
+        repo.render("apps"),
+        keys,
+    )
+    .await
+    .unwrap();
+    for (name, canary) in [("by-ecc", canaries[0]), ("by-rsa", canaries[1])] {
+        let object = find(&out.manifests, "Secret", name);
+        assert_eq!(object["stringData"], json!({"password": canary}));
+    }
+
+    // Only the ECC key: the RSA file fails, naming its key, and nothing is decrypted.
+    let keys = Keys::from_secret([("ecc.asc", ecc_key.as_bytes())], Ambient::none()).unwrap();
+    let err = decrypt(
+        repo.root().to_owned(),
+        "apps".into(),
+        repo.render("apps"),
+        keys,
+    )
+    .await
+    .unwrap_err();
+    let text = all_text(&err);
+    assert!(text.contains("rsa.yaml") && text.contains(&rsa), "{text}");
+    let key_line = rsa_key.lines().nth(3).unwrap();
+    assert_no_leak(&text, &[canaries[0], canaries[1], key_line]);
+}

@@ -429,3 +429,158 @@ async fn symlinks_and_dot_dot_paths_never_leave_the_checkout() {
     canaries.assert_absent("the namespace's ConfigMaps", &all);
     canaries.assert_absent("the Syncs' status", &messages);
 }
+
+/// A TCP server that records every byte sent to it and answers nothing: where a Vault
+/// token must never arrive.
+struct Trap {
+    address: String,
+    received: Arc<Mutex<Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Trap {
+    async fn start() -> Trap {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = received.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let sink = sink.clone();
+                tokio::spawn(async move {
+                    sink.lock().unwrap().extend_from_slice(b"<connection>");
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+                        sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+                    }
+                });
+            }
+        });
+        Trap {
+            address,
+            received,
+            task,
+        }
+    }
+
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for Trap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// sops 3.13 `SOPS_HC_VAULT_ALLOWLIST`: a SOPS file's `hc_vault` metadata names the
+/// server its data key is sent to, and nothing authenticates that metadata. A Sync's Vault
+/// token — from its decryption Secret, or the controller's own `VAULT_TOKEN` — goes only
+/// to the Vault the operator named (the Secret's `vault.address`, else the controller's
+/// `VAULT_ADDR`); a file naming another server fails, and that server hears nothing.
+#[tokio::test]
+async fn a_sops_file_cannot_send_the_vault_token_to_a_server_of_its_choosing() {
+    let plane = need!(ControlPlane::shared().await);
+    let sops = need!(tool("sops"));
+    let vault = need!(lockstep_testenv::Vault::start().await);
+    vault.post("/v1/transit/keys/sops", "{}").await.unwrap();
+    let trap = Trap::start().await;
+    let (client, ns) = plane.namespace("incident-vault").await.unwrap();
+    install_sync_crds(&client).await;
+
+    let git = GitServer::start().await.unwrap();
+    let secret = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData: {{password: Hn5vault-canary-{name}}}\n"
+        )
+    };
+    let repo = repo_with(
+        &git,
+        "vault",
+        &[
+            ("good/db.yaml", secret("good")),
+            ("trap/db.yaml", secret("trapped")),
+        ],
+    );
+    let transit = format!("{}/v1/transit/keys/sops", vault.addr());
+    for file in ["good/db.yaml", "trap/db.yaml"] {
+        let out = Command::new(&sops)
+            .current_dir(repo.work_tree())
+            .env("HOME", repo.work_tree())
+            .env("VAULT_TOKEN", vault.token())
+            .args(["--encrypt", "--in-place", "--hc-vault-transit", &transit])
+            .args(["--encrypted-regex", "^(data|stringData)$", file])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Nothing covers the metadata: point this file's key at the trap.
+    let trapped = std::fs::read_to_string(repo.work_tree().join("trap/db.yaml")).unwrap();
+    assert!(trapped.contains(vault.addr()), "{trapped}");
+    repo.write("trap/db.yaml", trapped.replace(vault.addr(), &trap.address))
+        .unwrap();
+    let commit = repo.commit("a file naming another Vault").unwrap();
+    let keys: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "keys"},
+        "stringData": {"sops.vault-token": vault.token(), "vault.address": vault.addr()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&kube::api::PostParams::default(), &keys)
+        .await
+        .unwrap();
+
+    // The controller has a token of its own too (Flux uses it for SOPS transit keys).
+    let token = std::path::PathBuf::from(vault.token());
+    let artifacts = tempfile::tempdir().unwrap();
+    let artifact_dir = format!("--artifact-dir={}", artifacts.path().display());
+    let controller = Controller::start_with_env(
+        plane,
+        &ns,
+        &["--sync=true", &artifact_dir],
+        &[("VAULT_TOKEN", &token)],
+    )
+    .await;
+    syncs(&client, &ns, &repo, &[("ambient", "trap")]).await;
+    for (name, path) in [("good", "good"), ("trap", "trap")] {
+        create_lockstep(
+            &client,
+            &ns,
+            "Sync",
+            json!({"metadata": {"name": name}, "spec": {
+                "sourceRef": {"name": "repo"}, "path": path, "interval": "1m",
+                "retryInterval": "1s", "prune": true, "targetNamespace": ns,
+                "decryption": {"provider": "sops", "secretRef": {"name": "keys"}},
+            }}),
+        )
+        .await;
+    }
+
+    // The Vault the Secret names works.
+    ready_at(&client, &ns, "good", &commit, "True").await;
+    for name in ["trap", "ambient"] {
+        let (reason, message) = ready_at(&client, &ns, name, &commit, "False").await;
+        assert_eq!(reason, "DecryptionFailed", "Sync {name}: {message}");
+        assert!(
+            message.contains("trap/db.yaml") && message.contains(&trap.address),
+            "Sync {name}: {message}"
+        );
+    }
+    // Retries happen every second: give a leaking one the time to reach the trap.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let heard = trap.received();
+    assert!(
+        !heard.contains(vault.token()),
+        "the Vault token reached the file's server"
+    );
+    assert_eq!(heard, "", "the file's server was contacted");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    assert!(secrets.get_opt("trapped").await.unwrap().is_none());
+    assert!(!controller.log().contains(vault.token()));
+}

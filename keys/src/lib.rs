@@ -293,6 +293,15 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The key names a Vault server its caller does not send tokens to. A sops file's
+    /// metadata chooses the server, and nothing authenticates that metadata.
+    #[error("Vault transit key {uri}: {}", not_allowed(allowed))]
+    VaultAddressNotAllowed {
+        /// The key URI (its server as the file names it).
+        uri: String,
+        /// The servers tokens may go to.
+        allowed: Vec<String>,
+    },
     /// Wrapping needs a Vault token and none was found.
     #[error("Vault transit key {uri}: no token (none given, VAULT_TOKEN unset, no ~/.vault-token)")]
     VaultNoToken {
@@ -370,4 +379,19 @@ pub enum Error {
         /// What Vault (or the network) said.
         detail: String,
     },
+}
+
+/// The message of [`Error::VaultAddressNotAllowed`]: what is allowed, and where to name a
+/// server when none is.
+fn not_allowed(allowed: &[String]) -> String {
+    if allowed.is_empty() {
+        "no Vault server is named to send the token to (set VAULT_ADDR, or a Sync's \
+         decryption Secret entry vault.address); a file cannot choose one"
+            .to_owned()
+    } else {
+        format!(
+            "the token is sent only to {}; a file cannot choose another server",
+            allowed.join(", ")
+        )
+    }
 }

@@ -115,14 +115,21 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     for keys in ["keys", "keys-missing", "keys-wrong", "keys-kms"] {
         s.put_secret(keys, &good).await;
     }
+    // The Vault behind the relay is the one this Sync names: its token goes nowhere else.
+    let relay_url = relay.url();
+    let relayed: Vec<(&str, &[u8])> = vec![
+        ("sops.vault-token", s.vault.token().as_bytes()),
+        ("vault.address", relay_url.as_bytes()),
+    ];
+    s.put_secret("keys-down", &relayed).await;
     // Tenancy: a Secret of this name exists, with working keys, only in another namespace.
     let (_, other_ns) = plane.namespace("e2e-secrets-other").await.unwrap();
     put_secret(&s.client, &other_ns, "foreign-keys", &good).await;
     s.source().await;
-    for sync in ["healthy", "tampered", "vault", "refs", "down"] {
+    for sync in ["healthy", "tampered", "vault", "refs"] {
         s.sync(sync, sync, "keys").await;
     }
-    for sync in ["missing", "wrong", "kms"] {
+    for sync in ["missing", "wrong", "kms", "down"] {
         s.sync(sync, sync, &format!("keys-{sync}")).await;
     }
     s.sync("tenant", "healthy", "foreign-keys").await;

@@ -68,7 +68,7 @@ async fn sync_keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor
         .as_ref()
         .and_then(|d| d.secret_ref.as_ref())
     else {
-        return Ok((Keys::ambient(ambient), Redactor::new()));
+        return Ok((Keys::ambient(ambient).confine_vault(), Redactor::new()));
     };
     let namespace = sync.metadata.namespace.clone().unwrap_or_default();
     let name = &secret_ref.name;
@@ -90,6 +90,7 @@ async fn sync_keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor
     let mut material = Redactor::new();
     keys::redact_entries(entries(), &mut material);
     let keys = Keys::from_secret(entries(), ambient)
-        .map_err(|err| failure(format!("decryption Secret {namespace}/{name}: {err}")))?;
+        .map_err(|err| failure(format!("decryption Secret {namespace}/{name}: {err}")))?
+        .confine_vault();
     Ok((keys, material))
 }

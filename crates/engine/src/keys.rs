@@ -138,6 +138,7 @@ pub struct Keys {
     vault_login: Option<VaultLogin>,
     kubernetes_jwt: Option<SecretString>,
     ambient: Ambient,
+    confined: bool,
 }
 
 /// A Vault login other than a token, from the decryption Secret.
@@ -177,6 +178,7 @@ impl std::fmt::Debug for Keys {
             .field("vault_token", &self.vault_token.is_some())
             .field("kms_credentials", &self.kms_credentials.is_some())
             .field("vault_address", &self.vault_address)
+            .field("confined", &self.confined)
             .finish_non_exhaustive()
     }
 }
@@ -243,6 +245,7 @@ impl Keys {
             vault_login: None,
             kubernetes_jwt: None,
             ambient,
+            confined: false,
         }
     }
 
@@ -345,6 +348,24 @@ impl Keys {
         self
     }
 
+    /// Sends Vault tokens for SOPS transit keys only to this Sync's Vault — the Secret's
+    /// `vault.address`, else the controller's `VAULT_ADDR` — the one references use. A SOPS
+    /// file's metadata names the server of its key, nothing authenticates that metadata,
+    /// and whoever can push a file must not be able to collect the token (sops 3.13's
+    /// `SOPS_HC_VAULT_ALLOWLIST`, but closed by default). Without it (the CLI, with the
+    /// user's own token) any server the file names is asked, as sops does.
+    pub fn confine_vault(mut self) -> Self {
+        self.confined = true;
+        self
+    }
+
+    /// The Vault server of this Sync: the Secret's `vault.address`, else `VAULT_ADDR`.
+    fn vault_address(&self) -> Option<String> {
+        self.vault_address
+            .clone()
+            .or_else(|| self.ambient.vault_address.clone())
+    }
+
     /// The SOPS key resolver over these keys.
     pub fn resolver(&self) -> ServiceResolver {
         ServiceResolver::new(self.age.clone())
@@ -356,6 +377,9 @@ impl Keys {
             .with_vault(VaultSettings {
                 token: self.vault_token.clone(),
                 env: self.ambient.vault.clone(),
+                allowed: self
+                    .confined
+                    .then(|| self.vault_address().into_iter().collect()),
             })
     }
 
@@ -366,11 +390,7 @@ impl Keys {
     /// # Errors
     /// The service-account token file cannot be read (Kubernetes auth).
     pub(crate) fn vault_source(&self) -> std::io::Result<Option<VaultSource>> {
-        let Some(address) = self
-            .vault_address
-            .clone()
-            .or_else(|| self.ambient.vault_address.clone())
-        else {
+        let Some(address) = self.vault_address() else {
             return Ok(None);
         };
         let auth = match (&self.vault_token, &self.vault_login) {

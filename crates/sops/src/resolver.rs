@@ -35,6 +35,10 @@ pub struct VaultSettings {
     pub token: Option<secrecy::SecretString>,
     /// The environment to fall back to.
     pub env: lockstep_keys::VaultEnv,
+    /// The only servers (`scheme://host:port`) a token may be sent to; `None` for any, as
+    /// sops without `SOPS_HC_VAULT_ALLOWLIST`. A key naming another server fails without
+    /// a request.
+    pub allowed: Option<Vec<String>>,
 }
 
 /// Resolves `age`, `kms`, `hc_vault` and `pgp` entries (the last three with their
@@ -118,11 +122,24 @@ impl ServiceResolver {
         &self,
         key: &MasterKey,
     ) -> Result<lockstep_keys::VaultTransitKey, lockstep_keys::Error> {
+        let address = key.text("vault_address").unwrap_or_default();
         let mut vault = lockstep_keys::VaultTransitKey::new(
-            key.text("vault_address").unwrap_or_default(),
+            address,
             key.text("engine_path").unwrap_or_default(),
             key.text("key_name").unwrap_or_default(),
         )?;
+        if let Some(allowed) = &self.vault.allowed {
+            let same = |a: &String| {
+                a.trim_end_matches('/')
+                    .eq_ignore_ascii_case(address.trim_end_matches('/'))
+            };
+            if !allowed.iter().any(same) {
+                return Err(lockstep_keys::Error::VaultAddressNotAllowed {
+                    uri: vault.uri(),
+                    allowed: allowed.clone(),
+                });
+            }
+        }
         if let Some(token) = &self.vault.token {
             vault = vault.with_token(token.clone());
         }

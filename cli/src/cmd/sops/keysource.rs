@@ -27,6 +27,7 @@ impl CliResolver {
                 VaultSettings {
                     token: None,
                     env: VaultEnv::from_process(),
+                    allowed: None,
                 },
             ),
         )

@@ -4,10 +4,11 @@
 //! `kubeseal --format yaml` (no other flag: the API server's service proxy → the Service
 //! `sealed-secrets-controller` in kube-system → a Pod) fetches the certificate and seals,
 //! a Pod unseals; a GitSource and Sync from a git daemon on the node's host address sync a
-//! Deployment that runs, as the tenant's ServiceAccount; an `ssh://` GitSource is fetched with
-//! the image's OpenSSH client; `helm upgrade` to another image tag
-//! rolls both Pods with the Sync still Ready and no Warning event; SIGKILLing the leader
-//! hands the Lease to the other once it expires; `helm uninstall` leaves the sealing keys and the CRDs.
+//! Deployment that runs, as the tenant's ServiceAccount; an `ssh://` GitSource is fetched
+//! with the image's OpenSSH client; `helm upgrade` to another image tag rolls both Pods
+//! with `kubeseal --fetch-cert` answering throughout, the Sync still Ready and no Warning
+//! event; SIGKILLing the leader hands the Lease to the other once it expires; `helm
+//! uninstall` leaves the sealing keys and the CRDs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -234,8 +235,25 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
     ]
     .concat();
     let started = Instant::now();
+    // Meanwhile kubeseal's path to the certificate is asked every 100 ms, from a thread of
+    // its own: this one waits for helm.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (kubeconfig, stop) = (kubeconfig.to_owned(), stop.clone());
+        std::thread::spawn(move || probe_cert(&kubeconfig, &stop))
+    };
     helm(&helm_bin, &upgrade, Some(kubeconfig));
-    eprintln!("helm upgrade --wait took {:?}", started.elapsed());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (answered, failed) = prober.join().unwrap();
+    eprintln!(
+        "helm upgrade --wait took {:?}; the certificate answered {answered} times meanwhile",
+        started.elapsed()
+    );
+    assert!(answered > 0);
+    assert!(
+        failed.is_empty(),
+        "kubeseal's certificate path failed during the upgrade: {failed:#?}"
+    );
     eventually_within(
         "only tag-2 controller Pods",
         Duration::from_secs(120),
@@ -338,6 +356,29 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
         value(&secret(&client, &tenant, "db").await, "password"),
         "from-kubeseal"
     );
+}
+
+/// GETs the certificate with `kubeseal --fetch-cert` (no other flag: the API server's
+/// service proxy to `sealed-secrets-controller`) until `stop`; the answers and the failures.
+fn probe_cert(kubeconfig: &Path, stop: &std::sync::atomic::AtomicBool) -> (usize, Vec<String>) {
+    let kubeseal = tool("kubeseal").unwrap();
+    let (mut answered, mut failed) = (0, Vec::new());
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let out = Command::new(&kubeseal)
+            .arg("--fetch-cert")
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .unwrap();
+        if out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE")
+        {
+            answered += 1;
+        } else {
+            failed.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (answered, failed)
 }
 
 /// SIGKILLs the controller process of Pod `pod` (found by the `POD_NAME` in its

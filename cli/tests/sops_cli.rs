@@ -1386,3 +1386,97 @@ fn differential_indent() {
     differential("plain.yaml", YAML.as_bytes(), &[], &["--indent", "2"]);
     differential("plain.json", JSON.as_bytes(), &[], &["--indent", "2"]);
 }
+
+/// `--pgp` and `SOPS_PGP_FP` both ways with the real sops and gpg (a keyring of its own,
+/// through `SOPS_GPG_EXEC` as a sops user sets it): ours decrypts with sops, sops' with
+/// ours, and the files are equal up to random bytes.
+#[test]
+fn pgp_both_ways_with_sops_and_gpg() {
+    let Some(env) = Env::new(0) else { return };
+    let gpg = match lockstep_testenv::Gpg::new() {
+        Ok(gpg) => gpg,
+        Err(e) => match lockstep_testenv::skip_reason(&e) {
+            Some(message) => return eprintln!("{message}"),
+            None => panic!("gpg: {e}"),
+        },
+    };
+    let fp = gpg
+        .generate_with(
+            "SOPS <sops@lockstep.invalid>",
+            "default",
+            "default",
+            "never",
+        )
+        .unwrap();
+    let run = |mut cmd: Command, args: &[&str], pgp_env: bool| {
+        env.prepare(&mut cmd, &[]);
+        cmd.env("GNUPGHOME", gpg.home())
+            .env("SOPS_GPG_EXEC", gpg.program());
+        if pgp_env {
+            cmd.env("SOPS_PGP_FP", &fp);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    env.write("secret.yaml", YAML.as_bytes());
+    let ours = ok(
+        run(
+            lockstep_bin(),
+            &["encrypt", "--pgp", &fp, "secret.yaml"],
+            false,
+        ),
+        "lockstep encrypt --pgp",
+    );
+    let by_env = ok(
+        run(lockstep_bin(), &["encrypt", "secret.yaml"], true),
+        "lockstep encrypt with SOPS_PGP_FP",
+    );
+    let theirs = ok(
+        run(
+            Command::new(&env.sops),
+            &["encrypt", "--pgp", &fp, "secret.yaml"],
+            false,
+        ),
+        "sops encrypt --pgp",
+    );
+    let pgp = Regex::new(r"-----BEGIN PGP MESSAGE-----[\s\S]*?-----END PGP MESSAGE-----").unwrap();
+    let shape = |bytes: &[u8]| pgp.replace_all(&normalise(bytes), "<PGP>").into_owned();
+    assert!(String::from_utf8_lossy(&ours).contains(&fp));
+    assert_eq!(
+        shape(&ours),
+        shape(&theirs),
+        "encrypted files differ beyond random bytes"
+    );
+    assert_eq!(shape(&by_env), shape(&theirs));
+    env.write("ours.enc.yaml", &ours);
+    env.write("theirs.enc.yaml", &theirs);
+    let sops = |args: &[&str]| run(Command::new(&env.sops), args, false);
+    let reference = ok(
+        sops(&["decrypt", "theirs.enc.yaml"]),
+        "sops decrypt (sops file)",
+    );
+    assert!(String::from_utf8_lossy(&reference).contains(CANARY));
+    let sops_reads_ours = ok(
+        sops(&["decrypt", "ours.enc.yaml"]),
+        "sops decrypt (our file)",
+    );
+    let we_read_theirs = ok(
+        run(lockstep_bin(), &["decrypt", "theirs.enc.yaml"], false),
+        "lockstep decrypt (sops file)",
+    );
+    assert_eq!(sops_reads_ours, reference);
+    assert_eq!(we_read_theirs, reference);
+
+    // A keyring without the secret key: the message names the key, and no plaintext.
+    let empty = lockstep_testenv::Gpg::new().unwrap();
+    let mut cmd = lockstep_bin();
+    env.prepare(&mut cmd, &[]);
+    let out = cmd
+        .env("GNUPGHOME", empty.home())
+        .env("SOPS_GPG_EXEC", empty.program())
+        .args(["decrypt", "ours.enc.yaml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&fp) && !stderr.contains(CANARY), "{stderr}");
+}

@@ -237,7 +237,15 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
-    /// Encrypting a data key to an OpenPGP key is not implemented yet.
+    /// `gpg --encrypt` for the key failed (no such public key in the keyring, unusable).
+    #[error("pgp key {fingerprint}: could not wrap the data key: gpg: {reason}")]
+    PgpEncrypt {
+        /// The key's fingerprint.
+        fingerprint: String,
+        /// gpg's last line of error output.
+        reason: String,
+    },
+    /// Encrypting a data key to an OpenPGP key without gpg is not implemented.
     #[error(
         "pgp key {fingerprint}: encrypting to OpenPGP keys is not supported yet; use age, KMS or Vault"
     )]

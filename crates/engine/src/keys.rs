@@ -132,6 +132,8 @@ impl Ambient {
 pub struct Keys {
     age: Arc<AgeIdentities>,
     pgp: Arc<SecretKeys>,
+    /// For a user's own keys: `pgp` entries go to their gpg, as sops sends them.
+    gpg: Option<PathBuf>,
     vault_token: Option<SecretString>,
     kms_credentials: Option<Credentials>,
     vault_address: Option<String>,
@@ -239,6 +241,7 @@ impl Keys {
         Keys {
             age: Arc::new(AgeIdentities::empty()),
             pgp: Arc::new(SecretKeys::empty()),
+            gpg: None,
             vault_token: None,
             kms_credentials: None,
             vault_address: None,
@@ -250,16 +253,18 @@ impl Keys {
     }
 
     /// A user's own keys, for the CLI: `age` (every source sops reads, from
-    /// `AgeIdentities::load`), AWS with the default chain, and Vault with the ambient token
-    /// (`VAULT_TOKEN`, else `~/.vault-token`) — for transit keys *and* for references at
-    /// the ambient `VAULT_ADDR`. Unlike a controller, whose own token a Sync must never
-    /// read with, a user reads with their own token only what they may read anyway.
+    /// `AgeIdentities::load`), `pgp` through their gpg, AWS with the default chain, and
+    /// Vault with the ambient token (`VAULT_TOKEN`, else `~/.vault-token`) — for transit
+    /// keys *and* for references at the ambient `VAULT_ADDR`. Unlike a controller, whose
+    /// own token a Sync must never read with, a user reads with their own token only what
+    /// they may read anyway.
     ///
     /// # Errors
     /// [`KeysError::VaultToken`] when `~/.vault-token` exists but cannot be read.
     pub fn own(age: AgeIdentities, ambient: Ambient) -> Result<Self, KeysError> {
         let mut keys = Keys::ambient(ambient);
         keys.age = Arc::new(age);
+        keys.gpg = Some(lockstep_keys::openpgp::gpg_program());
         keys.vault_token = keys.ambient.vault.token().map_err(KeysError::VaultToken)?;
         Ok(keys)
     }
@@ -368,8 +373,12 @@ impl Keys {
 
     /// The SOPS key resolver over these keys.
     pub fn resolver(&self) -> ServiceResolver {
-        ServiceResolver::new(self.age.clone())
-            .with_pgp(self.pgp.clone())
+        let resolver = ServiceResolver::new(self.age.clone()).with_pgp(self.pgp.clone());
+        let resolver = match &self.gpg {
+            Some(program) => resolver.with_gpg(program.clone()),
+            None => resolver,
+        };
+        resolver
             .with_kms(KmsSettings {
                 credentials: self.kms_credentials.clone(),
                 endpoint: self.ambient.kms_endpoint.clone(),

@@ -168,6 +168,24 @@ impl Recipient {
     }
 }
 
+#[cfg(feature = "pgp")]
+impl Recipient {
+    /// An OpenPGP key wrapped by the user's gpg, with the entry sops writes: `fp` and
+    /// `created_at`.
+    pub fn pgp(key: lockstep_keys::openpgp::GpgKey) -> Recipient {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert("created_at".to_owned(), Field::Text(crate::now_rfc3339()));
+        fields.insert("fp".to_owned(), Field::Text(key.describe()));
+        Recipient {
+            service: Box::new(key),
+            entry: MasterKey {
+                kind: KeyType::Pgp,
+                fields,
+            },
+        }
+    }
+}
+
 #[cfg(feature = "kms")]
 impl Recipient {
     /// An AWS KMS key, with the entry sops writes for it: `arn`, `role`, the encryption

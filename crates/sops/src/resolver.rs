@@ -48,6 +48,8 @@ pub struct ServiceResolver {
     age: Arc<AgeIdentities>,
     #[cfg(feature = "pgp")]
     pgp: Arc<lockstep_keys::openpgp::SecretKeys>,
+    #[cfg(feature = "pgp")]
+    gpg: Option<std::path::PathBuf>,
     #[cfg(feature = "kms")]
     kms: KmsSettings,
     #[cfg(feature = "vault")]
@@ -61,6 +63,8 @@ impl ServiceResolver {
             age,
             #[cfg(feature = "pgp")]
             pgp: Arc::default(),
+            #[cfg(feature = "pgp")]
+            gpg: None,
             #[cfg(feature = "kms")]
             kms: KmsSettings::default(),
             #[cfg(feature = "vault")]
@@ -79,6 +83,14 @@ impl ServiceResolver {
     #[cfg(feature = "pgp")]
     pub fn with_pgp(mut self, keys: Arc<lockstep_keys::openpgp::SecretKeys>) -> Self {
         self.pgp = keys;
+        self
+    }
+
+    /// Unwraps `pgp` entries with this gpg program instead ([`lockstep_keys::openpgp::GpgKey`]:
+    /// the user's keyring, as sops does).
+    #[cfg(feature = "pgp")]
+    pub fn with_gpg(mut self, program: std::path::PathBuf) -> Self {
+        self.gpg = Some(program);
         self
     }
 
@@ -155,10 +167,16 @@ impl KeyResolver for ServiceResolver {
                 self.age.clone(),
             ))),
             #[cfg(feature = "pgp")]
-            KeyType::Pgp => Ok(Box::new(lockstep_keys::openpgp::PgpKey::new(
-                key.text("fp").unwrap_or_default(),
-                self.pgp.clone(),
-            ))),
+            KeyType::Pgp => {
+                let fp = key.text("fp").unwrap_or_default();
+                Ok(match &self.gpg {
+                    Some(program) => {
+                        Box::new(lockstep_keys::openpgp::GpgKey::new(fp, program.clone()))
+                            as Box<dyn KeyService>
+                    }
+                    None => Box::new(lockstep_keys::openpgp::PgpKey::new(fp, self.pgp.clone())),
+                })
+            }
             #[cfg(feature = "kms")]
             KeyType::Kms => self
                 .kms_key(key)

@@ -1,6 +1,7 @@
 //! OpenPGP with rPGP (the `pgp` crate), pure Rust: no `gpg` binary, no C library. Two
 //! jobs: commit and tag signatures checked against trusted certificates ([`verify`]), and
-//! SOPS `pgp` entries unwrapped with private keys ([`decrypt`]).
+//! SOPS `pgp` entries unwrapped with private keys ([`decrypt`]) — or, for the CLI, wrapped
+//! and unwrapped by the user's own gpg ([`gpg`]), as sops does.
 //!
 //! Why rPGP and not Sequoia: `sequoia-openpgp`'s default backend is Nettle (a C library
 //! built through bindgen, which needs libclang); its pure-Rust backend is marked
@@ -15,10 +16,12 @@
 
 mod cert;
 mod decrypt;
+mod gpg;
 mod verify;
 
 pub use cert::KeyProblem;
 pub use decrypt::{PgpKey, SecretKeys};
+pub use gpg::{GpgKey, gpg_program};
 pub use verify::{CertificateError, SignatureError, TrustedCertificates};
 
 /// A key's fingerprint as GnuPG prints it: upper-case hex without spaces.

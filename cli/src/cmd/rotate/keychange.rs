@@ -16,6 +16,12 @@ pub struct KeyFlags {
     /// Comma-separated age recipients to remove.
     #[arg(long, value_name = "RECIPIENTS")]
     pub rm_age: Option<String>,
+    /// Comma-separated OpenPGP fingerprints to add (public keys from the gpg keyring).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub add_pgp: Option<String>,
+    /// Comma-separated OpenPGP fingerprints to remove.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub rm_pgp: Option<String>,
     /// Comma-separated KMS ARNs to add.
     #[arg(long, value_name = "ARNS")]
     pub add_kms: Option<String>,
@@ -49,6 +55,8 @@ impl KeyFlags {
         [
             &self.add_age,
             &self.rm_age,
+            &self.add_pgp,
+            &self.rm_pgp,
             &self.add_kms,
             &self.rm_kms,
             &self.add_hc_vault_transit,
@@ -63,6 +71,7 @@ impl KeyFlags {
         let context = parse_context(self.encryption_context.as_deref())?;
         let list = |flag: &Option<String>| flag.as_deref().map(split_list).unwrap_or_default();
         let mut added: Vec<KeySpec> = list(&self.add_age).into_iter().map(KeySpec::Age).collect();
+        added.extend(list(&self.add_pgp).into_iter().map(KeySpec::Pgp));
         added.extend(
             list(&self.add_kms)
                 .iter()
@@ -74,6 +83,7 @@ impl KeyFlags {
                 .map(KeySpec::Vault),
         );
         let mut removed: Vec<KeySpec> = list(&self.rm_age).into_iter().map(KeySpec::Age).collect();
+        removed.extend(list(&self.rm_pgp).into_iter().map(KeySpec::Pgp));
         removed.extend(
             list(&self.rm_kms)
                 .iter()
@@ -122,6 +132,7 @@ pub fn describe(spec: &KeySpec) -> String {
         KeySpec::Age(r) => format!("age:{r}"),
         KeySpec::Kms(k) => format!("kms:{}", k.arn),
         KeySpec::Vault(u) => format!("vault:{u}"),
+        KeySpec::Pgp(fp) => format!("pgp:{fp}"),
         KeySpec::Unsupported { kind, key } => format!("{}:{key}", kind.field()),
     }
 }

@@ -198,6 +198,10 @@ pub struct KeyFlags {
         value_name = "RECIPIENTS"
     )]
     pub age: Option<String>,
+    /// Comma-separated OpenPGP fingerprints (public keys from the gpg keyring, through
+    /// `$SOPS_GPG_EXEC` or `gpg`).
+    #[arg(short = 'p', long, env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
+    pub pgp: Option<String>,
     /// Comma-separated AWS KMS ARNs (`arn[+role]`).
     #[arg(short = 'k', long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
     pub kms: Option<String>,
@@ -241,6 +245,9 @@ impl KeyFlags {
         let mut group = Vec::new();
         if let Some(a) = &self.age {
             group.extend(config::split_list(a).into_iter().map(KeySpec::Age));
+        }
+        if let Some(p) = &self.pgp {
+            group.extend(config::split_list(p).into_iter().map(KeySpec::Pgp));
         }
         if let Some(k) = &self.kms {
             group.extend(config::split_list(k).iter().map(|arn| {

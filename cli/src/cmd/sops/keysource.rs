@@ -1,7 +1,8 @@
 //! Key services for the SOPS verbs: the resolver that unwraps data keys (age identities
 //! from sops' environment variables and files, AWS KMS with the default credential chain,
-//! Vault transit with `VAULT_TOKEN`/`~/.vault-token`) and the recipients that wrap them,
-//! built from `--age`/`--kms`/`--hc-vault-transit` or a creation rule.
+//! Vault transit with `VAULT_TOKEN`/`~/.vault-token`, OpenPGP through the user's gpg as
+//! sops runs it) and the recipients that wrap them, built from
+//! `--age`/`--pgp`/`--kms`/`--hc-vault-transit` or a creation rule.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use anyhow::bail;
 use std::collections::BTreeMap;
 
 use lockstep_keys::age::AgeIdentities;
+use lockstep_keys::openpgp::{GpgKey, gpg_program};
 use lockstep_keys::{KeyService, KmsKey, VaultEnv, VaultTransitKey};
 use lockstep_sops::config::{KeySpec, KmsSpec};
 use lockstep_sops::resolver::VaultSettings;
@@ -23,13 +25,13 @@ impl CliResolver {
     /// Loads identities from the process environment.
     pub fn from_env() -> Self {
         CliResolver(
-            ServiceResolver::new(Arc::new(AgeIdentities::from_process_env())).with_vault(
-                VaultSettings {
+            ServiceResolver::new(Arc::new(AgeIdentities::from_process_env()))
+                .with_gpg(gpg_program())
+                .with_vault(VaultSettings {
                     token: None,
                     env: VaultEnv::from_process(),
                     allowed: None,
-                },
-            ),
+                }),
         )
     }
 
@@ -71,6 +73,7 @@ fn kms_key(
 pub fn recipient(spec: &KeySpec) -> anyhow::Result<Recipient> {
     match spec {
         KeySpec::Age(r) => Ok(Recipient::age(r)?),
+        KeySpec::Pgp(fp) => Ok(Recipient::pgp(GpgKey::new(fp.as_str(), gpg_program()))),
         KeySpec::Kms(KmsSpec {
             arn,
             role,

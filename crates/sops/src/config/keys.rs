@@ -18,6 +18,8 @@ pub enum KeySpec {
     Kms(KmsSpec),
     /// A Vault transit key URI (`https://vault:8200/v1/transit/keys/name`).
     Vault(String),
+    /// An OpenPGP key fingerprint.
+    Pgp(String),
     /// A key of a type lockstep cannot wrap with (yet): kept, so that rules and files
     /// naming one are reported rather than silently dropped.
     Unsupported {
@@ -66,7 +68,8 @@ impl KeySpec {
             KeyType::Age => KeySpec::Age(key),
             KeyType::HcVault => KeySpec::Vault(key),
             KeyType::Kms => KeySpec::Kms(KmsSpec::from_arn(&key, &BTreeMap::new(), None)),
-            KeyType::Pgp | KeyType::GcpKms | KeyType::AzureKv | KeyType::Hckms => {
+            KeyType::Pgp => KeySpec::Pgp(key),
+            KeyType::GcpKms | KeyType::AzureKv | KeyType::Hckms => {
                 KeySpec::Unsupported { kind, key }
             }
         }
@@ -78,6 +81,7 @@ impl KeySpec {
         let optional = |name: &str| key.text(name).filter(|v| !v.is_empty()).map(str::to_owned);
         match key.kind {
             KeyType::Age => KeySpec::Age(text("recipient")),
+            KeyType::Pgp => KeySpec::Pgp(text("fp")),
             KeyType::Kms => KeySpec::Kms(KmsSpec {
                 arn: text("arn"),
                 role: optional("role"),
@@ -105,6 +109,10 @@ impl KeySpec {
     pub fn same_key(&self, other: &KeySpec) -> bool {
         match (self, other) {
             (KeySpec::Age(x), KeySpec::Age(y)) => x.trim() == y.trim(),
+            (KeySpec::Pgp(x), KeySpec::Pgp(y)) => {
+                let fp = |s: &str| s.split_whitespace().collect::<String>().to_uppercase();
+                fp(x) == fp(y)
+            }
             (KeySpec::Kms(x), KeySpec::Kms(y)) => x.arn == y.arn,
             (KeySpec::Vault(x), KeySpec::Vault(y)) => {
                 x.trim_end_matches('/') == y.trim_end_matches('/')
@@ -119,6 +127,7 @@ impl KeySpec {
             KeySpec::Age(_) => KeyType::Age,
             KeySpec::Kms(_) => KeyType::Kms,
             KeySpec::Vault(_) => KeyType::HcVault,
+            KeySpec::Pgp(_) => KeyType::Pgp,
             KeySpec::Unsupported { kind, .. } => *kind,
         }
     }
@@ -129,6 +138,7 @@ impl KeySpec {
             KeySpec::Age(r) => r,
             KeySpec::Kms(k) => &k.arn,
             KeySpec::Vault(u) => u,
+            KeySpec::Pgp(fp) => fp,
             KeySpec::Unsupported { key, .. } => key,
         }
     }

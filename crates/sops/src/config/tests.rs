@@ -101,10 +101,7 @@ fn key_groups_merge_dedupe_and_shamir() {
     assert_eq!(
         r.key_groups[1],
         [
-            KeySpec::Unsupported {
-                kind: KeyType::Pgp,
-                key: "FP".into()
-            },
+            KeySpec::Pgp("FP".into()),
             KeySpec::Kms(KmsSpec {
                 arn: "arn:k".into(),
                 role: Some("r".into()),

@@ -584,3 +584,75 @@ async fn a_sops_file_cannot_send_the_vault_token_to_a_server_of_its_choosing() {
     assert!(secrets.get_opt("trapped").await.unwrap().is_none());
     assert!(!controller.log().contains(vault.token()));
 }
+
+/// Argo CD CVE-2023-40029, GHSA-rg3g-4rw9-gqrp: Secret values leaked through the
+/// `kubectl.kubernetes.io/last-applied-configuration` annotation. A Secret first made with
+/// `kubectl apply` (client-side: the annotation holds its whole data) and then taken over
+/// by a Sync: the controller writes with server-side apply and never writes such an
+/// annotation itself, so the new value never lands in one; and neither value reaches the
+/// Sync's status, its events or the controller's log.
+#[tokio::test]
+async fn a_kubectl_applied_secret_taken_over_never_gets_its_value_into_last_applied() {
+    use k8s_openapi::api::core::v1::Event;
+    use kube::api::{ListParams, PostParams};
+
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("incident-applied").await.unwrap();
+    install_sync_crds(&client).await;
+    let (old, new) = ("Jt6old-applied-canary-5e", "Jt6new-applied-canary-a1");
+    // What `kubectl apply -f` of a Secret writes: data, plus the annotation copying it.
+    let encoded = |v: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(v)
+    };
+    let copy = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "db", "namespace": ns},
+        "data": {"password": encoded(old)},
+    })
+    .to_string();
+    let by_kubectl: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "db", "annotations": {support::LAST_APPLIED: copy}},
+        "data": {"password": encoded(old)},
+    }))
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(&PostParams::default(), &by_kubectl)
+        .await
+        .unwrap();
+
+    let git = GitServer::start().await.unwrap();
+    let repo = repo_with(
+        &git,
+        "applied",
+        &[(
+            "apps/db.yaml",
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {new}}}\n"
+            ),
+        )],
+    );
+    let commit = repo.commit("taken over").unwrap();
+    let controller = Controller::start_syncing(plane, &ns, &[]).await;
+    syncs(&client, &ns, &repo, &[("apps", "apps")]).await;
+    ready_at(&client, &ns, "apps", &commit, "True").await;
+
+    let live = secrets.get("db").await.unwrap();
+    assert_eq!(support::value(&live, "password"), new);
+    let annotation = live
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .remove(support::LAST_APPLIED)
+        .unwrap_or_default();
+    Canaries::new([new]).assert_absent("the last-applied annotation", &annotation);
+
+    let canaries = Canaries::new([old, new]);
+    let status = serde_json::to_string(&status(&client, &ns, "apps").await).unwrap();
+    canaries.assert_absent("the Sync's status", &status);
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let events = events.list(&ListParams::default()).await.unwrap();
+    canaries.assert_absent("events", &serde_json::to_string(&events).unwrap());
+    canaries.assert_absent("the controller log", &controller.log());
+}

@@ -17,6 +17,9 @@ use lockstep_keys::sealing::Certificate;
 use lockstep_sealed::{SealOptions, SecretData, SecretInput, SecretValue, seal};
 use lockstep_testenv::{ControlPlane, LogDir, Process, free_port, http};
 
+/// The annotation `kubectl apply` (client-side) writes with a whole copy of the object.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// The SealedSecret CRD this controller serves.
 pub const CRD: &str = include_str!("../../../deploy/crds/sealedsecrets.bitnami.com.yaml");
 

@@ -1466,6 +1466,25 @@ fn pgp_both_ways_with_sops_and_gpg() {
     assert_eq!(sops_reads_ours, reference);
     assert_eq!(we_read_theirs, reference);
 
+    // A `.sops.yaml` creation rule with `pgp:` and no key flags.
+    env.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - pgp: {fp}\n").as_bytes(),
+    );
+    let by_rule = ok(
+        run(lockstep_bin(), &["encrypt", "secret.yaml"], false),
+        "lockstep encrypt with a pgp creation rule",
+    );
+    assert_eq!(shape(&by_rule), shape(&theirs));
+    env.write("rule.enc.yaml", &by_rule);
+    assert_eq!(
+        ok(
+            sops(&["decrypt", "rule.enc.yaml"]),
+            "sops decrypt (rule file)"
+        ),
+        reference
+    );
+
     // A keyring without the secret key: the message names the key, and no plaintext.
     let empty = lockstep_testenv::Gpg::new().unwrap();
     let mut cmd = lockstep_bin();

@@ -69,6 +69,18 @@ fn plain_manifests_are_the_rendered_chart() {
         "kube-system",
         &["rbac.clusterAdmin=true"]
     )));
+
+    // X-Forwarded-For is believed only from the addresses given (reliability probe, Medium).
+    assert!(!rendered.contains("--trusted-proxy"));
+    let proxied = render(
+        &helm,
+        "kube-system",
+        &["trustedProxies={10.96.0.1,10.0.0.2}"],
+    );
+    assert!(
+        proxied.contains("- --trusted-proxy=10.96.0.1,10.0.0.2"),
+        "{proxied}"
+    );
 }
 
 /// A default in a CRD's schema is written by the API server into every stored object: an

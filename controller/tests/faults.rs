@@ -61,7 +61,7 @@ fn ready(status: &SyncStatus) -> Option<(String, String, String)> {
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+        .map(|c| (c.status.to_string(), c.reason.clone(), c.message.clone()))
 }
 
 /// Waits (up to `within`) until Sync `apps` has applied `commit` and is Ready.

@@ -58,7 +58,7 @@ async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, S
         .conditions
         .into_iter()
         .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status, c.reason, c.message))
+        .map(|c| (c.status.to_string(), c.reason, c.message))
 }
 
 /// Waits for the Sync to fail at a stage past its source; its `(reason, message)`.

@@ -773,7 +773,7 @@ async fn ready_message(s: &Setup, name: &str) -> Option<(String, String, String)
         .conditions
         .into_iter()
         .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status, c.reason, c.message))
+        .map(|c| (c.status.to_string(), c.reason, c.message))
 }
 
 async fn owner_of(s: &Setup, name: &str) -> Option<(String, String, String)> {

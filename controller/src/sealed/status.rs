@@ -3,6 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
+use lockstep_api::ConditionStatus;
 use lockstep_sealed::{SealedSecretCondition, SealedSecretStatus};
 
 use super::error::Error;
@@ -20,8 +21,8 @@ pub(super) async fn write(
     outcome: &Outcome,
 ) -> Result<bool, Error> {
     let (status, message) = match outcome {
-        Outcome::Synced { .. } => ("True", None),
-        Outcome::Failed { message, .. } => ("False", Some(message.clone())),
+        Outcome::Synced { .. } => (ConditionStatus::True, None),
+        Outcome::Failed { message, .. } => (ConditionStatus::False, Some(message.clone())),
     };
     let previous = object
         .status
@@ -30,14 +31,14 @@ pub(super) async fn write(
         .and_then(|c| c.iter().find(|c| c.type_ == "Synced"));
     let generation = object.metadata.generation;
     let observed = object.status.as_ref().and_then(|s| s.observed_generation);
-    let same = previous.is_some_and(|p| p.status == status && p.message == message);
+    let same = previous.is_some_and(|p| p.status == status.as_str() && p.message == message);
     if same && observed == generation {
         return Ok(false);
     }
 
     let now = Time(jiff::Timestamp::now());
     let transition = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
+        Some(p) if p.status == status.as_str() => p.last_transition_time.clone(),
         _ => Some(now.clone()),
     };
     let next = SealedSecretStatus {
@@ -46,7 +47,7 @@ pub(super) async fn write(
             last_update_time: Some(now),
             message,
             reason: None,
-            status: status.into(),
+            status: status.as_str().into(),
             type_: "Synced".into(),
         }]),
         observed_generation: generation,

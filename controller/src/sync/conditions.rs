@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use lockstep_api::Condition;
+use lockstep_api::{Condition, ConditionStatus};
 
 /// `Ready`: the last revision is applied (and healthy, when health is checked).
 pub const READY: &str = "Ready";
@@ -91,14 +91,20 @@ pub fn set(
     message: String,
     generation: Option<i64>,
 ) {
-    let status = if status { "True" } else { "False" };
-    set_status(conditions, type_, status, reason, message, generation);
+    set_status(
+        conditions,
+        type_,
+        status.into(),
+        reason,
+        message,
+        generation,
+    );
 }
 
 fn set_status(
     conditions: &mut Vec<Condition>,
     type_: &str,
-    status: &str,
+    status: ConditionStatus,
     reason: &str,
     message: String,
     generation: Option<i64>,
@@ -112,7 +118,7 @@ fn set_status(
     };
     let condition = Condition {
         type_: type_.to_owned(),
-        status: status.to_owned(),
+        status,
         reason: reason.to_owned(),
         message,
         last_transition_time,
@@ -133,7 +139,14 @@ pub fn set_unknown(
     message: String,
     generation: Option<i64>,
 ) {
-    set_status(conditions, type_, "Unknown", reason, message, generation);
+    set_status(
+        conditions,
+        type_,
+        ConditionStatus::Unknown,
+        reason,
+        message,
+        generation,
+    );
 }
 
 /// Removes condition `type_`.
@@ -148,7 +161,7 @@ pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition
 
 /// Whether condition `type_` is `True`.
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    get(conditions, type_).is_some_and(|c| c.status == "True")
+    get(conditions, type_).is_some_and(|c| c.status == ConditionStatus::True)
 }
 
 fn order(type_: &str) -> usize {

@@ -26,8 +26,8 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, InventoryEntry, REQUESTED_AT_ANNOTATION, Sync, SyncMode,
-    SyncStatus, parse_duration,
+    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, REQUESTED_AT_ANNOTATION, Sync,
+    SyncMode, SyncStatus, parse_duration,
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
 use lockstep_engine::redact::Redactor;
@@ -172,7 +172,9 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
     let current = current_attempt(sync, &status, &revision);
     let ready = conditions::get(&status.conditions, READY);
     if current
-        && ready.is_some_and(|r| r.status == "False" && r.reason == Reason::Progressing.as_str())
+        && ready.is_some_and(|r| {
+            r.status == ConditionStatus::False && r.reason == Reason::Progressing.as_str()
+        })
     {
         // Applied already; only the rollout is being watched.
         let since = ready
@@ -189,7 +191,10 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
     }
     let key = (namespace.clone(), sync.name_any());
     let refresh_due = ctx.refresh_in(&key).is_some_and(|r| r.is_zero());
-    if current && ready.is_some_and(|r| r.status == "True") && !sync.spec.self_heal && !refresh_due
+    if current
+        && ready.is_some_and(|r| r.status == ConditionStatus::True)
+        && !sync.spec.self_heal
+        && !refresh_due
     {
         return Ok(applied(
             revision,

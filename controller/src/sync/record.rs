@@ -5,7 +5,8 @@
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, InventoryEntry, Plan, REQUESTED_AT_ANNOTATION, Sync,
+    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, Plan, REQUESTED_AT_ANNOTATION,
+    Sync,
 };
 
 use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
@@ -369,7 +370,7 @@ pub async fn record(sync: &mut Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), 
         "Sync",
         &sync.namespace().unwrap_or_default(),
         &sync.name_any(),
-        ready.is_some_and(|r| r.status == "True"),
+        ready.is_some_and(|r| r.status == ConditionStatus::True),
     );
     status::write(ctx, sync, &previous, &next)
         .await

@@ -13,7 +13,9 @@ mod duration;
 mod git_source;
 mod sync;
 
-pub use common::{Condition, InventoryEntry, LocalObjectReference, Plan, PlanChange};
+pub use common::{
+    Condition, ConditionStatus, InventoryEntry, LocalObjectReference, Plan, PlanChange,
+};
 pub use duration::{DurationError, parse_duration};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use sync::{

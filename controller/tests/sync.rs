@@ -10,7 +10,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
-use lockstep_api::{GitSource, Sync, SyncStatus};
+use lockstep_api::{GitSource, PlanAction, Sync, SyncStatus};
 use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
 use serde_json::json;
 use support::{
@@ -275,7 +275,7 @@ async fn manual_mode_reports_a_plan_and_applies_only_the_approved_revision() {
     let plan = planned.plan.clone().unwrap();
     assert_eq!(plan.revision, revision);
     assert_eq!(plan.changes.len(), 1);
-    assert_eq!(plan.changes[0].action, "created");
+    assert_eq!(plan.changes[0].action, PlanAction::Created);
     assert!(plan.changes[0].object.ends_with("/a"), "{:?}", plan.changes);
     assert_eq!(ready(&planned), Some(("False", "ApprovalRequired")));
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -121,11 +121,43 @@ pub struct Plan {
 }
 
 /// One planned change.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanChange {
     /// The object, as `group/kind/namespace/name`.
     pub object: String,
-    /// `created`, `configured` or `pruned`.
-    pub action: String,
+    /// What would happen to it.
+    pub action: PlanAction,
+}
+
+/// What a plan would do to one object, spelled as `lockstep apply` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanAction {
+    /// It does not exist and would be created.
+    Created,
+    /// It differs from the desired state and would be updated.
+    Configured,
+    /// An immutable field changed; it would be deleted and created again.
+    Replaced,
+    /// It left the revision and would be deleted.
+    Pruned,
+}
+
+impl PlanAction {
+    /// The action as written into the plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Configured => "configured",
+            Self::Replaced => "replaced",
+            Self::Pruned => "pruned",
+        }
+    }
+}
+
+impl std::fmt::Display for PlanAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }

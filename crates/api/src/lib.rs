@@ -14,7 +14,7 @@ mod git_source;
 mod sync;
 
 pub use common::{
-    Condition, ConditionStatus, InventoryEntry, LocalObjectReference, Plan, PlanChange,
+    Condition, ConditionStatus, InventoryEntry, LocalObjectReference, Plan, PlanAction, PlanChange,
 };
 pub use duration::{DurationError, parse_duration};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};

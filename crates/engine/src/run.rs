@@ -14,7 +14,7 @@
 //! - [`Prepared::plan`] is what manual mode reports before anything is written.
 
 use kube::Client;
-use lockstep_api::{InventoryEntry, Plan, PlanChange};
+use lockstep_api::{InventoryEntry, Plan, PlanAction, PlanChange};
 use tracing::instrument;
 
 use crate::apply::{Action, ApplyError, ApplyOptions, ChangeSet, Preflight, Preview, preflight};
@@ -136,10 +136,11 @@ impl Prepared<'_> {
         let mut changes: Vec<PlanChange> = self
             .previews()
             .into_iter()
-            .filter(|p| p.action != Action::Unchanged)
-            .map(|p| PlanChange {
-                object: id(&p.object),
-                action: p.action.to_string(),
+            .filter_map(|p| {
+                Some(PlanChange {
+                    object: id(&p.object),
+                    action: planned(p.action)?,
+                })
             })
             .collect();
         if self.options.prune {
@@ -149,7 +150,7 @@ impl Prepared<'_> {
                     .iter()
                     .map(|e| PlanChange {
                         object: id(e),
-                        action: "pruned".to_owned(),
+                        action: PlanAction::Pruned,
                     }),
             );
         }
@@ -199,6 +200,16 @@ impl Prepared<'_> {
             changes,
             pruned,
         })
+    }
+}
+
+/// The plan's word for `action`; `None` for an object the revision leaves unchanged.
+fn planned(action: Action) -> Option<PlanAction> {
+    match action {
+        Action::Created => Some(PlanAction::Created),
+        Action::Configured => Some(PlanAction::Configured),
+        Action::Replaced => Some(PlanAction::Replaced),
+        Action::Unchanged => None,
     }
 }
 

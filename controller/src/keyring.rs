@@ -349,7 +349,7 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
             let reason = format!(
                 "written by field manager {manager}, which writes for repositories and tenants; import keys with `lockstep keys import`"
             );
-            report_skipped(ctx, &secret, "ErrKeyUntrusted", &reason).await;
+            report_skipped(ctx, &secret, Skipped::Untrusted, &reason).await;
             continue;
         }
         let renew_requested = secret
@@ -360,7 +360,7 @@ async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
         match lockstep_sealed::parse_key_secret(&secret) {
             Ok(key) => parsed.push((name, renew_requested, key)),
             Err(reason) => {
-                report_skipped(ctx, &secret, "ErrKeyInvalid", &reason.to_string()).await;
+                report_skipped(ctx, &secret, Skipped::Invalid, &reason.to_string()).await;
             }
         }
     }
@@ -388,15 +388,38 @@ fn delegated_writer(secret: &Secret) -> Option<&str> {
         .find(|manager| DELEGATED_MANAGERS.contains(manager))
 }
 
+/// Why a sealing key Secret is not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skipped {
+    /// Written by a field manager that writes for repositories and tenants.
+    Untrusted,
+    /// Not a sealing key Secret that parses.
+    Invalid,
+}
+
+impl Skipped {
+    /// The event reason.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Untrusted => "ErrKeyUntrusted",
+            Self::Invalid => "ErrKeyInvalid",
+        }
+    }
+}
+
+/// The `action` of the events about sealing key Secrets.
+const EVENT_ACTION: &str = "LoadKey";
+
 /// Logs, and publishes as a Warning event on the Secret, why a key Secret is not used.
-async fn report_skipped(ctx: &Ctx, secret: &Secret, event_reason: &str, reason: &str) {
+async fn report_skipped(ctx: &Ctx, secret: &Secret, skipped: Skipped, reason: &str) {
+    let event_reason = skipped.as_str();
     let name = secret.metadata.name.as_deref().unwrap_or_default();
     tracing::warn!(secret = name, reason, "skipping a sealing key Secret");
     let event = Event {
         type_: EventType::Warning,
         reason: event_reason.into(),
         note: Some(format!("sealing key skipped: {reason}")),
-        action: "LoadKey".into(),
+        action: EVENT_ACTION.into(),
         secondary: None,
     };
     let reference = kube::Resource::object_ref(secret, &());

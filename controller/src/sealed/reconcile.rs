@@ -23,14 +23,65 @@ pub(super) enum Outcome {
     },
     /// The user has something to fix.
     Failed {
-        /// Metric label: `unseal`, `unmanaged` or `update`, as upstream.
-        reason: &'static str,
-        /// Event reason: `ErrUnsealFailed` or `ErrUpdateFailed`, as upstream.
-        event: &'static str,
+        /// What failed.
+        failure: Failure,
         /// Message for the condition and the event; names items, never values.
         message: String,
     },
 }
+
+/// What kept a SealedSecret from being synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// No key unseals it.
+    Unseal,
+    /// A Secret of its name exists that it does not own.
+    Unmanaged,
+    /// The Secret could not be written.
+    Update,
+}
+
+impl Failure {
+    /// The error metric's label, as upstream.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Unseal => "unseal",
+            Self::Unmanaged => "unmanaged",
+            Self::Update => "update",
+        }
+    }
+
+    fn event(self) -> EventReason {
+        match self {
+            Self::Unseal => EventReason::ErrUnsealFailed,
+            Self::Unmanaged | Self::Update => EventReason::ErrUpdateFailed,
+        }
+    }
+}
+
+/// A SealedSecret's event reasons, as upstream's controller writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventReason {
+    /// The Secret matches the SealedSecret.
+    Unsealed,
+    /// No key unseals it.
+    ErrUnsealFailed,
+    /// The Secret could not be written.
+    ErrUpdateFailed,
+}
+
+impl EventReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Unsealed => "Unsealed",
+            Self::ErrUnsealFailed => "ErrUnsealFailed",
+            Self::ErrUpdateFailed => "ErrUpdateFailed",
+        }
+    }
+}
+
+/// The `action` of every SealedSecret event.
+const EVENT_ACTION: &str = "Unseal";
 
 /// Unseals `object` and makes its Secret match.
 ///
@@ -59,8 +110,7 @@ pub async fn reconcile(object: Arc<SealedSecretObject>, ctx: Arc<Ctx>) -> Result
 
     let outcome = match unsealed {
         Err(err) => Outcome::Failed {
-            reason: "unseal",
-            event: "ErrUnsealFailed",
+            failure: Failure::Unseal,
             message: format!("Failed to unseal: {err}"),
         },
         Ok(unsealed) => match secret::write(&ctx, &object, unsealed).await? {
@@ -68,15 +118,13 @@ pub async fn reconcile(object: Arc<SealedSecretObject>, ctx: Arc<Ctx>) -> Result
                 changed: written == Written::Changed,
             },
             Err(WriteError::Unmanaged) => Outcome::Failed {
-                reason: "unmanaged",
-                event: "ErrUpdateFailed",
+                failure: Failure::Unmanaged,
                 message: format!(
                     "Resource \"{name}\" already exists and is not managed by SealedSecret"
                 ),
             },
             Err(WriteError::Api(message)) => Outcome::Failed {
-                reason: "update",
-                event: "ErrUpdateFailed",
+                failure: Failure::Update,
                 message,
             },
         },
@@ -91,23 +139,20 @@ pub async fn reconcile(object: Arc<SealedSecretObject>, ctx: Arc<Ctx>) -> Result
                     &ctx,
                     &object,
                     EventType::Normal,
-                    "Unsealed",
+                    EventReason::Unsealed,
                     "SealedSecret unsealed successfully",
                 )
                 .await;
             }
             Ok(Action::requeue(Duration::from_secs(3600)))
         }
-        Outcome::Failed {
-            reason,
-            event,
-            message,
-        } => {
+        Outcome::Failed { failure, message } => {
+            let reason = failure.label();
             ctx.metrics.synced(&namespace, &name, false);
             ctx.metrics.error(reason, &namespace);
             tracing::warn!(sealed_secret = %full_name, reason, "SealedSecret not synced");
             if status_changed {
-                publish(&ctx, &object, EventType::Warning, event, message).await;
+                publish(&ctx, &object, EventType::Warning, failure.event(), message).await;
             }
             // New keys may be imported, or the Secret in the way removed: look again.
             Ok(Action::requeue(Duration::from_secs(300)))
@@ -125,14 +170,15 @@ async fn publish(
     ctx: &Ctx,
     object: &SealedSecretObject,
     type_: EventType,
-    reason: &str,
+    reason: EventReason,
     note: &str,
 ) {
+    let reason = reason.as_str();
     let event = Event {
         type_,
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
-        action: "Unseal".into(),
+        action: EVENT_ACTION.into(),
         secondary: None,
     };
     let reference = object.object_ref(&api_resource());

@@ -161,3 +161,32 @@ impl std::fmt::Display for PlanAction {
         f.pad(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both enums keep the spelling the objects already stored in clusters carry.
+    #[test]
+    fn wire_spelling_is_unchanged() {
+        let statuses = [
+            ConditionStatus::True,
+            ConditionStatus::False,
+            ConditionStatus::Unknown,
+        ];
+        let actions = [
+            PlanAction::Created,
+            PlanAction::Configured,
+            PlanAction::Replaced,
+            PlanAction::Pruned,
+        ];
+        let written = serde_json::to_string(&(statuses, actions)).unwrap();
+        assert_eq!(
+            written,
+            r#"[["True","False","Unknown"],["created","configured","replaced","pruned"]]"#
+        );
+        let read: ([ConditionStatus; 3], [PlanAction; 4]) = serde_json::from_str(&written).unwrap();
+        assert_eq!(read, (statuses, actions));
+        assert!(serde_json::from_str::<ConditionStatus>(r#""true""#).is_err());
+    }
+}

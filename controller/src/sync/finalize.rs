@@ -19,10 +19,11 @@ use lockstep_engine::prune::delete_all;
 use lockstep_engine::render::Owner;
 use serde_json::json;
 
+use super::Ctx;
 use super::conditions::Reason;
 use super::reconcile::{protect, sync_client};
 use super::record::Error;
-use super::{Ctx, status};
+use super::status::{self, EventAction};
 
 /// The finalizer every Sync carries while the controller handles it.
 pub const FINALIZER: &str = "finalizers.lockstep.dev";
@@ -99,7 +100,15 @@ async fn delete_inventory(sync: &Sync, ctx: &Ctx, inventory: Vec<lockstep_api::I
             (EventType::Warning, Reason::PruneFailed, note)
         }
     };
-    status::publish(ctx, sync, type_, reason.as_str(), "Finalize", &note).await;
+    status::publish(
+        ctx,
+        sync,
+        type_,
+        reason.as_str(),
+        EventAction::Finalize,
+        &note,
+    )
+    .await;
 }
 
 /// Sets the finalizers of `sync` to `finalizers`. The `resourceVersion` in the patch

@@ -37,7 +37,8 @@ use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
 use super::conditions::{self, READY, Reason};
 use super::record::{Error, Health, Verdict, record};
-use super::{Ctx, Seen, finalize, secrets, status, target};
+use super::status::{self, EventAction};
+use super::{Ctx, Seen, finalize, secrets, target};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
@@ -302,7 +303,15 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
                     lockstep_engine::inventory::id(entry)
                 );
                 let reason = Reason::OwnershipTaken.as_str();
-                status::publish(ctx, sync, EventType::Warning, reason, "Reconcile", &note).await;
+                status::publish(
+                    ctx,
+                    sync,
+                    EventType::Warning,
+                    reason,
+                    EventAction::Reconcile,
+                    &note,
+                )
+                .await;
             }
             let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
             let health = check_health(sync, ctx, &client, &outcome.inventory, "", timeout).await;

@@ -9,8 +9,9 @@ use lockstep_api::{
     Sync,
 };
 
+use super::Ctx;
 use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
-use super::{Ctx, status};
+use super::status::{self, EventAction};
 
 /// Why a Sync reconcile could not finish (only writes to the Sync itself, its status or
 /// its finalizer; everything else is reported in status).
@@ -364,7 +365,15 @@ pub async fn record(sync: &mut Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), 
     if let Some((type_, reason, note)) = event
         && !(repeated && type_ == EventType::Warning)
     {
-        status::publish(ctx, sync, type_, reason.as_str(), "Reconcile", &note).await;
+        status::publish(
+            ctx,
+            sync,
+            type_,
+            reason.as_str(),
+            EventAction::Reconcile,
+            &note,
+        )
+        .await;
     }
     ctx.metrics.condition(
         "Sync",

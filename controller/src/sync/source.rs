@@ -25,7 +25,7 @@ use lockstep_engine::redact::{self, Redactor};
 
 use super::Ctx;
 use super::conditions::{self, READY, STALLED};
-use super::status;
+use super::status::{self, EventAction};
 
 /// Set while `verify` is on: whether the last revision's signatures verified (as Flux).
 const SOURCE_VERIFIED: &str = "SourceVerified";
@@ -364,5 +364,5 @@ async fn write_status(
 }
 
 async fn publish(ctx: &Ctx, source: &GitSource, type_: EventType, reason: &str, note: &str) {
-    status::publish(ctx, source, type_, reason, "Fetch", note).await;
+    status::publish(ctx, source, type_, reason, EventAction::Fetch, note).await;
 }

@@ -12,6 +12,27 @@ use serde::de::DeserializeOwned;
 
 use super::Ctx;
 
+/// What the controller was doing when it published an event (the event's `action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventAction {
+    /// Fetching a GitSource's revision.
+    Fetch,
+    /// Reconciling a Sync.
+    Reconcile,
+    /// Deleting a deleted Sync's objects.
+    Finalize,
+}
+
+impl EventAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Fetch => "Fetch",
+            Self::Reconcile => "Reconcile",
+            Self::Finalize => "Finalize",
+        }
+    }
+}
+
 /// Field manager of status writes.
 pub const FIELD_MANAGER: &str = "lockstep-controller";
 
@@ -51,7 +72,7 @@ pub async fn publish<K>(
     object: &K,
     type_: EventType,
     reason: &str,
-    action: &str,
+    action: EventAction,
     note: &str,
 ) where
     K: Resource<DynamicType = ()>,
@@ -60,7 +81,7 @@ pub async fn publish<K>(
         type_,
         reason: reason.into(),
         note: Some(note.chars().take(1000).collect()),
-        action: action.into(),
+        action: action.as_str().into(),
         secondary: None,
     };
     // With the object's resourceVersion in the reference, each version gets an event of

@@ -82,6 +82,49 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why a GitSource's condition is what it is, with Flux source-controller's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceReason {
+    /// An artifact is stored (and its signature verified, when asked).
+    Succeeded,
+    /// A new revision was fetched (an event).
+    NewArtifact,
+    /// The credentials Secret is missing or refused.
+    AuthenticationFailed,
+    /// Cloning or fetching failed.
+    GitOperationFailed,
+    /// The trusted keys could not be read.
+    VerificationError,
+    /// `verify.mode` asks for a tag signature but the reference is not a tag.
+    InvalidVerificationMode,
+    /// No tag object, or one without a signature: nothing to verify.
+    InvalidGitObject,
+    /// The tag's signature did not verify.
+    InvalidTagSignature,
+    /// The commit's signature did not verify.
+    InvalidCommitSignature,
+    /// The spec cannot work as written.
+    InvalidSpec,
+}
+
+impl SourceReason {
+    /// The reason as written into conditions and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "Succeeded",
+            Self::NewArtifact => "NewArtifact",
+            Self::AuthenticationFailed => "AuthenticationFailed",
+            Self::GitOperationFailed => "GitOperationFailed",
+            Self::VerificationError => "VerificationError",
+            Self::InvalidVerificationMode => "InvalidVerificationMode",
+            Self::InvalidGitObject => "InvalidGitObject",
+            Self::InvalidTagSignature => "InvalidTagSignature",
+            Self::InvalidCommitSignature => "InvalidCommitSignature",
+            Self::InvalidSpec => "InvalidSpec",
+        }
+    }
+}
+
 /// Sets condition `type_`, replacing any previous one of that type.
 pub fn set(
     conditions: &mut Vec<Condition>,

@@ -24,7 +24,7 @@ use lockstep_engine::fetch::{
 use lockstep_engine::redact::{self, Redactor};
 
 use super::Ctx;
-use super::conditions::{self, READY, STALLED};
+use super::conditions::{self, READY, STALLED, SourceReason};
 use super::status::{self, EventAction};
 
 /// Set while `verify` is on: whether the last revision's signatures verified (as Flux).
@@ -112,7 +112,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
                 &mut status.conditions,
                 READY,
                 true,
-                "Succeeded",
+                SourceReason::Succeeded.as_str(),
                 message.clone(),
                 generation,
             );
@@ -122,14 +122,21 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
                     &mut status.conditions,
                     SOURCE_VERIFIED,
                     true,
-                    "Succeeded",
+                    SourceReason::Succeeded.as_str(),
                     verified,
                     generation,
                 );
             }
             status.last_attempted_revision = Some(revision);
             if new {
-                publish(&ctx, &source, EventType::Normal, "NewArtifact", &message).await;
+                publish(
+                    &ctx,
+                    &source,
+                    EventType::Normal,
+                    SourceReason::NewArtifact,
+                    &message,
+                )
+                .await;
             }
         }
         Err(failure) => {
@@ -139,7 +146,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
                 &mut status.conditions,
                 READY,
                 false,
-                failure.reason,
+                failure.reason.as_str(),
                 message.clone(),
                 generation,
             );
@@ -148,7 +155,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
                     &mut status.conditions,
                     SOURCE_VERIFIED,
                     false,
-                    failure.reason,
+                    failure.reason.as_str(),
                     message.clone(),
                     generation,
                 );
@@ -169,14 +176,10 @@ pub fn error_policy(_source: Arc<GitSource>, error: &Error, _ctx: Arc<Ctx>) -> A
     Action::requeue(Duration::from_secs(5))
 }
 
-const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
-/// Flux's reason when the trusted keys cannot be read.
-const VERIFICATION_ERROR: &str = "VerificationError";
-
 /// Why no artifact: a condition reason (Flux's) and a message naming the step, the
 /// commit or key, never a credential. `verification` failures also set `SourceVerified`.
 struct Failure {
-    reason: &'static str,
+    reason: SourceReason,
     message: String,
     verification: bool,
 }
@@ -186,10 +189,10 @@ impl Failure {
         let reason = match err {
             // A Secret's `identity` that ssh-agent refuses is a credentials problem too.
             FetchError::Authentication { .. } | FetchError::SshAgent { .. } => {
-                AUTHENTICATION_FAILED
+                SourceReason::AuthenticationFailed
             }
             FetchError::Verification { source, .. } => verification_reason(source),
-            _ => "GitOperationFailed",
+            _ => SourceReason::GitOperationFailed,
         };
         Self {
             reason,
@@ -201,7 +204,7 @@ impl Failure {
     /// The trusted keys could not be read (Secret missing, an entry not a key).
     fn keys(message: String) -> Self {
         Self {
-            reason: VERIFICATION_ERROR,
+            reason: SourceReason::VerificationError,
             message,
             verification: true,
         }
@@ -210,14 +213,14 @@ impl Failure {
 
 /// Flux's reasons for a signature that did not verify (source-controller's
 /// `verifySignature`).
-fn verification_reason(err: &VerifyError) -> &'static str {
+fn verification_reason(err: &VerifyError) -> SourceReason {
     match (err, err.object()) {
-        (VerifyError::NotATagRef { .. }, _) => "InvalidVerificationMode",
+        (VerifyError::NotATagRef { .. }, _) => SourceReason::InvalidVerificationMode,
         // No tag object, or one without a signature: nothing to verify.
         (VerifyError::Lightweight { .. }, _)
-        | (VerifyError::Unsigned { .. }, Some(GitObject::Tag(_))) => "InvalidGitObject",
-        (_, Some(GitObject::Tag(_))) => "InvalidTagSignature",
-        _ => "InvalidCommitSignature",
+        | (VerifyError::Unsigned { .. }, Some(GitObject::Tag(_))) => SourceReason::InvalidGitObject,
+        (_, Some(GitObject::Tag(_))) => SourceReason::InvalidTagSignature,
+        _ => SourceReason::InvalidCommitSignature,
     }
 }
 
@@ -250,13 +253,13 @@ async fn options(
         let data = secret_data(&secrets, &secret_ref.name, redactor)
             .await
             .map_err(|message| Failure {
-                reason: AUTHENTICATION_FAILED,
+                reason: SourceReason::AuthenticationFailed,
                 message,
                 verification: false,
             })?;
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
         options.credentials = Credentials::from_entries(entries).map_err(|err| Failure {
-            reason: AUTHENTICATION_FAILED,
+            reason: SourceReason::AuthenticationFailed,
             message: format!("Secret {}: {}", secret_ref.name, chain(&err)),
             verification: false,
         })?;
@@ -325,7 +328,7 @@ async fn stalled(
         &mut status.conditions,
         STALLED,
         true,
-        "InvalidSpec",
+        SourceReason::InvalidSpec.as_str(),
         message.clone(),
         generation,
     );
@@ -333,13 +336,20 @@ async fn stalled(
         &mut status.conditions,
         READY,
         false,
-        "InvalidSpec",
+        SourceReason::InvalidSpec.as_str(),
         message.clone(),
         generation,
     );
     status.observed_generation = generation;
     if !conditions::is_true(&previous.conditions, STALLED) {
-        publish(ctx, source, EventType::Warning, "InvalidSpec", &message).await;
+        publish(
+            ctx,
+            source,
+            EventType::Warning,
+            SourceReason::InvalidSpec,
+            &message,
+        )
+        .await;
     }
     write_status(ctx, source, &previous, status).await?;
     Ok(Action::await_change())
@@ -363,6 +373,13 @@ async fn write_status(
         })
 }
 
-async fn publish(ctx: &Ctx, source: &GitSource, type_: EventType, reason: &str, note: &str) {
+async fn publish(
+    ctx: &Ctx,
+    source: &GitSource,
+    type_: EventType,
+    reason: SourceReason,
+    note: &str,
+) {
+    let reason = reason.as_str();
     status::publish(ctx, source, type_, reason, EventAction::Fetch, note).await;
 }

@@ -428,7 +428,8 @@ fn key_entries_are_read_as_flux_reads_them() {
     ] {
         let err = TrustedKeys::from_entries([(name, data)]).unwrap_err();
         assert!(
-            matches!(&err, KeysError::OpenPgp { entry, source: CertificateError::Parse { .. } } if entry == name),
+            // rPGP (with malformed-artifact-compat) finds no packet in an SSH line: Empty.
+            matches!(&err, KeysError::OpenPgp { entry, source: CertificateError::Parse { .. } | CertificateError::Empty } if entry == name),
             "{err:?}"
         );
     }

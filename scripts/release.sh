@@ -23,4 +23,4 @@ for shell in bash zsh fish; do
 done
 "$out/lockstep" man "$out/man" >/dev/null
 (cd "$out" && sha256sum lockstep lockstep-controller completions/* man/* >SHA256SUMS)
-printf 'release: %s (lockstep %s)\n' "$out" "$("$out/lockstep" --version)" >&2
+printf "release: %s (%s)\n" "$out" "$("$out/lockstep" --version)" >&2

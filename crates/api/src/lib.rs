@@ -1,8 +1,11 @@
-//! The `lockstep.dev/v1alpha1` custom resources: spec and status types only.
+//! The `lockstep.dev/v1alpha1` custom resources, and the peer resources Lockstep serves
+//! unchanged: spec and status types only.
 //!
 //! - [`GitSource`] says where declared state lives: a Git URL and a ref to follow.
 //! - [`Sync`] says which path of a source to apply to a cluster, and how (prune, drift
 //!   correction, manual approval, health checks, target namespace).
+//! - [`ExternalSecret`], [`SecretStore`] and [`ClusterSecretStore`] are the External
+//!   Secrets Operator's `external-secrets.io/v1` resources ([`external_secrets`]).
 //!
 //! The CRDs are generated from these types with [`kube::CustomResourceExt::crd`] and
 //! committed under `deploy/crds/`; a test keeps the two in step. No client logic lives
@@ -10,6 +13,7 @@
 
 mod common;
 mod duration;
+pub mod external_secrets;
 mod git_source;
 mod sync;
 
@@ -17,6 +21,7 @@ pub use common::{
     Condition, ConditionStatus, InventoryEntry, LocalObjectReference, Plan, PlanAction, PlanChange,
 };
 pub use duration::{DurationError, parse_duration};
+pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DependsOn, HealthCheck, KubeConfigRef,

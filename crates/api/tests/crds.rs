@@ -7,18 +7,24 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use lockstep_api::{GitSource, Sync};
+use lockstep_api::{ClusterSecretStore, ExternalSecret, GitSource, SecretStore, Sync};
 use lockstep_testenv::{ControlPlane, need};
 
 fn crds() -> Vec<(PathBuf, CustomResourceDefinition)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    [GitSource::crd(), Sync::crd()]
-        .into_iter()
-        .map(|crd| {
-            let plural = crd.spec.names.plural.clone();
-            (dir.join(format!("lockstep.dev_{plural}.yaml")), crd)
-        })
-        .collect()
+    [
+        GitSource::crd(),
+        Sync::crd(),
+        ExternalSecret::crd(),
+        SecretStore::crd(),
+        ClusterSecretStore::crd(),
+    ]
+    .into_iter()
+    .map(|crd| {
+        let (group, plural) = (&crd.spec.group, &crd.spec.names.plural);
+        (dir.join(format!("{group}_{plural}.yaml")), crd)
+    })
+    .collect()
 }
 
 fn render(crd: &CustomResourceDefinition) -> String {

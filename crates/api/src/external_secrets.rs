@@ -1,0 +1,476 @@
+//! The External Secrets Operator's `external-secrets.io/v1` resources, served unchanged:
+//! [`ExternalSecret`] (which Secret to make from which remote values), [`SecretStore`] and
+//! [`ClusterSecretStore`] (where the values live and how to log in).
+//!
+//! Field names and spellings are ESO v0.16.2's (`apis/externalsecrets/v1`), so a manifest
+//! written for ESO reads here unchanged and the objects ESO's own CRDs store deserialize.
+//! Only the fields Lockstep implements are typed; the generated CRDs are a small subset of
+//! ESO's (which exceed the 256 KiB annotation limit) and, unlike ESO's, carry **no schema
+//! defaults**: ESO's defaults are written into every stored object, which keeps Argo CD
+//! permanently OutOfSync. The defaults ESO's CRDs would write are applied when reading
+//! (`Option` fields and `Default` enums), so an object behaves the same under either CRD.
+//!
+//! A store's provider is kept open: providers Lockstep does not implement deserialize into
+//! [`SecretStoreProvider::other`] and are refused by name at reconcile time.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use serde::{Deserialize, Serialize};
+
+/// The API group of the External Secrets resources.
+pub const ESO_GROUP: &str = "external-secrets.io";
+/// The API version served.
+pub const ESO_VERSION: &str = "v1";
+
+/// Label ESO puts on every Secret an ExternalSecret manages (value `true`).
+pub const ESO_MANAGED_LABEL: &str = "reconcile.external-secrets.io/managed";
+/// Label on a Secret created with `creationPolicy: Owner`: a hash of the ExternalSecret's
+/// `namespace/name`, to find Secrets left behind when the target name changes.
+pub const ESO_CREATED_BY_LABEL: &str = "reconcile.external-secrets.io/created-by";
+/// Annotation on a managed Secret: a hash of its `data`, to notice changes made by others.
+pub const ESO_DATA_HASH_ANNOTATION: &str = "reconcile.external-secrets.io/data-hash";
+
+/// Makes one Secret from values held in a secret manager.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "external-secrets.io",
+    version = "v1",
+    kind = "ExternalSecret",
+    namespaced,
+    status = "ExternalSecretStatus",
+    shortname = "es",
+    category = "external-secrets",
+    printcolumn = r#"{"name":"Store","type":"string","jsonPath":".spec.secretStoreRef.name"}"#,
+    printcolumn = r#"{"name":"Refresh Interval","type":"string","jsonPath":".spec.refreshInterval"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct ExternalSecretSpec {
+    /// The store to read from; default kind `SecretStore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_store_ref: Option<SecretStoreRef>,
+    /// The Secret to write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<ExternalSecretTarget>,
+    /// How often to read the values again (Go duration); `0` reads them once; default `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
+    /// `Periodic` (default), `OnChange` or `CreatedOnce`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_policy: Option<RefreshPolicy>,
+    /// One Secret key per remote value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<ExternalSecretData>,
+    /// Remote values whose JSON objects expand into several keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_from: Vec<ExternalSecretDataFrom>,
+}
+
+/// Which store an ExternalSecret reads from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStoreRef {
+    /// The store's name.
+    #[serde(default)]
+    pub name: String,
+    /// `SecretStore` (default, same namespace) or `ClusterSecretStore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<StoreKind>,
+}
+
+/// The two kinds of store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum StoreKind {
+    /// A store in the ExternalSecret's namespace.
+    #[default]
+    SecretStore,
+    /// A cluster-wide store.
+    ClusterSecretStore,
+}
+
+impl StoreKind {
+    /// The kind as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecretStore => "SecretStore",
+            Self::ClusterSecretStore => "ClusterSecretStore",
+        }
+    }
+}
+
+/// When an ExternalSecret reads its values again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RefreshPolicy {
+    /// Every `refreshInterval`, and whenever the ExternalSecret changes.
+    #[default]
+    Periodic,
+    /// Only when the ExternalSecret changes.
+    OnChange,
+    /// Once, when the Secret is created.
+    CreatedOnce,
+}
+
+/// The Secret an ExternalSecret writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct ExternalSecretTarget {
+    /// The Secret's name; default the ExternalSecret's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Owner` (default), `Orphan`, `Merge` or `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_policy: Option<CreationPolicy>,
+    /// `Retain` (default), `Delete` or `Merge`: what happens when every remote value is
+    /// gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// Make the Secret immutable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub immutable: bool,
+    /// Other ESO target settings (`template`, `manifest`): kept as written, refused by
+    /// name at reconcile time until implemented.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Who creates and owns the target Secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CreationPolicy {
+    /// Create it, owned by the ExternalSecret (deleted with it).
+    #[default]
+    Owner,
+    /// Create it without an owner reference.
+    Orphan,
+    /// Only merge keys into a Secret that already exists.
+    Merge,
+    /// Write nothing.
+    None,
+}
+
+/// What happens to the target when the remote values are gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Keep the Secret as it is.
+    #[default]
+    Retain,
+    /// Delete the Secret (only with `creationPolicy: Owner`).
+    Delete,
+    /// Remove the keys this ExternalSecret wrote.
+    Merge,
+}
+
+/// One Secret key read from one remote value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretData {
+    /// The key in the Secret.
+    pub secret_key: String,
+    /// Where the value is.
+    pub remote_ref: RemoteRef,
+}
+
+/// A remote value: its key (path), and optionally a property inside it and a version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRef {
+    /// The remote key; for Vault, the path under the store's mount.
+    pub key: String,
+    /// A field of the value; for JSON values a gjson-style path (`a.b.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// The version to read; for Vault KV v2, the version number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `None` (default) or `Fetch` (read KV v2 custom metadata instead of the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_policy: Option<MetadataPolicy>,
+    /// How keys with characters a Secret refuses are rewritten: `Default` or `Unicode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
+    /// How the value is decoded: `None` (default), `Base64`, `Base64URL` or `Auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// Whether a remote ref reads the value or its metadata.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum MetadataPolicy {
+    /// Read the value.
+    #[default]
+    None,
+    /// Read the metadata (not implemented by Lockstep yet; refused by name).
+    Fetch,
+}
+
+/// How keys a Secret refuses are rewritten (`dataFrom`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConversionStrategy {
+    /// Every refused character becomes `_`.
+    #[default]
+    Default,
+    /// Every refused character becomes `_U<hex code point>_`.
+    Unicode,
+}
+
+/// How a remote value is decoded before it is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DecodingStrategy {
+    /// As it is.
+    #[default]
+    None,
+    /// Standard base64.
+    Base64,
+    /// URL-safe base64.
+    #[serde(rename = "Base64URL")]
+    Base64Url,
+    /// Base64, else URL-safe base64, else as it is.
+    Auto,
+}
+
+/// A remote value whose JSON object becomes several Secret keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct ExternalSecretDataFrom {
+    /// Read one value and use each of its top-level fields as a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<RemoteRef>,
+    /// Other ESO sources (`find`, `rewrite`, `sourceRef`): kept as written, refused by
+    /// name at reconcile time until implemented.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// What ESO writes in an ExternalSecret's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretStatus {
+    /// When the values were last read (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_time: Option<String>,
+    /// `<generation>-<hash of labels and annotations>` of the ExternalSecret last synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_resource_version: Option<String>,
+    /// `Ready` (and `Deleted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ExternalSecretCondition>,
+    /// The Secret written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<SecretBinding>,
+}
+
+/// The name of the Secret an ExternalSecret wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretBinding {
+    /// The Secret's name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+/// One status condition, as ESO writes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretCondition {
+    /// `Ready` or `Deleted`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// `SecretSynced`, `SecretSyncedError`, `SecretMissing`, `SecretDeleted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What happened; never a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When `status` last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+/// Where values live and how to log in, for ExternalSecrets of one namespace.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "external-secrets.io",
+    version = "v1",
+    kind = "SecretStore",
+    namespaced,
+    shortname = "ss",
+    category = "external-secrets"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct SecretStoreSpec {
+    /// Serve only ExternalSecrets of controllers with this class; empty for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// The provider: exactly one field.
+    pub provider: SecretStoreProvider,
+}
+
+/// Where values live and how to log in, for ExternalSecrets of every namespace.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "external-secrets.io",
+    version = "v1",
+    kind = "ClusterSecretStore",
+    shortname = "css",
+    category = "external-secrets"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct ClusterSecretStoreSpec {
+    /// Serve only ExternalSecrets of controllers with this class; empty for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// The provider: exactly one field.
+    pub provider: SecretStoreProvider,
+}
+
+/// A store's provider. Only Vault is implemented; any other is kept by name in `other`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct SecretStoreProvider {
+    /// HashiCorp Vault or OpenBao.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultProvider>,
+    /// Providers not implemented, by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `provider.vault`: a Vault or OpenBao KV engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultProvider {
+    /// The server's URL (`https://vault:8200`).
+    pub server: String,
+    /// The KV engine's mount (`secret`); without it the mount is the first segment of
+    /// each remote key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The KV engine version: `v2` (default) or `v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VaultKvVersion>,
+    /// A Vault Enterprise / OpenBao namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// How to log in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<VaultAuthSpec>,
+}
+
+/// The KV engine version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum VaultKvVersion {
+    /// KV version 1.
+    #[serde(rename = "v1")]
+    V1,
+    /// KV version 2.
+    #[default]
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// `provider.vault.auth`: one login method. Methods not implemented are kept by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct VaultAuthSpec {
+    /// A token, from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeySelector>,
+    /// AppRole: a role id (or a Secret key holding it) and a secret id from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role: Option<VaultAppRole>,
+    /// Methods not implemented, by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `auth.appRole`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultAppRole {
+    /// The auth mount; default `approle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The role id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// A Secret key holding the role id (when `roleId` is not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_ref: Option<SecretKeySelector>,
+    /// The Secret key holding the secret id.
+    pub secret_ref: SecretKeySelector,
+}
+
+/// A key of a Secret. `namespace` is honoured for ClusterSecretStores only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretKeySelector {
+    /// The Secret's name.
+    #[serde(default)]
+    pub name: String,
+    /// The key.
+    #[serde(default)]
+    pub key: String,
+    /// The Secret's namespace (ClusterSecretStore only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ExternalSecret as ESO's CRDs store it (defaults filled in) reads back unchanged,
+    /// and a provider Lockstep does not implement is kept by name.
+    #[test]
+    fn reads_objects_as_eso_stores_them() {
+        let es: ExternalSecret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "db", "namespace": "apps"},
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"name": "vault", "kind": "ClusterSecretStore"},
+                "target": {"name": "db", "creationPolicy": "Owner", "deletionPolicy": "Retain"},
+                "data": [{"secretKey": "password", "remoteRef": {
+                    "key": "db", "property": "password", "conversionStrategy": "Default",
+                    "decodingStrategy": "None", "metadataPolicy": "None"}}],
+                "dataFrom": [{"extract": {"key": "app"}}, {"find": {"path": "x"}}],
+            },
+        }))
+        .unwrap();
+        let store = es.spec.secret_store_ref.as_ref().unwrap();
+        assert_eq!(store.kind, Some(StoreKind::ClusterSecretStore));
+        assert_eq!(
+            es.spec.data[0].remote_ref.property.as_deref(),
+            Some("password")
+        );
+        assert!(es.spec.data_from[1].other.contains_key("find"));
+        let back = serde_json::to_value(&es).unwrap();
+        assert_eq!(back["spec"]["dataFrom"][1]["find"]["path"], "x");
+
+        let store: SecretStore = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": "s"},
+            "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "eu-west-1"}}},
+        }))
+        .unwrap();
+        assert!(store.spec.provider.vault.is_none());
+        assert_eq!(
+            store.spec.provider.other.keys().collect::<Vec<_>>(),
+            ["aws"]
+        );
+    }
+}

@@ -129,12 +129,18 @@ impl VaultSource {
     }
 }
 
+/// The data of one KV secret with its structure kept: nested objects, arrays, numbers and
+/// booleans as Vault returned them (the External Secrets front-end reads properties inside
+/// them). Not zeroized: `serde_json` values cannot be; hold it only while reading from it.
+pub type KvDocument = serde_json::Map<String, Value>;
+
 impl VaultSession {
     /// The fields of the KV secret `mount/path`: KV v1 with `kv1`, else KV v2 at `version`
     /// (the latest without one).
     ///
     /// # Errors
-    /// [`Error::VaultRead`] with what Vault said.
+    /// [`Error::VaultRead`] with what Vault said; [`RemoteFailure::NotFound`] also when the
+    /// version read has no data (deleted or destroyed).
     pub async fn read_kv(
         &self,
         mount: &str,
@@ -142,21 +148,16 @@ impl VaultSession {
         kv1: bool,
         version: Option<u64>,
     ) -> Result<KvFields, Error> {
-        let answer: Result<HashMap<String, Value>, _> = match (kv1, version) {
-            (true, _) => vaultrs::kv1::get(&self.client, mount, path).await,
-            (false, None) => vaultrs::kv2::read(&self.client, mount, path).await,
-            (false, Some(v)) => vaultrs::kv2::read_version(&self.client, mount, path, v).await,
-        };
-        let answer = answer.map_err(|e| {
-            let (failure, detail) = describe_error(&e);
-            Error::VaultRead {
+        let document = self
+            .read_kv_document(mount, path, kv1, version)
+            .await?
+            .ok_or_else(|| Error::VaultRead {
                 address: self.address.clone(),
                 path: format!("{mount}/{path}"),
-                failure,
-                detail,
-            }
-        })?;
-        Ok(answer
+                failure: RemoteFailure::NotFound,
+                detail: "the version has no data (deleted or destroyed)".into(),
+            })?;
+        Ok(document
             .into_iter()
             .map(|(k, v)| {
                 let text = match v {
@@ -166,6 +167,36 @@ impl VaultSession {
                 (k, Zeroizing::new(text))
             })
             .collect())
+    }
+
+    /// The data of the KV secret `mount/path` as a JSON object (see [`KvDocument`]); KV v1
+    /// with `kv1`, else KV v2 at `version`. `None` when a KV v2 version has no data (deleted
+    /// or destroyed, which Vault reports as `data: null`).
+    ///
+    /// # Errors
+    /// [`Error::VaultRead`] with what Vault said (a path that does not exist is
+    /// [`RemoteFailure::NotFound`]).
+    pub async fn read_kv_document(
+        &self,
+        mount: &str,
+        path: &str,
+        kv1: bool,
+        version: Option<u64>,
+    ) -> Result<Option<KvDocument>, Error> {
+        let answer: Result<Option<KvDocument>, _> = match (kv1, version) {
+            (true, _) => vaultrs::kv1::get(&self.client, mount, path).await,
+            (false, None) => vaultrs::kv2::read(&self.client, mount, path).await,
+            (false, Some(v)) => vaultrs::kv2::read_version(&self.client, mount, path, v).await,
+        };
+        answer.map_err(|e| {
+            let (failure, detail) = describe_error(&e);
+            Error::VaultRead {
+                address: self.address.clone(),
+                path: format!("{mount}/{path}"),
+                failure,
+                detail,
+            }
+        })
     }
 }
 
@@ -200,6 +231,7 @@ pub(super) fn describe_error(err: &ClientError) -> (RemoteFailure, String) {
                 503 if lower.contains("sealed") => RemoteFailure::Sealed,
                 429 => RemoteFailure::Throttled,
                 502..=504 => RemoteFailure::Unreachable,
+                404 => RemoteFailure::NotFound,
                 _ if lower.contains("not found") => RemoteFailure::NotFound,
                 _ if lower.contains("ciphertext") || lower.contains("cipher: message") => {
                     RemoteFailure::InvalidCiphertext

@@ -37,7 +37,7 @@ mod client;
 mod env;
 
 use client::describe_error;
-pub use client::{KvFields, VaultAuth, VaultSession, VaultSource};
+pub use client::{KvDocument, KvFields, VaultAuth, VaultSession, VaultSource};
 pub use env::VaultEnv;
 
 /// Time limit for one Vault request, connection included.

@@ -1,0 +1,134 @@
+//! Why an ExternalSecret could not be synced. Every message names the object and the field
+//! at fault and what to do, never a value: it becomes the `Ready=False` condition's message
+//! and a Warning event.
+
+use lockstep_api::external_secrets::StoreKind;
+
+/// A store, as messages name it: `ClusterSecretStore vault` or `SecretStore apps/vault`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Store {
+    /// Its kind.
+    pub kind: StoreKind,
+    /// Its namespace (`SecretStore`) or nothing (`ClusterSecretStore`).
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind.as_str(), self.name),
+            None => write!(f, "{} {}", self.kind.as_str(), self.name),
+        }
+    }
+}
+
+/// What kept an ExternalSecret from being synced.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `spec.secretStoreRef` names a store that does not exist.
+    #[error("spec.secretStoreRef: {store} does not exist")]
+    StoreMissing {
+        /// The store named.
+        store: Store,
+    },
+    /// The store could not be read from the API server.
+    #[error("spec.secretStoreRef: cannot read {store}: {source}")]
+    StoreRead {
+        /// The store named.
+        store: Store,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The store's provider is not one Lockstep implements.
+    #[error("{store}: spec.provider.{provider} is not supported by Lockstep yet (vault is)")]
+    UnknownProvider {
+        /// The store.
+        store: Store,
+        /// The provider's field name (`aws`, `gcpsm`, …), or `<none>`.
+        provider: String,
+    },
+    /// The store's auth settings or the Secrets they name are wrong.
+    #[error("{store}: {field}: {reason}")]
+    Auth {
+        /// The store.
+        store: Store,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Vault refused the login.
+    #[error("{store}: spec.provider.vault.auth: {source}")]
+    Login {
+        /// The store.
+        store: Store,
+        /// What Vault said.
+        #[source]
+        source: lockstep_keys::Error,
+    },
+    /// Vault refused a read or could not be reached.
+    #[error("{field}: reading from {store}: {source}")]
+    Read {
+        /// The store.
+        store: Store,
+        /// The remote ref's field in the ExternalSecret (`spec.data[0].remoteRef`).
+        field: String,
+        /// What Vault said.
+        #[source]
+        source: lockstep_keys::Error,
+    },
+    /// The remote secret does not exist (and `deletionPolicy` is `Retain`).
+    #[error("{field}: secret {key:?} does not exist in the store")]
+    NoSecret {
+        /// The remote ref's field.
+        field: String,
+        /// The remote key.
+        key: String,
+    },
+    /// A field of the ExternalSecret that cannot be served as written.
+    #[error("{field}: {reason}")]
+    Field {
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A property or extracted value does not fit.
+    #[error("{field}: {source}")]
+    Value {
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        #[source]
+        source: crate::value::ValueError,
+    },
+    /// A decoding or key rule refused a value or key.
+    #[error("{field}: {source}")]
+    Decode {
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        #[source]
+        source: crate::decode::DecodeError,
+    },
+}
+
+impl Error {
+    /// Whether trying again later may succeed without anyone changing anything (Vault
+    /// sealed, unreachable or throttling; the API server unavailable).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::StoreRead { .. } => true,
+            Self::Login { source, .. } | Self::Read { source, .. } => match source {
+                lockstep_keys::Error::VaultLogin { failure, .. }
+                | lockstep_keys::Error::VaultRead { failure, .. } => failure.is_transient(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}

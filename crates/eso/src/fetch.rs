@@ -1,0 +1,215 @@
+//! Reading every value an ExternalSecret names: `dataFrom[]` first, then `data[]` (later
+//! entries win), as ESO's `getProviderSecretData` does.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use lockstep_api::external_secrets::{
+    ClusterSecretStore, DeletionPolicy, ExternalSecret, MetadataPolicy, RemoteRef, SecretStore,
+    SecretStoreProvider, StoreKind,
+};
+
+use crate::decode::{convert_keys, decode, validate_keys};
+use crate::error::{Error, Store};
+use crate::value::{Bytes, expand, select};
+use crate::vault::VaultStore;
+
+/// The values read, by Secret key; each zeroized on drop.
+pub type SecretData = BTreeMap<String, Bytes>;
+
+/// What reading produced.
+pub struct Fetched {
+    /// The values, by Secret key.
+    pub data: SecretData,
+    /// Remote refs skipped because their secret does not exist (with a `deletionPolicy`
+    /// other than `Retain`), by field: ESO's `MissingProviderSecret` events.
+    pub missing: Vec<String>,
+}
+
+/// The store an ExternalSecret names, as [`Store`] (for messages) and its provider.
+///
+/// # Errors
+/// [`Error::StoreMissing`] or [`Error::StoreRead`].
+pub async fn store_of(
+    client: &kube::Client,
+    es: &ExternalSecret,
+) -> Result<(Store, SecretStoreProvider), Error> {
+    let namespace = es.metadata.namespace.clone().unwrap_or_default();
+    let reference = es.spec.secret_store_ref.clone().unwrap_or_default();
+    let kind = reference.kind.unwrap_or_default();
+    let store = Store {
+        kind,
+        namespace: (kind == StoreKind::SecretStore).then_some(namespace.clone()),
+        name: reference.name.clone(),
+    };
+    let read_error = |source| Error::StoreRead {
+        store: store.clone(),
+        source,
+    };
+    let provider = match kind {
+        StoreKind::SecretStore => Api::<SecretStore>::namespaced(client.clone(), &namespace)
+            .get_opt(&reference.name)
+            .await
+            .map_err(read_error)?
+            .map(|s| s.spec.provider),
+        StoreKind::ClusterSecretStore => Api::<ClusterSecretStore>::all(client.clone())
+            .get_opt(&reference.name)
+            .await
+            .map_err(read_error)?
+            .map(|s| s.spec.provider),
+    };
+    let provider = provider.ok_or_else(|| Error::StoreMissing {
+        store: store.clone(),
+    })?;
+    Ok((store, provider))
+}
+
+/// Logs in to the store's provider.
+///
+/// # Errors
+/// [`Error::UnknownProvider`] for a provider other than Vault; as [`VaultStore::login`].
+pub async fn open(
+    client: &kube::Client,
+    store: Store,
+    provider: &SecretStoreProvider,
+    namespace: &str,
+) -> Result<VaultStore, Error> {
+    match &provider.vault {
+        Some(vault) => VaultStore::login(store, vault, client, namespace).await,
+        None => Err(Error::UnknownProvider {
+            provider: provider
+                .other
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "<none>".into()),
+            store,
+        }),
+    }
+}
+
+/// Reads every value of `es` from `store`.
+///
+/// # Errors
+/// The first [`Error`] met; nothing is half-returned.
+pub async fn fetch(es: &ExternalSecret, store: &VaultStore) -> Result<Fetched, Error> {
+    let retain = es
+        .spec
+        .target
+        .as_ref()
+        .and_then(|t| t.deletion_policy)
+        .unwrap_or_default()
+        == DeletionPolicy::Retain;
+    if let Some(setting) = es.spec.target.as_ref().and_then(|t| t.other.keys().next()) {
+        return Err(Error::Field {
+            field: format!("spec.target.{setting}"),
+            reason: "not supported by Lockstep yet".into(),
+        });
+    }
+    let mut fetched = Fetched {
+        data: SecretData::new(),
+        missing: Vec::new(),
+    };
+    for (i, from) in es.spec.data_from.iter().enumerate() {
+        let field = format!("spec.dataFrom[{i}]");
+        if let Some(source) = from.other.keys().next() {
+            return Err(Error::Field {
+                field: format!("{field}.{source}"),
+                reason: "not supported by Lockstep yet (extract is)".into(),
+            });
+        }
+        let Some(remote) = &from.extract else {
+            continue;
+        };
+        let field = format!("{field}.extract");
+        let Some(bytes) = read(store, &field, remote).await? else {
+            if retain {
+                return Err(no_secret(field, remote));
+            }
+            fetched.missing.push(field);
+            continue;
+        };
+        let map = expand(&bytes).map_err(|source| Error::Value {
+            field: field.clone(),
+            source,
+        })?;
+        let decode_error = |source| Error::Decode {
+            field: field.clone(),
+            source,
+        };
+        let mut map = convert_keys(remote.conversion_strategy.unwrap_or_default(), map)
+            .map_err(decode_error)?;
+        validate_keys(&mut map).map_err(decode_error)?;
+        let strategy = remote.decoding_strategy.unwrap_or_default();
+        for (key, value) in map {
+            let value = decode(strategy, value).map_err(decode_error)?;
+            fetched.data.insert(key, value);
+        }
+    }
+    for (i, entry) in es.spec.data.iter().enumerate() {
+        let field = format!("spec.data[{i}].remoteRef");
+        let remote = &entry.remote_ref;
+        let Some(value) = read(store, &field, remote).await? else {
+            if retain {
+                return Err(no_secret(field, remote));
+            }
+            fetched.missing.push(field);
+            continue;
+        };
+        let value =
+            decode(remote.decoding_strategy.unwrap_or_default(), value).map_err(|source| {
+                Error::Decode {
+                    field: format!("{field}.decodingStrategy"),
+                    source,
+                }
+            })?;
+        fetched.data.insert(entry.secret_key.clone(), value);
+    }
+    Ok(fetched)
+}
+
+/// One remote ref's value (ESO's `GetSecret`); `None` when its secret does not exist.
+async fn read(store: &VaultStore, field: &str, remote: &RemoteRef) -> Result<Option<Bytes>, Error> {
+    if remote.metadata_policy == Some(MetadataPolicy::Fetch) {
+        return Err(Error::Field {
+            field: format!("{field}.metadataPolicy"),
+            reason: "Fetch is not supported by Lockstep yet (None is)".into(),
+        });
+    }
+    let Some(document) = store
+        .read(field, &remote.key, remote.version.as_deref())
+        .await?
+    else {
+        return Ok(None);
+    };
+    select(&document, remote.property.as_deref())
+        .map(Some)
+        .map_err(|source| Error::Value {
+            field: format!("{field}.property"),
+            source,
+        })
+}
+
+fn no_secret(field: String, remote: &RemoteRef) -> Error {
+    Error::NoSecret {
+        field,
+        key: remote.key.clone(),
+    }
+}
+
+/// The Secret an ExternalSecret writes to: `spec.target.name`, else its own name.
+pub fn target_name(es: &ExternalSecret) -> String {
+    es.spec
+        .target
+        .as_ref()
+        .and_then(|t| t.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| es.metadata.name.clone().unwrap_or_default())
+}
+
+/// Whether `secret` is the target of `es`.
+pub fn targets(es: &ExternalSecret, secret: &Secret) -> bool {
+    es.metadata.namespace == secret.metadata.namespace
+        && secret.metadata.name.as_deref() == Some(target_name(es).as_str())
+}

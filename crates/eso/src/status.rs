@@ -1,0 +1,270 @@
+//! An ExternalSecret's status as ESO v0.16.2 writes it, and when it reads its values again
+//! (`shouldRefresh`, `getRequeueResult`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::api::ObjectMeta;
+use lockstep_api::external_secrets::{
+    ExternalSecret, ExternalSecretCondition, ExternalSecretStatus, RefreshPolicy,
+};
+use lockstep_api::parse_duration;
+
+use crate::go;
+
+/// The `Ready` condition's reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The Secret holds the values (or was kept, with `deletionPolicy: Retain`).
+    SecretSynced,
+    /// Reading or writing failed; the Secret was left as it was.
+    SecretSyncedError,
+    /// `creationPolicy: Merge` and there is no Secret to merge into.
+    SecretMissing,
+    /// Every remote value is gone and `deletionPolicy: Delete` removed the Secret.
+    SecretDeleted,
+}
+
+impl Reason {
+    /// The reason as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecretSynced => "SecretSynced",
+            Self::SecretSyncedError => "SecretSyncedError",
+            Self::SecretMissing => "SecretMissing",
+            Self::SecretDeleted => "SecretDeleted",
+        }
+    }
+}
+
+/// ESO's messages for the reasons that carry no detail.
+pub mod message {
+    /// `SecretSynced`.
+    pub const SYNCED: &str = "secret synced";
+    /// `SecretSynced` when the remote values are gone and the Secret is kept.
+    pub const SYNCED_RETAIN: &str = "secret retained due to DeletionPolicy=Retain";
+    /// `SecretMissing`.
+    pub const MISSING: &str = "secret will not be created due to CreationPolicy=Merge";
+    /// `SecretDeleted`.
+    pub const DELETED: &str = "secret deleted due to DeletionPolicy=Delete";
+}
+
+/// ESO's `syncedResourceVersion`: `<generation>-<hash of labels and annotations>`.
+pub fn synced_resource_version(meta: &ObjectMeta) -> String {
+    let empty = BTreeMap::new();
+    format!(
+        "{}-{}",
+        meta.generation.unwrap_or_default(),
+        go::hash_meta(
+            meta.annotations.as_ref().unwrap_or(&empty),
+            meta.labels.as_ref().unwrap_or(&empty)
+        )
+    )
+}
+
+/// The refresh interval: `spec.refreshInterval`, default one hour; zero means once.
+pub fn refresh_interval(es: &ExternalSecret) -> Duration {
+    es.spec
+        .refresh_interval
+        .as_deref()
+        .and_then(|text| parse_duration(text).ok())
+        .unwrap_or(Duration::from_secs(3600))
+}
+
+fn refreshed_at(status: Option<&ExternalSecretStatus>) -> Option<Timestamp> {
+    status?.refresh_time.as_deref()?.parse().ok()
+}
+
+/// ESO's `shouldRefresh`: whether the values must be read again now.
+pub fn should_refresh(es: &ExternalSecret, now: Timestamp) -> bool {
+    let status = es.status.as_ref();
+    let synced = status
+        .and_then(|s| s.synced_resource_version.as_deref())
+        .unwrap_or("");
+    let refreshed = refreshed_at(status);
+    let never = synced.is_empty() || refreshed.is_none();
+    match es.spec.refresh_policy.unwrap_or_default() {
+        RefreshPolicy::CreatedOnce => never,
+        RefreshPolicy::OnChange => never || synced != synced_resource_version(&es.metadata),
+        RefreshPolicy::Periodic => {
+            let interval = refresh_interval(es);
+            if interval.is_zero() && !synced.is_empty() {
+                return false;
+            }
+            if synced != synced_resource_version(&es.metadata) {
+                return true;
+            }
+            match refreshed {
+                None => true,
+                Some(at) if at > now => true,
+                Some(at) => at + interval < now,
+            }
+        }
+    }
+}
+
+/// ESO's `getRequeueResult`: when to look again, or `None` for never (interval `0`).
+pub fn requeue_after(es: &ExternalSecret, now: Timestamp) -> Option<Duration> {
+    let interval = refresh_interval(es);
+    if interval.is_zero() {
+        return None;
+    }
+    let Some(at) = refreshed_at(es.status.as_ref()) else {
+        return Some(interval);
+    };
+    let since = now.duration_since(at);
+    let since = Duration::try_from(since).unwrap_or_default();
+    Some(interval.saturating_sub(since).max(Duration::from_secs(1)))
+}
+
+/// The status after an outcome: the `Ready` condition (its transition time kept when the
+/// status did not change), and for a success the refresh time and synced version.
+pub fn next(
+    es: &ExternalSecret,
+    ready: bool,
+    reason: Reason,
+    message: &str,
+    binding: Option<String>,
+    now: Timestamp,
+) -> ExternalSecretStatus {
+    let mut status = es.status.clone().unwrap_or_default();
+    // metav1.Time is written to the second.
+    let now_text = Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string();
+    let status_text = if ready { "True" } else { "False" };
+    let previous = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .cloned();
+    let unchanged = previous.as_ref().is_some_and(|p| {
+        p.status == status_text
+            && p.reason.as_deref() == Some(reason.as_str())
+            && p.message.as_deref() == Some(message)
+    });
+    if !unchanged {
+        let transition = match &previous {
+            Some(p) if p.status == status_text => p.last_transition_time.clone(),
+            _ => Some(now_text.clone()),
+        };
+        status.conditions.retain(|c| c.type_ != "Ready");
+        status.conditions.push(ExternalSecretCondition {
+            type_: "Ready".into(),
+            status: status_text.into(),
+            reason: Some(reason.as_str().into()),
+            message: Some(message.into()),
+            last_transition_time: transition,
+        });
+    }
+    if ready {
+        status.refresh_time = Some(now_text);
+        status.synced_resource_version = Some(synced_resource_version(&es.metadata));
+    }
+    if let Some(name) = binding {
+        status.binding = Some(lockstep_api::external_secrets::SecretBinding { name });
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn es(spec: serde_json::Value, status: serde_json::Value) -> ExternalSecret {
+        serde_json::from_value(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "db", "generation": 3, "labels": {"a": "b"}},
+            "spec": spec, "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn refresh_follows_interval_and_policy() {
+        let now: Timestamp = "2026-12-04T12:00:00Z".parse().unwrap();
+        let meta_version = synced_resource_version(&es(json!({}), json!({})).metadata);
+        assert!(meta_version.starts_with("3-"));
+        let synced = |at: &str| json!({"refreshTime": at, "syncedResourceVersion": meta_version});
+
+        // Never synced: refresh.
+        assert!(should_refresh(&es(json!({}), json!({})), now));
+        // Synced 10 min ago, 1h interval: not yet; requeue in 50 min.
+        let recent = es(
+            json!({"refreshInterval": "1h"}),
+            synced("2026-12-04T11:50:00Z"),
+        );
+        assert!(!should_refresh(&recent, now));
+        assert_eq!(requeue_after(&recent, now), Some(Duration::from_secs(3000)));
+        // Past the interval: refresh.
+        let old = es(
+            json!({"refreshInterval": "5m"}),
+            synced("2026-12-04T11:50:00Z"),
+        );
+        assert!(should_refresh(&old, now));
+        // `0`: once, never again, no requeue.
+        let once = es(
+            json!({"refreshInterval": "0"}),
+            synced("2026-12-04T10:00:00Z"),
+        );
+        assert!(!should_refresh(&once, now));
+        assert_eq!(requeue_after(&once, now), None);
+        // The object changed (another generation): refresh, whatever the interval.
+        let changed = es(
+            json!({"refreshInterval": "1h"}),
+            json!({"refreshTime": "2026-12-04T11:59:00Z", "syncedResourceVersion": "2-x"}),
+        );
+        assert!(should_refresh(&changed, now));
+        // CreatedOnce: not even then.
+        let created_once = es(
+            json!({"refreshPolicy": "CreatedOnce"}),
+            json!({"refreshTime": "2026-12-04T11:59:00Z", "syncedResourceVersion": "2-x"}),
+        );
+        assert!(!should_refresh(&created_once, now));
+    }
+
+    #[test]
+    fn transition_time_is_kept_while_the_status_holds() {
+        let t1: Timestamp = "2026-12-04T12:00:00Z".parse().unwrap();
+        let t2: Timestamp = "2026-12-04T13:00:00Z".parse().unwrap();
+        let mut object = es(json!({}), json!({}));
+        let first = next(
+            &object,
+            true,
+            Reason::SecretSynced,
+            message::SYNCED,
+            Some("db".into()),
+            t1,
+        );
+        assert_eq!(
+            first.conditions[0].last_transition_time.as_deref(),
+            Some("2026-12-04T12:00:00Z")
+        );
+        assert_eq!(first.binding.as_ref().unwrap().name, "db");
+        object.status = Some(first);
+        let second = next(
+            &object,
+            true,
+            Reason::SecretSynced,
+            message::SYNCED,
+            None,
+            t2,
+        );
+        assert_eq!(
+            second.conditions[0].last_transition_time.as_deref(),
+            Some("2026-12-04T12:00:00Z")
+        );
+        assert_eq!(second.refresh_time.as_deref(), Some("2026-12-04T13:00:00Z"));
+        object.status = Some(second);
+        let failed = next(&object, false, Reason::SecretSyncedError, "x", None, t2);
+        assert_eq!(failed.conditions.len(), 1);
+        assert_eq!(
+            failed.conditions[0].last_transition_time.as_deref(),
+            Some("2026-12-04T13:00:00Z")
+        );
+        // A failure leaves the last refresh time as it was.
+        assert_eq!(failed.refresh_time.as_deref(), Some("2026-12-04T13:00:00Z"));
+    }
+}

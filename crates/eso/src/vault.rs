@@ -1,0 +1,252 @@
+//! `provider.vault`: logging in with the store's auth and reading KV v1/v2 secrets through
+//! the workspace's one Vault client ([`lockstep_keys::vault`]), with ESO's path rules.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use lockstep_api::external_secrets::{
+    SecretKeySelector, StoreKind, VaultAuthSpec, VaultKvVersion, VaultProvider,
+};
+use lockstep_keys::RemoteFailure;
+use lockstep_keys::vault::{KvDocument, VaultAuth, VaultSession, VaultSource};
+use secrecy::SecretString;
+
+use crate::error::{Error, Store};
+
+/// A logged-in Vault store.
+pub struct VaultStore {
+    store: Store,
+    mount: Option<String>,
+    version: VaultKvVersion,
+    session: VaultSession,
+}
+
+/// The field of a store every auth error names.
+const AUTH: &str = "spec.provider.vault.auth";
+
+impl VaultStore {
+    /// Reads the credentials the store names (from Secrets, with ESO's namespace rules:
+    /// the ExternalSecret's namespace, or for a ClusterSecretStore the ref's own) and logs
+    /// in.
+    ///
+    /// # Errors
+    /// [`Error::Auth`] for a missing method, Secret or key; [`Error::Login`] when Vault
+    /// refuses.
+    pub async fn login(
+        store: Store,
+        provider: &VaultProvider,
+        client: &kube::Client,
+        namespace: &str,
+    ) -> Result<Self, Error> {
+        let auth_error = |field: String, reason: String| Error::Auth {
+            store: store.clone(),
+            field,
+            reason,
+        };
+        let auth = provider.auth.as_ref().ok_or_else(|| {
+            auth_error(
+                AUTH.into(),
+                "no auth method is given (tokenSecretRef or appRole)".into(),
+            )
+        })?;
+        let resolve = async |field: &str, selector: &SecretKeySelector| {
+            read_key(client, &store, namespace, selector)
+                .await
+                .map_err(|reason| auth_error(format!("{AUTH}.{field}"), reason))
+        };
+        let method = match auth {
+            VaultAuthSpec {
+                token_secret_ref: Some(selector),
+                ..
+            } => VaultAuth::Token(resolve("tokenSecretRef", selector).await?),
+            VaultAuthSpec {
+                app_role: Some(role),
+                ..
+            } => {
+                let role_id = match (&role.role_id, &role.role_ref) {
+                    (Some(id), _) => id.clone(),
+                    (None, Some(selector)) => {
+                        let id = resolve("appRole.roleRef", selector).await?;
+                        secrecy::ExposeSecret::expose_secret(&id).to_owned()
+                    }
+                    (None, None) => {
+                        return Err(auth_error(
+                            format!("{AUTH}.appRole"),
+                            "neither roleId nor roleRef is given".into(),
+                        ));
+                    }
+                };
+                VaultAuth::AppRole {
+                    mount: role.path.clone().unwrap_or_else(|| "approle".into()),
+                    role_id,
+                    secret_id: resolve("appRole.secretRef", &role.secret_ref).await?,
+                }
+            }
+            VaultAuthSpec { other, .. } => {
+                let method = other.keys().next().cloned().unwrap_or_default();
+                return Err(auth_error(
+                    AUTH.into(),
+                    if method.is_empty() {
+                        "no auth method is given (tokenSecretRef or appRole)".into()
+                    } else {
+                        format!(
+                            "auth method {method:?} is not supported by Lockstep yet (tokenSecretRef, appRole are)"
+                        )
+                    },
+                ));
+            }
+        };
+        let source = VaultSource {
+            address: provider.server.clone(),
+            auth: method,
+            namespace: provider.namespace.clone(),
+        };
+        let session = source.login().await.map_err(|source| Error::Login {
+            store: store.clone(),
+            source,
+        })?;
+        Ok(Self {
+            store,
+            mount: provider.path.clone(),
+            version: provider.version.unwrap_or_default(),
+            session,
+        })
+    }
+
+    /// The data of the secret at `key` (ESO's `remoteRef.key`), at `version`. `Ok(None)`
+    /// when it does not exist or the version has no data: ESO's "no secret", which the
+    /// deletion policy decides about.
+    ///
+    /// # Errors
+    /// [`Error::Read`] when Vault refuses or cannot be reached; `field` names the remote
+    /// ref in the ExternalSecret.
+    pub async fn read(
+        &self,
+        field: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<KvDocument>, Error> {
+        let kv1 = self.version == VaultKvVersion::V1;
+        let version = match (kv1, version.filter(|v| !v.is_empty())) {
+            (false, Some(v)) => Some(v.parse::<u64>().map_err(|_| Error::Field {
+                field: format!("{field}.version"),
+                reason: "a KV v2 version is a number".into(),
+            })?),
+            _ => None,
+        };
+        let (mount, path) = kv_location(self.mount.as_deref(), self.version, key);
+        match self
+            .session
+            .read_kv_document(&mount, &path, kv1, version)
+            .await
+        {
+            Ok(document) => Ok(document),
+            Err(lockstep_keys::Error::VaultRead {
+                failure: RemoteFailure::NotFound,
+                ..
+            }) => Ok(None),
+            Err(source) => Err(Error::Read {
+                store: self.store.clone(),
+                field: field.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+/// ESO's `buildPath`, as the `(mount, path)` pair the KV calls take: with a mount, a key
+/// that repeats it (and, for KV v2, `data/`) is cut back to the path under it; without
+/// one, the mount is the key's first segment, or for KV v2 everything before `/data/`.
+pub fn kv_location(mount: Option<&str>, version: VaultKvVersion, key: &str) -> (String, String) {
+    let v2 = version == VaultKvVersion::V2;
+    if let Some(mount) = mount {
+        let mut path = key;
+        if let Some(rest) = key.strip_prefix(&format!("{mount}/")) {
+            path = rest;
+            if v2 {
+                path = path.strip_prefix("data/").unwrap_or(path);
+            }
+        }
+        return (mount.to_owned(), path.to_owned());
+    }
+    if v2 && let Some((mount, path)) = key.split_once("/data/") {
+        return (mount.to_owned(), path.to_owned());
+    }
+    let (mount, path) = key.split_once('/').unwrap_or((key, ""));
+    (mount.to_owned(), path.to_owned())
+}
+
+/// One key of a Secret, as ESO's `resolvers.SecretKeyRef` finds it. The error says what
+/// is missing, never what is there.
+async fn read_key(
+    client: &kube::Client,
+    store: &Store,
+    namespace: &str,
+    selector: &SecretKeySelector,
+) -> Result<SecretString, String> {
+    let namespace = match (store.kind, &selector.namespace) {
+        (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
+        _ => namespace,
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = secrets
+        .get_opt(&selector.name)
+        .await
+        .map_err(|e| format!("cannot read Secret {namespace}/{}: {e}", selector.name))?
+        .ok_or_else(|| format!("Secret {namespace}/{} does not exist", selector.name))?;
+    let value = secret
+        .data
+        .and_then(|mut data| data.remove(&selector.key))
+        .ok_or_else(|| {
+            format!(
+                "Secret {namespace}/{} has no key {:?}",
+                selector.name, selector.key
+            )
+        })?;
+    let text = String::from_utf8(value.0).map_err(|_| {
+        format!(
+            "Secret {namespace}/{} key {:?} is not UTF-8",
+            selector.name, selector.key
+        )
+    })?;
+    Ok(SecretString::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The examples of ESO's `buildPath` comment, plus a mount of several segments.
+    #[test]
+    fn paths_are_built_as_eso_builds_them() {
+        let v1 = VaultKvVersion::V1;
+        let v2 = VaultKvVersion::V2;
+        let url = |mount, version, key| {
+            let (m, p) = kv_location(mount, version, key);
+            match version {
+                VaultKvVersion::V2 => format!("{m}/data/{p}"),
+                VaultKvVersion::V1 => format!("{m}/{p}"),
+            }
+        };
+        assert_eq!(url(Some("secret/path"), v2, "foo"), "secret/path/data/foo");
+        assert_eq!(url(Some("secret/path"), v1, "foo"), "secret/path/foo");
+        assert_eq!(
+            url(Some("secret/path"), v2, "secret/path/foo"),
+            "secret/path/data/foo"
+        );
+        assert_eq!(
+            url(Some("secret/path"), v2, "secret/path/data/foo"),
+            "secret/path/data/foo"
+        );
+        assert_eq!(
+            url(Some("secret/path"), v1, "secret/path/foo"),
+            "secret/path/foo"
+        );
+        assert_eq!(url(None, v2, "secret/path/foo"), "secret/data/path/foo");
+        assert_eq!(
+            url(None, v2, "secret/path/data/foo"),
+            "secret/path/data/foo"
+        );
+        assert_eq!(url(None, v1, "secret/path/foo"), "secret/path/foo");
+        assert_eq!(url(Some("secret"), v2, "secret/data/db"), "secret/data/db");
+    }
+}

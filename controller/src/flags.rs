@@ -54,6 +54,12 @@ pub struct Flags {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub sync: bool,
 
+    /// Serve the External Secrets Operator's `external-secrets.io/v1` ExternalSecrets
+    /// (Vault/OpenBao stores), in place of ESO. Needs ESO's CRDs or Lockstep's
+    /// (`deploy/crds/external-secrets.io_*.yaml`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub external_secrets: bool,
+
     /// Take the `lockstep-controller-leader` Lease in `--namespace` before reconciling
     /// GitSources and Syncs, so that only one replica does.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]

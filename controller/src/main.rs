@@ -2,11 +2,13 @@
 //! (`GitSource` and `Sync`, see [`sync`]) and is a drop-in for the Bitnami sealed-secrets
 //! controller: it owns the sealing keys, unseals `bitnami.com/v1alpha1` SealedSecrets into
 //! Secrets and serves the certificate and re-encryption API that `kubeseal` and
-//! `lockstep seal` talk to.
+//! `lockstep seal` talk to. With `--external-secrets` it also serves the External Secrets
+//! Operator's ExternalSecrets ([`externalsecret`]).
 //!
 //! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
 
 mod context;
+mod externalsecret;
 mod flags;
 mod http;
 mod keyring;
@@ -65,7 +67,14 @@ async fn run() -> anyhow::Result<()> {
         tokio::spawn(async move { sync::run(sync_ctx, &namespace, leader_elect).await })
     });
 
+    let externalsecrets = flags
+        .external_secrets
+        .then(|| tokio::spawn(externalsecret::run(ctx.client.clone())));
+
     sealed::run(ctx).await;
+    if let Some(externalsecrets) = externalsecrets {
+        let _ = externalsecrets.await;
+    }
     if let Some(syncs) = syncs {
         // Both controllers stop on the same signal; let the sync side give its lease up.
         let _ = syncs.await;

@@ -1,0 +1,61 @@
+//! The ExternalSecret controller: serves the External Secrets Operator's
+//! `external-secrets.io/v1` ExternalSecrets unchanged, against ESO's own CRDs or
+//! Lockstep's. It watches ExternalSecrets in every namespace and the Secrets ESO's
+//! `managed` label marks, and keeps each target Secret equal to what ESO v0.16.2 would
+//! write (the semantics live in `lockstep-eso`; this module does the Kubernetes I/O).
+
+mod reconcile;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use lockstep_api::ExternalSecret;
+use lockstep_api::external_secrets::ESO_MANAGED_LABEL;
+use lockstep_eso::fetch::targets;
+
+/// What every reconcile shares.
+pub struct Ctx {
+    /// The Kubernetes client.
+    client: kube::Client,
+    /// Publishes events as `external-secrets`, the component name ESO uses.
+    recorder: Recorder,
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C.
+pub async fn run(client: kube::Client) {
+    let reporter = Reporter {
+        controller: "external-secrets".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+    });
+    let externalsecrets: Api<ExternalSecret> = Api::all(client.clone());
+    let secrets: Api<Secret> = Api::all(client);
+    let managed = watcher::Config::default().labels(&format!("{ESO_MANAGED_LABEL}=true"));
+    let controller = Controller::new(externalsecrets, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .watches(secrets, managed, move |secret: Secret| {
+            store
+                .state()
+                .into_iter()
+                .filter(|es| targets(es, &secret))
+                .map(|es| ObjectRef::from_obj(&*es))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "ExternalSecret reconcile did not complete");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,342 @@
+//! One reconcile of one ExternalSecret, in ESO v0.16.2's order: skip when nothing is due,
+//! read every value, apply the deletion and creation policies, write the Secret under
+//! ESO's field manager, then the status. A failure to read or write leaves the Secret as it
+//! was and becomes `Ready=False` (`SecretSyncedError`) naming the field at fault.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use lockstep_api::ExternalSecret;
+use lockstep_api::external_secrets::{
+    CreationPolicy, DeletionPolicy, ESO_CREATED_BY_LABEL, ExternalSecretStatus,
+};
+use lockstep_eso::fetch::{self, Fetched, target_name};
+use lockstep_eso::status::{Reason, message, next, requeue_after, should_refresh};
+use lockstep_eso::{go, target};
+
+use super::Ctx;
+
+/// How soon a failed ExternalSecret is tried again (Vault back, a Secret created).
+const RETRY: Duration = Duration::from_secs(30);
+
+/// A Kubernetes call failed; the reconcile is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A read or write of the API server failed.
+    #[error("ExternalSecret {name}: {step}")]
+    Kube {
+        /// `namespace/name` of the ExternalSecret.
+        name: String,
+        /// What was being done.
+        step: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// How one reconcile ended, for the status.
+struct Outcome {
+    ready: bool,
+    reason: Reason,
+    message: String,
+    binding: Option<String>,
+}
+
+impl Outcome {
+    fn done(reason: Reason, message: &str, binding: Option<String>) -> Self {
+        Self {
+            ready: true,
+            reason,
+            message: message.into(),
+            binding,
+        }
+    }
+
+    fn failed(message: String) -> Self {
+        Self {
+            ready: false,
+            reason: Reason::SecretSyncedError,
+            message,
+            binding: None,
+        }
+    }
+}
+
+/// Reconciles one ExternalSecret.
+///
+/// # Errors
+/// [`Error`] when the API server fails; what the user must fix ends in `Ok` with
+/// `Ready=False`.
+pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let start = Timestamp::now();
+    if es.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = es.metadata.namespace.clone().unwrap_or_default();
+    let es_name = es.metadata.name.clone().unwrap_or_default();
+    let full_name = format!("{namespace}/{es_name}");
+    let kube_error = |step: String| api_error(&full_name, step);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = target_name(&es);
+    let existing = secrets
+        .get_opt(&name)
+        .await
+        .map_err(kube_error(format!("reading Secret {namespace}/{name}")))?;
+
+    if !should_refresh(&es, start) && target::is_valid(existing.as_ref()) {
+        return Ok(requeue(requeue_after(&es, start)));
+    }
+
+    let outcome = match read(&ctx, &es, &namespace).await {
+        Err(err) => {
+            publish(&ctx, &es, EventType::Warning, "UpdateFailed", &err).await;
+            Outcome::failed(format!("could not get secret data from provider: {err}"))
+        }
+        Ok(fetched) => {
+            for field in &fetched.missing {
+                let note = format!("secret does not exist at provider using {field}");
+                publish(&ctx, &es, EventType::Normal, "MissingProviderSecret", &note).await;
+            }
+            write(&ctx, &es, &secrets, existing, fetched).await?
+        }
+    };
+
+    let status = next(
+        &es,
+        outcome.ready,
+        outcome.reason,
+        &outcome.message,
+        outcome.binding,
+        start,
+    );
+    if es.status.as_ref() != Some(&status) {
+        write_status(&ctx, &es, &status)
+            .await
+            .map_err(kube_error("writing the status".into()))?;
+    }
+    if !outcome.ready {
+        tracing::warn!(external_secret = %full_name, reason = outcome.reason.as_str(), "ExternalSecret not synced");
+        return Ok(Action::requeue(RETRY));
+    }
+    let mut written = (*es).clone();
+    written.status = Some(status);
+    Ok(requeue(requeue_after(&written, start)))
+}
+
+/// Transient failures retry after a short pause.
+pub fn error_policy(_es: Arc<ExternalSecret>, error: &Error, _ctx: Arc<Ctx>) -> Action {
+    tracing::warn!(error = %format!("{error:#}"), "ExternalSecret reconcile failed; retrying in 15s");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// An API failure of the ExternalSecret `name` while doing `step`.
+fn api_error(name: &str, step: String) -> impl FnOnce(kube::Error) -> Error + use<> {
+    let name = name.to_owned();
+    move |source| Error::Kube { name, step, source }
+}
+
+fn requeue(after: Option<Duration>) -> Action {
+    after.map_or_else(Action::await_change, Action::requeue)
+}
+
+/// Finds the store, logs in and reads every value.
+async fn read(
+    ctx: &Ctx,
+    es: &ExternalSecret,
+    namespace: &str,
+) -> Result<Fetched, lockstep_eso::Error> {
+    let (store, provider) = fetch::store_of(&ctx.client, es).await?;
+    let vault = fetch::open(&ctx.client, store, &provider, namespace).await?;
+    fetch::fetch(es, &vault).await
+}
+
+/// Applies the deletion and creation policies to the values read and writes the Secret.
+async fn write(
+    ctx: &Ctx,
+    es: &ExternalSecret,
+    secrets: &Api<Secret>,
+    existing: Option<Secret>,
+    fetched: Fetched,
+) -> Result<Outcome, Error> {
+    let target = es.spec.target.clone().unwrap_or_default();
+    let creation = target.creation_policy.unwrap_or_default();
+    let name = target_name(es);
+    let es_name = es.metadata.name.clone().unwrap_or_default();
+    let namespace = es.metadata.namespace.clone().unwrap_or_default();
+    let full_name = format!("{namespace}/{es_name}");
+    let kube_error = |step: String| api_error(&full_name, step);
+
+    if fetched.data.is_empty() {
+        match target.deletion_policy.unwrap_or_default() {
+            DeletionPolicy::Delete if creation != CreationPolicy::Owner => {
+                return Ok(Outcome::failed(format!(
+                    "could not delete secret: spec.target.deletionPolicy Delete needs creationPolicy Owner, not {creation:?}"
+                )));
+            }
+            DeletionPolicy::Delete => {
+                if existing.is_some() {
+                    match secrets.delete(&name, &DeleteParams::default()).await {
+                        Ok(_) => {}
+                        Err(kube::Error::Api(status)) if status.code == 404 => {}
+                        Err(e) => {
+                            return Err(kube_error(format!("deleting Secret {namespace}/{name}"))(
+                                e,
+                            ));
+                        }
+                    }
+                    publish(ctx, es, EventType::Normal, "Deleted", message::DELETED).await;
+                }
+                return Ok(Outcome::done(Reason::SecretDeleted, message::DELETED, None));
+            }
+            DeletionPolicy::Retain => {
+                return Ok(Outcome::done(
+                    Reason::SecretSynced,
+                    message::SYNCED_RETAIN,
+                    None,
+                ));
+            }
+            DeletionPolicy::Merge => {}
+        }
+    }
+
+    match creation {
+        CreationPolicy::None => {
+            return Ok(Outcome::done(Reason::SecretSynced, message::SYNCED, None));
+        }
+        CreationPolicy::Merge if existing.is_none() => {
+            return Ok(Outcome::done(Reason::SecretMissing, message::MISSING, None));
+        }
+        CreationPolicy::Owner => delete_orphans(ctx, es, secrets, &name).await?,
+        CreationPolicy::Merge | CreationPolicy::Orphan => {}
+    }
+
+    let mut desired = match target::desired(existing.as_ref(), es, fetched.data) {
+        Ok(desired) => desired,
+        Err(err) => {
+            return Ok(Outcome::failed(format!(
+                "failed to write the target secret: {err}"
+            )));
+        }
+    };
+    let manager = target::field_manager(&es_name);
+    let params = PostParams {
+        field_manager: Some(manager),
+        ..PostParams::default()
+    };
+    match existing {
+        None => {
+            secrets
+                .create(&params, &desired)
+                .await
+                .map_err(kube_error(format!("creating Secret {namespace}/{name}")))?;
+            publish(ctx, es, EventType::Normal, "Created", "secret created").await;
+        }
+        Some(existing) if existing == desired => {}
+        Some(existing) => {
+            if existing.immutable == Some(true)
+                && (existing.data != desired.data || existing.type_ != desired.type_)
+            {
+                return Ok(Outcome::failed(format!(
+                    "could not update secret, target is immutable: Secret {namespace}/{name}"
+                )));
+            }
+            // The server keeps managedFields when the request leaves them out.
+            desired.metadata.managed_fields = None;
+            secrets
+                .replace(&name, &params, &desired)
+                .await
+                .map_err(kube_error(format!("updating Secret {namespace}/{name}")))?;
+            publish(ctx, es, EventType::Normal, "Updated", "secret updated").await;
+        }
+    }
+    Ok(Outcome::done(
+        Reason::SecretSynced,
+        message::SYNCED,
+        Some(name),
+    ))
+}
+
+/// Deletes Secrets this ExternalSecret created under another name (its target was renamed),
+/// found by ESO's `created-by` label.
+async fn delete_orphans(
+    ctx: &Ctx,
+    es: &ExternalSecret,
+    secrets: &Api<Secret>,
+    name: &str,
+) -> Result<(), Error> {
+    let namespace = es.metadata.namespace.clone().unwrap_or_default();
+    let es_name = es.metadata.name.clone().unwrap_or_default();
+    let full_name = format!("{namespace}/{es_name}");
+    let kube_error = |step: String| api_error(&full_name, step);
+    let owner = go::hash_str(&format!("{namespace}/{es_name}"));
+    let selector = format!("{ESO_CREATED_BY_LABEL}={owner}");
+    let list = secrets
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(kube_error("listing the Secrets it created".into()))?;
+    for orphan in list.items {
+        let orphan_name = orphan.metadata.name.unwrap_or_default();
+        if orphan_name == name {
+            continue;
+        }
+        match secrets.delete(&orphan_name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => {
+                return Err(kube_error(format!(
+                    "deleting orphaned Secret {namespace}/{orphan_name}"
+                ))(e));
+            }
+        }
+        publish(
+            ctx,
+            es,
+            EventType::Normal,
+            "Deleted",
+            "secret deleted because it was orphaned",
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn write_status(
+    ctx: &Ctx,
+    es: &ExternalSecret,
+    status: &ExternalSecretStatus,
+) -> Result<(), kube::Error> {
+    let namespace = es.metadata.namespace.as_deref().unwrap_or_default();
+    let name = es.metadata.name.as_deref().unwrap_or_default();
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(drop)
+}
+
+async fn publish(
+    ctx: &Ctx,
+    es: &ExternalSecret,
+    type_: EventType,
+    reason: &str,
+    note: &(impl std::fmt::Display + ?Sized),
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.to_string().chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let reference = es.object_ref(&());
+    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %err, "could not publish the {reason} event");
+    }
+}

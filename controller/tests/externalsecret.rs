@@ -1,0 +1,744 @@
+//! The ExternalSecret front-end against the real External Secrets Operator (v0.16.2, built
+//! by the installer) and a real OpenBao, on the test control plane with ESO's own CRDs:
+//! the same ExternalSecrets give byte-identical Secrets and the same `Ready` reasons, and a
+//! cluster switches from ESO to `lockstep-controller` and back without a Secret being
+//! recreated or rewritten.
+
+mod support;
+
+/// The binary under test, built by cargo for this package's tests.
+fn controller_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_lockstep-controller").into()
+}
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta, PostParams};
+use lockstep_api::ExternalSecret;
+use lockstep_api::external_secrets::{ESO_CREATED_BY_LABEL, ESO_DATA_HASH_ANNOTATION};
+use lockstep_testenv::{ControlPlane, ExternalSecretsOperator, Vault, need};
+use serde_json::{Value, json};
+use support::{Controller, eventually_within, install_crd};
+
+/// Values written to OpenBao; none may appear in a status, an event or a log.
+const PASSWORD: &str = "pw-9f3c<&>";
+const API_KEY: &str = "key-51ab";
+const V1_PASSWORD: &str = "v1-pass-77e2";
+
+/// Writes the remote secrets every case reads: KV v2 at `secret/`, KV v1 at `kv1/`.
+async fn seed(vault: &Vault) {
+    let write = |path: &'static str, data: Value| async move {
+        vault
+            .post(path, &json!({ "data": data }).to_string())
+            .await
+            .unwrap();
+    };
+    write(
+        "/v1/secret/data/db",
+        json!({"password": PASSWORD, "port": 5432, "ratio": 1.5, "on": true,
+               "nested": {"user": {"name": "app"}, "list": ["a", "b"]},
+               "b64": "aGVsbG8gd29ybGQ=", "b64url": "aGk-Pz8="}),
+    )
+    .await;
+    write(
+        "/v1/secret/data/app",
+        json!({"api-key": API_KEY, "user/name": "u", "n": 2}),
+    )
+    .await;
+    // Two versions: version 1 is read by number.
+    write("/v1/secret/data/versioned", json!({"v": "one"})).await;
+    write("/v1/secret/data/versioned", json!({"v": "two"})).await;
+    vault
+        .post(
+            "/v1/sys/mounts/kv1",
+            r#"{"type":"kv","options":{"version":"1"}}"#,
+        )
+        .await
+        .unwrap();
+    vault
+        .post(
+            "/v1/kv1/legacy",
+            &json!({"password": V1_PASSWORD}).to_string(),
+        )
+        .await
+        .unwrap();
+}
+
+/// The stores, the token Secret and a Secret for `creationPolicy: Merge`, in `namespace`.
+async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = |name: &str, data: &[(&str, &str)]| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+    let post = PostParams::default();
+    secrets
+        .create(&post, &secret("vault-token", &[("token", vault.token())]))
+        .await
+        .unwrap();
+    secrets
+        .create(&post, &secret("merge-target", &[("kept", "k")]))
+        .await
+        .unwrap();
+    let stores: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
+    );
+    for (name, path, version) in [("vault", "secret", "v2"), ("vault-v1", "kv1", "v1")] {
+        let store = json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": name},
+            "spec": {"provider": {"vault": {
+                "server": vault.addr(), "path": path, "version": version,
+                "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}},
+            }}},
+        });
+        stores
+            .create(&post, &serde_json::from_value(store).unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+/// The ExternalSecrets compared, by name: every field served, the three creation policies
+/// that write, and two that end other than `SecretSynced`.
+fn cases() -> Vec<Value> {
+    let es = |name: &str, spec: Value| {
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name, "labels": {"team": "payments"},
+                         "annotations": {"owner": "ops"}},
+            "spec": spec,
+        })
+    };
+    let store = json!({"name": "vault", "kind": "SecretStore"});
+    vec![
+        es(
+            "props",
+            json!({
+                "refreshInterval": "5s", "secretStoreRef": store,
+                "data": [
+                    {"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}},
+                    {"secretKey": "port", "remoteRef": {"key": "db", "property": "port"}},
+                    {"secretKey": "ratio", "remoteRef": {"key": "db", "property": "ratio"}},
+                    {"secretKey": "on", "remoteRef": {"key": "db", "property": "on"}},
+                    {"secretKey": "user", "remoteRef": {"key": "db", "property": "nested.user.name"}},
+                    {"secretKey": "list", "remoteRef": {"key": "db", "property": "nested.list"}},
+                    {"secretKey": "count", "remoteRef": {"key": "db", "property": "nested.list.#"}},
+                    {"secretKey": "whole", "remoteRef": {"key": "secret/data/db"}},
+                    {"secretKey": "hello", "remoteRef": {"key": "db", "property": "b64", "decodingStrategy": "Base64"}},
+                    {"secretKey": "auto", "remoteRef": {"key": "db", "property": "b64url", "decodingStrategy": "Auto"}},
+                    {"secretKey": "old", "remoteRef": {"key": "versioned", "property": "v", "version": "1"}},
+                ],
+            }),
+        ),
+        es(
+            "extract",
+            json!({
+                "refreshInterval": "1h", "secretStoreRef": store,
+                "target": {"name": "extracted"},
+                "dataFrom": [{"extract": {"key": "app"}}, {"extract": {"key": "db", "property": "nested.user"}}],
+            }),
+        ),
+        es(
+            "legacy",
+            json!({
+                "secretStoreRef": {"name": "vault-v1"},
+                "target": {"creationPolicy": "Orphan"},
+                "data": [{"secretKey": "password", "remoteRef": {"key": "legacy", "property": "password"}}],
+            }),
+        ),
+        es(
+            "merge",
+            json!({
+                "secretStoreRef": store,
+                "target": {"name": "merge-target", "creationPolicy": "Merge"},
+                "data": [{"secretKey": "added", "remoteRef": {"key": "app", "property": "n"}}],
+            }),
+        ),
+        es(
+            "merge-missing",
+            json!({
+                "secretStoreRef": store,
+                "target": {"name": "absent", "creationPolicy": "Merge"},
+                "data": [{"secretKey": "a", "remoteRef": {"key": "app", "property": "n"}}],
+            }),
+        ),
+        es(
+            "bad-property",
+            json!({
+                "secretStoreRef": store,
+                "data": [{"secretKey": "a", "remoteRef": {"key": "db", "property": "no.such"}}],
+            }),
+        ),
+    ]
+}
+
+fn target_of(case: &Value) -> String {
+    case["spec"]["target"]["name"]
+        .as_str()
+        .or(case["metadata"]["name"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+async fn create_cases(client: &kube::Client, namespace: &str) {
+    let api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
+    for case in cases() {
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(case).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Each case's `Ready` reason, once every case has one.
+async fn reasons(client: &kube::Client, namespace: &str) -> BTreeMap<String, String> {
+    let api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
+    let mut found = BTreeMap::new();
+    eventually_within(
+        &format!("every ExternalSecret in {namespace} to get a Ready condition"),
+        Duration::from_secs(120),
+        async || {
+            found.clear();
+            for case in cases() {
+                let name = case["metadata"]["name"].as_str().unwrap();
+                let es = api.get(name).await.unwrap();
+                let ready = es.status.and_then(|s| {
+                    s.conditions
+                        .into_iter()
+                        .find(|c| c.type_ == "Ready")
+                        .and_then(|c| c.reason)
+                });
+                if let Some(reason) = ready {
+                    found.insert(name.to_owned(), reason);
+                }
+            }
+            found.len() == cases().len()
+        },
+    )
+    .await;
+    found
+}
+
+/// The parts of a Secret that must be byte-identical, with the `created-by` label (a hash
+/// of the ExternalSecret's namespace and name) checked against `namespace` and left out.
+fn comparable(secret: &Secret, namespace: &str, es_name: &str) -> Value {
+    let mut labels = secret.metadata.labels.clone().unwrap_or_default();
+    if let Some(created_by) = labels.remove(ESO_CREATED_BY_LABEL) {
+        assert_eq!(
+            created_by,
+            lockstep_eso::go::hash_str(&format!("{namespace}/{es_name}")),
+            "created-by label of {namespace}/{es_name}"
+        );
+    }
+    json!({
+        "type": secret.type_,
+        "data": secret.data,
+        "labels": labels,
+        "annotations": secret.metadata.annotations,
+        "immutable": secret.immutable,
+        "owners": secret.metadata.owner_references.iter().flatten()
+            .map(|o| (o.api_version.clone(), o.kind.clone(), o.name.clone(), o.controller, o.block_owner_deletion))
+            .collect::<Vec<_>>(),
+    })
+}
+
+async fn secrets_of(client: &kube::Client, namespace: &str) -> BTreeMap<String, Secret> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut out = BTreeMap::new();
+    for case in cases() {
+        let target = target_of(&case);
+        if let Some(secret) = api.get_opt(&target).await.unwrap() {
+            out.insert(
+                case["metadata"]["name"].as_str().unwrap().to_owned(),
+                secret,
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
+    let plane = need!(ControlPlane::shared().await);
+    let vault = need!(Vault::start().await);
+    let client = plane.client().await.unwrap();
+    need!(ExternalSecretsOperator::install_crds(&client).await);
+    install_crd(&client).await;
+    seed(&vault).await;
+    let (_, by_eso) = plane.namespace("es-eso").await.unwrap();
+    let (_, by_lockstep) = plane.namespace("es-lockstep").await.unwrap();
+    let (_, controller_ns) = plane.namespace("es-ctl").await.unwrap();
+    for namespace in [&by_eso, &by_lockstep] {
+        stores(&client, namespace, &vault).await;
+    }
+
+    // ESO alone processes the first namespace.
+    let eso = need!(ExternalSecretsOperator::start(plane, Some(&by_eso)).await);
+    create_cases(&client, &by_eso).await;
+    let eso_reasons = reasons(&client, &by_eso).await;
+    let eso_secrets = secrets_of(&client, &by_eso).await;
+    assert_eq!(
+        eso_reasons["props"],
+        "SecretSynced",
+        "ESO log: {}",
+        eso.log().display()
+    );
+    drop(eso);
+
+    // Lockstep processes the same ExternalSecrets in the second, and adopts the first.
+    let controller = Controller::start_with(
+        plane,
+        &controller_ns,
+        &["--sync=false", "--external-secrets=true"],
+    )
+    .await;
+    create_cases(&client, &by_lockstep).await;
+    let lockstep_reasons = reasons(&client, &by_lockstep).await;
+    assert_eq!(
+        lockstep_reasons,
+        eso_reasons,
+        "controller log:\n{}",
+        controller.log()
+    );
+    let expected = BTreeMap::from([
+        ("bad-property", "SecretSyncedError"),
+        ("extract", "SecretSynced"),
+        ("legacy", "SecretSynced"),
+        ("merge", "SecretSynced"),
+        ("merge-missing", "SecretMissing"),
+        ("props", "SecretSynced"),
+    ]);
+    let got: BTreeMap<&str, &str> = lockstep_reasons
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(got, expected);
+
+    let lockstep_secrets = secrets_of(&client, &by_lockstep).await;
+    assert_eq!(
+        lockstep_secrets.keys().collect::<Vec<_>>(),
+        eso_secrets.keys().collect::<Vec<_>>()
+    );
+    for (name, ours) in &lockstep_secrets {
+        assert_eq!(
+            comparable(ours, &by_lockstep, name),
+            comparable(&eso_secrets[name], &by_eso, name),
+            "Secret of ExternalSecret {name}: Lockstep (left) and ESO (right) differ"
+        );
+    }
+    let props = &lockstep_secrets["props"];
+    let value = |key: &str| String::from_utf8(props.data.as_ref().unwrap()[key].0.clone()).unwrap();
+    assert_eq!(value("password"), PASSWORD);
+    assert_eq!(value("hello"), "hello world");
+    assert_eq!(value("old"), "one");
+    assert!(value("whole").contains(r#""password":"pw-9f3c\u003c\u0026\u003e""#));
+
+    // ESO's Secrets, refreshed by Lockstep (`props` every 5 s), are neither recreated nor
+    // rewritten: the same uid and resourceVersion.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let adopted = secrets_of(&client, &by_eso).await;
+    for (name, before) in &eso_secrets {
+        let after = &adopted[name];
+        assert_eq!(
+            after.metadata.uid, before.metadata.uid,
+            "{name} was recreated"
+        );
+        assert_eq!(
+            after.metadata.resource_version, before.metadata.resource_version,
+            "{name} was rewritten"
+        );
+    }
+    let es: Api<ExternalSecret> = Api::namespaced(client.clone(), &by_eso);
+    let refreshed = es.get("props").await.unwrap().status.unwrap();
+    let eso_refresh = refreshed.refresh_time.clone().unwrap();
+
+    // A value changed in OpenBao reaches the adopted Secret within its refresh interval.
+    vault
+        .post(
+            "/v1/secret/data/db",
+            &json!({"data": {"password": "rotated-1", "port": 1, "ratio": 1, "on": false,
+                "nested": {"user": {"name": "x"}, "list": []}, "b64": "", "b64url": ""}})
+            .to_string(),
+        )
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &by_eso);
+    eventually_within(
+        "the rotated password in the adopted Secret",
+        Duration::from_secs(30),
+        async || {
+            let secret = secrets.get("props").await.unwrap();
+            secret.data.unwrap()["password"].0 == b"rotated-1"
+        },
+    )
+    .await;
+    let rotated = secrets.get("props").await.unwrap();
+    assert_eq!(rotated.metadata.uid, eso_secrets["props"].metadata.uid);
+    let status = es.get("props").await.unwrap().status.unwrap();
+    assert_ne!(status.refresh_time.unwrap(), eso_refresh);
+    assert_eq!(
+        rotated.metadata.annotations.unwrap()[ESO_DATA_HASH_ANNOTATION],
+        lockstep_eso::target::data_hash(rotated.data.as_ref().unwrap())
+    );
+
+    // Nothing OpenBao returned is in a status, an event or the controller's log.
+    let log = controller.log();
+    let statuses =
+        serde_json::to_string(&es.list(&Default::default()).await.unwrap().items).unwrap();
+    for value in [PASSWORD, API_KEY, V1_PASSWORD, "rotated-1"] {
+        assert!(!log.contains(value), "a value is in the controller log");
+        assert!(!statuses.contains(value), "a value is in an ExternalSecret");
+    }
+    let bad = es.get("bad-property").await.unwrap().status.unwrap();
+    let message = bad.conditions[0].message.clone().unwrap();
+    assert!(
+        message.contains("spec.data[0].remoteRef.property"),
+        "{message}"
+    );
+    assert!(message.contains("no.such"), "{message}");
+}
+
+/// Lockstep's own CRDs (no ESO): AppRole and a ClusterSecretStore work, nothing is
+/// defaulted into the stored objects, and every bad input ends `Ready=False` naming the
+/// field, with the Secret in the way left as it was.
+#[tokio::test]
+async fn lockstep_crds_approle_and_bad_input() {
+    // A control plane of its own: the shared one carries ESO's CRDs of the same names.
+    let plane = need!(ControlPlane::start(Default::default()).await);
+    let vault = need!(Vault::start().await);
+    let client = plane.client().await.unwrap();
+    for crd in [
+        include_str!("../../deploy/crds/external-secrets.io_externalsecrets.yaml"),
+        include_str!("../../deploy/crds/external-secrets.io_secretstores.yaml"),
+        include_str!("../../deploy/crds/external-secrets.io_clustersecretstores.yaml"),
+    ] {
+        lockstep_testenv::manifests::apply_yaml(&client, crd)
+            .await
+            .unwrap();
+    }
+    install_crd(&client).await;
+    seed(&vault).await;
+    for (path, body) in [
+        ("/v1/sys/auth/approle", json!({"type": "approle"})),
+        (
+            "/v1/sys/policies/acl/read",
+            json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}),
+        ),
+        (
+            "/v1/auth/approle/role/eso",
+            json!({"token_policies": "read"}),
+        ),
+        (
+            "/v1/auth/approle/role/eso/role-id",
+            json!({"role_id": "eso-role"}),
+        ),
+        (
+            "/v1/auth/approle/role/eso/custom-secret-id",
+            json!({"secret_id": "secret-id-4d1e"}),
+        ),
+    ] {
+        vault.post(path, &body.to_string()).await.unwrap();
+    }
+    let (_, ns) = plane.namespace("es-own").await.unwrap();
+    let (_, controller_ns) = plane.namespace("es-own-ctl").await.unwrap();
+    stores(&client, &ns, &vault).await;
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let plain = |name: &str, pairs: &[(&str, &str)]| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+    let post = PostParams::default();
+    for secret in [
+        plain("approle", &[("secret-id", "secret-id-4d1e")]),
+        plain("wrong-token", &[("token", "not-a-token")]),
+        plain("in-the-way", &[("a", "before")]),
+    ] {
+        secrets.create(&post, &secret).await.unwrap();
+    }
+    let in_the_way = secrets.get("in-the-way").await.unwrap();
+
+    let store_api = |cluster: bool| {
+        let resource = if cluster {
+            kube::api::ApiResource::erase::<lockstep_api::ClusterSecretStore>(&())
+        } else {
+            kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&())
+        };
+        if cluster {
+            Api::<kube::api::DynamicObject>::all_with(client.clone(), &resource)
+        } else {
+            Api::namespaced_with(client.clone(), &ns, &resource)
+        }
+    };
+    let vault_store =
+        |auth: Value| json!({"vault": {"server": vault.addr(), "path": "secret", "auth": auth}});
+    let cluster_store = format!("{ns}-cluster");
+    for (cluster, name, provider) in [
+        (
+            false,
+            "approle",
+            vault_store(json!({"appRole": {"roleId": "eso-role",
+            "secretRef": {"name": "approle", "key": "secret-id"}}})),
+        ),
+        (
+            false,
+            "no-secret",
+            vault_store(json!({"tokenSecretRef": {"name": "absent", "key": "token"}})),
+        ),
+        (
+            false,
+            "wrong-token",
+            vault_store(json!({"tokenSecretRef": {"name": "wrong-token", "key": "token"}})),
+        ),
+        (
+            false,
+            "kubernetes",
+            vault_store(json!({"kubernetes": {"role": "r", "mountPath": "kubernetes"}})),
+        ),
+        (
+            false,
+            "aws",
+            json!({"aws": {"service": "SecretsManager", "region": "eu-west-1"}}),
+        ),
+        (
+            true,
+            cluster_store.as_str(),
+            vault_store(json!({"tokenSecretRef":
+            {"name": "vault-token", "key": "token", "namespace": ns}})),
+        ),
+    ] {
+        let kind = if cluster {
+            "ClusterSecretStore"
+        } else {
+            "SecretStore"
+        };
+        let object = json!({"apiVersion": "external-secrets.io/v1", "kind": kind,
+            "metadata": {"name": name}, "spec": {"provider": provider}});
+        store_api(cluster)
+            .create(&post, &serde_json::from_value(object).unwrap())
+            .await
+            .unwrap();
+    }
+
+    let es_api: Api<ExternalSecret> = Api::namespaced(client.clone(), &ns);
+    let password =
+        json!([{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]);
+    let cases = [
+        (
+            "by-approle",
+            json!({"secretStoreRef": {"name": "approle"}, "data": password}),
+        ),
+        (
+            "by-cluster-store",
+            json!({"secretStoreRef": {"name": cluster_store, "kind": "ClusterSecretStore"},
+            "dataFrom": [{"extract": {"key": "app"}}]}),
+        ),
+        (
+            "no-secret",
+            json!({"secretStoreRef": {"name": "no-secret"}, "data": password}),
+        ),
+        (
+            "wrong-token",
+            json!({"secretStoreRef": {"name": "wrong-token"}, "data": password,
+            "target": {"name": "in-the-way", "creationPolicy": "Orphan"}}),
+        ),
+        (
+            "kubernetes",
+            json!({"secretStoreRef": {"name": "kubernetes"}, "data": password}),
+        ),
+        (
+            "aws",
+            json!({"secretStoreRef": {"name": "aws"}, "data": password}),
+        ),
+        (
+            "no-store",
+            json!({"secretStoreRef": {"name": "nowhere"}, "data": password}),
+        ),
+        (
+            "missing-path",
+            json!({"secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "does/not/exist"}}]}),
+        ),
+        (
+            "bad-version",
+            json!({"secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "db", "version": "latest"}}]}),
+        ),
+        (
+            "template",
+            json!({"secretStoreRef": {"name": "vault"}, "data": password,
+            "target": {"template": {"type": "kubernetes.io/tls"}}}),
+        ),
+        (
+            "find",
+            json!({"secretStoreRef": {"name": "vault"}, "dataFrom": [{"find": {"path": "db"}}]}),
+        ),
+    ];
+    for (name, spec) in &cases {
+        let object = json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name}, "spec": spec});
+        es_api
+            .create(&post, &serde_json::from_value(object).unwrap())
+            .await
+            .unwrap();
+    }
+    // Stored as written: no defaults, and the fields not served are kept, not pruned.
+    let stored: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource::erase::<ExternalSecret>(&()),
+    );
+    let template = stored.get("template").await.unwrap().data;
+    assert_eq!(
+        template["spec"]["target"],
+        json!({"template": {"type": "kubernetes.io/tls"}})
+    );
+    assert!(template["spec"].get("refreshInterval").is_none());
+    let find = stored.get("find").await.unwrap().data;
+    assert_eq!(find["spec"]["dataFrom"][0]["find"]["path"], "db");
+
+    let controller = Controller::start_with(
+        &plane,
+        &controller_ns,
+        &["--sync=false", "--external-secrets=true"],
+    )
+    .await;
+    let mut conditions = BTreeMap::new();
+    eventually_within(
+        "every ExternalSecret to get a Ready condition",
+        Duration::from_secs(60),
+        async || {
+            for (name, _) in &cases {
+                let status = es_api.get(name).await.unwrap().status.unwrap_or_default();
+                if let Some(ready) = status.conditions.into_iter().find(|c| c.type_ == "Ready") {
+                    conditions.insert(*name, ready);
+                }
+            }
+            conditions.len() == cases.len()
+        },
+    )
+    .await;
+    let log = controller.log();
+    for name in ["by-approle", "by-cluster-store"] {
+        assert_eq!(
+            conditions[name].reason.as_deref(),
+            Some("SecretSynced"),
+            "{name}: {log}"
+        );
+    }
+    let by_approle = secrets.get("by-approle").await.unwrap();
+    assert_eq!(by_approle.data.unwrap()["password"].0, PASSWORD.as_bytes());
+    let by_cluster = secrets.get("by-cluster-store").await.unwrap();
+    let keys: Vec<String> = by_cluster.data.unwrap().into_keys().collect();
+    assert_eq!(keys, ["api-key", "n", "user_name"]);
+
+    let expected = [
+        (
+            "no-secret",
+            vec![
+                "spec.provider.vault.auth.tokenSecretRef",
+                "absent",
+                "does not exist",
+            ],
+        ),
+        (
+            "wrong-token",
+            vec![
+                "spec.data[0].remoteRef",
+                "SecretStore",
+                "wrong-token",
+                "access denied",
+            ],
+        ),
+        (
+            "kubernetes",
+            vec![
+                "spec.provider.vault.auth",
+                "\"kubernetes\" is not supported",
+            ],
+        ),
+        ("aws", vec!["spec.provider.aws is not supported"]),
+        (
+            "no-store",
+            vec!["spec.secretStoreRef", "nowhere", "does not exist"],
+        ),
+        (
+            "missing-path",
+            vec!["spec.data[0].remoteRef", "does/not/exist", "does not exist"],
+        ),
+        (
+            "bad-version",
+            vec!["spec.data[0].remoteRef.version", "number"],
+        ),
+        ("template", vec!["spec.target.template", "not supported"]),
+        ("find", vec!["spec.dataFrom[0].find", "not supported"]),
+    ];
+    for (name, words) in expected {
+        let condition = &conditions[name];
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_deref()),
+            ("False", Some("SecretSyncedError")),
+            "{name}"
+        );
+        let message = condition.message.clone().unwrap_or_default();
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{name}: {word:?} not in {message:?}"
+            );
+        }
+    }
+    // The Secret in the way of the failing `wrong-token` is as it was.
+    let after = secrets.get("in-the-way").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        in_the_way.metadata.resource_version
+    );
+
+    let statuses =
+        serde_json::to_string(&es_api.list(&Default::default()).await.unwrap().items).unwrap();
+    let events = serde_json::to_string(
+        &Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items,
+    )
+    .unwrap();
+    for value in [
+        PASSWORD,
+        API_KEY,
+        "secret-id-4d1e",
+        "not-a-token",
+        vault.token(),
+    ] {
+        assert!(!log.contains(value), "a value is in the controller log");
+        assert!(!statuses.contains(value), "a value is in an ExternalSecret");
+        assert!(!events.contains(value), "a value is in an event");
+    }
+}

@@ -102,14 +102,14 @@ impl SourceArgs {
             owner,
             target_namespace: self.target_namespace.clone(),
         };
-        let (dir, path) = (root.clone(), self.path.clone());
-        let manifests = tokio::task::spawn_blocking(move || render(&dir, &path, &options))
+        let path = self.path.clone();
+        let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options))
             .await
             .context("render task")?
             .with_context(|| format!("rendering {}", self.describe()))?;
         if !decrypt {
             return Ok(Rendered {
-                manifests,
+                manifests: rendered.manifests,
                 revision,
                 redactor: Redactor::new(),
                 _prepared: None,
@@ -122,22 +122,20 @@ impl SourceArgs {
             .map(|e| e.to_string())
             .collect();
         let keys = Keys::own(identities, Ambient::from_process()).context("loading your keys")?;
-        let mut prepared =
-            secrets::prepare(root, self.path.clone(), manifests, &keys, Redactor::new())
-                .await
-                .map_err(|err| {
-                    let mut what = match err {
-                        SecretsError::Reference(_) => "resolving the references of",
-                        _ => "decrypting",
-                    }
-                    .to_owned();
-                    what += &format!(" {}", self.describe());
-                    if !problems.is_empty() {
-                        what +=
-                            &format!(" (identity sources with problems: {})", problems.join("; "));
-                    }
-                    anyhow::Error::new(err).context(what)
-                })?;
+        let mut prepared = secrets::prepare(rendered, &keys, Redactor::new())
+            .await
+            .map_err(|err| {
+                let mut what = match err {
+                    SecretsError::Reference(_) => "resolving the references of",
+                    _ => "decrypting",
+                }
+                .to_owned();
+                what += &format!(" {}", self.describe());
+                if !problems.is_empty() {
+                    what += &format!(" (identity sources with problems: {})", problems.join("; "));
+                }
+                anyhow::Error::new(err).context(what)
+            })?;
         Ok(Rendered {
             manifests: std::mem::take(&mut prepared.manifests),
             revision,

@@ -217,8 +217,8 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();
     let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
-    let manifests = match rendered {
-        Ok(Ok(manifests)) => manifests,
+    let rendered = match rendered {
+        Ok(Ok(rendered)) => rendered,
         Ok(Err(err)) => {
             return Ok(Verdict::failed(
                 Reason::BuildFailed,
@@ -231,10 +231,9 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
             return Ok(Verdict::failed(Reason::BuildFailed, message, &revision));
         }
     };
-    let path = sync.spec.path.clone().unwrap_or_default();
     // The reconcile's time budget for its CPU-bound part: a file that takes longer to
     // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
-    let prepare = secrets::prepare(&ctx.client, sync, artifact.path.clone(), path, manifests);
+    let prepare = secrets::prepare(&ctx.client, sync, rendered);
     let prepared = match tokio::time::timeout(timeout, prepare).await {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(failure)) => {

@@ -8,14 +8,12 @@
 //! Every plaintext value seen lands in the returned [`Redactor`], which the reconciler
 //! runs over every message it writes into status, events or logs.
 
-use std::path::PathBuf;
-
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use lockstep_api::Sync;
 use lockstep_engine::keys::{self, Ambient, Keys};
 use lockstep_engine::redact::Redactor;
-use lockstep_engine::render::Manifest;
+use lockstep_engine::render::Rendered;
 use lockstep_engine::secrets::{self, Prepared, SecretsError};
 
 use super::conditions::Reason;
@@ -29,8 +27,8 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Decrypts and resolves the secrets of `manifests`, rendered from `root/path`, with the
-/// Sync's keys: the engine's secrets stage.
+/// Decrypts and resolves the secrets of a render with the Sync's keys: the engine's
+/// secrets stage.
 ///
 /// # Errors
 /// [`Failure`]: `DecryptionFailed` (missing or unusable decryption Secret, a file that
@@ -39,15 +37,13 @@ pub struct Failure {
 pub async fn prepare(
     client: &kube::Client,
     sync: &Sync,
-    root: PathBuf,
-    path: String,
-    manifests: Vec<Manifest>,
+    rendered: Rendered,
 ) -> Result<Prepared, Failure> {
     let (keys, key_material) = sync_keys(client, sync).await?;
     // Not scrubbed: the errors name the file, Secret, key and reference and never a value,
     // and the redactor holds the references themselves (the render's Secret data), which
     // the message must show.
-    secrets::prepare(root, path, manifests, &keys, key_material)
+    secrets::prepare(rendered, &keys, key_material)
         .await
         .map_err(|err| Failure {
             reason: match err {

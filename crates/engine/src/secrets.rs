@@ -6,14 +6,13 @@
 //! The callers differ only in where the keys come from: a Sync's decryption Secret over
 //! the controller's identity, or the user's own identity for the CLI.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::decrypt::{DecryptError, decrypt};
 use crate::keys::Keys;
 use crate::redact::{self, Held, Redactor};
 use crate::refs::{RefError, Resolver, refresh_interval};
-use crate::render::Manifest;
+use crate::render::{Manifest, Rendered};
 
 /// Rendered objects once secrets are in.
 pub struct Prepared {
@@ -51,21 +50,18 @@ pub enum SecretsError {
     Reference(#[from] RefError),
 }
 
-/// Decrypts and resolves the secrets of `manifests`, rendered from `root/path`, with
-/// `keys`; `known` holds what is secret already (the keys' own material) and becomes the
+/// Decrypts and resolves the secrets of a render with `keys`; `known` holds what is secret already (the keys' own material) and becomes the
 /// start of the returned redactor.
 ///
 /// # Errors
 /// [`SecretsError`]: the first file that does not decrypt or reference that does not
 /// resolve.
 pub async fn prepare(
-    root: PathBuf,
-    path: String,
-    manifests: Vec<Manifest>,
+    rendered: Rendered,
     keys: &Keys,
     known: Redactor,
 ) -> Result<Prepared, SecretsError> {
-    let decrypted = decrypt(root, path, manifests, keys.clone()).await?;
+    let decrypted = decrypt(rendered, keys.clone()).await?;
     let mut manifests = decrypted.manifests;
     let mut redactor = known;
     redactor.extend(&decrypted.redactor);

@@ -32,6 +32,7 @@ fn rendered(root: &Path, ns: &str) -> Vec<Manifest> {
         },
     )
     .unwrap()
+    .manifests
 }
 
 const APP: &str = r#"
@@ -238,7 +239,8 @@ spec:
             target_namespace: None,
         },
     )
-    .unwrap();
+    .unwrap()
+    .manifests;
     // The widget goes to the test namespace; the ConfigMap keeps its own.
     let mut manifests = manifests;
     manifests[0].object["metadata"]["namespace"] = ns.clone().into();
@@ -430,7 +432,9 @@ async fn unknown_kind_and_missing_namespace_are_named() {
         "x.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lonely, namespace: missing-ns}\n",
     );
-    let manifests = render(dir.path(), "", &RenderOptions::default()).unwrap();
+    let manifests = render(dir.path(), "", &RenderOptions::default())
+        .unwrap()
+        .manifests;
     let err = apply(&client, &manifests, &ApplyOptions::default())
         .await
         .unwrap_err();
@@ -444,7 +448,9 @@ async fn unknown_kind_and_missing_namespace_are_named() {
         "x.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
     );
-    let manifests = render(dir.path(), "", &RenderOptions::default()).unwrap();
+    let manifests = render(dir.path(), "", &RenderOptions::default())
+        .unwrap()
+        .manifests;
     let err = apply(&client, &manifests, &ApplyOptions::default())
         .await
         .unwrap_err();

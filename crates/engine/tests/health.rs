@@ -32,7 +32,7 @@ async fn apply_yaml(client: &Client, ns: &str, yaml: &str) -> ChangeSet {
         owner: None,
         target_namespace: Some(ns.into()),
     };
-    let manifests = render(dir.path(), "", &options).unwrap();
+    let manifests = render(dir.path(), "", &options).unwrap().manifests;
     apply(client, &manifests, &ApplyOptions::default())
         .await
         .unwrap()
@@ -226,7 +226,9 @@ spec: {{size: 1}}
 "#
         ),
     );
-    let manifests = render(dir.path(), "", &RenderOptions::default()).unwrap();
+    let manifests = render(dir.path(), "", &RenderOptions::default())
+        .unwrap()
+        .manifests;
     let changes = apply(&client, &manifests, &ApplyOptions::default())
         .await
         .unwrap();

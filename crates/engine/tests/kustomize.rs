@@ -80,7 +80,7 @@ fn overlay_with_prefix_patch_and_generator() {
         }),
         target_namespace: Some("team-a".into()),
     };
-    let manifests = render(dir.path(), "prod", &options).unwrap();
+    let manifests = render(dir.path(), "prod", &options).unwrap().manifests;
 
     let kinds: Vec<(&str, String, usize)> = manifests
         .iter()
@@ -124,7 +124,7 @@ fn overlay_with_prefix_patch_and_generator() {
         "prod/kustomization.yaml",
         &BASE[3].1.replace("GREETING=hello", "GREETING=bonjour"),
     );
-    let again = render(dir.path(), "prod", &options).unwrap();
+    let again = render(dir.path(), "prod", &options).unwrap().manifests;
     assert_ne!(named(&again, "ConfigMap").name(), name);
 }
 
@@ -137,7 +137,9 @@ fn plain_folder_with_a_kustomization_below_it() {
         "zz-extra.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n",
     );
-    let manifests = render(dir.path(), "", &RenderOptions::default()).unwrap();
+    let manifests = render(dir.path(), "", &RenderOptions::default())
+        .unwrap()
+        .manifests;
     let found: Vec<(String, &str)> = manifests
         .iter()
         .map(|m| (m.file.display().to_string(), m.name()))
@@ -167,7 +169,9 @@ fn sops_encrypted_files_pass_through_encrypted() {
             "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData:\n  password: {encrypted}\nsops:\n  mac: {encrypted}\n  lastmodified: \"2026-01-01T00:00:00Z\"\n  version: 3.13.3\n"
         ),
     );
-    let manifests = render(dir.path(), "app", &RenderOptions::default()).unwrap();
+    let manifests = render(dir.path(), "app", &RenderOptions::default())
+        .unwrap()
+        .manifests;
     let secret = &manifests[0].object;
     assert_eq!(secret["metadata"]["name"], "prod-db");
     assert_eq!(secret["stringData"]["password"], encrypted);

@@ -40,6 +40,7 @@ fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {
         },
     )
     .unwrap()
+    .manifests
 }
 
 fn cm(name: &str, value: &str) -> String {
@@ -244,7 +245,8 @@ async fn protected_namespaces_and_labels_are_never_written_nor_pruned() {
             target_namespace: None,
         },
     )
-    .unwrap();
+    .unwrap()
+    .manifests;
     let mut manifests = manifests;
     for m in &mut manifests {
         if m.namespace().is_none() {

@@ -42,7 +42,8 @@ async fn reconcile(
             target_namespace: Some(ns.into()),
         },
     )
-    .unwrap();
+    .unwrap()
+    .manifests;
     let changes = apply(client, &manifests, &ApplyOptions::default())
         .await
         .unwrap();

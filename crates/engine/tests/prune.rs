@@ -35,7 +35,8 @@ async fn apply_dir(client: &kube::Client, dir: &Path, ns: &str) -> ChangeSet {
             target_namespace: Some(ns.into()),
         },
     )
-    .unwrap();
+    .unwrap()
+    .manifests;
     apply(client, &manifests, &ApplyOptions::default())
         .await
         .unwrap()

@@ -50,7 +50,7 @@ fn folder_is_read_recursively_in_order_skipping_hidden_and_other_files() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
     );
 
-    let manifests = render(root, "apps", &options()).unwrap();
+    let manifests = render(root, "apps", &options()).unwrap().manifests;
     let names: Vec<_> = manifests
         .iter()
         .map(|m| {
@@ -99,7 +99,7 @@ fn custom_resources_of_cluster_scoped_crds_get_no_namespace() {
         "widget.yaml",
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\napiVersion: other.example.com/v1\nkind: Gadget\nmetadata: {name: g}\n",
     );
-    let manifests = render(dir.path(), ".", &options()).unwrap();
+    let manifests = render(dir.path(), ".", &options()).unwrap().manifests;
     let ns: Vec<_> = manifests
         .iter()
         .map(|m| (m.kind(), m.namespace()))
@@ -154,7 +154,9 @@ fn yaml_1_1_scalars_resolve_as_kubectl_resolves_them() {
     }
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "cm.yaml", &yaml);
-    let manifests = render(dir.path(), "", &RenderOptions::default()).unwrap();
+    let manifests = render(dir.path(), "", &RenderOptions::default())
+        .unwrap()
+        .manifests;
     let values = &manifests[0].object["values"];
     let mut wrong = Vec::new();
     for (i, (scalar, want)) in table.iter().enumerate() {
@@ -267,4 +269,33 @@ fn escaping_and_missing_paths_are_refused() {
     assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
     let err = render(dir.path(), "overlay/a.yaml", &RenderOptions::default()).unwrap_err();
     assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
+}
+
+/// A path through a symlink that leaves the source is refused, as a kustomization entry
+/// through one is: before, render followed the link and read the folder it points at.
+#[test]
+fn a_path_through_a_symlink_out_of_the_source_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    write(
+        outside.path(),
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: outside}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("apps")).unwrap();
+    let err = render(dir.path(), "apps", &RenderOptions::default()).unwrap_err();
+    assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
+    assert!(err.to_string().contains("through a symlink"), "{err}");
+
+    // A symlink that stays inside the source is followed, as before.
+    write(
+        dir.path(),
+        "real/b.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: inside}\n",
+    );
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
+    let manifests = render(dir.path(), "alias", &RenderOptions::default())
+        .unwrap()
+        .manifests;
+    assert_eq!(manifests[0].name(), "inside");
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
+use lockstep_engine::render::{Manifest, Owner, RenderOptions, Rendered, render};
 use lockstep_testenv::Canaries;
 
 #[path = "secrets/kustomize.rs"]
@@ -81,7 +81,7 @@ impl Repo {
         );
     }
 
-    fn render(&self, path: &str) -> Vec<Manifest> {
+    fn render(&self, path: &str) -> Rendered {
         let options = RenderOptions {
             owner: Some(Owner {
                 name: "apps".into(),

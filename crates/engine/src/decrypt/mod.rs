@@ -1,8 +1,8 @@
 //! SOPS decryption of a render, in memory.
 //!
-//! [`decrypt`] takes the rendered objects and the folder they came from, finds every
-//! SOPS-encrypted file the render read ([`sources`]: manifests, and for kustomize the
-//! patches and generator sources), decrypts each with the Sync's [`Keys`] — verifying its
+//! [`decrypt`] takes a [`Rendered`] — the objects and the files render read or named —
+//! finds the SOPS-encrypted files among them ([`sources`]: manifests, and for kustomize the
+//! resources, patches and generator sources), decrypts each with the Sync's [`Keys`] — verifying its
 //! MAC on the bytes in Git, before anything else is trusted — and rewrites the rendered
 //! objects with the plaintext ([`substitute`]). Kustomize itself runs on the encrypted
 //! files, so no plaintext is ever written to disk; generated Secrets and ConfigMaps are
@@ -16,27 +16,21 @@
 mod sources;
 mod substitute;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use lockstep_sops::{DecryptOptions, EmitOptions, EncryptedFile, KeyResolver};
+use lockstep_sops::{DecryptOptions, EmitOptions, KeyResolver};
 use tracing::instrument;
 use zeroize::Zeroizing;
 
 use crate::keys::Keys;
 use crate::redact::Redactor;
-use crate::render::{Manifest, is_cluster_scoped_builtin, secure_join};
-use substitute::Plaintexts;
+use crate::render::{Manifest, Rendered, is_cluster_scoped_builtin};
+use substitute::{Ciphertexts, Plaintexts};
 
 /// Why decrypting a render failed. Names files and keys, never values.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecryptError {
-    /// The rendered path is not a relative path inside the artifact.
-    #[error("invalid path {path:?}: must be relative and stay inside the source")]
-    InvalidPath {
-        /// The path asked for.
-        path: String,
-    },
     /// A file could not be read.
     #[error("cannot read {file}")]
     Read {
@@ -123,41 +117,33 @@ impl std::fmt::Debug for Decrypted {
 ///
 /// # Errors
 /// As [`decrypt_blocking`], and [`DecryptError::Task`].
-pub async fn decrypt(
-    root: PathBuf,
-    path: String,
-    manifests: Vec<Manifest>,
-    keys: Keys,
-) -> Result<Decrypted, DecryptError> {
-    tokio::task::spawn_blocking(move || decrypt_blocking(&root, &path, manifests, &keys))
+pub async fn decrypt(rendered: Rendered, keys: Keys) -> Result<Decrypted, DecryptError> {
+    tokio::task::spawn_blocking(move || decrypt_blocking(rendered, &keys))
         .await
         .map_err(|e| DecryptError::Task(e.to_string()))?
 }
 
-/// Decrypts the SOPS values of `manifests`, rendered from `root/path`. Objects without
-/// encrypted values are returned as they are; when none has any, no file is read.
+/// Decrypts the SOPS values of a render. Objects without encrypted values are returned as
+/// they are; when none has any, no file is read.
 ///
 /// # Errors
 /// [`DecryptError`] naming the file; no objects are returned on any error.
-#[instrument(skip_all, fields(path = %path))]
-pub fn decrypt_blocking(
-    root: &Path,
-    path: &str,
-    mut manifests: Vec<Manifest>,
-    keys: &Keys,
-) -> Result<Decrypted, DecryptError> {
+#[instrument(skip_all)]
+pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, DecryptError> {
+    let Rendered {
+        mut manifests,
+        inputs,
+    } = rendered;
     let mut redactor = Redactor::new();
     let mut files = Vec::new();
     if manifests
         .iter()
         .any(|m| substitute::still_encrypted(&m.object))
     {
-        let dir = join(root, path)?;
         let resolver = keys.resolver();
         let mut plaintexts = Plaintexts::default();
-        for source in sources::find(root, &dir)? {
-            learn(&source, &resolver, &mut plaintexts, &mut redactor)?;
-            files.push(source.shown);
+        for source in sources::find(inputs)? {
+            files.push(learn(source, &resolver, &mut plaintexts, &mut redactor)?);
         }
         for manifest in &mut manifests {
             let encrypted_kind = manifest.kind().starts_with("ENC[");
@@ -188,29 +174,23 @@ pub fn decrypt_blocking(
     })
 }
 
-/// Verifies and decrypts one file, and learns its values.
+/// Verifies and decrypts one file, learns its values, and returns its name.
 fn learn(
-    source: &sources::Source,
+    source: sources::Source,
     resolver: &dyn KeyResolver,
     plaintexts: &mut Plaintexts,
     redactor: &mut Redactor,
-) -> Result<(), DecryptError> {
+) -> Result<PathBuf, DecryptError> {
     let file = || source.shown.clone();
-    // `decrypt` consumes a file; `source.encrypted` loaded the same bytes without error.
-    let again =
-        EncryptedFile::load(&source.bytes, source.format).map_err(|e| DecryptError::Load {
+    // `decrypt` consumes the loaded file: its ciphertexts are noted first.
+    let ciphertexts = Ciphertexts::of(&source.encrypted.tree);
+    let decrypted = lockstep_sops::decrypt(source.encrypted, resolver, &DecryptOptions::default())
+        .map_err(|e| DecryptError::Decrypt {
             file: file(),
             source: e,
         })?;
-    let decrypted =
-        lockstep_sops::decrypt(again, resolver, &DecryptOptions::default()).map_err(|e| {
-            DecryptError::Decrypt {
-                file: file(),
-                source: e,
-            }
-        })?;
     plaintexts
-        .learn(&source.encrypted.tree, &decrypted.tree, redactor)
+        .learn(ciphertexts, &decrypted.tree, redactor)
         .map_err(|path| DecryptError::NotText { file: file(), path })?;
     if source.whole {
         let bytes =
@@ -221,12 +201,5 @@ fn learn(
                 })?;
         plaintexts.learn_file(source.bytes.to_vec(), Zeroizing::new(bytes), redactor);
     }
-    Ok(())
-}
-
-/// `root/path` by render's rule (render accepted the same `path` before).
-fn join(root: &Path, path: &str) -> Result<PathBuf, DecryptError> {
-    secure_join(root, path).map_err(|_| DecryptError::InvalidPath {
-        path: path.to_owned(),
-    })
+    Ok(source.shown)
 }

@@ -53,6 +53,61 @@ impl Plain {
     }
 }
 
+/// The `ENC[…]` strings of a file, noted before it is decrypted (decrypting consumes the
+/// loaded file): one slot per scalar, in the order [`Plaintexts::learn`] meets the
+/// decrypted scalars (decryption keeps the tree's shape), `None` for a value in clear.
+pub(super) struct Ciphertexts(Vec<Option<String>>);
+
+impl Ciphertexts {
+    pub fn of(encrypted: &Tree) -> Ciphertexts {
+        let mut slots = Vec::new();
+        let Ok(()) = scalars::<std::convert::Infallible>(encrypted, &mut |_, scalar| {
+            slots.push(match scalar {
+                Scalar::Str(e) if e.starts_with(b"ENC[") => {
+                    Some(String::from_utf8_lossy(e).into_owned())
+                }
+                _ => None,
+            });
+            Ok(())
+        });
+        Ciphertexts(slots)
+    }
+}
+
+/// Shows `visit` every scalar of `tree` in order, with its key path (`a:b:`).
+fn scalars<E>(
+    tree: &Tree,
+    visit: &mut impl FnMut(&str, &Scalar) -> Result<(), E>,
+) -> Result<(), E> {
+    fn items<E>(
+        items: &[Item],
+        at: &str,
+        visit: &mut impl FnMut(&str, &Scalar) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for item in items {
+            if let Item::Entry(key, value) = item {
+                values(value, &format!("{at}{key}:"), visit)?;
+            }
+        }
+        Ok(())
+    }
+    fn values<E>(
+        value: &SopsValue,
+        at: &str,
+        visit: &mut impl FnMut(&str, &Scalar) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match value {
+            SopsValue::Map(map) => items(map, at, visit),
+            SopsValue::List(list) => list.iter().try_for_each(|v| values(v, at, visit)),
+            SopsValue::Scalar(scalar) => visit(at, scalar),
+            SopsValue::Comment(_) => Ok(()),
+        }
+    }
+    tree.branches
+        .iter()
+        .try_for_each(|branch| items(branch, "", visit))
+}
+
 /// Decrypted values by their ciphertext, and decrypted files by their encrypted bytes.
 #[derive(Default)]
 pub(super) struct Plaintexts {
@@ -61,18 +116,40 @@ pub(super) struct Plaintexts {
 }
 
 impl Plaintexts {
-    /// Learns every value of one file from its encrypted and decrypted trees (same shape).
+    /// Learns every value of one file from its ciphertexts and its decrypted tree.
     /// Returns the key path of a string value that is not UTF-8, if any.
     pub fn learn(
         &mut self,
-        encrypted: &Tree,
+        ciphertexts: Ciphertexts,
         decrypted: &Tree,
         redactor: &mut Redactor,
     ) -> Result<(), String> {
-        for (e, d) in encrypted.branches.iter().zip(&decrypted.branches) {
-            self.items(e, d, "", redactor)?;
-        }
-        Ok(())
+        let mut slots = ciphertexts.0.into_iter();
+        scalars(decrypted, &mut |at, p| {
+            let Some(Some(e)) = slots.next() else {
+                return Ok(());
+            };
+            let plain = match p {
+                Scalar::Str(bytes) => {
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|_| at.trim_end_matches(':').to_owned())?;
+                    redactor.add(bytes);
+                    Plain::Str(Zeroizing::new(text.to_owned()))
+                }
+                Scalar::Time(text) => Plain::Str(Zeroizing::new(text.clone())),
+                Scalar::Int(i) => Plain::Int(*i),
+                Scalar::Float(f) => Plain::Float(*f),
+                Scalar::Bool(b) => Plain::Bool(*b),
+                Scalar::Null => Plain::Null,
+            };
+            if !matches!(p, Scalar::Str(_)) {
+                // An API server that refuses a number where a string belongs quotes
+                // it (`got &value.valueUnstructured{Value:73519046}`).
+                redactor.add(&plain.to_bytes());
+            }
+            self.values.insert(e, plain);
+            Ok(())
+        })
     }
 
     /// Learns a whole file read by a generator.
@@ -84,61 +161,6 @@ impl Plaintexts {
     ) {
         redactor.add(&decrypted);
         self.files.insert(encrypted, decrypted);
-    }
-
-    fn items(
-        &mut self,
-        enc: &[Item],
-        plain: &[Item],
-        at: &str,
-        redactor: &mut Redactor,
-    ) -> Result<(), String> {
-        for (e, p) in enc.iter().zip(plain) {
-            if let (Item::Entry(key, ev), Item::Entry(_, pv)) = (e, p) {
-                self.value(ev, pv, &format!("{at}{key}:"), redactor)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn value(
-        &mut self,
-        enc: &SopsValue,
-        plain: &SopsValue,
-        at: &str,
-        redactor: &mut Redactor,
-    ) -> Result<(), String> {
-        match (enc, plain) {
-            (SopsValue::Map(e), SopsValue::Map(p)) => self.items(e, p, at, redactor),
-            (SopsValue::List(e), SopsValue::List(p)) => e
-                .iter()
-                .zip(p)
-                .try_for_each(|(e, p)| self.value(e, p, at, redactor)),
-            (SopsValue::Scalar(Scalar::Str(e)), SopsValue::Scalar(p)) if e.starts_with(b"ENC[") => {
-                let plain = match p {
-                    Scalar::Str(bytes) => {
-                        let text = std::str::from_utf8(bytes)
-                            .map_err(|_| at.trim_end_matches(':').to_owned())?;
-                        redactor.add(bytes);
-                        Plain::Str(Zeroizing::new(text.to_owned()))
-                    }
-                    Scalar::Time(text) => Plain::Str(Zeroizing::new(text.clone())),
-                    Scalar::Int(i) => Plain::Int(*i),
-                    Scalar::Float(f) => Plain::Float(*f),
-                    Scalar::Bool(b) => Plain::Bool(*b),
-                    Scalar::Null => Plain::Null,
-                };
-                if !matches!(p, Scalar::Str(_)) {
-                    // An API server that refuses a number where a string belongs quotes
-                    // it (`got &value.valueUnstructured{Value:73519046}`).
-                    redactor.add(&plain.to_bytes());
-                }
-                self.values
-                    .insert(String::from_utf8_lossy(e).into_owned(), plain);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
     }
 
     /// Rewrites `object` with the decrypted values; `true` when anything changed.

@@ -74,17 +74,21 @@ async fn an_overlay_with_encrypted_generator_sources_decrypts_without_plaintext_
     assert!(String::from_utf8_lossy(&expected_file).contains(canaries[1]));
 
     let rendered = repo.render("overlay");
-    let before =
-        serde_json::to_string(&rendered.iter().map(|m| &m.object).collect::<Vec<_>>()).unwrap();
+    let before = serde_json::to_string(
+        &rendered
+            .manifests
+            .iter()
+            .map(|m| &m.object)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     assert_no_leak(&before, &canaries);
     let keys = Keys::from_secret(
         [("age.agekey", identity.expose_secret().as_bytes())],
         Ambient::none(),
     )
     .unwrap();
-    let out = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
-        .await
-        .unwrap();
+    let out = decrypt(rendered, keys).await.unwrap();
     assert_eq!(out.files.len(), 4, "{:?}", out.files);
 
     let by_prefix = |prefix: &str| {
@@ -139,9 +143,7 @@ async fn a_generator_source_with_the_wrong_key_fails_the_overlay() {
         Ambient::none(),
     )
     .unwrap();
-    let err = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
-        .await
-        .unwrap_err();
+    let err = decrypt(rendered, keys).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("overlay/app.env") && text.contains(&recipient),
@@ -163,14 +165,9 @@ async fn an_alias_bomb_as_a_generator_source_fails_naming_the_file_and_line() {
     );
     // Render never parses a generator source; the decrypt stage must not expand it.
     let rendered = repo.render("overlay");
-    let err = decrypt(
-        repo.root().to_owned(),
-        "overlay".into(),
-        rendered,
-        Keys::ambient(Ambient::none()),
-    )
-    .await
-    .unwrap_err();
+    let err = decrypt(rendered, Keys::ambient(Ambient::none()))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("overlay/config.yaml: not a valid SOPS file: YAML at line 7, column 18: excessive aliasing"),
@@ -206,9 +203,7 @@ async fn a_file_that_only_mentions_sops_is_not_decrypted() {
         Ambient::none(),
     )
     .unwrap();
-    let out = decrypt(repo.root().to_owned(), "overlay".into(), rendered, keys)
-        .await
-        .unwrap();
+    let out = decrypt(rendered, keys).await.unwrap();
     assert_eq!(out.files, [std::path::PathBuf::from("overlay/db.yaml")]);
     let db = &out.manifests[0].object;
     assert_eq!(db["stringData"]["password"], "canary-5005");
@@ -251,14 +246,9 @@ async fn a_kustomization_inside_a_plain_folder_has_its_generator_sources_decrypt
         Ambient::none(),
     )
     .unwrap();
-    let out = decrypt(
-        repo.root().to_owned(),
-        "apps".into(),
-        repo.render("apps"),
-        keys,
-    )
-    .await
-    .unwrap_or_else(|err| panic!("{}", all_text(&err)));
+    let out = decrypt(repo.render("apps"), keys)
+        .await
+        .unwrap_or_else(|err| panic!("{}", all_text(&err)));
     let nested = out
         .manifests
         .iter()
@@ -268,4 +258,65 @@ async fn a_kustomization_inside_a_plain_folder_has_its_generator_sources_decrypt
         .decode(nested.object["data"]["API_TOKEN"].as_str().unwrap())
         .unwrap();
     assert_eq!(token, b"canary-nested-5005");
+}
+
+/// The bytes this thread has read so far (Linux task I/O accounting, `rchar`): render and
+/// decrypt run on the calling thread, kustomize in its own process.
+fn bytes_read_by_this_thread() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io")
+        .expect("/proc/thread-self/io (Linux task I/O accounting)");
+    io.lines()
+        .find_map(|line| line.strip_prefix("rchar: "))
+        .and_then(|n| n.parse().ok())
+        .expect("rchar in /proc/thread-self/io")
+}
+
+/// From Git to the objects to apply, each file of a path is read once: render keeps what
+/// decrypt needs (the encrypted manifests it read, what the kustomizations it walked name)
+/// instead of decrypt listing, walking and reading them again. Measured as the bytes this
+/// thread read, with a large encrypted manifest and a large kustomization.
+#[test]
+fn render_and_decrypt_read_each_file_once() {
+    let Some(repo) = Repo::new(&[]) else { return };
+    let (recipient, identity) = lockstep_keys::age::generate();
+    let age = ["--age", recipient.as_str()];
+    let padding = "x".repeat(256 << 10);
+    repo.write(
+        "apps/big.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: big\nstringData:\n  password: canary-big-{padding}\n"
+        ),
+    );
+    repo.encrypt(
+        "apps/big.yaml",
+        &[&["--encrypted-regex", "^(data|stringData)$"][..], &age].concat(),
+    );
+    repo.write("apps/sub/app.env", "API_TOKEN=canary-env-6006\n");
+    repo.encrypt("apps/sub/app.env", &age);
+    repo.write(
+        "apps/sub/kustomization.yaml",
+        &format!("# {padding}\nsecretGenerator:\n- name: gen\n  envs:\n  - app.env\n"),
+    );
+    let size = |path: &str| std::fs::metadata(repo.root().join(path)).unwrap().len();
+    let once =
+        size("apps/big.yaml") + size("apps/sub/kustomization.yaml") + size("apps/sub/app.env");
+    let keys = Keys::from_secret(
+        [("age.agekey", identity.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+
+    let before = bytes_read_by_this_thread();
+    let rendered = repo.render("apps");
+    let out = lockstep_engine::decrypt::decrypt_blocking(rendered, &keys)
+        .unwrap_or_else(|err| panic!("{}", all_text(&err)));
+    let read = bytes_read_by_this_thread() - before;
+
+    assert_eq!(out.manifests.len(), 2);
+    assert!(out.manifests.iter().all(|m| m.holds_secrets));
+    // Slack for /proc reads and the like, far below a second read of either large file.
+    assert!(
+        read < once + (32 << 10),
+        "read {read} bytes for {once} bytes of files"
+    );
 }

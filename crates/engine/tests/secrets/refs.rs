@@ -104,7 +104,7 @@ stringData:
     );
     let resolver = Resolver::from_keys(&keys(&vault, &kms)).unwrap();
 
-    let mut manifests = repo.render("apps");
+    let mut manifests = repo.render("apps").manifests;
     assert_eq!(refresh_interval(&manifests), Some(Duration::from_secs(600)));
     let mut redactor = Redactor::new();
     let count = resolver
@@ -148,7 +148,7 @@ stringData:
         )
         .await
         .unwrap();
-    let mut manifests = repo.render("apps");
+    let mut manifests = repo.render("apps").manifests;
     resolver
         .resolve(&mut manifests, &mut Redactor::new())
         .await
@@ -211,7 +211,7 @@ async fn approle_login_reads_and_a_wrong_secret_id_is_denied() {
     )
     .unwrap();
     assert_no_leak(&format!("{keys:?}"), &["canary-secret-id-7070"]);
-    let mut manifests = repo.render("apps");
+    let mut manifests = repo.render("apps").manifests;
     Resolver::from_keys(&keys)
         .unwrap()
         .resolve(&mut manifests, &mut Redactor::new())
@@ -222,7 +222,7 @@ async fn approle_login_reads_and_a_wrong_secret_id_is_denied() {
         "canary-approle-3030"
     );
 
-    let mut manifests = repo.render("apps");
+    let mut manifests = repo.render("apps").manifests;
     let err = Resolver::new(Some(source("canary-wrong-id-0000")))
         .resolve(&mut manifests, &mut Redactor::new())
         .await
@@ -263,7 +263,7 @@ async fn failures_name_the_secret_key_and_reference_never_the_value() {
         let repo = &repo;
         async move {
             repo.write("apps/s.yaml", &secret(&value));
-            let mut manifests = repo.render("apps");
+            let mut manifests = repo.render("apps").manifests;
             resolver
                 .resolve(&mut manifests, &mut Redactor::new())
                 .await

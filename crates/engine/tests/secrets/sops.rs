@@ -94,9 +94,7 @@ async fn age_vault_and_kms_wrapped_files_and_an_encrypted_configmap_decrypt_in_m
         },
     )
     .unwrap();
-    let out = decrypt(repo.root().to_owned(), "apps".into(), rendered, keys)
-        .await
-        .unwrap();
+    let out = decrypt(rendered, keys).await.unwrap();
 
     assert_eq!(out.files.len(), 4, "{:?}", out.files);
     for (name, canary) in [("by-age", 0), ("by-vault", 1), ("by-kms", 2)] {
@@ -155,14 +153,9 @@ async fn a_wrong_age_key_fails_naming_the_file_and_the_recipient() {
         &[&ONLY_DATA[..], &["--age", &recipient]].concat(),
     );
     let rendered = repo.render("apps");
-    let err = decrypt(
-        repo.root().to_owned(),
-        "apps".into(),
-        rendered,
-        age_keys(other.expose_secret()),
-    )
-    .await
-    .unwrap_err();
+    let err = decrypt(rendered, age_keys(other.expose_secret()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DecryptError::Decrypt { .. }), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("apps/db.yaml"), "{text}");
@@ -183,14 +176,9 @@ async fn a_tampered_file_fails_its_mac_and_nothing_is_returned() {
     let tampered = repo.read("apps/db.yaml").replace("app: web", "app: evil");
     repo.write("apps/db.yaml", &tampered);
     let rendered = repo.render("apps");
-    let err = decrypt(
-        repo.root().to_owned(),
-        "apps".into(),
-        rendered,
-        age_keys(identity.expose_secret()),
-    )
-    .await
-    .unwrap_err();
+    let err = decrypt(rendered, age_keys(identity.expose_secret()))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("apps/db.yaml") && text.contains("MAC"),
@@ -220,9 +208,7 @@ async fn vault_down_fails_naming_the_file_and_the_transit_key() {
     )
     .unwrap();
     drop(vault);
-    let err = decrypt(repo.root().to_owned(), "apps".into(), rendered, keys)
-        .await
-        .unwrap_err();
+    let err = decrypt(rendered, keys).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("apps/db.yaml") && text.contains(&transit),
@@ -258,14 +244,9 @@ async fn an_encrypted_value_without_its_file_fails_as_unresolved() {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: copy}\nstringData:\n  k: ENC[AES256_GCM,data:AAAA,iv:BBBB,tag:CCCC,type:str]\n",
     );
     let rendered = repo.render("apps");
-    let err = decrypt(
-        repo.root().to_owned(),
-        "apps".into(),
-        rendered,
-        age_keys(identity.expose_secret()),
-    )
-    .await
-    .unwrap_err();
+    let err = decrypt(rendered, age_keys(identity.expose_secret()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DecryptError::Unresolved { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -326,14 +307,7 @@ async fn vault_sealed_and_kms_refusing_fail_naming_the_file_and_the_cause() {
 
     vault.post("/v1/sys/seal", "").await.unwrap();
     let rendered = repo.render("vault");
-    let err = decrypt(
-        repo.root().to_owned(),
-        "vault".into(),
-        rendered,
-        keys.clone(),
-    )
-    .await
-    .unwrap_err();
+    let err = decrypt(rendered, keys.clone()).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("vault/db.yaml") && text.contains("sealed"),
@@ -342,9 +316,7 @@ async fn vault_sealed_and_kms_refusing_fail_naming_the_file_and_the_cause() {
     assert_no_leak(&all_text(&err), &canaries);
 
     let rendered = repo.render("kms");
-    let err = decrypt(repo.root().to_owned(), "kms".into(), rendered, keys)
-        .await
-        .unwrap_err();
+    let err = decrypt(rendered, keys).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("kms/db.yaml") && text.contains(&arn),
@@ -401,14 +373,7 @@ async fn files_sops_encrypted_to_gpg_keys_decrypt_with_asc_entries() {
         Ambient::none(),
     )
     .unwrap();
-    let out = decrypt(
-        repo.root().to_owned(),
-        "apps".into(),
-        repo.render("apps"),
-        keys,
-    )
-    .await
-    .unwrap();
+    let out = decrypt(repo.render("apps"), keys).await.unwrap();
     for (name, canary) in [("by-ecc", canaries[0]), ("by-rsa", canaries[1])] {
         let object = find(&out.manifests, "Secret", name);
         assert_eq!(object["stringData"], json!({"password": canary}));
@@ -416,14 +381,7 @@ async fn files_sops_encrypted_to_gpg_keys_decrypt_with_asc_entries() {
 
     // Only the ECC key: the RSA file fails, naming its key, and nothing is decrypted.
     let keys = Keys::from_secret([("ecc.asc", ecc_key.as_bytes())], Ambient::none()).unwrap();
-    let err = decrypt(
-        repo.root().to_owned(),
-        "apps".into(),
-        repo.render("apps"),
-        keys,
-    )
-    .await
-    .unwrap_err();
+    let err = decrypt(repo.render("apps"), keys).await.unwrap_err();
     let text = all_text(&err);
     assert!(text.contains("rsa.yaml") && text.contains(&rsa), "{text}");
     let key_line = rsa_key.lines().nth(3).unwrap();

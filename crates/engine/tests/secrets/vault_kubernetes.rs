@@ -97,7 +97,7 @@ async fn kubernetes_auth_logs_in_with_a_service_account_token() {
         keys("app", &token_file),
         keys("app", &missing).with_kubernetes_jwt(SecretString::from(jwt.clone())),
     ] {
-        let mut manifests = repo.render("apps");
+        let mut manifests = repo.render("apps").manifests;
         Resolver::from_keys(&keys)
             .unwrap()
             .resolve(&mut manifests, &mut Redactor::new())
@@ -114,7 +114,7 @@ async fn kubernetes_auth_logs_in_with_a_service_account_token() {
     ));
 
     // A role the account is not bound to: login denied, nothing leaks (the JWT included).
-    let mut manifests = repo.render("apps");
+    let mut manifests = repo.render("apps").manifests;
     let err = Resolver::from_keys(&keys("other", &token_file))
         .unwrap()
         .resolve(&mut manifests, &mut Redactor::new())

@@ -1,0 +1,134 @@
+//! Which files render reads: the one rule for the folder a path names, the one list of
+//! kustomization file names, and the listing of a folder.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::RenderError;
+
+/// The folder `path` names under `root` (the source, by its real path): refused when
+/// `path` is absolute or climbs out with `..`, or when its real path leaves `root` through
+/// a symlink. The folder a Sync or `lockstep apply --path` names is found this way only.
+///
+/// # Errors
+/// [`RenderError::InvalidPath`].
+pub(super) fn folder(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
+    let invalid = |reason| RenderError::InvalidPath {
+        path: path.to_owned(),
+        reason,
+    };
+    let dir = secure_join(root, path)?
+        .canonicalize()
+        .map_err(|_| invalid("not a folder in the source"))?;
+    if !dir.starts_with(root) {
+        return Err(invalid("leaves the source (through a symlink)"));
+    }
+    if !dir.is_dir() {
+        return Err(invalid("not a folder in the source"));
+    }
+    Ok(dir)
+}
+
+/// `root/path`, refusing a `path` that is absolute or climbs out with `..`.
+fn secure_join(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
+    let relative = Path::new(path);
+    let mut out = root.to_path_buf();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::RootDir if path.starts_with("./") || path == "/" => {}
+            _ => {
+                return Err(RenderError::InvalidPath {
+                    path: path.to_owned(),
+                    reason: "must be relative and stay inside the source",
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The file names kustomize accepts for a kustomization.
+pub(super) const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+pub(super) fn is_kustomization(file: &Path) -> bool {
+    file.file_name()
+        .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
+}
+
+/// The files render reads under a folder, and what it skipped.
+pub(super) struct Listing {
+    /// Manifests, and in place of a folder with a kustomization that kustomization
+    /// (kustomize decides what belongs to its build; see [`super::kustomize`]), sorted.
+    pub files: Vec<PathBuf>,
+    /// Entries that are neither regular files nor folders (symlinks, devices), relative to
+    /// the folder, with what they are: never followed.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
+/// The [`Listing`] of `dir`.
+///
+/// # Errors
+/// [`RenderError::Read`] when a folder cannot be listed.
+pub(super) fn files(dir: &Path) -> Result<Listing, RenderError> {
+    let mut listing = Listing {
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
+    collect(dir, dir, &mut listing)?;
+    listing.files.sort();
+    Ok(listing)
+}
+
+/// The files to read under `dir`, or its kustomization when it has one (then nothing
+/// below it is read directly: kustomize decides what belongs to the build).
+/// `base` is the listed folder, which skipped entries are named from.
+fn collect(base: &Path, dir: &Path, listing: &mut Listing) -> Result<(), RenderError> {
+    if let Some(kustomization) = KUSTOMIZATION_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+    {
+        listing.files.push(kustomization);
+        return Ok(());
+    }
+    let read = std::fs::read_dir(dir).map_err(|source| RenderError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in read {
+        let entry = entry.map_err(|source| RenderError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|source| RenderError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if kind.is_dir() {
+            collect(base, &path, listing)?;
+        } else if kind.is_file() {
+            if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json") {
+                listing.files.push(path);
+            }
+        } else {
+            // Never followed: a link could point out of the source (/etc/shadow), at a device
+            // (/dev/zero) or at itself.
+            let what = if kind.is_symlink() {
+                "a symlink"
+            } else {
+                "not a regular file"
+            };
+            let shown = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
+            listing.skipped.push((shown, what));
+        }
+    }
+    Ok(())
+}

@@ -412,6 +412,43 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         "{message}"
     );
     assert!(message.contains("no.such"), "{message}");
+
+    // And back: Lockstep stopped, ESO takes the Secrets Lockstep wrote. It recognises them
+    // (its managed label, its data hash) and rewrites none, even when `props` is refreshed.
+    // (First Lockstep's own `props` must hold the rotated value, or ESO would rightly
+    // write it.)
+    let own: Api<Secret> = Api::namespaced(client.clone(), &by_lockstep);
+    eventually_within(
+        "the rotated password in Lockstep's Secret",
+        Duration::from_secs(30),
+        async || own.get("props").await.unwrap().data.unwrap()["password"].0 == b"rotated-1",
+    )
+    .await;
+    drop(controller);
+    let ours = secrets_of(&client, &by_lockstep).await;
+    let es: Api<ExternalSecret> = Api::namespaced(client.clone(), &by_lockstep);
+    let before = es.get("props").await.unwrap().status.unwrap().refresh_time;
+    let eso = need!(ExternalSecretsOperator::start(plane, Some(&by_lockstep)).await);
+    eventually_within(
+        "ESO to refresh props",
+        Duration::from_secs(30),
+        async || es.get("props").await.unwrap().status.unwrap().refresh_time != before,
+    )
+    .await;
+    let after = secrets_of(&client, &by_lockstep).await;
+    for (name, ours) in &ours {
+        let theirs = &after[name];
+        assert_eq!(
+            theirs.metadata.uid, ours.metadata.uid,
+            "ESO recreated {name}"
+        );
+        assert_eq!(
+            theirs.metadata.resource_version,
+            ours.metadata.resource_version,
+            "ESO rewrote {name}; its log: {}",
+            eso.log().display()
+        );
+    }
 }
 
 /// Lockstep's own CRDs (no ESO): AppRole and a ClusterSecretStore work, nothing is

@@ -244,11 +244,11 @@ if [ -z "${BENCH_SKIP_UNSEAL:-}" ]; then
     upstream_controller=$gobin/controller
   fi
   log "unsealing throughput (release build of the controller and its test harness)"
-  (cd "$repo" && nice -n 19 cargo test --release -q -p lockstep-controller --test sealed --no-run)
+  (cd "$repo" && nice -n 19 cargo test --release -q -p lockstep-controller --test tests --no-run)
   unseal_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   (cd "$repo" && BENCH_UPSTREAM_CONTROLLER=$upstream_controller \
-    cargo test --release -q -p lockstep-controller --test sealed -- \
-    --ignored --nocapture --exact throughput::unseal_throughput) > "$out/unseal-throughput.txt" 2>&1 \
+    cargo test --release -q -p lockstep-controller --test tests -- \
+    --ignored --nocapture --exact sealed::throughput::unseal_throughput) > "$out/unseal-throughput.txt" 2>&1 \
     || { cat "$out/unseal-throughput.txt" >&2; exit 1; }
   {
     echo

@@ -5,13 +5,12 @@
 
 // Shared with the rotation tests; this file uses part of it.
 #[allow(dead_code)]
-mod rotate_support;
+use crate::rotate_support;
 
 // The harness allows its own unused items (each test binary uses a part of it).
-#[path = "../../controller/tests/support/mod.rs"]
-mod support;
+use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -22,12 +21,6 @@ use lockstep_sealed::{Scope, SealOptions, SecretData, SecretInput, SecretValue, 
 use lockstep_testenv::{ControlPlane, ControlPlaneOptions, need};
 use rotate_support::{CANARY, Identity, lockstep};
 use support::{Controller, create_sealed, install_crd, secret, synced, value};
-
-/// The controller binary, next to this test's own target folder (build it with
-/// `cargo build -p lockstep-controller` when running this package alone).
-fn controller_binary() -> PathBuf {
-    rotate_support::built_binary("lockstep-controller")
-}
 
 const SCOPES: [Scope; 3] = [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide];
 

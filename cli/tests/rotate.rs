@@ -5,7 +5,7 @@
 //! run killed at random points: `rotate_crash.rs`.)
 
 #[allow(dead_code)]
-mod rotate_support;
+use crate::rotate_support;
 
 use std::path::Path;
 use std::process::Command;

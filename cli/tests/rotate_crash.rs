@@ -4,7 +4,7 @@
 
 // Shared with the other rotation tests; this file uses part of it.
 #[allow(dead_code)]
-mod rotate_support;
+use crate::rotate_support;
 
 use std::time::{Duration, Instant};
 

@@ -5,11 +5,10 @@
 
 // Shared with the SOPS rotation tests; this file uses part of it.
 #[allow(dead_code)]
-mod rotate_support;
+use crate::rotate_support;
 
 // The harness allows its own unused items (each test binary uses a part of it).
-#[path = "../../controller/tests/support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -26,12 +25,6 @@ use lockstep_sealed::{
 use lockstep_testenv::{ControlPlane, need};
 use rotate_support::{CANARY, lockstep, ok, snapshot};
 use support::{Controller, create_sealed, install_crd, secret, synced, value};
-
-/// The controller binary, next to this test's own target folder (build it with
-/// `cargo build -p lockstep-controller` when running this package alone).
-fn controller_binary() -> PathBuf {
-    rotate_support::built_binary("lockstep-controller")
-}
 
 const SCOPES: [Scope; 3] = [Scope::Strict, Scope::NamespaceWide, Scope::ClusterWide];
 

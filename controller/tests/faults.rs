@@ -5,7 +5,7 @@
 //! the cluster as it was (nothing half-applied, nothing pruned that should stay) and heal by
 //! itself once the fault is gone. ("Controller killed mid-apply" is in `sync.rs`.)
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,11 +16,6 @@ use lockstep_api::{GitSource, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Sync, Syn
 use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitRepo, GitServer, Vault, http, need};
 use serde_json::json;
 use support::{Controller, create_lockstep, eventually, eventually_within, install_sync_crds};
-
-/// The controller binary under test.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
 
 fn cm(name: &str, value: &str) -> String {
     format!(

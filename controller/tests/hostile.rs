@@ -4,7 +4,7 @@
 //! SealedSecrets keep unsealing. The controller runs under a 3 GiB address-space cap, so a
 //! regression aborts it (and fails the test) instead of eating the machine.
 
-mod support;
+use crate::support;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -25,7 +25,7 @@ const CAP_BYTES: u64 = 3 << 30;
 
 /// The controller under a memory cap: a script that `exec`s it through `prlimit`, so the
 /// process the tests signal and stop is the controller itself.
-fn controller_binary() -> std::path::PathBuf {
+fn capped_controller() -> std::path::PathBuf {
     static SCRIPT: OnceLock<std::path::PathBuf> = OnceLock::new();
     SCRIPT
         .get_or_init(|| {
@@ -101,7 +101,8 @@ async fn an_alias_bomb_fails_its_sync_and_nothing_else() {
     bomb.commit("tenant b").unwrap();
 
     let namespaces = format!("--additional-namespaces={tenant_a},{tenant_b}");
-    let controller = Controller::start_syncing(plane, &ns, &[&namespaces]).await;
+    let controller =
+        Controller::start_syncing_as(plane, &ns, &capped_controller(), &[&namespaces]).await;
     for (name, repo, path, target) in [
         ("good", &good, "apps", &tenant_a),
         ("bomb", &bomb, "bomb", &tenant_b),
@@ -208,7 +209,7 @@ async fn slow_secrets_are_cut_at_the_timeout_and_do_not_hold_shutdown() {
         .await
         .unwrap();
 
-    let controller = Controller::start_syncing(plane, &ns, &[]).await;
+    let controller = Controller::start_syncing_as(plane, &ns, &capped_controller(), &[]).await;
     create_lockstep(
         &client,
         &ns,

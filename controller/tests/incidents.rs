@@ -4,7 +4,7 @@
 //! ciphertext applied as a Secret's value (flux2#2831), and symlinks or `../` leading a
 //! render out of the checkout (Argo CD GHSA-r9cr-hvjj-496v, Flux CVE-2022-24877).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -21,11 +21,6 @@ use serde_json::{Value, json};
 use support::{
     Controller, create_lockstep, eventually, input, install_crd, install_sync_crds, seal_json,
 };
-
-/// The controller binary under test.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
 
 const CLUSTER_WIDE: &str = "sealedsecrets.bitnami.com/cluster-wide";
 

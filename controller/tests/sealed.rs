@@ -1,14 +1,9 @@
 //! The SealedSecret controller against the real kube-apiserver: the upstream fixture, the
 //! sealing key lifecycle, interop with the real `kubeseal`, scope enforcement and bad input.
 
-mod support;
+use crate::support;
 #[path = "sealed/throughput.rs"]
 mod throughput;
-
-/// The binary under test, built by cargo for this package's tests.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! verifying SSH and OpenPGP commit signatures made by the real `git` (with the real
 //! `ssh-keygen` and `gpg`), from the real git daemon.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,11 +15,6 @@ use lockstep_testenv::{
 };
 use serde_json::json;
 use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
-
-/// The controller binary under test.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
 
 /// A new ed25519 key from `ssh-keygen`: its private key file, public key line and
 /// SHA-256 fingerprint.

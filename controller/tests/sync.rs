@@ -1,7 +1,7 @@
 //! The Git sync controllers end to end: the real `lockstep-controller` binary reconciles
 //! `GitSource`s and `Sync`s from the real git daemon into the real kube-apiserver.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -16,11 +16,6 @@ use serde_json::json;
 use support::{
     Controller, create_lockstep, eventually, eventually_within, install_sync_crds, wait_for_event,
 };
-
-/// The controller binary under test.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
 
 /// A namespace with a running controller, a repository and its GitSource `repo`.
 struct Setup {

@@ -4,7 +4,7 @@
 //! control plane belongs to this test binary alone (the controller's SealedSecret side
 //! watches every namespace).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -16,11 +16,6 @@ use lockstep_keys::sealing::{GenerateOptions, RsaKeyBits, SealingKeyPair};
 use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
 use serde_json::json;
 use support::{Controller, create_lockstep, eventually, install_sync_crds, wait_for_event};
-
-/// The controller binary under test.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
 
 const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 

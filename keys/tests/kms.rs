@@ -297,7 +297,7 @@ fn default_chain_honours_endpoint_variable_and_profile() {
     std::fs::write(&config, "").unwrap();
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
-            "default_chain_child",
+            "kms::default_chain_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -1,5 +1,5 @@
 //! Unsealing throughput — a benchmark, not a test: ignored, and run by `scripts/bench.sh`
-//! (`cargo test --release -p lockstep-controller --test sealed -- --ignored --nocapture
+//! (`cargo test --release -p lockstep-controller --test tests -- --ignored --nocapture
 //! unseal_throughput`). It prints one `unseal-throughput` line per controller run and asserts
 //! nothing about speed.
 //!
@@ -21,8 +21,8 @@ use lockstep_keys::sealing::{GenerateOptions, SealingKeyPair};
 use lockstep_sealed::{Scope, SealOptions};
 use lockstep_testenv::{ControlPlane, LogDir, Process, free_port, need};
 
+use super::{KEY_LABEL, input, seal_json};
 use crate::support::{Controller, create_sealed, install_crd};
-use crate::{KEY_LABEL, input, seal_json};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)

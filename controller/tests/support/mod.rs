@@ -5,7 +5,7 @@
 //! crate root provides `controller_binary()`, since only the controller package knows its
 //! binary through `CARGO_BIN_EXE_*`.
 
-// Each test binary uses a different part of this module.
+// The controller's tests and `tests/` each use a different part of this module.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -86,6 +86,22 @@ impl Controller {
         Self::start_with(plane, namespace, &args).await
     }
 
+    /// [`Controller::start_syncing`] of another binary: the controller wrapped in a
+    /// script (under a memory cap, say) that `exec`s it, so the process the tests signal
+    /// is still the controller.
+    pub async fn start_syncing_as(
+        plane: &ControlPlane,
+        namespace: &str,
+        bin: &Path,
+        extra: &[&str],
+    ) -> Self {
+        let cache = tempfile::tempdir().unwrap().keep();
+        let artifact_dir = format!("--artifact-dir={}", cache.display());
+        let mut args = vec!["--sync=true", artifact_dir.as_str()];
+        args.extend_from_slice(extra);
+        Self::launch(plane, namespace, "127.0.0.1", false, &args, &[], bin).await
+    }
+
     /// [`Controller::start_with`], with more environment: the ambient identity a Sync's
     /// decryption falls back to (`AWS_*`, `VAULT_ADDR`) or `RUST_LOG`.
     pub async fn start_with_env(
@@ -135,7 +151,16 @@ impl Controller {
         let selector = format!("--watch-label-selector={selector}");
         let mut args = vec!["--sync=true", artifact_dir.as_str(), selector.as_str()];
         args.extend_from_slice(extra);
-        Self::start_scoped(plane, namespace, "127.0.0.1", true, &args, env).await
+        Self::launch(
+            plane,
+            namespace,
+            "127.0.0.1",
+            true,
+            &args,
+            env,
+            &crate::controller_binary(),
+        )
+        .await
     }
 
     async fn start_full(
@@ -145,21 +170,30 @@ impl Controller {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> Self {
-        Self::start_scoped(plane, namespace, host, false, extra, env).await
+        Self::launch(
+            plane,
+            namespace,
+            host,
+            false,
+            extra,
+            env,
+            &crate::controller_binary(),
+        )
+        .await
     }
 
-    async fn start_scoped(
+    async fn launch(
         plane: &ControlPlane,
         namespace: &str,
         host: &str,
         all_namespaces: bool,
         extra: &[&str],
         env: &[(&str, &Path)],
+        bin: &Path,
     ) -> Self {
         let logs = LogDir::for_server("lockstep-controller").unwrap();
         let api_port = free_port().unwrap();
         let metrics_port = free_port().unwrap();
-        let bin = crate::controller_binary();
         let mut args = vec![
             format!("--namespace={namespace}"),
             format!("--all-namespaces={all_namespaces}"),
@@ -172,7 +206,7 @@ impl Controller {
         if !env.iter().any(|(name, _)| *name == "KUBECONFIG") {
             env.push(("KUBECONFIG", plane.kubeconfig_path()));
         }
-        let mut process = Process::start("lockstep-controller", &bin, &args, &env, &logs).unwrap();
+        let mut process = Process::start("lockstep-controller", bin, &args, &env, &logs).unwrap();
         process
             .wait_ready(Duration::from_secs(120), || {
                 http::is_ok(api_port, "/v1/cert.pem")

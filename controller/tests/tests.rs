@@ -1,0 +1,17 @@
+//! Integration tests of `lockstep-controller`, built as one binary: each file is a module, so the
+//! crate and its dependencies are linked once, not once per file.
+
+mod support;
+
+mod faults;
+mod hostile;
+mod incidents;
+mod sealed;
+mod source;
+mod sync;
+mod tenancy;
+
+/// The controller binary under test, built by cargo for this package's tests.
+fn controller_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_lockstep-controller").into()
+}

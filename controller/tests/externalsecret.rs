@@ -4,16 +4,10 @@
 //! cluster switches from ESO to `lockstep-controller` and back without a Secret being
 //! recreated or rewritten.
 
-mod support;
-
-/// The binary under test, built by cargo for this package's tests.
-fn controller_binary() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lockstep-controller").into()
-}
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::{Controller, eventually_within, install_crd};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -21,7 +15,6 @@ use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{ESO_CREATED_BY_LABEL, ESO_DATA_HASH_ANNOTATION};
 use lockstep_testenv::{ControlPlane, ExternalSecretsOperator, Vault, need};
 use serde_json::{Value, json};
-use support::{Controller, eventually_within, install_crd};
 
 /// Values written to OpenBao; none may appear in a status, an event or a log.
 const PASSWORD: &str = "pw-9f3c<&>";

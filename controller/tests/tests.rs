@@ -3,6 +3,7 @@
 
 mod support;
 
+mod externalsecret;
 mod faults;
 mod hostile;
 mod incidents;

@@ -21,6 +21,7 @@
 //! object that carried decrypted or resolved values is never copied at all (see
 //! [`crate::apply`]), since no matcher knows every way a value can be quoted.
 
+mod index;
 mod live;
 mod spell;
 mod text;

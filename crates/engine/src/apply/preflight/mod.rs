@@ -10,12 +10,11 @@
 //! by one just before their own write; an error there leaves earlier stages written (and
 //! recorded by the caller's inventory).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use serde_json::Value;
 
 use lockstep_api::InventoryEntry;
@@ -23,10 +22,16 @@ use lockstep_api::InventoryEntry;
 use super::order::{apply_order, stage};
 use super::resolve::{Resolver, Target, desired_body, guess_entry, guess_id};
 use super::step::{DryRun, Probe, Step, decide, execute, probe, wait_ready};
-use super::{Action, ApplyError, ApplyOptions, Change, ChangeSet, Conflict};
+use super::{ApplyError, ApplyOptions, Change, ChangeSet, Conflict};
 use crate::inventory::id;
 use crate::ownership::{Claim, Holder, Holders};
 use crate::render::Manifest;
+
+mod namespaces;
+mod preview;
+
+use namespaces::NamespaceCheck;
+pub use preview::Preview;
 
 /// How many objects are read and dry-run at once (Flux's `--concurrent-ssa` default).
 const CONCURRENCY: usize = 4;
@@ -64,37 +69,6 @@ struct Deferred<'a> {
     target: Option<Target>,
     /// The live object, when it could be read.
     live: Option<DynamicObject>,
-}
-
-/// One object as the preflight sees it: what `lockstep diff` and a manual-mode plan show.
-/// `live` and `merged` may hold Secret values and plaintext: show them only through
-/// [`crate::redact`]; `Debug` leaves them out.
-pub struct Preview {
-    /// The object.
-    pub object: InventoryEntry,
-    /// What the apply will do. For an object checked only later (`checked` false):
-    /// `Created` if it does not exist, else `Configured`.
-    pub action: Action,
-    /// Whether the action is decided by a dry-run (false: checked just before its write).
-    pub checked: bool,
-    /// The live object, `Null` if there is none.
-    pub live: Value,
-    /// The object as the apply leaves it: the dry-run result, or the desired object when
-    /// it could not be dry-run (checked later, or recreated on an immutable change).
-    pub merged: Value,
-    /// The owner it is taken from, when take-over was asked for.
-    pub taken_from: Option<Holder>,
-}
-
-impl std::fmt::Debug for Preview {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Preview")
-            .field("object", &self.object)
-            .field("action", &self.action)
-            .field("checked", &self.checked)
-            .field("taken_from", &self.taken_from)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Resolves, checks and dry-runs every object of `manifests`; writes nothing.
@@ -285,43 +259,6 @@ impl<'a> Preflight<'a> {
         })
     }
 
-    /// Every object with what the apply will do to it, in apply order.
-    pub fn previews(&self) -> Vec<Preview> {
-        let value = |o: Option<&DynamicObject>| {
-            o.and_then(|o| serde_json::to_value(o).ok())
-                .unwrap_or(Value::Null)
-        };
-        self.stages
-            .iter()
-            .flatten()
-            .map(|item| match item {
-                Item::Planned(p) => Preview {
-                    object: p.target.entry(),
-                    action: p.step.action(),
-                    checked: true,
-                    live: value(p.live.as_ref()),
-                    merged: match (&p.merged, p.step) {
-                        (Some(merged), step) if step != Step::Replace => value(Some(merged)),
-                        _ => p.body.clone(),
-                    },
-                    taken_from: p.taken_from.clone(),
-                },
-                Item::Deferred(d) => Preview {
-                    object: item.entry(),
-                    action: if d.live.is_some() {
-                        Action::Configured
-                    } else {
-                        Action::Created
-                    },
-                    checked: false,
-                    live: value(d.live.as_ref()),
-                    merged: d.manifest.object.clone(),
-                    taken_from: None,
-                },
-            })
-            .collect()
-    }
-
     /// Writes the planned objects stage by stage, in order, checking deferred objects
     /// just before their write; waits for CRDs to be established and Namespaces active
     /// after the first stage. Each change is recorded in `changes` as it happens, so that
@@ -440,30 +377,5 @@ impl<'a> Preflight<'a> {
                 }],
             }),
         }
-    }
-}
-
-/// Whether namespaces exist, asked once each. A namespace that cannot be read (the
-/// apply's identity may not `get` Namespaces) counts as existing: the dry-run decides.
-struct NamespaceCheck {
-    api: Api<Namespace>,
-    known: HashMap<String, bool>,
-}
-
-impl NamespaceCheck {
-    fn new(client: Client) -> Self {
-        Self {
-            api: Api::all(client),
-            known: HashMap::new(),
-        }
-    }
-
-    async fn exists(&mut self, namespace: &str) -> bool {
-        if let Some(known) = self.known.get(namespace) {
-            return *known;
-        }
-        let exists = !matches!(self.api.get_opt(namespace).await, Ok(None));
-        self.known.insert(namespace.to_owned(), exists);
-        exists
     }
 }

@@ -22,6 +22,16 @@ use crate::node::{self, Node, Slot};
 use crate::process::{Process, free_port};
 use crate::{Error, LogDir, Result, http, pki, tool};
 
+use credentials::Identities;
+pub(crate) use credentials::{kubeconfig, random_token};
+use servers::{
+    ApiserverListen, apiserver_args, start_controller_manager, start_etcd, start_scheduler,
+    write_audit_policy,
+};
+
+mod credentials;
+mod servers;
+
 /// What to start besides etcd and the API server.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
@@ -329,33 +339,6 @@ impl ControlPlane {
     }
 }
 
-/// Tokens for the node's components and the scheduler, each its component's own identity.
-struct Identities {
-    kubelet: String,
-    proxy: String,
-    scheduler: String,
-}
-
-impl Identities {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            kubelet: random_token()?,
-            proxy: random_token()?,
-            scheduler: random_token()?,
-        })
-    }
-
-    /// Lines of the API server's token file (`token,user,uid,"group"`).
-    fn token_lines(&self, node_name: &str) -> String {
-        format!(
-            "{},system:node:{node_name},kubelet,system:nodes\n\
-             {},system:kube-proxy,kube-proxy\n\
-             {},system:kube-scheduler,kube-scheduler\n",
-            self.kubelet, self.proxy, self.scheduler
-        )
-    }
-}
-
 async fn client_from(kubeconfig: &Kubeconfig) -> Result<kube::Client> {
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
@@ -365,175 +348,4 @@ async fn client_from(kubeconfig: &Kubeconfig) -> Result<kube::Client> {
                 detail: err.to_string(),
             })?;
     Ok(kube::Client::try_from(config)?)
-}
-
-fn start_etcd(bin: &Path, port: u16, logs: &LogDir) -> Result<Process> {
-    let peer = free_port()?;
-    let data = logs.join("etcd-data");
-    let args = [
-        "--name=testenv".to_owned(),
-        format!("--data-dir={}", data.display()),
-        format!("--listen-client-urls=http://127.0.0.1:{port}"),
-        format!("--advertise-client-urls=http://127.0.0.1:{port}"),
-        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
-        format!("--initial-cluster=testenv=http://127.0.0.1:{peer}"),
-        // Test data need not survive a power cut; fsync dominates etcd's latency.
-        "--unsafe-no-fsync=true".to_owned(),
-        "--log-level=warn".to_owned(),
-    ];
-    Process::start("etcd", bin, &args, &[], logs)
-}
-
-/// Where the API server listens, and whether nodes authenticate to it.
-struct ApiserverListen<'a> {
-    host: &'a str,
-    port: u16,
-    node_authorizer: bool,
-    /// The audit policy and log files.
-    audit: Option<(&'a Path, &'a Path)>,
-}
-
-/// Writes an audit policy recording every request at level `Metadata`; returns it and the
-/// log's path.
-fn write_audit_policy(logs: &LogDir) -> Result<(PathBuf, PathBuf)> {
-    let policy = logs.join("audit-policy.yaml");
-    pki::write_file(
-        &policy,
-        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n",
-    )?;
-    Ok((policy, logs.join("audit.log")))
-}
-
-fn apiserver_args(
-    listen: &ApiserverListen<'_>,
-    etcd_port: u16,
-    pki: &pki::Pki,
-    tokens: &Path,
-) -> Vec<String> {
-    let authorization = if listen.node_authorizer {
-        "Node,RBAC"
-    } else {
-        "RBAC"
-    };
-    let mut args = vec![
-        format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-        format!("--bind-address={}", listen.host),
-        // The `kubernetes` Service's endpoint: in-cluster clients reach the API server there.
-        format!("--advertise-address={}", listen.host),
-        format!("--secure-port={}", listen.port),
-        format!("--tls-cert-file={}", pki.serving_cert.display()),
-        format!("--tls-private-key-file={}", pki.serving_key.display()),
-        format!("--client-ca-file={}", pki.ca_cert.display()),
-        format!("--token-auth-file={}", tokens.display()),
-        format!("--authorization-mode={authorization}"),
-        format!(
-            "--kubelet-client-certificate={}",
-            pki.kubelet_client_cert.display()
-        ),
-        format!("--kubelet-client-key={}", pki.kubelet_client_key.display()),
-        "--kubelet-preferred-address-types=InternalIP".to_owned(),
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
-        format!(
-            "--service-account-key-file={}",
-            pki.service_account_pub.display()
-        ),
-        format!(
-            "--service-account-signing-key-file={}",
-            pki.service_account_key.display()
-        ),
-        format!("--service-cluster-ip-range={}", node::SERVICE_RANGE),
-        "--allow-privileged=true".to_owned(),
-        // Stop at once on SIGTERM; there is no load balancer to drain.
-        "--shutdown-delay-duration=0s".to_owned(),
-        // Fairness queues cost CPU on a 2-core machine and change nothing for one client.
-        "--enable-priority-and-fairness=false".to_owned(),
-        "--profiling=false".to_owned(),
-    ];
-    if let Some((policy, log)) = listen.audit {
-        args.push(format!("--audit-policy-file={}", policy.display()));
-        args.push(format!("--audit-log-path={}", log.display()));
-        args.push("--audit-log-format=json".to_owned());
-    }
-    args
-}
-
-fn start_controller_manager(
-    bin: &Path,
-    kubeconfig: &Path,
-    pki: &pki::Pki,
-    logs: &LogDir,
-) -> Result<Process> {
-    let args = [
-        format!("--kubeconfig={}", kubeconfig.display()),
-        format!("--authentication-kubeconfig={}", kubeconfig.display()),
-        format!("--authorization-kubeconfig={}", kubeconfig.display()),
-        "--leader-elect=false".to_owned(),
-        "--bind-address=127.0.0.1".to_owned(),
-        format!("--secure-port={}", free_port()?),
-        format!(
-            "--cert-dir={}",
-            logs.join("controller-manager-certs").display()
-        ),
-        format!(
-            "--service-account-private-key-file={}",
-            pki.service_account_key.display()
-        ),
-        format!("--root-ca-file={}", pki.ca_cert.display()),
-        "--use-service-account-credentials=false".to_owned(),
-        "--profiling=false".to_owned(),
-        // Its client is limited to 20 requests/s by default: rolling out 1,000 Deployments
-        // would then take minutes of the controller-manager's own time, and a benchmark of
-        // our controller would measure that limit instead.
-        "--kube-api-qps=1000".to_owned(),
-        "--kube-api-burst=2000".to_owned(),
-        "--concurrent-deployment-syncs=16".to_owned(),
-        "--concurrent-replicaset-syncs=16".to_owned(),
-    ];
-    Process::start("kube-controller-manager", bin, &args, &[], logs)
-}
-
-fn start_scheduler(bin: &Path, kubeconfig: &Path, logs: &LogDir) -> Result<Process> {
-    let args = [
-        format!("--kubeconfig={}", kubeconfig.display()),
-        "--leader-elect=false".to_owned(),
-        // No HTTPS endpoint (health, metrics): nothing here asks it.
-        "--secure-port=0".to_owned(),
-        "--profiling=false".to_owned(),
-    ];
-    Process::start("kube-scheduler", bin, &args, &[], logs)
-}
-
-pub(crate) fn kubeconfig(server: &str, ca: &Path, token: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: lockstep-testenv
-  cluster:
-    server: {server}
-    certificate-authority: {ca}
-users:
-- name: lockstep-admin
-  user:
-    token: {token}
-contexts:
-- name: lockstep-testenv
-  context:
-    cluster: lockstep-testenv
-    user: lockstep-admin
-current-context: lockstep-testenv
-",
-        ca = ca.display()
-    )
-}
-
-/// 32 hex characters from the OS's random source, for tokens and unique names.
-pub(crate) fn random_token() -> Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(Error::io("reading /dev/urandom"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

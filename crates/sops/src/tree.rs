@@ -227,3 +227,38 @@ impl fmt::Debug for Scalar {
         }
     }
 }
+
+/// A deep copy, for YAML alias expansion and `set` (the tree types deliberately do not
+/// implement `Clone`: they hold plaintext).
+pub(crate) fn copy_value(v: &Value) -> Value {
+    match v {
+        Value::Map(items) => Value::Map(copy_items(items)),
+        Value::List(values) => Value::List(values.iter().map(copy_value).collect()),
+        Value::Comment(c) => Value::Comment(Comment {
+            text: c.text.clone(),
+            inline: c.inline,
+        }),
+        Value::Scalar(s) => Value::Scalar(match s {
+            Scalar::Null => Scalar::Null,
+            Scalar::Str(b) => Scalar::Str(b.clone()),
+            Scalar::Int(i) => Scalar::Int(*i),
+            Scalar::Float(f) => Scalar::Float(*f),
+            Scalar::Bool(b) => Scalar::Bool(*b),
+            Scalar::Time(t) => Scalar::Time(t.clone()),
+        }),
+    }
+}
+
+/// [`copy_value`] of a mapping's items.
+pub(crate) fn copy_items(items: &[Item]) -> Vec<Item> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Entry(k, v) => Item::Entry(k.clone(), copy_value(v)),
+            Item::Comment(c) => Item::Comment(Comment {
+                text: c.text.clone(),
+                inline: c.inline,
+            }),
+        })
+        .collect()
+}

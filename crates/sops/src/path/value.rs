@@ -38,7 +38,7 @@ pub fn emit_extracted(
     format: Format,
     opts: &EmitOptions,
 ) -> Result<Vec<u8>, EmitError> {
-    use crate::stores::yaml::parse::{copy_items, copy_value};
+    use crate::tree::{copy_items, copy_value};
     let cannot = |what| EmitError::Unrepresentable {
         format,
         path: path.iter().map(ToString::to_string).collect(),

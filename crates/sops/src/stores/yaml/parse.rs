@@ -18,7 +18,7 @@ use lockstep_limits::{Exceeded, LIMITS};
 use super::resolve::resolve_plain;
 use crate::error::LoadError;
 use crate::stores::Format;
-use crate::tree::{Branch, Comment, Item, Scalar, Tree, Value};
+use crate::tree::{Branch, Comment, Item, Scalar, Tree, Value, copy_value};
 
 struct PendingComment {
     text: String,
@@ -375,37 +375,4 @@ impl<'a> Loader<'a> {
         self.anchor(anchor, &value);
         Ok(value)
     }
-}
-
-/// A deep copy for alias expansion (the tree types deliberately do not implement `Clone`).
-pub(crate) fn copy_value(v: &Value) -> Value {
-    match v {
-        Value::Map(items) => Value::Map(copy_items(items)),
-        Value::List(values) => Value::List(values.iter().map(copy_value).collect()),
-        Value::Comment(c) => Value::Comment(Comment {
-            text: c.text.clone(),
-            inline: c.inline,
-        }),
-        Value::Scalar(s) => Value::Scalar(match s {
-            Scalar::Null => Scalar::Null,
-            Scalar::Str(b) => Scalar::Str(b.clone()),
-            Scalar::Int(i) => Scalar::Int(*i),
-            Scalar::Float(f) => Scalar::Float(*f),
-            Scalar::Bool(b) => Scalar::Bool(*b),
-            Scalar::Time(t) => Scalar::Time(t.clone()),
-        }),
-    }
-}
-
-pub(crate) fn copy_items(items: &[Item]) -> Vec<Item> {
-    items
-        .iter()
-        .map(|i| match i {
-            Item::Entry(k, v) => Item::Entry(k.clone(), copy_value(v)),
-            Item::Comment(c) => Item::Comment(Comment {
-                text: c.text.clone(),
-                inline: c.inline,
-            }),
-        })
-        .collect()
 }

@@ -27,7 +27,7 @@ use kube::runtime::controller::Config;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use lockstep_api::{GitSource, Sync};
+use lockstep_api::{GitSource, ObjectKey, Sync};
 use lockstep_engine::apply::KindCache;
 use lockstep_engine::fetch::{Artifact, Fetcher};
 use lockstep_engine::health::Probe;
@@ -66,12 +66,12 @@ pub struct Ctx {
     pub probe: Probe,
     /// Kinds resolved by discovery, shared by every apply to the local cluster.
     pub kinds: Arc<KindCache>,
-    /// The newest artifact of each GitSource, by namespace and name.
-    artifacts: Mutex<HashMap<(String, String), Artifact>>,
+    /// The newest artifact of each GitSource.
+    artifacts: Mutex<HashMap<ObjectKey, Artifact>>,
     /// What each Sync looked like when last handled, and when it is due again.
-    settled: Mutex<HashMap<(String, String), (Seen, Instant)>>,
+    settled: Mutex<HashMap<ObjectKey, (Seen, Instant)>>,
     /// When each Sync with Vault/KMS references must resolve them again.
-    refresh: Mutex<HashMap<(String, String), Instant>>,
+    refresh: Mutex<HashMap<ObjectKey, Instant>>,
 }
 
 /// What decides whether a Sync needs work: its spec generation, its annotations
@@ -130,7 +130,7 @@ impl Ctx {
 
     /// How long until Sync `key` is due, if it was handled looking as it does now and is
     /// not due yet: then a wake-up (its own status write) has nothing to do.
-    pub fn not_due(&self, key: &(String, String), seen: &Seen) -> Option<Duration> {
+    pub fn not_due(&self, key: &ObjectKey, seen: &Seen) -> Option<Duration> {
         let settled = self.settled.lock().unwrap_or_else(|e| e.into_inner());
         let (then, due) = settled.get(key)?;
         (then == seen)
@@ -139,7 +139,7 @@ impl Ctx {
     }
 
     /// Notes that Sync `key`, looking like `seen`, is next due after `wait`.
-    pub fn due_in(&self, key: (String, String), seen: Seen, wait: Duration) {
+    pub fn due_in(&self, key: ObjectKey, seen: Seen, wait: Duration) {
         self.settled
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -148,7 +148,7 @@ impl Ctx {
 
     /// How long until Sync `key` must resolve its references again (zero: now), if it
     /// has any.
-    pub fn refresh_in(&self, key: &(String, String)) -> Option<Duration> {
+    pub fn refresh_in(&self, key: &ObjectKey) -> Option<Duration> {
         let refresh = self.refresh.lock().unwrap_or_else(|e| e.into_inner());
         refresh
             .get(key)
@@ -156,7 +156,7 @@ impl Ctx {
     }
 
     /// Sets (or with `None` clears) when Sync `key` must resolve its references again.
-    pub fn refresh_after(&self, key: &(String, String), after: Option<Duration>) {
+    pub fn refresh_after(&self, key: &ObjectKey, after: Option<Duration>) {
         let mut refresh = self.refresh.lock().unwrap_or_else(|e| e.into_inner());
         match after {
             Some(after) => refresh.insert(key.clone(), Instant::now() + after),
@@ -165,27 +165,27 @@ impl Ctx {
     }
 
     /// Forgets when Sync `key` is due: its next wake-up does the work.
-    pub fn forget_due(&self, key: &(String, String)) {
+    pub fn forget_due(&self, key: &ObjectKey) {
         self.settled
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
     }
 
-    /// The newest artifact of GitSource `namespace/name`, if it has one.
-    pub fn artifact(&self, namespace: &str, name: &str) -> Option<Artifact> {
+    /// The newest artifact of GitSource `source`, if it has one.
+    pub fn artifact(&self, source: &ObjectKey) -> Option<Artifact> {
         self.artifacts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(namespace.to_owned(), name.to_owned()))
+            .get(source)
             .cloned()
     }
 
-    fn set_artifact(&self, namespace: &str, name: &str, artifact: Artifact) {
+    fn set_artifact(&self, source: ObjectKey, artifact: Artifact) {
         self.artifacts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((namespace.to_owned(), name.to_owned()), artifact);
+            .insert(source, artifact);
     }
 
     fn api<K>(&self) -> Api<K>
@@ -288,12 +288,11 @@ async fn run_syncs(ctx: Arc<Ctx>) {
     let store = controller.store();
     controller
         .watches(sources, ctx.watcher_config(), move |source: GitSource| {
-            let namespace = source.metadata.namespace.clone().unwrap_or_default();
-            let name = source.metadata.name.clone().unwrap_or_default();
+            let source = ObjectKey::of(&source);
             store
                 .state()
                 .into_iter()
-                .filter(|sync| reconcile::source_of(sync) == (namespace.clone(), name.clone()))
+                .filter(|sync| reconcile::source_of(sync) == source)
                 .map(|sync| ObjectRef::from_obj(&*sync))
                 .collect::<Vec<_>>()
         })

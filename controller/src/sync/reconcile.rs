@@ -26,8 +26,8 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, REQUESTED_AT_ANNOTATION, Sync,
-    SyncMode, SyncStatus, parse_duration,
+    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, ObjectKey,
+    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus, parse_duration,
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
 use lockstep_engine::redact::Redactor;
@@ -43,14 +43,14 @@ use super::{Ctx, Seen, finalize, secrets, target};
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
 
-/// `(namespace, name)` of the GitSource a Sync reads.
-pub fn source_of(sync: &Sync) -> (String, String) {
+/// The GitSource a Sync reads (in the Sync's namespace unless `sourceRef` names one).
+pub fn source_of(sync: &Sync) -> ObjectKey {
     let reference = &sync.spec.source_ref;
     let namespace = reference
         .namespace
         .clone()
         .unwrap_or_else(|| sync.namespace().unwrap_or_default());
-    (namespace, reference.name.clone())
+    ObjectKey::new(namespace, &reference.name)
 }
 
 /// Reconciles one Sync.
@@ -60,7 +60,7 @@ pub fn source_of(sync: &Sync) -> (String, String) {
 pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     if sync.metadata.deletion_timestamp.is_some() {
         finalize::finalize(&sync, &ctx).await?;
-        ctx.forget_due(&(sync.namespace().unwrap_or_default(), sync.name_any()));
+        ctx.forget_due(&ObjectKey::of(&*sync));
         return Ok(Action::await_change());
     }
     finalize::ensure(&sync, &ctx).await?;
@@ -82,10 +82,9 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
             return Ok(Action::await_change());
         }
     };
-    let key = (sync.namespace().unwrap_or_default(), sync.name_any());
-    let (source_namespace, source_name) = source_of(&sync);
+    let key = ObjectKey::of(&sync);
     let seen = ctx
-        .artifact(&source_namespace, &source_name)
+        .artifact(&source_of(&sync))
         .map(|artifact| Seen::new(&sync, artifact.revision));
     if let Some(seen) = &seen
         && let Some(remaining) = ctx.not_due(&key, seen)
@@ -146,19 +145,19 @@ fn default_timeout(interval: Duration) -> Duration {
 async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict, Error> {
     let namespace = sync.namespace().unwrap_or_default();
     let status = sync.status.clone().unwrap_or_default();
-    let (source_namespace, source_name) = source_of(sync);
-    if ctx.no_cross_namespace_refs && source_namespace != namespace {
+    let source = source_of(sync);
+    if ctx.no_cross_namespace_refs && source.namespace != namespace {
         return Ok(Verdict::Stalled(format!(
-            "sourceRef {source_namespace}/{source_name} is in another namespace, which this controller refuses"
+            "sourceRef {source} is in another namespace, which this controller refuses"
         )));
     }
     if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
         return Ok(waiting);
     }
-    let Some(artifact) = ctx.artifact(&source_namespace, &source_name) else {
+    let Some(artifact) = ctx.artifact(&source) else {
         return Ok(Verdict::Waiting {
             reason: Reason::ArtifactFailed,
-            message: format!("GitSource {source_namespace}/{source_name} has no artifact yet"),
+            message: format!("GitSource {source} has no artifact yet"),
         });
     };
     let revision = artifact.revision.clone();
@@ -190,7 +189,7 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
             health,
         ));
     }
-    let key = (namespace.clone(), sync.name_any());
+    let key = ObjectKey::of(sync);
     let refresh_due = ctx.refresh_in(&key).is_some_and(|r| r.is_zero());
     if current
         && ready.is_some_and(|r| r.status == ConditionStatus::True)

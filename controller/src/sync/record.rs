@@ -5,8 +5,8 @@
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, Plan, REQUESTED_AT_ANNOTATION,
-    Sync,
+    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, ObjectKey, Plan,
+    REQUESTED_AT_ANNOTATION, Sync,
 };
 
 use super::Ctx;
@@ -19,7 +19,7 @@ use super::status::{self, EventAction};
 #[error("writing the {part} of Sync {name}: {source}")]
 pub struct Error {
     part: &'static str,
-    name: String,
+    name: ObjectKey,
     source: kube::Error,
 }
 
@@ -28,11 +28,7 @@ impl Error {
     pub fn new(part: &'static str, sync: &Sync, source: kube::Error) -> Self {
         Self {
             part,
-            name: format!(
-                "{}/{}",
-                sync.namespace().unwrap_or_default(),
-                sync.name_any()
-            ),
+            name: ObjectKey::of(sync),
             source,
         }
     }
@@ -126,11 +122,7 @@ impl Verdict {
 /// (already scrubbed), and the log writer scrubs again. A revision mid-apply is not an
 /// outcome and logs nothing.
 pub fn log_outcome(sync: &Sync, verdict: &Verdict, took: std::time::Duration) {
-    let name = format!(
-        "{}/{}",
-        sync.namespace().unwrap_or_default(),
-        sync.name_any()
-    );
+    let name = ObjectKey::of(sync);
     match verdict {
         Verdict::Applied {
             revision,

@@ -16,7 +16,9 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use lockstep_api::{GitRef, GitSource, GitSourceStatus, REQUESTED_AT_ANNOTATION, parse_duration};
+use lockstep_api::{
+    GitRef, GitSource, GitSourceStatus, ObjectKey, REQUESTED_AT_ANNOTATION, parse_duration,
+};
 use lockstep_engine::fetch::{
     Credentials, FetchError, FetchOptions, GitObject, GitReference, TrustedKeys, VerifyError,
     redact_url, url_secrets,
@@ -37,8 +39,8 @@ pub enum Error {
     /// Writing the status failed.
     #[error("writing the status of GitSource {name}: {source}")]
     WriteStatus {
-        /// `namespace/name`.
-        name: String,
+        /// The GitSource.
+        name: ObjectKey,
         /// The API error.
         source: kube::Error,
     },
@@ -49,8 +51,6 @@ pub enum Error {
 /// # Errors
 /// [`Error`] when the status cannot be written; retried by [`error_policy`].
 pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let namespace = source.namespace().unwrap_or_default();
-    let name = source.name_any();
     let generation = source.metadata.generation;
     let previous = source.status.clone().unwrap_or_default();
     let mut status = previous.clone();
@@ -106,7 +106,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
         Ok(fetched) => {
             let revision = fetched.artifact.revision.clone();
             let new = previous.last_attempted_revision.as_deref() != Some(revision.as_str());
-            ctx.set_artifact(&namespace, &name, fetched.artifact);
+            ctx.set_artifact(ObjectKey::of(&*source), fetched.artifact);
             let message = format!("stored artifact for revision '{revision}'");
             conditions::set(
                 &mut status.conditions,
@@ -364,11 +364,7 @@ async fn write_status(
     status::write(ctx, source, previous, &status)
         .await
         .map_err(|err| Error::WriteStatus {
-            name: format!(
-                "{}/{}",
-                source.namespace().unwrap_or_default(),
-                source.name_any()
-            ),
+            name: ObjectKey::of(source),
             source: err,
         })
 }

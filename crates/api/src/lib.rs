@@ -15,6 +15,7 @@ mod common;
 mod duration;
 pub mod external_secrets;
 mod git_source;
+mod key;
 mod sync;
 
 pub use common::{
@@ -23,6 +24,7 @@ pub use common::{
 pub use duration::{DurationError, parse_duration};
 pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
+pub use key::ObjectKey;
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DependsOn, HealthCheck, KubeConfigRef,
     KubeConfigSecretRef, Sync, SyncMode, SyncSpec, SyncStatus,

@@ -1,5 +1,6 @@
-//! What every part of the controller shares: the client, the sealing keys, the event
-//! recorder and the metrics.
+//! What every part of the controller shares: the client, its own namespace, the sealing
+//! keys, the SealedSecret event recorder and the metrics. The sync controllers hang
+//! their own part off it ([`crate::sync::SyncCtx`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -14,7 +15,8 @@ use crate::metrics::Metrics;
 pub struct Ctx {
     /// The Kubernetes client.
     pub client: kube::Client,
-    /// Namespace of the key Secrets.
+    /// The controller's own namespace: its key Secrets, its Lease; Syncs elsewhere may not
+    /// write into it.
     pub namespace: String,
     /// Watch every namespace (else only [`Ctx::namespace`] and the additional ones).
     pub all_namespaces: bool,

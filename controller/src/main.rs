@@ -56,12 +56,7 @@ async fn run() -> anyhow::Result<()> {
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
 
     let syncs = flags.sync.then(|| {
-        let sync_ctx = Arc::new(sync::Ctx::new(
-            ctx.client.clone(),
-            config,
-            &flags,
-            ctx.metrics.clone(),
-        ));
+        let sync_ctx = Arc::new(sync::SyncCtx::new(ctx.clone(), config, &flags));
         let namespace = flags.namespace.clone();
         let leader_elect = flags.leader_elect;
         tokio::spawn(async move { sync::run(sync_ctx, &namespace, leader_elect).await })

@@ -19,7 +19,7 @@ use lockstep_engine::prune::delete_all;
 use lockstep_engine::render::Owner;
 use serde_json::json;
 
-use super::Ctx;
+use super::SyncCtx;
 use super::conditions::Reason;
 use super::reconcile::{protect, sync_client};
 use super::record::Error;
@@ -32,7 +32,7 @@ pub const FINALIZER: &str = "finalizers.lockstep.dev";
 ///
 /// # Errors
 /// [`Error`] when the Sync cannot be patched.
-pub async fn ensure(sync: &Sync, ctx: &Ctx) -> Result<(), Error> {
+pub async fn ensure(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
     let mut finalizers = sync.finalizers().to_vec();
     if finalizers.iter().any(|f| f == FINALIZER) {
         return Ok(());
@@ -45,7 +45,7 @@ pub async fn ensure(sync: &Sync, ctx: &Ctx) -> Result<(), Error> {
 ///
 /// # Errors
 /// [`Error`] when the finalizer cannot be removed.
-pub async fn finalize(sync: &Sync, ctx: &Ctx) -> Result<(), Error> {
+pub async fn finalize(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
     if !sync.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(());
     }
@@ -65,7 +65,11 @@ pub async fn finalize(sync: &Sync, ctx: &Ctx) -> Result<(), Error> {
         .collect();
     write(sync, ctx, rest).await
 }
-async fn delete_inventory(sync: &Sync, ctx: &Ctx, inventory: Vec<lockstep_api::InventoryEntry>) {
+async fn delete_inventory(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    inventory: Vec<lockstep_api::InventoryEntry>,
+) {
     let namespace = sync.namespace().unwrap_or_default();
     let owner = Owner {
         name: sync.name_any(),
@@ -114,8 +118,11 @@ async fn delete_inventory(sync: &Sync, ctx: &Ctx, inventory: Vec<lockstep_api::I
 /// Sets the finalizers of `sync` to `finalizers`. The `resourceVersion` in the patch
 /// makes it fail (and the reconcile retry) rather than drop a finalizer another
 /// controller added since `sync` was read.
-async fn write(sync: &Sync, ctx: &Ctx, finalizers: Vec<String>) -> Result<(), Error> {
-    let api: Api<Sync> = Api::namespaced(ctx.client.clone(), &sync.namespace().unwrap_or_default());
+async fn write(sync: &Sync, ctx: &SyncCtx, finalizers: Vec<String>) -> Result<(), Error> {
+    let api: Api<Sync> = Api::namespaced(
+        ctx.shared.client.clone(),
+        &sync.namespace().unwrap_or_default(),
+    );
     let patch = json!({"metadata": {
         "finalizers": finalizers,
         "resourceVersion": sync.resource_version(),

@@ -4,7 +4,7 @@
 //! leader Lease, so two replicas never reconcile at once.
 //!
 //! The two share this process, so a GitSource hands its artifact to the Syncs through
-//! memory ([`Ctx::artifact`]) rather than over HTTP as Flux's controllers do; a new
+//! memory ([`SyncCtx::artifact`]) rather than over HTTP as Flux's controllers do; a new
 //! revision wakes every Sync that points at the source.
 
 mod conditions;
@@ -32,13 +32,16 @@ use lockstep_engine::apply::KindCache;
 use lockstep_engine::fetch::{Artifact, Fetcher};
 use lockstep_engine::health::Probe;
 
+use crate::context::Ctx;
 use crate::flags::Flags;
-use crate::metrics::Metrics;
 
-/// What both sync controllers share.
-pub struct Ctx {
-    /// The client of the cluster the controller runs in.
-    pub client: kube::Client,
+/// What both sync controllers share: the controller's one [`Ctx`] (client, metrics, own
+/// namespace), plus what only the sync side needs. The sync side keeps its own event
+/// recorder: its events come from `lockstep-controller`, the SealedSecret controller's
+/// from `sealed-secrets`, as upstream's do.
+pub struct SyncCtx {
+    /// What every part of the controller shares.
+    pub shared: Arc<Ctx>,
     /// Clients of that cluster impersonating a Sync's ServiceAccount ([`target`]).
     pub identities: target::Identities,
     /// `--default-service-account`: impersonated for Syncs that name no ServiceAccount.
@@ -47,21 +50,14 @@ pub struct Ctx {
     pub fetcher: Fetcher,
     /// Publishes events as `lockstep-controller`.
     pub recorder: Recorder,
-    /// The Prometheus metrics (shared with the SealedSecret controller).
-    pub metrics: Arc<Metrics>,
     /// How soon a Sync waiting for a dependency or a source looks again.
     pub requeue_dependency: Duration,
     /// How many Syncs are reconciled at once.
     pub concurrent: u16,
     /// Refuse `sourceRef`s and `dependsOn` entries in other namespaces.
     pub no_cross_namespace_refs: bool,
-    /// The controller's own namespace (its sealing keys, its Lease): Syncs elsewhere may
-    /// not write into it.
-    pub controller_namespace: String,
     /// Label selector limiting which GitSources and Syncs this replica handles (sharding).
     pub selector: Option<String>,
-    /// Watch only this namespace (`--all-namespaces=false`), else every namespace.
-    pub only_namespace: Option<String>,
     /// Health reads, with each kind's API remembered across reconciles.
     pub probe: Probe,
     /// Kinds resolved by discovery, shared by every apply to the local cluster.
@@ -95,31 +91,23 @@ impl Seen {
     }
 }
 
-impl Ctx {
-    /// Builds the context from the flags.
-    pub fn new(
-        client: kube::Client,
-        config: kube::Config,
-        flags: &Flags,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+impl SyncCtx {
+    /// Builds the sync side's context onto the shared one, from the flags.
+    pub fn new(shared: Arc<Ctx>, config: kube::Config, flags: &Flags) -> Self {
         let reporter = Reporter {
             controller: "lockstep-controller".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
+            recorder: Recorder::new(shared.client.clone(), reporter),
+            shared,
             identities: target::Identities::new(config),
             default_service_account: flags.default_service_account.clone(),
             fetcher: Fetcher::new(&flags.artifact_dir, flags.artifact_keep),
-            metrics,
             requeue_dependency: flags.requeue_dependency,
             concurrent: flags.concurrent,
             no_cross_namespace_refs: flags.no_cross_namespace_refs,
-            controller_namespace: flags.namespace.clone(),
             selector: flags.watch_label_selector.clone(),
-            only_namespace: (!flags.all_namespaces).then(|| flags.namespace.clone()),
             probe: Probe::default(),
             kinds: Arc::default(),
             artifacts: Mutex::new(HashMap::new()),
@@ -195,9 +183,11 @@ impl Ctx {
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
-        match &self.only_namespace {
-            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
-            None => Api::all(self.client.clone()),
+        // `--all-namespaces=false` watches only the controller's own namespace.
+        if self.shared.all_namespaces {
+            Api::all(self.shared.client.clone())
+        } else {
+            Api::namespaced(self.shared.client.clone(), &self.shared.namespace)
         }
     }
 
@@ -211,7 +201,7 @@ impl Ctx {
 
 /// Waits for leadership, then runs both controllers until SIGTERM or Ctrl-C, then gives
 /// the Lease up. Exits the process if leadership is lost.
-pub async fn run(ctx: Arc<Ctx>, lease_namespace: &str, leader_elect: bool) {
+pub async fn run(ctx: Arc<SyncCtx>, lease_namespace: &str, leader_elect: bool) {
     let elector = leader_elect.then(|| {
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
             format!(
@@ -221,7 +211,7 @@ pub async fn run(ctx: Arc<Ctx>, lease_namespace: &str, leader_elect: bool) {
             )
         });
         lease::Elector::new(
-            ctx.client.clone(),
+            ctx.shared.client.clone(),
             lease_namespace,
             "lockstep-controller-leader",
             identity,
@@ -271,7 +261,7 @@ async fn shutdown_requested() {
     }
 }
 
-async fn run_sources(ctx: Arc<Ctx>) {
+async fn run_sources(ctx: Arc<SyncCtx>) {
     let api: Api<GitSource> = ctx.api();
     Controller::new(api, ctx.watcher_config())
         .shutdown_on_signal()
@@ -280,7 +270,7 @@ async fn run_sources(ctx: Arc<Ctx>) {
         .await;
 }
 
-async fn run_syncs(ctx: Arc<Ctx>) {
+async fn run_syncs(ctx: Arc<SyncCtx>) {
     let syncs: Api<Sync> = ctx.api();
     let sources: Api<GitSource> = ctx.api();
     let controller = Controller::new(syncs, ctx.watcher_config())

@@ -38,7 +38,7 @@ use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 use super::conditions::{self, READY, Reason};
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
-use super::{Ctx, Seen, finalize, secrets, target};
+use super::{Seen, SyncCtx, finalize, secrets, target};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
@@ -57,7 +57,7 @@ pub fn source_of(sync: &Sync) -> ObjectKey {
 ///
 /// # Errors
 /// [`Error`] when the status cannot be written.
-pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Error> {
     if sync.metadata.deletion_timestamp.is_some() {
         finalize::finalize(&sync, &ctx).await?;
         ctx.forget_due(&ObjectKey::of(&*sync));
@@ -125,12 +125,12 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         (Some(seen), Some(wait)) if settled || wait == PROGRESS_POLL => ctx.due_in(key, seen, wait),
         _ => ctx.forget_due(&key),
     }
-    ctx.metrics.reconciled("Sync", started.elapsed());
+    ctx.shared.metrics.reconciled("Sync", started.elapsed());
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// Retries a failed status write after 5 seconds.
-pub fn error_policy(_sync: Arc<Sync>, error: &Error, _ctx: Arc<Ctx>) -> Action {
+pub fn error_policy(_sync: Arc<Sync>, error: &Error, _ctx: Arc<SyncCtx>) -> Action {
     tracing::warn!(%error, "Sync reconcile failed; retrying in 5s");
     Action::requeue(Duration::from_secs(5))
 }
@@ -142,7 +142,7 @@ fn default_timeout(interval: Duration) -> Duration {
         .max(Duration::from_secs(30))
 }
 
-async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict, Error> {
+async fn decide(sync: &mut Sync, ctx: &SyncCtx, timeout: Duration) -> Result<Verdict, Error> {
     let namespace = sync.namespace().unwrap_or_default();
     let status = sync.status.clone().unwrap_or_default();
     let source = source_of(sync);
@@ -232,7 +232,7 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
     };
     // The reconcile's time budget for its CPU-bound part: a file that takes longer to
     // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
-    let prepare = secrets::prepare(&ctx.client, sync, rendered);
+    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered);
     let prepared = match tokio::time::timeout(timeout, prepare).await {
         Ok(Ok(prepared)) => prepared,
         Ok(Err(failure)) => {
@@ -266,7 +266,7 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
                 Arc::default()
             },
             protect: protect(sync, ctx),
-            owners: Some(ctx.client.clone()),
+            owners: Some(ctx.shared.client.clone()),
         },
     };
     let checked = match run::prepare(&client, &manifests, &options).await {
@@ -339,12 +339,12 @@ async fn decide(sync: &mut Sync, ctx: &Ctx, timeout: Duration) -> Result<Verdict
 /// The client a Sync applies, prunes and reads health with: see [`target`].
 pub(super) async fn sync_client(
     sync: &Sync,
-    ctx: &Ctx,
+    ctx: &SyncCtx,
     namespace: &str,
 ) -> Result<kube::Client, target::TargetError> {
     let user = target::service_account(sync, namespace, ctx.default_service_account.as_deref())?;
     target::client(
-        &ctx.client,
+        &ctx.shared.client,
         &ctx.identities,
         namespace,
         sync.spec.kube_config.as_ref(),
@@ -356,12 +356,12 @@ pub(super) async fn sync_client(
 /// What a Sync may not write: sealing key Secrets anywhere and, for a Sync outside the
 /// controller's own namespace that applies to the local cluster, that namespace (its
 /// keys, its Deployment).
-pub(super) fn protect(sync: &Sync, ctx: &Ctx) -> Protect {
+pub(super) fn protect(sync: &Sync, ctx: &SyncCtx) -> Protect {
     let protect = Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT);
-    let outside = sync.namespace().as_deref() != Some(ctx.controller_namespace.as_str());
+    let outside = sync.namespace().as_deref() != Some(ctx.shared.namespace.as_str());
     if outside && sync.spec.kube_config.is_none() {
         protect.namespace(
-            &ctx.controller_namespace,
+            &ctx.shared.namespace,
             "it is the controller's own; only Syncs in it may write there",
         )
     } else {
@@ -415,7 +415,7 @@ fn current_attempt(sync: &Sync, status: &SyncStatus, revision: &str) -> bool {
 }
 
 /// The first dependency that is not Ready at its current generation, as a wait.
-async fn dependencies(sync: &Sync, ctx: &Ctx, namespace: &str) -> Option<Verdict> {
+async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Verdict> {
     for dependency in &sync.spec.depends_on {
         let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
         let name = format!("{dep_namespace}/{}", dependency.name);
@@ -424,7 +424,7 @@ async fn dependencies(sync: &Sync, ctx: &Ctx, namespace: &str) -> Option<Verdict
                 "dependency {name} is in another namespace, which this controller refuses"
             )));
         }
-        let api: Api<Sync> = Api::namespaced(ctx.client.clone(), dep_namespace);
+        let api: Api<Sync> = Api::namespaced(ctx.shared.client.clone(), dep_namespace);
         let ready = match api.get_opt(&dependency.name).await {
             Ok(Some(dep)) => dep.status.as_ref().is_some_and(|s| {
                 conditions::is_true(&s.conditions, READY)
@@ -446,7 +446,7 @@ async fn dependencies(sync: &Sync, ctx: &Ctx, namespace: &str) -> Option<Verdict
 /// started (RFC 3339; empty for now): past `timeout` a pending rollout has failed.
 async fn check_health(
     sync: &Sync,
-    ctx: &Ctx,
+    ctx: &SyncCtx,
     client: &kube::Client,
     inventory: &[InventoryEntry],
     since: &str,

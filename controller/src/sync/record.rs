@@ -9,7 +9,7 @@ use lockstep_api::{
     REQUESTED_AT_ANNOTATION, Sync,
 };
 
-use super::Ctx;
+use super::SyncCtx;
 use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
 use super::status::{self, EventAction};
 
@@ -179,7 +179,7 @@ fn shortened(message: String) -> String {
 ///
 /// # Errors
 /// [`Error`] when the status cannot be written.
-pub async fn record(sync: &mut Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), Error> {
+pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<(), Error> {
     let generation = sync.metadata.generation;
     let previous = sync.status.clone().unwrap_or_default();
     let mut next = previous.clone();
@@ -367,7 +367,7 @@ pub async fn record(sync: &mut Sync, ctx: &Ctx, verdict: Verdict) -> Result<(), 
         )
         .await;
     }
-    ctx.metrics.condition(
+    ctx.shared.metrics.condition(
         "Sync",
         &sync.namespace().unwrap_or_default(),
         &sync.name_any(),

@@ -25,7 +25,7 @@ use lockstep_engine::fetch::{
 };
 use lockstep_engine::redact::{self, Redactor};
 
-use super::Ctx;
+use super::SyncCtx;
 use super::conditions::{self, READY, STALLED, SourceReason};
 use super::status::{self, EventAction};
 
@@ -50,7 +50,7 @@ pub enum Error {
 ///
 /// # Errors
 /// [`Error`] when the status cannot be written; retried by [`error_policy`].
-pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Action, Error> {
     let generation = source.metadata.generation;
     let previous = source.status.clone().unwrap_or_default();
     let mut status = previous.clone();
@@ -92,7 +92,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
     for secret in url_secrets(&source.spec.url) {
         redactor.add(secret.as_bytes());
     }
-    let fetched = match options(&ctx.client, &source, &mut redactor).await {
+    let fetched = match options(&ctx.shared.client, &source, &mut redactor).await {
         Ok(options) => {
             let _held = redact::hold(&redactor);
             fetcher
@@ -171,7 +171,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<Ctx>) -> Result<Action, 
 }
 
 /// Retries a failed status write after 5 seconds.
-pub fn error_policy(_source: Arc<GitSource>, error: &Error, _ctx: Arc<Ctx>) -> Action {
+pub fn error_policy(_source: Arc<GitSource>, error: &Error, _ctx: Arc<SyncCtx>) -> Action {
     tracing::warn!(%error, "GitSource reconcile failed; retrying in 5s");
     Action::requeue(Duration::from_secs(5))
 }
@@ -317,7 +317,7 @@ fn reference(git_ref: Option<&GitRef>) -> Result<GitReference, String> {
 }
 
 async fn stalled(
-    ctx: &Ctx,
+    ctx: &SyncCtx,
     source: &GitSource,
     mut status: GitSourceStatus,
     message: String,
@@ -356,7 +356,7 @@ async fn stalled(
 }
 
 async fn write_status(
-    ctx: &Ctx,
+    ctx: &SyncCtx,
     source: &GitSource,
     previous: &GitSourceStatus,
     status: GitSourceStatus,
@@ -370,7 +370,7 @@ async fn write_status(
 }
 
 async fn publish(
-    ctx: &Ctx,
+    ctx: &SyncCtx,
     source: &GitSource,
     type_: EventType,
     reason: SourceReason,

@@ -10,7 +10,7 @@ use kube::runtime::events::{Event, EventType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Ctx;
+use super::SyncCtx;
 
 /// What the controller was doing when it published an event (the event's `action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,12 @@ pub const FIELD_MANAGER: &str = "lockstep-controller";
 ///
 /// # Errors
 /// The API error of the status patch.
-pub async fn write<K, S>(ctx: &Ctx, object: &K, previous: &S, status: &S) -> Result<(), kube::Error>
+pub async fn write<K, S>(
+    ctx: &SyncCtx,
+    object: &K,
+    previous: &S,
+    status: &S,
+) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -54,7 +59,7 @@ where
     let meta = object.meta();
     let namespace = meta.namespace.as_deref().unwrap_or_default();
     let name = meta.name.as_deref().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<K> = Api::namespaced(ctx.shared.client.clone(), namespace);
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -68,7 +73,7 @@ where
 
 /// Publishes an event about `object`; a failure is logged, never fatal.
 pub async fn publish<K>(
-    ctx: &Ctx,
+    ctx: &SyncCtx,
     object: &K,
     type_: EventType,
     reason: &str,

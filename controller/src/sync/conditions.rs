@@ -14,6 +14,14 @@ pub const STALLED: &str = "Stalled";
 /// `Reconciling`: waiting on something that resolves by itself (a dependency, a source).
 pub const RECONCILING: &str = "Reconciling";
 
+/// A condition or event reason, spelled as on the wire: [`Reason`] for a Sync,
+/// [`SourceReason`] for a GitSource. [`set`] and [`super::status::publish`] take one, so
+/// no reason is written as free text.
+pub trait WireReason: Copy {
+    /// The reason as written into conditions and events.
+    fn as_str(self) -> &'static str;
+}
+
 /// Why a Sync's condition is what it is. Flux's reason names where Flux has one, so
 /// dashboards and alerts written for Flux read them the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,9 +60,8 @@ pub enum Reason {
     ReferenceFailed,
 }
 
-impl Reason {
-    /// The reason as written into conditions and events.
-    pub fn as_str(self) -> &'static str {
+impl WireReason for Reason {
+    fn as_str(self) -> &'static str {
         match self {
             Self::ReconciliationSucceeded => "ReconciliationSucceeded",
             Self::ReconciliationFailed => "ReconciliationFailed",
@@ -107,9 +114,8 @@ pub enum SourceReason {
     InvalidSpec,
 }
 
-impl SourceReason {
-    /// The reason as written into conditions and events.
-    pub fn as_str(self) -> &'static str {
+impl WireReason for SourceReason {
+    fn as_str(self) -> &'static str {
         match self {
             Self::Succeeded => "Succeeded",
             Self::NewArtifact => "NewArtifact",
@@ -130,7 +136,7 @@ pub fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
     status: bool,
-    reason: &str,
+    reason: impl WireReason,
     message: String,
     generation: Option<i64>,
 ) {
@@ -148,7 +154,7 @@ fn set_status(
     conditions: &mut Vec<Condition>,
     type_: &str,
     status: ConditionStatus,
-    reason: &str,
+    reason: impl WireReason,
     message: String,
     generation: Option<i64>,
 ) {
@@ -162,7 +168,7 @@ fn set_status(
     let condition = Condition {
         type_: type_.to_owned(),
         status,
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         message,
         last_transition_time,
         observed_generation: generation,
@@ -178,7 +184,7 @@ fn set_status(
 pub fn set_unknown(
     conditions: &mut Vec<Condition>,
     type_: &str,
-    reason: &str,
+    reason: impl WireReason,
     message: String,
     generation: Option<i64>,
 ) {
@@ -221,12 +227,15 @@ mod tests {
     #[test]
     fn transition_time_moves_only_when_status_changes() {
         let mut conditions = Vec::new();
-        set(&mut conditions, READY, false, "A", "a".into(), Some(1));
+        let failed = Reason::BuildFailed;
+        set(&mut conditions, READY, false, failed, "a".into(), Some(1));
         conditions[0].last_transition_time = "2020-01-01T00:00:00Z".into();
-        set(&mut conditions, READY, false, "B", "b".into(), Some(2));
+        let waiting = Reason::DependencyNotReady;
+        set(&mut conditions, READY, false, waiting, "b".into(), Some(2));
         assert_eq!(conditions[0].last_transition_time, "2020-01-01T00:00:00Z");
-        assert_eq!(conditions[0].reason, "B");
-        set(&mut conditions, READY, true, "C", "c".into(), Some(2));
+        assert_eq!(conditions[0].reason, "DependencyNotReady");
+        let applied = Reason::ReconciliationSucceeded;
+        set(&mut conditions, READY, true, applied, "c".into(), Some(2));
         assert_ne!(conditions[0].last_transition_time, "2020-01-01T00:00:00Z");
         assert_eq!(conditions.len(), 1);
     }
@@ -234,8 +243,9 @@ mod tests {
     #[test]
     fn ready_comes_first() {
         let mut conditions = Vec::new();
-        set(&mut conditions, STALLED, true, "S", String::new(), None);
-        set(&mut conditions, READY, false, "R", String::new(), None);
+        let invalid = SourceReason::InvalidSpec;
+        set(&mut conditions, STALLED, true, invalid, String::new(), None);
+        set(&mut conditions, READY, false, invalid, String::new(), None);
         let types: Vec<&str> = conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, [READY, STALLED]);
         assert!(!is_true(&conditions, READY));

@@ -104,15 +104,7 @@ async fn delete_inventory(
             (EventType::Warning, Reason::PruneFailed, note)
         }
     };
-    status::publish(
-        ctx,
-        sync,
-        type_,
-        reason.as_str(),
-        EventAction::Finalize,
-        &note,
-    )
-    .await;
+    status::publish(ctx, sync, type_, reason, EventAction::Finalize, &note).await;
 }
 
 /// Sets the finalizers of `sync` to `finalizers`. The `resourceVersion` in the patch

@@ -35,7 +35,7 @@ use lockstep_engine::render::{Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
-use super::conditions::{self, READY, Reason};
+use super::conditions::{self, READY, Reason, WireReason};
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
 use super::{Seen, SyncCtx, finalize, secrets, target};
@@ -300,12 +300,11 @@ async fn decide(sync: &mut Sync, ctx: &SyncCtx, timeout: Duration) -> Result<Ver
                     "{} taken over from {holder} (spec.forceOwnership)",
                     lockstep_engine::inventory::id(entry)
                 );
-                let reason = Reason::OwnershipTaken.as_str();
                 status::publish(
                     ctx,
                     sync,
                     EventType::Warning,
-                    reason,
+                    Reason::OwnershipTaken,
                     EventAction::Reconcile,
                     &note,
                 )

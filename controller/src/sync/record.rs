@@ -196,7 +196,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
             match &health {
                 Health::Healthy => {
                     let message = "all checked objects are healthy".to_owned();
-                    let reason = Reason::Succeeded.as_str();
+                    let reason = Reason::Succeeded;
                     conditions::set(c, HEALTHY, true, reason, message, generation);
                 }
                 Health::Progressing(message) | Health::Failed(message) => {
@@ -204,7 +204,6 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
                         Health::Failed(_) => Reason::HealthCheckFailed,
                         _ => Reason::Progressing,
                     };
-                    let reason = reason.as_str();
                     conditions::set(c, HEALTHY, false, reason, message.clone(), generation);
                 }
                 Health::Unchecked if wrote => conditions::remove(c, HEALTHY),
@@ -214,7 +213,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
                 Health::Healthy | Health::Unchecked => {
                     let message = format!("applied revision {revision}");
                     let reason = Reason::ReconciliationSucceeded;
-                    conditions::set(c, READY, true, reason.as_str(), message, generation);
+                    conditions::set(c, READY, true, reason, message, generation);
                     conditions::remove(c, RECONCILING);
                     if wrote || previous.last_applied_revision.as_ref() != Some(&revision) {
                         let note = format!("{summary}; revision {revision}");
@@ -225,15 +224,8 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
                 Health::Progressing(message) => {
                     let message = format!("applied revision {revision}; waiting for: {message}");
                     let reason = Reason::Progressing;
-                    conditions::set(
-                        c,
-                        READY,
-                        false,
-                        reason.as_str(),
-                        message.clone(),
-                        generation,
-                    );
-                    conditions::set(c, RECONCILING, true, reason.as_str(), message, generation);
+                    conditions::set(c, READY, false, reason, message.clone(), generation);
+                    conditions::set(c, RECONCILING, true, reason, message, generation);
                     if wrote {
                         let note = format!("{summary}; revision {revision}");
                         event = Some((EventType::Normal, reason, note));
@@ -241,14 +233,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
                 }
                 Health::Failed(message) => {
                     let reason = Reason::HealthCheckFailed;
-                    conditions::set(
-                        c,
-                        READY,
-                        false,
-                        reason.as_str(),
-                        message.clone(),
-                        generation,
-                    );
+                    conditions::set(c, READY, false, reason, message.clone(), generation);
                     conditions::remove(c, RECONCILING);
                     event = Some((EventType::Warning, reason, message));
                 }
@@ -266,14 +251,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
                 plan.revision
             );
             let reason = Reason::ApprovalRequired;
-            conditions::set(
-                c,
-                READY,
-                false,
-                reason.as_str(),
-                message.clone(),
-                generation,
-            );
+            conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::remove(c, STALLED);
             conditions::remove(c, RECONCILING);
             if previous.plan.as_ref() != Some(&plan) {
@@ -287,14 +265,13 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
             inventory,
         } => {
             let message = format!("applying revision {revision}");
-            let reason = Reason::Progressing.as_str();
+            let reason = Reason::Progressing;
             conditions::set_unknown(c, READY, reason, message.clone(), generation);
             conditions::set(c, RECONCILING, true, reason, message, generation);
             next.last_attempted_revision = Some(revision);
             next.inventory = inventory;
         }
         Verdict::Waiting { reason, message } => {
-            let reason = reason.as_str();
             conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::set(c, RECONCILING, true, reason, message, generation);
         }
@@ -305,14 +282,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
             inventory,
         } => {
             let message = shortened(message);
-            conditions::set(
-                c,
-                READY,
-                false,
-                reason.as_str(),
-                message.clone(),
-                generation,
-            );
+            conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::remove(c, RECONCILING);
             event = Some((EventType::Warning, reason, message));
             next.last_attempted_revision = Some(revision);
@@ -322,22 +292,8 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
         }
         Verdict::Stalled(message) => {
             let reason = Reason::InvalidSpec;
-            conditions::set(
-                c,
-                STALLED,
-                true,
-                reason.as_str(),
-                message.clone(),
-                generation,
-            );
-            conditions::set(
-                c,
-                READY,
-                false,
-                reason.as_str(),
-                message.clone(),
-                generation,
-            );
+            conditions::set(c, STALLED, true, reason, message.clone(), generation);
+            conditions::set(c, READY, false, reason, message.clone(), generation);
             event = Some((EventType::Warning, reason, message));
         }
     }
@@ -357,15 +313,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
     if let Some((type_, reason, note)) = event
         && !(repeated && type_ == EventType::Warning)
     {
-        status::publish(
-            ctx,
-            sync,
-            type_,
-            reason.as_str(),
-            EventAction::Reconcile,
-            &note,
-        )
-        .await;
+        status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
     }
     ctx.shared.metrics.condition(
         "Sync",

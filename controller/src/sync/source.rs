@@ -112,7 +112,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                 &mut status.conditions,
                 READY,
                 true,
-                SourceReason::Succeeded.as_str(),
+                SourceReason::Succeeded,
                 message.clone(),
                 generation,
             );
@@ -122,7 +122,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                     &mut status.conditions,
                     SOURCE_VERIFIED,
                     true,
-                    SourceReason::Succeeded.as_str(),
+                    SourceReason::Succeeded,
                     verified,
                     generation,
                 );
@@ -146,7 +146,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                 &mut status.conditions,
                 READY,
                 false,
-                failure.reason.as_str(),
+                failure.reason,
                 message.clone(),
                 generation,
             );
@@ -155,7 +155,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                     &mut status.conditions,
                     SOURCE_VERIFIED,
                     false,
-                    failure.reason.as_str(),
+                    failure.reason,
                     message.clone(),
                     generation,
                 );
@@ -328,7 +328,7 @@ async fn stalled(
         &mut status.conditions,
         STALLED,
         true,
-        SourceReason::InvalidSpec.as_str(),
+        SourceReason::InvalidSpec,
         message.clone(),
         generation,
     );
@@ -336,7 +336,7 @@ async fn stalled(
         &mut status.conditions,
         READY,
         false,
-        SourceReason::InvalidSpec.as_str(),
+        SourceReason::InvalidSpec,
         message.clone(),
         generation,
     );
@@ -376,6 +376,5 @@ async fn publish(
     reason: SourceReason,
     note: &str,
 ) {
-    let reason = reason.as_str();
     status::publish(ctx, source, type_, reason, EventAction::Fetch, note).await;
 }

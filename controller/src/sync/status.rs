@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::SyncCtx;
+use super::conditions::WireReason;
 
 /// What the controller was doing when it published an event (the event's `action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +77,13 @@ pub async fn publish<K>(
     ctx: &SyncCtx,
     object: &K,
     type_: EventType,
-    reason: &str,
+    reason: impl WireReason,
     action: EventAction,
     note: &str,
 ) where
     K: Resource<DynamicType = ()>,
 {
+    let reason = reason.as_str();
     let event = Event {
         type_,
         reason: reason.into(),

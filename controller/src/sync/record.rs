@@ -5,8 +5,8 @@
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, ObjectKey, Plan,
-    REQUESTED_AT_ANNOTATION, Sync,
+    APPROVED_REVISION_ANNOTATION, Condition, InventoryEntry, ObjectKey, Plan,
+    REQUESTED_AT_ANNOTATION, Sync, SyncStatus,
 };
 
 use super::SyncCtx;
@@ -183,8 +183,44 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
     let generation = sync.metadata.generation;
     let previous = sync.status.clone().unwrap_or_default();
     let mut next = previous.clone();
+    let event = write_verdict(&mut next, &previous, verdict, generation);
+    next.observed_generation = generation;
+    next.last_handled_requested_at = sync
+        .annotations()
+        .get(REQUESTED_AT_ANNOTATION)
+        .cloned()
+        .or(next.last_handled_requested_at);
+
+    if let Some(event) = event
+        && !repeated_warning(&event, &previous, &next)
+    {
+        let (type_, reason, note) = event;
+        status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
+    }
+    ctx.shared.metrics.condition(
+        "Sync",
+        &sync.namespace().unwrap_or_default(),
+        &sync.name_any(),
+        conditions::is_true(&next.conditions, READY),
+    );
+    status::write(ctx, sync, &previous, &next)
+        .await
+        .map_err(|source| Error::new("status", sync, source))?;
+    sync.status = Some(next);
+    Ok(())
+}
+
+/// An event to publish about the Sync: its type, reason and note.
+type Event = (EventType, Reason, String);
+
+/// Writes `verdict` into `next` (a copy of `previous`); returns the event it calls for.
+fn write_verdict(
+    next: &mut SyncStatus,
+    previous: &SyncStatus,
+    verdict: Verdict,
+    generation: Option<i64>,
+) -> Option<Event> {
     let c = &mut next.conditions;
-    let mut event: Option<(EventType, Reason, String)> = None;
     match verdict {
         Verdict::Applied {
             revision,
@@ -193,73 +229,13 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
             inventory,
             health,
         } => {
-            match &health {
-                Health::Healthy => {
-                    let message = "all checked objects are healthy".to_owned();
-                    let reason = Reason::Succeeded;
-                    conditions::set(c, HEALTHY, true, reason, message, generation);
-                }
-                Health::Progressing(message) | Health::Failed(message) => {
-                    let reason = match health {
-                        Health::Failed(_) => Reason::HealthCheckFailed,
-                        _ => Reason::Progressing,
-                    };
-                    conditions::set(c, HEALTHY, false, reason, message.clone(), generation);
-                }
-                Health::Unchecked if wrote => conditions::remove(c, HEALTHY),
-                Health::Unchecked => {}
-            }
-            match health {
-                Health::Healthy | Health::Unchecked => {
-                    let message = format!("applied revision {revision}");
-                    let reason = Reason::ReconciliationSucceeded;
-                    conditions::set(c, READY, true, reason, message, generation);
-                    conditions::remove(c, RECONCILING);
-                    if wrote || previous.last_applied_revision.as_ref() != Some(&revision) {
-                        let note = format!("{summary}; revision {revision}");
-                        event = Some((EventType::Normal, reason, note));
-                    }
-                    next.last_applied_revision = Some(revision.clone());
-                }
-                Health::Progressing(message) => {
-                    let message = format!("applied revision {revision}; waiting for: {message}");
-                    let reason = Reason::Progressing;
-                    conditions::set(c, READY, false, reason, message.clone(), generation);
-                    conditions::set(c, RECONCILING, true, reason, message, generation);
-                    if wrote {
-                        let note = format!("{summary}; revision {revision}");
-                        event = Some((EventType::Normal, reason, note));
-                    }
-                }
-                Health::Failed(message) => {
-                    let reason = Reason::HealthCheckFailed;
-                    conditions::set(c, READY, false, reason, message.clone(), generation);
-                    conditions::remove(c, RECONCILING);
-                    event = Some((EventType::Warning, reason, message));
-                }
-            }
-            conditions::remove(c, STALLED);
-            next.last_attempted_revision = Some(revision);
-            next.inventory = inventory;
-            next.plan = None;
-        }
-        Verdict::Planned(plan) => {
-            let message = format!(
-                "{} change(s) for revision {} wait for approval: annotate {APPROVED_REVISION_ANNOTATION}={}",
-                plan.changes.len(),
-                plan.revision,
-                plan.revision
+            let event = write_applied(
+                next, previous, revision, &summary, wrote, health, generation,
             );
-            let reason = Reason::ApprovalRequired;
-            conditions::set(c, READY, false, reason, message.clone(), generation);
-            conditions::remove(c, STALLED);
-            conditions::remove(c, RECONCILING);
-            if previous.plan.as_ref() != Some(&plan) {
-                event = Some((EventType::Normal, reason, message));
-            }
-            next.last_attempted_revision = Some(plan.revision.clone());
-            next.plan = Some(plan);
+            next.inventory = inventory;
+            event
         }
+        Verdict::Planned(plan) => write_plan(next, previous, plan, generation),
         Verdict::Applying {
             revision,
             inventory,
@@ -270,10 +246,12 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
             conditions::set(c, RECONCILING, true, reason, message, generation);
             next.last_attempted_revision = Some(revision);
             next.inventory = inventory;
+            None
         }
         Verdict::Waiting { reason, message } => {
             conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::set(c, RECONCILING, true, reason, message, generation);
+            None
         }
         Verdict::Failed {
             reason,
@@ -284,46 +262,119 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
             let message = shortened(message);
             conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::remove(c, RECONCILING);
-            event = Some((EventType::Warning, reason, message));
             next.last_attempted_revision = Some(revision);
             if let Some(inventory) = inventory {
                 next.inventory = inventory;
             }
+            Some((EventType::Warning, reason, message))
         }
         Verdict::Stalled(message) => {
             let reason = Reason::InvalidSpec;
             conditions::set(c, STALLED, true, reason, message.clone(), generation);
             conditions::set(c, READY, false, reason, message.clone(), generation);
-            event = Some((EventType::Warning, reason, message));
+            Some((EventType::Warning, reason, message))
         }
     }
-    next.observed_generation = generation;
-    next.last_handled_requested_at = sync
-        .annotations()
-        .get(REQUESTED_AT_ANNOTATION)
-        .cloned()
-        .or(next.last_handled_requested_at);
+}
 
+/// Applied (or found applied): `Healthy` and `Ready` from the health of what is checked;
+/// an event when something was written, a new revision is applied, or health failed.
+fn write_applied(
+    next: &mut SyncStatus,
+    previous: &SyncStatus,
+    revision: String,
+    summary: &str,
+    wrote: bool,
+    health: Health,
+    generation: Option<i64>,
+) -> Option<Event> {
+    let c = &mut next.conditions;
+    set_healthy(c, &health, wrote, generation);
+    conditions::remove(c, STALLED);
+    let note = format!("{summary}; revision {revision}");
+    let event = match health {
+        Health::Healthy | Health::Unchecked => {
+            let new = previous.last_applied_revision.as_ref() != Some(&revision);
+            let message = format!("applied revision {revision}");
+            let reason = Reason::ReconciliationSucceeded;
+            conditions::set(c, READY, true, reason, message, generation);
+            conditions::remove(c, RECONCILING);
+            next.last_applied_revision = Some(revision.clone());
+            (wrote || new).then_some((EventType::Normal, reason, note))
+        }
+        Health::Progressing(message) => {
+            let message = format!("applied revision {revision}; waiting for: {message}");
+            let reason = Reason::Progressing;
+            conditions::set(c, READY, false, reason, message.clone(), generation);
+            conditions::set(c, RECONCILING, true, reason, message, generation);
+            wrote.then_some((EventType::Normal, reason, note))
+        }
+        Health::Failed(message) => {
+            let reason = Reason::HealthCheckFailed;
+            conditions::set(c, READY, false, reason, message.clone(), generation);
+            conditions::remove(c, RECONCILING);
+            Some((EventType::Warning, reason, message))
+        }
+    };
+    next.last_attempted_revision = Some(revision);
+    next.plan = None;
+    event
+}
+
+/// The `Healthy` condition after an apply: set from what was checked, removed when
+/// nothing is checked and objects were written (an old verdict no longer holds).
+fn set_healthy(c: &mut Vec<Condition>, health: &Health, wrote: bool, generation: Option<i64>) {
+    match health {
+        Health::Healthy => {
+            let message = "all checked objects are healthy".to_owned();
+            conditions::set(c, HEALTHY, true, Reason::Succeeded, message, generation);
+        }
+        Health::Progressing(message) => {
+            let reason = Reason::Progressing;
+            conditions::set(c, HEALTHY, false, reason, message.clone(), generation);
+        }
+        Health::Failed(message) => {
+            let reason = Reason::HealthCheckFailed;
+            conditions::set(c, HEALTHY, false, reason, message.clone(), generation);
+        }
+        Health::Unchecked if wrote => conditions::remove(c, HEALTHY),
+        Health::Unchecked => {}
+    }
+}
+
+/// Manual mode: the plan waits for approval; an event when the plan is new.
+fn write_plan(
+    next: &mut SyncStatus,
+    previous: &SyncStatus,
+    plan: Plan,
+    generation: Option<i64>,
+) -> Option<Event> {
+    let message = format!(
+        "{} change(s) for revision {} wait for approval: annotate {APPROVED_REVISION_ANNOTATION}={}",
+        plan.changes.len(),
+        plan.revision,
+        plan.revision
+    );
+    let reason = Reason::ApprovalRequired;
+    let c = &mut next.conditions;
+    conditions::set(c, READY, false, reason, message.clone(), generation);
+    conditions::remove(c, STALLED);
+    conditions::remove(c, RECONCILING);
+    let event =
+        (previous.plan.as_ref() != Some(&plan)).then_some((EventType::Normal, reason, message));
+    next.last_attempted_revision = Some(plan.revision.clone());
+    next.plan = Some(plan);
+    event
+}
+
+/// Whether `event` is a warning whose `Ready` condition is unchanged from `previous`: a
+/// failure repeated every retry is published once.
+fn repeated_warning(event: &Event, previous: &SyncStatus, next: &SyncStatus) -> bool {
     let ready = conditions::get(&next.conditions, READY);
     let repeated = ready
         .zip(conditions::get(&previous.conditions, READY))
         .is_some_and(|(a, b)| {
             a.status == b.status && a.reason == b.reason && a.message == b.message
         });
-    if let Some((type_, reason, note)) = event
-        && !(repeated && type_ == EventType::Warning)
-    {
-        status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
-    }
-    ctx.shared.metrics.condition(
-        "Sync",
-        &sync.namespace().unwrap_or_default(),
-        &sync.name_any(),
-        ready.is_some_and(|r| r.status == ConditionStatus::True),
-    );
-    status::write(ctx, sync, &previous, &next)
-        .await
-        .map_err(|source| Error::new("status", sync, source))?;
-    sync.status = Some(next);
-    Ok(())
+    repeated && event.0 == EventType::Warning
 }

@@ -30,9 +30,11 @@ use lockstep_api::{
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus, parse_duration,
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
+use lockstep_engine::fetch::Artifact;
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::{Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
+use lockstep_engine::secrets::Prepared;
 use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
 use super::conditions::{self, READY, Reason, WireReason};
@@ -142,136 +144,26 @@ fn default_timeout(interval: Duration) -> Duration {
         .max(Duration::from_secs(30))
 }
 
+/// What to do with a Sync: each step either hands the next its input or ends the
+/// reconcile with a verdict.
 async fn decide(sync: &mut Sync, ctx: &SyncCtx, timeout: Duration) -> Result<Verdict, Error> {
-    let namespace = sync.namespace().unwrap_or_default();
     let status = sync.status.clone().unwrap_or_default();
-    let source = source_of(sync);
-    if ctx.no_cross_namespace_refs && source.namespace != namespace {
-        return Ok(Verdict::Stalled(format!(
-            "sourceRef {source} is in another namespace, which this controller refuses"
-        )));
-    }
-    if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
-        return Ok(waiting);
-    }
-    let Some(artifact) = ctx.artifact(&source) else {
-        return Ok(Verdict::Waiting {
-            reason: Reason::ArtifactFailed,
-            message: format!("GitSource {source} has no artifact yet"),
-        });
+    let (artifact, client) = match inputs(sync, ctx).await {
+        Ok(inputs) => inputs,
+        Err(verdict) => return Ok(verdict),
     };
     let revision = artifact.revision.clone();
-    let client = match sync_client(sync, ctx, &namespace).await {
-        Ok(client) => client,
-        Err(err) => {
-            let reason = Reason::ReconciliationFailed;
-            return Ok(Verdict::failed(reason, err.to_string(), &revision));
-        }
-    };
-
-    let current = current_attempt(sync, &status, &revision);
-    let ready = conditions::get(&status.conditions, READY);
-    if current
-        && ready.is_some_and(|r| {
-            r.status == ConditionStatus::False && r.reason == Reason::Progressing.as_str()
-        })
-    {
-        // Applied already; only the rollout is being watched.
-        let since = ready
-            .map(|r| r.last_transition_time.as_str())
-            .unwrap_or_default();
-        let health = check_health(sync, ctx, &client, &status.inventory, since, timeout).await;
-        return Ok(applied(
-            revision,
-            "no change".into(),
-            false,
-            status.inventory,
-            health,
-        ));
+    if let Some(verdict) = unchanged(sync, ctx, &client, &status, &revision, timeout).await {
+        return Ok(verdict);
     }
-    let key = ObjectKey::of(sync);
-    let refresh_due = ctx.refresh_in(&key).is_some_and(|r| r.is_zero());
-    if current
-        && ready.is_some_and(|r| r.status == ConditionStatus::True)
-        && !sync.spec.self_heal
-        && !refresh_due
-    {
-        return Ok(applied(
-            revision,
-            "no change".into(),
-            false,
-            status.inventory,
-            Health::Unchecked,
-        ));
-    }
-
-    let owner = Owner {
-        name: sync.name_any(),
-        namespace: namespace.clone(),
+    let prepared = match render_and_decrypt(sync, ctx, &artifact, &revision, timeout).await {
+        Ok(prepared) => prepared,
+        Err(verdict) => return Ok(verdict),
     };
-    let options = RenderOptions {
-        owner: Some(owner.clone()),
-        target_namespace: sync.spec.target_namespace.clone(),
-    };
-    let path = sync.spec.path.clone().unwrap_or_default();
-    let root = artifact.path.clone();
-    let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
-    let rendered = match rendered {
-        Ok(Ok(rendered)) => rendered,
-        Ok(Err(err)) => {
-            return Ok(Verdict::failed(
-                Reason::BuildFailed,
-                err.to_string(),
-                &revision,
-            ));
-        }
-        Err(err) => {
-            let message = format!("render: {err}");
-            return Ok(Verdict::failed(Reason::BuildFailed, message, &revision));
-        }
-    };
-    // The reconcile's time budget for its CPU-bound part: a file that takes longer to
-    // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
-    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered);
-    let prepared = match tokio::time::timeout(timeout, prepare).await {
-        Ok(Ok(prepared)) => prepared,
-        Ok(Err(failure)) => {
-            return Ok(Verdict::failed(failure.reason, failure.message, &revision));
-        }
-        Err(_) => {
-            let message = format!(
-                "decrypting and resolving the secrets took longer than the timeout \
-                 ({timeout:?}); nothing was applied: check the SOPS files for unusually \
-                 large key entries, or raise spec.timeout"
-            );
-            return Ok(Verdict::failed(
-                Reason::DecryptionFailed,
-                message,
-                &revision,
-            ));
-        }
-    };
-    let (manifests, redactor) = (prepared.manifests, prepared.redactor);
-    let options = RunOptions {
-        owner,
-        previous: status.inventory.clone(),
-        prune: sync.spec.prune,
-        apply: ApplyOptions {
-            force: sync.spec.force,
-            force_ownership: sync.spec.force_ownership.unwrap_or(false),
-            wait_timeout: timeout,
-            kinds: if sync.spec.kube_config.is_none() {
-                ctx.kinds.clone()
-            } else {
-                Arc::default()
-            },
-            protect: protect(sync, ctx),
-            owners: Some(ctx.shared.client.clone()),
-        },
-    };
-    let checked = match run::prepare(&client, &manifests, &options).await {
+    let options = run_options(sync, ctx, &status, timeout);
+    let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,
-        Err(err) => return Ok(refused(&err, &redactor, &revision)),
+        Err(err) => return Ok(refused(&err, &prepared.redactor, &revision)),
     };
     let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
     if sync.spec.mode == SyncMode::Manual && !approved {
@@ -292,33 +184,11 @@ async fn decide(sync: &mut Sync, ctx: &SyncCtx, timeout: Duration) -> Result<Ver
         };
         record(sync, ctx, applying).await?;
     }
-    Ok(match checked.run().await {
+    let outcome = checked.run().await;
+    Ok(match outcome {
         Ok(outcome) => {
-            ctx.refresh_after(&key, prepared.refresh);
-            for (entry, holder) in &outcome.changes.taken {
-                let note = format!(
-                    "{} taken over from {holder} (spec.forceOwnership)",
-                    lockstep_engine::inventory::id(entry)
-                );
-                status::publish(
-                    ctx,
-                    sync,
-                    EventType::Warning,
-                    Reason::OwnershipTaken,
-                    EventAction::Reconcile,
-                    &note,
-                )
-                .await;
-            }
-            let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
-            let health = check_health(sync, ctx, &client, &outcome.inventory, "", timeout).await;
-            applied(
-                revision,
-                outcome.summary(),
-                wrote,
-                outcome.inventory,
-                health,
-            )
+            ctx.refresh_after(&ObjectKey::of(sync), prepared.refresh);
+            after_apply(sync, ctx, &client, outcome, revision, timeout).await
         }
         Err(err) => {
             let reason = match &err {
@@ -327,12 +197,182 @@ async fn decide(sync: &mut Sync, ctx: &SyncCtx, timeout: Duration) -> Result<Ver
             };
             Verdict::Failed {
                 reason,
-                message: redactor.scrub(&err.to_string()),
+                message: prepared.redactor.scrub(&err.to_string()),
                 revision,
                 inventory: Some(err.inventory().to_vec()),
             }
         }
     })
+}
+
+/// What an apply needs before anything is rendered: a permitted source with an
+/// artifact, dependencies Ready, and the client to apply as.
+async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), Verdict> {
+    let namespace = sync.namespace().unwrap_or_default();
+    let source = source_of(sync);
+    if ctx.no_cross_namespace_refs && source.namespace != namespace {
+        return Err(Verdict::Stalled(format!(
+            "sourceRef {source} is in another namespace, which this controller refuses"
+        )));
+    }
+    if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
+        return Err(waiting);
+    }
+    let Some(artifact) = ctx.artifact(&source) else {
+        return Err(Verdict::Waiting {
+            reason: Reason::ArtifactFailed,
+            message: format!("GitSource {source} has no artifact yet"),
+        });
+    };
+    match sync_client(sync, ctx, &namespace).await {
+        Ok(client) => Ok((artifact, client)),
+        Err(err) => {
+            let reason = Reason::ReconciliationFailed;
+            Err(Verdict::failed(reason, err.to_string(), &artifact.revision))
+        }
+    }
+}
+
+/// The verdict when `revision` is applied already and nothing asks for another apply:
+/// a rollout still being watched is looked at again; a Ready Sync without `selfHeal` or
+/// references due for a refresh is left alone.
+async fn unchanged(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    client: &kube::Client,
+    status: &SyncStatus,
+    revision: &str,
+    timeout: Duration,
+) -> Option<Verdict> {
+    if !current_attempt(sync, status, revision) {
+        return None;
+    }
+    let ready = conditions::get(&status.conditions, READY)?;
+    let inventory = status.inventory.clone();
+    if ready.status == ConditionStatus::False && ready.reason == Reason::Progressing.as_str() {
+        // Applied already; only the rollout is being watched.
+        let since = ready.last_transition_time.as_str();
+        let health = check_health(sync, ctx, client, &inventory, since, timeout).await;
+        return Some(applied(
+            revision.to_owned(),
+            "no change".into(),
+            false,
+            inventory,
+            health,
+        ));
+    }
+    let refresh_due = ctx
+        .refresh_in(&ObjectKey::of(sync))
+        .is_some_and(|r| r.is_zero());
+    (ready.status == ConditionStatus::True && !sync.spec.self_heal && !refresh_due).then(|| {
+        let health = Health::Unchecked;
+        applied(
+            revision.to_owned(),
+            "no change".into(),
+            false,
+            inventory,
+            health,
+        )
+    })
+}
+
+/// The artifact's path rendered, then its SOPS files decrypted and its references
+/// resolved, within `timeout`.
+async fn render_and_decrypt(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    artifact: &Artifact,
+    revision: &str,
+    timeout: Duration,
+) -> Result<Prepared, Verdict> {
+    let options = RenderOptions {
+        owner: Some(owner(sync)),
+        target_namespace: sync.spec.target_namespace.clone(),
+    };
+    let path = sync.spec.path.clone().unwrap_or_default();
+    let root = artifact.path.clone();
+    let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
+    let rendered = match rendered {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(err)) => {
+            return Err(Verdict::failed(
+                Reason::BuildFailed,
+                err.to_string(),
+                revision,
+            ));
+        }
+        Err(err) => {
+            let message = format!("render: {err}");
+            return Err(Verdict::failed(Reason::BuildFailed, message, revision));
+        }
+    };
+    // The reconcile's time budget for its CPU-bound part: a file that takes longer to
+    // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
+    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered);
+    match tokio::time::timeout(timeout, prepare).await {
+        Ok(Ok(prepared)) => Ok(prepared),
+        Ok(Err(failure)) => Err(Verdict::failed(failure.reason, failure.message, revision)),
+        Err(_) => {
+            let message = format!(
+                "decrypting and resolving the secrets took longer than the timeout \
+                 ({timeout:?}); nothing was applied: check the SOPS files for unusually \
+                 large key entries, or raise spec.timeout"
+            );
+            Err(Verdict::failed(Reason::DecryptionFailed, message, revision))
+        }
+    }
+}
+
+/// The Sync as the owner of what it applies.
+fn owner(sync: &Sync) -> Owner {
+    Owner {
+        name: sync.name_any(),
+        namespace: sync.namespace().unwrap_or_default(),
+    }
+}
+
+/// How the engine applies and prunes for `sync`.
+fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duration) -> RunOptions {
+    RunOptions {
+        owner: owner(sync),
+        previous: status.inventory.clone(),
+        prune: sync.spec.prune,
+        apply: ApplyOptions {
+            force: sync.spec.force,
+            force_ownership: sync.spec.force_ownership.unwrap_or(false),
+            wait_timeout: timeout,
+            kinds: if sync.spec.kube_config.is_none() {
+                ctx.kinds.clone()
+            } else {
+                Arc::default()
+            },
+            protect: protect(sync, ctx),
+            owners: Some(ctx.shared.client.clone()),
+        },
+    }
+}
+
+/// After a successful apply: an event per object taken over, then one look at health.
+async fn after_apply(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    client: &kube::Client,
+    outcome: run::Outcome,
+    revision: String,
+    timeout: Duration,
+) -> Verdict {
+    for (entry, holder) in &outcome.changes.taken {
+        let note = format!(
+            "{} taken over from {holder} (spec.forceOwnership)",
+            lockstep_engine::inventory::id(entry)
+        );
+        let (warning, reason) = (EventType::Warning, Reason::OwnershipTaken);
+        status::publish(ctx, sync, warning, reason, EventAction::Reconcile, &note).await;
+    }
+    let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
+    let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;
+    let summary = outcome.summary();
+    applied(revision, summary, wrote, outcome.inventory, health)
 }
 
 /// The client a Sync applies, prunes and reads health with: see [`target`].

@@ -9,6 +9,7 @@
 
 mod conditions;
 mod finalize;
+mod intervals;
 mod lease;
 mod reconcile;
 mod record;
@@ -34,6 +35,7 @@ use lockstep_engine::health::Probe;
 
 use crate::context::Ctx;
 use crate::flags::Flags;
+use intervals::{FieldError, PerGeneration, SourceIntervals, SyncIntervals};
 
 /// What both sync controllers share: the controller's one [`Ctx`] (client, metrics, own
 /// namespace), plus what only the sync side needs. The sync side keeps its own event
@@ -62,6 +64,10 @@ pub struct SyncCtx {
     pub probe: Probe,
     /// Kinds resolved by discovery, shared by every apply to the local cluster.
     pub kinds: Arc<KindCache>,
+    /// Each Sync's durations, parsed once per generation.
+    pub sync_intervals: PerGeneration<Result<SyncIntervals, FieldError>>,
+    /// Each GitSource's durations, parsed once per generation.
+    pub source_intervals: PerGeneration<Result<SourceIntervals, FieldError>>,
     /// The newest artifact of each GitSource.
     artifacts: Mutex<HashMap<ObjectKey, Artifact>>,
     /// What each Sync looked like when last handled, and when it is due again.
@@ -110,6 +116,8 @@ impl SyncCtx {
             selector: flags.watch_label_selector.clone(),
             probe: Probe::default(),
             kinds: Arc::default(),
+            sync_intervals: PerGeneration::default(),
+            source_intervals: PerGeneration::default(),
             artifacts: Mutex::new(HashMap::new()),
             settled: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),

@@ -27,7 +27,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, ObjectKey,
-    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus, parse_duration,
+    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
 use lockstep_engine::fetch::Artifact;
@@ -38,6 +38,7 @@ use lockstep_engine::secrets::Prepared;
 use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
 use super::conditions::{self, READY, Reason, WireReason};
+use super::intervals::SyncIntervals;
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
 use super::{Seen, SyncCtx, finalize, secrets, target};
@@ -62,7 +63,9 @@ pub fn source_of(sync: &Sync) -> ObjectKey {
 pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Error> {
     if sync.metadata.deletion_timestamp.is_some() {
         finalize::finalize(&sync, &ctx).await?;
-        ctx.forget_due(&ObjectKey::of(&*sync));
+        let key = ObjectKey::of(&*sync);
+        ctx.forget_due(&key);
+        ctx.sync_intervals.forget(&key);
         return Ok(Action::await_change());
     }
     finalize::ensure(&sync, &ctx).await?;
@@ -71,20 +74,21 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
     }
     let mut sync = Arc::unwrap_or_clone(sync);
     let started = Instant::now();
-    let intervals = parse_duration(&sync.spec.interval).and_then(|interval| {
-        let parse = |text: &Option<String>| text.as_deref().map(parse_duration).transpose();
-        let retry = parse(&sync.spec.retry_interval)?;
-        let timeout = parse(&sync.spec.timeout)?;
-        Ok((interval, retry.unwrap_or(interval), timeout))
+    let key = ObjectKey::of(&sync);
+    let parsed = ctx.sync_intervals.get(&key, sync.metadata.generation, || {
+        SyncIntervals::parse(&sync.spec)
     });
-    let (interval, retry, timeout) = match intervals {
-        Ok(found) => found,
+    let SyncIntervals {
+        interval,
+        retry,
+        timeout,
+    } = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => {
             record(&mut sync, &ctx, Verdict::Stalled(err.to_string())).await?;
             return Ok(Action::await_change());
         }
     };
-    let key = ObjectKey::of(&sync);
     let seen = ctx
         .artifact(&source_of(&sync))
         .map(|artifact| Seen::new(&sync, artifact.revision));
@@ -95,7 +99,6 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         return Ok(Action::requeue(remaining));
     }
 
-    let timeout = timeout.unwrap_or_else(|| default_timeout(interval));
     let verdict = tokio::select! {
         verdict = decide(&mut sync, &ctx, timeout) => verdict?,
         () = super::shutdown_requested() => {
@@ -135,13 +138,6 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
 pub fn error_policy(_sync: Arc<Sync>, error: &Error, _ctx: Arc<SyncCtx>) -> Action {
     tracing::warn!(%error, "Sync reconcile failed; retrying in 5s");
     Action::requeue(Duration::from_secs(5))
-}
-
-/// Flux's default: the interval less 30 s, at least 30 s.
-fn default_timeout(interval: Duration) -> Duration {
-    interval
-        .saturating_sub(Duration::from_secs(30))
-        .max(Duration::from_secs(30))
 }
 
 /// What to do with a Sync: each step either hands the next its input or ends the

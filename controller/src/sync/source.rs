@@ -16,9 +16,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use lockstep_api::{
-    GitRef, GitSource, GitSourceStatus, ObjectKey, REQUESTED_AT_ANNOTATION, parse_duration,
-};
+use lockstep_api::{GitRef, GitSource, GitSourceStatus, ObjectKey, REQUESTED_AT_ANNOTATION};
 use lockstep_engine::fetch::{
     Credentials, FetchError, FetchOptions, GitObject, GitReference, TrustedKeys, VerifyError,
     redact_url, url_secrets,
@@ -27,6 +25,7 @@ use lockstep_engine::redact::{self, Redactor};
 
 use super::SyncCtx;
 use super::conditions::{self, READY, STALLED, SourceReason};
+use super::intervals::SourceIntervals;
 use super::status::{self, EventAction};
 
 /// Set while `verify` is on: whether the last revision's signatures verified (as Flux).
@@ -63,18 +62,13 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
     if source.spec.suspend {
         return Ok(Action::await_change());
     }
-    let plan = parse_duration(&source.spec.interval).and_then(|interval| {
-        let timeout = source
-            .spec
-            .timeout
-            .as_deref()
-            .map(parse_duration)
-            .transpose()?;
-        Ok((interval, timeout))
-    });
+    let key = ObjectKey::of(&*source);
+    let parsed = ctx
+        .source_intervals
+        .get(&key, generation, || SourceIntervals::parse(&source.spec));
     let reference = reference(source.spec.git_ref.as_ref());
-    let (interval, timeout, reference) = match (plan, reference) {
-        (Ok((interval, timeout)), Ok(reference)) => (interval, timeout, reference),
+    let (SourceIntervals { interval, timeout }, reference) = match (parsed, reference) {
+        (Ok(parsed), Ok(reference)) => (parsed, reference),
         (Err(err), _) => return stalled(&ctx, &source, status, err.to_string()).await,
         (_, Err(message)) => return stalled(&ctx, &source, status, message).await,
     };
@@ -106,7 +100,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
         Ok(fetched) => {
             let revision = fetched.artifact.revision.clone();
             let new = previous.last_attempted_revision.as_deref() != Some(revision.as_str());
-            ctx.set_artifact(ObjectKey::of(&*source), fetched.artifact);
+            ctx.set_artifact(key, fetched.artifact);
             let message = format!("stored artifact for revision '{revision}'");
             conditions::set(
                 &mut status.conditions,

@@ -21,7 +21,7 @@ mod ssh;
 mod verify;
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -171,6 +171,8 @@ impl Fetcher {
     }
 }
 
+/// One fetch, blocking: open the URL's repository, resolve the ref over a listing, return
+/// the cached artifact when it is there, else receive the pack and check the commit out.
 fn fetch_blocking(
     inner: &Inner,
     url: &str,
@@ -179,121 +181,48 @@ fn fetch_blocking(
     interrupt: &AtomicBool,
 ) -> Result<Fetched, FetchError> {
     let shown = redact_url(url);
-    let artifacts = inner.root.join("artifacts");
-    let repos = inner.root.join("repos");
-    for dir in [&artifacts, &repos] {
-        std::fs::create_dir_all(dir).map_err(|source| FetchError::Cache {
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    let repo_dir = repos.join(format!("{:016x}.git", fnv1a(url.as_bytes())));
-    let repo = if repo_dir.join("HEAD").exists() {
-        gix::open(&repo_dir).map_err(|e| open_err(&shown, e))?
-    } else {
-        gix::init_bare(&repo_dir).map_err(|e| open_err(&shown, e))?
-    };
+    let (artifacts, repo_dir) = cache_dirs(&inner.root, url)?;
+    let repo = open_or_init(&repo_dir, &shown)?;
     // Lives until the fetch is done: both listings and the pack go through it.
     let agent = ssh::Agent::for_credentials(options.credentials.as_ref(), &shown)?;
     let agent = agent.as_ref();
-    if let Some((mode, _)) = &options.verify
-        && *mode != VerifyMode::Head
-        && !reference.is_tag()
-    {
-        return Err(verify::failed(
-            &shown,
-            "",
-            verify::VerifyError::NotATagRef {
-                mode: verify::mode_name(*mode),
-            },
-        ));
-    }
-
-    // A semver range is resolved to a tag over a listing of every tag, then followed as
-    // that tag.
-    let reference = match reference {
-        GitReference::Semver(range) => {
-            let listing = list(&repo, url, "+refs/tags/*:refs/tags/*", options, agent)?.1;
-            GitReference::Tag(refs::highest_matching_tag(&listing, range, &shown)?)
-        }
-        other => other.clone(),
-    };
-    let (refspec, shallow) = match reference.full_name() {
-        Some(full) => (format!("+{full}:{full}"), true),
-        // A bare commit cannot be asked for by name; take every branch, full depth.
-        None => ("+refs/heads/*:refs/remotes/origin/*".to_owned(), false),
-    };
+    check_verify_mode(options, reference, &shown)?;
+    let reference = follow_semver(&repo, url, reference, options, agent)?;
+    let (refspec, shallow) = refspec(&reference);
     let (prepare, listing) = list(&repo, url, &refspec, options, agent)?;
     let resolved = refs::resolve(&listing, &reference, &shown)?;
     let key = artifact::key(&resolved.commit, options.ignore.as_deref());
     let target = artifacts.join(&key);
-    if target.is_dir() {
-        // Verifying needs the objects, which an earlier fetch left in the repository.
-        let verified = match &options.verify {
-            Some(_) if !verify::has_objects(&repo, &resolved) => None,
-            Some(rules) => Some(verify::check(&repo, &resolved, &reference, rules, &shown)?),
-            None => Some(None),
-        };
-        if let Some(verified) = verified {
-            debug!(revision = %resolved.revision, "revision already cached, no fetch");
-            artifact::touch(&target);
-            return Ok(Fetched {
-                shallow: repo.is_shallow().unwrap_or(false),
-                artifact: into_artifact(resolved, target),
-                transferred: false,
-                verified,
-            });
-        }
+    if target.is_dir()
+        && let Some(verified) = verify_cached(&repo, &resolved, &reference, options, &shown)?
+    {
+        debug!(revision = %resolved.revision, "revision already cached, no fetch");
+        artifact::touch(&target);
+        return Ok(Fetched {
+            shallow: repo.is_shallow().unwrap_or(false),
+            artifact: into_artifact(resolved, target),
+            transferred: false,
+            verified,
+        });
     }
 
-    let prepare = if shallow {
-        prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
-    } else {
-        prepare
-    };
-    prepare
-        .receive(gix::progress::Discard, interrupt)
-        .map_err(|e| FetchError::Receive {
-            url: shown.clone(),
-            reference: refspec.clone(),
-            source: e.into(),
-        })?;
+    receive(prepare, shallow, interrupt, &shown, &refspec)?;
     inner.transfers.fetch_add(1, Ordering::Relaxed);
     // Reopen so the new pack and shallow file are seen.
     let repo = gix::open(&repo_dir).map_err(|e| open_err(&shown, e))?;
-
-    let id = commit_id(&resolved, &shown)?;
     let checkout_err = |e: BoxError| FetchError::Checkout {
         url: shown.clone(),
         revision: resolved.revision.clone(),
         source: e,
     };
-    let commit_obj = match repo.find_commit(id) {
-        Ok(c) => c,
-        Err(_) if matches!(reference, GitReference::Commit(_)) => {
-            return Err(FetchError::CommitNotFound {
-                url: shown,
-                commit: resolved.commit,
-            });
-        }
-        Err(e) => return Err(checkout_err(e.into())),
-    };
+    let commit = find_commit(&repo, &resolved, &reference, &shown)?;
     let verified = match &options.verify {
         Some(rules) => verify::check(&repo, &resolved, &reference, rules, &shown)?,
         None => None,
     };
-    let tree = commit_obj.tree().map_err(|e| checkout_err(e.into()))?;
+    let tree = commit.tree().map_err(|e| checkout_err(e.into()))?;
     let staging = artifacts.join(format!(".tmp-{key}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    artifact::write(&tree, &staging, options.ignore.as_deref()).map_err(&checkout_err)?;
-    match std::fs::rename(&staging, &target) {
-        Ok(()) => {}
-        // Someone else wrote the same artifact meanwhile: theirs is as good as ours.
-        Err(_) if target.is_dir() => {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        Err(e) => return Err(checkout_err(e.into())),
-    }
+    write_artifact(&tree, &staging, &target, options.ignore.as_deref()).map_err(checkout_err)?;
     artifact::evict(&artifacts, inner.keep, &target);
     Ok(Fetched {
         artifact: into_artifact(resolved, target),
@@ -301,6 +230,158 @@ fn fetch_blocking(
         shallow: repo.is_shallow().unwrap_or(false),
         verified,
     })
+}
+
+/// The cache's artifacts directory and the bare repository of `url`, created if missing.
+fn cache_dirs(root: &Path, url: &str) -> Result<(PathBuf, PathBuf), FetchError> {
+    let artifacts = root.join("artifacts");
+    let repos = root.join("repos");
+    for dir in [&artifacts, &repos] {
+        std::fs::create_dir_all(dir).map_err(|source| FetchError::Cache {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let repo_dir = repos.join(format!("{:016x}.git", fnv1a(url.as_bytes())));
+    Ok((artifacts, repo_dir))
+}
+
+/// The bare repository at `dir`, made on first use.
+fn open_or_init(dir: &Path, shown: &str) -> Result<gix::Repository, FetchError> {
+    if dir.join("HEAD").exists() {
+        gix::open(dir).map_err(|e| open_err(shown, e))
+    } else {
+        gix::init_bare(dir).map_err(|e| open_err(shown, e))
+    }
+}
+
+/// A tag signature can only be verified on a tag ref: refused before any network work.
+fn check_verify_mode(
+    options: &FetchOptions,
+    reference: &GitReference,
+    shown: &str,
+) -> Result<(), FetchError> {
+    match &options.verify {
+        Some((mode, _)) if *mode != VerifyMode::Head && !reference.is_tag() => Err(verify::failed(
+            shown,
+            "",
+            verify::VerifyError::NotATagRef {
+                mode: verify::mode_name(*mode),
+            },
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A semver range resolved to a tag over a listing of every tag, then followed as that
+/// tag; any other reference as it is.
+fn follow_semver(
+    repo: &gix::Repository,
+    url: &str,
+    reference: &GitReference,
+    options: &FetchOptions,
+    agent: Option<&ssh::Agent>,
+) -> Result<GitReference, FetchError> {
+    match reference {
+        GitReference::Semver(range) => {
+            let listing = list(repo, url, "+refs/tags/*:refs/tags/*", options, agent)?.1;
+            let tag = refs::highest_matching_tag(&listing, range, &redact_url(url))?;
+            Ok(GitReference::Tag(tag))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+/// The refspec fetching `reference`, and whether the fetch may be shallow.
+fn refspec(reference: &GitReference) -> (String, bool) {
+    match reference.full_name() {
+        Some(full) => (format!("+{full}:{full}"), true),
+        // A bare commit cannot be asked for by name; take every branch, full depth.
+        None => ("+refs/heads/*:refs/remotes/origin/*".to_owned(), false),
+    }
+}
+
+/// For an artifact already cached: `Some` with what verified (`Some(None)` when nothing
+/// is asked), or `None` when verifying needs objects an earlier fetch did not leave in
+/// the repository (then fetch again).
+fn verify_cached(
+    repo: &gix::Repository,
+    resolved: &refs::Resolved,
+    reference: &GitReference,
+    options: &FetchOptions,
+    shown: &str,
+) -> Result<Option<Option<String>>, FetchError> {
+    Ok(match &options.verify {
+        Some(_) if !verify::has_objects(repo, resolved) => None,
+        Some(rules) => Some(verify::check(repo, resolved, reference, rules, shown)?),
+        None => Some(None),
+    })
+}
+
+/// Receives the pack (depth 1 when `shallow`).
+fn receive(
+    prepare: Prepare<'static, '_>,
+    shallow: bool,
+    interrupt: &AtomicBool,
+    shown: &str,
+    refspec: &str,
+) -> Result<(), FetchError> {
+    let prepare = if shallow {
+        prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
+    } else {
+        prepare
+    };
+    prepare
+        .receive(gix::progress::Discard, interrupt)
+        .map(drop)
+        .map_err(|e| FetchError::Receive {
+            url: shown.to_owned(),
+            reference: refspec.to_owned(),
+            source: e.into(),
+        })
+}
+
+/// The resolved commit in the repository; a commit ref that the fetch did not bring is
+/// [`FetchError::CommitNotFound`].
+fn find_commit<'repo>(
+    repo: &'repo gix::Repository,
+    resolved: &refs::Resolved,
+    reference: &GitReference,
+    shown: &str,
+) -> Result<gix::Commit<'repo>, FetchError> {
+    let id = commit_id(resolved, shown)?;
+    match repo.find_commit(id) {
+        Ok(commit) => Ok(commit),
+        Err(_) if matches!(reference, GitReference::Commit(_)) => Err(FetchError::CommitNotFound {
+            url: shown.to_owned(),
+            commit: resolved.commit.clone(),
+        }),
+        Err(e) => Err(FetchError::Checkout {
+            url: shown.to_owned(),
+            revision: resolved.revision.clone(),
+            source: e.into(),
+        }),
+    }
+}
+
+/// Writes `tree` into `staging`, then moves it to `target` in one rename.
+fn write_artifact(
+    tree: &gix::Tree<'_>,
+    staging: &Path,
+    target: &Path,
+    ignore: Option<&str>,
+) -> Result<(), BoxError> {
+    let _ = std::fs::remove_dir_all(staging);
+    artifact::write(tree, staging, ignore)?;
+    match std::fs::rename(staging, target) {
+        Ok(()) => Ok(()),
+        // Someone else wrote the same artifact meanwhile: theirs is as good as ours.
+        Err(_) if target.is_dir() => {
+            let _ = std::fs::remove_dir_all(staging);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 type Prepare<'remote, 'repo> = gix::remote::fetch::Prepare<

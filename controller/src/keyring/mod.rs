@@ -16,7 +16,7 @@
 //! Only keys an administrator put there are trusted. The API server records in
 //! `metadata.managedFields` the field manager of every writer, and a writer cannot erase
 //! that record through an apply. Every write Lockstep makes on behalf of a repository or
-//! a tenant carries one of [`DELEGATED_MANAGERS`] (a `Sync`'s or `lockstep apply`'s
+//! a tenant carries one of [`load::DELEGATED_MANAGERS`] (a `Sync`'s or `lockstep apply`'s
 //! server-side apply, the SealedSecret unsealer), and a Sync cannot choose another. A key
 //! Secret that any of them wrote is skipped (log line and `ErrKeyUntrusted` event): a
 //! repository that plants or rewrites a key gets nothing from it. Keys the controller makes
@@ -32,23 +32,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use lockstep_keys::sealing::{
     Certificate, GenerateOptions, RsaKeyBits, SealingKeyPair, SealingPrivateKey,
 };
 use lockstep_sealed::{
     KEY_ACTIVE, KEYRING_FIELD_MANAGER, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_LABEL,
-    UNSEAL_FIELD_MANAGER,
 };
 
 use crate::context::Ctx;
 
-/// Field managers of writes made on behalf of a repository or a tenant: a key Secret any
-/// of them wrote is not trusted.
-pub const DELEGATED_MANAGERS: &[&str] =
-    &[lockstep_engine::apply::FIELD_MANAGER, UNSEAL_FIELD_MANAGER];
+mod load;
+
+use load::load;
 
 /// The loaded keys, oldest first.
 #[derive(Default)]
@@ -318,112 +315,4 @@ fn unix_now() -> u64 {
 
 fn secrets(ctx: &Ctx) -> Api<Secret> {
     Api::namespaced(ctx.client.clone(), &ctx.namespace)
-}
-
-/// Lists the key Secrets (labelled active, plus the pre-0.9 unlabelled Secret named exactly
-/// like the prefix) and parses each; sorted oldest first by certificate `NotBefore`.
-async fn load(ctx: &Ctx) -> Result<KeyRing, Error> {
-    let api = secrets(ctx);
-    let list_error = |source| Error::List {
-        namespace: ctx.namespace.clone(),
-        source,
-    };
-    let selector = format!("{SEALING_KEY_LABEL}={KEY_ACTIVE}");
-    let mut found = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(list_error)?
-        .items;
-    if let Some(legacy) = api.get_opt(&ctx.key_prefix).await.map_err(list_error)?
-        && !found
-            .iter()
-            .any(|s| s.metadata.name == legacy.metadata.name)
-    {
-        found.push(legacy);
-    }
-
-    let mut parsed = Vec::new();
-    for secret in found {
-        let name = secret.metadata.name.clone().unwrap_or_default();
-        if let Some(manager) = delegated_writer(&secret) {
-            let reason = format!(
-                "written by field manager {manager}, which writes for repositories and tenants; import keys with `lockstep keys import`"
-            );
-            report_skipped(ctx, &secret, Skipped::Untrusted, &reason).await;
-            continue;
-        }
-        let renew_requested = secret
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(RENEW_REQUESTED_ANNOTATION));
-        match lockstep_sealed::parse_key_secret(&secret) {
-            Ok(key) => parsed.push((name, renew_requested, key)),
-            Err(reason) => {
-                report_skipped(ctx, &secret, Skipped::Invalid, &reason.to_string()).await;
-            }
-        }
-    }
-    parsed.sort_by_key(|(_, _, (_, cert))| cert.not_before_unix());
-    let mut ring = KeyRing::default();
-    for (secret, renew_requested, (private, certificate)) in parsed {
-        ring.private.push(private);
-        ring.info.push(KeyInfo {
-            secret,
-            certificate,
-            renew_requested,
-        });
-    }
-    Ok(ring)
-}
-
-/// The first of [`DELEGATED_MANAGERS`] that wrote `secret`, if any did.
-fn delegated_writer(secret: &Secret) -> Option<&str> {
-    secret
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|entry| entry.manager.as_deref())
-        .find(|manager| DELEGATED_MANAGERS.contains(manager))
-}
-
-/// Why a sealing key Secret is not used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Skipped {
-    /// Written by a field manager that writes for repositories and tenants.
-    Untrusted,
-    /// Not a sealing key Secret that parses.
-    Invalid,
-}
-
-impl Skipped {
-    /// The event reason.
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Untrusted => "ErrKeyUntrusted",
-            Self::Invalid => "ErrKeyInvalid",
-        }
-    }
-}
-
-/// The `action` of the events about sealing key Secrets.
-const EVENT_ACTION: &str = "LoadKey";
-
-/// Logs, and publishes as a Warning event on the Secret, why a key Secret is not used.
-async fn report_skipped(ctx: &Ctx, secret: &Secret, skipped: Skipped, reason: &str) {
-    let event_reason = skipped.as_str();
-    let name = secret.metadata.name.as_deref().unwrap_or_default();
-    tracing::warn!(secret = name, reason, "skipping a sealing key Secret");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: event_reason.into(),
-        note: Some(format!("sealing key skipped: {reason}")),
-        action: EVENT_ACTION.into(),
-        secondary: None,
-    };
-    let reference = kube::Resource::object_ref(secret, &());
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the {event_reason} event");
-    }
 }

@@ -17,10 +17,10 @@ mod artifact;
 mod auth;
 mod error;
 mod refs;
+mod remote;
 mod ssh;
 mod verify;
 
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -187,9 +187,9 @@ fn fetch_blocking(
     let agent = ssh::Agent::for_credentials(options.credentials.as_ref(), &shown)?;
     let agent = agent.as_ref();
     check_verify_mode(options, reference, &shown)?;
-    let reference = follow_semver(&repo, url, reference, options, agent)?;
-    let (refspec, shallow) = refspec(&reference);
-    let (prepare, listing) = list(&repo, url, &refspec, options, agent)?;
+    let reference = remote::follow_semver(&repo, url, reference, options, agent)?;
+    let (refspec, shallow) = remote::refspec(&reference);
+    let (prepare, listing) = remote::list(&repo, url, &refspec, options, agent)?;
     let resolved = refs::resolve(&listing, &reference, &shown)?;
     let key = artifact::key(&resolved.commit, options.ignore.as_deref());
     let target = artifacts.join(&key);
@@ -206,7 +206,7 @@ fn fetch_blocking(
         });
     }
 
-    receive(prepare, shallow, interrupt, &shown, &refspec)?;
+    remote::receive(prepare, shallow, interrupt, &shown, &refspec)?;
     inner.transfers.fetch_add(1, Ordering::Relaxed);
     // Reopen so the new pack and shallow file are seen.
     let repo = gix::open(&repo_dir).map_err(|e| open_err(&shown, e))?;
@@ -273,34 +273,6 @@ fn check_verify_mode(
     }
 }
 
-/// A semver range resolved to a tag over a listing of every tag, then followed as that
-/// tag; any other reference as it is.
-fn follow_semver(
-    repo: &gix::Repository,
-    url: &str,
-    reference: &GitReference,
-    options: &FetchOptions,
-    agent: Option<&ssh::Agent>,
-) -> Result<GitReference, FetchError> {
-    match reference {
-        GitReference::Semver(range) => {
-            let listing = list(repo, url, "+refs/tags/*:refs/tags/*", options, agent)?.1;
-            let tag = refs::highest_matching_tag(&listing, range, &redact_url(url))?;
-            Ok(GitReference::Tag(tag))
-        }
-        other => Ok(other.clone()),
-    }
-}
-
-/// The refspec fetching `reference`, and whether the fetch may be shallow.
-fn refspec(reference: &GitReference) -> (String, bool) {
-    match reference.full_name() {
-        Some(full) => (format!("+{full}:{full}"), true),
-        // A bare commit cannot be asked for by name; take every branch, full depth.
-        None => ("+refs/heads/*:refs/remotes/origin/*".to_owned(), false),
-    }
-}
-
 /// For an artifact already cached: `Some` with what verified (`Some(None)` when nothing
 /// is asked), or `None` when verifying needs objects an earlier fetch did not leave in
 /// the repository (then fetch again).
@@ -316,29 +288,6 @@ fn verify_cached(
         Some(rules) => Some(verify::check(repo, resolved, reference, rules, shown)?),
         None => Some(None),
     })
-}
-
-/// Receives the pack (depth 1 when `shallow`).
-fn receive(
-    prepare: Prepare<'static, '_>,
-    shallow: bool,
-    interrupt: &AtomicBool,
-    shown: &str,
-    refspec: &str,
-) -> Result<(), FetchError> {
-    let prepare = if shallow {
-        prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
-    } else {
-        prepare
-    };
-    prepare
-        .receive(gix::progress::Discard, interrupt)
-        .map(drop)
-        .map_err(|e| FetchError::Receive {
-            url: shown.to_owned(),
-            reference: refspec.to_owned(),
-            source: e.into(),
-        })
 }
 
 /// The resolved commit in the repository; a commit ref that the fetch did not bring is
@@ -381,84 +330,6 @@ fn write_artifact(
             Ok(())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-type Prepare<'remote, 'repo> = gix::remote::fetch::Prepare<
-    'remote,
-    'repo,
-    Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
->;
-
-/// Connects with `refspec` and lists the remote's refs (the `ls-remote` step).
-fn list<'repo>(
-    repo: &'repo gix::Repository,
-    url: &str,
-    refspec: &str,
-    options: &FetchOptions,
-    agent: Option<&ssh::Agent>,
-) -> Result<(Prepare<'static, 'repo>, Vec<refs::Listed>), FetchError> {
-    let shown = redact_url(url);
-    let list_err = |e: BoxError| FetchError::ListRefs {
-        url: shown.clone(),
-        source: e,
-    };
-    let remote = repo
-        .remote_at(url)
-        .map_err(|e| list_err(e.into()))?
-        .with_refspecs([refspec], gix::remote::Direction::Fetch)
-        .map_err(|e| list_err(e.into()))?;
-    let connection = auth::connect(
-        &remote,
-        options.credentials.as_ref(),
-        options.ca_certificate.as_deref(),
-        agent,
-    )
-    .map_err(list_err)?;
-    let prepare = connection
-        .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| classify(&shown, e.into(), agent))?;
-    let listing = prepare
-        .ref_map()
-        .remote_refs
-        .iter()
-        .map(|r| {
-            let (name, target, peeled) = r.unpack();
-            refs::Listed {
-                name: name.to_string(),
-                target: target.map(ToOwned::to_owned),
-                peeled: peeled.map(ToOwned::to_owned),
-            }
-        })
-        .collect();
-    Ok((prepare, listing))
-}
-
-/// Tells an authentication failure from any other failure to list refs. gix reports these
-/// as messages in its error chain ("Credentials provided for … were not accepted", "No
-/// credentials were returned", "refuses to use a given identity: Will not send credentials
-/// in clear text"), so the chain's text is what is looked at; over SSH, what `ssh` logged.
-fn classify(url: &str, error: BoxError, agent: Option<&ssh::Agent>) -> FetchError {
-    if let Some(failure) = agent.and_then(|a| a.failure(url)) {
-        return failure;
-    }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
-    let mut auth = false;
-    while let Some(err) = cause {
-        let text = err.to_string().to_ascii_lowercase();
-        auth |= text.contains("credentials") || text.contains("authentication");
-        cause = err.source();
-    }
-    if auth {
-        FetchError::Authentication {
-            url: url.to_owned(),
-            source: error,
-        }
-    } else {
-        FetchError::ListRefs {
-            url: url.to_owned(),
-            source: error,
-        }
     }
 }
 

@@ -21,9 +21,9 @@ use serde_json::json;
 
 use super::SyncCtx;
 use super::conditions::Reason;
-use super::reconcile::{protect, sync_client};
 use super::record::Error;
 use super::status::{self, EventAction};
+use super::target::{protect, sync_client};
 
 /// The finalizer every Sync carries while the controller handles it.
 pub const FINALIZER: &str = "finalizers.lockstep.dev";

@@ -8,7 +8,9 @@
 //! revision wakes every Sync that points at the source.
 
 mod conditions;
+mod decide;
 mod finalize;
+mod health;
 mod intervals;
 mod lease;
 mod reconcile;

@@ -15,9 +15,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use lockstep_api::{KubeConfigRef, Sync};
+use lockstep_engine::apply::Protect;
+use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
+
+use super::SyncCtx;
 
 /// Why the target cluster's client could not be built. Never carries kubeconfig text.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +178,39 @@ pub async fn client(
         .await
         .map_err(|e| invalid(e.to_string()))?;
     kube::Client::try_from(config).map_err(|e| invalid(e.to_string()))
+}
+
+/// The client a Sync applies, prunes and reads health with: see this module.
+pub(super) async fn sync_client(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    namespace: &str,
+) -> Result<kube::Client, TargetError> {
+    let user = service_account(sync, namespace, ctx.default_service_account.as_deref())?;
+    client(
+        &ctx.shared.client,
+        &ctx.identities,
+        namespace,
+        sync.spec.kube_config.as_ref(),
+        user.as_deref(),
+    )
+    .await
+}
+
+/// What a Sync may not write: sealing key Secrets anywhere and, for a Sync outside the
+/// controller's own namespace that applies to the local cluster, that namespace (its
+/// keys, its Deployment).
+pub(super) fn protect(sync: &Sync, ctx: &SyncCtx) -> Protect {
+    let protect = Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT);
+    let outside = sync.namespace().as_deref() != Some(ctx.shared.namespace.as_str());
+    if outside && sync.spec.kube_config.is_none() {
+        protect.namespace(
+            &ctx.shared.namespace,
+            "it is the controller's own; only Syncs in it may write there",
+        )
+    } else {
+        protect
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,352 @@
+//! What a Sync reconcile does: wait for dependencies and the source, render the artifact, then
+//! apply and prune (`mode: auto`, or `manual` once the revision is approved) or report the
+//! plan (`manual`), check health, and record what happened ([`super::record`]).
+//!
+//! - A revision already applied is not applied again unless `selfHeal` is on (then every
+//!   interval's dry-run finds and reverts drift), the spec changed, the last attempt
+//!   failed, or a reconcile was requested (`lockstep.dev/requestedAt`).
+//! - Health is looked at, not waited for: while objects roll out the Sync says
+//!   `Progressing` and looks again in a second, so a slow rollout never holds a worker
+//!   that other Syncs need. The timeout counts from when it started progressing.
+//! - Every object is checked before the first write (`lockstep_engine::run::prepare`): a
+//!   revision with a rejected object, or an object another owner holds, writes nothing.
+//! - Before the first write the inventory already lists every object the apply may write
+//!   (`Verdict::Applying`), and status says which revision is being applied: a controller
+//!   killed mid-apply has recorded what it wrote, so a later revision prunes it.
+//! - Nothing is pruned after a failed render or apply.
+//! - Every request about the Sync's objects is made as its ServiceAccount when it has one
+//!   ([`super::target`]); reads of other Syncs and of its own Secrets as the controller.
+//! - A deleted Sync is cleaned up by [`super::finalize`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::events::EventType;
+use lockstep_api::{
+    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, ObjectKey,
+    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
+};
+use lockstep_engine::apply::{ApplyError, ApplyOptions};
+use lockstep_engine::fetch::Artifact;
+use lockstep_engine::redact::Redactor;
+use lockstep_engine::render::{Owner, RenderOptions, render};
+use lockstep_engine::run::{self, RunError, RunOptions};
+use lockstep_engine::secrets::Prepared;
+
+use super::conditions::{self, READY, Reason, WireReason};
+use super::health::check_health;
+use super::reconcile::source_of;
+use super::record::{Error, Health, Verdict, record};
+use super::status::{self, EventAction};
+use super::target::{protect, sync_client};
+use super::{SyncCtx, secrets};
+
+/// What to do with a Sync: each step either hands the next its input or ends the
+/// reconcile with a verdict.
+pub(super) async fn decide(
+    sync: &mut Sync,
+    ctx: &SyncCtx,
+    timeout: Duration,
+) -> Result<Verdict, Error> {
+    let status = sync.status.clone().unwrap_or_default();
+    let (artifact, client) = match inputs(sync, ctx).await {
+        Ok(inputs) => inputs,
+        Err(verdict) => return Ok(verdict),
+    };
+    let revision = artifact.revision.clone();
+    if let Some(verdict) = unchanged(sync, ctx, &client, &status, &revision, timeout).await {
+        return Ok(verdict);
+    }
+    let prepared = match render_and_decrypt(sync, ctx, &artifact, &revision, timeout).await {
+        Ok(prepared) => prepared,
+        Err(verdict) => return Ok(verdict),
+    };
+    let options = run_options(sync, ctx, &status, timeout);
+    let checked = match run::prepare(&client, &prepared.manifests, &options).await {
+        Ok(checked) => checked,
+        Err(err) => return Ok(refused(&err, &prepared.redactor, &revision)),
+    };
+    let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
+    if sync.spec.mode == SyncMode::Manual && !approved {
+        let plan = checked.plan(&revision);
+        if plan.changes.is_empty() {
+            let summary = "in sync, nothing to approve".into();
+            let health = Health::Unchecked;
+            return Ok(applied(revision, summary, false, status.inventory, health));
+        }
+        return Ok(Verdict::Planned(plan));
+    }
+    let intent = checked.intent();
+    let new_revision = status.last_attempted_revision.as_ref() != Some(&revision);
+    if checked.writes() && (intent != status.inventory || new_revision) {
+        let applying = Verdict::Applying {
+            revision: revision.clone(),
+            inventory: intent,
+        };
+        record(sync, ctx, applying).await?;
+    }
+    let outcome = checked.run().await;
+    Ok(match outcome {
+        Ok(outcome) => {
+            ctx.refresh_after(&ObjectKey::of(sync), prepared.refresh);
+            after_apply(sync, ctx, &client, outcome, revision, timeout).await
+        }
+        Err(err) => {
+            let reason = match &err {
+                RunError::Prune { .. } => Reason::PruneFailed,
+                _ => Reason::ReconciliationFailed,
+            };
+            Verdict::Failed {
+                reason,
+                message: prepared.redactor.scrub(&err.to_string()),
+                revision,
+                inventory: Some(err.inventory().to_vec()),
+            }
+        }
+    })
+}
+
+/// What an apply needs before anything is rendered: a permitted source with an
+/// artifact, dependencies Ready, and the client to apply as.
+async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), Verdict> {
+    let namespace = sync.namespace().unwrap_or_default();
+    let source = source_of(sync);
+    if ctx.no_cross_namespace_refs && source.namespace != namespace {
+        return Err(Verdict::Stalled(format!(
+            "sourceRef {source} is in another namespace, which this controller refuses"
+        )));
+    }
+    if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
+        return Err(waiting);
+    }
+    let Some(artifact) = ctx.artifact(&source) else {
+        return Err(Verdict::Waiting {
+            reason: Reason::ArtifactFailed,
+            message: format!("GitSource {source} has no artifact yet"),
+        });
+    };
+    match sync_client(sync, ctx, &namespace).await {
+        Ok(client) => Ok((artifact, client)),
+        Err(err) => {
+            let reason = Reason::ReconciliationFailed;
+            Err(Verdict::failed(reason, err.to_string(), &artifact.revision))
+        }
+    }
+}
+
+/// The verdict when `revision` is applied already and nothing asks for another apply:
+/// a rollout still being watched is looked at again; a Ready Sync without `selfHeal` or
+/// references due for a refresh is left alone.
+async fn unchanged(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    client: &kube::Client,
+    status: &SyncStatus,
+    revision: &str,
+    timeout: Duration,
+) -> Option<Verdict> {
+    if !current_attempt(sync, status, revision) {
+        return None;
+    }
+    let ready = conditions::get(&status.conditions, READY)?;
+    let inventory = status.inventory.clone();
+    if ready.status == ConditionStatus::False && ready.reason == Reason::Progressing.as_str() {
+        // Applied already; only the rollout is being watched.
+        let since = ready.last_transition_time.as_str();
+        let health = check_health(sync, ctx, client, &inventory, since, timeout).await;
+        return Some(applied(
+            revision.to_owned(),
+            "no change".into(),
+            false,
+            inventory,
+            health,
+        ));
+    }
+    let refresh_due = ctx
+        .refresh_in(&ObjectKey::of(sync))
+        .is_some_and(|r| r.is_zero());
+    (ready.status == ConditionStatus::True && !sync.spec.self_heal && !refresh_due).then(|| {
+        let health = Health::Unchecked;
+        applied(
+            revision.to_owned(),
+            "no change".into(),
+            false,
+            inventory,
+            health,
+        )
+    })
+}
+
+/// The artifact's path rendered, then its SOPS files decrypted and its references
+/// resolved, within `timeout`.
+async fn render_and_decrypt(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    artifact: &Artifact,
+    revision: &str,
+    timeout: Duration,
+) -> Result<Prepared, Verdict> {
+    let options = RenderOptions {
+        owner: Some(owner(sync)),
+        target_namespace: sync.spec.target_namespace.clone(),
+    };
+    let path = sync.spec.path.clone().unwrap_or_default();
+    let root = artifact.path.clone();
+    let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
+    let rendered = match rendered {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(err)) => {
+            return Err(Verdict::failed(
+                Reason::BuildFailed,
+                err.to_string(),
+                revision,
+            ));
+        }
+        Err(err) => {
+            let message = format!("render: {err}");
+            return Err(Verdict::failed(Reason::BuildFailed, message, revision));
+        }
+    };
+    // The reconcile's time budget for its CPU-bound part: a file that takes longer to
+    // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
+    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered);
+    match tokio::time::timeout(timeout, prepare).await {
+        Ok(Ok(prepared)) => Ok(prepared),
+        Ok(Err(failure)) => Err(Verdict::failed(failure.reason, failure.message, revision)),
+        Err(_) => {
+            let message = format!(
+                "decrypting and resolving the secrets took longer than the timeout \
+                 ({timeout:?}); nothing was applied: check the SOPS files for unusually \
+                 large key entries, or raise spec.timeout"
+            );
+            Err(Verdict::failed(Reason::DecryptionFailed, message, revision))
+        }
+    }
+}
+
+/// The Sync as the owner of what it applies.
+fn owner(sync: &Sync) -> Owner {
+    Owner {
+        name: sync.name_any(),
+        namespace: sync.namespace().unwrap_or_default(),
+    }
+}
+
+/// How the engine applies and prunes for `sync`.
+fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duration) -> RunOptions {
+    RunOptions {
+        owner: owner(sync),
+        previous: status.inventory.clone(),
+        prune: sync.spec.prune,
+        apply: ApplyOptions {
+            force: sync.spec.force,
+            force_ownership: sync.spec.force_ownership.unwrap_or(false),
+            wait_timeout: timeout,
+            kinds: if sync.spec.kube_config.is_none() {
+                ctx.kinds.clone()
+            } else {
+                Arc::default()
+            },
+            protect: protect(sync, ctx),
+            owners: Some(ctx.shared.client.clone()),
+        },
+    }
+}
+
+/// After a successful apply: an event per object taken over, then one look at health.
+async fn after_apply(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    client: &kube::Client,
+    outcome: run::Outcome,
+    revision: String,
+    timeout: Duration,
+) -> Verdict {
+    for (entry, holder) in &outcome.changes.taken {
+        let note = format!(
+            "{} taken over from {holder} (spec.forceOwnership)",
+            lockstep_engine::inventory::id(entry)
+        );
+        let (warning, reason) = (EventType::Warning, Reason::OwnershipTaken);
+        status::publish(ctx, sync, warning, reason, EventAction::Reconcile, &note).await;
+    }
+    let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
+    let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;
+    let summary = outcome.summary();
+    applied(revision, summary, wrote, outcome.inventory, health)
+}
+
+/// A revision refused by the checks before the first write.
+fn refused(err: &ApplyError, redactor: &Redactor, revision: &str) -> Verdict {
+    let (reason, hint) = match err {
+        ApplyError::Owned { .. } => (
+            Reason::OwnershipConflict,
+            "; set spec.forceOwnership: true to take them over, or remove them from the source",
+        ),
+        ApplyError::ImmutableField { .. } => (
+            Reason::ReconciliationFailed,
+            "; set spec.force: true (or annotate the object lockstep.dev/force: enabled) to delete and recreate it",
+        ),
+        _ => (Reason::ReconciliationFailed, ""),
+    };
+    let message = format!(
+        "{}; nothing of revision {revision} was applied{hint}",
+        redactor.scrub(&err.to_string())
+    );
+    Verdict::failed(reason, message, revision)
+}
+
+fn applied(
+    revision: String,
+    summary: String,
+    wrote: bool,
+    inventory: Vec<InventoryEntry>,
+    health: Health,
+) -> Verdict {
+    Verdict::Applied {
+        revision,
+        summary,
+        wrote,
+        inventory,
+        health,
+    }
+}
+
+/// Whether the status already describes an attempt at `revision` with this spec and no
+/// newer reconcile request.
+fn current_attempt(sync: &Sync, status: &SyncStatus, revision: &str) -> bool {
+    let requested = sync.annotations().get(REQUESTED_AT_ANNOTATION);
+    status.last_attempted_revision.as_deref() == Some(revision)
+        && status.observed_generation == sync.metadata.generation
+        && requested.is_none_or(|r| status.last_handled_requested_at.as_ref() == Some(r))
+}
+
+/// The first dependency that is not Ready at its current generation, as a wait.
+async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Verdict> {
+    for dependency in &sync.spec.depends_on {
+        let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
+        let name = format!("{dep_namespace}/{}", dependency.name);
+        if ctx.no_cross_namespace_refs && dep_namespace != namespace {
+            return Some(Verdict::Stalled(format!(
+                "dependency {name} is in another namespace, which this controller refuses"
+            )));
+        }
+        let api: Api<Sync> = Api::namespaced(ctx.shared.client.clone(), dep_namespace);
+        let ready = match api.get_opt(&dependency.name).await {
+            Ok(Some(dep)) => dep.status.as_ref().is_some_and(|s| {
+                conditions::is_true(&s.conditions, READY)
+                    && s.observed_generation == dep.metadata.generation
+            }),
+            _ => false,
+        };
+        if !ready {
+            return Some(Verdict::Waiting {
+                reason: Reason::DependencyNotReady,
+                message: format!("dependency '{name}' is not ready"),
+            });
+        }
+    }
+    None
+}

@@ -64,7 +64,7 @@ async fn run() -> anyhow::Result<()> {
 
     let externalsecrets = flags
         .external_secrets
-        .then(|| tokio::spawn(externalsecret::run(ctx.client.clone())));
+        .then(|| tokio::spawn(externalsecret::run(ctx.clone())));
 
     sealed::run(ctx).await;
     if let Some(externalsecrets) = externalsecrets {

@@ -18,23 +18,25 @@ use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::ESO_MANAGED_LABEL;
 use lockstep_eso::fetch::targets;
 
-/// What every reconcile shares.
+/// What every reconcile shares: the controller's one [`crate::context::Ctx`], plus the
+/// ExternalSecret side's own event recorder.
 pub struct Ctx {
-    /// The Kubernetes client.
-    client: kube::Client,
+    /// What every part of the controller shares (the client).
+    shared: Arc<crate::context::Ctx>,
     /// Publishes events as `external-secrets`, the component name ESO uses.
     recorder: Recorder,
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C.
-pub async fn run(client: kube::Client) {
+pub async fn run(shared: Arc<crate::context::Ctx>) {
     let reporter = Reporter {
         controller: "external-secrets".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let client = shared.client.clone();
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), reporter),
-        client: client.clone(),
+        shared,
     });
     let externalsecrets: Api<ExternalSecret> = Api::all(client.clone());
     let secrets: Api<Secret> = Api::all(client);

@@ -25,6 +25,36 @@ use super::Ctx;
 /// How soon a failed ExternalSecret is tried again (Vault back, a Secret created).
 const RETRY: Duration = Duration::from_secs(30);
 
+/// Why an event about an ExternalSecret is published, with ESO's reason names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventReason {
+    /// The provider's values could not be read (a Warning).
+    UpdateFailed,
+    /// A `data` entry names a key the provider does not have.
+    MissingProviderSecret,
+    /// The target Secret was created.
+    Created,
+    /// The target Secret was updated.
+    Updated,
+    /// The target Secret was deleted (`deletionPolicy: Delete`, or orphaned).
+    Deleted,
+}
+
+impl EventReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::UpdateFailed => "UpdateFailed",
+            Self::MissingProviderSecret => "MissingProviderSecret",
+            Self::Created => "Created",
+            Self::Updated => "Updated",
+            Self::Deleted => "Deleted",
+        }
+    }
+}
+
+/// The `action` of every ExternalSecret event.
+const EVENT_ACTION: &str = "Reconcile";
+
 /// A Kubernetes call failed; the reconcile is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -83,7 +113,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
     let es_name = es.metadata.name.clone().unwrap_or_default();
     let full_name = format!("{namespace}/{es_name}");
     let kube_error = |step: String| api_error(&full_name, step);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.shared.client.clone(), &namespace);
     let name = target_name(&es);
     let existing = secrets
         .get_opt(&name)
@@ -96,13 +126,21 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
 
     let outcome = match read(&ctx, &es, &namespace).await {
         Err(err) => {
-            publish(&ctx, &es, EventType::Warning, "UpdateFailed", &err).await;
+            publish(
+                &ctx,
+                &es,
+                EventType::Warning,
+                EventReason::UpdateFailed,
+                &err,
+            )
+            .await;
             Outcome::failed(format!("could not get secret data from provider: {err}"))
         }
         Ok(fetched) => {
             for field in &fetched.missing {
                 let note = format!("secret does not exist at provider using {field}");
-                publish(&ctx, &es, EventType::Normal, "MissingProviderSecret", &note).await;
+                let reason = EventReason::MissingProviderSecret;
+                publish(&ctx, &es, EventType::Normal, reason, &note).await;
             }
             write(&ctx, &es, &secrets, existing, fetched).await?
         }
@@ -152,8 +190,8 @@ async fn read(
     es: &ExternalSecret,
     namespace: &str,
 ) -> Result<Fetched, lockstep_eso::Error> {
-    let (store, provider) = fetch::store_of(&ctx.client, es).await?;
-    let vault = fetch::open(&ctx.client, store, &provider, namespace).await?;
+    let (store, provider) = fetch::store_of(&ctx.shared.client, es).await?;
+    let vault = fetch::open(&ctx.shared.client, store, &provider, namespace).await?;
     fetch::fetch(es, &vault).await
 }
 
@@ -191,7 +229,14 @@ async fn write(
                             ));
                         }
                     }
-                    publish(ctx, es, EventType::Normal, "Deleted", message::DELETED).await;
+                    publish(
+                        ctx,
+                        es,
+                        EventType::Normal,
+                        EventReason::Deleted,
+                        message::DELETED,
+                    )
+                    .await;
                 }
                 return Ok(Outcome::done(Reason::SecretDeleted, message::DELETED, None));
             }
@@ -236,7 +281,14 @@ async fn write(
                 .create(&params, &desired)
                 .await
                 .map_err(kube_error(format!("creating Secret {namespace}/{name}")))?;
-            publish(ctx, es, EventType::Normal, "Created", "secret created").await;
+            publish(
+                ctx,
+                es,
+                EventType::Normal,
+                EventReason::Created,
+                "secret created",
+            )
+            .await;
         }
         Some(existing) if existing == desired => {}
         Some(existing) => {
@@ -253,7 +305,14 @@ async fn write(
                 .replace(&name, &params, &desired)
                 .await
                 .map_err(kube_error(format!("updating Secret {namespace}/{name}")))?;
-            publish(ctx, es, EventType::Normal, "Updated", "secret updated").await;
+            publish(
+                ctx,
+                es,
+                EventType::Normal,
+                EventReason::Updated,
+                "secret updated",
+            )
+            .await;
         }
     }
     Ok(Outcome::done(
@@ -299,7 +358,7 @@ async fn delete_orphans(
             ctx,
             es,
             EventType::Normal,
-            "Deleted",
+            EventReason::Deleted,
             "secret deleted because it was orphaned",
         )
         .await;
@@ -314,7 +373,7 @@ async fn write_status(
 ) -> Result<(), kube::Error> {
     let namespace = es.metadata.namespace.as_deref().unwrap_or_default();
     let name = es.metadata.name.as_deref().unwrap_or_default();
-    let api: Api<ExternalSecret> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<ExternalSecret> = Api::namespaced(ctx.shared.client.clone(), namespace);
     let patch = serde_json::json!({ "status": status });
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -325,14 +384,15 @@ async fn publish(
     ctx: &Ctx,
     es: &ExternalSecret,
     type_: EventType,
-    reason: &str,
+    reason: EventReason,
     note: &(impl std::fmt::Display + ?Sized),
 ) {
+    let reason = reason.as_str();
     let event = Event {
         type_,
         reason: reason.into(),
         note: Some(note.to_string().chars().take(1000).collect()),
-        action: "Reconcile".into(),
+        action: EVENT_ACTION.into(),
         secondary: None,
     };
     let reference = es.object_ref(&());

@@ -176,6 +176,38 @@ fn cases() -> Vec<Value> {
                 "data": [{"secretKey": "a", "remoteRef": {"key": "db", "property": "no.such"}}],
             }),
         ),
+        es(
+            "gone-delete",
+            json!({
+                "secretStoreRef": store,
+                "target": {"deletionPolicy": "Delete"},
+                "data": [{"secretKey": "a", "remoteRef": {"key": "never/written"}}],
+            }),
+        ),
+        es(
+            "gone-merge",
+            json!({
+                "secretStoreRef": store,
+                "target": {"deletionPolicy": "Merge"},
+                "data": [{"secretKey": "a", "remoteRef": {"key": "never/written"}}],
+            }),
+        ),
+        es(
+            "once-immutable",
+            json!({
+                "refreshInterval": "0", "secretStoreRef": store,
+                "target": {"immutable": true},
+                "data": [{"secretKey": "a", "remoteRef": {"key": "app", "property": "api-key"}}],
+            }),
+        ),
+        es(
+            "no-write",
+            json!({
+                "secretStoreRef": store,
+                "target": {"creationPolicy": "None"},
+                "data": [{"secretKey": "a", "remoteRef": {"key": "app", "property": "api-key"}}],
+            }),
+        ),
     ]
 }
 
@@ -312,6 +344,10 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     let expected = BTreeMap::from([
         ("bad-property", "SecretSyncedError"),
         ("extract", "SecretSynced"),
+        ("gone-delete", "SecretDeleted"),
+        ("gone-merge", "SecretSynced"),
+        ("no-write", "SecretSynced"),
+        ("once-immutable", "SecretSynced"),
         ("legacy", "SecretSynced"),
         ("merge", "SecretSynced"),
         ("merge-missing", "SecretMissing"),

@@ -24,6 +24,7 @@ pub(super) fn compute(object: &Value) -> Option<Health> {
         ("", "Namespace") => namespace(object),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(object),
         ("bitnami.com", "SealedSecret") => sealed_secret(object),
+        ("external-secrets.io", "ExternalSecret") => external_secret(object),
         // Always current, whatever their status says.
         ("", "ConfigMap" | "Secret") | ("batch", "CronJob") | ("policy", "PodDisruptionBudget") => {
             Health::current("no status to wait for")
@@ -259,6 +260,20 @@ fn crd(c: &Value) -> Health {
 /// Unsealed when the SealedSecret controller says `Synced=True`; `Synced=False` is its
 /// unseal error (no key decrypts it, a Secret it may not overwrite), as Flux's documented
 /// SealedSecret health check reads it.
+/// ESO's `Ready` condition. ESO writes no `observedGeneration`; its
+/// `syncedResourceVersion` (`<generation>-<hash>`) tells whether the last sync was of this
+/// generation.
+fn external_secret(e: &Value) -> Health {
+    let generation = int(e, "/metadata/generation", 0).to_string();
+    let synced = string(e, "/status/syncedResourceVersion");
+    let current = synced.split_once('-').is_some_and(|(g, _)| g == generation);
+    match conditions(e).find(|c| c["type"] == "Ready") {
+        Some(c) if c["status"] == "False" => Health::failed(describe("not synced", c)),
+        Some(c) if c["status"] == "True" && current => Health::current("synced"),
+        _ => Health::in_progress("not synced yet"),
+    }
+}
+
 fn sealed_secret(s: &Value) -> Health {
     match conditions(s).find(|c| c["type"] == "Synced") {
         Some(c) if c["status"] == "True" => Health::current("unsealed"),

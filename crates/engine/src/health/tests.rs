@@ -336,6 +336,23 @@ fn deletion_first_and_plain_kinds() {
 }
 
 #[test]
+fn external_secrets_by_their_ready_condition() {
+    let es = |status: Value| {
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": "e", "generation": 2}, "status": status})
+    };
+    assert_eq!(status_of(es(json!({}))), Status::InProgress);
+    let synced = json!({"syncedResourceVersion": "2-abc",
+        "conditions": [cond("Ready", "True", "SecretSynced")]});
+    assert_eq!(status_of(es(synced)), Status::Current);
+    let stale = json!({"syncedResourceVersion": "1-abc",
+        "conditions": [cond("Ready", "True", "SecretSynced")]});
+    assert_eq!(status_of(es(stale)), Status::InProgress);
+    let failed = json!({"conditions": [cond("Ready", "False", "SecretSyncedError")]});
+    assert_eq!(status_of(es(failed)), Status::Failed);
+}
+
+#[test]
 fn sealed_secrets_until_unsealed() {
     let sealed = |status: Value| {
         json!({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",

@@ -169,11 +169,17 @@ pub enum DeletionPolicy {
 /// One Secret key read from one remote value.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ExternalSecretData {
     /// The key in the Secret.
     pub secret_key: String,
     /// Where the value is.
     pub remote_ref: RemoteRef,
+    /// Other ESO settings (`sourceRef`): kept as written, refused by name at reconcile time
+    /// until implemented.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// A remote value: its key (path), and optionally a property inside it and a version.

@@ -148,6 +148,12 @@ pub async fn fetch(es: &ExternalSecret, store: &VaultStore) -> Result<Fetched, E
         }
     }
     for (i, entry) in es.spec.data.iter().enumerate() {
+        if let Some(setting) = entry.other.keys().next() {
+            return Err(Error::Field {
+                field: format!("spec.data[{i}].{setting}"),
+                reason: "not supported by Lockstep yet".into(),
+            });
+        }
         let field = format!("spec.data[{i}].remoteRef");
         let remote = &entry.remote_ref;
         let Some(value) = read(store, &field, remote).await? else {

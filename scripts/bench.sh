@@ -200,7 +200,7 @@ chmod +x rotate-loop.sh
 bench rotate-1000 --warmup 0 --runs "$rotate_runs" \
   --prepare "sh -c 'rm -rf rotate && cp -r rotate-orig rotate'" \
   -n sops "./rotate-loop.sh $sops" \
-  -n lockstep "$lockstep rotate rotate"
+  -n lockstep "$lockstep rotate --yes rotate"
 # The tree lockstep left opens with sops.
 "$sops" decrypt rotate/team-1/s1.enc.yaml > rotate-check.txt
 grep canary-rotate-0000 rotate-check.txt > /dev/null

@@ -1,0 +1,144 @@
+//! [`SecretStore`] and [`ClusterSecretStore`]: where an ExternalSecret's values live and how
+//! to log in, with the one provider Lockstep implements (Vault) typed and the others kept
+//! by name.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use serde::{Deserialize, Serialize};
+
+/// Where values live and how to log in, for ExternalSecrets of one namespace.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "external-secrets.io",
+    version = "v1",
+    kind = "SecretStore",
+    namespaced,
+    shortname = "ss",
+    category = "external-secrets"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct SecretStoreSpec {
+    /// Serve only ExternalSecrets of controllers with this class; empty for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// The provider: exactly one field.
+    pub provider: SecretStoreProvider,
+}
+
+/// Where values live and how to log in, for ExternalSecrets of every namespace.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "external-secrets.io",
+    version = "v1",
+    kind = "ClusterSecretStore",
+    shortname = "css",
+    category = "external-secrets"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct ClusterSecretStoreSpec {
+    /// Serve only ExternalSecrets of controllers with this class; empty for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// The provider: exactly one field.
+    pub provider: SecretStoreProvider,
+}
+
+/// A store's provider. Only Vault is implemented; any other is kept by name in `other`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct SecretStoreProvider {
+    /// HashiCorp Vault or OpenBao.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault: Option<VaultProvider>,
+    /// Providers not implemented, by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `provider.vault`: a Vault or OpenBao KV engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultProvider {
+    /// The server's URL (`https://vault:8200`).
+    pub server: String,
+    /// The KV engine's mount (`secret`); without it the mount is the first segment of
+    /// each remote key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The KV engine version: `v2` (default) or `v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VaultKvVersion>,
+    /// A Vault Enterprise / OpenBao namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// How to log in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<VaultAuthSpec>,
+}
+
+/// The KV engine version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum VaultKvVersion {
+    /// KV version 1.
+    #[serde(rename = "v1")]
+    V1,
+    /// KV version 2.
+    #[default]
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// `provider.vault.auth`: one login method. Methods not implemented are kept by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct VaultAuthSpec {
+    /// A token, from a key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeySelector>,
+    /// AppRole: a role id (or a Secret key holding it) and a secret id from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role: Option<VaultAppRole>,
+    /// Methods not implemented, by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `auth.appRole`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultAppRole {
+    /// The auth mount; default `approle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The role id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// A Secret key holding the role id (when `roleId` is not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_ref: Option<SecretKeySelector>,
+    /// The Secret key holding the secret id.
+    pub secret_ref: SecretKeySelector,
+}
+
+/// A key of a Secret. `namespace` is honoured for ClusterSecretStores only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SecretKeySelector {
+    /// The Secret's name.
+    #[serde(default)]
+    pub name: String,
+    /// The key.
+    #[serde(default)]
+    pub key: String,
+    /// The Secret's namespace (ClusterSecretStore only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use lockstep_sops::stores::json::string;
 use serde_json::Value;
 use sha3::{Digest, Sha3_224};
 
@@ -89,7 +90,7 @@ fn write_value(out: &mut String, value: &Value, numbers: Numbers) {
             Numbers::Verbatim => out.push_str(&n.to_string()),
             Numbers::Float => out.push_str(&float_json(n.as_f64().unwrap_or_default())),
         },
-        Value::String(s) => write_string(out, s),
+        Value::String(s) => string(out, s.as_bytes()),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -108,36 +109,13 @@ fn write_value(out: &mut String, value: &Value, numbers: Numbers) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_string(out, key);
+                string(out, key.as_bytes());
                 out.push(':');
                 write_value(out, &map[key], numbers);
             }
             out.push('}');
         }
     }
-}
-
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// `strconv.FormatFloat(f, 'f', -1, 64)`: the shortest decimal that reads back as `f`,

@@ -158,7 +158,7 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
         redactor.scrub_value(&mut merged);
         if live != merged {
             let mut text = note
-                .map(|n| format!("# {}: {n}\n", id(&entry).trim_start_matches('/')))
+                .map(|n| format!("# {}: {n}\n", id(&entry)))
                 .unwrap_or_default();
             text.push_str(&unified(&id(&entry), &live, &merged)?);
             diffs.push(text);
@@ -212,12 +212,10 @@ fn unified(id: &str, live: &Value, merged: &Value) -> anyhow::Result<String> {
         })
     };
     let (old, new) = (text(live)?, text(merged)?);
-    // `/ConfigMap/ns/name` for the core group reads better without its leading slash.
-    let name = id.trim_start_matches('/');
     Ok(similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("live/{name}"), &format!("merged/{name}"))
+        .header(&format!("live/{id}"), &format!("merged/{id}"))
         .to_string())
 }
 

@@ -11,9 +11,27 @@ use lockstep_api::InventoryEntry;
 
 use crate::apply::ChangeSet;
 
-/// `group/kind/namespace/name`: how an entry is compared and shown. The version is left
-/// out, so an object moving from `v1beta1` to `v1` is the same object.
+/// How an object is named to a person, as Flux prints it: `Kind/namespace/name`, or
+/// `Kind/name` when it is cluster-scoped (`Namespace/ux`, `ConfigMap/ux/settings`).
+/// kubectl's `configmap/settings` drops the namespace, which an apply spanning several
+/// namespaces needs; the API group is left out as Flux does ([`key`] keeps it, for
+/// comparing).
 pub fn id(entry: &InventoryEntry) -> String {
+    display(&entry.kind, &entry.namespace, &entry.name)
+}
+
+/// [`id`] from its parts, for an object not in an inventory entry yet.
+pub fn display(kind: &str, namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}/{namespace}/{name}")
+    }
+}
+
+/// `group/kind/namespace/name`: how entries are compared. The version is left out, so an
+/// object moving from `v1beta1` to `v1` is the same object.
+pub fn key(entry: &InventoryEntry) -> String {
     format!(
         "{}/{}/{}/{}",
         entry.group, entry.kind, entry.namespace, entry.name
@@ -28,10 +46,10 @@ pub fn from_change_set(changes: &ChangeSet) -> Vec<InventoryEntry> {
 
 /// Entries of `previous` that are not in `current`, in the order they were applied.
 pub fn stale(previous: &[InventoryEntry], current: &[InventoryEntry]) -> Vec<InventoryEntry> {
-    let keep: HashSet<String> = current.iter().map(id).collect();
+    let keep: HashSet<String> = current.iter().map(key).collect();
     previous
         .iter()
-        .filter(|e| !keep.contains(&id(e)))
+        .filter(|e| !keep.contains(&key(e)))
         .cloned()
         .collect()
 }
@@ -39,8 +57,8 @@ pub fn stale(previous: &[InventoryEntry], current: &[InventoryEntry]) -> Vec<Inv
 /// `first`, then the entries of `second` not already in it.
 pub fn union(first: &[InventoryEntry], second: &[InventoryEntry]) -> Vec<InventoryEntry> {
     let mut out = first.to_vec();
-    let mut seen: HashSet<String> = first.iter().map(id).collect();
-    out.extend(second.iter().filter(|e| seen.insert(id(e))).cloned());
+    let mut seen: HashSet<String> = first.iter().map(key).collect();
+    out.extend(second.iter().filter(|e| seen.insert(key(e))).cloned());
     out
 }
 
@@ -165,6 +183,25 @@ mod tests {
         }
     }
 
+    /// What people read: `Kind/namespace/name`, `Kind/name` when cluster-scoped, never the
+    /// `/Namespace//ux` the comparison key would give (UX review D24).
+    #[test]
+    fn objects_are_named_as_flux_names_them() {
+        assert_eq!(id(&entry("", "Namespace", "", "ux", "v1")), "Namespace/ux");
+        assert_eq!(
+            id(&entry("", "ConfigMap", "ux", "settings", "v1")),
+            "ConfigMap/ux/settings"
+        );
+        assert_eq!(
+            id(&entry("apps", "Deployment", "ux", "web", "v1")),
+            "Deployment/ux/web"
+        );
+        assert_eq!(
+            key(&entry("", "Namespace", "", "ux", "v1")),
+            "/Namespace//ux"
+        );
+    }
+
     #[test]
     fn union_keeps_order_and_drops_duplicates() {
         let a = entry("", "ConfigMap", "ns", "a", "v1");
@@ -186,6 +223,6 @@ mod tests {
             entry("", "ConfigMap", "a", "one", "v1"),
         ];
         assert_eq!(stale(&previous, &current), vec![previous[1].clone()]);
-        assert_eq!(id(&previous[0]), "/ConfigMap/a/one");
+        assert_eq!(key(&previous[0]), "/ConfigMap/a/one");
     }
 }

@@ -25,7 +25,7 @@ use kube::api::Api;
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Sync};
 use serde_json::Value;
 
-use crate::inventory::{self, id};
+use crate::inventory::{self, key};
 
 /// The labels by which one kind of owner marks the objects it applied.
 #[derive(Debug, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl Holders {
         claims: &[Claim],
         ours: Option<&Claim>,
     ) -> Option<Holder> {
-        let id = id(entry);
+        let key = key(entry);
         for claim in claims.iter().filter(|c| Some(*c) != ours) {
             if !self.read.contains_key(claim) {
                 let listed = read_listed(&self.client, claim).await;
@@ -172,13 +172,13 @@ impl Holders {
                         reason: reason.clone(),
                     });
                 }
-                Ok(listed) if listed.sync.contains(&id) => {
+                Ok(listed) if listed.sync.contains(&key) => {
                     return Some(Holder::Sync {
                         namespace: claim.namespace.clone(),
                         name: claim.name.clone(),
                     });
                 }
-                Ok(listed) if listed.apply.contains(&id) => {
+                Ok(listed) if listed.apply.contains(&key) => {
                     return Some(Holder::Apply {
                         namespace: claim.namespace.clone(),
                         name: claim.name.clone(),
@@ -199,7 +199,7 @@ async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
         Err(kube::Error::Api(status)) if status.code == 404 => None,
         Err(err) => return Err(short(&err)),
     };
-    let ids = |entries: &[InventoryEntry]| entries.iter().map(id).collect::<HashSet<_>>();
+    let ids = |entries: &[InventoryEntry]| entries.iter().map(key).collect::<HashSet<_>>();
     let sync = sync
         .and_then(|s| s.status)
         .map(|s| ids(&s.inventory))

@@ -327,7 +327,7 @@ async fn immutable_change_fails_naming_object_and_field_then_force_recreates() {
     assert!(matches!(err, ApplyError::ImmutableField { .. }), "{err:?}");
     let message = err.to_string();
     assert!(
-        message.contains(&format!("/ConfigMap/{ns}/frozen")),
+        message.contains(&format!("ConfigMap/{ns}/frozen")),
         "{message}"
     );
     assert!(message.contains("data"), "{message}");
@@ -522,7 +522,7 @@ async fn a_refused_secret_never_shows_its_data_in_the_error() {
     .await
     .unwrap_err();
     let text = format!("{err} {err:?}");
-    assert!(text.contains(&format!("/Secret/{ns}/db")), "{text}");
+    assert!(text.contains(&format!("Secret/{ns}/db")), "{text}");
     assert!(!text.contains("canary"), "{text}");
 
     // A Secret with a bad name: the server's message is withheld, the field path kept.

@@ -117,16 +117,13 @@ async fn a_rollout_that_cannot_finish_times_out_naming_what_is_pending() {
     assert_eq!(
         pending,
         [
-            (
-                format!("apps/Deployment/{ns}/idle").as_str(),
-                Status::InProgress
-            ),
-            (format!("/ConfigMap/{ns}/absent").as_str(), Status::NotFound),
+            (format!("Deployment/{ns}/idle").as_str(), Status::InProgress),
+            (format!("ConfigMap/{ns}/absent").as_str(), Status::NotFound),
         ]
     );
     let text = err.to_string();
     assert!(
-        text.contains(&format!("apps/Deployment/{ns}/idle InProgress")),
+        text.contains(&format!("Deployment/{ns}/idle InProgress")),
         "{text}"
     );
 }
@@ -175,7 +172,7 @@ async fn a_job_past_its_deadline_fails_the_wait_early() {
     let WaitError::Failed { object, health } = &err else {
         panic!("expected an early failure, got {err}");
     };
-    assert_eq!(object, &format!("batch/Job/{ns}/too-slow"));
+    assert_eq!(object, &format!("Job/{ns}/too-slow"));
     assert_eq!(health.status, Status::Failed);
     assert!(
         health.message.contains("DeadlineExceeded"),
@@ -184,7 +181,7 @@ async fn a_job_past_its_deadline_fails_the_wait_early() {
     );
     assert!(
         err.to_string()
-            .starts_with(&format!("batch/Job/{ns}/too-slow failed"))
+            .starts_with(&format!("Job/{ns}/too-slow failed"))
     );
 }
 
@@ -260,7 +257,7 @@ spec: {{size: 1}}
         .unwrap_err();
     assert!(
         err.to_string().contains(&format!(
-            "{group}/Gadget/{ns}/g InProgress (not ready: Provisioning: from the test)"
+            "Gadget/{ns}/g InProgress (not ready: Provisioning: from the test)"
         )),
         "{err}"
     );
@@ -277,7 +274,7 @@ spec: {{size: 1}}
     set_status("Stalled", "True", "InvalidSpec").await;
     let err = wait(&client, &objects, PATIENT, POLL).await.unwrap_err();
     assert!(
-        matches!(&err, WaitError::Failed { object, .. } if object == &format!("{group}/Gadget/{ns}/g")),
+        matches!(&err, WaitError::Failed { object, .. } if object == &format!("Gadget/{ns}/g")),
         "{err}"
     );
 }

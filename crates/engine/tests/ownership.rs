@@ -95,7 +95,7 @@ async fn an_object_another_owner_holds_is_refused_unless_taken_over() {
         panic!("{err:?}");
     };
     assert_eq!(conflicts.len(), 1);
-    assert_eq!(conflicts[0].object, format!("/ConfigMap/{ns}/shared"));
+    assert_eq!(conflicts[0].object, format!("ConfigMap/{ns}/shared"));
     assert_eq!(
         conflicts[0].holder,
         Holder::Apply {

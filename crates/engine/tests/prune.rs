@@ -99,8 +99,8 @@ async fn removed_objects_are_pruned_in_reverse_order_unless_kept_or_not_ours() {
     assert_eq!(
         deleted,
         [
-            format!("/ConfigMap/{ns}/gone"),
-            format!("rbac.authorization.k8s.io/ClusterRole//{role}"),
+            format!("ConfigMap/{ns}/gone"),
+            format!("ClusterRole/{role}"),
         ]
     );
     let skipped: Vec<_> = outcome

@@ -148,7 +148,7 @@ impl ChangeSet {
     pub fn action_of(&self, id: &str) -> Option<Action> {
         self.changes
             .iter()
-            .find(|c| crate::inventory::id(&c.object) == id)
+            .find(|c| crate::inventory::key(&c.object) == id)
             .map(|c| c.action)
     }
 

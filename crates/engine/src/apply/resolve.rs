@@ -195,15 +195,9 @@ impl Resolver {
     }
 }
 
-/// `group/kind/namespace/name` of a manifest not resolved yet.
+/// [`crate::inventory::id`] of a manifest not resolved yet.
 pub(super) fn guess_id(m: &Manifest) -> String {
-    format!(
-        "{}/{}/{}/{}",
-        m.group(),
-        m.kind(),
-        m.namespace().unwrap_or_default(),
-        m.name()
-    )
+    crate::inventory::display(m.kind(), m.namespace().unwrap_or_default(), m.name())
 }
 
 /// The inventory entry of a manifest not resolved yet, as its own fields say.

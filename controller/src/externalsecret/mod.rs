@@ -5,6 +5,7 @@
 //! write (the semantics live in `lockstep-eso`; this module does the Kubernetes I/O).
 
 mod reconcile;
+mod status;
 
 use std::sync::Arc;
 

@@ -8,52 +8,20 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Resource;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use lockstep_api::ExternalSecret;
-use lockstep_api::external_secrets::{
-    CreationPolicy, DeletionPolicy, ESO_CREATED_BY_LABEL, ExternalSecretStatus,
-};
+use lockstep_api::external_secrets::{CreationPolicy, DeletionPolicy, ESO_CREATED_BY_LABEL};
 use lockstep_eso::fetch::{self, Fetched, target_name};
 use lockstep_eso::status::{Reason, message, next, requeue_after, should_refresh};
 use lockstep_eso::{go, target};
 
 use super::Ctx;
+use super::status::{EventReason, publish, write_status};
 
 /// How soon a failed ExternalSecret is tried again (Vault back, a Secret created).
 const RETRY: Duration = Duration::from_secs(30);
-
-/// Why an event about an ExternalSecret is published, with ESO's reason names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EventReason {
-    /// The provider's values could not be read (a Warning).
-    UpdateFailed,
-    /// A `data` entry names a key the provider does not have.
-    MissingProviderSecret,
-    /// The target Secret was created.
-    Created,
-    /// The target Secret was updated.
-    Updated,
-    /// The target Secret was deleted (`deletionPolicy: Delete`, or orphaned).
-    Deleted,
-}
-
-impl EventReason {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::UpdateFailed => "UpdateFailed",
-            Self::MissingProviderSecret => "MissingProviderSecret",
-            Self::Created => "Created",
-            Self::Updated => "Updated",
-            Self::Deleted => "Deleted",
-        }
-    }
-}
-
-/// The `action` of every ExternalSecret event.
-const EVENT_ACTION: &str = "Reconcile";
 
 /// A Kubernetes call failed; the reconcile is retried.
 #[derive(Debug, thiserror::Error)]
@@ -364,39 +332,4 @@ async fn delete_orphans(
         .await;
     }
     Ok(())
-}
-
-async fn write_status(
-    ctx: &Ctx,
-    es: &ExternalSecret,
-    status: &ExternalSecretStatus,
-) -> Result<(), kube::Error> {
-    let namespace = es.metadata.namespace.as_deref().unwrap_or_default();
-    let name = es.metadata.name.as_deref().unwrap_or_default();
-    let api: Api<ExternalSecret> = Api::namespaced(ctx.shared.client.clone(), namespace);
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(drop)
-}
-
-async fn publish(
-    ctx: &Ctx,
-    es: &ExternalSecret,
-    type_: EventType,
-    reason: EventReason,
-    note: &(impl std::fmt::Display + ?Sized),
-) {
-    let reason = reason.as_str();
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.to_string().chars().take(1000).collect()),
-        action: EVENT_ACTION.into(),
-        secondary: None,
-    };
-    let reference = es.object_ref(&());
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the {reason} event");
-    }
 }

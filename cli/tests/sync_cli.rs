@@ -108,6 +108,63 @@ fn render_hides_secret_values_and_sets_namespace_and_labels() {
 
 /// The probe's A13: `data`/`stringData` as a string or a list (the API server refuses
 /// them, but render prints them) are hidden whole.
+/// A path that does not exist is named as such, a single manifest file is a source as
+/// `kubectl apply -f FILE` takes it, and an empty render is said aloud: a warning from
+/// `render`, an error from `diff` and `apply` (UX review D13, D14).
+#[test]
+fn missing_paths_single_files_and_empty_renders_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "plain/cm.yaml", &app("not-secret"));
+    std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+    write(dir.path(), "kubeconfig", NOWHERE);
+    let at = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let kubeconfig = at("kubeconfig");
+
+    let (rc, _, stderr) = outcome(lockstep(dir.path()).args(["render", &at("nope")]));
+    assert_eq!(rc, 1, "{stderr}");
+    assert!(
+        stderr.contains("nope: No such file or directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give a folder, a manifest file or a Git URL"),
+        "{stderr}"
+    );
+
+    let (rc, stdout, stderr) =
+        outcome(lockstep(dir.path()).args(["render", &at("plain/cm.yaml"), "-o", "json"]));
+    assert_eq!(rc, 0, "{stderr}");
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["settings", "db"]);
+
+    let (rc, stdout, stderr) = outcome(lockstep(dir.path()).args(["render", &at("empty")]));
+    assert_eq!(rc, 0, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("renders no objects"), "{stderr}");
+
+    for verb in ["diff", "apply"] {
+        let (rc, _, stderr) = outcome(lockstep(dir.path()).args([
+            verb,
+            &at("empty"),
+            "--name",
+            "d14",
+            "--kubeconfig",
+            &kubeconfig,
+        ]));
+        assert_ne!(rc, 0, "{verb}: {stderr}");
+        assert!(
+            stderr.contains(&format!("renders no objects: nothing to {verb}")),
+            "{verb}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn render_hides_secret_fields_of_any_shape() {
     let dir = tempfile::tempdir().unwrap();

@@ -59,6 +59,11 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     let owner = args.cluster.owner(&namespace);
     let name = owner.name.clone();
     let rendered = args.source.render(Some(owner.clone()), true).await?;
+    anyhow::ensure!(
+        !rendered.manifests.is_empty(),
+        "{} renders no objects: nothing to apply",
+        args.source.describe()
+    );
     let mut manifests = rendered.manifests;
     default_namespace(&mut manifests, &namespace);
     let previous = read_apply(&client, &namespace, &name).await?;

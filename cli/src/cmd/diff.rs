@@ -106,6 +106,11 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
     let rendered = args.source.render(Some(owner.clone()), true).await?;
+    anyhow::ensure!(
+        !rendered.manifests.is_empty(),
+        "{} renders no objects: nothing to diff",
+        args.source.describe()
+    );
     let redactor = rendered.redactor;
     let mut manifests = rendered.manifests;
     default_namespace(&mut manifests, &namespace);

@@ -98,11 +98,11 @@ impl SourceArgs {
         } else {
             (PathBuf::from(&self.source), None)
         };
+        let (root, path) = self.local_file(root)?;
         let options = RenderOptions {
             owner,
             target_namespace: self.target_namespace.clone(),
         };
-        let path = self.path.clone();
         let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options))
             .await
             .context("render task")?
@@ -142,6 +142,38 @@ impl SourceArgs {
             redactor: std::mem::take(&mut prepared.redactor),
             _prepared: Some(prepared),
         })
+    }
+
+    /// A local source that is one manifest file renders as its folder with `--path` the
+    /// file, as `kubectl apply -f FILE` takes it; a local source that does not exist is
+    /// named as such.
+    fn local_file(&self, root: PathBuf) -> anyhow::Result<(PathBuf, String)> {
+        if self.source.contains("://") {
+            return Ok((root, self.path.clone()));
+        }
+        let meta = std::fs::metadata(&root).map_err(|err| {
+            anyhow::anyhow!(
+                "{}: {err}; give a folder, a manifest file or a Git URL",
+                self.source
+            )
+        })?;
+        if !meta.is_file() {
+            return Ok((root, self.path.clone()));
+        }
+        anyhow::ensure!(
+            self.path.is_empty(),
+            "{} is a file: --path names a folder inside a folder or Git source",
+            self.source
+        );
+        let name = root.file_name().map(|n| n.to_string_lossy().into_owned());
+        let folder = root
+            .parent()
+            .map(PathBuf::from)
+            .filter(|p| !p.as_os_str().is_empty());
+        Ok((
+            folder.unwrap_or_else(|| PathBuf::from(".")),
+            name.unwrap_or_default(),
+        ))
     }
 
     /// The source and path, for messages.
@@ -196,6 +228,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         namespace: args.inventory_namespace,
     });
     let rendered = runtime()?.block_on(args.source.render(owner, false))?;
+    if rendered.manifests.is_empty() {
+        eprintln!(
+            "lockstep: warning: {} renders no objects",
+            args.source.describe()
+        );
+    }
     let mut objects: Vec<Value> = rendered.manifests.into_iter().map(|m| m.object).collect();
     objects.iter_mut().for_each(redact_secret);
     let text = match args.output {

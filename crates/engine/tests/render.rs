@@ -256,7 +256,7 @@ fn documents_that_are_not_objects_are_named() {
 }
 
 #[test]
-fn escaping_and_missing_paths_are_refused() {
+fn escaping_missing_and_non_manifest_paths_are_refused_and_a_file_renders() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -267,8 +267,14 @@ fn escaping_and_missing_paths_are_refused() {
     assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
     let err = render(dir.path(), "missing", &RenderOptions::default()).unwrap_err();
     assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
-    let err = render(dir.path(), "overlay/a.yaml", &RenderOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("no such file or folder"), "{err}");
+    write(dir.path(), "overlay/notes.txt", "not a manifest");
+    let err = render(dir.path(), "overlay/notes.txt", &RenderOptions::default()).unwrap_err();
     assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
+    // One manifest file is a source, as `kubectl apply -f FILE` takes it.
+    let one = render(dir.path(), "overlay/a.yaml", &RenderOptions::default()).unwrap();
+    let names: Vec<_> = one.manifests.iter().map(|m| m.name().to_owned()).collect();
+    assert_eq!(names, ["a"]);
 }
 
 /// A path through a symlink that leaves the source is refused, as a kustomization entry

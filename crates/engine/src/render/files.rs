@@ -1,31 +1,48 @@
-//! Which files render reads: the one rule for the folder a path names, the one list of
+//! Which files render reads: the one rule for what a path names, the one list of
 //! kustomization file names, and the listing of a folder.
 
 use std::path::{Component, Path, PathBuf};
 
 use super::RenderError;
 
-/// The folder `path` names under `root` (the source, by its real path): refused when
-/// `path` is absolute or climbs out with `..`, or when its real path leaves `root` through
-/// a symlink. The folder a Sync or `lockstep apply --path` names is found this way only.
+/// The folder or manifest file `path` names under `root` (the source, by its real path):
+/// refused when `path` is absolute or climbs out with `..`, when its real path leaves
+/// `root` through a symlink, or when it does not exist. What a Sync or `lockstep apply
+/// --path` names is found this way only.
 ///
 /// # Errors
 /// [`RenderError::InvalidPath`].
-pub(super) fn folder(root: &Path, path: &str) -> Result<PathBuf, RenderError> {
+pub(super) fn target(root: &Path, path: &str) -> Result<Target, RenderError> {
     let invalid = |reason| RenderError::InvalidPath {
         path: path.to_owned(),
         reason,
     };
-    let dir = secure_join(root, path)?
+    let found = secure_join(root, path)?
         .canonicalize()
-        .map_err(|_| invalid("not a folder in the source"))?;
-    if !dir.starts_with(root) {
+        .map_err(|_| invalid("no such file or folder in the source"))?;
+    if !found.starts_with(root) {
         return Err(invalid("leaves the source (through a symlink)"));
     }
-    if !dir.is_dir() {
-        return Err(invalid("not a folder in the source"));
+    if found.is_dir() {
+        return Ok(Target::Folder(found));
     }
-    Ok(dir)
+    let manifest = found
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+    if found.is_file() && (manifest || is_kustomization(&found)) {
+        return Ok(Target::File(found));
+    }
+    Err(invalid(
+        "neither a folder nor a manifest file (.yaml, .yml, .json)",
+    ))
+}
+
+/// What a path names in the source, by its real path.
+pub(super) enum Target {
+    /// A folder: its manifests, or its kustomization.
+    Folder(PathBuf),
+    /// One manifest file (or kustomization), as `kubectl apply -f FILE` takes it.
+    File(PathBuf),
 }
 
 /// `root/path`, refusing a `path` that is absolute or climbs out with `..`.

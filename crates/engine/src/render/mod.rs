@@ -77,8 +77,20 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         path: root.to_path_buf(),
         source,
     })?;
-    let dir = files::folder(&root, path)?;
-    let files::Listing { files, skipped } = files::files(&dir)?;
+    let (dir, files::Listing { files, skipped }) = match files::target(&root, path)? {
+        files::Target::Folder(dir) => {
+            let listing = files::files(&dir)?;
+            (dir, listing)
+        }
+        files::Target::File(file) => {
+            let dir = file.parent().unwrap_or(&root).to_path_buf();
+            let listing = files::Listing {
+                files: vec![file],
+                skipped: Vec::new(),
+            };
+            (dir, listing)
+        }
+    };
     // Said aloud, since a file the user meant is missing.
     for (path, what) in skipped {
         tracing::warn!(

@@ -104,9 +104,21 @@ async fn a_rollout_that_cannot_finish_times_out_naming_what_is_pending() {
         namespace: ns.clone(),
         name: "absent".into(),
     });
-    let err = wait(&client, &objects, Duration::from_secs(4), POLL)
-        .await
-        .unwrap_err();
+    // A poll longer than what is left of the timeout: the last look is still at the
+    // deadline, and the message says how long it waited (it gave up one poll early and
+    // named the budget, UX review D12).
+    let started = std::time::Instant::now();
+    let err = wait(
+        &client,
+        &objects,
+        Duration::from_secs(4),
+        Duration::from_secs(3),
+    )
+    .await
+    .unwrap_err();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(4), "gave up after {waited:?}");
+    assert!(err.to_string().starts_with("timed out after 4."), "{err}");
     let WaitError::Timeout { pending, .. } = &err else {
         panic!("expected a timeout, got {err}");
     };

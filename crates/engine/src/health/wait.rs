@@ -34,13 +34,18 @@ pub enum WaitError {
         health: Health,
     },
     /// Some objects were not current when the time was up.
-    #[error("timed out after {after:?} waiting for: {}", list(pending))]
+    #[error("timed out after {} waiting for: {}", seconds(*after), list(pending))]
     Timeout {
-        /// The budget.
+        /// How long it waited: the timeout, or a little more to finish the last look.
         after: Duration,
         /// The objects not current at the last poll, and their health then.
         pending: Vec<(String, Health)>,
     },
+}
+
+/// `8.1s`: a wait's length as people read it, not `8.100234s`.
+fn seconds(after: Duration) -> String {
+    format!("{:.1}s", after.as_secs_f64())
 }
 
 fn list(pending: &[(String, Health)]) -> String {
@@ -69,7 +74,8 @@ pub async fn wait(
     timeout: Duration,
     poll: Duration,
 ) -> Result<(), WaitError> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let start = tokio::time::Instant::now();
+    let deadline = start + timeout;
     let probe = Probe::default();
     loop {
         let pending = probe.check(client, objects).await?;
@@ -77,13 +83,16 @@ pub async fn wait(
             return Ok(());
         }
         debug!(pending = pending.len(), "not all current yet");
-        if tokio::time::Instant::now() + poll > deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            // The time it really waited: the last look may end a little after the deadline.
             return Err(WaitError::Timeout {
-                after: timeout,
+                after: now - start,
                 pending,
             });
         }
-        tokio::time::sleep(poll).await;
+        // The last look is at the deadline, not one poll before it.
+        tokio::time::sleep(poll.min(deadline - now)).await;
     }
 }
 

@@ -86,6 +86,42 @@ fn git_init(dir: &Path) {
     assert!(status.success());
 }
 
+/// `seal` without `--cert` where no controller Service is: kubeseal's advice (the Service,
+/// the flags that name it, `--cert`), not kube-rs' Debug dump of the Status (UX review D1).
+#[tokio::test(flavor = "multi_thread")]
+async fn seal_names_a_missing_controller_service_and_the_flags() {
+    let plane = need!(ControlPlane::shared().await);
+    let (_client, ns) = plane.namespace("noctl").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("s.yaml");
+    std::fs::write(
+        &secret,
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: s, namespace: {ns}}}\nstringData: {{a: {CANARY}}}\n"),
+    )
+    .unwrap();
+    let args = [
+        "seal",
+        "--controller-namespace",
+        &ns,
+        "-f",
+        secret.to_str().unwrap(),
+    ];
+    let err = fails(run(dir.path(), plane.kubeconfig_path(), &args), "seal");
+    assert!(
+        err.contains(&format!(
+            "cannot get sealed secret service {ns}/sealed-secrets-controller: not found"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("--controller-name and --controller-namespace"),
+        "{err}"
+    );
+    assert!(err.contains("--cert"), "{err}");
+    assert!(!err.contains("Status {"), "{err}");
+    assert!(!err.contains(CANARY), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn list_renew_and_retire_with_the_controller() {
     let plane = need!(ControlPlane::shared().await);

@@ -42,10 +42,23 @@ impl Controller {
         let (client, port) = runtime.block_on(async {
             let client = controller.kube.client().await?;
             let services: Api<Service> = Api::namespaced(client.clone(), controller.namespace);
-            let service = services
-                .get(controller.name)
-                .await
-                .with_context(|| format!("cannot get sealed secret {what}"))?;
+            let service = match services.get(controller.name).await {
+                Ok(service) => service,
+                // kubeseal's advice, not kube-rs' dump of the Status.
+                Err(kube::Error::Api(status)) if status.code == 404 => bail!(
+                    "cannot get sealed secret {what}: not found; name the controller's Service \
+                     with --controller-name and --controller-namespace, or seal offline with --cert"
+                ),
+                Err(kube::Error::Api(status)) => bail!(
+                    "cannot get sealed secret {what}: {} {}: {}",
+                    status.code,
+                    status.reason,
+                    status.message
+                ),
+                Err(err) => {
+                    return Err(err).with_context(|| format!("cannot get sealed secret {what}"));
+                }
+            };
             let port = service
                 .spec
                 .and_then(|spec| spec.ports)

@@ -25,6 +25,7 @@ use kube::api::Api;
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Sync};
 use serde_json::Value;
 
+use crate::apply::api_code;
 use crate::inventory::{self, key};
 
 /// The labels by which one kind of owner marks the objects it applied.
@@ -197,7 +198,7 @@ async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
     let sync = match syncs.get(&claim.name).await {
         Ok(sync) => Some(sync),
         Err(kube::Error::Api(status)) if status.code == 404 => None,
-        Err(err) => return Err(short(&err)),
+        Err(err) => return Err(api_code(&err)),
     };
     let ids = |entries: &[InventoryEntry]| entries.iter().map(key).collect::<HashSet<_>>();
     let sync = sync
@@ -211,14 +212,6 @@ async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
         sync,
         apply: ids(&apply),
     })
-}
-
-/// The code and reason of an API error, never its message.
-fn short(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
-        _ => "request failed".to_owned(),
-    }
 }
 
 #[cfg(test)]

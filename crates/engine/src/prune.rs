@@ -19,6 +19,7 @@ use tracing::{debug, instrument};
 
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION};
 
+use crate::apply::api_code;
 use crate::apply::{ChangeSet, Protect, apply_order};
 use crate::inventory::{self, id};
 use crate::render::Owner;
@@ -114,7 +115,7 @@ pub async fn delete_all(
                 continue;
             }
             Err(err) => {
-                outcome.survivors.push((entry, short(&err)));
+                outcome.survivors.push((entry, api_code(&err)));
                 continue;
             }
         };
@@ -130,7 +131,7 @@ pub async fn delete_all(
         match api.delete(&entry.name, &params).await {
             Ok(_) => outcome.deleted.push(entry),
             Err(kube::Error::Api(status)) if status.code == 404 => outcome.deleted.push(entry),
-            Err(err) => outcome.survivors.push((entry, short(&err))),
+            Err(err) => outcome.survivors.push((entry, api_code(&err))),
         }
     }
     outcome
@@ -162,12 +163,4 @@ fn skip_reason(
         .filter_map(|m| m.get(PRUNE_ANNOTATION))
         .any(|v| v.eq_ignore_ascii_case("disabled"));
     disabled.then_some(SkipReason::Disabled)
-}
-
-/// The code and reason of an API error, never its message (which may echo data).
-fn short(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
-        _ => "request failed".to_owned(),
-    }
 }

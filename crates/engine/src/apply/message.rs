@@ -26,6 +26,14 @@ impl fmt::Display for Withheld {
     }
 }
 
+/// The code and reason of an API error, never its message (which may echo data).
+pub(crate) fn api_code(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
+        _ => "request failed".to_owned(),
+    }
+}
+
 /// An API error as text fit for logs, status and the terminal. With `withheld`, the
 /// server's message is replaced by the HTTP code, the reason and the field paths with
 /// their reasons; without, it is kept whole (shortening it is the caller's business, after

@@ -46,6 +46,7 @@ use lockstep_api::InventoryEntry;
 use crate::ownership::Holder;
 use crate::render::Manifest;
 
+pub(crate) use message::api_code;
 pub use message::{Withheld, api_message};
 pub use order::apply_order;
 pub use preflight::{Preflight, Preview, preflight};

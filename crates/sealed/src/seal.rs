@@ -110,6 +110,17 @@ impl SealOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
+    /// A strict or namespace-wide Secret has no `metadata.namespace` and no `--namespace`.
+    #[error(
+        "secret {name} must declare a namespace ({scope} scope binds it to one): set \
+         metadata.namespace or pass -n/--namespace"
+    )]
+    SecretWithoutNamespace {
+        /// The Secret's name.
+        name: String,
+        /// Its scope.
+        scope: Scope,
+    },
     /// The Secret has no `metadata.name` and no `--name` was given.
     #[error("secret must have a name (metadata.name or --name)")]
     MissingName,
@@ -230,16 +241,23 @@ pub fn seal(
                 flag: flag.clone(),
             });
         }
-        (Some(input), _) => input.to_owned(),
-        (None, Some(flag)) => flag.clone(),
-        (None, None) => "default".to_owned(),
+        (Some(input), _) => Some(input.to_owned()),
+        (None, Some(flag)) => Some(flag.clone()),
+        (None, None) => None,
     };
-    metadata.namespace = Some(namespace.clone());
 
     if let Some(scope) = options.scope {
         scope.set_annotations(metadata.annotations.get_or_insert_default());
     }
     let scope = Scope::from_annotations(metadata.annotations.as_ref());
+    // As kubeseal: a strict or namespace-wide value is bound to a namespace, so one must be
+    // named; guessing `default` made a SealedSecret that never unseals where it was meant to.
+    let namespace = match namespace {
+        Some(namespace) => namespace,
+        None if scope == Scope::ClusterWide => "default".to_owned(),
+        None => return Err(SealError::SecretWithoutNamespace { name, scope }),
+    };
+    metadata.namespace = Some(namespace.clone());
 
     if data.0.is_empty() && !options.allow_empty_data {
         return Err(SealError::EmptyData {

@@ -315,14 +315,32 @@ fn namespace_rules() {
         seal(secret("n", "s", &[("k", "v")]), pk, &with_flag),
         Err(SealError::NamespaceMismatch { .. })
     ));
+    // Without a namespace, a strict or namespace-wide Secret is refused as kubeseal refuses
+    // it (UX review D4: it went to `default` silently); -n names one; a cluster-wide one
+    // needs none.
     let yaml = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: dg==\n";
-    let sealed = seal(
-        manifest::parse_secrets(yaml).unwrap().remove(0),
-        pk,
-        &SealOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(sealed.metadata.namespace.as_deref(), Some("default"));
+    let parsed = || manifest::parse_secrets(yaml).unwrap().remove(0);
+    for scope in [Scope::Strict, Scope::NamespaceWide] {
+        let err = seal(
+            parsed(),
+            pk,
+            &SealOptions::default().with_scope(Some(scope)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SealError::SecretWithoutNamespace { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("must declare a namespace"),
+            "{err}"
+        );
+    }
+    let named = SealOptions::default().with_namespace(Some("shop".to_owned()));
+    let sealed = seal(parsed(), pk, &named).unwrap();
+    assert_eq!(sealed.metadata.namespace.as_deref(), Some("shop"));
+    let cluster_wide = SealOptions::default().with_scope(Some(Scope::ClusterWide));
+    assert!(seal(parsed(), pk, &cluster_wide).is_ok());
 }
 
 #[test]

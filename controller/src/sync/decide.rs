@@ -228,10 +228,7 @@ async fn render_and_decrypt(
 
 /// The Sync as the owner of what it applies.
 fn owner(sync: &Sync) -> Owner {
-    Owner {
-        name: sync.name_any(),
-        namespace: sync.namespace().unwrap_or_default(),
-    }
+    Owner::lockstep(sync.name_any(), sync.namespace().unwrap_or_default())
 }
 
 /// How the engine applies and prunes for `sync`.

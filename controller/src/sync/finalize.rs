@@ -71,10 +71,7 @@ async fn delete_inventory(
     inventory: Vec<lockstep_api::InventoryEntry>,
 ) {
     let namespace = sync.namespace().unwrap_or_default();
-    let owner = Owner {
-        name: sync.name_any(),
-        namespace: namespace.clone(),
-    };
+    let owner = Owner::lockstep(sync.name_any(), namespace.clone());
     let (type_, reason, note) = match sync_client(sync, ctx, &namespace).await {
         Ok(client) => {
             let outcome = delete_all(&client, inventory, &owner, &protect(sync, ctx)).await;

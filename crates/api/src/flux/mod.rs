@@ -37,5 +37,7 @@ pub const FLUX_VERSION: &str = "v1";
 pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 /// Label on every object a Kustomization applied: the Kustomization's namespace.
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+/// Annotation (or label) that keeps an object from being pruned when set to `disabled`.
+pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 /// Annotation asking for a reconcile now (what `flux reconcile` writes).
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";

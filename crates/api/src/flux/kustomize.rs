@@ -26,6 +26,7 @@ use crate::common::{Condition, InventoryEntry, LocalObjectReference};
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct KustomizationSpec {
     /// The source to take manifests from.
     pub source_ref: SourceReference,
@@ -66,9 +67,9 @@ pub struct KustomizationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<FluxDecryption>,
     /// Every other field of Flux's spec, kept so that one Lockstep does not serve is
-    /// refused by name ([`Kustomization::unserved`]) rather than silently ignored. Not part
-    /// of the generated schema: under Lockstep's own CRD the API server refuses (or
-    /// prunes) such fields itself; under Flux's CRD they arrive here.
+    /// refused by name ([`Kustomization::unserved`]) rather than silently ignored. The
+    /// generated schema keeps unknown fields (`x-kubernetes-preserve-unknown-fields`) so
+    /// they arrive here under Lockstep's CRD as under Flux's.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,

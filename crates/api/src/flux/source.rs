@@ -1,9 +1,12 @@
 //! `GitRepository`: a Git URL and the ref to follow, as Flux's source-controller reads it.
 
+use std::collections::BTreeMap;
+
 use kube::CustomResource;
 use schemars::JsonSchema;
 use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::common::{Condition, LocalObjectReference};
 
@@ -23,6 +26,7 @@ use crate::common::{Condition, LocalObjectReference};
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct GitRepositorySpec {
     /// Repository URL: `http://`, `https://` or `ssh://` (scp-style `user@host:repo` is
     /// refused, as Flux refuses it).
@@ -43,6 +47,19 @@ pub struct GitRepositorySpec {
     /// Stop looking for new revisions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Every other field of Flux's spec (`ignore`, `verify`, `include`, `provider`, …),
+    /// kept so that one Lockstep does not serve yet is refused by name
+    /// ([`GitRepository::unserved`]) rather than silently ignored.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+impl GitRepository {
+    /// The spec fields set that Lockstep does not serve yet, by name, sorted.
+    pub fn unserved(&self) -> Vec<&str> {
+        self.spec.unserved.keys().map(String::as_str).collect()
+    }
 }
 
 /// The ref to follow. Precedence, lowest to highest: branch < tag < semver < name < commit.

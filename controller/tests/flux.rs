@@ -2,8 +2,9 @@
 //! (`--flux`) from a repository on the real Git HTTP server into the real kube-apiserver,
 //! with Lockstep's generated subset of Flux's CRDs: objects get Flux's labels, status is
 //! Flux's (revisions, inventory ids, reasons), objects Flux applied are taken over in place
-//! and Flux's inventory is adopted (what left it is pruned), and what is not served is
-//! refused by name.
+//! and Flux's inventory is adopted (what left it is pruned), `flux reconcile`'s annotation
+//! and deletion are handled with Flux's finalizer, and what is not served is refused by
+//! name.
 
 use crate::support;
 
@@ -181,6 +182,29 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
                 .inventory
                 .is_some_and(|i| i.entries == [id(&ns, "web")])
     })
+    .await;
+
+    // `flux reconcile` (its annotation) is acted on and recorded as Flux records it.
+    let requested =
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now-1"}}});
+    kss.patch("apps", &PatchParams::default(), &Patch::Merge(&requested))
+        .await
+        .unwrap();
+    eventually("the reconcile request to be handled", async || {
+        let status = kss.get("apps").await.unwrap().status.unwrap_or_default();
+        status.last_handled_reconcile_at.as_deref() == Some("now-1")
+    })
+    .await;
+
+    // A deleted Kustomization with prune deletes its objects, then lets go (Flux's finalizer).
+    kss.delete("apps", &Default::default()).await.unwrap();
+    eventually(
+        "the Kustomization and its objects to be deleted",
+        async || {
+            kss.get_opt("apps").await.unwrap().is_none()
+                && configmaps.get_opt("web").await.unwrap().is_none()
+        },
+    )
     .await;
 
     // A source kind or a field Lockstep does not serve is refused by name, nothing applied.

@@ -56,7 +56,7 @@ async fn run_kustomizations(ctx: Arc<SyncCtx>) {
                 store
                     .state()
                     .into_iter()
-                    .filter(|ks| reconcile::source_of(&convert::sync(ks)) == repo)
+                    .filter(|ks| source_of(ks) == repo)
                     .map(|ks| ObjectRef::from_obj(&*ks))
                     .collect::<Vec<_>>()
             },
@@ -65,6 +65,17 @@ async fn run_kustomizations(ctx: Arc<SyncCtx>) {
         .run(reconcile_kustomization, retry, ctx)
         .for_each(|_| async {})
         .await;
+}
+
+/// The GitRepository a Kustomization reads (in its own namespace unless `sourceRef` names
+/// one).
+fn source_of(ks: &Kustomization) -> ObjectKey {
+    let reference = &ks.spec.source_ref;
+    let namespace = reference.namespace.as_deref();
+    let namespace = namespace
+        .or(ks.metadata.namespace.as_deref())
+        .unwrap_or_default();
+    ObjectKey::new(namespace, &reference.name)
 }
 
 /// Fetches what a GitRepository asks, as a GitSource.

@@ -167,6 +167,18 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         ("apps", &ns)
     );
     assert!(!labels.contains_key("lockstep.dev/name"), "{labels:?}");
+    let managers: Vec<_> = web
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(
+        managers,
+        ["kustomize-controller"],
+        "applied as Flux applies"
+    );
     assert!(configmaps.get_opt("gone").await.unwrap().is_none());
 
     // An object removed from Git is pruned, and the inventory follows.

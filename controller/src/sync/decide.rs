@@ -236,22 +236,25 @@ fn owner(sync: &Sync, ctx: &SyncCtx) -> Owner {
 
 /// How the engine applies and prunes for `sync`.
 fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duration) -> RunOptions {
+    let owner = owner(sync, ctx);
+    let apply = ApplyOptions {
+        force: sync.spec.force,
+        force_ownership: sync.spec.force_ownership.unwrap_or(false),
+        wait_timeout: timeout,
+        kinds: if sync.spec.kube_config.is_none() {
+            ctx.kinds.clone()
+        } else {
+            Arc::default()
+        },
+        protect: protect(sync, ctx),
+        owners: Some(ctx.shared.client.clone()),
+        field_manager: owner.mark.field_manager,
+    };
     RunOptions {
-        owner: owner(sync, ctx),
+        owner,
         previous: status.inventory.clone(),
         prune: sync.spec.prune,
-        apply: ApplyOptions {
-            force: sync.spec.force,
-            force_ownership: sync.spec.force_ownership.unwrap_or(false),
-            wait_timeout: timeout,
-            kinds: if sync.spec.kube_config.is_none() {
-                ctx.kinds.clone()
-            } else {
-                Arc::default()
-            },
-            protect: protect(sync, ctx),
-            owners: Some(ctx.shared.client.clone()),
-        },
+        apply,
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Mark {
     pub namespace_label: &'static str,
     /// Annotation (or label) that keeps an object from being pruned when `disabled`.
     pub prune_annotation: &'static str,
+    /// The field manager its owners apply as.
+    pub field_manager: &'static str,
     /// Which resources' inventories list what this mark's owners hold.
     inventories: Inventories,
 }
@@ -61,6 +63,7 @@ pub const LOCKSTEP: Mark = Mark {
     name_label: OWNER_NAME_LABEL,
     namespace_label: OWNER_NAMESPACE_LABEL,
     prune_annotation: PRUNE_ANNOTATION,
+    field_manager: crate::apply::FIELD_MANAGER,
     inventories: Inventories::Lockstep,
 };
 
@@ -69,6 +72,7 @@ pub const FLUX: Mark = Mark {
     name_label: flux::NAME_LABEL,
     namespace_label: flux::NAMESPACE_LABEL,
     prune_annotation: flux::PRUNE_ANNOTATION,
+    field_manager: flux::FIELD_MANAGER,
     inventories: Inventories::Flux,
 };
 

@@ -132,10 +132,14 @@ async fn a_kustomizations_objects_are_adopted_in_place_and_pruned_by_flux_labels
 
     // The Kustomization itself, served by Lockstep, updates it in place.
     let kustomization = Owner::flux("apps", &ns);
+    let as_flux = ApplyOptions {
+        field_manager: kustomization.mark.field_manager,
+        ..ApplyOptions::default()
+    };
     let current = apply(
         &client,
         &rendered(dir.path(), &kustomization, &ns),
-        &ApplyOptions::default(),
+        &as_flux,
     )
     .await
     .unwrap();
@@ -152,6 +156,15 @@ async fn a_kustomizations_objects_are_adopted_in_place_and_pruned_by_flux_labels
     assert_eq!(labels[NAME_LABEL], "apps");
     assert_eq!(labels[NAMESPACE_LABEL], ns);
     assert!(!labels.contains_key("lockstep.dev/name"), "{labels:?}");
+    // Applied as Flux applies, so nothing is left to hand back on a switch to Flux.
+    let managers: Vec<_> = web
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(managers, ["kustomize-controller"]);
 
     // What left the source is pruned from Flux's inventory, except what Flux's own
     // annotation keeps.

@@ -39,5 +39,7 @@ pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 /// Annotation (or label) that keeps an object from being pruned when set to `disabled`.
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+/// The field manager Flux's kustomize-controller applies as.
+pub const FIELD_MANAGER: &str = "kustomize-controller";
 /// Annotation asking for a reconcile now (what `flux reconcile` writes).
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";

@@ -10,7 +10,6 @@
 mod context;
 mod externalsecret;
 mod flags;
-mod flux;
 mod http;
 mod keyring;
 mod metrics;
@@ -57,19 +56,10 @@ async fn run() -> anyhow::Result<()> {
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
 
     let syncs = flags.sync.then(|| {
-        let front = |front| {
-            Arc::new(sync::SyncCtx::new(
-                ctx.clone(),
-                config.clone(),
-                &flags,
-                front,
-            ))
-        };
-        let sync_ctx = front(sync::Front::Lockstep);
-        let flux = flags.flux.then(|| front(sync::Front::Flux));
+        let sync_ctx = Arc::new(sync::SyncCtx::new(ctx.clone(), config, &flags));
         let namespace = flags.namespace.clone();
         let leader_elect = flags.leader_elect;
-        tokio::spawn(async move { sync::run(sync_ctx, flux, &namespace, leader_elect).await })
+        tokio::spawn(async move { sync::run(sync_ctx, &namespace, leader_elect).await })
     });
 
     let externalsecrets = flags

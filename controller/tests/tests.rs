@@ -5,7 +5,6 @@ mod support;
 
 mod externalsecret;
 mod faults;
-mod flux;
 mod hostile;
 mod incidents;
 mod sealed;

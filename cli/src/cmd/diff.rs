@@ -77,7 +77,10 @@ impl ClusterArgs {
 
     /// The owner whose labels the objects carry.
     pub fn owner(&self, namespace: &str) -> Owner {
-        Owner::lockstep(self.name.clone(), namespace.to_owned())
+        Owner {
+            name: self.name.clone(),
+            namespace: namespace.to_owned(),
+        }
     }
 }
 

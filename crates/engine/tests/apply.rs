@@ -24,7 +24,10 @@ fn rendered(root: &Path, ns: &str) -> Vec<Manifest> {
         root,
         "",
         &RenderOptions {
-            owner: Some(Owner::lockstep("apps", ns)),
+            owner: Some(Owner {
+                name: "apps".into(),
+                namespace: ns.into(),
+            }),
             target_namespace: Some(ns.into()),
         },
     )
@@ -229,7 +232,10 @@ spec:
         dir.path(),
         "",
         &RenderOptions {
-            owner: Some(Owner::lockstep("crd", ns.clone())),
+            owner: Some(Owner {
+                name: "crd".into(),
+                namespace: ns.clone(),
+            }),
             target_namespace: None,
         },
     )

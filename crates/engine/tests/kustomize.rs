@@ -74,7 +74,10 @@ fn overlay_with_prefix_patch_and_generator() {
     need!(tool("kustomize"));
     let dir = source();
     let options = RenderOptions {
-        owner: Some(Owner::lockstep("apps", "lockstep-system")),
+        owner: Some(Owner {
+            name: "apps".into(),
+            namespace: "lockstep-system".into(),
+        }),
         target_namespace: Some("team-a".into()),
     };
     let manifests = render(dir.path(), "prod", &options).unwrap().manifests;

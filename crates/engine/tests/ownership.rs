@@ -24,7 +24,10 @@ fn write(root: &Path, path: &str, text: &str) {
 }
 
 fn owner(name: &str, ns: &str) -> Owner {
-    Owner::lockstep(name, ns)
+    Owner {
+        name: name.into(),
+        namespace: ns.into(),
+    }
 }
 
 fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {

@@ -26,7 +26,10 @@ async fn reconcile(
     ns: &str,
     inventory: &mut Vec<InventoryEntry>,
 ) -> Reconcile {
-    let owner = Owner::lockstep("apps", ns);
+    let owner = Owner {
+        name: "apps".into(),
+        namespace: ns.into(),
+    };
     let fetched = fetcher
         .fetch(url, &GitReference::Branch("main".into()))
         .await

@@ -20,7 +20,10 @@ fn write(root: &Path, path: &str, text: &str) {
 }
 
 fn owner(ns: &str) -> Owner {
-    Owner::lockstep("apps", ns)
+    Owner {
+        name: "apps".into(),
+        namespace: ns.into(),
+    }
 }
 
 async fn apply_dir(client: &kube::Client, dir: &Path, ns: &str) -> ChangeSet {

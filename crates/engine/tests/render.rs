@@ -14,7 +14,10 @@ fn write(root: &Path, path: &str, text: &str) {
 
 fn options() -> RenderOptions {
     RenderOptions {
-        owner: Some(Owner::lockstep("apps", "lockstep-system")),
+        owner: Some(Owner {
+            name: "apps".into(),
+            namespace: "lockstep-system".into(),
+        }),
         target_namespace: Some("team-a".into()),
     }
 }

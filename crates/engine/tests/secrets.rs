@@ -83,7 +83,10 @@ impl Repo {
 
     fn render(&self, path: &str) -> Rendered {
         let options = RenderOptions {
-            owner: Some(Owner::lockstep("apps", "tenant")),
+            owner: Some(Owner {
+                name: "apps".into(),
+                namespace: "tenant".into(),
+            }),
             target_namespace: Some("team-a".into()),
         };
         render(self.root(), path, &options).unwrap()

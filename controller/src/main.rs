@@ -8,6 +8,7 @@
 //! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
 
 mod context;
+mod event;
 mod externalsecret;
 mod flags;
 mod http;

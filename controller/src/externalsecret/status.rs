@@ -2,11 +2,12 @@
 
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::ExternalSecretStatus;
 
 use super::Ctx;
+use crate::event;
 
 /// Why an event about an ExternalSecret is published, with ESO's reason names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,16 +62,15 @@ pub(super) async fn publish(
     reason: EventReason,
     note: &(impl std::fmt::Display + ?Sized),
 ) {
-    let reason = reason.as_str();
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.to_string().chars().take(1000).collect()),
-        action: EVENT_ACTION.into(),
-        secondary: None,
-    };
     let reference = es.object_ref(&());
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the {reason} event");
-    }
+    let (reason, note) = (reason.as_str(), note.to_string());
+    event::publish(
+        &ctx.recorder,
+        &reference,
+        type_,
+        reason,
+        EVENT_ACTION,
+        &note,
+    )
+    .await;
 }

@@ -4,13 +4,14 @@
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use lockstep_sealed::{
     KEY_ACTIVE, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_LABEL, UNSEAL_FIELD_MANAGER,
 };
 
 use super::{Error, KeyInfo, KeyRing, secrets};
 use crate::context::Ctx;
+use crate::event;
 
 /// Field managers of writes made on behalf of a repository or a tenant: a key Secret any
 /// of them wrote is not trusted.
@@ -112,15 +113,16 @@ async fn report_skipped(ctx: &Ctx, secret: &Secret, skipped: Skipped, reason: &s
     let event_reason = skipped.as_str();
     let name = secret.metadata.name.as_deref().unwrap_or_default();
     tracing::warn!(secret = name, reason, "skipping a sealing key Secret");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: event_reason.into(),
-        note: Some(format!("sealing key skipped: {reason}")),
-        action: EVENT_ACTION.into(),
-        secondary: None,
-    };
     let reference = kube::Resource::object_ref(secret, &());
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the {event_reason} event");
-    }
+    let note = format!("sealing key skipped: {reason}");
+    let warning = EventType::Warning;
+    event::publish(
+        &ctx.recorder,
+        &reference,
+        warning,
+        event_reason,
+        EVENT_ACTION,
+        &note,
+    )
+    .await;
 }

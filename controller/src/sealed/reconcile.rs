@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use kube::Resource;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use lockstep_sealed::{SealedSecret, unseal};
 
 use super::error::Error;
 use super::secret::{self, WriteError, Written};
 use super::{SealedSecretObject, api_resource, status};
 use crate::context::Ctx;
+use crate::event;
 
 /// How a reconcile ended, for the user.
 pub(super) enum Outcome {
@@ -173,16 +174,14 @@ async fn publish(
     reason: EventReason,
     note: &str,
 ) {
-    let reason = reason.as_str();
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: EVENT_ACTION.into(),
-        secondary: None,
-    };
     let reference = object.object_ref(&api_resource());
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the {reason} event");
-    }
+    event::publish(
+        &ctx.recorder,
+        &reference,
+        type_,
+        reason.as_str(),
+        EVENT_ACTION,
+        note,
+    )
+    .await;
 }

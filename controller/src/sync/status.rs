@@ -6,12 +6,13 @@
 
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::SyncCtx;
 use super::conditions::WireReason;
+use crate::event;
 
 /// What the controller was doing when it published an event (the event's `action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,20 +84,11 @@ pub async fn publish<K>(
 ) where
     K: Resource<DynamicType = ()>,
 {
-    let reason = reason.as_str();
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: action.as_str().into(),
-        secondary: None,
-    };
     // With the object's resourceVersion in the reference, each version gets an event of
     // its own: kube's recorder otherwise folds same-reason events into a series that keeps
     // the first note (the first revision applied).
     let mut reference = object.object_ref(&());
     reference.resource_version = object.meta().resource_version.clone();
-    if let Err(err) = ctx.recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %err, "could not publish the {reason} event");
-    }
+    let (reason, action) = (reason.as_str(), action.as_str());
+    event::publish(&ctx.recorder, &reference, type_, reason, action, note).await;
 }

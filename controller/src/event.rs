@@ -1,0 +1,30 @@
+//! Publishing one Kubernetes event, the same way for every controller of this binary: the
+//! note cut to what the API server keeps, and a failure to publish logged rather than
+//! returned (an event is a report; the reconcile it reports on has already happened).
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+/// The longest note kept: the API server refuses an event whose note exceeds 1 KiB.
+const NOTE_CHARS: usize = 1000;
+
+/// Publishes an event of `type_` with `reason` and `action` about `reference`.
+pub async fn publish(
+    recorder: &Recorder,
+    reference: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(NOTE_CHARS).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, reference).await {
+        tracing::warn!(error = %err, "could not publish the {reason} event");
+    }
+}

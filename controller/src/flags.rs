@@ -60,6 +60,13 @@ pub struct Flags {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub external_secrets: bool,
 
+    /// Serve Flux's `source.toolkit.fluxcd.io/v1` GitRepositories and
+    /// `kustomize.toolkit.fluxcd.io/v1` Kustomizations with the Git sync controllers, in place
+    /// of Flux's source- and kustomize-controller (needs `--sync`). Needs Flux's CRDs or
+    /// Lockstep's (`deploy/crds/*.toolkit.fluxcd.io_*.yaml`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub flux: bool,
+
     /// Take the `lockstep-controller-leader` Lease in `--namespace` before reconciling
     /// GitSources and Syncs, so that only one replica does.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]

@@ -11,6 +11,7 @@ mod context;
 mod event;
 mod externalsecret;
 mod flags;
+mod flux;
 mod http;
 mod keyring;
 mod metrics;
@@ -57,10 +58,19 @@ async fn run() -> anyhow::Result<()> {
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
 
     let syncs = flags.sync.then(|| {
-        let sync_ctx = Arc::new(sync::SyncCtx::new(ctx.clone(), config, &flags));
+        let front = |front| {
+            Arc::new(sync::SyncCtx::new(
+                ctx.clone(),
+                config.clone(),
+                &flags,
+                front,
+            ))
+        };
+        let sync_ctx = front(sync::Front::Lockstep);
+        let flux = flags.flux.then(|| front(sync::Front::Flux));
         let namespace = flags.namespace.clone();
         let leader_elect = flags.leader_elect;
-        tokio::spawn(async move { sync::run(sync_ctx, &namespace, leader_elect).await })
+        tokio::spawn(async move { sync::run(sync_ctx, flux, &namespace, leader_elect).await })
     });
 
     let externalsecrets = flags

@@ -5,6 +5,7 @@ mod support;
 
 mod externalsecret;
 mod faults;
+mod flux;
 mod hostile;
 mod incidents;
 mod sealed;

@@ -77,10 +77,7 @@ impl ClusterArgs {
 
     /// The owner whose labels the objects carry.
     pub fn owner(&self, namespace: &str) -> Owner {
-        Owner {
-            name: self.name.clone(),
-            namespace: namespace.to_owned(),
-        }
+        Owner::lockstep(self.name.clone(), namespace.to_owned())
     }
 }
 

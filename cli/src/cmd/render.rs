@@ -223,10 +223,9 @@ pub fn default_namespace(manifests: &mut [Manifest], namespace: &str) {
 
 /// Runs `lockstep render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let owner = args.name.map(|name| Owner {
-        name,
-        namespace: args.inventory_namespace,
-    });
+    let owner = args
+        .name
+        .map(|name| Owner::lockstep(name, args.inventory_namespace));
     let rendered = runtime()?.block_on(args.source.render(owner, false))?;
     if rendered.manifests.is_empty() {
         eprintln!(

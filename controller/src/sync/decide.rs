@@ -24,8 +24,9 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
+use lockstep_api::flux::Kustomization;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, ConditionStatus, InventoryEntry, ObjectKey,
+    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions};
@@ -36,6 +37,7 @@ use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
 
 use super::conditions::{self, READY, Reason, WireReason};
+use super::front::Front;
 use super::health::check_health;
 use super::reconcile::source_of;
 use super::record::{Error, Health, Verdict, record};
@@ -189,7 +191,7 @@ async fn render_and_decrypt(
     timeout: Duration,
 ) -> Result<Prepared, Verdict> {
     let options = RenderOptions {
-        owner: Some(owner(sync)),
+        owner: Some(owner(sync, ctx)),
         target_namespace: sync.spec.target_namespace.clone(),
     };
     let path = sync.spec.path.clone().unwrap_or_default();
@@ -226,32 +228,33 @@ async fn render_and_decrypt(
     }
 }
 
-/// The Sync as the owner of what it applies.
-fn owner(sync: &Sync) -> Owner {
-    Owner {
-        name: sync.name_any(),
-        namespace: sync.namespace().unwrap_or_default(),
-    }
+/// The Sync (or the Kustomization it was read from) as the owner of what it applies.
+fn owner(sync: &Sync, ctx: &SyncCtx) -> Owner {
+    ctx.front
+        .owner(sync.name_any(), sync.namespace().unwrap_or_default())
 }
 
 /// How the engine applies and prunes for `sync`.
 fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duration) -> RunOptions {
+    let owner = owner(sync, ctx);
+    let apply = ApplyOptions {
+        force: sync.spec.force,
+        force_ownership: sync.spec.force_ownership.unwrap_or(false),
+        wait_timeout: timeout,
+        kinds: if sync.spec.kube_config.is_none() {
+            ctx.kinds.clone()
+        } else {
+            Arc::default()
+        },
+        protect: protect(sync, ctx),
+        owners: Some(ctx.shared.client.clone()),
+        field_manager: owner.mark.field_manager,
+    };
     RunOptions {
-        owner: owner(sync),
+        owner,
         previous: status.inventory.clone(),
         prune: sync.spec.prune,
-        apply: ApplyOptions {
-            force: sync.spec.force,
-            force_ownership: sync.spec.force_ownership.unwrap_or(false),
-            wait_timeout: timeout,
-            kinds: if sync.spec.kube_config.is_none() {
-                ctx.kinds.clone()
-            } else {
-                Arc::default()
-            },
-            protect: protect(sync, ctx),
-            owners: Some(ctx.shared.client.clone()),
-        },
+        apply,
     }
 }
 
@@ -333,13 +336,22 @@ async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Ver
                 "dependency {name} is in another namespace, which this controller refuses"
             )));
         }
-        let api: Api<Sync> = Api::namespaced(ctx.shared.client.clone(), dep_namespace);
-        let ready = match api.get_opt(&dependency.name).await {
-            Ok(Some(dep)) => dep.status.as_ref().is_some_and(|s| {
-                conditions::is_true(&s.conditions, READY)
-                    && s.observed_generation == dep.metadata.generation
-            }),
-            _ => false,
+        let (client, dep) = (ctx.shared.client.clone(), dependency.name.as_str());
+        let ready = match ctx.front {
+            Front::Lockstep => {
+                let api = Api::<Sync>::namespaced(client, dep_namespace);
+                ready_now(api, dep, |d| {
+                    d.status.map(|s| (s.conditions, s.observed_generation))
+                })
+                .await
+            }
+            Front::Flux => {
+                let api = Api::<Kustomization>::namespaced(client, dep_namespace);
+                ready_now(api, dep, |d| {
+                    d.status.map(|s| (s.conditions, s.observed_generation))
+                })
+                .await
+            }
         };
         if !ready {
             return Some(Verdict::Waiting {
@@ -349,4 +361,20 @@ async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Ver
         }
     }
     None
+}
+
+/// A dependency's conditions and the generation they were observed at.
+type Observed = Option<(Vec<Condition>, Option<i64>)>;
+
+/// Whether `name` in `api` is Ready at its current generation, by what `status` reads.
+async fn ready_now<K>(api: Api<K>, name: &str, status: fn(K) -> Observed) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let Ok(Some(dep)) = api.get_opt(name).await else {
+        return false;
+    };
+    let generation = dep.meta().generation;
+    status(dep)
+        .is_some_and(|(c, observed)| conditions::is_true(&c, READY) && observed == generation)
 }

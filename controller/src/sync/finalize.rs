@@ -1,5 +1,5 @@
 //! What happens when a Sync is deleted, as Flux's kustomize-controller does it: every Sync
-//! carries the [`FINALIZER`], so the API server keeps it until the controller has looked.
+//! carries a finalizer ([`super::Front::finalizer`]), so the API server keeps it until the controller has looked.
 //! With `prune: true` (and not suspended) the objects of its inventory are deleted in the
 //! reverse of apply order, only those still labelled as its own and not protected
 //! ([`lockstep_engine::prune::delete_all`]), with the identity it applied as; with
@@ -14,30 +14,29 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use lockstep_api::Sync;
+use lockstep_api::flux::Kustomization;
 use lockstep_engine::inventory::id;
 use lockstep_engine::prune::delete_all;
-use lockstep_engine::render::Owner;
 use serde_json::json;
 
 use super::SyncCtx;
 use super::conditions::Reason;
+use super::front::Front;
 use super::record::Error;
 use super::status::{self, EventAction};
 use super::target::{protect, sync_client};
-
-/// The finalizer every Sync carries while the controller handles it.
-pub const FINALIZER: &str = "finalizers.lockstep.dev";
 
 /// Adds the finalizer to `sync` unless it has it.
 ///
 /// # Errors
 /// [`Error`] when the Sync cannot be patched.
 pub async fn ensure(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
+    let finalizer = ctx.front.finalizer();
     let mut finalizers = sync.finalizers().to_vec();
-    if finalizers.iter().any(|f| f == FINALIZER) {
+    if finalizers.iter().any(|f| f == finalizer) {
         return Ok(());
     }
-    finalizers.push(FINALIZER.to_owned());
+    finalizers.push(finalizer.to_owned());
     write(sync, ctx, finalizers).await
 }
 
@@ -46,7 +45,8 @@ pub async fn ensure(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
 /// # Errors
 /// [`Error`] when the finalizer cannot be removed.
 pub async fn finalize(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
-    if !sync.finalizers().iter().any(|f| f == FINALIZER) {
+    let finalizer = ctx.front.finalizer();
+    if !sync.finalizers().iter().any(|f| f == finalizer) {
         return Ok(());
     }
     let inventory = sync
@@ -60,7 +60,7 @@ pub async fn finalize(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
     let rest = sync
         .finalizers()
         .iter()
-        .filter(|f| *f != FINALIZER)
+        .filter(|f| *f != finalizer)
         .cloned()
         .collect();
     write(sync, ctx, rest).await
@@ -71,16 +71,14 @@ async fn delete_inventory(
     inventory: Vec<lockstep_api::InventoryEntry>,
 ) {
     let namespace = sync.namespace().unwrap_or_default();
-    let owner = Owner {
-        name: sync.name_any(),
-        namespace: namespace.clone(),
-    };
+    let owner = ctx.front.owner(sync.name_any(), namespace.clone());
+    let kind = ctx.front.sync_kind();
     let (type_, reason, note) = match sync_client(sync, ctx, &namespace).await {
         Ok(client) => {
             let outcome = delete_all(&client, inventory, &owner, &protect(sync, ctx)).await;
             if outcome.survivors.is_empty() {
                 let note = format!(
-                    "Sync deleted: {} object(s) deleted, {} left alone (no longer its own or protected)",
+                    "{kind} deleted: {} object(s) deleted, {} left alone (no longer its own or protected)",
                     outcome.deleted.len(),
                     outcome.skipped.len()
                 );
@@ -92,7 +90,7 @@ async fn delete_inventory(
                     .map(|(entry, why)| format!("{} ({why})", id(entry)))
                     .collect();
                 let note = format!(
-                    "Sync deleted: {} object(s) deleted; could not delete {}",
+                    "{kind} deleted: {} object(s) deleted; could not delete {}",
                     outcome.deleted.len(),
                     failed.join(", ")
                 );
@@ -100,7 +98,7 @@ async fn delete_inventory(
             }
         }
         Err(err) => {
-            let note = format!("Sync deleted: its objects were left in place: {err}");
+            let note = format!("{kind} deleted: its objects were left in place: {err}");
             (EventType::Warning, Reason::PruneFailed, note)
         }
     };
@@ -111,20 +109,24 @@ async fn delete_inventory(
 /// makes it fail (and the reconcile retry) rather than drop a finalizer another
 /// controller added since `sync` was read.
 async fn write(sync: &Sync, ctx: &SyncCtx, finalizers: Vec<String>) -> Result<(), Error> {
-    let api: Api<Sync> = Api::namespaced(
+    let (client, namespace) = (
         ctx.shared.client.clone(),
-        &sync.namespace().unwrap_or_default(),
+        sync.namespace().unwrap_or_default(),
     );
-    let patch = json!({"metadata": {
+    let patch = Patch::Merge(json!({"metadata": {
         "finalizers": finalizers,
         "resourceVersion": sync.resource_version(),
-    }});
-    api.patch(
-        &sync.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(drop)
-    .map_err(|source| Error::new("finalizers", sync, source))
+    }}));
+    let (name, params) = (sync.name_any(), PatchParams::default());
+    let written = match ctx.front {
+        Front::Lockstep => {
+            let api: Api<Sync> = Api::namespaced(client, &namespace);
+            api.patch(&name, &params, &patch).await.map(drop)
+        }
+        Front::Flux => {
+            let api: Api<Kustomization> = Api::namespaced(client, &namespace);
+            api.patch(&name, &params, &patch).await.map(drop)
+        }
+    };
+    written.map_err(|source| Error::new("finalizers", sync, source))
 }

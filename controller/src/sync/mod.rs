@@ -7,16 +7,17 @@
 //! memory ([`SyncCtx::artifact`]) rather than over HTTP as Flux's controllers do; a new
 //! revision wakes every Sync that points at the source.
 
-mod conditions;
+pub(crate) mod conditions;
 mod decide;
 mod finalize;
+mod front;
 mod health;
 mod intervals;
 mod lease;
-mod reconcile;
-mod record;
+pub(crate) mod reconcile;
+pub(crate) mod record;
 mod secrets;
-mod source;
+pub(crate) mod source;
 mod status;
 mod target;
 
@@ -37,6 +38,7 @@ use lockstep_engine::health::Probe;
 
 use crate::context::Ctx;
 use crate::flags::Flags;
+pub use front::Front;
 use intervals::{FieldError, PerGeneration, SourceIntervals, SyncIntervals};
 
 /// What both sync controllers share: the controller's one [`Ctx`] (client, metrics, own
@@ -46,6 +48,8 @@ use intervals::{FieldError, PerGeneration, SourceIntervals, SyncIntervals};
 pub struct SyncCtx {
     /// What every part of the controller shares.
     pub shared: Arc<Ctx>,
+    /// Which resources this context's controllers serve.
+    pub front: Front,
     /// Clients of that cluster impersonating a Sync's ServiceAccount ([`target`]).
     pub identities: target::Identities,
     /// `--default-service-account`: impersonated for Syncs that name no ServiceAccount.
@@ -100,8 +104,14 @@ impl Seen {
 }
 
 impl SyncCtx {
-    /// Builds the sync side's context onto the shared one, from the flags.
-    pub fn new(shared: Arc<Ctx>, config: kube::Config, flags: &Flags) -> Self {
+    /// Builds the sync side's context for `front` onto the shared one, from the flags.
+    /// Each front keeps its own artifacts and schedule (a `GitSource` and a `GitRepository`
+    /// may share a name) in a Git cache of its own.
+    pub fn new(shared: Arc<Ctx>, config: kube::Config, flags: &Flags, front: Front) -> Self {
+        let artifact_dir = match front {
+            Front::Lockstep => flags.artifact_dir.clone(),
+            Front::Flux => flags.artifact_dir.join("flux"),
+        };
         let reporter = Reporter {
             controller: "lockstep-controller".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -109,9 +119,10 @@ impl SyncCtx {
         Self {
             recorder: Recorder::new(shared.client.clone(), reporter),
             shared,
+            front,
             identities: target::Identities::new(config),
             default_service_account: flags.default_service_account.clone(),
-            fetcher: Fetcher::new(&flags.artifact_dir, flags.artifact_keep),
+            fetcher: Fetcher::new(&artifact_dir, flags.artifact_keep),
             requeue_dependency: flags.requeue_dependency,
             concurrent: flags.concurrent,
             no_cross_namespace_refs: flags.no_cross_namespace_refs,
@@ -186,7 +197,7 @@ impl SyncCtx {
             .insert(source, artifact);
     }
 
-    fn api<K>(&self) -> Api<K>
+    pub(crate) fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -201,7 +212,7 @@ impl SyncCtx {
         }
     }
 
-    fn watcher_config(&self) -> watcher::Config {
+    pub(crate) fn watcher_config(&self) -> watcher::Config {
         match &self.selector {
             Some(selector) => watcher::Config::default().labels(selector),
             None => watcher::Config::default(),
@@ -209,9 +220,14 @@ impl SyncCtx {
     }
 }
 
-/// Waits for leadership, then runs both controllers until SIGTERM or Ctrl-C, then gives
-/// the Lease up. Exits the process if leadership is lost.
-pub async fn run(ctx: Arc<SyncCtx>, lease_namespace: &str, leader_elect: bool) {
+/// Waits for leadership, then runs both controllers (and Flux's two, given `flux`) until
+/// SIGTERM or Ctrl-C, then gives the Lease up. Exits the process if leadership is lost.
+pub async fn run(
+    ctx: Arc<SyncCtx>,
+    flux: Option<Arc<SyncCtx>>,
+    lease_namespace: &str,
+    leader_elect: bool,
+) {
     let elector = leader_elect.then(|| {
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
             format!(
@@ -235,7 +251,12 @@ pub async fn run(ctx: Arc<SyncCtx>, lease_namespace: &str, leader_elect: bool) {
             () = shutdown_requested() => return,
         }
     }
-    let controllers = futures::future::join(run_sources(ctx.clone()), run_syncs(ctx));
+    let flux = async {
+        if let Some(flux) = flux {
+            crate::flux::run(flux).await;
+        }
+    };
+    let controllers = futures::future::join3(run_sources(ctx.clone()), run_syncs(ctx), flux);
     match &elector {
         Some(elector) => {
             tokio::select! {

@@ -103,7 +103,9 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         (Some(seen), Some(wait)) if settled || wait == PROGRESS_POLL => ctx.due_in(key, seen, wait),
         _ => ctx.forget_due(&key),
     }
-    ctx.shared.metrics.reconciled("Sync", started.elapsed());
+    ctx.shared
+        .metrics
+        .reconciled(ctx.front.sync_kind(), started.elapsed());
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 

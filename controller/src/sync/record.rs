@@ -198,12 +198,12 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
         status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
     }
     ctx.shared.metrics.condition(
-        "Sync",
+        ctx.front.sync_kind(),
         &sync.namespace().unwrap_or_default(),
         &sync.name_any(),
         conditions::is_true(&next.conditions, READY),
     );
-    status::write(ctx, sync, &previous, &next)
+    status::write_sync(ctx, sync, &previous, &next)
         .await
         .map_err(|source| Error::new("status", sync, source))?;
     sync.status = Some(next);

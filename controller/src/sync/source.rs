@@ -310,7 +310,7 @@ fn reference(git_ref: Option<&GitRef>) -> Result<GitReference, String> {
     ))
 }
 
-async fn stalled(
+pub(crate) async fn stalled(
     ctx: &SyncCtx,
     source: &GitSource,
     mut status: GitSourceStatus,
@@ -355,7 +355,7 @@ async fn write_status(
     previous: &GitSourceStatus,
     status: GitSourceStatus,
 ) -> Result<(), Error> {
-    status::write(ctx, source, previous, &status)
+    status::write_source(ctx, source, previous, &status)
         .await
         .map_err(|err| Error::WriteStatus {
             name: ObjectKey::of(source),

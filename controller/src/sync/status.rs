@@ -10,9 +10,13 @@ use kube::runtime::events::EventType;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use lockstep_api::{GitSource, GitSourceStatus, Sync, SyncStatus};
+
 use super::SyncCtx;
 use super::conditions::WireReason;
+use super::front::Front;
 use crate::event;
+use crate::flux::convert as flux;
 
 /// What the controller was doing when it published an event (the event's `action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,16 +42,57 @@ impl EventAction {
 /// Field manager of status writes.
 pub const FIELD_MANAGER: &str = "lockstep-controller";
 
+/// Writes a Sync's status, to the resource the Sync was read from: the `Sync`, or the Flux
+/// `Kustomization` in Flux's status format.
+///
+/// # Errors
+/// The API error of the status patch.
+pub async fn write_sync(
+    ctx: &SyncCtx,
+    sync: &Sync,
+    previous: &SyncStatus,
+    status: &SyncStatus,
+) -> Result<(), kube::Error> {
+    match ctx.front {
+        Front::Lockstep => write(ctx, sync, previous, status).await,
+        Front::Flux => {
+            let (previous, status) = (
+                flux::kustomization_status(previous),
+                flux::kustomization_status(status),
+            );
+            write(ctx, &flux::kustomization(sync), &previous, &status).await
+        }
+    }
+}
+
+/// Writes a GitSource's status, to the `GitSource`, or to the Flux `GitRepository` it was
+/// read from in Flux's status format.
+///
+/// # Errors
+/// The API error of the status patch.
+pub async fn write_source(
+    ctx: &SyncCtx,
+    source: &GitSource,
+    previous: &GitSourceStatus,
+    status: &GitSourceStatus,
+) -> Result<(), kube::Error> {
+    match ctx.front {
+        Front::Lockstep => write(ctx, source, previous, status).await,
+        Front::Flux => {
+            let (previous, status) = (
+                flux::repository_status(previous),
+                flux::repository_status(status),
+            );
+            write(ctx, &flux::repository(source), &previous, &status).await
+        }
+    }
+}
+
 /// Writes `status` to `object` unless it equals `previous`.
 ///
 /// # Errors
 /// The API error of the status patch.
-pub async fn write<K, S>(
-    ctx: &SyncCtx,
-    object: &K,
-    previous: &S,
-    status: &S,
-) -> Result<(), kube::Error>
+async fn write<K, S>(ctx: &SyncCtx, object: &K, previous: &S, status: &S) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -87,7 +132,7 @@ pub async fn publish<K>(
     // With the object's resourceVersion in the reference, each version gets an event of
     // its own: kube's recorder otherwise folds same-reason events into a series that keeps
     // the first note (the first revision applied).
-    let mut reference = object.object_ref(&());
+    let mut reference = ctx.front.reference(object.object_ref(&()));
     reference.resource_version = object.meta().resource_version.clone();
     let (reason, action) = (reason.as_str(), action.as_str());
     event::publish(&ctx.recorder, &reference, type_, reason, action, note).await;

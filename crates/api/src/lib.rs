@@ -6,6 +6,8 @@
 //!   correction, manual approval, health checks, target namespace).
 //! - [`ExternalSecret`], [`SecretStore`] and [`ClusterSecretStore`] are the External
 //!   Secrets Operator's `external-secrets.io/v1` resources ([`external_secrets`]).
+//! - [`flux::GitRepository`] and [`flux::Kustomization`] are Flux's, served by the same
+//!   engine as `GitSource` and `Sync` ([`flux`]).
 //!
 //! The CRDs are generated from these types with [`kube::CustomResourceExt::crd`] and
 //! committed under `deploy/crds/`; a test keeps the two in step. No client logic lives
@@ -14,6 +16,7 @@
 mod common;
 mod duration;
 pub mod external_secrets;
+pub mod flux;
 mod git_source;
 mod key;
 mod sync;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use lockstep_api::flux::{GitRepository, Kustomization};
 use lockstep_api::{ClusterSecretStore, ExternalSecret, GitSource, SecretStore, Sync};
 use lockstep_testenv::{ControlPlane, need};
 
@@ -18,6 +19,8 @@ fn crds() -> Vec<(PathBuf, CustomResourceDefinition)> {
         ExternalSecret::crd(),
         SecretStore::crd(),
         ClusterSecretStore::crd(),
+        GitRepository::crd(),
+        Kustomization::crd(),
     ]
     .into_iter()
     .map(|crd| {
@@ -135,6 +138,52 @@ async fn apiserver_accepts_the_crds_and_a_resource_of_each() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Flux's GitRepository and Kustomization as Flux's docs write them.
+    let repo: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "podinfo"},
+        "spec": {"url": "https://github.com/stefanprodan/podinfo", "interval": "5m",
+                 "ref": {"branch": "master"}},
+    }))
+    .unwrap();
+    let ks: Kustomization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "podinfo"},
+        "spec": {"interval": "10m", "targetNamespace": "default", "path": "./kustomize",
+                 "prune": true, "timeout": "1m",
+                 "sourceRef": {"kind": "GitRepository", "name": "podinfo"}},
+    }))
+    .unwrap();
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let kss: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+    let stored = repos
+        .patch("podinfo", &params, &Patch::Apply(&repo))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.spec, repo.spec,
+        "nothing defaulted into a stored GitRepository"
+    );
+    let stored = kss
+        .patch("podinfo", &params, &Patch::Apply(&ks))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.spec, ks.spec,
+        "nothing defaulted into a stored Kustomization"
+    );
+    // Flux refuses scp-style URLs; so does the schema.
+    let mut scp = repo.clone();
+    scp.metadata.name = Some("scp".into());
+    scp.spec.url = "git@github.com:stefanprodan/podinfo".into();
+    let err = repos
+        .patch("scp", &params, &Patch::Apply(&scp))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("spec.url"), "{err}");
 
     // The schema rejects a URL of an unknown scheme.
     let syncs: Api<GitSource> = Api::namespaced(client, &ns);

@@ -2,10 +2,13 @@
 //!
 //! An owner marks what it applied with labels ([`Mark`]): Lockstep's are
 //! `lockstep.dev/name` and `lockstep.dev/namespace`, set by render for a `Sync` and for
-//! `lockstep apply --name`. A label alone is a *claim*: it outlives the owner (an object
+//! `lockstep apply --name`; Flux's are `kustomize.toolkit.fluxcd.io/name` and
+//! `kustomize.toolkit.fluxcd.io/namespace`, set by Flux's kustomize-controller and by
+//! Lockstep when it serves a Flux `Kustomization`. A label alone is a *claim*: it outlives the owner (an object
 //! orphaned by `prune: false`, a deleted Sync). An object is *held* only while the
-//! claimant still lists it in its inventory — the `Sync`'s `status.inventory`, or the
-//! inventory ConfigMap of `lockstep apply --name` — so a claim nobody holds any more can be
+//! claimant still lists it in its inventory — the `Sync`'s `status.inventory`, the
+//! inventory ConfigMap of `lockstep apply --name`, or the Flux `Kustomization`'s
+//! `status.inventory` — so a claim nobody holds any more can be
 //! adopted, and a held one is refused unless take-over was asked for ([`crate::apply`]).
 //!
 //! The lookup of a claimant's inventory is done with the caller's own client, which may
@@ -13,42 +16,74 @@
 //! another namespace's Syncs). A lookup that fails counts as held: we refuse rather than
 //! guess.
 //!
-//! Other tools' marks (Flux's `kustomize.toolkit.fluxcd.io/*`, Argo CD's tracking label)
-//! join [`MARKS`] together with a way to read their inventory when their front-ends are
-//! served; until then their objects are not recognised as owned.
+//! Argo CD's tracking label joins [`MARKS`] with a way to read its inventory when its
+//! front-end is served; until then its objects are not recognised as owned.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use kube::Client;
 use kube::api::Api;
-use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Sync};
+use lockstep_api::flux::{self, Kustomization};
+use lockstep_api::{
+    InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION, Sync,
+};
 use serde_json::Value;
 
 use crate::apply::api_code;
 use crate::inventory::{self, key};
 
-/// The labels by which one kind of owner marks the objects it applied.
-#[derive(Debug, PartialEq, Eq)]
+/// The labels by which one kind of owner marks the objects it applied, and where its
+/// inventory is read.
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct Mark {
     /// Label holding the owner's name.
     pub name_label: &'static str,
     /// Label holding the owner's namespace.
     pub namespace_label: &'static str,
+    /// Annotation (or label) that keeps an object from being pruned when `disabled`.
+    pub prune_annotation: &'static str,
+    /// The field manager its owners apply as.
+    pub field_manager: &'static str,
+    /// Which resources' inventories list what this mark's owners hold.
+    inventories: Inventories,
+}
+
+/// Where the inventories of one mark's owners live.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Inventories {
+    /// A `Sync`'s `status.inventory`, or `lockstep apply --name`'s ConfigMap.
+    Lockstep,
+    /// A Flux `Kustomization`'s `status.inventory`.
+    Flux,
 }
 
 /// Lockstep's mark: a `Sync`, or `lockstep apply --name`.
 pub const LOCKSTEP: Mark = Mark {
     name_label: OWNER_NAME_LABEL,
     namespace_label: OWNER_NAMESPACE_LABEL,
+    prune_annotation: PRUNE_ANNOTATION,
+    field_manager: crate::apply::FIELD_MANAGER,
+    inventories: Inventories::Lockstep,
+};
+
+/// Flux's mark: a `Kustomization`, applied by Flux or by Lockstep serving it.
+pub const FLUX: Mark = Mark {
+    name_label: flux::NAME_LABEL,
+    namespace_label: flux::NAMESPACE_LABEL,
+    prune_annotation: flux::PRUNE_ANNOTATION,
+    field_manager: flux::FIELD_MANAGER,
+    inventories: Inventories::Flux,
 };
 
 /// Every mark the owner check reads.
-pub const MARKS: &[&Mark] = &[&LOCKSTEP];
+pub const MARKS: &[&Mark] = &[&LOCKSTEP, &FLUX];
 
 /// An owner named by an object's labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Claim {
+    /// The labels that name it.
+    pub mark: &'static Mark,
     /// Namespace of the owner.
     pub namespace: String,
     /// Name of the owner.
@@ -57,20 +92,24 @@ pub struct Claim {
 
 impl Claim {
     /// The claim `labels` make under `mark`, if they carry both labels.
-    fn read(mark: &Mark, labels: &BTreeMap<String, String>) -> Option<Self> {
+    fn read(mark: &'static Mark, labels: &BTreeMap<String, String>) -> Option<Self> {
         Some(Self {
+            mark,
             name: labels.get(mark.name_label)?.clone(),
             namespace: labels.get(mark.namespace_label)?.clone(),
         })
     }
 
-    /// The claim of a desired object (its Lockstep labels, as render set them).
+    /// The claim of a desired object (the labels render set for its owner).
     pub fn of_desired(object: &Value) -> Option<Self> {
         let labels = object["metadata"]["labels"].as_object()?;
         let text = |key: &str| labels.get(key)?.as_str().map(str::to_owned);
-        Some(Self {
-            name: text(LOCKSTEP.name_label)?,
-            namespace: text(LOCKSTEP.namespace_label)?,
+        MARKS.iter().find_map(|&mark| {
+            Some(Self {
+                mark,
+                name: text(mark.name_label)?,
+                namespace: text(mark.namespace_label)?,
+            })
         })
     }
 
@@ -81,7 +120,7 @@ impl Claim {
         };
         MARKS
             .iter()
-            .filter_map(|mark| Self::read(mark, labels))
+            .filter_map(|&mark| Self::read(mark, labels))
             .collect()
     }
 }
@@ -94,6 +133,13 @@ pub enum Holder {
         /// Namespace of the Sync.
         namespace: String,
         /// Name of the Sync.
+        name: String,
+    },
+    /// A Flux `Kustomization` lists it in its `status.inventory`.
+    Kustomization {
+        /// Namespace of the Kustomization.
+        namespace: String,
+        /// Name of the Kustomization.
         name: String,
     },
     /// `lockstep apply --name` lists it in its inventory ConfigMap.
@@ -116,6 +162,9 @@ impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Sync { namespace, name } => write!(f, "Sync {namespace}/{name}"),
+            Self::Kustomization { namespace, name } => {
+                write!(f, "Flux Kustomization {namespace}/{name}")
+            }
             Self::Apply { namespace, name } => {
                 write!(
                     f,
@@ -138,9 +187,10 @@ pub struct Holders {
     read: HashMap<Claim, Result<Listed, String>>,
 }
 
-/// The ids an owner's two possible inventories list.
+/// The ids an owner's possible inventories list: its resource's (a `Sync` or a
+/// `Kustomization`, by its mark) and `lockstep apply --name`'s.
 struct Listed {
-    sync: HashSet<String>,
+    resource: HashSet<String>,
     apply: HashSet<String>,
 }
 
@@ -173,10 +223,11 @@ impl Holders {
                         reason: reason.clone(),
                     });
                 }
-                Ok(listed) if listed.sync.contains(&key) => {
-                    return Some(Holder::Sync {
-                        namespace: claim.namespace.clone(),
-                        name: claim.name.clone(),
+                Ok(listed) if listed.resource.contains(&key) => {
+                    let (namespace, name) = (claim.namespace.clone(), claim.name.clone());
+                    return Some(match claim.mark.inventories {
+                        Inventories::Lockstep => Holder::Sync { namespace, name },
+                        Inventories::Flux => Holder::Kustomization { namespace, name },
                     });
                 }
                 Ok(listed) if listed.apply.contains(&key) => {
@@ -193,15 +244,22 @@ impl Holders {
 }
 
 async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
-    let syncs: Api<Sync> = Api::namespaced(client.clone(), &claim.namespace);
-    // Any 404: no such Sync, or no Sync CRD in this cluster at all.
-    let sync = match syncs.get(&claim.name).await {
-        Ok(sync) => Some(sync),
-        Err(kube::Error::Api(status)) if status.code == 404 => None,
-        Err(err) => return Err(api_code(&err)),
-    };
     let ids = |entries: &[InventoryEntry]| entries.iter().map(key).collect::<HashSet<_>>();
-    let sync = sync
+    if claim.mark.inventories == Inventories::Flux {
+        let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &claim.namespace);
+        let entries: Vec<InventoryEntry> = get_opt(&kustomizations, &claim.name)
+            .await?
+            .and_then(|k| k.status?.inventory)
+            .map(|inventory| inventory.entries.iter().filter_map(|e| e.entry()).collect())
+            .unwrap_or_default();
+        return Ok(Listed {
+            resource: ids(&entries),
+            apply: HashSet::new(),
+        });
+    }
+    let syncs: Api<Sync> = Api::namespaced(client.clone(), &claim.namespace);
+    let sync = get_opt(&syncs, &claim.name)
+        .await?
         .and_then(|s| s.status)
         .map(|s| ids(&s.inventory))
         .unwrap_or_default();
@@ -209,9 +267,21 @@ async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(Listed {
-        sync,
+        resource: sync,
         apply: ids(&apply),
     })
+}
+
+/// The named object, `None` on any 404: no such object, or no such CRD in this cluster.
+async fn get_opt<K>(api: &Api<K>, name: &str) -> Result<Option<K>, String>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get(name).await {
+        Ok(object) => Ok(Some(object)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(err) => Err(api_code(&err)),
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +297,7 @@ mod tests {
         assert_eq!(
             Claim::of_live(Some(&labels)),
             [Claim {
+                mark: &LOCKSTEP,
                 namespace: "gitops".into(),
                 name: "shop".into()
             }]
@@ -239,6 +310,7 @@ mod tests {
         assert_eq!(
             Claim::of_desired(&desired),
             Some(Claim {
+                mark: &LOCKSTEP,
                 namespace: "gitops".into(),
                 name: "shop".into()
             })

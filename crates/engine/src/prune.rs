@@ -4,7 +4,7 @@
 //! one — never a label sweep. They are deleted in the reverse of apply order, and only
 //! when the live object still carries our ownership labels (another `Sync` may have taken
 //! it over), is not [`Protect`]ed, and does not say `lockstep.dev/prune: disabled` (as
-//! annotation or label). [`delete_all`] deletes a whole inventory the same way, for a
+//! annotation or label; `kustomize.toolkit.fluxcd.io/prune` for a Flux owner). [`delete_all`] deletes a whole inventory the same way, for a
 //! deleted `Sync`.
 //! Pruning needs the change set of a completed apply: there is none after a failed render
 //! or apply, and an empty one is refused, so a broken or empty source never deletes
@@ -17,7 +17,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use tracing::{debug, instrument};
 
-use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION};
+use lockstep_api::InventoryEntry;
 
 use crate::apply::api_code;
 use crate::apply::{ChangeSet, Protect, apply_order};
@@ -145,8 +145,8 @@ fn skip_reason(
 ) -> Option<SkipReason> {
     let meta = &live.metadata;
     let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
-    if label(OWNER_NAME_LABEL) != Some(&owner.name)
-        || label(OWNER_NAMESPACE_LABEL) != Some(&owner.namespace)
+    if label(owner.mark.name_label) != Some(&owner.name)
+        || label(owner.mark.namespace_label) != Some(&owner.namespace)
     {
         return Some(SkipReason::NotOwned);
     }
@@ -160,7 +160,7 @@ fn skip_reason(
     let disabled = [meta.annotations.as_ref(), meta.labels.as_ref()]
         .into_iter()
         .flatten()
-        .filter_map(|m| m.get(PRUNE_ANNOTATION))
+        .filter_map(|m| m.get(owner.mark.prune_annotation))
         .any(|v| v.eq_ignore_ascii_case("disabled"));
     disabled.then_some(SkipReason::Disabled)
 }

@@ -24,10 +24,7 @@ fn rendered(root: &Path, ns: &str) -> Vec<Manifest> {
         root,
         "",
         &RenderOptions {
-            owner: Some(Owner {
-                name: "apps".into(),
-                namespace: ns.into(),
-            }),
+            owner: Some(Owner::lockstep("apps", ns)),
             target_namespace: Some(ns.into()),
         },
     )
@@ -232,10 +229,7 @@ spec:
         dir.path(),
         "",
         &RenderOptions {
-            owner: Some(Owner {
-                name: "crd".into(),
-                namespace: ns.clone(),
-            }),
+            owner: Some(Owner::lockstep("crd", ns.clone())),
             target_namespace: None,
         },
     )

@@ -74,10 +74,7 @@ fn overlay_with_prefix_patch_and_generator() {
     need!(tool("kustomize"));
     let dir = source();
     let options = RenderOptions {
-        owner: Some(Owner {
-            name: "apps".into(),
-            namespace: "lockstep-system".into(),
-        }),
+        owner: Some(Owner::lockstep("apps", "lockstep-system")),
         target_namespace: Some("team-a".into()),
     };
     let manifests = render(dir.path(), "prod", &options).unwrap().manifests;

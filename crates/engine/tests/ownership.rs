@@ -24,10 +24,7 @@ fn write(root: &Path, path: &str, text: &str) {
 }
 
 fn owner(name: &str, ns: &str) -> Owner {
-    Owner {
-        name: name.into(),
-        namespace: ns.into(),
-    }
+    Owner::lockstep(name, ns)
 }
 
 fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {

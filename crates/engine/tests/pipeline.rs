@@ -26,10 +26,7 @@ async fn reconcile(
     ns: &str,
     inventory: &mut Vec<InventoryEntry>,
 ) -> Reconcile {
-    let owner = Owner {
-        name: "apps".into(),
-        namespace: ns.into(),
-    };
+    let owner = Owner::lockstep("apps", ns);
     let fetched = fetcher
         .fetch(url, &GitReference::Branch("main".into()))
         .await

@@ -20,10 +20,7 @@ fn write(root: &Path, path: &str, text: &str) {
 }
 
 fn owner(ns: &str) -> Owner {
-    Owner {
-        name: "apps".into(),
-        namespace: ns.into(),
-    }
+    Owner::lockstep("apps", ns)
 }
 
 async fn apply_dir(client: &kube::Client, dir: &Path, ns: &str) -> ChangeSet {

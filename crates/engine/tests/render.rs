@@ -14,10 +14,7 @@ fn write(root: &Path, path: &str, text: &str) {
 
 fn options() -> RenderOptions {
     RenderOptions {
-        owner: Some(Owner {
-            name: "apps".into(),
-            namespace: "lockstep-system".into(),
-        }),
+        owner: Some(Owner::lockstep("apps", "lockstep-system")),
         target_namespace: Some("team-a".into()),
     }
 }

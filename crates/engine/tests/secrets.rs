@@ -83,10 +83,7 @@ impl Repo {
 
     fn render(&self, path: &str) -> Rendered {
         let options = RenderOptions {
-            owner: Some(Owner {
-                name: "apps".into(),
-                namespace: "tenant".into(),
-            }),
+            owner: Some(Owner::lockstep("apps", "tenant")),
             target_namespace: Some("team-a".into()),
         };
         render(self.root(), path, &options).unwrap()

@@ -7,6 +7,7 @@ mod fetch_auth;
 mod fetch_refs;
 mod fetch_ssh;
 mod fetch_verify;
+mod flux;
 mod health;
 mod kustomize;
 mod ownership;

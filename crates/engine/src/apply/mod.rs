@@ -53,7 +53,8 @@ pub use preflight::{Preflight, Preview, preflight};
 pub use protect::{Guard, Protect, Rule};
 pub use resolve::KindCache;
 
-/// The one field manager every apply uses.
+/// The field manager of Lockstep's own applies (a `Sync`, `lockstep apply`); a Flux
+/// `Kustomization` served by Lockstep applies as Flux does ([`crate::ownership::Mark`]).
 pub const FIELD_MANAGER: &str = "lockstep";
 
 /// How to apply.
@@ -75,6 +76,10 @@ pub struct ApplyOptions {
     /// The client that reads other owners' inventories, when the apply's own may not (an
     /// impersonated ServiceAccount); default the apply's client.
     pub owners: Option<Client>,
+    /// The field manager of every apply and dry-run; default [`FIELD_MANAGER`]. The owner's
+    /// ([`crate::ownership::Mark::field_manager`]), so that a field another tool's owner
+    /// set and Git no longer has is removed, and switching tools churns no managed fields.
+    pub field_manager: &'static str,
 }
 
 impl Default for ApplyOptions {
@@ -86,6 +91,7 @@ impl Default for ApplyOptions {
             kinds: Arc::default(),
             protect: Protect::default(),
             owners: None,
+            field_manager: FIELD_MANAGER,
         }
     }
 }
@@ -98,6 +104,7 @@ impl fmt::Debug for ApplyOptions {
             .field("wait_timeout", &self.wait_timeout)
             .field("protect", &self.protect)
             .field("owners", &self.owners.as_ref().map(|_| "Client"))
+            .field("field_manager", &self.field_manager)
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@ use tracing::debug;
 use lockstep_api::FORCE_ANNOTATION;
 
 use super::resolve::Target;
-use super::{Action, ApplyError, ApplyOptions, FIELD_MANAGER, api_message};
+use super::{Action, ApplyError, ApplyOptions, api_message};
 
 /// What an apply will do to one object, decided by reads and a dry-run only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +51,12 @@ pub(super) enum DryRun {
     Refused(String),
 }
 
-/// Reads the live object and dry-runs the apply; writes nothing.
-pub(super) async fn probe(target: &Target, body: &Value) -> Result<Probe, ApplyError> {
+/// Reads the live object and dry-runs the apply as `field_manager`; writes nothing.
+pub(super) async fn probe(
+    target: &Target,
+    body: &Value,
+    field_manager: &str,
+) -> Result<Probe, ApplyError> {
     let withheld = target.withheld();
     let live = target
         .api
@@ -62,7 +66,7 @@ pub(super) async fn probe(target: &Target, body: &Value) -> Result<Probe, ApplyE
             object: target.id.clone(),
             message: api_message(&e, withheld),
         })?;
-    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    let params = PatchParams::apply(field_manager).force().dry_run();
     let dry_run = match target
         .api
         .patch(&target.name, &params, &Patch::Apply(body))
@@ -118,7 +122,7 @@ pub(super) async fn execute(
     step: Step,
     options: &ApplyOptions,
 ) -> Result<Action, ApplyError> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let params = PatchParams::apply(options.field_manager).force();
     let action = match step {
         Step::Unchanged => return Ok(Action::Unchanged),
         Step::Create => {

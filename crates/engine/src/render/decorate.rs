@@ -7,8 +7,6 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use lockstep_api::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-
 use super::{Manifest, RenderOptions};
 
 /// Built-in kinds that are cluster-scoped (Kubernetes 1.34).
@@ -92,9 +90,10 @@ pub(super) fn decorate(
             *labels = Value::Object(Default::default());
         }
         if let Some(labels) = labels.as_object_mut() {
-            labels.insert(OWNER_NAME_LABEL.into(), Value::String(owner.name.clone()));
+            let mark = owner.mark;
+            labels.insert(mark.name_label.into(), Value::String(owner.name.clone()));
             labels.insert(
-                OWNER_NAMESPACE_LABEL.into(),
+                mark.namespace_label.into(),
                 Value::String(owner.namespace.clone()),
             );
         }

@@ -33,19 +33,45 @@ use std::path::Path;
 
 use tracing::instrument;
 
+use crate::ownership::{FLUX, LOCKSTEP, Mark};
+
 pub use decorate::is_cluster_scoped_builtin;
 pub use error::RenderError;
 pub use inputs::Inputs;
 pub(crate) use inputs::mentions_sops;
 pub use manifest::Manifest;
 
-/// The `Sync` that owns the rendered objects.
+/// The resource that owns the rendered objects: a `Sync` (or `lockstep apply --name`), or
+/// a Flux `Kustomization` served by Lockstep.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
-    /// Name of the Sync.
+    /// Name of the owner.
     pub name: String,
-    /// Namespace of the Sync.
+    /// Namespace of the owner.
     pub namespace: String,
+    /// The labels its objects carry, and the annotation that keeps one from being pruned.
+    pub mark: &'static Mark,
+}
+
+impl Owner {
+    /// A `Sync`, or `lockstep apply --name`: objects labelled `lockstep.dev/*`.
+    pub fn lockstep(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            mark: &LOCKSTEP,
+        }
+    }
+
+    /// A Flux `Kustomization`: objects labelled `kustomize.toolkit.fluxcd.io/*`, as Flux
+    /// labels them, so either controller takes over what the other applied.
+    pub fn flux(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            mark: &FLUX,
+        }
+    }
 }
 
 /// How to render.

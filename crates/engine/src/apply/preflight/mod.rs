@@ -141,7 +141,7 @@ pub async fn preflight<'a>(
     let probes: Vec<Result<Probe, ApplyError>> = futures::stream::iter(
         resolved
             .iter()
-            .map(|(target, body, _)| probe(target, body).boxed())
+            .map(|(target, body, _)| probe(target, body, options.field_manager).boxed())
             .collect::<Vec<_>>(),
     )
     .buffered(CONCURRENCY)
@@ -304,7 +304,7 @@ impl<'a> Preflight<'a> {
             }
         };
         let body = desired_body(&target, deferred.manifest);
-        let probe = probe(&target, &body).await?;
+        let probe = probe(&target, &body, self.options.field_manager).await?;
         self.plan(target, body, probe).await.map_err(|(_, err)| err)
     }
 

@@ -1,0 +1,224 @@
+//! Flux's resources as the in-memory `GitSource` and `Sync` the reconcilers work on, and
+//! their status back in Flux's format. Nothing here is written to the cluster as a
+//! Lockstep resource: the conversions exist only for the length of a reconcile.
+
+use kube::api::ObjectMeta;
+use lockstep_api::flux::{
+    Artifact, FluxInventory, GitRepository, GitRepositoryStatus, InventoryRef, Kustomization,
+    KustomizationStatus, REQUESTED_AT_ANNOTATION as FLUX_REQUESTED_AT,
+};
+use lockstep_api::{
+    CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
+    GitSourceStatus, REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus,
+};
+
+use crate::sync::conditions::READY;
+
+/// `meta` with Flux's reconcile request (`reconcile.fluxcd.io/requestedAt`, what
+/// `flux reconcile` writes) under Lockstep's annotation, the one the reconcilers read.
+fn metadata(meta: &ObjectMeta) -> ObjectMeta {
+    let mut meta = meta.clone();
+    let annotations = meta.annotations.get_or_insert_default();
+    annotations.remove(REQUESTED_AT_ANNOTATION);
+    if let Some(at) = annotations.remove(FLUX_REQUESTED_AT) {
+        annotations.insert(REQUESTED_AT_ANNOTATION.to_owned(), at);
+    }
+    meta
+}
+
+/// Why Lockstep cannot serve `ks` as written, if it cannot: a source kind other than
+/// `GitRepository`, or spec fields it does not implement yet (named, so nothing is
+/// ignored in silence).
+pub fn refusal(ks: &Kustomization) -> Option<String> {
+    let kind = &ks.spec.source_ref.kind;
+    if kind != "GitRepository" {
+        return Some(format!(
+            "spec.sourceRef.kind {kind} is not served by Lockstep; only GitRepository is"
+        ));
+    }
+    let unserved = ks.unserved();
+    (!unserved.is_empty()).then(|| {
+        format!(
+            "spec.{} not served by Lockstep yet; remove {} or keep this Kustomization on Flux \
+             (docs/flux.md lists what is served)",
+            unserved.join(", spec."),
+            if unserved.len() == 1 { "it" } else { "them" }
+        )
+    })
+}
+
+/// The `Sync` that does what `ks` asks. Flux corrects drift at every interval, so
+/// `selfHeal` is on.
+pub fn sync(ks: &Kustomization) -> Sync {
+    let spec = &ks.spec;
+    let mut sync = Sync::new(
+        ks.metadata.name.as_deref().unwrap_or_default(),
+        SyncSpec {
+            source_ref: CrossNamespaceObjectReference {
+                kind: "GitSource".into(),
+                name: spec.source_ref.name.clone(),
+                namespace: spec.source_ref.namespace.clone(),
+            },
+            path: spec.path.clone(),
+            interval: spec.interval.clone(),
+            retry_interval: spec.retry_interval.clone(),
+            prune: spec.prune,
+            self_heal: true,
+            target_namespace: spec.target_namespace.clone(),
+            depends_on: spec
+                .depends_on
+                .iter()
+                .map(|d| DependsOn {
+                    name: d.name.clone(),
+                    namespace: d.namespace.clone(),
+                })
+                .collect(),
+            wait: spec.wait,
+            timeout: spec.timeout.clone(),
+            suspend: spec.suspend,
+            force: spec.force,
+            service_account_name: spec.service_account_name.clone(),
+            decryption: spec.decryption.as_ref().map(|d| Decryption {
+                provider: d.provider.clone(),
+                secret_ref: d.secret_ref.clone(),
+            }),
+            ..SyncSpec::default()
+        },
+    );
+    sync.metadata = metadata(&ks.metadata);
+    sync.status = ks.status.as_ref().map(sync_status);
+    sync
+}
+
+fn sync_status(status: &KustomizationStatus) -> SyncStatus {
+    SyncStatus {
+        conditions: status.conditions.clone(),
+        observed_generation: status.observed_generation,
+        last_attempted_revision: status.last_attempted_revision.clone(),
+        last_applied_revision: status.last_applied_revision.clone(),
+        inventory: status
+            .inventory
+            .iter()
+            .flat_map(|i| &i.entries)
+            .filter_map(InventoryRef::entry)
+            .collect(),
+        plan: None,
+        last_handled_requested_at: status.last_handled_reconcile_at.clone(),
+    }
+}
+
+/// The Kustomization `sync` was read from (its metadata: what a status write names).
+pub fn kustomization(sync: &Sync) -> Kustomization {
+    let mut ks = Kustomization::new(
+        sync.metadata.name.as_deref().unwrap_or_default(),
+        Default::default(),
+    );
+    ks.metadata = sync.metadata.clone();
+    ks
+}
+
+/// `status` as Flux writes a Kustomization's: the inventory as `<ns>_<name>_<group>_<kind>`
+/// ids.
+pub fn kustomization_status(status: &SyncStatus) -> KustomizationStatus {
+    KustomizationStatus {
+        observed_generation: status.observed_generation,
+        conditions: status.conditions.clone(),
+        last_applied_revision: status.last_applied_revision.clone(),
+        last_attempted_revision: status.last_attempted_revision.clone(),
+        last_handled_reconcile_at: status.last_handled_requested_at.clone(),
+        inventory: (!status.inventory.is_empty()).then(|| FluxInventory {
+            entries: status.inventory.iter().map(InventoryRef::from).collect(),
+        }),
+    }
+}
+
+/// The `GitSource` that fetches what `repo` asks, and why part of it cannot be served,
+/// if it cannot. Flux's default ref is branch `master`.
+pub fn git_source(repo: &GitRepository) -> (GitSource, Option<String>) {
+    let spec = &repo.spec;
+    let unserved = repo.unserved();
+    let mut refusal = (!unserved.is_empty()).then(|| {
+        format!(
+            "spec.{} not served by Lockstep yet; remove {} or keep this GitRepository on Flux \
+             (docs/flux.md lists what is served)",
+            unserved.join(", spec."),
+            if unserved.len() == 1 { "it" } else { "them" }
+        )
+    });
+    let mut git_ref = GitRef::default();
+    match &spec.reference {
+        None => git_ref.branch = Some("master".into()),
+        Some(r) => {
+            git_ref.branch = r.branch.clone();
+            git_ref.tag = r.tag.clone();
+            git_ref.semver = r.semver.clone();
+            git_ref.commit = r.commit.clone();
+            if let Some(name) = &r.name {
+                if let Some(branch) = name.strip_prefix("refs/heads/") {
+                    git_ref.branch = Some(branch.to_owned());
+                } else if let Some(tag) = name.strip_prefix("refs/tags/") {
+                    git_ref.tag = Some(tag.to_owned());
+                } else {
+                    refusal = refusal.or(Some(format!(
+                        "spec.ref.name {name} is not served by Lockstep yet; only refs/heads/… \
+                         and refs/tags/… are"
+                    )));
+                }
+            }
+        }
+    }
+    let mut source = GitSource::new(
+        repo.metadata.name.as_deref().unwrap_or_default(),
+        GitSourceSpec {
+            url: spec.url.clone(),
+            git_ref: Some(git_ref),
+            interval: spec.interval.clone(),
+            timeout: spec.timeout.clone(),
+            secret_ref: spec.secret_ref.clone(),
+            suspend: spec.suspend,
+            ..GitSourceSpec::default()
+        },
+    );
+    source.metadata = metadata(&repo.metadata);
+    source.status = repo.status.as_ref().map(|status| GitSourceStatus {
+        conditions: status.conditions.clone(),
+        observed_generation: status.observed_generation,
+        last_attempted_revision: status.artifact.as_ref().map(|a| a.revision.clone()),
+        last_handled_requested_at: status.last_handled_reconcile_at.clone(),
+    });
+    (source, refusal)
+}
+
+/// The GitRepository `source` was read from (its metadata: what a status write names).
+pub fn repository(source: &GitSource) -> GitRepository {
+    let mut repo = GitRepository::new(
+        source.metadata.name.as_deref().unwrap_or_default(),
+        Default::default(),
+    );
+    repo.metadata = source.metadata.clone();
+    repo
+}
+
+/// `status` as Flux writes a GitRepository's: the revision in `artifact`. The checkout
+/// stays in this process, so the artifact names no URL to download it from; its time is
+/// when `Ready` last changed.
+pub fn repository_status(status: &GitSourceStatus) -> GitRepositoryStatus {
+    let ready = status.conditions.iter().find(|c| c.type_ == READY);
+    GitRepositoryStatus {
+        observed_generation: status.observed_generation,
+        conditions: status.conditions.clone(),
+        artifact: status
+            .last_attempted_revision
+            .as_ref()
+            .map(|revision| Artifact {
+                path: String::new(),
+                url: String::new(),
+                revision: revision.clone(),
+                digest: None,
+                last_update_time: ready
+                    .map(|c| c.last_transition_time.clone())
+                    .unwrap_or_default(),
+            }),
+        last_handled_reconcile_at: status.last_handled_requested_at.clone(),
+    }
+}

@@ -1,0 +1,114 @@
+//! Flux's `GitRepository` and `Kustomization`, served unchanged (`--flux`): each is read
+//! as the `GitSource` or `Sync` that does what it asks ([`convert`]) and handed to the same
+//! reconcilers, with a [`SyncCtx`] whose front is [`Front::Flux`]: objects are labelled
+//! `kustomize.toolkit.fluxcd.io/{name,namespace}`, status is written to the Flux resource in
+//! Flux's format (`status.inventory` ids, `artifact.revision`), events name it, and its
+//! finalizer is Flux's. One engine, one inventory: the Kustomization's own.
+//!
+//! A Kustomization Lockstep cannot serve as written (another source kind, spec fields not
+//! implemented yet) is `Stalled` naming them; so is a GitRepository `ref.name` other than
+//! a branch or tag.
+
+pub mod convert;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::Controller;
+use kube::runtime::controller::{Action, Config};
+use kube::runtime::reflector::ObjectRef;
+use lockstep_api::ObjectKey;
+use lockstep_api::flux::{GitRepository, Kustomization};
+
+use crate::sync::record::{self, Verdict};
+use crate::sync::{Front, SyncCtx, reconcile, source};
+
+/// Runs the GitRepository and Kustomization controllers on `ctx` (whose front is Flux's)
+/// until SIGTERM or Ctrl-C.
+pub async fn run(ctx: Arc<SyncCtx>) {
+    debug_assert_eq!(ctx.front, Front::Flux);
+    futures::future::join(run_repositories(ctx.clone()), run_kustomizations(ctx)).await;
+}
+
+async fn run_repositories(ctx: Arc<SyncCtx>) {
+    let api: Api<GitRepository> = ctx.api();
+    Controller::new(api, ctx.watcher_config())
+        .shutdown_on_signal()
+        .run(reconcile_repository, retry, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+async fn run_kustomizations(ctx: Arc<SyncCtx>) {
+    let kustomizations: Api<Kustomization> = ctx.api();
+    let repositories: Api<GitRepository> = ctx.api();
+    let controller = Controller::new(kustomizations, ctx.watcher_config())
+        .with_config(Config::default().concurrency(ctx.concurrent));
+    let store = controller.store();
+    controller
+        .watches(
+            repositories,
+            ctx.watcher_config(),
+            move |repo: GitRepository| {
+                let repo = ObjectKey::of(&repo);
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|ks| source_of(ks) == repo)
+                    .map(|ks| ObjectRef::from_obj(&*ks))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile_kustomization, retry, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The GitRepository a Kustomization reads (in its own namespace unless `sourceRef` names
+/// one).
+fn source_of(ks: &Kustomization) -> ObjectKey {
+    let reference = &ks.spec.source_ref;
+    let namespace = reference.namespace.as_deref();
+    let namespace = namespace
+        .or(ks.metadata.namespace.as_deref())
+        .unwrap_or_default();
+    ObjectKey::new(namespace, &reference.name)
+}
+
+/// Fetches what a GitRepository asks, as a GitSource.
+async fn reconcile_repository(
+    repo: Arc<GitRepository>,
+    ctx: Arc<SyncCtx>,
+) -> Result<Action, source::Error> {
+    match convert::git_source(&repo) {
+        (source, None) => source::reconcile(Arc::new(source), ctx).await,
+        (source, Some(refusal)) => {
+            let status = source.status.clone().unwrap_or_default();
+            source::stalled(&ctx, &source, status, refusal).await
+        }
+    }
+}
+
+/// Applies what a Kustomization asks, as a Sync.
+async fn reconcile_kustomization(
+    ks: Arc<Kustomization>,
+    ctx: Arc<SyncCtx>,
+) -> Result<Action, record::Error> {
+    let mut sync = convert::sync(&ks);
+    if ks.metadata.deletion_timestamp.is_none()
+        && let Some(refusal) = convert::refusal(&ks)
+    {
+        record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+        return Ok(Action::await_change());
+    }
+    reconcile::reconcile(Arc::new(sync), ctx).await
+}
+
+/// Retries a reconcile that could not write to its resource after 5 seconds.
+fn retry<K>(_object: Arc<K>, error: &impl std::fmt::Display, _ctx: Arc<SyncCtx>) -> Action {
+    tracing::warn!(%error, "Flux resource reconcile failed; retrying in 5s");
+    Action::requeue(Duration::from_secs(5))
+}

@@ -1,0 +1,253 @@
+//! Flux's `GitRepository` and `Kustomization` served by the real `lockstep-controller`
+//! (`--flux`) from a repository on the real Git HTTP server into the real kube-apiserver,
+//! with Lockstep's generated subset of Flux's CRDs: objects get Flux's labels, status is
+//! Flux's (revisions, inventory ids, reasons), objects Flux applied are taken over in place
+//! and Flux's inventory is adopted (what left it is pruned), `flux reconcile`'s annotation
+//! and deletion are handled with Flux's finalizer, and what is not served is refused by
+//! name.
+
+use crate::support;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use lockstep_api::flux::{
+    GitRepository, InventoryRef, Kustomization, KustomizationStatus, NAME_LABEL, NAMESPACE_LABEL,
+};
+use lockstep_api::{ConditionStatus, InventoryEntry};
+use lockstep_testenv::{ControlPlane, GitHttpServer, HttpAuth, manifests, need};
+use serde_json::json;
+use support::{Controller, eventually, install_sync_crds};
+
+const TOKEN: &str = "fl0x-bearer-token";
+
+async fn install_flux_crds(client: &kube::Client) {
+    for text in [
+        include_str!("../../deploy/crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
+        include_str!("../../deploy/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+    ] {
+        manifests::apply_yaml(client, text).await.unwrap();
+    }
+}
+
+fn cm(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
+    )
+}
+
+fn id(ns: &str, name: &str) -> InventoryRef {
+    InventoryRef::from(&InventoryEntry {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: ns.into(),
+        name: name.into(),
+    })
+}
+
+/// What Flux's kustomize-controller left: ConfigMaps with its labels and field manager.
+async fn applied_by_flux(configmaps: &Api<ConfigMap>, ns: &str, name: &str) -> String {
+    let object = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {NAME_LABEL: "apps", NAMESPACE_LABEL: ns}},
+        "data": {"v": "flux"},
+    });
+    let params = PatchParams::apply("kustomize-controller").force();
+    let live = configmaps
+        .patch(name, &params, &Patch::Apply(&object))
+        .await
+        .unwrap();
+    live.metadata.uid.unwrap()
+}
+
+fn ready(status: Option<&KustomizationStatus>) -> Option<(ConditionStatus, String)> {
+    let ready = status?.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((ready.status, ready.reason.clone()))
+}
+
+#[tokio::test]
+async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitHttpServer::start(HttpAuth::Bearer(TOKEN.into())).await);
+    let (client, ns) = plane.namespace("flux-serve").await.unwrap();
+    install_sync_crds(&client).await;
+    install_flux_crds(&client).await;
+    let repo = git.create_repo("apps", None).unwrap();
+    repo.write("apps/web.yaml", cm("web", "git")).unwrap();
+    repo.write("apps/extra.yaml", cm("extra", "git")).unwrap();
+    let first = repo.commit("two objects").unwrap();
+
+    // Flux applied `web` (still in Git) and `gone` (no longer in Git) before the switch.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let web_uid = applied_by_flux(&configmaps, &ns, "web").await;
+    applied_by_flux(&configmaps, &ns, "gone").await;
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = serde_json::from_value(json!({
+        "metadata": {"name": "git-auth"}, "stringData": {"bearerToken": TOKEN},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let kss: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+    let params = PatchParams::apply("flux-tests").force();
+    let repository = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "repo"},
+        "spec": {"url": git.url("apps"), "interval": "1s", "ref": {"branch": "main"},
+                 "secretRef": {"name": "git-auth"}},
+    });
+    repos
+        .patch("repo", &params, &Patch::Apply(&repository))
+        .await
+        .unwrap();
+    let kustomization = |suspend: bool| {
+        json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./apps",
+                     "interval": "1s", "prune": true, "targetNamespace": ns, "suspend": suspend},
+        })
+    };
+    // Flux's status, as it left it: both objects in its inventory.
+    kss.patch("apps", &params, &Patch::Apply(&kustomization(true)))
+        .await
+        .unwrap();
+    let flux_status = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "status": {"inventory": {"entries": [id(&ns, "gone"), id(&ns, "web")]}},
+    });
+    let status_params = PatchParams::apply("gotk-kustomize-controller").force();
+    kss.patch_status("apps", &status_params, &Patch::Apply(&flux_status))
+        .await
+        .unwrap();
+
+    let _controller = Controller::start_syncing(plane, &ns, &["--flux=true"]).await;
+    kss.patch("apps", &params, &Patch::Apply(&kustomization(false)))
+        .await
+        .unwrap();
+
+    let revision = format!("main@sha1:{first}");
+    eventually(
+        "the Kustomization to be Ready at the first revision",
+        async || {
+            let ks = kss.get("apps").await.unwrap();
+            ready(ks.status.as_ref())
+                == Some((ConditionStatus::True, "ReconciliationSucceeded".into()))
+                && ks.status.as_ref().unwrap().last_applied_revision.as_ref() == Some(&revision)
+        },
+    )
+    .await;
+    let ks = kss.get("apps").await.unwrap();
+    let status = ks.status.unwrap();
+    assert_eq!(status.last_attempted_revision.as_ref(), Some(&revision));
+    assert_eq!(status.observed_generation, ks.metadata.generation);
+    let mut ids: Vec<_> = status.inventory.unwrap().entries;
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(ids, [id(&ns, "extra"), id(&ns, "web")]);
+    assert!(
+        ks.metadata
+            .finalizers
+            .unwrap()
+            .contains(&"finalizers.fluxcd.io".to_owned())
+    );
+    let source = repos.get("repo").await.unwrap().status.unwrap();
+    assert_eq!(source.artifact.unwrap().revision, revision);
+
+    // Taken over in place with Flux's labels; Flux's inventory adopted, so `gone` is pruned.
+    let web = configmaps.get("web").await.unwrap();
+    assert_eq!(web.metadata.uid.unwrap(), web_uid, "web was recreated");
+    assert_eq!(web.data.unwrap()["v"], "git");
+    let labels = web.metadata.labels.unwrap();
+    assert_eq!(
+        (&labels[NAME_LABEL][..], &labels[NAMESPACE_LABEL]),
+        ("apps", &ns)
+    );
+    assert!(!labels.contains_key("lockstep.dev/name"), "{labels:?}");
+    let managers: Vec<_> = web
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(
+        managers,
+        ["kustomize-controller"],
+        "applied as Flux applies"
+    );
+    assert!(configmaps.get_opt("gone").await.unwrap().is_none());
+
+    // An object removed from Git is pruned, and the inventory follows.
+    repo.remove("apps/extra.yaml").unwrap();
+    let second = repo.commit("extra removed").unwrap();
+    let revision = format!("main@sha1:{second}");
+    eventually("extra to be pruned at the second revision", async || {
+        let ks = kss.get("apps").await.unwrap();
+        let status = ks.status.unwrap_or_default();
+        configmaps.get_opt("extra").await.unwrap().is_none()
+            && status.last_applied_revision.as_ref() == Some(&revision)
+            && status
+                .inventory
+                .is_some_and(|i| i.entries == [id(&ns, "web")])
+    })
+    .await;
+
+    // `flux reconcile` (its annotation) is acted on and recorded as Flux records it.
+    let requested =
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now-1"}}});
+    kss.patch("apps", &PatchParams::default(), &Patch::Merge(&requested))
+        .await
+        .unwrap();
+    eventually("the reconcile request to be handled", async || {
+        let status = kss.get("apps").await.unwrap().status.unwrap_or_default();
+        status.last_handled_reconcile_at.as_deref() == Some("now-1")
+    })
+    .await;
+
+    // A deleted Kustomization with prune deletes its objects, then lets go (Flux's finalizer).
+    kss.delete("apps", &Default::default()).await.unwrap();
+    eventually(
+        "the Kustomization and its objects to be deleted",
+        async || {
+            kss.get_opt("apps").await.unwrap().is_none()
+                && configmaps.get_opt("web").await.unwrap().is_none()
+        },
+    )
+    .await;
+
+    // A source kind or a field Lockstep does not serve is refused by name, nothing applied.
+    let oci = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "oci"},
+        "spec": {"sourceRef": {"kind": "OCIRepository", "name": "repo"}, "interval": "1m",
+                 "prune": true},
+    });
+    kss.patch("oci", &params, &Patch::Apply(&oci))
+        .await
+        .unwrap();
+    let substituted = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "substituted"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1m",
+                 "path": "./apps", "prune": true,
+                 "postBuild": {"substitute": {"cluster": "prod"}}},
+    });
+    kss.patch("substituted", &params, &Patch::Apply(&substituted))
+        .await
+        .unwrap();
+    for (name, named) in [("oci", "OCIRepository"), ("substituted", "spec.postBuild")] {
+        eventually(&format!("Kustomization {name} to be refused"), async || {
+            let ks = kss.get(name).await.unwrap();
+            let status = ks.status.unwrap_or_default();
+            let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+            ready.is_some_and(|c| c.status == ConditionStatus::False && c.message.contains(named))
+        })
+        .await;
+        let status = kss.get(name).await.unwrap().status.unwrap();
+        assert!(status.inventory.is_none() && status.last_attempted_revision.is_none());
+    }
+}

@@ -1,0 +1,248 @@
+//! `Kustomization`: which path of a source to apply, as Flux's kustomize-controller reads it.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::{Condition, InventoryEntry, LocalObjectReference};
+
+/// Keeps the objects under one path of a [`super::GitRepository`] applied (Flux's
+/// `Kustomization`).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "kustomize.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "Kustomization",
+    namespaced,
+    status = "KustomizationStatus",
+    shortname = "ks",
+    category = "fluxcd",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct KustomizationSpec {
+    /// The source to take manifests from.
+    pub source_ref: SourceReference,
+    /// Folder inside the source, relative to its root; default the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// How often to reconcile, which is also how soon drift is corrected (Go duration).
+    pub interval: String,
+    /// How soon to retry after a failure; default `interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval: Option<String>,
+    /// Delete objects that left the source (required, as in Flux).
+    pub prune: bool,
+    /// Wait for every applied object to be healthy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
+    /// Budget for build, apply and health checks (Go duration); default
+    /// `interval - 30s`, at least `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Kustomizations that must be Ready before this one applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<FluxDependency>,
+    /// Stop applying, correcting drift and pruning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// Delete and recreate objects whose change touches an immutable field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    /// Namespace set on every namespaced object that is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// ServiceAccount of the Kustomization's namespace to impersonate for every request
+    /// about its objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Decrypt SOPS-encrypted manifests before applying them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<FluxDecryption>,
+    /// Every other field of Flux's spec, kept so that one Lockstep does not serve is
+    /// refused by name ([`Kustomization::unserved`]) rather than silently ignored. The
+    /// generated schema keeps unknown fields (`x-kubernetes-preserve-unknown-fields`) so
+    /// they arrive here under Lockstep's CRD as under Flux's.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+impl Kustomization {
+    /// The spec fields set that Lockstep does not serve yet, by name, sorted.
+    pub fn unserved(&self) -> Vec<&str> {
+        self.spec.unserved.keys().map(String::as_str).collect()
+    }
+}
+
+/// The source of a [`Kustomization`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceReference {
+    /// `GitRepository`; Flux's other kinds (`OCIRepository`, `Bucket`) are refused.
+    pub kind: String,
+    /// Name of the source.
+    pub name: String,
+    /// Namespace of the source; default the Kustomization's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A Kustomization that must be Ready first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FluxDependency {
+    /// Name of the Kustomization.
+    pub name: String,
+    /// Namespace of the Kustomization; default the dependent's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// How to decrypt manifests: SOPS, with keys from a Secret, as Lockstep's `Sync` does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FluxDecryption {
+    /// Decryption provider; only `sops`.
+    pub provider: String,
+    /// Secret holding the decryption keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+}
+
+/// Observed state of a [`Kustomization`], as Flux writes it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct KustomizationStatus {
+    /// The `metadata.generation` last fully handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling`, `Stalled`, `Healthy`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The revision last applied successfully: `<ref>@sha1:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// The revision last tried: `<ref>@sha1:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// The last value of the `reconcile.fluxcd.io/requestedAt` annotation acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// The objects applied by the last reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<FluxInventory>,
+}
+
+/// Flux's `status.inventory`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FluxInventory {
+    /// One entry per object.
+    pub entries: Vec<InventoryRef>,
+}
+
+/// One object of Flux's inventory: `<namespace>_<name>_<group>_<kind>` (a `:` in the name
+/// written `__`) and the API version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InventoryRef {
+    /// `<namespace>_<name>_<group>_<kind>`.
+    pub id: String,
+    /// The API version the object was applied with.
+    pub v: String,
+}
+
+impl From<&InventoryEntry> for InventoryRef {
+    fn from(entry: &InventoryEntry) -> Self {
+        let name = entry.name.replace(':', "__");
+        Self {
+            id: format!("{}_{name}_{}_{}", entry.namespace, entry.group, entry.kind),
+            v: entry.version.clone(),
+        }
+    }
+}
+
+impl InventoryRef {
+    /// The entry this reference names, or `None` when `id` is not four fields.
+    pub fn entry(&self) -> Option<InventoryEntry> {
+        let (namespace, rest) = self.id.split_once('_')?;
+        let (rest, kind) = rest.rsplit_once('_')?;
+        let (name, group) = rest.rsplit_once('_')?;
+        let name = name.replace("__", ":");
+        (!name.is_empty() && !kind.is_empty() && !name.contains('_')).then(|| InventoryEntry {
+            group: group.to_owned(),
+            version: self.v.clone(),
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(group: &str, kind: &str, namespace: &str, name: &str) -> InventoryEntry {
+        InventoryEntry {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Ids as Flux writes them (cli-utils' `ObjMetadata`), read back to the same entry.
+    #[test]
+    fn inventory_ids_round_trip_in_flux_format() {
+        let cases = [
+            (entry("", "ConfigMap", "apps", "web"), "apps_web__ConfigMap"),
+            (
+                entry("apps", "Deployment", "apps", "web"),
+                "apps_web_apps_Deployment",
+            ),
+            (entry("", "Namespace", "", "apps"), "_apps__Namespace"),
+            (
+                entry("rbac.authorization.k8s.io", "ClusterRole", "", "system:web"),
+                "_system__web_rbac.authorization.k8s.io_ClusterRole",
+            ),
+        ];
+        for (entry, id) in cases {
+            let reference = InventoryRef::from(&entry);
+            assert_eq!(reference.id, id);
+            assert_eq!(reference.entry(), Some(entry));
+        }
+        let bad = InventoryRef {
+            id: "apps_web".into(),
+            v: "v1".into(),
+        };
+        assert_eq!(bad.entry(), None);
+    }
+
+    /// A spec written for Flux with fields Lockstep does not serve reads, and names them.
+    #[test]
+    fn unserved_fields_are_named() {
+        let ks: Kustomization = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                "interval": "10m",
+                "prune": true,
+                "postBuild": {"substitute": {"cluster": "prod"}},
+                "patches": [],
+            },
+        }))
+        .unwrap();
+        assert!(ks.spec.prune);
+        assert_eq!(ks.unserved(), ["patches", "postBuild"]);
+    }
+}

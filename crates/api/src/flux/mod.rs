@@ -1,0 +1,45 @@
+//! Flux's `source.toolkit.fluxcd.io/v1` [`GitRepository`] and
+//! `kustomize.toolkit.fluxcd.io/v1` [`Kustomization`], served unchanged.
+//!
+//! Field names and spellings are those of the source-controller and kustomize-controller
+//! v1.9.6 API modules, so a repository written for Flux reads here as written and the
+//! objects Flux's own CRDs store deserialize: fields Lockstep does not serve are left out of
+//! the types (serde ignores them) and refused by name where ignoring them would change what
+//! is applied ([`Kustomization::unserved`]). The generated CRDs are the served subset and,
+//! unlike Flux's, carry **no schema defaults**: a default written into every stored object is
+//! a diff for whoever manages the object. The defaults Flux's CRDs would write (`timeout:
+//! 60s` on a GitRepository, branch `master` when `ref` is unset) are applied when reading.
+//!
+//! Objects a Kustomization applies carry [`NAME_LABEL`] and [`NAMESPACE_LABEL`], and its
+//! `status.inventory` names them as `<namespace>_<name>_<group>_<kind>` plus the version
+//! ([`InventoryRef`]) — the two things Flux reads back, so either controller takes over what
+//! the other applied.
+
+mod kustomize;
+mod source;
+
+pub use kustomize::{
+    FluxDecryption, FluxDependency, FluxInventory, InventoryRef, Kustomization, KustomizationSpec,
+    KustomizationStatus, SourceReference,
+};
+pub use source::{
+    Artifact, GitRepository, GitRepositoryRef, GitRepositorySpec, GitRepositoryStatus,
+};
+
+/// The API group of [`GitRepository`].
+pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+/// The API group of [`Kustomization`].
+pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+/// The API version served for both.
+pub const FLUX_VERSION: &str = "v1";
+
+/// Label on every object a Kustomization applied: the Kustomization's name.
+pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+/// Label on every object a Kustomization applied: the Kustomization's namespace.
+pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+/// Annotation (or label) that keeps an object from being pruned when set to `disabled`.
+pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+/// The field manager Flux's kustomize-controller applies as.
+pub const FIELD_MANAGER: &str = "kustomize-controller";
+/// Annotation asking for a reconcile now (what `flux reconcile` writes).
+pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";

@@ -1,0 +1,122 @@
+//! `GitRepository`: a Git URL and the ref to follow, as Flux's source-controller reads it.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::{Condition, LocalObjectReference};
+
+/// Where declared state lives (Flux's `GitRepository`).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "source.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "GitRepository",
+    namespaced,
+    status = "GitRepositoryStatus",
+    shortname = "gitrepo",
+    category = "fluxcd",
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct GitRepositorySpec {
+    /// Repository URL: `http://`, `https://` or `ssh://` (scp-style `user@host:repo` is
+    /// refused, as Flux refuses it).
+    #[schemars(regex(pattern = r"^(http|https|ssh)://.*$"))]
+    pub url: String,
+    /// Secret in the same namespace with credentials: `username`/`password` or
+    /// `bearerToken` for HTTPS, `identity` + `known_hosts` for SSH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// How often to look for a new revision (Go duration).
+    pub interval: String,
+    /// Budget for one Git operation (Go duration); default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// The ref to follow; default branch `master`, as in Flux.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<GitRepositoryRef>,
+    /// Stop looking for new revisions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// Every other field of Flux's spec (`ignore`, `verify`, `include`, `provider`, …),
+    /// kept so that one Lockstep does not serve yet is refused by name
+    /// ([`GitRepository::unserved`]) rather than silently ignored.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+impl GitRepository {
+    /// The spec fields set that Lockstep does not serve yet, by name, sorted.
+    pub fn unserved(&self) -> Vec<&str> {
+        self.spec.unserved.keys().map(String::as_str).collect()
+    }
+}
+
+/// The ref to follow. Precedence, lowest to highest: branch < tag < semver < name < commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryRef {
+    /// A branch name (`main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// A tag name (`v1.2.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// A semver range over tags (`>=1.0.0 <2.0.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
+    /// A full reference (`refs/heads/main`, `refs/tags/v1.2.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An exact commit SHA-1 (40 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// Observed state of a [`GitRepository`], in the fields Flux's consumers read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct GitRepositoryStatus {
+    /// The `metadata.generation` last fully handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling`, `Stalled`, `FetchFailed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The revision last fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    /// The last value of the `reconcile.fluxcd.io/requestedAt` annotation acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+}
+
+/// What a fetch produced. Lockstep keeps the checkout in the controller's memory and
+/// serves no tarball, so `url` is empty and `digest` unset: a consumer outside this
+/// process (Flux's kustomize-controller) cannot download it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Where the artifact lives relative to the storage root.
+    pub path: String,
+    /// Where to download it; empty when it is not served.
+    pub url: String,
+    /// The revision: `<short ref>@sha1:<hex>`, or `sha1:<hex>` for a bare commit.
+    pub revision: String,
+    /// The artifact's `sha256:<hex>` digest, when served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// RFC 3339 time the revision was fetched.
+    pub last_update_time: String,
+}

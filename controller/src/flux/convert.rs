@@ -222,3 +222,91 @@ pub fn repository_status(status: &GitSourceStatus) -> GitRepositoryStatus {
         last_handled_reconcile_at: status.last_handled_requested_at.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockstep_api::InventoryEntry;
+    use serde_json::json;
+
+    fn repository(reference: serde_json::Value) -> GitRepository {
+        serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "repo", "namespace": "flux-system",
+                         "annotations": {"reconcile.fluxcd.io/requestedAt": "t1"}},
+            "spec": {"url": "https://example.invalid/repo", "interval": "1m", "ref": reference},
+        }))
+        .unwrap()
+    }
+
+    /// Flux's refs map onto the GitSource's; a full ref that is neither a branch nor a tag
+    /// is refused by name, and `flux reconcile`'s annotation is read as Lockstep's.
+    #[test]
+    fn git_repository_refs_and_requests() {
+        let (source, refusal) = git_source(&repository(json!({"name": "refs/tags/v1.2.0"})));
+        assert_eq!(refusal, None);
+        assert_eq!(source.spec.git_ref.unwrap().tag.as_deref(), Some("v1.2.0"));
+        let annotations = source.metadata.annotations.unwrap();
+        assert_eq!(annotations[REQUESTED_AT_ANNOTATION], "t1");
+        assert!(!annotations.contains_key(FLUX_REQUESTED_AT));
+        let (_, refusal) = git_source(&repository(json!({"name": "refs/pull/7/head"})));
+        assert!(refusal.unwrap().contains("refs/pull/7/head"));
+        let mut unset = repository(json!({}));
+        unset.spec.reference = None;
+        let (source, _) = git_source(&unset);
+        assert_eq!(
+            source.spec.git_ref.unwrap().branch.as_deref(),
+            Some("master")
+        );
+    }
+
+    /// What a reconcile records reads back the same through Flux's status format.
+    #[test]
+    fn status_round_trips_through_flux_format() {
+        let status = SyncStatus {
+            observed_generation: Some(3),
+            last_attempted_revision: Some("main@sha1:abc".into()),
+            last_applied_revision: Some("main@sha1:abc".into()),
+            inventory: vec![InventoryEntry {
+                group: "apps".into(),
+                version: "v1".into(),
+                kind: "Deployment".into(),
+                namespace: "web".into(),
+                name: "front".into(),
+            }],
+            last_handled_requested_at: Some("t1".into()),
+            ..SyncStatus::default()
+        };
+        let flux = kustomization_status(&status);
+        assert_eq!(
+            flux.inventory.as_ref().unwrap().entries[0].id,
+            "web_front_apps_Deployment"
+        );
+        assert_eq!(sync_status(&flux), status);
+    }
+
+    /// A source kind or a field Lockstep does not serve is named.
+    #[test]
+    fn unserved_kustomizations_are_refused_by_name() {
+        let ks = |spec: serde_json::Value| -> Kustomization {
+            serde_json::from_value(json!({
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": "apps"}, "spec": spec,
+            }))
+            .unwrap()
+        };
+        let git = json!({"kind": "GitRepository", "name": "repo"});
+        let served = ks(json!({"sourceRef": git, "interval": "1m", "prune": true}));
+        assert_eq!(refusal(&served), None);
+        let oci = ks(json!({"sourceRef": {"kind": "OCIRepository", "name": "r"},
+                            "interval": "1m", "prune": true}));
+        assert!(refusal(&oci).unwrap().contains("OCIRepository"));
+        let patched = ks(json!({"sourceRef": git, "interval": "1m", "prune": true,
+                                "patches": [], "images": []}));
+        assert!(
+            refusal(&patched)
+                .unwrap()
+                .starts_with("spec.images, spec.patches not served")
+        );
+    }
+}

@@ -26,14 +26,24 @@ use crate::support::{
 use crate::{documents, render};
 
 /// Rights the Roles grant that this scene does not use, and why they are needed anyway.
-const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[(
-    "lockstep.dev",
-    "syncs",
-    "get",
-    "a Sync's dependsOn and the ownership check (an object another Sync holds) read other \
-     Syncs (controller/src/sync/reconcile.rs, crates/engine/src/ownership.rs); this scene \
-     has neither",
-)];
+const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
+    (
+        "lockstep.dev",
+        "syncs",
+        "get",
+        "a Sync's dependsOn and the ownership check (an object another Sync holds) read other \
+         Syncs (controller/src/sync/reconcile.rs, crates/engine/src/ownership.rs); this scene \
+         has neither",
+    ),
+    (
+        "kustomize.toolkit.fluxcd.io",
+        "kustomizations",
+        "get",
+        "the ownership check reads a Flux Kustomization's status.inventory when an object \
+         carries Flux's labels, so a Sync never takes what Flux holds \
+         (crates/engine/src/ownership.rs); this scene has no Flux-labelled object",
+    ),
+];
 
 /// One right: API group, resource (with `/subresource`), verb, and the namespace of the
 /// Role granting it (`None` for a ClusterRole).

@@ -13,6 +13,9 @@
 #   moto_server (AWS KMS emulator)                  PyPI moto[server], in a venv of its own
 #   sops, kubeseal, kustomize, helm                 go install, pinned
 #   external-secrets (ESO v0.16.2) and its CRDs     built from crates/testenv/peers/external-secrets/go.mod
+#   source-controller, kustomize-controller         built from crates/testenv/peers/<name>/go.mod
+#   (Flux v1.9.6) and their CRDs
+#   flux (the Flux CLI v2.9.5)                      built from its module source (see install_flux_cli)
 #   age, age-keygen                                 Debian package
 #   git (git daemon), man (renders the man pages)  Debian packages
 #
@@ -28,6 +31,8 @@ KUBESEAL_VERSION=v0.36.6 # newest release published under the bitnami-labs modul
 KUSTOMIZE_VERSION=v5.7.1 # the kustomize kubectl 1.34 embeds
 HELM_VERSION=v3.21.4
 ESO_VERSION=v0.16.2 # must match crates/testenv/peers/external-secrets/go.mod
+FLUX_CONTROLLERS_VERSION=v1.9.6 # must match crates/testenv/peers/{source,kustomize}-controller/go.mod
+FLUX_CLI_VERSION=v2.9.5
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
@@ -200,6 +205,65 @@ build_eso() {
     rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+# Flux's source-controller or kustomize-controller, the reference for Lockstep's Flux front-end:
+# one binary from its own go.mod (upstream's module graph, see the comment there), plus the
+# CRDs in the module source (config/crd/bases). Keyed by the hash of go.mod/go.sum.
+install_flux_controller() {
+    local name=$1 minutes=$2
+    local recipe=$repo/crates/testenv/peers/$name key
+    key=$(cat "$recipe/go.mod" "$recipe/go.sum" | sha256sum | cut -c1-16)
+    local out=$cache/$name-$FLUX_CONTROLLERS_VERSION-$key
+    if [ ! -x "$out/$name" ] || [ -z "$(ls "$out/crds" 2>/dev/null)" ]; then
+        step "building $name $FLUX_CONTROLLERS_VERSION (cold: $minutes minutes)" \
+            build_flux_controller "$name" "$recipe" "$out"
+    fi
+    link "$out/$name"
+    link "$out/crds" "$name-crds"
+}
+
+build_flux_controller() {
+    local name=$1 recipe=$2 out=$3 module=github.com/fluxcd/$1 src
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp/crds"
+    (
+        cd "$recipe"
+        CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags='-s -w' -o "$out.tmp/$name" "$module"
+        src=$(go mod download -json "$module@$FLUX_CONTROLLERS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+        cp "$src"/config/crd/bases/*.yaml "$out.tmp/crds/"
+    )
+    rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+# The flux CLI, to check that `flux get/reconcile/suspend/resume` work against Lockstep. Its
+# module cannot be built in place: `go install` refuses its replace directive, and
+# cmd/flux embeds manifests/*.yaml, which the release generates and the module zip lacks.
+# So it is built from a writable copy of the module source with one placeholder manifest
+# (`flux install` and `bootstrap` cannot work from it; get/reconcile/suspend/resume do), the
+# copy is removed afterwards. Upstream's go.sum verifies the build.
+install_flux_cli() {
+    local out=$cache/flux-$FLUX_CLI_VERSION
+    if [ ! -x "$out/flux" ]; then
+        step "building flux $FLUX_CLI_VERSION (cold: about 1 minute after the controllers)" build_flux_cli "$out"
+    fi
+    link "$out/flux"
+}
+
+build_flux_cli() {
+    local out=$1 module=github.com/fluxcd/flux2/v2 src
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    src=$(cd "$out.tmp" && go mod download -json "$module@$FLUX_CLI_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    cp -r "$src" "$out.tmp/src"
+    chmod -R u+w "$out.tmp/src"
+    mkdir -p "$out.tmp/src/cmd/flux/manifests"
+    echo '# placeholder: the release generates these manifests, the module zip lacks them' \
+        >"$out.tmp/src/cmd/flux/manifests/placeholder.yaml"
+    (
+        cd "$out.tmp/src"
+        CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags="-s -w -X main.VERSION=${FLUX_CLI_VERSION#v}" \
+            -o "$out.tmp/flux" ./cmd/flux
+    )
+    rm -rf "$out.tmp/src" "$out" && mv "$out.tmp" "$out"
+}
+
 apt_install age git gnupg openssh-client openssh-server man-db \
     containerd runc containernetworking-plugins iptables
 for program in age age-keygen git gpg gpgconf ssh-keygen containerd containerd-shim-runc-v2 ctr runc; do
@@ -218,5 +282,8 @@ install_go_tool helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm \
 install_kube
 install_test_images
 install_eso
+install_flux_controller source-controller "4 to 9"
+install_flux_controller kustomize-controller "3 to 5"
+install_flux_cli
 
 log "ready: $bin"

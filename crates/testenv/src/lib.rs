@@ -15,6 +15,8 @@
 //! - [`Vault`]: an OpenBao dev server with KV v2 at `secret/` and transit at `transit/`.
 //! - [`ExternalSecretsOperator`]: the real External Secrets Operator with its own CRDs,
 //!   the reference for Lockstep's ExternalSecret front-end.
+//! - [`Flux`]: the real Flux source-controller and kustomize-controller with Flux's own
+//!   CRDs, the reference for Lockstep's Flux front-end; [`flux_cli`] runs the real `flux`.
 //! - [`Kms`]: moto's server as an AWS KMS endpoint, with [`Kms::create_key`].
 //! - [`GitServer`]: `git daemon` serving bare repositories, with [`GitRepo`] to commit and
 //!   push from a work tree; `file://` URLs work on the same repositories.
@@ -34,6 +36,7 @@
 
 mod canary;
 mod eso;
+mod flux;
 mod git;
 mod git_http;
 mod git_ssh;
@@ -53,6 +56,7 @@ use std::path::PathBuf;
 
 pub use crate::canary::Canaries;
 pub use crate::eso::ExternalSecretsOperator;
+pub use crate::flux::{Flux, flux_cli};
 pub use crate::git::{GitRepo, GitServer};
 pub use crate::git_http::{GitHttpServer, HttpAuth};
 pub use crate::git_ssh::GitSshServer;

@@ -6,6 +6,7 @@ mod support;
 mod externalsecret;
 mod faults;
 mod flux;
+mod flux_switch;
 mod hostile;
 mod incidents;
 mod sealed;

@@ -1,0 +1,434 @@
+//! Lockstep against the real Flux (source-controller and kustomize-controller v1.9.6, the
+//! `flux` CLI v2.9.5, Flux's own CRDs), on one repository and one cluster: Flux syncs it;
+//! Flux stops and `lockstep-controller --flux` takes over (same objects, same uids, same
+//! inventory ids, the same Ready reasons, applied as `kustomize-controller`, nothing
+//! recreated), follows Git (a change applied, a removal pruned) and answers the `flux` CLI
+//! (`get`, `reconcile --with-source`, `suspend`, `resume`); then Lockstep stops and Flux
+//! takes the same cluster back, again without recreating anything.
+//!
+//! A control plane of its own: Flux's CRDs replace Lockstep's generated subset, which the
+//! other Flux test installs on the shared one.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::rbac::v1::Role;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use lockstep_testenv::{ControlPlane, Flux, GitHttpServer, GitRepo, HttpAuth, flux_cli, need};
+use serde_json::{Value, json};
+
+use crate::support::{Controller, eventually, install_sync_crds};
+
+const USER: &str = "flux-user";
+const PASSWORD: &str = "sw1tch-pa55word";
+
+fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.into(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+/// The cluster as one controller left it: what the other must find unchanged.
+#[derive(Debug, PartialEq)]
+struct Applied {
+    /// `kind/name` → (uid, resourceVersion) of every object the Kustomization applied.
+    objects: BTreeMap<String, (String, String)>,
+    /// `(id, v)` of every `status.inventory` entry, sorted.
+    inventory: Vec<(String, String)>,
+    /// Field managers of every applied object.
+    managers: BTreeMap<String, Vec<String>>,
+}
+
+struct Cluster {
+    kss: Api<DynamicObject>,
+    repos: Api<DynamicObject>,
+    configmaps: Api<ConfigMap>,
+    roles: Api<Role>,
+}
+
+impl Cluster {
+    async fn kustomization(&self) -> Value {
+        serde_json::to_value(self.kss.get("apps").await.unwrap()).unwrap()
+    }
+
+    async fn repository(&self) -> Value {
+        serde_json::to_value(self.repos.get("repo").await.unwrap()).unwrap()
+    }
+
+    /// Asks for a reconcile of both resources, as `flux reconcile` does.
+    async fn request(&self, token: &str) {
+        let patch =
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
+        for (api, name) in [(&self.repos, "repo"), (&self.kss, "apps")] {
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Waits until the Kustomization has handled request `token` and is Ready at `revision`;
+    /// panics with both statuses if it does not within two minutes.
+    async fn handled(&self, who: &str, token: &str, revision: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let ks = self.kustomization().await;
+            let status = &ks["status"];
+            if status["lastHandledReconcileAt"] == token
+                && status["lastAppliedRevision"] == revision
+                && status["observedGeneration"] == ks["metadata"]["generation"]
+                && ready(&ks).0 == "True"
+            {
+                return ks;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let repo = self.repository().await;
+                panic!(
+                    "{who} did not handle request {token} at {revision}:\nKustomization {:#}\nGitRepository {:#}",
+                    ks["status"], repo["status"]
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn applied(&self, ks: &Value) -> Applied {
+        let mut objects = BTreeMap::new();
+        let mut managers = BTreeMap::new();
+        let mut metas = Vec::new();
+        for cm in self.configmaps.list(&Default::default()).await.unwrap() {
+            metas.push((
+                format!("ConfigMap/{}", cm.metadata.name.clone().unwrap()),
+                cm.metadata,
+            ));
+        }
+        for role in self.roles.list(&Default::default()).await.unwrap() {
+            metas.push((
+                format!("Role/{}", role.metadata.name.clone().unwrap()),
+                role.metadata,
+            ));
+        }
+        for (key, meta) in metas {
+            let labels = meta.labels.unwrap_or_default();
+            if labels
+                .get("kustomize.toolkit.fluxcd.io/name")
+                .map(String::as_str)
+                != Some("apps")
+            {
+                continue;
+            }
+            objects.insert(
+                key.clone(),
+                (meta.uid.unwrap(), meta.resource_version.unwrap()),
+            );
+            let names = meta.managed_fields.unwrap_or_default();
+            managers.insert(key, names.into_iter().filter_map(|m| m.manager).collect());
+        }
+        let mut inventory: Vec<(String, String)> = ks["status"]["inventory"]["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap().to_owned(),
+                    e["v"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        inventory.sort();
+        Applied {
+            objects,
+            inventory,
+            managers,
+        }
+    }
+}
+
+/// `(status, reason, message)` of the Ready condition.
+fn ready(object: &Value) -> (String, String, String) {
+    let conditions = object["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ready = conditions.iter().find(|c| c["type"] == "Ready");
+    let field = |name: &str| {
+        ready
+            .and_then(|c| c[name].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (field("status"), field("reason"), field("message"))
+}
+
+fn write_apps(repo: &GitRepo, web: &str, extra: bool) {
+    let cm = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
+        )
+    };
+    repo.write("apps/web.yaml", cm("web", web)).unwrap();
+    if extra {
+        repo.write("apps/extra.yaml", cm("extra", "x")).unwrap();
+    } else if repo.work_tree().join("apps/extra.yaml").exists() {
+        repo.remove("apps/extra.yaml").unwrap();
+    }
+    repo.write(
+        "apps/role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader}\n\
+         rules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [get]}]\n",
+    )
+    .unwrap();
+}
+
+/// The columns of `name`'s row in a `flux get … -n <ns>` table: name, revision, suspended,
+/// ready, message.
+fn row(table: &str, name: &str) -> Vec<String> {
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name));
+    let row = row.unwrap_or_else(|| panic!("no row {name} in:\n{table}"));
+    row.split_whitespace().map(str::to_owned).collect()
+}
+
+/// A revision as `flux get` prints it: `main@sha1:` and 8 hex digits.
+fn short(revision: &str) -> &str {
+    &revision[..revision.find(':').unwrap() + 9]
+}
+
+fn ids(ns: &str, names: &[&str]) -> Vec<(String, String)> {
+    let mut ids: Vec<_> = names
+        .iter()
+        .map(|name| match *name {
+            "reader" => (
+                format!("{ns}_reader_rbac.authorization.k8s.io_Role"),
+                "v1".to_owned(),
+            ),
+            cm => (format!("{ns}_{cm}__ConfigMap"), "v1".to_owned()),
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn flux_to_lockstep_and_back_recreates_nothing() {
+    let plane = need!(ControlPlane::start(Default::default()).await);
+    need!(Flux::crds());
+    let git = need!(
+        GitHttpServer::start_tls(HttpAuth::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        })
+        .await
+    );
+    let (client, ns) = plane.namespace("flux-switch").await.unwrap();
+    need!(Flux::install_crds(&client).await);
+    install_sync_crds(&client).await;
+
+    let repo = git.create_repo("apps", None).unwrap();
+    write_apps(&repo, "one", true);
+    let first = format!("main@sha1:{}", repo.commit("web, extra, reader").unwrap());
+
+    let secret = serde_json::from_value(json!({
+        "metadata": {"name": "git-auth"},
+        "stringData": {"username": USER, "password": PASSWORD, "ca.crt": git.ca_pem().unwrap()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let cluster = Cluster {
+        kss: Api::namespaced_with(
+            client.clone(),
+            &ns,
+            &resource(
+                "kustomize.toolkit.fluxcd.io",
+                "Kustomization",
+                "kustomizations",
+            ),
+        ),
+        repos: Api::namespaced_with(
+            client.clone(),
+            &ns,
+            &resource(
+                "source.toolkit.fluxcd.io",
+                "GitRepository",
+                "gitrepositories",
+            ),
+        ),
+        configmaps: Api::namespaced(client.clone(), &ns),
+        roles: Api::namespaced(client.clone(), &ns),
+    };
+    // As a user writes them for Flux: long intervals, so that every reconcile after the
+    // first is one the test asks for.
+    let params = PatchParams::apply("flux-switch-test");
+    let repository: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "repo"},
+        "spec": {"url": git.url("apps"), "interval": "10m", "ref": {"branch": "main"},
+                 "secretRef": {"name": "git-auth"}},
+    }))
+    .unwrap();
+    cluster
+        .repos
+        .patch("repo", &params, &Patch::Apply(&repository))
+        .await
+        .unwrap();
+    let kustomization: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./apps",
+                 "interval": "10m", "prune": true, "targetNamespace": ns},
+    }))
+    .unwrap();
+    cluster
+        .kss
+        .patch("apps", &params, &Patch::Apply(&kustomization))
+        .await
+        .unwrap();
+
+    // (a) Flux syncs the repository.
+    let flux = need!(Flux::start(&plane, &ns).await);
+    cluster.request("flux-1").await;
+    let by_flux = cluster.handled("Flux", "flux-1", &first).await;
+    let flux_applied = cluster.applied(&by_flux).await;
+    assert_eq!(
+        flux_applied.inventory,
+        ids(&ns, &["extra", "reader", "web"])
+    );
+    assert_eq!(flux_applied.objects.len(), 3, "{flux_applied:?}");
+    let flux_ready = ready(&by_flux);
+    let flux_repo_ready = ready(&cluster.repository().await);
+    assert_eq!(flux_ready.1, "ReconciliationSucceeded");
+    drop(flux);
+
+    // (b) Lockstep takes over: the same objects untouched, the same inventory and reasons.
+    cluster.request("lockstep-1").await;
+    let lockstep = Controller::start_syncing(&plane, &ns, &["--flux=true"]).await;
+    let by_lockstep = cluster.handled("Lockstep", "lockstep-1", &first).await;
+    let lockstep_applied = cluster.applied(&by_lockstep).await;
+    assert_eq!(
+        lockstep_applied, flux_applied,
+        "Lockstep changed what Flux applied"
+    );
+    assert_eq!(ready(&by_lockstep).1, flux_ready.1);
+    let repo_status = cluster.repository().await;
+    assert_eq!(ready(&repo_status).1, flux_repo_ready.1);
+    assert_eq!(repo_status["status"]["artifact"]["revision"], first);
+
+    // The flux CLI reads Lockstep's status as Flux's.
+    let listed = need!(flux_cli(&plane, &["get", "kustomizations", "-A"]).await);
+    let all = listed
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("apps"));
+    assert!(all.is_some_and(|l| l.starts_with(&ns)), "{listed}");
+    let listed = need!(flux_cli(&plane, &["get", "kustomizations", "-n", &ns]).await);
+    assert_eq!(
+        row(&listed, "apps")[1..4],
+        [short(&first), "False", "True"],
+        "{listed}"
+    );
+    let sources = need!(flux_cli(&plane, &["get", "sources", "git", "-n", &ns]).await);
+    assert_eq!(
+        row(&sources, "repo")[1..4],
+        [short(&first), "False", "True"],
+        "{sources}"
+    );
+
+    // A change in Git is applied and a removal pruned, on `flux reconcile --with-source`,
+    // which returns once Lockstep has handled both requests.
+    write_apps(&repo, "two", false);
+    let second = format!(
+        "main@sha1:{}",
+        repo.commit("web changed, extra removed").unwrap()
+    );
+    need!(
+        flux_cli(
+            &plane,
+            &[
+                "reconcile",
+                "kustomization",
+                "apps",
+                "--with-source",
+                "-n",
+                &ns,
+                "--timeout=2m"
+            ],
+        )
+        .await
+    );
+    let ks = cluster.kustomization().await;
+    assert_eq!(ks["status"]["lastAppliedRevision"], second);
+    let web = cluster.configmaps.get("web").await.unwrap();
+    assert_eq!(web.data.unwrap()["v"], "two");
+    assert_eq!(
+        web.metadata.uid.as_ref(),
+        Some(&flux_applied.objects["ConfigMap/web"].0)
+    );
+    assert!(cluster.configmaps.get_opt("extra").await.unwrap().is_none());
+    let changed = cluster.applied(&ks).await;
+    assert_eq!(changed.inventory, ids(&ns, &["reader", "web"]));
+    assert_eq!(
+        changed.objects["Role/reader"], flux_applied.objects["Role/reader"],
+        "an unchanged object was written"
+    );
+    for managers in changed.managers.values() {
+        assert_eq!(managers, &["kustomize-controller"]);
+    }
+
+    // Suspended, a new commit is not applied even when asked; resumed, it is.
+    need!(flux_cli(&plane, &["suspend", "kustomization", "apps", "-n", &ns]).await);
+    write_apps(&repo, "three", false);
+    let third = format!("main@sha1:{}", repo.commit("web changed again").unwrap());
+    cluster.request("while-suspended").await;
+    eventually(
+        "the GitRepository to fetch the third revision",
+        async || cluster.repository().await["status"]["artifact"]["revision"] == third,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let web = cluster.configmaps.get("web").await.unwrap();
+    assert_eq!(web.data.unwrap()["v"], "two", "applied while suspended");
+    let listed = need!(flux_cli(&plane, &["get", "kustomizations", "-n", &ns]).await);
+    assert_eq!(
+        row(&listed, "apps")[1..4],
+        [short(&second), "True", "True"],
+        "{listed}"
+    );
+    need!(
+        flux_cli(
+            &plane,
+            &["resume", "kustomization", "apps", "-n", &ns, "--timeout=2m"]
+        )
+        .await
+    );
+    let ks = cluster.kustomization().await;
+    assert_eq!(ks["status"]["lastAppliedRevision"], third);
+    let web = cluster.configmaps.get("web").await.unwrap();
+    assert_eq!(web.data.unwrap()["v"], "three");
+    let before_give_back = cluster.applied(&ks).await;
+    drop(lockstep);
+
+    // (c) Flux takes the cluster back: nothing recreated, its inventory the same.
+    cluster.request("flux-2").await;
+    let flux = need!(Flux::start(&plane, &ns).await);
+    let by_flux = cluster.handled("Flux", "flux-2", &third).await;
+    let given_back = cluster.applied(&by_flux).await;
+    assert_eq!(given_back.inventory, ids(&ns, &["reader", "web"]));
+    assert_eq!(
+        given_back.objects, before_give_back.objects,
+        "Flux recreated or rewrote"
+    );
+    assert_eq!(ready(&by_flux).1, flux_ready.1);
+    let repo_status = cluster.repository().await;
+    assert_eq!(ready(&repo_status).0, "True");
+    assert_eq!(repo_status["status"]["artifact"]["revision"], third);
+    for managers in given_back.managers.values() {
+        assert_eq!(managers, &["kustomize-controller"]);
+    }
+    drop(flux);
+}

@@ -295,7 +295,7 @@ fn write_applied(
     let event = match health {
         Health::Healthy | Health::Unchecked => {
             let new = previous.last_applied_revision.as_ref() != Some(&revision);
-            let message = format!("applied revision {revision}");
+            let message = format!("Applied revision: {revision}");
             let reason = Reason::ReconciliationSucceeded;
             conditions::set(c, READY, true, reason, message, generation);
             conditions::remove(c, RECONCILING);
@@ -303,7 +303,7 @@ fn write_applied(
             (wrote || new).then_some((EventType::Normal, reason, note))
         }
         Health::Progressing(message) => {
-            let message = format!("applied revision {revision}; waiting for: {message}");
+            let message = format!("Applied revision: {revision}; waiting for: {message}");
             let reason = Reason::Progressing;
             conditions::set(c, READY, false, reason, message.clone(), generation);
             conditions::set(c, RECONCILING, true, reason, message, generation);

@@ -183,6 +183,31 @@ fn write_apps(repo: &GitRepo, web: &str, extra: bool) {
     .unwrap();
 }
 
+/// A GitRepository's status as Lockstep leaves it: none of the conditions about Flux's
+/// artifact storage (`ArtifactInStorage`), and no URL, size or digest of a tarball Flux
+/// made (they would go on describing the revision Flux last stored) but the commit's own
+/// digest, which Flux's CRD requires.
+fn only_what_lockstep_keeps(repo: &Value) {
+    let status = &repo["status"];
+    for condition in status["conditions"].as_array().unwrap() {
+        assert!(
+            ["Ready", "Stalled", "SourceVerified"].contains(&condition["type"].as_str().unwrap()),
+            "{status:#}"
+        );
+    }
+    let artifact = &status["artifact"];
+    let revision = artifact["revision"].as_str().unwrap();
+    assert_eq!(
+        artifact["digest"].as_str(),
+        revision.rsplit_once('@').map(|(_, commit)| commit),
+        "{status:#}"
+    );
+    assert!(
+        artifact["size"].is_null() && artifact["url"] == "",
+        "{status:#}"
+    );
+}
+
 /// The columns of `name`'s row in a `flux get … -n <ns>` table: name, revision, suspended,
 /// ready, message.
 fn row(table: &str, name: &str) -> Vec<String> {
@@ -303,7 +328,14 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     assert_eq!(flux_applied.objects.len(), 3, "{flux_applied:?}");
     let flux_ready = ready(&by_flux);
     let flux_repo_ready = ready(&cluster.repository().await);
-    assert_eq!(flux_ready.1, "ReconciliationSucceeded");
+    assert_eq!(
+        flux_ready,
+        (
+            "True".to_owned(),
+            "ReconciliationSucceeded".to_owned(),
+            format!("Applied revision: {first}")
+        )
+    );
     drop(flux);
 
     // (b) Lockstep takes over: the same objects untouched, the same inventory and reasons.
@@ -315,10 +347,11 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         lockstep_applied, flux_applied,
         "Lockstep changed what Flux applied"
     );
-    assert_eq!(ready(&by_lockstep).1, flux_ready.1);
+    assert_eq!(ready(&by_lockstep), flux_ready, "Ready as Flux words it");
     let repo_status = cluster.repository().await;
-    assert_eq!(ready(&repo_status).1, flux_repo_ready.1);
+    assert_eq!(ready(&repo_status), flux_repo_ready);
     assert_eq!(repo_status["status"]["artifact"]["revision"], first);
+    only_what_lockstep_keeps(&repo_status);
 
     // The flux CLI reads Lockstep's status as Flux's.
     let listed = need!(flux_cli(&plane, &["get", "kustomizations", "-A"]).await);
@@ -370,6 +403,13 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         Some(&flux_applied.objects["ConfigMap/web"].0)
     );
     assert!(cluster.configmaps.get_opt("extra").await.unwrap().is_none());
+    assert_eq!(ready(&ks).2, format!("Applied revision: {second}"));
+    let repo_status = cluster.repository().await;
+    assert_eq!(
+        ready(&repo_status).2,
+        format!("stored artifact for revision '{second}'")
+    );
+    only_what_lockstep_keeps(&repo_status);
     let changed = cluster.applied(&ks).await;
     assert_eq!(changed.inventory, ids(&ns, &["reader", "web"]));
     assert_eq!(

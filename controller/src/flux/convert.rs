@@ -12,7 +12,14 @@ use lockstep_api::{
     GitSourceStatus, REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus,
 };
 
-use crate::sync::conditions::READY;
+use crate::sync::conditions::{READY, STALLED};
+use crate::sync::source::SOURCE_VERIFIED;
+
+/// The GitRepository conditions Lockstep keeps up to date. Flux's source-controller also
+/// writes conditions about its artifact storage (`ArtifactInStorage`, `ArtifactOutdated`,
+/// `StorageOperationFailed`, …) and `FetchFailed`; left behind by Flux they would go on
+/// describing the revision Flux last stored, so they are not carried over.
+const SOURCE_CONDITIONS: [&str; 3] = [READY, STALLED, SOURCE_VERIFIED];
 
 /// `meta` with Flux's reconcile request (`reconcile.fluxcd.io/requestedAt`, what
 /// `flux reconcile` writes) under Lockstep's annotation, the one the reconcilers read.
@@ -181,12 +188,52 @@ pub fn git_source(repo: &GitRepository) -> (GitSource, Option<String>) {
     );
     source.metadata = metadata(&repo.metadata);
     source.status = repo.status.as_ref().map(|status| GitSourceStatus {
-        conditions: status.conditions.clone(),
+        conditions: status
+            .conditions
+            .iter()
+            .filter(|c| SOURCE_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned()
+            .collect(),
         observed_generation: status.observed_generation,
         last_attempted_revision: status.artifact.as_ref().map(|a| a.revision.clone()),
         last_handled_requested_at: status.last_handled_reconcile_at.clone(),
     });
     (source, refusal)
+}
+
+/// A JSON merge patch of `repo`'s status that replaces what Flux's source-controller left
+/// there and Lockstep does not keep up to date — conditions outside [`SOURCE_CONDITIONS`],
+/// and the artifact Flux stored (its URL, path, tarball digest, size and metadata) — or
+/// `None` when Flux left nothing. Server-side apply cannot remove fields another field
+/// manager owns, so this is done once, when Lockstep takes a GitRepository over.
+pub fn flux_leftovers(repo: &GitRepository) -> Option<serde_json::Value> {
+    let status = repo.status.as_ref()?;
+    let kept: Vec<_> = status
+        .conditions
+        .iter()
+        .filter(|c| SOURCE_CONDITIONS.contains(&c.type_.as_str()))
+        .collect();
+    let stored = status.artifact.as_ref().filter(|a| !a.url.is_empty());
+    if kept.len() == status.conditions.len() && stored.is_none() {
+        return None;
+    }
+    let mut patch = serde_json::json!({"status": {"conditions": kept}});
+    if let Some(artifact) = stored {
+        patch["status"]["artifact"] = serde_json::json!({
+            "url": "", "path": "", "digest": digest(&artifact.revision),
+            "size": null, "metadata": null,
+        });
+    }
+    Some(patch)
+}
+
+/// The artifact digest Lockstep writes: the commit's own (`sha1:<hex>`, Git's digest of the
+/// commit and so of its tree), since it makes no tarball to digest. Flux's CRDs require one.
+fn digest(revision: &str) -> String {
+    revision
+        .rsplit_once('@')
+        .map_or(revision, |(_, digest)| digest)
+        .to_owned()
 }
 
 /// The GitRepository `source` was read from (its metadata: what a status write names).
@@ -214,7 +261,7 @@ pub fn repository_status(status: &GitSourceStatus) -> GitRepositoryStatus {
                 path: String::new(),
                 url: String::new(),
                 revision: revision.clone(),
-                digest: None,
+                digest: Some(digest(revision)),
                 last_update_time: ready
                     .map(|c| c.last_transition_time.clone())
                     .unwrap_or_default(),
@@ -258,6 +305,37 @@ mod tests {
             source.spec.git_ref.unwrap().branch.as_deref(),
             Some("master")
         );
+    }
+
+    /// What Flux's source-controller left is replaced once; what Lockstep writes is left
+    /// alone (so the patch cannot repeat at every reconcile).
+    #[test]
+    fn flux_leftovers_are_replaced_once() {
+        let condition = |type_: &str| {
+            json!({"type": type_, "status": "True", "reason": "Succeeded",
+                   "message": "stored artifact for revision 'main@sha1:abc'",
+                   "lastTransitionTime": "2026-12-04T20:00:00Z"})
+        };
+        let mut repo = repository(json!({"branch": "main"}));
+        repo.status = serde_json::from_value(json!({
+            "conditions": [condition("Ready"), condition("ArtifactInStorage")],
+            "artifact": {"path": "gitrepository/ns/repo/abc.tar.gz",
+                         "url": "http://source-controller/gitrepository/ns/repo/abc.tar.gz",
+                         "revision": "main@sha1:abc", "digest": "sha256:f00", "size": 343,
+                         "lastUpdateTime": "2026-12-04T20:00:00Z"},
+        }))
+        .unwrap();
+        let patch = flux_leftovers(&repo).unwrap();
+        assert_eq!(patch["status"]["conditions"], json!([condition("Ready")]));
+        assert_eq!(
+            patch["status"]["artifact"],
+            json!({"url": "", "path": "", "digest": "sha1:abc", "size": null, "metadata": null})
+        );
+        let (source, _) = git_source(&repo);
+        let status = source.status.unwrap();
+        assert_eq!(status.conditions.len(), 1, "{status:?}");
+        repo.status = Some(repository_status(&status));
+        assert_eq!(flux_leftovers(&repo), None);
     }
 
     /// What a reconcile records reads back the same through Flux's status format.

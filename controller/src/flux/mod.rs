@@ -23,7 +23,7 @@ use lockstep_api::ObjectKey;
 use lockstep_api::flux::{GitRepository, Kustomization};
 
 use crate::sync::record::{self, Verdict};
-use crate::sync::{Front, SyncCtx, reconcile, source};
+use crate::sync::{Front, SyncCtx, reconcile, source, status};
 
 /// Runs the GitRepository and Kustomization controllers on `ctx` (whose front is Flux's)
 /// until SIGTERM or Ctrl-C.
@@ -78,11 +78,20 @@ fn source_of(ks: &Kustomization) -> ObjectKey {
     ObjectKey::new(namespace, &reference.name)
 }
 
-/// Fetches what a GitRepository asks, as a GitSource.
+/// Fetches what a GitRepository asks, as a GitSource, after removing what Flux's
+/// source-controller left in its status and Lockstep would leave stale.
 async fn reconcile_repository(
     repo: Arc<GitRepository>,
     ctx: Arc<SyncCtx>,
 ) -> Result<Action, source::Error> {
+    if let Some(patch) = convert::flux_leftovers(&repo) {
+        status::patch_flux_repository(&ctx, &repo, &patch)
+            .await
+            .map_err(|source| source::Error::WriteStatus {
+                name: ObjectKey::of(&*repo),
+                source,
+            })?;
+    }
     match convert::git_source(&repo) {
         (source, None) => source::reconcile(Arc::new(source), ctx).await,
         (source, Some(refusal)) => {

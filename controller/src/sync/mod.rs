@@ -18,7 +18,7 @@ pub(crate) mod reconcile;
 pub(crate) mod record;
 mod secrets;
 pub(crate) mod source;
-mod status;
+pub(crate) mod status;
 mod target;
 
 use std::collections::{BTreeMap, HashMap};

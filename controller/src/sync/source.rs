@@ -29,7 +29,7 @@ use super::intervals::SourceIntervals;
 use super::status::{self, EventAction};
 
 /// Set while `verify` is on: whether the last revision's signatures verified (as Flux).
-const SOURCE_VERIFIED: &str = "SourceVerified";
+pub const SOURCE_VERIFIED: &str = "SourceVerified";
 
 /// Why a GitSource reconcile could not finish (only API failures; Git failures are
 /// reported in status and retried at the interval).

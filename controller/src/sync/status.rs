@@ -10,6 +10,7 @@ use kube::runtime::events::EventType;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use lockstep_api::flux::GitRepository;
 use lockstep_api::{GitSource, GitSourceStatus, Sync, SyncStatus};
 
 use super::SyncCtx;
@@ -86,6 +87,29 @@ pub async fn write_source(
             write(ctx, &flux::repository(source), &previous, &status).await
         }
     }
+}
+
+/// Applies the JSON merge patch `patch` to the status of the Flux GitRepository `repo`: for
+/// removing what Flux's source-controller owns there ([`flux::flux_leftovers`]), which a
+/// server-side apply cannot remove.
+///
+/// # Errors
+/// The API error of the status patch.
+pub async fn patch_flux_repository(
+    ctx: &SyncCtx,
+    repo: &GitRepository,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error> {
+    let namespace = repo.metadata.namespace.as_deref().unwrap_or_default();
+    let name = repo.metadata.name.as_deref().unwrap_or_default();
+    let api: Api<GitRepository> = Api::namespaced(ctx.shared.client.clone(), namespace);
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch_status(name, &params, &Patch::Merge(patch))
+        .await
+        .map(drop)
 }
 
 /// Writes `status` to `object` unless it equals `previous`.

@@ -103,8 +103,9 @@ pub struct GitRepositoryStatus {
 }
 
 /// What a fetch produced. Lockstep keeps the checkout in the controller's memory and
-/// serves no tarball, so `url` is empty and `digest` unset: a consumer outside this
-/// process (Flux's kustomize-controller) cannot download it.
+/// serves no tarball, so `url` and `path` are empty and `digest` is the commit's own
+/// (`sha1:<hex>`): a consumer outside this process (Flux's kustomize-controller) cannot
+/// download it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
@@ -114,7 +115,8 @@ pub struct Artifact {
     pub url: String,
     /// The revision: `<short ref>@sha1:<hex>`, or `sha1:<hex>` for a bare commit.
     pub revision: String,
-    /// The artifact's `sha256:<hex>` digest, when served.
+    /// `<algorithm>:<hex>`: Flux's source-controller writes the `sha256` of its tarball,
+    /// Lockstep the commit's `sha1` (Flux's CRDs require a digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// RFC 3339 time the revision was fetched.

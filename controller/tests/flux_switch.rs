@@ -2,9 +2,9 @@
 //! `flux` CLI v2.9.5, Flux's own CRDs), on one repository and one cluster: Flux syncs it;
 //! Flux stops and `lockstep-controller --flux` takes over (same objects, same uids, same
 //! inventory ids, the same Ready reasons, applied as `kustomize-controller`, nothing
-//! recreated), follows Git (a change applied, a removal pruned) and answers the `flux` CLI
-//! (`get`, `reconcile --with-source`, `suspend`, `resume`); then Lockstep stops and Flux
-//! takes the same cluster back, again without recreating anything.
+//! recreated), follows Git (a change applied, a removal pruned), corrects drift and answers
+//! the `flux` CLI (`get`, `reconcile [--with-source]`, `suspend`, `resume`); then Lockstep
+//! stops and Flux takes the same cluster back, again without recreating anything.
 //!
 //! A control plane of its own: Flux's CRDs replace Lockstep's generated subset, which the
 //! other Flux test installs on the shared one.
@@ -450,7 +450,27 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     assert_eq!(ks["status"]["lastAppliedRevision"], third);
     let web = cluster.configmaps.get("web").await.unwrap();
     assert_eq!(web.data.unwrap()["v"], "three");
+
+    // Drift is corrected as Flux corrects it: the value back, the drifting manager gone.
+    let drift = json!({"data": {"v": "drifted"}});
+    let by_hand = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    cluster
+        .configmaps
+        .patch("web", &by_hand, &Patch::Merge(&drift))
+        .await
+        .unwrap();
+    need!(flux_cli(&plane, &["reconcile", "kustomization", "apps", "-n", &ns]).await);
+    let web = cluster.configmaps.get("web").await.unwrap();
+    assert_eq!(web.data.unwrap()["v"], "three", "drift not corrected");
+    let ks = cluster.kustomization().await;
     let before_give_back = cluster.applied(&ks).await;
+    assert_eq!(
+        before_give_back.managers["ConfigMap/web"],
+        ["kustomize-controller"]
+    );
     drop(lockstep);
 
     // (c) Flux takes the cluster back: nothing recreated, its inventory the same.

@@ -410,6 +410,20 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         format!("stored artifact for revision '{second}'")
     );
     only_what_lockstep_keeps(&repo_status);
+    // `flux tree` reads the inventory Lockstep wrote.
+    let tree = need!(flux_cli(&plane, &["tree", "kustomization", "apps", "-n", &ns]).await);
+    for (object, listed) in [
+        ("ConfigMap/web", true),
+        ("Role/reader", true),
+        ("ConfigMap/extra", false),
+    ] {
+        let (kind, name) = object.split_once('/').unwrap();
+        assert_eq!(
+            tree.contains(&format!("{kind}/{ns}/{name}")),
+            listed,
+            "{tree}"
+        );
+    }
     let changed = cluster.applied(&ks).await;
     assert_eq!(changed.inventory, ids(&ns, &["reader", "web"]));
     assert_eq!(

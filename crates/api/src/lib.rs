@@ -8,11 +8,14 @@
 //!   Secrets Operator's `external-secrets.io/v1` resources ([`external_secrets`]).
 //! - [`flux::GitRepository`] and [`flux::Kustomization`] are Flux's, served by the same
 //!   engine as `GitSource` and `Sync` ([`flux`]).
+//! - [`argocd::Application`] and [`argocd::AppProject`] are Argo CD's, served by the same
+//!   engine too ([`argocd`]).
 //!
 //! The CRDs are generated from these types with [`kube::CustomResourceExt::crd`] and
 //! committed under `deploy/crds/`; a test keeps the two in step. No client logic lives
 //! here, so the CLI can render and diff without the runtime.
 
+pub mod argocd;
 mod common;
 mod duration;
 pub mod external_secrets;

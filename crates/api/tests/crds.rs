@@ -7,6 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
+use lockstep_api::argocd::{AppProject, application_crd};
 use lockstep_api::flux::{GitRepository, Kustomization};
 use lockstep_api::{ClusterSecretStore, ExternalSecret, GitSource, SecretStore, Sync};
 use lockstep_testenv::{ControlPlane, need};
@@ -21,6 +22,8 @@ fn crds() -> Vec<(PathBuf, CustomResourceDefinition)> {
         ClusterSecretStore::crd(),
         GitRepository::crd(),
         Kustomization::crd(),
+        application_crd(),
+        AppProject::crd(),
     ]
     .into_iter()
     .map(|crd| {

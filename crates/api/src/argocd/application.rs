@@ -1,0 +1,471 @@
+//! `Application`: a source path applied to a destination, as Argo CD's application
+//! controller reads it, and its status as Argo CD writes it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{CustomResource, CustomResourceExt};
+use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The served subset of Argo CD's Application spec (objects are read as
+/// `Application`, with the top-level `operation`).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "argoproj.io",
+    version = "v1alpha1",
+    kind = "Application",
+    root = "ApplicationCrd",
+    namespaced,
+    status = "ApplicationStatus",
+    shortname = "app",
+    shortname = "apps",
+    printcolumn = r#"{"name":"Sync Status","type":"string","jsonPath":".status.sync.status"}"#,
+    printcolumn = r#"{"name":"Health Status","type":"string","jsonPath":".status.health.status"}"#,
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.sync.revision","priority":10}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct ApplicationSpec {
+    /// The single source (`sources`, several, is refused by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ApplicationSource>,
+    /// The cluster and default namespace to apply to.
+    pub destination: ApplicationDestination,
+    /// The AppProject whose rules apply; `default` allows everything.
+    pub project: String,
+    /// When to sync: automatically (`automated`), or only when a sync is requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_policy: Option<SyncPolicy>,
+    /// Every other field of Argo CD's spec (`sources`, `ignoreDifferences`, `info`, …),
+    /// kept so that one Lockstep does not serve is refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// Where the manifests are: a Git repository, a revision and a path.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct ApplicationSource {
+    /// Git repository URL (`https://`, `http://`, `ssh://`).
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    /// `HEAD` (unset), a branch, a tag or a commit SHA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_revision: Option<String>,
+    /// Folder inside the repository; default its root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Options of a plain directory of manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectoryOptions>,
+    /// Every other field (`chart`, `helm`, `kustomize`, `plugin`, `ref`, …), refused by
+    /// name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// Argo CD's `directory` source options.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct DirectoryOptions {
+    /// Read sub-folders too. Lockstep's render always reads them (docs/argocd.md says
+    /// so), whatever this says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurse: Option<bool>,
+    /// Every other field (`include`, `exclude`, `jsonnet`), refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// The cluster (by `server` URL or `name`) and the namespace of namespaced objects that
+/// name none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApplicationDestination {
+    /// API server URL; only the in-cluster `https://kubernetes.default.svc` is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Cluster name; only `in-cluster` is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Namespace for namespaced objects that set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// When and how to sync.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct SyncPolicy {
+    /// Sync every new revision automatically; unset, only a requested sync runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<Automated>,
+    /// `Name=value` options; `CreateNamespace=true` is served, others are refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_options: Vec<String>,
+    /// Every other field (`retry`, `managedNamespaceMetadata`), refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// Automated sync.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct Automated {
+    /// Delete objects that left the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<bool>,
+    /// Revert changes made in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_heal: Option<bool>,
+    /// `false` turns automated sync off while keeping the block (Argo CD 3.x).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Every other field (`allowEmpty`), refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// An Argo CD `Application`, with the top-level `operation` a requested sync writes
+/// (`argocd app sync`), which a generated custom resource type has no room for.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Application {
+    /// Standard object metadata.
+    pub metadata: ObjectMeta,
+    /// What to apply, where, and when.
+    pub spec: ApplicationSpec,
+    /// What Argo CD (or Lockstep serving it) observed.
+    #[serde(default)]
+    pub status: Option<ApplicationStatus>,
+    /// A requested operation, removed once it ran.
+    #[serde(default)]
+    pub operation: Option<Operation>,
+}
+
+impl k8s_openapi::Resource for Application {
+    const API_VERSION: &'static str = "argoproj.io/v1alpha1";
+    const GROUP: &'static str = super::GROUP;
+    const KIND: &'static str = "Application";
+    const VERSION: &'static str = super::VERSION;
+    const URL_PATH_SEGMENT: &'static str = "applications";
+    type Scope = k8s_openapi::NamespaceResourceScope;
+}
+
+impl k8s_openapi::Metadata for Application {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl Application {
+    /// The spec fields set that Lockstep does not serve, by path (`spec.sources`,
+    /// `spec.source.helm`, …), sorted within each block.
+    pub fn unserved(&self) -> Vec<String> {
+        let spec = &self.spec;
+        let named = |prefix: &str, map: &BTreeMap<String, Value>| {
+            map.keys()
+                .map(|key| format!("{prefix}.{key}"))
+                .collect::<Vec<_>>()
+        };
+        let mut fields = named("spec", &spec.unserved);
+        if let Some(source) = &spec.source {
+            fields.extend(named("spec.source", &source.unserved));
+            if let Some(directory) = &source.directory {
+                fields.extend(named("spec.source.directory", &directory.unserved));
+            }
+        }
+        if let Some(policy) = &spec.sync_policy {
+            fields.extend(named("spec.syncPolicy", &policy.unserved));
+            if let Some(automated) = &policy.automated {
+                fields.extend(named("spec.syncPolicy.automated", &automated.unserved));
+            }
+        }
+        fields
+    }
+}
+
+/// Argo CD's Application CRD as Lockstep serves it: the generated one, plus the top-level
+/// `operation` (kept whole) that `argocd app sync` writes.
+pub fn application_crd() -> CustomResourceDefinition {
+    let mut crd = ApplicationCrd::crd();
+    for version in &mut crd.spec.versions {
+        let root = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut());
+        if let Some(root) = root {
+            let operation = JSONSchemaProps {
+                type_: Some("object".into()),
+                description: Some("A requested operation (a sync), removed once it ran.".into()),
+                x_kubernetes_preserve_unknown_fields: Some(true),
+                ..JSONSchemaProps::default()
+            };
+            root.properties
+                .get_or_insert_default()
+                .insert("operation".into(), operation);
+        }
+    }
+    crd
+}
+
+/// A requested operation: only a sync.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    /// The sync asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncOperation>,
+}
+
+/// A requested sync.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncOperation {
+    /// Delete objects that left the source in this sync.
+    #[serde(default)]
+    pub prune: bool,
+    /// Every other field (`revision`, `resources`, `dryRun`, `syncStrategy`, …), refused
+    /// by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// Observed state of an [`Application`], in the fields Argo CD writes and its CLI and UI
+/// read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct ApplicationStatus {
+    /// Every object the Application applied: its inventory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceStatus>,
+    /// Whether the live objects match the source, at which revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncInfo>,
+    /// The health of the applied objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
+    /// Errors and warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ApplicationCondition>,
+    /// RFC 3339 time the outcome last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled_at: Option<String>,
+    /// The last sync: how it went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_state: Option<OperationState>,
+}
+
+/// One applied object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceStatus {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    #[serde(default)]
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Whether it matches the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SyncCode>,
+    /// Its health, when assessed per object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
+}
+
+/// `status.sync`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncInfo {
+    /// `Synced`, `OutOfSync` or `Unknown`.
+    pub status: SyncCode,
+    /// The commit compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// Argo CD's sync status codes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SyncCode {
+    /// The live objects match the source.
+    Synced,
+    /// They differ.
+    OutOfSync,
+    /// Not compared (yet).
+    #[default]
+    Unknown,
+}
+
+/// A health status and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthStatus {
+    /// The status.
+    pub status: HealthCode,
+    /// Why, when not healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// gitops-engine's health codes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum HealthCode {
+    /// Not known.
+    #[default]
+    Unknown,
+    /// Rolling out.
+    Progressing,
+    /// Healthy.
+    Healthy,
+    /// Suspended (a paused rollout, a suspended CronJob).
+    Suspended,
+    /// Failed or timed out.
+    Degraded,
+    /// Not in the cluster.
+    Missing,
+}
+
+/// A condition in Argo CD's shape (no status, no reason: its type says what is wrong).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationCondition {
+    /// The kind of problem.
+    #[serde(rename = "type")]
+    pub type_: ApplicationConditionType,
+    /// What happened and what to do; never carries Secret data.
+    pub message: String,
+    /// RFC 3339 time it was first seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<String>,
+}
+
+/// Argo CD's condition types (those Lockstep writes, and the others Argo CD may have left).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApplicationConditionType {
+    /// The spec cannot be served (an unserved field, a project refusal).
+    InvalidSpecError,
+    /// The source could not be fetched or rendered.
+    ComparisonError,
+    /// Applying or pruning failed.
+    SyncError,
+    /// An object is shared with another application.
+    SharedResourceWarning,
+    /// Objects in the destination not in the source.
+    OrphanedResourceWarning,
+    /// An object appears twice in the source.
+    RepeatedResourceWarning,
+    /// An object the project excludes.
+    ExcludedResourceWarning,
+    /// Deleting the application's objects failed.
+    DeletionError,
+    /// Anything else.
+    #[default]
+    UnknownError,
+}
+
+/// `status.operationState`: the last sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationState {
+    /// `Running`, `Succeeded`, `Failed`, …
+    pub phase: OperationPhase,
+    /// What happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The revision synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_result: Option<SyncResult>,
+    /// RFC 3339 time it started.
+    pub started_at: String,
+    /// RFC 3339 time it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// Argo CD's operation phases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum OperationPhase {
+    /// Under way.
+    #[default]
+    Running,
+    /// Being stopped.
+    Terminating,
+    /// Failed.
+    Failed,
+    /// Could not run.
+    Error,
+    /// Done.
+    Succeeded,
+}
+
+/// The result of a sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncResult {
+    /// The commit synced.
+    pub revision: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Application written for Argo CD reads, and what Lockstep does not serve is named
+    /// by its path.
+    #[test]
+    fn unserved_fields_are_named_by_path() {
+        let app: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "guestbook", "namespace": "argocd"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
+                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"]},
+                           "directory": {"recurse": true, "jsonnet": {}}},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
+                "syncPolicy": {"automated": {"prune": true, "allowEmpty": true},
+                               "retry": {"limit": 2}},
+                "ignoreDifferences": [],
+            },
+            "operation": {"sync": {"prune": true}},
+        }))
+        .unwrap();
+        assert_eq!(
+            app.unserved(),
+            [
+                "spec.ignoreDifferences",
+                "spec.source.helm",
+                "spec.source.directory.jsonnet",
+                "spec.syncPolicy.retry",
+                "spec.syncPolicy.automated.allowEmpty",
+            ]
+        );
+        assert!(app.operation.unwrap().sync.unwrap().prune);
+    }
+}

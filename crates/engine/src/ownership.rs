@@ -16,14 +16,18 @@
 //! another namespace's Syncs). A lookup that fails counts as held: we refuse rather than
 //! guess.
 //!
-//! Argo CD's tracking label joins [`MARKS`] with a way to read its inventory when its
-//! front-end is served; until then its objects are not recognised as owned.
+//! Argo CD's mark is its default tracking label alone, `app.kubernetes.io/instance:
+//! <application name>`: it names no namespace, so the claim is held while an Application
+//! of that name in any namespace lists the object in its `status.resources`. The label is
+//! common outside Argo CD too (Helm sets it to the release name); such a claim is read once
+//! per apply and, with no Application of that name listing the object, holds nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
+use lockstep_api::argocd::{self, Application};
 use lockstep_api::flux::{self, Kustomization};
 use lockstep_api::{
     InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION, Sync,
@@ -39,10 +43,13 @@ use crate::inventory::{self, key};
 pub struct Mark {
     /// Label holding the owner's name.
     pub name_label: &'static str,
-    /// Label holding the owner's namespace.
-    pub namespace_label: &'static str,
-    /// Annotation (or label) that keeps an object from being pruned when `disabled`.
+    /// Label holding the owner's namespace, if the mark names it.
+    pub namespace_label: Option<&'static str>,
+    /// Annotation (or label) that keeps an object from being pruned when one of its
+    /// comma-separated values is [`Mark::prune_disabled`].
     pub prune_annotation: &'static str,
+    /// The value of [`Mark::prune_annotation`] that keeps an object from being pruned.
+    pub prune_disabled: &'static str,
     /// The field manager its owners apply as.
     pub field_manager: &'static str,
     /// Which resources' inventories list what this mark's owners hold.
@@ -56,13 +63,16 @@ enum Inventories {
     Lockstep,
     /// A Flux `Kustomization`'s `status.inventory`.
     Flux,
+    /// An Argo CD `Application`'s `status.resources`.
+    ArgoCd,
 }
 
 /// Lockstep's mark: a `Sync`, or `lockstep apply --name`.
 pub const LOCKSTEP: Mark = Mark {
     name_label: OWNER_NAME_LABEL,
-    namespace_label: OWNER_NAMESPACE_LABEL,
+    namespace_label: Some(OWNER_NAMESPACE_LABEL),
     prune_annotation: PRUNE_ANNOTATION,
+    prune_disabled: "disabled",
     field_manager: crate::apply::FIELD_MANAGER,
     inventories: Inventories::Lockstep,
 };
@@ -70,33 +80,54 @@ pub const LOCKSTEP: Mark = Mark {
 /// Flux's mark: a `Kustomization`, applied by Flux or by Lockstep serving it.
 pub const FLUX: Mark = Mark {
     name_label: flux::NAME_LABEL,
-    namespace_label: flux::NAMESPACE_LABEL,
+    namespace_label: Some(flux::NAMESPACE_LABEL),
     prune_annotation: flux::PRUNE_ANNOTATION,
+    prune_disabled: "disabled",
     field_manager: flux::FIELD_MANAGER,
     inventories: Inventories::Flux,
 };
 
-/// Every mark the owner check reads.
-pub const MARKS: &[&Mark] = &[&LOCKSTEP, &FLUX];
+/// Argo CD's mark: an `Application`, applied by Argo CD or by Lockstep serving it.
+pub const ARGOCD: Mark = Mark {
+    name_label: argocd::INSTANCE_LABEL,
+    namespace_label: None,
+    prune_annotation: argocd::SYNC_OPTIONS_ANNOTATION,
+    prune_disabled: argocd::PRUNE_DISABLED,
+    field_manager: argocd::FIELD_MANAGER,
+    inventories: Inventories::ArgoCd,
+};
+
+/// Every mark the owner check reads, Lockstep's first: a desired object carrying several
+/// is claimed by the first.
+pub const MARKS: &[&Mark] = &[&LOCKSTEP, &FLUX, &ARGOCD];
 
 /// An owner named by an object's labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Claim {
     /// The labels that name it.
     pub mark: &'static Mark,
-    /// Namespace of the owner.
+    /// Namespace of the owner; empty when the mark names none (Argo CD's).
     pub namespace: String,
     /// Name of the owner.
     pub name: String,
 }
 
 impl Claim {
-    /// The claim `labels` make under `mark`, if they carry both labels.
+    /// The claim `labels` make under `mark`, if they carry its labels.
     fn read(mark: &'static Mark, labels: &BTreeMap<String, String>) -> Option<Self> {
+        Self::of(mark, |key| labels.get(key).cloned())
+    }
+
+    /// The claim under `mark` when `label` finds the mark's labels.
+    fn of(mark: &'static Mark, label: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let namespace = match mark.namespace_label {
+            Some(key) => label(key)?,
+            None => String::new(),
+        };
         Some(Self {
             mark,
-            name: labels.get(mark.name_label)?.clone(),
-            namespace: labels.get(mark.namespace_label)?.clone(),
+            name: label(mark.name_label)?,
+            namespace,
         })
     }
 
@@ -104,13 +135,7 @@ impl Claim {
     pub fn of_desired(object: &Value) -> Option<Self> {
         let labels = object["metadata"]["labels"].as_object()?;
         let text = |key: &str| labels.get(key)?.as_str().map(str::to_owned);
-        MARKS.iter().find_map(|&mark| {
-            Some(Self {
-                mark,
-                name: text(mark.name_label)?,
-                namespace: text(mark.namespace_label)?,
-            })
-        })
+        MARKS.iter().find_map(|&mark| Self::of(mark, text))
     }
 
     /// The claims a live object's labels make, one per mark that is present.
@@ -142,6 +167,13 @@ pub enum Holder {
         /// Name of the Kustomization.
         name: String,
     },
+    /// An Argo CD `Application` lists it in its `status.resources`.
+    Application {
+        /// Namespace of the Application.
+        namespace: String,
+        /// Name of the Application.
+        name: String,
+    },
     /// `lockstep apply --name` lists it in its inventory ConfigMap.
     Apply {
         /// Namespace of the inventory ConfigMap.
@@ -165,6 +197,9 @@ impl fmt::Display for Holder {
             Self::Kustomization { namespace, name } => {
                 write!(f, "Flux Kustomization {namespace}/{name}")
             }
+            Self::Application { namespace, name } => {
+                write!(f, "Argo CD Application {namespace}/{name}")
+            }
             Self::Apply { namespace, name } => {
                 write!(
                     f,
@@ -187,11 +222,13 @@ pub struct Holders {
     read: HashMap<Claim, Result<Listed, String>>,
 }
 
-/// The ids an owner's possible inventories list: its resource's (a `Sync` or a
-/// `Kustomization`, by its mark) and `lockstep apply --name`'s.
+/// The ids an owner's possible inventories list: its resource's (a `Sync`, a
+/// `Kustomization` or `Application`s, by its mark) and `lockstep apply --name`'s.
 struct Listed {
     resource: HashSet<String>,
     apply: HashSet<String>,
+    /// The namespace of the Application listing each id (Argo CD's mark names none).
+    namespaces: HashMap<String, String>,
 }
 
 impl Holders {
@@ -228,6 +265,10 @@ impl Holders {
                     return Some(match claim.mark.inventories {
                         Inventories::Lockstep => Holder::Sync { namespace, name },
                         Inventories::Flux => Holder::Kustomization { namespace, name },
+                        Inventories::ArgoCd => Holder::Application {
+                            namespace: listed.namespaces.get(&key).cloned().unwrap_or_default(),
+                            name,
+                        },
                     });
                 }
                 Ok(listed) if listed.apply.contains(&key) => {
@@ -255,7 +296,11 @@ async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
         return Ok(Listed {
             resource: ids(&entries),
             apply: HashSet::new(),
+            namespaces: HashMap::new(),
         });
+    }
+    if claim.mark.inventories == Inventories::ArgoCd {
+        return read_applications(client, &claim.name).await;
     }
     let syncs: Api<Sync> = Api::namespaced(client.clone(), &claim.namespace);
     let sync = get_opt(&syncs, &claim.name)
@@ -269,6 +314,37 @@ async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
     Ok(Listed {
         resource: sync,
         apply: ids(&apply),
+        namespaces: HashMap::new(),
+    })
+}
+
+/// What the Applications named `name`, in every namespace, list in `status.resources`.
+async fn read_applications(client: &Client, name: &str) -> Result<Listed, String> {
+    let applications: Api<Application> = Api::all(client.clone());
+    let params = ListParams::default().fields(&format!("metadata.name={name}"));
+    let listed = match applications.list(&params).await {
+        Ok(list) => list.items,
+        Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+        Err(err) => return Err(api_code(&err)),
+    };
+    let mut namespaces = HashMap::new();
+    for application in listed {
+        let namespace = application.metadata.namespace.unwrap_or_default();
+        for resource in application.status.into_iter().flat_map(|s| s.resources) {
+            let entry = InventoryEntry {
+                group: resource.group,
+                version: resource.version,
+                kind: resource.kind,
+                namespace: resource.namespace,
+                name: resource.name,
+            };
+            namespaces.insert(key(&entry), namespace.clone());
+        }
+    }
+    Ok(Listed {
+        resource: namespaces.keys().cloned().collect(),
+        apply: HashSet::new(),
+        namespaces,
     })
 }
 

@@ -145,8 +145,9 @@ fn skip_reason(
 ) -> Option<SkipReason> {
     let meta = &live.metadata;
     let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
+    let namespace = owner.mark.namespace_label;
     if label(owner.mark.name_label) != Some(&owner.name)
-        || label(owner.mark.namespace_label) != Some(&owner.namespace)
+        || namespace.is_some_and(|key| label(key) != Some(&owner.namespace))
     {
         return Some(SkipReason::NotOwned);
     }
@@ -161,6 +162,7 @@ fn skip_reason(
         .into_iter()
         .flatten()
         .filter_map(|m| m.get(owner.mark.prune_annotation))
-        .any(|v| v.eq_ignore_ascii_case("disabled"));
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(owner.mark.prune_disabled));
     disabled.then_some(SkipReason::Disabled)
 }

@@ -92,10 +92,9 @@ pub(super) fn decorate(
         if let Some(labels) = labels.as_object_mut() {
             let mark = owner.mark;
             labels.insert(mark.name_label.into(), Value::String(owner.name.clone()));
-            labels.insert(
-                mark.namespace_label.into(),
-                Value::String(owner.namespace.clone()),
-            );
+            if let Some(key) = mark.namespace_label {
+                labels.insert(key.into(), Value::String(owner.namespace.clone()));
+            }
         }
     }
 }

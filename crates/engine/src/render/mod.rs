@@ -33,7 +33,7 @@ use std::path::Path;
 
 use tracing::instrument;
 
-use crate::ownership::{FLUX, LOCKSTEP, Mark};
+use crate::ownership::{ARGOCD, FLUX, LOCKSTEP, Mark};
 
 pub use decorate::is_cluster_scoped_builtin;
 pub use error::RenderError;
@@ -42,7 +42,7 @@ pub(crate) use inputs::mentions_sops;
 pub use manifest::Manifest;
 
 /// The resource that owns the rendered objects: a `Sync` (or `lockstep apply --name`), or
-/// a Flux `Kustomization` served by Lockstep.
+/// a Flux `Kustomization` or Argo CD `Application` served by Lockstep.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
     /// Name of the owner.
@@ -70,6 +70,16 @@ impl Owner {
             name: name.into(),
             namespace: namespace.into(),
             mark: &FLUX,
+        }
+    }
+
+    /// An Argo CD `Application`: objects labelled `app.kubernetes.io/instance: <name>`,
+    /// Argo CD's default tracking, so either controller takes over what the other applied.
+    pub fn argocd(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            mark: &ARGOCD,
         }
     }
 }

@@ -67,6 +67,17 @@ pub struct Flags {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub flux: bool,
 
+    /// Serve Argo CD's `argoproj.io/v1alpha1` Applications (and read their AppProjects)
+    /// with the Git sync controllers, in place of Argo CD's application controller (needs
+    /// `--sync`). Needs Argo CD's CRDs or Lockstep's (`deploy/crds/argoproj.io_*.yaml`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub argocd: bool,
+
+    /// How often an Application is fetched and compared, which is also how soon drift
+    /// is corrected with `selfHeal` (Argo CD's `timeout.reconciliation`).
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    pub argocd_interval: Duration,
+
     /// Take the `lockstep-controller-leader` Lease in `--namespace` before reconciling
     /// GitSources and Syncs, so that only one replica does.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]

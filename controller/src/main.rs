@@ -7,6 +7,7 @@
 //!
 //! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
 
+mod argocd;
 mod context;
 mod event;
 mod externalsecret;
@@ -67,10 +68,13 @@ async fn run() -> anyhow::Result<()> {
             ))
         };
         let sync_ctx = front(sync::Front::Lockstep);
-        let flux = flags.flux.then(|| front(sync::Front::Flux));
+        let peers = sync::Peers {
+            flux: flags.flux.then(|| front(sync::Front::Flux)),
+            argocd: flags.argocd.then(|| front(sync::Front::ArgoCd)),
+        };
         let namespace = flags.namespace.clone();
         let leader_elect = flags.leader_elect;
-        tokio::spawn(async move { sync::run(sync_ctx, flux, &namespace, leader_elect).await })
+        tokio::spawn(async move { sync::run(sync_ctx, peers, &namespace, leader_elect).await })
     });
 
     let externalsecrets = flags

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod argocd;
 mod externalsecret;
 mod faults;
 mod flux;

@@ -32,7 +32,7 @@ use lockstep_api::{
 use lockstep_engine::apply::{ApplyError, ApplyOptions};
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::redact::Redactor;
-use lockstep_engine::render::{Owner, RenderOptions, render};
+use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
 
@@ -197,7 +197,7 @@ async fn render_and_decrypt(
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();
     let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
-    let rendered = match rendered {
+    let mut rendered = match rendered {
         Ok(Ok(rendered)) => rendered,
         Ok(Err(err)) => {
             return Err(Verdict::failed(
@@ -211,6 +211,9 @@ async fn render_and_decrypt(
             return Err(Verdict::failed(Reason::BuildFailed, message, revision));
         }
     };
+    if let Some(namespace) = &sync.spec.default_namespace {
+        default_namespace(&mut rendered.manifests, namespace);
+    }
     // The reconcile's time budget for its CPU-bound part: a file that takes longer to
     // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
     let prepare = secrets::prepare(&ctx.shared.client, sync, rendered);
@@ -224,6 +227,16 @@ async fn render_and_decrypt(
                  large key entries, or raise spec.timeout"
             );
             Err(Verdict::failed(Reason::DecryptionFailed, message, revision))
+        }
+    }
+}
+
+/// Sets `namespace` on every object that names none (Argo CD's `destination.namespace`);
+/// a cluster-scoped object's is dropped when apply resolves its kind.
+fn default_namespace(manifests: &mut [Manifest], namespace: &str) {
+    for manifest in manifests.iter_mut().filter(|m| m.namespace().is_none()) {
+        if let Some(metadata) = manifest.object["metadata"].as_object_mut() {
+            metadata.insert("namespace".into(), namespace.into());
         }
     }
 }
@@ -352,6 +365,8 @@ async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Ver
                 })
                 .await
             }
+            // An Application has no dependsOn; its Sync never names a dependency.
+            Front::ArgoCd => true,
         };
         if !ready {
             return Some(Verdict::Waiting {

@@ -14,6 +14,7 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use lockstep_api::Sync;
+use lockstep_api::argocd::Application;
 use lockstep_api::flux::Kustomization;
 use lockstep_engine::inventory::id;
 use lockstep_engine::prune::delete_all;
@@ -33,7 +34,7 @@ use super::target::{protect, sync_client};
 pub async fn ensure(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
     let finalizer = ctx.front.finalizer();
     let mut finalizers = sync.finalizers().to_vec();
-    if finalizers.iter().any(|f| f == finalizer) {
+    if !ctx.front.adds_finalizer() || finalizers.iter().any(|f| f == finalizer) {
         return Ok(());
     }
     finalizers.push(finalizer.to_owned());
@@ -54,7 +55,9 @@ pub async fn finalize(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
         .as_ref()
         .map(|s| s.inventory.clone())
         .unwrap_or_default();
-    if sync.spec.prune && !sync.spec.suspend && !inventory.is_empty() {
+    // Argo CD's finalizer is the ask to cascade, whatever the sync policy prunes.
+    let cascade = sync.spec.prune || ctx.front == Front::ArgoCd;
+    if cascade && !sync.spec.suspend && !inventory.is_empty() {
         delete_inventory(sync, ctx, inventory).await;
     }
     let rest = sync
@@ -125,6 +128,10 @@ async fn write(sync: &Sync, ctx: &SyncCtx, finalizers: Vec<String>) -> Result<()
         }
         Front::Flux => {
             let api: Api<Kustomization> = Api::namespaced(client, &namespace);
+            api.patch(&name, &params, &patch).await.map(drop)
+        }
+        Front::ArgoCd => {
+            let api: Api<Application> = Api::namespaced(client, &namespace);
             api.patch(&name, &params, &patch).await.map(drop)
         }
     };

@@ -1,9 +1,11 @@
-//! Which resources a [`super::SyncCtx`] serves: Lockstep's `GitSource`/`Sync`, or Flux's
-//! `GitRepository`/`Kustomization` ([`crate::flux`]). Both run the same reconcilers on the
+//! Which resources a [`super::SyncCtx`] serves: Lockstep's `GitSource`/`Sync`, Flux's
+//! `GitRepository`/`Kustomization` ([`crate::flux`]) or Argo CD's `Application`
+//! ([`crate::argocd`]). All run the same reconcilers on the
 //! same engine; the front decides only what the objects are labelled with, which resource
 //! status, events and finalizers go to, and where dependencies are read.
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use lockstep_api::argocd::{self, RESOURCES_FINALIZER};
 use lockstep_api::flux::{FLUX_VERSION, KUSTOMIZE_GROUP, SOURCE_GROUP};
 use lockstep_engine::render::Owner;
 
@@ -14,6 +16,8 @@ pub enum Front {
     Lockstep,
     /// Flux's `GitRepository` and `Kustomization`, served unchanged.
     Flux,
+    /// Argo CD's `Application` (source and sync in one), served unchanged.
+    ArgoCd,
 }
 
 impl Front {
@@ -22,16 +26,24 @@ impl Front {
         match self {
             Self::Lockstep => Owner::lockstep(name, namespace),
             Self::Flux => Owner::flux(name, namespace),
+            Self::ArgoCd => Owner::argocd(name, namespace),
         }
     }
 
     /// The finalizer the sync resource carries while the controller handles it (Flux's
-    /// own, so that either controller finalizes what the other started).
+    /// or Argo CD's own, so that either controller finalizes what the other started).
     pub fn finalizer(self) -> &'static str {
         match self {
             Self::Lockstep => "finalizers.lockstep.dev",
             Self::Flux => "finalizers.fluxcd.io",
+            Self::ArgoCd => RESOURCES_FINALIZER,
         }
+    }
+
+    /// Whether the controller adds the finalizer. Argo CD's is the user's choice: with it
+    /// a delete cascades, without it the objects are orphaned.
+    pub fn adds_finalizer(self) -> bool {
+        self != Self::ArgoCd
     }
 
     /// The kind of the sync resource, for metrics and messages.
@@ -39,20 +51,22 @@ impl Front {
         match self {
             Self::Lockstep => "Sync",
             Self::Flux => "Kustomization",
+            Self::ArgoCd => "Application",
         }
     }
 
     /// `reference` (to the in-memory `Sync` or `GitSource` a reconcile works on) as a
     /// reference to the resource it was read from.
     pub fn reference(self, mut reference: ObjectReference) -> ObjectReference {
-        if self == Self::Flux {
-            let (group, kind) = match reference.kind.as_deref() {
-                Some("GitSource") => (SOURCE_GROUP, "GitRepository"),
-                _ => (KUSTOMIZE_GROUP, "Kustomization"),
-            };
-            reference.api_version = Some(format!("{group}/{FLUX_VERSION}"));
-            reference.kind = Some(kind.to_owned());
-        }
+        let (group, version, kind) = match (self, reference.kind.as_deref()) {
+            (Self::Lockstep, _) => return reference,
+            (Self::Flux, Some("GitSource")) => (SOURCE_GROUP, FLUX_VERSION, "GitRepository"),
+            (Self::Flux, _) => (KUSTOMIZE_GROUP, FLUX_VERSION, "Kustomization"),
+            // Both the source and the sync of an Application are the Application.
+            (Self::ArgoCd, _) => (argocd::GROUP, argocd::VERSION, "Application"),
+        };
+        reference.api_version = Some(format!("{group}/{version}"));
+        reference.kind = Some(kind.to_owned());
         reference
     }
 }

@@ -74,6 +74,10 @@ pub struct SyncCtx {
     pub sync_intervals: PerGeneration<Result<SyncIntervals, FieldError>>,
     /// Each GitSource's durations, parsed once per generation.
     pub source_intervals: PerGeneration<Result<SourceIntervals, FieldError>>,
+    /// How often an Argo CD Application is fetched and compared (`--argocd-interval`).
+    pub argocd_interval: Duration,
+    /// The Lockstep status of each Argo CD Application's Sync and GitSource.
+    pub memory: crate::argocd::convert::Memory,
     /// The newest artifact of each GitSource.
     artifacts: Mutex<HashMap<ObjectKey, Artifact>>,
     /// What each Sync looked like when last handled, and when it is due again.
@@ -111,6 +115,7 @@ impl SyncCtx {
         let artifact_dir = match front {
             Front::Lockstep => flags.artifact_dir.clone(),
             Front::Flux => flags.artifact_dir.join("flux"),
+            Front::ArgoCd => flags.artifact_dir.join("argocd"),
         };
         let reporter = Reporter {
             controller: "lockstep-controller".into(),
@@ -131,6 +136,8 @@ impl SyncCtx {
             kinds: Arc::default(),
             sync_intervals: PerGeneration::default(),
             source_intervals: PerGeneration::default(),
+            argocd_interval: flags.argocd_interval,
+            memory: crate::argocd::convert::Memory::default(),
             artifacts: Mutex::new(HashMap::new()),
             settled: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
@@ -220,14 +227,17 @@ impl SyncCtx {
     }
 }
 
-/// Waits for leadership, then runs both controllers (and Flux's two, given `flux`) until
-/// SIGTERM or Ctrl-C, then gives the Lease up. Exits the process if leadership is lost.
-pub async fn run(
-    ctx: Arc<SyncCtx>,
-    flux: Option<Arc<SyncCtx>>,
-    lease_namespace: &str,
-    leader_elect: bool,
-) {
+/// The contexts of the peer front-ends served beside Lockstep's own.
+pub struct Peers {
+    /// Flux's (`--flux`).
+    pub flux: Option<Arc<SyncCtx>>,
+    /// Argo CD's (`--argocd`).
+    pub argocd: Option<Arc<SyncCtx>>,
+}
+
+/// Waits for leadership, then runs both controllers (and the peers' given) until SIGTERM
+/// or Ctrl-C, then gives the Lease up. Exits the process if leadership is lost.
+pub async fn run(ctx: Arc<SyncCtx>, peers: Peers, lease_namespace: &str, leader_elect: bool) {
     let elector = leader_elect.then(|| {
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
             format!(
@@ -251,12 +261,20 @@ pub async fn run(
             () = shutdown_requested() => return,
         }
     }
-    let flux = async {
-        if let Some(flux) = flux {
-            crate::flux::run(flux).await;
-        }
+    let peers = async {
+        let flux = async {
+            if let Some(flux) = peers.flux {
+                crate::flux::run(flux).await;
+            }
+        };
+        let argocd = async {
+            if let Some(argocd) = peers.argocd {
+                crate::argocd::run(argocd).await;
+            }
+        };
+        futures::future::join(flux, argocd).await;
     };
-    let controllers = futures::future::join3(run_sources(ctx.clone()), run_syncs(ctx), flux);
+    let controllers = futures::future::join3(run_sources(ctx.clone()), run_syncs(ctx), peers);
     match &elector {
         Some(elector) => {
             tokio::select! {

@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use lockstep_api::flux::GitRepository;
-use lockstep_api::{GitSource, GitSourceStatus, Sync, SyncStatus};
+use lockstep_api::{GitSource, GitSourceStatus, ObjectKey, Sync, SyncStatus};
 
 use super::SyncCtx;
 use super::conditions::WireReason;
 use super::front::Front;
+use crate::argocd::convert as argocd;
 use crate::event;
 use crate::flux::convert as flux;
 
@@ -43,8 +44,8 @@ impl EventAction {
 /// Field manager of status writes.
 pub const FIELD_MANAGER: &str = "lockstep-controller";
 
-/// Writes a Sync's status, to the resource the Sync was read from: the `Sync`, or the Flux
-/// `Kustomization` in Flux's status format.
+/// Writes a Sync's status, to the resource the Sync was read from: the `Sync`, the Flux
+/// `Kustomization` in Flux's status format, or the Argo CD `Application` in Argo CD's.
 ///
 /// # Errors
 /// The API error of the status patch.
@@ -62,6 +63,15 @@ pub async fn write_sync(
                 flux::kustomization_status(status),
             );
             write(ctx, &flux::kustomization(sync), &previous, &status).await
+        }
+        Front::ArgoCd => {
+            let (previous, next) = (
+                argocd::application_status(previous),
+                argocd::application_status(status),
+            );
+            write(ctx, &argocd::application(sync), &previous, &next).await?;
+            ctx.memory.keep_sync(ObjectKey::of(sync), status.clone());
+            Ok(())
         }
     }
 }
@@ -85,6 +95,13 @@ pub async fn write_source(
                 flux::repository_status(status),
             );
             write(ctx, &flux::repository(source), &previous, &status).await
+        }
+        Front::ArgoCd => {
+            // The Application's status says how its sync went; the fetch's own state is
+            // kept here, and a failure is reported as a ComparisonError by the sync.
+            ctx.memory
+                .keep_source(ObjectKey::of(source), status.clone());
+            Ok(())
         }
     }
 }

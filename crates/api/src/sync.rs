@@ -83,6 +83,12 @@ pub struct SyncSpec {
     /// Decrypt SOPS-encrypted manifests before applying them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<Decryption>,
+    /// Namespace for namespaced objects that set none (Argo CD's `destination.namespace`).
+    /// Not part of the `Sync` API: only a front-end sets it, on the in-memory Sync it
+    /// reads a peer resource as, so it is never serialized nor in the CRD.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub default_namespace: Option<String>,
 }
 
 /// Automatic or approved application of new revisions.

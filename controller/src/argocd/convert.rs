@@ -1,0 +1,648 @@
+//! An Argo CD `Application` as the in-memory `GitSource` and `Sync` the reconcilers work
+//! on, and their status back in Argo CD's format. Nothing here is written to the cluster
+//! as a Lockstep resource: the conversions exist only for the length of a reconcile.
+//!
+//! Argo CD's status has no room for Lockstep's conditions, so the last status of each
+//! Application's Sync and GitSource is kept in this process ([`Memory`]); after a restart
+//! the Sync is read from Argo CD's status alone (`status.resources` is the inventory), and
+//! the first reconcile applies again (server-side apply: what matches changes nothing).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use lockstep_api::argocd::{
+    Application, ApplicationCondition, ApplicationConditionType, ApplicationStatus,
+    DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, OperationPhase,
+    OperationState, ResourceStatus, SyncCode, SyncInfo, SyncResult,
+};
+use lockstep_api::{
+    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, CrossNamespaceObjectReference,
+    GitRef, GitSource, GitSourceSpec, GitSourceStatus, InventoryEntry, ObjectKey,
+    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncSpec, SyncStatus,
+};
+
+use crate::sync::conditions::{READY, Reason, WireReason};
+
+/// The last Lockstep status of each Application's Sync and GitSource, which Argo CD's
+/// status format cannot hold.
+#[derive(Default)]
+pub struct Memory {
+    syncs: Mutex<HashMap<ObjectKey, SyncStatus>>,
+    sources: Mutex<HashMap<ObjectKey, GitSourceStatus>>,
+}
+
+impl Memory {
+    /// Keeps the status just written for the Sync of Application `key`.
+    pub fn keep_sync(&self, key: ObjectKey, status: SyncStatus) {
+        lock(&self.syncs).insert(key, status);
+    }
+
+    /// Keeps the status just written for the GitSource of Application `key`.
+    pub fn keep_source(&self, key: ObjectKey, status: GitSourceStatus) {
+        lock(&self.sources).insert(key, status);
+    }
+
+    /// Forgets a deleted Application.
+    pub fn forget(&self, key: &ObjectKey) {
+        lock(&self.syncs).remove(key);
+        lock(&self.sources).remove(key);
+    }
+
+    /// Why the last fetch of Application `key`'s source failed, if it did.
+    pub fn fetch_failure(&self, key: &ObjectKey) -> Option<String> {
+        let sources = lock(&self.sources);
+        let ready = sources
+            .get(key)?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)?;
+        (ready.status == ConditionStatus::False).then(|| ready.message.clone())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sync option that creates the destination namespace.
+const CREATE_NAMESPACE: &str = "CreateNamespace=true";
+
+/// Why Lockstep cannot serve `app` as written, if it cannot: fields it does not serve, a
+/// Helm chart, another cluster, a sync option other than `CreateNamespace=true` (all
+/// named, so nothing is ignored in silence).
+pub fn refusal(app: &Application) -> Option<String> {
+    let spec = &app.spec;
+    let mut fields = app.unserved();
+    if spec.source.is_none() && !fields.iter().any(|f| f == "spec.sources") {
+        fields.push("spec.source (unset)".into());
+    }
+    if let Some(operation) = app.operation.as_ref().and_then(|o| o.sync.as_ref()) {
+        fields.extend(
+            operation
+                .unserved
+                .keys()
+                .map(|k| format!("operation.sync.{k}")),
+        );
+    }
+    if !fields.is_empty() {
+        return Some(format!(
+            "{} not served by Lockstep yet; remove {} or keep this Application on Argo CD \
+             (docs/argocd.md lists what is served)",
+            fields.join(", "),
+            if fields.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    let destination = &spec.destination;
+    let in_cluster = match (&destination.server, &destination.name) {
+        (Some(server), None) => server.trim_end_matches('/') == IN_CLUSTER_SERVER,
+        (None, Some(name)) => name == IN_CLUSTER_NAME,
+        _ => false,
+    };
+    if !in_cluster {
+        return Some(format!(
+            "spec.destination must name the local cluster (server {IN_CLUSTER_SERVER} or name \
+             {IN_CLUSTER_NAME}, one of them); other clusters are not served by Lockstep yet \
+             (server {:?}, name {:?})",
+            destination.server.as_deref().unwrap_or_default(),
+            destination.name.as_deref().unwrap_or_default(),
+        ));
+    }
+    let options = spec.sync_policy.iter().flat_map(|p| &p.sync_options);
+    let unserved: Vec<&str> = options
+        .map(String::as_str)
+        .filter(|o| *o != CREATE_NAMESPACE)
+        .collect();
+    (!unserved.is_empty()).then(|| {
+        format!(
+            "spec.syncPolicy.syncOptions {} not served by Lockstep yet; only {CREATE_NAMESPACE} is",
+            unserved.join(", ")
+        )
+    })
+}
+
+/// Whether `app` names a project other than `default`, whose rules must be read.
+pub fn named_project(app: &Application) -> Option<&str> {
+    let project = app.spec.project.as_str();
+    (project != DEFAULT_PROJECT && !project.is_empty()).then_some(project)
+}
+
+/// Whether a sync runs automatically: `syncPolicy.automated` set and not `enabled: false`.
+fn automated(app: &Application) -> Option<&lockstep_api::argocd::Automated> {
+    let automated = app.spec.sync_policy.as_ref()?.automated.as_ref()?;
+    (automated.enabled != Some(false)).then_some(automated)
+}
+
+/// The revision to follow: a commit (40 hex digits), `refs/heads/…` or `refs/tags/…`, a
+/// version-like name (`v1.2.0`, `1.2`) as a tag, any other name as a branch. `HEAD`
+/// (Argo CD's default) is not served yet: naming the branch is asked for instead.
+fn git_ref(target: Option<&str>) -> Result<GitRef, String> {
+    let mut git_ref = GitRef::default();
+    match target.unwrap_or("HEAD") {
+        "HEAD" | "" => {
+            return Err(
+                "spec.source.targetRevision HEAD (the default) is not served by \
+                        Lockstep yet; set targetRevision to the branch HEAD points at"
+                    .into(),
+            );
+        }
+        commit if commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            git_ref.commit = Some(commit.to_owned());
+        }
+        name => {
+            if let Some(branch) = name.strip_prefix("refs/heads/") {
+                git_ref.branch = Some(branch.to_owned());
+            } else if let Some(tag) = name.strip_prefix("refs/tags/") {
+                git_ref.tag = Some(tag.to_owned());
+            } else if is_version(name) {
+                git_ref.tag = Some(name.to_owned());
+            } else {
+                git_ref.branch = Some(name.to_owned());
+            }
+        }
+    }
+    Ok(git_ref)
+}
+
+/// `v1.2.0`, `1.2`, `v2.0.0-rc.1`: numbers and dots, an optional `v` and suffix.
+fn is_version(name: &str) -> bool {
+    let version = name.strip_prefix('v').unwrap_or(name);
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    !core.is_empty()
+        && core.contains('.')
+        && core
+            .split('.')
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The `GitSource` that fetches what `app` asks (named as the Application), and why its
+/// revision cannot be served, if it cannot.
+pub fn git_source(
+    app: &Application,
+    interval: Duration,
+    memory: &Memory,
+) -> Result<GitSource, String> {
+    let source = app.spec.source.clone().unwrap_or_default();
+    let git_ref = git_ref(source.target_revision.as_deref())?;
+    let mut git_source = GitSource::new(
+        &app.name_any(),
+        GitSourceSpec {
+            url: source.repo_url,
+            git_ref: Some(git_ref),
+            interval: go_duration(interval),
+            ..GitSourceSpec::default()
+        },
+    );
+    git_source.metadata = app.metadata.clone();
+    git_source.status = lock(&memory.sources).get(&ObjectKey::of(app)).cloned();
+    Ok(git_source)
+}
+
+/// The `Sync` that does what `app` asks, at `interval` (Argo CD's `timeout.reconciliation`).
+/// Without `automated`, changes wait for a requested sync (`operation.sync`, what
+/// `argocd app sync` writes): the Sync is in manual mode and the revision fetched is
+/// approved only by that request.
+pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
+    let spec = &app.spec;
+    let automated = automated(app);
+    let requested = app.operation.as_ref().and_then(|o| o.sync.as_ref());
+    let prune =
+        requested.is_some_and(|s| s.prune) || automated.is_some_and(|a| a.prune == Some(true));
+    let mut sync = Sync::new(
+        &app.name_any(),
+        SyncSpec {
+            source_ref: CrossNamespaceObjectReference {
+                kind: "GitSource".into(),
+                name: app.name_any(),
+                namespace: None,
+            },
+            path: spec.source.as_ref().and_then(|s| s.path.clone()),
+            interval: go_duration(interval),
+            prune,
+            self_heal: automated.is_some_and(|a| a.self_heal == Some(true)),
+            mode: if automated.is_some() {
+                SyncMode::Auto
+            } else {
+                SyncMode::Manual
+            },
+            wait: true,
+            default_namespace: spec.destination.namespace.clone(),
+            ..SyncSpec::default()
+        },
+    );
+    sync.metadata = app.metadata.clone();
+    let key = ObjectKey::of(app);
+    sync.status = lock(&memory.syncs)
+        .get(&key)
+        .cloned()
+        .or_else(|| app.status.as_ref().map(sync_status));
+    if requested.is_some() {
+        // A requested sync runs once, whatever was applied before; its operation is
+        // removed when it ran.
+        let annotations = sync.metadata.annotations.get_or_insert_default();
+        let at = format!("operation@{}", app.resource_version().unwrap_or_default());
+        annotations.insert(REQUESTED_AT_ANNOTATION.to_owned(), at);
+    }
+    sync
+}
+
+/// `sync` approved to apply `revision` (a requested sync in manual mode).
+pub fn approve(sync: &mut Sync, revision: &str) {
+    let annotations = sync.metadata.annotations.get_or_insert_default();
+    annotations.insert(APPROVED_REVISION_ANNOTATION.to_owned(), revision.to_owned());
+}
+
+/// Whether `app` creates its destination namespace (`CreateNamespace=true`).
+pub fn creates_namespace(app: &Application) -> Option<&str> {
+    let options = app.spec.sync_policy.iter().flat_map(|p| &p.sync_options);
+    let create = options.into_iter().any(|o| o == CREATE_NAMESPACE);
+    create
+        .then_some(app.spec.destination.namespace.as_deref())
+        .flatten()
+}
+
+fn go_duration(interval: Duration) -> String {
+    format!("{}s", interval.as_secs().max(1))
+}
+
+/// The Sync status Argo CD's status says, for an Application this process has not
+/// reconciled yet: its inventory, and the revision it was synced at.
+fn sync_status(status: &ApplicationStatus) -> SyncStatus {
+    let synced = status
+        .sync
+        .as_ref()
+        .filter(|s| s.status == SyncCode::Synced)
+        .and_then(|s| s.revision.clone());
+    SyncStatus {
+        inventory: status
+            .resources
+            .iter()
+            .map(|r| InventoryEntry {
+                group: r.group.clone(),
+                version: r.version.clone(),
+                kind: r.kind.clone(),
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+            })
+            .collect(),
+        last_applied_revision: synced,
+        ..SyncStatus::default()
+    }
+}
+
+/// The commit of a Lockstep revision (`main@sha1:<hex>` or `sha1:<hex>`), as Argo CD
+/// writes revisions.
+fn commit(revision: &str) -> String {
+    revision
+        .rsplit_once("sha1:")
+        .map_or(revision, |(_, hex)| hex)
+        .to_owned()
+}
+
+/// What a Sync's `Ready` condition says, in Argo CD's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Not reconciled yet.
+    Unknown,
+    /// Applied and healthy.
+    Synced,
+    /// Being applied.
+    Applying,
+    /// Applied; objects rolling out.
+    Progressing,
+    /// Applied; an object failed its health check.
+    Degraded,
+    /// Changes wait for a requested sync.
+    OutOfSync,
+    /// The spec cannot be served.
+    Invalid(ApplicationConditionType),
+    /// The source could not be fetched or rendered, or applying failed.
+    Failed(ApplicationConditionType),
+}
+
+fn outcome(ready: Option<&Condition>) -> Outcome {
+    let Some(ready) = ready else {
+        return Outcome::Unknown;
+    };
+    if ready.status == ConditionStatus::True {
+        return Outcome::Synced;
+    }
+    let is = |reason: Reason| ready.reason == reason.as_str();
+    if is(Reason::Progressing) {
+        return match ready.status {
+            ConditionStatus::Unknown => Outcome::Applying,
+            _ => Outcome::Progressing,
+        };
+    }
+    if is(Reason::HealthCheckFailed) {
+        return Outcome::Degraded;
+    }
+    if is(Reason::ApprovalRequired) {
+        return Outcome::OutOfSync;
+    }
+    if is(Reason::InvalidSpec) {
+        return Outcome::Invalid(ApplicationConditionType::InvalidSpecError);
+    }
+    let apply = [
+        Reason::ReconciliationFailed,
+        Reason::PruneFailed,
+        Reason::OwnershipConflict,
+    ];
+    if apply.into_iter().any(is) {
+        Outcome::Failed(ApplicationConditionType::SyncError)
+    } else {
+        Outcome::Failed(ApplicationConditionType::ComparisonError)
+    }
+}
+
+/// `status` as Argo CD writes an Application's: sync and health status, the inventory as
+/// `resources`, the last sync as `operationState`, problems as `conditions`.
+pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
+    let ready = status.conditions.iter().find(|c| c.type_ == READY);
+    let outcome = outcome(ready);
+    let when = ready.map(|c| c.last_transition_time.clone());
+    let message = ready.map(|c| c.message.clone()).unwrap_or_default();
+    let applied = status.last_applied_revision.as_deref().map(commit);
+    let attempted = status.last_attempted_revision.as_deref().map(commit);
+    let planned = status.plan.as_ref();
+    let (sync_code, revision) = match outcome {
+        Outcome::Synced | Outcome::Progressing | Outcome::Degraded => {
+            (SyncCode::Synced, applied.clone())
+        }
+        Outcome::OutOfSync => (SyncCode::OutOfSync, planned.map(|p| commit(&p.revision))),
+        Outcome::Applying | Outcome::Failed(ApplicationConditionType::SyncError) => {
+            (SyncCode::OutOfSync, attempted.clone())
+        }
+        _ => (SyncCode::Unknown, attempted.clone()),
+    };
+    let health = match outcome {
+        Outcome::Synced => HealthCode::Healthy,
+        Outcome::Progressing | Outcome::Applying => HealthCode::Progressing,
+        Outcome::Degraded => HealthCode::Degraded,
+        _ if status.inventory.is_empty() => HealthCode::Missing,
+        _ => HealthCode::Unknown,
+    };
+    let health_message =
+        matches!(outcome, Outcome::Progressing | Outcome::Degraded).then(|| message.clone());
+    let changed: Vec<&str> = planned
+        .iter()
+        .flat_map(|p| &p.changes)
+        .map(|c| c.object.as_str())
+        .collect();
+    let resources = status
+        .inventory
+        .iter()
+        .map(|entry| {
+            let out = changed.contains(&lockstep_engine::inventory::id(entry).as_str());
+            ResourceStatus {
+                group: entry.group.clone(),
+                version: entry.version.clone(),
+                kind: entry.kind.clone(),
+                namespace: entry.namespace.clone(),
+                name: entry.name.clone(),
+                status: Some(if out || sync_code != SyncCode::Synced {
+                    SyncCode::OutOfSync
+                } else {
+                    SyncCode::Synced
+                }),
+                health: None,
+            }
+        })
+        .collect();
+    let conditions = match outcome {
+        Outcome::Invalid(type_) | Outcome::Failed(type_) => vec![ApplicationCondition {
+            type_,
+            message: message.clone(),
+            last_transition_time: when.clone(),
+        }],
+        _ => Vec::new(),
+    };
+    let phase = match outcome {
+        Outcome::Applying => Some(OperationPhase::Running),
+        Outcome::Synced | Outcome::Progressing | Outcome::Degraded => {
+            Some(OperationPhase::Succeeded)
+        }
+        Outcome::Failed(ApplicationConditionType::SyncError) => Some(OperationPhase::Failed),
+        _ => None,
+    };
+    let operation_state = phase.map(|phase| OperationState {
+        phase,
+        message: Some(match phase {
+            OperationPhase::Succeeded => "successfully synced".to_owned(),
+            _ => message.clone(),
+        }),
+        sync_result: match phase {
+            OperationPhase::Succeeded => applied.clone(),
+            _ => attempted.clone(),
+        }
+        .map(|revision| SyncResult { revision }),
+        started_at: when.clone().unwrap_or_default(),
+        finished_at: (phase != OperationPhase::Running)
+            .then(|| when.clone())
+            .flatten(),
+    });
+    ApplicationStatus {
+        resources,
+        sync: Some(SyncInfo {
+            status: sync_code,
+            revision,
+        }),
+        health: Some(HealthStatus {
+            status: health,
+            message: health_message,
+        }),
+        conditions,
+        reconciled_at: when,
+        operation_state,
+    }
+}
+
+/// The Application `sync` was read from (its metadata: what a status write names).
+pub fn application(sync: &Sync) -> Application {
+    Application {
+        metadata: sync.metadata.clone(),
+        ..Application::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app(spec: serde_json::Value) -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "guestbook", "namespace": "argocd", "resourceVersion": "7"},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    fn served() -> serde_json::Value {
+        json!({
+            "project": "default",
+            "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
+                       "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true},
+                           "syncOptions": ["CreateNamespace=true"]},
+        })
+    }
+
+    /// A served Application reads as an automated Sync with prune and self-heal, the
+    /// destination namespace as the default one, and `main` as a branch.
+    #[test]
+    fn automated_application_reads_as_a_sync() {
+        let app = app(served());
+        assert_eq!(refusal(&app), None);
+        let memory = Memory::default();
+        let sync = sync(&app, Duration::from_secs(180), &memory);
+        assert_eq!(sync.spec.mode, SyncMode::Auto);
+        assert!(sync.spec.prune && sync.spec.self_heal && sync.spec.wait);
+        assert_eq!(sync.spec.interval, "180s");
+        assert_eq!(sync.spec.default_namespace.as_deref(), Some("web"));
+        assert_eq!(sync.spec.target_namespace, None);
+        assert_eq!(creates_namespace(&app), Some("web"));
+        let source = git_source(&app, Duration::from_secs(180), &memory).unwrap();
+        assert_eq!(source.spec.git_ref.unwrap().branch.as_deref(), Some("main"));
+    }
+
+    /// Without `automated` the Sync waits for approval; `operation.sync` requests it.
+    #[test]
+    fn a_requested_sync_runs_once() {
+        let mut spec = served();
+        spec["syncPolicy"] = json!({});
+        let mut manual = app(spec);
+        let memory = Memory::default();
+        let waiting = sync(&manual, Duration::from_secs(60), &memory);
+        assert_eq!(waiting.spec.mode, SyncMode::Manual);
+        assert!(!waiting.spec.prune);
+        assert!(!waiting.annotations().contains_key(REQUESTED_AT_ANNOTATION));
+        manual.operation = serde_json::from_value(json!({"sync": {"prune": true}})).unwrap();
+        let requested = sync(&manual, Duration::from_secs(60), &memory);
+        assert!(requested.spec.prune);
+        assert_eq!(
+            requested.annotations()[REQUESTED_AT_ANNOTATION],
+            "operation@7"
+        );
+    }
+
+    /// Revisions: commits, full refs, version-like tags, branches; HEAD refused.
+    #[test]
+    fn target_revisions() {
+        let hex = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(git_ref(Some(hex)).unwrap().commit.as_deref(), Some(hex));
+        assert_eq!(
+            git_ref(Some("v1.2.0")).unwrap().tag.as_deref(),
+            Some("v1.2.0")
+        );
+        assert_eq!(
+            git_ref(Some("refs/tags/prod")).unwrap().tag.as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            git_ref(Some("release-1.2")).unwrap().branch.as_deref(),
+            Some("release-1.2")
+        );
+        assert!(git_ref(None).unwrap_err().contains("HEAD"));
+        assert!(git_ref(Some("HEAD")).is_err());
+    }
+
+    /// Helm, other clusters and unserved options are refused by name.
+    #[test]
+    fn unserved_applications_are_refused_by_name() {
+        let mut helm = served();
+        helm["source"]["chart"] = json!("nginx");
+        helm["source"]["helm"] = json!({"values": "x: 1"});
+        let message = refusal(&app(helm)).unwrap();
+        assert!(message.starts_with("spec.source.chart, spec.source.helm not served"));
+        let mut remote = served();
+        remote["destination"] = json!({"server": "https://prod.example.invalid"});
+        assert!(
+            refusal(&app(remote))
+                .unwrap()
+                .contains("prod.example.invalid")
+        );
+        let mut replace = served();
+        replace["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true", "Replace=true"]);
+        assert!(refusal(&app(replace)).unwrap().contains("Replace=true"));
+        let mut sources = served();
+        sources.as_object_mut().unwrap().remove("source");
+        sources["sources"] = json!([]);
+        assert!(
+            refusal(&app(sources))
+                .unwrap()
+                .starts_with("spec.sources not served")
+        );
+    }
+
+    /// What a reconcile records reads as Argo CD writes it: Synced at the commit, Healthy,
+    /// the inventory as resources, the sync Succeeded; a failed apply is a SyncError.
+    #[test]
+    fn status_in_argo_cd_format() {
+        let condition = |status, reason: Reason| Condition {
+            type_: READY.into(),
+            status,
+            reason: reason.as_str().into(),
+            message: "m".into(),
+            last_transition_time: "2026-12-04T20:00:00Z".into(),
+            observed_generation: None,
+        };
+        let entry = InventoryEntry {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            namespace: "web".into(),
+            name: "front".into(),
+        };
+        let mut status = SyncStatus {
+            conditions: vec![condition(
+                ConditionStatus::True,
+                Reason::ReconciliationSucceeded,
+            )],
+            last_applied_revision: Some("main@sha1:abc".into()),
+            last_attempted_revision: Some("main@sha1:abc".into()),
+            inventory: vec![entry.clone()],
+            ..SyncStatus::default()
+        };
+        let argo = application_status(&status);
+        let sync = argo.sync.as_ref().unwrap();
+        assert_eq!(
+            (sync.status, sync.revision.as_deref()),
+            (SyncCode::Synced, Some("abc"))
+        );
+        assert_eq!(argo.health.as_ref().unwrap().status, HealthCode::Healthy);
+        assert_eq!(argo.resources[0].name, "front");
+        assert_eq!(argo.resources[0].status, Some(SyncCode::Synced));
+        let state = argo.operation_state.as_ref().unwrap();
+        assert_eq!(state.phase, OperationPhase::Succeeded);
+        assert_eq!(state.sync_result.as_ref().unwrap().revision, "abc");
+        assert!(argo.conditions.is_empty());
+        // Read back cold (no memory): the inventory and the synced revision.
+        let cold = sync_status(&argo);
+        assert_eq!(cold.inventory, [entry]);
+        assert_eq!(cold.last_applied_revision.as_deref(), Some("abc"));
+
+        status.conditions = vec![condition(ConditionStatus::False, Reason::OwnershipConflict)];
+        status.last_attempted_revision = Some("main@sha1:def".into());
+        let failed = application_status(&status);
+        assert_eq!(failed.sync.unwrap().status, SyncCode::OutOfSync);
+        assert_eq!(
+            failed.conditions[0].type_,
+            ApplicationConditionType::SyncError
+        );
+        assert_eq!(
+            failed.operation_state.unwrap().phase,
+            OperationPhase::Failed
+        );
+        status.conditions = vec![condition(ConditionStatus::False, Reason::InvalidSpec)];
+        let invalid = application_status(&status);
+        assert_eq!(
+            invalid.conditions[0].type_,
+            ApplicationConditionType::InvalidSpecError
+        );
+        assert_eq!(invalid.sync.unwrap().status, SyncCode::Unknown);
+    }
+}

@@ -1,0 +1,156 @@
+//! Argo CD's `Application`, served unchanged (`--argocd`): each is read as the `GitSource`
+//! and `Sync` that do what it asks ([`convert`]) and handed to the same reconcilers, with a
+//! [`SyncCtx`] whose front is [`Front::ArgoCd`]: objects are labelled
+//! `app.kubernetes.io/instance: <name>` (Argo CD's default tracking), status is written to
+//! the Application in Argo CD's format (`sync`, `health`, `resources`, `operationState`,
+//! `conditions`), events name it, and its `resources-finalizer.argocd.argoproj.io` makes a
+//! delete cascade. One engine, one inventory: the Application's `status.resources`.
+//!
+//! An Application Lockstep cannot serve as written (Helm, several sources, another
+//! cluster, unserved fields or sync options) is refused with an `InvalidSpecError`
+//! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
+//! is applied.
+
+pub mod convert;
+mod project;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::Controller;
+use kube::runtime::controller::{Action, Config};
+use lockstep_api::ObjectKey;
+use lockstep_api::argocd::Application;
+use serde_json::json;
+
+use crate::sync::record::{self, Verdict};
+use crate::sync::{Front, SyncCtx, reconcile, source};
+
+/// Why an Application reconcile could not finish (only writes to the Application, its
+/// status or its finalizer; everything else is reported in status).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Writing the source's state failed.
+    #[error(transparent)]
+    Source(#[from] source::Error),
+    /// Writing the status or finalizers failed.
+    #[error(transparent)]
+    Sync(#[from] record::Error),
+    /// Removing the operation that ran, or creating the destination namespace, failed.
+    #[error("{what} of Application {name}: {source}")]
+    Write {
+        /// What was written.
+        what: &'static str,
+        /// The Application.
+        name: ObjectKey,
+        /// The API error.
+        source: kube::Error,
+    },
+}
+
+/// Runs the Application controller on `ctx` (whose front is Argo CD's) until SIGTERM or
+/// Ctrl-C.
+pub async fn run(ctx: Arc<SyncCtx>) {
+    debug_assert_eq!(ctx.front, Front::ArgoCd);
+    let applications: Api<Application> = ctx.api();
+    Controller::new(applications, ctx.watcher_config())
+        .with_config(Config::default().concurrency(ctx.concurrent))
+        .shutdown_on_signal()
+        .run(reconcile_application, retry, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+/// Fetches and applies what an Application asks, as a GitSource and a Sync.
+async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Result<Action, Error> {
+    let key = ObjectKey::of(&*app);
+    let interval = ctx.argocd_interval;
+    let mut sync = convert::sync(&app, interval, &ctx.memory);
+    if app.metadata.deletion_timestamp.is_some() {
+        let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;
+        ctx.memory.forget(&key);
+        return Ok(action);
+    }
+    let refusal = match convert::refusal(&app) {
+        Some(refusal) => Some(refusal),
+        None => project::refusal(&app, &ctx).await,
+    };
+    let source = refusal.map_or_else(|| convert::git_source(&app, interval, &ctx.memory), Err);
+    let source = match source {
+        Ok(source) => source,
+        Err(refusal) => {
+            record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    source::reconcile(Arc::new(source), ctx.clone()).await?;
+    if let Some(failure) = ctx.memory.fetch_failure(&key) {
+        let verdict = Verdict::Waiting {
+            reason: crate::sync::conditions::Reason::ArtifactFailed,
+            message: failure,
+        };
+        record::record(&mut sync, &ctx, verdict).await?;
+        return Ok(Action::requeue(interval));
+    }
+    let requested = app.operation.as_ref().is_some_and(|o| o.sync.is_some());
+    if requested && let Some(artifact) = ctx.artifact(&key) {
+        convert::approve(&mut sync, &artifact.revision);
+    }
+    if (requested || sync.spec.mode == lockstep_api::SyncMode::Auto)
+        && let Some(namespace) = convert::creates_namespace(&app)
+    {
+        create_namespace(&ctx, namespace)
+            .await
+            .map_err(|source| Error::Write {
+                what: "creating the destination namespace",
+                name: key.clone(),
+                source,
+            })?;
+    }
+    let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;
+    if requested {
+        // The operation ran: Argo CD removes it, and its outcome is in operationState.
+        let applications: Api<Application> =
+            Api::namespaced(ctx.shared.client.clone(), &key.namespace);
+        let patch = Patch::Merge(json!({"operation": null}));
+        applications
+            .patch(&key.name, &PatchParams::default(), &patch)
+            .await
+            .map_err(|source| Error::Write {
+                what: "removing the operation",
+                name: key,
+                source,
+            })?;
+    }
+    Ok(action)
+}
+
+/// Creates `namespace` unless it exists (`CreateNamespace=true`). Like Argo CD, it is not
+/// labelled as the Application's: pruning never deletes it.
+async fn create_namespace(ctx: &SyncCtx, namespace: &str) -> Result<(), kube::Error> {
+    let namespaces: Api<Namespace> = Api::all(ctx.shared.client.clone());
+    if namespaces.get_opt(namespace).await?.is_some() {
+        return Ok(());
+    }
+    let object = Namespace {
+        metadata: ObjectMeta {
+            name: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match namespaces.create(&PostParams::default(), &object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Retries a reconcile that could not write to its Application after 5 seconds.
+fn retry(_app: Arc<Application>, error: &Error, _ctx: Arc<SyncCtx>) -> Action {
+    tracing::warn!(%error, "Application reconcile failed; retrying in 5s");
+    Action::requeue(Duration::from_secs(5))
+}

@@ -1,0 +1,302 @@
+//! Argo CD's `Application` served by the real `lockstep-controller` (`--argocd`) from a
+//! repository on the real Git daemon into the real kube-apiserver, with Lockstep's
+//! generated subset of Argo CD's CRDs: objects get Argo CD's tracking label, status is
+//! Argo CD's (sync, health, resources, operationState, conditions), objects Argo CD
+//! applied are taken over in place and its `status.resources` adopted (what left it is
+//! pruned), drift is healed, `Prune=false` is honoured, a sync without `automated` waits
+//! for `operation.sync`, the resources finalizer cascades, and what is not served or not
+//! allowed by a named AppProject is refused by name.
+
+use crate::support;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use lockstep_api::argocd::{
+    AppProject, Application, ApplicationConditionType, ApplicationSpec, HealthCode, INSTANCE_LABEL,
+    OperationPhase, ResourceStatus, SyncCode,
+};
+use lockstep_testenv::{ControlPlane, GitServer, manifests, need};
+use serde_json::json;
+use support::{Controller, eventually};
+
+async fn install_argocd_crds(client: &kube::Client) {
+    for text in [
+        include_str!("../../deploy/crds/argoproj.io_applications.yaml"),
+        include_str!("../../deploy/crds/argoproj.io_appprojects.yaml"),
+    ] {
+        manifests::apply_yaml(client, text).await.unwrap();
+    }
+}
+
+fn cm(name: &str, value: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, annotations: {{{annotations}}}}}\ndata: {{v: \"{value}\"}}\n"
+    )
+}
+
+fn resource(ns: &str, name: &str) -> ResourceStatus {
+    ResourceStatus {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: ns.into(),
+        name: name.into(),
+        status: Some(SyncCode::Synced),
+        health: None,
+    }
+}
+
+fn names(app: &Application) -> Vec<String> {
+    let resources = app.status.iter().flat_map(|s| &s.resources);
+    let mut names: Vec<String> = resources.map(|r| r.name.clone()).collect();
+    names.sort();
+    names
+}
+
+/// What Argo CD's application controller left: a ConfigMap with its tracking label,
+/// applied as it applies.
+async fn applied_by_argocd(configmaps: &Api<ConfigMap>, name: &str) -> String {
+    let object = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {INSTANCE_LABEL: "guestbook"}},
+        "data": {"v": "argocd"},
+    });
+    let params = PatchParams::apply("argocd-controller").force();
+    let live = configmaps
+        .patch(name, &params, &Patch::Apply(&object))
+        .await
+        .unwrap();
+    live.metadata.uid.unwrap()
+}
+
+fn synced_at(app: &Application, commit: &str) -> bool {
+    let Some(status) = &app.status else {
+        return false;
+    };
+    let sync = status.sync.as_ref();
+    let health = status.health.as_ref().map(|h| h.status);
+    let phase = status.operation_state.as_ref().map(|o| o.phase);
+    sync.is_some_and(|s| s.status == SyncCode::Synced && s.revision.as_deref() == Some(commit))
+        && health == Some(HealthCode::Healthy)
+        && phase == Some(OperationPhase::Succeeded)
+}
+
+fn refused(app: &Application, type_: ApplicationConditionType, named: &str) -> bool {
+    let status = app.status.clone().unwrap_or_default();
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == type_ && c.message.contains(named))
+        && status.resources.is_empty()
+}
+
+#[tokio::test]
+async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-serve").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("guestbook", None).unwrap();
+    repo.write("apps/web.yaml", cm("web", "git", "")).unwrap();
+    repo.write("apps/extra.yaml", cm("extra", "git", ""))
+        .unwrap();
+    let keep = cm(
+        "keep",
+        "git",
+        "argocd.argoproj.io/sync-options: Prune=false",
+    );
+    repo.write("apps/keep.yaml", keep).unwrap();
+    repo.write("manual/manual.yaml", cm("manual", "git", ""))
+        .unwrap();
+    let first = repo.commit("guestbook").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+
+    // Argo CD applied `web` (still in Git) and `gone` (no longer in Git) before the switch,
+    // and its status.resources lists both.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let web_uid = applied_by_argocd(&configmaps, "web").await;
+    applied_by_argocd(&configmaps, "gone").await;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let params = PatchParams::apply("argocd-tests").force();
+    let application = |name: &str, path: &str, policy: serde_json::Value| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name},
+            "spec": {"project": "default",
+                     "source": {"repoURL": url, "targetRevision": "main", "path": path},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": ns},
+                     "syncPolicy": policy},
+        })
+    };
+    let automated = json!({"automated": {"prune": true, "selfHeal": true}});
+    let mut guestbook = application("guestbook", "apps", automated.clone());
+    guestbook["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    let stored = apps
+        .patch("guestbook", &params, &Patch::Apply(&guestbook))
+        .await
+        .unwrap();
+    let spec: ApplicationSpec = serde_json::from_value(guestbook["spec"].clone()).unwrap();
+    assert_eq!(
+        stored.spec, spec,
+        "nothing defaulted into a stored Application"
+    );
+    let argocd_status = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "status": {"resources": [resource(&ns, "gone"), resource(&ns, "web")],
+                   "sync": {"status": "Synced", "revision": "0000000"}},
+    });
+    let status_params = PatchParams::apply("argocd-application-controller").force();
+    apps.patch_status("guestbook", &status_params, &Patch::Apply(&argocd_status))
+        .await
+        .unwrap();
+
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    eventually(
+        "the Application to be Synced and Healthy at the first commit",
+        async || synced_at(&apps.get("guestbook").await.unwrap(), &first),
+    )
+    .await;
+    let app = apps.get("guestbook").await.unwrap();
+    assert_eq!(names(&app), ["extra", "keep", "web"]);
+    let status = app.status.unwrap();
+    assert!(status.conditions.is_empty(), "{:?}", status.conditions);
+    let state = status.operation_state.unwrap();
+    assert_eq!(state.sync_result.unwrap().revision, first);
+    assert!(status.reconciled_at.is_some());
+
+    // Taken over in place with Argo CD's label; its resources adopted, so `gone` is pruned.
+    let web = configmaps.get("web").await.unwrap();
+    assert_eq!(web.metadata.uid.unwrap(), web_uid, "web was recreated");
+    assert_eq!(web.data.unwrap()["v"], "git");
+    let labels = web.metadata.labels.unwrap();
+    assert_eq!(labels[INSTANCE_LABEL], "guestbook");
+    assert!(!labels.contains_key("lockstep.dev/name"), "{labels:?}");
+    assert!(configmaps.get_opt("gone").await.unwrap().is_none());
+
+    // Drift is healed (selfHeal).
+    let drift = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "drifted"}});
+    configmaps
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-edit").force(),
+            &Patch::Apply(&drift),
+        )
+        .await
+        .unwrap();
+    eventually("the drift on web to be healed", async || {
+        let web = configmaps.get("web").await.unwrap();
+        web.data.unwrap_or_default().get("v").map(String::as_str) == Some("git")
+    })
+    .await;
+
+    // Removed from Git: pruned, except the object marked Prune=false.
+    repo.remove("apps/extra.yaml").unwrap();
+    repo.remove("apps/keep.yaml").unwrap();
+    let second = repo.commit("extra and keep removed").unwrap();
+    eventually("extra to be pruned at the second commit", async || {
+        let app = apps.get("guestbook").await.unwrap();
+        synced_at(&app, &second)
+            && names(&app) == ["web"]
+            && configmaps.get_opt("extra").await.unwrap().is_none()
+    })
+    .await;
+    assert!(
+        configmaps.get_opt("keep").await.unwrap().is_some(),
+        "Prune=false was pruned"
+    );
+
+    // Without `automated`, nothing is applied until a sync is requested (operation.sync).
+    let manual = application("manual", "manual", json!({}));
+    apps.patch("manual", &params, &Patch::Apply(&manual))
+        .await
+        .unwrap();
+    eventually("the manual Application to be OutOfSync", async || {
+        let status = apps.get("manual").await.unwrap().status.unwrap_or_default();
+        status.sync.is_some_and(|s| s.status == SyncCode::OutOfSync)
+            && status
+                .health
+                .is_some_and(|h| h.status == HealthCode::Missing)
+    })
+    .await;
+    assert!(configmaps.get_opt("manual").await.unwrap().is_none());
+    let operation = json!({"operation": {"sync": {"prune": true},
+                                         "initiatedBy": {"username": "admin"}}});
+    apps.patch("manual", &PatchParams::default(), &Patch::Merge(&operation))
+        .await
+        .unwrap();
+    eventually(
+        "the requested sync to run and its operation to go",
+        async || {
+            let app = apps.get("manual").await.unwrap();
+            synced_at(&app, &second) && app.operation.is_none()
+        },
+    )
+    .await;
+    assert!(configmaps.get_opt("manual").await.unwrap().is_some());
+
+    // Unserved fields are refused by name, nothing applied.
+    let mut helm = application("helm", "apps", automated.clone());
+    helm["spec"]["source"]["chart"] = json!("guestbook");
+    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb"});
+    apps.patch("helm", &params, &Patch::Apply(&helm))
+        .await
+        .unwrap();
+    eventually("the Helm Application to be refused by name", async || {
+        let app = apps.get("helm").await.unwrap();
+        let invalid = ApplicationConditionType::InvalidSpecError;
+        refused(&app, invalid, "spec.source.chart, spec.source.helm")
+    })
+    .await;
+
+    // A named AppProject that does not allow the repository refuses it.
+    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
+    let project = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "team"},
+        "spec": {"sourceRepos": ["https://git.example.invalid/team/*"],
+                 "destinations": [{"server": "*", "namespace": "*"}]},
+    });
+    projects
+        .patch("team", &params, &Patch::Apply(&project))
+        .await
+        .unwrap();
+    let mut team = application("team-app", "manual", automated);
+    team["spec"]["project"] = json!("team");
+    apps.patch("team-app", &params, &Patch::Apply(&team))
+        .await
+        .unwrap();
+    eventually(
+        "the Application of project team to be refused",
+        async || {
+            let app = apps.get("team-app").await.unwrap();
+            let invalid = ApplicationConditionType::InvalidSpecError;
+            refused(
+                &app,
+                invalid,
+                &format!("repo {url} is not permitted in project 'team'"),
+            )
+        },
+    )
+    .await;
+
+    // Deleting with the resources finalizer cascades; without it, objects are orphaned.
+    apps.delete("guestbook", &Default::default()).await.unwrap();
+    eventually("guestbook and its objects to be deleted", async || {
+        apps.get_opt("guestbook").await.unwrap().is_none()
+            && configmaps.get_opt("web").await.unwrap().is_none()
+    })
+    .await;
+    assert!(configmaps.get_opt("keep").await.unwrap().is_some());
+    apps.delete("manual", &Default::default()).await.unwrap();
+    eventually("the manual Application to be deleted", async || {
+        apps.get_opt("manual").await.unwrap().is_none()
+    })
+    .await;
+    assert!(
+        configmaps.get_opt("manual").await.unwrap().is_some(),
+        "deleted without the finalizer, its objects stay"
+    );
+}

@@ -68,10 +68,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The sync option that creates the destination namespace.
 const CREATE_NAMESPACE: &str = "CreateNamespace=true";
+/// The sync options served: the namespace creation, and server-side apply, which is how
+/// Lockstep always applies.
+const SERVED_OPTIONS: &[&str] = &[CREATE_NAMESPACE, "ServerSideApply=true"];
 
 /// Why Lockstep cannot serve `app` as written, if it cannot: fields it does not serve, a
-/// Helm chart, another cluster, a sync option other than `CreateNamespace=true` (all
-/// named, so nothing is ignored in silence).
+/// Helm chart, another cluster, a sync option not in [`SERVED_OPTIONS`] (all named, so
+/// nothing is ignored in silence).
 pub fn refusal(app: &Application) -> Option<String> {
     let spec = &app.spec;
     let mut fields = app.unserved();
@@ -112,12 +115,13 @@ pub fn refusal(app: &Application) -> Option<String> {
     let options = spec.sync_policy.iter().flat_map(|p| &p.sync_options);
     let unserved: Vec<&str> = options
         .map(String::as_str)
-        .filter(|o| *o != CREATE_NAMESPACE)
+        .filter(|o| !SERVED_OPTIONS.contains(o))
         .collect();
     (!unserved.is_empty()).then(|| {
         format!(
-            "spec.syncPolicy.syncOptions {} not served by Lockstep yet; only {CREATE_NAMESPACE} is",
-            unserved.join(", ")
+            "spec.syncPolicy.syncOptions {} not served by Lockstep yet; only {} are",
+            unserved.join(", "),
+            SERVED_OPTIONS.join(" and ")
         )
     })
 }
@@ -487,7 +491,7 @@ mod tests {
                        "targetRevision": "main"},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
             "syncPolicy": {"automated": {"prune": true, "selfHeal": true},
-                           "syncOptions": ["CreateNamespace=true"]},
+                           "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
         })
     }
 

@@ -43,6 +43,14 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
          carries Flux's labels, so a Sync never takes what Flux holds \
          (crates/engine/src/ownership.rs); this scene has no Flux-labelled object",
     ),
+    (
+        "argoproj.io",
+        "applications",
+        "list",
+        "the ownership check lists the Argo CD Applications named by an object's \
+         app.kubernetes.io/instance label, so a Sync never takes what Argo CD holds \
+         (crates/engine/src/ownership.rs); this scene has no object with that label",
+    ),
 ];
 
 /// One right: API group, resource (with `/subresource`), verb, and the namespace of the

@@ -1,6 +1,7 @@
-//! Semver ranges over tags and ignore rules, against the real `git daemon`.
+//! Semver ranges over tags, the remote's default branch (`HEAD`) and ignore rules, against
+//! the real `git daemon`.
 
-use lockstep_engine::fetch::{FetchError, FetchOptions, Fetcher, GitReference};
+use lockstep_engine::fetch::{DEFAULT_BRANCH, FetchError, FetchOptions, Fetcher, GitReference};
 use lockstep_testenv::{GitServer, need};
 
 fn semver(range: &str) -> GitReference {
@@ -122,4 +123,26 @@ async fn sourceignore_files_and_the_ignore_string_leave_files_out() {
     assert!(plain.artifact.path.join("apps/extra.yaml").is_file());
     let again = fetcher.fetch(&url, &main).await.unwrap();
     assert_eq!(again.artifact.path, plain.artifact.path);
+}
+
+/// Branch `HEAD` follows the branch the remote's HEAD points at, named in the revision.
+#[tokio::test]
+async fn head_follows_the_default_branch() {
+    let git = need!(GitServer::start().await);
+    let repo = git.create_repo("head", None).unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+    repo.write("app.yaml", "kind: ConfigMap\n").unwrap();
+    let main = repo.commit("on main").unwrap();
+    repo.git(&["push", "--quiet", "origin", "HEAD:refs/heads/other"])
+        .unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(cache.path(), 4);
+    let head = GitReference::Branch(DEFAULT_BRANCH.into());
+    let got = fetcher.fetch(&url, &head).await.unwrap();
+    assert_eq!(got.artifact.revision, format!("main@sha1:{main}"));
+    assert_eq!(
+        std::fs::read_to_string(got.artifact.path.join("app.yaml")).unwrap(),
+        "kind: ConfigMap\n"
+    );
 }

@@ -31,7 +31,7 @@ use tracing::{debug, instrument};
 
 pub use auth::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets};
 pub use error::FetchError;
-pub use refs::GitReference;
+pub use refs::{DEFAULT_BRANCH, GitReference};
 pub use ssh::SshError;
 pub use verify::{GitObject, KeysError, TrustedKeys, VerifyError};
 
@@ -187,7 +187,7 @@ fn fetch_blocking(
     let agent = ssh::Agent::for_credentials(options.credentials.as_ref(), &shown)?;
     let agent = agent.as_ref();
     check_verify_mode(options, reference, &shown)?;
-    let reference = remote::follow_semver(&repo, url, reference, options, agent)?;
+    let reference = remote::follow(&repo, url, reference, options, agent)?;
     let (refspec, shallow) = remote::refspec(&reference);
     let (prepare, listing) = remote::list(&repo, url, &refspec, options, agent)?;
     let resolved = refs::resolve(&listing, &reference, &shown)?;

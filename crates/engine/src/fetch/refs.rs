@@ -6,7 +6,9 @@ use super::FetchError;
 /// What to follow in a repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GitReference {
-    /// A branch (`main`); the revision is `main@sha1:<hex>`.
+    /// A branch (`main`); the revision is `main@sha1:<hex>`. [`DEFAULT_BRANCH`] (`HEAD`,
+    /// which Git refuses as a branch name) is the branch the remote's `HEAD` points at,
+    /// followed as that branch: the revision is `main@sha1:<hex>` when it points at `main`.
     Branch(String),
     /// A tag (`v1.0.0`), annotated or lightweight; the revision is `v1.0.0@sha1:<hex>` of
     /// the commit it points at.
@@ -18,6 +20,10 @@ pub enum GitReference {
     /// An exact commit (40 hex digits); the revision is `sha1:<hex>`.
     Commit(String),
 }
+
+/// The branch name that stands for the remote's default branch (what its `HEAD` points at,
+/// Argo CD's default `targetRevision`).
+pub const DEFAULT_BRANCH: &str = "HEAD";
 
 impl GitReference {
     /// The full ref name fetched for a branch or tag; `None` for a commit (every branch is
@@ -40,6 +46,8 @@ impl GitReference {
 /// commit that object peels to.
 pub(super) struct Listed {
     pub name: String,
+    /// The ref a symbolic ref (`HEAD`) points at.
+    pub symbolic: Option<String>,
     pub target: Option<gix::ObjectId>,
     pub peeled: Option<gix::ObjectId>,
 }
@@ -90,6 +98,19 @@ pub(super) fn resolve(
         commit: commit.to_string(),
         tag_object,
     })
+}
+
+/// The branch the listing's `HEAD` points at.
+pub(super) fn default_branch(listing: &[Listed], url: &str) -> Result<String, FetchError> {
+    listing
+        .iter()
+        .find(|r| r.name == "HEAD")
+        .and_then(|r| r.symbolic.as_deref()?.strip_prefix("refs/heads/"))
+        .map(str::to_owned)
+        .ok_or_else(|| FetchError::RefNotFound {
+            url: url.to_owned(),
+            reference: "HEAD (a symbolic ref to a branch)".to_owned(),
+        })
 }
 
 /// The tag with the highest version inside `range`, among the tags of the listing.
@@ -152,6 +173,7 @@ mod tests {
             .iter()
             .map(|n| Listed {
                 name: format!("refs/tags/{n}"),
+                symbolic: None,
                 target: Some(gix::ObjectId::null(gix::hash::Kind::Sha1)),
                 peeled: None,
             })

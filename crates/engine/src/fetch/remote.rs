@@ -8,8 +8,9 @@ use std::sync::atomic::AtomicBool;
 use super::{BoxError, FetchError, FetchOptions, GitReference, auth, redact_url, refs, ssh};
 
 /// A semver range resolved to a tag over a listing of every tag, then followed as that
-/// tag; any other reference as it is.
-pub(super) fn follow_semver(
+/// tag; [`super::DEFAULT_BRANCH`] resolved to the branch the remote's `HEAD` points at;
+/// any other reference as it is.
+pub(super) fn follow(
     repo: &gix::Repository,
     url: &str,
     reference: &GitReference,
@@ -21,6 +22,10 @@ pub(super) fn follow_semver(
             let listing = list(repo, url, "+refs/tags/*:refs/tags/*", options, agent)?.1;
             let tag = refs::highest_matching_tag(&listing, range, &redact_url(url))?;
             Ok(GitReference::Tag(tag))
+        }
+        GitReference::Branch(head) if head == super::DEFAULT_BRANCH => {
+            let listing = list(repo, url, "HEAD", options, agent)?.1;
+            refs::default_branch(&listing, &redact_url(url)).map(GitReference::Branch)
         }
         other => Ok(other.clone()),
     }
@@ -97,9 +102,14 @@ pub(super) fn list<'repo>(
         .remote_refs
         .iter()
         .map(|r| {
+            let symbolic = match r {
+                gix::protocol::handshake::Ref::Symbolic { target, .. } => Some(target.to_string()),
+                _ => None,
+            };
             let (name, target, peeled) = r.unpack();
             refs::Listed {
                 name: name.to_string(),
+                symbolic,
                 target: target.map(ToOwned::to_owned),
                 peeled: peeled.map(ToOwned::to_owned),
             }

@@ -130,7 +130,10 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         })
     };
     let automated = json!({"automated": {"prune": true, "selfHeal": true}});
+    // As Argo CD's examples write it: no targetRevision, so HEAD, the default branch.
     let mut guestbook = application("guestbook", "apps", automated.clone());
+    let source = guestbook["spec"]["source"].as_object_mut().unwrap();
+    source.remove("targetRevision");
     guestbook["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
     let stored = apps
         .patch("guestbook", &params, &Patch::Apply(&guestbook))

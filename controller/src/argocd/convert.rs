@@ -23,6 +23,8 @@ use lockstep_api::{
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncSpec, SyncStatus,
 };
 
+use lockstep_engine::fetch::DEFAULT_BRANCH;
+
 use crate::sync::conditions::{READY, Reason, WireReason};
 
 /// The last Lockstep status of each Application's Sync and GitSource, which Argo CD's
@@ -138,19 +140,13 @@ fn automated(app: &Application) -> Option<&lockstep_api::argocd::Automated> {
     (automated.enabled != Some(false)).then_some(automated)
 }
 
-/// The revision to follow: a commit (40 hex digits), `refs/heads/…` or `refs/tags/…`, a
-/// version-like name (`v1.2.0`, `1.2`) as a tag, any other name as a branch. `HEAD`
-/// (Argo CD's default) is not served yet: naming the branch is asked for instead.
-fn git_ref(target: Option<&str>) -> Result<GitRef, String> {
+/// The revision to follow: `HEAD` (Argo CD's default, also when unset) the branch the
+/// remote's HEAD points at, a commit (40 hex digits), `refs/heads/…` or `refs/tags/…`, a
+/// version-like name (`v1.2.0`, `1.2`) as a tag, any other name as a branch.
+fn git_ref(target: Option<&str>) -> GitRef {
     let mut git_ref = GitRef::default();
-    match target.unwrap_or("HEAD") {
-        "HEAD" | "" => {
-            return Err(
-                "spec.source.targetRevision HEAD (the default) is not served by \
-                        Lockstep yet; set targetRevision to the branch HEAD points at"
-                    .into(),
-            );
-        }
+    match target.unwrap_or(DEFAULT_BRANCH) {
+        "" | DEFAULT_BRANCH => git_ref.branch = Some(DEFAULT_BRANCH.to_owned()),
         commit if commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()) => {
             git_ref.commit = Some(commit.to_owned());
         }
@@ -166,7 +162,7 @@ fn git_ref(target: Option<&str>) -> Result<GitRef, String> {
             }
         }
     }
-    Ok(git_ref)
+    git_ref
 }
 
 /// `v1.2.0`, `1.2`, `v2.0.0-rc.1`: numbers and dots, an optional `v` and suffix.
@@ -180,15 +176,10 @@ fn is_version(name: &str) -> bool {
             .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The `GitSource` that fetches what `app` asks (named as the Application), and why its
-/// revision cannot be served, if it cannot.
-pub fn git_source(
-    app: &Application,
-    interval: Duration,
-    memory: &Memory,
-) -> Result<GitSource, String> {
+/// The `GitSource` that fetches what `app` asks (named as the Application).
+pub fn git_source(app: &Application, interval: Duration, memory: &Memory) -> GitSource {
     let source = app.spec.source.clone().unwrap_or_default();
-    let git_ref = git_ref(source.target_revision.as_deref())?;
+    let git_ref = git_ref(source.target_revision.as_deref());
     let mut git_source = GitSource::new(
         &app.name_any(),
         GitSourceSpec {
@@ -200,7 +191,7 @@ pub fn git_source(
     );
     git_source.metadata = app.metadata.clone();
     git_source.status = lock(&memory.sources).get(&ObjectKey::of(app)).cloned();
-    Ok(git_source)
+    git_source
 }
 
 /// The `Sync` that does what `app` asks, at `interval` (Argo CD's `timeout.reconciliation`).
@@ -509,7 +500,7 @@ mod tests {
         assert_eq!(sync.spec.default_namespace.as_deref(), Some("web"));
         assert_eq!(sync.spec.target_namespace, None);
         assert_eq!(creates_namespace(&app), Some("web"));
-        let source = git_source(&app, Duration::from_secs(180), &memory).unwrap();
+        let source = git_source(&app, Duration::from_secs(180), &memory);
         assert_eq!(source.spec.git_ref.unwrap().branch.as_deref(), Some("main"));
     }
 
@@ -533,25 +524,19 @@ mod tests {
         );
     }
 
-    /// Revisions: commits, full refs, version-like tags, branches; HEAD refused.
+    /// Revisions: HEAD (also unset) the remote's default branch, commits, full refs,
+    /// version-like tags, other names as branches.
     #[test]
     fn target_revisions() {
         let hex = "0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(git_ref(Some(hex)).unwrap().commit.as_deref(), Some(hex));
-        assert_eq!(
-            git_ref(Some("v1.2.0")).unwrap().tag.as_deref(),
-            Some("v1.2.0")
-        );
-        assert_eq!(
-            git_ref(Some("refs/tags/prod")).unwrap().tag.as_deref(),
-            Some("prod")
-        );
-        assert_eq!(
-            git_ref(Some("release-1.2")).unwrap().branch.as_deref(),
-            Some("release-1.2")
-        );
-        assert!(git_ref(None).unwrap_err().contains("HEAD"));
-        assert!(git_ref(Some("HEAD")).is_err());
+        let branch = |t| git_ref(t).branch;
+        let tag = |t| git_ref(t).tag;
+        assert_eq!(git_ref(Some(hex)).commit.as_deref(), Some(hex));
+        assert_eq!(tag(Some("v1.2.0")).as_deref(), Some("v1.2.0"));
+        assert_eq!(tag(Some("refs/tags/prod")).as_deref(), Some("prod"));
+        assert_eq!(branch(Some("release-1.2")).as_deref(), Some("release-1.2"));
+        assert_eq!(branch(Some("HEAD")).as_deref(), Some(DEFAULT_BRANCH));
+        assert_eq!(branch(None).as_deref(), Some(DEFAULT_BRANCH));
     }
 
     /// Helm, other clusters and unserved options are refused by name.

@@ -78,14 +78,11 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         Some(refusal) => Some(refusal),
         None => project::refusal(&app, &ctx).await,
     };
-    let source = refusal.map_or_else(|| convert::git_source(&app, interval, &ctx.memory), Err);
-    let source = match source {
-        Ok(source) => source,
-        Err(refusal) => {
-            record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
-            return Ok(Action::await_change());
-        }
-    };
+    if let Some(refusal) = refusal {
+        record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+        return Ok(Action::await_change());
+    }
+    let source = convert::git_source(&app, interval, &ctx.memory);
     source::reconcile(Arc::new(source), ctx.clone()).await?;
     if let Some(failure) = ctx.memory.fetch_failure(&key) {
         let verdict = Verdict::Waiting {

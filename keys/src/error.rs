@@ -228,6 +228,18 @@ pub enum Error {
         /// What Vault (or the network) said.
         detail: String,
     },
+    /// Reading a secret from AWS Secrets Manager or a parameter from Parameter Store failed.
+    #[error("AWS {service} {name}: reading failed: {failure}: {detail}")]
+    AwsRead {
+        /// The service.
+        service: crate::AwsService,
+        /// The secret or parameter name.
+        name: String,
+        /// The kind of failure, for retry decisions.
+        failure: RemoteFailure,
+        /// What AWS (or the network) said.
+        detail: String,
+    },
     /// Re-wrapping a data key to the newest transit key version (`rewrap`) failed.
     #[error("Vault transit key {uri}: rewrap failed: {failure}: {detail}")]
     VaultRewrap {

@@ -13,7 +13,8 @@
 //!
 //! The services are modules behind cargo features so that a crate pays only for the
 //! clients it uses: `age` (default), `kms`, `vault`, `pgp` (OpenPGP signatures and
-//! keys), and `sealing` (RSA key pairs for sealed secrets, a different scheme that does
+//! keys), `aws-secrets` (Secrets Manager and Parameter Store reads, for External Secrets'
+//! `aws` provider), and `sealing` (RSA key pairs for sealed secrets, a different scheme that does
 //! not use [`KeyService`]).
 
 #[cfg(feature = "sealing")]
@@ -26,6 +27,8 @@ use zeroize::Zeroizing;
 
 #[cfg(feature = "age")]
 pub mod age;
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "kms")]
 pub mod kms;
 #[cfg(feature = "pgp")]
@@ -36,7 +39,7 @@ pub mod vault;
 
 #[cfg(feature = "kms")]
 pub use kms::KmsKey;
-pub use remote::RemoteFailure;
+pub use remote::{AwsService, RemoteFailure};
 #[cfg(feature = "vault")]
 pub use vault::{VaultAuth, VaultEnv, VaultSource, VaultTransitKey};
 

@@ -57,6 +57,24 @@ impl std::fmt::Display for RemoteFailure {
     }
 }
 
+/// An AWS service secrets are read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsService {
+    /// AWS Secrets Manager.
+    SecretsManager,
+    /// AWS Systems Manager Parameter Store.
+    ParameterStore,
+}
+
+impl std::fmt::Display for AwsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SecretsManager => "Secrets Manager secret",
+            Self::ParameterStore => "Parameter Store parameter",
+        })
+    }
+}
+
 /// Runs `future` to completion on the key services' own runtime and waits for it.
 ///
 /// [`crate::KeyService`] is synchronous, and callers reach it from plain threads, from
@@ -98,7 +116,7 @@ where
 
 /// An error and its sources' messages, joined with `: ` (no `Debug`, which would show raw
 /// responses). Only for errors that carry no response: construction and dispatch failures.
-#[cfg(any(feature = "kms", feature = "vault"))]
+#[cfg(any(feature = "aws", feature = "vault"))]
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

@@ -17,7 +17,6 @@
 //! their raw HTTP responses could hold key material.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 pub use aws_credential_types::Credentials;
@@ -29,21 +28,9 @@ use zeroize::Zeroizing;
 
 use crate::remote::{RemoteFailure, block_on};
 
-mod client;
-mod failure;
-
+pub use crate::aws::{ATTEMPT_TIMEOUT, ATTEMPTS, CALL_TIMEOUT, CONNECT_TIMEOUT};
+use crate::aws::{Access, classify, no_credentials};
 use crate::{DataKey, Error, KeyService, WrappedKey};
-use client::build_client;
-use failure::{classify, no_credentials};
-
-/// Attempts per KMS call (the first try and two retries).
-pub const ATTEMPTS: u32 = 3;
-/// Time limit for one attempt, connection included.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time limit to open a connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Time limit for a whole call, retries included.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// One AWS KMS key as a sops `kms` entry names it: ARN, optional role, encryption context
 /// and optional `aws_profile`.
@@ -219,7 +206,22 @@ impl KmsKey {
 
     async fn client(&self) -> aws_sdk_kms::Client {
         self.client
-            .get_or_init(|| build_client(self.clone()))
+            .get_or_init(|| async {
+                let access = Access {
+                    region: self.region.clone(),
+                    profile: self.profile.clone(),
+                    endpoint: self.endpoint.clone(),
+                    credentials: self.credentials.clone(),
+                    role: self.role.clone().map(|role| (role, session_name())),
+                    sdk_config: self.sdk_config.clone(),
+                };
+                let config = access.sdk_config().await;
+                let mut builder = aws_sdk_kms::config::Builder::from(&config);
+                if let Some(url) = &self.endpoint {
+                    builder = builder.endpoint_url(url);
+                }
+                aws_sdk_kms::Client::from_conf(builder.build())
+            })
             .await
             .clone()
     }
@@ -351,11 +353,26 @@ fn region_of(arn: &str) -> Result<&str, Error> {
     Ok(region)
 }
 
+/// sops' STS session name: `sops@<hostname>`, characters outside `[\w+=,.@-]` removed,
+/// at most 64 characters.
+fn session_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_default();
+    format!("sops@{}", host.trim())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(*c))
+        .take(64)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_kms::error::SdkError;
 
-    use super::client::session_name;
     use super::*;
 
     #[test]

@@ -1,16 +1,18 @@
-//! What a failed KMS call means: the kind of failure and a description that keeps error
-//! codes and service messages only, never a raw response.
+//! What a failed AWS call means (KMS, Secrets Manager, Parameter Store): the kind of
+//! failure and a description that keeps error codes and service messages only, never a raw
+//! response.
 
 use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::{ATTEMPT_TIMEOUT, ATTEMPTS};
 use crate::remote::{RemoteFailure, error_chain};
 
 /// The credential error behind a failed call, if that is why it failed.
-pub(super) fn credentials_error<E, R>(err: &SdkError<E, R>) -> Option<&CredentialsError>
+pub(crate) fn credentials_error<E, R>(err: &SdkError<E, R>) -> Option<&CredentialsError>
 where
     E: StdError + 'static,
     R: std::fmt::Debug + 'static,
@@ -26,7 +28,7 @@ where
 }
 
 /// Whether a call failed only because the credential chain found no credentials at all.
-pub(super) fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
+pub(crate) fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
 where
     E: StdError + 'static,
     R: std::fmt::Debug + 'static,
@@ -39,7 +41,7 @@ where
 
 /// The kind and a printable description of a failed call. Only error codes, service
 /// messages and transport errors are kept: never a raw response.
-pub(super) fn classify<E, R>(err: &SdkError<E, R>) -> (RemoteFailure, String)
+pub(crate) fn classify<E, R>(err: &SdkError<E, R>) -> (RemoteFailure, String)
 where
     E: ProvideErrorMetadata + StdError + 'static,
     R: std::fmt::Debug + 'static,
@@ -55,7 +57,9 @@ where
                 | "IncompleteSignature"
                 | "MissingAuthenticationToken"
                 | "ExpiredTokenException" => RemoteFailure::Denied,
-                "NotFoundException" => RemoteFailure::NotFound,
+                "NotFoundException" | "ResourceNotFoundException" | "ParameterNotFound" => {
+                    RemoteFailure::NotFound
+                }
                 "DisabledException" | "KMSInvalidStateException" | "KeyUnavailableException" => {
                     RemoteFailure::Disabled
                 }
@@ -80,7 +84,7 @@ where
         }
         SdkError::ResponseError(_) => (
             RemoteFailure::Other,
-            "the answer could not be read as a KMS response".into(),
+            "the answer could not be read as an AWS response".into(),
         ),
         _ if no_credentials(err) => (
             RemoteFailure::Denied,

@@ -21,9 +21,9 @@ use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
 
 pub use store::{
-    ClusterSecretStore, ClusterSecretStoreSpec, SecretKeySelector, SecretStore,
-    SecretStoreProvider, SecretStoreSpec, VaultAppRole, VaultAuthSpec, VaultKvVersion,
-    VaultProvider,
+    AwsAuth, AwsAuthSecretRef, AwsProvider, AwsServiceKind, ClusterSecretStore,
+    ClusterSecretStoreSpec, SecretKeySelector, SecretStore, SecretStoreProvider, SecretStoreSpec,
+    VaultAppRole, VaultAuthSpec, VaultKvVersion, VaultProvider,
 };
 
 mod store;
@@ -344,13 +344,28 @@ mod tests {
         let store: SecretStore = serde_json::from_value(serde_json::json!({
             "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
             "metadata": {"name": "s"},
-            "spec": {"provider": {"aws": {"service": "SecretsManager", "region": "eu-west-1"}}},
+            "spec": {"provider": {"gcpsm": {"projectID": "p"}}},
         }))
         .unwrap();
         assert!(store.spec.provider.vault.is_none());
+        assert!(store.spec.provider.aws.is_none());
         assert_eq!(
             store.spec.provider.other.keys().collect::<Vec<_>>(),
-            ["aws"]
+            ["gcpsm"]
         );
+
+        // An AWS store with a service and a setting Lockstep does not serve: the service
+        // read as `Other` (refused by the controller, not unreadable), the setting kept.
+        let store: SecretStore = serde_json::from_value(serde_json::json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": "s"},
+            "spec": {"provider": {"aws": {"service": "CertificateManager", "region": "eu-west-1",
+                "externalID": "x", "auth": {"jwt": {}}}}},
+        }))
+        .unwrap();
+        let aws = store.spec.provider.aws.unwrap();
+        assert_eq!(aws.service, AwsServiceKind::Other);
+        assert!(aws.other.contains_key("externalID"));
+        assert!(aws.auth.unwrap().other.contains_key("jwt"));
     }
 }

@@ -1,6 +1,6 @@
 //! [`SecretStore`] and [`ClusterSecretStore`]: where an ExternalSecret's values live and how
-//! to log in, with the one provider Lockstep implements (Vault) typed and the others kept
-//! by name.
+//! to log in, with the providers Lockstep implements (Vault, AWS Secrets Manager and
+//! Parameter Store) typed and the others kept by name.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +48,7 @@ pub struct ClusterSecretStoreSpec {
     pub provider: SecretStoreProvider,
 }
 
-/// A store's provider. Only Vault is implemented; any other is kept by name in `other`.
+/// A store's provider. Vault and AWS are implemented; any other is kept by name in `other`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -56,6 +56,9 @@ pub struct SecretStoreProvider {
     /// HashiCorp Vault or OpenBao.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault: Option<VaultProvider>,
+    /// AWS Secrets Manager or Parameter Store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsProvider>,
     /// Providers not implemented, by name.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -141,4 +144,78 @@ pub struct SecretKeySelector {
     /// The Secret's namespace (ClusterSecretStore only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+/// `provider.aws`: AWS Secrets Manager or Systems Manager Parameter Store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct AwsProvider {
+    /// Which service: `SecretsManager` or `ParameterStore` (others are refused by the
+    /// controller, not by the schema, so ESO's manifests are stored as written).
+    #[schemars(with = "String")]
+    pub service: AwsServiceKind,
+    /// The region.
+    #[serde(default)]
+    pub region: String,
+    /// How to log in; the controller's own credentials (environment, web identity) without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AwsAuth>,
+    /// An IAM role to assume with those credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A prefix put before every remote key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Settings not implemented (additionalRoles, externalID, session tags, and
+    /// `secretsManager`, which only PushSecret uses), by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `provider.aws.service`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AwsServiceKind {
+    /// AWS Secrets Manager.
+    #[default]
+    SecretsManager,
+    /// AWS Systems Manager Parameter Store.
+    ParameterStore,
+    /// Any other service (`CertificateManager`), refused by name.
+    #[serde(other)]
+    Other,
+}
+
+/// `provider.aws.auth`: static keys from a Secret. Methods not implemented (`jwt`) are kept
+/// by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct AwsAuth {
+    /// An access key, its secret and optionally a session token, from Secret keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<AwsAuthSecretRef>,
+    /// Methods not implemented, by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `auth.secretRef`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AwsAuthSecretRef {
+    /// The access key id.
+    #[serde(rename = "accessKeyIDSecretRef", default)]
+    pub access_key_id: SecretKeySelector,
+    /// The secret access key.
+    #[serde(rename = "secretAccessKeySecretRef", default)]
+    pub secret_access_key: SecretKeySelector,
+    /// A session token, for temporary credentials.
+    #[serde(
+        rename = "sessionTokenSecretRef",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub session_token: Option<SecretKeySelector>,
 }

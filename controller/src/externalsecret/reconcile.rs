@@ -159,8 +159,8 @@ async fn read(
     namespace: &str,
 ) -> Result<Fetched, lockstep_eso::Error> {
     let (store, provider) = fetch::store_of(&ctx.shared.client, es).await?;
-    let vault = fetch::open(&ctx.shared.client, store, &provider, namespace).await?;
-    fetch::fetch(es, &vault).await
+    let opened = fetch::open(&ctx.shared.client, store, &provider, namespace).await?;
+    fetch::fetch(es, &opened).await
 }
 
 /// Applies the deletion and creation policies to the values read and writes the Secret.

@@ -44,7 +44,9 @@ pub enum Error {
         source: kube::Error,
     },
     /// The store's provider is not one Lockstep implements.
-    #[error("{store}: spec.provider.{provider} is not supported by Lockstep yet (vault is)")]
+    #[error(
+        "{store}: spec.provider.{provider} is not supported by Lockstep yet (vault and aws are)"
+    )]
     UnknownProvider {
         /// The store.
         store: Store,
@@ -70,14 +72,14 @@ pub enum Error {
         #[source]
         source: lockstep_keys::Error,
     },
-    /// Vault refused a read or could not be reached.
+    /// The provider refused a read or could not be reached.
     #[error("{field}: reading from {store}: {source}")]
     Read {
         /// The store.
         store: Store,
         /// The remote ref's field in the ExternalSecret (`spec.data[0].remoteRef`).
         field: String,
-        /// What Vault said.
+        /// What the provider said.
         #[source]
         source: lockstep_keys::Error,
     },
@@ -119,13 +121,14 @@ pub enum Error {
 
 impl Error {
     /// Whether trying again later may succeed without anyone changing anything (Vault
-    /// sealed, unreachable or throttling; the API server unavailable).
+    /// sealed, a provider unreachable or throttling; the API server unavailable).
     pub fn is_transient(&self) -> bool {
         match self {
             Self::StoreRead { .. } => true,
             Self::Login { source, .. } | Self::Read { source, .. } => match source {
                 lockstep_keys::Error::VaultLogin { failure, .. }
-                | lockstep_keys::Error::VaultRead { failure, .. } => failure.is_transient(),
+                | lockstep_keys::Error::VaultRead { failure, .. }
+                | lockstep_keys::Error::AwsRead { failure, .. } => failure.is_transient(),
                 _ => false,
             },
             _ => false,

@@ -1,5 +1,6 @@
 //! Reading every value an ExternalSecret names: `dataFrom[]` first, then `data[]` (later
-//! entries win), as ESO's `getProviderSecretData` does.
+//! entries win), as ESO's `getProviderSecretData` does, from whichever provider the store
+//! names ([`Provider`]).
 
 use std::collections::BTreeMap;
 
@@ -10,10 +11,61 @@ use lockstep_api::external_secrets::{
     SecretStoreProvider, StoreKind,
 };
 
+use crate::aws::AwsStore;
 use crate::decode::{convert_keys, decode, validate_keys};
 use crate::error::{Error, Store};
-use crate::value::{Bytes, expand, select};
+use crate::value::{Bytes, ValueError, expand, expand_text, select, select_text};
 use crate::vault::VaultStore;
+
+/// A store's provider, logged in (Vault) or ready to call (AWS).
+pub enum Provider {
+    /// Vault or OpenBao KV.
+    Vault(Box<VaultStore>),
+    /// AWS Secrets Manager or Parameter Store.
+    Aws(AwsStore),
+}
+
+impl Provider {
+    /// One remote ref's value (ESO's `GetSecret`); `None` when its secret does not exist.
+    async fn read(&self, field: &str, remote: &RemoteRef) -> Result<Option<Bytes>, Error> {
+        if remote.metadata_policy == Some(MetadataPolicy::Fetch) {
+            return Err(Error::Field {
+                field: format!("{field}.metadataPolicy"),
+                reason: "Fetch is not supported by Lockstep yet (None is)".into(),
+            });
+        }
+        let property = remote.property.as_deref();
+        let selected = match self {
+            Self::Vault(store) => {
+                let Some(document) = store
+                    .read(field, &remote.key, remote.version.as_deref())
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                select(&document, property)
+            }
+            Self::Aws(store) => {
+                let Some(text) = store.read(field, remote).await? else {
+                    return Ok(None);
+                };
+                select_text(&text, property)
+            }
+        };
+        selected.map(Some).map_err(|source| Error::Value {
+            field: format!("{field}.property"),
+            source,
+        })
+    }
+
+    /// ESO's `GetSecretMap` step after [`Self::read`]: one key per field of a JSON object.
+    fn expand(&self, bytes: &[u8]) -> Result<BTreeMap<String, Bytes>, ValueError> {
+        match self {
+            Self::Vault(_) => expand(bytes),
+            Self::Aws(_) => expand_text(bytes),
+        }
+    }
+}
 
 /// The values read, by Secret key; each zeroized on drop.
 pub type SecretData = BTreeMap<String, Bytes>;
@@ -68,16 +120,22 @@ pub async fn store_of(
 /// Logs in to the store's provider.
 ///
 /// # Errors
-/// [`Error::UnknownProvider`] for a provider other than Vault; as [`VaultStore::login`].
+/// [`Error::UnknownProvider`] for a provider other than Vault or AWS; as
+/// [`VaultStore::login`] and [`AwsStore::connect`].
 pub async fn open(
     client: &kube::Client,
     store: Store,
     provider: &SecretStoreProvider,
     namespace: &str,
-) -> Result<VaultStore, Error> {
-    match &provider.vault {
-        Some(vault) => VaultStore::login(store, vault, client, namespace).await,
-        None => Err(Error::UnknownProvider {
+) -> Result<Provider, Error> {
+    match (&provider.vault, &provider.aws) {
+        (Some(vault), _) => VaultStore::login(store, vault, client, namespace)
+            .await
+            .map(|store| Provider::Vault(Box::new(store))),
+        (None, Some(aws)) => AwsStore::connect(store, aws, client, namespace)
+            .await
+            .map(Provider::Aws),
+        (None, None) => Err(Error::UnknownProvider {
             provider: provider
                 .other
                 .keys()
@@ -93,7 +151,7 @@ pub async fn open(
 ///
 /// # Errors
 /// The first [`Error`] met; nothing is half-returned.
-pub async fn fetch(es: &ExternalSecret, store: &VaultStore) -> Result<Fetched, Error> {
+pub async fn fetch(es: &ExternalSecret, store: &Provider) -> Result<Fetched, Error> {
     let retain = es
         .spec
         .target
@@ -123,14 +181,14 @@ pub async fn fetch(es: &ExternalSecret, store: &VaultStore) -> Result<Fetched, E
             continue;
         };
         let field = format!("{field}.extract");
-        let Some(bytes) = read(store, &field, remote).await? else {
+        let Some(bytes) = store.read(&field, remote).await? else {
             if retain {
                 return Err(no_secret(field, remote));
             }
             fetched.missing.push(field);
             continue;
         };
-        let map = expand(&bytes).map_err(|source| Error::Value {
+        let map = store.expand(&bytes).map_err(|source| Error::Value {
             field: field.clone(),
             source,
         })?;
@@ -156,7 +214,7 @@ pub async fn fetch(es: &ExternalSecret, store: &VaultStore) -> Result<Fetched, E
         }
         let field = format!("spec.data[{i}].remoteRef");
         let remote = &entry.remote_ref;
-        let Some(value) = read(store, &field, remote).await? else {
+        let Some(value) = store.read(&field, remote).await? else {
             if retain {
                 return Err(no_secret(field, remote));
             }
@@ -173,28 +231,6 @@ pub async fn fetch(es: &ExternalSecret, store: &VaultStore) -> Result<Fetched, E
         fetched.data.insert(entry.secret_key.clone(), value);
     }
     Ok(fetched)
-}
-
-/// One remote ref's value (ESO's `GetSecret`); `None` when its secret does not exist.
-async fn read(store: &VaultStore, field: &str, remote: &RemoteRef) -> Result<Option<Bytes>, Error> {
-    if remote.metadata_policy == Some(MetadataPolicy::Fetch) {
-        return Err(Error::Field {
-            field: format!("{field}.metadataPolicy"),
-            reason: "Fetch is not supported by Lockstep yet (None is)".into(),
-        });
-    }
-    let Some(document) = store
-        .read(field, &remote.key, remote.version.as_deref())
-        .await?
-    else {
-        return Ok(None);
-    };
-    select(&document, remote.property.as_deref())
-        .map(Some)
-        .map_err(|source| Error::Value {
-            field: format!("{field}.property"),
-            source,
-        })
 }
 
 fn no_secret(field: String, remote: &RemoteRef) -> Error {

@@ -4,9 +4,10 @@
 //! Secret being recreated or rewritten.
 //!
 //! The steps of one reconcile, each in its module:
-//! - [`fetch`]: find the store ([`fetch::store_of`]), log in ([`fetch::open`], Vault or
-//!   OpenBao through the workspace's one Vault client, [`vault`]), and read every
-//!   `data[]` and `dataFrom[].extract` entry ([`fetch::fetch`]); [`value`] takes a
+//! - [`fetch`]: find the store ([`fetch::store_of`]), log in ([`fetch::open`]: Vault or
+//!   OpenBao through the workspace's one Vault client, [`vault`]; AWS Secrets Manager or
+//!   Parameter Store through its AWS clients, [`aws`]), and read every `data[]` and
+//!   `dataFrom[].extract` entry ([`fetch::fetch`]); [`value`] takes a
 //!   property out of a JSON value (gjson-style paths), [`decode`] applies
 //!   `decodingStrategy`/`conversionStrategy`.
 //! - [`target`]: the Secret to write, with ESO's labels, annotations, data hash and owner
@@ -17,6 +18,8 @@
 //! [`go`] reproduces the Go renderings those depend on. The Kubernetes writes themselves
 //! are the controller's (`lockstep-controller`, module `externalsecret`).
 
+pub mod aws;
+mod credentials;
 pub mod decode;
 pub mod error;
 pub mod fetch;

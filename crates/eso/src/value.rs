@@ -1,6 +1,9 @@
-//! From a remote secret's JSON data to Secret bytes, as ESO's Vault provider does it:
-//! the whole value as JSON when no `property` is given, a top-level field when the
-//! property names one (ESO's rule for backwards compatibility), else a gjson-style path.
+//! From a remote secret's JSON data to Secret bytes, as ESO's providers do it.
+//!
+//! Vault ([`select`], [`expand`]): the whole value as JSON when no `property` is given, a
+//! top-level field when the property names one (ESO's rule for backwards compatibility),
+//! else a gjson-style path. AWS ([`select_text`], [`expand_text`]): the same over the
+//! value's own text, so objects and numbers keep the text they were written with.
 //!
 //! The gjson subset: dot-separated names (`a.b`), `\` escaping a dot or any other
 //! character (`a\.b` is the field `a.b`), array indexes (`list.0`) and `#` for an array's
@@ -11,6 +14,7 @@ use std::collections::BTreeMap;
 
 use lockstep_keys::vault::KvDocument;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use crate::go::{self, Numbers};
@@ -87,6 +91,102 @@ pub fn expand(bytes: &[u8]) -> Result<BTreeMap<String, Bytes>, ValueError> {
         .iter()
         .map(|(k, v)| (k.clone(), bytes_of(v, Numbers::Float)))
         .collect())
+}
+
+/// ESO's AWS `GetSecret` over a value's text: the text as it is without a property; with
+/// one, a top-level field named by the whole property when it has dots (ESO escapes
+/// them first), else the gjson-style path, as gjson's `Result.String()` gives it.
+///
+/// # Errors
+/// [`ValueError::MissingProperty`] (also when the text is not JSON) or
+/// [`ValueError::UnsupportedPath`].
+pub fn select_text(text: &[u8], property: Option<&str>) -> Result<Bytes, ValueError> {
+    let Some(property) = property.filter(|p| !p.is_empty()) else {
+        return Ok(Zeroizing::new(text.to_vec()));
+    };
+    let missing = || ValueError::MissingProperty {
+        property: property.to_owned(),
+    };
+    let root: &RawValue = serde_json::from_slice(text).map_err(|_| missing())?;
+    let dotted = property
+        .contains('.')
+        .then(|| field(root, property))
+        .flatten();
+    let found = match dotted {
+        Some(found) => found,
+        None => {
+            let parts = path(property)?;
+            let mut current = root;
+            for (i, part) in parts.iter().enumerate() {
+                if part == "#" && current.get().starts_with('[') {
+                    let items: Vec<&RawValue> =
+                        serde_json::from_str(current.get()).map_err(|_| missing())?;
+                    return match i + 1 == parts.len() {
+                        true => Ok(Zeroizing::new(items.len().to_string().into_bytes())),
+                        false => Err(missing()),
+                    };
+                }
+                current = step(current, part).ok_or_else(missing)?;
+            }
+            current
+        }
+    };
+    Ok(raw_string(found))
+}
+
+/// ESO's AWS `GetSecretMap` step after [`select_text`]: the text must be a JSON object,
+/// and each field becomes one key: strings unquoted, anything else as its JSON text.
+///
+/// # Errors
+/// [`ValueError::NotAnObject`].
+pub fn expand_text(text: &[u8]) -> Result<BTreeMap<String, Bytes>, ValueError> {
+    let map: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(text).map_err(|_| ValueError::NotAnObject)?;
+    Ok(map
+        .into_iter()
+        .map(|(k, raw)| {
+            let bytes = match serde_json::from_str::<String>(raw.get()) {
+                Ok(s) => s.into_bytes(),
+                Err(_) => raw.get().as_bytes().to_vec(),
+            };
+            (k, Zeroizing::new(bytes))
+        })
+        .collect())
+}
+
+/// A field of a JSON object's text.
+fn field<'a>(raw: &'a RawValue, name: &str) -> Option<&'a RawValue> {
+    let map: BTreeMap<String, &RawValue> = serde_json::from_str(raw.get()).ok()?;
+    map.get(name).copied()
+}
+
+/// One step of a gjson path over JSON text: a field, or an index of an array.
+fn step<'a>(raw: &'a RawValue, part: &str) -> Option<&'a RawValue> {
+    if raw.get().starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(raw.get()).ok()?;
+        return items.get(part.parse::<usize>().ok()?).copied();
+    }
+    field(raw, part)
+}
+
+/// gjson's `Result.String()` over JSON text: strings unquoted, `null` as nothing, integers
+/// as written, other numbers through `float64`, objects and arrays as written.
+fn raw_string(raw: &RawValue) -> Bytes {
+    let text = raw.get();
+    let value = match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text).unwrap_or_default(),
+        Some(b'n') => String::new(),
+        Some(b'{' | b'[' | b't' | b'f') => text.to_owned(),
+        _ => {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                text.to_owned()
+            } else {
+                go::format_float(text.parse::<f64>().unwrap_or_default())
+            }
+        }
+    };
+    Zeroizing::new(value.into_bytes())
 }
 
 /// ESO's `GetByteValue`: strings as they are, numbers as text, objects and arrays as JSON,
@@ -221,5 +321,58 @@ mod tests {
             ]
         );
         assert_eq!(expand(b"\"just a string\""), Err(ValueError::NotAnObject));
+    }
+
+    #[test]
+    fn aws_values_keep_their_text() {
+        let secret = br#" {"password": "p<w>", "port": 5432, "ratio": 1.50, "obj": { "b": 1, "a" : true }, "list": ["x", {"k": 2}], "a.b": "dotted", "none": null} "#;
+        let get = |property| select_text(secret, Some(property)).map(text);
+        // No property: the text itself, untouched.
+        assert_eq!(
+            select_text(secret, None).map(text).unwrap().as_bytes(),
+            secret
+        );
+        assert_eq!(get("password").unwrap(), "p<w>");
+        assert_eq!(get("port").unwrap(), "5432");
+        assert_eq!(get("ratio").unwrap(), "1.5");
+        assert_eq!(get("obj").unwrap(), r#"{ "b": 1, "a" : true }"#);
+        assert_eq!(get("obj.a").unwrap(), "true");
+        assert_eq!(get("list.1.k").unwrap(), "2");
+        assert_eq!(get("list.#").unwrap(), "2");
+        assert_eq!(get("a.b").unwrap(), "dotted");
+        assert_eq!(get("none").unwrap(), "");
+        assert_eq!(
+            get("list.5"),
+            Err(ValueError::MissingProperty {
+                property: "list.5".into()
+            })
+        );
+        assert!(matches!(
+            get("list.*"),
+            Err(ValueError::UnsupportedPath { .. })
+        ));
+        // A plain-text value has no properties.
+        assert!(matches!(
+            select_text(b"plain text", Some("x")),
+            Err(ValueError::MissingProperty { .. })
+        ));
+    }
+
+    #[test]
+    fn aws_expand_keeps_non_strings_as_written() {
+        let map = expand_text(br#"{"user":"u\u003c","port":5432.0,"obj":{ "b":1 }}"#).unwrap();
+        let got: Vec<(String, String)> = map
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.to_vec()).unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("obj".to_owned(), r#"{ "b":1 }"#.to_owned()),
+                ("port".to_owned(), "5432.0".to_owned()),
+                ("user".to_owned(), "u<".to_owned()),
+            ]
+        );
+        assert_eq!(expand_text(b"[1]"), Err(ValueError::NotAnObject));
     }
 }

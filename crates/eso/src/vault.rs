@@ -1,15 +1,13 @@
 //! `provider.vault`: logging in with the store's auth and reading KV v1/v2 secrets through
 //! the workspace's one Vault client ([`lockstep_keys::vault`]), with ESO's path rules.
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 use lockstep_api::external_secrets::{
-    SecretKeySelector, StoreKind, VaultAuthSpec, VaultKvVersion, VaultProvider,
+    SecretKeySelector, VaultAuthSpec, VaultKvVersion, VaultProvider,
 };
 use lockstep_keys::RemoteFailure;
 use lockstep_keys::vault::{KvDocument, VaultAuth, VaultSession, VaultSource};
-use secrecy::SecretString;
 
+use crate::credentials::read_key;
 use crate::error::{Error, Store};
 
 /// A logged-in Vault store.
@@ -173,42 +171,6 @@ pub fn kv_location(mount: Option<&str>, version: VaultKvVersion, key: &str) -> (
     }
     let (mount, path) = key.split_once('/').unwrap_or((key, ""));
     (mount.to_owned(), path.to_owned())
-}
-
-/// One key of a Secret, as ESO's `resolvers.SecretKeyRef` finds it. The error says what
-/// is missing, never what is there.
-async fn read_key(
-    client: &kube::Client,
-    store: &Store,
-    namespace: &str,
-    selector: &SecretKeySelector,
-) -> Result<SecretString, String> {
-    let namespace = match (store.kind, &selector.namespace) {
-        (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
-        _ => namespace,
-    };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = secrets
-        .get_opt(&selector.name)
-        .await
-        .map_err(|e| format!("cannot read Secret {namespace}/{}: {e}", selector.name))?
-        .ok_or_else(|| format!("Secret {namespace}/{} does not exist", selector.name))?;
-    let value = secret
-        .data
-        .and_then(|mut data| data.remove(&selector.key))
-        .ok_or_else(|| {
-            format!(
-                "Secret {namespace}/{} has no key {:?}",
-                selector.name, selector.key
-            )
-        })?;
-    let text = String::from_utf8(value.0).map_err(|_| {
-        format!(
-            "Secret {namespace}/{} key {:?} is not UTF-8",
-            selector.name, selector.key
-        )
-    })?;
-    Ok(SecretString::from(text))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod support;
 
 mod argocd;
 mod externalsecret;
+mod externalsecret_aws;
 mod faults;
 mod flux;
 mod flux_switch;

@@ -42,6 +42,18 @@ impl ExternalSecretsOperator {
     /// [`Error::NotInstalled`] without `external-secrets`; [`Error::NotReady`] when it does
     /// not start.
     pub async fn start(plane: &ControlPlane, namespace: Option<&str>) -> Result<Self> {
+        Self::start_with_env(plane, namespace, &[]).await
+    }
+
+    /// [`Self::start`] with more environment (e.g. `AWS_SECRETSMANAGER_ENDPOINT`).
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_with_env(
+        plane: &ControlPlane,
+        namespace: Option<&str>,
+        env: &[(&str, &std::path::Path)],
+    ) -> Result<Self> {
         let bin = tool("external-secrets")?;
         let logs = LogDir::for_server("external-secrets")?;
         let port = free_port()?;
@@ -53,7 +65,8 @@ impl ExternalSecretsOperator {
         if let Some(namespace) = namespace {
             args.push(format!("--namespace={namespace}"));
         }
-        let env = [("KUBECONFIG", plane.kubeconfig_path())];
+        let mut env = env.to_vec();
+        env.push(("KUBECONFIG", plane.kubeconfig_path()));
         let mut server = Process::start("external-secrets", &bin, &args, &env, &logs)?;
         server
             .wait_ready(Duration::from_secs(60), || http::is_ok(port, "/metrics"))

@@ -1,4 +1,5 @@
-//! moto's server as an AWS KMS endpoint. The AWS SDK talks to it like to the real service
+//! moto's server as an AWS endpoint: KMS for sops keys, Secrets Manager and Parameter Store
+//! for External Secrets' `aws` provider. The AWS SDK talks to it like to the real services
 //! once its endpoint URL points here; credentials are the throwaway `test`/`test` pair.
 
 use std::time::Duration;
@@ -127,6 +128,92 @@ impl Kms {
             detail: "the answer has no ciphertext".into(),
         })?;
         Ok(base64::engine::general_purpose::STANDARD.encode(blob.as_ref()))
+    }
+
+    /// Creates Secrets Manager secret `name` with a `SecretString` (`Ok(text)`) or a
+    /// `SecretBinary` (`Err(bytes)`), or puts a new version of it (the old one becomes
+    /// `AWSPREVIOUS`); returns the new version's id.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server refuses.
+    pub async fn put_secret(
+        &self,
+        name: &str,
+        value: std::result::Result<&str, &[u8]>,
+    ) -> Result<String> {
+        use aws_sdk_secretsmanager::primitives::Blob;
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk_config().await);
+        let failed = |step: &str, detail: String| Error::Setup {
+            step: format!("Secrets Manager {step} {name}"),
+            detail,
+        };
+        let exists = client
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .is_ok();
+        let version = if exists {
+            let request = client.put_secret_value().secret_id(name);
+            let request = match value {
+                Ok(text) => request.secret_string(text),
+                Err(bytes) => request.secret_binary(Blob::new(bytes)),
+            };
+            request
+                .send()
+                .await
+                .map_err(|err| {
+                    failed(
+                        "PutSecretValue",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
+                    )
+                })?
+                .version_id
+        } else {
+            let request = client.create_secret().name(name);
+            let request = match value {
+                Ok(text) => request.secret_string(text),
+                Err(bytes) => request.secret_binary(Blob::new(bytes)),
+            };
+            request
+                .send()
+                .await
+                .map_err(|err| {
+                    failed(
+                        "CreateSecret",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
+                    )
+                })?
+                .version_id
+        };
+        version.ok_or_else(|| failed("write", "the answer has no version id".into()))
+    }
+
+    /// Puts Parameter Store parameter `name` (`SecureString` when `secure`), overwriting:
+    /// each put is a new numeric version.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server refuses.
+    pub async fn put_parameter(&self, name: &str, value: &str, secure: bool) -> Result<()> {
+        use aws_sdk_ssm::types::ParameterType;
+        let client = aws_sdk_ssm::Client::new(&self.sdk_config().await);
+        client
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(if secure {
+                ParameterType::SecureString
+            } else {
+                ParameterType::String
+            })
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|err| Error::Setup {
+                step: format!("Parameter Store PutParameter {name}"),
+                detail: aws_sdk_ssm::error::DisplayErrorContext(err).to_string(),
+            })?;
+        Ok(())
     }
 
     /// An access key pair of a user in another AWS account (`111122223333`, made through

@@ -60,9 +60,9 @@ pub enum CredentialsError {
 }
 
 impl Credentials {
-    /// Reads `identity`/`known_hosts`, `username`/`password` or `bearerToken` from a
-    /// Secret's entries; `None` when it holds none of them (a Secret may hold only
-    /// `ca.crt`).
+    /// Reads `identity` (or Argo CD's `sshPrivateKey`)/`known_hosts`, `username`/`password`
+    /// or `bearerToken` from a Secret's entries; `None` when it holds none of them (a
+    /// Secret may hold only `ca.crt`).
     ///
     /// # Errors
     /// [`CredentialsError`]; never holds a value.
@@ -82,6 +82,10 @@ impl Credentials {
                 "password" => password = Some(SecretString::from(text("password")?)),
                 "bearerToken" => token = Some(SecretString::from(text("bearerToken")?)),
                 "identity" => identity = Some(SecretString::from(text("identity")?)),
+                // What Argo CD's repository Secrets call the identity.
+                "sshPrivateKey" => {
+                    identity = Some(SecretString::from(text("sshPrivateKey")?));
+                }
                 "known_hosts" => known_hosts = Some(text("known_hosts")?),
                 _ => {}
             }
@@ -261,7 +265,28 @@ pub fn scrub_url(text: &str, url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, scrub_url, url_secrets};
+    use super::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets};
+
+    /// Argo CD's repository Secret entries read as Lockstep's: `sshPrivateKey` is the
+    /// identity (and asks for `known_hosts`), `url` and `type` are not credentials.
+    #[test]
+    fn argo_cd_repository_secret_entries() {
+        let ssh = [("sshPrivateKey", b"key".as_slice()), ("url", b"ssh://h/r")];
+        assert!(matches!(
+            Credentials::from_entries(ssh),
+            Err(CredentialsError::KnownHostsMissing)
+        ));
+        let basic = [
+            ("type", b"git".as_slice()),
+            ("url", b"https://h/r"),
+            ("username", b"u"),
+            ("password", b"p"),
+        ];
+        assert!(matches!(
+            Credentials::from_entries(basic),
+            Ok(Some(Credentials::Basic { .. }))
+        ));
+    }
 
     #[test]
     fn credentials_are_removed_from_urls() {

@@ -4,20 +4,23 @@
 //! Argo CD's (sync, health, resources, operationState, conditions), objects Argo CD
 //! applied are taken over in place and its `status.resources` adopted (what left it is
 //! pruned), drift is healed, `Prune=false` is honoured, a sync without `automated` waits
-//! for `operation.sync`, the resources finalizer cascades, and what is not served or not
-//! allowed by a named AppProject is refused by name.
+//! for `operation.sync`, a private repository is read with Argo CD's repository Secret, the
+//! resources finalizer cascades, and what is not served or not allowed by a named AppProject
+//! is refused by name.
 
 use crate::support;
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use lockstep_api::argocd::{
     AppProject, Application, ApplicationConditionType, ApplicationSpec, HealthCode, INSTANCE_LABEL,
     OperationPhase, ResourceStatus, SyncCode,
 };
-use lockstep_testenv::{ControlPlane, GitServer, manifests, need};
+use lockstep_testenv::{ControlPlane, GitHttpServer, GitServer, HttpAuth, manifests, need};
 use serde_json::json;
 use support::{Controller, eventually};
+
+const TOKEN: &str = "argo-repo-t0ken";
 
 async fn install_argocd_crds(client: &kube::Client) {
     for text in [
@@ -284,6 +287,50 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         },
     )
     .await;
+
+    // A private repository: a ComparisonError until Argo CD's repository Secret is there.
+    let http = need!(GitHttpServer::start(HttpAuth::Bearer(TOKEN.into())).await);
+    let private = http.create_repo("private", None).unwrap();
+    private
+        .write("private/cm.yaml", cm("private", "git", ""))
+        .unwrap();
+    let private_head = private.commit("private").unwrap();
+    let private_url = http.url("private");
+    let mut app = application("private", "private", json!({"automated": {}}));
+    app["spec"]["source"]["repoURL"] = json!(private_url);
+    apps.patch("private", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    eventually(
+        "the private repository to be a ComparisonError",
+        async || {
+            let app = apps.get("private").await.unwrap();
+            refused(
+                &app,
+                ApplicationConditionType::ComparisonError,
+                &private_url,
+            )
+        },
+    )
+    .await;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "private-repo",
+                     "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "git", "url": private_url, "bearerToken": TOKEN},
+    }))
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    eventually("the private Application to be Synced", async || {
+        synced_at(&apps.get("private").await.unwrap(), &private_head)
+    })
+    .await;
+    assert!(configmaps.get_opt("private").await.unwrap().is_some());
+    let status = apps.get("private").await.unwrap().status.unwrap();
+    assert!(!serde_json::to_string(&status).unwrap().contains(TOKEN));
 
     // Deleting with the resources finalizer cascades; without it, objects are orphaned.
     apps.delete("guestbook", &Default::default()).await.unwrap();

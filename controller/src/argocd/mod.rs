@@ -13,6 +13,7 @@
 
 pub mod convert;
 mod project;
+mod repository;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +23,11 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
-use lockstep_api::ObjectKey;
 use lockstep_api::argocd::Application;
+use lockstep_api::{LocalObjectReference, ObjectKey, SyncMode};
 use serde_json::json;
 
+use crate::sync::conditions::Reason;
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, reconcile, source};
 
@@ -82,21 +84,30 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
         return Ok(Action::await_change());
     }
-    let source = convert::git_source(&app, interval, &ctx.memory);
-    source::reconcile(Arc::new(source), ctx.clone()).await?;
-    if let Some(failure) = ctx.memory.fetch_failure(&key) {
-        let verdict = Verdict::Waiting {
-            reason: crate::sync::conditions::Reason::ArtifactFailed,
-            message: failure,
-        };
-        record::record(&mut sync, &ctx, verdict).await?;
+    let mut source = convert::git_source(&app, interval, &ctx.memory);
+    let fetched = match repository::secret_for(&ctx, &key.namespace, &source.spec.url).await {
+        Ok(secret) => {
+            source.spec.secret_ref = secret.map(|name| LocalObjectReference { name });
+            source::reconcile(Arc::new(source), ctx.clone()).await?;
+            ctx.memory.fetch_failure(&key).map_or(Ok(()), Err)
+        }
+        Err(err) => Err(format!(
+            "listing the repository Secrets (argocd.argoproj.io/secret-type: repository) of \
+             namespace {}: {err}",
+            key.namespace
+        )),
+    };
+    if let Err(message) = fetched {
+        // Argo CD's ComparisonError: nothing to compare with, nothing applied.
+        let reason = Reason::ArtifactFailed;
+        record::record(&mut sync, &ctx, Verdict::Waiting { reason, message }).await?;
         return Ok(Action::requeue(interval));
     }
     let requested = app.operation.as_ref().is_some_and(|o| o.sync.is_some());
     if requested && let Some(artifact) = ctx.artifact(&key) {
         convert::approve(&mut sync, &artifact.revision);
     }
-    if (requested || sync.spec.mode == lockstep_api::SyncMode::Auto)
+    if (requested || sync.spec.mode == SyncMode::Auto)
         && let Some(namespace) = convert::creates_namespace(&app)
     {
         create_namespace(&ctx, namespace)

@@ -272,7 +272,12 @@ async fn options(
     Ok(options)
 }
 
-/// The data of Secret `name`; its values are added to `redactor`.
+/// Entries of Argo CD's repository Secrets that name the repository rather than hold a
+/// credential: left out of the redactor, so that messages still name the URL.
+const NOT_CREDENTIALS: &[&str] = &["url", "type", "project", "name"];
+
+/// The data of Secret `name`; its values (but [`NOT_CREDENTIALS`]) are added to
+/// `redactor`.
 async fn secret_data(
     secrets: &Api<Secret>,
     name: &str,
@@ -284,8 +289,10 @@ async fn secret_data(
         .map_err(|err| format!("reading Secret {name}: {err}"))?
         .ok_or_else(|| format!("Secret {name} not found in the GitSource's namespace"))?;
     let data = secret.data.unwrap_or_default();
-    for value in data.values() {
-        redactor.add(&value.0);
+    for (key, value) in &data {
+        if !NOT_CREDENTIALS.contains(&key.as_str()) {
+            redactor.add(&value.0);
+        }
     }
     Ok(data)
 }

@@ -1,0 +1,58 @@
+//! Argo CD's repository credentials: Secrets labelled
+//! `argocd.argoproj.io/secret-type: repository` whose `url` is the Application's
+//! `repoURL`, in the Application's namespace. Their `username`/`password` (HTTPS) or
+//! `sshPrivateKey` (SSH, with a `known_hosts` entry, which Argo CD keeps elsewhere) are
+//! read as a GitSource's `secretRef` is, by the same code.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+
+use crate::sync::SyncCtx;
+
+/// The label Argo CD selects its repository Secrets by, and the value.
+const SECRET_TYPE: &str = "argocd.argoproj.io/secret-type=repository";
+
+/// The name of the repository Secret of `repo_url` in `namespace`, if there is one.
+///
+/// # Errors
+/// The API error of listing the Secrets.
+pub async fn secret_for(
+    ctx: &SyncCtx,
+    namespace: &str,
+    repo_url: &str,
+) -> Result<Option<String>, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.shared.client.clone(), namespace);
+    let listed = secrets
+        .list(&ListParams::default().labels(SECRET_TYPE))
+        .await?;
+    let wanted = normalize(repo_url);
+    Ok(listed.items.into_iter().find_map(|secret| {
+        let url = secret.data.as_ref()?.get("url")?;
+        let url = std::str::from_utf8(&url.0).ok()?;
+        (normalize(url) == wanted).then(|| secret.metadata.name.unwrap_or_default())
+    }))
+}
+
+/// A repository URL compared as Argo CD compares them: without a trailing `/` or `.git`,
+/// case-insensitively.
+fn normalize(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    url.strip_suffix(".git").unwrap_or(url).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn urls_match_without_suffix_or_case() {
+        assert_eq!(
+            normalize("https://Git.example.invalid/team/web.git/"),
+            normalize("https://git.example.invalid/team/web")
+        );
+        assert_ne!(
+            normalize("https://git.example.invalid/team/web"),
+            normalize("https://git.example.invalid/team/api")
+        );
+    }
+}

@@ -46,6 +46,16 @@ impl Front {
         self != Self::ArgoCd
     }
 
+    /// Entries of a source's credentials Secret that name the repository rather than hold
+    /// a credential (Argo CD's repository Secrets), left readable in messages; every other
+    /// value is scrubbed.
+    pub fn readable_entries(self) -> &'static [&'static str] {
+        match self {
+            Self::ArgoCd => &["url", "type", "project", "name"],
+            Self::Lockstep | Self::Flux => &[],
+        }
+    }
+
     /// The kind of the sync resource, for metrics and messages.
     pub fn sync_kind(self) -> &'static str {
         match self {

@@ -86,7 +86,8 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
     for secret in url_secrets(&source.spec.url) {
         redactor.add(secret.as_bytes());
     }
-    let fetched = match options(&ctx.shared.client, &source, &mut redactor).await {
+    let readable = ctx.front.readable_entries();
+    let fetched = match options(&ctx.shared.client, &source, readable, &mut redactor).await {
         Ok(options) => {
             let _held = redact::hold(&redactor);
             fetcher
@@ -231,10 +232,12 @@ fn chain(err: &dyn std::error::Error) -> String {
 }
 
 /// The fetch options of `source`: its ignore rules, and the credentials and trusted keys
-/// from Secrets in its namespace. Every value read is added to `redactor`.
+/// from Secrets in its namespace. Every value read is added to `redactor`, but those of the
+/// credentials Secret's `readable` entries.
 async fn options(
     client: &kube::Client,
     source: &GitSource,
+    readable: &[&str],
     redactor: &mut Redactor,
 ) -> Result<FetchOptions, Failure> {
     let secrets: Api<Secret> =
@@ -244,7 +247,7 @@ async fn options(
         ..FetchOptions::default()
     };
     if let Some(secret_ref) = &source.spec.secret_ref {
-        let data = secret_data(&secrets, &secret_ref.name, redactor)
+        let data = secret_data(&secrets, &secret_ref.name, readable, redactor)
             .await
             .map_err(|message| Failure {
                 reason: SourceReason::AuthenticationFailed,
@@ -261,7 +264,7 @@ async fn options(
     }
     if let Some(verify) = &source.spec.verify {
         let name = &verify.secret_ref.name;
-        let data = secret_data(&secrets, name, redactor)
+        let data = secret_data(&secrets, name, &[], redactor)
             .await
             .map_err(Failure::keys)?;
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
@@ -272,15 +275,12 @@ async fn options(
     Ok(options)
 }
 
-/// Entries of Argo CD's repository Secrets that name the repository rather than hold a
-/// credential: left out of the redactor, so that messages still name the URL.
-const NOT_CREDENTIALS: &[&str] = &["url", "type", "project", "name"];
-
-/// The data of Secret `name`; its values (but [`NOT_CREDENTIALS`]) are added to
-/// `redactor`.
+/// The data of Secret `name`; its values, but those of the `readable` entries, are added
+/// to `redactor`.
 async fn secret_data(
     secrets: &Api<Secret>,
     name: &str,
+    readable: &[&str],
     redactor: &mut Redactor,
 ) -> Result<std::collections::BTreeMap<String, k8s_openapi::ByteString>, String> {
     let secret = secrets
@@ -290,7 +290,7 @@ async fn secret_data(
         .ok_or_else(|| format!("Secret {name} not found in the GitSource's namespace"))?;
     let data = secret.data.unwrap_or_default();
     for (key, value) in &data {
-        if !NOT_CREDENTIALS.contains(&key.as_str()) {
+        if !readable.contains(&key.as_str()) {
             redactor.add(&value.0);
         }
     }

@@ -256,6 +256,19 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         refused(&app, invalid, "spec.source.chart, spec.source.helm")
     })
     .await;
+    // A sync requested of a refused Application does not wait to run: it is removed.
+    let operation = json!({"operation": {"sync": {"prune": true}}});
+    apps.patch("helm", &PatchParams::default(), &Patch::Merge(&operation))
+        .await
+        .unwrap();
+    eventually(
+        "the refused Application's operation to be removed",
+        async || apps.get("helm").await.unwrap().operation.is_none(),
+    )
+    .await;
+    let app = apps.get("helm").await.unwrap();
+    let invalid = ApplicationConditionType::InvalidSpecError;
+    assert!(refused(&app, invalid, "spec.source.chart"));
 
     // A named AppProject that does not allow the repository refuses it.
     let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);

@@ -80,8 +80,14 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         Some(refusal) => Some(refusal),
         None => project::refusal(&app, &ctx).await,
     };
+    let requested = app.operation.as_ref().is_some_and(|o| o.sync.is_some());
     if let Some(refusal) = refusal {
         record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+        if requested {
+            // Refused as Argo CD fails it: the request does not wait to run once the spec
+            // is fixed.
+            remove_operation(&ctx, key).await?;
+        }
         return Ok(Action::await_change());
     }
     let mut source = convert::git_source(&app, interval, &ctx.memory);
@@ -103,7 +109,6 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         record::record(&mut sync, &ctx, Verdict::Waiting { reason, message }).await?;
         return Ok(Action::requeue(interval));
     }
-    let requested = app.operation.as_ref().is_some_and(|o| o.sync.is_some());
     if requested && let Some(artifact) = ctx.artifact(&key) {
         convert::approve(&mut sync, &artifact.revision);
     }
@@ -121,19 +126,24 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
     let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;
     if requested {
         // The operation ran: Argo CD removes it, and its outcome is in operationState.
-        let applications: Api<Application> =
-            Api::namespaced(ctx.shared.client.clone(), &key.namespace);
-        let patch = Patch::Merge(json!({"operation": null}));
-        applications
-            .patch(&key.name, &PatchParams::default(), &patch)
-            .await
-            .map_err(|source| Error::Write {
-                what: "removing the operation",
-                name: key,
-                source,
-            })?;
+        remove_operation(&ctx, key).await?;
     }
     Ok(action)
+}
+
+/// Removes the requested operation of Application `key` once it was handled.
+async fn remove_operation(ctx: &SyncCtx, key: ObjectKey) -> Result<(), Error> {
+    let applications: Api<Application> = Api::namespaced(ctx.shared.client.clone(), &key.namespace);
+    let patch = Patch::Merge(json!({"operation": null}));
+    applications
+        .patch(&key.name, &PatchParams::default(), &patch)
+        .await
+        .map(drop)
+        .map_err(|source| Error::Write {
+            what: "removing the operation",
+            name: key,
+            source,
+        })
 }
 
 /// Creates `namespace` unless it exists (`CreateNamespace=true`). Like Argo CD, it is not

@@ -89,6 +89,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub default_namespace: Option<String>,
+    /// Variables to substitute into the rendered objects (a Flux Kustomization's
+    /// `postBuild`). Like `default_namespace`, set only by a front-end.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub post_build: Option<crate::flux::PostBuild>,
 }
 
 /// Automatic or approved application of new revisions.

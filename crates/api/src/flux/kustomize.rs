@@ -66,6 +66,10 @@ pub struct KustomizationSpec {
     /// Decrypt SOPS-encrypted manifests before applying them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<FluxDecryption>,
+    /// Variables substituted into the built manifests (`${var}`), before SOPS values are
+    /// decrypted, so a decrypted value is never substituted into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_build: Option<PostBuild>,
     /// Every other field of Flux's spec, kept so that one Lockstep does not serve is
     /// refused by name ([`Kustomization::unserved`]) rather than silently ignored. The
     /// generated schema keeps unknown fields (`x-kubernetes-preserve-unknown-fields`) so
@@ -114,6 +118,55 @@ pub struct FluxDecryption {
     /// Secret holding the decryption keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
+}
+
+/// Flux's `postBuild`: the variables to substitute, and when.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostBuild {
+    /// `WithVariables` (the default: substitute only when some variable is defined) or
+    /// `Always`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitute_strategy: Option<SubstituteStrategy>,
+    /// Variables by name; they win over every `substituteFrom` source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub substitute: BTreeMap<String, String>,
+    /// ConfigMaps and Secrets of the Kustomization's namespace whose data keys are
+    /// variables; a later one wins over an earlier one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub substitute_from: Vec<SubstituteReference>,
+}
+
+/// When variables are substituted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SubstituteStrategy {
+    /// Only when at least one variable is defined (Flux's default).
+    #[default]
+    WithVariables,
+    /// Even when none is, so that `${var:=default}` expressions are expanded.
+    Always,
+}
+
+/// A ConfigMap or Secret holding variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SubstituteReference {
+    /// `ConfigMap` or `Secret`.
+    pub kind: SubstituteKind,
+    /// Its name, in the Kustomization's namespace.
+    pub name: String,
+    /// Whether a missing one counts as empty instead of failing the reconcile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+/// The kinds variables are read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SubstituteKind {
+    /// A ConfigMap's `data`.
+    #[default]
+    ConfigMap,
+    /// A Secret's `data`: its values are secret, never shown.
+    Secret,
 }
 
 /// Observed state of a [`Kustomization`], as Flux writes it.
@@ -243,6 +296,8 @@ mod tests {
         }))
         .unwrap();
         assert!(ks.spec.prune);
-        assert_eq!(ks.unserved(), ["patches", "postBuild"]);
+        assert_eq!(ks.unserved(), ["patches"]);
+        let post_build = ks.spec.post_build.unwrap();
+        assert_eq!(post_build.substitute["cluster"], "prod");
     }
 }

@@ -20,7 +20,8 @@ mod source;
 
 pub use kustomize::{
     FluxDecryption, FluxDependency, FluxInventory, InventoryRef, Kustomization, KustomizationSpec,
-    KustomizationStatus, SourceReference,
+    KustomizationStatus, PostBuild, SourceReference, SubstituteKind, SubstituteReference,
+    SubstituteStrategy,
 };
 pub use source::{
     Artifact, GitRepository, GitRepositoryRef, GitRepositorySpec, GitRepositoryStatus,
@@ -39,6 +40,9 @@ pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 /// Annotation (or label) that keeps an object from being pruned when set to `disabled`.
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+/// Annotation (or label) that keeps an object's `${var}`s as written when set to
+/// `disabled`.
+pub const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute";
 /// The field manager Flux's kustomize-controller applies as.
 pub const FIELD_MANAGER: &str = "kustomize-controller";
 /// Annotation asking for a reconcile now (what `flux reconcile` writes).

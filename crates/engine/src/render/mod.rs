@@ -27,6 +27,7 @@ mod files;
 mod inputs;
 mod kustomize;
 mod manifest;
+pub mod variables;
 mod yaml;
 
 use std::path::Path;

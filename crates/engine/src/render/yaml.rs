@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Manifest, RenderError};
 
 /// Options that resolve scalars as kubectl does (YAML 1.1), within the shared budget.
-fn yaml_options() -> serde_saphyr::Options {
+pub(super) fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: Some(lockstep_limits::yaml_budget()),
         legacy_octal_numbers: true,
@@ -66,17 +66,16 @@ pub(super) fn parse_file(
         return push_object(file, 0, 1, value, out);
     }
     for (document, (body, first_line)) in split_documents(text).into_iter().enumerate() {
-        let value: Value =
-            serde_saphyr::from_str_with_options(&body, yaml_options()).map_err(|e| {
-                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-                RenderError::Syntax {
-                    file: file.to_path_buf(),
-                    document,
-                    line: first_line + line.saturating_sub(1),
-                    column,
-                    reason: strip_quoted(&e.without_snippet().to_string()),
-                }
-            })?;
+        let value: Value = serde_saphyr::from_str_with_options(&body, options()).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            RenderError::Syntax {
+                file: file.to_path_buf(),
+                document,
+                line: first_line + line.saturating_sub(1),
+                column,
+                reason: strip_quoted(&e.without_snippet().to_string()),
+            }
+        })?;
         if value.is_null() {
             continue;
         }

@@ -20,7 +20,7 @@ use support::{Controller, eventually, install_sync_crds};
 
 const TOKEN: &str = "fl0x-bearer-token";
 
-async fn install_flux_crds(client: &kube::Client) {
+pub(crate) async fn install_flux_crds(client: &kube::Client) {
     for text in [
         include_str!("../../deploy/crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
         include_str!("../../deploy/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
@@ -234,12 +234,12 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         "metadata": {"name": "substituted"},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1m",
                  "path": "./apps", "prune": true,
-                 "postBuild": {"substitute": {"cluster": "prod"}}},
+                 "patches": [{"patch": "[]"}]},
     });
     kss.patch("substituted", &params, &Patch::Apply(&substituted))
         .await
         .unwrap();
-    for (name, named) in [("oci", "OCIRepository"), ("substituted", "spec.postBuild")] {
+    for (name, named) in [("oci", "OCIRepository"), ("substituted", "spec.patches")] {
         eventually(&format!("Kustomization {name} to be refused"), async || {
             let ks = kss.get(name).await.unwrap();
             let status = ks.status.unwrap_or_default();

@@ -169,7 +169,14 @@ fn write_apps(repo: &GitRepo, web: &str, extra: bool) {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
         )
     };
-    repo.write("apps/web.yaml", cm("web", web)).unwrap();
+    // Flux's post-build variables: substituted by each controller in turn, to the same
+    // object (the take-over below finds it unchanged, resourceVersion included).
+    let web = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: web}}\ndata:\n  v: \"{web}\"\n  \
+         cluster: ${{cluster}}\n  region: ${{region}}\n  host: https://${{host}}/\n  \
+         tier: ${{tier:=gold}}\n  escaped: $${{cluster}}\n  shell: echo $HOME\n"
+    );
+    repo.write("apps/web.yaml", web).unwrap();
     if extra {
         repo.write("apps/extra.yaml", cm("extra", "x")).unwrap();
     } else if repo.work_tree().join("apps/extra.yaml").exists() {
@@ -262,8 +269,19 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         "stringData": {"username": USER, "password": PASSWORD, "ca.crt": git.ca_pem().unwrap()},
     }))
     .unwrap();
-    Api::<Secret>::namespaced(client.clone(), &ns)
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    secrets
         .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let vars = json!({"metadata": {"name": "secret-vars"}, "stringData": {"host": "db.internal"}});
+    let vars = serde_json::from_value(vars).unwrap();
+    secrets.create(&PostParams::default(), &vars).await.unwrap();
+    let vars = json!({"metadata": {"name": "vars"},
+                      "data": {"cluster": "staging", "region": "eu-west-1", "host": "earlier"}});
+    let vars = serde_json::from_value(vars).unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &vars)
         .await
         .unwrap();
     let cluster = Cluster {
@@ -307,7 +325,10 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": "apps"},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./apps",
-                 "interval": "10m", "prune": true, "targetNamespace": ns},
+                 "interval": "10m", "prune": true, "targetNamespace": ns,
+                 "postBuild": {"substitute": {"cluster": "prod"},
+                               "substituteFrom": [{"kind": "ConfigMap", "name": "vars"},
+                                                  {"kind": "Secret", "name": "secret-vars"}]}},
     }))
     .unwrap();
     cluster
@@ -335,6 +356,20 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
             "ReconciliationSucceeded".to_owned(),
             format!("Applied revision: {first}")
         )
+    );
+    let web = cluster.configmaps.get("web").await.unwrap().data.unwrap();
+    let substituted = ["cluster", "region", "host", "tier", "escaped", "shell"].map(|k| &web[k]);
+    assert_eq!(
+        substituted,
+        [
+            "prod",
+            "eu-west-1",
+            "https://db.internal/",
+            "gold",
+            "${cluster}",
+            "echo $HOME"
+        ],
+        "as Flux substitutes"
     );
     drop(flux);
 

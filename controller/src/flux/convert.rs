@@ -89,6 +89,7 @@ pub fn sync(ks: &Kustomization) -> Sync {
                 provider: d.provider.clone(),
                 secret_ref: d.secret_ref.clone(),
             }),
+            post_build: spec.post_build.clone(),
             ..SyncSpec::default()
         },
     );

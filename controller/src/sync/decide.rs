@@ -43,7 +43,7 @@ use super::reconcile::source_of;
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
 use super::target::{protect, sync_client};
-use super::{SyncCtx, secrets};
+use super::{SyncCtx, secrets, variables};
 
 /// What to do with a Sync: each step either hands the next its input or ends the
 /// reconcile with a verdict.
@@ -214,9 +214,19 @@ async fn render_and_decrypt(
     if let Some(namespace) = &sync.spec.default_namespace {
         default_namespace(&mut rendered.manifests, namespace);
     }
+    // Before decryption: nothing is substituted inside a decrypted value.
+    let substituted = match &sync.spec.post_build {
+        None => Redactor::new(),
+        Some(post_build) => {
+            let client = &ctx.shared.client;
+            variables::substitute(client, sync, post_build, &mut rendered.manifests)
+                .await
+                .map_err(|message| Verdict::failed(Reason::BuildFailed, message, revision))?
+        }
+    };
     // The reconcile's time budget for its CPU-bound part: a file that takes longer to
     // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
-    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered);
+    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered, substituted);
     match tokio::time::timeout(timeout, prepare).await {
         Ok(Ok(prepared)) => Ok(prepared),
         Ok(Err(failure)) => Err(Verdict::failed(failure.reason, failure.message, revision)),

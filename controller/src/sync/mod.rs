@@ -20,6 +20,7 @@ mod secrets;
 pub(crate) mod source;
 pub(crate) mod status;
 mod target;
+mod variables;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -28,7 +28,7 @@ pub struct Failure {
 }
 
 /// Decrypts and resolves the secrets of a render with the Sync's keys: the engine's
-/// secrets stage.
+/// secrets stage. `known` holds values that are secret already (substituted from Secrets).
 ///
 /// # Errors
 /// [`Failure`]: `DecryptionFailed` (missing or unusable decryption Secret, a file that
@@ -38,8 +38,10 @@ pub async fn prepare(
     client: &kube::Client,
     sync: &Sync,
     rendered: Rendered,
+    known: Redactor,
 ) -> Result<Prepared, Failure> {
-    let (keys, key_material) = sync_keys(client, sync).await?;
+    let (keys, mut key_material) = sync_keys(client, sync).await?;
+    key_material.extend(&known);
     // Not scrubbed: the errors name the file, Secret, key and reference and never a value,
     // and the redactor holds the references themselves (the render's Secret data), which
     // the message must show.

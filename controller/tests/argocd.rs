@@ -153,7 +153,8 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
                    "sync": {"status": "Synced", "revision": "0000000"}},
     });
     let status_params = PatchParams::apply("argocd-application-controller").force();
-    apps.patch_status("guestbook", &status_params, &Patch::Apply(&argocd_status))
+    // Argo CD's Application CRD has no status subresource; it writes status with the object.
+    apps.patch("guestbook", &status_params, &Patch::Apply(&argocd_status))
         .await
         .unwrap();
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use kube::ResourceExt;
 use lockstep_api::argocd::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationStatus,
-    DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, OperationPhase,
-    OperationState, ResourceStatus, SyncCode, SyncInfo, SyncResult,
+    DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, Operation,
+    OperationPhase, OperationState, ResourceStatus, SyncCode, SyncInfo, SyncOperation, SyncResult,
 };
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, CrossNamespaceObjectReference,
@@ -422,6 +422,9 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
         _ => None,
     };
     let operation_state = phase.map(|phase| OperationState {
+        operation: Operation {
+            sync: Some(SyncOperation::default()),
+        },
         phase,
         message: Some(match phase {
             OperationPhase::Succeeded => "successfully synced".to_owned(),

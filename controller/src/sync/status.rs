@@ -154,9 +154,13 @@ where
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch_status(name, &params, &Patch::Apply(&patch))
-        .await
-        .map(drop)
+    let patch = Patch::Apply(&patch);
+    let written = match ctx.front {
+        // Argo CD's Application CRD has no status subresource: status goes with the object.
+        Front::ArgoCd => api.patch(name, &params, &patch).await,
+        Front::Lockstep | Front::Flux => api.patch_status(name, &params, &patch).await,
+    };
+    written.map(drop)
 }
 
 /// Publishes an event about `object`; a failure is logged, never fatal.

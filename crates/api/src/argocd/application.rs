@@ -206,10 +206,13 @@ impl Application {
 }
 
 /// Argo CD's Application CRD as Lockstep serves it: the generated one, plus the top-level
-/// `operation` (kept whole) that `argocd app sync` writes.
+/// `operation` (kept whole) that `argocd app sync` writes, and, as Argo CD's, without a
+/// status subresource: status is written with the object, so a controller written for
+/// either CRD works with the other.
 pub fn application_crd() -> CustomResourceDefinition {
     let mut crd = ApplicationCrd::crd();
     for version in &mut crd.spec.versions {
+        version.subresources = None;
         let root = version
             .schema
             .as_mut()
@@ -243,7 +246,7 @@ pub struct Operation {
 #[serde(rename_all = "camelCase")]
 pub struct SyncOperation {
     /// Delete objects that left the source in this sync.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prune: bool,
     /// Every other field (`revision`, `resources`, `dryRun`, `syncStrategy`, …), refused
     /// by name.
@@ -391,9 +394,11 @@ pub enum ApplicationConditionType {
 }
 
 /// `status.operationState`: the last sync.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationState {
+    /// The operation: a sync (required by Argo CD's CRD).
+    pub operation: Operation,
     /// `Running`, `Succeeded`, `Failed`, …
     pub phase: OperationPhase,
     /// What happened.

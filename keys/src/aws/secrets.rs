@@ -138,6 +138,56 @@ impl SecretsManager {
     }
 }
 
+impl SecretsManager {
+    /// The names of the secrets AWS's `ListSecrets` gives for a `name` filter (a name
+    /// prefix) and tag filters (each key and each value), every page.
+    ///
+    /// # Errors
+    /// [`Error::AwsRead`].
+    pub async fn list(
+        &self,
+        name: Option<&str>,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<String>, Error> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let filter = |key: FilterNameStringType, value: &str| {
+            Filter::builder().key(key).values(value).build()
+        };
+        let mut filters: Vec<Filter> = tags
+            .iter()
+            .flat_map(|(k, v)| {
+                [
+                    filter(FilterNameStringType::TagKey, k),
+                    filter(FilterNameStringType::TagValue, v),
+                ]
+            })
+            .collect();
+        filters.extend(name.map(|prefix| filter(FilterNameStringType::Name, prefix)));
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_secrets()
+                .set_filters((!filters.is_empty()).then(|| filters.clone()))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|err| read_error(AwsService::SecretsManager, "(list)", classify(&err)))?;
+            names.extend(
+                page.secret_list
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|s| s.name),
+            );
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
+    }
+}
+
 /// A Parameter Store client for one store.
 pub struct ParameterStore {
     client: aws_sdk_ssm::Client,
@@ -179,6 +229,89 @@ impl ParameterStore {
                 (RemoteFailure::NotFound, _) => Ok(None),
                 failed => Err(read_error(AwsService::ParameterStore, name, failed)),
             },
+        }
+    }
+}
+
+impl ParameterStore {
+    /// Every parameter under `path` (recursively, decrypted) with its value:
+    /// `GetParametersByPath`, every page.
+    ///
+    /// # Errors
+    /// [`Error::AwsRead`].
+    pub async fn by_path(&self, path: &str) -> Result<Vec<(String, Zeroizing<String>)>, Error> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .get_parameters_by_path()
+                .path(path)
+                .recursive(true)
+                .with_decryption(true)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|err| read_error(AwsService::ParameterStore, path, classify(&err)))?;
+            for parameter in page.parameters.unwrap_or_default() {
+                if let (Some(name), Some(value)) = (parameter.name, parameter.value) {
+                    found.push((name, Zeroizing::new(value)));
+                }
+            }
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The names of the parameters carrying every tag of `tags` (and under `path`):
+    /// `DescribeParameters`, every page.
+    ///
+    /// # Errors
+    /// [`Error::AwsRead`].
+    pub async fn with_tags(
+        &self,
+        tags: &std::collections::BTreeMap<String, String>,
+        path: Option<&str>,
+    ) -> Result<Vec<String>, Error> {
+        use aws_sdk_ssm::types::ParameterStringFilter;
+        let filter = |key: String, option: &str, value: &str| {
+            ParameterStringFilter::builder()
+                .key(key)
+                .option(option)
+                .values(value)
+                .build()
+                .ok()
+        };
+        let mut filters: Vec<ParameterStringFilter> = tags
+            .iter()
+            .filter_map(|(k, v)| filter(format!("tag:{k}"), "Equals", v))
+            .collect();
+        filters.extend(path.and_then(|p| filter("Path".into(), "Recursive", p)));
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .describe_parameters()
+                .set_parameter_filters(Some(filters.clone()))
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|err| {
+                    read_error(AwsService::ParameterStore, "(describe)", classify(&err))
+                })?;
+            names.extend(
+                page.parameters
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.name),
+            );
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(names);
+            }
         }
     }
 }

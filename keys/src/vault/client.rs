@@ -200,6 +200,62 @@ impl VaultSession {
     }
 }
 
+impl VaultSession {
+    /// The names directly under `mount/path` (KV v1 with `kv1`, else KV v2 metadata), a
+    /// folder's ending in `/`; `None` when there is nothing under it.
+    ///
+    /// # Errors
+    /// [`Error::VaultRead`] with what Vault said.
+    pub async fn list_kv(
+        &self,
+        mount: &str,
+        path: &str,
+        kv1: bool,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let answer = match kv1 {
+            true => vaultrs::kv1::list(&self.client, mount, path)
+                .await
+                .map(|listed| listed.data.keys),
+            false => vaultrs::kv2::list(&self.client, mount, path).await,
+        };
+        match answer {
+            Ok(names) => Ok(Some(names)),
+            Err(e) => match describe_error(&e) {
+                (RemoteFailure::NotFound, _) => Ok(None),
+                (failure, detail) => Err(Error::VaultRead {
+                    address: self.address.clone(),
+                    path: format!("{mount}/{path}"),
+                    failure,
+                    detail,
+                }),
+            },
+        }
+    }
+
+    /// The custom metadata of the KV v2 secret `mount/path` (what a search by tags reads).
+    ///
+    /// # Errors
+    /// [`Error::VaultRead`] with what Vault said.
+    pub async fn kv_custom_metadata(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<std::collections::HashMap<String, String>, Error> {
+        vaultrs::kv2::read_metadata(&self.client, mount, path)
+            .await
+            .map(|metadata| metadata.custom_metadata.unwrap_or_default())
+            .map_err(|e| {
+                let (failure, detail) = describe_error(&e);
+                Error::VaultRead {
+                    address: self.address.clone(),
+                    path: format!("{mount}/{path}"),
+                    failure,
+                    detail,
+                }
+            })
+    }
+}
+
 /// A client for `address`, with a token if there is one, the namespace and
 /// [`REQUEST_TIMEOUT`]. The error (about the address or TLS files) cannot hold the token.
 pub(super) fn build(

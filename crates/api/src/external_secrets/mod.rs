@@ -256,11 +256,71 @@ pub struct ExternalSecretDataFrom {
     /// Read one value and use each of its top-level fields as a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<RemoteRef>,
-    /// Other ESO sources (`find`, `rewrite`, `sourceRef`): kept as written, refused by
-    /// name at reconcile time until implemented.
+    /// Read every secret whose name matches (or whose tags do), one key per secret; wins
+    /// over `extract` when both are given, as in ESO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find: Option<Find>,
+    /// Renames of the keys read, in order; with any, `conversionStrategy` is not applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrite: Vec<Rewrite>,
+    /// Other ESO sources (`sourceRef`): kept as written, refused by name at reconcile
+    /// time until implemented.
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `dataFrom[].find`: which secrets of the store to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Find {
+    /// Only secrets under this path (Vault) or with names starting so (AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Secrets whose name matches a regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<FindName>,
+    /// Secrets carrying every one of these tags (Vault KV v2 custom metadata, AWS tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// How the secrets' names become keys (`Default` replaces what a key cannot hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_strategy: Option<ConversionStrategy>,
+    /// How each value is decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding_strategy: Option<DecodingStrategy>,
+}
+
+/// `find.name`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FindName {
+    /// A regular expression (RE2 syntax) a name must match somewhere.
+    #[serde(default)]
+    pub regexp: String,
+}
+
+/// One `dataFrom[].rewrite` step. `transform` (a template) is kept by name and refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct Rewrite {
+    /// Replace every match of `source` in each key by `target` (`$1`, `${name}` expand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regexp: Option<RewriteRegexp>,
+    /// Steps not implemented, by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `rewrite[].regexp`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RewriteRegexp {
+    /// The regular expression.
+    #[serde(default)]
+    pub source: String,
+    /// The replacement.
+    #[serde(default)]
+    pub target: String,
 }
 
 /// What ESO writes in an ExternalSecret's status.
@@ -327,7 +387,8 @@ mod tests {
                 "data": [{"secretKey": "password", "remoteRef": {
                     "key": "db", "property": "password", "conversionStrategy": "Default",
                     "decodingStrategy": "None", "metadataPolicy": "None"}}],
-                "dataFrom": [{"extract": {"key": "app"}}, {"find": {"path": "x"}}],
+                "dataFrom": [{"extract": {"key": "app"}},
+                    {"find": {"path": "x"}, "sourceRef": {"storeRef": {"name": "other"}}}],
             },
         }))
         .unwrap();
@@ -337,9 +398,17 @@ mod tests {
             es.spec.data[0].remote_ref.property.as_deref(),
             Some("password")
         );
-        assert!(es.spec.data_from[1].other.contains_key("find"));
+        assert_eq!(
+            es.spec.data_from[1].find.as_ref().unwrap().path.as_deref(),
+            Some("x")
+        );
+        assert!(es.spec.data_from[1].other.contains_key("sourceRef"));
         let back = serde_json::to_value(&es).unwrap();
         assert_eq!(back["spec"]["dataFrom"][1]["find"]["path"], "x");
+        assert_eq!(
+            back["spec"]["dataFrom"][1]["sourceRef"]["storeRef"]["name"],
+            "other"
+        );
 
         let store: SecretStore = serde_json::from_value(serde_json::json!({
             "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",

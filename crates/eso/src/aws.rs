@@ -2,7 +2,7 @@
 //! clients ([`lockstep_keys::aws::secrets`]), with ESO's rules for keys, versions,
 //! credentials and endpoints.
 
-use lockstep_api::external_secrets::{AwsProvider, AwsServiceKind, RemoteRef};
+use lockstep_api::external_secrets::{AwsProvider, AwsServiceKind, Find, RemoteRef};
 use lockstep_keys::aws::Credentials;
 use lockstep_keys::aws::secrets::{
     AwsSecretsSource, ParameterStore, SecretPayload, SecretVersion, SecretsManager,
@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use crate::credentials::read_key;
 use crate::error::{Error, Store};
 use crate::value::Bytes;
+use std::collections::BTreeMap;
 
 /// The environment variables ESO reads for its endpoints; Lockstep reads the same, so a
 /// deployment switching from ESO keeps pointing where it pointed.
@@ -168,6 +169,75 @@ impl AwsStore {
             field: field.to_owned(),
             source,
         })
+    }
+}
+
+impl AwsStore {
+    /// The secrets a `find` reads, by name, as ESO v0.16.2 finds them (the store's
+    /// prefix does not apply to the search, and does to the reads, as in ESO):
+    /// - Secrets Manager by name: every secret (or those whose name starts with `path`)
+    ///   whose name matches; by tags: those carrying them (and starting with `path`).
+    /// - Parameter Store by name: every parameter under `path` (`/` by default),
+    ///   recursively, whose name matches; by tags: those carrying them (under `path`).
+    ///
+    /// # Errors
+    /// [`Error::Field`] for a find with neither name nor tags; [`Error::Read`] when AWS
+    /// refuses.
+    pub async fn find(
+        &self,
+        field: &str,
+        find: &Find,
+        matches: impl Fn(&str) -> bool,
+    ) -> Result<BTreeMap<String, Bytes>, Error> {
+        let read_error = |source| Error::Read {
+            store: self.store.clone(),
+            field: field.to_owned(),
+            source,
+        };
+        if find.name.is_none() && find.tags.is_empty() {
+            return Err(Error::Field {
+                field: field.to_owned(),
+                reason: "a find needs name or tags".into(),
+            });
+        }
+        let by_name = find.name.is_some();
+        let path = find.path.as_deref();
+        let mut found = BTreeMap::new();
+        let names = match &self.service {
+            Service::ParameterStore(client) if by_name => {
+                for (name, mut value) in client
+                    .by_path(path.unwrap_or("/"))
+                    .await
+                    .map_err(read_error)?
+                {
+                    if matches(&name) {
+                        found.insert(name, Bytes::new(std::mem::take(&mut *value).into_bytes()));
+                    }
+                }
+                return Ok(found);
+            }
+            Service::ParameterStore(client) => client
+                .with_tags(&find.tags, path)
+                .await
+                .map_err(read_error)?,
+            Service::SecretsManager(client) => {
+                let none = BTreeMap::new();
+                let tags = if by_name { &none } else { &find.tags };
+                client.list(path, tags).await.map_err(read_error)?
+            }
+        };
+        for name in names {
+            if !by_name || matches(&name) {
+                let remote = RemoteRef {
+                    key: name.clone(),
+                    ..RemoteRef::default()
+                };
+                if let Some(value) = self.read(field, &remote).await? {
+                    found.insert(name, value);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

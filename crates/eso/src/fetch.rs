@@ -14,6 +14,7 @@ use lockstep_api::external_secrets::{
 use crate::aws::AwsStore;
 use crate::decode::{convert_keys, decode, validate_keys};
 use crate::error::{Error, Store};
+use crate::find;
 use crate::value::{Bytes, ValueError, expand, expand_text, select, select_text};
 use crate::vault::VaultStore;
 
@@ -174,32 +175,68 @@ pub async fn fetch(es: &ExternalSecret, store: &Provider) -> Result<Fetched, Err
         if let Some(source) = from.other.keys().next() {
             return Err(Error::Field {
                 field: format!("{field}.{source}"),
-                reason: "not supported by Lockstep yet (extract is)".into(),
+                reason: "not supported by Lockstep yet (extract and find are)".into(),
             });
         }
-        let Some(remote) = &from.extract else {
-            continue;
+        let (read, key, conversion, decoding) = match (&from.find, &from.extract) {
+            (Some(search), _) => {
+                let field = format!("{field}.find");
+                let found = find::find(store, &field, search).await?;
+                let key = search.path.clone().unwrap_or_default();
+                (
+                    found.map(|map| (field, map)),
+                    key,
+                    search.conversion_strategy,
+                    search.decoding_strategy,
+                )
+            }
+            (None, Some(remote)) => {
+                let field = format!("{field}.extract");
+                let read = match store.read(&field, remote).await? {
+                    Some(bytes) => {
+                        let map = store.expand(&bytes).map_err(|source| Error::Value {
+                            field: field.clone(),
+                            source,
+                        })?;
+                        Some((field, map))
+                    }
+                    None => None,
+                };
+                (
+                    read,
+                    remote.key.clone(),
+                    remote.conversion_strategy,
+                    remote.decoding_strategy,
+                )
+            }
+            (None, None) => continue,
         };
-        let field = format!("{field}.extract");
-        let Some(bytes) = store.read(&field, remote).await? else {
+        let Some((field, map)) = read else {
+            let field = format!(
+                "{field}.{}",
+                if from.find.is_some() {
+                    "find"
+                } else {
+                    "extract"
+                }
+            );
             if retain {
-                return Err(no_secret(field, remote));
+                return Err(Error::NoSecret { field, key });
             }
             fetched.missing.push(field);
             continue;
         };
-        let map = store.expand(&bytes).map_err(|source| Error::Value {
-            field: field.clone(),
-            source,
-        })?;
+        let map = find::rewrite(&field, &from.rewrite, map)?;
         let decode_error = |source| Error::Decode {
             field: field.clone(),
             source,
         };
-        let mut map = convert_keys(remote.conversion_strategy.unwrap_or_default(), map)
-            .map_err(decode_error)?;
+        let mut map = match from.rewrite.is_empty() {
+            true => convert_keys(conversion.unwrap_or_default(), map).map_err(decode_error)?,
+            false => map,
+        };
         validate_keys(&mut map).map_err(decode_error)?;
-        let strategy = remote.decoding_strategy.unwrap_or_default();
+        let strategy = decoding.unwrap_or_default();
         for (key, value) in map {
             let value = decode(strategy, value).map_err(decode_error)?;
             fetched.data.insert(key, value);

@@ -23,6 +23,7 @@ mod credentials;
 pub mod decode;
 pub mod error;
 pub mod fetch;
+mod find;
 pub mod go;
 pub mod status;
 pub mod target;

@@ -151,6 +151,85 @@ impl VaultStore {
     }
 }
 
+impl VaultStore {
+    /// The names (relative to the store's mount) of every secret under `path`, folders
+    /// followed down, that pass `keep`: ESO's `listSecrets`. `None` when nothing is
+    /// under `path`.
+    ///
+    /// # Errors
+    /// [`Error::Field`] without a store mount; [`Error::Read`] when Vault refuses.
+    pub async fn list(
+        &self,
+        field: &str,
+        path: Option<&str>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let Some(mount) = self.mount.as_deref() else {
+            return Err(Error::Field {
+                field: field.to_owned(),
+                reason: format!(
+                    "{} has no spec.provider.vault.path (the KV mount), which a search needs",
+                    self.store
+                ),
+            });
+        };
+        let kv1 = self.version == VaultKvVersion::V1;
+        let mut folders = vec![path.map(|p| format!("{p}/")).unwrap_or_default()];
+        let mut names = Vec::new();
+        let mut any = false;
+        while let Some(folder) = folders.pop() {
+            let listed = self
+                .session
+                .list_kv(mount, &folder, kv1)
+                .await
+                .map_err(|source| self.read_error(field, source))?;
+            let Some(listed) = listed else { continue };
+            any = true;
+            for name in listed {
+                let full = format!("{folder}{name}");
+                match name.ends_with('/') {
+                    true => folders.push(full),
+                    false => names.push(full),
+                }
+            }
+        }
+        Ok(any.then_some(names))
+    }
+
+    /// Whether the secret `name` carries every tag of `tags` in its custom metadata (KV
+    /// v2 only, as in ESO).
+    ///
+    /// # Errors
+    /// [`Error::Field`] for KV v1; [`Error::Read`] when Vault refuses.
+    pub async fn has_tags(
+        &self,
+        field: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<bool, Error> {
+        if self.version == VaultKvVersion::V1 {
+            return Err(Error::Field {
+                field: format!("{field}.tags"),
+                reason: format!("{} is KV v1, which has no tags to search by", self.store),
+            });
+        }
+        let mount = self.mount.as_deref().unwrap_or_default();
+        let metadata = self
+            .session
+            .kv_custom_metadata(mount, name)
+            .await
+            .map_err(|source| self.read_error(field, source))?;
+        Ok(tags.iter().all(|(k, v)| metadata.get(k) == Some(v)))
+    }
+
+    fn read_error(&self, field: &str, source: lockstep_keys::Error) -> Error {
+        Error::Read {
+            store: self.store.clone(),
+            field: field.to_owned(),
+            source,
+        }
+    }
+}
+
 /// ESO's `buildPath`, as the `(mount, path)` pair the KV calls take: with a mount, a key
 /// that repeats it (and, for KV v2, `data/`) is cut back to the path under it; without
 /// one, the mount is the key's first segment, or for KV v2 everything before `/data/`.

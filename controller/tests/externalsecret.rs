@@ -41,6 +41,18 @@ async fn seed(vault: &Vault) {
         json!({"api-key": API_KEY, "user/name": "u", "n": 2}),
     )
     .await;
+    // For dataFrom.find: a folder with a subfolder, one secret tagged.
+    write("/v1/secret/data/team/app1", json!({"k": "v1"})).await;
+    write("/v1/secret/data/team/app2", json!({"k": "v2"})).await;
+    write("/v1/secret/data/team/other", json!({"x": "y"})).await;
+    write("/v1/secret/data/team/sub/deep", json!({"d": 1})).await;
+    vault
+        .post(
+            "/v1/secret/metadata/team/app2",
+            r#"{"custom_metadata":{"env":"prod"}}"#,
+        )
+        .await
+        .unwrap();
     // Two versions: version 1 is read by number.
     write("/v1/secret/data/versioned", json!({"v": "one"})).await;
     write("/v1/secret/data/versioned", json!({"v": "two"})).await;
@@ -109,6 +121,11 @@ async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
 const EXPECTED: &[(&str, &str)] = &[
     ("bad-property", "SecretSyncedError"),
     ("extract", "SecretSynced"),
+    ("extract-rewrite", "SecretSynced"),
+    ("find-name", "SecretSynced"),
+    ("find-nowhere", "SecretSyncedError"),
+    ("find-rewrite", "SecretSynced"),
+    ("find-tags", "SecretSynced"),
     ("gone-delete", "SecretDeleted"),
     ("gone-merge", "SecretSynced"),
     ("legacy", "SecretSynced"),
@@ -157,6 +174,44 @@ fn cases() -> Vec<Value> {
                 "refreshInterval": "1h", "secretStoreRef": store,
                 "target": {"name": "extracted"},
                 "dataFrom": [{"extract": {"key": "app"}}, {"extract": {"key": "db", "property": "nested.user"}}],
+            }),
+        ),
+        es(
+            "extract-rewrite",
+            json!({
+                "secretStoreRef": store,
+                "dataFrom": [{"extract": {"key": "db", "property": "nested.user"},
+                    "rewrite": [{"regexp": {"source": "^", "target": "user_"}}]}],
+            }),
+        ),
+        es(
+            "find-name",
+            json!({
+                "secretStoreRef": store,
+                "dataFrom": [{"find": {"path": "team", "name": {"regexp": "app"}}}],
+            }),
+        ),
+        es(
+            "find-tags",
+            json!({
+                "secretStoreRef": store,
+                "dataFrom": [{"find": {"path": "team", "tags": {"env": "prod"}}}],
+            }),
+        ),
+        es(
+            "find-rewrite",
+            json!({
+                "secretStoreRef": store,
+                "dataFrom": [{"find": {"name": {"regexp": "^team/(sub|other)"}},
+                    "rewrite": [{"regexp": {"source": "^team/(sub/)?(.*)$", "target": "${2}"}},
+                                {"regexp": {"source": "e", "target": "E"}}]}],
+            }),
+        ),
+        es(
+            "find-nowhere",
+            json!({
+                "secretStoreRef": store,
+                "dataFrom": [{"find": {"path": "nowhere", "name": {"regexp": "."}}}],
             }),
         ),
         es(
@@ -406,6 +461,19 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     assert_eq!(value("hello"), "hello world");
     assert_eq!(value("old"), "one");
     assert!(value("whole").contains(r#""password":"pw-9f3c\u003c\u0026\u003e""#));
+    let keys = |case: &str| {
+        lockstep_secrets[case]
+            .data
+            .as_ref()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys("find-name"), ["team_app1", "team_app2"]);
+    assert_eq!(keys("find-tags"), ["team_app2"]);
+    assert_eq!(keys("find-rewrite"), ["dEEp", "othEr"]);
+    assert_eq!(keys("extract-rewrite"), ["user_name"]);
 
     // ESO's Secrets, refreshed by Lockstep (`props` every 5 s), are neither recreated nor
     // rewritten: the same uid and resourceVersion.
@@ -801,7 +869,7 @@ async fn lockstep_crds_approle_and_bad_input() {
             vec!["spec.data[0].remoteRef.version", "number"],
         ),
         ("template", vec!["spec.target.template", "not supported"]),
-        ("find", vec!["spec.dataFrom[0].find", "not supported"]),
+        ("find", vec!["spec.dataFrom[0].find", "does not exist"]),
     ];
     for (name, words) in expected {
         let condition = &conditions[name];

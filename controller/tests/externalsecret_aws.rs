@@ -39,6 +39,14 @@ async fn seed(moto: &Kms) -> String {
     moto.put_secret("team/db2", Ok(r#"{"user": "u2"}"#))
         .await
         .unwrap();
+    // For dataFrom.find: two secrets under app/, one tagged.
+    moto.put_secret("app/one", Ok(r#"{"a": "1"}"#))
+        .await
+        .unwrap();
+    moto.put_secret("app/two", Ok(r#"{"b": "2"}"#))
+        .await
+        .unwrap();
+    moto.tag_secret("app/two", "env", "prod").await.unwrap();
     moto.put_parameter("/app/plain", "plain-value", false)
         .await
         .unwrap();
@@ -108,11 +116,16 @@ async fn stores(client: &kube::Client, namespace: &str) {
 /// The `Ready` reason each of [`cases`] ends with, under ESO and Lockstep alike.
 const EXPECTED: &[(&str, &str)] = &[
     ("ps-extract", "SecretSynced"),
+    ("ps-find", "SecretSynced"),
     ("ps-gone-merge", "SecretSynced"),
     ("ps-props", "SecretSynced"),
     ("sm-bad-property", "SecretSyncedError"),
     ("sm-binary", "SecretSynced"),
     ("sm-extract", "SecretSynced"),
+    ("sm-find-name", "SecretSynced"),
+    ("sm-find-path", "SecretSynced"),
+    ("sm-find-rewrite", "SecretSynced"),
+    ("sm-find-tags", "SecretSynced"),
     ("sm-gone-delete", "SecretDeleted"),
     ("sm-prefix", "SecretSynced"),
     ("sm-props", "SecretSynced"),
@@ -164,6 +177,25 @@ fn cases(first_version: &str) -> Vec<Value> {
                 "dataFrom": [{"extract": {"key": "db"}}]}),
         ),
         es(
+            "sm-find-name",
+            json!({"secretStoreRef": sm, "dataFrom": [{"find": {"name": {"regexp": "^app/"}}}]}),
+        ),
+        es(
+            "sm-find-path",
+            json!({"secretStoreRef": sm,
+                "dataFrom": [{"find": {"path": "app/", "name": {"regexp": "one"}}}]}),
+        ),
+        es(
+            "sm-find-tags",
+            json!({"secretStoreRef": sm, "dataFrom": [{"find": {"tags": {"env": "prod"}}}]}),
+        ),
+        es(
+            "sm-find-rewrite",
+            json!({"secretStoreRef": sm,
+                "dataFrom": [{"find": {"name": {"regexp": "^app/"}},
+                    "rewrite": [{"regexp": {"source": "^app/", "target": ""}}]}]}),
+        ),
+        es(
             "sm-prefix",
             json!({"secretStoreRef": {"name": "sm-prefixed"},
                 "data": [{"secretKey": "user", "remoteRef": prop("db2", "user")}]}),
@@ -192,6 +224,10 @@ fn cases(first_version: &str) -> Vec<Value> {
             "ps-extract",
             json!({"secretStoreRef": ps, "target": {"name": "ps-extracted"},
                 "dataFrom": [{"extract": {"key": "/app/json"}}]}),
+        ),
+        es(
+            "ps-find",
+            json!({"secretStoreRef": ps, "dataFrom": [{"find": {"name": {"regexp": "^/app"}}}]}),
         ),
         es(
             "ps-gone-merge",
@@ -281,6 +317,24 @@ async fn aws_providers_write_what_eso_writes() {
     assert_eq!(value("ps-props", "secure"), SECURE);
     assert_eq!(value("ps-props", "old"), "one");
     assert_eq!(value("ps-extract", "n"), "2.0");
+    let keys = |case: &str| {
+        lockstep_secrets[case]
+            .data
+            .as_ref()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys("sm-find-name"), ["app_one", "app_two"]);
+    assert_eq!(keys("sm-find-path"), ["app_one"]);
+    assert_eq!(keys("sm-find-tags"), ["app_two"]);
+    assert_eq!(keys("sm-find-rewrite"), ["one", "two"]);
+    assert_eq!(value("sm-find-rewrite", "one"), r#"{"a": "1"}"#);
+    assert_eq!(
+        keys("ps-find"),
+        ["_app_json", "_app_plain", "_app_secure", "_app_versioned"]
+    );
 
     // A new version in Secrets Manager reaches the Secret within its refresh interval.
     moto.put_secret("db", Ok(&db(ROTATED))).await.unwrap();

@@ -189,6 +189,26 @@ impl Kms {
         version.ok_or_else(|| failed("write", "the answer has no version id".into()))
     }
 
+    /// Tags Secrets Manager secret `name` with `key: value`.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server refuses.
+    pub async fn tag_secret(&self, name: &str, key: &str, value: &str) -> Result<()> {
+        use aws_sdk_secretsmanager::types::Tag;
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk_config().await);
+        client
+            .tag_resource()
+            .secret_id(name)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|err| Error::Setup {
+                step: format!("Secrets Manager TagResource {name}"),
+                detail: aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
+            })?;
+        Ok(())
+    }
+
     /// Puts Parameter Store parameter `name` (`SecureString` when `secure`), overwriting:
     /// each put is a new numeric version.
     ///

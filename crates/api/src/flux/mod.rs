@@ -1,5 +1,6 @@
 //! Flux's `source.toolkit.fluxcd.io/v1` [`GitRepository`] and
-//! `kustomize.toolkit.fluxcd.io/v1` [`Kustomization`], served unchanged.
+//! `kustomize.toolkit.fluxcd.io/v1` [`Kustomization`], served unchanged, and
+//! `notification.toolkit.fluxcd.io/v1` [`Receiver`] (webhooks asking for a reconcile).
 //!
 //! Field names and spellings are those of the source-controller and kustomize-controller
 //! v1.9.6 API modules, so a repository written for Flux reads here as written and the
@@ -16,6 +17,7 @@
 //! the other applied.
 
 mod kustomize;
+mod receiver;
 mod source;
 
 pub use kustomize::{
@@ -23,6 +25,7 @@ pub use kustomize::{
     KustomizationStatus, PostBuild, SourceReference, SubstituteKind, SubstituteReference,
     SubstituteStrategy,
 };
+pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus, ReceiverType};
 pub use source::{
     Artifact, GitRepository, GitRepositoryRef, GitRepositorySpec, GitRepositoryStatus,
 };
@@ -31,7 +34,9 @@ pub use source::{
 pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 /// The API group of [`Kustomization`].
 pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
-/// The API version served for both.
+/// The API group of [`Receiver`].
+pub const NOTIFICATION_GROUP: &str = "notification.toolkit.fluxcd.io";
+/// The API version served for all three.
 pub const FLUX_VERSION: &str = "v1";
 
 /// Label on every object a Kustomization applied: the Kustomization's name.

@@ -73,6 +73,18 @@ pub struct Flags {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub argocd: bool,
 
+    /// Serve Flux's `notification.toolkit.fluxcd.io/v1` Receivers: push webhooks on
+    /// `--receiver-addr` ask for a reconcile of the GitSources and Syncs (and, with
+    /// `--flux`, GitRepositories and Kustomizations) they name. Needs Flux's Receiver CRD
+    /// or Lockstep's (`deploy/crds/notification.toolkit.fluxcd.io_receivers.yaml`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub receivers: bool,
+
+    /// Address of the Receivers' webhook endpoint (`/hook/…`), apart from the sealing API
+    /// so that only it is exposed to the Git server; Flux's port.
+    #[arg(long, default_value = "0.0.0.0:9292")]
+    pub receiver_addr: SocketAddr,
+
     /// How often an Application is fetched and compared, which is also how soon drift
     /// is corrected with `selfHeal` (Argo CD's `timeout.reconciliation`).
     #[arg(long, default_value = "3m", value_parser = parse_duration)]

@@ -88,6 +88,11 @@ pub async fn serve_api(ctx: Arc<Ctx>, addr: SocketAddr) {
     serve(addr, app, "API").await;
 }
 
+/// Serves the Receivers' webhooks ([`crate::receiver`]) until the task ends.
+pub async fn serve_hooks(app: Router, addr: SocketAddr) {
+    serve(addr, app, "webhook receiver").await;
+}
+
 /// Serves `/metrics` until the task ends.
 pub async fn serve_metrics(ctx: Arc<Ctx>, addr: SocketAddr) {
     let app = Router::new()

@@ -3,7 +3,8 @@
 //! controller: it owns the sealing keys, unseals `bitnami.com/v1alpha1` SealedSecrets into
 //! Secrets and serves the certificate and re-encryption API that `kubeseal` and
 //! `lockstep seal` talk to. With `--external-secrets` it also serves the External Secrets
-//! Operator's ExternalSecrets ([`externalsecret`]).
+//! Operator's ExternalSecrets ([`externalsecret`]); with `--receivers`, Flux's webhook
+//! Receivers ([`receiver`]).
 //!
 //! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
 
@@ -16,6 +17,7 @@ mod flux;
 mod http;
 mod keyring;
 mod metrics;
+mod receiver;
 mod sealed;
 mod sync;
 
@@ -81,7 +83,14 @@ async fn run() -> anyhow::Result<()> {
         .external_secrets
         .then(|| tokio::spawn(externalsecret::run(ctx.clone())));
 
+    let receivers = flags
+        .receivers
+        .then(|| tokio::spawn(receiver::run(ctx.clone(), flags.flux, flags.receiver_addr)));
+
     sealed::run(ctx).await;
+    if let Some(receivers) = receivers {
+        let _ = receivers.await;
+    }
     if let Some(externalsecrets) = externalsecrets {
         let _ = externalsecrets.await;
     }

@@ -12,6 +12,7 @@ mod flux_postbuild;
 mod flux_switch;
 mod hostile;
 mod incidents;
+mod receiver;
 mod sealed;
 mod source;
 mod sync;

@@ -30,8 +30,7 @@ use lockstep_sealed::{SealedSecret, manifest, reseal};
 
 use crate::context::Ctx;
 use deadline::{DeadlineListener, Peer};
-pub use ratelimit::RateLimitFlags;
-use ratelimit::RateLimiter;
+pub use ratelimit::{RateLimitFlags, RateLimiter};
 
 /// What the API handlers share: the controller's context and the rate limiters.
 struct ApiState {

@@ -1,7 +1,7 @@
 //! Prometheus metrics under the Bitnami controller's names
 //! (`sealed_secrets_controller_*`), so existing dashboards and alerts keep working.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -46,6 +46,36 @@ pub struct ObjectLabels {
     pub name: String,
 }
 
+/// Labels of `lockstep_webhooks_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// Namespace of the Receiver; empty when no Receiver serves the path.
+    pub namespace: String,
+    /// Name of the Receiver; empty when no Receiver serves the path.
+    pub name: String,
+    /// What became of the webhook.
+    pub outcome: WebhookOutcome,
+}
+
+/// What became of one webhook ([`crate::receiver`]).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum WebhookOutcome {
+    /// Verified; its resources were asked to reconcile.
+    Accepted,
+    /// The signature or token did not match.
+    Unauthorized,
+    /// Verified, but its event is not in `spec.events`.
+    EventRefused,
+    /// The Receiver is suspended or not `Ready`.
+    NotReady,
+    /// Over the Receiver's rate limit.
+    Throttled,
+    /// No Receiver serves the path.
+    NotFound,
+    /// A resource could not be asked to reconcile.
+    Failed,
+}
+
 /// The controller's metrics and their registry: the SealedSecret ones under the Bitnami
 /// prefix, the Git sync ones under `lockstep_`.
 pub struct Metrics {
@@ -54,6 +84,8 @@ pub struct Metrics {
     pub reconcile_duration: Family<KindLabels, Histogram>,
     /// 1 when the object's `Ready` condition is True, 0 otherwise.
     pub ready: Family<ObjectLabels, Gauge>,
+    /// Webhooks received, by Receiver and outcome.
+    pub webhooks: Family<WebhookLabels, Counter>,
     /// One per reconcile.
     pub unseal_requests: Counter,
     /// Failed reconciles by reason.
@@ -80,6 +112,12 @@ impl Default for Metrics {
             "1 when the object's Ready condition is True, else 0",
             ready.clone(),
         );
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        lockstep.register(
+            "webhooks",
+            "Webhooks received, by Receiver and outcome",
+            webhooks.clone(),
+        );
         let registry = root.sub_registry_with_prefix("sealed_secrets_controller");
         let unseal_requests = Counter::default();
         let unseal_errors = Family::<ErrorLabels, Counter>::default();
@@ -99,6 +137,7 @@ impl Default for Metrics {
             registry: root,
             reconcile_duration,
             ready,
+            webhooks,
             unseal_requests,
             unseal_errors,
             condition_info,
@@ -144,6 +183,17 @@ impl Metrics {
                 name: name.into(),
             })
             .set(i64::from(ready));
+    }
+
+    /// Counts a webhook to Receiver `namespace/name` (empty: none) by outcome.
+    pub fn webhook(&self, namespace: &str, name: &str, outcome: WebhookOutcome) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                outcome,
+            })
+            .inc();
     }
 
     /// The OpenMetrics text of every metric.

@@ -356,6 +356,37 @@ async fn webhooks_reconcile_at_once_and_only_when_verified() {
     );
     applied(&client, &ns, "4").await;
 
+    // Counted by Receiver and outcome.
+    let metrics = http::request(controller.metrics_port, "GET", "/metrics", &[], "")
+        .await
+        .unwrap()
+        .body;
+    for (name, outcome, count) in [
+        ("github", "Unauthorized", 1),
+        ("github", "EventRefused", 1),
+        ("github", "Accepted", 1),
+        ("gitlab", "Unauthorized", 1),
+        ("gitlab", "Accepted", 1),
+        ("hmac", "Accepted", 1),
+        ("", "NotFound", 1),
+    ] {
+        let namespace = if name.is_empty() { "" } else { ns.as_str() };
+        let line = format!(
+            "lockstep_webhooks_total{{namespace=\"{namespace}\",name=\"{name}\",outcome=\"{outcome}\"}} {count}"
+        );
+        assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    }
+    // A flood is cut at the Receiver's burst (20), before its token is read.
+    let mut throttled = 0;
+    for _ in 0..40 {
+        let answer = http::request(port, "POST", gitlab, &wrong, &body)
+            .await
+            .unwrap();
+        assert!([401, 429].contains(&answer.status), "{}", answer.status);
+        throttled += usize::from(answer.status == 429);
+    }
+    assert!(throttled >= 15, "only {throttled} of 40 throttled");
+
     let log = controller.log();
     assert!(!log.contains(TOKEN), "the token is in the controller's log");
     assert!(log.contains("webhook accepted"), "{log}");

@@ -43,6 +43,10 @@ struct State {
     /// The Receivers, as last seen by the reconciler's watch.
     store: Store<Receiver>,
     recorder: Recorder,
+    /// `lockstep_webhooks_total`.
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Webhooks per Receiver ([`hook::PER_SECOND`], [`hook::BURST`]).
+    limiter: crate::http::RateLimiter,
     /// Whether Flux's GitRepositories and Kustomizations are served (`--flux`).
     flux: bool,
 }
@@ -65,6 +69,8 @@ pub async fn run(ctx: Arc<Ctx>, flux: bool, addr: SocketAddr) {
         client: ctx.client.clone(),
         store: controller.store(),
         recorder: Recorder::new(ctx.client.clone(), reporter),
+        metrics: ctx.metrics.clone(),
+        limiter: crate::http::RateLimiter::new(hook::PER_SECOND, hook::BURST),
         flux,
     });
     let server = tokio::spawn(crate::http::serve_hooks(hook::router(state.clone()), addr));

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use aws_lc_rs::{digest, hmac};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, PostParams};
-use lockstep_api::flux::{Receiver, ReceiverStatus};
-use lockstep_testenv::{ControlPlane, GitServer, free_port, http, need};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use lockstep_api::flux::{GitRepository, Kustomization, Receiver, ReceiverStatus};
+use lockstep_testenv::{ControlPlane, GitHttpServer, GitServer, HttpAuth, free_port, http, need};
 use serde_json::json;
 use support::{
     Controller, create_lockstep, eventually, eventually_within, install_sync_crds, wait_for_event,
@@ -20,6 +20,7 @@ use support::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "receiver-token-3f9a1c";
+const GIT_TOKEN: &str = "receiver-git-bearer-77d0";
 
 fn cm(value: &str) -> String {
     format!(
@@ -390,4 +391,111 @@ async fn webhooks_reconcile_at_once_and_only_when_verified() {
     let log = controller.log();
     assert!(!log.contains(TOKEN), "the token is in the controller's log");
     assert!(log.contains("webhook accepted"), "{log}");
+}
+
+#[tokio::test]
+async fn with_flux_a_webhook_reconciles_a_git_repository_and_its_kustomization() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitHttpServer::start(HttpAuth::Bearer(GIT_TOKEN.into())).await);
+    let (client, ns) = plane.namespace("receiver-flux").await.unwrap();
+    install_sync_crds(&client).await;
+    crate::flux::install_flux_crds(&client).await;
+    lockstep_testenv::manifests::apply_yaml(
+        &client,
+        include_str!("../../deploy/crds/notification.toolkit.fluxcd.io_receivers.yaml"),
+    )
+    .await
+    .unwrap();
+    let repo = git.create_repo("apps", None).unwrap();
+    repo.write("apps/cm.yaml", cm("1")).unwrap();
+    repo.commit("one").unwrap();
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for (name, key, value) in [
+        ("git-auth", "bearerToken", GIT_TOKEN),
+        ("webhook-token", "token", TOKEN),
+    ] {
+        let secret: Secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {key: value}}))
+                .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let params = PatchParams::apply("flux-tests").force();
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let repository = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "repo"},
+        "spec": {"url": git.url("apps"), "interval": "1h", "ref": {"branch": "main"}, "secretRef": {"name": "git-auth"}},
+    });
+    repos
+        .patch("repo", &params, &Patch::Apply(&repository))
+        .await
+        .unwrap();
+    let kss: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+    let kustomization = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./apps",
+                 "interval": "1h", "prune": true, "targetNamespace": ns},
+    });
+    kss.patch("apps", &params, &Patch::Apply(&kustomization))
+        .await
+        .unwrap();
+    let receivers: Api<Receiver> = Api::namespaced(client.clone(), &ns);
+    let receiver = json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+        "metadata": {"name": "flux"},
+        "spec": {"type": "github", "events": ["push"], "secretRef": {"name": "webhook-token"},
+                 "resources": [{"kind": "GitRepository", "name": "repo"},
+                               {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "name": "apps"}]},
+    });
+    receivers
+        .patch("flux", &params, &Patch::Apply(&receiver))
+        .await
+        .unwrap();
+
+    let port = free_port().unwrap();
+    let addr = format!("--receiver-addr=127.0.0.1:{port}");
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--flux=true", "--receivers=true", &addr]).await;
+    let path = wait_ready(&client, &ns, "flux", "True", "Succeeded")
+        .await
+        .webhook_path
+        .unwrap();
+    eventually("the first commit applied", async || {
+        value(&client, &ns).await.as_deref() == Some("1")
+    })
+    .await;
+
+    repo.write("apps/cm.yaml", cm("2")).unwrap();
+    let two = repo.commit("two").unwrap();
+    let body = push_body(&two);
+    let signed = sign(hmac::HMAC_SHA256, "sha256", &body);
+    let headers = [
+        ("X-GitHub-Event", "push"),
+        ("X-Hub-Signature-256", signed.as_str()),
+    ];
+    assert_eq!(
+        http::request(port, "POST", &path, &headers, &body)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    applied(&client, &ns, "2").await;
+    // Flux's contract, as `flux reconcile` reads it: the annotation, then the status field.
+    let repo = repos.get("repo").await.unwrap();
+    let requested =
+        repo.metadata.annotations.unwrap_or_default()["reconcile.fluxcd.io/requestedAt"].clone();
+    eventually("lastHandledReconcileAt", async || {
+        let repo = repos.get("repo").await.unwrap();
+        repo.status
+            .and_then(|s| s.last_handled_reconcile_at)
+            .as_deref()
+            == Some(requested.as_str())
+    })
+    .await;
 }

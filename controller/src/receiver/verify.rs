@@ -216,6 +216,28 @@ mod tests {
     }
 
     #[test]
+    fn bitbucket_server_signature_and_event_key() {
+        let events = ["repo:refs_changed".to_owned()];
+        let signature = sign(hmac::HMAC_SHA256, "sha256", TOKEN, BODY);
+        let push = headers(&[
+            ("X-Hub-Signature", signature.clone()),
+            ("X-Event-Key", "repo:refs_changed".into()),
+        ]);
+        assert_eq!(
+            check(ReceiverType::Bitbucket, TOKEN, &events, &push, BODY),
+            Ok(())
+        );
+        let comment = headers(&[
+            ("X-Hub-Signature", signature),
+            ("X-Event-Key", "pr:comment:added".into()),
+        ]);
+        assert_eq!(
+            check(ReceiverType::Bitbucket, TOKEN, &events, &comment, BODY),
+            Err(Refused::Event("pr:comment:added".into()))
+        );
+    }
+
+    #[test]
     fn gitlab_token_and_event() {
         let events = ["Push Hook".to_owned()];
         let ok = headers(&[

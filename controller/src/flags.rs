@@ -130,6 +130,12 @@ pub struct Flags {
           value_parser = remote_bases_refused)]
     pub _no_remote_bases: bool,
 
+    /// How long stopping may take after SIGTERM before the process exits with reconciles
+    /// still in flight (below Kubernetes' default 30 s grace period, so it exits on its
+    /// own terms there too).
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
     /// Handle only GitSources and Syncs matching this label selector (sharding across
     /// controller instances, e.g. `sharding.lockstep.dev/key=shard1`).
     #[arg(long)]

@@ -19,6 +19,7 @@ mod keyring;
 mod metrics;
 mod receiver;
 mod sealed;
+mod shutdown;
 mod sync;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ async fn run() -> anyhow::Result<()> {
         .await
         .context("loading or creating the sealing keys")?;
 
+    tokio::spawn(shutdown::bound(flags.shutdown_grace));
     let renewal = tokio::spawn(keyring::renew_forever(ctx.clone()));
     let api = tokio::spawn(http::serve_api(ctx.clone(), flags.listen_addr));
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));

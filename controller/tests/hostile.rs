@@ -245,3 +245,40 @@ async fn slow_secrets_are_cut_at_the_timeout_and_do_not_hold_shutdown() {
     );
     drop(silent);
 }
+
+/// A GitSource whose server accepts the connection and never answers, with an hour to
+/// fetch in: SIGTERM while the fetch waits stops the controller within `--shutdown-grace`
+/// instead of holding it (kube-runtime waits for every reconcile in flight).
+#[tokio::test]
+async fn a_silent_git_server_does_not_hold_shutdown() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("hostile-silent-git").await.unwrap();
+    install_crd(&client).await;
+    install_sync_crds(&client).await;
+    // The kernel completes the handshake; nothing ever reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/repo.git", silent.local_addr().unwrap());
+
+    let controller = Controller::start_syncing(plane, &ns, &["--shutdown-grace=2s"]).await;
+    create_lockstep(
+        &client,
+        &ns,
+        "GitSource",
+        json!({"metadata": {"name": "silent"},
+               "spec": {"url": url, "interval": "1h", "timeout": "1h"}}),
+    )
+    .await;
+    // The fetch is in flight.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        controller.terminate(Duration::from_secs(10)).await,
+        "the controller did not exit within 10 s of SIGTERM:\n{}",
+        controller.log()
+    );
+    assert!(
+        controller.log().contains("--shutdown-grace"),
+        "the exit does not say why:\n{}",
+        controller.log()
+    );
+    drop(silent);
+}

@@ -259,7 +259,7 @@ pub async fn run(ctx: Arc<SyncCtx>, peers: Peers, lease_namespace: &str, leader_
         // the Lease over while its Pod terminates (and hold the process up until SIGKILL).
         tokio::select! {
             () = elector.acquire() => {}
-            () = shutdown_requested() => return,
+            () = crate::shutdown::requested() => return,
         }
     }
     let peers = async {
@@ -289,25 +289,6 @@ pub async fn run(ctx: Arc<SyncCtx>, peers: Peers, lease_namespace: &str, leader_
         None => {
             controllers.await;
         }
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C, the signals `shutdown_on_signal` stops the controllers
-/// on: their graceful shutdown waits for every reconcile in flight, so a reconcile stops
-/// waiting on its own work when one arrives.
-async fn shutdown_requested() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 

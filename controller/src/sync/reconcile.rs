@@ -74,7 +74,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
 
     let verdict = tokio::select! {
         verdict = decide::decide(&mut sync, &ctx, timeout) => verdict?,
-        () = super::shutdown_requested() => {
+        () = crate::shutdown::requested() => {
             // Nobody waits for in-flight decryption or an apply on the way out: the
             // inventory was recorded before the first write, the next start finishes it.
             return Ok(Action::await_change());

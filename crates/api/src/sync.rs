@@ -94,6 +94,16 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub post_build: Option<crate::flux::PostBuild>,
+    /// What to write into the kustomization at `path` before it is built (a Flux
+    /// Kustomization's `namePrefix`, `patches`, `images`, …). Set only by a front-end.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub overlay: Option<crate::flux::Overlay>,
+    /// Labels and annotations set on every object after `post_build` (a Flux
+    /// Kustomization's `commonMetadata`). Set only by a front-end.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub common_metadata: Option<crate::flux::CommonMetadata>,
 }
 
 /// Automatic or approved application of new revisions.

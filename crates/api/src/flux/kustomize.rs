@@ -70,6 +70,29 @@ pub struct KustomizationSpec {
     /// decrypted, so a decrypted value is never substituted into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_build: Option<PostBuild>,
+    /// Prefix added to the name of every object (written into the kustomization at
+    /// `path`, replacing its own `namePrefix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_prefix: Option<String>,
+    /// Suffix added to the name of every object (replacing the kustomization's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_suffix: Option<String>,
+    /// Inline strategic-merge or JSON 6902 patches, each applied to the objects its
+    /// `target` selects; added after the kustomization's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<Patch>,
+    /// Image names, tags or digests to set, merged by name into the kustomization's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
+    /// Kustomize components (folders, relative to `path`) added to the kustomization.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// Leave out a component whose folder does not exist instead of failing the build.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_components: bool,
+    /// Labels and annotations set on every object after the build (and after `postBuild`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_metadata: Option<CommonMetadata>,
     /// Every other field of Flux's spec, kept so that one Lockstep does not serve is
     /// refused by name ([`Kustomization::unserved`]) rather than silently ignored. The
     /// generated schema keeps unknown fields (`x-kubernetes-preserve-unknown-fields`) so
@@ -84,6 +107,111 @@ impl Kustomization {
     pub fn unserved(&self) -> Vec<&str> {
         self.spec.unserved.keys().map(String::as_str).collect()
     }
+
+    /// What this Kustomization writes into the kustomization at its path, or `None` when
+    /// it sets none of those fields (the path is then rendered as it is).
+    pub fn overlay(&self) -> Option<Overlay> {
+        let spec = &self.spec;
+        let overlay = Overlay {
+            name_prefix: spec.name_prefix.clone(),
+            name_suffix: spec.name_suffix.clone(),
+            patches: spec.patches.clone(),
+            images: spec.images.clone(),
+            components: spec.components.clone(),
+            ignore_missing_components: spec.ignore_missing_components,
+        };
+        let empty = Overlay {
+            ignore_missing_components: overlay.ignore_missing_components,
+            ..Overlay::default()
+        };
+        (overlay != empty).then_some(overlay)
+    }
+}
+
+/// The fields a [`Kustomization`] writes into the kustomization at its path (or into one
+/// generated there listing the manifests found) before it is built, as kustomize-controller
+/// does: name prefix and suffix replace the kustomization's own, patches and components
+/// are added after its own, images are merged by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// `namePrefix`.
+    pub name_prefix: Option<String>,
+    /// `nameSuffix`.
+    pub name_suffix: Option<String>,
+    /// Added to `patches`.
+    pub patches: Vec<Patch>,
+    /// Merged into `images` by name.
+    pub images: Vec<Image>,
+    /// Added to `components`.
+    pub components: Vec<String>,
+    /// Leave out a component whose folder does not exist.
+    pub ignore_missing_components: bool,
+}
+
+/// An inline patch and the objects it applies to (kustomize's `patches` entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Patch {
+    /// A strategic-merge patch (YAML object) or a JSON 6902 patch (YAML list of
+    /// operations).
+    pub patch: String,
+    /// The objects to patch; unset, the ones the strategic-merge patch names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Selector>,
+}
+
+/// Which objects a [`Patch`] applies to; every field set must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Selector {
+    /// API group (regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// API version (regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Kind (regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Namespace (regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name (regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Annotation selector, as a label selector is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_selector: Option<String>,
+    /// Label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+}
+
+/// An image to rename, retag or pin by digest, wherever a container uses it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// The image name as the manifests write it.
+    pub name: String,
+    /// The name to use instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
+    /// The tag to use instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_tag: Option<String>,
+    /// The digest to use instead; wins over `newTag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// Labels and annotations set on every applied object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CommonMetadata {
+    /// Annotations to set; they replace an object's own under the same key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Labels to set; they replace an object's own under the same key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The source of a [`Kustomization`].
@@ -291,12 +419,15 @@ mod tests {
                 "interval": "10m",
                 "prune": true,
                 "postBuild": {"substitute": {"cluster": "prod"}},
-                "patches": [],
+                "namePrefix": "prod-",
+                "healthChecks": [],
             },
         }))
         .unwrap();
         assert!(ks.spec.prune);
-        assert_eq!(ks.unserved(), ["patches"]);
+        assert_eq!(ks.unserved(), ["healthChecks"]);
+        let overlay = ks.overlay().unwrap();
+        assert_eq!(overlay.name_prefix.as_deref(), Some("prod-"));
         let post_build = ks.spec.post_build.unwrap();
         assert_eq!(post_build.substitute["cluster"], "prod");
     }

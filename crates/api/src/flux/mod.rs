@@ -21,9 +21,9 @@ mod receiver;
 mod source;
 
 pub use kustomize::{
-    FluxDecryption, FluxDependency, FluxInventory, InventoryRef, Kustomization, KustomizationSpec,
-    KustomizationStatus, PostBuild, SourceReference, SubstituteKind, SubstituteReference,
-    SubstituteStrategy,
+    CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, Image, InventoryRef,
+    Kustomization, KustomizationSpec, KustomizationStatus, Overlay, Patch, PostBuild, Selector,
+    SourceReference, SubstituteKind, SubstituteReference, SubstituteStrategy,
 };
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus, ReceiverType};
 pub use source::{

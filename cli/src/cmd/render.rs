@@ -102,6 +102,7 @@ impl SourceArgs {
         let options = RenderOptions {
             owner,
             target_namespace: self.target_namespace.clone(),
+            overlay: None,
         };
         let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options))
             .await

@@ -26,6 +26,7 @@ fn rendered(root: &Path, ns: &str) -> Vec<Manifest> {
         &RenderOptions {
             owner: Some(Owner::lockstep("apps", ns)),
             target_namespace: Some(ns.into()),
+            overlay: None,
         },
     )
     .unwrap()
@@ -231,6 +232,7 @@ spec:
         &RenderOptions {
             owner: Some(Owner::lockstep("crd", ns.clone())),
             target_namespace: None,
+            overlay: None,
         },
     )
     .unwrap()

@@ -25,6 +25,7 @@ fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {
     let options = RenderOptions {
         owner: Some(owner.clone()),
         target_namespace: Some(ns.into()),
+        overlay: None,
     };
     render(root, "", &options).unwrap().manifests
 }

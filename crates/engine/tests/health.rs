@@ -31,6 +31,7 @@ async fn apply_yaml(client: &Client, ns: &str, yaml: &str) -> ChangeSet {
     let options = RenderOptions {
         owner: None,
         target_namespace: Some(ns.into()),
+        overlay: None,
     };
     let manifests = render(dir.path(), "", &options).unwrap().manifests;
     apply(client, &manifests, &ApplyOptions::default())

@@ -76,6 +76,7 @@ fn overlay_with_prefix_patch_and_generator() {
     let options = RenderOptions {
         owner: Some(Owner::lockstep("apps", "lockstep-system")),
         target_namespace: Some("team-a".into()),
+        overlay: None,
     };
     let manifests = render(dir.path(), "prod", &options).unwrap().manifests;
 
@@ -258,4 +259,107 @@ fn remote_and_escaping_bases_are_refused_before_kustomize_runs() {
         err.to_string().starts_with("base/kustomization.yaml"),
         "{err}"
     );
+}
+
+/// A Flux Kustomization's fields, written into the kustomization at the path (here
+/// generated, as Flux generates one for a plain folder) in a private copy of the source:
+/// the source is left as it was, the copy is gone afterwards, and the inputs the secrets
+/// stage reads name the source's files.
+#[test]
+fn flux_overlay_is_built_from_a_private_copy() {
+    need!(tool("kustomize"));
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("artifact");
+    for (path, text) in BASE {
+        write(&root, path, text);
+    }
+    write(
+        &root,
+        "plain/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: '1'}\n",
+    );
+    write(
+        &root,
+        "plain/app/kustomization.yaml",
+        "resources: [../../base]\n",
+    );
+    let prod = BASE[3].1.to_owned()
+        + "images:\n- {name: registry.invalid/web, newName: mirror.invalid/web, newTag: '1'}\n";
+    write(&root, "prod/kustomization.yaml", &prod);
+    write(
+        &root,
+        "components/labelled/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n- pairs: {tier: front}\n",
+    );
+    let before = std::fs::read(root.join("prod/kustomization.yaml")).unwrap();
+    let spec = serde_json::from_value::<lockstep_api::flux::KustomizationSpec>(
+        serde_json::json!({
+            "sourceRef": {"kind": "GitRepository", "name": "repo"},
+            "interval": "1m",
+            "prune": true,
+            "namePrefix": "flux-",
+            "nameSuffix": "-x",
+            "images": [{"name": "registry.invalid/web", "newTag": "2"}],
+            "patches": [
+                {"patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: any}\nspec: {replicas: 5}\n",
+                 "target": {"kind": "Deployment"}},
+                {"patch": "- {op: add, path: /data/b, value: '2'}\n",
+                 "target": {"kind": "ConfigMap", "name": "settings"}},
+            ],
+            "components": ["../components/labelled", "../components/missing"],
+            "ignoreMissingComponents": true,
+        }),
+    )
+    .unwrap();
+    let overlay = lockstep_api::flux::Kustomization::new("apps", spec)
+        .overlay()
+        .unwrap();
+    let options = RenderOptions {
+        owner: Some(Owner::flux("apps", "flux-system")),
+        target_namespace: Some("team-a".into()),
+        overlay: Some(overlay.clone()),
+    };
+    let rendered = render(&root, "plain", &options).unwrap();
+    let manifests = &rendered.manifests;
+    let names: Vec<(&str, &str)> = manifests.iter().map(|m| (m.kind(), m.name())).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let deployment = named(manifests, "Deployment");
+    assert_eq!(deployment.name(), "flux-web-x");
+    assert_eq!(deployment.namespace(), Some("team-a"));
+    assert_eq!(deployment.object["spec"]["replicas"], 5);
+    let image =
+        |m: &Manifest| m.object["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    assert_eq!(image(deployment), "registry.invalid/web:2");
+    assert_eq!(deployment.object["metadata"]["labels"]["tier"], "front");
+    let settings = named(manifests, "ConfigMap");
+    assert_eq!(settings.name(), "flux-settings-x");
+    assert_eq!(settings.object["data"]["b"], "2");
+    assert_eq!(settings.object["metadata"]["labels"]["tier"], "front");
+    // The generated kustomization existed only in the copy; the copy is gone.
+    assert!(!root.join("plain/kustomization.yaml").exists());
+    let left: Vec<_> = std::fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["artifact"]);
+    let inputs = format!("{:?}", rendered.inputs);
+    assert!(inputs.contains(&root.canonicalize().unwrap().display().to_string()));
+    assert!(!inputs.contains(".render-"), "{inputs}");
+
+    // A kustomization at the path is edited, not wrapped: the Kustomization's prefix
+    // replaces its own. The file in the source (hard-linked into the copy) is unchanged.
+    let rendered = render(&root, "prod", &options).unwrap();
+    let deployment = named(&rendered.manifests, "Deployment");
+    assert_eq!(deployment.name(), "flux-web-x");
+    assert_eq!(deployment.object["spec"]["replicas"], 5);
+    // Merged by name: the tag replaced, the kustomization's own newName kept.
+    assert_eq!(image(deployment), "mirror.invalid/web:2");
+    assert_eq!(
+        std::fs::read(root.join("prod/kustomization.yaml")).unwrap(),
+        before
+    );
+
+    // A path naming a file cannot take the fields.
+    let err = render(&root, "plain/settings.yaml", &options).unwrap_err();
+    assert!(matches!(err, RenderError::InvalidPath { .. }), "{err}");
 }

@@ -34,6 +34,7 @@ fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {
         &RenderOptions {
             owner: Some(owner.clone()),
             target_namespace: Some(ns.into()),
+            overlay: None,
         },
     )
     .unwrap()
@@ -240,6 +241,7 @@ async fn protected_namespaces_and_labels_are_never_written_nor_pruned() {
         &RenderOptions {
             owner: Some(apps.clone()),
             target_namespace: None,
+            overlay: None,
         },
     )
     .unwrap()

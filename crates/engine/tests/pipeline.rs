@@ -37,6 +37,7 @@ async fn reconcile(
         &RenderOptions {
             owner: Some(owner.clone()),
             target_namespace: Some(ns.into()),
+            overlay: None,
         },
     )
     .unwrap()

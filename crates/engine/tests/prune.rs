@@ -30,6 +30,7 @@ async fn apply_dir(client: &kube::Client, dir: &Path, ns: &str) -> ChangeSet {
         &RenderOptions {
             owner: Some(owner(ns)),
             target_namespace: Some(ns.into()),
+            overlay: None,
         },
     )
     .unwrap()

@@ -16,6 +16,7 @@ fn options() -> RenderOptions {
     RenderOptions {
         owner: Some(Owner::lockstep("apps", "lockstep-system")),
         target_namespace: Some("team-a".into()),
+        overlay: None,
     }
 }
 

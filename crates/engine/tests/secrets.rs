@@ -85,6 +85,7 @@ impl Repo {
         let options = RenderOptions {
             owner: Some(Owner::lockstep("apps", "tenant")),
             target_namespace: Some("team-a".into()),
+            overlay: None,
         };
         render(self.root(), path, &options).unwrap()
     }

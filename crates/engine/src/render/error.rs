@@ -59,6 +59,17 @@ pub enum RenderError {
         /// The budget.
         after: std::time::Duration,
     },
+    /// The kustomization at the path cannot take the fields a Flux Kustomization adds
+    /// (`namePrefix`, `patches`, `images`, …).
+    #[error(
+        "{path}: cannot add the Kustomization's namePrefix, patches, images or components: {reason}"
+    )]
+    Overlay {
+        /// The kustomization file, relative to the rendered directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A document is not valid YAML or JSON.
     #[error("{file}: document {document}, line {line}, column {column}: {reason}")]
     Syntax {

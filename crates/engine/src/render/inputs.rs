@@ -47,6 +47,19 @@ impl Inputs {
         }
     }
 
+    /// The same files under `root`: each path keeps its place relative to the old root.
+    pub(super) fn rebase(&mut self, root: &Path) {
+        let files = std::mem::take(&mut self.files);
+        self.files = files
+            .into_iter()
+            .map(|(path, input)| {
+                let relative = path.strip_prefix(&self.root).unwrap_or(&path);
+                (root.join(relative), input)
+            })
+            .collect();
+        self.root = root.to_path_buf();
+    }
+
     /// A manifest file render read: kept only when it may be encrypted.
     pub(super) fn read(&mut self, path: &Path, bytes: Zeroizing<Vec<u8>>) {
         if mentions_sops(&bytes) {

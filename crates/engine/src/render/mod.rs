@@ -27,6 +27,7 @@ mod files;
 mod inputs;
 mod kustomize;
 mod manifest;
+mod overlay;
 pub mod variables;
 mod yaml;
 
@@ -92,6 +93,10 @@ pub struct RenderOptions {
     pub owner: Option<Owner>,
     /// Namespace to set on every namespaced object.
     pub target_namespace: Option<String>,
+    /// Fields to write into the kustomization at the path before it is built (a Flux
+    /// Kustomization's `namePrefix`, `patches`, `images`, …); the target namespace is then
+    /// written there too. The build runs on a private copy of the source ([`overlay`]).
+    pub overlay: Option<lockstep_api::flux::Overlay>,
 }
 
 /// What a render gives the secrets stage: the objects, and the files they came from.
@@ -114,10 +119,35 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         path: root.to_path_buf(),
         source,
     })?;
-    let (dir, files::Listing { files, skipped }) = match files::target(&root, path)? {
+    // The copy the overlay is written into, if any; removed when the render ends.
+    let private = options
+        .overlay
+        .as_ref()
+        .map(|_| overlay::Private::new(&root))
+        .transpose()?;
+    let source = private
+        .as_ref()
+        .map_or(root.as_path(), overlay::Private::root);
+    let (dir, files::Listing { files, skipped }) = match files::target(source, path)? {
         files::Target::Folder(dir) => {
             let listing = files::files(&dir)?;
-            (dir, listing)
+            match &options.overlay {
+                None => (dir, listing),
+                Some(fields) => {
+                    let relative = dir.strip_prefix(source).unwrap_or(&dir);
+                    let namespace = options.target_namespace.as_deref();
+                    overlay::write(&dir, relative, &listing.files, fields, namespace)?;
+                    let listing = files::files(&dir)?;
+                    (dir, listing)
+                }
+            }
+        }
+        files::Target::File(_) if options.overlay.is_some() => {
+            return Err(RenderError::InvalidPath {
+                path: path.to_owned(),
+                reason: "names a file; namePrefix, nameSuffix, patches, images and components \
+                         are written into the kustomization of a folder",
+            });
         }
         files::Target::File(file) => {
             let dir = file.parent().unwrap_or(&root).to_path_buf();
@@ -136,7 +166,7 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         );
     }
     let mut manifests = Vec::new();
-    let mut walk = kustomize::Walk::new(&root);
+    let mut walk = kustomize::Walk::new(source);
     for file in files {
         let relative = file.strip_prefix(&dir).unwrap_or(&file).to_path_buf();
         if files::is_kustomization(&file) {
@@ -176,8 +206,11 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
             });
         }
     }
-    Ok(Rendered {
-        manifests,
-        inputs: walk.inputs,
-    })
+    let mut inputs = walk.inputs;
+    if private.is_some() {
+        // The same files at the same paths in the source: decryption reads those, after
+        // the copy is gone.
+        inputs.rebase(&root);
+    }
+    Ok(Rendered { manifests, inputs })
 }

@@ -229,17 +229,17 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     kss.patch("oci", &params, &Patch::Apply(&oci))
         .await
         .unwrap();
-    let substituted = json!({
+    let checked = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "substituted"},
+        "metadata": {"name": "checked"},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1m",
                  "path": "./apps", "prune": true,
-                 "patches": [{"patch": "[]"}]},
+                 "healthChecks": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "web"}]},
     });
-    kss.patch("substituted", &params, &Patch::Apply(&substituted))
+    kss.patch("checked", &params, &Patch::Apply(&checked))
         .await
         .unwrap();
-    for (name, named) in [("oci", "OCIRepository"), ("substituted", "spec.patches")] {
+    for (name, named) in [("oci", "OCIRepository"), ("checked", "spec.healthChecks")] {
         eventually(&format!("Kustomization {name} to be refused"), async || {
             let ks = kss.get(name).await.unwrap();
             let status = ks.status.unwrap_or_default();

@@ -8,6 +8,7 @@ mod externalsecret;
 mod externalsecret_aws;
 mod faults;
 mod flux;
+mod flux_overlay;
 mod flux_postbuild;
 mod flux_switch;
 mod hostile;

@@ -90,6 +90,8 @@ pub fn sync(ks: &Kustomization) -> Sync {
                 secret_ref: d.secret_ref.clone(),
             }),
             post_build: spec.post_build.clone(),
+            overlay: ks.overlay(),
+            common_metadata: spec.common_metadata.clone(),
             ..SyncSpec::default()
         },
     );
@@ -380,12 +382,12 @@ mod tests {
         let oci = ks(json!({"sourceRef": {"kind": "OCIRepository", "name": "r"},
                             "interval": "1m", "prune": true}));
         assert!(refusal(&oci).unwrap().contains("OCIRepository"));
-        let patched = ks(json!({"sourceRef": git, "interval": "1m", "prune": true,
-                                "patches": [], "images": []}));
+        let checked = ks(json!({"sourceRef": git, "interval": "1m", "prune": true,
+                                "healthChecks": [], "kubeConfig": {}, "patches": []}));
         assert!(
-            refusal(&patched)
+            refusal(&checked)
                 .unwrap()
-                .starts_with("spec.images, spec.patches not served")
+                .starts_with("spec.healthChecks, spec.kubeConfig not served")
         );
     }
 }

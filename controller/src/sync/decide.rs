@@ -24,7 +24,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
-use lockstep_api::flux::Kustomization;
+use lockstep_api::flux::{CommonMetadata, Kustomization};
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
@@ -193,6 +193,7 @@ async fn render_and_decrypt(
     let options = RenderOptions {
         owner: Some(owner(sync, ctx)),
         target_namespace: sync.spec.target_namespace.clone(),
+        overlay: sync.spec.overlay.clone(),
     };
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();
@@ -224,6 +225,9 @@ async fn render_and_decrypt(
                 .map_err(|message| Verdict::failed(Reason::BuildFailed, message, revision))?
         }
     };
+    if let Some(common) = &sync.spec.common_metadata {
+        common_metadata(&mut rendered.manifests, common, &owner(sync, ctx));
+    }
     // The reconcile's time budget for its CPU-bound part: a file that takes longer to
     // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
     let prepare = secrets::prepare(&ctx.shared.client, sync, rendered, substituted);
@@ -248,6 +252,46 @@ fn default_namespace(manifests: &mut [Manifest], namespace: &str) {
         if let Some(metadata) = manifest.object["metadata"].as_object_mut() {
             metadata.insert("namespace".into(), namespace.into());
         }
+    }
+}
+
+/// Sets the labels and annotations of `common` on every object, replacing its own under
+/// the same keys (a Flux Kustomization's `commonMetadata`, set after `postBuild` as Flux
+/// sets it). The owner's labels are kept: they say who holds the object.
+fn common_metadata(manifests: &mut [Manifest], common: &CommonMetadata, owner: &Owner) {
+    let owned = [Some(owner.mark.name_label), owner.mark.namespace_label];
+    let labels = || {
+        common
+            .labels
+            .iter()
+            .filter(|(key, _)| !owned.contains(&Some(key.as_str())))
+    };
+    for manifest in manifests.iter_mut() {
+        if let Some(metadata) = manifest.object["metadata"].as_object_mut() {
+            set_all(metadata, "labels", labels());
+            set_all(metadata, "annotations", common.annotations.iter());
+        }
+    }
+}
+
+/// Sets `entries` in the map `metadata.<field>`, created when missing.
+fn set_all<'a>(
+    metadata: &mut serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    entries: impl Iterator<Item = (&'a String, &'a String)>,
+) {
+    let mut entries = entries.peekable();
+    if entries.peek().is_none() {
+        return;
+    }
+    let map = metadata
+        .entry(field)
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    if !map.is_object() {
+        *map = serde_json::Value::Object(Default::default());
+    }
+    if let Some(map) = map.as_object_mut() {
+        map.extend(entries.map(|(key, value)| (key.clone(), value.as_str().into())));
     }
 }
 

@@ -4,14 +4,16 @@
 //! inventory ids, the same Ready reasons, applied as `kustomize-controller`, nothing
 //! recreated), follows Git (a change applied, a removal pruned), corrects drift and answers
 //! the `flux` CLI (`get`, `reconcile [--with-source]`, `suspend`, `resume`); then Lockstep
-//! stops and Flux takes the same cluster back, again without recreating anything.
+//! stops and Flux takes the same cluster back, again without recreating anything. A second
+//! Kustomization sets `namePrefix`, `commonMetadata`, `images` and `patches`: Lockstep's
+//! build of it is Flux's, to the resourceVersion.
 //!
 //! A control plane of its own: Flux's CRDs replace Lockstep's generated subset, which the
 //! other Flux test installs on the shared one.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PodTemplate, Secret};
 use k8s_openapi::api::rbac::v1::Role;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use lockstep_testenv::{ControlPlane, Flux, GitHttpServer, GitRepo, HttpAuth, flux_cli, need};
@@ -48,34 +50,43 @@ struct Cluster {
     repos: Api<DynamicObject>,
     configmaps: Api<ConfigMap>,
     roles: Api<Role>,
+    podtemplates: Api<PodTemplate>,
 }
 
 impl Cluster {
     async fn kustomization(&self) -> Value {
-        serde_json::to_value(self.kss.get("apps").await.unwrap()).unwrap()
+        self.kustomization_named("apps").await
+    }
+
+    async fn kustomization_named(&self, name: &str) -> Value {
+        serde_json::to_value(self.kss.get(name).await.unwrap()).unwrap()
     }
 
     async fn repository(&self) -> Value {
         serde_json::to_value(self.repos.get("repo").await.unwrap()).unwrap()
     }
 
-    /// Asks for a reconcile of both resources, as `flux reconcile` does.
+    /// Asks for a reconcile of every resource, as `flux reconcile` does.
     async fn request(&self, token: &str) {
         let patch =
             json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
-        for (api, name) in [(&self.repos, "repo"), (&self.kss, "apps")] {
+        for (api, name) in [
+            (&self.repos, "repo"),
+            (&self.kss, "apps"),
+            (&self.kss, "dressed"),
+        ] {
             api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .unwrap();
         }
     }
 
-    /// Waits until the Kustomization has handled request `token` and is Ready at `revision`;
-    /// panics with both statuses if it does not within two minutes.
-    async fn handled(&self, who: &str, token: &str, revision: &str) -> Value {
+    /// Waits until Kustomization `name` has handled request `token` and is Ready at
+    /// `revision`; panics with both statuses if it does not within two minutes.
+    async fn handled(&self, who: &str, name: &str, token: &str, revision: &str) -> Value {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
-            let ks = self.kustomization().await;
+            let ks = self.kustomization_named(name).await;
             let status = &ks["status"];
             if status["lastHandledReconcileAt"] == token
                 && status["lastAppliedRevision"] == revision
@@ -111,12 +122,18 @@ impl Cluster {
                 role.metadata,
             ));
         }
+        for template in self.podtemplates.list(&Default::default()).await.unwrap() {
+            metas.push((
+                format!("PodTemplate/{}", template.metadata.name.clone().unwrap()),
+                template.metadata,
+            ));
+        }
         for (key, meta) in metas {
             let labels = meta.labels.unwrap_or_default();
             if labels
                 .get("kustomize.toolkit.fluxcd.io/name")
                 .map(String::as_str)
-                != Some("apps")
+                != ks["metadata"]["name"].as_str()
             {
                 continue;
             }
@@ -262,6 +279,18 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
 
     let repo = git.create_repo("apps", None).unwrap();
     write_apps(&repo, "one", true);
+    repo.write(
+        "dressed/worker.yaml",
+        "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: worker}\ntemplate:\n  \
+         metadata: {labels: {app: worker}}\n  spec:\n    containers:\n    \
+         - {name: worker, image: 'registry.invalid/worker:1'}\n",
+    )
+    .unwrap();
+    repo.write(
+        "dressed/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: '1'}\n",
+    )
+    .unwrap();
     let first = format!("main@sha1:{}", repo.commit("web, extra, reader").unwrap());
 
     let secret = serde_json::from_value(json!({
@@ -305,6 +334,7 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         ),
         configmaps: Api::namespaced(client.clone(), &ns),
         roles: Api::namespaced(client.clone(), &ns),
+        podtemplates: Api::namespaced(client.clone(), &ns),
     };
     // As a user writes them for Flux: long intervals, so that every reconcile after the
     // first is one the test asks for.
@@ -336,12 +366,48 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         .patch("apps", &params, &Patch::Apply(&kustomization))
         .await
         .unwrap();
+    let dressed: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "dressed"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./dressed",
+                 "interval": "10m", "prune": true, "targetNamespace": ns,
+                 "namePrefix": "dressed-",
+                 "commonMetadata": {"labels": {"team": "a"}, "annotations": {"contact": "ops"}},
+                 "images": [{"name": "registry.invalid/worker", "newTag": "2"}],
+                 "patches": [
+                     {"patch": "- {op: add, path: /data/patched, value: 'yes'}\n",
+                      "target": {"kind": "ConfigMap", "name": "settings"}},
+                     {"patch": "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: worker}\n\
+                                template: {metadata: {labels: {patched: 'yes'}}}\n"},
+                 ]},
+    }))
+    .unwrap();
+    cluster
+        .kss
+        .patch("dressed", &params, &Patch::Apply(&dressed))
+        .await
+        .unwrap();
 
     // (a) Flux syncs the repository.
     let flux = need!(Flux::start(&plane, &ns).await);
     cluster.request("flux-1").await;
-    let by_flux = cluster.handled("Flux", "flux-1", &first).await;
+    let by_flux = cluster.handled("Flux", "apps", "flux-1", &first).await;
     let flux_applied = cluster.applied(&by_flux).await;
+    let dressed_by_flux = cluster.handled("Flux", "dressed", "flux-1", &first).await;
+    let flux_dressed = cluster.applied(&dressed_by_flux).await;
+    assert_eq!(
+        flux_dressed.objects.keys().collect::<Vec<_>>(),
+        ["ConfigMap/dressed-settings", "PodTemplate/dressed-worker"]
+    );
+    let settings = cluster.configmaps.get("dressed-settings").await.unwrap();
+    assert_eq!(settings.data.unwrap()["patched"], "yes");
+    assert_eq!(settings.metadata.labels.unwrap()["team"], "a");
+    let worker = cluster.podtemplates.get("dressed-worker").await.unwrap();
+    assert_eq!(worker.metadata.annotations.unwrap()["contact"], "ops");
+    let template = worker.template.unwrap();
+    assert_eq!(template.metadata.unwrap().labels.unwrap()["patched"], "yes");
+    let image = template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some("registry.invalid/worker:2"));
     assert_eq!(
         flux_applied.inventory,
         ids(&ns, &["extra", "reader", "web"])
@@ -376,12 +442,23 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     // (b) Lockstep takes over: the same objects untouched, the same inventory and reasons.
     cluster.request("lockstep-1").await;
     let lockstep = Controller::start_syncing(&plane, &ns, &["--flux=true"]).await;
-    let by_lockstep = cluster.handled("Lockstep", "lockstep-1", &first).await;
+    let by_lockstep = cluster
+        .handled("Lockstep", "apps", "lockstep-1", &first)
+        .await;
     let lockstep_applied = cluster.applied(&by_lockstep).await;
     assert_eq!(
         lockstep_applied, flux_applied,
         "Lockstep changed what Flux applied"
     );
+    let dressed_by_lockstep = cluster
+        .handled("Lockstep", "dressed", "lockstep-1", &first)
+        .await;
+    assert_eq!(
+        cluster.applied(&dressed_by_lockstep).await,
+        flux_dressed,
+        "Lockstep built namePrefix, commonMetadata, images or patches otherwise than Flux"
+    );
+    assert_eq!(ready(&dressed_by_lockstep), ready(&dressed_by_flux));
     assert_eq!(ready(&by_lockstep), flux_ready, "Ready as Flux words it");
     let repo_status = cluster.repository().await;
     assert_eq!(ready(&repo_status), flux_repo_ready);
@@ -525,7 +602,7 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     // (c) Flux takes the cluster back: nothing recreated, its inventory the same.
     cluster.request("flux-2").await;
     let flux = need!(Flux::start(&plane, &ns).await);
-    let by_flux = cluster.handled("Flux", "flux-2", &third).await;
+    let by_flux = cluster.handled("Flux", "apps", "flux-2", &third).await;
     let given_back = cluster.applied(&by_flux).await;
     assert_eq!(given_back.inventory, ids(&ns, &["reader", "web"]));
     assert_eq!(

@@ -710,9 +710,43 @@ async fn lockstep_crds_approle_and_bad_input() {
             .unwrap();
     }
 
+    // ClusterSecretStores limited by spec.conditions: by label selector, by regular
+    // expression, and one that leaves this namespace out.
+    let token = vault_store(json!({"tokenSecretRef":
+        {"name": "vault-token", "key": "token", "namespace": ns}}));
+    for (name, conditions) in [
+        (
+            format!("{ns}-by-label"),
+            json!([{"namespaces": ["elsewhere"]},
+                {"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name",
+                    "operator": "In", "values": ["x", ns]}]}}]),
+        ),
+        (
+            format!("{ns}-by-regex"),
+            json!([{"namespaceRegexes": ["^nothing$", format!("^{ns}$")]}]),
+        ),
+        (
+            format!("{ns}-denied"),
+            json!([{"namespaces": ["elsewhere"]},
+                {"namespaceSelector": {"matchLabels": {"team": "nobody"}}},
+                {"namespaceRegexes": ["^kube-"]}]),
+        ),
+    ] {
+        let object = json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": name}, "spec": {"provider": token, "conditions": conditions}});
+        store_api(true)
+            .create(&post, &serde_json::from_value(object).unwrap())
+            .await
+            .unwrap();
+    }
+
     let es_api: Api<ExternalSecret> = Api::namespaced(client.clone(), &ns);
     let password =
         json!([{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]);
+    let cluster = |name: String| {
+        json!({"secretStoreRef": {"name": name, "kind": "ClusterSecretStore"},
+        "data": password})
+    };
     let cases = [
         (
             "by-approle",
@@ -723,6 +757,9 @@ async fn lockstep_crds_approle_and_bad_input() {
             json!({"secretStoreRef": {"name": cluster_store, "kind": "ClusterSecretStore"},
             "dataFrom": [{"extract": {"key": "app"}}]}),
         ),
+        ("by-label", cluster(format!("{ns}-by-label"))),
+        ("by-regex", cluster(format!("{ns}-by-regex"))),
+        ("cluster-denied", cluster(format!("{ns}-denied"))),
         (
             "no-secret",
             json!({"secretStoreRef": {"name": "no-secret"}, "data": password}),
@@ -813,7 +850,7 @@ async fn lockstep_crds_approle_and_bad_input() {
     )
     .await;
     let log = controller.log();
-    for name in ["by-approle", "by-cluster-store"] {
+    for name in ["by-approle", "by-cluster-store", "by-label", "by-regex"] {
         assert_eq!(
             conditions[name].reason.as_deref(),
             Some("SecretSynced"),
@@ -827,6 +864,15 @@ async fn lockstep_crds_approle_and_bad_input() {
     assert_eq!(keys, ["api-key", "n", "user_name"]);
 
     let expected = [
+        (
+            "cluster-denied",
+            vec![
+                "spec.secretStoreRef",
+                "-denied",
+                "may not be used from namespace",
+                "spec.conditions",
+            ],
+        ),
         (
             "no-secret",
             vec![

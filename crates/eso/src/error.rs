@@ -43,6 +43,26 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A ClusterSecretStore whose `spec.conditions` do not include the ExternalSecret's
+    /// namespace.
+    #[error(
+        "spec.secretStoreRef: {store} may not be used from namespace {namespace} (its \
+         spec.conditions do not include it)"
+    )]
+    StoreNotAllowed {
+        /// The store named.
+        store: Store,
+        /// The ExternalSecret's namespace.
+        namespace: String,
+    },
+    /// The store's `spec.conditions` cannot be evaluated as written.
+    #[error("{store}: spec.conditions: {reason}")]
+    StoreConditions {
+        /// The store.
+        store: Store,
+        /// What is wrong.
+        reason: String,
+    },
     /// The store's provider is not one Lockstep implements.
     #[error(
         "{store}: spec.provider.{provider} is not supported by Lockstep yet (vault and aws are)"

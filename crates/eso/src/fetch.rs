@@ -12,6 +12,7 @@ use lockstep_api::external_secrets::{
 };
 
 use crate::aws::AwsStore;
+use crate::conditions;
 use crate::decode::{convert_keys, decode, validate_keys};
 use crate::error::{Error, Store};
 use crate::find;
@@ -106,11 +107,19 @@ pub async fn store_of(
             .await
             .map_err(read_error)?
             .map(|s| s.spec.provider),
-        StoreKind::ClusterSecretStore => Api::<ClusterSecretStore>::all(client.clone())
-            .get_opt(&reference.name)
-            .await
-            .map_err(read_error)?
-            .map(|s| s.spec.provider),
+        StoreKind::ClusterSecretStore => {
+            let found = Api::<ClusterSecretStore>::all(client.clone())
+                .get_opt(&reference.name)
+                .await
+                .map_err(read_error)?;
+            if let Some(cluster_store) = &found
+                && !conditions::allow(client, &store, &cluster_store.spec.conditions, &namespace)
+                    .await?
+            {
+                return Err(Error::StoreNotAllowed { store, namespace });
+            }
+            found.map(|s| s.spec.provider)
+        }
     };
     let provider = provider.ok_or_else(|| Error::StoreMissing {
         store: store.clone(),

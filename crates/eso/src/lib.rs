@@ -19,6 +19,7 @@
 //! are the controller's (`lockstep-controller`, module `externalsecret`).
 
 pub mod aws;
+mod conditions;
 mod credentials;
 pub mod decode;
 pub mod error;

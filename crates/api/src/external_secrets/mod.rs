@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 
 pub use store::{
     AwsAuth, AwsAuthSecretRef, AwsProvider, AwsServiceKind, ClusterSecretStore,
-    ClusterSecretStoreSpec, SecretKeySelector, SecretStore, SecretStoreProvider, SecretStoreSpec,
-    VaultAppRole, VaultAuthSpec, VaultKvVersion, VaultProvider,
+    ClusterSecretStoreCondition, ClusterSecretStoreSpec, NamespaceSelector, SecretKeySelector,
+    SecretStore, SecretStoreProvider, SecretStoreSpec, SelectorRequirement, VaultAppRole,
+    VaultAuthSpec, VaultKvVersion, VaultProvider,
 };
 
 mod store;

@@ -46,6 +46,77 @@ pub struct ClusterSecretStoreSpec {
     pub controller: Option<String>,
     /// The provider: exactly one field.
     pub provider: SecretStoreProvider,
+    /// The namespaces whose ExternalSecrets may use this store: any condition that
+    /// matches allows; none given allows every namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ClusterSecretStoreCondition>,
+}
+
+/// One `spec.conditions` entry: namespaces chosen by labels, by name or by regular
+/// expression.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSecretStoreCondition {
+    /// Namespaces whose labels match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<NamespaceSelector>,
+    /// Namespaces by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Namespaces whose name matches one of these regular expressions (anywhere in it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_regexes: Vec<String>,
+}
+
+/// A Kubernetes label selector over Namespaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    /// Labels that must all be present with these values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    /// Requirements that must all hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<SelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SelectorRequirement {
+    /// The label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// The values for `In` and `NotIn`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+impl NamespaceSelector {
+    /// The selector in the API's query form (`app=web,tier in (a,b),!legacy`), which the
+    /// API server then evaluates with Kubernetes' own rules.
+    ///
+    /// # Errors
+    /// The operator, when it is not one of the four.
+    pub fn to_query(&self) -> Result<String, String> {
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for requirement in &self.match_expressions {
+            let key = &requirement.key;
+            let values = requirement.values.join(",");
+            parts.push(match requirement.operator.as_str() {
+                "In" => format!("{key} in ({values})"),
+                "NotIn" => format!("{key} notin ({values})"),
+                "Exists" => key.clone(),
+                "DoesNotExist" => format!("!{key}"),
+                other => return Err(other.to_owned()),
+            });
+        }
+        Ok(parts.join(","))
+    }
 }
 
 /// A store's provider. Vault and AWS are implemented; any other is kept by name in `other`.

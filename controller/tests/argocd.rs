@@ -10,7 +10,7 @@
 
 use crate::support;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PodTemplate, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use lockstep_api::argocd::{
     AppProject, Application, ApplicationConditionType, ApplicationSpec, HealthCode, INSTANCE_LABEL,
@@ -363,4 +363,135 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         configmaps.get_opt("manual").await.unwrap().is_some(),
         "deleted without the finalizer, its objects stay"
     );
+}
+
+/// `spec.source.kustomize` written into the kustomization at the path, as
+/// `argocd-repo-server` does before `kustomize build`: the Application's prefix and suffix
+/// replace the file's, its image tag is merged with the file's `newName`, its patch and
+/// component are added (a missing component ignored); unserved kustomize fields and an
+/// image `kustomize edit set image` would refuse are refused by name, nothing applied.
+#[tokio::test]
+async fn kustomize_options_are_built_as_argo_cd_builds_them() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-kustomize").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("kustomized", None).unwrap();
+    let kustomization = "resources: [settings.yaml, runner.yaml]\nnamePrefix: file-\n\
+                         images: [{name: worker, newName: registry.example/worker}]\n";
+    repo.write("overlay/kustomization.yaml", kustomization)
+        .unwrap();
+    repo.write(
+        "overlay/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {v: git, x: drop}\n",
+    )
+    .unwrap();
+    repo.write(
+        "overlay/runner.yaml",
+        "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: runner}\ntemplate:\n  \
+         spec: {containers: [{name: w, image: \"worker:1\"}]}\n",
+    )
+    .unwrap();
+    repo.write(
+        "components/extra/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [extra.yaml]\n",
+    )
+    .unwrap();
+    repo.write("components/extra/extra.yaml", cm("extra", "component", ""))
+        .unwrap();
+    let head = repo.commit("kustomized").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let params = PatchParams::apply("argocd-tests").force();
+    let application = |name: &str, kustomize: serde_json::Value| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name},
+            "spec": {"project": "default",
+                     "source": {"repoURL": url, "path": "overlay", "kustomize": kustomize},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": ns},
+                     "syncPolicy": {"automated": {"prune": true}}},
+        })
+    };
+    let kustomize = json!({
+        "namePrefix": "argo-", "nameSuffix": "-v1", "namespace": ns,
+        "images": ["worker:2"],
+        "patches": [{"patch": "- op: remove\n  path: /data/x",
+                     "target": {"kind": "ConfigMap", "name": "settings"}}],
+        "components": ["../components/extra", "../components/missing"],
+        "ignoreMissingComponents": true,
+    });
+    let app = application("kustomized", kustomize);
+    apps.patch("kustomized", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    let bad_image = application("bad-image", json!({"images": ["worker:3", "nginx"]}));
+    apps.patch("bad-image", &params, &Patch::Apply(&bad_image))
+        .await
+        .unwrap();
+    let labels = application(
+        "labels",
+        json!({"commonLabels": {"team": "a"}, "replicas": []}),
+    );
+    apps.patch("labels", &params, &Patch::Apply(&labels))
+        .await
+        .unwrap();
+
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    eventually("the kustomized Application to be Synced", async || {
+        synced_at(&apps.get("kustomized").await.unwrap(), &head)
+    })
+    .await;
+    let app = apps.get("kustomized").await.unwrap();
+    assert_eq!(
+        names(&app),
+        ["argo-extra-v1", "argo-runner-v1", "argo-settings-v1"]
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let settings = configmaps.get("argo-settings-v1").await.unwrap();
+    let data = settings.data.unwrap();
+    assert_eq!(data.get("v").map(String::as_str), Some("git"));
+    assert!(
+        !data.contains_key("x"),
+        "the patch was not applied: {data:?}"
+    );
+    assert_eq!(
+        settings.metadata.labels.unwrap()[INSTANCE_LABEL],
+        "kustomized"
+    );
+    let extra = configmaps.get("argo-extra-v1").await.unwrap();
+    assert_eq!(extra.data.unwrap()["v"], "component");
+    let templates: Api<PodTemplate> = Api::namespaced(client.clone(), &ns);
+    let runner = templates.get("argo-runner-v1").await.unwrap();
+    let containers = runner.template.unwrap().spec.unwrap().containers;
+    assert_eq!(
+        containers[0].image.as_deref(),
+        Some("registry.example/worker:2")
+    );
+    for unprefixed in ["settings", "file-settings", "argo-settings"] {
+        assert!(configmaps.get_opt(unprefixed).await.unwrap().is_none());
+    }
+
+    let invalid = ApplicationConditionType::InvalidSpecError;
+    eventually("the unreadable image to be refused by place", async || {
+        let app = apps.get("bad-image").await.unwrap();
+        refused(&app, invalid, "spec.source.kustomize.images[1] \"nginx\"")
+    })
+    .await;
+    eventually(
+        "unserved kustomize fields to be refused by name",
+        async || {
+            let app = apps.get("labels").await.unwrap();
+            refused(
+                &app,
+                invalid,
+                "spec.source.kustomize.commonLabels, spec.source.kustomize.replicas",
+            )
+        },
+    )
+    .await;
 }

@@ -99,6 +99,10 @@ pub fn refusal(app: &Application) -> Option<String> {
             if fields.len() == 1 { "it" } else { "them" }
         ));
     }
+    let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
+    if let Some(Err(err)) = kustomize.map(super::kustomize::overlay) {
+        return Some(err.to_string());
+    }
     let destination = &spec.destination;
     let in_cluster = match (&destination.server, &destination.name) {
         (Some(server), None) => server.trim_end_matches('/') == IN_CLUSTER_SERVER,
@@ -202,6 +206,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
     let spec = &app.spec;
     let automated = automated(app);
     let requested = app.operation.as_ref().and_then(|o| o.sync.as_ref());
+    let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
     let prune =
         requested.is_some_and(|s| s.prune) || automated.is_some_and(|a| a.prune == Some(true));
     let mut sync = Sync::new(
@@ -223,6 +228,10 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
             },
             wait: true,
             default_namespace: spec.destination.namespace.clone(),
+            target_namespace: kustomize
+                .and_then(|k| k.namespace.clone())
+                .filter(|n| !n.is_empty()),
+            overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
             ..SyncSpec::default()
         },
     );

@@ -12,6 +12,7 @@
 //! is applied.
 
 pub mod convert;
+mod kustomize;
 mod project;
 mod repository;
 

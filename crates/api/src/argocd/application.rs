@@ -67,8 +67,10 @@ pub struct ApplicationSource {
     /// Options of a plain directory of manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectoryOptions>,
-    /// Every other field (`chart`, `helm`, `kustomize`, `plugin`, `ref`, …), refused by
-    /// name.
+    /// Kustomize options, written into the kustomization at `path` before it is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<KustomizeOptions>,
+    /// Every other field (`chart`, `helm`, `plugin`, `ref`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -84,6 +86,59 @@ pub struct DirectoryOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurse: Option<bool>,
     /// Every other field (`include`, `exclude`, `jsonnet`), refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// Argo CD's `kustomize` source options: what `argocd-repo-server` writes into the
+/// kustomization at the path (`kustomize edit set nameprefix`, `set image`, `add
+/// component`, the `patches` appended) before `kustomize build`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct KustomizeOptions {
+    /// Replaces the kustomization's `namePrefix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_prefix: Option<String>,
+    /// Replaces the kustomization's `nameSuffix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_suffix: Option<String>,
+    /// Images in `kustomize edit set image` form: `name=newName:tag`, `name:tag`,
+    /// `name@digest`, `name=newName`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Sets the namespace of every namespaced object (`kustomize edit set namespace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Added after the kustomization's own `patches`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<KustomizePatch>,
+    /// Added after the kustomization's own `components`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// Leave out a component whose folder does not exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_components: bool,
+    /// Every other field (`commonLabels`, `commonAnnotations`, `replicas`, `version`, …),
+    /// refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// One of Argo CD's kustomize `patches`: an inline patch and the objects it applies to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct KustomizePatch {
+    /// A strategic-merge patch (YAML object) or a JSON 6902 patch (YAML list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// The objects to patch; unset, the ones the strategic-merge patch names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::flux::Selector>,
+    /// Every other field (`path`, `options`), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -193,6 +248,16 @@ impl Application {
             fields.extend(named("spec.source", &source.unserved));
             if let Some(directory) = &source.directory {
                 fields.extend(named("spec.source.directory", &directory.unserved));
+            }
+            if let Some(kustomize) = &source.kustomize {
+                fields.extend(named("spec.source.kustomize", &kustomize.unserved));
+                for (i, patch) in kustomize.patches.iter().enumerate() {
+                    let prefix = format!("spec.source.kustomize.patches[{i}]");
+                    fields.extend(named(&prefix, &patch.unserved));
+                    if patch.patch.is_none() {
+                        fields.push(format!("{prefix} without patch"));
+                    }
+                }
             }
         }
         if let Some(policy) = &spec.sync_policy {
@@ -452,7 +517,9 @@ mod tests {
                 "project": "default",
                 "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
                            "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"]},
-                           "directory": {"recurse": true, "jsonnet": {}}},
+                           "directory": {"recurse": true, "jsonnet": {}},
+                           "kustomize": {"namePrefix": "a-", "commonLabels": {"t": "a"},
+                                         "patches": [{"patch": "{}"}, {"path": "p.yaml"}]}},
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
                 "syncPolicy": {"automated": {"prune": true, "allowEmpty": true},
                                "retry": {"limit": 2}},
@@ -467,6 +534,9 @@ mod tests {
                 "spec.ignoreDifferences",
                 "spec.source.helm",
                 "spec.source.directory.jsonnet",
+                "spec.source.kustomize.commonLabels",
+                "spec.source.kustomize.patches[1].path",
+                "spec.source.kustomize.patches[1] without patch",
                 "spec.syncPolicy.retry",
                 "spec.syncPolicy.automated.allowEmpty",
             ]

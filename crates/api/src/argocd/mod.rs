@@ -19,8 +19,8 @@ mod project;
 pub use application::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationDestination,
     ApplicationSource, ApplicationSpec, ApplicationStatus, Automated, DirectoryOptions, HealthCode,
-    HealthStatus, Operation, OperationPhase, OperationState, ResourceStatus, SyncCode, SyncInfo,
-    SyncOperation, SyncPolicy, SyncResult, application_crd,
+    HealthStatus, KustomizeOptions, KustomizePatch, Operation, OperationPhase, OperationState,
+    ResourceStatus, SyncCode, SyncInfo, SyncOperation, SyncPolicy, SyncResult, application_crd,
 };
 pub use project::{AppProject, AppProjectSpec, ProjectDestination};
 

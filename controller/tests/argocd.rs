@@ -101,6 +101,8 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     install_argocd_crds(&client).await;
     let repo = git.create_repo("guestbook", None).unwrap();
     repo.write("apps/web.yaml", cm("web", "git", "")).unwrap();
+    repo.write("apps/tracked.yaml", cm("tracked", "git", ""))
+        .unwrap();
     repo.write("apps/extra.yaml", cm("extra", "git", ""))
         .unwrap();
     let keep = cm(
@@ -119,6 +121,20 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let web_uid = applied_by_argocd(&configmaps, "web").await;
     applied_by_argocd(&configmaps, "gone").await;
+    // Argo CD with annotation tracking: no label, a tracking-id naming the object.
+    let tracked: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "tracked", "annotations": {
+            "argocd.argoproj.io/tracking-id": format!("guestbook:/ConfigMap:{ns}/tracked")}},
+        "data": {"v": "argocd"},
+    }))
+    .unwrap();
+    let tracked_uid = configmaps
+        .create(&PostParams::default(), &tracked)
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
     let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
     let params = PatchParams::apply("argocd-tests").force();
     let application = |name: &str, path: &str, policy: serde_json::Value| {
@@ -149,7 +165,8 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     );
     let argocd_status = json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "status": {"resources": [resource(&ns, "gone"), resource(&ns, "web")],
+        "status": {"resources": [resource(&ns, "gone"), resource(&ns, "tracked"),
+                                 resource(&ns, "web")],
                    "sync": {"status": "Synced", "revision": "0000000"}},
     });
     let status_params = PatchParams::apply("argocd-application-controller").force();
@@ -167,7 +184,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     )
     .await;
     let app = apps.get("guestbook").await.unwrap();
-    assert_eq!(names(&app), ["extra", "keep", "web"]);
+    assert_eq!(names(&app), ["extra", "keep", "tracked", "web"]);
     let status = app.status.unwrap();
     assert!(status.conditions.is_empty(), "{:?}", status.conditions);
     let state = status.operation_state.unwrap();
@@ -182,6 +199,13 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     assert_eq!(labels[INSTANCE_LABEL], "guestbook");
     assert!(!labels.contains_key("lockstep.dev/name"), "{labels:?}");
     assert!(configmaps.get_opt("gone").await.unwrap().is_none());
+    let tracked = configmaps.get("tracked").await.unwrap();
+    assert_eq!(
+        tracked.metadata.uid.unwrap(),
+        tracked_uid,
+        "tracked was recreated"
+    );
+    assert_eq!(tracked.data.unwrap()["v"], "git");
 
     // Drift is healed (selfHeal).
     let drift = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "drifted"}});
@@ -206,7 +230,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     eventually("extra to be pruned at the second commit", async || {
         let app = apps.get("guestbook").await.unwrap();
         synced_at(&app, &second)
-            && names(&app) == ["web"]
+            && names(&app) == ["tracked", "web"]
             && configmaps.get_opt("extra").await.unwrap().is_none()
     })
     .await;

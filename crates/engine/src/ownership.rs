@@ -21,6 +21,10 @@
 //! of that name in any namespace lists the object in its `status.resources`. The label is
 //! common outside Argo CD too (Helm sets it to the release name); such a claim is read once
 //! per apply and, with no Application of that name listing the object, holds nothing.
+//! Argo CD's annotation tracking, `argocd.argoproj.io/tracking-id:
+//! <app>:<group>/<kind>:<namespace>/<name>`, is read as the same claim when it names the
+//! object it is on (Argo CD ignores a tracking id copied onto another object, and so does
+//! this check).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -136,6 +140,30 @@ impl Claim {
         let labels = object["metadata"]["labels"].as_object()?;
         let text = |key: &str| labels.get(key)?.as_str().map(str::to_owned);
         MARKS.iter().find_map(|&mark| Self::of(mark, text))
+    }
+
+    /// The claim Argo CD's tracking-id annotation makes on the live object `entry`, if it
+    /// is there and names that object.
+    pub fn of_tracking_id(
+        annotations: Option<&BTreeMap<String, String>>,
+        entry: &InventoryEntry,
+    ) -> Option<Self> {
+        let value = annotations?.get(argocd::TRACKING_ID_ANNOTATION)?;
+        let (app, object) = value.split_once(':')?;
+        let (group_kind, namespace_name) = object.split_once(':')?;
+        let (group, kind) = group_kind.split_once('/')?;
+        let (namespace, name) = namespace_name.split_once('/')?;
+        let same = group == entry.group
+            && kind == entry.kind
+            && namespace == entry.namespace
+            && name == entry.name;
+        // `<namespace>_<app>` outside Argo CD's namespace; names cannot hold `_`.
+        let app = app.rsplit_once('_').map_or(app, |(_, app)| app);
+        (same && !app.is_empty()).then(|| Self {
+            mark: &ARGOCD,
+            namespace: String::new(),
+            name: app.to_owned(),
+        })
     }
 
     /// The claims a live object's labels make, one per mark that is present.
@@ -381,6 +409,36 @@ mod tests {
         let half = BTreeMap::from([(OWNER_NAME_LABEL.to_owned(), "shop".to_owned())]);
         assert!(Claim::of_live(Some(&half)).is_empty());
         assert!(Claim::of_live(None).is_empty());
+        let entry = InventoryEntry {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "web".into(),
+            name: "settings".into(),
+        };
+        let tracked = |value: &str| {
+            let annotations =
+                BTreeMap::from([(argocd::TRACKING_ID_ANNOTATION.to_owned(), value.to_owned())]);
+            Claim::of_tracking_id(Some(&annotations), &entry)
+        };
+        let guestbook = Claim {
+            mark: &ARGOCD,
+            namespace: String::new(),
+            name: "guestbook".into(),
+        };
+        assert_eq!(
+            tracked("guestbook:/ConfigMap:web/settings"),
+            Some(guestbook.clone())
+        );
+        assert_eq!(
+            tracked("apps_guestbook:/ConfigMap:web/settings"),
+            Some(guestbook)
+        );
+        assert_eq!(tracked("guestbook:/ConfigMap:web/other"), None, "copied");
+        assert_eq!(tracked("guestbook:apps/ConfigMap:web/settings"), None);
+        assert_eq!(tracked("guestbook"), None);
+        assert_eq!(tracked(":/ConfigMap:web/settings"), None);
+        assert_eq!(Claim::of_tracking_id(None, &entry), None);
         let desired = serde_json::json!({"metadata": {"labels": {
             OWNER_NAME_LABEL: "shop", OWNER_NAMESPACE_LABEL: "gitops"}}});
         assert_eq!(

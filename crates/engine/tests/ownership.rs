@@ -9,7 +9,8 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, PostParams};
+use lockstep_api::argocd;
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect, apply};
 use lockstep_engine::inventory::{self, write_apply};
 use lockstep_engine::ownership::Holder;
@@ -314,4 +315,76 @@ async fn protected_namespaces_and_labels_are_never_written_nor_pruned() {
     assert_eq!(pruned.skipped.len(), 1, "{pruned:?}");
     assert_eq!(pruned.skipped[0].1, SkipReason::Protected);
     assert!(secrets.get_opt("key").await.unwrap().is_some());
+}
+
+/// Argo CD's annotation tracking (`argocd.argoproj.io/tracking-id`, no label) is read as a
+/// claim: an object an Application lists under it is refused to another owner, and
+/// reported as that Application's; the same annotation copied onto another object claims
+/// nothing.
+#[tokio::test]
+async fn argo_cd_tracking_id_is_a_claim() {
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("own-tracking").await.unwrap();
+    lockstep_testenv::manifests::apply_yaml(
+        &client,
+        include_str!("../../../deploy/crds/argoproj.io_applications.yaml"),
+    )
+    .await
+    .unwrap();
+    // Argo CD's Application CRD has no status subresource: status goes with the object.
+    let application = serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "legacy", "namespace": ns},
+        "spec": {"project": "default", "destination": {"namespace": ns}},
+        "status": {"resources": [{"version": "v1", "kind": "ConfigMap",
+                                  "namespace": ns, "name": "tracked"}]},
+    });
+    lockstep_testenv::manifests::apply_yaml(&client, &application.to_string())
+        .await
+        .unwrap();
+    let tracking = format!("legacy:/ConfigMap:{ns}/tracked");
+    let configmaps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    for name in ["tracked", "copied"] {
+        let object: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name,
+                         "annotations": {argocd::TRACKING_ID_ANNOTATION: tracking}},
+            "data": {"v": "argocd"},
+        }))
+        .unwrap();
+        configmaps
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tracked.yaml", &cm("tracked", "lockstep"));
+    let manifests = rendered(dir.path(), &owner("mine", &ns), &ns);
+    let err = apply(&client, &manifests, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    let ApplyError::Owned { conflicts } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        conflicts[0].holder,
+        Holder::Application {
+            namespace: ns.clone(),
+            name: "legacy".into()
+        }
+    );
+    let tracked = configmaps.get("tracked").await.unwrap();
+    assert_eq!(tracked.data.unwrap()["v"], "argocd");
+
+    // The annotation on an object it does not name is no claim: adopted.
+    let other = tempfile::tempdir().unwrap();
+    write(other.path(), "copied.yaml", &cm("copied", "lockstep"));
+    let manifests = rendered(other.path(), &owner("mine", &ns), &ns);
+    apply(&client, &manifests, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        labels_and_value(&client, &ns, "copied").await,
+        ("mine".into(), "lockstep".into())
+    );
 }

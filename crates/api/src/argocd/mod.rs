@@ -30,6 +30,10 @@ pub const GROUP: &str = "argoproj.io";
 pub const VERSION: &str = "v1alpha1";
 /// Argo CD's default tracking label: the name of the Application that applied an object.
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Argo CD's annotation tracking (`application.resourceTrackingMethod: annotation`):
+/// `<app>:<group>/<kind>:<namespace>/<name>`, the app written `<namespace>_<app>` when the
+/// Application is outside Argo CD's own namespace.
+pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 /// Per-object sync options; `Prune=false` keeps an object from being pruned.
 pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
 /// The sync option, in [`SYNC_OPTIONS_ANNOTATION`], that keeps an object from being pruned.

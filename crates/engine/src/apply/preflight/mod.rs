@@ -361,12 +361,18 @@ impl<'a> Preflight<'a> {
                 rule: rule.clone(),
             });
         }
-        let claims = Claim::of_live(labels);
+        let entry = target.entry();
+        let mut claims = Claim::of_live(labels);
+        let annotations = live.metadata.annotations.as_ref();
+        if let Some(tracked) = Claim::of_tracking_id(annotations, &entry)
+            && !claims.contains(&tracked)
+        {
+            claims.push(tracked);
+        }
         let ours = Claim::of_desired(body);
         if claims.iter().all(|c| Some(c) == ours.as_ref()) {
             return Ok(None);
         }
-        let entry = target.entry();
         match self.holders.holder(&entry, &claims, ours.as_ref()).await {
             None => Ok(None),
             Some(holder) if self.options.force_ownership => Ok(Some(holder)),

@@ -27,6 +27,7 @@
 //! or resolved values, only the HTTP code, reason and field paths are kept, never the
 //! message ([`api_message`]).
 
+mod drift;
 mod message;
 mod order;
 mod preflight;

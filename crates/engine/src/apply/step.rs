@@ -8,6 +8,7 @@ use tracing::debug;
 
 use lockstep_api::FORCE_ANNOTATION;
 
+use super::drift;
 use super::resolve::Target;
 use super::{Action, ApplyError, ApplyOptions, api_message};
 
@@ -94,7 +95,9 @@ pub(super) fn decide(
 ) -> Result<Step, ApplyError> {
     match (&probe.dry_run, &probe.live) {
         (DryRun::Merged(_), None) => Ok(Step::Create),
-        (DryRun::Merged(merged), Some(live)) if drifted(live, merged) => Ok(Step::Configure),
+        (DryRun::Merged(merged), Some(live)) if !drift::paths(live, merged).is_empty() => {
+            Ok(Step::Configure)
+        }
         (DryRun::Merged(_), Some(_)) => Ok(Step::Unchanged),
         (DryRun::Immutable(fields), live) => {
             let annotated =
@@ -191,22 +194,6 @@ async fn recreate(
         }
     }
     patch(target, params, body).await
-}
-
-/// Whether the dry-run result differs from the live object where we care: labels,
-/// annotations, and everything but `metadata` and `status`.
-fn drifted(live: &DynamicObject, merged: &DynamicObject) -> bool {
-    live.metadata.labels != merged.metadata.labels
-        || live.metadata.annotations != merged.metadata.annotations
-        || strip_status(&live.data) != strip_status(&merged.data)
-}
-
-fn strip_status(data: &Value) -> Value {
-    let mut data = data.clone();
-    if let Some(map) = data.as_object_mut() {
-        map.remove("status");
-    }
-    data
 }
 
 fn annotated_force(body: &Value) -> bool {

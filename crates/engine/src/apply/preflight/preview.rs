@@ -6,6 +6,7 @@ use serde_json::Value;
 use lockstep_api::InventoryEntry;
 
 use super::super::Action;
+use super::super::drift;
 use super::super::step::Step;
 use super::{Item, Preflight};
 use crate::ownership::Holder;
@@ -28,6 +29,10 @@ pub struct Preview {
     pub merged: Value,
     /// The owner it is taken from, when take-over was asked for.
     pub taken_from: Option<Holder>,
+    /// For an object the apply changes (`Configured`): the field paths where the live
+    /// object differs from what the apply leaves (`spec.replicas`, `data.password`), never
+    /// their values. Empty otherwise.
+    pub drift: Vec<String>,
 }
 
 impl std::fmt::Debug for Preview {
@@ -37,6 +42,7 @@ impl std::fmt::Debug for Preview {
             .field("action", &self.action)
             .field("checked", &self.checked)
             .field("taken_from", &self.taken_from)
+            .field("drift", &self.drift)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +68,10 @@ impl Preflight<'_> {
                         _ => p.body.clone(),
                     },
                     taken_from: p.taken_from.clone(),
+                    drift: match (&p.live, &p.merged, p.step) {
+                        (Some(live), Some(merged), Step::Configure) => drift::paths(live, merged),
+                        _ => Vec::new(),
+                    },
                 },
                 Item::Deferred(d) => Preview {
                     object: item.entry(),
@@ -74,6 +84,7 @@ impl Preflight<'_> {
                     live: value(d.live.as_ref()),
                     merged: d.manifest.object.clone(),
                     taken_from: None,
+                    drift: Vec::new(),
                 },
             })
             .collect()

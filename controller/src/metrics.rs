@@ -35,7 +35,7 @@ pub struct KindLabels {
     pub kind: String,
 }
 
-/// Labels of `lockstep_ready`.
+/// Labels of `lockstep_ready` and `lockstep_drifted_objects`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
     /// `Sync` or `GitSource`.
@@ -84,6 +84,8 @@ pub struct Metrics {
     pub reconcile_duration: Family<KindLabels, Histogram>,
     /// 1 when the object's `Ready` condition is True, 0 otherwise.
     pub ready: Family<ObjectLabels, Gauge>,
+    /// How many of a Sync's objects differ from its applied revision (without `selfHeal`).
+    pub drifted_objects: Family<ObjectLabels, Gauge>,
     /// Webhooks received, by Receiver and outcome.
     pub webhooks: Family<WebhookLabels, Counter>,
     /// One per reconcile.
@@ -112,6 +114,12 @@ impl Default for Metrics {
             "1 when the object's Ready condition is True, else 0",
             ready.clone(),
         );
+        let drifted_objects = Family::<ObjectLabels, Gauge>::default();
+        lockstep.register(
+            "drifted_objects",
+            "How many of a Sync's objects differ from its applied revision (selfHeal off)",
+            drifted_objects.clone(),
+        );
         let webhooks = Family::<WebhookLabels, Counter>::default();
         lockstep.register(
             "webhooks",
@@ -137,6 +145,7 @@ impl Default for Metrics {
             registry: root,
             reconcile_duration,
             ready,
+            drifted_objects,
             webhooks,
             unseal_requests,
             unseal_errors,
@@ -183,6 +192,17 @@ impl Metrics {
                 name: name.into(),
             })
             .set(i64::from(ready));
+    }
+
+    /// Records how many of a Sync's objects drifted.
+    pub fn drifted(&self, kind: &str, namespace: &str, name: &str, objects: usize) {
+        self.drifted_objects
+            .get_or_create(&ObjectLabels {
+                kind: kind.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .set(i64::try_from(objects).unwrap_or(i64::MAX));
     }
 
     /// Counts a webhook to Receiver `namespace/name` (empty: none) by outcome.

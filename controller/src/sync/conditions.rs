@@ -13,6 +13,9 @@ pub const HEALTHY: &str = "Healthy";
 pub const STALLED: &str = "Stalled";
 /// `Reconciling`: waiting on something that resolves by itself (a dependency, a source).
 pub const RECONCILING: &str = "Reconciling";
+/// `Drifted`: without `selfHeal`, live objects differ from the applied revision (which
+/// objects and field paths, never values); removed once they agree again.
+pub const DRIFTED: &str = "Drifted";
 
 /// A condition or event reason, spelled as on the wire: [`Reason`] for a Sync,
 /// [`SourceReason`] for a GitSource. [`set`] and [`super::status::publish`] take one, so
@@ -58,6 +61,12 @@ pub enum Reason {
     DecryptionFailed,
     /// A Vault or KMS reference did not resolve.
     ReferenceFailed,
+    /// Live objects differ from the applied revision (the `Drifted` condition, an event).
+    DriftDetected,
+    /// The drift reported before is gone (an event).
+    DriftResolved,
+    /// `selfHeal` reverted drift (an event).
+    DriftCorrected,
 }
 
 impl WireReason for Reason {
@@ -79,6 +88,9 @@ impl WireReason for Reason {
             Self::BuildFailed => "BuildFailed",
             Self::DecryptionFailed => "DecryptionFailed",
             Self::ReferenceFailed => "ReferenceFailed",
+            Self::DriftDetected => "DriftDetected",
+            Self::DriftResolved => "DriftResolved",
+            Self::DriftCorrected => "DriftCorrected",
         }
     }
 }
@@ -214,7 +226,7 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
 }
 
 fn order(type_: &str) -> usize {
-    [READY, HEALTHY, RECONCILING, STALLED]
+    [READY, HEALTHY, RECONCILING, STALLED, DRIFTED]
         .iter()
         .position(|t| *t == type_)
         .unwrap_or(usize::MAX)

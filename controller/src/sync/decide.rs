@@ -3,8 +3,10 @@
 //! plan (`manual`), check health, and record what happened ([`super::record`]).
 //!
 //! - A revision already applied is not applied again unless `selfHeal` is on (then every
-//!   interval's dry-run finds and reverts drift), the spec changed, the last attempt
-//!   failed, or a reconcile was requested (`lockstep.dev/requestedAt`).
+//!   interval's dry-run finds and reverts drift, named in an event), the spec changed, the
+//!   last attempt failed, or a reconcile was requested (`lockstep.dev/requestedAt`).
+//!   Without `selfHeal` (`mode: auto`) every interval still renders and dry-runs it, and
+//!   reports what drifted ([`super::drift`]) without writing.
 //! - Health is looked at, not waited for: while objects roll out the Sync says
 //!   `Progressing` and looks again in a second, so a slow rollout never holds a worker
 //!   that other Syncs need. The timeout counts from when it started progressing.
@@ -37,6 +39,7 @@ use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
 
 use super::conditions::{self, READY, Reason, WireReason};
+use super::drift::{Drift, Report};
 use super::front::Front;
 use super::health::check_health;
 use super::reconcile::source_of;
@@ -58,28 +61,83 @@ pub(super) async fn decide(
         Err(verdict) => return Ok(verdict),
     };
     let revision = artifact.revision.clone();
-    if let Some(verdict) = unchanged(sync, ctx, &client, &status, &revision, timeout).await {
+    if let Some(verdict) = rolling_out(sync, ctx, &client, &status, &revision, timeout).await {
         return Ok(verdict);
+    }
+    let pass = pass(sync, ctx, &status, &revision);
+    // Left as applied: a failed drift check must not fail the Sync, or its next
+    // reconcile would apply (and so revert what it was only to report).
+    let idle = |revision: String, status: SyncStatus| {
+        let health = Health::Unchecked;
+        let inventory = status.inventory;
+        applied(
+            revision,
+            "no change".into(),
+            false,
+            inventory,
+            health,
+            Report::Unknown,
+        )
+    };
+    if pass == Pass::Skip {
+        return Ok(idle(revision, status));
     }
     let prepared = match render_and_decrypt(sync, ctx, &artifact, &revision, timeout).await {
         Ok(prepared) => prepared,
+        Err(verdict) if pass == Pass::Report => {
+            drift_unchecked(sync, &verdict);
+            return Ok(idle(revision, status));
+        }
         Err(verdict) => return Ok(verdict),
     };
     let options = run_options(sync, ctx, &status, timeout);
     let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,
-        Err(err) => return Ok(refused(&err, &prepared.redactor, &revision)),
+        Err(err) => {
+            let verdict = refused(&err, &prepared.redactor, &revision);
+            if pass == Pass::Report {
+                drift_unchecked(sync, &verdict);
+                return Ok(idle(revision, status));
+            }
+            return Ok(verdict);
+        }
     };
+    if pass == Pass::Report {
+        let drift = Report::Found(Drift::of(&checked.previews()));
+        let (summary, health) = ("no change".into(), Health::Unchecked);
+        return Ok(applied(
+            revision,
+            summary,
+            false,
+            status.inventory,
+            health,
+            drift,
+        ));
+    }
     let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
     if sync.spec.mode == SyncMode::Manual && !approved {
         let plan = checked.plan(&revision);
         if plan.changes.is_empty() {
             let summary = "in sync, nothing to approve".into();
             let health = Health::Unchecked;
-            return Ok(applied(revision, summary, false, status.inventory, health));
+            let drift = Report::Unknown;
+            return Ok(applied(
+                revision,
+                summary,
+                false,
+                status.inventory,
+                health,
+                drift,
+            ));
         }
         return Ok(Verdict::Planned(plan));
     }
+    // Healing a revision applied already reverts whatever it writes; after a new revision
+    // (or spec, or request) the cluster simply matches it.
+    let drift = match pass {
+        Pass::Heal if checked.writes() => Drift::of(&checked.previews()),
+        _ => Drift::default(),
+    };
     let intent = checked.intent();
     let new_revision = status.last_attempted_revision.as_ref() != Some(&revision);
     if checked.writes() && (intent != status.inventory || new_revision) {
@@ -93,7 +151,8 @@ pub(super) async fn decide(
     Ok(match outcome {
         Ok(outcome) => {
             ctx.refresh_after(&ObjectKey::of(sync), prepared.refresh);
-            after_apply(sync, ctx, &client, outcome, revision, timeout).await
+            let drift = Report::Reverted(drift);
+            after_apply(sync, ctx, &client, outcome, revision, timeout, drift).await
         }
         Err(err) => {
             let reason = match &err {
@@ -138,10 +197,9 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
     }
 }
 
-/// The verdict when `revision` is applied already and nothing asks for another apply:
-/// a rollout still being watched is looked at again; a Ready Sync without `selfHeal` or
-/// references due for a refresh is left alone.
-async fn unchanged(
+/// The verdict when `revision` is applied already and only its rollout is being watched:
+/// health is looked at again.
+async fn rolling_out(
     sync: &Sync,
     ctx: &SyncCtx,
     client: &kube::Client,
@@ -153,32 +211,60 @@ async fn unchanged(
         return None;
     }
     let ready = conditions::get(&status.conditions, READY)?;
-    let inventory = status.inventory.clone();
-    if ready.status == ConditionStatus::False && ready.reason == Reason::Progressing.as_str() {
-        // Applied already; only the rollout is being watched.
-        let since = ready.last_transition_time.as_str();
-        let health = check_health(sync, ctx, client, &inventory, since, timeout).await;
-        return Some(applied(
-            revision.to_owned(),
-            "no change".into(),
-            false,
-            inventory,
-            health,
-        ));
+    if ready.status != ConditionStatus::False || ready.reason != Reason::Progressing.as_str() {
+        return None;
     }
+    let inventory = status.inventory.clone();
+    let since = ready.last_transition_time.as_str();
+    let health = check_health(sync, ctx, client, &inventory, since, timeout).await;
+    let summary = "no change".into();
+    Some(applied(
+        revision.to_owned(),
+        summary,
+        false,
+        inventory,
+        health,
+        Report::Unknown,
+    ))
+}
+
+/// Logs why drift could not be checked this interval (the message is the status one,
+/// scrubbed already).
+fn drift_unchecked(sync: &Sync, verdict: &Verdict) {
+    if let Verdict::Failed { message, .. } = verdict {
+        let name = ObjectKey::of(sync);
+        tracing::warn!(sync = %name, "drift not checked: {message}");
+    }
+}
+
+/// What this reconcile does with a revision that is not rolling out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// Apply it: it is new, the spec changed, the last attempt failed, a reconcile was
+    /// requested, or references are due for a refresh.
+    Apply,
+    /// Applied and Ready, `selfHeal` on: apply again, reverting drift.
+    Heal,
+    /// Applied and Ready, `selfHeal` off: dry-run only and report drift.
+    Report,
+    /// Applied and Ready in manual mode without `selfHeal`: leave it alone.
+    Skip,
+}
+
+fn pass(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, revision: &str) -> Pass {
+    let ready = conditions::is_true(&status.conditions, READY);
     let refresh_due = ctx
         .refresh_in(&ObjectKey::of(sync))
         .is_some_and(|r| r.is_zero());
-    (ready.status == ConditionStatus::True && !sync.spec.self_heal && !refresh_due).then(|| {
-        let health = Health::Unchecked;
-        applied(
-            revision.to_owned(),
-            "no change".into(),
-            false,
-            inventory,
-            health,
-        )
-    })
+    if !current_attempt(sync, status, revision) || !ready || refresh_due {
+        Pass::Apply
+    } else if sync.spec.self_heal {
+        Pass::Heal
+    } else if sync.spec.mode == SyncMode::Manual {
+        Pass::Skip
+    } else {
+        Pass::Report
+    }
 }
 
 /// The artifact's path rendered, then its SOPS files decrypted and its references
@@ -333,6 +419,7 @@ async fn after_apply(
     outcome: run::Outcome,
     revision: String,
     timeout: Duration,
+    drift: Report,
 ) -> Verdict {
     for (entry, holder) in &outcome.changes.taken {
         let note = format!(
@@ -345,7 +432,7 @@ async fn after_apply(
     let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
     let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;
     let summary = outcome.summary();
-    applied(revision, summary, wrote, outcome.inventory, health)
+    applied(revision, summary, wrote, outcome.inventory, health, drift)
 }
 
 /// A revision refused by the checks before the first write.
@@ -374,6 +461,7 @@ fn applied(
     wrote: bool,
     inventory: Vec<InventoryEntry>,
     health: Health,
+    drift: Report,
 ) -> Verdict {
     Verdict::Applied {
         revision,
@@ -381,6 +469,7 @@ fn applied(
         wrote,
         inventory,
         health,
+        drift,
     }
 }
 

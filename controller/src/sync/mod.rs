@@ -9,6 +9,7 @@
 
 pub(crate) mod conditions;
 mod decide;
+mod drift;
 mod finalize;
 mod front;
 mod health;

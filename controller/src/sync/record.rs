@@ -11,6 +11,7 @@ use lockstep_api::{
 
 use super::SyncCtx;
 use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
+use super::drift::{self, Report};
 use super::status::{self, EventAction};
 
 /// Why a Sync reconcile could not finish (only writes to the Sync itself, its status or
@@ -60,6 +61,8 @@ pub enum Verdict {
         inventory: Vec<InventoryEntry>,
         /// The checked objects' health.
         health: Health,
+        /// The drift found or reverted.
+        drift: Report,
     },
     /// Manual mode: changes wait for approval.
     Planned(Plan),
@@ -183,6 +186,12 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
     let generation = sync.metadata.generation;
     let previous = sync.status.clone().unwrap_or_default();
     let mut next = previous.clone();
+    let (drifted, drift_event) = match &verdict {
+        Verdict::Applied {
+            drift, revision, ..
+        } => drift::write(&mut next.conditions, drift, revision, generation),
+        _ => (None, None),
+    };
     let event = write_verdict(&mut next, &previous, verdict, generation);
     next.observed_generation = generation;
     next.last_handled_requested_at = sync
@@ -197,12 +206,19 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
         let (type_, reason, note) = event;
         status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
     }
-    ctx.shared.metrics.condition(
+    if let Some((type_, reason, note)) = drift_event {
+        status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
+    }
+    let (kind, namespace, name) = (
         ctx.front.sync_kind(),
-        &sync.namespace().unwrap_or_default(),
-        &sync.name_any(),
-        conditions::is_true(&next.conditions, READY),
+        sync.namespace().unwrap_or_default(),
+        sync.name_any(),
     );
+    let ready = conditions::is_true(&next.conditions, READY);
+    ctx.shared.metrics.condition(kind, &namespace, &name, ready);
+    if let Some(drifted) = drifted {
+        ctx.shared.metrics.drifted(kind, &namespace, &name, drifted);
+    }
     status::write_sync(ctx, sync, &previous, &next)
         .await
         .map_err(|source| Error::new("status", sync, source))?;
@@ -228,6 +244,7 @@ fn write_verdict(
             wrote,
             inventory,
             health,
+            drift: _,
         } => {
             let event = write_applied(
                 next, previous, revision, &summary, wrote, health, generation,

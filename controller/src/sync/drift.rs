@@ -1,0 +1,211 @@
+//! Drift: where the cluster no longer matches the revision a Sync applied. Found by the
+//! engine's dry-run of the apply ([`Preview::drift`]), the same comparison that decides
+//! whether an object is written; reported as objects and field paths, never values.
+//!
+//! - Without `selfHeal` every interval's dry-run reports drift: the `Drifted` condition
+//!   (True while anything differs, removed once Git and the cluster agree again), a
+//!   `DriftDetected` warning event when what drifted changes, `DriftResolved` when it is
+//!   gone, and the `lockstep_drifted_objects` gauge.
+//! - With `selfHeal` the apply reverts it: a `DriftCorrected` event names what was
+//!   reverted.
+
+use std::fmt;
+
+use kube::runtime::events::EventType;
+use lockstep_api::Condition;
+use lockstep_engine::apply::{Action, Preview};
+use lockstep_engine::inventory::id;
+
+use super::conditions::{self, DRIFTED, Reason};
+
+/// How many drifted objects a message names; the rest are counted.
+const NAMED: usize = 10;
+
+/// One object that differs from its revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drifted {
+    /// `Kind/namespace/name`.
+    object: String,
+    /// What differs.
+    change: Change,
+}
+
+/// How an object differs from its revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Change {
+    /// It was deleted.
+    Missing,
+    /// These fields differ (paths).
+    Fields(Vec<String>),
+}
+
+/// Every object that differs from its revision, in apply order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drift(Vec<Drifted>);
+
+impl Drift {
+    /// What the dry-run of a revision already applied would change: each object it would
+    /// create again or configure.
+    pub fn of(previews: &[Preview]) -> Self {
+        Self(
+            previews
+                .iter()
+                .filter(|p| p.checked)
+                .filter_map(|p| {
+                    let change = match p.action {
+                        Action::Created => Change::Missing,
+                        Action::Configured => Change::Fields(p.drift.clone()),
+                        Action::Unchanged | Action::Replaced => return None,
+                    };
+                    Some(Drifted {
+                        object: id(&p.object),
+                        change,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// How many objects differ.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// `Kind/ns/name (spec.replicas, data.password); Kind/ns/gone (deleted)`, the first
+/// [`NAMED`] objects and a count of the rest.
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, drifted) in self.0.iter().take(NAMED).enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            match &drifted.change {
+                Change::Missing => write!(f, "{} (deleted)", drifted.object)?,
+                Change::Fields(paths) => write!(f, "{} ({})", drifted.object, paths.join(", "))?,
+            }
+        }
+        if self.0.len() > NAMED {
+            write!(f, "; and {} more", self.0.len() - NAMED)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a reconcile learned about drift.
+pub enum Report {
+    /// Nothing was compared (a rollout watched, manual mode left alone).
+    Unknown,
+    /// Compared without writing (no `selfHeal`): this drifted, if anything.
+    Found(Drift),
+    /// The revision was applied: this was reverted (`selfHeal`), if anything; the cluster
+    /// now matches it.
+    Reverted(Drift),
+}
+
+/// An event about drift: its type, reason and note.
+pub type Event = (EventType, Reason, String);
+
+/// Writes `report` into `conditions` at `revision`; returns how many objects drifted (for
+/// the gauge), unless nothing was compared, and the event it calls for.
+pub fn write(
+    conditions: &mut Vec<Condition>,
+    report: &Report,
+    revision: &str,
+    generation: Option<i64>,
+) -> (Option<usize>, Option<Event>) {
+    let previous = conditions::get(conditions, DRIFTED).map(|c| c.message.clone());
+    match report {
+        Report::Unknown => (None, None),
+        Report::Found(drift) if drift.len() > 0 => {
+            let message = format!(
+                "{} object(s) differ from revision {revision}: {drift}",
+                drift.len()
+            );
+            let reason = Reason::DriftDetected;
+            conditions::set(
+                conditions,
+                DRIFTED,
+                true,
+                reason,
+                message.clone(),
+                generation,
+            );
+            let event = (previous.as_ref() != Some(&message)).then_some((
+                EventType::Warning,
+                reason,
+                message,
+            ));
+            (Some(drift.len()), event)
+        }
+        Report::Found(_) => {
+            conditions::remove(conditions, DRIFTED);
+            let note = format!("the cluster matches revision {revision} again");
+            let event = previous.map(|_| (EventType::Normal, Reason::DriftResolved, note));
+            (Some(0), event)
+        }
+        Report::Reverted(drift) => {
+            conditions::remove(conditions, DRIFTED);
+            let event = (drift.len() > 0).then(|| {
+                let note = format!("reverted to revision {revision}: {drift}");
+                (EventType::Normal, Reason::DriftCorrected, note)
+            });
+            (Some(0), event)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drift() -> Drift {
+        Drift(vec![
+            Drifted {
+                object: "Secret/ns/creds".into(),
+                change: Change::Fields(vec!["data.password".into()]),
+            },
+            Drifted {
+                object: "ConfigMap/ns/gone".into(),
+                change: Change::Missing,
+            },
+        ])
+    }
+
+    #[test]
+    fn drift_is_reported_once_then_resolved() {
+        let mut c = Vec::new();
+        let found = Report::Found(drift());
+        let (count, event) = write(&mut c, &found, "main@sha1:1", Some(1));
+        assert_eq!(count, Some(2));
+        let (type_, reason, note) = event.unwrap();
+        assert_eq!((type_, reason), (EventType::Warning, Reason::DriftDetected));
+        assert_eq!(
+            note,
+            "2 object(s) differ from revision main@sha1:1: \
+             Secret/ns/creds (data.password); ConfigMap/ns/gone (deleted)"
+        );
+        assert!(conditions::is_true(&c, DRIFTED));
+        // The same drift again: no second event.
+        assert!(write(&mut c, &found, "main@sha1:1", Some(1)).1.is_none());
+        let (count, event) = write(&mut c, &Report::Found(Drift::default()), "r", Some(1));
+        assert_eq!(count, Some(0));
+        assert_eq!(event.unwrap().1, Reason::DriftResolved);
+        assert!(conditions::get(&c, DRIFTED).is_none());
+        let (_, event) = write(&mut c, &Report::Found(Drift::default()), "r", Some(1));
+        assert!(event.is_none(), "nothing to resolve");
+        assert_eq!(write(&mut c, &Report::Unknown, "r", None), (None, None));
+    }
+
+    #[test]
+    fn a_revert_names_what_it_reverted() {
+        let mut c = Vec::new();
+        let (count, event) = write(&mut c, &Report::Reverted(drift()), "r", None);
+        assert_eq!(count, Some(0));
+        let (type_, reason, note) = event.unwrap();
+        assert_eq!((type_, reason), (EventType::Normal, Reason::DriftCorrected));
+        assert!(note.contains("Secret/ns/creds (data.password)"), "{note}");
+        let reverted = Report::Reverted(Drift::default());
+        assert!(write(&mut c, &reverted, "r", None).1.is_none());
+    }
+}

@@ -18,15 +18,15 @@ use support::{
 };
 
 /// A namespace with a running controller, a repository and its GitSource `repo`.
-struct Setup {
-    client: kube::Client,
-    ns: String,
-    repo: GitRepo,
-    controller: Controller,
+pub(crate) struct Setup {
+    pub(crate) client: kube::Client,
+    pub(crate) ns: String,
+    pub(crate) repo: GitRepo,
+    pub(crate) controller: Controller,
     _git: GitServer,
 }
 
-async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Setup {
+pub(crate) async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, String)]) -> Setup {
     setup_with(plane, name, files, &[], json!({})).await
 }
 
@@ -68,7 +68,7 @@ async fn setup_with(
     }
 }
 
-fn sync_spec(path: &str, extra: serde_json::Value) -> serde_json::Value {
+pub(crate) fn sync_spec(path: &str, extra: serde_json::Value) -> serde_json::Value {
     let mut spec =
         json!({"sourceRef": {"name": "repo"}, "path": path, "interval": "1s", "prune": true});
     for (k, v) in extra.as_object().unwrap() {
@@ -83,7 +83,7 @@ fn cm(name: &str, value: &str) -> String {
     )
 }
 
-async fn status(client: &kube::Client, ns: &str, name: &str) -> SyncStatus {
+pub(crate) async fn status(client: &kube::Client, ns: &str, name: &str) -> SyncStatus {
     let api: Api<Sync> = Api::namespaced(client.clone(), ns);
     api.get(name).await.unwrap().status.unwrap_or_default()
 }
@@ -97,7 +97,7 @@ fn ready(status: &SyncStatus) -> Option<(&str, &str)> {
 }
 
 /// Waits until Sync `name` has applied `commit` and is Ready.
-async fn applied(s: &Setup, name: &str, commit: &str) -> SyncStatus {
+pub(crate) async fn applied(s: &Setup, name: &str, commit: &str) -> SyncStatus {
     let want = format!("main@sha1:{commit}");
     let mut last = SyncStatus::default();
     eventually(&format!("Sync {name} to apply {want}"), async || {

@@ -4,6 +4,7 @@
 mod support;
 
 mod argocd;
+mod drift;
 mod externalsecret;
 mod externalsecret_aws;
 mod faults;

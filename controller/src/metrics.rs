@@ -194,6 +194,18 @@ impl Metrics {
             .set(i64::from(ready));
     }
 
+    /// Drops the series of a deleted Sync (`lockstep_ready`, `lockstep_drifted_objects`),
+    /// so an alert on them stops with it.
+    pub fn forget(&self, kind: &str, namespace: &str, name: &str) {
+        let labels = ObjectLabels {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.ready.remove(&labels);
+        self.drifted_objects.remove(&labels);
+    }
+
     /// Records how many of a Sync's objects drifted.
     pub fn drifted(&self, kind: &str, namespace: &str, name: &str, objects: usize) {
         self.drifted_objects

@@ -192,4 +192,11 @@ async fn drift_is_reported_without_self_heal_and_named_when_reverted() {
         }
     }
     assert!(events.contains("DriftDetected"), "the scan saw the events");
+
+    // A deleted Sync's series go with it.
+    api.delete("report", &Default::default()).await.unwrap();
+    eventually("the deleted Sync's gauge to go", async || {
+        metric(&s, "report").await.is_none()
+    })
+    .await;
 }

@@ -39,6 +39,8 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         let key = ObjectKey::of(&*sync);
         ctx.forget_due(&key);
         ctx.sync_intervals.forget(&key);
+        let kind = ctx.front.sync_kind();
+        ctx.shared.metrics.forget(kind, &key.namespace, &key.name);
         return Ok(Action::await_change());
     }
     finalize::ensure(&sync, &ctx).await?;

@@ -65,70 +65,43 @@ pub(super) async fn decide(
         return Ok(verdict);
     }
     let pass = pass(sync, ctx, &status, &revision);
-    // Left as applied: a failed drift check must not fail the Sync, or its next
-    // reconcile would apply (and so revert what it was only to report).
-    let idle = |revision: String, status: SyncStatus| {
-        let health = Health::Unchecked;
-        let inventory = status.inventory;
-        applied(
-            revision,
-            "no change".into(),
-            false,
-            inventory,
-            health,
-            Report::Unknown,
-        )
-    };
     if pass == Pass::Skip {
-        return Ok(idle(revision, status));
+        return Ok(unwritten(
+            revision,
+            "no change",
+            status.inventory,
+            Report::Unknown,
+        ));
     }
+    // A failed drift check leaves the Sync as applied: failing it would make its next
+    // reconcile apply, and so revert what it was only to report.
+    let failed = |verdict: Verdict| match pass {
+        Pass::Report => {
+            drift_unchecked(sync, &verdict);
+            let inventory = status.inventory.clone();
+            unwritten(revision.clone(), "no change", inventory, Report::Unknown)
+        }
+        _ => verdict,
+    };
     let prepared = match render_and_decrypt(sync, ctx, &artifact, &revision, timeout).await {
         Ok(prepared) => prepared,
-        Err(verdict) if pass == Pass::Report => {
-            drift_unchecked(sync, &verdict);
-            return Ok(idle(revision, status));
-        }
-        Err(verdict) => return Ok(verdict),
+        Err(verdict) => return Ok(failed(verdict)),
     };
     let options = run_options(sync, ctx, &status, timeout);
     let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,
-        Err(err) => {
-            let verdict = refused(&err, &prepared.redactor, &revision);
-            if pass == Pass::Report {
-                drift_unchecked(sync, &verdict);
-                return Ok(idle(revision, status));
-            }
-            return Ok(verdict);
-        }
+        Err(err) => return Ok(failed(refused(&err, &prepared.redactor, &revision))),
     };
     if pass == Pass::Report {
         let drift = Report::Found(Drift::of(&checked.previews()));
-        let (summary, health) = ("no change".into(), Health::Unchecked);
-        return Ok(applied(
-            revision,
-            summary,
-            false,
-            status.inventory,
-            health,
-            drift,
-        ));
+        return Ok(unwritten(revision, "no change", status.inventory, drift));
     }
     let approved = sync.annotations().get(APPROVED_REVISION_ANNOTATION) == Some(&revision);
     if sync.spec.mode == SyncMode::Manual && !approved {
         let plan = checked.plan(&revision);
         if plan.changes.is_empty() {
-            let summary = "in sync, nothing to approve".into();
-            let health = Health::Unchecked;
-            let drift = Report::Unknown;
-            return Ok(applied(
-                revision,
-                summary,
-                false,
-                status.inventory,
-                health,
-                drift,
-            ));
+            let (summary, inventory) = ("in sync, nothing to approve", status.inventory);
+            return Ok(unwritten(revision, summary, inventory, Report::Unknown));
         }
         return Ok(Verdict::Planned(plan));
     }
@@ -453,6 +426,17 @@ fn refused(err: &ApplyError, redactor: &Redactor, revision: &str) -> Verdict {
         redactor.scrub(&err.to_string())
     );
     Verdict::failed(reason, message, revision)
+}
+
+/// A revision found applied: nothing written, health not looked at.
+fn unwritten(
+    revision: String,
+    summary: &str,
+    inventory: Vec<InventoryEntry>,
+    drift: Report,
+) -> Verdict {
+    let health = Health::Unchecked;
+    applied(revision, summary.into(), false, inventory, health, drift)
 }
 
 fn applied(

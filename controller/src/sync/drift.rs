@@ -138,18 +138,19 @@ pub fn write(
             ));
             (Some(drift.len()), event)
         }
-        Report::Found(_) => {
+        Report::Reverted(drift) if drift.len() > 0 => {
+            conditions::remove(conditions, DRIFTED);
+            let note = format!("reverted to revision {revision}: {drift}");
+            (
+                Some(0),
+                Some((EventType::Normal, Reason::DriftCorrected, note)),
+            )
+        }
+        // Nothing drifted, or an apply (a new revision, a requested reconcile) overwrote it.
+        Report::Found(_) | Report::Reverted(_) => {
             conditions::remove(conditions, DRIFTED);
             let note = format!("the cluster matches revision {revision} again");
             let event = previous.map(|_| (EventType::Normal, Reason::DriftResolved, note));
-            (Some(0), event)
-        }
-        Report::Reverted(drift) => {
-            conditions::remove(conditions, DRIFTED);
-            let event = (drift.len() > 0).then(|| {
-                let note = format!("reverted to revision {revision}: {drift}");
-                (EventType::Normal, Reason::DriftCorrected, note)
-            });
             (Some(0), event)
         }
     }
@@ -207,5 +208,11 @@ mod tests {
         assert!(note.contains("Secret/ns/creds (data.password)"), "{note}");
         let reverted = Report::Reverted(Drift::default());
         assert!(write(&mut c, &reverted, "r", None).1.is_none());
+        // An apply of a new revision overwrites reported drift: resolved, and said once.
+        write(&mut c, &Report::Found(drift()), "r", None);
+        let (count, event) = write(&mut c, &reverted, "r2", None);
+        assert_eq!(count, Some(0));
+        assert_eq!(event.unwrap().1, Reason::DriftResolved);
+        assert!(conditions::get(&c, DRIFTED).is_none());
     }
 }

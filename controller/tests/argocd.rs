@@ -402,7 +402,8 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
     install_argocd_crds(&client).await;
     let repo = git.create_repo("kustomized", None).unwrap();
     let kustomization = "resources: [settings.yaml, runner.yaml]\nnamePrefix: file-\n\
-                         images: [{name: worker, newName: registry.example/worker}]\n";
+                         images: [{name: worker, newName: registry.example/worker}]\n\
+                         commonLabels: {tier: file}\n";
     repo.write("overlay/kustomization.yaml", kustomization)
         .unwrap();
     repo.write(
@@ -446,6 +447,8 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
                      "target": {"kind": "ConfigMap", "name": "settings"}}],
         "components": ["../components/extra", "../components/missing"],
         "ignoreMissingComponents": true,
+        "commonLabels": {"team": "argo", "tier": "app"}, "forceCommonLabels": true,
+        "commonAnnotations": {"note": "argo"},
     });
     let app = application("kustomized", kustomize);
     apps.patch("kustomized", &params, &Patch::Apply(&app))
@@ -457,9 +460,15 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
         .unwrap();
     let labels = application(
         "labels",
-        json!({"commonLabels": {"team": "a"}, "replicas": []}),
+        json!({"labelWithoutSelector": true, "replicas": []}),
     );
     apps.patch("labels", &params, &Patch::Apply(&labels))
+        .await
+        .unwrap();
+    // Without forceCommonLabels, a key the file sets is an error, as `kustomize edit add
+    // label` makes it.
+    let conflict = application("conflict", json!({"commonLabels": {"tier": "app"}}));
+    apps.patch("conflict", &params, &Patch::Apply(&conflict))
         .await
         .unwrap();
 
@@ -483,10 +492,14 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
         !data.contains_key("x"),
         "the patch was not applied: {data:?}"
     );
+    let labels = settings.metadata.labels.unwrap();
+    assert_eq!(labels[INSTANCE_LABEL], "kustomized");
+    assert_eq!(labels["team"], "argo");
     assert_eq!(
-        settings.metadata.labels.unwrap()[INSTANCE_LABEL],
-        "kustomized"
+        labels["tier"], "app",
+        "forceCommonLabels replaces the file's"
     );
+    assert_eq!(settings.metadata.annotations.unwrap()["note"], "argo");
     let extra = configmaps.get("argo-extra-v1").await.unwrap();
     assert_eq!(extra.data.unwrap()["v"], "component");
     let templates: Api<PodTemplate> = Api::namespaced(client.clone(), &ns);
@@ -513,8 +526,17 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
             refused(
                 &app,
                 invalid,
-                "spec.source.kustomize.commonLabels, spec.source.kustomize.replicas",
+                "spec.source.kustomize.labelWithoutSelector, spec.source.kustomize.replicas",
             )
+        },
+    )
+    .await;
+    eventually(
+        "a commonLabels key the file sets to be refused",
+        async || {
+            let app = apps.get("conflict").await.unwrap();
+            let comparison = ApplicationConditionType::ComparisonError;
+            refused(&app, comparison, "set forceCommonLabels to replace it")
         },
     )
     .await;

@@ -2,35 +2,61 @@
 //! private copy and kustomization edit that serve a Flux Kustomization, fed with what
 //! `argocd-repo-server` writes before `kustomize build` — `namePrefix`/`nameSuffix` set
 //! (`kustomize edit set nameprefix`), images merged by name (`edit set image`), patches
-//! and components added after the kustomization's own.
+//! and components added after the kustomization's own, common labels and annotations
+//! merged (`kustomize edit add label|annotation`).
 
 use lockstep_api::argocd::KustomizeOptions;
-use lockstep_api::flux::{Image, Overlay, Patch};
+use lockstep_api::flux::{Common, Image, Overlay, Patch};
 
-/// An image of `spec.source.kustomize.images` that `kustomize edit set image` would refuse.
+/// Why `spec.source.kustomize` cannot be built as Argo CD builds it.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "spec.source.kustomize.images[{index}] {image:?} is not an image to set; write \
-     name=newName:tag, name=newName@digest, name=newName, name:tag or name@digest"
-)]
-pub struct ImageError {
-    /// Its place in the list.
-    index: usize,
-    /// The entry as written (an image reference, no secret).
-    image: String,
+pub enum KustomizeError {
+    /// An image `kustomize edit set image` would refuse.
+    #[error(
+        "spec.source.kustomize.images[{index}] {image:?} is not an image to set; write \
+         name=newName:tag, name=newName@digest, name=newName, name:tag or name@digest"
+    )]
+    Image {
+        /// Its place in the list.
+        index: usize,
+        /// The entry as written (an image reference, no secret).
+        image: String,
+    },
+    /// A `$` Argo CD would substitute (`${ARGOCD_APP_NAME}`, …), which Lockstep does not.
+    #[error(
+        "spec.source.kustomize.{field} uses `$`, which Argo CD substitutes with its \
+         ARGOCD_APP_* variables; Lockstep does not substitute them yet: write the value out"
+    )]
+    Variable {
+        /// The field (`images[0]`, `commonLabels.team`).
+        field: String,
+    },
 }
 
 /// The overlay `kustomize` asks for.
 ///
 /// # Errors
-/// [`ImageError`] naming the first image that cannot be read.
-pub fn overlay(kustomize: &KustomizeOptions) -> Result<Overlay, ImageError> {
+/// [`KustomizeError`] naming the first image that cannot be read, or the first image or
+/// common label Argo CD would substitute variables in.
+pub fn overlay(kustomize: &KustomizeOptions) -> Result<Overlay, KustomizeError> {
+    let substituted = kustomize
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("images[{i}]"), v));
+    let labels = kustomize
+        .common_labels
+        .iter()
+        .map(|(k, v)| (format!("commonLabels.{k}"), v));
+    if let Some((field, _)) = substituted.chain(labels).find(|(_, v)| v.contains('$')) {
+        return Err(KustomizeError::Variable { field });
+    }
     let images = kustomize
         .images
         .iter()
         .enumerate()
         .map(|(index, image)| {
-            parse_image(image).ok_or_else(|| ImageError {
+            parse_image(image).ok_or_else(|| KustomizeError::Image {
                 index,
                 image: image.clone(),
             })
@@ -54,6 +80,14 @@ pub fn overlay(kustomize: &KustomizeOptions) -> Result<Overlay, ImageError> {
         images,
         components: kustomize.components.clone(),
         ignore_missing_components: kustomize.ignore_missing_components,
+        common_labels: Common {
+            values: kustomize.common_labels.clone(),
+            force: kustomize.force_common_labels,
+        },
+        common_annotations: Common {
+            values: kustomize.common_annotations.clone(),
+            force: kustomize.force_common_annotations,
+        },
     })
 }
 
@@ -169,6 +203,8 @@ mod tests {
             "namePrefix": "prod-", "nameSuffix": "", "images": ["web:2"],
             "patches": [{"patch": "- op: remove\n  path: /data/x", "target": {"kind": "ConfigMap"}}],
             "components": ["../extra"], "ignoreMissingComponents": true,
+            "commonLabels": {"team": "a"}, "forceCommonLabels": true,
+            "commonAnnotations": {"note": "b"},
         }))
         .unwrap();
         let overlay = overlay(&options).unwrap();
@@ -182,13 +218,27 @@ mod tests {
         );
         assert_eq!(overlay.components, ["../extra"]);
         assert!(overlay.ignore_missing_components);
+        assert_eq!(overlay.common_labels.values["team"], "a");
+        assert!(overlay.common_labels.force);
+        assert_eq!(overlay.common_annotations.values["note"], "b");
+        assert!(!overlay.common_annotations.force);
 
         let bad = KustomizeOptions {
             images: vec!["web:1".into(), "nginx".into()],
             ..KustomizeOptions::default()
         };
         let err = super::overlay(&bad).unwrap_err();
-        assert_eq!(err.index, 1);
         assert!(err.to_string().contains("images[1] \"nginx\""), "{err}");
+        let variable = KustomizeOptions {
+            common_labels: [("rev".to_owned(), "${ARGOCD_APP_REVISION}".to_owned())].into(),
+            ..KustomizeOptions::default()
+        };
+        let err = super::overlay(&variable).unwrap_err();
+        assert_eq!(
+            err,
+            KustomizeError::Variable {
+                field: "commonLabels.rev".into()
+            }
+        );
     }
 }

@@ -120,8 +120,20 @@ pub struct KustomizeOptions {
     /// Leave out a component whose folder does not exist.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ignore_missing_components: bool,
-    /// Every other field (`commonLabels`, `commonAnnotations`, `replicas`, `version`, …),
-    /// refused by name.
+    /// Added to the kustomization's `commonLabels` (`kustomize edit add label`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub common_labels: BTreeMap<String, String>,
+    /// Replace a `commonLabels` key the kustomization sets (else that is an error).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_common_labels: bool,
+    /// Added to the kustomization's `commonAnnotations` (`kustomize edit add annotation`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub common_annotations: BTreeMap<String, String>,
+    /// Replace a `commonAnnotations` key the kustomization sets (else that is an error).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_common_annotations: bool,
+    /// Every other field (`replicas`, `version`, `labelWithoutSelector`,
+    /// `commonAnnotationsEnvsubst`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -518,7 +530,7 @@ mod tests {
                 "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
                            "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"]},
                            "directory": {"recurse": true, "jsonnet": {}},
-                           "kustomize": {"namePrefix": "a-", "commonLabels": {"t": "a"},
+                           "kustomize": {"namePrefix": "a-", "replicas": [], "labelWithoutSelector": true,
                                          "patches": [{"patch": "{}"}, {"path": "p.yaml"}]}},
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
                 "syncPolicy": {"automated": {"prune": true, "allowEmpty": true},
@@ -534,7 +546,8 @@ mod tests {
                 "spec.ignoreDifferences",
                 "spec.source.helm",
                 "spec.source.directory.jsonnet",
-                "spec.source.kustomize.commonLabels",
+                "spec.source.kustomize.labelWithoutSelector",
+                "spec.source.kustomize.replicas",
                 "spec.source.kustomize.patches[1].path",
                 "spec.source.kustomize.patches[1] without patch",
                 "spec.syncPolicy.retry",

@@ -119,6 +119,7 @@ impl Kustomization {
             images: spec.images.clone(),
             components: spec.components.clone(),
             ignore_missing_components: spec.ignore_missing_components,
+            ..Overlay::default()
         };
         let empty = Overlay {
             ignore_missing_components: overlay.ignore_missing_components,
@@ -146,6 +147,20 @@ pub struct Overlay {
     pub components: Vec<String>,
     /// Leave out a component whose folder does not exist.
     pub ignore_missing_components: bool,
+    /// Merged into `commonLabels` (Argo CD's `kustomize.commonLabels`; Flux has none).
+    pub common_labels: Common,
+    /// Merged into `commonAnnotations` (Argo CD's `kustomize.commonAnnotations`).
+    pub common_annotations: Common,
+}
+
+/// Keys merged into a map of the kustomization, as `kustomize edit add label|annotation`
+/// merges them: a key the file already sets is an error unless `force` is set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Common {
+    /// The keys and values.
+    pub values: BTreeMap<String, String>,
+    /// Replace a key the file already sets (`--force`).
+    pub force: bool,
 }
 
 /// An inline patch and the objects it applies to (kustomize's `patches` entry).

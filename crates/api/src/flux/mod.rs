@@ -21,7 +21,7 @@ mod receiver;
 mod source;
 
 pub use kustomize::{
-    CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, Image, InventoryRef,
+    Common, CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, Image, InventoryRef,
     Kustomization, KustomizationSpec, KustomizationStatus, Overlay, Patch, PostBuild, Selector,
     SourceReference, SubstituteKind, SubstituteReference, SubstituteStrategy,
 };

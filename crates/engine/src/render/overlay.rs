@@ -1,5 +1,6 @@
 //! A Flux Kustomization's `namePrefix`, `nameSuffix`, `patches`, `components` and
-//! `images`, built the way kustomize-controller builds them: written into the kustomization
+//! `images` (and an Argo CD Application's, with its `commonLabels`/`commonAnnotations`),
+//! built the way kustomize-controller builds them: written into the kustomization
 //! at the path — or into one generated there that lists the manifests found, as Flux's
 //! generator does — and that kustomization built.
 //!
@@ -14,7 +15,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use lockstep_api::flux::Overlay;
+use lockstep_api::flux::{Common, Overlay};
 use serde_json::{Map, Value};
 
 use super::RenderError;
@@ -155,6 +156,12 @@ pub(super) fn write(
             }
         }
     }
+    for (field, common) in [
+        ("commonLabels", &overlay.common_labels),
+        ("commonAnnotations", &overlay.common_annotations),
+    ] {
+        merge(&mut kustomization, field, common, &shown)?;
+    }
     for field in ["patches", "components", "images"] {
         if kustomization[field].as_array().is_some_and(Vec::is_empty) {
             kustomization.remove(field);
@@ -225,6 +232,47 @@ fn list<'a>(
     value
         .as_array_mut()
         .ok_or_else(|| invalid(shown.to_path_buf(), reason))
+}
+
+/// Merges `common` into the map under `field`, as `kustomize edit add label|annotation`
+/// does: a key the file already sets is refused unless `force`.
+fn merge(
+    kustomization: &mut Map<String, Value>,
+    field: &'static str,
+    common: &Common,
+    shown: &Path,
+) -> Result<(), RenderError> {
+    if common.values.is_empty() {
+        return Ok(());
+    }
+    let value = kustomization
+        .entry(field)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if value.is_null() {
+        *value = Value::Object(Map::new());
+    }
+    let (not_map, taken) = match field {
+        "commonLabels" => (
+            "`commonLabels` is not a mapping",
+            "sets a commonLabels key the Application sets too; set forceCommonLabels to \
+             replace it",
+        ),
+        _ => (
+            "`commonAnnotations` is not a mapping",
+            "sets a commonAnnotations key the Application sets too; set \
+             forceCommonAnnotations to replace it",
+        ),
+    };
+    let map = value
+        .as_object_mut()
+        .ok_or_else(|| invalid(shown.to_path_buf(), not_map))?;
+    for (key, new) in &common.values {
+        if !common.force && map.contains_key(key) {
+            return Err(invalid(shown.to_path_buf(), taken));
+        }
+        map.insert(key.clone(), new.as_str().into());
+    }
+    Ok(())
 }
 
 fn invalid(path: PathBuf, reason: &'static str) -> RenderError {

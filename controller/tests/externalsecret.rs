@@ -326,6 +326,17 @@ pub(crate) fn assert_same((ours, by_lockstep): (&Run, &str), (theirs, by_eso): (
     }
 }
 
+/// The keys of the Secret case `case` wrote.
+pub(crate) fn keys(secrets: &BTreeMap<String, Secret>, case: &str) -> Vec<String> {
+    secrets[case]
+        .data
+        .as_ref()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
 /// Creates ExternalSecrets `cases` in `namespace`.
 async fn create_cases(client: &kube::Client, namespace: &str, cases: &[Value]) {
     let api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
@@ -461,19 +472,13 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     assert_eq!(value("hello"), "hello world");
     assert_eq!(value("old"), "one");
     assert!(value("whole").contains(r#""password":"pw-9f3c\u003c\u0026\u003e""#));
-    let keys = |case: &str| {
-        lockstep_secrets[case]
-            .data
-            .as_ref()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(keys("find-name"), ["team_app1", "team_app2"]);
-    assert_eq!(keys("find-tags"), ["team_app2"]);
-    assert_eq!(keys("find-rewrite"), ["dEEp", "othEr"]);
-    assert_eq!(keys("extract-rewrite"), ["user_name"]);
+    assert_eq!(
+        keys(&lockstep_secrets, "find-name"),
+        ["team_app1", "team_app2"]
+    );
+    assert_eq!(keys(&lockstep_secrets, "find-tags"), ["team_app2"]);
+    assert_eq!(keys(&lockstep_secrets, "find-rewrite"), ["dEEp", "othEr"]);
+    assert_eq!(keys(&lockstep_secrets, "extract-rewrite"), ["user_name"]);
 
     // ESO's Secrets, refreshed by Lockstep (`props` every 5 s), are neither recreated nor
     // rewritten: the same uid and resourceVersion.

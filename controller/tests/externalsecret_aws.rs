@@ -14,7 +14,7 @@ use lockstep_api::ExternalSecret;
 use lockstep_testenv::{ControlPlane, ExternalSecretsOperator, Kms, need};
 use serde_json::{Value, json};
 
-use crate::externalsecret::{assert_same, run};
+use crate::externalsecret::{assert_same, keys, run};
 use crate::support::{Controller, eventually_within, install_crd};
 
 /// Values written to moto; none may appear in a status, an event or a log.
@@ -317,22 +317,16 @@ async fn aws_providers_write_what_eso_writes() {
     assert_eq!(value("ps-props", "secure"), SECURE);
     assert_eq!(value("ps-props", "old"), "one");
     assert_eq!(value("ps-extract", "n"), "2.0");
-    let keys = |case: &str| {
-        lockstep_secrets[case]
-            .data
-            .as_ref()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(keys("sm-find-name"), ["app_one", "app_two"]);
-    assert_eq!(keys("sm-find-path"), ["app_one"]);
-    assert_eq!(keys("sm-find-tags"), ["app_two"]);
-    assert_eq!(keys("sm-find-rewrite"), ["one", "two"]);
+    assert_eq!(
+        keys(&lockstep_secrets, "sm-find-name"),
+        ["app_one", "app_two"]
+    );
+    assert_eq!(keys(&lockstep_secrets, "sm-find-path"), ["app_one"]);
+    assert_eq!(keys(&lockstep_secrets, "sm-find-tags"), ["app_two"]);
+    assert_eq!(keys(&lockstep_secrets, "sm-find-rewrite"), ["one", "two"]);
     assert_eq!(value("sm-find-rewrite", "one"), r#"{"a": "1"}"#);
     assert_eq!(
-        keys("ps-find"),
+        keys(&lockstep_secrets, "ps-find"),
         ["_app_json", "_app_plain", "_app_secure", "_app_versioned"]
     );
 

@@ -72,10 +72,9 @@ async fn seed(vault: &Vault) {
         .unwrap();
 }
 
-/// The stores, the token Secret and a Secret for `creationPolicy: Merge`, in `namespace`.
-async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = |name: &str, data: &[(&str, &str)]| Secret {
+/// A Secret `name` holding `data`, to create.
+pub(crate) fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
+    Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
             ..ObjectMeta::default()
@@ -86,7 +85,12 @@ async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
                 .collect(),
         ),
         ..Secret::default()
-    };
+    }
+}
+
+/// The stores, the token Secret and a Secret for `creationPolicy: Merge`, in `namespace`.
+async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let post = PostParams::default();
     secrets
         .create(&post, &secret("vault-token", &[("token", vault.token())]))

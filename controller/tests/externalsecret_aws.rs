@@ -3,18 +3,16 @@
 //! byte-identical Secrets and the same `Ready` reasons, and a value changed in Secrets
 //! Manager reaches the Secret within its refresh interval.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, PostParams};
 use lockstep_api::ExternalSecret;
 use lockstep_testenv::{ControlPlane, ExternalSecretsOperator, Kms, need};
 use serde_json::{Value, json};
 
-use crate::externalsecret::{assert_same, keys, run};
+use crate::externalsecret::{assert_same, keys, run, secret};
 use crate::support::{Controller, eventually_within, install_crd};
 
 /// Values written to moto; none may appear in a status, an event or a log.
@@ -68,17 +66,7 @@ async fn seed(moto: &Kms) -> String {
 /// The access-key Secret and the three stores, in `namespace`.
 async fn stores(client: &kube::Client, namespace: &str) {
     let post = PostParams::default();
-    let keys = Secret {
-        metadata: ObjectMeta {
-            name: Some("aws-keys".into()),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([
-            ("id".to_owned(), ByteString(b"test".to_vec())),
-            ("secret".to_owned(), ByteString(b"test".to_vec())),
-        ])),
-        ..Secret::default()
-    };
+    let keys = secret("aws-keys", &[("id", "test"), ("secret", "test")]);
     Api::<Secret>::namespaced(client.clone(), namespace)
         .create(&post, &keys)
         .await

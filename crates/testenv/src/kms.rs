@@ -147,45 +147,32 @@ impl Kms {
             step: format!("Secrets Manager {step} {name}"),
             detail,
         };
-        let exists = client
+        use aws_sdk_secretsmanager::error::DisplayErrorContext;
+        // A secret without a version first, so every value is one PutSecretValue.
+        if client
             .describe_secret()
             .secret_id(name)
             .send()
             .await
-            .is_ok();
-        let version = if exists {
-            let request = client.put_secret_value().secret_id(name);
-            let request = match value {
-                Ok(text) => request.secret_string(text),
-                Err(bytes) => request.secret_binary(Blob::new(bytes)),
-            };
-            request
+            .is_err()
+        {
+            client
+                .create_secret()
+                .name(name)
                 .send()
                 .await
-                .map_err(|err| {
-                    failed(
-                        "PutSecretValue",
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
-                    )
-                })?
-                .version_id
-        } else {
-            let request = client.create_secret().name(name);
-            let request = match value {
-                Ok(text) => request.secret_string(text),
-                Err(bytes) => request.secret_binary(Blob::new(bytes)),
-            };
-            request
-                .send()
-                .await
-                .map_err(|err| {
-                    failed(
-                        "CreateSecret",
-                        aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
-                    )
-                })?
-                .version_id
+                .map_err(|err| failed("CreateSecret", DisplayErrorContext(err).to_string()))?;
+        }
+        let request = client.put_secret_value().secret_id(name);
+        let request = match value {
+            Ok(text) => request.secret_string(text),
+            Err(bytes) => request.secret_binary(Blob::new(bytes)),
         };
+        let version = request
+            .send()
+            .await
+            .map_err(|err| failed("PutSecretValue", DisplayErrorContext(err).to_string()))?
+            .version_id;
         version.ok_or_else(|| failed("write", "the answer has no version id".into()))
     }
 

@@ -176,13 +176,35 @@ impl Drop for Process {
     }
 }
 
-/// A free TCP port on 127.0.0.1, as the kernel hands one out. Another process could take it
-/// before the server binds it; the servers here start within milliseconds, and a clash shows
-/// up as a clear "address in use" in the server's log.
+/// A free TCP port on 127.0.0.1 for a server to listen on.
+///
+/// The ports come from below the kernel's ephemeral range: a port the kernel hands out for
+/// `bind(0)` can be taken again, before the server binds it, by any outgoing connection of
+/// any process (a CI run failed that way: kube-apiserver found its port in use). Below the
+/// ephemeral range only another listener can clash, so each port is checked free, and a
+/// process-wide cursor, started at a place that differs per process, never hands the same
+/// port out twice.
 ///
 /// # Errors
 /// [`Error::Io`] when no port can be bound.
 pub fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+
+    let (low, high) = listen_range();
+    let span = u32::from(high - low);
+    let start = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+    let _ = CURSOR.compare_exchange(u32::MAX, start % span, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..span {
+        let offset = CURSOR.fetch_add(1, Ordering::Relaxed) % span;
+        let port = low + u16::try_from(offset).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
     let port = listener
@@ -190,4 +212,14 @@ pub fn free_port() -> Result<u16> {
         .map_err(Error::io("reading a bound port"))?
         .port();
     Ok(port)
+}
+
+/// Ports from 10000 up to the start of the kernel's ephemeral range (32768 by default).
+fn listen_range() -> (u16, u16) {
+    const LOW: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    (LOW, ephemeral_start.max(LOW + 1_000))
 }

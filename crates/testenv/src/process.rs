@@ -188,38 +188,49 @@ impl Drop for Process {
 /// # Errors
 /// [`Error::Io`] when no port can be bound.
 pub fn free_port() -> Result<u16> {
+    free_ports(1)
+}
+
+/// The first of `count` consecutive free ports, for a server that also listens on the
+/// ports after the one it is given (OpenBao's dev server takes the next one for its cluster
+/// listener). See [`free_port`].
+///
+/// # Errors
+/// [`Error::Io`] when no such ports can be bound.
+pub fn free_ports(count: u16) -> Result<u16> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
 
     let (low, high) = listen_range();
-    let span = u32::from(high - low);
+    let span = u32::from(high - low - count);
     let start = std::process::id().wrapping_mul(7919)
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.subsec_nanos());
     let _ = CURSOR.compare_exchange(u32::MAX, start % span, Ordering::Relaxed, Ordering::Relaxed);
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
     for _ in 0..span {
-        let offset = CURSOR.fetch_add(1, Ordering::Relaxed) % span;
-        let port = low + u16::try_from(offset).unwrap_or(0);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
+        let offset = CURSOR.fetch_add(u32::from(count), Ordering::Relaxed) % span;
+        let first = low + u16::try_from(offset).unwrap_or(0);
+        if (first..first + count).all(free) {
+            return Ok(first);
         }
     }
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("finding a free port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(Error::io("reading a bound port"))?
-        .port();
-    Ok(port)
+    Err(Error::io("finding a free port")(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no {count} consecutive free ports between {low} and {high}"),
+    )))
 }
 
-/// Ports from 10000 up to the start of the kernel's ephemeral range (32768 by default).
+/// Ports from 20000 up to 30000, or to the start of the kernel's ephemeral range if that
+/// is lower: above the fixed ports of Kubernetes' own servers (kubelet 10250, the
+/// controller manager 10257, …) and below Services' NodePort range (30000–32767).
 fn listen_range() -> (u16, u16) {
-    const LOW: u16 = 10_000;
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 30_000;
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32_768);
-    (LOW, ephemeral_start.max(LOW + 1_000))
+    (LOW, ephemeral_start.clamp(LOW + 1_000, HIGH))
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::kube::random_token;
-use crate::process::{Process, free_port};
+use crate::process::{Process, free_ports};
 use crate::{Error, LogDir, Result, http, tool};
 
 /// A running OpenBao dev server.
@@ -26,7 +26,8 @@ impl Vault {
     pub async fn start() -> Result<Self> {
         let bin = tool("bao")?;
         let logs = LogDir::for_server("openbao")?;
-        let port = free_port()?;
+        // The dev server's cluster listener takes the port after the API's.
+        let port = free_ports(2)?;
         let token = random_token()?;
         let args = [
             "server".to_owned(),

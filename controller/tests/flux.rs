@@ -208,6 +208,49 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     })
     .await;
 
+    // `healthChecks` gate readiness: a checked object that is not there fails the health
+    // check at the timeout, naming it; once Git brings it, the Kustomization is Healthy.
+    repo.write("gated/a.yaml", cm("a", "git")).unwrap();
+    repo.commit("gated").unwrap();
+    let gated = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "gated"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./gated",
+                 "interval": "1s", "timeout": "2s", "prune": true, "targetNamespace": ns,
+                 "healthChecks": [
+                     {"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "namespace": ns},
+                     {"apiVersion": "v1", "kind": "ConfigMap", "name": "late", "namespace": ns},
+                     {"kind": "Kustomization", "name": "gated", "namespace": ns},
+                 ]},
+    });
+    kss.patch("gated", &params, &Patch::Apply(&gated))
+        .await
+        .unwrap();
+    eventually("the health check of gated to fail on late", async || {
+        let ks = kss.get("gated").await.unwrap();
+        let status = ks.status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        ready.is_some_and(|c| {
+            c.status == ConditionStatus::False
+                && c.reason == "HealthCheckFailed"
+                && c.message.contains("late")
+        })
+    })
+    .await;
+    repo.write("gated/late.yaml", cm("late", "git")).unwrap();
+    repo.commit("late").unwrap();
+    eventually("gated to be Ready and Healthy", async || {
+        let status = kss.get("gated").await.unwrap().status.unwrap_or_default();
+        let is_true = |kind: &str| {
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == kind && c.status == ConditionStatus::True)
+        };
+        is_true("Ready") && is_true("Healthy")
+    })
+    .await;
+
     // A deleted Kustomization with prune deletes its objects, then lets go (Flux's finalizer).
     kss.delete("apps", &Default::default()).await.unwrap();
     eventually(
@@ -234,12 +277,16 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         "metadata": {"name": "checked"},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1m",
                  "path": "./apps", "prune": true,
-                 "healthChecks": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "web"}]},
+                 "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                       "current": "true"}]},
     });
     kss.patch("checked", &params, &Patch::Apply(&checked))
         .await
         .unwrap();
-    for (name, named) in [("oci", "OCIRepository"), ("checked", "spec.healthChecks")] {
+    for (name, named) in [
+        ("oci", "OCIRepository"),
+        ("checked", "spec.healthCheckExprs"),
+    ] {
         eventually(&format!("Kustomization {name} to be refused"), async || {
             let ks = kss.get(name).await.unwrap();
             let status = ks.status.unwrap_or_default();

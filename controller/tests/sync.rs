@@ -674,7 +674,8 @@ async fn a_kubeconfig_secret_targets_another_cluster_and_suspend_stops_applying(
             name: Some("remote".into()),
             ..Default::default()
         },
-        string_data: Some([("value".to_owned(), kubeconfig)].into()),
+        // Flux's second key name, read when `value` is absent.
+        string_data: Some([("value.yaml".to_owned(), kubeconfig)].into()),
         ..Default::default()
     };
     secrets
@@ -733,6 +734,32 @@ async fn a_kubeconfig_secret_targets_another_cluster_and_suspend_stops_applying(
         value(remote_cms.get("remote-a").await.unwrap()).as_deref(),
         Some("2")
     );
+
+    // With a ServiceAccount, the kubeconfig's identity impersonates it in the remote
+    // cluster (as Flux does), where it has no rights: refused, nothing written there.
+    s.repo.write("tenant/b.yaml", cm("remote-b", "1")).unwrap();
+    s.repo.commit("tenant").unwrap();
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "tenant"}, "spec": sync_spec("tenant", json!({
+            "targetNamespace": "default",
+            "serviceAccountName": "deployer",
+            "kubeConfig": {"secretRef": {"name": "remote"}},
+        }))}),
+    )
+    .await;
+    let user = format!("system:serviceaccount:{}:deployer", s.ns);
+    eventually("the impersonated apply to be refused", async || {
+        status(&s.client, &s.ns, "tenant")
+            .await
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "False" && c.message.contains(&user))
+    })
+    .await;
+    assert!(remote_cms.get_opt("remote-b").await.unwrap().is_none());
 }
 
 #[tokio::test]

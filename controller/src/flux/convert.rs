@@ -9,7 +9,8 @@ use lockstep_api::flux::{
 };
 use lockstep_api::{
     CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
-    GitSourceStatus, REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus,
+    GitSourceStatus, HealthCheck, KubeConfigRef, REQUESTED_AT_ANNOTATION, Sync, SyncSpec,
+    SyncStatus,
 };
 
 use crate::sync::conditions::{READY, STALLED};
@@ -81,6 +82,12 @@ pub fn sync(ks: &Kustomization) -> Sync {
                 })
                 .collect(),
             wait: spec.wait,
+            health_checks: health_checks(ks),
+            kube_config: spec
+                .kube_config
+                .as_ref()
+                .and_then(|k| k.secret_ref.clone())
+                .map(|secret_ref| KubeConfigRef { secret_ref }),
             timeout: spec.timeout.clone(),
             suspend: spec.suspend,
             force: spec.force,
@@ -98,6 +105,30 @@ pub fn sync(ks: &Kustomization) -> Sync {
     sync.metadata = metadata(&ks.metadata);
     sync.status = ks.status.as_ref().map(sync_status);
     sync
+}
+
+/// `healthChecks` as Flux reads them: an empty `apiVersion` is `apps/v1`, and the
+/// Kustomization itself is left out (it would wait for itself).
+fn health_checks(ks: &Kustomization) -> Vec<HealthCheck> {
+    ks.spec
+        .health_checks
+        .iter()
+        .filter(|check| {
+            !(check.kind == "Kustomization"
+                && Some(&check.name) == ks.metadata.name.as_ref()
+                && check.namespace == ks.metadata.namespace)
+        })
+        .map(|check| HealthCheck {
+            api_version: check
+                .api_version
+                .clone()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "apps/v1".into()),
+            kind: check.kind.clone(),
+            name: check.name.clone(),
+            namespace: check.namespace.clone().filter(|ns| !ns.is_empty()),
+        })
+        .collect()
 }
 
 fn sync_status(status: &KustomizationStatus) -> SyncStatus {
@@ -383,11 +414,11 @@ mod tests {
                             "interval": "1m", "prune": true}));
         assert!(refusal(&oci).unwrap().contains("OCIRepository"));
         let checked = ks(json!({"sourceRef": git, "interval": "1m", "prune": true,
-                                "healthChecks": [], "kubeConfig": {}, "patches": []}));
+                                "healthCheckExprs": [], "kubeConfig": {}, "patches": []}));
         assert!(
             refusal(&checked)
                 .unwrap()
-                .starts_with("spec.healthChecks, spec.kubeConfig not served")
+                .starts_with("spec.healthCheckExprs, spec.kubeConfig not served")
         );
     }
 }

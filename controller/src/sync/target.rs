@@ -2,7 +2,9 @@
 //! cluster, as the Sync's ServiceAccount (`spec.serviceAccountName`, else
 //! `--default-service-account`) or, when it names none, as the controller; or the cluster
 //! of a kubeconfig kept in a Secret of the Sync's namespace (`spec.kubeConfig.secretRef`),
-//! with that kubeconfig's identity, as Flux does for remote clusters.
+//! with that kubeconfig's identity impersonating the same ServiceAccount (of the Sync's
+//! namespace, in the remote cluster) when there is one, as Flux does: a tenant's kubeconfig
+//! does not lift the lockdown.
 //!
 //! Impersonation is the API server's own: the controller sends `Impersonate-User:
 //! system:serviceaccount:<namespace>:<name>` and the server authorizes every request as
@@ -129,7 +131,7 @@ pub fn service_account(
 }
 
 /// The client to apply with: `user`'s on the local cluster, the controller's own when
-/// `user` is `None`, or the kubeconfig's for a remote cluster.
+/// `user` is `None`, or the kubeconfig's for a remote cluster (impersonating `user` there).
 ///
 /// # Errors
 /// [`TargetError`] naming the Secret and key, or the ServiceAccount.
@@ -147,11 +149,6 @@ pub async fn client(
         };
     };
     let name = reference.secret_ref.name.clone();
-    let key = reference
-        .secret_ref
-        .key
-        .clone()
-        .unwrap_or_else(|| "value".into());
     let secret = Api::<Secret>::namespaced(local.clone(), namespace)
         .get(&name)
         .await
@@ -159,14 +156,19 @@ pub async fn client(
             name: name.clone(),
             source,
         })?;
-    let bytes = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(&key))
-        .ok_or_else(|| TargetError::MissingKey {
-            name: name.clone(),
-            key: key.clone(),
-        })?;
+    let data = secret.data.unwrap_or_default();
+    // Without a key: `value`, else `value.yaml` (Flux's two names).
+    let key = match &reference.secret_ref.key {
+        Some(key) => key.clone(),
+        None if !data.contains_key("value") && data.contains_key("value.yaml") => {
+            "value.yaml".into()
+        }
+        None => "value".into(),
+    };
+    let bytes = data.get(&key).ok_or_else(|| TargetError::MissingKey {
+        name: name.clone(),
+        key: key.clone(),
+    })?;
     let invalid = |reason: String| TargetError::Invalid {
         name: name.clone(),
         key: key.clone(),
@@ -174,9 +176,13 @@ pub async fn client(
     };
     let text = std::str::from_utf8(&bytes.0).map_err(|_| invalid("not UTF-8".into()))?;
     let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| invalid(e.to_string()))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| invalid(e.to_string()))?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| invalid(e.to_string()))?;
+    if let Some(user) = user {
+        config.auth_info.impersonate = Some(user.to_owned());
+    }
     kube::Client::try_from(config).map_err(|e| invalid(e.to_string()))
 }
 

@@ -73,8 +73,8 @@ pub struct SyncSpec {
     /// ServiceAccount of the Sync's namespace to impersonate for every apply, dry-run,
     /// prune and health read, so that the Sync can do only what the account may (Flux's
     /// `serviceAccountName`). Unset: the controller's `--default-service-account`, else the
-    /// controller's own identity. Not used with `kubeConfig`: a remote cluster is reached
-    /// with the kubeconfig's own identity.
+    /// controller's own identity. With `kubeConfig`, the kubeconfig's identity
+    /// impersonates the same account in the remote cluster, as Flux does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
     /// Apply to the cluster of this kubeconfig instead of the local one.
@@ -174,7 +174,7 @@ pub struct KubeConfigRef {
 pub struct KubeConfigSecretRef {
     /// Name of the Secret.
     pub name: String,
-    /// Key in the Secret; default `value`.
+    /// Key in the Secret; default `value`, else `value.yaml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::common::{Condition, InventoryEntry, LocalObjectReference};
+use crate::sync::KubeConfigSecretRef;
 
 /// Keeps the objects under one path of a [`super::GitRepository`] applied (Flux's
 /// `Kustomization`).
@@ -43,6 +44,9 @@ pub struct KustomizationSpec {
     /// Wait for every applied object to be healthy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wait: bool,
+    /// Objects whose health gates readiness when `wait` is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<NamespacedObjectKindReference>,
     /// Budget for build, apply and health checks (Go duration); default
     /// `interval - 30s`, at least `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +67,9 @@ pub struct KustomizationSpec {
     /// about its objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// Apply to the cluster of the kubeconfig in this Secret instead of the local one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_config: Option<FluxKubeConfig>,
     /// Decrypt SOPS-encrypted manifests before applying them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<FluxDecryption>,
@@ -103,9 +110,23 @@ pub struct KustomizationSpec {
 }
 
 impl Kustomization {
-    /// The spec fields set that Lockstep does not serve yet, by name, sorted.
-    pub fn unserved(&self) -> Vec<&str> {
-        self.spec.unserved.keys().map(String::as_str).collect()
+    /// The spec fields set that Lockstep does not serve yet, by path below `spec`, sorted.
+    pub fn unserved(&self) -> Vec<String> {
+        let kube_config = self.spec.kube_config.iter().flat_map(|k| {
+            k.unserved
+                .keys()
+                .map(|key| format!("kubeConfig.{key}"))
+                .chain(k.secret_ref.is_none().then(|| "kubeConfig".to_owned()))
+        });
+        let mut fields: Vec<String> = self
+            .spec
+            .unserved
+            .keys()
+            .cloned()
+            .chain(kube_config)
+            .collect();
+        fields.sort();
+        fields
     }
 
     /// What this Kustomization writes into the kustomization at its path, or `None` when
@@ -127,6 +148,38 @@ impl Kustomization {
         };
         (overlay != empty).then_some(overlay)
     }
+}
+
+/// An object a health check looks at (Flux's `NamespacedObjectKindReference`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacedObjectKindReference {
+    /// `group/version` or `version` of the object; Flux reads an empty one as `apps/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind of the object.
+    pub kind: String,
+    /// Name of the object.
+    pub name: String,
+    /// Namespace of the object; empty for a cluster-scoped one (not the Kustomization's
+    /// namespace: Flux does not default it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Where a [`Kustomization`] finds the kubeconfig of a remote cluster.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct FluxKubeConfig {
+    /// The Secret of the Kustomization's namespace and its key (default `value`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<KubeConfigSecretRef>,
+    /// Other ways Flux reaches a cluster (`configMapRef`: cloud workload identity), kept
+    /// so that they are refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
 }
 
 /// The fields a [`Kustomization`] writes into the kustomization at its path (or into one
@@ -435,12 +488,18 @@ mod tests {
                 "prune": true,
                 "postBuild": {"substitute": {"cluster": "prod"}},
                 "namePrefix": "prod-",
-                "healthChecks": [],
+                "healthChecks": [{"kind": "Deployment", "name": "web"}],
+                "healthCheckExprs": [],
+                "kubeConfig": {"configMapRef": {"name": "cluster"}},
             },
         }))
         .unwrap();
         assert!(ks.spec.prune);
-        assert_eq!(ks.unserved(), ["healthChecks"]);
+        assert_eq!(ks.spec.health_checks[0].api_version, None);
+        assert_eq!(
+            ks.unserved(),
+            ["healthCheckExprs", "kubeConfig", "kubeConfig.configMapRef"]
+        );
         let overlay = ks.overlay().unwrap();
         assert_eq!(overlay.name_prefix.as_deref(), Some("prod-"));
         let post_build = ks.spec.post_build.unwrap();

@@ -21,9 +21,10 @@ mod receiver;
 mod source;
 
 pub use kustomize::{
-    Common, CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, Image, InventoryRef,
-    Kustomization, KustomizationSpec, KustomizationStatus, Overlay, Patch, PostBuild, Selector,
-    SourceReference, SubstituteKind, SubstituteReference, SubstituteStrategy,
+    Common, CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, FluxKubeConfig, Image,
+    InventoryRef, Kustomization, KustomizationSpec, KustomizationStatus,
+    NamespacedObjectKindReference, Overlay, Patch, PostBuild, Selector, SourceReference,
+    SubstituteKind, SubstituteReference, SubstituteStrategy,
 };
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus, ReceiverType};
 pub use source::{

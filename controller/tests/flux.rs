@@ -14,9 +14,11 @@ use lockstep_api::flux::{
     GitRepository, InventoryRef, Kustomization, KustomizationStatus, NAME_LABEL, NAMESPACE_LABEL,
 };
 use lockstep_api::{ConditionStatus, InventoryEntry};
-use lockstep_testenv::{ControlPlane, GitHttpServer, HttpAuth, manifests, need};
+use lockstep_testenv::{ControlPlane, GitHttpServer, Gpg, HttpAuth, manifests, need};
 use serde_json::json;
 use support::{Controller, eventually, install_sync_crds};
+
+use crate::source::gpg_commit;
 
 const TOKEN: &str = "fl0x-bearer-token";
 
@@ -297,4 +299,111 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         let status = kss.get(name).await.unwrap().status.unwrap();
         assert!(status.inventory.is_none() && status.last_attempted_revision.is_none());
     }
+}
+
+/// `verify` on a GitRepository, with the keys in an entry of any name (Flux reads every
+/// entry not named `*.sshpub` as OpenPGP keys) and Flux's older `head` spelling: a commit
+/// signed by the trusted key is applied and `SourceVerified`; a forged one is refused with
+/// Flux's reason, and what the trusted one applied stays.
+#[tokio::test]
+async fn a_verified_git_repository_takes_only_commits_signed_by_a_trusted_key() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitHttpServer::start(HttpAuth::Bearer(TOKEN.into())).await);
+    let gpg = need!(Gpg::new());
+    let (client, ns) = plane.namespace("flux-verify").await.unwrap();
+    install_sync_crds(&client).await;
+    install_flux_crds(&client).await;
+    let trusted = gpg
+        .generate("Trusted <trusted@lockstep.invalid>", "never")
+        .unwrap();
+    let other = gpg
+        .generate("Other <other@lockstep.invalid>", "never")
+        .unwrap();
+    let repo = git.create_repo("signed", None).unwrap();
+    let good = gpg_commit(&repo, &gpg, &trusted, "trusted");
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for secret in [
+        json!({"metadata": {"name": "git-auth"}, "stringData": {"bearerToken": TOKEN}}),
+        json!({"metadata": {"name": "pgp-keys"},
+               "stringData": {"author": gpg.export(&trusted).unwrap()}}),
+    ] {
+        let secret: Secret = serde_json::from_value(secret).unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let _controller = Controller::start_syncing(plane, &ns, &["--flux=true"]).await;
+    let params = PatchParams::apply("flux-tests").force();
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let repository = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "signed"},
+        "spec": {"url": git.url("signed"), "interval": "1s", "ref": {"branch": "main"},
+                 "secretRef": {"name": "git-auth"},
+                 "verify": {"mode": "head", "secretRef": {"name": "pgp-keys"}}},
+    });
+    repos
+        .patch("signed", &params, &Patch::Apply(&repository))
+        .await
+        .unwrap();
+    let kss: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+    let kustomization = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "signed"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "signed"}, "path": "./deploy",
+                 "interval": "1s", "prune": true, "targetNamespace": ns},
+    });
+    kss.patch("signed", &params, &Patch::Apply(&kustomization))
+        .await
+        .unwrap();
+
+    let condition = async |type_: &str| {
+        let status = repos
+            .get("signed")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        let found = status.conditions.into_iter().find(|c| c.type_ == type_);
+        found.map(|c| (c.status, c.reason, c.message))
+    };
+    let good_revision = format!("main@sha1:{good}");
+    eventually(
+        "the trusted commit to be verified and applied",
+        async || {
+            let applied = kss.get("signed").await.unwrap().status.unwrap_or_default();
+            applied.last_applied_revision.as_ref() == Some(&good_revision)
+                && condition("SourceVerified")
+                    .await
+                    .is_some_and(|(status, _, message)| {
+                        status == ConditionStatus::True && message.contains(&trusted)
+                    })
+        },
+    )
+    .await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = async || {
+        let live = configmaps.get_opt("signed").await.unwrap();
+        live.and_then(|c| c.data)
+            .and_then(|d| d.get("value").cloned())
+    };
+    assert_eq!(value().await.as_deref(), Some("trusted"));
+
+    let forged = gpg_commit(&repo, &gpg, &other, "forged");
+    eventually("the forged commit to be refused", async || {
+        condition("Ready")
+            .await
+            .is_some_and(|(status, reason, message)| {
+                status == ConditionStatus::False
+                    && reason == "InvalidCommitSignature"
+                    && message.contains(&forged)
+            })
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let applied = kss.get("signed").await.unwrap().status.unwrap_or_default();
+    assert_eq!(applied.last_applied_revision, Some(good_revision));
+    assert_eq!(value().await.as_deref(), Some("trusted"));
 }

@@ -211,7 +211,7 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
 }
 
 /// Commits a ConfigMap with `value`, signed through `gpg` with `key`, and pushes.
-fn gpg_commit(repo: &GitRepo, gpg: &Gpg, key: &str, value: &str) -> String {
+pub(crate) fn gpg_commit(repo: &GitRepo, gpg: &Gpg, key: &str, value: &str) -> String {
     let manifest = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: signed}}\ndata: {{value: {value}}}\n"
     );

@@ -9,8 +9,8 @@ use lockstep_api::flux::{
 };
 use lockstep_api::{
     CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
-    GitSourceStatus, HealthCheck, KubeConfigRef, REQUESTED_AT_ANNOTATION, Sync, SyncSpec,
-    SyncStatus,
+    GitSourceStatus, GitVerify, HealthCheck, KubeConfigRef, REQUESTED_AT_ANNOTATION, Sync,
+    SyncSpec, SyncStatus, VerifyMode,
 };
 
 use crate::sync::conditions::{READY, STALLED};
@@ -208,6 +208,20 @@ pub fn git_source(repo: &GitRepository) -> (GitSource, Option<String>) {
             }
         }
     }
+    let verify = spec.verify.as_ref().map(|verify| GitVerify {
+        mode: match verify.mode.as_deref() {
+            None | Some("HEAD" | "head") => VerifyMode::Head,
+            Some("Tag") => VerifyMode::Tag,
+            Some("TagAndHEAD") => VerifyMode::TagAndHEAD,
+            Some(mode) => {
+                refusal.get_or_insert_with(|| {
+                    format!("spec.verify.mode {mode} is not one of HEAD, Tag, TagAndHEAD")
+                });
+                VerifyMode::Head
+            }
+        },
+        secret_ref: verify.secret_ref.clone(),
+    });
     let mut source = GitSource::new(
         repo.metadata.name.as_deref().unwrap_or_default(),
         GitSourceSpec {
@@ -217,6 +231,7 @@ pub fn git_source(repo: &GitRepository) -> (GitSource, Option<String>) {
             timeout: spec.timeout.clone(),
             secret_ref: spec.secret_ref.clone(),
             suspend: spec.suspend,
+            verify,
             ..GitSourceSpec::default()
         },
     );
@@ -338,6 +353,35 @@ mod tests {
         assert_eq!(
             source.spec.git_ref.unwrap().branch.as_deref(),
             Some("master")
+        );
+    }
+
+    /// `verify` modes as Flux spells them (`head` is its older spelling of `HEAD`); any
+    /// other mode is refused by name.
+    #[test]
+    fn verify_modes() {
+        let mut repo = repository(json!({"branch": "main"}));
+        for (mode, want) in [
+            (None, VerifyMode::Head),
+            (Some("head"), VerifyMode::Head),
+            (Some("TagAndHEAD"), VerifyMode::TagAndHEAD),
+        ] {
+            repo.spec.verify = Some(
+                serde_json::from_value(json!({"mode": mode, "secretRef": {"name": "keys"}}))
+                    .unwrap(),
+            );
+            let (source, refusal) = git_source(&repo);
+            assert_eq!((source.spec.verify.unwrap().mode, refusal), (want, None));
+        }
+        repo.spec.verify = Some(
+            serde_json::from_value(json!({"mode": "Commit", "secretRef": {"name": "keys"}}))
+                .unwrap(),
+        );
+        assert!(
+            git_source(&repo)
+                .1
+                .unwrap()
+                .contains("spec.verify.mode Commit")
         );
     }
 

@@ -29,6 +29,7 @@ pub use kustomize::{
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus, ReceiverType};
 pub use source::{
     Artifact, GitRepository, GitRepositoryRef, GitRepositorySpec, GitRepositoryStatus,
+    GitRepositoryVerification,
 };
 
 /// The API group of [`GitRepository`].

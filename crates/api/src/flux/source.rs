@@ -47,7 +47,10 @@ pub struct GitRepositorySpec {
     /// Stop looking for new revisions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
-    /// Every other field of Flux's spec (`ignore`, `verify`, `include`, `provider`, …),
+    /// Take only commits (or tags) signed by a key in this Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<GitRepositoryVerification>,
+    /// Every other field of Flux's spec (`ignore`, `include`, `provider`, …),
     /// kept so that one Lockstep does not serve yet is refused by name
     /// ([`GitRepository::unserved`]) rather than silently ignored.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
@@ -60,6 +63,18 @@ impl GitRepository {
     pub fn unserved(&self) -> Vec<&str> {
         self.spec.unserved.keys().map(String::as_str).collect()
     }
+}
+
+/// Signature verification, as Flux's `GitRepositoryVerification`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryVerification {
+    /// `HEAD` (default; `head` is Flux's older spelling), `Tag` or `TagAndHEAD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Secret whose `*.sshpub` entries hold SSH public keys and other entries armored
+    /// OpenPGP public keys.
+    pub secret_ref: LocalObjectReference,
 }
 
 /// The ref to follow. Precedence, lowest to highest: branch < tag < semver < name < commit.

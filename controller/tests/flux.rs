@@ -301,7 +301,7 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     }
 }
 
-/// `verify` on a GitRepository, with the keys in an entry of any name (Flux reads every
+/// `ignore` and `verify` on a GitRepository, with the keys in an entry of any name (Flux reads every
 /// entry not named `*.sshpub` as OpenPGP keys) and Flux's older `head` spelling: a commit
 /// signed by the trusted key is applied and `SourceVerified`; a forged one is refused with
 /// Flux's reason, and what the trusted one applied stays.
@@ -320,6 +320,9 @@ async fn a_verified_git_repository_takes_only_commits_signed_by_a_trusted_key() 
         .generate("Other <other@lockstep.invalid>", "never")
         .unwrap();
     let repo = git.create_repo("signed", None).unwrap();
+    // Not a Kubernetes object: the build fails unless `ignore` leaves it out.
+    repo.write("deploy/notes.yaml", "owner: platform-team\n")
+        .unwrap();
     let good = gpg_commit(&repo, &gpg, &trusted, "trusted");
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
@@ -341,7 +344,7 @@ async fn a_verified_git_repository_takes_only_commits_signed_by_a_trusted_key() 
         "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
         "metadata": {"name": "signed"},
         "spec": {"url": git.url("signed"), "interval": "1s", "ref": {"branch": "main"},
-                 "secretRef": {"name": "git-auth"},
+                 "secretRef": {"name": "git-auth"}, "ignore": "/deploy/notes.yaml",
                  "verify": {"mode": "head", "secretRef": {"name": "pgp-keys"}}},
     });
     repos

@@ -231,8 +231,8 @@ pub fn git_source(repo: &GitRepository) -> (GitSource, Option<String>) {
             timeout: spec.timeout.clone(),
             secret_ref: spec.secret_ref.clone(),
             suspend: spec.suspend,
+            ignore: spec.ignore.clone(),
             verify,
-            ..GitSourceSpec::default()
         },
     );
     source.metadata = metadata(&repo.metadata);

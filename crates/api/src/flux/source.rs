@@ -47,10 +47,14 @@ pub struct GitRepositorySpec {
     /// Stop looking for new revisions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// gitignore-style patterns of files to leave out of the artifact, replacing Flux's
+    /// defaults (`.sourceignore` files in the repository apply either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<String>,
     /// Take only commits (or tags) signed by a key in this Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<GitRepositoryVerification>,
-    /// Every other field of Flux's spec (`ignore`, `include`, `provider`, …),
+    /// Every other field of Flux's spec (`include`, `provider`, …),
     /// kept so that one Lockstep does not serve yet is refused by name
     /// ([`GitRepository::unserved`]) rather than silently ignored.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]

@@ -254,6 +254,79 @@ async fn self_heal_reverts_drift_and_leaves_fields_git_does_not_set() {
     assert_eq!(replicas(&s, "autoscaled").await, Some(4));
 }
 
+/// `ignoreDifferences`: replicas an autoscaler changed are neither reverted by selfHeal nor
+/// reported as drift, and a new revision that changes the Deployment keeps them. A rule
+/// Lockstep cannot serve (a jq expression) stalls the Sync, naming it.
+#[tokio::test]
+async fn ignored_differences_survive_self_heal_and_new_revisions() {
+    let plane = need!(ControlPlane::shared().await);
+    let s = setup(
+        plane,
+        "sync-ignore",
+        &[("ignore/web.yaml", deployment("ignoring", Some(1)))],
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    let rule = json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]});
+    let spec = sync_spec(
+        "ignore",
+        json!({"targetNamespace": s.ns, "selfHeal": true,
+                                          "ignoreDifferences": [rule]}),
+    );
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "ignoring"}, "spec": spec}),
+    )
+    .await;
+    applied(&s, "ignoring", head.trim()).await;
+    scale(&s, "ignoring", 5).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(replicas(&s, "ignoring").await, Some(5));
+    let now = status(&s.client, &s.ns, "ignoring").await;
+    assert!(
+        !now.conditions.iter().any(|c| c.type_ == "Drifted"),
+        "{:?}",
+        now.conditions
+    );
+
+    let changed = deployment("ignoring", Some(1)).replace("pause:3.10", "pause:3.9");
+    s.repo.write("ignore/web.yaml", changed).unwrap();
+    let next = s.repo.commit("new image").unwrap();
+    applied(&s, "ignoring", &next).await;
+    let api: Api<Deployment> = Api::namespaced(s.client.clone(), &s.ns);
+    let live = api.get("ignoring").await.unwrap().spec.unwrap();
+    let image = live.template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(
+        (live.replicas, image.as_deref()),
+        (Some(5), Some("registry.k8s.io/pause:3.9"))
+    );
+
+    let jq = json!({"kind": "Deployment", "jqPathExpressions": [".spec.replicas"]});
+    let spec = sync_spec(
+        "ignore",
+        json!({"targetNamespace": s.ns, "ignoreDifferences": [jq]}),
+    );
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "jq"}, "spec": spec}),
+    )
+    .await;
+    eventually("the jq rule to be refused", async || {
+        status(&s.client, &s.ns, "jq")
+            .await
+            .conditions
+            .iter()
+            .any(|c| {
+                c.type_ == "Ready" && c.status == "False" && c.message.contains("jqPathExpressions")
+            })
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn manual_mode_reports_a_plan_and_applies_only_the_approved_revision() {
     let plane = need!(ControlPlane::shared().await);

@@ -70,9 +70,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The sync option that creates the destination namespace.
 const CREATE_NAMESPACE: &str = "CreateNamespace=true";
-/// The sync options served: the namespace creation, and server-side apply, which is how
-/// Lockstep always applies.
-const SERVED_OPTIONS: &[&str] = &[CREATE_NAMESPACE, "ServerSideApply=true"];
+/// The sync option that keeps the live value of ignored fields when an object is written.
+const RESPECT_IGNORE_DIFFERENCES: &str = "RespectIgnoreDifferences=true";
+/// The sync options served: the namespace creation, respected `ignoreDifferences`, and
+/// server-side apply, which is how Lockstep always applies.
+const SERVED_OPTIONS: &[&str] = &[
+    CREATE_NAMESPACE,
+    RESPECT_IGNORE_DIFFERENCES,
+    "ServerSideApply=true",
+];
 
 /// Why Lockstep cannot serve `app` as written, if it cannot: fields it does not serve, a
 /// Helm chart, another cluster, a sync option not in [`SERVED_OPTIONS`] (all named, so
@@ -102,6 +108,11 @@ pub fn refusal(app: &Application) -> Option<String> {
     let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
     if let Some(Err(err)) = kustomize.map(super::kustomize::overlay) {
         return Some(err.to_string());
+    }
+    for (i, rule) in spec.ignore_differences.iter().enumerate() {
+        if let Some(refusal) = rule.refusal() {
+            return Some(format!("spec.ignoreDifferences[{i}]: {refusal}"));
+        }
     }
     let destination = &spec.destination;
     let in_cluster = match (&destination.server, &destination.name) {
@@ -232,6 +243,8 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
                 .and_then(|k| k.namespace.clone())
                 .filter(|n| !n.is_empty()),
             overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
+            ignore_differences: spec.ignore_differences.clone(),
+            ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
             ..SyncSpec::default()
         },
     );
@@ -259,11 +272,15 @@ pub fn approve(sync: &mut Sync, revision: &str) {
 
 /// Whether `app` creates its destination namespace (`CreateNamespace=true`).
 pub fn creates_namespace(app: &Application) -> Option<&str> {
-    let options = app.spec.sync_policy.iter().flat_map(|p| &p.sync_options);
-    let create = options.into_iter().any(|o| o == CREATE_NAMESPACE);
-    create
+    has_option(app, CREATE_NAMESPACE)
         .then_some(app.spec.destination.namespace.as_deref())
         .flatten()
+}
+
+/// Whether `app` sets the sync option `option`.
+fn has_option(app: &Application, option: &str) -> bool {
+    let mut options = app.spec.sync_policy.iter().flat_map(|p| &p.sync_options);
+    options.any(|o| o == option)
 }
 
 fn go_duration(interval: Duration) -> String {
@@ -514,6 +531,33 @@ mod tests {
         assert_eq!(creates_namespace(&app), Some("web"));
         let source = git_source(&app, Duration::from_secs(180), &memory);
         assert_eq!(source.spec.git_ref.unwrap().branch.as_deref(), Some("main"));
+    }
+
+    /// `ignoreDifferences` reach the Sync, for comparing only unless
+    /// `RespectIgnoreDifferences=true`; a jq expression is refused by name.
+    #[test]
+    fn ignore_differences_and_their_sync_option() {
+        let mut spec = served();
+        let rule =
+            json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]});
+        spec["ignoreDifferences"] = json!([rule]);
+        let memory = Memory::default();
+        let compared = sync(&app(spec.clone()), Duration::from_secs(180), &memory);
+        assert_eq!(
+            compared.spec.ignore_differences[0].json_pointers,
+            ["/spec/replicas"]
+        );
+        assert!(compared.spec.ignore_only_in_comparison);
+        spec["syncPolicy"]["syncOptions"] = json!(["RespectIgnoreDifferences=true"]);
+        assert_eq!(refusal(&app(spec.clone())), None);
+        let respected = sync(&app(spec.clone()), Duration::from_secs(180), &memory);
+        assert!(!respected.spec.ignore_only_in_comparison);
+        spec["ignoreDifferences"][0]["jqPathExpressions"] = json!([".spec.replicas"]);
+        let refused = refusal(&app(spec)).unwrap();
+        assert!(
+            refused.starts_with("spec.ignoreDifferences[0]: jqPathExpressions"),
+            "{refused}"
+        );
     }
 
     /// Without `automated` the Sync waits for approval; `operation.sync` requests it.

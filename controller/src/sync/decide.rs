@@ -31,7 +31,7 @@ use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
-use lockstep_engine::apply::{ApplyError, ApplyOptions};
+use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
@@ -151,6 +151,13 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
         return Err(Verdict::Stalled(format!(
             "sourceRef {source} is in another namespace, which this controller refuses"
         )));
+    }
+    for (i, rule) in sync.spec.ignore_differences.iter().enumerate() {
+        if let Some(refusal) = rule.refusal() {
+            return Err(Verdict::Stalled(format!(
+                "spec.ignoreDifferences[{i}]: {refusal}"
+            )));
+        }
     }
     if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
         return Err(waiting);
@@ -375,6 +382,22 @@ fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duratio
         protect: protect(sync, ctx),
         owners: Some(ctx.shared.client.clone()),
         field_manager: owner.mark.field_manager,
+        ignore: IgnoreDifferences {
+            rules: sync
+                .spec
+                .ignore_differences
+                .iter()
+                .map(|rule| IgnoreRule {
+                    group: rule.group.clone().unwrap_or_default(),
+                    kind: rule.kind.clone(),
+                    name: rule.name.clone(),
+                    namespace: rule.namespace.clone(),
+                    json_pointers: rule.json_pointers.clone(),
+                    managers: rule.managed_fields_managers.clone(),
+                })
+                .collect(),
+            respect: !sync.spec.ignore_only_in_comparison,
+        },
     };
     RunOptions {
         owner,

@@ -91,6 +91,51 @@ pub struct LocalObjectReference {
     pub name: String,
 }
 
+/// Fields whose differences are ignored in the objects this rule picks (Argo CD's
+/// `ResourceIgnoreDifferences`): not drift, not a reason to write the object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceIgnoreDifferences {
+    /// API group of the objects (unset or empty for the core group), or `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Kind of the objects, or `*`.
+    pub kind: String,
+    /// Only the object of this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only objects in this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Fields by JSON pointer (`/spec/replicas`, `/data/tls.crt`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_pointers: Vec<String>,
+    /// Fields by jq path expression: not served yet, refused by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jq_path_expressions: Vec<String>,
+    /// Every field these field managers own in the live object (`kube-controller-manager`
+    /// for an autoscaler's replicas).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields_managers: Vec<String>,
+}
+
+impl ResourceIgnoreDifferences {
+    /// Why Lockstep cannot serve this rule, if it cannot: a jq expression, or a JSON
+    /// pointer that does not start at the root.
+    pub fn refusal(&self) -> Option<String> {
+        if let Some(jq) = self.jq_path_expressions.first() {
+            return Some(format!(
+                "jqPathExpressions ({jq:?}) are not served by Lockstep yet; name the field with \
+                 jsonPointers or managedFieldsManagers"
+            ));
+        }
+        let bad = self.json_pointers.iter().find(|p| !p.starts_with('/'))?;
+        Some(format!(
+            "jsonPointers entry {bad:?} is not a JSON pointer (it starts with /, as /spec/replicas)"
+        ))
+    }
+}
+
 /// One applied object, as recorded in `status.inventory`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -26,6 +26,7 @@ mod sync;
 
 pub use common::{
     Condition, ConditionStatus, InventoryEntry, LocalObjectReference, Plan, PlanAction, PlanChange,
+    ResourceIgnoreDifferences,
 };
 pub use duration::{DurationError, parse_duration};
 pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, InventoryEntry, LocalObjectReference, Plan};
+use crate::common::{
+    Condition, InventoryEntry, LocalObjectReference, Plan, ResourceIgnoreDifferences,
+};
 
 /// Keeps the objects under one path of a [`crate::GitSource`] applied to a cluster.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -83,6 +85,17 @@ pub struct SyncSpec {
     /// Decrypt SOPS-encrypted manifests before applying them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<Decryption>,
+    /// Fields another controller sets (an autoscaler's `spec.replicas`): their differences
+    /// are not drift, and an object written for another reason keeps their live value
+    /// (Argo CD's `ignoreDifferences` with `RespectIgnoreDifferences=true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<ResourceIgnoreDifferences>,
+    /// Ignore `ignore_differences` only when comparing, and write Git's value when the
+    /// object is written for another reason (Argo CD without `RespectIgnoreDifferences`).
+    /// Set only by a front-end.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub ignore_only_in_comparison: bool,
     /// Namespace for namespaced objects that set none (Argo CD's `destination.namespace`).
     /// Not part of the `Sync` API: only a front-end sets it, on the in-memory Sync it
     /// reads a peer resource as, so it is never serialized nor in the CRD.

@@ -9,6 +9,7 @@ mod fetch_ssh;
 mod fetch_verify;
 mod flux;
 mod health;
+mod ignore;
 mod kustomize;
 mod ownership;
 mod pipeline;

@@ -13,6 +13,8 @@ use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::common::ResourceIgnoreDifferences;
+
 /// The served subset of Argo CD's Application spec (objects are read as
 /// `Application`, with the top-level `operation`).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -43,7 +45,11 @@ pub struct ApplicationSpec {
     /// When to sync: automatically (`automated`), or only when a sync is requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_policy: Option<SyncPolicy>,
-    /// Every other field of Argo CD's spec (`sources`, `ignoreDifferences`, `info`, …),
+    /// Fields whose differences are ignored (for comparing only, unless the sync option
+    /// `RespectIgnoreDifferences=true` is set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<ResourceIgnoreDifferences>,
+    /// Every other field of Argo CD's spec (`sources`, `info`, …),
     /// kept so that one Lockstep does not serve is refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -535,7 +541,7 @@ mod tests {
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
                 "syncPolicy": {"automated": {"prune": true, "allowEmpty": true},
                                "retry": {"limit": 2}},
-                "ignoreDifferences": [],
+                "info": [],
             },
             "operation": {"sync": {"prune": true}},
         }))
@@ -543,7 +549,7 @@ mod tests {
         assert_eq!(
             app.unserved(),
             [
-                "spec.ignoreDifferences",
+                "spec.info",
                 "spec.source.helm",
                 "spec.source.directory.jsonnet",
                 "spec.source.kustomize.labelWithoutSelector",

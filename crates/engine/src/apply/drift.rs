@@ -12,6 +12,23 @@ use std::collections::BTreeMap;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
+use super::IgnoreDifferences;
+use super::resolve::Target;
+
+/// The paths at which `live` differs from `merged` outside the fields `ignore` picks for
+/// this object ([`super::IgnoreDifferences`]).
+pub(crate) fn differing(
+    target: &Target,
+    live: &DynamicObject,
+    merged: &DynamicObject,
+    ignore: &IgnoreDifferences,
+) -> Vec<String> {
+    match ignore.normalized(&target.resource.group, live, merged) {
+        Some((live, merged)) => paths(&live, &merged),
+        None => paths(live, merged),
+    }
+}
+
 /// The paths at which `live` differs from `merged` (`spec.replicas`, `data.password`,
 /// `metadata.labels.app`, `spec.containers[0].image`), sorted; empty when they agree.
 pub(crate) fn paths(live: &DynamicObject, merged: &DynamicObject) -> Vec<String> {

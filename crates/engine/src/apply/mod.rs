@@ -28,6 +28,7 @@
 //! message ([`api_message`]).
 
 mod drift;
+mod ignore;
 mod message;
 mod order;
 mod preflight;
@@ -47,6 +48,7 @@ use lockstep_api::InventoryEntry;
 use crate::ownership::Holder;
 use crate::render::Manifest;
 
+pub use ignore::{IgnoreDifferences, IgnoreRule};
 pub(crate) use message::api_code;
 pub use message::{Withheld, api_message};
 pub use order::apply_order;
@@ -81,6 +83,8 @@ pub struct ApplyOptions {
     /// ([`crate::ownership::Mark::field_manager`]), so that a field another tool's owner
     /// set and Git no longer has is removed, and switching tools churns no managed fields.
     pub field_manager: &'static str,
+    /// Fields whose differences are ignored, and whether their live values are kept.
+    pub ignore: IgnoreDifferences,
 }
 
 impl Default for ApplyOptions {
@@ -93,6 +97,7 @@ impl Default for ApplyOptions {
             protect: Protect::default(),
             owners: None,
             field_manager: FIELD_MANAGER,
+            ignore: IgnoreDifferences::default(),
         }
     }
 }
@@ -106,6 +111,7 @@ impl fmt::Debug for ApplyOptions {
             .field("protect", &self.protect)
             .field("owners", &self.owners.as_ref().map(|_| "Client"))
             .field("field_manager", &self.field_manager)
+            .field("ignore", &self.ignore)
             .finish_non_exhaustive()
     }
 }

@@ -38,6 +38,9 @@ pub(super) struct Probe {
     pub(super) live: Option<DynamicObject>,
     /// How the API server answered the dry-run of our apply.
     pub(super) dry_run: DryRun,
+    /// The body dry-run instead of the desired one, when respected ignore rules keep
+    /// live values ([`super::IgnoreDifferences`]).
+    pub(super) respected: Option<Value>,
 }
 
 /// The answer to a dry-run apply.
@@ -52,11 +55,12 @@ pub(super) enum DryRun {
     Refused(String),
 }
 
-/// Reads the live object and dry-runs the apply as `field_manager`; writes nothing.
+/// Reads the live object and dry-runs the apply (with the live values respected ignore
+/// rules keep); writes nothing.
 pub(super) async fn probe(
     target: &Target,
     body: &Value,
-    field_manager: &str,
+    options: &ApplyOptions,
 ) -> Result<Probe, ApplyError> {
     let withheld = target.withheld();
     let live = target
@@ -67,10 +71,21 @@ pub(super) async fn probe(
             object: target.id.clone(),
             message: api_message(&e, withheld),
         })?;
-    let params = PatchParams::apply(field_manager).force().dry_run();
+    let respected = live.as_ref().and_then(|live| {
+        let resource = &target.resource;
+        let namespace = &target.namespace;
+        options
+            .ignore
+            .respected(&resource.group, &resource.kind, namespace, body, live)
+    });
+    let params = PatchParams::apply(options.field_manager).force().dry_run();
     let dry_run = match target
         .api
-        .patch(&target.name, &params, &Patch::Apply(body))
+        .patch(
+            &target.name,
+            &params,
+            &Patch::Apply(respected.as_ref().unwrap_or(body)),
+        )
         .await
     {
         Ok(merged) => DryRun::Merged(Box::new(merged)),
@@ -82,7 +97,11 @@ pub(super) async fn probe(
         }
         Err(err) => DryRun::Refused(api_message(&err, withheld)),
     };
-    Ok(Probe { live, dry_run })
+    Ok(Probe {
+        live,
+        dry_run,
+        respected,
+    })
 }
 
 /// The step a probe calls for: the dry-run result compared with the live object, and
@@ -95,7 +114,9 @@ pub(super) fn decide(
 ) -> Result<Step, ApplyError> {
     match (&probe.dry_run, &probe.live) {
         (DryRun::Merged(_), None) => Ok(Step::Create),
-        (DryRun::Merged(merged), Some(live)) if !drift::paths(live, merged).is_empty() => {
+        (DryRun::Merged(merged), Some(live))
+            if !drift::differing(target, live, merged, &options.ignore).is_empty() =>
+        {
             Ok(Step::Configure)
         }
         (DryRun::Merged(_), Some(_)) => Ok(Step::Unchanged),

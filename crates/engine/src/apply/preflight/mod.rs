@@ -141,7 +141,7 @@ pub async fn preflight<'a>(
     let probes: Vec<Result<Probe, ApplyError>> = futures::stream::iter(
         resolved
             .iter()
-            .map(|(target, body, _)| probe(target, body, options.field_manager).boxed())
+            .map(|(target, body, _)| probe(target, body, options).boxed())
             .collect::<Vec<_>>(),
     )
     .buffered(CONCURRENCY)
@@ -304,7 +304,7 @@ impl<'a> Preflight<'a> {
             }
         };
         let body = desired_body(&target, deferred.manifest);
-        let probe = probe(&target, &body, self.options.field_manager).await?;
+        let probe = probe(&target, &body, &self.options).await?;
         self.plan(target, body, probe).await.map_err(|(_, err)| err)
     }
 
@@ -314,8 +314,9 @@ impl<'a> Preflight<'a> {
         &mut self,
         target: Target,
         body: Value,
-        probe: Probe,
+        mut probe: Probe,
     ) -> Result<Planned, (Target, ApplyError)> {
+        let body = probe.respected.take().unwrap_or(body);
         let taken_from = match self.check_live(&target, &body, probe.live.as_ref()).await {
             Ok(taken_from) => taken_from,
             Err(err) => return Err((target, err)),

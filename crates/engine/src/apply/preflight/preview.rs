@@ -69,7 +69,9 @@ impl Preflight<'_> {
                     },
                     taken_from: p.taken_from.clone(),
                     drift: match (&p.live, &p.merged, p.step) {
-                        (Some(live), Some(merged), Step::Configure) => drift::paths(live, merged),
+                        (Some(live), Some(merged), Step::Configure) => {
+                            drift::differing(&p.target, live, merged, &self.options.ignore)
+                        }
                         _ => Vec::new(),
                     },
                 },

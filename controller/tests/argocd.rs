@@ -370,6 +370,35 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     let status = apps.get("private").await.unwrap().status.unwrap();
     assert!(!serde_json::to_string(&status).unwrap().contains(TOKEN));
 
+    // Drift without selfHeal: OutOfSync, naming the object, and the edit stays.
+    let edit = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"v": "edited"}});
+    configmaps
+        .patch(
+            "private",
+            &PatchParams::apply("kubectl-edit").force(),
+            &Patch::Apply(&edit),
+        )
+        .await
+        .unwrap();
+    eventually("the drifted Application to be OutOfSync", async || {
+        let status = apps
+            .get("private")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        let resource = status.resources.iter().find(|r| r.name == "private");
+        status.sync.is_some_and(|s| s.status == SyncCode::OutOfSync)
+            && resource.is_some_and(|r| r.status == Some(SyncCode::OutOfSync))
+    })
+    .await;
+    let live = configmaps.get("private").await.unwrap();
+    assert_eq!(
+        live.data.unwrap()["v"],
+        "edited",
+        "reverted without selfHeal"
+    );
+
     // Deleting with the resources finalizer cascades; without it, objects are orphaned.
     apps.delete("guestbook", &Default::default()).await.unwrap();
     eventually("guestbook and its objects to be deleted", async || {

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use lockstep_api::argocd::{
-    Application, ApplicationCondition, ApplicationConditionType, ApplicationStatus,
-    DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, Operation,
-    OperationPhase, OperationState, ResourceStatus, SyncCode, SyncInfo, SyncOperation, SyncResult,
+    Application, ApplicationCondition, ApplicationConditionType, ApplicationSpec,
+    ApplicationStatus, DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME,
+    IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, ResourceStatus, SyncCode,
+    SyncInfo, SyncOperation, SyncResult,
 };
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, CrossNamespaceObjectReference,
@@ -25,7 +26,7 @@ use lockstep_api::{
 
 use lockstep_engine::fetch::DEFAULT_BRANCH;
 
-use crate::sync::conditions::{READY, Reason, WireReason};
+use crate::sync::conditions::{self, DRIFTED, READY, Reason, WireReason};
 
 /// The last Lockstep status of each Application's Sync and GitSource, which Argo CD's
 /// status format cannot hold.
@@ -249,6 +250,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
         },
     );
     sync.metadata = app.metadata.clone();
+    sync.metadata.generation = Some(spec_generation(&app.spec));
     let key = ObjectKey::of(app);
     sync.status = lock(&memory.syncs)
         .get(&key)
@@ -262,6 +264,19 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
         annotations.insert(REQUESTED_AT_ANNOTATION.to_owned(), at);
     }
     sync
+}
+
+/// The generation the Sync read from an Application carries: a digest of its spec. Argo
+/// CD's Application CRD has no status subresource, so every status write bumps
+/// `metadata.generation`, which would make each reconcile look like a spec change (and
+/// apply, reverting drift that only selfHeal may revert). Kept in memory only.
+fn spec_generation(spec: &ApplicationSpec) -> i64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    serde_json::to_string(spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    i64::try_from(hasher.finish() >> 1).unwrap_or_default()
 }
 
 /// `sync` approved to apply `revision` (a requested sync in manual mode).
@@ -290,10 +305,17 @@ fn go_duration(interval: Duration) -> String {
 /// The Sync status Argo CD's status says, for an Application this process has not
 /// reconciled yet: its inventory, and the revision it was synced at.
 fn sync_status(status: &ApplicationStatus) -> SyncStatus {
+    // Synced at the revision, or OutOfSync (drift) after a sync of it that succeeded.
+    let succeeded = status
+        .operation_state
+        .as_ref()
+        .filter(|o| o.phase == OperationPhase::Succeeded)
+        .and_then(|o| o.sync_result.as_ref())
+        .map(|r| r.revision.as_str());
     let synced = status
         .sync
         .as_ref()
-        .filter(|s| s.status == SyncCode::Synced)
+        .filter(|s| s.status == SyncCode::Synced || s.revision.as_deref() == succeeded)
         .and_then(|s| s.revision.clone());
     SyncStatus {
         inventory: status
@@ -387,7 +409,12 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
     let applied = status.last_applied_revision.as_deref().map(commit);
     let attempted = status.last_attempted_revision.as_deref().map(commit);
     let planned = status.plan.as_ref();
+    // Drift found without selfHeal: the cluster no longer matches the applied revision.
+    let drifted = conditions::is_true(&status.conditions, DRIFTED);
     let (sync_code, revision) = match outcome {
+        Outcome::Synced | Outcome::Progressing | Outcome::Degraded if drifted => {
+            (SyncCode::OutOfSync, applied.clone())
+        }
         Outcome::Synced | Outcome::Progressing | Outcome::Degraded => {
             (SyncCode::Synced, applied.clone())
         }
@@ -410,6 +437,7 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
         .iter()
         .flat_map(|p| &p.changes)
         .map(|c| c.object.as_str())
+        .chain(status.drifted.iter().map(String::as_str))
         .collect();
     let resources = status
         .inventory
@@ -422,7 +450,7 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
                 kind: entry.kind.clone(),
                 namespace: entry.namespace.clone(),
                 name: entry.name.clone(),
-                status: Some(if out || sync_code != SyncCode::Synced {
+                status: Some(if out || (sync_code != SyncCode::Synced && !drifted) {
                     SyncCode::OutOfSync
                 } else {
                     SyncCode::Synced
@@ -667,7 +695,43 @@ mod tests {
         assert!(argo.conditions.is_empty());
         // Read back cold (no memory): the inventory and the synced revision.
         let cold = sync_status(&argo);
-        assert_eq!(cold.inventory, [entry]);
+        assert_eq!(cold.inventory, std::slice::from_ref(&entry));
+        assert_eq!(cold.last_applied_revision.as_deref(), Some("abc"));
+
+        // Drift found without selfHeal: OutOfSync at the applied revision, and only the
+        // drifted object is OutOfSync; health is unchanged.
+        let mut drifting = status.clone();
+        let other = InventoryEntry {
+            name: "back".into(),
+            ..entry.clone()
+        };
+        drifting.inventory.push(other);
+        drifting.conditions.push(Condition {
+            type_: DRIFTED.into(),
+            ..condition(ConditionStatus::True, Reason::DriftDetected)
+        });
+        drifting.drifted = vec![lockstep_engine::inventory::id(&entry)];
+        let argo = application_status(&drifting);
+        let sync = argo.sync.as_ref().unwrap();
+        assert_eq!(
+            (sync.status, sync.revision.as_deref()),
+            (SyncCode::OutOfSync, Some("abc"))
+        );
+        assert_eq!(argo.health.as_ref().unwrap().status, HealthCode::Healthy);
+        let statuses: Vec<_> = argo
+            .resources
+            .iter()
+            .map(|r| (r.name.as_str(), r.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("front", Some(SyncCode::OutOfSync)),
+                ("back", Some(SyncCode::Synced))
+            ]
+        );
+        // Read back cold, the revision drifted from still counts as applied.
+        let cold = sync_status(&argo);
         assert_eq!(cold.last_applied_revision.as_deref(), Some("abc"));
 
         status.conditions = vec![condition(ConditionStatus::False, Reason::OwnershipConflict)];

@@ -143,8 +143,8 @@ fn sync_status(status: &KustomizationStatus) -> SyncStatus {
             .flat_map(|i| &i.entries)
             .filter_map(InventoryRef::entry)
             .collect(),
-        plan: None,
         last_handled_requested_at: status.last_handled_reconcile_at.clone(),
+        ..SyncStatus::default()
     }
 }
 

@@ -12,7 +12,7 @@
 use std::fmt;
 
 use kube::runtime::events::EventType;
-use lockstep_api::Condition;
+use lockstep_api::SyncStatus;
 use lockstep_engine::apply::{Action, Preview};
 use lockstep_engine::inventory::id;
 
@@ -24,7 +24,7 @@ const NAMED: usize = 10;
 /// One object that differs from its revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drifted {
-    /// `Kind/namespace/name`.
+    /// `group/Kind/namespace/name`.
     object: String,
     /// What differs.
     change: Change,
@@ -106,14 +106,21 @@ pub enum Report {
 /// An event about drift: its type, reason and note.
 pub type Event = (EventType, Reason, String);
 
-/// Writes `report` into `conditions` at `revision`; returns how many objects drifted (for
-/// the gauge), unless nothing was compared, and the event it calls for.
+/// Writes `report` into `status` (the `Drifted` condition and the drifted objects) at
+/// `revision`; returns how many objects drifted (for the gauge), unless nothing was
+/// compared, and the event it calls for.
 pub fn write(
-    conditions: &mut Vec<Condition>,
+    status: &mut SyncStatus,
     report: &Report,
     revision: &str,
     generation: Option<i64>,
 ) -> (Option<usize>, Option<Event>) {
+    status.drifted = match report {
+        Report::Unknown => return (None, None),
+        Report::Found(drift) => drift.0.iter().map(|d| d.object.clone()).collect(),
+        Report::Reverted(_) => Vec::new(),
+    };
+    let conditions = &mut status.conditions;
     let previous = conditions::get(conditions, DRIFTED).map(|c| c.message.clone());
     match report {
         Report::Unknown => (None, None),
@@ -175,9 +182,9 @@ mod tests {
 
     #[test]
     fn drift_is_reported_once_then_resolved() {
-        let mut c = Vec::new();
+        let mut s = SyncStatus::default();
         let found = Report::Found(drift());
-        let (count, event) = write(&mut c, &found, "main@sha1:1", Some(1));
+        let (count, event) = write(&mut s, &found, "main@sha1:1", Some(1));
         assert_eq!(count, Some(2));
         let (type_, reason, note) = event.unwrap();
         assert_eq!((type_, reason), (EventType::Warning, Reason::DriftDetected));
@@ -186,33 +193,34 @@ mod tests {
             "2 object(s) differ from revision main@sha1:1: \
              Secret/ns/creds (data.password); ConfigMap/ns/gone (deleted)"
         );
-        assert!(conditions::is_true(&c, DRIFTED));
+        assert!(conditions::is_true(&s.conditions, DRIFTED));
+        assert_eq!(s.drifted, ["Secret/ns/creds", "ConfigMap/ns/gone"]);
         // The same drift again: no second event.
-        assert!(write(&mut c, &found, "main@sha1:1", Some(1)).1.is_none());
-        let (count, event) = write(&mut c, &Report::Found(Drift::default()), "r", Some(1));
+        assert!(write(&mut s, &found, "main@sha1:1", Some(1)).1.is_none());
+        let (count, event) = write(&mut s, &Report::Found(Drift::default()), "r", Some(1));
         assert_eq!(count, Some(0));
         assert_eq!(event.unwrap().1, Reason::DriftResolved);
-        assert!(conditions::get(&c, DRIFTED).is_none());
-        let (_, event) = write(&mut c, &Report::Found(Drift::default()), "r", Some(1));
+        assert!(conditions::get(&s.conditions, DRIFTED).is_none());
+        let (_, event) = write(&mut s, &Report::Found(Drift::default()), "r", Some(1));
         assert!(event.is_none(), "nothing to resolve");
-        assert_eq!(write(&mut c, &Report::Unknown, "r", None), (None, None));
+        assert_eq!(write(&mut s, &Report::Unknown, "r", None), (None, None));
     }
 
     #[test]
     fn a_revert_names_what_it_reverted() {
-        let mut c = Vec::new();
-        let (count, event) = write(&mut c, &Report::Reverted(drift()), "r", None);
+        let mut s = SyncStatus::default();
+        let (count, event) = write(&mut s, &Report::Reverted(drift()), "r", None);
         assert_eq!(count, Some(0));
         let (type_, reason, note) = event.unwrap();
         assert_eq!((type_, reason), (EventType::Normal, Reason::DriftCorrected));
         assert!(note.contains("Secret/ns/creds (data.password)"), "{note}");
         let reverted = Report::Reverted(Drift::default());
-        assert!(write(&mut c, &reverted, "r", None).1.is_none());
+        assert!(write(&mut s, &reverted, "r", None).1.is_none());
         // An apply of a new revision overwrites reported drift: resolved, and said once.
-        write(&mut c, &Report::Found(drift()), "r", None);
-        let (count, event) = write(&mut c, &reverted, "r2", None);
+        write(&mut s, &Report::Found(drift()), "r", None);
+        let (count, event) = write(&mut s, &reverted, "r2", None);
         assert_eq!(count, Some(0));
         assert_eq!(event.unwrap().1, Reason::DriftResolved);
-        assert!(conditions::get(&c, DRIFTED).is_none());
+        assert!(conditions::get(&s.conditions, DRIFTED).is_none());
     }
 }

@@ -189,7 +189,7 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
     let (drifted, drift_event) = match &verdict {
         Verdict::Applied {
             drift, revision, ..
-        } => drift::write(&mut next.conditions, drift, revision, generation),
+        } => drift::write(&mut next, drift, revision, generation),
         _ => (None, None),
     };
     let event = write_verdict(&mut next, &previous, verdict, generation);

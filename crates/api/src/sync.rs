@@ -229,4 +229,10 @@ pub struct SyncStatus {
     /// The last value of the `lockstep.dev/requestedAt` annotation acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_requested_at: Option<String>,
+    /// The objects (`group/Kind/namespace/name`) the last comparison found differing from
+    /// the applied revision, while `Drifted` is true. Kept in memory for a front-end's
+    /// status (an Argo CD Application's `OutOfSync` resources); never written.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub drifted: Vec<String>,
 }

@@ -219,6 +219,7 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         "metadata": {"name": "gated"},
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./gated",
                  "interval": "1s", "timeout": "2s", "prune": true, "targetNamespace": ns,
+                 "deletionPolicy": "Orphan",
                  "healthChecks": [
                      {"apiVersion": "v1", "kind": "ConfigMap", "name": "a", "namespace": ns},
                      {"apiVersion": "v1", "kind": "ConfigMap", "name": "late", "namespace": ns},
@@ -252,6 +253,13 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         is_true("Ready") && is_true("Healthy")
     })
     .await;
+    // deletionPolicy Orphan: deleted with prune on, its objects stay.
+    kss.delete("gated", &Default::default()).await.unwrap();
+    eventually("gated to be deleted", async || {
+        kss.get_opt("gated").await.unwrap().is_none()
+    })
+    .await;
+    assert!(configmaps.get_opt("late").await.unwrap().is_some());
 
     // A deleted Kustomization with prune deletes its objects, then lets go (Flux's finalizer).
     kss.delete("apps", &Default::default()).await.unwrap();

@@ -327,6 +327,79 @@ async fn ignored_differences_survive_self_heal_and_new_revisions() {
     .await;
 }
 
+/// `deletionPolicy`, as Flux's: `Delete` deletes what the Sync applied even without
+/// `prune`, `Orphan` leaves it even with `prune`, and `WaitForTermination` deletes and
+/// waits up to `timeout` for the objects to go, naming one a finalizer still holds.
+#[tokio::test]
+async fn deletion_policies_delete_orphan_and_wait_for_termination() {
+    let plane = need!(ControlPlane::shared().await);
+    let held =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\n";
+    let s = setup(
+        plane,
+        "sync-deletion",
+        &[
+            ("delete/a.yaml", cm("deleted", "1")),
+            ("orphan/b.yaml", cm("orphaned", "1")),
+            ("wait/c.yaml", held.to_owned()),
+        ],
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    for (name, extra) in [
+        (
+            "delete",
+            json!({"prune": false, "deletionPolicy": "Delete"}),
+        ),
+        ("orphan", json!({"prune": true, "deletionPolicy": "Orphan"})),
+        (
+            "wait",
+            json!({"deletionPolicy": "WaitForTermination", "timeout": "3s"}),
+        ),
+    ] {
+        let mut spec = sync_spec(name, extra);
+        spec["targetNamespace"] = json!(s.ns);
+        create_lockstep(
+            &s.client,
+            &s.ns,
+            "Sync",
+            json!({"metadata": {"name": name}, "spec": spec}),
+        )
+        .await;
+        applied(&s, name, head.trim()).await;
+    }
+    let syncs: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    let configmaps: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    for name in ["delete", "orphan", "wait"] {
+        syncs.delete(name, &Default::default()).await.unwrap();
+    }
+    eventually("the Syncs to be gone", async || {
+        syncs
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    })
+    .await;
+    assert!(configmaps.get_opt("deleted").await.unwrap().is_none());
+    assert!(configmaps.get_opt("orphaned").await.unwrap().is_some());
+    let note = wait_for_event(&s.client, &s.ns, "wait", "PruneFailed").await;
+    assert!(
+        note.contains("still terminating") && note.contains("/held"),
+        "{note}"
+    );
+    let release = json!({"metadata": {"finalizers": null}});
+    configmaps
+        .patch("held", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
+    eventually("held to go once released", async || {
+        configmaps.get_opt("held").await.unwrap().is_none()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn manual_mode_reports_a_plan_and_applies_only_the_approved_revision() {
     let plane = need!(ControlPlane::shared().await);

@@ -82,6 +82,7 @@ pub fn sync(ks: &Kustomization) -> Sync {
                 })
                 .collect(),
             wait: spec.wait,
+            deletion_policy: spec.deletion_policy,
             health_checks: health_checks(ks),
             kube_config: spec
                 .kube_config

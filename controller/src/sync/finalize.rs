@@ -1,7 +1,8 @@
 //! What happens when a Sync is deleted, as Flux's kustomize-controller does it: every Sync
 //! carries a finalizer ([`super::Front::finalizer`]), so the API server keeps it until the controller has looked.
-//! With `prune: true` (and not suspended) the objects of its inventory are deleted in the
-//! reverse of apply order, only those still labelled as its own and not protected
+//! With `prune: true` (and not suspended; `deletionPolicy` `Delete` or
+//! `WaitForTermination` whatever `prune` says, `Orphan` never) the objects of its inventory
+//! are deleted in the reverse of apply order, only those still labelled as its own and not protected
 //! ([`lockstep_engine::prune::delete_all`]), with the identity it applied as; with
 //! `prune: false` they are orphaned. The inventory in status is all it needs: a Sync whose
 //! GitSource is gone cleans up the same way.
@@ -13,19 +14,25 @@
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
-use lockstep_api::Sync;
+use std::time::Duration;
+
 use lockstep_api::argocd::Application;
 use lockstep_api::flux::Kustomization;
+use lockstep_api::{DeletionPolicy, Sync};
 use lockstep_engine::inventory::id;
-use lockstep_engine::prune::delete_all;
+use lockstep_engine::prune::{delete_all, wait_gone};
 use serde_json::json;
 
 use super::SyncCtx;
 use super::conditions::Reason;
 use super::front::Front;
+use super::intervals::SyncIntervals;
 use super::record::Error;
 use super::status::{self, EventAction};
 use super::target::{protect, sync_client};
+
+/// How long `WaitForTermination` waits when the Sync's own timeout does not parse.
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 
 /// Adds the finalizer to `sync` unless it has it.
 ///
@@ -56,7 +63,8 @@ pub async fn finalize(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
         .map(|s| s.inventory.clone())
         .unwrap_or_default();
     // Argo CD's finalizer is the ask to cascade, whatever the sync policy prunes.
-    let cascade = sync.spec.prune || ctx.front == Front::ArgoCd;
+    let policy = sync.spec.deletion_policy.unwrap_or_default();
+    let cascade = policy.deletes(sync.spec.prune) || ctx.front == Front::ArgoCd;
     if cascade && !sync.spec.suspend && !inventory.is_empty() {
         delete_inventory(sync, ctx, inventory).await;
     }
@@ -79,7 +87,24 @@ async fn delete_inventory(
     let (type_, reason, note) = match sync_client(sync, ctx, &namespace).await {
         Ok(client) => {
             let outcome = delete_all(&client, inventory, &owner, &protect(sync, ctx)).await;
-            if outcome.survivors.is_empty() {
+            let terminating = match sync.spec.deletion_policy {
+                Some(DeletionPolicy::WaitForTermination) => {
+                    let timeout = SyncIntervals::parse(&sync.spec)
+                        .map_or(DEFAULT_WAIT, |intervals| intervals.timeout);
+                    wait_gone(&client, &outcome.deleted, timeout).await
+                }
+                _ => Vec::new(),
+            };
+            if !terminating.is_empty() {
+                let names: Vec<String> = terminating.iter().map(id).collect();
+                let note = format!(
+                    "{kind} deleted: {} object(s) deleted; still terminating when the timeout \
+                     passed (deletionPolicy WaitForTermination): {}",
+                    outcome.deleted.len(),
+                    names.join(", ")
+                );
+                (EventType::Warning, Reason::PruneFailed, note)
+            } else if outcome.survivors.is_empty() {
                 let note = format!(
                     "{kind} deleted: {} object(s) deleted, {} left alone (no longer its own or protected)",
                     outcome.deleted.len(),

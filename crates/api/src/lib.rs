@@ -33,8 +33,8 @@ pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use key::ObjectKey;
 pub use sync::{
-    CrossNamespaceObjectReference, Decryption, DependsOn, HealthCheck, KubeConfigRef,
-    KubeConfigSecretRef, Sync, SyncMode, SyncSpec, SyncStatus,
+    CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, HealthCheck,
+    KubeConfigRef, KubeConfigSecretRef, Sync, SyncMode, SyncSpec, SyncStatus,
 };
 
 /// The API group of every Lockstep resource.

@@ -67,6 +67,11 @@ pub struct SyncSpec {
     /// Delete and recreate objects whose change touches an immutable field.
     #[serde(default)]
     pub force: bool,
+    /// What deleting the Sync does to the objects it applied: `MirrorPrune` (unset: delete
+    /// them when `prune` is on), `Delete`, `WaitForTermination` (delete them and wait until
+    /// they are gone, up to `timeout`, before the Sync goes) or `Orphan`. As Flux's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
     /// Take objects that another Sync (or `lockstep apply --name`) holds, instead of
     /// refusing the revision. Off (unset) by default: the Sync is then `Ready=False
     /// OwnershipConflict` naming the owner, and nothing of the revision is applied.
@@ -117,6 +122,31 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub common_metadata: Option<crate::flux::CommonMetadata>,
+}
+
+/// What deleting a Sync does to the objects it applied (Flux's `deletionPolicy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete them when `prune` is on, orphan them when it is off.
+    #[default]
+    MirrorPrune,
+    /// Delete them.
+    Delete,
+    /// Delete them and wait, up to `timeout`, until they are gone.
+    WaitForTermination,
+    /// Leave them.
+    Orphan,
+}
+
+impl DeletionPolicy {
+    /// Whether deleting a Sync with `prune` deletes its objects.
+    pub fn deletes(self, prune: bool) -> bool {
+        match self {
+            Self::MirrorPrune => prune,
+            Self::Delete | Self::WaitForTermination => true,
+            Self::Orphan => false,
+        }
+    }
 }
 
 /// Automatic or approved application of new revisions.

@@ -11,6 +11,8 @@
 //! everything. A missing object, or a kind no longer served, counts as already gone.
 //! Objects whose delete failed are returned as survivors to keep in the inventory.
 
+use std::time::Duration;
+
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, PropagationPolicy};
 use kube::core::GroupVersionKind;
@@ -97,16 +99,10 @@ pub async fn delete_all(
 
     let mut outcome = PruneOutcome::default();
     for entry in inventory {
-        let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
-        let Ok((resource, caps)) = kube::discovery::pinned_kind(client, &gvk).await else {
+        let Some(api) = api_of(client, &entry).await else {
             debug!(object = %id(&entry), "kind no longer served; counted as gone");
             outcome.deleted.push(entry);
             continue;
-        };
-        let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
-            Api::namespaced_with(client.clone(), &entry.namespace, &resource)
-        } else {
-            Api::all_with(client.clone(), &resource)
         };
         let live = match api.get_opt(&entry.name).await {
             Ok(Some(live)) => live,
@@ -135,6 +131,45 @@ pub async fn delete_all(
         }
     }
     outcome
+}
+
+/// Waits until every object of `deleted` is gone (a finalizer of its own can hold it),
+/// looking every two seconds, for at most `timeout`; returns those still there.
+pub async fn wait_gone(
+    client: &Client,
+    deleted: &[InventoryEntry],
+    timeout: Duration,
+) -> Vec<InventoryEntry> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut left = deleted.to_vec();
+    loop {
+        let mut still = Vec::new();
+        for entry in left {
+            let Some(api) = api_of(client, &entry).await else {
+                continue;
+            };
+            // A failed read counts as still there: it is looked at again.
+            if !matches!(api.get_opt(&entry.name).await, Ok(None)) {
+                still.push(entry);
+            }
+        }
+        if still.is_empty() || tokio::time::Instant::now() >= deadline {
+            return still;
+        }
+        left = still;
+        tokio::time::sleep(Duration::from_secs(2).min(timeout)).await;
+    }
+}
+
+/// The API of `entry`'s kind, or `None` when the kind is no longer served.
+async fn api_of(client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicObject>> {
+    let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
+    let (resource, caps) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+    Some(if caps.scope == Scope::Namespaced {
+        Api::namespaced_with(client.clone(), &entry.namespace, &resource)
+    } else {
+        Api::all_with(client.clone(), &resource)
+    })
 }
 
 fn skip_reason(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::common::{Condition, InventoryEntry, LocalObjectReference};
-use crate::sync::KubeConfigSecretRef;
+use crate::sync::{DeletionPolicy, KubeConfigSecretRef};
 
 /// Keeps the objects under one path of a [`super::GitRepository`] applied (Flux's
 /// `Kustomization`).
@@ -67,6 +67,9 @@ pub struct KustomizationSpec {
     /// about its objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// What deleting the Kustomization does to its objects (default `MirrorPrune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
     /// Apply to the cluster of the kubeconfig in this Secret instead of the local one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kube_config: Option<FluxKubeConfig>,

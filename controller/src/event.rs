@@ -1,6 +1,8 @@
 //! Publishing one Kubernetes event, the same way for every controller of this binary: the
 //! note cut to what the API server keeps, and a failure to publish logged rather than
-//! returned (an event is a report; the reconcile it reports on has already happened).
+//! returned (an event is a report; the reconcile it reports on has already happened). With
+//! `--alerts` the same event, note and all, is queued for the Alerts that listen to its
+//! object ([`crate::alert`]).
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -17,10 +19,12 @@ pub async fn publish(
     action: &str,
     note: &str,
 ) {
+    let note: String = note.chars().take(NOTE_CHARS).collect();
+    crate::alert::notify(reference, type_, reason, &note);
     let event = Event {
         type_,
         reason: reason.into(),
-        note: Some(note.chars().take(NOTE_CHARS).collect()),
+        note: Some(note),
         action: action.into(),
         secondary: None,
     };

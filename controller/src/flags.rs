@@ -80,6 +80,13 @@ pub struct Flags {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub receivers: bool,
 
+    /// Send the events of this controller's objects to Flux's
+    /// `notification.toolkit.fluxcd.io/v1beta3` Providers whose Alerts listen to them
+    /// (`generic`, `generic-hmac`, `slack`). Needs Flux's Alert and Provider CRDs or
+    /// Lockstep's (`deploy/crds/notification.toolkit.fluxcd.io_{alerts,providers}.yaml`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub alerts: bool,
+
     /// Address of the Receivers' webhook endpoint (`/hook/…`), apart from the sealing API
     /// so that only it is exposed to the Git server; Flux's port.
     #[arg(long, default_value = "0.0.0.0:9292")]

@@ -4,10 +4,11 @@
 //! Secrets and serves the certificate and re-encryption API that `kubeseal` and
 //! `lockstep seal` talk to. With `--external-secrets` it also serves the External Secrets
 //! Operator's ExternalSecrets ([`externalsecret`]); with `--receivers`, Flux's webhook
-//! Receivers ([`receiver`]).
+//! Receivers ([`receiver`]); with `--alerts`, Flux's Alerts and Providers ([`alert`]).
 //!
 //! This file only reads flags, builds the shared [`context::Ctx`] and starts the parts.
 
+mod alert;
 mod argocd;
 mod context;
 mod event;
@@ -85,6 +86,9 @@ async fn run() -> anyhow::Result<()> {
         .external_secrets
         .then(|| tokio::spawn(externalsecret::run(ctx.clone())));
 
+    if flags.alerts {
+        tokio::spawn(alert::run(ctx.clone()));
+    }
     let receivers = flags
         .receivers
         .then(|| tokio::spawn(receiver::run(ctx.clone(), flags.flux, flags.receiver_addr)));

@@ -31,7 +31,7 @@ pub(crate) async fn setup(plane: &ControlPlane, name: &str, files: &[(&str, Stri
 }
 
 /// [`setup`] with more controller flags and labels on the GitSource.
-async fn setup_with(
+pub(crate) async fn setup_with(
     plane: &ControlPlane,
     name: &str,
     files: &[(&str, String)],

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod alerts;
 mod argocd;
 mod drift;
 mod externalsecret;

@@ -16,10 +16,12 @@
 //! ([`InventoryRef`]) — the two things Flux reads back, so either controller takes over what
 //! the other applied.
 
+mod alert;
 mod kustomize;
 mod receiver;
 mod source;
 
+pub use alert::{Alert, AlertSpec, EventSource, Provider, ProviderSpec, ProviderType};
 pub use kustomize::{
     Common, CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, FluxKubeConfig, Image,
     InventoryRef, Kustomization, KustomizationSpec, KustomizationStatus,

@@ -1,0 +1,137 @@
+//! `Alert` and `Provider`: which events go where, as Flux's notification-controller reads
+//! them (`notification.toolkit.fluxcd.io/v1beta3`, which has no status).
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::LocalObjectReference;
+
+/// Sends the events of `eventSources` to a [`Provider`] (Flux's `Alert`).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "notification.toolkit.fluxcd.io",
+    version = "v1beta3",
+    kind = "Alert",
+    namespaced,
+    category = "fluxcd"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct AlertSpec {
+    /// The Provider, in the Alert's namespace.
+    pub provider_ref: LocalObjectReference,
+    /// `info` (unset: every event) or `error` (only Warning events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_severity: Option<String>,
+    /// The objects whose events are sent.
+    pub event_sources: Vec<EventSource>,
+    /// Send only events whose message matches one of these regular expressions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inclusion_list: Vec<String>,
+    /// Never send events whose message matches one of these regular expressions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclusion_list: Vec<String>,
+    /// Added to every event's metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub event_metadata: BTreeMap<String, String>,
+    /// Added to every event's metadata as `summary` (deprecated by Flux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Send nothing until unset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+}
+
+/// The objects an Alert listens to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSource {
+    /// `group/version` of the objects; any when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// Kind of the objects (`Kustomization`, `Sync`, `ExternalSecret`, …).
+    pub kind: String,
+    /// Name of the object, or `*` for every one of the kind.
+    pub name: String,
+    /// Namespace of the objects; default the Alert's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Only objects carrying these labels (with `name: *`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+/// Where an Alert's events go, and how (Flux's `Provider`).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "notification.toolkit.fluxcd.io",
+    version = "v1beta3",
+    kind = "Provider",
+    namespaced,
+    category = "fluxcd"
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct ProviderSpec {
+    /// `generic`, `generic-hmac` or `slack` ([`ProviderType`]); Flux's other types are kept
+    /// as written and refused by name.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Slack channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Name the message is posted as; default the reporting controller's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The URL events are posted to (else the Secret's `address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Budget of one post (Go duration); default `15s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Secret in the same namespace: `address`, `token` (the HMAC key of `generic-hmac`,
+    /// Slack's bearer token) and `headers` (a YAML map of extra headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// Send nothing until unset.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// Every other field of Flux's spec (`proxy`, `certSecretRef`, `commitStatusExpr`, …),
+    /// kept so that one Lockstep does not serve is refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// The provider types Lockstep sends to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderType {
+    /// The event as JSON, Flux's `eventv1.Event`.
+    #[serde(rename = "generic")]
+    Generic,
+    /// The same, signed: `X-Signature: sha256=<HMAC-SHA256 of the body keyed by token>`.
+    #[serde(rename = "generic-hmac")]
+    GenericHmac,
+    /// A Slack message (incoming webhook, or `chat.postMessage` with a token).
+    #[serde(rename = "slack")]
+    Slack,
+}
+
+impl Provider {
+    /// The served type, or `None` for a type Lockstep does not serve.
+    pub fn provider_type(&self) -> Option<ProviderType> {
+        serde_json::from_value(Value::String(self.spec.type_.clone())).ok()
+    }
+
+    /// The spec fields set that Lockstep does not serve yet, by name, sorted.
+    pub fn unserved(&self) -> Vec<&str> {
+        self.spec.unserved.keys().map(String::as_str).collect()
+    }
+}

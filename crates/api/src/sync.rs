@@ -45,7 +45,8 @@ pub struct SyncSpec {
     /// `lockstep.dev/approvedRevision` annotation to name the revision.
     #[serde(default)]
     pub mode: SyncMode,
-    /// Namespace set on every namespaced object that is applied.
+    /// Namespace set on every namespaced object that is applied. With `helm`: the release
+    /// namespace, set only on the objects that name none (default the Sync's namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
     /// Syncs that must be Ready before this one applies.
@@ -90,6 +91,11 @@ pub struct SyncSpec {
     /// Decrypt SOPS-encrypted manifests before applying them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<Decryption>,
+    /// Render a Helm chart of the source with `helm template` instead of reading the
+    /// manifests at `path`; SOPS-encrypted values files are decrypted in memory with
+    /// `decryption`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<Helm>,
     /// Fields another controller sets (an autoscaler's `spec.replicas`): their differences
     /// are not drift, and an object written for another reason keeps their live value
     /// (Argo CD's `ignoreDifferences` with `RespectIgnoreDifferences=true`).
@@ -231,6 +237,49 @@ pub struct Decryption {
     /// Secret holding the decryption keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
+}
+
+/// A Helm chart in the source, rendered with `helm template` and applied like any other
+/// path: the same staged apply, inventory, prune and health. Named like Argo CD's
+/// `source.helm` and Flux's `HelmRelease`, so a chart's settings read the same here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Helm {
+    /// Folder of the chart (the one holding `Chart.yaml`) inside the source; default
+    /// `path`. Dependencies come only from its `charts/` folder: nothing is downloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// The release name (`.Release.Name`); default the Sync's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// Values files, relative to the chart folder and inside the source, merged in order
+    /// over the chart's own `values.yaml`. A SOPS-encrypted one is decrypted in memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// Values merged over `valuesFiles` (Helm's `--set` place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Apply the chart's `crds/` folder (`--include-crds`); default true, as `helm
+    /// install` does.
+    #[serde(
+        default,
+        rename = "includeCRDs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include_crds: Option<bool>,
+    /// Leave the chart's test hooks out of the render (`--skip-tests`). They are never
+    /// applied either way; set it when a test template does not render offline.
+    #[serde(default)]
+    pub skip_tests: bool,
+}
+
+/// An object of any fields (Helm values), kept whole by the API server.
+fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 /// Observed state of a [`Sync`].

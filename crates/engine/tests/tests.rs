@@ -9,6 +9,7 @@ mod fetch_ssh;
 mod fetch_verify;
 mod flux;
 mod health;
+mod helm;
 mod ignore;
 mod kustomize;
 mod ownership;

@@ -52,7 +52,7 @@ mod process;
 pub mod service;
 mod vault;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use crate::canary::Canaries;
 pub use crate::eso::ExternalSecretsOperator;
@@ -190,6 +190,29 @@ pub fn age_keygen() -> Result<(String, String)> {
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         }),
     }
+}
+
+/// Encrypts `file` (relative to `dir`) in place for the age `recipient`, with the real
+/// `sops` run in `dir`, every value encrypted (sops' default).
+///
+/// # Errors
+/// [`Error::NotInstalled`] without `sops`; [`Error::Setup`] when it fails.
+pub fn sops_encrypt_age(dir: &Path, recipient: &str, file: &str) -> Result<()> {
+    let program = tool("sops")?;
+    let out = std::process::Command::new(&program)
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .args(["--encrypt", "--in-place", "--age", recipient, file])
+        .output()
+        .map_err(Error::io(format!("running {}", program.display())))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Setup {
+        step: format!("sops --encrypt {file}"),
+        detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    })
 }
 
 /// Whether a missing server must fail the test rather than skip it.

@@ -133,8 +133,8 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
     let Rendered {
         mut manifests,
         inputs,
+        mut redactor,
     } = rendered;
-    let mut redactor = Redactor::new();
     let mut files = Vec::new();
     if manifests
         .iter()
@@ -174,6 +174,31 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
     })
 }
 
+/// A whole file decrypted in memory (a Helm values file, which the renderer reads before
+/// any object exists): `bytes` of the file named `shown` in the source, in the format its
+/// name says, with its MAC verified. Returns its plaintext in the same format, or `None`
+/// when the file is not SOPS-encrypted; every decrypted value goes into `redactor`.
+///
+/// # Errors
+/// [`DecryptError`] naming `shown`.
+pub fn decrypt_whole(
+    shown: PathBuf,
+    bytes: Zeroizing<Vec<u8>>,
+    keys: &Keys,
+    redactor: &mut Redactor,
+) -> Result<Option<Zeroizing<Vec<u8>>>, DecryptError> {
+    let format = lockstep_sops::Format::from_path(&shown);
+    let Some(source) = sources::load(shown, format, true, bytes)? else {
+        return Ok(None);
+    };
+    open(
+        source,
+        &keys.resolver(),
+        &mut Plaintexts::default(),
+        redactor,
+    )
+}
+
 /// Verifies and decrypts one file, learns its values, and returns its name.
 fn learn(
     source: sources::Source,
@@ -181,6 +206,23 @@ fn learn(
     plaintexts: &mut Plaintexts,
     redactor: &mut Redactor,
 ) -> Result<PathBuf, DecryptError> {
+    let shown = source.shown.clone();
+    let encrypted = source.whole.then(|| source.bytes.to_vec());
+    let whole = open(source, resolver, plaintexts, redactor)?;
+    if let Some((encrypted, whole)) = encrypted.zip(whole) {
+        plaintexts.learn_file(encrypted, whole, redactor);
+    }
+    Ok(shown)
+}
+
+/// Verifies and decrypts one file and learns its values; returns the whole decrypted file
+/// when a reader needs it whole.
+fn open(
+    source: sources::Source,
+    resolver: &dyn KeyResolver,
+    plaintexts: &mut Plaintexts,
+    redactor: &mut Redactor,
+) -> Result<Option<Zeroizing<Vec<u8>>>, DecryptError> {
     let file = || source.shown.clone();
     // `decrypt` consumes the loaded file: its ciphertexts are noted first.
     let ciphertexts = Ciphertexts::of(&source.encrypted.tree);
@@ -192,14 +234,14 @@ fn learn(
     plaintexts
         .learn(ciphertexts, &decrypted.tree, redactor)
         .map_err(|path| DecryptError::NotText { file: file(), path })?;
-    if source.whole {
-        let bytes =
-            lockstep_sops::stores::emit(&decrypted.tree, source.format, &EmitOptions::default())
-                .map_err(|e| DecryptError::Emit {
-                    file: file(),
-                    source: e,
-                })?;
-        plaintexts.learn_file(source.bytes.to_vec(), Zeroizing::new(bytes), redactor);
+    if !source.whole {
+        return Ok(None);
     }
-    Ok(source.shown)
+    let bytes =
+        lockstep_sops::stores::emit(&decrypted.tree, source.format, &EmitOptions::default())
+            .map_err(|e| DecryptError::Emit {
+                file: file(),
+                source: e,
+            })?;
+    Ok(Some(Zeroizing::new(bytes)))
 }

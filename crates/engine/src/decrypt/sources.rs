@@ -50,31 +50,42 @@ pub(super) fn find(inputs: Inputs) -> Result<Vec<Source>, DecryptError> {
                 })?
             }
         };
-        if !mentions_sops(&bytes) {
-            continue;
-        }
         let format = if input.dotenv {
             Format::Dotenv
         } else {
             Format::from_path(&path)
         };
-        let encrypted = match EncryptedFile::load(&bytes, format) {
-            Ok(encrypted) => encrypted,
-            Err(LoadError::NoMetadata) => continue,
-            Err(source) => {
-                return Err(DecryptError::Load {
-                    file: shown,
-                    source,
-                });
-            }
-        };
-        sources.push(Source {
-            shown,
-            format,
-            whole: input.whole,
-            bytes,
-            encrypted,
-        });
+        sources.extend(load(shown, format, input.whole, bytes)?);
     }
     Ok(sources)
+}
+
+/// `bytes` (of the file named `shown`) as a [`Source`], or `None` when the file is not
+/// SOPS-encrypted.
+pub(super) fn load(
+    shown: PathBuf,
+    format: Format,
+    whole: bool,
+    bytes: Zeroizing<Vec<u8>>,
+) -> Result<Option<Source>, DecryptError> {
+    if !mentions_sops(&bytes) {
+        return Ok(None);
+    }
+    let encrypted = match EncryptedFile::load(&bytes, format) {
+        Ok(encrypted) => encrypted,
+        Err(LoadError::NoMetadata) => return Ok(None),
+        Err(source) => {
+            return Err(DecryptError::Load {
+                file: shown,
+                source,
+            });
+        }
+    };
+    Ok(Some(Source {
+        shown,
+        format,
+        whole,
+        bytes,
+        encrypted,
+    }))
 }

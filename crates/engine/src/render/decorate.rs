@@ -60,15 +60,21 @@ pub(super) fn cluster_scoped_kinds(manifests: &[Manifest]) -> HashSet<(String, S
     kinds
 }
 
+/// Whether `manifest` is cluster-scoped: a built-in cluster-scoped kind, or one of the
+/// `cluster` kinds of the render's CRDs.
+pub(super) fn is_cluster_scoped(manifest: &Manifest, cluster: &HashSet<(String, String)>) -> bool {
+    let group = manifest.group();
+    let builtin_group = !group.contains('.') || group.ends_with(".k8s.io");
+    (builtin_group && is_cluster_scoped_builtin(manifest.kind()))
+        || cluster.contains(&(group.to_owned(), manifest.kind().to_owned()))
+}
+
 pub(super) fn decorate(
     manifest: &mut Manifest,
     options: &RenderOptions,
     cluster: &HashSet<(String, String)>,
 ) {
-    let group = manifest.group();
-    let builtin_group = !group.contains('.') || group.ends_with(".k8s.io");
-    let cluster_scoped = (builtin_group && is_cluster_scoped_builtin(manifest.kind()))
-        || cluster.contains(&(group.to_owned(), manifest.kind().to_owned()));
+    let cluster_scoped = is_cluster_scoped(manifest, cluster);
     let metadata = manifest
         .object
         .as_object_mut()

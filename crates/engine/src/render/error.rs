@@ -70,6 +70,66 @@ pub enum RenderError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A Helm values file is missing, leaves the source or is not a mapping.
+    #[error("values file {file:?} {reason}")]
+    ValuesFile {
+        /// The file as the Sync names it.
+        file: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A SOPS-encrypted Helm values file did not decrypt.
+    #[error(transparent)]
+    Values(Box<crate::decrypt::DecryptError>),
+    /// A folder holds a Helm chart, but `helm` was found neither on PATH nor in the cache.
+    #[error("{chart} is a Helm chart, but helm is neither on PATH nor in ~/.cache/lockstep/bin")]
+    HelmMissing {
+        /// The chart folder, relative to the source.
+        chart: PathBuf,
+    },
+    /// `helm template` failed: a template did not render, or a rendered document is not
+    /// YAML.
+    #[error("{chart}: helm template failed: {reason}")]
+    Helm {
+        /// The chart folder, relative to the source.
+        chart: PathBuf,
+        /// The first line helm printed (it names the template file and line), with
+        /// anything that may be data removed.
+        reason: String,
+    },
+    /// A dependency of `Chart.yaml` is not vendored in the chart's `charts/` folder.
+    #[error(
+        "{chart}: the dependency {missing} of Chart.yaml is not in charts/; charts are \
+         rendered offline, so run `helm dependency build` and commit charts/"
+    )]
+    HelmDependency {
+        /// The chart folder, relative to the source.
+        chart: PathBuf,
+        /// The dependencies helm reported missing.
+        missing: String,
+    },
+    /// `helm template` did not finish in time and was killed.
+    #[error("{chart}: helm template did not finish within {after:?}")]
+    HelmTimeout {
+        /// The chart folder, relative to the source.
+        chart: PathBuf,
+        /// The budget.
+        after: std::time::Duration,
+    },
+    /// A chart template is a Helm hook other than a test: not applied yet.
+    #[error(
+        "{file}: {object} is a Helm {hook:?} hook; Lockstep does not run Helm hooks yet \
+         (test hooks are left out), so remove the hook annotation to apply it as an \
+         ordinary object"
+    )]
+    HelmHook {
+        /// The template it came from.
+        file: PathBuf,
+        /// `kind/name`.
+        object: String,
+        /// The `helm.sh/hook` annotation.
+        hook: String,
+    },
     /// A document is not valid YAML or JSON.
     #[error("{file}: document {document}, line {line}, column {column}: {reason}")]
     Syntax {

@@ -20,14 +20,21 @@
 //! files stay encrypted here, and decryption happens on the rendered objects, in memory
 //! ([`crate::decrypt`]), from the [`Inputs`] render hands over with them: each file is read
 //! once on the way from Git to the cluster.
+//!
+//! A Helm chart is rendered by [`helm::render_chart`] instead, with the external `helm
+//! template`; its values files are the one input decrypted before rendering, since the
+//! templates read them.
 
 mod decorate;
 mod error;
 mod files;
+pub mod helm;
 mod inputs;
 mod kustomize;
 mod manifest;
 mod overlay;
+mod program;
+mod sanitize;
 pub mod variables;
 mod yaml;
 
@@ -36,6 +43,7 @@ use std::path::Path;
 use tracing::instrument;
 
 use crate::ownership::{ARGOCD, FLUX, LOCKSTEP, Mark};
+use crate::redact::Redactor;
 
 pub use decorate::is_cluster_scoped_builtin;
 pub use error::RenderError;
@@ -106,6 +114,9 @@ pub struct Rendered {
     pub manifests: Vec<Manifest>,
     /// The files that may be SOPS-encrypted, as render read or named them.
     pub inputs: Inputs,
+    /// Plaintext the render itself decrypted (a chart's SOPS values files), to scrub from
+    /// messages.
+    pub redactor: Redactor,
 }
 
 /// Renders the manifests under `root.join(path)`, with the [`Inputs`] the secrets stage
@@ -186,9 +197,26 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         walk.inputs.read(&file, bytes);
     }
 
-    let cluster_kinds = decorate::cluster_scoped_kinds(&manifests);
+    finish(&mut manifests, options)?;
+    let mut inputs = walk.inputs;
+    if private.is_some() {
+        // The same files at the same paths in the source: decryption reads those, after
+        // the copy is gone.
+        inputs.rebase(&root);
+    }
+    Ok(Rendered {
+        manifests,
+        inputs,
+        redactor: Redactor::new(),
+    })
+}
+
+/// What every render does last: the ownership labels and target namespace set, and no
+/// object defined twice.
+fn finish(manifests: &mut [Manifest], options: &RenderOptions) -> Result<(), RenderError> {
+    let cluster_kinds = decorate::cluster_scoped_kinds(manifests);
     let mut seen = std::collections::HashMap::new();
-    for manifest in &mut manifests {
+    for manifest in manifests {
         decorate::decorate(manifest, options, &cluster_kinds);
         let id = format!(
             "{}/{}/{}/{}",
@@ -206,11 +234,5 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
             });
         }
     }
-    let mut inputs = walk.inputs;
-    if private.is_some() {
-        // The same files at the same paths in the source: decryption reads those, after
-        // the copy is gone.
-        inputs.rebase(&root);
-    }
-    Ok(Rendered { manifests, inputs })
+    Ok(())
 }

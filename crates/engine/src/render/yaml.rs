@@ -66,22 +66,32 @@ pub(super) fn parse_file(
         return push_object(file, 0, 1, value, out);
     }
     for (document, (body, first_line)) in split_documents(text).into_iter().enumerate() {
-        let value: Value = serde_saphyr::from_str_with_options(&body, options()).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            RenderError::Syntax {
-                file: file.to_path_buf(),
-                document,
-                line: first_line + line.saturating_sub(1),
-                column,
-                reason: strip_quoted(&e.without_snippet().to_string()),
-            }
-        })?;
+        let value = parse_document(file, document, &body, first_line)?;
         if value.is_null() {
             continue;
         }
         push_object(file, document, first_line, value, out)?;
     }
     Ok(())
+}
+
+/// One YAML document of `file` (starting at `first_line`), as kubectl resolves it.
+pub(super) fn parse_document(
+    file: &Path,
+    document: usize,
+    body: &str,
+    first_line: u64,
+) -> Result<Value, RenderError> {
+    serde_saphyr::from_str_with_options(body, options()).map_err(|e| {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        RenderError::Syntax {
+            file: file.to_path_buf(),
+            document,
+            line: first_line + line.saturating_sub(1),
+            column,
+            reason: strip_quoted(&e.without_snippet().to_string()),
+        }
+    })
 }
 
 fn push_object(

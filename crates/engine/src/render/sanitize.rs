@@ -1,8 +1,9 @@
-//! Kustomize's error messages without the data they may quote.
+//! The error line of an external renderer (kustomize, helm) without the data it may
+//! quote.
 
 use std::path::Path;
 
-/// Keeps the shape of a kustomize error line and drops whatever could be data: quoted
+/// Keeps the shape of an error line and drops whatever could be data: quoted
 /// text unless it is a file name, `{…}`/`[…]`/`map[…]` dumps, the value of `key=value`,
 /// the word after "source"/"value"/"data", and any token with digits mixed into letters,
 /// unusual characters or more than 40 characters. Paths under `root` become relative.
@@ -51,7 +52,8 @@ pub(super) fn sanitize(line: &str, root: &Path) -> String {
                 }
                 out.push_str("{…}");
             }
-            c if c.is_whitespace() || c == ',' || c == ':' || c == ';' => {
+            // Helm puts the template's place in parentheses: `at (chart/x.yaml:6:8)`.
+            c if c.is_whitespace() || ",:;()".contains(c) => {
                 flush(&mut out, &mut token, &mut hide_next);
                 out.push(c);
             }
@@ -93,7 +95,7 @@ fn flush(out: &mut String, token: &mut String, hide_next: &mut bool) {
     *hide_next = matches!(word.as_str(), "source" | "value" | "data");
 }
 
-/// Letters (or only digits, like a line number), with `.`, `-`, `_`, `(` or `)`.
+/// Letters (or only digits, like a line number), with `.`, `-` or `_`.
 fn is_plain_word(word: &str) -> bool {
     let letters = word.chars().any(|c| c.is_ascii_alphabetic());
     let digits = word.chars().any(|c| c.is_ascii_digit());
@@ -101,10 +103,10 @@ fn is_plain_word(word: &str) -> bool {
         && !(letters && digits)
         && word
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-_()".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
 }
 
-/// A relative or absolute path of a manifest or folder, as kustomize names them.
+/// A relative or absolute path of a manifest or folder, as kustomize and helm name them.
 fn is_file_name(text: &str) -> bool {
     let path_chars = text
         .chars()

@@ -1,0 +1,316 @@
+//! Rendering a Helm chart of the source with the external `helm template`, the way Argo CD
+//! renders `source.helm`: the chart folder (one holding `Chart.yaml`) inside the source,
+//! its dependencies only from its vendored `charts/` folder (nothing is downloaded, and
+//! `helm dependency build` is never run), rendered client-side, so `lookup` answers
+//! empty.
+//!
+//! Values are the chart's own `values.yaml`, then the Sync's values files in order, then
+//! its inline values, merged as Helm merges `-f` files. A values file may be
+//! SOPS-encrypted: it is decrypted in memory with the Sync's keys
+//! ([`crate::decrypt::decrypt_whole`]), every value learnt by the render's redactor, and
+//! the merged values reach helm on its standard input (`--values -`), never on disk.
+//!
+//! `helm` is found and sandboxed as kustomize is ([`super::program`]). Its error line
+//! names the template file and line; only that first line is kept, sanitized as
+//! kustomize's is, and scrubbed of every decrypted value.
+//!
+//! Hooks: test hooks (`helm.sh/hook: test`) are left out, as `helm install` leaves them
+//! to `helm test`; any other hook is refused by name, since applying it as an ordinary
+//! object would run it at the wrong time. Objects that name no namespace get the release
+//! namespace, as `helm install` puts them there.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use super::program::{self, RunError};
+use super::sanitize::sanitize;
+use super::{Inputs, Manifest, RenderError, RenderOptions, Rendered, decorate, files, yaml};
+use crate::decrypt::decrypt_whole;
+use crate::keys::Keys;
+use crate::redact::Redactor;
+
+/// How long one `helm template` may run.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The annotation that makes a template a Helm hook.
+const HOOK: &str = "helm.sh/hook";
+
+/// A chart to render: a Sync's `helm` block with its defaults resolved.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    /// The chart folder inside the source.
+    pub path: String,
+    /// `.Release.Name`.
+    pub release_name: String,
+    /// `.Release.Namespace`, and the namespace of objects that name none.
+    pub namespace: String,
+    /// Values files, relative to the chart folder, merged in order.
+    pub values_files: Vec<String>,
+    /// Values merged last.
+    pub values: Map<String, Value>,
+    /// `--include-crds`.
+    pub include_crds: bool,
+    /// `--skip-tests`.
+    pub skip_tests: bool,
+    /// `--kube-version` (`.Capabilities.KubeVersion`); unset, helm's own default.
+    pub kube_version: Option<String>,
+}
+
+impl Chart {
+    /// The chart a Sync's `helm` block names: the chart folder defaults to the Sync's
+    /// `path`, the release name to the Sync's `name`, CRDs are included unless turned off.
+    pub fn new(
+        helm: &lockstep_api::Helm,
+        path: Option<&str>,
+        name: &str,
+        namespace: &str,
+    ) -> Chart {
+        Chart {
+            path: helm
+                .chart
+                .as_deref()
+                .or(path)
+                .unwrap_or_default()
+                .to_owned(),
+            release_name: helm.release_name.as_deref().unwrap_or(name).to_owned(),
+            namespace: namespace.to_owned(),
+            values_files: helm.values_files.clone(),
+            values: helm.values.clone().unwrap_or_default(),
+            include_crds: helm.include_crds.unwrap_or(true),
+            skip_tests: helm.skip_tests,
+            kube_version: None,
+        }
+    }
+}
+
+/// Renders `chart` of the source at `root`, its SOPS values files decrypted with `keys`.
+/// Blocks (it runs helm): call it from `spawn_blocking` in async code.
+///
+/// # Errors
+/// [`RenderError`] naming the chart, values file or template; nothing is returned on any
+/// error.
+pub fn render_chart(
+    root: &Path,
+    chart: &Chart,
+    keys: &Keys,
+    options: &RenderOptions,
+) -> Result<Rendered, RenderError> {
+    let root = root.canonicalize().map_err(|source| RenderError::Read {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let dir = match files::target(&root, &chart.path)? {
+        files::Target::Folder(dir) if dir.join("Chart.yaml").is_file() => dir,
+        _ => {
+            return Err(RenderError::InvalidPath {
+                path: chart.path.clone(),
+                reason: "is not a Helm chart: a folder holding Chart.yaml",
+            });
+        }
+    };
+    let shown = dir.strip_prefix(&root).unwrap_or(&dir).to_path_buf();
+    let mut redactor = Redactor::new();
+    let values = merged_values(&root, &dir, chart, keys, &mut redactor)?;
+    let helm = program::find("helm").ok_or_else(|| RenderError::HelmMissing {
+        chart: shown.clone(),
+    })?;
+    let mut command = program::sandboxed(&helm, &dir);
+    command
+        .args(["template", &chart.release_name])
+        .arg(&dir)
+        .args(["--namespace", &chart.namespace, "--values", "-"]);
+    if let Some(version) = &chart.kube_version {
+        command.args(["--kube-version", version]);
+    }
+    if chart.include_crds {
+        command.arg("--include-crds");
+    }
+    if chart.skip_tests {
+        command.arg("--skip-tests");
+    }
+    let output = program::run(command, Some(values), TIMEOUT).map_err(|err| match err {
+        RunError::Timeout => RenderError::HelmTimeout {
+            chart: shown.clone(),
+            after: TIMEOUT,
+        },
+        RunError::Io(source) => RenderError::Read {
+            path: shown.clone(),
+            source,
+        },
+    })?;
+    if !output.success {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stderr.lines().next().unwrap_or("no message");
+        if let Some((_, missing)) = line.split_once("missing in charts/ directory: ") {
+            return Err(RenderError::HelmDependency {
+                chart: shown,
+                missing: sanitize(missing, &root),
+            });
+        }
+        return Err(RenderError::Helm {
+            chart: shown,
+            reason: redactor.scrub(&sanitize(line, &root)),
+        });
+    }
+    let stdout = String::from_utf8(output.stdout).map_err(|_| RenderError::Helm {
+        chart: shown.clone(),
+        reason: "output is not UTF-8".into(),
+    })?;
+    let mut manifests = Vec::new();
+    for (template, text) in templates(&stdout) {
+        yaml::parse_file(Path::new(template), text, false, &mut manifests)?;
+    }
+    let mut manifests = without_hooks(manifests)?;
+    let cluster_kinds = decorate::cluster_scoped_kinds(&manifests);
+    for manifest in &mut manifests {
+        if manifest.namespace().is_none()
+            && !decorate::is_cluster_scoped(manifest, &cluster_kinds)
+            && let Some(metadata) = manifest.object["metadata"].as_object_mut()
+        {
+            metadata.insert("namespace".into(), chart.namespace.clone().into());
+        }
+    }
+    super::finish(&mut manifests, options)?;
+    Ok(Rendered {
+        manifests,
+        inputs: Inputs::new(root),
+        redactor,
+    })
+}
+
+/// The values handed to helm, as JSON: the values files in order, then the inline
+/// values, each merged over what came before as Helm merges `-f` files (maps key by key,
+/// anything else replaced).
+fn merged_values(
+    root: &Path,
+    dir: &Path,
+    chart: &Chart,
+    keys: &Keys,
+    redactor: &mut Redactor,
+) -> Result<Zeroizing<Vec<u8>>, RenderError> {
+    let mut merged = Map::new();
+    for file in &chart.values_files {
+        let refuse = |reason| RenderError::ValuesFile {
+            file: file.clone(),
+            reason,
+        };
+        let path = dir
+            .join(file)
+            .canonicalize()
+            .map_err(|_| refuse("does not exist in the source"))?;
+        if !path.starts_with(root) {
+            return Err(refuse("leaves the source"));
+        }
+        let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let read = |source: std::io::Error| RenderError::Read {
+            path: shown.clone(),
+            source,
+        };
+        let bytes = lockstep_limits::read_file(&path, lockstep_limits::LIMITS.max_input_bytes)
+            .map_err(|err| read(err.into()))?;
+        let bytes = decrypt_whole(shown.clone(), bytes.clone(), keys, redactor)
+            .map_err(|err| RenderError::Values(Box::new(err)))?
+            .unwrap_or(bytes);
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|err| read(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))?;
+        match yaml::parse_document(&shown, 0, text, 1)? {
+            Value::Null => {}
+            Value::Object(values) => merge(&mut merged, values),
+            _ => return Err(refuse("is not a mapping of values")),
+        }
+    }
+    merge(&mut merged, chart.values.clone());
+    let json = serde_json::to_vec(&Value::Object(merged)).map_err(|_| RenderError::Helm {
+        chart: PathBuf::from(&chart.path),
+        reason: "the values do not serialize".into(),
+    })?;
+    Ok(Zeroizing::new(json))
+}
+
+/// Merges `over` into `base` as Helm merges values files: maps key by key, anything else
+/// replaced.
+fn merge(base: &mut Map<String, Value>, over: Map<String, Value>) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Object(below)), Value::Object(above)) => merge(below, above),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Helm's output split by template: each `# Source: <template>` comment starts the
+/// documents of one template.
+fn templates(output: &str) -> Vec<(&str, &str)> {
+    const SOURCE: &str = "# Source: ";
+    let mut found = Vec::new();
+    let mut rest = output;
+    while let Some(start) = rest.find(SOURCE) {
+        let after = &rest[start + SOURCE.len()..];
+        let name = after.lines().next().unwrap_or_default().trim();
+        let body = &after[name.len().min(after.len())..];
+        let end = body
+            .find(&format!("\n{SOURCE}"))
+            .map_or(body.len(), |e| e + 1);
+        found.push((name, &body[..end]));
+        rest = &body[end..];
+    }
+    found
+}
+
+/// `manifests` without test hooks; any other hook is refused.
+fn without_hooks(manifests: Vec<Manifest>) -> Result<Vec<Manifest>, RenderError> {
+    let mut kept = Vec::with_capacity(manifests.len());
+    for manifest in manifests {
+        let Some(hook) = manifest.object["metadata"]["annotations"][HOOK].as_str() else {
+            kept.push(manifest);
+            continue;
+        };
+        let is_test = hook
+            .split(',')
+            .all(|h| matches!(h.trim(), "test" | "test-success" | "test-failure"));
+        if !is_test {
+            return Err(RenderError::HelmHook {
+                file: manifest.file.clone(),
+                object: format!("{}/{}", manifest.kind(), manifest.name()),
+                hook: hook.to_owned(),
+            });
+        }
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_merge_as_helm_merges_files() {
+        let map = |v: Value| v.as_object().cloned().unwrap();
+        let mut base = map(serde_json::json!({"a": {"b": 1, "c": [1]}, "d": "x"}));
+        merge(
+            &mut base,
+            map(serde_json::json!({"a": {"c": [2], "e": 3}, "d": {"f": 4}})),
+        );
+        assert_eq!(
+            Value::Object(base),
+            serde_json::json!({"a": {"b": 1, "c": [2], "e": 3}, "d": {"f": 4}})
+        );
+    }
+
+    #[test]
+    fn output_is_split_by_template() {
+        let output = "---\n# Source: c/templates/a.yaml\nkind: A\n---\n# Source: c/templates/a.yaml\nkind: B\n---\n# Source: c/crds/x.yaml\nkind: X\n";
+        let found = templates(output);
+        let names: Vec<_> = found.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            ["c/templates/a.yaml", "c/templates/a.yaml", "c/crds/x.yaml"]
+        );
+        assert!(found[1].1.contains("kind: B") && !found[1].1.contains("kind: X"));
+    }
+}

@@ -1,0 +1,347 @@
+//! Helm charts rendered by the engine (`render::helm`), against the real `helm template` of
+//! the same helm: a chart made at test time with `helm create`, plus a vendored
+//! dependency, a CRD in `crds/`, `tpl`, `required`, `lookup` and `.Capabilities`; a
+//! SOPS-encrypted values file decrypted in memory with the real `sops`; and the failures
+//! (a broken template, an unvendored dependency, a hook, a wrong key), each named.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lockstep_engine::keys::{Ambient, Keys};
+use lockstep_engine::render::helm::{Chart, render_chart};
+use lockstep_engine::render::{RenderError, RenderOptions};
+use lockstep_testenv::{Canaries, need, tool};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+/// The chart folder inside the source.
+const CHART: &str = "deploy/app";
+const KUBE_VERSION: &str = "v1.34.4";
+
+/// A source folder and the real `helm`.
+struct Source {
+    dir: tempfile::TempDir,
+    helm: PathBuf,
+}
+
+impl Source {
+    /// `deploy/app`, made by `helm create`, with the features the differential covers.
+    fn with_chart(helm: PathBuf) -> Source {
+        let source = Source {
+            dir: tempfile::tempdir().unwrap(),
+            helm,
+        };
+        std::fs::create_dir_all(source.path("deploy/app/charts")).unwrap();
+        source.helm(&["create", "deploy/app"]);
+        source.helm(&["create", "deploy/app/charts/dep"]);
+        let chart_yaml = source.read("deploy/app/Chart.yaml");
+        source.write(
+            "deploy/app/Chart.yaml",
+            &format!("{chart_yaml}dependencies:\n- name: dep\n  version: 0.1.0\n"),
+        );
+        source.write(
+            "deploy/app/crds/widgets.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+             metadata: {name: widgets.example.test}\nspec:\n  group: example.test\n  \
+             scope: Namespaced\n  names: {kind: Widget, plural: widgets, singular: widget}\n  \
+             versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      \
+             openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+        );
+        source.write(
+            "deploy/app/templates/extra.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\ndata:\n  \
+             greeting: {{ tpl .Values.greeting . | quote }}\n  \
+             owner: {{ required \"owner is required\" .Values.owner | quote }}\n  \
+             kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  \
+             lookup: {{ lookup \"v1\" \"Namespace\" \"\" \"kube-system\" | toJson | quote }}\n---\n\
+             apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-w\n\
+             spec:\n  size: {{ .Values.replicaCount }}\n",
+        );
+        source.write(
+            "deploy/app/values-prod.yaml",
+            "replicaCount: 3\ngreeting: 'hi {{ .Release.Name }}'\ndep:\n  replicaCount: 2\n",
+        );
+        source
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn path(&self, path: &str) -> PathBuf {
+        self.root().join(path)
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let file = self.path(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.path(path)).unwrap()
+    }
+
+    /// Runs helm in the source; its stdout.
+    fn helm(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.helm)
+            .current_dir(self.root())
+            .env_clear()
+            .env("HOME", self.root())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn render(&self, chart: &Chart, keys: &Keys) -> Result<Vec<Value>, RenderError> {
+        let rendered = render_chart(self.root(), chart, keys, &RenderOptions::default())?;
+        Ok(rendered.manifests.into_iter().map(|m| m.object).collect())
+    }
+}
+
+fn chart(values_files: &[&str], values: Value) -> Chart {
+    Chart {
+        path: CHART.into(),
+        release_name: "web".into(),
+        namespace: "shop".into(),
+        values_files: values_files.iter().map(|f| (*f).to_owned()).collect(),
+        values: values.as_object().cloned().unwrap_or_default(),
+        include_crds: true,
+        skip_tests: false,
+        kube_version: Some(KUBE_VERSION.into()),
+    }
+}
+
+fn no_keys() -> Keys {
+    Keys::ambient(Ambient::none())
+}
+
+/// Sorted by kind and name, so the order objects came in does not matter.
+fn normalised(mut objects: Vec<Value>) -> Vec<Value> {
+    objects.sort_by_key(|o| {
+        (
+            o["kind"].as_str().unwrap_or_default().to_owned(),
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    });
+    objects
+}
+
+#[test]
+fn a_chart_renders_exactly_as_helm_template_renders_it() {
+    let helm = need!(tool("helm"));
+    let source = Source::with_chart(helm);
+    let inline =
+        json!({"owner": "team-a", "service": {"port": 8080}, "dep": {"service": {"port": 81}}});
+    let ours = source
+        .render(&chart(&["values-prod.yaml"], inline.clone()), &no_keys())
+        .unwrap();
+
+    // Helm's own render, the inline values as one more -f file (outside the source).
+    let outside = tempfile::tempdir().unwrap();
+    let inline_file = outside.path().join("inline.json");
+    std::fs::write(&inline_file, inline.to_string()).unwrap();
+    let output = source.helm(&[
+        "template",
+        "web",
+        CHART,
+        "--namespace",
+        "shop",
+        "--kube-version",
+        KUBE_VERSION,
+        "--include-crds",
+        "-f",
+        "deploy/app/values-prod.yaml",
+        "-f",
+        inline_file.to_str().unwrap(),
+    ]);
+    let mut theirs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(&output, lockstep_limits::yaml_options()).unwrap();
+    theirs.retain(|o| !o.is_null());
+    // What Lockstep does on purpose: test hooks are `helm test`'s, never applied; objects
+    // naming no namespace get the release namespace, as `helm install` puts them there.
+    let hooks = theirs.len();
+    theirs.retain(|o| o["metadata"]["annotations"]["helm.sh/hook"] != "test");
+    assert_eq!(
+        hooks - theirs.len(),
+        2,
+        "helm create's test hooks (app, dep)"
+    );
+    for object in &mut theirs {
+        if object["kind"] != "CustomResourceDefinition" && object["metadata"]["namespace"].is_null()
+        {
+            object["metadata"]["namespace"] = "shop".into();
+        }
+    }
+    assert_eq!(normalised(ours.clone()), normalised(theirs));
+
+    // The features were exercised, not just equal.
+    let find = |kind: &str, name: &str| {
+        ours.iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind}/{name}"))
+            .clone()
+    };
+    let extra = find("ConfigMap", "web-extra");
+    assert_eq!(extra["data"]["greeting"], "hi web", "tpl");
+    assert_eq!(
+        extra["data"]["owner"], "team-a",
+        "required, from the inline values"
+    );
+    assert_eq!(extra["data"]["kube"], KUBE_VERSION, ".Capabilities");
+    assert_eq!(extra["data"]["lookup"], "{}", "lookup answers empty");
+    assert_eq!(find("Deployment", "web-app")["spec"]["replicas"], 3);
+    assert_eq!(
+        find("Deployment", "web-dep")["spec"]["replicas"],
+        2,
+        "dependency values"
+    );
+    assert_eq!(find("Service", "web-dep")["spec"]["ports"][0]["port"], 81);
+    assert_eq!(find("Service", "web-app")["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(find("Widget", "web-w")["metadata"]["namespace"], "shop");
+    assert!(
+        find("CustomResourceDefinition", "widgets.example.test")["metadata"]["namespace"].is_null()
+    );
+
+    // Without CRDs and without tests: the CRD is gone.
+    let mut without = chart(&["values-prod.yaml"], inline);
+    without.include_crds = false;
+    without.skip_tests = true;
+    let fewer = source.render(&without, &no_keys()).unwrap();
+    assert_eq!(fewer.len(), ours.len() - 1);
+    assert!(
+        !fewer
+            .iter()
+            .any(|o| o["kind"] == "CustomResourceDefinition")
+    );
+}
+
+#[test]
+fn a_sops_values_file_is_decrypted_in_memory_and_a_wrong_key_names_the_file() {
+    let helm = need!(tool("helm"));
+    need!(tool("sops"));
+    let source = Source::with_chart(helm);
+    let canary = "Hv4helm-values-canary-2f9d";
+    source.write(
+        "deploy/app/templates/db.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  \
+         password: {{ .Values.db.password | quote }}\n",
+    );
+    source.write(
+        "deploy/app/secrets.enc.yaml",
+        &format!("db:\n  password: {canary}\n"),
+    );
+    let (recipient, identity) = lockstep_keys::age::generate();
+    lockstep_testenv::sops_encrypt_age(source.root(), &recipient, "deploy/app/secrets.enc.yaml")
+        .unwrap();
+    assert!(!source.read("deploy/app/secrets.enc.yaml").contains(canary));
+
+    let keys = Keys::from_secret(
+        [("identity.agekey", identity.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+    let files = ["values-prod.yaml", "secrets.enc.yaml"];
+    let values = json!({"owner": "team-a"});
+    let rendered = render_chart(
+        source.root(),
+        &chart(&files, values.clone()),
+        &keys,
+        &RenderOptions::default(),
+    )
+    .unwrap();
+    let db = rendered
+        .manifests
+        .iter()
+        .find(|m| m.kind() == "Secret" && m.name() == "db")
+        .unwrap();
+    assert_eq!(db.object["stringData"]["password"], canary);
+    // The render's redactor knows the value, so the secrets stage scrubs it everywhere.
+    let scrubbed = rendered.redactor.scrub(&format!("refused: {canary}"));
+    Canaries::new([canary]).assert_absent("a scrubbed message", &scrubbed);
+    // Nothing of it was written next to the chart.
+    let listing = std::fs::read_dir(source.path(CHART))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(!listing.iter().any(|f| f.contains("dec")), "{listing:?}");
+
+    let (_, other) = lockstep_keys::age::generate();
+    let wrong = Keys::from_secret(
+        [("identity.agekey", other.expose_secret().as_bytes())],
+        Ambient::none(),
+    )
+    .unwrap();
+    let err = source.render(&chart(&files, values), &wrong).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("secrets.enc.yaml"), "{text}");
+    Canaries::new([canary]).assert_absent("the error", &text);
+}
+
+#[test]
+fn failures_name_the_template_the_dependency_the_hook_and_the_values_file() {
+    let helm = need!(tool("helm"));
+    let source = Source::with_chart(helm);
+    let values = || json!({"owner": "team-a", "greeting": "hi"});
+    let message = |chart: &Chart| source.render(chart, &no_keys()).unwrap_err().to_string();
+
+    // `required` unmet: helm's message, with the template and its line.
+    let err = message(&chart(&[], json!({"greeting": "hi"})));
+    assert!(
+        err.contains("app/templates/extra.yaml:") && err.contains("owner is required"),
+        "{err}"
+    );
+
+    source.write(
+        "deploy/app/templates/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\ndata:\n  a: {{ .Values.owner | nope }}\n",
+    );
+    let err = message(&chart(&[], values()));
+    assert!(err.contains("app/templates/broken.yaml:6"), "{err}");
+    assert!(err.starts_with("deploy/app: helm template failed"), "{err}");
+    std::fs::remove_file(source.path("deploy/app/templates/broken.yaml")).unwrap();
+
+    source.write(
+        "deploy/app/templates/hook.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    \
+         helm.sh/hook: pre-install,pre-upgrade\nspec:\n  template:\n    spec:\n      \
+         restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n",
+    );
+    let err = message(&chart(&[], values()));
+    assert!(
+        err.contains("Job/migrate") && err.contains("pre-install,pre-upgrade"),
+        "{err}"
+    );
+    std::fs::remove_file(source.path("deploy/app/templates/hook.yaml")).unwrap();
+
+    let outside = tempfile::tempdir().unwrap();
+    let elsewhere = outside.path().join("outside.yaml");
+    std::fs::write(&elsewhere, "owner: someone\n").unwrap();
+    let err = message(&chart(&[elsewhere.to_str().unwrap()], values()));
+    assert!(err.contains("leaves the source"), "{err}");
+    let err = message(&chart(&["missing.yaml"], values()));
+    assert!(
+        err.contains("missing.yaml") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    std::fs::remove_dir_all(source.path("deploy/app/charts/dep")).unwrap();
+    let err = message(&chart(&[], values()));
+    assert!(
+        err.contains("dependency dep") && err.contains("charts/"),
+        "{err}"
+    );
+
+    let mut not_a_chart = chart(&[], values());
+    not_a_chart.path = "deploy".into();
+    assert!(message(&not_a_chart).contains("Chart.yaml"));
+}

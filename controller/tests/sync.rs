@@ -88,7 +88,7 @@ pub(crate) async fn status(client: &kube::Client, ns: &str, name: &str) -> SyncS
     api.get(name).await.unwrap().status.unwrap_or_default()
 }
 
-fn ready(status: &SyncStatus) -> Option<(&str, &str)> {
+pub(crate) fn ready(status: &SyncStatus) -> Option<(&str, &str)> {
     status
         .conditions
         .iter()

@@ -13,6 +13,7 @@ mod flux;
 mod flux_overlay;
 mod flux_postbuild;
 mod flux_switch;
+mod helm;
 mod hostile;
 mod incidents;
 mod receiver;

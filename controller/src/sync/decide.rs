@@ -34,6 +34,7 @@ use lockstep_api::{
 use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::redact::Redactor;
+use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
@@ -83,7 +84,8 @@ pub(super) async fn decide(
         }
         _ => verdict,
     };
-    let prepared = match render_and_decrypt(sync, ctx, &artifact, &revision, timeout).await {
+    let prepared = match render_and_decrypt(sync, ctx, &client, &artifact, &revision, timeout).await
+    {
         Ok(prepared) => prepared,
         Err(verdict) => return Ok(failed(verdict)),
     };
@@ -247,23 +249,53 @@ fn pass(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, revision: &str) -> Pass
     }
 }
 
-/// The artifact's path rendered, then its SOPS files decrypted and its references
-/// resolved, within `timeout`.
+/// The artifact's path (or chart) rendered, then its SOPS files decrypted and its
+/// references resolved, within `timeout`.
 async fn render_and_decrypt(
     sync: &Sync,
     ctx: &SyncCtx,
+    client: &kube::Client,
     artifact: &Artifact,
     revision: &str,
     timeout: Duration,
 ) -> Result<Prepared, Verdict> {
-    let options = RenderOptions {
+    let keys_failed =
+        |failure: secrets::Failure| Verdict::failed(failure.reason, failure.message, revision);
+    let mut options = RenderOptions {
         owner: Some(owner(sync, ctx)),
         target_namespace: sync.spec.target_namespace.clone(),
         overlay: sync.spec.overlay.clone(),
     };
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();
-    let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options)).await;
+    // A chart's values files are decrypted before it renders, so its keys come first.
+    let (rendered, keys) = match &sync.spec.helm {
+        None => {
+            let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options));
+            (rendered.await, None)
+        }
+        Some(helm) => {
+            let keys = secrets::keys(&ctx.shared.client, sync)
+                .await
+                .map_err(keys_failed)?;
+            let mut chart = Chart::new(
+                helm,
+                sync.spec.path.as_deref(),
+                &sync.name_any(),
+                &options
+                    .target_namespace
+                    .take()
+                    .unwrap_or_else(|| sync.namespace().unwrap_or_default()),
+            );
+            // The cluster's version, as `helm install` reads it; helm's default otherwise.
+            chart.kube_version = client.apiserver_version().await.ok().map(|v| v.git_version);
+            let chart_keys = keys.keys.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                render_chart(&root, &chart, &chart_keys, &options)
+            });
+            (rendered.await, Some(keys))
+        }
+    };
     let mut rendered = match rendered {
         Ok(Ok(rendered)) => rendered,
         Ok(Err(err)) => {
@@ -296,7 +328,13 @@ async fn render_and_decrypt(
     }
     // The reconcile's time budget for its CPU-bound part: a file that takes longer to
     // decrypt than `timeout` fails this Sync instead of holding a worker every interval.
-    let prepare = secrets::prepare(&ctx.shared.client, sync, rendered, substituted);
+    let keys = match keys {
+        Some(keys) => keys,
+        None => secrets::keys(&ctx.shared.client, sync)
+            .await
+            .map_err(keys_failed)?,
+    };
+    let prepare = secrets::prepare(keys, rendered, substituted);
     match tokio::time::timeout(timeout, prepare).await {
         Ok(Ok(prepared)) => Ok(prepared),
         Ok(Err(failure)) => Err(Verdict::failed(failure.reason, failure.message, revision)),

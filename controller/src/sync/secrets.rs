@@ -27,25 +27,32 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Decrypts and resolves the secrets of a render with the Sync's keys: the engine's
+/// The keys a Sync decrypts and resolves with, and their secret parts to scrub.
+pub struct SyncKeys {
+    /// The keys.
+    pub keys: Keys,
+    /// Their secret material, to scrub from messages.
+    material: Redactor,
+}
+
+/// Decrypts and resolves the secrets of a render with the Sync's [`keys`]: the engine's
 /// secrets stage. `known` holds values that are secret already (substituted from Secrets).
 ///
 /// # Errors
-/// [`Failure`]: `DecryptionFailed` (missing or unusable decryption Secret, a file that
-/// does not decrypt) or `ReferenceFailed` (a Vault or KMS reference that does not
-/// resolve). Nothing of the revision may be applied then.
+/// [`Failure`]: `DecryptionFailed` (a file that does not decrypt) or `ReferenceFailed` (a
+/// Vault or KMS reference that does not resolve). Nothing of the revision may be applied
+/// then.
 pub async fn prepare(
-    client: &kube::Client,
-    sync: &Sync,
+    keys: SyncKeys,
     rendered: Rendered,
     known: Redactor,
 ) -> Result<Prepared, Failure> {
-    let (keys, mut key_material) = sync_keys(client, sync).await?;
-    key_material.extend(&known);
+    let SyncKeys { keys, mut material } = keys;
+    material.extend(&known);
     // Not scrubbed: the errors name the file, Secret, key and reference and never a value,
     // and the redactor holds the references themselves (the render's Secret data), which
     // the message must show.
-    secrets::prepare(rendered, &keys, key_material)
+    secrets::prepare(rendered, &keys, material)
         .await
         .map_err(|err| Failure {
             reason: match err {
@@ -58,7 +65,10 @@ pub async fn prepare(
 
 /// The keys of the Sync's decryption Secret (in its own namespace) over the controller's
 /// ambient identity, and their secret parts to scrub.
-async fn sync_keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor), Failure> {
+///
+/// # Errors
+/// [`Failure`] `DecryptionFailed`: the decryption Secret is missing or unusable.
+pub async fn keys(client: &kube::Client, sync: &Sync) -> Result<SyncKeys, Failure> {
     let ambient = Ambient::from_process();
     let Some(secret_ref) = sync
         .spec
@@ -66,7 +76,10 @@ async fn sync_keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor
         .as_ref()
         .and_then(|d| d.secret_ref.as_ref())
     else {
-        return Ok((Keys::ambient(ambient).confine_vault(), Redactor::new()));
+        return Ok(SyncKeys {
+            keys: Keys::ambient(ambient).confine_vault(),
+            material: Redactor::new(),
+        });
     };
     let namespace = sync.metadata.namespace.clone().unwrap_or_default();
     let name = &secret_ref.name;
@@ -90,5 +103,5 @@ async fn sync_keys(client: &kube::Client, sync: &Sync) -> Result<(Keys, Redactor
     let keys = Keys::from_secret(entries(), ambient)
         .map_err(|err| failure(format!("decryption Secret {namespace}/{name}: {err}")))?
         .confine_vault();
-    Ok((keys, material))
+    Ok(SyncKeys { keys, material })
 }

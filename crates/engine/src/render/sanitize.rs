@@ -152,6 +152,25 @@ mod tests {
         );
     }
 
+    /// Lines printed by helm v3.21.4 for broken templates: the template and line stay.
+    #[test]
+    fn helm_errors_keep_the_template_and_line() {
+        assert_eq!(
+            clean("Error: execution error at (app/templates/db.yaml:6:8): db.password is required"),
+            "execution error at (app/templates/db.yaml:6:8): db.password is required"
+        );
+        assert_eq!(
+            clean("Error: parse error at (app/templates/cm.yaml:6): function \"nope\" not defined"),
+            "parse error at (app/templates/cm.yaml:6): function \"…\" not defined"
+        );
+        assert_eq!(
+            clean(
+                "Error: template: app/templates/cm.yaml:6:26: executing \"app/templates/cm.yaml\" at <.Values.token>: wrong type for value; expected string; got map[string]interface {}"
+            ),
+            "template: app/templates/cm.yaml:6:26: executing \"app/templates/cm.yaml\" at …: wrong type for value; … string; got {…}interface {…}"
+        );
+    }
+
     #[test]
     fn no_secret_shaped_token_survives() {
         for secret in [

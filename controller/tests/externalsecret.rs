@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::{Controller, eventually_within, install_crd};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, PostParams};
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{ESO_CREATED_BY_LABEL, ESO_DATA_HASH_ANNOTATION};
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "pw-9f3c<&>";
 const API_KEY: &str = "key-51ab";
 const V1_PASSWORD: &str = "v1-pass-77e2";
+const REGISTRY_PASSWORD: &str = "reg-pass-4d1e\"<x>";
 
 /// Writes the remote secrets every case reads: KV v2 at `secret/`, KV v1 at `kv1/`.
 async fn seed(vault: &Vault) {
@@ -53,6 +54,12 @@ async fn seed(vault: &Vault) {
         )
         .await
         .unwrap();
+    // A registry login, read whole and taken apart by a template.
+    write(
+        "/v1/secret/data/registry",
+        json!({"registry": "reg.example:5000", "user": "bot", "pass": REGISTRY_PASSWORD}),
+    )
+    .await;
     // Two versions: version 1 is read by number.
     write("/v1/secret/data/versioned", json!({"v": "one"})).await;
     write("/v1/secret/data/versioned", json!({"v": "two"})).await;
@@ -88,10 +95,22 @@ pub(crate) fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
     }
 }
 
-/// The stores, the token Secret and a Secret for `creationPolicy: Merge`, in `namespace`.
+/// The stores, the token Secret, a Secret for `creationPolicy: Merge` and a ConfigMap of
+/// templates, in `namespace`.
 async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let post = PostParams::default();
+    let templates = json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "templates"},
+        "data": {
+            "config.yaml": "user: {{ (fromJson .whole).nested.user.name }}\nport: {{ .port }}\n",
+            "copies": "{{ range $k, $v := . }}{{ if ne $k \"whole\" }}{{ $k }}-b64: {{ $v | b64enc | quote }}\n{{ end }}{{ end }}",
+        },
+    });
+    Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .create(&post, &serde_json::from_value(templates).unwrap())
+        .await
+        .unwrap();
     secrets
         .create(&post, &secret("vault-token", &[("token", vault.token())]))
         .await
@@ -138,6 +157,10 @@ const EXPECTED: &[(&str, &str)] = &[
     ("no-write", "SecretSynced"),
     ("once-immutable", "SecretSynced"),
     ("props", "SecretSynced"),
+    ("tpl-bad", "SecretSyncedError"),
+    ("tpl-data", "SecretSynced"),
+    ("tpl-docker", "SecretSynced"),
+    ("tpl-from", "SecretSynced"),
 ];
 
 /// The ExternalSecrets compared, by name: every field served, the three creation policies
@@ -152,6 +175,12 @@ fn cases() -> Vec<Value> {
         })
     };
     let store = json!({"name": "vault", "kind": "SecretStore"});
+    let db_values = json!([
+        {"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}},
+        {"secretKey": "port", "remoteRef": {"key": "db", "property": "port"}},
+        {"secretKey": "on", "remoteRef": {"key": "db", "property": "on"}},
+        {"secretKey": "whole", "remoteRef": {"key": "db"}},
+    ]);
     vec![
         es(
             "props",
@@ -271,6 +300,70 @@ fn cases() -> Vec<Value> {
                 "refreshInterval": "0", "secretStoreRef": store,
                 "target": {"immutable": true},
                 "data": [{"secretKey": "a", "remoteRef": {"key": "app", "property": "api-key"}}],
+            }),
+        ),
+        es(
+            "tpl-data",
+            json!({
+                "secretStoreRef": store, "data": db_values.clone(),
+                "target": {"template": {
+                    "engineVersion": "v2", "type": "kubernetes.io/basic-auth",
+                    "metadata": {
+                        "labels": {"app": "{{ (fromJson .whole).nested.user.name | upper }}", "static": "s"},
+                        "annotations": {"port": "p{{ .port }}"},
+                    },
+                    "data": {
+                        "username": "{{ (fromJson .whole).nested.user.name }}",
+                        "password": "{{ .password }}",
+                        "quoted": "{{ quote .password }} {{ squote .on }}",
+                        "dsn": "{{ printf \"%s:%s@db:%s\" (fromJson .whole).nested.user.name .password .port }}",
+                        "json": "{{ dict \"p\" .password \"n\" (fromJson .whole).ratio \"l\" (splitList \",\" \"a,b\") | toJson }}",
+                        "trimmed": "{{- if eq .on \"true\" }}\n  on\n{{- else }}off{{ end -}}\n",
+                        "lengths": "{{ range $k, $v := . }}{{ $k }}={{ len $v }};{{ end }}",
+                        "defaulted": "{{ default \"none\" (index . \"absent\") }}|{{ .password | b64enc | b64dec | trimSuffix \">\" }}",
+                        "indented": "x:{{ .whole | indent 2 }}{{ \"y\" | nindent 1 }}",
+                    },
+                }},
+            }),
+        ),
+        es(
+            "tpl-docker",
+            json!({
+                "secretStoreRef": store,
+                "data": [{"secretKey": "creds", "remoteRef": {"key": "registry"}}],
+                "target": {"name": "registry-pull", "template": {
+                    "type": "kubernetes.io/dockerconfigjson",
+                    "data": {".dockerconfigjson": concat!(
+                        "{{ $c := .creds | fromJson }}",
+                        "{{ dict \"auths\" (dict $c.registry (dict \"username\" $c.user \"password\" $c.pass ",
+                        "\"auth\" (printf \"%s:%s\" $c.user $c.pass | b64enc))) | toJson }}",
+                    )},
+                }},
+            }),
+        ),
+        es(
+            "tpl-from",
+            json!({
+                "secretStoreRef": store, "data": db_values.clone(),
+                "target": {"template": {
+                    "mergePolicy": "Merge",
+                    "templateFrom": [
+                        {"configMap": {"name": "templates", "items": [
+                            {"key": "config.yaml"},
+                            {"key": "copies", "templateAs": "KeysAndValues"},
+                        ]}},
+                        {"target": "Annotations", "literal": "user-port: \"{{ .port }}\""},
+                        {"target": "Labels", "literal": "{{ if .on }}switch: \"{{ .on }}\"{{ end }}"},
+                    ],
+                    "data": {"password": "replaced-{{ len .password }}"},
+                }},
+            }),
+        ),
+        es(
+            "tpl-bad",
+            json!({
+                "secretStoreRef": store, "data": db_values,
+                "target": {"template": {"data": {"broken": "ok\n{{ .password | nosuchfn }}"}}},
             }),
         ),
         es(
@@ -483,6 +576,28 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     assert_eq!(keys(&lockstep_secrets, "find-tags"), ["team_app2"]);
     assert_eq!(keys(&lockstep_secrets, "find-rewrite"), ["dEEp", "othEr"]);
     assert_eq!(keys(&lockstep_secrets, "extract-rewrite"), ["user_name"]);
+    let docker = &lockstep_secrets["tpl-docker"];
+    assert_eq!(
+        docker.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let config = &docker.data.as_ref().unwrap()[".dockerconfigjson"].0;
+    assert!(
+        String::from_utf8_lossy(config).starts_with(r#"{"auths":{"reg.example:5000":{"auth":"#)
+    );
+    assert_eq!(
+        keys(&lockstep_secrets, "tpl-from"),
+        [
+            "config.yaml",
+            "on",
+            "on-b64",
+            "password",
+            "password-b64",
+            "port",
+            "port-b64",
+            "whole"
+        ]
+    );
 
     // ESO's Secrets, refreshed by Lockstep (`props` every 5 s), are neither recreated nor
     // rewritten: the same uid and resourceVersion.
@@ -538,7 +653,13 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     let log = controller.log();
     let statuses =
         serde_json::to_string(&es.list(&Default::default()).await.unwrap().items).unwrap();
-    for value in [PASSWORD, API_KEY, V1_PASSWORD, "rotated-1"] {
+    for value in [
+        PASSWORD,
+        API_KEY,
+        V1_PASSWORD,
+        REGISTRY_PASSWORD,
+        "rotated-1",
+    ] {
         assert!(!log.contains(value), "a value is in the controller log");
         assert!(!statuses.contains(value), "a value is in an ExternalSecret");
     }
@@ -549,6 +670,13 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         "{message}"
     );
     assert!(message.contains("no.such"), "{message}");
+    let bad = es.get("tpl-bad").await.unwrap().status.unwrap();
+    let message = bad.conditions[0].message.clone().unwrap();
+    assert!(
+        message.contains("spec.target.template.data[broken]: line 2, column 16")
+            && message.contains("function \"nosuchfn\" not defined"),
+        "{message}"
+    );
 
     // And back: Lockstep stopped, ESO takes the Secrets Lockstep wrote. It recognises them
     // (its managed label, its data hash) and rewrites none, even when `props` is refreshed.
@@ -809,7 +937,17 @@ async fn lockstep_crds_approle_and_bad_input() {
         (
             "template",
             json!({"secretStoreRef": {"name": "vault"}, "data": password,
+            "target": {"template": {"engineVersion": "v1", "type": "kubernetes.io/tls"}}}),
+        ),
+        (
+            "template-tls",
+            json!({"secretStoreRef": {"name": "vault"}, "data": password,
             "target": {"template": {"type": "kubernetes.io/tls"}}}),
+        ),
+        (
+            "template-canary",
+            json!({"secretStoreRef": {"name": "vault"}, "data": password,
+            "target": {"template": {"data": {"bad": "{{ mustFromJson .password }}"}}}}),
         ),
         (
             "find",
@@ -833,7 +971,7 @@ async fn lockstep_crds_approle_and_bad_input() {
     let template = stored.get("template").await.unwrap().data;
     assert_eq!(
         template["spec"]["target"],
-        json!({"template": {"type": "kubernetes.io/tls"}})
+        json!({"template": {"engineVersion": "v1", "type": "kubernetes.io/tls"}})
     );
     assert!(template["spec"].get("refreshInterval").is_none());
     let find = stored.get("find").await.unwrap().data;
@@ -925,7 +1063,18 @@ async fn lockstep_crds_approle_and_bad_input() {
             "bad-version",
             vec!["spec.data[0].remoteRef.version", "number"],
         ),
-        ("template", vec!["spec.target.template", "not supported"]),
+        (
+            "template",
+            vec!["spec.target.template.engineVersion", "v1 was removed"],
+        ),
+        ("template-tls", vec!["creating Secret", "tls.crt"]),
+        (
+            "template-canary",
+            vec![
+                "spec.target.template.data[bad]: line 1, column 4",
+                "mustFromJson",
+            ],
+        ),
         ("find", vec!["spec.dataFrom[0].find", "does not exist"]),
     ];
     for (name, words) in expected {

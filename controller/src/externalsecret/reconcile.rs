@@ -15,6 +15,7 @@ use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{CreationPolicy, DeletionPolicy, ESO_CREATED_BY_LABEL};
 use lockstep_eso::fetch::{self, Fetched, target_name};
 use lockstep_eso::status::{Reason, message, next, requeue_after, should_refresh};
+use lockstep_eso::template::{self, Sources};
 use lockstep_eso::{go, target};
 
 use super::Ctx;
@@ -104,13 +105,13 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
             .await;
             Outcome::failed(format!("could not get secret data from provider: {err}"))
         }
-        Ok(fetched) => {
+        Ok((fetched, sources)) => {
             for field in &fetched.missing {
                 let note = format!("secret does not exist at provider using {field}");
                 let reason = EventReason::MissingProviderSecret;
                 publish(&ctx, &es, EventType::Normal, reason, &note).await;
             }
-            write(&ctx, &es, &secrets, existing, fetched).await?
+            write(&ctx, &es, &secrets, existing, fetched, &sources).await?
         }
     };
 
@@ -152,15 +153,21 @@ fn requeue(after: Option<Duration>) -> Action {
     after.map_or_else(Action::await_change, Action::requeue)
 }
 
-/// Finds the store, logs in and reads every value.
+/// Finds the store, logs in and reads every value, and what the template's
+/// `templateFrom` names.
 async fn read(
     ctx: &Ctx,
     es: &ExternalSecret,
     namespace: &str,
-) -> Result<Fetched, lockstep_eso::Error> {
+) -> Result<(Fetched, Sources), lockstep_eso::Error> {
     let (store, provider) = fetch::store_of(&ctx.shared.client, es).await?;
     let opened = fetch::open(&ctx.shared.client, store, &provider, namespace).await?;
-    fetch::fetch(es, &opened).await
+    let fetched = fetch::fetch(es, &opened).await?;
+    let sources = match es.spec.target.as_ref().and_then(|t| t.template.as_ref()) {
+        Some(spec) => template::sources(&ctx.shared.client, namespace, spec).await?,
+        None => Sources::default(),
+    };
+    Ok((fetched, sources))
 }
 
 /// Applies the deletion and creation policies to the values read and writes the Secret.
@@ -170,6 +177,7 @@ async fn write(
     secrets: &Api<Secret>,
     existing: Option<Secret>,
     fetched: Fetched,
+    sources: &Sources,
 ) -> Result<Outcome, Error> {
     let target = es.spec.target.clone().unwrap_or_default();
     let creation = target.creation_policy.unwrap_or_default();
@@ -230,7 +238,7 @@ async fn write(
         CreationPolicy::Merge | CreationPolicy::Orphan => {}
     }
 
-    let mut desired = match target::desired(existing.as_ref(), es, fetched.data) {
+    let mut desired = match target::desired(existing.as_ref(), es, fetched.data, sources) {
         Ok(desired) => desired,
         Err(err) => {
             return Ok(Outcome::failed(format!(
@@ -245,10 +253,10 @@ async fn write(
     };
     match existing {
         None => {
-            secrets
-                .create(&params, &desired)
-                .await
-                .map_err(kube_error(format!("creating Secret {namespace}/{name}")))?;
+            let step = format!("creating Secret {namespace}/{name}");
+            if let Err(err) = secrets.create(&params, &desired).await {
+                return refused(err, &step).map_err(kube_error(step));
+            }
             publish(
                 ctx,
                 es,
@@ -269,10 +277,10 @@ async fn write(
             }
             // The server keeps managedFields when the request leaves them out.
             desired.metadata.managed_fields = None;
-            secrets
-                .replace(&name, &params, &desired)
-                .await
-                .map_err(kube_error(format!("updating Secret {namespace}/{name}")))?;
+            let step = format!("updating Secret {namespace}/{name}");
+            if let Err(err) = secrets.replace(&name, &params, &desired).await {
+                return refused(err, &step).map_err(kube_error(step));
+            }
             publish(
                 ctx,
                 es,
@@ -288,6 +296,18 @@ async fn write(
         message::SYNCED,
         Some(name),
     ))
+}
+
+/// A write of the Secret the API server refused as invalid (a template's `type` whose
+/// required keys are missing, a key it rejects) fails the ExternalSecret, as ESO's does;
+/// other errors are retried. The server's message names the field and redacts Secret data.
+fn refused(err: kube::Error, step: &str) -> Result<Outcome, kube::Error> {
+    match err {
+        kube::Error::Api(status) if matches!(status.code, 400 | 422) => Ok(Outcome::failed(
+            format!("{step}: the API server refused it: {}", status.message),
+        )),
+        err => Err(err),
+    }
 }
 
 /// Deletes Secrets this ExternalSecret created under another name (its target was renamed),

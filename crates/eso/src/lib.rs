@@ -11,7 +11,8 @@
 //!   property out of a JSON value (gjson-style paths), [`decode`] applies
 //!   `decodingStrategy`/`conversionStrategy`.
 //! - [`target`]: the Secret to write, with ESO's labels, annotations, data hash and owner
-//!   reference.
+//!   reference; [`template`] applies `spec.target.template` on the way, running the Go
+//!   templates with [`gotmpl`].
 //! - [`status`]: the `Ready` condition, `refreshTime`, `syncedResourceVersion`, and when to
 //!   read again.
 //!
@@ -26,8 +27,10 @@ pub mod error;
 pub mod fetch;
 mod find;
 pub mod go;
+pub mod gotmpl;
 pub mod status;
 pub mod target;
+pub mod template;
 pub mod value;
 pub mod vault;
 

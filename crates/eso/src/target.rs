@@ -1,7 +1,8 @@
-//! The target Secret as ESO v0.16.2 writes it (`mutationFunc` and `applyTemplate` without
-//! a template): the ExternalSecret's labels and annotations, the values read, the owner
-//! reference for `creationPolicy: Owner`, and ESO's bookkeeping — the `managed` and
-//! `created-by` labels and the `data-hash` annotation.
+//! The target Secret as ESO v0.16.2 writes it (`mutationFunc` and `applyTemplate`): the
+//! ExternalSecret's labels and annotations and the values read, or what its template
+//! makes of them ([`crate::template`]), the owner reference for `creationPolicy: Owner`,
+//! and ESO's bookkeeping — the `managed` and `created-by` labels and the `data-hash`
+//! annotation.
 //!
 //! Keys, labels and annotations this ExternalSecret wrote before are found through the
 //! Secret's `managedFields` under ESO's field manager, `externalsecrets.external-secrets.io/
@@ -20,6 +21,7 @@ use lockstep_api::external_secrets::{
 
 use crate::fetch::{SecretData, target_name};
 use crate::go;
+use crate::template::{self, Sources, TemplateFailure};
 
 /// ESO's field manager for the writes one ExternalSecret makes.
 pub fn field_manager(es_name: &str) -> String {
@@ -47,16 +49,22 @@ pub enum TargetError {
         /// The controller's name.
         owner: String,
     },
+    /// The template cannot be applied.
+    #[error("could not apply template: {0}")]
+    Template(#[from] TemplateFailure),
 }
 
-/// The Secret `es` wants, made from the `existing` one (or a new one) and the values read.
+/// The Secret `es` wants, made from the `existing` one (or a new one) and the values read,
+/// through its template if it has one (`sources`: what the template's `templateFrom`
+/// names).
 ///
 /// # Errors
-/// [`TargetError`] when someone else owns the Secret.
+/// [`TargetError`] when someone else owns the Secret or the template fails.
 pub fn desired(
     existing: Option<&Secret>,
     es: &ExternalSecret,
     data: SecretData,
+    sources: &Sources,
 ) -> Result<Secret, TargetError> {
     let es_name = es.metadata.name.clone().unwrap_or_default();
     let namespace = es.metadata.namespace.clone().unwrap_or_default();
@@ -124,26 +132,45 @@ pub fn desired(
         secret.metadata.owner_references = None;
     }
 
+    let template_spec = es.spec.target.as_ref().and_then(|t| t.template.as_ref());
     let labels = secret.metadata.labels.get_or_insert_default();
     let annotations = secret.metadata.annotations.get_or_insert_default();
-    let values = secret.data.get_or_insert_default();
-    for key in &managed.data {
-        values.remove(key);
-    }
     for key in &managed.labels {
         labels.remove(key);
     }
     for key in &managed.annotations {
         annotations.remove(key);
     }
-    labels.extend(es.metadata.labels.clone().unwrap_or_default());
-    annotations.extend(es.metadata.annotations.clone().unwrap_or_default());
+    // With a template, its metadata replaces the ExternalSecret's (ESO's `setMetadata`).
+    match template_spec {
+        None => {
+            labels.extend(es.metadata.labels.clone().unwrap_or_default());
+            annotations.extend(es.metadata.annotations.clone().unwrap_or_default());
+        }
+        Some(t) => {
+            let metadata = t.metadata.clone().unwrap_or_default();
+            labels.extend(metadata.labels);
+            annotations.extend(metadata.annotations);
+        }
+    }
+    let values = secret.data.get_or_insert_default();
+    for key in &managed.data {
+        values.remove(key);
+    }
     if policy != CreationPolicy::Merge {
         values.clear();
     }
-    for (key, value) in data {
-        values.insert(key, ByteString(value.to_vec()));
+    match template_spec {
+        None => {
+            for (key, value) in data {
+                values.insert(key, ByteString(value.to_vec()));
+            }
+        }
+        Some(t) => template::apply(t, sources, &data, &mut secret)?,
     }
+    let labels = secret.metadata.labels.get_or_insert_default();
+    let annotations = secret.metadata.annotations.get_or_insert_default();
+    let values = secret.data.get_or_insert_default();
     if es.spec.target.as_ref().is_some_and(|t| t.immutable) {
         secret.immutable = Some(true);
     }
@@ -250,7 +277,13 @@ mod tests {
 
     #[test]
     fn owner_creates_a_secret_as_eso_does() {
-        let secret = desired(None, &es("Owner"), data(&[("password", "p")])).unwrap();
+        let secret = desired(
+            None,
+            &es("Owner"),
+            data(&[("password", "p")]),
+            &Sources::default(),
+        )
+        .unwrap();
         assert_eq!(secret.metadata.name.as_deref(), Some("db-secret"));
         let labels = secret.metadata.labels.clone().unwrap();
         assert_eq!(labels["team"], "a");
@@ -293,7 +326,13 @@ mod tests {
             ("mine".to_owned(), ByteString(b"x".to_vec())),
             ("old".to_owned(), ByteString(b"y".to_vec())),
         ]));
-        let secret = desired(Some(&existing), &es("Merge"), data(&[("new", "z")])).unwrap();
+        let secret = desired(
+            Some(&existing),
+            &es("Merge"),
+            data(&[("new", "z")]),
+            &Sources::default(),
+        )
+        .unwrap();
         let keys: Vec<&String> = secret.data.as_ref().unwrap().keys().collect();
         assert_eq!(keys, ["mine", "new"]);
         assert!(
@@ -306,16 +345,28 @@ mod tests {
         assert!(secret.metadata.owner_references.is_none());
 
         // Orphan replaces the data and takes no ownership.
-        let orphan = desired(Some(&existing), &es("Orphan"), data(&[("new", "z")])).unwrap();
+        let orphan = desired(
+            Some(&existing),
+            &es("Orphan"),
+            data(&[("new", "z")]),
+            &Sources::default(),
+        )
+        .unwrap();
         assert_eq!(orphan.data.unwrap().keys().collect::<Vec<_>>(), ["new"]);
     }
 
     #[test]
     fn another_owner_is_refused() {
-        let mut existing = desired(None, &es("Owner"), data(&[])).unwrap();
+        let mut existing = desired(None, &es("Owner"), data(&[]), &Sources::default()).unwrap();
         existing.metadata.owner_references.as_mut().unwrap()[0].name = "other".into();
         assert_eq!(
-            desired(Some(&existing), &es("Owner"), data(&[])).unwrap_err(),
+            desired(
+                Some(&existing),
+                &es("Owner"),
+                data(&[]),
+                &Sources::default()
+            )
+            .unwrap_err(),
             TargetError::OwnedByOther {
                 secret: "apps/db-secret".into(),
                 owner: "other".into()
@@ -323,7 +374,12 @@ mod tests {
         );
         existing.metadata.owner_references.as_mut().unwrap()[0].kind = "SealedSecret".into();
         assert!(matches!(
-            desired(Some(&existing), &es("Owner"), data(&[])),
+            desired(
+                Some(&existing),
+                &es("Owner"),
+                data(&[]),
+                &Sources::default()
+            ),
             Err(TargetError::Controlled { .. })
         ));
     }

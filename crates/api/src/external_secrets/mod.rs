@@ -142,11 +142,122 @@ pub struct ExternalSecretTarget {
     /// Make the Secret immutable.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub immutable: bool,
-    /// Other ESO target settings (`template`, `manifest`): kept as written, refused by
-    /// name at reconcile time until implemented.
+    /// How the Secret is made from the values: ESO's template engine v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ExternalSecretTemplate>,
+    /// Other ESO target settings (`manifest`): kept as written, refused by name at
+    /// reconcile time until implemented.
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `spec.target.template`: the Secret's type, metadata and data as Go templates over the
+/// values read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretTemplate {
+    /// The Secret's type (`kubernetes.io/dockerconfigjson`, …); default the Secret's own.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// `v2` (the default and the only engine ESO still has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    /// Labels and annotations, each value a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<TemplateMetadata>,
+    /// `Replace` (default): only templated keys; `Merge`: the values read as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_policy: Option<TemplateMergePolicy>,
+    /// Secret keys and the templates that make their values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// Templates kept in ConfigMaps, Secrets or written inline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub template_from: Vec<TemplateFrom>,
+}
+
+/// `spec.target.template.metadata`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateMetadata {
+    /// Annotations and their templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Labels and their templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Whether the values read are kept beside the templated keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TemplateMergePolicy {
+    /// Only the templated keys.
+    #[default]
+    Replace,
+    /// The values read, then the templated keys over them.
+    Merge,
+}
+
+/// One `templateFrom` entry: a ConfigMap's or Secret's items, or a literal template.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateFrom {
+    /// Items of a ConfigMap in the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<TemplateRef>,
+    /// Items of a Secret in the ExternalSecret's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<TemplateRef>,
+    /// Where the results go: `Data` (default), `Annotations` or `Labels`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TemplateTarget>,
+    /// A template whose output is a YAML map of keys to values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
+}
+
+/// A ConfigMap or Secret holding templates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateRef {
+    /// Its name.
+    pub name: String,
+    /// The keys to use.
+    #[serde(default)]
+    pub items: Vec<TemplateRefItem>,
+}
+
+/// One key of a [`TemplateRef`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRefItem {
+    /// The key.
+    pub key: String,
+    /// `Values` (default): the item is the template of the Secret key of its name;
+    /// `KeysAndValues`: its output is a YAML map of keys to values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_as: Option<TemplateScope>,
+}
+
+/// How a `templateFrom` item's output is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TemplateScope {
+    /// The output is one value.
+    #[default]
+    Values,
+    /// The output is a YAML map of keys to values.
+    KeysAndValues,
+}
+
+/// Where a template's output is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TemplateTarget {
+    /// The Secret's data.
+    #[default]
+    Data,
+    /// The Secret's annotations.
+    Annotations,
+    /// The Secret's labels.
+    Labels,
 }
 
 /// Who creates and owns the target Secret.

@@ -1,8 +1,9 @@
 //! A Sync with a `helm` block against the test control plane: a chart in Git installed with
 //! a SOPS-encrypted values file, upgraded (only what changed is written), a template the
 //! new chart version drops pruned, and a broken template reported with its file and line
-//! while the release stays as it was. The encrypted value reaches its Secret and nothing
-//! else: no status, event, log or file of the controller.
+//! while the release stays as it was. The chart sees the cluster's version and API groups.
+//! The encrypted value reaches its Secret and nothing else: no status, event, log or file of
+//! the controller.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,14 @@ fn chart_files(color: &str, with_old: bool) -> Vec<(String, String)> {
                 .to_owned(),
         ),
     ];
+    // Rendered only when the cluster's API groups reach helm (`--api-versions`).
+    files.push((
+        "chart/templates/capabilities.yaml".to_owned(),
+        format!(
+            "{{{{- if .Capabilities.APIVersions.Has \"lockstep.dev/v1alpha1\" }}}}\n{}{{{{- end }}}}\n",
+            cm("capabilities", "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n")
+        ),
+    ));
     if with_old {
         files.push((
             "chart/templates/old.yaml".to_owned(),
@@ -113,10 +122,23 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
     // Install: every template applied into the Sync's namespace, the password in its
     // Secret.
     let first = applied(&s, "web", &installed).await;
-    assert_eq!(first.inventory.len(), 4, "{:?}", first.inventory);
+    assert_eq!(first.inventory.len(), 5, "{:?}", first.inventory);
     let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
     let config = configs.get("web-config").await.unwrap();
     assert_eq!(config.data.unwrap()["color"], "blue");
+    let capabilities = configs.get("web-capabilities").await.unwrap();
+    let kube = plane
+        .client()
+        .await
+        .unwrap()
+        .apiserver_version()
+        .await
+        .unwrap();
+    assert_eq!(
+        capabilities.data.unwrap()["kube"],
+        kube.git_version,
+        "the cluster's version"
+    );
     let db = secrets.get("web-db").await.unwrap();
     assert_eq!(db.data.unwrap()["password"].0, CANARY.as_bytes());
     let stable = version(&configs, "web-stable").await;
@@ -139,7 +161,7 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
         .unwrap();
     let upgraded = s.repo.commit("red, without old").unwrap();
     let second = applied(&s, "web", &upgraded).await;
-    assert_eq!(second.inventory.len(), 3, "{:?}", second.inventory);
+    assert_eq!(second.inventory.len(), 4, "{:?}", second.inventory);
     let config = configs.get("web-config").await.unwrap();
     assert_eq!(config.data.unwrap()["color"], "red");
     assert!(

@@ -287,8 +287,10 @@ async fn render_and_decrypt(
                     .take()
                     .unwrap_or_else(|| sync.namespace().unwrap_or_default()),
             );
-            // The cluster's version, as `helm install` reads it; helm's default otherwise.
+            // The cluster's version and API groups, as `helm install` reads them; helm's
+            // defaults when they cannot be read.
             chart.kube_version = client.apiserver_version().await.ok().map(|v| v.git_version);
+            chart.api_versions = api_versions(client).await;
             let chart_keys = keys.keys.clone();
             let rendered = tokio::task::spawn_blocking(move || {
                 render_chart(&root, &chart, &chart_keys, &options)
@@ -347,6 +349,19 @@ async fn render_and_decrypt(
             Err(Verdict::failed(Reason::DecryptionFailed, message, revision))
         }
     }
+}
+
+/// The `group/version`s the cluster serves (besides core `v1`, which helm always has), for
+/// a chart's `.Capabilities.APIVersions`; none when discovery fails.
+async fn api_versions(client: &kube::Client) -> Vec<String> {
+    let Ok(groups) = client.list_api_groups().await else {
+        return Vec::new();
+    };
+    groups
+        .groups
+        .iter()
+        .flat_map(|group| group.versions.iter().map(|v| v.group_version.clone()))
+        .collect()
 }
 
 /// Sets `namespace` on every object that names none (Argo CD's `destination.namespace`);

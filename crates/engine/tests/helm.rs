@@ -1,6 +1,7 @@
 //! Helm charts rendered by the engine (`render::helm`), against the real `helm template` of
 //! the same helm: a chart made at test time with `helm create`, plus a vendored
-//! dependency, a CRD in `crds/`, `tpl`, `required`, `lookup` and `.Capabilities`; a
+//! dependency, a CRD in `crds/`, `tpl`, `required`, `lookup` and `.Capabilities` (the
+//! Kubernetes version and API versions); a
 //! SOPS-encrypted values file decrypted in memory with the real `sops`; and the failures
 //! (a broken template, an unvendored dependency, a hook, a wrong key), each named.
 
@@ -55,7 +56,10 @@ impl Source {
              kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  \
              lookup: {{ lookup \"v1\" \"Namespace\" \"\" \"kube-system\" | toJson | quote }}\n---\n\
              apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-w\n\
-             spec:\n  size: {{ .Values.replicaCount }}\n",
+             spec:\n  size: {{ .Values.replicaCount }}\n\
+             {{- if .Capabilities.APIVersions.Has \"monitoring.example.test/v1\" }}\n---\n\
+             apiVersion: monitoring.example.test/v1\nkind: Monitor\nmetadata:\n  name: {{ .Release.Name }}\n\
+             {{- end }}\n",
         );
         source.write(
             "deploy/app/values-prod.yaml",
@@ -115,6 +119,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         include_crds: true,
         skip_tests: false,
         kube_version: Some(KUBE_VERSION.into()),
+        api_versions: vec!["monitoring.example.test/v1".into()],
     }
 }
 
@@ -159,6 +164,8 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
         "--kube-version",
         KUBE_VERSION,
         "--include-crds",
+        "--api-versions",
+        "monitoring.example.test/v1",
         "-f",
         "deploy/app/values-prod.yaml",
         "-f",
@@ -208,6 +215,7 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
     assert_eq!(find("Service", "web-dep")["spec"]["ports"][0]["port"], 81);
     assert_eq!(find("Service", "web-app")["spec"]["ports"][0]["port"], 8080);
     assert_eq!(find("Widget", "web-w")["metadata"]["namespace"], "shop");
+    find("Monitor", "web"); // .Capabilities.APIVersions
     assert!(
         find("CustomResourceDefinition", "widgets.example.test")["metadata"]["namespace"].is_null()
     );

@@ -57,6 +57,9 @@ pub struct Chart {
     pub skip_tests: bool,
     /// `--kube-version` (`.Capabilities.KubeVersion`); unset, helm's own default.
     pub kube_version: Option<String>,
+    /// `--api-versions` (`group/version`s the cluster serves, added to helm's built-in
+    /// list in `.Capabilities.APIVersions`).
+    pub api_versions: Vec<String>,
 }
 
 impl Chart {
@@ -82,6 +85,7 @@ impl Chart {
             include_crds: helm.include_crds.unwrap_or(true),
             skip_tests: helm.skip_tests,
             kube_version: None,
+            api_versions: Vec::new(),
         }
     }
 }
@@ -124,6 +128,9 @@ pub fn render_chart(
         .args(["--namespace", &chart.namespace, "--values", "-"]);
     if let Some(version) = &chart.kube_version {
         command.args(["--kube-version", version]);
+    }
+    for version in &chart.api_versions {
+        command.args(["--api-versions", version]);
     }
     if chart.include_crds {
         command.arg("--include-crds");

@@ -10,7 +10,8 @@ use kube::runtime::events::{Event, EventType, Recorder};
 /// The longest note kept: the API server refuses an event whose note exceeds 1 KiB.
 const NOTE_CHARS: usize = 1000;
 
-/// Publishes an event of `type_` with `reason` and `action` about `reference`.
+/// Publishes an event of `type_` with `reason` and `action` about `reference`; `revision`
+/// (the Git revision it is about, if any) goes only to alerts, as Flux's event metadata.
 pub async fn publish(
     recorder: &Recorder,
     reference: &ObjectReference,
@@ -18,9 +19,10 @@ pub async fn publish(
     reason: &str,
     action: &str,
     note: &str,
+    revision: Option<&str>,
 ) {
     let note: String = note.chars().take(NOTE_CHARS).collect();
-    crate::alert::notify(reference, type_, reason, &note);
+    crate::alert::notify(reference, type_, reason, &note, revision);
     let event = Event {
         type_,
         reason: reason.into(),

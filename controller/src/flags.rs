@@ -82,7 +82,7 @@ pub struct Flags {
 
     /// Send the events of this controller's objects to Flux's
     /// `notification.toolkit.fluxcd.io/v1beta3` Providers whose Alerts listen to them
-    /// (`generic`, `generic-hmac`, `slack`). Needs Flux's Alert and Provider CRDs or
+    /// (`generic`, `generic-hmac`, `slack`, `github` commit status). Needs Flux's Alert and Provider CRDs or
     /// Lockstep's (`deploy/crds/notification.toolkit.fluxcd.io_{alerts,providers}.yaml`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub alerts: bool,

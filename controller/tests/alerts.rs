@@ -27,7 +27,37 @@ impl Inbox {
     /// Serves `POST /<anything>` on a free port, recording every request.
     async fn serve(&self) -> String {
         let inbox = self.clone();
-        let app = axum::Router::new().route(
+        let statuses = self.clone();
+        let listed = self.clone();
+        // GitHub's commit status API: the statuses posted to a commit, newest first.
+        let github = axum::Router::new()
+            .route(
+                "/api/v3/repos/org/app/statuses/{sha}",
+                post(
+                    async move |axum::extract::Path(sha): axum::extract::Path<String>,
+                                headers: HeaderMap,
+                                body: Bytes| {
+                        let path = format!("status:{sha}");
+                        statuses.0.lock().unwrap().push((path, headers, body));
+                        (axum::http::StatusCode::CREATED, "{}")
+                    },
+                ),
+            )
+            .route(
+                "/api/v3/repos/org/app/commits/{sha}/statuses",
+                axum::routing::get(
+                    async move |axum::extract::Path(sha): axum::extract::Path<String>| {
+                        let mut posted: Vec<Value> = listed
+                            .bodies(&format!("status:{sha}"))
+                            .into_iter()
+                            .map(|(_, body)| body)
+                            .collect();
+                        posted.reverse();
+                        axum::Json(posted)
+                    },
+                ),
+            );
+        let app = github.route(
             "/{path}",
             post(
                 async move |axum::extract::Path(path): axum::extract::Path<String>,
@@ -97,6 +127,14 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
+    let token = serde_json::from_value(json!({
+        "metadata": {"name": "github-token"}, "stringData": {"token": TOKEN},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &token)
+        .await
+        .unwrap();
     let params = PatchParams::apply("alerts-test").force();
     let apply = async |kind: &str, plural: &str, name: &str, spec: Value| {
         let resource = kube::core::ApiResource {
@@ -128,9 +166,17 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
         json!({"type": "slack", "channel": "#ops", "address": format!("{base}/slack")}),
     )
     .await;
+    apply("Provider", "providers", "commits", json!({"type": "github", "address": format!("{base}/org/app"), "secretRef": {"name": "github-token"}})).await;
     let every_sync = json!([{"kind": "Sync", "name": "*"}]);
     apply("Alert", "alerts", "all", json!({"providerRef": {"name": "signed"}, "eventSources": every_sync, "eventMetadata": {"cluster": "test"}})).await;
     apply("Alert", "alerts", "errors", json!({"providerRef": {"name": "chat"}, "eventSources": every_sync, "eventSeverity": "error"})).await;
+    apply(
+        "Alert",
+        "alerts",
+        "status",
+        json!({"providerRef": {"name": "commits"}, "eventSources": every_sync}),
+    )
+    .await;
     // The watches see the Alerts before the first event.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
@@ -176,6 +222,27 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
         inbox.bodies("slack").is_empty(),
         "an info event reached the error-only alert"
     );
+    assert_eq!(
+        event["metadata"]["revision"],
+        format!("main@sha1:{}", head.trim())
+    );
+
+    // The commit shows that the cluster took it: a GitHub commit status on that commit.
+    let good = format!("status:{}", head.trim());
+    eventually("a success status on the applied commit", async || {
+        !inbox.bodies(&good).is_empty()
+    })
+    .await;
+    let (headers, status) = inbox.bodies(&good).remove(0);
+    assert_eq!(headers["authorization"], format!("Bearer {TOKEN}").as_str());
+    assert_eq!(status["state"], "success");
+    let context = status["context"].as_str().unwrap();
+    assert!(context.starts_with("sync/web/"), "{status}");
+    let description = status["description"].as_str().unwrap();
+    assert!(
+        !description.is_empty() && description == description.to_lowercase(),
+        "{status}"
+    );
 
     // A revision the API server refuses: a Warning, which both providers receive.
     s.repo
@@ -184,7 +251,7 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n",
         )
         .unwrap();
-    s.repo.commit("invalid name").unwrap();
+    let bad = s.repo.commit("invalid name").unwrap();
     eventually("the failure to reach Slack", async || {
         !inbox.bodies("slack").is_empty()
     })
@@ -205,5 +272,18 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
             .iter()
             .any(|(_, e)| e["severity"] == "error"),
         "the Warning reached the info alert too"
+    );
+    let failed = format!("status:{bad}");
+    eventually("a failure status on the refused commit", async || {
+        inbox
+            .bodies(&failed)
+            .iter()
+            .any(|(_, s)| s["state"] == "failure")
+    })
+    .await;
+    assert_eq!(
+        inbox.bodies(&good).len(),
+        1,
+        "the applied commit's status was posted again"
     );
 }

@@ -99,6 +99,7 @@ mod tests {
             reason: "ReconciliationSucceeded".into(),
             message: message.into(),
             timestamp: jiff::Timestamp::UNIX_EPOCH,
+            revision: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! rate limit), and retries a failed post with backoff ([`send`]). A full queue drops the
 //! newest event and logs it.
 
+mod github;
 mod matching;
 mod send;
 
@@ -49,13 +50,21 @@ pub struct Notice {
     pub message: String,
     /// When it was published.
     pub timestamp: jiff::Timestamp,
+    /// The Git revision it is about (`main@sha1:…`), if any.
+    pub revision: Option<String>,
 }
 
 static SINK: OnceLock<mpsc::Sender<Notice>> = OnceLock::new();
 
 /// Queues an event for the Alerts that listen to its object; nothing when `--alerts` is
 /// off. Never waits.
-pub fn notify(object: &ObjectReference, type_: EventType, reason: &str, message: &str) {
+pub fn notify(
+    object: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+    revision: Option<&str>,
+) {
     let Some(sink) = SINK.get() else {
         return;
     };
@@ -65,6 +74,7 @@ pub fn notify(object: &ObjectReference, type_: EventType, reason: &str, message:
         reason: reason.to_owned(),
         message: message.to_owned(),
         timestamp: jiff::Timestamp::now(),
+        revision: revision.map(str::to_owned),
     };
     if sink.try_send(notice).is_err() {
         tracing::warn!(

@@ -1,7 +1,7 @@
 //! Sending one event to one Provider, in the shape its type expects: Flux's event JSON
 //! for `generic` (and signed for `generic-hmac`), a message with one attachment for
-//! `slack`. A post that fails to connect or gets a 429 or 5xx is tried again after 1, 2
-//! and 4 s; then it is logged and given up.
+//! `slack`, a commit status for `github` ([`github`]). A post that fails to connect or gets
+//! a 429 or 5xx is tried again after 1, 2 and 4 s; then it is logged and given up.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use lockstep_api::flux::{Alert, Provider, ProviderType};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::Notice;
+use super::{Notice, github};
 
 /// A post's budget when the Provider sets no `timeout` (Flux's).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,13 +35,13 @@ pub fn client() -> reqwest::Client {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Post {
-    involved_object: ObjectReference,
-    severity: &'static str,
+    pub(super) involved_object: ObjectReference,
+    pub(super) severity: &'static str,
     timestamp: String,
     message: String,
-    reason: String,
+    pub(super) reason: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    metadata: BTreeMap<String, String>,
+    pub(super) metadata: BTreeMap<String, String>,
     reporting_controller: &'static str,
 }
 
@@ -51,6 +51,9 @@ impl Post {
         let mut metadata = alert.spec.event_metadata.clone();
         if let Some(summary) = &alert.spec.summary {
             metadata.insert("summary".into(), summary.clone());
+        }
+        if let Some(revision) = &notice.revision {
+            metadata.insert("revision".into(), revision.clone());
         }
         Self {
             involved_object: notice.object.clone(),
@@ -109,7 +112,7 @@ async fn try_send(
 ) -> Result<(), String> {
     let Some(type_) = provider.provider_type() else {
         return Err(format!(
-            "provider type {:?} is not served by Lockstep yet (generic, generic-hmac and slack are)",
+            "provider type {:?} is not served by Lockstep yet (generic, generic-hmac, slack and github are)",
             provider.spec.type_
         ));
     };
@@ -131,9 +134,19 @@ async fn try_send(
         Some(t) => lockstep_api::parse_duration(t).map_err(|e| format!("spec.timeout: {e}"))?,
         None => DEFAULT_TIMEOUT,
     };
+    if type_ == ProviderType::GitHub {
+        let token = credentials
+            .token
+            .as_ref()
+            .ok_or("github needs the Secret's token")?;
+        return match github::Status::new(provider, post)? {
+            Some(status) => status.send(http, &address, token, timeout).await,
+            None => Ok(()),
+        };
+    }
     let body = match type_ {
-        ProviderType::Generic | ProviderType::GenericHmac => serde_json::to_vec(post),
         ProviderType::Slack => serde_json::to_vec(&slack(provider, post)),
+        _ => serde_json::to_vec(post),
     }
     .map_err(|e| e.to_string())?;
     let mut headers = credentials.headers.clone();
@@ -152,7 +165,7 @@ async fn try_send(
             headers.insert("gotk-component".into(), post.reporting_controller.into());
             headers.insert("X-Signature".into(), format!("sha256={signature}"));
         }
-        ProviderType::Slack => {
+        ProviderType::Slack | ProviderType::GitHub => {
             if let Some(token) = &credentials.token {
                 headers.insert("Authorization".into(), format!("Bearer {}", token.as_str()));
             }
@@ -161,7 +174,7 @@ async fn try_send(
     post_with_retries(http, &address, &headers, body, timeout).await
 }
 
-async fn post_with_retries(
+pub(super) async fn post_with_retries(
     http: &reqwest::Client,
     address: &str,
     headers: &BTreeMap<String, String>,

@@ -71,6 +71,7 @@ pub(super) async fn publish(
         reason,
         EVENT_ACTION,
         &note,
+        None,
     )
     .await;
 }

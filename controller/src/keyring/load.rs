@@ -123,6 +123,7 @@ async fn report_skipped(ctx: &Ctx, secret: &Secret, skipped: Skipped, reason: &s
         event_reason,
         EVENT_ACTION,
         &note,
+        None,
     )
     .await;
 }

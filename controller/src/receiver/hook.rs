@@ -140,6 +140,7 @@ async fn answer(
             Reason::ValidationFailed.as_str(),
             "Verify",
             &note,
+            None,
         )
         .await;
         return WebhookOutcome::Unauthorized;

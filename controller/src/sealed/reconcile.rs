@@ -182,6 +182,7 @@ async fn publish(
         reason.as_str(),
         EVENT_ACTION,
         note,
+        None,
     )
     .await;
 }

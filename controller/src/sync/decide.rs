@@ -476,7 +476,17 @@ async fn after_apply(
             lockstep_engine::inventory::id(entry)
         );
         let (warning, reason) = (EventType::Warning, Reason::OwnershipTaken);
-        status::publish(ctx, sync, warning, reason, EventAction::Reconcile, &note).await;
+        let revision = Some(revision.as_str());
+        status::publish(
+            ctx,
+            sync,
+            warning,
+            reason,
+            EventAction::Reconcile,
+            &note,
+            revision,
+        )
+        .await;
     }
     let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
     let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;

@@ -130,7 +130,20 @@ async fn delete_inventory(
             (EventType::Warning, Reason::PruneFailed, note)
         }
     };
-    status::publish(ctx, sync, type_, reason, EventAction::Finalize, &note).await;
+    let revision = sync
+        .status
+        .as_ref()
+        .and_then(|s| s.last_applied_revision.as_deref());
+    status::publish(
+        ctx,
+        sync,
+        type_,
+        reason,
+        EventAction::Finalize,
+        &note,
+        revision,
+    )
+    .await;
 }
 
 /// Sets the finalizers of `sync` to `finalizers`. The `resourceVersion` in the patch

@@ -200,14 +200,17 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
         .cloned()
         .or(next.last_handled_requested_at);
 
+    let revision = next.last_attempted_revision.as_deref();
     if let Some(event) = event
         && !repeated_warning(&event, &previous, &next)
     {
         let (type_, reason, note) = event;
-        status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
+        let action = EventAction::Reconcile;
+        status::publish(ctx, sync, type_, reason, action, &note, revision).await;
     }
     if let Some((type_, reason, note)) = drift_event {
-        status::publish(ctx, sync, type_, reason, EventAction::Reconcile, &note).await;
+        let action = EventAction::Reconcile;
+        status::publish(ctx, sync, type_, reason, action, &note, revision).await;
     }
     let (kind, namespace, name) = (
         ctx.front.sync_kind(),

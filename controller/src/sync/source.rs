@@ -377,5 +377,5 @@ async fn publish(
     reason: SourceReason,
     note: &str,
 ) {
-    status::publish(ctx, source, type_, reason, EventAction::Fetch, note).await;
+    status::publish(ctx, source, type_, reason, EventAction::Fetch, note, None).await;
 }

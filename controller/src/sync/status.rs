@@ -163,7 +163,8 @@ where
     written.map(drop)
 }
 
-/// Publishes an event about `object`; a failure is logged, never fatal.
+/// Publishes an event about `object` (at `revision`, for alerts); a failure is logged,
+/// never fatal.
 pub async fn publish<K>(
     ctx: &SyncCtx,
     object: &K,
@@ -171,6 +172,7 @@ pub async fn publish<K>(
     reason: impl WireReason,
     action: EventAction,
     note: &str,
+    revision: Option<&str>,
 ) where
     K: Resource<DynamicType = ()>,
 {
@@ -180,5 +182,14 @@ pub async fn publish<K>(
     let mut reference = ctx.front.reference(object.object_ref(&()));
     reference.resource_version = object.meta().resource_version.clone();
     let (reason, action) = (reason.as_str(), action.as_str());
-    event::publish(&ctx.recorder, &reference, type_, reason, action, note).await;
+    event::publish(
+        &ctx.recorder,
+        &reference,
+        type_,
+        reason,
+        action,
+        note,
+        revision,
+    )
+    .await;
 }

@@ -80,8 +80,8 @@ pub struct EventSource {
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ProviderSpec {
-    /// `generic`, `generic-hmac` or `slack` ([`ProviderType`]); Flux's other types are kept
-    /// as written and refused by name.
+    /// `generic`, `generic-hmac`, `slack` or `github` ([`ProviderType`]); Flux's other
+    /// types are kept as written and refused by name.
     #[serde(rename = "type")]
     pub type_: String,
     /// Slack channel.
@@ -90,7 +90,8 @@ pub struct ProviderSpec {
     /// Name the message is posted as; default the reporting controller's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// The URL events are posted to (else the Secret's `address`).
+    /// The URL events are posted to (else the Secret's `address`); for `github`, the
+    /// repository (`https://github.com/owner/repo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// Budget of one post (Go duration); default `15s`.
@@ -122,6 +123,9 @@ pub enum ProviderType {
     /// A Slack message (incoming webhook, or `chat.postMessage` with a token).
     #[serde(rename = "slack")]
     Slack,
+    /// A commit status on the revision the event is about, through GitHub's API.
+    #[serde(rename = "github")]
+    GitHub,
 }
 
 impl Provider {

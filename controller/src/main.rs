@@ -22,6 +22,7 @@ mod receiver;
 mod sealed;
 mod shutdown;
 mod sync;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -157,7 +157,11 @@ where
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .for_each(|_| async {});
+        .for_each(|event| async move {
+            if let Err(err) = event {
+                crate::watch::failed(&err);
+            }
+        });
     tokio::spawn(stream);
     store
 }

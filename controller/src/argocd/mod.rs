@@ -63,7 +63,7 @@ pub async fn run(ctx: Arc<SyncCtx>) {
         .with_config(Config::default().concurrency(ctx.concurrent))
         .shutdown_on_signal()
         .run(reconcile_application, retry, ctx)
-        .for_each(|_| async {})
+        .for_each(crate::watch::log)
         .await;
 }
 

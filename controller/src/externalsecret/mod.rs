@@ -55,10 +55,6 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
         })
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "ExternalSecret reconcile did not complete");
-            }
-        })
+        .for_each(crate::watch::log)
         .await;
 }

@@ -37,7 +37,7 @@ async fn run_repositories(ctx: Arc<SyncCtx>) {
     Controller::new(api, ctx.watcher_config())
         .shutdown_on_signal()
         .run(reconcile_repository, retry, ctx)
-        .for_each(|_| async {})
+        .for_each(crate::watch::log)
         .await;
 }
 
@@ -63,7 +63,7 @@ async fn run_kustomizations(ctx: Arc<SyncCtx>) {
         )
         .shutdown_on_signal()
         .run(reconcile_kustomization, retry, ctx)
-        .for_each(|_| async {})
+        .for_each(crate::watch::log)
         .await;
 }
 

@@ -77,7 +77,7 @@ pub async fn run(ctx: Arc<Ctx>, flux: bool, addr: SocketAddr) {
     controller
         .shutdown_on_signal()
         .run(reconcile, retry, state)
-        .for_each(|_| async {})
+        .for_each(crate::watch::log)
         .await;
     server.abort();
 }

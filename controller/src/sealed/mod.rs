@@ -62,10 +62,6 @@ async fn run_for(sealed: Api<SealedSecretObject>, secrets: Api<Secret>, ctx: Arc
         .owns(secrets, watcher::Config::default())
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "reconcile did not complete");
-            }
-        })
+        .for_each(crate::watch::log)
         .await;
 }

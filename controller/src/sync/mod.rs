@@ -298,7 +298,7 @@ async fn run_sources(ctx: Arc<SyncCtx>) {
     Controller::new(api, ctx.watcher_config())
         .shutdown_on_signal()
         .run(source::reconcile, source::error_policy, ctx)
-        .for_each(|_| async {})
+        .for_each(crate::watch::log)
         .await;
 }
 
@@ -320,6 +320,6 @@ async fn run_syncs(ctx: Arc<SyncCtx>) {
         })
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|_| async {})
+        .for_each(crate::watch::log)
         .await;
 }

@@ -20,6 +20,11 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "pw-9f3c<&>";
 const API_KEY: &str = "key-51ab";
 const V1_PASSWORD: &str = "v1-pass-77e2";
+const PEM_BUNDLE: &str = "subject=test\n-----BEGIN CERTIFICATE-----\n\
+    TG9ja3N0ZXAgdGVzdCBjZXJ0aWZpY2F0ZSBib2R5\n\
+    OiBub3QgYSByZWFsIGNlcnRpZmljYXRlLCBvbmx5IGJ5dGVzIHRvIHJlLXdyYXAgMDEyMzQ1Njc4OQ==\n\
+    -----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n\
+    TG9ja3N0ZXAgdGVzdCBrZXkgYm9keSwgYWxzbyBub3QgYSBrZXk=\n-----END PRIVATE KEY-----\n";
 const REGISTRY_PASSWORD: &str = "reg-pass-4d1e\"<x>";
 
 /// Writes the remote secrets every case reads: KV v2 at `secret/`, KV v1 at `kv1/`.
@@ -60,6 +65,8 @@ async fn seed(vault: &Vault) {
         json!({"registry": "reg.example:5000", "user": "bot", "pass": REGISTRY_PASSWORD}),
     )
     .await;
+    // A PEM bundle (made-up bytes) for filterPEM: junk first, lines of another width.
+    write("/v1/secret/data/tls", json!({"bundle": PEM_BUNDLE})).await;
     // Two versions: version 1 is read by number.
     write("/v1/secret/data/versioned", json!({"v": "one"})).await;
     write("/v1/secret/data/versioned", json!({"v": "two"})).await;
@@ -161,6 +168,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("tpl-data", "SecretSynced"),
     ("tpl-docker", "SecretSynced"),
     ("tpl-from", "SecretSynced"),
+    ("tpl-pem", "SecretSynced"),
 ];
 
 /// The ExternalSecrets compared, by name: every field served, the three creation policies
@@ -357,6 +365,17 @@ fn cases() -> Vec<Value> {
                     ],
                     "data": {"password": "replaced-{{ len .password }}"},
                 }},
+            }),
+        ),
+        es(
+            "tpl-pem",
+            json!({
+                "secretStoreRef": store,
+                "data": [{"secretKey": "bundle", "remoteRef": {"key": "tls", "property": "bundle"}}],
+                "target": {"template": {"type": "kubernetes.io/tls", "data": {
+                    "tls.crt": "{{ .bundle | filterPEM \"CERTIFICATE\" }}",
+                    "tls.key": "{{ .bundle | filterPEM \"private key\" }}",
+                }}},
             }),
         ),
         es(
@@ -584,6 +603,15 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     let config = &docker.data.as_ref().unwrap()[".dockerconfigjson"].0;
     assert!(
         String::from_utf8_lossy(config).starts_with(r#"{"auths":{"reg.example:5000":{"auth":"#)
+    );
+    let pem = &lockstep_secrets["tpl-pem"].data.as_ref().unwrap()["tls.crt"].0;
+    assert_eq!(
+        String::from_utf8_lossy(pem)
+            .lines()
+            .map(str::len)
+            .collect::<Vec<_>>(),
+        [27, 64, 56, 25],
+        "the certificate, rewrapped at 64 characters"
     );
     assert_eq!(
         keys(&lockstep_secrets, "tpl-from"),

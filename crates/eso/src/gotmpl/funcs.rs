@@ -1,6 +1,6 @@
 //! The functions a template may call: Go's builtins, the Sprig functions ESO templates
 //! use most (Sprig v3.3.0 as ESO's fork has them, `env` and `expandenv` removed as ESO
-//! removes them), and none that reach outside the template. Each behaves as its Go
+//! removes them), ESO's `filterPEM`, and none that reach outside the template. Each behaves as its Go
 //! original, down to Sprig's habit of returning an error's text (`b64dec`) or nothing
 //! (`toJson`, `fromJson`) instead of failing. Errors never carry an argument's value.
 
@@ -73,6 +73,8 @@ const NAMES: &[&str] = &[
     "sha256sum",
     "sortAlpha",
     "fail",
+    // ESO's own.
+    "filterPEM",
 ];
 
 /// Whether `name` is a function templates may call.
@@ -299,6 +301,10 @@ pub fn call(name: &str, args: Vec<Value>) -> Outcome {
             let mut parts = strslice(&one(args)?);
             parts.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             Ok(Value::List(parts.into_iter().map(Value::Str).collect()))
+        }
+        "filterPEM" => {
+            let [kind, input] = exact::<2>(args)?;
+            super::pem::filter(&string(&kind)?, &string(&input)?).map(Value::Str)
         }
         // The message is the template's, but it may have been built from a value.
         "fail" => Err(

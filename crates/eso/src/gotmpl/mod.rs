@@ -17,6 +17,7 @@
 mod exec;
 mod funcs;
 mod parse;
+mod pem;
 mod value;
 
 use std::collections::BTreeMap;

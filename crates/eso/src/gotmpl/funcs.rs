@@ -439,10 +439,15 @@ fn index(args: Vec<Value>) -> Outcome {
 
 fn slice(args: Vec<Value>) -> Outcome {
     let (item, bounds) = split_first(args, "slice")?;
-    let len = match &item {
-        Value::Str(s) => s.len(),
-        Value::List(l) => l.len(),
-        other => return Err(format!("can't slice item of type {}", other.kind())),
+    // Sprig's `slice` replaces Go's builtin, and takes lists only.
+    let items = match item {
+        Value::List(items) => items,
+        other => {
+            return Err(format!(
+                "list should be type of slice or array but {}",
+                other.kind()
+            ));
+        }
     };
     let mut idx = Vec::new();
     for b in &bounds {
@@ -450,31 +455,19 @@ fn slice(args: Vec<Value>) -> Outcome {
             Value::Int(i) => {
                 idx.push(usize::try_from(*i).map_err(|_| format!("index out of range: {i}"))?)
             }
-            other => {
-                return Err(format!(
-                    "cannot index slice/array with type {}",
-                    other.kind()
-                ));
-            }
+            other => return Err(wrong("int", other)),
         }
     }
     let (from, to) = match idx.as_slice() {
-        [] => (0, len),
-        [a] => (*a, len),
+        [] => (0, items.len()),
+        [a] => (*a, items.len()),
         [a, b] => (*a, *b),
         _ => return Err("too many slice indexes".into()),
     };
-    if from > to || to > len {
-        return Err(format!("index out of range: {to}"));
-    }
-    match item {
-        Value::Str(s) => s
-            .get(from..to)
-            .map(Value::str)
-            .ok_or_else(|| "slice does not fall on a character boundary".to_owned()),
-        Value::List(l) => Ok(Value::List(l[from..to].to_vec())),
-        _ => unreachable!("checked above"),
-    }
+    items
+        .get(from..to)
+        .map(|part| Value::List(part.to_vec()))
+        .ok_or_else(|| format!("index out of range: {to}"))
 }
 
 /// Go's comparison of two basic values: same kinds only, as `eq`/`lt` require.

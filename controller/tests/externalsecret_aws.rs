@@ -117,6 +117,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("sm-gone-delete", "SecretDeleted"),
     ("sm-prefix", "SecretSynced"),
     ("sm-props", "SecretSynced"),
+    ("sm-template", "SecretSynced"),
 ];
 
 /// The ExternalSecrets compared: every AWS rule served (properties over the value's text,
@@ -218,6 +219,25 @@ fn cases(first_version: &str) -> Vec<Value> {
             json!({"secretStoreRef": ps, "dataFrom": [{"find": {"name": {"regexp": "^/app"}}}]}),
         ),
         es(
+            "sm-template",
+            json!({"secretStoreRef": sm,
+            "data": [
+                {"secretKey": "db", "remoteRef": {"key": "db"}},
+                {"secretKey": "obj", "remoteRef": prop("db", "obj")},
+                {"secretKey": "password", "remoteRef": prop("db", "password")},
+            ],
+            "target": {"template": {
+                "mergePolicy": "Merge",
+                "metadata": {"annotations": {"password-length": "{{ len .password }}"}},
+                "data": {
+                    "reencoded": "{{ .db | fromJson | toJson }}",
+                    "ratio": "{{ (fromJson .db).ratio }} {{ (fromJson .db).port }}",
+                    "obj": "{{ .obj }}|{{ (fromJson .obj).a }}",
+                    "list": "{{ range (fromJson .db).list }}{{ . }};{{ end }}",
+                },
+            }}}),
+        ),
+        es(
             "ps-gone-merge",
             json!({"secretStoreRef": ps, "target": {"deletionPolicy": "Merge"},
                 "data": [{"secretKey": "a", "remoteRef": {"key": "/never/written"}}]}),
@@ -305,6 +325,12 @@ async fn aws_providers_write_what_eso_writes() {
     assert_eq!(value("ps-props", "secure"), SECURE);
     assert_eq!(value("ps-props", "old"), "one");
     assert_eq!(value("ps-extract", "n"), "2.0");
+    assert_eq!(
+        value("sm-template", "obj"),
+        r#"{ "b": 1, "a" : true }|true"#
+    );
+    assert_eq!(value("sm-template", "ratio"), "1.5 5432");
+    assert_eq!(value("sm-template", "list"), "x;map[k:2];");
     assert_eq!(
         keys(&lockstep_secrets, "sm-find-name"),
         ["app_one", "app_two"]

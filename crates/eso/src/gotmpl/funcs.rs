@@ -658,7 +658,20 @@ fn go_base64_error(err: &base64::DecodeError) -> String {
 
 /// `json.Marshal` of a value, or nothing when Go would fail (a non-finite float).
 fn to_json(value: &Value) -> Option<String> {
-    Some(go::marshal(&json_of(value)?, Numbers::Float))
+    let mut json = json_of(value)?;
+    let text = go::marshal(&json, Numbers::Float);
+    scrub(&mut json);
+    Some(text)
+}
+
+/// Zeroizes the strings of a JSON copy of template values before it is dropped.
+fn scrub(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::String(s) => zeroize::Zeroize::zeroize(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
+        serde_json::Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
+    }
 }
 
 fn json_of(value: &Value) -> Option<serde_json::Value> {

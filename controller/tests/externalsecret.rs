@@ -164,6 +164,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("no-write", "SecretSynced"),
     ("once-immutable", "SecretSynced"),
     ("props", "SecretSynced"),
+    ("rewrite-transform", "SecretSynced"),
     ("tpl-bad", "SecretSyncedError"),
     ("tpl-data", "SecretSynced"),
     ("tpl-docker", "SecretSynced"),
@@ -223,6 +224,19 @@ fn cases() -> Vec<Value> {
                 "secretStoreRef": store,
                 "dataFrom": [{"extract": {"key": "db", "property": "nested.user"},
                     "rewrite": [{"regexp": {"source": "^", "target": "user_"}}]}],
+            }),
+        ),
+        es(
+            "rewrite-transform",
+            json!({
+                "secretStoreRef": store,
+                "dataFrom": [
+                    {"extract": {"key": "db", "property": "nested.user"},
+                     "rewrite": [{"regexp": {"source": "^", "target": "x-"}},
+                                 {"transform": {"template": "{{ .value | upper | replace \"-\" \"_\" }}"}}]},
+                    {"find": {"path": "team", "name": {"regexp": "app"}},
+                     "rewrite": [{"transform": {"template": "{{ .value | replace \"/\" \".\" }}.v"}}]},
+                ],
             }),
         ),
         es(
@@ -595,6 +609,10 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     assert_eq!(keys(&lockstep_secrets, "find-tags"), ["team_app2"]);
     assert_eq!(keys(&lockstep_secrets, "find-rewrite"), ["dEEp", "othEr"]);
     assert_eq!(keys(&lockstep_secrets, "extract-rewrite"), ["user_name"]);
+    assert_eq!(
+        keys(&lockstep_secrets, "rewrite-transform"),
+        ["X_NAME", "team.app1.v", "team.app2.v"]
+    );
     let docker = &lockstep_secrets["tpl-docker"];
     assert_eq!(
         docker.type_.as_deref(),

@@ -8,6 +8,7 @@ use regex::Regex;
 
 use crate::error::Error;
 use crate::fetch::Provider;
+use crate::gotmpl::{MissingKey, Template, TemplateError, Value};
 use crate::value::{Bytes, select};
 
 /// Every secret `find` names, by name: on Vault those under `path` whose name matches
@@ -64,12 +65,14 @@ pub(crate) async fn find(
     Ok(Some(found))
 }
 
-/// The keys of `map` renamed by each `regexp` step in turn (every match of `source`
-/// replaced by `target`, `$1`/`${name}` expanded, as Go's `ReplaceAllString`).
+/// The keys of `map` renamed by each step in turn: its `regexp` (every match of `source`
+/// replaced by `target`, `$1`/`${name}` expanded, as Go's `ReplaceAllString`), then its
+/// `transform` (a template whose `.value` is the key, run as ESO runs it: Go's default
+/// `missingkey`).
 ///
 /// # Errors
-/// [`RewriteError`] for a `transform` step (not served yet) or a `source` that does not
-/// compile.
+/// [`RewriteError`] for a step kind not served, a `source` that does not compile or a
+/// template that fails.
 pub(crate) fn rewrite(
     field: &str,
     steps: &[Rewrite],
@@ -82,22 +85,40 @@ pub(crate) fn rewrite(
                 field: format!("{field}.{other}"),
             });
         }
-        let Some(regexp) = &step.regexp else {
-            continue;
-        };
-        let re = Regex::new(&regexp.source).map_err(|err| RewriteError::Regexp {
-            field: format!("{field}.regexp.source"),
-            reason: err.to_string(),
-        })?;
-        map = map
-            .into_iter()
-            .map(|(key, value)| {
-                (
-                    re.replace_all(&key, regexp.target.as_str()).into_owned(),
-                    value,
-                )
-            })
-            .collect();
+        if let Some(regexp) = &step.regexp {
+            let re = Regex::new(&regexp.source).map_err(|err| RewriteError::Regexp {
+                field: format!("{field}.regexp.source"),
+                reason: err.to_string(),
+            })?;
+            map = map
+                .into_iter()
+                .map(|(key, value)| {
+                    (
+                        re.replace_all(&key, regexp.target.as_str()).into_owned(),
+                        value,
+                    )
+                })
+                .collect();
+        }
+        if let Some(transform) = &step.transform {
+            let failure = |source| RewriteError::Transform {
+                field: format!("{field}.transform.template"),
+                source,
+            };
+            let template = Template::parse(&transform.template).map_err(failure)?;
+            let mut renamed = BTreeMap::new();
+            for (key, value) in map {
+                let data = Value::map(
+                    BTreeMap::from([("value".to_owned(), Value::str(key))]),
+                    true,
+                );
+                let key = template
+                    .execute(data, MissingKey::NoValue)
+                    .map_err(failure)?;
+                renamed.insert(key.to_string(), value);
+            }
+            map = renamed;
+        }
     }
     Ok(map)
 }
@@ -106,10 +127,19 @@ pub(crate) fn rewrite(
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RewriteError {
     /// A step kind not served yet.
-    #[error("{field}: not supported by Lockstep yet (regexp is)")]
+    #[error("{field}: not supported by Lockstep yet (regexp and transform are)")]
     Unsupported {
         /// The step's field.
         field: String,
+    },
+    /// A transform template that does not parse or fails.
+    #[error("{field}: {source}")]
+    Transform {
+        /// The template's field.
+        field: String,
+        /// Where in the template, and what.
+        #[source]
+        source: TemplateError,
     },
     /// A regular expression that does not compile.
     #[error("{field}: not a regular expression Lockstep reads: {reason}")]
@@ -126,7 +156,11 @@ impl From<RewriteError> for Error {
         match err {
             RewriteError::Unsupported { field } => Error::Field {
                 field,
-                reason: "not supported by Lockstep yet (regexp is)".into(),
+                reason: "not supported by Lockstep yet (regexp and transform are)".into(),
+            },
+            RewriteError::Transform { field, source } => Error::Field {
+                field,
+                reason: source.to_string(),
             },
             RewriteError::Regexp { field, reason } => Error::Field {
                 field,
@@ -139,7 +173,7 @@ impl From<RewriteError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lockstep_api::external_secrets::RewriteRegexp;
+    use lockstep_api::external_secrets::{RewriteRegexp, RewriteTransform};
     use zeroize::Zeroizing;
 
     #[test]
@@ -169,15 +203,27 @@ mod tests {
                 .contains("spec.dataFrom[0].rewrite[0].regexp.source"),
             "{bad}"
         );
-        let transform = Rewrite {
-            other: BTreeMap::from([("transform".to_owned(), serde_json::json!({}))]),
+        let upper = Rewrite {
+            transform: Some(RewriteTransform {
+                template: "{{ .value | upper }}-{{ .nokey }}".into(),
+            }),
             ..Rewrite::default()
         };
-        let refused = rewrite("spec.dataFrom[1]", &[transform], BTreeMap::new()).unwrap_err();
+        let map = BTreeMap::from([("db-user".to_owned(), Zeroizing::new(b"u".to_vec()))]);
+        let out = rewrite("spec.dataFrom[1]", &[upper], map).unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), ["DB-USER-<no value>"]);
+        let broken = Rewrite {
+            transform: Some(RewriteTransform {
+                template: "{{ .value | nosuch }}".into(),
+            }),
+            ..Rewrite::default()
+        };
+        let refused = rewrite("spec.dataFrom[1]", &[broken], BTreeMap::new()).unwrap_err();
         assert!(
             refused
                 .to_string()
-                .contains("spec.dataFrom[1].rewrite[0].transform")
+                .contains("spec.dataFrom[1].rewrite[0].transform.template: line 1, column 13"),
+            "{refused}"
         );
     }
 }

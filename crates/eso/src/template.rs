@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::fetch::SecretData;
-use crate::gotmpl::{Template, TemplateError, Value};
+use crate::gotmpl::{MissingKey, Template, TemplateError, Value};
 
 /// Why a template could not be applied. Names the field, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -280,7 +280,7 @@ fn run(field: &str, text: &str, context: &Value) -> Result<Zeroizing<String>, Te
     };
     Template::parse(text)
         .map_err(failure)?
-        .execute(context.clone())
+        .execute(context.clone(), MissingKey::Error)
         .map_err(failure)
 }
 

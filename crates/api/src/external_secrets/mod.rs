@@ -418,10 +418,21 @@ pub struct Rewrite {
     /// Replace every match of `source` in each key by `target` (`$1`, `${name}` expand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regexp: Option<RewriteRegexp>,
+    /// Replace each key by a Go template's output, the key being `.value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<RewriteTransform>,
     /// Steps not implemented, by name.
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `rewrite[].transform`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RewriteTransform {
+    /// The template (ESO's engine v2 functions; `{{ .value }}` is the key).
+    #[serde(default)]
+    pub template: String,
 }
 
 /// `rewrite[].regexp`.

@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::parse::{Arg, Branch, Command, Node, Pipe};
 use super::value::Value;
-use super::{Fault, Template, fault, funcs};
+use super::{Fault, MissingKey, Template, fault, funcs};
 
 /// How deep `{{template}}` calls may nest: far below Go's 100,000, since each level is a
 /// native stack frame here, and far above what a Secret's template needs.
@@ -29,15 +29,21 @@ struct State<'t> {
     out: Zeroizing<String>,
     depth: usize,
     steps: usize,
+    missing: MissingKey,
 }
 
-pub(super) fn execute(template: &Template, data: Value) -> Result<Zeroizing<String>, Fault> {
+pub(super) fn execute(
+    template: &Template,
+    data: Value,
+    missing: MissingKey,
+) -> Result<Zeroizing<String>, Fault> {
     let mut state = State {
         template,
         vars: vec![("$".to_owned(), data.clone())],
         out: Zeroizing::new(String::new()),
         depth: 0,
         steps: 0,
+        missing,
     };
     // The parser allows break and continue only inside a range, which absorbs them.
     state.walk(&template.main, &data)?;
@@ -294,21 +300,20 @@ impl State<'_> {
         };
         let mut value = base;
         for name in path {
-            value = field(&value, name).map_err(|reason| fault(at, reason))?;
+            value = field(&value, name, self.missing).map_err(|reason| fault(at, reason))?;
         }
         Ok(value)
     }
 }
 
-/// `.name` of a value: a map's entry, which must exist (`missingkey=error`).
-fn field(value: &Value, name: &str) -> Result<Value, String> {
+/// `.name` of a value: a map's entry, and when it has none, what `missing` says.
+fn field(value: &Value, name: &str, missing: MissingKey) -> Result<Value, String> {
     match value {
-        Value::Map(map) => map
-            .borrow()
-            .entries
-            .get(name)
-            .cloned()
-            .ok_or_else(|| format!("map has no entry for key \"{name}\"")),
+        Value::Map(map) => match (map.borrow().entries.get(name), missing) {
+            (Some(value), _) => Ok(value.clone()),
+            (None, MissingKey::NoValue) => Ok(Value::Nil),
+            (None, MissingKey::Error) => Err(format!("map has no entry for key \"{name}\"")),
+        },
         Value::Nil => Err(format!("nil pointer evaluating interface {{}}.{name}")),
         other => Err(format!(
             "can't evaluate field {name} in type {}",

@@ -1,7 +1,8 @@
 //! Go's `text/template`, the subset ESO's template engine v2 runs: text and actions,
 //! pipelines, variables (`:=`, `=`), `if`/`else if`/`range`/`with`/`else`, `break` and
 //! `continue`, `define`/`template`/`block`, comments, and the whitespace trim markers
-//! `{{- ` and ` -}}`, executed with `missingkey=error` as ESO sets it. The functions are
+//! `{{- ` and ` -}}`, executed with `missingkey=error` as ESO sets it for templates (or
+//! Go's default, as for `rewrite.transform`). The functions are
 //! Go's builtins and the Sprig and ESO functions in [`funcs`]; any other name is refused
 //! when the template is parsed, as Go refuses a function it does not know.
 //!
@@ -24,6 +25,15 @@ use std::collections::BTreeMap;
 
 pub use value::Value;
 use zeroize::Zeroizing;
+
+/// What `.key` of a map without that key gives: Go's `missingkey` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingKey {
+    /// An error (`missingkey=error`), as ESO runs `spec.target.template`.
+    Error,
+    /// No value, printed `<no value>` (Go's default), as ESO runs `rewrite.transform`.
+    NoValue,
+}
 
 /// A parsed template: its main body and the templates it defines.
 #[derive(Debug)]
@@ -79,8 +89,12 @@ impl Template {
     ///
     /// # Errors
     /// [`TemplateError`] for anything Go would fail the execution for.
-    pub fn execute(&self, data: Value) -> Result<Zeroizing<String>, TemplateError> {
-        exec::execute(self, data).map_err(|f| locate(&self.source, f))
+    pub fn execute(
+        &self,
+        data: Value,
+        missing: MissingKey,
+    ) -> Result<Zeroizing<String>, TemplateError> {
+        exec::execute(self, data, missing).map_err(|f| locate(&self.source, f))
     }
 }
 

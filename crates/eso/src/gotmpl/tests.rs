@@ -31,7 +31,7 @@ fn data() -> Value {
 fn run(text: &str) -> String {
     Template::parse(text)
         .unwrap_or_else(|e| panic!("parse {text:?}: {e}"))
-        .execute(data())
+        .execute(data(), MissingKey::Error)
         .unwrap_or_else(|e| panic!("execute {text:?}: {e}"))
         .to_string()
 }
@@ -39,7 +39,7 @@ fn run(text: &str) -> String {
 fn fails(text: &str) -> TemplateError {
     match Template::parse(text) {
         Err(e) => e,
-        Ok(t) => t.execute(data()).expect_err(text),
+        Ok(t) => t.execute(data(), MissingKey::Error).expect_err(text),
     }
 }
 
@@ -198,6 +198,9 @@ fn sprig_functions() {
 
 #[test]
 fn errors_name_the_place_and_no_value() {
+    let lenient = Template::parse("{{ .missing }}|{{ .user }}").unwrap();
+    let out = lenient.execute(data(), MissingKey::NoValue).unwrap();
+    assert_eq!(out.as_str(), "<no value>|admin");
     let e = fails("ok\n  {{ .missing }}");
     assert_eq!((e.line, e.column), (2, 6));
     assert_eq!(e.reason, "map has no entry for key \"missing\"");

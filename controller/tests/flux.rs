@@ -18,7 +18,7 @@ use lockstep_testenv::{ControlPlane, GitHttpServer, Gpg, HttpAuth, manifests, ne
 use serde_json::json;
 use support::{Controller, eventually, install_sync_crds};
 
-use crate::source::gpg_commit;
+use crate::source::{gpg_commit, gpg_keys};
 
 const TOKEN: &str = "fl0x-bearer-token";
 
@@ -321,12 +321,7 @@ async fn a_verified_git_repository_takes_only_commits_signed_by_a_trusted_key() 
     let (client, ns) = plane.namespace("flux-verify").await.unwrap();
     install_sync_crds(&client).await;
     install_flux_crds(&client).await;
-    let trusted = gpg
-        .generate("Trusted <trusted@lockstep.invalid>", "never")
-        .unwrap();
-    let other = gpg
-        .generate("Other <other@lockstep.invalid>", "never")
-        .unwrap();
+    let (trusted, other) = gpg_keys(&gpg);
     let repo = git.create_repo("signed", None).unwrap();
     // Not a Kubernetes object: the build fails unless `ignore` leaves it out.
     repo.write("deploy/notes.yaml", "owner: platform-team\n")

@@ -211,6 +211,13 @@ async fn semver_tags_and_ssh_signatures_through_the_controller() {
 }
 
 /// Commits a ConfigMap with `value`, signed through `gpg` with `key`, and pushes.
+/// Two signing keys: one the tests trust, one they do not (its fingerprints).
+pub(crate) fn gpg_keys(gpg: &Gpg) -> (String, String) {
+    let trusted = gpg.generate("Trusted <trusted@lockstep.invalid>", "never");
+    let other = gpg.generate("Other <other@lockstep.invalid>", "never");
+    (trusted.unwrap(), other.unwrap())
+}
+
 pub(crate) fn gpg_commit(repo: &GitRepo, gpg: &Gpg, key: &str, value: &str) -> String {
     let manifest = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: signed}}\ndata: {{value: {value}}}\n"
@@ -234,12 +241,7 @@ async fn openpgp_signatures_through_the_controller() {
     let gpg = need!(Gpg::new());
     let (client, ns) = plane.namespace("source-pgp").await.unwrap();
     install_sync_crds(&client).await;
-    let trusted = gpg
-        .generate("Trusted <trusted@lockstep.invalid>", "never")
-        .unwrap();
-    let other = gpg
-        .generate("Other <other@lockstep.invalid>", "never")
-        .unwrap();
+    let (trusted, other) = gpg_keys(&gpg);
     let repo = git.create_repo("source-pgp", None).unwrap();
     let good = gpg_commit(&repo, &gpg, &trusted, "trusted");
 

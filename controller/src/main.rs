@@ -65,18 +65,15 @@ async fn run() -> anyhow::Result<()> {
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
 
     let syncs = flags.sync.then(|| {
-        let front = |front| {
-            Arc::new(sync::SyncCtx::new(
-                ctx.clone(),
-                config.clone(),
-                &flags,
-                front,
-            ))
-        };
-        let sync_ctx = front(sync::Front::Lockstep);
+        let front = |front| sync::SyncCtx::new(ctx.clone(), config.clone(), &flags, front);
+        let sync_ctx = Arc::new(front(sync::Front::Lockstep));
         let peers = sync::Peers {
-            flux: flags.flux.then(|| front(sync::Front::Flux)),
-            argocd: flags.argocd.then(|| front(sync::Front::ArgoCd)),
+            flux: flags.flux.then(|| {
+                let flux = front(sync::Front::Flux);
+                let helm = front(sync::Front::FluxHelm).reading_sources_of(&flux);
+                (Arc::new(flux), Arc::new(helm))
+            }),
+            argocd: flags.argocd.then(|| Arc::new(front(sync::Front::ArgoCd))),
         };
         let namespace = flags.namespace.clone();
         let leader_elect = flags.leader_elect;

@@ -10,6 +10,7 @@ mod externalsecret;
 mod externalsecret_aws;
 mod faults;
 mod flux;
+mod flux_helm;
 mod flux_overlay;
 mod flux_postbuild;
 mod flux_switch;

@@ -44,6 +44,14 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
          (crates/engine/src/ownership.rs); this scene has no Flux-labelled object",
     ),
     (
+        "helm.toolkit.fluxcd.io",
+        "helmreleases",
+        "get",
+        "the ownership check reads a HelmRelease's status.inventory when an object carries \
+         Flux helm-controller's labels (crates/engine/src/ownership.rs); this scene has no \
+         such object",
+    ),
+    (
         "argoproj.io",
         "applications",
         "list",

@@ -4,12 +4,13 @@
 
 use kube::api::ObjectMeta;
 use lockstep_api::flux::{
-    Artifact, FluxInventory, GitRepository, GitRepositoryStatus, InventoryRef, Kustomization,
-    KustomizationStatus, REQUESTED_AT_ANNOTATION as FLUX_REQUESTED_AT,
+    Artifact, FluxDependency, FluxInventory, GitRepository, GitRepositoryStatus, HelmRelease,
+    HelmReleaseStatus, InventoryRef, Kustomization, KustomizationStatus,
+    REQUESTED_AT_ANNOTATION as FLUX_REQUESTED_AT,
 };
 use lockstep_api::{
     CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
-    GitSourceStatus, GitVerify, HealthCheck, KubeConfigRef, REQUESTED_AT_ANNOTATION, Sync,
+    GitSourceStatus, GitVerify, HealthCheck, Helm, KubeConfigRef, REQUESTED_AT_ANNOTATION, Sync,
     SyncSpec, SyncStatus, VerifyMode,
 };
 
@@ -44,15 +45,7 @@ pub fn refusal(ks: &Kustomization) -> Option<String> {
             "spec.sourceRef.kind {kind} is not served by Lockstep; only GitRepository is"
         ));
     }
-    let unserved = ks.unserved();
-    (!unserved.is_empty()).then(|| {
-        format!(
-            "spec.{} not served by Lockstep yet; remove {} or keep this Kustomization on Flux \
-             (docs/flux.md lists what is served)",
-            unserved.join(", spec."),
-            if unserved.len() == 1 { "it" } else { "them" }
-        )
-    })
+    unserved_refusal("Kustomization", &ks.unserved())
 }
 
 /// The `Sync` that does what `ks` asks. Flux corrects drift at every interval, so
@@ -73,14 +66,7 @@ pub fn sync(ks: &Kustomization) -> Sync {
             prune: spec.prune,
             self_heal: true,
             target_namespace: spec.target_namespace.clone(),
-            depends_on: spec
-                .depends_on
-                .iter()
-                .map(|d| DependsOn {
-                    name: d.name.clone(),
-                    namespace: d.namespace.clone(),
-                })
-                .collect(),
+            depends_on: depends_on(&spec.depends_on),
             wait: spec.wait,
             deletion_policy: spec.deletion_policy,
             health_checks: health_checks(ks),
@@ -106,6 +92,182 @@ pub fn sync(ks: &Kustomization) -> Sync {
     sync.metadata = metadata(&ks.metadata);
     sync.status = ks.status.as_ref().map(sync_status);
     sync
+}
+
+fn depends_on(dependencies: &[FluxDependency]) -> Vec<DependsOn> {
+    dependencies
+        .iter()
+        .map(|d| DependsOn {
+            name: d.name.clone(),
+            namespace: d.namespace.clone(),
+        })
+        .collect()
+}
+
+/// The refusal of a resource whose `unserved` spec fields are set, naming them.
+fn unserved_refusal<S: AsRef<str>>(kind: &str, unserved: &[S]) -> Option<String> {
+    let unserved: Vec<&str> = unserved.iter().map(AsRef::as_ref).collect();
+    (!unserved.is_empty()).then(|| {
+        format!(
+            "spec.{} not served by Lockstep yet; remove {} or keep this {kind} on Flux \
+             (docs/flux.md lists what is served)",
+            unserved.join(", spec."),
+            if unserved.len() == 1 { "it" } else { "them" }
+        )
+    })
+}
+
+/// `path` without `./` segments and trailing slashes (`./charts/app/` → `charts/app`).
+fn clean(path: &str) -> String {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Why Lockstep cannot serve `hr` as written, if it cannot: no chart from a
+/// GitRepository (`chartRef`, a HelmRepository, an OCIRepository, …), a field it does not
+/// serve, a `crds` policy Flux does not know, a `valuesFrom` kind other than ConfigMap, or
+/// `chart.spec.valuesFiles` that do not start with the chart's own `values.yaml`.
+pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
+    let spec = &hr.spec;
+    let Some(chart) = &spec.chart else {
+        return Some(
+            "spec.chart is not set (spec.chartRef is not served by Lockstep; only \
+             spec.chart.spec with a GitRepository sourceRef is)"
+                .into(),
+        );
+    };
+    let kind = &chart.spec.source_ref.kind;
+    if kind != "GitRepository" {
+        return Some(format!(
+            "spec.chart.spec.sourceRef.kind {kind} is not served by Lockstep; only GitRepository is"
+        ));
+    }
+    if let Some(refusal) = unserved_refusal("HelmRelease", &hr.unserved()) {
+        return Some(refusal);
+    }
+    for (field, action) in [("install", &spec.install), ("upgrade", &spec.upgrade)] {
+        let crds = action.as_ref().and_then(|a| a.crds.as_deref());
+        if let Some(crds) = crds.filter(|c| !["Skip", "Create", "CreateReplace"].contains(c)) {
+            return Some(format!(
+                "spec.{field}.crds {crds} is not one of Skip, Create, CreateReplace"
+            ));
+        }
+    }
+    if let Some((i, from)) = spec
+        .values_from
+        .iter()
+        .enumerate()
+        .find(|(_, from)| from.kind != "ConfigMap")
+    {
+        return Some(format!(
+            "spec.valuesFrom[{i}].kind {} is not served by Lockstep yet; only ConfigMap is",
+            from.kind
+        ));
+    }
+    let own = format!("{}/values.yaml", clean(&chart.spec.chart));
+    match chart.spec.values_files.first() {
+        Some(first) if clean(first) != own.trim_start_matches('/') => Some(format!(
+            "spec.chart.spec.valuesFiles must start with the chart's own {own}: Flux replaces \
+             the chart's values with the files listed, Lockstep merges them over it"
+        )),
+        _ => None,
+    }
+}
+
+/// The `Sync` that does what `hr` asks: a `helm` Sync of the chart folder, pruning (Flux
+/// uninstalls what a release no longer renders) and correcting drift at every interval.
+/// `values` here is only the HelmRelease's own; the controller merges `valuesFrom` under it.
+pub fn helm_sync(hr: &HelmRelease) -> Sync {
+    let spec = &hr.spec;
+    let name = hr.metadata.name.as_deref().unwrap_or_default();
+    let chart = spec.chart.as_ref().map(|c| &c.spec);
+    let chart_path = chart.map(|c| clean(&c.chart)).unwrap_or_default();
+    // Flux's values files are relative to the source root; the engine's to the chart.
+    let up = "../".repeat(chart_path.split('/').filter(|p| !p.is_empty()).count());
+    let release_name = spec
+        .release_name
+        .clone()
+        .unwrap_or_else(|| match &spec.target_namespace {
+            Some(ns) => format!("{ns}-{name}"),
+            None => name.to_owned(),
+        });
+    let skip = |action: &Option<lockstep_api::flux::CrdAction>| {
+        action.as_ref().and_then(|a| a.crds.as_deref()) == Some("Skip")
+    };
+    let mut sync = Sync::new(
+        name,
+        SyncSpec {
+            source_ref: CrossNamespaceObjectReference {
+                kind: "GitSource".into(),
+                name: chart.map(|c| c.source_ref.name.clone()).unwrap_or_default(),
+                namespace: chart.and_then(|c| c.source_ref.namespace.clone()),
+            },
+            path: Some(chart_path.clone()),
+            interval: spec.interval.clone(),
+            prune: true,
+            self_heal: true,
+            target_namespace: spec.target_namespace.clone(),
+            depends_on: depends_on(&spec.depends_on),
+            timeout: spec.timeout.clone(),
+            suspend: spec.suspend,
+            service_account_name: spec.service_account_name.clone(),
+            helm: Some(Helm {
+                chart: Some(chart_path),
+                release_name: Some(release_name),
+                values_files: chart
+                    .iter()
+                    .flat_map(|c| &c.values_files)
+                    .skip(1)
+                    .map(|file| format!("{up}{}", clean(file)))
+                    .collect(),
+                values: spec.values.clone(),
+                include_crds: Some(!skip(&spec.install)),
+                skip_tests: false,
+            }),
+            ..SyncSpec::default()
+        },
+    );
+    sync.metadata = metadata(&hr.metadata);
+    sync.status = hr.status.as_ref().map(|status| SyncStatus {
+        conditions: status.conditions.clone(),
+        observed_generation: status.observed_generation,
+        last_attempted_revision: status.last_attempted_revision.clone(),
+        inventory: status
+            .inventory
+            .iter()
+            .flat_map(|i| &i.entries)
+            .filter_map(InventoryRef::entry)
+            .collect(),
+        last_handled_requested_at: status.last_handled_reconcile_at.clone(),
+        ..SyncStatus::default()
+    });
+    sync
+}
+
+/// The HelmRelease `sync` was read from (its metadata: what a status write names).
+pub fn helm_release(sync: &Sync) -> HelmRelease {
+    let mut hr = HelmRelease::new(
+        sync.metadata.name.as_deref().unwrap_or_default(),
+        Default::default(),
+    );
+    hr.metadata = sync.metadata.clone();
+    hr
+}
+
+/// `status` as Flux writes a HelmRelease's, plus the inventory pruning reads. Flux's
+/// `history` (of release Secrets) is not written: Lockstep keeps no release Secret.
+pub fn helm_release_status(status: &SyncStatus) -> HelmReleaseStatus {
+    HelmReleaseStatus {
+        observed_generation: status.observed_generation,
+        conditions: status.conditions.clone(),
+        last_attempted_revision: status.last_attempted_revision.clone(),
+        last_handled_reconcile_at: status.last_handled_requested_at.clone(),
+        inventory: (!status.inventory.is_empty()).then(|| FluxInventory {
+            entries: status.inventory.iter().map(InventoryRef::from).collect(),
+        }),
+    }
 }
 
 /// `healthChecks` as Flux reads them: an empty `apiVersion` is `apps/v1`, and the
@@ -178,15 +340,7 @@ pub fn kustomization_status(status: &SyncStatus) -> KustomizationStatus {
 /// if it cannot. Flux's default ref is branch `master`.
 pub fn git_source(repo: &GitRepository) -> (GitSource, Option<String>) {
     let spec = &repo.spec;
-    let unserved = repo.unserved();
-    let mut refusal = (!unserved.is_empty()).then(|| {
-        format!(
-            "spec.{} not served by Lockstep yet; remove {} or keep this GitRepository on Flux \
-             (docs/flux.md lists what is served)",
-            unserved.join(", spec."),
-            if unserved.len() == 1 { "it" } else { "them" }
-        )
-    });
+    let mut refusal = unserved_refusal("GitRepository", &repo.unserved());
     let mut git_ref = GitRef::default();
     match &spec.reference {
         None => git_ref.branch = Some("master".into()),
@@ -440,6 +594,73 @@ mod tests {
             "web_front_apps_Deployment"
         );
         assert_eq!(sync_status(&flux), status);
+    }
+
+    fn helm_release(spec: serde_json::Value) -> HelmRelease {
+        serde_json::from_value(json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": "apps"}, "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    /// A HelmRelease is the helm Sync of its chart folder: Flux's default release name,
+    /// values files made relative to the chart (the chart's own first, then dropped),
+    /// `install.crds: Skip` leaving CRDs out.
+    #[test]
+    fn helm_releases_are_helm_syncs() {
+        let hr = helm_release(json!({
+            "interval": "5m", "targetNamespace": "web",
+            "chart": {"spec": {"chart": "./charts/app/",
+                               "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                               "valuesFiles": ["charts/app/values.yaml", "./env/prod.yaml"]}},
+            "install": {"crds": "Skip"},
+        }));
+        assert_eq!(helm_refusal(&hr), None);
+        let sync = helm_sync(&hr);
+        assert_eq!(sync.spec.source_ref.name, "repo");
+        let helm = sync.spec.helm.unwrap();
+        assert_eq!(helm.chart.as_deref(), Some("charts/app"));
+        assert_eq!(helm.release_name.as_deref(), Some("web-web"));
+        assert_eq!(helm.values_files, ["../../env/prod.yaml"]);
+        assert_eq!(helm.include_crds, Some(false));
+        assert!(sync.spec.prune);
+    }
+
+    /// Other chart sources, `chartRef`, unknown CRD policies, Secret values and values
+    /// files that would replace the chart's own are refused by name.
+    #[test]
+    fn unserved_helm_releases_are_refused_by_name() {
+        let chart = |kind: &str| json!({"spec": {"chart": "app", "sourceRef": {"kind": kind, "name": "r"}}});
+        for (spec, named) in [
+            (
+                json!({"interval": "1m", "chartRef": {"kind": "OCIRepository", "name": "r"}}),
+                "spec.chartRef",
+            ),
+            (
+                json!({"interval": "1m", "chart": chart("HelmRepository")}),
+                "HelmRepository",
+            ),
+            (
+                json!({"interval": "1m", "chart": chart("GitRepository"),
+                    "upgrade": {"crds": "Replace"}}),
+                "spec.upgrade.crds Replace",
+            ),
+            (
+                json!({"interval": "1m", "chart": chart("GitRepository"),
+                    "valuesFrom": [{"kind": "Secret", "name": "s"}]}),
+                "valuesFrom[0].kind",
+            ),
+            (
+                json!({"interval": "1m", "chart": {"spec": {"chart": "app",
+                    "sourceRef": {"kind": "GitRepository", "name": "r"},
+                    "valuesFiles": ["prod.yaml"]}}}),
+                "app/values.yaml",
+            ),
+        ] {
+            let refusal = helm_refusal(&helm_release(spec)).unwrap();
+            assert!(refusal.contains(named), "{refusal}");
+        }
     }
 
     /// A source kind or a field Lockstep does not serve is named.

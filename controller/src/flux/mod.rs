@@ -5,6 +5,12 @@
 //! Flux's format (`status.inventory` ids, `artifact.revision`), events name it, and its
 //! finalizer is Flux's. One engine, one inventory: the Kustomization's own.
 //!
+//! A `HelmRelease` of a chart in a GitRepository is the `helm` Sync of that chart folder
+//! ([`convert::helm_sync`]), reconciled with its own context (front [`Front::FluxHelm`]:
+//! objects labelled `helm.toolkit.fluxcd.io/{name,namespace}`, status to the HelmRelease)
+//! that reads the artifacts the GitRepository controller fetches. Its `valuesFrom`
+//! ConfigMaps are read at each reconcile and merged under its `values`.
+//!
 //! A Kustomization Lockstep cannot serve as written (another source kind, spec fields not
 //! implemented yet) is `Stalled` naming them; so is a GitRepository `ref.name` other than
 //! a branch or tag.
@@ -15,21 +21,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
-use lockstep_api::ObjectKey;
-use lockstep_api::flux::{GitRepository, Kustomization};
+use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
+use lockstep_api::{ObjectKey, Sync};
+use lockstep_engine::render::helm::merge;
+use serde_json::{Map, Value};
 
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, reconcile, source, status};
 
 /// Runs the GitRepository and Kustomization controllers on `ctx` (whose front is Flux's)
-/// until SIGTERM or Ctrl-C.
-pub async fn run(ctx: Arc<SyncCtx>) {
-    debug_assert_eq!(ctx.front, Front::Flux);
-    futures::future::join(run_repositories(ctx.clone()), run_kustomizations(ctx)).await;
+/// and the HelmRelease controller on `helm` (which reads `ctx`'s artifacts) until SIGTERM
+/// or Ctrl-C.
+pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
+    debug_assert_eq!((ctx.front, helm.front), (Front::Flux, Front::FluxHelm));
+    futures::future::join3(
+        run_repositories(ctx.clone()),
+        run_kustomizations(ctx),
+        run_helm_releases(helm),
+    )
+    .await;
 }
 
 async fn run_repositories(ctx: Arc<SyncCtx>) {
@@ -63,6 +78,32 @@ async fn run_kustomizations(ctx: Arc<SyncCtx>) {
         )
         .shutdown_on_signal()
         .run(reconcile_kustomization, retry, ctx)
+        .for_each(crate::watch::log)
+        .await;
+}
+
+async fn run_helm_releases(ctx: Arc<SyncCtx>) {
+    let releases: Api<HelmRelease> = ctx.api();
+    let repositories: Api<GitRepository> = ctx.api();
+    let controller = Controller::new(releases, ctx.watcher_config())
+        .with_config(Config::default().concurrency(ctx.concurrent));
+    let store = controller.store();
+    controller
+        .watches(
+            repositories,
+            ctx.watcher_config(),
+            move |repo: GitRepository| {
+                let repo = ObjectKey::of(&repo);
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|hr| reconcile::source_of(&convert::helm_sync(hr)) == repo)
+                    .map(|hr| ObjectRef::from_obj(&*hr))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile_helm_release, retry, ctx)
         .for_each(crate::watch::log)
         .await;
 }
@@ -114,6 +155,70 @@ async fn reconcile_kustomization(
         return Ok(Action::await_change());
     }
     reconcile::reconcile(Arc::new(sync), ctx).await
+}
+
+/// Applies what a HelmRelease asks, as a helm Sync with its `valuesFrom` merged in.
+async fn reconcile_helm_release(
+    hr: Arc<HelmRelease>,
+    ctx: Arc<SyncCtx>,
+) -> Result<Action, record::Error> {
+    let mut sync = convert::helm_sync(&hr);
+    if hr.metadata.deletion_timestamp.is_none() {
+        let refusal = match convert::helm_refusal(&hr) {
+            Some(refusal) => Some(refusal),
+            None => values_from(&hr, &ctx, &mut sync).await.err(),
+        };
+        if let Some(refusal) = refusal {
+            record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+            return Ok(Action::await_change());
+        }
+    }
+    reconcile::reconcile(Arc::new(sync), ctx).await
+}
+
+/// Merges `hr`'s `valuesFrom` ConfigMap keys, in order, under the values of `sync`, as
+/// Flux does; a missing ConfigMap or key is skipped when `optional`. The error names the
+/// ConfigMap and key.
+async fn values_from(hr: &HelmRelease, ctx: &SyncCtx, sync: &mut Sync) -> Result<(), String> {
+    let Some(helm) = sync.spec.helm.as_mut() else {
+        return Ok(());
+    };
+    if hr.spec.values_from.is_empty() {
+        return Ok(());
+    }
+    let namespace = hr.metadata.namespace.as_deref().unwrap_or_default();
+    let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), namespace);
+    let mut values = Map::new();
+    for from in &hr.spec.values_from {
+        let key = from.values_key.as_deref().unwrap_or("values.yaml");
+        let place = format!("ConfigMap {namespace}/{} key {key}", from.name);
+        let map = api
+            .get_opt(&from.name)
+            .await
+            .map_err(|e| format!("reading spec.valuesFrom {place}: {e}"))?;
+        let Some(text) = map.as_ref().and_then(|m| m.data.as_ref()?.get(key)) else {
+            if from.optional {
+                continue;
+            }
+            return Err(format!(
+                "spec.valuesFrom {place} not found; create it or set optional: true"
+            ));
+        };
+        match serde_saphyr::from_str::<Option<Value>>(text) {
+            Ok(Some(Value::Object(over))) => merge(&mut values, over),
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => {
+                return Err(format!(
+                    "spec.valuesFrom {place} is not a YAML map of values"
+                ));
+            }
+        }
+    }
+    if let Some(own) = helm.values.take() {
+        merge(&mut values, own);
+    }
+    helm.values = Some(values);
+    Ok(())
 }
 
 /// Retries a reconcile that could not write to its resource after 5 seconds.

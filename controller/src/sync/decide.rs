@@ -26,7 +26,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::events::EventType;
-use lockstep_api::flux::{CommonMetadata, Kustomization};
+use lockstep_api::flux::{CommonMetadata, HelmRelease, Kustomization};
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
@@ -573,6 +573,13 @@ async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Ver
             }
             Front::Flux => {
                 let api = Api::<Kustomization>::namespaced(client, dep_namespace);
+                ready_now(api, dep, |d| {
+                    d.status.map(|s| (s.conditions, s.observed_generation))
+                })
+                .await
+            }
+            Front::FluxHelm => {
+                let api = Api::<HelmRelease>::namespaced(client, dep_namespace);
                 ready_now(api, dep, |d| {
                     d.status.map(|s| (s.conditions, s.observed_generation))
                 })

@@ -17,7 +17,7 @@ use kube::runtime::events::EventType;
 use std::time::Duration;
 
 use lockstep_api::argocd::Application;
-use lockstep_api::flux::Kustomization;
+use lockstep_api::flux::{HelmRelease, Kustomization};
 use lockstep_api::{DeletionPolicy, Sync};
 use lockstep_engine::inventory::id;
 use lockstep_engine::prune::{delete_all, wait_gone};
@@ -166,6 +166,10 @@ async fn write(sync: &Sync, ctx: &SyncCtx, finalizers: Vec<String>) -> Result<()
         }
         Front::Flux => {
             let api: Api<Kustomization> = Api::namespaced(client, &namespace);
+            api.patch(&name, &params, &patch).await.map(drop)
+        }
+        Front::FluxHelm => {
+            let api: Api<HelmRelease> = Api::namespaced(client, &namespace);
             api.patch(&name, &params, &patch).await.map(drop)
         }
         Front::ArgoCd => {

@@ -1,12 +1,12 @@
 //! Which resources a [`super::SyncCtx`] serves: Lockstep's `GitSource`/`Sync`, Flux's
-//! `GitRepository`/`Kustomization` ([`crate::flux`]) or Argo CD's `Application`
+//! `GitRepository`/`Kustomization` or `HelmRelease` ([`crate::flux`]) or Argo CD's `Application`
 //! ([`crate::argocd`]). All run the same reconcilers on the
 //! same engine; the front decides only what the objects are labelled with, which resource
 //! status, events and finalizers go to, and where dependencies are read.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use lockstep_api::argocd::{self, RESOURCES_FINALIZER};
-use lockstep_api::flux::{FLUX_VERSION, KUSTOMIZE_GROUP, SOURCE_GROUP};
+use lockstep_api::flux::{FLUX_VERSION, HELM_GROUP, HELM_VERSION, KUSTOMIZE_GROUP, SOURCE_GROUP};
 use lockstep_engine::render::Owner;
 
 /// The resources served.
@@ -16,6 +16,9 @@ pub enum Front {
     Lockstep,
     /// Flux's `GitRepository` and `Kustomization`, served unchanged.
     Flux,
+    /// Flux's `HelmRelease` (of a chart in a `GitRepository`), served unchanged beside
+    /// [`Front::Flux`], whose GitRepositories it reads.
+    FluxHelm,
     /// Argo CD's `Application` (source and sync in one), served unchanged.
     ArgoCd,
 }
@@ -26,6 +29,7 @@ impl Front {
         match self {
             Self::Lockstep => Owner::lockstep(name, namespace),
             Self::Flux => Owner::flux(name, namespace),
+            Self::FluxHelm => Owner::flux_helm(name, namespace),
             Self::ArgoCd => Owner::argocd(name, namespace),
         }
     }
@@ -35,7 +39,7 @@ impl Front {
     pub fn finalizer(self) -> &'static str {
         match self {
             Self::Lockstep => "finalizers.lockstep.dev",
-            Self::Flux => "finalizers.fluxcd.io",
+            Self::Flux | Self::FluxHelm => "finalizers.fluxcd.io",
             Self::ArgoCd => RESOURCES_FINALIZER,
         }
     }
@@ -52,7 +56,7 @@ impl Front {
     pub fn readable_entries(self) -> &'static [&'static str] {
         match self {
             Self::ArgoCd => &["url", "type", "project", "name"],
-            Self::Lockstep | Self::Flux => &[],
+            Self::Lockstep | Self::Flux | Self::FluxHelm => &[],
         }
     }
 
@@ -61,6 +65,7 @@ impl Front {
         match self {
             Self::Lockstep => "Sync",
             Self::Flux => "Kustomization",
+            Self::FluxHelm => "HelmRelease",
             Self::ArgoCd => "Application",
         }
     }
@@ -70,8 +75,11 @@ impl Front {
     pub fn reference(self, mut reference: ObjectReference) -> ObjectReference {
         let (group, version, kind) = match (self, reference.kind.as_deref()) {
             (Self::Lockstep, _) => return reference,
-            (Self::Flux, Some("GitSource")) => (SOURCE_GROUP, FLUX_VERSION, "GitRepository"),
+            (Self::Flux | Self::FluxHelm, Some("GitSource")) => {
+                (SOURCE_GROUP, FLUX_VERSION, "GitRepository")
+            }
             (Self::Flux, _) => (KUSTOMIZE_GROUP, FLUX_VERSION, "Kustomization"),
+            (Self::FluxHelm, _) => (HELM_GROUP, HELM_VERSION, "HelmRelease"),
             // Both the source and the sync of an Application are the Application.
             (Self::ArgoCd, _) => (argocd::GROUP, argocd::VERSION, "Application"),
         };

@@ -81,7 +81,7 @@ pub struct SyncCtx {
     /// The Lockstep status of each Argo CD Application's Sync and GitSource.
     pub memory: crate::argocd::convert::Memory,
     /// The newest artifact of each GitSource.
-    artifacts: Mutex<HashMap<ObjectKey, Artifact>>,
+    artifacts: Arc<Mutex<HashMap<ObjectKey, Artifact>>>,
     /// What each Sync looked like when last handled, and when it is due again.
     settled: Mutex<HashMap<ObjectKey, (Seen, Instant)>>,
     /// When each Sync with Vault/KMS references must resolve them again.
@@ -116,7 +116,7 @@ impl SyncCtx {
     pub fn new(shared: Arc<Ctx>, config: kube::Config, flags: &Flags, front: Front) -> Self {
         let artifact_dir = match front {
             Front::Lockstep => flags.artifact_dir.clone(),
-            Front::Flux => flags.artifact_dir.join("flux"),
+            Front::Flux | Front::FluxHelm => flags.artifact_dir.join("flux"),
             Front::ArgoCd => flags.artifact_dir.join("argocd"),
         };
         let reporter = Reporter {
@@ -140,9 +140,19 @@ impl SyncCtx {
             source_intervals: PerGeneration::default(),
             argocd_interval: flags.argocd_interval,
             memory: crate::argocd::convert::Memory::default(),
-            artifacts: Mutex::new(HashMap::new()),
+            artifacts: Arc::default(),
             settled: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// This context reading the artifacts `sources` fetches (Flux's HelmReleases read the
+    /// GitRepositories Flux's front fetches), from the same Git cache.
+    pub fn reading_sources_of(self, sources: &SyncCtx) -> Self {
+        Self {
+            fetcher: sources.fetcher.clone(),
+            artifacts: sources.artifacts.clone(),
+            ..self
         }
     }
 
@@ -231,8 +241,8 @@ impl SyncCtx {
 
 /// The contexts of the peer front-ends served beside Lockstep's own.
 pub struct Peers {
-    /// Flux's (`--flux`).
-    pub flux: Option<Arc<SyncCtx>>,
+    /// Flux's (`--flux`): its GitRepositories and Kustomizations, and its HelmReleases.
+    pub flux: Option<(Arc<SyncCtx>, Arc<SyncCtx>)>,
     /// Argo CD's (`--argocd`).
     pub argocd: Option<Arc<SyncCtx>>,
 }
@@ -265,8 +275,8 @@ pub async fn run(ctx: Arc<SyncCtx>, peers: Peers, lease_namespace: &str, leader_
     }
     let peers = async {
         let flux = async {
-            if let Some(flux) = peers.flux {
-                crate::flux::run(flux).await;
+            if let Some((flux, helm)) = peers.flux {
+                crate::flux::run(flux, helm).await;
             }
         };
         let argocd = async {

@@ -45,7 +45,7 @@ impl EventAction {
 pub const FIELD_MANAGER: &str = "lockstep-controller";
 
 /// Writes a Sync's status, to the resource the Sync was read from: the `Sync`, the Flux
-/// `Kustomization` in Flux's status format, or the Argo CD `Application` in Argo CD's.
+/// `Kustomization` or `HelmRelease` in Flux's status format, or the Argo CD `Application` in Argo CD's.
 ///
 /// # Errors
 /// The API error of the status patch.
@@ -63,6 +63,13 @@ pub async fn write_sync(
                 flux::kustomization_status(status),
             );
             write(ctx, &flux::kustomization(sync), &previous, &status).await
+        }
+        Front::FluxHelm => {
+            let (previous, status) = (
+                flux::helm_release_status(previous),
+                flux::helm_release_status(status),
+            );
+            write(ctx, &flux::helm_release(sync), &previous, &status).await
         }
         Front::ArgoCd => {
             let (previous, next) = (
@@ -89,7 +96,8 @@ pub async fn write_source(
 ) -> Result<(), kube::Error> {
     match ctx.front {
         Front::Lockstep => write(ctx, source, previous, status).await,
-        Front::Flux => {
+        // A HelmRelease's GitRepository is fetched, and its status written, by Flux's front.
+        Front::Flux | Front::FluxHelm => {
             let (previous, status) = (
                 flux::repository_status(previous),
                 flux::repository_status(status),
@@ -158,7 +166,9 @@ where
     let written = match ctx.front {
         // Argo CD's Application CRD has no status subresource: status goes with the object.
         Front::ArgoCd => api.patch(name, &params, &patch).await,
-        Front::Lockstep | Front::Flux => api.patch_status(name, &params, &patch).await,
+        Front::Lockstep | Front::Flux | Front::FluxHelm => {
+            api.patch_status(name, &params, &patch).await
+        }
     };
     written.map(drop)
 }

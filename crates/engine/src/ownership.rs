@@ -32,7 +32,7 @@ use std::fmt;
 use kube::Client;
 use kube::api::{Api, ListParams};
 use lockstep_api::argocd::{self, Application};
-use lockstep_api::flux::{self, Kustomization};
+use lockstep_api::flux::{self, HelmRelease, Kustomization};
 use lockstep_api::{
     InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PRUNE_ANNOTATION, Sync,
 };
@@ -67,6 +67,8 @@ enum Inventories {
     Lockstep,
     /// A Flux `Kustomization`'s `status.inventory`.
     Flux,
+    /// A Flux `HelmRelease`'s `status.inventory` (Lockstep's own field there).
+    FluxHelm,
     /// An Argo CD `Application`'s `status.resources`.
     ArgoCd,
 }
@@ -91,6 +93,18 @@ pub const FLUX: Mark = Mark {
     inventories: Inventories::Flux,
 };
 
+/// Flux helm-controller's mark: a `HelmRelease` served by Lockstep. Helm's own
+/// `helm.sh/resource-policy: keep` keeps an object from being pruned, as it keeps one
+/// through `helm uninstall`.
+pub const FLUX_HELM: Mark = Mark {
+    name_label: flux::HELM_NAME_LABEL,
+    namespace_label: Some(flux::HELM_NAMESPACE_LABEL),
+    prune_annotation: "helm.sh/resource-policy",
+    prune_disabled: "keep",
+    field_manager: flux::HELM_FIELD_MANAGER,
+    inventories: Inventories::FluxHelm,
+};
+
 /// Argo CD's mark: an `Application`, applied by Argo CD or by Lockstep serving it.
 pub const ARGOCD: Mark = Mark {
     name_label: argocd::INSTANCE_LABEL,
@@ -103,7 +117,7 @@ pub const ARGOCD: Mark = Mark {
 
 /// Every mark the owner check reads, Lockstep's first: a desired object carrying several
 /// is claimed by the first.
-pub const MARKS: &[&Mark] = &[&LOCKSTEP, &FLUX, &ARGOCD];
+pub const MARKS: &[&Mark] = &[&LOCKSTEP, &FLUX, &FLUX_HELM, &ARGOCD];
 
 /// An owner named by an object's labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -195,6 +209,13 @@ pub enum Holder {
         /// Name of the Kustomization.
         name: String,
     },
+    /// A Flux `HelmRelease` served by Lockstep lists it in its `status.inventory`.
+    HelmRelease {
+        /// Namespace of the HelmRelease.
+        namespace: String,
+        /// Name of the HelmRelease.
+        name: String,
+    },
     /// An Argo CD `Application` lists it in its `status.resources`.
     Application {
         /// Namespace of the Application.
@@ -224,6 +245,9 @@ impl fmt::Display for Holder {
             Self::Sync { namespace, name } => write!(f, "Sync {namespace}/{name}"),
             Self::Kustomization { namespace, name } => {
                 write!(f, "Flux Kustomization {namespace}/{name}")
+            }
+            Self::HelmRelease { namespace, name } => {
+                write!(f, "Flux HelmRelease {namespace}/{name}")
             }
             Self::Application { namespace, name } => {
                 write!(f, "Argo CD Application {namespace}/{name}")
@@ -293,6 +317,7 @@ impl Holders {
                     return Some(match claim.mark.inventories {
                         Inventories::Lockstep => Holder::Sync { namespace, name },
                         Inventories::Flux => Holder::Kustomization { namespace, name },
+                        Inventories::FluxHelm => Holder::HelmRelease { namespace, name },
                         Inventories::ArgoCd => Holder::Application {
                             namespace: listed.namespaces.get(&key).cloned().unwrap_or_default(),
                             name,
@@ -314,11 +339,28 @@ impl Holders {
 
 async fn read_listed(client: &Client, claim: &Claim) -> Result<Listed, String> {
     let ids = |entries: &[InventoryEntry]| entries.iter().map(key).collect::<HashSet<_>>();
-    if claim.mark.inventories == Inventories::Flux {
-        let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &claim.namespace);
-        let entries: Vec<InventoryEntry> = get_opt(&kustomizations, &claim.name)
-            .await?
-            .and_then(|k| k.status?.inventory)
+    let flux = match claim.mark.inventories {
+        Inventories::Flux => {
+            let kustomizations: Api<Kustomization> =
+                Api::namespaced(client.clone(), &claim.namespace);
+            Some(
+                get_opt(&kustomizations, &claim.name)
+                    .await?
+                    .and_then(|k| k.status?.inventory),
+            )
+        }
+        Inventories::FluxHelm => {
+            let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &claim.namespace);
+            Some(
+                get_opt(&releases, &claim.name)
+                    .await?
+                    .and_then(|r| r.status?.inventory),
+            )
+        }
+        Inventories::Lockstep | Inventories::ArgoCd => None,
+    };
+    if let Some(inventory) = flux {
+        let entries: Vec<InventoryEntry> = inventory
             .map(|inventory| inventory.entries.iter().filter_map(|e| e.entry()).collect())
             .unwrap_or_default();
         return Ok(Listed {

@@ -1,5 +1,6 @@
 //! Flux's `source.toolkit.fluxcd.io/v1` [`GitRepository`] and
-//! `kustomize.toolkit.fluxcd.io/v1` [`Kustomization`], served unchanged, and
+//! `kustomize.toolkit.fluxcd.io/v1` [`Kustomization`], `helm.toolkit.fluxcd.io/v2`
+//! [`HelmRelease`] (of a chart in a GitRepository), served unchanged, and
 //! `notification.toolkit.fluxcd.io/v1` [`Receiver`] (webhooks asking for a reconcile).
 //!
 //! Field names and spellings are those of the source-controller and kustomize-controller
@@ -17,11 +18,16 @@
 //! the other applied.
 
 mod alert;
+mod helm;
 mod kustomize;
 mod receiver;
 mod source;
 
 pub use alert::{Alert, AlertSpec, EventSource, Provider, ProviderSpec, ProviderType};
+pub use helm::{
+    ChartSourceReference, CrdAction, HelmChartSpec, HelmChartTemplate, HelmRelease,
+    HelmReleaseSpec, HelmReleaseStatus, ValuesReference,
+};
 pub use kustomize::{
     Common, CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, FluxKubeConfig, Image,
     InventoryRef, Kustomization, KustomizationSpec, KustomizationStatus,
@@ -38,6 +44,16 @@ pub use source::{
 pub const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 /// The API group of [`Kustomization`].
 pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+/// The API group of [`HelmRelease`].
+pub const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
+/// The API version served for [`HelmRelease`].
+pub const HELM_VERSION: &str = "v2";
+/// Label on every object a HelmRelease applied: the HelmRelease's name.
+pub const HELM_NAME_LABEL: &str = "helm.toolkit.fluxcd.io/name";
+/// Label on every object a HelmRelease applied: the HelmRelease's namespace.
+pub const HELM_NAMESPACE_LABEL: &str = "helm.toolkit.fluxcd.io/namespace";
+/// The field manager Flux's helm-controller applies as.
+pub const HELM_FIELD_MANAGER: &str = "helm-controller";
 /// The API group of [`Receiver`].
 pub const NOTIFICATION_GROUP: &str = "notification.toolkit.fluxcd.io";
 /// The API version served for all three.

@@ -239,7 +239,7 @@ fn merged_values(
 
 /// Merges `over` into `base` as Helm merges values files: maps key by key, anything else
 /// replaced.
-fn merge(base: &mut Map<String, Value>, over: Map<String, Value>) {
+pub fn merge(base: &mut Map<String, Value>, over: Map<String, Value>) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
             (Some(Value::Object(below)), Value::Object(above)) => merge(below, above),

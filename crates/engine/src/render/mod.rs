@@ -42,7 +42,7 @@ use std::path::Path;
 
 use tracing::instrument;
 
-use crate::ownership::{ARGOCD, FLUX, LOCKSTEP, Mark};
+use crate::ownership::{ARGOCD, FLUX, FLUX_HELM, LOCKSTEP, Mark};
 use crate::redact::Redactor;
 
 pub use decorate::is_cluster_scoped_builtin;
@@ -80,6 +80,16 @@ impl Owner {
             name: name.into(),
             namespace: namespace.into(),
             mark: &FLUX,
+        }
+    }
+
+    /// A Flux `HelmRelease`: objects labelled `helm.toolkit.fluxcd.io/*`, as Flux's
+    /// helm-controller labels them.
+    pub fn flux_helm(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            mark: &FLUX_HELM,
         }
     }
 

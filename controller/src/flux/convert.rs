@@ -5,13 +5,13 @@
 use kube::api::ObjectMeta;
 use lockstep_api::flux::{
     Artifact, FluxDependency, FluxInventory, GitRepository, GitRepositoryStatus, HelmRelease,
-    HelmReleaseStatus, InventoryRef, Kustomization, KustomizationStatus,
+    HelmReleaseSpec, HelmReleaseStatus, InventoryRef, Kustomization, KustomizationStatus,
     REQUESTED_AT_ANNOTATION as FLUX_REQUESTED_AT,
 };
 use lockstep_api::{
     CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
-    GitSourceStatus, GitVerify, HealthCheck, Helm, KubeConfigRef, REQUESTED_AT_ANNOTATION, Sync,
-    SyncSpec, SyncStatus, VerifyMode,
+    GitSourceStatus, GitVerify, HealthCheck, Helm, InventoryEntry, KubeConfigRef,
+    REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus, VerifyMode,
 };
 
 use crate::sync::conditions::{READY, STALLED};
@@ -234,12 +234,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
         conditions: status.conditions.clone(),
         observed_generation: status.observed_generation,
         last_attempted_revision: status.last_attempted_revision.clone(),
-        inventory: status
-            .inventory
-            .iter()
-            .flat_map(|i| &i.entries)
-            .filter_map(InventoryRef::entry)
-            .collect(),
+        inventory: entries(status.inventory.as_ref()),
         last_handled_requested_at: status.last_handled_reconcile_at.clone(),
         ..SyncStatus::default()
     });
@@ -248,12 +243,27 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
 
 /// The HelmRelease `sync` was read from (its metadata: what a status write names).
 pub fn helm_release(sync: &Sync) -> HelmRelease {
-    let mut hr = HelmRelease::new(
-        sync.metadata.name.as_deref().unwrap_or_default(),
-        Default::default(),
-    );
-    hr.metadata = sync.metadata.clone();
-    hr
+    HelmRelease {
+        metadata: sync.metadata.clone(),
+        spec: HelmReleaseSpec::default(),
+        status: None,
+    }
+}
+
+/// The entries of Flux's `status.inventory`.
+fn entries(inventory: Option<&FluxInventory>) -> Vec<InventoryEntry> {
+    inventory
+        .iter()
+        .flat_map(|i| &i.entries)
+        .filter_map(InventoryRef::entry)
+        .collect()
+}
+
+/// `inventory` as Flux's `status.inventory`: `<ns>_<name>_<group>_<kind>` ids.
+fn flux_inventory(inventory: &[InventoryEntry]) -> Option<FluxInventory> {
+    (!inventory.is_empty()).then(|| FluxInventory {
+        entries: inventory.iter().map(InventoryRef::from).collect(),
+    })
 }
 
 /// `status` as Flux writes a HelmRelease's, plus the inventory pruning reads. Flux's
@@ -264,9 +274,7 @@ pub fn helm_release_status(status: &SyncStatus) -> HelmReleaseStatus {
         conditions: status.conditions.clone(),
         last_attempted_revision: status.last_attempted_revision.clone(),
         last_handled_reconcile_at: status.last_handled_requested_at.clone(),
-        inventory: (!status.inventory.is_empty()).then(|| FluxInventory {
-            entries: status.inventory.iter().map(InventoryRef::from).collect(),
-        }),
+        inventory: flux_inventory(&status.inventory),
     }
 }
 
@@ -300,12 +308,7 @@ fn sync_status(status: &KustomizationStatus) -> SyncStatus {
         observed_generation: status.observed_generation,
         last_attempted_revision: status.last_attempted_revision.clone(),
         last_applied_revision: status.last_applied_revision.clone(),
-        inventory: status
-            .inventory
-            .iter()
-            .flat_map(|i| &i.entries)
-            .filter_map(InventoryRef::entry)
-            .collect(),
+        inventory: entries(status.inventory.as_ref()),
         last_handled_requested_at: status.last_handled_reconcile_at.clone(),
         ..SyncStatus::default()
     }
@@ -330,9 +333,7 @@ pub fn kustomization_status(status: &SyncStatus) -> KustomizationStatus {
         last_applied_revision: status.last_applied_revision.clone(),
         last_attempted_revision: status.last_attempted_revision.clone(),
         last_handled_reconcile_at: status.last_handled_requested_at.clone(),
-        inventory: (!status.inventory.is_empty()).then(|| FluxInventory {
-            entries: status.inventory.iter().map(InventoryRef::from).collect(),
-        }),
+        inventory: flux_inventory(&status.inventory),
     }
 }
 
@@ -477,7 +478,6 @@ pub fn repository_status(status: &GitSourceStatus) -> GitRepositoryStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lockstep_api::InventoryEntry;
     use serde_json::json;
 
     fn repository(reference: serde_json::Value) -> GitRepository {

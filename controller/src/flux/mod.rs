@@ -41,8 +41,8 @@ pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
     debug_assert_eq!((ctx.front, helm.front), (Front::Flux, Front::FluxHelm));
     futures::future::join3(
         run_repositories(ctx.clone()),
-        run_kustomizations(ctx),
-        run_helm_releases(helm),
+        run_syncs(ctx, source_of, reconcile_kustomization),
+        run_syncs(helm, chart_source_of, reconcile_helm_release),
     )
     .await;
 }
@@ -56,10 +56,25 @@ async fn run_repositories(ctx: Arc<SyncCtx>) {
         .await;
 }
 
-async fn run_kustomizations(ctx: Arc<SyncCtx>) {
-    let kustomizations: Api<Kustomization> = ctx.api();
+/// Runs the controller of the sync resource `K` (Kustomization or HelmRelease), waking
+/// each when the GitRepository `source_of` it names changes.
+async fn run_syncs<K, F>(
+    ctx: Arc<SyncCtx>,
+    source_of: fn(&K) -> ObjectKey,
+    reconcile: impl FnMut(Arc<K>, Arc<SyncCtx>) -> F,
+) where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + std::marker::Sync
+        + 'static,
+    F: std::future::Future<Output = Result<Action, record::Error>> + Send + 'static,
+{
+    let resources: Api<K> = ctx.api();
     let repositories: Api<GitRepository> = ctx.api();
-    let controller = Controller::new(kustomizations, ctx.watcher_config())
+    let controller = Controller::new(resources, ctx.watcher_config())
         .with_config(Config::default().concurrency(ctx.concurrent));
     let store = controller.store();
     controller
@@ -71,41 +86,20 @@ async fn run_kustomizations(ctx: Arc<SyncCtx>) {
                 store
                     .state()
                     .into_iter()
-                    .filter(|ks| source_of(ks) == repo)
-                    .map(|ks| ObjectRef::from_obj(&*ks))
+                    .filter(|resource| source_of(resource) == repo)
+                    .map(|resource| ObjectRef::from_obj(&*resource))
                     .collect::<Vec<_>>()
             },
         )
         .shutdown_on_signal()
-        .run(reconcile_kustomization, retry, ctx)
+        .run(reconcile, retry, ctx)
         .for_each(crate::watch::log)
         .await;
 }
 
-async fn run_helm_releases(ctx: Arc<SyncCtx>) {
-    let releases: Api<HelmRelease> = ctx.api();
-    let repositories: Api<GitRepository> = ctx.api();
-    let controller = Controller::new(releases, ctx.watcher_config())
-        .with_config(Config::default().concurrency(ctx.concurrent));
-    let store = controller.store();
-    controller
-        .watches(
-            repositories,
-            ctx.watcher_config(),
-            move |repo: GitRepository| {
-                let repo = ObjectKey::of(&repo);
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|hr| reconcile::source_of(&convert::helm_sync(hr)) == repo)
-                    .map(|hr| ObjectRef::from_obj(&*hr))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .shutdown_on_signal()
-        .run(reconcile_helm_release, retry, ctx)
-        .for_each(crate::watch::log)
-        .await;
+/// The GitRepository a HelmRelease's chart is in.
+fn chart_source_of(hr: &HelmRelease) -> ObjectKey {
+    reconcile::source_of(&convert::helm_sync(hr))
 }
 
 /// The GitRepository a Kustomization reads (in its own namespace unless `sourceRef` names

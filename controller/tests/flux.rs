@@ -32,6 +32,38 @@ pub(crate) async fn install_flux_crds(client: &kube::Client) {
     }
 }
 
+/// GitRepository `repo` of `url` (branch `main`, every second), read with the bearer
+/// `token` from Secret `git-auth`.
+pub(crate) async fn git_repository(
+    client: &kube::Client,
+    ns: &str,
+    url: &str,
+    token: &str,
+) -> Api<GitRepository> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = serde_json::from_value(json!({
+        "metadata": {"name": "git-auth"}, "stringData": {"bearerToken": token},
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let repos: Api<GitRepository> = Api::namespaced(client.clone(), ns);
+    let repository = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "repo"},
+        "spec": {"url": url, "interval": "1s", "ref": {"branch": "main"},
+                 "secretRef": {"name": "git-auth"}},
+    });
+    let params = PatchParams::apply("flux-tests").force();
+    repos
+        .patch("repo", &params, &Patch::Apply(&repository))
+        .await
+        .unwrap();
+    repos
+}
+
 fn cm(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
@@ -85,28 +117,9 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     let web_uid = applied_by_flux(&configmaps, &ns, "web").await;
     applied_by_flux(&configmaps, &ns, "gone").await;
 
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = serde_json::from_value(json!({
-        "metadata": {"name": "git-auth"}, "stringData": {"bearerToken": TOKEN},
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+    let repos = git_repository(&client, &ns, &git.url("apps"), TOKEN).await;
     let kss: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
     let params = PatchParams::apply("flux-tests").force();
-    let repository = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": {"name": "repo"},
-        "spec": {"url": git.url("apps"), "interval": "1s", "ref": {"branch": "main"},
-                 "secretRef": {"name": "git-auth"}},
-    });
-    repos
-        .patch("repo", &params, &Patch::Apply(&repository))
-        .await
-        .unwrap();
     let kustomization = |suspend: bool| {
         json!({
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",

@@ -4,16 +4,14 @@
 //! release name and with helm-controller's labels, status in Flux's format; upgraded when
 //! its values change; a field Lockstep does not serve is refused by name.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use lockstep_api::ConditionStatus;
-use lockstep_api::flux::{
-    GitRepository, HELM_NAME_LABEL, HELM_NAMESPACE_LABEL, HelmRelease, HelmReleaseStatus,
-};
+use lockstep_api::flux::{HELM_NAME_LABEL, HELM_NAMESPACE_LABEL, HelmRelease, HelmReleaseStatus};
 use lockstep_testenv::{ControlPlane, GitHttpServer, HttpAuth, need, tool};
 use serde_json::json;
 
-use crate::flux::install_flux_crds;
+use crate::flux::{git_repository, install_flux_crds};
 use crate::support::{Controller, eventually, install_sync_crds};
 
 const TOKEN: &str = "h3lm-bearer-token";
@@ -51,15 +49,6 @@ async fn a_helm_release_of_a_git_chart_installs_upgrades_and_refuses_by_name() {
     .unwrap();
     let commit = repo.commit("the chart").unwrap();
 
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = serde_json::from_value(json!({
-        "metadata": {"name": "git-auth"}, "stringData": {"bearerToken": TOKEN},
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let values = serde_json::from_value(json!({
         "metadata": {"name": "web-values"},
@@ -70,18 +59,8 @@ async fn a_helm_release_of_a_git_chart_installs_upgrades_and_refuses_by_name() {
         .create(&PostParams::default(), &values)
         .await
         .unwrap();
+    git_repository(&client, &ns, &git.url("charts"), TOKEN).await;
     let params = PatchParams::apply("flux-tests").force();
-    let repos: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
-    let repository = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": {"name": "repo"},
-        "spec": {"url": git.url("charts"), "interval": "1s", "ref": {"branch": "main"},
-                 "secretRef": {"name": "git-auth"}},
-    });
-    repos
-        .patch("repo", &params, &Patch::Apply(&repository))
-        .await
-        .unwrap();
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
     let release = |color: &str| {
         json!({

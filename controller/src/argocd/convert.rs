@@ -110,6 +110,18 @@ pub fn refusal(app: &Application) -> Option<String> {
     if let Some(Err(err)) = kustomize.map(super::kustomize::overlay) {
         return Some(err.to_string());
     }
+    let helm = spec.source.as_ref().and_then(|s| s.helm.as_ref());
+    if helm.is_some() && (kustomize.is_some() || spec.source.iter().any(|s| s.directory.is_some()))
+    {
+        return Some(
+            "spec.source sets helm with kustomize or directory; Argo CD refuses several \
+             source types in one source, so does Lockstep"
+                .into(),
+        );
+    }
+    if let Some(Err(err)) = helm.map(super::helm::helm) {
+        return Some(err.to_string());
+    }
     for (i, rule) in spec.ignore_differences.iter().enumerate() {
         if let Some(refusal) = rule.refusal() {
             return Some(format!("spec.ignoreDifferences[{i}]: {refusal}"));
@@ -219,6 +231,10 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
     let automated = automated(app);
     let requested = app.operation.as_ref().and_then(|o| o.sync.as_ref());
     let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
+    let helm = spec.source.as_ref().and_then(|s| s.helm.as_ref());
+    // Helm's release namespace: `helm.namespace`, else the destination's.
+    let release_namespace =
+        helm.map(|h| h.namespace.clone().or(spec.destination.namespace.clone()));
     let prune =
         requested.is_some_and(|s| s.prune) || automated.is_some_and(|a| a.prune == Some(true));
     let mut sync = Sync::new(
@@ -242,7 +258,9 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
             default_namespace: spec.destination.namespace.clone(),
             target_namespace: kustomize
                 .and_then(|k| k.namespace.clone())
+                .or(release_namespace.flatten())
                 .filter(|n| !n.is_empty()),
+            helm: helm.and_then(|h| super::helm::helm(h).ok()),
             overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
@@ -628,9 +646,28 @@ mod tests {
     fn unserved_applications_are_refused_by_name() {
         let mut helm = served();
         helm["source"]["chart"] = json!("nginx");
-        helm["source"]["helm"] = json!({"values": "x: 1"});
+        helm["source"]["helm"] = json!({"values": "x: 1", "parameters": [], "version": "1"});
         let message = refusal(&app(helm)).unwrap();
-        assert!(message.starts_with("spec.source.chart, spec.source.helm not served"));
+        assert!(
+            message.starts_with(
+                "spec.source.chart, spec.source.helm.parameters, spec.source.helm.version not served"
+            ),
+            "{message}"
+        );
+        let mut bad_values = served();
+        bad_values["source"]["helm"] = json!({"values": "- a"});
+        assert_eq!(
+            refusal(&app(bad_values)).unwrap(),
+            "spec.source.helm.values is not a YAML mapping of values"
+        );
+        let mut both = served();
+        both["source"]["helm"] = json!({});
+        both["source"]["kustomize"] = json!({});
+        assert!(
+            refusal(&app(both))
+                .unwrap()
+                .contains("several source types")
+        );
         let mut remote = served();
         remote["destination"] = json!({"server": "https://prod.example.invalid"});
         assert!(
@@ -649,6 +686,29 @@ mod tests {
                 .unwrap()
                 .starts_with("spec.sources not served")
         );
+    }
+
+    /// A chart path reads as a helm Sync: the Application's name as release name, the
+    /// destination namespace (else `helm.namespace`) as release namespace.
+    #[test]
+    fn a_helm_source_reads_as_a_helm_sync() {
+        let mut chart = served();
+        chart["source"]["helm"] = json!({"valueFiles": ["prod.yaml"], "skipTests": true});
+        let app_ = app(chart.clone());
+        assert_eq!(refusal(&app_), None);
+        let memory = Memory::default();
+        let read = sync(&app_, Duration::from_secs(180), &memory);
+        let helm = read.spec.helm.unwrap();
+        assert_eq!((helm.release_name, helm.chart), (None, None));
+        assert_eq!(helm.values_files, ["prod.yaml"]);
+        assert!(helm.skip_tests);
+        assert_eq!(read.spec.target_namespace.as_deref(), Some("web"));
+        assert_eq!(read.spec.path.as_deref(), Some("guestbook"));
+        chart["source"]["helm"]["namespace"] = json!("other");
+        let read = sync(&app(chart), Duration::from_secs(180), &memory);
+        assert_eq!(read.spec.target_namespace.as_deref(), Some("other"));
+        let plain = sync(&app(served()), Duration::from_secs(180), &memory);
+        assert_eq!((plain.spec.helm, plain.spec.target_namespace), (None, None));
     }
 
     /// What a reconcile records reads as Argo CD writes it: Synced at the commit, Healthy,

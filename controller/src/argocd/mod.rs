@@ -12,6 +12,7 @@
 //! is applied.
 
 pub mod convert;
+mod helm;
 mod kustomize;
 mod project;
 mod repository;

@@ -275,7 +275,7 @@ pub struct Helm {
 }
 
 /// An object of any fields (Helm values), kept whole by the API server.
-fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true,

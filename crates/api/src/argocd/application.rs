@@ -76,7 +76,11 @@ pub struct ApplicationSource {
     /// Kustomize options, written into the kustomization at `path` before it is built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kustomize: Option<KustomizeOptions>,
-    /// Every other field (`chart`, `helm`, `plugin`, `ref`, …), refused by name.
+    /// Helm options: `path` is a chart folder (holding `Chart.yaml`) rendered with `helm
+    /// template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmOptions>,
+    /// Every other field (`chart`, `plugin`, `ref`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -92,6 +96,40 @@ pub struct DirectoryOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurse: Option<bool>,
     /// Every other field (`include`, `exclude`, `jsonnet`), refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// Argo CD's `helm` source options for a chart folder in Git.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct HelmOptions {
+    /// The release name; default the Application's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// Values files, relative to the chart folder, merged in order over its `values.yaml`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_files: Vec<String>,
+    /// Values as a YAML document, merged over `valueFiles` (unused when `valuesObject` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<String>,
+    /// Values as an object, merged over `valueFiles`; replaces `values`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::sync::free_form_object")]
+    pub values_object: Option<serde_json::Map<String, Value>>,
+    /// Leave the chart's `crds/` folder out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_crds: bool,
+    /// Leave the chart's test templates out (`--skip-tests`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_tests: bool,
+    /// The release namespace; default the destination namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Every other field (`parameters`, `fileParameters`, `version`, `kubeVersion`,
+    /// `ignoreMissingValueFiles`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -266,6 +304,9 @@ impl Application {
             fields.extend(named("spec.source", &source.unserved));
             if let Some(directory) = &source.directory {
                 fields.extend(named("spec.source.directory", &directory.unserved));
+            }
+            if let Some(helm) = &source.helm {
+                fields.extend(named("spec.source.helm", &helm.unserved));
             }
             if let Some(kustomize) = &source.kustomize {
                 fields.extend(named("spec.source.kustomize", &kustomize.unserved));
@@ -534,7 +575,7 @@ mod tests {
             "spec": {
                 "project": "default",
                 "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
-                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"]},
+                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"], "parameters": []},
                            "directory": {"recurse": true, "jsonnet": {}},
                            "kustomize": {"namePrefix": "a-", "replicas": [], "labelWithoutSelector": true,
                                          "patches": [{"patch": "{}"}, {"path": "p.yaml"}]}},
@@ -550,8 +591,8 @@ mod tests {
             app.unserved(),
             [
                 "spec.info",
-                "spec.source.helm",
                 "spec.source.directory.jsonnet",
+                "spec.source.helm.parameters",
                 "spec.source.kustomize.labelWithoutSelector",
                 "spec.source.kustomize.replicas",
                 "spec.source.kustomize.patches[1].path",

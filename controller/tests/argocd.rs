@@ -22,7 +22,7 @@ use support::{Controller, eventually};
 
 const TOKEN: &str = "argo-repo-t0ken";
 
-async fn install_argocd_crds(client: &kube::Client) {
+pub(crate) async fn install_argocd_crds(client: &kube::Client) {
     for text in [
         include_str!("../../deploy/crds/argoproj.io_applications.yaml"),
         include_str!("../../deploy/crds/argoproj.io_appprojects.yaml"),
@@ -72,7 +72,7 @@ async fn applied_by_argocd(configmaps: &Api<ConfigMap>, name: &str) -> String {
     live.metadata.uid.unwrap()
 }
 
-fn synced_at(app: &Application, commit: &str) -> bool {
+pub(crate) fn synced_at(app: &Application, commit: &str) -> bool {
     let Some(status) = &app.status else {
         return false;
     };
@@ -84,7 +84,7 @@ fn synced_at(app: &Application, commit: &str) -> bool {
         && phase == Some(OperationPhase::Succeeded)
 }
 
-fn refused(app: &Application, type_: ApplicationConditionType, named: &str) -> bool {
+pub(crate) fn refused(app: &Application, type_: ApplicationConditionType, named: &str) -> bool {
     let status = app.status.clone().unwrap_or_default();
     status
         .conditions
@@ -271,14 +271,18 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     // Unserved fields are refused by name, nothing applied.
     let mut helm = application("helm", "apps", automated.clone());
     helm["spec"]["source"]["chart"] = json!("guestbook");
-    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb"});
+    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb", "parameters": []});
     apps.patch("helm", &params, &Patch::Apply(&helm))
         .await
         .unwrap();
     eventually("the Helm Application to be refused by name", async || {
         let app = apps.get("helm").await.unwrap();
         let invalid = ApplicationConditionType::InvalidSpecError;
-        refused(&app, invalid, "spec.source.chart, spec.source.helm")
+        refused(
+            &app,
+            invalid,
+            "spec.source.chart, spec.source.helm.parameters",
+        )
     })
     .await;
     // A sync requested of a refused Application does not wait to run: it is removed.

@@ -5,6 +5,7 @@ mod support;
 
 mod alerts;
 mod argocd;
+mod argocd_helm;
 mod drift;
 mod externalsecret;
 mod externalsecret_aws;

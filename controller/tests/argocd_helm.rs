@@ -1,0 +1,122 @@
+//! Argo CD's `Application` whose `spec.source.path` is a Helm chart in Git, served by the
+//! real `lockstep-controller` (`--argocd`) with the real `helm template` into the real
+//! kube-apiserver: installed with a values file and `valuesObject` (over the chart's
+//! `values.yaml`), release name the Application's, objects with Argo CD's tracking label,
+//! upgraded by a values change, and an unserved helm field refused by name.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use lockstep_api::argocd::{Application, ApplicationConditionType, INSTANCE_LABEL};
+use lockstep_testenv::{ControlPlane, GitServer, need, tool};
+use serde_json::json;
+
+use crate::argocd::{install_argocd_crds, refused, synced_at};
+use crate::support::{Controller, eventually};
+
+#[tokio::test]
+async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("helm"));
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-helm").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("shop", None).unwrap();
+    repo.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: shop\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    repo.write("chart/values.yaml", "color: blue\nteam: none\nsize: tiny\n")
+        .unwrap();
+    repo.write("chart/prod.yaml", "team: payments\n").unwrap();
+    repo.write(
+        "chart/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n\
+         data:\n  color: {{ .Values.color | quote }}\n  team: {{ .Values.team | quote }}\n\
+         \x20 size: {{ .Values.size | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n",
+    )
+    .unwrap();
+    let first = repo.commit("shop chart").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let params = PatchParams::apply("argocd-tests").force();
+    let application = |name: &str, helm: serde_json::Value| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name},
+            "spec": {"project": "default",
+                     "source": {"repoURL": url, "targetRevision": "main", "path": "chart",
+                                "helm": helm},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": ns},
+                     "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}},
+        })
+    };
+    let shop = application(
+        "shop",
+        json!({"valueFiles": ["prod.yaml"], "values": "size: ignored",
+               "valuesObject": {"size": "small"}}),
+    );
+    apps.patch("shop", &params, &Patch::Apply(&shop))
+        .await
+        .unwrap();
+    let refused_app = application(
+        "priced",
+        json!({"parameters": [{"name": "a", "value": "1"}]}),
+    );
+    apps.patch("priced", &params, &Patch::Apply(&refused_app))
+        .await
+        .unwrap();
+
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    eventually(
+        "the chart Application to be Synced and Healthy",
+        async || synced_at(&apps.get("shop").await.unwrap(), &first),
+    )
+    .await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let config = configmaps.get("shop-config").await.unwrap();
+    let data = config.data.unwrap();
+    // values.yaml < prod.yaml < valuesObject (which replaces `values`); release in the
+    // destination namespace, named after the Application.
+    assert_eq!(data["color"], "blue");
+    assert_eq!(data["team"], "payments");
+    assert_eq!(data["size"], "small");
+    assert_eq!(data["namespace"], ns);
+    let labels = config.metadata.labels.unwrap();
+    assert_eq!(labels[INSTANCE_LABEL], "shop");
+    let app = apps.get("shop").await.unwrap();
+    let resources = &app.status.unwrap().resources;
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    assert_eq!(resources[0].name, "shop-config");
+
+    // An upgrade: a values change in the Application is rendered and applied in place.
+    let uid = config.metadata.uid.unwrap();
+    let upgraded = application(
+        "shop",
+        json!({"valueFiles": ["prod.yaml"], "valuesObject": {"size": "large"}}),
+    );
+    apps.patch("shop", &params, &Patch::Apply(&upgraded))
+        .await
+        .unwrap();
+    eventually("the new values to be applied", async || {
+        let data = configmaps.get("shop-config").await.unwrap().data.unwrap();
+        data["size"] == "large"
+    })
+    .await;
+    let config = configmaps.get("shop-config").await.unwrap();
+    assert_eq!(config.metadata.uid.unwrap(), uid, "upgraded in place");
+    assert_eq!(config.data.unwrap()["team"], "payments");
+
+    // `parameters` is not served: refused by name, nothing applied.
+    eventually("helm.parameters to be refused by name", async || {
+        let app = apps.get("priced").await.unwrap();
+        let invalid = ApplicationConditionType::InvalidSpecError;
+        refused(&app, invalid, "spec.source.helm.parameters")
+    })
+    .await;
+    assert!(configmaps.get_opt("priced-config").await.unwrap().is_none());
+}

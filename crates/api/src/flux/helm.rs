@@ -65,7 +65,7 @@ pub struct HelmReleaseSpec {
     pub values_from: Vec<ValuesReference>,
     /// Values merged last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form_object")]
+    #[schemars(schema_with = "crate::sync::free_form_object")]
     pub values: Option<Map<String, Value>>,
     /// How a first install treats the chart's `crds/` folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,14 +77,6 @@ pub struct HelmReleaseSpec {
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
-}
-
-/// An object of any fields (Helm values), kept whole by the API server.
-fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true,
-    })
 }
 
 /// `spec.chart`.

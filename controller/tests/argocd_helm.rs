@@ -2,7 +2,8 @@
 //! real `lockstep-controller` (`--argocd`) with the real `helm template` into the real
 //! kube-apiserver: installed with a values file and `valuesObject` (over the chart's
 //! `values.yaml`), release name the Application's, objects with Argo CD's tracking label,
-//! upgraded by a values change, and an unserved helm field refused by name.
+//! upgraded by a values change, a chart folder rendered without `source.helm` (as Argo CD
+//! detects it by its Chart.yaml), and an unserved helm field refused by name.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -69,6 +70,16 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
         .await
         .unwrap();
 
+    // No `source.helm`: Argo CD still renders a folder holding a Chart.yaml with helm.
+    let mut plain = application("plain", json!(null));
+    plain["spec"]["source"]
+        .as_object_mut()
+        .unwrap()
+        .remove("helm");
+    apps.patch("plain", &params, &Patch::Apply(&plain))
+        .await
+        .unwrap();
+
     let _controller =
         Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
 
@@ -110,6 +121,17 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
     let config = configmaps.get("shop-config").await.unwrap();
     assert_eq!(config.metadata.uid.unwrap(), uid, "upgraded in place");
     assert_eq!(config.data.unwrap()["team"], "payments");
+
+    eventually(
+        "the Application without source.helm to render its chart",
+        async || synced_at(&apps.get("plain").await.unwrap(), &first),
+    )
+    .await;
+    let plain = configmaps.get("plain-config").await.unwrap().data.unwrap();
+    assert_eq!(
+        (&plain["color"][..], &plain["team"][..], &plain["namespace"]),
+        ("blue", "none", &ns)
+    );
 
     // `parameters` is not served: refused by name, nothing applied.
     eventually("helm.parameters to be refused by name", async || {

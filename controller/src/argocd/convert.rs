@@ -261,6 +261,11 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
                 .or(release_namespace.flatten())
                 .filter(|n| !n.is_empty()),
             helm: helm.and_then(|h| super::helm::helm(h).ok()),
+            // Argo CD renders a folder holding a Chart.yaml with helm even without
+            // `source.helm`, unless kustomize or directory options are set.
+            helm_when_chart: helm.is_none()
+                && kustomize.is_none()
+                && spec.source.iter().all(|s| s.directory.is_none()),
             overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),

@@ -28,7 +28,7 @@ use kube::api::Api;
 use kube::runtime::events::EventType;
 use lockstep_api::flux::{CommonMetadata, HelmRelease, Kustomization};
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, InventoryEntry, ObjectKey,
+    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, Helm, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
@@ -268,8 +268,15 @@ async fn render_and_decrypt(
     };
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();
+    let detected = (sync.spec.helm.is_none()
+        && sync.spec.helm_when_chart
+        && root.join(&path).join("Chart.yaml").is_file())
+    .then(Helm::default);
+    if detected.is_some() {
+        options.target_namespace = sync.spec.default_namespace.clone();
+    }
     // A chart's values files are decrypted before it renders, so its keys come first.
-    let (rendered, keys) = match &sync.spec.helm {
+    let (rendered, keys) = match sync.spec.helm.as_ref().or(detected.as_ref()) {
         None => {
             let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options));
             (rendered.await, None)

@@ -96,6 +96,12 @@ pub struct SyncSpec {
     /// `decryption`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<Helm>,
+    /// Without `helm`: render `path` as a chart with the default options when it holds a
+    /// `Chart.yaml` (Argo CD's detection of a Helm source), released into
+    /// `default_namespace`. Set only by a front-end.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub helm_when_chart: bool,
     /// Fields another controller sets (an autoscaler's `spec.replicas`): their differences
     /// are not drift, and an object written for another reason keeps their live value
     /// (Argo CD's `ignoreDifferences` with `RespectIgnoreDifferences=true`).

@@ -268,10 +268,16 @@ async fn render_and_decrypt(
     };
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();
+    // Argo CD's detection: a Chart.yaml and no kustomization (with both it reads a folder).
+    let folder = root.join(&path);
+    let kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|name| folder.join(name).is_file());
     let detected = (sync.spec.helm.is_none()
         && sync.spec.helm_when_chart
-        && root.join(&path).join("Chart.yaml").is_file())
-    .then(Helm::default);
+        && folder.join("Chart.yaml").is_file()
+        && !kustomization)
+        .then(Helm::default);
     if detected.is_some() {
         options.target_namespace = sync.spec.default_namespace.clone();
     }

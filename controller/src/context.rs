@@ -64,6 +64,36 @@ impl Ctx {
         }
     }
 
+    /// An API of the namespaced kind `K` over the namespaces this controller watches: every
+    /// namespace, or with `--all-namespaces=false` only its own (as the Flux, Argo CD and
+    /// ESO flags that scope a controller to one namespace).
+    pub fn watched_api<K>(&self) -> kube::Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        if self.all_namespaces {
+            kube::Api::all(self.client.clone())
+        } else {
+            kube::Api::namespaced(self.client.clone(), &self.namespace)
+        }
+    }
+
+    /// The namespaces watched for the kinds that also follow `--additional-namespaces`
+    /// (SealedSecrets, ExternalSecrets): `None` for every namespace, else the controller's
+    /// own and the additional ones, each once.
+    pub fn watched_namespaces(&self) -> Option<Vec<String>> {
+        if self.all_namespaces {
+            return None;
+        }
+        let mut namespaces = vec![self.namespace.clone()];
+        for namespace in &self.additional_namespaces {
+            if !namespace.is_empty() && !namespaces.contains(namespace) {
+                namespaces.push(namespace.clone());
+            }
+        }
+        Some(namespaces)
+    }
+
     /// The current keys.
     pub fn keys(&self) -> Arc<KeyRing> {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()

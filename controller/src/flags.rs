@@ -16,12 +16,14 @@ pub struct Flags {
     #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
     pub namespace: String,
 
-    /// Watch SealedSecrets in every namespace; `--all-namespaces=false` watches only
-    /// `--namespace` (as the Bitnami flag of the same name).
+    /// Watch every namespace; `--all-namespaces=false` watches only `--namespace` (as the
+    /// Bitnami flag of the same name), and for SealedSecrets and ExternalSecrets also
+    /// `--additional-namespaces`. Scopes every kind served.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub all_namespaces: bool,
 
-    /// With `--all-namespaces=false`, also watch these namespaces (comma-separated).
+    /// With `--all-namespaces=false`, also watch these namespaces for SealedSecrets and
+    /// ExternalSecrets (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub additional_namespaces: Vec<String>,
 

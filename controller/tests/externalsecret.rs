@@ -577,9 +577,13 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     let (_, by_eso) = plane.namespace("es-eso").await.unwrap();
     let (_, by_lockstep) = plane.namespace("es-lockstep").await.unwrap();
     let (_, controller_ns) = plane.namespace("es-ctl").await.unwrap();
-    for namespace in [&by_eso, &by_lockstep] {
+    let (_, unwatched) = plane.namespace("es-unwatched").await.unwrap();
+    for namespace in [&by_eso, &by_lockstep, &unwatched] {
         stores(&client, namespace, &vault).await;
     }
+    // An ExternalSecret in a namespace the controller is not scoped to is left to others.
+    let first_case = &cases()[..1];
+    create_cases(&client, &unwatched, first_case).await;
 
     // ESO alone processes the first namespace.
     let eso = need!(ExternalSecretsOperator::start(plane, Some(&by_eso)).await);
@@ -587,14 +591,22 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     drop(eso);
 
     // Lockstep processes the same ExternalSecrets in the second, and adopts the first.
+    // Scoped as ESO's `--namespace` scopes ESO: the two namespaces of the test only.
+    let watched = format!("--additional-namespaces={by_eso},{by_lockstep}");
     let controller = Controller::start_with(
         plane,
         &controller_ns,
-        &["--sync=false", "--external-secrets=true"],
+        &["--sync=false", "--external-secrets=true", &watched],
     )
     .await;
     let lockstep_run = run(&client, &by_lockstep, &cases(), EXPECTED).await;
     assert_same((&lockstep_run, &by_lockstep), (&eso_run, &by_eso));
+    let ignored: Api<ExternalSecret> = Api::namespaced(client.clone(), &unwatched);
+    for case in first_case {
+        let name = case["metadata"]["name"].as_str().unwrap();
+        let es = ignored.get(name).await.unwrap();
+        assert!(es.status.is_none(), "{name} in {unwatched} was reconciled");
+    }
     let (eso_secrets, lockstep_secrets) = (eso_run.secrets, lockstep_run.secrets);
     let props = &lockstep_secrets["props"];
     let value = |key: &str| String::from_utf8(props.data.as_ref().unwrap()[key].0.clone()).unwrap();
@@ -1023,10 +1035,11 @@ async fn lockstep_crds_approle_and_bad_input() {
     let find = stored.get("find").await.unwrap().data;
     assert_eq!(find["spec"]["dataFrom"][0]["find"]["path"], "db");
 
+    let watched = format!("--additional-namespaces={ns}");
     let controller = Controller::start_with(
         &plane,
         &controller_ns,
-        &["--sync=false", "--external-secrets=true"],
+        &["--sync=false", "--external-secrets=true", &watched],
     )
     .await;
     let mut conditions = BTreeMap::new();

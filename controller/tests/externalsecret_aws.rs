@@ -297,10 +297,11 @@ async fn aws_providers_write_what_eso_writes() {
     let eso_run = run(&client, &by_eso, &cases, EXPECTED).await;
     drop(eso);
 
+    let watched = format!("--additional-namespaces={by_eso},{by_lockstep}");
     let controller = Controller::start_with_env(
         plane,
         &controller_ns,
-        &["--sync=false", "--external-secrets=true"],
+        &["--sync=false", "--external-secrets=true", &watched],
         &env,
     )
     .await;

@@ -148,11 +148,7 @@ where
         + Sync
         + 'static,
 {
-    let api: Api<K> = if ctx.all_namespaces {
-        Api::all(ctx.client.clone())
-    } else {
-        Api::namespaced(ctx.client.clone(), &ctx.namespace)
-    };
+    let api: Api<K> = ctx.watched_api();
     let (store, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()

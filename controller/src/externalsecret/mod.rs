@@ -1,8 +1,9 @@
 //! The ExternalSecret controller: serves the External Secrets Operator's
 //! `external-secrets.io/v1` ExternalSecrets unchanged, against ESO's own CRDs or
-//! Lockstep's. It watches ExternalSecrets in every namespace and the Secrets ESO's
-//! `managed` label marks, and keeps each target Secret equal to what ESO v0.16.2 would
-//! write (the semantics live in `lockstep-eso`; this module does the Kubernetes I/O).
+//! Lockstep's. It watches ExternalSecrets in every namespace (with `--all-namespaces=false`
+//! its own and `--additional-namespaces`, as ESO's `--namespace`) and the Secrets ESO's `managed` label
+//! marks, and keeps each target Secret equal to what ESO v0.16.2 would write (the
+//! semantics live in `lockstep-eso`; this module does the Kubernetes I/O).
 
 mod reconcile;
 mod status;
@@ -28,7 +29,9 @@ pub struct Ctx {
     recorder: Recorder,
 }
 
-/// Runs the controller until SIGTERM or Ctrl-C.
+/// Runs the controller until SIGTERM or Ctrl-C: one watch over every namespace, or, with
+/// `--all-namespaces=false`, one per watched namespace (the controller's own and
+/// `--additional-namespaces`), as ESO's `--namespace` scopes it.
 pub async fn run(shared: Arc<crate::context::Ctx>) {
     let reporter = Reporter {
         controller: "external-secrets".into(),
@@ -39,8 +42,20 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
         recorder: Recorder::new(client.clone(), reporter),
         shared,
     });
-    let externalsecrets: Api<ExternalSecret> = Api::all(client.clone());
-    let secrets: Api<Secret> = Api::all(client);
+    let Some(namespaces) = ctx.shared.watched_namespaces() else {
+        return run_for(Api::all(client.clone()), Api::all(client), ctx).await;
+    };
+    let controllers = namespaces.iter().map(|namespace| {
+        run_for(
+            Api::namespaced(client.clone(), namespace),
+            Api::namespaced(client.clone(), namespace),
+            ctx.clone(),
+        )
+    });
+    futures::future::join_all(controllers).await;
+}
+
+async fn run_for(externalsecrets: Api<ExternalSecret>, secrets: Api<Secret>, ctx: Arc<Ctx>) {
     let managed = watcher::Config::default().labels(&format!("{ESO_MANAGED_LABEL}=true"));
     let controller = Controller::new(externalsecrets, watcher::Config::default());
     let store = controller.store();

@@ -55,11 +55,7 @@ struct State {
 /// Every replica runs both: webhooks may reach any of them, and the status each writes
 /// is the same.
 pub async fn run(ctx: Arc<Ctx>, flux: bool, addr: SocketAddr) {
-    let api: Api<Receiver> = if ctx.all_namespaces {
-        Api::all(ctx.client.clone())
-    } else {
-        Api::namespaced(ctx.client.clone(), &ctx.namespace)
-    };
+    let api: Api<Receiver> = ctx.watched_api();
     let controller = Controller::new(api, watcher::Config::default());
     let reporter = Reporter {
         controller: "lockstep-controller".into(),

@@ -37,18 +37,12 @@ pub fn api_resource() -> ApiResource {
 /// `--all-namespaces=false`, one per namespace (the controller's own and
 /// `--additional-namespaces`), as upstream runs one informer per namespace.
 pub async fn run(ctx: Arc<Ctx>) {
-    if ctx.all_namespaces {
+    let Some(namespaces) = ctx.watched_namespaces() else {
         let resource = api_resource();
         let sealed = Api::all_with(ctx.client.clone(), &resource);
         let secrets = Api::all(ctx.client.clone());
         return run_for(sealed, secrets, ctx).await;
-    }
-    let mut namespaces = vec![ctx.namespace.clone()];
-    for namespace in &ctx.additional_namespaces {
-        if !namespace.is_empty() && !namespaces.contains(namespace) {
-            namespaces.push(namespace.clone());
-        }
-    }
+    };
     let controllers = namespaces.iter().map(|namespace| {
         let sealed = Api::namespaced_with(ctx.client.clone(), namespace, &api_resource());
         let secrets = Api::namespaced(ctx.client.clone(), namespace);

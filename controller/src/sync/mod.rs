@@ -223,12 +223,7 @@ impl SyncCtx {
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
-        // `--all-namespaces=false` watches only the controller's own namespace.
-        if self.shared.all_namespaces {
-            Api::all(self.shared.client.clone())
-        } else {
-            Api::namespaced(self.shared.client.clone(), &self.shared.namespace)
-        }
+        self.shared.watched_api()
     }
 
     pub(crate) fn watcher_config(&self) -> watcher::Config {

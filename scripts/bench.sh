@@ -23,6 +23,12 @@
 # build/run the Bitnami controller, go install'ed once into $cache like the installer's tools).
 # Sync controller at scale (last): SYNC_SCALE_N (default 1000), SYNC_SCALE_CONCURRENT (16),
 # SYNC_SCALE_INTERVAL (seconds, 60), BENCH_SKIP_SYNC=1.
+# Flux's controllers against lockstep-controller --flux on the same Kustomizations (last):
+# FLUX_SCALE_N (default 1000), FLUX_SCALE_CONCURRENT (16), FLUX_SCALE_INTERVAL (seconds, 60),
+# BENCH_SKIP_FLUX=1.
+# ESO and lockstep-controller --external-secrets on the same ExternalSecrets (last):
+# ESO_SCALE_N (default 1000), ESO_SCALE_CONCURRENT (16), ESO_SCALE_REFRESH (seconds, 60),
+# BENCH_SKIP_ESO=1.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -266,7 +272,7 @@ fi
 if [ -z "${BENCH_SKIP_SYNC:-}" ]; then
   log "sync controller at scale (release build of the controller and the harness)"
   (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
-    -p lockstep-e2e --example sync_scale)
+    -p lockstep-e2e --bin lockstep-controller --example sync_scale)
   sync_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   "$CARGO_TARGET_DIR/release/examples/sync_scale" > "$out/sync-scale.txt" 2>"$out/sync-scale.log" \
     || { cat "$out/sync-scale.log" >&2; exit 1; }
@@ -274,5 +280,44 @@ if [ -z "${BENCH_SKIP_SYNC:-}" ]; then
     echo
     echo "sync controller at scale (load average before: $sync_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
     cat "$out/sync-scale.txt"
+  }
+fi
+
+# --- Flux's controllers and lockstep-controller on the same Kustomizations ------------------
+# The same shape as above, as Flux Kustomizations of one GitRepository: Flux's source- and
+# kustomize-controller (built by the test installer) first, then lockstep-controller --flux,
+# on one control plane in one run. tests/examples/flux_scale.rs reports, per side, the time
+# until all are Ready, CPU seconds, peak RSS and the API writes of no-change reconciles.
+if [ -z "${BENCH_SKIP_FLUX:-}" ]; then
+  log "Flux and lockstep-controller on the same Kustomizations (release build of the harness)"
+  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
+    -p lockstep-e2e --bin lockstep-controller --example flux_scale)
+  flux_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  "$CARGO_TARGET_DIR/release/examples/flux_scale" > "$out/flux-scale.txt" 2>"$out/flux-scale.log" \
+    || { cat "$out/flux-scale.log" >&2; exit 1; }
+  {
+    echo
+    echo "Flux and lockstep-controller at scale (load average before: $flux_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
+    cat "$out/flux-scale.txt"
+  }
+fi
+
+# --- ESO and lockstep-controller on the same ExternalSecrets --------------------------------
+# ESO_SCALE_N (default 1,000) ExternalSecrets of three keys each against OpenBao KV v2: ESO
+# v0.16.2 (built by the test installer) with its default flags, ESO tuned, then
+# lockstep-controller --external-secrets, on one control plane and one OpenBao in one run.
+# tests/examples/eso_scale.rs reports, per side, the time until all are Ready, CPU seconds,
+# peak RSS, OpenBao requests, and what a no-change refresh costs and writes.
+if [ -z "${BENCH_SKIP_ESO:-}" ]; then
+  log "ESO and lockstep-controller on the same ExternalSecrets (release build of the harness)"
+  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
+    -p lockstep-e2e --bin lockstep-controller --example eso_scale)
+  eso_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  "$CARGO_TARGET_DIR/release/examples/eso_scale" > "$out/eso-scale.txt" 2>"$out/eso-scale.log" \
+    || { cat "$out/eso-scale.log" >&2; exit 1; }
+  {
+    echo
+    echo "ESO and lockstep-controller at scale (load average before: $eso_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
+    cat "$out/eso-scale.txt"
   }
 fi

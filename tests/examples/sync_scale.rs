@@ -12,33 +12,19 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/measure.rs"]
+mod measure;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
 use lockstep_api::Sync;
 use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer};
+use measure::{APP_RESOURCES, app, cpu_seconds, env, peak_rss_kib, ready_count, writes};
 use serde_json::json;
 
 const NAMESPACE: &str = "bench";
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn app(i: u64) -> String {
-    let name = format!("app-{i:04}");
-    format!(
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}}}\n---\n\
-         apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{index: \"{i}\"}}\n---\n\
-         apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  selector: {{app: {name}}}\n  ports: [{{port: 80}}]\n---\n\
-         apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: 0\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      serviceAccountName: {name}\n      containers: [{{name: app, image: registry.k8s.io/pause:3.10}}]\n"
-    )
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -105,7 +91,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
     let created = started.elapsed();
-    let syncs: Api<Sync> = Api::namespaced(client.clone(), NAMESPACE);
+    let syncs: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), NAMESPACE, &ApiResource::erase::<Sync>(&()));
     loop {
         let ready = ready_count(&syncs).await?;
         if ready == n as usize {
@@ -123,18 +110,12 @@ async fn main() -> anyhow::Result<()> {
     let cpu_ready = cpu_seconds(pid);
 
     // One full interval of no-change reconciles: every Sync dry-runs its four objects.
-    let before = writes(&client).await?;
+    let before = writes(&client, &APP_RESOURCES).await?;
     let cpu_before = cpu_seconds(pid);
     tokio::time::sleep(Duration::from_secs(interval + interval / 2)).await;
-    let after = writes(&client).await?;
+    let after = writes(&client, &APP_RESOURCES).await?;
     let cpu = cpu_seconds(pid) - cpu_before;
-    let mut delta: BTreeMap<String, f64> = BTreeMap::new();
-    for (key, value) in &after {
-        let change = value - before.get(key).copied().unwrap_or(0.0);
-        if change > 0.0 {
-            delta.insert(key.clone(), change);
-        }
-    }
+    let delta = measure::grown(&before, &after);
 
     println!("syncs={n}");
     println!("objects={}", n * 4);
@@ -154,83 +135,4 @@ async fn main() -> anyhow::Result<()> {
         println!("no_change_write {key}={value}");
     }
     Ok(())
-}
-
-async fn ready_count(syncs: &Api<Sync>) -> anyhow::Result<usize> {
-    Ok(syncs
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|s| {
-            s.status.as_ref().is_some_and(|st| {
-                st.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        })
-        .count())
-}
-
-/// Non-dry-run writes to the four applied kinds, from the API server's own counters.
-async fn writes(client: &kube::Client) -> anyhow::Result<BTreeMap<String, f64>> {
-    let request = http::Request::get("/metrics").body(Vec::new())?;
-    let text = client.request_text(request).await?;
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-    {
-        let Some((labels, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let label = |name: &str| {
-            labels
-                .split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let verb = label("verb");
-        let resource = label("resource");
-        let applied = ["configmaps", "services", "serviceaccounts", "deployments"];
-        if ["POST", "PUT", "PATCH", "DELETE", "APPLY"].contains(&verb.as_str())
-            && applied.contains(&resource.as_str())
-            && label("dry_run").is_empty()
-            && label("subresource").is_empty()
-            && label("component") == "apiserver"
-        {
-            *out.entry(format!("{verb}/{resource}")).or_default() += value.parse::<f64>()?;
-        }
-    }
-    Ok(out)
-}
-
-fn proc_status(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .unwrap_or(0)
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    proc_status(pid, "VmHWM:")
-}
-
-/// User + system CPU time of the process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
 }

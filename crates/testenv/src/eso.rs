@@ -54,6 +54,20 @@ impl ExternalSecretsOperator {
         namespace: Option<&str>,
         env: &[(&str, &std::path::Path)],
     ) -> Result<Self> {
+        Self::start_with(plane, namespace, env, &[]).await
+    }
+
+    /// [`Self::start_with_env`] with `extra` flags after the test environment's own, so
+    /// that they win (`--loglevel=info`, `--concurrent=16` for a benchmark).
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_with(
+        plane: &ControlPlane,
+        namespace: Option<&str>,
+        env: &[(&str, &std::path::Path)],
+        extra: &[&str],
+    ) -> Result<Self> {
         let bin = tool("external-secrets")?;
         let logs = LogDir::for_server("external-secrets")?;
         let port = free_port()?;
@@ -65,6 +79,7 @@ impl ExternalSecretsOperator {
         if let Some(namespace) = namespace {
             args.push(format!("--namespace={namespace}"));
         }
+        args.extend(extra.iter().map(|flag| (*flag).to_owned()));
         let mut env = env.to_vec();
         env.push(("KUBECONFIG", plane.kubeconfig_path()));
         let mut server = Process::start("external-secrets", &bin, &args, &env, &logs)?;
@@ -72,6 +87,11 @@ impl ExternalSecretsOperator {
             .wait_ready(Duration::from_secs(60), || http::is_ok(port, "/metrics"))
             .await?;
         Ok(Self { server })
+    }
+
+    /// Its process id (for a benchmark's CPU and memory readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.server.pid()
     }
 
     /// Its log file.

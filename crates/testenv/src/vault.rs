@@ -24,12 +24,22 @@ impl Vault {
     /// [`Error::NotInstalled`] without `bao`; [`Error::NotReady`] or [`Error::Setup`] when it
     /// does not start or refuses the mount.
     pub async fn start() -> Result<Self> {
+        Self::start_with_audit(None).await
+    }
+
+    /// [`Self::start`] with a file audit device writing to `audit_log` when given (one JSON
+    /// line per request and per response; a benchmark counts the requests). OpenBao takes
+    /// audit devices only from its configuration, not through the API.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_with_audit(audit_log: Option<&std::path::Path>) -> Result<Self> {
         let bin = tool("bao")?;
         let logs = LogDir::for_server("openbao")?;
         // The dev server's cluster listener takes the port after the API's.
         let port = free_ports(2)?;
         let token = random_token()?;
-        let args = [
+        let mut args = vec![
             "server".to_owned(),
             "-dev".to_owned(),
             format!("-dev-listen-address=127.0.0.1:{port}"),
@@ -37,6 +47,16 @@ impl Vault {
             // Dev mode would otherwise write the token to ~/.vault-token.
             "-dev-no-store-token".to_owned(),
         ];
+        if let Some(audit_log) = audit_log {
+            let config = logs.join("audit.hcl");
+            let audit = format!(
+                "audit \"file\" \"requests\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n",
+                audit_log.display().to_string()
+            );
+            std::fs::write(&config, audit)
+                .map_err(Error::io(format!("writing {}", config.display())))?;
+            args.push(format!("-config={}", config.display()));
+        }
         // HOME points into the log folder so nothing of the user's is read or written.
         let mut server = Process::start("openbao", &bin, &args, &[("HOME", logs.path())], &logs)?;
         server

@@ -35,8 +35,22 @@ pub fn built_binary(name: &str) -> PathBuf {
 
 /// Applies the lockstep and SealedSecret CRDs from `deploy/crds/` and waits until served.
 pub async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
+    install_crds_except(client, None).await
+}
+
+/// Applies the CRDs of `deploy/crds/` but those whose file name holds `except` (a group
+/// whose peer's own CRDs are installed instead), and waits until served.
+pub async fn install_crds_except(
+    client: &kube::Client,
+    except: Option<&str>,
+) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(workspace().join("deploy/crds"))? {
-        let text = std::fs::read_to_string(entry?.path())?;
+        let path = entry?.path();
+        let name = path.file_name().and_then(|name| name.to_str());
+        if except.is_some_and(|except| name.is_some_and(|name| name.contains(except))) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
         lockstep_testenv::manifests::apply_yaml(client, &text).await?;
     }
     Ok(())

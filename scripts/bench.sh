@@ -24,7 +24,7 @@
 # Sync controller at scale (last): SYNC_SCALE_N (default 1000), SYNC_SCALE_CONCURRENT (16),
 # SYNC_SCALE_INTERVAL (seconds, 60), BENCH_SKIP_SYNC=1.
 # Flux's controllers against lockstep-controller --flux on the same Kustomizations (last):
-# FLUX_SCALE_N (default 1000), FLUX_SCALE_CONCURRENT (16), FLUX_SCALE_INTERVAL (seconds, 60),
+# FLUX_SCALE_N (default 1000), FLUX_SCALE_CONCURRENT (16), FLUX_SCALE_INTERVAL (seconds, 120),
 # BENCH_SKIP_FLUX=1.
 # ESO and lockstep-controller --external-secrets on the same ExternalSecrets (last):
 # ESO_SCALE_N (default 1000), ESO_SCALE_CONCURRENT (16), ESO_SCALE_REFRESH (seconds, 60),

@@ -6,7 +6,7 @@
 //! OpenBao in one run, each side in a namespace of its own and started only for its turn:
 //! ESO v0.16.2 with its default flags (`eso-default`), ESO tuned (`eso-tuned`: `--concurrent`
 //! and client QPS/burst raised), then Lockstep (`lockstep`, `--concurrent` as ESO tuned).
-//! For each: the time from the first ExternalSecret created until all are Ready, the
+//! For each: the time from the first ExternalSecret created until each has been Ready, the
 //! controller's CPU seconds and peak RSS, the requests OpenBao received (request entries
 //! of its file audit device), then one and a half refresh intervals of no-change refreshes:
 //! CPU, OpenBao requests and API writes to Secrets (a no-change refresh must write none).
@@ -35,7 +35,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, ExternalSecretsOperator, Process, Vault, manifests,
 };
-use measure::{cpu_seconds, env, grown, peak_rss_kib, ready_count, writes};
+use measure::{EverReady, cpu_seconds, env, grown, peak_rss_kib, writes};
 use serde_json::json;
 
 /// Which controller serves a side of the run; dropped to stop it.
@@ -143,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the store and `n` ExternalSecrets in namespace `side`, waits until all are Ready,
+/// Creates the store and `n` ExternalSecrets in namespace `side`, waits until each has been Ready,
 /// then through 1.5 refresh intervals, and prints what it measured.
 async fn measure_side(
     client: &kube::Client,
@@ -202,8 +202,9 @@ async fn measure_side(
             .await?;
     }
     let created = started.elapsed();
+    let mut ever_ready = EverReady::default();
     loop {
-        let ready = ready_count(&external_secrets).await?;
+        let ready = ever_ready.poll(&external_secrets).await?;
         if ready == n as usize {
             break;
         }

@@ -21,7 +21,7 @@ use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use lockstep_api::Sync;
 use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer};
-use measure::{APP_RESOURCES, app, cpu_seconds, env, peak_rss_kib, ready_count, writes};
+use measure::{APP_RESOURCES, EverReady, app, cpu_seconds, env, peak_rss_kib, writes};
 use serde_json::json;
 
 const NAMESPACE: &str = "bench";
@@ -93,8 +93,9 @@ async fn main() -> anyhow::Result<()> {
     let created = started.elapsed();
     let syncs: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NAMESPACE, &ApiResource::erase::<Sync>(&()));
+    let mut ever_ready = EverReady::default();
     loop {
-        let ready = ready_count(&syncs).await?;
+        let ready = ever_ready.poll(&syncs).await?;
         if ready == n as usize {
             break;
         }

@@ -5,24 +5,30 @@ use std::collections::BTreeMap;
 
 use kube::api::{Api, DynamicObject, ListParams};
 
-/// How many of `api`'s objects have the condition `Ready=True` (any kind that writes
-/// `status.conditions` the Kubernetes way: Syncs, Flux Kustomizations).
-pub async fn ready_count(api: &Api<DynamicObject>) -> anyhow::Result<usize> {
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|object| {
-            object.data["status"]["conditions"]
+/// The names of `api`'s objects that have been `Ready=True` at some poll: a controller
+/// that sets `Ready=Unknown` while it reconciles again (Flux does, every interval) still
+/// counts an object it has once made Ready. Any kind that writes `status.conditions` the
+/// Kubernetes way: Syncs, Flux Kustomizations, ExternalSecrets.
+#[derive(Default)]
+pub struct EverReady(std::collections::HashSet<String>);
+
+impl EverReady {
+    /// Polls `api` once and returns how many objects have been Ready so far.
+    pub async fn poll(&mut self, api: &Api<DynamicObject>) -> anyhow::Result<usize> {
+        for object in api.list(&ListParams::default()).await?.items {
+            let ready = object.data["status"]["conditions"]
                 .as_array()
                 .is_some_and(|conditions| {
                     conditions
                         .iter()
                         .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                })
-        })
-        .count())
+                });
+            if ready && let Some(name) = object.metadata.name {
+                self.0.insert(name);
+            }
+        }
+        Ok(self.0.len())
+    }
 }
 
 /// The kinds Flux's benchmark application is made of ([`app`]), as API resources.

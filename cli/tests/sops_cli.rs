@@ -87,7 +87,7 @@ fn lockstep_bin() -> Command {
 
 /// The real sops from the test environment; missing: skip loudly, or fail under
 /// `LOCKSTEP_REQUIRE_SERVERS=1`.
-fn sops_tool() -> Option<PathBuf> {
+pub(crate) fn sops_tool() -> Option<PathBuf> {
     match lockstep_testenv::tool("sops") {
         Ok(p) => Some(p),
         Err(e) => match lockstep_testenv::skip_reason(&e) {

@@ -6,6 +6,7 @@ mod rotate_support;
 mod support;
 
 mod completion;
+mod git_merge;
 mod hostile_input;
 mod keys;
 mod rotate;

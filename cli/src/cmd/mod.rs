@@ -22,7 +22,10 @@ mod unseal;
 
 pub use report::{init_warnings, report};
 
-use sops::{decrypt, edit, encrypt, exec_env, exec_file, filestatus, set, unset, updatekeys};
+use sops::{
+    decrypt, edit, encrypt, exec_env, exec_file, filestatus, merge_driver, set, textconv, unset,
+    updatekeys,
+};
 
 /// Keeps Kubernetes clusters in lockstep with Git, with the secrets in Git encrypted.
 #[derive(Debug, Parser)]
@@ -63,6 +66,10 @@ enum Command {
     Rotate(rotate::RotateArgs),
     /// The controller's sealing keys: list, renew, backup, restore, import, retire.
     Keys(keys::KeysArgs),
+    /// Git merge driver for sops files: merge the decrypted trees, re-encrypt (%O %A %B %P).
+    MergeDriver(merge_driver::MergeDriverArgs),
+    /// Print a sops file for `git diff` (textconv): keys shown, values as fingerprints.
+    Textconv(textconv::TextconvArgs),
     /// Re-wrap sops files' data keys for the keys of their .sops.yaml creation rule.
     Updatekeys(updatekeys::UpdatekeysArgs),
     /// Print the objects a folder or Git URL renders to (Secret values hidden).
@@ -109,6 +116,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ExecFile(args) => exec_file::run(args),
         Command::Rotate(args) => rotate::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::MergeDriver(args) => merge_driver::run(args),
+        Command::Textconv(args) => textconv::run(args),
         Command::Updatekeys(args) => updatekeys::run(args),
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),

@@ -181,6 +181,12 @@ impl IvStash {
         self.0.get(&Self::id(aad, typ, plain)).copied()
     }
 
+    /// Adds the IVs of `other`, recorded under the same data key (a merge's other sides):
+    /// an IV is still only reused for the same key path, type and plaintext.
+    pub fn absorb(&mut self, other: IvStash) {
+        self.0.extend(other.0);
+    }
+
     /// The type recorded in an encrypted value string.
     pub fn type_of(s: &str) -> Option<String> {
         parse(s).ok().map(|p| p.typ)

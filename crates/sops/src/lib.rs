@@ -12,6 +12,8 @@
 //! - [`encrypt`]: encrypts a plaintext tree for [`EncryptOptions::key_groups`] of
 //!   [`Recipient`]s; [`reencrypt`] does it again with an existing data key and the
 //!   [`IvStash`] of a previous decrypt, so unchanged values keep their ciphertext.
+//! - [`merge`]: three-way merge of plaintext trees (the Git merge driver); [`redact`]: a
+//!   tree with its encrypted values replaced by keyed fingerprints (`git diff` textconv).
 //! - [`config`]: `.sops.yaml` — which keys and rules a new file gets.
 //! - [`ServiceResolver`]: the resolver for age, AWS KMS (feature `kms`), Vault transit
 //!   (feature `vault`) and OpenPGP (feature `pgp`, decryption only) keys that the CLI and
@@ -54,8 +56,10 @@ pub mod error;
 pub mod file;
 pub mod gofmt;
 pub mod keygroups;
+pub mod merge;
 pub mod metadata;
 pub mod path;
+pub mod redact;
 pub mod resolver;
 pub mod rules;
 pub mod stores;

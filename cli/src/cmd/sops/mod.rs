@@ -15,6 +15,8 @@ pub mod file;
 pub mod filestatus;
 pub mod flags;
 pub mod keysource;
+pub mod merge_driver;
 pub mod set;
+pub mod textconv;
 pub mod unset;
 pub mod updatekeys;

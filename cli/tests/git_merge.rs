@@ -327,3 +327,22 @@ fn merge_without_keys_names_the_file() {
     );
     assert_eq!(std::fs::read(repo.work().join(file)).unwrap(), ours);
 }
+
+#[test]
+fn clean_merge_dotenv_and_ini_take_both_sides() {
+    clean_merge(
+        "app.enc.env",
+        &format!("A={CANARY}\nB=two\nuntouched=same\n"),
+        [(r#"["A"]"#, r#""ours-a""#), (r#"["B"]"#, r#""theirs-b""#)],
+        &["A=ours-a", "B=theirs-b", "untouched=same"],
+    );
+    clean_merge(
+        "app.enc.ini",
+        &format!("[db]\npassword = {CANARY}\nuntouched = same\n\n[web]\nname = one\n"),
+        [
+            (r#"["db"]["password"]"#, r#""ours-p""#),
+            (r#"["web"]["name"]"#, r#""theirs-n""#),
+        ],
+        &["password  = ours-p", "name = theirs-n", "untouched = same"],
+    );
+}

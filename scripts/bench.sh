@@ -263,61 +263,41 @@ if [ -z "${BENCH_SKIP_UNSEAL:-}" ]; then
   }
 fi
 
-# --- Sync controller at scale --------------------------------------------------------------
+# --- Controllers at scale ------------------------------------------------------------------
+# scale_example NAME TITLE: builds the release controller and tests/examples/NAME.rs, runs it
+# (it starts its own control plane and peers) and prints its key=value results with the load
+# average around the run.
+scale_example() {
+  local name=$1 title=$2 before
+  log "$title (release build of the controller and the harness)"
+  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
+    -p lockstep-e2e --bin lockstep-controller --example "$name")
+  before=$(cut -d' ' -f1-3 /proc/loadavg)
+  "$CARGO_TARGET_DIR/release/examples/$name" > "$out/$name.txt" 2>"$out/$name.log" \
+    || { cat "$out/$name.log" >&2; exit 1; }
+  echo
+  echo "$title (load average before: $before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
+  cat "$out/$name.txt"
+}
+
 # Flux's benchmark shape: SYNC_SCALE_N (default 1,000) Syncs of four objects each (Deployment
 # with replicas 0, ServiceAccount, Service, ConfigMap) from one repository, wait: true, on
 # the test environment's control plane (etcd, kube-apiserver, kube-controller-manager on the
-# same cores). tests/examples/sync_scale.rs reports the time until all are Ready, the
+# same cores). tests/examples/sync_scale.rs reports the time until each is Ready, the
 # controller's peak RSS, and the API writes of one interval of no-change reconciles.
-if [ -z "${BENCH_SKIP_SYNC:-}" ]; then
-  log "sync controller at scale (release build of the controller and the harness)"
-  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
-    -p lockstep-e2e --bin lockstep-controller --example sync_scale)
-  sync_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-  "$CARGO_TARGET_DIR/release/examples/sync_scale" > "$out/sync-scale.txt" 2>"$out/sync-scale.log" \
-    || { cat "$out/sync-scale.log" >&2; exit 1; }
-  {
-    echo
-    echo "sync controller at scale (load average before: $sync_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
-    cat "$out/sync-scale.txt"
-  }
-fi
+[ -n "${BENCH_SKIP_SYNC:-}" ] || scale_example sync_scale "sync controller at scale"
 
-# --- Flux's controllers and lockstep-controller on the same Kustomizations ------------------
-# The same shape as above, as Flux Kustomizations of one GitRepository: Flux's source- and
+# The same shape as Flux Kustomizations of one GitRepository: Flux's source- and
 # kustomize-controller (built by the test installer) first, then lockstep-controller --flux,
 # on one control plane in one run. tests/examples/flux_scale.rs reports, per side, the time
-# until all are Ready, CPU seconds, peak RSS and the API writes of no-change reconciles.
-if [ -z "${BENCH_SKIP_FLUX:-}" ]; then
-  log "Flux and lockstep-controller on the same Kustomizations (release build of the harness)"
-  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
-    -p lockstep-e2e --bin lockstep-controller --example flux_scale)
-  flux_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-  "$CARGO_TARGET_DIR/release/examples/flux_scale" > "$out/flux-scale.txt" 2>"$out/flux-scale.log" \
-    || { cat "$out/flux-scale.log" >&2; exit 1; }
-  {
-    echo
-    echo "Flux and lockstep-controller at scale (load average before: $flux_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
-    cat "$out/flux-scale.txt"
-  }
-fi
+# until each is Ready, CPU seconds, peak RSS and the API writes of no-change reconciles.
+[ -n "${BENCH_SKIP_FLUX:-}" ] ||
+  scale_example flux_scale "Flux and lockstep-controller on the same Kustomizations"
 
-# --- ESO and lockstep-controller on the same ExternalSecrets --------------------------------
 # ESO_SCALE_N (default 1,000) ExternalSecrets of three keys each against OpenBao KV v2: ESO
 # v0.16.2 (built by the test installer) with its default flags, ESO tuned, then
 # lockstep-controller --external-secrets, on one control plane and one OpenBao in one run.
-# tests/examples/eso_scale.rs reports, per side, the time until all are Ready, CPU seconds,
+# tests/examples/eso_scale.rs reports, per side, the time until each is Ready, CPU seconds,
 # peak RSS, OpenBao requests, and what a no-change refresh costs and writes.
-if [ -z "${BENCH_SKIP_ESO:-}" ]; then
-  log "ESO and lockstep-controller on the same ExternalSecrets (release build of the harness)"
-  (cd "$repo" && nice -n 19 cargo build --release -q --locked -p lockstep-controller \
-    -p lockstep-e2e --bin lockstep-controller --example eso_scale)
-  eso_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-  "$CARGO_TARGET_DIR/release/examples/eso_scale" > "$out/eso-scale.txt" 2>"$out/eso-scale.log" \
-    || { cat "$out/eso-scale.log" >&2; exit 1; }
-  {
-    echo
-    echo "ESO and lockstep-controller at scale (load average before: $eso_load_before   after: $(cut -d' ' -f1-3 /proc/loadavg))"
-    cat "$out/eso-scale.txt"
-  }
-fi
+[ -n "${BENCH_SKIP_ESO:-}" ] ||
+  scale_example eso_scale "ESO and lockstep-controller on the same ExternalSecrets"

@@ -35,7 +35,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, ExternalSecretsOperator, Process, Vault, manifests,
 };
-use measure::{EverReady, cpu_seconds, env, grown, peak_rss_kib, writes};
+use measure::{cpu_seconds, env, grown, peak_rss_kib, writes};
 use serde_json::json;
 
 /// Which controller serves a side of the run; dropped to stop it.
@@ -202,18 +202,13 @@ async fn measure_side(
             .await?;
     }
     let created = started.elapsed();
-    let mut ever_ready = EverReady::default();
-    loop {
-        let ready = ever_ready.poll(&external_secrets).await?;
-        if ready == n as usize {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(1800),
-            "{side}: only {ready} of {n} ExternalSecrets Ready after 30 min"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    measure::wait_each_ready(
+        &external_secrets,
+        n,
+        started,
+        &format!("{side}: ExternalSecrets"),
+    )
+    .await?;
     let all_ready = started.elapsed();
     let pid = controller.pid();
     let cpu_ready = cpu_seconds(pid);

@@ -33,7 +33,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, Flux, GitHttpServer, HttpAuth, Process, manifests,
 };
-use measure::{APP_RESOURCES, EverReady, app, cpu_seconds, env, grown, peak_rss_kib, writes};
+use measure::{APP_RESOURCES, app, cpu_seconds, env, grown, peak_rss_kib, writes};
 use serde_json::json;
 
 /// The Git server's bearer token (a test value, not a secret).
@@ -175,18 +175,13 @@ async fn measure_side(
             .await?;
     }
     let created = started.elapsed();
-    let mut ever_ready = EverReady::default();
-    loop {
-        let ready = ever_ready.poll(&kustomizations).await?;
-        if ready == n as usize {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(1800),
-            "{side}: only {ready} of {n} Kustomizations Ready after 30 min"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    measure::wait_each_ready(
+        &kustomizations,
+        n,
+        started,
+        &format!("{side}: Kustomizations"),
+    )
+    .await?;
     let all_ready = started.elapsed();
     let cpu_ready = controllers.cpu_seconds();
     let rss_ready = controllers.peak_rss_mib();

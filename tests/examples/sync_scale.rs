@@ -21,7 +21,7 @@ use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use lockstep_api::Sync;
 use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer};
-use measure::{APP_RESOURCES, EverReady, app, cpu_seconds, env, peak_rss_kib, writes};
+use measure::{APP_RESOURCES, app, cpu_seconds, env, peak_rss_kib, writes};
 use serde_json::json;
 
 const NAMESPACE: &str = "bench";
@@ -93,18 +93,7 @@ async fn main() -> anyhow::Result<()> {
     let created = started.elapsed();
     let syncs: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NAMESPACE, &ApiResource::erase::<Sync>(&()));
-    let mut ever_ready = EverReady::default();
-    loop {
-        let ready = ever_ready.poll(&syncs).await?;
-        if ready == n as usize {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(1800),
-            "only {ready} of {n} Syncs Ready after 30 min"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    measure::wait_each_ready(&syncs, n, started, "Syncs").await?;
     let all_ready = started.elapsed();
     let pid = controller.pid().unwrap_or_default();
     let rss_ready = peak_rss_kib(pid);

@@ -5,16 +5,19 @@ use std::collections::BTreeMap;
 
 use kube::api::{Api, DynamicObject, ListParams};
 
-/// The names of `api`'s objects that have been `Ready=True` at some poll: a controller
-/// that sets `Ready=Unknown` while it reconciles again (Flux does, every interval) still
-/// counts an object it has once made Ready. Any kind that writes `status.conditions` the
-/// Kubernetes way: Syncs, Flux Kustomizations, ExternalSecrets.
-#[derive(Default)]
-pub struct EverReady(std::collections::HashSet<String>);
-
-impl EverReady {
-    /// Polls `api` once and returns how many objects have been Ready so far.
-    pub async fn poll(&mut self, api: &Api<DynamicObject>) -> anyhow::Result<usize> {
+/// Waits until each of `api`'s `n` objects has been `Ready=True` at some poll (every
+/// 500 ms, for up to 30 minutes from `started`): a controller that sets `Ready=Unknown`
+/// while it reconciles again (Flux does, every interval) still counts an object it has once
+/// made Ready. Any kind that writes `status.conditions` the Kubernetes way: Syncs, Flux
+/// Kustomizations, ExternalSecrets; `what` names them in the error.
+pub async fn wait_each_ready(
+    api: &Api<DynamicObject>,
+    n: u64,
+    started: std::time::Instant,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    loop {
         for object in api.list(&ListParams::default()).await?.items {
             let ready = object.data["status"]["conditions"]
                 .as_array()
@@ -24,10 +27,18 @@ impl EverReady {
                         .any(|c| c["type"] == "Ready" && c["status"] == "True")
                 });
             if ready && let Some(name) = object.metadata.name {
-                self.0.insert(name);
+                seen.insert(name);
             }
         }
-        Ok(self.0.len())
+        if seen.len() as u64 >= n {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(1800),
+            "only {} of {n} {what} Ready after 30 min",
+            seen.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 

@@ -31,6 +31,19 @@ pub enum HttpAuth {
     Bearer(String),
 }
 
+impl HttpAuth {
+    /// The `Authorization` header value a client sends.
+    pub fn header(&self) -> String {
+        match self {
+            Self::Basic { username, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            ),
+            Self::Bearer(token) => format!("Bearer {token}"),
+        }
+    }
+}
+
 /// An HTTP(S) Git server on a free loopback port; stops when dropped.
 #[derive(Debug)]
 pub struct GitHttpServer {
@@ -68,13 +81,7 @@ impl GitHttpServer {
         let logs = LogDir::for_server("git-http")?;
         let root = logs.join("repos");
         std::fs::create_dir_all(&root).map_err(Error::io("creating the git root"))?;
-        let expected = match auth {
-            HttpAuth::Basic { username, password } => format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-            ),
-            HttpAuth::Bearer(token) => format!("Bearer {token}"),
-        };
+        let expected = auth.header();
         let port = free_port()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -147,7 +154,7 @@ impl Drop for GitHttpServer {
     }
 }
 
-fn tls_acceptor(
+pub(crate) fn tls_acceptor(
     pki: &crate::pki::Pki,
 ) -> std::result::Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -164,9 +171,9 @@ fn tls_acceptor(
 
 /// Accepts TCP connections and completes the TLS handshake before axum sees them; a
 /// failed handshake drops that connection only.
-struct TlsListener {
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+pub(crate) struct TlsListener {
+    pub(crate) listener: tokio::net::TcpListener,
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
 }
 
 impl axum::serve::Listener for TlsListener {

@@ -69,9 +69,9 @@ pub enum FetchError {
     InvalidSemver {
         /// The range.
         range: String,
-        /// What the semver parser said.
+        /// What is wrong with it.
         #[source]
-        source: semver::Error,
+        source: super::ConstraintError,
     },
     /// No tag of the remote is a version inside the range.
     #[error("{url} has no tag matching semver range {range:?}")]

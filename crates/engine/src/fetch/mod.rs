@@ -15,6 +15,8 @@
 
 mod artifact;
 mod auth;
+mod chart;
+mod constraint;
 mod error;
 mod refs;
 mod remote;
@@ -30,6 +32,8 @@ use lockstep_api::VerifyMode;
 use tracing::{debug, instrument};
 
 pub use auth::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets};
+pub use chart::{ChartError, ChartRepository, FetchedChart};
+pub use constraint::{Constraint, ConstraintError, parse_version};
 pub use error::FetchError;
 pub use refs::{DEFAULT_BRANCH, GitReference};
 pub use ssh::SshError;

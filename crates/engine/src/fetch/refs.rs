@@ -2,6 +2,7 @@
 //! commit before any object is fetched.
 
 use super::FetchError;
+use super::constraint::{Constraint, parse_version};
 
 /// What to follow in a repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,55 +114,29 @@ pub(super) fn default_branch(listing: &[Listed], url: &str) -> Result<String, Fe
         })
 }
 
-/// The tag with the highest version inside `range`, among the tags of the listing.
+/// The tag with the highest version inside `range` ([`Constraint`]'s rules, as Flux's),
+/// among the tags of the listing; tags that are not versions are passed over.
 pub(super) fn highest_matching_tag(
     listing: &[Listed],
     range: &str,
     url: &str,
 ) -> Result<String, FetchError> {
-    let reqs = parse_range(range).map_err(|source| FetchError::InvalidSemver {
+    let constraint = Constraint::parse(range).map_err(|source| FetchError::InvalidSemver {
         range: range.to_owned(),
         source,
     })?;
-    listing
+    let tags = listing
         .iter()
         .filter_map(|r| r.name.strip_prefix("refs/tags/"))
-        .filter_map(|tag| {
-            let version = semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()?;
-            reqs.iter()
-                .any(|req| req.matches(&version))
-                .then_some((version, tag))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)))
-        .map(|(_, tag)| tag.to_owned())
+        .filter_map(|tag| Some((tag, parse_version(tag)?)))
+        .collect::<Vec<_>>();
+    constraint
+        .highest(tags.iter().map(|(tag, version)| (*tag, version)))
+        .map(str::to_owned)
         .ok_or_else(|| FetchError::NoMatchingTag {
             url: url.to_owned(),
             range: range.to_owned(),
         })
-}
-
-/// Parses a range in Flux's (Masterminds) syntax as well as Cargo's: comparators may be
-/// separated by spaces or commas (`>=1.0.0 <2.0.0`, `>= 1.0, < 2`), and `||` separates
-/// alternatives.
-fn parse_range(range: &str) -> Result<Vec<semver::VersionReq>, semver::Error> {
-    const OPERATORS: [&str; 7] = ["=", ">", ">=", "<", "<=", "~", "^"];
-    range
-        .split("||")
-        .map(|alternative| {
-            let mut comparators: Vec<String> = Vec::new();
-            let mut pending = String::new();
-            for token in alternative.split([' ', ',']).filter(|t| !t.is_empty()) {
-                pending.push_str(token);
-                if !OPERATORS.contains(&token) {
-                    comparators.push(std::mem::take(&mut pending));
-                }
-            }
-            if !pending.is_empty() {
-                comparators.push(pending);
-            }
-            semver::VersionReq::parse(&comparators.join(", "))
-        })
-        .collect()
 }
 
 #[cfg(test)]

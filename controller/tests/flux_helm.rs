@@ -2,13 +2,18 @@
 //! `lockstep-controller` (`--flux`) with the real `helm template`: installed with its
 //! `values` over a `valuesFrom` ConfigMap over the chart's own, under Flux's default
 //! release name and with helm-controller's labels, status in Flux's format; upgraded when
-//! its values change; a field Lockstep does not serve is refused by name.
+//! its values change; a field Lockstep does not serve is refused by name. A HelmRelease of
+//! a chart in a `HelmRepository` (the real `helm package` + `helm repo index` behind basic
+//! auth): installed at the version its constraint picks, upgraded by a version bump that
+//! drops an object (pruned), and refused with the repository named, never the password,
+//! when the credentials are wrong.
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use lockstep_api::ConditionStatus;
 use lockstep_api::flux::{HELM_NAME_LABEL, HELM_NAMESPACE_LABEL, HelmRelease, HelmReleaseStatus};
-use lockstep_testenv::{ControlPlane, GitHttpServer, HttpAuth, need, tool};
+use lockstep_testenv::{ControlPlane, GitHttpServer, HelmRepoServer, HttpAuth, need, tool};
 use serde_json::json;
 
 use crate::flux::{git_repository, install_flux_crds};
@@ -171,4 +176,164 @@ async fn a_helm_release_of_a_git_chart_installs_upgrades_and_refuses_by_name() {
             .unwrap()
             .is_none()
     );
+}
+
+const REPO_USER: &str = "charts";
+const REPO_PASSWORD: &str = "h3lm-rep0-secret";
+
+/// Packages chart `web` at `version` into `server`: a ConfigMap of the values' color, and
+/// one more ConfigMap named after the major version (`-v1`, `-v2`), so a bump drops one.
+fn publish_web(server: &HelmRepoServer, work: &std::path::Path, version: &str) {
+    let major = version.split('.').next().unwrap();
+    let chart = work.join(format!("{version}/web"));
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+    )
+    .unwrap();
+    std::fs::write(chart.join("values.yaml"), "color: blue\n").unwrap();
+    std::fs::write(
+        chart.join("templates/config.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\n\
+             data:\n  color: {{{{ .Values.color | quote }}}}\n---\napiVersion: v1\nkind: ConfigMap\n\
+             metadata:\n  name: {{{{ .Release.Name }}}}-v{major}\ndata:\n  chart: {{{{ .Chart.Version | quote }}}}\n"
+        ),
+    )
+    .unwrap();
+    server.publish(&chart).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_bad_credentials() {
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("helm"));
+    let server = need!(
+        HelmRepoServer::start(Some(HttpAuth::Basic {
+            username: REPO_USER.into(),
+            password: REPO_PASSWORD.into(),
+        }))
+        .await
+    );
+    let work = tempfile::tempdir().unwrap();
+    for version in ["1.0.0", "1.2.0", "2.0.0", "2.1.0-rc.1"] {
+        publish_web(&server, work.path(), version);
+    }
+    let (client, ns) = plane.namespace("flux-helmrepo").await.unwrap();
+    install_sync_crds(&client).await;
+    install_flux_crds(&client).await;
+    let params = PatchParams::apply("flux-tests").force();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for (name, password) in [
+        ("charts-auth", REPO_PASSWORD),
+        ("wrong-auth", "n0t-the-password"),
+    ] {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                            "stringData": {"username": REPO_USER, "password": password}});
+        secrets
+            .patch(name, &params, &Patch::Apply(&secret))
+            .await
+            .unwrap();
+    }
+    let repositories: Api<lockstep_api::flux::HelmRepository> =
+        Api::namespaced(client.clone(), &ns);
+    for (name, secret) in [("charts", "charts-auth"), ("locked", "wrong-auth")] {
+        let repository = json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": name},
+            "spec": {"url": server.url(), "interval": "1m", "secretRef": {"name": secret}},
+        });
+        repositories
+            .patch(name, &params, &Patch::Apply(&repository))
+            .await
+            .unwrap();
+    }
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+    let release = |name: &str, repository: &str, version: &str| {
+        json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": name},
+            "spec": {
+                "interval": "1s", "releaseName": name,
+                "chart": {"spec": {"chart": "web", "version": version,
+                                   "sourceRef": {"kind": "HelmRepository", "name": repository}}},
+                "values": {"color": "green"},
+            },
+        })
+    };
+    releases
+        .patch(
+            "web",
+            &params,
+            &Patch::Apply(&release("web", "charts", "1.x")),
+        )
+        .await
+        .unwrap();
+    let _controller = Controller::start_syncing(plane, &ns, &["--flux=true"]).await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let data = async |name: &str| configmaps.get_opt(name).await.unwrap().and_then(|c| c.data);
+    eventually("the highest 1.x chart to be installed", async || {
+        data("web-v1").await.is_some_and(|d| d["chart"] == "1.2.0")
+    })
+    .await;
+    assert_eq!(data("web-config").await.unwrap()["color"], "green");
+    eventually("the HelmRelease to be Ready at 1.2.0", async || {
+        let hr = releases.get("web").await.unwrap();
+        let status = hr.status.as_ref();
+        ready(status).is_some_and(|(s, _, _)| s == ConditionStatus::True)
+            && status
+                .and_then(|s| s.last_attempted_revision.as_deref())
+                .is_some_and(|r| r.starts_with("1.2.0@sha256:"))
+    })
+    .await;
+    let uid = configmaps.get("web-config").await.unwrap().metadata.uid;
+
+    // A version bump: 2.x is 2.0.0 (the release candidate is not a release), -v1 is
+    // pruned, the ConfigMap both versions render is rewritten in place.
+    releases
+        .patch(
+            "web",
+            &params,
+            &Patch::Apply(&release("web", "charts", "2.x")),
+        )
+        .await
+        .unwrap();
+    eventually("the 2.x chart to replace 1.x", async || {
+        data("web-v2").await.is_some_and(|d| d["chart"] == "2.0.0")
+            && data("web-v1").await.is_none()
+    })
+    .await;
+    assert_eq!(
+        configmaps.get("web-config").await.unwrap().metadata.uid,
+        uid
+    );
+
+    // Wrong credentials: the repository and the answer named, the password nowhere.
+    releases
+        .patch(
+            "locked",
+            &params,
+            &Patch::Apply(&release("locked", "locked", "*")),
+        )
+        .await
+        .unwrap();
+    eventually("the bad credentials to be reported", async || {
+        let hr = releases.get("locked").await.unwrap();
+        ready(hr.status.as_ref()).is_some_and(|(s, reason, message)| {
+            s == ConditionStatus::False
+                && reason == "ArtifactFailed"
+                && message.contains(&format!("HelmRepository {ns}/locked"))
+                && message.contains("401")
+        })
+    })
+    .await;
+    let hr = releases.get("locked").await.unwrap();
+    let text = serde_json::to_string(&hr.status).unwrap();
+    assert!(
+        !text.contains("n0t-the-password") && !text.contains(REPO_PASSWORD),
+        "{text}"
+    );
+    assert!(data("locked-config").await.is_none());
 }

@@ -139,9 +139,10 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
         );
     };
     let kind = &chart.spec.source_ref.kind;
-    if kind != "GitRepository" {
+    if !matches!(kind.as_str(), GIT_REPOSITORY | HELM_REPOSITORY) {
         return Some(format!(
-            "spec.chart.spec.sourceRef.kind {kind} is not served by Lockstep; only GitRepository is"
+            "spec.chart.spec.sourceRef.kind {kind} is not served by Lockstep; only \
+             GitRepository and HelmRepository are"
         ));
     }
     if let Some(refusal) = unserved_refusal("HelmRelease", &hr.unserved()) {
@@ -166,7 +167,10 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
             from.kind
         ));
     }
-    let own = format!("{}/values.yaml", clean(&chart.spec.chart));
+    let own = match chart_path(hr) {
+        ChartPath::Git(folder) => format!("{folder}/values.yaml"),
+        ChartPath::Repository(_) => "values.yaml".to_owned(),
+    };
     match chart.spec.values_files.first() {
         Some(first) if clean(first) != own.trim_start_matches('/') => Some(format!(
             "spec.chart.spec.valuesFiles must start with the chart's own {own}: Flux replaces \
@@ -176,16 +180,61 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
     }
 }
 
-/// The `Sync` that does what `hr` asks: a `helm` Sync of the chart folder, pruning (Flux
+/// The kinds a HelmRelease's chart may come from.
+pub const GIT_REPOSITORY: &str = "GitRepository";
+pub const HELM_REPOSITORY: &str = "HelmRepository";
+
+/// Where a HelmRelease's chart is: a folder of a GitRepository, or a chart (by name) of a
+/// HelmRepository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChartPath {
+    /// The folder, cleaned (`charts/app`).
+    Git(String),
+    /// The chart name.
+    Repository(String),
+}
+
+/// Where `hr`'s chart is.
+pub fn chart_path(hr: &HelmRelease) -> ChartPath {
+    let chart = hr.spec.chart.as_ref().map(|c| &c.spec);
+    match chart {
+        Some(c) if c.source_ref.kind == HELM_REPOSITORY => ChartPath::Repository(c.chart.clone()),
+        _ => ChartPath::Git(chart.map(|c| clean(&c.chart)).unwrap_or_default()),
+    }
+}
+
+/// The in-memory source a repository chart's artifact is kept under: named after the
+/// HelmRelease with a `/`, which no object name has, so it never meets a GitRepository's.
+pub fn chart_source(hr: &HelmRelease) -> CrossNamespaceObjectReference {
+    CrossNamespaceObjectReference {
+        kind: "HelmChart".into(),
+        name: format!("{}/chart", hr.metadata.name.as_deref().unwrap_or_default()),
+        namespace: hr.metadata.namespace.clone(),
+    }
+}
+
+/// The `Sync` that does what `hr` asks: a `helm` Sync of the chart folder (of the
+/// GitRepository, or of the repository chart's artifact, [`chart_source`]), pruning (Flux
 /// uninstalls what a release no longer renders) and correcting drift at every interval.
 /// `values` here is only the HelmRelease's own; the controller merges `valuesFrom` under it.
 pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let spec = &hr.spec;
     let name = hr.metadata.name.as_deref().unwrap_or_default();
     let chart = spec.chart.as_ref().map(|c| &c.spec);
-    let chart_path = chart.map(|c| clean(&c.chart)).unwrap_or_default();
-    // Flux's values files are relative to the source root; the engine's to the chart.
-    let up = "../".repeat(chart_path.split('/').filter(|p| !p.is_empty()).count());
+    let (chart_path, up, source_ref) = match chart_path(hr) {
+        // Flux's values files are relative to the source root; the engine's to the chart.
+        ChartPath::Git(path) => (
+            path.clone(),
+            "../".repeat(path.split('/').filter(|p| !p.is_empty()).count()),
+            CrossNamespaceObjectReference {
+                kind: "GitSource".into(),
+                name: chart.map(|c| c.source_ref.name.clone()).unwrap_or_default(),
+                namespace: chart.and_then(|c| c.source_ref.namespace.clone()),
+            },
+        ),
+        // A repository chart's values files are inside the chart already.
+        ChartPath::Repository(name) => (name, String::new(), chart_source(hr)),
+    };
     let release_name = spec
         .release_name
         .clone()
@@ -199,11 +248,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let mut sync = Sync::new(
         name,
         SyncSpec {
-            source_ref: CrossNamespaceObjectReference {
-                kind: "GitSource".into(),
-                name: chart.map(|c| c.source_ref.name.clone()).unwrap_or_default(),
-                namespace: chart.and_then(|c| c.source_ref.namespace.clone()),
-            },
+            source_ref,
             path: Some(chart_path.clone()),
             interval: spec.interval.clone(),
             prune: true,
@@ -627,8 +672,32 @@ mod tests {
         assert!(sync.spec.prune);
     }
 
+    /// A repository chart reads its own artifact, named after the HelmRelease, and its
+    /// values files are inside the chart.
+    #[test]
+    fn a_repository_chart_is_the_helm_sync_of_its_own_artifact() {
+        let hr = helm_release(json!({
+            "interval": "1m",
+            "chart": {"spec": {"chart": "podinfo", "version": "6.x",
+                               "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                               "valuesFiles": ["values.yaml", "values-prod.yaml"]}},
+        }));
+        assert_eq!(helm_refusal(&hr), None);
+        assert_eq!(chart_path(&hr), ChartPath::Repository("podinfo".into()));
+        let sync = helm_sync(&hr);
+        assert_eq!(sync.spec.source_ref, chart_source(&hr));
+        assert!(
+            sync.spec.source_ref.name.contains('/'),
+            "never a GitRepository's name"
+        );
+        let helm = sync.spec.helm.unwrap();
+        assert_eq!(helm.chart.as_deref(), Some("podinfo"));
+        assert_eq!(helm.values_files, ["values-prod.yaml"]);
+    }
+
     /// Other chart sources, `chartRef`, unknown CRD policies, Secret values and values
-    /// files that would replace the chart's own are refused by name.
+    /// files that would replace the chart's own (a Git chart's `<folder>/values.yaml`, a
+    /// repository chart's `values.yaml`) are refused by name.
     #[test]
     fn unserved_helm_releases_are_refused_by_name() {
         let chart = |kind: &str| json!({"spec": {"chart": "app", "sourceRef": {"kind": kind, "name": "r"}}});
@@ -638,8 +707,14 @@ mod tests {
                 "spec.chartRef",
             ),
             (
-                json!({"interval": "1m", "chart": chart("HelmRepository")}),
-                "HelmRepository",
+                json!({"interval": "1m", "chart": chart("OCIRepository")}),
+                "OCIRepository is not served",
+            ),
+            (
+                json!({"interval": "1m", "chart": {"spec": {"chart": "app",
+                    "sourceRef": {"kind": "HelmRepository", "name": "r"},
+                    "valuesFiles": ["app/values.yaml"]}}}),
+                "the chart's own values.yaml",
             ),
             (
                 json!({"interval": "1m", "chart": chart("GitRepository"),

@@ -86,7 +86,13 @@ pub struct SyncCtx {
     settled: Mutex<HashMap<ObjectKey, (Seen, Instant)>>,
     /// When each Sync with Vault/KMS references must resolve them again.
     refresh: Mutex<HashMap<ObjectKey, Instant>>,
+    /// When each repository chart was last fetched, and for what request.
+    charts: Mutex<HashMap<ObjectKey, (ChartRequest, Instant)>>,
 }
+
+/// What a repository chart was fetched for: the HelmRelease's generation and reconcile
+/// request (`flux reconcile`), so either asks for a fetch again at once.
+pub type ChartRequest = (Option<i64>, Option<String>);
 
 /// What decides whether a Sync needs work: its spec generation, its annotations
 /// (`requestedAt`, `approvedRevision`) and its source's revision. The watch wakes a Sync
@@ -143,6 +149,7 @@ impl SyncCtx {
             artifacts: Arc::default(),
             settled: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
+            charts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -200,6 +207,20 @@ impl SyncCtx {
             .remove(key);
     }
 
+    /// Whether the chart of `key` was fetched for `request` less than `interval` ago.
+    pub fn chart_fresh(&self, key: &ObjectKey, request: &ChartRequest, interval: Duration) -> bool {
+        let charts = self.charts.lock().unwrap_or_else(|e| e.into_inner());
+        charts
+            .get(key)
+            .is_some_and(|(then, at)| then == request && at.elapsed() < interval)
+    }
+
+    /// Notes that the chart of `key` was fetched now, for `request`.
+    pub fn chart_fetched(&self, key: ObjectKey, request: ChartRequest) {
+        let mut charts = self.charts.lock().unwrap_or_else(|e| e.into_inner());
+        charts.insert(key, (request, Instant::now()));
+    }
+
     /// The newest artifact of GitSource `source`, if it has one.
     pub fn artifact(&self, source: &ObjectKey) -> Option<Artifact> {
         self.artifacts
@@ -209,7 +230,7 @@ impl SyncCtx {
             .cloned()
     }
 
-    fn set_artifact(&self, source: ObjectKey, artifact: Artifact) {
+    pub(crate) fn set_artifact(&self, source: ObjectKey, artifact: Artifact) {
         self.artifacts
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -275,9 +275,9 @@ async fn options(
     Ok(options)
 }
 
-/// The data of Secret `name`; its values, but those of the `readable` entries, are added
-/// to `redactor`.
-async fn secret_data(
+/// The data of Secret `name` (of the source's namespace); its values, but those of the
+/// `readable` entries, are added to `redactor`.
+pub(crate) async fn secret_data(
     secrets: &Api<Secret>,
     name: &str,
     readable: &[&str],
@@ -287,7 +287,7 @@ async fn secret_data(
         .get_opt(name)
         .await
         .map_err(|err| format!("reading Secret {name}: {err}"))?
-        .ok_or_else(|| format!("Secret {name} not found in the GitSource's namespace"))?;
+        .ok_or_else(|| format!("Secret {name} not found in the source's namespace"))?;
     let data = secret.data.unwrap_or_default();
     for (key, value) in &data {
         if !readable.contains(&key.as_str()) {

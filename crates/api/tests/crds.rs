@@ -8,7 +8,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use lockstep_api::argocd::{AppProject, application_crd};
-use lockstep_api::flux::{Alert, GitRepository, HelmRelease, Kustomization, Provider, Receiver};
+use lockstep_api::flux::{
+    Alert, GitRepository, HelmRelease, HelmRepository, Kustomization, Provider, Receiver,
+};
 use lockstep_api::{ClusterSecretStore, ExternalSecret, GitSource, SecretStore, Sync};
 use lockstep_testenv::{ControlPlane, need};
 
@@ -23,6 +25,7 @@ fn crds() -> Vec<(PathBuf, CustomResourceDefinition)> {
         GitRepository::crd(),
         Kustomization::crd(),
         HelmRelease::crd(),
+        HelmRepository::crd(),
         Receiver::crd(),
         Alert::crd(),
         Provider::crd(),

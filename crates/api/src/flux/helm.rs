@@ -101,10 +101,15 @@ pub struct HelmChartSpec {
     pub chart: String,
     /// The source holding the chart.
     pub source_ref: ChartSourceReference,
+    /// With a HelmRepository source: the chart version or a constraint (`1.2.x`,
+    /// `>=1.0.0 <2.0.0`); default `*`, the highest release. Ignored for a GitRepository
+    /// chart, as Flux ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Values files, relative to the source root, merged in order over the chart's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_files: Vec<String>,
-    /// Other fields (`version`, `reconcileStrategy`, `verify`, …), refused by name.
+    /// Other fields (`reconcileStrategy`, `verify`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -113,7 +118,7 @@ pub struct HelmChartSpec {
 /// `spec.chart.spec.sourceRef`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChartSourceReference {
-    /// `GitRepository` (the only kind served).
+    /// `GitRepository` or `HelmRepository` (the kinds served).
     pub kind: String,
     /// Name of the source.
     pub name: String,
@@ -166,7 +171,8 @@ pub struct HelmReleaseStatus {
     /// `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// The source revision last tried: `<ref>@sha1:<hex>`.
+    /// The source revision last tried: `<ref>@sha1:<hex>` for a Git chart, the chart
+    /// version for a repository chart (as Flux writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempted_revision: Option<String>,
     /// The last value of the `reconcile.fluxcd.io/requestedAt` annotation acted on.
@@ -236,7 +242,6 @@ mod tests {
         assert_eq!(
             hr.unserved(),
             [
-                "chart.spec.version",
                 "driftDetection",
                 "install.remediation",
                 "valuesFrom[0].targetPath"

@@ -37,7 +37,7 @@ pub use kustomize::{
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus, ReceiverType};
 pub use source::{
     Artifact, GitRepository, GitRepositoryRef, GitRepositorySpec, GitRepositoryStatus,
-    GitRepositoryVerification,
+    GitRepositoryVerification, HelmRepository, HelmRepositorySpec, HelmRepositoryStatus,
 };
 
 /// The API group of [`GitRepository`].

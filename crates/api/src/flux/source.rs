@@ -1,4 +1,5 @@
-//! `GitRepository`: a Git URL and the ref to follow, as Flux's source-controller reads it.
+//! `GitRepository`: a Git URL and the ref to follow, and `HelmRepository`: a Helm chart
+//! repository, as Flux's source-controller reads them.
 
 use std::collections::BTreeMap;
 
@@ -140,4 +141,89 @@ pub struct Artifact {
     pub digest: Option<String>,
     /// RFC 3339 time the revision was fetched.
     pub last_update_time: String,
+}
+
+/// A Helm chart repository (Flux's `HelmRepository`): where a HelmRelease's
+/// `chart.spec.sourceRef` finds its chart by name and version. Only HTTP(S) repositories
+/// (`type: default`) are served; `type: oci` and the other fields are refused by name on
+/// the HelmRelease that reads it ([`HelmRepository::unserved`]).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "source.toolkit.fluxcd.io",
+    version = "v1",
+    kind = "HelmRepository",
+    namespaced,
+    status = "HelmRepositoryStatus",
+    shortname = "helmrepo",
+    category = "fluxcd",
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct HelmRepositorySpec {
+    /// The repository URL: the folder holding `index.yaml` (`https://charts.example/`).
+    #[schemars(regex(pattern = r"^(http|https|oci)://.*$"))]
+    pub url: String,
+    /// Secret in the same namespace with `username` and `password` for basic auth (and,
+    /// deprecated in Flux, `ca.crt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    /// Secret in the same namespace whose `ca.crt` is trusted for HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_ref: Option<LocalObjectReference>,
+    /// Send the credentials to chart URLs on other hosts too (off: only to the
+    /// repository's own host, as Flux).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_credentials: bool,
+    /// How often Flux looks at the index (Go duration). Lockstep reads the index at each
+    /// HelmRelease reconcile instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Budget for fetching the index and chart (Go duration); default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Stop fetching from it: its HelmReleases keep what they have.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+    /// `default` (HTTP) or `oci` (refused: not served yet).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub repository_type: Option<String>,
+    /// Every other field of Flux's spec (`provider`, `insecure`, `accessFrom`, …), kept
+    /// so that one Lockstep does not serve is refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+impl HelmRepository {
+    /// The spec fields set that Lockstep does not serve, by name, sorted; `type: oci`
+    /// among them.
+    pub fn unserved(&self) -> Vec<String> {
+        let mut fields: Vec<String> = self.spec.unserved.keys().cloned().collect();
+        if self
+            .spec
+            .repository_type
+            .as_deref()
+            .is_some_and(|t| t != "default")
+        {
+            fields.push("type".into());
+        }
+        fields.sort();
+        fields
+    }
+}
+
+/// Observed state of a [`HelmRepository`]. Lockstep writes none: the HelmRelease that
+/// reads the repository reports what fetching from it did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = RecursiveTransform(crate::common::no_default))]
+pub struct HelmRepositoryStatus {
+    /// The `metadata.generation` last fully handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and the others Flux writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }

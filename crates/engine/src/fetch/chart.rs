@@ -129,7 +129,7 @@ pub enum ChartError {
         reason: String,
     },
     /// The cache could not be written.
-    #[error("cannot write the chart cache at {path}")]
+    #[error("cannot write the chart cache at {path}: {source}")]
     Cache {
         /// The folder.
         path: PathBuf,

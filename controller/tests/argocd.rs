@@ -278,11 +278,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     eventually("the Helm Application to be refused by name", async || {
         let app = apps.get("helm").await.unwrap();
         let invalid = ApplicationConditionType::InvalidSpecError;
-        refused(
-            &app,
-            invalid,
-            "spec.source.chart, spec.source.helm.parameters",
-        )
+        refused(&app, invalid, "spec.source.helm.parameters not served")
     })
     .await;
     // A sync requested of a refused Application does not wait to run: it is removed.
@@ -297,7 +293,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     .await;
     let app = apps.get("helm").await.unwrap();
     let invalid = ApplicationConditionType::InvalidSpecError;
-    assert!(refused(&app, invalid, "spec.source.chart"));
+    assert!(refused(&app, invalid, "spec.source.helm.parameters"));
 
     // A named AppProject that does not allow the repository refuses it.
     let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);

@@ -3,12 +3,13 @@
 //! kube-apiserver: installed with a values file and `valuesObject` (over the chart's
 //! `values.yaml`), release name the Application's, objects with Argo CD's tracking label,
 //! upgraded by a values change, a chart folder rendered without `source.helm` (as Argo CD
-//! detects it by its Chart.yaml), and an unserved helm field refused by name.
+//! detects it by its Chart.yaml), and an unserved helm field refused by name. A `chart`
+//! of a Helm repository, installed and upgraded by its `targetRevision`.
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use lockstep_api::argocd::{Application, ApplicationConditionType, INSTANCE_LABEL};
-use lockstep_testenv::{ControlPlane, GitServer, need, tool};
+use lockstep_testenv::{ControlPlane, GitServer, HelmRepoServer, HttpAuth, need, tool};
 use serde_json::json;
 
 use crate::argocd::{install_argocd_crds, refused, synced_at};
@@ -141,4 +142,103 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
     })
     .await;
     assert!(configmaps.get_opt("priced-config").await.unwrap().is_none());
+}
+
+/// An Application whose source is a `chart` of a Helm repository behind basic auth (its
+/// credentials in an Argo CD repository Secret): the highest version inside
+/// `targetRevision` installed, Synced at that version as Argo CD reports it, a bump of
+/// `targetRevision` upgrading it and pruning what the new version dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_chart_application_installs_and_follows_its_target_revision() {
+    const USER: &str = "argo";
+    const PASSWORD: &str = "argo-h3lm-pass";
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("helm"));
+    let server = need!(
+        HelmRepoServer::start(Some(HttpAuth::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        }))
+        .await
+    );
+    let work = tempfile::tempdir().unwrap();
+    for (version, extra) in [("1.0.0", "old"), ("1.3.0", "old"), ("2.0.0", "new")] {
+        let chart = work.path().join(version).join("shop");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: shop\nversion: {version}\n"),
+        )
+        .unwrap();
+        std::fs::write(chart.join("values.yaml"), "color: blue\n").unwrap();
+        std::fs::write(
+            chart.join("templates/config.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\n\
+                 data:\n  color: {{{{ .Values.color | quote }}}}\n  chart: {{{{ .Chart.Version | quote }}}}\n\
+                 ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{extra}\n"
+            ),
+        )
+        .unwrap();
+        server.publish(&chart).unwrap();
+    }
+    let (client, ns) = plane.namespace("argocd-helmrepo").await.unwrap();
+    install_argocd_crds(&client).await;
+    let params = PatchParams::apply("argocd-tests").force();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "charts", "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "helm", "name": "charts", "url": server.url(),
+                       "username": USER, "password": PASSWORD},
+    });
+    secrets
+        .patch("charts", &params, &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let application = |revision: &str| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop"},
+            "spec": {"project": "default",
+                     "source": {"repoURL": server.url(), "chart": "shop",
+                                "targetRevision": revision,
+                                "helm": {"valuesObject": {"color": "green"}}},
+                     "destination": {"server": "https://kubernetes.default.svc",
+                                     "namespace": ns},
+                     "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}},
+        })
+    };
+    apps.patch("shop", &params, &Patch::Apply(&application("1.*")))
+        .await
+        .unwrap();
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    eventually("the 1.x chart to be Synced at 1.3.0", async || {
+        synced_at(&apps.get("shop").await.unwrap(), "1.3.0")
+    })
+    .await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let data = configmaps.get("shop-config").await.unwrap().data.unwrap();
+    assert_eq!((&data["color"][..], &data["chart"][..]), ("green", "1.3.0"));
+    assert!(configmaps.get_opt("shop-old").await.unwrap().is_some());
+
+    apps.patch("shop", &params, &Patch::Apply(&application("2.0.0")))
+        .await
+        .unwrap();
+    eventually(
+        "2.0.0 to replace 1.3.0 and prune what it dropped",
+        async || {
+            synced_at(&apps.get("shop").await.unwrap(), "2.0.0")
+                && configmaps.get_opt("shop-old").await.unwrap().is_none()
+        },
+    )
+    .await;
+    assert!(configmaps.get_opt("shop-new").await.unwrap().is_some());
+    assert!(
+        server.requests().iter().all(|r| r.authorized),
+        "the repository Secret's credentials were sent"
+    );
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use lockstep_api::argocd::{
-    Application, ApplicationCondition, ApplicationConditionType, ApplicationSpec,
-    ApplicationStatus, DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME,
+    Application, ApplicationCondition, ApplicationConditionType, ApplicationSource,
+    ApplicationSpec, ApplicationStatus, DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME,
     IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, ResourceStatus, SyncCode,
     SyncInfo, SyncOperation, SyncResult,
 };
@@ -110,6 +110,9 @@ pub fn refusal(app: &Application) -> Option<String> {
     if let Some(Err(err)) = kustomize.map(super::kustomize::overlay) {
         return Some(err.to_string());
     }
+    if let Some(refusal) = spec.source.as_ref().and_then(chart_refusal) {
+        return Some(refusal);
+    }
     let helm = spec.source.as_ref().and_then(|s| s.helm.as_ref());
     if helm.is_some() && (kustomize.is_some() || spec.source.iter().any(|s| s.directory.is_some()))
     {
@@ -154,6 +157,37 @@ pub fn refusal(app: &Application) -> Option<String> {
             SERVED_OPTIONS.join(" and ")
         )
     })
+}
+
+/// Why a `chart` source cannot be served: a Git path or kustomize/directory options beside
+/// it, or a repository that is not HTTP(S) (Argo CD reads a `repoURL` without a scheme as
+/// an OCI registry).
+fn chart_refusal(source: &ApplicationSource) -> Option<String> {
+    source.chart.as_ref()?;
+    if source.path.is_some() || source.kustomize.is_some() || source.directory.is_some() {
+        return Some(
+            "spec.source.chart is set with spec.source.path, kustomize or directory; a chart \
+             source takes only helm options"
+                .into(),
+        );
+    }
+    let url = source.repo_url.to_ascii_lowercase();
+    (!url.starts_with("https://") && !url.starts_with("http://")).then(|| {
+        format!(
+            "spec.source.repoURL {} with a chart is an OCI registry, which Lockstep does not \
+             serve yet; only http:// and https:// Helm repositories are",
+            lockstep_engine::fetch::redact_url(&source.repo_url)
+        )
+    })
+}
+
+/// The chart `app` takes from a Helm repository (`source.chart`), with the version or
+/// constraint (`targetRevision`; unset or empty: the highest release, `*`).
+pub fn repository_chart(app: &Application) -> Option<(&str, &str)> {
+    let source = app.spec.source.as_ref()?;
+    let chart = source.chart.as_deref()?;
+    let version = source.target_revision.as_deref().filter(|v| !v.is_empty());
+    Some((chart, version.unwrap_or("*")))
 }
 
 /// Whether `app` names a project other than `default`, whose rules must be read.
@@ -232,9 +266,25 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
     let requested = app.operation.as_ref().and_then(|o| o.sync.as_ref());
     let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
     let helm = spec.source.as_ref().and_then(|s| s.helm.as_ref());
+    let chart = repository_chart(app).map(|(chart, _)| chart.to_owned());
     // Helm's release namespace: `helm.namespace`, else the destination's.
-    let release_namespace =
-        helm.map(|h| h.namespace.clone().or(spec.destination.namespace.clone()));
+    let release_namespace = (helm.is_some() || chart.is_some()).then(|| {
+        helm.and_then(|h| h.namespace.clone())
+            .or(spec.destination.namespace.clone())
+    });
+    // A repository chart is rendered at the root of its own artifact, by name.
+    let helm_block = match (helm.and_then(|h| super::helm::helm(h).ok()), &chart) {
+        (Some(block), Some(chart)) => Some(lockstep_api::Helm {
+            chart: Some(chart.clone()),
+            ..block
+        }),
+        (None, Some(chart)) => Some(lockstep_api::Helm {
+            chart: Some(chart.clone()),
+            include_crds: Some(true),
+            ..lockstep_api::Helm::default()
+        }),
+        (block, None) => block,
+    };
     let prune =
         requested.is_some_and(|s| s.prune) || automated.is_some_and(|a| a.prune == Some(true));
     let mut sync = Sync::new(
@@ -245,7 +295,9 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
                 name: app.name_any(),
                 namespace: None,
             },
-            path: spec.source.as_ref().and_then(|s| s.path.clone()),
+            path: chart
+                .clone()
+                .or_else(|| spec.source.as_ref().and_then(|s| s.path.clone())),
             interval: go_duration(interval),
             prune,
             self_heal: automated.is_some_and(|a| a.self_heal == Some(true)),
@@ -260,10 +312,11 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
                 .and_then(|k| k.namespace.clone())
                 .or(release_namespace.flatten())
                 .filter(|n| !n.is_empty()),
-            helm: helm.and_then(|h| super::helm::helm(h).ok()),
+            helm: helm_block,
             // Argo CD renders a folder holding a Chart.yaml with helm even without
             // `source.helm`, unless kustomize or directory options are set.
             helm_when_chart: helm.is_none()
+                && chart.is_none()
                 && kustomize.is_none()
                 && spec.source.iter().all(|s| s.directory.is_none()),
             overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
@@ -357,9 +410,12 @@ fn sync_status(status: &ApplicationStatus) -> SyncStatus {
     }
 }
 
-/// The commit of a Lockstep revision (`main@sha1:<hex>` or `sha1:<hex>`), as Argo CD
-/// writes revisions.
+/// A Lockstep revision as Argo CD writes revisions: the commit of a Git one
+/// (`main@sha1:<hex>`, `sha1:<hex>`), the version of a chart's (`1.2.0@sha256:<hex>`).
 fn commit(revision: &str) -> String {
+    if let Some((version, _)) = revision.split_once("@sha256:") {
+        return version.to_owned();
+    }
     revision
         .rsplit_once("sha1:")
         .map_or(revision, |(_, hex)| hex)
@@ -650,15 +706,20 @@ mod tests {
     #[test]
     fn unserved_applications_are_refused_by_name() {
         let mut helm = served();
-        helm["source"]["chart"] = json!("nginx");
         helm["source"]["helm"] = json!({"values": "x: 1", "parameters": [], "version": "1"});
         let message = refusal(&app(helm)).unwrap();
         assert!(
-            message.starts_with(
-                "spec.source.chart, spec.source.helm.parameters, spec.source.helm.version not served"
-            ),
+            message.starts_with("spec.source.helm.parameters, spec.source.helm.version not served"),
             "{message}"
         );
+        let mut oci = served();
+        oci["source"] = json!({"repoURL": "registry.example.invalid/charts", "chart": "nginx"});
+        let message = refusal(&app(oci)).unwrap();
+        assert!(message.contains("OCI"), "{message}");
+        let mut both = served();
+        both["source"]["chart"] = json!("nginx");
+        let message = refusal(&app(both)).unwrap();
+        assert!(message.contains("spec.source.path"), "{message}");
         let mut bad_values = served();
         bad_values["source"]["helm"] = json!({"values": "- a"});
         assert_eq!(

@@ -6,7 +6,11 @@
 //! `conditions`), events name it, and its `resources-finalizer.argocd.argoproj.io` makes a
 //! delete cascade. One engine, one inventory: the Application's `status.resources`.
 //!
-//! An Application Lockstep cannot serve as written (Helm, several sources, another
+//! An Application whose source is a `chart` of an HTTP(S) Helm repository has the chart
+//! fetched ([`crate::sync::chart`]) instead of a Git revision, under the same key, and is
+//! rendered by the same helm path.
+//!
+//! An Application Lockstep cannot serve as written (an OCI chart, several sources, another
 //! cluster, unserved fields or sync options) is refused with an `InvalidSpecError`
 //! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
 //! is applied.
@@ -27,6 +31,7 @@ use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use lockstep_api::argocd::Application;
 use lockstep_api::{LocalObjectReference, ObjectKey, SyncMode};
+use lockstep_engine::redact::Redactor;
 use serde_json::json;
 
 use crate::sync::conditions::Reason;
@@ -92,18 +97,11 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         }
         return Ok(Action::await_change());
     }
-    let mut source = convert::git_source(&app, interval, &ctx.memory);
-    let fetched = match repository::secret_for(&ctx, &key.namespace, &source.spec.url).await {
-        Ok(secret) => {
-            source.spec.secret_ref = secret.map(|name| LocalObjectReference { name });
-            source::reconcile(Arc::new(source), ctx.clone()).await?;
-            ctx.memory.fetch_failure(&key).map_or(Ok(()), Err)
+    let fetched = match convert::repository_chart(&app) {
+        Some((chart, version)) => {
+            fetch_chart(&ctx, &app, &sync, requested, chart, version, interval).await
         }
-        Err(err) => Err(format!(
-            "listing the repository Secrets (argocd.argoproj.io/secret-type: repository) of \
-             namespace {}: {err}",
-            key.namespace
-        )),
+        None => fetch_git(&ctx, &app, interval).await?,
     };
     if let Err(message) = fetched {
         // Argo CD's ComparisonError: nothing to compare with, nothing applied.
@@ -131,6 +129,55 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         remove_operation(&ctx, key).await?;
     }
     Ok(action)
+}
+
+/// Fetches the Git revision `app` follows, as a GitSource of the repository Secret's
+/// credentials; `Err` with why it could not be fetched.
+async fn fetch_git(
+    ctx: &Arc<SyncCtx>,
+    app: &Application,
+    interval: Duration,
+) -> Result<Result<(), String>, Error> {
+    let key = ObjectKey::of(app);
+    let mut source = convert::git_source(app, interval, &ctx.memory);
+    Ok(
+        match repository::secret_for(ctx, &key.namespace, &source.spec.url).await {
+            Ok(secret) => {
+                source.spec.secret_ref = secret.map(|name| LocalObjectReference { name });
+                source::reconcile(Arc::new(source), ctx.clone()).await?;
+                ctx.memory.fetch_failure(&key).map_or(Ok(()), Err)
+            }
+            Err(err) => Err(format!(
+                "listing the repository Secrets (argocd.argoproj.io/secret-type: repository) \
+                 of namespace {}: {err}",
+                key.namespace
+            )),
+        },
+    )
+}
+
+/// Fetches the `chart` version `app` asks for from its Helm repository, as the
+/// Application's artifact, unless fetched for this spec within `interval` and no sync is
+/// requested; `Err` with why it could not be fetched.
+async fn fetch_chart(
+    ctx: &SyncCtx,
+    app: &Application,
+    sync: &lockstep_api::Sync,
+    requested: bool,
+    chart: &str,
+    version: &str,
+    interval: Duration,
+) -> Result<(), String> {
+    let key = ObjectKey::of(app);
+    let request = (sync.metadata.generation, None);
+    if !requested && ctx.artifact(&key).is_some() && ctx.chart_fresh(&key, &request, interval) {
+        return Ok(());
+    }
+    let url = app.spec.source.as_ref().map(|s| s.repo_url.as_str());
+    let url = url.unwrap_or_default();
+    let mut redactor = Redactor::new();
+    let repository = repository::helm_repository(ctx, &key.namespace, url, &mut redactor).await?;
+    crate::sync::chart::fetch_into(ctx, key, request, &repository, chart, version, &redactor).await
 }
 
 /// Removes the requested operation of Application `key` once it was handled.

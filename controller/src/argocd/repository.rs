@@ -2,12 +2,16 @@
 //! `argocd.argoproj.io/secret-type: repository` whose `url` is the Application's
 //! `repoURL`, in the Application's namespace. Their `username`/`password` (HTTPS) or
 //! `sshPrivateKey` (SSH, with a `known_hosts` entry, which Argo CD keeps elsewhere) are
-//! read as a GitSource's `secretRef` is, by the same code.
+//! read as a GitSource's `secretRef` is, by the same code. For a `source.chart`, the
+//! Secret of the Helm repository's URL gives its `username`/`password` the same way.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
+use lockstep_engine::fetch::{ChartRepository, Credentials, url_secrets};
+use lockstep_engine::redact::Redactor;
 
 use crate::sync::SyncCtx;
+use crate::sync::source::secret_data;
 
 /// The label Argo CD selects its repository Secrets by, and the value.
 const SECRET_TYPE: &str = "argocd.argoproj.io/secret-type=repository";
@@ -31,6 +35,44 @@ pub async fn secret_for(
         let url = std::str::from_utf8(&url.0).ok()?;
         (normalize(url) == wanted).then(|| secret.metadata.name.unwrap_or_default())
     }))
+}
+
+/// The Helm repository at `repo_url` with the credentials of its repository Secret in
+/// `namespace`, if there is one; every value read is added to `redactor`.
+///
+/// # Errors
+/// What failed: listing or reading the Secret, or its entries.
+pub async fn helm_repository(
+    ctx: &SyncCtx,
+    namespace: &str,
+    repo_url: &str,
+    redactor: &mut Redactor,
+) -> Result<ChartRepository, String> {
+    for secret in url_secrets(repo_url) {
+        redactor.add(secret.as_bytes());
+    }
+    let listing = |err| {
+        format!(
+            "listing the repository Secrets (argocd.argoproj.io/secret-type: repository) of \
+             namespace {namespace}: {err}"
+        )
+    };
+    let name = secret_for(ctx, namespace, repo_url)
+        .await
+        .map_err(listing)?;
+    let mut repository = ChartRepository {
+        url: repo_url.to_owned(),
+        ..ChartRepository::default()
+    };
+    if let Some(name) = name {
+        let secrets: Api<Secret> = Api::namespaced(ctx.shared.client.clone(), namespace);
+        let readable = ctx.front.readable_entries();
+        let data = secret_data(&secrets, &name, readable, redactor).await?;
+        let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
+        repository.credentials =
+            Credentials::from_entries(entries).map_err(|err| format!("Secret {name}: {err}"))?;
+    }
+    Ok(repository)
 }
 
 /// A repository URL compared as Argo CD compares them: without a trailing `/` or `.git`,

@@ -23,10 +23,10 @@ use lockstep_engine::fetch::{ChartRepository, Credentials, url_secrets};
 use lockstep_engine::redact::Redactor;
 
 use super::convert::{self, ChartPath};
-use crate::sync::SyncCtx;
 use crate::sync::conditions::Reason;
 use crate::sync::record::Verdict;
 use crate::sync::source::secret_data;
+use crate::sync::{SyncCtx, chart};
 
 /// Fetches `hr`'s repository chart into its in-memory artifact, unless it is not a
 /// repository chart or was fetched for this generation within `interval`.
@@ -89,29 +89,23 @@ pub async fn fetch(hr: &HelmRelease, ctx: &SyncCtx, interval: Duration) -> Resul
     for secret in url_secrets(&repository.spec.url) {
         redactor.add(secret.as_bytes());
     }
-    let target = read_repository(ctx, &repository, &repo_namespace, &mut redactor)
+    let mut target = read_repository(ctx, &repository, &repo_namespace, &mut redactor)
         .await
         .map_err(|message| waiting(format!("HelmRepository {repo_key}: {message}")))?;
     let timeout = match repository.spec.timeout.as_deref().map(parse_duration) {
-        Some(Ok(timeout)) => timeout,
+        Some(Ok(timeout)) => Some(timeout),
         Some(Err(err)) => {
             return Err(Verdict::Stalled(format!(
                 "HelmRepository {repo_key}: spec.timeout: {err}"
             )));
         }
-        None => lockstep_engine::fetch::DEFAULT_TIMEOUT,
+        None => None,
     };
+    target.timeout = timeout;
     let version = spec.version.as_deref().unwrap_or("*");
-    let fetched = ctx
-        .fetcher
-        .clone()
-        .with_timeout(timeout)
-        .fetch_chart(&target, &chart, version)
+    chart::fetch_into(ctx, key, wanted, &target, &chart, version, &redactor)
         .await
-        .map_err(|err| waiting(redactor.scrub(&format!("HelmRepository {repo_key}: {err}"))))?;
-    ctx.set_artifact(key.clone(), fetched.artifact);
-    ctx.chart_fetched(key, wanted);
-    Ok(())
+        .map_err(|message| waiting(format!("HelmRepository {repo_key}: {message}")))
 }
 
 /// The repository's URL, credentials and CA; every Secret value read is added to

@@ -7,6 +7,7 @@
 //! memory ([`SyncCtx::artifact`]) rather than over HTTP as Flux's controllers do; a new
 //! revision wakes every Sync that points at the source.
 
+pub(crate) mod chart;
 pub(crate) mod conditions;
 mod decide;
 mod drift;

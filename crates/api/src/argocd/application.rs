@@ -61,12 +61,17 @@ pub struct ApplicationSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct ApplicationSource {
-    /// Git repository URL (`https://`, `http://`, `ssh://`).
+    /// Git repository URL (`https://`, `http://`, `ssh://`), or with `chart` a Helm
+    /// repository URL (`https://`, `http://`).
     #[serde(rename = "repoURL")]
     pub repo_url: String,
-    /// `HEAD` (unset), a branch, a tag or a commit SHA.
+    /// `HEAD` (unset), a branch, a tag or a commit SHA; with `chart` the chart version or
+    /// a constraint (`1.2.*`, `>=1.0.0 <2.0.0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_revision: Option<String>,
+    /// A chart of the Helm repository at `repoURL`, instead of a Git path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
     /// Folder inside the repository; default its root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -80,7 +85,7 @@ pub struct ApplicationSource {
     /// template`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmOptions>,
-    /// Every other field (`chart`, `plugin`, `ref`, …), refused by name.
+    /// Every other field (`plugin`, `ref`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,

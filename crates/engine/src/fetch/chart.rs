@@ -44,6 +44,8 @@ pub struct ChartRepository {
     pub ca_certificate: Option<Vec<u8>>,
     /// Send the credentials to chart URLs on other hosts too.
     pub pass_credentials: bool,
+    /// Budget for the index and the chart together; unset, the fetcher's.
+    pub timeout: Option<Duration>,
 }
 
 /// Why a chart could not be had. Messages name the repository URL without credentials.
@@ -186,7 +188,7 @@ struct Entry {
 
 impl Fetcher {
     /// Fetches the version of `chart` that `version` selects (empty: the highest release)
-    /// from `repository`, within the fetcher's timeout.
+    /// from `repository`, within the repository's timeout, else the fetcher's.
     ///
     /// # Errors
     /// [`ChartError`], naming the repository URL without credentials, the chart and the
@@ -198,11 +200,11 @@ impl Fetcher {
         version: &str,
     ) -> Result<FetchedChart, ChartError> {
         let shown = redact_url(&repository.url);
+        let timeout = repository.timeout.unwrap_or(self.timeout);
         let task = {
             let inner = Arc::clone(&self.inner);
             let (repository, chart, version) =
                 (repository.clone(), chart.to_owned(), version.to_owned());
-            let timeout = self.timeout;
             tokio::task::spawn_blocking(move || {
                 fetch_chart_blocking(
                     &inner.root,
@@ -214,13 +216,13 @@ impl Fetcher {
                 )
             })
         };
-        match tokio::time::timeout(self.timeout, task).await {
+        match tokio::time::timeout(timeout, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ChartError::Task { url: shown }),
             Err(_) => Err(ChartError::Timeout {
                 url: shown,
                 chart: chart.to_owned(),
-                after: self.timeout,
+                after: timeout,
             }),
         }
     }

@@ -6,7 +6,8 @@
 //! a chart in a `HelmRepository` (the real `helm package` + `helm repo index` behind basic
 //! auth): installed at the version its constraint picks, upgraded by a version bump that
 //! drops an object (pruned), and refused with the repository named, never the password,
-//! when the credentials are wrong.
+//! when the credentials are wrong; `valuesFrom` a Secret rendered, and scrubbed from a helm
+//! error that quotes it.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::core::v1::Secret;
@@ -196,7 +197,8 @@ fn publish_web(server: &HelmRepoServer, work: &std::path::Path, version: &str) {
     std::fs::write(
         chart.join("templates/config.yaml"),
         format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\n\
+            "{{{{- if .Values.fail }}}}{{{{ fail (printf \"cannot paint %s\" .Values.color) }}}}{{{{- end }}}}\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\n\
              data:\n  color: {{{{ .Values.color | quote }}}}\n---\napiVersion: v1\nkind: ConfigMap\n\
              metadata:\n  name: {{{{ .Release.Name }}}}-v{major}\ndata:\n  chart: {{{{ .Chart.Version | quote }}}}\n"
         ),
@@ -336,4 +338,45 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
         "{text}"
     );
     assert!(data("locked-config").await.is_none());
+
+    // valuesFrom a Secret: its values rendered, and scrubbed from a helm error quoting one.
+    let canary = "Fx-valuesfrom-secret-canary-7d1";
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "paint"},
+                        "stringData": {"values.yaml": format!("color: {canary}\n")}});
+    secrets
+        .patch("paint", &params, &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    for (name, fail) in [("tinted", false), ("leaky", true)] {
+        let mut hr = release(name, "charts", "1.x");
+        hr["spec"]["values"] = json!({"fail": fail});
+        hr["spec"]["valuesFrom"] = json!([{"kind": "Secret", "name": "paint"}]);
+        releases
+            .patch(name, &params, &Patch::Apply(&hr))
+            .await
+            .unwrap();
+    }
+    eventually("the Secret's values to be rendered", async || {
+        data("tinted-config")
+            .await
+            .is_some_and(|d| d["color"] == canary)
+    })
+    .await;
+    eventually("the helm error to be reported", async || {
+        let hr = releases.get("leaky").await.unwrap();
+        ready(hr.status.as_ref()).is_some_and(|(s, _, message)| {
+            s == ConditionStatus::False && message.contains("cannot paint")
+        })
+    })
+    .await;
+    let canaries = lockstep_testenv::Canaries::new([canary]);
+    let hr = releases.get("leaky").await.unwrap();
+    canaries.assert_absent(
+        "the HelmRelease status",
+        &serde_json::to_string(&hr.status).unwrap(),
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let events = events.list(&Default::default()).await.unwrap();
+    canaries.assert_absent("the events", &serde_json::to_string(&events.items).unwrap());
+    assert!(data("leaky-config").await.is_none());
 }

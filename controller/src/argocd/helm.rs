@@ -33,6 +33,7 @@ pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
         values,
         include_crds: Some(!options.skip_crds),
         skip_tests: options.skip_tests,
+        ..Helm::default()
     })
 }
 

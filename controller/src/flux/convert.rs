@@ -127,8 +127,8 @@ fn clean(path: &str) -> String {
 
 /// Why Lockstep cannot serve `hr` as written, if it cannot: no chart from a
 /// GitRepository (`chartRef`, a HelmRepository, an OCIRepository, …), a field it does not
-/// serve, a `crds` policy Flux does not know, a `valuesFrom` kind other than ConfigMap, or
-/// `chart.spec.valuesFiles` that do not start with the chart's own `values.yaml`.
+/// serve, a `crds` policy Flux does not know, a `valuesFrom` kind other than ConfigMap or
+/// Secret, or `chart.spec.valuesFiles` that do not start with the chart's own `values.yaml`.
 pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
     let spec = &hr.spec;
     let Some(chart) = &spec.chart else {
@@ -160,10 +160,10 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
         .values_from
         .iter()
         .enumerate()
-        .find(|(_, from)| from.kind != "ConfigMap")
+        .find(|(_, from)| !matches!(from.kind.as_str(), "ConfigMap" | "Secret"))
     {
         return Some(format!(
-            "spec.valuesFrom[{i}].kind {} is not served by Lockstep yet; only ConfigMap is",
+            "spec.valuesFrom[{i}].kind {} is not ConfigMap or Secret",
             from.kind
         ));
     }
@@ -269,7 +269,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                     .collect(),
                 values: spec.values.clone(),
                 include_crds: Some(!skip(&spec.install)),
-                skip_tests: false,
+                ..Helm::default()
             }),
             ..SyncSpec::default()
         },
@@ -723,7 +723,7 @@ mod tests {
             ),
             (
                 json!({"interval": "1m", "chart": chart("GitRepository"),
-                    "valuesFrom": [{"kind": "Secret", "name": "s"}]}),
+                    "valuesFrom": [{"kind": "Vault", "name": "s"}]}),
                 "valuesFrom[0].kind",
             ),
             (

@@ -11,7 +11,8 @@
 //! that reads the artifacts the GitRepository controller fetches. A chart of a
 //! `HelmRepository` is fetched by the HelmRelease's own reconcile ([`chart`]) into an
 //! artifact of its own, then rendered the same way. Its `valuesFrom` ConfigMaps are read
-//! at each reconcile and merged under its `values`.
+//! at each reconcile and merged under its `values`; values from Secrets reach the render
+//! as the helm block's `secret_values`, never serialized and learnt by its redactor.
 //!
 //! A Kustomization Lockstep cannot serve as written (another source kind, spec fields not
 //! implemented yet) is `Stalled` naming them; so is a GitRepository `ref.name` other than
@@ -24,16 +25,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
 use lockstep_api::parse_duration;
-use lockstep_api::{ObjectKey, Sync};
+use lockstep_api::{ObjectKey, SecretValues, Sync};
 use lockstep_engine::render::helm::merge;
 use serde_json::{Map, Value};
+use zeroize::Zeroizing;
 
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, reconcile, source, status};
@@ -183,9 +185,11 @@ async fn reconcile_helm_release(
     reconcile::reconcile(Arc::new(sync), ctx).await
 }
 
-/// Merges `hr`'s `valuesFrom` ConfigMap keys, in order, under the values of `sync`, as
-/// Flux does; a missing ConfigMap or key is skipped when `optional`. The error names the
-/// ConfigMap and key.
+/// Merges `hr`'s `valuesFrom` ConfigMap and Secret keys, in order, under the values of
+/// `sync`, as Flux does; a missing object or key is skipped when `optional`. When a Secret
+/// gave values, everything `valuesFrom` gave goes to the helm block's `secret_values`
+/// (learnt by the render's redactor, never serialized), else into its `values`. The error
+/// names the object and key, never a value.
 async fn values_from(hr: &HelmRelease, ctx: &SyncCtx, sync: &mut Sync) -> Result<(), String> {
     let Some(helm) = sync.spec.helm.as_mut() else {
         return Ok(());
@@ -194,16 +198,31 @@ async fn values_from(hr: &HelmRelease, ctx: &SyncCtx, sync: &mut Sync) -> Result
         return Ok(());
     }
     let namespace = hr.metadata.namespace.as_deref().unwrap_or_default();
-    let api: Api<ConfigMap> = Api::namespaced(ctx.shared.client.clone(), namespace);
+    let client = &ctx.shared.client;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut values = Map::new();
+    let mut from_secret = false;
     for from in &hr.spec.values_from {
         let key = from.values_key.as_deref().unwrap_or("values.yaml");
-        let place = format!("ConfigMap {namespace}/{} key {key}", from.name);
-        let map = api
-            .get_opt(&from.name)
-            .await
-            .map_err(|e| format!("reading spec.valuesFrom {place}: {e}"))?;
-        let Some(text) = map.as_ref().and_then(|m| m.data.as_ref()?.get(key)) else {
+        let place = format!("{} {namespace}/{} key {key}", from.kind, from.name);
+        let read = |e: kube::Error| format!("reading spec.valuesFrom {place}: {e}");
+        let text: Option<Zeroizing<String>> = if from.kind == "Secret" {
+            from_secret = true;
+            let secret = secrets.get_opt(&from.name).await.map_err(read)?;
+            match secret.as_ref().and_then(|s| s.data.as_ref()?.get(key)) {
+                Some(bytes) => Some(Zeroizing::new(
+                    String::from_utf8(bytes.0.clone())
+                        .map_err(|_| format!("spec.valuesFrom {place} is not UTF-8 text"))?,
+                )),
+                None => None,
+            }
+        } else {
+            let map = configmaps.get_opt(&from.name).await.map_err(read)?;
+            let text = map.as_ref().and_then(|m| m.data.as_ref()?.get(key));
+            text.map(|t| Zeroizing::new(t.clone()))
+        };
+        let Some(text) = text else {
             if from.optional {
                 continue;
             }
@@ -211,7 +230,7 @@ async fn values_from(hr: &HelmRelease, ctx: &SyncCtx, sync: &mut Sync) -> Result
                 "spec.valuesFrom {place} not found; create it or set optional: true"
             ));
         };
-        match serde_saphyr::from_str::<Option<Value>>(text) {
+        match serde_saphyr::from_str::<Option<Value>>(&text) {
             Ok(Some(Value::Object(over))) => merge(&mut values, over),
             Ok(None) => {}
             Ok(Some(_)) | Err(_) => {
@@ -220,6 +239,12 @@ async fn values_from(hr: &HelmRelease, ctx: &SyncCtx, sync: &mut Sync) -> Result
                 ));
             }
         }
+    }
+    if from_secret {
+        let json = serde_json::to_vec(&Value::Object(values))
+            .map_err(|_| "the values of spec.valuesFrom do not serialize".to_owned())?;
+        helm.secret_values = SecretValues(Some(Arc::new(Zeroizing::new(json))));
+        return Ok(());
     }
     if let Some(own) = helm.values.take() {
         merge(&mut values, own);

@@ -34,7 +34,7 @@ pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerif
 pub use key::ObjectKey;
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, HealthCheck, Helm,
-    KubeConfigRef, KubeConfigSecretRef, Sync, SyncMode, SyncSpec, SyncStatus,
+    KubeConfigRef, KubeConfigSecretRef, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus,
 };
 
 /// The API group of every Lockstep resource.

@@ -278,6 +278,40 @@ pub struct Helm {
     /// applied either way; set it when a test template does not render offline.
     #[serde(default)]
     pub skip_tests: bool,
+    /// Values read from Secrets (a Flux HelmRelease's `valuesFrom`), merged after the
+    /// values files and before `values`. Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub secret_values: SecretValues,
+}
+
+/// Helm values that came from Secrets, as the JSON of one map: shared, not copied, when
+/// the Sync is cloned, wiped when the last holder drops it, and never shown by `Debug`.
+/// The render learns every value in it, so no message quotes one.
+#[derive(Clone, Default)]
+pub struct SecretValues(pub Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>);
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.0.is_some() {
+            "<redacted>"
+        } else {
+            "None"
+        };
+        f.debug_tuple("SecretValues").field(&shown).finish()
+    }
+}
+
+impl PartialEq for SecretValues {
+    /// The same values only when the same shared bytes (or both none): comparing the
+    /// plaintext would be a timing oracle, and a Sync is never compared for them.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 /// An object of any fields (Helm values), kept whole by the API server.

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lockstep_api::SecretValues;
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{RenderError, RenderOptions};
@@ -120,6 +121,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         skip_tests: false,
         kube_version: Some(KUBE_VERSION.into()),
         api_versions: vec!["monitoring.example.test/v1".into()],
+        secret_values: SecretValues::default(),
     }
 }
 
@@ -293,6 +295,57 @@ fn a_sops_values_file_is_decrypted_in_memory_and_a_wrong_key_names_the_file() {
     let text = format!("{err} {err:?}");
     assert!(text.contains("secrets.enc.yaml"), "{text}");
     Canaries::new([canary]).assert_absent("the error", &text);
+}
+
+/// Values read from Secrets (a HelmRelease's `valuesFrom`) go between the values files and
+/// the inline values, and a helm error that quotes one is scrubbed of it.
+#[test]
+fn secret_values_merge_before_inline_values_and_are_scrubbed_from_helm_errors() {
+    let helm = need!(tool("helm"));
+    let source = Source::with_chart(helm);
+    let canary = "Sv4helm-secret-values-canary-81c";
+    source.write(
+        "deploy/app/templates/db.yaml",
+        "{{- if .Values.fail }}{{ fail (printf \"cannot connect with %s\" .Values.db.password) }}\
+         {{- end }}\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  \
+         password: {{ .Values.db.password | quote }}\n  user: {{ .Values.db.user | quote }}\n",
+    );
+    let secret = json!({"db": {"password": canary, "user": "from-secret"}, "owner": "team-s"});
+    let mut with_secret = chart(&["values-prod.yaml"], json!({"db": {"user": "inline"}}));
+    with_secret.secret_values = SecretValues(Some(std::sync::Arc::new(zeroize::Zeroizing::new(
+        serde_json::to_vec(&secret).unwrap(),
+    ))));
+    let rendered = render_chart(
+        source.root(),
+        &with_secret,
+        &no_keys(),
+        &RenderOptions::default(),
+    )
+    .unwrap();
+    let db = rendered
+        .manifests
+        .iter()
+        .find(|m| m.kind() == "Secret" && m.name() == "db")
+        .unwrap();
+    assert_eq!(db.object["stringData"]["password"], canary);
+    assert_eq!(
+        db.object["stringData"]["user"], "inline",
+        "inline values win"
+    );
+    Canaries::new([canary]).assert_absent(
+        "a scrubbed message",
+        &rendered.redactor.scrub(&format!("refused: {canary}")),
+    );
+    assert!(
+        !format!("{with_secret:?}").contains(canary),
+        "Debug hides them"
+    );
+
+    with_secret.values.insert("fail".into(), true.into());
+    let err = source.render(&with_secret, &no_keys()).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("cannot connect with"), "{text}");
+    Canaries::new([canary]).assert_absent("the helm error", &text);
 }
 
 #[test]

@@ -60,7 +60,7 @@ pub struct HelmReleaseSpec {
     /// ServiceAccount of the HelmRelease's namespace to impersonate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
-    /// ConfigMap keys holding values, merged in order before `values`.
+    /// ConfigMap and Secret keys holding values, merged in order before `values`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_from: Vec<ValuesReference>,
     /// Values merged last.
@@ -131,9 +131,9 @@ pub struct ChartSourceReference {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ValuesReference {
-    /// `ConfigMap` (the only kind served).
+    /// `ConfigMap` or `Secret`.
     pub kind: String,
-    /// Name of the ConfigMap, in the HelmRelease's namespace.
+    /// Name of the ConfigMap or Secret, in the HelmRelease's namespace.
     pub name: String,
     /// Key holding a values document; default `values.yaml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

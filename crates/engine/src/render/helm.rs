@@ -5,7 +5,8 @@
 //! empty.
 //!
 //! Values are the chart's own `values.yaml`, then the Sync's values files in order, then
-//! its inline values, merged as Helm merges `-f` files. A values file may be
+//! the values a front-end read from Secrets (a HelmRelease's `valuesFrom`, every value
+//! learnt by the redactor), then its inline values, merged as Helm merges `-f` files. A values file may be
 //! SOPS-encrypted: it is decrypted in memory with the Sync's keys
 //! ([`crate::decrypt::decrypt_whole`]), every value learnt by the render's redactor, and
 //! the merged values reach helm on its standard input (`--values -`), never on disk.
@@ -49,6 +50,9 @@ pub struct Chart {
     pub namespace: String,
     /// Values files, relative to the chart folder, merged in order.
     pub values_files: Vec<String>,
+    /// Values read from Secrets (JSON of a map), merged after the files, before `values`;
+    /// every value in them is learnt by the render's redactor.
+    pub secret_values: lockstep_api::SecretValues,
     /// Values merged last.
     pub values: Map<String, Value>,
     /// `--include-crds`.
@@ -81,6 +85,7 @@ impl Chart {
             release_name: helm.release_name.as_deref().unwrap_or(name).to_owned(),
             namespace: namespace.to_owned(),
             values_files: helm.values_files.clone(),
+            secret_values: helm.secret_values.clone(),
             values: helm.values.clone().unwrap_or_default(),
             include_crds: helm.include_crds.unwrap_or(true),
             skip_tests: helm.skip_tests,
@@ -229,12 +234,32 @@ fn merged_values(
             _ => return Err(refuse("is not a mapping of values")),
         }
     }
+    if let Some(json) = &chart.secret_values.0 {
+        let refuse = || RenderError::Helm {
+            chart: PathBuf::from(&chart.path),
+            reason: "the values read from Secrets are not a map".into(),
+        };
+        let Value::Object(values) = serde_json::from_slice(json).map_err(|_| refuse())? else {
+            return Err(refuse());
+        };
+        learn(&Value::Object(values.clone()), redactor);
+        merge(&mut merged, values);
+    }
     merge(&mut merged, chart.values.clone());
     let json = serde_json::to_vec(&Value::Object(merged)).map_err(|_| RenderError::Helm {
         chart: PathBuf::from(&chart.path),
         reason: "the values do not serialize".into(),
     })?;
     Ok(Zeroizing::new(json))
+}
+
+/// Teaches `redactor` every scalar under `value`.
+fn learn(value: &Value, redactor: &mut Redactor) {
+    match value {
+        Value::Object(map) => map.values().for_each(|v| learn(v, redactor)),
+        Value::Array(items) => items.iter().for_each(|v| learn(v, redactor)),
+        scalar => redactor.add_scalar(scalar),
+    }
 }
 
 /// Merges `over` into `base` as Helm merges values files: maps key by key, anything else

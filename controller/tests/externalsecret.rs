@@ -1180,3 +1180,103 @@ async fn lockstep_crds_approle_and_bad_input() {
         assert!(!events.contains(value), "a value is in an event");
     }
 }
+
+/// New ExternalSecrets read their provider once each: the target Secret's creation wakes it
+/// again before its new status is in the watch cache, and that wake-up must not read
+/// Vault a second time (counted by OpenBao's own file audit device). A requested refresh
+/// (ESO's `force-sync` annotation) does read it again.
+#[tokio::test]
+async fn a_new_external_secret_reads_its_provider_once() {
+    let plane = need!(ControlPlane::shared().await);
+    let audit_dir = tempfile::tempdir().unwrap();
+    let audit = audit_dir.path().join("audit.log");
+    let vault = need!(Vault::start_with_audit(Some(&audit)).await);
+    let client = plane.client().await.unwrap();
+    need!(ExternalSecretsOperator::install_crds(&client).await);
+    seed(&vault).await;
+    let (_, ns) = plane.namespace("es-once").await.unwrap();
+    let (_, controller_ns) = plane.namespace("es-once-ctl").await.unwrap();
+    stores(&client, &ns, &vault).await;
+    let requests = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains(r#""type":"request""#) && l.contains(r#""path":"secret/data/db""#)
+            })
+            .count()
+    };
+    // The seed's own write is one of them.
+    let seeded = requests();
+    let reads = || requests() - seeded;
+    // Several, so that the race the fix is about shows without it.
+    const N: usize = 5;
+    let cases = (0..N)
+        .map(|i| {
+            json!({
+                "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": format!("once-{i}")},
+                "spec": {"refreshInterval": "1h",
+                         "secretStoreRef": {"name": "vault", "kind": "SecretStore"},
+                         "target": {"name": format!("once-{i}")},
+                         "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}},
+                                  {"secretKey": "port", "remoteRef": {"key": "db", "property": "port"}},
+                                  {"secretKey": "ratio", "remoteRef": {"key": "db", "property": "ratio"}}]},
+            })
+        })
+        .collect::<Vec<_>>();
+    create_cases(&client, &ns, &cases).await;
+    let watched = format!("--additional-namespaces={ns}");
+    let _controller = Controller::start_with(
+        plane,
+        &controller_ns,
+        &["--sync=false", "--external-secrets=true", &watched],
+    )
+    .await;
+    let es_api: Api<ExternalSecret> = Api::namespaced(client.clone(), &ns);
+    let ready = async || {
+        for i in 0..N {
+            let es = es_api.get(&format!("once-{i}")).await.unwrap();
+            let status = es.status.unwrap_or_default();
+            if !status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+            {
+                return false;
+            }
+        }
+        true
+    };
+    eventually_within(
+        "the ExternalSecrets to be Ready",
+        Duration::from_secs(60),
+        ready,
+    )
+    .await;
+    // Time for every wake-up the creation caused (the Secret's event, the status's).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        reads(),
+        3 * N,
+        "one read per remoteRef, in one reconcile each"
+    );
+
+    let forced = json!({"metadata": {"annotations": {"force-sync": "1"}}});
+    es_api
+        .patch(
+            "once-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&forced),
+        )
+        .await
+        .unwrap();
+    eventually_within(
+        "a requested refresh to read again",
+        Duration::from_secs(30),
+        async || reads() == 3 * N + 3,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(reads(), 3 * N + 3);
+}

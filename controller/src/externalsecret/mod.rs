@@ -8,7 +8,8 @@
 mod reconcile;
 mod status;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -16,17 +17,52 @@ use kube::api::Api;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use lockstep_api::ExternalSecret;
-use lockstep_api::external_secrets::ESO_MANAGED_LABEL;
+use lockstep_api::external_secrets::{ESO_MANAGED_LABEL, ExternalSecretStatus};
+use lockstep_api::{ExternalSecret, ObjectKey};
 use lockstep_eso::fetch::targets;
 
 /// What every reconcile shares: the controller's one [`crate::context::Ctx`], plus the
-/// ExternalSecret side's own event recorder.
+/// ExternalSecret side's own event recorder and the statuses it wrote.
 pub struct Ctx {
     /// What every part of the controller shares (the client).
     shared: Arc<crate::context::Ctx>,
     /// Publishes events as `external-secrets`, the component name ESO uses.
     recorder: Recorder,
+    /// The status last written to each ExternalSecret (by uid), kept until the watch
+    /// delivers it: the target Secret's own event wakes an ExternalSecret before its new
+    /// status is in the cache, and without this it would read its provider again.
+    written: Mutex<HashMap<ObjectKey, (String, ExternalSecretStatus)>>,
+}
+
+impl Ctx {
+    /// `es` with the status this controller last wrote to it, when the cached object is
+    /// older (same uid, an older or no `refreshTime`).
+    fn freshest(&self, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((uid, status)) = written.get(&ObjectKey::of(&*es)) else {
+            return es;
+        };
+        let refreshed = |s: Option<&ExternalSecretStatus>| {
+            s.and_then(|s| s.refresh_time.as_deref()?.parse::<jiff::Timestamp>().ok())
+        };
+        let lagging = es.metadata.uid.as_ref() == Some(uid)
+            && refreshed(es.status.as_ref()) < refreshed(Some(status));
+        if !lagging {
+            return es;
+        }
+        let mut newer = (*es).clone();
+        newer.status = Some(status.clone());
+        Arc::new(newer)
+    }
+
+    /// Notes the status just written to `es`.
+    fn wrote(&self, es: &ExternalSecret, status: &ExternalSecretStatus) {
+        let Some(uid) = es.metadata.uid.clone() else {
+            return;
+        };
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.insert(ObjectKey::of(es), (uid, status.clone()));
+    }
 }
 
 /// Runs the controller until SIGTERM or Ctrl-C: one watch over every namespace, or, with
@@ -41,6 +77,7 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), reporter),
         shared,
+        written: Mutex::default(),
     });
     let Some(namespaces) = ctx.shared.watched_namespaces() else {
         return run_for(Api::all(client.clone()), Api::all(client), ctx).await;

@@ -75,6 +75,7 @@ impl Outcome {
 /// `Ready=False`.
 pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let start = Timestamp::now();
+    let es = ctx.freshest(es);
     if es.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -127,6 +128,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
         write_status(&ctx, &es, &status)
             .await
             .map_err(kube_error("writing the status".into()))?;
+        ctx.wrote(&es, &status);
     }
     if !outcome.ready {
         tracing::warn!(external_secret = %full_name, reason = outcome.reason.as_str(), "ExternalSecret not synced");

@@ -233,3 +233,157 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
     canaries.assert_absent("ConfigMaps", &serde_json::to_string(&configmaps).unwrap());
     assert!(canaries.assert_absent_in_files(s.controller.workdir()) > 0);
 }
+
+/// A Sync whose `sourceRef` is a `HelmRepository` (basic auth) and whose `helm.chart` and
+/// `helm.version` name a chart in it: the highest version inside the constraint installed
+/// with the chart's own SOPS-encrypted values file decrypted in memory, a version bump
+/// upgrading it and pruning what the new version dropped, and a version no release matches
+/// reported by name while the release stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() {
+    const PASSWORD: &str = "sync-h3lm-repo-pass";
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("helm"));
+    need!(tool("sops"));
+    let server = need!(
+        lockstep_testenv::HelmRepoServer::start(Some(lockstep_testenv::HttpAuth::Basic {
+            username: "sync".into(),
+            password: PASSWORD.into(),
+        }))
+        .await
+    );
+    let (recipient, identity) = lockstep_keys::age::generate();
+    let work = tempfile::tempdir().unwrap();
+    for (version, extra) in [("1.0.0", "old"), ("1.4.0", "old"), ("2.0.0", "new")] {
+        let chart = work.path().join(version).join("web");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        let write = |file: &str, text: String| std::fs::write(chart.join(file), text).unwrap();
+        write(
+            "Chart.yaml",
+            format!("apiVersion: v2\nname: web\nversion: {version}\n"),
+        );
+        write("values.yaml", "color: blue\n".into());
+        write("secrets.enc.yaml", format!("db:\n  password: {CANARY}\n"));
+        write(
+            "templates/all.yaml",
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\n\
+                 data:\n  color: {{{{ .Values.color | quote }}}}\n  chart: {{{{ .Chart.Version | quote }}}}\n\
+                 ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{extra}\n\
+                 ---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {{{{ .Release.Name }}}}-db\n\
+                 stringData:\n  password: {{{{ .Values.db.password | quote }}}}\n"
+            ),
+        );
+        lockstep_testenv::sops_encrypt_age(&chart, &recipient, "secrets.enc.yaml").unwrap();
+        server.publish(&chart).unwrap();
+    }
+    let (client, ns) = plane.namespace("helm-repo-sync").await.unwrap();
+    crate::support::install_sync_crds(&client).await;
+    lockstep_testenv::manifests::apply_yaml(
+        &client,
+        include_str!("../../deploy/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+    )
+    .await
+    .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let post = PostParams::default();
+    for (name, data) in [
+        (
+            "repo-auth",
+            [("username", "sync"), ("password", PASSWORD)].as_slice(),
+        ),
+        (
+            "sops-age",
+            [("identity.agekey", identity.expose_secret())].as_slice(),
+        ),
+    ] {
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            string_data: Some(
+                data.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        secrets.create(&post, &secret).await.unwrap();
+    }
+    let repositories: Api<lockstep_api::flux::HelmRepository> =
+        Api::namespaced(client.clone(), &ns);
+    let repository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts"},
+        "spec": {"url": server.url(), "secretRef": {"name": "repo-auth"}},
+    }))
+    .unwrap();
+    repositories.create(&post, &repository).await.unwrap();
+    let spec = |version: &str| {
+        json!({"sourceRef": {"kind": "HelmRepository", "name": "charts"},
+               "interval": "1s", "retryInterval": "1s", "prune": true,
+               "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
+               "helm": {"chart": "web", "version": version,
+                        "valuesFiles": ["secrets.enc.yaml"], "values": {"color": "green"}}})
+    };
+    create_lockstep(
+        &client,
+        &ns,
+        "Sync",
+        json!({"metadata": {"name": "web"}, "spec": spec("~1")}),
+    )
+    .await;
+    let _controller = crate::support::Controller::start_syncing(plane, &ns, &[]).await;
+
+    let configs: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let settled = async |version: &str| {
+        let st = status(&client, &ns, "web").await;
+        ready(&st) == Some(("True", "ReconciliationSucceeded"))
+            && st
+                .last_applied_revision
+                .is_some_and(|r| r.starts_with(&format!("{version}@sha256:")))
+    };
+    crate::support::eventually("1.4.0 to be installed", async || settled("1.4.0").await).await;
+    let config = configs.get("web-config").await.unwrap().data.unwrap();
+    assert_eq!(
+        (&config["color"][..], &config["chart"][..]),
+        ("green", "1.4.0")
+    );
+    assert!(configs.get_opt("web-old").await.unwrap().is_some());
+    let db = secrets.get("web-db").await.unwrap();
+    assert_eq!(db.data.unwrap()["password"].0, CANARY.as_bytes());
+
+    let syncs: Api<lockstep_api::Sync> = Api::namespaced(client.clone(), &ns);
+    let patch = |version: &str| kube::api::Patch::Merge(json!({"spec": spec(version)}));
+    let params = kube::api::PatchParams::default();
+    syncs.patch("web", &params, &patch("2.x")).await.unwrap();
+    crate::support::eventually("2.0.0 to replace 1.4.0", async || {
+        settled("2.0.0").await && configs.get_opt("web-old").await.unwrap().is_none()
+    })
+    .await;
+    assert!(configs.get_opt("web-new").await.unwrap().is_some());
+
+    syncs.patch("web", &params, &patch("^3")).await.unwrap();
+    crate::support::eventually("a version no release matches to be named", async || {
+        let st = status(&client, &ns, "web").await;
+        st.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.status == "False"
+                && c.message.contains(&format!("HelmRepository {ns}/charts"))
+                && c.message.contains("no version of chart web")
+        })
+    })
+    .await;
+    assert!(
+        configs.get_opt("web-new").await.unwrap().is_some(),
+        "the release stays"
+    );
+    let st = status(&client, &ns, "web").await;
+    let text = serde_json::to_string(&st.conditions).unwrap();
+    Canaries::new([CANARY, PASSWORD]).assert_absent("the Sync's status", &text);
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let events = events.list(&ListParams::default()).await.unwrap();
+    let text = serde_json::to_string(&events.items).unwrap();
+    Canaries::new([CANARY, PASSWORD]).assert_absent("the events", &text);
+}

@@ -7,7 +7,7 @@
 //! delete cascade. One engine, one inventory: the Application's `status.resources`.
 //!
 //! An Application whose source is a `chart` of an HTTP(S) Helm repository has the chart
-//! fetched ([`crate::sync::chart`]) instead of a Git revision, under the same key, and is
+//! fetched ([`crate::sync::chart::fetch_into`]) instead of a Git revision, under the same key, and is
 //! rendered by the same helm path.
 //!
 //! An Application Lockstep cannot serve as written (an OCI chart, several sources, another

@@ -182,7 +182,7 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
 
 /// The kinds a HelmRelease's chart may come from.
 pub const GIT_REPOSITORY: &str = "GitRepository";
-pub const HELM_REPOSITORY: &str = "HelmRepository";
+pub use crate::sync::chart::HELM_REPOSITORY;
 
 /// Where a HelmRelease's chart is: a folder of a GitRepository, or a chart (by name) of a
 /// HelmRepository.
@@ -203,38 +203,33 @@ pub fn chart_path(hr: &HelmRelease) -> ChartPath {
     }
 }
 
-/// The in-memory source a repository chart's artifact is kept under: named after the
-/// HelmRelease with a `/`, which no object name has, so it never meets a GitRepository's.
-pub fn chart_source(hr: &HelmRelease) -> CrossNamespaceObjectReference {
-    CrossNamespaceObjectReference {
-        kind: "HelmChart".into(),
-        name: format!("{}/chart", hr.metadata.name.as_deref().unwrap_or_default()),
-        namespace: hr.metadata.namespace.clone(),
-    }
-}
-
-/// The `Sync` that does what `hr` asks: a `helm` Sync of the chart folder (of the
-/// GitRepository, or of the repository chart's artifact, [`chart_source`]), pruning (Flux
-/// uninstalls what a release no longer renders) and correcting drift at every interval.
+/// The `Sync` that does what `hr` asks: a `helm` Sync of the chart folder of the
+/// GitRepository, or of the chart of the HelmRepository (fetched by the Sync path,
+/// [`crate::sync::chart`]), pruning (Flux uninstalls what a release no longer renders) and
+/// correcting drift at every interval.
 /// `values` here is only the HelmRelease's own; the controller merges `valuesFrom` under it.
 pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let spec = &hr.spec;
     let name = hr.metadata.name.as_deref().unwrap_or_default();
     let chart = spec.chart.as_ref().map(|c| &c.spec);
-    let (chart_path, up, source_ref) = match chart_path(hr) {
+    let (chart_path, up, kind) = match chart_path(hr) {
         // Flux's values files are relative to the source root; the engine's to the chart.
         ChartPath::Git(path) => (
             path.clone(),
             "../".repeat(path.split('/').filter(|p| !p.is_empty()).count()),
-            CrossNamespaceObjectReference {
-                kind: "GitSource".into(),
-                name: chart.map(|c| c.source_ref.name.clone()).unwrap_or_default(),
-                namespace: chart.and_then(|c| c.source_ref.namespace.clone()),
-            },
+            "GitSource",
         ),
         // A repository chart's values files are inside the chart already.
-        ChartPath::Repository(name) => (name, String::new(), chart_source(hr)),
+        ChartPath::Repository(name) => (name, String::new(), HELM_REPOSITORY),
     };
+    let source_ref = CrossNamespaceObjectReference {
+        kind: kind.into(),
+        name: chart.map(|c| c.source_ref.name.clone()).unwrap_or_default(),
+        namespace: chart.and_then(|c| c.source_ref.namespace.clone()),
+    };
+    let version = chart
+        .filter(|_| kind == HELM_REPOSITORY)
+        .and_then(|c| c.version.clone());
     let release_name = spec
         .release_name
         .clone()
@@ -269,6 +264,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                     .collect(),
                 values: spec.values.clone(),
                 include_crds: Some(!skip(&spec.install)),
+                version,
                 ..Helm::default()
             }),
             ..SyncSpec::default()
@@ -672,7 +668,7 @@ mod tests {
         assert!(sync.spec.prune);
     }
 
-    /// A repository chart reads its own artifact, named after the HelmRelease, and its
+    /// A repository chart is the helm Sync of that chart of the HelmRepository, and its
     /// values files are inside the chart.
     #[test]
     fn a_repository_chart_is_the_helm_sync_of_its_own_artifact() {
@@ -685,13 +681,11 @@ mod tests {
         assert_eq!(helm_refusal(&hr), None);
         assert_eq!(chart_path(&hr), ChartPath::Repository("podinfo".into()));
         let sync = helm_sync(&hr);
-        assert_eq!(sync.spec.source_ref, chart_source(&hr));
-        assert!(
-            sync.spec.source_ref.name.contains('/'),
-            "never a GitRepository's name"
-        );
+        assert_eq!(sync.spec.source_ref.kind, HELM_REPOSITORY);
+        assert_eq!(sync.spec.source_ref.name, "charts");
         let helm = sync.spec.helm.unwrap();
         assert_eq!(helm.chart.as_deref(), Some("podinfo"));
+        assert_eq!(helm.version.as_deref(), Some("6.x"));
         assert_eq!(helm.values_files, ["values-prod.yaml"]);
     }
 

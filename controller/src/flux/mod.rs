@@ -9,8 +9,8 @@
 //! ([`convert::helm_sync`]), reconciled with its own context (front [`Front::FluxHelm`]:
 //! objects labelled `helm.toolkit.fluxcd.io/{name,namespace}`, status to the HelmRelease)
 //! that reads the artifacts the GitRepository controller fetches. A chart of a
-//! `HelmRepository` is fetched by the HelmRelease's own reconcile ([`chart`]) into an
-//! artifact of its own, then rendered the same way. Its `valuesFrom` ConfigMaps are read
+//! `HelmRepository` is the Sync of that chart, fetched by the Sync path
+//! ([`crate::sync::chart`]) and rendered the same way. Its `valuesFrom` ConfigMaps are read
 //! at each reconcile and merged under its `values`; values from Secrets reach the render
 //! as the helm block's `secret_values`, never serialized and learnt by its redactor.
 //!
@@ -18,7 +18,6 @@
 //! implemented yet) is `Stalled` naming them; so is a GitRepository `ref.name` other than
 //! a branch or tag.
 
-mod chart;
 pub mod convert;
 
 use std::sync::Arc;
@@ -31,7 +30,6 @@ use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
-use lockstep_api::parse_duration;
 use lockstep_api::{ObjectKey, SecretValues, Sync};
 use lockstep_engine::render::helm::merge;
 use serde_json::{Map, Value};
@@ -171,15 +169,6 @@ async fn reconcile_helm_release(
         if let Some(refusal) = refusal {
             record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
             return Ok(Action::await_change());
-        }
-        let interval = parse_duration(&hr.spec.interval).unwrap_or(Duration::from_secs(60));
-        if let Err(verdict) = chart::fetch(&hr, &ctx, interval).await {
-            let next = match verdict {
-                Verdict::Stalled(_) => Action::await_change(),
-                _ => Action::requeue(ctx.requeue_dependency),
-            };
-            record::record(&mut sync, &ctx, verdict).await?;
-            return Ok(next);
         }
     }
     reconcile::reconcile(Arc::new(sync), ctx).await

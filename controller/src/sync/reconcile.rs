@@ -1,5 +1,6 @@
 //! The Sync reconciler's loop: a deleted Sync is finalized ([`finalize`]), the spec's
-//! durations are read (parsed once per generation, [`super::intervals`]), and a wake-up
+//! durations are read (parsed once per generation, [`super::intervals`]), a chart of a
+//! Helm repository is fetched when due ([`chart`]), and a wake-up
 //! that changes nothing is skipped until the Sync is due. [`decide`] works out what to
 //! do, [`super::record`] writes it down, and the next look is scheduled: a rollout in a
 //! second, a failure at `retryInterval`, a wait at `--requeue-dependency`, a settled Sync
@@ -14,13 +15,18 @@ use lockstep_api::{ObjectKey, Sync};
 
 use super::intervals::SyncIntervals;
 use super::record::{Error, Health, Verdict, record};
-use super::{Seen, SyncCtx, decide, finalize};
+use super::{Seen, SyncCtx, chart, decide, finalize};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
 
-/// The GitSource a Sync reads (in the Sync's namespace unless `sourceRef` names one).
+/// The source whose artifact a Sync reads: the GitSource (in the Sync's namespace unless
+/// `sourceRef` names one), or for a chart of a HelmRepository the Sync's own chart
+/// artifact ([`chart::source_key`]).
 pub fn source_of(sync: &Sync) -> ObjectKey {
+    if chart::from_repository(sync) {
+        return chart::source_key(sync);
+    }
     let reference = &sync.spec.source_ref;
     let namespace = reference
         .namespace
@@ -64,6 +70,14 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
             return Ok(Action::await_change());
         }
     };
+    if let Err(verdict) = chart::fetch(&sync, &ctx, interval).await {
+        let next = match verdict {
+            Verdict::Stalled(_) => Action::await_change(),
+            _ => Action::requeue(ctx.requeue_dependency),
+        };
+        record(&mut sync, &ctx, verdict).await?;
+        return Ok(next);
+    }
     let seen = ctx
         .artifact(&source_of(&sync))
         .map(|artifact| Seen::new(&sync, artifact.revision));

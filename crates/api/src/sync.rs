@@ -176,7 +176,9 @@ pub enum SyncMode {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CrossNamespaceObjectReference {
-    /// Kind of the source; only `GitSource` today.
+    /// Kind of the source: `GitSource` (the default), or `HelmRepository` (Flux's
+    /// `source.toolkit.fluxcd.io/v1`, whose CRD Lockstep ships) for a chart of a Helm
+    /// repository, named by `helm.chart` and `helm.version`.
     #[serde(default = "git_source_kind")]
     pub kind: String,
     /// Name of the source.
@@ -245,16 +247,22 @@ pub struct Decryption {
     pub secret_ref: Option<LocalObjectReference>,
 }
 
-/// A Helm chart in the source, rendered with `helm template` and applied like any other
-/// path: the same staged apply, inventory, prune and health. Named like Argo CD's
+/// A Helm chart in the source (a folder of a GitSource, or a chart of a HelmRepository),
+/// rendered with `helm template` and applied like any other path: the same staged apply, inventory, prune and health. Named like Argo CD's
 /// `source.helm` and Flux's `HelmRelease`, so a chart's settings read the same here.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Helm {
     /// Folder of the chart (the one holding `Chart.yaml`) inside the source; default
-    /// `path`. Dependencies come only from its `charts/` folder: nothing is downloaded.
+    /// `path`. With a `HelmRepository` source: the chart's name in the repository.
+    /// Dependencies come only from its `charts/` folder: nothing is downloaded at render.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<String>,
+    /// With a `HelmRepository` source: the chart version, or a constraint read by Helm's
+    /// rules (`1.2.x`, `>=1.0.0 <2.0.0`, `1.2` meaning `1.2.x`); default `*`, the highest
+    /// release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The release name (`.Release.Name`); default the Sync's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_name: Option<String>,

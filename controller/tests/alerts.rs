@@ -1,7 +1,8 @@
 //! Flux's Alerts and Providers (`--alerts`): the events of a Sync reach local HTTP
 //! servers in the shapes Flux's notification-controller posts — its event JSON for
-//! `generic-hmac`, signed with the Secret's token, and a Slack message — filtered by
-//! severity, with nothing else sent.
+//! `generic-hmac`, signed with the Secret's token, a Slack message, a Discord message at
+//! the webhook's `/slack` endpoint, an Alertmanager alert, and commit statuses through
+//! GitHub's, GitLab's and Gitea's APIs — filtered by severity, with nothing else sent.
 
 use std::sync::{Arc, Mutex};
 
@@ -57,6 +58,92 @@ impl Inbox {
                     },
                 ),
             );
+        // GitLab's: posted to the project (`org%2Fapp`, decoded by the extractor), listed
+        // in GitLab's shape (`status`, `name`, `sha`).
+        let (gitlab_posted, gitlab_listed) = (self.clone(), self.clone());
+        let github = github
+            .route(
+                "/api/v4/projects/{project}/statuses/{sha}",
+                post(
+                    async move |axum::extract::Path((project, sha)): axum::extract::Path<(
+                        String,
+                        String,
+                    )>,
+                                headers: HeaderMap,
+                                body: Bytes| {
+                        let path = format!("gitlab:{project}:{sha}");
+                        gitlab_posted.0.lock().unwrap().push((path, headers, body));
+                        (axum::http::StatusCode::CREATED, "{}")
+                    },
+                ),
+            )
+            .route(
+                "/api/v4/projects/{project}/repository/commits/{sha}/statuses",
+                axum::routing::get(
+                    async move |axum::extract::Path((project, sha)): axum::extract::Path<(
+                        String,
+                        String,
+                    )>| {
+                        let listed: Vec<Value> = gitlab_listed
+                            .bodies(&format!("gitlab:{project}:{sha}"))
+                            .into_iter()
+                            .map(|(_, b)| {
+                                json!({"sha": sha, "name": b["name"], "status": b["state"],
+                                                 "description": b["description"]})
+                            })
+                            .collect();
+                        axum::Json(listed)
+                    },
+                ),
+            );
+        // Gitea's: one path for both, listed newest first with the state as `status`.
+        let (gitea_posted, gitea_listed) = (self.clone(), self.clone());
+        let github = github.route(
+            "/api/v1/repos/org/app/statuses/{sha}",
+            post(
+                async move |axum::extract::Path(sha): axum::extract::Path<String>,
+                            headers: HeaderMap,
+                            body: Bytes| {
+                    gitea_posted
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push((format!("gitea:{sha}"), headers, body));
+                    (axum::http::StatusCode::CREATED, "{}")
+                },
+            )
+            .get(
+                async move |axum::extract::Path(sha): axum::extract::Path<String>| {
+                    let mut listed: Vec<Value> = gitea_listed
+                        .bodies(&format!("gitea:{sha}"))
+                        .into_iter()
+                        .map(|(_, b)| {
+                            json!({"context": b["context"], "status": b["state"],
+                                         "description": b["description"]})
+                        })
+                        .collect();
+                    listed.reverse();
+                    axum::Json(listed)
+                },
+            ),
+        );
+        // Discord's Slack-compatible endpoint: `<webhook>/slack`.
+        let discord = self.clone();
+        let github = github.route(
+            "/{hook}/slack",
+            post(
+                async move |axum::extract::Path(hook): axum::extract::Path<String>,
+                            headers: HeaderMap,
+                            body: Bytes| {
+                    discord
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push((format!("{hook}/slack"), headers, body));
+                    "ok"
+                },
+            ),
+        );
         let app = github.route(
             "/{path}",
             post(
@@ -286,4 +373,197 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
         1,
         "the applied commit's status was posted again"
     );
+}
+
+/// Discord, Alertmanager, GitLab and Gitea providers receive a Sync's event in the shapes
+/// Flux's notification-controller sends, each with its own credentials, and a commit status
+/// already set is not posted again.
+#[tokio::test]
+async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
+    const AM_PASSWORD: &str = "am-basic-pass-88c1";
+    let plane = need!(ControlPlane::shared().await);
+    let inbox = Inbox::default();
+    let base = inbox.serve().await;
+    let s = setup_with(
+        plane,
+        "alerts-more",
+        &[("deploy/a.yaml", cm("a"))],
+        &["--alerts=true"],
+        json!({}),
+    )
+    .await;
+    for text in [
+        include_str!("../../deploy/crds/notification.toolkit.fluxcd.io_alerts.yaml"),
+        include_str!("../../deploy/crds/notification.toolkit.fluxcd.io_providers.yaml"),
+    ] {
+        manifests::apply_yaml(&s.client, text).await.unwrap();
+    }
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    for (name, data) in [
+        ("forge-token", json!({"token": TOKEN})),
+        (
+            "am-auth",
+            json!({"username": "flux", "password": AM_PASSWORD}),
+        ),
+    ] {
+        let secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
+                .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let params = PatchParams::apply("alerts-test").force();
+    let apply = async |kind: &str, plural: &str, name: &str, spec: Value| {
+        let resource = kube::core::ApiResource {
+            group: "notification.toolkit.fluxcd.io".into(),
+            version: "v1beta3".into(),
+            api_version: "notification.toolkit.fluxcd.io/v1beta3".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+        let object = json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+                            "kind": kind, "metadata": {"name": name}, "spec": spec});
+        api.patch(name, &params, &Patch::Apply(&object))
+            .await
+            .unwrap();
+    };
+    let providers = [
+        (
+            "discord",
+            json!({"type": "discord", "address": format!("{base}/discord")}),
+        ),
+        (
+            "am",
+            json!({"type": "alertmanager", "address": format!("{base}/alertmanager"),
+                      "secretRef": {"name": "am-auth"}}),
+        ),
+        (
+            "gitlab",
+            json!({"type": "gitlab", "address": format!("{base}/org/app.git"),
+                          "secretRef": {"name": "forge-token"}}),
+        ),
+        (
+            "gitea",
+            json!({"type": "gitea", "address": format!("{base}/org/app"),
+                         "secretRef": {"name": "forge-token"}}),
+        ),
+    ];
+    let every_sync = json!([{"kind": "Sync", "name": "*"}]);
+    for (name, spec) in providers {
+        apply("Provider", "providers", name, spec).await;
+        let alert = json!({"providerRef": {"name": name}, "eventSources": every_sync,
+                           "summary": "cluster test"});
+        apply("Alert", "alerts", name, alert).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    let spec = sync_spec("deploy", json!({"targetNamespace": s.ns}));
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "web"}, "spec": spec}),
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    let head = head.trim();
+    applied(&s, "web", head).await;
+    let (gitlab, gitea) = (format!("gitlab:org/app:{head}"), format!("gitea:{head}"));
+    eventually("every provider to receive the apply", async || {
+        !inbox.bodies("discord/slack").is_empty()
+            && !inbox.bodies("alertmanager").is_empty()
+            && !inbox.bodies(&gitlab).is_empty()
+            && !inbox.bodies(&gitea).is_empty()
+    })
+    .await;
+
+    let (_, message) = inbox.bodies("discord/slack").remove(0);
+    assert_eq!(message["username"], "lockstep-controller");
+    assert!(
+        message.get("icon_url").is_none() && message.get("channel").is_none(),
+        "{message}"
+    );
+    let attachment = &message["attachments"][0];
+    assert_eq!(attachment["author_name"], format!("sync/web.{}", s.ns));
+    assert_eq!(attachment["color"], "good");
+
+    let (headers, alerts) = inbox.bodies("alertmanager").remove(0);
+    let basic = format!("flux:{AM_PASSWORD}");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(basic);
+    assert_eq!(headers["authorization"], format!("Basic {basic}").as_str());
+    let alert = &alerts[0];
+    assert_eq!(alert["status"], "firing");
+    let labels = &alert["labels"];
+    assert!(
+        labels["alertname"]
+            .as_str()
+            .unwrap()
+            .starts_with("FluxSync"),
+        "{alert}"
+    );
+    assert_eq!(
+        (&labels["name"], &labels["kind"], &labels["severity"]),
+        (&json!("web"), &json!("Sync"), &json!("info"))
+    );
+    assert_eq!(labels["namespace"], s.ns.as_str());
+    assert_eq!(labels["revision"], format!("main@sha1:{head}"));
+    assert!(
+        labels.get("summary").is_none(),
+        "the summary is an annotation: {alert}"
+    );
+    assert_eq!(alert["annotations"]["summary"], "cluster test");
+    assert!(!alert["annotations"]["message"].as_str().unwrap().is_empty());
+    assert!(alert["startsAt"].as_str().unwrap().ends_with('Z'));
+
+    let (headers, status) = inbox.bodies(&gitlab).remove(0);
+    assert_eq!(headers["private-token"], TOKEN);
+    assert_eq!(status["state"], "success");
+    assert!(
+        status["name"].as_str().unwrap().starts_with("sync/web/"),
+        "{status}"
+    );
+    let (headers, status) = inbox.bodies(&gitea).remove(0);
+    assert_eq!(headers["authorization"], format!("token {TOKEN}").as_str());
+    assert_eq!(status["state"], "success");
+    assert!(
+        status["context"].as_str().unwrap().starts_with("sync/web/"),
+        "{status}"
+    );
+
+    // A revision the API server refuses: failure statuses on that commit, in each forge's
+    // words, and the applied commit's statuses are not posted again.
+    s.repo
+        .write(
+            "deploy/bad.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n",
+        )
+        .unwrap();
+    let bad = s.repo.commit("invalid name").unwrap();
+    let (gitlab_bad, gitea_bad) = (format!("gitlab:org/app:{bad}"), format!("gitea:{bad}"));
+    eventually("failure statuses on the refused commit", async || {
+        inbox
+            .bodies(&gitlab_bad)
+            .iter()
+            .any(|(_, s)| s["state"] == "failed")
+            && inbox
+                .bodies(&gitea_bad)
+                .iter()
+                .any(|(_, s)| s["state"] == "failure")
+    })
+    .await;
+    let (_, message) = inbox.bodies("discord/slack").pop().unwrap();
+    assert_eq!(message["attachments"][0]["color"], "danger");
+    assert!(
+        inbox
+            .bodies("alertmanager")
+            .iter()
+            .any(|(_, a)| a[0]["labels"]["severity"] == "error")
+    );
+    assert_eq!(inbox.bodies(&gitlab).len(), 1, "GitLab status posted again");
+    assert_eq!(inbox.bodies(&gitea).len(), 1, "Gitea status posted again");
 }

@@ -10,7 +10,7 @@
 //! rate limit), and retries a failed post with backoff ([`send`]). A full queue drops the
 //! newest event and logs it.
 
-mod github;
+mod commit_status;
 mod matching;
 mod send;
 

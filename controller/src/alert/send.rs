@@ -1,12 +1,15 @@
 //! Sending one event to one Provider, in the shape its type expects: Flux's event JSON
 //! for `generic` (and signed for `generic-hmac`), a message with one attachment for
-//! `slack`, a commit status for `github` ([`github`]). A post that fails to connect or gets
-//! a 429 or 5xx is tried again after 1, 2 and 4 s; then it is logged and given up.
+//! `slack` (and for `discord`, at its webhook's Slack-compatible `/slack` endpoint), one
+//! firing alert for `alertmanager`, a commit status for `github`, `gitlab` and `gitea`
+//! ([`commit_status`]). A post that fails to connect or gets a 429 or 5xx is tried again
+//! after 1, 2 and 4 s; then it is logged and given up.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
+use base64::Engine as _;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::ResourceExt;
 use kube::api::Api;
@@ -14,7 +17,8 @@ use lockstep_api::flux::{Alert, Provider, ProviderType};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{Notice, github};
+use super::Notice;
+use super::commit_status::{Forge, Status};
 
 /// A post's budget when the Provider sets no `timeout` (Flux's).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -37,12 +41,12 @@ pub fn client() -> reqwest::Client {
 pub struct Post {
     pub(super) involved_object: ObjectReference,
     pub(super) severity: &'static str,
-    timestamp: String,
-    message: String,
+    pub(super) timestamp: String,
+    pub(super) message: String,
     pub(super) reason: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(super) metadata: BTreeMap<String, String>,
-    reporting_controller: &'static str,
+    pub(super) reporting_controller: &'static str,
 }
 
 impl Post {
@@ -88,6 +92,8 @@ fn reporting_controller(object: &ObjectReference) -> &'static str {
 struct Credentials {
     address: Option<String>,
     token: Option<Zeroizing<String>>,
+    username: Option<String>,
+    password: Option<Zeroizing<String>>,
     headers: BTreeMap<String, String>,
 }
 
@@ -112,7 +118,7 @@ async fn try_send(
 ) -> Result<(), String> {
     let Some(type_) = provider.provider_type() else {
         return Err(format!(
-            "provider type {:?} is not served by Lockstep yet (generic, generic-hmac, slack and github are)",
+            "provider type {:?} is not served by Lockstep yet (generic, generic-hmac, slack, discord, alertmanager, github, gitlab and gitea are)",
             provider.spec.type_
         ));
     };
@@ -134,21 +140,26 @@ async fn try_send(
         Some(t) => lockstep_api::parse_duration(t).map_err(|e| format!("spec.timeout: {e}"))?,
         None => DEFAULT_TIMEOUT,
     };
-    if type_ == ProviderType::GitHub {
+    if let Some(forge) = Forge::of(type_) {
         let token = credentials
             .token
             .as_ref()
-            .ok_or("github needs the Secret's token")?;
-        return match github::Status::new(provider, post)? {
+            .ok_or_else(|| format!("{} needs the Secret's token", provider.spec.type_))?;
+        return match Status::new(forge, provider, post)? {
             Some(status) => status.send(http, &address, token, timeout).await,
             None => Ok(()),
         };
     }
-    let body = match type_ {
-        ProviderType::Slack => serde_json::to_vec(&slack(provider, post)),
-        _ => serde_json::to_vec(post),
-    }
-    .map_err(|e| e.to_string())?;
+    let (address, body) = match type_ {
+        ProviderType::Slack => (address, serde_json::to_vec(&slack(provider, post))),
+        ProviderType::Discord => (
+            discord_url(&address),
+            serde_json::to_vec(&discord(provider, post)),
+        ),
+        ProviderType::Alertmanager => (address, serde_json::to_vec(&alertmanager(post))),
+        _ => (address, serde_json::to_vec(post)),
+    };
+    let body = body.map_err(|e| e.to_string())?;
     let mut headers = credentials.headers.clone();
     headers.insert("Content-Type".into(), "application/json".into());
     match type_ {
@@ -165,9 +176,15 @@ async fn try_send(
             headers.insert("gotk-component".into(), post.reporting_controller.into());
             headers.insert("X-Signature".into(), format!("sha256={signature}"));
         }
-        ProviderType::Slack | ProviderType::GitHub => {
+        _ => {
             if let Some(token) = &credentials.token {
                 headers.insert("Authorization".into(), format!("Bearer {}", token.as_str()));
+            } else if let (ProviderType::Alertmanager, Some(user), Some(password)) =
+                (type_, &credentials.username, &credentials.password)
+            {
+                let basic = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", password.as_str()));
+                headers.insert("Authorization".into(), format!("Basic {basic}"));
             }
         }
     }
@@ -238,8 +255,66 @@ async fn credentials(client: &kube::Client, provider: &Provider) -> Result<Crede
     Ok(Credentials {
         address: text("address"),
         token: text("token").map(Zeroizing::new),
+        username: text("username"),
+        password: text("password").map(Zeroizing::new),
         headers,
     })
+}
+
+/// Flux's Discord message: Slack's, without icon or channel, which Discord's
+/// Slack-compatible endpoint takes.
+fn discord(provider: &Provider, post: &Post) -> serde_json::Value {
+    let mut payload = slack(provider, post);
+    if let Some(payload) = payload.as_object_mut() {
+        payload.remove("icon_url");
+        payload.remove("channel");
+    }
+    payload
+}
+
+/// A Discord webhook URL's Slack-compatible endpoint: `<url>/slack`, as Flux posts to it.
+fn discord_url(address: &str) -> String {
+    if address.ends_with("/slack") {
+        address.to_owned()
+    } else {
+        format!("{}/slack", address.trim_end_matches('/'))
+    }
+}
+
+/// Flux's Alertmanager alert: one firing alert whose labels are the event's metadata plus
+/// `alertname` (`Flux<Kind><Reason>`, the reason title-cased as Go's `cases.Title` does:
+/// `Reconciliationsucceeded`), `severity`, `reason`, `kind`, `name`, `namespace` and
+/// `reportingcontroller`, and whose annotations are the `message` and the `summary` (taken
+/// out of the labels); `startsAt` is the event's time.
+fn alertmanager(post: &Post) -> serde_json::Value {
+    let object = &post.involved_object;
+    let kind = object.kind.clone().unwrap_or_default();
+    let mut labels = post.metadata.clone();
+    let mut annotations = BTreeMap::from([("message".to_owned(), post.message.clone())]);
+    if let Some(summary) = labels.remove("summary") {
+        annotations.insert("summary".into(), summary);
+    }
+    let mut reason = post.reason.to_lowercase();
+    if let Some(first) = reason.get(..1).map(str::to_uppercase) {
+        reason.replace_range(..1, &first);
+    }
+    for (key, value) in [
+        ("alertname", format!("Flux{kind}{reason}")),
+        ("severity", post.severity.to_owned()),
+        ("reason", post.reason.clone()),
+        ("kind", kind.clone()),
+        ("name", object.name.clone().unwrap_or_default()),
+        ("namespace", object.namespace.clone().unwrap_or_default()),
+        ("reportingcontroller", post.reporting_controller.to_owned()),
+    ] {
+        labels.insert(key.to_owned(), value);
+    }
+    serde_json::json!([{
+        "status": "firing",
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": post.timestamp,
+    }])
 }
 
 /// Flux's Slack message: the event as one attachment, green for info and red for error,

@@ -126,6 +126,18 @@ pub enum ProviderType {
     /// A commit status on the revision the event is about, through GitHub's API.
     #[serde(rename = "github")]
     GitHub,
+    /// The same through GitLab's API.
+    #[serde(rename = "gitlab")]
+    GitLab,
+    /// The same through Gitea's (and Forgejo's) API.
+    #[serde(rename = "gitea")]
+    Gitea,
+    /// Slack's message shape, posted to a Discord webhook's Slack-compatible endpoint.
+    #[serde(rename = "discord")]
+    Discord,
+    /// A firing alert posted to Alertmanager's `/api/v2/alerts`.
+    #[serde(rename = "alertmanager")]
+    Alertmanager,
 }
 
 impl Provider {

@@ -16,7 +16,7 @@ use lockstep_testenv::{ControlPlane, manifests, need};
 use serde_json::{Value, json};
 
 use crate::support::{create_lockstep, eventually};
-use crate::sync::{applied, setup_with, sync_spec};
+use crate::sync::{Setup, applied, setup_with, sync_spec};
 
 const TOKEN: &str = "alert-hmac-token-3f9a";
 
@@ -184,14 +184,12 @@ fn cm(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"1\"}}\n")
 }
 
-#[tokio::test]
-async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them() {
-    let plane = need!(ControlPlane::shared().await);
-    let inbox = Inbox::default();
-    let base = inbox.serve().await;
+/// The test Sync setup of `name` with `--alerts=true`, Flux's Alert and Provider CRDs
+/// installed, and a Secret per `(name, stringData)`.
+async fn setup_alerts(plane: &ControlPlane, name: &str, secrets: &[(&str, Value)]) -> Setup {
     let s = setup_with(
         plane,
-        "alerts",
+        name,
         &[("deploy/a.yaml", cm("a"))],
         &["--alerts=true"],
         json!({}),
@@ -203,63 +201,66 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
     ] {
         manifests::apply_yaml(&s.client, text).await.unwrap();
     }
-    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
-    let secret = serde_json::from_value(json!({
-        "metadata": {"name": "hook"},
-        "stringData": {"token": TOKEN, "address": format!("{base}/signed"),
-                       "headers": "X-Team: platform\n"},
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let token = serde_json::from_value(json!({
-        "metadata": {"name": "github-token"}, "stringData": {"token": TOKEN},
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &token)
-        .await
-        .unwrap();
-    let params = PatchParams::apply("alerts-test").force();
-    let apply = async |kind: &str, plural: &str, name: &str, spec: Value| {
-        let resource = kube::core::ApiResource {
-            group: "notification.toolkit.fluxcd.io".into(),
-            version: "v1beta3".into(),
-            api_version: "notification.toolkit.fluxcd.io/v1beta3".into(),
-            kind: kind.into(),
-            plural: plural.into(),
-        };
-        let api: Api<kube::api::DynamicObject> =
-            Api::namespaced_with(s.client.clone(), &s.ns, &resource);
-        let object = json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
-                            "kind": kind, "metadata": {"name": name}, "spec": spec});
-        api.patch(name, &params, &Patch::Apply(&object))
-            .await
-            .unwrap();
+    let api: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    for (secret, data) in secrets {
+        let secret =
+            serde_json::from_value(json!({"metadata": {"name": secret}, "stringData": data}))
+                .unwrap();
+        api.create(&PostParams::default(), &secret).await.unwrap();
+    }
+    s
+}
+
+/// Applies a `notification.toolkit.fluxcd.io/v1beta3` `kind` (`Alert`, `Provider`) named
+/// `name` with `spec` in the setup's namespace.
+async fn notification(s: &Setup, kind: &str, name: &str, spec: Value) {
+    let resource = kube::core::ApiResource {
+        group: "notification.toolkit.fluxcd.io".into(),
+        version: "v1beta3".into(),
+        api_version: "notification.toolkit.fluxcd.io/v1beta3".into(),
+        kind: kind.into(),
+        plural: format!("{}s", kind.to_lowercase()),
     };
-    apply(
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(s.client.clone(), &s.ns, &resource);
+    let object = json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+                        "kind": kind, "metadata": {"name": name}, "spec": spec});
+    let params = PatchParams::apply("alerts-test").force();
+    api.patch(name, &params, &Patch::Apply(&object))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them() {
+    let plane = need!(ControlPlane::shared().await);
+    let inbox = Inbox::default();
+    let base = inbox.serve().await;
+    let hook = json!({"token": TOKEN, "address": format!("{base}/signed"),
+                      "headers": "X-Team: platform\n"});
+    let secrets = [("hook", hook), ("github-token", json!({"token": TOKEN}))];
+    let s = setup_alerts(plane, "alerts", &secrets).await;
+    notification(
+        &s,
         "Provider",
-        "providers",
         "signed",
         json!({"type": "generic-hmac", "secretRef": {"name": "hook"}}),
     )
     .await;
-    apply(
+    notification(
+        &s,
         "Provider",
-        "providers",
         "chat",
         json!({"type": "slack", "channel": "#ops", "address": format!("{base}/slack")}),
     )
     .await;
-    apply("Provider", "providers", "commits", json!({"type": "github", "address": format!("{base}/org/app"), "secretRef": {"name": "github-token"}})).await;
+    notification(&s, "Provider", "commits", json!({"type": "github", "address": format!("{base}/org/app"), "secretRef": {"name": "github-token"}})).await;
     let every_sync = json!([{"kind": "Sync", "name": "*"}]);
-    apply("Alert", "alerts", "all", json!({"providerRef": {"name": "signed"}, "eventSources": every_sync, "eventMetadata": {"cluster": "test"}})).await;
-    apply("Alert", "alerts", "errors", json!({"providerRef": {"name": "chat"}, "eventSources": every_sync, "eventSeverity": "error"})).await;
-    apply(
+    notification(&s, "Alert", "all", json!({"providerRef": {"name": "signed"}, "eventSources": every_sync, "eventMetadata": {"cluster": "test"}})).await;
+    notification(&s, "Alert", "errors", json!({"providerRef": {"name": "chat"}, "eventSources": every_sync, "eventSeverity": "error"})).await;
+    notification(
+        &s,
         "Alert",
-        "alerts",
         "status",
         json!({"providerRef": {"name": "commits"}, "eventSources": every_sync}),
     )
@@ -384,53 +385,14 @@ async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
     let plane = need!(ControlPlane::shared().await);
     let inbox = Inbox::default();
     let base = inbox.serve().await;
-    let s = setup_with(
-        plane,
-        "alerts-more",
-        &[("deploy/a.yaml", cm("a"))],
-        &["--alerts=true"],
-        json!({}),
-    )
-    .await;
-    for text in [
-        include_str!("../../deploy/crds/notification.toolkit.fluxcd.io_alerts.yaml"),
-        include_str!("../../deploy/crds/notification.toolkit.fluxcd.io_providers.yaml"),
-    ] {
-        manifests::apply_yaml(&s.client, text).await.unwrap();
-    }
-    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
-    for (name, data) in [
+    let secrets = [
         ("forge-token", json!({"token": TOKEN})),
         (
             "am-auth",
             json!({"username": "flux", "password": AM_PASSWORD}),
         ),
-    ] {
-        let secret =
-            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data}))
-                .unwrap();
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap();
-    }
-    let params = PatchParams::apply("alerts-test").force();
-    let apply = async |kind: &str, plural: &str, name: &str, spec: Value| {
-        let resource = kube::core::ApiResource {
-            group: "notification.toolkit.fluxcd.io".into(),
-            version: "v1beta3".into(),
-            api_version: "notification.toolkit.fluxcd.io/v1beta3".into(),
-            kind: kind.into(),
-            plural: plural.into(),
-        };
-        let api: Api<kube::api::DynamicObject> =
-            Api::namespaced_with(s.client.clone(), &s.ns, &resource);
-        let object = json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
-                            "kind": kind, "metadata": {"name": name}, "spec": spec});
-        api.patch(name, &params, &Patch::Apply(&object))
-            .await
-            .unwrap();
-    };
+    ];
+    let s = setup_alerts(plane, "alerts-more", &secrets).await;
     let providers = [
         (
             "discord",
@@ -454,10 +416,10 @@ async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
     ];
     let every_sync = json!([{"kind": "Sync", "name": "*"}]);
     for (name, spec) in providers {
-        apply("Provider", "providers", name, spec).await;
+        notification(&s, "Provider", name, spec).await;
         let alert = json!({"providerRef": {"name": name}, "eventSources": every_sync,
                            "summary": "cluster test"});
-        apply("Alert", "alerts", name, alert).await;
+        notification(&s, "Alert", name, alert).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 

@@ -376,11 +376,11 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
     );
 }
 
-/// Discord, Alertmanager, GitLab and Gitea providers receive a Sync's event in the shapes
+/// Discord, Microsoft Teams, Alertmanager, GitLab and Gitea providers receive a Sync's event in the shapes
 /// Flux's notification-controller sends, each with its own credentials, and a commit status
 /// already set is not posted again.
 #[tokio::test]
-async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
+async fn discord_teams_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
     const AM_PASSWORD: &str = "am-basic-pass-88c1";
     let plane = need!(ControlPlane::shared().await);
     let inbox = Inbox::default();
@@ -397,6 +397,10 @@ async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
         (
             "discord",
             json!({"type": "discord", "address": format!("{base}/discord")}),
+        ),
+        (
+            "teams",
+            json!({"type": "msteams", "address": format!("{base}/teams")}),
         ),
         (
             "am",
@@ -438,6 +442,7 @@ async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
     eventually("every provider to receive the apply", async || {
         !inbox.bodies("discord/slack").is_empty()
             && !inbox.bodies("alertmanager").is_empty()
+            && !inbox.bodies("teams").is_empty()
             && !inbox.bodies(&gitlab).is_empty()
             && !inbox.bodies(&gitea).is_empty()
     })
@@ -452,6 +457,28 @@ async fn discord_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
     let attachment = &message["attachments"][0];
     assert_eq!(attachment["author_name"], format!("sync/web.{}", s.ns));
     assert_eq!(attachment["color"], "good");
+
+    let (_, card) = inbox.bodies("teams").remove(0);
+    assert_eq!(card["type"], "message");
+    let content = &card["attachments"][0]["content"];
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(
+        (&content["type"], &content["version"]),
+        (&json!("AdaptiveCard"), &json!("1.4"))
+    );
+    let items = &content["body"][0]["items"];
+    assert_eq!(items[0]["text"], format!("sync/web.{}", s.ns));
+    assert!(
+        items[1].get("color").is_none(),
+        "info is not in the attention color: {card}"
+    );
+    assert_eq!(
+        items[2]["facts"][0],
+        json!({"title": "summary", "value": "cluster test"})
+    );
 
     let (headers, alerts) = inbox.bodies("alertmanager").remove(0);
     let basic = format!("flux:{AM_PASSWORD}");

@@ -1,7 +1,7 @@
 //! Sending one event to one Provider, in the shape its type expects: Flux's event JSON
 //! for `generic` (and signed for `generic-hmac`), a message with one attachment for
-//! `slack` (and for `discord`, at its webhook's Slack-compatible `/slack` endpoint), one
-//! firing alert for `alertmanager`, a commit status for `github`, `gitlab` and `gitea`
+//! `slack` (and for `discord`, at its webhook's Slack-compatible `/slack` endpoint), an
+//! Adaptive Card for `msteams`, one firing alert for `alertmanager`, a commit status for `github`, `gitlab` and `gitea`
 //! ([`commit_status`]). A post that fails to connect or gets a 429 or 5xx is tried again
 //! after 1, 2 and 4 s; then it is logged and given up.
 
@@ -118,7 +118,7 @@ async fn try_send(
 ) -> Result<(), String> {
     let Some(type_) = provider.provider_type() else {
         return Err(format!(
-            "provider type {:?} is not served by Lockstep yet (generic, generic-hmac, slack, discord, alertmanager, github, gitlab and gitea are)",
+            "provider type {:?} is not served by Lockstep yet (generic, generic-hmac, slack, discord, msteams, alertmanager, github, gitlab and gitea are)",
             provider.spec.type_
         ));
     };
@@ -157,6 +157,10 @@ async fn try_send(
             serde_json::to_vec(&discord(provider, post)),
         ),
         ProviderType::Alertmanager => (address, serde_json::to_vec(&alertmanager(post))),
+        ProviderType::MsTeams => {
+            let body = serde_json::to_vec(&teams(&address, post));
+            (address, body)
+        }
         _ => (address, serde_json::to_vec(post)),
     };
     let body = body.map_err(|e| e.to_string())?;
@@ -281,6 +285,69 @@ fn discord_url(address: &str) -> String {
     }
 }
 
+/// Flux's Microsoft Teams message: an Adaptive Card (what Power Automate workflows take) of
+/// the object, the message (in the attention color for an error) and the metadata as facts
+/// (`summary` first, the rest by name); for a legacy `*.webhook.office.com` connector, the
+/// MessageCard it takes instead.
+fn teams(address: &str, post: &Post) -> serde_json::Value {
+    let object = &post.involved_object;
+    let name = format!(
+        "{}/{}.{}",
+        object.kind.as_deref().unwrap_or_default().to_lowercase(),
+        object.name.as_deref().unwrap_or_default(),
+        object.namespace.as_deref().unwrap_or_default()
+    );
+    let error = post.severity == "error";
+    let host = address
+        .split_once("://")
+        .map_or(address, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    if host.ends_with(".webhook.office.com") {
+        let facts: Vec<_> = post
+            .metadata
+            .iter()
+            .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+            .collect();
+        return serde_json::json!({
+            "@type": "MessageCard",
+            "@context": "http://schema.org/extensions",
+            "themeColor": if error { "FF0000" } else { "0076D7" },
+            "summary": name,
+            "sections": [{"activityTitle": post.message, "activitySubtitle": name, "facts": facts}],
+        });
+    }
+    let summary = post.metadata.get_key_value("summary");
+    let rest = post.metadata.iter().filter(|(key, _)| *key != "summary");
+    let facts: Vec<_> = summary
+        .into_iter()
+        .chain(rest)
+        .map(|(title, value)| serde_json::json!({"title": title, "value": value}))
+        .collect();
+    let mut message = serde_json::json!({"type": "TextBlock", "text": post.message, "wrap": true});
+    if error {
+        message["color"] = "attention".into();
+    }
+    serde_json::json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "msteams": {"width": "Full"},
+                "body": [{"type": "Container", "items": [
+                    {"type": "TextBlock", "text": name, "size": "large", "weight": "bolder", "wrap": true},
+                    message,
+                    {"type": "FactSet", "facts": facts},
+                ]}],
+            },
+        }],
+    })
+}
+
 /// Flux's Alertmanager alert: one firing alert whose labels are the event's metadata plus
 /// `alertname` (`Flux<Kind><Reason>`, the reason title-cased as Go's `cases.Title` does:
 /// `Reconciliationsucceeded`), `severity`, `reason`, `kind`, `name`, `namespace` and
@@ -347,4 +414,60 @@ fn slack(provider: &Provider, post: &Post) -> serde_json::Value {
         payload["channel"] = channel.as_str().into();
     }
     payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(severity: &'static str) -> Post {
+        Post {
+            involved_object: ObjectReference {
+                kind: Some("Sync".into()),
+                name: Some("web".into()),
+                namespace: Some("shop".into()),
+                ..ObjectReference::default()
+            },
+            severity,
+            timestamp: "2026-12-05T08:00:00Z".into(),
+            message: "Applied revision".into(),
+            reason: "ReconciliationSucceeded".into(),
+            metadata: BTreeMap::from([
+                ("summary".into(), "prod".into()),
+                ("revision".into(), "main@sha1:abc".into()),
+            ]),
+            reporting_controller: "lockstep-controller",
+        }
+    }
+
+    /// A legacy connector URL gets the MessageCard, red for an error; any other the card.
+    #[test]
+    fn teams_connectors_get_the_message_card() {
+        let card = teams(
+            "https://acme.webhook.office.com/webhookb2/x",
+            &post("error"),
+        );
+        assert_eq!(card["@type"], "MessageCard");
+        assert_eq!(card["themeColor"], "FF0000");
+        assert_eq!(card["summary"], "sync/web.shop");
+        assert_eq!(card["sections"][0]["facts"].as_array().unwrap().len(), 2);
+        let adaptive = teams(
+            "https://prod.westeurope.logic.azure.com/workflows/x",
+            &post("info"),
+        );
+        assert_eq!(adaptive["type"], "message");
+    }
+
+    /// Alertmanager's alertname title-cases the reason as Go's `cases.Title` does.
+    #[test]
+    fn alertmanager_labels_and_annotations() {
+        let alert = &alertmanager(&post("info"))[0];
+        assert_eq!(
+            alert["labels"]["alertname"],
+            "FluxSyncReconciliationsucceeded"
+        );
+        assert_eq!(alert["annotations"]["summary"], "prod");
+        assert!(alert["labels"].get("summary").is_none());
+        assert_eq!(alert["labels"]["revision"], "main@sha1:abc");
+    }
 }

@@ -138,6 +138,10 @@ pub enum ProviderType {
     /// A firing alert posted to Alertmanager's `/api/v2/alerts`.
     #[serde(rename = "alertmanager")]
     Alertmanager,
+    /// A Microsoft Teams Adaptive Card (Power Automate workflow), or the legacy
+    /// MessageCard for a `*.webhook.office.com` connector URL.
+    #[serde(rename = "msteams")]
+    MsTeams,
 }
 
 impl Provider {

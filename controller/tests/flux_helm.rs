@@ -291,6 +291,34 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
     })
     .await;
     let uid = configmaps.get("web-config").await.unwrap().metadata.uid;
+    // The repository's own status, as Flux's source-controller writes it.
+    eventually("the HelmRepositories' status", async || {
+        let ready = |name: &str| {
+            let repositories = &repositories;
+            let name = name.to_owned();
+            async move {
+                let repo = repositories.get(&name).await.unwrap();
+                let status = repo.status.unwrap_or_default();
+                let ready = status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready")
+                    .cloned();
+                (ready, status.artifact)
+            }
+        };
+        let (charts, artifact) = ready("charts").await;
+        let (locked, _) = ready("locked").await;
+        charts.is_some_and(|c| c.status == ConditionStatus::True && c.reason == "Succeeded")
+            && artifact.is_some_and(|a| a.revision.starts_with("sha256:"))
+            && locked.is_some_and(|c| {
+                c.status == ConditionStatus::False
+                    && c.reason == "IndexationFailed"
+                    && c.message.contains("401")
+                    && !c.message.contains("n0t-the-password")
+            })
+    })
+    .await;
 
     // A version bump: 2.x is 2.0.0 (the release candidate is not a release), -v1 is
     // pruned, the ConfigMap both versions render is rewritten in place.

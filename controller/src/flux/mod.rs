@@ -19,6 +19,7 @@
 //! a branch or tag.
 
 pub mod convert;
+mod helm_repository;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +39,14 @@ use zeroize::Zeroizing;
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, reconcile, source, status};
 
-/// Runs the GitRepository and Kustomization controllers on `ctx` (whose front is Flux's)
-/// and the HelmRelease controller on `helm` (which reads `ctx`'s artifacts) until SIGTERM
-/// or Ctrl-C.
+/// Runs the GitRepository, HelmRepository and Kustomization controllers on `ctx` (whose
+/// front is Flux's) and the HelmRelease controller on `helm` (which reads `ctx`'s
+/// artifacts) until SIGTERM or Ctrl-C.
 pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
     debug_assert_eq!((ctx.front, helm.front), (Front::Flux, Front::FluxHelm));
-    futures::future::join3(
+    futures::future::join4(
         run_repositories(ctx.clone()),
+        helm_repository::run(ctx.clone()),
         run_syncs(ctx, source_of, reconcile_kustomization),
         run_syncs(helm, chart_source_of, reconcile_helm_release),
     )

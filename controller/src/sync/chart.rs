@@ -155,7 +155,7 @@ pub async fn fetch_into(
 
 /// The repository's URL, credentials and CA; every Secret value read and every secret of
 /// the URL is added to `redactor`.
-async fn read_repository(
+pub(crate) async fn read_repository(
     ctx: &SyncCtx,
     repository: &HelmRepository,
     namespace: &str,

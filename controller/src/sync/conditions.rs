@@ -124,6 +124,8 @@ pub enum SourceReason {
     InvalidCommitSignature,
     /// The spec cannot work as written.
     InvalidSpec,
+    /// A Helm repository's index could not be read (Flux's HelmRepository reason).
+    IndexationFailed,
 }
 
 impl WireReason for SourceReason {
@@ -133,6 +135,7 @@ impl WireReason for SourceReason {
             Self::NewArtifact => "NewArtifact",
             Self::AuthenticationFailed => "AuthenticationFailed",
             Self::GitOperationFailed => "GitOperationFailed",
+            Self::IndexationFailed => "IndexationFailed",
             Self::VerificationError => "VerificationError",
             Self::InvalidVerificationMode => "InvalidVerificationMode",
             Self::InvalidGitObject => "InvalidGitObject",

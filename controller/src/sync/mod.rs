@@ -87,7 +87,8 @@ pub struct SyncCtx {
     settled: Mutex<HashMap<ObjectKey, (Seen, Instant)>>,
     /// When each Sync with Vault/KMS references must resolve them again.
     refresh: Mutex<HashMap<ObjectKey, Instant>>,
-    /// When each repository chart was last fetched, and for what request.
+    /// When each repository chart (or HelmRepository index) was last fetched, and for
+    /// what request.
     charts: Mutex<HashMap<ObjectKey, (ChartRequest, Instant)>>,
 }
 

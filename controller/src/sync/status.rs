@@ -141,7 +141,12 @@ pub async fn patch_flux_repository(
 ///
 /// # Errors
 /// The API error of the status patch.
-async fn write<K, S>(ctx: &SyncCtx, object: &K, previous: &S, status: &S) -> Result<(), kube::Error>
+pub(crate) async fn write<K, S>(
+    ctx: &SyncCtx,
+    object: &K,
+    previous: &S,
+    status: &S,
+) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone

@@ -143,10 +143,10 @@ pub struct Artifact {
     pub last_update_time: String,
 }
 
-/// A Helm chart repository (Flux's `HelmRepository`): where a HelmRelease's
-/// `chart.spec.sourceRef` finds its chart by name and version. Only HTTP(S) repositories
-/// (`type: default`) are served; `type: oci` and the other fields are refused by name on
-/// the HelmRelease that reads it ([`HelmRepository::unserved`]).
+/// A Helm chart repository (Flux's `HelmRepository`): where a HelmRelease's (or a
+/// Sync's) chart is found by name and version. Only HTTP(S) repositories (`type:
+/// default`) are served; `type: oci` and the other fields are refused by name
+/// ([`HelmRepository::unserved`]).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "source.toolkit.fluxcd.io",
@@ -156,7 +156,9 @@ pub struct Artifact {
     status = "HelmRepositoryStatus",
     shortname = "helmrepo",
     category = "fluxcd",
-    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
@@ -214,8 +216,9 @@ impl HelmRepository {
     }
 }
 
-/// Observed state of a [`HelmRepository`]. Lockstep writes none: the HelmRelease that
-/// reads the repository reports what fetching from it did.
+/// Observed state of a [`HelmRepository`], as Flux's source-controller writes it: `Ready`
+/// once its index was read, and the index's digest as the artifact's revision. Lockstep
+/// serves no index tarball: `artifact.url` and `path` are empty.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
@@ -226,4 +229,10 @@ pub struct HelmRepositoryStatus {
     /// `Ready` and the others Flux writes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The index last read: revision `sha256:<hex>` of `index.yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    /// The last value of the `reconcile.fluxcd.io/requestedAt` annotation acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }

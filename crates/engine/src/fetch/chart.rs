@@ -228,6 +228,46 @@ impl Fetcher {
     }
 }
 
+/// What a repository's index holds, as Flux's HelmRepository reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexSummary {
+    /// The SHA-256 of `index.yaml`, in hex: the repository's revision.
+    pub digest: String,
+    /// How many charts it lists.
+    pub charts: usize,
+}
+
+impl Fetcher {
+    /// Reads `repository`'s `index.yaml` (a HelmRepository's own reconcile), within the
+    /// repository's timeout, else the fetcher's.
+    ///
+    /// # Errors
+    /// [`ChartError`], naming the URL without credentials and the step.
+    pub async fn fetch_index(
+        &self,
+        repository: &ChartRepository,
+    ) -> Result<IndexSummary, ChartError> {
+        let shown = redact_url(&repository.url);
+        let timeout = repository.timeout.unwrap_or(self.timeout);
+        let repository = repository.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            read_index(&repository, timeout).map(|(index, digest, _, _)| IndexSummary {
+                digest,
+                charts: index.entries.len(),
+            })
+        });
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ChartError::Task { url: shown }),
+            Err(_) => Err(ChartError::Timeout {
+                url: shown,
+                chart: "index.yaml".into(),
+                after: timeout,
+            }),
+        }
+    }
+}
+
 fn fetch_chart_blocking(
     root: &Path,
     keep: usize,
@@ -237,22 +277,7 @@ fn fetch_chart_blocking(
     timeout: Duration,
 ) -> Result<FetchedChart, ChartError> {
     let shown = redact_url(&repository.url);
-    let base = base_url(&repository.url).ok_or_else(|| ChartError::Url { url: shown.clone() })?;
-    let client = client(repository, timeout)?;
-    let index_url = base
-        .join("index.yaml")
-        .map_err(|_| ChartError::Url { url: shown.clone() })?;
-    let body = get(&client, &index_url, repository, &base, MAX_INDEX_BYTES)?;
-    let index_err = |reason: String| ChartError::Index {
-        url: redact_url(index_url.as_str()),
-        reason,
-    };
-    let text = std::str::from_utf8(&body).map_err(|_| index_err("not UTF-8".into()))?;
-    let index: Index = serde_saphyr::from_str_with_options(text, lockstep_limits::yaml_options())
-        .map_err(|e| index_err(first_line(&e.to_string())))?;
-    if index.api_version.is_none() {
-        return Err(index_err("no apiVersion".into()));
-    }
+    let (index, _, client, base) = read_index(repository, timeout)?;
     let entries = index
         .entries
         .get(chart)
@@ -328,6 +353,32 @@ fn fetch_chart_blocking(
     }
     artifact::evict(&charts, keep, &target);
     Ok(fetched(target, &entry.version, &actual, true))
+}
+
+/// Reads the repository's `index.yaml`: the parsed index, the SHA-256 of its bytes, and
+/// the client and base URL that read it.
+fn read_index(
+    repository: &ChartRepository,
+    timeout: Duration,
+) -> Result<(Index, String, Client, Url), ChartError> {
+    let shown = redact_url(&repository.url);
+    let base = base_url(&repository.url).ok_or_else(|| ChartError::Url { url: shown.clone() })?;
+    let client = client(repository, timeout)?;
+    let index_url = base
+        .join("index.yaml")
+        .map_err(|_| ChartError::Url { url: shown.clone() })?;
+    let body = get(&client, &index_url, repository, &base, MAX_INDEX_BYTES)?;
+    let index_err = |reason: String| ChartError::Index {
+        url: redact_url(index_url.as_str()),
+        reason,
+    };
+    let text = std::str::from_utf8(&body).map_err(|_| index_err("not UTF-8".into()))?;
+    let index: Index = serde_saphyr::from_str_with_options(text, lockstep_limits::yaml_options())
+        .map_err(|e| index_err(first_line(&e.to_string())))?;
+    if index.api_version.is_none() {
+        return Err(index_err("no apiVersion".into()));
+    }
+    Ok((index, hex(&Sha256::digest(&body)), client, base))
 }
 
 fn fetched(path: PathBuf, version: &str, digest: &str, transferred: bool) -> FetchedChart {

@@ -52,6 +52,13 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
          such object",
     ),
     (
+        "source.toolkit.fluxcd.io",
+        "helmrepositories",
+        "get",
+        "a Sync whose sourceRef is a HelmRepository reads it before fetching its chart \
+         (controller/src/sync/chart.rs); this scene's Sync takes a GitSource",
+    ),
+    (
         "argoproj.io",
         "applications",
         "list",

@@ -10,6 +10,7 @@ mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -28,20 +29,27 @@ pub struct Ctx {
     shared: Arc<crate::context::Ctx>,
     /// Publishes events as `external-secrets`, the component name ESO uses.
     recorder: Recorder,
-    /// The status last written to each ExternalSecret (by uid), kept until the watch
-    /// delivers it: the target Secret's own event wakes an ExternalSecret before its new
+    /// The status last written to each ExternalSecret (by uid), and when, kept for
+    /// [`WRITTEN_FOR`]: the target Secret's own event wakes an ExternalSecret before its new
     /// status is in the cache, and without this it would read its provider again.
-    written: Mutex<HashMap<ObjectKey, (String, ExternalSecretStatus)>>,
+    written: Mutex<HashMap<ObjectKey, (String, ExternalSecretStatus, Instant)>>,
 }
+
+/// How long a written status stands in for the cache's: far longer than the watch takes
+/// to deliver it, short enough that deleted ExternalSecrets leave nothing behind for long.
+const WRITTEN_FOR: Duration = Duration::from_secs(60);
 
 impl Ctx {
     /// `es` with the status this controller last wrote to it, when the cached object is
     /// older (same uid, an older or no `refreshTime`).
     fn freshest(&self, es: Arc<ExternalSecret>) -> Arc<ExternalSecret> {
         let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((uid, status)) = written.get(&ObjectKey::of(&*es)) else {
+        let Some((uid, status, at)) = written.get(&ObjectKey::of(&*es)) else {
             return es;
         };
+        if at.elapsed() > WRITTEN_FOR {
+            return es;
+        }
         let refreshed = |s: Option<&ExternalSecretStatus>| {
             s.and_then(|s| s.refresh_time.as_deref()?.parse::<jiff::Timestamp>().ok())
         };
@@ -61,7 +69,8 @@ impl Ctx {
             return;
         };
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        written.insert(ObjectKey::of(es), (uid, status.clone()));
+        written.retain(|_, (_, _, at)| at.elapsed() <= WRITTEN_FOR);
+        written.insert(ObjectKey::of(es), (uid, status.clone(), Instant::now()));
     }
 }
 

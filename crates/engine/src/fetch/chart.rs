@@ -9,7 +9,8 @@
 //! Credentials go only to the repository's own scheme, host and port unless
 //! `pass_credentials` is set (Flux's `passCredentials`), so a chart hosted elsewhere never
 //! sees them. Archives are unpacked with Helm's limits (100 MiB in all, 5 MiB a file);
-//! only regular files are written, and only below the chart's folder.
+//! only regular files are written, and only below the chart's folder. The least recently
+//! used unpacked charts beyond the fetcher's `keep`, and at least 256, are removed.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -29,6 +30,10 @@ use super::{Artifact, Credentials, Fetcher, artifact, redact_url};
 const MAX_INDEX_BYTES: usize = 50 << 20;
 /// The largest chart archive downloaded (Flux's default).
 const MAX_CHART_BYTES: usize = 10 << 20;
+/// The fewest unpacked charts the cache keeps, whatever the fetcher's `keep` (which counts
+/// Git revisions): charts are small, and every release in use needs its own at hand —
+/// evicting one that a render is reading would fail that render.
+const MIN_CHARTS_KEPT: usize = 256;
 /// The most a chart may unpack to, and the most one of its files may (Helm's limits).
 const MAX_UNPACKED_BYTES: u64 = 100 << 20;
 const MAX_FILE_BYTES: u64 = 5 << 20;
@@ -351,7 +356,7 @@ fn fetch_chart_blocking(
             });
         }
     }
-    artifact::evict(&charts, keep, &target);
+    artifact::evict(&charts, keep.max(MIN_CHARTS_KEPT), &target);
     Ok(fetched(target, &entry.version, &actual, true))
 }
 

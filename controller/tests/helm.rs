@@ -236,7 +236,8 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
 
 /// A Sync whose `sourceRef` is a `HelmRepository` (basic auth) and whose `helm.chart` and
 /// `helm.version` name a chart in it: the highest version inside the constraint installed
-/// with the chart's own SOPS-encrypted values file decrypted in memory, a version bump
+/// with the chart's own SOPS-encrypted values file decrypted in memory and a `valuesFrom`
+/// ConfigMap (an optional missing Secret skipped), a version bump
 /// upgrading it and pruning what the new version dropped, and a version no release matches
 /// reported by name while the release stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,8 +326,19 @@ async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() 
                "interval": "1s", "retryInterval": "1s", "prune": true,
                "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
                "helm": {"chart": "web", "version": version,
-                        "valuesFiles": ["secrets.enc.yaml"], "values": {"color": "green"}}})
+                        "valuesFiles": ["secrets.enc.yaml"],
+                        "valuesFrom": [{"kind": "ConfigMap", "name": "web-values"},
+                                       {"kind": "Secret", "name": "absent", "optional": true}],
+                        "values": {"team": "shop"}}})
     };
+    let values = serde_json::from_value(json!({
+        "metadata": {"name": "web-values"}, "data": {"values.yaml": "color: purple\n"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&post, &values)
+        .await
+        .unwrap();
     create_lockstep(
         &client,
         &ns,
@@ -348,7 +360,7 @@ async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() 
     let config = configs.get("web-config").await.unwrap().data.unwrap();
     assert_eq!(
         (&config["color"][..], &config["chart"][..]),
-        ("green", "1.4.0")
+        ("purple", "1.4.0")
     );
     assert!(configs.get_opt("web-old").await.unwrap().is_some());
     let db = secrets.get("web-db").await.unwrap();

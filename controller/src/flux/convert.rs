@@ -11,7 +11,7 @@ use lockstep_api::flux::{
 use lockstep_api::{
     CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
     GitSourceStatus, GitVerify, HealthCheck, Helm, InventoryEntry, KubeConfigRef,
-    REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus, VerifyMode,
+    REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind, VerifyMode,
 };
 
 use crate::sync::conditions::{READY, STALLED};
@@ -180,6 +180,23 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
     }
 }
 
+/// A HelmRelease's `valuesFrom` as the helm block's (the kinds were checked by
+/// [`helm_refusal`]: anything but a Secret is a ConfigMap here).
+fn values_from(from: &[lockstep_api::flux::ValuesReference]) -> Vec<ValuesFrom> {
+    from.iter()
+        .map(|from| ValuesFrom {
+            kind: if from.kind == "Secret" {
+                ValuesFromKind::Secret
+            } else {
+                ValuesFromKind::ConfigMap
+            },
+            name: from.name.clone(),
+            values_key: from.values_key.clone(),
+            optional: from.optional,
+        })
+        .collect()
+}
+
 /// The kinds a HelmRelease's chart may come from.
 pub const GIT_REPOSITORY: &str = "GitRepository";
 pub use crate::sync::chart::HELM_REPOSITORY;
@@ -207,7 +224,7 @@ pub fn chart_path(hr: &HelmRelease) -> ChartPath {
 /// GitRepository, or of the chart of the HelmRepository (fetched by the Sync path,
 /// [`crate::sync::chart`]), pruning (Flux uninstalls what a release no longer renders) and
 /// correcting drift at every interval.
-/// `values` here is only the HelmRelease's own; the controller merges `valuesFrom` under it.
+/// Its `valuesFrom` is read by the Sync path ([`crate::sync`]'s values) at each render.
 pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let spec = &hr.spec;
     let name = hr.metadata.name.as_deref().unwrap_or_default();
@@ -263,6 +280,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                     .map(|file| format!("{up}{}", clean(file)))
                     .collect(),
                 values: spec.values.clone(),
+                values_from: values_from(&spec.values_from),
                 include_crds: Some(!skip(&spec.install)),
                 version,
                 ..Helm::default()

@@ -10,9 +10,9 @@
 //! objects labelled `helm.toolkit.fluxcd.io/{name,namespace}`, status to the HelmRelease)
 //! that reads the artifacts the GitRepository controller fetches. A chart of a
 //! `HelmRepository` is the Sync of that chart, fetched by the Sync path
-//! ([`crate::sync::chart`]) and rendered the same way. Its `valuesFrom` ConfigMaps are read
-//! at each reconcile and merged under its `values`; values from Secrets reach the render
-//! as the helm block's `secret_values`, never serialized and learnt by its redactor.
+//! ([`crate::sync::chart`]) and rendered the same way. Its `valuesFrom` (ConfigMaps and
+//! Secrets) is read by the Sync path at each render and merged under its `values`; values
+//! from Secrets reach the render only in memory and are learnt by its redactor.
 //!
 //! A Kustomization Lockstep cannot serve as written (another source kind, spec fields not
 //! implemented yet) is `Stalled` naming them; so is a GitRepository `ref.name` other than
@@ -25,16 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
+use lockstep_api::ObjectKey;
 use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
-use lockstep_api::{ObjectKey, SecretValues, Sync};
-use lockstep_engine::render::helm::merge;
-use serde_json::{Map, Value};
-use zeroize::Zeroizing;
 
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, reconcile, source, status};
@@ -157,91 +153,19 @@ async fn reconcile_kustomization(
     reconcile::reconcile(Arc::new(sync), ctx).await
 }
 
-/// Applies what a HelmRelease asks, as a helm Sync with its `valuesFrom` merged in.
+/// Applies what a HelmRelease asks, as a helm Sync (whose `valuesFrom` the Sync path reads).
 async fn reconcile_helm_release(
     hr: Arc<HelmRelease>,
     ctx: Arc<SyncCtx>,
 ) -> Result<Action, record::Error> {
     let mut sync = convert::helm_sync(&hr);
-    if hr.metadata.deletion_timestamp.is_none() {
-        let refusal = match convert::helm_refusal(&hr) {
-            Some(refusal) => Some(refusal),
-            None => values_from(&hr, &ctx, &mut sync).await.err(),
-        };
-        if let Some(refusal) = refusal {
-            record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
-            return Ok(Action::await_change());
-        }
+    if hr.metadata.deletion_timestamp.is_none()
+        && let Some(refusal) = convert::helm_refusal(&hr)
+    {
+        record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+        return Ok(Action::await_change());
     }
     reconcile::reconcile(Arc::new(sync), ctx).await
-}
-
-/// Merges `hr`'s `valuesFrom` ConfigMap and Secret keys, in order, under the values of
-/// `sync`, as Flux does; a missing object or key is skipped when `optional`. When a Secret
-/// gave values, everything `valuesFrom` gave goes to the helm block's `secret_values`
-/// (learnt by the render's redactor, never serialized), else into its `values`. The error
-/// names the object and key, never a value.
-async fn values_from(hr: &HelmRelease, ctx: &SyncCtx, sync: &mut Sync) -> Result<(), String> {
-    let Some(helm) = sync.spec.helm.as_mut() else {
-        return Ok(());
-    };
-    if hr.spec.values_from.is_empty() {
-        return Ok(());
-    }
-    let namespace = hr.metadata.namespace.as_deref().unwrap_or_default();
-    let client = &ctx.shared.client;
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let mut values = Map::new();
-    let mut from_secret = false;
-    for from in &hr.spec.values_from {
-        let key = from.values_key.as_deref().unwrap_or("values.yaml");
-        let place = format!("{} {namespace}/{} key {key}", from.kind, from.name);
-        let read = |e: kube::Error| format!("reading spec.valuesFrom {place}: {e}");
-        let text: Option<Zeroizing<String>> = if from.kind == "Secret" {
-            from_secret = true;
-            let secret = secrets.get_opt(&from.name).await.map_err(read)?;
-            match secret.as_ref().and_then(|s| s.data.as_ref()?.get(key)) {
-                Some(bytes) => Some(Zeroizing::new(
-                    String::from_utf8(bytes.0.clone())
-                        .map_err(|_| format!("spec.valuesFrom {place} is not UTF-8 text"))?,
-                )),
-                None => None,
-            }
-        } else {
-            let map = configmaps.get_opt(&from.name).await.map_err(read)?;
-            let text = map.as_ref().and_then(|m| m.data.as_ref()?.get(key));
-            text.map(|t| Zeroizing::new(t.clone()))
-        };
-        let Some(text) = text else {
-            if from.optional {
-                continue;
-            }
-            return Err(format!(
-                "spec.valuesFrom {place} not found; create it or set optional: true"
-            ));
-        };
-        match serde_saphyr::from_str::<Option<Value>>(&text) {
-            Ok(Some(Value::Object(over))) => merge(&mut values, over),
-            Ok(None) => {}
-            Ok(Some(_)) | Err(_) => {
-                return Err(format!(
-                    "spec.valuesFrom {place} is not a YAML map of values"
-                ));
-            }
-        }
-    }
-    if from_secret {
-        let json = serde_json::to_vec(&Value::Object(values))
-            .map_err(|_| "the values of spec.valuesFrom do not serialize".to_owned())?;
-        helm.secret_values = SecretValues(Some(Arc::new(Zeroizing::new(json))));
-        return Ok(());
-    }
-    if let Some(own) = helm.values.take() {
-        merge(&mut values, own);
-    }
-    helm.values = Some(values);
-    Ok(())
 }
 
 /// Retries a reconcile that could not write to its resource after 5 seconds.

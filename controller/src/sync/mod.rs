@@ -22,6 +22,7 @@ mod secrets;
 pub(crate) mod source;
 pub(crate) mod status;
 mod target;
+mod values;
 mod variables;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,7 +1,8 @@
 //! The Sync reconciler's loop: a deleted Sync is finalized ([`finalize`]), the spec's
 //! durations are read (parsed once per generation, [`super::intervals`]), a chart of a
 //! Helm repository is fetched when due ([`chart`]), and a wake-up
-//! that changes nothing is skipped until the Sync is due. [`decide`] works out what to
+//! that changes nothing is skipped until the Sync is due; a helm Sync's `valuesFrom` is read
+//! just before it renders ([`values`]). [`decide`] works out what to
 //! do, [`super::record`] writes it down, and the next look is scheduled: a rollout in a
 //! second, a failure at `retryInterval`, a wait at `--requeue-dependency`, a settled Sync
 //! at its interval (sooner when its references must be resolved again).
@@ -15,7 +16,7 @@ use lockstep_api::{ObjectKey, Sync};
 
 use super::intervals::SyncIntervals;
 use super::record::{Error, Health, Verdict, record};
-use super::{Seen, SyncCtx, chart, decide, finalize};
+use super::{Seen, SyncCtx, chart, decide, finalize, values};
 
 /// How soon a Sync whose objects are still rolling out looks again.
 const PROGRESS_POLL: Duration = Duration::from_secs(1);
@@ -88,6 +89,14 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         return Ok(Action::requeue(remaining));
     }
 
+    if let Err(message) = values::read(&mut sync, &ctx).await {
+        let verdict = Verdict::Waiting {
+            reason: super::conditions::Reason::BuildFailed,
+            message,
+        };
+        record(&mut sync, &ctx, verdict).await?;
+        return Ok(Action::requeue(ctx.requeue_dependency));
+    }
     let verdict = tokio::select! {
         verdict = decide::decide(&mut sync, &ctx, timeout) => verdict?,
         () = crate::shutdown::requested() => {

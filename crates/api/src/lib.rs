@@ -35,6 +35,7 @@ pub use key::ObjectKey;
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, HealthCheck, Helm,
     KubeConfigRef, KubeConfigSecretRef, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus,
+    ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

@@ -270,7 +270,13 @@ pub struct Helm {
     /// over the chart's own `values.yaml`. A SOPS-encrypted one is decrypted in memory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_files: Vec<String>,
-    /// Values merged over `valuesFiles` (Helm's `--set` place).
+    /// ConfigMap and Secret keys of the Sync's namespace holding values documents, merged in
+    /// order over `valuesFiles` and under `values` (Flux's `valuesFrom`). Read at each
+    /// reconcile; values from a Secret reach helm only in memory and are scrubbed from
+    /// every message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<ValuesFrom>,
+    /// Values merged over `valuesFiles` and `valuesFrom` (Helm's `--set` place).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub values: Option<serde_json::Map<String, serde_json::Value>>,
@@ -291,6 +297,32 @@ pub struct Helm {
     #[serde(skip)]
     #[schemars(skip)]
     pub secret_values: SecretValues,
+}
+
+/// A ConfigMap or Secret key holding a Helm values document (Flux's `valuesFrom` entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesFrom {
+    /// `ConfigMap` or `Secret`.
+    pub kind: ValuesFromKind,
+    /// Its name, in the Sync's namespace.
+    pub name: String,
+    /// The key holding the values document; default `values.yaml`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_key: Option<String>,
+    /// Skip a missing object or key instead of failing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+/// What a [`ValuesFrom`] names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ValuesFromKind {
+    /// A ConfigMap's `data` key.
+    #[default]
+    ConfigMap,
+    /// A Secret's `data` key.
+    Secret,
 }
 
 /// Helm values that came from Secrets, as the JSON of one map: shared, not copied, when

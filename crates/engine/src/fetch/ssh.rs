@@ -85,7 +85,9 @@ impl Agent {
             .map_err(io("run ssh-agent"))?;
         let mut agent = Self { child, dir };
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !socket.exists() {
+        // The socket file appears at `bind`, before the agent `listen`s: wait until it
+        // takes a connection, or `ssh-add` may find nobody there (and look like a bad key).
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
             let exited = agent.child.try_wait().is_ok_and(|status| status.is_some());
             if exited || Instant::now() > deadline {
                 return Err(SshError::AgentNotReady);
@@ -133,6 +135,8 @@ impl Agent {
         }
         match add.wait() {
             Ok(status) if status.success() => Ok(()),
+            // ssh-add's exit status 2: it could not reach the agent, whatever the key.
+            Ok(status) if status.code() == Some(2) => Err(SshError::AgentNotReady),
             _ => Err(SshError::BadIdentity),
         }
     }

@@ -92,25 +92,7 @@ impl GitHttpServer {
             expected,
         });
         let app = axum::Router::new().fallback(serve).with_state(backend);
-        let (task, ca_pem) = if tls {
-            let dir = logs.join("pki");
-            std::fs::create_dir_all(&dir).map_err(Error::io("creating the pki folder"))?;
-            let pki = crate::pki::write(&dir, &[])?;
-            let acceptor = tls_acceptor(&pki).map_err(|err| Error::Setup {
-                step: "TLS for the git http server".into(),
-                detail: err.to_string(),
-            })?;
-            let listener = TlsListener { listener, acceptor };
-            let task = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
-            (task, Some(pki.ca_pem))
-        } else {
-            let task = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
-            (task, None)
-        };
+        let (task, ca_pem) = serve_app(listener, app, tls.then_some(&logs), "the git http server")?;
         Ok(Self {
             root,
             port,
@@ -154,7 +136,35 @@ impl Drop for GitHttpServer {
     }
 }
 
-pub(crate) fn tls_acceptor(
+/// Serves `app` on `listener` in a task, over TLS with a certificate for `127.0.0.1` from
+/// a new CA written under `logs/pki` when `tls` names the log folder; the CA's PEM with it.
+pub(crate) fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<&LogDir>,
+    server: &str,
+) -> Result<(tokio::task::JoinHandle<()>, Option<String>)> {
+    let Some(logs) = tls else {
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        return Ok((task, None));
+    };
+    let dir = logs.join("pki");
+    std::fs::create_dir_all(&dir).map_err(Error::io("creating the pki folder"))?;
+    let pki = crate::pki::write(&dir, &[])?;
+    let acceptor = tls_acceptor(&pki).map_err(|err| Error::Setup {
+        step: format!("TLS for {server}"),
+        detail: err.to_string(),
+    })?;
+    let listener = TlsListener { listener, acceptor };
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((task, Some(pki.ca_pem)))
+}
+
+fn tls_acceptor(
     pki: &crate::pki::Pki,
 ) -> std::result::Result<tokio_rustls::TlsAcceptor, Box<dyn std::error::Error>> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -171,9 +181,9 @@ pub(crate) fn tls_acceptor(
 
 /// Accepts TCP connections and completes the TLS handshake before axum sees them; a
 /// failed handshake drops that connection only.
-pub(crate) struct TlsListener {
-    pub(crate) listener: tokio::net::TcpListener,
-    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
 }
 
 impl axum::serve::Listener for TlsListener {

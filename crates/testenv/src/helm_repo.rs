@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::git_http::{TlsListener, tls_acceptor};
+use crate::git_http::serve_app;
 use crate::process::free_port;
 use crate::{Error, HttpAuth, LogDir, Result, tool};
 
@@ -73,25 +73,7 @@ impl HelmRepoServer {
             requests: requests.clone(),
         });
         let app = axum::Router::new().fallback(serve).with_state(backend);
-        let (task, ca_pem) = if tls {
-            let dir = logs.join("pki");
-            std::fs::create_dir_all(&dir).map_err(Error::io("creating the pki folder"))?;
-            let pki = crate::pki::write(&dir, &[])?;
-            let acceptor = tls_acceptor(&pki).map_err(|err| Error::Setup {
-                step: "TLS for the helm repository".into(),
-                detail: err.to_string(),
-            })?;
-            let listener = TlsListener { listener, acceptor };
-            let task = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
-            (task, Some(pki.ca_pem))
-        } else {
-            let task = tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
-            (task, None)
-        };
+        let (task, ca_pem) = serve_app(listener, app, tls.then_some(&logs), "the helm repository")?;
         Ok(Self {
             root,
             port,

@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::support::create_lockstep;
-use crate::sync::{applied, ready, setup, status, sync_spec};
+use crate::sync::{applied, failed, ready, setup, status, sync_spec};
 
 const CANARY: &str = "Pq8helm-e2e-canary-6b1d";
 
@@ -190,21 +190,13 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
         .unwrap();
     s.repo.write("chart/values.yaml", "color: green\n").unwrap();
     let broken = s.repo.commit("a broken template").unwrap();
-    let mut message = String::new();
-    crate::support::eventually("the broken template reported", async || {
-        let st = status(&s.client, &s.ns, "web").await;
-        let failed = ready(&st) == Some(("False", "BuildFailed"))
-            && st.last_attempted_revision == Some(format!("main@sha1:{broken}"));
-        if failed {
-            message = st
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
-        }
-        failed
-    })
+    let message = failed(
+        &s,
+        "web",
+        &broken,
+        "BuildFailed",
+        std::time::Duration::from_secs(60),
+    )
     .await;
     assert!(
         message.contains("chart: helm template failed")
@@ -398,4 +390,85 @@ async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() 
     let events = events.list(&ListParams::default()).await.unwrap();
     let text = serde_json::to_string(&events.items).unwrap();
     Canaries::new([CANARY, PASSWORD]).assert_absent("the events", &text);
+}
+
+/// Switching a release between Lockstep and Helm in place: the objects a Sync applied carry
+/// Helm's ownership label and annotations, so after the Sync is deleted with
+/// `deletionPolicy: Orphan` the real `helm install` adopts them (no `--take-ownership`)
+/// and `helm list` shows the release deployed; a Sync created again takes them back. No
+/// object is recreated either way (same UIDs).
+#[tokio::test]
+async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() {
+    let plane = need!(ControlPlane::shared().await);
+    let helm = need!(tool("helm"));
+    let s = setup(plane, "helm-switch", &[("README", "switch\n".to_owned())]).await;
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n\
+             data:\n  color: {{{{ .Values.color | quote }}}}\n"
+        )
+    };
+    s.repo
+        .write(
+            "chart/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+        )
+        .unwrap();
+    s.repo.write("chart/values.yaml", "color: blue\n").unwrap();
+    s.repo.write("chart/templates/a.yaml", cm("a")).unwrap();
+    s.repo.write("chart/templates/b.yaml", cm("b")).unwrap();
+    let commit = s.repo.commit("a chart").unwrap();
+    let sync = || {
+        let spec = sync_spec("chart", json!({"helm": {}, "deletionPolicy": "Orphan"}));
+        json!({"metadata": {"name": "web"}, "spec": spec})
+    };
+    create_lockstep(&s.client, &s.ns, "Sync", sync()).await;
+    applied(&s, "web", &commit).await;
+    let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    let uids = async || {
+        let mut uids = Vec::new();
+        for name in ["web-a", "web-b"] {
+            uids.push(configs.get(name).await.unwrap().metadata.uid.unwrap());
+        }
+        uids
+    };
+    let before = uids().await;
+    let a = configs.get("web-a").await.unwrap().metadata;
+    assert_eq!(a.labels.unwrap()["app.kubernetes.io/managed-by"], "Helm");
+    let annotations = a.annotations.unwrap();
+    assert_eq!(annotations["meta.helm.sh/release-name"], "web");
+    assert_eq!(annotations["meta.helm.sh/release-namespace"], s.ns);
+
+    // To Helm: the Sync goes, its objects stay; `helm install` adopts them.
+    let syncs: Api<lockstep_api::Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    syncs.delete("web", &Default::default()).await.unwrap();
+    crate::support::eventually("the Sync to be gone", async || {
+        syncs.get_opt("web").await.unwrap().is_none()
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let run_helm = |args: &[&str]| {
+        let out = std::process::Command::new(&helm)
+            .args(args)
+            .args(["--namespace", &s.ns])
+            .env("KUBECONFIG", plane.kubeconfig_path())
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "helm {args:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let chart = s.repo.work_tree().join("chart");
+    run_helm(&["install", "web", chart.to_str().unwrap()]);
+    let list: serde_json::Value = serde_json::from_str(&run_helm(&["list", "-o", "json"])).unwrap();
+    assert_eq!(list[0]["name"], "web", "{list}");
+    assert_eq!(list[0]["status"], "deployed", "{list}");
+    assert_eq!(uids().await, before, "helm adopted them in place");
+
+    // And back: a new Sync takes Helm's objects over as they are.
+    create_lockstep(&s.client, &s.ns, "Sync", sync()).await;
+    let back = applied(&s, "web", &commit).await;
+    assert_eq!(back.inventory.len(), 2);
+    assert_eq!(uids().await, before, "taken back in place");
 }

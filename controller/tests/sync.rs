@@ -109,6 +109,31 @@ pub(crate) async fn applied(s: &Setup, name: &str, commit: &str) -> SyncStatus {
     last
 }
 
+/// Waits up to `within` until Sync `name` has attempted `commit` and says `Ready=False`
+/// with `reason`; the Ready message.
+pub(crate) async fn failed(
+    s: &Setup,
+    name: &str,
+    commit: &str,
+    reason: &str,
+    within: std::time::Duration,
+) -> String {
+    let want = format!("main@sha1:{commit}");
+    let mut message = String::new();
+    let what = format!("Sync {name} to fail {want} with {reason}");
+    crate::support::eventually_within(&what, within, async || {
+        let st = status(&s.client, &s.ns, name).await;
+        let failed = ready(&st) == Some(("False", reason))
+            && st.last_attempted_revision.as_deref() == Some(want.as_str());
+        if let Some(ready) = st.conditions.iter().find(|c| c.type_ == "Ready") {
+            message = ready.message.clone();
+        }
+        failed
+    })
+    .await;
+    message
+}
+
 async fn value(s: &Setup, name: &str) -> Option<String> {
     let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
     api.get_opt(name)

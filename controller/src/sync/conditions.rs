@@ -45,6 +45,9 @@ pub enum Reason {
     Progressing,
     /// A checked object failed, or was not healthy in time.
     HealthCheckFailed,
+    /// A chart's Helm hook failed or did not finish in time (before the apply: nothing
+    /// of the revision was applied).
+    HookFailed,
     /// Every checked object is healthy (the `Healthy` condition).
     Succeeded,
     /// Manual mode: a plan waits for approval.
@@ -80,6 +83,7 @@ impl WireReason for Reason {
             Self::Finalized => "Finalized",
             Self::Progressing => "Progressing",
             Self::HealthCheckFailed => "HealthCheckFailed",
+            Self::HookFailed => "HookFailed",
             Self::Succeeded => "Succeeded",
             Self::ApprovalRequired => "ApprovalRequired",
             Self::InvalidSpec => "InvalidSpec",

@@ -33,6 +33,7 @@ use lockstep_api::{
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
 use lockstep_engine::fetch::Artifact;
+use lockstep_engine::hooks::{self, Event, Hook, HookOptions};
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
@@ -42,7 +43,7 @@ use lockstep_engine::secrets::Prepared;
 use super::conditions::{self, READY, Reason, WireReason};
 use super::drift::{Drift, Report};
 use super::front::Front;
-use super::health::check_health;
+use super::health::{check_health, wait_healthy};
 use super::reconcile::source_of;
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
@@ -107,6 +108,29 @@ pub(super) async fn decide(
         }
         return Ok(Verdict::Planned(plan));
     }
+    // A chart's hooks run with a release that changes, as `helm upgrade` runs them: a new
+    // revision or spec, a retry, or objects to write; never on a pass that writes nothing.
+    // Argo CD cannot tell an install from an upgrade and runs both hooks at every sync.
+    let install = (ctx.front != Front::ArgoCd).then_some(status.inventory.is_empty());
+    let hooks_due = !prepared.hooks.is_empty()
+        && (checked.writes()
+            || !current_attempt(sync, &status, &revision)
+            || !conditions::is_true(&status.conditions, READY));
+    let hook_options = HookOptions {
+        owner: &options.owner,
+        apply: &options.apply,
+        timeout,
+    };
+    if hooks_due {
+        let before = Event::before(install);
+        if let Err(err) = hooks::run(&client, &prepared.hooks, before, hook_options).await {
+            let message = format!(
+                "{}; nothing of revision {revision} was applied",
+                prepared.redactor.scrub(&err.to_string())
+            );
+            return Ok(Verdict::failed(Reason::HookFailed, message, &revision));
+        }
+    }
     // Healing a revision applied already reverts whatever it writes; after a new revision
     // (or spec, or request) the cluster simply matches it.
     let drift = match pass {
@@ -126,6 +150,19 @@ pub(super) async fn decide(
     Ok(match outcome {
         Ok(outcome) => {
             ctx.refresh_after(&ObjectKey::of(sync), prepared.refresh);
+            let after = Event::after(install);
+            if hooks_due && prepared.hooks.iter().any(|h| h.runs_at_any(after)) {
+                let hooks = &prepared.hooks;
+                let ran = after_healthy(sync, &client, &outcome, hooks, hook_options, after).await;
+                if let Err(message) = ran {
+                    return Ok(Verdict::Failed {
+                        reason: Reason::HookFailed,
+                        message: prepared.redactor.scrub(&message),
+                        revision,
+                        inventory: Some(outcome.inventory),
+                    });
+                }
+            }
             let drift = Report::Reverted(drift);
             after_apply(sync, ctx, &client, outcome, revision, timeout, drift).await
         }
@@ -304,6 +341,13 @@ async fn render_and_decrypt(
             // defaults when they cannot be read.
             chart.kube_version = client.apiserver_version().await.ok().map(|v| v.git_version);
             chart.api_versions = api_versions(client).await;
+            // An upgrade once the release applied anything, as the hooks that run are.
+            // Argo CD renders every sync as an install.
+            chart.is_upgrade = ctx.front != Front::ArgoCd
+                && sync
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| !s.inventory.is_empty());
             let chart_keys = keys.keys.clone();
             let rendered = tokio::task::spawn_blocking(move || {
                 render_chart(&root, &chart, &chart_keys, &options)
@@ -505,6 +549,25 @@ async fn after_apply(
     let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;
     let summary = outcome.summary();
     applied(revision, summary, wrote, outcome.inventory, health, drift)
+}
+
+/// The chart's post-install or post-upgrade hooks, once what the Sync checks is healthy.
+async fn after_healthy(
+    sync: &Sync,
+    client: &kube::Client,
+    outcome: &run::Outcome,
+    hooks: &[Hook],
+    options: HookOptions<'_>,
+    events: &[Event],
+) -> Result<(), String> {
+    let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+    wait_healthy(sync, client, &outcome.inventory, options.timeout)
+        .await
+        .map_err(|err| format!("applied, but {} hooks not run: {err}", names.join("/")))?;
+    hooks::run(client, hooks, events, options)
+        .await
+        .map(drop)
+        .map_err(|err| format!("applied, but {err}"))
 }
 
 /// A revision refused by the checks before the first write.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use lockstep_api::{InventoryEntry, Sync};
+use lockstep_engine::health::WaitError;
 
 use super::SyncCtx;
 use super::record::Health;
@@ -45,6 +46,20 @@ pub(super) async fn check_health(
         }
         Err(err) => Health::Failed(err.to_string()),
     }
+}
+
+/// Waits, polling every second for at most `timeout`, until the objects `wait` or
+/// `healthChecks` name are current: a chart's post-install and post-upgrade hooks run
+/// after that, as Argo CD runs PostSync hooks. Nothing to check is at once healthy, as
+/// `helm install` without `--wait` runs them.
+pub(super) async fn wait_healthy(
+    sync: &Sync,
+    client: &kube::Client,
+    inventory: &[InventoryEntry],
+    timeout: Duration,
+) -> Result<(), WaitError> {
+    let objects = checked_objects(sync, inventory);
+    lockstep_engine::health::wait(client, &objects, timeout, Duration::from_secs(1)).await
 }
 
 /// Everything applied with `wait`, else the `healthChecks` entries.

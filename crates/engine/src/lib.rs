@@ -12,7 +12,8 @@
 //!    [`apply::ChangeSet`].
 //! 4. [`inventory`] and [`prune`]: the applied set, and deleting what left it;
 //!    [`ownership`]: whose an object is, so no apply takes or prunes another's.
-//! 5. [`health`]: kstatus rules for whether applied objects are ready, and a wait on them.
+//! 5. [`health`]: kstatus rules for whether applied objects are ready, and a wait on them;
+//!    [`hooks`]: a chart's Helm hooks, run before and after the apply.
 //!
 //! [`run`] strings apply and prune together for one reconcile, as the controller and
 //! `lockstep apply` both need it.
@@ -29,6 +30,7 @@ pub mod apply;
 pub mod decrypt;
 pub mod fetch;
 pub mod health;
+pub mod hooks;
 pub mod inventory;
 pub mod keys;
 pub mod ownership;

@@ -31,7 +31,8 @@ use crate::render::Owner;
 pub enum SkipReason {
     /// The live object no longer carries our ownership labels.
     NotOwned,
-    /// The live object says `lockstep.dev/prune: disabled`.
+    /// The live object says `lockstep.dev/prune: disabled` (its owner's word for it), or
+    /// `helm.sh/resource-policy: keep`, which Helm, Flux and Argo CD all honour.
     Disabled,
     /// The object is protected (the controller's namespace, a sealing key).
     Protected,
@@ -199,5 +200,10 @@ fn skip_reason(
         .filter_map(|m| m.get(owner.mark.prune_annotation))
         .flat_map(|v| v.split(','))
         .any(|v| v.trim().eq_ignore_ascii_case(owner.mark.prune_disabled));
-    disabled.then_some(SkipReason::Disabled)
+    let kept = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("helm.sh/resource-policy"))
+        .is_some_and(|v| v.trim() == "keep");
+    (disabled || kept).then_some(SkipReason::Disabled)
 }

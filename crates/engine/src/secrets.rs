@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::decrypt::{DecryptError, decrypt};
+use crate::hooks::Hook;
 use crate::keys::Keys;
 use crate::redact::{self, Held, Redactor};
 use crate::refs::{RefError, Resolver, refresh_interval};
@@ -22,6 +23,9 @@ pub struct Prepared {
     pub redactor: Redactor,
     /// How soon references must be resolved again, when there are any.
     pub refresh: Option<Duration>,
+    /// A chart's Helm hooks, to run around the apply ([`crate::hooks`]). References in
+    /// them are not resolved.
+    pub hooks: Vec<Hook>,
     /// The values held for log scrubbing while the caller uses them (until this
     /// `Prepared` is dropped: kube-client logs a refused apply's `Status`, values and all).
     _held: Held,
@@ -33,6 +37,7 @@ impl std::fmt::Debug for Prepared {
             .field("manifests", &self.manifests.len())
             .field("redactor", &self.redactor)
             .field("refresh", &self.refresh)
+            .field("hooks", &self.hooks.len())
             .finish_non_exhaustive()
     }
 }
@@ -71,7 +76,8 @@ pub async fn prepare(
             .resolve(&mut manifests, &mut redactor)
             .await?;
     }
-    for manifest in &manifests {
+    let hooks = decrypted.hooks;
+    for manifest in manifests.iter().chain(hooks.iter().map(|h| &h.manifest)) {
         redactor.add_secret(&manifest.object);
     }
     let _held = redact::hold(&redactor);
@@ -79,6 +85,7 @@ pub async fn prepare(
         manifests,
         redactor,
         refresh,
+        hooks,
         _held,
     })
 }

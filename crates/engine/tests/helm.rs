@@ -3,7 +3,8 @@
 //! dependency, a CRD in `crds/`, `tpl`, `required`, `lookup` and `.Capabilities` (the
 //! Kubernetes version and API versions); a
 //! SOPS-encrypted values file decrypted in memory with the real `sops`; and the failures
-//! (a broken template, an unvendored dependency, a hook, a wrong key), each named.
+//! (a broken template, an unvendored dependency, a wrong key), each named; a hook is
+//! handed over apart from the objects to apply.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,12 +56,21 @@ impl Source {
              greeting: {{ tpl .Values.greeting . | quote }}\n  \
              owner: {{ required \"owner is required\" .Values.owner | quote }}\n  \
              kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  \
+             upgrade: {{ .Release.IsUpgrade | quote }}\n  \
              lookup: {{ lookup \"v1\" \"Namespace\" \"\" \"kube-system\" | toJson | quote }}\n---\n\
              apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-w\n\
              spec:\n  size: {{ .Values.replicaCount }}\n\
              {{- if .Capabilities.APIVersions.Has \"monitoring.example.test/v1\" }}\n---\n\
              apiVersion: monitoring.example.test/v1\nkind: Monitor\nmetadata:\n  name: {{ .Release.Name }}\n\
              {{- end }}\n",
+        );
+        source.write(
+            "deploy/app/templates/migrate.yaml",
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  \
+             annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    \
+             helm.sh/hook-weight: \"-1\"\nspec:\n  template:\n    spec:\n      \
+             restartPolicy: Never\n      containers:\n      - name: migrate\n        \
+             image: {{ .Values.image.repository }}\n",
         );
         source.write(
             "deploy/app/values-prod.yaml",
@@ -105,8 +115,19 @@ impl Source {
     }
 
     fn render(&self, chart: &Chart, keys: &Keys) -> Result<Vec<Value>, RenderError> {
+        Ok(self.render_with_hooks(chart, keys)?.0)
+    }
+
+    /// The objects to apply, and the hooks.
+    fn render_with_hooks(
+        &self,
+        chart: &Chart,
+        keys: &Keys,
+    ) -> Result<(Vec<Value>, Vec<Value>), RenderError> {
         let rendered = render_chart(self.root(), chart, keys, &RenderOptions::default())?;
-        Ok(rendered.manifests.into_iter().map(|m| m.object).collect())
+        let objects = rendered.manifests.into_iter().map(|m| m.object).collect();
+        let hooks = rendered.hooks.into_iter().map(|h| h.manifest.object);
+        Ok((objects, hooks.collect()))
     }
 }
 
@@ -121,6 +142,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         skip_tests: false,
         kube_version: Some(KUBE_VERSION.into()),
         api_versions: vec!["monitoring.example.test/v1".into()],
+        is_upgrade: false,
         secret_values: SecretValues::default(),
     }
 }
@@ -149,9 +171,14 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
     let source = Source::with_chart(helm);
     let inline =
         json!({"owner": "team-a", "service": {"port": 8080}, "dep": {"service": {"port": 81}}});
-    let ours = source
-        .render(&chart(&["values-prod.yaml"], inline.clone()), &no_keys())
+    let (ours, hooks) = source
+        .render_with_hooks(&chart(&["values-prod.yaml"], inline.clone()), &no_keys())
         .unwrap();
+    // The hook is handed over to run around the apply, not applied with the objects.
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["metadata"]["name"], "web-migrate");
+    assert_eq!(hooks[0]["metadata"]["namespace"], "shop");
+    let ours_and_hooks: Vec<Value> = ours.iter().chain(&hooks).cloned().collect();
 
     // Helm's own render, the inline values as one more -f file (outside the source).
     let outside = tempfile::tempdir().unwrap();
@@ -185,13 +212,22 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
         2,
         "helm create's test hooks (app, dep)"
     );
+    // And every object but hooks and CRDs carries Helm's claim, as `helm install` adds it.
     for object in &mut theirs {
-        if object["kind"] != "CustomResourceDefinition" && object["metadata"]["namespace"].is_null()
-        {
+        if object["kind"] == "CustomResourceDefinition" {
+            continue;
+        }
+        if object["metadata"]["namespace"].is_null() {
             object["metadata"]["namespace"] = "shop".into();
         }
+        if object["metadata"]["annotations"]["helm.sh/hook"].is_null() {
+            let metadata = &mut object["metadata"];
+            metadata["labels"]["app.kubernetes.io/managed-by"] = "Helm".into();
+            metadata["annotations"]["meta.helm.sh/release-name"] = "web".into();
+            metadata["annotations"]["meta.helm.sh/release-namespace"] = "shop".into();
+        }
     }
-    assert_eq!(normalised(ours.clone()), normalised(theirs));
+    assert_eq!(normalised(ours_and_hooks), normalised(theirs));
 
     // The features were exercised, not just equal.
     let find = |kind: &str, name: &str| {
@@ -208,6 +244,14 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
     );
     assert_eq!(extra["data"]["kube"], KUBE_VERSION, ".Capabilities");
     assert_eq!(extra["data"]["lookup"], "{}", "lookup answers empty");
+    assert_eq!(extra["data"]["upgrade"], "false");
+    let mut upgrade = chart(&["values-prod.yaml"], inline.clone());
+    upgrade.is_upgrade = true;
+    let upgraded = source.render(&upgrade, &no_keys()).unwrap();
+    let extra = upgraded
+        .iter()
+        .find(|o| o["metadata"]["name"] == "web-extra");
+    assert_eq!(extra.unwrap()["data"]["upgrade"], "true", "--is-upgrade");
     assert_eq!(find("Deployment", "web-app")["spec"]["replicas"], 3);
     assert_eq!(
         find("Deployment", "web-dep")["spec"]["replicas"],
@@ -349,7 +393,7 @@ fn secret_values_merge_before_inline_values_and_are_scrubbed_from_helm_errors() 
 }
 
 #[test]
-fn failures_name_the_template_the_dependency_the_hook_and_the_values_file() {
+fn failures_name_the_template_the_dependency_and_the_values_file() {
     let helm = need!(tool("helm"));
     let source = Source::with_chart(helm);
     let values = || json!({"owner": "team-a", "greeting": "hi"});
@@ -370,19 +414,6 @@ fn failures_name_the_template_the_dependency_the_hook_and_the_values_file() {
     assert!(err.contains("app/templates/broken.yaml:6"), "{err}");
     assert!(err.starts_with("deploy/app: helm template failed"), "{err}");
     std::fs::remove_file(source.path("deploy/app/templates/broken.yaml")).unwrap();
-
-    source.write(
-        "deploy/app/templates/hook.yaml",
-        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    \
-         helm.sh/hook: pre-install,pre-upgrade\nspec:\n  template:\n    spec:\n      \
-         restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n",
-    );
-    let err = message(&chart(&[], values()));
-    assert!(
-        err.contains("Job/migrate") && err.contains("pre-install,pre-upgrade"),
-        "{err}"
-    );
-    std::fs::remove_file(source.path("deploy/app/templates/hook.yaml")).unwrap();
 
     let outside = tempfile::tempdir().unwrap();
     let elsewhere = outside.path().join("outside.yaml");

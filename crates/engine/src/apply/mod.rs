@@ -55,6 +55,7 @@ pub use order::apply_order;
 pub use preflight::{Preflight, Preview, preflight};
 pub use protect::{Guard, Protect, Rule};
 pub use resolve::KindCache;
+pub(crate) use resolve::guess_entry;
 
 /// The field manager of Lockstep's own applies (a `Sync`, `lockstep apply`); a Flux
 /// `Kustomization` served by Lockstep applies as Flux does ([`crate::ownership::Mark`]).

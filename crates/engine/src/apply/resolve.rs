@@ -201,7 +201,7 @@ pub(super) fn guess_id(m: &Manifest) -> String {
 }
 
 /// The inventory entry of a manifest not resolved yet, as its own fields say.
-pub(super) fn guess_entry(m: &Manifest) -> InventoryEntry {
+pub(crate) fn guess_entry(m: &Manifest) -> InventoryEntry {
     InventoryEntry {
         group: m.group().to_owned(),
         version: m

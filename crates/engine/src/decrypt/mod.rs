@@ -101,6 +101,9 @@ pub struct Decrypted {
     pub redactor: Redactor,
     /// The encrypted files that were decrypted, relative to the artifact.
     pub files: Vec<PathBuf>,
+    /// The render's Helm hooks, as rendered (a chart's SOPS values are decrypted before
+    /// it renders, so its hooks hold no SOPS values).
+    pub hooks: Vec<crate::hooks::Hook>,
 }
 
 impl std::fmt::Debug for Decrypted {
@@ -109,6 +112,7 @@ impl std::fmt::Debug for Decrypted {
             .field("manifests", &self.manifests.len())
             .field("files", &self.files)
             .field("redactor", &self.redactor)
+            .field("hooks", &self.hooks.len())
             .finish()
     }
 }
@@ -134,6 +138,7 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
         mut manifests,
         inputs,
         mut redactor,
+        hooks,
     } = rendered;
     let mut files = Vec::new();
     if manifests
@@ -171,6 +176,7 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
         manifests,
         redactor,
         files,
+        hooks,
     })
 }
 

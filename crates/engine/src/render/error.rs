@@ -116,20 +116,6 @@ pub enum RenderError {
         /// The budget.
         after: std::time::Duration,
     },
-    /// A chart template is a Helm hook other than a test: not applied yet.
-    #[error(
-        "{file}: {object} is a Helm {hook:?} hook; Lockstep does not run Helm hooks yet \
-         (test hooks are left out), so remove the hook annotation to apply it as an \
-         ordinary object"
-    )]
-    HelmHook {
-        /// The template it came from.
-        file: PathBuf,
-        /// `kind/name`.
-        object: String,
-        /// The `helm.sh/hook` annotation.
-        hook: String,
-    },
     /// A document is not valid YAML or JSON.
     #[error("{file}: document {document}, line {line}, column {column}: {reason}")]
     Syntax {

@@ -15,10 +15,11 @@
 //! names the template file and line; only that first line is kept, sanitized as
 //! kustomize's is, and scrubbed of every decrypted value.
 //!
-//! Hooks: test hooks (`helm.sh/hook: test`) are left out, as `helm install` leaves them
-//! to `helm test`; any other hook is refused by name, since applying it as an ordinary
-//! object would run it at the wrong time. Objects that name no namespace get the release
-//! namespace, as `helm install` puts them there.
+//! Hooks (`helm.sh/hook`) are handed over in [`Rendered::hooks`], labelled and namespaced
+//! as the other objects, to run around the apply ([`crate::hooks`]); they are never
+//! applied with the objects. Objects that name no namespace get the release namespace, and
+//! every object but hooks and `crds/` carries Helm's ownership label and annotations, as
+//! `helm install` writes them, so Helm and Flux adopt what Lockstep applied.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,14 +31,12 @@ use super::program::{self, RunError};
 use super::sanitize::sanitize;
 use super::{Inputs, Manifest, RenderError, RenderOptions, Rendered, decorate, files, yaml};
 use crate::decrypt::decrypt_whole;
+use crate::hooks;
 use crate::keys::Keys;
 use crate::redact::Redactor;
 
 /// How long one `helm template` may run.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The annotation that makes a template a Helm hook.
-const HOOK: &str = "helm.sh/hook";
 
 /// A chart to render: a Sync's `helm` block with its defaults resolved.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +63,9 @@ pub struct Chart {
     /// `--api-versions` (`group/version`s the cluster serves, added to helm's built-in
     /// list in `.Capabilities.APIVersions`).
     pub api_versions: Vec<String>,
+    /// `--is-upgrade`: `.Release.IsUpgrade` true and `.Release.IsInstall` false, for a
+    /// release its owner has applied before (the hooks that run are then the upgrade's).
+    pub is_upgrade: bool,
 }
 
 impl Chart {
@@ -91,6 +93,7 @@ impl Chart {
             skip_tests: helm.skip_tests,
             kube_version: None,
             api_versions: Vec::new(),
+            is_upgrade: false,
         }
     }
 }
@@ -140,6 +143,9 @@ pub fn render_chart(
     if chart.include_crds {
         command.arg("--include-crds");
     }
+    if chart.is_upgrade {
+        command.arg("--is-upgrade");
+    }
     if chart.skip_tests {
         command.arg("--skip-tests");
     }
@@ -175,7 +181,6 @@ pub fn render_chart(
     for (template, text) in templates(&stdout) {
         yaml::parse_file(Path::new(template), text, false, &mut manifests)?;
     }
-    let mut manifests = without_hooks(manifests)?;
     let cluster_kinds = decorate::cluster_scoped_kinds(&manifests);
     for manifest in &mut manifests {
         if manifest.namespace().is_none()
@@ -186,10 +191,15 @@ pub fn render_chart(
         }
     }
     super::finish(&mut manifests, options)?;
+    let (mut manifests, hooks) = hooks::split(manifests);
+    for manifest in manifests.iter_mut().filter(|m| !is_crd_file(m)) {
+        claim_for_helm(manifest, chart);
+    }
     Ok(Rendered {
         manifests,
         inputs: Inputs::new(root),
         redactor,
+        hooks,
     })
 }
 
@@ -253,6 +263,50 @@ fn merged_values(
     Ok(Zeroizing::new(json))
 }
 
+/// Whether `manifest` came from a chart's `crds/` folder, which Helm installs apart from
+/// the release.
+fn is_crd_file(manifest: &Manifest) -> bool {
+    let mut parts = manifest.file.components().map(|c| c.as_os_str());
+    parts.any(|c| c == "crds")
+        && !manifest
+            .file
+            .components()
+            .any(|c| c.as_os_str() == "templates")
+}
+
+/// Helm's claim on a release's object, as `helm install` writes it: the
+/// `app.kubernetes.io/managed-by: Helm` label and the release's name and namespace in
+/// `meta.helm.sh/*` annotations. `helm install`/`upgrade` and Flux's helm-controller adopt
+/// objects that carry it, so a release Lockstep applied is handed to Helm without
+/// recreating anything, and one Helm installed is taken over without a change.
+fn claim_for_helm(manifest: &mut Manifest, chart: &Chart) {
+    let Some(metadata) = manifest.object["metadata"].as_object_mut() else {
+        return;
+    };
+    let mut set = |field: &str, key: &str, value: &str| {
+        let map = metadata
+            .entry(field)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !map.is_object() {
+            *map = Value::Object(Map::new());
+        }
+        if let Some(map) = map.as_object_mut() {
+            map.insert(key.to_owned(), value.into());
+        }
+    };
+    set("labels", "app.kubernetes.io/managed-by", "Helm");
+    set(
+        "annotations",
+        "meta.helm.sh/release-name",
+        &chart.release_name,
+    );
+    set(
+        "annotations",
+        "meta.helm.sh/release-namespace",
+        &chart.namespace,
+    );
+}
+
 /// Teaches `redactor` every scalar under `value`.
 fn learn(value: &Value, redactor: &mut Redactor) {
     match value {
@@ -292,28 +346,6 @@ fn templates(output: &str) -> Vec<(&str, &str)> {
         rest = &body[end..];
     }
     found
-}
-
-/// `manifests` without test hooks; any other hook is refused.
-fn without_hooks(manifests: Vec<Manifest>) -> Result<Vec<Manifest>, RenderError> {
-    let mut kept = Vec::with_capacity(manifests.len());
-    for manifest in manifests {
-        let Some(hook) = manifest.object["metadata"]["annotations"][HOOK].as_str() else {
-            kept.push(manifest);
-            continue;
-        };
-        let is_test = hook
-            .split(',')
-            .all(|h| matches!(h.trim(), "test" | "test-success" | "test-failure"));
-        if !is_test {
-            return Err(RenderError::HelmHook {
-                file: manifest.file.clone(),
-                object: format!("{}/{}", manifest.kind(), manifest.name()),
-                hook: hook.to_owned(),
-            });
-        }
-    }
-    Ok(kept)
 }
 
 #[cfg(test)]

@@ -127,6 +127,8 @@ pub struct Rendered {
     /// Plaintext the render itself decrypted (a chart's SOPS values files), to scrub from
     /// messages.
     pub redactor: Redactor,
+    /// A chart's Helm hooks, run around the apply instead of applied with the objects.
+    pub hooks: Vec<crate::hooks::Hook>,
 }
 
 /// Renders the manifests under `root.join(path)`, with the [`Inputs`] the secrets stage
@@ -218,6 +220,7 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         manifests,
         inputs,
         redactor: Redactor::new(),
+        hooks: Vec::new(),
     })
 }
 

@@ -16,7 +16,7 @@ mod flux_overlay;
 mod flux_postbuild;
 mod flux_switch;
 mod helm;
-mod helm_hooks;
+mod hooks;
 mod hostile;
 mod incidents;
 mod receiver;

@@ -470,6 +470,7 @@ fn outcome(ready: Option<&Condition>) -> Outcome {
         Reason::ReconciliationFailed,
         Reason::PruneFailed,
         Reason::OwnershipConflict,
+        Reason::HookFailed,
     ];
     if apply.into_iter().any(is) {
         Outcome::Failed(ApplicationConditionType::SyncError)

@@ -33,7 +33,7 @@ use lockstep_api::{
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
 use lockstep_engine::fetch::Artifact;
-use lockstep_engine::hooks::{self, Event, Hook, HookOptions};
+use lockstep_engine::hooks::{self, Dialect, HookOptions};
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
@@ -43,7 +43,8 @@ use lockstep_engine::secrets::Prepared;
 use super::conditions::{self, READY, Reason, WireReason};
 use super::drift::{Drift, Report};
 use super::front::Front;
-use super::health::{check_health, wait_healthy};
+use super::health::check_health;
+use super::hooks::Release;
 use super::reconcile::source_of;
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
@@ -108,28 +109,23 @@ pub(super) async fn decide(
         }
         return Ok(Verdict::Planned(plan));
     }
-    // A chart's hooks run with a release that changes, as `helm upgrade` runs them: a new
-    // revision or spec, a retry, or objects to write; never on a pass that writes nothing.
-    // Argo CD cannot tell an install from an upgrade and runs both hooks at every sync.
-    let install = (ctx.front != Front::ArgoCd).then_some(status.inventory.is_empty());
-    let hooks_due = !prepared.hooks.is_empty()
-        && (checked.writes()
-            || !current_attempt(sync, &status, &revision)
-            || !conditions::is_true(&status.conditions, READY));
     let hook_options = HookOptions {
         owner: &options.owner,
         apply: &options.apply,
         timeout,
     };
-    if hooks_due {
-        let before = Event::before(install);
-        if let Err(err) = hooks::run(&client, &prepared.hooks, before, hook_options).await {
-            let message = format!(
-                "{}; nothing of revision {revision} was applied",
-                prepared.redactor.scrub(&err.to_string())
-            );
-            return Ok(Verdict::failed(Reason::HookFailed, message, &revision));
-        }
+    // Argo CD cannot tell an install from an upgrade.
+    let install = (ctx.front != Front::ArgoCd).then_some(status.inventory.is_empty());
+    let changes = checked.writes()
+        || !current_attempt(sync, &status, &revision)
+        || !conditions::is_true(&status.conditions, READY);
+    let release = Release::new(&client, &prepared.hooks, hook_options, install, changes);
+    if let Err(message) = release.before().await {
+        let message = format!(
+            "{}; nothing of revision {revision} was applied",
+            prepared.redactor.scrub(&message)
+        );
+        return Ok(Verdict::failed(Reason::HookFailed, message, &revision));
     }
     // Healing a revision applied already reverts whatever it writes; after a new revision
     // (or spec, or request) the cluster simply matches it.
@@ -150,23 +146,19 @@ pub(super) async fn decide(
     Ok(match outcome {
         Ok(outcome) => {
             ctx.refresh_after(&ObjectKey::of(sync), prepared.refresh);
-            let after = Event::after(install);
-            if hooks_due && prepared.hooks.iter().any(|h| h.runs_at_any(after)) {
-                let hooks = &prepared.hooks;
-                let ran = after_healthy(sync, &client, &outcome, hooks, hook_options, after).await;
-                if let Err(message) = ran {
-                    return Ok(Verdict::Failed {
-                        reason: Reason::HookFailed,
-                        message: prepared.redactor.scrub(&message),
-                        revision,
-                        inventory: Some(outcome.inventory),
-                    });
-                }
+            if let Err(message) = release.after(sync, &outcome).await {
+                return Ok(Verdict::Failed {
+                    reason: Reason::HookFailed,
+                    message: prepared.redactor.scrub(&message),
+                    revision,
+                    inventory: Some(outcome.inventory),
+                });
             }
             let drift = Report::Reverted(drift);
             after_apply(sync, ctx, &client, outcome, revision, timeout, drift).await
         }
         Err(err) => {
+            release.failed().await;
             let reason = match &err {
                 RunError::Prune { .. } => Reason::PruneFailed,
                 _ => Reason::ReconciliationFailed,
@@ -372,6 +364,13 @@ async fn render_and_decrypt(
     if let Some(namespace) = &sync.spec.default_namespace {
         default_namespace(&mut rendered.manifests, namespace);
     }
+    // An Application's objects marked `argocd.argoproj.io/hook` run as Argo CD's hooks.
+    if ctx.front == Front::ArgoCd {
+        let manifests = std::mem::take(&mut rendered.manifests);
+        let (manifests, hooks) = hooks::split(manifests, Dialect::ArgoCd);
+        rendered.manifests = manifests;
+        rendered.hooks.extend(hooks);
+    }
     // Before decryption: nothing is substituted inside a decrypted value.
     let substituted = match &sync.spec.post_build {
         None => Redactor::new(),
@@ -549,25 +548,6 @@ async fn after_apply(
     let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;
     let summary = outcome.summary();
     applied(revision, summary, wrote, outcome.inventory, health, drift)
-}
-
-/// The chart's post-install or post-upgrade hooks, once what the Sync checks is healthy.
-async fn after_healthy(
-    sync: &Sync,
-    client: &kube::Client,
-    outcome: &run::Outcome,
-    hooks: &[Hook],
-    options: HookOptions<'_>,
-    events: &[Event],
-) -> Result<(), String> {
-    let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
-    wait_healthy(sync, client, &outcome.inventory, options.timeout)
-        .await
-        .map_err(|err| format!("applied, but {} hooks not run: {err}", names.join("/")))?;
-    hooks::run(client, hooks, events, options)
-        .await
-        .map(drop)
-        .map_err(|err| format!("applied, but {err}"))
 }
 
 /// A revision refused by the checks before the first write.

@@ -14,6 +14,7 @@ mod drift;
 mod finalize;
 mod front;
 mod health;
+mod hooks;
 mod intervals;
 mod lease;
 pub(crate) mod reconcile;

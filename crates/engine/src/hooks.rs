@@ -1,25 +1,29 @@
-//! Helm hooks: the templates of a chart annotated `helm.sh/hook`, kept out of the applied
-//! set and run around the apply as `helm install` and `helm upgrade` run them, at the
-//! points Argo CD maps them to: `pre-install`/`pre-upgrade` before the first write,
-//! `post-install`/`post-upgrade` once the applied objects are healthy.
+//! Hooks: the templates of a chart annotated `helm.sh/hook` (and, read in Argo CD's
+//! [`Dialect`], objects annotated `argocd.argoproj.io/hook`), kept out of the applied set
+//! and run around the apply as `helm install` and `helm upgrade` run them, at the points
+//! Argo CD maps them to: `pre-install`/`pre-upgrade` (`PreSync`) before the first write,
+//! `Sync` right after it, `post-install`/`post-upgrade` (`PostSync`) once the applied
+//! objects are healthy, `SyncFail` when something failed.
 //!
 //! - A release is *installed* when its owner has applied nothing yet (an empty inventory)
 //!   and *upgraded* otherwise; only the hooks of that event run.
 //! - The hooks of one event run one at a time, by `helm.sh/hook-weight` (an integer; 0 when
-//!   absent or not a number), then kind in apply order, then name — Helm's order. Each is
+//!   absent or not a number; Argo CD's `sync-wave` instead when it reads them), then kind
+//!   in apply order, then name — Helm's order, and Argo CD's within a phase. Each is
 //!   applied server-side as the owner, labelled as its other objects are, and waited for:
 //!   a Job until it completes, a Pod until it succeeds, anything else until kstatus calls
 //!   it current. The first that fails or runs out of time stops the rest.
-//! - `helm.sh/hook-delete-policy`: `before-hook-creation` (the default when none is given,
-//!   as in Helm 3) deletes the previous object of the name and waits until it is gone
+//! - `helm.sh/hook-delete-policy` (or Argo CD's, `HookSucceeded` etc.):
+//!   `before-hook-creation` (the default when none is given, as in Helm 3 and Argo CD) deletes the previous object of the name and waits until it is gone
 //!   before applying it again; `hook-succeeded` and `hook-failed` delete it afterwards.
 //!   Only an object carrying the owner's labels is deleted.
 //! - Hooks are not in the inventory: never pruned and never checked for drift; Helm does
 //!   not count them in a release either.
 //! - Test hooks belong to `helm test`, and `pre/post-delete` and `pre/post-rollback` to
 //!   operations a GitOps sync never performs (a rollback is a `git revert`, so an
-//!   upgrade): such hooks stay out of the applied set and never run. A hook naming no
-//!   event Helm knows never runs, as in Helm.
+//!   upgrade): such hooks stay out of the applied set and never run, as do Argo CD's
+//!   `PostDelete` hooks and objects it marks `Skip`. A hook naming no event Helm knows
+//!   never runs, as in Helm.
 
 use std::fmt;
 use std::time::Duration;
@@ -38,11 +42,15 @@ use crate::render::{Manifest, Owner};
 pub const HOOK: &str = "helm.sh/hook";
 const WEIGHT: &str = "helm.sh/hook-weight";
 const DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
+/// Argo CD's hook annotation, and the wave and delete policy that go with it.
+const ARGOCD_HOOK: &str = "argocd.argoproj.io/hook";
+const ARGOCD_WAVE: &str = "argocd.argoproj.io/sync-wave";
+const ARGOCD_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
 
 /// How often a running hook is looked at.
 const POLL: Duration = Duration::from_secs(1);
 
-/// A point of a release at which hooks run.
+/// A point of a release at which hooks run: Helm's events, and Argo CD's phases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// Before the first apply of a release.
@@ -53,39 +61,52 @@ pub enum Event {
     PreUpgrade,
     /// After a later apply, once it is healthy.
     PostUpgrade,
+    /// Argo CD: before every apply.
+    PreSync,
+    /// Argo CD: right after the apply, before it is healthy.
+    Sync,
+    /// Argo CD: after every apply, once it is healthy.
+    PostSync,
+    /// Argo CD: after an apply (or a hook) failed.
+    SyncFail,
 }
 
 impl Event {
-    /// The event before an apply: an install when the owner has applied nothing yet, an
-    /// upgrade otherwise, both when the caller cannot tell (`None`).
+    /// The events before an apply: an install when the owner has applied nothing yet, an
+    /// upgrade otherwise; `None` for Argo CD, which cannot tell the two apart and runs
+    /// both Helm events with its `PreSync`.
     pub fn before(install: Option<bool>) -> &'static [Self] {
         match install {
             Some(true) => &[Self::PreInstall],
             Some(false) => &[Self::PreUpgrade],
-            None => &[Self::PreInstall, Self::PreUpgrade],
+            None => &[Self::PreInstall, Self::PreUpgrade, Self::PreSync],
         }
     }
 
-    /// The event after an apply, as [`Self::before`].
+    /// The events after an apply, once healthy, as [`Self::before`].
     pub fn after(install: Option<bool>) -> &'static [Self] {
         match install {
             Some(true) => &[Self::PostInstall],
             Some(false) => &[Self::PostUpgrade],
-            None => &[Self::PostInstall, Self::PostUpgrade],
+            None => &[Self::PostInstall, Self::PostUpgrade, Self::PostSync],
         }
     }
 
-    /// The name in `helm.sh/hook`.
+    /// The name in `helm.sh/hook` or `argocd.argoproj.io/hook`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PreInstall => "pre-install",
             Self::PostInstall => "post-install",
             Self::PreUpgrade => "pre-upgrade",
             Self::PostUpgrade => "post-upgrade",
+            Self::PreSync => "PreSync",
+            Self::Sync => "Sync",
+            Self::PostSync => "PostSync",
+            Self::SyncFail => "SyncFail",
         }
     }
 
-    fn parse(name: &str) -> Option<Self> {
+    fn helm(name: &str) -> Option<Self> {
         [
             Self::PreInstall,
             Self::PostInstall,
@@ -93,7 +114,13 @@ impl Event {
             Self::PostUpgrade,
         ]
         .into_iter()
-        .find(|e| e.as_str() == name)
+        .find(|e| e.as_str().eq_ignore_ascii_case(name))
+    }
+
+    fn argocd(name: &str) -> Option<Self> {
+        [Self::PreSync, Self::Sync, Self::PostSync, Self::SyncFail]
+            .into_iter()
+            .find(|e| e.as_str() == name)
     }
 }
 
@@ -103,7 +130,17 @@ impl fmt::Display for Event {
     }
 }
 
-/// `helm.sh/hook-delete-policy`.
+/// Whose hook annotations a render's objects are read with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `helm.sh/hook`: a chart rendered for Helm, Flux or a Lockstep Sync.
+    Helm,
+    /// `argocd.argoproj.io/hook` first, then `helm.sh/hook`, as Argo CD reads them; an
+    /// object marked `Skip` is neither applied nor run.
+    ArgoCd,
+}
+
+/// A hook delete policy, in either spelling (`hook-succeeded`, `HookSucceeded`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DeletePolicy {
     BeforeHookCreation,
@@ -113,20 +150,20 @@ enum DeletePolicy {
 
 impl DeletePolicy {
     fn parse(name: &str) -> Option<Self> {
-        match name {
-            "before-hook-creation" => Some(Self::BeforeHookCreation),
-            "hook-succeeded" => Some(Self::HookSucceeded),
-            "hook-failed" => Some(Self::HookFailed),
+        match name.replace('-', "").to_ascii_lowercase().as_str() {
+            "beforehookcreation" => Some(Self::BeforeHookCreation),
+            "hooksucceeded" => Some(Self::HookSucceeded),
+            "hookfailed" => Some(Self::HookFailed),
             _ => None,
         }
     }
 }
 
-/// One hook of a chart. Holds the rendered object, so like a [`Manifest`] it is neither
+/// One hook of a render. Holds the rendered object, so like a [`Manifest`] it is neither
 /// cloned nor shown.
 #[derive(Debug)]
 pub struct Hook {
-    /// The object, labelled and namespaced as the chart's other objects.
+    /// The object, labelled and namespaced as the render's other objects.
     pub manifest: Manifest,
     events: Vec<Event>,
     weight: i32,
@@ -150,50 +187,84 @@ impl Hook {
     }
 }
 
-/// `manifests` split into the objects to apply and the hooks to run; hooks that never run
-/// (tests, delete and rollback hooks) are dropped.
-pub fn split(manifests: Vec<Manifest>) -> (Vec<Manifest>, Vec<Hook>) {
+/// What an object is to a sync, by its annotations.
+enum Role {
+    Object(Manifest),
+    Hook(Hook),
+    /// A hook that never runs in a sync, or an Argo CD `Skip`: left out.
+    Dropped,
+}
+
+/// `manifests` split into the objects to apply and the hooks to run, reading `dialect`'s
+/// annotations; hooks that never run in a sync (tests, delete and rollback hooks, Argo CD's
+/// `PostDelete`) and objects Argo CD skips are dropped.
+pub fn split(manifests: Vec<Manifest>, dialect: Dialect) -> (Vec<Manifest>, Vec<Hook>) {
     let mut kept = Vec::with_capacity(manifests.len());
     let mut hooks = Vec::new();
     for manifest in manifests {
-        let annotations = &manifest.object["metadata"]["annotations"];
-        let Some(names) = annotations[HOOK].as_str() else {
-            kept.push(manifest);
-            continue;
-        };
-        let list = |value: &serde_json::Value| -> Vec<String> {
-            value
-                .as_str()
-                .unwrap_or_default()
-                .split(',')
-                .map(|n| n.trim().to_ascii_lowercase())
-                .filter(|n| !n.is_empty())
-                .collect()
-        };
-        let events: Vec<Event> = list(&annotations[HOOK])
-            .iter()
-            .filter_map(|n| Event::parse(n))
-            .collect();
-        if events.is_empty() {
-            tracing::debug!(hook = names, object = %manifest.name(), "hook never run by a sync");
-            continue;
+        match role(manifest, dialect) {
+            Role::Object(manifest) => kept.push(manifest),
+            Role::Hook(hook) => hooks.push(hook),
+            Role::Dropped => {}
         }
-        let weight = annotations[WEIGHT]
-            .as_str()
-            .and_then(|w| w.trim().parse().ok())
-            .unwrap_or(0);
-        let delete = list(&annotations[DELETE_POLICY])
-            .iter()
-            .filter_map(|n| DeletePolicy::parse(n))
-            .collect();
-        hooks.push(Hook {
-            manifest,
-            events,
-            weight,
-            delete,
-        });
     }
     (kept, hooks)
+}
+
+fn role(manifest: Manifest, dialect: Dialect) -> Role {
+    let list = |value: &serde_json::Value| -> Vec<String> {
+        let text = value.as_str().unwrap_or_default();
+        let names = text.split(',').map(|n| n.trim().to_owned());
+        names.filter(|n| !n.is_empty()).collect()
+    };
+    let annotations = &manifest.object["metadata"]["annotations"];
+    let argocd = dialect == Dialect::ArgoCd && annotations[ARGOCD_HOOK].is_string();
+    let (events, weight, delete) = if argocd {
+        let names = list(&annotations[ARGOCD_HOOK]);
+        if names.iter().any(|n| n == "Skip") {
+            return Role::Dropped;
+        }
+        let events = names.iter().filter_map(|n| Event::argocd(n)).collect();
+        (
+            events,
+            &annotations[ARGOCD_WAVE],
+            &annotations[ARGOCD_DELETE_POLICY],
+        )
+    } else if annotations[HOOK].is_string() {
+        let events = list(&annotations[HOOK])
+            .iter()
+            .filter_map(|n| Event::helm(n))
+            .collect();
+        let wave = &annotations[ARGOCD_WAVE];
+        let weight = if dialect == Dialect::ArgoCd && wave.is_string() {
+            wave
+        } else {
+            &annotations[WEIGHT]
+        };
+        (events, weight, &annotations[DELETE_POLICY])
+    } else {
+        return Role::Object(manifest);
+    };
+    let events: Vec<Event> = events;
+    if events.is_empty() {
+        tracing::debug!(object = %manifest.name(), "a hook a sync never runs: left out");
+        return Role::Dropped;
+    }
+    let weight = weight
+        .as_str()
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or(0);
+    let delete = list(delete)
+        .iter()
+        .filter_map(|n| DeletePolicy::parse(n))
+        .collect();
+    let hook = Hook {
+        manifest,
+        events,
+        weight,
+        delete,
+    };
+    Role::Hook(hook)
 }
 
 /// How to run hooks: as the owner of the objects, with its apply options.
@@ -373,22 +444,26 @@ mod tests {
 
     #[test]
     fn hooks_are_split_from_the_objects_with_their_events_weights_and_policies() {
-        let (kept, hooks) = split(vec![
-            manifest("plain", json!({})),
-            manifest(
-                "both",
-                json!({HOOK: " Pre-Install, pre-upgrade", WEIGHT: "-5"}),
-            ),
-            manifest(
-                "post",
-                json!({HOOK: "post-upgrade", WEIGHT: "x",
+        let (kept, hooks) = split(
+            vec![
+                manifest("plain", json!({})),
+                manifest(
+                    "both",
+                    json!({HOOK: " Pre-Install, pre-upgrade", WEIGHT: "-5"}),
+                ),
+                manifest(
+                    "post",
+                    json!({HOOK: "post-upgrade", WEIGHT: "x",
                 DELETE_POLICY: "hook-succeeded,hook-failed,nonsense"}),
-            ),
-            manifest("test", json!({HOOK: "test"})),
-            manifest("rollback", json!({HOOK: "pre-rollback,post-delete"})),
-        ]);
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].name(), "plain");
+                ),
+                manifest("test", json!({HOOK: "test"})),
+                manifest("rollback", json!({HOOK: "pre-rollback,post-delete"})),
+                manifest("argo", json!({ARGOCD_HOOK: "PreSync"})),
+            ],
+            Dialect::Helm,
+        );
+        let kept: Vec<_> = kept.iter().map(|m| m.name()).collect();
+        assert_eq!(kept, ["plain", "argo"], "Argo CD's hooks are Argo CD's");
         let names: Vec<_> = hooks.iter().map(|h| h.manifest.name()).collect();
         assert_eq!(names, ["both", "post"]);
         let (both, post) = (&hooks[0], &hooks[1]);
@@ -406,9 +481,49 @@ mod tests {
     }
 
     #[test]
+    fn argocd_reads_its_own_annotation_first_and_skips_what_it_skips() {
+        let (kept, hooks) = split(
+            vec![
+                manifest("plain", json!({})),
+                manifest("skipped", json!({ARGOCD_HOOK: "Skip"})),
+                manifest(
+                    "pre",
+                    json!({ARGOCD_HOOK: "PreSync", ARGOCD_WAVE: "2",
+                    ARGOCD_DELETE_POLICY: "HookSucceeded"}),
+                ),
+                manifest(
+                    "both",
+                    json!({ARGOCD_HOOK: "Sync,SyncFail", HOOK: "pre-install"}),
+                ),
+                manifest(
+                    "helm",
+                    json!({HOOK: "post-upgrade", WEIGHT: "1", ARGOCD_WAVE: "-3"}),
+                ),
+                manifest("gone", json!({ARGOCD_HOOK: "PostDelete"})),
+            ],
+            Dialect::ArgoCd,
+        );
+        let kept: Vec<_> = kept.iter().map(|m| m.name()).collect();
+        assert_eq!(kept, ["plain"]);
+        let names: Vec<_> = hooks.iter().map(|h| h.manifest.name()).collect();
+        assert_eq!(names, ["pre", "both", "helm"]);
+        assert_eq!(hooks[0].weight, 2);
+        assert!(hooks[0].deletes(DeletePolicy::HookSucceeded));
+        assert!(!hooks[0].deletes(DeletePolicy::BeforeHookCreation));
+        assert!(hooks[1].runs_at(Event::Sync) && hooks[1].runs_at(Event::SyncFail));
+        assert!(
+            !hooks[1].runs_at(Event::PreInstall),
+            "Argo CD's annotation wins"
+        );
+        assert_eq!(hooks[2].weight, -3, "a wave wins over a Helm weight");
+        assert!(hooks[2].runs_at(Event::PostUpgrade));
+    }
+
+    #[test]
     fn install_and_upgrade_name_their_events() {
         assert_eq!(Event::before(Some(true)), [Event::PreInstall]);
         assert_eq!(Event::after(Some(false))[0].to_string(), "post-upgrade");
-        assert_eq!(Event::before(None), [Event::PreInstall, Event::PreUpgrade]);
+        let argocd = [Event::PreInstall, Event::PreUpgrade, Event::PreSync];
+        assert_eq!(Event::before(None), argocd);
     }
 }

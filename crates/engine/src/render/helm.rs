@@ -191,7 +191,7 @@ pub fn render_chart(
         }
     }
     super::finish(&mut manifests, options)?;
-    let (mut manifests, hooks) = hooks::split(manifests);
+    let (mut manifests, hooks) = hooks::split(manifests, hooks::Dialect::Helm);
     for manifest in manifests.iter_mut().filter(|m| !is_crd_file(m)) {
         claim_for_helm(manifest, chart);
     }

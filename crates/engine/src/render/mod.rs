@@ -127,7 +127,8 @@ pub struct Rendered {
     /// Plaintext the render itself decrypted (a chart's SOPS values files), to scrub from
     /// messages.
     pub redactor: Redactor,
-    /// A chart's Helm hooks, run around the apply instead of applied with the objects.
+    /// Hooks, run around the apply instead of applied with the objects: a chart's Helm
+    /// hooks (the controller adds an Argo CD Application's own, [`crate::hooks::split`]).
     pub hooks: Vec<crate::hooks::Hook>,
 }
 

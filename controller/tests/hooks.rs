@@ -1,4 +1,4 @@
-//! A chart's Helm hooks run around the apply, seen through a watch of the namespace's
+//! Hooks around the apply. A chart's Helm hooks, seen through a watch of the namespace's
 //! ConfigMaps (the API server's order of writes): on install the `pre-install` hooks by
 //! weight, then the chart's objects, then the `post-install` hook, deleted once it
 //! succeeded (`hook-succeeded`); on upgrade the `pre-upgrade` hooks recreated
@@ -7,6 +7,9 @@
 //! inventory; an object annotated `helm.sh/resource-policy: keep` is not pruned when the
 //! chart drops it. A pre-upgrade Job that cannot finish in time (no node runs it) fails the
 //! Sync naming the hook, nothing of the revision is applied, and `hook-failed` deletes it.
+//! On the test node, Job hooks run for real. An Argo CD Application's own hooks
+//! (`argocd.argoproj.io/hook`) run in Argo CD's phases, by wave, `Skip` left out, and a
+//! failed `PreSync` hook runs the `SyncFail` hook.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,11 +17,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, WatchEvent, WatchParams};
-use lockstep_testenv::{ControlPlane, need, tool};
+use kube::api::{Api, Patch, PatchParams, WatchEvent, WatchParams};
+use lockstep_api::argocd::{Application, OperationPhase};
+use lockstep_testenv::{ControlPlane, GitServer, need, tool};
 use serde_json::json;
 
-use crate::support::{create_lockstep, eventually};
+use crate::argocd::{install_argocd_crds, synced_at};
+use crate::support::{Controller, create_lockstep, eventually};
 use crate::sync::{applied, failed, ready, setup, status, sync_spec};
 
 /// A ConfigMap template, a hook when `annotations` is not empty.
@@ -378,4 +383,130 @@ async fn job_hooks_run_on_the_node_and_a_failed_one_stops_the_upgrade() {
         2,
         "no post hook after a failed pre hook"
     );
+}
+
+/// An Argo CD Application's plain manifests with Argo CD's hook annotations: `PreSync`
+/// hooks by `sync-wave`, the objects, the `Sync` hook, the `PostSync` hook (deleted by
+/// `HookSucceeded`), a `Skip`ped object never applied; then a `PreSync` hook the API server
+/// refuses fails the sync by name, runs the `SyncFail` hook, and applies nothing.
+#[tokio::test]
+async fn an_application_runs_argo_cd_hooks_in_their_phases() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-hooks").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("hooks", None).unwrap();
+    let cm = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-{name}\n  \
+             annotations: {{{annotations}}}\ndata: {{v: one}}\n"
+        )
+    };
+    let hook = "argocd.argoproj.io/hook";
+    let files = [
+        ("app/settings.yaml", cm("settings", "")),
+        (
+            "app/pre-a.yaml",
+            cm(
+                "pre-a",
+                &format!("{hook}: PreSync, argocd.argoproj.io/sync-wave: \"1\""),
+            ),
+        ),
+        (
+            "app/pre-b.yaml",
+            cm(
+                "pre-b",
+                &format!("{hook}: PreSync, argocd.argoproj.io/sync-wave: \"-1\""),
+            ),
+        ),
+        ("app/sync.yaml", cm("sync", &format!("{hook}: Sync"))),
+        (
+            "app/post.yaml",
+            cm(
+                "post",
+                &format!("{hook}: PostSync, argocd.argoproj.io/hook-delete-policy: HookSucceeded"),
+            ),
+        ),
+        ("app/skipped.yaml", cm("skipped", &format!("{hook}: Skip"))),
+        ("app/fail.yaml", cm("fail", &format!("{hook}: SyncFail"))),
+    ];
+    for (path, text) in &files {
+        repo.write(path, text).unwrap();
+    }
+    let head = repo.commit("hooks").unwrap();
+    let writes = record_writes(&client, &ns);
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": repo.git_url().unwrap(), "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                 "syncPolicy": {"automated": {"prune": true}}},
+    });
+    let params = PatchParams::apply("argocd-tests").force();
+    apps.patch("web", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+    eventually("the Application to be Synced", async || {
+        synced_at(&apps.get("web").await.unwrap(), &head)
+    })
+    .await;
+    let first = [
+        "ADDED web-pre-b",
+        "ADDED web-pre-a",
+        "ADDED web-settings",
+        "ADDED web-sync",
+        "ADDED web-post",
+        "DELETED web-post",
+    ];
+    assert_eq!(since(&writes, 0), first);
+    let resources = apps.get("web").await.unwrap().status.unwrap().resources;
+    let names: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["web-settings"],
+        "hooks are not resources of the app"
+    );
+
+    // A PreSync hook the API server refuses (a number where a string must be).
+    repo.write(
+        "app/bad.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-bad\n  \
+             annotations: {{{hook}: PreSync}}\ndata: {{n: 1}}\n"
+        ),
+    )
+    .unwrap();
+    repo.write(
+        "app/settings.yaml",
+        cm("settings", "").replace("one", "two"),
+    )
+    .unwrap();
+    repo.commit("a hook that cannot be applied").unwrap();
+    let mut message = String::new();
+    eventually("the sync to fail on the hook", async || {
+        let app = apps.get("web").await.unwrap();
+        let state = app.status.and_then(|s| s.operation_state);
+        let failed = state
+            .as_ref()
+            .is_some_and(|s| s.phase == OperationPhase::Failed);
+        message = state.and_then(|s| s.message).unwrap_or_default();
+        failed && message.contains("PreSync hook ConfigMap")
+    })
+    .await;
+    assert!(
+        message.contains(&format!("ConfigMap/{ns}/web-bad")),
+        "{message}"
+    );
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let settings = configmaps.get("web-settings").await.unwrap();
+    assert_eq!(settings.data.unwrap()["v"], "one", "nothing applied");
+    assert!(
+        configmaps.get_opt("web-fail").await.unwrap().is_some(),
+        "SyncFail ran"
+    );
+    assert!(configmaps.get_opt("web-skipped").await.unwrap().is_none());
 }

@@ -287,7 +287,7 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
         ready(status).is_some_and(|(s, _, _)| s == ConditionStatus::True)
             && status
                 .and_then(|s| s.last_attempted_revision.as_deref())
-                .is_some_and(|r| r.starts_with("1.2.0@sha256:"))
+                .is_some_and(|r| r == "1.2.0")
     })
     .await;
     let uid = configmaps.get("web-config").await.unwrap().metadata.uid;

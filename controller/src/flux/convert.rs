@@ -326,12 +326,21 @@ fn flux_inventory(inventory: &[InventoryEntry]) -> Option<FluxInventory> {
 }
 
 /// `status` as Flux writes a HelmRelease's, plus the inventory pruning reads. Flux's
-/// `history` (of release Secrets) is not written: Lockstep keeps no release Secret.
+/// `history` (of release Secrets) is not written: Lockstep keeps no release Secret. The
+/// revision of a repository chart is its version, as helm-controller writes it (the
+/// fetcher's `<version>@sha256:<digest>` without the digest); a chart of a GitRepository
+/// keeps the commit's revision, where Flux would write the version in its `Chart.yaml`.
 pub fn helm_release_status(status: &SyncStatus) -> HelmReleaseStatus {
+    let version = |revision: &String| {
+        revision
+            .split_once("@sha256:")
+            .map_or(revision.as_str(), |(version, _)| version)
+            .to_owned()
+    };
     HelmReleaseStatus {
         observed_generation: status.observed_generation,
         conditions: status.conditions.clone(),
-        last_attempted_revision: status.last_attempted_revision.clone(),
+        last_attempted_revision: status.last_attempted_revision.as_ref().map(version),
         last_handled_reconcile_at: status.last_handled_requested_at.clone(),
         inventory: flux_inventory(&status.inventory),
     }

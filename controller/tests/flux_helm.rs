@@ -288,6 +288,9 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
             && status
                 .and_then(|s| s.last_attempted_revision.as_deref())
                 .is_some_and(|r| r == "1.2.0")
+            && status
+                .and_then(|s| s.last_attempted_revision_digest.as_deref())
+                .is_some_and(|d| d.starts_with("sha256:"))
     })
     .await;
     let uid = configmaps.get("web-config").await.unwrap().metadata.uid;

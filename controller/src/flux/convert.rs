@@ -292,7 +292,13 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
     sync.status = hr.status.as_ref().map(|status| SyncStatus {
         conditions: status.conditions.clone(),
         observed_generation: status.observed_generation,
-        last_attempted_revision: status.last_attempted_revision.clone(),
+        last_attempted_revision: match &status.last_attempted_revision_digest {
+            Some(digest) => status
+                .last_attempted_revision
+                .as_ref()
+                .map(|version| format!("{version}@{digest}")),
+            None => status.last_attempted_revision.clone(),
+        },
         inventory: entries(status.inventory.as_ref()),
         last_handled_requested_at: status.last_handled_reconcile_at.clone(),
         ..SyncStatus::default()
@@ -327,20 +333,21 @@ fn flux_inventory(inventory: &[InventoryEntry]) -> Option<FluxInventory> {
 
 /// `status` as Flux writes a HelmRelease's, plus the inventory pruning reads. Flux's
 /// `history` (of release Secrets) is not written: Lockstep keeps no release Secret. The
-/// revision of a repository chart is its version, as helm-controller writes it (the
-/// fetcher's `<version>@sha256:<digest>` without the digest); a chart of a GitRepository
-/// keeps the commit's revision, where Flux would write the version in its `Chart.yaml`.
+/// revision of a repository chart is its version, as helm-controller writes it, and the
+/// archive's digest goes into `lastAttemptedRevisionDigest` ([`helm_sync`] joins them
+/// again); a chart of a GitRepository keeps the commit's revision, where Flux would write
+/// the version in its `Chart.yaml`.
 pub fn helm_release_status(status: &SyncStatus) -> HelmReleaseStatus {
-    let version = |revision: &String| {
-        revision
-            .split_once("@sha256:")
-            .map_or(revision.as_str(), |(version, _)| version)
-            .to_owned()
+    let attempted = status.last_attempted_revision.as_deref();
+    let (revision, digest) = match attempted.and_then(|r| r.split_once("@sha256:")) {
+        Some((version, hex)) => (Some(version.to_owned()), Some(format!("sha256:{hex}"))),
+        None => (attempted.map(str::to_owned), None),
     };
     HelmReleaseStatus {
         observed_generation: status.observed_generation,
         conditions: status.conditions.clone(),
-        last_attempted_revision: status.last_attempted_revision.as_ref().map(version),
+        last_attempted_revision: revision,
+        last_attempted_revision_digest: digest,
         last_handled_reconcile_at: status.last_handled_requested_at.clone(),
         inventory: flux_inventory(&status.inventory),
     }
@@ -714,6 +721,24 @@ mod tests {
         assert_eq!(helm.chart.as_deref(), Some("podinfo"));
         assert_eq!(helm.version.as_deref(), Some("6.x"));
         assert_eq!(helm.values_files, ["values-prod.yaml"]);
+
+        // The status says the version, as Flux does, and keeps the digest apart; read back,
+        // the Sync sees the revision it tried, so it does not try it again.
+        let revision = "6.1.0@sha256:0a1b";
+        let status = SyncStatus {
+            last_attempted_revision: Some(revision.into()),
+            ..SyncStatus::default()
+        };
+        let mut hr = hr;
+        hr.status = Some(helm_release_status(&status));
+        let written = hr.status.as_ref().unwrap();
+        assert_eq!(written.last_attempted_revision.as_deref(), Some("6.1.0"));
+        assert_eq!(
+            written.last_attempted_revision_digest.as_deref(),
+            Some("sha256:0a1b")
+        );
+        let read = helm_sync(&hr).status.unwrap();
+        assert_eq!(read.last_attempted_revision.as_deref(), Some(revision));
     }
 
     /// Other chart sources, `chartRef`, unknown CRD policies, Secret values and values

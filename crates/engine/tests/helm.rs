@@ -147,6 +147,26 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
     }
 }
 
+/// `helm template`'s objects as `helm install` writes them, which is what Lockstep renders:
+/// objects naming no namespace get the release's, and every object but hooks and CRDs
+/// carries Helm's claim (the managed-by label and the release annotations).
+pub(crate) fn as_helm_installs(objects: &mut [Value], release: &str, namespace: &str) {
+    for object in objects {
+        if object["kind"] == "CustomResourceDefinition" {
+            continue;
+        }
+        if object["metadata"]["namespace"].is_null() {
+            object["metadata"]["namespace"] = namespace.into();
+        }
+        if object["metadata"]["annotations"]["helm.sh/hook"].is_null() {
+            let metadata = &mut object["metadata"];
+            metadata["labels"]["app.kubernetes.io/managed-by"] = "Helm".into();
+            metadata["annotations"]["meta.helm.sh/release-name"] = release.into();
+            metadata["annotations"]["meta.helm.sh/release-namespace"] = namespace.into();
+        }
+    }
+}
+
 fn no_keys() -> Keys {
     Keys::ambient(Ambient::none())
 }
@@ -212,21 +232,7 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
         2,
         "helm create's test hooks (app, dep)"
     );
-    // And every object but hooks and CRDs carries Helm's claim, as `helm install` adds it.
-    for object in &mut theirs {
-        if object["kind"] == "CustomResourceDefinition" {
-            continue;
-        }
-        if object["metadata"]["namespace"].is_null() {
-            object["metadata"]["namespace"] = "shop".into();
-        }
-        if object["metadata"]["annotations"]["helm.sh/hook"].is_null() {
-            let metadata = &mut object["metadata"];
-            metadata["labels"]["app.kubernetes.io/managed-by"] = "Helm".into();
-            metadata["annotations"]["meta.helm.sh/release-name"] = "web".into();
-            metadata["annotations"]["meta.helm.sh/release-namespace"] = "shop".into();
-        }
-    }
+    as_helm_installs(&mut theirs, "web", "shop");
     assert_eq!(normalised(ours_and_hooks), normalised(theirs));
 
     // The features were exercised, not just equal.

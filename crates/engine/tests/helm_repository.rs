@@ -167,11 +167,7 @@ async fn a_repository_chart_is_chosen_fetched_once_and_rendered_as_helm_renders_
     let mut theirs: Vec<Value> =
         serde_saphyr::from_multiple_with_options(&output, lockstep_limits::yaml_options()).unwrap();
     theirs.retain(|o| !o.is_null());
-    for object in &mut theirs {
-        if object["metadata"]["namespace"].is_null() {
-            object["metadata"]["namespace"] = "shop".into();
-        }
-    }
+    crate::helm::as_helm_installs(&mut theirs, "web", "shop");
     assert_eq!(sorted(ours.clone()), sorted(theirs));
     let color = ours
         .iter()

@@ -175,6 +175,10 @@ pub struct HelmReleaseStatus {
     /// version for a repository chart (as Flux writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_attempted_revision: Option<String>,
+    /// The digest (`sha256:<hex>`) of the repository chart's archive last tried; with the
+    /// version, the revision Lockstep compares to know whether it was tried already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision_digest: Option<String>,
     /// The last value of the `reconcile.fluxcd.io/requestedAt` annotation acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,

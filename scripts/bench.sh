@@ -29,6 +29,8 @@
 # ESO and lockstep-controller --external-secrets on the same ExternalSecrets (last):
 # ESO_SCALE_N (default 1000), ESO_SCALE_CONCURRENT (16), ESO_SCALE_REFRESH (seconds, 60),
 # BENCH_SKIP_ESO=1.
+# Helm render and HelmReleases at scale (last): HELM_RENDER_RUNS (20), HELM_SCALE_N (200),
+# HELM_SCALE_CONCURRENT (16), HELM_SCALE_INTERVAL (seconds, 60), BENCH_SKIP_HELM=1.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -301,3 +303,12 @@ scale_example() {
 # peak RSS, OpenBao requests, and what a no-change refresh costs and writes.
 [ -n "${BENCH_SKIP_ESO:-}" ] ||
   scale_example eso_scale "ESO and lockstep-controller on the same ExternalSecrets"
+
+# Helm (issue 17): a chart of three dependencies rendered by `helm template` and by
+# Lockstep's render (HELM_RENDER_RUNS, default 20, alternating), then HELM_SCALE_N (default
+# 200) Flux HelmReleases of one small chart from a Helm HTTP repository served by
+# lockstep-controller --flux. Flux's helm-controller is not built here: its published
+# figure is the comparison. tests/examples/helm_scale.rs reports the render times, the time
+# until each HelmRelease is Ready, CPU seconds, peak RSS and the no-change writes.
+[ -n "${BENCH_SKIP_HELM:-}" ] ||
+  scale_example helm_scale "Helm: render against helm template, HelmReleases at scale"

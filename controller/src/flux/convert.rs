@@ -222,8 +222,10 @@ pub fn chart_path(hr: &HelmRelease) -> ChartPath {
 
 /// The `Sync` that does what `hr` asks: a `helm` Sync of the chart folder of the
 /// GitRepository, or of the chart of the HelmRepository (fetched by the Sync path,
-/// [`crate::sync::chart`]), pruning (Flux uninstalls what a release no longer renders) and
-/// correcting drift at every interval.
+/// [`crate::sync::chart`]), pruning (Flux uninstalls what a release no longer renders),
+/// waiting for what it applied to be healthy (helm-controller installs and upgrades with
+/// `--wait` unless `disableWait`, which is refused by name) and correcting drift at every
+/// interval.
 /// Its `valuesFrom` is read by the Sync path ([`crate::sync`]'s values) at each render.
 pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let spec = &hr.spec;
@@ -265,6 +267,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
             interval: spec.interval.clone(),
             prune: true,
             self_heal: true,
+            wait: true,
             target_namespace: spec.target_namespace.clone(),
             depends_on: depends_on(&spec.depends_on),
             timeout: spec.timeout.clone(),
@@ -699,7 +702,7 @@ mod tests {
         assert_eq!(helm.release_name.as_deref(), Some("web-web"));
         assert_eq!(helm.values_files, ["../../env/prod.yaml"]);
         assert_eq!(helm.include_crds, Some(false));
-        assert!(sync.spec.prune);
+        assert!(sync.spec.prune && sync.spec.wait);
     }
 
     /// A repository chart is the helm Sync of that chart of the HelmRepository, and its

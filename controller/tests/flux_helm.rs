@@ -373,15 +373,28 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
     // valuesFrom a Secret: its values rendered, and scrubbed from a helm error quoting one.
     let canary = "Fx-valuesfrom-secret-canary-7d1";
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "paint"},
-                        "stringData": {"values.yaml": format!("color: {canary}\n")}});
+                        "stringData": {"values.yaml": format!("color: {canary}\n"),
+                                       "shade": canary, "split": "Fx-a,b"}});
     secrets
         .patch("paint", &params, &Patch::Apply(&secret))
         .await
         .unwrap();
-    for (name, fail) in [("tinted", false), ("leaky", true)] {
+    // With a targetPath, one key's content is set at a path, as `helm --set` sets it; a
+    // comma Helm's parser would split at is refused by name, the value not shown.
+    let from = |key: &str, path: Option<&str>| match path {
+        Some(path) => json!([{"kind": "Secret", "name": "paint", "valuesKey": key,
+                              "targetPath": path}]),
+        None => json!([{"kind": "Secret", "name": "paint", "valuesKey": key}]),
+    };
+    for (name, fail, from) in [
+        ("tinted", false, from("values.yaml", None)),
+        ("leaky", true, from("values.yaml", None)),
+        ("pathed", false, from("shade", Some("color"))),
+        ("split", false, from("split", Some("color"))),
+    ] {
         let mut hr = release(name, "charts", "1.x");
         hr["spec"]["values"] = json!({"fail": fail});
-        hr["spec"]["valuesFrom"] = json!([{"kind": "Secret", "name": "paint"}]);
+        hr["spec"]["valuesFrom"] = from;
         releases
             .patch(name, &params, &Patch::Apply(&hr))
             .await
@@ -391,6 +404,22 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
         data("tinted-config")
             .await
             .is_some_and(|d| d["color"] == canary)
+    })
+    .await;
+    eventually("the targetPath value to be rendered", async || {
+        data("pathed-config")
+            .await
+            .is_some_and(|d| d["color"] == canary)
+    })
+    .await;
+    eventually("the split value to be refused", async || {
+        let hr = releases.get("split").await.unwrap();
+        ready(hr.status.as_ref()).is_some_and(|(s, _, message)| {
+            s == ConditionStatus::False
+                && message.contains("targetPath \"color\"")
+                && message.contains("`\\,`")
+                && !message.contains("Fx-a")
+        })
     })
     .await;
     eventually("the helm error to be reported", async || {

@@ -193,6 +193,7 @@ fn values_from(from: &[lockstep_api::flux::ValuesReference]) -> Vec<ValuesFrom> 
             name: from.name.clone(),
             values_key: from.values_key.clone(),
             optional: from.optional,
+            target_path: from.target_path.clone(),
         })
         .collect()
 }

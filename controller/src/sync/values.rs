@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::Api;
 use lockstep_api::{SecretValues, Sync, ValuesFromKind};
-use lockstep_engine::render::helm::merge;
+use lockstep_engine::render::helm::{merge, set_path};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -63,6 +63,13 @@ pub async fn read(sync: &mut Sync, ctx: &SyncCtx) -> Result<(), String> {
                 "valuesFrom {place} not found; create it or set optional: true"
             ));
         };
+        if let Some(path) = &from.target_path {
+            // One value at a path, as Flux places it (`helm --set`); the text may end in
+            // the newline a file-made Secret carries, which Flux keeps: so is it here.
+            set_path(&mut values, path, &text)
+                .map_err(|why| format!("valuesFrom {place}: {why}"))?;
+            continue;
+        }
         match serde_saphyr::from_str::<Option<Value>>(&text) {
             Ok(Some(Value::Object(over))) => merge(&mut values, over),
             Ok(None) => {}

@@ -313,6 +313,10 @@ pub struct ValuesFrom {
     /// Skip a missing object or key instead of failing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// Set the key's content, as one value, at this path of the values (`auth.password`,
+    /// `hosts[0].name`) the way `helm --set` does, instead of merging it as a document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_path: Option<String>,
 }
 
 /// What a [`ValuesFrom`] names.

@@ -138,7 +138,7 @@ pub struct ValuesReference {
     /// Key holding a values document; default `values.yaml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values_key: Option<String>,
-    /// Path in the values the key's plain value is set at (refused: not served yet).
+    /// Path in the values the key's plain value is set at, as `helm --set` sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_path: Option<String>,
     /// A missing ConfigMap or key is skipped instead of failing.
@@ -207,11 +207,6 @@ impl HelmRelease {
                 fields.extend(nested(name, &action.unserved));
             }
         }
-        for (i, reference) in spec.values_from.iter().enumerate() {
-            if reference.target_path.is_some() {
-                fields.push(format!("valuesFrom[{i}].targetPath"));
-            }
-        }
         fields.sort();
         fields
     }
@@ -243,13 +238,7 @@ mod tests {
             hr.spec.install.as_ref().unwrap().crds.as_deref(),
             Some("Skip")
         );
-        assert_eq!(
-            hr.unserved(),
-            [
-                "driftDetection",
-                "install.remediation",
-                "valuesFrom[0].targetPath"
-            ]
-        );
+        assert_eq!(hr.unserved(), ["driftDetection", "install.remediation"]);
+        assert_eq!(hr.spec.values_from[0].target_path.as_deref(), Some("a.b"));
     }
 }

@@ -32,6 +32,8 @@ use super::sanitize::sanitize;
 use super::{Inputs, Manifest, RenderError, RenderOptions, Rendered, decorate, files, yaml};
 use crate::decrypt::decrypt_whole;
 use crate::hooks;
+
+pub use super::set_path::set_path;
 use crate::keys::Keys;
 use crate::redact::Redactor;
 

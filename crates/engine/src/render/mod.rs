@@ -35,6 +35,7 @@ mod manifest;
 mod overlay;
 mod program;
 mod sanitize;
+mod set_path;
 pub mod variables;
 mod yaml;
 

@@ -950,3 +950,132 @@ async fn apply_and_diff_decrypt_with_an_ssh_key_and_a_key_command() {
         CANARY.as_bytes()
     );
 }
+
+/// `--helm`: a chart rendered with the real helm, its SOPS-encrypted values file decrypted in
+/// memory with the user's age key, the decrypted value hidden wherever a template put it;
+/// without the key the file is named; a hook is left out and named, and `apply` refuses a
+/// chart with hooks before writing anything.
+#[tokio::test]
+async fn a_chart_renders_with_its_encrypted_values_and_apply_refuses_its_hooks() {
+    need!(lockstep_testenv::tool("helm"));
+    let plane = need!(ControlPlane::shared().await);
+    let (client, ns) = plane.namespace("cli-helm").await.unwrap();
+    let kubeconfig = plane.kubeconfig_path().to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+    );
+    write(root, "chart/values.yaml", "color: blue\n");
+    write(
+        root,
+        "chart/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n\
+         data:\n  color: {{ .Values.color | quote }}\n  dsn: {{ printf \"db://%s\" .Values.password | quote }}\n",
+    );
+    let key = root.join("keys.txt");
+    let keygen = lockstep(root)
+        .args(["age-keygen", "-o"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(code(&keygen), 0, "{}", text(&keygen).1);
+    let recipient = text(
+        &lockstep(root)
+            .args(["age-keygen", "-y"])
+            .arg(&key)
+            .output()
+            .unwrap(),
+    )
+    .0;
+    write(root, "secrets.yaml", &format!("password: {CANARY}\n"));
+    let encrypted = lockstep(root)
+        .args(["encrypt", "--age", recipient.trim()])
+        .arg(root.join("secrets.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&encrypted), 0, "{}", text(&encrypted).1);
+    std::fs::remove_file(root.join("secrets.yaml")).unwrap();
+    write(root, "chart/secrets.enc.yaml", &text(&encrypted).0);
+    let source = root.to_str().unwrap().to_owned();
+    // HOME is the temp folder (no key of the user's own is found): helm is found on PATH.
+    let path = format!(
+        "{}:{}",
+        lockstep_testenv::bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |verb: &str, key: Option<&Path>| {
+        let mut command = lockstep(root);
+        command
+            .env("PATH", &path)
+            .args([
+                verb,
+                &source,
+                "--path",
+                "chart",
+                "--helm",
+                "--release-name",
+                "web",
+            ])
+            .args(["--values", "secrets.enc.yaml", "--target-namespace", &ns])
+            .env("HOME", root)
+            .env_remove("SOPS_AGE_KEY")
+            .env_remove("SOPS_AGE_KEY_FILE");
+        if verb == "render" {
+            command.args(["-o", "json"]);
+        } else {
+            command.args(["--kubeconfig", &kubeconfig, "--name", "web"]);
+            command.args(["--inventory-namespace", &ns]);
+        }
+        if let Some(key) = key {
+            command.env("SOPS_AGE_KEY_FILE", key);
+        }
+        outcome(&mut command)
+    };
+
+    let (exit, stdout, stderr) = run("render", Some(&key));
+    assert_eq!(exit, 0, "{stderr}");
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    let config = &list["items"][0];
+    assert_eq!(config["metadata"]["name"], "web-config");
+    assert_eq!(config["metadata"]["namespace"], ns.as_str());
+    assert_eq!(config["data"]["color"], "blue");
+    let dsn = config["data"]["dsn"].as_str().unwrap();
+    assert!(
+        dsn.starts_with("db://") && dsn.len() > 5,
+        "rendered, the value hidden: {dsn}"
+    );
+    assert_eq!(
+        config["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm",
+        "as helm install writes it"
+    );
+
+    let (exit, _, stderr) = run("render", None);
+    assert_ne!(exit, 0);
+    assert!(stderr.contains("secrets.enc.yaml"), "{stderr}");
+
+    write(
+        root,
+        "chart/templates/migrate.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    \
+         helm.sh/hook: pre-upgrade\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      \
+         containers: [{name: m, image: busybox}]\n",
+    );
+    let (exit, stdout, stderr) = run("render", Some(&key));
+    assert_eq!(exit, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 Helm hook(s) not shown") && stderr.contains("Job/migrate (pre-upgrade)"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("migrate"), "{stdout}");
+    let (exit, _, stderr) = run("apply", Some(&key));
+    assert_ne!(exit, 0);
+    assert!(stderr.contains("has Helm hooks (Job/migrate"), "{stderr}");
+    let configs: Api<ConfigMap> = Api::namespaced(client, &ns);
+    assert!(
+        configs.get_opt("web-config").await.unwrap().is_none(),
+        "nothing applied"
+    );
+}

@@ -60,6 +60,14 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     let name = owner.name.clone();
     let rendered = args.source.render(Some(owner.clone()), true).await?;
     anyhow::ensure!(
+        rendered.hooks.is_empty(),
+        "{} has Helm hooks ({}); `lockstep apply` does not run hooks, and applying the chart \
+         without them would skip what they do: apply it with a Sync (lockstep-controller runs \
+         them around the apply), or render it with `lockstep render --helm`; nothing was applied",
+        args.source.describe(),
+        rendered.hooks.join("; ")
+    );
+    anyhow::ensure!(
         !rendered.manifests.is_empty(),
         "{} renders no objects: nothing to apply",
         args.source.describe()

@@ -103,6 +103,14 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
     let rendered = args.source.render(Some(owner.clone()), true).await?;
+    if !rendered.hooks.is_empty() {
+        eprintln!(
+            "lockstep: {} Helm hook(s) left out of the diff (run around the apply, not part of \
+             it): {}",
+            rendered.hooks.len(),
+            rendered.hooks.join("; ")
+        );
+    }
     anyhow::ensure!(
         !rendered.manifests.is_empty(),
         "{} renders no objects: nothing to diff",

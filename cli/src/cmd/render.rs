@@ -10,8 +10,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use lockstep_engine::fetch::{Fetcher, GitReference, redact_url, scrub_url};
+use lockstep_engine::hooks::Hook;
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::{Redactor, redact_secret};
+use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
 use lockstep_engine::secrets::{self, Prepared, SecretsError};
 use lockstep_keys::age::AgeIdentities;
@@ -61,9 +63,24 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DIR", default_value = "")]
     path: String,
 
-    /// Namespace set on every namespaced object (overriding the manifests' own).
+    /// Namespace set on every namespaced object (overriding the manifests' own); with
+    /// --helm, the release namespace (default `default`).
     #[arg(long, value_name = "NS")]
     target_namespace: Option<String>,
+
+    /// Render --path as a Helm chart (a folder holding `Chart.yaml`) with the real `helm
+    /// template`, as a Sync's `helm` block renders it.
+    #[arg(long)]
+    helm: bool,
+
+    /// With --helm: the release name (default: the chart folder's name).
+    #[arg(long, value_name = "NAME", requires = "helm")]
+    release_name: Option<String>,
+
+    /// With --helm: a values file, relative to the chart folder, merged over the chart's
+    /// own in the order given; a SOPS-encrypted one is decrypted in memory with your keys.
+    #[arg(long = "values", value_name = "FILE", requires = "helm")]
+    values: Vec<String>,
 }
 
 /// Rendered objects and the revision they came from.
@@ -72,8 +89,10 @@ pub struct Rendered {
     pub manifests: Vec<Manifest>,
     /// `main@sha1:…` for a URL, `None` for a local folder.
     pub revision: Option<String>,
-    /// Every value decrypted or resolved, to scrub from messages and diffs.
+    /// Every value decrypted or resolved, to scrub from messages, diffs and output.
     pub redactor: Redactor,
+    /// A chart's Helm hooks, as `Kind/name (events)`: not applied by the CLI.
+    pub hooks: Vec<String>,
     /// Keeps the values scrubbed from log lines while the objects are in use.
     _prepared: Option<Prepared>,
 }
@@ -99,30 +118,42 @@ impl SourceArgs {
             (PathBuf::from(&self.source), None)
         };
         let (root, path) = self.local_file(root)?;
-        let options = RenderOptions {
+        let mut options = RenderOptions {
             owner,
             target_namespace: self.target_namespace.clone(),
             overlay: None,
         };
-        let rendered = tokio::task::spawn_blocking(move || render(&root, &path, &options))
-            .await
+        // A chart's values files are decrypted before it renders, so its keys come first.
+        let (rendered, keys) = if self.helm {
+            let (keys, problems) = own_keys()?;
+            let chart = self.chart(&path, options.target_namespace.take());
+            let chart_keys = keys.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                render_chart(&root, &chart, &chart_keys, &options)
+            });
+            (task.await, Some((keys, problems)))
+        } else {
+            let task = tokio::task::spawn_blocking(move || render(&root, &path, &options));
+            (task.await, None)
+        };
+        let rendered = rendered
             .context("render task")?
             .with_context(|| format!("rendering {}", self.describe()))?;
+        let hooks = rendered.hooks.iter().map(describe_hook).collect();
         if !decrypt {
             return Ok(Rendered {
                 manifests: rendered.manifests,
                 revision,
-                redactor: Redactor::new(),
+                // A chart's decrypted values files: hidden in what render prints.
+                redactor: rendered.redactor,
+                hooks,
                 _prepared: None,
             });
         }
-        let identities = AgeIdentities::from_process_env();
-        let problems: Vec<String> = identities
-            .problems()
-            .iter()
-            .map(|e| e.to_string())
-            .collect();
-        let keys = Keys::own(identities, Ambient::from_process()).context("loading your keys")?;
+        let (keys, problems) = match keys {
+            Some(keys) => keys,
+            None => own_keys()?,
+        };
         let mut prepared = secrets::prepare(rendered, &keys, Redactor::new())
             .await
             .map_err(|err| {
@@ -141,8 +172,31 @@ impl SourceArgs {
             manifests: std::mem::take(&mut prepared.manifests),
             revision,
             redactor: std::mem::take(&mut prepared.redactor),
+            hooks,
             _prepared: Some(prepared),
         })
+    }
+
+    /// The chart `--helm` names: `path` (the folder inside the source), released in
+    /// `namespace` (default `default`) under `--release-name` or the folder's name.
+    fn chart(&self, path: &str, namespace: Option<String>) -> Chart {
+        let folder = path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        let fallback = if folder.is_empty() { "release" } else { folder };
+        Chart {
+            path: path.to_owned(),
+            release_name: self
+                .release_name
+                .clone()
+                .unwrap_or_else(|| fallback.to_owned()),
+            namespace: namespace.unwrap_or_else(|| "default".to_owned()),
+            values_files: self.values.clone(),
+            include_crds: true,
+            ..Chart::default()
+        }
     }
 
     /// A local source that is one manifest file renders as its folder with `--path` the
@@ -188,6 +242,32 @@ impl SourceArgs {
     }
 }
 
+/// The user's own keys ([`Keys::own`]: every identity source `lockstep decrypt` reads, and
+/// `VAULT_ADDR` and the Vault token for references), and the identity sources that had
+/// problems, for an error to name.
+fn own_keys() -> anyhow::Result<(Keys, Vec<String>)> {
+    let identities = AgeIdentities::from_process_env();
+    let problems = identities
+        .problems()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let keys = Keys::own(identities, Ambient::from_process()).context("loading your keys")?;
+    Ok((keys, problems))
+}
+
+/// `Job/migrate (pre-install, pre-upgrade)`: a hook as a person reads it.
+fn describe_hook(hook: &Hook) -> String {
+    let events: Vec<&str> = hook.events().iter().map(|e| e.as_str()).collect();
+    let manifest = &hook.manifest;
+    format!(
+        "{}/{} ({})",
+        manifest.kind(),
+        manifest.name(),
+        events.join(", ")
+    )
+}
+
 /// `$XDG_CACHE_HOME/lockstep`, else `~/.cache/lockstep`.
 fn cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
@@ -228,6 +308,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .name
         .map(|name| Owner::lockstep(name, args.inventory_namespace));
     let rendered = runtime()?.block_on(args.source.render(owner, false))?;
+    if !rendered.hooks.is_empty() {
+        eprintln!(
+            "lockstep: {} Helm hook(s) not shown, run by a Sync around the apply: {}",
+            rendered.hooks.len(),
+            rendered.hooks.join("; ")
+        );
+    }
     if rendered.manifests.is_empty() {
         eprintln!(
             "lockstep: warning: {} renders no objects",
@@ -235,7 +322,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut objects: Vec<Value> = rendered.manifests.into_iter().map(|m| m.object).collect();
-    objects.iter_mut().for_each(redact_secret);
+    for object in &mut objects {
+        redact_secret(object);
+        // Values a chart's SOPS values files gave, wherever a template put them.
+        rendered.redactor.scrub_value(object);
+    }
     let text = match args.output {
         Output::Yaml => {
             let mut text = String::new();

@@ -176,6 +176,11 @@ impl Hook {
         self.events.contains(&event)
     }
 
+    /// The events it runs at.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
     /// Whether it runs at any of `events`.
     pub fn runs_at_any(&self, events: &[Event]) -> bool {
         events.iter().any(|e| self.runs_at(*e))

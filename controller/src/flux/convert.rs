@@ -156,6 +156,13 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
             ));
         }
     }
+    if disable_hooks(&spec.install) != disable_hooks(&spec.upgrade) {
+        return Some(
+            "spec.install.disableHooks and spec.upgrade.disableHooks differ: Lockstep serves \
+             them only together (set both, or neither)"
+                .into(),
+        );
+    }
     if let Some((i, from)) = spec
         .values_from
         .iter()
@@ -196,6 +203,11 @@ fn values_from(from: &[lockstep_api::flux::ValuesReference]) -> Vec<ValuesFrom> 
             target_path: from.target_path.clone(),
         })
         .collect()
+}
+
+/// Whether `install` or `upgrade` says `disableHooks: true`.
+fn disable_hooks(action: &Option<lockstep_api::flux::CrdAction>) -> bool {
+    action.as_ref().is_some_and(|a| a.disable_hooks)
 }
 
 /// The kinds a HelmRelease's chart may come from.
@@ -286,6 +298,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                 values: spec.values.clone(),
                 values_from: values_from(&spec.values_from),
                 include_crds: Some(!skip(&spec.install)),
+                disable_hooks: disable_hooks(&spec.install),
                 version,
                 ..Helm::default()
             }),
@@ -704,6 +717,20 @@ mod tests {
         assert_eq!(helm.values_files, ["../../env/prod.yaml"]);
         assert_eq!(helm.include_crds, Some(false));
         assert!(sync.spec.prune && sync.spec.wait);
+        assert!(!helm.disable_hooks);
+        let both = helm_release(json!({
+            "interval": "1m",
+            "chart": {"spec": {"chart": "app", "sourceRef": {"kind": "GitRepository", "name": "r"}}},
+            "install": {"disableHooks": true}, "upgrade": {"disableHooks": true},
+        }));
+        assert_eq!(helm_refusal(&both), None);
+        assert!(helm_sync(&both).spec.helm.unwrap().disable_hooks);
+        let one = helm_release(json!({
+            "interval": "1m",
+            "chart": {"spec": {"chart": "app", "sourceRef": {"kind": "GitRepository", "name": "r"}}},
+            "install": {"disableHooks": true},
+        }));
+        assert!(helm_refusal(&one).unwrap().contains("disableHooks"));
     }
 
     /// A repository chart is the helm Sync of that chart of the HelmRepository, and its

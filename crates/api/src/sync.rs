@@ -292,6 +292,10 @@ pub struct Helm {
     /// applied either way; set it when a test template does not render offline.
     #[serde(default)]
     pub skip_tests: bool,
+    /// Render without hooks (`helm template --no-hooks`, `helm install --no-hooks`): the
+    /// chart's `helm.sh/hook` templates are neither applied nor run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
     /// Values read from Secrets (a Flux HelmRelease's `valuesFrom`), merged after the
     /// values files and before `values`. Set only by a front-end, never serialized.
     #[serde(skip)]

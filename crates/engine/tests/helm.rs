@@ -143,6 +143,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         kube_version: Some(KUBE_VERSION.into()),
         api_versions: vec!["monitoring.example.test/v1".into()],
         is_upgrade: false,
+        no_hooks: false,
         secret_values: SecretValues::default(),
     }
 }
@@ -199,6 +200,13 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
     assert_eq!(hooks[0]["metadata"]["name"], "web-migrate");
     assert_eq!(hooks[0]["metadata"]["namespace"], "shop");
     let ours_and_hooks: Vec<Value> = ours.iter().chain(&hooks).cloned().collect();
+    let mut without_hooks = chart(&["values-prod.yaml"], inline.clone());
+    without_hooks.no_hooks = true;
+    let (objects, none) = source
+        .render_with_hooks(&without_hooks, &no_keys())
+        .unwrap();
+    assert!(none.is_empty(), "--no-hooks");
+    assert_eq!(objects.len(), ours.len());
 
     // Helm's own render, the inline values as one more -f file (outside the source).
     let outside = tempfile::tempdir().unwrap();

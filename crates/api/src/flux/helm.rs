@@ -146,7 +146,7 @@ pub struct ValuesReference {
     pub optional: bool,
 }
 
-/// `spec.install` / `spec.upgrade`: only `crds` is served.
+/// `spec.install` / `spec.upgrade`: `crds` and `disableHooks` are served.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -154,6 +154,9 @@ pub struct CrdAction {
     /// `Skip`, `Create` or `CreateReplace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crds: Option<String>,
+    /// Install (or upgrade) without running the chart's hooks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
     /// Other fields (`remediation`, `disableWait`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

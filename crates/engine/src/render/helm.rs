@@ -68,6 +68,8 @@ pub struct Chart {
     /// `--is-upgrade`: `.Release.IsUpgrade` true and `.Release.IsInstall` false, for a
     /// release its owner has applied before (the hooks that run are then the upgrade's).
     pub is_upgrade: bool,
+    /// `--no-hooks`: hook templates are not rendered at all.
+    pub no_hooks: bool,
 }
 
 impl Chart {
@@ -96,6 +98,7 @@ impl Chart {
             kube_version: None,
             api_versions: Vec::new(),
             is_upgrade: false,
+            no_hooks: helm.disable_hooks,
         }
     }
 }
@@ -147,6 +150,9 @@ pub fn render_chart(
     }
     if chart.is_upgrade {
         command.arg("--is-upgrade");
+    }
+    if chart.no_hooks {
+        command.arg("--no-hooks");
     }
     if chart.skip_tests {
         command.arg("--skip-tests");

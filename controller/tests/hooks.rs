@@ -385,6 +385,37 @@ async fn job_hooks_run_on_the_node_and_a_failed_one_stops_the_upgrade() {
     );
 }
 
+/// Application `web` of `repo`'s `app` folder into `ns`, auto-synced by a controller
+/// serving Argo CD's API, once Synced at `head`; the controller stops when dropped.
+async fn synced_application(
+    plane: &ControlPlane,
+    client: &kube::Client,
+    ns: &str,
+    repo: &lockstep_testenv::GitRepo,
+    head: &str,
+) -> (Api<Application>, Controller) {
+    let apps: Api<Application> = Api::namespaced(client.clone(), ns);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": repo.git_url().unwrap(), "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                 "syncPolicy": {"automated": {"prune": true}}},
+    });
+    let params = PatchParams::apply("argocd-tests").force();
+    apps.patch("web", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    let controller =
+        Controller::start_syncing(plane, ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+    eventually("the Application to be Synced", async || {
+        synced_at(&apps.get("web").await.unwrap(), head)
+    })
+    .await;
+    (apps, controller)
+}
+
 /// An Argo CD Application's plain manifests with Argo CD's hook annotations: `PreSync`
 /// hooks by `sync-wave`, the objects, the `Sync` hook, the `PostSync` hook (deleted by
 /// `HookSucceeded`), a `Skip`ped object never applied; then a `PreSync` hook the API server
@@ -435,25 +466,7 @@ async fn an_application_runs_argo_cd_hooks_in_their_phases() {
     }
     let head = repo.commit("hooks").unwrap();
     let writes = record_writes(&client, &ns);
-    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
-    let app = json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": "web"},
-        "spec": {"project": "default",
-                 "source": {"repoURL": repo.git_url().unwrap(), "path": "app"},
-                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
-                 "syncPolicy": {"automated": {"prune": true}}},
-    });
-    let params = PatchParams::apply("argocd-tests").force();
-    apps.patch("web", &params, &Patch::Apply(&app))
-        .await
-        .unwrap();
-    let _controller =
-        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
-    eventually("the Application to be Synced", async || {
-        synced_at(&apps.get("web").await.unwrap(), &head)
-    })
-    .await;
+    let (apps, _controller) = synced_application(plane, &client, &ns, &repo, &head).await;
     let first = [
         "ADDED web-pre-b",
         "ADDED web-pre-a",
@@ -509,4 +522,65 @@ async fn an_application_runs_argo_cd_hooks_in_their_phases() {
         "SyncFail ran"
     );
     assert!(configmaps.get_opt("web-skipped").await.unwrap().is_none());
+}
+
+/// An Application's objects go in Argo CD's sync waves: lowest wave first, whatever their
+/// names; a wave whose Job fails (past its deadline) stops the sync, naming the wave and the
+/// Job, and the later wave is not written.
+#[tokio::test]
+async fn an_application_applies_its_sync_waves_in_order_each_healthy_first() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-waves").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("waves", None).unwrap();
+    let cm = |name: &str, wave: Option<&str>, value: &str| {
+        let annotations = wave.map_or(String::new(), |w| {
+            format!("argocd.argoproj.io/sync-wave: \"{w}\"")
+        });
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-{name}\n  \
+             annotations: {{{annotations}}}\ndata: {{v: {value}}}\n"
+        )
+    };
+    repo.write("app/a.yaml", cm("a", Some("2"), "one")).unwrap();
+    repo.write("app/b.yaml", cm("b", Some("1"), "one")).unwrap();
+    repo.write("app/c.yaml", cm("c", None, "one")).unwrap();
+    let head = repo.commit("three waves").unwrap();
+    let writes = record_writes(&client, &ns);
+    let (apps, _controller) = synced_application(plane, &client, &ns, &repo, &head).await;
+    assert_eq!(
+        since(&writes, 0),
+        ["ADDED web-c", "ADDED web-b", "ADDED web-a"],
+        "by wave, not by name"
+    );
+
+    // Wave 1 gains a Job that fails past its deadline (no node runs it): wave 2 waits.
+    repo.write(
+        "app/job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: web-stuck\n  annotations: \
+         {argocd.argoproj.io/sync-wave: \"1\"}\nspec:\n  activeDeadlineSeconds: 1\n  template:\n    \
+         spec:\n      restartPolicy: Never\n      containers: [{name: s, image: lockstep.test/none:1}]\n",
+    )
+    .unwrap();
+    repo.write("app/a.yaml", cm("a", Some("2"), "two")).unwrap();
+    repo.commit("a Job that fails in wave 1").unwrap();
+    let mut message = String::new();
+    eventually("the sync to fail on wave 1", async || {
+        let app = apps.get("web").await.unwrap();
+        let state = app.status.and_then(|s| s.operation_state);
+        message = state
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_default();
+        state.is_some_and(|s| s.phase == OperationPhase::Failed) && message.contains("wave 1")
+    })
+    .await;
+    assert!(
+        message.contains("sync wave 1 not healthy") && message.contains("web-stuck"),
+        "{message}"
+    );
+    let configs: Api<ConfigMap> = Api::namespaced(client, &ns);
+    let a = configs.get("web-a").await.unwrap();
+    assert_eq!(a.data.unwrap()["v"], "one", "wave 2 not written");
 }

@@ -491,6 +491,8 @@ fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duratio
         protect: protect(sync, ctx),
         owners: Some(ctx.shared.client.clone()),
         field_manager: owner.mark.field_manager,
+        // An Application's objects go in Argo CD's sync waves.
+        waves: ctx.front == Front::ArgoCd,
         ignore: IgnoreDifferences {
             rules: sync
                 .spec

@@ -32,7 +32,7 @@ use kube::Client;
 use lockstep_api::InventoryEntry;
 use tracing::{instrument, warn};
 
-use crate::apply::{self, ApplyError, ApplyOptions, apply_order};
+use crate::apply::{self, ApplyError, ApplyOptions, SYNC_WAVE, apply_order};
 use crate::health::{self, WaitError};
 use crate::inventory::id;
 use crate::prune::{SkipReason, delete_all, wait_gone};
@@ -44,7 +44,6 @@ const WEIGHT: &str = "helm.sh/hook-weight";
 const DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
 /// Argo CD's hook annotation, and the wave and delete policy that go with it.
 const ARGOCD_HOOK: &str = "argocd.argoproj.io/hook";
-const ARGOCD_WAVE: &str = "argocd.argoproj.io/sync-wave";
 const ARGOCD_DELETE_POLICY: &str = "argocd.argoproj.io/hook-delete-policy";
 
 /// How often a running hook is looked at.
@@ -232,7 +231,7 @@ fn role(manifest: Manifest, dialect: Dialect) -> Role {
         let events = names.iter().filter_map(|n| Event::argocd(n)).collect();
         (
             events,
-            &annotations[ARGOCD_WAVE],
+            &annotations[SYNC_WAVE],
             &annotations[ARGOCD_DELETE_POLICY],
         )
     } else if annotations[HOOK].is_string() {
@@ -240,7 +239,7 @@ fn role(manifest: Manifest, dialect: Dialect) -> Role {
             .iter()
             .filter_map(|n| Event::helm(n))
             .collect();
-        let wave = &annotations[ARGOCD_WAVE];
+        let wave = &annotations[SYNC_WAVE];
         let weight = if dialect == Dialect::ArgoCd && wave.is_string() {
             wave
         } else {
@@ -493,7 +492,7 @@ mod tests {
                 manifest("skipped", json!({ARGOCD_HOOK: "Skip"})),
                 manifest(
                     "pre",
-                    json!({ARGOCD_HOOK: "PreSync", ARGOCD_WAVE: "2",
+                    json!({ARGOCD_HOOK: "PreSync", SYNC_WAVE: "2",
                     ARGOCD_DELETE_POLICY: "HookSucceeded"}),
                 ),
                 manifest(
@@ -502,7 +501,7 @@ mod tests {
                 ),
                 manifest(
                     "helm",
-                    json!({HOOK: "post-upgrade", WEIGHT: "1", ARGOCD_WAVE: "-3"}),
+                    json!({HOOK: "post-upgrade", WEIGHT: "1", SYNC_WAVE: "-3"}),
                 ),
                 manifest("gone", json!({ARGOCD_HOOK: "PostDelete"})),
             ],

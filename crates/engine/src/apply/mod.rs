@@ -51,7 +51,7 @@ use crate::render::Manifest;
 pub use ignore::{IgnoreDifferences, IgnoreRule};
 pub(crate) use message::api_code;
 pub use message::{Withheld, api_message};
-pub use order::apply_order;
+pub use order::{SYNC_WAVE, apply_order};
 pub use preflight::{Preflight, Preview, preflight};
 pub use protect::{Guard, Protect, Rule};
 pub use resolve::KindCache;
@@ -86,6 +86,11 @@ pub struct ApplyOptions {
     pub field_manager: &'static str,
     /// Fields whose differences are ignored, and whether their live values are kept.
     pub ignore: IgnoreDifferences,
+    /// Apply in Argo CD's sync waves: objects grouped by `argocd.argoproj.io/sync-wave` (an
+    /// integer; 0 when absent or not a number), lowest wave first, and every object of a
+    /// wave healthy (within `wait_timeout`) before the next wave is written. Off, the
+    /// annotation means nothing.
+    pub waves: bool,
 }
 
 impl Default for ApplyOptions {
@@ -99,6 +104,7 @@ impl Default for ApplyOptions {
             owners: None,
             field_manager: FIELD_MANAGER,
             ignore: IgnoreDifferences::default(),
+            waves: false,
         }
     }
 }
@@ -113,6 +119,7 @@ impl fmt::Debug for ApplyOptions {
             .field("owners", &self.owners.as_ref().map(|_| "Client"))
             .field("field_manager", &self.field_manager)
             .field("ignore", &self.ignore)
+            .field("waves", &self.waves)
             .finish_non_exhaustive()
     }
 }
@@ -260,6 +267,15 @@ pub enum ApplyError {
         object: String,
         /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
+    },
+    /// A sync wave's objects were not healthy before the next wave ([`ApplyOptions::waves`]);
+    /// later waves were not written.
+    #[error("sync wave {wave} not healthy, later waves not applied: {source}")]
+    Wave {
+        /// The wave.
+        wave: i32,
+        /// Which objects failed or were still pending.
+        source: crate::health::WaitError,
     },
     /// An object did not become ready (CRD established, Namespace active, deleted object
     /// gone) in time.

@@ -12,6 +12,18 @@ pub fn apply_order(group: &str, kind: &str, namespace: &str, name: &str) -> impl
     )
 }
 
+/// Argo CD's sync-wave annotation, read when [`super::ApplyOptions::waves`] is on (and for
+/// an Application's hooks).
+pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+
+/// The sync wave `object` names: an integer, 0 when absent or not a number, as Argo CD.
+pub(crate) fn wave(object: &serde_json::Value) -> i32 {
+    object["metadata"]["annotations"][SYNC_WAVE]
+        .as_str()
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// The stage an object is applied in: 0 for CRDs and Namespaces (then awaited), 1 for
 /// other cluster-scoped objects, 2 for namespaced ones.
 pub(super) fn stage(group: &str, kind: &str, namespace: &str) -> usize {

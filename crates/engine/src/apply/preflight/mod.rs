@@ -10,7 +10,8 @@
 //! by one just before their own write; an error there leaves earlier stages written (and
 //! recorded by the caller's inventory).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use kube::Client;
@@ -19,10 +20,11 @@ use serde_json::Value;
 
 use lockstep_api::InventoryEntry;
 
-use super::order::{apply_order, stage};
+use super::order::{apply_order, stage, wave};
 use super::resolve::{Resolver, Target, desired_body, guess_entry, guess_id};
 use super::step::{DryRun, Probe, Step, decide, execute, probe, wait_ready};
 use super::{ApplyError, ApplyOptions, Change, ChangeSet, Conflict};
+use crate::health;
 use crate::inventory::id;
 use crate::ownership::{Claim, Holder, Holders};
 use crate::render::Manifest;
@@ -36,14 +38,18 @@ pub use preview::Preview;
 /// How many objects are read and dry-run at once (Flux's `--concurrent-ssa` default).
 const CONCURRENCY: usize = 4;
 
+/// How often a sync wave's objects are looked at before the next wave.
+const WAVE_POLL: Duration = Duration::from_secs(1);
+
 /// An apply decided and checked, nothing written yet: [`Preflight::apply`] carries it out.
 pub struct Preflight<'a> {
+    client: Client,
     options: ApplyOptions,
     resolver: Resolver,
     holders: Holders,
-    /// CRDs and Namespaces; other cluster-scoped objects; namespaced objects. Each in
-    /// apply order.
-    stages: [Vec<Item<'a>>; 3],
+    /// By (sync wave, stage): per wave (all 0 unless [`ApplyOptions::waves`]), CRDs and
+    /// Namespaces; other cluster-scoped objects; namespaced objects. Each in apply order.
+    stages: BTreeMap<(i32, usize), Vec<Item<'a>>>,
 }
 
 /// One object of a stage.
@@ -149,6 +155,7 @@ pub async fn preflight<'a>(
     .await;
 
     let mut preflight = Preflight {
+        client: client.clone(),
         options: options.clone(),
         resolver,
         holders,
@@ -193,9 +200,11 @@ pub async fn preflight<'a>(
         return Err(err);
     }
     for item in items {
-        preflight.stages[item.stage()].push(item);
+        let wave = if options.waves { item.wave() } else { 0 };
+        let key = (wave, item.stage());
+        preflight.stages.entry(key).or_default().push(item);
     }
-    for stage in &mut preflight.stages {
+    for stage in preflight.stages.values_mut() {
         stage.sort_by_cached_key(|item| {
             let e = item.entry();
             apply_order(&e.group, &e.kind, &e.namespace, &e.name)
@@ -242,18 +251,25 @@ impl Item<'_> {
         let entry = self.entry();
         stage(&entry.group, &entry.kind, &entry.namespace)
     }
+
+    fn wave(&self) -> i32 {
+        match self {
+            Self::Planned(p) => wave(&p.body),
+            Self::Deferred(d) => wave(&d.manifest.object),
+        }
+    }
 }
 
 impl<'a> Preflight<'a> {
     /// The objects the apply will leave in the cluster, in apply order.
     pub fn entries(&self) -> Vec<InventoryEntry> {
-        self.stages.iter().flatten().map(Item::entry).collect()
+        self.stages.values().flatten().map(Item::entry).collect()
     }
 
     /// Whether the apply writes anything: an object created, changed or recreated, or one
     /// that can only be decided just before its write.
     pub fn writes(&self) -> bool {
-        self.stages.iter().flatten().any(|item| match item {
+        self.stages.values().flatten().any(|item| match item {
             Item::Planned(p) => p.step != Step::Unchanged,
             Item::Deferred(_) => true,
         })
@@ -261,14 +277,18 @@ impl<'a> Preflight<'a> {
 
     /// Writes the planned objects stage by stage, in order, checking deferred objects
     /// just before their write; waits for CRDs to be established and Namespaces active
-    /// after the first stage. Each change is recorded in `changes` as it happens, so that
-    /// after an error `changes` holds what was written.
+    /// after the first stage (of each sync wave), and with [`ApplyOptions::waves`] for a
+    /// wave's objects to be healthy before the next wave. Each change is recorded in
+    /// `changes` as it happens, so that after an error `changes` holds what was written.
     ///
     /// # Errors
     /// The first [`ApplyError`]; what was written before it stays.
     pub async fn apply(mut self, changes: &mut ChangeSet) -> Result<(), ApplyError> {
         let stages = std::mem::take(&mut self.stages);
-        for (index, stage) in stages.into_iter().enumerate() {
+        let last_wave = stages.keys().next_back().map(|(wave, _)| *wave);
+        let mut wave_objects = Vec::new();
+        let mut stages = stages.into_iter().peekable();
+        while let Some(((wave, index), stage)) = stages.next() {
             let mut written = Vec::with_capacity(stage.len());
             for item in stage {
                 let planned = match item {
@@ -288,6 +308,15 @@ impl<'a> Preflight<'a> {
                 for target in &written {
                     wait_ready(target, self.options.wait_timeout).await?;
                 }
+            }
+            wave_objects.extend(written.iter().map(Target::entry));
+            let wave_ends = stages.peek().is_none_or(|((next, _), _)| *next != wave);
+            if wave_ends && Some(wave) != last_wave {
+                let objects = std::mem::take(&mut wave_objects);
+                let timeout = self.options.wait_timeout;
+                health::wait(&self.client, &objects, timeout, WAVE_POLL)
+                    .await
+                    .map_err(|source| ApplyError::Wave { wave, source })?;
             }
         }
         Ok(())

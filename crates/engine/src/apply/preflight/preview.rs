@@ -55,7 +55,7 @@ impl Preflight<'_> {
                 .unwrap_or(Value::Null)
         };
         self.stages
-            .iter()
+            .values()
             .flatten()
             .map(|item| match item {
                 Item::Planned(p) => Preview {

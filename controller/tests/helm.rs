@@ -472,3 +472,76 @@ async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() 
     assert_eq!(back.inventory.len(), 2);
     assert_eq!(uids().await, before, "taken back in place");
 }
+
+/// A chart in Git whose `Chart.yaml` names a dependency of a Helm repository it does not
+/// vendor: the highest version inside the constraint is fetched, as `helm dependency build`
+/// would, and rendered with the parent's values for it, from a private copy of the checkout
+/// that is gone afterwards (the checkout itself gains no `charts/`).
+#[tokio::test]
+async fn a_git_chart_gets_its_repository_dependency_as_helm_dependency_build_would() {
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("helm"));
+    let server = need!(lockstep_testenv::HelmRepoServer::start(None).await);
+    let work = tempfile::tempdir().unwrap();
+    for version in ["0.1.0", "0.1.4", "0.2.0"] {
+        let chart = work.path().join(version).join("dep");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            format!("apiVersion: v2\nname: dep\nversion: {version}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("templates/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-dep\n\
+             data:\n  chart: {{ .Chart.Version | quote }}\n  size: {{ .Values.size | quote }}\n",
+        )
+        .unwrap();
+        server.publish(&chart).unwrap();
+    }
+    let s = setup(plane, "helm-deps", &[("README", "deps\n".to_owned())]).await;
+    s.repo
+        .write(
+            "chart/Chart.yaml",
+            format!(
+                "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: dep\n  \
+                 version: 0.1.x\n  repository: {}\n",
+                server.url()
+            ),
+        )
+        .unwrap();
+    s.repo
+        .write("chart/values.yaml", "dep:\n  size: large\n")
+        .unwrap();
+    let commit = s
+        .repo
+        .commit("a chart with a repository dependency")
+        .unwrap();
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "web"}, "spec": sync_spec("chart", json!({"helm": {}}))}),
+    )
+    .await;
+    applied(&s, "web", &commit).await;
+    let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    let data = configs.get("web-dep").await.unwrap().data.unwrap();
+    assert_eq!(data["chart"], "0.1.4", "the highest 0.1.x");
+    assert_eq!(data["size"], "large", "the parent's values for it");
+    // The dependency went into a private copy of the checkout, gone after the render.
+    let mut left = Vec::new();
+    let mut dirs = vec![s.controller.workdir().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".render-") || name == "charts" && dir.ends_with("chart") {
+                    left.push(entry.path());
+                }
+                dirs.push(entry.path());
+            }
+        }
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

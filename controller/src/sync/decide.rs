@@ -33,9 +33,10 @@ use lockstep_api::{
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
 use lockstep_engine::fetch::Artifact;
+use lockstep_engine::fetch::ChartRepository;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
 use lockstep_engine::redact::Redactor;
-use lockstep_engine::render::helm::{Chart, render_chart};
+use lockstep_engine::render::helm::{Chart, missing_dependencies, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
@@ -334,6 +335,32 @@ async fn render_and_decrypt(
             chart.kube_version = client.apiserver_version().await.ok().map(|v| v.git_version);
             chart.api_versions = api_versions(client).await;
             // An upgrade once the release applied anything, as the hooks that run are.
+            // Dependencies Chart.yaml names from Helm repositories and charts/ lacks are
+            // fetched, as `helm dependency build` would, into the artifact cache.
+            let (dir, path) = (root.clone(), chart.path.clone());
+            let missing = tokio::task::spawn_blocking(move || missing_dependencies(&dir, &path))
+                .await
+                .unwrap_or_default();
+            for dependency in missing {
+                let repository = ChartRepository {
+                    url: dependency.repository.clone(),
+                    ..ChartRepository::default()
+                };
+                let fetched = ctx
+                    .fetcher
+                    .fetch_chart(&repository, &dependency.name, &dependency.version)
+                    .await
+                    .map_err(|err| {
+                        let message = format!(
+                            "{}: dependency {} {} of Chart.yaml: {err}",
+                            chart.path, dependency.name, dependency.version
+                        );
+                        Verdict::failed(Reason::BuildFailed, message, revision)
+                    })?;
+                chart
+                    .dependencies
+                    .push(fetched.artifact.path.join(&dependency.name));
+            }
             // Argo CD renders every sync as an install.
             chart.is_upgrade = ctx.front != Front::ArgoCd
                 && sync

@@ -144,6 +144,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         api_versions: vec!["monitoring.example.test/v1".into()],
         is_upgrade: false,
         no_hooks: false,
+        dependencies: Vec::new(),
         secret_values: SecretValues::default(),
     }
 }

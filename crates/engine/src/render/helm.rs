@@ -29,7 +29,9 @@ use zeroize::Zeroizing;
 
 use super::program::{self, RunError};
 use super::sanitize::sanitize;
-use super::{Inputs, Manifest, RenderError, RenderOptions, Rendered, decorate, files, yaml};
+use super::{
+    Inputs, Manifest, RenderError, RenderOptions, Rendered, decorate, files, overlay, yaml,
+};
 use crate::decrypt::decrypt_whole;
 use crate::hooks;
 
@@ -70,6 +72,78 @@ pub struct Chart {
     pub is_upgrade: bool,
     /// `--no-hooks`: hook templates are not rendered at all.
     pub no_hooks: bool,
+    /// Dependencies fetched from their repositories ([`missing_dependencies`]): unpacked
+    /// chart folders, placed in `charts/` of a private copy of the source for the render.
+    pub dependencies: Vec<PathBuf>,
+}
+
+/// A dependency `Chart.yaml` names from a Helm HTTP(S) repository that its `charts/`
+/// folder lacks: what `helm dependency build` would download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// The chart's name in the repository.
+    pub name: String,
+    /// The version or constraint (`*` when `Chart.yaml` gives none).
+    pub version: String,
+    /// The repository URL.
+    pub repository: String,
+}
+
+/// The dependencies of the chart at `root.join(path)` that are neither a folder
+/// `charts/<name>` nor an archive `charts/<name>-<version>.tgz`, and whose repository is
+/// an `http://` or `https://` URL. Others (`file://`, `oci://`, `@alias` repositories) are
+/// left to helm, which names what is missing; an unreadable `Chart.yaml` too.
+pub fn missing_dependencies(root: &Path, path: &str) -> Vec<Dependency> {
+    #[derive(serde::Deserialize)]
+    struct ChartYaml {
+        #[serde(default)]
+        dependencies: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        name: String,
+        #[serde(default)]
+        version: Option<String>,
+        #[serde(default)]
+        repository: Option<String>,
+    }
+    let dir = root.join(path);
+    let Ok(text) = std::fs::read_to_string(dir.join("Chart.yaml")) else {
+        return Vec::new();
+    };
+    let Ok(chart) = serde_saphyr::from_str::<ChartYaml>(&text) else {
+        return Vec::new();
+    };
+    let vendored: Vec<String> = std::fs::read_dir(dir.join("charts"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let has = |name: &str| {
+        vendored.iter().any(|file| {
+            file == name
+                || file
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|rest| rest.ends_with(".tgz"))
+        })
+    };
+    chart
+        .dependencies
+        .into_iter()
+        .filter_map(|entry| {
+            let repository = entry.repository?;
+            let http = repository.starts_with("http://") || repository.starts_with("https://");
+            (http && !has(&entry.name)).then(|| Dependency {
+                version: entry.version.unwrap_or_else(|| "*".to_owned()),
+                name: entry.name,
+                repository,
+            })
+        })
+        .collect()
 }
 
 impl Chart {
@@ -99,6 +173,7 @@ impl Chart {
             api_versions: Vec::new(),
             is_upgrade: false,
             no_hooks: helm.disable_hooks,
+            dependencies: Vec::new(),
         }
     }
 }
@@ -129,6 +204,26 @@ pub fn render_chart(
         }
     };
     let shown = dir.strip_prefix(&root).unwrap_or(&dir).to_path_buf();
+    // Fetched dependencies go into charts/ of a private copy; the source stays as fetched.
+    let private = (!chart.dependencies.is_empty())
+        .then(|| overlay::Private::new(&root))
+        .transpose()?;
+    let (root, dir) = match &private {
+        None => (root, dir),
+        Some(private) => {
+            let copy = private.root().join(&shown);
+            for dependency in &chart.dependencies {
+                let name = dependency.file_name().unwrap_or_default();
+                let target = copy.join("charts").join(name);
+                std::fs::create_dir_all(&target).map_err(|source| RenderError::Read {
+                    path: target.clone(),
+                    source,
+                })?;
+                overlay::link_tree(dependency, &target)?;
+            }
+            (private.root().to_path_buf(), copy)
+        }
+    };
     let mut redactor = Redactor::new();
     let values = merged_values(&root, &dir, chart, keys, &mut redactor)?;
     let helm = program::find("helm").ok_or_else(|| RenderError::HelmMissing {
@@ -372,6 +467,33 @@ mod tests {
             Value::Object(base),
             serde_json::json!({"a": {"b": 1, "c": [2], "e": 3}, "d": {"f": 4}})
         );
+    }
+
+    #[test]
+    fn only_unvendored_dependencies_of_http_repositories_are_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let chart = root.path().join("app");
+        std::fs::create_dir_all(chart.join("charts/folder")).unwrap();
+        std::fs::write(chart.join("charts/packed-1.2.0.tgz"), b"").unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n\
+             - {name: folder, version: 1.x, repository: https://charts.example}\n\
+             - {name: packed, version: 1.x, repository: https://charts.example}\n\
+             - {name: local, repository: file://../local}\n\
+             - {name: oci, version: '1', repository: oci://registry.example/charts}\n\
+             - {name: fetched, repository: http://charts.example/sub}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            missing_dependencies(root.path(), "app"),
+            [Dependency {
+                name: "fetched".into(),
+                version: "*".into(),
+                repository: "http://charts.example/sub".into(),
+            }]
+        );
+        assert!(missing_dependencies(root.path(), "nowhere").is_empty());
     }
 
     #[test]

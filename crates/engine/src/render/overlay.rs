@@ -51,7 +51,7 @@ impl Private {
 }
 
 /// Recreates the folders of `from` under `to` and links (or copies) its regular files.
-fn link_tree(from: &Path, to: &Path) -> Result<(), RenderError> {
+pub(super) fn link_tree(from: &Path, to: &Path) -> Result<(), RenderError> {
     let read = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RenderError::Read { path, source }

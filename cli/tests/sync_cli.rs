@@ -1079,3 +1079,60 @@ async fn a_chart_renders_with_its_encrypted_values_and_apply_refuses_its_hooks()
         "nothing applied"
     );
 }
+
+/// `render --helm` fetches a dependency `Chart.yaml` names from a Helm repository and
+/// `charts/` lacks, as `helm dependency build` would, and leaves the chart folder as it was.
+/// (Two workers: the repository is served while the test waits for the CLI.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_fetches_a_charts_repository_dependency() {
+    need!(lockstep_testenv::tool("helm"));
+    let server = need!(lockstep_testenv::HelmRepoServer::start(None).await);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "dep/Chart.yaml",
+        "apiVersion: v2\nname: dep\nversion: 0.3.1\n",
+    );
+    write(
+        root,
+        "dep/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dep}\ndata: {v: {{ .Chart.Version | quote }}}\n",
+    );
+    server.publish(&root.join("dep")).unwrap();
+    write(
+        root,
+        "src/chart/Chart.yaml",
+        &format!(
+            "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: dep\n  \
+             version: ^0.3.0\n  repository: {}\n",
+            server.url()
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        lockstep_testenv::bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let source = root.join("src");
+    let (exit, stdout, stderr) = outcome(
+        lockstep(root)
+            .args([
+                "render",
+                source.to_str().unwrap(),
+                "--path",
+                "chart",
+                "--helm",
+            ])
+            .args(["-o", "json"])
+            .env("HOME", root)
+            .env("PATH", &path),
+    );
+    assert_eq!(exit, 0, "{stderr}");
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(list["items"][0]["data"]["v"], "0.3.1", "{stdout}");
+    assert!(
+        !source.join("chart/charts").exists(),
+        "the chart folder is left as it was"
+    );
+}

@@ -4,16 +4,17 @@
 //! and for them SOPS-encrypted values decrypted in memory with the user's own keys.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use lockstep_engine::fetch::ChartRepository;
 use lockstep_engine::fetch::{Fetcher, GitReference, redact_url, scrub_url};
 use lockstep_engine::hooks::Hook;
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::{Redactor, redact_secret};
-use lockstep_engine::render::helm::{Chart, render_chart};
+use lockstep_engine::render::helm::{Chart, missing_dependencies, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
 use lockstep_engine::secrets::{self, Prepared, SecretsError};
 use lockstep_keys::age::AgeIdentities;
@@ -126,7 +127,8 @@ impl SourceArgs {
         // A chart's values files are decrypted before it renders, so its keys come first.
         let (rendered, keys) = if self.helm {
             let (keys, problems) = own_keys()?;
-            let chart = self.chart(&path, options.target_namespace.take());
+            let mut chart = self.chart(&path, options.target_namespace.take());
+            chart.dependencies = fetch_dependencies(&root, &path).await?;
             let chart_keys = keys.clone();
             let task = tokio::task::spawn_blocking(move || {
                 render_chart(&root, &chart, &chart_keys, &options)
@@ -240,6 +242,31 @@ impl SourceArgs {
             format!("{source} (path {})", self.path)
         }
     }
+}
+
+/// The dependencies `Chart.yaml` names from HTTP(S) repositories and `charts/` lacks,
+/// fetched (as `helm dependency build` would) into `$XDG_CACHE_HOME/lockstep/cli-charts`;
+/// their unpacked folders.
+async fn fetch_dependencies(root: &Path, path: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let fetcher = Fetcher::new(cache_dir().join("cli-charts"), 3);
+    let mut folders = Vec::new();
+    for dependency in missing_dependencies(root, path) {
+        let repository = ChartRepository {
+            url: dependency.repository.clone(),
+            ..ChartRepository::default()
+        };
+        let fetched = fetcher
+            .fetch_chart(&repository, &dependency.name, &dependency.version)
+            .await
+            .with_context(|| {
+                format!(
+                    "{path}: fetching the dependency {} {} of Chart.yaml",
+                    dependency.name, dependency.version
+                )
+            })?;
+        folders.push(fetched.artifact.path.join(&dependency.name));
+    }
+    Ok(folders)
 }
 
 /// The user's own keys ([`Keys::own`]: every identity source `lockstep decrypt` reads, and

@@ -479,6 +479,45 @@ fn outcome(ready: Option<&Condition>) -> Outcome {
     }
 }
 
+/// One resource's health as Argo CD lists it, for the kinds Argo CD assesses (workloads,
+/// Pods, Services, PVCs, Jobs, Ingresses, APIServices, HPAs; others it leaves without
+/// health). Every object was checked (an Application's Sync waits for all it applied): when
+/// Ready, each is Healthy; while progressing or degraded, those the Ready message lists as
+/// pending (`Kind/namespace/name <health>`) are Progressing or Degraded, the rest Healthy.
+fn resource_health(
+    entry: &InventoryEntry,
+    id: &str,
+    outcome: Outcome,
+    message: &str,
+) -> Option<HealthStatus> {
+    let assessed = matches!(
+        (entry.group.as_str(), entry.kind.as_str()),
+        (
+            "apps",
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet"
+        ) | ("", "Pod" | "Service" | "PersistentVolumeClaim")
+            | ("batch", "Job")
+            | ("networking.k8s.io", "Ingress")
+            | ("apiregistration.k8s.io", "APIService")
+            | ("autoscaling", "HorizontalPodAutoscaler")
+    );
+    if !assessed {
+        return None;
+    }
+    let named = message.contains(&format!("{id} "));
+    let status = match outcome {
+        Outcome::Synced => HealthCode::Healthy,
+        Outcome::Progressing if named => HealthCode::Progressing,
+        Outcome::Degraded if named => HealthCode::Degraded,
+        Outcome::Progressing | Outcome::Degraded => HealthCode::Healthy,
+        _ => return None,
+    };
+    Some(HealthStatus {
+        status,
+        message: None,
+    })
+}
+
 /// `status` as Argo CD writes an Application's: sync and health status, the inventory as
 /// `resources`, the last sync as `operationState`, problems as `conditions`.
 pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
@@ -523,7 +562,8 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
         .inventory
         .iter()
         .map(|entry| {
-            let out = changed.contains(&lockstep_engine::inventory::id(entry).as_str());
+            let id = lockstep_engine::inventory::id(entry);
+            let out = changed.contains(&id.as_str());
             ResourceStatus {
                 group: entry.group.clone(),
                 version: entry.version.clone(),
@@ -535,7 +575,7 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
                 } else {
                     SyncCode::Synced
                 }),
-                health: None,
+                health: resource_health(entry, &id, outcome, &message),
             }
         })
         .collect();
@@ -816,6 +856,28 @@ mod tests {
         assert_eq!(argo.health.as_ref().unwrap().status, HealthCode::Healthy);
         assert_eq!(argo.resources[0].name, "front");
         assert_eq!(argo.resources[0].status, Some(SyncCode::Synced));
+        let health = |argo: &ApplicationStatus, i: usize| argo.resources[i].health.clone();
+        assert_eq!(health(&argo, 0).unwrap().status, HealthCode::Healthy);
+
+        // Rolling out: the Deployment the Ready message names is Progressing, a ConfigMap
+        // (no health in Argo CD) has none.
+        let mut rolling = status.clone();
+        rolling.inventory.push(InventoryEntry {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            name: "settings".into(),
+            ..entry.clone()
+        });
+        rolling.conditions = vec![Condition {
+            message: "Deployment/web/front InProgress (Updated: 0/1)".into(),
+            ..condition(ConditionStatus::False, Reason::Progressing)
+        }];
+        let argo_rolling = application_status(&rolling);
+        assert_eq!(
+            health(&argo_rolling, 0).unwrap().status,
+            HealthCode::Progressing
+        );
+        assert_eq!(health(&argo_rolling, 1), None);
         let state = argo.operation_state.as_ref().unwrap();
         assert_eq!(state.phase, OperationPhase::Succeeded);
         assert_eq!(state.sync_result.as_ref().unwrap().revision, "abc");

@@ -953,10 +953,11 @@ async fn apply_and_diff_decrypt_with_an_ssh_key_and_a_key_command() {
 
 /// `--helm`: a chart rendered with the real helm, its SOPS-encrypted values file decrypted in
 /// memory with the user's age key, the decrypted value hidden wherever a template put it;
-/// without the key the file is named; a hook is left out and named, and `apply` refuses a
-/// chart with hooks before writing anything.
+/// without the key the file is named; hooks are left out of `render` and named; `apply` runs
+/// the install's hooks before and after the objects, and an upgrade hook that cannot finish
+/// (no node runs its Job) stops the upgrade before anything is written.
 #[tokio::test]
-async fn a_chart_renders_with_its_encrypted_values_and_apply_refuses_its_hooks() {
+async fn a_chart_renders_with_its_encrypted_values_and_apply_runs_its_hooks() {
     need!(lockstep_testenv::tool("helm"));
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("cli-helm").await.unwrap();
@@ -1026,7 +1027,14 @@ async fn a_chart_renders_with_its_encrypted_values_and_apply_refuses_its_hooks()
         if verb == "render" {
             command.args(["-o", "json"]);
         } else {
-            command.args(["--kubeconfig", &kubeconfig, "--name", "web"]);
+            command.args([
+                "--kubeconfig",
+                &kubeconfig,
+                "--name",
+                "web",
+                "--timeout",
+                "4s",
+            ]);
             command.args(["--inventory-namespace", &ns]);
         }
         if let Some(key) = key {
@@ -1056,27 +1064,69 @@ async fn a_chart_renders_with_its_encrypted_values_and_apply_refuses_its_hooks()
     assert_ne!(exit, 0);
     assert!(stderr.contains("secrets.enc.yaml"), "{stderr}");
 
+    let hook = |name: &str, event: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-{name}\n  annotations:\n    \
+             helm.sh/hook: {event}\ndata: {{color: {{{{ .Values.color | quote }}}}}}\n"
+        )
+    };
+    write(
+        root,
+        "chart/templates/pre.yaml",
+        &hook("pre", "pre-install"),
+    );
+    write(
+        root,
+        "chart/templates/post.yaml",
+        &hook("post", "post-install"),
+    );
     write(
         root,
         "chart/templates/migrate.yaml",
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations:\n    \
          helm.sh/hook: pre-upgrade\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      \
-         containers: [{name: m, image: busybox}]\n",
+         containers: [{name: m, image: lockstep.test/none:1}]\n",
     );
     let (exit, stdout, stderr) = run("render", Some(&key));
     assert_eq!(exit, 0, "{stderr}");
     assert!(
-        stderr.contains("1 Helm hook(s) not shown") && stderr.contains("Job/migrate (pre-upgrade)"),
+        stderr.contains("3 Helm hook(s) not shown") && stderr.contains("Job/migrate (pre-upgrade)"),
         "{stderr}"
     );
     assert!(!stdout.contains("migrate"), "{stdout}");
+
+    // Install: the pre-install hook, the chart, then the post-install hook (the API
+    // server's resourceVersions, one counter across objects, give the order of writes).
+    let (exit, stdout, stderr) = run("apply", Some(&key));
+    assert_eq!(exit, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 pre-install hook(s) succeeded")
+            && stdout.contains("1 post-install hook(s) succeeded"),
+        "{stdout}"
+    );
+    let configs: Api<ConfigMap> = Api::namespaced(client, &ns);
+    let mut versions = Vec::new();
+    for name in ["web-pre", "web-config", "web-post"] {
+        let version = configs.get(name).await.unwrap().metadata.resource_version;
+        versions.push(version.unwrap().parse::<u64>().unwrap());
+    }
+    assert!(versions.is_sorted(), "written in hook order: {versions:?}");
+
+    // Upgrade: the pre-upgrade Job never finishes, so nothing of the upgrade is written.
+    write(root, "chart/values.yaml", "color: red\n");
     let (exit, _, stderr) = run("apply", Some(&key));
     assert_ne!(exit, 0);
-    assert!(stderr.contains("has Helm hooks (Job/migrate"), "{stderr}");
-    let configs: Api<ConfigMap> = Api::namespaced(client, &ns);
     assert!(
-        configs.get_opt("web-config").await.unwrap().is_none(),
-        "nothing applied"
+        stderr.contains(&format!(
+            "pre-upgrade hook Job/{ns}/migrate did not succeed"
+        )) && stderr.contains("nothing was applied"),
+        "{stderr}"
+    );
+    let config = configs.get("web-config").await.unwrap();
+    assert_eq!(
+        config.data.unwrap()["color"],
+        "blue",
+        "the upgrade not applied"
     );
 }
 

@@ -1,6 +1,7 @@
 //! `lockstep apply`: one reconcile from the command line — render, check everything, apply
 //! in stages, prune what left the source, record the inventory, and wait until every
-//! applied object is healthy. The same engine steps as the controller's `Sync`
+//! applied object is healthy; a chart's Helm hooks (`--helm`) run before the first write
+//! and after the wait, as `helm install --wait`/`helm upgrade --wait` run them. The same engine steps as the controller's `Sync`
 //! (`lockstep_engine::run`), with the inventory kept in a ConfigMap instead of a `Sync`'s
 //! status.
 
@@ -11,7 +12,9 @@ use clap::Args;
 use lockstep_api::parse_duration;
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
 use lockstep_engine::health::wait;
+use lockstep_engine::hooks::{self, Event, Hook, HookOptions};
 use lockstep_engine::inventory::{self, id, read_apply, write_apply};
+use lockstep_engine::redact::Redactor;
 use lockstep_engine::run::{RunOptions, prepare};
 use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 
@@ -49,6 +52,31 @@ pub struct ApplyArgs {
 const POLL: Duration = Duration::from_secs(2);
 
 /// Runs `lockstep apply`.
+/// A chart's hooks and how to run them for one `apply`.
+struct Release<'a> {
+    client: &'a kube::Client,
+    hooks: &'a [Hook],
+    options: HookOptions<'a>,
+    install: bool,
+    redactor: &'a Redactor,
+}
+
+impl Release<'_> {
+    /// Runs the hooks of `events`, saying each as it finishes; an error says `after` what
+    /// became of the objects.
+    async fn run(&self, events: &[Event], after: &str) -> anyhow::Result<()> {
+        if !self.hooks.iter().any(|h| h.runs_at_any(events)) {
+            return Ok(());
+        }
+        let ran = hooks::run(self.client, self.hooks, events, self.options)
+            .await
+            .map_err(|err| anyhow::anyhow!("{}; {after}", self.redactor.scrub(&err.to_string())))?;
+        let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+        println!("{ran} {} hook(s) succeeded", names.join("/"));
+        Ok(())
+    }
+}
+
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(apply(&args))?;
     Ok(ExitCode::SUCCESS)
@@ -58,21 +86,13 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
     let name = owner.name.clone();
-    let rendered = args.source.render(Some(owner.clone()), true).await?;
-    anyhow::ensure!(
-        rendered.hooks.is_empty(),
-        "{} has Helm hooks ({}); `lockstep apply` does not run hooks, and applying the chart \
-         without them would skip what they do: apply it with a Sync (lockstep-controller runs \
-         them around the apply), or render it with `lockstep render --helm`; nothing was applied",
-        args.source.describe(),
-        rendered.hooks.join("; ")
-    );
+    let mut rendered = args.source.render(Some(owner.clone()), true).await?;
     anyhow::ensure!(
         !rendered.manifests.is_empty(),
         "{} renders no objects: nothing to apply",
         args.source.describe()
     );
-    let mut manifests = rendered.manifests;
+    let mut manifests = std::mem::take(&mut rendered.manifests);
     default_namespace(&mut manifests, &namespace);
     let previous = read_apply(&client, &namespace, &name).await?;
     let options = RunOptions {
@@ -98,6 +118,22 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
             return Err(refusal(&err, message));
         }
     };
+    // A chart's hooks run as `helm install`/`upgrade` runs them: an install while nothing
+    // is in the inventory, an upgrade after.
+    let release = Release {
+        client: &client,
+        hooks: rendered.hook_objects(),
+        options: HookOptions {
+            owner: &options.owner,
+            apply: &options.apply,
+            timeout: args.timeout,
+        },
+        install: options.previous.is_empty(),
+        redactor: &rendered.redactor,
+    };
+    release
+        .run(Event::before(Some(release.install)), "nothing was applied")
+        .await?;
     // Every object this run may write is in the inventory before the first write, so
     // that a run killed half-way still prunes what it wrote once it leaves the source.
     let intent = prepared.intent();
@@ -142,6 +178,13 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
         }
         println!("{} object(s) healthy", applied.len());
     }
+    // After the wait, as `helm install --wait` runs them (without it, right away).
+    release
+        .run(
+            Event::after(Some(release.install)),
+            "the objects stay applied",
+        )
+        .await?;
     if !outcome.pruned.survivors.is_empty() {
         anyhow::bail!(
             "{} object(s) could not be pruned",

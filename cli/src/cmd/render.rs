@@ -92,10 +92,18 @@ pub struct Rendered {
     pub revision: Option<String>,
     /// Every value decrypted or resolved, to scrub from messages, diffs and output.
     pub redactor: Redactor,
-    /// A chart's Helm hooks, as `Kind/name (events)`: not applied by the CLI.
+    /// A chart's Helm hooks, as `Kind/name (events)`, for messages.
     pub hooks: Vec<String>,
-    /// Keeps the values scrubbed from log lines while the objects are in use.
-    _prepared: Option<Prepared>,
+    /// Keeps the values scrubbed from log lines while the objects are in use, and holds
+    /// the hooks ([`Self::hook_objects`]).
+    prepared: Option<Prepared>,
+}
+
+impl Rendered {
+    /// The chart's hooks, secrets in (after `render(.., decrypt: true)`; none otherwise).
+    pub fn hook_objects(&self) -> &[Hook] {
+        self.prepared.as_ref().map_or(&[], |p| &p.hooks)
+    }
 }
 
 impl SourceArgs {
@@ -149,7 +157,7 @@ impl SourceArgs {
                 // A chart's decrypted values files: hidden in what render prints.
                 redactor: rendered.redactor,
                 hooks,
-                _prepared: None,
+                prepared: None,
             });
         }
         let (keys, problems) = match keys {
@@ -175,7 +183,7 @@ impl SourceArgs {
             revision,
             redactor: std::mem::take(&mut prepared.redactor),
             hooks,
-            _prepared: Some(prepared),
+            prepared: Some(prepared),
         })
     }
 

@@ -139,24 +139,10 @@ async fn main() -> anyhow::Result<()> {
     let client = plane.client().await?;
     let server = HelmRepoServer::start(None).await?;
     publish_chart(&server)?;
-    common::install_crds(&client).await?;
-    lockstep_testenv::manifests::apply_yaml(
-        &client,
-        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"),
-    )
-    .await?;
-    let concurrent_flag = format!("--concurrent={concurrent}");
-    let controller = common::start_controller(
-        plane.kubeconfig_path(),
-        NAMESPACE,
-        &[
-            "--all-namespaces=false",
-            "--flux=true",
-            &concurrent_flag,
-            "--log-format=json",
-        ],
-    )
-    .await?;
+    let kubeconfig = plane.kubeconfig_path();
+    let flux = ["--flux=true"];
+    let controller =
+        common::controller_in_namespace(kubeconfig, &client, NAMESPACE, concurrent, &flux).await?;
     let params = PatchParams::apply("helm-scale");
     let resource = |group: &str, version: &str, kind: &str| {
         ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))

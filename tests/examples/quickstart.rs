@@ -11,6 +11,10 @@
 //! Run through `./scripts/demo.sh`, which installs the servers and builds the binaries.
 
 #[path = "common/mod.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by the examples; this one needs only part of it"
+)]
 mod common;
 
 use std::path::PathBuf;

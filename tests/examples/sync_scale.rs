@@ -44,21 +44,12 @@ async fn main() -> anyhow::Result<()> {
         repo.write(&format!("apps/{i:04}/app.yaml"), app(i))?;
     }
     repo.commit("apps")?;
-    common::install_crds(&client).await?;
-    lockstep_testenv::manifests::apply_yaml(
-        &client,
-        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"),
-    )
-    .await?;
-    let concurrent_flag = format!("--concurrent={concurrent}");
-    let controller = common::start_controller(
+    let controller = common::controller_in_namespace(
         plane.kubeconfig_path(),
+        &client,
         NAMESPACE,
-        &[
-            "--all-namespaces=false",
-            &concurrent_flag,
-            "--log-format=json",
-        ],
+        concurrent,
+        &[],
     )
     .await?;
     let url = repo.git_url().unwrap_or_default().to_owned();

@@ -1,9 +1,9 @@
 //! `lockstep apply`: one reconcile from the command line — render, check everything, apply
 //! in stages, prune what left the source, record the inventory, and wait until every
 //! applied object is healthy; a chart's Helm hooks (`--helm`) run before the first write
-//! and after the wait, as `helm install --wait`/`helm upgrade --wait` run them. The same engine steps as the controller's `Sync`
-//! (`lockstep_engine::run`), with the inventory kept in a ConfigMap instead of a `Sync`'s
-//! status.
+//! and after the wait, as `helm install --wait`/`helm upgrade --wait` run them. The same
+//! engine steps as the controller's `Sync` (`lockstep_engine::run`), with the inventory
+//! kept in a ConfigMap instead of a `Sync`'s status.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -51,7 +51,6 @@ pub struct ApplyArgs {
 /// How often health is polled.
 const POLL: Duration = Duration::from_secs(2);
 
-/// Runs `lockstep apply`.
 /// A chart's hooks and how to run them for one `apply`.
 struct Release<'a> {
     client: &'a kube::Client,
@@ -77,6 +76,7 @@ impl Release<'_> {
     }
 }
 
+/// Runs `lockstep apply`.
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(apply(&args))?;
     Ok(ExitCode::SUCCESS)
@@ -122,7 +122,7 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     // is in the inventory, an upgrade after.
     let release = Release {
         client: &client,
-        hooks: rendered.hook_objects(),
+        hooks: &rendered.hooks,
         options: HookOptions {
             owner: &options.owner,
             apply: &options.apply,

@@ -108,7 +108,7 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
             "lockstep: {} Helm hook(s) left out of the diff (run around the apply, not part of \
              it): {}",
             rendered.hooks.len(),
-            rendered.hooks.join("; ")
+            rendered.hook_list()
         );
     }
     anyhow::ensure!(

@@ -4,17 +4,16 @@
 //! and for them SOPS-encrypted values decrypted in memory with the user's own keys.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use lockstep_engine::fetch::ChartRepository;
 use lockstep_engine::fetch::{Fetcher, GitReference, redact_url, scrub_url};
 use lockstep_engine::hooks::Hook;
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::{Redactor, redact_secret};
-use lockstep_engine::render::helm::{Chart, missing_dependencies, render_chart};
+use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, is_cluster_scoped_builtin, render};
 use lockstep_engine::secrets::{self, Prepared, SecretsError};
 use lockstep_keys::age::AgeIdentities;
@@ -92,17 +91,17 @@ pub struct Rendered {
     pub revision: Option<String>,
     /// Every value decrypted or resolved, to scrub from messages, diffs and output.
     pub redactor: Redactor,
-    /// A chart's Helm hooks, as `Kind/name (events)`, for messages.
-    pub hooks: Vec<String>,
-    /// Keeps the values scrubbed from log lines while the objects are in use, and holds
-    /// the hooks ([`Self::hook_objects`]).
-    prepared: Option<Prepared>,
+    /// A chart's Helm hooks (`--helm`), run around the apply, never printed.
+    pub hooks: Vec<Hook>,
+    /// Keeps the values scrubbed from log lines while the objects are in use.
+    _prepared: Option<Prepared>,
 }
 
 impl Rendered {
-    /// The chart's hooks, secrets in (after `render(.., decrypt: true)`; none otherwise).
-    pub fn hook_objects(&self) -> &[Hook] {
-        self.prepared.as_ref().map_or(&[], |p| &p.hooks)
+    /// The hooks as people read them: `Job/migrate (pre-install, pre-upgrade); …`.
+    pub fn hook_list(&self) -> String {
+        let hooks: Vec<String> = self.hooks.iter().map(describe_hook).collect();
+        hooks.join("; ")
     }
 }
 
@@ -136,7 +135,11 @@ impl SourceArgs {
         let (rendered, keys) = if self.helm {
             let (keys, problems) = own_keys()?;
             let mut chart = self.chart(&path, options.target_namespace.take());
-            chart.dependencies = fetch_dependencies(&root, &path).await?;
+            // As `helm dependency build` would, into `$XDG_CACHE_HOME/lockstep/cli-charts`.
+            chart.dependencies = Fetcher::new(cache_dir().join("cli-charts"), 3)
+                .fetch_dependencies(&root, &path)
+                .await
+                .map_err(|err| anyhow::anyhow!("{path}: {err}"))?;
             let chart_keys = keys.clone();
             let task = tokio::task::spawn_blocking(move || {
                 render_chart(&root, &chart, &chart_keys, &options)
@@ -149,15 +152,14 @@ impl SourceArgs {
         let rendered = rendered
             .context("render task")?
             .with_context(|| format!("rendering {}", self.describe()))?;
-        let hooks = rendered.hooks.iter().map(describe_hook).collect();
         if !decrypt {
             return Ok(Rendered {
                 manifests: rendered.manifests,
                 revision,
                 // A chart's decrypted values files: hidden in what render prints.
                 redactor: rendered.redactor,
-                hooks,
-                prepared: None,
+                hooks: rendered.hooks,
+                _prepared: None,
             });
         }
         let (keys, problems) = match keys {
@@ -182,8 +184,8 @@ impl SourceArgs {
             manifests: std::mem::take(&mut prepared.manifests),
             revision,
             redactor: std::mem::take(&mut prepared.redactor),
-            hooks,
-            prepared: Some(prepared),
+            hooks: std::mem::take(&mut prepared.hooks),
+            _prepared: Some(prepared),
         })
     }
 
@@ -250,31 +252,6 @@ impl SourceArgs {
             format!("{source} (path {})", self.path)
         }
     }
-}
-
-/// The dependencies `Chart.yaml` names from HTTP(S) repositories and `charts/` lacks,
-/// fetched (as `helm dependency build` would) into `$XDG_CACHE_HOME/lockstep/cli-charts`;
-/// their unpacked folders.
-async fn fetch_dependencies(root: &Path, path: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let fetcher = Fetcher::new(cache_dir().join("cli-charts"), 3);
-    let mut folders = Vec::new();
-    for dependency in missing_dependencies(root, path) {
-        let repository = ChartRepository {
-            url: dependency.repository.clone(),
-            ..ChartRepository::default()
-        };
-        let fetched = fetcher
-            .fetch_chart(&repository, &dependency.name, &dependency.version)
-            .await
-            .with_context(|| {
-                format!(
-                    "{path}: fetching the dependency {} {} of Chart.yaml",
-                    dependency.name, dependency.version
-                )
-            })?;
-        folders.push(fetched.artifact.path.join(&dependency.name));
-    }
-    Ok(folders)
 }
 
 /// The user's own keys ([`Keys::own`]: every identity source `lockstep decrypt` reads, and
@@ -347,7 +324,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "lockstep: {} Helm hook(s) not shown, run by a Sync around the apply: {}",
             rendered.hooks.len(),
-            rendered.hooks.join("; ")
+            rendered.hook_list()
         );
     }
     if rendered.manifests.is_empty() {

@@ -33,10 +33,9 @@ use lockstep_api::{
 };
 use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
 use lockstep_engine::fetch::Artifact;
-use lockstep_engine::fetch::ChartRepository;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
 use lockstep_engine::redact::Redactor;
-use lockstep_engine::render::helm::{Chart, missing_dependencies, render_chart};
+use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
 use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
@@ -115,8 +114,7 @@ pub(super) async fn decide(
         apply: &options.apply,
         timeout,
     };
-    // Argo CD cannot tell an install from an upgrade.
-    let install = (ctx.front != Front::ArgoCd).then_some(status.inventory.is_empty());
+    let install = install(sync, ctx);
     let changes = checked.writes()
         || !current_attempt(sync, &status, &revision)
         || !conditions::is_true(&status.conditions, READY);
@@ -337,36 +335,15 @@ async fn render_and_decrypt(
             // An upgrade once the release applied anything, as the hooks that run are.
             // Dependencies Chart.yaml names from Helm repositories and charts/ lacks are
             // fetched, as `helm dependency build` would, into the artifact cache.
-            let (dir, path) = (root.clone(), chart.path.clone());
-            let missing = tokio::task::spawn_blocking(move || missing_dependencies(&dir, &path))
+            chart.dependencies = ctx
+                .fetcher
+                .fetch_dependencies(&root, &chart.path)
                 .await
-                .unwrap_or_default();
-            for dependency in missing {
-                let repository = ChartRepository {
-                    url: dependency.repository.clone(),
-                    ..ChartRepository::default()
-                };
-                let fetched = ctx
-                    .fetcher
-                    .fetch_chart(&repository, &dependency.name, &dependency.version)
-                    .await
-                    .map_err(|err| {
-                        let message = format!(
-                            "{}: dependency {} {} of Chart.yaml: {err}",
-                            chart.path, dependency.name, dependency.version
-                        );
-                        Verdict::failed(Reason::BuildFailed, message, revision)
-                    })?;
-                chart
-                    .dependencies
-                    .push(fetched.artifact.path.join(&dependency.name));
-            }
-            // Argo CD renders every sync as an install.
-            chart.is_upgrade = ctx.front != Front::ArgoCd
-                && sync
-                    .status
-                    .as_ref()
-                    .is_some_and(|s| !s.inventory.is_empty());
+                .map_err(|err| {
+                    let message = format!("{}: {err}", chart.path);
+                    Verdict::failed(Reason::BuildFailed, message, revision)
+                })?;
+            chart.is_upgrade = install(sync, ctx) == Some(false);
             let chart_keys = keys.keys.clone();
             let rendered = tokio::task::spawn_blocking(move || {
                 render_chart(&root, &chart, &chart_keys, &options)
@@ -432,6 +409,14 @@ async fn render_and_decrypt(
             Err(Verdict::failed(Reason::DecryptionFailed, message, revision))
         }
     }
+}
+
+/// Whether this reconcile installs the release (its Sync has applied nothing yet) or
+/// upgrades it, for a chart's render and hooks; `None` for an Argo CD Application, which
+/// cannot tell the two apart (it renders every sync as an install and runs both hooks).
+fn install(sync: &Sync, ctx: &SyncCtx) -> Option<bool> {
+    let applied_nothing = sync.status.as_ref().is_none_or(|s| s.inventory.is_empty());
+    (ctx.front != Front::ArgoCd).then_some(applied_nothing)
 }
 
 /// The `group/version`s the cluster serves (besides core `v1`, which helm always has), for

@@ -341,8 +341,11 @@ pub async fn run(
         .collect();
     due.sort_by_cached_key(|(h, _)| {
         let m = &h.manifest;
-        let order = apply_order(m.group(), m.kind(), "", "");
-        (h.weight, order, m.name().to_owned())
+        let namespace = m.namespace().unwrap_or_default();
+        (
+            h.weight,
+            apply_order(m.group(), m.kind(), namespace, m.name()),
+        )
     });
     for (hook, event) in &due {
         run_one(client, hook, *event, options).await?;

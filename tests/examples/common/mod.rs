@@ -91,6 +91,27 @@ pub async fn start_controller(
     Ok(process)
 }
 
+/// The CRDs installed, `namespace` created, and `lockstep-controller` started there with
+/// `--concurrent=<concurrent>`, JSON logs, watching that namespace only, and `extra`.
+pub async fn controller_in_namespace(
+    kubeconfig: &Path,
+    client: &kube::Client,
+    namespace: &str,
+    concurrent: u64,
+    extra: &[&str],
+) -> anyhow::Result<Process> {
+    install_crds(client).await?;
+    lockstep_testenv::manifests::apply_yaml(
+        client,
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n"),
+    )
+    .await?;
+    let concurrent = format!("--concurrent={concurrent}");
+    let mut flags = vec!["--all-namespaces=false", &concurrent, "--log-format=json"];
+    flags.extend_from_slice(extra);
+    start_controller(kubeconfig, namespace, &flags).await
+}
+
 /// Creates a `lockstep.dev/v1alpha1` object of `kind` from JSON.
 pub async fn create(
     client: &kube::Client,

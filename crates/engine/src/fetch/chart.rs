@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::constraint::{Constraint, ConstraintError, parse_version};
 use super::{Artifact, Credentials, Fetcher, artifact, redact_url};
+use crate::render::helm::missing_dependencies;
 
 /// The largest `index.yaml` read (Flux's default).
 const MAX_INDEX_BYTES: usize = 50 << 20;
@@ -230,6 +231,55 @@ impl Fetcher {
                 after: timeout,
             }),
         }
+    }
+}
+
+/// A dependency of a chart that could not be fetched, named as `Chart.yaml` names it.
+#[derive(Debug, thiserror::Error)]
+#[error("the dependency {name} {version} of Chart.yaml: {source}")]
+pub struct DependencyError {
+    /// The dependency's name.
+    pub name: String,
+    /// Its version constraint.
+    pub version: String,
+    /// Why it could not be fetched.
+    pub source: ChartError,
+}
+
+impl Fetcher {
+    /// Fetches, as `helm dependency build` would, the dependencies of the chart folder
+    /// `chart` of the source at `root` that its `charts/` lacks and an HTTP(S) repository
+    /// serves ([`missing_dependencies`]); their unpacked folders, for
+    /// [`crate::render::helm::Chart::dependencies`].
+    ///
+    /// # Errors
+    /// [`DependencyError`] for the first dependency that could not be fetched.
+    pub async fn fetch_dependencies(
+        &self,
+        root: &Path,
+        chart: &str,
+    ) -> Result<Vec<PathBuf>, DependencyError> {
+        let (root, chart) = (root.to_path_buf(), chart.to_owned());
+        let missing = tokio::task::spawn_blocking(move || missing_dependencies(&root, &chart))
+            .await
+            .unwrap_or_default();
+        let mut folders = Vec::with_capacity(missing.len());
+        for dependency in missing {
+            let repository = ChartRepository {
+                url: dependency.repository,
+                ..ChartRepository::default()
+            };
+            let fetched = self
+                .fetch_chart(&repository, &dependency.name, &dependency.version)
+                .await
+                .map_err(|source| DependencyError {
+                    name: dependency.name.clone(),
+                    version: dependency.version,
+                    source,
+                })?;
+            folders.push(fetched.artifact.path.join(&dependency.name));
+        }
+        Ok(folders)
     }
 }
 

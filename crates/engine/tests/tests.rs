@@ -10,6 +10,7 @@ mod fetch_verify;
 mod flux;
 mod health;
 mod helm;
+mod helm_oci;
 mod helm_repository;
 mod ignore;
 mod kustomize;

@@ -113,7 +113,7 @@ impl HelmRepoServer {
         let root = self.root.to_string_lossy().into_owned();
         let chart = chart.to_string_lossy().into_owned();
         helm(&["package", &chart, "--destination", &root])?;
-        helm(&["repo", "index", &root])
+        helm(&["repo", "index", &root]).map(drop)
     }
 
     /// The requests answered so far.
@@ -128,8 +128,9 @@ impl Drop for HelmRepoServer {
     }
 }
 
-/// Runs the real `helm` with a private home, so nothing of the user's is read or written.
-fn helm(args: &[&str]) -> Result<()> {
+/// Runs the real `helm` with a private home, so nothing of the user's is read or written;
+/// what it printed, stdout then stderr.
+pub(crate) fn helm(args: &[&str]) -> Result<String> {
     let helm = tool("helm")?;
     let home = tempfile::tempdir().map_err(Error::io("creating helm's home"))?;
     let out = std::process::Command::new(helm)
@@ -139,7 +140,9 @@ fn helm(args: &[&str]) -> Result<()> {
         .output()
         .map_err(Error::io("running helm"))?;
     if out.status.success() {
-        Ok(())
+        let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        printed.push_str(&String::from_utf8_lossy(&out.stderr));
+        Ok(printed)
     } else {
         Err(Error::Setup {
             step: format!("helm {}", args.first().unwrap_or(&"")),

@@ -48,6 +48,7 @@ mod kube;
 mod logs;
 pub mod manifests;
 mod node;
+mod oci_registry;
 mod pki;
 mod process;
 pub mod service;
@@ -67,6 +68,7 @@ pub use crate::kms::Kms;
 pub use crate::kube::{ControlPlane, Options as ControlPlaneOptions};
 pub use crate::logs::LogDir;
 pub use crate::node::{Node, PAUSE_IMAGE, TESTPOD_IMAGE};
+pub use crate::oci_registry::OciRegistry;
 pub use crate::process::{Process, free_port};
 pub use crate::vault::Vault;
 

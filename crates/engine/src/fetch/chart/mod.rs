@@ -1,34 +1,27 @@
-//! Charts from a Helm HTTP repository, as `helm pull` and Flux's source-controller get
-//! them: the repository's `index.yaml` is read, the chart's version chosen (an exact
-//! version string first, else the highest inside the constraint, [`Constraint`]), its
-//! `.tgz` downloaded from the entry's first URL (relative URLs resolved against the
-//! repository's), checked against the index's SHA-256 digest and unpacked into
-//! `charts/<digest>/<chart>/` of the fetcher's cache. A version already unpacked is not
-//! downloaded again: after the first reconcile only the index is read.
+//! Helm charts from where charts are published: an HTTP repository ([`index`], `index.yaml`
+//! and `.tgz` archives) or an OCI registry ([`oci`], `oci://` references, as `helm push`
+//! stores them). Either way the chart's archive is checked against the digest its
+//! publisher gave and unpacked into `charts/<sha256 of the archive>/<chart>/` of the
+//! fetcher's cache, so a version already unpacked is not downloaded again.
 //!
-//! Credentials go only to the repository's own scheme, host and port unless
-//! `pass_credentials` is set (Flux's `passCredentials`), so a chart hosted elsewhere never
-//! sees them. Archives are unpacked with Helm's limits (100 MiB in all, 5 MiB a file);
-//! only regular files are written, and only below the chart's folder. The least recently
-//! used unpacked charts beyond the fetcher's `keep`, and at least 256, are removed.
+//! Archives are unpacked with Helm's limits (100 MiB in all, 5 MiB a file); only regular
+//! files are written, and only below the chart's folder. The least recently used unpacked
+//! charts beyond the fetcher's `keep`, and at least 256, are removed.
+
+mod index;
+mod oci;
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Url;
 use reqwest::blocking::Client;
-use secrecy::ExposeSecret;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::constraint::{Constraint, ConstraintError, parse_version};
+use super::constraint::ConstraintError;
 use super::{Artifact, Credentials, Fetcher, artifact, redact_url};
 use crate::render::helm::missing_dependencies;
 
-/// The largest `index.yaml` read (Flux's default).
-const MAX_INDEX_BYTES: usize = 50 << 20;
 /// The largest chart archive downloaded (Flux's default).
 const MAX_CHART_BYTES: usize = 10 << 20;
 /// The fewest unpacked charts the cache keeps, whatever the fetcher's `keep` (which counts
@@ -39,10 +32,11 @@ const MIN_CHARTS_KEPT: usize = 256;
 const MAX_UNPACKED_BYTES: u64 = 100 << 20;
 const MAX_FILE_BYTES: u64 = 5 << 20;
 
-/// A Helm HTTP repository and how to reach it.
+/// A Helm repository (HTTP or OCI) and how to reach it.
 #[derive(Clone, Debug, Default)]
 pub struct ChartRepository {
-    /// The repository URL, the folder holding `index.yaml`.
+    /// The repository URL: the folder holding `index.yaml`, or `oci://<registry>/<path>`,
+    /// under which the chart is `<path>/<chart>`.
     pub url: String,
     /// Basic credentials (a bearer token is sent as `Authorization: Bearer`).
     pub credentials: Option<Credentials>,
@@ -52,6 +46,9 @@ pub struct ChartRepository {
     pub pass_credentials: bool,
     /// Budget for the index and the chart together; unset, the fetcher's.
     pub timeout: Option<Duration>,
+    /// Reach an `oci://` registry over plain HTTP (Flux's `insecure`, Helm's
+    /// `--plain-http`); otherwise HTTPS.
+    pub insecure: bool,
 }
 
 /// Why a chart could not be had. Messages name the repository URL without credentials.
@@ -59,7 +56,7 @@ pub struct ChartRepository {
 #[non_exhaustive]
 pub enum ChartError {
     /// The repository URL does not parse, or is not HTTP(S).
-    #[error("{url} is not an http:// or https:// Helm repository URL")]
+    #[error("{url} is not an http://, https:// or oci:// Helm repository URL")]
     Url {
         /// The URL, credentials removed.
         url: String,
@@ -109,9 +106,9 @@ pub enum ChartError {
         /// The constraint.
         version: String,
     },
-    /// The download's SHA-256 is not the index's.
+    /// The download's SHA-256 is not the one the index or the manifest gives.
     #[error(
-        "chart {chart} {version} from {url} has digest sha256:{actual}, the index says \
+        "chart {chart} {version} from {url} has digest sha256:{actual}, its publisher says \
          sha256:{expected}"
     )]
     Digest {
@@ -121,10 +118,19 @@ pub enum ChartError {
         chart: String,
         /// The version.
         version: String,
-        /// The index's digest.
+        /// The digest the index or manifest gives.
         expected: String,
         /// The download's.
         actual: String,
+    },
+    /// What an `oci://` reference names is not a Helm chart (another artifact, or a
+    /// manifest Helm would refuse).
+    #[error("{reference} is not a Helm chart: {reason}")]
+    NotAChart {
+        /// The reference, `oci://<registry>/<name>:<tag>` or `@<digest>`.
+        reference: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The archive is not a gzipped tar of one chart folder, or breaks a limit.
     #[error("chart {chart} {version} is not a valid chart archive: {reason}")]
@@ -174,27 +180,11 @@ pub struct FetchedChart {
     pub transferred: bool,
 }
 
-#[derive(Deserialize)]
-struct Index {
-    #[serde(default, rename = "apiVersion")]
-    api_version: Option<String>,
-    #[serde(default)]
-    entries: std::collections::BTreeMap<String, Vec<Entry>>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(default)]
-    version: String,
-    #[serde(default)]
-    urls: Vec<String>,
-    #[serde(default)]
-    digest: Option<String>,
-}
-
 impl Fetcher {
     /// Fetches the version of `chart` that `version` selects (empty: the highest release)
-    /// from `repository`, within the repository's timeout, else the fetcher's.
+    /// from `repository`, within the repository's timeout, else the fetcher's. From an
+    /// `oci://` repository, `chart` may pin a manifest digest (`app@sha256:<hex>`), which
+    /// then wins over `version`.
     ///
     /// # Errors
     /// [`ChartError`], naming the repository URL without credentials, the chart and the
@@ -212,7 +202,12 @@ impl Fetcher {
             let (repository, chart, version) =
                 (repository.clone(), chart.to_owned(), version.to_owned());
             tokio::task::spawn_blocking(move || {
-                fetch_chart_blocking(
+                let fetch = if repository.url.starts_with("oci://") {
+                    oci::fetch
+                } else {
+                    index::fetch
+                };
+                fetch(
                     &inner.root,
                     inner.keep,
                     &repository,
@@ -305,12 +300,7 @@ impl Fetcher {
         let shown = redact_url(&repository.url);
         let timeout = repository.timeout.unwrap_or(self.timeout);
         let repository = repository.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            read_index(&repository, timeout).map(|(index, digest, _, _)| IndexSummary {
-                digest,
-                charts: index.entries.len(),
-            })
-        });
+        let task = tokio::task::spawn_blocking(move || index::summary(&repository, timeout));
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ChartError::Task { url: shown }),
@@ -321,119 +311,6 @@ impl Fetcher {
             }),
         }
     }
-}
-
-fn fetch_chart_blocking(
-    root: &Path,
-    keep: usize,
-    repository: &ChartRepository,
-    chart: &str,
-    version: &str,
-    timeout: Duration,
-) -> Result<FetchedChart, ChartError> {
-    let shown = redact_url(&repository.url);
-    let (index, _, client, base) = read_index(repository, timeout)?;
-    let entries = index
-        .entries
-        .get(chart)
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| ChartError::NoChart {
-            url: shown.clone(),
-            chart: chart.to_owned(),
-        })?;
-    let entry = choose(entries, version).map_err(|err| match err {
-        Some(source) => ChartError::Constraint {
-            version: version.to_owned(),
-            source,
-        },
-        None => ChartError::NoVersion {
-            url: shown.clone(),
-            chart: chart.to_owned(),
-            version: version.to_owned(),
-        },
-    })?;
-    let archive_err = |reason: String| ChartError::Archive {
-        chart: chart.to_owned(),
-        version: entry.version.clone(),
-        reason,
-    };
-    let charts = root.join("charts");
-    std::fs::create_dir_all(&charts).map_err(|source| ChartError::Cache {
-        path: charts.clone(),
-        source,
-    })?;
-    let expected = entry.digest.as_deref().map(str::to_ascii_lowercase);
-    if let Some(digest) = &expected
-        && let Some(found) = cached(&charts, digest, chart)
-    {
-        artifact::touch(&found);
-        return Ok(fetched(found, &entry.version, digest, false));
-    }
-    let chart_url = entry
-        .urls
-        .first()
-        .and_then(|u| base.join(u).ok())
-        .ok_or_else(|| archive_err("its index entry has no usable URL".into()))?;
-    let archive = get(&client, &chart_url, repository, &base, MAX_CHART_BYTES)?;
-    let actual = hex(&Sha256::digest(&archive[..]));
-    if let Some(expected) = &expected
-        && *expected != actual
-    {
-        return Err(ChartError::Digest {
-            url: redact_url(chart_url.as_str()),
-            chart: chart.to_owned(),
-            version: entry.version.clone(),
-            expected: expected.clone(),
-            actual,
-        });
-    }
-    let target = charts.join(&actual);
-    let staging = charts.join(format!(".tmp-{actual}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    unpack(&archive, &staging.join(chart)).map_err(|reason| {
-        let _ = std::fs::remove_dir_all(&staging);
-        archive_err(reason)
-    })?;
-    match std::fs::rename(&staging, &target) {
-        Ok(()) => {}
-        Err(_) if target.is_dir() => {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        Err(source) => {
-            return Err(ChartError::Cache {
-                path: target,
-                source,
-            });
-        }
-    }
-    artifact::evict(&charts, keep.max(MIN_CHARTS_KEPT), &target);
-    Ok(fetched(target, &entry.version, &actual, true))
-}
-
-/// Reads the repository's `index.yaml`: the parsed index, the SHA-256 of its bytes, and
-/// the client and base URL that read it.
-fn read_index(
-    repository: &ChartRepository,
-    timeout: Duration,
-) -> Result<(Index, String, Client, Url), ChartError> {
-    let shown = redact_url(&repository.url);
-    let base = base_url(&repository.url).ok_or_else(|| ChartError::Url { url: shown.clone() })?;
-    let client = client(repository, timeout)?;
-    let index_url = base
-        .join("index.yaml")
-        .map_err(|_| ChartError::Url { url: shown.clone() })?;
-    let body = get(&client, &index_url, repository, &base, MAX_INDEX_BYTES)?;
-    let index_err = |reason: String| ChartError::Index {
-        url: redact_url(index_url.as_str()),
-        reason,
-    };
-    let text = std::str::from_utf8(&body).map_err(|_| index_err("not UTF-8".into()))?;
-    let index: Index = serde_saphyr::from_str_with_options(text, lockstep_limits::yaml_options())
-        .map_err(|e| index_err(first_line(&e.to_string())))?;
-    if index.api_version.is_none() {
-        return Err(index_err("no apiVersion".into()));
-    }
-    Ok((index, hex(&Sha256::digest(&body)), client, base))
 }
 
 fn fetched(path: PathBuf, version: &str, digest: &str, transferred: bool) -> FetchedChart {
@@ -448,45 +325,63 @@ fn fetched(path: PathBuf, version: &str, digest: &str, transferred: bool) -> Fet
     }
 }
 
-/// The unpacked chart of `digest`, if its folder is there.
+/// The cache's folder of unpacked charts under the fetcher's `root`, made if missing.
+fn charts_dir(root: &Path) -> Result<PathBuf, ChartError> {
+    let charts = root.join("charts");
+    std::fs::create_dir_all(&charts).map_err(|source| ChartError::Cache {
+        path: charts.clone(),
+        source,
+    })?;
+    Ok(charts)
+}
+
+/// The unpacked chart of the archive with SHA-256 `digest`, if its folder is there
+/// (marked used, so eviction spares it).
 fn cached(charts: &Path, digest: &str, chart: &str) -> Option<PathBuf> {
     let dir = charts.join(digest);
-    dir.join(chart).join("Chart.yaml").is_file().then_some(dir)
+    let found = dir.join(chart).join("Chart.yaml").is_file();
+    found.then(|| {
+        artifact::touch(&dir);
+        dir
+    })
 }
 
-/// The entry `version` selects, as Helm does: the entry whose version is exactly the
-/// text, else the highest inside the constraint (`*` when empty). `Err(Some)` when the
-/// constraint does not parse, `Err(None)` when nothing matches.
-fn choose<'a>(entries: &'a [Entry], version: &str) -> Result<&'a Entry, Option<ConstraintError>> {
-    if let Some(exact) = entries
-        .iter()
-        .find(|e| !version.is_empty() && e.version == version)
-    {
-        return Ok(exact);
+/// Unpacks `archive` (whose SHA-256 is `digest`, checked by the caller) into
+/// `charts/<digest>/<chart>/` through a staging folder, so a reader never sees half a
+/// chart, and evicts the least recently used beyond `keep`; the `charts/<digest>` folder.
+fn store(
+    charts: &Path,
+    keep: usize,
+    archive: &[u8],
+    digest: &str,
+    chart: &str,
+    version: &str,
+) -> Result<PathBuf, ChartError> {
+    let target = charts.join(digest);
+    let staging = charts.join(format!(".tmp-{digest}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    unpack(archive, &staging.join(chart)).map_err(|reason| {
+        let _ = std::fs::remove_dir_all(&staging);
+        ChartError::Archive {
+            chart: chart.to_owned(),
+            version: version.to_owned(),
+            reason,
+        }
+    })?;
+    match std::fs::rename(&staging, &target) {
+        Ok(()) => {}
+        Err(_) if target.is_dir() => {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Err(source) => {
+            return Err(ChartError::Cache {
+                path: target,
+                source,
+            });
+        }
     }
-    let constraint =
-        Constraint::parse(if version.is_empty() { "*" } else { version }).map_err(Some)?;
-    let parsed = entries
-        .iter()
-        .filter_map(|e| Some((e, parse_version(&e.version)?)))
-        .collect::<Vec<_>>();
-    constraint
-        .highest(parsed.iter().map(|(e, v)| (*e, v)))
-        .ok_or(None)
-}
-
-/// The repository URL as a folder (ending in `/`), so `index.yaml` and relative chart
-/// URLs resolve inside it.
-fn base_url(url: &str) -> Option<Url> {
-    let mut base = Url::parse(url).ok()?;
-    if !matches!(base.scheme(), "http" | "https") {
-        return None;
-    }
-    if !base.path().ends_with('/') {
-        let path = format!("{}/", base.path());
-        base.set_path(&path);
-    }
-    Some(base)
+    artifact::evict(charts, keep.max(MIN_CHARTS_KEPT), &target);
+    Ok(target)
 }
 
 fn client(repository: &ChartRepository, timeout: Duration) -> Result<Client, ChartError> {
@@ -502,51 +397,6 @@ fn client(repository: &ChartRepository, timeout: Duration) -> Result<Client, Cha
         url: redact_url(&repository.url),
         reason: first_line(&e.to_string()),
     })
-}
-
-/// GETs `url` (at most `limit` bytes), with the credentials when it is on the
-/// repository's own origin or `pass_credentials` is set.
-fn get(
-    client: &Client,
-    url: &Url,
-    repository: &ChartRepository,
-    base: &Url,
-    limit: usize,
-) -> Result<Vec<u8>, ChartError> {
-    let shown = redact_url(url.as_str());
-    let http_err = |reason: String| ChartError::Http {
-        url: shown.clone(),
-        reason,
-    };
-    let mut clean = url.clone();
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    let mut request = client.get(clean);
-    let same_origin = url.origin() == base.origin();
-    match repository
-        .credentials
-        .as_ref()
-        .filter(|_| same_origin || repository.pass_credentials)
-    {
-        Some(Credentials::Basic { username, password }) => {
-            request = request.basic_auth(username, Some(password.expose_secret()));
-        }
-        Some(Credentials::Bearer(token)) => {
-            request = request.bearer_auth(token.expose_secret());
-        }
-        _ if same_origin && !base.username().is_empty() => {
-            request = request.basic_auth(base.username(), base.password());
-        }
-        _ => {}
-    }
-    let response = request.send().map_err(|e| http_err(transport(&e)))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(http_err(status.to_string()));
-    }
-    let body = lockstep_limits::read_bounded(response.take(limit as u64 + 1), limit)
-        .map_err(|e| http_err(e.to_string()))?;
-    Ok(body.to_vec())
 }
 
 /// A transport error's causes, joined, without the URL reqwest puts in its own message.
@@ -633,42 +483,6 @@ fn first_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(version: &str) -> Entry {
-        Entry {
-            version: version.to_owned(),
-            urls: vec![format!("app-{version}.tgz")],
-            digest: None,
-        }
-    }
-
-    #[test]
-    fn chooses_as_helm_does() {
-        let entries = ["1.10.0", "1.2.0", "2.0.0-rc.1", "1.2.7", "weird"].map(entry);
-        let pick = |v: &str| choose(&entries, v).map(|e| e.version.as_str());
-        assert_eq!(pick(""), Ok("1.10.0"));
-        assert_eq!(pick("1.2"), Ok("1.2.7"));
-        assert_eq!(pick("1.2.0"), Ok("1.2.0"));
-        assert_eq!(pick("weird"), Ok("weird"));
-        assert_eq!(pick(">=2.0.0-0"), Ok("2.0.0-rc.1"));
-        assert!(matches!(pick(">=3"), Err(None)));
-        assert!(matches!(pick("one"), Err(Some(_))));
-    }
-
-    #[test]
-    fn relative_urls_resolve_inside_the_repository() {
-        let base = base_url("https://user:pw@charts.example/team").unwrap();
-        assert_eq!(base.join("index.yaml").unwrap().path(), "/team/index.yaml");
-        assert_eq!(
-            base.join("app-1.0.0.tgz").unwrap().path(),
-            "/team/app-1.0.0.tgz"
-        );
-        assert_eq!(
-            base.join("/other/app.tgz").unwrap().path(),
-            "/other/app.tgz"
-        );
-        assert!(base_url("oci://registry.example/charts").is_none());
-    }
 
     fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(

@@ -4,7 +4,8 @@
 //! so `kubectl wait --for=condition=Ready` and `flux get sources helm` work with Lockstep
 //! alone. The artifact's revision is the index's SHA-256 (`sha256:<hex>`); no index
 //! tarball is served, so its `url` and `path` are empty. The charts themselves are fetched
-//! by the Syncs and HelmReleases that name the repository ([`crate::sync::chart`]).
+//! by the Syncs and HelmReleases that name the repository ([`crate::sync::chart`]). An OCI
+//! repository (`type: oci`) has no index: as Flux does, Lockstep leaves its status empty.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,12 @@ async fn reconcile(repo: Arc<HelmRepository>, ctx: Arc<SyncCtx>) -> Result<Actio
         .cloned()
         .or(previous.last_handled_reconcile_at.clone());
     if repo.spec.suspend {
+        return Ok(Action::await_change());
+    }
+    if repo.is_oci() {
+        // Flux keeps OCI repositories static: no index, no artifact, an empty status (a
+        // repository that had one is reset); its charts are read by those that name it.
+        write(&ctx, &repo, &previous, &HelmRepositoryStatus::default()).await?;
         return Ok(Action::await_change());
     }
     let key = ObjectKey::of(&*repo);

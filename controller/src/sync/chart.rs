@@ -169,13 +169,20 @@ pub(crate) async fn read_repository(
     let mut target = ChartRepository {
         url: spec.url.clone(),
         pass_credentials: spec.pass_credentials,
+        insecure: repository.is_oci() && spec.insecure,
         ..ChartRepository::default()
     };
     if let Some(secret_ref) = &spec.secret_ref {
         let data = secret_data(&secrets, &secret_ref.name, &[], redactor).await?;
+        let docker_config = data
+            .get(".dockerconfigjson")
+            .filter(|_| repository.is_oci());
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
-        target.credentials = Credentials::from_entries(entries)
-            .map_err(|err| format!("Secret {}: {err}", secret_ref.name))?;
+        target.credentials = match docker_config {
+            Some(config) => Credentials::from_docker_config(&config.0, registry_host(&spec.url)),
+            None => Credentials::from_entries(entries),
+        }
+        .map_err(|err| format!("Secret {}: {err}", secret_ref.name))?;
         target.ca_certificate = data.get("ca.crt").map(|v| v.0.clone());
     }
     if let Some(cert_ref) = &spec.cert_secret_ref {
@@ -191,4 +198,13 @@ pub(crate) async fn read_repository(
             Some(ca.ok_or_else(|| format!("Secret {} has no ca.crt", cert_ref.name))?);
     }
     Ok(target)
+}
+
+/// The `host[:port]` of an `oci://` URL, as Docker configs name registries.
+fn registry_host(url: &str) -> &str {
+    let rest = url.strip_prefix("oci://").unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }

@@ -144,9 +144,9 @@ pub struct Artifact {
 }
 
 /// A Helm chart repository (Flux's `HelmRepository`): where a HelmRelease's (or a
-/// Sync's) chart is found by name and version. Only HTTP(S) repositories (`type:
-/// default`) are served; `type: oci` and the other fields are refused by name
-/// ([`HelmRepository::unserved`]).
+/// Sync's) chart is found by name and version, in an HTTP(S) repository (`type:
+/// default`) or an OCI registry (`type: oci`, `url: oci://…`). The fields Lockstep does
+/// not serve are refused by name ([`HelmRepository::unserved`]).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "source.toolkit.fluxcd.io",
@@ -164,11 +164,14 @@ pub struct Artifact {
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct HelmRepositorySpec {
-    /// The repository URL: the folder holding `index.yaml` (`https://charts.example/`).
+    /// The repository URL: the folder holding `index.yaml` (`https://charts.example/`),
+    /// or with `type: oci` the registry path the charts are under
+    /// (`oci://ghcr.io/team/charts`).
     #[schemars(regex(pattern = r"^(http|https|oci)://.*$"))]
     pub url: String,
     /// Secret in the same namespace with `username` and `password` for basic auth (and,
-    /// deprecated in Flux, `ca.crt`).
+    /// deprecated in Flux, `ca.crt`); with `type: oci` also a `kubernetes.io/dockerconfigjson`
+    /// Secret, whose entry for the registry is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
     /// Secret in the same namespace whose `ca.crt` is trusted for HTTPS.
@@ -188,10 +191,17 @@ pub struct HelmRepositorySpec {
     /// Stop fetching from it: its HelmReleases keep what they have.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
-    /// `default` (HTTP) or `oci` (refused: not served yet).
+    /// `default` (HTTP) or `oci` (an OCI registry).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub repository_type: Option<String>,
-    /// Every other field of Flux's spec (`provider`, `insecure`, `accessFrom`, …), kept
+    /// With `type: oci`: reach the registry over plain HTTP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// With `type: oci`: how to authenticate beyond `secretRef`; only `generic` (none) is
+    /// served, the cloud providers' workload identities are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Every other field of Flux's spec (`accessFrom`, …), kept
     /// so that one Lockstep does not serve is refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
@@ -199,17 +209,31 @@ pub struct HelmRepositorySpec {
 }
 
 impl HelmRepository {
-    /// The spec fields set that Lockstep does not serve, by name, sorted; `type: oci`
-    /// among them.
+    /// Whether it is an OCI registry (`type: oci`).
+    pub fn is_oci(&self) -> bool {
+        self.spec.repository_type.as_deref() == Some("oci")
+    }
+
+    /// The spec fields set that Lockstep does not serve, by name, sorted: a `type` other
+    /// than `default` and `oci`, a `provider` other than `generic`, and every field
+    /// Lockstep does not know.
     pub fn unserved(&self) -> Vec<String> {
         let mut fields: Vec<String> = self.spec.unserved.keys().cloned().collect();
         if self
             .spec
             .repository_type
             .as_deref()
-            .is_some_and(|t| t != "default")
+            .is_some_and(|t| t != "default" && t != "oci")
         {
             fields.push("type".into());
+        }
+        if self
+            .spec
+            .provider
+            .as_deref()
+            .is_some_and(|p| p != "generic")
+        {
+            fields.push("provider".into());
         }
         fields.sort();
         fields

@@ -57,6 +57,12 @@ pub enum CredentialsError {
     /// A user name without a password, or a password without a user name.
     #[error("incomplete credentials: username and password go together")]
     Incomplete,
+    /// `.dockerconfigjson` is not a Docker config, or its registry entry is unreadable.
+    #[error(".dockerconfigjson: {reason}")]
+    DockerConfig {
+        /// What is wrong, without content.
+        reason: &'static str,
+    },
 }
 
 impl Credentials {
@@ -107,6 +113,76 @@ impl Credentials {
             (None, None, None) => Ok(None),
             _ => Err(CredentialsError::Incomplete),
         }
+    }
+}
+
+impl Credentials {
+    /// The credentials a Docker config (a `kubernetes.io/dockerconfigjson` Secret's
+    /// `.dockerconfigjson`, as `docker login` writes it) holds for `registry`
+    /// (`host[:port]`): its `auths` entry's `username`/`password`, else its `auth`
+    /// (base64 of `username:password`); `None` when it has no entry for the registry. An
+    /// entry may be named with a scheme and a path (`https://index.docker.io/v1/`).
+    ///
+    /// # Errors
+    /// [`CredentialsError::DockerConfig`]; never holds a value.
+    pub fn from_docker_config(
+        json: &[u8],
+        registry: &str,
+    ) -> Result<Option<Self>, CredentialsError> {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            #[serde(default)]
+            auths: std::collections::BTreeMap<String, Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(default)]
+            username: Option<String>,
+            #[serde(default)]
+            password: Option<zeroize::Zeroizing<String>>,
+            #[serde(default)]
+            auth: Option<zeroize::Zeroizing<String>>,
+        }
+        let invalid = |reason| CredentialsError::DockerConfig { reason };
+        let config: Config =
+            serde_json::from_slice(json).map_err(|_| invalid("not a Docker config JSON"))?;
+        let host = |key: &str| {
+            let key = key.split_once("://").map_or(key, |(_, rest)| rest);
+            key.split('/').next().unwrap_or_default().to_owned()
+        };
+        let Some(entry) = config
+            .auths
+            .into_iter()
+            .find_map(|(key, entry)| (host(&key) == registry).then_some(entry))
+        else {
+            return Ok(None);
+        };
+        if let (Some(username), Some(password)) = (entry.username, entry.password) {
+            return Ok(Some(Self::Basic {
+                username,
+                password: SecretString::from(password.as_str()),
+            }));
+        }
+        let Some(auth) = entry.auth else {
+            return Err(invalid(
+                "the registry's entry has neither username/password nor auth",
+            ));
+        };
+        use base64::Engine as _;
+        let decoded = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .map_err(|_| invalid("the registry's auth is not base64"))?,
+        );
+        let text = std::str::from_utf8(&decoded)
+            .map_err(|_| invalid("the registry's auth is not text"))?;
+        let (username, password) = text
+            .split_once(':')
+            .ok_or_else(|| invalid("the registry's auth is not username:password"))?;
+        Ok(Some(Self::Basic {
+            username: username.to_owned(),
+            password: SecretString::from(password),
+        }))
     }
 }
 
@@ -266,6 +342,33 @@ pub fn scrub_url(text: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets};
+
+    /// A Docker config's entry for the registry, by `username`/`password` or `auth`,
+    /// whatever scheme and path its key carries; another registry's entry is not used.
+    #[test]
+    fn docker_config_entries() {
+        use secrecy::ExposeSecret;
+        let config = br#"{"auths": {
+            "https://ghcr.io/v1/": {"username": "u", "password": "p"},
+            "127.0.0.1:5000": {"auth": "cHVzaGVyOnMzY3JldDpwYXJ0"}}}"#;
+        let basic = |registry| match Credentials::from_docker_config(config, registry) {
+            Ok(Some(Credentials::Basic { username, password })) => {
+                (username, password.expose_secret().to_owned())
+            }
+            other => panic!("{registry}: {other:?}"),
+        };
+        assert_eq!(basic("ghcr.io"), ("u".into(), "p".into()));
+        assert_eq!(
+            basic("127.0.0.1:5000"),
+            ("pusher".into(), "s3cret:part".into())
+        );
+        assert!(matches!(
+            Credentials::from_docker_config(config, "quay.io"),
+            Ok(None)
+        ));
+        let err = Credentials::from_docker_config(b"{", "ghcr.io").unwrap_err();
+        assert!(matches!(err, CredentialsError::DockerConfig { .. }));
+    }
 
     /// Argo CD's repository Secret entries read as Lockstep's: `sshPrivateKey` is the
     /// identity (and asks for `known_hosts`), `url` and `type` are not credentials.

@@ -1,9 +1,9 @@
 //! Charts from an OCI registry (`fetch::chart`'s `oci://` path), against the real CNCF
 //! `distribution` registry behind htpasswd and charts pushed with the real `helm push`:
 //! versions chosen from the tags as Helm chooses them (a `+` pushed as `_`), a manifest
-//! digest pinned, a layer already unpacked not downloaded again, the chart rendered exactly
-//! as `helm template oci://…` renders it; a wrong password, a missing chart and a digest
-//! nobody pushed refused by name, the password in no message.
+//! digest or a tag pinned, a layer already unpacked not downloaded again, the chart
+//! rendered exactly as `helm template oci://…` renders it; a wrong password, a missing
+//! chart, a tag and a digest nobody pushed refused by name, the password in no message.
 
 use std::path::Path;
 
@@ -80,6 +80,14 @@ async fn a_registry_chart_is_chosen_pinned_fetched_once_and_rendered_as_helm_ren
     assert_eq!(pinned.version, "0.1.0");
     assert_eq!(pinned.artifact.revision, format!("0.1.0@{first}"));
 
+    // A tag is taken as written (Flux's OCIRepository `ref.tag`), not as a constraint.
+    let tagged = fetcher
+        .fetch_chart(&repo, "app:0.3.0_build.7", "")
+        .await
+        .unwrap();
+    assert_eq!(tagged.version, "0.3.0+build.7");
+    assert_eq!(tagged.artifact, latest.artifact);
+
     // Fetched again: the same unpacked folder, nothing downloaded.
     let again = fetcher.fetch_chart(&repo, "app", "~0.2").await.unwrap();
     assert!(!again.transferred);
@@ -148,6 +156,19 @@ async fn a_wrong_password_a_missing_chart_and_an_unknown_digest_are_refused_by_n
     assert!(missing.to_string().contains("charts/nope"), "{missing}");
     let none = fetcher.fetch_chart(&repo, "app", "^2").await.unwrap_err();
     assert!(matches!(none, ChartError::NoVersion { .. }), "{none}");
+    // A tag nobody pushed is missing, not read as the range `0.1` would be; a tag that
+    // is no tag never reaches a URL.
+    let untagged = fetcher.fetch_chart(&repo, "app:1.0", "").await.unwrap_err();
+    assert!(
+        matches!(untagged, ChartError::NoVersion { .. }),
+        "{untagged}"
+    );
+    let crooked = fetcher
+        .fetch_chart(&repo, "app:../../v2/_catalog", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(crooked, ChartError::NotAChart { .. }), "{crooked}");
+    assert!(crooked.to_string().contains("a tag is"), "{crooked}");
     let unknown = format!("app@sha256:{}", "0".repeat(64));
     let err = fetcher.fetch_chart(&repo, &unknown, "").await.unwrap_err();
     assert!(matches!(err, ChartError::NoVersion { .. }), "{err:?}");

@@ -92,7 +92,7 @@ pub struct Dependency {
 /// The dependencies of the chart at `path` of the source at `root` (found as render finds
 /// it, `Chart.yaml` read within the render's limits) that are neither a folder
 /// `charts/<name>` nor an archive `charts/<name>-<version>.tgz`, and whose repository is
-/// an `http://` or `https://` URL. Others (`file://`, `oci://`, `@alias` repositories) are
+/// an `http://`, `https://` or `oci://` URL. Others (`file://`, `@alias` repositories) are
 /// left to helm, which names what is missing; so is a path or `Chart.yaml` render refuses.
 pub fn missing_dependencies(root: &Path, path: &str) -> Vec<Dependency> {
     #[derive(serde::Deserialize)]
@@ -148,8 +148,10 @@ pub fn missing_dependencies(root: &Path, path: &str) -> Vec<Dependency> {
         .into_iter()
         .filter_map(|entry| {
             let repository = entry.repository?;
-            let http = repository.starts_with("http://") || repository.starts_with("https://");
-            (http && !has(&entry.name)).then(|| Dependency {
+            let fetched = ["http://", "https://", "oci://"]
+                .iter()
+                .any(|scheme| repository.starts_with(scheme));
+            (fetched && !has(&entry.name)).then(|| Dependency {
                 version: entry.version.unwrap_or_else(|| "*".to_owned()),
                 name: entry.name,
                 repository,
@@ -478,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn only_unvendored_dependencies_of_http_repositories_are_missing() {
+    fn only_unvendored_dependencies_of_http_and_oci_repositories_are_missing() {
         let root = tempfile::tempdir().unwrap();
         let chart = root.path().join("app");
         std::fs::create_dir_all(chart.join("charts/folder")).unwrap();
@@ -495,11 +497,18 @@ mod tests {
         .unwrap();
         assert_eq!(
             missing_dependencies(root.path(), "app"),
-            [Dependency {
-                name: "fetched".into(),
-                version: "*".into(),
-                repository: "http://charts.example/sub".into(),
-            }]
+            [
+                Dependency {
+                    name: "oci".into(),
+                    version: "1".into(),
+                    repository: "oci://registry.example/charts".into(),
+                },
+                Dependency {
+                    name: "fetched".into(),
+                    version: "*".into(),
+                    repository: "http://charts.example/sub".into(),
+                }
+            ]
         );
         assert!(missing_dependencies(root.path(), "nowhere").is_empty());
     }

@@ -183,8 +183,9 @@ pub struct FetchedChart {
 impl Fetcher {
     /// Fetches the version of `chart` that `version` selects (empty: the highest release)
     /// from `repository`, within the repository's timeout, else the fetcher's. From an
-    /// `oci://` repository, `chart` may pin a manifest digest (`app@sha256:<hex>`), which
-    /// then wins over `version`.
+    /// `oci://` repository, `chart` may pin a manifest digest (`app@sha256:<hex>`) or a
+    /// tag (`app:1.2.3`, as Flux's OCIRepository `ref.tag`), which then wins over
+    /// `version`.
     ///
     /// # Errors
     /// [`ChartError`], naming the repository URL without credentials, the chart and the
@@ -243,8 +244,8 @@ pub struct DependencyError {
 
 impl Fetcher {
     /// Fetches, as `helm dependency build` would, the dependencies of the chart folder
-    /// `chart` of the source at `root` that its `charts/` lacks and an HTTP(S) repository
-    /// serves ([`missing_dependencies`]); their unpacked folders, for
+    /// `chart` of the source at `root` that its `charts/` lacks and a Helm repository or OCI
+    /// registry serves ([`missing_dependencies`]); their unpacked folders, for
     /// [`crate::render::helm::Chart::dependencies`].
     ///
     /// # Errors

@@ -78,8 +78,8 @@ struct ChartConfig {
     version: String,
 }
 
-/// Fetches `chart` (`<name>` or `<name>@sha256:<hex>`) at the version `version` selects
-/// from the registry repository `repository.url` names.
+/// Fetches `chart` (`<name>`, `<name>:<tag>` or `<name>@sha256:<hex>`) at the version
+/// `version` selects from the registry repository `repository.url` names.
 pub(super) fn fetch(
     root: &Path,
     keep: usize,
@@ -92,9 +92,13 @@ pub(super) fn fetch(
         Some((name, digest)) => (name, Some(digest)),
         None => (chart, None),
     };
+    let (name, tag) = match name.split_once(':') {
+        Some((name, tag)) => (name, Some(tag)),
+        None => (name, None),
+    };
     let mut registry = Registry::new(repository, name, timeout)?;
-    let reference = match pinned {
-        Some(digest) => {
+    let reference = match (pinned, tag) {
+        (Some(digest), _) => {
             sha256_hex(digest).ok_or_else(|| {
                 registry.not_a_chart(
                     &format!("@{digest}"),
@@ -103,7 +107,22 @@ pub(super) fn fetch(
             })?;
             digest.to_owned()
         }
-        None => registry.choose_tag(version)?,
+        (None, Some(tag)) => {
+            // The distribution spec's tag grammar, so a tag never reaches a URL as a path.
+            let valid = tag.len() <= 128
+                && tag.bytes().enumerate().all(|(i, b)| {
+                    b.is_ascii_alphanumeric() || b == b'_' || (i > 0 && b".-".contains(&b))
+                });
+            if !valid {
+                return Err(registry.not_a_chart(
+                    &format!(":{tag}"),
+                    "a tag is up to 128 letters, digits, '_', '.' and '-', not starting with \
+                     '.' or '-'",
+                ));
+            }
+            tag.to_owned()
+        }
+        (None, None) => registry.choose_tag(version)?,
     };
     let shown = registry.shown(&reference);
     let (manifest, digest) = registry.manifest(&reference)?;

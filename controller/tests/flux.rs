@@ -28,6 +28,7 @@ pub(crate) async fn install_flux_crds(client: &kube::Client) {
         include_str!("../../deploy/crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
         include_str!("../../deploy/crds/helm.toolkit.fluxcd.io_helmreleases.yaml"),
         include_str!("../../deploy/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+        include_str!("../../deploy/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
     ] {
         manifests::apply_yaml(client, text).await.unwrap();
     }

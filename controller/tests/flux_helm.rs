@@ -22,7 +22,9 @@ use crate::support::{Controller, eventually, install_sync_crds};
 
 const TOKEN: &str = "h3lm-bearer-token";
 
-fn ready(status: Option<&HelmReleaseStatus>) -> Option<(ConditionStatus, String, String)> {
+pub(crate) fn ready(
+    status: Option<&HelmReleaseStatus>,
+) -> Option<(ConditionStatus, String, String)> {
     let ready = status?.conditions.iter().find(|c| c.type_ == "Ready")?;
     Some((ready.status, ready.reason.clone(), ready.message.clone()))
 }
@@ -182,9 +184,14 @@ async fn a_helm_release_of_a_git_chart_installs_upgrades_and_refuses_by_name() {
 const REPO_USER: &str = "charts";
 const REPO_PASSWORD: &str = "h3lm-rep0-secret";
 
-/// Packages chart `web` at `version` into `server`: a ConfigMap of the values' color, and
-/// one more ConfigMap named after the major version (`-v1`, `-v2`), so a bump drops one.
+/// Packages chart `web` at `version` into `server` ([`web_chart`]).
 fn publish_web(server: &HelmRepoServer, work: &std::path::Path, version: &str) {
+    server.publish(&web_chart(work, version)).unwrap();
+}
+
+/// Chart `web` at `version`, written under `work`: a ConfigMap of the values' color, and
+/// one more ConfigMap named after the major version (`-v1`, `-v2`), so a bump drops one.
+pub(crate) fn web_chart(work: &std::path::Path, version: &str) -> std::path::PathBuf {
     let major = version.split('.').next().unwrap();
     let chart = work.join(format!("{version}/web"));
     std::fs::create_dir_all(chart.join("templates")).unwrap();
@@ -204,7 +211,7 @@ fn publish_web(server: &HelmRepoServer, work: &std::path::Path, version: &str) {
         ),
     )
     .unwrap();
-    server.publish(&chart).unwrap();
+    chart
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

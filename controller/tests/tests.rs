@@ -12,6 +12,7 @@ mod externalsecret_aws;
 mod faults;
 mod flux;
 mod flux_helm;
+mod flux_oci;
 mod flux_overlay;
 mod flux_postbuild;
 mod flux_switch;

@@ -131,19 +131,31 @@ fn clean(path: &str) -> String {
 /// Secret, or `chart.spec.valuesFiles` that do not start with the chart's own `values.yaml`.
 pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
     let spec = &hr.spec;
-    let Some(chart) = &spec.chart else {
-        return Some(
-            "spec.chart is not set (spec.chartRef is not served by Lockstep; only \
-             spec.chart.spec with a GitRepository sourceRef is)"
-                .into(),
-        );
-    };
-    let kind = &chart.spec.source_ref.kind;
-    if !matches!(kind.as_str(), GIT_REPOSITORY | HELM_REPOSITORY) {
-        return Some(format!(
-            "spec.chart.spec.sourceRef.kind {kind} is not served by Lockstep; only \
-             GitRepository and HelmRepository are"
-        ));
+    match (&spec.chart, &spec.chart_ref) {
+        (None, None) => return Some("neither spec.chart nor spec.chartRef is set".into()),
+        (Some(_), Some(_)) => {
+            return Some("spec.chart and spec.chartRef are both set; keep one".into());
+        }
+        (None, Some(reference)) if reference.kind != OCI_REPOSITORY => {
+            return Some(format!(
+                "spec.chartRef.kind {} is not served by Lockstep; only OCIRepository is",
+                reference.kind
+            ));
+        }
+        (Some(chart), None)
+            if !matches!(
+                chart.spec.source_ref.kind.as_str(),
+                GIT_REPOSITORY | HELM_REPOSITORY
+            ) =>
+        {
+            return Some(format!(
+                "spec.chart.spec.sourceRef.kind {} is not served by Lockstep; only \
+                 GitRepository and HelmRepository are (an OCI chart is a chartRef to an \
+                 OCIRepository)",
+                chart.spec.source_ref.kind
+            ));
+        }
+        _ => {}
     }
     if let Some(refusal) = unserved_refusal("HelmRelease", &hr.unserved()) {
         return Some(refusal);
@@ -176,9 +188,13 @@ pub fn helm_refusal(hr: &HelmRelease) -> Option<String> {
     }
     let own = match chart_path(hr) {
         ChartPath::Git(folder) => format!("{folder}/values.yaml"),
-        ChartPath::Repository(_) => "values.yaml".to_owned(),
+        ChartPath::Repository(_) | ChartPath::Oci => "values.yaml".to_owned(),
     };
-    match chart.spec.values_files.first() {
+    match spec
+        .chart
+        .as_ref()
+        .and_then(|c| c.spec.values_files.first())
+    {
         Some(first) if clean(first) != own.trim_start_matches('/') => Some(format!(
             "spec.chart.spec.valuesFiles must start with the chart's own {own}: Flux replaces \
              the chart's values with the files listed, Lockstep merges them over it"
@@ -214,14 +230,18 @@ fn disable_hooks(action: &Option<lockstep_api::flux::CrdAction>) -> bool {
 pub const GIT_REPOSITORY: &str = "GitRepository";
 pub use crate::sync::chart::HELM_REPOSITORY;
 
-/// Where a HelmRelease's chart is: a folder of a GitRepository, or a chart (by name) of a
-/// HelmRepository.
+pub use crate::sync::chart::OCI_REPOSITORY;
+
+/// Where a HelmRelease's chart is: a folder of a GitRepository, a chart (by name) of a
+/// HelmRepository, or the chart an OCIRepository (`chartRef`) names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChartPath {
     /// The folder, cleaned (`charts/app`).
     Git(String),
     /// The chart name.
     Repository(String),
+    /// The OCIRepository's chart: the artifact is its folder.
+    Oci,
 }
 
 /// Where `hr`'s chart is.
@@ -229,6 +249,7 @@ pub fn chart_path(hr: &HelmRelease) -> ChartPath {
     let chart = hr.spec.chart.as_ref().map(|c| &c.spec);
     match chart {
         Some(c) if c.source_ref.kind == HELM_REPOSITORY => ChartPath::Repository(c.chart.clone()),
+        None if hr.spec.chart_ref.is_some() => ChartPath::Oci,
         _ => ChartPath::Git(chart.map(|c| clean(&c.chart)).unwrap_or_default()),
     }
 }
@@ -247,17 +268,20 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let (chart_path, up, kind) = match chart_path(hr) {
         // Flux's values files are relative to the source root; the engine's to the chart.
         ChartPath::Git(path) => (
-            path.clone(),
+            Some(path.clone()),
             "../".repeat(path.split('/').filter(|p| !p.is_empty()).count()),
             "GitSource",
         ),
         // A repository chart's values files are inside the chart already.
-        ChartPath::Repository(name) => (name, String::new(), HELM_REPOSITORY),
+        ChartPath::Repository(name) => (Some(name), String::new(), HELM_REPOSITORY),
+        // The OCIRepository names the chart; its artifact is the chart folder.
+        ChartPath::Oci => (None, String::new(), OCI_REPOSITORY),
     };
+    let reference = chart.map(|c| &c.source_ref).or(spec.chart_ref.as_ref());
     let source_ref = CrossNamespaceObjectReference {
         kind: kind.into(),
-        name: chart.map(|c| c.source_ref.name.clone()).unwrap_or_default(),
-        namespace: chart.and_then(|c| c.source_ref.namespace.clone()),
+        name: reference.map(|r| r.name.clone()).unwrap_or_default(),
+        namespace: reference.and_then(|r| r.namespace.clone()),
     };
     let version = chart
         .filter(|_| kind == HELM_REPOSITORY)
@@ -276,7 +300,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
         name,
         SyncSpec {
             source_ref,
-            path: Some(chart_path.clone()),
+            path: chart_path.clone(),
             interval: spec.interval.clone(),
             prune: true,
             self_heal: true,
@@ -287,7 +311,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
             suspend: spec.suspend,
             service_account_name: spec.service_account_name.clone(),
             helm: Some(Helm {
-                chart: Some(chart_path),
+                chart: chart_path,
                 release_name: Some(release_name),
                 values_files: chart
                     .iter()
@@ -780,12 +804,21 @@ mod tests {
         let chart = |kind: &str| json!({"spec": {"chart": "app", "sourceRef": {"kind": kind, "name": "r"}}});
         for (spec, named) in [
             (
-                json!({"interval": "1m", "chartRef": {"kind": "OCIRepository", "name": "r"}}),
-                "spec.chartRef",
+                json!({"interval": "1m", "chartRef": {"kind": "HelmChart", "name": "r"}}),
+                "spec.chartRef.kind HelmChart",
+            ),
+            (
+                json!({"interval": "1m", "chart": chart("GitRepository"),
+                    "chartRef": {"kind": "OCIRepository", "name": "r"}}),
+                "both set",
+            ),
+            (
+                json!({"interval": "1m"}),
+                "neither spec.chart nor spec.chartRef",
             ),
             (
                 json!({"interval": "1m", "chart": chart("OCIRepository")}),
-                "OCIRepository is not served",
+                "a chartRef to an OCIRepository",
             ),
             (
                 json!({"interval": "1m", "chart": {"spec": {"chart": "app",
@@ -813,6 +846,27 @@ mod tests {
             let refusal = helm_refusal(&helm_release(spec)).unwrap();
             assert!(refusal.contains(named), "{refusal}");
         }
+    }
+
+    /// A `chartRef` to an OCIRepository is the Sync of that OCIRepository's chart: the
+    /// artifact is the chart folder, so no path, chart or version is set.
+    #[test]
+    fn a_chart_ref_is_the_sync_of_its_oci_repository() {
+        let hr = helm_release(json!({"interval": "1m", "chartRef": {
+            "kind": "OCIRepository", "name": "web", "namespace": "charts"}}));
+        assert_eq!(helm_refusal(&hr), None);
+        let sync = helm_sync(&hr);
+        let reference = &sync.spec.source_ref;
+        assert_eq!(
+            (reference.kind.as_str(), reference.name.as_str()),
+            ("OCIRepository", "web")
+        );
+        assert_eq!(reference.namespace.as_deref(), Some("charts"));
+        let helm = sync.spec.helm.unwrap();
+        assert_eq!(
+            (sync.spec.path, helm.chart, helm.version),
+            (None, None, None)
+        );
     }
 
     /// A source kind or a field Lockstep does not serve is named.

@@ -10,30 +10,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::Api;
-use kube::runtime::Controller;
 use kube::runtime::controller::Action;
-use lockstep_api::flux::{Artifact, HelmRepository, HelmRepositoryStatus, REQUESTED_AT_ANNOTATION};
+use lockstep_api::flux::{HelmRepository, HelmRepositoryStatus, REQUESTED_AT_ANNOTATION};
 use lockstep_api::{ObjectKey, parse_duration};
 use lockstep_engine::redact::Redactor;
 
+use super::repository_status;
 use crate::sync::conditions::{self, READY, STALLED, SourceReason};
-use crate::sync::{SyncCtx, chart, source, status};
+use crate::sync::{SyncCtx, chart, source};
 
 /// How often a repository's index is read when it sets no `interval`.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Runs the HelmRepository controller on `ctx` until SIGTERM or Ctrl-C.
 pub async fn run(ctx: Arc<SyncCtx>) {
-    let api: Api<HelmRepository> = ctx.api();
-    Controller::new(api, ctx.watcher_config())
-        .shutdown_on_signal()
-        .run(reconcile, retry, ctx)
-        .for_each(crate::watch::log)
-        .await;
+    repository_status::run(ctx, reconcile).await;
 }
 
 /// Reads one HelmRepository's index and writes what came of it.
@@ -52,7 +44,7 @@ async fn reconcile(repo: Arc<HelmRepository>, ctx: Arc<SyncCtx>) -> Result<Actio
     if repo.is_oci() {
         // Flux keeps OCI repositories static: no index, no artifact, an empty status (a
         // repository that had one is reset); its charts are read by those that name it.
-        write(&ctx, &repo, &previous, &HelmRepositoryStatus::default()).await?;
+        repository_status::write(&ctx, &*repo, &previous, &HelmRepositoryStatus::default()).await?;
         return Ok(Action::await_change());
     }
     let key = ObjectKey::of(&*repo);
@@ -87,7 +79,7 @@ async fn reconcile(repo: Arc<HelmRepository>, ctx: Arc<SyncCtx>) -> Result<Actio
             generation,
         );
         next.observed_generation = generation;
-        write(&ctx, &repo, &previous, &next).await?;
+        repository_status::write(&ctx, &*repo, &previous, &next).await?;
         return Ok(Action::await_change());
     }
     conditions::remove(&mut next.conditions, STALLED);
@@ -115,61 +107,28 @@ async fn reconcile(repo: Arc<HelmRepository>, ctx: Arc<SyncCtx>) -> Result<Actio
             })
         }
     };
-    match outcome {
+    let (ready, reason, message) = match outcome {
         Ok(index) => {
             let revision = format!("sha256:{}", index.digest);
             let message = format!("stored artifact: revision '{revision}'");
-            let kept = previous.artifact.clone().filter(|a| a.revision == revision);
-            next.artifact = Some(kept.unwrap_or_else(|| Artifact {
-                path: String::new(),
-                url: String::new(),
-                digest: Some(revision.clone()),
-                revision,
-                last_update_time: Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            }));
-            let reason = SourceReason::Succeeded;
-            conditions::set(
-                &mut next.conditions,
-                READY,
-                true,
-                reason,
-                message,
-                generation,
-            );
+            let digest = Some(revision.clone());
+            let artifact =
+                repository_status::artifact(previous.artifact.as_ref(), revision, digest);
+            next.artifact = Some(artifact);
+            (true, SourceReason::Succeeded, message)
         }
-        Err((reason, message)) => {
-            conditions::set(
-                &mut next.conditions,
-                READY,
-                false,
-                reason,
-                message,
-                generation,
-            );
-        }
-    }
+        Err((reason, message)) => (false, reason, message),
+    };
+    conditions::set(
+        &mut next.conditions,
+        READY,
+        ready,
+        reason,
+        message,
+        generation,
+    );
     next.observed_generation = generation;
-    write(&ctx, &repo, &previous, &next).await?;
+    repository_status::write(&ctx, &*repo, &previous, &next).await?;
     ctx.chart_fetched(key, request);
     Ok(Action::requeue(interval))
-}
-
-async fn write(
-    ctx: &SyncCtx,
-    repo: &HelmRepository,
-    previous: &HelmRepositoryStatus,
-    next: &HelmRepositoryStatus,
-) -> Result<(), source::Error> {
-    status::write(ctx, repo, previous, next)
-        .await
-        .map_err(|source| source::Error::WriteStatus {
-            name: ObjectKey::of(repo),
-            source,
-        })
-}
-
-/// Retries a failed status write after 5 seconds.
-fn retry(_repo: Arc<HelmRepository>, error: &source::Error, _ctx: Arc<SyncCtx>) -> Action {
-    tracing::warn!(%error, "HelmRepository reconcile failed; retrying in 5s");
-    Action::requeue(Duration::from_secs(5))
 }

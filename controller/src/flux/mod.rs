@@ -20,6 +20,8 @@
 
 pub mod convert;
 mod helm_repository;
+mod oci_repository;
+mod repository_status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,21 +32,27 @@ use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::ObjectKey;
-use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
+use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization, OCIRepository};
 
 use crate::sync::record::{self, Verdict};
-use crate::sync::{Front, SyncCtx, reconcile, source, status};
+use crate::sync::{Front, SyncCtx, chart, reconcile, source, status};
 
-/// Runs the GitRepository, HelmRepository and Kustomization controllers on `ctx` (whose
-/// front is Flux's) and the HelmRelease controller on `helm` (which reads `ctx`'s
-/// artifacts) until SIGTERM or Ctrl-C.
+/// Runs the GitRepository, HelmRepository, OCIRepository and Kustomization controllers on
+/// `ctx` (whose front is Flux's) and the HelmRelease controller on `helm` (which reads
+/// `ctx`'s artifacts) until SIGTERM or Ctrl-C.
 pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
     debug_assert_eq!((ctx.front, helm.front), (Front::Flux, Front::FluxHelm));
-    futures::future::join4(
+    futures::future::join5(
         run_repositories(ctx.clone()),
         helm_repository::run(ctx.clone()),
-        run_syncs(ctx, source_of, reconcile_kustomization),
-        run_syncs(helm, chart_source_of, reconcile_helm_release),
+        oci_repository::run(ctx.clone()),
+        run_syncs(ctx, source_of, None, reconcile_kustomization),
+        run_syncs(
+            helm,
+            chart_source_of,
+            Some(oci_chart_of),
+            reconcile_helm_release,
+        ),
     )
     .await;
 }
@@ -58,11 +66,17 @@ async fn run_repositories(ctx: Arc<SyncCtx>) {
         .await;
 }
 
+/// The OCIRepository a resource takes its chart from, and its chart artifact's key.
+type ChartOf<K> = fn(&K) -> Option<(ObjectKey, ObjectKey)>;
+
 /// Runs the controller of the sync resource `K` (Kustomization or HelmRelease), waking
-/// each when the GitRepository `source_of` it names changes.
+/// each when the GitRepository `source_of` it names changes, or (for a HelmRelease) the
+/// OCIRepository `chart_of` names (with the key of its chart artifact, which is then due
+/// again).
 async fn run_syncs<K, F>(
     ctx: Arc<SyncCtx>,
     source_of: fn(&K) -> ObjectKey,
+    chart_of: Option<ChartOf<K>>,
     reconcile: impl FnMut(Arc<K>, Arc<SyncCtx>) -> F,
 ) where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -79,20 +93,37 @@ async fn run_syncs<K, F>(
     let controller = Controller::new(resources, ctx.watcher_config())
         .with_config(Config::default().concurrency(ctx.concurrent));
     let store = controller.store();
+    let mut controller = controller.watches(
+        repositories,
+        ctx.watcher_config(),
+        move |repo: GitRepository| {
+            let repo = ObjectKey::of(&repo);
+            store
+                .state()
+                .into_iter()
+                .filter(|resource| source_of(resource) == repo)
+                .map(|resource| ObjectRef::from_obj(&*resource))
+                .collect::<Vec<_>>()
+        },
+    );
+    if let Some(chart_of) = chart_of {
+        let (store, due) = (controller.store(), ctx.clone());
+        let charts: Api<OCIRepository> = ctx.api();
+        controller = controller.watches(charts, ctx.watcher_config(), move |repo| {
+            let repo = ObjectKey::of(&repo);
+            let mut woken = Vec::new();
+            for resource in store.state() {
+                if let Some((from, chart)) = chart_of(&resource)
+                    && from == repo
+                {
+                    due.chart_due(&chart);
+                    woken.push(ObjectRef::from_obj(&*resource));
+                }
+            }
+            woken
+        });
+    }
     controller
-        .watches(
-            repositories,
-            ctx.watcher_config(),
-            move |repo: GitRepository| {
-                let repo = ObjectKey::of(&repo);
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|resource| source_of(resource) == repo)
-                    .map(|resource| ObjectRef::from_obj(&*resource))
-                    .collect::<Vec<_>>()
-            },
-        )
         .shutdown_on_signal()
         .run(reconcile, retry, ctx)
         .for_each(crate::watch::log)
@@ -102,6 +133,18 @@ async fn run_syncs<K, F>(
 /// The GitRepository a HelmRelease's chart is in.
 fn chart_source_of(hr: &HelmRelease) -> ObjectKey {
     reconcile::source_of(&convert::helm_sync(hr))
+}
+
+/// The OCIRepository a HelmRelease's `chartRef` names, and its chart artifact's key.
+fn oci_chart_of(hr: &HelmRelease) -> Option<(ObjectKey, ObjectKey)> {
+    let sync = convert::helm_sync(hr);
+    let reference = &sync.spec.source_ref;
+    (reference.kind == chart::OCI_REPOSITORY).then(|| {
+        let namespace = reference.namespace.as_deref();
+        let namespace = namespace.or(hr.metadata.namespace.as_deref());
+        let repo = ObjectKey::new(namespace.unwrap_or_default(), &reference.name);
+        (repo, chart::source_key(&sync))
+    })
 }
 
 /// The GitRepository a Kustomization reads (in its own namespace unless `sourceRef` names

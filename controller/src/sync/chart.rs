@@ -8,6 +8,10 @@
 //! index is read again once a version is unpacked, and a wake-up within the interval (the
 //! Sync's own status write) does not read even that.
 //!
+//! `sourceRef` may instead name a Flux `OCIRepository` (what a HelmRelease's `chartRef`
+//! names): its `url` is the chart's registry repository and its `ref` the tag, semver
+//! range or digest; the artifact is then the chart's folder itself.
+//!
 //! An Argo CD Application's `source.chart` is fetched by [`fetch_into`] too, with its
 //! repository Secret's credentials.
 //!
@@ -22,9 +26,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
-use lockstep_api::flux::HelmRepository;
-use lockstep_api::{ObjectKey, REQUESTED_AT_ANNOTATION, Sync, parse_duration};
-use lockstep_engine::fetch::{ChartRepository, Credentials, url_secrets};
+use lockstep_api::flux::{HelmRepository, OCIRepository};
+use lockstep_api::{
+    LocalObjectReference, ObjectKey, REQUESTED_AT_ANNOTATION, Sync, parse_duration,
+};
+use lockstep_engine::fetch::{Artifact, ChartRepository, Credentials, redact_url, url_secrets};
 use lockstep_engine::redact::Redactor;
 
 use super::conditions::Reason;
@@ -35,9 +41,15 @@ use super::{ChartRequest, SyncCtx};
 /// The `sourceRef.kind` of a chart of a Helm repository.
 pub const HELM_REPOSITORY: &str = "HelmRepository";
 
-/// Whether `sync` takes a chart of a Helm repository.
+/// The `sourceRef.kind` of the chart an OCIRepository names.
+pub const OCI_REPOSITORY: &str = "OCIRepository";
+
+/// Whether `sync` takes a chart of a Helm repository or an OCIRepository.
 pub fn from_repository(sync: &Sync) -> bool {
-    sync.spec.source_ref.kind == HELM_REPOSITORY
+    matches!(
+        sync.spec.source_ref.kind.as_str(),
+        HELM_REPOSITORY | OCI_REPOSITORY
+    )
 }
 
 /// The in-memory source a repository chart's artifact is kept under: named after the
@@ -66,66 +78,205 @@ pub async fn fetch(sync: &Sync, ctx: &SyncCtx, interval: Duration) -> Result<(),
     if ctx.artifact(&key).is_some() && ctx.chart_fresh(&key, &request, interval) {
         return Ok(());
     }
-    let helm = sync.spec.helm.as_ref();
-    let Some(chart) = helm
-        .and_then(|h| h.chart.as_deref())
-        .filter(|c| !c.is_empty())
-    else {
-        return Err(Verdict::Stalled(
-            "sourceRef is a HelmRepository: spec.helm.chart must name the chart".into(),
-        ));
-    };
     let namespace = sync.namespace().unwrap_or_default();
     let reference = &sync.spec.source_ref;
+    let kind = reference.kind.as_str();
     let repo_namespace = reference.namespace.clone().unwrap_or(namespace.clone());
     let repo_key = ObjectKey::new(&repo_namespace, &reference.name);
     if ctx.no_cross_namespace_refs && repo_namespace != namespace {
         return Err(Verdict::Stalled(format!(
-            "sourceRef HelmRepository {repo_key} is in another namespace, which this \
-             controller refuses"
+            "sourceRef {kind} {repo_key} is in another namespace, which this controller \
+             refuses"
         )));
     }
+    let helm = sync.spec.helm.as_ref();
+    let named = helm
+        .and_then(|h| h.chart.as_deref())
+        .filter(|c| !c.is_empty());
+    let wanted = if kind == OCI_REPOSITORY {
+        let version = helm.and_then(|h| h.version.as_deref());
+        if helm.is_none() || named.is_some() || version.is_some() {
+            return Err(Verdict::Stalled(
+                "sourceRef is an OCIRepository: set spec.helm, without chart and version (the \
+                 OCIRepository's url and ref name them)"
+                    .into(),
+            ));
+        }
+        None
+    } else {
+        let Some(chart) = named else {
+            return Err(Verdict::Stalled(
+                "sourceRef is a HelmRepository: spec.helm.chart must name the chart".into(),
+            ));
+        };
+        let version = helm.and_then(|h| h.version.as_deref()).unwrap_or("*");
+        Some((chart, version))
+    };
     let waiting = |message: String| Verdict::Waiting {
         reason: Reason::ArtifactFailed,
-        message: format!("HelmRepository {repo_key}: {message}"),
+        message: format!("{kind} {repo_key}: {message}"),
     };
-    let repositories: Api<HelmRepository> =
-        Api::namespaced(ctx.shared.client.clone(), &repo_namespace);
-    let repository = repositories
-        .get_opt(&reference.name)
-        .await
-        .map_err(|err| waiting(format!("reading it: {err}")))?
-        .ok_or_else(|| waiting("not found".into()))?;
-    let unserved = repository.unserved();
-    if !unserved.is_empty() {
-        return Err(Verdict::Stalled(format!(
-            "HelmRepository {repo_key}: spec.{} not served by Lockstep",
-            unserved.join(", spec.")
-        )));
-    }
-    if repository.spec.suspend {
+    let mut redactor = Redactor::new();
+    let found = match wanted {
+        Some((chart, version)) => {
+            read_helm_repository(ctx, &repo_key, chart, version, &mut redactor).await
+        }
+        None => read_oci_repository(ctx, &repo_key, &mut redactor).await,
+    };
+    let Found {
+        target,
+        chart,
+        version,
+        folder,
+        suspended,
+    } = match found {
+        Err(Refusal::Stalled(message)) => {
+            return Err(Verdict::Stalled(format!("{kind} {repo_key}: {message}")));
+        }
+        Err(Refusal::Waiting(message)) => return Err(waiting(message)),
+        Ok(found) => found,
+    };
+    if suspended {
         return match ctx.artifact(&key) {
             Some(_) => Ok(()),
             None => Err(waiting("suspended".into())),
         };
     }
-    let mut redactor = Redactor::new();
-    let mut target = read_repository(ctx, &repository, &repo_namespace, &mut redactor)
+    let mut artifact = fetch_chart(ctx, &target, &chart, &version, &redactor)
         .await
         .map_err(waiting)?;
-    target.timeout = match repository.spec.timeout.as_deref().map(parse_duration) {
-        Some(Ok(timeout)) => Some(timeout),
-        Some(Err(err)) => {
-            return Err(Verdict::Stalled(format!(
-                "HelmRepository {repo_key}: spec.timeout: {err}"
-            )));
-        }
-        None => None,
-    };
-    let version = helm.and_then(|h| h.version.as_deref()).unwrap_or("*");
-    fetch_into(ctx, key, request, &target, chart, version, &redactor)
+    if let Some(folder) = folder {
+        artifact.path.push(folder);
+    }
+    ctx.set_artifact(key.clone(), artifact);
+    ctx.chart_fetched(key, request);
+    Ok(())
+}
+
+/// Why a repository cannot be read: `Stalled` until it is edited, or `Waiting` for it.
+pub(crate) enum Refusal {
+    Stalled(String),
+    Waiting(String),
+}
+
+/// HelmRepository `key`: where and how to reach it for `chart` at `version`.
+async fn read_helm_repository(
+    ctx: &SyncCtx,
+    key: &ObjectKey,
+    chart: &str,
+    version: &str,
+    redactor: &mut Redactor,
+) -> Result<Found, Refusal> {
+    let repository: HelmRepository = get(ctx, key).await?;
+    let unserved = repository.unserved();
+    if !unserved.is_empty() {
+        return Err(Refusal::Stalled(format!(
+            "spec.{} not served by Lockstep",
+            unserved.join(", spec.")
+        )));
+    }
+    let mut target = read_repository(ctx, &repository, &key.namespace, redactor)
         .await
-        .map_err(waiting)
+        .map_err(Refusal::Waiting)?;
+    target.timeout = timeout(repository.spec.timeout.as_deref())?;
+    Ok(Found {
+        target,
+        chart: chart.to_owned(),
+        version: version.to_owned(),
+        folder: None,
+        suspended: repository.spec.suspend,
+    })
+}
+
+/// A chart to fetch, and from where.
+pub(crate) struct Found {
+    pub target: ChartRepository,
+    /// What the fetcher is asked for: a chart name, maybe pinned (`web:1.0.0`).
+    pub chart: String,
+    pub version: String,
+    /// The chart's folder in the artifact, when the artifact should be that folder (an
+    /// OCIRepository names one chart, as a GitSource chart's `path` does).
+    pub folder: Option<String>,
+    pub suspended: bool,
+}
+
+/// OCIRepository `key`: where and how to reach it and what the fetcher is asked for
+/// ([`OCIRepository::selector`]).
+pub(crate) async fn read_oci_repository(
+    ctx: &SyncCtx,
+    key: &ObjectKey,
+    redactor: &mut Redactor,
+) -> Result<Found, Refusal> {
+    let repository: OCIRepository = get(ctx, key).await?;
+    oci_target(ctx, &repository, &key.namespace, redactor).await
+}
+
+/// Repository `key`, read now.
+async fn get<K>(ctx: &SyncCtx, key: &ObjectKey) -> Result<K, Refusal>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let repositories: Api<K> = Api::namespaced(ctx.shared.client.clone(), &key.namespace);
+    repositories
+        .get_opt(&key.name)
+        .await
+        .map_err(|err| Refusal::Waiting(format!("reading it: {err}")))?
+        .ok_or_else(|| Refusal::Waiting("not found".into()))
+}
+
+/// Where and how to reach `repository`'s registry, and what to fetch from it.
+pub(crate) async fn oci_target(
+    ctx: &SyncCtx,
+    repository: &OCIRepository,
+    namespace: &str,
+    redactor: &mut Redactor,
+) -> Result<Found, Refusal> {
+    let unserved = repository.unserved();
+    if !unserved.is_empty() {
+        return Err(Refusal::Stalled(format!(
+            "spec.{} not served by Lockstep (it serves an OCIRepository as a Helm chart's \
+             source)",
+            unserved.join(", spec.")
+        )));
+    }
+    let spec = &repository.spec;
+    let Some((url, chart)) = repository.chart() else {
+        return Err(Refusal::Stalled(format!(
+            "spec.url {} names no chart: oci://<registry>/<path>/<chart>",
+            redact_url(&spec.url)
+        )));
+    };
+    let access = Access {
+        url,
+        secret_ref: spec.secret_ref.as_ref(),
+        cert_secret_ref: spec.cert_secret_ref.as_ref(),
+        pass_credentials: false,
+        insecure: spec.insecure,
+        oci: true,
+    };
+    let mut target = read_access(ctx, &access, namespace, redactor)
+        .await
+        .map_err(Refusal::Waiting)?;
+    target.timeout = timeout(spec.timeout.as_deref())?;
+    let (reference, version) = repository.selector(chart);
+    Ok(Found {
+        target,
+        chart: reference,
+        version,
+        folder: Some(chart.to_owned()),
+        suspended: spec.suspend,
+    })
+}
+
+/// A repository's `spec.timeout`, read.
+fn timeout(timeout: Option<&str>) -> Result<Option<Duration>, Refusal> {
+    timeout
+        .map(parse_duration)
+        .transpose()
+        .map_err(|err| Refusal::Stalled(format!("spec.timeout: {err}")))
 }
 
 /// Fetches `chart` at `version` from `repository` as the artifact of `key`, for
@@ -143,14 +294,40 @@ pub async fn fetch_into(
     version: &str,
     redactor: &Redactor,
 ) -> Result<(), String> {
-    let fetched = ctx
-        .fetcher
-        .fetch_chart(repository, chart, version)
-        .await
-        .map_err(|err| redactor.scrub(&err.to_string()))?;
-    ctx.set_artifact(key.clone(), fetched.artifact);
+    let artifact = fetch_chart(ctx, repository, chart, version, redactor).await?;
+    ctx.set_artifact(key.clone(), artifact);
     ctx.chart_fetched(key, request);
     Ok(())
+}
+
+/// The artifact of `chart` at `version` from `repository`: the folder holding the chart's
+/// folder.
+///
+/// # Errors
+/// What failed, scrubbed by `redactor`.
+pub(crate) async fn fetch_chart(
+    ctx: &SyncCtx,
+    repository: &ChartRepository,
+    chart: &str,
+    version: &str,
+    redactor: &Redactor,
+) -> Result<Artifact, String> {
+    ctx.fetcher
+        .fetch_chart(repository, chart, version)
+        .await
+        .map(|fetched| fetched.artifact)
+        .map_err(|err| redactor.scrub(&err.to_string()))
+}
+
+/// How a repository is reached: the fields HelmRepository and OCIRepository share.
+struct Access<'a> {
+    url: &'a str,
+    secret_ref: Option<&'a LocalObjectReference>,
+    cert_secret_ref: Option<&'a LocalObjectReference>,
+    pass_credentials: bool,
+    insecure: bool,
+    /// An OCI registry: a `.dockerconfigjson` Secret is read for its host.
+    oci: bool,
 }
 
 /// The repository's URL, credentials and CA; every Secret value read and every secret of
@@ -162,30 +339,45 @@ pub(crate) async fn read_repository(
     redactor: &mut Redactor,
 ) -> Result<ChartRepository, String> {
     let spec = &repository.spec;
-    for secret in url_secrets(&spec.url) {
+    let access = Access {
+        url: &spec.url,
+        secret_ref: spec.secret_ref.as_ref(),
+        cert_secret_ref: spec.cert_secret_ref.as_ref(),
+        pass_credentials: spec.pass_credentials,
+        insecure: repository.is_oci() && spec.insecure,
+        oci: repository.is_oci(),
+    };
+    read_access(ctx, &access, namespace, redactor).await
+}
+
+async fn read_access(
+    ctx: &SyncCtx,
+    access: &Access<'_>,
+    namespace: &str,
+    redactor: &mut Redactor,
+) -> Result<ChartRepository, String> {
+    for secret in url_secrets(access.url) {
         redactor.add(secret.as_bytes());
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.shared.client.clone(), namespace);
     let mut target = ChartRepository {
-        url: spec.url.clone(),
-        pass_credentials: spec.pass_credentials,
-        insecure: repository.is_oci() && spec.insecure,
+        url: access.url.to_owned(),
+        pass_credentials: access.pass_credentials,
+        insecure: access.insecure,
         ..ChartRepository::default()
     };
-    if let Some(secret_ref) = &spec.secret_ref {
+    if let Some(secret_ref) = access.secret_ref {
         let data = secret_data(&secrets, &secret_ref.name, &[], redactor).await?;
-        let docker_config = data
-            .get(".dockerconfigjson")
-            .filter(|_| repository.is_oci());
+        let docker_config = data.get(".dockerconfigjson").filter(|_| access.oci);
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
         target.credentials = match docker_config {
-            Some(config) => Credentials::from_docker_config(&config.0, registry_host(&spec.url)),
+            Some(config) => Credentials::from_docker_config(&config.0, registry_host(access.url)),
             None => Credentials::from_entries(entries),
         }
         .map_err(|err| format!("Secret {}: {err}", secret_ref.name))?;
         target.ca_certificate = data.get("ca.crt").map(|v| v.0.clone());
     }
-    if let Some(cert_ref) = &spec.cert_secret_ref {
+    if let Some(cert_ref) = access.cert_secret_ref {
         let data = secret_data(&secrets, &cert_ref.name, &[], redactor).await?;
         if data.contains_key("tls.crt") || data.contains_key("tls.key") {
             return Err(format!(

@@ -130,6 +130,8 @@ pub enum SourceReason {
     InvalidSpec,
     /// A Helm repository's index could not be read (Flux's HelmRepository reason).
     IndexationFailed,
+    /// An OCIRepository's artifact could not be pulled (Flux's reason).
+    OciPullFailed,
 }
 
 impl WireReason for SourceReason {
@@ -140,6 +142,7 @@ impl WireReason for SourceReason {
             Self::AuthenticationFailed => "AuthenticationFailed",
             Self::GitOperationFailed => "GitOperationFailed",
             Self::IndexationFailed => "IndexationFailed",
+            Self::OciPullFailed => "OCIArtifactPullFailed",
             Self::VerificationError => "VerificationError",
             Self::InvalidVerificationMode => "InvalidVerificationMode",
             Self::InvalidGitObject => "InvalidGitObject",

@@ -219,6 +219,12 @@ impl SyncCtx {
             .is_some_and(|(then, at)| then == request && at.elapsed() < interval)
     }
 
+    /// Makes the chart of `key` due at its next reconcile (its source changed).
+    pub fn chart_due(&self, key: &ObjectKey) {
+        let mut charts = self.charts.lock().unwrap_or_else(|e| e.into_inner());
+        charts.remove(key);
+    }
+
     /// Notes that the chart of `key` was fetched now, for `request`.
     pub fn chart_fetched(&self, key: ObjectKey, request: ChartRequest) {
         let mut charts = self.charts.lock().unwrap_or_else(|e| e.into_inner());

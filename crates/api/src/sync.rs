@@ -176,9 +176,11 @@ pub enum SyncMode {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CrossNamespaceObjectReference {
-    /// Kind of the source: `GitSource` (the default), or `HelmRepository` (Flux's
+    /// Kind of the source: `GitSource` (the default), `HelmRepository` (Flux's
     /// `source.toolkit.fluxcd.io/v1`, whose CRD Lockstep ships) for a chart of a Helm
-    /// repository, named by `helm.chart` and `helm.version`.
+    /// repository, named by `helm.chart` and `helm.version`, or `OCIRepository` (Flux's
+    /// too) for the chart its `url` and `ref` name (`helm` set, without `chart` and
+    /// `version`).
     #[serde(default = "git_source_kind")]
     pub kind: String,
     /// Name of the source.
@@ -254,8 +256,10 @@ pub struct Decryption {
 #[serde(rename_all = "camelCase")]
 pub struct Helm {
     /// Folder of the chart (the one holding `Chart.yaml`) inside the source; default
-    /// `path`. With a `HelmRepository` source: the chart's name in the repository.
-    /// Dependencies come only from its `charts/` folder: nothing is downloaded at render.
+    /// `path`. With a `HelmRepository` source: the chart's name in the repository; from an
+    /// `oci://` one it may pin a manifest digest (`web@sha256:<hex>`) or a tag
+    /// (`web:1.2.3`), which wins over `version`. Dependencies its `charts/` lacks are
+    /// fetched from the repositories `Chart.yaml` names before it renders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<String>,
     /// With a `HelmRepository` source: the chart version, or a constraint read by Helm's

@@ -9,7 +9,8 @@ use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use lockstep_api::argocd::{AppProject, application_crd};
 use lockstep_api::flux::{
-    Alert, GitRepository, HelmRelease, HelmRepository, Kustomization, Provider, Receiver,
+    Alert, GitRepository, HelmRelease, HelmRepository, Kustomization, OCIRepository, Provider,
+    Receiver,
 };
 use lockstep_api::{ClusterSecretStore, ExternalSecret, GitSource, SecretStore, Sync};
 use lockstep_testenv::{ControlPlane, need};
@@ -26,6 +27,7 @@ fn crds() -> Vec<(PathBuf, CustomResourceDefinition)> {
         Kustomization::crd(),
         HelmRelease::crd(),
         HelmRepository::crd(),
+        OCIRepository::crd(),
         Receiver::crd(),
         Alert::crd(),
         Provider::crd(),

@@ -32,9 +32,13 @@ use crate::common::Condition;
 #[schemars(transform = RecursiveTransform(crate::common::no_default))]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct HelmReleaseSpec {
-    /// The chart: a folder of a GitRepository.
+    /// The chart: a folder of a GitRepository, or a chart of a HelmRepository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<HelmChartTemplate>,
+    /// The chart as a source of its own: an `OCIRepository` (Flux's `HelmChart` kind is
+    /// refused). Exclusive with `chart`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_ref: Option<ChartSourceReference>,
     /// How often to reconcile (Go duration).
     pub interval: String,
     /// Budget for render, apply and health checks (Go duration).
@@ -115,10 +119,11 @@ pub struct HelmChartSpec {
     pub unserved: BTreeMap<String, Value>,
 }
 
-/// `spec.chart.spec.sourceRef`.
+/// `spec.chart.spec.sourceRef` and `spec.chartRef`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChartSourceReference {
-    /// `GitRepository` or `HelmRepository` (the kinds served).
+    /// `GitRepository` or `HelmRepository` as a `sourceRef`, `OCIRepository` as a
+    /// `chartRef` (the kinds served).
     pub kind: String,
     /// Name of the source.
     pub name: String,

@@ -1,6 +1,7 @@
 //! Flux's `source.toolkit.fluxcd.io/v1` [`GitRepository`] and
 //! `kustomize.toolkit.fluxcd.io/v1` [`Kustomization`], `helm.toolkit.fluxcd.io/v2`
-//! [`HelmRelease`] (of a chart in a GitRepository), served unchanged, and
+//! [`HelmRelease`] (of a chart in a GitRepository, a HelmRepository or an
+//! [`OCIRepository`]), served unchanged, and
 //! `notification.toolkit.fluxcd.io/v1` [`Receiver`] (webhooks asking for a reconcile).
 //!
 //! Field names and spellings are those of the source-controller and kustomize-controller
@@ -20,6 +21,7 @@
 mod alert;
 mod helm;
 mod kustomize;
+mod oci;
 mod receiver;
 mod source;
 
@@ -33,6 +35,10 @@ pub use kustomize::{
     InventoryRef, Kustomization, KustomizationSpec, KustomizationStatus,
     NamespacedObjectKindReference, Overlay, Patch, PostBuild, Selector, SourceReference,
     SubstituteKind, SubstituteReference, SubstituteStrategy,
+};
+pub use oci::{
+    HELM_CHART_MEDIA_TYPE, OCILayerSelector, OCIRepository, OCIRepositoryRef, OCIRepositorySpec,
+    OCIRepositoryStatus,
 };
 pub use receiver::{Receiver, ReceiverResource, ReceiverSpec, ReceiverStatus, ReceiverType};
 pub use source::{

@@ -4,15 +4,19 @@
 //! `values.yaml`), release name the Application's, objects with Argo CD's tracking label,
 //! upgraded by a values change, a chart folder rendered without `source.helm` (as Argo CD
 //! detects it by its Chart.yaml), and an unserved helm field refused by name. A `chart`
-//! of a Helm repository, installed and upgraded by its `targetRevision`.
+//! of a Helm repository, installed and upgraded by its `targetRevision`; one of an OCI
+//! registry, with Argo CD's repository Secret.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use lockstep_api::argocd::{Application, ApplicationConditionType, INSTANCE_LABEL};
-use lockstep_testenv::{ControlPlane, GitServer, HelmRepoServer, HttpAuth, need, tool};
+use lockstep_testenv::{
+    ControlPlane, GitServer, HelmRepoServer, HttpAuth, OciRegistry, need, tool,
+};
 use serde_json::json;
 
 use crate::argocd::{install_argocd_crds, refused, synced_at};
+use crate::flux_helm::web_chart;
 use crate::support::{Controller, eventually};
 
 #[tokio::test]
@@ -241,4 +245,69 @@ async fn a_repository_chart_application_installs_and_follows_its_target_revision
         server.requests().iter().all(|r| r.authorized),
         "the repository Secret's credentials were sent"
     );
+}
+
+/// An Application whose `chart` is in an OCI registry, its `repoURL` without a scheme as
+/// Argo CD writes one, read with an Argo CD repository Secret (`enableOCI`, plain HTTP by
+/// `insecureOCIForceHttp`, basic auth) against the real `distribution` registry: the
+/// highest version inside `targetRevision` installed and Synced at that version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oci_chart_application_installs_with_its_repository_secret() {
+    const USER: &str = "argo-oci";
+    const PASSWORD: &str = "argo-0ci-pass";
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("helm"));
+    let registry = need!(
+        OciRegistry::start(Some(HttpAuth::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        }))
+        .await
+    );
+    let work = tempfile::tempdir().unwrap();
+    for version in ["1.0.0", "1.1.0", "2.0.0"] {
+        registry.push(&web_chart(work.path(), version)).unwrap();
+    }
+    let (client, ns) = plane.namespace("argocd-oci").await.unwrap();
+    install_argocd_crds(&client).await;
+    let params = PatchParams::apply("argocd-tests").force();
+    let repo_url = format!("{}/charts", registry.host());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "oci", "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "stringData": {"type": "helm", "name": "oci", "url": repo_url, "enableOCI": "true",
+                       "insecureOCIForceHttp": "true", "username": USER, "password": PASSWORD},
+    });
+    secrets
+        .patch("oci", &params, &Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let application = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": repo_url, "chart": "web", "targetRevision": "1.*",
+                            "helm": {"valuesObject": {"color": "amber"}}},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                 "syncPolicy": {"automated": {"prune": true}}},
+    });
+    apps.patch("web", &params, &Patch::Apply(&application))
+        .await
+        .unwrap();
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    eventually("the 1.x OCI chart to be Synced at 1.1.0", async || {
+        synced_at(&apps.get("web").await.unwrap(), "1.1.0")
+    })
+    .await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let data = configmaps.get("web-config").await.unwrap().data.unwrap();
+    assert_eq!(data["color"], "amber");
+    let data = configmaps.get("web-v1").await.unwrap().data.unwrap();
+    assert_eq!(data["chart"], "1.1.0");
+    let status = serde_json::to_string(&apps.get("web").await.unwrap().status).unwrap();
+    assert!(!status.contains(PASSWORD), "{status}");
 }

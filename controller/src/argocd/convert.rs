@@ -160,10 +160,18 @@ pub fn refusal(app: &Application) -> Option<String> {
 }
 
 /// Why a `chart` source cannot be served: a Git path or kustomize/directory options beside
-/// it, or a repository that is not HTTP(S) (Argo CD reads a `repoURL` without a scheme as
-/// an OCI registry).
+/// it, or a repository that is neither a Helm repository (HTTP(S)) nor an OCI registry
+/// (`oci://`, or a `repoURL` without a scheme, which Argo CD reads as one). An `oci://`
+/// source without a chart (Argo CD's OCI artifact source) is refused too.
 fn chart_refusal(source: &ApplicationSource) -> Option<String> {
-    source.chart.as_ref()?;
+    if source.chart.is_none() {
+        let oci = source.repo_url.to_ascii_lowercase().starts_with("oci://");
+        return oci.then(|| {
+            "spec.source.repoURL oci:// without a chart is Argo CD's OCI source, which \
+             Lockstep does not serve yet (an OCI Helm chart is served: set source.chart)"
+                .into()
+        });
+    }
     if source.path.is_some() || source.kustomize.is_some() || source.directory.is_some() {
         return Some(
             "spec.source.chart is set with spec.source.path, kustomize or directory; a chart \
@@ -172,10 +180,14 @@ fn chart_refusal(source: &ApplicationSource) -> Option<String> {
         );
     }
     let url = source.repo_url.to_ascii_lowercase();
-    (!url.starts_with("https://") && !url.starts_with("http://")).then(|| {
+    let served = ["https://", "http://", "oci://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+        || !url.contains("://");
+    (!served).then(|| {
         format!(
-            "spec.source.repoURL {} with a chart is an OCI registry, which Lockstep does not \
-             serve yet; only http:// and https:// Helm repositories are",
+            "spec.source.repoURL {} with a chart is neither a Helm repository (http://, \
+             https://) nor an OCI registry (oci://, or host/path)",
             lockstep_engine::fetch::redact_url(&source.repo_url)
         )
     })
@@ -753,10 +765,22 @@ mod tests {
             message.starts_with("spec.source.helm.parameters, spec.source.helm.version not served"),
             "{message}"
         );
-        let mut oci = served();
-        oci["source"] = json!({"repoURL": "registry.example.invalid/charts", "chart": "nginx"});
-        let message = refusal(&app(oci)).unwrap();
-        assert!(message.contains("OCI"), "{message}");
+        for registry in [
+            "registry.example.invalid/charts",
+            "oci://registry.example.invalid/c",
+        ] {
+            let mut oci = served();
+            oci["source"] = json!({"repoURL": registry, "chart": "nginx"});
+            assert_eq!(refusal(&app(oci)), None, "an OCI chart is served");
+        }
+        let mut artifact = served();
+        artifact["source"] = json!({"repoURL": "oci://registry.example.invalid/app", "path": "."});
+        let message = refusal(&app(artifact)).unwrap();
+        assert!(message.contains("Argo CD's OCI source"), "{message}");
+        let mut ssh = served();
+        ssh["source"] = json!({"repoURL": "ssh://git.example.invalid/charts", "chart": "nginx"});
+        let message = refusal(&app(ssh)).unwrap();
+        assert!(message.contains("nor an OCI registry"), "{message}");
         let mut both = served();
         both["source"]["chart"] = json!("nginx");
         let message = refusal(&app(both)).unwrap();

@@ -10,7 +10,7 @@
 //! fetched ([`crate::sync::chart::fetch_into`]) instead of a Git revision, under the same key, and is
 //! rendered by the same helm path.
 //!
-//! An Application Lockstep cannot serve as written (an OCI chart, several sources, another
+//! An Application Lockstep cannot serve as written (several sources, another
 //! cluster, unserved fields or sync options) is refused with an `InvalidSpecError`
 //! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
 //! is applied.

@@ -38,7 +38,9 @@ pub async fn secret_for(
 }
 
 /// The Helm repository at `repo_url` with the credentials of its repository Secret in
-/// `namespace`, if there is one; every value read is added to `redactor`.
+/// `namespace`, if there is one; every value read is added to `redactor`. A `repo_url`
+/// without a scheme is an OCI registry, as Argo CD reads it (`oci://` may be written too);
+/// its Secret's `insecureOCIForceHttp: "true"` reaches it over plain HTTP.
 ///
 /// # Errors
 /// What failed: listing or reading the Secret, or its entries.
@@ -60,8 +62,12 @@ pub async fn helm_repository(
     let name = secret_for(ctx, namespace, repo_url)
         .await
         .map_err(listing)?;
+    let oci = !repo_url.contains("://") || repo_url.starts_with("oci://");
     let mut repository = ChartRepository {
-        url: repo_url.to_owned(),
+        url: match repo_url.strip_prefix("oci://") {
+            None if oci => format!("oci://{repo_url}"),
+            _ => repo_url.to_owned(),
+        },
         ..ChartRepository::default()
     };
     if let Some(name) = name {
@@ -71,14 +77,19 @@ pub async fn helm_repository(
         let entries = data.iter().map(|(k, v)| (k.as_str(), v.0.as_slice()));
         repository.credentials =
             Credentials::from_entries(entries).map_err(|err| format!("Secret {name}: {err}"))?;
+        repository.insecure = oci
+            && data
+                .get("insecureOCIForceHttp")
+                .is_some_and(|v| v.0 == b"true");
     }
     Ok(repository)
 }
 
 /// A repository URL compared as Argo CD compares them: without a trailing `/` or `.git`,
-/// case-insensitively.
+/// case-insensitively; an OCI registry's with or without `oci://`.
 fn normalize(url: &str) -> String {
     let url = url.trim().trim_end_matches('/');
+    let url = url.strip_prefix("oci://").unwrap_or(url);
     url.strip_suffix(".git").unwrap_or(url).to_ascii_lowercase()
 }
 
@@ -95,6 +106,10 @@ mod tests {
         assert_ne!(
             normalize("https://git.example.invalid/team/web"),
             normalize("https://git.example.invalid/team/api")
+        );
+        assert_eq!(
+            normalize("oci://registry.example.invalid/charts/"),
+            normalize("registry.example.invalid/charts")
         );
     }
 }

@@ -55,7 +55,16 @@ impl Front {
     /// value is scrubbed.
     pub fn readable_entries(self) -> &'static [&'static str] {
         match self {
-            Self::ArgoCd => &["url", "type", "project", "name"],
+            Self::ArgoCd => &[
+                "url",
+                "type",
+                "project",
+                "name",
+                "enableOCI",
+                "insecure",
+                "insecureOCIForceHttp",
+                "forceHttpBasicAuth",
+            ],
             Self::Lockstep | Self::Flux | Self::FluxHelm => &[],
         }
     }

@@ -350,6 +350,32 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
         uid
     );
 
+    // A release reconciled every 10m follows its repository at once: a new version
+    // published and the repository asked to reconcile (`flux reconcile source helm`), its
+    // new index revision wakes the release, which upgrades.
+    let mut slow = release("slow", "charts", "2.x");
+    slow["spec"]["interval"] = json!("10m");
+    releases
+        .patch("slow", &params, &Patch::Apply(&slow))
+        .await
+        .unwrap();
+    eventually("the slow release to install 2.0.0", async || {
+        data("slow-v2").await.is_some_and(|d| d["chart"] == "2.0.0")
+    })
+    .await;
+    publish_web(&server, work.path(), "2.2.0");
+    let request = json!({"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": "2026-12-05T18:00:00Z"}}});
+    repositories
+        .patch("charts", &PatchParams::default(), &Patch::Merge(&request))
+        .await
+        .unwrap();
+    eventually(
+        "the slow release to follow its repository to 2.2.0",
+        async || data("slow-v2").await.is_some_and(|d| d["chart"] == "2.2.0"),
+    )
+    .await;
+
     // Wrong credentials: the repository and the answer named, the password nowhere.
     releases
         .patch(

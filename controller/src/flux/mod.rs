@@ -9,8 +9,9 @@
 //! ([`convert::helm_sync`]), reconciled with its own context (front [`Front::FluxHelm`]:
 //! objects labelled `helm.toolkit.fluxcd.io/{name,namespace}`, status to the HelmRelease)
 //! that reads the artifacts the GitRepository controller fetches. A chart of a
-//! `HelmRepository` is the Sync of that chart, fetched by the Sync path
-//! ([`crate::sync::chart`]) and rendered the same way. Its `valuesFrom` (ConfigMaps and
+//! `HelmRepository` (or an `OCIRepository` its `chartRef` names) is the Sync of that chart,
+//! fetched by the Sync path ([`crate::sync::chart`]) and rendered the same way; a change to
+//! the repository wakes the HelmReleases that name it, their chart due again at once. Its `valuesFrom` (ConfigMaps and
 //! Secrets) is read by the Sync path at each render and merged under its `values`; values
 //! from Secrets reach the render only in memory and are learnt by its redactor.
 //!
@@ -32,7 +33,9 @@ use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::ObjectKey;
-use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization, OCIRepository};
+use lockstep_api::flux::{
+    GitRepository, HelmRelease, HelmRepository, Kustomization, OCIRepository,
+};
 
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, chart, reconcile, source, status};
@@ -46,11 +49,11 @@ pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
         run_repositories(ctx.clone()),
         helm_repository::run(ctx.clone()),
         oci_repository::run(ctx.clone()),
-        run_syncs(ctx, source_of, None, reconcile_kustomization),
+        run_syncs(ctx, source_of, |c, _| c, reconcile_kustomization),
         run_syncs(
             helm,
             chart_source_of,
-            Some(oci_chart_of),
+            watch_chart_repositories,
             reconcile_helm_release,
         ),
     )
@@ -66,17 +69,13 @@ async fn run_repositories(ctx: Arc<SyncCtx>) {
         .await;
 }
 
-/// The OCIRepository a resource takes its chart from, and its chart artifact's key.
-type ChartOf<K> = fn(&K) -> Option<(ObjectKey, ObjectKey)>;
-
 /// Runs the controller of the sync resource `K` (Kustomization or HelmRelease), waking
-/// each when the GitRepository `source_of` it names changes, or (for a HelmRelease) the
-/// OCIRepository `chart_of` names (with the key of its chart artifact, which is then due
-/// again).
+/// each when the GitRepository `source_of` it names changes; `watch` adds what else wakes
+/// it.
 async fn run_syncs<K, F>(
     ctx: Arc<SyncCtx>,
     source_of: fn(&K) -> ObjectKey,
-    chart_of: Option<ChartOf<K>>,
+    watch: fn(Controller<K>, &Arc<SyncCtx>) -> Controller<K>,
     reconcile: impl FnMut(Arc<K>, Arc<SyncCtx>) -> F,
 ) where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -93,7 +92,7 @@ async fn run_syncs<K, F>(
     let controller = Controller::new(resources, ctx.watcher_config())
         .with_config(Config::default().concurrency(ctx.concurrent));
     let store = controller.store();
-    let mut controller = controller.watches(
+    let controller = controller.watches(
         repositories,
         ctx.watcher_config(),
         move |repo: GitRepository| {
@@ -106,23 +105,7 @@ async fn run_syncs<K, F>(
                 .collect::<Vec<_>>()
         },
     );
-    if let Some(chart_of) = chart_of {
-        let (store, due) = (controller.store(), ctx.clone());
-        let charts: Api<OCIRepository> = ctx.api();
-        controller = controller.watches(charts, ctx.watcher_config(), move |repo| {
-            let repo = ObjectKey::of(&repo);
-            let mut woken = Vec::new();
-            for resource in store.state() {
-                if let Some((from, chart)) = chart_of(&resource)
-                    && from == repo
-                {
-                    due.chart_due(&chart);
-                    woken.push(ObjectRef::from_obj(&*resource));
-                }
-            }
-            woken
-        });
-    }
+    let controller = watch(controller, &ctx);
     controller
         .shutdown_on_signal()
         .run(reconcile, retry, ctx)
@@ -135,15 +118,44 @@ fn chart_source_of(hr: &HelmRelease) -> ObjectKey {
     reconcile::source_of(&convert::helm_sync(hr))
 }
 
-/// The OCIRepository a HelmRelease's `chartRef` names, and its chart artifact's key.
-fn oci_chart_of(hr: &HelmRelease) -> Option<(ObjectKey, ObjectKey)> {
-    let sync = convert::helm_sync(hr);
-    let reference = &sync.spec.source_ref;
-    (reference.kind == chart::OCI_REPOSITORY).then(|| {
-        let namespace = reference.namespace.as_deref();
-        let namespace = namespace.or(hr.metadata.namespace.as_deref());
-        let repo = ObjectKey::new(namespace.unwrap_or_default(), &reference.name);
-        (repo, chart::source_key(&sync))
+/// HelmReleases are also woken by the chart repositories they name.
+fn watch_chart_repositories(
+    controller: Controller<HelmRelease>,
+    ctx: &Arc<SyncCtx>,
+) -> Controller<HelmRelease> {
+    let controller = watch_chart_repository::<HelmRepository>(controller, ctx);
+    watch_chart_repository::<OCIRepository>(controller, ctx)
+}
+
+/// Wakes the HelmReleases whose chart comes from a changed repository of kind `R` (its
+/// spec, or the revision its status reports), their chart due again at once rather than at
+/// their interval, as helm-controller follows its chart source.
+fn watch_chart_repository<R>(
+    controller: Controller<HelmRelease>,
+    ctx: &Arc<SyncCtx>,
+) -> Controller<HelmRelease>
+where
+    R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + std::marker::Sync
+        + 'static,
+{
+    let (store, due) = (controller.store(), ctx.clone());
+    let repositories: Api<R> = ctx.api();
+    controller.watches(repositories, ctx.watcher_config(), move |repo: R| {
+        let (kind, repo) = (R::kind(&()), ObjectKey::of(&repo));
+        let mut woken = Vec::new();
+        for hr in store.state() {
+            let sync = convert::helm_sync(&hr);
+            if sync.spec.source_ref.kind == kind && chart::repository_key(&sync) == repo {
+                due.chart_due(&chart::source_key(&sync));
+                woken.push(ObjectRef::from_obj(&*hr));
+            }
+        }
+        woken
     })
 }
 

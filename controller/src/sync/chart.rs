@@ -61,6 +61,17 @@ pub fn source_key(sync: &Sync) -> ObjectKey {
     )
 }
 
+/// The HelmRepository or OCIRepository `sync` names (in its own namespace unless
+/// `sourceRef` names one).
+pub fn repository_key(sync: &Sync) -> ObjectKey {
+    let reference = &sync.spec.source_ref;
+    let namespace = reference.namespace.clone();
+    ObjectKey::new(
+        namespace.unwrap_or_else(|| sync.namespace().unwrap_or_default()),
+        &reference.name,
+    )
+}
+
 /// Fetches `sync`'s repository chart into its artifact, unless it takes none or it was
 /// fetched for this generation and reconcile request within `interval`.
 ///
@@ -78,12 +89,9 @@ pub async fn fetch(sync: &Sync, ctx: &SyncCtx, interval: Duration) -> Result<(),
     if ctx.artifact(&key).is_some() && ctx.chart_fresh(&key, &request, interval) {
         return Ok(());
     }
-    let namespace = sync.namespace().unwrap_or_default();
-    let reference = &sync.spec.source_ref;
-    let kind = reference.kind.as_str();
-    let repo_namespace = reference.namespace.clone().unwrap_or(namespace.clone());
-    let repo_key = ObjectKey::new(&repo_namespace, &reference.name);
-    if ctx.no_cross_namespace_refs && repo_namespace != namespace {
+    let kind = sync.spec.source_ref.kind.as_str();
+    let repo_key = repository_key(sync);
+    if ctx.no_cross_namespace_refs && Some(&repo_key.namespace) != sync.namespace().as_ref() {
         return Err(Verdict::Stalled(format!(
             "sourceRef {kind} {repo_key} is in another namespace, which this controller \
              refuses"

@@ -3,7 +3,8 @@
 //! versions chosen from the tags as Helm chooses them (a `+` pushed as `_`), a manifest
 //! digest or a tag pinned, a layer already unpacked not downloaded again, the chart
 //! rendered exactly as `helm template oci://…` renders it; a wrong password, a missing
-//! chart, a tag and a digest nobody pushed refused by name, the password in no message.
+//! chart, a tag and a digest nobody pushed refused by name, the password in no message;
+//! and behind a token service, as Docker Hub and ghcr.io are, a token asked for and used.
 
 use std::path::Path;
 
@@ -192,4 +193,51 @@ async fn a_wrong_password_a_missing_chart_and_an_unknown_digest_are_refused_by_n
         0,
         "nothing unpacked"
     );
+}
+
+/// Behind a token service, as Docker Hub and ghcr.io are: the registry's Bearer challenge
+/// is answered with a token the realm grants to the credentials (the real `helm push` went
+/// the same way), the chart fetched with it; a wrong password is refused by the realm,
+/// named, the password in no message, and anonymous gets no token at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_registry_is_read_with_a_token_its_realm_grants() {
+    need!(tool("helm"));
+    let registry = need!(OciRegistry::start_token(USER, PASSWORD).await);
+    let work = tempfile::tempdir().unwrap();
+    let digest = push(&registry, work.path(), "1.2.0", "teal");
+    let pushed = registry.tokens_issued();
+    assert!(pushed > 0, "helm push asked the realm for a token");
+    let cache = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(cache.path(), 8);
+
+    let fetched = fetcher
+        .fetch_chart(&repository(&registry, PASSWORD), "app", "1.x")
+        .await
+        .unwrap();
+    assert_eq!(fetched.artifact.revision, format!("1.2.0@{digest}"));
+    assert!(
+        registry.tokens_issued() > pushed,
+        "the fetcher asked the realm for a token"
+    );
+
+    let wrong = "not-".to_owned() + PASSWORD;
+    let err = fetcher
+        .fetch_chart(&repository(&registry, &wrong), "app", "1.x")
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("401") && message.contains("/token"),
+        "the realm's refusal, named: {message}"
+    );
+    assert!(!message.contains(PASSWORD), "{message}");
+    let anonymous = ChartRepository {
+        credentials: None,
+        ..repository(&registry, PASSWORD)
+    };
+    let err = fetcher
+        .fetch_chart(&anonymous, "app", "1.x")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
 }

@@ -49,6 +49,7 @@ mod logs;
 pub mod manifests;
 mod node;
 mod oci_registry;
+mod oci_token;
 mod pki;
 mod process;
 pub mod service;

@@ -4,12 +4,15 @@
 //! package`, then `helm push`.
 //!
 //! With credentials it checks them as a registry behind `htpasswd` does (`WWW-Authenticate:
-//! Basic`, a bcrypt hash in the file); over TLS its certificate is for `127.0.0.1`, from a
-//! new CA ([`OciRegistry::ca_pem`]).
+//! Basic`, a bcrypt hash in the file), or, started with [`OciRegistry::start_token`], as
+//! Docker Hub and ghcr.io do: a Bearer challenge naming a token service that grants signed
+//! tokens to those credentials ([`crate::oci_token`]). Over TLS its certificate is for
+//! `127.0.0.1`, from a new CA ([`OciRegistry::ca_pem`]).
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::oci_token::{ISSUER, SERVICE, TokenService};
 use crate::process::Process;
 use crate::{Error, HttpAuth, LogDir, Result, free_port, tool};
 
@@ -20,6 +23,7 @@ pub struct OciRegistry {
     ca_pem: Option<String>,
     ca_file: Option<std::path::PathBuf>,
     auth: Option<(String, String)>,
+    tokens: Option<TokenService>,
     logs: LogDir,
     _server: Process,
 }
@@ -32,7 +36,20 @@ impl OciRegistry {
     /// [`Error::NotInstalled`] without `registry` or `helm`; [`Error::NotReady`] when it
     /// does not answer.
     pub async fn start(auth: Option<HttpAuth>) -> Result<Self> {
-        Self::start_with(auth, false).await
+        Self::start_with(auth, false, false).await
+    }
+
+    /// [`Self::start`] behind a token service that grants tokens to `username` with
+    /// `password` only ([`Self::tokens_issued`] counts them).
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_token(username: &str, password: &str) -> Result<Self> {
+        let auth = HttpAuth::Basic {
+            username: username.into(),
+            password: password.into(),
+        };
+        Self::start_with(Some(auth), false, true).await
     }
 
     /// [`Self::start`] over HTTPS.
@@ -40,10 +57,10 @@ impl OciRegistry {
     /// # Errors
     /// As [`Self::start`].
     pub async fn start_tls(auth: Option<HttpAuth>) -> Result<Self> {
-        Self::start_with(auth, true).await
+        Self::start_with(auth, true, false).await
     }
 
-    async fn start_with(auth: Option<HttpAuth>, tls: bool) -> Result<Self> {
+    async fn start_with(auth: Option<HttpAuth>, tls: bool, token: bool) -> Result<Self> {
         let bin = tool("registry")?;
         let logs = LogDir::for_server("oci-registry")?;
         let port = free_port()?;
@@ -75,7 +92,20 @@ impl OciRegistry {
             ca_file = Some(pki.ca_cert.clone());
             ca_pem = Some(pki.ca_pem);
         }
-        if let Some((username, password)) = &auth {
+        let mut tokens = None;
+        if let (Some((username, password)), true) = (&auth, token) {
+            let service = TokenService::start(username, password).await?;
+            let jwks = logs.join("jwks.json");
+            std::fs::write(&jwks, service.jwks())
+                .map_err(Error::io("writing the registry's JWKS"))?;
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {:?}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    \
+                 jwks: {:?}\n",
+                service.realm(),
+                jwks.display().to_string()
+            ));
+            tokens = Some(service);
+        } else if let Some((username, password)) = &auth {
             let hash = bcrypt::hash(password, 5).map_err(|err| Error::Setup {
                 step: "hashing the registry password".into(),
                 detail: err.to_string(),
@@ -111,9 +141,15 @@ impl OciRegistry {
             ca_pem,
             ca_file,
             auth,
+            tokens,
             logs,
             _server: server,
         })
+    }
+
+    /// How many tokens its token service has granted (0 without one).
+    pub fn tokens_issued(&self) -> usize {
+        self.tokens.as_ref().map_or(0, TokenService::issued)
     }
 
     /// `127.0.0.1:<port>`, the registry's host as references name it.

@@ -474,14 +474,23 @@ async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() 
 }
 
 /// A chart in Git whose `Chart.yaml` names a dependency of a Helm repository it does not
-/// vendor: the highest version inside the constraint is fetched, as `helm dependency build`
-/// would, and rendered with the parent's values for it, from a private copy of the checkout
-/// that is gone afterwards (the checkout itself gains no `charts/`).
+/// vendor, behind basic auth: without a HelmRepository of that URL it cannot be fetched
+/// (`BuildFailed` naming it and the 401); with one, its credentials are used, as Flux's
+/// source-controller uses them, the highest version inside the constraint is fetched, as
+/// `helm dependency build` would, and rendered with the parent's values for it, from a
+/// private copy of the checkout that is gone afterwards (the checkout gains no `charts/`).
 #[tokio::test]
 async fn a_git_chart_gets_its_repository_dependency_as_helm_dependency_build_would() {
+    const PASSWORD: &str = "dep-repo-pa55";
     let plane = need!(ControlPlane::shared().await);
     need!(tool("helm"));
-    let server = need!(lockstep_testenv::HelmRepoServer::start(None).await);
+    let server = need!(
+        lockstep_testenv::HelmRepoServer::start(Some(lockstep_testenv::HttpAuth::Basic {
+            username: "deps".into(),
+            password: PASSWORD.into(),
+        }))
+        .await
+    );
     let work = tempfile::tempdir().unwrap();
     for version in ["0.1.0", "0.1.4", "0.2.0"] {
         let chart = work.path().join(version).join("dep");
@@ -524,6 +533,38 @@ async fn a_git_chart_gets_its_repository_dependency_as_helm_dependency_build_wou
         json!({"metadata": {"name": "web"}, "spec": sync_spec("chart", json!({"helm": {}}))}),
     )
     .await;
+    let within = std::time::Duration::from_secs(60);
+    let message = failed(&s, "web", &commit, "BuildFailed", within).await;
+    assert!(
+        message.contains("the dependency dep") && message.contains("401"),
+        "{message}"
+    );
+    // A HelmRepository of the dependency's URL lends it its credentials.
+    lockstep_testenv::manifests::apply_yaml(
+        &s.client,
+        include_str!("../../deploy/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+    )
+    .await
+    .unwrap();
+    let params = kube::api::PatchParams::apply("helm-tests");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "deps"},
+                        "stringData": {"username": "deps", "password": PASSWORD}});
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    secrets
+        .patch("deps", &params, &kube::api::Patch::Apply(&secret))
+        .await
+        .unwrap();
+    let repository = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "deps"},
+        "spec": {"url": server.url(), "secretRef": {"name": "deps"}},
+    });
+    let repositories: Api<lockstep_api::flux::HelmRepository> =
+        Api::namespaced(s.client.clone(), &s.ns);
+    repositories
+        .patch("deps", &params, &kube::api::Patch::Apply(&repository))
+        .await
+        .unwrap();
     applied(&s, "web", &commit).await;
     let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
     let data = configs.get("web-dep").await.unwrap().data.unwrap();

@@ -59,6 +59,21 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
          (controller/src/sync/chart.rs); this scene's Sync takes a GitSource",
     ),
     (
+        "source.toolkit.fluxcd.io",
+        "helmrepositories",
+        "list",
+        "a chart whose Chart.yaml names a dependency its charts/ lacks lists the \
+         HelmRepositories of its namespace for one of that URL, whose credentials fetch it \
+         (controller/src/sync/chart.rs); this scene has no chart",
+    ),
+    (
+        "source.toolkit.fluxcd.io",
+        "ocirepositories",
+        "get",
+        "a Sync whose sourceRef is an OCIRepository reads it before fetching its chart \
+         (controller/src/sync/chart.rs); this scene's Sync takes a GitSource",
+    ),
+    (
         "argoproj.io",
         "applications",
         "list",

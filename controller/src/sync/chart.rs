@@ -32,6 +32,7 @@ use lockstep_api::{
 };
 use lockstep_engine::fetch::{Artifact, ChartRepository, Credentials, redact_url, url_secrets};
 use lockstep_engine::redact::Redactor;
+use lockstep_engine::render::helm::missing_dependencies;
 
 use super::conditions::Reason;
 use super::record::Verdict;
@@ -285,6 +286,62 @@ fn timeout(timeout: Option<&str>) -> Result<Option<Duration>, Refusal> {
         .map(parse_duration)
         .transpose()
         .map_err(|err| Refusal::Stalled(format!("spec.timeout: {err}")))
+}
+
+/// The HelmRepositories of `namespace` that the chart folder `path` of the source at
+/// `root` names as the repository of a dependency its `charts/` lacks, with their
+/// credentials, as Flux's source-controller reads them for `helm dependency build`; none
+/// when it lacks none (nothing is listed then) or the HelmRepository kind is not installed.
+/// Every Secret value read is added to `redactor`.
+///
+/// # Errors
+/// What failed: listing the HelmRepositories, or reading a matching one's Secrets.
+pub async fn dependency_repositories(
+    ctx: &SyncCtx,
+    namespace: &str,
+    root: &std::path::Path,
+    path: &str,
+    redactor: &mut Redactor,
+) -> Result<Vec<ChartRepository>, String> {
+    let (root, path) = (root.to_path_buf(), path.to_owned());
+    let missing = tokio::task::spawn_blocking(move || missing_dependencies(&root, &path))
+        .await
+        .unwrap_or_default();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repositories: Api<HelmRepository> = Api::namespaced(ctx.shared.client.clone(), namespace);
+    let listed = match repositories.list(&Default::default()).await {
+        Ok(listed) => listed.items,
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Vec::new()),
+        Err(err) => {
+            return Err(format!(
+                "listing the HelmRepositories of {namespace} for the chart's dependencies: {err}"
+            ));
+        }
+    };
+    let named = |url: &str| {
+        missing
+            .iter()
+            .any(|d| d.repository.trim_end_matches('/') == url.trim_end_matches('/'))
+    };
+    let mut found = Vec::new();
+    for repository in listed.iter().filter(|r| named(&r.spec.url)) {
+        if !repository.unserved().is_empty() || repository.spec.suspend {
+            continue;
+        }
+        let mut target = read_repository(ctx, repository, namespace, redactor)
+            .await
+            .map_err(|err| {
+                format!(
+                    "HelmRepository {namespace}/{}: {err}",
+                    repository.name_any()
+                )
+            })?;
+        target.timeout = timeout(repository.spec.timeout.as_deref()).ok().flatten();
+        found.push(target);
+    }
+    Ok(found)
 }
 
 /// Fetches `chart` at `version` from `repository` as the artifact of `key`, for

@@ -334,15 +334,28 @@ async fn render_and_decrypt(
             chart.api_versions = api_versions(client).await;
             // An upgrade once the release applied anything, as the hooks that run are.
             // Dependencies Chart.yaml names from Helm repositories and charts/ lacks are
-            // fetched, as `helm dependency build` would, into the artifact cache.
+            // fetched, as `helm dependency build` would, into the artifact cache; with the
+            // credentials of a HelmRepository of the same URL, as Flux reads them.
+            let mut redactor = Redactor::new();
+            let namespace = sync.namespace().unwrap_or_default();
+            let failed = |err: String, redactor: &Redactor| {
+                let message = redactor.scrub(&format!("{}: {err}", chart.path));
+                Verdict::failed(Reason::BuildFailed, message, revision)
+            };
+            let known = super::chart::dependency_repositories(
+                ctx,
+                &namespace,
+                &root,
+                &chart.path,
+                &mut redactor,
+            )
+            .await
+            .map_err(|err| failed(err, &redactor))?;
             chart.dependencies = ctx
                 .fetcher
-                .fetch_dependencies(&root, &chart.path)
+                .fetch_dependencies(&root, &chart.path, &known)
                 .await
-                .map_err(|err| {
-                    let message = format!("{}: {err}", chart.path);
-                    Verdict::failed(Reason::BuildFailed, message, revision)
-                })?;
+                .map_err(|err| failed(err.to_string(), &redactor))?;
             chart.is_upgrade = install(sync, ctx) == Some(false);
             let chart_keys = keys.keys.clone();
             let rendered = tokio::task::spawn_blocking(move || {

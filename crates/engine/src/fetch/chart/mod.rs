@@ -246,7 +246,9 @@ impl Fetcher {
     /// Fetches, as `helm dependency build` would, the dependencies of the chart folder
     /// `chart` of the source at `root` that its `charts/` lacks and a Helm repository or OCI
     /// registry serves ([`missing_dependencies`]); their unpacked folders, for
-    /// [`crate::render::helm::Chart::dependencies`].
+    /// [`crate::render::helm::Chart::dependencies`]. A dependency whose repository is one of
+    /// `known` (the same URL, a trailing `/` aside) is read with its credentials, CA and
+    /// settings, as Flux reads a matching `HelmRepository`'s; the others anonymously.
     ///
     /// # Errors
     /// [`DependencyError`] for the first dependency that could not be fetched.
@@ -254,6 +256,7 @@ impl Fetcher {
         &self,
         root: &Path,
         chart: &str,
+        known: &[ChartRepository],
     ) -> Result<Vec<PathBuf>, DependencyError> {
         let (root, chart) = (root.to_path_buf(), chart.to_owned());
         let missing = tokio::task::spawn_blocking(move || missing_dependencies(&root, &chart))
@@ -261,10 +264,13 @@ impl Fetcher {
             .unwrap_or_default();
         let mut folders = Vec::with_capacity(missing.len());
         for dependency in missing {
-            let repository = ChartRepository {
+            let same = |r: &&ChartRepository| {
+                r.url.trim_end_matches('/') == dependency.repository.trim_end_matches('/')
+            };
+            let repository = known.iter().find(same).cloned().unwrap_or(ChartRepository {
                 url: dependency.repository,
                 ..ChartRepository::default()
-            };
+            });
             let fetched = self
                 .fetch_chart(&repository, &dependency.name, &dependency.version)
                 .await

@@ -253,6 +253,14 @@ impl<'a> Registry<'a> {
         format!("{}{separator}{reference}", self.oci)
     }
 
+    /// The repository holds no readable chart, for `reason` (about the repository as a
+    /// whole, or a blob of it).
+    fn repository_error(&self, reason: &str) -> ChartError {
+        self.not_a_chart(&self.oci, reason)
+    }
+
+    /// `reference` (a whole `oci://` one, or what follows the repository: `:<tag>`,
+    /// `@<digest>`) is not a chart Helm would read, for `reason`.
     fn not_a_chart(&self, reference: &str, reason: &str) -> ChartError {
         let reference = if reference.starts_with("oci://") {
             reference.to_owned()
@@ -320,7 +328,7 @@ impl<'a> Registry<'a> {
                 return Ok(all);
             };
             let tags: Tags = serde_json::from_slice(&page.body)
-                .map_err(|e| self.not_a_chart("", &format!("its tag list: {e}")))?;
+                .map_err(|e| self.repository_error(&format!("its tag list: {e}")))?;
             all.extend(tags.tags.unwrap_or_default());
             match page.next {
                 Some(next) => url = next,
@@ -334,7 +342,6 @@ impl<'a> Registry<'a> {
     /// (`sha256:<hex>` of the bytes read).
     fn manifest(&mut self, reference: &str) -> Result<(Manifest, String), ChartError> {
         let url = self.url(&format!("manifests/{reference}"))?;
-        let shown = self.shown(reference);
         let page = self
             .get_optional(&url, Some(MANIFEST_MEDIA_TYPE), MAX_MANIFEST_BYTES)?
             .ok_or_else(|| ChartError::NoVersion {
@@ -345,7 +352,7 @@ impl<'a> Registry<'a> {
         let digest = format!("sha256:{}", hex(&Sha256::digest(&page.body)));
         let manifest = serde_json::from_slice(&page.body).map_err(|e| {
             self.not_a_chart(
-                &shown,
+                &self.shown(reference),
                 &format!("its manifest is not an OCI image manifest: {e}"),
             )
         })?;
@@ -357,7 +364,7 @@ impl<'a> Registry<'a> {
     fn config_version(&mut self, config: &Descriptor) -> Result<String, ChartError> {
         let body = self.blob(&config.digest, MAX_SMALL_BYTES)?;
         let parsed: ChartConfig = serde_json::from_slice(&body)
-            .map_err(|e| self.not_a_chart("", &format!("its chart config: {e}")))?;
+            .map_err(|e| self.repository_error(&format!("its chart config: {e}")))?;
         Ok(parsed.version)
     }
 
@@ -365,7 +372,7 @@ impl<'a> Registry<'a> {
         let url = self.url(&format!("blobs/{digest}"))?;
         self.get_optional(&url, None, limit)?
             .map(|page| page.body)
-            .ok_or_else(|| self.not_a_chart("", &format!("its blob {digest} is missing")))
+            .ok_or_else(|| self.repository_error(&format!("its blob {digest} is missing")))
     }
 
     fn url(&self, rest: &str) -> Result<Url, ChartError> {

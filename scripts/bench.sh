@@ -29,7 +29,7 @@
 # ESO and lockstep-controller --external-secrets on the same ExternalSecrets (last):
 # ESO_SCALE_N (default 1000), ESO_SCALE_CONCURRENT (16), ESO_SCALE_REFRESH (seconds, 60),
 # BENCH_SKIP_ESO=1.
-# Helm render and HelmReleases at scale (last): HELM_RENDER_RUNS (20), HELM_SCALE_N (200),
+# Helm render, OCI pull and HelmReleases at scale (last): HELM_RENDER_RUNS (20), HELM_SCALE_N (200),
 # HELM_SCALE_CONCURRENT (16), HELM_SCALE_INTERVAL (seconds, 60), BENCH_SKIP_HELM=1.
 set -euo pipefail
 
@@ -305,8 +305,9 @@ scale_example() {
   scale_example eso_scale "ESO and lockstep-controller on the same ExternalSecrets"
 
 # Helm (issue 17): a chart of three dependencies rendered by `helm template` and by
-# Lockstep's render (HELM_RENDER_RUNS, default 20, alternating), then HELM_SCALE_N (default
-# 200) Flux HelmReleases of one small chart from a Helm HTTP repository served by
+# Lockstep's render (HELM_RENDER_RUNS, default 20, alternating), the same chart pulled from an
+# OCI registry behind a token service by `helm pull` and fetched by Lockstep (as many runs,
+# alternating), then HELM_SCALE_N (default 200) Flux HelmReleases of one small chart from a Helm HTTP repository served by
 # lockstep-controller --flux. Flux's helm-controller is not built here: its published
 # figure is the comparison. tests/examples/helm_scale.rs reports the render times, the time
 # until each HelmRelease is Ready, CPU seconds, peak RSS and the no-change writes.

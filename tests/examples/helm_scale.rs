@@ -12,6 +12,12 @@
 //!    expected). Flux's helm-controller is not built here; its published figure is the
 //!    comparison (BENCHMARKS.md).
 //!
+//! 3. Pulling from an OCI registry behind a token service (as Docker Hub and ghcr.io run
+//!    one): `helm create`'s chart pushed with `helm push`, then pulled `HELM_RENDER_RUNS`
+//!    times by `helm pull oci://…` (whole process) and fetched by Lockstep's chart fetcher
+//!    into an empty cache (in process, as the controller fetches: challenge, token, tags,
+//!    manifest, layer, digest check, unpack), alternating.
+//!
 //! Knobs: `HELM_RENDER_RUNS`, `HELM_SCALE_N`, `HELM_SCALE_CONCURRENT` (`--concurrent`),
 //! `HELM_SCALE_INTERVAL` (seconds). Prints one `key=value` line per result.
 
@@ -30,10 +36,11 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use lockstep_engine::fetch::{ChartRepository, Credentials, Fetcher};
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::render::RenderOptions;
 use lockstep_engine::render::helm::{Chart, render_chart};
-use lockstep_testenv::{ControlPlane, ControlPlaneOptions, HelmRepoServer, tool};
+use lockstep_testenv::{ControlPlane, ControlPlaneOptions, HelmRepoServer, OciRegistry, tool};
 use measure::{APP_RESOURCES, cpu_seconds, env, grown, peak_rss_kib, writes};
 use serde_json::json;
 
@@ -106,6 +113,64 @@ fn render_benchmark(helm_bin: &Path, runs: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `helm pull oci://…` against Lockstep's fetch of the same chart, both through a token
+/// service.
+async fn oci_benchmark(helm_bin: &Path, runs: u64) -> anyhow::Result<()> {
+    const USER: &str = "bench";
+    const PASSWORD: &str = "bench-0ci-pass";
+    let registry = OciRegistry::start_token(USER, PASSWORD).await?;
+    let dir = tempfile::tempdir()?;
+    helm(helm_bin, dir.path(), &["create", "app"])?;
+    registry.push(&dir.path().join("app"))?;
+    let repository = ChartRepository {
+        url: registry.url(),
+        credentials: Some(Credentials::Basic {
+            username: USER.into(),
+            password: PASSWORD.to_owned().into(),
+        }),
+        insecure: true,
+        ..ChartRepository::default()
+    };
+    let reference = format!("{}/app", registry.url());
+    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let out = tempfile::tempdir()?;
+        let started = Instant::now();
+        let destination = out.path().display().to_string();
+        helm(
+            helm_bin,
+            dir.path(),
+            &[
+                "pull",
+                &reference,
+                "--version",
+                "0.1.0",
+                "--plain-http",
+                "--username",
+                USER,
+                "--password",
+                PASSWORD,
+                "--destination",
+                &destination,
+            ],
+        )?;
+        theirs.push(started.elapsed().as_secs_f64());
+        let cache = tempfile::tempdir()?;
+        let fetcher = Fetcher::new(cache.path(), 8);
+        let started = Instant::now();
+        let fetched = fetcher.fetch_chart(&repository, "app", "0.1.0").await?;
+        ours.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(fetched.transferred, "an empty cache downloads");
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64 * 1000.0;
+    println!("oci_runs={runs}");
+    println!("oci_tokens_issued={}", registry.tokens_issued());
+    println!("oci_helm_pull_ms={:.1}", mean(&theirs));
+    println!("oci_lockstep_fetch_ms={:.1}", mean(&ours));
+    println!("oci_ratio={:.2}", mean(&ours) / mean(&theirs));
+    Ok(())
+}
+
 /// The small chart every release installs: Flux's benchmark application, named after the
 /// release.
 fn publish_chart(server: &HelmRepoServer) -> anyhow::Result<()> {
@@ -130,6 +195,7 @@ async fn main() -> anyhow::Result<()> {
     let interval = env("HELM_SCALE_INTERVAL", 60);
     let helm_bin = tool("helm")?;
     render_benchmark(&helm_bin, runs)?;
+    oci_benchmark(&helm_bin, runs).await?;
 
     let plane = ControlPlane::start(ControlPlaneOptions {
         controller_manager: true,

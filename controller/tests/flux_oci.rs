@@ -3,7 +3,8 @@
 //! HelmRelease of a `type: oci` HelmRepository, one whose `chartRef` names an
 //! OCIRepository and a Lockstep Sync of the same OCIRepository, all read with a
 //! `kubernetes.io/dockerconfigjson` Secret; the OCIRepository's ref bumped from a tag to a
-//! semver range upgrades and prunes at once (not at the HelmRelease's interval); the
+//! semver range upgrades and prunes at once (not at the HelmRelease's or the Sync's
+//! interval); the
 //! statuses are Flux's (the OCI HelmRepository's empty, the OCIRepository's revision
 //! `<version>@sha256:<manifest>`); a wrong password and an unserved field are named, the
 //! password in no status.
@@ -187,8 +188,8 @@ async fn helm_releases_of_oci_charts_install_follow_their_oci_repository_and_nam
         "an OCI HelmRepository's status stays empty"
     );
 
-    // The OCIRepository's ref moves from a tag to a range: the HelmRelease upgrades and
-    // prunes what 1.x rendered, long before its own 10m interval.
+    // The OCIRepository's ref moves from a tag to a range: the HelmRelease and the Sync
+    // upgrade and prune what 1.x rendered, long before their own 10m interval.
     let uid = configmaps
         .get("referred-config")
         .await
@@ -208,12 +209,13 @@ async fn helm_releases_of_oci_charts_install_follow_their_oci_repository_and_nam
         .await
         .unwrap();
     eventually(
-        "the HelmRelease to follow the OCIRepository to 2.0.0",
+        "the HelmRelease and the Sync to follow it to 2.0.0",
         async || {
             data("referred-v2")
                 .await
                 .is_some_and(|d| d["chart"] == "2.0.0")
                 && data("referred-v1").await.is_none()
+                && data("own-v2").await.is_some_and(|d| d["chart"] == "2.0.0")
         },
     )
     .await;

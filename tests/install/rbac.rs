@@ -56,22 +56,14 @@ const NOT_EXERCISED: &[(&str, &str, &str, &str)] = &[
         "helmrepositories",
         "get",
         "a Sync whose sourceRef is a HelmRepository reads it before fetching its chart \
-         (controller/src/sync/chart.rs); this scene's Sync takes a GitSource",
-    ),
-    (
-        "source.toolkit.fluxcd.io",
-        "helmrepositories",
-        "list",
-        "a chart whose Chart.yaml names a dependency its charts/ lacks lists the \
-         HelmRepositories of its namespace for one of that URL, whose credentials fetch it \
-         (controller/src/sync/chart.rs); this scene has no chart",
+         (controller/src/sync/chart/repository.rs); this scene's Sync takes a GitSource",
     ),
     (
         "source.toolkit.fluxcd.io",
         "ocirepositories",
         "get",
         "a Sync whose sourceRef is an OCIRepository reads it before fetching its chart \
-         (controller/src/sync/chart.rs); this scene's Sync takes a GitSource",
+         (controller/src/sync/chart/repository.rs); this scene's Sync takes a GitSource",
     ),
     (
         "argoproj.io",
@@ -112,6 +104,15 @@ async fn the_controller_needs_exactly_its_roles() {
     let (_, tenant) = plane.namespace("tenant").await.unwrap();
     install_crd(&client).await;
     install_sync_crds(&client).await;
+    // The chart ships Flux's chart source kinds too: the Sync controller watches them.
+    for text in [
+        include_str!("../../deploy/crds/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+        include_str!("../../deploy/crds/source.toolkit.fluxcd.io_ocirepositories.yaml"),
+    ] {
+        lockstep_testenv::manifests::apply_yaml(&client, text)
+            .await
+            .unwrap();
+    }
 
     // The chart's ServiceAccount, Roles and bindings, as `helm install` creates them.
     let rendered = render(&helm, &ctl, &[]);

@@ -24,6 +24,7 @@ mod helm_repository;
 mod oci_repository;
 mod repository_status;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,9 +34,7 @@ use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::ObjectKey;
-use lockstep_api::flux::{
-    GitRepository, HelmRelease, HelmRepository, Kustomization, OCIRepository,
-};
+use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
 
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, chart, reconcile, source, status};
@@ -49,11 +48,11 @@ pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
         run_repositories(ctx.clone()),
         helm_repository::run(ctx.clone()),
         oci_repository::run(ctx.clone()),
-        run_syncs(ctx, source_of, |c, _| c, reconcile_kustomization),
+        run_syncs(ctx, source_of, None, reconcile_kustomization),
         run_syncs(
             helm,
             chart_source_of,
-            watch_chart_repositories,
+            Some(watch_chart_repositories),
             reconcile_helm_release,
         ),
     )
@@ -69,13 +68,16 @@ async fn run_repositories(ctx: Arc<SyncCtx>) {
         .await;
 }
 
+/// Adds the watches of the chart repositories a resource `K` names.
+type ChartWatch<K> = fn(Controller<K>, &Arc<SyncCtx>, chart::RepositoryKinds) -> Controller<K>;
+
 /// Runs the controller of the sync resource `K` (Kustomization or HelmRelease), waking
 /// each when the GitRepository `source_of` it names changes; `watch` adds what else wakes
 /// it.
 async fn run_syncs<K, F>(
     ctx: Arc<SyncCtx>,
     source_of: fn(&K) -> ObjectKey,
-    watch: fn(Controller<K>, &Arc<SyncCtx>) -> Controller<K>,
+    watch: Option<ChartWatch<K>>,
     reconcile: impl FnMut(Arc<K>, Arc<SyncCtx>) -> F,
 ) where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -105,7 +107,10 @@ async fn run_syncs<K, F>(
                 .collect::<Vec<_>>()
         },
     );
-    let controller = watch(controller, &ctx);
+    let controller = match watch {
+        Some(watch) => watch(controller, &ctx, chart::RepositoryKinds::served(&ctx).await),
+        None => controller,
+    };
     controller
         .shutdown_on_signal()
         .run(reconcile, retry, ctx)
@@ -122,41 +127,10 @@ fn chart_source_of(hr: &HelmRelease) -> ObjectKey {
 fn watch_chart_repositories(
     controller: Controller<HelmRelease>,
     ctx: &Arc<SyncCtx>,
+    kinds: chart::RepositoryKinds,
 ) -> Controller<HelmRelease> {
-    let controller = watch_chart_repository::<HelmRepository>(controller, ctx);
-    watch_chart_repository::<OCIRepository>(controller, ctx)
-}
-
-/// Wakes the HelmReleases whose chart comes from a changed repository of kind `R` (its
-/// spec, or the revision its status reports), their chart due again at once rather than at
-/// their interval, as helm-controller follows its chart source.
-fn watch_chart_repository<R>(
-    controller: Controller<HelmRelease>,
-    ctx: &Arc<SyncCtx>,
-) -> Controller<HelmRelease>
-where
-    R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + std::marker::Sync
-        + 'static,
-{
-    let (store, due) = (controller.store(), ctx.clone());
-    let repositories: Api<R> = ctx.api();
-    controller.watches(repositories, ctx.watcher_config(), move |repo: R| {
-        let (kind, repo) = (R::kind(&()), ObjectKey::of(&repo));
-        let mut woken = Vec::new();
-        for hr in store.state() {
-            let sync = convert::helm_sync(&hr);
-            if sync.spec.source_ref.kind == kind && chart::repository_key(&sync) == repo {
-                due.chart_due(&chart::source_key(&sync));
-                woken.push(ObjectRef::from_obj(&*hr));
-            }
-        }
-        woken
-    })
+    let sync_of = |hr: &HelmRelease| Cow::Owned(convert::helm_sync(hr));
+    chart::watch_repositories(controller, ctx, kinds, sync_of)
 }
 
 /// The GitRepository a Kustomization reads (in its own namespace unless `sourceRef` names

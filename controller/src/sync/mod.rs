@@ -5,7 +5,8 @@
 //!
 //! The two share this process, so a GitSource hands its artifact to the Syncs through
 //! memory ([`SyncCtx::artifact`]) rather than over HTTP as Flux's controllers do; a new
-//! revision wakes every Sync that points at the source.
+//! revision wakes every Sync that points at the source, and a changed HelmRepository or
+//! OCIRepository every Sync whose chart it holds ([`chart::watch_repositories`]).
 
 pub(crate) mod chart;
 pub(crate) mod conditions;
@@ -26,6 +27,7 @@ mod target;
 mod values;
 mod variables;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -344,6 +346,8 @@ async fn run_syncs(ctx: Arc<SyncCtx>) {
     let controller = Controller::new(syncs, ctx.watcher_config())
         .with_config(Config::default().concurrency(ctx.concurrent));
     let store = controller.store();
+    let kinds = chart::RepositoryKinds::served(&ctx).await;
+    let controller = chart::watch_repositories(controller, &ctx, kinds, |sync| Cow::Borrowed(sync));
     controller
         .watches(sources, ctx.watcher_config(), move |source: GitSource| {
             let source = ObjectKey::of(&source);

@@ -25,9 +25,15 @@
 
 mod repository;
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::Controller;
+use kube::runtime::reflector::ObjectRef;
+use lockstep_api::flux::{HelmRepository, OCIRepository};
 use lockstep_api::{ObjectKey, REQUESTED_AT_ANNOTATION, Sync};
 use lockstep_engine::fetch::{Artifact, ChartRepository};
 use lockstep_engine::redact::Redactor;
@@ -71,6 +77,109 @@ pub fn repository_key(sync: &Sync) -> ObjectKey {
         namespace.unwrap_or_else(|| sync.namespace().unwrap_or_default()),
         &reference.name,
     )
+}
+
+/// Which chart repository kinds the cluster serves (their CRDs installed and readable),
+/// asked once at start: a watch of a kind it does not serve would fail at every retry, and
+/// a controller's failing trigger backs off all its triggers, its own objects' too.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RepositoryKinds {
+    helm: bool,
+    oci: bool,
+}
+
+impl RepositoryKinds {
+    /// Asks the API server.
+    pub async fn served(ctx: &SyncCtx) -> Self {
+        async fn served<R>(ctx: &SyncCtx) -> bool
+        where
+            R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+                + Clone
+                + serde::de::DeserializeOwned
+                + std::fmt::Debug,
+        {
+            let api: Api<R> = ctx.api();
+            let one = kube::api::ListParams::default().limit(1);
+            let served = api.list_metadata(&one).await.is_ok();
+            if !served {
+                let kind = R::kind(&());
+                tracing::info!(%kind, "not served here: its changes wake nothing until a restart");
+            }
+            served
+        }
+        Self {
+            helm: served::<HelmRepository>(ctx).await,
+            oci: served::<OCIRepository>(ctx).await,
+        }
+    }
+}
+
+/// Adds to `controller` (of Syncs, or of a front's resources, each read as the Sync
+/// `sync_of` gives) watches of the HelmRepositories and OCIRepositories they name, of the
+/// kinds the cluster serves.
+pub fn watch_repositories<K>(
+    controller: Controller<K>,
+    ctx: &Arc<SyncCtx>,
+    kinds: RepositoryKinds,
+    sync_of: fn(&K) -> Cow<'_, Sync>,
+) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + std::marker::Sync
+        + 'static,
+{
+    let mut controller = controller;
+    if kinds.helm {
+        controller = watch_repository::<K, HelmRepository>(controller, ctx, sync_of);
+    }
+    if kinds.oci {
+        controller = watch_repository::<K, OCIRepository>(controller, ctx, sync_of);
+    }
+    controller
+}
+
+/// Wakes the resources whose chart comes from a changed repository of kind `R` (its spec,
+/// or the revision its status reports), their chart due again at once rather than at their
+/// interval, as Flux's helm-controller follows its chart source.
+fn watch_repository<K, R>(
+    controller: Controller<K>,
+    ctx: &Arc<SyncCtx>,
+    sync_of: fn(&K) -> Cow<'_, Sync>,
+) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + std::marker::Sync
+        + 'static,
+    R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + std::marker::Sync
+        + 'static,
+{
+    let (store, due) = (controller.store(), ctx.clone());
+    let repositories: Api<R> = ctx.api();
+    controller.watches(repositories, ctx.watcher_config(), move |repo: R| {
+        let (kind, repo) = (R::kind(&()), ObjectKey::of(&repo));
+        let mut woken = Vec::new();
+        for resource in store.state() {
+            let sync = sync_of(&resource);
+            if sync.spec.source_ref.kind == kind && repository_key(&sync) == repo {
+                due.chart_due(&source_key(&sync));
+                woken.push(ObjectRef::from_obj(&*resource));
+            }
+        }
+        woken
+    })
 }
 
 /// Fetches `sync`'s repository chart into its artifact, unless it takes none or it was

@@ -11,6 +11,28 @@ use crate::flags::Flags;
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
 
+/// A namespaced kind the controller reads and writes through a typed `Api`.
+pub trait Namespaced:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
+/// A namespaced kind a controller loop watches (its own kind, or a trigger's).
+pub trait Watched: Namespaced + Send + Sync + 'static {}
+
+impl<K> Watched for K where K: Namespaced + Send + Sync + 'static {}
+
 /// Shared state, built once in `main` and handed to every task as `Arc<Ctx>`.
 pub struct Ctx {
     /// The Kubernetes client.

@@ -140,13 +140,7 @@ pub async fn run(ctx: Arc<Ctx>) {
 /// A store of `K` in the watched namespaces, kept up to date in the background.
 fn watched<K>(ctx: &Ctx) -> Store<K>
 where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: crate::context::Watched,
 {
     let api: Api<K> = ctx.watched_api();
     let (store, writer) = reflector::store();

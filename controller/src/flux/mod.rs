@@ -36,6 +36,7 @@ use kube::runtime::reflector::ObjectRef;
 use lockstep_api::ObjectKey;
 use lockstep_api::flux::{GitRepository, HelmRelease, Kustomization};
 
+use crate::context::Watched;
 use crate::sync::record::{self, Verdict};
 use crate::sync::{Front, SyncCtx, chart, reconcile, source, status};
 
@@ -80,13 +81,7 @@ async fn run_syncs<K, F>(
     watch: Option<ChartWatch<K>>,
     reconcile: impl FnMut(Arc<K>, Arc<SyncCtx>) -> F,
 ) where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + std::marker::Sync
-        + 'static,
+    K: Watched,
     F: std::future::Future<Output = Result<Action, record::Error>> + Send + 'static,
 {
     let resources: Api<K> = ctx.api();

@@ -13,20 +13,14 @@ use kube::runtime::controller::Action;
 use lockstep_api::ObjectKey;
 use lockstep_api::flux::Artifact;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use crate::context::{Namespaced, Watched};
 use crate::sync::{SyncCtx, source, status};
 
 /// Runs the status controller of repository kind `K` on `ctx` until SIGTERM or Ctrl-C.
 pub async fn run<K, F>(ctx: Arc<SyncCtx>, reconcile: fn(Arc<K>, Arc<SyncCtx>) -> F)
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + std::marker::Sync
-        + 'static,
+    K: Watched,
     F: std::future::Future<Output = Result<Action, source::Error>> + Send + 'static,
 {
     let api: Api<K> = ctx.api();
@@ -59,10 +53,7 @@ pub async fn write<K, S>(
     next: &S,
 ) -> Result<(), source::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
+    K: Namespaced,
     S: Serialize + PartialEq,
 {
     status::write(ctx, repo, previous, next)

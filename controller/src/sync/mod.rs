@@ -44,6 +44,7 @@ use lockstep_engine::fetch::{Artifact, Fetcher};
 use lockstep_engine::health::Probe;
 
 use crate::context::Ctx;
+use crate::context::Namespaced;
 use crate::flags::Flags;
 pub use front::Front;
 use intervals::{FieldError, PerGeneration, SourceIntervals, SyncIntervals};
@@ -251,10 +252,7 @@ impl SyncCtx {
 
     pub(crate) fn api<K>(&self) -> Api<K>
     where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
+        K: Namespaced,
     {
         self.shared.watched_api()
     }

@@ -8,7 +8,6 @@ use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use lockstep_api::flux::GitRepository;
 use lockstep_api::{GitSource, GitSourceStatus, ObjectKey, Sync, SyncStatus};
@@ -17,6 +16,7 @@ use super::SyncCtx;
 use super::conditions::WireReason;
 use super::front::Front;
 use crate::argocd::convert as argocd;
+use crate::context::Namespaced;
 use crate::event;
 use crate::flux::convert as flux;
 
@@ -148,10 +148,7 @@ pub(crate) async fn write<K, S>(
     status: &S,
 ) -> Result<(), kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
+    K: Namespaced,
     S: Serialize + PartialEq,
 {
     if previous == status {

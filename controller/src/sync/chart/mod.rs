@@ -44,6 +44,7 @@ use repository::{read_helm_repository, read_oci_repository};
 use super::conditions::Reason;
 use super::record::Verdict;
 use super::{ChartRequest, SyncCtx};
+use crate::context::{Namespaced, Watched};
 
 /// The `sourceRef.kind` of a chart of a Helm repository.
 pub const HELM_REPOSITORY: &str = "HelmRepository";
@@ -93,10 +94,7 @@ impl RepositoryKinds {
     pub async fn served(ctx: &SyncCtx) -> Self {
         async fn served<R>(ctx: &SyncCtx) -> bool
         where
-            R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-                + Clone
-                + serde::de::DeserializeOwned
-                + std::fmt::Debug,
+            R: Namespaced,
         {
             let api: Api<R> = ctx.api();
             let one = kube::api::ListParams::default().limit(1);
@@ -124,13 +122,7 @@ pub fn watch_repositories<K>(
     sync_of: fn(&K) -> Cow<'_, Sync>,
 ) -> Controller<K>
 where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + std::marker::Sync
-        + 'static,
+    K: Watched,
 {
     let mut controller = controller;
     if kinds.helm {
@@ -151,20 +143,8 @@ fn watch_repository<K, R>(
     sync_of: fn(&K) -> Cow<'_, Sync>,
 ) -> Controller<K>
 where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + std::marker::Sync
-        + 'static,
-    R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + std::marker::Sync
-        + 'static,
+    K: Watched,
+    R: Watched,
 {
     let (store, due) = (controller.store(), ctx.clone());
     let repositories: Api<R> = ctx.api();

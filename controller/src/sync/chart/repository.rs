@@ -15,6 +15,7 @@ use lockstep_engine::fetch::{ChartRepository, Credentials, redact_url, url_secre
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::helm::missing_dependencies;
 
+use crate::context::Namespaced;
 use crate::sync::SyncCtx;
 use crate::sync::source::secret_data;
 
@@ -79,10 +80,7 @@ pub(crate) async fn read_oci_repository(
 /// Repository `key`, read now.
 async fn get<K>(ctx: &SyncCtx, key: &ObjectKey) -> Result<K, Refusal>
 where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Namespaced,
 {
     let repositories: Api<K> = Api::namespaced(ctx.shared.client.clone(), &key.namespace);
     repositories

@@ -137,7 +137,7 @@ impl SourceArgs {
             let mut chart = self.chart(&path, options.target_namespace.take());
             // As `helm dependency build` would, into `$XDG_CACHE_HOME/lockstep/cli-charts`.
             chart.dependencies = Fetcher::new(cache_dir().join("cli-charts"), 3)
-                .fetch_dependencies(&root, &path, &[])
+                .fetch_dependencies(&root, &path)
                 .await
                 .map_err(|err| anyhow::anyhow!("{path}: {err}"))?;
             let chart_keys = keys.clone();

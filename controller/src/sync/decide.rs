@@ -342,18 +342,14 @@ async fn render_and_decrypt(
                 let message = redactor.scrub(&format!("{}: {err}", chart.path));
                 Verdict::failed(Reason::BuildFailed, message, revision)
             };
-            let known = super::chart::dependency_repositories(
-                ctx,
-                &namespace,
-                &root,
-                &chart.path,
-                &mut redactor,
-            )
-            .await
-            .map_err(|err| failed(err, &redactor))?;
+            let missing = super::chart::missing(&root, &chart.path).await;
+            let known =
+                super::chart::dependency_repositories(ctx, &namespace, &missing, &mut redactor)
+                    .await
+                    .map_err(|err| failed(err, &redactor))?;
             chart.dependencies = ctx
                 .fetcher
-                .fetch_dependencies(&root, &chart.path, &known)
+                .fetch_missing(missing, &known)
                 .await
                 .map_err(|err| failed(err.to_string(), &redactor))?;
             chart.is_upgrade = install(sync, ctx) == Some(false);

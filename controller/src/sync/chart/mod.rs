@@ -38,7 +38,9 @@ use lockstep_api::{ObjectKey, REQUESTED_AT_ANNOTATION, Sync};
 use lockstep_engine::fetch::{Artifact, ChartRepository};
 use lockstep_engine::redact::Redactor;
 
-pub(crate) use repository::{Found, Refusal, dependency_repositories, oci_target, read_repository};
+pub(crate) use repository::{
+    Found, Refusal, dependency_repositories, missing, oci_target, read_repository,
+};
 use repository::{read_helm_repository, read_oci_repository};
 
 use super::conditions::Reason;

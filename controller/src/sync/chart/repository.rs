@@ -13,7 +13,7 @@ use lockstep_api::flux::{HelmRepository, OCIRepository};
 use lockstep_api::{LocalObjectReference, ObjectKey, parse_duration};
 use lockstep_engine::fetch::{ChartRepository, Credentials, redact_url, url_secrets};
 use lockstep_engine::redact::Redactor;
-use lockstep_engine::render::helm::missing_dependencies;
+use lockstep_engine::render::helm::{Dependency, missing_dependencies};
 
 use crate::context::Namespaced;
 use crate::sync::SyncCtx;
@@ -142,25 +142,28 @@ fn timeout(timeout: Option<&str>) -> Result<Option<Duration>, Refusal> {
         .map_err(|err| Refusal::Stalled(format!("spec.timeout: {err}")))
 }
 
-/// The HelmRepositories of `namespace` that the chart folder `path` of the source at
-/// `root` names as the repository of a dependency its `charts/` lacks, with their
-/// credentials, as Flux's source-controller reads them for `helm dependency build`; none
-/// when it lacks none (nothing is listed then) or the HelmRepository kind is not installed.
-/// Every Secret value read is added to `redactor`.
+/// The dependencies the chart folder `path` of the source at `root` lacks
+/// ([`missing_dependencies`]), read off the async runtime.
+pub async fn missing(root: &std::path::Path, path: &str) -> Vec<Dependency> {
+    let (root, path) = (root.to_path_buf(), path.to_owned());
+    tokio::task::spawn_blocking(move || missing_dependencies(&root, &path))
+        .await
+        .unwrap_or_default()
+}
+
+/// The HelmRepositories of `namespace` that `missing` dependencies name as their
+/// repository, with their credentials, as Flux's source-controller reads them for `helm
+/// dependency build`; none when nothing is missing (nothing is listed then) or the
+/// HelmRepository kind is not installed. Every Secret value read is added to `redactor`.
 ///
 /// # Errors
 /// What failed: listing the HelmRepositories, or reading a matching one's Secrets.
 pub async fn dependency_repositories(
     ctx: &SyncCtx,
     namespace: &str,
-    root: &std::path::Path,
-    path: &str,
+    missing: &[Dependency],
     redactor: &mut Redactor,
 ) -> Result<Vec<ChartRepository>, String> {
-    let (root, path) = (root.to_path_buf(), path.to_owned());
-    let missing = tokio::task::spawn_blocking(move || missing_dependencies(&root, &path))
-        .await
-        .unwrap_or_default();
     if missing.is_empty() {
         return Ok(Vec::new());
     }

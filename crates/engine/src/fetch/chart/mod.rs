@@ -20,7 +20,7 @@ use reqwest::blocking::Client;
 
 use super::constraint::ConstraintError;
 use super::{Artifact, Credentials, Fetcher, artifact, redact_url};
-use crate::render::helm::missing_dependencies;
+use crate::render::helm::{Dependency, missing_dependencies};
 
 /// The largest chart archive downloaded (Flux's default).
 const MAX_CHART_BYTES: usize = 10 << 20;
@@ -245,10 +245,7 @@ pub struct DependencyError {
 impl Fetcher {
     /// Fetches, as `helm dependency build` would, the dependencies of the chart folder
     /// `chart` of the source at `root` that its `charts/` lacks and a Helm repository or OCI
-    /// registry serves ([`missing_dependencies`]); their unpacked folders, for
-    /// [`crate::render::helm::Chart::dependencies`]. A dependency whose repository is one of
-    /// `known` (the same URL, a trailing `/` aside) is read with its credentials, CA and
-    /// settings, as Flux reads a matching `HelmRepository`'s; the others anonymously.
+    /// registry serves ([`missing_dependencies`]), anonymously ([`Self::fetch_missing`]).
     ///
     /// # Errors
     /// [`DependencyError`] for the first dependency that could not be fetched.
@@ -256,12 +253,26 @@ impl Fetcher {
         &self,
         root: &Path,
         chart: &str,
-        known: &[ChartRepository],
     ) -> Result<Vec<PathBuf>, DependencyError> {
         let (root, chart) = (root.to_path_buf(), chart.to_owned());
         let missing = tokio::task::spawn_blocking(move || missing_dependencies(&root, &chart))
             .await
             .unwrap_or_default();
+        self.fetch_missing(missing, &[]).await
+    }
+
+    /// Fetches the `missing` dependencies of a chart; their unpacked folders, for
+    /// [`crate::render::helm::Chart::dependencies`]. One whose repository is one of `known`
+    /// (the same URL, a trailing `/` aside) is read with its credentials, CA and settings,
+    /// as Flux reads a matching `HelmRepository`'s; the others anonymously.
+    ///
+    /// # Errors
+    /// [`DependencyError`] for the first dependency that could not be fetched.
+    pub async fn fetch_missing(
+        &self,
+        missing: Vec<Dependency>,
+        known: &[ChartRepository],
+    ) -> Result<Vec<PathBuf>, DependencyError> {
         let mut folders = Vec::with_capacity(missing.len());
         for dependency in missing {
             let same = |r: &&ChartRepository| {

@@ -3,7 +3,9 @@
 //! kube-apiserver: installed with a values file and `valuesObject` (over the chart's
 //! `values.yaml`), release name the Application's, objects with Argo CD's tracking label,
 //! upgraded by a values change, a chart folder rendered without `source.helm` (as Argo CD
-//! detects it by its Chart.yaml), and an unserved helm field refused by name. A `chart`
+//! detects it by its Chart.yaml), `parameters` set over the values (`--set`,
+//! `forceString`) with a missing value file left out (`ignoreMissingValueFiles`), and an
+//! unserved helm field refused by name. A `chart`
 //! of a Helm repository, installed and upgraded by its `targetRevision`; one of an OCI
 //! registry, with Argo CD's repository Secret.
 
@@ -67,11 +69,21 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
     apps.patch("shop", &params, &Patch::Apply(&shop))
         .await
         .unwrap();
-    let refused_app = application(
+    let priced = application(
         "priced",
-        json!({"parameters": [{"name": "a", "value": "1"}]}),
+        json!({"valueFiles": ["prod.yaml", "missing.yaml"], "ignoreMissingValueFiles": true,
+               "valuesObject": {"size": "small"},
+               "parameters": [{"name": "color", "value": "red"},
+                              {"name": "size", "value": "0042", "forceString": true}]}),
     );
-    apps.patch("priced", &params, &Patch::Apply(&refused_app))
+    apps.patch("priced", &params, &Patch::Apply(&priced))
+        .await
+        .unwrap();
+    let refused_app = application(
+        "filed",
+        json!({"fileParameters": [{"name": "a", "path": "prod.yaml"}]}),
+    );
+    apps.patch("filed", &params, &Patch::Apply(&refused_app))
         .await
         .unwrap();
 
@@ -138,14 +150,29 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
         ("blue", "none", &ns)
     );
 
-    // `parameters` is not served: refused by name, nothing applied.
-    eventually("helm.parameters to be refused by name", async || {
-        let app = apps.get("priced").await.unwrap();
-        let invalid = ApplicationConditionType::InvalidSpecError;
-        refused(&app, invalid, "spec.source.helm.parameters")
+    // Parameters win over valuesObject; the missing value file is left out.
+    eventually("the Application with parameters to be Synced", async || {
+        synced_at(&apps.get("priced").await.unwrap(), &first)
     })
     .await;
-    assert!(configmaps.get_opt("priced-config").await.unwrap().is_none());
+    let priced = configmaps.get("priced-config").await.unwrap().data.unwrap();
+    assert_eq!(
+        (
+            &priced["color"][..],
+            &priced["team"][..],
+            &priced["size"][..]
+        ),
+        ("red", "payments", "0042")
+    );
+
+    // `fileParameters` is not served: refused by name, nothing applied.
+    eventually("helm.fileParameters to be refused by name", async || {
+        let app = apps.get("filed").await.unwrap();
+        let invalid = ApplicationConditionType::InvalidSpecError;
+        refused(&app, invalid, "spec.source.helm.fileParameters")
+    })
+    .await;
+    assert!(configmaps.get_opt("filed-config").await.unwrap().is_none());
 }
 
 /// An Application whose source is a `chart` of a Helm repository behind basic auth (its

@@ -759,10 +759,12 @@ mod tests {
     #[test]
     fn unserved_applications_are_refused_by_name() {
         let mut helm = served();
-        helm["source"]["helm"] = json!({"values": "x: 1", "parameters": [], "version": "1"});
+        helm["source"]["helm"] = json!({"values": "x: 1", "fileParameters": [], "version": "1"});
         let message = refusal(&app(helm)).unwrap();
         assert!(
-            message.starts_with("spec.source.helm.parameters, spec.source.helm.version not served"),
+            message.starts_with(
+                "spec.source.helm.fileParameters, spec.source.helm.version not served"
+            ),
             "{message}"
         );
         for registry in [

@@ -1,11 +1,13 @@
 //! An Application's `spec.source.helm` as the Sync's [`Helm`] block: the chart at `path`
 //! rendered by the one `helm template` path, with what `argocd-repo-server` passes —
 //! release name (default the Application's name), value files relative to the chart,
-//! `valuesObject` (else the `values` YAML) merged last, `--skip-crds`, `--skip-tests`, and
-//! the release namespace (`namespace`, else the destination's).
+//! `valuesObject` (else the `values` YAML) merged over them, `parameters` set last (as
+//! `--set`, then `--set-string`), `--skip-crds`, `--skip-tests`, and the release namespace
+//! (`namespace`, else the destination's).
 
 use lockstep_api::Helm;
 use lockstep_api::argocd::HelmOptions;
+use lockstep_engine::render::helm::set_parameter;
 use serde_json::{Map, Value};
 
 /// Why `spec.source.helm` cannot be rendered as Argo CD renders it.
@@ -14,22 +16,64 @@ pub enum HelmError {
     /// `values` is not a YAML mapping (the parser's text is not kept: it may quote a value).
     #[error("spec.source.helm.values is not a YAML mapping of values")]
     Values,
+    /// A parameter Helm's parser would not read as Argo CD means it (never its value).
+    #[error("spec.source.helm.parameters[{index}] ({name}): {reason}")]
+    Parameter {
+        /// Its place in `parameters`.
+        index: usize,
+        /// Its `name`.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The Sync's `helm` block for `options`.
 ///
 /// # Errors
-/// [`HelmError::Values`] when `values` (read only without `valuesObject`) is not a mapping.
+/// [`HelmError::Values`] when `values` (read only without `valuesObject`) is not a mapping,
+/// [`HelmError::Parameter`] when a parameter cannot be set.
 pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
-    let values = match (&options.values_object, options.values.as_deref()) {
+    let mut values = match (&options.values_object, options.values.as_deref()) {
         (Some(object), _) => Some(object.clone()),
         (None, Some(text)) => yaml_values(text)?,
         (None, None) => None,
     };
+    if !options.parameters.is_empty() {
+        let set = values.get_or_insert_default();
+        // helm applies every `--set` before any `--set-string`.
+        let (strings, typed): (Vec<_>, Vec<_>) = options
+            .parameters
+            .iter()
+            .enumerate()
+            .partition(|(_, p)| p.force_string);
+        for (index, parameter) in typed.into_iter().chain(strings) {
+            let refuse = |reason: String| HelmError::Parameter {
+                index,
+                name: parameter.name.clone(),
+                reason,
+            };
+            if parameter.value.contains('$') {
+                return Err(refuse(
+                    "the value holds a `$`: Argo CD substitutes its ARGOCD_APP_* variables \
+                     there (and empties any other), which Lockstep does not do yet"
+                        .into(),
+                ));
+            }
+            set_parameter(
+                set,
+                &parameter.name,
+                &parameter.value,
+                parameter.force_string,
+            )
+            .map_err(refuse)?;
+        }
+    }
     Ok(Helm {
         chart: None,
         release_name: options.release_name.clone().filter(|n| !n.is_empty()),
         values_files: options.value_files.clone(),
+        ignore_missing_values_files: options.ignore_missing_value_files,
         values,
         include_crds: Some(!options.skip_crds),
         skip_tests: options.skip_tests,
@@ -80,6 +124,48 @@ mod tests {
         for bad in ["- a", "a: [", "plain"] {
             let err = super::helm(&options(json!({"values": bad}))).unwrap_err();
             assert_eq!(err, HelmError::Values, "{bad}");
+        }
+    }
+
+    /// Parameters are set over `valuesObject`, `--set` ones before `--set-string` ones (so a
+    /// string wins a name both set), and a bad one is refused naming its place, not its value.
+    #[test]
+    fn parameters_are_set_last_as_helm_sets_them() {
+        let helm = helm(&options(json!({
+            "valuesObject": {"image": {"tag": "old", "pull": "Always"}},
+            "ignoreMissingValueFiles": true,
+            "parameters": [
+                {"name": "port", "value": "80", "forceString": true},
+                {"name": "image.tag", "value": "v2"},
+                {"name": "port", "value": "81"},
+                {"name": "hosts", "value": "{a,b}"},
+            ],
+        })))
+        .unwrap();
+        assert_eq!(
+            Value::Object(helm.values.unwrap()),
+            json!({"image": {"tag": "v2", "pull": "Always"}, "port": "80", "hosts": ["a", "b"]})
+        );
+        assert!(helm.ignore_missing_values_files);
+        for (parameter, why) in [
+            (
+                json!({"name": "a", "value": "Pq8-$ARGOCD_APP_NAME"}),
+                "ARGOCD_APP_",
+            ),
+            (json!({"name": "a..b", "value": "Pq8"}), "empty key"),
+            (json!({"name": "a", "value": "{Pq8"}), "never ends"),
+        ] {
+            let err = super::helm(&options(
+                json!({"parameters": [{"name": "ok", "value": "1"}, parameter]}),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("spec.source.helm.parameters[1] (a")
+                    && err.contains(why)
+                    && !err.contains("Pq8"),
+                "{err}"
+            );
         }
     }
 }

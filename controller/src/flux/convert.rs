@@ -319,6 +319,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                     .skip(1)
                     .map(|file| format!("{up}{}", clean(file)))
                     .collect(),
+                ignore_missing_values_files: chart.is_some_and(|c| c.ignore_missing_values_files),
                 values: spec.values.clone(),
                 values_from: values_from(&spec.values_from),
                 include_crds: Some(!skip(&spec.install)),
@@ -765,7 +766,8 @@ mod tests {
             "interval": "1m",
             "chart": {"spec": {"chart": "podinfo", "version": "6.x",
                                "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-                               "valuesFiles": ["values.yaml", "values-prod.yaml"]}},
+                               "valuesFiles": ["values.yaml", "values-prod.yaml"],
+                               "ignoreMissingValuesFiles": true}},
         }));
         assert_eq!(helm_refusal(&hr), None);
         assert_eq!(chart_path(&hr), ChartPath::Repository("podinfo".into()));
@@ -776,6 +778,7 @@ mod tests {
         assert_eq!(helm.chart.as_deref(), Some("podinfo"));
         assert_eq!(helm.version.as_deref(), Some("6.x"));
         assert_eq!(helm.values_files, ["values-prod.yaml"]);
+        assert!(helm.ignore_missing_values_files);
 
         // The status says the version, as Flux does, and keeps the digest apart; read back,
         // the Sync sees the revision it tried, so it does not try it again.

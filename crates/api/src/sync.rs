@@ -274,6 +274,10 @@ pub struct Helm {
     /// over the chart's own `values.yaml`. A SOPS-encrypted one is decrypted in memory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_files: Vec<String>,
+    /// Leave out a `valuesFiles` entry that does not exist instead of failing (Flux's
+    /// `ignoreMissingValuesFiles`, Argo CD's `ignoreMissingValueFiles`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_values_files: bool,
     /// ConfigMap and Secret keys of the Sync's namespace holding values documents, merged in
     /// order over `valuesFiles` and under `values` (Flux's `valuesFrom`). Read at each
     /// reconcile; values from a Secret reach helm only in memory and are scrubbed from

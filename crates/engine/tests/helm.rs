@@ -137,6 +137,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         release_name: "web".into(),
         namespace: "shop".into(),
         values_files: values_files.iter().map(|f| (*f).to_owned()).collect(),
+        ignore_missing_values_files: false,
         values: values.as_object().cloned().unwrap_or_default(),
         include_crds: true,
         skip_tests: false,
@@ -437,8 +438,21 @@ fn failures_name_the_template_the_dependency_and_the_values_file() {
     assert!(err.contains("leaves the source"), "{err}");
     let err = message(&chart(&["missing.yaml"], values()));
     assert!(
-        err.contains("missing.yaml") && err.contains("does not exist"),
+        err.contains("missing.yaml")
+            && err.contains("does not exist")
+            && err.contains("ignoreMissingValuesFiles"),
         "{err}"
+    );
+    let mut ignoring = chart(&["missing.yaml", "values-prod.yaml"], values());
+    ignoring.ignore_missing_values_files = true;
+    let objects = source.render(&ignoring, &no_keys()).unwrap();
+    let app = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "web-app");
+    assert_eq!(
+        app.unwrap()["spec"]["replicas"],
+        3,
+        "the file that exists is read"
     );
 
     std::fs::remove_dir_all(source.path("deploy/app/charts/dep")).unwrap();
@@ -451,4 +465,104 @@ fn failures_name_the_template_the_dependency_and_the_values_file() {
     let mut not_a_chart = chart(&[], values());
     not_a_chart.path = "deploy".into();
     assert!(message(&not_a_chart).contains("Chart.yaml"));
+}
+
+/// Argo CD's `helm.parameters`, set with `set_parameter` into the inline values, render as
+/// the real `helm template --set`/`--set-string` renders them after Argo CD's own comma
+/// escaping: typed values, lists, escapes, dotted keys and indexes, over a values file.
+#[test]
+fn parameters_render_as_helm_set_renders_them() {
+    let helm = need!(tool("helm"));
+    let source = Source {
+        dir: tempfile::tempdir().unwrap(),
+        helm,
+    };
+    source.write(
+        "deploy/app/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    );
+    source.write(
+        "deploy/app/values.yaml",
+        "image: {tag: old, pull: IfNotPresent}\n",
+    );
+    source.write(
+        "deploy/app/templates/values.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: values}\n\
+         data:\n  values: {{ toJson .Values | quote }}\n",
+    );
+    source.write("deploy/app/prod.yaml", "image: {tag: prod}\nreplicas: 2\n");
+    let parameters = [
+        ("image.tag", "v1.2", false),
+        ("replicas", "05", false),
+        ("count", "-05", false),
+        ("enabled", "True", false),
+        ("gone", "NULL", false),
+        ("hosts[1].name", "b.example", false),
+        ("list", "{a,TRUE,7}", false),
+        ("strings", "{1,true}", true),
+        ("note", "one, two\\, three", false),
+        ("path", "C:\\\\dir", false),
+        ("dotted\\.key", "x", false),
+        ("port", "8080", true),
+        ("quoted", "\"q\"", false),
+    ];
+    let mut values = serde_json::Map::new();
+    for (name, value, string) in parameters
+        .iter()
+        .filter(|p| !p.2)
+        .chain(parameters.iter().filter(|p| p.2))
+    {
+        lockstep_engine::render::helm::set_parameter(&mut values, name, value, *string).unwrap();
+    }
+    let mut ours = chart(&["prod.yaml"], Value::Object(values));
+    ours.api_versions.clear();
+    let rendered = source.render(&ours, &no_keys()).unwrap();
+    let ours: Value =
+        serde_json::from_str(rendered[0]["data"]["values"].as_str().unwrap()).unwrap();
+
+    // Argo CD escapes every comma no backslash is before, unless the value is `{…}`.
+    let escaped = |value: &str| {
+        if value.starts_with('{') && value.ends_with('}') {
+            return value.to_owned();
+        }
+        let mut out = String::new();
+        let mut before = ' ';
+        for c in value.chars() {
+            if c == ',' && before != '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+            before = c;
+        }
+        out
+    };
+    let mut args = vec![
+        "template".to_owned(),
+        "web".into(),
+        CHART.into(),
+        "-f".into(),
+        "deploy/app/prod.yaml".into(),
+    ];
+    for (name, value, string) in parameters {
+        args.push(if string { "--set-string" } else { "--set" }.into());
+        args.push(format!("{name}={}", escaped(value)));
+    }
+    let output = source.helm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let theirs: Value = serde_saphyr::from_str(&output).unwrap();
+    let theirs: Value = serde_json::from_str(theirs["data"]["values"].as_str().unwrap()).unwrap();
+    assert_eq!(ours, theirs);
+    // The cases were exercised, not just equal.
+    assert_eq!(
+        ours["image"],
+        json!({"tag": "v1.2", "pull": "IfNotPresent"})
+    );
+    assert_eq!(ours["note"], "one, two, three");
+    assert_eq!(ours["path"], "C:\\dir");
+    assert_eq!(ours["list"], json!(["a", true, 7]));
+    assert_eq!(
+        (&ours["replicas"], &ours["count"]),
+        (&json!("05"), &json!(-5))
+    );
+    assert_eq!(ours["dotted.key"], "x");
+    assert_eq!(ours["port"], "8080");
 }

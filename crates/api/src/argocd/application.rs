@@ -133,11 +133,33 @@ pub struct HelmOptions {
     /// The release namespace; default the destination namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Every other field (`parameters`, `fileParameters`, `version`, `kubeVersion`,
-    /// `ignoreMissingValueFiles`, …), refused by name.
+    /// Values set one by one over everything else, as `--set name=value` (`--set-string`
+    /// with `forceString`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<HelmParameter>,
+    /// Leave out a `valueFiles` entry that does not exist instead of failing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_value_files: bool,
+    /// Every other field (`fileParameters`, `version`, `kubeVersion`, `apiVersions`, …),
+    /// refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
+}
+
+/// One of Argo CD's `helm.parameters`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmParameter {
+    /// The values path (`image.tag`, `hosts[0]`, `a\.b` for a dot in a key).
+    #[serde(default)]
+    pub name: String,
+    /// The value, typed as `--set` types it unless `forceString`.
+    #[serde(default)]
+    pub value: String,
+    /// Keep the value a string (`--set-string`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_string: bool,
 }
 
 /// Argo CD's `kustomize` source options: what `argocd-repo-server` writes into the
@@ -580,7 +602,7 @@ mod tests {
             "spec": {
                 "project": "default",
                 "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
-                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"], "parameters": []},
+                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"], "fileParameters": []},
                            "directory": {"recurse": true, "jsonnet": {}},
                            "kustomize": {"namePrefix": "a-", "replicas": [], "labelWithoutSelector": true,
                                          "patches": [{"patch": "{}"}, {"path": "p.yaml"}]}},
@@ -597,7 +619,7 @@ mod tests {
             [
                 "spec.info",
                 "spec.source.directory.jsonnet",
-                "spec.source.helm.parameters",
+                "spec.source.helm.fileParameters",
                 "spec.source.kustomize.labelWithoutSelector",
                 "spec.source.kustomize.replicas",
                 "spec.source.kustomize.patches[1].path",

@@ -113,6 +113,9 @@ pub struct HelmChartSpec {
     /// Values files, relative to the source root, merged in order over the chart's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_files: Vec<String>,
+    /// Leave out a `valuesFiles` entry that does not exist instead of failing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_missing_values_files: bool,
     /// Other fields (`reconcileStrategy`, `verify`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

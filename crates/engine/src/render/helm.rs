@@ -37,7 +37,7 @@ use crate::hooks;
 use crate::keys::Keys;
 use crate::redact::Redactor;
 
-pub use super::set_path::set_path;
+pub use super::set_path::{set_parameter, set_path};
 
 /// How long one `helm template` may run.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,6 +53,8 @@ pub struct Chart {
     pub namespace: String,
     /// Values files, relative to the chart folder, merged in order.
     pub values_files: Vec<String>,
+    /// Leave out a values file that does not exist instead of failing.
+    pub ignore_missing_values_files: bool,
     /// Values read from Secrets (JSON of a map), merged after the files, before `values`;
     /// every value in them is learnt by the render's redactor.
     pub secret_values: lockstep_api::SecretValues,
@@ -179,6 +181,7 @@ impl Chart {
             release_name: helm.release_name.as_deref().unwrap_or(name).to_owned(),
             namespace: namespace.to_owned(),
             values_files: helm.values_files.clone(),
+            ignore_missing_values_files: helm.ignore_missing_values_files,
             secret_values: helm.secret_values.clone(),
             values: helm.values.clone().unwrap_or_default(),
             include_crds: helm.include_crds.unwrap_or(true),
@@ -336,10 +339,16 @@ fn merged_values(
             file: file.clone(),
             reason,
         };
-        let path = dir
-            .join(file)
-            .canonicalize()
-            .map_err(|_| refuse("does not exist in the source"))?;
+        let path = match dir.join(file).canonicalize() {
+            Ok(path) => path,
+            Err(_) if chart.ignore_missing_values_files => continue,
+            Err(_) => {
+                return Err(refuse(
+                    "does not exist in the source; add it, or set ignoreMissingValuesFiles \
+                     to leave it out",
+                ));
+            }
+        };
         if !path.starts_with(root) {
             return Err(refuse("leaves the source"));
         }

@@ -1,15 +1,17 @@
 //! One value set at a path of Helm values, as `helm --set path=value` sets it: the way Flux
-//! places a `valuesFrom` entry that has a `targetPath`.
+//! places a `valuesFrom` entry that has a `targetPath` ([`set_path`]), and the way Argo CD
+//! passes an Application's `helm.parameters` ([`set_parameter`]).
 //!
 //! - The path is keys separated by `.` (`\.` is a dot inside a key), each optionally
 //!   followed by list indexes (`hosts[0]`); missing maps are made, lists are padded with
 //!   nulls, as Helm's value parser does.
-//! - The value is typed as `--set` types it — `true`/`false`, `null`, an integer without a
-//!   leading zero; anything else is a string — unless it is wrapped in single or double
-//!   quotes: then it is the string inside them (`--set-string`), as Flux reads it.
-//! - Helm's parser splits at an unescaped `,` and would read the rest as another
-//!   assignment (Flux then fails); such a value is refused with how to escape it, and `\,`
-//!   is a comma.
+//! - The value is typed as `--set` types it — `true`/`false`, `null` (any case), an
+//!   integer that does not start with `0`; anything else is a string — unless it is set as
+//!   a string (`--set-string`).
+//! - Helm's parser splits at an unescaped `,` and reads the rest as another assignment.
+//!   Flux passes the text as it is, so such a `targetPath` value is refused with how to
+//!   escape it; Argo CD escapes every comma first, so a parameter's comma is its own —
+//!   except in a `{a,b}` list, which Helm reads as a list.
 //!
 //! Errors name the path, never the value: the value may come from a Secret.
 
@@ -23,11 +25,33 @@ const MAX_INDEX: usize = 65_536;
 /// # Errors
 /// Why the path or value cannot be set, naming the path and never the value.
 pub fn set_path(values: &mut Map<String, Value>, path: &str, value: &str) -> Result<(), String> {
-    let value = typed(value).map_err(|why| format!("targetPath {path:?}: the value {why}"))?;
-    let steps = steps(path).map_err(|why| format!("targetPath {path:?}: {why}"))?;
-    let (first, rest) = steps.split_first().ok_or("targetPath is empty")?;
+    let value = flux_value(value).map_err(|why| format!("targetPath {path:?}: the value {why}"))?;
+    set(values, path, value).map_err(|why| format!("targetPath {path:?}: {why}"))
+}
+
+/// Sets one of Argo CD's `helm.parameters` in `values` as `argocd-repo-server` passes it to
+/// helm: `--set name=value`, or `--set-string` when `string` (`forceString`), with every
+/// comma escaped first unless the value is a `{a,b}` list.
+///
+/// # Errors
+/// Why the name or value cannot be set, never quoting the value.
+pub fn set_parameter(
+    values: &mut Map<String, Value>,
+    name: &str,
+    value: &str,
+    string: bool,
+) -> Result<(), String> {
+    if name.contains([',', '=']) {
+        return Err("the name holds a `,` or `=`, where Helm's parser would split it".into());
+    }
+    set(values, name, argo_value(value, string)?)
+}
+
+fn set(values: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), String> {
+    let steps = steps(path)?;
+    let (first, rest) = steps.split_first().ok_or("the path is empty")?;
     let Step::Key(key) = first else {
-        return Err(format!("targetPath {path:?} must start with a key"));
+        return Err("the path must start with a key".into());
     };
     let slot = values.entry(key.clone()).or_insert(Value::Null);
     place(slot, rest, value);
@@ -90,8 +114,9 @@ fn steps(path: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-/// The value as `--set` (or, quoted, `--set-string`) reads it.
-fn typed(raw: &str) -> Result<Value, &'static str> {
+/// A `targetPath` value as Flux hands it to Helm's parser: quoted, the string inside the
+/// quotes (`--set-string`); else typed as `--set` types it.
+fn flux_value(raw: &str) -> Result<Value, &'static str> {
     let quoted = raw.len() >= 2
         && ((raw.starts_with('"') && raw.ends_with('"'))
             || (raw.starts_with('\'') && raw.ends_with('\'')));
@@ -108,19 +133,94 @@ fn typed(raw: &str) -> Result<Value, &'static str> {
             c => unescaped.push(c),
         }
     }
-    if quoted {
-        return Ok(Value::String(unescaped));
+    Ok(scalar(unescaped, quoted))
+}
+
+/// An Argo CD parameter's value as helm reads it once Argo CD has escaped its commas: a
+/// backslash keeps the character after it, a `{a,b}` value is a list of such values.
+fn argo_value(raw: &str, string: bool) -> Result<Value, String> {
+    let Some(items) = raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+        if raw.starts_with('{') {
+            return Err(
+                "the value starts with `{` and does not end with `}`: Helm's parser \
+                        reads it as a list that never ends; write it as `\\{`"
+                    .into(),
+            );
+        }
+        return Ok(scalar(unescape(raw)?, string));
+    };
+    let mut list = Vec::new();
+    let mut item = String::new();
+    let mut chars = items.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => item.push(
+                chars
+                    .next()
+                    .ok_or("the value's `{…}` list ends in a lone backslash")?,
+            ),
+            ',' => list.push(scalar(std::mem::take(&mut item), string)),
+            '}' => {
+                return Err(
+                    "the value's `{…}` list holds a `}`, where Helm's parser ends \
+                            the list; write it as `\\}`"
+                        .into(),
+                );
+            }
+            c => item.push(c),
+        }
     }
-    Ok(match unescaped.as_str() {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        "0" => Value::from(0),
-        digits if !digits.starts_with('0') && !digits.starts_with("-0") => digits
-            .parse::<i64>()
-            .map_or_else(|_| Value::String(unescaped.clone()), Value::from),
-        _ => Value::String(unescaped),
-    })
+    list.push(scalar(item, string));
+    Ok(Value::Array(list))
+}
+
+/// `raw` without its escaping backslashes. Argo CD escapes a comma unless a backslash is
+/// before it, so a comma after an escaped backslash (`\\,`) still splits: refused.
+fn unescape(raw: &str) -> Result<String, String> {
+    let mut text = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            text.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') if chars.as_str().starts_with(',') => {
+                return Err(
+                    "the value holds `\\\\,`, where Helm's parser would split it; \
+                            write the comma as `\\,`"
+                        .into(),
+                );
+            }
+            Some(next) => text.push(next),
+            // Helm's parser drops a backslash that ends the text.
+            None => {}
+        }
+    }
+    Ok(text)
+}
+
+/// A value as helm's `--set` types it (`typedVal`); with `string`, as `--set-string` does.
+fn scalar(text: String, string: bool) -> Value {
+    if string {
+        return Value::String(text);
+    }
+    for (word, value) in [
+        ("true", Value::Bool(true)),
+        ("false", Value::Bool(false)),
+        ("null", Value::Null),
+    ] {
+        if text.eq_ignore_ascii_case(word) {
+            return value;
+        }
+    }
+    if text == "0" {
+        return Value::from(0);
+    }
+    match text.parse::<i64>() {
+        Ok(number) if !text.starts_with('0') => Value::from(number),
+        _ => Value::String(text),
+    }
 }
 
 fn place(slot: &mut Value, steps: &[Step], value: Value) {
@@ -211,5 +311,65 @@ mod tests {
         }
         let err = set(json!({}), "p", "Pq8-secret,tail").unwrap_err();
         assert!(err.contains("`\\,`") && !err.contains("Pq8"), "{err}");
+    }
+
+    fn parameter(name: &str, value: &str, string: bool) -> Result<Value, String> {
+        let mut map = Map::new();
+        set_parameter(&mut map, name, value, string)?;
+        Ok(Value::Object(map))
+    }
+
+    /// What `helm template --set` (v3.21) made of each value once Argo CD escaped its
+    /// commas; `engine/tests/helm.rs` checks the same against the real helm.
+    #[test]
+    fn parameters_read_as_helm_reads_argo_cd_set_flags() {
+        for (value, typed) in [
+            ("a,b", json!("a,b")),
+            ("a\\,b", json!("a,b")),
+            ("x\\y", json!("xy")),
+            ("tail\\", json!("tail")),
+            ("True", json!(true)),
+            ("NULL", json!(null)),
+            ("-05", json!(-5)),
+            ("+5", json!(5)),
+            ("-0", json!(0)),
+            ("05", json!("05")),
+            ("1e3", json!("1e3")),
+            ("9223372036854775808", json!("9223372036854775808")),
+            ("\"q\"", json!("\"q\"")),
+            ("", json!("")),
+            ("{}", json!([""])),
+            ("{x,TRUE,05,-0}", json!(["x", true, "05", 0])),
+            ("{x\\,y,z}", json!(["x,y", "z"])),
+        ] {
+            assert_eq!(
+                parameter("a", value, false).unwrap(),
+                json!({"a": typed}),
+                "{value}"
+            );
+        }
+        assert_eq!(parameter("a", "5", true).unwrap(), json!({"a": "5"}));
+        assert_eq!(
+            parameter("a", "{1,true}", true).unwrap(),
+            json!({"a": ["1", "true"]})
+        );
+        assert_eq!(
+            parameter("a.b[1]", "x", false).unwrap(),
+            json!({"a": {"b": [null, "x"]}})
+        );
+        for (name, value, why) in [
+            ("a,b", "v", "`,` or `=`"),
+            ("a", "Pq8\\\\,b", "split"),
+            ("a", "{Pq8}x}", "ends the list"),
+            ("a", "{Pq8", "never ends"),
+            ("a", "{Pq8\\}", "lone backslash"),
+            ("a..b", "v", "empty key"),
+        ] {
+            let err = parameter(name, value, false).unwrap_err();
+            assert!(
+                err.contains(why) && !err.contains("Pq8"),
+                "{name}={value}: {err}"
+            );
+        }
     }
 }

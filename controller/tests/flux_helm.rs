@@ -428,6 +428,11 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
         let mut hr = release(name, "charts", "1.x");
         hr["spec"]["values"] = json!({"fail": fail});
         hr["spec"]["valuesFrom"] = from;
+        // A post-renderer patches what the chart rendered, the Secret's value kept.
+        hr["spec"]["postRenderers"] = json!([{"kustomize": {"patches": [{
+            "patch": "[{\"op\": \"add\", \"path\": \"/metadata/labels\", \"value\": {\"tier\": \"paint\"}}]",
+            "target": {"kind": "ConfigMap"},
+        }]}}]);
         releases
             .patch(name, &params, &Patch::Apply(&hr))
             .await
@@ -439,6 +444,12 @@ async fn a_helm_release_of_a_repository_chart_installs_bumps_prunes_and_names_ba
             .is_some_and(|d| d["color"] == canary)
     })
     .await;
+    let tinted = configmaps.get("tinted-config").await.unwrap();
+    assert_eq!(
+        tinted.metadata.labels.unwrap()["tier"],
+        "paint",
+        "postRenderers"
+    );
     eventually("the targetPath value to be rendered", async || {
         data("pathed-config")
             .await

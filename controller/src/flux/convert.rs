@@ -324,6 +324,8 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                 values_from: values_from(&spec.values_from),
                 include_crds: Some(!skip(&spec.install)),
                 disable_hooks: disable_hooks(&spec.install),
+                post_renderers: spec.post_renderers.clone(),
+                post_render_strategy: spec.post_render_strategy,
                 version,
                 ..Helm::default()
             }),

@@ -34,8 +34,8 @@ pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerif
 pub use key::ObjectKey;
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, HealthCheck, Helm,
-    KubeConfigRef, KubeConfigSecretRef, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus,
-    ValuesFrom, ValuesFromKind,
+    KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer,
+    SecretValues, Sync, SyncMode, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

@@ -304,11 +304,53 @@ pub struct Helm {
     /// chart's `helm.sh/hook` templates are neither applied nor run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
+    /// Kustomize patches and images applied, in order, to what the chart rendered, as
+    /// Flux's `postRenderers` apply them (`crds/` is never post-rendered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_renderers: Vec<PostRenderer>,
+    /// Whether hooks go through `postRenderers`: `combined` (default, Helm 4's) with the
+    /// templates, `separate` in a stream of their own, `nohooks` not at all (Helm 3's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_render_strategy: Option<PostRenderStrategy>,
     /// Values read from Secrets (a Flux HelmRelease's `valuesFrom`), merged after the
     /// values files and before `values`. Set only by a front-end, never serialized.
     #[serde(skip)]
     #[schemars(skip)]
     pub secret_values: SecretValues,
+}
+
+/// One post-render step of a chart (Flux's `postRenderers` entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PostRenderer {
+    /// Patches and images applied with `kustomize build` to the rendered objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<PostRenderKustomize>,
+}
+
+/// A kustomization built over a chart's rendered objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PostRenderKustomize {
+    /// Inline strategic-merge or JSON 6902 patches, with their targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<crate::flux::Patch>,
+    /// Images to rename, retag or pin by digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<crate::flux::Image>,
+}
+
+/// Which of a chart's rendered objects go through its post-renderers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PostRenderStrategy {
+    /// Hooks and templates together (Helm 4's default).
+    #[default]
+    #[serde(rename = "combined")]
+    Combined,
+    /// Hooks and templates each in a stream of their own.
+    #[serde(rename = "separate")]
+    Separate,
+    /// Templates only; hooks as rendered (Helm 3's behaviour).
+    #[serde(rename = "nohooks")]
+    NoHooks,
 }
 
 /// A ConfigMap or Secret key holding a Helm values document (Flux's `valuesFrom` entry).

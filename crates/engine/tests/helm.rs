@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lockstep_api::SecretValues;
+use lockstep_api::{PostRenderStrategy, PostRenderer, SecretValues};
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{RenderError, RenderOptions};
@@ -145,6 +145,8 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         api_versions: vec!["monitoring.example.test/v1".into()],
         is_upgrade: false,
         no_hooks: false,
+        post_renderers: Vec::new(),
+        post_render_strategy: PostRenderStrategy::default(),
         dependencies: Vec::new(),
         secret_values: SecretValues::default(),
     }
@@ -565,4 +567,131 @@ fn parameters_render_as_helm_set_renders_them() {
     );
     assert_eq!(ours["dotted.key"], "x");
     assert_eq!(ours["port"], "8080");
+}
+
+/// Flux's `postRenderers`: patches and images built with kustomize over the rendered
+/// objects, hooks with them unless `nohooks`, `crds/` left alone, every object keeping its
+/// template; the chart's secrets never reach kustomize (a JSON 6902 `test` of a Secret's
+/// value sees a placeholder), and are back in place afterwards.
+#[test]
+fn post_renderers_patch_the_rendered_objects_and_keep_secrets_from_kustomize() {
+    let helm = need!(tool("helm"));
+    need!(tool("kustomize"));
+    let source = Source::with_chart(helm);
+    let canary = "Pr7post-render-canary-3f1";
+    source.write(
+        "deploy/app/templates/db.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  \
+         password: {{ .Values.db.password | quote }}\n---\napiVersion: v1\nkind: ConfigMap\n\
+         metadata:\n  name: dsn\ndata:\n  url: {{ printf \"postgres://app:%s@db\" .Values.db.password | quote }}\n",
+    );
+    let mut base = chart(&[], json!({"owner": "team-a", "greeting": "hi"}));
+    base.secret_values = SecretValues(Some(std::sync::Arc::new(zeroize::Zeroizing::new(
+        serde_json::to_vec(&json!({"db": {"password": canary}})).unwrap(),
+    ))));
+    let render = |chart: &Chart| {
+        render_chart(source.root(), chart, &no_keys(), &RenderOptions::default()).unwrap()
+    };
+    let renderers = |patches: Value| -> Vec<PostRenderer> {
+        serde_json::from_value(json!([{"kustomize": {
+            "patches": patches,
+            "images": [{"name": "nginx", "newTag": "1.27"}],
+        }}]))
+        .unwrap()
+    };
+    let mut patched = base.clone();
+    patched.post_renderers = renderers(json!([
+        {"patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web-app\n  \
+                   labels:\n    patched: \"yes\"\n"},
+        {"patch": "[{\"op\": \"add\", \"path\": \"/metadata/labels\", \"value\": {\"team\": \"blue\"}}]",
+         "target": {"kind": "Job"}},
+    ]));
+    let rendered = render(&patched);
+    let find = |kind: &str, name: &str| {
+        rendered
+            .manifests
+            .iter()
+            .find(|m| m.kind() == kind && m.name() == name)
+            .unwrap_or_else(|| panic!("no {kind}/{name}"))
+    };
+    let app = find("Deployment", "web-app");
+    assert_eq!(app.object["metadata"]["labels"]["patched"], "yes");
+    assert_eq!(
+        app.object["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    assert_eq!(
+        app.file,
+        Path::new("app/templates/deployment.yaml"),
+        "the template is kept"
+    );
+    assert_eq!(
+        find("Secret", "db").object["stringData"]["password"],
+        canary
+    );
+    assert_eq!(
+        find("ConfigMap", "dsn").object["data"]["url"],
+        format!("postgres://app:{canary}@db")
+    );
+    let crd = find("CustomResourceDefinition", "widgets.example.test");
+    assert!(
+        crd.object["metadata"]["labels"].is_null(),
+        "crds/ is not post-rendered"
+    );
+    let everything = serde_json::to_string(
+        &rendered
+            .manifests
+            .iter()
+            .map(|m| &m.object)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(
+        !everything.contains("post-render.lockstep.dev"),
+        "{everything}"
+    );
+    assert_eq!(rendered.hooks.len(), 1);
+    let hook = &rendered.hooks[0].manifest.object;
+    assert_eq!(
+        hook["metadata"]["labels"]["team"], "blue",
+        "combined: hooks too"
+    );
+
+    let mut no_hooks = patched.clone();
+    no_hooks.post_render_strategy = PostRenderStrategy::NoHooks;
+    let rendered = render(&no_hooks);
+    assert!(
+        rendered.hooks[0].manifest.object["metadata"]["labels"].is_null(),
+        "nohooks"
+    );
+    // Separate streams: an untargeted strategic-merge patch would have to match in both
+    // (kustomize fails it in the hooks' stream, as in Flux), so only the targeted one.
+    let mut separate = patched.clone();
+    separate.post_render_strategy = PostRenderStrategy::Separate;
+    separate.post_renderers = renderers(json!([
+        {"patch": "[{\"op\": \"add\", \"path\": \"/metadata/labels\", \"value\": {\"team\": \"blue\"}}]",
+         "target": {"kind": "Job"}},
+    ]));
+    let rendered = render(&separate);
+    assert_eq!(
+        rendered.hooks[0].manifest.object["metadata"]["labels"]["team"],
+        "blue"
+    );
+
+    // kustomize never saw the value: a `test` of it fails (while one of a plain value
+    // passes), and the error names the step.
+    let mut plain = base.clone();
+    plain.post_renderers = renderers(json!([{
+        "patch": "[{\"op\": \"test\", \"path\": \"/data/greeting\", \"value\": \"hi\"}]",
+        "target": {"kind": "ConfigMap", "name": "web-extra"},
+    }]));
+    source.render(&plain, &no_keys()).unwrap();
+    let mut testing = base;
+    testing.post_renderers = renderers(json!([{
+        "patch": format!("[{{\"op\": \"test\", \"path\": \"/stringData/password\", \"value\": \"{canary}\"}}]"),
+        "target": {"kind": "Secret", "name": "db"},
+    }]));
+    let err = source.render(&testing, &no_keys()).unwrap_err().to_string();
+    assert!(err.contains("deploy/app/postRenderers[0]"), "{err}");
+    Canaries::new([canary]).assert_absent("the kustomize error", &err);
 }

@@ -77,6 +77,12 @@ pub struct HelmReleaseSpec {
     /// How an upgrade treats the chart's `crds/` folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<CrdAction>,
+    /// Kustomize patches and images applied, in order, to the rendered objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_renderers: Vec<crate::PostRenderer>,
+    /// Whether hooks go through `postRenderers` (`combined`, `separate`, `nohooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_render_strategy: Option<crate::PostRenderStrategy>,
     /// Every other field of Flux's spec, refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

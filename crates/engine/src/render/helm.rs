@@ -27,6 +27,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use super::post_render::post_render;
 use super::program::{self, RunError};
 use super::sanitize::sanitize;
 use super::{
@@ -74,6 +75,10 @@ pub struct Chart {
     pub is_upgrade: bool,
     /// `--no-hooks`: hook templates are not rendered at all.
     pub no_hooks: bool,
+    /// Kustomizations built, in order, over the rendered objects ([`post_render`]).
+    pub post_renderers: Vec<lockstep_api::PostRenderer>,
+    /// Which rendered objects go through `post_renderers`.
+    pub post_render_strategy: lockstep_api::PostRenderStrategy,
     /// Dependencies fetched from their repositories ([`missing_dependencies`]): unpacked
     /// chart folders, placed in `charts/` of a private copy of the source for the render.
     pub dependencies: Vec<PathBuf>,
@@ -190,6 +195,8 @@ impl Chart {
             api_versions: Vec::new(),
             is_upgrade: false,
             no_hooks: helm.disable_hooks,
+            post_renderers: helm.post_renderers.clone(),
+            post_render_strategy: helm.post_render_strategy.unwrap_or_default(),
             dependencies: Vec::new(),
         }
     }
@@ -301,6 +308,16 @@ pub fn render_chart(
     for (template, text) in templates(&stdout) {
         yaml::parse_file(Path::new(template), text, false, &mut manifests)?;
     }
+    if !chart.post_renderers.is_empty() {
+        let strategy = chart.post_render_strategy;
+        manifests = post_render(
+            manifests,
+            &chart.post_renderers,
+            strategy,
+            &shown,
+            &redactor,
+        )?;
+    }
     let cluster_kinds = decorate::cluster_scoped_kinds(&manifests);
     for manifest in &mut manifests {
         if manifest.namespace().is_none()
@@ -391,7 +408,7 @@ fn merged_values(
 
 /// Whether `manifest` came from a chart's `crds/` folder, which Helm installs apart from
 /// the release.
-fn is_crd_file(manifest: &Manifest) -> bool {
+pub(super) fn is_crd_file(manifest: &Manifest) -> bool {
     let has = |name: &str| manifest.file.components().any(|c| c.as_os_str() == name);
     has("crds") && !has("templates")
 }

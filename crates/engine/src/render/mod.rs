@@ -33,6 +33,7 @@ mod inputs;
 mod kustomize;
 mod manifest;
 mod overlay;
+mod post_render;
 mod program;
 mod sanitize;
 mod set_path;

@@ -4,6 +4,9 @@
 #   /usr/local/bin/lockstep-controller, /usr/local/bin/lockstep   the binaries (stripped)
 #   /usr/local/bin/kustomize                                      Syncs whose path holds a
 #                                                                 kustomization run it
+#   /usr/local/bin/helm                                           Syncs, HelmReleases and
+#                                                                 Applications of a chart
+#                                                                 run `helm template`
 #   /usr/bin/ssh, ssh-agent, ssh-add, /bin/sh                     `ssh://` GitSources (gix runs
 #                                                                 ssh through sh)
 #   the shared libraries these link (glibc, OpenSSL's libcrypto, …), collected with ldd
@@ -15,7 +18,8 @@
 # cargo builds (no musl target or toolchain to add); their libraries come from this machine,
 # which must be Debian 12 (bookworm) as the Dockerfile's build stage is.
 #
-#   scripts/controller-image.sh --controller BIN --cli BIN [--kustomize BIN] --name REF
+#   scripts/controller-image.sh --controller BIN --cli BIN [--kustomize BIN] [--helm BIN]
+#       --name REF
 #       (--out FILE.tar | --cache DIR | --rootfs DIR)
 #
 # --out writes the OCI archive; --cache DIR writes DIR/lockstep-controller-<key>.oci.tar,
@@ -25,12 +29,13 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-controller= cli= kustomize= name= out= cache= rootfs=
+controller= cli= kustomize= helm= name= out= cache= rootfs=
 while [ $# -gt 0 ]; do
     case $1 in
     --controller) controller=$2 ;;
     --cli) cli=$2 ;;
     --kustomize) kustomize=$2 ;;
+    --helm) helm=$2 ;;
     --name) name=$2 ;;
     --out) out=$2 ;;
     --cache) cache=$2 ;;
@@ -42,12 +47,15 @@ done
 if [ -z "$kustomize" ]; then
     kustomize=$(command -v kustomize || echo "${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}/bin/kustomize")
 fi
+if [ -z "$helm" ]; then
+    helm=$(command -v helm || echo "${LOCKSTEP_CACHE:-$HOME/.cache/lockstep}/bin/helm")
+fi
 if [ -z "$controller" ] || [ -z "$cli" ] || { [ -z "$rootfs" ] && [ -z "$name" ]; } ||
     [ -z "$out$cache$rootfs" ]; then
-    echo "usage: controller-image.sh --controller BIN --cli BIN [--kustomize BIN] --name REF (--out FILE.tar | --cache DIR | --rootfs DIR)" >&2
+    echo "usage: controller-image.sh --controller BIN --cli BIN [--kustomize BIN] [--helm BIN] --name REF (--out FILE.tar | --cache DIR | --rootfs DIR)" >&2
     exit 2
 fi
-programs=("$controller" "$cli" "$kustomize" /usr/bin/ssh /usr/bin/ssh-agent /usr/bin/ssh-add /usr/bin/dash)
+programs=("$controller" "$cli" "$kustomize" "$helm" /usr/bin/ssh /usr/bin/ssh-agent /usr/bin/ssh-add /usr/bin/dash)
 for program in "${programs[@]}"; do
     [ -x "$program" ] || { echo "controller-image.sh: $program is not an executable" >&2; exit 1; }
 done
@@ -59,7 +67,8 @@ if [ -n "$cache" ]; then
         mkdir -p "$cache"
         # Every build of the binaries makes a new image; those unused for a day go.
         find "$cache" -maxdepth 1 -name 'lockstep-controller-*.oci.tar' -mtime +0 -delete
-        "$0" --controller "$controller" --cli "$cli" --kustomize "$kustomize" --name "$name" --out "$out"
+        "$0" --controller "$controller" --cli "$cli" --kustomize "$kustomize" --helm "$helm" \
+            --name "$name" --out "$out"
     fi
     touch "$out"
     echo "$out"
@@ -87,6 +96,7 @@ build_rootfs() {
     install_program "$controller" /usr/local/bin/lockstep-controller
     install_program "$cli" /usr/local/bin/lockstep
     install_program "$kustomize" /usr/local/bin/kustomize
+    install_program "$helm" /usr/local/bin/helm
     for program in ssh ssh-agent ssh-add dash; do
         install_program "/usr/bin/$program" "/usr/bin/$program"
     done

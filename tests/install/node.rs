@@ -4,7 +4,8 @@
 //! `kubeseal --format yaml` (no other flag: the API server's service proxy → the Service
 //! `sealed-secrets-controller` in kube-system → a Pod) fetches the certificate and seals,
 //! a Pod unseals; a GitSource and Sync from a git daemon on the node's host address sync a
-//! Deployment that runs, as the tenant's ServiceAccount; an `ssh://` GitSource is fetched
+//! Deployment that runs, as the tenant's ServiceAccount, and a chart Sync renders with the
+//! image's helm (and post-renders with its kustomize); an `ssh://` GitSource is fetched
 //! with the image's OpenSSH client; `helm upgrade` to another image tag rolls both Pods
 //! with `kubeseal --fetch-cert` answering throughout, the Sync still Ready and no Warning
 //! event; SIGKILLing the leader hands the Lease to the other once it expires; `helm
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams};
 use lockstep_api::{GitSource, Sync};
@@ -34,7 +35,7 @@ const LEASE: &str = "lockstep-controller-leader";
 
 /// The controller image from the binaries this test run built, cached under
 /// `~/.cache/lockstep/images` by the hash of everything in it.
-fn controller_image(kustomize: &Path) -> PathBuf {
+fn controller_image(kustomize: &Path, helm: &Path) -> PathBuf {
     let cache = lockstep_testenv::bin_dir().join("../images");
     let out = Command::new(repo().join("scripts/controller-image.sh"))
         .arg("--controller")
@@ -43,6 +44,8 @@ fn controller_image(kustomize: &Path) -> PathBuf {
         .arg(built_binary("lockstep"))
         .arg("--kustomize")
         .arg(kustomize)
+        .arg("--helm")
+        .arg(helm)
         .args(["--name", &format!("{IMAGE}:1")])
         .arg("--cache")
         .arg(&cache)
@@ -69,7 +72,7 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
     let kubeconfig = plane.kubeconfig_path();
     let client = plane.client().await.unwrap();
 
-    let image = controller_image(&kustomize);
+    let image = controller_image(&kustomize, &helm_bin);
     eprintln!(
         "controller image: {} ({} bytes)",
         image.display(),
@@ -147,6 +150,17 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
     crate::deployer(&client, &tenant).await;
     repo.write("app/web.yaml", web_yaml(&tenant, "one"))
         .unwrap();
+    repo.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: shop\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    repo.write(
+        "chart/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Release.Name }}-config'}\n\
+         data: {greeting: '{{ .Values.greeting }}'}\n",
+    )
+    .unwrap();
     let first = repo.commit("web").unwrap();
     create_lockstep(
         &client,
@@ -172,6 +186,40 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &tenant);
     let web = deployments.get("web").await.unwrap();
     assert_eq!(web.status.and_then(|s| s.ready_replicas), Some(1));
+
+    // A chart: the image's helm renders it, its kustomize post-renders it.
+    create_lockstep(
+        &client,
+        &tenant,
+        "Sync",
+        json!({
+            "metadata": {"name": "chart"},
+            "spec": {"sourceRef": {"name": "shop"}, "path": "chart", "interval": "1m",
+                     "serviceAccountName": "deployer",
+                     "helm": {"values": {"greeting": "from the chart"},
+                              "postRenderers": [{"kustomize": {"patches": [{
+                                  "patch": "[{\"op\": \"add\", \"path\": \"/metadata/labels\", \"value\": {\"rendered-in\": \"pod\"}}]",
+                                  "target": {"kind": "ConfigMap"}}]}}]}},
+        }),
+    )
+    .await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &tenant);
+    eventually_within(
+        "the chart Sync to render and apply in the Pod",
+        Duration::from_secs(120),
+        async || {
+            configmaps
+                .get_opt("chart-config")
+                .await
+                .unwrap()
+                .is_some_and(|c| {
+                    let greeting = c.data.and_then(|mut d| d.remove("greeting"));
+                    let label = c.metadata.labels.and_then(|mut l| l.remove("rendered-in"));
+                    greeting.as_deref() == Some("from the chart") && label.as_deref() == Some("pod")
+                })
+        },
+    )
+    .await;
 
     // An SSH GitSource: the image's ssh, ssh-agent, ssh-add and sh fetch it.
     let ssh = GitSshServer::start_on(node.host_address().into())

@@ -271,14 +271,14 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     // Unserved fields are refused by name, nothing applied.
     let mut helm = application("helm", "apps", automated.clone());
     helm["spec"]["source"]["chart"] = json!("guestbook");
-    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb", "parameters": []});
+    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb", "fileParameters": []});
     apps.patch("helm", &params, &Patch::Apply(&helm))
         .await
         .unwrap();
     eventually("the Helm Application to be refused by name", async || {
         let app = apps.get("helm").await.unwrap();
         let invalid = ApplicationConditionType::InvalidSpecError;
-        refused(&app, invalid, "spec.source.helm.parameters not served")
+        refused(&app, invalid, "spec.source.helm.fileParameters not served")
     })
     .await;
     // A sync requested of a refused Application does not wait to run: it is removed.
@@ -293,7 +293,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     .await;
     let app = apps.get("helm").await.unwrap();
     let invalid = ApplicationConditionType::InvalidSpecError;
-    assert!(refused(&app, invalid, "spec.source.helm.parameters"));
+    assert!(refused(&app, invalid, "spec.source.helm.fileParameters"));
 
     // A named AppProject that does not allow the repository refuses it.
     let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);

@@ -289,13 +289,13 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     .await;
 
     // A source kind or a field Lockstep does not serve is refused by name, nothing applied.
-    let oci = json!({
+    let bucket = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "oci"},
-        "spec": {"sourceRef": {"kind": "OCIRepository", "name": "repo"}, "interval": "1m",
+        "metadata": {"name": "bucket"},
+        "spec": {"sourceRef": {"kind": "Bucket", "name": "repo"}, "interval": "1m",
                  "prune": true},
     });
-    kss.patch("oci", &params, &Patch::Apply(&oci))
+    kss.patch("bucket", &params, &Patch::Apply(&bucket))
         .await
         .unwrap();
     let checked = json!({
@@ -310,7 +310,7 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         .await
         .unwrap();
     for (name, named) in [
-        ("oci", "OCIRepository"),
+        ("bucket", "sourceRef.kind Bucket is not served"),
         ("checked", "spec.healthCheckExprs"),
     ] {
         eventually(&format!("Kustomization {name} to be refused"), async || {

@@ -8,11 +8,16 @@
 //! statuses are Flux's (the OCI HelmRepository's empty, the OCIRepository's revision
 //! `<version>@sha256:<manifest>`); a wrong password and an unserved field are named, the
 //! password in no status.
+//!
+//! A Kustomization of an OCIRepository holding what the real `flux push artifact` pushed:
+//! applied from the artifact's files, at the OCIRepository's `<tag>@sha256:<manifest>`
+//! revision; a new tag the semver range takes applies it (and prunes what it dropped) at
+//! once; a layer media type the artifact lacks is named.
 
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams};
-use lockstep_api::flux::{HelmRelease, HelmRepository, OCIRepository};
+use lockstep_api::flux::{HelmRelease, HelmRepository, Kustomization, OCIRepository};
 use lockstep_api::{ConditionStatus, Sync};
 use lockstep_testenv::{ControlPlane, HttpAuth, OciRegistry, need, tool};
 use serde_json::json;
@@ -285,4 +290,152 @@ async fn helm_releases_of_oci_charts_install_follow_their_oci_repository_and_nam
             })
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kustomization_of_an_oci_artifact_applies_its_files_and_follows_new_tags() {
+    let plane = need!(ControlPlane::shared().await);
+    need!(tool("flux"));
+    need!(tool("kustomize"));
+    let registry = need!(OciRegistry::start(None).await);
+    let work = tempfile::tempdir().unwrap();
+    let push = |tag: &str, files: &[(&str, &str)]| {
+        let dir = work.path().join(tag);
+        for (path, text) in files {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        }
+        registry
+            .push_artifact(&dir, "manifests/app", tag, &format!("main@sha1:{tag}"))
+            .unwrap()
+    };
+    let config = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
+        )
+    };
+    let first = push(
+        "1.0.0",
+        &[
+            ("app/kustomization.yaml", "resources: [a.yaml, b.yaml]\n"),
+            ("app/a.yaml", &config("a", "one")),
+            ("app/b.yaml", &config("b", "one")),
+        ],
+    );
+    let (client, ns) = plane.namespace("flux-oci-ks").await.unwrap();
+    install_sync_crds(&client).await;
+    install_flux_crds(&client).await;
+    let params = PatchParams::apply("flux-tests").force();
+    let oci_repositories: Api<OCIRepository> = Api::namespaced(client.clone(), &ns);
+    let repository = |name: &str, layer: Option<&str>| {
+        let mut repo = json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": name},
+            "spec": {"url": format!("oci://{}/manifests/app", registry.host()), "insecure": true,
+                     "interval": "10m", "ref": {"semver": ">=1.0.0"}},
+        });
+        if let Some(layer) = layer {
+            repo["spec"]["layerSelector"] = json!({"mediaType": layer, "operation": "extract"});
+        }
+        repo
+    };
+    for (name, layer) in [
+        ("app", Some("application/vnd.cncf.flux.content.v1.tar+gzip")),
+        ("wrong", Some("application/vnd.example.missing")),
+    ] {
+        oci_repositories
+            .patch(name, &params, &Patch::Apply(&repository(name, layer)))
+            .await
+            .unwrap();
+    }
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+    for (name, source) in [("app", "app"), ("wrong", "wrong")] {
+        let ks = json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name},
+            "spec": {"sourceRef": {"kind": "OCIRepository", "name": source},
+                     "path": "./app", "interval": "10m", "prune": true,
+                     "targetNamespace": ns},
+        });
+        kustomizations
+            .patch(name, &params, &Patch::Apply(&ks))
+            .await
+            .unwrap();
+    }
+    let _controller = Controller::start_syncing(plane, &ns, &["--flux=true"]).await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = async |name: &str| {
+        let map = configmaps.get_opt(name).await.unwrap();
+        map.and_then(|c| c.data).and_then(|mut d| d.remove("v"))
+    };
+    let applied = |revision: String| {
+        let kustomizations = kustomizations.clone();
+        async move {
+            let ks = kustomizations.get("app").await.unwrap();
+            let status = ks.status.unwrap_or_default();
+            status.last_applied_revision.as_deref() == Some(revision.as_str())
+                && status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == ConditionStatus::True)
+        }
+    };
+    let revision = format!("1.0.0@{first}");
+    eventually("the artifact to be applied", async || {
+        applied(revision.clone()).await && value("a").await.as_deref() == Some("one")
+    })
+    .await;
+    assert_eq!(value("b").await.as_deref(), Some("one"));
+    let repo = oci_repositories.get("app").await.unwrap();
+    let (status, reason, _, artifact) = oci_ready(&repo).unwrap();
+    assert_eq!(
+        (status, &reason[..], artifact),
+        (ConditionStatus::True, "Succeeded", revision)
+    );
+
+    // A new tag inside the range: applied at once (the Kustomization's interval is 10m),
+    // b pruned.
+    let second = push(
+        "1.1.0",
+        &[
+            ("app/kustomization.yaml", "resources: [a.yaml]\n"),
+            ("app/a.yaml", &config("a", "two")),
+        ],
+    );
+    oci_repositories
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "now"}}})),
+        )
+        .await
+        .unwrap();
+    let revision = format!("1.1.0@{second}");
+    eventually("the new tag to be applied and b pruned", async || {
+        applied(revision.clone()).await
+            && value("a").await.as_deref() == Some("two")
+            && value("b").await.is_none()
+    })
+    .await;
+
+    // A layer the artifact does not have is named, on the OCIRepository and the
+    // Kustomization; nothing of it is applied.
+    eventually("the missing layer to be named", async || {
+        let repo = oci_repositories.get("wrong").await.unwrap();
+        oci_ready(&repo).is_some_and(|(status, _, message, _)| {
+            status == ConditionStatus::False
+                && message.contains("no layer of media type \"application/vnd.example.missing\"")
+        })
+    })
+    .await;
+    let wrong = kustomizations
+        .get("wrong")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    assert!(wrong.last_applied_revision.is_none());
 }

@@ -36,13 +36,14 @@ fn metadata(meta: &ObjectMeta) -> ObjectMeta {
 }
 
 /// Why Lockstep cannot serve `ks` as written, if it cannot: a source kind other than
-/// `GitRepository`, or spec fields it does not implement yet (named, so nothing is
-/// ignored in silence).
+/// `GitRepository` and `OCIRepository`, or spec fields it does not implement yet (named, so
+/// nothing is ignored in silence).
 pub fn refusal(ks: &Kustomization) -> Option<String> {
     let kind = &ks.spec.source_ref.kind;
-    if kind != "GitRepository" {
+    if kind != GIT_REPOSITORY && kind != OCI_REPOSITORY {
         return Some(format!(
-            "spec.sourceRef.kind {kind} is not served by Lockstep; only GitRepository is"
+            "spec.sourceRef.kind {kind} is not served by Lockstep; only GitRepository and \
+             OCIRepository are"
         ));
     }
     unserved_refusal("Kustomization", &ks.unserved())
@@ -56,7 +57,11 @@ pub fn sync(ks: &Kustomization) -> Sync {
         ks.metadata.name.as_deref().unwrap_or_default(),
         SyncSpec {
             source_ref: CrossNamespaceObjectReference {
-                kind: "GitSource".into(),
+                kind: match spec.source_ref.kind.as_str() {
+                    OCI_REPOSITORY => OCI_REPOSITORY,
+                    _ => "GitSource",
+                }
+                .into(),
                 name: spec.source_ref.name.clone(),
                 namespace: spec.source_ref.namespace.clone(),
             },
@@ -888,8 +893,21 @@ mod tests {
         let served = ks(json!({"sourceRef": git, "interval": "1m", "prune": true}));
         assert_eq!(refusal(&served), None);
         let oci = ks(json!({"sourceRef": {"kind": "OCIRepository", "name": "r"},
-                            "interval": "1m", "prune": true}));
-        assert!(refusal(&oci).unwrap().contains("OCIRepository"));
+                            "interval": "1m", "prune": true, "path": "./app"}));
+        assert_eq!(refusal(&oci), None);
+        let read = sync(&oci);
+        assert_eq!(read.spec.source_ref.kind, OCI_REPOSITORY);
+        assert_eq!(
+            (read.spec.path.as_deref(), &read.spec.helm),
+            (Some("./app"), &None)
+        );
+        let bucket = ks(json!({"sourceRef": {"kind": "Bucket", "name": "r"},
+                               "interval": "1m", "prune": true}));
+        assert!(
+            refusal(&bucket)
+                .unwrap()
+                .contains("only GitRepository and OCIRepository")
+        );
         let checked = ks(json!({"sourceRef": git, "interval": "1m", "prune": true,
                                 "healthCheckExprs": [], "kubeConfig": {}, "patches": []}));
         assert!(

@@ -15,6 +15,9 @@
 //! Secrets) is read by the Sync path at each render and merged under its `values`; values
 //! from Secrets reach the render only in memory and are learnt by its redactor.
 //!
+//! A Kustomization may read an `OCIRepository` too (`flux push artifact`): the Sync path
+//! fetches its files ([`crate::sync::chart`]), and a change to it wakes the Kustomization.
+//!
 //! A Kustomization Lockstep cannot serve as written (another source kind, spec fields not
 //! implemented yet) is `Stalled` naming them; so is a GitRepository `ref.name` other than
 //! a branch or tag.
@@ -49,7 +52,12 @@ pub async fn run(ctx: Arc<SyncCtx>, helm: Arc<SyncCtx>) {
         run_repositories(ctx.clone()),
         helm_repository::run(ctx.clone()),
         oci_repository::run(ctx.clone()),
-        run_syncs(ctx, source_of, None, reconcile_kustomization),
+        run_syncs(
+            ctx,
+            source_of,
+            Some(watch_kustomization_repositories),
+            reconcile_kustomization,
+        ),
         run_syncs(
             helm,
             chart_source_of,
@@ -125,6 +133,16 @@ fn watch_chart_repositories(
     kinds: chart::RepositoryKinds,
 ) -> Controller<HelmRelease> {
     let sync_of = |hr: &HelmRelease| Cow::Owned(convert::helm_sync(hr));
+    chart::watch_repositories(controller, ctx, kinds, sync_of)
+}
+
+/// Kustomizations of an OCIRepository are also woken by it.
+fn watch_kustomization_repositories(
+    controller: Controller<Kustomization>,
+    ctx: &Arc<SyncCtx>,
+    kinds: chart::RepositoryKinds,
+) -> Controller<Kustomization> {
+    let sync_of = |ks: &Kustomization| Cow::Owned(convert::sync(ks));
     chart::watch_repositories(controller, ctx, kinds, sync_of)
 }
 

@@ -1,12 +1,14 @@
 //! Flux's `OCIRepository` status (`--flux`): every `interval` (default 10m, Flux's
-//! requested reconcile at once) the ref is resolved and the chart fetched into the chart
-//! cache with the repository's credentials, and `Ready` says whether it could be, as
+//! requested reconcile at once) the ref is resolved and the artifact fetched into the cache
+//! with the repository's credentials — a chart when its config is Helm's, else its layer as
+//! files (`flux push artifact`) — and `Ready` says whether it could be, as
 //! Flux's source-controller says it — so `kubectl wait --for=condition=Ready` and `flux get
 //! sources oci` work with Lockstep alone. The artifact's revision is
-//! `<version>@sha256:<manifest digest>` (Flux writes the tag where Lockstep writes the
-//! version: they differ only for a version with `+build`, tagged `_build`); no artifact
-//! tarball is served, so its `url` and `path` are empty. The HelmReleases that name it
-//! fetch the chart themselves ([`crate::sync::chart`]), from the cache this filled.
+//! `<version>@sha256:<manifest digest>` (Flux writes the tag where Lockstep writes a
+//! chart's version: they differ only for a version with `+build`, tagged `_build`); no
+//! artifact tarball is served, so its `url` and `path` are empty. The HelmReleases and
+//! Kustomizations that name it fetch it themselves ([`crate::sync::chart`]), from the cache
+//! this filled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use lockstep_api::flux::{OCIRepository, REQUESTED_AT_ANNOTATION};
 use lockstep_api::{ObjectKey, parse_duration};
+use lockstep_engine::fetch::OciContent;
 use lockstep_engine::redact::Redactor;
 
 use super::repository_status;
@@ -87,9 +90,17 @@ async fn reconcile(repo: Arc<OCIRepository>, ctx: Arc<SyncCtx>) -> Result<Action
     let fetched = match found {
         Err(failed) => Err(failed),
         Ok(found) => {
-            chart::fetch_chart(&ctx, &found.target, &found.chart, &found.version, &redactor)
-                .await
-                .map_err(|message| (SourceReason::OciPullFailed, message))
+            let content = OciContent::Any(found.layer_media_type);
+            chart::fetch_oci(
+                &ctx,
+                &found.target,
+                &found.chart,
+                &found.version,
+                content,
+                &redactor,
+            )
+            .await
+            .map_err(|message| (SourceReason::OciPullFailed, message))
         }
     };
     let (ready, reason, message) = match fetched {

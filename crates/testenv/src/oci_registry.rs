@@ -213,4 +213,47 @@ impl OciRegistry {
                 detail: format!("no digest in its output: {output}"),
             })
     }
+
+    /// Pushes the folder `dir` with the real `flux push artifact` as
+    /// `oci://<host>/<repository>:<tag>` (what a Flux OCIRepository of a Kustomization
+    /// reads), `revision` as its source revision; the manifest digest (`sha256:<hex>`).
+    ///
+    /// # Errors
+    /// [`Error::NotInstalled`] without `flux`; [`Error::Setup`] when it fails.
+    pub fn push_artifact(
+        &self,
+        dir: &Path,
+        repository: &str,
+        tag: &str,
+        revision: &str,
+    ) -> Result<String> {
+        let flux = tool("flux")?;
+        let mut command = std::process::Command::new(&flux);
+        command
+            .args(["push", "artifact"])
+            .arg(format!("oci://{}/{repository}:{tag}", self.host()))
+            .arg(format!("--path={}", dir.display()))
+            .args(["--source=https://example.invalid/app.git", "--revision"])
+            .arg(revision)
+            .args(["--output", "json"])
+            .env("HOME", self.logs.path());
+        if self.ca_file.is_none() {
+            command.arg("--insecure-registry");
+        }
+        if let Some((username, password)) = &self.auth {
+            command.arg(format!("--creds={username}:{password}"));
+        }
+        let out = command
+            .output()
+            .map_err(Error::io("running flux push artifact"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let digest = stdout
+            .split('"')
+            .find(|word| word.starts_with("sha256:"))
+            .filter(|_| out.status.success());
+        digest.map(str::to_owned).ok_or_else(|| Error::Setup {
+            step: "flux push artifact".into(),
+            detail: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+        })
+    }
 }

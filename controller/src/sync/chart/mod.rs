@@ -10,7 +10,10 @@
 //!
 //! `sourceRef` may instead name a Flux `OCIRepository` (what a HelmRelease's `chartRef`
 //! names): its `url` is the chart's registry repository and its `ref` the tag, semver
-//! range or digest; the artifact is then the chart's folder itself.
+//! range or digest; the artifact is then the chart's folder itself. Without a `helm` block
+//! (a Flux Kustomization's `sourceRef`), the OCIRepository's artifact is files (`flux push
+//! artifact`): its layer (`layerSelector.mediaType`, else the first) unpacked, and the
+//! Sync's `path` read inside it like a GitSource's.
 //!
 //! An Argo CD Application's `source.chart` is fetched by [`fetch_into`] too, with its
 //! repository Secret's credentials.
@@ -35,7 +38,7 @@ use kube::runtime::Controller;
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::flux::{HelmRepository, OCIRepository};
 use lockstep_api::{ObjectKey, REQUESTED_AT_ANNOTATION, Sync};
-use lockstep_engine::fetch::{Artifact, ChartRepository};
+use lockstep_engine::fetch::{Artifact, ChartRepository, OciContent};
 use lockstep_engine::redact::Redactor;
 
 pub(crate) use repository::{
@@ -195,10 +198,10 @@ pub async fn fetch(sync: &Sync, ctx: &SyncCtx, interval: Duration) -> Result<(),
         .filter(|c| !c.is_empty());
     let wanted = if kind == OCI_REPOSITORY {
         let version = helm.and_then(|h| h.version.as_deref());
-        if helm.is_none() || named.is_some() || version.is_some() {
+        if named.is_some() || version.is_some() {
             return Err(Verdict::Stalled(
-                "sourceRef is an OCIRepository: set spec.helm, without chart and version (the \
-                 OCIRepository's url and ref name them)"
+                "sourceRef is an OCIRepository: set spec.helm without chart and version (the \
+                 OCIRepository's url and ref name them), or no spec.helm for its files"
                     .into(),
             ));
         }
@@ -228,6 +231,7 @@ pub async fn fetch(sync: &Sync, ctx: &SyncCtx, interval: Duration) -> Result<(),
         chart,
         version,
         folder,
+        layer_media_type,
         suspended,
     } = match found {
         Err(Refusal::Stalled(message)) => {
@@ -242,10 +246,19 @@ pub async fn fetch(sync: &Sync, ctx: &SyncCtx, interval: Duration) -> Result<(),
             None => Err(waiting("suspended".into())),
         };
     }
-    let mut artifact = fetch_chart(ctx, &target, &chart, &version, &redactor)
-        .await
-        .map_err(waiting)?;
-    if let Some(folder) = folder {
+    let files = kind == OCI_REPOSITORY && helm.is_none();
+    let content = if files {
+        OciContent::Files(layer_media_type)
+    } else {
+        OciContent::Chart
+    };
+    let mut artifact = if target.url.starts_with("oci://") {
+        fetch_oci(ctx, &target, &chart, &version, content, &redactor).await
+    } else {
+        fetch_chart(ctx, &target, &chart, &version, &redactor).await
+    }
+    .map_err(waiting)?;
+    if let Some(folder) = folder.filter(|_| !files) {
         artifact.path.push(folder);
     }
     ctx.set_artifact(key.clone(), artifact);
@@ -272,6 +285,25 @@ pub async fn fetch_into(
     ctx.set_artifact(key.clone(), artifact);
     ctx.chart_fetched(key, request);
     Ok(())
+}
+
+/// What `content` asks of the OCI artifact `reference` at `version` from `repository`.
+///
+/// # Errors
+/// What failed, scrubbed by `redactor`.
+pub(crate) async fn fetch_oci(
+    ctx: &SyncCtx,
+    repository: &ChartRepository,
+    reference: &str,
+    version: &str,
+    content: OciContent,
+    redactor: &Redactor,
+) -> Result<Artifact, String> {
+    ctx.fetcher
+        .fetch_oci(repository, reference, version, content)
+        .await
+        .map(|fetched| fetched.artifact)
+        .map_err(|err| redactor.scrub(&err.to_string()))
 }
 
 /// The artifact of `chart` at `version` from `repository`: the folder holding the chart's

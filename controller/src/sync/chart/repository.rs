@@ -50,6 +50,7 @@ pub(super) async fn read_helm_repository(
         chart: chart.to_owned(),
         version: version.to_owned(),
         folder: None,
+        layer_media_type: None,
         suspended: repository.spec.suspend,
     })
 }
@@ -63,6 +64,8 @@ pub(crate) struct Found {
     /// The chart's folder in the artifact, when the artifact should be that folder (an
     /// OCIRepository names one chart, as a GitSource chart's `path` does).
     pub folder: Option<String>,
+    /// An OCIRepository's `layerSelector.mediaType`: the layer read as files.
+    pub layer_media_type: Option<String>,
     pub suspended: bool,
 }
 
@@ -100,8 +103,7 @@ pub(crate) async fn oci_target(
     let unserved = repository.unserved();
     if !unserved.is_empty() {
         return Err(Refusal::Stalled(format!(
-            "spec.{} not served by Lockstep (it serves an OCIRepository as a Helm chart's \
-             source)",
+            "spec.{} not served by Lockstep",
             unserved.join(", spec.")
         )));
     }
@@ -130,6 +132,10 @@ pub(crate) async fn oci_target(
         chart: reference,
         version,
         folder: Some(chart.to_owned()),
+        layer_media_type: spec
+            .layer_selector
+            .as_ref()
+            .and_then(|l| l.media_type.clone()),
         suspended: spec.suspend,
     })
 }

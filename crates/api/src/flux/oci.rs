@@ -15,11 +15,11 @@ use serde_json::Value;
 use super::Artifact;
 use crate::common::{Condition, LocalObjectReference};
 
-/// The layer media type of a Helm chart, the only layer Lockstep takes from an
-/// OCIRepository.
+/// The layer media type of a Helm chart.
 pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
-/// An OCI artifact to follow (Flux's `OCIRepository`): here, a Helm chart in a registry.
+/// An OCI artifact to follow (Flux's `OCIRepository`): a Helm chart in a registry, or the
+/// manifests `flux push artifact` put there for a Kustomization.
 /// The fields Lockstep does not serve are refused by name ([`OCIRepository::unserved`]).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
@@ -45,7 +45,8 @@ pub struct OCIRepositorySpec {
     /// default the tag `latest`.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<OCIRepositoryRef>,
-    /// Which layer is the content; only Helm's chart layer is served.
+    /// Which layer is the content (by media type); unset, a chart's chart layer, else the
+    /// first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_selector: Option<OCILayerSelector>,
     /// How to authenticate beyond `secretRef`; only `generic` (none) is served.
@@ -103,7 +104,8 @@ pub struct OCILayerSelector {
     /// The layer's media type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    /// `extract` or `copy`: the chart is the same either way.
+    /// `extract` or `copy`: the content read is the same either way (Lockstep keeps no
+    /// tarball to serve).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
 }
@@ -134,8 +136,7 @@ pub struct OCIRepositoryStatus {
 
 impl OCIRepository {
     /// The spec fields set that Lockstep does not serve, by path below `spec`, sorted: a
-    /// `provider` other than `generic`, a `layerSelector.mediaType` other than Helm's chart
-    /// layer, and every field Lockstep does not know.
+    /// `provider` other than `generic`, and every field Lockstep does not know.
     pub fn unserved(&self) -> Vec<String> {
         let spec = &self.spec;
         let mut fields: Vec<String> = spec.unserved.keys().cloned().collect();
@@ -144,13 +145,6 @@ impl OCIRepository {
         }
         if spec.provider.as_deref().is_some_and(|p| p != "generic") {
             fields.push("provider".into());
-        }
-        let media_type = spec
-            .layer_selector
-            .as_ref()
-            .and_then(|l| l.media_type.as_deref());
-        if media_type.is_some_and(|m| m != HELM_CHART_MEDIA_TYPE) {
-            fields.push("layerSelector.mediaType".into());
         }
         fields.sort();
         fields
@@ -234,12 +228,7 @@ mod tests {
         }));
         assert_eq!(
             refused.unserved(),
-            [
-                "layerSelector.mediaType",
-                "provider",
-                "ref.semverFilter",
-                "verify"
-            ]
+            ["provider", "ref.semverFilter", "verify"]
         );
     }
 }

@@ -32,7 +32,9 @@ use lockstep_api::VerifyMode;
 use tracing::{debug, instrument};
 
 pub use auth::{Credentials, CredentialsError, redact_url, scrub_url, url_secrets};
-pub use chart::{ChartError, ChartRepository, DependencyError, FetchedChart, IndexSummary};
+pub use chart::{
+    ChartError, ChartRepository, DependencyError, FetchedChart, IndexSummary, OciContent,
+};
 pub use constraint::{Constraint, ConstraintError, parse_version};
 pub use error::FetchError;
 pub use refs::{DEFAULT_BRANCH, GitReference};

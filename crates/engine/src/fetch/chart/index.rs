@@ -105,7 +105,14 @@ pub(super) fn fetch(
             actual,
         });
     }
-    let target = super::store(&charts, keep, &archive, &actual, chart, &entry.version)?;
+    let target = super::store(
+        &charts,
+        keep,
+        &archive,
+        (&actual, super::Layout::Chart),
+        chart,
+        &entry.version,
+    )?;
     Ok(super::fetched(target, &entry.version, &actual, true))
 }
 

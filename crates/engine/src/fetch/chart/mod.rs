@@ -132,6 +132,14 @@ pub enum ChartError {
         /// What is wrong.
         reason: String,
     },
+    /// What an `oci://` reference names has no layer to extract as files.
+    #[error("{reference} cannot be extracted: {reason}")]
+    NotContent {
+        /// The reference, `oci://<registry>/<name>:<tag>` or `@<digest>`.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The archive is not a gzipped tar of one chart folder, or breaks a limit.
     #[error("chart {chart} {version} is not a valid chart archive: {reason}")]
     Archive {
@@ -180,7 +188,45 @@ pub struct FetchedChart {
     pub transferred: bool,
 }
 
+/// What is taken from an OCI artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OciContent {
+    /// A Helm chart (Helm's config, one chart layer), unpacked under its name.
+    Chart,
+    /// The layer of this media type (unset: the first), unpacked at the artifact's root,
+    /// as Flux's OCIRepository extracts it for a Kustomization (`flux push artifact`).
+    Files(Option<String>),
+    /// A chart when the config is Helm's, else [`OciContent::Files`]: what an
+    /// OCIRepository's own status reads, whatever it holds.
+    Any(Option<String>),
+}
+
 impl Fetcher {
+    /// Fetches what `content` asks of the OCI artifact `reference` (`<name>`,
+    /// `<name>:<tag>` or `<name>@sha256:<hex>`) names under `repository.url` (`oci://…`),
+    /// at the tag `version` selects when it pins none; within the repository's timeout,
+    /// else the fetcher's. The revision is `<version>@sha256:<manifest digest>` (a chart's
+    /// version, else the tag; `sha256:<digest>` alone for a digest pin of files).
+    ///
+    /// # Errors
+    /// [`ChartError`], naming the repository URL without credentials and the step.
+    pub async fn fetch_oci(
+        &self,
+        repository: &ChartRepository,
+        reference: &str,
+        version: &str,
+        content: OciContent,
+    ) -> Result<FetchedChart, ChartError> {
+        let (reference, version) = (reference.to_owned(), version.to_owned());
+        let what = reference.clone();
+        let fetch = move |root: &Path, keep, repository: &ChartRepository, timeout| {
+            oci::fetch(
+                root, keep, repository, &reference, &version, &content, timeout,
+            )
+        };
+        self.blocking(repository, what, fetch).await
+    }
+
     /// Fetches the version of `chart` that `version` selects (empty: the highest release)
     /// from `repository`, within the repository's timeout, else the fetcher's. From an
     /// `oci://` repository, `chart` may pin a manifest digest (`app@sha256:<hex>`) or a
@@ -196,34 +242,48 @@ impl Fetcher {
         chart: &str,
         version: &str,
     ) -> Result<FetchedChart, ChartError> {
+        if repository.url.starts_with("oci://") {
+            return self
+                .fetch_oci(repository, chart, version, OciContent::Chart)
+                .await;
+        }
+        let (chart, version) = (chart.to_owned(), version.to_owned());
+        let what = chart.clone();
+        let fetch = move |root: &Path, keep, repository: &ChartRepository, timeout| {
+            index::fetch(root, keep, repository, &chart, &version, timeout)
+        };
+        self.blocking(repository, what, fetch).await
+    }
+}
+
+impl Fetcher {
+    /// Runs `fetch` (given the cache root, how many artifacts to keep, `repository` and
+    /// its budget) on the blocking pool within the repository's timeout, else the
+    /// fetcher's; the URL (without credentials) and `what` name it when it does not finish.
+    async fn blocking<T, F>(
+        &self,
+        repository: &ChartRepository,
+        what: String,
+        fetch: F,
+    ) -> Result<T, ChartError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Path, usize, &ChartRepository, Duration) -> Result<T, ChartError>
+            + Send
+            + 'static,
+    {
         let shown = redact_url(&repository.url);
         let timeout = repository.timeout.unwrap_or(self.timeout);
-        let task = {
-            let inner = Arc::clone(&self.inner);
-            let (repository, chart, version) =
-                (repository.clone(), chart.to_owned(), version.to_owned());
-            tokio::task::spawn_blocking(move || {
-                let fetch = if repository.url.starts_with("oci://") {
-                    oci::fetch
-                } else {
-                    index::fetch
-                };
-                fetch(
-                    &inner.root,
-                    inner.keep,
-                    &repository,
-                    &chart,
-                    &version,
-                    timeout,
-                )
-            })
-        };
+        let (inner, repository) = (Arc::clone(&self.inner), repository.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            fetch(&inner.root, inner.keep, &repository, timeout)
+        });
         match tokio::time::timeout(timeout, task).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ChartError::Task { url: shown }),
             Err(_) => Err(ChartError::Timeout {
                 url: shown,
-                chart: chart.to_owned(),
+                chart: what,
                 after: timeout,
             }),
         }
@@ -315,26 +375,21 @@ impl Fetcher {
         &self,
         repository: &ChartRepository,
     ) -> Result<IndexSummary, ChartError> {
-        let shown = redact_url(&repository.url);
-        let timeout = repository.timeout.unwrap_or(self.timeout);
-        let repository = repository.clone();
-        let task = tokio::task::spawn_blocking(move || index::summary(&repository, timeout));
-        match tokio::time::timeout(timeout, task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ChartError::Task { url: shown }),
-            Err(_) => Err(ChartError::Timeout {
-                url: shown,
-                chart: "index.yaml".into(),
-                after: timeout,
-            }),
-        }
+        let fetch = |_: &Path, _, repository: &ChartRepository, timeout| {
+            index::summary(repository, timeout)
+        };
+        self.blocking(repository, "index.yaml".into(), fetch).await
     }
 }
 
 fn fetched(path: PathBuf, version: &str, digest: &str, transferred: bool) -> FetchedChart {
+    let revision = match version {
+        "" => format!("sha256:{digest}"),
+        version => format!("{version}@sha256:{digest}"),
+    };
     FetchedChart {
         artifact: Artifact {
-            revision: format!("{version}@sha256:{digest}"),
+            revision,
             commit: digest.to_owned(),
             path,
         },
@@ -364,21 +419,36 @@ fn cached(charts: &Path, digest: &str, chart: &str) -> Option<PathBuf> {
     })
 }
 
+/// How an archive is laid out, and so unpacked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// `helm package` output: one top folder holding `Chart.yaml`, unpacked as the
+    /// chart's own folder.
+    Chart,
+    /// Files at the root (`flux push artifact`), unpacked as they are.
+    Root,
+}
+
 /// Unpacks `archive` (whose SHA-256 is `digest`, checked by the caller) into
-/// `charts/<digest>/<chart>/` through a staging folder, so a reader never sees half a
-/// chart, and evicts the least recently used beyond `keep`; the `charts/<digest>` folder.
+/// `charts/<digest>/<chart>/` (a [`Layout::Root`] archive: into `charts/<digest>/` itself)
+/// through a staging folder, so a reader never sees half of it, and evicts the least
+/// recently used beyond `keep`; the `charts/<digest>` folder.
 fn store(
     charts: &Path,
     keep: usize,
     archive: &[u8],
-    digest: &str,
+    (digest, layout): (&str, Layout),
     chart: &str,
     version: &str,
 ) -> Result<PathBuf, ChartError> {
     let target = charts.join(digest);
     let staging = charts.join(format!(".tmp-{digest}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    unpack(archive, &staging.join(chart)).map_err(|reason| {
+    let into = match layout {
+        Layout::Chart => staging.join(chart),
+        Layout::Root => staging.clone(),
+    };
+    unpack(archive, &into, layout).map_err(|reason| {
         let _ = std::fs::remove_dir_all(&staging);
         ChartError::Archive {
             chart: chart.to_owned(),
@@ -434,10 +504,10 @@ fn transport(err: &reqwest::Error) -> String {
     first_line(&reasons.join(": "))
 }
 
-/// Unpacks a gzipped chart archive into `dir`: the archive's top folder (the chart's name
-/// in `helm package` output) becomes `dir`; only regular files and folders, only inside
-/// it, within Helm's size limits.
-fn unpack(archive: &[u8], dir: &Path) -> Result<(), String> {
+/// Unpacks a gzipped archive into `dir`: for a chart, the archive's top folder (the
+/// chart's name in `helm package` output) becomes `dir`; only regular files and folders,
+/// only inside it, within Helm's size limits.
+fn unpack(archive: &[u8], dir: &Path, layout: Layout) -> Result<(), String> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let mut total = 0u64;
     let mut files = 0usize;
@@ -450,10 +520,17 @@ fn unpack(archive: &[u8], dir: &Path) -> Result<(), String> {
         }
         let path = entry.path().map_err(|e| e.to_string())?.into_owned();
         let mut parts = path.components();
-        let inside = match parts.next() {
-            Some(Component::Normal(_)) => parts.as_path().to_path_buf(),
-            _ => return Err(format!("{} is outside the chart folder", path.display())),
+        let inside = match layout {
+            Layout::Chart => match parts.next() {
+                Some(Component::Normal(_)) => parts.as_path().to_path_buf(),
+                _ => return Err(format!("{} is outside the chart folder", path.display())),
+            },
+            // `./a.yaml` is `a.yaml`; the root itself is no file.
+            Layout::Root => path.strip_prefix(".").unwrap_or(&path).to_path_buf(),
         };
+        if inside.as_os_str().is_empty() && layout == Layout::Root {
+            continue;
+        }
         if inside
             .components()
             .any(|c| !matches!(c, Component::Normal(_)))
@@ -484,8 +561,11 @@ fn unpack(archive: &[u8], dir: &Path) -> Result<(), String> {
         std::fs::write(&out, data).map_err(|e| e.to_string())?;
         files += 1;
     }
-    if files == 0 || !dir.join("Chart.yaml").is_file() {
+    if layout == Layout::Chart && (files == 0 || !dir.join("Chart.yaml").is_file()) {
         return Err("it holds no Chart.yaml in its top folder".into());
+    }
+    if files == 0 {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -520,6 +600,24 @@ mod tests {
         builder.into_inner().unwrap().finish().unwrap()
     }
 
+    /// Files at the root (`flux push artifact`) are unpacked as they are, `./` or not, and
+    /// never outside.
+    #[test]
+    fn unpacks_files_at_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = archive(&[
+            ("./app/cm.yaml", b"kind: ConfigMap\n"),
+            ("top.yaml", b"a\n"),
+        ]);
+        unpack(&files, &dir.path().join("ok"), Layout::Root).unwrap();
+        assert!(dir.path().join("ok/app/cm.yaml").is_file());
+        assert!(dir.path().join("ok/top.yaml").is_file());
+        let escape = archive(&[("a.yaml", b"x"), ("../evil", b"x")]);
+        let err = unpack(&escape, &dir.path().join("bad"), Layout::Root).unwrap_err();
+        assert!(err.contains("outside"), "{err}");
+        assert!(!dir.path().join("evil").exists());
+    }
+
     #[test]
     fn unpacks_only_inside_the_chart_folder() {
         let dir = tempfile::tempdir().unwrap();
@@ -527,17 +625,17 @@ mod tests {
             ("app/Chart.yaml", b"name: app\n"),
             ("app/templates/cm.yaml", b"kind: ConfigMap\n"),
         ]);
-        unpack(&good, &dir.path().join("ok")).unwrap();
+        unpack(&good, &dir.path().join("ok"), Layout::Chart).unwrap();
         assert!(dir.path().join("ok/templates/cm.yaml").is_file());
 
         let escape = archive(&[("app/Chart.yaml", b"x"), ("app/../../evil", b"x")]);
-        let err = unpack(&escape, &dir.path().join("bad")).unwrap_err();
+        let err = unpack(&escape, &dir.path().join("bad"), Layout::Chart).unwrap_err();
         assert!(err.contains("outside the chart folder"), "{err}");
         assert!(!dir.path().join("evil").exists());
 
         let empty = archive(&[("app/values.yaml", b"a: 1\n")]);
         assert!(
-            unpack(&empty, &dir.path().join("none"))
+            unpack(&empty, &dir.path().join("none"), Layout::Chart)
                 .unwrap_err()
                 .contains("Chart.yaml")
         );

@@ -6,6 +6,12 @@
 //! the manifest's SHA-256 digest and unpacked like an archive from an index. The revision
 //! is `<version>@<manifest digest>`, the digest `helm push` prints and a pin names.
 //!
+//! Any other artifact (`flux push artifact`'s, for a Flux Kustomization) is read the same
+//! way up to the manifest; then one layer — the first, or the first of the media type a
+//! `layerSelector` names — must be a gzipped tar, checked against its digest and unpacked
+//! at the artifact's root, as Flux's OCIRepository extracts it. Its revision is
+//! `<tag>@<manifest digest>`.
+//!
 //! Authentication follows the registry's challenge, as Docker clients do: anonymous first;
 //! on `401` with `WWW-Authenticate: Basic`, the credentials; with `Bearer realm=…`, a pull
 //! token for the repository from the realm, asked with the credentials when there are
@@ -25,8 +31,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{
-    ChartError, ChartRepository, FetchedChart, MAX_CHART_BYTES, cached, charts_dir, client,
-    fetched, first_line, hex, store, transport,
+    ChartError, ChartRepository, FetchedChart, Layout, MAX_CHART_BYTES, MAX_UNPACKED_BYTES,
+    OciContent, cached, charts_dir, client, fetched, first_line, hex, store, transport,
 };
 use crate::fetch::Credentials;
 use crate::fetch::constraint::{Constraint, parse_version};
@@ -78,14 +84,16 @@ struct ChartConfig {
     version: String,
 }
 
-/// Fetches `chart` (`<name>`, `<name>:<tag>` or `<name>@sha256:<hex>`) at the version
-/// `version` selects from the registry repository `repository.url` names.
+/// Fetches what `content` asks of `chart` (`<name>`, `<name>:<tag>` or
+/// `<name>@sha256:<hex>`) at the version `version` selects from the registry repository
+/// `repository.url` names.
 pub(super) fn fetch(
     root: &Path,
     keep: usize,
     repository: &ChartRepository,
     chart: &str,
     version: &str,
+    content: &OciContent,
     timeout: Duration,
 ) -> Result<FetchedChart, ChartError> {
     let (name, pinned) = match chart.split_once('@') {
@@ -130,6 +138,18 @@ pub(super) fn fetch(
         && pinned != digest
     {
         return Err(registry.digest_error(version, pinned, &digest));
+    }
+    let files = match content {
+        OciContent::Chart => None,
+        OciContent::Files(media_type) => Some(media_type),
+        OciContent::Any(media_type) => {
+            (manifest.config.media_type != CONFIG_MEDIA_TYPE).then_some(media_type)
+        }
+    };
+    if let Some(media_type) = files {
+        let tag = if pinned.is_some() { "" } else { &reference };
+        let media_type = media_type.as_deref();
+        return registry.files(root, keep, &manifest, (&digest, tag), media_type);
     }
     if manifest.config.media_type != CONFIG_MEDIA_TYPE {
         return Err(registry.not_a_chart(
@@ -177,7 +197,8 @@ pub(super) fn fetch(
     if actual != layer_hex {
         return Err(registry.digest_error(&chart_version, &layer.digest, &actual));
     }
-    let target = store(&charts, keep, &archive, layer_hex, name, &chart_version)?;
+    let stored = (layer_hex, Layout::Chart);
+    let target = store(&charts, keep, &archive, stored, name, &chart_version)?;
     Ok(fetched(target, &chart_version, manifest_hex, true))
 }
 
@@ -281,6 +302,56 @@ impl<'a> Registry<'a> {
             expected: expected.trim_start_matches("sha256:").to_owned(),
             actual: actual.trim_start_matches("sha256:").to_owned(),
         }
+    }
+
+    /// The layer of `media_type` (unset: the first) of `manifest` (whose digest is
+    /// `digest`, read for `tag`), unpacked at the root of its artifact.
+    fn files(
+        &mut self,
+        root: &Path,
+        keep: usize,
+        manifest: &Manifest,
+        (digest, tag): (&str, &str),
+        media_type: Option<&str>,
+    ) -> Result<FetchedChart, ChartError> {
+        let shown = self.shown(if tag.is_empty() { digest } else { tag });
+        let refuse = |reason: String| ChartError::NotContent {
+            reference: shown.clone(),
+            reason,
+        };
+        let layer = match media_type {
+            Some(wanted) => manifest.layers.iter().find(|l| l.media_type == wanted),
+            None => manifest.layers.first(),
+        };
+        let layer = layer.ok_or_else(|| {
+            refuse(match media_type {
+                Some(wanted) => format!("it has no layer of media type {wanted:?}"),
+                None => "it has no layers".into(),
+            })
+        })?;
+        let layer_hex = sha256_hex(&layer.digest)
+            .ok_or_else(|| refuse("its layer's digest is not sha256".into()))?;
+        let manifest_hex = digest.trim_start_matches("sha256:");
+        let charts = charts_dir(root)?;
+        let folder = format!("files-{layer_hex}");
+        let dir = charts.join(&folder);
+        if dir.is_dir() {
+            super::super::artifact::touch(&dir);
+            return Ok(fetched(dir, tag, manifest_hex, false));
+        }
+        if layer.size > MAX_UNPACKED_BYTES {
+            return Err(refuse(format!(
+                "its layer is {} bytes, more than 100 MiB",
+                layer.size
+            )));
+        }
+        let archive = self.blob(&layer.digest, MAX_UNPACKED_BYTES as usize)?;
+        let actual = hex(&Sha256::digest(&archive));
+        if actual != layer_hex {
+            return Err(self.digest_error(tag, &layer.digest, &actual));
+        }
+        let target = store(&charts, keep, &archive, (&folder, Layout::Root), "", tag)?;
+        Ok(fetched(target, tag, manifest_hex, true))
     }
 
     /// The tag of the version `version` selects among the repository's tags: the tag

@@ -238,6 +238,15 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         configmaps.get_opt("keep").await.unwrap().is_some(),
         "Prune=false was pruned"
     );
+    // Each revision synced is in status.history, as `argocd app history` lists it.
+    let history = apps.get("guestbook").await.unwrap().status.unwrap().history;
+    let revisions: Vec<(i64, &str)> = history.iter().map(|h| (h.id, &h.revision[..])).collect();
+    assert_eq!(revisions, [(0, &first[..]), (1, &second[..])]);
+    assert!(
+        history
+            .iter()
+            .all(|h| h.source.is_some() && !h.deployed_at.is_empty())
+    );
 
     // Without `automated`, nothing is applied until a sync is requested (operation.sync).
     let manual = application("manual", "manual", json!({}));

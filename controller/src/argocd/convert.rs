@@ -15,8 +15,8 @@ use kube::ResourceExt;
 use lockstep_api::argocd::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationSource,
     ApplicationSpec, ApplicationStatus, DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME,
-    IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, ResourceStatus, SyncCode,
-    SyncInfo, SyncOperation, SyncResult,
+    IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, ResourceStatus, RevisionHistory,
+    SyncCode, SyncInfo, SyncOperation, SyncResult,
 };
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, CrossNamespaceObjectReference,
@@ -29,11 +29,23 @@ use lockstep_engine::fetch::DEFAULT_BRANCH;
 use crate::sync::conditions::{self, DRIFTED, READY, Reason, WireReason};
 
 /// The last Lockstep status of each Application's Sync and GitSource, which Argo CD's
-/// status format cannot hold.
+/// status format cannot hold, and each Application's `status.history`.
 #[derive(Default)]
 pub struct Memory {
     syncs: Mutex<HashMap<ObjectKey, SyncStatus>>,
     sources: Mutex<HashMap<ObjectKey, GitSourceStatus>>,
+    histories: Mutex<HashMap<ObjectKey, History>>,
+}
+
+/// How many `status.history` entries Argo CD keeps when `revisionHistoryLimit` is unset.
+const DEFAULT_HISTORY_LIMIT: usize = 10;
+
+/// An Application's `status.history`, and what its next entry needs.
+#[derive(Clone, Debug, Default)]
+struct History {
+    entries: Vec<RevisionHistory>,
+    limit: usize,
+    source: Option<ApplicationSource>,
 }
 
 impl Memory {
@@ -51,6 +63,62 @@ impl Memory {
     pub fn forget(&self, key: &ObjectKey) {
         lock(&self.syncs).remove(key);
         lock(&self.sources).remove(key);
+        lock(&self.histories).remove(key);
+    }
+
+    /// Takes in what `app` says of its history: the entries the first time it is seen (Argo
+    /// CD's, or this controller's before a restart), the limit and the source every time.
+    pub fn see_history(&self, app: &Application) {
+        let mut histories = lock(&self.histories);
+        let history = histories
+            .entry(ObjectKey::of(app))
+            .or_insert_with(|| History {
+                entries: app
+                    .status
+                    .as_ref()
+                    .map(|s| s.history.clone())
+                    .unwrap_or_default(),
+                ..History::default()
+            });
+        history.limit = app
+            .spec
+            .revision_history_limit
+            .map_or(DEFAULT_HISTORY_LIMIT, |l| usize::try_from(l).unwrap_or(0));
+        history.source = app.spec.source.clone();
+    }
+
+    /// Application `key`'s history as it is and as it is to be written with `status`, which
+    /// follows `previous`: with one entry more when `status` applied a revision `previous`
+    /// had not (Argo CD adds one per sync that succeeds), the oldest beyond the limit
+    /// dropped.
+    pub fn history(
+        &self,
+        key: &ObjectKey,
+        previous: &SyncStatus,
+        status: &SyncStatus,
+    ) -> (Vec<RevisionHistory>, Vec<RevisionHistory>) {
+        let mut histories = lock(&self.histories);
+        let Some(history) = histories.get_mut(key) else {
+            return (Vec::new(), Vec::new());
+        };
+        let before = history.entries.clone();
+        let applied = status.last_applied_revision.as_deref();
+        if let Some(applied) = applied
+            && Some(applied) != previous.last_applied_revision.as_deref()
+        {
+            let when = conditions::now();
+            history.entries.push(RevisionHistory {
+                id: before.last().map_or(0, |e| e.id + 1),
+                revision: commit(applied),
+                deployed_at: when.clone(),
+                deploy_started_at: Some(when),
+                source: history.source.clone(),
+                other: std::collections::BTreeMap::new(),
+            });
+            let excess = history.entries.len().saturating_sub(history.limit);
+            history.entries.drain(..excess);
+        }
+        (before, history.entries.clone())
     }
 
     /// Why the last fetch of Application `key`'s source failed, if it did.
@@ -531,7 +599,8 @@ fn resource_health(
 }
 
 /// `status` as Argo CD writes an Application's: sync and health status, the inventory as
-/// `resources`, the last sync as `operationState`, problems as `conditions`.
+/// `resources`, the last sync as `operationState`, problems as `conditions` (`history` is
+/// the [`Memory`]'s to fill).
 pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
     let ready = status.conditions.iter().find(|c| c.type_ == READY);
     let outcome = outcome(ready);
@@ -639,6 +708,7 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
         conditions,
         reconciled_at: when,
         operation_state,
+        history: Vec::new(),
     }
 }
 
@@ -654,6 +724,46 @@ pub fn application(sync: &Sync) -> Application {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// History is kept as Argo CD keeps it: Argo CD's own entries taken over, one entry per
+    /// revision applied with the next id and the source, none for a status that applied
+    /// nothing new, the oldest dropped beyond `revisionHistoryLimit`.
+    #[test]
+    fn history_grows_by_one_entry_per_revision_applied() {
+        let mut spec = served();
+        spec["revisionHistoryLimit"] = json!(2);
+        let mut argo = app(spec);
+        argo.status = Some(ApplicationStatus {
+            history: vec![RevisionHistory {
+                id: 7,
+                revision: "aaa".into(),
+                deployed_at: "2026-01-01T00:00:00Z".into(),
+                other: [("initiatedBy".to_owned(), json!({"automated": true}))].into(),
+                ..RevisionHistory::default()
+            }],
+            ..ApplicationStatus::default()
+        });
+        let (memory, key) = (Memory::default(), ObjectKey::of(&argo));
+        memory.see_history(&argo);
+        let at = |revision: Option<&str>| SyncStatus {
+            last_applied_revision: revision.map(|r| format!("main@sha1:{r}")),
+            ..SyncStatus::default()
+        };
+        let (before, after) = memory.history(&key, &at(None), &at(Some("bbb")));
+        assert_eq!(before.len(), 1);
+        let ids: Vec<(i64, &str)> = after.iter().map(|e| (e.id, e.revision.as_str())).collect();
+        assert_eq!(ids, [(7, "aaa"), (8, "bbb")]);
+        assert_eq!(after[1].source, argo.spec.source);
+        assert_eq!(after[0].other["initiatedBy"], json!({"automated": true}));
+        let (_, same) = memory.history(&key, &at(Some("bbb")), &at(Some("bbb")));
+        assert_eq!(same, after, "nothing new applied");
+        let (_, limited) = memory.history(&key, &at(Some("bbb")), &at(Some("ccc")));
+        let ids: Vec<i64> = limited.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [8, 9], "revisionHistoryLimit 2");
+        // Seen again, the memory is kept; Argo CD's status is read only the first time.
+        memory.see_history(&argo);
+        assert_eq!(memory.history(&key, &at(None), &at(None)).1, limited);
+    }
 
     fn app(spec: serde_json::Value) -> Application {
         serde_json::from_value(json!({

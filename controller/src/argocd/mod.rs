@@ -3,8 +3,8 @@
 //! [`SyncCtx`] whose front is [`Front::ArgoCd`]: objects are labelled
 //! `app.kubernetes.io/instance: <name>` (Argo CD's default tracking), status is written to
 //! the Application in Argo CD's format (`sync`, `health`, `resources`, `operationState`,
-//! `conditions`), events name it, and its `resources-finalizer.argocd.argoproj.io` makes a
-//! delete cascade. One engine, one inventory: the Application's `status.resources`.
+//! `conditions`, `history`), events name it, and its `resources-finalizer.argocd.argoproj.io`
+//! makes a delete cascade. One engine, one inventory: the Application's `status.resources`.
 //!
 //! An Application whose source is a `chart` of an HTTP(S) Helm repository has the chart
 //! fetched ([`crate::sync::chart::fetch_into`]) instead of a Git revision, under the same key, and is
@@ -77,6 +77,7 @@ pub async fn run(ctx: Arc<SyncCtx>) {
 async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Result<Action, Error> {
     let key = ObjectKey::of(&*app);
     let interval = ctx.argocd_interval;
+    ctx.memory.see_history(&app);
     let mut sync = convert::sync(&app, interval, &ctx.memory);
     if app.metadata.deletion_timestamp.is_some() {
         let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;

@@ -172,6 +172,13 @@ pub fn set(
     );
 }
 
+/// The time now, to the second, as Kubernetes writes times (RFC 3339).
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
+
 fn set_status(
     conditions: &mut Vec<Condition>,
     type_: &str,
@@ -183,9 +190,7 @@ fn set_status(
     let previous = conditions.iter().position(|c| c.type_ == type_);
     let last_transition_time = match previous.map(|i| &conditions[i]) {
         Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => jiff::Timestamp::now()
-            .round(jiff::Unit::Second)
-            .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
+        _ => now(),
     };
     let condition = Condition {
         type_: type_.to_owned(),

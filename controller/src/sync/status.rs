@@ -72,10 +72,13 @@ pub async fn write_sync(
             write(ctx, &flux::helm_release(sync), &previous, &status).await
         }
         Front::ArgoCd => {
-            let (previous, next) = (
+            let key = ObjectKey::of(sync);
+            let (before, after) = ctx.memory.history(&key, previous, status);
+            let (mut previous, mut next) = (
                 argocd::application_status(previous),
                 argocd::application_status(status),
             );
+            (previous.history, next.history) = (before, after);
             write(ctx, &argocd::application(sync), &previous, &next).await?;
             ctx.memory.keep_sync(ObjectKey::of(sync), status.clone());
             Ok(())

@@ -49,6 +49,9 @@ pub struct ApplicationSpec {
     /// `RespectIgnoreDifferences=true` is set).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_differences: Vec<ResourceIgnoreDifferences>,
+    /// How many `status.history` entries are kept; default 10, as Argo CD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<i64>,
     /// Every other field of Argo CD's spec (`sources`, `info`, …),
     /// kept so that one Lockstep does not serve is refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
@@ -430,6 +433,34 @@ pub struct ApplicationStatus {
     /// The last sync: how it went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_state: Option<OperationState>,
+    /// The revisions synced, oldest first, at most `revisionHistoryLimit` of them (what
+    /// `argocd app history` lists).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RevisionHistory>,
+}
+
+/// One entry of `status.history`: a revision synced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct RevisionHistory {
+    /// Its id, one more than the entry before.
+    pub id: i64,
+    /// The commit (or chart version) synced.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub revision: String,
+    /// RFC 3339 time the sync finished.
+    pub deployed_at: String,
+    /// RFC 3339 time the sync started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_started_at: Option<String>,
+    /// The source synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ApplicationSource>,
+    /// What else Argo CD wrote (`initiatedBy`, `sources`, …), kept as it was.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub other: BTreeMap<String, Value>,
 }
 
 /// One applied object.

@@ -20,8 +20,8 @@ pub use application::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationDestination,
     ApplicationSource, ApplicationSpec, ApplicationStatus, Automated, DirectoryOptions, HealthCode,
     HealthStatus, HelmOptions, HelmParameter, KustomizeOptions, KustomizePatch, Operation,
-    OperationPhase, OperationState, ResourceStatus, SyncCode, SyncInfo, SyncOperation, SyncPolicy,
-    SyncResult, application_crd,
+    OperationPhase, OperationState, ResourceStatus, RevisionHistory, SyncCode, SyncInfo,
+    SyncOperation, SyncPolicy, SyncResult, application_crd,
 };
 pub use project::{AppProject, AppProjectSpec, ProjectDestination};
 

@@ -277,6 +277,51 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     .await;
     assert!(configmaps.get_opt("manual").await.unwrap().is_some());
 
+    // A rollback, as `argocd app rollback` writes it (a sync of a history entry's revision
+    // and source): a later commit synced on request, then the earlier one again, and it
+    // stays there, the Application not being automated.
+    repo.write("manual/manual.yaml", cm("manual", "third", ""))
+        .unwrap();
+    let third = repo.commit("manual changed").unwrap();
+    let value = async || {
+        let map = configmaps.get("manual").await.unwrap();
+        map.data.and_then(|mut d| d.remove("v")).unwrap_or_default()
+    };
+    let request = json!({"operation": {"sync": {}}});
+    apps.patch("manual", &PatchParams::default(), &Patch::Merge(&request))
+        .await
+        .unwrap();
+    eventually("the third commit to be synced on request", async || {
+        let app = apps.get("manual").await.unwrap();
+        synced_at(&app, &third) && app.operation.is_none() && value().await == "third"
+    })
+    .await;
+    let history = apps.get("manual").await.unwrap().status.unwrap().history;
+    let back = history.iter().find(|h| h.revision == second).unwrap();
+    let rollback = json!({"operation": {"sync": {"revision": back.revision, "source": back.source},
+                                        "initiatedBy": {"username": "admin"}}});
+    apps.patch("manual", &PatchParams::default(), &Patch::Merge(&rollback))
+        .await
+        .unwrap();
+    eventually("the rollback to apply the second commit", async || {
+        let app = apps.get("manual").await.unwrap();
+        let history = app.status.unwrap_or_default().history;
+        app.operation.is_none()
+            && history
+                .last()
+                .is_some_and(|h| h.revision == second && h.id == back.id + 2)
+            && value().await == "git"
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(value().await, "git", "the rollback stays");
+    let status = apps.get("manual").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.sync.map(|s| (s.status, s.revision)),
+        Some((SyncCode::OutOfSync, Some(third.clone()))),
+        "HEAD is the third commit, not applied"
+    );
+
     // Unserved fields are refused by name, nothing applied.
     let mut helm = application("helm", "apps", automated.clone());
     helm["spec"]["source"]["chart"] = json!("guestbook");

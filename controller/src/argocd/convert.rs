@@ -165,6 +165,14 @@ pub fn refusal(app: &Application) -> Option<String> {
                 .keys()
                 .map(|k| format!("operation.sync.{k}")),
         );
+        let same = |a: &ApplicationSource, b: &ApplicationSource| {
+            (&a.repo_url, &a.path, &a.chart) == (&b.repo_url, &b.path, &b.chart)
+        };
+        if let (Some(asked), Some(own)) = (&operation.source, &spec.source)
+            && !same(asked, own)
+        {
+            fields.push("operation.sync.source (another repository, path or chart)".into());
+        }
     }
     if !fields.is_empty() {
         return Some(format!(
@@ -267,7 +275,14 @@ pub fn repository_chart(app: &Application) -> Option<(&str, &str)> {
     let source = app.spec.source.as_ref()?;
     let chart = source.chart.as_deref()?;
     let version = source.target_revision.as_deref().filter(|v| !v.is_empty());
-    Some((chart, version.unwrap_or("*")))
+    Some((chart, requested_revision(app).or(version).unwrap_or("*")))
+}
+
+/// The revision a requested sync names instead of `targetRevision`: a rollback to a
+/// `status.history` entry, or `argocd app sync --revision`.
+fn requested_revision(app: &Application) -> Option<&str> {
+    let operation = app.operation.as_ref()?.sync.as_ref()?;
+    operation.revision.as_deref().filter(|r| !r.is_empty())
 }
 
 /// Whether `app` names a project other than `default`, whose rules must be read.
@@ -318,10 +333,11 @@ fn is_version(name: &str) -> bool {
             .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The `GitSource` that fetches what `app` asks (named as the Application).
+/// The `GitSource` that fetches what `app` asks (named as the Application): the revision a
+/// requested sync names, else `targetRevision`.
 pub fn git_source(app: &Application, interval: Duration, memory: &Memory) -> GitSource {
     let source = app.spec.source.clone().unwrap_or_default();
-    let git_ref = git_ref(source.target_revision.as_deref());
+    let git_ref = git_ref(requested_revision(app).or(source.target_revision.as_deref()));
     let mut git_source = GitSource::new(
         &app.name_any(),
         GitSourceSpec {
@@ -763,6 +779,31 @@ mod tests {
         // Seen again, the memory is kept; Argo CD's status is read only the first time.
         memory.see_history(&argo);
         assert_eq!(memory.history(&key, &at(None), &at(None)).1, limited);
+    }
+
+    /// A requested sync of a revision (a rollback) fetches that revision; one naming
+    /// another source is refused by name.
+    #[test]
+    fn a_rollback_fetches_the_revision_it_names() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let mut rollback = app(served());
+        let source = rollback.spec.source.clone();
+        rollback.operation = serde_json::from_value(json!({
+            "sync": {"revision": commit, "source": source}, "initiatedBy": {"username": "a"},
+        }))
+        .unwrap();
+        assert_eq!(refusal(&rollback), None);
+        let fetched = git_source(&rollback, Duration::from_secs(60), &Memory::default());
+        let git_ref = fetched.spec.git_ref.unwrap();
+        assert_eq!(git_ref.commit.as_deref(), Some(commit));
+        let mut elsewhere = rollback.clone();
+        let operation = elsewhere.operation.as_mut().unwrap().sync.as_mut().unwrap();
+        operation.source.as_mut().unwrap().path = Some("other".into());
+        assert!(
+            refusal(&elsewhere)
+                .unwrap()
+                .contains("operation.sync.source")
+        );
     }
 
     fn app(spec: serde_json::Value) -> Application {

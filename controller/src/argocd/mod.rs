@@ -29,7 +29,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
-use lockstep_api::argocd::Application;
+use lockstep_api::argocd::{Application, Operation};
 use lockstep_api::{LocalObjectReference, ObjectKey, SyncMode};
 use lockstep_engine::redact::Redactor;
 use serde_json::json;
@@ -88,19 +88,28 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         Some(refusal) => Some(refusal),
         None => project::refusal(&app, &ctx).await,
     };
-    let requested = app.operation.as_ref().is_some_and(|o| o.sync.is_some());
+    let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
     if let Some(refusal) = refusal {
         record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
-        if requested {
+        if let Some(operation) = requested {
             // Refused as Argo CD fails it: the request does not wait to run once the spec
             // is fixed.
-            remove_operation(&ctx, key).await?;
+            remove_operation(&ctx, key, operation).await?;
         }
         return Ok(Action::await_change());
     }
     let fetched = match convert::repository_chart(&app) {
         Some((chart, version)) => {
-            fetch_chart(&ctx, &app, &sync, requested, chart, version, interval).await
+            fetch_chart(
+                &ctx,
+                &app,
+                &sync,
+                requested.is_some(),
+                chart,
+                version,
+                interval,
+            )
+            .await
         }
         None => fetch_git(&ctx, &app, interval).await?,
     };
@@ -110,10 +119,12 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         record::record(&mut sync, &ctx, Verdict::Waiting { reason, message }).await?;
         return Ok(Action::requeue(interval));
     }
-    if requested && let Some(artifact) = ctx.artifact(&key) {
+    if requested.is_some()
+        && let Some(artifact) = ctx.artifact(&key)
+    {
         convert::approve(&mut sync, &artifact.revision);
     }
-    if (requested || sync.spec.mode == SyncMode::Auto)
+    if (requested.is_some() || sync.spec.mode == SyncMode::Auto)
         && let Some(namespace) = convert::creates_namespace(&app)
     {
         create_namespace(&ctx, namespace)
@@ -125,9 +136,9 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
             })?;
     }
     let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;
-    if requested {
+    if let Some(operation) = requested {
         // The operation ran: Argo CD removes it, and its outcome is in operationState.
-        remove_operation(&ctx, key).await?;
+        remove_operation(&ctx, key, operation).await?;
     }
     Ok(action)
 }
@@ -181,19 +192,37 @@ async fn fetch_chart(
     crate::sync::chart::fetch_into(ctx, key, request, &repository, chart, version, &redactor).await
 }
 
-/// Removes the requested operation of Application `key` once it was handled.
-async fn remove_operation(ctx: &SyncCtx, key: ObjectKey) -> Result<(), Error> {
+/// Removes the requested operation of Application `key` once it was handled, if it is
+/// still the one that ran (`ran`): a reconcile can run on an object read before the last
+/// removal, and must not take away an operation written since (a rollback right after a
+/// sync). The removal is conditioned on the resource version it was checked at.
+async fn remove_operation(ctx: &SyncCtx, key: ObjectKey, ran: &Operation) -> Result<(), Error> {
     let applications: Api<Application> = Api::namespaced(ctx.shared.client.clone(), &key.namespace);
-    let patch = Patch::Merge(json!({"operation": null}));
-    applications
-        .patch(&key.name, &PatchParams::default(), &patch)
-        .await
-        .map(drop)
-        .map_err(|source| Error::Write {
-            what: "removing the operation",
-            name: key,
-            source,
-        })
+    let failed = |source| Error::Write {
+        what: "removing the operation",
+        name: key.clone(),
+        source,
+    };
+    for _ in 0..3 {
+        let Some(live) = applications.get_opt(&key.name).await.map_err(failed)? else {
+            return Ok(());
+        };
+        if live.operation.as_ref() != Some(ran) {
+            return Ok(());
+        }
+        let patch = Patch::Merge(json!({
+            "metadata": {"resourceVersion": live.metadata.resource_version},
+            "operation": null,
+        }));
+        match applications
+            .patch(&key.name, &PatchParams::default(), &patch)
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            done => return done.map(drop).map_err(failed),
+        }
+    }
+    Ok(())
 }
 
 /// Creates `namespace` unless it exists (`CreateNamespace=true`). Like Argo CD, it is not

@@ -402,8 +402,15 @@ pub struct SyncOperation {
     /// Delete objects that left the source in this sync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prune: bool,
-    /// Every other field (`revision`, `resources`, `dryRun`, `syncStrategy`, …), refused
-    /// by name.
+    /// The revision to sync instead of `targetRevision` (a commit, branch or tag; a chart
+    /// version): what `argocd app rollback` and `argocd app sync --revision` write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The source to sync; `argocd app rollback` writes the history entry's. Served when it
+    /// names the same repository, path and chart as `spec.source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ApplicationSource>,
+    /// Every other field (`resources`, `dryRun`, `syncStrategy`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,

@@ -325,14 +325,14 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     // Unserved fields are refused by name, nothing applied.
     let mut helm = application("helm", "apps", automated.clone());
     helm["spec"]["source"]["chart"] = json!("guestbook");
-    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb", "fileParameters": []});
+    helm["spec"]["source"]["helm"] = json!({"releaseName": "gb", "passCredentials": true});
     apps.patch("helm", &params, &Patch::Apply(&helm))
         .await
         .unwrap();
     eventually("the Helm Application to be refused by name", async || {
         let app = apps.get("helm").await.unwrap();
         let invalid = ApplicationConditionType::InvalidSpecError;
-        refused(&app, invalid, "spec.source.helm.fileParameters not served")
+        refused(&app, invalid, "spec.source.helm.passCredentials not served")
     })
     .await;
     // A sync requested of a refused Application does not wait to run: it is removed.
@@ -347,7 +347,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     .await;
     let app = apps.get("helm").await.unwrap();
     let invalid = ApplicationConditionType::InvalidSpecError;
-    assert!(refused(&app, invalid, "spec.source.helm.fileParameters"));
+    assert!(refused(&app, invalid, "spec.source.helm.passCredentials"));
 
     // A named AppProject that does not allow the repository refuses it.
     let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);

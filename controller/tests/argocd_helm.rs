@@ -37,11 +37,13 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
     repo.write("chart/values.yaml", "color: blue\nteam: none\nsize: tiny\n")
         .unwrap();
     repo.write("chart/prod.yaml", "team: payments\n").unwrap();
+    repo.write("chart/files/team.txt", "from-a-file").unwrap();
     repo.write(
         "chart/templates/config.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n\
          data:\n  color: {{ .Values.color | quote }}\n  team: {{ .Values.team | quote }}\n\
-         \x20 size: {{ .Values.size | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n",
+         \x20 size: {{ .Values.size | quote }}\n  namespace: {{ .Release.Namespace | quote }}\n\
+         \x20 kube: {{ .Capabilities.KubeVersion.Version | quote }}\n",
     )
     .unwrap();
     let first = repo.commit("shop chart").unwrap();
@@ -79,11 +81,16 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
     apps.patch("priced", &params, &Patch::Apply(&priced))
         .await
         .unwrap();
-    let refused_app = application(
+    let filed = application(
         "filed",
-        json!({"fileParameters": [{"name": "a", "path": "prod.yaml"}]}),
+        json!({"fileParameters": [{"name": "team", "path": "files/team.txt"}],
+               "kubeVersion": "1.29.0"}),
     );
-    apps.patch("filed", &params, &Patch::Apply(&refused_app))
+    apps.patch("filed", &params, &Patch::Apply(&filed))
+        .await
+        .unwrap();
+    let refused_app = application("versioned", json!({"version": "v2"}));
+    apps.patch("versioned", &params, &Patch::Apply(&refused_app))
         .await
         .unwrap();
 
@@ -165,14 +172,37 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
         ("red", "payments", "0042")
     );
 
-    // `fileParameters` is not served: refused by name, nothing applied.
-    eventually("helm.fileParameters to be refused by name", async || {
-        let app = apps.get("filed").await.unwrap();
+    // A file's content set at a path (`--set-file`), rendered for the Kubernetes version
+    // the Application names rather than the cluster's.
+    eventually(
+        "the Application with fileParameters to be Synced",
+        async || synced_at(&apps.get("filed").await.unwrap(), &first),
+    )
+    .await;
+    let filed = configmaps.get("filed-config").await.unwrap().data.unwrap();
+    assert_eq!(
+        (&filed["team"][..], &filed["kube"][..]),
+        ("from-a-file", "v1.29.0")
+    );
+    assert_ne!(
+        data["kube"], "v1.29.0",
+        "the others render for the cluster's version"
+    );
+
+    // `version` (Argo CD's helm binary) is not served: refused by name, nothing applied.
+    eventually("helm.version to be refused by name", async || {
+        let app = apps.get("versioned").await.unwrap();
         let invalid = ApplicationConditionType::InvalidSpecError;
-        refused(&app, invalid, "spec.source.helm.fileParameters")
+        refused(&app, invalid, "spec.source.helm.version")
     })
     .await;
-    assert!(configmaps.get_opt("filed-config").await.unwrap().is_none());
+    assert!(
+        configmaps
+            .get_opt("versioned-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// An Application whose source is a `chart` of a Helm repository behind basic auth (its

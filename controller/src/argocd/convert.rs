@@ -910,11 +910,11 @@ mod tests {
     #[test]
     fn unserved_applications_are_refused_by_name() {
         let mut helm = served();
-        helm["source"]["helm"] = json!({"values": "x: 1", "fileParameters": [], "version": "1"});
+        helm["source"]["helm"] = json!({"values": "x: 1", "passCredentials": true, "version": "1"});
         let message = refusal(&app(helm)).unwrap();
         assert!(
             message.starts_with(
-                "spec.source.helm.fileParameters, spec.source.helm.version not served"
+                "spec.source.helm.passCredentials, spec.source.helm.version not served"
             ),
             "{message}"
         );

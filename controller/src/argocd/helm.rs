@@ -2,8 +2,9 @@
 //! rendered by the one `helm template` path, with what `argocd-repo-server` passes —
 //! release name (default the Application's name), value files relative to the chart,
 //! `valuesObject` (else the `values` YAML) merged over them, `parameters` set last (as
-//! `--set`, then `--set-string`), `--skip-crds`, `--skip-tests`, and the release namespace
-//! (`namespace`, else the destination's).
+//! `--set`, then `--set-string`) and `fileParameters` (`--set-file`) last, `--skip-crds`,
+//! `--skip-tests`, `--skip-schema-validation`, `kubeVersion` and `apiVersions` instead of
+//! the cluster's, and the release namespace (`namespace`, else the destination's).
 
 use lockstep_api::Helm;
 use lockstep_api::argocd::HelmOptions;
@@ -17,8 +18,10 @@ pub enum HelmError {
     #[error("spec.source.helm.values is not a YAML mapping of values")]
     Values,
     /// A parameter Helm's parser would not read as Argo CD means it (never its value).
-    #[error("spec.source.helm.parameters[{index}] ({name}): {reason}")]
+    #[error("spec.source.helm.{field}[{index}] ({name}): {reason}")]
     Parameter {
+        /// `parameters` or `fileParameters`.
+        field: &'static str,
         /// Its place in `parameters`.
         index: usize,
         /// Its `name`.
@@ -49,6 +52,7 @@ pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
             .partition(|(_, p)| p.force_string);
         for (index, parameter) in typed.into_iter().chain(strings) {
             let refuse = |reason: String| HelmError::Parameter {
+                field: "parameters",
                 index,
                 name: parameter.name.clone(),
                 reason,
@@ -69,11 +73,36 @@ pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
             .map_err(refuse)?;
         }
     }
+    if let Some(index) = options
+        .file_parameters
+        .iter()
+        .position(|p| p.path.contains('$'))
+    {
+        return Err(HelmError::Parameter {
+            field: "fileParameters",
+            index,
+            name: options.file_parameters[index].name.clone(),
+            reason: "its path holds a `$`: Argo CD substitutes its ARGOCD_APP_* variables and \
+                     `$ref` sources there, which Lockstep does not do yet"
+                .into(),
+        });
+    }
     Ok(Helm {
         chart: None,
         release_name: options.release_name.clone().filter(|n| !n.is_empty()),
         values_files: options.value_files.clone(),
         ignore_missing_values_files: options.ignore_missing_value_files,
+        file_parameters: options.file_parameters.clone(),
+        kube_version: options
+            .kube_version
+            .clone()
+            .filter(|v| !v.is_empty())
+            .map(|v| match v.starts_with('v') {
+                true => v,
+                false => format!("v{v}"),
+            }),
+        api_versions: options.api_versions.clone(),
+        skip_schema_validation: options.skip_schema_validation,
         values,
         include_crds: Some(!options.skip_crds),
         skip_tests: options.skip_tests,
@@ -147,6 +176,27 @@ mod tests {
             json!({"image": {"tag": "v2", "pull": "Always"}, "port": "80", "hosts": ["a", "b"]})
         );
         assert!(helm.ignore_missing_values_files);
+        let more = super::helm(&options(json!({
+            "fileParameters": [{"name": "script", "path": "files/run.sh"}],
+            "kubeVersion": "1.30.0", "apiVersions": ["monitoring.coreos.com/v1/ServiceMonitor"],
+            "skipSchemaValidation": true,
+        })))
+        .unwrap();
+        assert_eq!(more.file_parameters[0].path, "files/run.sh");
+        assert_eq!(more.kube_version.as_deref(), Some("v1.30.0"));
+        assert_eq!(
+            more.api_versions,
+            ["monitoring.coreos.com/v1/ServiceMonitor"]
+        );
+        assert!(more.skip_schema_validation);
+        let err = super::helm(&options(json!({
+            "fileParameters": [{"name": "s", "path": "$values/run.sh"}],
+        })))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("spec.source.helm.fileParameters[0] (s)")
+        );
         for (parameter, why) in [
             (
                 json!({"name": "a", "value": "Pq8-$ARGOCD_APP_NAME"}),

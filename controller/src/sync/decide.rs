@@ -328,10 +328,14 @@ async fn render_and_decrypt(
                     .take()
                     .unwrap_or_else(|| sync.namespace().unwrap_or_default()),
             );
-            // The cluster's version and API groups, as `helm install` reads them; helm's
-            // defaults when they cannot be read.
-            chart.kube_version = client.apiserver_version().await.ok().map(|v| v.git_version);
-            chart.api_versions = api_versions(client).await;
+            // The cluster's version and API groups, as `helm install` reads them, unless the
+            // helm block names its own; helm's defaults when they cannot be read.
+            if chart.kube_version.is_none() {
+                chart.kube_version = client.apiserver_version().await.ok().map(|v| v.git_version);
+            }
+            if chart.api_versions.is_empty() {
+                chart.api_versions = api_versions(client).await;
+            }
             // An upgrade once the release applied anything, as the hooks that run are.
             // Dependencies Chart.yaml names from Helm repositories and charts/ lacks are
             // fetched, as `helm dependency build` would, into the artifact cache; with the

@@ -33,9 +33,9 @@ pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use key::ObjectKey;
 pub use sync::{
-    CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, HealthCheck, Helm,
-    KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer,
-    SecretValues, Sync, SyncMode, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
+    CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, FileParameter,
+    HealthCheck, Helm, KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy,
+    PostRenderer, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

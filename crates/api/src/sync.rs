@@ -304,6 +304,20 @@ pub struct Helm {
     /// chart's `helm.sh/hook` templates are neither applied nor run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
+    /// Values read from files of the source, each as one string at a path (`helm
+    /// --set-file`, Argo CD's `fileParameters`), set over every other value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_parameters: Vec<FileParameter>,
+    /// `.Capabilities.KubeVersion` to render with (`1.33.0`) instead of the cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// The API versions to render with (`group/version` or `group/version/Kind`, helm's
+    /// `--api-versions`) instead of the cluster's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
+    /// Render without checking the values against the chart's `values.schema.json`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_schema_validation: bool,
     /// Kustomize patches and images applied, in order, to what the chart rendered, as
     /// Flux's `postRenderers` apply them (`crds/` is never post-rendered).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -317,6 +331,15 @@ pub struct Helm {
     #[serde(skip)]
     #[schemars(skip)]
     pub secret_values: SecretValues,
+}
+
+/// A value read from a file (`helm --set-file name=path`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileParameter {
+    /// The values path (`config.script`, `a\.b` for a dot in a key).
+    pub name: String,
+    /// The file, relative to the chart folder and inside the source.
+    pub path: String,
 }
 
 /// One post-render step of a chart (Flux's `postRenderers` entry).

@@ -138,6 +138,8 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         namespace: "shop".into(),
         values_files: values_files.iter().map(|f| (*f).to_owned()).collect(),
         ignore_missing_values_files: false,
+        file_parameters: Vec::new(),
+        skip_schema_validation: false,
         values: values.as_object().cloned().unwrap_or_default(),
         include_crds: true,
         skip_tests: false,
@@ -493,6 +495,9 @@ fn parameters_render_as_helm_set_renders_them() {
          data:\n  values: {{ toJson .Values | quote }}\n",
     );
     source.write("deploy/app/prod.yaml", "image: {tag: prod}\nreplicas: 2\n");
+    // A file parameter's content is one string, commas, braces and backslashes as they are.
+    let script = "#!/bin/sh\necho a,b {c} \\ d\n";
+    source.write("deploy/app/files/run.sh", script);
     let parameters = [
         ("image.tag", "v1.2", false),
         ("replicas", "05", false),
@@ -518,6 +523,10 @@ fn parameters_render_as_helm_set_renders_them() {
     }
     let mut ours = chart(&["prod.yaml"], Value::Object(values));
     ours.api_versions.clear();
+    ours.file_parameters = vec![lockstep_api::FileParameter {
+        name: "config.script".into(),
+        path: "files/run.sh".into(),
+    }];
     let rendered = source.render(&ours, &no_keys()).unwrap();
     let ours: Value =
         serde_json::from_str(rendered[0]["data"]["values"].as_str().unwrap()).unwrap();
@@ -549,6 +558,10 @@ fn parameters_render_as_helm_set_renders_them() {
         args.push(if string { "--set-string" } else { "--set" }.into());
         args.push(format!("{name}={}", escaped(value)));
     }
+    args.extend([
+        "--set-file".into(),
+        "config.script=deploy/app/files/run.sh".into(),
+    ]);
     let output = source.helm(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let theirs: Value = serde_saphyr::from_str(&output).unwrap();
     let theirs: Value = serde_json::from_str(theirs["data"]["values"].as_str().unwrap()).unwrap();
@@ -567,6 +580,7 @@ fn parameters_render_as_helm_set_renders_them() {
     );
     assert_eq!(ours["dotted.key"], "x");
     assert_eq!(ours["port"], "8080");
+    assert_eq!(ours["config"]["script"], script, "--set-file");
 }
 
 /// Flux's `postRenderers`: patches and images built with kustomize over the rendered

@@ -143,8 +143,20 @@ pub struct HelmOptions {
     /// Leave out a `valueFiles` entry that does not exist instead of failing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ignore_missing_value_files: bool,
-    /// Every other field (`fileParameters`, `version`, `kubeVersion`, `apiVersions`, …),
-    /// refused by name.
+    /// Values read from files of the repository (`--set-file name=path`), the path
+    /// relative to the chart folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_parameters: Vec<crate::FileParameter>,
+    /// `.Capabilities.KubeVersion` instead of the cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// API versions (`[group/]version/kind`) instead of the cluster's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
+    /// Skip the chart's `values.schema.json` check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_schema_validation: bool,
+    /// Every other field (`version`, `passCredentials`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -640,7 +652,7 @@ mod tests {
             "spec": {
                 "project": "default",
                 "source": {"repoURL": "https://example.invalid/apps.git", "path": "guestbook",
-                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"], "fileParameters": []},
+                           "targetRevision": "HEAD", "helm": {"valueFiles": ["v.yaml"], "passCredentials": true},
                            "directory": {"recurse": true, "jsonnet": {}},
                            "kustomize": {"namePrefix": "a-", "replicas": [], "labelWithoutSelector": true,
                                          "patches": [{"patch": "{}"}, {"path": "p.yaml"}]}},
@@ -657,7 +669,7 @@ mod tests {
             [
                 "spec.info",
                 "spec.source.directory.jsonnet",
-                "spec.source.helm.fileParameters",
+                "spec.source.helm.passCredentials",
                 "spec.source.kustomize.labelWithoutSelector",
                 "spec.source.kustomize.replicas",
                 "spec.source.kustomize.patches[1].path",

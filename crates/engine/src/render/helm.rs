@@ -38,7 +38,7 @@ use crate::hooks;
 use crate::keys::Keys;
 use crate::redact::Redactor;
 
-pub use super::set_path::{set_parameter, set_path};
+pub use super::set_path::{set_parameter, set_path, set_string};
 
 /// How long one `helm template` may run.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,6 +61,10 @@ pub struct Chart {
     pub secret_values: lockstep_api::SecretValues,
     /// Values merged last.
     pub values: Map<String, Value>,
+    /// Values read from files of the source, set over everything (`--set-file`).
+    pub file_parameters: Vec<lockstep_api::FileParameter>,
+    /// `--skip-schema-validation`.
+    pub skip_schema_validation: bool,
     /// `--include-crds`.
     pub include_crds: bool,
     /// `--skip-tests`.
@@ -189,10 +193,12 @@ impl Chart {
             ignore_missing_values_files: helm.ignore_missing_values_files,
             secret_values: helm.secret_values.clone(),
             values: helm.values.clone().unwrap_or_default(),
+            file_parameters: helm.file_parameters.clone(),
+            skip_schema_validation: helm.skip_schema_validation,
             include_crds: helm.include_crds.unwrap_or(true),
             skip_tests: helm.skip_tests,
-            kube_version: None,
-            api_versions: Vec::new(),
+            kube_version: helm.kube_version.clone(),
+            api_versions: helm.api_versions.clone(),
             is_upgrade: false,
             no_hooks: helm.disable_hooks,
             post_renderers: helm.post_renderers.clone(),
@@ -276,6 +282,9 @@ pub fn render_chart(
     if chart.skip_tests {
         command.arg("--skip-tests");
     }
+    if chart.skip_schema_validation {
+        command.arg("--skip-schema-validation");
+    }
     let output = program::run(command, Some(values), TIMEOUT).map_err(|err| match err {
         RunError::Timeout => RenderError::HelmTimeout {
             chart: shown.clone(),
@@ -340,6 +349,44 @@ pub fn render_chart(
     })
 }
 
+/// A file of the source as read: its path inside the source, and its bytes.
+type SourceFile = (PathBuf, Zeroizing<Vec<u8>>);
+
+/// The file `file` names relative to the chart folder `dir`, read within the render limits:
+/// its path inside the source `root` and its bytes; `None` when it does not exist and
+/// `ignore_missing`.
+fn read_in_source(
+    root: &Path,
+    dir: &Path,
+    file: &str,
+    ignore_missing: bool,
+) -> Result<Option<SourceFile>, RenderError> {
+    let refuse = |reason| RenderError::ValuesFile {
+        file: file.to_owned(),
+        reason,
+    };
+    let path = match dir.join(file).canonicalize() {
+        Ok(path) => path,
+        Err(_) if ignore_missing => return Ok(None),
+        Err(_) => {
+            return Err(refuse(
+                "does not exist in the source; add it, or set ignoreMissingValuesFiles to \
+                 leave it out",
+            ));
+        }
+    };
+    if !path.starts_with(root) {
+        return Err(refuse("leaves the source"));
+    }
+    let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+    let bytes = lockstep_limits::read_file(&path, lockstep_limits::LIMITS.max_input_bytes)
+        .map_err(|err| RenderError::Read {
+            path: shown.clone(),
+            source: err.into(),
+        })?;
+    Ok(Some((shown, bytes)))
+}
+
 /// The values handed to helm, as JSON: the values files in order, then the inline
 /// values, each merged over what came before as Helm merges `-f` files (maps key by key,
 /// anything else replaced).
@@ -352,30 +399,18 @@ fn merged_values(
 ) -> Result<Zeroizing<Vec<u8>>, RenderError> {
     let mut merged = Map::new();
     for file in &chart.values_files {
+        let ignore = chart.ignore_missing_values_files;
+        let Some((shown, bytes)) = read_in_source(root, dir, file, ignore)? else {
+            continue;
+        };
         let refuse = |reason| RenderError::ValuesFile {
             file: file.clone(),
             reason,
         };
-        let path = match dir.join(file).canonicalize() {
-            Ok(path) => path,
-            Err(_) if chart.ignore_missing_values_files => continue,
-            Err(_) => {
-                return Err(refuse(
-                    "does not exist in the source; add it, or set ignoreMissingValuesFiles \
-                     to leave it out",
-                ));
-            }
-        };
-        if !path.starts_with(root) {
-            return Err(refuse("leaves the source"));
-        }
-        let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         let read = |source: std::io::Error| RenderError::Read {
             path: shown.clone(),
             source,
         };
-        let bytes = lockstep_limits::read_file(&path, lockstep_limits::LIMITS.max_input_bytes)
-            .map_err(|err| read(err.into()))?;
         let bytes = decrypt_whole(shown.clone(), bytes.clone(), keys, redactor)
             .map_err(|err| RenderError::Values(Box::new(err)))?
             .unwrap_or(bytes);
@@ -399,6 +434,21 @@ fn merged_values(
         merge(&mut merged, values);
     }
     merge(&mut merged, chart.values.clone());
+    for parameter in &chart.file_parameters {
+        let Some((shown, bytes)) = read_in_source(root, dir, &parameter.path, false)? else {
+            continue;
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|err| RenderError::Read {
+            path: shown,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, err),
+        })?;
+        set_string(&mut merged, &parameter.name, text.to_owned()).map_err(|reason| {
+            RenderError::Helm {
+                chart: PathBuf::from(&chart.path),
+                reason: format!("fileParameters {:?}: {reason}", parameter.name),
+            }
+        })?;
+    }
     let json = serde_json::to_vec(&Value::Object(merged)).map_err(|_| RenderError::Helm {
         chart: PathBuf::from(&chart.path),
         reason: "the values do not serialize".into(),

@@ -47,6 +47,18 @@ pub fn set_parameter(
     set(values, name, argo_value(value, string)?)
 }
 
+/// Sets `value`, as it is, at `path` in `values` (`helm --set-file`: a file's content).
+///
+/// # Errors
+/// Why the path cannot be set.
+pub fn set_string(
+    values: &mut Map<String, Value>,
+    path: &str,
+    value: String,
+) -> Result<(), String> {
+    set(values, path, Value::String(value))
+}
+
 fn set(values: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), String> {
     let steps = steps(path)?;
     let (first, rest) = steps.split_first().ok_or("the path is empty")?;

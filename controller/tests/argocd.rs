@@ -361,7 +361,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         .patch("team", &params, &Patch::Apply(&project))
         .await
         .unwrap();
-    let mut team = application("team-app", "manual", automated);
+    let mut team = application("team-app", "manual", automated.clone());
     team["spec"]["project"] = json!("team");
     apps.patch("team-app", &params, &Patch::Apply(&team))
         .await
@@ -452,6 +452,50 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         "edited",
         "reverted without selfHeal"
     );
+
+    // A revision that renders nothing never prunes everything (Argo CD's allowEmpty
+    // unset): a SyncError, the objects kept; with allowEmpty they are pruned.
+    repo.write("emptied/one.yaml", cm("emptied", "x", ""))
+        .unwrap();
+    repo.write("emptied/README.md", "no manifests but one")
+        .unwrap();
+    let with_one = repo.commit("emptied holds one").unwrap();
+    let emptied = application("emptied", "emptied", automated.clone());
+    apps.patch("emptied", &params, &Patch::Apply(&emptied))
+        .await
+        .unwrap();
+    eventually("the emptied Application to be Synced", async || {
+        synced_at(&apps.get("emptied").await.unwrap(), &with_one)
+    })
+    .await;
+    repo.remove("emptied/one.yaml").unwrap();
+    repo.commit("emptied holds none").unwrap();
+    eventually("the empty revision to be refused", async || {
+        let status = apps
+            .get("emptied")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        status.conditions.iter().any(|c| {
+            c.type_ == ApplicationConditionType::SyncError
+                && c.message.contains("renders no objects")
+        })
+    })
+    .await;
+    assert!(
+        configmaps.get_opt("emptied").await.unwrap().is_some(),
+        "kept"
+    );
+    let mut allowed = emptied.clone();
+    allowed["spec"]["syncPolicy"]["automated"]["allowEmpty"] = json!(true);
+    apps.patch("emptied", &params, &Patch::Apply(&allowed))
+        .await
+        .unwrap();
+    eventually("allowEmpty to prune the object", async || {
+        configmaps.get_opt("emptied").await.unwrap().is_none()
+    })
+    .await;
 
     // Deleting with the resources finalizer cascades; without it, objects are orphaned.
     apps.delete("guestbook", &Default::default()).await.unwrap();

@@ -99,6 +99,7 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
         owner,
         previous,
         prune: !args.cluster.no_prune,
+        allow_empty: false,
         apply: ApplyOptions {
             force: args.force,
             force_ownership: args.force_ownership,

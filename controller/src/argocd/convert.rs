@@ -141,12 +141,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const CREATE_NAMESPACE: &str = "CreateNamespace=true";
 /// The sync option that keeps the live value of ignored fields when an object is written.
 const RESPECT_IGNORE_DIFFERENCES: &str = "RespectIgnoreDifferences=true";
-/// The sync options served: the namespace creation, respected `ignoreDifferences`, and
-/// server-side apply, which is how Lockstep always applies.
+/// The sync options served: the namespace creation, respected `ignoreDifferences`,
+/// server-side apply, which is how Lockstep always applies, and writing only the objects
+/// that differ, which is what Lockstep always does.
 const SERVED_OPTIONS: &[&str] = &[
     CREATE_NAMESPACE,
     RESPECT_IGNORE_DIFFERENCES,
     "ServerSideApply=true",
+    "ApplyOutOfSyncOnly=true",
 ];
 
 /// Why Lockstep cannot serve `app` as written, if it cannot: fields it does not serve, a
@@ -418,6 +420,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
             overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
+            allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
             ..SyncSpec::default()
         },
     );
@@ -842,6 +845,15 @@ mod tests {
         assert_eq!(creates_namespace(&app), Some("web"));
         let source = git_source(&app, Duration::from_secs(180), &memory);
         assert_eq!(source.spec.git_ref.unwrap().branch.as_deref(), Some("main"));
+        // Without allowEmpty an empty revision never prunes everything; with it, it does.
+        assert!(!sync.spec.allow_empty);
+        let mut allowed = served();
+        allowed["syncPolicy"]["automated"]["allowEmpty"] = json!(true);
+        allowed["syncPolicy"]["syncOptions"] = json!(["ApplyOutOfSyncOnly=true"]);
+        let allowed = self::app(allowed);
+        assert_eq!(refusal(&allowed), None);
+        let allowed = super::sync(&allowed, Duration::from_secs(180), &memory);
+        assert!(allowed.spec.allow_empty);
     }
 
     /// `ignoreDifferences` reach the Sync, for comparing only unless

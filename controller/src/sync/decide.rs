@@ -539,6 +539,7 @@ fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duratio
         owner,
         previous: status.inventory.clone(),
         prune: sync.spec.prune,
+        allow_empty: sync.spec.allow_empty,
         apply,
     }
 }

@@ -113,6 +113,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub ignore_only_in_comparison: bool,
+    /// Prune even when the source renders no object (Argo CD's `automated.allowEmpty`);
+    /// otherwise an empty source never deletes everything. Set only by a front-end.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub allow_empty: bool,
     /// Namespace for namespaced objects that set none (Argo CD's `destination.namespace`).
     /// Not part of the `Sync` API: only a front-end sets it, on the in-memory Sync it
     /// reads a peer resource as, so it is never serialized nor in the CRD.

@@ -67,7 +67,8 @@ pub enum PruneError {
 /// Deletes the objects of `previous` that are not in `current`, owned by `owner`.
 ///
 /// # Errors
-/// [`PruneError::EmptySource`] when `current` is empty and `previous` is not. Failed
+/// [`PruneError::EmptySource`] when `current` is empty and `previous` is not, unless
+/// `allow_empty`. Failed
 /// deletes are not errors: they come back in [`PruneOutcome::survivors`].
 #[instrument(skip_all, fields(previous = previous.len(), current = current.changes.len()))]
 pub async fn prune(
@@ -76,10 +77,11 @@ pub async fn prune(
     current: &ChangeSet,
     owner: &Owner,
     protect: &Protect,
+    allow_empty: bool,
 ) -> Result<PruneOutcome, PruneError> {
     let current = inventory::from_change_set(current);
     let stale = inventory::stale(previous, &current);
-    if current.is_empty() && !stale.is_empty() {
+    if current.is_empty() && !stale.is_empty() && !allow_empty {
         return Err(PruneError::EmptySource { stale: stale.len() });
     }
     Ok(delete_all(client, stale, owner, protect).await)

@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub previous: Vec<InventoryEntry>,
     /// Delete objects that left the source.
     pub prune: bool,
+    /// Prune even when the source renders nothing (Argo CD's `allowEmpty`); otherwise an
+    /// empty source never deletes everything ([`PruneError::EmptySource`]).
+    pub allow_empty: bool,
     /// How to apply.
     pub apply: ApplyOptions,
 }
@@ -182,6 +185,7 @@ impl Prepared<'_> {
                 &changes,
                 &options.owner,
                 &options.apply.protect,
+                options.allow_empty,
             )
             .await
             .map_err(|source| RunError::Prune {

@@ -188,6 +188,7 @@ async fn a_kustomizations_objects_are_adopted_in_place_and_pruned_by_flux_labels
         &current,
         &kustomization,
         &Protect::default(),
+        false,
     )
     .await
     .unwrap();

@@ -141,6 +141,7 @@ async fn an_object_another_owner_holds_is_refused_unless_taken_over() {
         &current,
         &first_owner,
         &Protect::default(),
+        false,
     )
     .await
     .unwrap();
@@ -309,6 +310,7 @@ async fn protected_namespaces_and_labels_are_never_written_nor_pruned() {
         &second,
         &apps,
         &protect,
+        false,
     )
     .await
     .unwrap();

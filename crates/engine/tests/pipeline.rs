@@ -45,9 +45,16 @@ async fn reconcile(
     let changes = apply(client, &manifests, &ApplyOptions::default())
         .await
         .unwrap();
-    let pruned = prune(client, inventory, &changes, &owner, &Protect::default())
-        .await
-        .unwrap();
+    let pruned = prune(
+        client,
+        inventory,
+        &changes,
+        &owner,
+        &Protect::default(),
+        false,
+    )
+    .await
+    .unwrap();
     *inventory = inventory::from_change_set(&changes);
     Reconcile {
         fetched,

@@ -88,6 +88,7 @@ async fn removed_objects_are_pruned_in_reverse_order_unless_kept_or_not_ours() {
         &second,
         &owner(&ns),
         &Protect::default(),
+        false,
     )
     .await
     .unwrap();
@@ -133,6 +134,7 @@ async fn removed_objects_are_pruned_in_reverse_order_unless_kept_or_not_ours() {
         &third,
         &owner(&ns),
         &Protect::default(),
+        false,
     )
     .await
     .unwrap();
@@ -140,7 +142,7 @@ async fn removed_objects_are_pruned_in_reverse_order_unless_kept_or_not_ours() {
 }
 
 #[tokio::test]
-async fn an_empty_source_never_prunes() {
+async fn an_empty_source_never_prunes_unless_allowed() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("prune-empty").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -154,12 +156,28 @@ async fn an_empty_source_never_prunes() {
         &ChangeSet::default(),
         &owner(&ns),
         &Protect::default(),
+        false,
     )
     .await
     .unwrap_err();
     assert!(matches!(err, PruneError::EmptySource { stale: 1 }), "{err}");
-    let configmaps = Api::<ConfigMap>::namespaced(client, &ns);
+    let configmaps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
     assert!(configmaps.get_opt("a").await.unwrap().is_some());
+
+    // Unless asked (Argo CD's allowEmpty): then the empty source prunes everything.
+    let empty = ChangeSet::default();
+    let pruned = prune(
+        &client,
+        &previous,
+        &empty,
+        &owner(&ns),
+        &Protect::default(),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pruned.deleted.len(), 1);
+    assert!(configmaps.get_opt("a").await.unwrap().is_none());
 
     // A render that fails yields no change set at all, so there is nothing to prune with.
     write(dir.path(), "b.yaml", "apiVersion: v1\nkind: [broken\n");

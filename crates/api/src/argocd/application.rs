@@ -288,7 +288,11 @@ pub struct Automated {
     /// `false` turns automated sync off while keeping the block (Argo CD 3.x).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// Every other field (`allowEmpty`), refused by name.
+    /// Sync a revision that renders no object, pruning every object applied; unset or
+    /// false, such a revision prunes nothing (Argo CD refuses to "wipe out all resources").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_empty: Option<bool>,
+    /// Every other field, refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
@@ -657,7 +661,7 @@ mod tests {
                            "kustomize": {"namePrefix": "a-", "replicas": [], "labelWithoutSelector": true,
                                          "patches": [{"patch": "{}"}, {"path": "p.yaml"}]}},
                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
-                "syncPolicy": {"automated": {"prune": true, "allowEmpty": true},
+                "syncPolicy": {"automated": {"prune": true, "allowEmpty": true, "retryOnce": true},
                                "retry": {"limit": 2}},
                 "info": [],
             },
@@ -675,7 +679,7 @@ mod tests {
                 "spec.source.kustomize.patches[1].path",
                 "spec.source.kustomize.patches[1] without patch",
                 "spec.syncPolicy.retry",
-                "spec.syncPolicy.automated.allowEmpty",
+                "spec.syncPolicy.automated.retryOnce",
             ]
         );
         assert!(app.operation.unwrap().sync.unwrap().prune);

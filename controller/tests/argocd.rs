@@ -497,6 +497,53 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     })
     .await;
 
+    // CreateNamespace=true makes the destination namespace, with managedNamespaceMetadata's
+    // labels and annotations applied server-side: a label added by hand stays, a changed
+    // one follows the Application.
+    let made = format!("{ns}-made");
+    let mut creating = application("creating", "emptied", automated.clone());
+    creating["spec"]["destination"]["namespace"] = json!(made);
+    creating["spec"]["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true"]);
+    let metadata =
+        |team: &str| json!({"labels": {"team": team}, "annotations": {"owner": "platform"}});
+    creating["spec"]["syncPolicy"]["managedNamespaceMetadata"] = metadata("a");
+    apps.patch("creating", &params, &Patch::Apply(&creating))
+        .await
+        .unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let labelled = |team: &'static str| {
+        let namespaces = namespaces.clone();
+        let made = made.clone();
+        async move {
+            let Some(live) = namespaces.get_opt(&made).await.unwrap() else {
+                return false;
+            };
+            let labels = live.metadata.labels.unwrap_or_default();
+            let annotations = live.metadata.annotations.unwrap_or_default();
+            labels.get("team").map(String::as_str) == Some(team)
+                && annotations.get("owner").map(String::as_str) == Some("platform")
+        }
+    };
+    eventually("the namespace to be made with its metadata", async || {
+        labelled("a").await
+    })
+    .await;
+    let by_hand = json!({"metadata": {"labels": {"by-hand": "yes"}}});
+    namespaces
+        .patch(&made, &PatchParams::default(), &Patch::Merge(&by_hand))
+        .await
+        .unwrap();
+    creating["spec"]["syncPolicy"]["managedNamespaceMetadata"] = metadata("b");
+    apps.patch("creating", &params, &Patch::Apply(&creating))
+        .await
+        .unwrap();
+    eventually("the namespace's label to follow", async || {
+        labelled("b").await
+    })
+    .await;
+    let live = namespaces.get(&made).await.unwrap();
+    assert_eq!(live.metadata.labels.unwrap()["by-hand"], "yes");
+
     // Deleting with the resources finalizer cascades; without it, objects are orphaned.
     apps.delete("guestbook", &Default::default()).await.unwrap();
     eventually("guestbook and its objects to be deleted", async || {

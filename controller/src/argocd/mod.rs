@@ -29,7 +29,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
-use lockstep_api::argocd::{Application, Operation};
+use lockstep_api::argocd::{Application, FIELD_MANAGER, ManagedNamespaceMetadata, Operation};
 use lockstep_api::{LocalObjectReference, ObjectKey, SyncMode};
 use lockstep_engine::redact::Redactor;
 use serde_json::json;
@@ -127,7 +127,9 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
     if (requested.is_some() || sync.spec.mode == SyncMode::Auto)
         && let Some(namespace) = convert::creates_namespace(&app)
     {
-        create_namespace(&ctx, namespace)
+        let managed = app.spec.sync_policy.as_ref();
+        let managed = managed.and_then(|p| p.managed_namespace_metadata.as_ref());
+        create_namespace(&ctx, namespace, managed)
             .await
             .map_err(|source| Error::Write {
                 what: "creating the destination namespace",
@@ -226,9 +228,27 @@ async fn remove_operation(ctx: &SyncCtx, key: ObjectKey, ran: &Operation) -> Res
 }
 
 /// Creates `namespace` unless it exists (`CreateNamespace=true`). Like Argo CD, it is not
-/// labelled as the Application's: pruning never deletes it.
-async fn create_namespace(ctx: &SyncCtx, namespace: &str) -> Result<(), kube::Error> {
+/// labelled as the Application's: pruning never deletes it. With `managed` metadata, its
+/// labels and annotations are applied server-side as Argo CD's controller applies them,
+/// whether the namespace is new or not, leaving the namespace's others alone.
+async fn create_namespace(
+    ctx: &SyncCtx,
+    namespace: &str,
+    managed: Option<&ManagedNamespaceMetadata>,
+) -> Result<(), kube::Error> {
     let namespaces: Api<Namespace> = Api::all(ctx.shared.client.clone());
+    if let Some(managed) = managed {
+        let object = json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": managed.labels,
+                         "annotations": managed.annotations},
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        return namespaces
+            .patch(namespace, &params, &Patch::Apply(&object))
+            .await
+            .map(drop);
+    }
     if namespaces.get_opt(namespace).await?.is_some() {
         return Ok(());
     }

@@ -268,10 +268,25 @@ pub struct SyncPolicy {
     /// `Name=value` options; `CreateNamespace=true` is served, others are refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync_options: Vec<String>,
-    /// Every other field (`retry`, `managedNamespaceMetadata`), refused by name.
+    /// Labels and annotations set on the destination namespace with `CreateNamespace=true`
+    /// (server-side, so the namespace's other labels and annotations stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_namespace_metadata: Option<ManagedNamespaceMetadata>,
+    /// Every other field (`retry`), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
+}
+
+/// `syncPolicy.managedNamespaceMetadata`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManagedNamespaceMetadata {
+    /// Labels to set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations to set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Automated sync.

@@ -19,9 +19,9 @@ mod project;
 pub use application::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationDestination,
     ApplicationSource, ApplicationSpec, ApplicationStatus, Automated, DirectoryOptions, HealthCode,
-    HealthStatus, HelmOptions, HelmParameter, KustomizeOptions, KustomizePatch, Operation,
-    OperationPhase, OperationState, ResourceStatus, RevisionHistory, SyncCode, SyncInfo,
-    SyncOperation, SyncPolicy, SyncResult, application_crd,
+    HealthStatus, HelmOptions, HelmParameter, KustomizeOptions, KustomizePatch,
+    ManagedNamespaceMetadata, Operation, OperationPhase, OperationState, ResourceStatus,
+    RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncPolicy, SyncResult, application_crd,
 };
 pub use project::{AppProject, AppProjectSpec, ProjectDestination};
 

@@ -38,7 +38,7 @@ use kube::runtime::Controller;
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::flux::{HelmRepository, OCIRepository};
 use lockstep_api::{ObjectKey, REQUESTED_AT_ANNOTATION, Sync};
-use lockstep_engine::fetch::{Artifact, ChartRepository, OciContent};
+use lockstep_engine::fetch::{Artifact, ChartError, ChartRepository, FetchedChart, OciContent};
 use lockstep_engine::redact::Redactor;
 
 pub(crate) use repository::{
@@ -246,13 +246,11 @@ pub async fn fetch(sync: &Sync, ctx: &SyncCtx, interval: Duration) -> Result<(),
             None => Err(waiting("suspended".into())),
         };
     }
+    // The engine's chart fetch reads HTTP repositories and OCI registries alike; only an
+    // OCIRepository's files need the OCI fetch itself.
     let files = kind == OCI_REPOSITORY && helm.is_none();
-    let content = if files {
-        OciContent::Files(layer_media_type)
-    } else {
-        OciContent::Chart
-    };
-    let mut artifact = if target.url.starts_with("oci://") {
+    let mut artifact = if files {
+        let content = OciContent::Files(layer_media_type);
         fetch_oci(ctx, &target, &chart, &version, content, &redactor).await
     } else {
         fetch_chart(ctx, &target, &chart, &version, &redactor).await
@@ -299,11 +297,10 @@ pub(crate) async fn fetch_oci(
     content: OciContent,
     redactor: &Redactor,
 ) -> Result<Artifact, String> {
-    ctx.fetcher
-        .fetch_oci(repository, reference, version, content)
-        .await
-        .map(|fetched| fetched.artifact)
-        .map_err(|err| redactor.scrub(&err.to_string()))
+    let fetched = ctx
+        .fetcher
+        .fetch_oci(repository, reference, version, content);
+    scrubbed(fetched.await, redactor)
 }
 
 /// The artifact of `chart` at `version` from `repository`: the folder holding the chart's
@@ -318,9 +315,18 @@ pub(crate) async fn fetch_chart(
     version: &str,
     redactor: &Redactor,
 ) -> Result<Artifact, String> {
-    ctx.fetcher
-        .fetch_chart(repository, chart, version)
-        .await
+    scrubbed(
+        ctx.fetcher.fetch_chart(repository, chart, version).await,
+        redactor,
+    )
+}
+
+/// The artifact fetched, or why not, every value `redactor` knows scrubbed from it.
+fn scrubbed(
+    fetched: Result<FetchedChart, ChartError>,
+    redactor: &Redactor,
+) -> Result<Artifact, String> {
+    fetched
         .map(|fetched| fetched.artifact)
         .map_err(|err| redactor.scrub(&err.to_string()))
 }

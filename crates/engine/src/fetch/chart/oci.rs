@@ -336,7 +336,7 @@ impl<'a> Registry<'a> {
         let folder = format!("files-{layer_hex}");
         let dir = charts.join(&folder);
         if dir.is_dir() {
-            super::super::artifact::touch(&dir);
+            super::artifact::touch(&dir);
             return Ok(fetched(dir, tag, manifest_hex, false));
         }
         if layer.size > MAX_UNPACKED_BYTES {

@@ -392,6 +392,44 @@ async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() 
     Canaries::new([CANARY, PASSWORD]).assert_absent("the events", &text);
 }
 
+/// A chart `web` 1.0.0 in `chart/` of `repo`: ConfigMaps `<release>-a` and `-b` holding
+/// `.Values.color` (`blue`).
+fn two_config_chart(repo: &lockstep_testenv::GitRepo) {
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n\
+             data:\n  color: {{{{ .Values.color | quote }}}}\n"
+        )
+    };
+    let chart = "apiVersion: v2\nname: web\nversion: 1.0.0\n";
+    repo.write("chart/Chart.yaml", chart).unwrap();
+    repo.write("chart/values.yaml", "color: blue\n").unwrap();
+    repo.write("chart/templates/a.yaml", cm("a")).unwrap();
+    repo.write("chart/templates/b.yaml", cm("b")).unwrap();
+}
+
+/// The real helm against the test control plane, in namespace `ns` and with a `HOME` of
+/// its own: a run's standard output, the run asserted to succeed.
+fn helm_cli<'a>(
+    helm: &'a std::path::Path,
+    kubeconfig: &'a std::path::Path,
+    ns: &'a str,
+    home: &'a std::path::Path,
+) -> impl Fn(&[&str]) -> String + 'a {
+    move |args| {
+        let out = std::process::Command::new(helm)
+            .args(args)
+            .args(["--namespace", ns])
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", home)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "helm {args:?}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
 /// Switching a release between Lockstep and Helm in place: the objects a Sync applied carry
 /// Helm's ownership label and annotations, so after the Sync is deleted with
 /// `deletionPolicy: Orphan` the real `helm install` adopts them (no `--take-ownership`)
@@ -402,21 +440,7 @@ async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() 
     let plane = need!(ControlPlane::shared().await);
     let helm = need!(tool("helm"));
     let s = setup(plane, "helm-switch", &[("README", "switch\n".to_owned())]).await;
-    let cm = |name: &str| {
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n\
-             data:\n  color: {{{{ .Values.color | quote }}}}\n"
-        )
-    };
-    s.repo
-        .write(
-            "chart/Chart.yaml",
-            "apiVersion: v2\nname: web\nversion: 1.0.0\n",
-        )
-        .unwrap();
-    s.repo.write("chart/values.yaml", "color: blue\n").unwrap();
-    s.repo.write("chart/templates/a.yaml", cm("a")).unwrap();
-    s.repo.write("chart/templates/b.yaml", cm("b")).unwrap();
+    two_config_chart(&s.repo);
     let commit = s.repo.commit("a chart").unwrap();
     let sync = || {
         let spec = sync_spec("chart", json!({"helm": {}, "deletionPolicy": "Orphan"}));
@@ -447,18 +471,7 @@ async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() 
     })
     .await;
     let home = tempfile::tempdir().unwrap();
-    let run_helm = |args: &[&str]| {
-        let out = std::process::Command::new(&helm)
-            .args(args)
-            .args(["--namespace", &s.ns])
-            .env("KUBECONFIG", plane.kubeconfig_path())
-            .env("HOME", home.path())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "helm {args:?}: {stderr}");
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run_helm = helm_cli(&helm, plane.kubeconfig_path(), &s.ns, home.path());
     let chart = s.repo.work_tree().join("chart");
     run_helm(&["install", "web", chart.to_str().unwrap()]);
     let list: serde_json::Value = serde_json::from_str(&run_helm(&["list", "-o", "json"])).unwrap();
@@ -471,6 +484,157 @@ async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() 
     let back = applied(&s, "web", &commit).await;
     assert_eq!(back.inventory.len(), 2);
     assert_eq!(uids().await, before, "taken back in place");
+}
+
+/// Helm's release records, written as `helm install`/`upgrade` write them when the `helm`
+/// block asks (`storage`): the real `helm list`, `history` and `get` read them; a new
+/// revision only when chart, values or objects change (a commit that changes none writes
+/// none); `maxHistory` keeps the newest. Handed to Helm (the Sync deleted with
+/// `deletionPolicy: Orphan`, records kept), `helm upgrade` carries the release on as
+/// revision 4 with no object recreated; a Sync takes it back as revision 5; deleting that
+/// Sync (pruning) deletes the objects and the records, as `helm uninstall` does.
+#[tokio::test]
+async fn release_records_carry_the_history_helm_reads_both_ways() {
+    let plane = need!(ControlPlane::shared().await);
+    let helm = need!(tool("helm"));
+    let s = setup(plane, "helm-records", &[("README", "records\n".to_owned())]).await;
+    let hook = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n  \
+                annotations:\n    helm.sh/hook: post-install,post-upgrade\n    \
+                helm.sh/hook-delete-policy: hook-succeeded\ndata:\n  at: done\n";
+    two_config_chart(&s.repo);
+    s.repo.write("chart/templates/hook.yaml", hook).unwrap();
+    s.repo.write("chart/prod.yaml", "color: green\n").unwrap();
+    let commit = s.repo.commit("a chart").unwrap();
+    let sync = |policy: &str| {
+        let helm = json!({"valuesFiles": ["prod.yaml"], "values": {"size": 3},
+                          "storage": {"maxHistory": 2}});
+        let spec = sync_spec("chart", json!({"helm": helm, "deletionPolicy": policy}));
+        json!({"metadata": {"name": "web"}, "spec": spec})
+    };
+    create_lockstep(&s.client, &s.ns, "Sync", sync("Orphan")).await;
+    applied(&s, "web", &commit).await;
+    let home = tempfile::tempdir().unwrap();
+    let run_helm = helm_cli(&helm, plane.kubeconfig_path(), &s.ns, home.path());
+    let json_of = |args: &[&str]| -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        serde_json::from_str(&run_helm(&args)).unwrap()
+    };
+    let list = json_of(&["list"]);
+    assert_eq!(list[0]["name"], "web", "{list}");
+    assert_eq!(list[0]["revision"], "1", "{list}");
+    assert_eq!(list[0]["status"], "deployed", "{list}");
+    assert_eq!(list[0]["chart"], "web-1.0.0", "{list}");
+    let values = json_of(&["get", "values", "web"]);
+    assert_eq!(
+        values,
+        json!({"color": "green", "size": 3}),
+        "the values given"
+    );
+    let manifest = run_helm(&["get", "manifest", "web"]);
+    assert!(
+        manifest.contains("name: web-a") && manifest.contains("green"),
+        "{manifest}"
+    );
+    assert!(
+        !manifest.contains("web-hook"),
+        "hooks are apart: {manifest}"
+    );
+    let hooks = run_helm(&["get", "hooks", "web"]);
+    assert!(hooks.contains("name: web-hook"), "{hooks}");
+
+    // A commit that changes nothing of the release writes no revision; values do.
+    s.repo.write("README", "still records\n").unwrap();
+    let mut commit = s.repo.commit("not the chart").unwrap();
+    applied(&s, "web", &commit).await;
+    let history = json_of(&["history", "web"]);
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    for (n, color) in [(2, "red"), (3, "teal")] {
+        s.repo
+            .write("chart/prod.yaml", format!("color: {color}\n"))
+            .unwrap();
+        commit = s.repo.commit(color).unwrap();
+        applied(&s, "web", &commit).await;
+        let history = json_of(&["history", "web"]);
+        let last = history.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["revision"], n, "{history}");
+        assert_eq!(last["status"], "deployed", "{history}");
+        assert_eq!(last["description"], "Upgrade complete", "{history}");
+    }
+    let history = json_of(&["history", "web"]);
+    let revisions: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["revision"].clone())
+        .collect();
+    assert_eq!(revisions, [json!(2), json!(3)], "maxHistory 2: {history}");
+    assert_eq!(history[0]["status"], "superseded", "{history}");
+
+    // To Helm: the records stay, and `helm upgrade` is revision 4 of the same release.
+    let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
+    let uid = configs.get("web-a").await.unwrap().metadata.uid;
+    let syncs: Api<lockstep_api::Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    syncs.delete("web", &Default::default()).await.unwrap();
+    crate::support::eventually("the Sync to be gone", async || {
+        syncs.get_opt("web").await.unwrap().is_none()
+    })
+    .await;
+    let chart = s.repo.work_tree().join("chart");
+    run_helm(&["upgrade", "web", chart.to_str().unwrap(), "--reuse-values"]);
+    let list = json_of(&["list"]);
+    assert_eq!(list[0]["revision"], "4", "{list}");
+    assert_eq!(
+        configs.get("web-a").await.unwrap().metadata.uid,
+        uid,
+        "not recreated"
+    );
+    let a = configs.get("web-a").await.unwrap();
+    assert_eq!(
+        a.data.unwrap()["color"],
+        "teal",
+        "--reuse-values read the record"
+    );
+
+    // And back to Lockstep as revision 5.
+    create_lockstep(&s.client, &s.ns, "Sync", sync("Delete")).await;
+    applied(&s, "web", &commit).await;
+    let list = json_of(&["list"]);
+    assert_eq!(list[0]["revision"], "5", "{list}");
+    assert_eq!(
+        configs.get("web-a").await.unwrap().metadata.uid,
+        uid,
+        "taken back in place"
+    );
+
+    // A status that lost its inventory (as Flux's own HelmRelease CRD drops it) prunes and
+    // uninstalls from the deployed record: b leaves the chart, then the Sync goes.
+    let forget = async || {
+        let patch = kube::api::Patch::Merge(json!({"status": {"inventory": []}}));
+        syncs
+            .patch_status("web", &Default::default(), &patch)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert!(status(&s.client, &s.ns, "web").await.inventory.is_empty());
+    };
+    forget().await;
+    s.repo.remove("chart/templates/b.yaml").unwrap();
+    let commit = s.repo.commit("b leaves").unwrap();
+    applied(&s, "web", &commit).await;
+    assert!(configs.get_opt("web-b").await.unwrap().is_none(), "pruned");
+    forget().await;
+    syncs.delete("web", &Default::default()).await.unwrap();
+    crate::support::eventually("the release to be uninstalled", async || {
+        configs.get_opt("web-a").await.unwrap().is_none()
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
+    let records = secrets
+        .list(&ListParams::default().labels("owner=helm"))
+        .await
+        .unwrap();
+    assert!(records.items.is_empty(), "the records went with it");
 }
 
 /// A chart in Git whose `Chart.yaml` names a dependency of a Helm repository it does not

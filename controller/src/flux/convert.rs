@@ -10,7 +10,7 @@ use lockstep_api::flux::{
 };
 use lockstep_api::{
     CrossNamespaceObjectReference, Decryption, DependsOn, GitRef, GitSource, GitSourceSpec,
-    GitSourceStatus, GitVerify, HealthCheck, Helm, InventoryEntry, KubeConfigRef,
+    GitSourceStatus, GitVerify, HealthCheck, Helm, HelmStorage, InventoryEntry, KubeConfigRef,
     REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind, VerifyMode,
 };
 
@@ -332,6 +332,14 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
                 post_renderers: spec.post_renderers.clone(),
                 post_render_strategy: spec.post_render_strategy,
                 version,
+                // Flux's storage: the HelmRelease's namespace, five revisions.
+                storage: Some(HelmStorage {
+                    namespace: spec
+                        .storage_namespace
+                        .clone()
+                        .or_else(|| hr.metadata.namespace.clone()),
+                    max_history: Some(spec.max_history.unwrap_or(5)),
+                }),
                 ..Helm::default()
             }),
             ..SyncSpec::default()
@@ -381,7 +389,7 @@ fn flux_inventory(inventory: &[InventoryEntry]) -> Option<FluxInventory> {
 }
 
 /// `status` as Flux writes a HelmRelease's, plus the inventory pruning reads. Flux's
-/// `history` (of release Secrets) is not written: Lockstep keeps no release Secret. The
+/// `history` (snapshots of the release records) is not written. The
 /// revision of a repository chart is its version, as helm-controller writes it, and the
 /// archive's digest goes into `lastAttemptedRevisionDigest` ([`helm_sync`] joins them
 /// again); a chart of a GitRepository keeps the commit's revision, where Flux would write
@@ -748,6 +756,13 @@ mod tests {
         assert_eq!(helm.release_name.as_deref(), Some("web-web"));
         assert_eq!(helm.values_files, ["../../env/prod.yaml"]);
         assert_eq!(helm.include_crds, Some(false));
+        let storage = helm.storage.as_ref().unwrap();
+        assert_eq!(
+            storage.namespace.as_deref(),
+            Some("apps"),
+            "the HelmRelease's"
+        );
+        assert_eq!(storage.max_history, Some(5), "Flux's default");
         assert!(sync.spec.prune && sync.spec.wait);
         assert!(!helm.disable_hooks);
         let both = helm_release(json!({

@@ -44,6 +44,7 @@ use super::conditions::{self, READY, Reason, WireReason};
 use super::drift::{Drift, Report};
 use super::front::Front;
 use super::health::check_health;
+use super::helm_records;
 use super::hooks::Release;
 use super::reconcile::source_of;
 use super::record::{Error, Health, Verdict, record};
@@ -91,7 +92,8 @@ pub(super) async fn decide(
         Ok(prepared) => prepared,
         Err(verdict) => return Ok(failed(verdict)),
     };
-    let options = run_options(sync, ctx, &status, timeout);
+    let previous = helm_records::inventory(sync, &client, &status.inventory).await;
+    let options = run_options(sync, ctx, previous, timeout);
     let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,
         Err(err) => return Ok(failed(refused(&err, &prepared.redactor, &revision))),
@@ -148,6 +150,15 @@ pub(super) async fn decide(
             if let Err(message) = release.after(sync, &outcome).await {
                 return Ok(Verdict::Failed {
                     reason: Reason::HookFailed,
+                    message: prepared.redactor.scrub(&message),
+                    revision,
+                    inventory: Some(outcome.inventory),
+                });
+            }
+            if let Err(err) = helm_records::write(sync, &client, &prepared).await {
+                let message = format!("applied, but {err}");
+                return Ok(Verdict::Failed {
+                    reason: Reason::ReconciliationFailed,
                     message: prepared.redactor.scrub(&message),
                     revision,
                     inventory: Some(outcome.inventory),
@@ -502,7 +513,14 @@ fn owner(sync: &Sync, ctx: &SyncCtx) -> Owner {
 }
 
 /// How the engine applies and prunes for `sync`.
-fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duration) -> RunOptions {
+/// How to apply and prune; `previous` is what the last apply left (the status's
+/// inventory, or a Helm release's, [`helm_records::inventory`]).
+fn run_options(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    previous: Vec<InventoryEntry>,
+    timeout: Duration,
+) -> RunOptions {
     let owner = owner(sync, ctx);
     let apply = ApplyOptions {
         force: sync.spec.force,
@@ -537,7 +555,7 @@ fn run_options(sync: &Sync, ctx: &SyncCtx, status: &SyncStatus, timeout: Duratio
     };
     RunOptions {
         owner,
-        previous: status.inventory.clone(),
+        previous,
         prune: sync.spec.prune,
         allow_empty: sync.spec.allow_empty,
         apply,

@@ -4,8 +4,9 @@
 //! `WaitForTermination` whatever `prune` says, `Orphan` never) the objects of its inventory
 //! are deleted in the reverse of apply order, only those still labelled as its own and not protected
 //! ([`lockstep_engine::prune::delete_all`]), with the identity it applied as; with
-//! `prune: false` they are orphaned. The inventory in status is all it needs: a Sync whose
-//! GitSource is gone cleans up the same way.
+//! `prune: false` they are orphaned. The inventory in status is all it needs (or, when
+//! the status lost it, the Sync's Helm release record): a Sync whose GitSource is gone
+//! cleans up the same way.
 //!
 //! The finalizer is removed whatever the deletes did: objects that could not be deleted
 //! are named in a Warning event, and a namespace being deleted is never held up by a Sync
@@ -26,6 +27,7 @@ use serde_json::json;
 use super::SyncCtx;
 use super::conditions::Reason;
 use super::front::Front;
+use super::helm_records;
 use super::intervals::SyncIntervals;
 use super::record::Error;
 use super::status::{self, EventAction};
@@ -65,7 +67,8 @@ pub async fn finalize(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
     // Argo CD's finalizer is the ask to cascade, whatever the sync policy prunes.
     let policy = sync.spec.deletion_policy.unwrap_or_default();
     let cascade = policy.deletes(sync.spec.prune) || ctx.front == Front::ArgoCd;
-    if cascade && !sync.spec.suspend && !inventory.is_empty() {
+    let recorded = helm_records::writes(sync);
+    if cascade && !sync.spec.suspend && (!inventory.is_empty() || recorded) {
         delete_inventory(sync, ctx, inventory).await;
     }
     let rest = sync
@@ -86,7 +89,11 @@ async fn delete_inventory(
     let kind = ctx.front.sync_kind();
     let (type_, reason, note) = match sync_client(sync, ctx, &namespace).await {
         Ok(client) => {
+            let inventory = helm_records::inventory(sync, &client, &inventory).await;
             let outcome = delete_all(&client, inventory, &owner, &protect(sync, ctx)).await;
+            if let Err(err) = helm_records::remove(sync, &client).await {
+                tracing::warn!("{kind} deleted, but its Helm release records stay: {err}");
+            }
             let terminating = match sync.spec.deletion_policy {
                 Some(DeletionPolicy::WaitForTermination) => {
                     let timeout = SyncIntervals::parse(&sync.spec)

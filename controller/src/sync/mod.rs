@@ -15,6 +15,7 @@ mod drift;
 mod finalize;
 mod front;
 mod health;
+mod helm_records;
 mod hooks;
 mod intervals;
 mod lease;

@@ -34,8 +34,9 @@ pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerif
 pub use key::ObjectKey;
 pub use sync::{
     CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, FileParameter,
-    HealthCheck, Helm, KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy,
-    PostRenderer, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
+    HealthCheck, Helm, HelmStorage, KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize,
+    PostRenderStrategy, PostRenderer, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus,
+    ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

@@ -331,11 +331,30 @@ pub struct Helm {
     /// templates, `separate` in a stream of their own, `nohooks` not at all (Helm 3's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_render_strategy: Option<PostRenderStrategy>,
+    /// Write Helm's release records (`sh.helm.release.v1` Secrets), as `helm install` and
+    /// `helm upgrade` write them, a revision per change of chart, values or objects: `helm
+    /// list`, `helm history` and `helm get` show the release, and Helm or Flux take it back
+    /// as an upgrade. Unset, none is written (Argo CD writes none either).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<HelmStorage>,
     /// Values read from Secrets (a Flux HelmRelease's `valuesFrom`), merged after the
     /// values files and before `values`. Set only by a front-end, never serialized.
     #[serde(skip)]
     #[schemars(skip)]
     pub secret_values: SecretValues,
+}
+
+/// Where a chart's Helm release records are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmStorage {
+    /// The namespace of the record Secrets; default the release namespace, as Helm's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// How many revisions to keep, the newest (Helm's `--history-max`); default 10, 0
+    /// keeps all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_history: Option<u32>,
 }
 
 /// A value read from a file (`helm --set-file name=path`).

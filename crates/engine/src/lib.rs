@@ -37,6 +37,7 @@ pub mod ownership;
 pub mod prune;
 pub mod redact;
 pub mod refs;
+pub mod release;
 pub mod render;
 pub mod run;
 pub mod secrets;

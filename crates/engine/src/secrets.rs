@@ -26,6 +26,8 @@ pub struct Prepared {
     /// A chart's Helm hooks, to run around the apply ([`crate::hooks`]). References in
     /// them are not resolved.
     pub hooks: Vec<Hook>,
+    /// A chart's release, to record once applied ([`crate::release`]).
+    pub release: Option<crate::release::ReleaseParts>,
     /// The values held for log scrubbing while the caller uses them (until this
     /// `Prepared` is dropped: kube-client logs a refused apply's `Status`, values and all).
     _held: Held,
@@ -86,6 +88,7 @@ pub async fn prepare(
         redactor,
         refresh,
         hooks,
+        release: decrypted.release,
         _held,
     })
 }

@@ -150,6 +150,7 @@ fn chart(values_files: &[&str], values: Value) -> Chart {
         post_renderers: Vec::new(),
         post_render_strategy: PostRenderStrategy::default(),
         dependencies: Vec::new(),
+        record: false,
         secret_values: SecretValues::default(),
     }
 }

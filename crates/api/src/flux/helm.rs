@@ -51,10 +51,13 @@ pub struct HelmReleaseSpec {
     /// HelmRelease's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
-    /// Where Helm keeps its release Secrets. Lockstep writes none, so it is read only for
-    /// the default release name's sake (it is not part of it) and otherwise ignored.
+    /// Where the release's Helm records (`sh.helm.release.v1` Secrets) are written; default
+    /// the HelmRelease's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_namespace: Option<String>,
+    /// How many Helm release records to keep; default 5, 0 keeps all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_history: Option<u32>,
     /// HelmReleases that must be Ready before this one applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<FluxDependency>,

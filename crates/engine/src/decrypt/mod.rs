@@ -104,6 +104,8 @@ pub struct Decrypted {
     /// The render's Helm hooks, as rendered (a chart's SOPS values are decrypted before
     /// it renders, so its hooks hold no SOPS values).
     pub hooks: Vec<crate::hooks::Hook>,
+    /// The render's Helm release, as rendered ([`Rendered::release`]).
+    pub release: Option<crate::release::ReleaseParts>,
 }
 
 impl std::fmt::Debug for Decrypted {
@@ -139,6 +141,7 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
         inputs,
         mut redactor,
         hooks,
+        release,
     } = rendered;
     let mut files = Vec::new();
     if manifests
@@ -177,6 +180,7 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
         redactor,
         files,
         hooks,
+        release,
     })
 }
 

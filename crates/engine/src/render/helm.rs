@@ -37,6 +37,7 @@ use crate::decrypt::decrypt_whole;
 use crate::hooks;
 use crate::keys::Keys;
 use crate::redact::Redactor;
+use crate::release::ReleaseParts;
 
 pub use super::set_path::{set_parameter, set_path, set_string};
 
@@ -86,6 +87,8 @@ pub struct Chart {
     /// Dependencies fetched from their repositories ([`missing_dependencies`]): unpacked
     /// chart folders, placed in `charts/` of a private copy of the source for the render.
     pub dependencies: Vec<PathBuf>,
+    /// Keep what Helm's release record holds besides the objects ([`Rendered::release`]).
+    pub record: bool,
 }
 
 /// A dependency `Chart.yaml` names from a Helm HTTP(S) repository that its `charts/`
@@ -204,6 +207,7 @@ impl Chart {
             post_renderers: helm.post_renderers.clone(),
             post_render_strategy: helm.post_render_strategy.unwrap_or_default(),
             dependencies: Vec::new(),
+            record: helm.storage.is_some(),
         }
     }
 }
@@ -285,6 +289,12 @@ pub fn render_chart(
     if chart.skip_schema_validation {
         command.arg("--skip-schema-validation");
     }
+    let release = if chart.record {
+        let (name, namespace) = (&chart.release_name, &chart.namespace);
+        Some(ReleaseParts::read(&dir, name, namespace, values.clone())?)
+    } else {
+        None
+    };
     let output = program::run(command, Some(values), TIMEOUT).map_err(|err| match err {
         RunError::Timeout => RenderError::HelmTimeout {
             chart: shown.clone(),
@@ -346,6 +356,7 @@ pub fn render_chart(
         inputs: Inputs::new(root),
         redactor,
         hooks,
+        release,
     })
 }
 
@@ -458,7 +469,7 @@ fn merged_values(
 
 /// Whether `manifest` came from a chart's `crds/` folder, which Helm installs apart from
 /// the release.
-pub(super) fn is_crd_file(manifest: &Manifest) -> bool {
+pub(crate) fn is_crd_file(manifest: &Manifest) -> bool {
     let has = |name: &str| manifest.file.components().any(|c| c.as_os_str() == name);
     has("crds") && !has("templates")
 }

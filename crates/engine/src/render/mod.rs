@@ -38,7 +38,7 @@ mod program;
 mod sanitize;
 mod set_path;
 pub mod variables;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::path::Path;
 
@@ -132,6 +132,8 @@ pub struct Rendered {
     /// Hooks, run around the apply instead of applied with the objects: a chart's Helm
     /// hooks (the controller adds an Argo CD Application's own, [`crate::hooks::split`]).
     pub hooks: Vec<crate::hooks::Hook>,
+    /// A chart's release, when its Helm release records are written ([`crate::release`]).
+    pub release: Option<crate::release::ReleaseParts>,
 }
 
 /// Renders the manifests under `root.join(path)`, with the [`Inputs`] the secrets stage
@@ -224,6 +226,7 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         inputs,
         redactor: Redactor::new(),
         hooks: Vec::new(),
+        release: None,
     })
 }
 

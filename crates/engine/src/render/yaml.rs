@@ -76,7 +76,7 @@ pub(super) fn parse_file(
 }
 
 /// One YAML document of `file` (starting at `first_line`), as kubectl resolves it.
-pub(super) fn parse_document(
+pub(crate) fn parse_document(
     file: &Path,
     document: usize,
     body: &str,

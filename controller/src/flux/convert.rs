@@ -13,6 +13,7 @@ use lockstep_api::{
     GitSourceStatus, GitVerify, HealthCheck, Helm, HelmStorage, InventoryEntry, KubeConfigRef,
     REQUESTED_AT_ANNOTATION, Sync, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind, VerifyMode,
 };
+use sha2::Digest as _;
 
 use crate::sync::conditions::{READY, STALLED};
 use crate::sync::source::SOURCE_VERIFIED;
@@ -291,13 +292,16 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
     let version = chart
         .filter(|_| kind == HELM_REPOSITORY)
         .and_then(|c| c.version.clone());
-    let release_name = spec
-        .release_name
-        .clone()
-        .unwrap_or_else(|| match &spec.target_namespace {
-            Some(ns) => format!("{ns}-{name}"),
-            None => name.to_owned(),
-        });
+    let release_name =
+        shorten(
+            &spec
+                .release_name
+                .clone()
+                .unwrap_or_else(|| match &spec.target_namespace {
+                    Some(ns) => format!("{ns}-{name}"),
+                    None => name.to_owned(),
+                }),
+        );
     let skip = |action: &Option<lockstep_api::flux::CrdAction>| {
         action.as_ref().and_then(|a| a.crds.as_deref()) == Some("Skip")
     };
@@ -386,6 +390,19 @@ fn flux_inventory(inventory: &[InventoryEntry]) -> Option<FluxInventory> {
     (!inventory.is_empty()).then(|| FluxInventory {
         entries: inventory.iter().map(InventoryRef::from).collect(),
     })
+}
+
+/// A Helm release name as helm-controller shortens one over Helm's 53 characters: the
+/// first 40, a dash, and the first 12 hex digits of the whole name's SHA-256.
+fn shorten(name: &str) -> String {
+    const MAX: usize = 53;
+    const HASH: usize = 12;
+    if name.len() <= MAX {
+        return name.to_owned();
+    }
+    let sum = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let cut = name.get(..MAX - HASH - 1).unwrap_or(name);
+    format!("{cut}-{}", &sum[..HASH])
 }
 
 /// `status` as Flux writes a HelmRelease's, plus the inventory pruning reads. Flux's
@@ -778,6 +795,35 @@ mod tests {
             "install": {"disableHooks": true},
         }));
         assert!(helm_refusal(&one).unwrap().contains("disableHooks"));
+    }
+
+    /// Release names over Helm's 53 characters are shortened as helm-controller shortens
+    /// them (its own test vectors), whether defaulted or given.
+    #[test]
+    fn long_release_names_are_shortened_as_flux_does() {
+        assert_eq!(shorten("release-name"), "release-name");
+        let long = "release-name-with-very-long-name-which-is-longer-than-53-characters";
+        assert_eq!(
+            shorten(long),
+            "release-name-with-very-long-name-which-i-788ca0d0d7b0"
+        );
+        let long = "another-release-name-with-very-long-name-which-is-longer-than-53-characters";
+        assert_eq!(
+            shorten(long),
+            "another-release-name-with-very-long-name-7e72150d5a36"
+        );
+        let hr = helm_release(json!({
+            "interval": "5m", "targetNamespace": "a-rather-long-target-namespace-name",
+            "chart": {"spec": {"chart": "app", "sourceRef": {"kind": "GitRepository", "name": "r"}}},
+        }));
+        let name = helm_sync(&hr).spec.helm.unwrap().release_name.unwrap();
+        assert_eq!(name, "a-rather-long-target-namespace-name-web");
+        let hr = helm_release(json!({
+            "interval": "5m", "releaseName": long,
+            "chart": {"spec": {"chart": "app", "sourceRef": {"kind": "GitRepository", "name": "r"}}},
+        }));
+        let name = helm_sync(&hr).spec.helm.unwrap().release_name.unwrap();
+        assert_eq!(name.len(), 53);
     }
 
     /// A repository chart is the helm Sync of that chart of the HelmRepository, and its

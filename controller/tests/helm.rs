@@ -491,8 +491,10 @@ async fn a_release_moves_to_helm_install_and_back_without_recreating_anything() 
 /// revision only when chart, values or objects change (a commit that changes none writes
 /// none); `maxHistory` keeps the newest. Handed to Helm (the Sync deleted with
 /// `deletionPolicy: Orphan`, records kept), `helm upgrade` carries the release on as
-/// revision 4 with no object recreated; a Sync takes it back as revision 5; deleting that
-/// Sync (pruning) deletes the objects and the records, as `helm uninstall` does.
+/// revision 4 with no object recreated; a Sync takes it back as revision 5, an upgrade
+/// that replaces the hook object Helm left; a status that lost its inventory prunes from
+/// the record; deleting the Sync (pruning) deletes the objects and the records, as `helm
+/// uninstall` does.
 #[tokio::test]
 async fn release_records_carry_the_history_helm_reads_both_ways() {
     let plane = need!(ControlPlane::shared().await);
@@ -500,7 +502,7 @@ async fn release_records_carry_the_history_helm_reads_both_ways() {
     let s = setup(plane, "helm-records", &[("README", "records\n".to_owned())]).await;
     let hook = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n  \
                 annotations:\n    helm.sh/hook: post-install,post-upgrade\n    \
-                helm.sh/hook-delete-policy: hook-succeeded\ndata:\n  at: done\n";
+                helm.sh/hook-delete-policy: before-hook-creation\ndata:\n  at: done\n";
     two_config_chart(&s.repo);
     s.repo.write("chart/templates/hook.yaml", hook).unwrap();
     s.repo.write("chart/prod.yaml", "color: green\n").unwrap();
@@ -596,9 +598,13 @@ async fn release_records_carry_the_history_helm_reads_both_ways() {
         "--reuse-values read the record"
     );
 
-    // And back to Lockstep as revision 5.
+    // And back to Lockstep as revision 5, an upgrade: the hook object Helm's upgrade left
+    // (`before-hook-creation`) is named by Helm's record, so it is replaced.
+    let hook_uid = configs.get("web-hook").await.unwrap().metadata.uid;
     create_lockstep(&s.client, &s.ns, "Sync", sync("Delete")).await;
     applied(&s, "web", &commit).await;
+    let hook = configs.get("web-hook").await.unwrap().metadata;
+    assert_ne!(hook.uid, hook_uid, "the post-upgrade hook ran again");
     let list = json_of(&["list"]);
     assert_eq!(list[0]["revision"], "5", "{list}");
     assert_eq!(

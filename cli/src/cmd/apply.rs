@@ -128,6 +128,7 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
             owner: &options.owner,
             apply: &options.apply,
             timeout: args.timeout,
+            released: &[],
         },
         install: options.previous.is_empty(),
         redactor: &rendered.redactor,

@@ -87,13 +87,14 @@ pub(super) async fn decide(
         }
         _ => verdict,
     };
-    let prepared = match render_and_decrypt(sync, ctx, &client, &artifact, &revision, timeout).await
-    {
+    let previous = helm_records::previous(sync, &client, &status.inventory).await;
+    let install = install(&previous.objects, ctx);
+    let rendered = render_and_decrypt(sync, ctx, &client, &artifact, &revision, install, timeout);
+    let prepared = match rendered.await {
         Ok(prepared) => prepared,
         Err(verdict) => return Ok(failed(verdict)),
     };
-    let previous = helm_records::inventory(sync, &client, &status.inventory).await;
-    let options = run_options(sync, ctx, previous, timeout);
+    let options = run_options(sync, ctx, previous.objects, timeout);
     let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,
         Err(err) => return Ok(failed(refused(&err, &prepared.redactor, &revision))),
@@ -115,8 +116,8 @@ pub(super) async fn decide(
         owner: &options.owner,
         apply: &options.apply,
         timeout,
+        released: &previous.hooks,
     };
-    let install = install(sync, ctx);
     let changes = checked.writes()
         || !current_attempt(sync, &status, &revision)
         || !conditions::is_true(&status.conditions, READY);
@@ -296,6 +297,7 @@ async fn render_and_decrypt(
     client: &kube::Client,
     artifact: &Artifact,
     revision: &str,
+    install: Option<bool>,
     timeout: Duration,
 ) -> Result<Prepared, Verdict> {
     let keys_failed =
@@ -367,7 +369,7 @@ async fn render_and_decrypt(
                 .fetch_missing(missing, &known)
                 .await
                 .map_err(|err| failed(err.to_string(), &redactor))?;
-            chart.is_upgrade = install(sync, ctx) == Some(false);
+            chart.is_upgrade = install == Some(false);
             let chart_keys = keys.keys.clone();
             let rendered = tokio::task::spawn_blocking(move || {
                 render_chart(&root, &chart, &chart_keys, &options)
@@ -435,12 +437,12 @@ async fn render_and_decrypt(
     }
 }
 
-/// Whether this reconcile installs the release (its Sync has applied nothing yet) or
-/// upgrades it, for a chart's render and hooks; `None` for an Argo CD Application, which
-/// cannot tell the two apart (it renders every sync as an install and runs both hooks).
-fn install(sync: &Sync, ctx: &SyncCtx) -> Option<bool> {
-    let applied_nothing = sync.status.as_ref().is_none_or(|s| s.inventory.is_empty());
-    (ctx.front != Front::ArgoCd).then_some(applied_nothing)
+/// Whether this reconcile installs the release (nothing was applied before: `previous`,
+/// the Sync's inventory or its Helm release's, is empty) or upgrades it, for a chart's
+/// render and hooks; `None` for an Argo CD Application, which cannot tell the two apart
+/// (it renders every sync as an install and runs both hooks).
+fn install(previous: &[InventoryEntry], ctx: &SyncCtx) -> Option<bool> {
+    (ctx.front != Front::ArgoCd).then_some(previous.is_empty())
 }
 
 /// The `group/version`s the cluster serves (besides core `v1`, which helm always has), for
@@ -514,7 +516,7 @@ fn owner(sync: &Sync, ctx: &SyncCtx) -> Owner {
 
 /// How the engine applies and prunes for `sync`.
 /// How to apply and prune; `previous` is what the last apply left (the status's
-/// inventory, or a Helm release's, [`helm_records::inventory`]).
+/// inventory, or a Helm release's, [`helm_records::previous`]).
 fn run_options(
     sync: &Sync,
     ctx: &SyncCtx,

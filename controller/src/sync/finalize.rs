@@ -89,7 +89,9 @@ async fn delete_inventory(
     let kind = ctx.front.sync_kind();
     let (type_, reason, note) = match sync_client(sync, ctx, &namespace).await {
         Ok(client) => {
-            let inventory = helm_records::inventory(sync, &client, &inventory).await;
+            let inventory = helm_records::previous(sync, &client, &inventory)
+                .await
+                .objects;
             let outcome = delete_all(&client, inventory, &owner, &protect(sync, ctx)).await;
             if let Err(err) = helm_records::remove(sync, &client).await {
                 tracing::warn!("{kind} deleted, but its Helm release records stay: {err}");

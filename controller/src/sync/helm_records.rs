@@ -6,7 +6,7 @@
 
 use kube::ResourceExt;
 use lockstep_api::{InventoryEntry, Sync};
-use lockstep_engine::release::{self, Recorded, ReleaseError, Storage};
+use lockstep_engine::release::{self, Deployed, Recorded, ReleaseError, Storage};
 use lockstep_engine::secrets::Prepared;
 
 /// Helm's default `--history-max`.
@@ -55,23 +55,28 @@ pub(super) async fn write(
         .map(Some)
 }
 
-/// The inventory of `sync`'s last release, when its status has none but it writes Helm
-/// records: a HelmRelease under Flux's own CRD, whose status drops Lockstep's inventory,
-/// still prunes and is deleted from what its deployed revision applied. Empty when the
-/// records cannot be read (nothing is pruned then).
-pub(super) async fn inventory(
+/// What `sync` applied before: its status's inventory, or, when that is empty and it
+/// writes Helm records, what its release's deployed revision applied. So a HelmRelease
+/// under Flux's own CRD, whose status drops Lockstep's inventory, still prunes and is
+/// deleted from its record, and a release taken over from Helm is an upgrade whose
+/// leftover hook objects may be replaced. Empty when the records cannot be read (nothing
+/// is pruned then).
+pub(super) async fn previous(
     sync: &Sync,
     client: &kube::Client,
     status: &[InventoryEntry],
-) -> Vec<InventoryEntry> {
+) -> Deployed {
     let Some((name, storage)) = storage(sync).filter(|_| status.is_empty()) else {
-        return status.to_vec();
+        return Deployed {
+            objects: status.to_vec(),
+            hooks: Vec::new(),
+        };
     };
-    release::deployed_inventory(client, &storage.namespace, &name)
+    release::deployed(client, &storage.namespace, &name)
         .await
         .unwrap_or_else(|err| {
-            tracing::warn!("the inventory of Helm release {name:?} could not be read: {err}");
-            Vec::new()
+            tracing::warn!("Helm release {name:?}'s records could not be read: {err}");
+            Deployed::default()
         })
 }
 

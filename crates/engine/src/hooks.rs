@@ -35,7 +35,7 @@ use tracing::{instrument, warn};
 use crate::apply::{self, ApplyError, ApplyOptions, SYNC_WAVE, apply_order};
 use crate::health::{self, WaitError};
 use crate::inventory::id;
-use crate::prune::{SkipReason, delete_all, wait_gone};
+use crate::prune::{SkipReason, delete_all_released, wait_gone};
 use crate::render::{Manifest, Owner};
 
 /// The annotation that makes a template a Helm hook.
@@ -280,6 +280,9 @@ pub struct HookOptions<'a> {
     pub apply: &'a ApplyOptions,
     /// How long each hook may take to finish, and a previous one to go.
     pub timeout: Duration,
+    /// Hook objects the release's Helm record names: a previous run's object is deleted
+    /// (`before-hook-creation`) even without the owner's labels, as Helm created it.
+    pub released: &'a [InventoryEntry],
 }
 
 /// Why a hook stopped a release. Names the hook, never a value.
@@ -410,11 +413,12 @@ async fn delete(
     entry: &InventoryEntry,
     options: HookOptions<'_>,
 ) -> Result<(), String> {
-    let outcome = delete_all(
+    let outcome = delete_all_released(
         client,
         vec![entry.clone()],
         options.owner,
         &options.apply.protect,
+        options.released,
     )
     .await;
     if let Some((_, reason)) = outcome.skipped.first() {

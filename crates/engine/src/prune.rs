@@ -90,13 +90,27 @@ pub async fn prune(
 /// Deletes every object of `inventory` that `owner` still owns, in the reverse of apply
 /// order, with the same checks as [`prune`]: what a deleted `Sync` with `prune: true`
 /// leaves behind is nothing of its own.
-#[instrument(skip_all, fields(objects = inventory.len()))]
 pub async fn delete_all(
+    client: &Client,
+    inventory: Vec<InventoryEntry>,
+    owner: &Owner,
+    protect: &Protect,
+) -> PruneOutcome {
+    delete_all_released(client, inventory, owner, protect, &[]).await
+}
+
+/// [`delete_all`], where an object `released` names counts as `owner`'s without its
+/// labels: a hook object Helm created for the same release, named by the release's Helm
+/// record, which Helm itself deletes before the hook runs again (`before-hook-creation`).
+#[instrument(skip_all, fields(objects = inventory.len()))]
+pub async fn delete_all_released(
     client: &Client,
     mut inventory: Vec<InventoryEntry>,
     owner: &Owner,
     protect: &Protect,
+    released: &[InventoryEntry],
 ) -> PruneOutcome {
+    let released: std::collections::HashSet<String> = released.iter().map(inventory::key).collect();
     inventory.sort_by_cached_key(|e| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
     inventory.reverse();
 
@@ -118,7 +132,8 @@ pub async fn delete_all(
                 continue;
             }
         };
-        if let Some(reason) = skip_reason(&live, &entry, owner, protect) {
+        let owned = released.contains(&inventory::key(&entry));
+        if let Some(reason) = skip_reason(&live, &entry, owner, owned, protect) {
             debug!(object = %id(&entry), ?reason, "not pruned");
             outcome.skipped.push((entry, reason));
             continue;
@@ -179,14 +194,15 @@ fn skip_reason(
     live: &DynamicObject,
     entry: &InventoryEntry,
     owner: &Owner,
+    released: bool,
     protect: &Protect,
 ) -> Option<SkipReason> {
     let meta = &live.metadata;
     let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key));
     let namespace = owner.mark.namespace_label;
-    if label(owner.mark.name_label) != Some(&owner.name)
-        || namespace.is_some_and(|key| label(key) != Some(&owner.namespace))
-    {
+    let labelled = label(owner.mark.name_label) == Some(&owner.name)
+        && namespace.is_none_or(|key| label(key) == Some(&owner.namespace));
+    if !labelled && !released {
         return Some(SkipReason::NotOwned);
     }
     let labels = meta.labels.as_ref();

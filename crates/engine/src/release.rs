@@ -308,18 +308,27 @@ pub async fn uninstall(
     Ok(records.len())
 }
 
-/// What the deployed revision of `release` in `namespace` applied, read from its
-/// manifest (hooks and `crds/` are not in it): the inventory of an owner whose status lost
-/// its own (Flux's HelmRelease CRD keeps none). Empty when there is no deployed revision;
-/// an object that names no namespace gets none.
+/// What the deployed revision of a release applied, as its Helm record names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deployed {
+    /// The objects of its manifest (not hooks, not `crds/`); one that names no namespace
+    /// gets none: the inventory of an owner whose status lost its own (Flux's HelmRelease
+    /// CRD keeps none).
+    pub objects: Vec<InventoryEntry>,
+    /// Its hooks, in the release namespace unless they name one.
+    pub hooks: Vec<InventoryEntry>,
+}
+
+/// What the deployed revision of `release` in `namespace` applied; empty when there is
+/// none.
 ///
 /// # Errors
 /// [`ReleaseError`]: the records could not be listed.
-pub async fn deployed_inventory(
+pub async fn deployed(
     client: &Client,
     namespace: &str,
     release: &str,
-) -> Result<Vec<InventoryEntry>, ReleaseError> {
+) -> Result<Deployed, ReleaseError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let storage = Storage {
         namespace: namespace.to_owned(),
@@ -327,32 +336,42 @@ pub async fn deployed_inventory(
     };
     let records = list(&api, &storage, release).await?;
     let Some(deployed) = records.iter().rev().find(|r| r.status == "deployed") else {
-        return Ok(Vec::new());
+        return Ok(Deployed::default());
     };
     let Some(release) = decode(&api, &deployed.secret).await else {
-        return Ok(Vec::new());
+        return Ok(Deployed::default());
     };
     let manifest = release["manifest"].as_str().unwrap_or_default();
-    let entries = manifest
+    let objects = manifest
         .split("\n---")
-        .filter_map(|document| serde_saphyr::from_str::<Value>(document).ok())
-        .filter_map(|object| {
-            let text = |value: &Value| value.as_str().map(str::to_owned);
-            let api_version = text(&object["apiVersion"])?;
-            let (group, version) = match api_version.split_once('/') {
-                Some((group, version)) => (group.to_owned(), version.to_owned()),
-                None => (String::new(), api_version),
-            };
-            Some(InventoryEntry {
-                group,
-                version,
-                kind: text(&object["kind"])?,
-                namespace: text(&object["metadata"]["namespace"]).unwrap_or_default(),
-                name: text(&object["metadata"]["name"])?,
-            })
-        })
+        .filter_map(|document| entry(document, ""))
         .collect();
-    Ok(entries)
+    let namespace = release["namespace"].as_str().unwrap_or_default();
+    let hooks = release["hooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|hook| entry(hook["manifest"].as_str()?, namespace))
+        .collect();
+    Ok(Deployed { objects, hooks })
+}
+
+/// The object a YAML document describes, in `namespace` unless it names one.
+fn entry(document: &str, namespace: &str) -> Option<InventoryEntry> {
+    let object: Value = serde_saphyr::from_str(document).ok()?;
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let api_version = text(&object["apiVersion"])?;
+    let (group, version) = match api_version.split_once('/') {
+        Some((group, version)) => (group.to_owned(), version.to_owned()),
+        None => (String::new(), api_version),
+    };
+    Some(InventoryEntry {
+        group,
+        version,
+        kind: text(&object["kind"])?,
+        namespace: text(&object["metadata"]["namespace"]).unwrap_or_else(|| namespace.to_owned()),
+        name: text(&object["metadata"]["name"])?,
+    })
 }
 
 /// The records of `release`, oldest first.

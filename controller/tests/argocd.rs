@@ -544,6 +544,50 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     let live = namespaces.get(&made).await.unwrap();
     assert_eq!(live.metadata.labels.unwrap()["by-hand"], "yes");
 
+    // syncPolicy.retry backs a failed sync off: its destination namespace missing, the
+    // sync fails; the namespace made by hand, it is not retried before the backoff (an
+    // hour here, though the interval is a second), but a new revision syncs at once.
+    let later = format!("{ns}-later");
+    repo.write("later/one.yaml", cm("later", "git", ""))
+        .unwrap();
+    repo.commit("later").unwrap();
+    let mut retrying = application("retrying", "later", automated.clone());
+    retrying["spec"]["destination"]["namespace"] = json!(later);
+    retrying["spec"]["syncPolicy"]["retry"] =
+        json!({"limit": 3, "backoff": {"duration": "1h", "factor": 2, "maxDuration": "2h"}});
+    apps.patch("retrying", &params, &Patch::Apply(&retrying))
+        .await
+        .unwrap();
+    let sync_error = async || {
+        let app = apps.get("retrying").await.unwrap();
+        let status = app.status.unwrap_or_default();
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == ApplicationConditionType::SyncError)
+    };
+    eventually("the sync to fail without its namespace", sync_error).await;
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": later}});
+    namespaces
+        .patch(
+            &later,
+            &PatchParams::apply("by-hand"),
+            &Patch::Apply(&namespace),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(sync_error().await, "retried before its backoff");
+    let in_later: Api<ConfigMap> = Api::namespaced(client.clone(), &later);
+    assert!(in_later.get_opt("later").await.unwrap().is_none());
+    repo.write("later/README.md", "a new revision").unwrap();
+    let newer = repo.commit("a new revision").unwrap();
+    eventually("the new revision to sync at once", async || {
+        synced_at(&apps.get("retrying").await.unwrap(), &newer)
+    })
+    .await;
+    assert!(in_later.get_opt("later").await.unwrap().is_some());
+
     // Deleting with the resources finalizer cascades; without it, objects are orphaned.
     apps.delete("guestbook", &Default::default()).await.unwrap();
     eventually("guestbook and its objects to be deleted", async || {

@@ -19,9 +19,9 @@ use lockstep_api::argocd::{
     SyncCode, SyncInfo, SyncOperation, SyncResult,
 };
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, CrossNamespaceObjectReference,
-    GitRef, GitSource, GitSourceSpec, GitSourceStatus, InventoryEntry, ObjectKey,
-    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncSpec, SyncStatus,
+    APPROVED_REVISION_ANNOTATION, Backoff, Condition, ConditionStatus,
+    CrossNamespaceObjectReference, GitRef, GitSource, GitSourceSpec, GitSourceStatus,
+    InventoryEntry, ObjectKey, REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncSpec, SyncStatus,
 };
 
 use lockstep_engine::fetch::DEFAULT_BRANCH;
@@ -223,6 +223,9 @@ pub fn refusal(app: &Application) -> Option<String> {
             destination.name.as_deref().unwrap_or_default(),
         ));
     }
+    if let Some(Err(err)) = retry(app) {
+        return Some(err);
+    }
     let options = spec.sync_policy.iter().flat_map(|p| &p.sync_options);
     let unserved: Vec<&str> = options
         .map(String::as_str)
@@ -421,6 +424,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
+            backoff: retry(app).and_then(Result::ok),
             ..SyncSpec::default()
         },
     );
@@ -471,6 +475,43 @@ pub fn creates_namespace(app: &Application) -> Option<&str> {
 fn has_option(app: &Application, option: &str) -> bool {
     let mut options = app.spec.sync_policy.iter().flat_map(|p| &p.sync_options);
     options.any(|o| o == option)
+}
+
+/// `syncPolicy.retry` as Argo CD reads it: `limit` 0 (the default) retries never and a
+/// negative one always; `backoff.duration` 5s, `factor` 2 and `maxDuration` 3m by default,
+/// durations in seconds or Go's notation. `None` without `retry`; the refusal naming a
+/// field that does not read.
+fn retry(app: &Application) -> Option<Result<Backoff, String>> {
+    let retry = app.spec.sync_policy.as_ref()?.retry.as_ref()?;
+    let backoff = retry.backoff.as_ref();
+    let duration = |field: &str, text: Option<&String>, default: u64| match text {
+        None => Ok(Duration::from_secs(default)),
+        Some(text) => match text.parse::<u64>() {
+            Ok(seconds) => Ok(Duration::from_secs(seconds)),
+            Err(_) => lockstep_api::parse_duration(text).map_err(|err| {
+                format!("spec.syncPolicy.retry.backoff.{field} {text:?} does not read: {err}")
+            }),
+        },
+    };
+    let read = || {
+        let factor = backoff.and_then(|b| b.factor).unwrap_or(2);
+        Ok(Backoff {
+            limit: match retry.limit.unwrap_or(0) {
+                limit if limit < 0 => None,
+                limit => Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+            },
+            duration: duration("duration", backoff.and_then(|b| b.duration.as_ref()), 5)?,
+            factor: u32::try_from(factor).map_err(|_| {
+                format!("spec.syncPolicy.retry.backoff.factor {factor} must be 0 or more")
+            })?,
+            max_duration: duration(
+                "maxDuration",
+                backoff.and_then(|b| b.max_duration.as_ref()),
+                180,
+            )?,
+        })
+    };
+    Some(read())
 }
 
 fn go_duration(interval: Duration) -> String {
@@ -809,6 +850,41 @@ mod tests {
         );
     }
 
+    /// `syncPolicy.retry` read as Argo CD reads it: Argo CD's defaults (no retry, 5s,
+    /// factor 2, 3m), seconds or Go durations, a negative limit unlimited.
+    #[test]
+    fn retry_reads_as_argo_cd_reads_it() {
+        let backoff = |retry: serde_json::Value| {
+            let spec = json!({"project": "default", "source": {"repoURL": "https://example.invalid/r.git"},
+                              "destination": {}, "syncPolicy": {"retry": retry}});
+            retry_of(&app(spec))
+        };
+        let default = backoff(json!({})).unwrap();
+        assert_eq!(default.limit, Some(0));
+        assert_eq!(default.duration, Duration::from_secs(5));
+        assert_eq!(default.factor, 2);
+        assert_eq!(default.max_duration, Duration::from_secs(180));
+        let given =
+            json!({"limit": -1, "backoff": {"duration": "7", "factor": 3, "maxDuration": "1m"}});
+        let given = backoff(given).unwrap();
+        assert_eq!(given.limit, None);
+        assert_eq!(given.duration, Duration::from_secs(7));
+        assert_eq!(given.max_duration, Duration::from_secs(60));
+        let spec = json!({"project": "default", "source": {"repoURL": "https://example.invalid/r.git"}, "destination": {}});
+        assert_eq!(
+            sync(&app(spec), Duration::from_secs(60), &Memory::default())
+                .spec
+                .backoff,
+            None
+        );
+    }
+
+    fn retry_of(app: &Application) -> Option<Backoff> {
+        sync(app, Duration::from_secs(60), &Memory::default())
+            .spec
+            .backoff
+    }
+
     fn app(spec: serde_json::Value) -> Application {
         serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
@@ -974,6 +1050,13 @@ mod tests {
         let mut replace = served();
         replace["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true", "Replace=true"]);
         assert!(refusal(&app(replace)).unwrap().contains("Replace=true"));
+        let mut slow = served();
+        slow["syncPolicy"]["retry"] = json!({"limit": 2, "backoff": {"duration": "soon"}});
+        let refused = refusal(&app(slow)).unwrap();
+        assert!(
+            refused.contains("retry.backoff.duration \"soon\""),
+            "{refused}"
+        );
         let mut sources = served();
         sources.as_object_mut().unwrap().remove("source");
         sources["sources"] = json!([]);

@@ -96,6 +96,8 @@ pub struct SyncCtx {
     /// When each repository chart (or HelmRepository index) was last fetched, and for
     /// what request.
     charts: Mutex<HashMap<ObjectKey, (ChartRequest, Instant)>>,
+    /// How many times in a row each Sync's apply failed, for its retry backoff.
+    failures: Mutex<HashMap<ObjectKey, u32>>,
 }
 
 /// What a repository chart was fetched for: the HelmRelease's generation and reconcile
@@ -158,6 +160,7 @@ impl SyncCtx {
             settled: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
             charts: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -205,6 +208,18 @@ impl SyncCtx {
             Some(after) => refresh.insert(key.clone(), Instant::now() + after),
             None => refresh.remove(key),
         };
+    }
+
+    /// Counts a failed apply of Sync `key` (`failed`) or forgets its failures; how many
+    /// came before this one.
+    pub fn failures_before(&self, key: &ObjectKey, failed: bool) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if !failed {
+            return failures.remove(key).unwrap_or(0);
+        }
+        let count = failures.entry(key.clone()).or_insert(0);
+        *count += 1;
+        *count - 1
     }
 
     /// Forgets when Sync `key` is due: its next wake-up does the work.

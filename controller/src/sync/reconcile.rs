@@ -45,6 +45,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         finalize::finalize(&sync, &ctx).await?;
         let key = ObjectKey::of(&*sync);
         ctx.forget_due(&key);
+        ctx.failures_before(&key, false);
         ctx.sync_intervals.forget(&key);
         let kind = ctx.front.sync_kind();
         ctx.shared.metrics.forget(kind, &key.namespace, &key.name);
@@ -85,8 +86,10 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
     if let Some(seen) = &seen
         && let Some(remaining) = ctx.not_due(&key, seen)
     {
-        // Woken by our own status write (or a no-op event) within the interval.
-        return Ok(Action::requeue(remaining));
+        // Woken by our own status write (or a no-op event) within the interval, or while
+        // backing off: looked at again at the interval at the latest, as an Argo CD
+        // Application looks for a new revision only when it wakes.
+        return Ok(Action::requeue(remaining.min(interval)));
     }
 
     if let Err(message) = values::read(&mut sync, &ctx).await {
@@ -105,11 +108,18 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
             return Ok(Action::await_change());
         }
     };
+    // A failed apply is retried with the Sync's backoff (an Argo CD `retry`) while it
+    // lasts, else at `retryInterval`.
+    let failed = matches!(verdict, Verdict::Failed { .. });
+    let retries = ctx.failures_before(&key, failed);
+    let backoff = sync.spec.backoff.filter(|_| failed);
+    let backoff = backoff.and_then(|backoff| backoff.delay(retries));
     let next = match &verdict {
         Verdict::Applied {
             health: Health::Progressing(_),
             ..
         } => Some(PROGRESS_POLL),
+        Verdict::Failed { .. } if backoff.is_some() => backoff,
         Verdict::Applied {
             health: Health::Failed(_),
             ..
@@ -122,15 +132,21 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
     let settled = verdict.is_settled();
     super::record::log_outcome(&sync, &verdict, started.elapsed());
     record(&mut sync, &ctx, verdict).await?;
-    // Failures and waits retry whatever wakes them; a settled or progressing Sync ignores
-    // wake-ups that change nothing until it is due.
+    // Failures and waits retry whatever wakes them; a settled or progressing Sync, or one
+    // backing off, ignores wake-ups that change nothing until it is due.
     match (seen, next) {
-        (Some(seen), Some(wait)) if settled || wait == PROGRESS_POLL => ctx.due_in(key, seen, wait),
+        (Some(seen), Some(wait)) if settled || wait == PROGRESS_POLL || backoff.is_some() => {
+            ctx.due_in(key, seen, wait)
+        }
         _ => ctx.forget_due(&key),
     }
     ctx.shared
         .metrics
         .reconciled(ctx.front.sync_kind(), started.elapsed());
+    let next = match backoff {
+        Some(_) => next.map(|wait| wait.min(interval)),
+        None => next,
+    };
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 

@@ -33,7 +33,7 @@ pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use key::ObjectKey;
 pub use sync::{
-    CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, FileParameter,
+    Backoff, CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, FileParameter,
     HealthCheck, Helm, HelmStorage, KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize,
     PostRenderStrategy, PostRenderer, SecretValues, Sync, SyncMode, SyncSpec, SyncStatus,
     ValuesFrom, ValuesFromKind,

@@ -35,6 +35,12 @@ pub struct SyncSpec {
     /// How soon to retry after a failure; default `interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_interval: Option<String>,
+    /// Retries after a failed apply with exponential backoff instead of at
+    /// `retryInterval` (an Argo CD Application's `syncPolicy.retry`). Set only by a
+    /// front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub backoff: Option<Backoff>,
     /// Delete objects that left the source (and still carry our ownership labels).
     #[serde(default)]
     pub prune: bool,
@@ -344,6 +350,38 @@ pub struct Helm {
     pub secret_values: SecretValues,
 }
 
+/// Exponential backoff of the retries after a failed apply, as Argo CD's `retry` reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// How many retries; `None`, no limit.
+    pub limit: Option<u32>,
+    /// The wait before the first retry.
+    pub duration: std::time::Duration,
+    /// What each wait is multiplied by for the next.
+    pub factor: u32,
+    /// The longest wait; zero, no bound.
+    pub max_duration: std::time::Duration,
+}
+
+impl Backoff {
+    /// The wait before retry number `retries` (from 0): `duration * factor^retries`, at
+    /// most `max_duration` (without one, at most a day, so a wait always ends); `None`
+    /// once `limit` retries were made.
+    pub fn delay(&self, retries: u32) -> Option<std::time::Duration> {
+        const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+        if self.limit.is_some_and(|limit| retries >= limit) {
+            return None;
+        }
+        let wait = (self.factor.checked_pow(retries))
+            .and_then(|growth| self.duration.checked_mul(growth))
+            .unwrap_or(DAY);
+        Some(match self.max_duration.is_zero() {
+            true => wait.min(DAY),
+            false => wait.min(self.max_duration),
+        })
+    }
+}
+
 /// Where a chart's Helm release records are kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -499,4 +537,30 @@ pub struct SyncStatus {
     #[serde(skip)]
     #[schemars(skip)]
     pub drifted: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Waits grow by the factor up to the bound, and stop once the limit is reached.
+    #[test]
+    fn backoff_grows_to_its_bound_and_stops_at_its_limit() {
+        let backoff = Backoff {
+            limit: Some(4),
+            duration: Duration::from_secs(5),
+            factor: 2,
+            max_duration: Duration::from_secs(15),
+        };
+        let waits: Vec<_> = (0..5).map(|n| backoff.delay(n)).collect();
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(waits, [secs(5), secs(10), secs(15), secs(15), None]);
+        let endless = Backoff {
+            limit: None,
+            max_duration: Duration::ZERO,
+            ..backoff
+        };
+        assert_eq!(endless.delay(40), secs(24 * 60 * 60), "a day at most");
+    }
 }

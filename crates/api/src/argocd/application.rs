@@ -272,10 +272,44 @@ pub struct SyncPolicy {
     /// (server-side, so the namespace's other labels and annotations stay).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_namespace_metadata: Option<ManagedNamespaceMetadata>,
-    /// Every other field (`retry`), refused by name.
+    /// Retries of a failed sync, with exponential backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryStrategy>,
+    /// Every other field, refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
+}
+
+/// `syncPolicy.retry`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct RetryStrategy {
+    /// How many retries; 0 (the default) none, negative no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The waits between retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<RetryBackoff>,
+    /// Retry at the latest revision (Lockstep always does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
+}
+
+/// `syncPolicy.retry.backoff`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct RetryBackoff {
+    /// The first wait: seconds, or a Go duration (`5s`, `2m`); default `5s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// What each wait is multiplied by for the next; default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<i64>,
+    /// The longest wait: seconds or a Go duration; default `3m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
 }
 
 /// `syncPolicy.managedNamespaceMetadata`.
@@ -693,10 +727,11 @@ mod tests {
                 "spec.source.kustomize.replicas",
                 "spec.source.kustomize.patches[1].path",
                 "spec.source.kustomize.patches[1] without patch",
-                "spec.syncPolicy.retry",
                 "spec.syncPolicy.automated.retryOnce",
             ]
         );
+        let retry = app.spec.sync_policy.as_ref().and_then(|p| p.retry.as_ref());
+        assert_eq!(retry.and_then(|r| r.limit), Some(2));
         assert!(app.operation.unwrap().sync.unwrap().prune);
     }
 }

@@ -21,7 +21,8 @@ pub use application::{
     ApplicationSource, ApplicationSpec, ApplicationStatus, Automated, DirectoryOptions, HealthCode,
     HealthStatus, HelmOptions, HelmParameter, KustomizeOptions, KustomizePatch,
     ManagedNamespaceMetadata, Operation, OperationPhase, OperationState, ResourceStatus,
-    RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncPolicy, SyncResult, application_crd,
+    RetryBackoff, RetryStrategy, RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncPolicy,
+    SyncResult, application_crd,
 };
 pub use project::{AppProject, AppProjectSpec, ProjectDestination};
 

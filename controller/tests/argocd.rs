@@ -101,6 +101,9 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     install_argocd_crds(&client).await;
     let repo = git.create_repo("guestbook", None).unwrap();
     repo.write("apps/web.yaml", cm("web", "git", "")).unwrap();
+    // A sub-folder Argo CD does not read without `directory.recurse`.
+    repo.write("apps/nested/deep.yaml", cm("deep", "git", ""))
+        .unwrap();
     repo.write("apps/tracked.yaml", cm("tracked", "git", ""))
         .unwrap();
     repo.write("apps/extra.yaml", cm("extra", "git", ""))
@@ -185,6 +188,10 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     .await;
     let app = apps.get("guestbook").await.unwrap();
     assert_eq!(names(&app), ["extra", "keep", "tracked", "web"]);
+    assert!(
+        configmaps.get_opt("deep").await.unwrap().is_none(),
+        "not recursed"
+    );
     let status = app.status.unwrap();
     assert!(status.conditions.is_empty(), "{:?}", status.conditions);
     let state = status.operation_state.unwrap();

@@ -130,6 +130,7 @@ impl SourceArgs {
             owner,
             target_namespace: self.target_namespace.clone(),
             overlay: None,
+            directory: None,
         };
         // A chart's values files are decrypted before it renders, so its keys come first.
         let (rendered, keys) = if self.helm {

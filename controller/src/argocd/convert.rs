@@ -20,7 +20,7 @@ use lockstep_api::argocd::{
 };
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Backoff, Condition, ConditionStatus,
-    CrossNamespaceObjectReference, GitRef, GitSource, GitSourceSpec, GitSourceStatus,
+    CrossNamespaceObjectReference, Directory, GitRef, GitSource, GitSourceSpec, GitSourceStatus,
     InventoryEntry, ObjectKey, REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncSpec, SyncStatus,
 };
 
@@ -425,6 +425,16 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
             backoff: retry(app).and_then(Result::ok),
+            // A plain folder is read as Argo CD reads it: the top folder only unless
+            // `recurse`, filtered by `include` and `exclude`.
+            directory: (helm.is_none() && chart.is_none() && kustomize.is_none()).then(|| {
+                let directory = spec.source.as_ref().and_then(|s| s.directory.as_ref());
+                Directory {
+                    recurse: directory.and_then(|d| d.recurse).unwrap_or(false),
+                    include: directory.and_then(|d| d.include.clone()),
+                    exclude: directory.and_then(|d| d.exclude.clone()),
+                }
+            }),
             ..SyncSpec::default()
         },
     );
@@ -877,6 +887,29 @@ mod tests {
                 .backoff,
             None
         );
+    }
+
+    /// A plain folder is read as Argo CD reads it (top folder only unless `recurse`); a
+    /// kustomize or helm source is not filtered.
+    #[test]
+    fn a_plain_folder_reads_as_argo_cds_directory() {
+        let directory = |source: serde_json::Value| {
+            let spec = json!({"project": "default", "source": source, "destination": {}});
+            sync(&app(spec), Duration::from_secs(60), &Memory::default())
+                .spec
+                .directory
+        };
+        let url = "https://example.invalid/r.git";
+        let plain = directory(json!({"repoURL": url, "path": "apps"})).unwrap();
+        assert!(!plain.recurse && plain.include.is_none());
+        let given = json!({"repoURL": url, "path": "apps",
+                           "directory": {"recurse": true, "include": "*.yaml", "exclude": "x/*"}});
+        let given = directory(given).unwrap();
+        assert!(given.recurse);
+        assert_eq!(given.include.as_deref(), Some("*.yaml"));
+        assert_eq!(given.exclude.as_deref(), Some("x/*"));
+        let kustomized = json!({"repoURL": url, "path": "apps", "kustomize": {"namePrefix": "a-"}});
+        assert_eq!(directory(kustomized), None);
     }
 
     fn retry_of(app: &Application) -> Option<Backoff> {

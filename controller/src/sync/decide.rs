@@ -306,6 +306,7 @@ async fn render_and_decrypt(
         owner: Some(owner(sync, ctx)),
         target_namespace: sync.spec.target_namespace.clone(),
         overlay: sync.spec.overlay.clone(),
+        directory: sync.spec.directory.clone(),
     };
     let path = sync.spec.path.clone().unwrap_or_default();
     let root = artifact.path.clone();

@@ -41,6 +41,12 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub backoff: Option<Backoff>,
+    /// Which files of a plain folder at `path` are read (an Argo CD Application's
+    /// `source.directory`); unset, every manifest file in it and its sub-folders. Set only
+    /// by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub directory: Option<Directory>,
     /// Delete objects that left the source (and still carry our ownership labels).
     #[serde(default)]
     pub prune: bool,
@@ -348,6 +354,18 @@ pub struct Helm {
     #[serde(skip)]
     #[schemars(skip)]
     pub secret_values: SecretValues,
+}
+
+/// Which files of a folder are read, as Argo CD's `source.directory` chooses them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// Read the sub-folders too.
+    pub recurse: bool,
+    /// Read only the files whose path below the folder matches this glob (`*.yaml`,
+    /// `{a.yaml,b.yaml}`; `*` matches `/` too).
+    pub include: Option<String>,
+    /// Leave out the files whose path below the folder matches this glob.
+    pub exclude: Option<String>,
 }
 
 /// Exponential backoff of the retries after a failed apply, as Argo CD's `retry` reads it.

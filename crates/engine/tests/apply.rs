@@ -27,6 +27,7 @@ fn rendered(root: &Path, ns: &str) -> Vec<Manifest> {
             owner: Some(Owner::lockstep("apps", ns)),
             target_namespace: Some(ns.into()),
             overlay: None,
+            directory: None,
         },
     )
     .unwrap()
@@ -233,6 +234,7 @@ spec:
             owner: Some(Owner::lockstep("crd", ns.clone())),
             target_namespace: None,
             overlay: None,
+            directory: None,
         },
     )
     .unwrap()

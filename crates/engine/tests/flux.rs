@@ -26,6 +26,7 @@ fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {
         owner: Some(owner.clone()),
         target_namespace: Some(ns.into()),
         overlay: None,
+        directory: None,
     };
     render(root, "", &options).unwrap().manifests
 }

@@ -32,6 +32,7 @@ async fn apply_yaml(client: &Client, ns: &str, yaml: &str) -> ChangeSet {
         owner: None,
         target_namespace: Some(ns.into()),
         overlay: None,
+        directory: None,
     };
     let manifests = render(dir.path(), "", &options).unwrap().manifests;
     apply(client, &manifests, &ApplyOptions::default())

@@ -23,6 +23,7 @@ fn manifests(dir: &std::path::Path, ns: &str, image: &str) -> Vec<Manifest> {
         owner: Some(Owner::lockstep("apps", ns)),
         target_namespace: Some(ns.into()),
         overlay: None,
+        directory: None,
     };
     render(dir, "", &options).unwrap().manifests
 }

@@ -77,6 +77,7 @@ fn overlay_with_prefix_patch_and_generator() {
         owner: Some(Owner::lockstep("apps", "lockstep-system")),
         target_namespace: Some("team-a".into()),
         overlay: None,
+        directory: None,
     };
     let manifests = render(dir.path(), "prod", &options).unwrap().manifests;
 
@@ -318,6 +319,7 @@ fn flux_overlay_is_built_from_a_private_copy() {
         owner: Some(Owner::flux("apps", "flux-system")),
         target_namespace: Some("team-a".into()),
         overlay: Some(overlay.clone()),
+        directory: None,
     };
     let rendered = render(&root, "plain", &options).unwrap();
     let manifests = &rendered.manifests;

@@ -36,6 +36,7 @@ fn rendered(root: &Path, owner: &Owner, ns: &str) -> Vec<Manifest> {
             owner: Some(owner.clone()),
             target_namespace: Some(ns.into()),
             overlay: None,
+            directory: None,
         },
     )
     .unwrap()
@@ -244,6 +245,7 @@ async fn protected_namespaces_and_labels_are_never_written_nor_pruned() {
             owner: Some(apps.clone()),
             target_namespace: None,
             overlay: None,
+            directory: None,
         },
     )
     .unwrap()

@@ -38,6 +38,7 @@ async fn reconcile(
             owner: Some(owner.clone()),
             target_namespace: Some(ns.into()),
             overlay: None,
+            directory: None,
         },
     )
     .unwrap()

@@ -31,6 +31,7 @@ async fn apply_dir(client: &kube::Client, dir: &Path, ns: &str) -> ChangeSet {
             owner: Some(owner(ns)),
             target_namespace: Some(ns.into()),
             overlay: None,
+            directory: None,
         },
     )
     .unwrap()

@@ -17,6 +17,7 @@ fn options() -> RenderOptions {
         owner: Some(Owner::lockstep("apps", "lockstep-system")),
         target_namespace: Some("team-a".into()),
         overlay: None,
+        directory: None,
     }
 }
 
@@ -82,6 +83,62 @@ fn folder_is_read_recursively_in_order_skipping_hidden_and_other_files() {
             m.name()
         );
     }
+}
+
+/// Argo CD's `source.directory`: the top folder only unless `recurse`, then `exclude` and
+/// `include` globs over the path below the folder (`*` across `/`, `{a,b}` either); a glob
+/// that does not parse is named.
+#[test]
+fn a_directory_filter_reads_as_argo_cd_reads_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n");
+    for file in ["a.yaml", "b.json", "sub/c.yaml", "sub/deep/skip-d.yaml"] {
+        let name = file.rsplit('/').next().unwrap().split('.').next().unwrap();
+        let text = match file.ends_with(".json") {
+            true => format!(
+                r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "{name}"}}}}"#
+            ),
+            false => cm(name),
+        };
+        write(dir.path(), &format!("apps/{file}"), &text);
+    }
+    let names = |directory: lockstep_api::Directory| -> Result<Vec<String>, RenderError> {
+        let options = RenderOptions {
+            directory: Some(directory),
+            ..options()
+        };
+        let manifests = render(dir.path(), "apps", &options)?.manifests;
+        Ok(manifests.iter().map(|m| m.name().to_owned()).collect())
+    };
+    let filter =
+        |recurse: bool, include: Option<&str>, exclude: Option<&str>| lockstep_api::Directory {
+            recurse,
+            include: include.map(str::to_owned),
+            exclude: exclude.map(str::to_owned),
+        };
+    assert_eq!(names(filter(false, None, None)).unwrap(), ["a", "b"]);
+    assert_eq!(
+        names(filter(true, None, None)).unwrap(),
+        ["a", "b", "c", "skip-d"]
+    );
+    assert_eq!(
+        names(filter(true, None, Some("*skip-*"))).unwrap(),
+        ["a", "b", "c"],
+        "* matches across folders"
+    );
+    assert_eq!(
+        names(filter(
+            true,
+            Some("{a.yaml,sub/*.yaml}"),
+            Some("sub/deep/*")
+        ))
+        .unwrap(),
+        ["a", "c"]
+    );
+    let Err(err) = names(filter(true, Some("[a"), None)) else {
+        panic!("a bad glob renders");
+    };
+    assert!(err.to_string().contains("[a"), "{err}");
 }
 
 #[test]

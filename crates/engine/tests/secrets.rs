@@ -86,6 +86,7 @@ impl Repo {
             owner: Some(Owner::lockstep("apps", "tenant")),
             target_namespace: Some("team-a".into()),
             overlay: None,
+            directory: None,
         };
         render(self.root(), path, &options).unwrap()
     }

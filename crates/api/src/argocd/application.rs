@@ -99,11 +99,16 @@ pub struct ApplicationSource {
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct DirectoryOptions {
-    /// Read sub-folders too. Lockstep's render always reads them (docs/argocd.md says
-    /// so), whatever this says.
+    /// Read sub-folders too; default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurse: Option<bool>,
-    /// Every other field (`include`, `exclude`, `jsonnet`), refused by name.
+    /// Read only the files whose path below the folder matches this glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<String>,
+    /// Leave out the files whose path below the folder matches this glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<String>,
+    /// Every other field (`jsonnet`), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,

@@ -149,3 +149,49 @@ fn collect(base: &Path, dir: &Path, listing: &mut Listing) -> Result<(), RenderE
     }
     Ok(())
 }
+
+/// Which files of a folder are read, as Argo CD's `source.directory` chooses them: the
+/// top folder only unless `recurse`, and by `include`/`exclude` globs over the path below
+/// the folder (where `*` matches `/` too, `{a,b}` either).
+pub(super) struct Filter {
+    recurse: bool,
+    include: Option<globset::GlobMatcher>,
+    exclude: Option<globset::GlobMatcher>,
+}
+
+impl Filter {
+    /// The filter `directory` describes.
+    ///
+    /// # Errors
+    /// [`RenderError::InvalidPath`] naming a glob that does not parse.
+    pub(super) fn new(directory: &lockstep_api::Directory) -> Result<Self, RenderError> {
+        let glob = |pattern: &Option<String>| {
+            pattern
+                .as_deref()
+                .map(|pattern| {
+                    globset::Glob::new(pattern)
+                        .map(|glob| glob.compile_matcher())
+                        .map_err(|_| RenderError::InvalidPath {
+                            path: pattern.to_owned(),
+                            reason: "is not a glob of directory.include or directory.exclude",
+                        })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            recurse: directory.recurse,
+            include: glob(&directory.include)?,
+            exclude: glob(&directory.exclude)?,
+        })
+    }
+
+    /// Keeps in `files` (paths under `dir`) those the filter reads.
+    pub(super) fn apply(&self, dir: &Path, files: &mut Vec<PathBuf>) {
+        files.retain(|file| {
+            let relative = file.strip_prefix(dir).unwrap_or(file);
+            (self.recurse || relative.components().count() == 1)
+                && !self.exclude.as_ref().is_some_and(|g| g.is_match(relative))
+                && self.include.as_ref().is_none_or(|g| g.is_match(relative))
+        });
+    }
+}

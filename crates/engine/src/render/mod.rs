@@ -117,6 +117,8 @@ pub struct RenderOptions {
     /// Kustomization's `namePrefix`, `patches`, `images`, …); the target namespace is then
     /// written there too. The build runs on a private copy of the source ([`overlay`]).
     pub overlay: Option<lockstep_api::flux::Overlay>,
+    /// Which files of a plain folder are read ([`files::Filter`]); unset, all of them.
+    pub directory: Option<lockstep_api::Directory>,
 }
 
 /// What a render gives the secrets stage: the objects, and the files they came from.
@@ -158,7 +160,10 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         .map_or(root.as_path(), overlay::Private::root);
     let (dir, files::Listing { files, skipped }) = match files::target(source, path)? {
         files::Target::Folder(dir) => {
-            let listing = files::files(&dir)?;
+            let mut listing = files::files(&dir)?;
+            if let Some(directory) = &options.directory {
+                files::Filter::new(directory)?.apply(&dir, &mut listing.files);
+            }
             match &options.overlay {
                 None => (dir, listing),
                 Some(fields) => {

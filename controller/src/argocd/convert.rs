@@ -141,14 +141,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const CREATE_NAMESPACE: &str = "CreateNamespace=true";
 /// The sync option that keeps the live value of ignored fields when an object is written.
 const RESPECT_IGNORE_DIFFERENCES: &str = "RespectIgnoreDifferences=true";
-/// The sync options served: the namespace creation, respected `ignoreDifferences`,
-/// server-side apply, which is how Lockstep always applies, and writing only the objects
-/// that differ, which is what Lockstep always does.
+/// The sync options served: the namespace creation, respected `ignoreDifferences`, and
+/// what Lockstep always does — apply server-side, write only the objects that differ,
+/// refuse an object another Application (or owner) holds, prune with background
+/// propagation, and leave field validation to the API server's default (unknown fields
+/// dropped with a warning, never an error: what `Validate=false` asks for).
 const SERVED_OPTIONS: &[&str] = &[
     CREATE_NAMESPACE,
     RESPECT_IGNORE_DIFFERENCES,
     "ServerSideApply=true",
     "ApplyOutOfSyncOnly=true",
+    "FailOnSharedResource=true",
+    "PrunePropagationPolicy=background",
+    "Validate=false",
 ];
 
 /// Why Lockstep cannot serve `app` as written, if it cannot: fields it does not serve, a
@@ -958,7 +963,12 @@ mod tests {
         assert!(!sync.spec.allow_empty);
         let mut allowed = served();
         allowed["syncPolicy"]["automated"]["allowEmpty"] = json!(true);
-        allowed["syncPolicy"]["syncOptions"] = json!(["ApplyOutOfSyncOnly=true"]);
+        allowed["syncPolicy"]["syncOptions"] = json!([
+            "ApplyOutOfSyncOnly=true",
+            "FailOnSharedResource=true",
+            "PrunePropagationPolicy=background",
+            "Validate=false"
+        ]);
         let allowed = self::app(allowed);
         assert_eq!(refusal(&allowed), None);
         let allowed = super::sync(&allowed, Duration::from_secs(180), &memory);
@@ -1034,9 +1044,14 @@ mod tests {
         helm["source"]["helm"] = json!({"values": "x: 1", "passCredentials": true, "version": "1"});
         let message = refusal(&app(helm)).unwrap();
         assert!(
-            message.starts_with(
-                "spec.source.helm.passCredentials, spec.source.helm.version not served"
-            ),
+            message.starts_with("spec.source.helm.passCredentials not served"),
+            "{message}"
+        );
+        let mut version = served();
+        version["source"]["helm"] = json!({"version": "1"});
+        let message = refusal(&app(version)).unwrap();
+        assert!(
+            message.starts_with("spec.source.helm.version \"1\""),
             "{message}"
         );
         for registry in [

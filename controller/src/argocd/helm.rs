@@ -17,6 +17,12 @@ pub enum HelmError {
     /// `values` is not a YAML mapping (the parser's text is not kept: it may quote a value).
     #[error("spec.source.helm.values is not a YAML mapping of values")]
     Values,
+    /// `version` names a Helm other than 3.
+    #[error(
+        "spec.source.helm.version {0:?} is not served: Lockstep renders with Helm 3 (`v3`), as \
+         Argo CD does"
+    )]
+    Version(String),
     /// A parameter Helm's parser would not read as Argo CD means it (never its value).
     #[error("spec.source.helm.{field}[{index}] ({name}): {reason}")]
     Parameter {
@@ -37,6 +43,9 @@ pub enum HelmError {
 /// [`HelmError::Values`] when `values` (read only without `valuesObject`) is not a mapping,
 /// [`HelmError::Parameter`] when a parameter cannot be set.
 pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
+    if let Some(version) = options.version.as_ref().filter(|v| *v != "v3") {
+        return Err(HelmError::Version(version.clone()));
+    }
     let mut values = match (&options.values_object, options.values.as_deref()) {
         (Some(object), _) => Some(object.clone()),
         (None, Some(text)) => yaml_values(text)?,
@@ -158,6 +167,19 @@ mod tests {
 
     /// Parameters are set over `valuesObject`, `--set` ones before `--set-string` ones (so a
     /// string wins a name both set), and a bad one is refused naming its place, not its value.
+    /// `version: v3` is Helm 3, which Lockstep renders with; any other is refused by name.
+    #[test]
+    fn only_helm_3_is_served() {
+        assert!(helm(&options(json!({"version": "v3"}))).is_ok());
+        let refused = helm(&options(json!({"version": "v2"}))).unwrap_err();
+        assert_eq!(refused, HelmError::Version("v2".into()));
+        assert!(
+            refused
+                .to_string()
+                .starts_with("spec.source.helm.version \"v2\"")
+        );
+    }
+
     #[test]
     fn parameters_are_set_last_as_helm_sets_them() {
         let helm = helm(&options(json!({

@@ -161,7 +161,10 @@ pub struct HelmOptions {
     /// Skip the chart's `values.schema.json` check.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_schema_validation: bool,
-    /// Every other field (`version`, `passCredentials`, …), refused by name.
+    /// The Helm major version: `v3`, the only one Argo CD still renders with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Every other field (`passCredentials`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,

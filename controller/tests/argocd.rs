@@ -387,6 +387,79 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     )
     .await;
 
+    // A project's resource rules judge every object before anything is written: a
+    // ClusterRole is refused until clusterResourceWhitelist lists it, an object in a
+    // namespace outside the destinations always.
+    let role = format!("{ns}-reader");
+    repo.write(
+        "scoped/role.yaml",
+        format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {role}}}\nrules: []\n"),
+    )
+    .unwrap();
+    repo.write("scoped/cm.yaml", cm("scoped", "git", ""))
+        .unwrap();
+    let scoped_commit = repo.commit("scoped").unwrap();
+    let rules = |whitelist: serde_json::Value| {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "rules"},
+            "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": ns}],
+                     "clusterResourceWhitelist": whitelist},
+        })
+    };
+    projects
+        .patch("rules", &params, &Patch::Apply(&rules(json!([]))))
+        .await
+        .unwrap();
+    let mut scoped = application("scoped", "scoped", automated.clone());
+    scoped["spec"]["project"] = json!("rules");
+    apps.patch("scoped", &params, &Patch::Apply(&scoped))
+        .await
+        .unwrap();
+    let sync_error = ApplicationConditionType::SyncError;
+    eventually("the ClusterRole to be refused by the project", async || {
+        let app = apps.get("scoped").await.unwrap();
+        refused(
+            &app,
+            sync_error,
+            "resource rbac.authorization.k8s.io:ClusterRole",
+        )
+    })
+    .await;
+    assert!(
+        configmaps.get_opt("scoped").await.unwrap().is_none(),
+        "nothing applied"
+    );
+    let listed = json!([{"group": "rbac.authorization.k8s.io", "kind": "ClusterRole"}]);
+    projects
+        .patch("rules", &params, &Patch::Apply(&rules(listed)))
+        .await
+        .unwrap();
+    eventually("the whitelisted ClusterRole to sync", async || {
+        synced_at(&apps.get("scoped").await.unwrap(), &scoped_commit)
+    })
+    .await;
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    assert!(roles.get_opt(&role).await.unwrap().is_some());
+    repo.write(
+        "scoped/cm.yaml",
+        cm("scoped", "git", "").replace("metadata: {", "metadata: {namespace: kube-system, "),
+    )
+    .unwrap();
+    repo.commit("scoped into kube-system").unwrap();
+    eventually("kube-system to be refused by the project", async || {
+        let status = apps.get("scoped").await.unwrap().status.unwrap_or_default();
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == sync_error && c.message.contains("namespace kube-system"))
+    })
+    .await;
+    let system: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
+    assert!(system.get_opt("scoped").await.unwrap().is_none());
+    apps.delete("scoped", &Default::default()).await.unwrap();
+    roles.delete(&role, &Default::default()).await.unwrap();
+
     // A private repository: a ComparisonError until Argo CD's repository Secret is there.
     let http = need!(GitHttpServer::start(HttpAuth::Bearer(TOKEN.into())).await);
     let private = http.create_repo("private", None).unwrap();

@@ -18,7 +18,7 @@
 pub mod convert;
 mod helm;
 mod kustomize;
-mod project;
+pub(crate) mod project;
 mod repository;
 
 use std::sync::Arc;
@@ -86,7 +86,13 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
     }
     let refusal = match convert::refusal(&app) {
         Some(refusal) => Some(refusal),
-        None => project::refusal(&app, &ctx).await,
+        None => match project::project(&app, &ctx).await {
+            Ok(project) => {
+                sync.spec.project = project.map(Arc::new);
+                None
+            }
+            Err(refusal) => Some(refusal),
+        },
     };
     let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
     if let Some(refusal) = refusal {

@@ -1,9 +1,15 @@
 //! A named `AppProject`'s rules: the repositories and destinations its Applications may
-//! use. The `default` project allows everything and is not read.
+//! use, and the kinds (and namespaces) of the objects they may apply, checked for every
+//! object before anything is written ([`resource_refusal`]). The `default` project allows
+//! everything and is not read.
 
 use kube::ResourceExt;
 use kube::api::Api;
-use lockstep_api::argocd::{AppProject, Application, IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
+use lockstep_api::InventoryEntry;
+use lockstep_api::argocd::{
+    AppProject, AppProjectSpec, Application, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, ProjectRules,
+    ResourceRule,
+};
 
 use super::convert;
 use crate::sync::SyncCtx;
@@ -11,22 +17,79 @@ use crate::sync::SyncCtx;
 /// Project fields that do not bear on what is applied (Argo CD's API roles, a description).
 const NOT_APPLIED: &[&str] = &["description", "roles"];
 
-/// Why `app`'s project does not allow it, if it does not: the project is missing, sets a
-/// rule Lockstep does not enforce, or allows neither its repository nor its destination.
-pub async fn refusal(app: &Application, ctx: &SyncCtx) -> Option<String> {
-    let name = convert::named_project(app)?;
+/// `app`'s named project, when it allows `app` (`None` for the `default` project); the
+/// refusal when it does not: the project is missing, sets a rule Lockstep does not
+/// enforce, or allows neither its repository nor its destination.
+///
+/// # Errors
+/// The refusal, naming the project and the rule.
+pub async fn project(app: &Application, ctx: &SyncCtx) -> Result<Option<ProjectRules>, String> {
+    let Some(name) = convert::named_project(app) else {
+        return Ok(None);
+    };
     let namespace = app.namespace().unwrap_or_default();
     let projects: Api<AppProject> = Api::namespaced(ctx.shared.client.clone(), &namespace);
     let project = match projects.get_opt(name).await {
         Ok(Some(project)) => project,
         Ok(None) => {
-            return Some(format!(
+            return Err(format!(
                 "AppProject {namespace}/{name} (spec.project) does not exist"
             ));
         }
-        Err(err) => return Some(format!("reading AppProject {namespace}/{name}: {err}")),
+        Err(err) => return Err(format!("reading AppProject {namespace}/{name}: {err}")),
     };
-    check(app, &project)
+    match check(app, &project) {
+        Some(refusal) => Err(refusal),
+        None => Ok(Some(ProjectRules {
+            name: project.name_any(),
+            spec: project.spec,
+        })),
+    }
+}
+
+/// Why `project` does not permit `object` (in no namespace when cluster-scoped), as Argo
+/// CD judges it: a cluster-scoped kind must be in `clusterResourceWhitelist` and not in
+/// `clusterResourceBlacklist` (matched with the name too); a namespaced one must be in
+/// `namespaceResourceWhitelist` when that is set, not in `namespaceResourceBlacklist`, and
+/// its namespace among the project's destinations.
+pub fn resource_refusal(project: &ProjectRules, object: &InventoryEntry) -> Option<String> {
+    let spec = &project.spec;
+    let name = &project.name;
+    let listed = |rules: &[ResourceRule], with_name: bool| {
+        rules.iter().any(|rule| {
+            glob(&rule.kind, &object.kind)
+                && glob(&rule.group, &object.group)
+                && (!with_name || rule.name.as_deref().is_none_or(|n| glob(n, &object.name)))
+        })
+    };
+    let permitted = match object.namespace.is_empty() {
+        true => {
+            listed(&spec.cluster_resource_whitelist, true)
+                && !listed(&spec.cluster_resource_blacklist, true)
+        }
+        false => {
+            spec.namespace_resource_whitelist
+                .as_deref()
+                .is_none_or(|rules| listed(rules, false))
+                && !listed(&spec.namespace_resource_blacklist, false)
+        }
+    };
+    if !permitted {
+        return Some(format!(
+            "resource {}:{} {} is not permitted in project '{name}'",
+            object.group,
+            object.kind,
+            lockstep_engine::inventory::id(object)
+        ));
+    }
+    let namespace = &object.namespace;
+    (!namespace.is_empty() && !destined(spec, namespace)).then(|| {
+        format!(
+            "namespace {namespace} of {} is not permitted in project '{name}' \
+             (spec.destinations)",
+            lockstep_engine::inventory::id(object)
+        )
+    })
 }
 
 /// `app` against `project`'s rules.
@@ -53,16 +116,7 @@ fn check(app: &Application, project: &AppProject) -> Option<String> {
     }
     let destination = &app.spec.destination;
     let namespace = destination.namespace.as_deref().unwrap_or_default();
-    let allowed = project.spec.destinations.iter().any(|d| {
-        let server = d
-            .server
-            .as_deref()
-            .is_none_or(|g| glob(g, IN_CLUSTER_SERVER));
-        let cluster = d.name.as_deref().is_none_or(|g| glob(g, IN_CLUSTER_NAME));
-        let ns = d.namespace.as_deref().is_some_and(|g| glob(g, namespace));
-        server && cluster && ns
-    });
-    (!allowed).then(|| {
+    (!destined(&project.spec, namespace)).then(|| {
         format!(
             "application destination {{{} {namespace}}} is not permitted in project '{name}' \
              (spec.destinations)",
@@ -72,6 +126,18 @@ fn check(app: &Application, project: &AppProject) -> Option<String> {
                 .or(destination.name.as_deref())
                 .unwrap_or_default()
         )
+    })
+}
+
+/// Whether a project's `spec` lets its Applications apply into `namespace` of this
+/// cluster.
+fn destined(spec: &AppProjectSpec, namespace: &str) -> bool {
+    spec.destinations.iter().any(|d| {
+        d.server
+            .as_deref()
+            .is_none_or(|g| glob(g, IN_CLUSTER_SERVER))
+            && d.name.as_deref().is_none_or(|g| glob(g, IN_CLUSTER_NAME))
+            && d.namespace.as_deref().is_some_and(|g| glob(g, namespace))
     })
 }
 
@@ -109,6 +175,65 @@ mod tests {
 
     fn project(spec: serde_json::Value) -> AppProject {
         serde_json::from_value(json!({"metadata": {"name": "team"}, "spec": spec})).unwrap()
+    }
+
+    /// Objects are judged as Argo CD judges them: a cluster-scoped kind only when
+    /// whitelisted (its name too, when the rule names one) and not blacklisted; a namespaced
+    /// one unless blacklisted or left out of a whitelist that is set (empty: nothing); and
+    /// its namespace among the destinations.
+    #[test]
+    fn objects_are_judged_by_the_projects_resource_rules() {
+        let entry = |group: &str, kind: &str, namespace: &str, name: &str| InventoryEntry {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let rules = |extra: serde_json::Value| {
+            let mut spec = json!({"sourceRepos": ["*"],
+                                  "destinations": [{"server": "*", "namespace": "team-*"}]});
+            for (key, value) in extra.as_object().unwrap() {
+                spec[key] = value.clone();
+            }
+            let project = project(spec);
+            ProjectRules {
+                name: project.name_any(),
+                spec: project.spec,
+            }
+        };
+        let open = rules(json!({}));
+        let cm = entry("", "ConfigMap", "team-web", "a");
+        assert_eq!(resource_refusal(&open, &cm), None);
+        let ns = entry("", "Namespace", "", "team-web");
+        let refused = resource_refusal(&open, &ns).unwrap();
+        assert!(refused.starts_with("resource :Namespace"), "{refused}");
+        let elsewhere = entry("", "ConfigMap", "kube-system", "a");
+        let refused = resource_refusal(&open, &elsewhere).unwrap();
+        assert!(refused.starts_with("namespace kube-system"), "{refused}");
+        let rbac = "rbac.authorization.k8s.io";
+        let listed = rules(json!({
+            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace", "name": "team-*"},
+                                         {"group": rbac, "kind": "*"}],
+            "clusterResourceBlacklist": [{"group": rbac, "kind": "ClusterRoleBinding"}],
+            "namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}],
+        }));
+        assert_eq!(resource_refusal(&listed, &ns), None);
+        let system = entry("", "Namespace", "", "kube-system");
+        assert!(resource_refusal(&listed, &system).is_some(), "by name");
+        let role = entry(rbac, "ClusterRole", "", "reader");
+        assert_eq!(resource_refusal(&listed, &role), None);
+        let binding = entry(rbac, "ClusterRoleBinding", "", "admin");
+        assert!(resource_refusal(&listed, &binding).is_some());
+        let secret = entry("", "Secret", "team-web", "s");
+        assert!(resource_refusal(&listed, &secret).is_some());
+        let none = rules(json!({"namespaceResourceWhitelist": []}));
+        assert!(resource_refusal(&none, &cm).is_some(), "an empty whitelist");
+        let only =
+            rules(json!({"namespaceResourceWhitelist": [{"group": "", "kind": "ConfigMap"}]}));
+        assert_eq!(resource_refusal(&only, &cm), None);
+        let deployment = entry("apps", "Deployment", "team-web", "d");
+        assert!(resource_refusal(&only, &deployment).is_some());
     }
 
     /// Repositories and destinations are matched with globs; a miss names what was refused.

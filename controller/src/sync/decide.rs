@@ -51,6 +51,7 @@ use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
 use super::target::{protect, sync_client};
 use super::{SyncCtx, secrets, variables};
+use crate::argocd::project::resource_refusal;
 
 /// What to do with a Sync: each step either hands the next its input or ends the
 /// reconcile with a verdict.
@@ -99,6 +100,16 @@ pub(super) async fn decide(
         Ok(checked) => checked,
         Err(err) => return Ok(failed(refused(&err, &prepared.redactor, &revision))),
     };
+    // An Argo CD project's resource rules, for every object before the first write.
+    if let Some(project) = &sync.spec.project {
+        let objects = checked.objects();
+        let refusal = objects.iter().find_map(|o| resource_refusal(project, o));
+        if let Some(refusal) = refusal {
+            let message = format!("{refusal}; nothing of revision {revision} was applied");
+            let verdict = Verdict::failed(Reason::ReconciliationFailed, message, &revision);
+            return Ok(failed(verdict));
+        }
+    }
     if pass == Pass::Report {
         let drift = Report::Found(Drift::of(&checked.previews()));
         return Ok(unwritten(revision, "no change", status.inventory, drift));

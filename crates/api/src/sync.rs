@@ -47,6 +47,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub directory: Option<Directory>,
+    /// The Argo CD `AppProject` whose resource rules every object must pass (kinds, and
+    /// namespaces among its destinations). Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub project: Option<std::sync::Arc<crate::argocd::ProjectRules>>,
     /// Delete objects that left the source (and still carry our ownership labels).
     #[serde(default)]
     pub prune: bool,

@@ -123,6 +123,12 @@ impl Prepared<'_> {
         union(&self.options.previous, &self.preflight.entries())
     }
 
+    /// The objects this apply writes or finds unchanged, each in its namespace (none for a
+    /// cluster-scoped one).
+    pub fn objects(&self) -> Vec<InventoryEntry> {
+        self.preflight.entries()
+    }
+
     /// Whether [`Self::run`] writes anything (prune aside).
     pub fn writes(&self) -> bool {
         self.preflight.writes()

@@ -24,7 +24,7 @@ pub use application::{
     RetryBackoff, RetryStrategy, RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncPolicy,
     SyncResult, application_crd,
 };
-pub use project::{AppProject, AppProjectSpec, ProjectDestination};
+pub use project::{AppProject, AppProjectSpec, ProjectDestination, ProjectRules, ResourceRule};
 
 /// The API group of both resources.
 pub const GROUP: &str = "argoproj.io";

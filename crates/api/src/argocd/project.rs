@@ -29,11 +29,47 @@ pub struct AppProjectSpec {
     /// Destinations Applications may use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<ProjectDestination>,
-    /// Every other field (`clusterResourceWhitelist`, `roles`, …); an Application of a
-    /// project that sets one is refused by name, since its rule would not be enforced.
+    /// The cluster-scoped kinds (and names) its Applications may apply; none unless listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_resource_whitelist: Vec<ResourceRule>,
+    /// The cluster-scoped kinds (and names) its Applications may not apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_resource_blacklist: Vec<ResourceRule>,
+    /// The namespaced kinds its Applications may apply; unset, all (an empty list: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_resource_whitelist: Option<Vec<ResourceRule>>,
+    /// The namespaced kinds its Applications may not apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_resource_blacklist: Vec<ResourceRule>,
+    /// Every other field (`syncWindows`, `roles`, …); an Application of a project that sets
+    /// one is refused by name, since its rule would not be enforced.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
+}
+
+/// A named project's rules, as a Sync carries them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProjectRules {
+    /// The project's name.
+    pub name: String,
+    /// Its rules.
+    pub spec: AppProjectSpec,
+}
+
+/// A kind a project lists: `group` and `kind` globs, and for a cluster-scoped kind an
+/// optional `name` glob.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceRule {
+    /// API group (`""` the core group), a glob.
+    #[serde(default)]
+    pub group: String,
+    /// Kind, a glob.
+    #[serde(default)]
+    pub kind: String,
+    /// Object name, a glob (cluster-scoped lists only); unset, every name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A destination a project allows; each field may be `*` or a glob.

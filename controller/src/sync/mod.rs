@@ -210,16 +210,18 @@ impl SyncCtx {
         };
     }
 
-    /// Counts a failed apply of Sync `key` (`failed`) or forgets its failures; how many
-    /// came before this one.
-    pub fn failures_before(&self, key: &ObjectKey, failed: bool) -> u32 {
+    /// Counts a failed apply of Sync `key`; how many failed in a row before this one.
+    pub fn failed_again(&self, key: &ObjectKey) -> u32 {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if !failed {
-            return failures.remove(key).unwrap_or(0);
-        }
         let count = failures.entry(key.clone()).or_insert(0);
         *count += 1;
         *count - 1
+    }
+
+    /// Forgets the failed applies of Sync `key`: it applied, or is gone.
+    pub fn forget_failures(&self, key: &ObjectKey) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(key);
     }
 
     /// Forgets when Sync `key` is due: its next wake-up does the work.

@@ -45,7 +45,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         finalize::finalize(&sync, &ctx).await?;
         let key = ObjectKey::of(&*sync);
         ctx.forget_due(&key);
-        ctx.failures_before(&key, false);
+        ctx.forget_failures(&key);
         ctx.sync_intervals.forget(&key);
         let kind = ctx.front.sync_kind();
         ctx.shared.metrics.forget(kind, &key.namespace, &key.name);
@@ -110,10 +110,16 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
     };
     // A failed apply is retried with the Sync's backoff (an Argo CD `retry`) while it
     // lasts, else at `retryInterval`.
-    let failed = matches!(verdict, Verdict::Failed { .. });
-    let retries = ctx.failures_before(&key, failed);
-    let backoff = sync.spec.backoff.filter(|_| failed);
-    let backoff = backoff.and_then(|backoff| backoff.delay(retries));
+    let backoff = match verdict {
+        Verdict::Failed { .. } => {
+            let retries = ctx.failed_again(&key);
+            sync.spec.backoff.and_then(|backoff| backoff.delay(retries))
+        }
+        _ => {
+            ctx.forget_failures(&key);
+            None
+        }
+    };
     let next = match &verdict {
         Verdict::Applied {
             health: Health::Progressing(_),

@@ -133,6 +133,11 @@ async fn a_helm_release_of_a_git_chart_installs_upgrades_and_refuses_by_name() {
     let status = hr.status.unwrap();
     assert_eq!(status.last_attempted_revision.as_ref(), Some(&revision));
     assert_eq!(status.inventory.unwrap().entries.len(), 1);
+    // Helm's release record, in the HelmRelease's namespace as helm-controller writes it.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let record = |version: u32| format!("sh.helm.release.v1.{ns}-web.v{version}");
+    let first = secrets.get(&record(1)).await.unwrap();
+    assert_eq!(first.type_.as_deref(), Some("helm.sh/release.v1"));
     assert!(
         hr.metadata
             .finalizers
@@ -154,6 +159,39 @@ async fn a_helm_release_of_a_git_chart_installs_upgrades_and_refuses_by_name() {
         configmaps.get(&config_name).await.unwrap().metadata.uid,
         uid
     );
+    eventually("the upgrade's release record", async || {
+        let status = |secret: Option<Secret>| {
+            secret
+                .and_then(|s| s.metadata.labels)
+                .and_then(|l| l.get("status").cloned())
+        };
+        status(secrets.get_opt(&record(2)).await.unwrap()).as_deref() == Some("deployed")
+            && status(secrets.get_opt(&record(1)).await.unwrap()).as_deref() == Some("superseded")
+    })
+    .await;
+
+    // install.createNamespace: a targetNamespace that does not exist is created first.
+    let made = format!("{ns}-made");
+    let mut creating = release("teal");
+    creating["metadata"]["name"] = json!("creating");
+    creating["spec"]["targetNamespace"] = json!(made);
+    creating["spec"]["install"]["createNamespace"] = json!(true);
+    releases
+        .patch("creating", &params, &Patch::Apply(&creating))
+        .await
+        .unwrap();
+    let in_made: Api<ConfigMap> = Api::namespaced(client.clone(), &made);
+    eventually(
+        "the release to install into its new namespace",
+        async || {
+            in_made
+                .get_opt(&format!("{made}-creating-config"))
+                .await
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await;
 
     // A field Lockstep does not serve is named; nothing of that release is applied.
     let mut refused = release("blue");

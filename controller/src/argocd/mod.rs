@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use lockstep_api::argocd::{Application, FIELD_MANAGER, ManagedNamespaceMetadata, Operation};
@@ -255,21 +255,7 @@ async fn create_namespace(
             .await
             .map(drop);
     }
-    if namespaces.get_opt(namespace).await?.is_some() {
-        return Ok(());
-    }
-    let object = Namespace {
-        metadata: ObjectMeta {
-            name: Some(namespace.to_owned()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    match namespaces.create(&PostParams::default(), &object).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(err) => Err(err),
-    }
+    crate::sync::namespace::create(&ctx.shared.client, namespace).await
 }
 
 /// Retries a reconcile that could not write to its Application after 5 seconds.

@@ -319,6 +319,7 @@ pub fn helm_sync(hr: &HelmRelease) -> Sync {
             timeout: spec.timeout.clone(),
             suspend: spec.suspend,
             service_account_name: spec.service_account_name.clone(),
+            create_namespace: spec.install.as_ref().is_some_and(|i| i.create_namespace),
             helm: Some(Helm {
                 chart: chart_path,
                 release_name: Some(release_name),

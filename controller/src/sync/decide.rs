@@ -95,6 +95,16 @@ pub(super) async fn decide(
         Ok(prepared) => prepared,
         Err(verdict) => return Ok(failed(verdict)),
     };
+    // A HelmRelease's `install.createNamespace`: its namespace before anything checks it.
+    if sync.spec.create_namespace
+        && pass != Pass::Report
+        && let Some(namespace) = &sync.spec.target_namespace
+        && let Err(err) = super::namespace::create(&client, namespace).await
+    {
+        let message = format!("creating namespace {namespace} (install.createNamespace): {err}");
+        let verdict = Verdict::failed(Reason::ReconciliationFailed, message, &revision);
+        return Ok(failed(verdict));
+    }
     let options = run_options(sync, ctx, previous.objects, timeout);
     let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,

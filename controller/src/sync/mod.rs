@@ -19,6 +19,7 @@ mod helm_records;
 mod hooks;
 mod intervals;
 mod lease;
+pub mod namespace;
 pub(crate) mod reconcile;
 pub(crate) mod record;
 mod secrets;

@@ -52,6 +52,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub project: Option<std::sync::Arc<crate::argocd::ProjectRules>>,
+    /// Create `targetNamespace` before the apply when it is missing (a Flux HelmRelease's
+    /// `install.createNamespace`). Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub create_namespace: bool,
     /// Delete objects that left the source (and still carry our ownership labels).
     #[serde(default)]
     pub prune: bool,

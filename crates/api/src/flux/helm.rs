@@ -174,6 +174,10 @@ pub struct CrdAction {
     /// Install (or upgrade) without running the chart's hooks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
+    /// Create the release namespace (`targetNamespace`) when it is missing (`install`
+    /// only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_namespace: bool,
     /// Other fields (`remediation`, `disableWait`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]

@@ -690,7 +690,8 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
 /// `spec.source.kustomize` written into the kustomization at the path, as
 /// `argocd-repo-server` does before `kustomize build`: the Application's prefix and suffix
 /// replace the file's, its image tag is merged with the file's `newName`, its patch and
-/// component are added (a missing component ignored); unserved kustomize fields and an
+/// component are added (a missing component ignored), Argo CD's build variables are
+/// substituted into the image tag, labels and annotations; unserved kustomize fields and an
 /// image `kustomize edit set image` would refuse are refused by name, nothing applied.
 #[tokio::test]
 async fn kustomize_options_are_built_as_argo_cd_builds_them() {
@@ -740,13 +741,15 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
     };
     let kustomize = json!({
         "namePrefix": "argo-", "nameSuffix": "-v1", "namespace": ns,
-        "images": ["worker:2"],
+        "images": ["worker:2-${ARGOCD_APP_REVISION_SHORT}"],
         "patches": [{"patch": "- op: remove\n  path: /data/x",
                      "target": {"kind": "ConfigMap", "name": "settings"}}],
         "components": ["../components/extra", "../components/missing"],
         "ignoreMissingComponents": true,
-        "commonLabels": {"team": "argo", "tier": "app"}, "forceCommonLabels": true,
-        "commonAnnotations": {"note": "argo"},
+        "commonLabels": {"team": "argo", "tier": "app", "app": "$ARGOCD_APP_NAME"},
+        "forceCommonLabels": true,
+        "commonAnnotations": {"note": "argo", "revision": "$ARGOCD_APP_REVISION"},
+        "commonAnnotationsEnvsubst": true,
     });
     let app = application("kustomized", kustomize);
     apps.patch("kustomized", &params, &Patch::Apply(&app))
@@ -797,7 +800,10 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
         labels["tier"], "app",
         "forceCommonLabels replaces the file's"
     );
-    assert_eq!(settings.metadata.annotations.unwrap()["note"], "argo");
+    assert_eq!(labels["app"], "kustomized");
+    let annotations = settings.metadata.annotations.unwrap();
+    assert_eq!(annotations["note"], "argo");
+    assert_eq!(annotations["revision"], head, "commonAnnotationsEnvsubst");
     let extra = configmaps.get("argo-extra-v1").await.unwrap();
     assert_eq!(extra.data.unwrap()["v"], "component");
     let templates: Api<PodTemplate> = Api::namespaced(client.clone(), &ns);
@@ -805,7 +811,7 @@ async fn kustomize_options_are_built_as_argo_cd_builds_them() {
     let containers = runner.template.unwrap().spec.unwrap().containers;
     assert_eq!(
         containers[0].image.as_deref(),
-        Some("registry.example/worker:2")
+        Some(&*format!("registry.example/worker:2-{}", &head[..7]))
     );
     for unprefixed in ["settings", "file-settings", "argo-settings"] {
         assert!(configmaps.get_opt(unprefixed).await.unwrap().is_none());

@@ -4,7 +4,8 @@
 //! `values.yaml`), release name the Application's, objects with Argo CD's tracking label,
 //! upgraded by a values change, a chart folder rendered without `source.helm` (as Argo CD
 //! detects it by its Chart.yaml), `parameters` set over the values (`--set`,
-//! `forceString`) with a missing value file left out (`ignoreMissingValueFiles`), and an
+//! `forceString`, Argo CD's build variables substituted, a new commit rendered with its
+//! own) with a missing value file left out (`ignoreMissingValueFiles`), and an
 //! unserved helm field refused by name. A `chart`
 //! of a Helm repository, installed and upgraded by its `targetRevision`; one of an OCI
 //! registry, with Argo CD's repository Secret.
@@ -73,9 +74,10 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
         .unwrap();
     let priced = application(
         "priced",
-        json!({"valueFiles": ["prod.yaml", "missing.yaml"], "ignoreMissingValueFiles": true,
+        json!({"valueFiles": ["/chart/prod.yaml", "missing-$ARGOCD_APP_NAME.yaml"],
+               "ignoreMissingValueFiles": true,
                "valuesObject": {"size": "small"},
-               "parameters": [{"name": "color", "value": "red"},
+               "parameters": [{"name": "color", "value": "red-$ARGOCD_APP_REVISION_SHORT"},
                               {"name": "size", "value": "0042", "forceString": true}]}),
     );
     apps.patch("priced", &params, &Patch::Apply(&priced))
@@ -157,7 +159,8 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
         ("blue", "none", &ns)
     );
 
-    // Parameters win over valuesObject; the missing value file is left out.
+    // Parameters win over valuesObject, with Argo CD's build variables substituted; a value
+    // file from `/` is read from the repository's root; the missing one is left out.
     eventually("the Application with parameters to be Synced", async || {
         synced_at(&apps.get("priced").await.unwrap(), &first)
     })
@@ -169,7 +172,7 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
             &priced["team"][..],
             &priced["size"][..]
         ),
-        ("red", "payments", "0042")
+        (&*format!("red-{}", &first[..7]), "payments", "0042")
     );
 
     // A file's content set at a path (`--set-file`), rendered for the Kubernetes version
@@ -203,6 +206,15 @@ async fn a_chart_application_installs_upgrades_and_refuses_by_name() {
             .unwrap()
             .is_none()
     );
+
+    // A new commit is rendered with its own revision in the build variables.
+    repo.write("chart/NOTES.txt", "second\n").unwrap();
+    let second = repo.commit("second").unwrap();
+    eventually("the parameter to name the new commit", async || {
+        let data = configmaps.get("priced-config").await.unwrap().data.unwrap();
+        data["color"] == format!("red-{}", &second[..7])
+    })
+    .await;
 }
 
 /// An Application whose source is a `chart` of a Helm repository behind basic auth (its

@@ -526,7 +526,8 @@ async fn an_application_runs_argo_cd_hooks_in_their_phases() {
 
 /// An Application's objects go in Argo CD's sync waves: lowest wave first, whatever their
 /// names; a wave whose Job fails (past its deadline) stops the sync, naming the wave and the
-/// Job, and the later wave is not written.
+/// Job, and the later wave is not written. With `PruneLast=true`, what left Git is pruned
+/// only once everything applied is healthy: the failed Job in the last wave keeps it.
 #[tokio::test]
 async fn an_application_applies_its_sync_waves_in_order_each_healthy_first() {
     let plane = need!(ControlPlane::shared().await);
@@ -566,14 +567,17 @@ async fn an_application_applies_its_sync_waves_in_order_each_healthy_first() {
     repo.write("app/a.yaml", cm("a", Some("2"), "two")).unwrap();
     repo.commit("a Job that fails in wave 1").unwrap();
     let mut message = String::new();
-    eventually("the sync to fail on wave 1", async || {
-        let app = apps.get("web").await.unwrap();
-        let state = app.status.and_then(|s| s.operation_state);
-        message = state
+    let failed = async |message: &mut String, expected: &str| {
+        let state = apps.get("web").await.unwrap().status;
+        let state = state.and_then(|s| s.operation_state);
+        *message = state
             .as_ref()
             .and_then(|s| s.message.clone())
             .unwrap_or_default();
-        state.is_some_and(|s| s.phase == OperationPhase::Failed) && message.contains("wave 1")
+        state.is_some_and(|s| s.phase == OperationPhase::Failed) && message.contains(expected)
+    };
+    eventually("the sync to fail on wave 1", async || {
+        failed(&mut message, "wave 1").await
     })
     .await;
     assert!(
@@ -583,4 +587,42 @@ async fn an_application_applies_its_sync_waves_in_order_each_healthy_first() {
     let configs: Api<ConfigMap> = Api::namespaced(client, &ns);
     let a = configs.get("web-a").await.unwrap();
     assert_eq!(a.data.unwrap()["v"], "one", "wave 2 not written");
+
+    // PruneLast: the failed Job moves to the last wave (never waited for before the end),
+    // web-c leaves Git. Every wave is written, but nothing is pruned.
+    let prune_last = json!({"spec": {"syncPolicy": {"syncOptions": ["PruneLast=true"]}}});
+    apps.patch("web", &PatchParams::default(), &Patch::Merge(&prune_last))
+        .await
+        .unwrap();
+    let job = std::fs::read_to_string(repo.work_tree().join("app/job.yaml")).unwrap();
+    repo.write(
+        "app/job.yaml",
+        job.replace("sync-wave: \"1\"", "sync-wave: \"3\""),
+    )
+    .unwrap();
+    repo.remove("app/c.yaml").unwrap();
+    let last_wave = repo.commit("the failed Job last, web-c gone").unwrap();
+    eventually("the sync to fail before pruning", async || {
+        failed(&mut message, "nothing pruned").await
+    })
+    .await;
+    assert!(message.contains("web-stuck"), "{message}");
+    let a = configs.get("web-a").await.unwrap();
+    assert_eq!(
+        a.data.unwrap()["v"],
+        "two",
+        "every wave written at {last_wave}"
+    );
+    assert!(
+        configs.get_opt("web-c").await.unwrap().is_some(),
+        "web-c kept"
+    );
+
+    // Without the failed Job, everything is healthy: web-c and the Job are pruned.
+    repo.remove("app/job.yaml").unwrap();
+    repo.commit("no Job").unwrap();
+    eventually("web-c to be pruned last", async || {
+        configs.get_opt("web-c").await.unwrap().is_none()
+    })
+    .await;
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod alerts;
 mod argocd;
+mod argocd_cluster;
 mod argocd_helm;
 mod drift;
 mod externalsecret;

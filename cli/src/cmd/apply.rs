@@ -100,6 +100,7 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
         previous,
         prune: !args.cluster.no_prune,
         allow_empty: false,
+        prune_last: false,
         apply: ApplyOptions {
             force: args.force,
             force_ownership: args.force_ownership,

@@ -26,6 +26,7 @@ use lockstep_api::{
 
 use lockstep_engine::fetch::DEFAULT_BRANCH;
 
+use super::env::Env;
 use crate::sync::conditions::{self, DRIFTED, READY, Reason, WireReason};
 
 /// The last Lockstep status of each Application's Sync and GitSource, which Argo CD's
@@ -141,7 +142,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 const CREATE_NAMESPACE: &str = "CreateNamespace=true";
 /// The sync option that keeps the live value of ignored fields when an object is written.
 const RESPECT_IGNORE_DIFFERENCES: &str = "RespectIgnoreDifferences=true";
-/// The sync options served: the namespace creation, respected `ignoreDifferences`, and
+/// The sync option that prunes as a last wave, once everything applied is healthy.
+const PRUNE_LAST: &str = "PruneLast=true";
+/// The sync options served: the namespace creation, respected `ignoreDifferences`, pruning
+/// last, and
 /// what Lockstep always does — apply server-side, write only the objects that differ,
 /// refuse an object another Application (or owner) holds, prune with background
 /// propagation, and leave field validation to the API server's default (unknown fields
@@ -149,6 +153,7 @@ const RESPECT_IGNORE_DIFFERENCES: &str = "RespectIgnoreDifferences=true";
 const SERVED_OPTIONS: &[&str] = &[
     CREATE_NAMESPACE,
     RESPECT_IGNORE_DIFFERENCES,
+    PRUNE_LAST,
     "ServerSideApply=true",
     "ApplyOutOfSyncOnly=true",
     "FailOnSharedResource=true",
@@ -189,8 +194,10 @@ pub fn refusal(app: &Application) -> Option<String> {
             if fields.len() == 1 { "it" } else { "them" }
         ));
     }
+    // Checked as it will be built, at a commit not fetched yet.
+    let env = Env::new(app, UNFETCHED);
     let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
-    if let Some(Err(err)) = kustomize.map(super::kustomize::overlay) {
+    if let Some(Err(err)) = kustomize.map(|k| super::kustomize::overlay(k, &env)) {
         return Some(err.to_string());
     }
     if let Some(refusal) = spec.source.as_ref().and_then(chart_refusal) {
@@ -205,7 +212,7 @@ pub fn refusal(app: &Application) -> Option<String> {
                 .into(),
         );
     }
-    if let Some(Err(err)) = helm.map(super::helm::helm) {
+    if let Some(Err(err)) = helm.map(|h| super::helm::helm(h, &env, git_chart_path(app))) {
         return Some(err.to_string());
     }
     for (i, rule) in spec.ignore_differences.iter().enumerate() {
@@ -214,19 +221,18 @@ pub fn refusal(app: &Application) -> Option<String> {
         }
     }
     let destination = &spec.destination;
-    let in_cluster = match (&destination.server, &destination.name) {
-        (Some(server), None) => server.trim_end_matches('/') == IN_CLUSTER_SERVER,
-        (None, Some(name)) => name == IN_CLUSTER_NAME,
-        _ => false,
-    };
-    if !in_cluster {
+    if destination.server.is_some() == destination.name.is_some() {
         return Some(format!(
-            "spec.destination must name the local cluster (server {IN_CLUSTER_SERVER} or name \
-             {IN_CLUSTER_NAME}, one of them); other clusters are not served by Lockstep yet \
-             (server {:?}, name {:?})",
-            destination.server.as_deref().unwrap_or_default(),
-            destination.name.as_deref().unwrap_or_default(),
+            "spec.destination must set server or name, one of them (the local cluster is \
+             server {IN_CLUSTER_SERVER} or name {IN_CLUSTER_NAME})"
         ));
+    }
+    if super::cluster::is_remote(app) && has_option(app, CREATE_NAMESPACE) {
+        return Some(
+            "CreateNamespace=true is served for the local cluster only; create the \
+             namespace in the destination cluster with the Application's objects"
+                .into(),
+        );
     }
     if let Some(Err(err)) = retry(app) {
         return Some(err);
@@ -362,12 +368,14 @@ pub fn git_source(app: &Application, interval: Duration, memory: &Memory) -> Git
     git_source
 }
 
-/// The `Sync` that does what `app` asks, at `interval` (Argo CD's `timeout.reconciliation`).
-/// Without `automated`, changes wait for a requested sync (`operation.sync`, what
-/// `argocd app sync` writes): the Sync is in manual mode and the revision fetched is
+/// The `Sync` that does what `app` asks, at `interval` (Argo CD's `timeout.reconciliation`),
+/// built for the `fetched` revision (what Argo CD's build variables name; none before the
+/// first fetch). Without `automated`, changes wait for a requested sync (`operation.sync`,
+/// what `argocd app sync` writes): the Sync is in manual mode and the revision fetched is
 /// approved only by that request.
-pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
+pub fn sync(app: &Application, interval: Duration, memory: &Memory, fetched: Option<&str>) -> Sync {
     let spec = &app.spec;
+    let env = Env::new(app, &fetched.map(commit).unwrap_or_default());
     let automated = automated(app);
     let requested = app.operation.as_ref().and_then(|o| o.sync.as_ref());
     let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
@@ -379,7 +387,8 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
             .or(spec.destination.namespace.clone())
     });
     // A repository chart is rendered at the root of its own artifact, by name.
-    let helm_block = match (helm.and_then(|h| super::helm::helm(h).ok()), &chart) {
+    let block = helm.and_then(|h| super::helm::helm(h, &env, git_chart_path(app)).ok());
+    let helm_block = match (block, &chart) {
         (Some(block), Some(chart)) => Some(lockstep_api::Helm {
             chart: Some(chart.clone()),
             ..block
@@ -425,9 +434,10 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory) -> Sync {
                 && chart.is_none()
                 && kustomize.is_none()
                 && spec.source.iter().all(|s| s.directory.is_none()),
-            overlay: kustomize.and_then(|k| super::kustomize::overlay(k).ok()),
+            overlay: kustomize.and_then(|k| super::kustomize::overlay(k, &env).ok()),
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
+            prune_last: has_option(app, PRUNE_LAST),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
             backoff: retry(app).and_then(Result::ok),
             // A plain folder is read as Argo CD reads it: the top folder only unless
@@ -562,6 +572,18 @@ fn sync_status(status: &ApplicationStatus) -> SyncStatus {
             .collect(),
         last_applied_revision: synced,
         ..SyncStatus::default()
+    }
+}
+
+/// The revision Argo CD's build variables name while an Application is checked, before
+/// anything is fetched: a commit's length, so a value is checked as it will be built.
+const UNFETCHED: &str = "0000000000000000000000000000000000000000";
+
+/// The folder of `app`'s chart in its Git repository; `None` for a Helm repository's chart.
+fn git_chart_path(app: &Application) -> Option<&str> {
+    match repository_chart(app) {
+        Some(_) => None,
+        None => app.spec.source.as_ref().and_then(|s| s.path.as_deref()),
     }
 }
 
@@ -887,9 +909,14 @@ mod tests {
         assert_eq!(given.max_duration, Duration::from_secs(60));
         let spec = json!({"project": "default", "source": {"repoURL": "https://example.invalid/r.git"}, "destination": {}});
         assert_eq!(
-            sync(&app(spec), Duration::from_secs(60), &Memory::default())
-                .spec
-                .backoff,
+            sync(
+                &app(spec),
+                Duration::from_secs(60),
+                &Memory::default(),
+                None
+            )
+            .spec
+            .backoff,
             None
         );
     }
@@ -900,9 +927,14 @@ mod tests {
     fn a_plain_folder_reads_as_argo_cds_directory() {
         let directory = |source: serde_json::Value| {
             let spec = json!({"project": "default", "source": source, "destination": {}});
-            sync(&app(spec), Duration::from_secs(60), &Memory::default())
-                .spec
-                .directory
+            sync(
+                &app(spec),
+                Duration::from_secs(60),
+                &Memory::default(),
+                None,
+            )
+            .spec
+            .directory
         };
         let url = "https://example.invalid/r.git";
         let plain = directory(json!({"repoURL": url, "path": "apps"})).unwrap();
@@ -918,7 +950,7 @@ mod tests {
     }
 
     fn retry_of(app: &Application) -> Option<Backoff> {
-        sync(app, Duration::from_secs(60), &Memory::default())
+        sync(app, Duration::from_secs(60), &Memory::default(), None)
             .spec
             .backoff
     }
@@ -950,7 +982,7 @@ mod tests {
         let app = app(served());
         assert_eq!(refusal(&app), None);
         let memory = Memory::default();
-        let sync = sync(&app, Duration::from_secs(180), &memory);
+        let sync = sync(&app, Duration::from_secs(180), &memory, None);
         assert_eq!(sync.spec.mode, SyncMode::Auto);
         assert!(sync.spec.prune && sync.spec.self_heal && sync.spec.wait);
         assert_eq!(sync.spec.interval, "180s");
@@ -967,12 +999,14 @@ mod tests {
             "ApplyOutOfSyncOnly=true",
             "FailOnSharedResource=true",
             "PrunePropagationPolicy=background",
-            "Validate=false"
+            "Validate=false",
+            "PruneLast=true"
         ]);
         let allowed = self::app(allowed);
         assert_eq!(refusal(&allowed), None);
-        let allowed = super::sync(&allowed, Duration::from_secs(180), &memory);
+        let allowed = super::sync(&allowed, Duration::from_secs(180), &memory, None);
         assert!(allowed.spec.allow_empty);
+        assert!(allowed.spec.prune_last && !sync.spec.prune_last);
     }
 
     /// `ignoreDifferences` reach the Sync, for comparing only unless
@@ -984,7 +1018,7 @@ mod tests {
             json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]});
         spec["ignoreDifferences"] = json!([rule]);
         let memory = Memory::default();
-        let compared = sync(&app(spec.clone()), Duration::from_secs(180), &memory);
+        let compared = sync(&app(spec.clone()), Duration::from_secs(180), &memory, None);
         assert_eq!(
             compared.spec.ignore_differences[0].json_pointers,
             ["/spec/replicas"]
@@ -992,7 +1026,7 @@ mod tests {
         assert!(compared.spec.ignore_only_in_comparison);
         spec["syncPolicy"]["syncOptions"] = json!(["RespectIgnoreDifferences=true"]);
         assert_eq!(refusal(&app(spec.clone())), None);
-        let respected = sync(&app(spec.clone()), Duration::from_secs(180), &memory);
+        let respected = sync(&app(spec.clone()), Duration::from_secs(180), &memory, None);
         assert!(!respected.spec.ignore_only_in_comparison);
         spec["ignoreDifferences"][0]["jqPathExpressions"] = json!([".spec.replicas"]);
         let refused = refusal(&app(spec)).unwrap();
@@ -1009,12 +1043,12 @@ mod tests {
         spec["syncPolicy"] = json!({});
         let mut manual = app(spec);
         let memory = Memory::default();
-        let waiting = sync(&manual, Duration::from_secs(60), &memory);
+        let waiting = sync(&manual, Duration::from_secs(60), &memory, None);
         assert_eq!(waiting.spec.mode, SyncMode::Manual);
         assert!(!waiting.spec.prune);
         assert!(!waiting.annotations().contains_key(REQUESTED_AT_ANNOTATION));
         manual.operation = serde_json::from_value(json!({"sync": {"prune": true}})).unwrap();
-        let requested = sync(&manual, Duration::from_secs(60), &memory);
+        let requested = sync(&manual, Duration::from_secs(60), &memory, None);
         assert!(requested.spec.prune);
         assert_eq!(
             requested.annotations()[REQUESTED_AT_ANNOTATION],
@@ -1088,13 +1122,20 @@ mod tests {
                 .unwrap()
                 .contains("several source types")
         );
+        // Another cluster is served through its cluster Secret, but not with
+        // CreateNamespace; a destination is one of server and name.
         let mut remote = served();
         remote["destination"] = json!({"server": "https://prod.example.invalid"});
         assert!(
-            refusal(&app(remote))
+            refusal(&app(remote.clone()))
                 .unwrap()
-                .contains("prod.example.invalid")
+                .starts_with("CreateNamespace=true is served for the local cluster only")
         );
+        remote["syncPolicy"]["syncOptions"] = json!([]);
+        assert_eq!(refusal(&app(remote)), None);
+        let mut both = served();
+        both["destination"] = json!({"server": IN_CLUSTER_SERVER, "name": IN_CLUSTER_NAME});
+        assert!(refusal(&app(both)).unwrap().contains("one of them"));
         let mut replace = served();
         replace["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true", "Replace=true"]);
         assert!(refusal(&app(replace)).unwrap().contains("Replace=true"));
@@ -1124,7 +1165,7 @@ mod tests {
         let app_ = app(chart.clone());
         assert_eq!(refusal(&app_), None);
         let memory = Memory::default();
-        let read = sync(&app_, Duration::from_secs(180), &memory);
+        let read = sync(&app_, Duration::from_secs(180), &memory, None);
         let helm = read.spec.helm.unwrap();
         assert_eq!((helm.release_name, helm.chart), (None, None));
         assert_eq!(helm.values_files, ["prod.yaml"]);
@@ -1132,9 +1173,9 @@ mod tests {
         assert_eq!(read.spec.target_namespace.as_deref(), Some("web"));
         assert_eq!(read.spec.path.as_deref(), Some("guestbook"));
         chart["source"]["helm"]["namespace"] = json!("other");
-        let read = sync(&app(chart), Duration::from_secs(180), &memory);
+        let read = sync(&app(chart), Duration::from_secs(180), &memory, None);
         assert_eq!(read.spec.target_namespace.as_deref(), Some("other"));
-        let plain = sync(&app(served()), Duration::from_secs(180), &memory);
+        let plain = sync(&app(served()), Duration::from_secs(180), &memory, None);
         assert_eq!((plain.spec.helm, plain.spec.target_namespace), (None, None));
     }
 

@@ -5,11 +5,17 @@
 //! `--set`, then `--set-string`) and `fileParameters` (`--set-file`) last, `--skip-crds`,
 //! `--skip-tests`, `--skip-schema-validation`, `kubeVersion` and `apiVersions` instead of
 //! the cluster's, and the release namespace (`namespace`, else the destination's).
+//! Parameter values and file paths carry Argo CD's build variables substituted
+//! ([`Env`]); a path starting with `/` is from the repository's root.
 
-use lockstep_api::Helm;
+use std::path::{Component, Path};
+
 use lockstep_api::argocd::HelmOptions;
+use lockstep_api::{FileParameter, Helm};
 use lockstep_engine::render::helm::set_parameter;
 use serde_json::{Map, Value};
+
+use super::env::Env;
 
 /// Why `spec.source.helm` cannot be rendered as Argo CD renders it.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -37,12 +43,13 @@ pub enum HelmError {
     },
 }
 
-/// The Sync's `helm` block for `options`.
+/// The Sync's `helm` block for `options` of the chart at `path` in a Git repository (`None`
+/// for a repository's chart), with `env`'s variables substituted.
 ///
 /// # Errors
 /// [`HelmError::Values`] when `values` (read only without `valuesObject`) is not a mapping,
 /// [`HelmError::Parameter`] when a parameter cannot be set.
-pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
+pub fn helm(options: &HelmOptions, env: &Env, path: Option<&str>) -> Result<Helm, HelmError> {
     if let Some(version) = options.version.as_ref().filter(|v| *v != "v3") {
         return Err(HelmError::Version(version.clone()));
     }
@@ -66,42 +73,24 @@ pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
                 name: parameter.name.clone(),
                 reason,
             };
-            if parameter.value.contains('$') {
-                return Err(refuse(
-                    "the value holds a `$`: Argo CD substitutes its ARGOCD_APP_* variables \
-                     there (and empties any other), which Lockstep does not do yet"
-                        .into(),
-                ));
-            }
-            set_parameter(
-                set,
-                &parameter.name,
-                &parameter.value,
-                parameter.force_string,
-            )
-            .map_err(refuse)?;
+            let value = env.substitute(&parameter.value);
+            set_parameter(set, &parameter.name, &value, parameter.force_string).map_err(refuse)?;
         }
     }
-    if let Some(index) = options
-        .file_parameters
-        .iter()
-        .position(|p| p.path.contains('$'))
-    {
-        return Err(HelmError::Parameter {
-            field: "fileParameters",
-            index,
-            name: options.file_parameters[index].name.clone(),
-            reason: "its path holds a `$`: Argo CD substitutes its ARGOCD_APP_* variables and \
-                     `$ref` sources there, which Lockstep does not do yet"
-                .into(),
-        });
-    }
+    let file = |raw: &str| from_chart(&env.substitute(raw), path);
     Ok(Helm {
         chart: None,
         release_name: options.release_name.clone().filter(|n| !n.is_empty()),
-        values_files: options.value_files.clone(),
+        values_files: options.value_files.iter().map(|f| file(f)).collect(),
         ignore_missing_values_files: options.ignore_missing_value_files,
-        file_parameters: options.file_parameters.clone(),
+        file_parameters: options
+            .file_parameters
+            .iter()
+            .map(|p| FileParameter {
+                name: p.name.clone(),
+                path: file(&p.path),
+            })
+            .collect(),
         kube_version: options
             .kube_version
             .clone()
@@ -117,6 +106,22 @@ pub fn helm(options: &HelmOptions) -> Result<Helm, HelmError> {
         skip_tests: options.skip_tests,
         ..Helm::default()
     })
+}
+
+/// `file` relative to the chart folder at `path`: Argo CD reads a value or parameter file
+/// starting with `/` from the repository's root (a repository's chart is its root).
+fn from_chart(file: &str, path: Option<&str>) -> String {
+    let Some(in_repository) = file.strip_prefix('/') else {
+        return file.to_owned();
+    };
+    let depth = Path::new(path.unwrap_or_default())
+        .components()
+        .fold(0_usize, |depth, part| match part {
+            Component::Normal(_) => depth + 1,
+            Component::ParentDir => depth.saturating_sub(1),
+            _ => depth,
+        });
+    format!("{}{in_repository}", "../".repeat(depth))
 }
 
 fn yaml_values(text: &str) -> Result<Option<Map<String, Value>>, HelmError> {
@@ -136,10 +141,14 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    fn read(options: &HelmOptions) -> Result<Helm, HelmError> {
+        helm(options, &Env::default(), None)
+    }
+
     /// `valuesObject` replaces `values`; `values` is read as YAML; `skipCrds` leaves CRDs out.
     #[test]
     fn options_read_as_argo_cd_passes_them() {
-        let helm = helm(&options(json!({
+        let helm = read(&options(json!({
             "releaseName": "web", "valueFiles": ["prod.yaml"], "skipCrds": true,
             "values": "a: 1", "valuesObject": {"b": {"c": true}},
         })))
@@ -151,16 +160,16 @@ mod tests {
             json!({"b": {"c": true}})
         );
         assert_eq!(helm.include_crds, Some(false));
-        let from_yaml = super::helm(&options(json!({"values": "a:\n  b: [1, x]\n"}))).unwrap();
+        let from_yaml = read(&options(json!({"values": "a:\n  b: [1, x]\n"}))).unwrap();
         assert_eq!(
             Value::Object(from_yaml.values.unwrap()),
             json!({"a": {"b": [1, "x"]}})
         );
         assert_eq!(from_yaml.include_crds, Some(true));
-        let empty = super::helm(&options(json!({"values": ""}))).unwrap();
+        let empty = read(&options(json!({"values": ""}))).unwrap();
         assert_eq!(empty.values, None);
         for bad in ["- a", "a: [", "plain"] {
-            let err = super::helm(&options(json!({"values": bad}))).unwrap_err();
+            let err = read(&options(json!({"values": bad}))).unwrap_err();
             assert_eq!(err, HelmError::Values, "{bad}");
         }
     }
@@ -170,8 +179,8 @@ mod tests {
     /// `version: v3` is Helm 3, which Lockstep renders with; any other is refused by name.
     #[test]
     fn only_helm_3_is_served() {
-        assert!(helm(&options(json!({"version": "v3"}))).is_ok());
-        let refused = helm(&options(json!({"version": "v2"}))).unwrap_err();
+        assert!(read(&options(json!({"version": "v3"}))).is_ok());
+        let refused = read(&options(json!({"version": "v2"}))).unwrap_err();
         assert_eq!(refused, HelmError::Version("v2".into()));
         assert!(
             refused
@@ -182,7 +191,7 @@ mod tests {
 
     #[test]
     fn parameters_are_set_last_as_helm_sets_them() {
-        let helm = helm(&options(json!({
+        let helm = read(&options(json!({
             "valuesObject": {"image": {"tag": "old", "pull": "Always"}},
             "ignoreMissingValueFiles": true,
             "parameters": [
@@ -198,7 +207,7 @@ mod tests {
             json!({"image": {"tag": "v2", "pull": "Always"}, "port": "80", "hosts": ["a", "b"]})
         );
         assert!(helm.ignore_missing_values_files);
-        let more = super::helm(&options(json!({
+        let more = read(&options(json!({
             "fileParameters": [{"name": "script", "path": "files/run.sh"}],
             "kubeVersion": "1.30.0", "apiVersions": ["monitoring.coreos.com/v1/ServiceMonitor"],
             "skipSchemaValidation": true,
@@ -211,23 +220,11 @@ mod tests {
             ["monitoring.coreos.com/v1/ServiceMonitor"]
         );
         assert!(more.skip_schema_validation);
-        let err = super::helm(&options(json!({
-            "fileParameters": [{"name": "s", "path": "$values/run.sh"}],
-        })))
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("spec.source.helm.fileParameters[0] (s)")
-        );
         for (parameter, why) in [
-            (
-                json!({"name": "a", "value": "Pq8-$ARGOCD_APP_NAME"}),
-                "ARGOCD_APP_",
-            ),
             (json!({"name": "a..b", "value": "Pq8"}), "empty key"),
             (json!({"name": "a", "value": "{Pq8"}), "never ends"),
         ] {
-            let err = super::helm(&options(
+            let err = read(&options(
                 json!({"parameters": [{"name": "ok", "value": "1"}, parameter]}),
             ))
             .unwrap_err()
@@ -239,5 +236,43 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// Argo CD's variables are substituted into parameter values (before they are typed)
+    /// and file paths, never into `valuesObject`; a path from `/` is from the repository's
+    /// root, so it climbs out of the chart folder.
+    #[test]
+    fn build_variables_are_substituted_where_argo_cd_substitutes_them() {
+        let app: lockstep_api::argocd::Application = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "argocd"},
+            "spec": {"project": "default",
+                     "source": {"repoURL": "https://git.example/a.git", "path": "charts/web"},
+                     "destination": {"namespace": "shop"}},
+        }))
+        .unwrap();
+        let env = Env::new(&app, "f913b6cbf58aa5ae5ca1f8a2b149477aebcbd9d8");
+        let options = options(json!({
+            "valuesObject": {"kept": "$ARGOCD_APP_NAME"},
+            "valueFiles": ["values-$ARGOCD_APP_NAMESPACE.yaml", "/envs/${ARGOCD_APP_NAME}.yaml"],
+            "parameters": [
+                {"name": "image.tag", "value": "$ARGOCD_APP_REVISION_SHORT"},
+                {"name": "price", "value": "$$5"},
+                {"name": "ns", "value": "${ARGOCD_APP_NAMESPACE},x"},
+            ],
+            "fileParameters": [{"name": "script", "path": "/scripts/$ARGOCD_APP_NAME.sh"}],
+        }));
+        let helm = helm(&options, &env, Some("charts/web")).unwrap();
+        assert_eq!(
+            Value::Object(helm.values.unwrap()),
+            json!({"kept": "$ARGOCD_APP_NAME", "image": {"tag": "f913b6c"}, "price": "$5",
+                   "ns": "shop,x"})
+        );
+        assert_eq!(
+            helm.values_files,
+            ["values-shop.yaml", "../../envs/web.yaml"]
+        );
+        assert_eq!(helm.file_parameters[0].path, "../../scripts/web.sh");
+        let repository_chart = super::helm(&options, &env, None).unwrap();
+        assert_eq!(repository_chart.values_files[1], "envs/web.yaml");
     }
 }

@@ -3,15 +3,21 @@
 //! `argocd-repo-server` writes before `kustomize build` — `namePrefix`/`nameSuffix` set
 //! (`kustomize edit set nameprefix`), images merged by name (`edit set image`), patches
 //! and components added after the kustomization's own, common labels and annotations
-//! merged (`kustomize edit add label|annotation`).
+//! merged (`kustomize edit add label|annotation`). Images and common labels (and common
+//! annotations, with `commonAnnotationsEnvsubst`) carry Argo CD's build variables
+//! substituted ([`Env`]).
+
+use std::collections::BTreeMap;
 
 use lockstep_api::argocd::KustomizeOptions;
 use lockstep_api::flux::{Common, Image, Overlay, Patch};
 
+use super::env::Env;
+
 /// Why `spec.source.kustomize` cannot be built as Argo CD builds it.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KustomizeError {
-    /// An image `kustomize edit set image` would refuse.
+    /// An image `kustomize edit set image` would refuse (once variables are substituted).
     #[error(
         "spec.source.kustomize.images[{index}] {image:?} is not an image to set; write \
          name=newName:tag, name=newName@digest, name=newName, name:tag or name@digest"
@@ -22,46 +28,28 @@ pub enum KustomizeError {
         /// The entry as written (an image reference, no secret).
         image: String,
     },
-    /// A `$` Argo CD would substitute (`${ARGOCD_APP_NAME}`, …), which Lockstep does not.
-    #[error(
-        "spec.source.kustomize.{field} uses `$`, which Argo CD substitutes with its \
-         ARGOCD_APP_* variables; Lockstep does not substitute them yet: write the value out"
-    )]
-    Variable {
-        /// The field (`images[0]`, `commonLabels.team`).
-        field: String,
-    },
 }
 
-/// The overlay `kustomize` asks for.
+/// The overlay `kustomize` asks for, with `env`'s variables substituted.
 ///
 /// # Errors
-/// [`KustomizeError`] naming the first image that cannot be read, or the first image or
-/// common label Argo CD would substitute variables in.
-pub fn overlay(kustomize: &KustomizeOptions) -> Result<Overlay, KustomizeError> {
-    let substituted = kustomize
-        .images
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (format!("images[{i}]"), v));
-    let labels = kustomize
-        .common_labels
-        .iter()
-        .map(|(k, v)| (format!("commonLabels.{k}"), v));
-    if let Some((field, _)) = substituted.chain(labels).find(|(_, v)| v.contains('$')) {
-        return Err(KustomizeError::Variable { field });
-    }
+/// [`KustomizeError`] naming the first image that cannot be read.
+pub fn overlay(kustomize: &KustomizeOptions, env: &Env) -> Result<Overlay, KustomizeError> {
     let images = kustomize
         .images
         .iter()
         .enumerate()
         .map(|(index, image)| {
-            parse_image(image).ok_or_else(|| KustomizeError::Image {
+            parse_image(&env.substitute(image)).ok_or_else(|| KustomizeError::Image {
                 index,
                 image: image.clone(),
             })
         })
         .collect::<Result<_, _>>()?;
+    let substituted = |values: &BTreeMap<String, String>| {
+        let value = |(key, value): (&String, &String)| (key.clone(), env.substitute(value));
+        values.iter().map(value).collect()
+    };
     let patches = kustomize
         .patches
         .iter()
@@ -81,11 +69,14 @@ pub fn overlay(kustomize: &KustomizeOptions) -> Result<Overlay, KustomizeError> 
         components: kustomize.components.clone(),
         ignore_missing_components: kustomize.ignore_missing_components,
         common_labels: Common {
-            values: kustomize.common_labels.clone(),
+            values: substituted(&kustomize.common_labels),
             force: kustomize.force_common_labels,
         },
         common_annotations: Common {
-            values: kustomize.common_annotations.clone(),
+            values: match kustomize.common_annotations_envsubst {
+                true => substituted(&kustomize.common_annotations),
+                false => kustomize.common_annotations.clone(),
+            },
             force: kustomize.force_common_annotations,
         },
     })
@@ -207,7 +198,7 @@ mod tests {
             "commonAnnotations": {"note": "b"},
         }))
         .unwrap();
-        let overlay = overlay(&options).unwrap();
+        let overlay = overlay(&options, &Env::default()).unwrap();
         assert_eq!(overlay.name_prefix.as_deref(), Some("prod-"));
         assert_eq!(overlay.name_suffix, None);
         assert_eq!(overlay.images, [image("web", None, Some("2"), None)]);
@@ -227,18 +218,40 @@ mod tests {
             images: vec!["web:1".into(), "nginx".into()],
             ..KustomizeOptions::default()
         };
-        let err = super::overlay(&bad).unwrap_err();
+        let err = super::overlay(&bad, &Env::default()).unwrap_err();
         assert!(err.to_string().contains("images[1] \"nginx\""), "{err}");
-        let variable = KustomizeOptions {
-            common_labels: [("rev".to_owned(), "${ARGOCD_APP_REVISION}".to_owned())].into(),
-            ..KustomizeOptions::default()
-        };
-        let err = super::overlay(&variable).unwrap_err();
+    }
+
+    /// Images and common labels take Argo CD's variables, common annotations only with
+    /// `commonAnnotationsEnvsubst`; an image is read once substituted.
+    #[test]
+    fn build_variables_are_substituted_where_argo_cd_substitutes_them() {
+        let app: lockstep_api::argocd::Application = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web"},
+            "spec": {"project": "default", "destination": {"namespace": "shop"}},
+        }))
+        .unwrap();
+        let env = Env::new(&app, "f913b6cbf58aa5ae5ca1f8a2b149477aebcbd9d8");
+        let mut options: KustomizeOptions = serde_json::from_value(serde_json::json!({
+            "images": ["web=registry.example/web:${ARGOCD_APP_REVISION_SHORT_8}"],
+            "commonLabels": {"rev": "$ARGOCD_APP_REVISION_SHORT"},
+            "commonAnnotations": {"app": "$ARGOCD_APP_NAME-$ARGOCD_APP_NAMESPACE"},
+        }))
+        .unwrap();
+        let overlay = overlay(&options, &env).unwrap();
+        let tagged = image("web", Some("registry.example/web"), Some("f913b6cb"), None);
+        assert_eq!(overlay.images, [tagged]);
+        assert_eq!(overlay.common_labels.values["rev"], "f913b6c");
         assert_eq!(
-            err,
-            KustomizeError::Variable {
-                field: "commonLabels.rev".into()
-            }
+            overlay.common_annotations.values["app"],
+            "$ARGOCD_APP_NAME-$ARGOCD_APP_NAMESPACE"
         );
+        options.common_annotations_envsubst = true;
+        let overlay = super::overlay(&options, &env).unwrap();
+        assert_eq!(overlay.common_annotations.values["app"], "web-shop");
+        // An image that is empty once substituted is named as written.
+        options.images = vec!["$UNSET".into()];
+        let err = super::overlay(&options, &env).unwrap_err();
+        assert!(err.to_string().contains("images[0] \"$UNSET\""), "{err}");
     }
 }

@@ -15,7 +15,9 @@
 //! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
 //! is applied.
 
+mod cluster;
 pub mod convert;
+mod env;
 mod helm;
 mod kustomize;
 pub(crate) mod project;
@@ -30,7 +32,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
 use lockstep_api::argocd::{Application, FIELD_MANAGER, ManagedNamespaceMetadata, Operation};
-use lockstep_api::{LocalObjectReference, ObjectKey, SyncMode};
+use lockstep_api::{DeletionPolicy, LocalObjectReference, ObjectKey, SyncMode};
 use lockstep_engine::redact::Redactor;
 use serde_json::json;
 
@@ -78,8 +80,21 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
     let key = ObjectKey::of(&*app);
     let interval = ctx.argocd_interval;
     ctx.memory.see_history(&app);
-    let mut sync = convert::sync(&app, interval, &ctx.memory);
+    let built_for = ctx.artifact(&key).map(|artifact| artifact.revision);
+    let mut sync = convert::sync(&app, interval, &ctx.memory, built_for.as_deref());
     if app.metadata.deletion_timestamp.is_some() {
+        // What it applied is deleted in the cluster it applied to; with that cluster's
+        // Secret gone, nothing can be, and the objects are orphaned, as Argo CD does.
+        match cluster::secret_for(&ctx, &app).await {
+            Ok(secret) => sync.spec.cluster_secret = secret,
+            Err(cluster::ClusterError::Missing { .. }) => {
+                sync.spec.deletion_policy = Some(DeletionPolicy::Orphan);
+            }
+            Err(err) => {
+                tracing::warn!(application = %key, "{err}; deletion retried");
+                return Ok(Action::requeue(interval));
+            }
+        }
         let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;
         ctx.memory.forget(&key);
         return Ok(action);
@@ -92,6 +107,22 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
                 None
             }
             Err(refusal) => Some(refusal),
+        },
+    };
+    let refusal = match refusal {
+        Some(refusal) => Some(refusal),
+        None => match cluster::secret_for(&ctx, &app).await {
+            Ok(secret) => {
+                sync.spec.cluster_secret = secret;
+                None
+            }
+            // Argo CD's InvalidSpecError, looked at again at the interval: the cluster
+            // Secret may be added later.
+            Err(refusal) => {
+                let refusal = refusal.to_string();
+                record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+                return Ok(Action::requeue(interval));
+            }
         },
     };
     let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
@@ -125,8 +156,17 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         record::record(&mut sync, &ctx, Verdict::Waiting { reason, message }).await?;
         return Ok(Action::requeue(interval));
     }
+    let artifact = ctx.artifact(&key);
+    if let Some(artifact) = &artifact
+        && built_for.as_ref() != Some(&artifact.revision)
+    {
+        // Built again for the revision just fetched, which Argo CD's build variables name.
+        let (project, cluster) = (sync.spec.project.take(), sync.spec.cluster_secret.take());
+        sync = convert::sync(&app, interval, &ctx.memory, Some(&artifact.revision));
+        (sync.spec.project, sync.spec.cluster_secret) = (project, cluster);
+    }
     if requested.is_some()
-        && let Some(artifact) = ctx.artifact(&key)
+        && let Some(artifact) = artifact
     {
         convert::approve(&mut sync, &artifact.revision);
     }

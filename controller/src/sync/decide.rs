@@ -49,7 +49,7 @@ use super::hooks::Release;
 use super::reconcile::source_of;
 use super::record::{Error, Health, Verdict, record};
 use super::status::{self, EventAction};
-use super::target::{protect, sync_client};
+use super::target::{Remote, protect, sync_client};
 use super::{SyncCtx, secrets, variables};
 use crate::argocd::project::resource_refusal;
 
@@ -192,7 +192,7 @@ pub(super) async fn decide(
         Err(err) => {
             release.failed().await;
             let reason = match &err {
-                RunError::Prune { .. } => Reason::PruneFailed,
+                RunError::Prune { .. } | RunError::NotHealthy { .. } => Reason::PruneFailed,
                 _ => Reason::ReconciliationFailed,
             };
             Verdict::Failed {
@@ -550,7 +550,8 @@ fn run_options(
         force: sync.spec.force,
         force_ownership: sync.spec.force_ownership.unwrap_or(false),
         wait_timeout: timeout,
-        kinds: if sync.spec.kube_config.is_none() {
+        // The kinds served are known for the local cluster only.
+        kinds: if Remote::of(sync).is_none() {
             ctx.kinds.clone()
         } else {
             Arc::default()
@@ -582,6 +583,7 @@ fn run_options(
         previous,
         prune: sync.spec.prune,
         allow_empty: sync.spec.allow_empty,
+        prune_last: sync.spec.prune_last,
         apply,
     }
 }

@@ -9,6 +9,7 @@
 //! OCIRepository every Sync whose chart it holds ([`chart::watch_repositories`]).
 
 pub(crate) mod chart;
+mod cluster_secret;
 pub(crate) mod conditions;
 mod decide;
 mod drift;

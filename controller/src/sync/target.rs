@@ -1,10 +1,11 @@
 //! The cluster a Sync applies to and the identity it applies as: the controller's own
 //! cluster, as the Sync's ServiceAccount (`spec.serviceAccountName`, else
 //! `--default-service-account`) or, when it names none, as the controller; or the cluster
-//! of a kubeconfig kept in a Secret of the Sync's namespace (`spec.kubeConfig.secretRef`),
-//! with that kubeconfig's identity impersonating the same ServiceAccount (of the Sync's
-//! namespace, in the remote cluster) when there is one, as Flux does: a tenant's kubeconfig
-//! does not lift the lockdown.
+//! of a kubeconfig kept in a Secret of the Sync's namespace (`spec.kubeConfig.secretRef`,
+//! or an Argo CD cluster Secret, [`super::cluster_secret`]), with that kubeconfig's
+//! identity impersonating the same ServiceAccount (of the Sync's namespace, in the remote
+//! cluster) when there is one, as Flux does: a tenant's kubeconfig does not lift the
+//! lockdown.
 //!
 //! Impersonation is the API server's own: the controller sends `Impersonate-User:
 //! system:serviceaccount:<namespace>:<name>` and the server authorizes every request as
@@ -13,9 +14,10 @@
 //! `serviceaccounts` for that; a tenant gets exactly the rights its account's bindings
 //! give, and a denial comes back as the API server's `403` naming the object.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -56,6 +58,14 @@ pub enum TargetError {
         /// The impersonated user name.
         user: String,
         /// Why the client could not be made.
+        reason: String,
+    },
+    /// The Argo CD cluster Secret cannot be read as a cluster's address and credentials.
+    #[error("Argo CD cluster Secret {name}: {reason}")]
+    Cluster {
+        /// The Secret's name.
+        name: String,
+        /// What is missing or not served (never a value).
         reason: String,
     },
     /// The kubeconfig does not parse or names no usable cluster.
@@ -130,8 +140,29 @@ pub fn service_account(
     Ok(Some(format!("system:serviceaccount:{namespace}:{name}")))
 }
 
+/// Where the address and credentials of a remote cluster are kept.
+#[derive(Clone, Copy, Debug)]
+pub enum Remote<'a> {
+    /// A kubeconfig in a Secret (a Flux Kustomization's `kubeConfig`).
+    KubeConfig(&'a KubeConfigRef),
+    /// An Argo CD cluster Secret, by name (an Application's remote destination).
+    ArgoCluster(&'a str),
+}
+
+impl<'a> Remote<'a> {
+    /// The remote cluster `sync` applies to, if not the local one.
+    pub fn of(sync: &'a Sync) -> Option<Self> {
+        let argocd = sync.spec.cluster_secret.as_deref().map(Self::ArgoCluster);
+        sync.spec
+            .kube_config
+            .as_ref()
+            .map(Self::KubeConfig)
+            .or(argocd)
+    }
+}
+
 /// The client to apply with: `user`'s on the local cluster, the controller's own when
-/// `user` is `None`, or the kubeconfig's for a remote cluster (impersonating `user` there).
+/// `user` is `None`, or the `remote` cluster's (impersonating `user` there).
 ///
 /// # Errors
 /// [`TargetError`] naming the Secret and key, or the ServiceAccount.
@@ -139,24 +170,29 @@ pub async fn client(
     local: &kube::Client,
     identities: &Identities,
     namespace: &str,
-    kube_config: Option<&KubeConfigRef>,
+    remote: Option<Remote<'_>>,
     user: Option<&str>,
 ) -> Result<kube::Client, TargetError> {
-    let Some(reference) = kube_config else {
-        return match user {
-            Some(user) => identities.client(user),
-            None => Ok(local.clone()),
-        };
+    let reference = match remote {
+        None => {
+            return match user {
+                Some(user) => identities.client(user),
+                None => Ok(local.clone()),
+            };
+        }
+        Some(Remote::KubeConfig(reference)) => reference,
+        Some(Remote::ArgoCluster(name)) => {
+            let data = read(local, namespace, name).await?;
+            let cluster = |reason| TargetError::Cluster {
+                name: name.to_owned(),
+                reason,
+            };
+            let kubeconfig = super::cluster_secret::kubeconfig(&data).map_err(cluster)?;
+            return connect(kubeconfig, user).await.map_err(cluster);
+        }
     };
     let name = reference.secret_ref.name.clone();
-    let secret = Api::<Secret>::namespaced(local.clone(), namespace)
-        .get(&name)
-        .await
-        .map_err(|source| TargetError::Read {
-            name: name.clone(),
-            source,
-        })?;
-    let data = secret.data.unwrap_or_default();
+    let data = read(local, namespace, &name).await?;
     // Without a key: `value`, else `value.yaml` (Flux's two names).
     let key = match &reference.secret_ref.key {
         Some(key) => key.clone(),
@@ -176,14 +212,35 @@ pub async fn client(
     };
     let text = std::str::from_utf8(&bytes.0).map_err(|_| invalid("not UTF-8".into()))?;
     let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| invalid(e.to_string()))?;
+    connect(kubeconfig, user).await.map_err(invalid)
+}
+
+/// The entries of Secret `name` in `namespace`.
+async fn read(
+    local: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, ByteString>, TargetError> {
+    let secret = Api::<Secret>::namespaced(local.clone(), namespace)
+        .get(name)
+        .await
+        .map_err(|source| TargetError::Read {
+            name: name.to_owned(),
+            source,
+        })?;
+    Ok(secret.data.unwrap_or_default())
+}
+
+/// A client of `kubeconfig`'s current context, impersonating `user` when there is one.
+async fn connect(kubeconfig: Kubeconfig, user: Option<&str>) -> Result<kube::Client, String> {
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .map_err(|e| invalid(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
     if let Some(user) = user {
         config.auth_info.impersonate = Some(user.to_owned());
     }
-    kube::Client::try_from(config).map_err(|e| invalid(e.to_string()))
+    kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
 /// The client a Sync applies, prunes and reads health with: see this module.
@@ -197,7 +254,7 @@ pub(super) async fn sync_client(
         &ctx.shared.client,
         &ctx.identities,
         namespace,
-        sync.spec.kube_config.as_ref(),
+        Remote::of(sync),
         user.as_deref(),
     )
     .await
@@ -209,7 +266,7 @@ pub(super) async fn sync_client(
 pub(super) fn protect(sync: &Sync, ctx: &SyncCtx) -> Protect {
     let protect = Protect::default().label(SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT);
     let outside = sync.namespace().as_deref() != Some(ctx.shared.namespace.as_str());
-    if outside && sync.spec.kube_config.is_none() {
+    if outside && Remote::of(sync).is_none() {
         protect.namespace(
             &ctx.shared.namespace,
             "it is the controller's own; only Syncs in it may write there",

@@ -52,6 +52,17 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub project: Option<std::sync::Arc<crate::argocd::ProjectRules>>,
+    /// The Argo CD cluster Secret (in the Sync's namespace) holding the address and
+    /// credentials of the cluster to apply to: an Application's remote destination. Set
+    /// only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cluster_secret: Option<String>,
+    /// Prune only once every applied object is healthy (an Argo CD Application's
+    /// `PruneLast=true`). Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub prune_last: bool,
     /// Create `targetNamespace` before the apply when it is missing (a Flux HelmRelease's
     /// `install.createNamespace`). Set only by a front-end, never serialized.
     #[serde(skip)]

@@ -13,14 +13,20 @@
 //!   and nothing is pruned.
 //! - [`Prepared::plan`] is what manual mode reports before anything is written.
 
+use std::time::Duration;
+
 use kube::Client;
 use lockstep_api::{InventoryEntry, Plan, PlanAction, PlanChange};
 use tracing::instrument;
 
 use crate::apply::{Action, ApplyError, ApplyOptions, ChangeSet, Preflight, Preview, preflight};
+use crate::health::{self, WaitError};
 use crate::inventory::{self, id, union};
 use crate::prune::{PruneError, PruneOutcome, prune};
 use crate::render::{Manifest, Owner};
+
+/// How often [`RunOptions::prune_last`] looks at the applied objects' health.
+const HEALTH_POLL: Duration = Duration::from_secs(1);
 
 /// What one reconcile should do besides applying.
 #[derive(Clone, Debug)]
@@ -34,6 +40,9 @@ pub struct RunOptions {
     /// Prune even when the source renders nothing (Argo CD's `allowEmpty`); otherwise an
     /// empty source never deletes everything ([`PruneError::EmptySource`]).
     pub allow_empty: bool,
+    /// Prune only once every applied object is healthy (Argo CD's `PruneLast=true`,
+    /// pruning as a last sync wave); otherwise prune follows the apply at once.
+    pub prune_last: bool,
     /// How to apply.
     pub apply: ApplyOptions,
 }
@@ -81,13 +90,25 @@ pub enum RunError {
         /// The inventory to record: the previous one plus what was applied.
         inventory: Vec<InventoryEntry>,
     },
+    /// [`RunOptions::prune_last`]: an applied object was not healthy, so nothing was pruned.
+    #[error(
+        "nothing pruned: pruning waits for every applied object to be healthy (PruneLast): {source}"
+    )]
+    NotHealthy {
+        /// The object that failed, or those not healthy in time.
+        source: WaitError,
+        /// The inventory to record: the previous one plus what was applied.
+        inventory: Vec<InventoryEntry>,
+    },
 }
 
 impl RunError {
     /// The inventory to record after this failure.
     pub fn inventory(&self) -> &[InventoryEntry] {
         match self {
-            Self::Apply { inventory, .. } | Self::Prune { inventory, .. } => inventory,
+            Self::Apply { inventory, .. }
+            | Self::Prune { inventory, .. }
+            | Self::NotHealthy { inventory, .. } => inventory,
         }
     }
 }
@@ -184,6 +205,18 @@ impl Prepared<'_> {
             });
         }
         let applied = inventory::from_change_set(&changes);
+        if options.prune_last
+            && options.prune
+            && !inventory::stale(&options.previous, &applied).is_empty()
+        {
+            let timeout = options.apply.wait_timeout;
+            if let Err(source) = health::wait(&self.client, &applied, timeout, HEALTH_POLL).await {
+                return Err(RunError::NotHealthy {
+                    source,
+                    inventory: union(&options.previous, &applied),
+                });
+            }
+        }
         let pruned = if options.prune {
             prune(
                 &self.client,

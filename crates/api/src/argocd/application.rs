@@ -226,8 +226,12 @@ pub struct KustomizeOptions {
     /// Replace a `commonAnnotations` key the kustomization sets (else that is an error).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force_common_annotations: bool,
-    /// Every other field (`replicas`, `version`, `labelWithoutSelector`,
-    /// `commonAnnotationsEnvsubst`, …), refused by name.
+    /// Substitute the `ARGOCD_APP_*` build variables into `commonAnnotations` values too
+    /// (they always are into `images` and `commonLabels`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub common_annotations_envsubst: bool,
+    /// Every other field (`replicas`, `version`, `labelWithoutSelector`, …), refused by
+    /// name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,

@@ -556,6 +556,10 @@ async fn an_application_applies_its_sync_waves_in_order_each_healthy_first() {
         "by wave, not by name"
     );
 
+    let prune_last = json!({"spec": {"syncPolicy": {"syncOptions": ["PruneLast=true"]}}});
+    apps.patch("web", &PatchParams::default(), &Patch::Merge(&prune_last))
+        .await
+        .unwrap();
     // Wave 1 gains a Job that fails past its deadline (no node runs it): wave 2 waits.
     repo.write(
         "app/job.yaml",
@@ -588,12 +592,9 @@ async fn an_application_applies_its_sync_waves_in_order_each_healthy_first() {
     let a = configs.get("web-a").await.unwrap();
     assert_eq!(a.data.unwrap()["v"], "one", "wave 2 not written");
 
-    // PruneLast: the failed Job moves to the last wave (never waited for before the end),
-    // web-c leaves Git. Every wave is written, but nothing is pruned.
-    let prune_last = json!({"spec": {"syncPolicy": {"syncOptions": ["PruneLast=true"]}}});
-    apps.patch("web", &PatchParams::default(), &Patch::Merge(&prune_last))
-        .await
-        .unwrap();
+    // PruneLast (set before the failing wave, so that the controller has long seen it):
+    // the failed Job moves to the last wave (never waited for before the end), web-c
+    // leaves Git. Every wave is written, but nothing is pruned.
     let job = std::fs::read_to_string(repo.work_tree().join("app/job.yaml")).unwrap();
     repo.write(
         "app/job.yaml",

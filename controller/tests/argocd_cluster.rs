@@ -6,6 +6,7 @@
 use base64::Engine;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use lockstep_api::argocd::{Application, ApplicationConditionType, RESOURCES_FINALIZER};
@@ -25,7 +26,8 @@ fn cm(name: &str, value: &str) -> String {
 /// Applied in the remote cluster (by `server`, and by `name`), never in the local one;
 /// the Secret's credentials are read at every sync, so a token without rights is refused
 /// there naming its identity; a destination no Secret names is refused by name; deleting
-/// an Application with the resources finalizer deletes its objects in the remote cluster.
+/// an Application with the resources finalizer deletes its objects in the remote cluster,
+/// except one marked `Delete=false` and its CRD.
 #[tokio::test]
 async fn a_cluster_secret_sends_an_application_to_another_cluster() {
     let plane = need!(ControlPlane::shared().await);
@@ -36,6 +38,22 @@ async fn a_cluster_secret_sends_an_application_to_another_cluster() {
     let repo = git.create_repo("far", None).unwrap();
     repo.write("far/a.yaml", cm("far-a", "1")).unwrap();
     repo.write("named/b.yaml", cm("named-b", "1")).unwrap();
+    // Kept when the Application is deleted: its own `Delete=false`, and a CRD (Argo CD
+    // never deletes one with an Application).
+    let retained = cm("named-retained", "1").replace(
+        "metadata: {",
+        "metadata: {annotations: {argocd.argoproj.io/sync-options: Delete=false}, ",
+    );
+    repo.write("named/retained.yaml", retained).unwrap();
+    repo.write(
+        "named/crd.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+         metadata: {name: gadgets.retain.lockstep.test}\nspec:\n  group: retain.lockstep.test\n  \
+         names: {kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList}\n  \
+         scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    \
+         schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
+    )
+    .unwrap();
     let head = repo.commit("far").unwrap();
 
     // The remote control plane's CA and admin token, as Argo CD keeps them.
@@ -180,4 +198,14 @@ async fn a_cluster_secret_sends_an_application_to_another_cluster() {
         apps.get_opt("named").await.unwrap().is_none()
     })
     .await;
+    assert!(
+        remote_cms
+            .get_opt("named-retained")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let crds: Api<CustomResourceDefinition> = Api::all(remote_client.clone());
+    let crd = crds.get_opt("gadgets.retain.lockstep.test").await.unwrap();
+    assert!(crd.is_some(), "a CRD is never deleted with its Application");
 }

@@ -144,6 +144,8 @@ const CREATE_NAMESPACE: &str = "CreateNamespace=true";
 const RESPECT_IGNORE_DIFFERENCES: &str = "RespectIgnoreDifferences=true";
 /// The sync option that prunes as a last wave, once everything applied is healthy.
 const PRUNE_LAST: &str = "PruneLast=true";
+/// The sync option that keeps the objects when the Application is deleted.
+const KEEP_ON_DELETE: &str = "Delete=false";
 /// The sync options served: the namespace creation, respected `ignoreDifferences`, pruning
 /// last, and
 /// what Lockstep always does — apply server-side, write only the objects that differ,
@@ -154,6 +156,7 @@ const SERVED_OPTIONS: &[&str] = &[
     CREATE_NAMESPACE,
     RESPECT_IGNORE_DIFFERENCES,
     PRUNE_LAST,
+    KEEP_ON_DELETE,
     "ServerSideApply=true",
     "ApplyOutOfSyncOnly=true",
     "FailOnSharedResource=true",
@@ -438,6 +441,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory, fetched: Opt
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
             prune_last: has_option(app, PRUNE_LAST),
+            keep_on_delete: has_option(app, KEEP_ON_DELETE),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
             backoff: retry(app).and_then(Result::ok),
             // A plain folder is read as Argo CD reads it: the top folder only unless
@@ -1000,13 +1004,15 @@ mod tests {
             "FailOnSharedResource=true",
             "PrunePropagationPolicy=background",
             "Validate=false",
-            "PruneLast=true"
+            "PruneLast=true",
+            "Delete=false"
         ]);
         let allowed = self::app(allowed);
         assert_eq!(refusal(&allowed), None);
         let allowed = super::sync(&allowed, Duration::from_secs(180), &memory, None);
         assert!(allowed.spec.allow_empty);
         assert!(allowed.spec.prune_last && !sync.spec.prune_last);
+        assert!(allowed.spec.keep_on_delete && !sync.spec.keep_on_delete);
     }
 
     /// `ignoreDifferences` reach the Sync, for comparing only unless

@@ -92,7 +92,8 @@ async fn delete_inventory(
             let inventory = helm_records::previous(sync, &client, &inventory)
                 .await
                 .objects;
-            let outcome = delete_all(&client, inventory, &owner, &protect(sync, ctx)).await;
+            let (protect, keep) = (protect(sync, ctx), sync.spec.keep_on_delete);
+            let outcome = delete_all(&client, inventory, &owner, &protect, keep).await;
             if let Err(err) = helm_records::remove(sync, &client).await {
                 tracing::warn!("{kind} deleted, but its Helm release records stay: {err}");
             }

@@ -58,6 +58,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub cluster_secret: Option<String>,
+    /// Keep the applied objects when the Sync is deleted, unless one says `Delete=true`
+    /// (an Argo CD Application's `Delete=false`). Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub keep_on_delete: bool,
     /// Prune only once every applied object is healthy (an Argo CD Application's
     /// `PruneLast=true`). Set only by a front-end, never serialized.
     #[serde(skip)]

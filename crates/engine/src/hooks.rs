@@ -426,6 +426,7 @@ async fn delete(
             SkipReason::NotOwned => "it does not carry this owner's labels",
             SkipReason::Disabled => "it is annotated not to be deleted",
             SkipReason::Protected => "it is protected",
+            SkipReason::KeptOnDelete => "it is kept when its owner is deleted",
         }
         .to_owned());
     }

@@ -54,6 +54,12 @@ pub struct Mark {
     pub prune_annotation: &'static str,
     /// The value of [`Mark::prune_annotation`] that keeps an object from being pruned.
     pub prune_disabled: &'static str,
+    /// The `key` of a `key=false` value of [`Mark::prune_annotation`] that keeps an object
+    /// when its owner is deleted (Argo CD's `Delete=false`); `None` when the owner has none.
+    pub delete_option: Option<&'static str>,
+    /// Whether CustomResourceDefinitions stay when their owner is deleted (Argo CD never
+    /// deletes them with an Application: every custom resource of theirs would go too).
+    pub keeps_crds: bool,
     /// The field manager its owners apply as.
     pub field_manager: &'static str,
     /// Which resources' inventories list what this mark's owners hold.
@@ -79,6 +85,8 @@ pub const LOCKSTEP: Mark = Mark {
     namespace_label: Some(OWNER_NAMESPACE_LABEL),
     prune_annotation: PRUNE_ANNOTATION,
     prune_disabled: "disabled",
+    delete_option: None,
+    keeps_crds: false,
     field_manager: crate::apply::FIELD_MANAGER,
     inventories: Inventories::Lockstep,
 };
@@ -89,6 +97,8 @@ pub const FLUX: Mark = Mark {
     namespace_label: Some(flux::NAMESPACE_LABEL),
     prune_annotation: flux::PRUNE_ANNOTATION,
     prune_disabled: "disabled",
+    delete_option: None,
+    keeps_crds: false,
     field_manager: flux::FIELD_MANAGER,
     inventories: Inventories::Flux,
 };
@@ -101,6 +111,8 @@ pub const FLUX_HELM: Mark = Mark {
     namespace_label: Some(flux::HELM_NAMESPACE_LABEL),
     prune_annotation: "helm.sh/resource-policy",
     prune_disabled: "keep",
+    delete_option: None,
+    keeps_crds: false,
     field_manager: flux::HELM_FIELD_MANAGER,
     inventories: Inventories::FluxHelm,
 };
@@ -111,6 +123,8 @@ pub const ARGOCD: Mark = Mark {
     namespace_label: None,
     prune_annotation: argocd::SYNC_OPTIONS_ANNOTATION,
     prune_disabled: argocd::PRUNE_DISABLED,
+    delete_option: Some(argocd::DELETE_OPTION),
+    keeps_crds: true,
     field_manager: argocd::FIELD_MANAGER,
     inventories: Inventories::ArgoCd,
 };

@@ -34,6 +34,9 @@ pub enum SkipReason {
     /// The live object says `lockstep.dev/prune: disabled` (its owner's word for it), or
     /// `helm.sh/resource-policy: keep`, which Helm, Flux and Argo CD all honour.
     Disabled,
+    /// Its owner is deleted, and the object stays with it: Argo CD's `Delete=false`, or a
+    /// CustomResourceDefinition of an Application ([`crate::ownership::Mark::keeps_crds`]).
+    KeptOnDelete,
     /// The object is protected (the controller's namespace, a sealing key).
     Protected,
 }
@@ -84,31 +87,49 @@ pub async fn prune(
     if current.is_empty() && !stale.is_empty() && !allow_empty {
         return Err(PruneError::EmptySource { stale: stale.len() });
     }
-    Ok(delete_all(client, stale, owner, protect).await)
+    Ok(delete_each(client, stale, owner, protect, &[], None).await)
 }
 
 /// Deletes every object of `inventory` that `owner` still owns, in the reverse of apply
 /// order, with the same checks as [`prune`]: what a deleted `Sync` with `prune: true`
 /// leaves behind is nothing of its own.
+///
+/// `keep_by_default` is the owner's own `Delete=false` (an Application's sync option): its
+/// objects stay unless one says `Delete=true` itself.
 pub async fn delete_all(
     client: &Client,
     inventory: Vec<InventoryEntry>,
     owner: &Owner,
     protect: &Protect,
+    keep_by_default: bool,
 ) -> PruneOutcome {
-    delete_all_released(client, inventory, owner, protect, &[]).await
+    let deletion = Some(keep_by_default);
+    delete_each(client, inventory, owner, protect, &[], deletion).await
 }
 
 /// [`delete_all`], where an object `released` names counts as `owner`'s without its
 /// labels: a hook object Helm created for the same release, named by the release's Helm
 /// record, which Helm itself deletes before the hook runs again (`before-hook-creation`).
-#[instrument(skip_all, fields(objects = inventory.len()))]
 pub async fn delete_all_released(
+    client: &Client,
+    inventory: Vec<InventoryEntry>,
+    owner: &Owner,
+    protect: &Protect,
+    released: &[InventoryEntry],
+) -> PruneOutcome {
+    delete_each(client, inventory, owner, protect, released, None).await
+}
+
+/// Deletes `inventory` in reverse apply order; `deletion` is set when the owner itself is
+/// deleted, with its `keep_by_default` ([`delete_all`]).
+#[instrument(skip_all, fields(objects = inventory.len()))]
+async fn delete_each(
     client: &Client,
     mut inventory: Vec<InventoryEntry>,
     owner: &Owner,
     protect: &Protect,
     released: &[InventoryEntry],
+    deletion: Option<bool>,
 ) -> PruneOutcome {
     let released: std::collections::HashSet<String> = released.iter().map(inventory::key).collect();
     inventory.sort_by_cached_key(|e| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
@@ -133,7 +154,12 @@ pub async fn delete_all_released(
             }
         };
         let owned = released.contains(&inventory::key(&entry));
-        if let Some(reason) = skip_reason(&live, &entry, owner, owned, protect) {
+        let kept = deletion.is_some_and(|keep| kept_on_delete(&live, &entry, owner, keep));
+        let reason = match kept {
+            true => Some(SkipReason::KeptOnDelete),
+            false => skip_reason(&live, &entry, owner, owned, protect),
+        };
+        if let Some(reason) = reason {
             debug!(object = %id(&entry), ?reason, "not pruned");
             outcome.skipped.push((entry, reason));
             continue;
@@ -190,6 +216,37 @@ async fn api_of(client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicOb
     })
 }
 
+/// Whether `live` stays when its owner is deleted: a CustomResourceDefinition of an owner
+/// that keeps them, or its own `Delete=false` (else `keep_by_default`, the owner's).
+/// `Delete=confirm` keeps it too: Argo CD waits for someone to approve that deletion, which
+/// Lockstep has no way to ask for.
+fn kept_on_delete(
+    live: &DynamicObject,
+    entry: &InventoryEntry,
+    owner: &Owner,
+    keep_by_default: bool,
+) -> bool {
+    let mark = owner.mark;
+    if mark.keeps_crds
+        && entry.group == "apiextensions.k8s.io"
+        && entry.kind == "CustomResourceDefinition"
+    {
+        return true;
+    }
+    let Some(option) = mark.delete_option else {
+        return false;
+    };
+    let annotation = live.metadata.annotations.as_ref();
+    let own = annotation
+        .and_then(|a| a.get(mark.prune_annotation))
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .find_map(|v| v.trim().strip_prefix(option)?.strip_prefix('='));
+    own.map_or(keep_by_default, |value| {
+        value.eq_ignore_ascii_case("false") || value.eq_ignore_ascii_case("confirm")
+    })
+}
+
 fn skip_reason(
     live: &DynamicObject,
     entry: &InventoryEntry,
@@ -224,4 +281,58 @@ fn skip_reason(
         .and_then(|a| a.get("helm.sh/resource-policy"))
         .is_some_and(|v| v.trim() == "keep");
     (disabled || kept).then_some(SkipReason::Disabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(sync_options: Option<&str>) -> DynamicObject {
+        let annotations =
+            sync_options.map(|v| serde_json::json!({"argocd.argoproj.io/sync-options": v}));
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "data", "annotations": annotations},
+        }))
+        .unwrap()
+    }
+
+    fn entry(group: &str, kind: &str) -> InventoryEntry {
+        InventoryEntry {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: String::new(),
+            name: "data".into(),
+        }
+    }
+
+    /// An Application's object stays with its own `Delete=false` (or `confirm`), else with
+    /// the Application's, unless it says `Delete=true`; its CRDs always stay. Other owners
+    /// read neither.
+    #[test]
+    fn what_stays_when_an_owner_is_deleted() {
+        let app = Owner::argocd("web", "argocd");
+        let cm = entry("", "ConfigMap");
+        let kept = |options, default| kept_on_delete(&live(options), &cm, &app, default);
+        assert!(!kept(None, false));
+        assert!(kept(None, true));
+        assert!(kept(Some("Prune=false, Delete=false"), false));
+        assert!(kept(Some("Delete=confirm"), false));
+        assert!(
+            !kept(Some("Delete=true"), true),
+            "the object's own option wins"
+        );
+        assert!(!kept(Some("Prune=false"), false));
+        let crd = entry("apiextensions.k8s.io", "CustomResourceDefinition");
+        assert!(kept_on_delete(&live(None), &crd, &app, false));
+        let sync = Owner::lockstep("web", "team");
+        assert!(!kept_on_delete(
+            &live(Some("Delete=false")),
+            &cm,
+            &sync,
+            true
+        ));
+        assert!(!kept_on_delete(&live(None), &crd, &sync, false));
+    }
 }

@@ -40,6 +40,9 @@ pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
 /// The sync option, in [`SYNC_OPTIONS_ANNOTATION`], that keeps an object from being pruned.
 pub const PRUNE_DISABLED: &str = "Prune=false";
+/// The sync option, in [`SYNC_OPTIONS_ANNOTATION`] or an Application's `syncOptions`, that
+/// says whether an object is deleted with its Application (`Delete=false` keeps it).
+pub const DELETE_OPTION: &str = "Delete";
 /// The finalizer that makes deleting an Application delete what it applied.
 pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// The field manager Argo CD's application controller applies as (server-side apply).

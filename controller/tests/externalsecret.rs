@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::{Controller, eventually_within, install_crd};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{ESO_CREATED_BY_LABEL, ESO_DATA_HASH_ANNOTATION};
@@ -818,6 +818,17 @@ async fn lockstep_crds_approle_and_bad_input() {
     let (_, ns) = plane.namespace("es-own").await.unwrap();
     let (_, controller_ns) = plane.namespace("es-own-ctl").await.unwrap();
     stores(&client, &ns, &vault).await;
+    // Kubernetes auth: OpenBao reviews the token the store's ServiceAccount is given.
+    vault
+        .kubernetes_auth(&plane, "eso", "reader", &ns)
+        .await
+        .unwrap();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    let reader = serde_json::from_value(json!({"metadata": {"name": "reader"}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &reader)
+        .await
+        .unwrap();
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let plain = |name: &str, pairs: &[(&str, &str)]| Secret {
@@ -878,7 +889,20 @@ async fn lockstep_crds_approle_and_bad_input() {
         (
             false,
             "kubernetes",
-            vault_store(json!({"kubernetes": {"role": "r", "mountPath": "kubernetes"}})),
+            vault_store(
+                json!({"kubernetes": {"role": "eso", "mountPath": "kubernetes",
+            "serviceAccountRef": {"name": "reader"}}}),
+            ),
+        ),
+        (
+            false,
+            "kubernetes-own",
+            vault_store(json!({"kubernetes": {"role": "eso"}})),
+        ),
+        (
+            false,
+            "ldap",
+            vault_store(json!({"ldap": {"username": "u"}})),
         ),
         (false, "gcp", json!({"gcpsm": {"projectID": "p"}})),
         (
@@ -971,6 +995,14 @@ async fn lockstep_crds_approle_and_bad_input() {
             json!({"secretStoreRef": {"name": "kubernetes"}, "data": password}),
         ),
         (
+            "kubernetes-own",
+            json!({"secretStoreRef": {"name": "kubernetes-own"}, "data": password}),
+        ),
+        (
+            "ldap",
+            json!({"secretStoreRef": {"name": "ldap"}, "data": password}),
+        ),
+        (
             "gcp",
             json!({"secretStoreRef": {"name": "gcp"}, "data": password}),
         ),
@@ -1058,15 +1090,27 @@ async fn lockstep_crds_approle_and_bad_input() {
     )
     .await;
     let log = controller.log();
-    for name in ["by-approle", "by-cluster-store", "by-label", "by-regex"] {
+    for name in [
+        "by-approle",
+        "by-cluster-store",
+        "by-label",
+        "by-regex",
+        "kubernetes",
+    ] {
         assert_eq!(
             conditions[name].reason.as_deref(),
             Some("SecretSynced"),
             "{name}: {log}"
         );
     }
-    let by_approle = secrets.get("by-approle").await.unwrap();
-    assert_eq!(by_approle.data.unwrap()["password"].0, PASSWORD.as_bytes());
+    for name in ["by-approle", "kubernetes"] {
+        let read = secrets.get(name).await.unwrap();
+        assert_eq!(
+            read.data.unwrap()["password"].0,
+            PASSWORD.as_bytes(),
+            "{name}"
+        );
+    }
     let by_cluster = secrets.get("by-cluster-store").await.unwrap();
     let keys: Vec<String> = by_cluster.data.unwrap().into_keys().collect();
     assert_eq!(keys, ["api-key", "n", "user_name"]);
@@ -1099,11 +1143,15 @@ async fn lockstep_crds_approle_and_bad_input() {
             ],
         ),
         (
-            "kubernetes",
+            "kubernetes-own",
             vec![
-                "spec.provider.vault.auth",
-                "\"kubernetes\" is not supported",
+                "spec.provider.vault.auth.kubernetes",
+                "controller's own ServiceAccount token",
             ],
+        ),
+        (
+            "ldap",
+            vec!["spec.provider.vault.auth", "\"ldap\" is not supported"],
         ),
         ("gcp", vec!["spec.provider.gcpsm is not supported"]),
         (

@@ -2,13 +2,80 @@
 //! the workspace's one Vault client ([`lockstep_keys::vault`]), with ESO's path rules.
 
 use lockstep_api::external_secrets::{
-    SecretKeySelector, VaultAuthSpec, VaultKvVersion, VaultProvider,
+    SecretKeySelector, StoreKind, VaultAuthSpec, VaultKubernetesAuth, VaultKvVersion, VaultProvider,
 };
 use lockstep_keys::RemoteFailure;
 use lockstep_keys::vault::{KvDocument, VaultAuth, VaultSession, VaultSource};
+use secrecy::SecretString;
 
 use crate::credentials::read_key;
 use crate::error::{Error, Store};
+
+/// Where the controller's own ServiceAccount token is mounted in its Pod.
+const OWN_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// The ServiceAccount token `auth.kubernetes` logs in with, as ESO finds it: one requested
+/// for `serviceAccountRef` (10 minutes, its audiences; for a ClusterSecretStore in the
+/// ref's namespace, else the ExternalSecret's), else `secretRef`'s (key `token` by
+/// default), else the controller's own. `Err` names the field and what is wrong, never a
+/// token.
+async fn service_account_token(
+    auth: &VaultKubernetesAuth,
+    client: &kube::Client,
+    store: &Store,
+    namespace: &str,
+) -> Result<SecretString, (String, String)> {
+    if let Some(account) = &auth.service_account_ref {
+        let namespace = match (store.kind, &account.namespace) {
+            (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
+            _ => namespace,
+        };
+        let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            kube::Api::namespaced(client.clone(), namespace);
+        let request = k8s_openapi::api::authentication::v1::TokenRequest {
+            spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
+                audiences: account.audiences.clone(),
+                expiration_seconds: Some(600),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let params = kube::api::PostParams::default();
+        let answer = accounts
+            .create_token_request(&account.name, &params, &request)
+            .await
+            .map_err(|e| {
+                let reason = format!(
+                    "cannot request a token for ServiceAccount {namespace}/{}: {e}",
+                    account.name
+                );
+                ("kubernetes.serviceAccountRef".to_owned(), reason)
+            })?;
+        let token = answer.status.map(|s| s.token).unwrap_or_default();
+        return Ok(SecretString::from(token));
+    }
+    if let Some(selector) = &auth.secret_ref {
+        let mut selector = selector.clone();
+        if selector.key.is_empty() {
+            "token".clone_into(&mut selector.key);
+        }
+        return read_key(client, store, namespace, &selector)
+            .await
+            .map_err(|reason| ("kubernetes.secretRef".to_owned(), reason));
+    }
+    match tokio::fs::read_to_string(OWN_TOKEN).await {
+        Ok(token) => Ok(SecretString::from(
+            zeroize::Zeroizing::new(token).trim().to_owned(),
+        )),
+        Err(e) => Err((
+            "kubernetes".to_owned(),
+            format!(
+                "neither serviceAccountRef nor secretRef is given, and the controller's own \
+                 ServiceAccount token cannot be read at {OWN_TOKEN}: {e}"
+            ),
+        )),
+    }
+}
 
 /// A logged-in Vault store.
 pub struct VaultStore {
@@ -43,7 +110,7 @@ impl VaultStore {
         let auth = provider.auth.as_ref().ok_or_else(|| {
             auth_error(
                 AUTH.into(),
-                "no auth method is given (tokenSecretRef or appRole)".into(),
+                "no auth method is given (tokenSecretRef, appRole or kubernetes)".into(),
             )
         })?;
         let resolve = async |field: &str, selector: &SecretKeySelector| {
@@ -79,15 +146,30 @@ impl VaultStore {
                     secret_id: resolve("appRole.secretRef", &role.secret_ref).await?,
                 }
             }
+            VaultAuthSpec {
+                kubernetes: Some(kubernetes),
+                ..
+            } => VaultAuth::Kubernetes {
+                mount: kubernetes
+                    .mount_path
+                    .clone()
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "kubernetes".into()),
+                role: kubernetes.role.clone(),
+                jwt: service_account_token(kubernetes, client, &store, namespace)
+                    .await
+                    .map_err(|(field, reason)| auth_error(format!("{AUTH}.{field}"), reason))?,
+            },
             VaultAuthSpec { other, .. } => {
                 let method = other.keys().next().cloned().unwrap_or_default();
                 return Err(auth_error(
                     AUTH.into(),
                     if method.is_empty() {
-                        "no auth method is given (tokenSecretRef or appRole)".into()
+                        "no auth method is given (tokenSecretRef, appRole or kubernetes)".into()
                     } else {
                         format!(
-                            "auth method {method:?} is not supported by Lockstep yet (tokenSecretRef, appRole are)"
+                            "auth method {method:?} is not supported by Lockstep yet \
+                             (tokenSecretRef, appRole and kubernetes are)"
                         )
                     },
                 ));

@@ -113,6 +113,59 @@ impl Vault {
         self.post("/v1/sys/unseal", &body).await.map(drop)
     }
 
+    /// Enables Kubernetes auth at `auth/kubernetes`, reviewing tokens against `plane` with
+    /// its admin credentials, and a role `role` that lets ServiceAccount `account` of
+    /// `namespace` read every KV v2 secret under `secret/`.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the kubeconfig cannot be read or OpenBao refuses a step.
+    pub async fn kubernetes_auth(
+        &self,
+        plane: &crate::ControlPlane,
+        role: &str,
+        account: &str,
+        namespace: &str,
+    ) -> Result<()> {
+        let unreadable = |detail: String| Error::Setup {
+            step: "reading the admin kubeconfig for OpenBao's Kubernetes auth".into(),
+            detail,
+        };
+        let text = std::fs::read_to_string(plane.kubeconfig_path())
+            .map_err(|e| unreadable(e.to_string()))?;
+        let kubeconfig: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+        let ca_path = kubeconfig["clusters"][0]["cluster"]["certificate-authority"].as_str();
+        let ca = std::fs::read_to_string(ca_path.unwrap_or_default())
+            .map_err(|e| unreadable(e.to_string()))?;
+        let config = serde_json::json!({
+            "kubernetes_host": plane.server_url(),
+            "kubernetes_ca_cert": ca,
+            "token_reviewer_jwt": kubeconfig["users"][0]["user"]["token"],
+            "disable_local_ca_jwt": true,
+        });
+        let role_body = serde_json::json!({
+            "bound_service_account_names": [account],
+            "bound_service_account_namespaces": [namespace],
+            "token_policies": ["reader"],
+        });
+        let policy = r#"path "secret/data/*" { capabilities = ["read"] }"#;
+        for (path, body) in [
+            (
+                "/v1/sys/auth/kubernetes".to_owned(),
+                serde_json::json!({"type": "kubernetes"}),
+            ),
+            ("/v1/auth/kubernetes/config".to_owned(), config),
+            (
+                "/v1/sys/policies/acl/reader".to_owned(),
+                serde_json::json!({"policy": policy}),
+            ),
+            (format!("/v1/auth/kubernetes/role/{role}"), role_body),
+        ] {
+            self.post(&path, &body.to_string()).await?;
+        }
+        Ok(())
+    }
+
     /// Sends an authenticated `POST` with a JSON body; for setup steps and for tests that
     /// need to change the server (create a transit key, seal it).
     ///

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 pub use store::{
     AwsAuth, AwsAuthSecretRef, AwsProvider, AwsServiceKind, ClusterSecretStore,
     ClusterSecretStoreCondition, ClusterSecretStoreSpec, NamespaceSelector, SecretKeySelector,
-    SecretStore, SecretStoreProvider, SecretStoreSpec, SelectorRequirement, VaultAppRole,
-    VaultAuthSpec, VaultKvVersion, VaultProvider,
+    SecretStore, SecretStoreProvider, SecretStoreSpec, SelectorRequirement, ServiceAccountSelector,
+    VaultAppRole, VaultAuthSpec, VaultKubernetesAuth, VaultKvVersion, VaultProvider,
 };
 
 mod store;

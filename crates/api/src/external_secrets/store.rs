@@ -180,10 +180,48 @@ pub struct VaultAuthSpec {
     /// AppRole: a role id (or a Secret key holding it) and a secret id from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_role: Option<VaultAppRole>,
+    /// Kubernetes auth: a ServiceAccount token exchanged for a Vault token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<VaultKubernetesAuth>,
     /// Methods not implemented, by name.
     #[serde(flatten)]
     #[schemars(skip)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `auth.kubernetes`: the token of `serviceAccountRef` (requested from the API server),
+/// else the one in `secretRef`, else the controller's own, logged in with at
+/// `auth/<mountPath>/login` as `role`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultKubernetesAuth {
+    /// The auth mount; default `kubernetes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
+    /// The ServiceAccount a token is requested for (10 minutes, its `audiences`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_ref: Option<ServiceAccountSelector>,
+    /// A Secret key holding a ServiceAccount token; the key defaults to `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+    /// The Vault role to log in as.
+    #[serde(default)]
+    pub role: String,
+}
+
+/// A ServiceAccount, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccountSelector {
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// Its namespace (ClusterSecretStore only; else the ExternalSecret's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The audiences of the token requested for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
 }
 
 /// `auth.appRole`.

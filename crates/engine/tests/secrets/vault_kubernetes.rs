@@ -39,39 +39,15 @@ async fn kubernetes_auth_logs_in_with_a_service_account_token() {
     std::fs::write(&token_file, &jwt).unwrap();
 
     // OpenBao reviews tokens with the admin credentials of the kubeconfig.
-    let kubeconfig: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(plane.kubeconfig_path()).unwrap()).unwrap();
-    let ca_path = kubeconfig["clusters"][0]["cluster"]["certificate-authority"]
-        .as_str()
+    vault
+        .kubernetes_auth(plane, "app", "app", &ns)
+        .await
         .unwrap();
-    let ca = std::fs::read_to_string(ca_path).unwrap();
-    let reviewer = kubeconfig["users"][0]["user"]["token"].as_str().unwrap();
-    let config = json!({
-        "kubernetes_host": plane.server_url(),
-        "kubernetes_ca_cert": ca,
-        "token_reviewer_jwt": reviewer,
-        "disable_local_ca_jwt": true,
-    });
-    let role = json!({
-        "bound_service_account_names": ["app"],
-        "bound_service_account_namespaces": [ns],
-        "token_policies": ["reader"],
-    });
-    for (path, body) in [
-        ("/v1/sys/auth/kubernetes", json!({"type": "kubernetes"})),
-        ("/v1/auth/kubernetes/config", config),
-        (
-            "/v1/sys/policies/acl/reader",
-            json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}),
-        ),
-        ("/v1/auth/kubernetes/role/app", role),
-        (
-            "/v1/secret/data/app",
-            json!({"data": {"token": "canary-k8s-auth-5151"}}),
-        ),
-    ] {
-        vault.post(path, &body.to_string()).await.unwrap();
-    }
+    let canary = json!({"data": {"token": "canary-k8s-auth-5151"}});
+    vault
+        .post("/v1/secret/data/app", &canary.to_string())
+        .await
+        .unwrap();
 
     repo.write(
         "apps/s.yaml",

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{ESO_CREATED_BY_LABEL, ESO_DATA_HASH_ANNOTATION};
-use lockstep_testenv::{ControlPlane, ExternalSecretsOperator, Vault, need};
+use lockstep_testenv::{ControlPlane, ExternalSecretsOperator, TokenAuth, Vault, need};
 use serde_json::{Value, json};
 
 /// Values written to OpenBao; none may appear in a status, an event or a log.
@@ -820,7 +820,12 @@ async fn lockstep_crds_approle_and_bad_input() {
     stores(&client, &ns, &vault).await;
     // Kubernetes auth: OpenBao reviews the token the store's ServiceAccount is given.
     vault
-        .kubernetes_auth(&plane, "eso", "reader", &ns)
+        .token_auth(TokenAuth::Kubernetes, &plane, "eso", "reader", &ns)
+        .await
+        .unwrap();
+    // JWT auth: OpenBao verifies the token with the API server's ServiceAccount key.
+    vault
+        .token_auth(TokenAuth::Jwt, &plane, "eso-jwt", "reader", &ns)
         .await
         .unwrap();
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
@@ -898,6 +903,17 @@ async fn lockstep_crds_approle_and_bad_input() {
             false,
             "kubernetes-own",
             vault_store(json!({"kubernetes": {"role": "eso"}})),
+        ),
+        (
+            false,
+            "jwt",
+            vault_store(json!({"jwt": {"path": "jwt", "role": "eso-jwt",
+            "kubernetesServiceAccountToken": {"serviceAccountRef": {"name": "reader"}}}})),
+        ),
+        (
+            false,
+            "jwt-nothing",
+            vault_store(json!({"jwt": {"role": "eso-jwt"}})),
         ),
         (
             false,
@@ -999,6 +1015,14 @@ async fn lockstep_crds_approle_and_bad_input() {
             json!({"secretStoreRef": {"name": "kubernetes-own"}, "data": password}),
         ),
         (
+            "jwt",
+            json!({"secretStoreRef": {"name": "jwt"}, "data": password}),
+        ),
+        (
+            "jwt-nothing",
+            json!({"secretStoreRef": {"name": "jwt-nothing"}, "data": password}),
+        ),
+        (
             "ldap",
             json!({"secretStoreRef": {"name": "ldap"}, "data": password}),
         ),
@@ -1096,6 +1120,7 @@ async fn lockstep_crds_approle_and_bad_input() {
         "by-label",
         "by-regex",
         "kubernetes",
+        "jwt",
     ] {
         assert_eq!(
             conditions[name].reason.as_deref(),
@@ -1103,7 +1128,7 @@ async fn lockstep_crds_approle_and_bad_input() {
             "{name}: {log}"
         );
     }
-    for name in ["by-approle", "kubernetes"] {
+    for name in ["by-approle", "kubernetes", "jwt"] {
         let read = secrets.get(name).await.unwrap();
         assert_eq!(
             read.data.unwrap()["password"].0,
@@ -1152,6 +1177,13 @@ async fn lockstep_crds_approle_and_bad_input() {
         (
             "ldap",
             vec!["spec.provider.vault.auth", "\"ldap\" is not supported"],
+        ),
+        (
+            "jwt-nothing",
+            vec![
+                "spec.provider.vault.auth.jwt",
+                "neither secretRef nor kubernetesServiceAccountToken",
+            ],
         ),
         ("gcp", vec!["spec.provider.gcpsm is not supported"]),
         (

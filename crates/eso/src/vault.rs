@@ -1,8 +1,11 @@
 //! `provider.vault`: logging in with the store's auth and reading KV v1/v2 secrets through
 //! the workspace's one Vault client ([`lockstep_keys::vault`]), with ESO's path rules.
 
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use lockstep_api::external_secrets::{
-    SecretKeySelector, StoreKind, VaultAuthSpec, VaultKubernetesAuth, VaultKvVersion, VaultProvider,
+    SecretKeySelector, ServiceAccountSelector, StoreKind, VaultAuthSpec, VaultJwtAuth,
+    VaultKubernetesAuth, VaultKvVersion, VaultProvider,
 };
 use lockstep_keys::RemoteFailure;
 use lockstep_keys::vault::{KvDocument, VaultAuth, VaultSession, VaultSource};
@@ -15,44 +18,19 @@ use crate::error::{Error, Store};
 const OWN_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// The ServiceAccount token `auth.kubernetes` logs in with, as ESO finds it: one requested
-/// for `serviceAccountRef` (10 minutes, its audiences; for a ClusterSecretStore in the
-/// ref's namespace, else the ExternalSecret's), else `secretRef`'s (key `token` by
+/// for `serviceAccountRef` (10 minutes, its audiences), else `secretRef`'s (key `token` by
 /// default), else the controller's own. `Err` names the field and what is wrong, never a
 /// token.
-async fn service_account_token(
+async fn kubernetes_token(
     auth: &VaultKubernetesAuth,
     client: &kube::Client,
     store: &Store,
     namespace: &str,
 ) -> Result<SecretString, (String, String)> {
     if let Some(account) = &auth.service_account_ref {
-        let namespace = match (store.kind, &account.namespace) {
-            (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
-            _ => namespace,
-        };
-        let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            kube::Api::namespaced(client.clone(), namespace);
-        let request = k8s_openapi::api::authentication::v1::TokenRequest {
-            spec: k8s_openapi::api::authentication::v1::TokenRequestSpec {
-                audiences: account.audiences.clone(),
-                expiration_seconds: Some(600),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let params = kube::api::PostParams::default();
-        let answer = accounts
-            .create_token_request(&account.name, &params, &request)
+        return request_token(client, store, namespace, account, &[], 600)
             .await
-            .map_err(|e| {
-                let reason = format!(
-                    "cannot request a token for ServiceAccount {namespace}/{}: {e}",
-                    account.name
-                );
-                ("kubernetes.serviceAccountRef".to_owned(), reason)
-            })?;
-        let token = answer.status.map(|s| s.token).unwrap_or_default();
-        return Ok(SecretString::from(token));
+            .map_err(|reason| ("kubernetes.serviceAccountRef".to_owned(), reason));
     }
     if let Some(selector) = &auth.secret_ref {
         let mut selector = selector.clone();
@@ -75,6 +53,76 @@ async fn service_account_token(
             ),
         )),
     }
+}
+
+/// The JWT `auth.jwt` logs in with, as ESO finds it: `secretRef`'s, else one requested for
+/// `kubernetesServiceAccountToken` (its audiences, `vault` unless given, added to the
+/// ServiceAccount ref's; 600 seconds unless given).
+async fn jwt_token(
+    auth: &VaultJwtAuth,
+    client: &kube::Client,
+    store: &Store,
+    namespace: &str,
+) -> Result<SecretString, (String, String)> {
+    if let Some(selector) = &auth.secret_ref {
+        return read_key(client, store, namespace, selector)
+            .await
+            .map_err(|reason| ("jwt.secretRef".to_owned(), reason));
+    }
+    let Some(token) = &auth.kubernetes_service_account_token else {
+        return Err((
+            "jwt".to_owned(),
+            "neither secretRef nor kubernetesServiceAccountToken is given as the JWT's source"
+                .to_owned(),
+        ));
+    };
+    let audiences = token
+        .audiences
+        .clone()
+        .unwrap_or_else(|| vec!["vault".into()]);
+    let seconds = token.expiration_seconds.unwrap_or(600);
+    let account = &token.service_account_ref;
+    request_token(client, store, namespace, account, &audiences, seconds)
+        .await
+        .map_err(|reason| ("jwt.kubernetesServiceAccountToken".to_owned(), reason))
+}
+
+/// A token the API server issues for `account` (for a ClusterSecretStore in the ref's
+/// namespace, else the ExternalSecret's), for its audiences and `extra` ones.
+async fn request_token(
+    client: &kube::Client,
+    store: &Store,
+    namespace: &str,
+    account: &ServiceAccountSelector,
+    extra: &[String],
+    seconds: i64,
+) -> Result<SecretString, String> {
+    let namespace = match (store.kind, &account.namespace) {
+        (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
+        _ => namespace,
+    };
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: [account.audiences.as_slice(), extra].concat(),
+            expiration_seconds: Some(seconds),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let params = kube::api::PostParams::default();
+    let answer = accounts
+        .create_token_request(&account.name, &params, &request)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot request a token for ServiceAccount {namespace}/{}: {e}",
+                account.name
+            )
+        })?;
+    Ok(SecretString::from(
+        answer.status.map(|s| s.token).unwrap_or_default(),
+    ))
 }
 
 /// A logged-in Vault store.
@@ -110,7 +158,7 @@ impl VaultStore {
         let auth = provider.auth.as_ref().ok_or_else(|| {
             auth_error(
                 AUTH.into(),
-                "no auth method is given (tokenSecretRef, appRole or kubernetes)".into(),
+                "no auth method is given (tokenSecretRef, appRole, kubernetes or jwt)".into(),
             )
         })?;
         let resolve = async |field: &str, selector: &SecretKeySelector| {
@@ -156,7 +204,23 @@ impl VaultStore {
                     .filter(|m| !m.is_empty())
                     .unwrap_or_else(|| "kubernetes".into()),
                 role: kubernetes.role.clone(),
-                jwt: service_account_token(kubernetes, client, &store, namespace)
+                jwt: kubernetes_token(kubernetes, client, &store, namespace)
+                    .await
+                    .map_err(|(field, reason)| auth_error(format!("{AUTH}.{field}"), reason))?,
+            },
+            VaultAuthSpec { jwt: Some(jwt), .. } => VaultAuth::Jwt {
+                mount: jwt
+                    .path
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "jwt".into()),
+                role: jwt
+                    .role
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned),
+                jwt: jwt_token(jwt, client, &store, namespace)
                     .await
                     .map_err(|(field, reason)| auth_error(format!("{AUTH}.{field}"), reason))?,
             },
@@ -165,11 +229,12 @@ impl VaultStore {
                 return Err(auth_error(
                     AUTH.into(),
                     if method.is_empty() {
-                        "no auth method is given (tokenSecretRef, appRole or kubernetes)".into()
+                        "no auth method is given (tokenSecretRef, appRole, kubernetes or jwt)"
+                            .into()
                     } else {
                         format!(
                             "auth method {method:?} is not supported by Lockstep yet \
-                             (tokenSecretRef, appRole and kubernetes are)"
+                             (tokenSecretRef, appRole, kubernetes and jwt are)"
                         )
                     },
                 ));

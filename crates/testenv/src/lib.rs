@@ -71,7 +71,7 @@ pub use crate::logs::LogDir;
 pub use crate::node::{Node, PAUSE_IMAGE, TESTPOD_IMAGE};
 pub use crate::oci_registry::OciRegistry;
 pub use crate::process::{Process, free_port};
-pub use crate::vault::Vault;
+pub use crate::vault::{TokenAuth, Vault};
 
 /// Errors from starting or talking to a test server.
 #[derive(Debug, thiserror::Error)]

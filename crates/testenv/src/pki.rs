@@ -76,7 +76,7 @@ pub(crate) fn write(dir: &Path, extra_names: &[String]) -> Result<Pki> {
         kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
         kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
         service_account_key: dir.join("service-account.key"),
-        service_account_pub: dir.join("service-account.pub"),
+        service_account_pub: service_account_public_key(dir),
     };
     write_file(&pki.ca_cert, &pki.ca_pem)?;
     write_file(&pki.serving_cert, &serving.pem())?;
@@ -86,6 +86,11 @@ pub(crate) fn write(dir: &Path, extra_names: &[String]) -> Result<Pki> {
     write_file(&pki.service_account_key, &service_account.serialize_pem())?;
     write_file(&pki.service_account_pub, &service_account.public_key_pem())?;
     Ok(pki)
+}
+
+/// Where [`write`] puts the ServiceAccount token public key in `dir`.
+pub(crate) fn service_account_public_key(dir: &Path) -> PathBuf {
+    dir.join("service-account.pub")
 }
 
 pub(crate) fn write_file(path: &Path, contents: &str) -> Result<()> {

@@ -7,6 +7,15 @@ use crate::kube::random_token;
 use crate::process::{Process, free_ports};
 use crate::{Error, LogDir, Result, http, tool};
 
+/// How OpenBao checks a ServiceAccount token ([`Vault::token_auth`]).
+#[derive(Clone, Copy, Debug)]
+pub enum TokenAuth {
+    /// Kubernetes auth: it asks the API server (TokenReview).
+    Kubernetes,
+    /// JWT auth: it checks the token's signature and issuer itself.
+    Jwt,
+}
+
 /// A running OpenBao dev server.
 #[derive(Debug)]
 pub struct Vault {
@@ -113,53 +122,82 @@ impl Vault {
         self.post("/v1/sys/unseal", &body).await.map(drop)
     }
 
-    /// Enables Kubernetes auth at `auth/kubernetes`, reviewing tokens against `plane` with
-    /// its admin credentials, and a role `role` that lets ServiceAccount `account` of
-    /// `namespace` read every KV v2 secret under `secret/`.
+    /// Enables `method` at `auth/<method>` with a role `role` that lets the tokens of
+    /// ServiceAccount `account` of `namespace` (of `plane`) read every KV v2 secret under
+    /// `secret/`: Kubernetes auth reviews them against `plane` with its admin credentials,
+    /// JWT auth checks their signature with its public key and issuer (audience `vault`).
     ///
     /// # Errors
-    /// [`Error::Setup`] when the kubeconfig cannot be read or OpenBao refuses a step.
-    pub async fn kubernetes_auth(
+    /// [`Error::Setup`] when the kubeconfig or key cannot be read or OpenBao refuses a step.
+    pub async fn token_auth(
         &self,
+        method: TokenAuth,
         plane: &crate::ControlPlane,
         role: &str,
         account: &str,
         namespace: &str,
     ) -> Result<()> {
         let unreadable = |detail: String| Error::Setup {
-            step: "reading the admin kubeconfig for OpenBao's Kubernetes auth".into(),
+            step: "reading the control plane's credentials for OpenBao".into(),
             detail,
         };
-        let text = std::fs::read_to_string(plane.kubeconfig_path())
-            .map_err(|e| unreadable(e.to_string()))?;
-        let kubeconfig: serde_json::Value =
-            serde_saphyr::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
-        let ca_path = kubeconfig["clusters"][0]["cluster"]["certificate-authority"].as_str();
-        let ca = std::fs::read_to_string(ca_path.unwrap_or_default())
-            .map_err(|e| unreadable(e.to_string()))?;
-        let config = serde_json::json!({
-            "kubernetes_host": plane.server_url(),
-            "kubernetes_ca_cert": ca,
-            "token_reviewer_jwt": kubeconfig["users"][0]["user"]["token"],
-            "disable_local_ca_jwt": true,
-        });
-        let role_body = serde_json::json!({
-            "bound_service_account_names": [account],
-            "bound_service_account_namespaces": [namespace],
-            "token_policies": ["reader"],
-        });
-        let policy = r#"path "secret/data/*" { capabilities = ["read"] }"#;
+        let (config, role_body) = match method {
+            TokenAuth::Kubernetes => {
+                let text = std::fs::read_to_string(plane.kubeconfig_path())
+                    .map_err(|e| unreadable(e.to_string()))?;
+                let kubeconfig: serde_json::Value =
+                    serde_saphyr::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
+                let ca_path =
+                    kubeconfig["clusters"][0]["cluster"]["certificate-authority"].as_str();
+                let ca = std::fs::read_to_string(ca_path.unwrap_or_default())
+                    .map_err(|e| unreadable(e.to_string()))?;
+                let config = serde_json::json!({
+                    "kubernetes_host": plane.server_url(),
+                    "kubernetes_ca_cert": ca,
+                    "token_reviewer_jwt": kubeconfig["users"][0]["user"]["token"],
+                    "disable_local_ca_jwt": true,
+                });
+                let role_body = serde_json::json!({
+                    "bound_service_account_names": [account],
+                    "bound_service_account_namespaces": [namespace],
+                    "token_policies": ["reader"],
+                });
+                (config, role_body)
+            }
+            TokenAuth::Jwt => {
+                let key = plane
+                    .service_account_public_key()
+                    .map_err(|e| unreadable(e.to_string()))?;
+                let config = serde_json::json!({
+                    "jwt_validation_pubkeys": [key],
+                    "bound_issuer": "https://kubernetes.default.svc.cluster.local",
+                });
+                let role_body = serde_json::json!({
+                    "role_type": "jwt",
+                    "bound_audiences": ["vault"],
+                    "user_claim": "sub",
+                    "bound_subject": format!("system:serviceaccount:{namespace}:{account}"),
+                    "token_policies": ["reader"],
+                });
+                (config, role_body)
+            }
+        };
+        let method = match method {
+            TokenAuth::Kubernetes => "kubernetes",
+            TokenAuth::Jwt => "jwt",
+        };
+        let reader = r#"path "secret/data/*" { capabilities = ["read"] }"#;
         for (path, body) in [
             (
-                "/v1/sys/auth/kubernetes".to_owned(),
-                serde_json::json!({"type": "kubernetes"}),
+                format!("/v1/sys/auth/{method}"),
+                serde_json::json!({"type": method}),
             ),
-            ("/v1/auth/kubernetes/config".to_owned(), config),
+            (format!("/v1/auth/{method}/config"), config),
             (
                 "/v1/sys/policies/acl/reader".to_owned(),
-                serde_json::json!({"policy": policy}),
+                serde_json::json!({"policy": reader}),
             ),
-            (format!("/v1/auth/kubernetes/role/{role}"), role_body),
+            (format!("/v1/auth/{method}/role/{role}"), role_body),
         ] {
             self.post(&path, &body.to_string()).await?;
         }

@@ -29,6 +29,16 @@ pub enum VaultAuth {
         /// The service-account token.
         jwt: SecretString,
     },
+    /// JWT auth: a JWT (a ServiceAccount token, or one from elsewhere) exchanged at
+    /// `auth/<mount>/login`.
+    Jwt {
+        /// The auth mount (`jwt`).
+        mount: String,
+        /// The Vault role; the mount's default role when `None`.
+        role: Option<String>,
+        /// The JWT.
+        jwt: SecretString,
+    },
     /// AppRole auth at `auth/<mount>/login`.
     AppRole {
         /// The auth mount (`approle`).
@@ -41,11 +51,12 @@ pub enum VaultAuth {
 }
 
 impl VaultAuth {
-    /// `token`, `kubernetes` or `approle`, for messages.
+    /// `token`, `kubernetes`, `jwt` or `approle`, for messages.
     pub fn method(&self) -> &'static str {
         match self {
             VaultAuth::Token(_) => "token",
             VaultAuth::Kubernetes { .. } => "kubernetes",
+            VaultAuth::Jwt { .. } => "jwt",
             VaultAuth::AppRole { .. } => "approle",
         }
     }
@@ -104,6 +115,9 @@ impl VaultSource {
             VaultAuth::Token(_) => None,
             VaultAuth::Kubernetes { mount, role, jwt } => Some(
                 vaultrs::auth::kubernetes::login(&client, mount, role, jwt.expose_secret()).await,
+            ),
+            VaultAuth::Jwt { mount, role, jwt } => Some(
+                vaultrs::auth::oidc::login(&client, mount, jwt.expose_secret(), role.clone()).await,
             ),
             VaultAuth::AppRole {
                 mount,

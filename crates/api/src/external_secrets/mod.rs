@@ -24,7 +24,8 @@ pub use store::{
     AwsAuth, AwsAuthSecretRef, AwsProvider, AwsServiceKind, ClusterSecretStore,
     ClusterSecretStoreCondition, ClusterSecretStoreSpec, NamespaceSelector, SecretKeySelector,
     SecretStore, SecretStoreProvider, SecretStoreSpec, SelectorRequirement, ServiceAccountSelector,
-    VaultAppRole, VaultAuthSpec, VaultKubernetesAuth, VaultKvVersion, VaultProvider,
+    VaultAppRole, VaultAuthSpec, VaultJwtAuth, VaultKubernetesAuth, VaultKvVersion, VaultProvider,
+    VaultServiceAccountToken,
 };
 
 mod store;

@@ -183,6 +183,9 @@ pub struct VaultAuthSpec {
     /// Kubernetes auth: a ServiceAccount token exchanged for a Vault token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<VaultKubernetesAuth>,
+    /// JWT auth: a JWT from a Secret, or a ServiceAccount token, exchanged for a Vault token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<VaultJwtAuth>,
     /// Methods not implemented, by name.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -207,6 +210,41 @@ pub struct VaultKubernetesAuth {
     /// The Vault role to log in as.
     #[serde(default)]
     pub role: String,
+}
+
+/// `auth.jwt`: the JWT in `secretRef`, else a token requested for
+/// `kubernetesServiceAccountToken`, logged in with at `auth/<path>/login` as `role`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultJwtAuth {
+    /// The auth mount; default `jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The Vault role; the mount's default role when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A Secret key holding the JWT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
+    /// A ServiceAccount a token is requested for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_service_account_token: Option<VaultServiceAccountToken>,
+}
+
+/// `auth.jwt.kubernetesServiceAccountToken`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultServiceAccountToken {
+    /// The ServiceAccount.
+    #[serde(default)]
+    pub service_account_ref: ServiceAccountSelector,
+    /// Audiences added to the ServiceAccount ref's; `vault` when unset (deprecated by ESO
+    /// in favour of the ref's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audiences: Option<Vec<String>>,
+    /// How long the token lives; 600 seconds when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
 }
 
 /// A ServiceAccount, by name.

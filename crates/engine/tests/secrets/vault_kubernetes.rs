@@ -6,7 +6,7 @@ use kube::api::{Api, PostParams};
 use lockstep_engine::keys::{Ambient, Keys};
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::refs::{RefError, Resolver};
-use lockstep_testenv::{ControlPlane, Vault, need};
+use lockstep_testenv::{ControlPlane, TokenAuth, Vault, need};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -40,7 +40,7 @@ async fn kubernetes_auth_logs_in_with_a_service_account_token() {
 
     // OpenBao reviews tokens with the admin credentials of the kubeconfig.
     vault
-        .kubernetes_auth(plane, "app", "app", &ns)
+        .token_auth(TokenAuth::Kubernetes, plane, "app", "app", &ns)
         .await
         .unwrap();
     let canary = json!({"data": {"token": "canary-k8s-auth-5151"}});

@@ -322,6 +322,16 @@ impl ControlPlane {
         &self.server_url
     }
 
+    /// The public key (PEM) ServiceAccount tokens are verified with, as a verifier outside
+    /// the cluster needs it (OpenBao's JWT auth).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when it cannot be read.
+    pub fn service_account_public_key(&self) -> Result<String> {
+        let path = pki::service_account_public_key(self.logs.path());
+        std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))
+    }
+
     /// The folder with the servers' logs, certificates and kubeconfig.
     pub fn logs(&self) -> &LogDir {
         &self.logs

@@ -812,6 +812,11 @@ async fn lockstep_crds_approle_and_bad_input() {
             "/v1/auth/approle/role/eso/custom-secret-id",
             json!({"secret_id": "secret-id-4d1e"}),
         ),
+        ("/v1/sys/auth/userpass", json!({"type": "userpass"})),
+        (
+            "/v1/auth/userpass/users/eso",
+            json!({"password": "userpass-pw-77c2", "token_policies": "read"}),
+        ),
     ] {
         vault.post(path, &body.to_string()).await.unwrap();
     }
@@ -852,6 +857,7 @@ async fn lockstep_crds_approle_and_bad_input() {
     let post = PostParams::default();
     for secret in [
         plain("approle", &[("secret-id", "secret-id-4d1e")]),
+        plain("userpass", &[("password", "userpass-pw-77c2")]),
         plain("wrong-token", &[("token", "not-a-token")]),
         plain("in-the-way", &[("a", "before")]),
     ] {
@@ -914,6 +920,12 @@ async fn lockstep_crds_approle_and_bad_input() {
             false,
             "jwt-nothing",
             vault_store(json!({"jwt": {"role": "eso-jwt"}})),
+        ),
+        (
+            false,
+            "userpass",
+            vault_store(json!({"userPass": {"username": "eso",
+            "secretRef": {"name": "userpass", "key": "password"}}})),
         ),
         (
             false,
@@ -1023,6 +1035,10 @@ async fn lockstep_crds_approle_and_bad_input() {
             json!({"secretStoreRef": {"name": "jwt-nothing"}, "data": password}),
         ),
         (
+            "userpass",
+            json!({"secretStoreRef": {"name": "userpass"}, "data": password}),
+        ),
+        (
             "ldap",
             json!({"secretStoreRef": {"name": "ldap"}, "data": password}),
         ),
@@ -1121,6 +1137,7 @@ async fn lockstep_crds_approle_and_bad_input() {
         "by-regex",
         "kubernetes",
         "jwt",
+        "userpass",
     ] {
         assert_eq!(
             conditions[name].reason.as_deref(),
@@ -1128,7 +1145,7 @@ async fn lockstep_crds_approle_and_bad_input() {
             "{name}: {log}"
         );
     }
-    for name in ["by-approle", "kubernetes", "jwt"] {
+    for name in ["by-approle", "kubernetes", "jwt", "userpass"] {
         let read = secrets.get(name).await.unwrap();
         assert_eq!(
             read.data.unwrap()["password"].0,
@@ -1252,6 +1269,7 @@ async fn lockstep_crds_approle_and_bad_input() {
         PASSWORD,
         API_KEY,
         "secret-id-4d1e",
+        "userpass-pw-77c2",
         "not-a-token",
         vault.token(),
     ] {

@@ -158,7 +158,8 @@ impl VaultStore {
         let auth = provider.auth.as_ref().ok_or_else(|| {
             auth_error(
                 AUTH.into(),
-                "no auth method is given (tokenSecretRef, appRole, kubernetes or jwt)".into(),
+                "no auth method is given (tokenSecretRef, appRole, kubernetes, jwt or userPass)"
+                    .into(),
             )
         })?;
         let resolve = async |field: &str, selector: &SecretKeySelector| {
@@ -208,6 +209,18 @@ impl VaultStore {
                     .await
                     .map_err(|(field, reason)| auth_error(format!("{AUTH}.{field}"), reason))?,
             },
+            VaultAuthSpec {
+                user_pass: Some(user),
+                ..
+            } => VaultAuth::UserPass {
+                mount: user
+                    .path
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "userpass".into()),
+                username: user.username.clone(),
+                password: resolve("userPass.secretRef", &user.secret_ref).await?,
+            },
             VaultAuthSpec { jwt: Some(jwt), .. } => VaultAuth::Jwt {
                 mount: jwt
                     .path
@@ -229,12 +242,12 @@ impl VaultStore {
                 return Err(auth_error(
                     AUTH.into(),
                     if method.is_empty() {
-                        "no auth method is given (tokenSecretRef, appRole, kubernetes or jwt)"
+                        "no auth method is given (tokenSecretRef, appRole, kubernetes, jwt or userPass)"
                             .into()
                     } else {
                         format!(
                             "auth method {method:?} is not supported by Lockstep yet \
-                             (tokenSecretRef, appRole, kubernetes and jwt are)"
+                             (tokenSecretRef, appRole, kubernetes, jwt and userPass are)"
                         )
                     },
                 ));

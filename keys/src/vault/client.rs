@@ -39,6 +39,15 @@ pub enum VaultAuth {
         /// The JWT.
         jwt: SecretString,
     },
+    /// Username and password auth at `auth/<mount>/login/<username>`.
+    UserPass {
+        /// The auth mount (`userpass`).
+        mount: String,
+        /// The user name.
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
     /// AppRole auth at `auth/<mount>/login`.
     AppRole {
         /// The auth mount (`approle`).
@@ -51,12 +60,13 @@ pub enum VaultAuth {
 }
 
 impl VaultAuth {
-    /// `token`, `kubernetes`, `jwt` or `approle`, for messages.
+    /// `token`, `kubernetes`, `jwt`, `userpass` or `approle`, for messages.
     pub fn method(&self) -> &'static str {
         match self {
             VaultAuth::Token(_) => "token",
             VaultAuth::Kubernetes { .. } => "kubernetes",
             VaultAuth::Jwt { .. } => "jwt",
+            VaultAuth::UserPass { .. } => "userpass",
             VaultAuth::AppRole { .. } => "approle",
         }
     }
@@ -118,6 +128,14 @@ impl VaultSource {
             ),
             VaultAuth::Jwt { mount, role, jwt } => Some(
                 vaultrs::auth::oidc::login(&client, mount, jwt.expose_secret(), role.clone()).await,
+            ),
+            VaultAuth::UserPass {
+                mount,
+                username,
+                password,
+            } => Some(
+                vaultrs::auth::userpass::login(&client, mount, username, password.expose_secret())
+                    .await,
             ),
             VaultAuth::AppRole {
                 mount,

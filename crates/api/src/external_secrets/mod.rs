@@ -25,7 +25,7 @@ pub use store::{
     ClusterSecretStoreCondition, ClusterSecretStoreSpec, NamespaceSelector, SecretKeySelector,
     SecretStore, SecretStoreProvider, SecretStoreSpec, SelectorRequirement, ServiceAccountSelector,
     VaultAppRole, VaultAuthSpec, VaultJwtAuth, VaultKubernetesAuth, VaultKvVersion, VaultProvider,
-    VaultServiceAccountToken,
+    VaultServiceAccountToken, VaultUserPassAuth,
 };
 
 mod store;

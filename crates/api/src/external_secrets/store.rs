@@ -186,6 +186,9 @@ pub struct VaultAuthSpec {
     /// JWT auth: a JWT from a Secret, or a ServiceAccount token, exchanged for a Vault token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<VaultJwtAuth>,
+    /// Username and password auth: the password from a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_pass: Option<VaultUserPassAuth>,
     /// Methods not implemented, by name.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -245,6 +248,22 @@ pub struct VaultServiceAccountToken {
     /// How long the token lives; 600 seconds when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_seconds: Option<i64>,
+}
+
+/// `auth.userPass`: `username` and the password in `secretRef`, logged in with at
+/// `auth/<path>/login/<username>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultUserPassAuth {
+    /// The auth mount; default `userpass`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The user name.
+    #[serde(default)]
+    pub username: String,
+    /// The Secret key holding the password.
+    #[serde(default)]
+    pub secret_ref: SecretKeySelector,
 }
 
 /// A ServiceAccount, by name.

@@ -125,6 +125,12 @@ async fn request_token(
     ))
 }
 
+/// The auth mount a store names, else the method's default (ESO's CRD defaults, which
+/// Lockstep's CRDs do not carry); an empty one is the default too.
+fn mount(path: Option<&str>, default: &str) -> String {
+    path.filter(|p| !p.is_empty()).unwrap_or(default).to_owned()
+}
+
 /// A logged-in Vault store.
 pub struct VaultStore {
     store: Store,
@@ -190,7 +196,7 @@ impl VaultStore {
                     }
                 };
                 VaultAuth::AppRole {
-                    mount: role.path.clone().unwrap_or_else(|| "approle".into()),
+                    mount: mount(role.path.as_deref(), "approle"),
                     role_id,
                     secret_id: resolve("appRole.secretRef", &role.secret_ref).await?,
                 }
@@ -199,11 +205,7 @@ impl VaultStore {
                 kubernetes: Some(kubernetes),
                 ..
             } => VaultAuth::Kubernetes {
-                mount: kubernetes
-                    .mount_path
-                    .clone()
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| "kubernetes".into()),
+                mount: mount(kubernetes.mount_path.as_deref(), "kubernetes"),
                 role: kubernetes.role.clone(),
                 jwt: kubernetes_token(kubernetes, client, &store, namespace)
                     .await
@@ -213,20 +215,12 @@ impl VaultStore {
                 user_pass: Some(user),
                 ..
             } => VaultAuth::UserPass {
-                mount: user
-                    .path
-                    .clone()
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| "userpass".into()),
+                mount: mount(user.path.as_deref(), "userpass"),
                 username: user.username.clone(),
                 password: resolve("userPass.secretRef", &user.secret_ref).await?,
             },
             VaultAuthSpec { jwt: Some(jwt), .. } => VaultAuth::Jwt {
-                mount: jwt
-                    .path
-                    .clone()
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| "jwt".into()),
+                mount: mount(jwt.path.as_deref(), "jwt"),
                 role: jwt
                     .role
                     .as_deref()

@@ -1077,7 +1077,8 @@ mod tests {
         assert_eq!(branch(None).as_deref(), Some(DEFAULT_BRANCH));
     }
 
-    /// Helm, other clusters and unserved options are refused by name.
+    /// Unserved Helm fields and sync options, `CreateNamespace=true` with another cluster
+    /// and a destination naming two are refused by name.
     #[test]
     fn unserved_applications_are_refused_by_name() {
         let mut helm = served();

@@ -10,8 +10,11 @@
 //! fetched ([`crate::sync::chart::fetch_into`]) instead of a Git revision, under the same key, and is
 //! rendered by the same helm path.
 //!
-//! An Application Lockstep cannot serve as written (several sources, another
-//! cluster, unserved fields or sync options) is refused with an `InvalidSpecError`
+//! An Application whose destination is another cluster is applied there with the
+//! credentials of Argo CD's cluster Secret for it ([`cluster`]).
+//!
+//! An Application Lockstep cannot serve as written (several sources, a cluster no Secret
+//! names, unserved fields or sync options) is refused with an `InvalidSpecError`
 //! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
 //! is applied.
 

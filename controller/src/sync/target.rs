@@ -32,8 +32,10 @@ use super::SyncCtx;
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// The Secret could not be read.
-    #[error("kubeConfig Secret {name}: {source}")]
+    #[error("{what} Secret {name}: {source}")]
     Read {
+        /// `kubeConfig` or `Argo CD cluster`.
+        what: &'static str,
         /// The Secret's name.
         name: String,
         /// The API error.
@@ -182,7 +184,7 @@ pub async fn client(
         }
         Some(Remote::KubeConfig(reference)) => reference,
         Some(Remote::ArgoCluster(name)) => {
-            let data = read(local, namespace, name).await?;
+            let data = read(local, namespace, "Argo CD cluster", name).await?;
             let cluster = |reason| TargetError::Cluster {
                 name: name.to_owned(),
                 reason,
@@ -192,7 +194,7 @@ pub async fn client(
         }
     };
     let name = reference.secret_ref.name.clone();
-    let data = read(local, namespace, &name).await?;
+    let data = read(local, namespace, "kubeConfig", &name).await?;
     // Without a key: `value`, else `value.yaml` (Flux's two names).
     let key = match &reference.secret_ref.key {
         Some(key) => key.clone(),
@@ -215,16 +217,18 @@ pub async fn client(
     connect(kubeconfig, user).await.map_err(invalid)
 }
 
-/// The entries of Secret `name` in `namespace`.
+/// The entries of Secret `name` in `namespace`, `what` it is for the error.
 async fn read(
     local: &kube::Client,
     namespace: &str,
+    what: &'static str,
     name: &str,
 ) -> Result<BTreeMap<String, ByteString>, TargetError> {
     let secret = Api::<Secret>::namespaced(local.clone(), namespace)
         .get(name)
         .await
         .map_err(|source| TargetError::Read {
+            what,
             name: name.to_owned(),
             source,
         })?;

@@ -154,11 +154,10 @@ async fn delete_each(
             }
         };
         let owned = released.contains(&inventory::key(&entry));
-        let kept = deletion.is_some_and(|keep| kept_on_delete(&live, &entry, owner, keep));
-        let reason = match kept {
-            true => Some(SkipReason::KeptOnDelete),
-            false => skip_reason(&live, &entry, owner, owned, protect),
-        };
+        let reason = skip_reason(&live, &entry, owner, owned, protect).or_else(|| {
+            let kept = deletion.is_some_and(|keep| kept_on_delete(&live, &entry, owner, keep));
+            kept.then_some(SkipReason::KeptOnDelete)
+        });
         if let Some(reason) = reason {
             debug!(object = %id(&entry), ?reason, "not pruned");
             outcome.skipped.push((entry, reason));

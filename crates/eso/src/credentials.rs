@@ -8,6 +8,19 @@ use secrecy::SecretString;
 
 use crate::error::Store;
 
+/// The namespace of an object a store's auth names: the one the reference `named`, for a
+/// ClusterSecretStore only; else `namespace`, the ExternalSecret's (ESO's rule).
+pub(crate) fn ref_namespace<'a>(
+    store: &Store,
+    named: Option<&'a str>,
+    namespace: &'a str,
+) -> &'a str {
+    match (store.kind, named) {
+        (StoreKind::ClusterSecretStore, Some(named)) => named,
+        _ => namespace,
+    }
+}
+
 /// One key of a Secret, as ESO's `resolvers.SecretKeyRef` finds it. The error says what
 /// is missing, never what is there.
 pub(crate) async fn read_key(
@@ -16,10 +29,7 @@ pub(crate) async fn read_key(
     namespace: &str,
     selector: &SecretKeySelector,
 ) -> Result<SecretString, String> {
-    let namespace = match (store.kind, &selector.namespace) {
-        (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
-        _ => namespace,
-    };
+    let namespace = ref_namespace(store, selector.namespace.as_deref(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = secrets
         .get_opt(&selector.name)

@@ -4,18 +4,17 @@
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use lockstep_api::external_secrets::{
-    SecretKeySelector, ServiceAccountSelector, StoreKind, VaultAuthSpec, VaultJwtAuth,
-    VaultKubernetesAuth, VaultKvVersion, VaultProvider,
+    SecretKeySelector, ServiceAccountSelector, VaultAuthSpec, VaultJwtAuth, VaultKubernetesAuth,
+    VaultKvVersion, VaultProvider,
 };
 use lockstep_keys::RemoteFailure;
-use lockstep_keys::vault::{KvDocument, VaultAuth, VaultSession, VaultSource};
+use lockstep_keys::vault::{
+    KvDocument, SERVICE_ACCOUNT_TOKEN, VaultAuth, VaultSession, VaultSource,
+};
 use secrecy::SecretString;
 
-use crate::credentials::read_key;
+use crate::credentials::{read_key, ref_namespace};
 use crate::error::{Error, Store};
-
-/// Where the controller's own ServiceAccount token is mounted in its Pod.
-const OWN_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// The ServiceAccount token `auth.kubernetes` logs in with, as ESO finds it: one requested
 /// for `serviceAccountRef` (10 minutes, its audiences), else `secretRef`'s (key `token` by
@@ -41,7 +40,7 @@ async fn kubernetes_token(
             .await
             .map_err(|reason| ("kubernetes.secretRef".to_owned(), reason));
     }
-    match tokio::fs::read_to_string(OWN_TOKEN).await {
+    match tokio::fs::read_to_string(SERVICE_ACCOUNT_TOKEN).await {
         Ok(token) => Ok(SecretString::from(
             zeroize::Zeroizing::new(token).trim().to_owned(),
         )),
@@ -49,7 +48,7 @@ async fn kubernetes_token(
             "kubernetes".to_owned(),
             format!(
                 "neither serviceAccountRef nor secretRef is given, and the controller's own \
-                 ServiceAccount token cannot be read at {OWN_TOKEN}: {e}"
+                 ServiceAccount token cannot be read at {SERVICE_ACCOUNT_TOKEN}: {e}"
             ),
         )),
     }
@@ -97,10 +96,7 @@ async fn request_token(
     extra: &[String],
     seconds: i64,
 ) -> Result<SecretString, String> {
-    let namespace = match (store.kind, &account.namespace) {
-        (StoreKind::ClusterSecretStore, Some(ns)) => ns.as_str(),
-        _ => namespace,
-    };
+    let namespace = ref_namespace(store, account.namespace.as_deref(), namespace);
     let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
     let request = TokenRequest {
         spec: TokenRequestSpec {

@@ -40,6 +40,10 @@ use client::describe_error;
 pub use client::{KvDocument, KvFields, VaultAuth, VaultSession, VaultSource};
 pub use env::VaultEnv;
 
+/// Where a Pod's ServiceAccount token is mounted: the JWT of Vault's Kubernetes auth when
+/// none is given.
+pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
 /// Time limit for one Vault request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 

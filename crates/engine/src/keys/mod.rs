@@ -25,8 +25,7 @@ pub use secret::{
     VAULT_KUBERNETES_KEY, VAULT_TOKEN_KEY, redact_entries,
 };
 
-/// Where a pod's service-account token is mounted.
-pub const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+pub use lockstep_keys::vault::SERVICE_ACCOUNT_TOKEN;
 
 /// Why a decryption Secret's entry is unusable. Names the entry, never its content.
 #[derive(Debug, thiserror::Error)]

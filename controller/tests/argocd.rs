@@ -11,6 +11,7 @@
 use crate::support;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplate, Secret};
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use lockstep_api::argocd::{
     AppProject, Application, ApplicationConditionType, ApplicationSpec, HealthCode, INSTANCE_LABEL,
@@ -684,6 +685,126 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     assert!(
         configmaps.get_opt("manual").await.unwrap().is_some(),
         "deleted without the finalizer, its objects stay"
+    );
+}
+
+/// `Replace=true`, an object's own sync option and then the Application's: a changed
+/// object is written whole (a `PUT`, as `kubectl replace`), so a label another manager
+/// added goes with the write, where a server-side apply keeps it; and what Git did not
+/// change is never written, so another manager's label alone does not make it differ.
+#[tokio::test]
+async fn replace_true_writes_a_changed_object_whole() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-replace").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("replace", None).unwrap();
+    let replace = "argocd.argoproj.io/sync-options: Replace=true";
+    let write = |value: &str| {
+        repo.write("app/whole.yaml", cm("whole", value, replace))
+            .unwrap();
+        repo.write("app/merged.yaml", cm("merged", value, ""))
+            .unwrap();
+        repo.commit(value).unwrap()
+    };
+    let first = write("one");
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": repo.git_url().unwrap(), "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": &ns},
+                 "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}},
+    });
+    let params = PatchParams::apply("argocd-tests").force();
+    apps.patch("web", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+    let synced = async |commit: &str| {
+        eventually("the Application to be Synced", async || {
+            synced_at(&apps.get("web").await.unwrap(), commit)
+        })
+        .await;
+    };
+    synced(&first).await;
+
+    // Another manager labels both objects.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let label = async |name: &str| {
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"name": name, "labels": {"team": "ops"}}});
+        let params = PatchParams::apply("someone");
+        configmaps
+            .patch(name, &params, &Patch::Apply(&object))
+            .await
+            .unwrap();
+    };
+    label("whole").await;
+    label("merged").await;
+    let before = configmaps
+        .get("whole")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    // Several intervals with selfHeal: Git's fields all match, nothing is written.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let whole = configmaps.get("whole").await.unwrap();
+    assert_eq!(
+        whole.metadata.resource_version, before,
+        "written with no change"
+    );
+    assert_eq!(whole.labels().get("team").map(String::as_str), Some("ops"));
+
+    let second = write("two");
+    synced(&second).await;
+    let whole = configmaps.get("whole").await.unwrap();
+    assert_eq!(whole.data.as_ref().unwrap()["v"], "two");
+    assert_eq!(
+        whole.labels().get("team"),
+        None,
+        "replaced whole: {:?}",
+        whole.labels()
+    );
+    assert_eq!(
+        whole.labels().get(INSTANCE_LABEL).map(String::as_str),
+        Some("web")
+    );
+    let fields = whole.metadata.managed_fields.unwrap_or_default();
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.manager.as_deref() == Some("argocd-controller")
+                && f.operation.as_deref() == Some("Update")),
+        "written by an update as argocd-controller: {fields:?}"
+    );
+    let merged = configmaps.get("merged").await.unwrap();
+    assert_eq!(merged.data.as_ref().unwrap()["v"], "two");
+    assert_eq!(
+        merged.labels().get("team").map(String::as_str),
+        Some("ops"),
+        "applied"
+    );
+
+    // The Application's own option replaces every object (set well before the commit, so
+    // the controller has seen it when the commit comes).
+    let options = json!({"spec": {"syncPolicy": {"syncOptions": ["Replace=true"]}}});
+    apps.patch("web", &PatchParams::default(), &Patch::Merge(&options))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let third = write("three");
+    synced(&third).await;
+    let merged = configmaps.get("merged").await.unwrap();
+    assert_eq!(merged.data.as_ref().unwrap()["v"], "three");
+    assert_eq!(
+        merged.labels().get("team"),
+        None,
+        "replaced whole: {:?}",
+        merged.labels()
     );
 }
 

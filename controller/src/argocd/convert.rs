@@ -15,8 +15,8 @@ use kube::ResourceExt;
 use lockstep_api::argocd::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationSource,
     ApplicationSpec, ApplicationStatus, DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME,
-    IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, ResourceStatus, RevisionHistory,
-    SyncCode, SyncInfo, SyncOperation, SyncResult,
+    IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, REPLACE_OPTION, ResourceStatus,
+    RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncResult,
 };
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Backoff, Condition, ConditionStatus,
@@ -157,6 +157,7 @@ const SERVED_OPTIONS: &[&str] = &[
     RESPECT_IGNORE_DIFFERENCES,
     PRUNE_LAST,
     KEEP_ON_DELETE,
+    REPLACE_OPTION,
     "ServerSideApply=true",
     "ApplyOutOfSyncOnly=true",
     "FailOnSharedResource=true",
@@ -442,6 +443,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory, fetched: Opt
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
             prune_last: has_option(app, PRUNE_LAST),
             keep_on_delete: has_option(app, KEEP_ON_DELETE),
+            replace: has_option(app, REPLACE_OPTION),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
             backoff: retry(app).and_then(Result::ok),
             // A plain folder is read as Argo CD reads it: the top folder only unless
@@ -1005,7 +1007,8 @@ mod tests {
             "PrunePropagationPolicy=background",
             "Validate=false",
             "PruneLast=true",
-            "Delete=false"
+            "Delete=false",
+            "Replace=true"
         ]);
         let allowed = self::app(allowed);
         assert_eq!(refusal(&allowed), None);
@@ -1013,6 +1016,7 @@ mod tests {
         assert!(allowed.spec.allow_empty);
         assert!(allowed.spec.prune_last && !sync.spec.prune_last);
         assert!(allowed.spec.keep_on_delete && !sync.spec.keep_on_delete);
+        assert!(allowed.spec.replace && !sync.spec.replace);
     }
 
     /// `ignoreDifferences` reach the Sync, for comparing only unless
@@ -1143,9 +1147,15 @@ mod tests {
         let mut both = served();
         both["destination"] = json!({"server": IN_CLUSTER_SERVER, "name": IN_CLUSTER_NAME});
         assert!(refusal(&app(both)).unwrap().contains("one of them"));
-        let mut replace = served();
-        replace["syncPolicy"]["syncOptions"] = json!(["CreateNamespace=true", "Replace=true"]);
-        assert!(refusal(&app(replace)).unwrap().contains("Replace=true"));
+        let mut foreground = served();
+        foreground["syncPolicy"]["syncOptions"] =
+            json!(["CreateNamespace=true", "PrunePropagationPolicy=foreground"]);
+        let refused = refusal(&app(foreground)).unwrap();
+        assert!(
+            refused.contains("PrunePropagationPolicy=foreground")
+                && !refused.contains("syncOptions CreateNamespace"),
+            "{refused}"
+        );
         let mut slow = served();
         slow["syncPolicy"]["retry"] = json!({"limit": 2, "backoff": {"duration": "soon"}});
         let refused = refusal(&app(slow)).unwrap();

@@ -31,7 +31,7 @@ use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, Helm, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
-use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule};
+use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, Replace};
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
 use lockstep_engine::redact::Redactor;
@@ -559,8 +559,14 @@ fn run_options(
         protect: protect(sync, ctx),
         owners: Some(ctx.shared.client.clone()),
         field_manager: owner.mark.field_manager,
-        // An Application's objects go in Argo CD's sync waves.
+        // An Application's objects go in Argo CD's sync waves, and are replaced as its
+        // sync options (its own, or theirs) say.
         waves: ctx.front == Front::ArgoCd,
+        replace: match (ctx.front, sync.spec.replace) {
+            (Front::ArgoCd, true) => Replace::Always,
+            (Front::ArgoCd, false) => Replace::Annotated,
+            _ => Replace::Never,
+        },
         ignore: IgnoreDifferences {
             rules: sync
                 .spec

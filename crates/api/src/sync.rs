@@ -68,6 +68,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub prune_last: bool,
+    /// Write changed objects by replacing them whole (an Argo CD Application's
+    /// `Replace=true`). Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub replace: bool,
     /// Create `targetNamespace` before the apply when it is missing (a Flux HelmRelease's
     /// `install.createNamespace`). Set only by a front-end, never serialized.
     #[serde(skip)]

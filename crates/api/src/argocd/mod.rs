@@ -43,6 +43,9 @@ pub const PRUNE_DISABLED: &str = "Prune=false";
 /// The sync option, in [`SYNC_OPTIONS_ANNOTATION`] or an Application's `syncOptions`, that
 /// says whether an object is deleted with its Application (`Delete=false` keeps it).
 pub const DELETE_OPTION: &str = "Delete";
+/// The sync option, in [`SYNC_OPTIONS_ANNOTATION`] or an Application's `syncOptions`, that
+/// writes an object by replacing it whole (`kubectl replace`) instead of applying it.
+pub const REPLACE_OPTION: &str = "Replace=true";
 /// The finalizer that makes deleting an Application delete what it applied.
 pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// The field manager Argo CD's application controller applies as (server-side apply).

@@ -23,6 +23,11 @@
 //! (or the object carries `lockstep.dev/force: enabled`): then the object is deleted, its
 //! disappearance awaited, and it is created again (`replaced`).
 //!
+//! An object written under [`Replace`] (Argo CD's `Replace=true`) is decided the same way,
+//! but written by replacing it whole (a `PUT` of the desired object at the live
+//! `resourceVersion`, as `kubectl replace` does): every field Git does not set is removed,
+//! whoever set it.
+//!
 //! API error text can echo request data; for Secrets, and for objects that carry decrypted
 //! or resolved values, only the HTTP code, reason and field paths are kept, never the
 //! message ([`api_message`]).
@@ -91,6 +96,39 @@ pub struct ApplyOptions {
     /// wave healthy (within `wait_timeout`) before the next wave is written. Off, the
     /// annotation means nothing.
     pub waves: bool,
+    /// Which objects are written by replacing them whole rather than by a server-side apply.
+    pub replace: Replace,
+}
+
+/// Which objects an apply writes by replacing them whole (Argo CD's `Replace=true`): a
+/// `PUT` of the desired object at the live `resourceVersion`, so that fields other
+/// managers set are removed too. Whether an object needs writing is still decided by the
+/// dry-run apply, so a field another controller adds (a Deployment's revision
+/// annotation) does not make it differ; a new object is created by the apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replace {
+    /// None: every object is applied server-side.
+    #[default]
+    Never,
+    /// The objects whose `argocd.argoproj.io/sync-options` annotation lists
+    /// `Replace=true` (an Application's objects).
+    Annotated,
+    /// Every object (an Application with `syncOptions: [Replace=true]`).
+    Always,
+}
+
+impl Replace {
+    /// Whether the desired object `body` is written by replacing it.
+    fn applies_to(self, body: &serde_json::Value) -> bool {
+        use lockstep_api::argocd::{REPLACE_OPTION, SYNC_OPTIONS_ANNOTATION};
+        match self {
+            Self::Never => false,
+            Self::Always => true,
+            Self::Annotated => body["metadata"]["annotations"][SYNC_OPTIONS_ANNOTATION]
+                .as_str()
+                .is_some_and(|options| options.split(',').any(|o| o.trim() == REPLACE_OPTION)),
+        }
+    }
 }
 
 impl Default for ApplyOptions {
@@ -105,6 +143,7 @@ impl Default for ApplyOptions {
             field_manager: FIELD_MANAGER,
             ignore: IgnoreDifferences::default(),
             waves: false,
+            replace: Replace::Never,
         }
     }
 }
@@ -120,6 +159,7 @@ impl fmt::Debug for ApplyOptions {
             .field("field_manager", &self.field_manager)
             .field("ignore", &self.ignore)
             .field("waves", &self.waves)
+            .field("replace", &self.replace)
             .finish_non_exhaustive()
     }
 }
@@ -327,4 +367,24 @@ pub async fn apply(
     let mut changes = ChangeSet::default();
     plan.apply(&mut changes).await?;
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Replace;
+    use serde_json::json;
+
+    /// Argo CD's per-object option is one item of a comma-separated list; another
+    /// object's options, or none, leave the apply server-side.
+    #[test]
+    fn replace_is_asked_per_object_or_for_all() {
+        let annotated = |options: &str| json!({"metadata": {"annotations": {"argocd.argoproj.io/sync-options": options}}});
+        let plain = json!({"metadata": {"name": "web"}});
+        assert!(Replace::Annotated.applies_to(&annotated("Prune=false, Replace=true")));
+        assert!(!Replace::Annotated.applies_to(&annotated("Prune=false")));
+        assert!(!Replace::Annotated.applies_to(&annotated("Replace=false")));
+        assert!(!Replace::Annotated.applies_to(&plain));
+        assert!(Replace::Always.applies_to(&plain));
+        assert!(!Replace::Never.applies_to(&annotated("Replace=true")));
+    }
 }

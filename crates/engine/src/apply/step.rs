@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy};
 use serde_json::Value;
 use tracing::debug;
 
@@ -139,10 +139,11 @@ pub(super) fn decide(
     }
 }
 
-/// Carries out a planned step.
+/// Carries out a planned step on the object `live` is (when it exists).
 pub(super) async fn execute(
     target: &Target,
     body: &Value,
+    live: Option<&DynamicObject>,
     step: Step,
     options: &ApplyOptions,
 ) -> Result<Action, ApplyError> {
@@ -152,6 +153,10 @@ pub(super) async fn execute(
         Step::Create => {
             patch(target, &params, body).await?;
             Action::Created
+        }
+        Step::Configure if options.replace.applies_to(body) => {
+            replace(target, body, live, options.field_manager).await?;
+            Action::Configured
         }
         Step::Configure => {
             patch(target, &params, body).await?;
@@ -176,6 +181,34 @@ async fn patch(target: &Target, params: &PatchParams, body: &Value) -> Result<()
             object: target.id.clone(),
             message: api_message(&e, target.withheld()),
         })
+}
+
+/// Replaces the object whole with `body`, at the `resourceVersion` of `live` (as `kubectl
+/// replace` does: a custom resource cannot be updated without one), so a change made
+/// since the dry-run is a conflict the next reconcile retries, never overwritten unseen.
+async fn replace(
+    target: &Target,
+    body: &Value,
+    live: Option<&DynamicObject>,
+    field_manager: &str,
+) -> Result<(), ApplyError> {
+    let failed = |message: String| ApplyError::Apply {
+        object: target.id.clone(),
+        message,
+    };
+    let mut object: DynamicObject = serde_json::from_value(body.clone())
+        .map_err(|e| failed(format!("not an object to replace: {e}")))?;
+    object.metadata.resource_version = live.and_then(|l| l.metadata.resource_version.clone());
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(field_manager.to_owned()),
+    };
+    target
+        .api
+        .replace(&target.name, &params, &object)
+        .await
+        .map(drop)
+        .map_err(|e| failed(api_message(&e, target.withheld())))
 }
 
 async fn recreate(

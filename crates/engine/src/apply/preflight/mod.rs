@@ -295,8 +295,15 @@ impl<'a> Preflight<'a> {
                     Item::Planned(planned) => *planned,
                     Item::Deferred(deferred) => self.check_deferred(*deferred).await?,
                 };
-                let action =
-                    execute(&planned.target, &planned.body, planned.step, &self.options).await?;
+                let live = planned.live.as_ref();
+                let action = execute(
+                    &planned.target,
+                    &planned.body,
+                    live,
+                    planned.step,
+                    &self.options,
+                )
+                .await?;
                 let object = planned.target.entry();
                 if let Some(holder) = planned.taken_from {
                     changes.taken.push((object.clone(), holder));

@@ -164,6 +164,39 @@ impl Cluster {
     }
 }
 
+/// `status.history`, newest first, each snapshot checked for the fields Flux requires.
+fn history(ks: &Value) -> Vec<Value> {
+    let history = ks["status"]["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!history.is_empty(), "no history: {:#}", ks["status"]);
+    for snapshot in &history {
+        let digest = snapshot["digest"].as_str().unwrap_or_default();
+        assert!(digest.starts_with("sha256:"), "{snapshot:#}");
+        assert!(snapshot["totalReconciliations"].as_i64() >= Some(1));
+        for time in ["firstReconciled", "lastReconciled"] {
+            let time = snapshot[time].as_str().unwrap_or_default();
+            assert!(time.parse::<jiff::Timestamp>().is_ok(), "{snapshot:#}");
+        }
+        assert!(snapshot["lastReconciledDuration"].is_string());
+    }
+    history
+}
+
+/// `(lastReconciledStatus, metadata.revision)` of a snapshot.
+fn outcome(snapshot: &Value) -> (&str, &str) {
+    let status = snapshot["lastReconciledStatus"]
+        .as_str()
+        .unwrap_or_default();
+    (
+        status,
+        snapshot["metadata"]["revision"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+}
+
 /// `(status, reason, message)` of the Ready condition.
 fn ready(object: &Value) -> (String, String, String) {
     let conditions = object["status"]["conditions"]
@@ -415,6 +448,12 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     assert_eq!(flux_applied.objects.len(), 3, "{flux_applied:?}");
     let flux_ready = ready(&by_flux);
     let flux_repo_ready = ready(&cluster.repository().await);
+    let flux_history = history(&by_flux);
+    assert_eq!(
+        outcome(&flux_history[0]),
+        ("ReconciliationSucceeded", first.as_str()),
+        "{flux_history:#?}"
+    );
     assert_eq!(
         flux_ready,
         (
@@ -460,6 +499,13 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     );
     assert_eq!(ready(&dressed_by_lockstep), ready(&dressed_by_flux));
     assert_eq!(ready(&by_lockstep), flux_ready, "Ready as Flux words it");
+    // Lockstep's snapshot of the build in front of Flux's, which stay as Flux wrote them.
+    let taken_over = history(&by_lockstep);
+    assert_eq!(
+        outcome(&taken_over[0]),
+        ("ReconciliationSucceeded", first.as_str())
+    );
+    assert_eq!(taken_over[1..], flux_history[..], "{taken_over:#?}");
     let repo_status = cluster.repository().await;
     assert_eq!(ready(&repo_status), flux_repo_ready);
     assert_eq!(repo_status["status"]["artifact"]["revision"], first);
@@ -508,6 +554,18 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     );
     let ks = cluster.kustomization().await;
     assert_eq!(ks["status"]["lastAppliedRevision"], second);
+    let after_change = history(&ks);
+    assert_eq!(
+        outcome(&after_change[0]),
+        ("ReconciliationSucceeded", second.as_str())
+    );
+    let digests =
+        |history: &[Value]| -> Vec<Value> { history.iter().map(|s| s["digest"].clone()).collect() };
+    assert_eq!(
+        digests(&after_change[1..]),
+        digests(&taken_over),
+        "{after_change:#?}"
+    );
     let web = cluster.configmaps.get("web").await.unwrap();
     assert_eq!(web.data.unwrap()["v"], "two");
     assert_eq!(
@@ -593,6 +651,7 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     assert_eq!(web.data.unwrap()["v"], "three", "drift not corrected");
     let ks = cluster.kustomization().await;
     let before_give_back = cluster.applied(&ks).await;
+    let lockstep_history = history(&ks);
     assert_eq!(
         before_give_back.managers["ConfigMap/web"],
         ["kustomize-controller"]
@@ -610,6 +669,14 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         "Flux recreated or rewrote"
     );
     assert_eq!(ready(&by_flux).1, flux_ready.1);
+    // Flux reads the history Lockstep wrote and adds to it.
+    let given_back_history = history(&by_flux);
+    assert!(
+        given_back_history
+            .iter()
+            .any(|s| s["digest"] == lockstep_history[0]["digest"]),
+        "{given_back_history:#?}"
+    );
     let repo_status = cluster.repository().await;
     assert_eq!(ready(&repo_status).0, "True");
     assert_eq!(repo_status["status"]["artifact"]["revision"], third);

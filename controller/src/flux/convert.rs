@@ -484,6 +484,8 @@ pub fn kustomization_status(status: &SyncStatus) -> KustomizationStatus {
         last_attempted_revision: status.last_attempted_revision.clone(),
         last_handled_reconcile_at: status.last_handled_requested_at.clone(),
         inventory: flux_inventory(&status.inventory),
+        // Kept per Kustomization by the status writer (`crate::flux::history`).
+        history: Vec::new(),
     }
 }
 

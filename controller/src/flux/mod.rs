@@ -24,6 +24,7 @@
 
 pub mod convert;
 mod helm_repository;
+pub mod history;
 mod oci_repository;
 mod repository_status;
 
@@ -185,6 +186,7 @@ async fn reconcile_kustomization(
     ks: Arc<Kustomization>,
     ctx: Arc<SyncCtx>,
 ) -> Result<Action, record::Error> {
+    ctx.histories.see(&ks);
     let mut sync = convert::sync(&ks);
     if ks.metadata.deletion_timestamp.is_none()
         && let Some(refusal) = convert::refusal(&ks)

@@ -52,6 +52,7 @@ use super::status::{self, EventAction};
 use super::target::{Remote, protect, sync_client};
 use super::{SyncCtx, secrets, variables};
 use crate::argocd::project::resource_refusal;
+use crate::flux::history;
 
 /// What to do with a Sync: each step either hands the next its input or ends the
 /// reconcile with a verdict.
@@ -444,6 +445,11 @@ async fn render_and_decrypt(
             .await
             .map_err(keys_failed)?,
     };
+    // A Kustomization's history sums what was built, before any secret is in it.
+    if ctx.front == Front::Flux {
+        let digest = history::digest(&rendered.manifests, &substituted);
+        ctx.histories.built(&ObjectKey::of(sync), digest);
+    }
     let prepare = secrets::prepare(keys, rendered, substituted);
     match tokio::time::timeout(timeout, prepare).await {
         Ok(Ok(prepared)) => Ok(prepared),

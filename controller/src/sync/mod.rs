@@ -89,6 +89,8 @@ pub struct SyncCtx {
     pub argocd_interval: Duration,
     /// The Lockstep status of each Argo CD Application's Sync and GitSource.
     pub memory: crate::argocd::convert::Memory,
+    /// Each Flux Kustomization's `status.history`.
+    pub histories: crate::flux::history::Histories,
     /// The newest artifact of each GitSource.
     artifacts: Arc<Mutex<HashMap<ObjectKey, Artifact>>>,
     /// What each Sync looked like when last handled, and when it is due again.
@@ -158,6 +160,7 @@ impl SyncCtx {
             source_intervals: PerGeneration::default(),
             argocd_interval: flags.argocd_interval,
             memory: crate::argocd::convert::Memory::default(),
+            histories: crate::flux::history::Histories::default(),
             artifacts: Arc::default(),
             settled: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),

@@ -47,6 +47,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         ctx.forget_due(&key);
         ctx.forget_failures(&key);
         ctx.sync_intervals.forget(&key);
+        ctx.histories.forget(&key);
         let kind = ctx.front.sync_kind();
         ctx.shared.metrics.forget(kind, &key.namespace, &key.name);
         return Ok(Action::await_change());

@@ -58,11 +58,14 @@ pub async fn write_sync(
     match ctx.front {
         Front::Lockstep => write(ctx, sync, previous, status).await,
         Front::Flux => {
-            let (previous, status) = (
+            let (mut before, mut after) = (
                 flux::kustomization_status(previous),
                 flux::kustomization_status(status),
             );
-            write(ctx, &flux::kustomization(sync), &previous, &status).await
+            let changed = before != after;
+            let key = ObjectKey::of(sync);
+            (before.history, after.history) = ctx.histories.record(&key, status, changed);
+            write(ctx, &flux::kustomization(sync), &before, &after).await
         }
         Front::FluxHelm => {
             let (previous, status) = (

@@ -60,6 +60,46 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_secs_f64(total))
 }
 
+/// `duration` as Go writes a `time.Duration` (`String()`, the JSON of a Kubernetes
+/// `metav1.Duration`): `0s`, `250ms`, `1.5s`, `2m3.25s`, `1h0m0s`; below a millisecond in
+/// `µs` or `ns`.
+pub fn format_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".into();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, scale) = if nanos < 1_000 {
+            ("ns", 1)
+        } else if nanos < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{}{unit}", decimal(nanos, scale));
+    }
+    let whole = duration.as_secs();
+    let (hours, minutes) = (whole / 3600, whole / 60 % 60);
+    let seconds = u128::from(whole % 60) * 1_000_000_000 + u128::from(duration.subsec_nanos());
+    let seconds = decimal(seconds, 1_000_000_000);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m{seconds}s"),
+        _ => format!("{hours}h{minutes}m{seconds}s"),
+    }
+}
+
+/// `value / scale` in decimal, without trailing zeros (`scale` a power of ten).
+fn decimal(value: u128, scale: u128) -> String {
+    let (whole, fraction) = (value / scale, value % scale);
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let width = scale.ilog10() as usize;
+    let fraction = format!("{fraction:0width$}");
+    format!("{whole}.{}", fraction.trim_end_matches('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +115,28 @@ mod tests {
         assert!(parse_duration("3d").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    /// What Go's `time.Duration.String()` prints for the same durations.
+    #[test]
+    fn durations_are_written_like_go() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(42), "42ns"),
+            (Duration::from_nanos(1_500), "1.5µs"),
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_nanos(123_456_789), "123.456789ms"),
+            (Duration::from_millis(1_500), "1.5s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_millis(3_723_250), "1h2m3.25s"),
+        ];
+        for (duration, go) in cases {
+            assert_eq!(format_duration(duration), go);
+            // Whole and binary-exact seconds read back as they were.
+            if go.chars().nth_back(1).is_some_and(|c| c.is_ascii_digit()) {
+                assert_eq!(parse_duration(go), Ok(duration), "{go}");
+            }
+        }
     }
 }

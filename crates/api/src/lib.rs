@@ -28,7 +28,7 @@ pub use common::{
     Condition, ConditionStatus, InventoryEntry, LocalObjectReference, Plan, PlanAction, PlanChange,
     ResourceIgnoreDifferences,
 };
-pub use duration::{DurationError, parse_duration};
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use key::ObjectKey;

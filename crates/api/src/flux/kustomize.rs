@@ -391,6 +391,32 @@ pub struct KustomizationStatus {
     /// The objects applied by the last reconcile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<FluxInventory>,
+    /// The last reconcile outcomes, newest first: one snapshot per distinct build and
+    /// outcome, at most five (Flux's `meta.History`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Snapshot>,
+}
+
+/// One entry of a Kustomization's `status.history`: every reconcile of one build that
+/// ended the same way.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// The build's checksum, `<algorithm>:<hex>`.
+    pub digest: String,
+    /// When this build first ended this way (RFC 3339).
+    pub first_reconciled: String,
+    /// When it last did (RFC 3339).
+    pub last_reconciled: String,
+    /// How long that reconcile took, as a Go duration (`1.5s`).
+    pub last_reconciled_duration: String,
+    /// How it ended: the Ready condition's reason.
+    pub last_reconciled_status: String,
+    /// How many reconciles of this build ended this way.
+    pub total_reconciliations: i64,
+    /// `revision`: the source revision built (Flux adds `originRevision` for OCI sources).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Flux's `status.inventory`.

@@ -33,7 +33,7 @@ pub use helm::{
 pub use kustomize::{
     Common, CommonMetadata, FluxDecryption, FluxDependency, FluxInventory, FluxKubeConfig, Image,
     InventoryRef, Kustomization, KustomizationSpec, KustomizationStatus,
-    NamespacedObjectKindReference, Overlay, Patch, PostBuild, Selector, SourceReference,
+    NamespacedObjectKindReference, Overlay, Patch, PostBuild, Selector, Snapshot, SourceReference,
     SubstituteKind, SubstituteReference, SubstituteStrategy,
 };
 pub use oci::{

@@ -12,3 +12,4 @@ mod support;
 mod built;
 mod sealed;
 mod secrets;
+mod verbs;

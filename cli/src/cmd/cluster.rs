@@ -57,3 +57,38 @@ impl KubeFlags {
         kube::Client::try_from(self.config().await?).context("building the Kubernetes client")
     }
 }
+
+/// `-n`: the namespace of the object a command names, kubectl's way.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Namespace {
+    /// Namespace (default: the kubeconfig context's).
+    #[arg(short, long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+impl Namespace {
+    /// The namespace given, else the kubeconfig context's.
+    pub fn chosen(&self, config: &kube::Config) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone())
+    }
+}
+
+/// `-n` or `-A`: the namespaces a command lists.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Namespaces {
+    #[command(flatten)]
+    pub namespace: Namespace,
+
+    /// Every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+}
+
+impl Namespaces {
+    /// The namespace chosen; `None` for every namespace.
+    pub fn chosen(&self, config: &kube::Config) -> Option<String> {
+        (!self.all_namespaces).then(|| self.namespace.chosen(config))
+    }
+}

@@ -10,6 +10,7 @@ mod apply;
 mod cluster;
 mod completion;
 mod diff;
+mod get;
 mod input;
 mod keys;
 mod output;
@@ -18,6 +19,8 @@ mod report;
 mod rotate;
 mod seal;
 mod sops;
+mod steer;
+mod tree;
 mod unseal;
 
 pub use report::{init_warnings, report};
@@ -78,6 +81,18 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Apply a folder or Git URL to the cluster, prune what left it, and wait until healthy.
     Apply(apply::ApplyArgs),
+    /// List Syncs, GitSources or SealedSecrets with revision and readiness (like `flux get`).
+    Get(get::GetArgs),
+    /// Show what a Sync applied, each object with its health (like `flux tree`).
+    Tree(tree::TreeArgs),
+    /// Ask the controller to reconcile a Sync now, and wait for the outcome.
+    Reconcile(steer::ReconcileArgs),
+    /// Stop reconciling a Sync until it is resumed.
+    Suspend(steer::SuspendArgs),
+    /// Reconcile a suspended Sync again, and wait for the outcome.
+    Resume(steer::ResumeArgs),
+    /// Approve a manual Sync's plan, and wait until it is applied.
+    Approve(steer::ApproveArgs),
     /// Print the completion script for bash, zsh or fish.
     Completion(completion::CompletionArgs),
     /// Write the manual pages (one per command) into a folder.
@@ -122,6 +137,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Get(args) => get::run(args),
+        Command::Tree(args) => tree::run(args),
+        Command::Reconcile(args) => steer::reconcile(args),
+        Command::Suspend(args) => steer::suspend(args),
+        Command::Resume(args) => steer::resume(args),
+        Command::Approve(args) => steer::approve(args),
         Command::Completion(args) => completion::completion(args),
         Command::Man(args) => completion::man(args),
     }

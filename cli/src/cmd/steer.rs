@@ -1,0 +1,352 @@
+//! `lockstep reconcile`, `suspend`, `resume` and `approve`: what `flux reconcile`, `flux
+//! suspend` and `flux resume` do for Flux's objects, for a `Sync`. Each writes what the
+//! controller reads — the `lockstep.dev/requestedAt` or `lockstep.dev/approvedRevision`
+//! annotation, `spec.suspend` — and all but `suspend` then wait until the controller has
+//! acted on it: it copies the request's token into `status.lastHandledRequestedAt` when it
+//! records the outcome, so the wait ends on this request's outcome, never an earlier one.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use kube::api::{Api, Patch, PatchParams};
+use kube::core::{NamespaceResourceScope, Resource};
+use lockstep_api::{
+    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, GitSource, REQUESTED_AT_ANNOTATION,
+    Sync, parse_duration,
+};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::cluster::{KubeFlags, Namespace};
+use super::render::runtime;
+
+/// Exit codes of the verbs that wait.
+const EXIT_CODES: &str = "Exit codes: 0 the controller applied it and it is Ready, 1 it \
+                          failed, was not found, is suspended, or the wait timed out.";
+
+/// The Sync a verb acts on.
+#[derive(Debug, Args)]
+struct Target {
+    /// The Sync's name.
+    name: String,
+
+    #[command(flatten)]
+    namespace: Namespace,
+
+    #[command(flatten)]
+    kube: KubeFlags,
+}
+
+/// How long to wait for the controller.
+#[derive(Debug, Args)]
+struct Wait {
+    /// How long to wait for the controller (Go duration: 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+/// Ask the controller to reconcile a Sync now and wait for the outcome.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    target: Target,
+
+    /// Fetch the Sync's GitSource first, and wait for that.
+    #[arg(long)]
+    with_source: bool,
+
+    #[command(flatten)]
+    wait: Wait,
+}
+
+/// Stop reconciling a Sync (nothing is applied, pruned or healed) until it is resumed.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 suspended, 1 not found or not written.")]
+pub struct SuspendArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Reconcile a suspended Sync again, and wait for the outcome.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ResumeArgs {
+    #[command(flatten)]
+    target: Target,
+
+    #[command(flatten)]
+    wait: Wait,
+}
+
+/// Approve the plan of a Sync in manual mode, and wait until it is applied.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    target: Target,
+
+    /// The revision to approve (default: the one of the plan in `status.plan`).
+    #[arg(long)]
+    revision: Option<String>,
+
+    #[command(flatten)]
+    wait: Wait,
+}
+
+/// How often the controller's status is read while waiting.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The field manager of the verbs' writes.
+const FIELD_MANAGER: &str = "lockstep-cli";
+
+/// Runs `lockstep reconcile`.
+pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let Found {
+            client,
+            namespace,
+            syncs,
+            sync,
+        } = args.target.read().await?;
+        let name = args.target.name.as_str();
+        if sync.spec.suspend {
+            bail!(
+                "Sync {name} is suspended, so nothing would be reconciled; resume it with \
+                 `lockstep resume {name}`"
+            );
+        }
+        if args.with_source {
+            let reference = &sync.spec.source_ref;
+            let namespace = reference.namespace.clone().unwrap_or(namespace);
+            let sources = Api::<GitSource>::namespaced(client, &namespace);
+            let token = request(&sources, &reference.name, json!({})).await?;
+            let source = handled(&sources, &reference.name, &token, args.wait.timeout).await?;
+            let status = source.status.unwrap_or_default();
+            let revision = status.last_attempted_revision.unwrap_or_default();
+            println!("✔ GitSource {} fetched revision {revision}", reference.name);
+        }
+        let token = request(&syncs, name, json!({})).await?;
+        let sync = handled(&syncs, name, &token, args.wait.timeout).await?;
+        applied(&sync);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs `lockstep suspend`.
+pub fn suspend(args: SuspendArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let syncs = args.target.read().await?.syncs;
+        let name = &args.target.name;
+        let patch = json!({"spec": {"suspend": true}});
+        syncs
+            .patch(name, &params(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("suspending Sync {name}"))?;
+        println!("✔ Sync {name} suspended");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs `lockstep resume`.
+pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let syncs = args.target.read().await?.syncs;
+        let name = &args.target.name;
+        let token = request(&syncs, name, json!({"spec": {"suspend": false}})).await?;
+        println!("✔ Sync {name} resumed");
+        let sync = handled(&syncs, name, &token, args.wait.timeout).await?;
+        applied(&sync);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs `lockstep approve`.
+pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let Found { syncs, sync, .. } = args.target.read().await?;
+        let name = &args.target.name;
+        let planned = sync.status.and_then(|s| s.plan).map(|p| p.revision);
+        let Some(revision) = args.revision.or(planned) else {
+            bail!(
+                "Sync {name} has no plan waiting for approval (status.plan is empty); name \
+                 the revision with --revision, or wait for the controller to plan one"
+            );
+        };
+        let approval =
+            json!({"metadata": {"annotations": {APPROVED_REVISION_ANNOTATION: revision}}});
+        let token = request(&syncs, name, approval).await?;
+        println!("✔ approved revision {revision} of Sync {name}");
+        let sync = handled(&syncs, name, &token, args.wait.timeout).await?;
+        let status = sync.status.clone().unwrap_or_default();
+        if status.last_applied_revision.as_deref() != Some(revision.as_str()) {
+            bail!(
+                "Sync {name} did not apply revision {revision}: it is at {} (a newer \
+                 revision needs its own approval)",
+                status
+                    .last_applied_revision
+                    .as_deref()
+                    .unwrap_or("no revision yet")
+            );
+        }
+        applied(&sync);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The Sync a verb names, as it is, and where it was found.
+struct Found {
+    client: kube::Client,
+    namespace: String,
+    syncs: Api<Sync>,
+    sync: Sync,
+}
+
+impl Target {
+    /// The Sync named, as it is.
+    async fn read(&self) -> anyhow::Result<Found> {
+        let config = self.kube.config().await?;
+        let namespace = self.namespace.chosen(&config);
+        let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
+        let syncs = Api::<Sync>::namespaced(client.clone(), &namespace);
+        let sync = syncs
+            .get_opt(&self.name)
+            .await
+            .with_context(|| format!("reading Sync {} in namespace {namespace}", self.name))?;
+        match sync {
+            Some(sync) => Ok(Found {
+                client,
+                namespace,
+                syncs,
+                sync,
+            }),
+            None => bail!(
+                "Sync {} not found in namespace {namespace}; `lockstep get syncs -A` lists them",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Writes `patch` to `name` with a new `requestedAt` token merged in; returns the token.
+async fn request<K>(
+    api: &Api<K>,
+    name: &str,
+    mut patch: serde_json::Value,
+) -> anyhow::Result<String>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let token = jiff::Timestamp::now().to_string();
+    patch["metadata"]["annotations"][REQUESTED_AT_ANNOTATION] = json!(token);
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    api.patch(name, &params(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("asking for a reconcile of {kind} {name}"))?;
+    Ok(token)
+}
+
+/// What a status says, once it can be read the same way for a Sync and a GitSource.
+trait Observed {
+    fn handled(&self) -> Option<&str>;
+    fn conditions(&self) -> &[Condition];
+    fn observed_generation(&self) -> Option<i64>;
+}
+
+/// [`Observed`] for a kind whose status has Lockstep's request fields.
+macro_rules! observed {
+    ($($kind:ty),*) => {$(
+        impl Observed for $kind {
+            fn handled(&self) -> Option<&str> {
+                self.status.as_ref()?.last_handled_requested_at.as_deref()
+            }
+            fn conditions(&self) -> &[Condition] {
+                self.status.as_ref().map_or(&[], |s| &s.conditions)
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.status.as_ref()?.observed_generation
+            }
+        }
+    )*};
+}
+
+observed!(Sync, GitSource);
+
+/// Waits until `name` has handled request `token` and settled: `Ready` true (the object),
+/// or false and no longer reconciling (an error naming why).
+async fn handled<K>(api: &Api<K>, name: &str, token: &str, timeout: Duration) -> anyhow::Result<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>
+        + Observed
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    println!("◎ waiting for {kind} {name} to be reconciled");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let object = api
+            .get(name)
+            .await
+            .with_context(|| format!("reading {kind} {name}"))?;
+        let current = object.handled() == Some(token)
+            && object.observed_generation() == object.meta().generation;
+        let find = |type_: &str| {
+            object
+                .conditions()
+                .iter()
+                .find(|c| c.type_ == type_)
+                .cloned()
+        };
+        let reconciling = find("Reconciling").is_some_and(|c| c.status == ConditionStatus::True);
+        match find("Ready") {
+            Some(ready) if current && !reconciling => match ready.status {
+                ConditionStatus::True => return Ok(object),
+                ConditionStatus::False if ready.reason == "ApprovalRequired" => bail!(
+                    "{kind} {name} is in manual mode and its plan waits for approval: {}; \
+                     approve it with `lockstep approve {name}`",
+                    ready.message
+                ),
+                ConditionStatus::False => {
+                    bail!(
+                        "{kind} {name} is not ready: {} ({})",
+                        ready.message,
+                        ready.reason
+                    )
+                }
+                ConditionStatus::Unknown => {}
+            },
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let last = find("Ready").map_or_else(
+                || "no Ready condition yet".to_owned(),
+                |c| format!("Ready={:?}: {}", c.status, c.message),
+            );
+            bail!(
+                "timed out after {timeout:?} waiting for the controller to reconcile {kind} \
+                 {name} (last seen {last}); is lockstep-controller running?"
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Says what a Ready Sync applied.
+fn applied(sync: &Sync) {
+    let status = sync.status.clone().unwrap_or_default();
+    let revision = status.last_applied_revision.unwrap_or_default();
+    println!("✔ applied revision {revision}");
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}

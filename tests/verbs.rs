@@ -210,6 +210,24 @@ async fn the_everyday_verbs_steer_a_sync_and_say_what_happened() {
         "{stdout}"
     );
     assert_eq!(value().await, "three");
+    // Every revision applied, newest first.
+    let (code, history, _) = verb(&["history", "web"]);
+    assert_eq!(code, 0, "{history}");
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap().trim())
+        .collect();
+    assert_eq!(revisions, [&third, &second, &first], "{history}");
+    let (_, json, _) = verb(&["history", "web", "-o", "json"]);
+    let entries: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert!(
+        entries[0]["appliedAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{json}"
+    );
+
     let (code, _, stderr) = verb(&["approve", "web"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("no plan waiting for approval"), "{stderr}");

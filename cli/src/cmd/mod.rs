@@ -11,8 +11,10 @@ mod cluster;
 mod completion;
 mod diff;
 mod get;
+mod history;
 mod input;
 mod keys;
+mod named;
 mod output;
 mod render;
 mod report;
@@ -85,6 +87,8 @@ enum Command {
     Get(get::GetArgs),
     /// Show what a Sync applied, each object with its health (like `flux tree`).
     Tree(tree::TreeArgs),
+    /// List the revisions a Sync applied, newest first.
+    History(history::HistoryArgs),
     /// Ask the controller to reconcile a Sync now, and wait for the outcome.
     Reconcile(steer::ReconcileArgs),
     /// Stop reconciling a Sync until it is resumed.
@@ -139,6 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args),
         Command::Get(args) => get::run(args),
         Command::Tree(args) => tree::run(args),
+        Command::History(args) => history::run(args),
         Command::Reconcile(args) => steer::reconcile(args),
         Command::Suspend(args) => steer::suspend(args),
         Command::Resume(args) => steer::resume(args),

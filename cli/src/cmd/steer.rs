@@ -19,25 +19,12 @@ use lockstep_api::{
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::cluster::{KubeFlags, Namespace};
+use super::named::{Found, Target};
 use super::render::runtime;
 
 /// Exit codes of the verbs that wait.
 const EXIT_CODES: &str = "Exit codes: 0 the controller applied it and it is Ready, 1 it \
                           failed, was not found, is suspended, or the wait timed out.";
-
-/// The Sync a verb acts on.
-#[derive(Debug, Args)]
-struct Target {
-    /// The Sync's name.
-    name: String,
-
-    #[command(flatten)]
-    namespace: Namespace,
-
-    #[command(flatten)]
-    kube: KubeFlags,
-}
 
 /// How long to wait for the controller.
 #[derive(Debug, Args)]
@@ -194,40 +181,6 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         applied(&sync);
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The Sync a verb names, as it is, and where it was found.
-struct Found {
-    client: kube::Client,
-    namespace: String,
-    syncs: Api<Sync>,
-    sync: Sync,
-}
-
-impl Target {
-    /// The Sync named, as it is.
-    async fn read(&self) -> anyhow::Result<Found> {
-        let config = self.kube.config().await?;
-        let namespace = self.namespace.chosen(&config);
-        let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
-        let syncs = Api::<Sync>::namespaced(client.clone(), &namespace);
-        let sync = syncs
-            .get_opt(&self.name)
-            .await
-            .with_context(|| format!("reading Sync {} in namespace {namespace}", self.name))?;
-        match sync {
-            Some(sync) => Ok(Found {
-                client,
-                namespace,
-                syncs,
-                sync,
-            }),
-            None => bail!(
-                "Sync {} not found in namespace {namespace}; `lockstep get syncs -A` lists them",
-                self.name
-            ),
-        }
-    }
 }
 
 /// Writes `patch` to `name` with a new `requestedAt` token merged in; returns the token.

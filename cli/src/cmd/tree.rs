@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Args;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::Scope;
-use lockstep_api::{InventoryEntry, Sync};
+use lockstep_api::InventoryEntry;
 use lockstep_engine::health::{self, Status};
 
-use super::cluster::{KubeFlags, Namespace};
+use super::named::{Found, Target};
 use super::render::runtime;
 
 /// Show what a Sync applied, each object with its health.
@@ -22,14 +22,8 @@ use super::render::runtime;
                         missing), or the Sync could not be read."
 )]
 pub struct TreeArgs {
-    /// The Sync's name.
-    name: String,
-
     #[command(flatten)]
-    namespace: Namespace,
-
-    #[command(flatten)]
-    kube: KubeFlags,
+    target: Target,
 }
 
 /// Runs `lockstep tree`.
@@ -38,18 +32,13 @@ pub fn run(args: TreeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn tree(args: &TreeArgs) -> anyhow::Result<ExitCode> {
-    let config = args.kube.config().await?;
-    let namespace = args.namespace.chosen(&config);
-    let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
-    let name = &args.name;
-    let syncs = Api::<Sync>::namespaced(client.clone(), &namespace);
-    let Some(sync) = syncs
-        .get_opt(name)
-        .await
-        .with_context(|| format!("reading Sync {name} in namespace {namespace}"))?
-    else {
-        bail!("Sync {name} not found in namespace {namespace}; `lockstep get syncs -A` lists them");
-    };
+    let Found {
+        client,
+        namespace,
+        sync,
+        ..
+    } = args.target.read().await?;
+    let name = &args.target.name;
     let inventory = sync.status.map(|s| s.inventory).unwrap_or_default();
     let colour = std::io::stdout().is_terminal();
     println!("Sync/{namespace}/{name}");

@@ -5,8 +5,8 @@
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, Condition, InventoryEntry, ObjectKey, Plan,
-    REQUESTED_AT_ANNOTATION, Sync, SyncStatus,
+    APPROVED_REVISION_ANNOTATION, AppliedRevision, Condition, HISTORY_LIMIT, InventoryEntry,
+    ObjectKey, Plan, REQUESTED_AT_ANNOTATION, Sync, SyncStatus,
 };
 
 use super::SyncCtx;
@@ -319,6 +319,14 @@ fn write_applied(
             let reason = Reason::ReconciliationSucceeded;
             conditions::set(c, READY, true, reason, message, generation);
             conditions::remove(c, RECONCILING);
+            if new {
+                let applied = AppliedRevision {
+                    revision: revision.clone(),
+                    applied_at: conditions::now(),
+                };
+                next.history.insert(0, applied);
+                next.history.truncate(HISTORY_LIMIT);
+            }
             next.last_applied_revision = Some(revision.clone());
             (wrote || new).then_some((EventType::Normal, reason, note))
         }

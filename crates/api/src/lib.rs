@@ -33,10 +33,10 @@ pub use external_secrets::{ClusterSecretStore, ExternalSecret, SecretStore};
 pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerify, VerifyMode};
 pub use key::ObjectKey;
 pub use sync::{
-    Backoff, CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn, Directory,
-    FileParameter, HealthCheck, Helm, HelmStorage, KubeConfigRef, KubeConfigSecretRef,
-    PostRenderKustomize, PostRenderStrategy, PostRenderer, SecretValues, Sync, SyncMode, SyncSpec,
-    SyncStatus, ValuesFrom, ValuesFromKind,
+    AppliedRevision, Backoff, CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn,
+    Directory, FileParameter, HISTORY_LIMIT, HealthCheck, Helm, HelmStorage, KubeConfigRef,
+    KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer, SecretValues, Sync,
+    SyncMode, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

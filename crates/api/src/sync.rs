@@ -577,6 +577,10 @@ pub struct SyncStatus {
     /// In manual mode: what the next approved apply would do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
+    /// The revisions applied, newest first, at most [`HISTORY_LIMIT`]: each the first time
+    /// it was applied and healthy (what `lockstep history` lists).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AppliedRevision>,
     /// The last value of the `lockstep.dev/requestedAt` annotation acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_requested_at: Option<String>,
@@ -586,6 +590,19 @@ pub struct SyncStatus {
     #[serde(skip)]
     #[schemars(skip)]
     pub drifted: Vec<String>,
+}
+
+/// How many applied revisions a Sync's `status.history` keeps.
+pub const HISTORY_LIMIT: usize = 10;
+
+/// One revision a Sync applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedRevision {
+    /// The source revision: `<ref>@sha1:<hex>`.
+    pub revision: String,
+    /// When it was applied and found healthy (RFC 3339).
+    pub applied_at: String,
 }
 
 #[cfg(test)]

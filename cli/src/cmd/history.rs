@@ -1,0 +1,57 @@
+//! `lockstep history SYNC`: the revisions a Sync applied, newest first (its
+//! `status.history`), as a table or as JSON or YAML.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use super::named::Target;
+use super::render::runtime;
+
+/// Show the revisions a Sync applied, newest first.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 listed (an empty history too), 1 the Sync could not be \
+                        read."
+)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    target: Target,
+
+    /// Print the entries as a JSON list or YAML instead of a table.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+}
+
+/// How `history` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// `REVISION` and `APPLIED` columns.
+    Table,
+    /// A JSON list of `{revision, appliedAt}`.
+    Json,
+    /// The same as YAML.
+    Yaml,
+}
+
+/// Runs `lockstep history`.
+pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let found = runtime()?.block_on(args.target.read())?;
+    let history = found.sync.status.map(|s| s.history).unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Table => {
+            let width = history.iter().map(|e| e.revision.len()).max().unwrap_or(0);
+            let width = width.max("REVISION".len());
+            writeln!(out, "{:<width$}\tAPPLIED", "REVISION")?;
+            for entry in &history {
+                writeln!(out, "{:<width$}\t{}", entry.revision, entry.applied_at)?;
+            }
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?,
+        Format::Yaml => write!(out, "{}", serde_saphyr::to_string(&history)?)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

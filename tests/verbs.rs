@@ -232,6 +232,70 @@ async fn the_everyday_verbs_steer_a_sync_and_say_what_happened() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no plan waiting for approval"), "{stderr}");
 
+    // Back to the first revision: pinned there while the source moves on, then unpinned.
+    let auto = json!({"spec": {"mode": "auto"}});
+    syncs
+        .patch("web", &PatchParams::default(), &Patch::Merge(&auto))
+        .await
+        .unwrap();
+    let (code, _, stderr) = verb(&["rollback", "web", "--to", "0000000"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("lockstep history web"), "{stderr}");
+    let prefix = first.rsplit_once("sha1:").unwrap().1[..8].to_owned();
+    let (code, stdout, stderr) = verb(&["rollback", "web", "--to", &prefix]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("pinned to revision {first}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("applied revision {first}")),
+        "{stdout}"
+    );
+    assert_eq!(value().await, "one");
+    let (_, table, _) = verb(&["get", "syncs"]);
+    assert_eq!(
+        row(&table, "web")[1],
+        format!("{first} (pinned)"),
+        "{table}"
+    );
+    let pinned = syncs.get("web").await.unwrap().status.unwrap();
+    let condition = pinned.conditions.iter().find(|c| c.type_ == "Pinned");
+    assert!(
+        condition.is_some_and(|c| c.message.contains(&first)),
+        "{pinned:?}"
+    );
+    repo.write("app/web.yaml", cm("four")).unwrap();
+    let fourth = format!("main@sha1:{}", repo.commit("four").unwrap());
+    let (code, stdout, _) = verb(&["reconcile", "web", "--with-source"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!("GitSource repo fetched revision {fourth}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("applied revision {first}")),
+        "held by the pin: {stdout}"
+    );
+    assert_eq!(value().await, "one");
+    let (code, stdout, stderr) = verb(&["rollback", "web", "--unpin"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("applied revision {fourth}")),
+        "{stdout}"
+    );
+    assert_eq!(value().await, "four");
+    let status = syncs.get("web").await.unwrap().status.unwrap();
+    assert!(
+        status.conditions.iter().all(|c| c.type_ != "Pinned"),
+        "{status:?}"
+    );
+    assert_eq!(status.history[0].revision, fourth);
+    assert_eq!(
+        status.history[1].revision, first,
+        "the rollback is in the history"
+    );
+
     // A Sync that is not there is named, with where to look.
     let (code, _, stderr) = verb(&["reconcile", "nothere"]);
     assert_eq!(code, 1);

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use futures::{StreamExt as _, TryStreamExt as _};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
+use lockstep_api::PINNED_REVISION_ANNOTATION;
 use serde_json::Value;
 
 use super::cluster::{KubeFlags, Namespaces};
@@ -79,15 +80,21 @@ impl Listed {
                     Self::Syncs => status["lastAppliedRevision"].as_str(),
                     _ => None,
                 }
-                .or(status["lastAttemptedRevision"].as_str());
+                .or(status["lastAttemptedRevision"].as_str())
+                .unwrap_or_default();
+                // A Sync `lockstep rollback` pinned says so where its revision is.
+                let annotations = &object["metadata"]["annotations"];
+                let pinned = annotations[PINNED_REVISION_ANNOTATION]
+                    .as_str()
+                    .is_some_and(|p| !p.is_empty());
+                let revision = if pinned {
+                    format!("{revision} (pinned)")
+                } else {
+                    revision.to_owned()
+                };
                 let suspended = object["spec"]["suspend"].as_bool().unwrap_or(false);
                 let (ready, message) = condition(status, "Ready");
-                vec![
-                    revision.unwrap_or_default().to_owned(),
-                    suspended.to_string(),
-                    ready,
-                    message,
-                ]
+                vec![revision, suspended.to_string(), ready, message]
             }
             Self::Sealedsecrets => {
                 let (synced, message) = condition(status, "Synced");

@@ -97,6 +97,8 @@ enum Command {
     Resume(steer::ResumeArgs),
     /// Approve a manual Sync's plan, and wait until it is applied.
     Approve(steer::ApproveArgs),
+    /// Pin a Sync to a revision it applied before (or --unpin), and wait until applied.
+    Rollback(steer::RollbackArgs),
     /// Print the completion script for bash, zsh or fish.
     Completion(completion::CompletionArgs),
     /// Write the manual pages (one per command) into a folder.
@@ -148,6 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Suspend(args) => steer::suspend(args),
         Command::Resume(args) => steer::resume(args),
         Command::Approve(args) => steer::approve(args),
+        Command::Rollback(args) => steer::rollback(args),
         Command::Completion(args) => completion::completion(args),
         Command::Man(args) => completion::man(args),
     }

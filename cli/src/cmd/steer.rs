@@ -5,6 +5,7 @@
 //! acted on it: it copies the request's token into `status.lastHandledRequestedAt` when it
 //! records the outcome, so the wait ends on this request's outcome, never an earlier one.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use clap::Args;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::{NamespaceResourceScope, Resource};
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, GitSource, REQUESTED_AT_ANNOTATION,
-    Sync, parse_duration,
+    APPROVED_REVISION_ANNOTATION, AppliedRevision, Condition, ConditionStatus, GitSource,
+    PINNED_REVISION_ANNOTATION, REQUESTED_AT_ANNOTATION, Sync, parse_duration,
 };
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -78,6 +79,26 @@ pub struct ApproveArgs {
     /// The revision to approve (default: the one of the plan in `status.plan`).
     #[arg(long)]
     revision: Option<String>,
+
+    #[command(flatten)]
+    wait: Wait,
+}
+
+/// Pin a Sync to a revision it applied before, or lift the pin, and wait for the outcome.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    target: Target,
+
+    /// The revision to go back to: one `lockstep history` lists, or the start of its commit
+    /// hash (7 hex digits or more).
+    #[arg(long, value_name = "REVISION", required_unless_present = "unpin")]
+    to: Option<String>,
+
+    /// Lift the pin: apply what the source's ref points at again.
+    #[arg(long, conflicts_with = "to")]
+    unpin: bool,
 
     #[command(flatten)]
     wait: Wait,
@@ -181,6 +202,63 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
         applied(&sync);
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Runs `lockstep rollback`.
+pub fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let Found { syncs, sync, .. } = args.target.read().await?;
+        let name = &args.target.name;
+        let history = sync.status.map(|s| s.history).unwrap_or_default();
+        let pin = match &args.to {
+            Some(to) if !args.unpin => Some(chosen(&history, to, name)?),
+            _ => None,
+        };
+        let patch = json!({"metadata": {"annotations": {PINNED_REVISION_ANNOTATION: pin}}});
+        let token = request(&syncs, name, patch).await?;
+        match &pin {
+            Some(revision) => println!("✔ Sync {name} pinned to revision {revision}"),
+            None => println!("✔ Sync {name} unpinned: it follows its source again"),
+        }
+        let sync = handled(&syncs, name, &token, args.wait.timeout).await?;
+        let applied_now = sync
+            .status
+            .as_ref()
+            .and_then(|s| s.last_applied_revision.clone());
+        if let Some(revision) = pin
+            && applied_now.as_deref() != Some(revision.as_str())
+        {
+            bail!("Sync {name} did not apply revision {revision}");
+        }
+        applied(&sync);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The one revision of `history` that `to` names: the revision itself, or a prefix of its
+/// commit hash of 7 hex digits or more.
+fn chosen(history: &[AppliedRevision], to: &str, name: &str) -> anyhow::Result<String> {
+    let prefix = to.len() >= 7 && to.bytes().all(|b| b.is_ascii_hexdigit());
+    let named: BTreeSet<&str> = history
+        .iter()
+        .map(|e| e.revision.as_str())
+        .filter(|revision| {
+            *revision == to
+                || (prefix
+                    && revision
+                        .rsplit_once("sha1:")
+                        .is_some_and(|(_, hex)| hex.starts_with(to)))
+        })
+        .collect();
+    let mut named = named.into_iter();
+    match (named.next(), named.next()) {
+        (Some(one), None) => Ok(one.to_owned()),
+        (None, _) => bail!(
+            "{to} is not a revision Sync {name} applied; `lockstep history {name}` lists the \
+             ones it can go back to"
+        ),
+        (Some(_), Some(_)) => bail!("{to} names several revisions of Sync {name}; give more of it"),
+    }
 }
 
 /// Writes `patch` to `name` with a new `requestedAt` token merged in; returns the token.
@@ -301,5 +379,43 @@ fn params() -> PatchParams {
     PatchParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A revision is named whole or by a commit prefix of 7 or more hex digits; one that is
+    /// not in the history, or names several, is refused.
+    #[test]
+    fn rollback_names_one_applied_revision() {
+        let entry = |hex: &str| AppliedRevision {
+            revision: format!("main@sha1:{hex}"),
+            applied_at: String::new(),
+        };
+        let history = [
+            entry("abcdef1234"),
+            entry("abcdef9876"),
+            entry("0123456789"),
+            entry("abcdef1234"),
+        ];
+        let pick = |to: &str| chosen(&history, to, "web");
+        assert_eq!(
+            pick("main@sha1:0123456789").unwrap(),
+            "main@sha1:0123456789"
+        );
+        assert_eq!(pick("0123456").unwrap(), "main@sha1:0123456789");
+        assert_eq!(
+            pick("abcdef1").unwrap(),
+            "main@sha1:abcdef1234",
+            "listed twice, one revision"
+        );
+        assert!(pick("abcdef").is_err(), "too short to be a prefix");
+        let several = pick("abcdef").unwrap_err().to_string();
+        assert!(several.contains("lockstep history web"), "{several}");
+        let both = [entry("abcdef1234"), entry("abcdef1299")];
+        let err = chosen(&both, "abcdef12", "web").unwrap_err().to_string();
+        assert!(err.contains("several"), "{err}");
     }
 }

@@ -70,6 +70,8 @@ pub enum Reason {
     DriftResolved,
     /// `selfHeal` reverted drift (an event).
     DriftCorrected,
+    /// Pinned to a revision by `lockstep rollback` (the `Pinned` condition).
+    RolledBack,
 }
 
 impl WireReason for Reason {
@@ -95,6 +97,7 @@ impl WireReason for Reason {
             Self::DriftDetected => "DriftDetected",
             Self::DriftResolved => "DriftResolved",
             Self::DriftCorrected => "DriftCorrected",
+            Self::RolledBack => "RolledBack",
         }
     }
 }

@@ -226,7 +226,11 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
     if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
         return Err(waiting);
     }
-    let Some(artifact) = ctx.artifact(&source) else {
+    let artifact = match super::pin::pinned(sync, ctx.front) {
+        Some(revision) => Some(super::pin::artifact(ctx, &source, revision).await?),
+        None => ctx.artifact(&source),
+    };
+    let Some(artifact) = artifact else {
         return Err(Verdict::Waiting {
             reason: Reason::ArtifactFailed,
             message: format!("GitSource {source} has no artifact yet"),

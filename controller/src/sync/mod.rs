@@ -21,6 +21,7 @@ mod hooks;
 mod intervals;
 mod lease;
 pub mod namespace;
+mod pin;
 pub(crate) mod reconcile;
 pub(crate) mod record;
 mod secrets;

@@ -193,6 +193,8 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
         _ => (None, None),
     };
     let event = write_verdict(&mut next, &previous, verdict, generation);
+    let pinned = super::pin::pinned(sync, ctx.front);
+    super::pin::mark(&mut next.conditions, pinned, generation);
     next.observed_generation = generation;
     next.last_handled_requested_at = sync
         .annotations()

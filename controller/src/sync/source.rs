@@ -18,8 +18,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{GitRef, GitSource, GitSourceStatus, ObjectKey, REQUESTED_AT_ANNOTATION};
 use lockstep_engine::fetch::{
-    Credentials, FetchError, FetchOptions, GitObject, GitReference, TrustedKeys, VerifyError,
-    redact_url, url_secrets,
+    Artifact, Credentials, FetchError, FetchOptions, GitObject, GitReference, TrustedKeys,
+    VerifyError, redact_url, url_secrets,
 };
 use lockstep_engine::redact::{self, Redactor};
 
@@ -163,6 +163,31 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
     status.observed_generation = generation;
     write_status(&ctx, &source, &previous, status).await?;
     Ok(Action::requeue(interval))
+}
+
+/// The artifact of commit `commit` of `source`, fetched with its URL, credentials and
+/// signature verification (for a Sync pinned to a revision, [`super::pin`]); the failure's
+/// message, scrubbed of every credential.
+pub(crate) async fn fetch_commit(
+    ctx: &SyncCtx,
+    source: &GitSource,
+    commit: &str,
+) -> Result<Artifact, String> {
+    let url = &source.spec.url;
+    let mut redactor = Redactor::new();
+    for secret in url_secrets(url) {
+        redactor.add(secret.as_bytes());
+    }
+    let readable = ctx.front.readable_entries();
+    let options = options(&ctx.shared.client, source, readable, &mut redactor)
+        .await
+        .map_err(|failure| redactor.scrub(&failure.message))?;
+    let _held = redact::hold(&redactor);
+    let reference = GitReference::Commit(commit.to_owned());
+    match ctx.fetcher.fetch_with(url, &reference, &options).await {
+        Ok(fetched) => Ok(fetched.artifact),
+        Err(err) => Err(redactor.scrub(&format!("{}: {}", redact_url(url), chain(&err)))),
+    }
 }
 
 /// Retries a failed status write after 5 seconds.

@@ -57,3 +57,6 @@ pub const FORCE_ANNOTATION: &str = "lockstep.dev/force";
 pub const REQUESTED_AT_ANNOTATION: &str = "lockstep.dev/requestedAt";
 /// Annotation that approves a plan in manual mode; its value is the revision approved.
 pub const APPROVED_REVISION_ANNOTATION: &str = "lockstep.dev/approvedRevision";
+/// Annotation that pins a Sync to one revision of its source (`lockstep rollback`): that
+/// commit is applied, whatever the source's ref has moved to, until the annotation goes.
+pub const PINNED_REVISION_ANNOTATION: &str = "lockstep.dev/pinnedRevision";

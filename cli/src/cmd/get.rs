@@ -52,6 +52,9 @@ enum Listed {
     /// `bitnami.com` SealedSecrets.
     #[value(alias = "sealedsecret")]
     Sealedsecrets,
+    /// `external-secrets.io` ExternalSecrets (`--external-secrets`).
+    #[value(alias = "externalsecret", alias = "es")]
+    Externalsecrets,
 }
 
 impl Listed {
@@ -60,6 +63,12 @@ impl Listed {
             Self::Syncs => ("lockstep.dev", "v1alpha1", "Sync", "syncs"),
             Self::Sources => ("lockstep.dev", "v1alpha1", "GitSource", "gitsources"),
             Self::Sealedsecrets => ("bitnami.com", "v1alpha1", "SealedSecret", "sealedsecrets"),
+            Self::Externalsecrets => (
+                "external-secrets.io",
+                "v1",
+                "ExternalSecret",
+                "externalsecrets",
+            ),
         };
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
     }
@@ -69,6 +78,7 @@ impl Listed {
         match self {
             Self::Syncs | Self::Sources => &["REVISION", "SUSPENDED", "READY", "MESSAGE"],
             Self::Sealedsecrets => &["SYNCED", "MESSAGE"],
+            Self::Externalsecrets => &["STORE", "REFRESHED", "READY", "MESSAGE"],
         }
     }
 
@@ -99,6 +109,17 @@ impl Listed {
             Self::Sealedsecrets => {
                 let (synced, message) = condition(status, "Synced");
                 vec![synced, message]
+            }
+            Self::Externalsecrets => {
+                let store = &object["spec"]["secretStoreRef"];
+                let store = format!(
+                    "{}/{}",
+                    store["kind"].as_str().unwrap_or("SecretStore"),
+                    store["name"].as_str().unwrap_or_default()
+                );
+                let refreshed = status["refreshTime"].as_str().unwrap_or_default();
+                let (ready, message) = condition(status, "Ready");
+                vec![store, refreshed.to_owned(), ready, message]
             }
         }
     }
@@ -335,5 +356,34 @@ mod tests {
         let bare = json!({"metadata": {"name": "new"}});
         assert_eq!(Listed::Syncs.cells(&bare), ["", "false", "Unknown", ""]);
         assert_eq!(Listed::Syncs.cells(&none)[2], "True");
+        let mut pinned = sync("web", "True", "");
+        pinned["metadata"]["annotations"] = json!({PINNED_REVISION_ANNOTATION: "main@sha1:01"});
+        assert_eq!(
+            Listed::Syncs.cells(&pinned)[0],
+            "main@sha1:0123abcd (pinned)"
+        );
+    }
+
+    /// An ExternalSecret's row names its store and last refresh, as ESO's columns do.
+    #[test]
+    fn external_secrets_show_their_store_and_refresh() {
+        let es = json!({
+            "metadata": {"name": "db"},
+            "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"}},
+            "status": {"refreshTime": "2026-12-06T05:00:00Z",
+                       "conditions": [{"type": "Ready", "status": "False",
+                                       "message": "could not get secret data from provider"}]},
+        });
+        assert_eq!(
+            Listed::Externalsecrets.cells(&es),
+            [
+                "ClusterSecretStore/vault",
+                "2026-12-06T05:00:00Z",
+                "False",
+                "could not get secret data from provider"
+            ]
+        );
+        let local = json!({"spec": {"secretStoreRef": {"name": "aws"}}});
+        assert_eq!(Listed::Externalsecrets.cells(&local)[0], "SecretStore/aws");
     }
 }

@@ -11,6 +11,7 @@ mod cluster;
 mod completion;
 mod diff;
 mod get;
+mod help;
 mod history;
 mod input;
 mod keys;
@@ -83,7 +84,7 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Apply a folder or Git URL to the cluster, prune what left it, and wait until healthy.
     Apply(apply::ApplyArgs),
-    /// List Syncs, GitSources or SealedSecrets with revision and readiness (like `flux get`).
+    /// List Syncs, GitSources, SealedSecrets or ExternalSecrets and their readiness (like `flux get`).
     Get(get::GetArgs),
     /// Show what a Sync applied, each object with its health (like `flux tree`).
     Tree(tree::TreeArgs),
@@ -107,8 +108,8 @@ enum Command {
 
 /// Parses the process arguments, accepting sops' global flags before a SOPS verb.
 pub fn parse() -> Cli {
-    let matches =
-        Cli::command().get_matches_from(sops::args::reorder(std::env::args_os().collect()));
+    let matches = help::grouped(Cli::command())
+        .get_matches_from(sops::args::reorder(std::env::args_os().collect()));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.verb = matches.subcommand_name().unwrap_or_default().to_owned();
     cli

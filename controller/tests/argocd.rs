@@ -692,6 +692,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
 /// object is written whole (a `PUT`, as `kubectl replace`), so a label another manager
 /// added goes with the write, where a server-side apply keeps it; and what Git did not
 /// change is never written, so another manager's label alone does not make it differ.
+/// `Force=true` as well recreates what changed.
 #[tokio::test]
 async fn replace_true_writes_a_changed_object_whole() {
     let plane = need!(ControlPlane::shared().await);
@@ -806,6 +807,41 @@ async fn replace_true_writes_a_changed_object_whole() {
         "replaced whole: {:?}",
         merged.labels()
     );
+
+    // With `Force=true` as well (here the objects' own), a replaced object that changed is
+    // deleted and created again (`kubectl replace --force`), and so is one whose change no
+    // update could write (an immutable ConfigMap). Without it the object is updated in place.
+    let locked = |value: &str| {
+        for (name, immutable) in [("locked", "true"), ("renewed", "false")] {
+            let text = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, annotations: \
+                 {{argocd.argoproj.io/sync-options: Force=true}}}}\nimmutable: {immutable}\n\
+                 data: {{v: \"{value}\"}}\n"
+            );
+            repo.write(&format!("app/{name}.yaml"), &text).unwrap();
+        }
+        write(value)
+    };
+    let uid = async |name: &str| configmaps.get(name).await.unwrap().metadata.uid.unwrap();
+    let fourth = locked("four");
+    synced(&fourth).await;
+    let before = [
+        uid("locked").await,
+        uid("renewed").await,
+        uid("whole").await,
+    ];
+    let fifth = locked("five");
+    synced(&fifth).await;
+    for (name, old) in ["locked", "renewed"].iter().zip(&before) {
+        let recreated = configmaps.get(name).await.unwrap();
+        assert_eq!(recreated.data.as_ref().unwrap()["v"], "five");
+        assert_ne!(
+            recreated.metadata.uid.as_ref(),
+            Some(old),
+            "{name} not recreated"
+        );
+    }
+    assert_eq!(uid("whole").await, before[2], "replaced in place");
 }
 
 /// `spec.source.kustomize` written into the kustomization at the path, as

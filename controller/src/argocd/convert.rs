@@ -14,9 +14,9 @@ use std::time::Duration;
 use kube::ResourceExt;
 use lockstep_api::argocd::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationSource,
-    ApplicationSpec, ApplicationStatus, DEFAULT_PROJECT, HealthCode, HealthStatus, IN_CLUSTER_NAME,
-    IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, REPLACE_OPTION, ResourceStatus,
-    RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncResult,
+    ApplicationSpec, ApplicationStatus, DEFAULT_PROJECT, FORCE_OPTION, HealthCode, HealthStatus,
+    IN_CLUSTER_NAME, IN_CLUSTER_SERVER, Operation, OperationPhase, OperationState, REPLACE_OPTION,
+    ResourceStatus, RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncResult,
 };
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Backoff, Condition, ConditionStatus,
@@ -158,6 +158,7 @@ const SERVED_OPTIONS: &[&str] = &[
     PRUNE_LAST,
     KEEP_ON_DELETE,
     REPLACE_OPTION,
+    FORCE_OPTION,
     "ServerSideApply=true",
     "ApplyOutOfSyncOnly=true",
     "FailOnSharedResource=true",
@@ -444,6 +445,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory, fetched: Opt
             prune_last: has_option(app, PRUNE_LAST),
             keep_on_delete: has_option(app, KEEP_ON_DELETE),
             replace: has_option(app, REPLACE_OPTION),
+            force: has_option(app, FORCE_OPTION),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
             backoff: retry(app).and_then(Result::ok),
             // A plain folder is read as Argo CD reads it: the top folder only unless
@@ -1008,7 +1010,8 @@ mod tests {
             "Validate=false",
             "PruneLast=true",
             "Delete=false",
-            "Replace=true"
+            "Replace=true",
+            "Force=true"
         ]);
         let allowed = self::app(allowed);
         assert_eq!(refusal(&allowed), None);
@@ -1017,6 +1020,7 @@ mod tests {
         assert!(allowed.spec.prune_last && !sync.spec.prune_last);
         assert!(allowed.spec.keep_on_delete && !sync.spec.keep_on_delete);
         assert!(allowed.spec.replace && !sync.spec.replace);
+        assert!(allowed.spec.force && !sync.spec.force);
     }
 
     /// `ignoreDifferences` reach the Sync, for comparing only unless

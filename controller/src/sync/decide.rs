@@ -31,7 +31,9 @@ use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, Helm, InventoryEntry, ObjectKey,
     REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
-use lockstep_engine::apply::{ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, Replace};
+use lockstep_engine::apply::{
+    ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, SyncOptions,
+};
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
 use lockstep_engine::redact::Redactor;
@@ -572,10 +574,10 @@ fn run_options(
         // An Application's objects go in Argo CD's sync waves, and are replaced as its
         // sync options (its own, or theirs) say.
         waves: ctx.front == Front::ArgoCd,
-        replace: match (ctx.front, sync.spec.replace) {
-            (Front::ArgoCd, true) => Replace::Always,
-            (Front::ArgoCd, false) => Replace::Annotated,
-            _ => Replace::Never,
+        sync_options: SyncOptions {
+            per_object: ctx.front == Front::ArgoCd,
+            replace: ctx.front == Front::ArgoCd && sync.spec.replace,
+            force: ctx.front == Front::ArgoCd && sync.spec.force,
         },
         ignore: IgnoreDifferences {
             rules: sync

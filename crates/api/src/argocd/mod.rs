@@ -46,6 +46,10 @@ pub const DELETE_OPTION: &str = "Delete";
 /// The sync option, in [`SYNC_OPTIONS_ANNOTATION`] or an Application's `syncOptions`, that
 /// writes an object by replacing it whole (`kubectl replace`) instead of applying it.
 pub const REPLACE_OPTION: &str = "Replace=true";
+/// The sync option, in [`SYNC_OPTIONS_ANNOTATION`] or an Application's `syncOptions`, that
+/// deletes and recreates an object a change cannot be written to (`kubectl apply --force`;
+/// with [`REPLACE_OPTION`], `kubectl replace --force`).
+pub const FORCE_OPTION: &str = "Force=true";
 /// The finalizer that makes deleting an Application delete what it applied.
 pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 /// The field manager Argo CD's application controller applies as (server-side apply).

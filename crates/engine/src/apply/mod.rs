@@ -23,10 +23,10 @@
 //! (or the object carries `lockstep.dev/force: enabled`): then the object is deleted, its
 //! disappearance awaited, and it is created again (`replaced`).
 //!
-//! An object written under [`Replace`] (Argo CD's `Replace=true`) is decided the same way,
-//! but written by replacing it whole (a `PUT` of the desired object at the live
+//! An object written under Argo CD's `Replace=true` ([`SyncOptions`]) is decided the same
+//! way, but written by replacing it whole (a `PUT` of the desired object at the live
 //! `resourceVersion`, as `kubectl replace` does): every field Git does not set is removed,
-//! whoever set it.
+//! whoever set it; with `Force=true` too it is deleted and created again.
 //!
 //! API error text can echo request data; for Secrets, and for objects that carry decrypted
 //! or resolved values, only the HTTP code, reason and field paths are kept, never the
@@ -96,38 +96,49 @@ pub struct ApplyOptions {
     /// wave healthy (within `wait_timeout`) before the next wave is written. Off, the
     /// annotation means nothing.
     pub waves: bool,
-    /// Which objects are written by replacing them whole rather than by a server-side apply.
-    pub replace: Replace,
+    /// Argo CD's `Replace=true` and `Force=true`, for every object or per object.
+    pub sync_options: SyncOptions,
 }
 
-/// Which objects an apply writes by replacing them whole (Argo CD's `Replace=true`): a
-/// `PUT` of the desired object at the live `resourceVersion`, so that fields other
-/// managers set are removed too. Whether an object needs writing is still decided by the
-/// dry-run apply, so a field another controller adds (a Deployment's revision
-/// annotation) does not make it differ; a new object is created by the apply.
+/// Argo CD's sync options that change how an object is written, for the whole apply (an
+/// Application's `syncOptions`) or per object (its `argocd.argoproj.io/sync-options`
+/// annotation, read when [`SyncOptions::per_object`] is set).
+///
+/// - `Replace=true`: an object that differs is written by replacing it whole, a `PUT` of
+///   the desired object at the live `resourceVersion` (`kubectl replace`), so fields other
+///   managers set are removed too. Whether it differs is still the dry-run apply's call,
+///   so a field another controller adds (a Deployment's revision annotation) never makes it
+///   differ; a new object is created by the apply.
+/// - `Force=true`: an immutable-field change deletes and recreates the object (`kubectl
+///   apply --force`); with `Replace=true`, every write of the object does (`kubectl
+///   replace --force`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Replace {
-    /// None: every object is applied server-side.
-    #[default]
-    Never,
-    /// The objects whose `argocd.argoproj.io/sync-options` annotation lists
-    /// `Replace=true` (an Application's objects).
-    Annotated,
-    /// Every object (an Application with `syncOptions: [Replace=true]`).
-    Always,
+pub struct SyncOptions {
+    /// Read each object's own sync options annotation (an Application's objects).
+    pub per_object: bool,
+    /// `Replace=true` for every object.
+    pub replace: bool,
+    /// `Force=true` for every object.
+    pub force: bool,
 }
 
-impl Replace {
+impl SyncOptions {
     /// Whether the desired object `body` is written by replacing it.
-    fn applies_to(self, body: &serde_json::Value) -> bool {
-        use lockstep_api::argocd::{REPLACE_OPTION, SYNC_OPTIONS_ANNOTATION};
-        match self {
-            Self::Never => false,
-            Self::Always => true,
-            Self::Annotated => body["metadata"]["annotations"][SYNC_OPTIONS_ANNOTATION]
+    fn replaces(self, body: &serde_json::Value) -> bool {
+        self.replace || self.annotated(body, lockstep_api::argocd::REPLACE_OPTION)
+    }
+
+    /// Whether the desired object `body` is deleted and recreated rather than left failing.
+    fn forces(self, body: &serde_json::Value) -> bool {
+        self.force || self.annotated(body, lockstep_api::argocd::FORCE_OPTION)
+    }
+
+    fn annotated(self, body: &serde_json::Value, option: &str) -> bool {
+        let annotation = lockstep_api::argocd::SYNC_OPTIONS_ANNOTATION;
+        self.per_object
+            && body["metadata"]["annotations"][annotation]
                 .as_str()
-                .is_some_and(|options| options.split(',').any(|o| o.trim() == REPLACE_OPTION)),
-        }
+                .is_some_and(|options| options.split(',').any(|o| o.trim() == option))
     }
 }
 
@@ -143,7 +154,7 @@ impl Default for ApplyOptions {
             field_manager: FIELD_MANAGER,
             ignore: IgnoreDifferences::default(),
             waves: false,
-            replace: Replace::Never,
+            sync_options: SyncOptions::default(),
         }
     }
 }
@@ -159,7 +170,7 @@ impl fmt::Debug for ApplyOptions {
             .field("field_manager", &self.field_manager)
             .field("ignore", &self.ignore)
             .field("waves", &self.waves)
-            .field("replace", &self.replace)
+            .field("sync_options", &self.sync_options)
             .finish_non_exhaustive()
     }
 }
@@ -371,20 +382,33 @@ pub async fn apply(
 
 #[cfg(test)]
 mod tests {
-    use super::Replace;
+    use super::SyncOptions;
     use serde_json::json;
 
-    /// Argo CD's per-object option is one item of a comma-separated list; another
-    /// object's options, or none, leave the apply server-side.
+    /// Argo CD's per-object options are items of a comma-separated list, read only for an
+    /// Application's objects; the Application's own hold for every object.
     #[test]
-    fn replace_is_asked_per_object_or_for_all() {
+    fn sync_options_are_asked_per_object_or_for_all() {
         let annotated = |options: &str| json!({"metadata": {"annotations": {"argocd.argoproj.io/sync-options": options}}});
         let plain = json!({"metadata": {"name": "web"}});
-        assert!(Replace::Annotated.applies_to(&annotated("Prune=false, Replace=true")));
-        assert!(!Replace::Annotated.applies_to(&annotated("Prune=false")));
-        assert!(!Replace::Annotated.applies_to(&annotated("Replace=false")));
-        assert!(!Replace::Annotated.applies_to(&plain));
-        assert!(Replace::Always.applies_to(&plain));
-        assert!(!Replace::Never.applies_to(&annotated("Replace=true")));
+        let objects = SyncOptions {
+            per_object: true,
+            ..SyncOptions::default()
+        };
+        assert!(objects.replaces(&annotated("Prune=false, Replace=true")));
+        assert!(!objects.replaces(&annotated("Prune=false")));
+        assert!(!objects.replaces(&annotated("Replace=false")));
+        assert!(!objects.replaces(&plain));
+        assert!(objects.forces(&annotated("Force=true,Replace=true")));
+        assert!(!objects.forces(&annotated("Replace=true")));
+        let all = SyncOptions {
+            replace: true,
+            force: true,
+            ..SyncOptions::default()
+        };
+        assert!(all.replaces(&plain) && all.forces(&plain));
+        let unread = SyncOptions::default();
+        assert!(!unread.replaces(&annotated("Replace=true")));
+        assert!(!unread.forces(&annotated("Force=true")));
     }
 }

@@ -123,7 +123,7 @@ pub(super) fn decide(
         (DryRun::Immutable(fields), live) => {
             let annotated =
                 annotated_force(body) || live.as_ref().is_some_and(annotated_force_live);
-            if options.force || annotated {
+            if options.force || annotated || options.sync_options.forces(body) {
                 Ok(Step::Replace)
             } else {
                 Err(ApplyError::ImmutableField {
@@ -154,9 +154,14 @@ pub(super) async fn execute(
             patch(target, &params, body).await?;
             Action::Created
         }
-        Step::Configure if options.replace.applies_to(body) => {
-            replace(target, body, live, options.field_manager).await?;
-            Action::Configured
+        Step::Configure if options.sync_options.replaces(body) => {
+            if options.sync_options.forces(body) {
+                recreate(target, &params, body, options.wait_timeout).await?;
+                Action::Replaced
+            } else {
+                replace(target, body, live, options.field_manager).await?;
+                Action::Configured
+            }
         }
         Step::Configure => {
             patch(target, &params, body).await?;

@@ -27,12 +27,18 @@ pub fn pinned(sync: &Sync, front: Front) -> Option<&str> {
 }
 
 /// The artifact of `revision` (`<ref>@sha1:<hex>`, as the Sync applied it) of GitSource
-/// `source`, written with that revision.
+/// `source`, written with that revision. A commit's files never change, so it is fetched
+/// once per pin and kept (while its folder is there), not at every reconcile: a pinned
+/// Sync rolling out looks again every second.
 pub async fn artifact(
     ctx: &SyncCtx,
     source: &ObjectKey,
     revision: &str,
 ) -> Result<Artifact, Verdict> {
+    let key = ObjectKey::new(&source.namespace, format!("{}@{revision}", source.name));
+    if let Some(kept) = ctx.artifact(&key).filter(|a| a.path.is_dir()) {
+        return Ok(kept);
+    }
     let Some(commit) = revision
         .rsplit_once("sha1:")
         .map(|(_, hex)| hex)
@@ -58,6 +64,7 @@ pub async fn artifact(
         .await
         .map_err(failed)?;
     artifact.revision = revision.to_owned();
+    ctx.set_artifact(key, artifact.clone());
     Ok(artifact)
 }
 

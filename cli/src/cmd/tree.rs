@@ -1,16 +1,12 @@
 //! `lockstep tree SYNC`: what a Sync applied (its `status.inventory`), each object with
 //! its health as the controller judges it (kstatus rules), like `flux tree kustomization`.
 
-use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Args;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::discovery::Scope;
-use lockstep_api::InventoryEntry;
 use lockstep_engine::health::{self, Status};
+use lockstep_engine::inventory::id;
 
 use super::named::{Found, Target};
 use super::render::runtime;
@@ -42,17 +38,10 @@ async fn tree(args: &TreeArgs) -> anyhow::Result<ExitCode> {
     let inventory = sync.status.map(|s| s.inventory).unwrap_or_default();
     let colour = std::io::stdout().is_terminal();
     println!("Sync/{namespace}/{name}");
-    let mut kinds = Kinds::default();
+    // Cluster-scoped objects as `Kind/name`, as `flux tree` writes them.
+    let healths = health::Probe::default().healths(&client, &inventory).await;
     let mut all_current = true;
-    for (n, entry) in inventory.iter().enumerate() {
-        let health = match kinds.api(&client, entry).await {
-            Some(api) => match api.get_opt(&entry.name).await {
-                Ok(Some(object)) => health::compute(&serde_json::to_value(object)?),
-                Ok(None) => missing(),
-                Err(err) => bail!("reading {}: {err}", object(entry)),
-            },
-            None => missing(),
-        };
+    for (n, (entry, health)) in inventory.iter().zip(healths).enumerate() {
         all_current &= health.status == Status::Current;
         let branch = if n + 1 == inventory.len() {
             "└──"
@@ -60,29 +49,13 @@ async fn tree(args: &TreeArgs) -> anyhow::Result<ExitCode> {
             "├──"
         };
         let status = paint(health.status, colour);
-        println!("{branch} {} {status} {}", object(entry), health.message);
+        println!("{branch} {} {status} {}", id(entry), health.message);
     }
     Ok(if all_current {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// `Kind/namespace/name` (`Kind/name` cluster-scoped), as `flux tree` writes it.
-fn object(entry: &InventoryEntry) -> String {
-    if entry.namespace.is_empty() {
-        format!("{}/{}", entry.kind, entry.name)
-    } else {
-        format!("{}/{}/{}", entry.kind, entry.namespace, entry.name)
-    }
-}
-
-fn missing() -> health::Health {
-    health::Health {
-        status: Status::NotFound,
-        message: "not in the cluster".into(),
-    }
 }
 
 /// `status`, green when current and red when failed or missing (a terminal only).
@@ -95,31 +68,5 @@ fn paint(status: Status, colour: bool) -> String {
     match colour {
         Some(code) => format!("\x1b[{code}m{status}\x1b[0m"),
         None => status.to_string(),
-    }
-}
-
-/// Each kind's API, from discovery, asked once per kind.
-#[derive(Default)]
-struct Kinds {
-    known: HashMap<GroupVersionKind, Option<(ApiResource, Scope)>>,
-}
-
-impl Kinds {
-    async fn api(
-        &mut self,
-        client: &kube::Client,
-        entry: &InventoryEntry,
-    ) -> Option<Api<DynamicObject>> {
-        let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
-        if !self.known.contains_key(&gvk) {
-            let found = kube::discovery::pinned_kind(client, &gvk).await.ok();
-            let found = found.map(|(resource, caps)| (resource, caps.scope));
-            self.known.insert(gvk.clone(), found);
-        }
-        let (resource, scope) = self.known.get(&gvk)?.as_ref()?;
-        Some(match scope {
-            Scope::Namespaced => Api::namespaced_with(client.clone(), &entry.namespace, resource),
-            Scope::Cluster => Api::all_with(client.clone(), resource),
-        })
     }
 }

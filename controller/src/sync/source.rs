@@ -18,8 +18,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::{GitRef, GitSource, GitSourceStatus, ObjectKey, REQUESTED_AT_ANNOTATION};
 use lockstep_engine::fetch::{
-    Artifact, Credentials, FetchError, FetchOptions, GitObject, GitReference, TrustedKeys,
-    VerifyError, redact_url, url_secrets,
+    Artifact, Credentials, FetchError, FetchOptions, Fetched, Fetcher, GitObject, GitReference,
+    TrustedKeys, VerifyError, redact_url, url_secrets,
 };
 use lockstep_engine::redact::{self, Redactor};
 
@@ -81,23 +81,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
         Some(timeout) => ctx.fetcher.clone().with_timeout(timeout),
         None => ctx.fetcher.clone(),
     };
-    let url = redact_url(&source.spec.url);
-    let mut redactor = Redactor::new();
-    for secret in url_secrets(&source.spec.url) {
-        redactor.add(secret.as_bytes());
-    }
-    let readable = ctx.front.readable_entries();
-    let fetched = match options(&ctx.shared.client, &source, readable, &mut redactor).await {
-        Ok(options) => {
-            let _held = redact::hold(&redactor);
-            fetcher
-                .fetch_with(&source.spec.url, &reference, &options)
-                .await
-                .map_err(|err| Failure::from_fetch(&err))
-        }
-        Err(failure) => Err(failure),
-    };
-    match fetched {
+    match fetch(&ctx, &source, &fetcher, &reference).await {
         Ok(fetched) => {
             let revision = fetched.artifact.revision.clone();
             let new = previous.last_attempted_revision.as_deref() != Some(revision.as_str());
@@ -135,7 +119,7 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
             }
         }
         Err(failure) => {
-            let message = redactor.scrub(&format!("{url}: {}", failure.message));
+            let message = failure.message;
             let was_ready = conditions::is_true(&previous.conditions, READY);
             conditions::set(
                 &mut status.conditions,
@@ -173,21 +157,37 @@ pub(crate) async fn fetch_commit(
     source: &GitSource,
     commit: &str,
 ) -> Result<Artifact, String> {
+    let reference = GitReference::Commit(commit.to_owned());
+    let fetched = fetch(ctx, source, &ctx.fetcher, &reference).await;
+    fetched.map(|f| f.artifact).map_err(|f| f.message)
+}
+
+/// `reference` of `source` fetched with its credentials and verification; a failure's
+/// message names the (redacted) URL and is scrubbed of every credential read for it.
+async fn fetch(
+    ctx: &SyncCtx,
+    source: &GitSource,
+    fetcher: &Fetcher,
+    reference: &GitReference,
+) -> Result<Fetched, Failure> {
     let url = &source.spec.url;
     let mut redactor = Redactor::new();
     for secret in url_secrets(url) {
         redactor.add(secret.as_bytes());
     }
     let readable = ctx.front.readable_entries();
-    let options = options(&ctx.shared.client, source, readable, &mut redactor)
-        .await
-        .map_err(|failure| redactor.scrub(&failure.message))?;
-    let _held = redact::hold(&redactor);
-    let reference = GitReference::Commit(commit.to_owned());
-    match ctx.fetcher.fetch_with(url, &reference, &options).await {
-        Ok(fetched) => Ok(fetched.artifact),
-        Err(err) => Err(redactor.scrub(&format!("{}: {}", redact_url(url), chain(&err)))),
-    }
+    let fetched = match options(&ctx.shared.client, source, readable, &mut redactor).await {
+        Ok(options) => {
+            let _held = redact::hold(&redactor);
+            let fetched = fetcher.fetch_with(url, reference, &options).await;
+            fetched.map_err(|err| Failure::from_fetch(&err))
+        }
+        Err(failure) => Err(failure),
+    };
+    fetched.map_err(|failure| Failure {
+        message: redactor.scrub(&format!("{}: {}", redact_url(url), failure.message)),
+        ..failure
+    })
 }
 
 /// Retries a failed status write after 5 seconds.

@@ -114,19 +114,7 @@ impl Probe {
         client: &Client,
         objects: &[InventoryEntry],
     ) -> Result<Vec<(String, Health)>, WaitError> {
-        let mut resolved = Vec::with_capacity(objects.len());
-        for entry in objects {
-            resolved.push((entry, self.api(client, entry).await));
-        }
-        let healths: Vec<Health> = futures::stream::iter(
-            resolved
-                .iter()
-                .map(|(entry, api)| read(api.as_ref(), &entry.name).boxed())
-                .collect::<Vec<_>>(),
-        )
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
+        let healths = self.healths(client, objects).await;
         let mut pending = Vec::new();
         for (entry, health) in objects.iter().zip(healths) {
             match health.status {
@@ -141,6 +129,25 @@ impl Probe {
             }
         }
         Ok(pending)
+    }
+
+    /// The health of every object of `objects`, in order, each read once: `NotFound` for
+    /// one that is not there (or whose kind is not served), `InProgress` for one that
+    /// cannot be read (the API's code and reason only).
+    pub async fn healths(&self, client: &Client, objects: &[InventoryEntry]) -> Vec<Health> {
+        let mut resolved = Vec::with_capacity(objects.len());
+        for entry in objects {
+            resolved.push((entry, self.api(client, entry).await));
+        }
+        futures::stream::iter(
+            resolved
+                .iter()
+                .map(|(entry, api)| read(api.as_ref(), &entry.name).boxed())
+                .collect::<Vec<_>>(),
+        )
+        .buffered(CONCURRENCY)
+        .collect()
+        .await
     }
 
     async fn api(&self, client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicObject>> {

@@ -19,6 +19,7 @@
 #   flux (the Flux CLI v2.9.5)                      built from its module source (see install_flux_cli)
 #   age, age-keygen                                 Debian package
 #   git (git daemon), man (renders the man pages)  Debian packages
+#   chromium, chromedriver (browser tests)          Debian packages, found on PATH
 #
 # It prints one line per step that does work; everything the tools print goes to
 # $LOCKSTEP_CACHE/install.log, and the end of a failed step's output is shown.
@@ -267,7 +268,7 @@ build_flux_cli() {
 }
 
 apt_install age git gnupg openssh-client openssh-server man-db \
-    containerd runc containernetworking-plugins iptables
+    containerd runc containernetworking-plugins iptables chromium chromium-driver
 for program in age age-keygen git gpg gpgconf ssh-keygen containerd containerd-shim-runc-v2 ctr runc; do
     link "$(command -v "$program")"
 done

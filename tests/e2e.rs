@@ -12,4 +12,5 @@ mod support;
 mod built;
 mod sealed;
 mod secrets;
+mod ui;
 mod verbs;

@@ -52,6 +52,11 @@ pub struct Flags {
     #[arg(long, default_value = "0.0.0.0:8081")]
     pub listen_metrics_addr: SocketAddr,
 
+    /// Address of the web UI; off unless set. A user signs in with a Kubernetes bearer
+    /// token, and what the UI reads and writes for them is what their RBAC allows.
+    #[arg(long)]
+    pub listen_ui_addr: Option<SocketAddr>,
+
     /// Run the Git sync controllers (`GitSource`, `Sync`) besides the SealedSecret one.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub sync: bool,

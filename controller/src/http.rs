@@ -18,7 +18,7 @@ mod ratelimit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -84,12 +84,12 @@ pub async fn serve_api(ctx: Arc<Ctx>, addr: SocketAddr) {
             verify_limit,
             rotate_limit,
         }));
-    serve(addr, app, "API").await;
+    serve(addr, app, "API", deadline::LIFETIME).await;
 }
 
 /// Serves the Receivers' webhooks ([`crate::receiver`]) until the task ends.
 pub async fn serve_hooks(app: Router, addr: SocketAddr) {
-    serve(addr, app, "webhook receiver").await;
+    serve(addr, app, "webhook receiver", deadline::LIFETIME).await;
 }
 
 /// Serves `/metrics` until the task ends.
@@ -97,10 +97,11 @@ pub async fn serve_metrics(ctx: Arc<Ctx>, addr: SocketAddr) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(ctx);
-    serve(addr, app, "metrics").await;
+    serve(addr, app, "metrics", deadline::LIFETIME).await;
 }
 
-async fn serve(addr: SocketAddr, app: Router, what: &str) {
+/// Serves `app` on `addr`, each connection closed `lifetime` after it was accepted.
+pub(crate) async fn serve(addr: SocketAddr, app: Router, what: &str, lifetime: Duration) {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -109,7 +110,7 @@ async fn serve(addr: SocketAddr, app: Router, what: &str) {
         }
     };
     tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving the {what} endpoint");
-    let listener = DeadlineListener::new(listener, deadline::LIFETIME);
+    let listener = DeadlineListener::new(listener, lifetime);
     let app = app.into_make_service_with_connect_info::<Peer>();
     if let Err(err) = axum::serve(listener, app).await {
         tracing::error!(error = %err, "the {what} endpoint stopped");

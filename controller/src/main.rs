@@ -22,6 +22,7 @@ mod receiver;
 mod sealed;
 mod shutdown;
 mod sync;
+mod ui;
 mod watch;
 
 use std::sync::Arc;
@@ -63,6 +64,9 @@ async fn run() -> anyhow::Result<()> {
     let renewal = tokio::spawn(keyring::renew_forever(ctx.clone()));
     let api = tokio::spawn(http::serve_api(ctx.clone(), flags.listen_addr));
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
+    let ui = flags
+        .listen_ui_addr
+        .map(|addr| tokio::spawn(ui::serve(ctx.clone(), config.clone(), addr)));
 
     let syncs = flags.sync.then(|| {
         let front = |front| sync::SyncCtx::new(ctx.clone(), config.clone(), &flags, front);
@@ -106,5 +110,8 @@ async fn run() -> anyhow::Result<()> {
     renewal.abort();
     api.abort();
     metrics.abort();
+    if let Some(ui) = ui {
+        ui.abort();
+    }
     Ok(())
 }

@@ -13,10 +13,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::{NamespaceResourceScope, Resource};
-use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, AppliedRevision, Condition, ConditionStatus, GitSource,
-    PINNED_REVISION_ANNOTATION, REQUESTED_AT_ANNOTATION, Sync, parse_duration,
-};
+use lockstep_api::steer::{self, FIELD_MANAGER};
+use lockstep_api::{AppliedRevision, Condition, ConditionStatus, GitSource, Sync, parse_duration};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -107,9 +105,6 @@ pub struct RollbackArgs {
 /// How often the controller's status is read while waiting.
 const POLL: Duration = Duration::from_millis(500);
 
-/// The field manager of the verbs' writes.
-const FIELD_MANAGER: &str = "lockstep-cli";
-
 /// Runs `lockstep reconcile`.
 pub fn reconcile(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
@@ -148,9 +143,8 @@ pub fn suspend(args: SuspendArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let syncs = args.target.read().await?.syncs;
         let name = &args.target.name;
-        let patch = json!({"spec": {"suspend": true}});
         syncs
-            .patch(name, &params(), &Patch::Merge(&patch))
+            .patch(name, &params(), &Patch::Merge(&steer::suspend(true)))
             .await
             .with_context(|| format!("suspending Sync {name}"))?;
         println!("✔ Sync {name} suspended");
@@ -163,7 +157,7 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let syncs = args.target.read().await?.syncs;
         let name = &args.target.name;
-        let token = request(&syncs, name, json!({"spec": {"suspend": false}})).await?;
+        let token = request(&syncs, name, steer::suspend(false)).await?;
         println!("✔ Sync {name} resumed");
         let sync = handled(&syncs, name, &token, args.wait.timeout).await?;
         applied(&sync);
@@ -183,9 +177,7 @@ pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
                  the revision with --revision, or wait for the controller to plan one"
             );
         };
-        let approval =
-            json!({"metadata": {"annotations": {APPROVED_REVISION_ANNOTATION: revision}}});
-        let token = request(&syncs, name, approval).await?;
+        let token = request(&syncs, name, steer::approve(&revision)).await?;
         println!("✔ approved revision {revision} of Sync {name}");
         let sync = handled(&syncs, name, &token, args.wait.timeout).await?;
         let status = sync.status.clone().unwrap_or_default();
@@ -214,8 +206,7 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
             Some(to) if !args.unpin => Some(chosen(&history, to, name)?),
             _ => None,
         };
-        let patch = json!({"metadata": {"annotations": {PINNED_REVISION_ANNOTATION: pin}}});
-        let token = request(&syncs, name, patch).await?;
+        let token = request(&syncs, name, steer::pin(pin.as_deref())).await?;
         match &pin {
             Some(revision) => println!("✔ Sync {name} pinned to revision {revision}"),
             None => println!("✔ Sync {name} unpinned: it follows its source again"),
@@ -262,17 +253,13 @@ fn chosen(history: &[AppliedRevision], to: &str, name: &str) -> anyhow::Result<S
 }
 
 /// Writes `patch` to `name` with a new `requestedAt` token merged in; returns the token.
-async fn request<K>(
-    api: &Api<K>,
-    name: &str,
-    mut patch: serde_json::Value,
-) -> anyhow::Result<String>
+async fn request<K>(api: &Api<K>, name: &str, patch: serde_json::Value) -> anyhow::Result<String>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let token = jiff::Timestamp::now().to_string();
-    patch["metadata"]["annotations"][REQUESTED_AT_ANNOTATION] = json!(token);
+    let patch = steer::requested(patch, &token);
     let kind = K::kind(&K::DynamicType::default()).into_owned();
     api.patch(name, &params(), &Patch::Merge(&patch))
         .await

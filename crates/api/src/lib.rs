@@ -22,6 +22,7 @@ pub mod external_secrets;
 pub mod flux;
 mod git_source;
 mod key;
+pub mod steer;
 mod sync;
 
 pub use common::{

@@ -23,6 +23,8 @@
 //! - [`GitHttpServer`]: `git http-backend` over HTTP behind basic or bearer authentication.
 //! - [`GitSshServer`]: OpenSSH's `sshd` serving repositories over `ssh://` to one client
 //!   key, with a `known_hosts` line for its host key.
+//! - [`Browser`]: headless Chromium driven through `chromedriver`'s WebDriver API, to test
+//!   a web UI end to end as a user's browser sees it.
 //! - [`Gpg`]: the real GnuPG with a keyring of its own, to make OpenPGP keys and signed
 //!   commits and tags.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
@@ -34,6 +36,7 @@
 //! (`LOCKSTEP_REQUIRE_SERVERS=1`, set by `.ci/run`) either fails the test; on a developer
 //! machine the test returns early with a loud message on stderr.
 
+pub mod browser;
 mod canary;
 mod eso;
 mod flux;
@@ -57,6 +60,7 @@ mod vault;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::browser::Browser;
 pub use crate::canary::Canaries;
 pub use crate::eso::ExternalSecretsOperator;
 pub use crate::flux::{Flux, flux_cli};

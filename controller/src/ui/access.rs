@@ -1,0 +1,113 @@
+//! Which namespaces' Syncs a signed-in user may see in the overview and the live stream.
+//! The API server decides, asked with the user's own token (a SelfSubjectAccessReview of
+//! `list syncs.lockstep.dev`): first for every namespace at once, else one namespace at a
+//! time. The answer is remembered for [`FRESH`], so a page costs no review.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::api::{Api, PostParams};
+use lockstep_api::GROUP;
+
+use super::cache::Cache;
+use super::session::Session;
+
+/// How long an answer is used before the API server is asked again.
+const FRESH: Duration = Duration::from_secs(30);
+
+/// How many reviews run at once when namespaces are asked one by one.
+const CONCURRENT: usize = 16;
+
+/// The namespaces whose Syncs a user may list.
+#[derive(Debug, Default)]
+pub enum Visible {
+    /// Every namespace.
+    All,
+    /// Only these.
+    Only(BTreeSet<String>),
+    /// None (until asked).
+    #[default]
+    Nothing,
+}
+
+impl Visible {
+    /// Whether Syncs of `namespace` may be shown.
+    pub fn contains(&self, namespace: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(namespaces) => namespaces.contains(namespace),
+            Self::Nothing => false,
+        }
+    }
+}
+
+/// The remembered answer of one session.
+#[derive(Default)]
+pub struct Remembered(tokio::sync::Mutex<Option<(Instant, Arc<Visible>)>>);
+
+/// What `session` may see, asked again when the remembered answer is older than
+/// [`FRESH`]. A review that fails shows nothing rather than everything.
+pub async fn visible(session: &Session, cache: &Cache) -> Arc<Visible> {
+    let mut remembered = session.visible.0.lock().await;
+    if let Some((asked, visible)) = remembered.as_ref()
+        && asked.elapsed() < FRESH
+    {
+        return visible.clone();
+    }
+    let visible = Arc::new(ask(&session.client, cache).await);
+    *remembered = Some((Instant::now(), visible.clone()));
+    visible
+}
+
+async fn ask(client: &kube::Client, cache: &Cache) -> Visible {
+    match may_list(client, None).await {
+        Ok(true) => return Visible::All,
+        Ok(false) => {}
+        Err(err) => {
+            tracing::debug!(error = %err, "cannot review what a UI user may list");
+            return Visible::Nothing;
+        }
+    }
+    let namespaces: BTreeSet<String> = cache
+        .syncs
+        .state()
+        .iter()
+        .filter_map(|sync| sync.metadata.namespace.clone())
+        .collect();
+    let allowed = futures::stream::iter(namespaces)
+        .map(|namespace| async move {
+            let allowed = may_list(client, Some(&namespace)).await.unwrap_or(false);
+            allowed.then_some(namespace)
+        })
+        .buffer_unordered(CONCURRENT)
+        .filter_map(|namespace| async move { namespace })
+        .collect()
+        .await;
+    Visible::Only(allowed)
+}
+
+/// Whether the client's user may list Syncs in `namespace` (`None`: in every namespace).
+async fn may_list(client: &kube::Client, namespace: Option<&str>) -> Result<bool, kube::Error> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(GROUP.to_owned()),
+                resource: Some("syncs".to_owned()),
+                verb: Some("list".to_owned()),
+                namespace: namespace.map(str::to_owned),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let answer = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await?;
+    Ok(answer.status.is_some_and(|status| status.allowed))
+}

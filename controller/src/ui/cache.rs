@@ -1,0 +1,75 @@
+//! The UI's watch cache: every Sync and GitSource the controller serves, kept by
+//! reflectors of the UI's own, and a broadcast of which Sync changed, for [`super::live`].
+//! Managed fields are dropped on the way in: they are most of an object's size and the UI
+//! never shows them.
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use lockstep_api::{GitSource, Sync};
+use tokio::sync::broadcast;
+
+use crate::context::{Ctx, Watched};
+
+/// How many changes a slow live stream may fall behind before it skips some.
+const BACKLOG: usize = 4096;
+
+/// The Syncs and GitSources, and their changes.
+pub struct Cache {
+    /// Every Sync.
+    pub syncs: Store<Sync>,
+    /// Every GitSource (for the URL a Sync applies from).
+    pub sources: Store<GitSource>,
+    changes: broadcast::Sender<ObjectRef<Sync>>,
+}
+
+impl Cache {
+    /// Starts the watches; the stores fill as they list.
+    pub fn start(ctx: &Ctx) -> Self {
+        let (changes, _) = broadcast::channel(BACKLOG);
+        let sender = changes.clone();
+        let syncs = reflect(ctx, move |sync: &Sync| {
+            // Nobody listening is not an error.
+            let _ = sender.send(ObjectRef::from_obj(sync));
+        });
+        let sources = reflect(ctx, |_: &GitSource| {});
+        Self {
+            syncs,
+            sources,
+            changes,
+        }
+    }
+
+    /// Changes from now on: the Sync that was created, changed or deleted.
+    pub fn subscribe(&self) -> broadcast::Receiver<ObjectRef<Sync>> {
+        self.changes.subscribe()
+    }
+}
+
+/// A store of every `K` the controller watches, calling `changed` for each object that
+/// was created, changed or deleted.
+fn reflect<K>(ctx: &Ctx, mut changed: impl FnMut(&K) + Send + 'static) -> Store<K>
+where
+    K: Watched + kube::Resource<DynamicType = ()>,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(
+        ctx.watched_api::<K>(),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .modify(|object| object.managed_fields_mut().clear())
+    .reflect(writer)
+    .touched_objects();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(object) => changed(&object),
+                Err(err) => crate::watch::failed(&err),
+            }
+        }
+    });
+    store
+}

@@ -1,0 +1,371 @@
+//! A Sync's page, read with the user's own client: its status (kept live), the actions,
+//! the manual-mode plan, what drifted, the revisions it applied (each one a roll-back
+//! button), the tree of what it applied, what it depends on, the secrets it uses, and its
+//! conditions and events as one timeline.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use k8s_openapi::api::core::v1::Event;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use kube::runtime::reflector::ObjectRef;
+use lockstep_api::{
+    ConditionStatus, ExternalSecret, PINNED_REVISION_ANNOTATION, Sync, external_secrets::StoreKind,
+};
+use lockstep_engine::inventory::id;
+use serde::Deserialize;
+
+use super::Ui;
+use super::html::{self, Esc};
+use super::session::{Session, User};
+use super::tree;
+
+/// What the page says after an action, from the redirect's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    done: Option<super::actions::Action>,
+}
+
+/// The page of one Sync.
+pub async fn page(
+    State(ui): State<Arc<Ui>>,
+    User(session): User,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(done): Query<Done>,
+) -> Response {
+    let notice = done
+        .done
+        .map(|action| format!(r#"<p class="notice" role="status">{}</p>"#, action.done()))
+        .unwrap_or_default();
+    render(&ui, &session, &namespace, &name, StatusCode::OK, &notice).await
+}
+
+/// Renders the page of `namespace/name` with `status` and `notice` above it (a refused
+/// action renders the page again with the refusal).
+pub async fn render(
+    ui: &Ui,
+    session: &Session,
+    namespace: &str,
+    name: &str,
+    status: StatusCode,
+    notice: &str,
+) -> Response {
+    let syncs = Api::<Sync>::namespaced(session.client.clone(), namespace);
+    let sync = match syncs.get(name).await {
+        Ok(sync) => sync,
+        Err(kube::Error::Api(refusal)) => {
+            let body = format!(
+                r#"<h1>Sync {}/{}</h1><p class="error" role="alert">The API server refused to show it to {}: {} {}.</p>"#,
+                Esc(namespace),
+                Esc(name),
+                Esc(&session.user),
+                refusal.code,
+                Esc(&refusal.reason)
+            );
+            let code = StatusCode::from_u16(refusal.code).unwrap_or(StatusCode::BAD_GATEWAY);
+            return (code, html::page(name, Some(session), &body)).into_response();
+        }
+        Err(_) => {
+            let body = "<p class=\"error\" role=\"alert\">Cannot reach the API server.</p>";
+            return (
+                StatusCode::BAD_GATEWAY,
+                html::page(name, Some(session), body),
+            )
+                .into_response();
+        }
+    };
+    let mut body = format!(
+        r#"<h1>Sync {}/{}</h1>
+{notice}
+<div data-live="/live?sync={}/{}">
+{}
+</div>
+"#,
+        Esc(namespace),
+        Esc(name),
+        Esc(namespace),
+        Esc(name),
+        html::status_block(&sync, &ui.cache.sources),
+    );
+    actions(&mut body, session, &sync);
+    plan(&mut body, session, &sync);
+    drift(&mut body, &sync);
+    history(&mut body, session, &sync);
+    let inventory = sync
+        .status
+        .as_ref()
+        .map(|s| s.inventory.clone())
+        .unwrap_or_default();
+    let _ = write!(
+        body,
+        "<section><h2>Objects</h2>{}</section>",
+        tree::render(&session.client, &inventory).await
+    );
+    depends_on(&mut body, ui, &sync);
+    secrets(&mut body, session, &sync).await;
+    timeline(&mut body, session, &sync).await;
+    (status, html::page(name, Some(session), &body)).into_response()
+}
+
+fn actions(body: &mut String, session: &Session, sync: &Sync) {
+    body.push_str(r#"<section class="actions"><h2>Actions</h2>"#);
+    body.push_str(&html::action(
+        session,
+        sync,
+        "reconcile",
+        "Reconcile now",
+        None,
+    ));
+    if sync.spec.suspend {
+        body.push_str(&html::action(session, sync, "resume", "Resume", None));
+    } else {
+        body.push_str(&html::action(session, sync, "suspend", "Suspend", None));
+    }
+    if let Some(pin) = sync.annotations().get(PINNED_REVISION_ANNOTATION) {
+        let _ = write!(
+            body,
+            r#"<p class="pinned">Pinned to <code>{}</code>: the source's newer commits are not applied until it is unpinned.</p>"#,
+            Esc(pin)
+        );
+        body.push_str(&html::action(session, sync, "unpin", "Unpin", None));
+    }
+    body.push_str("</section>");
+}
+
+fn plan(body: &mut String, session: &Session, sync: &Sync) {
+    let Some(plan) = sync.status.as_ref().and_then(|s| s.plan.as_ref()) else {
+        return;
+    };
+    let _ = write!(
+        body,
+        r#"<section id="plan"><h2>Plan waiting for approval</h2><p>Revision <code>{}</code></p><table><thead><tr><th>Object</th><th>Action</th></tr></thead><tbody>"#,
+        Esc(&plan.revision)
+    );
+    for change in &plan.changes {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            Esc(&change.object),
+            change.action.as_str()
+        );
+    }
+    body.push_str("</tbody></table>");
+    body.push_str(&html::action(
+        session,
+        sync,
+        "approve",
+        "Approve",
+        Some(&plan.revision),
+    ));
+    body.push_str("</section>");
+}
+
+/// What the controller's last comparison of Git and the cluster found: objects and field
+/// paths (a server-side dry-run of the apply, so defaulted fields are not drift), never
+/// values.
+fn drift(body: &mut String, sync: &Sync) {
+    body.push_str(r#"<section id="drift"><h2>Diff</h2>"#);
+    match html::condition(sync, "Drifted") {
+        Some(drifted) if drifted.status == ConditionStatus::True => {
+            let _ = write!(body, r#"<p class="bad">{}</p>"#, Esc(&drifted.message));
+        }
+        _ if sync
+            .status
+            .as_ref()
+            .and_then(|s| s.last_applied_revision.as_ref())
+            .is_some() =>
+        {
+            body.push_str("<p>The cluster matches the applied revision.</p>");
+        }
+        _ => body.push_str("<p>Nothing applied yet.</p>"),
+    }
+    body.push_str("</section>");
+}
+
+fn history(body: &mut String, session: &Session, sync: &Sync) {
+    let status = sync.status.clone().unwrap_or_default();
+    body.push_str(r#"<section id="history"><h2>Applied revisions</h2>"#);
+    if status.history.is_empty() {
+        body.push_str("<p>None yet.</p></section>");
+        return;
+    }
+    body.push_str(
+        "<table><thead><tr><th>Revision</th><th>Applied</th><th></th></tr></thead><tbody>",
+    );
+    // The newest entry of the applied revision is the current one; an older entry of the
+    // same revision (applied again by a roll-back) is a point to go back to like any other.
+    let current = status.last_applied_revision.as_deref();
+    let newest = status
+        .history
+        .iter()
+        .position(|entry| Some(entry.revision.as_str()) == current);
+    for (n, entry) in status.history.iter().enumerate() {
+        let action = if Some(n) == newest {
+            "<span class=\"badge good\">current</span>".to_owned()
+        } else {
+            html::action(
+                session,
+                sync,
+                "rollback",
+                "Roll back",
+                Some(&entry.revision),
+            )
+        };
+        let _ = write!(
+            body,
+            r#"<tr><td><code title="{}">{}</code></td><td>{}</td><td>{action}</td></tr>"#,
+            Esc(&entry.revision),
+            Esc(&html::short_revision(&entry.revision)),
+            Esc(&entry.applied_at)
+        );
+    }
+    body.push_str("</tbody></table></section>");
+}
+
+fn depends_on(body: &mut String, ui: &Ui, sync: &Sync) {
+    if sync.spec.depends_on.is_empty() {
+        return;
+    }
+    body.push_str(r#"<section id="depends"><h2>Depends on</h2><ul>"#);
+    let own = sync.namespace().unwrap_or_default();
+    for dependency in &sync.spec.depends_on {
+        let namespace = dependency.namespace.as_deref().unwrap_or(&own);
+        let reference = ObjectRef::new(&dependency.name).within(namespace);
+        let state = match ui.cache.syncs.get(&reference) {
+            Some(found) if html::Phase::of(&found) == html::Phase::Ready => {
+                html::badge("Ready", "good")
+            }
+            Some(found) => format!("{} blocks this Sync", html::phase_badge(&found)),
+            None => html::badge("missing: blocks this Sync", "bad"),
+        };
+        let _ = write!(
+            body,
+            r#"<li><a href="/syncs/{0}/{1}">{0}/{1}</a> {state}</li>"#,
+            Esc(namespace),
+            Esc(&dependency.name)
+        );
+    }
+    body.push_str("</ul></section>");
+}
+
+/// Which secrets the Sync uses: the SOPS decryption keys' Secret, and the Secrets,
+/// SealedSecrets and ExternalSecrets it applied (an ExternalSecret with its store and
+/// remote keys). Names and paths only.
+async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
+    body.push_str(r#"<section id="secrets"><h2>Secrets</h2><ul>"#);
+    if let Some(decryption) = &sync.spec.decryption {
+        let keys = decryption
+            .secret_ref
+            .as_ref()
+            .map_or("the controller's own keys".to_owned(), |s| {
+                format!("the keys in Secret {}", s.name)
+            });
+        let _ = write!(
+            body,
+            "<li>SOPS files ({}) are decrypted in memory with {}</li>",
+            Esc(&decryption.provider),
+            Esc(&keys)
+        );
+    }
+    let inventory = sync
+        .status
+        .as_ref()
+        .map(|s| s.inventory.clone())
+        .unwrap_or_default();
+    for entry in &inventory {
+        match entry.kind.as_str() {
+            "Secret" | "SealedSecret" => {
+                let _ = write!(body, "<li>{}</li>", Esc(&id(entry)));
+            }
+            "ExternalSecret" => {
+                let api =
+                    Api::<ExternalSecret>::namespaced(session.client.clone(), &entry.namespace);
+                let detail = match api.get(&entry.name).await {
+                    Ok(found) => {
+                        let store = found.spec.secret_store_ref.clone().unwrap_or_default();
+                        let kind = match store.kind.unwrap_or_default() {
+                            StoreKind::SecretStore => "SecretStore",
+                            StoreKind::ClusterSecretStore => "ClusterSecretStore",
+                        };
+                        let keys: Vec<&str> = found
+                            .spec
+                            .data
+                            .iter()
+                            .map(|d| d.remote_ref.key.as_str())
+                            .collect();
+                        format!("from {kind} {}: {}", store.name, keys.join(", "))
+                    }
+                    Err(_) => "cannot be read".to_owned(),
+                };
+                let _ = write!(body, "<li>{} {}</li>", Esc(&id(entry)), Esc(&detail));
+            }
+            _ => {}
+        }
+    }
+    body.push_str("</ul><p class=\"note\">Values are never shown here.</p></section>");
+}
+
+/// Conditions and events, newest first.
+async fn timeline(body: &mut String, session: &Session, sync: &Sync) {
+    let mut moments: Vec<(String, String, String)> = sync
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .map(|c| {
+            (
+                c.last_transition_time.clone(),
+                format!("{} {:?} ({})", c.type_, c.status, c.reason),
+                c.message.clone(),
+            )
+        })
+        .collect();
+    let namespace = sync.namespace().unwrap_or_default();
+    let events = Api::<Event>::namespaced(session.client.clone(), &namespace);
+    let selector = format!(
+        "involvedObject.kind=Sync,involvedObject.name={}",
+        sync.name_any()
+    );
+    let mut note = String::new();
+    match events.list(&ListParams::default().fields(&selector)).await {
+        Ok(list) => moments.extend(list.items.into_iter().map(|event| {
+            let when = event
+                .last_timestamp
+                .map(|t| t.0.to_string())
+                .or(event.event_time.map(|t| t.0.to_string()))
+                .unwrap_or_default();
+            (
+                when,
+                format!(
+                    "{} {}",
+                    event.type_.unwrap_or_default(),
+                    event.reason.unwrap_or_default()
+                ),
+                event.message.unwrap_or_default(),
+            )
+        })),
+        Err(kube::Error::Api(status)) => {
+            note = format!("Events are not shown: {} {}", status.code, status.reason);
+        }
+        Err(_) => note = "Events are not shown: cannot list them".to_owned(),
+    }
+    moments.sort_by(|a, b| b.0.cmp(&a.0));
+    body.push_str(r#"<section id="timeline"><h2>Timeline</h2><ol class="timeline">"#);
+    for (when, what, message) in moments {
+        let _ = write!(
+            body,
+            "<li><time>{}</time> <b>{}</b> {}</li>",
+            Esc(&when),
+            Esc(&what),
+            Esc(&message)
+        );
+    }
+    body.push_str("</ol>");
+    if !note.is_empty() {
+        let _ = write!(body, r#"<p class="note">{}</p>"#, Esc(&note));
+    }
+    body.push_str("</section>");
+}

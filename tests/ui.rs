@@ -1,0 +1,613 @@
+//! The web UI in a real browser: headless Chromium, driven through WebDriver, against
+//! `lockstep-controller --listen-ui-addr` on the test control plane. A user signs in with
+//! a ServiceAccount's token, sees only the Syncs their RBAC lets them list, watches a Sync
+//! take a new commit live (no reload), opens the tree and the diff, approves a manual
+//! plan, rolls back, and — signed in as a ServiceAccount that may only read — is refused
+//! an action by the API server. Every page and the live stream are then swept for the
+//! test's secret values (SOPS, SealedSecret, a `last-applied-configuration`), raw and
+//! base64. Screenshots of each step are kept in the browser's log folder.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use lockstep_api::Sync;
+use lockstep_sealed::SealOptions;
+use lockstep_testenv::{Browser, Canaries, ControlPlane, GitServer, free_port, need};
+use serde_json::{Value, json};
+
+use crate::support::{
+    Controller, LAST_APPLIED, create_lockstep, eventually, input, install_crd, install_sync_crds,
+    seal_json,
+};
+
+const SOPS_CANARY: &str = "ui-canary-sops-7f3a9c1e";
+const SEALED_CANARY: &str = "ui-canary-sealed-2b8e4177";
+const APPLIED_CANARY: &str = "ui-canary-lastapplied-9d0c55ab";
+
+/// How long the browser waits for a page to show something.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn cm(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
+    )
+}
+
+/// A ServiceAccount bound to a Role of `rules` in `ns`, and a token for it.
+async fn account(client: &kube::Client, ns: &str, name: &str, rules: Vec<PolicyRule>) -> String {
+    let meta = || ObjectMeta {
+        name: Some(name.to_owned()),
+        ..ObjectMeta::default()
+    };
+    let params = PostParams::default();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa = ServiceAccount {
+        metadata: meta(),
+        ..ServiceAccount::default()
+    };
+    accounts.create(&params, &sa).await.unwrap();
+    let role = Role {
+        metadata: meta(),
+        rules: Some(rules),
+    };
+    Api::<Role>::namespaced(client.clone(), ns)
+        .create(&params, &role)
+        .await
+        .unwrap();
+    let binding = RoleBinding {
+        metadata: meta(),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(ns.into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&params, &binding)
+        .await
+        .unwrap();
+    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                         "spec": {"expirationSeconds": 3600}});
+    let answer: Value = accounts
+        .create_subresource("token", name, &params, &request)
+        .await
+        .unwrap();
+    answer["status"]["token"].as_str().unwrap().to_owned()
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let owned = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
+    PolicyRule {
+        api_groups: owned(groups),
+        resources: owned(resources),
+        verbs: owned(verbs).unwrap(),
+        ..PolicyRule::default()
+    }
+}
+
+/// Signs in with `token` and waits for the overview.
+async fn sign_in(browser: &Browser, base: &str, token: &str) {
+    browser.goto(&format!("{base}/")).await.unwrap();
+    let field = browser.wait_for("textarea#token", WAIT).await.unwrap();
+    field.send_keys(token).await.unwrap();
+    browser
+        .find("form.sign-in button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("table#syncs", WAIT).await.unwrap();
+}
+
+/// Signs out, then in with `token`.
+async fn switch_user(browser: &Browser, base: &str, token: &str) {
+    browser
+        .find("header form button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for("textarea#token", WAIT).await.unwrap();
+    sign_in(browser, base, token).await;
+}
+
+/// Clicks the button of the action form `action` (with `revision`, if several).
+async fn act(browser: &Browser, action: &str, revision: Option<&str>) {
+    let css = match revision {
+        Some(revision) => format!(
+            r#"form[action$="/{action}"]:has(input[name=revision][value="{revision}"]) button"#
+        ),
+        None => format!(r#"form[action$="/{action}"] button"#),
+    };
+    browser.find(&css).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let browser = need!(Browser::start().await);
+    let (client, ns) = plane.namespace("ui").await.unwrap();
+    install_sync_crds(&client).await;
+    install_crd(&client).await;
+
+    let port = free_port().unwrap();
+    let listen = format!("--listen-ui-addr=127.0.0.1:{port}");
+    let controller = Controller::start_syncing(plane, &ns, &[&listen]).await;
+    // Chromium keeps `Secure` cookies over plain HTTP only for localhost.
+    let base = format!("http://localhost:{port}");
+
+    // The repository: a ConfigMap, a SOPS-encrypted Secret, a SealedSecret; a Deployment
+    // in a Sync of its own; a folder a manual Sync plans.
+    let repo = git.create_repo("ui", None).unwrap();
+    repo.write("app/web.yaml", cm("web", "one")).unwrap();
+    let (recipient, identity) = lockstep_keys::age::generate();
+    repo.write(
+        "app/secret.yaml",
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\nstringData: {{password: {SOPS_CANARY}}}\n"
+        ),
+    )
+    .unwrap();
+    need!(lockstep_testenv::sops_encrypt_age(
+        repo.work_tree(),
+        &recipient,
+        "app/secret.yaml"
+    ));
+    let sealed = seal_json(
+        &controller.cert().await,
+        input(&ns, "api-token", &[("token", SEALED_CANARY)]),
+        &SealOptions::default(),
+    );
+    repo.write("app/sealed.yaml", sealed.to_string()).unwrap();
+    repo.write(
+        "workload/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: registry.invalid/web:1}]}\n",
+    )
+    .unwrap();
+    repo.write("gated/gated.yaml", cm("gated", "planned"))
+        .unwrap();
+    let first = repo.commit("one").unwrap();
+
+    let key = Secret {
+        metadata: ObjectMeta {
+            name: Some("sops-age".into()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(BTreeMap::from([(
+            "identity.agekey".to_owned(),
+            secrecy::ExposeSecret::expose_secret(&identity).to_owned(),
+        )])),
+        ..Secret::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &key)
+        .await
+        .unwrap();
+    let source = json!({"metadata": {"name": "repo"},
+                        "spec": {"url": repo.git_url().unwrap(), "interval": "2s",
+                                 "ref": {"branch": "main"}}});
+    create_lockstep(&client, &ns, "GitSource", source).await;
+    let sync = |name: &str, path: &str, extra: Value| {
+        let mut spec = json!({"sourceRef": {"name": "repo"}, "path": path, "interval": "1h",
+                              "prune": true, "targetNamespace": &ns});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"metadata": {"name": name}, "spec": spec})
+    };
+    // A short interval: without selfHeal, each interval's dry-run reports drift.
+    let decryption = json!({"decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
+                            "interval": "3s"});
+    create_lockstep(&client, &ns, "Sync", sync("web", "app", decryption)).await;
+    create_lockstep(
+        &client,
+        &ns,
+        "Sync",
+        sync("workload", "workload", json!({})),
+    )
+    .await;
+    create_lockstep(
+        &client,
+        &ns,
+        "Sync",
+        sync("gated", "gated", json!({"mode": "manual"})),
+    )
+    .await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = async |name: &str| {
+        configmaps
+            .get_opt(name)
+            .await
+            .unwrap()
+            .and_then(|cm| cm.data)
+            .map(|data| data["v"].clone())
+    };
+    eventually("the web Sync to apply", async || {
+        value("web").await.as_deref() == Some("one")
+    })
+    .await;
+    // A Secret with a `kubectl apply` copy of itself, as one applied by hand would carry.
+    let copy =
+        json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"password": APPLIED_CANARY}});
+    let annotate = json!({"metadata": {"annotations": {LAST_APPLIED: copy.to_string()}}});
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch("db", &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+
+    let all = ["get", "list", "watch", "patch", "update"];
+    let admin = account(
+        &client,
+        &ns,
+        "ui-admin",
+        vec![
+            rule(&["lockstep.dev"], &["syncs", "gitsources"], &all),
+            rule(
+                &[""],
+                &["configmaps", "secrets", "events", "pods"],
+                &["get", "list"],
+            ),
+            rule(&["apps"], &["deployments", "replicasets"], &["get", "list"]),
+            rule(&["bitnami.com"], &["sealedsecrets"], &["get", "list"]),
+        ],
+    )
+    .await;
+    let viewer = account(
+        &client,
+        &ns,
+        "ui-viewer",
+        vec![rule(
+            &["lockstep.dev"],
+            &["syncs"],
+            &["get", "list", "watch"],
+        )],
+    )
+    .await;
+    let stranger = account(
+        &client,
+        &ns,
+        "ui-stranger",
+        vec![rule(&[""], &["configmaps"], &["get"])],
+    )
+    .await;
+
+    // No anonymous access: the UI sends a stranger to sign in; a bad token is refused.
+    browser.goto(&format!("{base}/")).await.unwrap();
+    browser.wait_for("textarea#token", WAIT).await.unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/sign-in"));
+    browser.screenshot("01-sign-in").await.unwrap();
+    browser
+        .find("textarea#token")
+        .await
+        .unwrap()
+        .send_keys("not-a-token")
+        .await
+        .unwrap();
+    browser
+        .find("form.sign-in button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until_text("p.error", "did not accept this token", WAIT)
+        .await
+        .unwrap();
+
+    // The overview: our Syncs.
+    sign_in(&browser, &base, &admin).await;
+    let row = |name: &str| format!("tr#row-{ns}-{name}");
+    browser
+        .wait_until_text(&row("web"), "Ready", WAIT)
+        .await
+        .unwrap();
+    browser.wait_for(&row("gated"), WAIT).await.unwrap();
+    let cookies = browser.cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == "lockstep-session")
+        .expect("a session cookie");
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["secure"], true);
+    assert_eq!(session["sameSite"], "Strict");
+    browser.screenshot("02-overview").await.unwrap();
+
+    // A commit lands; the page shows the new revision without being reloaded.
+    browser
+        .goto(&format!("{base}/syncs/{ns}/web"))
+        .await
+        .unwrap();
+    let status = format!("section#status-{ns}-web");
+    browser
+        .wait_until_text(&status, &first[..7], WAIT)
+        .await
+        .unwrap();
+    browser
+        .execute("window.notReloaded = true; return null;", &[])
+        .await
+        .unwrap();
+    repo.write("app/web.yaml", cm("web", "two")).unwrap();
+    let second = repo.commit("two").unwrap();
+    browser
+        .wait_until_text(&format!("{status} dd.applied"), &second[..7], WAIT)
+        .await
+        .unwrap();
+    let kept = browser
+        .execute("return window.notReloaded === true;", &[])
+        .await
+        .unwrap();
+    assert_eq!(kept, json!(true), "the page was reloaded, not updated live");
+    browser.screenshot("03-sync-live").await.unwrap();
+
+    // Reconcile now: written as the user, said so on the page.
+    act(&browser, "reconcile", None).await;
+    browser
+        .wait_until_text("p.notice", "Reconcile requested", WAIT)
+        .await
+        .unwrap();
+
+    // Drift: a change made by hand is named, field by field, at the next interval.
+    let drift = json!({"data": {"v": "by-hand"}});
+    configmaps
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-edit").force(),
+            &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "web"}, "data": drift["data"]})),
+        )
+        .await
+        .unwrap();
+    let mut drifted = false;
+    for _ in 0..60 {
+        browser
+            .goto(&format!("{base}/syncs/{ns}/web"))
+            .await
+            .unwrap();
+        let text = browser
+            .find("section#drift")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("ConfigMap") && text.contains("data.v") {
+            drifted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(drifted, "the drift is not shown");
+    browser.screenshot("04-diff").await.unwrap();
+
+    // Roll back to the first revision: applied, and the page says the Sync is pinned.
+    act(&browser, "rollback", Some(&format!("main@sha1:{first}"))).await;
+    browser
+        .wait_until_text("p.notice", "pinned", WAIT)
+        .await
+        .unwrap();
+    eventually("the rollback to apply", async || {
+        value("web").await.as_deref() == Some("one")
+    })
+    .await;
+    browser
+        .goto(&format!("{base}/syncs/{ns}/web"))
+        .await
+        .unwrap();
+    browser
+        .wait_until_text("p.pinned", &first, WAIT)
+        .await
+        .unwrap();
+    browser.screenshot("05-rolled-back").await.unwrap();
+
+    // The tree: the Deployment, the ReplicaSet made from it, and that one's Pod.
+    let mut tree = String::new();
+    for _ in 0..60 {
+        browser
+            .goto(&format!("{base}/syncs/{ns}/workload"))
+            .await
+            .unwrap();
+        tree = browser.find("ul#tree").await.unwrap().text().await.unwrap();
+        if tree.contains("Pod/web-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        tree.contains(&format!("Deployment/{ns}/web"))
+            && tree.contains("ReplicaSet/web-")
+            && tree.contains("Pod/web-"),
+        "{tree}"
+    );
+    browser.screenshot("06-tree").await.unwrap();
+
+    // The manual plan: shown, approved, applied.
+    browser
+        .goto(&format!("{base}/syncs/{ns}/gated"))
+        .await
+        .unwrap();
+    let mut planned = false;
+    for _ in 0..60 {
+        if browser.source().await.unwrap().contains("id=\"plan\"") {
+            planned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        browser
+            .goto(&format!("{base}/syncs/{ns}/gated"))
+            .await
+            .unwrap();
+    }
+    assert!(planned, "no plan shown");
+    let plan = browser
+        .find("section#plan")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        plan.contains(&format!("ConfigMap/{ns}/gated")) && plan.contains("created"),
+        "{plan}"
+    );
+    browser.screenshot("07-plan").await.unwrap();
+    act(&browser, "approve", None).await;
+    browser
+        .wait_until_text("p.notice", "approved", WAIT)
+        .await
+        .unwrap();
+    eventually("the approved plan to apply", async || {
+        value("gated").await.as_deref() == Some("planned")
+    })
+    .await;
+
+    // Every page and the live stream, swept for the secret values.
+    let canaries = Canaries::new([SOPS_CANARY, SEALED_CANARY, APPLIED_CANARY]);
+    let cookie = format!("lockstep-session={}", session["value"].as_str().unwrap());
+    let http = reqwest::Client::new();
+    let live = {
+        let http = http.clone();
+        let url = format!("{base}/live");
+        let page_live = format!("{base}/live?sync={ns}/web");
+        let cookie = cookie.clone();
+        tokio::spawn(async move {
+            let mut text = String::new();
+            for url in [url, page_live] {
+                let mut response = http
+                    .get(&url)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                let until = tokio::time::Instant::now() + Duration::from_secs(8);
+                while let Ok(Ok(Some(chunk))) =
+                    tokio::time::timeout_at(until, response.chunk()).await
+                {
+                    text.push_str(&String::from_utf8_lossy(&chunk));
+                }
+            }
+            text
+        })
+    };
+    // Changes for the streams to carry.
+    for name in ["web", "gated", "workload"] {
+        let patch = lockstep_api::steer::requested(json!({}), &format!("sweep-{name}"));
+        Api::<Sync>::namespaced(client.clone(), &ns)
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+    let mut swept = 0;
+    for path in [
+        "/".to_owned(),
+        "/sign-in".to_owned(),
+        format!("/syncs/{ns}/web"),
+        format!("/syncs/{ns}/gated"),
+        format!("/syncs/{ns}/workload"),
+        "/static/ui.js".to_owned(),
+    ] {
+        let page = http
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+            "{csp}"
+        );
+        let text = page.text().await.unwrap();
+        canaries.assert_absent(&format!("page {path}"), &text);
+        swept += text.len();
+    }
+    let streamed = live.await.unwrap();
+    assert!(
+        streamed.contains("event: replace"),
+        "the streams carried nothing"
+    );
+    canaries.assert_absent("the live streams", &streamed);
+    assert!(
+        swept > 5_000,
+        "the pages are suspiciously short: {swept} bytes"
+    );
+    let secrets = browser_page(&browser, &format!("{base}/syncs/{ns}/web")).await;
+    assert!(
+        secrets.contains("SealedSecret") && secrets.contains("sops-age"),
+        "the secrets panel names what the Sync uses: {secrets}"
+    );
+
+    // A forged form (no CSRF token) is refused before the API server is asked.
+    let forged = http
+        .post(format!("{base}/syncs/{ns}/web/suspend"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let web = Api::<Sync>::namespaced(client.clone(), &ns)
+        .get("web")
+        .await
+        .unwrap();
+    assert!(!web.spec.suspend, "a forged form suspended the Sync");
+
+    // A user who may only read is refused an action by the API server, and told so.
+    switch_user(&browser, &base, &viewer).await;
+    browser
+        .goto(&format!("{base}/syncs/{ns}/web"))
+        .await
+        .unwrap();
+    act(&browser, "reconcile", None).await;
+    browser
+        .wait_until_text("p.error", "Refused by the API server (403", WAIT)
+        .await
+        .unwrap();
+    let refusal = browser.find("p.error").await.unwrap().text().await.unwrap();
+    assert!(refusal.contains("ui-viewer"), "{refusal}");
+    browser.screenshot("08-refused").await.unwrap();
+
+    // A user who may list no Syncs sees none, though the controller holds several.
+    switch_user(&browser, &base, &stranger).await;
+    browser
+        .wait_until_text("p.count", "0 Syncs", WAIT)
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .find_all("table#syncs tbody tr")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    canaries.assert_absent("the controller's log", &controller.log());
+}
+
+/// The text of the `#secrets` section of `url`.
+async fn browser_page(browser: &Browser, url: &str) -> String {
+    browser.goto(url).await.unwrap();
+    browser
+        .find("section#secrets")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

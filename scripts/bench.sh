@@ -29,8 +29,9 @@
 # ESO and lockstep-controller --external-secrets on the same ExternalSecrets (last):
 # ESO_SCALE_N (default 1000), ESO_SCALE_CONCURRENT (16), ESO_SCALE_REFRESH (seconds, 60),
 # BENCH_SKIP_ESO=1.
-# Helm render, OCI pull and HelmReleases at scale (last): HELM_RENDER_RUNS (20), HELM_SCALE_N (200),
+# Helm render, OCI pull and HelmReleases at scale: HELM_RENDER_RUNS (20), HELM_SCALE_N (200),
 # HELM_SCALE_CONCURRENT (16), HELM_SCALE_INTERVAL (seconds, 60), BENCH_SKIP_HELM=1.
+# The web UI's overview at scale (last): UI_SCALE_N (10000), UI_SCALE_ROUNDS (20), BENCH_SKIP_UI=1.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -313,3 +314,11 @@ scale_example() {
 # until each HelmRelease is Ready, CPU seconds, peak RSS and the no-change writes.
 [ -n "${BENCH_SKIP_HELM:-}" ] ||
   scale_example helm_scale "Helm: render against helm template, HelmReleases at scale"
+
+# The web UI (issue 18): UI_SCALE_N (default 10,000) Syncs created directly (no Git), a tenth
+# failing, served by lockstep-controller --listen-ui-addr; the overview's first page unfiltered,
+# filtered to the failing ones and by text, UI_SCALE_ROUNDS (default 20) times each.
+# tests/examples/ui_scale.rs reports the server time (Server-Timing) and the time to the
+# whole answer, and the controller's peak RSS with and without the UI. No peer runs here:
+# Argo CD's published list times are the comparison.
+[ -n "${BENCH_SKIP_UI:-}" ] || scale_example ui_scale "web UI overview at 10,000 Syncs"

@@ -377,13 +377,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
             .goto(&format!("{base}/syncs/{ns}/web"))
             .await
             .unwrap();
-        let text = browser
-            .find("section#drift")
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = text_of(&browser, "section#drift").await;
         if text.contains("ConfigMap") && text.contains("data.v") {
             drifted = true;
             break;
@@ -411,6 +405,11 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         .wait_until_text("p.pinned", &first, WAIT)
         .await
         .unwrap();
+    let history = text_of(&browser, "section#history").await;
+    assert!(
+        history.contains("Lockstep Test") && history.contains("two") && history.contains("one"),
+        "each applied revision with its commit: {history}"
+    );
     browser.screenshot("05-rolled-back").await.unwrap();
 
     // The tree: the Deployment, the ReplicaSet made from it, and that one's Pod.
@@ -420,7 +419,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
             .goto(&format!("{base}/syncs/{ns}/workload"))
             .await
             .unwrap();
-        tree = browser.find("ul#tree").await.unwrap().text().await.unwrap();
+        tree = text_of(&browser, "ul#tree").await;
         if tree.contains("Pod/web-") {
             break;
         }
@@ -452,13 +451,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
             .unwrap();
     }
     assert!(planned, "no plan shown");
-    let plan = browser
-        .find("section#plan")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let plan = text_of(&browser, "section#plan").await;
     assert!(
         plan.contains(&format!("ConfigMap/{ns}/gated")) && plan.contains("created"),
         "{plan}"
@@ -580,7 +573,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         .wait_until_text("p.error", "Refused by the API server (403", WAIT)
         .await
         .unwrap();
-    let refusal = browser.find("p.error").await.unwrap().text().await.unwrap();
+    let refusal = text_of(&browser, "p.error").await;
     assert!(refusal.contains("ui-viewer"), "{refusal}");
     browser.screenshot("08-refused").await.unwrap();
 
@@ -603,11 +596,10 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
 /// The text of the `#secrets` section of `url`.
 async fn browser_page(browser: &Browser, url: &str) -> String {
     browser.goto(url).await.unwrap();
-    browser
-        .find("section#secrets")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    text_of(browser, "section#secrets").await
+}
+
+/// The text of the element `css` matches.
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser.find(css).await.unwrap().text().await.unwrap()
 }

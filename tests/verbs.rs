@@ -227,8 +227,18 @@ async fn the_everyday_verbs_steer_a_sync_and_say_what_happened() {
         .map(|l| l.split('\t').next().unwrap().trim())
         .collect();
     assert_eq!(revisions, [&third, &second, &first], "{history}");
+    // Each with its commit's author and first line.
+    let newest: Vec<&str> = history.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(newest[2..], ["Lockstep Test", "three"], "{history}");
     let (_, json, _) = verb(&["history", "web", "-o", "json"]);
     let entries: Vec<Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(entries[1]["message"], "two", "{json}");
+    assert!(
+        entries[1]["authoredAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{json}"
+    );
     assert!(
         entries[0]["appliedAt"]
             .as_str()

@@ -27,9 +27,9 @@ pub struct HistoryArgs {
 /// How `history` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    /// `REVISION` and `APPLIED` columns.
+    /// `REVISION`, `APPLIED`, `AUTHOR` and `MESSAGE` (the commit's first line) columns.
     Table,
-    /// A JSON list of `{revision, appliedAt}`.
+    /// A JSON list of `{revision, appliedAt, message, author, authoredAt}`.
     Json,
     /// The same as YAML.
     Yaml,
@@ -44,9 +44,16 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         Format::Table => {
             let width = history.iter().map(|e| e.revision.len()).max().unwrap_or(0);
             let width = width.max("REVISION".len());
-            writeln!(out, "{:<width$}\tAPPLIED", "REVISION")?;
+            writeln!(out, "{:<width$}\tAPPLIED\tAUTHOR\tMESSAGE", "REVISION")?;
             for entry in &history {
-                writeln!(out, "{:<width$}\t{}", entry.revision, entry.applied_at)?;
+                writeln!(
+                    out,
+                    "{:<width$}\t{}\t{}\t{}",
+                    entry.revision,
+                    entry.applied_at,
+                    entry.author.as_deref().unwrap_or_default(),
+                    entry.message.as_deref().unwrap_or_default()
+                )?;
             }
         }
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?,

@@ -379,7 +379,7 @@ mod tests {
     fn rollback_names_one_applied_revision() {
         let entry = |hex: &str| AppliedRevision {
             revision: format!("main@sha1:{hex}"),
-            applied_at: String::new(),
+            ..AppliedRevision::default()
         };
         let history = [
             entry("abcdef1234"),

@@ -63,11 +63,27 @@ pub(super) async fn decide(
     ctx: &SyncCtx,
     timeout: Duration,
 ) -> Result<Verdict, Error> {
-    let status = sync.status.clone().unwrap_or_default();
     let (artifact, client) = match inputs(sync, ctx).await {
         Ok(inputs) => inputs,
         Err(verdict) => return Ok(verdict),
     };
+    let about = artifact.about.clone();
+    let mut verdict = decide_with(sync, ctx, timeout, &artifact, client).await?;
+    if let Verdict::Applied { about: slot, .. } = &mut verdict {
+        *slot = about;
+    }
+    Ok(verdict)
+}
+
+/// [`decide`] once the source's artifact and the client to apply as are there.
+async fn decide_with(
+    sync: &mut Sync,
+    ctx: &SyncCtx,
+    timeout: Duration,
+    artifact: &Artifact,
+    client: kube::Client,
+) -> Result<Verdict, Error> {
+    let status = sync.status.clone().unwrap_or_default();
     let revision = artifact.revision.clone();
     if let Some(verdict) = rolling_out(sync, ctx, &client, &status, &revision, timeout).await {
         return Ok(verdict);
@@ -93,7 +109,7 @@ pub(super) async fn decide(
     };
     let previous = helm_records::previous(sync, &client, &status.inventory).await;
     let install = install(&previous.objects, ctx);
-    let rendered = render_and_decrypt(sync, ctx, &client, &artifact, &revision, install, timeout);
+    let rendered = render_and_decrypt(sync, ctx, &client, artifact, &revision, install, timeout);
     let prepared = match rendered.await {
         Ok(prepared) => prepared,
         Err(verdict) => return Ok(failed(verdict)),
@@ -686,6 +702,7 @@ fn applied(
         inventory,
         health,
         drift,
+        about: None,
     }
 }
 

@@ -8,6 +8,7 @@ use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, AppliedRevision, Condition, HISTORY_LIMIT, InventoryEntry,
     ObjectKey, Plan, REQUESTED_AT_ANNOTATION, Sync, SyncStatus,
 };
+use lockstep_engine::fetch::CommitAbout;
 
 use super::SyncCtx;
 use super::conditions::{self, HEALTHY, READY, RECONCILING, Reason, STALLED};
@@ -63,6 +64,8 @@ pub enum Verdict {
         health: Health,
         /// The drift found or reverted.
         drift: Report,
+        /// What the revision's commit says of itself, for the history.
+        about: Option<CommitAbout>,
     },
     /// Manual mode: changes wait for approval.
     Planned(Plan),
@@ -250,10 +253,16 @@ fn write_verdict(
             inventory,
             health,
             drift: _,
+            about,
         } => {
-            let event = write_applied(
-                next, previous, revision, &summary, wrote, health, generation,
-            );
+            let applied = Applied {
+                revision,
+                summary: &summary,
+                wrote,
+                health,
+                about,
+            };
+            let event = write_applied(next, previous, applied, generation);
             next.inventory = inventory;
             event
         }
@@ -301,15 +310,28 @@ fn write_verdict(
 
 /// Applied (or found applied): `Healthy` and `Ready` from the health of what is checked;
 /// an event when something was written, a new revision is applied, or health failed.
+/// What a reconcile applied (or found applied), for [`write_applied`].
+struct Applied<'a> {
+    revision: String,
+    summary: &'a str,
+    wrote: bool,
+    health: Health,
+    about: Option<CommitAbout>,
+}
+
 fn write_applied(
     next: &mut SyncStatus,
     previous: &SyncStatus,
-    revision: String,
-    summary: &str,
-    wrote: bool,
-    health: Health,
+    applied: Applied<'_>,
     generation: Option<i64>,
 ) -> Option<Event> {
+    let Applied {
+        revision,
+        summary,
+        wrote,
+        health,
+        about,
+    } = applied;
     let c = &mut next.conditions;
     set_healthy(c, &health, wrote, generation);
     conditions::remove(c, STALLED);
@@ -322,9 +344,14 @@ fn write_applied(
             conditions::set(c, READY, true, reason, message, generation);
             conditions::remove(c, RECONCILING);
             if new {
+                let about = about.unwrap_or_default();
+                let some = |text: String| (!text.is_empty()).then_some(text);
                 let applied = AppliedRevision {
                     revision: revision.clone(),
                     applied_at: conditions::now(),
+                    message: some(about.summary),
+                    author: some(about.author),
+                    authored_at: some(about.authored_at),
                 };
                 next.history.insert(0, applied);
                 next.history.truncate(HISTORY_LIMIT);

@@ -194,7 +194,7 @@ fn history(body: &mut String, session: &Session, sync: &Sync) {
         return;
     }
     body.push_str(
-        "<table><thead><tr><th>Revision</th><th>Applied</th><th></th></tr></thead><tbody>",
+        "<table><thead><tr><th>Revision</th><th>Commit</th><th>Author</th><th>Applied</th><th></th></tr></thead><tbody>",
     );
     // The newest entry of the applied revision is the current one; an older entry of the
     // same revision (applied again by a roll-back) is a point to go back to like any other.
@@ -217,9 +217,12 @@ fn history(body: &mut String, session: &Session, sync: &Sync) {
         };
         let _ = write!(
             body,
-            r#"<tr><td><code title="{}">{}</code></td><td>{}</td><td>{action}</td></tr>"#,
+            r#"<tr><td><code title="{}">{}</code></td><td>{}</td><td title="{}">{}</td><td>{}</td><td>{action}</td></tr>"#,
             Esc(&entry.revision),
             Esc(&html::short_revision(&entry.revision)),
+            Esc(entry.message.as_deref().unwrap_or_default()),
+            Esc(entry.authored_at.as_deref().unwrap_or_default()),
+            Esc(entry.author.as_deref().unwrap_or_default()),
             Esc(&entry.applied_at)
         );
     }

@@ -603,6 +603,15 @@ pub struct AppliedRevision {
     pub revision: String,
     /// When it was applied and found healthy (RFC 3339).
     pub applied_at: String,
+    /// The first line of the commit's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The commit's author (name only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// When the commit was authored (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authored_at: Option<String>,
 }
 
 #[cfg(test)]

@@ -67,6 +67,40 @@ pub struct Artifact {
     pub commit: String,
     /// The directory holding the commit's files.
     pub path: PathBuf,
+    /// What the commit says of itself; `None` for a chart, or a cached commit whose object
+    /// the local repository no longer holds.
+    pub about: Option<CommitAbout>,
+}
+
+/// The first line of a commit's message, its author's name and when it was authored: what
+/// a history of applied revisions shows next to each (never the email address).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitAbout {
+    /// The message's first line.
+    pub summary: String,
+    /// The author's name.
+    pub author: String,
+    /// When it was authored (RFC 3339), empty if the commit's date does not parse.
+    pub authored_at: String,
+}
+
+impl CommitAbout {
+    /// Read off `commit`; `None` when its message or author cannot be decoded.
+    fn of(commit: &gix::Commit<'_>) -> Option<Self> {
+        let message = commit.message().ok()?;
+        let author = commit.author().ok()?;
+        let authored_at = author
+            .time()
+            .ok()
+            .and_then(|time| jiff::Timestamp::from_second(time.seconds).ok())
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        Some(Self {
+            summary: message.summary().to_string(),
+            author: author.name.to_string().trim().to_owned(),
+            authored_at,
+        })
+    }
 }
 
 /// The result of [`Fetcher::fetch`].
@@ -204,9 +238,13 @@ fn fetch_blocking(
     {
         debug!(revision = %resolved.revision, "revision already cached, no fetch");
         artifact::touch(&target);
+        let about = commit_id(&resolved, &shown)
+            .ok()
+            .and_then(|id| repo.find_commit(id).ok())
+            .and_then(|commit| CommitAbout::of(&commit));
         return Ok(Fetched {
             shallow: repo.is_shallow().unwrap_or(false),
-            artifact: into_artifact(resolved, target),
+            artifact: into_artifact(resolved, target, about),
             transferred: false,
             verified,
         });
@@ -230,8 +268,9 @@ fn fetch_blocking(
     let staging = artifacts.join(format!(".tmp-{key}-{}", std::process::id()));
     write_artifact(&tree, &staging, &target, options.ignore.as_deref()).map_err(checkout_err)?;
     artifact::evict(&artifacts, inner.keep, &target);
+    let about = CommitAbout::of(&commit);
     Ok(Fetched {
-        artifact: into_artifact(resolved, target),
+        artifact: into_artifact(resolved, target, about),
         transferred: true,
         shallow: repo.is_shallow().unwrap_or(false),
         verified,
@@ -346,11 +385,12 @@ fn commit_id(resolved: &refs::Resolved, url: &str) -> Result<gix::ObjectId, Fetc
     })
 }
 
-fn into_artifact(resolved: refs::Resolved, path: PathBuf) -> Artifact {
+fn into_artifact(resolved: refs::Resolved, path: PathBuf, about: Option<CommitAbout>) -> Artifact {
     Artifact {
         revision: resolved.revision,
         commit: resolved.commit,
         path,
+        about,
     }
 }
 

@@ -392,6 +392,7 @@ fn fetched(path: PathBuf, version: &str, digest: &str, transferred: bool) -> Fet
             revision,
             commit: digest.to_owned(),
             path,
+            about: None,
         },
         version: version.to_owned(),
         transferred,

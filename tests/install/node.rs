@@ -5,7 +5,8 @@
 //! `sealed-secrets-controller` in kube-system → a Pod) fetches the certificate and seals,
 //! a Pod unseals; a GitSource and Sync from a git daemon on the node's host address sync a
 //! Deployment that runs, as the tenant's ServiceAccount, and a chart Sync renders with the
-//! image's helm (and post-renders with its kustomize); an `ssh://` GitSource is fetched
+//! image's helm (and post-renders with its kustomize), and `lockstep logs` reads the Pods'
+//! lines about the Sync; an `ssh://` GitSource is fetched
 //! with the image's OpenSSH client; `helm upgrade` to another image tag rolls both Pods
 //! with `kubeseal --fetch-cert` answering throughout, the Sync still Ready and no Warning
 //! event; SIGKILLing the leader hands the Lease to the other once it expires; `helm
@@ -186,6 +187,29 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &tenant);
     let web = deployments.get("web").await.unwrap();
     assert_eq!(web.status.and_then(|s| s.ready_replicas), Some(1));
+
+    // `lockstep logs`: the Pods' log lines about this Sync, through the API server.
+    let logs = Command::new(built_binary("lockstep"))
+        .args(["logs", "shop", "-n", &tenant, "--kubeconfig"])
+        .arg(kubeconfig)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.contains("applied") && l.contains(&format!("revision=main@sha1:{first}"))),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("sync="),
+        "only this Sync's lines, its own field left out: {printed}"
+    );
 
     // A chart: the image's helm renders it, its kustomize post-renders it.
     create_lockstep(

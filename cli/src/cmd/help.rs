@@ -35,6 +35,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "get",
             "tree",
             "history",
+            "logs",
             "reconcile",
             "suspend",
             "resume",

@@ -15,6 +15,7 @@ mod help;
 mod history;
 mod input;
 mod keys;
+mod logs;
 mod named;
 mod output;
 mod render;
@@ -90,6 +91,8 @@ enum Command {
     Tree(tree::TreeArgs),
     /// List the revisions a Sync applied, newest first.
     History(history::HistoryArgs),
+    /// Show the controller's log lines about one Sync (or another object it serves).
+    Logs(logs::LogsArgs),
     /// Ask the controller to reconcile a Sync now, and wait for the outcome.
     Reconcile(steer::ReconcileArgs),
     /// Stop reconciling a Sync until it is resumed.
@@ -147,6 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => get::run(args),
         Command::Tree(args) => tree::run(args),
         Command::History(args) => history::run(args),
+        Command::Logs(args) => logs::run(args),
         Command::Reconcile(args) => steer::reconcile(args),
         Command::Suspend(args) => steer::suspend(args),
         Command::Resume(args) => steer::resume(args),

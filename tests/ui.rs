@@ -467,6 +467,17 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     })
     .await;
 
+    // The other kinds the controller serves are listed beside the Syncs.
+    browser
+        .goto(&format!("{base}/?kind=sealedsecrets"))
+        .await
+        .unwrap();
+    browser
+        .wait_until_text(&format!("tr#sealedsecrets-{ns}-api-token"), "Ready", WAIT)
+        .await
+        .unwrap();
+    browser.screenshot("08-sealedsecrets").await.unwrap();
+
     // Every page and the live stream, swept for the secret values.
     let canaries = Canaries::new([SOPS_CANARY, SEALED_CANARY, APPLIED_CANARY]);
     let cookie = format!("lockstep-session={}", session["value"].as_str().unwrap());
@@ -510,6 +521,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         format!("/syncs/{ns}/web"),
         format!("/syncs/{ns}/gated"),
         format!("/syncs/{ns}/workload"),
+        "/?kind=sealedsecrets".to_owned(),
         "/static/ui.js".to_owned(),
     ] {
         let page = http
@@ -575,7 +587,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         .unwrap();
     let refusal = text_of(&browser, "p.error").await;
     assert!(refusal.contains("ui-viewer"), "{refusal}");
-    browser.screenshot("08-refused").await.unwrap();
+    browser.screenshot("09-refused").await.unwrap();
 
     // A user who may list no Syncs sees none, though the controller holds several.
     switch_user(&browser, &base, &stranger).await;

@@ -64,9 +64,10 @@ async fn run() -> anyhow::Result<()> {
     let renewal = tokio::spawn(keyring::renew_forever(ctx.clone()));
     let api = tokio::spawn(http::serve_api(ctx.clone(), flags.listen_addr));
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
-    let ui = flags
-        .listen_ui_addr
-        .map(|addr| tokio::spawn(ui::serve(ctx.clone(), config.clone(), addr)));
+    let ui = flags.listen_ui_addr.map(|addr| {
+        let kinds = ui::Kind::served(flags.external_secrets, flags.flux, flags.argocd);
+        tokio::spawn(ui::serve(ctx.clone(), config.clone(), addr, kinds))
+    });
 
     let syncs = flags.sync.then(|| {
         let front = |front| sync::SyncCtx::new(ctx.clone(), config.clone(), &flags, front);

@@ -1,9 +1,10 @@
-//! Which namespaces' Syncs a signed-in user may see in the overview and the live stream.
-//! The API server decides, asked with the user's own token (a SelfSubjectAccessReview of
-//! `list syncs.lockstep.dev`): first for every namespace at once, else one namespace at a
-//! time. The answer is remembered for [`FRESH`], so a page costs no review.
+//! Which namespaces' Syncs (or other listed kinds) a signed-in user may see in the overview
+//! and the live stream. The API server decides, asked with the user's own token (a
+//! SelfSubjectAccessReview of `list syncs.lockstep.dev`): first for every namespace at
+//! once, else one namespace at a time. The answer is remembered per kind for [`FRESH`], so
+//! a page costs no review.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,8 @@ use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use kube::api::{Api, PostParams};
-use lockstep_api::GROUP;
+use kube::api::{Api, ApiResource, PostParams};
+use lockstep_api::Sync;
 
 use super::cache::Cache;
 use super::session::Session;
@@ -46,26 +47,45 @@ impl Visible {
     }
 }
 
-/// The remembered answer of one session.
+/// The remembered answers of one session, by resource (`syncs`, `sealedsecrets`, …).
 #[derive(Default)]
-pub struct Remembered(tokio::sync::Mutex<Option<(Instant, Arc<Visible>)>>);
+pub struct Remembered(tokio::sync::Mutex<HashMap<String, (Instant, Arc<Visible>)>>);
 
-/// What `session` may see, asked again when the remembered answer is older than
+/// Which Syncs `session` may see, asked again when the remembered answer is older than
 /// [`FRESH`]. A review that fails shows nothing rather than everything.
 pub async fn visible(session: &Session, cache: &Cache) -> Arc<Visible> {
+    let namespaces = cache
+        .syncs
+        .state()
+        .iter()
+        .filter_map(|sync| sync.metadata.namespace.clone())
+        .collect();
+    visible_of(session, &ApiResource::erase::<Sync>(&()), namespaces).await
+}
+
+/// Which objects of `resource` `session` may see, among those in `namespaces`.
+pub async fn visible_of(
+    session: &Session,
+    resource: &ApiResource,
+    namespaces: BTreeSet<String>,
+) -> Arc<Visible> {
     let mut remembered = session.visible.0.lock().await;
-    if let Some((asked, visible)) = remembered.as_ref()
+    if let Some((asked, visible)) = remembered.get(&resource.plural)
         && asked.elapsed() < FRESH
     {
         return visible.clone();
     }
-    let visible = Arc::new(ask(&session.client, cache).await);
-    *remembered = Some((Instant::now(), visible.clone()));
+    let visible = Arc::new(ask(&session.client, resource, namespaces).await);
+    remembered.insert(resource.plural.clone(), (Instant::now(), visible.clone()));
     visible
 }
 
-async fn ask(client: &kube::Client, cache: &Cache) -> Visible {
-    match may_list(client, None).await {
+async fn ask(
+    client: &kube::Client,
+    resource: &ApiResource,
+    namespaces: BTreeSet<String>,
+) -> Visible {
+    match may_list(client, resource, None).await {
         Ok(true) => return Visible::All,
         Ok(false) => {}
         Err(err) => {
@@ -73,15 +93,11 @@ async fn ask(client: &kube::Client, cache: &Cache) -> Visible {
             return Visible::Nothing;
         }
     }
-    let namespaces: BTreeSet<String> = cache
-        .syncs
-        .state()
-        .iter()
-        .filter_map(|sync| sync.metadata.namespace.clone())
-        .collect();
     let allowed = futures::stream::iter(namespaces)
         .map(|namespace| async move {
-            let allowed = may_list(client, Some(&namespace)).await.unwrap_or(false);
+            let allowed = may_list(client, resource, Some(&namespace))
+                .await
+                .unwrap_or(false);
             allowed.then_some(namespace)
         })
         .buffer_unordered(CONCURRENT)
@@ -91,13 +107,18 @@ async fn ask(client: &kube::Client, cache: &Cache) -> Visible {
     Visible::Only(allowed)
 }
 
-/// Whether the client's user may list Syncs in `namespace` (`None`: in every namespace).
-async fn may_list(client: &kube::Client, namespace: Option<&str>) -> Result<bool, kube::Error> {
+/// Whether the client's user may list `resource` in `namespace` (`None`: in every
+/// namespace).
+async fn may_list(
+    client: &kube::Client,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+) -> Result<bool, kube::Error> {
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
-                group: Some(GROUP.to_owned()),
-                resource: Some("syncs".to_owned()),
+                group: Some(resource.group.clone()),
+                resource: Some(resource.plural.clone()),
                 verb: Some("list".to_owned()),
                 namespace: namespace.map(str::to_owned),
                 ..ResourceAttributes::default()

@@ -5,28 +5,33 @@
 
 use futures::StreamExt;
 use kube::ResourceExt;
+use kube::api::DynamicObject;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use lockstep_api::{GitSource, Sync};
 use tokio::sync::broadcast;
 
+use super::kinds::Kind;
 use crate::context::{Ctx, Watched};
 
 /// How many changes a slow live stream may fall behind before it skips some.
 const BACKLOG: usize = 4096;
 
-/// The Syncs and GitSources, and their changes.
+/// The Syncs and GitSources, the other kinds listed, and the Syncs' changes.
 pub struct Cache {
     /// Every Sync.
     pub syncs: Store<Sync>,
     /// Every GitSource (for the URL a Sync applies from).
     pub sources: Store<GitSource>,
+    /// The other kinds the controller serves ([`Kind`]), each with its objects.
+    pub others: Vec<(Kind, Store<DynamicObject>)>,
     changes: broadcast::Sender<ObjectRef<Sync>>,
 }
 
 impl Cache {
-    /// Starts the watches; the stores fill as they list.
-    pub fn start(ctx: &Ctx) -> Self {
+    /// Starts the watches of the Syncs, the GitSources and `kinds`; the stores fill as
+    /// they list.
+    pub fn start(ctx: &Ctx, kinds: &[Kind]) -> Self {
         let (changes, _) = broadcast::channel(BACKLOG);
         let sender = changes.clone();
         let syncs = reflect(ctx, move |sync: &Sync| {
@@ -34,9 +39,11 @@ impl Cache {
             let _ = sender.send(ObjectRef::from_obj(sync));
         });
         let sources = reflect(ctx, |_: &GitSource| {});
+        let others = kinds.iter().map(|kind| (*kind, kind.watch(ctx))).collect();
         Self {
             syncs,
             sources,
+            others,
             changes,
         }
     }

@@ -154,7 +154,11 @@ pub fn badge(text: &str, class: &str) -> String {
 
 /// The phase of `sync` as a badge.
 pub fn phase_badge(sync: &Sync) -> String {
-    let phase = Phase::of(sync);
+    phase_badge_of(Phase::of(sync))
+}
+
+/// `phase` as a badge.
+pub fn phase_badge_of(phase: Phase) -> String {
     let class = match phase {
         Phase::Ready => "good",
         Phase::Progressing | Phase::AwaitingApproval => "busy",

@@ -24,6 +24,7 @@ mod actions;
 mod cache;
 mod detail;
 mod html;
+mod kinds;
 mod live;
 mod overview;
 mod session;
@@ -39,6 +40,7 @@ use axum::routing::{get, post};
 
 use crate::context::Ctx;
 pub use cache::Cache;
+pub use kinds::Kind;
 use session::Sessions;
 
 /// What every handler shares.
@@ -58,11 +60,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
 
-/// Serves the UI on `addr` until the task ends.
-pub async fn serve(ctx: Arc<Ctx>, config: kube::Config, addr: SocketAddr) {
+/// Serves the UI on `addr` until the task ends, listing `kinds` beside the Syncs.
+pub async fn serve(ctx: Arc<Ctx>, config: kube::Config, addr: SocketAddr, kinds: Vec<Kind>) {
     let ui = Arc::new(Ui {
         config,
-        cache: Cache::start(&ctx),
+        cache: Cache::start(&ctx, &kinds),
         sessions: Sessions::default(),
     });
     let app = Router::new()

@@ -1,5 +1,6 @@
-//! The overview: every Sync the user may see, filtered and paged on the server, from the
-//! watch cache ([`super::cache`]). A page costs a scan of the cache and a sort, not a list
+//! The overview: every Sync the user may see — or, with `?kind=`, every object of another
+//! kind the controller serves ([`super::kinds`]) — filtered and paged on the server, from
+//! the watch cache ([`super::cache`]). A page costs a scan of the cache and a sort, not a list
 //! from the API server, so it stays fast at 10,000 Syncs; the time it took is in the
 //! `Server-Timing` header.
 
@@ -12,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use kube::ResourceExt;
+use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 use lockstep_api::{GitSource, Sync};
 use serde::Deserialize;
@@ -19,7 +21,8 @@ use serde::Deserialize;
 use super::Ui;
 use super::access;
 use super::html::{self, Esc, Phase};
-use super::session::User;
+use super::kinds::{self, Kind};
+use super::session::{Session, User};
 
 /// Rows per page.
 pub const PAGE_SIZE: usize = 50;
@@ -27,6 +30,9 @@ pub const PAGE_SIZE: usize = 50;
 /// The overview's filters, as the query string carries them.
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
+    /// The kind listed, by its plural (`sealedsecrets`, …); Syncs when empty.
+    #[serde(default)]
+    kind: String,
     /// Text found in the namespace, name, source, path or message.
     #[serde(default)]
     q: String,
@@ -87,30 +93,42 @@ impl PhaseFilter {
 
 impl Filters {
     fn admits(&self, sync: &Sync, sources: &Store<GitSource>) -> bool {
-        let namespace = sync.namespace().unwrap_or_default();
+        let message = html::condition(sync, "Ready").map_or("", |c| c.message.as_str());
+        self.admits_object(sync, Phase::of(sync), || {
+            vec![
+                sync.spec.path.clone().unwrap_or_default(),
+                message.to_owned(),
+                html::source_url(sync, sources),
+            ]
+        })
+    }
+
+    /// Whether an object in `phase` passes the filters; `text` gives its fields besides
+    /// namespace and name that the text filter searches.
+    fn admits_object<K: ResourceExt>(
+        &self,
+        object: &K,
+        phase: Phase,
+        text: impl FnOnce() -> Vec<String>,
+    ) -> bool {
+        let namespace = object.namespace().unwrap_or_default();
         if !self.namespace.is_empty() && namespace != self.namespace {
             return false;
         }
-        if !self.phase.admits(Phase::of(sync)) {
+        if !self.phase.admits(phase) {
             return false;
         }
-        if !self.label.is_empty() && !selects(&self.label, sync.labels()) {
+        if !self.label.is_empty() && !selects(&self.label, object.labels()) {
             return false;
         }
         if self.q.is_empty() {
             return true;
         }
         let q = self.q.to_lowercase();
-        let message = html::condition(sync, "Ready").map_or("", |c| c.message.as_str());
-        [
-            namespace.as_str(),
-            &sync.name_any(),
-            sync.spec.path.as_deref().unwrap_or_default(),
-            message,
-            &html::source_url(sync, sources),
-        ]
-        .iter()
-        .any(|field| field.to_lowercase().contains(&q))
+        [namespace, object.name_any()]
+            .into_iter()
+            .chain(text())
+            .any(|field| field.to_lowercase().contains(&q))
     }
 
     /// The query string of these filters on `page`.
@@ -120,7 +138,8 @@ impl Filters {
             .find(|(p, _)| *p == self.phase)
             .map_or("all", |(_, name)| name);
         format!(
-            "?q={}&namespace={}&label={}&phase={phase}&page={page}",
+            "?kind={}&q={}&namespace={}&label={}&phase={phase}&page={page}",
+            encode(&self.kind),
             encode(&self.q),
             encode(&self.namespace),
             encode(&self.label)
@@ -167,7 +186,35 @@ pub async fn page(
     User(session): User,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let visible = access::visible(&session, &ui.cache).await;
+    let other = ui
+        .cache
+        .others
+        .iter()
+        .find(|(kind, _)| kind.plural() == filters.kind);
+    let (timing, body) = match other {
+        Some((kind, store)) => listing(&session, *kind, store, &filters).await,
+        None => syncs(&ui, &session, &filters).await,
+    };
+    let mut tabs = String::from(r#"<nav class="kinds"><a href="/">Syncs</a>"#);
+    for (kind, _) in &ui.cache.others {
+        let resource = kind.resource();
+        let _ = write!(
+            tabs,
+            r#" · <a href="/?kind={}">{}s</a>"#,
+            resource.plural, resource.kind
+        );
+    }
+    tabs.push_str("</nav>\n");
+    (
+        [(header::HeaderName::from_static("server-timing"), timing)],
+        html::page("Overview", Some(&session), &(tabs + &body)),
+    )
+        .into_response()
+}
+
+/// The Syncs' table: the `Server-Timing` value and the HTML.
+async fn syncs(ui: &Ui, session: &Session, filters: &Filters) -> (String, String) {
+    let visible = access::visible(session, &ui.cache).await;
     let started = Instant::now();
     let sources = &ui.cache.sources;
     let mut syncs: Vec<Arc<Sync>> = ui
@@ -178,24 +225,98 @@ pub async fn page(
         .filter(|sync| visible.contains(&sync.namespace().unwrap_or_default()))
         .filter(|sync| filters.admits(sync, sources))
         .collect();
-    syncs.sort_unstable_by(|a, b| {
-        (a.metadata.namespace.as_deref(), a.metadata.name.as_deref())
-            .cmp(&(b.metadata.namespace.as_deref(), b.metadata.name.as_deref()))
+    sort(&mut syncs);
+    let columns = "<th>Namespace</th><th>Name</th><th>Source</th><th>Path</th><th>Ready</th><th>In sync</th><th>Health</th><th>Since</th><th>Message</th>";
+    let mut body = table_start("Syncs", filters, syncs.len(), columns);
+    let (shown, nav) = paged(&syncs, filters);
+    for sync in shown {
+        body.push_str(&row(sync, sources));
+        body.push('\n');
+    }
+    body.push_str(&nav);
+    (timing(started), body)
+}
+
+/// The table of another kind: the `Server-Timing` value and the HTML.
+async fn listing(
+    session: &Session,
+    kind: Kind,
+    store: &Store<DynamicObject>,
+    filters: &Filters,
+) -> (String, String) {
+    let resource = kind.resource();
+    let namespaces = store
+        .state()
+        .iter()
+        .filter_map(|o| o.metadata.namespace.clone())
+        .collect();
+    let visible = access::visible_of(session, &resource, namespaces).await;
+    let started = Instant::now();
+    let mut objects: Vec<Arc<DynamicObject>> = store
+        .state()
+        .into_iter()
+        .filter(|o| visible.contains(&o.namespace().unwrap_or_default()))
+        .filter(|o| {
+            let (phase, message) = kind.phase(o);
+            filters.admits_object(o.as_ref(), phase, || vec![message])
+        })
+        .collect();
+    sort(&mut objects);
+    let columns = "<th>Namespace</th><th>Name</th><th>Ready</th><th>Since</th><th>Message</th>";
+    let title = format!("{}s", resource.kind);
+    let mut body = table_start(&title, filters, objects.len(), columns);
+    let (shown, nav) = paged(&objects, filters);
+    for object in shown {
+        let (phase, message) = kind.phase(object);
+        let namespace = object.namespace().unwrap_or_default();
+        let name = object.name_any();
+        let _ = writeln!(
+            body,
+            r#"<tr id="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="message">{}</td></tr>"#,
+            Esc(&html::element_id(&resource.plural, &namespace, &name)),
+            Esc(&namespace),
+            Esc(&name),
+            html::phase_badge_of(phase),
+            Esc(&kinds::since(object)),
+            Esc(&message),
+        );
+    }
+    body.push_str(&nav);
+    (timing(started), body)
+}
+
+/// Sorted by namespace, then name.
+fn sort<K: ResourceExt>(objects: &mut [Arc<K>]) {
+    objects.sort_unstable_by(|a, b| {
+        (a.meta().namespace.as_deref(), a.meta().name.as_deref())
+            .cmp(&(b.meta().namespace.as_deref(), b.meta().name.as_deref()))
     });
-    let total = syncs.len();
+}
+
+/// The `Server-Timing` value of work started at `started`.
+fn timing(started: Instant) -> String {
+    format!(
+        "overview;dur={:.1}",
+        started.elapsed().as_secs_f64() * 1000.0
+    )
+}
+
+/// The heading, the filter form, the count and the table's head.
+fn table_start(title: &str, filters: &Filters, total: usize, columns: &str) -> String {
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let current = filters.page.unwrap_or(1).clamp(1, pages);
-    let shown = &syncs[(current - 1) * PAGE_SIZE..total.min(current * PAGE_SIZE)];
-
     let mut body = String::new();
     let _ = write!(
         body,
-        r#"<h1>Syncs</h1>
+        r#"<h1>{}</h1>
 <form method="get" action="/" class="filters">
+<input type="hidden" name="kind" value="{}">
 <input type="search" name="q" value="{}" placeholder="text" aria-label="text">
 <input type="text" name="namespace" value="{}" placeholder="namespace" aria-label="namespace">
 <input type="text" name="label" value="{}" placeholder="label selector" aria-label="label selector">
 <select name="phase" aria-label="phase">"#,
+        Esc(title),
+        Esc(&filters.kind),
         Esc(&filters.q),
         Esc(&filters.namespace),
         Esc(&filters.label)
@@ -208,46 +329,49 @@ pub async fn page(
         };
         let _ = write!(body, r#"<option value="{name}"{selected}>{name}</option>"#);
     }
+    let live = if filters.kind.is_empty() {
+        r#" data-live="/live""#
+    } else {
+        ""
+    };
     let _ = write!(
         body,
         r#"</select>
 <button type="submit">Filter</button>
 </form>
-<p class="count">{total} Syncs · page {current} of {pages}</p>
-<table id="syncs" data-live="/live">
-<thead><tr><th>Namespace</th><th>Name</th><th>Source</th><th>Path</th><th>Ready</th><th>In sync</th><th>Health</th><th>Since</th><th>Message</th></tr></thead>
+<p class="count">{total} {} · page {current} of {pages}</p>
+<table id="syncs"{live}>
+<thead><tr>{columns}</tr></thead>
 <tbody>
-"#
+"#,
+        Esc(title)
     );
-    for sync in shown {
-        body.push_str(&row(sync, sources));
-        body.push('\n');
-    }
-    body.push_str("</tbody>\n</table>\n<nav class=\"pages\">");
+    body
+}
+
+/// The rows of the page asked for, and the links to the pages around it.
+fn paged<'a, T>(rows: &'a [T], filters: &Filters) -> (&'a [T], String) {
+    let total = rows.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let current = filters.page.unwrap_or(1).clamp(1, pages);
+    let shown = &rows[(current - 1) * PAGE_SIZE..total.min(current * PAGE_SIZE)];
+    let mut nav = String::from("</tbody>\n</table>\n<nav class=\"pages\">");
     if current > 1 {
         let _ = write!(
-            body,
+            nav,
             r#"<a rel="prev" href="{}">← previous</a> "#,
             Esc(&filters.query(current - 1))
         );
     }
     if current < pages {
         let _ = write!(
-            body,
+            nav,
             r#"<a rel="next" href="{}">next →</a>"#,
             Esc(&filters.query(current + 1))
         );
     }
-    body.push_str("</nav>");
-    let timing = format!(
-        "overview;dur={:.1}",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    (
-        [(header::HeaderName::from_static("server-timing"), timing)],
-        html::page("Syncs", Some(&session), &body),
-    )
-        .into_response()
+    nav.push_str("</nav>");
+    (shown, nav)
 }
 
 /// One row of the overview (also sent by the live stream when the Sync changes).
@@ -307,11 +431,12 @@ mod tests {
         let filters = Filters {
             q: "a b&c".to_owned(),
             phase: PhaseFilter::Failing,
+            kind: "sealedsecrets".to_owned(),
             ..Filters::default()
         };
         assert_eq!(
             filters.query(2),
-            "?q=a%20b%26c&namespace=&label=&phase=failing&page=2"
+            "?kind=sealedsecrets&q=a%20b%26c&namespace=&label=&phase=failing&page=2"
         );
     }
 }

@@ -4,8 +4,8 @@
 //! take a new commit live (no reload), opens the tree and the diff, approves a manual
 //! plan, rolls back, and — signed in as a ServiceAccount that may only read — is refused
 //! an action by the API server. Every page and the live stream are then swept for the
-//! test's secret values (SOPS, SealedSecret, a `last-applied-configuration`), raw and
-//! base64. Screenshots of each step are kept in the browser's log folder.
+//! test's secret values (SOPS, SealedSecret, a Vault reference, a
+//! `last-applied-configuration`), raw and base64. Screenshots of each step are kept in the browser's log folder.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use lockstep_api::Sync;
 use lockstep_sealed::SealOptions;
-use lockstep_testenv::{Browser, Canaries, ControlPlane, GitServer, free_port, need};
+use lockstep_testenv::{Browser, Canaries, ControlPlane, GitServer, Vault, free_port, need};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -26,6 +26,7 @@ use crate::support::{
 const SOPS_CANARY: &str = "ui-canary-sops-7f3a9c1e";
 const SEALED_CANARY: &str = "ui-canary-sealed-2b8e4177";
 const APPLIED_CANARY: &str = "ui-canary-lastapplied-9d0c55ab";
+const REF_CANARY: &str = "ui-canary-vaultref-5e17c3d0";
 
 /// How long the browser waits for a page to show something.
 const WAIT: Duration = Duration::from_secs(60);
@@ -138,6 +139,9 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     let plane = need!(ControlPlane::shared().await);
     let git = need!(GitServer::start().await);
     let browser = need!(Browser::start().await);
+    let vault = need!(Vault::start().await);
+    let kv = json!({"data": {"password": REF_CANARY}}).to_string();
+    vault.post("/v1/secret/data/ui/db", &kv).await.unwrap();
     let (client, ns) = plane.namespace("ui").await.unwrap();
     install_sync_crds(&client).await;
     install_crd(&client).await;
@@ -172,6 +176,11 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     );
     repo.write("app/sealed.yaml", sealed.to_string()).unwrap();
     repo.write(
+        "app/refs.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: from-vault\n  annotations: {lockstep.dev/resolve: enabled}\nstringData: {password: ref+vault://secret/ui/db#password}\n",
+    )
+    .unwrap();
+    repo.write(
         "workload/deploy.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: registry.invalid/web:1}]}\n",
     )
@@ -185,10 +194,14 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
             name: Some("sops-age".into()),
             ..ObjectMeta::default()
         },
-        string_data: Some(BTreeMap::from([(
-            "identity.agekey".to_owned(),
-            secrecy::ExposeSecret::expose_secret(&identity).to_owned(),
-        )])),
+        string_data: Some(BTreeMap::from([
+            (
+                "identity.agekey".to_owned(),
+                secrecy::ExposeSecret::expose_secret(&identity).to_owned(),
+            ),
+            ("sops.vault-token".to_owned(), vault.token().to_owned()),
+            ("vault.address".to_owned(), vault.addr().to_owned()),
+        ])),
         ..Secret::default()
     };
     Api::<Secret>::namespaced(client.clone(), &ns)
@@ -239,6 +252,13 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         value("web").await.as_deref() == Some("one")
     })
     .await;
+    // The reference resolved: its value is in the cluster, so the sweep below means it.
+    let from_vault = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get("from-vault")
+        .await
+        .unwrap();
+    let resolved = from_vault.data.unwrap_or_default()["password"].0.clone();
+    assert_eq!(resolved, REF_CANARY.as_bytes());
     // A Secret with a `kubectl apply` copy of itself, as one applied by hand would carry.
     let copy =
         json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"password": APPLIED_CANARY}});
@@ -479,7 +499,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     browser.screenshot("08-sealedsecrets").await.unwrap();
 
     // Every page and the live stream, swept for the secret values.
-    let canaries = Canaries::new([SOPS_CANARY, SEALED_CANARY, APPLIED_CANARY]);
+    let canaries = Canaries::new([SOPS_CANARY, SEALED_CANARY, APPLIED_CANARY, REF_CANARY]);
     let cookie = format!("lockstep-session={}", session["value"].as_str().unwrap());
     let http = reqwest::Client::new();
     let live = {

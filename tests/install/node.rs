@@ -20,7 +20,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use lockstep_api::{GitSource, Sync};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, GitServer, GitSshServer, TESTPOD_IMAGE, need, tool,
@@ -210,6 +210,51 @@ async fn helm_install_kubeseal_sync_upgrade_failover_uninstall() {
         !printed.contains("sync="),
         "only this Sync's lines, its own field left out: {printed}"
     );
+    // `-f`: a reconcile asked for after it started shows up while it follows.
+    let mut following = Command::new(built_binary("lockstep"))
+        .args([
+            "logs",
+            "shop",
+            "-n",
+            &tenant,
+            "-f",
+            "--since",
+            "1s",
+            "--kubeconfig",
+        ])
+        .arg(kubeconfig)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, followed) = std::sync::mpsc::channel();
+    let stdout = following.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let request = lockstep_api::steer::requested(json!({}), "follow-the-logs");
+    syncs
+        .patch("shop", &PatchParams::default(), &Patch::Merge(&request))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("applied")) {
+        assert!(
+            Instant::now() < deadline,
+            "lockstep logs -f printed no new line: {seen:?}"
+        );
+        match followed.try_recv() {
+            Ok(line) => seen.push(line),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    following.kill().unwrap();
+    following.wait().unwrap();
 
     // A chart: the image's helm renders it, its kustomize post-renders it.
     create_lockstep(

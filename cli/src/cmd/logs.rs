@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
+use futures::{AsyncBufReadExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use lockstep_api::parse_duration;
@@ -48,6 +49,10 @@ pub struct LogsArgs {
     /// How to print each line.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     output: Format,
+
+    /// Keep printing the lines the controller writes from now on, until interrupted.
+    #[arg(short, long)]
+    follow: bool,
 
     #[command(flatten)]
     kube: KubeFlags,
@@ -117,8 +122,12 @@ async fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     }
     let params = LogParams {
         since_seconds: args.since.map(|d| d.as_secs().max(1) as i64),
+        follow: args.follow,
         ..LogParams::default()
     };
+    if args.follow {
+        return follow(&pods, &listed.items, &params, args.output, field, &wanted).await;
+    }
     let mut lines = Vec::new();
     for pod in &listed.items {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
@@ -146,6 +155,41 @@ async fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
                 .map(|d| format!(" in the last {}", lockstep_api::format_duration(d)))
                 .unwrap_or_default()
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each Pod's lines about `wanted` as they come, in the order they arrive, until
+/// every Pod's stream ends (the Pod went away) or the process is interrupted. Pods started
+/// later (a rollout) are not followed.
+async fn follow(
+    pods: &Api<Pod>,
+    listed: &[Pod],
+    params: &LogParams,
+    output: Format,
+    field: &str,
+    wanted: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut streams = Vec::new();
+    for pod in listed {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let stream = pods
+            .log_stream(&name, params)
+            .await
+            .with_context(|| format!("following the log of Pod {name}"))?;
+        streams.push(Box::pin(stream.lines()));
+    }
+    let mut merged = futures::stream::select_all(streams);
+    while let Some(line) = merged.next().await {
+        let line = line.context("reading a controller Pod's log")?;
+        if let Some((_, line)) = about(&line, field, wanted) {
+            let mut out = std::io::stdout().lock();
+            match output {
+                Format::Json => writeln!(out, "{line}")?,
+                Format::Text => writeln!(out, "{}", readable(&line, field))?,
+            }
+            out.flush()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

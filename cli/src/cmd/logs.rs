@@ -67,6 +67,16 @@ enum Format {
     Json,
 }
 
+impl Format {
+    /// `line` as this format prints it (`field`, the object's own, left out of text).
+    fn show(self, line: &str, field: &str) -> String {
+        match self {
+            Self::Json => line.to_owned(),
+            Self::Text => readable(line, field),
+        }
+    }
+}
+
 /// The log field that names an object of each kind the controller serves.
 const FIELDS: [(&str, &str); 6] = [
     ("sync", "sync"),
@@ -141,10 +151,7 @@ async fn logs(args: &LogsArgs) -> anyhow::Result<ExitCode> {
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = std::io::stdout().lock();
     for (_, line) in &lines {
-        match args.output {
-            Format::Json => writeln!(out, "{line}")?,
-            Format::Text => writeln!(out, "{}", readable(line, field))?,
-        }
+        writeln!(out, "{}", args.output.show(line, field))?;
     }
     out.flush()?;
     if lines.is_empty() {
@@ -184,10 +191,7 @@ async fn follow(
         let line = line.context("reading a controller Pod's log")?;
         if let Some((_, line)) = about(&line, field, wanted) {
             let mut out = std::io::stdout().lock();
-            match output {
-                Format::Json => writeln!(out, "{line}")?,
-                Format::Text => writeln!(out, "{}", readable(&line, field))?,
-            }
+            writeln!(out, "{}", output.show(&line, field))?;
             out.flush()?;
         }
     }

@@ -13,6 +13,7 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use kube::api::{Api, ApiResource, PostParams};
+use kube::runtime::reflector::Store;
 use lockstep_api::Sync;
 
 use super::cache::Cache;
@@ -37,7 +38,7 @@ pub enum Visible {
 }
 
 impl Visible {
-    /// Whether Syncs of `namespace` may be shown.
+    /// Whether objects of `namespace` may be shown.
     pub fn contains(&self, namespace: &str) -> bool {
         match self {
             Self::All => true,
@@ -54,20 +55,17 @@ pub struct Remembered(tokio::sync::Mutex<HashMap<String, (Instant, Arc<Visible>)
 /// Which Syncs `session` may see, asked again when the remembered answer is older than
 /// [`FRESH`]. A review that fails shows nothing rather than everything.
 pub async fn visible(session: &Session, cache: &Cache) -> Arc<Visible> {
-    let namespaces = cache
-        .syncs
-        .state()
-        .iter()
-        .filter_map(|sync| sync.metadata.namespace.clone())
-        .collect();
-    visible_of(session, &ApiResource::erase::<Sync>(&()), namespaces).await
+    let resource = ApiResource::erase::<Sync>(&());
+    visible_of(session, &resource, || namespaces(&cache.syncs)).await
 }
 
-/// Which objects of `resource` `session` may see, among those in `namespaces`.
+/// Which objects of `resource` `session` may see, among those in the `namespaces` of the
+/// cache — collected only when the API server has to be asked again, not on every page
+/// or live event.
 pub async fn visible_of(
     session: &Session,
     resource: &ApiResource,
-    namespaces: BTreeSet<String>,
+    namespaces: impl FnOnce() -> BTreeSet<String>,
 ) -> Arc<Visible> {
     let mut remembered = session.visible.0.lock().await;
     if let Some((asked, visible)) = remembered.get(&resource.plural)
@@ -75,9 +73,22 @@ pub async fn visible_of(
     {
         return visible.clone();
     }
-    let visible = Arc::new(ask(&session.client, resource, namespaces).await);
+    let visible = Arc::new(ask(&session.client, resource, namespaces()).await);
     remembered.insert(resource.plural.clone(), (Instant::now(), visible.clone()));
     visible
+}
+
+/// The namespaces of the objects in `store`.
+pub fn namespaces<K>(store: &Store<K>) -> BTreeSet<String>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter_map(|object| object.meta().namespace.clone())
+        .collect()
 }
 
 async fn ask(

@@ -14,7 +14,8 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::{
-    ConditionStatus, ExternalSecret, PINNED_REVISION_ANNOTATION, Sync, external_secrets::StoreKind,
+    ConditionStatus, ExternalSecret, InventoryEntry, PINNED_REVISION_ANNOTATION, Sync,
+    external_secrets::StoreKind,
 };
 use lockstep_engine::inventory::id;
 use serde::Deserialize;
@@ -95,15 +96,10 @@ pub async fn render(
     plan(&mut body, session, &sync);
     drift(&mut body, &sync);
     history(&mut body, session, &sync);
-    let inventory = sync
-        .status
-        .as_ref()
-        .map(|s| s.inventory.clone())
-        .unwrap_or_default();
     let _ = write!(
         body,
         "<section><h2>Objects</h2>{}</section>",
-        tree::render(&session.client, &inventory).await
+        tree::render(&ui.probe, &session.client, inventory(&sync)).await
     );
     depends_on(&mut body, ui, &sync);
     secrets(&mut body, session, &sync).await;
@@ -186,13 +182,17 @@ fn drift(body: &mut String, sync: &Sync) {
     body.push_str("</section>");
 }
 
+/// What the Sync applied (`status.inventory`).
+fn inventory(sync: &Sync) -> &[InventoryEntry] {
+    sync.status.as_ref().map_or(&[], |s| &s.inventory)
+}
+
 fn history(body: &mut String, session: &Session, sync: &Sync) {
-    let status = sync.status.clone().unwrap_or_default();
     body.push_str(r#"<section id="history"><h2>Applied revisions</h2>"#);
-    if status.history.is_empty() {
+    let Some(status) = sync.status.as_ref().filter(|s| !s.history.is_empty()) else {
         body.push_str("<p>None yet.</p></section>");
         return;
-    }
+    };
     body.push_str(
         "<table><thead><tr><th>Revision</th><th>Commit</th><th>Author</th><th>Applied</th><th></th></tr></thead><tbody>",
     );
@@ -274,12 +274,7 @@ async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
             Esc(&keys)
         );
     }
-    let inventory = sync
-        .status
-        .as_ref()
-        .map(|s| s.inventory.clone())
-        .unwrap_or_default();
-    for entry in &inventory {
+    for entry in inventory(sync) {
         match entry.kind.as_str() {
             "Secret" | "SealedSecret" => {
                 let _ = write!(body, "<li>{}</li>", Esc(&id(entry)));

@@ -224,16 +224,14 @@ pub fn element_id(prefix: &str, namespace: &str, name: &str) -> String {
 pub fn status_block(sync: &Sync, sources: &Store<GitSource>) -> String {
     let namespace = sync.namespace().unwrap_or_default();
     let name = sync.name_any();
-    let status = sync.status.clone().unwrap_or_default();
+    let status = sync.status.as_ref();
     let ready = condition(sync, "Ready");
     let applied = status
-        .last_applied_revision
-        .as_deref()
+        .and_then(|s| s.last_applied_revision.as_deref())
         .map(short_revision)
         .unwrap_or_else(|| "nothing yet".to_owned());
     let attempted = status
-        .last_attempted_revision
-        .as_deref()
+        .and_then(|s| s.last_attempted_revision.as_deref())
         .map(short_revision)
         .unwrap_or_else(|| "—".to_owned());
     let mut out = String::new();

@@ -38,6 +38,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use lockstep_engine::health::Probe;
+
 use crate::context::Ctx;
 pub use cache::Cache;
 pub use kinds::Kind;
@@ -52,6 +54,8 @@ pub struct Ui {
     cache: Cache,
     /// Signed-in users.
     sessions: Sessions,
+    /// Reads the health of a Sync's objects, remembering each kind's API from discovery.
+    probe: Probe,
 }
 
 /// The policy of every page: scripts, styles and connections only from this origin, no
@@ -66,6 +70,7 @@ pub async fn serve(ctx: Arc<Ctx>, config: kube::Config, addr: SocketAddr, kinds:
         config,
         cache: Cache::start(&ctx, &kinds),
         sessions: Sessions::default(),
+        probe: Probe::default(),
     });
     let app = Router::new()
         .route("/", get(overview::page))

@@ -131,6 +131,12 @@ impl Filters {
             .any(|field| field.to_lowercase().contains(&q))
     }
 
+    /// The page asked for (within range) and how many pages `total` rows make.
+    fn page_of(&self, total: usize) -> (usize, usize) {
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        (self.page.unwrap_or(1).clamp(1, pages), pages)
+    }
+
     /// The query string of these filters on `page`.
     fn query(&self, page: usize) -> String {
         let phase = PhaseFilter::ALL
@@ -245,12 +251,7 @@ async fn listing(
     filters: &Filters,
 ) -> (String, String) {
     let resource = kind.resource();
-    let namespaces = store
-        .state()
-        .iter()
-        .filter_map(|o| o.metadata.namespace.clone())
-        .collect();
-    let visible = access::visible_of(session, &resource, namespaces).await;
+    let visible = access::visible_of(session, &resource, || access::namespaces(store)).await;
     let started = Instant::now();
     let mut objects: Vec<Arc<DynamicObject>> = store
         .state()
@@ -303,8 +304,7 @@ fn timing(started: Instant) -> String {
 
 /// The heading, the filter form, the count and the table's head.
 fn table_start(title: &str, filters: &Filters, total: usize, columns: &str) -> String {
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let current = filters.page.unwrap_or(1).clamp(1, pages);
+    let (current, pages) = filters.page_of(total);
     let mut body = String::new();
     let _ = write!(
         body,
@@ -352,8 +352,7 @@ fn table_start(title: &str, filters: &Filters, total: usize, columns: &str) -> S
 /// The rows of the page asked for, and the links to the pages around it.
 fn paged<'a, T>(rows: &'a [T], filters: &Filters) -> (&'a [T], String) {
     let total = rows.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let current = filters.page.unwrap_or(1).clamp(1, pages);
+    let (current, pages) = filters.page_of(total);
     let shown = &rows[(current - 1) * PAGE_SIZE..total.min(current * PAGE_SIZE)];
     let mut nav = String::from("</tbody>\n</table>\n<nav class=\"pages\">");
     if current > 1 {

@@ -37,9 +37,10 @@ struct Child {
     health: Health,
 }
 
-/// The tree of `inventory`, as HTML.
-pub async fn render(client: &kube::Client, inventory: &[InventoryEntry]) -> String {
-    let healths = Probe::default().healths(client, inventory).await;
+/// The tree of `inventory`, as HTML; `probe` keeps what discovery said of each kind
+/// between pages.
+pub async fn render(probe: &Probe, client: &kube::Client, inventory: &[InventoryEntry]) -> String {
+    let healths = probe.healths(client, inventory).await;
     let namespaces: BTreeSet<&str> = inventory
         .iter()
         .filter(|entry| OWNERS.contains(&entry.kind.as_str()))

@@ -1,7 +1,8 @@
 //! The web UI in a real browser: headless Chromium, driven through WebDriver, against
 //! `lockstep-controller --listen-ui-addr` on the test control plane. A user signs in with
 //! a ServiceAccount's token, sees only the Syncs their RBAC lets them list, watches a Sync
-//! take a new commit live (no reload), opens the tree and the diff, approves a manual
+//! take a new commit live (no reload), opens the tree and the diff (a ServiceAccount that may
+//! read the Sync but not its objects is shown none), approves a manual
 //! plan, rolls back, and — signed in as a ServiceAccount that may only read — is refused
 //! an action by the API server. Every page and the live stream are then swept for the
 //! test's secret values (SOPS, SealedSecret, a Vault reference, a
@@ -10,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -27,6 +29,7 @@ const SOPS_CANARY: &str = "ui-canary-sops-7f3a9c1e";
 const SEALED_CANARY: &str = "ui-canary-sealed-2b8e4177";
 const APPLIED_CANARY: &str = "ui-canary-lastapplied-9d0c55ab";
 const REF_CANARY: &str = "ui-canary-vaultref-5e17c3d0";
+const HAND_CANARY: &str = "ui-canary-by-hand-61c0e2f4";
 
 /// How long the browser waits for a page to show something.
 const WAIT: Duration = Duration::from_secs(60);
@@ -405,7 +408,41 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     assert!(drifted, "the drift is not shown");
+    browser.screenshot("04-drift").await.unwrap();
+
+    // The diff itself: the hand-made value against Git's, and a Secret changed by hand
+    // shown as changed, never with either value (nor its `last-applied-configuration`).
+    let hand = json!({"data": {"password": ByteString(HAND_CANARY.as_bytes().to_vec())}});
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch("db", &PatchParams::apply("kubectl-edit").force(), &Patch::Apply(&json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": hand["data"]})))
+        .await
+        .unwrap();
+    browser
+        .find("a#show-diff")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let diff = browser.wait_for("pre.diff", WAIT).await.unwrap();
+    let shown = text_of(&browser, "main").await;
+    assert!(
+        shown.contains("-  v: by-hand") && shown.contains("+  v: two"),
+        "the ConfigMap's change, value for value: {shown}"
+    );
+    assert!(
+        shown.contains(&format!("Secret/{ns}/db")) && shown.contains("[redacted, after]"),
+        "the Secret changed by hand is in the diff: {shown}"
+    );
+    drop(diff);
+    let page = browser.source().await.unwrap();
+    Canaries::new([SOPS_CANARY, HAND_CANARY, APPLIED_CANARY]).assert_absent("the diff page", &page);
     browser.screenshot("04-diff").await.unwrap();
+    browser
+        .goto(&format!("{base}/syncs/{ns}/web"))
+        .await
+        .unwrap();
 
     // Roll back to the first revision: applied, and the page says the Sync is pinned.
     act(&browser, "rollback", Some(&format!("main@sha1:{first}"))).await;
@@ -541,6 +578,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         format!("/syncs/{ns}/web"),
         format!("/syncs/{ns}/gated"),
         format!("/syncs/{ns}/workload"),
+        format!("/syncs/{ns}/web/diff"),
         "/?kind=sealedsecrets".to_owned(),
         "/static/ui.js".to_owned(),
     ] {
@@ -608,6 +646,34 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     let refusal = text_of(&browser, "p.error").await;
     assert!(refusal.contains("ui-viewer"), "{refusal}");
     browser.screenshot("09-refused").await.unwrap();
+
+    // A user who may read the Sync but not its objects is not shown their diffs: the
+    // ConfigMap drifts again (from the pinned revision now), and the viewer is told only
+    // that it may not read it.
+    configmaps
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-edit").force(),
+            &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "web"}, "data": {"v": "by-hand-again"}})),
+        )
+        .await
+        .unwrap();
+    browser
+        .goto(&format!("{base}/syncs/{ns}/web/diff"))
+        .await
+        .unwrap();
+    browser
+        .wait_until_text("main", "does not let you read this object", WAIT)
+        .await
+        .unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(
+        page.contains(&format!("ConfigMap/{ns}/web"))
+            && !page.contains("by-hand")
+            && !page.contains("pre class=\"diff\""),
+        "{page}"
+    );
 
     // A user who may list no Syncs sees none, though the controller holds several.
     switch_user(&browser, &base, &stranger).await;

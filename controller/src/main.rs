@@ -64,14 +64,15 @@ async fn run() -> anyhow::Result<()> {
     let renewal = tokio::spawn(keyring::renew_forever(ctx.clone()));
     let api = tokio::spawn(http::serve_api(ctx.clone(), flags.listen_addr));
     let metrics = tokio::spawn(http::serve_metrics(ctx.clone(), flags.listen_metrics_addr));
+    let front = |front| sync::SyncCtx::new(ctx.clone(), config.clone(), &flags, front);
+    let sync_ctx = flags.sync.then(|| Arc::new(front(sync::Front::Lockstep)));
     let ui = flags.listen_ui_addr.map(|addr| {
         let kinds = ui::Kind::served(flags.external_secrets, flags.flux, flags.argocd);
-        tokio::spawn(ui::serve(ctx.clone(), config.clone(), addr, kinds))
+        let serve = ui::serve(ctx.clone(), sync_ctx.clone(), config.clone(), addr, kinds);
+        tokio::spawn(serve)
     });
 
-    let syncs = flags.sync.then(|| {
-        let front = |front| sync::SyncCtx::new(ctx.clone(), config.clone(), &flags, front);
-        let sync_ctx = Arc::new(front(sync::Front::Lockstep));
+    let syncs = sync_ctx.map(|sync_ctx| {
         let peers = sync::Peers {
             flux: flags.flux.then(|| {
                 let flux = front(sync::Front::Flux);

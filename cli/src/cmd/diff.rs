@@ -16,9 +16,8 @@ use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-use lockstep_engine::apply::{Action, ApplyOptions, Protect, apply_order, preflight};
+use lockstep_engine::apply::{Action, ApplyOptions, Protect, apply_order, preflight, unified_diff};
 use lockstep_engine::inventory::{id, read_apply, stale};
-use lockstep_engine::redact::redact_secret_pair;
 use lockstep_engine::render::Owner;
 use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
 use serde_json::Value;
@@ -158,21 +157,15 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
     }
     sides.sort_by_cached_key(|(e, ..)| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
     let mut diffs = Vec::new();
-    for (entry, mut live, mut merged, note) in sides {
-        for side in [&mut live, &mut merged] {
-            strip(side);
-        }
-        redact_secret_pair(&mut live, &mut merged);
-        // Decrypted values outside Secrets (a ConfigMap from a SOPS file) are hidden too.
-        redactor.scrub_value(&mut live);
-        redactor.scrub_value(&mut merged);
-        if live != merged {
-            let mut text = note
-                .map(|n| format!("# {}: {n}\n", id(&entry)))
-                .unwrap_or_default();
-            text.push_str(&unified(&id(&entry), &live, &merged)?);
-            diffs.push(text);
-        }
+    for (entry, live, merged, note) in sides {
+        let Some(diff) = unified_diff(&id(&entry), live, merged, &redactor) else {
+            continue;
+        };
+        let mut text = note
+            .map(|n| format!("# {}: {n}\n", id(&entry)))
+            .unwrap_or_default();
+        text.push_str(&diff);
+        diffs.push(text);
     }
     Ok(diffs)
 }
@@ -196,37 +189,6 @@ async fn owned_live(kinds: &mut Kinds<'_>, entry: &InventoryEntry, owner: &Owner
     let owned = labels.get(OWNER_NAME_LABEL) == Some(&owner.name)
         && labels.get(OWNER_NAMESPACE_LABEL) == Some(&owner.namespace);
     owned.then(|| serde_json::to_value(live).ok()).flatten()
-}
-
-/// Fields the server sets on every write, which say nothing about the change.
-fn strip(object: &mut Value) {
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in [
-            "managedFields",
-            "resourceVersion",
-            "generation",
-            "uid",
-            "creationTimestamp",
-        ] {
-            meta.remove(field);
-        }
-    }
-}
-
-fn unified(id: &str, live: &Value, merged: &Value) -> anyhow::Result<String> {
-    let text = |v: &Value| -> anyhow::Result<String> {
-        Ok(if v.is_null() {
-            String::new()
-        } else {
-            serde_saphyr::to_string(v)?
-        })
-    };
-    let (old, new) = (text(live)?, text(merged)?);
-    Ok(similar::TextDiff::from_lines(&old, &new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("live/{id}"), &format!("merged/{id}"))
-        .to_string())
 }
 
 /// Discovery, once per kind.

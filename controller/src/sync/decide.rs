@@ -29,10 +29,10 @@ use kube::runtime::events::EventType;
 use lockstep_api::flux::{CommonMetadata, HelmRelease, Kustomization};
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, Helm, InventoryEntry, ObjectKey,
-    REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
+    Plan, REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
 };
 use lockstep_engine::apply::{
-    ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, SyncOptions,
+    ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, Preview, SyncOptions,
 };
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
@@ -129,15 +129,8 @@ async fn decide_with(
         Ok(checked) => checked,
         Err(err) => return Ok(failed(refused(&err, &prepared.redactor, &revision))),
     };
-    // An Argo CD project's resource rules, for every object before the first write.
-    if let Some(project) = &sync.spec.project {
-        let objects = checked.objects();
-        let refusal = objects.iter().find_map(|o| resource_refusal(project, o));
-        if let Some(refusal) = refusal {
-            let message = format!("{refusal}; nothing of revision {revision} was applied");
-            let verdict = Verdict::failed(Reason::ReconciliationFailed, message, &revision);
-            return Ok(failed(verdict));
-        }
+    if let Some(verdict) = project_refusal(sync, &checked, &revision) {
+        return Ok(failed(verdict));
     }
     if pass == Pass::Report {
         let drift = Report::Found(Drift::of(&checked.previews()));
@@ -222,6 +215,50 @@ async fn decide_with(
             }
         }
     })
+}
+
+/// What applying `artifact` would do to each object, for a person to read (the web UI's
+/// diff): rendered, decrypted in memory, checked and dry-run exactly as a reconcile does
+/// it, with nothing written. The previews hold plaintext: show them only through the
+/// redactor returned with them.
+pub(super) async fn dry_run(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    artifact: &Artifact,
+    client: &kube::Client,
+    timeout: Duration,
+) -> Result<(Vec<Preview>, Plan, Redactor), Verdict> {
+    let revision = &artifact.revision;
+    let inventory = sync.status.as_ref().map_or(&[][..], |s| &s.inventory);
+    let previous = helm_records::previous(sync, client, inventory).await;
+    let install = install(&previous.objects, ctx);
+    let prepared =
+        render_and_decrypt(sync, ctx, client, artifact, revision, install, timeout).await?;
+    let options = run_options(sync, ctx, previous.objects, timeout);
+    let checked = run::prepare(client, &prepared.manifests, &options)
+        .await
+        .map_err(|err| refused(&err, &prepared.redactor, revision))?;
+    if let Some(verdict) = project_refusal(sync, &checked, revision) {
+        return Err(verdict);
+    }
+    Ok((
+        checked.previews(),
+        checked.plan(revision),
+        prepared.redactor,
+    ))
+}
+
+/// An Argo CD project's resource rules, for every object before the first write.
+fn project_refusal(sync: &Sync, checked: &run::Prepared<'_>, revision: &str) -> Option<Verdict> {
+    let project = sync.spec.project.as_ref()?;
+    let objects = checked.objects();
+    let refusal = objects.iter().find_map(|o| resource_refusal(project, o))?;
+    let message = format!("{refusal}; nothing of revision {revision} was applied");
+    Some(Verdict::failed(
+        Reason::ReconciliationFailed,
+        message,
+        revision,
+    ))
 }
 
 /// What an apply needs before anything is rendered: a permitted source with an

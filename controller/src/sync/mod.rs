@@ -22,6 +22,7 @@ mod intervals;
 mod lease;
 pub mod namespace;
 mod pin;
+pub mod preview;
 pub(crate) mod reconcile;
 pub(crate) mod record;
 mod secrets;

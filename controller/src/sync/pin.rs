@@ -27,9 +27,10 @@ pub fn pinned(sync: &Sync, front: Front) -> Option<&str> {
 }
 
 /// The artifact of `revision` (`<ref>@sha1:<hex>`, as the Sync applied it) of GitSource
-/// `source`, written with that revision. A commit's files never change, so it is fetched
-/// once per pin and kept (while its folder is there), not at every reconcile: a pinned
-/// Sync rolling out looks again every second.
+/// `source`, written with that revision: a pin's, or the revision a replica that is not
+/// the leader compares ([`super::preview`]). A commit's files never change, so it is
+/// fetched once per revision and kept (while its folder is there), not at every
+/// reconcile: a pinned Sync rolling out looks again every second.
 pub async fn artifact(
     ctx: &SyncCtx,
     source: &ObjectKey,
@@ -51,7 +52,7 @@ pub async fn artifact(
         )));
     };
     let failed = |message: String| {
-        let message = format!("fetching pinned revision {revision}: {message}");
+        let message = format!("fetching revision {revision}: {message}");
         Verdict::failed(Reason::ArtifactFailed, message, revision)
     };
     let sources: Api<GitSource> = Api::namespaced(ctx.shared.client.clone(), &source.namespace);

@@ -55,29 +55,9 @@ pub async fn render(
     status: StatusCode,
     notice: &str,
 ) -> Response {
-    let syncs = Api::<Sync>::namespaced(session.client.clone(), namespace);
-    let sync = match syncs.get(name).await {
+    let sync = match read_sync(session, namespace, name).await {
         Ok(sync) => sync,
-        Err(kube::Error::Api(refusal)) => {
-            let body = format!(
-                r#"<h1>Sync {}/{}</h1><p class="error" role="alert">The API server refused to show it to {}: {} {}.</p>"#,
-                Esc(namespace),
-                Esc(name),
-                Esc(&session.user),
-                refusal.code,
-                Esc(&refusal.reason)
-            );
-            let code = StatusCode::from_u16(refusal.code).unwrap_or(StatusCode::BAD_GATEWAY);
-            return (code, html::page(name, Some(session), &body)).into_response();
-        }
-        Err(_) => {
-            let body = "<p class=\"error\" role=\"alert\">Cannot reach the API server.</p>";
-            return (
-                StatusCode::BAD_GATEWAY,
-                html::page(name, Some(session), body),
-            )
-                .into_response();
-        }
+        Err(refused) => return refused,
     };
     let mut body = format!(
         r#"<h1>Sync {}/{}</h1>
@@ -105,6 +85,31 @@ pub async fn render(
     secrets(&mut body, session, &sync).await;
     timeline(&mut body, session, &sync).await;
     (status, html::page(name, Some(session), &body)).into_response()
+}
+
+/// Sync `namespace/name` read with `session`'s client, or the page that says why not.
+pub async fn read_sync(session: &Session, namespace: &str, name: &str) -> Result<Sync, Response> {
+    let syncs = Api::<Sync>::namespaced(session.client.clone(), namespace);
+    match syncs.get(name).await {
+        Ok(sync) => Ok(sync),
+        Err(kube::Error::Api(refusal)) => {
+            let body = format!(
+                r#"<h1>Sync {}/{}</h1><p class="error" role="alert">The API server refused to show it to {}: {} {}.</p>"#,
+                Esc(namespace),
+                Esc(name),
+                Esc(&session.user),
+                refusal.code,
+                Esc(&refusal.reason)
+            );
+            let code = StatusCode::from_u16(refusal.code).unwrap_or(StatusCode::BAD_GATEWAY);
+            Err((code, html::page(name, Some(session), &body)).into_response())
+        }
+        Err(_) => {
+            let body = "<p class=\"error\" role=\"alert\">Cannot reach the API server.</p>";
+            let page = html::page(name, Some(session), body);
+            Err((StatusCode::BAD_GATEWAY, page).into_response())
+        }
+    }
 }
 
 fn actions(body: &mut String, session: &Session, sync: &Sync) {
@@ -161,8 +166,8 @@ fn plan(body: &mut String, session: &Session, sync: &Sync) {
 }
 
 /// What the controller's last comparison of Git and the cluster found: objects and field
-/// paths (a server-side dry-run of the apply, so defaulted fields are not drift), never
-/// values.
+/// paths (a server-side dry-run of the apply, so defaulted fields are not drift), and a
+/// link to the diff itself ([`super::diff`]).
 fn drift(body: &mut String, sync: &Sync) {
     body.push_str(r#"<section id="drift"><h2>Diff</h2>"#);
     match html::condition(sync, "Drifted") {
@@ -179,6 +184,12 @@ fn drift(body: &mut String, sync: &Sync) {
         }
         _ => body.push_str("<p>Nothing applied yet.</p>"),
     }
+    let _ = write!(
+        body,
+        r#"<p><a id="show-diff" href="/syncs/{}/{}/diff">Compare Git with the cluster</a> (a dry-run of the apply, values of Secrets hidden)</p>"#,
+        Esc(&sync.namespace().unwrap_or_default()),
+        Esc(&sync.name_any())
+    );
     body.push_str("</section>");
 }
 

@@ -23,6 +23,7 @@ mod access;
 mod actions;
 mod cache;
 mod detail;
+mod diff;
 mod html;
 mod kinds;
 mod live;
@@ -41,6 +42,7 @@ use axum::routing::{get, post};
 use lockstep_engine::health::Probe;
 
 use crate::context::Ctx;
+use crate::sync::SyncCtx;
 pub use cache::Cache;
 pub use kinds::Kind;
 use session::Sessions;
@@ -56,6 +58,9 @@ pub struct Ui {
     sessions: Sessions,
     /// Reads the health of a Sync's objects, remembering each kind's API from discovery.
     probe: Probe,
+    /// The sync controller's context, to compare a Sync's source with the cluster; none
+    /// when this controller does not reconcile Syncs.
+    syncs: Option<Arc<SyncCtx>>,
 }
 
 /// The policy of every page: scripts, styles and connections only from this origin, no
@@ -65,18 +70,26 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
      base-uri 'none'";
 
 /// Serves the UI on `addr` until the task ends, listing `kinds` beside the Syncs.
-pub async fn serve(ctx: Arc<Ctx>, config: kube::Config, addr: SocketAddr, kinds: Vec<Kind>) {
+pub async fn serve(
+    ctx: Arc<Ctx>,
+    syncs: Option<Arc<SyncCtx>>,
+    config: kube::Config,
+    addr: SocketAddr,
+    kinds: Vec<Kind>,
+) {
     let ui = Arc::new(Ui {
         config,
         cache: Cache::start(&ctx, &kinds),
         sessions: Sessions::default(),
         probe: Probe::default(),
+        syncs,
     });
     let app = Router::new()
         .route("/", get(overview::page))
         .route("/sign-in", get(session::form).post(session::sign_in))
         .route("/sign-out", post(session::sign_out))
         .route("/syncs/{namespace}/{name}", get(detail::page))
+        .route("/syncs/{namespace}/{name}/diff", get(diff::page))
         .route("/syncs/{namespace}/{name}/{action}", post(actions::act))
         .route("/live", get(live::stream))
         .route("/static/ui.js", get(script))

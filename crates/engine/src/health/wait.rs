@@ -150,6 +150,15 @@ impl Probe {
         .await
     }
 
+    /// Whether `client` may read `entry`: its GET is answered, the object found or not.
+    /// The web UI shows an object's diff only to a user who may read it.
+    pub async fn readable(&self, client: &Client, entry: &InventoryEntry) -> bool {
+        match self.api(client, entry).await {
+            Some(api) => api.get_opt(&entry.name).await.is_ok(),
+            None => false,
+        }
+    }
+
     async fn api(&self, client: &Client, entry: &InventoryEntry) -> Option<Api<DynamicObject>> {
         let gvk = GroupVersionKind::gvk(&entry.group, &entry.version, &entry.kind);
         let known = self.resources().get(&gvk).cloned();

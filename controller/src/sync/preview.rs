@@ -1,0 +1,136 @@
+//! What applying a Sync's source now would change, object by object, for a person to read
+//! (the web UI's diff): Git against the live objects, through the API server's dry-run of
+//! the apply, so a defaulted field is not a change. Rendered, decrypted and checked as
+//! its reconcile would be, as its ServiceAccount, on whichever replica is asked: the
+//! commit is fetched here when this replica does not hold it. Nothing is written.
+//!
+//! Every diff comes out of [`unified_diff`]: Secret values and decrypted plaintext are
+//! hidden on both sides.
+
+use kube::ResourceExt;
+use kube::api::Api;
+use lockstep_api::{GitSource, InventoryEntry, PlanAction, Sync};
+use lockstep_engine::apply::{Action, unified_diff};
+use lockstep_engine::inventory::id;
+
+use super::intervals::SyncIntervals;
+use super::reconcile::source_of;
+use super::record::Verdict;
+use super::target::sync_client;
+use super::{SyncCtx, chart, decide, pin, values};
+
+/// What an apply of `revision` would change.
+#[derive(Debug)]
+pub struct Preview {
+    /// The revision compared: the pinned one, or the source's newest.
+    pub revision: String,
+    /// Each object the apply would create, change or replace, in apply order.
+    pub objects: Vec<Change>,
+    /// The objects that left the source and would be pruned.
+    pub pruned: Vec<String>,
+}
+
+/// One object's change.
+#[derive(Debug)]
+pub struct Change {
+    /// The object.
+    pub object: InventoryEntry,
+    /// What the diff cannot say by itself (a replace, a dry-run left for later).
+    pub note: Option<&'static str>,
+    /// The unified diff, values hidden.
+    pub diff: String,
+}
+
+/// Dry-runs the apply of `sync`'s source.
+///
+/// # Errors
+/// Why it cannot be compared (no revision yet, a render or decryption failure, a refused
+/// object), as its status would say it.
+pub async fn preview(ctx: &SyncCtx, sync: &Sync) -> Result<Preview, String> {
+    if chart::from_repository(sync) {
+        return Err("a chart from a Helm repository is not compared here yet".to_owned());
+    }
+    let mut sync = sync.clone();
+    let timeout = SyncIntervals::parse(&sync.spec)
+        .map_err(|err| err.to_string())?
+        .timeout;
+    values::read(&mut sync, ctx).await?;
+    let source = source_of(&sync);
+    let revision = match pin::pinned(&sync, ctx.front) {
+        Some(pinned) => pinned.to_owned(),
+        None => newest(ctx, &sync).await?,
+    };
+    let artifact = match ctx.artifact(&source) {
+        Some(held) if held.revision == revision => held,
+        _ => pin::artifact(ctx, &source, &revision).await.map_err(why)?,
+    };
+    let namespace = sync.namespace().unwrap_or_default();
+    let client = sync_client(&sync, ctx, &namespace)
+        .await
+        .map_err(|err| err.to_string())?;
+    let (previews, plan, redactor) = decide::dry_run(&sync, ctx, &artifact, &client, timeout)
+        .await
+        .map_err(why)?;
+    let objects = previews
+        .into_iter()
+        .filter_map(|preview| {
+            let note = match (preview.action, preview.checked) {
+                (Action::Replaced, _) => Some("replaced: an immutable field changes"),
+                (_, false) => Some("shown as written: dry-run once the objects it needs exist"),
+                _ => None,
+            };
+            let diff = unified_diff(
+                &id(&preview.object),
+                preview.live,
+                preview.merged,
+                &redactor,
+            )?;
+            Some(Change {
+                object: preview.object,
+                note,
+                diff,
+            })
+        })
+        .collect();
+    let pruned = plan
+        .changes
+        .into_iter()
+        .filter(|change| change.action == PlanAction::Pruned)
+        .map(|change| change.object)
+        .collect();
+    Ok(Preview {
+        revision,
+        objects,
+        pruned,
+    })
+}
+
+/// The newest revision of the Sync's GitSource: the one this replica fetched, else the
+/// one its status names.
+async fn newest(ctx: &SyncCtx, sync: &Sync) -> Result<String, String> {
+    let source = source_of(sync);
+    if let Some(held) = ctx.artifact(&source) {
+        return Ok(held.revision);
+    }
+    let sources: Api<GitSource> = Api::namespaced(ctx.shared.client.clone(), &source.namespace);
+    let found = sources
+        .get_opt(&source.name)
+        .await
+        .map_err(|err| format!("reading GitSource {source}: {err}"))?
+        .ok_or_else(|| format!("GitSource {source} not found"))?;
+    found
+        .status
+        .and_then(|status| status.last_attempted_revision)
+        .ok_or_else(|| format!("GitSource {source} has no revision yet"))
+}
+
+/// The message of a verdict that stopped the comparison.
+fn why(verdict: Verdict) -> String {
+    match verdict {
+        Verdict::Waiting { message, .. }
+        | Verdict::Failed { message, .. }
+        | Verdict::Stalled(message) => message,
+        Verdict::Applied { summary, .. } => summary,
+        Verdict::Planned(_) | Verdict::Applying { .. } => "not compared".to_owned(),
+    }
+}

@@ -615,6 +615,16 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         secrets.contains("SealedSecret") && secrets.contains("sops-age"),
         "the secrets panel names what the Sync uses: {secrets}"
     );
+    assert!(
+        secrets.contains("app/secret.yaml")
+            && secrets.contains(&format!("age:{recipient}"))
+            && secrets.contains("ago"),
+        "each SOPS file with the keys it is encrypted to and its age: {secrets}"
+    );
+    assert!(
+        secrets.contains("ref+vault://secret/ui/db#password") && secrets.contains("from-vault"),
+        "each reference resolved, by path: {secrets}"
+    );
 
     // A forged form (no CSRF token) is refused before the API server is asked.
     let forged = http

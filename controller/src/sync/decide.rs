@@ -29,7 +29,7 @@ use kube::runtime::events::EventType;
 use lockstep_api::flux::{CommonMetadata, HelmRelease, Kustomization};
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, Helm, InventoryEntry, ObjectKey,
-    Plan, REQUESTED_AT_ANNOTATION, Sync, SyncMode, SyncStatus,
+    Plan, REQUESTED_AT_ANNOTATION, SecretsUsed, Sync, SyncMode, SyncStatus,
 };
 use lockstep_engine::apply::{
     ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, Preview, SyncOptions,
@@ -68,20 +68,27 @@ pub(super) async fn decide(
         Err(verdict) => return Ok(verdict),
     };
     let about = artifact.about.clone();
-    let mut verdict = decide_with(sync, ctx, timeout, &artifact, client).await?;
-    if let Verdict::Applied { about: slot, .. } = &mut verdict {
-        *slot = about;
+    let mut used = None;
+    let mut verdict = decide_with(sync, ctx, timeout, &artifact, client, &mut used).await?;
+    if let Verdict::Applied {
+        about: a, secrets, ..
+    } = &mut verdict
+    {
+        *a = about;
+        *secrets = used;
     }
     Ok(verdict)
 }
 
-/// [`decide`] once the source's artifact and the client to apply as are there.
+/// [`decide`] once the source's artifact and the client to apply as are there; `used`
+/// is where the render's secrets came from, once it is rendered.
 async fn decide_with(
     sync: &mut Sync,
     ctx: &SyncCtx,
     timeout: Duration,
     artifact: &Artifact,
     client: kube::Client,
+    used: &mut Option<SecretsUsed>,
 ) -> Result<Verdict, Error> {
     let status = sync.status.clone().unwrap_or_default();
     let revision = artifact.revision.clone();
@@ -114,6 +121,7 @@ async fn decide_with(
         Ok(prepared) => prepared,
         Err(verdict) => return Ok(failed(verdict)),
     };
+    *used = Some(prepared.used.clone());
     // A HelmRelease's `install.createNamespace`: its namespace before anything checks it.
     if sync.spec.create_namespace
         && pass != Pass::Report
@@ -740,6 +748,7 @@ fn applied(
         health,
         drift,
         about: None,
+        secrets: None,
     }
 }
 

@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, AppliedRevision, Condition, HISTORY_LIMIT, InventoryEntry,
-    ObjectKey, Plan, REQUESTED_AT_ANNOTATION, Sync, SyncStatus,
+    ObjectKey, Plan, REQUESTED_AT_ANNOTATION, SecretsUsed, Sync, SyncStatus,
 };
 use lockstep_engine::fetch::CommitAbout;
 
@@ -66,6 +66,9 @@ pub enum Verdict {
         drift: Report,
         /// What the revision's commit says of itself, for the history.
         about: Option<CommitAbout>,
+        /// Where its secrets came from, when it was rendered (else the status keeps what
+        /// it said).
+        secrets: Option<SecretsUsed>,
     },
     /// Manual mode: changes wait for approval.
     Planned(Plan),
@@ -254,6 +257,7 @@ fn write_verdict(
             health,
             drift: _,
             about,
+            secrets,
         } => {
             let applied = Applied {
                 revision,
@@ -264,6 +268,9 @@ fn write_verdict(
             };
             let event = write_applied(next, previous, applied, generation);
             next.inventory = inventory;
+            if let Some(secrets) = secrets {
+                next.secrets = Some(secrets).filter(|s| *s != SecretsUsed::default());
+            }
             event
         }
         Verdict::Planned(plan) => write_plan(next, previous, plan, generation),

@@ -266,11 +266,12 @@ fn depends_on(body: &mut String, ui: &Ui, sync: &Sync) {
     body.push_str("</ul></section>");
 }
 
-/// Which secrets the Sync uses: the SOPS decryption keys' Secret, and the Secrets,
-/// SealedSecrets and ExternalSecrets it applied (an ExternalSecret with its store and
-/// remote keys). Names and paths only.
+/// Which secrets the Sync uses: the SOPS decryption keys' Secret; each SOPS file its last
+/// render decrypted, with the keys it is encrypted to and its age; each Vault or KMS
+/// reference it resolved; and the Secrets, SealedSecrets and ExternalSecrets it applied
+/// (an ExternalSecret with its store and remote keys). Names, keys and paths only.
 async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
-    body.push_str(r#"<section id="secrets"><h2>Secrets</h2><ul>"#);
+    body.push_str(r#"<section id="secrets"><h2>Secrets</h2>"#);
     if let Some(decryption) = &sync.spec.decryption {
         let keys = decryption
             .secret_ref
@@ -280,11 +281,53 @@ async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
             });
         let _ = write!(
             body,
-            "<li>SOPS files ({}) are decrypted in memory with {}</li>",
+            "<p>SOPS files ({}) are decrypted in memory with {}.</p>",
             Esc(&decryption.provider),
             Esc(&keys)
         );
     }
+    let used = sync.status.as_ref().and_then(|s| s.secrets.as_ref());
+    if let Some(used) = used.filter(|u| !u.sops_files.is_empty()) {
+        body.push_str(
+            r#"<table id="sops-files"><thead><tr><th>SOPS file</th><th>Encrypted to</th><th>Last modified</th></tr></thead><tbody>"#,
+        );
+        for file in &used.sops_files {
+            let keys: Vec<String> = file
+                .keys
+                .iter()
+                .map(|key| format!("<code>{}</code>", Esc(key)))
+                .collect();
+            let modified = file.last_modified.as_deref().unwrap_or_default();
+            let _ = write!(
+                body,
+                r#"<tr><td>{}</td><td>{}</td><td title="{}">{}</td></tr>"#,
+                Esc(&file.path),
+                keys.join("<br>"),
+                Esc(modified),
+                Esc(&age(modified)),
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    if let Some(used) = used.filter(|u| !u.references.is_empty()) {
+        body.push_str(
+            r#"<table id="references"><thead><tr><th>Secret</th><th>Key</th><th>Resolved from</th></tr></thead><tbody>"#,
+        );
+        for reference in &used.references {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                Esc(&reference.secret),
+                Esc(&reference.key),
+                Esc(&reference.reference)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    if let Some(omitted) = used.and_then(|u| u.omitted) {
+        let _ = write!(body, r#"<p class="note">And {omitted} more.</p>"#);
+    }
+    body.push_str("<ul>");
     for entry in inventory(sync) {
         match entry.kind.as_str() {
             "Secret" | "SealedSecret" => {
@@ -316,6 +359,23 @@ async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
         }
     }
     body.push_str("</ul><p class=\"note\">Values are never shown here.</p></section>");
+}
+
+/// How long ago `timestamp` (RFC 3339) was, in the largest whole unit: `3 days ago`;
+/// empty when it does not parse.
+fn age(timestamp: &str) -> String {
+    let Ok(then) = timestamp.parse::<jiff::Timestamp>() else {
+        return String::new();
+    };
+    let seconds = jiff::Timestamp::now().duration_since(then).as_secs().max(0);
+    let (count, unit) = match seconds {
+        s if s >= 86_400 => (s / 86_400, "day"),
+        s if s >= 3_600 => (s / 3_600, "hour"),
+        s if s >= 60 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural} ago")
 }
 
 /// Conditions and events, newest first.
@@ -377,4 +437,21 @@ async fn timeline(body: &mut String, session: &Session, sync: &Sync) {
         let _ = write!(body, r#"<p class="note">{}</p>"#, Esc(&note));
     }
     body.push_str("</section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age;
+
+    #[test]
+    fn an_age_is_told_in_its_largest_whole_unit() {
+        let ago = |seconds: i64| {
+            let then = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(seconds);
+            age(&then.to_string())
+        };
+        assert_eq!(ago(3 * 86_400 + 50), "3 days ago");
+        assert_eq!(ago(3_600), "1 hour ago");
+        assert_eq!(ago(125), "2 minutes ago");
+        assert_eq!(age("not a time"), "");
+    }
 }

@@ -36,8 +36,9 @@ pub use key::ObjectKey;
 pub use sync::{
     AppliedRevision, Backoff, CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn,
     Directory, FileParameter, HISTORY_LIMIT, HealthCheck, Helm, HelmStorage, KubeConfigRef,
-    KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer, SecretValues, Sync,
-    SyncMode, SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
+    KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer, ReferenceUsed,
+    SECRETS_LIMIT, SecretValues, SecretsUsed, SopsFileUsed, Sync, SyncMode, SyncSpec, SyncStatus,
+    ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

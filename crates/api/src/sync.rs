@@ -584,12 +584,63 @@ pub struct SyncStatus {
     /// The last value of the `lockstep.dev/requestedAt` annotation acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_requested_at: Option<String>,
+    /// Where the secrets of the last revision rendered came from: the SOPS files decrypted,
+    /// with the keys each is encrypted to, and the references resolved. Never a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<SecretsUsed>,
     /// The objects (`group/Kind/namespace/name`) the last comparison found differing from
     /// the applied revision, while `Drifted` is true. Kept in memory for a front-end's
     /// status (an Argo CD Application's `OutOfSync` resources); never written.
     #[serde(skip)]
     #[schemars(skip)]
     pub drifted: Vec<String>,
+}
+
+/// Where a revision's secrets came from (`status.secrets`): what a person auditing the
+/// Sync needs to know which keys and paths it depends on, never a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretsUsed {
+    /// Each SOPS-encrypted file decrypted, in path order, at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sops_files: Vec<SopsFileUsed>,
+    /// Each Vault or AWS KMS reference resolved, at most 50.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferenceUsed>,
+    /// How many files and references were left out of the lists above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<u32>,
+}
+
+/// How many SOPS files and how many references `status.secrets` lists.
+pub const SECRETS_LIMIT: usize = 50;
+
+/// One SOPS-encrypted file a revision decrypted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SopsFileUsed {
+    /// The file, relative to the source's root.
+    pub path: String,
+    /// The keys its data key is encrypted to, as `type:identity`: `age:age1…`,
+    /// `pgp:<fingerprint>`, `kms:<ARN>`, `gcp_kms:<resource>`, `azure_kv:<vault>/keys/<name>`,
+    /// `hc_vault:<address>/v1/<engine>/keys/<name>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// The file's `sops.lastmodified` (RFC 3339): when its values or keys last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+/// One reference a revision resolved into a Secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceUsed {
+    /// The Secret, `namespace/name`.
+    pub secret: String,
+    /// The key of its `stringData` that held the reference.
+    pub key: String,
+    /// The reference as written (`ref+vault://…`), a KMS ciphertext shortened.
+    pub reference: String,
 }
 
 /// How many applied revisions a Sync's `status.history` keeps.

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use lockstep_api::{ReferenceUsed, SECRETS_LIMIT, SecretsUsed, SopsFileUsed};
+
 use crate::decrypt::{DecryptError, decrypt};
 use crate::hooks::Hook;
 use crate::keys::Keys;
@@ -28,6 +30,8 @@ pub struct Prepared {
     pub hooks: Vec<Hook>,
     /// A chart's release, to record once applied ([`crate::release`]).
     pub release: Option<crate::release::ReleaseParts>,
+    /// Where the secrets came from: files and keys, references ([`SecretsUsed`]).
+    pub used: SecretsUsed,
     /// The values held for log scrubbing while the caller uses them (until this
     /// `Prepared` is dropped: kube-client logs a refused apply's `Status`, values and all).
     _held: Held,
@@ -73,11 +77,14 @@ pub async fn prepare(
     let mut redactor = known;
     redactor.extend(&decrypted.redactor);
     let refresh = refresh_interval(&manifests);
-    if refresh.is_some() {
-        Resolver::from_keys(keys)?
-            .resolve(&mut manifests, &mut redactor)
-            .await?;
-    }
+    let references = match refresh {
+        Some(_) => {
+            Resolver::from_keys(keys)?
+                .resolve(&mut manifests, &mut redactor)
+                .await?
+        }
+        None => Vec::new(),
+    };
     let hooks = decrypted.hooks;
     for manifest in manifests.iter().chain(hooks.iter().map(|h| &h.manifest)) {
         redactor.add_secret(&manifest.object);
@@ -89,6 +96,24 @@ pub async fn prepare(
         refresh,
         hooks,
         release: decrypted.release,
+        used: used(decrypted.files, references),
         _held,
     })
+}
+
+/// `files` and `references` as `status.secrets` lists them: sorted, at most
+/// [`SECRETS_LIMIT`] of each, the rest counted.
+fn used(mut files: Vec<SopsFileUsed>, mut references: Vec<ReferenceUsed>) -> SecretsUsed {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.dedup_by(|a, b| a.path == b.path);
+    references.sort_by(|a, b| (&a.secret, &a.key).cmp(&(&b.secret, &b.key)));
+    let omitted =
+        files.len().saturating_sub(SECRETS_LIMIT) + references.len().saturating_sub(SECRETS_LIMIT);
+    files.truncate(SECRETS_LIMIT);
+    references.truncate(SECRETS_LIMIT);
+    SecretsUsed {
+        sops_files: files,
+        references,
+        omitted: (omitted > 0).then(|| u32::try_from(omitted).unwrap_or(u32::MAX)),
+    }
 }

@@ -18,6 +18,7 @@ mod substitute;
 
 use std::path::PathBuf;
 
+use lockstep_api::SopsFileUsed;
 use lockstep_sops::{DecryptOptions, EmitOptions, KeyResolver};
 use tracing::instrument;
 use zeroize::Zeroizing;
@@ -99,8 +100,9 @@ pub struct Decrypted {
     pub manifests: Vec<Manifest>,
     /// Every plaintext value decrypted, to scrub from messages.
     pub redactor: Redactor,
-    /// The encrypted files that were decrypted, relative to the artifact.
-    pub files: Vec<PathBuf>,
+    /// The encrypted files that were decrypted, relative to the artifact, with the keys
+    /// each is encrypted to.
+    pub files: Vec<SopsFileUsed>,
     /// The render's Helm hooks, as rendered (a chart's SOPS values are decrypted before
     /// it renders, so its hooks hold no SOPS values).
     pub hooks: Vec<crate::hooks::Hook>,
@@ -209,20 +211,30 @@ pub fn decrypt_whole(
     )
 }
 
-/// Verifies and decrypts one file, learns its values, and returns its name.
+/// Verifies and decrypts one file, learns its values, and returns its name and keys.
 fn learn(
     source: sources::Source,
     resolver: &dyn KeyResolver,
     plaintexts: &mut Plaintexts,
     redactor: &mut Redactor,
-) -> Result<PathBuf, DecryptError> {
-    let shown = source.shown.clone();
+) -> Result<SopsFileUsed, DecryptError> {
+    let metadata = &source.encrypted.metadata;
+    let used = SopsFileUsed {
+        path: source.shown.display().to_string(),
+        keys: metadata
+            .key_groups
+            .iter()
+            .flatten()
+            .map(|key| format!("{}:{}", key.kind.field(), key.describe()))
+            .collect(),
+        last_modified: Some(metadata.last_modified.clone()).filter(|t| !t.is_empty()),
+    };
     let encrypted = source.whole.then(|| source.bytes.to_vec());
     let whole = open(source, resolver, plaintexts, redactor)?;
     if let Some((encrypted, whole)) = encrypted.zip(whole) {
         plaintexts.learn_file(encrypted, whole, redactor);
     }
-    Ok(shown)
+    Ok(used)
 }
 
 /// Verifies and decrypts one file and learns its values; returns the whole decrypted file

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use lockstep_api::ReferenceUsed;
 use lockstep_keys::kms::Credentials;
 use lockstep_keys::{KeyService, KmsKey, RemoteFailure, VaultSource, WrappedKey};
 use serde_json::Value;
@@ -185,7 +186,8 @@ impl Resolver {
     }
 
     /// Resolves every reference of the annotated Secrets in `manifests` in place, adding
-    /// each value to `redactor`; returns how many were resolved. A value that is not
+    /// each value to `redactor`; returns each reference resolved (where, never what). A
+    /// value that is not
     /// UTF-8 moves from `stringData` to `data` (base64).
     ///
     /// # Errors
@@ -196,9 +198,9 @@ impl Resolver {
         &self,
         manifests: &mut [Manifest],
         redactor: &mut Redactor,
-    ) -> Result<usize, RefError> {
+    ) -> Result<Vec<ReferenceUsed>, RefError> {
         let mut session = None;
-        let mut count = 0;
+        let mut resolved = Vec::new();
         for manifest in manifests.iter_mut().filter(|m| wants_resolution(&m.object)) {
             let secret = format!(
                 "{}/{}",
@@ -225,11 +227,15 @@ impl Resolver {
                 redactor.add(&value);
                 put(&mut manifest.object, &key, value);
                 manifest.holds_secrets = true;
-                count += 1;
+                resolved.push(ReferenceUsed {
+                    secret: secret.clone(),
+                    reference: reference.shown(),
+                    key,
+                });
             }
         }
-        tracing::debug!(count, "resolved references");
-        Ok(count)
+        tracing::debug!(count = resolved.len(), "resolved references");
+        Ok(resolved)
     }
 
     async fn value(

@@ -204,7 +204,18 @@ async fn a_file_that_only_mentions_sops_is_not_decrypted() {
     )
     .unwrap();
     let out = decrypt(rendered, keys).await.unwrap();
-    assert_eq!(out.files, [std::path::PathBuf::from("overlay/db.yaml")]);
+    // The file decrypted, with the key it is encrypted to and when sops last wrote it.
+    let [file] = &out.files[..] else {
+        panic!("one file decrypted: {:?}", out.files)
+    };
+    assert_eq!(file.path, "overlay/db.yaml");
+    assert_eq!(file.keys, [format!("age:{recipient}")]);
+    assert!(
+        file.last_modified
+            .as_deref()
+            .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+        "{file:?}"
+    );
     let db = &out.manifests[0].object;
     assert_eq!(db["stringData"]["password"], "canary-5005");
     assert_eq!(db["metadata"]["labels"]["team"], "a");

@@ -107,11 +107,23 @@ stringData:
     let mut manifests = repo.render("apps").manifests;
     assert_eq!(refresh_interval(&manifests), Some(Duration::from_secs(600)));
     let mut redactor = Redactor::new();
-    let count = resolver
+    let resolved = resolver
         .resolve(&mut manifests, &mut redactor)
         .await
         .unwrap();
-    assert_eq!(count, 5);
+    assert_eq!(resolved.len(), 5);
+    // Where each value came from is told (what the Sync's `status.secrets` lists), and
+    // nothing resolved is in it.
+    let told = format!("{resolved:?}");
+    assert!(told.contains("ref+vault://"), "{told}");
+    assert_no_leak(
+        &told,
+        &[
+            "canary-kv2-v1-4411",
+            "canary-kv1-8822",
+            "canary-kms-ref-6633",
+        ],
+    );
     let db = find(&manifests, "Secret", "db");
     assert_eq!(
         db["stringData"],

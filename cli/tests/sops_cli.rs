@@ -511,6 +511,16 @@ fn wrong_key_is_128() {
         stderr.contains(env.recipient(0)),
         "the key tried is named: {stderr}"
     );
+    // A wrong key is told apart from none: where the identities loaded came from.
+    assert!(
+        stderr.contains("the age identity loaded (from SOPS_AGE_KEY_FILE")
+            && stderr.contains("is not a recipient of it"),
+        "{stderr}"
+    );
+    let out = env.ours(&[], &["decrypt", "secret.enc.yaml"]);
+    let none = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128), "{none}");
+    assert!(none.contains("no age identity found (looked in"), "{none}");
     // A key entry lockstep cannot use (malformed ARN) is named with the reason, and the
     // age key still opens the file.
     let text = std::fs::read_to_string(&path).unwrap();

@@ -132,6 +132,13 @@ pub trait KeyService: Send + Sync {
     /// See above: an error means the service was the right one and failed.
     fn unwrap(&self, wrapped: &WrappedKey) -> Result<Option<DataKey>, Error>;
 
+    /// Why [`KeyService::unwrap`] found nothing to unwrap with (`Ok(None)`), for the
+    /// message that lists each key tried: what was looked for and where, so a missing key
+    /// reads differently from a wrong one. Never secret.
+    fn not_found(&self) -> String {
+        "no matching identity or credential".to_owned()
+    }
+
     /// Wraps a Shamir share of a data key (33 bytes: 32 y-values and the x-coordinate),
     /// for files with several key groups. Same contract as [`KeyService::wrap`].
     ///

@@ -123,7 +123,7 @@ pub(crate) fn recover(
                     parts.push(bytes);
                     break;
                 }
-                Ok(None) => tried.push(attempt("no matching identity or credential".to_owned())),
+                Ok(None) => tried.push(attempt(service.not_found())),
                 Err(e) => tried.push(attempt(e.to_string())),
             }
         }

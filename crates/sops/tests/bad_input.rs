@@ -121,7 +121,11 @@ fn wrong_key_lists_the_keys_tried() {
         msg.contains("age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29"),
         "{msg}"
     );
-    assert!(msg.contains("no matching identity"), "{msg}");
+    // A wrong key reads as one: the identity loaded, and where from.
+    assert!(
+        msg.contains("the age identity loaded (from helm-secrets-age.txt) is not a recipient"),
+        "{msg}"
+    );
     assert_eq!(u8::from(err.code()), 128);
     assert_no_leak(&err, &msg, &["AGE-SECRET-KEY", "my-sops-age-secret"]);
 }

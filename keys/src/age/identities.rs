@@ -79,6 +79,8 @@ pub struct AgeIdentities {
     ssh_key_cmd: Option<String>,
     cmd_cache: Mutex<HashMap<String, Arc<Vec<BoxedIdentity>>>>,
     sources: Vec<String>,
+    /// Whether they were looked for where sops looks ([`AgeIdentities::load`]), not given.
+    from_environment: bool,
 }
 
 impl std::fmt::Debug for AgeIdentities {
@@ -256,6 +258,7 @@ impl AgeIdentities {
             ssh_key_cmd: None,
             cmd_cache: Mutex::new(HashMap::new()),
             sources: Vec::new(),
+            from_environment: false,
         }
     }
 
@@ -265,6 +268,7 @@ impl AgeIdentities {
         self.identities.extend(other.identities);
         self.problems.extend(other.problems);
         self.sources.extend(other.sources);
+        self.from_environment |= other.from_environment;
     }
 
     /// Identities parsed from the text of an identity file (`keys.txt` format).
@@ -283,6 +287,7 @@ impl AgeIdentities {
     /// (see [`AgeIdentities::problems`]).
     pub fn load(env: &AgeEnv) -> Self {
         let mut ids = Self::empty();
+        ids.from_environment = true;
         let add = |ids: &mut Self, name: String, result: Result<Vec<BoxedIdentity>, Error>| {
             match result {
                 Ok(found) => {
@@ -357,6 +362,38 @@ impl AgeIdentities {
         &self.problems
     }
 
+    /// Why no identity here unwraps an entry: none was found (and where sops looks), or
+    /// those loaded, named by where they came from, are not its recipient.
+    pub fn not_found(&self) -> String {
+        let commands = [
+            self.key_cmd.as_ref().map(|_| "SOPS_AGE_KEY_CMD"),
+            self.ssh_key_cmd
+                .as_ref()
+                .map(|_| "SOPS_AGE_SSH_PRIVATE_KEY_CMD"),
+        ];
+        let commands: Vec<&str> = commands.into_iter().flatten().collect();
+        if self.identities.is_empty() && commands.is_empty() {
+            return if self.from_environment {
+                "no age identity found (looked in SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, \
+                 SOPS_AGE_KEY_CMD, SOPS_AGE_SSH_PRIVATE_KEY_FILE, ~/.ssh/id_ed25519, \
+                 ~/.ssh/id_rsa and sops/age/keys.txt in the user config directory)"
+                    .to_owned()
+            } else {
+                "no age identity was given".to_owned()
+            };
+        }
+        let mut from: Vec<&str> = self.sources.iter().map(String::as_str).collect();
+        from.extend(commands);
+        let from = from.join(", ");
+        match self.identities.len() {
+            0 => format!("{from} gave no identity that is a recipient of it"),
+            1 => format!("the age identity loaded (from {from}) is not a recipient of it"),
+            n => {
+                format!("none of the {n} age identities loaded (from {from}) is a recipient of it")
+            }
+        }
+    }
+
     /// Names of the sources identities came from (variables and paths, never keys).
     pub fn sources(&self) -> &[String] {
         &self.sources
@@ -384,5 +421,39 @@ impl AgeIdentities {
         let found = Arc::new(found);
         cache.insert(recipient.to_owned(), found.clone());
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing identity and a wrong one read differently, each saying where it looked.
+    #[test]
+    fn not_found_tells_missing_from_wrong() {
+        let home = tempfile::tempdir().unwrap();
+        let home = home.path().to_str().unwrap();
+        let none = AgeIdentities::load(&AgeEnv::new([("HOME", home), ("XDG_CONFIG_HOME", home)]));
+        assert!(
+            none.not_found()
+                .starts_with("no age identity found (looked in SOPS_AGE_KEY")
+        );
+        assert_eq!(
+            AgeIdentities::empty().not_found(),
+            "no age identity was given"
+        );
+        let (_, identity) = crate::age::generate();
+        let text = secrecy::ExposeSecret::expose_secret(&identity).to_owned();
+        let wrong = AgeIdentities::parse(&text, "keys.txt").unwrap();
+        assert_eq!(
+            wrong.not_found(),
+            "the age identity loaded (from keys.txt) is not a recipient of it"
+        );
+        let mut two = AgeIdentities::parse(&text, "a.txt").unwrap();
+        two.extend(AgeIdentities::parse(&text, "b.txt").unwrap());
+        assert_eq!(
+            two.not_found(),
+            "none of the 2 age identities loaded (from a.txt, b.txt) is a recipient of it"
+        );
     }
 }

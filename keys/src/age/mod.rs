@@ -111,6 +111,10 @@ impl KeyService for AgeKey {
         self.wrap_share(key.expose_secret())
     }
 
+    fn not_found(&self) -> String {
+        self.identities.not_found()
+    }
+
     fn unwrap(&self, wrapped: &WrappedKey) -> Result<Option<DataKey>, Error> {
         match self.unwrap_share(wrapped)? {
             None => Ok(None),

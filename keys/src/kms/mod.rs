@@ -298,6 +298,12 @@ impl KeyService for KmsKey {
         self.arn.clone()
     }
 
+    fn not_found(&self) -> String {
+        "no AWS credentials found (environment, shared config and credentials files, \
+         web identity, container or instance role)"
+            .to_owned()
+    }
+
     fn wrap(&self, key: &DataKey) -> Result<WrappedKey, Error> {
         self.encrypt(key.expose_secret().to_vec())
     }

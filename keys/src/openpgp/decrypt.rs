@@ -169,6 +169,10 @@ impl KeyService for PgpKey {
         self.fingerprint.clone()
     }
 
+    fn not_found(&self) -> String {
+        "no OpenPGP secret key with this fingerprint was given".to_owned()
+    }
+
     fn wrap(&self, _: &DataKey) -> Result<WrappedKey, Error> {
         Err(Error::PgpWrap {
             fingerprint: self.fingerprint.clone(),

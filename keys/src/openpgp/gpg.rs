@@ -119,6 +119,10 @@ impl KeyService for GpgKey {
         self.fingerprint.clone()
     }
 
+    fn not_found(&self) -> String {
+        "gpg has no secret key for it (see `gpg --list-secret-keys`)".to_owned()
+    }
+
     fn wrap(&self, key: &DataKey) -> Result<WrappedKey, Error> {
         self.seal(key.expose_secret())
     }

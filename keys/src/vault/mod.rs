@@ -314,6 +314,10 @@ impl KeyService for VaultTransitKey {
         self.uri()
     }
 
+    fn not_found(&self) -> String {
+        "no Vault token found (VAULT_TOKEN, ~/.vault-token)".to_owned()
+    }
+
     fn wrap(&self, key: &DataKey) -> Result<WrappedKey, Error> {
         self.encrypt(key.expose_secret())
     }

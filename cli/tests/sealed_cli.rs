@@ -568,6 +568,44 @@ fn differential_raw_both_ways() {
     }
 }
 
+/// `--merge-into` a YAML file kubeseal wrote: every line of it is kept as it was (the
+/// items are plain one-line scalars, as Go's YAML writes them, not refolded), and only the
+/// new item's line is added.
+#[test]
+fn differential_merge_into_a_kubeseal_yaml_only_adds_the_new_item() {
+    let Some(kubeseal) = kubeseal() else { return };
+    let keys = fresh_keys();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.yaml");
+    let written = run_kubeseal(&kubeseal, &["-o", "yaml", "--cert"], &[&keys.crt], SECRET);
+    std::fs::write(&path, &written).unwrap();
+    let added = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: apps\nstringData:\n  token: t0k3n\n";
+    ok(lockstep()
+        .args(["seal", "--cert"])
+        .arg(&keys.crt)
+        .arg("--merge-into")
+        .arg(&path)
+        .write_stdin(added)
+        .output()
+        .unwrap());
+    let merged = std::fs::read_to_string(&path).unwrap();
+    let mut new_lines: Vec<&str> = merged.lines().collect();
+    for line in written.lines() {
+        let at = new_lines.iter().position(|l| *l == line);
+        assert!(
+            at.is_some(),
+            "{line:?} of kubeseal's file is gone:\n{written}\n---\n{merged}"
+        );
+        new_lines.remove(at.unwrap());
+    }
+    assert_eq!(
+        new_lines.len(),
+        1,
+        "only the new item is added: {new_lines:?}"
+    );
+    assert!(new_lines[0].starts_with("    token: "), "{new_lines:?}");
+}
+
 #[test]
 fn differential_kubeseal_merges_into_our_file() {
     let Some(kubeseal) = kubeseal() else { return };

@@ -299,8 +299,14 @@ fn to_json(value: &Value, format: Format) -> Result<String, DocumentError> {
     Ok(s)
 }
 
+/// YAML as kubeseal writes it (through Go's yaml): a long ciphertext on one line as a plain
+/// scalar, not folded, so files written by both tools do not churn; text with newlines
+/// still as a block.
 fn to_yaml<T: Serialize>(value: &T, format: Format) -> Result<String, DocumentError> {
-    serde_saphyr::to_string(value).map_err(|_| DocumentError::Write { format })
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.folded_wrap_chars = usize::MAX;
+    serde_saphyr::to_string_with_options(value, options)
+        .map_err(|_| DocumentError::Write { format })
 }
 
 /// Go marshals `TypeMeta` first (`kind`, then `apiVersion`) and `spec.template` before

@@ -149,7 +149,8 @@ async fn list_renew_and_retire_with_the_controller() {
 
     // renew: the controller makes a key and seals with it (even within the first key's
     // second: keys are ordered by NotBefore, in whole seconds).
-    let renewed = ok(run(dir, kc, &["keys", "renew", "-n", &ns]), "keys renew");
+    let renew = ["keys", "renew", "-n", &ns, "--timeout", "90s"];
+    let renewed = ok(run(dir, kc, &renew), "keys renew");
     let new = renewed.split('\t').next().unwrap().to_owned();
     assert_ne!(new, old);
     support::eventually("the controller to seal with the new key", async || {
@@ -164,6 +165,22 @@ async fn list_renew_and_retire_with_the_controller() {
         r[1],
         (new.clone(), "active, sealing".into(), "0".into()),
         "{list}"
+    );
+    // The same, for scripts: `-o json`, as `get` and `history` print.
+    let json = ok(
+        run(dir, kc, &["keys", "list", "-n", &ns, "-o", "json"]),
+        "keys list -o json",
+    );
+    let listed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(listed[0]["secret"], old.as_str(), "{json}");
+    assert_eq!(listed[0]["sealedSecrets"], 6, "{json}");
+    assert_eq!(listed[1]["state"], "active, sealing", "{json}");
+    assert!(
+        listed[1]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:"),
+        "{json}"
     );
 
     // retire: refused for the sealing key and while SealedSecrets need the old one.

@@ -8,6 +8,7 @@ mod support;
 mod completion;
 mod git_merge;
 mod hostile_input;
+mod invocation;
 mod keys;
 mod rotate;
 mod rotate_crash;

@@ -2,10 +2,69 @@
 //! `keys`, `diff`, `apply`) finds its API server, with kubectl's defaults.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::report::{Code, Coded, Hint};
+
+/// The API server the command talks to and how it was chosen, for an error that cannot
+/// reach it: `https://10.0.0.1:6443 (kubeconfig context prod)`.
+static SERVER: OnceLock<String> = OnceLock::new();
+
+/// The API server this process talks to, once a command chose it.
+pub fn server() -> Option<&'static str> {
+    SERVER.get().map(String::as_str)
+}
+
+/// Why no cluster could be found without `--kubeconfig`, as kubectl users look for it.
+fn no_config() -> anyhow::Error {
+    let message = match std::env::var_os("KUBECONFIG") {
+        Some(paths) => {
+            let why = Kubeconfig::read().err().map_or_else(
+                || "it names no usable context".to_owned(),
+                |err| innermost(&err),
+            );
+            format!(
+                "cannot read the kubeconfig KUBECONFIG names ({}): {why}",
+                paths.to_string_lossy()
+            )
+        }
+        None => "no Kubernetes config: KUBECONFIG is not set, ~/.kube/config cannot be read, \
+                 and this is not a Pod with a service account"
+            .to_owned(),
+    };
+    Coded::new(Code::Generic, message)
+        .hint(Hint::new(
+            "pass --kubeconfig FILE, or set KUBECONFIG to a kubeconfig file (as kubectl reads it)",
+        ))
+        .into()
+}
+
+/// The namespace of the current kubeconfig context, read from the file without contacting
+/// the cluster, else `default` (kubectl's): `render`'s owner namespace, the one `diff`
+/// and `apply` take from the context.
+pub fn context_namespace() -> String {
+    Kubeconfig::read()
+        .ok()
+        .and_then(|config| {
+            let current = config.current_context?;
+            let named = config.contexts.into_iter().find(|c| c.name == current)?;
+            named.context?.namespace
+        })
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// The last cause of `err`: what actually failed (`No such file or directory (os error 2)`).
+pub fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err;
+    while let Some(source) = last.source() {
+        last = source;
+    }
+    last.to_string()
+}
 
 /// The kubeconfig file and context to use.
 #[derive(Debug, Args, Clone, Default)]
@@ -42,10 +101,21 @@ impl KubeFlags {
             (None, Some(context)) => kube::Config::from_kubeconfig(&options)
                 .await
                 .with_context(|| format!("loading kubeconfig context {context}"))?,
-            (None, None) => kube::Config::infer()
-                .await
-                .context("finding the cluster (KUBECONFIG, ~/.kube/config or in-cluster)")?,
+            (None, None) => kube::Config::infer().await.map_err(|_| no_config())?,
         };
+        let context = match (&self.context, &self.kubeconfig) {
+            (Some(context), _) => Some(context.clone()),
+            (None, Some(path)) => Kubeconfig::read_from(path)
+                .ok()
+                .and_then(|k| k.current_context),
+            (None, None) => Kubeconfig::read().ok().and_then(|k| k.current_context),
+        };
+        let server = match context {
+            Some(context) => format!("{} (kubeconfig context {context})", config.cluster_url),
+            None => format!("{} (in-cluster service account)", config.cluster_url),
+        };
+        // One cluster per process: a later failure to reach it names it (`report`).
+        let _ = SERVER.set(server);
         Ok(config)
     }
 

@@ -13,6 +13,7 @@ use lockstep_api::PINNED_REVISION_ANNOTATION;
 use serde_json::Value;
 
 use super::cluster::{KubeFlags, Namespaces};
+use super::output::Listing;
 use super::render::runtime;
 
 /// Show Syncs, GitSources or SealedSecrets with their revision and readiness.
@@ -29,8 +30,8 @@ pub struct GetArgs {
     namespaces: Namespaces,
 
     /// Print the objects as they are, as JSON or YAML, instead of a table.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    #[arg(short, long, value_enum, default_value_t = Listing::Table)]
+    output: Listing,
 
     /// After the list, print a row each time one changes, until interrupted.
     #[arg(short, long)]
@@ -125,17 +126,6 @@ impl Listed {
     }
 }
 
-/// How `get` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// Aligned columns, as `flux get` prints them.
-    Table,
-    /// The objects as a JSON list.
-    Json,
-    /// The objects as YAML documents.
-    Yaml,
-}
-
 /// Runs `lockstep get`.
 pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(get(&args))?;
@@ -167,9 +157,9 @@ async fn get(args: &GetArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::stdout().lock();
     match args.output {
-        Format::Table => out.write_all(table.render(&objects, true).as_bytes())?,
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&objects)?)?,
-        Format::Yaml => {
+        Listing::Table => out.write_all(table.render(&objects, true).as_bytes())?,
+        Listing::Json => writeln!(out, "{}", serde_json::to_string_pretty(&objects)?)?,
+        Listing::Yaml => {
             for object in &objects {
                 write!(out, "---\n{}", serde_saphyr::to_string(object)?)?;
             }
@@ -197,9 +187,9 @@ async fn get(args: &GetArgs) -> anyhow::Result<()> {
         seen.insert(key(&object), cells);
         let mut out = std::io::stdout().lock();
         match args.output {
-            Format::Table => out.write_all(table.render(&[object], false).as_bytes())?,
-            Format::Json => writeln!(out, "{}", serde_json::to_string(&object)?)?,
-            Format::Yaml => write!(out, "---\n{}", serde_saphyr::to_string(&object)?)?,
+            Listing::Table => out.write_all(table.render(&[object], false).as_bytes())?,
+            Listing::Json => writeln!(out, "{}", serde_json::to_string(&object)?)?,
+            Listing::Yaml => write!(out, "---\n{}", serde_saphyr::to_string(&object)?)?,
         }
         out.flush()?;
     }

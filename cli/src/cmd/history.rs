@@ -4,9 +4,10 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::named::Target;
+use super::output::Listing;
 use super::render::runtime;
 
 /// Show the revisions a Sync applied, newest first.
@@ -20,19 +21,8 @@ pub struct HistoryArgs {
     target: Target,
 
     /// Print the entries as a JSON list or YAML instead of a table.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
-    output: Format,
-}
-
-/// How `history` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// `REVISION`, `APPLIED`, `AUTHOR` and `MESSAGE` (the commit's first line) columns.
-    Table,
-    /// A JSON list of `{revision, appliedAt, message, author, authoredAt}`.
-    Json,
-    /// The same as YAML.
-    Yaml,
+    #[arg(short, long, value_enum, default_value_t = Listing::Table)]
+    output: Listing,
 }
 
 /// Runs `lockstep history`.
@@ -41,7 +31,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let history = found.sync.status.map(|s| s.history).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     match args.output {
-        Format::Table => {
+        Listing::Table => {
             let width = history.iter().map(|e| e.revision.len()).max().unwrap_or(0);
             let width = width.max("REVISION".len());
             writeln!(out, "{:<width$}\tAPPLIED\tAUTHOR\tMESSAGE", "REVISION")?;
@@ -56,8 +46,8 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 )?;
             }
         }
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?,
-        Format::Yaml => write!(out, "{}", serde_saphyr::to_string(&history)?)?,
+        Listing::Json => writeln!(out, "{}", serde_json::to_string_pretty(&history)?)?,
+        Listing::Yaml => write!(out, "{}", serde_saphyr::to_string(&history)?)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

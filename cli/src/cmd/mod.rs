@@ -36,7 +36,7 @@ use sops::{
 
 /// Keeps Kubernetes clusters in lockstep with Git, with the secrets in Git encrypted.
 #[derive(Debug, Parser)]
-#[command(name = "lockstep", version, about, propagate_version = true)]
+#[command(name = "lockstep", version = env!("LOCKSTEP_VERSION"), about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,10 +109,14 @@ enum Command {
     Man(completion::ManArgs),
 }
 
-/// Parses the process arguments, accepting sops' global flags before a SOPS verb.
+/// Parses the process arguments, accepting sops' global flags before a SOPS verb and
+/// sops' flag-style commands (`-d`, `-e`, `-r`, `--set`, a bare file to edit).
 pub fn parse() -> Cli {
-    let matches = help::grouped(Cli::command())
-        .get_matches_from(sops::args::reorder(std::env::args_os().collect()));
+    let command = help::grouped(Cli::command());
+    let is_verb = |word: &str| command.find_subcommand(word).is_some();
+    let args = sops::args::reorder(std::env::args_os().collect());
+    let args = sops::args::legacy(args, is_verb);
+    let matches = command.get_matches_from(args);
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.verb = matches.subcommand_name().unwrap_or_default().to_owned();
     cli

@@ -9,6 +9,17 @@ use anyhow::Context as _;
 
 use crate::cmd::report::{Code, Coded, Hint, hints};
 
+/// How a listing command (`get`, `history`, `keys list`) prints: `-o table|json|yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Listing {
+    /// Aligned columns, as `flux get` and `kubectl get` print them.
+    Table,
+    /// A JSON list.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
 /// Where to write: in place, to a file, or to stdout.
 pub enum Output<'a> {
     /// Replace this file atomically, keeping its permissions.

@@ -29,9 +29,10 @@ pub struct RenderArgs {
     #[arg(long)]
     name: Option<String>,
 
-    /// Namespace of the owner named by --name.
-    #[arg(long, default_value = "default", requires = "name")]
-    inventory_namespace: String,
+    /// Namespace of the owner named by --name (default: the kubeconfig context's, as
+    /// `diff` and `apply` take it; `default` without a kubeconfig).
+    #[arg(long, value_name = "NS", requires = "name")]
+    inventory_namespace: Option<String>,
 
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
@@ -317,9 +318,12 @@ pub fn default_namespace(manifests: &mut [Manifest], namespace: &str) {
 
 /// Runs `lockstep render`.
 pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let owner = args
-        .name
-        .map(|name| Owner::lockstep(name, args.inventory_namespace));
+    let owner = args.name.map(|name| {
+        let namespace = args
+            .inventory_namespace
+            .unwrap_or_else(super::cluster::context_namespace);
+        Owner::lockstep(name, namespace)
+    });
     let rendered = runtime()?.block_on(args.source.render(owner, false))?;
     if !rendered.hooks.is_empty() {
         eprintln!(

@@ -149,6 +149,11 @@ fn library_hint(cause: &(dyn std::error::Error + 'static)) -> Option<Hint> {
             _ => None,
         };
     }
+    if let Some(kube::Error::Service(_) | kube::Error::HyperError(_)) = cause.downcast_ref() {
+        return Some(Hint::new(
+            "is the cluster running, and is this the right one? Choose it with --context or --kubeconfig",
+        ));
+    }
     if let Some(e) = cause.downcast_ref::<ConfigError>() {
         return match e {
             ConfigError::NoMatchingRule { .. } => Some(Hint::new(
@@ -243,13 +248,18 @@ pub fn hint(err: &anyhow::Error) -> Option<Hint> {
 }
 
 /// The chain as one line, `outer: inner`, leaving out a cause whose text the layer above
-/// already quotes (many errors print their source in their own message).
+/// already quotes (many errors print their source in their own message). A Kubernetes
+/// client error ends it, told as [`kube_text`] tells it.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = String::new();
     let mut next = Some(err);
     while let Some(cause) = next {
         next = cause.source();
-        let text = cause.to_string();
+        let kube = cause.downcast_ref::<kube::Error>().and_then(kube_text);
+        if kube.is_some() {
+            next = None;
+        }
+        let text = kube.unwrap_or_else(|| cause.to_string());
         if out.contains(&text) {
             continue;
         }
@@ -259,6 +269,24 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         out.push_str(&text);
     }
     out
+}
+
+/// A Kubernetes client error as a person reads it: the API server's answer without
+/// kube-rs' debug dump of it, or the server that could not be reached (and the
+/// kubeconfig context that chose it) with what failed underneath; `None` for the others.
+fn kube_text(err: &kube::Error) -> Option<String> {
+    match err {
+        kube::Error::Api(status) => Some(format!(
+            "the API server answered {} {}: {}",
+            status.code, status.reason, status.message
+        )),
+        kube::Error::Service(_) | kube::Error::HyperError(_) => Some(format!(
+            "cannot reach the Kubernetes API server{}: {}",
+            super::cluster::server().map_or_else(String::new, |s| format!(" {s}")),
+            super::cluster::innermost(err)
+        )),
+        _ => None,
+    }
 }
 
 /// Whether the error is a broken pipe on output (a quiet success, like `head` closing).

@@ -13,6 +13,7 @@ use lockstep_sealed::{KEY_COMPROMISED, RENEW_REQUESTED_ANNOTATION, SEALING_KEY_L
 
 use super::ring::{self, Key, newest_active, usage};
 use super::{Cluster, Repo};
+use crate::cmd::output::Listing;
 
 /// `lockstep keys list`.
 #[derive(Debug, Args)]
@@ -21,6 +22,9 @@ pub struct ListArgs {
     cluster: Cluster,
     #[command(flatten)]
     repo: Repo,
+    /// Print the keys as a JSON list or YAML instead of a table.
+    #[arg(short, long, value_enum, default_value_t = Listing::Table)]
+    output: Listing,
 }
 
 /// `lockstep keys renew`.
@@ -28,9 +32,32 @@ pub struct ListArgs {
 pub struct RenewArgs {
     #[command(flatten)]
     cluster: Cluster,
-    /// How long to wait for the controller to make the key, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
-    timeout: u64,
+    /// How long to wait for the controller to make the key (Go duration: 90s, 5m; a bare
+    /// number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration_or_seconds)]
+    timeout: Duration,
+}
+
+/// A Go duration as `apply --timeout` takes it, or a bare number of seconds (what
+/// `--timeout` took before).
+fn duration_or_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => lockstep_api::parse_duration(text).map_err(|err| err.to_string()),
+    }
+}
+
+/// One key as `keys list -o json|yaml` prints it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed {
+    secret: String,
+    fingerprint: String,
+    created: String,
+    state: String,
+    /// How many of the repository's SealedSecrets it sealed; absent without a repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealed_secrets: Option<usize>,
 }
 
 /// `lockstep keys retire`.
@@ -56,29 +83,40 @@ pub async fn list(client: kube::Client, args: ListArgs) -> anyhow::Result<ExitCo
     let keys = ring::load(&api).await?;
     let used = usage(&keys, &args.repo.paths)?;
     let newest = newest_active(&keys).map(|k| k.secret.clone());
-    println!(
-        "{:<32} {:<51} {:<20} {:<22} SEALEDSECRETS",
-        "SECRET", "FINGERPRINT", "CREATED", "STATE"
-    );
-    for (i, key) in keys.iter().enumerate() {
-        let state = match (&newest, key.active()) {
-            (Some(n), true) if *n == key.secret && key.renew_requested => {
-                "active, sealing, renewal asked".to_owned()
+    let listed: Vec<Listed> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| Listed {
+            secret: key.secret.clone(),
+            fingerprint: key.fingerprint().to_owned(),
+            created: created(key),
+            state: match (&newest, key.active()) {
+                (Some(n), true) if *n == key.secret && key.renew_requested => {
+                    "active, sealing, renewal asked".to_owned()
+                }
+                (Some(n), true) if *n == key.secret => "active, sealing".to_owned(),
+                (_, true) => "active".to_owned(),
+                (_, false) => format!("retired ({})", key.state),
+            },
+            sealed_secrets: used.as_ref().map(|u| u.by_key[i].len()),
+        })
+        .collect();
+    match args.output {
+        Listing::Table => {
+            println!(
+                "{:<32} {:<51} {:<20} {:<22} SEALEDSECRETS",
+                "SECRET", "FINGERPRINT", "CREATED", "STATE"
+            );
+            for key in &listed {
+                let count = key.sealed_secrets.map_or("-".to_owned(), |n| n.to_string());
+                println!(
+                    "{:<32} {:<51} {:<20} {:<22} {count}",
+                    key.secret, key.fingerprint, key.created, key.state
+                );
             }
-            (Some(n), true) if *n == key.secret => "active, sealing".to_owned(),
-            (_, true) => "active".to_owned(),
-            (_, false) => format!("retired ({})", key.state),
-        };
-        let count = used
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |u| u.by_key[i].len().to_string());
-        println!(
-            "{:<32} {:<51} {:<20} {:<22} {count}",
-            key.secret,
-            key.fingerprint(),
-            created(key),
-            state
-        );
+        }
+        Listing::Json => println!("{}", serde_json::to_string_pretty(&listed)?),
+        Listing::Yaml => print!("{}", serde_saphyr::to_string(&listed)?),
     }
     if let Some(u) = used.filter(|u| u.unknown > 0) {
         eprintln!(
@@ -107,7 +145,7 @@ pub async fn renew(client: kube::Client, args: RenewArgs) -> anyhow::Result<Exit
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .with_context(|| format!("cannot annotate key Secret {name}"))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let deadline = tokio::time::Instant::now() + args.timeout;
     loop {
         let keys = ring::load(&api).await?;
         if let Some(new) = keys
@@ -120,7 +158,7 @@ pub async fn renew(client: kube::Client, args: RenewArgs) -> anyhow::Result<Exit
         }
         if tokio::time::Instant::now() >= deadline {
             bail!(
-                "asked for a new key ({RENEW_REQUESTED_ANNOTATION} on {name}) but none appeared within {}s; \
+                "asked for a new key ({RENEW_REQUESTED_ANNOTATION} on {name}) but none appeared within {:?}; \
                  is a lockstep-controller watching namespace {}?",
                 args.timeout,
                 args.cluster.namespace

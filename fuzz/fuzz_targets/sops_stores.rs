@@ -1,4 +1,4 @@
-//! The SOPS stores (YAML, JSON, dotenv, INI, binary) and the `sops` metadata block: any
+//! The SOPS stores (YAML, JSON, dotenv, INI, TOML, binary) and the `sops` metadata block: any
 //! bytes load or fail with an error, never a panic, an abort or unbounded memory; a tree
 //! that loads is emitted again in its own format without a panic.
 #![no_main]
@@ -6,11 +6,12 @@
 use libfuzzer_sys::fuzz_target;
 use lockstep_sops::{EmitOptions, EncryptedFile, Format, stores};
 
-const FORMATS: [Format; 5] = [
+const FORMATS: [Format; 6] = [
     Format::Yaml,
     Format::Json,
     Format::Dotenv,
     Format::Ini,
+    Format::Toml,
     Format::Binary,
 ];
 

@@ -57,6 +57,14 @@ fn ini_round_trip() {
 }
 
 #[test]
+fn toml_round_trip() {
+    round_trip(
+        "# top CANARY comment\ntitle = \"CANARY secret\"\nport = 5432\nratio = 0.5\nenabled = true\nwhen = 1979-05-27T07:32:00Z\nlist = [\"a\", 2]\n\n# the database\n[db]\npassword = \"CANARY\"\npublic_unencrypted = \"0755\"\n\n[db.replica]\nhost = \"CANARY-2\"\n\n[[upstream]]\nname = \"one\"\n\n[[upstream]]\nname = \"two\"\n",
+        Format::Toml,
+    );
+}
+
+#[test]
 fn binary_round_trip() {
     let plain = b"CANARY \x00\xff binary\n";
     let tree = stores::load(plain, Format::Binary).unwrap();

@@ -109,17 +109,19 @@ pub struct OpenFlags {
 /// `--input-type`/`--output-type`.
 #[derive(Debug, Args, Clone)]
 pub struct TypeFlags {
-    /// Input format: yaml, json, dotenv, ini or binary (default: from the file extension).
+    /// Input format: yaml, json, dotenv, ini, toml or binary (default: from the file
+    /// extension).
     #[arg(long, value_name = "TYPE", value_parser = parse_format)]
     pub input_type: Option<Format>,
-    /// Output format: yaml, json, dotenv, ini or binary (default: the input format).
+    /// Output format: yaml, json, dotenv, ini, toml or binary (default: the input format).
     #[arg(long, value_name = "TYPE", value_parser = parse_format)]
     pub output_type: Option<Format>,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
-    Format::from_name(s)
-        .ok_or_else(|| format!("unknown type {s:?}: expected yaml, json, dotenv, ini or binary"))
+    Format::from_name(s).ok_or_else(|| {
+        format!("unknown type {s:?}: expected yaml, json, dotenv, ini, toml or binary")
+    })
 }
 
 impl TypeFlags {

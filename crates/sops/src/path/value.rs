@@ -28,7 +28,8 @@ pub fn value_from_json(text: &str) -> Result<Value, PathError> {
 
 /// The output of `--extract` for `value` (found at `path`), in `format`: a string raw,
 /// without a newline; a mapping as a document; anything else with the store's value
-/// encoder — YAML and JSON write it, INI writes compact JSON, dotenv and binary cannot.
+/// encoder — YAML and JSON write it, TOML as after `key = `, INI writes compact JSON,
+/// dotenv and binary cannot.
 ///
 /// # Errors
 /// [`EmitError::Unrepresentable`] when `format` cannot print the value.
@@ -74,6 +75,10 @@ pub fn emit_extracted(
                     // leaves Go's `json.Marshal` text.
                     let text = json_value(&tree, None)?;
                     Ok(text.replace(['\n', '\t'], "").into_bytes())
+                }
+                Format::Toml => {
+                    let at: String = path.iter().map(ToString::to_string).collect();
+                    Ok(stores::toml::value_text(other, &at)?.into_bytes())
                 }
                 Format::Dotenv => Err(cannot("a value other than a string")),
                 Format::Binary => Err(cannot("a single value")),

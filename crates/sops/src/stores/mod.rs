@@ -8,6 +8,7 @@ pub mod dotenv;
 pub mod flatten;
 pub mod ini;
 pub mod json;
+pub mod toml;
 pub mod yaml;
 
 use std::fmt;
@@ -28,18 +29,22 @@ pub enum Format {
     Dotenv,
     /// INI sections.
     Ini,
+    /// A TOML document (Lockstep's own; sops has no TOML store).
+    Toml,
     /// Any bytes, held as `{"data": <bytes>}` and stored as JSON.
     Binary,
 }
 
 impl Format {
-    /// sops' choice by file name: `.yaml`/`.yml`, `.json`, `.env`, `.ini`, else binary.
+    /// sops' choice by file name: `.yaml`/`.yml`, `.json`, `.env`, `.ini`, else binary;
+    /// and `.toml`, which sops would read as binary.
     pub fn from_path(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some("yaml" | "yml") => Format::Yaml,
             Some("json") => Format::Json,
             Some("env") => Format::Dotenv,
             Some("ini") => Format::Ini,
+            Some("toml") => Format::Toml,
             _ => Format::Binary,
         }
     }
@@ -51,6 +56,7 @@ impl Format {
             "json" => Format::Json,
             "dotenv" => Format::Dotenv,
             "ini" => Format::Ini,
+            "toml" => Format::Toml,
             "binary" => Format::Binary,
             _ => return None,
         })
@@ -64,6 +70,7 @@ impl fmt::Display for Format {
             Format::Json => "JSON",
             Format::Dotenv => "dotenv",
             Format::Ini => "INI",
+            Format::Toml => "TOML",
             Format::Binary => "binary",
         })
     }
@@ -109,6 +116,7 @@ pub fn load(bytes: &[u8], format: Format) -> Result<Tree, LoadError> {
         Format::Json => json::load(text(bytes, format)?, format),
         Format::Dotenv => dotenv::load(text(bytes, format)?),
         Format::Ini => ini::load(text(bytes, format)?),
+        Format::Toml => toml::load(text(bytes, format)?),
         Format::Binary => Ok(Tree {
             branches: vec![vec![Item::Entry(
                 "data".to_owned(),
@@ -129,6 +137,7 @@ pub fn emit(tree: &Tree, format: Format, opts: &EmitOptions) -> Result<Vec<u8>, 
         Format::Json => json::emit(tree, opts.json_indent, &[])?.into_bytes(),
         Format::Dotenv => dotenv::emit(tree, &[])?.into_bytes(),
         Format::Ini => ini::emit(tree, &[])?.into_bytes(),
+        Format::Toml => toml::emit(tree, &[])?.into_bytes(),
         Format::Binary => {
             let data = tree
                 .branches
@@ -167,6 +176,10 @@ pub(crate) fn emit_with_metadata(
             let extra = [Item::Entry("sops".to_owned(), Value::Map(metadata))];
             yaml::emit::emit(tree, opts.yaml_indent, &extra).into_bytes()
         }
+        Format::Toml => {
+            let extra = [Item::Entry("sops".to_owned(), Value::Map(metadata))];
+            toml::emit(tree, &extra)?.into_bytes()
+        }
         Format::Json | Format::Binary => {
             let extra = [Item::Entry("sops".to_owned(), Value::Map(metadata))];
             let indent = if format == Format::Json {
@@ -201,7 +214,7 @@ pub(crate) fn take_metadata(
     format: Format,
 ) -> Result<Option<Vec<Item>>, LoadError> {
     match format {
-        Format::Yaml | Format::Json | Format::Binary | Format::Ini => {
+        Format::Yaml | Format::Json | Format::Binary | Format::Ini | Format::Toml => {
             let mut found = None;
             for (bi, branch) in tree.branches.iter_mut().enumerate() {
                 while let Some(pos) = branch

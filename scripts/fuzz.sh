@@ -52,6 +52,7 @@ seed sops_stores '\001' $sops/**/*.json
 seed sops_stores '\002' $sops/**/*.env
 seed sops_stores '\003' $sops/**/*.ini
 seed sops_stores '\004' $sops/**/*.bin
+seed sops_stores '\005' $sops/**/*.toml
 seed sops_decrypt '' $sops/age/fluxcd_v3.*.yaml $sops/sops-3.13.3/*.enc.yaml $sops/sops-3.13.3/*.enc.json
 seed sops_config '' $sops/sops-3.13.3/sops.yaml
 seed sealed '' $sealed/**/*.yaml $sealed/**/*.json

@@ -11,8 +11,8 @@ const FORMATS: [Format; 6] = [
     Format::Json,
     Format::Dotenv,
     Format::Ini,
-    Format::Toml,
     Format::Binary,
+    Format::Toml,
 ];
 
 fuzz_target!(|input: &[u8]| {

@@ -169,6 +169,26 @@ fn tree(comments: bool) -> impl Strategy<Value = Doc> {
         .prop_map(|e| Doc(dedup(e)))
 }
 
+/// TOML holds everything but `null`, and comments only above keys and tables: comments
+/// at the top level only, nulls made `false`.
+fn toml_tree() -> impl Strategy<Value = Doc> {
+    fn no_null(m: M) -> M {
+        match m {
+            M::Scalar(S::Null) => M::Scalar(S::Bool(false)),
+            M::Scalar(s) => M::Scalar(s),
+            M::List(vs) => M::List(vs.into_iter().map(no_null).collect()),
+            M::Map(entries) => M::Map(
+                entries
+                    .into_iter()
+                    .map(|(c, k, v)| (c, k, no_null(v)))
+                    .collect(),
+            ),
+        }
+    }
+    prop::collection::vec((comment(true), key(), value(false).prop_map(no_null)), 1..5)
+        .prop_map(|e| Doc(dedup(e)))
+}
+
 fn flat_tree() -> impl Strategy<Value = Doc> {
     let entry = (
         comment(true),
@@ -245,7 +265,13 @@ proptest! {
     fn ini_plain(t in ini_tree()) { plain_round_trip(&t, Format::Ini)?; }
 
     #[test]
+    fn toml_plain(t in toml_tree()) { plain_round_trip(&t, Format::Toml)?; }
+
+    #[test]
     fn yaml_encrypted(t in tree(true)) { encrypted_round_trip(t.real(), Format::Yaml)?; }
+
+    #[test]
+    fn toml_encrypted(t in toml_tree()) { encrypted_round_trip(t.real(), Format::Toml)?; }
 
     #[test]
     fn json_encrypted(t in tree(false)) { encrypted_round_trip(t.real(), Format::Json)?; }

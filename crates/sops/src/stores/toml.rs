@@ -1,6 +1,6 @@
 //! The TOML store, Lockstep's own (sops has none): tables are mappings, arrays lists,
-//! inline tables mappings (written back as tables), integers, floats and booleans keep
-//! their types, and a datetime is kept as its text. Comments above a key or a table
+//! inline tables mappings (written back as tables where that keeps the order), integers,
+//! floats and booleans keep their types, and a datetime is kept as its text. Comments above a key or a table
 //! header, and at the end of the file, are kept (and encrypted like YAML comments); a
 //! comment at the end of a line, or inside an array or inline table, is not. Written back with nested mappings as
 //! `[table]` headers, lists of mappings as `[[array]]` tables, and the metadata as the
@@ -180,15 +180,34 @@ fn from_value(value: &TomlValue) -> Value {
     })
 }
 
+/// Whether `value` can be written as a `[table]` or `[[array]]` of tables.
+fn is_table(value: &Value) -> bool {
+    match value {
+        Value::Map(_) => true,
+        Value::List(list) => !list.is_empty() && list.iter().all(|v| matches!(v, Value::Map(_))),
+        _ => false,
+    }
+}
+
 /// Adds `items` to `table` (at key path `path`); returns the comments after its last
 /// entry, which belong before whatever the file holds next.
+///
+/// The entries keep their order when read back, which the MAC depends on: a table can
+/// only follow every `key = value` of its parent, so a mapping with a plain value after
+/// it is written inline (`point = { x = 1 }`), and only the mappings after the last
+/// plain value become `[tables]`.
 fn fill<'a>(
     table: &mut Table,
     items: impl Iterator<Item = &'a Item>,
     path: &str,
 ) -> Result<String, EmitError> {
+    let items: Vec<&Item> = items.collect();
+    let tables_from = items
+        .iter()
+        .rposition(|item| matches!(item, Item::Entry(_, v) if !is_table(v)))
+        .map_or(0, |last_plain| last_plain + 1);
     let mut pending = String::new();
-    for item in items {
+    for (index, item) in items.into_iter().enumerate() {
         let (key, value) = match item {
             Item::Comment(c) => {
                 pending.push_str(&format!("#{}\n", c.text));
@@ -203,15 +222,13 @@ fn fill<'a>(
         };
         let prefix = std::mem::take(&mut pending);
         match value {
-            Value::Map(entries) => {
+            Value::Map(entries) if index >= tables_from => {
                 let mut sub = Table::new();
                 pending = fill(&mut sub, entries.iter(), &here)?;
                 sub.decor_mut().set_prefix(format!("\n{prefix}"));
                 table.insert(key, TomlItem::Table(sub));
             }
-            Value::List(list)
-                if !list.is_empty() && list.iter().all(|v| matches!(v, Value::Map(_))) =>
-            {
+            Value::List(list) if index >= tables_from && is_table(value) => {
                 let mut tables = ArrayOfTables::new();
                 for (n, element) in list.iter().enumerate() {
                     let Value::Map(entries) = element else {
@@ -343,15 +360,18 @@ name = "two"
         assert_eq!(emit(&load(&written).unwrap(), &[]).unwrap(), FILE);
     }
 
-    /// An inline table is a mapping like any other, written back as a table (the tree does
-    /// not keep the style), and an array of them as an array of tables.
+    /// An inline table is a mapping like any other: written back as a table when nothing
+    /// plain follows it, else inline, so every entry reads back in its place (the MAC is
+    /// over the entries in order).
     #[test]
-    fn inline_tables_are_mappings() {
+    fn inline_tables_keep_their_place() {
         let tree = load("point = { x = 1 }\nlist = [{ a = true }]\n").unwrap();
         assert_eq!(
             emit(&tree, &[]).unwrap(),
             "[point]\nx = 1\n\n[[list]]\na = true\n"
         );
+        let text = "a = 1\npoint = { x = 1 }\nlist = [{ a = true }]\nb = 2\n\n[t]\nc = 3\n";
+        assert_eq!(emit(&load(text).unwrap(), &[]).unwrap(), text);
     }
 
     #[test]

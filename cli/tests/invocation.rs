@@ -164,4 +164,20 @@ fn cluster_errors_name_the_config_and_the_server() {
         "{stderr}"
     );
     assert!(!stderr.contains("ServiceError"), "{stderr}");
+    assert!(!stderr.contains("ERROR"), "kube-rs' own log line: {stderr}");
+}
+
+/// A reader that stops early (`| head`) ends the output quietly: the completion script
+/// (larger than a pipe holds) used to panic on the broken pipe.
+#[test]
+fn output_cut_short_is_not_a_crash() {
+    let bin = assert_cmd::cargo::cargo_bin("lockstep");
+    let out = Command::new("bash")
+        .args(["-c", "set -o pipefail; \"$0\" completion bash | true"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

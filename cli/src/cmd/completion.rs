@@ -48,9 +48,19 @@ pub struct ManArgs {
 /// Writes the completion script for `args.shell` to stdout.
 pub fn completion(args: CompletionArgs) -> anyhow::Result<ExitCode> {
     let mut command = Cli::command();
+    // Generated into memory first: clap_complete panics on a write error, and a reader
+    // that stops early (`| head`) is a broken pipe, which `report` takes as success.
+    let mut script = Vec::new();
+    clap_complete::generate(
+        Shell::from(args.shell),
+        &mut command,
+        "lockstep",
+        &mut script,
+    );
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(Shell::from(args.shell), &mut command, "lockstep", &mut out);
-    out.flush().context("writing the completion script")?;
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("writing the completion script")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,10 +14,11 @@ pub use lockstep_sops::Code;
 
 /// Shows the libraries' warnings (a symlink render skipped, say) on standard error, written
 /// through the redactor's writer like the controller's log. `LOCKSTEP_LOG` takes a
-/// `RUST_LOG`-style filter for more (default `warn`).
+/// `RUST_LOG`-style filter for more (default `warn`, without kube-rs' own lines: a failed
+/// request is reported once, by [`report`], with the server and context it tried).
 pub fn init_warnings() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kube_client=off"));
     // Fails only if a subscriber is already set, and then that one reports.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -342,10 +342,7 @@ async fn immutable_change_fails_naming_object_and_field_then_force_recreates() {
     .await
     .unwrap_err();
     let message = err.to_string();
-    assert!(
-        message.contains(&format!("batch/Job/{ns}/once")),
-        "{message}"
-    );
+    assert!(message.contains(&format!("Job/{ns}/once:")), "{message}");
     assert!(message.contains("spec.template"), "{message}");
 
     // With force both are deleted and created again.

@@ -278,7 +278,7 @@ fn documents_that_are_not_objects_are_named() {
     );
     let err = render(dir.path(), "", &RenderOptions::default()).unwrap_err();
     assert!(matches!(err, RenderError::Duplicate { .. }), "{err}");
-    assert!(err.to_string().contains("/ConfigMap//a"), "{err}");
+    assert!(err.to_string().contains("ConfigMap/a "), "{err}");
 
     std::fs::remove_file(dir.path().join("y.json")).unwrap();
     write(

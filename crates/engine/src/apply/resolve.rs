@@ -182,7 +182,8 @@ impl Resolver {
         } else {
             (Api::all_with(self.client.clone(), &resource), String::new())
         };
-        let id = format!("{}/{}/{namespace}/{name}", resource.group, resource.kind);
+        // As people read objects (`Job/ns/name`); `inventory::key` compares them.
+        let id = crate::inventory::display(&resource.kind, &namespace, &name);
         Ok(Target {
             api,
             resource,

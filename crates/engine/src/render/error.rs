@@ -145,7 +145,7 @@ pub enum RenderError {
     /// Two documents describe the same object.
     #[error("{object} is defined twice: in {first} and in {second}")]
     Duplicate {
-        /// `group/kind/namespace/name`.
+        /// `Kind/namespace/name`.
         object: String,
         /// Where it first appears.
         first: String,

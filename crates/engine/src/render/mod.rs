@@ -242,17 +242,13 @@ fn finish(manifests: &mut [Manifest], options: &RenderOptions) -> Result<(), Ren
     let mut seen = std::collections::HashMap::new();
     for manifest in manifests {
         decorate::decorate(manifest, options, &cluster_kinds);
-        let id = format!(
-            "{}/{}/{}/{}",
-            manifest.group(),
-            manifest.kind(),
-            manifest.namespace().unwrap_or_default(),
-            manifest.name()
-        );
+        let namespace = manifest.namespace().unwrap_or_default();
+        let (kind, name) = (manifest.kind(), manifest.name());
+        let key = format!("{}/{kind}/{namespace}/{name}", manifest.group());
         let here = format!("{} document {}", manifest.file.display(), manifest.document);
-        if let Some(first) = seen.insert(id.clone(), here.clone()) {
+        if let Some(first) = seen.insert(key, here.clone()) {
             return Err(RenderError::Duplicate {
-                object: id,
+                object: crate::inventory::display(kind, namespace, name),
                 first,
                 second: here,
             });

@@ -207,6 +207,14 @@ async fn commits_are_applied_updated_pruned_and_reverted() {
             && line.contains(&removed)
     });
     assert!(outcome.is_some(), "no outcome line for {removed}:\n{log}");
+    // And one per fetch of the source, with the revision.
+    let fetched = log.lines().any(|line| {
+        line.contains(r#""level":"INFO""#)
+            && line.contains("fetched")
+            && line.contains(&format!("{}/", s.ns))
+            && line.contains("@sha1:")
+    });
+    assert!(fetched, "no fetch line:\n{log}");
     assert!(!log.contains("press ctrl+c"), "{log}");
     assert!(!log.contains("\u{1b}["), "colour codes in a file: {log}");
 }

@@ -24,7 +24,7 @@ use lockstep_engine::fetch::{
 use lockstep_engine::redact::{self, Redactor};
 
 use super::SyncCtx;
-use super::conditions::{self, READY, STALLED, SourceReason};
+use super::conditions::{self, READY, STALLED, SourceReason, WireReason as _};
 use super::intervals::SourceIntervals;
 use super::status::{self, EventAction};
 
@@ -81,10 +81,13 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
         Some(timeout) => ctx.fetcher.clone().with_timeout(timeout),
         None => ctx.fetcher.clone(),
     };
+    let started = std::time::Instant::now();
     match fetch(&ctx, &source, &fetcher, &reference).await {
         Ok(fetched) => {
             let revision = fetched.artifact.revision.clone();
             let new = previous.last_attempted_revision.as_deref() != Some(revision.as_str());
+            let took = started.elapsed();
+            tracing::info!(source = %key, %revision, new, ?took, "fetched");
             ctx.set_artifact(key, fetched.artifact);
             let message = format!("stored artifact for revision '{revision}'");
             conditions::set(
@@ -120,6 +123,8 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
         }
         Err(failure) => {
             let message = failure.message;
+            let (reason, took) = (failure.reason.as_str(), started.elapsed());
+            tracing::warn!(source = %key, reason, ?took, "fetch failed: {message}");
             let was_ready = conditions::is_true(&previous.conditions, READY);
             conditions::set(
                 &mut status.conditions,

@@ -268,6 +268,9 @@ async fn diff_before_and_after_apply_and_after_drift() {
         "{stdout}"
     );
     assert!(stdout.contains("+  greeting: hello"), "{stdout}");
+    // A summary on standard error, the diff alone (no colour off a terminal) on stdout.
+    assert!(stderr.contains("lockstep: 2 to create"), "{stderr}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
     // The server moved stringData into data; new values differ from nothing.
     assert!(
         stdout.contains("+  password: \"[redacted, after]\""),
@@ -416,6 +419,11 @@ async fn apply_from_git_prunes_records_the_inventory_and_waits_for_health() {
         "{stderr}"
     );
     assert!(stderr.contains("DeadlineExceeded"), "{stderr}");
+    // While it waited, it said for what (the first look comes before the deadline).
+    assert!(
+        stderr.contains(&format!("waiting for: Job/{ns}/too-slow")),
+        "{stderr}"
+    );
     assert_eq!(inventory().await.len(), 3);
 }
 

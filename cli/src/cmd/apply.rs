@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use lockstep_api::parse_duration;
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
-use lockstep_engine::health::wait;
+use lockstep_engine::health::wait_reporting;
 use lockstep_engine::hooks::{self, Event, Hook, HookOptions};
 use lockstep_engine::inventory::{self, id, read_apply, write_apply};
 use lockstep_engine::redact::Redactor;
@@ -175,7 +175,16 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
     println!("{revision}: {}", outcome.summary());
     if !args.no_wait {
         let applied = inventory::from_change_set(&outcome.changes);
-        if let Err(err) = wait(&client, &applied, args.timeout, POLL).await {
+        // What it waits for, each time that changes, as Flux's `◎ waiting` lines.
+        let mut last = String::new();
+        let progress = |pending: &str| {
+            if pending != last {
+                eprintln!("waiting for: {}", rendered.redactor.scrub(pending));
+                pending.clone_into(&mut last);
+            }
+        };
+        let waited = wait_reporting(&client, &applied, args.timeout, POLL, progress).await;
+        if let Err(err) = waited {
             let message = rendered.redactor.scrub(&err.to_string());
             anyhow::bail!("waiting for the applied objects to become healthy: {message}");
         }

@@ -7,7 +7,7 @@
 //! flags and client that `apply` shares.
 
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -80,14 +80,31 @@ impl ClusterArgs {
     }
 }
 
+/// What the apply would do to one object, for the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Create,
+    Configure,
+    Replace,
+    Prune,
+}
+
 /// Runs `lockstep diff`.
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     match runtime()?.block_on(diff(&args)) {
         Ok(diffs) if diffs.is_empty() => Ok(ExitCode::SUCCESS),
         Ok(diffs) => {
-            std::io::stdout()
-                .lock()
-                .write_all(diffs.concat().as_bytes())?;
+            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let mut out = std::io::stdout().lock();
+            for (_, text) in &diffs {
+                if colour {
+                    out.write_all(coloured(text).as_bytes())?;
+                } else {
+                    out.write_all(text.as_bytes())?;
+                }
+            }
+            out.flush()?;
+            eprintln!("{}", summary(&diffs));
             Ok(ExitCode::from(1))
         }
         Err(err) => {
@@ -97,8 +114,52 @@ pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One unified diff per object that would change, in apply order.
-async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
+/// `2 to create, 1 to change, 1 to prune`, as `terraform plan` ends.
+fn summary(diffs: &[(Change, String)]) -> String {
+    let count = |change| diffs.iter().filter(|(c, _)| *c == change).count();
+    let parts: Vec<String> = [
+        (Change::Create, "to create"),
+        (Change::Configure, "to change"),
+        (Change::Replace, "to replace"),
+        (Change::Prune, "to prune"),
+    ]
+    .into_iter()
+    .filter_map(|(change, what)| {
+        let n = count(change);
+        (n > 0).then(|| format!("{n} {what}"))
+    })
+    .collect();
+    format!("lockstep: {}", parts.join(", "))
+}
+
+/// A unified diff with `git diff`'s colours: removed lines red, added green, hunks cyan,
+/// notes yellow.
+fn coloured(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive('\n') {
+        let colour = match line.as_bytes().first() {
+            Some(b'+') if !line.starts_with("+++") => Some("32"),
+            Some(b'-') if !line.starts_with("---") => Some("31"),
+            Some(b'@') => Some("36"),
+            Some(b'#') => Some("33"),
+            Some(b'+' | b'-') => Some("1"),
+            _ => None,
+        };
+        match colour {
+            Some(code) => {
+                let body = line.strip_suffix('\n').unwrap_or(line);
+                let end = if line.ends_with('\n') { "\n" } else { "" };
+                out.push_str(&format!("\x1b[{code}m{body}\x1b[0m{end}"));
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// One unified diff per object that would change, in apply order, with what the apply
+/// does to it.
+async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<(Change, String)>> {
     let (client, namespace) = args.cluster.connect().await?;
     let owner = args.cluster.owner(&namespace);
     let rendered = args.source.render(Some(owner.clone()), true).await?;
@@ -144,20 +205,25 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
             (_, _, Some(holder)) => Some(format!("taken over from {holder}")),
             _ => None,
         };
-        sides.push((preview.object, preview.live, preview.merged, note));
+        let change = match preview.action {
+            Action::Created => Change::Create,
+            Action::Replaced => Change::Replace,
+            Action::Configured | Action::Unchanged => Change::Configure,
+        };
+        sides.push((change, preview.object, preview.live, preview.merged, note));
     }
     if !args.cluster.no_prune {
         let previous = read_apply(&client, &namespace, &owner.name).await?;
         let mut kinds = Kinds::new(&client);
         for entry in stale(&previous, &current) {
             if let Some(live) = owned_live(&mut kinds, &entry, &owner).await {
-                sides.push((entry, live, Value::Null, None));
+                sides.push((Change::Prune, entry, live, Value::Null, None));
             }
         }
     }
-    sides.sort_by_cached_key(|(e, ..)| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
+    sides.sort_by_cached_key(|(_, e, ..)| apply_order(&e.group, &e.kind, &e.namespace, &e.name));
     let mut diffs = Vec::new();
-    for (entry, live, merged, note) in sides {
+    for (change, entry, live, merged, note) in sides {
         let Some(diff) = unified_diff(&id(&entry), live, merged, &redactor) else {
             continue;
         };
@@ -165,7 +231,7 @@ async fn diff(args: &DiffArgs) -> anyhow::Result<Vec<String>> {
             .map(|n| format!("# {}: {n}\n", id(&entry)))
             .unwrap_or_default();
         text.push_str(&diff);
-        diffs.push(text);
+        diffs.push((change, text));
     }
     Ok(diffs)
 }

@@ -36,7 +36,7 @@ use sops::{
 
 /// Keeps Kubernetes clusters in lockstep with Git, with the secrets in Git encrypted.
 #[derive(Debug, Parser)]
-#[command(name = "lockstep", version = env!("LOCKSTEP_VERSION"), about, propagate_version = true)]
+#[command(name = "lockstep", version = env!("LOCKSTEP_VERSION"), about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

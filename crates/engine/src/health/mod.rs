@@ -24,7 +24,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-pub use wait::{Probe, WaitError, wait};
+pub use wait::{Probe, WaitError, wait, wait_reporting};
 
 /// The health of one object, as kstatus names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

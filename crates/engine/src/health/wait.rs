@@ -20,8 +20,8 @@ use lockstep_api::InventoryEntry;
 use super::{Health, Status, compute};
 use crate::inventory::id;
 
-/// Why a wait ended without every object being current. Objects are named
-/// `group/kind/namespace/name`.
+/// Why a wait ended without every object being current. Objects are named as people read
+/// them (`Deployment/ns/web`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WaitError {
@@ -67,12 +67,28 @@ const CONCURRENCY: usize = 4;
 /// # Errors
 /// [`WaitError::Failed`] as soon as one object is failed; [`WaitError::Timeout`] naming
 /// every object not yet current when `timeout` has passed.
-#[instrument(skip_all, fields(objects = objects.len()))]
 pub async fn wait(
     client: &Client,
     objects: &[InventoryEntry],
     timeout: Duration,
     poll: Duration,
+) -> Result<(), WaitError> {
+    wait_reporting(client, objects, timeout, poll, |_| {}).await
+}
+
+/// [`wait`], telling `report` after each look that finds objects not yet current which
+/// they are and why, as [`WaitError::Timeout`] lists them (`lockstep apply` prints it
+/// while it waits).
+///
+/// # Errors
+/// As [`wait`].
+#[instrument(skip_all, fields(objects = objects.len()))]
+pub async fn wait_reporting(
+    client: &Client,
+    objects: &[InventoryEntry],
+    timeout: Duration,
+    poll: Duration,
+    mut report: impl FnMut(&str),
 ) -> Result<(), WaitError> {
     let start = tokio::time::Instant::now();
     let deadline = start + timeout;
@@ -83,6 +99,7 @@ pub async fn wait(
             return Ok(());
         }
         debug!(pending = pending.len(), "not all current yet");
+        report(&list(&pending));
         let now = tokio::time::Instant::now();
         if now >= deadline {
             // The time it really waited: the last look may end a little after the deadline.

@@ -339,6 +339,12 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         .await
         .unwrap();
     browser.wait_for(&row("gated"), WAIT).await.unwrap();
+    // When the revision was applied, and how long that reconcile took.
+    let web_row = text_of(&browser, &row("web")).await;
+    assert!(
+        web_row.contains(" in ") && (web_row.contains("ms") || web_row.contains('s')),
+        "{web_row}"
+    );
     let cookies = browser.cookies().await.unwrap();
     let session = cookies
         .iter()

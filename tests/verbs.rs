@@ -309,6 +309,8 @@ async fn the_everyday_verbs_steer_a_sync_and_say_what_happened() {
         "{status:?}"
     );
     assert_eq!(status.history[0].revision, fourth);
+    let took = status.history[0].duration.as_deref().unwrap_or_default();
+    assert!(took.ends_with("ms") || took.ends_with('s'), "{took:?}");
     assert_eq!(
         status.history[1].revision, first,
         "the rollback is in the history"

@@ -75,7 +75,7 @@ pub(super) async fn decide(
     } = &mut verdict
     {
         *a = about;
-        *secrets = used;
+        *secrets = used.map(Box::new);
     }
     Ok(verdict)
 }
@@ -749,6 +749,7 @@ fn applied(
         drift,
         about: None,
         secrets: None,
+        took: None,
     }
 }
 

@@ -137,7 +137,12 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         _ => Some(ctx.refresh_in(&key).map_or(interval, |r| r.min(interval))),
     };
     let settled = verdict.is_settled();
-    super::record::log_outcome(&sync, &verdict, started.elapsed());
+    let took = started.elapsed();
+    super::record::log_outcome(&sync, &verdict, took);
+    let mut verdict = verdict;
+    if let Verdict::Applied { took: slot, .. } = &mut verdict {
+        *slot = Some(took);
+    }
     record(&mut sync, &ctx, verdict).await?;
     // Failures and waits retry whatever wakes them; a settled or progressing Sync, or one
     // backing off, ignores wake-ups that change nothing until it is due.

@@ -68,7 +68,9 @@ pub enum Verdict {
         about: Option<CommitAbout>,
         /// Where its secrets came from, when it was rendered (else the status keeps what
         /// it said).
-        secrets: Option<SecretsUsed>,
+        secrets: Option<Box<SecretsUsed>>,
+        /// How long the reconcile took, for the history.
+        took: Option<std::time::Duration>,
     },
     /// Manual mode: changes wait for approval.
     Planned(Plan),
@@ -240,6 +242,15 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
 /// An event to publish about the Sync: its type, reason and note.
 type Event = (EventType, Reason, String);
 
+/// A reconcile's length as people read it: `850ms`, `12.4s`.
+fn shown(took: std::time::Duration) -> String {
+    if took.as_secs() == 0 {
+        format!("{}ms", took.as_millis())
+    } else {
+        format!("{:.1}s", took.as_secs_f64())
+    }
+}
+
 /// Writes `verdict` into `next` (a copy of `previous`); returns the event it calls for.
 fn write_verdict(
     next: &mut SyncStatus,
@@ -258,6 +269,7 @@ fn write_verdict(
             drift: _,
             about,
             secrets,
+            took,
         } => {
             let applied = Applied {
                 revision,
@@ -265,11 +277,12 @@ fn write_verdict(
                 wrote,
                 health,
                 about,
+                took,
             };
             let event = write_applied(next, previous, applied, generation);
             next.inventory = inventory;
             if let Some(secrets) = secrets {
-                next.secrets = Some(secrets).filter(|s| *s != SecretsUsed::default());
+                next.secrets = Some(*secrets).filter(|s| *s != SecretsUsed::default());
             }
             event
         }
@@ -324,6 +337,7 @@ struct Applied<'a> {
     wrote: bool,
     health: Health,
     about: Option<CommitAbout>,
+    took: Option<std::time::Duration>,
 }
 
 fn write_applied(
@@ -338,6 +352,7 @@ fn write_applied(
         wrote,
         health,
         about,
+        took,
     } = applied;
     let c = &mut next.conditions;
     set_healthy(c, &health, wrote, generation);
@@ -359,6 +374,7 @@ fn write_applied(
                     message: some(about.summary),
                     author: some(about.author),
                     authored_at: some(about.authored_at),
+                    duration: took.map(shown),
                 };
                 next.history.insert(0, applied);
                 next.history.truncate(HISTORY_LIMIT);

@@ -232,7 +232,7 @@ async fn syncs(ui: &Ui, session: &Session, filters: &Filters) -> (String, String
         .filter(|sync| filters.admits(sync, sources))
         .collect();
     sort(&mut syncs);
-    let columns = "<th>Namespace</th><th>Name</th><th>Source</th><th>Path</th><th>Ready</th><th>In sync</th><th>Health</th><th>Since</th><th>Message</th>";
+    let columns = "<th>Namespace</th><th>Name</th><th>Source</th><th>Path</th><th>Ready</th><th>In sync</th><th>Health</th><th>Since</th><th>Last applied</th><th>Message</th>";
     let mut body = table_start("Syncs", filters, syncs.len(), columns);
     let (shown, nav) = paged(&syncs, filters);
     for sync in shown {
@@ -385,8 +385,17 @@ pub fn row(sync: &Sync, sources: &Store<GitSource>) -> String {
     let ready = html::condition(sync, "Ready");
     let message = ready.map_or("", |c| c.message.as_str());
     let short: String = message.chars().take(160).collect();
+    // When the revision now applied was applied, and how long that reconcile took.
+    let applied = status
+        .and_then(|s| s.history.first())
+        .filter(|h| status.and_then(|s| s.last_applied_revision.as_ref()) == Some(&h.revision))
+        .map(|h| match &h.duration {
+            Some(took) => format!("{} in {took}", h.applied_at),
+            None => h.applied_at.clone(),
+        })
+        .unwrap_or_default();
     format!(
-        r#"<tr id="{}"><td>{}</td><td><a href="/syncs/{}/{}">{}</a></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="message" title="{}">{}</td></tr>"#,
+        r#"<tr id="{}"><td>{}</td><td><a href="/syncs/{}/{}">{}</a></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="message" title="{}">{}</td></tr>"#,
         Esc(&html::element_id("row", &namespace, &name)),
         Esc(&namespace),
         Esc(&namespace),
@@ -399,6 +408,7 @@ pub fn row(sync: &Sync, sources: &Store<GitSource>) -> String {
         html::sync_badge(sync),
         html::health_badge(sync),
         Esc(ready.map_or("", |c| c.last_transition_time.as_str())),
+        Esc(&applied),
         Esc(message),
         Esc(&short),
     )

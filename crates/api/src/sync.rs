@@ -666,6 +666,9 @@ pub struct AppliedRevision {
     /// When the commit was authored (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authored_at: Option<String>,
+    /// How long the reconcile that applied it took (`850ms`, `12.4s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ section "Version, help, completion"
 run lockstep --version
 run "lockstep --help | head -n 24"
 run "lockstep completion bash | head -n 2"
+run "lockstep diff --help | tail -n 5"
 
 section "D1. seal without --cert and no controller Service"
 run lockstep seal -f s.yaml

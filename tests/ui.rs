@@ -400,20 +400,17 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         )
         .await
         .unwrap();
-    let mut drifted = false;
-    for _ in 0..60 {
-        browser
-            .goto(&format!("{base}/syncs/{ns}/web"))
-            .await
-            .unwrap();
-        let text = text_of(&browser, "section#drift").await;
-        if text.contains("ConfigMap") && text.contains("data.v") {
-            drifted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    assert!(drifted, "the drift is not shown");
+    let drifted = reload_until(
+        &browser,
+        &format!("{base}/syncs/{ns}/web"),
+        "section#drift",
+        |text| text.contains("ConfigMap") && text.contains("data.v"),
+    )
+    .await;
+    assert!(
+        drifted.contains("ConfigMap") && drifted.contains("data.v"),
+        "the drift is not shown: {drifted}"
+    );
     browser.screenshot("04-drift").await.unwrap();
 
     // The diff itself: the hand-made value against Git's, and a Secret changed by hand
@@ -476,18 +473,13 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     browser.screenshot("05-rolled-back").await.unwrap();
 
     // The tree: the Deployment, the ReplicaSet made from it, and that one's Pod.
-    let mut tree = String::new();
-    for _ in 0..60 {
-        browser
-            .goto(&format!("{base}/syncs/{ns}/workload"))
-            .await
-            .unwrap();
-        tree = text_of(&browser, "ul#tree").await;
-        if tree.contains("Pod/web-") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let tree = reload_until(
+        &browser,
+        &format!("{base}/syncs/{ns}/workload"),
+        "ul#tree",
+        |tree| tree.contains("Pod/web-"),
+    )
+    .await;
     assert!(
         tree.contains(&format!("Deployment/{ns}/web"))
             && tree.contains("ReplicaSet/web-")
@@ -497,23 +489,15 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     browser.screenshot("06-tree").await.unwrap();
 
     // The manual plan: shown, approved, applied.
-    browser
-        .goto(&format!("{base}/syncs/{ns}/gated"))
-        .await
-        .unwrap();
-    let mut planned = false;
-    for _ in 0..60 {
-        if browser.source().await.unwrap().contains("id=\"plan\"") {
-            planned = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        browser
-            .goto(&format!("{base}/syncs/{ns}/gated"))
-            .await
-            .unwrap();
-    }
-    assert!(planned, "no plan shown");
+    let waiting = "Plan waiting for approval";
+    let page = reload_until(
+        &browser,
+        &format!("{base}/syncs/{ns}/gated"),
+        "main",
+        |page| page.contains(waiting),
+    )
+    .await;
+    assert!(page.contains(waiting), "no plan shown: {page}");
     let plan = text_of(&browser, "section#plan").await;
     assert!(
         plan.contains(&format!("ConfigMap/{ns}/gated")) && plan.contains("created"),
@@ -705,6 +689,26 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
             .is_empty()
     );
     canaries.assert_absent("the controller's log", &controller.log());
+}
+
+/// Loads `url` again every second, for a minute at most, until the text of `css` satisfies
+/// `done`; returns that text (the last one read, if it never does).
+async fn reload_until(
+    browser: &Browser,
+    url: &str,
+    css: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let mut text = String::new();
+    for _ in 0..60 {
+        browser.goto(url).await.unwrap();
+        text = text_of(browser, css).await;
+        if done(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    text
 }
 
 /// The text of the `#secrets` section of `url`.

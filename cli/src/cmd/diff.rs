@@ -16,7 +16,9 @@ use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use lockstep_api::{InventoryEntry, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-use lockstep_engine::apply::{Action, ApplyOptions, Protect, apply_order, preflight, unified_diff};
+use lockstep_engine::apply::{
+    Action, ApplyOptions, DiffLine, Protect, apply_order, preflight, unified_diff,
+};
 use lockstep_engine::inventory::{id, read_apply, stale};
 use lockstep_engine::render::Owner;
 use lockstep_sealed::{SEALING_KEY_LABEL, SEALING_KEYS_NOT_FROM_GIT};
@@ -137,13 +139,14 @@ fn summary(diffs: &[(Change, String)]) -> String {
 fn coloured(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for line in text.split_inclusive('\n') {
-        let colour = match line.as_bytes().first() {
-            Some(b'+') if !line.starts_with("+++") => Some("32"),
-            Some(b'-') if !line.starts_with("---") => Some("31"),
-            Some(b'@') => Some("36"),
-            Some(b'#') => Some("33"),
-            Some(b'+' | b'-') => Some("1"),
-            _ => None,
+        let colour = match DiffLine::of(line) {
+            // A note of ours above an object's diff.
+            DiffLine::Context if line.starts_with('#') => Some("33"),
+            DiffLine::Context => None,
+            DiffLine::Added => Some("32"),
+            DiffLine::Removed => Some("31"),
+            DiffLine::Hunk => Some("36"),
+            DiffLine::Header => Some("1"),
         };
         match colour {
             Some(code) => {

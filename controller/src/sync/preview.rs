@@ -9,7 +9,7 @@
 
 use kube::ResourceExt;
 use kube::api::Api;
-use lockstep_api::{GitSource, InventoryEntry, PlanAction, Sync};
+use lockstep_api::{GitSource, InventoryEntry, ObjectKey, PlanAction, Sync};
 use lockstep_engine::apply::{Action, unified_diff};
 use lockstep_engine::inventory::id;
 
@@ -55,14 +55,18 @@ pub async fn preview(ctx: &SyncCtx, sync: &Sync) -> Result<Preview, String> {
         .map_err(|err| err.to_string())?
         .timeout;
     values::read(&mut sync, ctx).await?;
+    // The source's newest: the artifact this replica holds, else its status' revision,
+    // fetched here.
     let source = source_of(&sync);
-    let revision = match pin::pinned(&sync, ctx.front) {
-        Some(pinned) => pinned.to_owned(),
-        None => newest(ctx, &sync).await?,
+    let held = ctx.artifact(&source);
+    let revision = match (pin::pinned(&sync, ctx.front), &held) {
+        (Some(pinned), _) => pinned.to_owned(),
+        (None, Some(held)) => held.revision.clone(),
+        (None, None) => last_revision(ctx, &source).await?,
     };
-    let artifact = match ctx.artifact(&source) {
-        Some(held) if held.revision == revision => held,
-        _ => pin::artifact(ctx, &source, &revision).await.map_err(why)?,
+    let artifact = match held.filter(|held| held.revision == revision) {
+        Some(held) => held,
+        None => pin::artifact(ctx, &source, &revision).await.map_err(why)?,
     };
     let namespace = sync.namespace().unwrap_or_default();
     let client = sync_client(&sync, ctx, &namespace)
@@ -105,13 +109,8 @@ pub async fn preview(ctx: &SyncCtx, sync: &Sync) -> Result<Preview, String> {
     })
 }
 
-/// The newest revision of the Sync's GitSource: the one this replica fetched, else the
-/// one its status names.
-async fn newest(ctx: &SyncCtx, sync: &Sync) -> Result<String, String> {
-    let source = source_of(sync);
-    if let Some(held) = ctx.artifact(&source) {
-        return Ok(held.revision);
-    }
+/// The revision GitSource `source` last resolved, as its status names it.
+async fn last_revision(ctx: &SyncCtx, source: &ObjectKey) -> Result<String, String> {
     let sources: Api<GitSource> = Api::namespaced(ctx.shared.client.clone(), &source.namespace);
     let found = sources
         .get_opt(&source.name)

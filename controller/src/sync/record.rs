@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use lockstep_api::{
     APPROVED_REVISION_ANNOTATION, AppliedRevision, Condition, HISTORY_LIMIT, InventoryEntry,
-    ObjectKey, Plan, REQUESTED_AT_ANNOTATION, SecretsUsed, Sync, SyncStatus,
+    ObjectKey, Plan, REQUESTED_AT_ANNOTATION, SecretsUsed, Sync, SyncStatus, format_duration,
 };
 use lockstep_engine::fetch::CommitAbout;
 
@@ -242,15 +242,6 @@ pub async fn record(sync: &mut Sync, ctx: &SyncCtx, verdict: Verdict) -> Result<
 /// An event to publish about the Sync: its type, reason and note.
 type Event = (EventType, Reason, String);
 
-/// A reconcile's length as people read it: `850ms`, `12.4s`.
-fn shown(took: std::time::Duration) -> String {
-    if took.as_secs() == 0 {
-        format!("{}ms", took.as_millis())
-    } else {
-        format!("{:.1}s", took.as_secs_f64())
-    }
-}
-
 /// Writes `verdict` into `next` (a copy of `previous`); returns the event it calls for.
 fn write_verdict(
     next: &mut SyncStatus,
@@ -374,7 +365,11 @@ fn write_applied(
                     message: some(about.summary),
                     author: some(about.author),
                     authored_at: some(about.authored_at),
-                    duration: took.map(shown),
+                    // In Go's form, as the Sync's own durations: `850ms`, `12.412s`.
+                    duration: took.map(|t| {
+                        let millis = u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+                        format_duration(std::time::Duration::from_millis(millis))
+                    }),
                 };
                 next.history.insert(0, applied);
                 next.history.truncate(HISTORY_LIMIT);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use lockstep_engine::apply::DiffLine;
 use lockstep_engine::inventory::id;
 
 use super::Ui;
@@ -76,11 +77,11 @@ async fn shown(body: &mut String, ui: &Ui, client: &kube::Client, preview: Previ
         if ui.probe.readable(client, &change.object).await {
             body.push_str(r#"<pre class="diff">"#);
             for line in change.diff.lines() {
-                let class = match line.as_bytes().first() {
-                    Some(b'+') if !line.starts_with("+++") => "add",
-                    Some(b'-') if !line.starts_with("---") => "del",
-                    Some(b'@') => "hunk",
-                    _ => "same",
+                let class = match DiffLine::of(line) {
+                    DiffLine::Added => "add",
+                    DiffLine::Removed => "del",
+                    DiffLine::Hunk => "hunk",
+                    DiffLine::Header | DiffLine::Context => "same",
                 };
                 // One block per line (the style sheet's), so no newline between them.
                 let _ = write!(body, r#"<span class="{class}">{}</span>"#, Esc(line));

@@ -666,7 +666,8 @@ pub struct AppliedRevision {
     /// When the commit was authored (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authored_at: Option<String>,
-    /// How long the reconcile that applied it took (`850ms`, `12.4s`).
+    /// How long the reconcile that applied it took, as a Go duration in milliseconds
+    /// (`850ms`, `12.412s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
 }

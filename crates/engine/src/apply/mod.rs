@@ -62,7 +62,7 @@ pub use preflight::{Preflight, Preview, preflight};
 pub use protect::{Guard, Protect, Rule};
 pub use resolve::KindCache;
 pub(crate) use resolve::guess_entry;
-pub use shown::unified_diff;
+pub use shown::{DiffLine, unified_diff};
 
 /// The field manager of Lockstep's own applies (a `Sync`, `lockstep apply`); a Flux
 /// `Kustomization` served by Lockstep applies as Flux does ([`crate::ownership::Mark`]).

@@ -37,6 +37,34 @@ pub fn unified_diff(
     )
 }
 
+/// What one line of a [`unified_diff`] is, for whoever shows it (colours, classes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffLine {
+    /// `+…`: in what the apply leaves, not in the live object.
+    Added,
+    /// `-…`: in the live object, not in what the apply leaves.
+    Removed,
+    /// `@@ … @@`: where a hunk starts.
+    Hunk,
+    /// `--- live/…` or `+++ merged/…`: which object.
+    Header,
+    /// The same on both sides, or anything else.
+    Context,
+}
+
+impl DiffLine {
+    /// What `line` (without or with its newline) is.
+    pub fn of(line: &str) -> Self {
+        match line.as_bytes().first() {
+            Some(b'+' | b'-') if line.starts_with("+++") || line.starts_with("---") => Self::Header,
+            Some(b'+') => Self::Added,
+            Some(b'-') => Self::Removed,
+            Some(b'@') => Self::Hunk,
+            _ => Self::Context,
+        }
+    }
+}
+
 /// Fields the server sets on every write, which say nothing about the change.
 fn strip(object: &mut Value) {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -126,6 +154,23 @@ mod tests {
         .expect("dsn changed");
         assert!(diff.contains("-  dsn: old"), "{diff}");
         assert!(!diff.contains("hunter2"), "{diff}");
+    }
+
+    #[test]
+    fn each_line_of_a_diff_is_told_apart() {
+        let kinds: Vec<DiffLine> = [
+            "--- live/x",
+            "+++ merged/x",
+            "@@ -1 +1 @@",
+            "-  a: 1",
+            "+  a: 2",
+            " b: 3",
+        ]
+        .into_iter()
+        .map(DiffLine::of)
+        .collect();
+        use DiffLine::*;
+        assert_eq!(kinds, [Header, Header, Hunk, Removed, Added, Context]);
     }
 
     #[test]

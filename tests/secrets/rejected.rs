@@ -29,7 +29,7 @@ const CASES: [(&str, &str, &str, &str, &str); 7] = [
     ),
     (
         "c5",
-        "73519046",
+        "7351904628461937",
         "^stringData$",
         "apiVersion: v1\nkind: Secret\nmetadata: {name: c5}\nstringData: {pin: {value}}\n",
         ".stringData.pin: expected string",

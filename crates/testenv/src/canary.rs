@@ -74,8 +74,8 @@ impl Canaries {
 ///   log format), in any nesting of those;
 /// - the first [`PREFIX`] bytes of each of those (a message cut short);
 /// - the stretch of its standard and URL-safe base64 that is the same at each of the
-///   three byte alignments it can have inside a larger encoded blob, and the first
-///   [`PREFIX`] characters of that stretch.
+///   three byte alignments it can have inside a larger encoded blob, when that stretch is
+///   at least [`PREFIX`] characters long, and the first [`PREFIX`] characters of it.
 fn needles(value: &str) -> Vec<String> {
     let mut quoted = vec![value.to_owned(), go_quote(value)];
     for _ in 0..3 {
@@ -92,7 +92,13 @@ fn needles(value: &str) -> Vec<String> {
             let encoded = engine.encode(&bytes);
             let start = if shift == 0 { 0 } else { 4 };
             let end = encoded.len().saturating_sub(4).max(start);
-            quoted.push(encoded[start..end].to_owned());
+            let stretch = &encoded[start..end];
+            // A shorter stretch is no evidence: random base64 (a SOPS ciphertext, an age
+            // stanza) holds a given 4 characters about once in 16 million, and the
+            // checked folders hold kilobytes of it.
+            if stretch.len() >= PREFIX {
+                quoted.push(stretch.to_owned());
+            }
         }
     }
     let mut needles = Vec::new();
@@ -151,5 +157,11 @@ mod tests {
         assert_eq!(canaries.found("CANARY- and [redacted]"), None);
         // A value shorter than a base64 block still yields its own forms.
         assert_eq!(Canaries::new(["ab"]).found("xaby"), Some("ab".to_owned()));
+        // An 8-digit value's base64 stretch at one alignment is 4 characters ("NTE5", for
+        // "519"): a SOPS ciphertext once held it by chance. Too short to be a needle; the
+        // other alignments still are.
+        let pin = Canaries::new(["73519046"]);
+        assert_eq!(pin.found("ENC[AES256_GCM,data:q8NTE5xw==]"), None);
+        assert!(pin.found(&STANDARD.encode(b"xy73519046z")).is_some());
     }
 }

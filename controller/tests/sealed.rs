@@ -74,7 +74,15 @@ async fn upstream_fixture_unseals_with_the_imported_v0_14_key() {
         (owner.kind.as_str(), owner.controller),
         ("SealedSecret", Some(true))
     );
-    assert_eq!(synced(&client, "foo", "credentials").await.0, "True");
+    // The condition names the key that unsealed it: the imported one, not the new one.
+    let (status, message) = synced(&client, "foo", "credentials").await;
+    assert_eq!(status, "True");
+    let imported = key.metadata.name.as_deref().unwrap();
+    assert!(
+        message.starts_with(&format!("unsealed with sealing key {imported} (SHA256:"))
+            && message.contains(", created 20"),
+        "{message}"
+    );
     wait_for_event(&client, "foo", "credentials", "Unsealed").await;
 
     let metrics =

@@ -79,6 +79,29 @@ impl KeyRing {
     pub fn len(&self) -> usize {
         self.info.len()
     }
+
+    /// The keys at `positions` in [`KeyRing::private_keys`], named for a status message:
+    /// `sealing key sealed-secrets-key6kz9n (SHA256:…, created 2026-11-04)`, the date
+    /// being its certificate's `notBefore`. Which key a SealedSecret is sealed to, and how
+    /// old that key is, tells a user rotating keys what still needs resealing.
+    pub fn describe(&self, positions: &[usize]) -> String {
+        let keys: Vec<String> = positions
+            .iter()
+            .filter_map(|&at| self.info.get(at))
+            .map(|key| {
+                let created = jiff::Timestamp::from_second(key.certificate.not_before_unix())
+                    .map(|t| t.strftime("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
+                format!(
+                    "{} ({}, created {created})",
+                    key.secret,
+                    key.certificate.public_key().fingerprint()
+                )
+            })
+            .collect();
+        let plural = if keys.len() == 1 { "" } else { "s" };
+        format!("sealing key{plural} {}", keys.join(", "))
+    }
 }
 
 /// Errors of key management.

@@ -21,6 +21,10 @@ pub(super) enum Outcome {
     Synced {
         /// The Secret was created or updated now.
         changed: bool,
+        /// The condition's message: which keys unsealed it ([`KeyRing::describe`]).
+        ///
+        /// [`KeyRing::describe`]: crate::keyring::KeyRing::describe
+        message: String,
     },
     /// The user has something to fix.
     Failed {
@@ -103,6 +107,7 @@ pub async fn reconcile(object: Arc<SealedSecretObject>, ctx: Arc<Ctx>) -> Result
         status: None,
     };
     let keys = ctx.keys();
+    let ring = Arc::clone(&keys);
     let unsealed = tokio::task::spawn_blocking(move || unseal(&sealed, keys.private_keys()))
         .await
         .map_err(|_| Error::Task {
@@ -114,26 +119,30 @@ pub async fn reconcile(object: Arc<SealedSecretObject>, ctx: Arc<Ctx>) -> Result
             failure: Failure::Unseal,
             message: format!("Failed to unseal: {err}"),
         },
-        Ok(unsealed) => match secret::write(&ctx, &object, unsealed).await? {
-            Ok(written) => Outcome::Synced {
-                changed: written == Written::Changed,
-            },
-            Err(WriteError::Unmanaged) => Outcome::Failed {
-                failure: Failure::Unmanaged,
-                message: format!(
-                    "Resource \"{name}\" already exists and is not managed by SealedSecret"
-                ),
-            },
-            Err(WriteError::Api(message)) => Outcome::Failed {
-                failure: Failure::Update,
-                message,
-            },
-        },
+        Ok(unsealed) => {
+            let message = format!("unsealed with {}", ring.describe(&unsealed.sealed_with));
+            match secret::write(&ctx, &object, unsealed).await? {
+                Ok(written) => Outcome::Synced {
+                    changed: written == Written::Changed,
+                    message,
+                },
+                Err(WriteError::Unmanaged) => Outcome::Failed {
+                    failure: Failure::Unmanaged,
+                    message: format!(
+                        "Resource \"{name}\" already exists and is not managed by SealedSecret"
+                    ),
+                },
+                Err(WriteError::Api(message)) => Outcome::Failed {
+                    failure: Failure::Update,
+                    message,
+                },
+            }
+        }
     };
 
     let status_changed = status::write(&ctx, &object, &outcome).await?;
     match &outcome {
-        Outcome::Synced { changed } => {
+        Outcome::Synced { changed, .. } => {
             ctx.metrics.synced(&namespace, &name, true);
             if *changed || status_changed {
                 publish(

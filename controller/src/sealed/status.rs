@@ -21,7 +21,7 @@ pub(super) async fn write(
     outcome: &Outcome,
 ) -> Result<bool, Error> {
     let (status, message) = match outcome {
-        Outcome::Synced { .. } => (ConditionStatus::True, None),
+        Outcome::Synced { message, .. } => (ConditionStatus::True, Some(message.clone())),
         Outcome::Failed { message, .. } => (ConditionStatus::False, Some(message.clone())),
     };
     let previous = object

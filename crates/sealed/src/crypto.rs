@@ -74,7 +74,9 @@ pub fn hybrid_encrypt(
     Ok(out)
 }
 
-/// Decrypts a blob made by [`hybrid_encrypt`] with the first of `keys` that opens it.
+/// Decrypts a blob made by [`hybrid_encrypt`] with the first of `keys` that opens it;
+/// returns that key's position in `keys` (which key a SealedSecret is sealed to is what a
+/// user rotating keys asks) and the plaintext.
 ///
 /// # Errors
 /// [`DecryptError::TooShort`] for a blob shorter than its length prefix, otherwise
@@ -83,13 +85,13 @@ pub fn hybrid_decrypt<'k>(
     keys: impl IntoIterator<Item = &'k SealingPrivateKey>,
     blob: &[u8],
     label: &[u8],
-) -> Result<SecretValue, DecryptError> {
+) -> Result<(usize, SecretValue), DecryptError> {
     let (head, rest) = blob.split_at_checked(2).ok_or(DecryptError::TooShort)?;
     let wrapped_len = usize::from(u16::from_be_bytes([head[0], head[1]]));
     let (wrapped, sealed) = rest
         .split_at_checked(wrapped_len)
         .ok_or(DecryptError::TooShort)?;
-    for key in keys {
+    for (at, key) in keys.into_iter().enumerate() {
         let Some(session) = key.unwrap_session_key(wrapped, label) else {
             continue;
         };
@@ -97,7 +99,7 @@ pub fn hybrid_decrypt<'k>(
             continue;
         };
         if let Ok(plain) = cipher.decrypt(Nonce::from_slice(&NONCE), sealed) {
-            return Ok(SecretValue::new(plain));
+            return Ok((at, SecretValue::new(plain)));
         }
     }
     Err(DecryptError::NoKeyCouldDecrypt)
@@ -114,8 +116,8 @@ mod tests {
         let blob = hybrid_encrypt(key.public_key(), b"hello", b"ns/name").unwrap();
         assert_eq!(&blob[..2], &[0x01, 0x00]);
         assert_eq!(blob.len(), 2 + 256 + 5 + 16);
-        let plain = hybrid_decrypt([key], &blob, b"ns/name").unwrap();
-        assert_eq!(plain.expose_secret(), b"hello");
+        let (at, plain) = hybrid_decrypt([key], &blob, b"ns/name").unwrap();
+        assert_eq!((at, plain.expose_secret()), (0, &b"hello"[..]));
     }
 
     #[test]
@@ -126,6 +128,7 @@ mod tests {
         assert!(
             hybrid_decrypt([key], &blob, b"")
                 .unwrap()
+                .1
                 .expose_secret()
                 .is_empty()
         );
@@ -136,7 +139,7 @@ mod tests {
         let key = key_2048();
         let other = other_key();
         let blob = hybrid_encrypt(key.public_key(), b"x", b"l").unwrap();
-        assert!(hybrid_decrypt([other, key], &blob, b"l").is_ok());
+        assert_eq!(hybrid_decrypt([other, key], &blob, b"l").unwrap().0, 1);
     }
 
     #[test]
@@ -202,7 +205,7 @@ mod proptests {
         fn round_trip(plain in proptest::collection::vec(any::<u8>(), 0..300), label in ".{0,40}") {
             let key = key_2048();
             let blob = hybrid_encrypt(key.public_key(), &plain, label.as_bytes()).unwrap();
-            let back = hybrid_decrypt([key], &blob, label.as_bytes()).unwrap();
+            let (_, back) = hybrid_decrypt([key], &blob, label.as_bytes()).unwrap();
             prop_assert_eq!(back.expose_secret(), plain.as_slice());
         }
     }

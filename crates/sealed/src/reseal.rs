@@ -65,7 +65,9 @@ where
         let plain = decode_blob(value)
             .ok_or(ItemErrorKind::InvalidBase64)
             .and_then(|blob| {
-                hybrid_decrypt(keys.clone(), &blob, &label).map_err(ItemErrorKind::from)
+                hybrid_decrypt(keys.clone(), &blob, &label)
+                    .map(|(_, plain)| plain)
+                    .map_err(ItemErrorKind::from)
             });
         match plain {
             Ok(plain) => {
@@ -108,8 +110,7 @@ pub fn sealing_key<'k>(
         .next()
         .or(sealed.spec.data.as_ref())?;
     let blob = decode_blob(value)?;
-    keys.into_iter()
-        .position(|key| hybrid_decrypt([key], &blob, &label).is_ok())
+    hybrid_decrypt(keys, &blob, &label).ok().map(|(at, _)| at)
 }
 
 /// Reads every document of a YAML stream or JSON sequence as a SealedSecret.
@@ -162,7 +163,7 @@ mod tests {
             assert_eq!(sealing_key(&new, [key_2048()]), None);
             let label = scope.label("apps", "db");
             let blob = decode_blob(&new.spec.encrypted_data["a"]).unwrap();
-            let plain = hybrid_decrypt([other_key()], &blob, &label).unwrap();
+            let (_, plain) = hybrid_decrypt([other_key()], &blob, &label).unwrap();
             assert_eq!(plain.expose_secret(), b"one");
             assert_eq!(sealing_key(&new, [key_2048(), other_key()]), Some(1));
             assert_eq!(sealing_key(&old, [key_2048(), other_key()]), Some(0));

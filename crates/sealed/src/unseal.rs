@@ -14,7 +14,7 @@
 //!   covers plain use: literal text, `{{ .item }}` and `{{ index . "item" }}`; anything
 //!   else is refused with [`UnsealError::TemplateUnsupported`] rather than rendered wrong.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -38,6 +38,9 @@ pub struct UnsealedSecret {
     pub immutable: Option<bool>,
     /// The decrypted and rendered items.
     pub data: SecretData,
+    /// The positions in the keys given to [`unseal`] of those that opened its items,
+    /// ascending: the key it is sealed to (more than one when items were added later).
+    pub sealed_with: Vec<usize>,
 }
 
 impl UnsealedSecret {
@@ -169,6 +172,7 @@ pub fn unseal(
     let mut immutable = template.immutable;
     let mut data = BTreeMap::new();
     let mut failures = Vec::new();
+    let mut sealed_with = BTreeSet::new();
 
     if let Some(legacy) = sealed.spec.data.as_deref().filter(|d| !d.is_empty()) {
         if !sealed.spec.encrypted_data.is_empty() {
@@ -177,7 +181,7 @@ pub fn unseal(
         let plain = decode_blob(legacy)
             .ok_or(ItemErrorKind::InvalidBase64)
             .and_then(|blob| hybrid_decrypt(keys, &blob, &label).map_err(ItemErrorKind::from));
-        let plain = plain.map_err(|kind| UnsealError::Items {
+        let (at, plain) = plain.map_err(|kind| UnsealError::Items {
             sealed_secret: sealed_secret.clone(),
             failures: vec![ItemFailure {
                 path: "data".to_owned(),
@@ -189,6 +193,7 @@ pub fn unseal(
                 sealed_secret: sealed_secret.clone(),
             }
         })?;
+        sealed_with.insert(at);
         let input = crate::seal::SecretInput::from_secret(secret);
         metadata = input.metadata;
         type_ = input.type_;
@@ -201,7 +206,8 @@ pub fn unseal(
             .ok_or(ItemErrorKind::InvalidBase64)
             .and_then(|blob| hybrid_decrypt(keys, &blob, &label).map_err(ItemErrorKind::from));
         match result {
-            Ok(plain) => {
+            Ok((at, plain)) => {
+                sealed_with.insert(at);
                 data.insert(item.clone(), plain);
             }
             Err(kind) => failures.push(ItemFailure {
@@ -253,5 +259,6 @@ pub fn unseal(
         type_,
         immutable,
         data: SecretData(data),
+        sealed_with: sealed_with.into_iter().collect(),
     })
 }

@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use lockstep_api::Sync;
 use lockstep_sealed::SealOptions;
@@ -21,8 +20,8 @@ use lockstep_testenv::{Browser, Canaries, ControlPlane, GitServer, Vault, free_p
 use serde_json::{Value, json};
 
 use crate::support::{
-    Controller, LAST_APPLIED, create_lockstep, eventually, input, install_crd, install_sync_crds,
-    seal_json,
+    Controller, LAST_APPLIED, account, create_lockstep, create_sealed, eventually, input,
+    install_crd, install_sync_crds, rule, seal_json,
 };
 
 const SOPS_CANARY: &str = "ui-canary-sops-7f3a9c1e";
@@ -38,64 +37,6 @@ fn cm(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: \"{value}\"}}\n"
     )
-}
-
-/// A ServiceAccount bound to a Role of `rules` in `ns`, and a token for it.
-async fn account(client: &kube::Client, ns: &str, name: &str, rules: Vec<PolicyRule>) -> String {
-    let meta = || ObjectMeta {
-        name: Some(name.to_owned()),
-        ..ObjectMeta::default()
-    };
-    let params = PostParams::default();
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sa = ServiceAccount {
-        metadata: meta(),
-        ..ServiceAccount::default()
-    };
-    accounts.create(&params, &sa).await.unwrap();
-    let role = Role {
-        metadata: meta(),
-        rules: Some(rules),
-    };
-    Api::<Role>::namespaced(client.clone(), ns)
-        .create(&params, &role)
-        .await
-        .unwrap();
-    let binding = RoleBinding {
-        metadata: meta(),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: name.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: name.into(),
-            namespace: Some(ns.into()),
-            ..Subject::default()
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(client.clone(), ns)
-        .create(&params, &binding)
-        .await
-        .unwrap();
-    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                         "spec": {"expirationSeconds": 3600}});
-    let answer: Value = accounts
-        .create_subresource("token", name, &params, &request)
-        .await
-        .unwrap();
-    answer["status"]["token"].as_str().unwrap().to_owned()
-}
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let owned = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
-    PolicyRule {
-        api_groups: owned(groups),
-        resources: owned(resources),
-        verbs: owned(verbs).unwrap(),
-        ..PolicyRule::default()
-    }
 }
 
 /// Signs in with `token` and waits for the overview.
@@ -355,6 +296,45 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     assert_eq!(session["sameSite"], "Strict");
     browser.screenshot("02-overview").await.unwrap();
 
+    // A Sync created while the overview is open appears in it, where it sorts, without a
+    // reload (suspended, so it never applies).
+    browser
+        .execute("window.notReloaded = true; return null;", &[])
+        .await
+        .unwrap();
+    create_lockstep(
+        &client,
+        &ns,
+        "Sync",
+        sync("late", "app", json!({"suspend": true})),
+    )
+    .await;
+    browser
+        .wait_until_text(&row("late"), "Suspended", WAIT)
+        .await
+        .unwrap();
+    let order = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#syncs tbody tr')).map(r => r.id);",
+            &[],
+        )
+        .await
+        .unwrap();
+    let want: Vec<String> = ["gated", "late", "web", "workload"]
+        .iter()
+        .map(|name| format!("row-{ns}-{name}"))
+        .collect();
+    assert_eq!(order, json!(want));
+    let kept = browser
+        .execute("return window.notReloaded === true;", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        json!(true),
+        "the overview was reloaded, not updated live"
+    );
+
     // A commit lands; the page shows the new revision without being reloaded.
     browser
         .goto(&format!("{base}/syncs/{ns}/web"))
@@ -523,7 +503,59 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         .wait_until_text(&format!("tr#sealedsecrets-{ns}-api-token"), "Ready", WAIT)
         .await
         .unwrap();
+    // Its row names the sealing key that unsealed it.
+    let sealed_row = text_of(&browser, &format!("tr#sealedsecrets-{ns}-api-token")).await;
+    assert!(
+        sealed_row.contains("unsealed with sealing key sealed-secrets-key"),
+        "{sealed_row}"
+    );
     browser.screenshot("08-sealedsecrets").await.unwrap();
+    // One sealed now appears in the open tab without a reload, and turns Ready live.
+    let late = seal_json(
+        &controller.cert().await,
+        input(&ns, "late-token", &[("token", SEALED_CANARY)]),
+        &SealOptions::default(),
+    );
+    create_sealed(&client, &ns, late).await;
+    browser
+        .wait_until_text(
+            &format!("tr#sealedsecrets-{ns}-late-token"),
+            "sealing key",
+            WAIT,
+        )
+        .await
+        .unwrap();
+
+    // Its page: what it is made from (item names, never the ciphertext), its status, its
+    // conditions and events.
+    browser
+        .goto(&format!("{base}/objects/sealedsecrets/{ns}/api-token"))
+        .await
+        .unwrap();
+    let facts = text_of(&browser, "section#facts").await;
+    assert!(
+        facts.contains("token") && facts.contains("strict"),
+        "{facts}"
+    );
+    let timeline = text_of(&browser, "section#timeline").await;
+    assert!(
+        timeline.contains("Synced True") && timeline.contains("Unsealed"),
+        "{timeline}"
+    );
+    browser.screenshot("09-sealedsecret").await.unwrap();
+
+    // The Sync's secrets panel names the key its SealedSecret is sealed to, with its age.
+    browser
+        .goto(&format!("{base}/syncs/{ns}/web"))
+        .await
+        .unwrap();
+    let panel = text_of(&browser, "section#secrets").await;
+    assert!(
+        panel.contains(&format!(
+            "SealedSecret/{ns}/api-token unsealed with sealing key sealed-secrets-key"
+        )) && panel.contains("created 20"),
+        "{panel}"
+    );
 
     // Every page and the live stream, swept for the secret values.
     let canaries = Canaries::new([SOPS_CANARY, SEALED_CANARY, APPLIED_CANARY, REF_CANARY]);
@@ -533,10 +565,11 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         let http = http.clone();
         let url = format!("{base}/live");
         let page_live = format!("{base}/live?sync={ns}/web");
+        let object_live = format!("{base}/live?object=sealedsecrets/{ns}/api-token");
         let cookie = cookie.clone();
         tokio::spawn(async move {
             let mut text = String::new();
-            for url in [url, page_live] {
+            for url in [url, page_live, object_live] {
                 let mut response = http
                     .get(&url)
                     .header("cookie", &cookie)
@@ -570,6 +603,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
         format!("/syncs/{ns}/workload"),
         format!("/syncs/{ns}/web/diff"),
         "/?kind=sealedsecrets".to_owned(),
+        format!("/objects/sealedsecrets/{ns}/api-token"),
         "/static/ui.js".to_owned(),
     ] {
         let page = http

@@ -1,12 +1,13 @@
-//! The UI's watch cache: every Sync and GitSource the controller serves, kept by
-//! reflectors of the UI's own, and a broadcast of which Sync changed, for [`super::live`].
+//! The UI's watch cache: every Sync and GitSource the controller serves and the objects
+//! of the other kinds listed, kept by reflectors of the UI's own, and a broadcast of which
+//! Sync or listed object changed, for [`super::live`].
 //! Managed fields are dropped on the way in: they are most of an object's size and the UI
 //! never shows them.
 
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::DynamicObject;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use lockstep_api::{GitSource, Sync};
 use tokio::sync::broadcast;
@@ -17,7 +18,28 @@ use crate::context::{Ctx, Watched};
 /// How many changes a slow live stream may fall behind before it skips some.
 const BACKLOG: usize = 4096;
 
-/// The Syncs and GitSources, the other kinds listed, and the Syncs' changes.
+/// A Sync, or an object of another listed kind, that was created, changed or deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changed {
+    /// Its kind; `None` for a Sync.
+    pub kind: Option<Kind>,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl Changed {
+    fn of<K: ResourceExt>(kind: Option<Kind>, object: &K) -> Self {
+        Self {
+            kind,
+            namespace: object.namespace().unwrap_or_default(),
+            name: object.name_any(),
+        }
+    }
+}
+
+/// The Syncs and GitSources, the other kinds listed, and their changes.
 pub struct Cache {
     /// Every Sync.
     pub syncs: Store<Sync>,
@@ -25,7 +47,7 @@ pub struct Cache {
     pub sources: Store<GitSource>,
     /// The other kinds the controller serves ([`Kind`]), each with its objects.
     pub others: Vec<(Kind, Store<DynamicObject>)>,
-    changes: broadcast::Sender<ObjectRef<Sync>>,
+    changes: broadcast::Sender<Changed>,
 }
 
 impl Cache {
@@ -36,10 +58,19 @@ impl Cache {
         let sender = changes.clone();
         let syncs = reflect(ctx, move |sync: &Sync| {
             // Nobody listening is not an error.
-            let _ = sender.send(ObjectRef::from_obj(sync));
+            let _ = sender.send(Changed::of(None, sync));
         });
         let sources = reflect(ctx, |_: &GitSource| {});
-        let others = kinds.iter().map(|kind| (*kind, kind.watch(ctx))).collect();
+        let others = kinds
+            .iter()
+            .map(|&kind| {
+                let sender = changes.clone();
+                let store = kind.watch(ctx, move |object| {
+                    let _ = sender.send(Changed::of(Some(kind), object));
+                });
+                (kind, store)
+            })
+            .collect();
         Self {
             syncs,
             sources,
@@ -48,9 +79,17 @@ impl Cache {
         }
     }
 
-    /// Changes from now on: the Sync that was created, changed or deleted.
-    pub fn subscribe(&self) -> broadcast::Receiver<ObjectRef<Sync>> {
+    /// Changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Changed> {
         self.changes.subscribe()
+    }
+
+    /// The store of the other kind `kind`, if it is listed.
+    pub fn of(&self, kind: Kind) -> Option<&Store<DynamicObject>> {
+        self.others
+            .iter()
+            .find(|(listed, _)| *listed == kind)
+            .map(|(_, store)| store)
     }
 }
 

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::core::v1::Event;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use lockstep_api::{
     ConditionStatus, ExternalSecret, InventoryEntry, PINNED_REVISION_ANNOTATION, Sync,
@@ -22,6 +22,8 @@ use serde::Deserialize;
 
 use super::Ui;
 use super::html::{self, Esc};
+use super::kinds::Kind;
+use super::object;
 use super::session::{Session, User};
 use super::tree;
 
@@ -83,18 +85,44 @@ pub async fn render(
     );
     depends_on(&mut body, ui, &sync);
     secrets(&mut body, session, &sync).await;
-    timeline(&mut body, session, &sync).await;
+    let conditions = sync
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .map(|c| Moment {
+            when: c.last_transition_time.clone(),
+            what: format!("{} {:?} ({})", c.type_, c.status, c.reason),
+            message: c.message.clone(),
+        })
+        .collect();
+    timeline(&mut body, session, "Sync", namespace, name, conditions).await;
     (status, html::page(name, Some(session), &body)).into_response()
 }
 
 /// Sync `namespace/name` read with `session`'s client, or the page that says why not.
 pub async fn read_sync(session: &Session, namespace: &str, name: &str) -> Result<Sync, Response> {
     let syncs = Api::<Sync>::namespaced(session.client.clone(), namespace);
-    match syncs.get(name).await {
-        Ok(sync) => Ok(sync),
+    read(session, &syncs, "Sync", namespace, name).await
+}
+
+/// The `kind` `namespace/name` read through `api` (made with `session`'s client), or the
+/// page that says why not.
+pub async fn read<K>(
+    session: &Session,
+    api: &Api<K>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<K, Response>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.get(name).await {
+        Ok(object) => Ok(object),
         Err(kube::Error::Api(refusal)) => {
             let body = format!(
-                r#"<h1>Sync {}/{}</h1><p class="error" role="alert">The API server refused to show it to {}: {} {}.</p>"#,
+                r#"<h1>{} {}/{}</h1><p class="error" role="alert">The API server refused to show it to {}: {} {}.</p>"#,
+                Esc(kind),
                 Esc(namespace),
                 Esc(name),
                 Esc(&session.user),
@@ -330,8 +358,28 @@ async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
     body.push_str("<ul>");
     for entry in inventory(sync) {
         match entry.kind.as_str() {
-            "Secret" | "SealedSecret" => {
+            "Secret" => {
                 let _ = write!(body, "<li>{}</li>", Esc(&id(entry)));
+            }
+            "SealedSecret" => {
+                // Its `Synced` condition names the sealing key that unsealed it, and
+                // that key's age.
+                let kind = Kind::SealedSecret;
+                let api = Api::<DynamicObject>::namespaced_with(
+                    session.client.clone(),
+                    &entry.namespace,
+                    &kind.resource(),
+                );
+                let detail = match api.get(&entry.name).await {
+                    Ok(found) => kind.phase(&found).1,
+                    Err(_) => "cannot be read".to_owned(),
+                };
+                let _ = write!(
+                    body,
+                    "<li>{} {}</li>",
+                    object::link(kind, entry),
+                    Esc(&detail)
+                );
             }
             "ExternalSecret" => {
                 let api =
@@ -353,7 +401,12 @@ async fn secrets(body: &mut String, session: &Session, sync: &Sync) {
                     }
                     Err(_) => "cannot be read".to_owned(),
                 };
-                let _ = write!(body, "<li>{} {}</li>", Esc(&id(entry)), Esc(&detail));
+                let _ = write!(
+                    body,
+                    "<li>{} {}</li>",
+                    object::link(Kind::ExternalSecret, entry),
+                    Esc(&detail)
+                );
             }
             _ => {}
         }
@@ -378,52 +431,57 @@ fn age(timestamp: &str) -> String {
     format!("{count} {unit}{plural} ago")
 }
 
-/// Conditions and events, newest first.
-async fn timeline(body: &mut String, session: &Session, sync: &Sync) {
-    let mut moments: Vec<(String, String, String)> = sync
-        .status
-        .iter()
-        .flat_map(|s| &s.conditions)
-        .map(|c| {
-            (
-                c.last_transition_time.clone(),
-                format!("{} {:?} ({})", c.type_, c.status, c.reason),
-                c.message.clone(),
-            )
-        })
-        .collect();
-    let namespace = sync.namespace().unwrap_or_default();
-    let events = Api::<Event>::namespaced(session.client.clone(), &namespace);
-    let selector = format!(
-        "involvedObject.kind=Sync,involvedObject.name={}",
-        sync.name_any()
-    );
+/// One entry of a timeline.
+pub struct Moment {
+    /// When, RFC 3339.
+    pub when: String,
+    /// What: a condition's type, status and reason, or an event's type and reason.
+    pub what: String,
+    /// Its message.
+    pub message: String,
+}
+
+/// The `conditions` of `kind` `namespace/name` and its events, newest first.
+pub async fn timeline(
+    body: &mut String,
+    session: &Session,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    mut moments: Vec<Moment>,
+) {
+    let events = Api::<Event>::namespaced(session.client.clone(), namespace);
+    let selector = format!("involvedObject.kind={kind},involvedObject.name={name}");
     let mut note = String::new();
     match events.list(&ListParams::default().fields(&selector)).await {
         Ok(list) => moments.extend(list.items.into_iter().map(|event| {
-            let when = event
-                .last_timestamp
-                .map(|t| t.0.to_string())
-                .or(event.event_time.map(|t| t.0.to_string()))
-                .unwrap_or_default();
-            (
-                when,
-                format!(
+            Moment {
+                when: event
+                    .last_timestamp
+                    .map(|t| t.0.to_string())
+                    .or(event.event_time.map(|t| t.0.to_string()))
+                    .unwrap_or_default(),
+                what: format!(
                     "{} {}",
                     event.type_.unwrap_or_default(),
                     event.reason.unwrap_or_default()
                 ),
-                event.message.unwrap_or_default(),
-            )
+                message: event.message.unwrap_or_default(),
+            }
         })),
         Err(kube::Error::Api(status)) => {
             note = format!("Events are not shown: {} {}", status.code, status.reason);
         }
         Err(_) => note = "Events are not shown: cannot list them".to_owned(),
     }
-    moments.sort_by(|a, b| b.0.cmp(&a.0));
+    moments.sort_by(|a, b| b.when.cmp(&a.when));
     body.push_str(r#"<section id="timeline"><h2>Timeline</h2><ol class="timeline">"#);
-    for (when, what, message) in moments {
+    for Moment {
+        when,
+        what,
+        message,
+    } in moments
+    {
         let _ = write!(
             body,
             "<li><time>{}</time> <b>{}</b> {}</li>",

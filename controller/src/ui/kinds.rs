@@ -122,8 +122,26 @@ impl Kind {
         (phase, message)
     }
 
-    /// A store of every object of this kind the controller watches.
-    pub fn watch(self, ctx: &Ctx) -> Store<DynamicObject> {
+    /// The listed kind whose plural is `plural`.
+    pub fn from_plural(plural: &str) -> Option<Self> {
+        [
+            Self::SealedSecret,
+            Self::ExternalSecret,
+            Self::Kustomization,
+            Self::HelmRelease,
+            Self::Application,
+        ]
+        .into_iter()
+        .find(|kind| kind.plural() == plural)
+    }
+
+    /// A store of every object of this kind the controller watches, calling `changed` for
+    /// each object that was created, changed or deleted.
+    pub fn watch(
+        self,
+        ctx: &Ctx,
+        mut changed: impl FnMut(&DynamicObject) + Send + 'static,
+    ) -> Store<DynamicObject> {
         let resource = self.resource();
         let api: Api<DynamicObject> = if ctx.all_namespaces {
             Api::all_with(ctx.client.clone(), &resource)
@@ -146,8 +164,9 @@ impl Kind {
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
-                if let Err(err) = event {
-                    crate::watch::failed(&err);
+                match event {
+                    Ok(object) => changed(&object),
+                    Err(err) => crate::watch::failed(&err),
                 }
             }
         });

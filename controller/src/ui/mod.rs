@@ -27,6 +27,7 @@ mod diff;
 mod html;
 mod kinds;
 mod live;
+mod object;
 mod overview;
 mod session;
 mod tree;
@@ -91,6 +92,7 @@ pub async fn serve(
         .route("/syncs/{namespace}/{name}", get(detail::page))
         .route("/syncs/{namespace}/{name}/diff", get(diff::page))
         .route("/syncs/{namespace}/{name}/{action}", post(actions::act))
+        .route("/objects/{plural}/{namespace}/{name}", get(object::page))
         .route("/live", get(live::stream))
         .route("/static/ui.js", get(script))
         .route("/static/ui.css", get(style))

@@ -92,7 +92,16 @@ impl PhaseFilter {
 }
 
 impl Filters {
-    fn admits(&self, sync: &Sync, sources: &Store<GitSource>) -> bool {
+    /// The other kind listed, if it is one of `kinds`; `None` for the Syncs.
+    pub fn kind(&self, kinds: &[(Kind, Store<DynamicObject>)]) -> Option<Kind> {
+        kinds
+            .iter()
+            .map(|(kind, _)| *kind)
+            .find(|kind| kind.plural() == self.kind)
+    }
+
+    /// Whether the Sync passes the filters.
+    pub fn admits(&self, sync: &Sync, sources: &Store<GitSource>) -> bool {
         let message = html::condition(sync, "Ready").map_or("", |c| c.message.as_str());
         self.admits_object(sync, Phase::of(sync), || {
             vec![
@@ -101,6 +110,12 @@ impl Filters {
                 html::source_url(sync, sources),
             ]
         })
+    }
+
+    /// Whether an object of another kind passes the filters.
+    pub fn admits_other(&self, kind: Kind, object: &DynamicObject) -> bool {
+        let (phase, message) = kind.phase(object);
+        self.admits_object(object, phase, || vec![message])
     }
 
     /// Whether an object in `phase` passes the filters; `text` gives its fields besides
@@ -192,13 +207,11 @@ pub async fn page(
     User(session): User,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let other = ui
-        .cache
-        .others
-        .iter()
-        .find(|(kind, _)| kind.plural() == filters.kind);
+    let other = filters
+        .kind(&ui.cache.others)
+        .and_then(|kind| Some((kind, ui.cache.of(kind)?)));
     let (timing, body) = match other {
-        Some((kind, store)) => listing(&session, *kind, store, &filters).await,
+        Some((kind, store)) => listing(&session, kind, store, &filters).await,
         None => syncs(&ui, &session, &filters).await,
     };
     let mut tabs = String::from(r#"<nav class="kinds"><a href="/">Syncs</a>"#);
@@ -257,10 +270,7 @@ async fn listing(
         .state()
         .into_iter()
         .filter(|o| visible.contains(&o.namespace().unwrap_or_default()))
-        .filter(|o| {
-            let (phase, message) = kind.phase(o);
-            filters.admits_object(o.as_ref(), phase, || vec![message])
-        })
+        .filter(|o| filters.admits_other(kind, o))
         .collect();
     sort(&mut objects);
     let columns = "<th>Namespace</th><th>Name</th><th>Ready</th><th>Since</th><th>Message</th>";
@@ -268,22 +278,39 @@ async fn listing(
     let mut body = table_start(&title, filters, objects.len(), columns);
     let (shown, nav) = paged(&objects, filters);
     for object in shown {
-        let (phase, message) = kind.phase(object);
-        let namespace = object.namespace().unwrap_or_default();
-        let name = object.name_any();
-        let _ = writeln!(
-            body,
-            r#"<tr id="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="message">{}</td></tr>"#,
-            Esc(&html::element_id(&resource.plural, &namespace, &name)),
-            Esc(&namespace),
-            Esc(&name),
-            html::phase_badge_of(phase),
-            Esc(&kinds::since(object)),
-            Esc(&message),
-        );
+        body.push_str(&other_row(kind, object));
+        body.push('\n');
     }
     body.push_str(&nav);
     (timing(started), body)
+}
+
+/// One row of another kind's table (also sent by the live stream when it changes); the
+/// name links to the object's page.
+pub fn other_row(kind: Kind, object: &DynamicObject) -> String {
+    let (phase, message) = kind.phase(object);
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let plural = kind.plural();
+    format!(
+        r#"<tr id="{}" data-key="{}"><td>{}</td><td><a href="/objects/{}/{}/{}">{}</a></td><td>{}</td><td>{}</td><td class="message">{}</td></tr>"#,
+        Esc(&html::element_id(&plural, &namespace, &name)),
+        Esc(&sort_key(&namespace, &name)),
+        Esc(&namespace),
+        Esc(&plural),
+        Esc(&namespace),
+        Esc(&name),
+        Esc(&name),
+        html::phase_badge_of(phase),
+        Esc(&kinds::since(object)),
+        Esc(&message),
+    )
+}
+
+/// The key rows are sorted by, as `assets/ui.js` compares it to place a new row: the
+/// namespace, a space (below every character a name may hold), the name.
+fn sort_key(namespace: &str, name: &str) -> String {
+    format!("{namespace} {name}")
 }
 
 /// Sorted by namespace, then name.
@@ -329,22 +356,22 @@ fn table_start(title: &str, filters: &Filters, total: usize, columns: &str) -> S
         };
         let _ = write!(body, r#"<option value="{name}"{selected}>{name}</option>"#);
     }
-    let live = if filters.kind.is_empty() {
-        r#" data-live="/live""#
-    } else {
-        ""
-    };
+    // The live stream sends the rows that change, new ones included, judged by the same
+    // filters; the script places a new row only if it sorts within this page.
     let _ = write!(
         body,
         r#"</select>
 <button type="submit">Filter</button>
 </form>
 <p class="count">{total} {} · page {current} of {pages}</p>
-<table id="syncs"{live}>
+<table id="syncs" data-live="/live{}" data-first="{}" data-last="{}">
 <thead><tr>{columns}</tr></thead>
 <tbody>
 "#,
-        Esc(title)
+        Esc(title),
+        Esc(&filters.query(current)),
+        current == 1,
+        current == pages,
     );
     body
 }
@@ -395,8 +422,9 @@ pub fn row(sync: &Sync, sources: &Store<GitSource>) -> String {
         })
         .unwrap_or_default();
     format!(
-        r#"<tr id="{}"><td>{}</td><td><a href="/syncs/{}/{}">{}</a></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="message" title="{}">{}</td></tr>"#,
+        r#"<tr id="{}" data-key="{}"><td>{}</td><td><a href="/syncs/{}/{}">{}</a></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="message" title="{}">{}</td></tr>"#,
         Esc(&html::element_id("row", &namespace, &name)),
+        Esc(&sort_key(&namespace, &name)),
         Esc(&namespace),
         Esc(&namespace),
         Esc(&name),

@@ -11,11 +11,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Secret};
+use k8s_openapi::api::core::v1::{Event, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PostParams};
 use lockstep_keys::sealing::Certificate;
 use lockstep_sealed::{SealOptions, SecretData, SecretInput, SecretValue, seal};
 use lockstep_testenv::{ControlPlane, LogDir, Process, free_port, http};
+use serde_json::{Value, json};
 
 /// The annotation `kubectl apply` (client-side) writes with a whole copy of the object.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -437,4 +439,88 @@ pub async fn create_lockstep(
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     let object: DynamicObject = serde_json::from_value(body).unwrap();
     api.create(&PostParams::default(), &object).await.unwrap();
+}
+
+/// A ServiceAccount bound to a Role of `rules` in `ns`, and a token for it.
+pub async fn account(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    rules: Vec<PolicyRule>,
+) -> String {
+    let meta = || ObjectMeta {
+        name: Some(name.to_owned()),
+        ..ObjectMeta::default()
+    };
+    let params = PostParams::default();
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa = ServiceAccount {
+        metadata: meta(),
+        ..ServiceAccount::default()
+    };
+    accounts.create(&params, &sa).await.unwrap();
+    let role = Role {
+        metadata: meta(),
+        rules: Some(rules),
+    };
+    Api::<Role>::namespaced(client.clone(), ns)
+        .create(&params, &role)
+        .await
+        .unwrap();
+    let binding = RoleBinding {
+        metadata: meta(),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(ns.into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&params, &binding)
+        .await
+        .unwrap();
+    let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                         "spec": {"expirationSeconds": 3600}});
+    let answer: Value = accounts
+        .create_subresource("token", name, &params, &request)
+        .await
+        .unwrap();
+    answer["status"]["token"].as_str().unwrap().to_owned()
+}
+
+/// A rule of `verbs` on `resources` of the API `groups`.
+pub fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let owned = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
+    PolicyRule {
+        api_groups: owned(groups),
+        resources: owned(resources),
+        verbs: owned(verbs).unwrap(),
+        ..PolicyRule::default()
+    }
+}
+
+/// Signs in to the controller's web UI at `base` with `token`, as a browser would post the
+/// form; returns the session cookie (`lockstep-session=…`) to send with each request.
+pub async fn ui_session(base: &str, token: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = http
+        .post(format!("{base}/sign-in"))
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        // A ServiceAccount token is base64url and dots: nothing to percent-encode.
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
 }

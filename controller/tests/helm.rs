@@ -123,6 +123,14 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
     // Secret.
     let first = applied(&s, "web", &installed).await;
     assert_eq!(first.inventory.len(), 5, "{:?}", first.inventory);
+    // The encrypted values file is listed among the secrets the Sync uses, by its key.
+    let used = first.secrets.as_ref().expect("status.secrets");
+    let file = used
+        .sops_files
+        .iter()
+        .find(|f| f.path == "chart/secrets.enc.yaml")
+        .unwrap_or_else(|| panic!("the values file is not listed: {used:?}"));
+    assert_eq!(file.keys, [format!("age:{recipient}")]);
     let configs: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns);
     let config = configs.get("web-config").await.unwrap();
     assert_eq!(config.data.unwrap()["color"], "blue");
@@ -338,7 +346,9 @@ async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() 
         json!({"metadata": {"name": "web"}, "spec": spec("~1")}),
     )
     .await;
-    let _controller = crate::support::Controller::start_syncing(plane, &ns, &[]).await;
+    let port = lockstep_testenv::free_port().unwrap();
+    let ui = format!("--listen-ui-addr=127.0.0.1:{port}");
+    let _controller = crate::support::Controller::start_syncing(plane, &ns, &[&ui]).await;
 
     let configs: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let settled = async |version: &str| {
@@ -358,9 +368,46 @@ async fn a_sync_installs_a_chart_of_a_helm_repository_and_follows_its_version() 
     let db = secrets.get("web-db").await.unwrap();
     assert_eq!(db.data.unwrap()["password"].0, CANARY.as_bytes());
 
+    // The web UI's diff compares the chart the constraint picks with the cluster: a value
+    // changed by hand (the Sync suspended, so it is not put back at once) shows against
+    // the chart's — hidden, as every value read through `valuesFrom` is — and the password
+    // from the encrypted values file shows nowhere.
     let syncs: Api<lockstep_api::Sync> = Api::namespaced(client.clone(), &ns);
-    let patch = |version: &str| kube::api::Patch::Merge(json!({"spec": spec(version)}));
     let params = kube::api::PatchParams::default();
+    let suspend = |on: bool| kube::api::Patch::Merge(json!({"spec": {"suspend": on}}));
+    syncs.patch("web", &params, &suspend(true)).await.unwrap();
+    let by_hand = kube::api::Patch::Merge(json!({"data": {"color": "by-hand"}}));
+    configs
+        .patch("web-config", &params, &by_hand)
+        .await
+        .unwrap();
+    let rules = vec![crate::support::rule(&["*"], &["*"], &["*"])];
+    let token = crate::support::account(&client, &ns, "viewer", rules).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let cookie = crate::support::ui_session(&base, &token).await;
+    let page = reqwest::Client::new()
+        .get(format!("{base}/syncs/{ns}/web/diff"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("ConfigMap/{ns}/web-config"))
+            && page.contains("-  color: by-hand")
+            && page.contains("+  color: &quot;[redacted]&quot;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("1.4.0"),
+        "the version compared is named: {page}"
+    );
+    Canaries::new([CANARY, PASSWORD]).assert_absent("the diff page", &page);
+    syncs.patch("web", &params, &suspend(false)).await.unwrap();
+
+    let patch = |version: &str| kube::api::Patch::Merge(json!({"spec": spec(version)}));
     syncs.patch("web", &params, &patch("2.x")).await.unwrap();
     crate::support::eventually("2.0.0 to replace 1.4.0", async || {
         settled("2.0.0").await && configs.get_opt("web-old").await.unwrap().is_none()

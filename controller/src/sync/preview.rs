@@ -47,13 +47,16 @@ pub struct Change {
 /// Why it cannot be compared (no revision yet, a render or decryption failure, a refused
 /// object), as its status would say it.
 pub async fn preview(ctx: &SyncCtx, sync: &Sync) -> Result<Preview, String> {
-    if chart::from_repository(sync) {
-        return Err("a chart from a Helm repository is not compared here yet".to_owned());
-    }
     let mut sync = sync.clone();
-    let timeout = SyncIntervals::parse(&sync.spec)
-        .map_err(|err| err.to_string())?
-        .timeout;
+    let SyncIntervals {
+        interval, timeout, ..
+    } = SyncIntervals::parse(&sync.spec).map_err(|err| err.to_string())?;
+    // A chart from a Helm or OCI repository: the version its constraint picks now,
+    // fetched here unless this replica holds it fresh.
+    let from_repository = chart::from_repository(&sync);
+    if from_repository {
+        chart::fetch(&sync, ctx, interval).await.map_err(why)?;
+    }
     values::read(&mut sync, ctx).await?;
     // The source's newest: the artifact this replica holds, else its status' revision,
     // fetched here.
@@ -66,6 +69,12 @@ pub async fn preview(ctx: &SyncCtx, sync: &Sync) -> Result<Preview, String> {
     };
     let artifact = match held.filter(|held| held.revision == revision) {
         Some(held) => held,
+        None if from_repository => {
+            return Err(format!(
+                "pinned to {revision}: a chart from a repository is compared only at the \
+                 version its constraint picks now"
+            ));
+        }
         None => pin::artifact(ctx, &source, &revision).await.map_err(why)?,
     };
     let namespace = sync.namespace().unwrap_or_default();

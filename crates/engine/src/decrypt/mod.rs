@@ -142,10 +142,11 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
         mut manifests,
         inputs,
         mut redactor,
+        decrypted,
         hooks,
         release,
     } = rendered;
-    let mut files = Vec::new();
+    let mut files = decrypted;
     if manifests
         .iter()
         .any(|m| substitute::still_encrypted(&m.object))
@@ -186,10 +187,15 @@ pub fn decrypt_blocking(rendered: Rendered, keys: &Keys) -> Result<Decrypted, De
     })
 }
 
+/// A file decrypted whole ([`decrypt_whole`]): its plaintext, and what `status.secrets`
+/// lists of it.
+pub type WholeFile = (Zeroizing<Vec<u8>>, SopsFileUsed);
+
 /// A whole file decrypted in memory (a Helm values file, which the renderer reads before
 /// any object exists): `bytes` of the file named `shown` in the source, in the format its
-/// name says, with its MAC verified. Returns its plaintext in the same format, or `None`
-/// when the file is not SOPS-encrypted; every decrypted value goes into `redactor`.
+/// name says, with its MAC verified. Returns its plaintext in the same format and what
+/// `status.secrets` lists of it, or `None` when the file is not SOPS-encrypted; every
+/// decrypted value goes into `redactor`.
 ///
 /// # Errors
 /// [`DecryptError`] naming `shown`.
@@ -198,17 +204,34 @@ pub fn decrypt_whole(
     bytes: Zeroizing<Vec<u8>>,
     keys: &Keys,
     redactor: &mut Redactor,
-) -> Result<Option<Zeroizing<Vec<u8>>>, DecryptError> {
+) -> Result<Option<WholeFile>, DecryptError> {
     let format = lockstep_sops::Format::from_path(&shown);
     let Some(source) = sources::load(shown, format, true, bytes)? else {
         return Ok(None);
     };
-    open(
+    let used = used(&source);
+    let plain = open(
         source,
         &keys.resolver(),
         &mut Plaintexts::default(),
         redactor,
-    )
+    )?;
+    Ok(plain.map(|plain| (plain, used)))
+}
+
+/// What `status.secrets` lists of a SOPS file: its path and the keys it is encrypted to.
+fn used(source: &sources::Source) -> SopsFileUsed {
+    let metadata = &source.encrypted.metadata;
+    SopsFileUsed {
+        path: source.shown.display().to_string(),
+        keys: metadata
+            .key_groups
+            .iter()
+            .flatten()
+            .map(|key| format!("{}:{}", key.kind.field(), key.describe()))
+            .collect(),
+        last_modified: Some(metadata.last_modified.clone()).filter(|t| !t.is_empty()),
+    }
 }
 
 /// Verifies and decrypts one file, learns its values, and returns its name and keys.
@@ -218,17 +241,7 @@ fn learn(
     plaintexts: &mut Plaintexts,
     redactor: &mut Redactor,
 ) -> Result<SopsFileUsed, DecryptError> {
-    let metadata = &source.encrypted.metadata;
-    let used = SopsFileUsed {
-        path: source.shown.display().to_string(),
-        keys: metadata
-            .key_groups
-            .iter()
-            .flatten()
-            .map(|key| format!("{}:{}", key.kind.field(), key.describe()))
-            .collect(),
-        last_modified: Some(metadata.last_modified.clone()).filter(|t| !t.is_empty()),
-    };
+    let used = used(&source);
     let encrypted = source.whole.then(|| source.bytes.to_vec());
     let whole = open(source, resolver, plaintexts, redactor)?;
     if let Some((encrypted, whole)) = encrypted.zip(whole) {

@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lockstep_api::SopsFileUsed;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -259,7 +260,8 @@ pub fn render_chart(
         }
     };
     let mut redactor = Redactor::new();
-    let values = merged_values(&root, &dir, chart, keys, &mut redactor)?;
+    let mut decrypted = Vec::new();
+    let values = merged_values(&root, &dir, chart, keys, &mut redactor, &mut decrypted)?;
     let helm = program::find("helm").ok_or_else(|| RenderError::HelmMissing {
         chart: shown.clone(),
     })?;
@@ -355,6 +357,7 @@ pub fn render_chart(
         manifests,
         inputs: Inputs::new(root),
         redactor,
+        decrypted,
         hooks,
         release,
     })
@@ -400,13 +403,15 @@ fn read_in_source(
 
 /// The values handed to helm, as JSON: the values files in order, then the inline
 /// values, each merged over what came before as Helm merges `-f` files (maps key by key,
-/// anything else replaced).
+/// anything else replaced). The SOPS-encrypted values files are decrypted in memory and
+/// added to `decrypted`.
 fn merged_values(
     root: &Path,
     dir: &Path,
     chart: &Chart,
     keys: &Keys,
     redactor: &mut Redactor,
+    decrypted: &mut Vec<SopsFileUsed>,
 ) -> Result<Zeroizing<Vec<u8>>, RenderError> {
     let mut merged = Map::new();
     for file in &chart.values_files {
@@ -422,9 +427,15 @@ fn merged_values(
             path: shown.clone(),
             source,
         };
-        let bytes = decrypt_whole(shown.clone(), bytes.clone(), keys, redactor)
+        let bytes = match decrypt_whole(shown.clone(), bytes.clone(), keys, redactor)
             .map_err(|err| RenderError::Values(Box::new(err)))?
-            .unwrap_or(bytes);
+        {
+            Some((plain, used)) => {
+                decrypted.push(used);
+                plain
+            }
+            None => bytes,
+        };
         let text = std::str::from_utf8(&bytes)
             .map_err(|err| read(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))?;
         match yaml::parse_document(&shown, 0, text, 1)? {

@@ -42,6 +42,7 @@ pub(crate) mod yaml;
 
 use std::path::Path;
 
+use lockstep_api::SopsFileUsed;
 use tracing::instrument;
 
 use crate::ownership::{ARGOCD, FLUX, FLUX_HELM, LOCKSTEP, Mark};
@@ -131,6 +132,9 @@ pub struct Rendered {
     /// Plaintext the render itself decrypted (a chart's SOPS values files), to scrub from
     /// messages.
     pub redactor: Redactor,
+    /// The SOPS files the render itself decrypted (a chart's values files), with the keys
+    /// each is encrypted to.
+    pub decrypted: Vec<SopsFileUsed>,
     /// Hooks, run around the apply instead of applied with the objects: a chart's Helm
     /// hooks (the controller adds an Argo CD Application's own, [`crate::hooks::split`]).
     pub hooks: Vec<crate::hooks::Hook>,
@@ -230,6 +234,7 @@ pub fn render(root: &Path, path: &str, options: &RenderOptions) -> Result<Render
         manifests,
         inputs,
         redactor: Redactor::new(),
+        decrypted: Vec::new(),
         hooks: Vec::new(),
         release: None,
     })

@@ -211,19 +211,20 @@ async fn setup_alerts(plane: &ControlPlane, name: &str, secrets: &[(&str, Value)
     s
 }
 
-/// Applies a `notification.toolkit.fluxcd.io/v1beta3` `kind` (`Alert`, `Provider`) named
-/// `name` with `spec` in the setup's namespace.
-async fn notification(s: &Setup, kind: &str, name: &str, spec: Value) {
+/// Applies a `notification.toolkit.fluxcd.io` `kind` (`Alert`, `Provider`) of `version`
+/// (`v1beta3`, Flux 2.9's, or `v1`, Flux 2.10's) named `name` with `spec` in the setup's
+/// namespace.
+async fn notification(s: &Setup, version: &str, kind: &str, name: &str, spec: Value) {
     let resource = kube::core::ApiResource {
         group: "notification.toolkit.fluxcd.io".into(),
-        version: "v1beta3".into(),
-        api_version: "notification.toolkit.fluxcd.io/v1beta3".into(),
+        version: version.into(),
+        api_version: format!("notification.toolkit.fluxcd.io/{version}"),
         kind: kind.into(),
         plural: format!("{}s", kind.to_lowercase()),
     };
     let api: Api<kube::api::DynamicObject> =
         Api::namespaced_with(s.client.clone(), &s.ns, &resource);
-    let object = json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+    let object = json!({"apiVersion": resource.api_version,
                         "kind": kind, "metadata": {"name": name}, "spec": spec});
     let params = PatchParams::apply("alerts-test").force();
     api.patch(name, &params, &Patch::Apply(&object))
@@ -240,8 +241,10 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
                       "headers": "X-Team: platform\n"});
     let secrets = [("hook", hook), ("github-token", json!({"token": TOKEN}))];
     let s = setup_alerts(plane, "alerts", &secrets).await;
+    // Written as for Flux 2.10 (`v1`); the other test writes Flux 2.9's `v1beta3`.
     notification(
         &s,
+        "v1",
         "Provider",
         "signed",
         json!({"type": "generic-hmac", "secretRef": {"name": "hook"}}),
@@ -249,22 +252,29 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
     .await;
     notification(
         &s,
+        "v1",
         "Provider",
         "chat",
         json!({"type": "slack", "channel": "#ops", "address": format!("{base}/slack")}),
     )
     .await;
-    notification(&s, "Provider", "commits", json!({"type": "github", "address": format!("{base}/org/app"), "secretRef": {"name": "github-token"}})).await;
+    notification(&s, "v1", "Provider", "commits", json!({"type": "github", "address": format!("{base}/org/app"), "secretRef": {"name": "github-token"}})).await;
     let every_sync = json!([{"kind": "Sync", "name": "*"}]);
-    notification(&s, "Alert", "all", json!({"providerRef": {"name": "signed"}, "eventSources": every_sync, "eventMetadata": {"cluster": "test"}})).await;
-    notification(&s, "Alert", "errors", json!({"providerRef": {"name": "chat"}, "eventSources": every_sync, "eventSeverity": "error"})).await;
+    notification(&s, "v1", "Alert", "all", json!({"providerRef": {"name": "signed"}, "eventSources": every_sync, "eventMetadata": {"cluster": "test"}})).await;
+    notification(&s, "v1", "Alert", "errors", json!({"providerRef": {"name": "chat"}, "eventSources": every_sync, "eventSeverity": "error"})).await;
     notification(
         &s,
+        "v1",
         "Alert",
         "status",
         json!({"providerRef": {"name": "commits"}, "eventSources": every_sync}),
     )
     .await;
+    let sources = json!({"type": "generic", "address": format!("{base}/sources")});
+    notification(&s, "v1", "Provider", "sources", sources).await;
+    let every_source = json!([{"kind": "GitSource", "name": "*"}]);
+    let alert = json!({"providerRef": {"name": "sources"}, "eventSources": every_source});
+    notification(&s, "v1", "Alert", "sources", alert).await;
     // The watches see the Alerts before the first event.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 
@@ -362,6 +372,18 @@ async fn sync_events_reach_generic_hmac_and_slack_providers_as_flux_sends_them()
             .any(|(_, e)| e["severity"] == "error")
     })
     .await;
+    // The GitSource's new artifact carries its revision, as source-controller's do.
+    let fetched = format!("main@sha1:{bad}");
+    eventually(
+        "the GitSource's new revision to reach its alert",
+        async || {
+            inbox
+                .bodies("sources")
+                .iter()
+                .any(|(_, e)| e["reason"] == "NewArtifact" && e["metadata"]["revision"] == fetched)
+        },
+    )
+    .await;
     let failed = format!("status:{bad}");
     eventually("a failure status on the refused commit", async || {
         inbox
@@ -421,10 +443,10 @@ async fn discord_teams_alertmanager_gitlab_and_gitea_receive_what_flux_sends() {
     ];
     let every_sync = json!([{"kind": "Sync", "name": "*"}]);
     for (name, spec) in providers {
-        notification(&s, "Provider", name, spec).await;
+        notification(&s, "v1beta3", "Provider", name, spec).await;
         let alert = json!({"providerRef": {"name": name}, "eventSources": every_sync,
                            "summary": "cluster test"});
-        notification(&s, "Alert", name, alert).await;
+        notification(&s, "v1beta3", "Alert", name, alert).await;
     }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
 

@@ -109,7 +109,6 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                     generation,
                 );
             }
-            status.last_attempted_revision = Some(revision);
             if new {
                 publish(
                     &ctx,
@@ -117,9 +116,11 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                     EventType::Normal,
                     SourceReason::NewArtifact,
                     &message,
+                    Some(&revision),
                 )
                 .await;
             }
+            status.last_attempted_revision = Some(revision);
         }
         Err(failure) => {
             let message = failure.message;
@@ -145,7 +146,9 @@ pub async fn reconcile(source: Arc<GitSource>, ctx: Arc<SyncCtx>) -> Result<Acti
                 );
             }
             if was_ready || previous.conditions.is_empty() {
-                publish(&ctx, &source, EventType::Warning, failure.reason, &message).await;
+                let revision = previous.last_attempted_revision.as_deref();
+                let (warning, reason) = (EventType::Warning, failure.reason);
+                publish(&ctx, &source, warning, reason, &message, revision).await;
             }
         }
     }
@@ -379,6 +382,7 @@ pub(crate) async fn stalled(
             EventType::Warning,
             SourceReason::InvalidSpec,
             &message,
+            None,
         )
         .await;
     }
@@ -400,12 +404,24 @@ async fn write_status(
         })
 }
 
+/// Publishes an event of `source`; `revision` (the one fetched, or for a failure the last
+/// one) goes into alerts' metadata, as source-controller's events carry it.
 async fn publish(
     ctx: &SyncCtx,
     source: &GitSource,
     type_: EventType,
     reason: SourceReason,
     note: &str,
+    revision: Option<&str>,
 ) {
-    status::publish(ctx, source, type_, reason, EventAction::Fetch, note, None).await;
+    status::publish(
+        ctx,
+        source,
+        type_,
+        reason,
+        EventAction::Fetch,
+        note,
+        revision,
+    )
+    .await;
 }

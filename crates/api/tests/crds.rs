@@ -9,8 +9,8 @@ use kube::CustomResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use lockstep_api::argocd::{AppProject, application_crd};
 use lockstep_api::flux::{
-    Alert, GitRepository, HelmRelease, HelmRepository, Kustomization, OCIRepository, Provider,
-    Receiver,
+    GitRepository, HelmRelease, HelmRepository, Kustomization, OCIRepository, Receiver, alert_crd,
+    provider_crd,
 };
 use lockstep_api::{ClusterSecretStore, ExternalSecret, GitSource, SecretStore, Sync};
 use lockstep_testenv::{ControlPlane, need};
@@ -29,8 +29,8 @@ fn crds() -> Vec<(PathBuf, CustomResourceDefinition)> {
         HelmRepository::crd(),
         OCIRepository::crd(),
         Receiver::crd(),
-        Alert::crd(),
-        Provider::crd(),
+        alert_crd(),
+        provider_crd(),
         application_crd(),
         AppProject::crd(),
     ]

@@ -1,9 +1,11 @@
 //! `Alert` and `Provider`: which events go where, as Flux's notification-controller reads
-//! them (`notification.toolkit.fluxcd.io/v1beta3`, which has no status).
+//! them (`notification.toolkit.fluxcd.io/v1beta3`, which has no status, and `v1`, Flux
+//! 2.10's name for the same shape: [`alert_crd`], [`provider_crd`]).
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use schemars::transform::RecursiveTransform;
 use serde::{Deserialize, Serialize};
@@ -65,6 +67,28 @@ pub struct EventSource {
     /// Only objects carrying these labels (with `name: *`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
+}
+
+/// The Alert CRD: [`Alert`]'s `v1beta3`, stored, and `v1` served beside it.
+pub fn alert_crd() -> CustomResourceDefinition {
+    with_v1(Alert::crd())
+}
+
+/// The Provider CRD: [`Provider`]'s `v1beta3`, stored, and `v1` served beside it.
+pub fn provider_crd() -> CustomResourceDefinition {
+    with_v1(Provider::crd())
+}
+
+/// `crd` with a `v1` of the same schema served beside its `v1beta3`: Flux 2.10 promoted
+/// Alert and Provider to `v1` unchanged, so a repository written for either Flux applies.
+/// Objects stay stored as `v1beta3`, so Flux 2.9's CRD (which has no `v1`) can still take
+/// the cluster back; Flux 2.10's, which serves both, can too.
+fn with_v1(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut v1 = crd.spec.versions[0].clone();
+    v1.name = "v1".into();
+    v1.storage = false;
+    crd.spec.versions.push(v1);
+    crd
 }
 
 /// Where an Alert's events go, and how (Flux's `Provider`).

@@ -25,7 +25,9 @@ mod oci;
 mod receiver;
 mod source;
 
-pub use alert::{Alert, AlertSpec, EventSource, Provider, ProviderSpec, ProviderType};
+pub use alert::{
+    Alert, AlertSpec, EventSource, Provider, ProviderSpec, ProviderType, alert_crd, provider_crd,
+};
 pub use helm::{
     ChartSourceReference, CrdAction, HelmChartSpec, HelmChartTemplate, HelmRelease,
     HelmReleaseSpec, HelmReleaseStatus, ValuesReference,

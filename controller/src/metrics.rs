@@ -72,6 +72,8 @@ pub enum WebhookOutcome {
     Throttled,
     /// No Receiver serves the path.
     NotFound,
+    /// A signed body the Receiver accepted before.
+    Replayed,
     /// A resource could not be asked to reconcile.
     Failed,
 }

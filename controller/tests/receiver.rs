@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_lc_rs::{digest, hmac};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use lockstep_api::flux::{GitRepository, Kustomization, Receiver, ReceiverStatus};
 use lockstep_testenv::{ControlPlane, GitHttpServer, GitServer, HttpAuth, free_port, http, need};
 use serde_json::json;
@@ -307,6 +307,27 @@ async fn webhooks_reconcile_at_once_and_only_when_verified() {
     assert_eq!(accepted.status, 200, "{}", controller.log());
     applied(&client, &ns, "2").await;
 
+    // The same delivery sent again, and again under a new delivery id (which nothing
+    // signs): refused as replays, and the GitSource is not asked again.
+    let sources: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::erase::<lockstep_api::GitSource>(&()),
+    );
+    let asked = async || sources.get("repo").await.unwrap().metadata.annotations;
+    let before = asked().await;
+    let mut again = headers;
+    for delivery in [None, Some("0b4f6a2c-0000-4000-8000-replayed0001")] {
+        if let Some(delivery) = delivery {
+            again[2].1 = delivery;
+        }
+        let replayed = http::request(port, "POST", github, &again, &body)
+            .await
+            .unwrap();
+        assert_eq!(replayed.status, 409, "{}", controller.log());
+    }
+    assert_eq!(asked().await, before, "a replay asked for a reconcile");
+
     // GitLab: the token header.
     repo.write("deploy/cm.yaml", cm("3")).unwrap();
     let three = repo.commit("three").unwrap();
@@ -366,6 +387,7 @@ async fn webhooks_reconcile_at_once_and_only_when_verified() {
         ("github", "Unauthorized", 1),
         ("github", "EventRefused", 1),
         ("github", "Accepted", 1),
+        ("github", "Replayed", 2),
         ("gitlab", "Unauthorized", 1),
         ("gitlab", "Accepted", 1),
         ("hmac", "Accepted", 1),

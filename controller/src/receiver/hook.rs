@@ -7,6 +7,7 @@
 //! | 400 | the event is not in `spec.events` |
 //! | 401 | the signature or token does not match (no detail; a Warning event on the Receiver) |
 //! | 404 | no Receiver serves the path |
+//! | 409 | a signed body this Receiver accepted before: a replay ([`super::replay`]) |
 //! | 413 | the body exceeds [`MAX_BODY`] |
 //! | 429 | over the Receiver's rate limit ([`PER_SECOND`], [`BURST`]), with `Retry-After` |
 //! | 503 | the Receiver is suspended or not `Ready` |
@@ -97,6 +98,7 @@ fn status(outcome: WebhookOutcome) -> StatusCode {
         WebhookOutcome::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         WebhookOutcome::Throttled => StatusCode::TOO_MANY_REQUESTS,
         WebhookOutcome::NotFound => StatusCode::NOT_FOUND,
+        WebhookOutcome::Replayed => StatusCode::CONFLICT,
         WebhookOutcome::Failed => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -144,6 +146,13 @@ async fn answer(
         )
         .await;
         return WebhookOutcome::Unauthorized;
+    }
+    if state
+        .seen
+        .replayed(&key.to_string(), kind, body, Instant::now())
+    {
+        tracing::warn!(receiver = %key, "webhook refused: it repeats a body accepted before");
+        return WebhookOutcome::Replayed;
     }
     match request(state, receiver).await {
         Ok(count) => {

@@ -12,6 +12,7 @@
 //! may reach another tenant's objects.
 
 mod hook;
+mod replay;
 mod verify;
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ struct State {
     metrics: Arc<crate::metrics::Metrics>,
     /// Webhooks per Receiver ([`hook::PER_SECOND`], [`hook::BURST`]).
     limiter: crate::http::RateLimiter,
+    /// The signed bodies each Receiver accepted lately ([`replay`]).
+    seen: replay::Seen,
     /// Whether Flux's GitRepositories and Kustomizations are served (`--flux`).
     flux: bool,
 }
@@ -67,6 +70,7 @@ pub async fn run(ctx: Arc<Ctx>, flux: bool, addr: SocketAddr) {
         recorder: Recorder::new(ctx.client.clone(), reporter),
         metrics: ctx.metrics.clone(),
         limiter: crate::http::RateLimiter::new(hook::PER_SECOND, hook::BURST),
+        seen: replay::Seen::default(),
         flux,
     });
     let server = tokio::spawn(crate::http::serve_hooks(hook::router(state.clone()), addr));

@@ -72,7 +72,7 @@ async fn version(api: &Api<ConfigMap>, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
+async fn a_chart_installs_upgrades_prunes_survives_a_broken_template_and_reverts() {
     let plane = need!(ControlPlane::shared().await);
     need!(tool("sops"));
     need!(tool("helm"));
@@ -219,6 +219,19 @@ async fn a_chart_installs_upgrades_prunes_and_survives_a_broken_template() {
     );
     assert!(configs.get_opt("broken").await.unwrap().is_none());
     assert!(secrets.get_opt("web-db").await.unwrap().is_some());
+
+    // Rollback by `git revert` of the broken commit and of the upgrade: the first release
+    // again, its dropped template back, its password still in place.
+    s.repo.git(&["revert", "--no-edit", &broken]).unwrap();
+    s.repo.git(&["revert", "--no-edit", &upgraded]).unwrap();
+    let reverted = s.repo.push().unwrap();
+    let third = applied(&s, "web", &reverted).await;
+    assert_eq!(third.inventory.len(), 5, "{:?}", third.inventory);
+    let config = configs.get("web-config").await.unwrap();
+    assert_eq!(config.data.unwrap()["color"], "blue");
+    assert!(configs.get_opt("web-old").await.unwrap().is_some(), "back");
+    let db = secrets.get("web-db").await.unwrap();
+    assert_eq!(db.data.unwrap()["password"].0, CANARY.as_bytes());
 
     // The password went into its Secret and nowhere else.
     let canaries = Canaries::new([CANARY]);

@@ -1,6 +1,6 @@
 //! Helm charts rendered by the engine (`render::helm`), against the real `helm template` of
 //! the same helm: a chart made at test time with `helm create`, plus a vendored
-//! dependency, a CRD in `crds/`, `tpl`, `required`, `lookup` and `.Capabilities` (the
+//! dependency, a library chart, a CRD in `crds/`, `tpl`, `required`, `lookup` and `.Capabilities` (the
 //! Kubernetes version and API versions); a
 //! SOPS-encrypted values file decrypted in memory with the real `sops`; and the failures
 //! (a broken template, an unvendored dependency, a wrong key), each named; a hook is
@@ -40,7 +40,19 @@ impl Source {
         let chart_yaml = source.read("deploy/app/Chart.yaml");
         source.write(
             "deploy/app/Chart.yaml",
-            &format!("{chart_yaml}dependencies:\n- name: dep\n  version: 0.1.0\n"),
+            &format!(
+                "{chart_yaml}dependencies:\n- name: dep\n  version: 0.1.0\n\
+                 - name: common\n  version: 1.0.0\n"
+            ),
+        );
+        // A library chart: named templates only, rendered into the parent's objects.
+        source.write(
+            "deploy/app/charts/common/Chart.yaml",
+            "apiVersion: v2\nname: common\nversion: 1.0.0\ntype: library\n",
+        );
+        source.write(
+            "deploy/app/charts/common/templates/_team.tpl",
+            "{{- define \"common.team\" -}}\nfrom-library-{{ .Release.Name }}\n{{- end -}}\n",
         );
         source.write(
             "deploy/app/crds/widgets.yaml",
@@ -55,6 +67,7 @@ impl Source {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\ndata:\n  \
              greeting: {{ tpl .Values.greeting . | quote }}\n  \
              owner: {{ required \"owner is required\" .Values.owner | quote }}\n  \
+             team: {{ include \"common.team\" . | quote }}\n  \
              kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  \
              upgrade: {{ .Release.IsUpgrade | quote }}\n  \
              lookup: {{ lookup \"v1\" \"Namespace\" \"\" \"kube-system\" | toJson | quote }}\n---\n\
@@ -259,6 +272,10 @@ fn a_chart_renders_exactly_as_helm_template_renders_it() {
     };
     let extra = find("ConfigMap", "web-extra");
     assert_eq!(extra["data"]["greeting"], "hi web", "tpl");
+    assert_eq!(
+        extra["data"]["team"], "from-library-web",
+        "a library chart's template"
+    );
     assert_eq!(
         extra["data"]["owner"], "team-a",
         "required, from the inline values"

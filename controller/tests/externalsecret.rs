@@ -104,6 +104,32 @@ pub(crate) fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
 
 /// The stores, the token Secret, a Secret for `creationPolicy: Merge` and a ConfigMap of
 /// templates, in `namespace`.
+/// AppRole auth in `vault`: role `eso` (role id `eso-role`, secret id `secret-id-4d1e`)
+/// with a policy that reads `secret/data/*`.
+async fn approle(vault: &Vault) {
+    for (path, body) in [
+        ("/v1/sys/auth/approle", json!({"type": "approle"})),
+        (
+            "/v1/sys/policies/acl/read",
+            json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}),
+        ),
+        (
+            "/v1/auth/approle/role/eso",
+            json!({"token_policies": "read"}),
+        ),
+        (
+            "/v1/auth/approle/role/eso/role-id",
+            json!({"role_id": "eso-role"}),
+        ),
+        (
+            "/v1/auth/approle/role/eso/custom-secret-id",
+            json!({"secret_id": "secret-id-4d1e"}),
+        ),
+    ] {
+        vault.post(path, &body.to_string()).await.unwrap();
+    }
+}
+
 async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let post = PostParams::default();
@@ -794,24 +820,8 @@ async fn lockstep_crds_approle_and_bad_input() {
     }
     install_crd(&client).await;
     seed(&vault).await;
+    approle(&vault).await;
     for (path, body) in [
-        ("/v1/sys/auth/approle", json!({"type": "approle"})),
-        (
-            "/v1/sys/policies/acl/read",
-            json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}),
-        ),
-        (
-            "/v1/auth/approle/role/eso",
-            json!({"token_policies": "read"}),
-        ),
-        (
-            "/v1/auth/approle/role/eso/role-id",
-            json!({"role_id": "eso-role"}),
-        ),
-        (
-            "/v1/auth/approle/role/eso/custom-secret-id",
-            json!({"secret_id": "secret-id-4d1e"}),
-        ),
         ("/v1/sys/auth/userpass", json!({"type": "userpass"})),
         (
             "/v1/auth/userpass/users/eso",
@@ -1282,7 +1292,8 @@ async fn lockstep_crds_approle_and_bad_input() {
 /// New ExternalSecrets read their provider once each: the target Secret's creation wakes it
 /// again before its new status is in the watch cache, and that wake-up must not read
 /// Vault a second time (counted by OpenBao's own file audit device). A requested refresh
-/// (ESO's `force-sync` annotation) does read it again.
+/// (ESO's `force-sync` annotation) does read it again. ExternalSecrets of one AppRole
+/// store share one login.
 #[tokio::test]
 async fn a_new_external_secret_reads_its_provider_once() {
     let plane = need!(ControlPlane::shared().await);
@@ -1377,4 +1388,71 @@ async fn a_new_external_secret_reads_its_provider_once() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(reads(), 3 * N + 3);
+
+    // N more through an AppRole store: one login for all of them, not one each.
+    approle(&vault).await;
+    let logins = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                l.contains(r#""type":"request""#) && l.contains(r#""path":"auth/approle/login""#)
+            })
+            .count()
+    };
+    let post = PostParams::default();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &post,
+            &secret("approle", &[("secret-id", "secret-id-4d1e")]),
+        )
+        .await
+        .unwrap();
+    let store = json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "approle"},
+        "spec": {"provider": {"vault": {"server": vault.addr(), "path": "secret", "auth": {
+            "appRole": {"roleId": "eso-role", "secretRef": {"name": "approle", "key": "secret-id"}},
+        }}}},
+    });
+    Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
+    )
+    .create(&post, &serde_json::from_value(store).unwrap())
+    .await
+    .unwrap();
+    let by_approle = (0..N)
+        .map(|i| {
+            json!({
+                "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                "metadata": {"name": format!("approle-{i}")},
+                "spec": {"refreshInterval": "1h",
+                         "secretStoreRef": {"name": "approle", "kind": "SecretStore"},
+                         "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]},
+            })
+        })
+        .collect::<Vec<_>>();
+    create_cases(&client, &ns, &by_approle).await;
+    eventually_within(
+        "the AppRole ExternalSecrets' Secrets",
+        Duration::from_secs(60),
+        async || {
+            let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+            for i in 0..N {
+                if secrets
+                    .get_opt(&format!("approle-{i}"))
+                    .await
+                    .unwrap()
+                    .is_none()
+                {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    assert_eq!(logins(), 1, "one AppRole login for {N} ExternalSecrets");
 }

@@ -5,6 +5,7 @@
 //! marks, and keeps each target Secret equal to what ESO v0.16.2 would write (the
 //! semantics live in `lockstep-eso`; this module does the Kubernetes I/O).
 
+mod clients;
 mod reconcile;
 mod status;
 
@@ -33,6 +34,8 @@ pub struct Ctx {
     /// [`WRITTEN_FOR`]: the target Secret's own event wakes an ExternalSecret before its new
     /// status is in the cache, and without this it would read its provider again.
     written: Mutex<HashMap<ObjectKey, (String, ExternalSecretStatus, Instant)>>,
+    /// The providers logged in lately, one per store ([`clients`]).
+    clients: clients::Clients,
 }
 
 /// How long a written status stands in for the cache's: far longer than the watch takes
@@ -87,6 +90,7 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
         recorder: Recorder::new(client.clone(), reporter),
         shared,
         written: Mutex::default(),
+        clients: clients::Clients::default(),
     });
     let Some(namespaces) = ctx.shared.watched_namespaces() else {
         return run_for(Api::all(client.clone()), Api::all(client), ctx).await;

@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{CreationPolicy, DeletionPolicy, ESO_CREATED_BY_LABEL};
-use lockstep_eso::fetch::{self, Fetched, target_name};
+use lockstep_eso::fetch::{Fetched, target_name};
 use lockstep_eso::status::{Reason, message, next, requeue_after, should_refresh};
 use lockstep_eso::template::{self, Sources};
 use lockstep_eso::{go, target};
@@ -91,7 +91,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
         .map_err(kube_error(format!("reading Secret {namespace}/{name}")))?;
 
     if !should_refresh(&es, start) && target::is_valid(existing.as_ref()) {
-        return Ok(requeue(requeue_after(&es, start)));
+        return Ok(requeue(&es, requeue_after(&es, start)));
     }
 
     let outcome = match read(&ctx, &es, &namespace).await {
@@ -136,7 +136,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
     }
     let mut written = (*es).clone();
     written.status = Some(status);
-    Ok(requeue(requeue_after(&written, start)))
+    Ok(requeue(&es, requeue_after(&written, start)))
 }
 
 /// Transient failures retry after a short pause.
@@ -151,20 +151,37 @@ fn api_error(name: &str, step: String) -> impl FnOnce(kube::Error) -> Error + us
     move |source| Error::Kube { name, step, source }
 }
 
-fn requeue(after: Option<Duration>) -> Action {
-    after.map_or_else(Action::await_change, Action::requeue)
+/// Looks at `es` again `after` (never for `None`), later by its jitter ([`jittered`]).
+fn requeue(es: &ExternalSecret, after: Option<Duration>) -> Action {
+    after.map_or_else(Action::await_change, |after| {
+        Action::requeue(jittered(es, after))
+    })
 }
 
-/// Finds the store, logs in and reads every value, and what the template's
-/// `templateFrom` names.
+/// How much later than the wait an ExternalSecret is looked at again, at most, as a share
+/// of the wait.
+const JITTER: f64 = 0.1;
+
+/// `after`, lengthened by up to [`JITTER`] of it: by a share fixed for each object (from
+/// its uid), so a set created or refreshed in one burst drifts apart over the next
+/// intervals instead of reading its provider in one burst every time, and a restart does
+/// not gather it again.
+fn jittered(es: &ExternalSecret, after: Duration) -> Duration {
+    let uid = es.metadata.uid.as_deref().unwrap_or_default();
+    let sum = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, uid.as_bytes());
+    let bytes = sum.as_ref();
+    let share = f64::from(u16::from_be_bytes([bytes[0], bytes[1]])) / f64::from(u16::MAX);
+    after + after.mul_f64(JITTER * share)
+}
+
+/// Finds the store, logs in (or reuses its login, [`super::clients`]) and reads every
+/// value, and what the template's `templateFrom` names.
 async fn read(
     ctx: &Ctx,
     es: &ExternalSecret,
     namespace: &str,
 ) -> Result<(Fetched, Sources), lockstep_eso::Error> {
-    let (store, provider) = fetch::store_of(&ctx.shared.client, es).await?;
-    let opened = fetch::open(&ctx.shared.client, store, &provider, namespace).await?;
-    let fetched = fetch::fetch(es, &opened).await?;
+    let fetched = ctx.clients.fetch(&ctx.shared.client, es, namespace).await?;
     let sources = match es.spec.target.as_ref().and_then(|t| t.template.as_ref()) {
         Some(spec) => template::sources(&ctx.shared.client, namespace, spec).await?,
         None => Sources::default(),
@@ -354,4 +371,34 @@ async fn delete_orphans(
         .await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each object waits a little longer than its interval, by at most a tenth, and not
+    /// all by the same.
+    #[test]
+    fn refreshes_are_spread_by_a_share_fixed_per_object() {
+        let hour = Duration::from_secs(3600);
+        let waits: Vec<Duration> = (0..50)
+            .map(|i| {
+                let mut es = ExternalSecret::new("es", Default::default());
+                es.metadata.uid = Some(format!("5f0c2a9e-0000-4000-8000-{i:012}"));
+                assert_eq!(jittered(&es, hour), jittered(&es, hour), "fixed per object");
+                jittered(&es, hour)
+            })
+            .collect();
+        assert!(waits.iter().all(|w| *w >= hour && *w <= hour.mul_f64(1.1)));
+        let spread = waits
+            .iter()
+            .max()
+            .unwrap()
+            .saturating_sub(*waits.iter().min().unwrap());
+        assert!(
+            spread > Duration::from_secs(180),
+            "spread over {spread:?} only"
+        );
+    }
 }

@@ -154,4 +154,22 @@ impl Error {
             _ => false,
         }
     }
+
+    /// Whether the provider refused the credentials of a read (a Vault token expired or
+    /// revoked, AWS access denied): a login made again may succeed.
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self,
+            Self::Read {
+                source: lockstep_keys::Error::VaultRead {
+                    failure: lockstep_keys::RemoteFailure::Denied,
+                    ..
+                } | lockstep_keys::Error::AwsRead {
+                    failure: lockstep_keys::RemoteFailure::Denied,
+                    ..
+                },
+                ..
+            }
+        )
+    }
 }

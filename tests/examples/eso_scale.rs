@@ -6,13 +6,15 @@
 //! OpenBao in one run, each side in a namespace of its own and started only for its turn:
 //! ESO v0.16.2 with its default flags (`eso-default`), ESO tuned (`eso-tuned`: `--concurrent`
 //! and client QPS/burst raised), then Lockstep (`lockstep`, `--concurrent` as ESO tuned).
-//! For each: the time from the first ExternalSecret created until each has been Ready, the
-//! controller's CPU seconds and peak RSS, the requests OpenBao received (request entries
+//! For each: the time from the first ExternalSecret created until each has been Ready — or
+//! with `ESO_SCALE_BACKLOG=1`, every ExternalSecret created before the controller starts,
+//! the time from its start, so the controller's own pace is measured, not the harness's
+//! creation rate — the controller's CPU seconds and peak RSS, the requests OpenBao received (request entries
 //! of its file audit device), then one and a half refresh intervals of no-change refreshes:
 //! CPU, OpenBao requests and API writes to Secrets (a no-change refresh must write none).
 //!
 //! Knobs: `ESO_SCALE_N`, `ESO_SCALE_CONCURRENT` (default 16), `ESO_SCALE_REFRESH` (seconds,
-//! default 60), `ESO_SCALE_ONLY` (one side). Prints `key=value` lines prefixed with the side.
+//! default 60), `ESO_SCALE_ONLY` (one side), `ESO_SCALE_BACKLOG` (1: created first). Prints `key=value` lines prefixed with the side.
 
 #[path = "common/mod.rs"]
 #[allow(
@@ -54,6 +56,11 @@ impl Controller {
     }
 }
 
+/// ESO's `kind` (`ExternalSecret`, `SecretStore`).
+fn resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind))
+}
+
 /// Request entries OpenBao's file audit device has written so far.
 fn vault_requests(audit: &Path) -> usize {
     std::fs::read_to_string(audit)
@@ -69,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let concurrent = env("ESO_SCALE_CONCURRENT", 16);
     let refresh = env("ESO_SCALE_REFRESH", 60);
     let only = std::env::var("ESO_SCALE_ONLY").unwrap_or_default();
+    let backlog = env("ESO_SCALE_BACKLOG", 0) == 1;
 
     let plane = ControlPlane::start(ControlPlaneOptions::default()).await?;
     let client = plane.client().await?;
@@ -104,6 +112,14 @@ async fn main() -> anyhow::Result<()> {
             ),
         )
         .await?;
+        let external_secrets: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), side, &resource("ExternalSecret"));
+        let requests_before = vault_requests(&audit);
+        let mut started = Instant::now();
+        if backlog {
+            create_set(&client, side, &vault, n, refresh).await?;
+            started = Instant::now();
+        }
         let controller = match side {
             "eso-default" => Controller::Eso(
                 ExternalSecretsOperator::start_with(&plane, Some(side), &[], &["--loglevel=info"])
@@ -138,24 +154,36 @@ async fn main() -> anyhow::Result<()> {
                 .await?,
             ),
         };
-        measure_side(&client, side, &vault, &audit, n, refresh, &controller).await?;
+        if !backlog {
+            started = Instant::now();
+            create_set(&client, side, &vault, n, refresh).await?;
+        }
+        let created = if backlog {
+            Duration::ZERO
+        } else {
+            started.elapsed()
+        };
+        let pid = controller.pid();
+        let set = Set {
+            external_secrets: &external_secrets,
+            n,
+            started,
+            created,
+            requests_before,
+        };
+        measure_side(&client, side, &audit, refresh, pid, set).await?;
     }
     Ok(())
 }
 
-/// Creates the store and `n` ExternalSecrets in namespace `side`, waits until each has been Ready,
-/// then through 1.5 refresh intervals, and prints what it measured.
-async fn measure_side(
+/// Creates the store and `n` ExternalSecrets in namespace `side`.
+async fn create_set(
     client: &kube::Client,
     side: &str,
     vault: &Vault,
-    audit: &Path,
     n: u64,
     refresh: u64,
-    controller: &Controller,
 ) -> anyhow::Result<()> {
-    let resource =
-        |kind| ApiResource::from_gvk(&GroupVersionKind::gvk("external-secrets.io", "v1", kind));
     let stores: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), side, &resource("SecretStore"));
     let external_secrets: Api<DynamicObject> =
@@ -175,8 +203,6 @@ async fn measure_side(
         )
         .await?;
 
-    let requests_before = vault_requests(audit);
-    let started = Instant::now();
     for i in 0..n {
         let key = format!("bench/app-{i:04}");
         let data: Vec<_> = ["user", "password", "host"]
@@ -201,16 +227,46 @@ async fn measure_side(
             )
             .await?;
     }
-    let created = started.elapsed();
+    Ok(())
+}
+
+/// The ExternalSecrets of one side, and when its clock started.
+struct Set<'a> {
+    external_secrets: &'a Api<DynamicObject>,
+    n: u64,
+    /// The first created, or the controller started (a backlog).
+    started: Instant,
+    /// How long creating them took (nothing for a backlog).
+    created: Duration,
+    /// OpenBao's requests before the side's turn.
+    requests_before: usize,
+}
+
+/// Waits until each of `set` has been Ready, then through 1.5 refresh intervals, and
+/// prints what it measured of the controller `pid`.
+async fn measure_side(
+    client: &kube::Client,
+    side: &str,
+    audit: &Path,
+    refresh: u64,
+    pid: u32,
+    set: Set<'_>,
+) -> anyhow::Result<()> {
+    let Set {
+        external_secrets,
+        n,
+        started,
+        created,
+        requests_before,
+    } = set;
     measure::wait_each_ready(
-        &external_secrets,
+        external_secrets,
         n,
         started,
         &format!("{side}: ExternalSecrets"),
     )
     .await?;
     let all_ready = started.elapsed();
-    let pid = controller.pid();
     let cpu_ready = cpu_seconds(pid);
     let rss_ready = peak_rss_kib(pid) as f64 / 1024.0;
     let requests_ready = vault_requests(audit) - requests_before;
@@ -223,6 +279,14 @@ async fn measure_side(
     let delta = grown(&before, &writes(client, &["secrets"]).await?);
 
     println!("{side} external_secrets={n}");
+    println!(
+        "{side} clock_from={}",
+        if created.is_zero() {
+            "controller start"
+        } else {
+            "first created"
+        }
+    );
     println!("{side} create_seconds={:.1}", created.as_secs_f64());
     println!("{side} all_ready_seconds={:.1}", all_ready.as_secs_f64());
     println!("{side} cpu_seconds_until_ready={cpu_ready:.1}");

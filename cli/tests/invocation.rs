@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::rotate_support::ok;
 use assert_cmd::cargo::CommandCargoExt;
 
 /// `lockstep` in `dir`, with only `key_file`'s identities and nothing from the user's home.
@@ -23,16 +24,6 @@ fn lockstep(dir: &Path, key_file: &Path, args: &[&str]) -> Output {
     command(dir, key_file).args(args).output().unwrap()
 }
 
-fn stdout(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn version_names_the_commit() {
     let out = Command::cargo_bin("lockstep")
@@ -40,7 +31,7 @@ fn version_names_the_commit() {
         .arg("--version")
         .output()
         .unwrap();
-    let version = stdout(out, "--version");
+    let version = ok(out, "--version");
     let head = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -58,7 +49,7 @@ fn sops_flag_commands_work_as_its_verbs() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let keys = dir.join("keys.txt");
-    stdout(
+    ok(
         lockstep(dir, &keys, &["age-keygen", "-o", keys.to_str().unwrap()]),
         "age-keygen",
     );
@@ -71,19 +62,19 @@ fn sops_flag_commands_work_as_its_verbs() {
     std::fs::write(dir.join("app.yaml"), "password: hunter2\nuser: admin\n").unwrap();
 
     // `sops -e -i FILE`, `sops -d FILE`, `sops --set '["k"] v' FILE`, `sops -d --extract`.
-    stdout(
+    ok(
         lockstep(dir, &keys, &["-e", "-i", "--age", &recipient, "app.yaml"]),
         "-e -i",
     );
     let encrypted = std::fs::read_to_string(dir.join("app.yaml")).unwrap();
     assert!(encrypted.contains("ENC[AES256_GCM") && !encrypted.contains("hunter2"));
-    let plain = stdout(lockstep(dir, &keys, &["-d", "app.yaml"]), "-d");
+    let plain = ok(lockstep(dir, &keys, &["-d", "app.yaml"]), "-d");
     assert_eq!(plain, "password: hunter2\nuser: admin\n");
-    stdout(
+    ok(
         lockstep(dir, &keys, &["--set", r#"["user"] "root""#, "app.yaml"]),
         "--set",
     );
-    let user = stdout(
+    let user = ok(
         lockstep(
             dir,
             &keys,
@@ -103,8 +94,8 @@ fn sops_flag_commands_work_as_its_verbs() {
         .arg("app.yaml")
         .output()
         .unwrap();
-    stdout(out, "bare file");
-    let plain = stdout(lockstep(dir, &keys, &["-d", "app.yaml"]), "-d after edit");
+    ok(out, "bare file");
+    let plain = ok(lockstep(dir, &keys, &["-d", "app.yaml"]), "-d after edit");
     assert_eq!(plain, "password: hunter2\nuser: admin\n");
 
     // A mistyped verb is not taken for a file to create.

@@ -84,6 +84,12 @@ impl Cache {
         self.changes.subscribe()
     }
 
+    /// The listed kind whose plural is `plural`, and its store.
+    pub fn listed(&self, plural: &str) -> Option<(Kind, &Store<DynamicObject>)> {
+        let kind = Kind::from_plural(plural)?;
+        Some((kind, self.of(kind)?))
+    }
+
     /// The store of the other kind `kind`, if it is listed.
     pub fn of(&self, kind: Kind) -> Option<&Store<DynamicObject>> {
         self.others

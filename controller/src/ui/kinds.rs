@@ -29,19 +29,26 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order of the overview's tabs.
+    const ALL: [Self; 5] = [
+        Self::SealedSecret,
+        Self::ExternalSecret,
+        Self::Kustomization,
+        Self::HelmRelease,
+        Self::Application,
+    ];
+
     /// The kinds a controller with these front-ends serves.
     pub fn served(external_secrets: bool, flux: bool, argocd: bool) -> Vec<Self> {
-        let mut kinds = vec![Self::SealedSecret];
-        if external_secrets {
-            kinds.push(Self::ExternalSecret);
-        }
-        if flux {
-            kinds.extend([Self::Kustomization, Self::HelmRelease]);
-        }
-        if argocd {
-            kinds.push(Self::Application);
-        }
-        kinds
+        Self::ALL
+            .into_iter()
+            .filter(|kind| match kind {
+                Self::SealedSecret => true,
+                Self::ExternalSecret => external_secrets,
+                Self::Kustomization | Self::HelmRelease => flux,
+                Self::Application => argocd,
+            })
+            .collect()
     }
 
     /// The API group, version, kind and plural.
@@ -124,15 +131,7 @@ impl Kind {
 
     /// The listed kind whose plural is `plural`.
     pub fn from_plural(plural: &str) -> Option<Self> {
-        [
-            Self::SealedSecret,
-            Self::ExternalSecret,
-            Self::Kustomization,
-            Self::HelmRelease,
-            Self::Application,
-        ]
-        .into_iter()
-        .find(|kind| kind.plural() == plural)
+        Self::ALL.into_iter().find(|kind| kind.plural() == plural)
     }
 
     /// A store of every object of this kind the controller watches, calling `changed` for

@@ -89,7 +89,7 @@ pub async fn stream(
         shown: match page {
             Some(page) => Shown::Page(page),
             None => Shown::Rows {
-                kind: filters.kind(&ui.cache.others),
+                kind: filters.listed(&ui.cache).map(|(kind, _)| kind),
                 filters,
             },
         },

@@ -31,7 +31,7 @@ pub async fn page(
     User(session): User,
     Path((plural, namespace, name)): Path<(String, String, String)>,
 ) -> Response {
-    let Some(kind) = Kind::from_plural(&plural).filter(|kind| ui.cache.of(*kind).is_some()) else {
+    let Some((kind, _)) = ui.cache.listed(&plural) else {
         let body = format!(
             r#"<p class="error" role="alert">This controller does not serve {}.</p>"#,
             Esc(&plural)

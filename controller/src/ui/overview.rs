@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use super::Ui;
 use super::access;
+use super::cache::Cache;
 use super::html::{self, Esc, Phase};
 use super::kinds::{self, Kind};
 use super::session::{Session, User};
@@ -92,12 +93,9 @@ impl PhaseFilter {
 }
 
 impl Filters {
-    /// The other kind listed, if it is one of `kinds`; `None` for the Syncs.
-    pub fn kind(&self, kinds: &[(Kind, Store<DynamicObject>)]) -> Option<Kind> {
-        kinds
-            .iter()
-            .map(|(kind, _)| *kind)
-            .find(|kind| kind.plural() == self.kind)
+    /// The other kind listed, and its store; `None` for the Syncs.
+    pub fn listed<'a>(&self, cache: &'a Cache) -> Option<(Kind, &'a Store<DynamicObject>)> {
+        cache.listed(&self.kind)
     }
 
     /// Whether the Sync passes the filters.
@@ -207,9 +205,7 @@ pub async fn page(
     User(session): User,
     Query(filters): Query<Filters>,
 ) -> Response {
-    let other = filters
-        .kind(&ui.cache.others)
-        .and_then(|kind| Some((kind, ui.cache.of(kind)?)));
+    let other = filters.listed(&ui.cache);
     let (timing, body) = match other {
         Some((kind, store)) => listing(&session, kind, store, &filters).await,
         None => syncs(&ui, &session, &filters).await,

@@ -388,12 +388,16 @@ async fn a_kustomization_of_an_oci_artifact_applies_its_files_and_follows_new_ta
     })
     .await;
     assert_eq!(value("b").await.as_deref(), Some("one"));
-    let repo = oci_repositories.get("app").await.unwrap();
-    let (status, reason, _, artifact) = oci_ready(&repo).unwrap();
-    assert_eq!(
-        (status, &reason[..], artifact),
-        (ConditionStatus::True, "Succeeded", revision)
-    );
+    // The Kustomization fetches the artifact itself, so the OCIRepository's own status may
+    // be written a moment after the apply.
+    eventually("the OCIRepository to report the artifact", async || {
+        let repo = oci_repositories.get("app").await.unwrap();
+        oci_ready(&repo).is_some_and(|(status, reason, _, artifact)| {
+            (status, &reason[..], artifact)
+                == (ConditionStatus::True, "Succeeded", revision.clone())
+        })
+    })
+    .await;
 
     // A new tag inside the range: applied at once (the Kustomization's interval is 10m),
     // b pruned.

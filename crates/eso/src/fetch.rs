@@ -2,7 +2,8 @@
 //! entries win), as ESO's `getProviderSecretData` does, from whichever provider the store
 //! names ([`Provider`]).
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -10,6 +11,7 @@ use lockstep_api::external_secrets::{
     ClusterSecretStore, DeletionPolicy, ExternalSecret, MetadataPolicy, RemoteRef, SecretStore,
     SecretStoreProvider, StoreKind,
 };
+use lockstep_keys::vault::KvDocument;
 
 use crate::aws::AwsStore;
 use crate::conditions;
@@ -27,9 +29,20 @@ pub enum Provider {
     Aws(AwsStore),
 }
 
+/// The Vault secrets one [`fetch`] has read, by key and version. ESO reads a secret once
+/// per remote ref; Lockstep once per fetch, so three properties of one secret are one
+/// request and come from the same version of it. Dropped when the fetch ends.
+type Documents = HashMap<(String, Option<String>), Option<KvDocument>>;
+
 impl Provider {
     /// One remote ref's value (ESO's `GetSecret`); `None` when its secret does not exist.
-    async fn read(&self, field: &str, remote: &RemoteRef) -> Result<Option<Bytes>, Error> {
+    /// A Vault secret already in `documents` is not read again.
+    async fn read(
+        &self,
+        field: &str,
+        remote: &RemoteRef,
+        documents: &mut Documents,
+    ) -> Result<Option<Bytes>, Error> {
         if remote.metadata_policy == Some(MetadataPolicy::Fetch) {
             return Err(Error::Field {
                 field: format!("{field}.metadataPolicy"),
@@ -39,13 +52,18 @@ impl Provider {
         let property = remote.property.as_deref();
         let selected = match self {
             Self::Vault(store) => {
-                let Some(document) = store
-                    .read(field, &remote.key, remote.version.as_deref())
-                    .await?
-                else {
+                let slot = (remote.key.clone(), remote.version.clone());
+                let document = match documents.entry(slot) {
+                    Entry::Occupied(read) => read.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let version = remote.version.as_deref();
+                        slot.insert(store.read(field, &remote.key, version).await?)
+                    }
+                };
+                let Some(document) = document else {
                     return Ok(None);
                 };
-                select(&document, property)
+                select(document, property)
             }
             Self::Aws(store) => {
                 let Some(text) = store.read(field, remote).await? else {
@@ -179,6 +197,7 @@ pub async fn fetch(es: &ExternalSecret, store: &Provider) -> Result<Fetched, Err
         data: SecretData::new(),
         missing: Vec::new(),
     };
+    let mut documents = Documents::new();
     for (i, from) in es.spec.data_from.iter().enumerate() {
         let field = format!("spec.dataFrom[{i}]");
         if let Some(source) = from.other.keys().next() {
@@ -201,7 +220,7 @@ pub async fn fetch(es: &ExternalSecret, store: &Provider) -> Result<Fetched, Err
             }
             (None, Some(remote)) => {
                 let field = format!("{field}.extract");
-                let read = match store.read(&field, remote).await? {
+                let read = match store.read(&field, remote, &mut documents).await? {
                     Some(bytes) => {
                         let map = store.expand(&bytes).map_err(|source| Error::Value {
                             field: field.clone(),
@@ -260,7 +279,7 @@ pub async fn fetch(es: &ExternalSecret, store: &Provider) -> Result<Fetched, Err
         }
         let field = format!("spec.data[{i}].remoteRef");
         let remote = &entry.remote_ref;
-        let Some(value) = store.read(&field, remote).await? else {
+        let Some(value) = store.read(&field, remote, &mut documents).await? else {
             if retain {
                 return Err(no_secret(field, remote));
             }

@@ -4,7 +4,8 @@
 //! key, and syncs a repository with a SOPS-encrypted Secret through a Sync that applies as
 //! the tenant's own ServiceAccount, then deletes it. Every request the controller made as
 //! itself must be allowed, and every verb the Roles grant must have been used, but for the
-//! few listed in [`NOT_EXERCISED`] with the reason.
+//! few listed in [`NOT_EXERCISED`] with the reason. A second scene does the same for the
+//! chart's namespaced set (`watch.allNamespaces=false`), with the ExternalSecret side on.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,7 +17,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use lockstep_api::Sync;
 use lockstep_sealed::SealOptions;
-use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitServer, need, tool};
+use lockstep_testenv::{
+    ControlPlane, ControlPlaneOptions, ExternalSecretsOperator, GitServer, Vault, need, tool,
+};
 use serde_json::json;
 
 use crate::support::{
@@ -116,24 +119,9 @@ async fn the_controller_needs_exactly_its_roles() {
 
     // The chart's ServiceAccount, Roles and bindings, as `helm install` creates them.
     let rendered = render(&helm, &ctl, &[]);
-    let rbac_kinds = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    ];
-    let rbac = documents(&rendered)
-        .into_iter()
-        .filter(|d| rbac_kinds.iter().any(|k| d["kind"] == *k))
-        .collect::<Vec<_>>();
+    let rbac = rbac_documents(&documents(&rendered));
     let granted = granted_rights(&rbac);
-    for document in &rbac {
-        let text = serde_json::to_string(document).unwrap();
-        lockstep_testenv::manifests::apply_yaml(&client, &text)
-            .await
-            .unwrap();
-    }
+    apply_all(&client, &rbac).await;
     let kubeconfig = service_account_kubeconfig(&plane, &client, &ctl).await;
 
     // The tenant: an account bound to `admin` in its own namespace, the decryption key,
@@ -190,36 +178,7 @@ async fn the_controller_needs_exactly_its_roles() {
     let label = json!({"lockstep.test/run": ctl});
 
     // Unseal, then unseal a changed SealedSecret (the Secret is updated).
-    let cert = controller.cert().await;
-    let sealed = seal_json(
-        &cert,
-        input(&tenant, "db", &[("password", "first")]),
-        &SealOptions::default(),
-    );
-    create_sealed(&client, &tenant, sealed).await;
-    assert_eq!(
-        value(&secret(&client, &tenant, "db").await, "password"),
-        "first"
-    );
-    let changed = seal_json(
-        &cert,
-        input(&tenant, "db", &[("password", "second")]),
-        &SealOptions::default(),
-    );
-    let sealed_api: Api<kube::api::DynamicObject> =
-        Api::namespaced_with(client.clone(), &tenant, &crate::support::sealed_resource());
-    sealed_api
-        .patch(
-            "db",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": changed["spec"]})),
-        )
-        .await
-        .unwrap();
-    eventually("the changed SealedSecret to be unsealed", async || {
-        value(&secrets.get("db").await.unwrap(), "password") == "second"
-    })
-    .await;
+    unseal_then_change(&client, &controller.cert().await, &tenant).await;
 
     // A key renewal asked for as `lockstep keys renew` does.
     let ctl_secrets: Api<Secret> = Api::namespaced(client.clone(), &ctl);
@@ -319,18 +278,7 @@ async fn the_controller_needs_exactly_its_roles() {
             right.verb, right.group, right.resource
         );
     }
-    assert!(
-        refused.is_empty(),
-        "the controller was refused (a right missing from its Roles): {refused:#?}"
-    );
-    let ungranted = used
-        .iter()
-        .filter(|u| !granted.iter().any(|g| covers(g, u)))
-        .collect::<Vec<_>>();
-    assert!(
-        ungranted.is_empty(),
-        "used but granted by no Role: {ungranted:#?}"
-    );
+    assert_all_granted(&granted, &used, &refused);
     let unused = granted
         .iter()
         .filter(|g| !used.iter().any(|u| covers(g, u)))
@@ -344,6 +292,356 @@ async fn the_controller_needs_exactly_its_roles() {
         unused.is_empty(),
         "granted but never used (remove it from the Role, or say in NOT_EXERCISED why it \
          is needed): {unused:#?}\nused: {used:#?}"
+    );
+}
+
+/// Rights the namespaced scene's Roles grant that it does not use, and why they are needed.
+const NOT_EXERCISED_NAMESPACED: &[(&str, &str, &str, &str)] = &[
+    (
+        "",
+        "serviceaccounts/token",
+        "create",
+        "a Vault store's Kubernetes auth requests a token for the ServiceAccount it names \
+         (crates/eso/src/vault.rs); this scene's stores use a token",
+    ),
+    (
+        "",
+        "configmaps",
+        "get",
+        "an ExternalSecret's templateFrom reads a ConfigMap (crates/eso/src/template.rs); \
+         this scene has no template",
+    ),
+];
+
+/// With `watch.allNamespaces=false`, the chart grants the SealedSecret and ExternalSecret
+/// sides Roles in the watched namespaces only, and the controller it configures needs no
+/// more: it unseals and syncs ExternalSecrets (from a SecretStore and a ClusterSecretStore)
+/// in an additional namespace, never touches another namespace, is refused nothing, and
+/// uses every right of those Roles in at least one of the namespaces they are repeated in.
+#[tokio::test]
+async fn a_controller_of_some_namespaces_needs_only_roles_there() {
+    let plane = need!(
+        ControlPlane::start(ControlPlaneOptions {
+            audit: true,
+            ..ControlPlaneOptions::default()
+        })
+        .await
+    );
+    let helm = need!(tool("helm"));
+    let vault = need!(Vault::start().await);
+    let (client, ctl) = plane.namespace("lockstep-system").await.unwrap();
+    let (_, tenant) = plane.namespace("tenant").await.unwrap();
+    let (_, other) = plane.namespace("other").await.unwrap();
+    install_crd(&client).await;
+    need!(ExternalSecretsOperator::install_crds(&client).await);
+
+    let additional = format!("watch.additionalNamespaces={{{tenant}}}");
+    let rendered = render(
+        &helm,
+        &ctl,
+        &[
+            "watch.allNamespaces=false",
+            &additional,
+            "sync.enabled=false",
+            "externalSecrets.enabled=true",
+        ],
+    );
+    let documents = documents(&rendered);
+    let rbac = rbac_documents(&documents);
+    let granted = granted_rights(&rbac);
+    let cluster_wide = granted
+        .iter()
+        .filter(|r| r.namespace.is_none())
+        .map(|r| format!("{} {}/{}", r.verb, r.group, r.resource))
+        .collect::<BTreeSet<_>>();
+    assert_eq!(
+        cluster_wide,
+        BTreeSet::from([
+            "get external-secrets.io/clustersecretstores".to_owned(),
+            "list /namespaces".to_owned(),
+        ]),
+        "only the cluster-scoped reads are granted cluster-wide"
+    );
+    let args = documents
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .map(|d| d["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+        .unwrap();
+    let args = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        args.contains(&"--all-namespaces=false".to_owned()),
+        "{args:?}"
+    );
+    let watched = format!("--additional-namespaces={tenant}");
+    assert!(args.contains(&watched), "{args:?}");
+    apply_all(&client, &rbac).await;
+    let kubeconfig = service_account_kubeconfig(&plane, &client, &ctl).await;
+    // The flags the chart passes; the harness passes --all-namespaces=false itself.
+    let controller = Controller::start_with_env(
+        &plane,
+        &ctl,
+        &["--sync=false", "--external-secrets=true", &watched],
+        &[("KUBECONFIG", kubeconfig.as_path())],
+    )
+    .await;
+
+    // Unseal in the watched namespace, then a change; a SealedSecret elsewhere is left.
+    let cert = controller.cert().await;
+    let elsewhere = seal_json(
+        &cert,
+        input(&other, "db", &[("password", "first")]),
+        &SealOptions::default(),
+    );
+    create_sealed(&client, &other, elsewhere).await;
+    unseal_then_change(&client, &cert, &tenant).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &tenant);
+
+    // ExternalSecrets of a SecretStore and of a ClusterSecretStore whose condition selects
+    // the namespace by label; a value changed in Vault and a renamed target.
+    let write = |value: &'static str| {
+        let vault = &vault;
+        async move {
+            let body = json!({"data": {"password": value}}).to_string();
+            vault.post("/v1/secret/data/app", &body).await.unwrap();
+        }
+    };
+    write("from-vault").await;
+    let post = PostParams::default();
+    let token: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "vault-token"},
+        "stringData": {"token": vault.token()},
+    }))
+    .unwrap();
+    secrets.create(&post, &token).await.unwrap();
+    let provider = |namespace: Option<&str>| {
+        let mut reference = json!({"name": "vault-token", "key": "token"});
+        if let Some(namespace) = namespace {
+            reference["namespace"] = json!(namespace);
+        }
+        json!({"vault": {"server": vault.addr(), "path": "secret", "version": "v2",
+                         "auth": {"tokenSecretRef": reference}}})
+    };
+    let dynamic = |kind: kube::api::ApiResource, namespace: Option<&str>| match namespace {
+        Some(namespace) => {
+            Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), namespace, &kind)
+        }
+        None => Api::<kube::api::DynamicObject>::all_with(client.clone(), &kind),
+    };
+    let object = |value: serde_json::Value| -> kube::api::DynamicObject {
+        serde_json::from_value(value).unwrap()
+    };
+    dynamic(
+        kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
+        Some(&tenant),
+    )
+    .create(
+        &post,
+        &object(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": "vault"}, "spec": {"provider": provider(None)},
+        })),
+    )
+    .await
+    .unwrap();
+    dynamic(
+        kube::api::ApiResource::erase::<lockstep_api::external_secrets::ClusterSecretStore>(&()),
+        None,
+    )
+    .create(
+        &post,
+        &object(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": format!("{tenant}-vault")},
+            "spec": {"provider": provider(Some(&tenant)), "conditions": [{"namespaceSelector":
+                {"matchLabels": {"kubernetes.io/metadata.name": tenant}}}]},
+        })),
+    )
+    .await
+    .unwrap();
+    let externalsecrets = dynamic(
+        kube::api::ApiResource::erase::<lockstep_api::ExternalSecret>(&()),
+        Some(&tenant),
+    );
+    for (name, kind, store) in [
+        ("app", "SecretStore", "vault".to_owned()),
+        ("shared", "ClusterSecretStore", format!("{tenant}-vault")),
+    ] {
+        externalsecrets
+            .create(
+                &post,
+                &object(json!({
+                    "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                    "metadata": {"name": name},
+                    "spec": {"refreshInterval": "1h",
+                             "secretStoreRef": {"name": store, "kind": kind},
+                             "data": [{"secretKey": "password",
+                                       "remoteRef": {"key": "app", "property": "password"}}]},
+                })),
+            )
+            .await
+            .unwrap();
+    }
+    for name in ["app", "shared"] {
+        assert_eq!(
+            value(&secret(&client, &tenant, name).await, "password"),
+            "from-vault"
+        );
+    }
+    write("changed-in-vault").await;
+    externalsecrets
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"force-sync": "1"}},
+                                 "spec": {"target": {"name": "app-renamed"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the renamed target, and the old one deleted", async || {
+        secrets.get_opt("app").await.unwrap().is_none()
+            && secrets
+                .get_opt("app-renamed")
+                .await
+                .unwrap()
+                .is_some_and(|s| value(&s, "password") == "changed-in-vault")
+    })
+    .await;
+    externalsecrets
+        .patch(
+            "shared",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"force-sync": "1"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the changed value in the existing Secret", async || {
+        value(&secrets.get("shared").await.unwrap(), "password") == "changed-in-vault"
+    })
+    .await;
+
+    // The namespace not watched: no Secret, whatever time the rest took.
+    let others: Api<Secret> = Api::namespaced(client.clone(), &other);
+    assert!(others.get_opt("db").await.unwrap().is_none());
+    assert!(controller.terminate(Duration::from_secs(20)).await);
+
+    let user = format!("system:serviceaccount:{ctl}:lockstep-controller");
+    let (used, refused) = used_rights(plane.audit_log().unwrap(), &user);
+    assert_all_granted(&granted, &used, &refused);
+    assert!(
+        !used
+            .iter()
+            .any(|u| u.namespace.as_deref() == Some(other.as_str())),
+        "a request in the namespace not watched: {used:#?}"
+    );
+    // The keys Role is the cluster-wide scene's (a renewal); here, the Roles of the
+    // namespaced sides, each right used in one of the namespaces it is granted in.
+    let unused = granted
+        .iter()
+        .filter(|g| g.namespace.is_none() || g.namespace.as_deref() == Some(tenant.as_str()))
+        .filter(|g| !used.iter().any(|u| covers(&in_any(g), u)))
+        .filter(|g| {
+            !NOT_EXERCISED_NAMESPACED
+                .iter()
+                .any(|(group, resource, verb, _)| {
+                    g.group == *group && g.resource == *resource && g.verb == *verb
+                })
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        unused.is_empty(),
+        "granted but never used (remove it from the Role, or say in NOT_EXERCISED_NAMESPACED \
+         why it is needed): {unused:#?}\nused: {used:#?}"
+    );
+}
+
+/// `right` in any namespace: a namespaced side's Roles repeat the same rules in each
+/// watched namespace, and a right is needed when it is used in one of them.
+fn in_any(right: &Right) -> Right {
+    Right {
+        namespace: None,
+        ..right.clone()
+    }
+}
+
+/// Seals and creates SealedSecret `db` in `namespace`, waits for its Secret, then changes
+/// it and waits for the Secret to be updated.
+async fn unseal_then_change(client: &kube::Client, cert: &str, namespace: &str) {
+    let sealed = |password: &str| {
+        seal_json(
+            cert,
+            input(namespace, "db", &[("password", password)]),
+            &SealOptions::default(),
+        )
+    };
+    create_sealed(client, namespace, sealed("first")).await;
+    assert_eq!(
+        value(&secret(client, namespace, "db").await, "password"),
+        "first"
+    );
+    let sealed_api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &crate::support::sealed_resource(),
+    );
+    sealed_api
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": sealed("second")["spec"]})),
+        )
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    eventually("the changed SealedSecret to be unsealed", async || {
+        value(&secrets.get("db").await.unwrap(), "password") == "second"
+    })
+    .await;
+}
+
+/// The ServiceAccount, Roles and bindings among the chart's rendered `documents`.
+fn rbac_documents(documents: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let kinds = [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ];
+    documents
+        .iter()
+        .filter(|d| kinds.iter().any(|k| d["kind"] == *k))
+        .cloned()
+        .collect()
+}
+
+/// Creates `documents` as `helm install` would.
+async fn apply_all(client: &kube::Client, documents: &[serde_json::Value]) {
+    for document in documents {
+        let text = serde_json::to_string(document).unwrap();
+        lockstep_testenv::manifests::apply_yaml(client, &text)
+            .await
+            .unwrap();
+    }
+}
+
+/// Nothing the controller asked was refused, and everything it used is `granted`.
+fn assert_all_granted(granted: &BTreeSet<Right>, used: &BTreeSet<Right>, refused: &[String]) {
+    assert!(
+        refused.is_empty(),
+        "the controller was refused (a right missing from its Roles): {refused:#?}"
+    );
+    let ungranted = used
+        .iter()
+        .filter(|u| !granted.iter().any(|g| covers(g, u)))
+        .collect::<Vec<_>>();
+    assert!(
+        ungranted.is_empty(),
+        "used but granted by no Role: {ungranted:#?}"
     );
 }
 

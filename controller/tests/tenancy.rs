@@ -253,8 +253,8 @@ fn cluster_admin_binding(name: &str, account_namespace: &str, account: &str) -> 
 /// Issue 13, tenancy: a Sync with `serviceAccountName` does only what that account may.
 /// The tenant's account is `admin` of its own namespace; its repository also holds a
 /// ClusterRoleBinding to cluster-admin, a ConfigMap in kube-system and one in another
-/// tenant's namespace. Each is refused by the API server (the Sync names the object and
-/// the denial) and nothing of the revision is written; the same objects under an account
+/// tenant's namespace. Each is refused by the API server (the Sync names all three objects
+/// and their denials at once) and nothing of the revision is written; the same objects under an account
 /// bound to cluster-admin apply. Deleting the Sync (prune: true, its GitSource already
 /// gone) deletes what it applied that still carries its labels; prune: false orphans.
 #[tokio::test]
@@ -302,35 +302,34 @@ async fn a_service_account_sync_gets_only_what_its_bindings_allow() {
     let victim_cms: Api<ConfigMap> = Api::namespaced(t.client.clone(), &victim);
     let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(t.client.clone());
     let user = format!("system:serviceaccount:{tenant}:tenant");
-    let mut refused = vec![
+    // Every denial of the revision at once, each naming its object.
+    let refused = [
         ("tenant/grab.yaml", grab.clone()),
         ("tenant/system.yaml", system.clone()),
         ("tenant/foreign.yaml", foreign.clone()),
     ];
-    // One denial per revision (the first in apply order); each file is dropped in turn.
-    while !refused.is_empty() {
-        let mut found = None;
-        eventually("the Sync to name a refused object", async || {
-            let status = t.status("t").await;
-            let ready = status.conditions.into_iter().find(|c| c.type_ == "Ready");
-            found = ready.filter(|c| c.status == "False").and_then(|c| {
-                let index = refused
-                    .iter()
-                    .position(|(_, name)| c.message.contains(name))?;
-                Some((index, c.message))
-            });
-            found.is_some()
-        })
-        .await;
-        let (index, message) = found.unwrap();
-        assert!(message.contains("forbidden"), "{message}");
-        assert!(message.contains(&user), "{message}");
-        assert!(message.contains("nothing of revision"), "{message}");
-        assert!(own.get_opt("own").await.unwrap().is_none(), "{message}");
-        let (path, _) = refused.remove(index);
+    let mut message = String::new();
+    eventually("the Sync to name every refused object", async || {
+        let status = t.status("t").await;
+        let ready = status.conditions.into_iter().find(|c| c.type_ == "Ready");
+        message = ready
+            .filter(|c| c.status == "False")
+            .map(|c| c.message)
+            .unwrap_or_default();
+        refused
+            .iter()
+            .all(|(_, name)| message.contains(name.as_str()))
+    })
+    .await;
+    assert!(message.starts_with("3 objects refused: "), "{message}");
+    assert!(message.matches("forbidden").count() >= 3, "{message}");
+    assert!(message.contains(&user), "{message}");
+    assert!(message.contains("nothing of revision"), "{message}");
+    assert!(own.get_opt("own").await.unwrap().is_none(), "{message}");
+    for (path, _) in &refused {
         t.repo.remove(path).unwrap();
-        t.repo.commit("drop what was refused").unwrap();
     }
+    t.repo.commit("drop what was refused").unwrap();
     let allowed = t.repo.git(&["rev-parse", "HEAD"]).unwrap();
     t.applied("t", allowed.trim()).await;
     assert!(own.get_opt("own").await.unwrap().is_some());

@@ -297,6 +297,13 @@ pub enum ApplyError {
         /// What the API server said (withheld for secret objects, see [`api_message`]).
         message: String,
     },
+    /// The API server refused several objects before the first write (each an
+    /// [`ApplyError::Get`] or [`ApplyError::DryRun`], in apply order); nothing was written.
+    #[error("{}", refused_message(refusals))]
+    Refused {
+        /// Each refusal.
+        refusals: Vec<ApplyError>,
+    },
     /// The change touches fields that cannot change; `force` recreates the object.
     #[error("{object}: immutable field(s) {fields} changed; the object must be recreated")]
     ImmutableField {
@@ -350,6 +357,11 @@ pub struct Conflict {
     pub object: String,
     /// Who holds it.
     pub holder: Holder,
+}
+
+fn refused_message(refusals: &[ApplyError]) -> String {
+    let list: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+    format!("{} objects refused: {}", refusals.len(), list.join("; "))
 }
 
 fn owned_message(conflicts: &[Conflict]) -> String {

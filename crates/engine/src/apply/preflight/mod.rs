@@ -213,18 +213,37 @@ pub async fn preflight<'a>(
     Ok(preflight)
 }
 
-/// The first error in apply order; when that is an ownership conflict, every conflict.
+/// The first error in apply order; when that is an ownership conflict, every conflict,
+/// and when it is an object the API server refused to read or dry-run, every such object
+/// (a tenant reaching out of its namespace learns of each at once, not one per revision).
 fn first_error<K: Ord>(mut errors: Vec<(K, ApplyError)>) -> Option<ApplyError> {
     errors.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut conflicts = Vec::new();
-    for (_, err) in errors {
-        match err {
-            ApplyError::Owned { conflicts: found } => conflicts.extend(found),
-            other if conflicts.is_empty() => return Some(other),
-            _ => break,
+    match errors.first() {
+        Some((_, ApplyError::Owned { .. })) => {
+            let conflicts = errors
+                .into_iter()
+                .filter_map(|(_, err)| match err {
+                    ApplyError::Owned { conflicts } => Some(conflicts),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            Some(ApplyError::Owned { conflicts })
         }
+        Some((_, ApplyError::Get { .. } | ApplyError::DryRun { .. })) => {
+            let mut refusals: Vec<ApplyError> = errors
+                .into_iter()
+                .map(|(_, err)| err)
+                .filter(|err| matches!(err, ApplyError::Get { .. } | ApplyError::DryRun { .. }))
+                .collect();
+            if refusals.len() == 1 {
+                refusals.pop()
+            } else {
+                Some(ApplyError::Refused { refusals })
+            }
+        }
+        _ => errors.into_iter().next().map(|(_, err)| err),
     }
-    (!conflicts.is_empty()).then_some(ApplyError::Owned { conflicts })
 }
 
 fn order_of(target: &Target) -> impl Ord + use<> {

@@ -44,6 +44,10 @@ pub struct Ctx {
     pub all_namespaces: bool,
     /// `--additional-namespaces`: watched besides [`Ctx::namespace`] when not all are.
     pub additional_namespaces: Vec<String>,
+    /// `--concurrent`: how many objects of one watch are reconciled at once. Unbounded, a
+    /// backlog (a restore, a new replica) starts every reconcile at once, each with its
+    /// own connection and, for SealedSecrets, its own blocking thread.
+    pub concurrent: u16,
     /// `generateName` prefix of the key Secrets.
     pub key_prefix: String,
     /// Renewal period; zero disables renewal.
@@ -76,6 +80,7 @@ impl Ctx {
             namespace: flags.namespace.clone(),
             all_namespaces: flags.all_namespaces,
             additional_namespaces: flags.additional_namespaces.clone(),
+            concurrent: flags.concurrent,
             key_prefix: flags.key_prefix.clone(),
             key_renew_period: flags.key_renew_period,
             key_size: flags.key_size,

@@ -117,8 +117,8 @@ pub struct Flags {
     #[arg(long, default_value_t = 16)]
     pub artifact_keep: usize,
 
-    /// How many Syncs (and, with `--external-secrets`, ExternalSecrets of each watched
-    /// namespace) are reconciled at once (Flux's and ESO's `--concurrent`).
+    /// How many Syncs, and SealedSecrets and ExternalSecrets of each watched namespace, are
+    /// reconciled at once (Flux's and ESO's `--concurrent`).
     #[arg(long, default_value_t = 8)]
     pub concurrent: u16,
 

@@ -88,7 +88,7 @@ async fn run() -> anyhow::Result<()> {
 
     let externalsecrets = flags
         .external_secrets
-        .then(|| tokio::spawn(externalsecret::run(ctx.clone(), flags.concurrent)));
+        .then(|| tokio::spawn(externalsecret::run(ctx.clone())));
 
     if flags.alerts {
         tokio::spawn(alert::run(ctx.clone()));

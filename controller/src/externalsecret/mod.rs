@@ -80,9 +80,9 @@ impl Ctx {
 /// Runs the controller until SIGTERM or Ctrl-C: one watch over every namespace, or, with
 /// `--all-namespaces=false`, one per watched namespace (the controller's own and
 /// `--additional-namespaces`), as ESO's `--namespace` scopes it. Each reconciles at most
-/// `concurrent` ExternalSecrets at once (ESO's `--concurrent`): unbounded, a backlog of
-/// 1,000 opened a connection to the API server and to the provider for each.
-pub async fn run(shared: Arc<crate::context::Ctx>, concurrent: u16) {
+/// `--concurrent` ExternalSecrets at once (ESO's flag): unbounded, a backlog of 1,000
+/// opened a connection to the API server and to the provider for each.
+pub async fn run(shared: Arc<crate::context::Ctx>) {
     let reporter = Reporter {
         controller: "external-secrets".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -95,28 +95,23 @@ pub async fn run(shared: Arc<crate::context::Ctx>, concurrent: u16) {
         clients: clients::Clients::default(),
     });
     let Some(namespaces) = ctx.shared.watched_namespaces() else {
-        return run_for(Api::all(client.clone()), Api::all(client), ctx, concurrent).await;
+        return run_for(Api::all(client.clone()), Api::all(client), ctx).await;
     };
     let controllers = namespaces.iter().map(|namespace| {
         run_for(
             Api::namespaced(client.clone(), namespace),
             Api::namespaced(client.clone(), namespace),
             ctx.clone(),
-            concurrent,
         )
     });
     futures::future::join_all(controllers).await;
 }
 
-async fn run_for(
-    externalsecrets: Api<ExternalSecret>,
-    secrets: Api<Secret>,
-    ctx: Arc<Ctx>,
-    concurrent: u16,
-) {
+async fn run_for(externalsecrets: Api<ExternalSecret>, secrets: Api<Secret>, ctx: Arc<Ctx>) {
     let managed = watcher::Config::default().labels(&format!("{ESO_MANAGED_LABEL}=true"));
-    let controller = Controller::new(externalsecrets, watcher::Config::default())
-        .with_config(controller::Config::default().concurrency(concurrent));
+    let config = controller::Config::default().concurrency(ctx.shared.concurrent);
+    let controller =
+        Controller::new(externalsecrets, watcher::Config::default()).with_config(config);
     let store = controller.store();
     controller
         .watches(secrets, managed, move |secret: Secret| {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, controller, watcher};
 use lockstep_sealed::{SealedSecretSpec, SealedSecretStatus};
 
 use crate::context::Ctx;
@@ -52,7 +52,9 @@ pub async fn run(ctx: Arc<Ctx>) {
 }
 
 async fn run_for(sealed: Api<SealedSecretObject>, secrets: Api<Secret>, ctx: Arc<Ctx>) {
+    let config = controller::Config::default().concurrency(ctx.concurrent);
     Controller::new_with(sealed, watcher::Config::default(), api_resource())
+        .with_config(config)
         .owns(secrets, watcher::Config::default())
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

@@ -399,130 +399,8 @@ async fn a_controller_of_some_namespaces_needs_only_roles_there() {
     );
     create_sealed(&client, &other, elsewhere).await;
     unseal_then_change(&client, &cert, &tenant).await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &tenant);
 
-    // ExternalSecrets of a SecretStore and of a ClusterSecretStore whose condition selects
-    // the namespace by label; a value changed in Vault and a renamed target.
-    let write = |value: &'static str| {
-        let vault = &vault;
-        async move {
-            let body = json!({"data": {"password": value}}).to_string();
-            vault.post("/v1/secret/data/app", &body).await.unwrap();
-        }
-    };
-    write("from-vault").await;
-    let post = PostParams::default();
-    let token: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "vault-token"},
-        "stringData": {"token": vault.token()},
-    }))
-    .unwrap();
-    secrets.create(&post, &token).await.unwrap();
-    let provider = |namespace: Option<&str>| {
-        let mut reference = json!({"name": "vault-token", "key": "token"});
-        if let Some(namespace) = namespace {
-            reference["namespace"] = json!(namespace);
-        }
-        json!({"vault": {"server": vault.addr(), "path": "secret", "version": "v2",
-                         "auth": {"tokenSecretRef": reference}}})
-    };
-    let dynamic = |kind: kube::api::ApiResource, namespace: Option<&str>| match namespace {
-        Some(namespace) => {
-            Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), namespace, &kind)
-        }
-        None => Api::<kube::api::DynamicObject>::all_with(client.clone(), &kind),
-    };
-    let object = |value: serde_json::Value| -> kube::api::DynamicObject {
-        serde_json::from_value(value).unwrap()
-    };
-    dynamic(
-        kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
-        Some(&tenant),
-    )
-    .create(
-        &post,
-        &object(json!({
-            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-            "metadata": {"name": "vault"}, "spec": {"provider": provider(None)},
-        })),
-    )
-    .await
-    .unwrap();
-    dynamic(
-        kube::api::ApiResource::erase::<lockstep_api::external_secrets::ClusterSecretStore>(&()),
-        None,
-    )
-    .create(
-        &post,
-        &object(json!({
-            "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
-            "metadata": {"name": format!("{tenant}-vault")},
-            "spec": {"provider": provider(Some(&tenant)), "conditions": [{"namespaceSelector":
-                {"matchLabels": {"kubernetes.io/metadata.name": tenant}}}]},
-        })),
-    )
-    .await
-    .unwrap();
-    let externalsecrets = dynamic(
-        kube::api::ApiResource::erase::<lockstep_api::ExternalSecret>(&()),
-        Some(&tenant),
-    );
-    for (name, kind, store) in [
-        ("app", "SecretStore", "vault".to_owned()),
-        ("shared", "ClusterSecretStore", format!("{tenant}-vault")),
-    ] {
-        externalsecrets
-            .create(
-                &post,
-                &object(json!({
-                    "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
-                    "metadata": {"name": name},
-                    "spec": {"refreshInterval": "1h",
-                             "secretStoreRef": {"name": store, "kind": kind},
-                             "data": [{"secretKey": "password",
-                                       "remoteRef": {"key": "app", "property": "password"}}]},
-                })),
-            )
-            .await
-            .unwrap();
-    }
-    for name in ["app", "shared"] {
-        assert_eq!(
-            value(&secret(&client, &tenant, name).await, "password"),
-            "from-vault"
-        );
-    }
-    write("changed-in-vault").await;
-    externalsecrets
-        .patch(
-            "app",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"force-sync": "1"}},
-                                 "spec": {"target": {"name": "app-renamed"}}})),
-        )
-        .await
-        .unwrap();
-    eventually("the renamed target, and the old one deleted", async || {
-        secrets.get_opt("app").await.unwrap().is_none()
-            && secrets
-                .get_opt("app-renamed")
-                .await
-                .unwrap()
-                .is_some_and(|s| value(&s, "password") == "changed-in-vault")
-    })
-    .await;
-    externalsecrets
-        .patch(
-            "shared",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"force-sync": "1"}}})),
-        )
-        .await
-        .unwrap();
-    eventually("the changed value in the existing Secret", async || {
-        value(&secrets.get("shared").await.unwrap(), "password") == "changed-in-vault"
-    })
-    .await;
+    external_secrets_scene(&client, &tenant, &vault).await;
 
     // The namespace not watched: no Secret, whatever time the rest took.
     let others: Api<Secret> = Api::namespaced(client.clone(), &other);
@@ -557,6 +435,130 @@ async fn a_controller_of_some_namespaces_needs_only_roles_there() {
         "granted but never used (remove it from the Role, or say in NOT_EXERCISED_NAMESPACED \
          why it is needed): {unused:#?}\nused: {used:#?}"
     );
+}
+
+/// ExternalSecrets in `tenant` from a SecretStore and from a ClusterSecretStore whose
+/// condition selects the namespace by label: synced, then a value changed in Vault and a
+/// renamed target (the old Secret deleted).
+async fn external_secrets_scene(client: &kube::Client, tenant: &str, vault: &Vault) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), tenant);
+    let write = |value: &'static str| async move {
+        let body = json!({"data": {"password": value}}).to_string();
+        vault.post("/v1/secret/data/app", &body).await.unwrap();
+    };
+    write("from-vault").await;
+    let post = PostParams::default();
+    let token: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "vault-token"},
+        "stringData": {"token": vault.token()},
+    }))
+    .unwrap();
+    secrets.create(&post, &token).await.unwrap();
+    let provider = |namespace: Option<&str>| {
+        let mut reference = json!({"name": "vault-token", "key": "token"});
+        if let Some(namespace) = namespace {
+            reference["namespace"] = json!(namespace);
+        }
+        json!({"vault": {"server": vault.addr(), "path": "secret", "version": "v2",
+                         "auth": {"tokenSecretRef": reference}}})
+    };
+    let dynamic = |kind: kube::api::ApiResource, namespace: Option<&str>| match namespace {
+        Some(namespace) => {
+            Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), namespace, &kind)
+        }
+        None => Api::<kube::api::DynamicObject>::all_with(client.clone(), &kind),
+    };
+    let object = |value: serde_json::Value| -> kube::api::DynamicObject {
+        serde_json::from_value(value).unwrap()
+    };
+    dynamic(
+        kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
+        Some(tenant),
+    )
+    .create(
+        &post,
+        &object(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": "vault"}, "spec": {"provider": provider(None)},
+        })),
+    )
+    .await
+    .unwrap();
+    dynamic(
+        kube::api::ApiResource::erase::<lockstep_api::external_secrets::ClusterSecretStore>(&()),
+        None,
+    )
+    .create(
+        &post,
+        &object(json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": format!("{tenant}-vault")},
+            "spec": {"provider": provider(Some(tenant)), "conditions": [{"namespaceSelector":
+                {"matchLabels": {"kubernetes.io/metadata.name": tenant}}}]},
+        })),
+    )
+    .await
+    .unwrap();
+    let externalsecrets = dynamic(
+        kube::api::ApiResource::erase::<lockstep_api::ExternalSecret>(&()),
+        Some(tenant),
+    );
+    for (name, kind, store) in [
+        ("app", "SecretStore", "vault".to_owned()),
+        ("shared", "ClusterSecretStore", format!("{tenant}-vault")),
+    ] {
+        externalsecrets
+            .create(
+                &post,
+                &object(json!({
+                    "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                    "metadata": {"name": name},
+                    "spec": {"refreshInterval": "1h",
+                             "secretStoreRef": {"name": store, "kind": kind},
+                             "data": [{"secretKey": "password",
+                                       "remoteRef": {"key": "app", "property": "password"}}]},
+                })),
+            )
+            .await
+            .unwrap();
+    }
+    for name in ["app", "shared"] {
+        assert_eq!(
+            value(&secret(client, tenant, name).await, "password"),
+            "from-vault"
+        );
+    }
+    write("changed-in-vault").await;
+    externalsecrets
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"force-sync": "1"}},
+                                 "spec": {"target": {"name": "app-renamed"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the renamed target, and the old one deleted", async || {
+        secrets.get_opt("app").await.unwrap().is_none()
+            && secrets
+                .get_opt("app-renamed")
+                .await
+                .unwrap()
+                .is_some_and(|s| value(&s, "password") == "changed-in-vault")
+    })
+    .await;
+    externalsecrets
+        .patch(
+            "shared",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"force-sync": "1"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the changed value in the existing Secret", async || {
+        value(&secrets.get("shared").await.unwrap(), "password") == "changed-in-vault"
+    })
+    .await;
 }
 
 /// `right` in any namespace: a namespaced side's Roles repeat the same rules in each

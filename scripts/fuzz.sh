@@ -68,10 +68,10 @@ for target in "${targets[@]}"; do
     if cargo "$toolchain" fuzz run --fuzz-dir fuzz "$target" "$work/corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/$target/" >"$work/$target.log" 2>&1; then
-        log "$target: $(grep -o 'cov: [0-9]*' "$work/$target.log" | tail -n 1), $(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$work/$target.log" | grep -Eo '[0-9]+') runs in $((SECONDS - started)) s, no crash"
+        log "$target: $(grep -ao 'cov: [0-9]*' "$work/$target.log" | tail -n 1), $(grep -aEo 'stat::number_of_executed_units: [0-9]+' "$work/$target.log" | grep -Eo '[0-9]+') runs in $((SECONDS - started)) s, no crash"
     else
         log "$target: CRASH — the input is in $work/artifacts/$target/, the output in $work/$target.log"
-        grep -E '^(thread|==[0-9]+==ERROR|SUMMARY)' "$work/$target.log" | head -n 5 >&2
+        grep -aE '^(thread|==[0-9]+==ERROR|SUMMARY)' "$work/$target.log" | head -n 5 >&2
         exit 1
     fi
 done

@@ -71,7 +71,7 @@ pub async fn run(ctx: Arc<SyncCtx>) {
     debug_assert_eq!(ctx.front, Front::ArgoCd);
     let applications: Api<Application> = ctx.api();
     Controller::new(applications, ctx.watcher_config())
-        .with_config(Config::default().concurrency(ctx.concurrent))
+        .with_config(Config::default().concurrency(ctx.shared.concurrent))
         .shutdown_on_signal()
         .run(reconcile_application, retry, ctx)
         .for_each(crate::watch::log)

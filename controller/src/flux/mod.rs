@@ -96,7 +96,7 @@ async fn run_syncs<K, F>(
     let resources: Api<K> = ctx.api();
     let repositories: Api<GitRepository> = ctx.api();
     let controller = Controller::new(resources, ctx.watcher_config())
-        .with_config(Config::default().concurrency(ctx.concurrent));
+        .with_config(Config::default().concurrency(ctx.shared.concurrent));
     let store = controller.store();
     let controller = controller.watches(
         repositories,

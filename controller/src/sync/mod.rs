@@ -73,8 +73,6 @@ pub struct SyncCtx {
     pub recorder: Recorder,
     /// How soon a Sync waiting for a dependency or a source looks again.
     pub requeue_dependency: Duration,
-    /// How many Syncs are reconciled at once.
-    pub concurrent: u16,
     /// Refuse `sourceRef`s and `dependsOn` entries in other namespaces.
     pub no_cross_namespace_refs: bool,
     /// Label selector limiting which GitSources and Syncs this replica handles (sharding).
@@ -153,7 +151,6 @@ impl SyncCtx {
             default_service_account: flags.default_service_account.clone(),
             fetcher: Fetcher::new(&artifact_dir, flags.artifact_keep),
             requeue_dependency: flags.requeue_dependency,
-            concurrent: flags.concurrent,
             no_cross_namespace_refs: flags.no_cross_namespace_refs,
             selector: flags.watch_label_selector.clone(),
             probe: Probe::default(),
@@ -367,7 +364,7 @@ async fn run_syncs(ctx: Arc<SyncCtx>) {
     let syncs: Api<Sync> = ctx.api();
     let sources: Api<GitSource> = ctx.api();
     let controller = Controller::new(syncs, ctx.watcher_config())
-        .with_config(Config::default().concurrency(ctx.concurrent));
+        .with_config(Config::default().concurrency(ctx.shared.concurrent));
     let store = controller.store();
     let kinds = chart::RepositoryKinds::served(&ctx).await;
     let controller = chart::watch_repositories(controller, &ctx, kinds, |sync| Cow::Borrowed(sync));

@@ -277,6 +277,43 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     .await;
     assert!(configmaps.get_opt("late").await.unwrap().is_some());
 
+    // `healthCheckExprs` judge a kind by CEL: a ConfigMap, current for the built-in rules
+    // as soon as it exists, fails while its `v` says so, and is healthy once it says ready.
+    repo.write("cel/phase.yaml", cm("phase", "Broken")).unwrap();
+    repo.commit("phase broken").unwrap();
+    let judged = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "judged"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./cel",
+                 "interval": "1s", "timeout": "30s", "prune": true, "targetNamespace": ns,
+                 "wait": true,
+                 "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                       "current": "data.v == 'Ready'",
+                                       "failed": "data.v == 'Broken'"}]},
+    });
+    kss.patch("judged", &params, &Patch::Apply(&judged))
+        .await
+        .unwrap();
+    eventually("judged to fail by its failed expression", async || {
+        let status = kss.get("judged").await.unwrap().status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        ready.is_some_and(|c| {
+            c.status == ConditionStatus::False
+                && c.reason == "HealthCheckFailed"
+                && c.message.contains("ConfigMap")
+                && c.message.contains("failed is true")
+        })
+    })
+    .await;
+    repo.write("cel/phase.yaml", cm("phase", "Ready")).unwrap();
+    repo.commit("phase ready").unwrap();
+    eventually("judged to be Ready by its current expression", async || {
+        let status = kss.get("judged").await.unwrap().status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        ready.is_some_and(|c| c.status == ConditionStatus::True)
+    })
+    .await;
+
     // A deleted Kustomization with prune deletes its objects, then lets go (Flux's finalizer).
     kss.delete("apps", &Default::default()).await.unwrap();
     eventually(
@@ -288,7 +325,8 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     )
     .await;
 
-    // A source kind or a field Lockstep does not serve is refused by name, nothing applied.
+    // A source kind Lockstep does not serve, or a health expression that does not parse, is
+    // refused by name, nothing applied.
     let bucket = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": "bucket"},
@@ -304,14 +342,17 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "interval": "1m",
                  "path": "./apps", "prune": true,
                  "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap",
-                                       "current": "true"}]},
+                                       "current": "data.v == "}]},
     });
     kss.patch("checked", &params, &Patch::Apply(&checked))
         .await
         .unwrap();
     for (name, named) in [
         ("bucket", "sourceRef.kind Bucket is not served"),
-        ("checked", "spec.healthCheckExprs"),
+        (
+            "checked",
+            "spec.healthCheckExprs[0].current: does not parse",
+        ),
     ] {
         eventually(&format!("Kustomization {name} to be refused"), async || {
             let ks = kss.get(name).await.unwrap();

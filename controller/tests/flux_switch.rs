@@ -74,6 +74,7 @@ impl Cluster {
             (&self.repos, "repo"),
             (&self.kss, "apps"),
             (&self.kss, "dressed"),
+            (&self.kss, "judged"),
         ] {
             api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -102,6 +103,24 @@ impl Cluster {
                     ks["status"], repo["status"]
                 );
             }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until Kustomization `judged` has handled request `token` and is not Ready;
+    /// returns its Ready condition.
+    async fn judged(&self, who: &str, token: &str) -> (String, String, String) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let ks = self.kustomization_named("judged").await;
+            if ks["status"]["lastHandledReconcileAt"] == token && ready(&ks).0 == "False" {
+                return ready(&ks);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{who} did not fail judged for request {token}: {:#}",
+                ks["status"]
+            );
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
@@ -324,6 +343,11 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: '1'}\n",
     )
     .unwrap();
+    repo.write(
+        "judged/phase.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: phase}\ndata: {v: Broken}\n",
+    )
+    .unwrap();
     let first = format!("main@sha1:{}", repo.commit("web, extra, reader").unwrap());
 
     let secret = serde_json::from_value(json!({
@@ -420,6 +444,23 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         .patch("dressed", &params, &Patch::Apply(&dressed))
         .await
         .unwrap();
+    // Health told by CEL: the ConfigMap says it is broken, which only the expression knows.
+    let judged: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "judged"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./judged",
+                 "interval": "10m", "prune": true, "targetNamespace": ns, "wait": true,
+                 "timeout": "5s",
+                 "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                       "current": "data.v == 'Ready'",
+                                       "failed": "data.v == 'Broken'"}]},
+    }))
+    .unwrap();
+    cluster
+        .kss
+        .patch("judged", &params, &Patch::Apply(&judged))
+        .await
+        .unwrap();
 
     // (a) Flux syncs the repository.
     let flux = need!(Flux::start(&plane, &ns).await);
@@ -446,6 +487,8 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
         ids(&ns, &["extra", "reader", "web"])
     );
     assert_eq!(flux_applied.objects.len(), 3, "{flux_applied:?}");
+    let flux_judged = cluster.judged("Flux", "flux-1").await;
+    assert_eq!(flux_judged.1, "HealthCheckFailed", "{flux_judged:?}");
     let flux_ready = ready(&by_flux);
     let flux_repo_ready = ready(&cluster.repository().await);
     let flux_history = history(&by_flux);
@@ -499,6 +542,9 @@ async fn flux_to_lockstep_and_back_recreates_nothing() {
     );
     assert_eq!(ready(&dressed_by_lockstep), ready(&dressed_by_flux));
     assert_eq!(ready(&by_lockstep), flux_ready, "Ready as Flux words it");
+    let lockstep_judged = cluster.judged("Lockstep", "lockstep-1").await;
+    assert_eq!(lockstep_judged.1, flux_judged.1, "{lockstep_judged:?}");
+    assert!(lockstep_judged.2.contains("phase"), "{lockstep_judged:?}");
     // Lockstep's snapshot of the build in front of Flux's, which stay as Flux wrote them.
     let taken_over = history(&by_lockstep);
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use lockstep_api::parse_duration;
 use lockstep_engine::apply::{ApplyError, ApplyOptions, Protect};
-use lockstep_engine::health::wait_reporting;
+use lockstep_engine::health::{Rules, wait_reporting};
 use lockstep_engine::hooks::{self, Event, Hook, HookOptions};
 use lockstep_engine::inventory::{self, id, read_apply, write_apply};
 use lockstep_engine::redact::Redactor;
@@ -183,7 +183,8 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<()> {
                 pending.clone_into(&mut last);
             }
         };
-        let waited = wait_reporting(&client, &applied, args.timeout, POLL, progress).await;
+        let rules = Rules::default();
+        let waited = wait_reporting(&client, &applied, &rules, args.timeout, POLL, progress).await;
         if let Err(err) = waited {
             let message = rendered.redactor.scrub(&err.to_string());
             anyhow::bail!("waiting for the applied objects to become healthy: {message}");

@@ -39,7 +39,9 @@ async fn tree(args: &TreeArgs) -> anyhow::Result<ExitCode> {
     let colour = std::io::stdout().is_terminal();
     println!("Sync/{namespace}/{name}");
     // Cluster-scoped objects as `Kind/name`, as `flux tree` writes them.
-    let healths = health::Probe::default().healths(&client, &inventory).await;
+    let healths = health::Probe::default()
+        .healths(&client, &inventory, &health::Rules::default())
+        .await;
     let mut all_current = true;
     for (n, (entry, health)) in inventory.iter().zip(healths).enumerate() {
         all_current &= health.status == Status::Current;

@@ -76,6 +76,7 @@ pub fn sync(ks: &Kustomization) -> Sync {
             wait: spec.wait,
             deletion_policy: spec.deletion_policy,
             health_checks: health_checks(ks),
+            health_check_exprs: spec.health_check_exprs.clone(),
             kube_config: spec
                 .kube_config
                 .as_ref()
@@ -973,11 +974,11 @@ mod tests {
                 .contains("only GitRepository and OCIRepository")
         );
         let checked = ks(json!({"sourceRef": git, "interval": "1m", "prune": true,
-                                "healthCheckExprs": [], "kubeConfig": {}, "patches": []}));
+                                "kubeConfig": {}, "patches": []}));
         assert!(
             refusal(&checked)
                 .unwrap()
-                .starts_with("spec.healthCheckExprs, spec.kubeConfig not served")
+                .starts_with("spec.kubeConfig not served")
         );
     }
 }

@@ -35,6 +35,7 @@ use lockstep_engine::apply::{
     ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, Preview, SyncOptions,
 };
 use lockstep_engine::fetch::Artifact;
+use lockstep_engine::health::Rules;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::helm::{Chart, render_chart};
@@ -285,6 +286,10 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
                 "spec.ignoreDifferences[{i}]: {refusal}"
             )));
         }
+    }
+    // As Flux: an expression that cannot work stalls the Sync before anything is applied.
+    if let Err(err) = Rules::compile(&sync.spec.health_check_exprs) {
+        return Err(Verdict::Stalled(err.to_string()));
     }
     if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
         return Err(waiting);

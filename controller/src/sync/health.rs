@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lockstep_api::{InventoryEntry, Sync};
-use lockstep_engine::health::WaitError;
+use lockstep_engine::health::{Rules, WaitError};
 
 use super::SyncCtx;
 use super::record::Health;
@@ -23,7 +23,11 @@ pub(super) async fn check_health(
     if objects.is_empty() {
         return Health::Unchecked;
     }
-    match ctx.probe.check(client, &objects).await {
+    let rules = match Rules::compile(&sync.spec.health_check_exprs) {
+        Ok(rules) => rules,
+        Err(err) => return Health::Failed(err.to_string()),
+    };
+    match ctx.probe.check(client, &objects, &rules).await {
         Ok(pending) if pending.is_empty() => Health::Healthy,
         Ok(pending) => {
             let list: Vec<String> = pending
@@ -59,7 +63,10 @@ pub(super) async fn wait_healthy(
     timeout: Duration,
 ) -> Result<(), WaitError> {
     let objects = checked_objects(sync, inventory);
-    lockstep_engine::health::wait(client, &objects, timeout, Duration::from_secs(1)).await
+    // Checked before anything was applied ([`super::decide`]): an invalid one never
+    // gets here, and none at all is the built-in rules.
+    let rules = Rules::compile(&sync.spec.health_check_exprs).unwrap_or_default();
+    lockstep_engine::health::wait(client, &objects, &rules, timeout, Duration::from_secs(1)).await
 }
 
 /// Everything applied with `wait`, else the `healthChecks` entries.

@@ -17,6 +17,7 @@ use lockstep_api::{
     ConditionStatus, ExternalSecret, InventoryEntry, PINNED_REVISION_ANNOTATION, Sync,
     external_secrets::StoreKind,
 };
+use lockstep_engine::health::Rules;
 use lockstep_engine::inventory::id;
 use serde::Deserialize;
 
@@ -78,11 +79,11 @@ pub async fn render(
     plan(&mut body, session, &sync);
     drift(&mut body, &sync);
     history(&mut body, session, &sync);
-    let _ = write!(
-        body,
-        "<section><h2>Objects</h2>{}</section>",
-        tree::render(&ui.probe, &session.client, inventory(&sync)).await
-    );
+    // Invalid expressions leave the Sync stalled, saying why; the tree then shows the
+    // built-in rules' view.
+    let rules = Rules::compile(&sync.spec.health_check_exprs).unwrap_or_default();
+    let tree = tree::render(&ui.probe, &session.client, inventory(&sync), &rules).await;
+    let _ = write!(body, "<section><h2>Objects</h2>{tree}</section>");
     depends_on(&mut body, ui, &sync);
     secrets(&mut body, session, &sync).await;
     let conditions = sync

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::core::NamespaceResourceScope;
 use lockstep_api::InventoryEntry;
-use lockstep_engine::health::{self, Health, Probe, Status};
+use lockstep_engine::health::{self, Health, Probe, Rules, Status};
 use lockstep_engine::inventory::id;
 use serde::de::DeserializeOwned;
 
@@ -37,10 +37,15 @@ struct Child {
     health: Health,
 }
 
-/// The tree of `inventory`, as HTML; `probe` keeps what discovery said of each kind
-/// between pages.
-pub async fn render(probe: &Probe, client: &kube::Client, inventory: &[InventoryEntry]) -> String {
-    let healths = probe.healths(client, inventory).await;
+/// The tree of `inventory`, as HTML, each object's health told by `rules` (the Sync's);
+/// `probe` keeps what discovery said of each kind between pages.
+pub async fn render(
+    probe: &Probe,
+    client: &kube::Client,
+    inventory: &[InventoryEntry],
+    rules: &Rules,
+) -> String {
+    let healths = probe.healths(client, inventory, rules).await;
     let namespaces: BTreeSet<&str> = inventory
         .iter()
         .filter(|entry| OWNERS.contains(&entry.kind.as_str()))

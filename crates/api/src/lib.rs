@@ -35,10 +35,10 @@ pub use git_source::{GitRef, GitSource, GitSourceSpec, GitSourceStatus, GitVerif
 pub use key::ObjectKey;
 pub use sync::{
     AppliedRevision, Backoff, CrossNamespaceObjectReference, Decryption, DeletionPolicy, DependsOn,
-    Directory, FileParameter, HISTORY_LIMIT, HealthCheck, Helm, HelmStorage, KubeConfigRef,
-    KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer, ReferenceUsed,
-    SECRETS_LIMIT, SecretValues, SecretsUsed, SopsFileUsed, Sync, SyncMode, SyncSpec, SyncStatus,
-    ValuesFrom, ValuesFromKind,
+    Directory, FileParameter, HISTORY_LIMIT, HealthCheck, HealthCheckExpr, Helm, HelmStorage,
+    KubeConfigRef, KubeConfigSecretRef, PostRenderKustomize, PostRenderStrategy, PostRenderer,
+    ReferenceUsed, SECRETS_LIMIT, SecretValues, SecretsUsed, SopsFileUsed, Sync, SyncMode,
+    SyncSpec, SyncStatus, ValuesFrom, ValuesFromKind,
 };
 
 /// The API group of every Lockstep resource.

@@ -104,6 +104,11 @@ pub struct SyncSpec {
     /// Objects to wait for when `wait` is false.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<HealthCheck>,
+    /// How to tell the health of custom resources the built-in rules do not know, as CEL
+    /// expressions per kind (Flux's `healthCheckExprs`): they replace the built-in rules
+    /// for objects of that kind, wherever `wait` or `healthChecks` checks one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_check_exprs: Vec<HealthCheckExpr>,
     /// Budget for render, apply and health checks (Go duration); default
     /// `interval - 30s`, at least `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +274,29 @@ pub struct HealthCheck {
     /// Namespace of the object; empty for cluster-scoped ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+/// The health of one kind told by CEL expressions over the object's top-level fields
+/// (`status`, `metadata`, `data`, …), as Flux's `CustomHealthCheck`. A
+/// `status.observedGeneration` behind `metadata.generation` is in progress whatever they
+/// say; then `inProgress`, `failed` and `current` are tried in that order and the first
+/// true one decides; none true is in progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckExpr {
+    /// `group/version` or `version` of the kind; only the group is matched.
+    pub api_version: String,
+    /// The kind; unset: every kind of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// True when the object has reached its desired state.
+    pub current: String,
+    /// True when the object is still getting there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<String>,
+    /// True when the object will not get there without a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// A kubeconfig kept in a Secret of the Sync's namespace.

@@ -389,7 +389,9 @@ async fn run_one(
         .changes
         .first()
         .map_or(guessed, |c| c.object.clone());
-    let outcome = health::wait(client, std::slice::from_ref(&entry), options.timeout, POLL).await;
+    let rules = health::Rules::default();
+    let entries = std::slice::from_ref(&entry);
+    let outcome = health::wait(client, entries, &rules, options.timeout, POLL).await;
     let policy = match outcome {
         Ok(()) => DeletePolicy::HookSucceeded,
         Err(_) => DeletePolicy::HookFailed,

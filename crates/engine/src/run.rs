@@ -210,7 +210,10 @@ impl Prepared<'_> {
             && !inventory::stale(&options.previous, &applied).is_empty()
         {
             let timeout = options.apply.wait_timeout;
-            if let Err(source) = health::wait(&self.client, &applied, timeout, HEALTH_POLL).await {
+            // `PruneLast` is Argo CD's, which has no CEL health rules.
+            let rules = health::Rules::default();
+            let waited = health::wait(&self.client, &applied, &rules, timeout, HEALTH_POLL);
+            if let Err(source) = waited.await {
                 return Err(RunError::NotHealthy {
                     source,
                     inventory: union(&options.previous, &applied),

@@ -14,7 +14,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_api::InventoryEntry;
 use lockstep_engine::apply::{ApplyOptions, ChangeSet, apply};
-use lockstep_engine::health::{Status, WaitError, compute, wait};
+use lockstep_engine::health::{Rules, Status, WaitError, compute, wait};
 use lockstep_engine::inventory;
 use lockstep_engine::render::{RenderOptions, render};
 use lockstep_testenv::{ControlPlane, need};
@@ -73,9 +73,15 @@ async fn deployment_of_zero_replicas_becomes_current() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("health-deploy").await.unwrap();
     let changes = apply_yaml(&client, &ns, DEPLOYMENTS).await;
-    wait(&client, &entries(&changes), PATIENT, POLL)
-        .await
-        .unwrap();
+    wait(
+        &client,
+        &entries(&changes),
+        &Rules::default(),
+        PATIENT,
+        POLL,
+    )
+    .await
+    .unwrap();
 
     // The deployment controller, not the absence of status, made it current.
     let deployment = entries(&changes)
@@ -113,6 +119,7 @@ async fn a_rollout_that_cannot_finish_times_out_naming_what_is_pending() {
     let err = wait(
         &client,
         &objects,
+        &Rules::default(),
         Duration::from_secs(4),
         Duration::from_secs(3),
     )
@@ -159,9 +166,15 @@ async fn a_job_with_nothing_to_do_completes() {
     let plane = need!(ControlPlane::shared().await);
     let (client, ns) = plane.namespace("health-job").await.unwrap();
     let changes = apply_yaml(&client, &ns, JOBS).await;
-    wait(&client, &entries(&changes), PATIENT, POLL)
-        .await
-        .unwrap();
+    wait(
+        &client,
+        &entries(&changes),
+        &Rules::default(),
+        PATIENT,
+        POLL,
+    )
+    .await
+    .unwrap();
     let job = live(&client, &entries(&changes)[0]).await;
     let complete = job["status"]["conditions"]
         .as_array()
@@ -180,9 +193,15 @@ async fn a_job_past_its_deadline_fails_the_wait_early() {
         .replace("nothing-to-do", "too-slow")
         .replace("completions: 0", "activeDeadlineSeconds: 2");
     let changes = apply_yaml(&client, &ns, &yaml).await;
-    let err = wait(&client, &entries(&changes), PATIENT, POLL)
-        .await
-        .unwrap_err();
+    let err = wait(
+        &client,
+        &entries(&changes),
+        &Rules::default(),
+        PATIENT,
+        POLL,
+    )
+    .await
+    .unwrap_err();
     let WaitError::Failed { object, health } = &err else {
         panic!("expected an early failure, got {err}");
     };
@@ -247,7 +266,9 @@ spec: {{size: 1}}
     assert_eq!(objects[0].kind, "CustomResourceDefinition");
 
     // No status yet: a custom resource without conditions is assumed healthy.
-    wait(&client, &objects, PATIENT, POLL).await.unwrap();
+    wait(&client, &objects, &Rules::default(), PATIENT, POLL)
+        .await
+        .unwrap();
 
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(&group, "v1", "Gadget"),
@@ -266,9 +287,15 @@ spec: {{size: 1}}
 
     // Ready=False keeps the wait going (never Failed); the timeout names the reason.
     set_status("Ready", "False", "Provisioning").await;
-    let err = wait(&client, &objects, Duration::from_secs(2), POLL)
-        .await
-        .unwrap_err();
+    let err = wait(
+        &client,
+        &objects,
+        &Rules::default(),
+        Duration::from_secs(2),
+        POLL,
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains(&format!(
             "Gadget/{ns}/g InProgress (not ready: Provisioning: from the test)"
@@ -281,12 +308,15 @@ spec: {{size: 1}}
         tokio::time::sleep(Duration::from_millis(800)).await;
         set_status("Ready", "True", "Provisioned").await;
     };
-    let (waited, ()) = tokio::join!(wait(&client, &objects, PATIENT, POLL), flip);
+    let rules = Rules::default();
+    let (waited, ()) = tokio::join!(wait(&client, &objects, &rules, PATIENT, POLL), flip);
     waited.unwrap();
 
     // Stalled=True fails the wait at once.
     set_status("Stalled", "True", "InvalidSpec").await;
-    let err = wait(&client, &objects, PATIENT, POLL).await.unwrap_err();
+    let err = wait(&client, &objects, &Rules::default(), PATIENT, POLL)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, WaitError::Failed { object, .. } if object == &format!("Gadget/{ns}/g")),
         "{err}"

@@ -47,6 +47,9 @@ pub struct KustomizationSpec {
     /// Objects whose health gates readiness when `wait` is off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<NamespacedObjectKindReference>,
+    /// CEL expressions telling the health of the kinds the built-in rules do not know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_check_exprs: Vec<crate::HealthCheckExpr>,
     /// Budget for build, apply and health checks (Go duration); default
     /// `interval - 30s`, at least `30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -518,17 +521,15 @@ mod tests {
                 "postBuild": {"substitute": {"cluster": "prod"}},
                 "namePrefix": "prod-",
                 "healthChecks": [{"kind": "Deployment", "name": "web"}],
-                "healthCheckExprs": [],
+                "healthCheckExprs": [{"apiVersion": "example.com/v1", "current": "true"}],
                 "kubeConfig": {"configMapRef": {"name": "cluster"}},
             },
         }))
         .unwrap();
         assert!(ks.spec.prune);
         assert_eq!(ks.spec.health_checks[0].api_version, None);
-        assert_eq!(
-            ks.unserved(),
-            ["healthCheckExprs", "kubeConfig", "kubeConfig.configMapRef"]
-        );
+        assert_eq!(ks.spec.health_check_exprs[0].kind, None);
+        assert_eq!(ks.unserved(), ["kubeConfig", "kubeConfig.configMapRef"]);
         let overlay = ks.overlay().unwrap();
         assert_eq!(overlay.name_prefix.as_deref(), Some("prod-"));
         let post_build = ks.spec.post_build.unwrap();

@@ -16,7 +16,10 @@
 //! 5. A `Ready` condition: `True` → current, otherwise in progress (never failed: many
 //!    controllers say `Ready=False` while they retry).
 //! 6. Anything else — a ConfigMap, or a custom resource without conditions — is current.
+//!
+//! A Sync's `healthCheckExprs` replace rules 3 to 6 for the kinds they name ([`Rules`]).
 
+mod exprs;
 mod kinds;
 mod wait;
 
@@ -24,6 +27,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+pub use exprs::{RuleError, Rules};
 pub use wait::{Probe, WaitError, wait, wait_reporting};
 
 /// The health of one object, as kstatus names it.
@@ -90,23 +94,11 @@ impl fmt::Display for Health {
     }
 }
 
-/// The health of `object`, a full object as the API server returns it.
+/// The health of `object`, a full object as the API server returns it, by the built-in
+/// rules ([`Rules::health`] uses a kind's CEL expressions instead where it has some).
 pub fn compute(object: &Value) -> Health {
-    if object["metadata"]["deletionTimestamp"]
-        .as_str()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Health::new(Status::Terminating, "being deleted");
-    }
-    if let Some(observed) = object["status"]["observedGeneration"].as_i64() {
-        let generation = object["metadata"]["generation"]
-            .as_i64()
-            .unwrap_or_default();
-        if observed != generation {
-            return Health::in_progress(format!(
-                "generation {generation} not observed yet (observed {observed})"
-            ));
-        }
+    if let Some(health) = settling(object) {
+        return health;
     }
     if let Some(c) = condition(object, "Reconciling", "True") {
         return Health::in_progress(describe("reconciling", c));
@@ -122,6 +114,26 @@ pub fn compute(object: &Value) -> Health {
         Some(c) => Health::in_progress(describe("not ready", c)),
         None => Health::current("no status to wait for"),
     }
+}
+
+/// Rules 1 and 2, which hold whatever else says the object is healthy: being deleted, or
+/// a spec its controller has not seen yet.
+fn settling(object: &Value) -> Option<Health> {
+    if object["metadata"]["deletionTimestamp"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty())
+    {
+        return Some(Health::new(Status::Terminating, "being deleted"));
+    }
+    let observed = object["status"]["observedGeneration"].as_i64()?;
+    let generation = object["metadata"]["generation"]
+        .as_i64()
+        .unwrap_or_default();
+    (observed != generation).then(|| {
+        Health::in_progress(format!(
+            "generation {generation} not observed yet (observed {observed})"
+        ))
+    })
 }
 
 /// The conditions in `status.conditions`.

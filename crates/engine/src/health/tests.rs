@@ -367,3 +367,167 @@ fn sealed_secrets_until_unsealed() {
     let stale = json!({"observedGeneration": 0, "conditions": [cond("Synced", "True", "")]});
     assert_eq!(status_of(sealed(stale)), Status::InProgress);
 }
+
+mod exprs {
+    //! `healthCheckExprs`, as Flux's RFC 0009 orders them, on a custom resource the
+    //! built-in rules call current at once (it has no conditions).
+
+    use lockstep_api::HealthCheckExpr;
+    use serde_json::{Value, json};
+
+    use crate::health::{RuleError, Rules, Status};
+
+    fn rule(api_version: &str, kind: Option<&str>, current: &str) -> HealthCheckExpr {
+        HealthCheckExpr {
+            api_version: api_version.into(),
+            kind: kind.map(Into::into),
+            current: current.into(),
+            ..HealthCheckExpr::default()
+        }
+    }
+
+    fn database(status: Value) -> Value {
+        json!({
+            "apiVersion": "db.example.com/v1", "kind": "Database",
+            "metadata": {"name": "orders", "namespace": "apps", "generation": 3},
+            "spec": {"replicas": 3},
+            "status": status,
+        })
+    }
+
+    fn compile(entries: &[HealthCheckExpr]) -> Rules {
+        Rules::compile(entries).unwrap()
+    }
+
+    #[test]
+    fn the_first_true_expression_decides() {
+        let rules = compile(&[HealthCheckExpr {
+            in_progress: Some("status.phase == 'Provisioning'".into()),
+            failed: Some("status.phase == 'Failed' || status.phase == 'Provisioning'".into()),
+            ..rule(
+                "db.example.com/v1",
+                Some("Database"),
+                "status.phase == 'Ready'",
+            )
+        }]);
+        let health = |phase: &str| rules.health(&database(json!({"phase": phase})));
+        assert_eq!(health("Provisioning").status, Status::InProgress);
+        assert_eq!(health("Provisioning").message, "inProgress is true");
+        assert_eq!(health("Failed").status, Status::Failed);
+        assert_eq!(health("Ready").status, Status::Current);
+        // None true: still in progress (the built-in rules would call it current).
+        assert_eq!(health("Pending").status, Status::InProgress);
+        assert_eq!(health("Pending").message, "no expression is true yet");
+        assert_eq!(
+            crate::health::compute(&database(json!({"phase": "Pending"}))).status,
+            Status::Current
+        );
+    }
+
+    #[test]
+    fn an_unobserved_spec_or_a_deletion_wins_over_the_expressions() {
+        let rules = compile(&[rule("db.example.com/v1", Some("Database"), "true")]);
+        let behind = database(json!({"observedGeneration": 2}));
+        assert_eq!(rules.health(&behind).status, Status::InProgress);
+        let seen = database(json!({"observedGeneration": 3}));
+        assert_eq!(rules.health(&seen).status, Status::Current);
+        let mut deleted = seen;
+        deleted["metadata"]["deletionTimestamp"] = json!("2026-12-06T18:00:00Z");
+        assert_eq!(rules.health(&deleted).status, Status::Terminating);
+    }
+
+    /// Flux's cheat-sheet shapes: macros over conditions, integers as `int`, the strings
+    /// extension, `has`.
+    #[test]
+    fn expressions_as_people_write_them() {
+        let rules = compile(&[rule(
+            "db.example.com/v1",
+            Some("Database"),
+            "status.conditions.filter(e, e.type == 'Synced').all(e, e.status == 'True') \
+             && status.readyReplicas == spec.replicas && status.readyReplicas - 1 == 2 \
+             && metadata.name.lowerAscii().startsWith('ord') && has(status.endpoint)",
+        )]);
+        let ready = json!({"readyReplicas": 3, "endpoint": "db:5432",
+                           "conditions": [{"type": "Synced", "status": "True"}]});
+        assert_eq!(
+            rules.health(&database(ready.clone())).status,
+            Status::Current
+        );
+        let mut syncing = ready;
+        syncing["conditions"][0]["status"] = json!("False");
+        assert_eq!(rules.health(&database(syncing)).status, Status::InProgress);
+    }
+
+    #[test]
+    fn a_kind_is_matched_before_its_group_and_others_keep_the_built_in_rules() {
+        let rules = compile(&[
+            rule("db.example.com/v1", None, "false"),
+            rule("db.example.com/v1beta1", Some("Database"), "true"),
+        ]);
+        assert_eq!(rules.health(&database(json!({}))).status, Status::Current);
+        let mut backup = database(json!({}));
+        backup["kind"] = json!("Backup");
+        assert_eq!(rules.health(&backup).status, Status::InProgress);
+        let failed_job = json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "j"}, "spec": {},
+            "status": {"conditions": [{"type": "Failed", "status": "True"}]}});
+        assert_eq!(rules.health(&failed_job).status, Status::Failed);
+    }
+
+    /// An expression that cannot be evaluated yet (no status) keeps it in progress and
+    /// says why; what it says never holds a value of the object.
+    #[test]
+    fn evaluation_errors_are_in_progress_and_name_no_value() {
+        let rules = compile(&[
+            rule(
+                "db.example.com/v1",
+                Some("Database"),
+                "status.phase == 'Ready'",
+            ),
+            rule("v1", Some("Secret"), "data.password + 1 == 2"),
+        ]);
+        let mut fresh = database(json!({}));
+        fresh.as_object_mut().unwrap().remove("status");
+        let health = rules.health(&fresh);
+        assert_eq!(health.status, Status::InProgress);
+        assert!(health.message.contains("status"), "{}", health.message);
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                            "data": {"password": "aHVudGVyMi1jYW5hcnk="}});
+        let health = rules.health(&secret);
+        assert_eq!(health.status, Status::InProgress);
+        assert!(
+            health.message.starts_with("cannot evaluate current"),
+            "{}",
+            health.message
+        );
+        assert!(!health.message.contains("aHVudGVy"), "{}", health.message);
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        let err = |entries: &[HealthCheckExpr]| Rules::compile(entries).unwrap_err().to_string();
+        let empty = rule("v1", Some("ConfigMap"), " ");
+        assert!(err(&[empty]).starts_with("spec.healthCheckExprs[0].current: empty"));
+        let unparsed = HealthCheckExpr {
+            failed: Some("status.(".into()),
+            ..rule("v1", Some("ConfigMap"), "true")
+        };
+        let message = err(&[rule("v1", Some("Pod"), "true"), unparsed]);
+        assert!(
+            message.starts_with("spec.healthCheckExprs[1].failed: does not parse"),
+            "{message}"
+        );
+        let twice = [
+            rule("db.example.com/v1", None, "true"),
+            rule("db.example.com/v2", None, "true"),
+        ];
+        assert!(matches!(
+            Rules::compile(&twice),
+            Err(RuleError::Duplicate { index: 1, .. })
+        ));
+        assert_eq!(
+            err(&twice),
+            "spec.healthCheckExprs[1]: a second entry for *.db.example.com; keep one per kind"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use tracing::{debug, instrument};
 
 use lockstep_api::InventoryEntry;
 
-use super::{Health, Status, compute};
+use super::{Health, Rules, Status};
 use crate::inventory::id;
 
 /// Why a wait ended without every object being current. Objects are named as people read
@@ -59,7 +59,7 @@ fn list(pending: &[(String, Health)]) -> String {
 /// How many objects are read at once in one poll.
 const CONCURRENCY: usize = 4;
 
-/// Polls `objects` every `poll` until all are current.
+/// Polls `objects` every `poll` until all are current by `rules`.
 ///
 /// An object that does not exist (or whose kind is not served) counts as
 /// [`Status::NotFound`] and keeps the wait going, as does a read that fails.
@@ -70,10 +70,11 @@ const CONCURRENCY: usize = 4;
 pub async fn wait(
     client: &Client,
     objects: &[InventoryEntry],
+    rules: &Rules,
     timeout: Duration,
     poll: Duration,
 ) -> Result<(), WaitError> {
-    wait_reporting(client, objects, timeout, poll, |_| {}).await
+    wait_reporting(client, objects, rules, timeout, poll, |_| {}).await
 }
 
 /// [`wait`], telling `report` after each look that finds objects not yet current which
@@ -86,6 +87,7 @@ pub async fn wait(
 pub async fn wait_reporting(
     client: &Client,
     objects: &[InventoryEntry],
+    rules: &Rules,
     timeout: Duration,
     poll: Duration,
     mut report: impl FnMut(&str),
@@ -94,7 +96,7 @@ pub async fn wait_reporting(
     let deadline = start + timeout;
     let probe = Probe::default();
     loop {
-        let pending = probe.check(client, objects).await?;
+        let pending = probe.check(client, objects, rules).await?;
         if pending.is_empty() {
             return Ok(());
         }
@@ -122,7 +124,8 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Reads every object once; returns those not yet current with their health.
+    /// Reads every object once; returns those not yet current by `rules` with their
+    /// health.
     ///
     /// # Errors
     /// [`WaitError::Failed`] for the first failed object.
@@ -130,8 +133,9 @@ impl Probe {
         &self,
         client: &Client,
         objects: &[InventoryEntry],
+        rules: &Rules,
     ) -> Result<Vec<(String, Health)>, WaitError> {
-        let healths = self.healths(client, objects).await;
+        let healths = self.healths(client, objects, rules).await;
         let mut pending = Vec::new();
         for (entry, health) in objects.iter().zip(healths) {
             match health.status {
@@ -151,7 +155,12 @@ impl Probe {
     /// The health of every object of `objects`, in order, each read once: `NotFound` for
     /// one that is not there (or whose kind is not served), `InProgress` for one that
     /// cannot be read (the API's code and reason only).
-    pub async fn healths(&self, client: &Client, objects: &[InventoryEntry]) -> Vec<Health> {
+    pub async fn healths(
+        &self,
+        client: &Client,
+        objects: &[InventoryEntry],
+        rules: &Rules,
+    ) -> Vec<Health> {
         let mut resolved = Vec::with_capacity(objects.len());
         for entry in objects {
             resolved.push((entry, self.api(client, entry).await));
@@ -159,7 +168,7 @@ impl Probe {
         futures::stream::iter(
             resolved
                 .iter()
-                .map(|(entry, api)| read(api.as_ref(), &entry.name).boxed())
+                .map(|(entry, api)| read(api.as_ref(), &entry.name, rules).boxed())
                 .collect::<Vec<_>>(),
         )
         .buffered(CONCURRENCY)
@@ -203,13 +212,13 @@ impl Probe {
     }
 }
 
-async fn read(api: Option<&Api<DynamicObject>>, name: &str) -> Health {
+async fn read(api: Option<&Api<DynamicObject>>, name: &str, rules: &Rules) -> Health {
     let Some(api) = api else {
         return Health::new(Status::NotFound, "kind not served");
     };
     match api.get_opt(name).await {
         Ok(Some(live)) => match serde_json::to_value(&live) {
-            Ok(object) => compute(&object),
+            Ok(object) => rules.health(&object),
             Err(_) => Health::in_progress("cannot decode the live object"),
         },
         Ok(None) => Health::new(Status::NotFound, "not found"),

@@ -343,7 +343,9 @@ impl<'a> Preflight<'a> {
             if wave_ends && Some(wave) != last_wave {
                 let objects = std::mem::take(&mut wave_objects);
                 let timeout = self.options.wait_timeout;
-                health::wait(&self.client, &objects, timeout, WAVE_POLL)
+                // Argo CD has no CEL health rules: the built-in ones judge a wave.
+                let rules = health::Rules::default();
+                health::wait(&self.client, &objects, &rules, timeout, WAVE_POLL)
                     .await
                     .map_err(|source| ApplyError::Wave { wave, source })?;
             }

@@ -280,6 +280,7 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     // `healthCheckExprs` judge a kind by CEL: a ConfigMap, current for the built-in rules
     // as soon as it exists, fails while its `v` says so, and is healthy once it says ready.
     repo.write("cel/phase.yaml", cm("phase", "Broken")).unwrap();
+    repo.write("after/after.yaml", cm("after", "git")).unwrap();
     repo.commit("phase broken").unwrap();
     let judged = json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
@@ -303,6 +304,23 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
                 && c.message.contains("ConfigMap")
                 && c.message.contains("failed is true")
         })
+    })
+    .await;
+    // A `readyExpr` decides alone whether a dependency is ready: here, that it has failed.
+    let after = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "after"},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./after",
+                 "interval": "1s", "prune": true, "targetNamespace": ns,
+                 "dependsOn": [{"name": "judged", "readyExpr":
+                     "dep.status.conditions.exists(c, c.type == 'Ready' && c.status == 'False') \
+                      && self.metadata.name == 'after'"}]},
+    });
+    kss.patch("after", &params, &Patch::Apply(&after))
+        .await
+        .unwrap();
+    eventually("after to apply behind a failed dependency", async || {
+        configmaps.get_opt("after").await.unwrap().is_some()
     })
     .await;
     repo.write("cel/phase.yaml", cm("phase", "Ready")).unwrap();

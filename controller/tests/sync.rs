@@ -469,13 +469,23 @@ async fn manual_mode_reports_a_plan_and_applies_only_the_approved_revision() {
     assert!(done.plan.is_none(), "the plan is cleared once applied");
 }
 
+/// `dependsOn` waits for the dependency's `Ready`, or, with a `readyExpr` (Flux's), for
+/// that CEL expression over `self` and `dep` alone.
 #[tokio::test]
 async fn depends_on_holds_the_dependent_until_the_dependency_is_ready() {
     let plane = need!(ControlPlane::shared().await);
-    let s = setup(plane, "sync-deps", &[("app/a.yaml", cm("app", "1"))]).await;
+    let files = [
+        ("app/a.yaml", cm("app", "1")),
+        ("expr/e.yaml", cm("expr", "1")),
+    ];
+    let s = setup(plane, "sync-deps", &files).await;
     // `infra` points at a folder that does not exist yet: it fails, `app` must wait.
     create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "infra"}, "spec": sync_spec("infra", json!({"targetNamespace": s.ns}))})).await;
     create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "app"}, "spec": sync_spec("app", json!({"targetNamespace": s.ns, "dependsOn": [{"name": "infra"}]}))})).await;
+    let go = "has(dep.metadata.labels) && dep.metadata.labels.stage == 'go' \
+              && self.spec.path == 'expr'";
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "expr"}, "spec": sync_spec("expr", json!({"targetNamespace": s.ns, "dependsOn": [{"name": "infra", "readyExpr": go}]}))})).await;
+    create_lockstep(&s.client, &s.ns, "Sync", json!({"metadata": {"name": "broken"}, "spec": sync_spec("expr", json!({"targetNamespace": s.ns, "dependsOn": [{"name": "infra", "readyExpr": "dep."}]}))})).await;
     eventually("app to wait for infra", async || {
         ready(&status(&s.client, &s.ns, "app").await) == Some(("False", "DependencyNotReady"))
     })
@@ -484,6 +494,42 @@ async fn depends_on_holds_the_dependent_until_the_dependency_is_ready() {
         ready(&status(&s.client, &s.ns, "infra").await).map(|r| r.1) == Some("BuildFailed")
     })
     .await;
+    eventually("expr to wait for its readyExpr", async || {
+        let status = status(&s.client, &s.ns, "expr").await;
+        status.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.reason == "DependencyNotReady"
+                && c.message.contains("not ready according to readyExpr")
+        })
+    })
+    .await;
+    eventually("broken to stall on its readyExpr", async || {
+        let status = status(&s.client, &s.ns, "broken").await;
+        status.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.reason == "InvalidSpec"
+                && c.message
+                    .starts_with("spec.dependsOn[0].readyExpr: does not parse")
+        })
+    })
+    .await;
+    assert_eq!(value(&s, "app").await, None);
+    assert_eq!(value(&s, "expr").await, None);
+
+    // The expression alone decides: true while infra still fails, expr applies; app waits.
+    let syncs: Api<Sync> = Api::namespaced(s.client.clone(), &s.ns);
+    let label = json!({"metadata": {"labels": {"stage": "go"}}});
+    syncs
+        .patch("infra", &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .unwrap();
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "expr", head.trim()).await;
+    assert_eq!(value(&s, "expr").await.as_deref(), Some("1"));
+    assert_eq!(
+        ready(&status(&s.client, &s.ns, "app").await),
+        Some(("False", "DependencyNotReady"))
+    );
     assert_eq!(value(&s, "app").await, None);
 
     s.repo.write("infra/base.yaml", cm("base", "1")).unwrap();

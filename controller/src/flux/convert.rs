@@ -107,6 +107,7 @@ fn depends_on(dependencies: &[FluxDependency]) -> Vec<DependsOn> {
         .map(|d| DependsOn {
             name: d.name.clone(),
             namespace: d.namespace.clone(),
+            ready_expr: d.ready_expr.clone(),
         })
         .collect()
 }
@@ -958,10 +959,15 @@ mod tests {
         let served = ks(json!({"sourceRef": git, "interval": "1m", "prune": true}));
         assert_eq!(refusal(&served), None);
         let oci = ks(json!({"sourceRef": {"kind": "OCIRepository", "name": "r"},
-                            "interval": "1m", "prune": true, "path": "./app"}));
+                            "interval": "1m", "prune": true, "path": "./app",
+                            "dependsOn": [{"name": "infra", "readyExpr": "dep.spec.suspend"}],
+                            "healthCheckExprs": [{"apiVersion": "v1", "current": "true"}]}));
         assert_eq!(refusal(&oci), None);
         let read = sync(&oci);
         assert_eq!(read.spec.source_ref.kind, OCI_REPOSITORY);
+        let dependency = &read.spec.depends_on[0];
+        assert_eq!(dependency.ready_expr.as_deref(), Some("dep.spec.suspend"));
+        assert_eq!(read.spec.health_check_exprs[0].current, "true");
         assert_eq!(
             (read.spec.path.as_deref(), &read.spec.helm),
             (Some("./app"), &None)

@@ -24,12 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
-use lockstep_api::flux::{CommonMetadata, HelmRelease, Kustomization};
+use lockstep_api::flux::CommonMetadata;
 use lockstep_api::{
-    APPROVED_REVISION_ANNOTATION, Condition, ConditionStatus, Helm, InventoryEntry, ObjectKey,
-    Plan, REQUESTED_AT_ANNOTATION, SecretsUsed, Sync, SyncMode, SyncStatus,
+    APPROVED_REVISION_ANNOTATION, ConditionStatus, Helm, InventoryEntry, ObjectKey, Plan,
+    REQUESTED_AT_ANNOTATION, SecretsUsed, Sync, SyncMode, SyncStatus,
 };
 use lockstep_engine::apply::{
     ApplyError, ApplyOptions, IgnoreDifferences, IgnoreRule, Preview, SyncOptions,
@@ -44,6 +43,7 @@ use lockstep_engine::run::{self, RunError, RunOptions};
 use lockstep_engine::secrets::Prepared;
 
 use super::conditions::{self, READY, Reason, WireReason};
+use super::dependencies::dependencies;
 use super::drift::{Drift, Report};
 use super::front::Front;
 use super::health::check_health;
@@ -765,66 +765,4 @@ fn current_attempt(sync: &Sync, status: &SyncStatus, revision: &str) -> bool {
     status.last_attempted_revision.as_deref() == Some(revision)
         && status.observed_generation == sync.metadata.generation
         && requested.is_none_or(|r| status.last_handled_requested_at.as_ref() == Some(r))
-}
-
-/// The first dependency that is not Ready at its current generation, as a wait.
-async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Verdict> {
-    for dependency in &sync.spec.depends_on {
-        let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
-        let name = format!("{dep_namespace}/{}", dependency.name);
-        if ctx.no_cross_namespace_refs && dep_namespace != namespace {
-            return Some(Verdict::Stalled(format!(
-                "dependency {name} is in another namespace, which this controller refuses"
-            )));
-        }
-        let (client, dep) = (ctx.shared.client.clone(), dependency.name.as_str());
-        let ready = match ctx.front {
-            Front::Lockstep => {
-                let api = Api::<Sync>::namespaced(client, dep_namespace);
-                ready_now(api, dep, |d| {
-                    d.status.map(|s| (s.conditions, s.observed_generation))
-                })
-                .await
-            }
-            Front::Flux => {
-                let api = Api::<Kustomization>::namespaced(client, dep_namespace);
-                ready_now(api, dep, |d| {
-                    d.status.map(|s| (s.conditions, s.observed_generation))
-                })
-                .await
-            }
-            Front::FluxHelm => {
-                let api = Api::<HelmRelease>::namespaced(client, dep_namespace);
-                ready_now(api, dep, |d| {
-                    d.status.map(|s| (s.conditions, s.observed_generation))
-                })
-                .await
-            }
-            // An Application has no dependsOn; its Sync never names a dependency.
-            Front::ArgoCd => true,
-        };
-        if !ready {
-            return Some(Verdict::Waiting {
-                reason: Reason::DependencyNotReady,
-                message: format!("dependency '{name}' is not ready"),
-            });
-        }
-    }
-    None
-}
-
-/// A dependency's conditions and the generation they were observed at.
-type Observed = Option<(Vec<Condition>, Option<i64>)>;
-
-/// Whether `name` in `api` is Ready at its current generation, by what `status` reads.
-async fn ready_now<K>(api: Api<K>, name: &str, status: fn(K) -> Observed) -> bool
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let Ok(Some(dep)) = api.get_opt(name).await else {
-        return false;
-    };
-    let generation = dep.meta().generation;
-    status(dep)
-        .is_some_and(|(c, observed)| conditions::is_true(&c, READY) && observed == generation)
 }

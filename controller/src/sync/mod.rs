@@ -12,6 +12,7 @@ pub(crate) mod chart;
 mod cluster_secret;
 pub(crate) mod conditions;
 mod decide;
+mod dependencies;
 mod drift;
 mod finalize;
 mod front;

@@ -259,6 +259,11 @@ pub struct DependsOn {
     /// Namespace of the Sync; default the dependent's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// A CEL expression over `self` (this Sync) and `dep` (the dependency) that decides
+    /// alone whether the dependency is ready, instead of its `Ready` condition (Flux's
+    /// `readyExpr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_expr: Option<String>,
 }
 
 /// An object whose health gates readiness.

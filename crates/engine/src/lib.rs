@@ -27,6 +27,7 @@
 //! What it does not do yet is listed in `docs/engine.md`.
 
 pub mod apply;
+pub mod cel;
 pub mod decrypt;
 pub mod fetch;
 pub mod health;

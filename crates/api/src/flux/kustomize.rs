@@ -303,12 +303,17 @@ pub struct SourceReference {
 
 /// A Kustomization that must be Ready first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct FluxDependency {
     /// Name of the Kustomization.
     pub name: String,
     /// Namespace of the Kustomization; default the dependent's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// A CEL expression over `self` and `dep` that decides alone whether the dependency
+    /// is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_expr: Option<String>,
 }
 
 /// How to decrypt manifests: SOPS, with keys from a Secret, as Lockstep's `Sync` does.

@@ -496,7 +496,7 @@ mod exprs {
         let health = rules.health(&secret);
         assert_eq!(health.status, Status::InProgress);
         assert!(
-            health.message.starts_with("cannot evaluate current"),
+            health.message.starts_with("current: cannot evaluate"),
             "{}",
             health.message
         );
@@ -507,7 +507,7 @@ mod exprs {
     fn bad_entries_are_named() {
         let err = |entries: &[HealthCheckExpr]| Rules::compile(entries).unwrap_err().to_string();
         let empty = rule("v1", Some("ConfigMap"), " ");
-        assert!(err(&[empty]).starts_with("spec.healthCheckExprs[0].current: empty"));
+        assert_eq!(err(&[empty]), "spec.healthCheckExprs[0].current: empty");
         let unparsed = HealthCheckExpr {
             failed: Some("status.(".into()),
             ..rule("v1", Some("ConfigMap"), "true")

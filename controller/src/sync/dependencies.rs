@@ -1,0 +1,105 @@
+//! `dependsOn`: a Sync (Kustomization, HelmRelease) applies only once each resource it
+//! names is ready. Ready is Flux's built-in rule — `Ready=True` at the current generation —
+//! or, when the entry has a `readyExpr`, that CEL expression alone (Flux's default, without
+//! its `AdditiveCELDependencyCheck` gate): `self` is this resource and `dep` the dependency,
+//! both as the API server returns them.
+
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::Resource;
+use lockstep_api::flux::{HelmRelease, Kustomization};
+use lockstep_api::{Condition, DependsOn, Sync};
+use lockstep_engine::cel::Expression;
+use serde_json::Value;
+
+use super::SyncCtx;
+use super::conditions::{self, READY, Reason};
+use super::front::Front;
+use super::record::Verdict;
+
+/// The first dependency that is not ready, as a wait; a stall when a `readyExpr` does not
+/// parse or a dependency is out of reach.
+pub(super) async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Verdict> {
+    let resource = resource(ctx.front)?;
+    let api = |namespace: &str| {
+        Api::<DynamicObject>::namespaced_with(ctx.shared.client.clone(), namespace, &resource)
+    };
+    for (i, dependency) in sync.spec.depends_on.iter().enumerate() {
+        let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
+        let name = format!("{dep_namespace}/{}", dependency.name);
+        if ctx.no_cross_namespace_refs && dep_namespace != namespace {
+            return Some(Verdict::Stalled(format!(
+                "dependency {name} is in another namespace, which this controller refuses"
+            )));
+        }
+        let expression = match ready_expr(i, dependency) {
+            Ok(expression) => expression,
+            Err(refusal) => return Some(Verdict::Stalled(refusal)),
+        };
+        let dep = api(dep_namespace)
+            .get_opt(&dependency.name)
+            .await
+            .ok()
+            .flatten();
+        let ready = match (dep, expression) {
+            (None, _) => Err(format!("dependency '{name}' is not ready")),
+            (Some(dep), None) => built_in(dep)
+                .then_some(())
+                .ok_or_else(|| format!("dependency '{name}' is not ready")),
+            (Some(dep), Some(expression)) => {
+                let this = api(namespace).get_opt(&sync_name(sync)).await;
+                let this = this.ok().flatten().map(json).unwrap_or(Value::Null);
+                match expression.evaluate([("self", &this), ("dep", &json(dep))]) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(format!(
+                        "dependency '{name}' is not ready according to readyExpr eval"
+                    )),
+                    Err(err) => Err(format!("dependency '{name}': readyExpr: {err}")),
+                }
+            }
+        };
+        if let Err(message) = ready {
+            return Some(Verdict::Waiting {
+                reason: Reason::DependencyNotReady,
+                message,
+            });
+        }
+    }
+    None
+}
+
+/// What a front's `dependsOn` names; `None` for Argo CD, whose Applications have none.
+fn resource(front: Front) -> Option<ApiResource> {
+    Some(match front {
+        Front::Lockstep => ApiResource::erase::<Sync>(&()),
+        Front::Flux => ApiResource::erase::<Kustomization>(&()),
+        Front::FluxHelm => ApiResource::erase::<HelmRelease>(&()),
+        Front::ArgoCd => return None,
+    })
+}
+
+/// The entry's `readyExpr`, compiled; `None` when it has none.
+fn ready_expr(index: usize, dependency: &DependsOn) -> Result<Option<Expression>, String> {
+    let Some(source) = dependency.ready_expr.as_deref() else {
+        return Ok(None);
+    };
+    Expression::compile(source)
+        .map(Some)
+        .map_err(|reason| format!("spec.dependsOn[{index}].readyExpr: {reason}"))
+}
+
+/// Flux's rule: `Ready=True`, observed at the current generation.
+fn built_in(dep: DynamicObject) -> bool {
+    let generation = dep.meta().generation;
+    let status = &dep.data["status"];
+    let conditions: Vec<Condition> =
+        serde_json::from_value(status["conditions"].clone()).unwrap_or_default();
+    conditions::is_true(&conditions, READY) && status["observedGeneration"].as_i64() == generation
+}
+
+fn sync_name(sync: &Sync) -> String {
+    sync.metadata.name.clone().unwrap_or_default()
+}
+
+fn json(object: DynamicObject) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}

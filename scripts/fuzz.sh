@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer via cargo-fuzz) of the parsers that read what a user or
 # an attacker controls: the SOPS stores and metadata, SOPS decryption, `.sops.yaml` and the
-# path syntax, SealedSecret/Secret documents and unsealing (fuzz/fuzz_targets/).
+# path syntax, SealedSecret/Secret documents and unsealing (fuzz/fuzz_targets/); and, apart,
+# rendering a repository folder with the kustomization walk (fuzz/engine/: the engine's
+# build is too long for CI's short pass, so only a named run builds it).
 #
-#   scripts/fuzz.sh                 every target for FUZZ_SECONDS (default 30) each
+#   scripts/fuzz.sh                 every target of fuzz/ for FUZZ_SECONDS (default 30) each
 #   scripts/fuzz.sh sealed 3600     one target for an hour
+#   scripts/fuzz.sh render 3600     the engine's render target for an hour
 #
 # Runs on rustup's nightly toolchain when there is one (or it can be installed), otherwise on
 # stable with RUSTC_BOOTSTRAP=1 (cargo-fuzz passes -Z flags). cargo-fuzz is installed once
@@ -18,6 +21,8 @@ work=$cache/fuzz
 seconds=${2:-${FUZZ_SECONDS:-30}}
 targets=(sops_stores sops_decrypt sops_config sealed)
 [[ $# -ge 1 ]] && targets=("$1")
+# The cargo-fuzz folder a target is built in.
+fuzz_dir() { case $1 in render) echo fuzz/engine ;; *) echo fuzz ;; esac; }
 export CARGO_TARGET_DIR=$work/target
 export PATH=$cache/cargo-fuzz/bin:$PATH
 log() { printf 'fuzz: %s\n' "$*" >&2; }
@@ -56,16 +61,29 @@ seed sops_stores '\005' $sops/**/*.toml
 seed sops_decrypt '' $sops/age/fluxcd_v3.*.yaml $sops/sops-3.13.3/*.enc.yaml $sops/sops-3.13.3/*.enc.json
 seed sops_config '' $sops/sops-3.13.3/sops.yaml
 seed sealed '' $sealed/**/*.yaml $sealed/**/*.json
+# render's input is a small repository: the files of a seed folder, NUL-separated, in the
+# order of FILES in fuzz/engine/fuzz_targets/render.rs (base/ files flattened there).
+mkdir -p "$work/corpus/render"
+for dir in fuzz/engine/seeds/*/; do
+    for file in a.yaml c.json b.yaml d.yml patch.yaml env.txt base-kustomization.yaml \
+        kustomization.yaml; do
+        [[ -f $dir$file ]] && cat "$dir$file"
+        printf '\000'
+    done >"$work/corpus/render/seed-$(basename "$dir")"
+done
 
-log "building the targets"
-cargo "$toolchain" fuzz build --fuzz-dir fuzz >"$work/build.log" 2>&1 || {
-    tail -n 40 "$work/build.log" >&2
-    exit 1
-}
+dirs=$(for target in "${targets[@]}"; do fuzz_dir "$target"; done | sort -u)
+for dir in $dirs; do
+    log "building the targets of $dir"
+    cargo "$toolchain" fuzz build --fuzz-dir "$dir" >"$work/build.log" 2>&1 || {
+        tail -n 40 "$work/build.log" >&2
+        exit 1
+    }
+done
 for target in "${targets[@]}"; do
     mkdir -p "$work/artifacts/$target"
     started=$SECONDS
-    if cargo "$toolchain" fuzz run --fuzz-dir fuzz "$target" "$work/corpus/$target" -- \
+    if cargo "$toolchain" fuzz run --fuzz-dir "$(fuzz_dir "$target")" "$target" "$work/corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/$target/" >"$work/$target.log" 2>&1; then
         log "$target: $(grep -ao 'cov: [0-9]*' "$work/$target.log" | tail -n 1), $(grep -aEo 'stat::number_of_executed_units: [0-9]+' "$work/$target.log" | grep -Eo '[0-9]+') runs in $((SECONDS - started)) s, no crash"

@@ -332,6 +332,54 @@ async fn a_kustomization_is_applied_with_flux_labels_status_and_inventory() {
     })
     .await;
 
+    // Flux's rule for a dependency on the same source: it must have applied the revision
+    // about to be applied. Suspended, `first` holds `second` at the revision both applied.
+    repo.write("first/first.yaml", cm("first", "1")).unwrap();
+    repo.write("second/second.yaml", cm("second", "1")).unwrap();
+    repo.commit("first and second").unwrap();
+    let ordered = |name: &str, depends_on: serde_json::Value, suspend: bool| {
+        json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"},
+                     "path": format!("./{name}"), "interval": "1s", "prune": true,
+                     "targetNamespace": ns, "dependsOn": depends_on, "suspend": suspend},
+        })
+    };
+    let value = async |name: &str| configmaps.get(name).await.unwrap().data.unwrap()["v"].clone();
+    for (name, depends_on) in [("first", json!([])), ("second", json!([{"name": "first"}]))] {
+        let ks = ordered(name, depends_on, false);
+        kss.patch(name, &params, &Patch::Apply(&ks)).await.unwrap();
+    }
+    eventually("second to apply after first", async || {
+        configmaps.get_opt("second").await.unwrap().is_some()
+    })
+    .await;
+    let suspended = ordered("first", json!([]), true);
+    kss.patch("first", &params, &Patch::Apply(&suspended))
+        .await
+        .unwrap();
+    repo.write("second/second.yaml", cm("second", "2")).unwrap();
+    repo.commit("second changed").unwrap();
+    eventually("second to wait for first's revision", async || {
+        let status = kss.get("second").await.unwrap().status.unwrap_or_default();
+        status.conditions.iter().any(|c| {
+            c.type_ == "Ready"
+                && c.reason == "DependencyNotReady"
+                && c.message.contains("revision is not up to date")
+        })
+    })
+    .await;
+    assert_eq!(value("second").await, "1");
+    let resumed = ordered("first", json!([]), false);
+    kss.patch("first", &params, &Patch::Apply(&resumed))
+        .await
+        .unwrap();
+    eventually("second to apply once first has", async || {
+        value("second").await == "2"
+    })
+    .await;
+
     // A deleted Kustomization with prune deletes its objects, then lets go (Flux's finalizer).
     kss.delete("apps", &Default::default()).await.unwrap();
     eventually(

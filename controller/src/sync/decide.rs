@@ -291,9 +291,6 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
     if let Err(err) = Rules::compile(&sync.spec.health_check_exprs) {
         return Err(Verdict::Stalled(err.to_string()));
     }
-    if let Some(waiting) = dependencies(sync, ctx, &namespace).await {
-        return Err(waiting);
-    }
     let artifact = match super::pin::pinned(sync, ctx.front) {
         Some(revision) => Some(super::pin::artifact(ctx, &source, revision).await?),
         None => ctx.artifact(&source),
@@ -304,6 +301,9 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
             message: format!("GitSource {source} has no artifact yet"),
         });
     };
+    if let Some(waiting) = dependencies(sync, ctx, &namespace, &artifact.revision).await {
+        return Err(waiting);
+    }
     match sync_client(sync, ctx, &namespace).await {
         Ok(client) => Ok((artifact, client)),
         Err(err) => {

@@ -1,12 +1,13 @@
 //! `dependsOn`: a Sync (Kustomization, HelmRelease) applies only once each resource it
-//! names is ready. Ready is Flux's built-in rule — `Ready=True` at the current generation —
-//! or, when the entry has a `readyExpr`, that CEL expression alone (Flux's default, without
-//! its `AdditiveCELDependencyCheck` gate): `self` is this resource and `dep` the dependency,
-//! both as the API server returns them.
+//! names is ready. Ready is Flux's built-in rule — `Ready=True` at the current generation,
+//! and, for a Kustomization of the same source, applied at the revision about to be applied
+//! (so a new commit reaches the dependency first) — or, when the entry has a `readyExpr`,
+//! that CEL expression alone (Flux's default, without its `AdditiveCELDependencyCheck`
+//! gate): `self` is this resource and `dep` the dependency, both as the API server returns
+//! them.
 
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, DynamicObject};
 use kube::core::Resource;
-use lockstep_api::flux::{HelmRelease, Kustomization};
 use lockstep_api::{Condition, DependsOn, Sync};
 use lockstep_engine::cel::Expression;
 use serde_json::Value;
@@ -16,10 +17,19 @@ use super::conditions::{self, READY, Reason};
 use super::front::Front;
 use super::record::Verdict;
 
-/// The first dependency that is not ready, as a wait; a stall when a `readyExpr` does not
-/// parse or a dependency is out of reach.
-pub(super) async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) -> Option<Verdict> {
-    let resource = resource(ctx.front)?;
+/// The first dependency that is not ready for `revision`, as a wait; a stall when a
+/// `readyExpr` does not parse or a dependency is out of reach.
+pub(super) async fn dependencies(
+    sync: &Sync,
+    ctx: &SyncCtx,
+    namespace: &str,
+    revision: &str,
+) -> Option<Verdict> {
+    // An Application has no dependsOn; its Sync never names a dependency.
+    if ctx.front == Front::ArgoCd {
+        return None;
+    }
+    let resource = ctx.front.sync_resource();
     let api = |namespace: &str| {
         Api::<DynamicObject>::namespaced_with(ctx.shared.client.clone(), namespace, &resource)
     };
@@ -42,9 +52,13 @@ pub(super) async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) ->
             .flatten();
         let ready = match (dep, expression) {
             (None, _) => Err(format!("dependency '{name}' is not ready")),
-            (Some(dep), None) => built_in(dep)
-                .then_some(())
-                .ok_or_else(|| format!("dependency '{name}' is not ready")),
+            (Some(dep), None) if !built_in(&dep) => {
+                Err(format!("dependency '{name}' is not ready"))
+            }
+            (Some(dep), None) if ctx.front == Front::Flux && behind(sync, &dep, revision) => {
+                Err(format!("dependency '{name}' revision is not up to date"))
+            }
+            (Some(_), None) => Ok(()),
             (Some(dep), Some(expression)) => {
                 let this = api(namespace).get_opt(&sync_name(sync)).await;
                 let this = this.ok().flatten().map(json).unwrap_or(Value::Null);
@@ -67,16 +81,6 @@ pub(super) async fn dependencies(sync: &Sync, ctx: &SyncCtx, namespace: &str) ->
     None
 }
 
-/// What a front's `dependsOn` names; `None` for Argo CD, whose Applications have none.
-fn resource(front: Front) -> Option<ApiResource> {
-    Some(match front {
-        Front::Lockstep => ApiResource::erase::<Sync>(&()),
-        Front::Flux => ApiResource::erase::<Kustomization>(&()),
-        Front::FluxHelm => ApiResource::erase::<HelmRelease>(&()),
-        Front::ArgoCd => return None,
-    })
-}
-
 /// The entry's `readyExpr`, compiled; `None` when it has none.
 fn ready_expr(index: usize, dependency: &DependsOn) -> Result<Option<Expression>, String> {
     let Some(source) = dependency.ready_expr.as_deref() else {
@@ -88,12 +92,38 @@ fn ready_expr(index: usize, dependency: &DependsOn) -> Result<Option<Expression>
 }
 
 /// Flux's rule: `Ready=True`, observed at the current generation.
-fn built_in(dep: DynamicObject) -> bool {
+fn built_in(dep: &DynamicObject) -> bool {
     let generation = dep.meta().generation;
     let status = &dep.data["status"];
     let conditions: Vec<Condition> =
         serde_json::from_value(status["conditions"].clone()).unwrap_or_default();
     conditions::is_true(&conditions, READY) && status["observedGeneration"].as_i64() == generation
+}
+
+/// Whether Kustomization `dep` reads the source `sync` reads and has not applied
+/// `revision` of it yet (Flux's check, for Kustomizations only).
+fn behind(sync: &Sync, dep: &DynamicObject, revision: &str) -> bool {
+    let reference = &dep.data["spec"]["sourceRef"];
+    let text = |field: &str| reference[field].as_str().unwrap_or_default();
+    let dep_namespace = dep.metadata.namespace.as_deref().unwrap_or_default();
+    let ours = &sync.spec.source_ref;
+    let our_namespace = sync.metadata.namespace.as_deref().unwrap_or_default();
+    // The Sync a Kustomization is read into names a GitRepository `GitSource`.
+    let kind = |kind: &str| {
+        if kind == "GitRepository" {
+            "GitSource"
+        } else {
+            kind
+        }
+        .to_owned()
+    };
+    let same_source = text("name") == ours.name
+        && Some(text("namespace"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(dep_namespace)
+            == ours.namespace.as_deref().unwrap_or(our_namespace)
+        && kind(text("kind")) == kind(&ours.kind);
+    same_source && dep.data["status"]["lastAppliedRevision"].as_str() != Some(revision)
 }
 
 fn sync_name(sync: &Sync) -> String {

@@ -5,8 +5,13 @@
 //! status, events and finalizers go to, and where dependencies are read.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use lockstep_api::argocd::{self, RESOURCES_FINALIZER};
-use lockstep_api::flux::{FLUX_VERSION, HELM_GROUP, HELM_VERSION, KUSTOMIZE_GROUP, SOURCE_GROUP};
+use kube::api::ApiResource;
+use lockstep_api::Sync;
+use lockstep_api::argocd::{self, Application, RESOURCES_FINALIZER};
+use lockstep_api::flux::{
+    FLUX_VERSION, HELM_GROUP, HELM_VERSION, HelmRelease, KUSTOMIZE_GROUP, Kustomization,
+    SOURCE_GROUP,
+};
 use lockstep_engine::render::Owner;
 
 /// The resources served.
@@ -70,6 +75,16 @@ impl Front {
     }
 
     /// The kind of the sync resource, for metrics and messages.
+    /// The API of the resource a Sync is read from ([`Front::sync_kind`]).
+    pub fn sync_resource(self) -> ApiResource {
+        match self {
+            Self::Lockstep => ApiResource::erase::<Sync>(&()),
+            Self::Flux => ApiResource::erase::<Kustomization>(&()),
+            Self::FluxHelm => ApiResource::erase::<HelmRelease>(&()),
+            Self::ArgoCd => ApiResource::erase::<Application>(&()),
+        }
+    }
+
     pub fn sync_kind(self) -> &'static str {
         match self {
             Self::Lockstep => "Sync",

@@ -14,8 +14,11 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use lockstep_api::{ObjectKey, Sync};
 
+use super::conditions::{self, READY};
+use super::front::Front;
 use super::intervals::SyncIntervals;
 use super::record::{Error, Health, Verdict, record};
+use super::status::observe_generation;
 use super::{Seen, SyncCtx, chart, decide, finalize, values};
 
 /// How soon a Sync whose objects are still rolling out looks again.
@@ -36,6 +39,24 @@ pub fn source_of(sync: &Sync) -> ObjectKey {
     ObjectKey::new(namespace, &reference.name)
 }
 
+/// A suspended Sync that is Ready says so at its new generation too, as Flux's controllers
+/// record it: its dependents go on reading it ready, and Flux's revision rule
+/// ([`super::dependencies`]) holds them to the revision it applied. Argo CD has no suspend.
+async fn suspended(sync: &Sync, ctx: &SyncCtx) -> Result<(), Error> {
+    let (Some(status), Some(generation)) = (&sync.status, sync.metadata.generation) else {
+        return Ok(());
+    };
+    if ctx.front == Front::ArgoCd
+        || status.observed_generation == Some(generation)
+        || !conditions::is_true(&status.conditions, READY)
+    {
+        return Ok(());
+    }
+    observe_generation(ctx, sync, generation)
+        .await
+        .map_err(|source| Error::new("status", sync, source))
+}
+
 /// Reconciles one Sync.
 ///
 /// # Errors
@@ -54,6 +75,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
     }
     finalize::ensure(&sync, &ctx).await?;
     if sync.spec.suspend {
+        suspended(&sync, &ctx).await?;
         return Ok(Action::await_change());
     }
     let mut sync = Arc::unwrap_or_clone(sync);

@@ -5,7 +5,7 @@
 //! changed: a status write is itself a watch event.
 
 use kube::Resource;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde::Serialize;
 
@@ -87,6 +87,32 @@ pub async fn write_sync(
             Ok(())
         }
     }
+}
+
+/// Records that a suspended Sync's current generation was seen, as Flux's controllers do
+/// for a suspended resource that is Ready: `status.observedGeneration` alone, by a merge
+/// patch, so nothing else the status says (its history, its inventory) is touched.
+///
+/// # Errors
+/// The API error of the status patch.
+pub async fn observe_generation(
+    ctx: &SyncCtx,
+    sync: &Sync,
+    generation: i64,
+) -> Result<(), kube::Error> {
+    let namespace = sync.metadata.namespace.as_deref().unwrap_or_default();
+    let name = sync.metadata.name.as_deref().unwrap_or_default();
+    let resource = ctx.front.sync_resource();
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.shared.client.clone(), namespace, &resource);
+    let patch = serde_json::json!({"status": {"observedGeneration": generation}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch_status(name, &params, &Patch::Merge(&patch))
+        .await
+        .map(drop)
 }
 
 /// Writes a GitSource's status, to the `GitSource`, or to the Flux `GitRepository` it was

@@ -10,9 +10,10 @@
 //! length. Wildcards (`*`, `?`), queries (`#(...)`), modifiers (`@...`) and pipes (`|`) are
 //! refused by name rather than misread.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use lockstep_keys::vault::KvDocument;
+use lockstep_keys::vault::{KvDocument, wipe};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
@@ -52,30 +53,44 @@ pub enum ValueError {
 /// [`ValueError::MissingProperty`] or [`ValueError::UnsupportedPath`].
 pub fn select(document: &KvDocument, property: Option<&str>) -> Result<Bytes, ValueError> {
     let Some(property) = property.filter(|p| !p.is_empty()) else {
-        let whole = Value::Object(document.clone());
-        return Ok(Zeroizing::new(
-            go::marshal(&whole, Numbers::Verbatim).into_bytes(),
-        ));
+        // The one copy of the secret made here, wiped once marshalled.
+        let mut whole = Value::Object((**document).clone());
+        let json = Zeroizing::new(go::marshal(&whole, Numbers::Verbatim).into_bytes());
+        wipe(&mut whole);
+        return Ok(json);
     };
     if let Some(value) = document.get(property) {
         return Ok(bytes_of(value, Numbers::Verbatim));
     }
-    let mut current = Some(Value::Object(document.clone()));
-    for part in path(property)? {
-        current = match (current, part.as_str()) {
-            (Some(Value::Array(items)), "#") => Some(Value::from(items.len())),
-            (Some(Value::Object(mut map)), key) => map.remove(key),
-            (Some(Value::Array(mut items)), index) => match index.parse::<usize>() {
-                Ok(i) if i < items.len() => Some(items.swap_remove(i)),
-                _ => None,
-            },
-            _ => None,
-        };
+    // Walked by reference: nothing of the secret is copied but the value found.
+    let mut parts = path(property)?.into_iter();
+    let first = parts.next().unwrap_or_default();
+    let mut current = document.get(&first).map(Cow::Borrowed);
+    for part in parts {
+        current = current.and_then(|value| descend(value, &part));
     }
     let found = current.ok_or_else(|| ValueError::MissingProperty {
         property: property.to_owned(),
     })?;
     Ok(gjson_string(&found))
+}
+
+/// One part of a gjson path below `value`: a field, an array index, or `#`, an array's
+/// length (below which nothing is found).
+fn descend<'a>(value: Cow<'a, Value>, part: &str) -> Option<Cow<'a, Value>> {
+    let Cow::Borrowed(value) = value else {
+        return None;
+    };
+    match (value, part) {
+        (Value::Array(items), "#") => Some(Cow::Owned(Value::from(items.len()))),
+        (Value::Object(fields), key) => fields.get(key).map(Cow::Borrowed),
+        (Value::Array(items), index) => index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.get(i))
+            .map(Cow::Borrowed),
+        _ => None,
+    }
 }
 
 /// ESO's `GetSecretMap` step after [`select`]: the bytes must be a JSON object, and each
@@ -250,7 +265,7 @@ mod tests {
 
     fn doc(value: Value) -> KvDocument {
         match value {
-            Value::Object(map) => map,
+            Value::Object(map) => map.into(),
             _ => unreachable!(),
         }
     }

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::REQUEST_TIMEOUT;
 use crate::Error;
@@ -163,8 +163,42 @@ impl VaultSource {
 
 /// The data of one KV secret with its structure kept: nested objects, arrays, numbers and
 /// booleans as Vault returned them (the External Secrets front-end reads properties inside
-/// them). Not zeroized: `serde_json` values cannot be; hold it only while reading from it.
-pub type KvDocument = serde_json::Map<String, Value>;
+/// them). Every string value in it, however deep, is zeroized when it is dropped; field
+/// names and numbers are not (`serde_json` keeps a number's storage private). Read it
+/// through `Deref`; it is neither `Clone` nor `Debug`.
+#[derive(Default)]
+pub struct KvDocument(serde_json::Map<String, Value>);
+
+impl std::ops::Deref for KvDocument {
+    type Target = serde_json::Map<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<serde_json::Map<String, Value>> for KvDocument {
+    fn from(fields: serde_json::Map<String, Value>) -> Self {
+        Self(fields)
+    }
+}
+
+impl Drop for KvDocument {
+    fn drop(&mut self) {
+        self.0.values_mut().for_each(wipe);
+    }
+}
+
+/// Zeroizes every string in `value`, however deeply nested: for a copy of secret JSON
+/// made to read it, before it is dropped.
+pub fn wipe(value: &mut Value) {
+    match value {
+        Value::String(text) => text.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(fields) => fields.values_mut().for_each(wipe),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
 
 impl VaultSession {
     /// The fields of the KV secret `mount/path`: KV v1 with `kv1`, else KV v2 at `version`
@@ -180,7 +214,7 @@ impl VaultSession {
         kv1: bool,
         version: Option<u64>,
     ) -> Result<KvFields, Error> {
-        let document = self
+        let mut document = self
             .read_kv_document(mount, path, kv1, version)
             .await?
             .ok_or_else(|| Error::VaultRead {
@@ -189,7 +223,8 @@ impl VaultSession {
                 failure: RemoteFailure::NotFound,
                 detail: "the version has no data (deleted or destroyed)".into(),
             })?;
-        Ok(document
+        // Strings move into their `Zeroizing`; what is left is wiped with the document.
+        Ok(std::mem::take(&mut document.0)
             .into_iter()
             .map(|(k, v)| {
                 let text = match v {
@@ -215,12 +250,13 @@ impl VaultSession {
         kv1: bool,
         version: Option<u64>,
     ) -> Result<Option<KvDocument>, Error> {
-        let answer: Result<Option<KvDocument>, _> = match (kv1, version) {
+        type Fields = Option<serde_json::Map<String, Value>>;
+        let answer: Result<Fields, _> = match (kv1, version) {
             (true, _) => vaultrs::kv1::get(&self.client, mount, path).await,
             (false, None) => vaultrs::kv2::read(&self.client, mount, path).await,
             (false, Some(v)) => vaultrs::kv2::read_version(&self.client, mount, path, v).await,
         };
-        answer.map_err(|e| {
+        answer.map(|fields| fields.map(KvDocument)).map_err(|e| {
             let (failure, detail) = describe_error(&e);
             Error::VaultRead {
                 address: self.address.clone(),
@@ -340,5 +376,23 @@ pub(super) fn describe_error(err: &ClientError) -> (RemoteFailure, String) {
             }
         }
         other => (RemoteFailure::Other, other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::wipe;
+
+    /// Every string is reached, however deep; what is not a string is left.
+    #[test]
+    fn wipe_empties_every_string() {
+        let mut value = json!({"a": "one", "b": {"c": ["two", {"d": "three"}], "n": 4, "t": true}});
+        wipe(&mut value);
+        assert_eq!(
+            value,
+            json!({"a": "", "b": {"c": ["", {"d": ""}], "n": 4, "t": true}})
+        );
     }
 }

@@ -37,7 +37,7 @@ mod client;
 mod env;
 
 use client::describe_error;
-pub use client::{KvDocument, KvFields, VaultAuth, VaultSession, VaultSource};
+pub use client::{KvDocument, KvFields, VaultAuth, VaultSession, VaultSource, wipe};
 pub use env::VaultEnv;
 
 /// Where a Pod's ServiceAccount token is mounted: the JWT of Vault's Kubernetes auth when

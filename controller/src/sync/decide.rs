@@ -291,7 +291,8 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
     if let Err(err) = Rules::compile(&sync.spec.health_check_exprs) {
         return Err(Verdict::Stalled(err.to_string()));
     }
-    let artifact = match super::pin::pinned(sync, ctx.front) {
+    let pinned = super::pin::pinned(sync, ctx.front);
+    let artifact = match pinned {
         Some(revision) => Some(super::pin::artifact(ctx, &source, revision).await?),
         None => ctx.artifact(&source),
     };
@@ -301,7 +302,9 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
             message: format!("GitSource {source} has no artifact yet"),
         });
     };
-    if let Some(waiting) = dependencies(sync, ctx, &namespace, &artifact.revision).await {
+    // Pinned by a rollback, the Sync stays behind its dependencies on purpose.
+    let revision = pinned.is_none().then_some(artifact.revision.as_str());
+    if let Some(waiting) = dependencies(sync, ctx, &namespace, revision).await {
         return Err(waiting);
     }
     match sync_client(sync, ctx, &namespace).await {

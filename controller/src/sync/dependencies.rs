@@ -17,13 +17,14 @@ use super::conditions::{self, READY, Reason};
 use super::front::Front;
 use super::record::Verdict;
 
-/// The first dependency that is not ready for `revision`, as a wait; a stall when a
-/// `readyExpr` does not parse or a dependency is out of reach.
+/// The first dependency that is not ready for `revision` (`None`: any revision, for a
+/// Sync pinned by a rollback), as a wait; a stall when a `readyExpr` does not parse or a
+/// dependency is out of reach.
 pub(super) async fn dependencies(
     sync: &Sync,
     ctx: &SyncCtx,
     namespace: &str,
-    revision: &str,
+    revision: Option<&str>,
 ) -> Option<Verdict> {
     // An Application has no dependsOn; its Sync never names a dependency.
     if ctx.front == Front::ArgoCd {
@@ -55,7 +56,10 @@ pub(super) async fn dependencies(
             (Some(dep), None) if !built_in(&dep) => {
                 Err(format!("dependency '{name}' is not ready"))
             }
-            (Some(dep), None) if ctx.front == Front::Flux && behind(sync, &dep, revision) => {
+            (Some(dep), None)
+                if ctx.front == Front::Flux
+                    && revision.is_some_and(|revision| behind(sync, &dep, revision)) =>
+            {
                 Err(format!("dependency '{name}' revision is not up to date"))
             }
             (Some(_), None) => Ok(()),

@@ -124,12 +124,19 @@ impl Kustomization {
                 .map(|key| format!("kubeConfig.{key}"))
                 .chain(k.secret_ref.is_none().then(|| "kubeConfig".to_owned()))
         });
+        let decryption = self
+            .spec
+            .decryption
+            .iter()
+            .filter(|d| d.service_account_name.is_some())
+            .map(|_| "decryption.serviceAccountName".to_owned());
         let mut fields: Vec<String> = self
             .spec
             .unserved
             .keys()
             .cloned()
             .chain(kube_config)
+            .chain(decryption)
             .collect();
         fields.sort();
         fields
@@ -325,6 +332,10 @@ pub struct FluxDecryption {
     /// Secret holding the decryption keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
+    /// The ServiceAccount whose cloud identity reaches the KMS (Flux's object-level
+    /// workload identity). Not served: refused by name ([`Kustomization::unserved`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
 }
 
 /// Flux's `postBuild`: the variables to substitute, and when.
@@ -528,13 +539,19 @@ mod tests {
                 "healthChecks": [{"kind": "Deployment", "name": "web"}],
                 "healthCheckExprs": [{"apiVersion": "example.com/v1", "current": "true"}],
                 "kubeConfig": {"configMapRef": {"name": "cluster"}},
+                "decryption": {"provider": "sops", "serviceAccountName": "kms"},
             },
         }))
         .unwrap();
         assert!(ks.spec.prune);
         assert_eq!(ks.spec.health_checks[0].api_version, None);
         assert_eq!(ks.spec.health_check_exprs[0].kind, None);
-        assert_eq!(ks.unserved(), ["kubeConfig", "kubeConfig.configMapRef"]);
+        let unserved = [
+            "decryption.serviceAccountName",
+            "kubeConfig",
+            "kubeConfig.configMapRef",
+        ];
+        assert_eq!(ks.unserved(), unserved);
         let overlay = ks.overlay().unwrap();
         assert_eq!(overlay.name_prefix.as_deref(), Some("prod-"));
         let post_build = ks.spec.post_build.unwrap();

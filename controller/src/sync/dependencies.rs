@@ -34,6 +34,8 @@ pub(super) async fn dependencies(
     let api = |namespace: &str| {
         Api::<DynamicObject>::namespaced_with(ctx.shared.client.clone(), namespace, &resource)
     };
+    // This resource as `self` for `readyExpr`s: read at the first one, once.
+    let mut this: Option<Value> = None;
     for (i, dependency) in sync.spec.depends_on.iter().enumerate() {
         let dep_namespace = dependency.namespace.as_deref().unwrap_or(namespace);
         let name = format!("{dep_namespace}/{}", dependency.name);
@@ -64,9 +66,12 @@ pub(super) async fn dependencies(
             }
             (Some(_), None) => Ok(()),
             (Some(dep), Some(expression)) => {
-                let this = api(namespace).get_opt(&sync_name(sync)).await;
-                let this = this.ok().flatten().map(json).unwrap_or(Value::Null);
-                match expression.evaluate([("self", &this), ("dep", &json(dep))]) {
+                if this.is_none() {
+                    let read = api(namespace).get_opt(&sync_name(sync)).await;
+                    this = Some(read.ok().flatten().map(json).unwrap_or(Value::Null));
+                }
+                let this = this.as_ref().unwrap_or(&Value::Null);
+                match expression.evaluate([("self", this), ("dep", &json(dep))]) {
                     Ok(true) => Ok(()),
                     Ok(false) => Err(format!(
                         "dependency '{name}' is not ready according to readyExpr eval"
@@ -113,13 +118,9 @@ fn behind(sync: &Sync, dep: &DynamicObject, revision: &str) -> bool {
     let ours = &sync.spec.source_ref;
     let our_namespace = sync.metadata.namespace.as_deref().unwrap_or_default();
     // The Sync a Kustomization is read into names a GitRepository `GitSource`.
-    let kind = |kind: &str| {
-        if kind == "GitRepository" {
-            "GitSource"
-        } else {
-            kind
-        }
-        .to_owned()
+    let kind = |kind| match kind {
+        "GitRepository" => "GitSource",
+        other => other,
     };
     let same_source = text("name") == ours.name
         && Some(text("namespace"))

@@ -74,7 +74,6 @@ impl Front {
         }
     }
 
-    /// The kind of the sync resource, for metrics and messages.
     /// The API of the resource a Sync is read from ([`Front::sync_kind`]).
     pub fn sync_resource(self) -> ApiResource {
         match self {
@@ -85,6 +84,7 @@ impl Front {
         }
     }
 
+    /// The kind of the sync resource, for metrics and messages.
     pub fn sync_kind(self) -> &'static str {
         match self {
             Self::Lockstep => "Sync",

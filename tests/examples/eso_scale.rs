@@ -9,9 +9,11 @@
 //! For each: the time from the first ExternalSecret created until each has been Ready — or
 //! with `ESO_SCALE_BACKLOG=1`, every ExternalSecret created before the controller starts,
 //! the time from its start, so the controller's own pace is measured, not the harness's
-//! creation rate — the controller's CPU seconds and peak RSS, the requests OpenBao received (request entries
-//! of its file audit device), then one and a half refresh intervals of no-change refreshes:
-//! CPU, OpenBao requests and API writes to Secrets (a no-change refresh must write none).
+//! creation rate — the controller's CPU seconds and peak RSS, the API server's and etcd's
+//! CPU seconds, the requests the API server served (by verb and resource, the harness's own
+//! included) and those OpenBao received (request entries of its file audit device), then
+//! one and a half refresh intervals of no-change refreshes: CPU, OpenBao requests and API
+//! writes to Secrets (a no-change refresh must write none).
 //!
 //! Knobs: `ESO_SCALE_N`, `ESO_SCALE_CONCURRENT` (default 16), `ESO_SCALE_REFRESH` (seconds,
 //! default 60), `ESO_SCALE_ONLY` (one side), `ESO_SCALE_BACKLOG` (1: created first). Prints `key=value` lines prefixed with the side.
@@ -29,6 +31,7 @@ mod common;
 )]
 mod measure;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,7 +40,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, ExternalSecretsOperator, Process, Vault, manifests,
 };
-use measure::{cpu_seconds, env, grown, peak_rss_kib, writes};
+use measure::{cpu_seconds, env, grown, peak_rss_kib, requests, server_cpu_seconds, writes};
 use serde_json::json;
 
 /// Which controller serves a side of the run; dropped to stop it.
@@ -115,9 +118,11 @@ async fn main() -> anyhow::Result<()> {
         let external_secrets: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), side, &resource("ExternalSecret"));
         let requests_before = vault_requests(&audit);
+        let mut api_before = (requests(&client).await?, server_cpu_seconds(&plane));
         let mut started = Instant::now();
         if backlog {
             create_set(&client, side, &vault, n, refresh).await?;
+            api_before = (requests(&client).await?, server_cpu_seconds(&plane));
             started = Instant::now();
         }
         let controller = match side {
@@ -170,8 +175,9 @@ async fn main() -> anyhow::Result<()> {
             started,
             created,
             requests_before,
+            api_before,
         };
-        measure_side(&client, side, &audit, refresh, pid, set).await?;
+        measure_side(&plane, side, &audit, refresh, pid, set).await?;
     }
     Ok(())
 }
@@ -240,12 +246,14 @@ struct Set<'a> {
     created: Duration,
     /// OpenBao's requests before the side's turn.
     requests_before: usize,
+    /// The API server's requests and the control plane's CPU seconds when the clock started.
+    api_before: (BTreeMap<String, f64>, f64),
 }
 
 /// Waits until each of `set` has been Ready, then through 1.5 refresh intervals, and
 /// prints what it measured of the controller `pid`.
 async fn measure_side(
-    client: &kube::Client,
+    plane: &ControlPlane,
     side: &str,
     audit: &Path,
     refresh: u64,
@@ -258,7 +266,9 @@ async fn measure_side(
         started,
         created,
         requests_before,
+        api_before,
     } = set;
+    let client = &plane.client().await?;
     measure::wait_each_ready(
         external_secrets,
         n,
@@ -270,6 +280,8 @@ async fn measure_side(
     let cpu_ready = cpu_seconds(pid);
     let rss_ready = peak_rss_kib(pid) as f64 / 1024.0;
     let requests_ready = vault_requests(audit) - requests_before;
+    let plane_cpu_ready = server_cpu_seconds(plane) - api_before.1;
+    let api_ready = grown(&api_before.0, &requests(client).await?);
 
     let before = writes(client, &["secrets"]).await?;
     let cpu_before = cpu_seconds(pid);
@@ -292,6 +304,14 @@ async fn measure_side(
     println!("{side} cpu_seconds_until_ready={cpu_ready:.1}");
     println!("{side} peak_rss_mib={rss_ready:.1}");
     println!("{side} vault_requests_until_ready={requests_ready}");
+    println!("{side} control_plane_cpu_seconds_until_ready={plane_cpu_ready:.1}");
+    println!(
+        "{side} api_requests_until_ready={}",
+        api_ready.values().sum::<f64>() as u64
+    );
+    for (key, value) in &api_ready {
+        println!("{side} api_request_until_ready {key}={value}");
+    }
     println!("{side} no_change_window_seconds={window}");
     println!(
         "{side} no_change_cpu_seconds={:.1}",

@@ -8,14 +8,18 @@
 //! the set in namespace `flux`; they are stopped, and `lockstep-controller --flux` reconciles
 //! the same set in namespace `lockstep`, with the same CRDs. For each: the time from the
 //! first Kustomization created until each has been Ready (Flux sets `Ready=Unknown` while it
-//! reconciles again, so not all need be Ready at one instant), the controllers' CPU seconds and peak
-//! RSS (Flux: both controllers, summed), then one and a half intervals of no-change
-//! reconciles: their CPU and the API writes to the applied kinds.
+//! reconciles again, so not all need be Ready at one instant) — or with
+//! `FLUX_SCALE_BACKLOG=1`, every Kustomization created before the controllers start, the time
+//! from their start, so their own pace is measured, not the harness's creation rate —, the
+//! controllers' CPU seconds and peak RSS (Flux: both controllers, summed), the API server's
+//! and etcd's CPU seconds and the requests the API server served (by verb and resource, the
+//! harness's own included), then one and a half intervals of no-change reconciles: their CPU
+//! and the API writes to the applied kinds.
 //!
 //! Knobs: `FLUX_SCALE_N`, `FLUX_SCALE_CONCURRENT` (`--concurrent` of every controller,
 //! default 16; Flux's default is 4), `FLUX_SCALE_INTERVAL` (seconds, default 120),
-//! `FLUX_SCALE_ONLY` (`flux` or `lockstep`: one side only). Prints `key=value` lines, each
-//! prefixed with the side.
+//! `FLUX_SCALE_ONLY` (`flux` or `lockstep`: one side only), `FLUX_SCALE_BACKLOG` (1: created
+//! first). Prints `key=value` lines, each prefixed with the side.
 
 #[path = "common/mod.rs"]
 #[allow(
@@ -26,6 +30,7 @@ mod common;
 #[path = "common/measure.rs"]
 mod measure;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, DynamicObject, PostParams};
@@ -33,7 +38,9 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, Flux, GitHttpServer, HttpAuth, Process, manifests,
 };
-use measure::{APP_RESOURCES, app, cpu_seconds, env, grown, peak_rss_kib, writes};
+use measure::{
+    APP_RESOURCES, app, cpu_seconds, env, grown, peak_rss_kib, requests, server_cpu_seconds, writes,
+};
 use serde_json::json;
 
 /// The Git server's bearer token (a test value, not a secret).
@@ -72,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let concurrent = env("FLUX_SCALE_CONCURRENT", 16);
     let interval = env("FLUX_SCALE_INTERVAL", 120);
     let only = std::env::var("FLUX_SCALE_ONLY").unwrap_or_default();
+    let backlog = env("FLUX_SCALE_BACKLOG", 0) == 1;
 
     let plane = ControlPlane::start(ControlPlaneOptions {
         controller_manager: true,
@@ -103,6 +111,19 @@ async fn main() -> anyhow::Result<()> {
             ),
         )
         .await?;
+        let kustomizations: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            side,
+            &resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        );
+        let url = git.url("scale");
+        let mut before = (requests(&client).await?, server_cpu_seconds(&plane));
+        let mut started = Instant::now();
+        if backlog {
+            create_set(&client, side, &url, n, interval).await?;
+            before = (requests(&client).await?, server_cpu_seconds(&plane));
+            started = Instant::now();
+        }
         let controllers = match side {
             "flux" => Controllers::Flux(
                 Flux::start_with(&plane, side, &["--log-level=info", &concurrent_flag]).await?,
@@ -121,20 +142,39 @@ async fn main() -> anyhow::Result<()> {
                 .await?,
             ),
         };
-        measure_side(&client, side, &git.url("scale"), n, interval, &controllers).await?;
+        let mut created = Duration::ZERO;
+        if !backlog {
+            started = Instant::now();
+            create_set(&client, side, &url, n, interval).await?;
+            created = started.elapsed();
+        }
+        measure::wait_each_ready(
+            &kustomizations,
+            n,
+            started,
+            &format!("{side}: Kustomizations"),
+        )
+        .await?;
+        let ready = Ready {
+            seconds: started.elapsed().as_secs_f64(),
+            created_seconds: created.as_secs_f64(),
+            cpu: controllers.cpu_seconds(),
+            rss_mib: controllers.peak_rss_mib(),
+            plane_cpu: server_cpu_seconds(&plane) - before.1,
+            requests: grown(&before.0, &requests(&client).await?),
+        };
+        measure_side(&client, side, n, interval, &controllers, ready).await?;
     }
     Ok(())
 }
 
-/// Creates the GitRepository and `n` Kustomizations in namespace `side`, waits until each has
-/// been Ready, then through 1.5 intervals of no-change reconciles, and prints what it measured.
-async fn measure_side(
+/// Creates the GitRepository of `url` and `n` Kustomizations of it in namespace `side`.
+async fn create_set(
     client: &kube::Client,
     side: &str,
     url: &str,
     n: u64,
     interval: u64,
-    controllers: &Controllers,
 ) -> anyhow::Result<()> {
     let repositories: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
@@ -156,8 +196,6 @@ async fn measure_side(
             }))?,
         )
         .await?;
-
-    let started = Instant::now();
     for i in 0..n {
         kustomizations
             .create(
@@ -174,18 +212,32 @@ async fn measure_side(
             )
             .await?;
     }
-    let created = started.elapsed();
-    measure::wait_each_ready(
-        &kustomizations,
-        n,
-        started,
-        &format!("{side}: Kustomizations"),
-    )
-    .await?;
-    let all_ready = started.elapsed();
-    let cpu_ready = controllers.cpu_seconds();
-    let rss_ready = controllers.peak_rss_mib();
+    Ok(())
+}
 
+/// What one side cost until each Kustomization had been Ready.
+struct Ready {
+    seconds: f64,
+    /// How long the harness took to create them (nothing for a backlog).
+    created_seconds: f64,
+    /// The controllers' CPU seconds and peak RSS.
+    cpu: f64,
+    rss_mib: f64,
+    /// CPU seconds of the API server and etcd.
+    plane_cpu: f64,
+    /// Requests the API server served, the harness's own included.
+    requests: BTreeMap<String, f64>,
+}
+
+/// Waits through 1.5 intervals of no-change reconciles, and prints what was measured.
+async fn measure_side(
+    client: &kube::Client,
+    side: &str,
+    n: u64,
+    interval: u64,
+    controllers: &Controllers,
+    ready: Ready,
+) -> anyhow::Result<()> {
     let before = writes(client, &APP_RESOURCES).await?;
     let cpu_before = controllers.cpu_seconds();
     let window = interval + interval / 2;
@@ -195,10 +247,29 @@ async fn measure_side(
 
     println!("{side} kustomizations={n}");
     println!("{side} objects={}", n * 4);
-    println!("{side} create_seconds={:.1}", created.as_secs_f64());
-    println!("{side} all_ready_seconds={:.1}", all_ready.as_secs_f64());
-    println!("{side} cpu_seconds_until_ready={cpu_ready:.1}");
-    println!("{side} peak_rss_mib={rss_ready:.1}");
+    println!(
+        "{side} clock_from={}",
+        if ready.created_seconds == 0.0 {
+            "controller start"
+        } else {
+            "first created"
+        }
+    );
+    println!("{side} create_seconds={:.1}", ready.created_seconds);
+    println!("{side} all_ready_seconds={:.1}", ready.seconds);
+    println!("{side} cpu_seconds_until_ready={:.1}", ready.cpu);
+    println!("{side} peak_rss_mib={:.1}", ready.rss_mib);
+    println!(
+        "{side} control_plane_cpu_seconds_until_ready={:.1}",
+        ready.plane_cpu
+    );
+    println!(
+        "{side} api_requests_until_ready={}",
+        ready.requests.values().sum::<f64>() as u64
+    );
+    for (key, value) in &ready.requests {
+        println!("{side} api_request_until_ready {key}={value}");
+    }
     println!(
         "{side} peak_rss_after_no_change_mib={:.1}",
         controllers.peak_rss_mib()

@@ -28,6 +28,10 @@
 )]
 mod common;
 #[path = "common/measure.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by the examples; this one needs only part of it"
+)]
 mod measure;
 
 use std::path::Path;

@@ -13,6 +13,10 @@
 #[path = "common/mod.rs"]
 mod common;
 #[path = "common/measure.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by the examples; this one needs only part of it"
+)]
 mod measure;
 
 use std::time::{Duration, Instant};

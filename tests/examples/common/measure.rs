@@ -1,83 +1,118 @@
 //! What the scale benchmarks measure: objects Ready, a process's CPU time and peak RSS from
-//! `/proc`, and the API server's own count of writes to the applied kinds.
+//! `/proc`, and the API server's own count of requests and of writes to the applied kinds.
 
 use std::collections::BTreeMap;
 
-use kube::api::{Api, DynamicObject, ListParams};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
 
-/// Waits until each of `api`'s `n` objects has been `Ready=True` at some poll (every
-/// 500 ms, for up to 30 minutes from `started`): a controller that sets `Ready=Unknown`
-/// while it reconciles again (Flux does, every interval) still counts an object it has once
-/// made Ready. Any kind that writes `status.conditions` the Kubernetes way: Syncs, Flux
-/// Kustomizations, ExternalSecrets; `what` names them in the error.
+/// Waits until each of `api`'s `n` objects has been `Ready=True` at some point (for up to 30
+/// minutes from `started`): a controller that sets `Ready=Unknown` while it reconciles again
+/// (Flux does, every interval) still counts an object it has once made Ready. Any kind that
+/// writes `status.conditions` the Kubernetes way: Syncs, Flux Kustomizations,
+/// ExternalSecrets; `what` names them in the error.
+///
+/// It watches rather than lists: listing thousands of objects every half second cost the
+/// API server more than some of the controllers it measures.
 pub async fn wait_each_ready(
     api: &Api<DynamicObject>,
     n: u64,
     started: std::time::Instant,
     what: &str,
 ) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::from_std(started + std::time::Duration::from_secs(1800));
+    let events = watcher(api.clone(), watcher::Config::default())
+        .default_backoff()
+        .applied_objects();
+    let mut events = std::pin::pin!(events);
     let mut seen = std::collections::HashSet::new();
-    loop {
-        for object in api.list(&ListParams::default()).await?.items {
-            let ready = object.data["status"]["conditions"]
-                .as_array()
-                .is_some_and(|conditions| {
-                    conditions
-                        .iter()
-                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                });
-            if ready && let Some(name) = object.metadata.name {
-                seen.insert(name);
-            }
+    while (seen.len() as u64) < n {
+        let Ok(next) = tokio::time::timeout_at(deadline, events.next()).await else {
+            anyhow::bail!("only {} of {n} {what} Ready after 30 min", seen.len());
+        };
+        let object = match next {
+            Some(Ok(object)) => object,
+            // Retried with backoff.
+            Some(Err(_)) => continue,
+            None => anyhow::bail!("the watch of {what} ended"),
+        };
+        let ready = object.data["status"]["conditions"]
+            .as_array()
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+        if ready && let Some(name) = object.metadata.name {
+            seen.insert(name);
         }
-        if seen.len() as u64 >= n {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < std::time::Duration::from_secs(1800),
-            "only {} of {n} {what} Ready after 30 min",
-            seen.len()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+    Ok(())
 }
 
 /// The kinds Flux's benchmark application is made of ([`app`]), as API resources.
 pub const APP_RESOURCES: [&str; 4] = ["configmaps", "services", "serviceaccounts", "deployments"];
+
+/// The API server's `apiserver_request_total` counters, each as its labels and value.
+async fn request_counters(
+    client: &kube::Client,
+) -> anyhow::Result<Vec<(BTreeMap<String, String>, f64)>> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let labels = labels
+            .split("\",")
+            .filter_map(|pair| pair.split_once("=\""))
+            .map(|(name, value)| (name.to_owned(), value.trim_end_matches('"').to_owned()))
+            .collect();
+        out.push((labels, value.parse()?));
+    }
+    Ok(out)
+}
 
 /// Non-dry-run writes to `resources` (plural names), from the API server's own counters.
 pub async fn writes(
     client: &kube::Client,
     resources: &[&str],
 ) -> anyhow::Result<BTreeMap<String, f64>> {
-    let request = http::Request::get("/metrics").body(Vec::new())?;
-    let text = client.request_text(request).await?;
     let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-    {
-        let Some((labels, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let label = |name: &str| {
-            labels
-                .split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let verb = label("verb");
-        let resource = label("resource");
-        if ["POST", "PUT", "PATCH", "DELETE", "APPLY"].contains(&verb.as_str())
-            && resources.contains(&resource.as_str())
+    for (labels, value) in request_counters(client).await? {
+        let label = |name: &str| labels.get(name).map(String::as_str).unwrap_or_default();
+        if ["POST", "PUT", "PATCH", "DELETE", "APPLY"].contains(&label("verb"))
+            && resources.contains(&label("resource"))
             && label("dry_run").is_empty()
             && label("subresource").is_empty()
             && label("component") == "apiserver"
         {
-            *out.entry(format!("{verb}/{resource}")).or_default() += value.parse::<f64>()?;
+            *out.entry(format!("{}/{}", label("verb"), label("resource")))
+                .or_default() += value;
         }
+    }
+    Ok(out)
+}
+
+/// Every request the API server has served so far, by `verb/resource[/subresource]`, with
+/// ` dry-run` after a dry run: what a controller costs the API server.
+pub async fn requests(client: &kube::Client) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for (labels, value) in request_counters(client).await? {
+        let label = |name: &str| labels.get(name).map(String::as_str).unwrap_or_default();
+        let mut key = format!("{}/{}", label("verb"), label("resource"));
+        if !label("subresource").is_empty() {
+            key = format!("{key}/{}", label("subresource"));
+        }
+        if !label("dry_run").is_empty() {
+            key.push_str(" dry-run");
+        }
+        *out.entry(key).or_default() += value;
     }
     Ok(out)
 }
@@ -123,6 +158,11 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
         .sum();
     ticks / 100.0
+}
+
+/// CPU seconds of the control plane's API server and etcd so far.
+pub fn server_cpu_seconds(plane: &lockstep_testenv::ControlPlane) -> f64 {
+    plane.server_pids().into_iter().map(cpu_seconds).sum()
 }
 
 /// A knob from the environment, `default` when unset or not a number.

@@ -242,6 +242,16 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// The process ids of the API server (while it runs) and etcd, for benchmarks that
+    /// count what a controller costs the control plane.
+    pub fn server_pids(&self) -> Vec<u32> {
+        [self.apiserver.as_ref(), Some(&self.etcd)]
+            .into_iter()
+            .flatten()
+            .filter_map(Process::pid)
+            .collect()
+    }
+
     /// Freezes etcd (SIGSTOP): it keeps its connections open and answers nothing, as a
     /// stalled disk or a paused VM makes it. [`Self::resume_etcd`] thaws it; a paused etcd
     /// must be resumed before the control plane is dropped, or dropping waits for the

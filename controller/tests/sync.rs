@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use lockstep_api::{GitSource, PlanAction, Sync, SyncStatus};
-use lockstep_testenv::{ControlPlane, GitRepo, GitServer, need};
+use lockstep_testenv::{ControlPlane, ControlPlaneOptions, GitRepo, GitServer, need};
 use serde_json::json;
 use support::{
     Controller, create_lockstep, eventually, eventually_within, install_sync_crds, wait_for_event,
@@ -1227,4 +1227,60 @@ async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
         "{written} were written before the kill; {left} left"
     );
     assert_eq!(status(&s.client, &s.ns, "apps").await.inventory.len(), 1);
+}
+
+/// What a Sync reads to apply four new objects (Flux's benchmark application) and wait for
+/// them: the dry-run tells they are new, so none is read before its write; each write's
+/// answer is its first health look; and the rollout reads again only what was not current
+/// yet — the Deployment, until kube-controller-manager observes it. Counted in the API
+/// server's audit log.
+#[tokio::test]
+async fn a_waited_apply_reads_only_what_is_still_rolling_out() {
+    let options = ControlPlaneOptions {
+        controller_manager: true,
+        audit: true,
+        ..ControlPlaneOptions::default()
+    };
+    let plane = need!(ControlPlane::start(options).await);
+    let app = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web}\n---\n\
+               apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: \"1\"}\n---\n\
+               apiVersion: v1\nkind: Service\nmetadata: {name: web}\n\
+               spec: {selector: {app: web}, ports: [{port: 80}]}\n---\n\
+               apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  \
+               replicas: 0\n  selector: {matchLabels: {app: web}}\n  template:\n    \
+               metadata: {labels: {app: web}}\n    spec:\n      \
+               containers: [{name: app, image: registry.k8s.io/pause:3.10}]\n";
+    let s = setup(&plane, "reads", &[("app/app.yaml", app.to_owned())]).await;
+    let extra = json!({"wait": true, "interval": "10m", "targetNamespace": s.ns});
+    let spec = sync_spec("app", extra);
+    create_lockstep(
+        &s.client,
+        &s.ns,
+        "Sync",
+        json!({"metadata": {"name": "web"}, "spec": spec}),
+    )
+    .await;
+    let head = s.repo.git(&["rev-parse", "HEAD"]).unwrap();
+    applied(&s, "web", head.trim()).await;
+
+    let log = std::fs::read_to_string(plane.audit_log().unwrap()).unwrap();
+    let reads = |resource: &str| {
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| {
+                let object = &event["objectRef"];
+                event["verb"] == "get"
+                    && object["resource"] == resource
+                    && object["namespace"] == s.ns.as_str()
+                    && object["name"] == "web"
+            })
+            .count()
+    };
+    for resource in ["serviceaccounts", "configmaps", "services"] {
+        assert_eq!(reads(resource), 0, "{resource} read");
+    }
+    // Created without a read; once or more in the rollout (kube-controller-manager has
+    // not observed it when it is written), each a second apart.
+    let deployment = reads("deployments");
+    assert!((1..=10).contains(&deployment), "{deployment} reads");
 }

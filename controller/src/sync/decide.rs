@@ -36,6 +36,7 @@ use lockstep_engine::apply::{
 use lockstep_engine::fetch::Artifact;
 use lockstep_engine::health::Rules;
 use lockstep_engine::hooks::{self, Dialect, HookOptions};
+use lockstep_engine::inventory::key;
 use lockstep_engine::redact::Redactor;
 use lockstep_engine::render::helm::{Chart, render_chart};
 use lockstep_engine::render::{Manifest, Owner, RenderOptions, render};
@@ -335,7 +336,8 @@ async fn rolling_out(
     }
     let inventory = status.inventory.clone();
     let since = ready.last_transition_time.as_str();
-    let health = check_health(sync, ctx, client, &inventory, since, timeout).await;
+    let seen = ctx.rollouts.seen(&ObjectKey::of(sync));
+    let health = check_health(sync, ctx, client, &inventory, since, timeout, &seen).await;
     let summary = "no change".into();
     Some(applied(
         revision.to_owned(),
@@ -664,6 +666,11 @@ fn run_options(
                 .collect(),
             respect: !sync.spec.ignore_only_in_comparison,
         },
+        // Checked before anything was applied ([`inputs`]): an invalid one never gets here.
+        health: (sync.spec.wait || !sync.spec.health_checks.is_empty())
+            .then(|| Rules::compile(&sync.spec.health_check_exprs).ok())
+            .flatten()
+            .map(Arc::new),
     };
     RunOptions {
         owner,
@@ -704,7 +711,14 @@ async fn after_apply(
         .await;
     }
     let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
-    let health = check_health(sync, ctx, client, &outcome.inventory, "", timeout).await;
+    let seen = outcome
+        .changes
+        .changes
+        .iter()
+        .filter_map(|change| Some((key(&change.object), change.health.clone()?)))
+        .collect();
+    let inventory = &outcome.inventory;
+    let health = check_health(sync, ctx, client, inventory, "", timeout, &seen).await;
     let summary = outcome.summary();
     applied(revision, summary, wrote, outcome.inventory, health, drift)
 }

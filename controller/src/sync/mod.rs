@@ -80,6 +80,8 @@ pub struct SyncCtx {
     pub selector: Option<String>,
     /// Health reads, with each kind's API remembered across reconciles.
     pub probe: Probe,
+    /// What each Sync's rollout has seen current, not read again while it goes on.
+    pub rollouts: health::Rollouts,
     /// Kinds resolved by discovery, shared by every apply to the local cluster.
     pub kinds: Arc<KindCache>,
     /// Each Sync's durations, parsed once per generation.
@@ -155,6 +157,7 @@ impl SyncCtx {
             no_cross_namespace_refs: flags.no_cross_namespace_refs,
             selector: flags.watch_label_selector.clone(),
             probe: Probe::default(),
+            rollouts: health::Rollouts::default(),
             kinds: Arc::default(),
             sync_intervals: PerGeneration::default(),
             source_intervals: PerGeneration::default(),

@@ -69,6 +69,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         ctx.forget_failures(&key);
         ctx.sync_intervals.forget(&key);
         ctx.histories.forget(&key);
+        ctx.rollouts.forget(&key);
         let kind = ctx.front.sync_kind();
         ctx.shared.metrics.forget(kind, &key.namespace, &key.name);
         return Ok(Action::await_change());

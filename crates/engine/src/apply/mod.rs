@@ -100,6 +100,11 @@ pub struct ApplyOptions {
     pub waves: bool,
     /// Argo CD's `Replace=true` and `Force=true`, for every object or per object.
     pub sync_options: SyncOptions,
+    /// Judge each object's health by these rules as the apply leaves it — from what its
+    /// write returned, or for an unchanged object the read before it — into
+    /// [`Change::health`]: the first look of a wait after the apply, with nothing read
+    /// again. `None`: not judged.
+    pub health: Option<Arc<crate::health::Rules>>,
 }
 
 /// Argo CD's sync options that change how an object is written, for the whole apply (an
@@ -157,6 +162,7 @@ impl Default for ApplyOptions {
             ignore: IgnoreDifferences::default(),
             waves: false,
             sync_options: SyncOptions::default(),
+            health: None,
         }
     }
 }
@@ -173,6 +179,7 @@ impl fmt::Debug for ApplyOptions {
             .field("ignore", &self.ignore)
             .field("waves", &self.waves)
             .field("sync_options", &self.sync_options)
+            .field("health", &self.health)
             .finish_non_exhaustive()
     }
 }
@@ -208,6 +215,8 @@ pub struct Change {
     pub object: InventoryEntry,
     /// What was done.
     pub action: Action,
+    /// Its health as the apply left it, when [`ApplyOptions::health`] asked for it.
+    pub health: Option<crate::health::Health>,
 }
 
 /// Everything an apply did, in apply order.

@@ -57,20 +57,33 @@ pub(super) enum DryRun {
 
 /// Reads the live object and dry-runs the apply (with the live values respected ignore
 /// rules keep); writes nothing.
+///
+/// Without such rules the dry-run comes first and needs no live object, and it tells
+/// whether there is one: what it would create comes back without a `resourceVersion`,
+/// which only a stored object has. Then nothing is read, so the first apply of a Sync
+/// costs one request per object less.
 pub(super) async fn probe(
     target: &Target,
     body: &Value,
     options: &ApplyOptions,
 ) -> Result<Probe, ApplyError> {
-    let withheld = target.withheld();
-    let live = target
-        .api
-        .get_opt(&target.name)
-        .await
-        .map_err(|e| ApplyError::Get {
-            object: target.id.clone(),
-            message: api_message(&e, withheld),
-        })?;
+    if !options.ignore.keeps_live() {
+        let answer = dry_run(target, body, options).await;
+        let created = answer.as_ref().is_ok_and(|merged| {
+            merged
+                .metadata
+                .resource_version
+                .as_deref()
+                .is_none_or(str::is_empty)
+        });
+        let live = if created { None } else { read(target).await? };
+        return Ok(Probe {
+            dry_run: classify(target, answer, live.is_some()),
+            live,
+            respected: None,
+        });
+    }
+    let live = read(target).await?;
     let respected = live.as_ref().and_then(|live| {
         let resource = &target.resource;
         let namespace = &target.namespace;
@@ -78,30 +91,51 @@ pub(super) async fn probe(
             .ignore
             .respected(&resource.group, &resource.kind, namespace, body, live)
     });
-    let params = PatchParams::apply(options.field_manager).force().dry_run();
-    let dry_run = match target
+    let answer = dry_run(target, respected.as_ref().unwrap_or(body), options).await;
+    Ok(Probe {
+        dry_run: classify(target, answer, live.is_some()),
+        live,
+        respected,
+    })
+}
+
+/// The live object, if there is one.
+async fn read(target: &Target) -> Result<Option<DynamicObject>, ApplyError> {
+    target
         .api
-        .patch(
-            &target.name,
-            &params,
-            &Patch::Apply(respected.as_ref().unwrap_or(body)),
-        )
+        .get_opt(&target.name)
         .await
-    {
+        .map_err(|e| ApplyError::Get {
+            object: target.id.clone(),
+            message: api_message(&e, target.withheld()),
+        })
+}
+
+/// The server-side dry-run of applying `body`.
+async fn dry_run(
+    target: &Target,
+    body: &Value,
+    options: &ApplyOptions,
+) -> Result<DynamicObject, kube::Error> {
+    let params = PatchParams::apply(options.field_manager).force().dry_run();
+    target
+        .api
+        .patch(&target.name, &params, &Patch::Apply(body))
+        .await
+}
+
+/// What a dry-run's answer means; an immutable field only counts on an object that
+/// `exists`.
+fn classify(target: &Target, answer: Result<DynamicObject, kube::Error>, exists: bool) -> DryRun {
+    let withheld = target.withheld();
+    match answer {
         Ok(merged) => DryRun::Merged(Box::new(merged)),
         Err(kube::Error::Api(status)) if status.code == 404 => {
             DryRun::NotFound(api_message(&kube::Error::Api(status), withheld))
         }
-        Err(err) if live.is_some() && is_immutable(&err) => {
-            DryRun::Immutable(immutable_fields(&err))
-        }
+        Err(err) if exists && is_immutable(&err) => DryRun::Immutable(immutable_fields(&err)),
         Err(err) => DryRun::Refused(api_message(&err, withheld)),
-    };
-    Ok(Probe {
-        live,
-        dry_run,
-        respected,
-    })
+    }
 }
 
 /// The step a probe calls for: the dry-run result compared with the live object, and
@@ -139,49 +173,47 @@ pub(super) fn decide(
     }
 }
 
-/// Carries out a planned step on the object `live` is (when it exists).
+/// Carries out a planned step on the object `live` is (when it exists); returns what
+/// was done and the object as the write left it (nothing when nothing was written).
 pub(super) async fn execute(
     target: &Target,
     body: &Value,
     live: Option<&DynamicObject>,
     step: Step,
     options: &ApplyOptions,
-) -> Result<Action, ApplyError> {
+) -> Result<(Action, Option<DynamicObject>), ApplyError> {
     let params = PatchParams::apply(options.field_manager).force();
-    let action = match step {
-        Step::Unchanged => return Ok(Action::Unchanged),
-        Step::Create => {
-            patch(target, &params, body).await?;
-            Action::Created
-        }
+    let (action, written) = match step {
+        Step::Unchanged => return Ok((Action::Unchanged, None)),
+        Step::Create => (Action::Created, patch(target, &params, body).await?),
         Step::Configure if options.sync_options.replaces(body) => {
             if options.sync_options.forces(body) {
-                recreate(target, &params, body, options.wait_timeout).await?;
-                Action::Replaced
+                let written = recreate(target, &params, body, options.wait_timeout).await?;
+                (Action::Replaced, written)
             } else {
-                replace(target, body, live, options.field_manager).await?;
-                Action::Configured
+                let written = replace(target, body, live, options.field_manager).await?;
+                (Action::Configured, written)
             }
         }
-        Step::Configure => {
-            patch(target, &params, body).await?;
-            Action::Configured
-        }
+        Step::Configure => (Action::Configured, patch(target, &params, body).await?),
         Step::Replace => {
-            recreate(target, &params, body, options.wait_timeout).await?;
-            Action::Replaced
+            let written = recreate(target, &params, body, options.wait_timeout).await?;
+            (Action::Replaced, written)
         }
     };
     debug!(object = %target.id, %action, "applied");
-    Ok(action)
+    Ok((action, Some(written)))
 }
 
-async fn patch(target: &Target, params: &PatchParams, body: &Value) -> Result<(), ApplyError> {
+async fn patch(
+    target: &Target,
+    params: &PatchParams,
+    body: &Value,
+) -> Result<DynamicObject, ApplyError> {
     target
         .api
         .patch(&target.name, params, &Patch::Apply(body))
         .await
-        .map(drop)
         .map_err(|e| ApplyError::Apply {
             object: target.id.clone(),
             message: api_message(&e, target.withheld()),
@@ -196,7 +228,7 @@ async fn replace(
     body: &Value,
     live: Option<&DynamicObject>,
     field_manager: &str,
-) -> Result<(), ApplyError> {
+) -> Result<DynamicObject, ApplyError> {
     let failed = |message: String| ApplyError::Apply {
         object: target.id.clone(),
         message,
@@ -212,7 +244,6 @@ async fn replace(
         .api
         .replace(&target.name, &params, &object)
         .await
-        .map(drop)
         .map_err(|e| failed(api_message(&e, target.withheld())))
 }
 
@@ -221,7 +252,7 @@ async fn recreate(
     params: &PatchParams,
     body: &Value,
     timeout: Duration,
-) -> Result<(), ApplyError> {
+) -> Result<DynamicObject, ApplyError> {
     let delete = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()

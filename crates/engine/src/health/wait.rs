@@ -18,7 +18,7 @@ use tracing::{debug, instrument};
 use lockstep_api::InventoryEntry;
 
 use super::{Health, Rules, Status};
-use crate::inventory::id;
+use crate::inventory::{id, key};
 
 /// Why a wait ended without every object being current. Objects are named as people read
 /// them (`Deployment/ns/web`).
@@ -135,9 +135,37 @@ impl Probe {
         objects: &[InventoryEntry],
         rules: &Rules,
     ) -> Result<Vec<(String, Health)>, WaitError> {
-        let healths = self.healths(client, objects, rules).await;
+        self.check_seen(client, objects, rules, &HashMap::new())
+            .await
+    }
+
+    /// [`Self::check`], reading only the objects `seen` has no health for (keyed by
+    /// [`crate::inventory::key`]): what an apply's [`crate::apply::Change::health`] found
+    /// as it wrote them, or what an earlier look of the same rollout found current.
+    ///
+    /// # Errors
+    /// As [`Self::check`].
+    pub async fn check_seen(
+        &self,
+        client: &Client,
+        objects: &[InventoryEntry],
+        rules: &Rules,
+        seen: &HashMap<String, Health>,
+    ) -> Result<Vec<(String, Health)>, WaitError> {
+        let unseen: Vec<InventoryEntry> = objects
+            .iter()
+            .filter(|entry| !seen.contains_key(&key(entry)))
+            .cloned()
+            .collect();
+        let mut read = self.healths(client, &unseen, rules).await.into_iter();
         let mut pending = Vec::new();
-        for (entry, health) in objects.iter().zip(healths) {
+        for entry in objects {
+            let health = match seen.get(&key(entry)) {
+                Some(health) => health.clone(),
+                None => read
+                    .next()
+                    .unwrap_or_else(|| Health::in_progress("not read")),
+            };
             match health.status {
                 Status::Current => {}
                 Status::Failed => {

@@ -124,6 +124,11 @@ impl IgnoreDifferences {
         ))
     }
 
+    /// Whether some rule keeps live values ([`Self::respected`] may change a body).
+    pub(super) fn keeps_live(&self) -> bool {
+        self.respect && !self.is_empty()
+    }
+
     /// The body to apply over `live` when the rules are respected: the live value at each
     /// ignored pointer (or no field, where the live object has none) and none of the
     /// fields a named manager owns. `None` when that is `body` itself.
@@ -135,7 +140,7 @@ impl IgnoreDifferences {
         body: &Value,
         live: &DynamicObject,
     ) -> Option<Value> {
-        if !self.respect || self.is_empty() {
+        if !self.keeps_live() {
             return None;
         }
         let live = serde_json::to_value(live).ok()?;

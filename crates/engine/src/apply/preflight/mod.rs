@@ -315,7 +315,7 @@ impl<'a> Preflight<'a> {
                     Item::Deferred(deferred) => self.check_deferred(*deferred).await?,
                 };
                 let live = planned.live.as_ref();
-                let action = execute(
+                let (action, left) = execute(
                     &planned.target,
                     &planned.body,
                     live,
@@ -323,11 +323,19 @@ impl<'a> Preflight<'a> {
                     &self.options,
                 )
                 .await?;
+                let health = self.options.health.as_deref().and_then(|rules| {
+                    let object = serde_json::to_value(left.as_ref().or(live)?).ok()?;
+                    Some(rules.health(&object))
+                });
                 let object = planned.target.entry();
                 if let Some(holder) = planned.taken_from {
                     changes.taken.push((object.clone(), holder));
                 }
-                changes.changes.push(Change { object, action });
+                changes.changes.push(Change {
+                    object,
+                    action,
+                    health,
+                });
                 written.push(planned.target);
             }
             if index == 0 {

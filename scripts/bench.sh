@@ -293,7 +293,9 @@ scale_example() {
 # The same shape as Flux Kustomizations of one GitRepository: Flux's source- and
 # kustomize-controller (built by the test installer) first, then lockstep-controller --flux,
 # on one control plane in one run. tests/examples/flux_scale.rs reports, per side, the time
-# until each is Ready, CPU seconds, peak RSS and the API writes of no-change reconciles.
+# until each is Ready, CPU seconds, peak RSS, the API server's and etcd's CPU seconds and
+# requests, and the API writes of no-change reconciles (FLUX_SCALE_BACKLOG=1: all created
+# before the controllers start, timed from their start).
 [ -n "${BENCH_SKIP_FLUX:-}" ] ||
   scale_example flux_scale "Flux and lockstep-controller on the same Kustomizations"
 
@@ -301,7 +303,9 @@ scale_example() {
 # v0.16.2 (built by the test installer) with its default flags, ESO tuned, then
 # lockstep-controller --external-secrets, on one control plane and one OpenBao in one run.
 # tests/examples/eso_scale.rs reports, per side, the time until each is Ready, CPU seconds,
-# peak RSS, OpenBao requests, and what a no-change refresh costs and writes.
+# peak RSS, the API server's and etcd's CPU seconds and requests, OpenBao requests, and what
+# a no-change refresh costs and writes (ESO_SCALE_BACKLOG=1: all created before the
+# controller starts, timed from its start).
 [ -n "${BENCH_SKIP_ESO:-}" ] ||
   scale_example eso_scale "ESO and lockstep-controller on the same ExternalSecrets"
 

@@ -36,6 +36,42 @@ pub struct Ctx {
     written: Mutex<HashMap<ObjectKey, (String, ExternalSecretStatus, Instant)>>,
     /// The providers logged in lately, one per store ([`clients`]).
     clients: clients::Clients,
+    /// The target Secrets as this controller last wrote them ([`Echoes`]).
+    echoes: Echoes,
+}
+
+/// The `resourceVersion` of each target Secret as this controller last wrote it, and when,
+/// kept for [`WRITTEN_FOR`]: the watch event of that very write wakes nobody, as its
+/// ExternalSecret would only read the Secret to find it as written. A change by anyone
+/// else, a deletion included, comes with another `resourceVersion` and wakes it.
+#[derive(Default)]
+struct Echoes(Mutex<HashMap<ObjectKey, (String, Instant)>>);
+
+impl Echoes {
+    /// Notes the target Secret just written, as the API server answered the write.
+    fn wrote(&self, secret: &Secret) {
+        let Some(version) = secret.metadata.resource_version.clone() else {
+            return;
+        };
+        let mut echoes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        echoes.retain(|_, (_, at)| at.elapsed() <= WRITTEN_FOR);
+        echoes.insert(ObjectKey::of(secret), (version, Instant::now()));
+    }
+
+    /// Whether the watch's `secret` is this controller's own last write of it (then
+    /// forgotten: it is seen once).
+    fn echo(&self, secret: &Secret) -> bool {
+        let mut echoes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = ObjectKey::of(secret);
+        let version = secret.metadata.resource_version.as_ref();
+        let own = echoes
+            .get(&key)
+            .is_some_and(|(wrote, _)| version == Some(wrote));
+        if own {
+            echoes.remove(&key);
+        }
+        own
+    }
 }
 
 /// How long a written status stands in for the cache's: far longer than the watch takes
@@ -93,6 +129,7 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
         shared,
         written: Mutex::default(),
         clients: clients::Clients::default(),
+        echoes: Echoes::default(),
     });
     let Some(namespaces) = ctx.shared.watched_namespaces() else {
         return run_for(Api::all(client.clone()), Api::all(client), ctx).await;
@@ -113,8 +150,12 @@ async fn run_for(externalsecrets: Api<ExternalSecret>, secrets: Api<Secret>, ctx
     let controller =
         Controller::new(externalsecrets, watcher::Config::default()).with_config(config);
     let store = controller.store();
+    let watching = Arc::clone(&ctx);
     controller
         .watches(secrets, managed, move |secret: Secret| {
+            if watching.echoes.echo(&secret) {
+                return Vec::new();
+            }
             store
                 .state()
                 .into_iter()
@@ -126,4 +167,34 @@ async fn run_for(externalsecrets: Api<ExternalSecret>, secrets: Api<Secret>, ctx
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(crate::watch::log)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(version: &str) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.namespace = Some("team".into());
+        secret.metadata.name = Some("db".into());
+        secret.metadata.resource_version = Some(version.into());
+        secret
+    }
+
+    /// The watch event of our own write is seen once; anything after it (someone's edit, a
+    /// deletion: a new `resourceVersion`) wakes the ExternalSecret.
+    #[test]
+    fn only_the_echo_of_our_own_write_is_quiet() {
+        let echoes = Echoes::default();
+        assert!(!echoes.echo(&secret("1")), "nothing written yet");
+        echoes.wrote(&secret("5"));
+        assert!(!echoes.echo(&secret("4")), "an older version");
+        assert!(echoes.echo(&secret("5")));
+        assert!(!echoes.echo(&secret("5")), "seen once");
+        echoes.wrote(&secret("6"));
+        assert!(!echoes.echo(&secret("7")), "changed since");
+        let mut other = secret("6");
+        other.metadata.name = Some("other".into());
+        assert!(!echoes.echo(&other), "another Secret");
+    }
 }

@@ -273,8 +273,9 @@ async fn write(
     match existing {
         None => {
             let step = format!("creating Secret {namespace}/{name}");
-            if let Err(err) = secrets.create(&params, &desired).await {
-                return refused(err, &step).map_err(kube_error(step));
+            match secrets.create(&params, &desired).await {
+                Ok(created) => ctx.echoes.wrote(&created),
+                Err(err) => return refused(err, &step).map_err(kube_error(step)),
             }
             publish(
                 ctx,
@@ -297,8 +298,9 @@ async fn write(
             // The server keeps managedFields when the request leaves them out.
             desired.metadata.managed_fields = None;
             let step = format!("updating Secret {namespace}/{name}");
-            if let Err(err) = secrets.replace(&name, &params, &desired).await {
-                return refused(err, &step).map_err(kube_error(step));
+            match secrets.replace(&name, &params, &desired).await {
+                Ok(replaced) => ctx.echoes.wrote(&replaced),
+                Err(err) => return refused(err, &step).map_err(kube_error(step)),
             }
             publish(
                 ctx,

@@ -65,13 +65,13 @@ pub(super) async fn decide(
     ctx: &SyncCtx,
     timeout: Duration,
 ) -> Result<Verdict, Error> {
-    let (artifact, client) = match inputs(sync, ctx).await {
+    let (artifact, client, rules) = match inputs(sync, ctx).await {
         Ok(inputs) => inputs,
         Err(verdict) => return Ok(verdict),
     };
     let about = artifact.about.clone();
     let mut used = None;
-    let mut verdict = decide_with(sync, ctx, timeout, &artifact, client, &mut used).await?;
+    let mut verdict = decide_with(sync, ctx, timeout, &artifact, client, &rules, &mut used).await?;
     if let Verdict::Applied {
         about: a, secrets, ..
     } = &mut verdict
@@ -82,19 +82,21 @@ pub(super) async fn decide(
     Ok(verdict)
 }
 
-/// [`decide`] once the source's artifact and the client to apply as are there; `used`
-/// is where the render's secrets came from, once it is rendered.
+/// [`decide`] once the source's artifact, the client to apply as and the health rules are
+/// there; `used` is where the render's secrets came from, once it is rendered.
 async fn decide_with(
     sync: &mut Sync,
     ctx: &SyncCtx,
     timeout: Duration,
     artifact: &Artifact,
     client: kube::Client,
+    rules: &Arc<Rules>,
     used: &mut Option<SecretsUsed>,
 ) -> Result<Verdict, Error> {
     let status = sync.status.clone().unwrap_or_default();
     let revision = artifact.revision.clone();
-    if let Some(verdict) = rolling_out(sync, ctx, &client, &status, &revision, timeout).await {
+    let watched = rolling_out(sync, ctx, &client, &status, &revision, timeout, rules).await;
+    if let Some(verdict) = watched {
         return Ok(verdict);
     }
     let pass = pass(sync, ctx, &status, &revision);
@@ -134,7 +136,7 @@ async fn decide_with(
         let verdict = Verdict::failed(Reason::ReconciliationFailed, message, &revision);
         return Ok(failed(verdict));
     }
-    let options = run_options(sync, ctx, previous.objects, timeout);
+    let options = run_options(sync, ctx, previous.objects, timeout, Some(rules));
     let checked = match run::prepare(&client, &prepared.manifests, &options).await {
         Ok(checked) => checked,
         Err(err) => return Ok(failed(refused(&err, &prepared.redactor, &revision))),
@@ -209,7 +211,7 @@ async fn decide_with(
                 });
             }
             let drift = Report::Reverted(drift);
-            after_apply(sync, ctx, &client, outcome, revision, timeout, drift).await
+            after_apply(sync, ctx, &client, outcome, revision, drift, &options.apply).await
         }
         Err(err) => {
             release.failed().await;
@@ -244,7 +246,7 @@ pub(super) async fn dry_run(
     let install = install(&previous.objects, ctx);
     let prepared =
         render_and_decrypt(sync, ctx, client, artifact, revision, install, timeout).await?;
-    let options = run_options(sync, ctx, previous.objects, timeout);
+    let options = run_options(sync, ctx, previous.objects, timeout, None);
     let checked = run::prepare(client, &prepared.manifests, &options)
         .await
         .map_err(|err| refused(&err, &prepared.redactor, revision))?;
@@ -272,8 +274,12 @@ fn project_refusal(sync: &Sync, checked: &run::Prepared<'_>, revision: &str) -> 
 }
 
 /// What an apply needs before anything is rendered: a permitted source with an
-/// artifact, dependencies Ready, and the client to apply as.
-async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), Verdict> {
+/// artifact, dependencies Ready, the client to apply as, and the health rules (compiled
+/// once per reconcile).
+async fn inputs(
+    sync: &Sync,
+    ctx: &SyncCtx,
+) -> Result<(Artifact, kube::Client, Arc<Rules>), Verdict> {
     let namespace = sync.namespace().unwrap_or_default();
     let source = source_of(sync);
     if ctx.no_cross_namespace_refs && source.namespace != namespace {
@@ -289,9 +295,10 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
         }
     }
     // As Flux: an expression that cannot work stalls the Sync before anything is applied.
-    if let Err(err) = Rules::compile(&sync.spec.health_check_exprs) {
-        return Err(Verdict::Stalled(err.to_string()));
-    }
+    let rules = match Rules::compile(&sync.spec.health_check_exprs) {
+        Ok(rules) => Arc::new(rules),
+        Err(err) => return Err(Verdict::Stalled(err.to_string())),
+    };
     let pinned = super::pin::pinned(sync, ctx.front);
     let artifact = match pinned {
         Some(revision) => Some(super::pin::artifact(ctx, &source, revision).await?),
@@ -309,7 +316,7 @@ async fn inputs(sync: &Sync, ctx: &SyncCtx) -> Result<(Artifact, kube::Client), 
         return Err(waiting);
     }
     match sync_client(sync, ctx, &namespace).await {
-        Ok(client) => Ok((artifact, client)),
+        Ok(client) => Ok((artifact, client, rules)),
         Err(err) => {
             let reason = Reason::ReconciliationFailed;
             Err(Verdict::failed(reason, err.to_string(), &artifact.revision))
@@ -326,6 +333,7 @@ async fn rolling_out(
     status: &SyncStatus,
     revision: &str,
     timeout: Duration,
+    rules: &Rules,
 ) -> Option<Verdict> {
     if !current_attempt(sync, status, revision) {
         return None;
@@ -336,8 +344,7 @@ async fn rolling_out(
     }
     let inventory = status.inventory.clone();
     let since = ready.last_transition_time.as_str();
-    let seen = ctx.rollouts.seen(&ObjectKey::of(sync));
-    let health = check_health(sync, ctx, client, &inventory, since, timeout, &seen).await;
+    let health = check_health(sync, ctx, client, &inventory, since, timeout, rules).await;
     let summary = "no change".into();
     Some(applied(
         revision.to_owned(),
@@ -621,12 +628,14 @@ fn owner(sync: &Sync, ctx: &SyncCtx) -> Owner {
 
 /// How the engine applies and prunes for `sync`.
 /// How to apply and prune; `previous` is what the last apply left (the status's
-/// inventory, or a Helm release's, [`helm_records::previous`]).
+/// inventory, or a Helm release's, [`helm_records::previous`]); `rules` judge each object's
+/// health as it is written, when the Sync checks health (none for a preview).
 fn run_options(
     sync: &Sync,
     ctx: &SyncCtx,
     previous: Vec<InventoryEntry>,
     timeout: Duration,
+    rules: Option<&Arc<Rules>>,
 ) -> RunOptions {
     let owner = owner(sync, ctx);
     let apply = ApplyOptions {
@@ -666,11 +675,9 @@ fn run_options(
                 .collect(),
             respect: !sync.spec.ignore_only_in_comparison,
         },
-        // Checked before anything was applied ([`inputs`]): an invalid one never gets here.
-        health: (sync.spec.wait || !sync.spec.health_checks.is_empty())
-            .then(|| Rules::compile(&sync.spec.health_check_exprs).ok())
-            .flatten()
-            .map(Arc::new),
+        health: rules
+            .filter(|_| sync.spec.wait || !sync.spec.health_checks.is_empty())
+            .cloned(),
     };
     RunOptions {
         owner,
@@ -682,15 +689,16 @@ fn run_options(
     }
 }
 
-/// After a successful apply: an event per object taken over, then one look at health.
+/// After a successful apply (`apply` is how: its timeout and health rules): an event per
+/// object taken over, then one look at health.
 async fn after_apply(
     sync: &Sync,
     ctx: &SyncCtx,
     client: &kube::Client,
     outcome: run::Outcome,
     revision: String,
-    timeout: Duration,
     drift: Report,
+    apply: &ApplyOptions,
 ) -> Verdict {
     for (entry, holder) in &outcome.changes.taken {
         let note = format!(
@@ -711,14 +719,18 @@ async fn after_apply(
         .await;
     }
     let wrote = outcome.changes.writes() > 0 || !outcome.pruned.deleted.is_empty();
+    // The first look of this rollout: what each write returned.
     let seen = outcome
         .changes
         .changes
         .iter()
         .filter_map(|change| Some((key(&change.object), change.health.clone()?)))
         .collect();
+    ctx.rollouts.keep(ObjectKey::of(sync), seen);
+    let (timeout, none) = (apply.wait_timeout, Rules::default());
+    let rules = apply.health.as_deref().unwrap_or(&none);
     let inventory = &outcome.inventory;
-    let health = check_health(sync, ctx, client, inventory, "", timeout, &seen).await;
+    let health = check_health(sync, ctx, client, inventory, "", timeout, rules).await;
     let summary = outcome.summary();
     applied(revision, summary, wrote, outcome.inventory, health, drift)
 }

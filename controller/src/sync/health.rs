@@ -21,24 +21,25 @@ use lockstep_engine::inventory::{id, key};
 use super::SyncCtx;
 use super::record::Health;
 
-/// The objects each Sync's rollout has seen current, by [`key`]; forgotten when the
-/// rollout ends, and replaced by each apply's first look.
+/// What each Sync's rollout already knows, by [`key`]: at its start the health each write
+/// returned, then the objects an earlier look found current. The next look takes it
+/// ([`check_health`]); it is forgotten when the rollout ends.
 #[derive(Default)]
 pub struct Rollouts(Mutex<HashMap<ObjectKey, HashMap<String, health::Health>>>);
 
 impl Rollouts {
-    /// What the rollout of `sync` has seen current so far.
-    pub(super) fn seen(&self, sync: &ObjectKey) -> HashMap<String, health::Health> {
-        self.lock().get(sync).cloned().unwrap_or_default()
+    /// Keeps what the next look of `sync`'s rollout need not read.
+    pub(super) fn keep(&self, sync: ObjectKey, known: HashMap<String, health::Health>) {
+        self.lock().insert(sync, known);
     }
 
-    /// Forgets the rollout of `sync` (done, failed, or the Sync deleted).
+    /// Forgets the rollout of `sync` (the Sync deleted).
     pub fn forget(&self, sync: &ObjectKey) {
         self.lock().remove(sync);
     }
 
-    fn remember(&self, sync: ObjectKey, current: HashMap<String, health::Health>) {
-        self.lock().insert(sync, current);
+    fn take(&self, sync: &ObjectKey) -> HashMap<String, health::Health> {
+        self.lock().remove(sync).unwrap_or_default()
     }
 
     fn lock(
@@ -48,9 +49,9 @@ impl Rollouts {
     }
 }
 
-/// One look at the objects `wait` or `healthChecks` name, reading those `seen` (by
-/// [`key`]) does not judge already. `since` is when the rollout started (RFC 3339; empty
-/// for now): past `timeout` a pending rollout has failed.
+/// One look at the objects `wait` or `healthChecks` name by `rules`, reading only those
+/// the rollout does not know yet ([`Rollouts`]). `since` is when the rollout started (RFC
+/// 3339; empty for now): past `timeout` a pending rollout has failed.
 pub(super) async fn check_health(
     sync: &Sync,
     ctx: &SyncCtx,
@@ -58,19 +59,15 @@ pub(super) async fn check_health(
     inventory: &[InventoryEntry],
     since: &str,
     timeout: Duration,
-    seen: &HashMap<String, health::Health>,
+    rules: &Rules,
 ) -> Health {
-    let objects = checked_objects(sync, inventory);
     let rollout = ObjectKey::of(sync);
-    ctx.rollouts.forget(&rollout);
+    let seen = ctx.rollouts.take(&rollout);
+    let objects = checked_objects(sync, inventory);
     if objects.is_empty() {
         return Health::Unchecked;
     }
-    let rules = match Rules::compile(&sync.spec.health_check_exprs) {
-        Ok(rules) => rules,
-        Err(err) => return Health::Failed(err.to_string()),
-    };
-    match ctx.probe.check_seen(client, &objects, &rules, seen).await {
+    match ctx.probe.check_seen(client, &objects, rules, &seen).await {
         Ok(pending) if pending.is_empty() => Health::Healthy,
         Ok(pending) => {
             let waiting: HashSet<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
@@ -85,7 +82,7 @@ pub(super) async fn check_health(
                     (key(entry), health)
                 })
                 .collect();
-            ctx.rollouts.remember(rollout, current);
+            ctx.rollouts.keep(rollout, current);
             let list: Vec<String> = pending
                 .iter()
                 .map(|(object, health)| format!("{object} {health}"))

@@ -78,6 +78,17 @@ struct Refusal {
 }
 
 impl Refusal {
+    /// Whether the page went away under the command: the element found belongs to a page
+    /// that is gone (`stale element reference`), or a navigation — a form just sent, a
+    /// redirect — began while chromedriver was answering (it says `aborted by navigation`,
+    /// as its code or at the start of an `unknown error`). Waiting loops look again.
+    fn page_changed(&self) -> bool {
+        const ABORTED: &str = "aborted by navigation";
+        self.error == "stale element reference"
+            || self.error == ABORTED
+            || self.message.starts_with(ABORTED)
+    }
+
     fn into_error(self, step: impl Into<String>) -> Error {
         Error::Setup {
             step: step.into(),
@@ -254,7 +265,7 @@ impl Browser {
                     Ok(Value::String(text)) if text.contains(needle) => return Ok(()),
                     Ok(text) => seen = Some(text),
                     // The page changed between finding and reading: look again.
-                    Err(refusal) if refusal.error == "stale element reference" => {}
+                    Err(refusal) if refusal.page_changed() => {}
                     Err(refusal) => return Err(refusal.into_error(step)),
                 }
             }
@@ -316,12 +327,15 @@ impl Browser {
         }
     }
 
-    /// The first element matching `css`, or `None` when none does.
+    /// The first element matching `css`, or `None` when none does (yet: also while the
+    /// page is being replaced).
     async fn try_find(&self, css: &str) -> Result<Option<Element<'_>>> {
         let step = format!("finding `{css}`");
         match self.attempt("POST", "/element", Some(&by_css(css))).await? {
             Ok(found) => self.element(&found, &step).map(Some),
-            Err(refusal) if refusal.error == "no such element" => Ok(None),
+            Err(refusal) if refusal.error == "no such element" || refusal.page_changed() => {
+                Ok(None)
+            }
             Err(refusal) => Err(refusal.into_error(step)),
         }
     }
@@ -586,4 +600,26 @@ async fn exchange(
         }
     }
     Ok((status, answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal;
+
+    fn refusal(error: &str, message: &str) -> Refusal {
+        Refusal {
+            error: error.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_navigation_under_a_command_is_a_changed_page_and_nothing_else_is() {
+        let navigated = "aborted by navigation: Inspected target navigated or closed";
+        assert!(refusal("aborted by navigation", navigated).page_changed());
+        assert!(refusal("unknown error", navigated).page_changed());
+        assert!(refusal("stale element reference", "stale element not found").page_changed());
+        assert!(!refusal("no such element", "no such element: Unable to locate").page_changed());
+        assert!(!refusal("unknown error", "unknown error: session deleted").page_changed());
+    }
 }

@@ -1231,9 +1231,9 @@ async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
 
 /// What a Sync reads to apply four new objects (Flux's benchmark application) and wait for
 /// them: the dry-run tells they are new, so none is read before its write; each write's
-/// answer is its first health look; and the rollout reads again only what was not current
-/// yet — the Deployment, until kube-controller-manager observes it. Counted in the API
-/// server's audit log.
+/// answer is its first health look; the rollout reads again only what was not current
+/// yet — the Deployment, until kube-controller-manager observes it; and the namespace, which
+/// exists, is not read either. Counted in the API server's audit log.
 #[tokio::test]
 async fn a_waited_apply_reads_only_what_is_still_rolling_out() {
     let options = ControlPlaneOptions {
@@ -1264,21 +1264,24 @@ async fn a_waited_apply_reads_only_what_is_still_rolling_out() {
     applied(&s, "web", head.trim()).await;
 
     let log = std::fs::read_to_string(plane.audit_log().unwrap()).unwrap();
-    let reads = |resource: &str| {
+    let gets = |resource: &str, namespace: Option<&str>, name: &str| {
         log.lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|event| {
                 let object = &event["objectRef"];
                 event["verb"] == "get"
                     && object["resource"] == resource
-                    && object["namespace"] == s.ns.as_str()
-                    && object["name"] == "web"
+                    && namespace.is_none_or(|namespace| object["namespace"] == namespace)
+                    && object["name"] == name
             })
             .count()
     };
+    let reads = |resource: &str| gets(resource, Some(&s.ns), "web");
     for resource in ["serviceaccounts", "configmaps", "services"] {
         assert_eq!(reads(resource), 0, "{resource} read");
     }
+    // The namespace is asked about only when a dry-run finds nothing: here it exists.
+    assert_eq!(gets("namespaces", None, &s.ns), 0, "namespace read");
     // Created without a read; once or more in the rollout (kube-controller-manager has
     // not observed it when it is written), each a second apart.
     let deployment = reads("deployments");

@@ -124,20 +124,6 @@ pub async fn preflight<'a>(
             }
             Err(err) => return Err(err),
         };
-        if target.namespaced && !namespaces.exists(&target.namespace).await {
-            if !created.contains(target.namespace.as_str()) {
-                return Err(ApplyError::NamespaceNotFound {
-                    namespace: target.namespace.clone(),
-                    object: target.id,
-                });
-            }
-            deferred.push(Deferred {
-                manifest,
-                target: Some(target),
-                live: None,
-            });
-            continue;
-        }
         let body = desired_body(&target, manifest);
         resolved.push((target, body, manifest));
     }
@@ -171,6 +157,20 @@ pub async fn preflight<'a>(
                 continue;
             }
         };
+        // A dry-run that found nothing may mean a missing namespace: asked only then, so an
+        // apply into namespaces that exist reads none of them.
+        if matches!(probe.dry_run, DryRun::NotFound(_))
+            && target.namespaced
+            && !created.contains(target.namespace.as_str())
+            && !namespaces.exists(&target.namespace).await
+        {
+            let err = ApplyError::NamespaceNotFound {
+                namespace: target.namespace.clone(),
+                object: target.id.clone(),
+            };
+            errors.push((order_of(&target), err));
+            continue;
+        }
         let later = matches!(probe.dry_run, DryRun::NotFound(_))
             || (preflight.resolver.defined_here(manifest)
                 && !matches!(probe.dry_run, DryRun::Merged(_)));

@@ -1233,7 +1233,8 @@ async fn a_controller_killed_mid_apply_prunes_what_it_wrote_after_a_revert() {
 /// them: the dry-run tells they are new, so none is read before its write; each write's
 /// answer is its first health look; the rollout reads again only what was not current
 /// yet — the Deployment, until kube-controller-manager observes it; and the namespace, which
-/// exists, is not read either. Counted in the API server's audit log.
+/// exists, is not read either. Counted in the API server's audit log. The apply's own look
+/// is recorded with the next one: no `Progressing` step when that one finds it current.
 #[tokio::test]
 async fn a_waited_apply_reads_only_what_is_still_rolling_out() {
     let options = ControlPlaneOptions {
@@ -1286,4 +1287,26 @@ async fn a_waited_apply_reads_only_what_is_still_rolling_out() {
     // not observed it when it is written), each a second apart.
     let deployment = reads("deployments");
     assert!((1..=10).contains(&deployment), "{deployment} reads");
+
+    // The apply's own look is recorded with the next: when that one found the Deployment
+    // current (one read), the Sync went from applying to Ready with one event, the change
+    // set, and never said Progressing.
+    if deployment == 1 {
+        let events: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(s.client.clone(), &s.ns);
+        let reasons: Vec<(String, String)> = events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some("web"))
+            .filter(|e| e.involved_object.kind.as_deref() == Some("Sync"))
+            .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+            .collect();
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        let (reason, note) = &reasons[0];
+        assert_eq!(reason, "ReconciliationSucceeded", "{reasons:?}");
+        assert!(note.starts_with("created 4; revision "), "{note}");
+    }
 }

@@ -9,7 +9,8 @@
 //!   reports what drifted ([`super::drift`]) without writing.
 //! - Health is looked at, not waited for: while objects roll out the Sync says
 //!   `Progressing` and looks again in a second, so a slow rollout never holds a worker
-//!   that other Syncs need. The timeout counts from when it started progressing.
+//!   that other Syncs need. The timeout counts from when it started progressing. The look
+//!   right after the apply is recorded with the next one ([`super::held`]).
 //! - Every object is checked before the first write (`lockstep_engine::run::prepare`): a
 //!   revision with a rejected object, or an object another owner holds, writes nothing.
 //! - Before the first write the inventory already lists every object the apply may write
@@ -77,7 +78,10 @@ pub(super) async fn decide(
     } = &mut verdict
     {
         *a = about;
-        *secrets = used.map(Box::new);
+        // A verdict held from the apply keeps where that render's secrets came from.
+        if let Some(used) = used {
+            *secrets = Some(Box::new(used));
+        }
     }
     Ok(verdict)
 }
@@ -325,7 +329,8 @@ async fn inputs(
 }
 
 /// The verdict when `revision` is applied already and only its rollout is being watched:
-/// health is looked at again.
+/// health is looked at again — first of all for a verdict held since the apply's own look
+/// ([`super::held`]), which this look finishes and records.
 async fn rolling_out(
     sync: &Sync,
     ctx: &SyncCtx,
@@ -335,6 +340,38 @@ async fn rolling_out(
     timeout: Duration,
     rules: &Rules,
 ) -> Option<Verdict> {
+    if let Some((held, current)) = ctx.held.take(sync) {
+        return Some(match held {
+            // The spec changed since: the held verdict is recorded as it was, and the
+            // next reconcile applies the new spec.
+            held if !current => held,
+            Verdict::Applied {
+                revision,
+                summary,
+                wrote,
+                inventory,
+                drift,
+                about,
+                secrets,
+                took,
+                ..
+            } => {
+                let health = check_health(sync, ctx, client, &inventory, "", timeout, rules).await;
+                Verdict::Applied {
+                    revision,
+                    summary,
+                    wrote,
+                    inventory,
+                    health,
+                    drift,
+                    about,
+                    secrets,
+                    took,
+                }
+            }
+            other => other,
+        });
+    }
     if !current_attempt(sync, status, revision) {
         return None;
     }

@@ -17,6 +17,7 @@ mod drift;
 mod finalize;
 mod front;
 mod health;
+mod held;
 mod helm_records;
 mod hooks;
 mod intervals;
@@ -82,6 +83,8 @@ pub struct SyncCtx {
     pub probe: Probe,
     /// What each Sync's rollout has seen current, not read again while it goes on.
     pub rollouts: health::Rollouts,
+    /// Each Sync's first look after an apply, written at the next look.
+    pub held: held::Held,
     /// Kinds resolved by discovery, shared by every apply to the local cluster.
     pub kinds: Arc<KindCache>,
     /// Each Sync's durations, parsed once per generation.
@@ -158,6 +161,7 @@ impl SyncCtx {
             selector: flags.watch_label_selector.clone(),
             probe: Probe::default(),
             rollouts: health::Rollouts::default(),
+            held: held::Held::default(),
             kinds: Arc::default(),
             sync_intervals: PerGeneration::default(),
             source_intervals: PerGeneration::default(),

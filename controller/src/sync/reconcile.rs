@@ -70,6 +70,7 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
         ctx.sync_intervals.forget(&key);
         ctx.histories.forget(&key);
         ctx.rollouts.forget(&key);
+        ctx.held.forget(&key);
         let kind = ctx.front.sync_kind();
         ctx.shared.metrics.forget(kind, &key.namespace, &key.name);
         return Ok(Action::await_change());
@@ -161,12 +162,19 @@ pub async fn reconcile(sync: Arc<Sync>, ctx: Arc<SyncCtx>) -> Result<Action, Err
     };
     let settled = verdict.is_settled();
     let took = started.elapsed();
-    super::record::log_outcome(&sync, &verdict, took);
     let mut verdict = verdict;
+    // A verdict held from the apply's reconcile keeps that reconcile's duration.
     if let Verdict::Applied { took: slot, .. } = &mut verdict {
-        *slot = Some(took);
+        slot.get_or_insert(took);
     }
-    record(&mut sync, &ctx, verdict).await?;
+    match ctx.held.hold(&sync, verdict) {
+        Some(verdict) => {
+            super::record::log_outcome(&sync, &verdict, took);
+            record(&mut sync, &ctx, verdict).await?;
+        }
+        // The next look, a second later, writes it ([`super::held`]).
+        None => debug_assert_eq!(next, Some(PROGRESS_POLL)),
+    }
     // Failures and waits retry whatever wakes them; a settled or progressing Sync, or one
     // backing off, ignores wake-ups that change nothing until it is due.
     match (seen, next) {

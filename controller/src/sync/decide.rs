@@ -340,37 +340,17 @@ async fn rolling_out(
     timeout: Duration,
     rules: &Rules,
 ) -> Option<Verdict> {
-    if let Some((held, current)) = ctx.held.take(sync) {
-        return Some(match held {
-            // The spec changed since: the held verdict is recorded as it was, and the
-            // next reconcile applies the new spec.
-            held if !current => held,
-            Verdict::Applied {
-                revision,
-                summary,
-                wrote,
-                inventory,
-                drift,
-                about,
-                secrets,
-                took,
-                ..
-            } => {
-                let health = check_health(sync, ctx, client, &inventory, "", timeout, rules).await;
-                Verdict::Applied {
-                    revision,
-                    summary,
-                    wrote,
-                    inventory,
-                    health,
-                    drift,
-                    about,
-                    secrets,
-                    took,
-                }
-            }
-            other => other,
-        });
+    if let Some((mut held, current)) = ctx.held.take(sync) {
+        // When the spec changed since, the held verdict is recorded as it was, and the
+        // next reconcile applies the new spec.
+        if current
+            && let Verdict::Applied {
+                inventory, health, ..
+            } = &mut held
+        {
+            *health = check_health(sync, ctx, client, inventory, "", timeout, rules).await;
+        }
+        return Some(held);
     }
     if !current_attempt(sync, status, revision) {
         return None;

@@ -31,7 +31,6 @@ mod common;
 )]
 mod measure;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,7 +39,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, ExternalSecretsOperator, Process, Vault, manifests,
 };
-use measure::{cpu_seconds, env, grown, peak_rss_kib, requests, server_cpu_seconds, writes};
+use measure::{ServerLoad, cpu_seconds, env, grown, peak_rss_kib, writes};
 use serde_json::json;
 
 /// Which controller serves a side of the run; dropped to stop it.
@@ -118,11 +117,11 @@ async fn main() -> anyhow::Result<()> {
         let external_secrets: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), side, &resource("ExternalSecret"));
         let requests_before = vault_requests(&audit);
-        let mut api_before = (requests(&client).await?, server_cpu_seconds(&plane));
+        let mut api_before = ServerLoad::now(&client, &plane).await?;
         let mut started = Instant::now();
         if backlog {
             create_set(&client, side, &vault, n, refresh).await?;
-            api_before = (requests(&client).await?, server_cpu_seconds(&plane));
+            api_before = ServerLoad::now(&client, &plane).await?;
             started = Instant::now();
         }
         let controller = match side {
@@ -247,7 +246,7 @@ struct Set<'a> {
     /// OpenBao's requests before the side's turn.
     requests_before: usize,
     /// The API server's requests and the control plane's CPU seconds when the clock started.
-    api_before: (BTreeMap<String, f64>, f64),
+    api_before: ServerLoad,
 }
 
 /// Waits until each of `set` has been Ready, then through 1.5 refresh intervals, and
@@ -280,8 +279,7 @@ async fn measure_side(
     let cpu_ready = cpu_seconds(pid);
     let rss_ready = peak_rss_kib(pid) as f64 / 1024.0;
     let requests_ready = vault_requests(audit) - requests_before;
-    let plane_cpu_ready = server_cpu_seconds(plane) - api_before.1;
-    let api_ready = grown(&api_before.0, &requests(client).await?);
+    let (plane_cpu_ready, api_ready) = api_before.since(client, plane).await?;
 
     let before = writes(client, &["secrets"]).await?;
     let cpu_before = cpu_seconds(pid);

@@ -38,9 +38,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, Flux, GitHttpServer, HttpAuth, Process, manifests,
 };
-use measure::{
-    APP_RESOURCES, app, cpu_seconds, env, grown, peak_rss_kib, requests, server_cpu_seconds, writes,
-};
+use measure::{APP_RESOURCES, ServerLoad, app, cpu_seconds, env, grown, peak_rss_kib, writes};
 use serde_json::json;
 
 /// The Git server's bearer token (a test value, not a secret).
@@ -117,11 +115,11 @@ async fn main() -> anyhow::Result<()> {
             &resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
         );
         let url = git.url("scale");
-        let mut before = (requests(&client).await?, server_cpu_seconds(&plane));
+        let mut before = ServerLoad::now(&client, &plane).await?;
         let mut started = Instant::now();
         if backlog {
             create_set(&client, side, &url, n, interval).await?;
-            before = (requests(&client).await?, server_cpu_seconds(&plane));
+            before = ServerLoad::now(&client, &plane).await?;
             started = Instant::now();
         }
         let controllers = match side {
@@ -155,13 +153,15 @@ async fn main() -> anyhow::Result<()> {
             &format!("{side}: Kustomizations"),
         )
         .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let (plane_cpu, requests) = before.since(&client, &plane).await?;
         let ready = Ready {
-            seconds: started.elapsed().as_secs_f64(),
+            seconds,
             created_seconds: created.as_secs_f64(),
             cpu: controllers.cpu_seconds(),
             rss_mib: controllers.peak_rss_mib(),
-            plane_cpu: server_cpu_seconds(&plane) - before.1,
-            requests: grown(&before.0, &requests(&client).await?),
+            plane_cpu,
+            requests,
         };
         measure_side(&client, side, n, interval, &controllers, ready).await?;
     }

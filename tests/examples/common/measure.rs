@@ -165,6 +165,35 @@ pub fn server_cpu_seconds(plane: &lockstep_testenv::ControlPlane) -> f64 {
     plane.server_pids().into_iter().map(cpu_seconds).sum()
 }
 
+/// What the API server and etcd had done at one moment: the requests served (as
+/// [`requests`]) and their CPU seconds; [`ServerLoad::since`] is a side's cost to them.
+pub struct ServerLoad {
+    requests: BTreeMap<String, f64>,
+    cpu: f64,
+}
+
+impl ServerLoad {
+    pub async fn now(
+        client: &kube::Client,
+        plane: &lockstep_testenv::ControlPlane,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            requests: requests(client).await?,
+            cpu: server_cpu_seconds(plane),
+        })
+    }
+
+    /// The CPU seconds used and the requests served (by [`requests`]' key) since `self`.
+    pub async fn since(
+        &self,
+        client: &kube::Client,
+        plane: &lockstep_testenv::ControlPlane,
+    ) -> anyhow::Result<(f64, BTreeMap<String, f64>)> {
+        let later = Self::now(client, plane).await?;
+        Ok((later.cpu - self.cpu, grown(&self.requests, &later.requests)))
+    }
+}
+
 /// A knob from the environment, `default` when unset or not a number.
 pub fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

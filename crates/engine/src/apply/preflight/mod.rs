@@ -159,7 +159,8 @@ pub async fn preflight<'a>(
         };
         // A dry-run that found nothing may mean a missing namespace: asked only then, so an
         // apply into namespaces that exist reads none of them.
-        if matches!(probe.dry_run, DryRun::NotFound(_))
+        let not_found = matches!(probe.dry_run, DryRun::NotFound(_));
+        if not_found
             && target.namespaced
             && !created.contains(target.namespace.as_str())
             && !namespaces.exists(&target.namespace).await
@@ -171,7 +172,7 @@ pub async fn preflight<'a>(
             errors.push((order_of(&target), err));
             continue;
         }
-        let later = matches!(probe.dry_run, DryRun::NotFound(_))
+        let later = not_found
             || (preflight.resolver.defined_here(manifest)
                 && !matches!(probe.dry_run, DryRun::Merged(_)));
         if later {

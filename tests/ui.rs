@@ -192,22 +192,22 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
             .and_then(|cm| cm.data)
             .map(|data| data["v"].clone())
     };
+    // Secrets are applied after ConfigMaps (Flux's kind order): wait for the last of them.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     eventually("the web Sync to apply", async || {
         value("web").await.as_deref() == Some("one")
+            && secrets.get_opt("from-vault").await.unwrap().is_some()
     })
     .await;
     // The reference resolved: its value is in the cluster, so the sweep below means it.
-    let from_vault = Api::<Secret>::namespaced(client.clone(), &ns)
-        .get("from-vault")
-        .await
-        .unwrap();
+    let from_vault = secrets.get("from-vault").await.unwrap();
     let resolved = from_vault.data.unwrap_or_default()["password"].0.clone();
     assert_eq!(resolved, REF_CANARY.as_bytes());
     // A Secret with a `kubectl apply` copy of itself, as one applied by hand would carry.
     let copy =
         json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"password": APPLIED_CANARY}});
     let annotate = json!({"metadata": {"annotations": {LAST_APPLIED: copy.to_string()}}});
-    Api::<Secret>::namespaced(client.clone(), &ns)
+    secrets
         .patch("db", &PatchParams::default(), &Patch::Merge(&annotate))
         .await
         .unwrap();
@@ -396,7 +396,7 @@ async fn a_user_signs_in_watches_steers_and_is_refused_what_rbac_forbids() {
     // The diff itself: the hand-made value against Git's, and a Secret changed by hand
     // shown as changed, never with either value (nor its `last-applied-configuration`).
     let hand = json!({"data": {"password": ByteString(HAND_CANARY.as_bytes().to_vec())}});
-    Api::<Secret>::namespaced(client.clone(), &ns)
+    secrets
         .patch("db", &PatchParams::apply("kubectl-edit").force(), &Patch::Apply(&json!({
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "data": hand["data"]})))
         .await

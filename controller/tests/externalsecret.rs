@@ -1390,6 +1390,43 @@ async fn a_new_external_secret_reads_its_provider_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(reads(), N + 1);
 
+    // A target Secret deleted or edited by hand is written again at once, an hour before
+    // the refresh: the controller knows a Secret it wrote without reading it only until
+    // someone else's change reaches its watch.
+    let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
+    let deleted = secrets.get("once-1").await.unwrap();
+    let written = secrets.get("once-2").await.unwrap();
+    secrets
+        .delete("once-1", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let edit = json!({"data": {"password": ByteString(b"edited by hand".to_vec())}});
+    secrets
+        .patch(
+            "once-2",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&edit),
+        )
+        .await
+        .unwrap();
+    eventually_within(
+        "the deleted and the edited target Secret to be written again",
+        Duration::from_secs(30),
+        async || {
+            let recreated = secrets.get_opt("once-1").await.unwrap();
+            let restored = secrets.get("once-2").await.unwrap();
+            recreated
+                .is_some_and(|s| s.metadata.uid != deleted.metadata.uid && s.data == deleted.data)
+                && restored.data == written.data
+        },
+    )
+    .await;
+    assert_eq!(
+        reads(),
+        N + 3,
+        "each written again from a read of its provider"
+    );
+
     // N more through an AppRole store: one login for all of them, not one each.
     approle(&vault).await;
     let logins = || requests("auth/approle/login");

@@ -40,12 +40,28 @@ pub struct Ctx {
     echoes: Echoes,
 }
 
-/// The `resourceVersion` of each target Secret as this controller last wrote it, and when,
-/// kept for [`WRITTEN_FOR`]: the watch event of that very write wakes nobody, as its
-/// ExternalSecret would only read the Secret to find it as written. A change by anyone
-/// else, a deletion included, comes with another `resourceVersion` and wakes it.
+/// Each target Secret as this controller last wrote it, kept for [`WRITTEN_FOR`] or until
+/// anyone else changes it.
+///
+/// The watch event of that very write wakes nobody, as its ExternalSecret would only read
+/// the Secret to find it as written. A change by anyone else, a deletion included, comes
+/// with another `resourceVersion`: it wakes the ExternalSecret and forgets the write. Until
+/// then a reconcile with nothing to refresh (the one its own status write wakes) knows the
+/// Secret without reading it, as ESO knows it from its cache ([`Echoes::unchanged`]).
 #[derive(Default)]
-struct Echoes(Mutex<HashMap<ObjectKey, (String, Instant)>>);
+struct Echoes(Mutex<HashMap<ObjectKey, Echo>>);
+
+/// One target Secret as last written.
+struct Echo {
+    /// The `resourceVersion` the write returned.
+    version: String,
+    when: Instant,
+    /// Whether the watch has delivered the write (it is quiet once).
+    seen: bool,
+    /// Whether the Secret as written is one the watch sees (ESO's `managed` label) and
+    /// valid (its `data-hash`): only then can a change to it not go unnoticed.
+    valid: bool,
+}
 
 impl Echoes {
     /// Notes the target Secret just written, as the API server answered the write.
@@ -53,24 +69,43 @@ impl Echoes {
         let Some(version) = secret.metadata.resource_version.clone() else {
             return;
         };
+        let echo = Echo {
+            version,
+            when: Instant::now(),
+            seen: false,
+            valid: lockstep_eso::target::is_valid(Some(secret)),
+        };
         let mut echoes = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        echoes.retain(|_, (_, at)| at.elapsed() <= WRITTEN_FOR);
-        echoes.insert(ObjectKey::of(secret), (version, Instant::now()));
+        echoes.retain(|_, echo| echo.when.elapsed() <= WRITTEN_FOR);
+        echoes.insert(ObjectKey::of(secret), echo);
     }
 
-    /// Whether the watch's `secret` is this controller's own last write of it (then
-    /// forgotten: it is seen once).
+    /// Whether the watch's `secret` is this controller's own last write of it, seen for the
+    /// first time. Any other event forgets the write.
     fn echo(&self, secret: &Secret) -> bool {
         let mut echoes = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let key = ObjectKey::of(secret);
         let version = secret.metadata.resource_version.as_ref();
-        let own = echoes
-            .get(&key)
-            .is_some_and(|(wrote, _)| version == Some(wrote));
-        if own {
-            echoes.remove(&key);
+        match echoes.get_mut(&key) {
+            Some(echo) if !echo.seen && version == Some(&echo.version) => {
+                echo.seen = true;
+                true
+            }
+            Some(_) => {
+                echoes.remove(&key);
+                false
+            }
+            None => false,
         }
-        own
+    }
+
+    /// Whether the Secret `namespace/name` is valid as this controller last wrote it, with
+    /// no change by anyone since (within [`WRITTEN_FOR`]).
+    fn unchanged(&self, namespace: &str, name: &str) -> bool {
+        let echoes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        echoes
+            .get(&ObjectKey::new(namespace, name))
+            .is_some_and(|echo| echo.valid && echo.when.elapsed() <= WRITTEN_FOR)
     }
 }
 
@@ -172,29 +207,69 @@ async fn run_for(externalsecrets: Api<ExternalSecret>, secrets: Api<Secret>, ctx
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lockstep_api::external_secrets::ESO_DATA_HASH_ANNOTATION;
 
+    /// The target Secret `team/db` at `version`, as ESO or Lockstep writes it: managed,
+    /// with the hash of its (empty) data.
     fn secret(version: &str) -> Secret {
         let mut secret = Secret::default();
         secret.metadata.namespace = Some("team".into());
         secret.metadata.name = Some("db".into());
         secret.metadata.resource_version = Some(version.into());
+        let label = (ESO_MANAGED_LABEL.to_owned(), "true".to_owned());
+        secret.metadata.labels = Some([label].into());
+        let hash = lockstep_eso::target::data_hash(&Default::default());
+        let annotation = (ESO_DATA_HASH_ANNOTATION.to_owned(), hash);
+        secret.metadata.annotations = Some([annotation].into());
         secret
     }
 
-    /// The watch event of our own write is seen once; anything after it (someone's edit, a
-    /// deletion: a new `resourceVersion`) wakes the ExternalSecret.
+    /// The watch event of our own write is seen once; anything else (someone's edit, a
+    /// deletion: another `resourceVersion`) wakes the ExternalSecret and forgets the write.
     #[test]
     fn only_the_echo_of_our_own_write_is_quiet() {
         let echoes = Echoes::default();
         assert!(!echoes.echo(&secret("1")), "nothing written yet");
         echoes.wrote(&secret("5"));
-        assert!(!echoes.echo(&secret("4")), "an older version");
         assert!(echoes.echo(&secret("5")));
         assert!(!echoes.echo(&secret("5")), "seen once");
         echoes.wrote(&secret("6"));
         assert!(!echoes.echo(&secret("7")), "changed since");
-        let mut other = secret("6");
+        assert!(!echoes.echo(&secret("6")), "forgotten by the change");
+        echoes.wrote(&secret("8"));
+        let mut other = secret("8");
         other.metadata.name = Some("other".into());
         assert!(!echoes.echo(&other), "another Secret");
+        assert!(echoes.echo(&secret("8")));
+    }
+
+    /// A Secret is known without a read only from our own valid write until any other
+    /// watch event for it.
+    #[test]
+    fn a_secret_is_unchanged_from_our_write_until_anyone_elses_event() {
+        let echoes = Echoes::default();
+        assert!(!echoes.unchanged("team", "db"), "nothing written yet");
+        echoes.wrote(&secret("5"));
+        assert!(echoes.unchanged("team", "db"), "before its echo");
+        assert!(echoes.echo(&secret("5")));
+        assert!(echoes.unchanged("team", "db"), "after its echo");
+        assert!(!echoes.unchanged("team", "other"));
+        assert!(!echoes.echo(&secret("9")), "someone's edit or a deletion");
+        assert!(!echoes.unchanged("team", "db"));
+
+        let mut unwatched = secret("10");
+        unwatched.metadata.labels = None;
+        echoes.wrote(&unwatched);
+        assert!(
+            !echoes.unchanged("team", "db"),
+            "no managed label: not watched"
+        );
+        let mut edited = secret("11");
+        edited.data = Some([("k".to_owned(), k8s_openapi::ByteString(b"v".to_vec()))].into());
+        echoes.wrote(&edited);
+        assert!(
+            !echoes.unchanged("team", "db"),
+            "its data-hash does not match"
+        );
     }
 }

@@ -85,12 +85,16 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
     let kube_error = |step: String| api_error(&full_name, step);
     let secrets: Api<Secret> = Api::namespaced(ctx.shared.client.clone(), &namespace);
     let name = target_name(&es);
+    let refresh = should_refresh(&es, start);
+    if !refresh && ctx.echoes.unchanged(&namespace, &name) {
+        return Ok(requeue(&es, requeue_after(&es, start)));
+    }
     let existing = secrets
         .get_opt(&name)
         .await
         .map_err(kube_error(format!("reading Secret {namespace}/{name}")))?;
 
-    if !should_refresh(&es, start) && target::is_valid(existing.as_ref()) {
+    if !refresh && target::is_valid(existing.as_ref()) {
         return Ok(requeue(&es, requeue_after(&es, start)));
     }
 

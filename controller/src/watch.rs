@@ -6,8 +6,9 @@
 //! A deserialization error can quote the value it choked on, which may be data from the
 //! object, so only its position is logged.
 
-use kube::runtime::controller;
-use kube::runtime::watcher;
+use futures::StreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, controller, watcher};
 
 /// Logs the outcome of one reconcile of a controller loop.
 pub async fn log<T, R>(result: Result<T, controller::Error<R, watcher::Error>>)
@@ -40,4 +41,29 @@ pub fn failed(err: &watcher::Error) {
         ),
         other => tracing::warn!(error = %other, "watch failed while {during}; retrying"),
     }
+}
+
+/// A store of `api`'s objects, kept up to date in the background; a failing watch is
+/// logged ([`failed`]) and retried with backoff.
+pub fn reflected<K>(api: kube::Api<K>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .for_each(|event| async move {
+            if let Err(err) = event {
+                failed(&err);
+            }
+        });
+    tokio::spawn(stream);
+    store
 }

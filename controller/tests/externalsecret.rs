@@ -1289,6 +1289,17 @@ async fn lockstep_crds_approle_and_bad_input() {
     }
 }
 
+/// Merge-patches `name` with `patch`.
+async fn merge<K>(api: &Api<K>, name: &str, patch: Value)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = kube::api::PatchParams::default();
+    api.patch(name, &params, &kube::api::Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
 /// New ExternalSecrets read their provider once each: the target Secret's creation wakes it
 /// again before its new status is in the watch cache, and that wake-up must not read
 /// Vault a second time (counted by OpenBao's own file audit device). Three properties of
@@ -1373,14 +1384,7 @@ async fn a_new_external_secret_reads_its_provider_once() {
     );
 
     let forced = json!({"metadata": {"annotations": {"force-sync": "1"}}});
-    es_api
-        .patch(
-            "once-0",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&forced),
-        )
-        .await
-        .unwrap();
+    merge(&es_api, "once-0", forced).await;
     eventually_within(
         "a requested refresh to read again",
         Duration::from_secs(30),
@@ -1401,14 +1405,7 @@ async fn a_new_external_secret_reads_its_provider_once() {
         .await
         .unwrap();
     let edit = json!({"data": {"password": ByteString(b"edited by hand".to_vec())}});
-    secrets
-        .patch(
-            "once-2",
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&edit),
-        )
-        .await
-        .unwrap();
+    merge(&secrets, "once-2", edit).await;
     eventually_within(
         "the deleted and the edited target Secret to be written again",
         Duration::from_secs(30),
@@ -1426,6 +1423,20 @@ async fn a_new_external_secret_reads_its_provider_once() {
         N + 3,
         "each written again from a read of its provider"
     );
+
+    // A renamed target: the Secret under the new name is written and the one the
+    // ExternalSecret created under the old name (ESO's `created-by` label) is deleted.
+    let renamed = json!({"spec": {"target": {"name": "once-3-renamed"}}});
+    merge(&es_api, "once-3", renamed).await;
+    eventually_within(
+        "the renamed target written and the old one deleted",
+        Duration::from_secs(30),
+        async || {
+            secrets.get_opt("once-3-renamed").await.unwrap().is_some()
+                && secrets.get_opt("once-3").await.unwrap().is_none()
+        },
+    )
+    .await;
 
     // N more through an AppRole store: one login for all of them, not one each.
     approle(&vault).await;

@@ -298,6 +298,20 @@ async fn the_controller_needs_exactly_its_roles() {
 /// Rights the namespaced scene's Roles grant that it does not use, and why they are needed.
 const NOT_EXERCISED_NAMESPACED: &[(&str, &str, &str, &str)] = &[
     (
+        "external-secrets.io",
+        "secretstores",
+        "get",
+        "a store the watch has not delivered yet is read (controller/src/externalsecret/\
+         stores.rs); whether this scene's is depends on which comes first",
+    ),
+    (
+        "external-secrets.io",
+        "clustersecretstores",
+        "get",
+        "a store the watch has not delivered yet is read (controller/src/externalsecret/\
+         stores.rs); whether this scene's is depends on which comes first",
+    ),
+    (
         "",
         "serviceaccounts/token",
         "create",
@@ -358,6 +372,8 @@ async fn a_controller_of_some_namespaces_needs_only_roles_there() {
         cluster_wide,
         BTreeSet::from([
             "get external-secrets.io/clustersecretstores".to_owned(),
+            "list external-secrets.io/clustersecretstores".to_owned(),
+            "watch external-secrets.io/clustersecretstores".to_owned(),
             "list /namespaces".to_owned(),
         ]),
         "only the cluster-scoped reads are granted cluster-wide"

@@ -18,13 +18,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use lockstep_api::flux::{Alert, Provider};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -142,16 +139,5 @@ fn watched<K>(ctx: &Ctx) -> Store<K>
 where
     K: crate::context::Watched,
 {
-    let api: Api<K> = ctx.watched_api();
-    let (store, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .for_each(|event| async move {
-            if let Err(err) = event {
-                crate::watch::failed(&err);
-            }
-        });
-    tokio::spawn(stream);
-    store
+    crate::watch::reflected(ctx.watched_api())
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::SecretStoreProvider;
-use lockstep_eso::fetch::{self, Fetched, Provider};
+use lockstep_eso::fetch::{self, Fetched, KnownStores, Provider};
 use lockstep_eso::{Error, Store};
 
 /// How long a logged-in provider is reused.
@@ -48,10 +48,11 @@ impl Clients {
     pub async fn fetch(
         &self,
         client: &kube::Client,
+        stores: &dyn KnownStores,
         es: &ExternalSecret,
         namespace: &str,
     ) -> Result<Fetched, Error> {
-        let (store, provider) = fetch::store_of(client, es).await?;
+        let (store, provider) = fetch::store_of(client, stores, es).await?;
         let key = Key {
             store: store.to_string(),
             namespace: namespace.to_owned(),

@@ -8,6 +8,7 @@
 mod clients;
 mod reconcile;
 mod status;
+mod stores;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,12 +25,13 @@ use lockstep_api::{ExternalSecret, ObjectKey};
 use lockstep_eso::fetch::targets;
 
 /// What every reconcile shares: the controller's one [`crate::context::Ctx`], plus the
-/// ExternalSecret side's own event recorder and the statuses it wrote.
+/// ExternalSecret side's own event queue and the statuses it wrote.
 pub struct Ctx {
     /// What every part of the controller shares (the client).
     shared: Arc<crate::context::Ctx>,
-    /// Publishes events as `external-secrets`, the component name ESO uses.
-    recorder: Recorder,
+    /// Publishes events as `external-secrets`, the component name ESO uses, in the
+    /// background.
+    events: crate::event::Queue,
     /// The status last written to each ExternalSecret (by uid), and when, kept for
     /// [`WRITTEN_FOR`]: the target Secret's own event wakes an ExternalSecret before its new
     /// status is in the cache, and without this it would read its provider again.
@@ -38,6 +40,8 @@ pub struct Ctx {
     clients: clients::Clients,
     /// The target Secrets as this controller last wrote them ([`Echoes`]).
     echoes: Echoes,
+    /// The stores, as a watch sees them.
+    stores: stores::Stores,
 }
 
 /// Each target Secret as this controller last wrote it, kept for [`WRITTEN_FOR`] or until
@@ -159,14 +163,16 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
         instance: std::env::var("POD_NAME").ok(),
     };
     let client = shared.client.clone();
+    let watched = shared.watched_namespaces();
     let ctx = Arc::new(Ctx {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: crate::event::Queue::start(Recorder::new(client.clone(), reporter)),
+        stores: stores::Stores::watch(&client, watched.as_deref()),
         shared,
         written: Mutex::default(),
         clients: clients::Clients::default(),
         echoes: Echoes::default(),
     });
-    let Some(namespaces) = ctx.shared.watched_namespaces() else {
+    let Some(namespaces) = watched else {
         return run_for(Api::all(client.clone()), Api::all(client), ctx).await;
     };
     let controllers = namespaces.iter().map(|namespace| {

@@ -1,6 +1,7 @@
 //! One reconcile of one ExternalSecret, in ESO v0.16.2's order: skip when nothing is due,
-//! read every value, apply the deletion and creation policies, write the Secret under
-//! ESO's field manager, then the status. A failure to read or write leaves the Secret as it
+//! read every value (with the target Secret and the Secrets it created under other names,
+//! at once), apply the deletion and creation policies, write the Secret under ESO's field
+//! manager, then the status. A failure to read or write leaves the Secret as it
 //! was and becomes `Ready=False` (`SecretSyncedError`) naming the field at fault.
 
 use std::sync::Arc;
@@ -85,20 +86,41 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
     let kube_error = |step: String| api_error(&full_name, step);
     let secrets: Api<Secret> = Api::namespaced(ctx.shared.client.clone(), &namespace);
     let name = target_name(&es);
-    let refresh = should_refresh(&es, start);
-    if !refresh && ctx.echoes.unchanged(&namespace, &name) {
-        return Ok(requeue(&es, requeue_after(&es, start)));
-    }
-    let existing = secrets
-        .get_opt(&name)
-        .await
-        .map_err(kube_error(format!("reading Secret {namespace}/{name}")))?;
+    let get_target = async || {
+        secrets
+            .get_opt(&name)
+            .await
+            .map_err(kube_error(format!("reading Secret {namespace}/{name}")))
+    };
+    // Nothing due: the target is looked at only to restore it if it is no longer valid.
+    let looked = if should_refresh(&es, start) {
+        None
+    } else {
+        if ctx.echoes.unchanged(&namespace, &name) {
+            return Ok(requeue(&es, requeue_after(&es, start)));
+        }
+        let existing = get_target().await?;
+        if target::is_valid(existing.as_ref()) {
+            return Ok(requeue(&es, requeue_after(&es, start)));
+        }
+        Some(existing)
+    };
+    // What the write needs, read at once: the target, the values, the Secrets an `Owner`
+    // ExternalSecret created under other names. One after the other, they were most of a
+    // reconcile's time.
+    let (existing, read, orphans) = tokio::join!(
+        async {
+            match looked {
+                Some(existing) => Ok(existing),
+                None => get_target().await,
+            }
+        },
+        read(&ctx, &es, &namespace),
+        orphans(&es, &secrets, &name),
+    );
+    let existing = existing?;
 
-    if !refresh && target::is_valid(existing.as_ref()) {
-        return Ok(requeue(&es, requeue_after(&es, start)));
-    }
-
-    let outcome = match read(&ctx, &es, &namespace).await {
+    let outcome = match read {
         Err(err) => {
             publish(
                 &ctx,
@@ -116,7 +138,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
                 let reason = EventReason::MissingProviderSecret;
                 publish(&ctx, &es, EventType::Normal, reason, &note).await;
             }
-            write(&ctx, &es, &secrets, existing, fetched, &sources).await?
+            write(&ctx, &es, &secrets, existing, fetched, &sources, orphans).await?
         }
     };
 
@@ -185,7 +207,10 @@ async fn read(
     es: &ExternalSecret,
     namespace: &str,
 ) -> Result<(Fetched, Sources), lockstep_eso::Error> {
-    let fetched = ctx.clients.fetch(&ctx.shared.client, es, namespace).await?;
+    let fetched = ctx
+        .clients
+        .fetch(&ctx.shared.client, &ctx.stores, es, namespace)
+        .await?;
     let sources = match es.spec.target.as_ref().and_then(|t| t.template.as_ref()) {
         Some(spec) => template::sources(&ctx.shared.client, namespace, spec).await?,
         None => Sources::default(),
@@ -193,7 +218,8 @@ async fn read(
     Ok((fetched, sources))
 }
 
-/// Applies the deletion and creation policies to the values read and writes the Secret.
+/// Applies the deletion and creation policies to the values read and writes the Secret;
+/// `orphans` as [`orphans`] listed them.
 async fn write(
     ctx: &Ctx,
     es: &ExternalSecret,
@@ -201,6 +227,7 @@ async fn write(
     existing: Option<Secret>,
     fetched: Fetched,
     sources: &Sources,
+    orphans: Result<Vec<String>, Error>,
 ) -> Result<Outcome, Error> {
     let target = es.spec.target.clone().unwrap_or_default();
     let creation = target.creation_policy.unwrap_or_default();
@@ -257,7 +284,7 @@ async fn write(
         CreationPolicy::Merge if existing.is_none() => {
             return Ok(Outcome::done(Reason::SecretMissing, message::MISSING, None));
         }
-        CreationPolicy::Owner => delete_orphans(ctx, es, secrets, &name).await?,
+        CreationPolicy::Owner => delete_orphans(ctx, es, secrets, orphans?).await?,
         CreationPolicy::Merge | CreationPolicy::Orphan => {}
     }
 
@@ -335,29 +362,48 @@ fn refused(err: kube::Error, step: &str) -> Result<Outcome, kube::Error> {
     }
 }
 
-/// Deletes Secrets this ExternalSecret created under another name (its target was renamed),
-/// found by ESO's `created-by` label.
-async fn delete_orphans(
-    ctx: &Ctx,
+/// The Secrets an `Owner` ExternalSecret created under another name than `name` (its
+/// target was renamed), found by ESO's `created-by` label; none for other policies.
+async fn orphans(
     es: &ExternalSecret,
     secrets: &Api<Secret>,
     name: &str,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
+    let target = es.spec.target.clone().unwrap_or_default();
+    if target.creation_policy.unwrap_or_default() != CreationPolicy::Owner {
+        return Ok(Vec::new());
+    }
     let namespace = es.metadata.namespace.clone().unwrap_or_default();
     let es_name = es.metadata.name.clone().unwrap_or_default();
-    let full_name = format!("{namespace}/{es_name}");
-    let kube_error = |step: String| api_error(&full_name, step);
     let owner = go::hash_str(&format!("{namespace}/{es_name}"));
     let selector = format!("{ESO_CREATED_BY_LABEL}={owner}");
     let list = secrets
         .list_metadata(&ListParams::default().labels(&selector))
         .await
-        .map_err(kube_error("listing the Secrets it created".into()))?;
-    for orphan in list.items {
-        let orphan_name = orphan.metadata.name.unwrap_or_default();
-        if orphan_name == name {
-            continue;
-        }
+        .map_err(api_error(
+            &format!("{namespace}/{es_name}"),
+            "listing the Secrets it created".into(),
+        ))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|orphan| orphan.metadata.name)
+        .filter(|orphan| orphan != name)
+        .collect())
+}
+
+/// Deletes the `orphans` this ExternalSecret created under other names.
+async fn delete_orphans(
+    ctx: &Ctx,
+    es: &ExternalSecret,
+    secrets: &Api<Secret>,
+    orphans: Vec<String>,
+) -> Result<(), Error> {
+    let namespace = es.metadata.namespace.clone().unwrap_or_default();
+    let es_name = es.metadata.name.clone().unwrap_or_default();
+    let full_name = format!("{namespace}/{es_name}");
+    let kube_error = |step: String| api_error(&full_name, step);
+    for orphan_name in orphans {
         match secrets.delete(&orphan_name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -7,7 +7,6 @@ use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::ExternalSecretStatus;
 
 use super::Ctx;
-use crate::event;
 
 /// Why an event about an ExternalSecret is published, with ESO's reason names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +53,7 @@ pub(super) async fn write_status(
         .map(drop)
 }
 
-/// Publishes one event about `es`; a failure to publish is logged, not returned.
+/// Queues one event about `es` (published in the background; a failure is logged).
 pub(super) async fn publish(
     ctx: &Ctx,
     es: &ExternalSecret,
@@ -63,15 +62,13 @@ pub(super) async fn publish(
     note: &(impl std::fmt::Display + ?Sized),
 ) {
     let reference = es.object_ref(&());
-    let (reason, note) = (reason.as_str(), note.to_string());
-    event::publish(
-        &ctx.recorder,
-        &reference,
-        type_,
-        reason,
-        EVENT_ACTION,
-        &note,
-        None,
-    )
-    .await;
+    ctx.events
+        .publish(
+            reference,
+            type_,
+            reason.as_str(),
+            EVENT_ACTION,
+            note.to_string(),
+        )
+        .await;
 }

@@ -4,6 +4,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -99,12 +100,23 @@ pub struct Fetched {
     pub missing: Vec<String>,
 }
 
-/// The store an ExternalSecret names, as [`Store`] (for messages) and its provider.
+/// The stores a caller already holds, such as a controller's watch of them. A store found
+/// here is not read from the API server; one not found (not delivered yet, or gone) is.
+pub trait KnownStores: Send + Sync {
+    /// The SecretStore `namespace/name`, if held.
+    fn secret_store(&self, namespace: &str, name: &str) -> Option<Arc<SecretStore>>;
+    /// The ClusterSecretStore `name`, if held.
+    fn cluster_secret_store(&self, name: &str) -> Option<Arc<ClusterSecretStore>>;
+}
+
+/// The store an ExternalSecret names, as [`Store`] (for messages) and its provider: from
+/// `known`, else read.
 ///
 /// # Errors
 /// [`Error::StoreMissing`] or [`Error::StoreRead`].
 pub async fn store_of(
     client: &kube::Client,
+    known: &dyn KnownStores,
     es: &ExternalSecret,
 ) -> Result<(Store, SecretStoreProvider), Error> {
     let namespace = es.metadata.namespace.clone().unwrap_or_default();
@@ -120,23 +132,30 @@ pub async fn store_of(
         source,
     };
     let provider = match kind {
-        StoreKind::SecretStore => Api::<SecretStore>::namespaced(client.clone(), &namespace)
-            .get_opt(&reference.name)
-            .await
-            .map_err(read_error)?
-            .map(|s| s.spec.provider),
-        StoreKind::ClusterSecretStore => {
-            let found = Api::<ClusterSecretStore>::all(client.clone())
+        StoreKind::SecretStore => match known.secret_store(&namespace, &reference.name) {
+            Some(held) => Some(held.spec.provider.clone()),
+            None => Api::<SecretStore>::namespaced(client.clone(), &namespace)
                 .get_opt(&reference.name)
                 .await
-                .map_err(read_error)?;
+                .map_err(read_error)?
+                .map(|s| s.spec.provider),
+        },
+        StoreKind::ClusterSecretStore => {
+            let found = match known.cluster_secret_store(&reference.name) {
+                Some(held) => Some(held),
+                None => Api::<ClusterSecretStore>::all(client.clone())
+                    .get_opt(&reference.name)
+                    .await
+                    .map_err(read_error)?
+                    .map(Arc::new),
+            };
             if let Some(cluster_store) = &found
                 && !conditions::allow(client, &store, &cluster_store.spec.conditions, &namespace)
                     .await?
             {
                 return Err(Error::StoreNotAllowed { store, namespace });
             }
-            found.map(|s| s.spec.provider)
+            found.map(|s| s.spec.provider.clone())
         }
     };
     let provider = provider.ok_or_else(|| Error::StoreMissing {

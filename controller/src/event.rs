@@ -41,7 +41,6 @@ pub async fn publish(
 /// Events published in the background, so a reconcile does not wait for the API server to
 /// take its report: client-go's recorder, which ESO uses, queues them the same way. At
 /// most [`QUEUED`] wait; a reconcile that finds the queue full waits for room.
-#[derive(Clone)]
 pub struct Queue(mpsc::Sender<Queued>);
 
 /// One event waiting to be published: [`publish`]'s arguments, owned.

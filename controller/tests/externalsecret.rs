@@ -1437,6 +1437,28 @@ async fn a_new_external_secret_reads_its_provider_once() {
         },
     )
     .await;
+    // The events, published in the background, arrive with ESO's reasons and notes: a
+    // creation for each ExternalSecret, the orphan's deletion.
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &ns);
+    let told = async |reason: &str, note: &str| {
+        let list = events.list(&Default::default()).await.unwrap().items;
+        list.into_iter()
+            .filter(|e| e.reason.as_deref() == Some(reason) && e.message.as_deref() == Some(note))
+            .filter(|e| e.involved_object.kind.as_deref() == Some("ExternalSecret"))
+            .filter_map(|e| e.involved_object.name)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let all = (0..N).map(|i| format!("once-{i}")).collect();
+    eventually_within(
+        "the ExternalSecrets' events",
+        Duration::from_secs(30),
+        async || {
+            told("Created", "secret created").await == all
+                && told("Deleted", "secret deleted because it was orphaned").await
+                    == ["once-3".to_owned()].into()
+        },
+    )
+    .await;
 
     // N more through an AppRole store: one login for all of them, not one each.
     approle(&vault).await;

@@ -1464,7 +1464,7 @@ async fn a_new_external_secret_reads_its_provider_once() {
     approle(&vault).await;
     let logins = || requests("auth/approle/login");
     let post = PostParams::default();
-    Api::<Secret>::namespaced(client.clone(), &ns)
+    secrets
         .create(
             &post,
             &secret("approle", &[("secret-id", "secret-id-4d1e")]),
@@ -1502,7 +1502,6 @@ async fn a_new_external_secret_reads_its_provider_once() {
         "the AppRole ExternalSecrets' Secrets",
         Duration::from_secs(60),
         async || {
-            let secrets = Api::<Secret>::namespaced(client.clone(), &ns);
             for i in 0..N {
                 if secrets
                     .get_opt(&format!("approle-{i}"))

@@ -59,6 +59,7 @@ struct Echoes(Mutex<HashMap<ObjectKey, Echo>>);
 struct Echo {
     /// The `resourceVersion` the write returned.
     version: String,
+    /// When it was written.
     when: Instant,
     /// Whether the watch has delivered the write (it is quiet once).
     seen: bool,

@@ -369,8 +369,8 @@ async fn orphans(
     secrets: &Api<Secret>,
     name: &str,
 ) -> Result<Vec<String>, Error> {
-    let target = es.spec.target.clone().unwrap_or_default();
-    if target.creation_policy.unwrap_or_default() != CreationPolicy::Owner {
+    let creation = es.spec.target.as_ref().and_then(|t| t.creation_policy);
+    if creation.unwrap_or_default() != CreationPolicy::Owner {
         return Ok(Vec::new());
     }
     let namespace = es.metadata.namespace.clone().unwrap_or_default();

@@ -1460,6 +1460,59 @@ async fn a_new_external_secret_reads_its_provider_once() {
     )
     .await;
 
+    // Refreshes that find the values unchanged write nothing: neither the Secret nor the
+    // status (ESO writes each one's `refreshTime`), and each still reads the provider once
+    // per interval, not at every wake-up.
+    let fast = json!({"spec": {"refreshInterval": "2s"}});
+    merge(&es_api, "once-4", fast).await;
+    let synced = |es: &ExternalSecret| {
+        let generation = es.metadata.generation.unwrap_or_default();
+        es.status
+            .as_ref()
+            .and_then(|s| s.synced_resource_version.as_deref())
+            .is_some_and(|v| v.starts_with(&format!("{generation}-")))
+    };
+    eventually_within(
+        "the new refresh interval taken",
+        Duration::from_secs(30),
+        async || synced(&es_api.get("once-4").await.unwrap()),
+    )
+    .await;
+    let es_before = es_api.get("once-4").await.unwrap();
+    let secret_before = secrets.get("once-4").await.unwrap();
+    let read_before = reads();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let refreshes = reads() - read_before;
+    assert!(
+        (3..=5).contains(&refreshes),
+        "{refreshes} reads in 9 s at a 2 s interval (with up to 10 % jitter)"
+    );
+    assert_eq!(
+        es_api
+            .get("once-4")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        es_before.metadata.resource_version,
+        "a refresh that changed nothing wrote the ExternalSecret's status"
+    );
+    assert_eq!(
+        secrets
+            .get("once-4")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        secret_before.metadata.resource_version
+    );
+    merge(
+        &es_api,
+        "once-4",
+        json!({"spec": {"refreshInterval": "1h"}}),
+    )
+    .await;
+
     // N more through an AppRole store: one login for all of them, not one each.
     approle(&vault).await;
     let logins = || requests("auth/approle/login");

@@ -12,8 +12,8 @@
 //! creation rate — the controller's CPU seconds and peak RSS, the API server's and etcd's
 //! CPU seconds, the requests the API server served (by verb and resource, the harness's own
 //! included) and those OpenBao received (request entries of its file audit device), then
-//! one and a half refresh intervals of no-change refreshes: CPU, OpenBao requests and API
-//! writes to Secrets (a no-change refresh must write none).
+//! one and a half refresh intervals of no-change refreshes: CPU, OpenBao requests, API
+//! writes to Secrets and to ExternalSecrets' status (a no-change refresh must write none).
 //!
 //! Knobs: `ESO_SCALE_N`, `ESO_SCALE_CONCURRENT` (default 16), `ESO_SCALE_REFRESH` (seconds,
 //! default 60), `ESO_SCALE_ONLY` (one side), `ESO_SCALE_BACKLOG` (1: created first). Prints `key=value` lines prefixed with the side.
@@ -39,7 +39,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use lockstep_testenv::{
     ControlPlane, ControlPlaneOptions, ExternalSecretsOperator, Process, Vault, manifests,
 };
-use measure::{ServerLoad, cpu_seconds, env, grown, peak_rss_kib, writes};
+use measure::{ServerLoad, cpu_seconds, env, grown, peak_rss_kib, requests, writes};
 use serde_json::json;
 
 /// Which controller serves a side of the run; dropped to stop it.
@@ -282,11 +282,22 @@ async fn measure_side(
     let (plane_cpu_ready, api_ready) = api_before.since(client, plane).await?;
 
     let before = writes(client, &["secrets"]).await?;
+    let served_before = requests(client).await?;
     let cpu_before = cpu_seconds(pid);
     let requests_before = vault_requests(audit);
     let window = refresh + refresh / 2;
     tokio::time::sleep(Duration::from_secs(window)).await;
     let delta = grown(&before, &writes(client, &["secrets"]).await?);
+    let status_writes: f64 = grown(&served_before, &requests(client).await?)
+        .iter()
+        .filter(|(key, _)| {
+            key.ends_with("/externalsecrets/status")
+                && ["PATCH/", "PUT/", "APPLY/"]
+                    .iter()
+                    .any(|verb| key.starts_with(verb))
+        })
+        .map(|(_, count)| count)
+        .sum();
 
     println!("{side} external_secrets={n}");
     println!(
@@ -323,5 +334,6 @@ async fn measure_side(
         "{side} no_change_secret_writes={}",
         delta.values().sum::<f64>() as u64
     );
+    println!("{side} no_change_status_writes={}", status_writes as u64);
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod clients;
 mod reconcile;
+mod refreshes;
 mod status;
 mod stores;
 
@@ -42,6 +43,8 @@ pub struct Ctx {
     echoes: Echoes,
     /// The stores, as a watch sees them.
     stores: stores::Stores,
+    /// The refreshes that changed nothing, so wrote nothing ([`refreshes`]).
+    refreshes: refreshes::Refreshes,
 }
 
 /// Each target Secret as this controller last wrote it, kept for [`WRITTEN_FOR`] or until
@@ -172,6 +175,7 @@ pub async fn run(shared: Arc<crate::context::Ctx>) {
         written: Mutex::default(),
         clients: clients::Clients::default(),
         echoes: Echoes::default(),
+        refreshes: refreshes::Refreshes::default(),
     });
     let Some(namespaces) = watched else {
         return run_for(Api::all(client.clone()), Api::all(client), ctx).await;

@@ -15,7 +15,7 @@ use kube::runtime::events::EventType;
 use lockstep_api::ExternalSecret;
 use lockstep_api::external_secrets::{CreationPolicy, DeletionPolicy, ESO_CREATED_BY_LABEL};
 use lockstep_eso::fetch::{Fetched, target_name};
-use lockstep_eso::status::{Reason, message, next, requeue_after, should_refresh};
+use lockstep_eso::status::{Outcome, Reason, message, next, requeue_after, should_refresh};
 use lockstep_eso::template::{self, Sources};
 use lockstep_eso::{go, target};
 
@@ -41,34 +41,6 @@ pub enum Error {
     },
 }
 
-/// How one reconcile ended, for the status.
-struct Outcome {
-    ready: bool,
-    reason: Reason,
-    message: String,
-    binding: Option<String>,
-}
-
-impl Outcome {
-    fn done(reason: Reason, message: &str, binding: Option<String>) -> Self {
-        Self {
-            ready: true,
-            reason,
-            message: message.into(),
-            binding,
-        }
-    }
-
-    fn failed(message: String) -> Self {
-        Self {
-            ready: false,
-            reason: Reason::SecretSyncedError,
-            message,
-            binding: None,
-        }
-    }
-}
-
 /// Reconciles one ExternalSecret.
 ///
 /// # Errors
@@ -92,16 +64,17 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
             .await
             .map_err(kube_error(format!("reading Secret {namespace}/{name}")))
     };
+    let unwritten = ctx.refreshes.of(&es);
     // Nothing due: the target is looked at only to restore it if it is no longer valid.
-    let looked = if should_refresh(&es, start) {
+    let looked = if should_refresh(&es, unwritten, start) {
         None
     } else {
         if ctx.echoes.unchanged(&namespace, &name) {
-            return Ok(requeue(&es, requeue_after(&es, start)));
+            return Ok(requeue(&es, requeue_after(&es, unwritten, start)));
         }
         let existing = get_target().await?;
         if target::is_valid(existing.as_ref()) {
-            return Ok(requeue(&es, requeue_after(&es, start)));
+            return Ok(requeue(&es, requeue_after(&es, unwritten, start)));
         }
         Some(existing)
     };
@@ -142,19 +115,17 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
         }
     };
 
-    let status = next(
-        &es,
-        outcome.ready,
-        outcome.reason,
-        &outcome.message,
-        outcome.binding,
-        start,
-    );
+    let status = next(&es, &outcome, start);
     if es.status.as_ref() != Some(&status) {
         write_status(&ctx, &es, &status)
             .await
             .map_err(kube_error("writing the status".into()))?;
         ctx.wrote(&es, &status);
+        ctx.refreshes.forget(&es);
+    } else if outcome.ready {
+        // Nothing changed, nothing written: the refresh is remembered instead.
+        ctx.refreshes.remember(&es, start);
+        return Ok(requeue(&es, requeue_after(&es, Some(start), start)));
     }
     if !outcome.ready {
         tracing::warn!(external_secret = %full_name, reason = outcome.reason.as_str(), "ExternalSecret not synced");
@@ -162,7 +133,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
     }
     let mut written = (*es).clone();
     written.status = Some(status);
-    Ok(requeue(&es, requeue_after(&written, start)))
+    Ok(requeue(&es, requeue_after(&written, None, start)))
 }
 
 /// Transient failures retry after a short pause.
@@ -263,6 +234,7 @@ async fn write(
                         message::DELETED,
                     )
                     .await;
+                    return Ok(Outcome::done(Reason::SecretDeleted, message::DELETED, None).wrote());
                 }
                 return Ok(Outcome::done(Reason::SecretDeleted, message::DELETED, None));
             }
@@ -301,7 +273,7 @@ async fn write(
         field_manager: Some(manager),
         ..PostParams::default()
     };
-    match existing {
+    let wrote = match existing {
         None => {
             let step = format!("creating Secret {namespace}/{name}");
             match secrets.create(&params, &desired).await {
@@ -316,8 +288,9 @@ async fn write(
                 "secret created",
             )
             .await;
+            true
         }
-        Some(existing) if existing == desired => {}
+        Some(existing) if existing == desired => false,
         Some(existing) => {
             if existing.immutable == Some(true)
                 && (existing.data != desired.data || existing.type_ != desired.type_)
@@ -341,13 +314,13 @@ async fn write(
                 "secret updated",
             )
             .await;
+            true
         }
-    }
-    Ok(Outcome::done(
-        Reason::SecretSynced,
-        message::SYNCED,
-        Some(name),
-    ))
+    };
+    Ok(Outcome {
+        wrote,
+        ..Outcome::done(Reason::SecretSynced, message::SYNCED, Some(name))
+    })
 }
 
 /// A write of the Secret the API server refused as invalid (a template's `type` whose

@@ -16,7 +16,9 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use lockstep_api::{Sync, SyncStatus};
-use lockstep_testenv::{ControlPlane, GitRepo, GitServer, Kms, Vault, tool};
+use lockstep_testenv::{
+    ControlPlane, ExternalSecretsOperator, GitRepo, GitServer, Kms, Vault, tool,
+};
 use serde_json::json;
 
 use crate::support::{Controller, create_lockstep, eventually, install_sync_crds};
@@ -56,18 +58,21 @@ impl Scene {
         let (client, ns) = plane.namespace(name).await.unwrap();
         install_sync_crds(&client).await;
         crate::support::install_crd(&client).await;
+        skip(ExternalSecretsOperator::install_crds(&client).await)?;
         let repo = git.create_repo(name, None).unwrap();
         let artifacts = tempfile::tempdir().unwrap().keep();
         let flags = [
             "--sync=true".to_owned(),
+            "--external-secrets=true".to_owned(),
             "--requeue-dependency=1s".to_owned(),
             format!("--log-format={log_format}"),
             format!("--artifact-dir={}", artifacts.display()),
         ];
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        let env: [(&str, &Path); 5] = [
+        let env: [(&str, &Path); 6] = [
             ("RUST_LOG", Path::new("trace")),
             ("AWS_ENDPOINT_URL_KMS", Path::new(kms.endpoint())),
+            ("AWS_SECRETSMANAGER_ENDPOINT", Path::new(kms.endpoint())),
             ("AWS_ACCESS_KEY_ID", Path::new("test")),
             ("AWS_SECRET_ACCESS_KEY", Path::new("test")),
             ("AWS_REGION", Path::new("us-east-1")),

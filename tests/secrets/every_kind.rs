@@ -1,6 +1,8 @@
-//! One repository with every kind of secret Lockstep reconciles, synced by the controller
-//! with debug logging; then a Vault rotation without a commit; then everything the
-//! controller and the CLI said or wrote, searched for the plaintext.
+//! One repository with every kind of secret Lockstep reconciles (SOPS, references,
+//! SealedSecrets, kustomize generators, ExternalSecrets on OpenBao and Secrets Manager),
+//! synced by the controller with debug logging; then a Vault rotation without a commit;
+//! then everything the controller and the CLI said, wrote or served, searched for the
+//! plaintext.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,6 +39,8 @@ async fn one_repository_with_every_kind_of_secret() {
         sealed,
         env,
         file,
+        es_vault,
+        es_aws,
     ] = [
         "age",
         "transit",
@@ -48,6 +52,8 @@ async fn one_repository_with_every_kind_of_secret() {
         "sealed",
         "env",
         "file",
+        "es-vault",
+        "es-aws",
     ]
     .map(canary);
 
@@ -89,6 +95,38 @@ async fn one_repository_with_every_kind_of_secret() {
             format!(
                 "apiVersion: v1\nkind: Secret\nmetadata:\n  name: from-refs\n  annotations:\n    lockstep.dev/resolve: enabled\n    lockstep.dev/refresh-interval: 3s\nstringData:\n  password: ref+vault://secret/e2e/db#password\n  api-key: ref+awskms://{blob}?key={}&context=app:e2e\n  host: db.internal\n",
                 s.arn
+            ),
+        )
+        .unwrap();
+
+    // ExternalSecrets (ESO's API) reading OpenBao and Secrets Manager (moto), their stores
+    // in the same folder; the stores' credentials are in the cluster, not in Git.
+    s.vault
+        .post("/v1/secret/data/e2e/es", &kv_body(&es_vault))
+        .await
+        .unwrap();
+    s.kms
+        .put_secret("e2e/es", Ok(es_aws.as_str()))
+        .await
+        .unwrap();
+    s.repo
+        .write(
+            "apps/external.yaml",
+            format!(
+                "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: vault}}\n\
+                 spec:\n  provider:\n    vault:\n      server: {}\n      path: secret\n      version: v2\n      \
+                 auth: {{tokenSecretRef: {{name: es-keys, key: vault-token}}}}\n---\n\
+                 apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: aws}}\n\
+                 spec:\n  provider:\n    aws:\n      service: SecretsManager\n      region: us-east-1\n      \
+                 auth: {{secretRef: {{accessKeyIDSecretRef: {{name: es-keys, key: id}}, \
+                 secretAccessKeySecretRef: {{name: es-keys, key: secret}}}}}}\n---\n\
+                 apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: from-vault}}\n\
+                 spec:\n  secretStoreRef: {{name: vault, kind: SecretStore}}\n  \
+                 data: [{{secretKey: password, remoteRef: {{key: e2e/es, property: password}}}}]\n---\n\
+                 apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: from-aws}}\n\
+                 spec:\n  secretStoreRef: {{name: aws, kind: SecretStore}}\n  \
+                 data: [{{secretKey: token, remoteRef: {{key: e2e/es}}}}]\n",
+                s.vault.addr()
             ),
         )
         .unwrap();
@@ -137,12 +175,21 @@ async fn one_repository_with_every_kind_of_secret() {
         ],
     )
     .await;
+    s.put_secret(
+        "es-keys",
+        &[
+            ("vault-token", s.vault.token().as_bytes()),
+            ("id", b"test"),
+            ("secret", b"test"),
+        ],
+    )
+    .await;
     s.source().await;
     s.sync("apps", "apps", "sops-keys").await;
     s.sync("overlay", "overlay", "sops-keys").await;
     let apps = s.applied("apps", &head).await;
     s.applied("overlay", &head).await;
-    assert_eq!(apps.inventory.len(), 6, "{:?}", apps.inventory);
+    assert_eq!(apps.inventory.len(), 10, "{:?}", apps.inventory);
 
     // Every target holds exactly its plaintext.
     for (name, value) in [
@@ -160,6 +207,21 @@ async fn one_repository_with_every_kind_of_secret() {
     assert_eq!(s.value("from-refs", "api-key").await, kms_ref);
     assert_eq!(s.value("from-refs", "host").await, "db.internal");
     assert_eq!(s.value("sealed", "token").await, sealed);
+    eventually_within(
+        "the ExternalSecrets' Secrets",
+        Duration::from_secs(30),
+        async || {
+            let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
+            let (vault, aws) = (secrets.get_opt("from-vault"), secrets.get_opt("from-aws"));
+            let (vault, aws) = tokio::join!(vault, aws);
+            let value = |secret: Option<Secret>, key: &str| {
+                secret.map(|secret| crate::support::value(&secret, key))
+            };
+            value(vault.unwrap(), "password").as_ref() == Some(&es_vault)
+                && value(aws.unwrap(), "token").as_ref() == Some(&es_aws)
+        },
+    )
+    .await;
     let generated = |prefix: &'static str| {
         let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.ns);
         async move {
@@ -228,6 +290,8 @@ async fn one_repository_with_every_kind_of_secret() {
         sealed,
         env,
         file,
+        es_vault,
+        es_aws,
         identity.clone(),
         s.vault.token().to_owned(),
     ]);
@@ -283,11 +347,17 @@ async fn one_repository_with_every_kind_of_secret() {
     let events = events.list(&ListParams::default()).await.unwrap();
     assert!(!events.items.is_empty());
     canaries.assert_absent("events", &serde_json::to_string(&events).unwrap());
-    for kind in ["Sync", "GitSource"] {
+    for (group, kind) in [
+        ("lockstep.dev/v1alpha1", "Sync"),
+        ("lockstep.dev/v1alpha1", "GitSource"),
+        ("external-secrets.io/v1", "ExternalSecret"),
+        ("external-secrets.io/v1", "SecretStore"),
+    ] {
+        let (group_name, version) = group.split_once('/').unwrap();
         let resource = ApiResource {
-            group: "lockstep.dev".into(),
-            version: "v1alpha1".into(),
-            api_version: "lockstep.dev/v1alpha1".into(),
+            group: group_name.into(),
+            version: version.into(),
+            api_version: group.into(),
             kind: kind.into(),
             plural: format!("{}s", kind.to_lowercase()),
         };
@@ -295,6 +365,12 @@ async fn one_repository_with_every_kind_of_secret() {
         let list = api.list(&ListParams::default()).await.unwrap();
         canaries.assert_absent(kind, &serde_json::to_string(&list).unwrap());
     }
+    let metrics =
+        lockstep_testenv::http::request(s.controller.metrics_port, "GET", "/metrics", &[], "")
+            .await
+            .unwrap();
+    assert!(metrics.body.contains("lockstep_"), "{}", metrics.body);
+    canaries.assert_absent("/metrics", &metrics.body);
     let log = s.controller.log();
     assert!(
         log.contains("DEBUG"),

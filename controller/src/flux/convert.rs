@@ -987,4 +987,48 @@ mod tests {
                 .starts_with("spec.kubeConfig not served")
         );
     }
+
+    /// Every Kustomization field the engine already serves for a Sync reaches the Sync as
+    /// Flux means it; the end-to-end tests prove them through Lockstep's own Sync.
+    #[test]
+    fn kustomization_fields_reach_the_sync() {
+        let ks: Kustomization = serde_json::from_value(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                "path": "./apps", "interval": "10m", "retryInterval": "2m", "timeout": "3m",
+                "prune": true, "wait": true, "force": true, "suspend": true,
+                "targetNamespace": "prod", "serviceAccountName": "deployer",
+                "deletionPolicy": "Orphan",
+                "kubeConfig": {"secretRef": {"name": "remote", "key": "value.yaml"}},
+                "decryption": {"provider": "sops", "secretRef": {"name": "sops-keys"}},
+            },
+        }))
+        .unwrap();
+        assert_eq!(refusal(&ks), None);
+        let spec = serde_json::to_value(sync(&ks).spec).unwrap();
+        for (field, want) in [
+            ("interval", json!("10m")),
+            ("retryInterval", json!("2m")),
+            ("timeout", json!("3m")),
+            ("prune", json!(true)),
+            ("wait", json!(true)),
+            ("force", json!(true)),
+            ("suspend", json!(true)),
+            ("targetNamespace", json!("prod")),
+            ("serviceAccountName", json!("deployer")),
+            ("deletionPolicy", json!("Orphan")),
+            (
+                "kubeConfig",
+                json!({"secretRef": {"name": "remote", "key": "value.yaml"}}),
+            ),
+            (
+                "decryption",
+                json!({"provider": "sops", "secretRef": {"name": "sops-keys"}}),
+            ),
+        ] {
+            assert_eq!(spec[field], want, "spec.{field}");
+        }
+    }
 }

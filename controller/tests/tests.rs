@@ -18,6 +18,7 @@ mod flux_oci;
 mod flux_overlay;
 mod flux_postbuild;
 mod flux_switch;
+mod fronts;
 mod helm;
 mod hooks;
 mod hostile;

@@ -7,7 +7,6 @@
 mod every_kind;
 mod failures;
 mod rejected;
-mod relay;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

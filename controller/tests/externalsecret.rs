@@ -1,8 +1,9 @@
 //! The ExternalSecret front-end against the real External Secrets Operator (v0.16.2, built
 //! by the installer) and a real OpenBao, on the test control plane with ESO's own CRDs:
-//! the same ExternalSecrets give byte-identical Secrets and the same `Ready` reasons, and a
-//! cluster switches from ESO to `lockstep-controller` and back without a Secret being
-//! recreated or rewritten.
+//! the same ExternalSecrets give byte-identical Secrets and the same `Ready` reasons (also
+//! after their remote secrets are deleted, under each deletion policy), and a cluster
+//! switches from ESO to `lockstep-controller` and back without a Secret being recreated or
+//! rewritten.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -436,6 +437,176 @@ fn cases() -> Vec<Value> {
     ]
 }
 
+/// The value each of [`removed_cases`]' remote secrets holds until it is deleted.
+const REMOVED_VALUE: &str = "removed-8e1b";
+
+/// The remote secrets of [`removed_cases`], under a prefix of each controller's own.
+const REMOVED_KEYS: [&str; 4] = ["delete", "merge", "merge-owner", "retain"];
+
+/// Each of [`removed_cases`]' `Ready` reason while its remote secret exists.
+const REMOVED_BEFORE: &[(&str, &str)] = &[
+    ("removed-delete", "SecretSynced"),
+    ("removed-merge", "SecretSynced"),
+    ("removed-merge-owner", "SecretSynced"),
+    ("removed-retain", "SecretSynced"),
+];
+
+/// And once it is deleted and a refresh requested, under ESO and Lockstep alike. `Retain`
+/// ends `SecretSyncedError`: ESO v0.16.2 skips a remote secret that does not exist only
+/// for the other deletion policies (`getProviderSecretData`), so with `Retain` the read
+/// fails and the Secret is left as it was.
+const REMOVED_AFTER: &[(&str, &str)] = &[
+    ("removed-delete", "SecretDeleted"),
+    ("removed-merge", "SecretSynced"),
+    ("removed-merge-owner", "SecretSynced"),
+    ("removed-retain", "SecretSyncedError"),
+];
+
+/// One ExternalSecret per deletion policy, each reading a remote secret under `prefix/`
+/// that exists at first and is deleted later ([`remote_removed`]); `removed-merge` merges
+/// into Secret `removed-merge-target`, made beforehand with a key of its own.
+fn removed_cases(prefix: &str) -> Vec<Value> {
+    let es = |name: &str, key: &str, target: Value| {
+        json!({
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name},
+            "spec": {
+                "refreshInterval": "1h",
+                "secretStoreRef": {"name": "vault", "kind": "SecretStore"},
+                "target": target,
+                "data": [{"secretKey": "v", "remoteRef": {"key": format!("{prefix}/{key}"), "property": "v"}}],
+            },
+        })
+    };
+    vec![
+        es(
+            "removed-delete",
+            "delete",
+            json!({"deletionPolicy": "Delete"}),
+        ),
+        es(
+            "removed-merge",
+            "merge",
+            json!({"name": "removed-merge-target", "creationPolicy": "Merge", "deletionPolicy": "Merge"}),
+        ),
+        es(
+            "removed-merge-owner",
+            "merge-owner",
+            json!({"deletionPolicy": "Merge"}),
+        ),
+        es(
+            "removed-retain",
+            "retain",
+            json!({"deletionPolicy": "Retain"}),
+        ),
+    ]
+}
+
+/// What the controller serving `namespace` made of [`removed_cases`]: once synced, and
+/// again after each remote secret was deleted (`DELETE .../metadata/<key>`: every version
+/// gone) and a refresh requested with ESO's `force-sync` annotation.
+async fn remote_removed(
+    client: &kube::Client,
+    namespace: &str,
+    vault: &Vault,
+    prefix: &str,
+) -> (Run, Run) {
+    for key in REMOVED_KEYS {
+        let data = json!({"data": {"v": REMOVED_VALUE}}).to_string();
+        let path = format!("/v1/secret/data/{prefix}/{key}");
+        vault.post(&path, &data).await.unwrap();
+    }
+    let target = secret("removed-merge-target", &[("kept", "k")]);
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &target)
+        .await
+        .unwrap();
+    let cases = removed_cases(prefix);
+    let before = run(client, namespace, &cases, REMOVED_BEFORE).await;
+
+    for key in REMOVED_KEYS {
+        let path = format!("/v1/secret/metadata/{prefix}/{key}");
+        vault.delete(&path).await.unwrap();
+    }
+    let es_api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
+    for case in &cases {
+        let name = case["metadata"]["name"].as_str().unwrap();
+        let forced = json!({"metadata": {"annotations": {"force-sync": "removed"}}});
+        merge(&es_api, name, forced).await;
+    }
+    let reasons = reasons(client, namespace, &cases, REMOVED_AFTER).await;
+    // Two keep their reason: wait for the requested refresh itself, which records the
+    // annotated ExternalSecret's version as synced (a failed one records nothing).
+    eventually_within(
+        "the requested refreshes",
+        Duration::from_secs(60),
+        async || {
+            for case in &cases {
+                let es = es_api
+                    .get(case["metadata"]["name"].as_str().unwrap())
+                    .await
+                    .unwrap();
+                let status = es.status.clone().unwrap_or_default();
+                let ready = status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+                let version = lockstep_eso::status::synced_resource_version(&es.metadata);
+                if ready && status.synced_resource_version.as_deref() != Some(version.as_str()) {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    let after = Run {
+        reasons,
+        secrets: secrets_of(client, namespace, &cases).await,
+    };
+    (before, after)
+}
+
+/// What [`remote_removed`] must leave, whichever controller ran it: `Delete` removed the
+/// Secret, `Merge` took out only the key read from the provider (the Secret made
+/// beforehand keeps its own; the one the ExternalSecret created is kept, empty), `Retain`
+/// left the Secret as it was.
+fn assert_removed((before, after): &(Run, Run)) {
+    assert!(before.secrets.contains_key("removed-delete"));
+    assert!(
+        !after.secrets.contains_key("removed-delete"),
+        "deletionPolicy Delete kept the Secret"
+    );
+    assert_eq!(keys(&before.secrets, "removed-merge"), ["kept", "v"]);
+    let merged = &after.secrets["removed-merge"];
+    let data = merged.data.clone().unwrap_or_default();
+    assert_eq!(
+        data.into_iter().collect::<Vec<_>>(),
+        [("kept".to_owned(), ByteString(b"k".to_vec()))],
+        "deletionPolicy Merge over a Secret made by someone else"
+    );
+    assert_eq!(
+        merged.metadata.uid,
+        before.secrets["removed-merge"].metadata.uid
+    );
+    assert_eq!(keys(&before.secrets, "removed-merge-owner"), ["v"]);
+    let emptied = &after.secrets["removed-merge-owner"];
+    assert!(emptied.data.clone().unwrap_or_default().is_empty());
+    assert_eq!(
+        emptied.metadata.uid, before.secrets["removed-merge-owner"].metadata.uid,
+        "deletionPolicy Merge recreated the Secret"
+    );
+    let (kept, was) = (
+        &after.secrets["removed-retain"],
+        &before.secrets["removed-retain"],
+    );
+    assert_eq!(
+        (&kept.metadata.resource_version, &kept.data),
+        (&was.metadata.resource_version, &was.data),
+        "deletionPolicy Retain changed the Secret"
+    );
+}
+
 fn target_of(case: &Value) -> String {
     case["spec"]["target"]["name"]
         .as_str()
@@ -494,7 +665,7 @@ pub(crate) fn keys(secrets: &BTreeMap<String, Secret>, case: &str) -> Vec<String
 }
 
 /// Creates ExternalSecrets `cases` in `namespace`.
-async fn create_cases(client: &kube::Client, namespace: &str, cases: &[Value]) {
+pub(crate) async fn create_cases(client: &kube::Client, namespace: &str, cases: &[Value]) {
     let api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
     for case in cases {
         api.create(
@@ -614,6 +785,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     // ESO alone processes the first namespace.
     let eso = need!(ExternalSecretsOperator::start(plane, Some(&by_eso)).await);
     let eso_run = run(&client, &by_eso, &cases(), EXPECTED).await;
+    let eso_removed = remote_removed(&client, &by_eso, &vault, "eso").await;
     drop(eso);
 
     // Lockstep processes the same ExternalSecrets in the second, and adopts the first.
@@ -627,6 +799,16 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     .await;
     let lockstep_run = run(&client, &by_lockstep, &cases(), EXPECTED).await;
     assert_same((&lockstep_run, &by_lockstep), (&eso_run, &by_eso));
+    // Remote secrets deleted after a first sync: the same Secrets and reasons as ESO's.
+    let lockstep_removed = remote_removed(&client, &by_lockstep, &vault, "lockstep").await;
+    for (ours, theirs) in [
+        (&lockstep_removed.0, &eso_removed.0),
+        (&lockstep_removed.1, &eso_removed.1),
+    ] {
+        assert_same((ours, &by_lockstep), (theirs, &by_eso));
+    }
+    assert_removed(&eso_removed);
+    assert_removed(&lockstep_removed);
     let ignored: Api<ExternalSecret> = Api::namespaced(client.clone(), &unwatched);
     for case in first_case {
         let name = case["metadata"]["name"].as_str().unwrap();
@@ -743,6 +925,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         V1_PASSWORD,
         REGISTRY_PASSWORD,
         "rotated-1",
+        REMOVED_VALUE,
     ] {
         assert!(!log.contains(value), "a value is in the controller log");
         assert!(!statuses.contains(value), "a value is in an ExternalSecret");
@@ -802,7 +985,8 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
 
 /// Lockstep's own CRDs (no ESO): AppRole and a ClusterSecretStore work, nothing is
 /// defaulted into the stored objects, and every bad input ends `Ready=False` naming the
-/// field, with the Secret in the way left as it was.
+/// field, with the Secrets in the way (an auth refused, a property or a path missing, a
+/// template that does not parse) left as they were.
 #[tokio::test]
 async fn lockstep_crds_approle_and_bad_input() {
     // A control plane of its own: the shared one carries ESO's CRDs of the same names.
@@ -870,10 +1054,18 @@ async fn lockstep_crds_approle_and_bad_input() {
         plain("userpass", &[("password", "userpass-pw-77c2")]),
         plain("wrong-token", &[("token", "not-a-token")]),
         plain("in-the-way", &[("a", "before")]),
+        plain("kept-property", &[("a", "before")]),
+        plain("kept-path", &[("a", "before")]),
+        plain("kept-template", &[("a", "before")]),
     ] {
         secrets.create(&post, &secret).await.unwrap();
     }
-    let in_the_way = secrets.get("in-the-way").await.unwrap();
+    // The Secrets the failing ExternalSecrets name as their target, as they were made.
+    let in_the_way = ["in-the-way", "kept-property", "kept-path", "kept-template"];
+    let mut before = BTreeMap::new();
+    for name in in_the_way {
+        before.insert(name, secrets.get(name).await.unwrap());
+    }
 
     let store_api = |cluster: bool| {
         let resource = if cluster {
@@ -1093,6 +1285,26 @@ async fn lockstep_crds_approle_and_bad_input() {
             "find",
             json!({"secretStoreRef": {"name": "vault"}, "dataFrom": [{"find": {"path": "db"}}]}),
         ),
+        // Bad input over a Secret that exists: a property the secret lacks, a path with no
+        // secret, a template that does not parse.
+        (
+            "property-over",
+            json!({"secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "db", "property": "no.such"}}],
+            "target": {"name": "kept-property", "creationPolicy": "Orphan"}}),
+        ),
+        (
+            "path-over",
+            json!({"secretStoreRef": {"name": "vault"},
+            "data": [{"secretKey": "a", "remoteRef": {"key": "does/not/exist"}}],
+            "target": {"name": "kept-path", "creationPolicy": "Merge"}}),
+        ),
+        (
+            "template-over",
+            json!({"secretStoreRef": {"name": "vault"}, "data": password,
+            "target": {"name": "kept-template", "creationPolicy": "Merge",
+                "template": {"data": {"broken": "{{ if .password }}never closed"}}}}),
+        ),
     ];
     for (name, spec) in &cases {
         let object = json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
@@ -1242,6 +1454,18 @@ async fn lockstep_crds_approle_and_bad_input() {
             ],
         ),
         ("find", vec!["spec.dataFrom[0].find", "does not exist"]),
+        (
+            "property-over",
+            vec!["spec.data[0].remoteRef.property", "no.such"],
+        ),
+        (
+            "path-over",
+            vec!["spec.data[0].remoteRef", "does/not/exist", "does not exist"],
+        ),
+        (
+            "template-over",
+            vec!["spec.target.template.data[broken]", "unexpected EOF"],
+        ),
     ];
     for (name, words) in expected {
         let condition = &conditions[name];
@@ -1258,12 +1482,16 @@ async fn lockstep_crds_approle_and_bad_input() {
             );
         }
     }
-    // The Secret in the way of the failing `wrong-token` is as it was.
-    let after = secrets.get("in-the-way").await.unwrap();
-    assert_eq!(
-        after.metadata.resource_version,
-        in_the_way.metadata.resource_version
-    );
+    // The Secrets in the way of the failing `wrong-token`, `property-over`, `path-over`
+    // and `template-over` are as they were: not written, not even labelled.
+    for (name, was) in &before {
+        let after = secrets.get(name).await.unwrap();
+        assert_eq!(
+            (&after.metadata.resource_version, &after.data),
+            (&was.metadata.resource_version, &was.data),
+            "{name} was changed"
+        );
+    }
 
     let statuses =
         serde_json::to_string(&es_api.list(&Default::default()).await.unwrap().items).unwrap();
@@ -1290,7 +1518,7 @@ async fn lockstep_crds_approle_and_bad_input() {
 }
 
 /// Merge-patches `name` with `patch`.
-async fn merge<K>(api: &Api<K>, name: &str, patch: Value)
+pub(crate) async fn merge<K>(api: &Api<K>, name: &str, patch: Value)
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {

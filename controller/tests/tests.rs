@@ -10,6 +10,7 @@ mod argocd_helm;
 mod drift;
 mod externalsecret;
 mod externalsecret_aws;
+mod externalsecret_faults;
 mod externalsecret_sync;
 mod faults;
 mod flux;

@@ -5,11 +5,10 @@
 
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, ListParams};
-use lockstep_testenv::{Canaries, ControlPlane, need};
+use lockstep_testenv::{Canaries, ControlPlane, Relay, need};
 
 use crate::support::create_lockstep;
 
-use super::relay::Relay;
 use super::{AWS_TEST, ONLY_DATA, Scene, put_secret, secret_yaml};
 
 /// The Syncs that get broken: `(name, reason, what the message must name)`.
@@ -108,7 +107,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
         format!("aws_access_key_id: {foreign_id}\naws_secret_access_key: {foreign_secret}\n");
 
     let vault_port = s.vault.addr().rsplit(':').next().unwrap().parse().unwrap();
-    let relay = Relay::start(vault_port).await;
+    let relay = Relay::start(vault_port).await.unwrap();
     write_all(&s, &relay, &recipient, 1);
     write_vault(&s, 1).await;
     let first = s.repo.commit("v1").unwrap();
@@ -205,7 +204,7 @@ async fn each_failure_stops_only_its_sync_and_recovers_once_fixed() {
     s.put_secret("keys-wrong", &good).await;
     s.put_secret("keys-kms", &good).await;
     s.vault.unseal().await.unwrap();
-    relay.up().await;
+    relay.up().await.unwrap();
     write_vault(&s, 2).await;
     s.write_encrypted(
         "tampered/db.yaml",

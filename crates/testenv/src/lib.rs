@@ -29,6 +29,7 @@
 //!   commits and tags.
 //! - [`tool`]: the path of a reference peer (`sops`, `kubeseal`, `age`).
 //! - [`Process`]: any other program, such as a binary under test, supervised the same way.
+//! - [`Relay`]: a TCP relay in front of a server, to take it down and back on one address.
 //! - [`Canaries`]: a test's secret values, searched for in every form a leak takes.
 //!
 //! A missing server is [`Error::NotInstalled`], a kernel that refuses one (no namespaces,
@@ -55,6 +56,7 @@ mod oci_registry;
 mod oci_token;
 mod pki;
 mod process;
+mod relay;
 pub mod service;
 mod vault;
 
@@ -75,6 +77,7 @@ pub use crate::logs::LogDir;
 pub use crate::node::{Node, PAUSE_IMAGE, TESTPOD_IMAGE};
 pub use crate::oci_registry::OciRegistry;
 pub use crate::process::{Process, free_port};
+pub use crate::relay::Relay;
 pub use crate::vault::{TokenAuth, Vault};
 
 /// Errors from starting or talking to a test server.

@@ -204,24 +204,37 @@ impl Vault {
         Ok(())
     }
 
+    /// Sends an authenticated `DELETE` (a KV v2 secret with every version is
+    /// `/v1/secret/metadata/<key>`), for tests of a remote secret that disappears.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the server answers with anything but 2xx.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.send("DELETE", path, "").await.map(drop)
+    }
+
     /// Sends an authenticated `POST` with a JSON body; for setup steps and for tests that
     /// need to change the server (create a transit key, seal it).
     ///
     /// # Errors
     /// [`Error::Setup`] when the server answers with anything but 2xx.
     pub async fn post(&self, path: &str, json: &str) -> Result<String> {
+        self.send("POST", path, json).await
+    }
+
+    async fn send(&self, method: &str, path: &str, json: &str) -> Result<String> {
         let headers = [
             ("X-Vault-Token", self.token.as_str()),
             ("Content-Type", "application/json"),
         ];
-        let response = http::request(self.port, "POST", path, &headers, json)
+        let response = http::request(self.port, method, path, &headers, json)
             .await
-            .map_err(Error::io(format!("POST {path} to OpenBao")))?;
+            .map_err(Error::io(format!("{method} {path} to OpenBao")))?;
         if (200..300).contains(&response.status) {
             Ok(response.body)
         } else {
             Err(Error::Setup {
-                step: format!("POST {path} to OpenBao"),
+                step: format!("{method} {path} to OpenBao"),
                 detail: format!("status {}: {}", response.status, response.body.trim()),
             })
         }

@@ -1,13 +1,18 @@
 //! A TCP relay in front of a server, so a test can take the server "down" (connections
 //! refused, open ones cut) and bring it back on the same address without losing what the
-//! in-memory server behind it holds (OpenBao's dev mode keeps nothing across a restart).
+//! in-memory server behind it holds (OpenBao's dev mode and moto keep nothing across a
+//! restart).
 
 use std::sync::Mutex;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-/// A relay from a loopback port of its own to `127.0.0.1:<target>`; up until [`Relay::down`].
+use crate::{Error, Result};
+
+/// A relay from a loopback port of its own to `127.0.0.1:<target>`; up until
+/// [`Relay::down`]. Its tasks run on the runtime of the test that started it.
+#[derive(Debug)]
 pub struct Relay {
     port: u16,
     target: u16,
@@ -16,14 +21,22 @@ pub struct Relay {
 
 impl Relay {
     /// Starts relaying to `target` on a free port.
-    pub async fn start(target: u16) -> Relay {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        Relay {
+    ///
+    /// # Errors
+    /// [`Error::Io`] when no loopback port can be bound.
+    pub async fn start(target: u16) -> Result<Relay> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(Error::io("binding the relay's port"))?;
+        let port = listener
+            .local_addr()
+            .map_err(Error::io("reading the relay's port"))?
+            .port();
+        Ok(Relay {
             port,
             target,
             accept: Mutex::new(Some(tokio::spawn(serve(listener, target)))),
-        }
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -33,15 +46,26 @@ impl Relay {
 
     /// Stops listening and cuts every open connection.
     pub fn down(&self) {
-        if let Some(task) = self.accept.lock().unwrap().take() {
+        let mut accept = self.accept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = accept.take() {
             task.abort();
         }
     }
 
     /// Listens again on the same port.
-    pub async fn up(&self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        *self.accept.lock().unwrap() = Some(tokio::spawn(serve(listener, self.target)));
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the port cannot be bound again.
+    pub async fn up(&self) -> Result<()> {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .map_err(Error::io(format!(
+                "binding the relay's port {} again",
+                self.port
+            )))?;
+        let task = tokio::spawn(serve(listener, self.target));
+        *self.accept.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ mod alerts;
 mod argocd;
 mod argocd_cluster;
 mod argocd_helm;
+mod argocd_options;
 mod drift;
 mod externalsecret;
 mod externalsecret_aws;

@@ -5,8 +5,8 @@
 //! applied are taken over in place and its `status.resources` adopted (what left it is
 //! pruned), drift is healed, `Prune=false` is honoured, a sync without `automated` waits
 //! for `operation.sync`, a private repository is read with Argo CD's repository Secret, the
-//! resources finalizer cascades, and what is not served or not allowed by a named AppProject
-//! is refused by name.
+//! resources finalizer cascades, and what is not served or not allowed by an AppProject (a
+//! named one, or a `default` that exists) is refused by name.
 
 use crate::support;
 
@@ -686,6 +686,95 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         configmaps.get_opt("manual").await.unwrap().is_some(),
         "deleted without the finalizer, its objects stay"
     );
+}
+
+/// The `default` AppProject is read like any other when it exists: restricted, it refuses
+/// an Application outside its `sourceRepos`, then outside its `destinations`, with Argo
+/// CD's `InvalidSpecError` messages and nothing applied; relaxed as Argo CD's install
+/// writes it, the Application syncs; deleted, everything is allowed again.
+#[tokio::test]
+async fn a_restricted_default_project_refuses_until_relaxed() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-default").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("restricted", None).unwrap();
+    repo.write("app/web.yaml", cm("web", "git", "")).unwrap();
+    let head = repo.commit("web").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+    let params = PatchParams::apply("argocd-tests").force();
+    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
+    let restrict = async |spec: serde_json::Value| {
+        let project = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                             "metadata": {"name": "default"}, "spec": spec});
+        projects
+            .patch("default", &params, &Patch::Apply(&project))
+            .await
+            .unwrap();
+    };
+    let anywhere = json!([{"server": "*", "namespace": "*"}]);
+    restrict(json!({"sourceRepos": ["https://git.example.invalid/*"], "destinations": anywhere}))
+        .await;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default", "source": {"repoURL": url, "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                 "syncPolicy": {"automated": {"prune": true}}},
+    });
+    apps.patch("web", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let refused_by = async |message: &str| {
+        let app = apps.get("web").await.unwrap();
+        refused(&app, ApplicationConditionType::InvalidSpecError, message)
+    };
+    let repo_refused = format!("application repo {url} is not permitted in project 'default'");
+    eventually(
+        "the restricted default project to refuse the repository",
+        async || refused_by(&repo_refused).await,
+    )
+    .await;
+    assert!(configmaps.get_opt("web").await.unwrap().is_none());
+    let elsewhere = json!([{"server": "*", "namespace": "elsewhere"}]);
+    restrict(json!({"sourceRepos": ["*"], "destinations": elsewhere})).await;
+    let destination_refused = format!(
+        "application destination server 'https://kubernetes.default.svc' and namespace '{ns}' \
+         do not match any of the allowed destinations in project 'default'"
+    );
+    eventually(
+        "the default project to refuse the destination",
+        async || refused_by(&destination_refused).await,
+    )
+    .await;
+    assert!(configmaps.get_opt("web").await.unwrap().is_none());
+
+    // As Argo CD's install writes it: everything allowed.
+    let every_kind = json!([{"group": "*", "kind": "*"}]);
+    restrict(json!({"sourceRepos": ["*"], "destinations": anywhere,
+                    "clusterResourceWhitelist": every_kind}))
+    .await;
+    eventually("the relaxed default project to let it sync", async || {
+        synced_at(&apps.get("web").await.unwrap(), &head)
+    })
+    .await;
+    assert!(configmaps.get_opt("web").await.unwrap().is_some());
+    projects
+        .delete("default", &Default::default())
+        .await
+        .unwrap();
+    repo.write("app/more.yaml", cm("more", "git", "")).unwrap();
+    let more = repo.commit("more").unwrap();
+    eventually("a commit to sync without a default project", async || {
+        synced_at(&apps.get("web").await.unwrap(), &more)
+    })
+    .await;
+    assert!(configmaps.get_opt("more").await.unwrap().is_some());
 }
 
 /// `Replace=true`, an object's own sync option and then the Application's: a changed

@@ -306,10 +306,13 @@ fn requested_revision(app: &Application) -> Option<&str> {
     operation.revision.as_deref().filter(|r| !r.is_empty())
 }
 
-/// Whether `app` names a project other than `default`, whose rules must be read.
-pub fn named_project(app: &Application) -> Option<&str> {
-    let project = app.spec.project.as_str();
-    (project != DEFAULT_PROJECT && !project.is_empty()).then_some(project)
+/// The AppProject whose rules apply to `app`: `spec.project`, `default` when empty (as
+/// Argo CD reads it).
+pub fn project_name(app: &Application) -> &str {
+    match app.spec.project.as_str() {
+        "" => DEFAULT_PROJECT,
+        project => project,
+    }
 }
 
 /// Whether a sync runs automatically: `syncPolicy.automated` set and not `enabled: false`.

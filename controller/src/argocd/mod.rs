@@ -15,8 +15,8 @@
 //!
 //! An Application Lockstep cannot serve as written (several sources, a cluster no Secret
 //! names, unserved fields or sync options) is refused with an `InvalidSpecError`
-//! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
-//! is applied.
+//! condition naming them; so is one its `AppProject` does not allow (`default` too, once an
+//! AppProject of that name exists). Nothing of it is applied.
 
 mod cluster;
 pub mod convert;
@@ -102,6 +102,7 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         ctx.memory.forget(&key);
         return Ok(action);
     }
+    let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
     let refusal = match convert::refusal(&app) {
         Some(refusal) => Some(refusal),
         None => match project::project(&app, &ctx).await {
@@ -109,7 +110,14 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
                 sync.spec.project = project.map(Arc::new);
                 None
             }
-            Err(refusal) => Some(refusal),
+            // Looked at again at the interval: the project may be created or relaxed.
+            Err(refusal) => {
+                record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+                if let Some(operation) = requested {
+                    remove_operation(&ctx, key, operation).await?;
+                }
+                return Ok(Action::requeue(interval));
+            }
         },
     };
     let refusal = match refusal {
@@ -128,7 +136,6 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
             }
         },
     };
-    let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
     if let Some(refusal) = refusal {
         record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
         if let Some(operation) = requested {

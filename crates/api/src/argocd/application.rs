@@ -40,7 +40,8 @@ pub struct ApplicationSpec {
     pub source: Option<ApplicationSource>,
     /// The cluster and default namespace to apply to.
     pub destination: ApplicationDestination,
-    /// The AppProject whose rules apply; `default` allows everything.
+    /// The AppProject whose rules apply; `default` (also when empty) allows everything
+    /// unless an AppProject of that name restricts it.
     pub project: String,
     /// When to sync: automatically (`automated`), or only when a sync is requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -58,5 +58,6 @@ pub const FIELD_MANAGER: &str = "argocd-controller";
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 /// The in-cluster destination's name.
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
-/// The project every Argo CD installation has, allowing every source and destination.
+/// The project of an Application that names none, which every Argo CD installation
+/// creates (allowing every source and destination until an administrator restricts it).
 pub const DEFAULT_PROJECT: &str = "default";

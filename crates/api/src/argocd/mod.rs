@@ -19,10 +19,10 @@ mod project;
 pub use application::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationDestination,
     ApplicationSource, ApplicationSpec, ApplicationStatus, Automated, DirectoryOptions, HealthCode,
-    HealthStatus, HelmOptions, HelmParameter, KustomizeOptions, KustomizePatch,
-    ManagedNamespaceMetadata, Operation, OperationPhase, OperationState, ResourceStatus,
-    RetryBackoff, RetryStrategy, RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncPolicy,
-    SyncResult, application_crd,
+    HealthStatus, HelmOptions, HelmParameter, Info, KustomizeOptions, KustomizePatch,
+    ManagedNamespaceMetadata, Operation, OperationInitiator, OperationPhase, OperationState,
+    ResourceStatus, RetryBackoff, RetryStrategy, RevisionHistory, StrategyOptions, SyncCode,
+    SyncInfo, SyncOperation, SyncPolicy, SyncResult, SyncStrategy, application_crd,
 };
 pub use project::{AppProject, AppProjectSpec, ProjectDestination, ProjectRules, ResourceRule};
 

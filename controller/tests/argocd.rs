@@ -4,13 +4,14 @@
 //! Argo CD's (sync, health, resources, operationState, conditions), objects Argo CD
 //! applied are taken over in place and its `status.resources` adopted (what left it is
 //! pruned), drift is healed, `Prune=false` is honoured, a sync without `automated` waits
-//! for `operation.sync`, a private repository is read with Argo CD's repository Secret, the
-//! resources finalizer cascades, and what is not served or not allowed by a named AppProject
-//! is refused by name.
+//! for `operation.sync` (written as Argo CD's API server writes a sync and a rollback, and
+//! retried by its own `retry`), a private repository is read with Argo CD's repository
+//! Secret, the resources finalizer cascades, and what is not served or not allowed by an
+//! AppProject (a named one, or a `default` that exists) is refused by name.
 
 use crate::support;
 
-use k8s_openapi::api::core::v1::{ConfigMap, PodTemplate, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PodTemplate, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use lockstep_api::argocd::{
@@ -71,6 +72,16 @@ async fn applied_by_argocd(configmaps: &Api<ConfigMap>, name: &str) -> String {
         .await
         .unwrap();
     live.metadata.uid.unwrap()
+}
+
+/// Creates namespace `name` as a person would, outside any Application.
+async fn made_by_hand(namespaces: &Api<Namespace>, name: &str) {
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let params = PatchParams::apply("by-hand");
+    namespaces
+        .patch(name, &params, &Patch::Apply(&namespace))
+        .await
+        .unwrap();
 }
 
 pub(crate) fn synced_at(app: &Application, commit: &str) -> bool {
@@ -234,6 +245,9 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     // Removed from Git: pruned, except the object marked Prune=false.
     repo.remove("apps/extra.yaml").unwrap();
     repo.remove("apps/keep.yaml").unwrap();
+    // A hook of the manual Application below, recreated at each run (BeforeHookCreation).
+    let hook = cm("manual-hook", "git", "argocd.argoproj.io/hook: PreSync");
+    repo.write("manual/hook.yaml", hook).unwrap();
     let second = repo.commit("extra and keep removed").unwrap();
     eventually("extra to be pruned at the second commit", async || {
         let app = apps.get("guestbook").await.unwrap();
@@ -257,7 +271,8 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     );
 
     // Without `automated`, nothing is applied until a sync is requested (operation.sync).
-    let manual = application("manual", "manual", json!({}));
+    let options = json!(["ApplyOutOfSyncOnly=true"]);
+    let manual = application("manual", "manual", json!({"syncOptions": options}));
     apps.patch("manual", &params, &Patch::Apply(&manual))
         .await
         .unwrap();
@@ -270,8 +285,9 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     })
     .await;
     assert!(configmaps.get_opt("manual").await.unwrap().is_none());
-    let operation = json!({"operation": {"sync": {"prune": true},
-                                         "initiatedBy": {"username": "admin"}}});
+    // The widely copied `kubectl patch` recipe: the hook strategy, by a user.
+    let operation = json!({"operation": {"initiatedBy": {"username": "admin"},
+                                         "sync": {"syncStrategy": {"hook": {}}}}});
     apps.patch("manual", &PatchParams::default(), &Patch::Merge(&operation))
         .await
         .unwrap();
@@ -284,10 +300,16 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     )
     .await;
     assert!(configmaps.get_opt("manual").await.unwrap().is_some());
+    let hook_uid = async || {
+        let hook = configmaps.get_opt("manual-hook").await.unwrap();
+        hook.and_then(|h| h.metadata.uid).unwrap_or_default()
+    };
+    let ran = hook_uid().await;
+    assert!(!ran.is_empty(), "the PreSync hook did not run");
 
-    // A rollback, as `argocd app rollback` writes it (a sync of a history entry's revision
-    // and source): a later commit synced on request, then the earlier one again, and it
-    // stays there, the Application not being automated.
+    // What Argo CD's API server writes for `argocd app sync` (its `Sync`): the commit the
+    // target resolves to, the spec's source and sync options, the hook strategy, who asked
+    // and an empty retry. Hooks run.
     repo.write("manual/manual.yaml", cm("manual", "third", ""))
         .unwrap();
     let third = repo.commit("manual changed").unwrap();
@@ -295,8 +317,12 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         let map = configmaps.get("manual").await.unwrap();
         map.data.and_then(|mut d| d.remove("v")).unwrap_or_default()
     };
-    let request = json!({"operation": {"sync": {}}});
-    apps.patch("manual", &PatchParams::default(), &Patch::Merge(&request))
+    let source = apps.get("manual").await.unwrap().spec.source;
+    let sync = json!({"operation": {
+        "sync": {"revision": third, "source": source, "syncOptions": options,
+                 "syncStrategy": {"hook": {}}},
+        "initiatedBy": {"username": "admin"}, "retry": {}}});
+    apps.patch("manual", &PatchParams::default(), &Patch::Merge(&sync))
         .await
         .unwrap();
     eventually("the third commit to be synced on request", async || {
@@ -304,10 +330,18 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         synced_at(&app, &third) && app.operation.is_none() && value().await == "third"
     })
     .await;
+    let ran_again = hook_uid().await;
+    assert_ne!(ran_again, ran, "the PreSync hook did not run again");
+
+    // What it writes for `argocd app rollback` (its `Rollback`): a history entry's revision
+    // and source, the spec's sync options, the apply strategy, which leaves hooks out. The
+    // earlier commit is applied, and it stays, the Application not being automated.
     let history = apps.get("manual").await.unwrap().status.unwrap().history;
     let back = history.iter().find(|h| h.revision == second).unwrap();
-    let rollback = json!({"operation": {"sync": {"revision": back.revision, "source": back.source},
-                                        "initiatedBy": {"username": "admin"}}});
+    let rollback = json!({"operation": {
+        "sync": {"revision": back.revision, "source": back.source, "syncOptions": options,
+                 "syncStrategy": {"apply": {}}},
+        "initiatedBy": {"username": "admin"}, "retry": {}}});
     apps.patch("manual", &PatchParams::default(), &Patch::Merge(&rollback))
         .await
         .unwrap();
@@ -323,12 +357,28 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(value().await, "git", "the rollback stays");
+    assert_eq!(hook_uid().await, ran_again, "the apply strategy ran a hook");
     let status = apps.get("manual").await.unwrap().status.unwrap();
     assert_eq!(
         status.sync.map(|s| (s.status, s.revision)),
         Some((SyncCode::OutOfSync, Some(third.clone()))),
         "HEAD is the third commit, not applied"
     );
+    // The rollback's outcome stays in operationState while the Application waits.
+    let state = status.operation_state.unwrap();
+    assert_eq!(
+        (state.phase, state.sync_result.map(|r| r.revision)),
+        (OperationPhase::Succeeded, Some(second.clone()))
+    );
+    // `automated` on again: back to targetRevision.
+    let automate = json!({"spec": {"syncPolicy": {"automated": {}}}});
+    apps.patch("manual", &PatchParams::default(), &Patch::Merge(&automate))
+        .await
+        .unwrap();
+    eventually("the automated Application to return to HEAD", async || {
+        synced_at(&apps.get("manual").await.unwrap(), &third) && value().await == "third"
+    })
+    .await;
 
     // Unserved fields are refused by name, nothing applied.
     let mut helm = application("helm", "apps", automated.clone());
@@ -591,7 +641,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     apps.patch("creating", &params, &Patch::Apply(&creating))
         .await
         .unwrap();
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
     let labelled = |team: &'static str| {
         let namespaces = namespaces.clone();
         let made = made.clone();
@@ -648,15 +698,7 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
             .any(|c| c.type_ == ApplicationConditionType::SyncError)
     };
     eventually("the sync to fail without its namespace", sync_error).await;
-    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": later}});
-    namespaces
-        .patch(
-            &later,
-            &PatchParams::apply("by-hand"),
-            &Patch::Apply(&namespace),
-        )
-        .await
-        .unwrap();
+    made_by_hand(&namespaces, &later).await;
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     assert!(sync_error().await, "retried before its backoff");
     let in_later: Api<ConfigMap> = Api::namespaced(client.clone(), &later);
@@ -668,6 +710,49 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
     })
     .await;
     assert!(in_later.get_opt("later").await.unwrap().is_some());
+
+    // A requested sync's own retry (`operation.retry`, which Argo CD's API server copies
+    // from syncPolicy.retry): its one retry spent, the failed operation goes; without a
+    // limit it is kept, and run again after each wait until it succeeds.
+    let asked_ns = format!("{ns}-asked");
+    let mut asked = application("asked", "later", json!({}));
+    asked["spec"]["destination"]["namespace"] = json!(asked_ns);
+    apps.patch("asked", &params, &Patch::Apply(&asked))
+        .await
+        .unwrap();
+    let request = |retry: serde_json::Value| {
+        json!({"operation": {"sync": {"syncStrategy": {"hook": {}}},
+                             "initiatedBy": {"username": "admin"}, "retry": retry}})
+    };
+    let failed_sync = async || {
+        let app = apps.get("asked").await.unwrap();
+        let status = app.status.clone().unwrap_or_default();
+        let failed = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == ApplicationConditionType::SyncError);
+        (failed, app.operation.is_some())
+    };
+    let once = request(json!({"limit": 1, "backoff": {"duration": "1s"}}));
+    apps.patch("asked", &PatchParams::default(), &Patch::Merge(&once))
+        .await
+        .unwrap();
+    eventually("the request to fail and, retried once, go", async || {
+        failed_sync().await == (true, false)
+    })
+    .await;
+    let unlimited = request(json!({"limit": -1, "backoff": {"duration": "1s", "factor": 1}}));
+    apps.patch("asked", &PatchParams::default(), &Patch::Merge(&unlimited))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(failed_sync().await, (true, true), "kept for its retries");
+    made_by_hand(&namespaces, &asked_ns).await;
+    eventually("the kept request to be retried and go", async || {
+        let app = apps.get("asked").await.unwrap();
+        synced_at(&app, &newer) && app.operation.is_none()
+    })
+    .await;
 
     // Deleting with the resources finalizer cascades; without it, objects are orphaned.
     apps.delete("guestbook", &Default::default()).await.unwrap();
@@ -686,6 +771,95 @@ async fn an_application_is_applied_healed_pruned_and_refused_as_argo_cd_would() 
         configmaps.get_opt("manual").await.unwrap().is_some(),
         "deleted without the finalizer, its objects stay"
     );
+}
+
+/// The `default` AppProject is read like any other when it exists: restricted, it refuses
+/// an Application outside its `sourceRepos`, then outside its `destinations`, with Argo
+/// CD's `InvalidSpecError` messages and nothing applied; relaxed as Argo CD's install
+/// writes it, the Application syncs; deleted, everything is allowed again.
+#[tokio::test]
+async fn a_restricted_default_project_refuses_until_relaxed() {
+    let plane = need!(ControlPlane::shared().await);
+    let git = need!(GitServer::start().await);
+    let (client, ns) = plane.namespace("argocd-default").await.unwrap();
+    install_argocd_crds(&client).await;
+    let repo = git.create_repo("restricted", None).unwrap();
+    repo.write("app/web.yaml", cm("web", "git", "")).unwrap();
+    let head = repo.commit("web").unwrap();
+    let url = repo.git_url().unwrap().to_owned();
+    let params = PatchParams::apply("argocd-tests").force();
+    let projects: Api<AppProject> = Api::namespaced(client.clone(), &ns);
+    let restrict = async |spec: serde_json::Value| {
+        let project = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                             "metadata": {"name": "default"}, "spec": spec});
+        projects
+            .patch("default", &params, &Patch::Apply(&project))
+            .await
+            .unwrap();
+    };
+    let anywhere = json!([{"server": "*", "namespace": "*"}]);
+    restrict(json!({"sourceRepos": ["https://git.example.invalid/*"], "destinations": anywhere}))
+        .await;
+    let apps: Api<Application> = Api::namespaced(client.clone(), &ns);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "web"},
+        "spec": {"project": "default", "source": {"repoURL": url, "path": "app"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                 "syncPolicy": {"automated": {"prune": true}}},
+    });
+    apps.patch("web", &params, &Patch::Apply(&app))
+        .await
+        .unwrap();
+    let _controller =
+        Controller::start_syncing(plane, &ns, &["--argocd=true", "--argocd-interval=1s"]).await;
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let refused_by = async |message: &str| {
+        let app = apps.get("web").await.unwrap();
+        refused(&app, ApplicationConditionType::InvalidSpecError, message)
+    };
+    let repo_refused = format!("application repo {url} is not permitted in project 'default'");
+    eventually(
+        "the restricted default project to refuse the repository",
+        async || refused_by(&repo_refused).await,
+    )
+    .await;
+    assert!(configmaps.get_opt("web").await.unwrap().is_none());
+    let elsewhere = json!([{"server": "*", "namespace": "elsewhere"}]);
+    restrict(json!({"sourceRepos": ["*"], "destinations": elsewhere})).await;
+    let destination_refused = format!(
+        "application destination server 'https://kubernetes.default.svc' and namespace '{ns}' \
+         do not match any of the allowed destinations in project 'default'"
+    );
+    eventually(
+        "the default project to refuse the destination",
+        async || refused_by(&destination_refused).await,
+    )
+    .await;
+    assert!(configmaps.get_opt("web").await.unwrap().is_none());
+
+    // As Argo CD's install writes it: everything allowed.
+    let every_kind = json!([{"group": "*", "kind": "*"}]);
+    restrict(json!({"sourceRepos": ["*"], "destinations": anywhere,
+                    "clusterResourceWhitelist": every_kind}))
+    .await;
+    eventually("the relaxed default project to let it sync", async || {
+        synced_at(&apps.get("web").await.unwrap(), &head)
+    })
+    .await;
+    assert!(configmaps.get_opt("web").await.unwrap().is_some());
+    projects
+        .delete("default", &Default::default())
+        .await
+        .unwrap();
+    repo.write("app/more.yaml", cm("more", "git", "")).unwrap();
+    let more = repo.commit("more").unwrap();
+    eventually("a commit to sync without a default project", async || {
+        synced_at(&apps.get("web").await.unwrap(), &more)
+    })
+    .await;
+    assert!(configmaps.get_opt("more").await.unwrap().is_some());
 }
 
 /// `Replace=true`, an object's own sync option and then the Application's: a changed

@@ -27,15 +27,20 @@ use lockstep_api::{
 use lockstep_engine::fetch::DEFAULT_BRANCH;
 
 use super::env::Env;
+use super::operation;
 use crate::sync::conditions::{self, DRIFTED, READY, Reason, WireReason};
 
 /// The last Lockstep status of each Application's Sync and GitSource, which Argo CD's
-/// status format cannot hold, and each Application's `status.history`.
+/// status format cannot hold, each Application's `status.history`, and the requested syncs
+/// that failed and wait for a retry.
 #[derive(Default)]
 pub struct Memory {
     syncs: Mutex<HashMap<ObjectKey, SyncStatus>>,
     sources: Mutex<HashMap<ObjectKey, GitSourceStatus>>,
     histories: Mutex<HashMap<ObjectKey, History>>,
+    operations: Mutex<HashMap<ObjectKey, OperationState>>,
+    /// The requested syncs waiting for a retry (`operation.retry`).
+    pub retries: super::retry::Retries,
 }
 
 /// How many `status.history` entries Argo CD keeps when `revisionHistoryLimit` is unset.
@@ -65,11 +70,30 @@ impl Memory {
         lock(&self.syncs).remove(key);
         lock(&self.sources).remove(key);
         lock(&self.histories).remove(key);
+        lock(&self.operations).remove(key);
+        self.retries.forget(key);
     }
 
-    /// Takes in what `app` says of its history: the entries the first time it is seen (Argo
-    /// CD's, or this controller's before a restart), the limit and the source every time.
+    /// Whether the last sync of Application `key` failed, as Argo CD fails an operation: its
+    /// source could not be rendered, or applying it failed.
+    pub fn failed(&self, key: &ObjectKey) -> bool {
+        let syncs = lock(&self.syncs);
+        let ready = syncs
+            .get(key)
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+        matches!(outcome(ready), Outcome::Failed(_))
+    }
+
+    /// Takes in what `app` says of its history: the entries and the last operation's state
+    /// the first time it is seen (Argo CD's, or this controller's before a restart), the
+    /// limit and the source every time.
     pub fn see_history(&self, app: &Application) {
+        let state = app.status.as_ref().and_then(|s| s.operation_state.clone());
+        if let Some(state) = state {
+            lock(&self.operations)
+                .entry(ObjectKey::of(app))
+                .or_insert(state);
+        }
         let mut histories = lock(&self.histories);
         let history = histories
             .entry(ObjectKey::of(app))
@@ -103,9 +127,11 @@ impl Memory {
             return (Vec::new(), Vec::new());
         };
         let before = history.entries.clone();
+        // Compared as commits: a requested sync names its revision by commit (`sha1:…`),
+        // the branch it is on reads as `main@sha1:…`.
         let applied = status.last_applied_revision.as_deref();
         if let Some(applied) = applied
-            && Some(applied) != previous.last_applied_revision.as_deref()
+            && Some(commit(applied)) != previous.last_applied_revision.as_deref().map(commit)
         {
             let when = conditions::now();
             history.entries.push(RevisionHistory {
@@ -120,6 +146,29 @@ impl Memory {
             history.entries.drain(..excess);
         }
         (before, history.entries.clone())
+    }
+
+    /// Application `key`'s status as it was (`previous`) and as it is to be written (`next`),
+    /// with the last operation's state where theirs has none: Argo CD keeps
+    /// `operationState` until the next operation, so an Application waiting for a requested
+    /// sync, or refused, still says how its last sync went (a rollback, say).
+    pub fn keep_operation(
+        &self,
+        key: &ObjectKey,
+        previous: &mut ApplicationStatus,
+        next: &mut ApplicationStatus,
+    ) {
+        let mut operations = lock(&self.operations);
+        let last = operations.get(key).cloned();
+        if previous.operation_state.is_none() {
+            previous.operation_state.clone_from(&last);
+        }
+        match &next.operation_state {
+            Some(state) => {
+                operations.insert(key.clone(), state.clone());
+            }
+            None => next.operation_state = last,
+        }
     }
 
     /// Why the last fetch of Application `key`'s source failed, if it did.
@@ -175,22 +224,7 @@ pub fn refusal(app: &Application) -> Option<String> {
     if spec.source.is_none() && !fields.iter().any(|f| f == "spec.sources") {
         fields.push("spec.source (unset)".into());
     }
-    if let Some(operation) = app.operation.as_ref().and_then(|o| o.sync.as_ref()) {
-        fields.extend(
-            operation
-                .unserved
-                .keys()
-                .map(|k| format!("operation.sync.{k}")),
-        );
-        let same = |a: &ApplicationSource, b: &ApplicationSource| {
-            (&a.repo_url, &a.path, &a.chart) == (&b.repo_url, &b.path, &b.chart)
-        };
-        if let (Some(asked), Some(own)) = (&operation.source, &spec.source)
-            && !same(asked, own)
-        {
-            fields.push("operation.sync.source (another repository, path or chart)".into());
-        }
-    }
+    fields.extend(operation::unserved(app));
     if !fields.is_empty() {
         return Some(format!(
             "{} not served by Lockstep yet; remove {} or keep this Application on Argo CD \
@@ -239,20 +273,36 @@ pub fn refusal(app: &Application) -> Option<String> {
                 .into(),
         );
     }
-    if let Some(Err(err)) = retry(app) {
-        return Some(err);
+    for read in [retry(app), operation::backoff(app)] {
+        if let Some(Err(err)) = read {
+            return Some(err);
+        }
     }
-    let options = spec.sync_policy.iter().flat_map(|p| &p.sync_options);
-    let unserved: Vec<&str> = options
-        .map(String::as_str)
-        .filter(|o| !SERVED_OPTIONS.contains(o))
-        .collect();
-    (!unserved.is_empty()).then(|| {
-        format!(
-            "spec.syncPolicy.syncOptions {} not served by Lockstep yet; only {} are",
-            unserved.join(", "),
-            SERVED_OPTIONS.join(" and ")
-        )
+    let spec_options = spec.sync_policy.iter().flat_map(|p| &p.sync_options);
+    let asked_options = operation::requested(app)
+        .into_iter()
+        .flat_map(|s| &s.sync_options);
+    [
+        (
+            "spec.syncPolicy.syncOptions",
+            spec_options.collect::<Vec<_>>(),
+        ),
+        ("operation.sync.syncOptions", asked_options.collect()),
+    ]
+    .into_iter()
+    .find_map(|(path, options)| {
+        let unserved: Vec<&str> = options
+            .into_iter()
+            .map(String::as_str)
+            .filter(|o| !SERVED_OPTIONS.contains(o))
+            .collect();
+        (!unserved.is_empty()).then(|| {
+            format!(
+                "{path} {} not served by Lockstep yet; only {} are",
+                unserved.join(", "),
+                SERVED_OPTIONS.join(" and ")
+            )
+        })
     })
 }
 
@@ -302,14 +352,17 @@ pub fn repository_chart(app: &Application) -> Option<(&str, &str)> {
 /// The revision a requested sync names instead of `targetRevision`: a rollback to a
 /// `status.history` entry, or `argocd app sync --revision`.
 fn requested_revision(app: &Application) -> Option<&str> {
-    let operation = app.operation.as_ref()?.sync.as_ref()?;
-    operation.revision.as_deref().filter(|r| !r.is_empty())
+    let revision = operation::requested(app)?.revision.as_deref();
+    revision.filter(|r| !r.is_empty())
 }
 
-/// Whether `app` names a project other than `default`, whose rules must be read.
-pub fn named_project(app: &Application) -> Option<&str> {
-    let project = app.spec.project.as_str();
-    (project != DEFAULT_PROJECT && !project.is_empty()).then_some(project)
+/// The AppProject whose rules apply to `app`: `spec.project`, `default` when empty (as
+/// Argo CD reads it).
+pub fn project_name(app: &Application) -> &str {
+    match app.spec.project.as_str() {
+        "" => DEFAULT_PROJECT,
+        project => project,
+    }
 }
 
 /// Whether a sync runs automatically: `syncPolicy.automated` set and not `enabled: false`.
@@ -382,7 +435,7 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory, fetched: Opt
     let spec = &app.spec;
     let env = Env::new(app, &fetched.map(commit).unwrap_or_default());
     let automated = automated(app);
-    let requested = app.operation.as_ref().and_then(|o| o.sync.as_ref());
+    let requested = operation::requested(app);
     let kustomize = spec.source.as_ref().and_then(|s| s.kustomize.as_ref());
     let helm = spec.source.as_ref().and_then(|s| s.helm.as_ref());
     let chart = repository_chart(app).map(|(chart, _)| chart.to_owned());
@@ -443,11 +496,21 @@ pub fn sync(app: &Application, interval: Duration, memory: &Memory, fetched: Opt
             ignore_differences: spec.ignore_differences.clone(),
             ignore_only_in_comparison: !has_option(app, RESPECT_IGNORE_DIFFERENCES),
             prune_last: has_option(app, PRUNE_LAST),
-            keep_on_delete: has_option(app, KEEP_ON_DELETE),
+            // Read from the spec, as Argo CD reads it when the Application is deleted.
+            keep_on_delete: spec
+                .sync_policy
+                .iter()
+                .any(|p| p.sync_options.iter().any(|o| o == KEEP_ON_DELETE)),
             replace: has_option(app, REPLACE_OPTION),
-            force: has_option(app, FORCE_OPTION),
+            force: has_option(app, FORCE_OPTION) || operation::forces(app),
+            skip_hooks: operation::skips_hooks(app),
             allow_empty: automated.is_some_and(|a| a.allow_empty == Some(true)),
-            backoff: retry(app).and_then(Result::ok),
+            // A requested sync is retried by its own `operation.retry` (the Application's
+            // reconcile keeps the operation and runs it again, [`super::retry::Retries`]).
+            backoff: match requested {
+                Some(_) => None,
+                None => retry(app).and_then(Result::ok),
+            },
             // A plain folder is read as Argo CD reads it: the top folder only unless
             // `recurse`, filtered by `include` and `exclude`.
             directory: (helm.is_none() && chart.is_none() && kustomize.is_none()).then(|| {
@@ -504,47 +567,16 @@ pub fn creates_namespace(app: &Application) -> Option<&str> {
         .flatten()
 }
 
-/// Whether `app` sets the sync option `option`.
+/// Whether the sync options in force ([`operation::sync_options`]) include `option`.
 fn has_option(app: &Application, option: &str) -> bool {
-    let mut options = app.spec.sync_policy.iter().flat_map(|p| &p.sync_options);
-    options.any(|o| o == option)
+    operation::sync_options(app).iter().any(|o| o == option)
 }
 
-/// `syncPolicy.retry` as Argo CD reads it: `limit` 0 (the default) retries never and a
-/// negative one always; `backoff.duration` 5s, `factor` 2 and `maxDuration` 3m by default,
-/// durations in seconds or Go's notation. `None` without `retry`; the refusal naming a
+/// `syncPolicy.retry` ([`super::retry::backoff`]); `None` without it, the refusal naming a
 /// field that does not read.
 fn retry(app: &Application) -> Option<Result<Backoff, String>> {
     let retry = app.spec.sync_policy.as_ref()?.retry.as_ref()?;
-    let backoff = retry.backoff.as_ref();
-    let duration = |field: &str, text: Option<&String>, default: u64| match text {
-        None => Ok(Duration::from_secs(default)),
-        Some(text) => match text.parse::<u64>() {
-            Ok(seconds) => Ok(Duration::from_secs(seconds)),
-            Err(_) => lockstep_api::parse_duration(text).map_err(|err| {
-                format!("spec.syncPolicy.retry.backoff.{field} {text:?} does not read: {err}")
-            }),
-        },
-    };
-    let read = || {
-        let factor = backoff.and_then(|b| b.factor).unwrap_or(2);
-        Ok(Backoff {
-            limit: match retry.limit.unwrap_or(0) {
-                limit if limit < 0 => None,
-                limit => Some(u32::try_from(limit).unwrap_or(u32::MAX)),
-            },
-            duration: duration("duration", backoff.and_then(|b| b.duration.as_ref()), 5)?,
-            factor: u32::try_from(factor).map_err(|_| {
-                format!("spec.syncPolicy.retry.backoff.factor {factor} must be 0 or more")
-            })?,
-            max_duration: duration(
-                "maxDuration",
-                backoff.and_then(|b| b.max_duration.as_ref()),
-                180,
-            )?,
-        })
-    };
-    Some(read())
+    Some(super::retry::backoff(retry, "spec.syncPolicy.retry"))
 }
 
 fn go_duration(interval: Duration) -> String {
@@ -784,6 +816,7 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
     let operation_state = phase.map(|phase| OperationState {
         operation: Operation {
             sync: Some(SyncOperation::default()),
+            ..Operation::default()
         },
         phase,
         message: Some(match phase {
@@ -862,12 +895,55 @@ mod tests {
         assert_eq!(after[0].other["initiatedBy"], json!({"automated": true}));
         let (_, same) = memory.history(&key, &at(Some("bbb")), &at(Some("bbb")));
         assert_eq!(same, after, "nothing new applied");
+        let by_commit = SyncStatus {
+            last_applied_revision: Some("sha1:bbb".into()),
+            ..SyncStatus::default()
+        };
+        let (_, same) = memory.history(&key, &at(Some("bbb")), &by_commit);
+        assert_eq!(same, after, "the same commit, named by a requested sync");
         let (_, limited) = memory.history(&key, &at(Some("bbb")), &at(Some("ccc")));
         let ids: Vec<i64> = limited.iter().map(|e| e.id).collect();
         assert_eq!(ids, [8, 9], "revisionHistoryLimit 2");
         // Seen again, the memory is kept; Argo CD's status is read only the first time.
         memory.see_history(&argo);
         assert_eq!(memory.history(&key, &at(None), &at(None)).1, limited);
+    }
+
+    /// The last operation's state stays while a status has none (an Application waiting
+    /// for a requested sync, or refused), as Argo CD keeps it; Argo CD's own is taken over
+    /// the first time the Application is seen.
+    #[test]
+    fn the_last_operation_state_is_kept() {
+        let state = |phase, revision: &str| OperationState {
+            phase,
+            sync_result: Some(SyncResult {
+                revision: revision.into(),
+            }),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            ..OperationState::default()
+        };
+        let mut argo = app(served());
+        let argo_cds = state(OperationPhase::Succeeded, "aaa");
+        argo.status = Some(ApplicationStatus {
+            operation_state: Some(argo_cds.clone()),
+            ..ApplicationStatus::default()
+        });
+        let (memory, key) = (Memory::default(), ObjectKey::of(&argo));
+        memory.see_history(&argo);
+        let kept = |next: Option<OperationState>| {
+            let mut previous = ApplicationStatus::default();
+            let mut next = ApplicationStatus {
+                operation_state: next,
+                ..ApplicationStatus::default()
+            };
+            memory.keep_operation(&key, &mut previous, &mut next);
+            (previous.operation_state, next.operation_state)
+        };
+        let taken_over = Some(argo_cds.clone());
+        assert_eq!(kept(None), (taken_over.clone(), taken_over));
+        let failed = Some(state(OperationPhase::Failed, "bbb"));
+        assert_eq!(kept(failed.clone()).1, failed);
+        assert_eq!(kept(None), (failed.clone(), failed), "the newest kept");
     }
 
     /// A requested sync of a revision (a rollback) fetches that revision; one naming
@@ -895,38 +971,72 @@ mod tests {
         );
     }
 
-    /// `syncPolicy.retry` read as Argo CD reads it: Argo CD's defaults (no retry, 5s,
-    /// factor 2, 3m), seconds or Go durations, a negative limit unlimited.
+    /// `syncPolicy.retry` is the Sync's backoff, except while a sync is requested: that
+    /// one is retried by its own `operation.retry`, refused by name when it does not read.
     #[test]
-    fn retry_reads_as_argo_cd_reads_it() {
-        let backoff = |retry: serde_json::Value| {
-            let spec = json!({"project": "default", "source": {"repoURL": "https://example.invalid/r.git"},
-                              "destination": {}, "syncPolicy": {"retry": retry}});
-            retry_of(&app(spec))
-        };
-        let default = backoff(json!({})).unwrap();
-        assert_eq!(default.limit, Some(0));
-        assert_eq!(default.duration, Duration::from_secs(5));
-        assert_eq!(default.factor, 2);
-        assert_eq!(default.max_duration, Duration::from_secs(180));
-        let given =
-            json!({"limit": -1, "backoff": {"duration": "7", "factor": 3, "maxDuration": "1m"}});
-        let given = backoff(given).unwrap();
-        assert_eq!(given.limit, None);
-        assert_eq!(given.duration, Duration::from_secs(7));
-        assert_eq!(given.max_duration, Duration::from_secs(60));
-        let spec = json!({"project": "default", "source": {"repoURL": "https://example.invalid/r.git"}, "destination": {}});
-        assert_eq!(
-            sync(
-                &app(spec),
-                Duration::from_secs(60),
-                &Memory::default(),
-                None
-            )
-            .spec
-            .backoff,
-            None
+    fn retry_is_the_syncs_backoff_unless_a_sync_is_requested() {
+        let mut spec = served();
+        spec["syncPolicy"]["retry"] = json!({"limit": 2});
+        let mut retried = app(spec);
+        assert_eq!(retry_of(&retried).and_then(|b| b.limit), Some(2));
+        assert_eq!(retry_of(&app(served())), None);
+        let requested = json!({"sync": {}, "retry": {"limit": 3}});
+        retried.operation = serde_json::from_value(requested).unwrap();
+        assert_eq!(retry_of(&retried), None);
+        let later = json!({"sync": {}, "retry": {"backoff": {"maxDuration": "later"}}});
+        retried.operation = serde_json::from_value(later).unwrap();
+        let refused = refusal(&retried).unwrap();
+        assert!(
+            refused.starts_with("operation.retry.backoff.maxDuration \"later\""),
+            "{refused}"
         );
+    }
+
+    /// The operations Argo CD's API server writes are served: `argocd app sync` (the hook
+    /// strategy, the spec's source and options, `initiatedBy`, an empty `retry`) runs
+    /// hooks, `argocd app rollback` (the apply strategy) leaves them out, `--force` forces;
+    /// options the operation names replace the spec's (`Delete=false` excepted: deletion
+    /// reads the spec), and one not served is refused by name, as is `dryRun`.
+    #[test]
+    fn argo_cd_sync_and_rollback_operations_are_served() {
+        let mut spec = served();
+        spec["syncPolicy"] = json!({"syncOptions": ["CreateNamespace=true", "Delete=false"]});
+        let mut manual = app(spec);
+        let source = manual.spec.source.clone();
+        let options = json!(["CreateNamespace=true", "Delete=false"]);
+        let ask = |manual: &mut Application, sync: serde_json::Value| {
+            let mut operation = json!({"sync": sync, "initiatedBy": {"username": "admin"},
+                                       "retry": {}});
+            operation["sync"]["revision"] = json!("0123456789abcdef0123456789abcdef01234567");
+            operation["sync"]["source"] = json!(source);
+            manual.operation = serde_json::from_value(operation).unwrap();
+            let read = sync_of(manual);
+            (refusal(manual), read.spec.skip_hooks, read.spec.force)
+        };
+        let hook = json!({"syncOptions": options, "syncStrategy": {"hook": {}}});
+        assert_eq!(ask(&mut manual, hook), (None, false, false));
+        assert_eq!(creates_namespace(&manual), Some("web"));
+        let rollback = json!({"syncOptions": options, "syncStrategy": {"apply": {}}});
+        assert_eq!(ask(&mut manual, rollback), (None, true, false));
+        let forced = json!({"syncStrategy": {"hook": {"force": true}}});
+        assert_eq!(ask(&mut manual, forced), (None, false, true));
+        let own = json!({"syncOptions": ["Replace=true"], "syncStrategy": {"hook": {}}});
+        assert_eq!(ask(&mut manual, own), (None, false, false));
+        let read = sync_of(&manual);
+        assert!(read.spec.replace && read.spec.keep_on_delete);
+        assert_eq!(
+            creates_namespace(&manual),
+            None,
+            "the operation's options only"
+        );
+        let strict = json!({"syncOptions": ["Validate=true"]});
+        let refused = ask(&mut manual, strict).0.unwrap();
+        assert!(
+            refused.starts_with("operation.sync.syncOptions Validate=true not served"),
+            "{refused}"
+        );
+        let dry = ask(&mut manual, json!({"dryRun": true})).0.unwrap();
+        assert!(dry.starts_with("operation.sync.dryRun not served"), "{dry}");
     }
 
     /// A plain folder is read as Argo CD reads it (top folder only unless `recurse`); a
@@ -958,9 +1068,11 @@ mod tests {
     }
 
     fn retry_of(app: &Application) -> Option<Backoff> {
+        sync_of(app).spec.backoff
+    }
+
+    fn sync_of(app: &Application) -> Sync {
         sync(app, Duration::from_secs(60), &Memory::default(), None)
-            .spec
-            .backoff
     }
 
     fn app(spec: serde_json::Value) -> Application {

@@ -15,16 +15,21 @@
 //!
 //! An Application Lockstep cannot serve as written (several sources, a cluster no Secret
 //! names, unserved fields or sync options) is refused with an `InvalidSpecError`
-//! condition naming them; so is one its named `AppProject` does not allow. Nothing of it
-//! is applied.
+//! condition naming them; so is one its `AppProject` does not allow (`default` too, once an
+//! AppProject of that name exists). Nothing of it is applied.
+//!
+//! A requested sync (`operation`, [`operation`]) runs once and is removed; failed, it is
+//! kept and run again after its `operation.retry` backoff ([`retry`]) while retries remain.
 
 mod cluster;
 pub mod convert;
 mod env;
 mod helm;
 mod kustomize;
+mod operation;
 pub(crate) mod project;
 mod repository;
+mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +39,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::{Action, Config};
-use lockstep_api::argocd::{Application, FIELD_MANAGER, ManagedNamespaceMetadata, Operation};
+use lockstep_api::argocd::{Application, FIELD_MANAGER, ManagedNamespaceMetadata};
 use lockstep_api::{DeletionPolicy, LocalObjectReference, ObjectKey, SyncMode};
 use lockstep_engine::redact::Redactor;
 use serde_json::json;
@@ -102,6 +107,7 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
         ctx.memory.forget(&key);
         return Ok(action);
     }
+    let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
     let refusal = match convert::refusal(&app) {
         Some(refusal) => Some(refusal),
         None => match project::project(&app, &ctx).await {
@@ -109,7 +115,14 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
                 sync.spec.project = project.map(Arc::new);
                 None
             }
-            Err(refusal) => Some(refusal),
+            // Looked at again at the interval: the project may be created or relaxed.
+            Err(refusal) => {
+                record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
+                if let Some(operation) = requested {
+                    operation::remove(&ctx, key, operation).await?;
+                }
+                return Ok(Action::requeue(interval));
+            }
         },
     };
     let refusal = match refusal {
@@ -128,15 +141,20 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
             }
         },
     };
-    let requested = app.operation.as_ref().filter(|o| o.sync.is_some());
     if let Some(refusal) = refusal {
         record::record(&mut sync, &ctx, Verdict::Stalled(refusal)).await?;
         if let Some(operation) = requested {
             // Refused as Argo CD fails it: the request does not wait to run once the spec
             // is fixed.
-            remove_operation(&ctx, key, operation).await?;
+            operation::remove(&ctx, key, operation).await?;
         }
         return Ok(Action::await_change());
+    }
+    if let Some(operation) = requested
+        && let Some(wait) = ctx.memory.retries.wait(&key, operation)
+    {
+        // A requested sync that failed waits out its retry's backoff.
+        return Ok(Action::requeue(wait.min(interval)));
     }
     let fetched = match convert::repository_chart(&app) {
         Some((chart, version)) => {
@@ -188,8 +206,18 @@ async fn reconcile_application(app: Arc<Application>, ctx: Arc<SyncCtx>) -> Resu
     }
     let action = reconcile::reconcile(Arc::new(sync), ctx.clone()).await?;
     if let Some(operation) = requested {
-        // The operation ran: Argo CD removes it, and its outcome is in operationState.
-        remove_operation(&ctx, key, operation).await?;
+        // Failed, it runs again after its retry's backoff while retries remain (kept, as
+        // Argo CD keeps a retried operation); else it ran: Argo CD removes it, and its
+        // outcome is in operationState.
+        let backoff = operation::backoff(&app).and_then(Result::ok);
+        let again = ctx
+            .memory
+            .failed(&key)
+            .then(|| ctx.memory.retries.failed(&key, operation, backoff.as_ref()));
+        if let Some(wait) = again.flatten() {
+            return Ok(Action::requeue(wait));
+        }
+        operation::remove(&ctx, key, operation).await?;
     }
     Ok(action)
 }
@@ -241,39 +269,6 @@ async fn fetch_chart(
     let mut redactor = Redactor::new();
     let repository = repository::helm_repository(ctx, &key.namespace, url, &mut redactor).await?;
     crate::sync::chart::fetch_into(ctx, key, request, &repository, chart, version, &redactor).await
-}
-
-/// Removes the requested operation of Application `key` once it was handled, if it is
-/// still the one that ran (`ran`): a reconcile can run on an object read before the last
-/// removal, and must not take away an operation written since (a rollback right after a
-/// sync). The removal is conditioned on the resource version it was checked at.
-async fn remove_operation(ctx: &SyncCtx, key: ObjectKey, ran: &Operation) -> Result<(), Error> {
-    let applications: Api<Application> = Api::namespaced(ctx.shared.client.clone(), &key.namespace);
-    let failed = |source| Error::Write {
-        what: "removing the operation",
-        name: key.clone(),
-        source,
-    };
-    for _ in 0..3 {
-        let Some(live) = applications.get_opt(&key.name).await.map_err(failed)? else {
-            return Ok(());
-        };
-        if live.operation.as_ref() != Some(ran) {
-            return Ok(());
-        }
-        let patch = Patch::Merge(json!({
-            "metadata": {"resourceVersion": live.metadata.resource_version},
-            "operation": null,
-        }));
-        match applications
-            .patch(&key.name, &PatchParams::default(), &patch)
-            .await
-        {
-            Err(kube::Error::Api(status)) if status.code == 409 => continue,
-            done => return done.map(drop).map_err(failed),
-        }
-    }
-    Ok(())
 }
 
 /// Creates `namespace` unless it exists (`CreateNamespace=true`). Like Argo CD, it is not

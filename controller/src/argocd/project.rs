@@ -1,14 +1,15 @@
-//! A named `AppProject`'s rules: the repositories and destinations its Applications may
-//! use, and the kinds (and namespaces) of the objects they may apply, checked for every
-//! object before anything is written ([`resource_refusal`]). The `default` project allows
-//! everything and is not read.
+//! An `AppProject`'s rules: the repositories and destinations its Applications may use,
+//! and the kinds (and namespaces) of the objects they may apply, checked for every object
+//! before anything is written ([`resource_refusal`]). The `default` project is read like
+//! any other (Argo CD's install creates it permissive, administrators often restrict it);
+//! only while no AppProject of that name exists does it allow everything.
 
 use kube::ResourceExt;
 use kube::api::Api;
 use lockstep_api::InventoryEntry;
 use lockstep_api::argocd::{
-    AppProject, AppProjectSpec, Application, IN_CLUSTER_NAME, IN_CLUSTER_SERVER, ProjectRules,
-    ResourceRule,
+    AppProject, AppProjectSpec, Application, DEFAULT_PROJECT, IN_CLUSTER_NAME, IN_CLUSTER_SERVER,
+    ProjectRules, ResourceRule,
 };
 
 use super::convert;
@@ -17,26 +18,36 @@ use crate::sync::SyncCtx;
 /// Project fields that do not bear on what is applied (Argo CD's API roles, a description).
 const NOT_APPLIED: &[&str] = &["description", "roles"];
 
-/// `app`'s named project, when it allows `app` (`None` for the `default` project); the
-/// refusal when it does not: the project is missing, sets a rule Lockstep does not
-/// enforce, or allows neither its repository nor its destination.
+/// `app`'s project, read from the Application's namespace, when it allows `app` (`None`
+/// for a `default` project that does not exist, which allows everything); the refusal
+/// when it does not: the project is missing, sets a rule Lockstep does not enforce, or
+/// allows neither its repository nor its destination.
 ///
 /// # Errors
 /// The refusal, naming the project and the rule.
 pub async fn project(app: &Application, ctx: &SyncCtx) -> Result<Option<ProjectRules>, String> {
-    let Some(name) = convert::named_project(app) else {
-        return Ok(None);
-    };
+    let name = convert::project_name(app);
     let namespace = app.namespace().unwrap_or_default();
     let projects: Api<AppProject> = Api::namespaced(ctx.shared.client.clone(), &namespace);
-    let project = match projects.get_opt(name).await {
-        Ok(Some(project)) => project,
-        Ok(None) => {
-            return Err(format!(
-                "AppProject {namespace}/{name} (spec.project) does not exist"
-            ));
-        }
-        Err(err) => return Err(format!("reading AppProject {namespace}/{name}: {err}")),
+    match projects.get_opt(name).await {
+        Ok(found) => rules(app, name, found),
+        Err(err) => Err(format!("reading AppProject {namespace}/{name}: {err}")),
+    }
+}
+
+/// `app` against its project `name` as read (`found`, `None` when it does not exist).
+fn rules(
+    app: &Application,
+    name: &str,
+    found: Option<AppProject>,
+) -> Result<Option<ProjectRules>, String> {
+    let Some(project) = found else {
+        return match name {
+            DEFAULT_PROJECT => Ok(None),
+            _ => Err(format!(
+                "Application referencing project {name} which does not exist"
+            )),
+        };
     };
     match check(app, &project) {
         Some(refusal) => Err(refusal),
@@ -118,8 +129,8 @@ fn check(app: &Application, project: &AppProject) -> Option<String> {
     let namespace = destination.namespace.as_deref().unwrap_or_default();
     (!destined(&project.spec, namespace)).then(|| {
         format!(
-            "application destination {{{} {namespace}}} is not permitted in project '{name}' \
-             (spec.destinations)",
+            "application destination server '{}' and namespace '{namespace}' do not match any \
+             of the allowed destinations in project '{name}' (spec.destinations)",
             destination
                 .server
                 .as_deref()
@@ -174,7 +185,61 @@ mod tests {
     }
 
     fn project(spec: serde_json::Value) -> AppProject {
-        serde_json::from_value(json!({"metadata": {"name": "team"}, "spec": spec})).unwrap()
+        named("team", spec)
+    }
+
+    fn named(name: &str, spec: serde_json::Value) -> AppProject {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+    }
+
+    /// The `default` project is read like any other: missing, it allows everything; there,
+    /// its rules apply (Argo CD's InvalidSpecError messages), and a permissive one's rules
+    /// reach the Sync. A named project that does not exist refuses.
+    #[test]
+    fn the_default_project_is_read_when_it_exists() {
+        let mut app = app();
+        app.spec.project = String::new();
+        assert_eq!(convert::project_name(&app), DEFAULT_PROJECT);
+        assert_eq!(rules(&app, DEFAULT_PROJECT, None), Ok(None));
+        let restricted = named(
+            DEFAULT_PROJECT,
+            json!({"sourceRepos": ["https://git.example.invalid/platform/*"],
+                   "destinations": [{"server": "*", "namespace": "*"}]}),
+        );
+        assert_eq!(
+            rules(&app, DEFAULT_PROJECT, Some(restricted)),
+            Err(
+                "application repo https://git.example.invalid/team/web.git is not permitted \
+                 in project 'default' (spec.sourceRepos)"
+                    .into()
+            )
+        );
+        let elsewhere = named(
+            DEFAULT_PROJECT,
+            json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "platform"}]}),
+        );
+        let refused = rules(&app, DEFAULT_PROJECT, Some(elsewhere)).unwrap_err();
+        assert!(
+            refused.starts_with(
+                "application destination server 'https://kubernetes.default.svc' and namespace \
+                 'team-web' do not match any of the allowed destinations in project 'default'"
+            ),
+            "{refused}"
+        );
+        let permissive = named(
+            DEFAULT_PROJECT,
+            json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+                   "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}),
+        );
+        let read = rules(&app, DEFAULT_PROJECT, Some(permissive))
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.name, DEFAULT_PROJECT);
+        assert_eq!(read.spec.cluster_resource_whitelist.len(), 1);
+        assert_eq!(
+            rules(&app, "team", None),
+            Err("Application referencing project team which does not exist".into())
+        );
     }
 
     /// Objects are judged as Argo CD judges them: a cluster-scoped kind only when

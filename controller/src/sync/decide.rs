@@ -525,6 +525,9 @@ async fn render_and_decrypt(
         rendered.manifests = manifests;
         rendered.hooks.extend(hooks);
     }
+    if sync.spec.skip_hooks {
+        rendered.hooks.clear();
+    }
     // Before decryption: nothing is substituted inside a decrypted value.
     let substituted = match &sync.spec.post_build {
         None => Redactor::new(),

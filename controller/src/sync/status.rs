@@ -82,6 +82,7 @@ pub async fn write_sync(
                 argocd::application_status(status),
             );
             (previous.history, next.history) = (before, after);
+            ctx.memory.keep_operation(&key, &mut previous, &mut next);
             write(ctx, &argocd::application(sync), &previous, &next).await?;
             ctx.memory.keep_sync(ObjectKey::of(sync), status.clone());
             Ok(())

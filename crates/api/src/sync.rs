@@ -76,6 +76,11 @@ pub struct SyncSpec {
     #[serde(skip)]
     #[schemars(skip)]
     pub replace: bool,
+    /// Leave the hooks out: objects marked as hooks are neither applied nor run (an Argo CD
+    /// sync with the `apply` strategy). Set only by a front-end, never serialized.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub skip_hooks: bool,
     /// Create `targetNamespace` before the apply when it is missing (a Flux HelmRelease's
     /// `install.createNamespace`). Set only by a front-end, never serialized.
     #[serde(skip)]

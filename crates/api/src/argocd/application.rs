@@ -40,7 +40,8 @@ pub struct ApplicationSpec {
     pub source: Option<ApplicationSource>,
     /// The cluster and default namespace to apply to.
     pub destination: ApplicationDestination,
-    /// The AppProject whose rules apply; `default` allows everything.
+    /// The AppProject whose rules apply; `default` (also when empty) allows everything
+    /// unless an AppProject of that name restricts it.
     pub project: String,
     /// When to sync: automatically (`automated`), or only when a sync is requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -463,18 +464,57 @@ pub fn application_crd() -> CustomResourceDefinition {
     crd
 }
 
-/// A requested operation: only a sync.
+/// A requested operation: a sync, as Argo CD's API server (`argocd app sync`, `argocd app
+/// rollback`) or a hand-written patch writes it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct Operation {
     /// The sync asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncOperation>,
+    /// Who asked (a user, or Argo CD's automated sync); read by people only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<OperationInitiator>,
+    /// Notes on the operation (`argocd app sync --info name=value`); read by people only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub info: Vec<Info>,
+    /// Retries of the sync when it fails, with exponential backoff (Argo CD's API server
+    /// copies `syncPolicy.retry` here; `{}` or a `limit` of 0 retries never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryStrategy>,
+    /// Every other field, refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// `operation.initiatedBy`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OperationInitiator {
+    /// The user who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// True when Argo CD's automated sync asked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automated: bool,
+}
+
+/// One of `operation.info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Info {
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
 }
 
 /// A requested sync.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
 pub struct SyncOperation {
     /// Delete objects that left the source in this sync.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -487,10 +527,95 @@ pub struct SyncOperation {
     /// names the same repository, path and chart as `spec.source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<ApplicationSource>,
-    /// Every other field (`resources`, `dryRun`, `syncStrategy`, …), refused by name.
+    /// How the sync runs: `hook` (Argo CD's default, what `argocd app sync` writes) or
+    /// `apply` (hooks left out, what `argocd app rollback` writes), each with `force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_strategy: Option<SyncStrategy>,
+    /// The sync options of this sync, in place of `syncPolicy.syncOptions` (Argo CD's API
+    /// server copies those here unless the request names its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_options: Vec<String>,
+    /// Every other field (`resources`, `dryRun`, …), refused by name.
     #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(skip)]
     pub unserved: BTreeMap<String, Value>,
+}
+
+/// `operation.sync.syncStrategy`: one of `apply` and `hook` (`apply` wins when both are
+/// set, as in Argo CD).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct SyncStrategy {
+    /// Apply the objects and leave the hooks out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<StrategyOptions>,
+    /// Apply the objects and run the hooks around them (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<StrategyOptions>,
+    /// Every other field, refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+/// The options of either sync strategy (Argo CD's `SyncStrategyApply`, which its
+/// `SyncStrategyHook` embeds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+pub struct StrategyOptions {
+    /// Delete and create again an object a change cannot be written to (`kubectl apply
+    /// --force`), as the sync option `Force=true` does for every object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+    /// Every other field, refused by name.
+    #[serde(flatten, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub unserved: BTreeMap<String, Value>,
+}
+
+impl SyncStrategy {
+    /// Whether hooks run: not with `apply`.
+    pub fn runs_hooks(&self) -> bool {
+        self.apply.is_none()
+    }
+
+    /// The options of the strategy in force: `apply` when set, else `hook`.
+    pub fn options(&self) -> Option<&StrategyOptions> {
+        self.apply.as_ref().or(self.hook.as_ref())
+    }
+}
+
+impl Operation {
+    /// The operation's fields set that Lockstep does not serve, by path
+    /// (`operation.sync.resources`, …); a field at its zero value (`false`, `0`, an empty
+    /// list or string) reads as unset, as Argo CD's Go types read it.
+    pub fn unserved(&self) -> Vec<String> {
+        let named = |prefix: &str, map: &BTreeMap<String, Value>| {
+            let set = |value: &Value| match value {
+                Value::Null | Value::Bool(false) => false,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Bool(true) | Value::Object(_) => true,
+            };
+            map.iter()
+                .filter(|(_, value)| set(value))
+                .map(|(key, _)| format!("{prefix}.{key}"))
+                .collect::<Vec<_>>()
+        };
+        let mut fields = named("operation", &self.unserved);
+        if let Some(sync) = &self.sync {
+            fields.extend(named("operation.sync", &sync.unserved));
+            if let Some(strategy) = &sync.sync_strategy {
+                fields.extend(named("operation.sync.syncStrategy", &strategy.unserved));
+                for (name, options) in [("apply", &strategy.apply), ("hook", &strategy.hook)] {
+                    let prefix = format!("operation.sync.syncStrategy.{name}");
+                    fields.extend(options.iter().flat_map(|o| named(&prefix, &o.unserved)));
+                }
+            }
+        }
+        fields
+    }
 }
 
 /// Observed state of an [`Application`], in the fields Argo CD writes and its CLI and UI
@@ -745,5 +870,57 @@ mod tests {
         let retry = app.spec.sync_policy.as_ref().and_then(|p| p.retry.as_ref());
         assert_eq!(retry.and_then(|r| r.limit), Some(2));
         assert!(app.operation.unwrap().sync.unwrap().prune);
+    }
+
+    /// The operations Argo CD's API server writes read with nothing unserved: `argocd app
+    /// sync` (the hook strategy, the spec's source and options, an empty `retry`, `info`)
+    /// and `argocd app rollback` (the apply strategy); zero values read as unset, and what
+    /// Lockstep does not serve is named by its path.
+    #[test]
+    fn argo_cd_operations_read() {
+        let sync: Operation = serde_json::from_value(serde_json::json!({
+            "sync": {"revision": "0123", "source": {"repoURL": "https://example.invalid/a.git"},
+                     "syncOptions": ["CreateNamespace=true"], "syncStrategy": {"hook": {}},
+                     "dryRun": false, "resources": []},
+            "initiatedBy": {"username": "admin"}, "info": [{"name": "reason", "value": "x"}],
+            "retry": {},
+        }))
+        .unwrap();
+        assert_eq!(sync.unserved(), Vec::<String>::new());
+        let requested = sync.sync.as_ref().unwrap();
+        let strategy = requested.sync_strategy.as_ref().unwrap();
+        assert!(strategy.runs_hooks());
+        assert_eq!(requested.sync_options, ["CreateNamespace=true"]);
+        assert_eq!(sync.retry.as_ref().and_then(|r| r.limit), None);
+        let rollback: Operation = serde_json::from_value(serde_json::json!({
+            "sync": {"revision": "0123", "syncStrategy": {"apply": {"force": true}}},
+            "initiatedBy": {"username": "admin"}, "retry": {"limit": 2},
+        }))
+        .unwrap();
+        let strategy = rollback
+            .sync
+            .as_ref()
+            .unwrap()
+            .sync_strategy
+            .clone()
+            .unwrap();
+        assert!(!strategy.runs_hooks());
+        assert!(strategy.options().unwrap().force);
+        let odd: Operation = serde_json::from_value(serde_json::json!({
+            "sync": {"dryRun": true, "resources": [{"kind": "ConfigMap", "name": "a"}],
+                     "syncStrategy": {"hook": {"force": false, "other": 1}, "kubectl": {}}},
+            "terminate": true,
+        }))
+        .unwrap();
+        assert_eq!(
+            odd.unserved(),
+            [
+                "operation.terminate",
+                "operation.sync.dryRun",
+                "operation.sync.resources",
+                "operation.sync.syncStrategy.kubectl",
+                "operation.sync.syncStrategy.hook.other",
+            ]
+        );
     }
 }

@@ -19,10 +19,10 @@ mod project;
 pub use application::{
     Application, ApplicationCondition, ApplicationConditionType, ApplicationDestination,
     ApplicationSource, ApplicationSpec, ApplicationStatus, Automated, DirectoryOptions, HealthCode,
-    HealthStatus, HelmOptions, HelmParameter, KustomizeOptions, KustomizePatch,
-    ManagedNamespaceMetadata, Operation, OperationPhase, OperationState, ResourceStatus,
-    RetryBackoff, RetryStrategy, RevisionHistory, SyncCode, SyncInfo, SyncOperation, SyncPolicy,
-    SyncResult, application_crd,
+    HealthStatus, HelmOptions, HelmParameter, Info, KustomizeOptions, KustomizePatch,
+    ManagedNamespaceMetadata, Operation, OperationInitiator, OperationPhase, OperationState,
+    ResourceStatus, RetryBackoff, RetryStrategy, RevisionHistory, StrategyOptions, SyncCode,
+    SyncInfo, SyncOperation, SyncPolicy, SyncResult, SyncStrategy, application_crd,
 };
 pub use project::{AppProject, AppProjectSpec, ProjectDestination, ProjectRules, ResourceRule};
 
@@ -58,5 +58,6 @@ pub const FIELD_MANAGER: &str = "argocd-controller";
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 /// The in-cluster destination's name.
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
-/// The project every Argo CD installation has, allowing every source and destination.
+/// The project of an Application that names none, which every Argo CD installation
+/// creates (allowing every source and destination until an administrator restricts it).
 pub const DEFAULT_PROJECT: &str = "default";

@@ -196,11 +196,11 @@ const PRUNE_LAST: &str = "PruneLast=true";
 /// The sync option that keeps the objects when the Application is deleted.
 const KEEP_ON_DELETE: &str = "Delete=false";
 /// The sync options served: the namespace creation, respected `ignoreDifferences`, pruning
-/// last, and
-/// what Lockstep always does — apply server-side, write only the objects that differ,
-/// refuse an object another Application (or owner) holds, prune with background
-/// propagation, and leave field validation to the API server's default (unknown fields
-/// dropped with a warning, never an error: what `Validate=false` asks for).
+/// last, and what Lockstep always does — apply server-side, write only the objects that
+/// differ, refuse an object another Application (or owner) holds, prune with background
+/// propagation. `Validate=false` is accepted and changes nothing: it turns off `kubectl`'s
+/// client-side validation in Argo CD, and a server-side apply refuses a field the kind does
+/// not declare whatever it says (`tests/argocd_options.rs`).
 const SERVED_OPTIONS: &[&str] = &[
     CREATE_NAMESPACE,
     RESPECT_IGNORE_DIFFERENCES,

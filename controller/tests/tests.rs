@@ -6,6 +6,7 @@ mod support;
 mod alerts;
 mod argocd;
 mod argocd_cluster;
+mod argocd_example;
 mod argocd_helm;
 mod argocd_options;
 mod drift;

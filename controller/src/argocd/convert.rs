@@ -748,13 +748,17 @@ pub fn application_status(status: &SyncStatus) -> ApplicationStatus {
     let planned = status.plan.as_ref();
     // Drift found without selfHeal: the cluster no longer matches the applied revision.
     let drifted = conditions::is_true(&status.conditions, DRIFTED);
+    // A revision written but not yet (or never) healthy is the one the cluster holds, as
+    // Argo CD reports it, though Flux's `lastAppliedRevision` waits for its health.
+    let written = match outcome {
+        Outcome::Progressing | Outcome::Degraded => attempted.clone().or(applied.clone()),
+        _ => applied.clone(),
+    };
     let (sync_code, revision) = match outcome {
         Outcome::Synced | Outcome::Progressing | Outcome::Degraded if drifted => {
-            (SyncCode::OutOfSync, applied.clone())
+            (SyncCode::OutOfSync, written)
         }
-        Outcome::Synced | Outcome::Progressing | Outcome::Degraded => {
-            (SyncCode::Synced, applied.clone())
-        }
+        Outcome::Synced | Outcome::Progressing | Outcome::Degraded => (SyncCode::Synced, written),
         Outcome::OutOfSync => (SyncCode::OutOfSync, planned.map(|p| commit(&p.revision))),
         Outcome::Applying | Outcome::Failed(ApplicationConditionType::SyncError) => {
             (SyncCode::OutOfSync, attempted.clone())

@@ -156,8 +156,14 @@ async fn decide_with(
     if sync.spec.mode == SyncMode::Manual && !approved {
         let plan = checked.plan(&revision);
         if plan.changes.is_empty() {
-            let (summary, inventory) = ("in sync, nothing to approve", status.inventory);
-            return Ok(unwritten(revision, summary, inventory, Report::Unknown));
+            // Nothing to approve, but the rollout of what was applied is still looked at:
+            // a Deployment that never became available is not reported healthy.
+            let inventory = status.inventory.clone();
+            let look = check_health(sync, ctx, &client, &inventory, "", timeout, rules).await;
+            let health = settled(&status, &revision, look, timeout);
+            let summary = "in sync, nothing to approve".into();
+            let verdict = applied(revision, summary, false, inventory, health, Report::Unknown);
+            return Ok(verdict);
         }
         return Ok(Verdict::Planned(plan));
     }
@@ -773,6 +779,21 @@ fn refused(err: &ApplyError, redactor: &Redactor, revision: &str) -> Verdict {
         redactor.scrub(&err.to_string())
     );
     Verdict::failed(reason, message, revision)
+}
+
+/// The health of an approved revision looked at again with nothing to apply: a rollout
+/// still pending after it already failed this revision's timeout stays failed (the same
+/// message, so nothing is written), instead of starting its timeout over at every look.
+fn settled(status: &SyncStatus, revision: &str, look: Health, timeout: Duration) -> Health {
+    let timed_out = status.last_attempted_revision.as_deref() == Some(revision)
+        && conditions::get(&status.conditions, READY)
+            .is_some_and(|c| c.reason == Reason::HealthCheckFailed.as_str());
+    match look {
+        Health::Progressing(pending) if timed_out => Health::Failed(format!(
+            "timed out after {timeout:?} waiting for: {pending}"
+        )),
+        look => look,
+    }
 }
 
 /// A revision found applied: nothing written, health not looked at.

@@ -1,9 +1,9 @@
 //! The ExternalSecret front-end against the real External Secrets Operator (v0.16.2, built
 //! by the installer) and a real OpenBao, on the test control plane with ESO's own CRDs:
-//! the same ExternalSecrets give byte-identical Secrets and the same `Ready` reasons (also
-//! after their remote secrets are deleted, under each deletion policy), and a cluster
-//! switches from ESO to `lockstep-controller` and back without a Secret being recreated or
-//! rewritten.
+//! the same ExternalSecrets give byte-identical Secrets, the same `Ready` reasons and
+//! messages of the same class (also after their remote secrets are deleted, under each
+//! deletion policy), and a cluster switches from ESO to `lockstep-controller` and back
+//! without a Secret being recreated or rewritten.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -68,6 +68,23 @@ async fn seed(vault: &Vault) {
     .await;
     // A PEM bundle (made-up bytes) for filterPEM: junk first, lines of another width.
     write("/v1/secret/data/tls", json!({"bundle": PEM_BUNDLE})).await;
+    // Keys a Secret cannot hold as they are, for conversionStrategy: a space, `@` and `/`,
+    // a character beyond U+FFFF, a circled letter (a symbol to Go, alphabetic to Rust), and
+    // letters no Secret key may have (Go's IsLetter keeps them).
+    write(
+        "/v1/secret/data/odd",
+        json!({"a b": "1", "x@y/z": "2", "emoji\u{1f600}": "3", "\u{24b6}": "4", "ok.key-1_": "5"}),
+    )
+    .await;
+    write("/v1/secret/data/letters", json!({"ключ": "v"})).await;
+    // For decodingStrategy Base64URL: padded base64url (one value not UTF-8), and
+    // standard base64 with `+` and `/`, which base64url refuses.
+    write(
+        "/v1/secret/data/encoded",
+        json!({"url": "aGk-Pz8=", "bin": "_-8="}),
+    )
+    .await;
+    write("/v1/secret/data/encoded-std", json!({"v": "+/8="})).await;
     // Two versions: version 1 is read by number.
     write("/v1/secret/data/versioned", json!({"v": "one"})).await;
     write("/v1/secret/data/versioned", json!({"v": "two"})).await;
@@ -174,15 +191,166 @@ async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
     }
 }
 
+/// An AppRole SecretStore `vault-approle` in `namespace` (the auth of [`approle`]).
+async fn approle_store(client: &kube::Client, namespace: &str, vault: &Vault) {
+    let post = PostParams::default();
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(
+            &post,
+            &secret("approle-id", &[("secret-id", "secret-id-4d1e")]),
+        )
+        .await
+        .unwrap();
+    let store = json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+        "metadata": {"name": "vault-approle"},
+        "spec": {"provider": {"vault": {"server": vault.addr(), "path": "secret", "auth": {
+            "appRole": {"roleId": "eso-role", "secretRef": {"name": "approle-id", "key": "secret-id"}},
+        }}}},
+    });
+    Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        namespace,
+        &kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
+    )
+    .create(&post, &serde_json::from_value(store).unwrap())
+    .await
+    .unwrap();
+}
+
+/// The label [`ClusterStores`]' selectors choose the compared namespaces by.
+const RUN_LABEL: &str = "lockstep.test/es-compare";
+
+/// The ClusterSecretStores of one run of the comparison, `<run>-<what>`, each limited by
+/// `spec.conditions`. They are cluster-scoped on the shared control plane, so they are
+/// named for the run and deleted when this is dropped, a failed test included. Their
+/// token Secret has no namespace: each ExternalSecret's own namespace's `vault-token` is
+/// used (ESO's referent auth), which ESO scoped to one namespace can read.
+struct ClusterStores {
+    plane: &'static ControlPlane,
+    names: Vec<String>,
+}
+
+impl ClusterStores {
+    /// Labels `namespaces` with [`RUN_LABEL`]` = run` and creates the stores: by that
+    /// label, by name, by regular expressions, by label before a regular expression that
+    /// does not compile (ESO looks at the selector first), and one no condition of which
+    /// includes `namespaces`.
+    async fn create(
+        plane: &'static ControlPlane,
+        vault: &Vault,
+        run: &str,
+        namespaces: [&str; 2],
+    ) -> Self {
+        let client = plane.client().await.unwrap();
+        let labelled = json!({"metadata": {"labels": {RUN_LABEL: run}}});
+        for namespace in namespaces {
+            let api = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+            merge(&api, namespace, labelled.clone()).await;
+        }
+        let [first, second] = namespaces;
+        let provider = json!({"vault": {"server": vault.addr(), "path": "secret",
+            "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}}}});
+        let api = Api::<kube::api::DynamicObject>::all_with(
+            client,
+            &kube::api::ApiResource::erase::<lockstep_api::ClusterSecretStore>(&()),
+        );
+        let mut stores = Self {
+            plane,
+            names: Vec::new(),
+        };
+        for (what, conditions) in [
+            (
+                "by-label",
+                json!([{"namespaceSelector": {"matchLabels": {RUN_LABEL: run}}}]),
+            ),
+            (
+                "by-name",
+                json!([{"namespaces": ["elsewhere"]}, {"namespaces": [first, second]}]),
+            ),
+            (
+                "by-regex",
+                json!([{"namespaceRegexes": ["^nothing$", format!("{first}$"), format!("^{second}")]}]),
+            ),
+            (
+                "bad-regex",
+                json!([{"namespaceSelector": {"matchExpressions":
+                    [{"key": RUN_LABEL, "operator": "In", "values": ["x", run]}]},
+                    "namespaceRegexes": ["(unclosed"]}]),
+            ),
+            (
+                "denied",
+                json!([{"namespaces": ["elsewhere"]},
+                    {"namespaceSelector": {"matchLabels": {RUN_LABEL: "nobody"}}},
+                    {"namespaceRegexes": ["^kube-"]}]),
+            ),
+        ] {
+            let name = format!("{run}-{what}");
+            let object = json!({"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+                "metadata": {"name": name},
+                "spec": {"provider": provider, "conditions": conditions}});
+            api.create(
+                &PostParams::default(),
+                &serde_json::from_value(object).unwrap(),
+            )
+            .await
+            .unwrap();
+            stores.names.push(name);
+        }
+        stores
+    }
+}
+
+impl Drop for ClusterStores {
+    /// Deletes the stores from a thread of its own: the test's runtime may be gone (a
+    /// panic) and a client is bound to the runtime it was made in.
+    fn drop(&mut self) {
+        let (plane, names) = (self.plane, std::mem::take(&mut self.names));
+        let deleted = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let client = plane.client().await.ok()?;
+                let api = Api::<kube::api::DynamicObject>::all_with(
+                    client,
+                    &kube::api::ApiResource::erase::<lockstep_api::ClusterSecretStore>(&()),
+                );
+                for name in names {
+                    api.delete(&name, &Default::default()).await.ok()?;
+                }
+                Some(())
+            })
+        })
+        .join();
+        if !matches!(deleted, Ok(Some(()))) {
+            eprintln!("ClusterSecretStores of the ExternalSecret comparison left behind");
+        }
+    }
+}
+
 /// The `Ready` reason each of [`cases`] ends with, under ESO and Lockstep alike.
 const EXPECTED: &[(&str, &str)] = &[
+    ("approle", "SecretSynced"),
     ("bad-property", "SecretSyncedError"),
+    ("cluster-bad-regex", "SecretSynced"),
+    ("cluster-denied", "SecretSyncedError"),
+    ("cluster-label", "SecretSynced"),
+    ("cluster-names", "SecretSynced"),
+    ("cluster-regex", "SecretSynced"),
+    ("decode-url", "SecretSynced"),
+    ("decode-url-bad", "SecretSyncedError"),
     ("extract", "SecretSynced"),
+    ("extract-letters", "SecretSyncedError"),
+    ("extract-odd", "SecretSynced"),
     ("extract-rewrite", "SecretSynced"),
+    ("extract-unicode", "SecretSynced"),
     ("find-name", "SecretSynced"),
     ("find-nowhere", "SecretSyncedError"),
     ("find-rewrite", "SecretSynced"),
     ("find-tags", "SecretSynced"),
+    ("find-unicode", "SecretSynced"),
     ("gone-delete", "SecretDeleted"),
     ("gone-merge", "SecretSynced"),
     ("legacy", "SecretSynced"),
@@ -196,12 +364,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("tpl-data", "SecretSynced"),
     ("tpl-docker", "SecretSynced"),
     ("tpl-from", "SecretSynced"),
+    ("tpl-missing", "SecretSyncedError"),
     ("tpl-pem", "SecretSynced"),
 ];
 
-/// The ExternalSecrets compared, by name: every field served, the three creation policies
-/// that write, and two that end other than `SecretSynced`.
-fn cases() -> Vec<Value> {
+/// The ExternalSecrets compared, by name: every field served, the creation policies, an
+/// AppRole store, the ClusterSecretStores of run `run` ([`ClusterStores`]), and some that
+/// end other than `SecretSynced`.
+fn cases(run: &str) -> Vec<Value> {
     let es = |name: &str, spec: Value| {
         json!({
             "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
@@ -217,6 +387,10 @@ fn cases() -> Vec<Value> {
         {"secretKey": "on", "remoteRef": {"key": "db", "property": "on"}},
         {"secretKey": "whole", "remoteRef": {"key": "db"}},
     ]);
+    let cluster =
+        |what: &str| json!({"name": format!("{run}-{what}"), "kind": "ClusterSecretStore"});
+    let password =
+        json!([{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]);
     vec![
         es(
             "props",
@@ -434,6 +608,72 @@ fn cases() -> Vec<Value> {
                 "data": [{"secretKey": "a", "remoteRef": {"key": "app", "property": "api-key"}}],
             }),
         ),
+        es(
+            "tpl-missing",
+            json!({
+                "secretStoreRef": store, "data": password,
+                "target": {"template": {"templateFrom": [
+                    {"configMap": {"name": "absent-templates", "items": [{"key": "x"}]}},
+                ]}},
+            }),
+        ),
+        es(
+            "approle",
+            json!({"secretStoreRef": {"name": "vault-approle"}, "data": password}),
+        ),
+        es(
+            "cluster-label",
+            json!({"secretStoreRef": cluster("by-label"), "data": password}),
+        ),
+        es(
+            "cluster-names",
+            json!({"secretStoreRef": cluster("by-name"), "dataFrom": [{"extract": {"key": "app"}}]}),
+        ),
+        es(
+            "cluster-regex",
+            json!({"secretStoreRef": cluster("by-regex"), "data": password}),
+        ),
+        es(
+            "cluster-bad-regex",
+            json!({"secretStoreRef": cluster("bad-regex"), "data": password}),
+        ),
+        es(
+            "cluster-denied",
+            json!({"secretStoreRef": cluster("denied"), "data": password}),
+        ),
+        es(
+            "extract-odd",
+            json!({"secretStoreRef": store, "dataFrom": [{"extract": {"key": "odd"}}]}),
+        ),
+        es(
+            "extract-unicode",
+            json!({"secretStoreRef": store,
+                "dataFrom": [{"extract": {"key": "odd", "conversionStrategy": "Unicode"}}]}),
+        ),
+        es(
+            "extract-letters",
+            json!({"secretStoreRef": store,
+                "dataFrom": [{"extract": {"key": "letters", "conversionStrategy": "Unicode"}}]}),
+        ),
+        es(
+            "find-unicode",
+            json!({"secretStoreRef": store, "dataFrom": [{"find":
+                {"path": "team", "name": {"regexp": "app"}, "conversionStrategy": "Unicode"}}]}),
+        ),
+        es(
+            "decode-url",
+            json!({
+                "secretStoreRef": store,
+                "data": [{"secretKey": "hi", "remoteRef":
+                    {"key": "db", "property": "b64url", "decodingStrategy": "Base64URL"}}],
+                "dataFrom": [{"extract": {"key": "encoded", "decodingStrategy": "Base64URL"}}],
+            }),
+        ),
+        es(
+            "decode-url-bad",
+            json!({"secretStoreRef": store, "data": [{"secretKey": "v", "remoteRef":
+                {"key": "encoded-std", "property": "v", "decodingStrategy": "Base64URL"}}]}),
+        ),
     ]
 }
 
@@ -534,7 +774,7 @@ async fn remote_removed(
         let forced = json!({"metadata": {"annotations": {"force-sync": "removed"}}});
         merge(&es_api, name, forced).await;
     }
-    let reasons = reasons(client, namespace, &cases, REMOVED_AFTER).await;
+    let (reasons, messages) = reasons(client, namespace, &cases, REMOVED_AFTER).await;
     // Two keep their reason: wait for the requested refresh itself, which records the
     // annotated ExternalSecret's version as synced (a failed one records nothing).
     eventually_within(
@@ -562,6 +802,7 @@ async fn remote_removed(
     .await;
     let after = Run {
         reasons,
+        messages,
         secrets: secrets_of(client, namespace, &cases).await,
     };
     (before, after)
@@ -619,6 +860,8 @@ fn target_of(case: &Value) -> String {
 pub(crate) struct Run {
     /// Each case's `Ready` reason.
     pub reasons: BTreeMap<String, String>,
+    /// And its message.
+    pub messages: BTreeMap<String, String>,
     /// The Secret each case wrote, where one exists.
     pub secrets: BTreeMap<String, Secret>,
 }
@@ -631,15 +874,32 @@ pub(crate) async fn run(
     expected: &[(&str, &str)],
 ) -> Run {
     create_cases(client, namespace, cases).await;
+    let (reasons, messages) = reasons(client, namespace, cases, expected).await;
     Run {
-        reasons: reasons(client, namespace, cases, expected).await,
+        reasons,
+        messages,
         secrets: secrets_of(client, namespace, cases).await,
     }
 }
 
-/// Lockstep's run equals ESO's: the same reasons and byte-identical Secrets.
+/// Lockstep's run equals ESO's: the same reasons, messages of the same class, and
+/// byte-identical Secrets. ESO's message is a fixed one per class of failure (the detail
+/// goes to an event); Lockstep's is the same or starts with it and adds the detail after
+/// `": "` (`could not get secret data from provider: spec.data[0].remoteRef: …`).
 pub(crate) fn assert_same((ours, by_lockstep): (&Run, &str), (theirs, by_eso): (&Run, &str)) {
     assert_eq!(ours.reasons, theirs.reasons);
+    assert_eq!(
+        ours.messages.keys().collect::<Vec<_>>(),
+        theirs.messages.keys().collect::<Vec<_>>()
+    );
+    for (name, message) in &ours.messages {
+        let class = &theirs.messages[name];
+        assert!(
+            message == class || message.starts_with(&format!("{class}: ")),
+            "Ready message of ExternalSecret {name}: Lockstep's {message:?} is not of ESO's \
+             class {class:?}"
+        );
+    }
     assert_eq!(
         ours.secrets.keys().collect::<Vec<_>>(),
         theirs.secrets.keys().collect::<Vec<_>>()
@@ -677,16 +937,17 @@ pub(crate) async fn create_cases(client: &kube::Client, namespace: &str, cases: 
     }
 }
 
-/// Each case's `Ready` reason, once they are `expected`: a reconcile that failed for a
-/// passing reason (a store not validated yet, a slow endpoint under load) is retried by
-/// either controller, so the first reason seen is not the one compared. Panics with every
-/// reason and message seen (messages hold no values) when they do not get there in time.
+/// Each case's `Ready` reason, once they are `expected`, and its message: a reconcile that
+/// failed for a passing reason (a store not validated yet, a slow endpoint under load) is
+/// retried by either controller, so the first reason seen is not the one compared. Panics
+/// with every reason and message seen (messages hold no values) when they do not get
+/// there in time.
 async fn reasons(
     client: &kube::Client,
     namespace: &str,
     cases: &[Value],
     expected: &[(&str, &str)],
-) -> BTreeMap<String, String> {
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let api: Api<ExternalSecret> = Api::namespaced(client.clone(), namespace);
     let expected: BTreeMap<String, String> = expected
         .iter()
@@ -709,7 +970,11 @@ async fn reasons(
             }
         }
         if found == expected {
-            return found;
+            let messages = seen
+                .into_iter()
+                .map(|(name, (_, message))| (name, message.unwrap_or_default()))
+                .collect();
+            return (found, messages);
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -771,6 +1036,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     need!(ExternalSecretsOperator::install_crds(&client).await);
     install_crd(&client).await;
     seed(&vault).await;
+    approle(&vault).await;
     let (_, by_eso) = plane.namespace("es-eso").await.unwrap();
     let (_, by_lockstep) = plane.namespace("es-lockstep").await.unwrap();
     let (_, controller_ns) = plane.namespace("es-ctl").await.unwrap();
@@ -778,13 +1044,21 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     for namespace in [&by_eso, &by_lockstep, &unwatched] {
         stores(&client, namespace, &vault).await;
     }
+    for namespace in [&by_eso, &by_lockstep] {
+        approle_store(&client, namespace, &vault).await;
+    }
+    // This run's ClusterSecretStores, named after the second namespace (unique).
+    let run_id = by_lockstep.clone();
+    let cluster_stores =
+        ClusterStores::create(plane, &vault, &run_id, [&by_eso, &by_lockstep]).await;
+    let cases = cases(&run_id);
     // An ExternalSecret in a namespace the controller is not scoped to is left to others.
-    let first_case = &cases()[..1];
+    let first_case = &cases[..1];
     create_cases(&client, &unwatched, first_case).await;
 
     // ESO alone processes the first namespace.
     let eso = need!(ExternalSecretsOperator::start(plane, Some(&by_eso)).await);
-    let eso_run = run(&client, &by_eso, &cases(), EXPECTED).await;
+    let eso_run = run(&client, &by_eso, &cases, EXPECTED).await;
     let eso_removed = remote_removed(&client, &by_eso, &vault, "eso").await;
     drop(eso);
 
@@ -797,7 +1071,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         &["--sync=false", "--external-secrets=true", &watched],
     )
     .await;
-    let lockstep_run = run(&client, &by_lockstep, &cases(), EXPECTED).await;
+    let lockstep_run = run(&client, &by_lockstep, &cases, EXPECTED).await;
     assert_same((&lockstep_run, &by_lockstep), (&eso_run, &by_eso));
     // Remote secrets deleted after a first sync: the same Secrets and reasons as ESO's.
     let lockstep_removed = remote_removed(&client, &by_lockstep, &vault, "lockstep").await;
@@ -815,12 +1089,87 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         let es = ignored.get(name).await.unwrap();
         assert!(es.status.is_none(), "{name} in {unwatched} was reconciled");
     }
+    // ESO's messages are its classes alone (Lockstep's add what failed, checked below).
+    for (name, class) in [
+        ("cluster-denied", "could not get secret data from provider"),
+        ("decode-url-bad", "could not get secret data from provider"),
+        ("extract-letters", "could not update secret"),
+        ("tpl-missing", "could not update secret"),
+    ] {
+        assert_eq!(eso_run.messages[name], class, "{name}");
+    }
+    for (name, words) in [
+        (
+            "cluster-denied",
+            &[
+                "spec.secretStoreRef",
+                "-denied",
+                "may not be used from namespace",
+            ][..],
+        ),
+        (
+            "decode-url-bad",
+            &["spec.data[0].remoteRef.decodingStrategy", "base64url"],
+        ),
+        ("extract-letters", &["the API server refused it", "data["]),
+        (
+            "tpl-missing",
+            &[
+                "spec.target.template.templateFrom[0].configMap",
+                "absent-templates",
+            ],
+        ),
+    ] {
+        let message = &lockstep_run.messages[name];
+        for word in words {
+            assert!(
+                message.contains(word),
+                "{name}: {word:?} not in {message:?}"
+            );
+        }
+    }
     let (eso_secrets, lockstep_secrets) = (eso_run.secrets, lockstep_run.secrets);
     let props = &lockstep_secrets["props"];
     let value = |key: &str| String::from_utf8(props.data.as_ref().unwrap()[key].0.clone()).unwrap();
     assert_eq!(value("password"), PASSWORD);
     assert_eq!(value("hello"), "hello world");
     assert_eq!(value("old"), "one");
+    let bytes =
+        |case: &str, key: &str| lockstep_secrets[case].data.as_ref().unwrap()[key].0.clone();
+    for case in [
+        "approle",
+        "cluster-label",
+        "cluster-regex",
+        "cluster-bad-regex",
+    ] {
+        assert_eq!(bytes(case, "password"), PASSWORD.as_bytes(), "{case}");
+    }
+    assert_eq!(
+        keys(&lockstep_secrets, "cluster-names"),
+        ["api-key", "n", "user_name"]
+    );
+    assert!(!lockstep_secrets.contains_key("cluster-denied"));
+    assert_eq!(
+        keys(&lockstep_secrets, "extract-odd"),
+        ["_", "a_b", "emoji_", "ok.key-1_", "x_y_z"]
+    );
+    assert_eq!(
+        keys(&lockstep_secrets, "extract-unicode"),
+        [
+            "_U24b6_",
+            "a_U0020_b",
+            "emoji_U1f600_",
+            "ok.key-1_",
+            "x_U0040_y_U002f_z"
+        ]
+    );
+    assert_eq!(
+        keys(&lockstep_secrets, "find-unicode"),
+        ["team_U002f_app1", "team_U002f_app2"]
+    );
+    assert_eq!(bytes("decode-url", "hi"), b"hi>??");
+    assert_eq!(bytes("decode-url", "url"), b"hi>??");
+    assert_eq!(bytes("decode-url", "bin"), [0xff, 0xef]);
     assert!(value("whole").contains(r#""password":"pw-9f3c\u003c\u0026\u003e""#));
     assert_eq!(
         keys(&lockstep_secrets, "find-name"),
@@ -868,7 +1217,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     // ESO's Secrets, refreshed by Lockstep (`props` every 5 s), are neither recreated nor
     // rewritten: the same uid and resourceVersion.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let adopted = secrets_of(&client, &by_eso, &cases()).await;
+    let adopted = secrets_of(&client, &by_eso, &cases).await;
     for (name, before) in &eso_secrets {
         let after = &adopted[name];
         assert_eq!(
@@ -926,6 +1275,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         REGISTRY_PASSWORD,
         "rotated-1",
         REMOVED_VALUE,
+        "secret-id-4d1e",
     ] {
         assert!(!log.contains(value), "a value is in the controller log");
         assert!(!statuses.contains(value), "a value is in an ExternalSecret");
@@ -957,7 +1307,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     )
     .await;
     drop(controller);
-    let ours = secrets_of(&client, &by_lockstep, &cases()).await;
+    let ours = secrets_of(&client, &by_lockstep, &cases).await;
     let es: Api<ExternalSecret> = Api::namespaced(client.clone(), &by_lockstep);
     let before = es.get("props").await.unwrap().status.unwrap().refresh_time;
     let eso = need!(ExternalSecretsOperator::start(plane, Some(&by_lockstep)).await);
@@ -967,7 +1317,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         async || es.get("props").await.unwrap().status.unwrap().refresh_time != before,
     )
     .await;
-    let after = secrets_of(&client, &by_lockstep, &cases()).await;
+    let after = secrets_of(&client, &by_lockstep, &cases).await;
     for (name, ours) in &ours {
         let theirs = &after[name];
         assert_eq!(
@@ -981,6 +1331,21 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
             eso.log().display()
         );
     }
+    drop(eso);
+    drop(cluster_stores);
+    let left = Api::<kube::api::DynamicObject>::all_with(
+        client.clone(),
+        &kube::api::ApiResource::erase::<lockstep_api::ClusterSecretStore>(&()),
+    )
+    .list_metadata(&Default::default())
+    .await
+    .unwrap()
+    .items
+    .into_iter()
+    .filter_map(|store| store.metadata.name)
+    .filter(|name| name.starts_with(&format!("{run_id}-")))
+    .collect::<Vec<_>>();
+    assert!(left.is_empty(), "ClusterSecretStores left behind: {left:?}");
 }
 
 /// Lockstep's own CRDs (no ESO): AppRole and a ClusterSecretStore work, nothing is
@@ -1744,36 +2109,14 @@ async fn a_new_external_secret_reads_its_provider_once() {
     // N more through an AppRole store: one login for all of them, not one each.
     approle(&vault).await;
     let logins = || requests("auth/approle/login");
-    let post = PostParams::default();
-    secrets
-        .create(
-            &post,
-            &secret("approle", &[("secret-id", "secret-id-4d1e")]),
-        )
-        .await
-        .unwrap();
-    let store = json!({
-        "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
-        "metadata": {"name": "approle"},
-        "spec": {"provider": {"vault": {"server": vault.addr(), "path": "secret", "auth": {
-            "appRole": {"roleId": "eso-role", "secretRef": {"name": "approle", "key": "secret-id"}},
-        }}}},
-    });
-    Api::<kube::api::DynamicObject>::namespaced_with(
-        client.clone(),
-        &ns,
-        &kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
-    )
-    .create(&post, &serde_json::from_value(store).unwrap())
-    .await
-    .unwrap();
+    approle_store(&client, &ns, &vault).await;
     let by_approle = (0..N)
         .map(|i| {
             json!({
                 "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
                 "metadata": {"name": format!("approle-{i}")},
                 "spec": {"refreshInterval": "1h",
-                         "secretStoreRef": {"name": "approle", "kind": "SecretStore"},
+                         "secretStoreRef": {"name": "vault-approle", "kind": "SecretStore"},
                          "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}]},
             })
         })

@@ -1,7 +1,7 @@
 //! External Secrets' `aws` provider (Secrets Manager and Parameter Store, served by moto)
 //! against the real External Secrets Operator v0.16.2: the same ExternalSecrets give
-//! byte-identical Secrets and the same `Ready` reasons, and a value changed in Secrets
-//! Manager reaches the Secret within its refresh interval.
+//! byte-identical Secrets, the same `Ready` reasons and messages of the same class, and a
+//! value changed in Secrets Manager reaches the Secret within its refresh interval.
 
 use std::path::Path;
 use std::time::Duration;
@@ -63,14 +63,17 @@ async fn seed(moto: &Kms) -> String {
     first
 }
 
-/// The access-key Secret and the three stores, in `namespace`.
+/// The access-key Secret, the three stores, and a Secret for each service's
+/// `creationPolicy: Merge`, in `namespace`.
 async fn stores(client: &kube::Client, namespace: &str) {
     let post = PostParams::default();
     let keys = secret("aws-keys", &[("id", "test"), ("secret", "test")]);
-    Api::<Secret>::namespaced(client.clone(), namespace)
-        .create(&post, &keys)
-        .await
-        .unwrap();
+    let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
+    secrets.create(&post, &keys).await.unwrap();
+    for name in ["sm-merge-target", "ps-merge-target"] {
+        let target = secret(name, &[("kept", "k")]);
+        secrets.create(&post, &target).await.unwrap();
+    }
     let stores: Api<kube::api::DynamicObject> = Api::namespaced_with(
         client.clone(),
         namespace,
@@ -106,6 +109,10 @@ const EXPECTED: &[(&str, &str)] = &[
     ("ps-extract", "SecretSynced"),
     ("ps-find", "SecretSynced"),
     ("ps-gone-merge", "SecretSynced"),
+    ("ps-merge", "SecretSynced"),
+    ("ps-merge-missing", "SecretMissing"),
+    ("ps-none", "SecretSynced"),
+    ("ps-orphan", "SecretSynced"),
     ("ps-props", "SecretSynced"),
     ("sm-bad-property", "SecretSyncedError"),
     ("sm-binary", "SecretSynced"),
@@ -115,14 +122,19 @@ const EXPECTED: &[(&str, &str)] = &[
     ("sm-find-rewrite", "SecretSynced"),
     ("sm-find-tags", "SecretSynced"),
     ("sm-gone-delete", "SecretDeleted"),
+    ("sm-merge", "SecretSynced"),
+    ("sm-merge-missing", "SecretMissing"),
+    ("sm-none", "SecretSynced"),
+    ("sm-orphan", "SecretSynced"),
     ("sm-prefix", "SecretSynced"),
     ("sm-props", "SecretSynced"),
     ("sm-template", "SecretSynced"),
 ];
 
 /// The ExternalSecrets compared: every AWS rule served (properties over the value's text,
-/// stages and version ids, binary secrets, prefixes, parameter versions, extract) and two
-/// that end other than `SecretSynced`.
+/// stages and version ids, binary secrets, prefixes, parameter versions, extract), the
+/// creation policies other than `Owner` on each service, and some that end other than
+/// `SecretSynced`.
 fn cases(first_version: &str) -> Vec<Value> {
     let es = |name: &str, spec: Value| {
         json!({
@@ -133,7 +145,7 @@ fn cases(first_version: &str) -> Vec<Value> {
     let sm = json!({"name": "sm"});
     let ps = json!({"name": "ps"});
     let prop = |key: &str, property: &str| json!({"key": key, "property": property});
-    vec![
+    let mut cases = vec![
         es(
             "sm-props",
             json!({
@@ -242,7 +254,37 @@ fn cases(first_version: &str) -> Vec<Value> {
             json!({"secretStoreRef": ps, "target": {"deletionPolicy": "Merge"},
                 "data": [{"secretKey": "a", "remoteRef": {"key": "/never/written"}}]}),
         ),
-    ]
+    ];
+    // Each creation policy but `Owner` on each service: `Orphan`, `Merge` over a Secret
+    // made beforehand, `Merge` with no Secret (`SecretMissing`), `None` (nothing written).
+    for (service, store, key, property) in [
+        ("sm", &sm, "db", Some("port")),
+        ("ps", &ps, "/app/plain", None),
+    ] {
+        let mut remote = json!({"key": key});
+        if let Some(property) = property {
+            remote["property"] = json!(property);
+        }
+        let data = json!([{"secretKey": "read", "remoteRef": remote}]);
+        for (case, target) in [
+            ("orphan", json!({"creationPolicy": "Orphan"})),
+            (
+                "merge",
+                json!({"name": format!("{service}-merge-target"), "creationPolicy": "Merge"}),
+            ),
+            (
+                "merge-missing",
+                json!({"name": format!("{service}-absent"), "creationPolicy": "Merge"}),
+            ),
+            ("none", json!({"creationPolicy": "None"})),
+        ] {
+            cases.push(es(
+                &format!("{service}-{case}"),
+                json!({"secretStoreRef": store, "target": target, "data": data}),
+            ));
+        }
+    }
+    cases
 }
 
 #[tokio::test]
@@ -344,6 +386,29 @@ async fn aws_providers_write_what_eso_writes() {
         keys(&lockstep_secrets, "ps-find"),
         ["_app_json", "_app_plain", "_app_secure", "_app_versioned"]
     );
+    for service in ["sm", "ps"] {
+        let merged = format!("{service}-merge");
+        assert_eq!(keys(&lockstep_secrets, &merged), ["kept", "read"]);
+        assert!(
+            lockstep_secrets[&format!("{service}-orphan")]
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .next()
+                .is_none(),
+            "creationPolicy Orphan: no owner"
+        );
+        for nothing in ["merge-missing", "none"] {
+            let case = format!("{service}-{nothing}");
+            assert!(
+                !lockstep_secrets.contains_key(&case),
+                "{case} wrote a Secret"
+            );
+        }
+    }
+    assert_eq!(value("sm-orphan", "read"), "5432");
+    assert_eq!(value("ps-merge", "read"), "plain-value");
 
     // A new version in Secrets Manager reaches the Secret within its refresh interval.
     moto.put_secret("db", Ok(&db(ROTATED))).await.unwrap();

@@ -103,7 +103,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
                 &err,
             )
             .await;
-            Outcome::failed(format!("could not get secret data from provider: {err}"))
+            Outcome::failed(format!("{}: {err}", message::GET_DATA_FAILED))
         }
         Ok((fetched, sources)) => {
             for field in &fetched.missing {
@@ -111,7 +111,7 @@ pub async fn reconcile(es: Arc<ExternalSecret>, ctx: Arc<Ctx>) -> Result<Action,
                 let reason = EventReason::MissingProviderSecret;
                 publish(&ctx, &es, EventType::Normal, reason, &note).await;
             }
-            write(&ctx, &es, &secrets, existing, fetched, &sources, orphans).await?
+            write(&ctx, &es, &secrets, existing, fetched, sources, orphans).await?
         }
     };
 
@@ -171,20 +171,24 @@ fn jittered(es: &ExternalSecret, after: Duration) -> Duration {
     after + after.mul_f64(JITTER * share)
 }
 
+/// What the template's `templateFrom` names, or why it could not be read: a failure
+/// counts only where ESO applies the template (a Secret to write), as ESO reads them there.
+type TemplateSources = Result<Sources, lockstep_eso::Error>;
+
 /// Finds the store, logs in (or reuses its login, [`super::clients`]) and reads every
 /// value, and what the template's `templateFrom` names.
 async fn read(
     ctx: &Ctx,
     es: &ExternalSecret,
     namespace: &str,
-) -> Result<(Fetched, Sources), lockstep_eso::Error> {
+) -> Result<(Fetched, TemplateSources), lockstep_eso::Error> {
     let fetched = ctx
         .clients
         .fetch(&ctx.shared.client, &ctx.stores, es, namespace)
         .await?;
     let sources = match es.spec.target.as_ref().and_then(|t| t.template.as_ref()) {
-        Some(spec) => template::sources(&ctx.shared.client, namespace, spec).await?,
-        None => Sources::default(),
+        Some(spec) => template::sources(&ctx.shared.client, namespace, spec).await,
+        None => Ok(Sources::default()),
     };
     Ok((fetched, sources))
 }
@@ -197,7 +201,7 @@ async fn write(
     secrets: &Api<Secret>,
     existing: Option<Secret>,
     fetched: Fetched,
-    sources: &Sources,
+    sources: TemplateSources,
     orphans: Result<Vec<String>, Error>,
 ) -> Result<Outcome, Error> {
     let target = es.spec.target.clone().unwrap_or_default();
@@ -212,7 +216,8 @@ async fn write(
         match target.deletion_policy.unwrap_or_default() {
             DeletionPolicy::Delete if creation != CreationPolicy::Owner => {
                 return Ok(Outcome::failed(format!(
-                    "could not delete secret: spec.target.deletionPolicy Delete needs creationPolicy Owner, not {creation:?}"
+                    "{}: spec.target.deletionPolicy Delete needs creationPolicy Owner, not {creation:?}",
+                    message::DELETE_FAILED
                 )));
             }
             DeletionPolicy::Delete => {
@@ -260,13 +265,18 @@ async fn write(
         CreationPolicy::Merge | CreationPolicy::Orphan => {}
     }
 
-    let mut desired = match target::desired(existing.as_ref(), es, fetched.data, sources) {
+    // As ESO's `markAsFailed`: a Warning event with what failed, the class in the status.
+    let failed = async |class: &str, err: String| {
+        publish(ctx, es, EventType::Warning, EventReason::UpdateFailed, &err).await;
+        Outcome::failed(format!("{class}: {err}"))
+    };
+    let sources = match sources {
+        Ok(sources) => sources,
+        Err(err) => return Ok(failed(message::UPDATE_FAILED, err.to_string()).await),
+    };
+    let mut desired = match target::desired(existing.as_ref(), es, fetched.data, &sources) {
         Ok(desired) => desired,
-        Err(err) => {
-            return Ok(Outcome::failed(format!(
-                "failed to write the target secret: {err}"
-            )));
-        }
+        Err(err) => return Ok(failed(err.class(), err.to_string()).await),
     };
     let manager = target::field_manager(&es_name);
     let params = PostParams {
@@ -296,7 +306,8 @@ async fn write(
                 && (existing.data != desired.data || existing.type_ != desired.type_)
             {
                 return Ok(Outcome::failed(format!(
-                    "could not update secret, target is immutable: Secret {namespace}/{name}"
+                    "{}: Secret {namespace}/{name}",
+                    message::UPDATE_IMMUTABLE
                 )));
             }
             // The server keeps managedFields when the request leaves them out.
@@ -324,13 +335,18 @@ async fn write(
 }
 
 /// A write of the Secret the API server refused as invalid (a template's `type` whose
-/// required keys are missing, a key it rejects) fails the ExternalSecret, as ESO's does;
-/// other errors are retried. The server's message names the field and redacts Secret data.
+/// required keys are missing, a key it rejects) fails the ExternalSecret, as ESO's does
+/// (`could not update secret`); other errors are retried. The server's message names the
+/// field and redacts Secret data.
 fn refused(err: kube::Error, step: &str) -> Result<Outcome, kube::Error> {
     match err {
-        kube::Error::Api(status) if matches!(status.code, 400 | 422) => Ok(Outcome::failed(
-            format!("{step}: the API server refused it: {}", status.message),
-        )),
+        kube::Error::Api(status) if matches!(status.code, 400 | 422) => {
+            Ok(Outcome::failed(format!(
+                "{}: {step}: the API server refused it: {}",
+                message::UPDATE_FAILED,
+                status.message
+            )))
+        }
         err => Err(err),
     }
 }

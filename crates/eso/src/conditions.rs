@@ -31,21 +31,21 @@ pub(crate) async fn allow(
         store: store.clone(),
         reason,
     };
+    // ESO's order within a condition: the selector (refused first if it is invalid), the
+    // names, then the regular expressions (one that does not compile is refused only when
+    // nothing before it matched).
     for condition in conditions {
+        let query =
+            match &condition.namespace_selector {
+                Some(selector) => Some(selector.to_query().map_err(|op| {
+                    invalid(format!("namespaceSelector: unknown operator {op:?}"))
+                })?),
+                None => None,
+            };
         if condition.namespaces.iter().any(|n| n == namespace) {
             return Ok(true);
         }
-        for pattern in &condition.namespace_regexes {
-            let re = Regex::new(pattern)
-                .map_err(|err| invalid(format!("namespaceRegexes {pattern:?}: {err}")))?;
-            if re.is_match(namespace) {
-                return Ok(true);
-            }
-        }
-        if let Some(selector) = &condition.namespace_selector {
-            let query = selector
-                .to_query()
-                .map_err(|op| invalid(format!("namespaceSelector: unknown operator {op:?}")))?;
+        if let Some(query) = query {
             let params = ListParams::default()
                 .labels(&query)
                 .fields(&format!("metadata.name={namespace}"));
@@ -57,6 +57,13 @@ pub(crate) async fn allow(
                     source,
                 })?;
             if !matched.items.is_empty() {
+                return Ok(true);
+            }
+        }
+        for pattern in &condition.namespace_regexes {
+            let re = Regex::new(pattern)
+                .map_err(|err| invalid(format!("namespaceRegexes {pattern:?}: {err}")))?;
+            if re.is_match(namespace) {
                 return Ok(true);
             }
         }

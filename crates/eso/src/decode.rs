@@ -2,11 +2,13 @@
 //! `utils.Decode`, `utils.ConvertKeys` and `utils.ValidateKeys` apply them.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use lockstep_api::external_secrets::{ConversionStrategy, DecodingStrategy};
+use regex::Regex;
 use zeroize::Zeroizing;
 
 use crate::value::Bytes;
@@ -128,8 +130,15 @@ pub fn validate_keys(map: &mut BTreeMap<String, Bytes>) -> Result<(), DecodeErro
 }
 
 /// Go's `unicode.IsLetter`/`IsNumber`, `-`, `.` and `_`.
+///
+/// Go's `IsLetter` is the general category L, which `\p{L}` matches; Rust's
+/// `char::is_alphabetic` is wider (it also takes the marks and symbols Unicode counts as
+/// alphabetic, such as `Ⓐ`), so a key ESO converts would be kept and then refused by the
+/// API server. `IsNumber` is the category N, as `char::is_numeric`.
 fn allowed(c: char) -> bool {
-    c.is_alphabetic() || c.is_numeric() || matches!(c, '-' | '.' | '_')
+    static LETTER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\p{L}$").expect("a valid class"));
+    c.is_numeric() || matches!(c, '-' | '.' | '_') || LETTER.is_match(c.encode_utf8(&mut [0; 4]))
 }
 
 #[cfg(test)]
@@ -172,6 +181,17 @@ mod tests {
         assert_eq!(
             unicode.keys().collect::<Vec<_>>(),
             ["a_U002f_b", "c_U0020_d", "ok"]
+        );
+
+        // Go's IsLetter, not Rust's is_alphabetic: a circled letter is a symbol (So).
+        let symbols: BTreeMap<String, Bytes> = [("Ⓐ", "1"), ("ключ", "2"), ("Ⅻ", "3")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), bytes(v)))
+            .collect();
+        let converted = convert_keys(ConversionStrategy::Unicode, symbols).unwrap();
+        assert_eq!(
+            converted.keys().collect::<Vec<_>>(),
+            ["_U24b6_", "ключ", "Ⅻ"]
         );
 
         let mut raw = map;

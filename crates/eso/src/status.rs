@@ -38,7 +38,9 @@ impl Reason {
     }
 }
 
-/// ESO's messages for the reasons that carry no detail.
+/// ESO's messages: whole for the reasons that carry no detail; for `SecretSyncedError` the
+/// class of failure, which Lockstep's message starts with (`<class>: <detail>`) where ESO
+/// puts the detail in an event only.
 pub mod message {
     /// `SecretSynced`.
     pub const SYNCED: &str = "secret synced";
@@ -48,6 +50,19 @@ pub mod message {
     pub const MISSING: &str = "secret will not be created due to CreationPolicy=Merge";
     /// `SecretDeleted`.
     pub const DELETED: &str = "secret deleted due to DeletionPolicy=Delete";
+    /// The store, a login or a value could not be read.
+    pub const GET_DATA_FAILED: &str = "could not get secret data from provider";
+    /// The Secret could not be deleted (`deletionPolicy: Delete`).
+    pub const DELETE_FAILED: &str = "could not delete secret";
+    /// The Secret could not be made or written: a template that fails, a write the API
+    /// server refuses.
+    pub const UPDATE_FAILED: &str = "could not update secret";
+    /// The Secret is immutable and its data would change.
+    pub const UPDATE_IMMUTABLE: &str = "could not update secret, target is immutable";
+    /// Another controller controls the Secret (`creationPolicy: Owner`).
+    pub const BECOME_OWNER_FAILED: &str = "failed to take ownership of target secret";
+    /// Another ExternalSecret controls the Secret.
+    pub const IS_OWNED: &str = "target is owned by another ExternalSecret";
 }
 
 /// ESO's `syncedResourceVersion`: `<generation>-<hash of labels and annotations>`.

@@ -54,6 +54,18 @@ pub enum TargetError {
     Template(#[from] TemplateFailure),
 }
 
+impl TargetError {
+    /// ESO's message for this failure's class ([`crate::status::message`]).
+    pub fn class(&self) -> &'static str {
+        use crate::status::message;
+        match self {
+            Self::OwnedByOther { .. } => message::IS_OWNED,
+            Self::Controlled { .. } => message::BECOME_OWNER_FAILED,
+            Self::Template(_) => message::UPDATE_FAILED,
+        }
+    }
+}
+
 /// The Secret `es` wants, made from the `existing` one (or a new one) and the values read,
 /// through its template if it has one (`sources`: what the template's `templateFrom`
 /// names).

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 const PASSWORD: &str = "pw-9f3c<&>";
 const API_KEY: &str = "key-51ab";
 const V1_PASSWORD: &str = "v1-pass-77e2";
+const NAMESPACED_PASSWORD: &str = "ns-pass-2c91";
 const PEM_BUNDLE: &str = "subject=test\n-----BEGIN CERTIFICATE-----\n\
     TG9ja3N0ZXAgdGVzdCBjZXJ0aWZpY2F0ZSBib2R5\n\
     OiBub3QgYSByZWFsIGNlcnRpZmljYXRlLCBvbmx5IGJ5dGVzIHRvIHJlLXdyYXAgMDEyMzQ1Njc4OQ==\n\
@@ -102,6 +103,20 @@ async fn seed(vault: &Vault) {
         )
         .await
         .unwrap();
+    // An OpenBao namespace (Vault Enterprise's, served by OpenBao since 2.3) with a KV v2
+    // mount of the same path as the root one, for the provider's `namespace`: a store
+    // without it reads the root's `secret/db`, a store with it this one.
+    vault.post("/v1/sys/namespaces/team-a", "{}").await.unwrap();
+    let kv2 = json!({"type": "kv", "options": {"version": "2"}}).to_string();
+    vault
+        .post("/v1/team-a/sys/mounts/secret", &kv2)
+        .await
+        .unwrap();
+    write(
+        "/v1/team-a/secret/data/db",
+        json!({"password": NAMESPACED_PASSWORD}),
+    )
+    .await;
 }
 
 /// A Secret `name` holding `data`, to create.
@@ -175,8 +190,12 @@ async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
         namespace,
         &kube::api::ApiResource::erase::<lockstep_api::SecretStore>(&()),
     );
-    for (name, path, version) in [("vault", "secret", "v2"), ("vault-v1", "kv1", "v1")] {
-        let store = json!({
+    for (name, path, version, bao_namespace) in [
+        ("vault", "secret", "v2", None),
+        ("vault-v1", "kv1", "v1", None),
+        ("vault-team-a", "secret", "v2", Some("team-a")),
+    ] {
+        let mut store = json!({
             "apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
             "metadata": {"name": name},
             "spec": {"provider": {"vault": {
@@ -184,6 +203,9 @@ async fn stores(client: &kube::Client, namespace: &str, vault: &Vault) {
                 "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}},
             }}},
         });
+        if let Some(bao_namespace) = bao_namespace {
+            store["spec"]["provider"]["vault"]["namespace"] = json!(bao_namespace);
+        }
         stores
             .create(&post, &serde_json::from_value(store).unwrap())
             .await
@@ -356,6 +378,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("legacy", "SecretSynced"),
     ("merge", "SecretSynced"),
     ("merge-missing", "SecretMissing"),
+    ("namespaced", "SecretSynced"),
     ("no-write", "SecretSynced"),
     ("once-immutable", "SecretSynced"),
     ("props", "SecretSynced"),
@@ -468,6 +491,13 @@ fn cases(run: &str) -> Vec<Value> {
             json!({
                 "secretStoreRef": store,
                 "dataFrom": [{"find": {"path": "nowhere", "name": {"regexp": "."}}}],
+            }),
+        ),
+        es(
+            "namespaced",
+            json!({
+                "secretStoreRef": {"name": "vault-team-a"},
+                "data": [{"secretKey": "password", "remoteRef": {"key": "db", "property": "password"}}],
             }),
         ),
         es(
@@ -1073,6 +1103,13 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
     .await;
     let lockstep_run = run(&client, &by_lockstep, &cases, EXPECTED).await;
     assert_same((&lockstep_run, &by_lockstep), (&eso_run, &by_eso));
+    // Read in the store's OpenBao namespace, not the root's secret of the same path.
+    let namespaced = &lockstep_run.secrets["namespaced"];
+    let password = &namespaced.data.as_ref().unwrap()["password"].0;
+    assert!(
+        password == NAMESPACED_PASSWORD.as_bytes(),
+        "not the namespace's value"
+    );
     // Remote secrets deleted after a first sync: the same Secrets and reasons as ESO's.
     let lockstep_removed = remote_removed(&client, &by_lockstep, &vault, "lockstep").await;
     for (ours, theirs) in [
@@ -1272,6 +1309,7 @@ async fn lockstep_writes_what_eso_writes_and_takes_over_from_it() {
         PASSWORD,
         API_KEY,
         V1_PASSWORD,
+        NAMESPACED_PASSWORD,
         REGISTRY_PASSWORD,
         "rotated-1",
         REMOVED_VALUE,

@@ -41,6 +41,23 @@ async fn scale(deployments: &Api<Deployment>, replicas: i32) {
         .unwrap();
 }
 
+/// Waits until the deployment controller has observed the Deployment's latest generation
+/// and written its revision annotation: a look whose read and dry-run straddle that write
+/// (on a loaded machine, seconds after the change) sees the annotation as a difference.
+async fn settled(deployments: &Api<Deployment>) {
+    for _ in 0..300 {
+        let live = deployments.get("web").await.unwrap();
+        let observed = live.status.as_ref().and_then(|s| s.observed_generation);
+        let annotations = live.metadata.annotations.unwrap_or_default();
+        let revision = annotations.contains_key("deployment.kubernetes.io/revision");
+        if revision && observed.is_some() && observed == live.metadata.generation {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the deployment controller did not observe Deployment web within 30 s");
+}
+
 async fn state(deployments: &Api<Deployment>) -> (i32, String) {
     let live = deployments.get("web").await.unwrap();
     let spec = live.spec.unwrap();
@@ -99,6 +116,7 @@ async fn ignored_fields_are_not_drift_and_respected_ones_keep_their_live_value()
 
     // Ignored, by pointer or by the manager that owns the field: nothing to write.
     scale(&deployments, 3).await;
+    settled(&deployments).await;
     for by_pointer in [true, false] {
         let action = applied(&client, &same, replicas(by_pointer, false)).await;
         assert_eq!(action, Action::Unchanged, "by pointer: {by_pointer}");

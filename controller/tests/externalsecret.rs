@@ -1896,24 +1896,26 @@ async fn lockstep_crds_approle_and_bad_input() {
         );
     }
 
-    let statuses =
-        serde_json::to_string(&es_api.list(&Default::default()).await.unwrap().items).unwrap();
-    let events = serde_json::to_string(
-        &Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &ns)
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items,
-    )
-    .unwrap();
-    for value in [
+    let values = [
         PASSWORD,
         API_KEY,
         "secret-id-4d1e",
         "userpass-pw-77c2",
         "not-a-token",
         vault.token(),
-    ] {
+    ];
+    assert_nowhere(&client, &ns, &log, &values).await;
+}
+
+/// Asserts that none of `values` is in the controller's `log`, an ExternalSecret of
+/// namespace `ns` or an event there.
+pub(crate) async fn assert_nowhere(client: &kube::Client, ns: &str, log: &str, values: &[&str]) {
+    let es_api: Api<ExternalSecret> = Api::namespaced(client.clone(), ns);
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    let list = Default::default();
+    let statuses = serde_json::to_string(&es_api.list(&list).await.unwrap().items).unwrap();
+    let events = serde_json::to_string(&events.list(&list).await.unwrap().items).unwrap();
+    for value in values {
         assert!(!log.contains(value), "a value is in the controller log");
         assert!(!statuses.contains(value), "a value is in an ExternalSecret");
         assert!(!events.contains(value), "a value is in an event");

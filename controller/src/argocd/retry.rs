@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use lockstep_api::argocd::{Operation, RetryStrategy};
 use lockstep_api::{Backoff, ObjectKey};
 
+use super::convert::lock;
+
 /// `retry` (found at `path`, for messages) as Argo CD reads it: `limit` 0 (the default)
 /// retries never and a negative one always; `backoff.duration` 5s, `factor` 2 and
 /// `maxDuration` 3m by default, durations in seconds or Go's notation.
@@ -102,10 +104,6 @@ impl Retries {
     pub fn forget(&self, key: &ObjectKey) {
         lock(&self.0).remove(key);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
